@@ -1,0 +1,36 @@
+package dev.spillway.telemetry.sink;
+
+/**
+ * The destination of a pipeline: writes one {@link EventBatch} at a time.
+ *
+ * <p>A pipeline calls {@code write} from its worker threads, concurrently for different batches, so an
+ * implementation must be thread-safe. A batch whose {@code write} throws is retried according to the
+ * pipeline's {@link RetryPolicy} with the <em>same</em> batch (same {@link EventBatch#batchId()}), so a sink that
+ * can fail after committing (an ambiguous commit) must make a retried write idempotent itself.
+ */
+public interface Sink extends AutoCloseable {
+
+    /**
+     * Durably writes the batch, or throws.
+     *
+     * @param batch the events; valid only until this method returns
+     * @return how many events of the batch were written; the remaining {@code batch.size() - written} are
+     *     counted by the pipeline as rejected for invalid data (a sink that isolates poisoned rows reports
+     *     them this way). Must be between 0 and {@code batch.size()}.
+     * @throws Exception when nothing of the batch was written; the pipeline decides whether to retry
+     */
+    int write(EventBatch batch) throws Exception;
+
+    /**
+     * Whether a failure is worth retrying. Used when the {@link RetryPolicy} has no classifier of its own.
+     * The default retries everything but {@link Error}s and {@link IllegalArgumentException}s.
+     */
+    default boolean isRetryable(Throwable failure) {
+        return !(failure instanceof Error) && !(failure instanceof IllegalArgumentException);
+    }
+
+    /** Releases the sink's resources. Called once, after the pipeline has stopped calling {@code write}. */
+    @Override
+    default void close() throws Exception {
+    }
+}
