@@ -16,7 +16,6 @@ import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.util.ArrayList;
 import java.util.Base64;
-import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -54,8 +53,7 @@ class LineProtocolCorpusTest {
         int reject = 0;
         Map<String, String> unexpectedFailures = new TreeMap<>();
         TreeSet<String> fixedDeviations = new TreeSet<>();
-        for (Iterator<Map.Entry<String, JsonNode>> it = decode.fields(); it.hasNext(); ) {
-            Map.Entry<String, JsonNode> entry = it.next();
+        for (Map.Entry<String, JsonNode> entry : decode.properties()) {
             String key = entry.getKey();
             String failure = runCase(parser, entry.getValue());
             total++;
