@@ -81,6 +81,7 @@ public final class Pump implements Runnable {
 
     private void pump() {
         final int capacity = ring.capacity();
+        final boolean canLap = ring.canLap();
         long next = 0;                 // next sequence to resolve
         long limit = Long.MAX_VALUE;   // last sequence to resolve, fixed at termination
         boolean terminated = false;
@@ -103,7 +104,7 @@ public final class Pump implements Runnable {
             if (batch != null) {
                 final long cursor = Math.min(ring.cursor(), limit);
                 final long oldestLive = cursor - capacity + 1;
-                if (next < oldestLive) {
+                if (canLap && next < oldestLive) {
                     // Lapped: those slots already belong to newer claims. Jump instead of visiting each one.
                     counters.overwritten(oldestLive - next);
                     next = oldestLive;

@@ -77,6 +77,15 @@ public final class EventRing {
         return ring.getCursor() + 1;
     }
 
+    /**
+     * Whether writers may lap the pump. Only under OVERWRITE_OLDEST: under BLOCK the Disruptor's {@code next()}
+     * advances the cursor first and then waits at the gate, so a cursor more than a ring ahead of the pump
+     * means parked producers, not overwritten slots.
+     */
+    public boolean canLap() {
+        return policy == OverflowPolicy.OVERWRITE_OLDEST;
+    }
+
     /** Highest claimed sequence, -1 when none. */
     public long cursor() {
         return ring.getCursor();
@@ -89,9 +98,22 @@ public final class EventRing {
      * @return true when the event was accepted (it may still be overwritten later), false when refused
      */
     public boolean publish(long timestampNanos, int sourceId, short kind, double value, long sequence) {
+        final long seq = claim();
+        if (seq < 0) {
+            return false;
+        }
+        write(seq, timestampNanos, sourceId, kind, value, sequence);
+        return true;
+    }
+
+    /**
+     * First half of {@link #publish}: claims a sequence, or returns -1 when refused (and counted). Split out so
+     * tests can stall a producer between claim and write, the hazard the stamp protocol exists for.
+     */
+    long claim() {
         if (!accepting) {
             counters.countRejectedClosedBeforeClaim();
-            return false;
+            return -1;
         }
         final long seq;
         switch (policy) {
@@ -100,7 +122,7 @@ public final class EventRing {
                     seq = ring.tryNext();
                 } catch (InsufficientCapacityException full) { // a preallocated singleton: no allocation
                     counters.countRejectedFull();
-                    return false;
+                    return -1;
                 }
                 break;
             case BLOCK:
@@ -114,10 +136,9 @@ public final class EventRing {
         // the cursor for the last time. So either the pump's final read saw this claim (seq <= finalLimit and
         // the pump will resolve it), or this read sees `terminated` and the producer refuses the event itself.
         if (terminated && refusedAfterClaim(seq)) {
-            return false;
+            return -1;
         }
-        write(seq, timestampNanos, sourceId, kind, value, sequence);
-        return true;
+        return seq;
     }
 
     private boolean refusedAfterClaim(long seq) {
@@ -132,7 +153,8 @@ public final class EventRing {
         return false;
     }
 
-    private void write(long seq, long timestampNanos, int sourceId, short kind, double value, long sequence) {
+    /** Second half of {@link #publish}: writes the payload of claimed sequence {@code seq}. */
+    void write(long seq, long timestampNanos, int sourceId, short kind, double value, long sequence) {
         final EventSlot slot = ring.get(seq);
         final long writing = EventSlot.writingStamp(seq);
         int spins = 0;
@@ -171,7 +193,7 @@ public final class EventRing {
      * @return {@link #DELIVERED}, {@link #LOST} or {@link #NOT_READY}
      */
     public int read(long seq, EventSink batch) {
-        final EventSlot slot = ring.get(seq);
+        final EventSlot slot = slot(seq);
         final long stamp = slot.stampAcquire();
         final long owner = EventSlot.ownerOf(stamp);
         if (owner == seq && !EventSlot.isWriting(stamp)) {
@@ -192,6 +214,11 @@ public final class EventRing {
             return LOST;
         }
         return NOT_READY;
+    }
+
+    /** The slot that sequence {@code seq} maps to. */
+    EventSlot slot(long seq) {
+        return ring.get(seq);
     }
 
     /** Publishes the pump's progress: frees slots for gated policies and feeds the occupancy gauge. */
