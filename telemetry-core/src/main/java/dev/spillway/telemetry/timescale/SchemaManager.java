@@ -1,0 +1,292 @@
+package dev.spillway.telemetry.timescale;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Savepoint;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.Objects;
+import java.util.regex.Pattern;
+
+/**
+ * Creates the events table, its indexes, its TimescaleDB settings and the batch ledger, idempotently.
+ *
+ * <p>All DDL runs in one transaction holding a transaction-scoped advisory lock, so two collectors that start
+ * together do not race on {@code CREATE ... IF NOT EXISTS} (which is not safe against concurrent creation of the
+ * same object in PostgreSQL) and a failure leaves nothing half-created.
+ *
+ * <p>TimescaleDB is used when the extension is available ({@code pg_available_extensions}); otherwise, or if
+ * {@code CREATE EXTENSION} is refused, a plain table with the same columns and indexes is created and
+ * compression / retention are skipped with a warning.
+ *
+ * <p>Every identifier comes from a validated table name ({@link #requireTableName}) and is double-quoted; every
+ * interval is rendered from a number. No SQL is ever built from unvalidated input.
+ */
+final class SchemaManager {
+
+    private static final Logger LOG = LoggerFactory.getLogger(SchemaManager.class);
+
+    /** Plain, lower-case identifiers; at most 55 chars so that {@code <table>_batches} fits in 63 bytes. */
+    static final Pattern TABLE_NAME = Pattern.compile("[a-z_][a-z0-9_]{0,54}");
+
+    /** Any identifier this class quotes: the table name, or a name derived from it. */
+    private static final Pattern IDENTIFIER = Pattern.compile("[a-z_][a-z0-9_]{0,62}");
+
+    /** Suffix of the ledger table's name. */
+    static final String LEDGER_SUFFIX = "_batches";
+
+    /** High bits of the advisory lock key, so that Spillway's key is unlikely to collide with an application's. */
+    private static final long LOCK_NAMESPACE = 0x5350_494C_0000_0000L; // "SPIL"
+
+    private final String table;
+    private final Duration chunkInterval;
+    private final Duration compressAfter;
+    private final Duration retention;
+    private final IndexMode indexMode;
+
+    /**
+     * @param table validated table name
+     * @param chunkInterval hypertable chunk interval
+     * @param compressAfter age after which chunks are compressed, or null for no compression
+     * @param retention age after which chunks are dropped, or null to keep everything
+     * @param indexMode which indexes to create
+     */
+    SchemaManager(String table, Duration chunkInterval, Duration compressAfter, Duration retention,
+                  IndexMode indexMode) {
+        this.table = requireTableName(table);
+        this.chunkInterval = Objects.requireNonNull(chunkInterval, "chunkInterval");
+        this.compressAfter = compressAfter;
+        this.retention = retention;
+        this.indexMode = Objects.requireNonNull(indexMode, "indexMode");
+    }
+
+    /** Returns {@code name} if it is a valid table name, else throws naming the rule. */
+    static String requireTableName(String name) {
+        if (name == null || !TABLE_NAME.matcher(name).matches()) {
+            throw new IllegalArgumentException("table must match " + TABLE_NAME.pattern()
+                + " (a plain lower-case identifier of at most 55 characters), was "
+                + (name == null ? "null" : '"' + name + '"'));
+        }
+        return name;
+    }
+
+    /** A validated identifier in double quotes, so that reserved words (e.g. {@code user}) work too. */
+    static String quote(String identifier) {
+        if (identifier == null || !IDENTIFIER.matcher(identifier).matches()) {
+            throw new IllegalArgumentException("not a plain identifier: " + identifier);
+        }
+        return '"' + identifier + '"';
+    }
+
+    /** The ledger table's name for an events table. */
+    static String ledgerTable(String table) {
+        return table + LEDGER_SUFFIX;
+    }
+
+    /** An interval literal rendered from a number of milliseconds (never from text). */
+    static String interval(Duration d) {
+        return "INTERVAL '" + d.toMillis() + " milliseconds'";
+    }
+
+    /**
+     * Creates whatever is missing, in one transaction under an advisory lock. Leaves the connection's auto-commit
+     * setting as it found it.
+     *
+     * @return true when the events table is a TimescaleDB hypertable, false for a plain table
+     */
+    boolean ensureSchema(Connection conn) throws SQLException {
+        final boolean autoCommit = conn.getAutoCommit();
+        conn.setAutoCommit(false);
+        try {
+            final boolean timescale;
+            try (Statement st = conn.createStatement()) {
+                lock(conn);
+                timescale = ensureExtension(conn, st);
+                st.execute("CREATE TABLE IF NOT EXISTS " + quote(table) + " ("
+                    + "time timestamptz NOT NULL, "
+                    + "source_id integer NOT NULL, "
+                    + "kind smallint NOT NULL, "
+                    + "value double precision NOT NULL, "
+                    + "seq bigint NOT NULL)");
+                if (timescale) {
+                    createHypertable(conn, st);
+                }
+                createIndexes(st);
+                st.execute("CREATE TABLE IF NOT EXISTS " + quote(ledgerTable(table)) + " ("
+                    + "run_id text NOT NULL, "
+                    + "batch_id bigint NOT NULL, "
+                    + "committed_at timestamptz NOT NULL DEFAULT now(), "
+                    + "PRIMARY KEY (run_id, batch_id))");
+                if (timescale) {
+                    if (compressAfter != null) {
+                        enableCompression(conn, st);
+                    }
+                    if (retention != null) {
+                        st.execute("SELECT add_retention_policy('" + quote(table) + "', drop_after => "
+                            + interval(retention) + ", if_not_exists => true)");
+                    }
+                } else if (compressAfter != null || retention != null) {
+                    LOG.warn("table {}: compressAfter/retention need TimescaleDB and are ignored on plain PostgreSQL",
+                        table);
+                }
+            }
+            conn.commit();
+            return timescale;
+        } catch (SQLException | RuntimeException e) {
+            rollbackQuietly(conn, e);
+            throw e;
+        } finally {
+            restoreAutoCommit(conn, autoCommit);
+        }
+    }
+
+    /**
+     * Whether the table is a hypertable, without changing anything (for sinks that do not create the schema).
+     */
+    boolean isHypertable(Connection conn) throws SQLException {
+        try (Statement st = conn.createStatement();
+             ResultSet rs = st.executeQuery("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'")) {
+            if (!rs.next()) {
+                return false;
+            }
+        }
+        try (PreparedStatement ps = conn.prepareStatement(
+                "SELECT 1 FROM timescaledb_information.hypertables WHERE hypertable_name = ?"
+                    + " AND hypertable_schema = ANY (current_schemas(false))")) {
+            ps.setString(1, table);
+            try (ResultSet rs = ps.executeQuery()) {
+                return rs.next();
+            }
+        }
+    }
+
+    private void lock(Connection conn) throws SQLException {
+        try (PreparedStatement ps = conn.prepareStatement("SELECT pg_advisory_xact_lock(?)")) {
+            ps.setLong(1, LOCK_NAMESPACE | (table.hashCode() & 0xFFFF_FFFFL));
+            ps.execute();
+        }
+    }
+
+    private boolean ensureExtension(Connection conn, Statement st) throws SQLException {
+        try (ResultSet rs = st.executeQuery("SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'")) {
+            if (!rs.next()) {
+                return false;
+            }
+        }
+        // The extension can be listed yet unusable (not in shared_preload_libraries, or no privilege): a savepoint
+        // keeps that failure from aborting the rest of the DDL, which then falls back to a plain table.
+        final Savepoint sp = conn.setSavepoint();
+        try {
+            st.execute("CREATE EXTENSION IF NOT EXISTS timescaledb");
+            conn.releaseSavepoint(sp);
+            return true;
+        } catch (SQLException e) {
+            conn.rollback(sp);
+            LOG.warn("timescaledb is available but CREATE EXTENSION failed ({}: {}); using a plain table",
+                e.getSQLState(), e.getMessage());
+            return false;
+        }
+    }
+
+    private void createHypertable(Connection conn, Statement st) throws SQLException {
+        final String quoted = "'" + quote(table) + "'";
+        final Savepoint sp = conn.setSavepoint();
+        try {
+            // 2.13+ API. Default indexes are off so that IndexMode means the same on plain tables.
+            st.execute("SELECT create_hypertable(" + quoted + ", by_range('time', " + interval(chunkInterval)
+                + "), create_default_indexes => false, if_not_exists => true)");
+            conn.releaseSavepoint(sp);
+        } catch (SQLException e) {
+            conn.rollback(sp);
+            LOG.debug("create_hypertable with by_range failed ({}), trying the pre-2.13 signature", e.getMessage());
+            st.execute("SELECT create_hypertable(" + quoted + ", 'time', chunk_time_interval => "
+                + interval(chunkInterval) + ", create_default_indexes => false, if_not_exists => true)");
+        }
+    }
+
+    private void createIndexes(Statement st) throws SQLException {
+        switch (indexMode) {
+            case DEFAULT:
+                st.execute("CREATE INDEX IF NOT EXISTS " + quote(indexName("src_time_idx")) + " ON " + quote(table)
+                    + " (source_id, time DESC)");
+                break;
+            case BRIN_TIME:
+                st.execute("CREATE INDEX IF NOT EXISTS " + quote(indexName("time_brin")) + " ON " + quote(table)
+                    + " USING brin (time)");
+                break;
+            case NONE:
+                break;
+            default:
+                throw new IllegalStateException("unknown index mode " + indexMode);
+        }
+    }
+
+    /** {@code <table>_<suffix>}, cut to PostgreSQL's 63-byte limit the same way every time. */
+    private String indexName(String suffix) {
+        final String name = table + "_" + suffix;
+        return name.length() <= 63 ? name : name.substring(0, 63);
+    }
+
+    private void enableCompression(Connection conn, Statement st) throws SQLException {
+        final String quoted = "'" + quote(table) + "'";
+        // Re-applying the ALTER on a table with compressed chunks can be refused, and it is a no-op anyway.
+        if (!compressionEnabled(conn)) {
+            final Savepoint sp = conn.setSavepoint();
+            try {
+                st.execute("ALTER TABLE " + quote(table) + " SET (timescaledb.enable_columnstore, "
+                    + "timescaledb.segmentby = 'source_id', timescaledb.orderby = 'time DESC')");
+                conn.releaseSavepoint(sp);
+            } catch (SQLException e) {
+                conn.rollback(sp);
+                LOG.debug("columnstore options refused ({}), using the pre-2.18 compression options", e.getMessage());
+                st.execute("ALTER TABLE " + quote(table) + " SET (timescaledb.compress, "
+                    + "timescaledb.compress_segmentby = 'source_id', timescaledb.compress_orderby = 'time DESC')");
+            }
+        }
+        final Savepoint sp = conn.setSavepoint();
+        try {
+            st.execute("CALL add_columnstore_policy(" + quoted + ", after => " + interval(compressAfter)
+                + ", if_not_exists => true)");
+            conn.releaseSavepoint(sp);
+        } catch (SQLException e) {
+            conn.rollback(sp);
+            LOG.debug("add_columnstore_policy failed ({}), using add_compression_policy", e.getMessage());
+            st.execute("SELECT add_compression_policy(" + quoted + ", compress_after => " + interval(compressAfter)
+                + ", if_not_exists => true)");
+        }
+    }
+
+    private boolean compressionEnabled(Connection conn) throws SQLException {
+        try (PreparedStatement ps = conn.prepareStatement(
+                "SELECT compression_enabled FROM timescaledb_information.hypertables WHERE hypertable_name = ?"
+                    + " AND hypertable_schema = ANY (current_schemas(false))")) {
+            ps.setString(1, table);
+            try (ResultSet rs = ps.executeQuery()) {
+                return rs.next() && rs.getBoolean(1);
+            }
+        }
+    }
+
+    private static void rollbackQuietly(Connection conn, Exception cause) {
+        try {
+            conn.rollback();
+        } catch (SQLException e) {
+            cause.addSuppressed(e);
+        }
+    }
+
+    private static void restoreAutoCommit(Connection conn, boolean autoCommit) {
+        try {
+            if (!conn.isClosed()) {
+                conn.setAutoCommit(autoCommit);
+            }
+        } catch (SQLException ignored) {
+            // the connection is broken; the caller's exception (if any) says why
+        }
+    }
+}
