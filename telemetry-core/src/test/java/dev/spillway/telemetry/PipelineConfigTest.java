@@ -1,0 +1,87 @@
+package dev.spillway.telemetry;
+
+import dev.spillway.telemetry.sink.RetryPolicy;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+import java.time.Duration;
+import java.util.function.UnaryOperator;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Every setting is validated at build time with a message naming it and its range; metrics tell the truth. */
+class PipelineConfigTest {
+
+    static Stream<Arguments> invalidSettings() {
+        return Stream.of(
+            Arguments.of((UnaryOperator<Pipeline.Builder>) b -> b.sink(null), "sink is required"),
+            Arguments.of((UnaryOperator<Pipeline.Builder>) b -> b.ringSize(1000), "ringSize must be a power of two"),
+            Arguments.of((UnaryOperator<Pipeline.Builder>) b -> b.ringSize(1), "ringSize must be a power of two"),
+            Arguments.of((UnaryOperator<Pipeline.Builder>) b -> b.ringSize(64).batchSize(65), "batchSize must be 1..ringSize (64)"),
+            Arguments.of((UnaryOperator<Pipeline.Builder>) b -> b.batchSize(0), "batchSize must be"),
+            Arguments.of((UnaryOperator<Pipeline.Builder>) b -> b.workers(0), "workers must be 1..256, was 0"),
+            Arguments.of((UnaryOperator<Pipeline.Builder>) b -> b.flushInterval(Duration.ZERO), "flushInterval must be 1ms..1h"),
+            Arguments.of((UnaryOperator<Pipeline.Builder>) b -> b.closeTimeout(Duration.ofSeconds(-1)), "closeTimeout must be 0..1h"),
+            Arguments.of((UnaryOperator<Pipeline.Builder>) b -> b.name("has space"), "name must be 1-64"),
+            Arguments.of((UnaryOperator<Pipeline.Builder>) b -> b.overflowPolicy(null), "overflowPolicy must not be null"));
+    }
+
+    @ParameterizedTest
+    @MethodSource("invalidSettings")
+    void buildRejectsInvalidSettingsNamingThem(UnaryOperator<Pipeline.Builder> misconfigure, String expected) {
+        final Pipeline.Builder builder = misconfigure.apply(Pipeline.builder().sink(new RecordingSink()));
+        final IllegalArgumentException e = assertThrows(IllegalArgumentException.class, builder::build);
+        assertTrue(e.getMessage().startsWith("Pipeline.") && e.getMessage().contains(expected), e.getMessage());
+    }
+
+    @Test
+    void retryPolicyValidatesToo() {
+        assertThrows(IllegalArgumentException.class, () -> RetryPolicy.builder().maxAttempts(0).build());
+        assertThrows(IllegalArgumentException.class, () -> RetryPolicy.builder().jitter(1.5).build());
+        final IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> RetryPolicy.builder()
+            .initialBackoff(Duration.ofSeconds(2)).maxBackoff(Duration.ofSeconds(1)).build());
+        assertTrue(e.getMessage().contains("maxBackoff"), e.getMessage());
+    }
+
+    @Test
+    void backoffGrowsExponentiallyUpToItsCap() {
+        final RetryPolicy p = RetryPolicy.builder().initialBackoff(Duration.ofMillis(10)).maxBackoff(Duration.ofMillis(50))
+            .multiplier(2).jitter(0).build();
+        assertEquals(10_000_000L, p.backoffNanos(1));
+        assertEquals(20_000_000L, p.backoffNanos(2));
+        assertEquals(40_000_000L, p.backoffNanos(3));
+        assertEquals(50_000_000L, p.backoffNanos(4));
+        final RetryPolicy jittered = RetryPolicy.builder().initialBackoff(Duration.ofMillis(10)).jitter(0.5).build();
+        for (int i = 0; i < 100; i++) {
+            final long b = jittered.backoffNanos(1);
+            assertTrue(b >= 5_000_000L && b <= 15_000_000L, "jitter stays within +/-50%: " + b);
+        }
+    }
+
+    @Test
+    void metricsReportTheSameAccountAsStats() {
+        final SimpleMeterRegistry registry = new SimpleMeterRegistry();
+        final Pipeline pipeline = Pipeline.builder().name("metered").sink(batch -> batch.size() - 1)
+            .meterRegistry(registry).batchSize(4).workers(1).build();
+        for (int i = 0; i < 8; i++) {
+            pipeline.ingest(i, 1, (short) 0, i, i);
+        }
+        final PipelineStats stats = pipeline.close(Duration.ofSeconds(10));
+        pipeline.ingest(9, 1, (short) 0, 9, 9); // refused after close: visible in the live counters
+        assertEquals(9.0, registry.get("spillway.events.ingested").tag("pipeline", "metered").functionCounter().count());
+        assertEquals((double) stats.written(),
+            registry.get("spillway.events.written").functionCounter().count());
+        assertEquals((double) stats.rejectedInvalid(),
+            registry.get("spillway.events.dropped").tag("reason", "rejected_invalid").functionCounter().count());
+        assertEquals(1.0, registry.get("spillway.events.dropped").tag("reason", "rejected_closed").functionCounter().count());
+        assertEquals(0.0, registry.get("spillway.events.pending").gauge().value());
+        assertEquals((double) stats.batchesWritten(), registry.get("spillway.batch.write").timer().count());
+        assertEquals(65_536.0, registry.get("spillway.ring.capacity").gauge().value());
+    }
+}
