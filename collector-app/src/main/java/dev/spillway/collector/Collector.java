@@ -1,0 +1,316 @@
+package dev.spillway.collector;
+
+import com.zaxxer.hikari.HikariConfig;
+import com.zaxxer.hikari.HikariDataSource;
+import dev.spillway.collector.config.CollectorConfig;
+import dev.spillway.collector.db.CollectorSchema;
+import dev.spillway.collector.db.EmbeddedDatabase;
+import dev.spillway.collector.http.HttpApi;
+import dev.spillway.collector.http.HttpServer;
+import dev.spillway.collector.http.ReadinessProbe;
+import dev.spillway.collector.ingest.BadLineLog;
+import dev.spillway.collector.ingest.CollectorMetrics;
+import dev.spillway.collector.ingest.LineIngestor;
+import dev.spillway.collector.ingest.Saturation;
+import dev.spillway.collector.series.SeriesRegistry;
+import dev.spillway.collector.tcp.TcpServer;
+import dev.spillway.collector.udp.UdpServer;
+import dev.spillway.telemetry.Pipeline;
+import dev.spillway.telemetry.PipelineStats;
+import dev.spillway.telemetry.sink.RetryPolicy;
+import dev.spillway.telemetry.timescale.TimescaleSink;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.netty.channel.group.ChannelGroup;
+import io.netty.channel.group.DefaultChannelGroup;
+import io.netty.channel.nio.NioIoHandler;
+import io.netty.util.concurrent.DefaultThreadFactory;
+import io.netty.util.concurrent.GlobalEventExecutor;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.net.InetSocketAddress;
+import java.time.Duration;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * The running collector: inputs (HTTP, TCP, UDP) → line-protocol parsing and series resolution → pipeline →
+ * PostgreSQL/TimescaleDB output. {@link #start} brings everything up in dependency order; {@link #close} stops
+ * the inputs first, drains the pipeline, and only then closes the database, so everything that was acknowledged
+ * gets written.
+ *
+ * <p>Embeddable: tests start it in-process with random ports ({@code --http 127.0.0.1:0}).
+ */
+public final class Collector implements AutoCloseable {
+
+    private static final Logger LOG = LoggerFactory.getLogger(Collector.class);
+    private static final String EVENTS_TABLE = "telemetry_events";
+    private static final int SERIES_THREADS = 2;
+
+    private final Object closeLock = new Object();
+    private CollectorConfig config;
+    private EmbeddedDatabase embedded;
+    private HikariDataSource dataSource;
+    private SeriesRegistry series;
+    private Pipeline pipeline;
+    private CollectorMetrics metrics;
+    private ExecutorService ingestExecutor;
+    private EventLoopGroup boss;
+    private EventLoopGroup workers;
+    private ChannelGroup connections;
+    private HttpServer http;
+    private TcpServer tcp;
+    private UdpServer udp;
+    private ReadinessProbe readiness;
+    private String jdbcUrl;
+    private String dbUser;
+    private FinalAccount account;
+
+    private Collector() {
+    }
+
+    /**
+     * Starts everything; on failure closes what was started and rethrows.
+     *
+     * @throws Exception when the database, the schema or a listener cannot be brought up
+     */
+    public static Collector start(CollectorConfig config) throws Exception {
+        final Collector c = new Collector();
+        try {
+            c.startAll(config);
+            return c;
+        } catch (Exception | Error e) {
+            c.abort();
+            throw e;
+        }
+    }
+
+    private void startAll(CollectorConfig cfg) throws Exception {
+        this.config = cfg;
+        if (cfg.embeddedDatabase()) {
+            embedded = EmbeddedDatabase.start(cfg.dataDir(), cfg.dbPort());
+            jdbcUrl = embedded.jdbcUrl();
+            dbUser = embedded.user();
+        } else {
+            jdbcUrl = cfg.jdbcUrl();
+            dbUser = cfg.dbUser();
+        }
+        dataSource = pool(jdbcUrl, dbUser, cfg.embeddedDatabase() ? null : cfg.dbPassword(), cfg.workers());
+        final TimescaleSink sink = TimescaleSink.builder()
+            .dataSource(dataSource)
+            .table(EVENTS_TABLE)
+            // The dedup ledger must outlive the longest retry of a batch.
+            .ledgerRetention(max(Duration.ofHours(1), cfg.retryMaxElapsed().multipliedBy(2)))
+            .build();
+        CollectorSchema.create(dataSource, EVENTS_TABLE);
+        series = new SeriesRegistry(dataSource, EVENTS_TABLE, cfg.maxSeries(), SERIES_THREADS);
+
+        final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        metrics = new CollectorMetrics(registry, series::size, series::created);
+        pipeline = Pipeline.builder()
+            .name("collector")
+            .sink(sink)
+            .ringSize(cfg.ringSize())
+            .batchSize(cfg.batchSize())
+            .flushInterval(cfg.flushInterval())
+            .workers(cfg.workers())
+            .overflowPolicy(cfg.overflowPolicy())
+            .retryPolicy(RetryPolicy.builder().maxAttempts(cfg.retryAttempts()).maxElapsed(cfg.retryMaxElapsed())
+                .build())
+            .closeTimeout(cfg.closeTimeout())
+            .meterRegistry(registry)
+            .build();
+        final BadLineLog badLines = new BadLineLog(10_000);
+        final LineIngestor ingestor = new LineIngestor(pipeline, series, metrics, badLines);
+        readiness = new ReadinessProbe(dataSource, pipeline);
+        final AtomicInteger n = new AtomicInteger();
+        // Bounded: when every thread is busy and the queue is full, new writes get 503 instead of piling up.
+        ingestExecutor = new ThreadPoolExecutor(cfg.ingestThreads(), cfg.ingestThreads(), 0, TimeUnit.SECONDS,
+            new ArrayBlockingQueue<>(cfg.ingestThreads() * 16), r -> {
+                final Thread t = new Thread(r, "ingest-" + n.incrementAndGet());
+                t.setDaemon(true);
+                return t;
+            });
+        boss = new MultiThreadIoEventLoopGroup(1, new DefaultThreadFactory("accept", true), NioIoHandler.newFactory());
+        workers = new MultiThreadIoEventLoopGroup(0, new DefaultThreadFactory("io", true), NioIoHandler.newFactory());
+        connections = new DefaultChannelGroup("connections", GlobalEventExecutor.INSTANCE);
+        final HttpApi api = new HttpApi(ingestor, ingestExecutor, new Saturation(pipeline, cfg.highWaterMark()),
+            readiness, registry, metrics, cfg.token(), cfg.maxDecompressedSize());
+        http = HttpServer.start(cfg.http(), boss, workers, api, cfg.maxBodySize(), connections);
+        if (cfg.tcp() != null) {
+            tcp = TcpServer.start(cfg.tcp(), boss, workers, ingestor, metrics, badLines, cfg.maxLineLength(),
+                cfg.tcpIdleTimeout(), connections);
+        }
+        if (cfg.udp() != null) {
+            udp = UdpServer.start(cfg.udp(), workers, ingestor);
+        }
+        logBanner();
+    }
+
+    private static HikariDataSource pool(String url, String user, String password, int sinkWorkers) {
+        final HikariConfig hc = new HikariConfig();
+        hc.setJdbcUrl(url);
+        hc.setUsername(user);
+        hc.setPassword(password);
+        hc.setPoolName("collector-db");
+        // One per sink worker, one per series thread, one for the readiness probe.
+        hc.setMaximumPoolSize(sinkWorkers + SERIES_THREADS + 1);
+        hc.setConnectionTimeout(5_000);
+        hc.setInitializationFailTimeout(10_000);
+        return new HikariDataSource(hc);
+    }
+
+    private static Duration max(Duration a, Duration b) {
+        final Duration m = a.compareTo(b) >= 0 ? a : b;
+        return m.compareTo(Duration.ofDays(30)) > 0 ? Duration.ofDays(30) : m;
+    }
+
+    private void logBanner() {
+        LOG.info("spillway collector ready: {}", config);
+        LOG.info("HTTP listening on http://{} (POST /api/v2/write, POST /write, /ping, /health, /ready, /metrics){}",
+            hostPort(http.address()), config.authRequired() ? "; token required" : "");
+        if (tcp != null) {
+            LOG.info("TCP line protocol listening on {}", hostPort(tcp.address()));
+        }
+        if (udp != null) {
+            LOG.info("UDP line protocol listening on {}", hostPort(udp.address()));
+        }
+        if (embedded != null) {
+            LOG.info("query the data: psql -h 127.0.0.1 -p {} -U postgres -c \"SELECT * FROM telemetry ORDER BY time"
+                + " DESC LIMIT 10\"", embedded.port());
+        } else {
+            LOG.info("writing to {} as {}; query the view: SELECT * FROM telemetry ORDER BY time DESC LIMIT 10",
+                jdbcUrl, dbUser);
+        }
+    }
+
+    private static String hostPort(InetSocketAddress a) {
+        return a.getAddress().getHostAddress() + ":" + a.getPort();
+    }
+
+    /** Bound HTTP address. */
+    public InetSocketAddress httpAddress() {
+        return http.address();
+    }
+
+    /** Bound TCP address, or null when off. */
+    public InetSocketAddress tcpAddress() {
+        return tcp == null ? null : tcp.address();
+    }
+
+    /** Bound UDP address, or null when off. */
+    public InetSocketAddress udpAddress() {
+        return udp == null ? null : udp.address();
+    }
+
+    /** The JDBC URL the collector writes to (the embedded one when none was configured). */
+    public String jdbcUrl() {
+        return jdbcUrl;
+    }
+
+    /** The live pipeline accounting. */
+    public PipelineStats stats() {
+        return pipeline.stats();
+    }
+
+    /** Lines accepted so far. */
+    public long linesAccepted() {
+        return metrics.acceptedTotal();
+    }
+
+    /**
+     * Stops the inputs, lets in-flight requests finish, drains the pipeline into the database, then closes the
+     * database. Idempotent.
+     *
+     * @return the final account
+     */
+    public FinalAccount shutdown() {
+        synchronized (closeLock) {
+            if (account != null) {
+                return account;
+            }
+            // 1. No new connections or datagrams.
+            for (Runnable stop : new Runnable[] {
+                () -> { if (http != null) { http.stopAccepting(); } },
+                () -> { if (tcp != null) { tcp.stopAccepting(); } },
+                () -> { if (udp != null) { udp.stopAccepting(); } }}) {
+                quietly(stop);
+            }
+            // 2. Requests already being processed finish and get their answer; queued ones too.
+            if (ingestExecutor != null) {
+                ingestExecutor.shutdown();
+                try {
+                    if (!ingestExecutor.awaitTermination(30, TimeUnit.SECONDS)) {
+                        LOG.warn("in-flight requests did not finish in 30s");
+                    }
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+            // 3. Drain: everything accepted reaches the database (or is counted as failed).
+            final PipelineStats stats = pipeline != null ? pipeline.close(config.closeTimeout()) : null;
+            // 4. Connections (keep-alive HTTP, TCP) go only now, so responses written above were flushed.
+            if (connections != null) {
+                quietly(() -> connections.close().awaitUninterruptibly(5, TimeUnit.SECONDS));
+            }
+            abort();
+            account = stats == null ? null : new FinalAccount(metrics.acceptedTotal(), metrics.rejectedTotal(),
+                metrics.stringsSkippedTotal(), stats);
+            return account;
+        }
+    }
+
+    /** Same as {@link #shutdown()}. */
+    @Override
+    public void close() {
+        shutdown();
+    }
+
+    /** Releases everything still open, in reverse start order. */
+    private void abort() {
+        if (pipeline != null) {
+            quietly(pipeline::close);
+        }
+        if (workers != null) {
+            quietly(() -> workers.shutdownGracefully(0, 2, TimeUnit.SECONDS).awaitUninterruptibly(5, TimeUnit.SECONDS));
+        }
+        if (boss != null) {
+            quietly(() -> boss.shutdownGracefully(0, 2, TimeUnit.SECONDS).awaitUninterruptibly(5, TimeUnit.SECONDS));
+        }
+        if (ingestExecutor != null) {
+            ingestExecutor.shutdownNow();
+        }
+        if (readiness != null) {
+            quietly(readiness::close);
+        }
+        if (series != null) {
+            quietly(series::close);
+        }
+        if (dataSource != null) {
+            quietly(dataSource::close);
+        }
+        if (embedded != null) {
+            quietly(() -> {
+                try {
+                    embedded.close();
+                } catch (java.io.IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            });
+        }
+    }
+
+    private static void quietly(Runnable r) {
+        try {
+            r.run();
+        } catch (RuntimeException e) {
+            LOG.warn("shutdown step failed: {}", e.toString());
+        }
+    }
+}

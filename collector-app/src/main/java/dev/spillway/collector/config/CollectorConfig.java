@@ -1,0 +1,81 @@
+package dev.spillway.collector.config;
+
+import dev.spillway.telemetry.OverflowPolicy;
+
+import java.nio.file.Path;
+import java.time.Duration;
+
+/**
+ * The collector's validated settings. Built by {@link CollectorOptions#parse}; every value here is already
+ * checked, so the rest of the collector never re-validates.
+ *
+ * @param http HTTP listen address
+ * @param tcp TCP line-protocol listen address, or null when off
+ * @param udp UDP line-protocol listen address, or null when off
+ * @param token API token required on writes, /ready and /metrics, or null for no authentication
+ * @param jdbcUrl external database, or null to run the embedded PostgreSQL
+ * @param dbUser user for {@code jdbcUrl}
+ * @param dbPassword password for {@code jdbcUrl}
+ * @param dataDir data directory of the embedded PostgreSQL
+ * @param dbPort port of the embedded PostgreSQL, 0 for any free port
+ * @param ringSize pipeline ring slots
+ * @param batchSize events per sink batch
+ * @param flushInterval longest wait of a partial batch
+ * @param workers sink worker threads
+ * @param overflowPolicy what the ring does when full
+ * @param retryAttempts write attempts per batch
+ * @param retryMaxElapsed time budget per batch
+ * @param maxBodySize largest HTTP body as sent (compressed)
+ * @param maxDecompressedSize largest HTTP body after gunzip
+ * @param maxSeries most series the collector will create
+ * @param maxLineLength longest TCP line
+ * @param tcpIdleTimeout idle TCP connections are closed after this; zero disables
+ * @param highWaterMark ring occupancy fraction above which HTTP writes get 503
+ * @param ingestThreads threads that decompress, parse and ingest HTTP bodies
+ * @param closeTimeout how long shutdown waits for the pipeline to drain
+ */
+public record CollectorConfig(
+    HostPort http,
+    HostPort tcp,
+    HostPort udp,
+    String token,
+    String jdbcUrl,
+    String dbUser,
+    String dbPassword,
+    Path dataDir,
+    int dbPort,
+    int ringSize,
+    int batchSize,
+    Duration flushInterval,
+    int workers,
+    OverflowPolicy overflowPolicy,
+    int retryAttempts,
+    Duration retryMaxElapsed,
+    int maxBodySize,
+    int maxDecompressedSize,
+    int maxSeries,
+    int maxLineLength,
+    Duration tcpIdleTimeout,
+    double highWaterMark,
+    int ingestThreads,
+    Duration closeTimeout) {
+
+    /** Whether writes need a token. */
+    public boolean authRequired() {
+        return token != null;
+    }
+
+    /** Whether the collector runs its own PostgreSQL. */
+    public boolean embeddedDatabase() {
+        return jdbcUrl == null;
+    }
+
+    /** Secrets masked, for logs. */
+    @Override
+    public String toString() {
+        return "http=" + http + " tcp=" + tcp + " udp=" + udp + " auth=" + (token != null ? "token" : "off")
+            + " db=" + (jdbcUrl != null ? jdbcUrl : "embedded:" + dataDir) + " ring=" + ringSize + " batch="
+            + batchSize + " flush=" + flushInterval.toMillis() + "ms workers=" + workers + " policy="
+            + overflowPolicy + " maxSeries=" + maxSeries + " highWaterMark=" + highWaterMark;
+    }
+}

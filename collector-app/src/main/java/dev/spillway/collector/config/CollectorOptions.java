@@ -1,0 +1,331 @@
+package dev.spillway.collector.config;
+
+import dev.spillway.telemetry.OverflowPolicy;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.ArgSpec;
+import picocli.CommandLine.Model.OptionSpec;
+import picocli.CommandLine.Option;
+
+import java.io.IOException;
+import java.io.Reader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Properties;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.function.Function;
+
+/**
+ * The command line. Every option can also come from the environment ({@code SPILLWAY_RING_SIZE} for
+ * {@code --ring-size}) or from a properties file given with {@code --config} (key {@code ring-size}); the
+ * precedence is command line, then environment, then file, then the built-in default.
+ *
+ * <p>Options are read as strings and converted here, so that a value from any of the three sources fails with
+ * the same message naming the option.
+ */
+@Command(name = "spillway-collector", mixinStandardHelpOptions = true,
+    versionProvider = CollectorOptions.Version.class, sortOptions = false, usageHelpAutoWidth = true,
+    description = {"Receives InfluxDB line protocol over HTTP, TCP and UDP and writes it to PostgreSQL/TimescaleDB.",
+        "Every option may also be set as environment variable SPILLWAY_<OPTION> (e.g. SPILLWAY_RING_SIZE) or as a "
+            + "key in the --config properties file (e.g. ring-size=65536). Precedence: command line > environment"
+            + " > config file > default."})
+public final class CollectorOptions {
+
+    /** Environment variable prefix. */
+    public static final String ENV_PREFIX = "SPILLWAY_";
+
+    @Option(names = "--config", paramLabel = "FILE", description = "Java properties file with option defaults.")
+    String config;
+
+    @Option(names = "--http", paramLabel = "HOST:PORT", defaultValue = "127.0.0.1:8086",
+        description = "HTTP listen address (default: ${DEFAULT-VALUE}, loopback only).")
+    String http;
+
+    @Option(names = "--tcp", paramLabel = "HOST:PORT", description = "TCP line-protocol listener (off unless given).")
+    String tcp;
+
+    @Option(names = "--udp", paramLabel = "HOST:PORT", description = "UDP line-protocol listener (off unless given).")
+    String udp;
+
+    @Option(names = "--token", paramLabel = "TOKEN",
+        description = "Require this token for writes, /ready and /metrics (/ping and /health stay open).")
+    String token;
+
+    @Option(names = "--jdbc-url", paramLabel = "URL",
+        description = "Use this PostgreSQL/TimescaleDB instead of the embedded one.")
+    String jdbcUrl;
+
+    @Option(names = "--db-user", paramLabel = "USER", description = "Database user for --jdbc-url.")
+    String dbUser;
+
+    @Option(names = "--db-password", paramLabel = "PASSWORD", description = "Database password for --jdbc-url.")
+    String dbPassword;
+
+    @Option(names = "--data-dir", paramLabel = "DIR", defaultValue = "spillway-data",
+        description = "Data directory of the embedded PostgreSQL (default: ./${DEFAULT-VALUE}).")
+    String dataDir;
+
+    @Option(names = "--db-port", paramLabel = "PORT", defaultValue = "5433",
+        description = "Port of the embedded PostgreSQL; a free one is used when it is taken; 0 = any "
+            + "(default: ${DEFAULT-VALUE}).")
+    String dbPort;
+
+    @Option(names = "--ring-size", paramLabel = "N", defaultValue = "65536",
+        description = "Ring slots, a power of two (default: ${DEFAULT-VALUE}).")
+    String ringSize;
+
+    @Option(names = "--batch-size", paramLabel = "N", defaultValue = "4096",
+        description = "Most events per database batch (default: ${DEFAULT-VALUE}).")
+    String batchSize;
+
+    @Option(names = "--flush-interval", paramLabel = "DURATION", defaultValue = "100ms",
+        description = "Longest a partial batch waits (default: ${DEFAULT-VALUE}).")
+    String flushInterval;
+
+    @Option(names = "--workers", paramLabel = "N", defaultValue = "2",
+        description = "Database writer threads (default: ${DEFAULT-VALUE}).")
+    String workers;
+
+    @Option(names = "--overflow-policy", paramLabel = "POLICY", defaultValue = "block",
+        description = "When the ring is full: block, drop-newest or overwrite-oldest (default: ${DEFAULT-VALUE}).")
+    String overflowPolicy;
+
+    @Option(names = "--retry-attempts", paramLabel = "N", defaultValue = "8",
+        description = "Write attempts per batch (default: ${DEFAULT-VALUE}).")
+    String retryAttempts;
+
+    @Option(names = "--retry-max-elapsed", paramLabel = "DURATION", defaultValue = "60s",
+        description = "Time budget for retrying one batch (default: ${DEFAULT-VALUE}).")
+    String retryMaxElapsed;
+
+    @Option(names = "--max-body-size", paramLabel = "SIZE", defaultValue = "32MiB",
+        description = "Largest HTTP body as sent; larger gets 413 (default: ${DEFAULT-VALUE}).")
+    String maxBodySize;
+
+    @Option(names = "--max-decompressed-size", paramLabel = "SIZE", defaultValue = "128MiB",
+        description = "Largest HTTP body after gunzip; larger gets 413 (default: ${DEFAULT-VALUE}).")
+    String maxDecompressedSize;
+
+    @Option(names = "--max-series", paramLabel = "N", defaultValue = "100000",
+        description = "Most series (measurement+tags+field); lines for new series beyond it are rejected "
+            + "(default: ${DEFAULT-VALUE}).")
+    String maxSeries;
+
+    @Option(names = "--max-line-length", paramLabel = "SIZE", defaultValue = "1MiB",
+        description = "Longest TCP line; longer lines are dropped and counted (default: ${DEFAULT-VALUE}).")
+    String maxLineLength;
+
+    @Option(names = "--tcp-idle-timeout", paramLabel = "DURATION", defaultValue = "5m",
+        description = "Close TCP connections idle this long; 0 disables (default: ${DEFAULT-VALUE}).")
+    String tcpIdleTimeout;
+
+    @Option(names = "--high-water-mark", paramLabel = "FRACTION", defaultValue = "0.9",
+        description = "Ring occupancy above which HTTP writes get 503 + Retry-After (default: ${DEFAULT-VALUE}).")
+    String highWaterMark;
+
+    @Option(names = "--ingest-threads", paramLabel = "N", defaultValue = "4",
+        description = "Threads that decompress, parse and ingest HTTP bodies (default: ${DEFAULT-VALUE}).")
+    String ingestThreads;
+
+    @Option(names = "--close-timeout", paramLabel = "DURATION", defaultValue = "30s",
+        description = "How long shutdown waits for buffered events to be written (default: ${DEFAULT-VALUE}).")
+    String closeTimeout;
+
+    /** Outcome of parsing: either a config to run, or help/version text already printed. */
+    public sealed interface Parsed permits Run, Printed {
+    }
+
+    /** Start the collector with this configuration. */
+    public record Run(CollectorConfig config) implements Parsed {
+    }
+
+    /** Help or version was printed; exit 0. */
+    public record Printed() implements Parsed {
+    }
+
+    /**
+     * Parses and validates the command line against the environment.
+     *
+     * @param args the command line
+     * @param env the environment, {@code System.getenv()} outside tests
+     * @param out where {@code --help} and {@code --version} print
+     * @throws ConfigException naming the first bad option
+     */
+    public static Parsed parse(String[] args, Map<String, String> env, java.io.PrintStream out) {
+        final CollectorOptions options = new CollectorOptions();
+        final CommandLine cl = new CommandLine(options);
+        final Properties file = loadConfigFile(args, env);
+        checkConfigKeys(cl, file);
+        cl.setDefaultValueProvider(arg -> fallback(arg, env, file));
+        try {
+            cl.parseArgs(args);
+        } catch (CommandLine.ParameterException e) {
+            throw new ConfigException(e.getMessage() + " (see --help)");
+        }
+        if (cl.isUsageHelpRequested()) {
+            cl.usage(out);
+            return new Printed();
+        }
+        if (cl.isVersionHelpRequested()) {
+            cl.printVersionHelp(out);
+            return new Printed();
+        }
+        return new Run(options.toConfig());
+    }
+
+    /** The environment variable for an option: {@code --ring-size} is {@code SPILLWAY_RING_SIZE}. */
+    public static String envName(String longOption) {
+        return ENV_PREFIX + longOption.replaceFirst("^-+", "").replace('-', '_').toUpperCase(Locale.ROOT);
+    }
+
+    private static String fallback(ArgSpec arg, Map<String, String> env, Properties file) {
+        if (!(arg instanceof OptionSpec option) || option.longestName().equals("--config")) {
+            return null;
+        }
+        final String fromEnv = env.get(envName(option.longestName()));
+        if (fromEnv != null) {
+            return fromEnv;
+        }
+        return file.getProperty(option.longestName().substring(2));
+    }
+
+    private static Properties loadConfigFile(String[] args, Map<String, String> env) {
+        String path = env.get(envName("--config"));
+        for (int i = 0; i < args.length; i++) {
+            if (args[i].equals("--config") && i + 1 < args.length) {
+                path = args[i + 1];
+            } else if (args[i].startsWith("--config=")) {
+                path = args[i].substring("--config=".length());
+            }
+        }
+        final Properties props = new Properties();
+        if (path == null) {
+            return props;
+        }
+        try (Reader r = Files.newBufferedReader(Path.of(path), StandardCharsets.UTF_8)) {
+            props.load(r);
+        } catch (IOException | RuntimeException e) {
+            throw new ConfigException("--config: cannot read '" + path + "': " + e.getMessage());
+        }
+        return props;
+    }
+
+    private static void checkConfigKeys(CommandLine cl, Properties file) {
+        final Set<String> known = new TreeSet<>();
+        for (OptionSpec o : cl.getCommandSpec().options()) {
+            known.add(o.longestName().substring(2));
+        }
+        known.remove("config");
+        known.remove("help");
+        known.remove("version");
+        for (String key : file.stringPropertyNames()) {
+            if (!known.contains(key)) {
+                throw new ConfigException("--config: unknown key '" + key + "'; known keys: " + known);
+            }
+        }
+    }
+
+    CollectorConfig toConfig() {
+        final HostPort httpAddr = convert("--http", http, HostPort::parse);
+        final HostPort tcpAddr = blank(tcp) ? null : convert("--tcp", tcp, HostPort::parse);
+        final HostPort udpAddr = blank(udp) ? null : convert("--udp", udp, HostPort::parse);
+        if (token != null && token.isBlank()) {
+            throw new ConfigException("--token must not be blank (omit it to disable authentication)");
+        }
+        if (!blank(jdbcUrl) && !jdbcUrl.startsWith("jdbc:postgresql:")) {
+            throw new ConfigException("--jdbc-url must start with jdbc:postgresql:, was '" + jdbcUrl + "'");
+        }
+        if (blank(jdbcUrl) && (dbUser != null || dbPassword != null)) {
+            throw new ConfigException("--db-user/--db-password need --jdbc-url (the embedded database uses postgres)");
+        }
+        final int ring = intIn("--ring-size", ringSize, 2, 1 << 30);
+        if (Integer.bitCount(ring) != 1) {
+            throw new ConfigException("--ring-size must be a power of two (e.g. 65536), was " + ring);
+        }
+        final int batch = intIn("--batch-size", batchSize, 1, ring);
+        final Duration flush = durationIn("--flush-interval", flushInterval, Duration.ofMillis(1), Duration.ofHours(1));
+        final int workerCount = intIn("--workers", workers, 1, 256);
+        final OverflowPolicy policy = convert("--overflow-policy", overflowPolicy, CollectorOptions::policy);
+        final int attempts = intIn("--retry-attempts", retryAttempts, 1, 1000);
+        final Duration maxElapsed = durationIn("--retry-max-elapsed", retryMaxElapsed, Duration.ZERO,
+            Duration.ofHours(24));
+        final int body = sizeIn("--max-body-size", maxBodySize, 1024, Integer.MAX_VALUE - 1024);
+        final int inflated = sizeIn("--max-decompressed-size", maxDecompressedSize, 1024, 1 << 30);
+        final int series = intIn("--max-series", maxSeries, 1, Integer.MAX_VALUE);
+        final int line = sizeIn("--max-line-length", maxLineLength, 64, 1 << 30);
+        final Duration idle = durationIn("--tcp-idle-timeout", tcpIdleTimeout, Duration.ZERO, Duration.ofDays(7));
+        final double hwm = convert("--high-water-mark", highWaterMark, Double::parseDouble);
+        if (!(hwm > 0.0 && hwm <= 1.0)) {
+            throw new ConfigException("--high-water-mark must be a fraction in (0, 1], was " + highWaterMark);
+        }
+        final int threads = intIn("--ingest-threads", ingestThreads, 1, 256);
+        final Duration close = durationIn("--close-timeout", closeTimeout, Duration.ZERO, Duration.ofHours(1));
+        final int port = intIn("--db-port", dbPort, 0, 65_535);
+        if (blank(dataDir)) {
+            throw new ConfigException("--data-dir must not be empty");
+        }
+        return new CollectorConfig(httpAddr, tcpAddr, udpAddr, token, blank(jdbcUrl) ? null : jdbcUrl,
+            dbUser, dbPassword, Path.of(dataDir).toAbsolutePath().normalize(), port, ring, batch, flush,
+            workerCount, policy, attempts, maxElapsed, body, inflated, series, line, idle, hwm, threads, close);
+    }
+
+    private static OverflowPolicy policy(String s) {
+        return OverflowPolicy.valueOf(s.trim().toUpperCase(Locale.ROOT).replace('-', '_'));
+    }
+
+    private static boolean blank(String s) {
+        return s == null || s.isBlank();
+    }
+
+    private static <T> T convert(String option, String value, Function<String, T> f) {
+        if (value == null) {
+            throw new ConfigException(option + " needs a value");
+        }
+        try {
+            return f.apply(value.trim());
+        } catch (RuntimeException e) {
+            final String why = e.getMessage() == null ? "" : ": " + e.getMessage();
+            throw new ConfigException(option + ": invalid value '" + value + "'" + why);
+        }
+    }
+
+    private static int intIn(String option, String value, int min, int max) {
+        final long v = convert(option, value, Long::parseLong);
+        if (v < min || v > max) {
+            throw new ConfigException(option + " must be " + min + ".." + max + ", was " + value);
+        }
+        return (int) v;
+    }
+
+    private static int sizeIn(String option, String value, long min, long max) {
+        final long v = convert(option, value, Units::parseSize);
+        if (v < min || v > max) {
+            throw new ConfigException(option + " must be " + Units.formatSize(min) + ".." + Units.formatSize(max)
+                + ", was " + value);
+        }
+        return (int) v;
+    }
+
+    private static Duration durationIn(String option, String value, Duration min, Duration max) {
+        final Duration d = convert(option, value, Units::parseDuration);
+        if (d.compareTo(min) < 0 || d.compareTo(max) > 0) {
+            throw new ConfigException(option + " must be " + min + ".." + max + ", was " + value);
+        }
+        return d;
+    }
+
+    /** Reads the version Maven filtered into the jar's manifest. */
+    static final class Version implements CommandLine.IVersionProvider {
+        @Override
+        public String[] getVersion() {
+            final String v = CollectorOptions.class.getPackage().getImplementationVersion();
+            return new String[] {"spillway-collector " + (v == null ? "(development build)" : v),
+                "Java " + System.getProperty("java.version")};
+        }
+    }
+}

@@ -1,0 +1,71 @@
+package dev.spillway.collector.http;
+
+import dev.spillway.telemetry.Pipeline;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import javax.sql.DataSource;
+import java.sql.Connection;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Answers {@code /ready} without touching the database on the request path: a background thread checks a
+ * connection once a second, and readiness means a check succeeded within the last few seconds and the pipeline
+ * still accepts events.
+ */
+public final class ReadinessProbe implements AutoCloseable {
+
+    private static final Logger LOG = LoggerFactory.getLogger(ReadinessProbe.class);
+    private static final long FRESH_NANOS = TimeUnit.SECONDS.toNanos(3);
+
+    private final DataSource dataSource;
+    private final Pipeline pipeline;
+    private final ScheduledExecutorService timer;
+    private volatile long lastOkNanos;
+    private volatile boolean lastOk = true;
+
+    /** Starts the background check at once. */
+    public ReadinessProbe(DataSource dataSource, Pipeline pipeline) {
+        this.dataSource = dataSource;
+        this.pipeline = pipeline;
+        this.lastOkNanos = System.nanoTime() - FRESH_NANOS; // not ready until the first check passes
+        this.timer = Executors.newSingleThreadScheduledExecutor(r -> {
+            final Thread t = new Thread(r, "readiness-probe");
+            t.setDaemon(true);
+            return t;
+        });
+        timer.scheduleWithFixedDelay(this::check, 0, 1, TimeUnit.SECONDS);
+    }
+
+    private void check() {
+        boolean ok;
+        try (Connection c = dataSource.getConnection()) {
+            ok = c.isValid(2);
+        } catch (Exception e) {
+            ok = false;
+        }
+        if (ok) {
+            lastOkNanos = System.nanoTime();
+        }
+        if (ok != lastOk) {
+            lastOk = ok;
+            if (ok) {
+                LOG.info("database reachable again");
+            } else {
+                LOG.warn("database unreachable: /ready answers 503");
+            }
+        }
+    }
+
+    /** Whether the database answered recently and the pipeline runs. */
+    public boolean ready() {
+        return pipeline.isRunning() && System.nanoTime() - lastOkNanos < FRESH_NANOS;
+    }
+
+    @Override
+    public void close() {
+        timer.shutdownNow();
+    }
+}

@@ -1,0 +1,22 @@
+package dev.spillway.collector.ingest;
+
+/**
+ * Outcome of one body (HTTP request, TCP line or UDP datagram).
+ *
+ * @param accepted lines whose every numeric field the pipeline accepted
+ * @param rejected lines not ingested, for any reason
+ * @param events events handed to the pipeline and accepted
+ * @param firstBadLine 1-based number of the first rejected line, 0 when none
+ * @param firstBadMessage why that line was rejected
+ * @param firstBadReason the reason category of that line
+ * @param refused whether the pipeline refused an event; the client should retry later (503)
+ * @param seriesError whether creating a series failed in the database; also worth a retry (503)
+ */
+public record IngestResult(int accepted, int rejected, long events, int firstBadLine, String firstBadMessage,
+                           RejectReason firstBadReason, boolean refused, boolean seriesError) {
+
+    /** Whether every line was accepted. */
+    public boolean allAccepted() {
+        return rejected == 0 && !refused && !seriesError;
+    }
+}

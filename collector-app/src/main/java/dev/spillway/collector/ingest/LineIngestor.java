@@ -1,0 +1,254 @@
+package dev.spillway.collector.ingest;
+
+import dev.spillway.collector.lineprotocol.FieldType;
+import dev.spillway.collector.lineprotocol.LineHandler;
+import dev.spillway.collector.lineprotocol.LineProtocolParser;
+import dev.spillway.collector.lineprotocol.ParsedPoint;
+import dev.spillway.collector.lineprotocol.Precision;
+import dev.spillway.collector.series.Series;
+import dev.spillway.collector.series.SeriesKey;
+import dev.spillway.collector.series.SeriesLimitException;
+import dev.spillway.collector.series.SeriesRegistry;
+import dev.spillway.telemetry.Pipeline;
+
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.EnumMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+
+/**
+ * Turns line protocol into pipeline events: one event per numeric or boolean field, with the field's series as
+ * {@code sourceId}, the field type as {@code kind} and the series' next sequence number.
+ *
+ * <p>Partial writes keep the good lines: every line is accepted or rejected on its own (a line is all-or-nothing:
+ * either every numeric field of it reaches the pipeline or none does, except when the pipeline itself refuses
+ * mid-line). Lines whose series are all known are ingested during parsing; lines that need a new series are
+ * copied and ingested once their series exist, so a slow series insert never holds up known series.
+ *
+ * <p>Thread-safe; each thread uses its own parser.
+ */
+public final class LineIngestor {
+
+    private final Pipeline pipeline;
+    private final SeriesRegistry registry;
+    private final CollectorMetrics metrics;
+    private final BadLineLog badLines;
+    private final ThreadLocal<LineProtocolParser> parsers = ThreadLocal.withInitial(LineProtocolParser::new);
+
+    /** Wires the ingestor to its pipeline, series catalogue, meters and rate-limited bad-line log. */
+    public LineIngestor(Pipeline pipeline, SeriesRegistry registry, CollectorMetrics metrics, BadLineLog badLines) {
+        this.pipeline = pipeline;
+        this.registry = registry;
+        this.metrics = metrics;
+        this.badLines = badLines;
+    }
+
+    /**
+     * Parses and ingests a body.
+     *
+     * @param source for log lines, e.g. {@code http 10.0.0.7:41234}
+     * @param firstLine the number the body's first line carries (TCP counts lines per connection)
+     * @return completes when every line is resolved; at once unless a line needs a new series. When it completes
+     *     off the caller's thread, it does so on a series thread.
+     */
+    public CompletableFuture<IngestResult> ingest(byte[] buf, int off, int len, Precision precision, String source,
+                                                  int firstLine) {
+        final Instant now = Instant.now();
+        final long nowNanos = now.getEpochSecond() * 1_000_000_000L + now.getNano();
+        final Body body = new Body(source, firstLine - 1);
+        parsers.get().parse(buf, off, len, precision, nowNanos, body);
+        if (body.pending.isEmpty()) {
+            return CompletableFuture.completedFuture(body.finish());
+        }
+        return body.resolvePending();
+    }
+
+    /** The copy of a line kept while its new series are created. */
+    private record PendingLine(int line, String measurement, List<String> tags, long timestamp, String[] fields,
+                               String[] keys, short[] kinds, double[] values) {
+    }
+
+    /** Per-body state: the parse callback and the tallies. Confined to one thread at a time. */
+    private final class Body implements LineHandler {
+        private final String source;
+        private final int lineOffset;
+        private final List<PendingLine> pending = new ArrayList<>();
+        private final Map<RejectReason, Integer> rejectedBy = new EnumMap<>(RejectReason.class);
+        private final List<String> tags = new ArrayList<>();
+        private Series[] series = new Series[8];
+        private int accepted;
+        private int rejected;
+        private long events;
+        private long strings;
+        private int firstBadLine;
+        private String firstBadMessage;
+        private RejectReason firstBadReason;
+        private boolean refused;
+        private boolean seriesError;
+
+        Body(String source, int lineOffset) {
+            this.source = source;
+            this.lineOffset = lineOffset;
+        }
+
+        @Override
+        public void onError(int lineNumber, String message) {
+            reject(lineOffset + lineNumber, RejectReason.INVALID, message);
+        }
+
+        @Override
+        public void onPoint(ParsedPoint p) {
+            final int line = lineOffset + p.lineNumber();
+            if (refused) {
+                // The pipeline is closing or full: the rest of the body would be refused too.
+                reject(line, RejectReason.REFUSED, "collector is not accepting data right now");
+                return;
+            }
+            final int n = p.fieldCount();
+            if (series.length < n) {
+                series = new Series[Math.max(n, series.length * 2)];
+            }
+            String prefix = null;
+            int numeric = 0;
+            boolean allKnown = true;
+            for (int i = 0; i < n; i++) {
+                series[i] = null;
+                if (p.fieldType(i) == FieldType.STRING) {
+                    strings++;
+                    continue;
+                }
+                numeric++;
+                if (prefix == null) {
+                    prefix = SeriesKey.prefix(p.measurement(), tagsOf(p));
+                }
+                final Series s = registry.cached(SeriesKey.of(prefix, p.fieldKey(i)));
+                series[i] = s;
+                allKnown &= s != null;
+            }
+            if (numeric == 0) {
+                accepted++; // only string fields: nothing to store, but nothing wrong with the line either
+                return;
+            }
+            if (allKnown) {
+                for (int i = 0; i < n; i++) {
+                    final Series s = series[i];
+                    if (s != null && !offer(p.timestampNanos(), s, FieldKinds.of(p.fieldType(i)), p.fieldValue(i))) {
+                        reject(line, RejectReason.REFUSED, "collector is not accepting data right now");
+                        return;
+                    }
+                }
+                accepted++;
+                return;
+            }
+            pending.add(copy(p, line, prefix, numeric));
+        }
+
+        private boolean offer(long timestamp, Series s, short kind, double value) {
+            if (pipeline.ingest(timestamp, s.id(), kind, value, s.takeSequence())) {
+                events++;
+                return true;
+            }
+            refused = true;
+            return false;
+        }
+
+        private List<String> tagsOf(ParsedPoint p) {
+            tags.clear();
+            for (int t = 0; t < p.tagCount(); t++) {
+                tags.add(p.tagKey(t));
+                tags.add(p.tagValue(t));
+            }
+            return tags;
+        }
+
+        private PendingLine copy(ParsedPoint p, int line, String prefix, int numeric) {
+            final String[] fields = new String[numeric];
+            final String[] keys = new String[numeric];
+            final short[] kinds = new short[numeric];
+            final double[] values = new double[numeric];
+            int j = 0;
+            for (int i = 0; i < p.fieldCount(); i++) {
+                if (p.fieldType(i) != FieldType.STRING) {
+                    fields[j] = p.fieldKey(i);
+                    keys[j] = SeriesKey.of(prefix, fields[j]);
+                    kinds[j] = FieldKinds.of(p.fieldType(i));
+                    values[j] = p.fieldValue(i);
+                    j++;
+                }
+            }
+            return new PendingLine(line, p.measurement(), List.copyOf(tagsOf(p)), p.timestampNanos(), fields, keys,
+                kinds, values);
+        }
+
+        CompletableFuture<IngestResult> resolvePending() {
+            final List<CompletableFuture<Series>> all = new ArrayList<>();
+            for (PendingLine pl : pending) {
+                for (int j = 0; j < pl.fields.length; j++) {
+                    all.add(registry.resolve(pl.keys[j], pl.measurement, pl.tags, pl.fields[j]));
+                }
+            }
+            // Not *Async: the continuation runs on the series thread that finished last, which is never the
+            // event loop and needs no second executor that could refuse the task.
+            return CompletableFuture.allOf(all.toArray(new CompletableFuture<?>[0])).handle((ignored, err) -> {
+                int k = 0;
+                for (PendingLine pl : pending) {
+                    final int from = k;
+                    k += pl.fields.length;
+                    ingestPending(pl, all.subList(from, k));
+                }
+                return finish();
+            });
+        }
+
+        private void ingestPending(PendingLine pl, List<CompletableFuture<Series>> resolved) {
+            if (refused) {
+                reject(pl.line, RejectReason.REFUSED, "collector is not accepting data right now");
+                return;
+            }
+            final Series[] s = new Series[resolved.size()];
+            for (int j = 0; j < s.length; j++) {
+                try {
+                    s[j] = resolved.get(j).join();
+                } catch (CompletionException e) {
+                    if (e.getCause() instanceof SeriesLimitException limit) {
+                        reject(pl.line, RejectReason.SERIES_LIMIT, limit.getMessage() + " (measurement '"
+                            + pl.measurement + "', field '" + pl.fields[j] + "')");
+                    } else {
+                        seriesError = true;
+                        reject(pl.line, RejectReason.SERIES_ERROR, "could not create series: " + e.getCause());
+                    }
+                    return;
+                }
+            }
+            for (int j = 0; j < s.length; j++) {
+                if (!offer(pl.timestamp, s[j], pl.kinds[j], pl.values[j])) {
+                    reject(pl.line, RejectReason.REFUSED, "collector is not accepting data right now");
+                    return;
+                }
+            }
+            accepted++;
+        }
+
+        private void reject(int line, RejectReason reason, String message) {
+            rejected++;
+            rejectedBy.merge(reason, 1, Integer::sum);
+            if (firstBadLine == 0 || line < firstBadLine) {
+                firstBadLine = line;
+                firstBadMessage = message;
+                firstBadReason = reason;
+            }
+            badLines.report(source, line, reason, message);
+        }
+
+        IngestResult finish() {
+            metrics.accepted(accepted);
+            metrics.stringsSkipped(strings);
+            rejectedBy.forEach((reason, count) -> metrics.rejected(reason, count));
+            return new IngestResult(accepted, rejected, events, firstBadLine, firstBadMessage, firstBadReason,
+                refused, seriesError);
+        }
+    }
+}

@@ -1,0 +1,250 @@
+package dev.spillway.collector.series;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import javax.sql.DataSource;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * Maps series keys to {@code telemetry_sources} ids. Known series are served from memory without blocking;
+ * new ones are inserted on a small dedicated executor, so a burst of new series delays only the requests that
+ * carry them, never the ingestion of known series.
+ *
+ * <p>Concurrent resolutions of the same new key share one database round trip. The id of a key never changes,
+ * and two keys that the database says are the same series share one {@link Series} (and one sequence counter).
+ */
+public final class SeriesRegistry implements AutoCloseable {
+
+    private static final Logger LOG = LoggerFactory.getLogger(SeriesRegistry.class);
+
+    private final DataSource dataSource;
+    private final String eventsTable;
+    private final int maxSeries;
+    private final Map<String, Series> byKey = new ConcurrentHashMap<>();
+    private final Map<Integer, Series> byId = new ConcurrentHashMap<>();
+    private final Map<String, CompletableFuture<Series>> inFlight = new ConcurrentHashMap<>();
+    // Created plus being created: checked before an insert so concurrent creators cannot overshoot the limit.
+    private final AtomicInteger reserved = new AtomicInteger();
+    private final AtomicLong created = new AtomicLong();
+    private final ExecutorService executor;
+
+    /**
+     * Loads every existing series and the sequence each continues from.
+     *
+     * @param threads database threads for new series
+     */
+    public SeriesRegistry(DataSource dataSource, String eventsTable, int maxSeries, int threads) throws SQLException {
+        this.dataSource = dataSource;
+        this.eventsTable = eventsTable;
+        this.maxSeries = maxSeries;
+        final AtomicInteger n = new AtomicInteger();
+        this.executor = new ThreadPoolExecutor(threads, threads, 0, TimeUnit.SECONDS, new LinkedBlockingQueue<>(),
+            r -> {
+                final Thread t = new Thread(r, "series-" + n.incrementAndGet());
+                t.setDaemon(true);
+                return t;
+            });
+        load();
+    }
+
+    private void load() throws SQLException {
+        final long start = System.nanoTime();
+        final String sql = "SELECT s.id, s.measurement, s.field, "
+            + "(SELECT max(e.seq) FROM " + eventsTable + " e WHERE e.source_id = s.id) AS max_seq, "
+            + "t.key, t.value FROM telemetry_sources s "
+            + "LEFT JOIN LATERAL jsonb_each_text(s.tags) t ON true ORDER BY s.id, t.key COLLATE \"C\"";
+        try (Connection c = dataSource.getConnection(); Statement st = c.createStatement()) {
+            c.setAutoCommit(false); // lets the driver stream with a fetch size instead of buffering all rows
+            st.setFetchSize(10_000);
+            try (ResultSet rs = st.executeQuery(sql)) {
+                int id = -1;
+                String measurement = null;
+                String field = null;
+                long next = 0;
+                final List<String> tags = new ArrayList<>();
+                while (rs.next()) {
+                    final int rowId = rs.getInt(1);
+                    if (rowId != id) {
+                        if (id >= 0) {
+                            register(id, measurement, tags, field, next);
+                        }
+                        id = rowId;
+                        measurement = rs.getString(2);
+                        field = rs.getString(3);
+                        final long maxSeq = rs.getLong(4);
+                        next = rs.wasNull() ? 0 : maxSeq + 1;
+                        tags.clear();
+                    }
+                    final String key = rs.getString(5);
+                    if (key != null) {
+                        tags.add(key);
+                        tags.add(rs.getString(6));
+                    }
+                }
+                if (id >= 0) {
+                    register(id, measurement, tags, field, next);
+                }
+            }
+            c.commit();
+        }
+        reserved.set(byId.size());
+        LOG.info("loaded {} series in {} ms (limit {})", byId.size(),
+            TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start), maxSeries);
+    }
+
+    private void register(int id, String measurement, List<String> tags, String field, long next) {
+        final Series s = byId.computeIfAbsent(id, i -> new Series(i, next));
+        byKey.put(SeriesKey.of(SeriesKey.prefix(measurement, tags), field), s);
+    }
+
+    /** The series for a key if known, without blocking; null when it must be {@link #resolve resolved}. */
+    public Series cached(String key) {
+        return byKey.get(key);
+    }
+
+    /**
+     * Finds or creates a series. Completes exceptionally with {@link SeriesLimitException} when the limit is
+     * reached, or with the database error.
+     *
+     * @param key the {@link SeriesKey} of the other arguments
+     * @param tags alternating key, value, sorted by key
+     */
+    public CompletableFuture<Series> resolve(String key, String measurement, List<String> tags, String field) {
+        final Series known = byKey.get(key);
+        if (known != null) {
+            return CompletableFuture.completedFuture(known);
+        }
+        final CompletableFuture<Series> mine = new CompletableFuture<>();
+        final CompletableFuture<Series> existing = inFlight.putIfAbsent(key, mine);
+        if (existing != null) {
+            return existing;
+        }
+        // A creation may have finished between the lookup above and claiming the in-flight slot.
+        final Series raced = byKey.get(key);
+        if (raced != null) {
+            inFlight.remove(key, mine);
+            mine.complete(raced);
+            return mine;
+        }
+        final String tagsJson = SeriesKey.tagsJson(tags);
+        try {
+            executor.execute(() -> {
+                try {
+                    mine.complete(create(key, measurement, tagsJson, field));
+                } catch (Throwable t) {
+                    mine.completeExceptionally(t);
+                } finally {
+                    inFlight.remove(key, mine);
+                }
+            });
+        } catch (RejectedExecutionException e) {
+            inFlight.remove(key, mine);
+            mine.completeExceptionally(e);
+        }
+        return mine;
+    }
+
+    private Series create(String key, String measurement, String tagsJson, String field)
+        throws SQLException, SeriesLimitException {
+        if (reserved.incrementAndGet() > maxSeries) {
+            reserved.decrementAndGet();
+            throw new SeriesLimitException(maxSeries);
+        }
+        boolean ok = false;
+        try (Connection c = dataSource.getConnection()) {
+            c.setAutoCommit(true);
+            Integer id = null;
+            long next = 0;
+            try (PreparedStatement ps = c.prepareStatement("INSERT INTO telemetry_sources (measurement, tags, field) "
+                + "VALUES (?, ?::jsonb, ?) ON CONFLICT (measurement, tags, field) DO NOTHING RETURNING id")) {
+                ps.setString(1, measurement);
+                ps.setString(2, tagsJson);
+                ps.setString(3, field);
+                try (ResultSet rs = ps.executeQuery()) {
+                    if (rs.next()) {
+                        id = rs.getInt(1);
+                    }
+                }
+            }
+            if (id == null) {
+                // Another collector (or an earlier run we did not load) created it: continue its sequence.
+                try (PreparedStatement ps = c.prepareStatement("SELECT s.id, (SELECT max(e.seq) FROM " + eventsTable
+                    + " e WHERE e.source_id = s.id) FROM telemetry_sources s "
+                    + "WHERE s.measurement = ? AND s.tags = ?::jsonb AND s.field = ?")) {
+                    ps.setString(1, measurement);
+                    ps.setString(2, tagsJson);
+                    ps.setString(3, field);
+                    try (ResultSet rs = ps.executeQuery()) {
+                        if (!rs.next()) {
+                            throw new SQLException("series vanished after insert conflict: " + measurement);
+                        }
+                        id = rs.getInt(1);
+                        final long maxSeq = rs.getLong(2);
+                        next = rs.wasNull() ? 0 : maxSeq + 1;
+                    }
+                }
+            } else {
+                created.incrementAndGet();
+            }
+            final long first = next;
+            final boolean[] fresh = {false};
+            final Series s = byId.computeIfAbsent(id, i -> {
+                fresh[0] = true;
+                return new Series(i, first);
+            });
+            ok = fresh[0]; // an id already known under another key keeps its one reservation
+            byKey.put(key, s);
+            return s;
+        } finally {
+            if (!ok) {
+                reserved.decrementAndGet();
+            }
+        }
+    }
+
+    /** Series known to this collector. */
+    public int size() {
+        return byId.size();
+    }
+
+    /** Series this collector inserted since start. */
+    public long created() {
+        return created.get();
+    }
+
+    /** The configured limit. */
+    public int maxSeries() {
+        return maxSeries;
+    }
+
+    /** Stops the database threads; resolutions still queued fail. */
+    @Override
+    public void close() {
+        executor.shutdown();
+        try {
+            if (!executor.awaitTermination(5, TimeUnit.SECONDS)) {
+                executor.shutdownNow();
+            }
+        } catch (InterruptedException e) {
+            executor.shutdownNow();
+            Thread.currentThread().interrupt();
+        }
+    }
+}
