@@ -112,7 +112,7 @@ public final class Collector implements AutoCloseable {
         series = new SeriesRegistry(dataSource, EVENTS_TABLE, cfg.maxSeries(), SERIES_THREADS);
 
         final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
-        metrics = new CollectorMetrics(registry, series::size, series::created);
+        metrics = new CollectorMetrics(registry, series);
         pipeline = Pipeline.builder()
             .name("collector")
             .sink(sink)

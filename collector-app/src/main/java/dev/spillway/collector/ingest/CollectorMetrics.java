@@ -1,5 +1,6 @@
 package dev.spillway.collector.ingest;
 
+import dev.spillway.collector.series.SeriesRegistry;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
@@ -7,7 +8,6 @@ import io.micrometer.core.instrument.MeterRegistry;
 
 import java.util.EnumMap;
 import java.util.Map;
-import java.util.function.Supplier;
 
 /**
  * The collector's own meters, beside the pipeline's {@code spillway_events_*}:
@@ -22,11 +22,8 @@ public final class CollectorMetrics {
     private final Counter stringsSkipped;
     private final Map<RejectReason, Counter> rejected = new EnumMap<>(RejectReason.class);
 
-    /**
-     * @param seriesCount live number of known series
-     * @param seriesCreated live number of series created since start
-     */
-    public CollectorMetrics(MeterRegistry registry, Supplier<Number> seriesCount, Supplier<Number> seriesCreated) {
+    /** @param series the catalogue whose size and creations are published; the collector holds it strongly */
+    public CollectorMetrics(MeterRegistry registry, SeriesRegistry series) {
         this.registry = registry;
         this.accepted = Counter.builder("spillway.collector.lines.accepted")
             .description("line-protocol lines accepted").register(registry);
@@ -36,11 +33,10 @@ public final class CollectorMetrics {
             rejected.put(r, Counter.builder("spillway.collector.lines.rejected").tag("reason", r.tag())
                 .description("line-protocol lines not ingested, by reason").register(registry));
         }
-        // Strong references: the suppliers are lambdas nothing else holds, and a weak one would read NaN after GC.
-        Gauge.builder("spillway.collector.series.known", seriesCount, s -> s.get().doubleValue()).strongReference(true)
+        Gauge.builder("spillway.collector.series.known", series, SeriesRegistry::size)
             .description("series known to the collector").register(registry);
-        FunctionCounter.builder("spillway.collector.series.created", seriesCreated, s -> s.get().doubleValue())
-            .strongReference(true).description("series this collector created").register(registry);
+        FunctionCounter.builder("spillway.collector.series.created", series, s -> (double) s.created())
+            .description("series this collector created").register(registry);
     }
 
     /** Counts accepted lines. */
