@@ -101,6 +101,17 @@ public final class TestDatabase implements AutoCloseable {
         return jdbcUrl;
     }
 
+    /** Host of the server (for a proxy in front of it). */
+    public String host() {
+        return java.net.URI.create(jdbcUrl.substring("jdbc:".length())).getHost();
+    }
+
+    /** Port of the server (for a proxy in front of it). */
+    public int port() {
+        final int port = java.net.URI.create(jdbcUrl.substring("jdbc:".length())).getPort();
+        return port < 0 ? 5432 : port;
+    }
+
     /** The user to connect as. */
     public String user() {
         return server.user;

@@ -1,5 +1,6 @@
 package dev.spillway.telemetry.timescale;
 
+import ch.qos.logback.classic.Level;
 import ch.qos.logback.classic.Logger;
 import ch.qos.logback.classic.spi.ILoggingEvent;
 import ch.qos.logback.core.read.ListAppender;
@@ -13,9 +14,13 @@ final class LogCapture implements AutoCloseable {
 
     private final Logger logger;
     private final ListAppender<ILoggingEvent> appender = new ListAppender<>();
+    private final Level previousLevel;
 
+    /** Captures everything from DEBUG up, whatever the logging configuration says. */
     LogCapture(Class<?> type) {
         logger = (Logger) LoggerFactory.getLogger(type);
+        previousLevel = logger.getLevel();
+        logger.setLevel(Level.DEBUG);
         appender.start();
         logger.addAppender(appender);
     }
@@ -31,5 +36,6 @@ final class LogCapture implements AutoCloseable {
     @Override
     public void close() {
         logger.detachAppender(appender);
+        logger.setLevel(previousLevel);
     }
 }
