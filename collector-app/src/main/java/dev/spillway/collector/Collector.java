@@ -186,7 +186,7 @@ public final class Collector implements AutoCloseable {
                 + " DESC LIMIT 10\"", embedded.port());
         } else {
             LOG.info("writing to {} as {}; query the view: SELECT * FROM telemetry ORDER BY time DESC LIMIT 10",
-                jdbcUrl, dbUser);
+                config.maskedJdbcUrl(), dbUser);
         }
     }
 

@@ -70,11 +70,16 @@ public record CollectorConfig(
         return jdbcUrl == null;
     }
 
+    /** The JDBC URL with any {@code password=} parameter masked, for logs. */
+    public String maskedJdbcUrl() {
+        return jdbcUrl == null ? null : jdbcUrl.replaceAll("(?i)(password=)[^&]*", "$1***");
+    }
+
     /** Secrets masked, for logs. */
     @Override
     public String toString() {
         return "http=" + http + " tcp=" + tcp + " udp=" + udp + " auth=" + (token != null ? "token" : "off")
-            + " db=" + (jdbcUrl != null ? jdbcUrl : "embedded:" + dataDir) + " ring=" + ringSize + " batch="
+            + " db=" + (jdbcUrl != null ? maskedJdbcUrl() : "embedded:" + dataDir) + " ring=" + ringSize + " batch="
             + batchSize + " flush=" + flushInterval.toMillis() + "ms workers=" + workers + " policy="
             + overflowPolicy + " maxSeries=" + maxSeries + " highWaterMark=" + highWaterMark;
     }

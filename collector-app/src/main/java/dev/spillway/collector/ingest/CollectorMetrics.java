@@ -12,7 +12,7 @@ import java.util.Map;
 /**
  * The collector's own meters, beside the pipeline's {@code spillway_events_*}:
  * {@code spillway_collector_lines_accepted_total{protocol}}, {@code spillway_collector_lines_rejected_total{reason}},
- * {@code spillway_collector_string_fields_skipped_total}, {@code spillway_collector_series_created_total},
+ * {@code spillway_collector_string_fields_skipped_total}, {@code spillway_collector_new_series_total},
  * {@code spillway_collector_series_known} and {@code spillway_collector_http_requests_total{status}}.
  */
 public final class CollectorMetrics {
@@ -35,7 +35,7 @@ public final class CollectorMetrics {
         }
         Gauge.builder("spillway.collector.series.known", series, SeriesRegistry::size)
             .description("series known to the collector").register(registry);
-        FunctionCounter.builder("spillway.collector.series.created", series, s -> (double) s.created())
+        FunctionCounter.builder("spillway.collector.new.series", series, s -> (double) s.created())
             .description("series this collector created").register(registry);
     }
 
