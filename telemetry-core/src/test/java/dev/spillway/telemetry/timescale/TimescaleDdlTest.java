@@ -1,0 +1,253 @@
+package dev.spillway.telemetry.timescale;
+
+import dev.spillway.telemetry.testsupport.Await;
+import dev.spillway.telemetry.testsupport.TestDatabase;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.nio.file.StandardCopyOption;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/**
+ * Runs {@link SchemaManager}'s TimescaleDB DDL against a real TimescaleDB build: the project's shared
+ * {@code timescaledb-lite} tool (TimescaleDB compiled to WASM inside PGlite, served on a PostgreSQL socket).
+ *
+ * <p>The tool is found at {@code $SPILLWAY_TIMESCALEDB_LITE}, or at {@code shared/tools/timescaledb-lite} next to
+ * the repository (searched upwards from the working directory). The shared directory is read-only, so its files
+ * are copied to a temporary directory and {@code npm ci} runs there. Skipped (with a reason) only when Node.js/npm
+ * or the tool directory is missing; an {@code npm ci} or start-up failure fails the test.
+ *
+ * <p>The tool allows one session at a time and no COPY, so this test only does DDL, over single connections.
+ */
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+class TimescaleDdlTest {
+
+    private static final String ENV_TOOL = "SPILLWAY_TIMESCALEDB_LITE";
+    private static final String TABLE = "ts_events";
+
+    private static Path work;
+    private static Process server;
+    private static Path serverLog;
+    private static String url;
+
+    @BeforeAll
+    static void startTimescaleDbLite() throws Exception {
+        final Path tool = locateTool();
+        assumeTrue(tool != null, "timescaledb-lite not found: set " + ENV_TOOL
+            + " or place it at ../shared/tools/timescaledb-lite relative to the repository");
+        assumeTrue(commandWorks("node", "--version"), "Node.js (node) is not installed");
+        assumeTrue(commandWorks("npm", "--version"), "npm is not installed");
+
+        work = Files.createTempDirectory("timescaledb-lite-");
+        for (String name : new String[] {"package.json", "package-lock.json", "server.mjs", ".npmrc"}) {
+            final Path source = tool.resolve(name);
+            if (Files.exists(source)) {
+                Files.copy(source, work.resolve(name), StandardCopyOption.REPLACE_EXISTING);
+                work.resolve(name).toFile().setWritable(true);
+            }
+        }
+        final Path npmLog = work.resolve("npm-ci.log");
+        final Process npm = new ProcessBuilder("npm", "ci", "--no-audit", "--no-fund").directory(work.toFile())
+            .redirectErrorStream(true).redirectOutput(npmLog.toFile()).start();
+        if (!npm.waitFor(5, TimeUnit.MINUTES)) {
+            npm.destroyForcibly();
+            throw new AssertionError("npm ci timed out:\n" + read(npmLog));
+        }
+        assertEquals(0, npm.exitValue(), "npm ci failed:\n" + read(npmLog));
+
+        final int port = TestDatabase.freePort();
+        serverLog = work.resolve("server.log");
+        server = new ProcessBuilder("node", "server.mjs", Integer.toString(port)).directory(work.toFile())
+            .redirectErrorStream(true).redirectOutput(serverLog.toFile()).start();
+        // prepareThreshold=0: the tool is one backend shared by every connection, so server-side named statements
+        // of an earlier connection ("S_1") would still exist and collide with the next connection's.
+        url = "jdbc:postgresql://127.0.0.1:" + port + "/postgres?sslmode=disable&gssEncMode=disable&prepareThreshold=0";
+        // A real protocol handshake as the probe: the tool serves one session at a time, so probes must end cleanly.
+        Await.untilNoThrow(Duration.ofSeconds(120), () -> {
+            if (!server.isAlive()) {
+                throw new AssertionError("timescaledb-lite exited:\n" + read(serverLog));
+            }
+            try (Connection c = DriverManager.getConnection(url, "postgres", "postgres")) {
+                return c.isValid(5);
+            }
+        }, "timescaledb-lite accepts connections on port " + port);
+    }
+
+    @AfterAll
+    static void stopTimescaleDbLite() throws Exception {
+        if (server != null) {
+            server.destroy();
+            if (!server.waitFor(10, TimeUnit.SECONDS)) {
+                server.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
+            }
+        }
+        if (work != null) {
+            try (Stream<Path> paths = Files.walk(work)) {
+                paths.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+            }
+        }
+    }
+
+    private static SchemaManager schema() {
+        return new SchemaManager(TABLE, Duration.ofHours(6), Duration.ofDays(7), Duration.ofDays(90),
+            IndexMode.DEFAULT);
+    }
+
+    @Test
+    @Order(1)
+    void createsHypertableWithColumnstoreAndPolicies() throws Exception {
+        try (Connection c = connect()) {
+            assertTrue(schema().ensureSchema(c), "TimescaleDB detected");
+        }
+        assertEquals(List.of("ts_events 1"), query("select hypertable_name || ' ' || num_dimensions"
+            + " from timescaledb_information.hypertables where hypertable_name = '" + TABLE + "'"));
+        assertEquals(List.of("time 06:00:00"), query("select column_name || ' ' || time_interval"
+            + " from timescaledb_information.dimensions where hypertable_name = '" + TABLE + "'"));
+        assertEquals(List.of("true"), query("select compression_enabled::text"
+            + " from timescaledb_information.hypertables where hypertable_name = '" + TABLE + "'"));
+        assertEquals(List.of("source_id segmentby", "time orderby DESC"), query(
+            "select attname || ' ' || case when segmentby_column_index is not null then 'segmentby'"
+                + " else 'orderby ' || case when orderby_asc then 'ASC' else 'DESC' end end"
+                + " from timescaledb_information.compression_settings where hypertable_name = '" + TABLE + "'"
+                + " order by attname"));
+        assertEquals(List.of("policy_compression", "policy_retention"), jobs());
+        assertEquals(List.of("ts_events_src_time_idx"), query("select indexname from pg_indexes"
+            + " where tablename = '" + TABLE + "' order by indexname"), "only the IndexMode's index");
+        assertEquals(List.of("1"), query("select count(*) from pg_tables where tablename = '" + TABLE + "_batches'"));
+    }
+
+    @Test
+    @Order(2)
+    void secondCreationIsIdempotent() throws Exception {
+        try (Connection c = connect()) {
+            assertTrue(schema().ensureSchema(c));
+        }
+        try (Connection c = connect()) {
+            assertTrue(schema().ensureSchema(c));
+        }
+        assertEquals(List.of("policy_compression", "policy_retention"), jobs(), "no duplicated policies");
+        assertEquals(List.of("1"), query("select count(*) from timescaledb_information.hypertables"
+            + " where hypertable_name = '" + TABLE + "'"));
+        // The hypertable takes rows (no COPY on this server: a plain INSERT).
+        try (Connection c = connect(); Statement st = c.createStatement()) {
+            st.execute("insert into " + TABLE + " values (now(), 1, 1, 1.5, 0), (now() - interval '1 day', 1, 1, 2.5, 1)");
+        }
+        assertEquals(List.of("2"), query("select count(*) from " + TABLE));
+    }
+
+    @Test
+    @Order(3)
+    void sinkBuilderReportsTimescale() throws Exception {
+        final TimescaleSink.Builder creating = TimescaleSink.builder().jdbcUrl(url).username("postgres")
+            .password("postgres").table("ts_sink_events").poolSize(1).indexMode(IndexMode.BRIN_TIME)
+            .compressAfter(Duration.ofDays(1));
+        try (TimescaleSink sink = buildWhenToolIsFree(creating)) {
+            assertTrue(sink.isTimescale());
+        }
+        assertEquals(List.of("ts_sink_events_time_brin"), query("select indexname from pg_indexes"
+            + " where tablename = 'ts_sink_events'"));
+        final TimescaleSink.Builder detecting = TimescaleSink.builder().jdbcUrl(url).username("postgres")
+            .password("postgres").table("ts_sink_events").poolSize(1).createSchema(false);
+        try (TimescaleSink sink = buildWhenToolIsFree(detecting)) {
+            assertTrue(sink.isTimescale(), "detected without creating anything");
+        }
+    }
+
+    /** The tool may still be ending the previous session (see {@link #connect()}): retry the pool's first connect. */
+    private static TimescaleSink buildWhenToolIsFree(TimescaleSink.Builder builder) {
+        final TimescaleSink[] sink = new TimescaleSink[1];
+        Await.untilNoThrow(Duration.ofSeconds(10), () -> {
+            sink[0] = builder.build();
+            return true;
+        }, "building a sink against timescaledb-lite");
+        return sink[0];
+    }
+
+    private static List<String> jobs() throws SQLException {
+        return query("select proc_name from timescaledb_information.jobs where hypertable_name = '" + TABLE + "'"
+            + " order by proc_name");
+    }
+
+    /**
+     * A new session. The tool can still be ending the previous session when the next one starts and then resets
+     * the new connection, so the attempt is repeated for a few seconds.
+     */
+    private static Connection connect() {
+        final Connection[] session = new Connection[1];
+        Await.untilNoThrow(Duration.ofSeconds(10), () -> {
+            session[0] = DriverManager.getConnection(url, "postgres", "postgres");
+            return true;
+        }, "a session on timescaledb-lite; its log:\n" + read(serverLog));
+        return session[0];
+    }
+
+    private static List<String> query(String sql) throws SQLException {
+        try (Connection c = connect(); Statement st = c.createStatement(); ResultSet rs = st.executeQuery(sql)) {
+            final List<String> out = new ArrayList<>();
+            while (rs.next()) {
+                out.add(rs.getString(1));
+            }
+            return out;
+        }
+    }
+
+    private static Path locateTool() {
+        final String override = System.getenv(ENV_TOOL);
+        if (override != null && !override.isBlank()) {
+            final Path p = Paths.get(override);
+            return Files.isRegularFile(p.resolve("server.mjs")) ? p : null;
+        }
+        for (Path dir = Paths.get(System.getProperty("user.dir")).toAbsolutePath(); dir != null;
+             dir = dir.getParent()) {
+            final Path candidate = dir.resolve("shared").resolve("tools").resolve("timescaledb-lite");
+            if (Files.isRegularFile(candidate.resolve("server.mjs"))) {
+                return candidate;
+            }
+        }
+        return null;
+    }
+
+    private static boolean commandWorks(String... command) {
+        try {
+            final Process p = new ProcessBuilder(command).redirectErrorStream(true)
+                .redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+            return p.waitFor(30, TimeUnit.SECONDS) && p.exitValue() == 0;
+        } catch (IOException e) {
+            return false;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
+    }
+
+    private static String read(Path file) {
+        try {
+            return Files.readString(file, StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            return "(no output: " + e + ")";
+        }
+    }
+}
