@@ -135,12 +135,11 @@ public final class Pipeline implements AutoCloseable {
         return ring.isAccepting();
     }
 
-    /** A snapshot of the accounting; after close, the final one. */
+    /**
+     * A live snapshot of the accounting. After {@link #close()} it still moves if producers keep calling
+     * {@code ingest} (each refusal is counted), and it still balances.
+     */
     public PipelineStats stats() {
-        final PipelineStats done = finalStats;
-        if (done != null) {
-            return done;
-        }
         // Resolutions are read before the claim count, so a snapshot under load shows pending >= 0.
         final long written = counters.written();
         final long overwritten = counters.overwritten();
