@@ -38,6 +38,10 @@ public final class CollectorMain {
             System.exit(0);
             return;
         }
+        // Installed before startup so a signal that arrives while starting still gets the graceful path.
+        final CountDownLatch stop = new CountDownLatch(1);
+        final AtomicInteger signals = new AtomicInteger();
+        final boolean handled = installSignals(stop, signals);
         final Collector collector;
         try {
             collector = Collector.start(run.config());
@@ -47,9 +51,6 @@ public final class CollectorMain {
             System.exit(1);
             return;
         }
-        final CountDownLatch stop = new CountDownLatch(1);
-        final AtomicInteger signals = new AtomicInteger();
-        final boolean handled = installSignals(stop, signals);
         if (!handled) {
             // Signals are not ours to handle (e.g. -Xrs): fall back to a plain hook, one shot.
             Runtime.getRuntime().addShutdownHook(new Thread(() -> LOG.info("{}", collector.shutdown()), "shutdown"));

@@ -51,6 +51,8 @@ public final class EmbeddedDatabase implements AutoCloseable {
             .setPGStartupWait(Duration.ofSeconds(60))
             // Listen on loopback only: the embedded database has a passwordless superuser.
             .setServerConfig("listen_addresses", "127.0.0.1")
+            // zonky turns this off for test speed; a 204 must survive an OS crash, so keep PostgreSQL's default.
+            .setServerConfig("synchronous_commit", "on")
             .start();
         LOG.info("embedded PostgreSQL {} on 127.0.0.1:{}, data in {}", fresh ? "initialised and started" : "started",
             pg.getPort(), dataDir);
