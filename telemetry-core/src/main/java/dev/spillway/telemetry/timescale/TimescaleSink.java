@@ -41,7 +41,9 @@ import java.util.regex.Pattern;
  * chosen when the sink is built, so batch ids of different pipeline runs never collide. On a retry, an existing
  * ledger row means "already committed": the write reports the whole batch as written without copying it again.
  * Ledger rows older than {@code ledgerRetention} are pruned now and then, so the retention must be longer than
- * any batch can spend in retries ({@link dev.spillway.telemetry.sink.RetryPolicy#maxElapsed()}).
+ * any batch can spend in retries ({@link dev.spillway.telemetry.sink.RetryPolicy#maxElapsed()}). Because batch ids
+ * are only unique within one pipeline, a sink must serve exactly one pipeline: two pipelines sharing a sink would
+ * see each other's batch ids as "already committed" and lose events.
  *
  * <h2>Bad rows</h2>
  * When the COPY fails because of the data (SQLSTATE class 22 or 23, e.g. a CHECK constraint), the batch is split in
