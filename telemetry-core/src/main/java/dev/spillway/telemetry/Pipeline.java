@@ -335,6 +335,7 @@ public final class Pipeline implements AutoCloseable {
             if (clock == null) {
                 clock = new OffsetEpochNanoClock();
             }
+            sink.attach(name);
             final Pipeline pipeline = new Pipeline(this);
             pipeline.start();
             return pipeline;

@@ -29,6 +29,17 @@ public interface Sink extends AutoCloseable {
         return !(failure instanceof Error) && !(failure instanceof IllegalArgumentException);
     }
 
+    /**
+     * Called once by {@link dev.spillway.telemetry.Pipeline.Builder#build()} before any write. A sink whose
+     * retries rely on batch ids (unique only within one pipeline) must refuse a second pipeline here, because
+     * two pipelines' batch ids collide.
+     *
+     * @param pipelineName the name of the pipeline the sink now serves
+     * @throws IllegalStateException when the sink cannot serve another pipeline
+     */
+    default void attach(String pipelineName) {
+    }
+
     /** Releases the sink's resources. Called once, after the pipeline has stopped calling {@code write}. */
     @Override
     default void close() throws Exception {

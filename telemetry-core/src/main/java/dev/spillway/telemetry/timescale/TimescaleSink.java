@@ -20,6 +20,7 @@ import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.regex.Pattern;
 
 /**
@@ -79,6 +80,8 @@ public final class TimescaleSink implements Sink {
     private final ThreadLocal<BinaryCopyEncoder> encoders = ThreadLocal.withInitial(BinaryCopyEncoder::new);
     /** Batches known to hold bad rows: a retry goes straight to the split path (see {@link #write}). */
     private final Set<Long> splitBatches = ConcurrentHashMap.newKeySet();
+    /** The pipeline this sink serves: ledger keys are (run id, batch id), and batch ids repeat across pipelines. */
+    private final AtomicReference<String> pipeline = new AtomicReference<>();
 
     private TimescaleSink(Builder b, DataSource dataSource, HikariDataSource ownedPool, boolean timescale) {
         this.dataSource = dataSource;
@@ -123,6 +126,18 @@ public final class TimescaleSink implements Sink {
     /** This sink's run id: the first part of every ledger key it writes. */
     public String runId() {
         return runId;
+    }
+
+    /**
+     * Binds the sink to one pipeline. A second pipeline would reuse batch ids, and its batches would be taken for
+     * "already committed" by the ledger and silently skipped, so it is refused.
+     */
+    @Override
+    public void attach(String pipelineName) {
+        if (!pipeline.compareAndSet(null, pipelineName)) {
+            throw new IllegalStateException("this TimescaleSink (run " + runId + ") already serves pipeline '"
+                + pipeline.get() + "'; build one sink per pipeline");
+        }
     }
 
     /** Transient database failures (connection loss, deadlock, shutdown, ...) only; see {@link SqlStates}. */

@@ -1,5 +1,6 @@
 package dev.spillway.telemetry.timescale;
 
+import dev.spillway.telemetry.Pipeline;
 import dev.spillway.telemetry.testsupport.TestDatabase;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -8,9 +9,11 @@ import org.junit.jupiter.api.Test;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.sql.Statement;
+import java.time.Duration;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The sink's write path called directly: ledger deduplication, bad-row isolation, classification. */
@@ -40,6 +43,20 @@ class SinkWriteTest {
                 badEvery > 0 && i % badEvery == badEvery - 1 ? -1.0 : i, id * 1_000_000 + i);
         }
         return b;
+    }
+
+    @Test
+    void aSinkServesOnePipelineOnlyBecauseBatchIdsRepeatAcrossPipelines() throws Exception {
+        try (TimescaleSink s = sink("shared").build()) {
+            final Pipeline first = Pipeline.builder().name("first").sink(s).build();
+            try {
+                final IllegalStateException e = assertThrows(IllegalStateException.class,
+                    () -> Pipeline.builder().name("second").sink(s).build());
+                assertTrue(e.getMessage().contains("already serves pipeline 'first'"), e.getMessage());
+            } finally {
+                first.close(Duration.ofSeconds(10));
+            }
+        }
     }
 
     @Test
