@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Every Spillway benchmark in one command: builds if needed, runs issue #2's JMH suite (ingest vs baselines) and
+# issue #4's end-to-end harness (embedded PostgreSQL unless SPILLWAY_BENCH_JDBC_URL is set), then writes
+# benchmarks/results/RESULTS.md.
+#   benchmarks/run-all.sh           # full: about 13 minutes on 2 cores (JMH ~7 min, end to end ~5 min)
+#   benchmarks/run-all.sh --quick   # about 2-3 minutes
+# Environment: SPILLWAY_BENCH_JDBC_URL / _USER / _PASSWORD (external PostgreSQL), SPILLWAY_RESULTS_DIR (output),
+# JMH_OPTS (override the JMH options), REBUILD=1 (force the Maven build).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+QUICK=""
+if [[ "${1:-}" == "--quick" ]]; then QUICK="--quick"; fi
+JAR=benchmarks/target/benchmarks.jar
+OUT=${SPILLWAY_RESULTS_DIR:-benchmarks/results}
+export SPILLWAY_RESULTS_DIR="$OUT"
+mkdir -p "$OUT"
+if [[ ! -f "$JAR" || "${REBUILD:-0}" == "1" ]]; then
+  mvn -B -q install -DskipTests
+fi
+START=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+LOAD_AT_START=$(awk '{print $1" / "$2" / "$3}' /proc/loadavg)
+SECONDS=0
+
+benchmarks/run-ingest-bench.sh $QUICK
+E2E_CMD="java -Xms3g -Xmx3g -cp $JAR dev.spillway.benchmarks.e2e.EndToEndBench $QUICK --out $OUT"
+echo "+ $E2E_CMD"
+$E2E_CMD 2>&1 | tee benchmarks/target/e2e.log | grep -E '^\[e2e\]' || true
+test -f "$OUT/e2e.md"
+
+{
+  echo "# Spillway benchmark results"
+  echo
+  echo "- command: \`benchmarks/run-all.sh $QUICK\` (started $START, took ${SECONDS} s; load average at start $LOAD_AT_START)"
+  echo "- machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo) RAM, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+  echo "- JDK: $(java -version 2>&1 | head -1)"
+  echo "- PostgreSQL: $(grep -m1 '^- PostgreSQL:' "$OUT/e2e.md" | cut -d' ' -f3-)"
+  echo "- raw results: \`ingest.json\` (JMH), \`e2e.csv\`, \`e2e-overload.csv\`; tables: \`ingest.md\`, \`e2e.md\` (same content as below)"
+  echo "- this machine is shared with other sessions' builds and tests: a load average above 2 means noisy numbers"
+  echo
+  sed -e 's/^## /### /' -e t -e 's/^# /## /' "$OUT/ingest.md"
+  echo
+  sed -e 's/^## /### /' -e t -e 's/^# /## /' "$OUT/e2e.md"
+} > "$OUT/RESULTS.md"
+echo "wrote $OUT/RESULTS.md in ${SECONDS} s"

