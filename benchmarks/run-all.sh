@@ -22,7 +22,7 @@ LOAD_AT_START=$(awk '{print $1" / "$2" / "$3}' /proc/loadavg)
 SECONDS=0
 
 benchmarks/run-ingest-bench.sh $QUICK
-E2E_CMD="java -Xms3g -Xmx3g -cp $JAR dev.spillway.benchmarks.e2e.EndToEndBench $QUICK --out $OUT"
+E2E_CMD="java -Xms2g -Xmx2g -XX:+AlwaysPreTouch -cp $JAR dev.spillway.benchmarks.e2e.EndToEndBench $QUICK --out $OUT"
 echo "+ $E2E_CMD"
 $E2E_CMD 2>&1 | tee benchmarks/target/e2e.log | grep -E '^\[e2e\]' || true
 test -f "$OUT/e2e.md"

@@ -53,6 +53,7 @@ public class IngestThroughputBenchmark {
     private long deliveredBefore;
     private long overwrittenBefore;
     private long acceptedBefore;
+    private long consumerCpuBefore;
 
     @Setup(Level.Trial)
     public void open() {
@@ -70,6 +71,7 @@ public class IngestThroughputBenchmark {
         acceptedBefore = accepted();
         deliveredBefore = channel.delivered();
         overwrittenBefore = channel.overwritten();
+        consumerCpuBefore = channel.consumerCpuNanos();
     }
 
     private long accepted() {
@@ -102,6 +104,7 @@ public class IngestThroughputBenchmark {
         private IngestThroughputBenchmark bench;
         private boolean reporter;
         private boolean drained;
+        private long cpuAtEnd = -1;
 
         @Setup(Level.Trial)
         public void register(IngestThroughputBenchmark bench, ThreadParams threads) {
@@ -116,6 +119,7 @@ public class IngestThroughputBenchmark {
             offered = 0;
             refused = 0;
             drained = false;
+            cpuAtEnd = -1;
         }
 
         /** Events delivered to the sink this iteration (all producers'; reported by producer 0 only). */
@@ -134,6 +138,21 @@ public class IngestThroughputBenchmark {
             }
             drainOnce();
             return bench.channel.overwritten() - bench.overwrittenBefore;
+        }
+
+        /**
+         * Consumer-side CPU nanoseconds this iteration (reported by producer 0 only). As an OPERATIONS counter JMH
+         * divides it by the iteration time: the score is the consumer's CPU share in nanoseconds per second
+         * (1e9 = one full core). Read before the final drain, like the measurement window it belongs to.
+         */
+        public long consumerCpuNanos() {
+            if (!reporter) {
+                return 0;
+            }
+            if (cpuAtEnd < 0) {
+                cpuAtEnd = bench.channel.consumerCpuNanos() - bench.consumerCpuBefore;
+            }
+            return cpuAtEnd;
         }
 
         private void drainOnce() {

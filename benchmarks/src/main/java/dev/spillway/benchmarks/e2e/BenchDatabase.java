@@ -3,6 +3,8 @@ package dev.spillway.benchmarks.e2e;
 import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
 
 import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.ResultSet;
@@ -37,7 +39,11 @@ public final class BenchDatabase implements AutoCloseable {
     private static final String[] REPORTED = {"server_version", "shared_buffers", "max_wal_size", "checkpoint_timeout",
         "synchronous_commit", "fsync", "full_page_writes", "wal_level", "wal_buffers", "autovacuum"};
 
+    /** Linux clock ticks per second for /proc/<pid>/stat times (USER_HZ, 100 on every mainstream kernel). */
+    private static final long TICKS_PER_SECOND = 100;
+
     private final EmbeddedPostgres embedded;
+    private long postmasterPid = -1;
     private final String jdbcUrl;
     private final String user;
     private final String password;
@@ -137,6 +143,57 @@ public final class BenchDatabase implements AutoCloseable {
         } catch (SQLException e) {
             // not a superuser on an external server: measurements are just a little noisier
         }
+    }
+
+    /**
+     * CPU time used so far by the embedded server (the postmaster, its live children, and its reaped children), in
+     * nanoseconds; -1 for an external server or when /proc is not readable.
+     */
+    public long serverCpuNanos() {
+        if (embedded == null) {
+            return -1;
+        }
+        try {
+            if (postmasterPid < 0) {
+                long backend;
+                try (Connection c = connect(); Statement st = c.createStatement();
+                     ResultSet rs = st.executeQuery("SELECT pg_backend_pid()")) {
+                    rs.next();
+                    backend = rs.getLong(1);
+                }
+                postmasterPid = Long.parseLong(stat(backend)[3]);
+            }
+            final String[] pm = stat(postmasterPid);
+            // utime + stime of the postmaster, plus cutime + cstime: what its exited children (backends) used
+            long ticks = Long.parseLong(pm[13]) + Long.parseLong(pm[14]) + Long.parseLong(pm[15]) + Long.parseLong(pm[16]);
+            try (var dir = Files.newDirectoryStream(Path.of("/proc"), "[0-9]*")) {
+                for (Path p : dir) {
+                    try {
+                        final String[] f = stat(Long.parseLong(p.getFileName().toString()));
+                        if (Long.parseLong(f[3]) == postmasterPid) {
+                            ticks += Long.parseLong(f[13]) + Long.parseLong(f[14]);
+                        }
+                    } catch (IOException | RuntimeException gone) {
+                        // the process exited meanwhile
+                    }
+                }
+            }
+            return ticks * (1_000_000_000L / TICKS_PER_SECOND);
+        } catch (IOException | SQLException | RuntimeException e) {
+            return -1;
+        }
+    }
+
+    /** Fields of /proc/pid/stat, numbered from 0 (pid) with the command name removed: [3] = ppid, [13] = utime. */
+    private static String[] stat(long pid) throws IOException {
+        final String line = Files.readString(Path.of("/proc/" + pid + "/stat"));
+        final String rest = line.substring(line.lastIndexOf(')') + 2); // the name may contain spaces and parentheses
+        final String[] f = rest.split(" ");
+        final String[] out = new String[f.length + 2];
+        out[0] = Long.toString(pid);
+        out[1] = "comm";
+        System.arraycopy(f, 0, out, 2, f.length);
+        return out;
     }
 
     public long count(String table) throws SQLException {

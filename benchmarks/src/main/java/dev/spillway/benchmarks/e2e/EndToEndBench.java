@@ -71,6 +71,8 @@ public final class EndToEndBench {
         /** The grid point used for the index-cost comparison, the drain and the overload. */
         int refWorkers = 2;
         int refBatch = 4_096;
+        /** Also measured per index mode. */
+        int bigBatch = 16_384;
         int pipelineRing = 65_536;
         int drainRing = 1 << 20;
         int insertRowsPerTransaction = 10_000;
@@ -100,6 +102,7 @@ public final class EndToEndBench {
             c.workers = new int[] {1, 2};
             c.batches = new int[] {512, 4_096};
             c.refBatch = 512;
+            c.bigBatch = 4_096;
             c.drainRing = 16_384;
             c.insertRowsPerTransaction = 2_000;
             c.overloadSeconds = 2;
@@ -121,10 +124,40 @@ public final class EndToEndBench {
 
     /** One measurement. */
     public record Run(String kind, IndexMode index, int workers, int batch, long rows, double seconds, long written,
-                      long counted, String note) {
+                      long counted, String note, double jvmCpuSeconds, double pgCpuSeconds) {
         public double rowsPerSecond() {
             return rows / seconds;
         }
+
+        /** Cores kept busy on average by this JVM and the server (NaN when the server's CPU is unknown). */
+        public double coresBusy() {
+            return (jvmCpuSeconds + pgCpuSeconds) / seconds;
+        }
+    }
+
+    /** CPU used so far by this JVM and by the embedded server (-1 when unknown), in nanoseconds. */
+    record Cpu(long jvm, long pg) {
+        double jvmSecondsSince(Cpu start) {
+            return (jvm - start.jvm) / 1e9;
+        }
+
+        double pgSecondsSince(Cpu start) {
+            return pg < 0 || start.pg < 0 ? Double.NaN : (pg - start.pg) / 1e9;
+        }
+    }
+
+    private Cpu cpu() {
+        final java.lang.management.OperatingSystemMXBean os = ManagementFactory.getOperatingSystemMXBean();
+        final long jvm = os instanceof com.sun.management.OperatingSystemMXBean
+            ? ((com.sun.management.OperatingSystemMXBean) os).getProcessCpuTime() : -1;
+        return new Cpu(jvm, db.serverCpuNanos());
+    }
+
+    /** CPU at the end of a measurement: the server's exiting backends get a moment to be reaped and counted. */
+    private Cpu cpuAfter() throws InterruptedException {
+        final long jvm = cpu().jvm();
+        Thread.sleep(100);
+        return new Cpu(jvm, db.serverCpuNanos());
     }
 
     /** One overload sample. */
@@ -241,10 +274,14 @@ public final class EndToEndBench {
         }
         ceiling(IndexMode.DEFAULT);
 
-        // 2. Index cost at the reference grid point.
+        // 2. Index cost at the reference grid point (and at the largest batch), with both baselines per mode.
         for (IndexMode mode : new IndexMode[] {IndexMode.NONE, IndexMode.BRIN_TIME}) {
             ceiling(mode);
+            batchedInsert(mode);
             spillway(mode, config.refWorkers, config.refBatch);
+            if (config.bigBatch != config.refBatch) {
+                spillway(mode, config.refWorkers, config.bigBatch);
+            }
             ceiling(mode);
         }
         encoded = null; // 100 MB we no longer need, before the heap is watched
@@ -283,13 +320,15 @@ public final class EndToEndBench {
             .flushInterval(Duration.ofMillis(20))
             .closeTimeout(Duration.ofMinutes(10))
             .build();
+        final Cpu cpu0 = cpu();
         final long start = System.nanoTime();
         produce(pipeline, config.rows);
         final PipelineStats stats = pipeline.close(Duration.ofMinutes(10));
         final double seconds = (System.nanoTime() - start) / 1e9;
+        final Cpu cpu1 = cpuAfter();
         final long counted = db.count(TABLE);
         record(new Run("spillway", mode, workers, batch, config.rows, seconds, stats.written(), counted,
-            stats.isBalanced() ? "" : "UNBALANCED " + stats));
+            stats.isBalanced() ? "" : "UNBALANCED " + stats, cpu1.jvmSecondsSince(cpu0), cpu1.pgSecondsSince(cpu0)));
     }
 
     /** The ceiling: the same rows, already encoded, through one raw COPY in one transaction. */
@@ -298,8 +337,10 @@ public final class EndToEndBench {
         db.checkpoint();
         final long start;
         final long copied;
+        final Cpu cpu0;
         try (Connection conn = db.connect()) {
             conn.setAutoCommit(false);
+            cpu0 = cpu();
             start = System.nanoTime();
             final CopyIn copy = conn.unwrap(PGConnection.class).getCopyAPI().copyIn(COPY_SQL);
             final int chunk = 1 << 20;
@@ -310,7 +351,9 @@ public final class EndToEndBench {
             conn.commit();
         }
         final double seconds = (System.nanoTime() - start) / 1e9;
-        record(new Run("ceiling", mode, 1, config.rows, config.rows, seconds, copied, db.count(TABLE), ""));
+        final Cpu cpu1 = cpuAfter();
+        record(new Run("ceiling", mode, 1, config.rows, config.rows, seconds, copied, db.count(TABLE), "",
+            cpu1.jvmSecondsSince(cpu0), cpu1.pgSecondsSince(cpu0)));
     }
 
     /** The usual alternative: JDBC batched INSERT with the driver's multi-row rewrite. */
@@ -320,8 +363,10 @@ public final class EndToEndBench {
         final int perTx = config.insertRowsPerTransaction;
         final long start;
         long written = 0;
+        final Cpu cpu0;
         try (Connection conn = db.connect(Map.of("reWriteBatchedInserts", "true"))) {
             conn.setAutoCommit(false);
+            cpu0 = cpu();
             start = System.nanoTime();
             try (PreparedStatement ps = conn.prepareStatement(INSERT_SQL)) {
                 for (int i = 0; i < config.rows; i++) {
@@ -344,7 +389,9 @@ public final class EndToEndBench {
             }
         }
         final double seconds = (System.nanoTime() - start) / 1e9;
-        record(new Run("insert", mode, 1, perTx, config.rows, seconds, written, db.count(TABLE), ""));
+        final Cpu cpu1 = cpuAfter();
+        record(new Run("insert", mode, 1, perTx, config.rows, seconds, written, db.count(TABLE), "",
+            cpu1.jvmSecondsSince(cpu0), cpu1.pgSecondsSince(cpu0)));
     }
 
     // ---------------------------------------------------------------------------------------------------------
@@ -374,15 +421,18 @@ public final class EndToEndBench {
             Thread.sleep(1);
         }
         final long occupancy = pipeline.stats().ringOccupancy();
+        final Cpu cpu0 = cpu();
         final long start = System.nanoTime();
         gated.open();
         final PipelineStats stats = pipeline.close(Duration.ofMinutes(10));
         final double seconds = (System.nanoTime() - start) / 1e9;
+        final Cpu cpu1 = cpuAfter();
         final Run ref = results.find("spillway", IndexMode.DEFAULT, w, b);
         results.drainFill = fill;
         results.drainExpectedSeconds = ref == null ? Double.NaN : fill / ref.rowsPerSecond();
         results.drain = new Run("drain", IndexMode.DEFAULT, w, b, fill, seconds, stats.written(), db.count(TABLE),
-            "ring occupancy at release " + occupancy + (stats.isBalanced() ? "" : "; UNBALANCED " + stats));
+            "ring occupancy at release " + occupancy + (stats.isBalanced() ? "" : "; UNBALANCED " + stats),
+            cpu1.jvmSecondsSince(cpu0), cpu1.pgSecondsSince(cpu0));
         log("drain: %,d events buffered (ring %,d full: %s), drained and committed in %.2f s; at the measured e2e rate: %.2f s",
             fill, config.drainRing, occupancy == config.drainRing, seconds, results.drainExpectedSeconds);
         check(results.drain);
@@ -534,9 +584,9 @@ public final class EndToEndBench {
 
     private void record(Run run) {
         results.runs.add(run);
-        log("%-8s %-9s workers=%d batch=%-6d %,10.0f rows/s  (%,d rows in %.2f s, written %,d, count(*) %,d) %s",
+        log("%-8s %-9s workers=%d batch=%-7d %,10.0f rows/s  (%,d rows in %.2f s, written %,d, count(*) %,d; CPU s: JVM %.2f, PostgreSQL %.2f) %s",
             run.kind, run.index, run.workers, run.batch, run.rowsPerSecond(), run.rows, run.seconds, run.written,
-            run.counted, run.note);
+            run.counted, run.jvmCpuSeconds, run.pgCpuSeconds, run.note);
         check(run);
     }
 
@@ -555,18 +605,18 @@ public final class EndToEndBench {
 
     private void writeFiles() throws IOException {
         final StringBuilder csv = new StringBuilder(
-            "kind,index,workers,batch,rows,seconds,rows_per_s,written,counted,ratio_to_ceiling,ratio_to_insert\n");
+            "kind,index,workers,batch,rows,seconds,rows_per_s,written,counted,ratio_to_ceiling,ratio_to_insert,jvm_cpu_s,pg_cpu_s\n");
         final List<Run> all = new ArrayList<>(results.runs);
         if (results.drain != null) {
             all.add(results.drain);
         }
         for (Run r : all) {
             final Run ceil = results.best("ceiling", r.index);
-            final Run ins = results.best("insert", IndexMode.DEFAULT);
-            csv.append(String.format(Locale.ROOT, "%s,%s,%d,%d,%d,%.4f,%.0f,%d,%d,%.4f,%.4f%n", r.kind, r.index,
+            final Run ins = results.best("insert", r.index);
+            csv.append(String.format(Locale.ROOT, "%s,%s,%d,%d,%d,%.4f,%.0f,%d,%d,%.4f,%.4f,%.3f,%.3f%n", r.kind, r.index,
                 r.workers, r.batch, r.rows, r.seconds, r.rowsPerSecond(), r.written, r.counted,
                 ceil == null ? Double.NaN : r.rowsPerSecond() / ceil.rowsPerSecond(),
-                ins == null ? Double.NaN : r.rowsPerSecond() / ins.rowsPerSecond()));
+                ins == null ? Double.NaN : r.rowsPerSecond() / ins.rowsPerSecond(), r.jvmCpuSeconds, r.pgCpuSeconds));
         }
         Files.writeString(config.out.resolve("e2e.csv"), csv);
         final StringBuilder ocsv = new StringBuilder(

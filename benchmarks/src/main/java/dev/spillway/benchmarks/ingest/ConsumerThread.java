@@ -56,6 +56,10 @@ abstract class ConsumerThread implements Runnable {
         delivered.set(count);
     }
 
+    final long cpuNanos() {
+        return ThreadCpu.nanos(thread);
+    }
+
     final long delivered() {
         return delivered.get();
     }

@@ -35,6 +35,7 @@ public final class DisruptorChannel implements IngestChannel {
         long sequence;
     }
 
+    private volatile long cpuAtClose = -1;
     private final RingBuffer<Slot> ring;
     private final BatchEventProcessor<Slot> processor;
     private final Thread thread;
@@ -100,12 +101,19 @@ public final class DisruptorChannel implements IngestChannel {
     }
 
     @Override
+    public long consumerCpuNanos() {
+        final long atClose = cpuAtClose;
+        return atClose >= 0 ? atClose : ThreadCpu.nanos(thread);
+    }
+
+    @Override
     public void release() {
         gate.countDown();
     }
 
     @Override
     public void close() {
+        cpuAtClose = consumerCpuNanos(); // JMH reads the last iteration's counters after the trial teardown
         release();
         final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
         while (processor.getSequence().get() < ring.getCursor() && System.nanoTime() < deadline) {

@@ -46,6 +46,13 @@ public interface IngestChannel extends AutoCloseable {
         return true;
     }
 
+    /**
+     * CPU time used so far by the channel's consumer side (Spillway: the pump and the workers; the baselines: their
+     * one consumer thread), in nanoseconds. Delivered events per consumer CPU-second is the drain efficiency, which
+     * does not depend on how the OS shares the cores between producers and consumer.
+     */
+    long consumerCpuNanos();
+
     /** Lets a consumer that was opened stalled start draining. Idempotent. */
     void release();
 

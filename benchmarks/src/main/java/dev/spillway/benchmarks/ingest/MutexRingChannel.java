@@ -3,6 +3,7 @@ package dev.spillway.benchmarks.ingest;
 /** Baseline (b): {@link MutexOverwriteRing} drained by one consumer thread in batches of 4,096 into a no-op sink. */
 public final class MutexRingChannel implements IngestChannel {
 
+    private volatile long cpuAtClose = -1;
     private final MutexOverwriteRing ring;
     private final ConsumerThread consumer;
 
@@ -35,12 +36,19 @@ public final class MutexRingChannel implements IngestChannel {
     }
 
     @Override
+    public long consumerCpuNanos() {
+        final long atClose = cpuAtClose;
+        return atClose >= 0 ? atClose : consumer.cpuNanos();
+    }
+
+    @Override
     public void release() {
         consumer.release();
     }
 
     @Override
     public void close() {
+        cpuAtClose = consumerCpuNanos(); // JMH reads the last iteration's counters after the trial teardown
         consumer.stop();
     }
 }

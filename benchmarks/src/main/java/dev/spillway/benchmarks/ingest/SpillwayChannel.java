@@ -6,7 +6,9 @@ import dev.spillway.telemetry.sink.EventBatch;
 import dev.spillway.telemetry.sink.Sink;
 
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * Spillway's own path: {@link Pipeline#ingest} with {@link OverflowPolicy#OVERWRITE_OLDEST}, the default pump
@@ -16,7 +18,11 @@ import java.util.concurrent.CountDownLatch;
 public final class SpillwayChannel implements IngestChannel {
 
     private final CountDownLatch gate;
+    private static final AtomicInteger INSTANCES = new AtomicInteger();
+
+    private volatile long cpuAtClose = -1;
     private final Pipeline pipeline;
+    private final List<Thread> consumerThreads;
 
     public SpillwayChannel(int capacity, boolean stalled) {
         this(capacity, stalled, Math.min(Channels.CONSUMER_BATCH, capacity), 2);
@@ -25,8 +31,9 @@ public final class SpillwayChannel implements IngestChannel {
     /** With a non-default batch size and worker count (for the hand-off diagnostic). */
     public SpillwayChannel(int capacity, boolean stalled, int batchSize, int workers) {
         this.gate = new CountDownLatch(stalled ? 1 : 0);
+        final String name = "bench" + INSTANCES.incrementAndGet();
         this.pipeline = Pipeline.builder()
-            .name("bench")
+            .name(name)
             .sink(new NoOpSink(gate))
             .ringSize(capacity)
             .batchSize(batchSize)
@@ -34,6 +41,7 @@ public final class SpillwayChannel implements IngestChannel {
             .overflowPolicy(OverflowPolicy.OVERWRITE_OLDEST)
             .closeTimeout(Duration.ofSeconds(30))
             .build();
+        this.consumerThreads = ThreadCpu.named(name + "-"); // the pump and the workers
     }
 
     /** Returns {@code batch.size()} without looking at the events, once the stall gate is open. */
@@ -66,6 +74,19 @@ public final class SpillwayChannel implements IngestChannel {
         return pipeline.stats().overwritten();
     }
 
+    @Override
+    public long consumerCpuNanos() {
+        final long atClose = cpuAtClose;
+        if (atClose >= 0) {
+            return atClose;
+        }
+        long sum = 0;
+        for (Thread t : consumerThreads) {
+            sum += ThreadCpu.nanos(t);
+        }
+        return sum;
+    }
+
     /** The pipeline itself, for accounting checks. */
     public Pipeline pipeline() {
         return pipeline;
@@ -78,6 +99,7 @@ public final class SpillwayChannel implements IngestChannel {
 
     @Override
     public void close() {
+        cpuAtClose = consumerCpuNanos(); // JMH reads the last iteration's counters after the trial teardown
         release();
         pipeline.close();
     }

@@ -65,6 +65,18 @@ public final class IngestReport {
             return offered > 0 ? score() * secondary("delivered") / offered : Double.NaN;
         }
 
+        /** Cores the consumer side kept busy on average (its CPU nanoseconds per second / 1e9). */
+        double consumerCores() {
+            final double offered = secondary("offered");
+            final double cpu = secondary("consumerCpuNanos");
+            return offered > 0 ? cpu * (score() / offered) / 1e9 : Double.NaN;
+        }
+
+        /** Delivered events per consumer CPU-second: the drain efficiency, independent of the CPU share. */
+        double deliveredPerConsumerCoreSecond() {
+            return deliveredPerSecond() / consumerCores();
+        }
+
         double dropFraction() {
             final double offered = secondary("offered");
             return offered > 0 ? (secondary("overwritten") + secondary("refused")) / offered : Double.NaN;
@@ -129,8 +141,8 @@ public final class IngestReport {
             + "many events reach the sink per second, and how many calls were dropped on the way.\n");
 
         sb.append("\n## Throughput with the consumer draining (Mode.Throughput)\n\n");
-        sb.append("| implementation | producers | calls/s | delivered/s | dropped | alloc B/op |\n");
-        sb.append("| --- | ---: | ---: | ---: | ---: | ---: |\n");
+        sb.append("| implementation | producers | calls/s | delivered/s | dropped | consumer cores | delivered per consumer core-second | alloc B/op |\n");
+        sb.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
         final Map<String, Row> thr = new LinkedHashMap<>();
         for (int threads : new int[] {1, 2}) {
             for (String impl : IMPLS) {
@@ -143,11 +155,16 @@ public final class IngestReport {
                     .append(millions(r.score())).append(errorSuffix(r)).append(" | ")
                     .append(millions(r.deliveredPerSecond())).append(" | ")
                     .append(percent(r.dropFraction())).append(" | ")
+                    .append(Double.isNaN(r.consumerCores()) ? "n/a" : String.format(Locale.ROOT, "%.2f", r.consumerCores()))
+                    .append(" | ").append(millions(r.deliveredPerConsumerCoreSecond())).append(" | ")
                     .append(bytes(r.secondary("gc.alloc.rate.norm"))).append(" |\n");
             }
         }
         sb.append("\ncalls/s and delivered/s in millions per second (± the 99.9 % confidence half-width JMH reports for "
-            + "calls/s); dropped = (overwritten + refused) / calls.\n");
+            + "calls/s); dropped = (overwritten + refused) / calls. consumer cores = CPU time of the consumer side "
+            + "(Spillway: pump + workers; baselines: their consumer thread) per second of wall time; delivered per "
+            + "consumer core-second (millions) = delivered/s / consumer cores: how much one core of consumer buys, "
+            + "independent of how the OS shares the cores between producers and consumer.\n");
 
         sb.append("\n## One ingest call with the ring FULL and the sink STALLED (Mode.SampleTime)\n\n");
         sb.append("| implementation | producers | what a call does | p50 ns | p99 ns | p99.9 ns | p99.99 ns | max ns | samples | alloc B/op |\n");
@@ -185,6 +202,12 @@ public final class IngestReport {
         if (s2 != null && q2 != null) {
             final double ratio = s2.deliveredPerSecond() / q2.deliveredPerSecond();
             goal(sb, "delivered/s at 2 producers >= 3x ArrayBlockingQueue", ratioText(ratio, s2, q2), ratio >= 3.0);
+        }
+        if (s2 != null && m2 != null && q2 != null) {
+            sb.append("| (context) delivered per consumer core-second at 2 producers, Spillway vs mutex ring / vs ABQ | ")
+                .append(String.format(Locale.ROOT, "%.2fx / %.2fx", s2.deliveredPerConsumerCoreSecond()
+                    / m2.deliveredPerConsumerCoreSecond(), s2.deliveredPerConsumerCoreSecond()
+                    / q2.deliveredPerConsumerCoreSecond())).append(" | not a goal of the issue |\n");
         }
         for (int threads : new int[] {1, 2}) {
             final Row r = lat.get("spillway" + threads);

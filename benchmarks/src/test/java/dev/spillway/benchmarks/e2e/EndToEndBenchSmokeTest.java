@@ -33,7 +33,7 @@ class EndToEndBenchSmokeTest {
         for (IndexMode mode : IndexMode.values()) {
             assertNotNull(r.find("spillway", mode, config.refWorkers, config.refBatch), mode.name());
         }
-        assertEquals(config.workers.length * config.batches.length + 2,
+        assertEquals(config.workers.length * config.batches.length + 4, // + NONE and BRIN_TIME at two batch sizes
             r.runs.stream().filter(x -> x.kind().equals("spillway")).count());
 
         assertEquals(r.drainFill, r.drain.written());
