@@ -51,6 +51,7 @@ final class E2eReport {
             final String writer = switch (run.kind()) {
                 case "ceiling" -> "ceiling: raw binary COPY";
                 case "insert" -> "batched INSERT (rewrite)";
+                case "copy-chunked" -> "control: raw COPY, one commit per batch";
                 default -> "Spillway";
             };
             sb.append("| ").append(writer).append(" | ").append(run.kind().equals("spillway") ? run.workers() : 1)
@@ -67,15 +68,17 @@ final class E2eReport {
         sb.append("\n## 2. Index cost (Spillway at workers ").append(c.refWorkers).append(")\n\n");
         sb.append("| index mode | ceiling rows/s | batched INSERT rows/s | Spillway batch ").append(fmt("%,d", c.refBatch))
             .append(" | Spillway batch ").append(fmt("%,d", c.bigBatch))
-            .append(" | best Spillway % of ceiling | best Spillway x INSERT | Spillway (batch ").append(fmt("%,d", c.refBatch))
+            .append(" | control: raw COPY per ").append(fmt("%,d", c.refBatch))
+            .append(" rows | best Spillway % of ceiling | best Spillway x INSERT | Spillway (batch ").append(fmt("%,d", c.refBatch))
             .append(") vs DEFAULT |\n");
-        sb.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+        sb.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
         final Run refDefault = r.find("spillway", IndexMode.DEFAULT, c.refWorkers, c.refBatch);
         for (IndexMode mode : IndexMode.values()) {
             final Run ceil = r.best("ceiling", mode);
             final Run ins = r.best("insert", mode);
             final Run sp = r.find("spillway", mode, c.refWorkers, c.refBatch);
             final Run big = r.find("spillway", mode, c.refWorkers, c.bigBatch);
+            final Run ctl = r.find("copy-chunked", mode, 1, c.refBatch);
             if (ceil == null || sp == null) {
                 continue;
             }
@@ -84,6 +87,7 @@ final class E2eReport {
                 .append(ins == null ? "n/a" : fmt("%,.0f", ins.rowsPerSecond())).append(" | ")
                 .append(fmt("%,.0f", sp.rowsPerSecond())).append(" | ")
                 .append(big == null ? "n/a" : fmt("%,.0f", big.rowsPerSecond())).append(" | ")
+                .append(ctl == null ? "n/a" : fmt("%,.0f", ctl.rowsPerSecond())).append(" | ")
                 .append(pct(best.rowsPerSecond(), ceil)).append(" | ").append(times(best.rowsPerSecond(), ins)).append(" | ")
                 .append(refDefault == null ? "n/a" : fmt("%.2fx", sp.rowsPerSecond() / refDefault.rowsPerSecond()))
                 .append(" |\n");
@@ -92,7 +96,7 @@ final class E2eReport {
         for (Run run : r.runs) {
             if (run.index() != IndexMode.DEFAULT) {
                 sb.append(" ").append(run.kind()).append(' ').append(run.index())
-                    .append(run.kind().equals("spillway") ? " b" + run.batch() : "").append(": ").append(cpu(run).replace(" | ", " / "))
+                    .append(run.kind().equals("spillway") || run.kind().equals("copy-chunked") ? " b" + run.batch() : "").append(": ").append(cpu(run).replace(" | ", " / "))
                     .append(';');
             }
         }

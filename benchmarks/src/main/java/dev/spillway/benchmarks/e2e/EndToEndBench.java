@@ -267,6 +267,7 @@ public final class EndToEndBench {
         // 1. The grid on the default schema, bracketed by the ceiling (before and after) and the INSERT baseline.
         ceiling(IndexMode.DEFAULT);
         batchedInsert(IndexMode.DEFAULT);
+        chunkedCeiling(IndexMode.DEFAULT, config.refBatch);
         for (int w : config.workers) {
             for (int b : config.batches) {
                 spillway(IndexMode.DEFAULT, w, b);
@@ -278,6 +279,7 @@ public final class EndToEndBench {
         for (IndexMode mode : new IndexMode[] {IndexMode.NONE, IndexMode.BRIN_TIME}) {
             ceiling(mode);
             batchedInsert(mode);
+            chunkedCeiling(mode, config.refBatch);
             spillway(mode, config.refWorkers, config.refBatch);
             if (config.bigBatch != config.refBatch) {
                 spillway(mode, config.refWorkers, config.bigBatch);
@@ -353,6 +355,41 @@ public final class EndToEndBench {
         final double seconds = (System.nanoTime() - start) / 1e9;
         final Cpu cpu1 = cpuAfter();
         record(new Run("ceiling", mode, 1, config.rows, config.rows, seconds, copied, db.count(TABLE), "",
+            cpu1.jvmSecondsSince(cpu0), cpu1.pgSecondsSince(cpu0)));
+    }
+
+    /**
+     * Control: the same pre-encoded rows through one raw connection, but one COPY + commit per {@code chunk} rows
+     * (no ledger, no pipeline): what PostgreSQL itself charges per transaction-sized COPY.
+     */
+    private void chunkedCeiling(IndexMode mode, int chunk) throws Exception {
+        final List<byte[]> chunks = new ArrayList<>();
+        for (int from = 0; from < config.rows; from += chunk) {
+            final int to = Math.min(config.rows, from + chunk);
+            final ByteArrayOutputStream out = new ByteArrayOutputStream((to - from) * BinaryCopyEncoder.ROW_BYTES + 64);
+            new BinaryCopyEncoder(1 << 16).encode(rows, from, to, out::write);
+            chunks.add(out.toByteArray());
+        }
+        freshTable(mode, 1).close();
+        db.checkpoint();
+        final long start;
+        long copied = 0;
+        final Cpu cpu0;
+        try (Connection conn = db.connect()) {
+            conn.setAutoCommit(false);
+            final org.postgresql.copy.CopyManager copyApi = conn.unwrap(PGConnection.class).getCopyAPI();
+            cpu0 = cpu();
+            start = System.nanoTime();
+            for (byte[] bytes : chunks) {
+                final CopyIn copy = copyApi.copyIn(COPY_SQL);
+                copy.writeToCopy(bytes, 0, bytes.length);
+                copied += copy.endCopy();
+                conn.commit();
+            }
+        }
+        final double seconds = (System.nanoTime() - start) / 1e9;
+        final Cpu cpu1 = cpuAfter();
+        record(new Run("copy-chunked", mode, 1, chunk, config.rows, seconds, copied, db.count(TABLE), "",
             cpu1.jvmSecondsSince(cpu0), cpu1.pgSecondsSince(cpu0)));
     }
 
