@@ -2,8 +2,8 @@
 # Every Spillway benchmark in one command: builds if needed, runs issue #2's JMH suite (ingest vs baselines) and
 # issue #4's end-to-end harness (embedded PostgreSQL unless SPILLWAY_BENCH_JDBC_URL is set), then writes
 # benchmarks/results/RESULTS.md.
-#   benchmarks/run-all.sh           # full: about 13 minutes on 2 cores (JMH ~7 min, end to end ~5 min)
-#   benchmarks/run-all.sh --quick   # about 2-3 minutes
+#   benchmarks/run-all.sh           # full: about 10 minutes on 2 cores (JMH ~6 min, end to end ~4 min)
+#   benchmarks/run-all.sh --quick   # about 2 minutes
 # Environment: SPILLWAY_BENCH_JDBC_URL / _USER / _PASSWORD (external PostgreSQL), SPILLWAY_RESULTS_DIR (output),
 # JMH_OPTS (override the JMH options), REBUILD=1 (force the Maven build).
 set -euo pipefail
