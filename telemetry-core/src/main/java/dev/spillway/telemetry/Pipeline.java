@@ -51,6 +51,7 @@ public final class Pipeline implements AutoCloseable {
     private final EpochNanoClock clock;
     private final Duration closeTimeout;
     private final OverflowPolicy policy;
+    private final int workerCount;
     private final Object closeLock = new Object();
     private volatile PipelineStats finalStats;
 
@@ -60,6 +61,7 @@ public final class Pipeline implements AutoCloseable {
         this.clock = b.clock;
         this.closeTimeout = b.closeTimeout;
         this.policy = b.overflowPolicy;
+        this.workerCount = b.workers;
         this.counters = new PipelineCounters();
         this.ring = new EventRing(b.ringSize, b.overflowPolicy, counters);
         final int poolSize = b.workers * 2 + 1; // one filling, and up to two per worker (one writing, one queued)
@@ -85,8 +87,8 @@ public final class Pipeline implements AutoCloseable {
     private void start() {
         workers.start();
         daemon(pump, name + "-pump").start();
-        LOG.info("pipeline '{}' started: ring={} policy={} sink={}", name, ring.capacity(),
-            policy, sink.getClass().getSimpleName());
+        LOG.info("pipeline '{}' started: ring={} policy={} workers={} sink={}", name, ring.capacity(), policy,
+            workerCount, sink.getClass().getName());
     }
 
     /** A builder with safe defaults; only {@link Builder#sink(Sink)} is required. */

@@ -82,6 +82,10 @@ public final class Pump implements Runnable {
     private void pump() {
         final int capacity = ring.capacity();
         final boolean canLap = ring.canLap();
+        // A claimed but unpublished slot with this much of the ring claimed behind it means its producer was
+        // descheduled between claim and write. Waiting for it would only let the coming lap overwrite events that
+        // are ready now, so under OVERWRITE_OLDEST the pump gives the stalled one up (counted as overwritten).
+        final long stalledSkipDistance = capacity - (capacity >> 2);
         long next = 0;                 // next sequence to resolve
         long limit = Long.MAX_VALUE;   // last sequence to resolve, fixed at termination
         boolean terminated = false;
@@ -115,10 +119,13 @@ public final class Pump implements Runnable {
                 while (next <= cursor && !batch.isFull()) {
                     final int outcome = ring.read(next, batch);
                     if (outcome == EventRing.NOT_READY) {
-                        if (!pastDeadline) {
+                        if (pastDeadline) {
+                            unpublished++;
+                        } else if (canLap && cursor - next >= stalledSkipDistance) {
+                            lost++;
+                        } else {
                             break; // claimed, not yet published: wait for its producer (or for a lapper)
                         }
-                        unpublished++;
                     } else if (outcome == EventRing.LOST) {
                         lost++;
                     }

@@ -43,6 +43,13 @@ public final class EventRing {
     /** The pump's position (last sequence resolved); gates producers under DROP_NEWEST and BLOCK only. */
     private final Sequence pumpSequence = new Sequence(-1L);
     private final PipelineCounters counters;
+    /**
+     * The claim cursor under OVERWRITE_OLDEST: a padded Disruptor {@link Sequence} bumped with one atomic add.
+     * The sequencer's own {@code next()} would do the same add and then, with no gating sequence to wait for,
+     * still store its gating-sequence cache on most calls from contending producers: a second shared cache line
+     * written per event, for nothing. Null under the gated policies, which use the sequencer.
+     */
+    private final Sequence claims;
 
     // Close protocol. Each flag is written once and read on every ingest: they stay in a shared, clean cache
     // line, so the reads cost a load, not a coherence miss.
@@ -64,6 +71,9 @@ public final class EventRing {
         this.counters = counters;
         if (policy != OverflowPolicy.OVERWRITE_OLDEST) {
             ring.addGatingSequences(pumpSequence);
+            claims = null;
+        } else {
+            claims = new Sequence(-1L);
         }
     }
 
@@ -74,7 +84,7 @@ public final class EventRing {
 
     /** Sequences claimed so far (accepted events, including those later lapped or refused at close). */
     public long claimed() {
-        return ring.getCursor() + 1;
+        return cursor() + 1;
     }
 
     /**
@@ -88,7 +98,7 @@ public final class EventRing {
 
     /** Highest claimed sequence, -1 when none. */
     public long cursor() {
-        return ring.getCursor();
+        return claims == null ? ring.getCursor() : claims.get();
     }
 
     /**
@@ -129,7 +139,7 @@ public final class EventRing {
                 seq = ring.next();
                 break;
             default:
-                seq = ring.next(); // no gating sequence: never parks
+                seq = claims.incrementAndGet();
                 break;
         }
         // Close race: the claim and this read are both volatile, and the pump sets `terminated` before it reads
@@ -228,7 +238,7 @@ public final class EventRing {
 
     /** Events claimed but not yet resolved by the pump, between 0 and the capacity. */
     public long occupancy() {
-        final long pending = ring.getCursor() - pumpSequence.get();
+        final long pending = cursor() - pumpSequence.get();
         return Math.max(0, Math.min(capacity, pending));
     }
 
@@ -250,7 +260,7 @@ public final class EventRing {
      */
     public long terminate() {
         terminated = true;
-        final long limit = ring.getCursor(); // read after the volatile store above: see publish()
+        final long limit = cursor(); // read after the volatile store above: see publish()
         finalLimit = limit;
         return limit;
     }
