@@ -104,14 +104,17 @@ final class Pump implements Runnable {
     }
 
     /**
-     * After the pump thread died: finishes the drain on the calling thread, giving everything left up at once.
-     * If that fails too, the unread events are counted failed (they cannot reach the handler) and logged.
+     * After the pump thread died: finishes the drain on the calling thread (the closer), from where the pump
+     * stopped and under the same deadline: batches go to the workers until then, and are given up after. If that
+     * fails too, the unread events are counted failed (they cannot reach the handler) and logged.
      */
     void drainAfterDeath() {
-        requestStop(System.nanoTime());
         try {
-            while (step() >= 0) {
-                Thread.onSpinWait();
+            int workDone;
+            while ((workDone = step()) >= 0) {
+                if (workDone == 0) {
+                    LockSupport.parkNanos(IDLE_FALLBACK_NANOS / 10);
+                }
             }
         } catch (Throwable t) {
             if (!terminated) {
