@@ -131,18 +131,30 @@ public final class PipelineCore {
         if (!closing.compareAndSet(false, true)) {
             return awaitFinalAccount();
         }
+        // An interrupt means "close now": the flag is cleared while closing (so waits work) and restored after.
+        boolean interrupted = Thread.interrupted();
         try {
-            final Thread self = Thread.currentThread();
-            final boolean fromWorker = workers.isWorker(self);
+            final boolean fromWorker = workers.isWorker(Thread.currentThread());
             final long now = System.nanoTime();
-            long deadline = self.isInterrupted() || fromWorker ? now : now + timeout.toNanos();
+            long deadline = interrupted || fromWorker ? now : now + timeout.toNanos();
             ring.stopAccepting();
             pump.requestStop(deadline);
-            deadline = awaitPump(deadline);
+            while (true) {
+                try {
+                    awaitPump(deadline);
+                    break;
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                    deadline = System.nanoTime();
+                    pump.requestStop(deadline);
+                }
+            }
             if (pump.death() != null) {
                 pump.drainAfterDeath();
             }
-            workers.shutdown(deadline);
+            if (workers.shutdown(deadline)) {
+                interrupted = true;
+            }
             workers.closeSinkWhenIdle();
             if (metrics != null) {
                 metrics.unbind();
@@ -160,35 +172,23 @@ public final class PipelineCore {
                 finalAccount = account(); // close itself failed: later callers still get an account
             }
             closed.countDown();
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
         }
     }
 
-    /** Waits for the pump to finish its drain; an interrupt moves the deadline to now. Returns the deadline. */
-    private long awaitPump(long deadline) {
-        final long hardStop = deadline + CLOSE_SLACK.toNanos() / 2;
-        while (true) {
-            try {
-                final long left = Math.max(0, hardStop - System.nanoTime());
-                if (!pump.awaitFinished(left, TimeUnit.NANOSECONDS)) {
-                    LOG.error("pipeline '{}': the pump did not finish its drain by the deadline; the account below may "
-                        + "show pending events", name);
-                }
-                return deadline;
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                deadline = System.nanoTime();
-                pump.requestStop(deadline);
-                // Waiting on: the pump gives up everything at once now. Clear the flag so the wait works, restore after.
-                Thread.interrupted();
-                try {
-                    pump.awaitFinished(CLOSE_SLACK.toNanos() / 2, TimeUnit.NANOSECONDS);
-                } catch (InterruptedException again) {
-                    LOG.warn("pipeline '{}': interrupted again while closing", name);
-                } finally {
-                    Thread.currentThread().interrupt();
-                }
-                return deadline;
-            }
+    /**
+     * Waits for the pump to finish its drain. Past the deadline the pump gives everything up without waiting for
+     * anyone, so it finishes within moments, plus the failed-batch handler's time for what it gives up, which
+     * close waits for (a warning is logged if that takes long).
+     */
+    private void awaitPump(long deadline) throws InterruptedException {
+        final long warnAt = deadline + CLOSE_SLACK.toNanos() / 2;
+        if (!pump.awaitFinished(Math.max(0, warnAt - System.nanoTime()), TimeUnit.NANOSECONDS)) {
+            LOG.warn("pipeline '{}': the pump is still giving up batches after the close deadline; waiting for the "
+                + "failed-batch handler", name);
+            pump.awaitFinished(Long.MAX_VALUE, TimeUnit.NANOSECONDS);
         }
     }
 

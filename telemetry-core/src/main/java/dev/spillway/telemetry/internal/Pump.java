@@ -50,6 +50,7 @@ final class Pump implements Runnable {
     private MutableEventBatch batch;
     private long abandonedAtDeadline;         // claimed but never published by the close deadline
     private long idleFailures;
+    private boolean pastDeadline;
 
     Pump(EventRing ring, PipelineCounters counters, BlockingQueue<MutableEventBatch> free,
          BlockingQueue<MutableEventBatch> work, WorkerPool workers, int batchCapacity, long flushIntervalNanos,
@@ -90,7 +91,9 @@ final class Pump implements Runnable {
         try {
             int workDone;
             while ((workDone = step()) >= 0) {
-                idle(workDone);
+                if (!pastDeadline) {
+                    idle(workDone); // past the deadline every pass gives up what it finds: nothing to wait for
+                }
             }
         } catch (Throwable t) {
             death = t;
@@ -144,7 +147,7 @@ final class Pump implements Runnable {
             terminated = true;
         }
         final long now = System.nanoTime();
-        final boolean pastDeadline = terminated && now - drainDeadlineNanos >= 0;
+        pastDeadline = terminated && now - drainDeadlineNanos >= 0;
         if (batch == null) {
             batch = free.poll();
             if (batch == null && pastDeadline) {

@@ -55,6 +55,8 @@ final class WorkerPool {
     /** Workers inside {@code sink.write}: the sink is closed only when this is 0 (see {@link #closeSinkWhenIdle}). */
     private final AtomicInteger insideWrite = new AtomicInteger();
     private volatile boolean sinkCloseRequested;
+    /** The closing thread was interrupted during {@link #shutdown}; touched by that thread only. */
+    private boolean callerInterrupted;
     private final AtomicBoolean sinkClosed = new AtomicBoolean();
 
     /**
@@ -99,16 +101,17 @@ final class WorkerPool {
      * interrupts the workers, asks the sink to {@linkplain Sink#abortWrites() abort} its writes, gives them
      * {@link #ABORT_GRACE_NANOS} to return, then abandons the batches of writes that did not (counted failed and
      * handed over). Returns with every dispatched batch resolved. Interrupting the caller moves the deadline to
-     * now; the caller's interrupt status is left set.
+     * now.
      *
-     * @return true when every worker finished by the deadline
+     * @return whether the caller was interrupted meanwhile (its interrupt status is cleared; the caller restores it)
      */
     boolean shutdown(long deadlineNanoTime) {
         final Thread self = Thread.currentThread();
         for (int i = 0; i < workers.length; i++) {
             work.offer(POISON); // the queue has room for the whole pool plus one pill per worker
         }
-        boolean clean = joinUntil(deadlineNanoTime, self);
+        callerInterrupted = false;
+        final boolean clean = joinUntil(deadlineNanoTime, self);
         if (!clean) {
             aborted = true;
             for (Worker w : workers) {
@@ -141,7 +144,7 @@ final class WorkerPool {
             abandonStuckBatches();
             LockSupport.parkNanos(TimeUnit.MICROSECONDS.toNanos(100));
         }
-        return clean;
+        return callerInterrupted || Thread.interrupted();
     }
 
     private int insideWriteExcludingCaller(Thread self) {
@@ -168,11 +171,11 @@ final class WorkerPool {
                 continue;
             }
             final long left = deadlineNanoTime - System.nanoTime();
-            if (left > 0 && !self.isInterrupted()) {
+            if (left > 0 && !callerInterrupted) {
                 try {
                     TimeUnit.NANOSECONDS.timedJoin(w.thread, left);
                 } catch (InterruptedException e) {
-                    self.interrupt(); // keep the status for the caller; the deadline is now
+                    callerInterrupted = true; // the deadline is now; the caller restores the status
                 }
             }
             if (w.thread.isAlive()) {
