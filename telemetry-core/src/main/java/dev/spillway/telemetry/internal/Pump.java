@@ -224,7 +224,10 @@ final class Pump implements Runnable {
         if (b.size() > 0 && (b.isFull() || drained || pastDeadline || now - b.firstAppendNanos() >= flushIntervalNanos)) {
             batch = null;
             if (pastDeadline) {
-                workers.giveUp(b, new TimeoutException("close deadline passed before the batch reached a worker"), 0);
+                if (b.claimResolution()) {
+                    workers.giveUp(b, new TimeoutException("close deadline passed before the batch reached a worker"),
+                        0);
+                }
                 free.offer(b); // a fresh batch beyond the pool's size is simply dropped here
             } else {
                 dispatch(b);
@@ -236,8 +239,10 @@ final class Pump implements Runnable {
     private void dispatch(MutableEventBatch b) {
         counters.batchDispatched();
         if (!work.offer(b)) { // cannot happen: the queue holds the whole pool plus the poison pills
-            counters.batchFinished();
-            workers.giveUp(b, new IllegalStateException("work queue refused the batch"), 0);
+            if (b.claimResolution()) {
+                counters.batchFinished();
+                workers.giveUp(b, new IllegalStateException("work queue refused the batch"), 0);
+            }
             free.offer(b);
         }
     }

@@ -1,9 +1,15 @@
 package dev.spillway.telemetry.sink;
 
 /**
- * Receives batches the pipeline gave up on (retries exhausted, a permanent failure, or the close deadline),
- * for example to spool them to disk. Called on a worker thread; the batch is valid only during the call.
- * An exception thrown here is logged and otherwise ignored: the batch is already counted as failed.
+ * Receives the events the pipeline gave up on (retries exhausted, a permanent failure, or the close deadline),
+ * for example to spool them to disk. Every event counted {@code failed} is handed over exactly once. If the sink
+ * reported part of the batch durable ({@link PartialWriteException}), only the rest is handed over: a view with the
+ * same {@link EventBatch#batchId()} and fewer events.
+ *
+ * <p>Called on a worker thread, or (for what is left at the close deadline) on the pump or the closing thread,
+ * possibly concurrently; the batch is valid only during the call. Anything thrown here ({@code Error}s included)
+ * is counted and logged, and otherwise ignored: the events are already counted as failed. {@code close} waits for
+ * the handler calls it causes at the deadline, so a slow handler lengthens close by its own time.
  */
 @FunctionalInterface
 public interface FailedBatchHandler {
