@@ -4,6 +4,7 @@ import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
 import dev.spillway.collector.config.CollectorConfig;
 import dev.spillway.collector.db.CollectorSchema;
+import dev.spillway.collector.db.DataDirectoryLock;
 import dev.spillway.collector.db.EmbeddedDatabase;
 import dev.spillway.collector.http.HttpApi;
 import dev.spillway.collector.http.HttpLimits;
@@ -58,6 +59,7 @@ public final class Collector implements AutoCloseable {
 
     private final Object closeLock = new Object();
     private CollectorConfig config;
+    private DataDirectoryLock dataDirLock;
     private EmbeddedDatabase embedded;
     private HikariDataSource dataSource;
     private SeriesRegistry series;
@@ -96,15 +98,20 @@ public final class Collector implements AutoCloseable {
 
     private void startAll(CollectorConfig cfg) throws Exception {
         this.config = cfg;
+        final String dbPassword;
         if (cfg.embeddedDatabase()) {
+            // First of all: a second collector on this directory stops here, before any port or process.
+            dataDirLock = DataDirectoryLock.acquire(cfg.dataDir());
             embedded = EmbeddedDatabase.start(cfg.dataDir(), cfg.dbPort());
             jdbcUrl = embedded.jdbcUrl();
             dbUser = embedded.user();
+            dbPassword = embedded.password();
         } else {
             jdbcUrl = cfg.jdbcUrl();
             dbUser = cfg.dbUser();
+            dbPassword = cfg.dbPassword();
         }
-        dataSource = pool(jdbcUrl, dbUser, cfg.embeddedDatabase() ? null : cfg.dbPassword(), cfg.workers());
+        dataSource = pool(jdbcUrl, dbUser, dbPassword, cfg.workers());
         final TimescaleSink sink = TimescaleSink.builder()
             .dataSource(dataSource)
             .table(EVENTS_TABLE)
@@ -135,7 +142,7 @@ public final class Collector implements AutoCloseable {
             .build();
         final BadLineLog badLines = new BadLineLog(10_000);
         final LineIngestor ingestor = new LineIngestor(pipeline, series, metrics, badLines);
-        readiness = new ReadinessProbe(dataSource, pipeline);
+        readiness = new ReadinessProbe(dataSource, pipeline, embedded == null ? () -> null : embedded::problem);
         final AtomicInteger n = new AtomicInteger();
         // Bounded: when every thread is busy and the queue is full, new writes get 503 instead of piling up.
         ingestExecutor = new ThreadPoolExecutor(cfg.ingestThreads(), cfg.ingestThreads(), 0, TimeUnit.SECONDS,
@@ -191,8 +198,9 @@ public final class Collector implements AutoCloseable {
             LOG.info("UDP line protocol listening on {}", hostPort(udp.address()));
         }
         if (embedded != null) {
-            LOG.info("query the data: psql -h 127.0.0.1 -p {} -U postgres -c \"SELECT * FROM telemetry ORDER BY time"
-                + " DESC LIMIT 10\"", embedded.port());
+            LOG.info("query the data: PGPASSFILE={} psql -h 127.0.0.1 -p {} -U {} postgres -c \"SELECT * FROM telemetry "
+                + "ORDER BY time DESC LIMIT 10\" (superuser: -U postgres; both passwords are in that file)",
+                embedded.passwordFile(), embedded.port(), embedded.user());
         } else {
             LOG.info("writing to {} as {}; query the view: SELECT * FROM telemetry ORDER BY time DESC LIMIT 10",
                 config.maskedJdbcUrl(), dbUser);
@@ -231,6 +239,11 @@ public final class Collector implements AutoCloseable {
     /** The JDBC URL the collector writes to (the embedded one when none was configured). */
     public String jdbcUrl() {
         return jdbcUrl;
+    }
+
+    /** The embedded database, or null when an external one is configured. */
+    public EmbeddedDatabase embeddedDatabase() {
+        return embedded;
     }
 
     /** The live pipeline accounting. */
@@ -318,6 +331,15 @@ public final class Collector implements AutoCloseable {
             quietly(() -> {
                 try {
                     embedded.close();
+                } catch (java.io.IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            });
+        }
+        if (dataDirLock != null) {
+            quietly(() -> {
+                try {
+                    dataDirLock.close();
                 } catch (java.io.IOException e) {
                     throw new java.io.UncheckedIOException(e);
                 }
