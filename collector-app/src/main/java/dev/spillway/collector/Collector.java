@@ -66,6 +66,7 @@ public final class Collector implements AutoCloseable {
     private Pipeline pipeline;
     private CollectorMetrics metrics;
     private ExecutorService ingestExecutor;
+    private ExecutorService streamExecutor;
     private EventLoopGroup boss;
     private EventLoopGroup workers;
     private ChannelGroup connections;
@@ -151,6 +152,14 @@ public final class Collector implements AutoCloseable {
                 t.setDaemon(true);
                 return t;
             });
+        // TCP batches: at most one task per connection is queued, so the queue is bounded by the connections.
+        final AtomicInteger s = new AtomicInteger();
+        streamExecutor = new ThreadPoolExecutor(cfg.ingestThreads(), cfg.ingestThreads(), 0, TimeUnit.SECONDS,
+            new java.util.concurrent.LinkedBlockingQueue<>(), r -> {
+                final Thread t = new Thread(r, "tcp-ingest-" + s.incrementAndGet());
+                t.setDaemon(true);
+                return t;
+            });
         boss = new MultiThreadIoEventLoopGroup(1, new DefaultThreadFactory("accept", true), NioIoHandler.newFactory());
         workers = new MultiThreadIoEventLoopGroup(0, new DefaultThreadFactory("io", true), NioIoHandler.newFactory());
         connections = new DefaultChannelGroup("connections", GlobalEventExecutor.INSTANCE);
@@ -161,10 +170,10 @@ public final class Collector implements AutoCloseable {
             cfg.httpReadTimeout(), cfg.httpIdleTimeout()), connections, registry);
         if (cfg.tcp() != null) {
             tcp = TcpServer.start(cfg.tcp(), boss, workers, ingestor, metrics, badLines, cfg.maxLineLength(),
-                cfg.tcpIdleTimeout(), connections);
+                cfg.tcpIdleTimeout(), connections, streamExecutor);
         }
         if (cfg.udp() != null) {
-            udp = UdpServer.start(cfg.udp(), workers, ingestor);
+            udp = UdpServer.start(cfg.udp(), workers, ingestor, cfg.udpReceiveBuffer(), registry);
         }
         logBanner();
     }
@@ -274,15 +283,17 @@ public final class Collector implements AutoCloseable {
                 () -> { if (udp != null) { udp.stopAccepting(); } }}) {
                 quietly(stop);
             }
-            // 2. Requests already being processed finish and get their answer; queued ones too.
-            if (ingestExecutor != null) {
-                ingestExecutor.shutdown();
-                try {
-                    if (!ingestExecutor.awaitTermination(30, TimeUnit.SECONDS)) {
-                        LOG.warn("in-flight requests did not finish in 30s");
+            // 2. Requests already being processed finish and get their answer; queued ones and TCP batches too.
+            for (ExecutorService e : new ExecutorService[] {ingestExecutor, streamExecutor}) {
+                if (e != null) {
+                    e.shutdown();
+                    try {
+                        if (!e.awaitTermination(30, TimeUnit.SECONDS)) {
+                            LOG.warn("in-flight requests did not finish in 30s");
+                        }
+                    } catch (InterruptedException ie) {
+                        Thread.currentThread().interrupt();
                     }
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
                 }
             }
             // 3. Drain: everything accepted reaches the database (or is counted as failed).
@@ -317,6 +328,9 @@ public final class Collector implements AutoCloseable {
         }
         if (ingestExecutor != null) {
             ingestExecutor.shutdownNow();
+        }
+        if (streamExecutor != null) {
+            streamExecutor.shutdownNow();
         }
         if (readiness != null) {
             quietly(readiness::close);
