@@ -167,13 +167,17 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
     private static String endpoint(String path) {
         return switch (path) {
             case "/ping", "/health", "/ready", "/metrics", "/api/v2/write", "/write" -> path;
-            default -> "other";
+            default -> path.startsWith("/api/v1/") ? "/api/v1" : "other";
         };
     }
 
     private void dispatch(ChannelHandlerContext ctx, Request r) {
         final QueryStringDecoder query = new QueryStringDecoder(r.uri);
         final String path = query.path();
+        if (api.router() != null && api.router().handles(path)) {
+            routed(ctx, r, query);
+            return;
+        }
         switch (path) {
             case "/ping" -> {
                 if (r.method.equals(HttpMethod.GET) || r.method.equals(HttpMethod.HEAD)) {
@@ -217,6 +221,34 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
             }
             default -> respond(ctx, r, HttpResponseStatus.NOT_FOUND, Json.error("not found", "no endpoint " + path));
         }
+    }
+
+    /** JSON APIs and pages: the router runs the handler off the event loop; same token check as writes. */
+    private void routed(ChannelHandlerContext ctx, Request r, QueryStringDecoder query) {
+        final java.util.Map<String, String> headers = new java.util.HashMap<>();
+        r.headers.forEach(h -> headers.putIfAbsent(h.getKey().toLowerCase(Locale.ROOT), h.getValue()));
+        api.router().dispatch(r.method.name(), query.path(), query.parameters(), headers,
+            java.util.Arrays.copyOf(r.in.body(), r.in.length()),
+            auth.allows(r.headers, query)).whenComplete((resp, err) -> {
+                if (err != null) {
+                    LOG.error("API request {} {} from {} failed", r.method, r.uri, peer, err);
+                    respond(ctx, r, HttpResponseStatus.INTERNAL_SERVER_ERROR, Json.error("internal error", err.toString()));
+                    return;
+                }
+                final FullHttpResponse out = resp.contentType() == null
+                    ? new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, HttpResponseStatus.valueOf(resp.status()),
+                        Unpooled.EMPTY_BUFFER)
+                    : new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, HttpResponseStatus.valueOf(resp.status()),
+                        Unpooled.wrappedBuffer(resp.body()));
+                if (resp.contentType() != null) {
+                    out.headers().set(HttpHeaderNames.CONTENT_TYPE, resp.contentType());
+                }
+                if (resp.status() != 204) {
+                    out.headers().setInt(HttpHeaderNames.CONTENT_LENGTH, out.content().readableBytes());
+                }
+                resp.headers().forEach((k, v) -> out.headers().set(k, v));
+                send(ctx, r, out, false);
+            });
     }
 
     private boolean authorized(ChannelHandlerContext ctx, Request r, QueryStringDecoder query) {
