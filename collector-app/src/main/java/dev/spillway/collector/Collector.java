@@ -5,6 +5,7 @@ import com.zaxxer.hikari.HikariDataSource;
 import dev.spillway.collector.api.ApiRouter;
 import dev.spillway.collector.config.CollectorConfig;
 import dev.spillway.collector.db.CollectorSchema;
+import dev.spillway.collector.db.DataDirectoryLock;
 import dev.spillway.collector.db.EmbeddedDatabase;
 import dev.spillway.collector.http.HttpApi;
 import dev.spillway.collector.http.HttpLimits;
@@ -67,6 +68,7 @@ public final class Collector implements AutoCloseable {
 
     private final Object closeLock = new Object();
     private CollectorConfig config;
+    private DataDirectoryLock dataDirLock;
     private EmbeddedDatabase embedded;
     private HikariDataSource dataSource;
     private SeriesRegistry series;
@@ -76,6 +78,7 @@ public final class Collector implements AutoCloseable {
     private ApiRouter router;
     private final StateTransitions transitions = new StateTransitions();
     private ExecutorService ingestExecutor;
+    private ExecutorService streamExecutor;
     private EventLoopGroup boss;
     private EventLoopGroup workers;
     private ChannelGroup connections;
@@ -108,15 +111,20 @@ public final class Collector implements AutoCloseable {
 
     private void startAll(CollectorConfig cfg) throws Exception {
         this.config = cfg;
+        final String dbPassword;
         if (cfg.embeddedDatabase()) {
+            // First of all: a second collector on this directory stops here, before any port or process.
+            dataDirLock = DataDirectoryLock.acquire(cfg.dataDir());
             embedded = EmbeddedDatabase.start(cfg.dataDir(), cfg.dbPort());
             jdbcUrl = embedded.jdbcUrl();
             dbUser = embedded.user();
+            dbPassword = embedded.password();
         } else {
             jdbcUrl = cfg.jdbcUrl();
             dbUser = cfg.dbUser();
+            dbPassword = cfg.dbPassword();
         }
-        dataSource = pool(jdbcUrl, dbUser, cfg.embeddedDatabase() ? null : cfg.dbPassword(), cfg.workers());
+        dataSource = pool(jdbcUrl, dbUser, dbPassword, cfg.workers());
         final TimescaleSink sink = TimescaleSink.builder()
             .dataSource(dataSource)
             .table(EVENTS_TABLE)
@@ -151,12 +159,20 @@ public final class Collector implements AutoCloseable {
         pointWriter = new PointWriter(pipeline, series, saturation, registry);
         final LineIngestor ingestor = new LineIngestor(pointWriter, metrics, badLines);
         router = new ApiRouter(API_MAX_BODY, API_THREADS, API_QUEUE);
-        readiness = new ReadinessProbe(dataSource, pipeline);
+        readiness = new ReadinessProbe(dataSource, pipeline, embedded == null ? () -> null : embedded::problem);
         final AtomicInteger n = new AtomicInteger();
         // Bounded: when every thread is busy and the queue is full, new writes get 503 instead of piling up.
         ingestExecutor = new ThreadPoolExecutor(cfg.ingestThreads(), cfg.ingestThreads(), 0, TimeUnit.SECONDS,
             new ArrayBlockingQueue<>(cfg.ingestThreads() * 16), r -> {
                 final Thread t = new Thread(r, "ingest-" + n.incrementAndGet());
+                t.setDaemon(true);
+                return t;
+            });
+        // TCP batches: at most one task per connection is queued, so the queue is bounded by the connections.
+        final AtomicInteger s = new AtomicInteger();
+        streamExecutor = new ThreadPoolExecutor(cfg.ingestThreads(), cfg.ingestThreads(), 0, TimeUnit.SECONDS,
+            new java.util.concurrent.LinkedBlockingQueue<>(), r -> {
+                final Thread t = new Thread(r, "tcp-ingest-" + s.incrementAndGet());
                 t.setDaemon(true);
                 return t;
             });
@@ -170,10 +186,10 @@ public final class Collector implements AutoCloseable {
             cfg.httpReadTimeout(), cfg.httpIdleTimeout()), connections, registry);
         if (cfg.tcp() != null) {
             tcp = TcpServer.start(cfg.tcp(), boss, workers, ingestor, metrics, badLines, cfg.maxLineLength(),
-                cfg.tcpIdleTimeout(), connections);
+                cfg.tcpIdleTimeout(), connections, streamExecutor);
         }
         if (cfg.udp() != null) {
-            udp = UdpServer.start(cfg.udp(), workers, ingestor);
+            udp = UdpServer.start(cfg.udp(), workers, ingestor, cfg.udpReceiveBuffer(), registry);
         }
         logBanner();
     }
@@ -207,8 +223,9 @@ public final class Collector implements AutoCloseable {
             LOG.info("UDP line protocol listening on {}", hostPort(udp.address()));
         }
         if (embedded != null) {
-            LOG.info("query the data: psql -h 127.0.0.1 -p {} -U postgres -c \"SELECT * FROM telemetry ORDER BY time"
-                + " DESC LIMIT 10\"", embedded.port());
+            LOG.info("query the data: PGPASSFILE={} psql -h 127.0.0.1 -p {} -U {} postgres -c \"SELECT * FROM telemetry "
+                + "ORDER BY time DESC LIMIT 10\" (superuser: -U postgres; both passwords are in that file)",
+                embedded.passwordFile(), embedded.port(), embedded.user());
         } else {
             LOG.info("writing to {} as {}; query the view: SELECT * FROM telemetry ORDER BY time DESC LIMIT 10",
                 config.maskedJdbcUrl(), dbUser);
@@ -247,6 +264,11 @@ public final class Collector implements AutoCloseable {
     /** The JDBC URL the collector writes to (the embedded one when none was configured). */
     public String jdbcUrl() {
         return jdbcUrl;
+    }
+
+    /** The embedded database, or null when an external one is configured. */
+    public EmbeddedDatabase embeddedDatabase() {
+        return embedded;
     }
 
     /** The live pipeline accounting. */
@@ -292,15 +314,17 @@ public final class Collector implements AutoCloseable {
                 () -> { if (udp != null) { udp.stopAccepting(); } }}) {
                 quietly(stop);
             }
-            // 2. Requests already being processed finish and get their answer; queued ones too.
-            if (ingestExecutor != null) {
-                ingestExecutor.shutdown();
-                try {
-                    if (!ingestExecutor.awaitTermination(30, TimeUnit.SECONDS)) {
-                        LOG.warn("in-flight requests did not finish in 30s");
+            // 2. Requests already being processed finish and get their answer; queued ones and TCP batches too.
+            for (ExecutorService e : new ExecutorService[] {ingestExecutor, streamExecutor}) {
+                if (e != null) {
+                    e.shutdown();
+                    try {
+                        if (!e.awaitTermination(30, TimeUnit.SECONDS)) {
+                            LOG.warn("in-flight requests did not finish in 30s");
+                        }
+                    } catch (InterruptedException ie) {
+                        Thread.currentThread().interrupt();
                     }
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
                 }
             }
             // 3. Drain: everything accepted reaches the database (or is counted as failed).
@@ -336,6 +360,9 @@ public final class Collector implements AutoCloseable {
         if (ingestExecutor != null) {
             ingestExecutor.shutdownNow();
         }
+        if (streamExecutor != null) {
+            streamExecutor.shutdownNow();
+        }
         if (router != null) {
             quietly(router::close);
         }
@@ -352,6 +379,15 @@ public final class Collector implements AutoCloseable {
             quietly(() -> {
                 try {
                     embedded.close();
+                } catch (java.io.IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            });
+        }
+        if (dataDirLock != null) {
+            quietly(() -> {
+                try {
+                    dataDirLock.close();
                 } catch (java.io.IOException e) {
                     throw new java.io.UncheckedIOException(e);
                 }
