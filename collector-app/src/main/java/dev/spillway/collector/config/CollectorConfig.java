@@ -33,6 +33,10 @@ import java.time.Duration;
  * @param highWaterMark ring occupancy fraction above which HTTP writes get 503
  * @param ingestThreads threads that decompress, parse and ingest HTTP bodies
  * @param closeTimeout how long shutdown waits for the pipeline to drain
+ * @param monitorsFile monitors to upsert at start, or null
+ * @param probeConcurrency most monitor checks in flight
+ * @param probeKeepAlive reuse connections between checks
+ * @param monitorReloadInterval how often the monitors table is re-read
  */
 public record CollectorConfig(
     HostPort http,
@@ -58,7 +62,11 @@ public record CollectorConfig(
     Duration tcpIdleTimeout,
     double highWaterMark,
     int ingestThreads,
-    Duration closeTimeout) {
+    Duration closeTimeout,
+    Path monitorsFile,
+    int probeConcurrency,
+    boolean probeKeepAlive,
+    Duration monitorReloadInterval) {
 
     /** Whether writes need a token. */
     public boolean authRequired() {

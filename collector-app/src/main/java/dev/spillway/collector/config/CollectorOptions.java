@@ -136,6 +136,23 @@ public final class CollectorOptions {
         description = "How long shutdown waits for buffered events to be written (default: ${DEFAULT-VALUE}).")
     String closeTimeout;
 
+    @Option(names = "--monitors", paramLabel = "FILE",
+        description = "Monitors to create or update at start (JSON or YAML list; see README 'Monitors').")
+    String monitors;
+
+    @Option(names = "--probe-concurrency", paramLabel = "N", defaultValue = "500",
+        description = "Most monitor checks in flight at once; more wait in a queue (default: ${DEFAULT-VALUE}).")
+    String probeConcurrency;
+
+    @Option(names = "--probe-keep-alive", paramLabel = "BOOL", defaultValue = "false",
+        description = "Reuse connections between checks (then connect/TLS are measured only on new connections) "
+            + "(default: ${DEFAULT-VALUE}).")
+    String probeKeepAlive;
+
+    @Option(names = "--monitor-reload-interval", paramLabel = "DURATION", defaultValue = "5m",
+        description = "How often the monitors table is re-read for rows changed with SQL (default: ${DEFAULT-VALUE}).")
+    String monitorReloadInterval;
+
     /** Outcome of parsing: either a config to run, or help/version text already printed. */
     public sealed interface Parsed permits Run, Printed {
     }
@@ -266,16 +283,33 @@ public final class CollectorOptions {
         final int threads = intIn("--ingest-threads", ingestThreads, 1, 256);
         final Duration close = durationIn("--close-timeout", closeTimeout, Duration.ZERO, Duration.ofHours(1));
         final int port = intIn("--db-port", dbPort, 0, 65_535);
+        final Path monitorFile = blank(monitors) ? null : Path.of(monitors).toAbsolutePath().normalize();
+        if (monitorFile != null && !java.nio.file.Files.isReadable(monitorFile)) {
+            throw new ConfigException("--monitors: cannot read '" + monitors + "'");
+        }
+        final int probes = intIn("--probe-concurrency", probeConcurrency, 1, 10_000);
+        final boolean keepAlive = convert("--probe-keep-alive", probeKeepAlive, CollectorOptions::bool);
+        final Duration reload = durationIn("--monitor-reload-interval", monitorReloadInterval, Duration.ofSeconds(1),
+            Duration.ofDays(1));
         if (blank(dataDir)) {
             throw new ConfigException("--data-dir must not be empty");
         }
         return new CollectorConfig(httpAddr, tcpAddr, udpAddr, token, blank(jdbcUrl) ? null : jdbcUrl,
             dbUser, dbPassword, Path.of(dataDir).toAbsolutePath().normalize(), port, ring, batch, flush,
-            workerCount, policy, attempts, maxElapsed, body, inflated, series, line, idle, hwm, threads, close);
+            workerCount, policy, attempts, maxElapsed, body, inflated, series, line, idle, hwm, threads, close,
+            monitorFile, probes, keepAlive, reload);
     }
 
     private static OverflowPolicy policy(String s) {
         return OverflowPolicy.valueOf(s.trim().toUpperCase(Locale.ROOT).replace('-', '_'));
+    }
+
+    private static boolean bool(String s) {
+        return switch (s.toLowerCase(Locale.ROOT)) {
+            case "true", "yes", "on", "1" -> true;
+            case "false", "no", "off", "0" -> false;
+            default -> throw new IllegalArgumentException("expected true or false");
+        };
     }
 
     private static boolean blank(String s) {
