@@ -69,6 +69,7 @@ public final class MonitorService implements AutoCloseable {
     private final AtomicLong pointFailures = new AtomicLong();
     private volatile boolean running = true;
     private volatile boolean closing;
+    private final Set<java.util.concurrent.CompletableFuture<?>> pendingWrites = ConcurrentHashMap.newKeySet();
 
     /** Per-monitor live state; {@link #state} and the rest are guarded by the instance. */
     static final class Runtime {
@@ -396,7 +397,14 @@ public final class MonitorService implements AutoCloseable {
         optional(b, "tls_ms", r.tlsMs());
         optional(b, "ttfb_ms", r.ttfbMs());
         optional(b, "cert_expiry_days", r.certExpiryDays());
-        points.write(b.build()).thenAccept(w -> {
+        final java.util.concurrent.CompletableFuture<dev.spillway.collector.points.WriteResult> f =
+            points.write(b.build());
+        if (!f.isDone()) {
+            // Waits on a new series: shutdown waits for it so the result reaches the pipeline before it closes.
+            pendingWrites.add(f);
+            f.whenComplete((w, e) -> pendingWrites.remove(f));
+        }
+        f.thenAccept(w -> {
             // Counted by the PointWriter per outcome; logged here once per hundred so an operator sees why.
             if (!w.written() && pointFailures.getAndIncrement() % 100 == 0) {
                 LOG.warn("result of monitor '{}' not stored: {} ({} so far)", spec.name(), w.message(),
@@ -496,8 +504,13 @@ public final class MonitorService implements AutoCloseable {
         running = false;
         try {
             resultThread.join(10_000);
+            java.util.concurrent.CompletableFuture.allOf(pendingWrites.toArray(new java.util.concurrent.CompletableFuture<?>[0]))
+                .get(5, TimeUnit.SECONDS);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+        } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
+            LOG.warn("shutdown: {} monitor results still waiting for their series: {}", pendingWrites.size(),
+                e.toString());
         }
         probe.close();
     }

@@ -30,28 +30,28 @@ import java.util.concurrent.locks.LockSupport;
  * A real HTTP(S) server on loopback whose answers each test controls per path: status, latency, body, a slow
  * body, redirects. Counts concurrent requests and records when each path was hit.
  */
-final class TargetServer implements AutoCloseable {
+public final class TargetServer implements AutoCloseable {
 
     /** What a path answers. */
-    record Behaviour(int status, long delayMillis, String body, long bodyPauseMillis, String location) {
-        static Behaviour ok(String body) {
+    public record Behaviour(int status, long delayMillis, String body, long bodyPauseMillis, String location) {
+        public static Behaviour ok(String body) {
             return new Behaviour(200, 0, body, 0, null);
         }
 
-        static Behaviour status(int status) {
+        public static Behaviour status(int status) {
             return new Behaviour(status, 0, "status " + status, 0, null);
         }
 
-        static Behaviour slow(long delayMillis) {
+        public static Behaviour slow(long delayMillis) {
             return new Behaviour(200, delayMillis, "slow", 0, null);
         }
 
-        static Behaviour redirect(int status, String location) {
+        public static Behaviour redirect(int status, String location) {
             return new Behaviour(status, 0, "", 0, location);
         }
 
         /** Headers at once, half the body, a pause, then the rest. */
-        static Behaviour slowBody(long pauseMillis) {
+        public static Behaviour slowBody(long pauseMillis) {
             return new Behaviour(200, 0, "first half|second half", pauseMillis, null);
         }
     }
@@ -75,19 +75,19 @@ final class TargetServer implements AutoCloseable {
     }
 
     /** Plain HTTP on an ephemeral loopback port. */
-    static TargetServer http() throws IOException {
+    public static TargetServer http() throws IOException {
         return new TargetServer(HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 200));
     }
 
     /** HTTPS with a self-signed certificate for localhost/127.0.0.1 valid for {@code days}. */
-    static TargetServer https(Path dir, int days) throws Exception {
+    public static TargetServer https(Path dir, int days) throws Exception {
         final HttpsServer s = HttpsServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 200);
         s.setHttpsConfigurator(new HttpsConfigurator(selfSigned(dir, days)));
         return new TargetServer(s);
     }
 
     /** A self-signed certificate made with the JDK's keytool, as an SSLContext. */
-    static SSLContext selfSigned(Path dir, int days) throws Exception {
+    public static SSLContext selfSigned(Path dir, int days) throws Exception {
         final Path ks = dir.resolve("target-" + days + "d.p12");
         if (!Files.exists(ks)) {
             final Path keytool = Path.of(System.getProperty("java.home"), "bin", "keytool");
@@ -113,28 +113,28 @@ final class TargetServer implements AutoCloseable {
     }
 
     /** Sets what {@code path} answers. */
-    TargetServer on(String path, Behaviour b) {
+    public TargetServer on(String path, Behaviour b) {
         paths.put(path, b);
         return this;
     }
 
     /** {@code http(s)://127.0.0.1:PORT} + path. */
-    String url(String path) {
+    public String url(String path) {
         final String scheme = server instanceof HttpsServer ? "https" : "http";
         return scheme + "://127.0.0.1:" + server.getAddress().getPort() + path;
     }
 
-    int port() {
+    public int port() {
         return server.getAddress().getPort();
     }
 
     /** Arrival times (System.nanoTime) of requests to {@code path}. */
-    List<Long> hits(String path) {
+    public List<Long> hits(String path) {
         return new ArrayList<>(hits.getOrDefault(path, List.of()));
     }
 
     /** Most requests served at once. */
-    int maxConcurrent() {
+    public int maxConcurrent() {
         return maxConcurrent.get();
     }
 
