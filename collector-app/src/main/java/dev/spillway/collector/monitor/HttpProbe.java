@@ -86,7 +86,8 @@ public final class HttpProbe {
 
     /** Runs the check; never throws (every failure is a down result with its reason). */
     public CheckResult check(MonitorSpec spec) {
-        final Instant startedAt = Instant.now();
+        // Microseconds: what the database keeps, so the point, the state and a transition carry the same instant.
+        final Instant startedAt = Instant.now().truncatedTo(java.time.temporal.ChronoUnit.MICROS);
         final long start = System.nanoTime();
         final PhaseTimer timer = new PhaseTimer(start);
         final long budget = spec.timeout().toNanos();
