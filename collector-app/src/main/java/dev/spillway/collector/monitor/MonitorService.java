@@ -48,12 +48,17 @@ public final class MonitorService implements AutoCloseable {
     public static final String MEASUREMENT = "monitor";
     /** Results kept in memory per monitor (for the failure reasons in {@code /checks}). */
     static final int RECENT = 100;
+    private static final List<String> HTTP_FIELDS = List.of("up", "duration_ms", "status_code", "dns_ms",
+        "connect_ms", "ttfb_ms");
+    private static final List<String> HTTPS_FIELDS = List.of("up", "duration_ms", "status_code", "dns_ms",
+        "connect_ms", "ttfb_ms", "tls_ms", "cert_expiry_days");
 
     private static final Logger LOG = LoggerFactory.getLogger(MonitorService.class);
 
     private final MonitorStore store;
     private final StateTransitions transitions;
     private final PointWriter.Producer points;
+    private final PointWriter writer;
     private final HttpProbe probe;
     private final ProbeExecutor executor;
     private final MonitorScheduler scheduler;
@@ -98,6 +103,7 @@ public final class MonitorService implements AutoCloseable {
                           MeterRegistry meters, Settings settings) throws SQLException {
         this.store = new MonitorStore(ds);
         this.transitions = transitions;
+        this.writer = writer;
         this.points = writer.producer("monitor");
         this.probe = new HttpProbe(settings.keepAlive(), settings.concurrency());
         this.executor = new ProbeExecutor(settings.concurrency(), meters);
@@ -175,6 +181,7 @@ public final class MonitorService implements AutoCloseable {
     /** Re-reads the table: new and changed rows are (re)scheduled, removed rows stop. */
     synchronized void reload(Map<String, MonitorStore.StateRow> states) throws SQLException {
         final Set<String> seen = new HashSet<>();
+        final List<MonitorSpec> valid = new ArrayList<>();
         for (MonitorStore.Row row : store.loadAll()) {
             seen.add(row.name());
             final MonitorSpec spec;
@@ -188,13 +195,47 @@ public final class MonitorService implements AutoCloseable {
                 continue;
             }
             invalidLogged.remove(row.name());
-            final MonitorStore.StateRow st = states == null ? null : states.get(row.name());
-            apply(spec, st);
+            valid.add(spec);
+        }
+        preloadSeries(valid);
+        for (MonitorSpec spec : valid) {
+            apply(spec, states == null ? null : states.get(spec.name()));
         }
         for (String name : new ArrayList<>(runtimes.keySet())) {
             if (!seen.contains(name)) {
                 forget(name);
             }
+        }
+    }
+
+    /**
+     * Creates the result series of monitors not seen before in bulk, so thousands of monitors loaded at once do
+     * not each wait for six single-row inserts on their first check. Failure only costs that speed-up.
+     */
+    private void preloadSeries(List<MonitorSpec> specs) {
+        final List<Point> templates = new ArrayList<>();
+        for (MonitorSpec spec : specs) {
+            final Runtime rt = runtimes.get(spec.name());
+            if (rt == null || !rt.spec.tags().equals(spec.tags())) {
+                final Point.Builder b = Point.builder(MEASUREMENT).tag("monitor", spec.name()).tags(spec.tags()).time(0);
+                for (String field : spec.https() ? HTTPS_FIELDS : HTTP_FIELDS) {
+                    b.field(field, FieldKinds.FLOAT, 0);
+                }
+                templates.add(b.build());
+            }
+        }
+        if (templates.isEmpty()) {
+            return;
+        }
+        try {
+            final long t0 = System.nanoTime();
+            final int created = writer.preload(templates);
+            if (created > 0) {
+                LOG.info("created {} result series for {} monitors in {} ms", created, templates.size(),
+                    TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0));
+            }
+        } catch (SQLException | RuntimeException e) {
+            LOG.warn("could not create result series in bulk (they are created on first use): {}", e.toString());
         }
     }
 
@@ -236,6 +277,7 @@ public final class MonitorService implements AutoCloseable {
             throw ApiException.conflict("monitor '" + spec.name() + "' exists; use PUT /api/v1/monitors/"
                 + spec.name() + " to change it");
         }
+        preloadSeries(List.of(spec));
         apply(spec, null);
         return view(spec.name());
     }
@@ -248,6 +290,7 @@ public final class MonitorService implements AutoCloseable {
     public Map.Entry<MonitorView, Boolean> put(String name, JsonNode body) throws ApiException, SQLException {
         final MonitorSpec spec = MonitorValidator.parse(body, name);
         final boolean created = store.upsert(spec);
+        preloadSeries(List.of(spec));
         apply(spec, null);
         return Map.entry(view(name), created);
     }
