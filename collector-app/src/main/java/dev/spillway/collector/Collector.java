@@ -15,6 +15,10 @@ import dev.spillway.collector.ingest.BadLineLog;
 import dev.spillway.collector.ingest.CollectorMetrics;
 import dev.spillway.collector.ingest.LineIngestor;
 import dev.spillway.collector.ingest.Saturation;
+import dev.spillway.collector.monitor.MonitorApi;
+import dev.spillway.collector.monitor.MonitorFile;
+import dev.spillway.collector.monitor.MonitorService;
+import dev.spillway.collector.monitor.MonitorSpec;
 import dev.spillway.collector.points.PointWriter;
 import dev.spillway.collector.series.SeriesRegistry;
 import dev.spillway.collector.tcp.TcpServer;
@@ -64,7 +68,7 @@ public final class Collector implements AutoCloseable {
     private static final int API_QUEUE = 256;
     private static final int API_MAX_BODY = 1 << 20;
     // Connections beyond the sink's and the series threads': API handlers and monitor state changes.
-    private static final int EXTRA_CONNECTIONS = 3;
+    private static final int EXTRA_CONNECTIONS = 4;
 
     private final Object closeLock = new Object();
     private CollectorConfig config;
@@ -76,6 +80,7 @@ public final class Collector implements AutoCloseable {
     private CollectorMetrics metrics;
     private PointWriter pointWriter;
     private ApiRouter router;
+    private MonitorService monitors;
     private final StateTransitions transitions = new StateTransitions();
     private ExecutorService ingestExecutor;
     private ExecutorService streamExecutor;
@@ -159,6 +164,14 @@ public final class Collector implements AutoCloseable {
         pointWriter = new PointWriter(pipeline, series, saturation, registry);
         final LineIngestor ingestor = new LineIngestor(pointWriter, metrics, badLines);
         router = new ApiRouter(API_MAX_BODY, API_THREADS, API_QUEUE);
+        if (cfg.monitorsFile() != null) {
+            final java.util.List<MonitorSpec> declared = MonitorFile.read(cfg.monitorsFile());
+            MonitorService.applyFile(dataSource, declared);
+            LOG.info("--monitors: {} monitors from {} applied", declared.size(), cfg.monitorsFile());
+        }
+        monitors = new MonitorService(dataSource, pointWriter, transitions, registry, new MonitorService.Settings(
+            cfg.probeConcurrency(), cfg.probeKeepAlive(), cfg.monitorReloadInterval()));
+        MonitorApi.register(router, monitors);
         readiness = new ReadinessProbe(dataSource, pipeline, embedded == null ? () -> null : embedded::problem);
         final AtomicInteger n = new AtomicInteger();
         // Bounded: when every thread is busy and the queue is full, new writes get 503 instead of piling up.
@@ -286,6 +299,11 @@ public final class Collector implements AutoCloseable {
         return router;
     }
 
+    /** The monitors (probes, their state and API). */
+    public MonitorService monitors() {
+        return monitors;
+    }
+
     /** The transition log; add a listener to write outbox rows in the state change's transaction. */
     public StateTransitions transitions() {
         return transitions;
@@ -311,7 +329,9 @@ public final class Collector implements AutoCloseable {
             for (Runnable stop : new Runnable[] {
                 () -> { if (http != null) { http.stopAccepting(); } },
                 () -> { if (tcp != null) { tcp.stopAccepting(); } },
-                () -> { if (udp != null) { udp.stopAccepting(); } }}) {
+                () -> { if (udp != null) { udp.stopAccepting(); } },
+                // Monitors are an input too: no new checks; results of finished checks reach the pipeline.
+                () -> { if (monitors != null) { monitors.close(); } }}) {
                 quietly(stop);
             }
             // 2. Requests already being processed finish and get their answer; queued ones and TCP batches too.
@@ -365,6 +385,9 @@ public final class Collector implements AutoCloseable {
         }
         if (router != null) {
             quietly(router::close);
+        }
+        if (monitors != null) {
+            quietly(monitors::close);
         }
         if (readiness != null) {
             quietly(readiness::close);
