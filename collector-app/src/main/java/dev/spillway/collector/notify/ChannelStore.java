@@ -21,7 +21,7 @@ public final class ChannelStore {
 
     private final DataSource dataSource;
 
-    /** @param dataSource where {@link NotifySchema} created the tables */
+    /** @param dataSource the collector database (tables from {@code CollectorSchema}, step 200) */
     public ChannelStore(DataSource dataSource) {
         this.dataSource = dataSource;
     }

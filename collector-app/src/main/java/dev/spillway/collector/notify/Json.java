@@ -3,15 +3,16 @@ package dev.spillway.collector.notify;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.core.type.TypeReference;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.spillway.collector.api.ApiJson;
 
 import java.io.UncheckedIOException;
 import java.util.Map;
 import java.util.TreeMap;
 
-/** The JSON codec of this package (Jackson, shared, thread-safe). */
+/** Helpers over the collector's one JSON codec ({@link ApiJson#MAPPER}) for message bodies and outbox details. */
 final class Json {
 
-    static final ObjectMapper MAPPER = new ObjectMapper();
+    static final ObjectMapper MAPPER = ApiJson.MAPPER;
     private static final TypeReference<TreeMap<String, String>> STRING_MAP = new TypeReference<>() {
     };
 

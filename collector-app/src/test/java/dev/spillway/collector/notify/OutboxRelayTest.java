@@ -2,6 +2,8 @@ package dev.spillway.collector.notify;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.spillway.collector.db.CollectorSchema;
+import dev.spillway.collector.db.SchemaMigrations;
 import dev.spillway.collector.notify.FakeReceiver.Reply;
 import dev.spillway.telemetry.testsupport.Await;
 import dev.spillway.telemetry.testsupport.TestDatabase;
@@ -46,9 +48,8 @@ class OutboxRelayTest {
     @BeforeAll
     static void createDatabase() throws Exception {
         db = TestDatabase.create("notify_relay");
-        try (Connection c = db.connect()) {
-            NotifySchema.create(c);
-        }
+        SchemaMigrations.apply(db.dataSource(), CollectorSchema.migrations("telemetry_events").stream()
+            .filter(m -> m.version() >= 100).toList());
     }
 
     @AfterAll
