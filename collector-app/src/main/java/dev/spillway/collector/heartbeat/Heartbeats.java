@@ -114,6 +114,7 @@ public final class Heartbeats implements AutoCloseable {
     private ScheduledExecutorService scheduler;
     private ThreadPoolExecutor slowPings;
     private long lastErrorLogMillis;
+    private final AtomicBoolean closed = new AtomicBoolean();
 
     /**
      * @param points producer for ping points, or null to store none (tests of the state machine alone)
@@ -276,8 +277,8 @@ public final class Heartbeats implements AutoCloseable {
                     }
                     final Instant lastPing = old.lastPing() != null && old.lastPing().isAfter(at) ? old.lastPing() : at;
                     try (PreparedStatement ps = c.prepareStatement("UPDATE " + TABLE + " SET state = 'up', status = ?, "
-                        + "last_ping = ?, alert_after = ? + (timeout_ms + grace_ms) * interval '1 millisecond', "
-                        + "updated_at = now() WHERE id = ?")) {
+                        + "last_ping = ?, alert_after = CAST(? AS timestamptz) + (timeout_ms + grace_ms) "
+                        + "* interval '1 millisecond', updated_at = now() WHERE id = ?")) {
                         ps.setInt(1, status);
                         ps.setTimestamp(2, Timestamp.from(lastPing));
                         ps.setTimestamp(3, Timestamp.from(lastPing));
@@ -364,7 +365,7 @@ public final class Heartbeats implements AutoCloseable {
         final long[] times = new long[batch.size()];
         try (Connection c = dataSource.getConnection()) {
             c.setAutoCommit(true);
-            try (PreparedStatement ps = c.prepareStatement("UPDATE " + TABLE + " SET last_ping = ?, alert_after = ? "
+            try (PreparedStatement ps = c.prepareStatement("UPDATE " + TABLE + " SET last_ping = ?, alert_after = CAST(? AS timestamptz) "
                 + "+ (timeout_ms + grace_ms) * interval '1 millisecond', updated_at = now() "
                 + "WHERE id = ? AND state = 'up' AND status = ? AND (last_ping IS NULL OR last_ping < ?)")) {
                 for (int i = 0; i < batch.size(); i++) {
@@ -497,7 +498,7 @@ public final class Heartbeats implements AutoCloseable {
     /** Stops the tick and persists the ping times still in memory, so a restart loses none of them. */
     @Override
     public void close() {
-        if (scheduler == null) {
+        if (scheduler == null || !closed.compareAndSet(false, true)) {
             return;
         }
         slowPings.shutdown();

@@ -56,6 +56,7 @@ public final class OutboxRelay implements AutoCloseable {
     private final Object lifecycle = new Object();
     private boolean woken;
     private volatile boolean running;
+    private volatile boolean stopping;
     private Thread thread;
     private long lastErrorLogMillis;
 
@@ -146,6 +147,9 @@ public final class OutboxRelay implements AutoCloseable {
         expire(now);
         int attempts = 0;
         for (Channel ch : channels.list()) {
+            if (stopping) {
+                break;
+            }
             if (!ch.enabled()) {
                 continue;
             }
@@ -357,24 +361,34 @@ public final class OutboxRelay implements AutoCloseable {
         return metrics.oldestPendingSeconds();
     }
 
-    /** Stops the thread; a send in progress is interrupted and its row stays pending. */
+    /**
+     * Stops the thread after the round in progress (at most one more send per channel, each bounded by the
+     * request timeout); only a relay still stuck after that is interrupted, and its row stays pending.
+     */
     @Override
     public void close() {
         final Thread t;
+        stopping = true;
         synchronized (lifecycle) {
             running = false;
             t = thread;
             thread = null;
         }
         if (t != null) {
-            t.interrupt();
+            wakeup();
             try {
-                t.join(TimeUnit.SECONDS.toMillis(10));
+                // A send in flight gets its answer recorded (bounded by the request timeout): interrupting it
+                // would roll the row back after the receiver accepted it, and send it again after a restart.
+                t.join(settings.requestTimeout().toMillis() + 2_000);
+                if (t.isAlive()) {
+                    t.interrupt();
+                    t.join(2_000);
+                }
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }
             if (t.isAlive()) {
-                LOG.warn("notification relay did not stop within 10 s");
+                LOG.warn("notification relay did not stop; its row in flight stays pending");
             }
         }
     }
