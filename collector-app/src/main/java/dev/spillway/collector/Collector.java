@@ -12,6 +12,7 @@ import dev.spillway.collector.ingest.BadLineLog;
 import dev.spillway.collector.ingest.CollectorMetrics;
 import dev.spillway.collector.ingest.LineIngestor;
 import dev.spillway.collector.ingest.Saturation;
+import dev.spillway.collector.page.StatusPage;
 import dev.spillway.collector.series.SeriesRegistry;
 import dev.spillway.collector.tcp.TcpServer;
 import dev.spillway.collector.udp.UdpServer;
@@ -68,6 +69,7 @@ public final class Collector implements AutoCloseable {
     private TcpServer tcp;
     private UdpServer udp;
     private ReadinessProbe readiness;
+    private StatusPage page;
     private String jdbcUrl;
     private String dbUser;
     private FinalAccount account;
@@ -140,8 +142,10 @@ public final class Collector implements AutoCloseable {
         boss = new MultiThreadIoEventLoopGroup(1, new DefaultThreadFactory("accept", true), NioIoHandler.newFactory());
         workers = new MultiThreadIoEventLoopGroup(0, new DefaultThreadFactory("io", true), NioIoHandler.newFactory());
         connections = new DefaultChannelGroup("connections", GlobalEventExecutor.INSTANCE);
+        page = new StatusPage(cfg.token(), cfg.publicStatusPage(), pipeline::stats, pipeline.ringCapacity(),
+            readiness::databaseReachable);
         final HttpApi api = new HttpApi(ingestor, ingestExecutor, new Saturation(pipeline, cfg.highWaterMark()),
-            readiness, registry, metrics, cfg.token(), cfg.maxDecompressedSize());
+            readiness, registry, metrics, cfg.token(), cfg.maxDecompressedSize(), page);
         http = HttpServer.start(cfg.http(), boss, workers, api, cfg.maxBodySize(), connections);
         if (cfg.tcp() != null) {
             tcp = TcpServer.start(cfg.tcp(), boss, workers, ingestor, metrics, badLines, cfg.maxLineLength(),
@@ -175,6 +179,8 @@ public final class Collector implements AutoCloseable {
         LOG.info("spillway collector ready: {}", config);
         LOG.info("HTTP listening on http://{} (POST /api/v2/write, POST /write, /ping, /health, /ready, /metrics){}",
             hostPort(http.address()), config.authRequired() ? "; token required" : "");
+        LOG.info("status page: http://{}/{}", hostPort(http.address()), !config.authRequired() ? ""
+            : config.publicStatusPage() ? " (public, read-only)" : " (sign in with the token)");
         if (tcp != null) {
             LOG.info("TCP line protocol listening on {}", hostPort(tcp.address()));
         }
@@ -285,6 +291,9 @@ public final class Collector implements AutoCloseable {
         }
         if (ingestExecutor != null) {
             ingestExecutor.shutdownNow();
+        }
+        if (page != null) {
+            quietly(page::close);
         }
         if (readiness != null) {
             quietly(readiness::close);

@@ -33,6 +33,7 @@ import java.time.Duration;
  * @param highWaterMark ring occupancy fraction above which HTTP writes get 503
  * @param ingestThreads threads that decompress, parse and ingest HTTP bodies
  * @param closeTimeout how long shutdown waits for the pipeline to drain
+ * @param publicStatusPage whether the read-only status page is open without the token
  */
 public record CollectorConfig(
     HostPort http,
@@ -58,7 +59,8 @@ public record CollectorConfig(
     Duration tcpIdleTimeout,
     double highWaterMark,
     int ingestThreads,
-    Duration closeTimeout) {
+    Duration closeTimeout,
+    boolean publicStatusPage) {
 
     /** Whether writes need a token. */
     public boolean authRequired() {

@@ -136,6 +136,12 @@ public final class CollectorOptions {
         description = "How long shutdown waits for buffered events to be written (default: ${DEFAULT-VALUE}).")
     String closeTimeout;
 
+    @Option(names = "--public-status-page", paramLabel = "BOOLEAN", arity = "0..1", fallbackValue = "true",
+        defaultValue = "false",
+        description = "With --token: show the read-only status page (GET /) to everyone; write and admin APIs keep"
+            + " requiring the token (default: ${DEFAULT-VALUE}).")
+    String publicStatusPage;
+
     /** Outcome of parsing: either a config to run, or help/version text already printed. */
     public sealed interface Parsed permits Run, Printed {
     }
@@ -265,13 +271,15 @@ public final class CollectorOptions {
         }
         final int threads = intIn("--ingest-threads", ingestThreads, 1, 256);
         final Duration close = durationIn("--close-timeout", closeTimeout, Duration.ZERO, Duration.ofHours(1));
+        final boolean publicPage = bool("--public-status-page", publicStatusPage);
         final int port = intIn("--db-port", dbPort, 0, 65_535);
         if (blank(dataDir)) {
             throw new ConfigException("--data-dir must not be empty");
         }
         return new CollectorConfig(httpAddr, tcpAddr, udpAddr, token, blank(jdbcUrl) ? null : jdbcUrl,
             dbUser, dbPassword, Path.of(dataDir).toAbsolutePath().normalize(), port, ring, batch, flush,
-            workerCount, policy, attempts, maxElapsed, body, inflated, series, line, idle, hwm, threads, close);
+            workerCount, policy, attempts, maxElapsed, body, inflated, series, line, idle, hwm, threads, close,
+            publicPage);
     }
 
     private static OverflowPolicy policy(String s) {
@@ -327,5 +335,14 @@ public final class CollectorOptions {
             return new String[] {"spillway-collector " + (v == null ? "(development build)" : v),
                 "Java " + System.getProperty("java.version")};
         }
+    }
+
+    private static boolean bool(String option, String value) {
+        final String v = value.trim().toLowerCase(Locale.ROOT);
+        return switch (v) {
+            case "true", "yes", "on", "1" -> true;
+            case "false", "no", "off", "0" -> false;
+            default -> throw new ConfigException(option + " must be true or false, was '" + value + "'");
+        };
     }
 }

@@ -3,6 +3,7 @@ package dev.spillway.collector.http;
 import dev.spillway.collector.ingest.CollectorMetrics;
 import dev.spillway.collector.ingest.LineIngestor;
 import dev.spillway.collector.ingest.Saturation;
+import dev.spillway.collector.page.StatusPage;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 
 import java.util.concurrent.ExecutorService;
@@ -19,8 +20,9 @@ import java.util.concurrent.ExecutorService;
  * @param metrics request counters
  * @param token the required token, or null
  * @param maxDecompressedSize cap on a gunzipped body
+ * @param page the status page ({@code /}, {@code /login}, {@code /assets/}, {@code /api/v1/page/})
  */
 public record HttpApi(LineIngestor ingestor, ExecutorService ingestExecutor, Saturation saturation,
                       ReadinessProbe readiness, PrometheusMeterRegistry registry, CollectorMetrics metrics,
-                      String token, int maxDecompressedSize) {
+                      String token, int maxDecompressedSize, StatusPage page) {
 }

@@ -3,6 +3,8 @@ package dev.spillway.collector.http;
 import dev.spillway.collector.ingest.IngestResult;
 import dev.spillway.collector.ingest.RejectReason;
 import dev.spillway.collector.lineprotocol.Precision;
+import dev.spillway.collector.page.PageRequest;
+import dev.spillway.collector.page.StatusPage;
 import io.netty.buffer.ByteBufUtil;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.ChannelFutureListener;
@@ -26,7 +28,9 @@ import org.slf4j.LoggerFactory;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayDeque;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Locale;
 import java.util.concurrent.RejectedExecutionException;
 
@@ -135,8 +139,38 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
                     write(ctx, r, query);
                 }
             }
-            default -> respond(ctx, r, HttpResponseStatus.NOT_FOUND, Json.error("not found", "no endpoint " + path));
+            default -> {
+                if (StatusPage.owns(path)) {
+                    page(ctx, r, query);
+                } else {
+                    respond(ctx, r, HttpResponseStatus.NOT_FOUND, Json.error("not found", "no endpoint " + path));
+                }
+            }
         }
+    }
+
+    /** The status page decides its own auth (it may be public); its data is read off the event loop. */
+    private void page(ChannelHandlerContext ctx, Request r, QueryStringDecoder query) {
+        final Map<String, String> headers = new HashMap<>();
+        for (Map.Entry<String, String> e : r.headers) {
+            headers.putIfAbsent(e.getKey().toLowerCase(Locale.ROOT), e.getValue());
+        }
+        final PageRequest request = new PageRequest(r.method.name(), query.path(), query.parameters(), headers, r.body);
+        api.page().handle(request).whenComplete((resp, err) -> {
+            if (err != null) {
+                LOG.error("status page failed on {} {} from {}", r.method, r.uri, peer, err);
+                respond(ctx, r, HttpResponseStatus.INTERNAL_SERVER_ERROR, Json.error("internal error", err.toString()));
+                return;
+            }
+            final FullHttpResponse out = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1,
+                HttpResponseStatus.valueOf(resp.status()), Unpooled.wrappedBuffer(resp.body()));
+            if (resp.contentType() != null) {
+                out.headers().set(HttpHeaderNames.CONTENT_TYPE, resp.contentType());
+            }
+            resp.headers().forEach((k, v) -> out.headers().set(k, v));
+            out.headers().setInt(HttpHeaderNames.CONTENT_LENGTH, resp.body().length);
+            send(ctx, r, out);
+        });
     }
 
     private boolean authorized(ChannelHandlerContext ctx, Request r, QueryStringDecoder query) {
