@@ -6,6 +6,7 @@ import dev.spillway.collector.config.CollectorConfig;
 import dev.spillway.collector.db.CollectorSchema;
 import dev.spillway.collector.db.EmbeddedDatabase;
 import dev.spillway.collector.http.HttpApi;
+import dev.spillway.collector.http.HttpLimits;
 import dev.spillway.collector.http.HttpServer;
 import dev.spillway.collector.http.ReadinessProbe;
 import dev.spillway.collector.ingest.BadLineLog;
@@ -53,6 +54,8 @@ public final class Collector implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(Collector.class);
     private static final String EVENTS_TABLE = "telemetry_events";
     private static final int SERIES_THREADS = 2;
+    // Requests read ahead on one HTTP connection; clients rarely pipeline more than a few.
+    private static final int MAX_PIPELINED = 16;
 
     private final Object closeLock = new Object();
     private CollectorConfig config;
@@ -107,6 +110,10 @@ public final class Collector implements AutoCloseable {
         final TimescaleSink sink = TimescaleSink.builder()
             .dataSource(dataSource)
             .table(EVENTS_TABLE)
+            .chunkInterval(cfg.chunkInterval())
+            .compressAfter(cfg.compressAfter())
+            .retention(cfg.retention())
+            .indexMode(cfg.indexMode())
             // The dedup ledger must outlive the longest retry of a batch.
             .ledgerRetention(max(Duration.ofHours(1), cfg.retryMaxElapsed().multipliedBy(2)))
             .build();
@@ -146,7 +153,9 @@ public final class Collector implements AutoCloseable {
             readiness::databaseReachable);
         final HttpApi api = new HttpApi(ingestor, ingestExecutor, new Saturation(pipeline, cfg.highWaterMark()),
             readiness, registry, metrics, cfg.token(), cfg.maxDecompressedSize(), page);
-        http = HttpServer.start(cfg.http(), boss, workers, api, cfg.maxBodySize(), connections);
+        http = HttpServer.start(cfg.http(), boss, workers, api, new HttpLimits(cfg.maxBodySize(),
+            cfg.httpMaxConnections(), cfg.httpMaxBuffered(), MAX_PIPELINED, cfg.httpHeaderTimeout(),
+            cfg.httpReadTimeout(), cfg.httpIdleTimeout()), connections, registry);
         if (cfg.tcp() != null) {
             tcp = TcpServer.start(cfg.tcp(), boss, workers, ingestor, metrics, badLines, cfg.maxLineLength(),
                 cfg.tcpIdleTimeout(), connections);
@@ -203,6 +212,16 @@ public final class Collector implements AutoCloseable {
     /** Bound HTTP address. */
     public InetSocketAddress httpAddress() {
         return http.address();
+    }
+
+    /** Request bytes the HTTP server holds now (received, not yet answered). */
+    public long httpBufferedBytes() {
+        return http.bufferedBytes();
+    }
+
+    /** Open HTTP connections. */
+    public int httpConnections() {
+        return http.openConnections();
     }
 
     /** Bound TCP address, or null when off. */
