@@ -1,9 +1,9 @@
 package dev.spillway.collector.http;
 
+import dev.spillway.collector.api.ApiRouter;
 import dev.spillway.collector.ingest.CollectorMetrics;
 import dev.spillway.collector.ingest.LineIngestor;
 import dev.spillway.collector.ingest.Saturation;
-import dev.spillway.collector.page.StatusPage;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 
 import java.util.concurrent.ExecutorService;
@@ -20,9 +20,9 @@ import java.util.concurrent.ExecutorService;
  * @param metrics request counters
  * @param token the required token, or null
  * @param maxDecompressedSize cap on a gunzipped body
- * @param page the status page ({@code /}, {@code /login}, {@code /assets/}, {@code /api/v1/page/})
+ * @param router JSON APIs and pages ({@code /api/v1/...}), or null for none
  */
 public record HttpApi(LineIngestor ingestor, ExecutorService ingestExecutor, Saturation saturation,
                       ReadinessProbe readiness, PrometheusMeterRegistry registry, CollectorMetrics metrics,
-                      String token, int maxDecompressedSize, StatusPage page) {
+                      String token, int maxDecompressedSize, ApiRouter router) {
 }

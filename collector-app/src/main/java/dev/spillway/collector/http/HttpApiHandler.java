@@ -3,8 +3,6 @@ package dev.spillway.collector.http;
 import dev.spillway.collector.ingest.IngestResult;
 import dev.spillway.collector.ingest.RejectReason;
 import dev.spillway.collector.lineprotocol.Precision;
-import dev.spillway.collector.page.PageRequest;
-import dev.spillway.collector.page.StatusPage;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
@@ -29,10 +27,7 @@ import org.slf4j.LoggerFactory;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayDeque;
-import java.util.Arrays;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.Locale;
 import java.util.concurrent.RejectedExecutionException;
 
@@ -172,13 +167,17 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
     private static String endpoint(String path) {
         return switch (path) {
             case "/ping", "/health", "/ready", "/metrics", "/api/v2/write", "/write" -> path;
-            default -> StatusPage.owns(path) ? "page" : "other";
+            default -> path.startsWith("/api/v1/") ? "/api/v1" : "other";
         };
     }
 
     private void dispatch(ChannelHandlerContext ctx, Request r) {
         final QueryStringDecoder query = new QueryStringDecoder(r.uri);
         final String path = query.path();
+        if (api.router() != null && api.router().handles(path)) {
+            routed(ctx, r, query);
+            return;
+        }
         switch (path) {
             case "/ping" -> {
                 if (r.method.equals(HttpMethod.GET) || r.method.equals(HttpMethod.HEAD)) {
@@ -220,39 +219,36 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
                     write(ctx, r, query);
                 }
             }
-            default -> {
-                if (StatusPage.owns(path)) {
-                    page(ctx, r, query);
-                } else {
-                    respond(ctx, r, HttpResponseStatus.NOT_FOUND, Json.error("not found", "no endpoint " + path));
-                }
-            }
+            default -> respond(ctx, r, HttpResponseStatus.NOT_FOUND, Json.error("not found", "no endpoint " + path));
         }
     }
 
-    /** The status page decides its own auth (it may be public); its data is read off the event loop. */
-    private void page(ChannelHandlerContext ctx, Request r, QueryStringDecoder query) {
-        final Map<String, String> headers = new HashMap<>();
-        for (Map.Entry<String, String> e : r.headers) {
-            headers.putIfAbsent(e.getKey().toLowerCase(Locale.ROOT), e.getValue());
-        }
-        final byte[] body = r.in.length() == 0 ? new byte[0] : Arrays.copyOf(r.in.body(), r.in.length());
-        final PageRequest request = new PageRequest(r.method.name(), query.path(), query.parameters(), headers, body);
-        api.page().handle(request).whenComplete((resp, err) -> {
-            if (err != null) {
-                LOG.error("status page failed on {} {} from {}", r.method, r.uri, peer, err);
-                respond(ctx, r, HttpResponseStatus.INTERNAL_SERVER_ERROR, Json.error("internal error", err.toString()));
-                return;
-            }
-            final FullHttpResponse out = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1,
-                HttpResponseStatus.valueOf(resp.status()), Unpooled.wrappedBuffer(resp.body()));
-            if (resp.contentType() != null) {
-                out.headers().set(HttpHeaderNames.CONTENT_TYPE, resp.contentType());
-            }
-            resp.headers().forEach((k, v) -> out.headers().set(k, v));
-            out.headers().setInt(HttpHeaderNames.CONTENT_LENGTH, resp.body().length);
-            send(ctx, r, out, false);
-        });
+    /** JSON APIs and pages: the router runs the handler off the event loop; same token check as writes. */
+    private void routed(ChannelHandlerContext ctx, Request r, QueryStringDecoder query) {
+        final java.util.Map<String, String> headers = new java.util.HashMap<>();
+        r.headers.forEach(h -> headers.putIfAbsent(h.getKey().toLowerCase(Locale.ROOT), h.getValue()));
+        api.router().dispatch(r.method.name(), query.path(), query.parameters(), headers,
+            java.util.Arrays.copyOf(r.in.body(), r.in.length()),
+            auth.allows(r.headers, query)).whenComplete((resp, err) -> {
+                if (err != null) {
+                    LOG.error("API request {} {} from {} failed", r.method, r.uri, peer, err);
+                    respond(ctx, r, HttpResponseStatus.INTERNAL_SERVER_ERROR, Json.error("internal error", err.toString()));
+                    return;
+                }
+                final FullHttpResponse out = resp.contentType() == null
+                    ? new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, HttpResponseStatus.valueOf(resp.status()),
+                        Unpooled.EMPTY_BUFFER)
+                    : new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, HttpResponseStatus.valueOf(resp.status()),
+                        Unpooled.wrappedBuffer(resp.body()));
+                if (resp.contentType() != null) {
+                    out.headers().set(HttpHeaderNames.CONTENT_TYPE, resp.contentType());
+                }
+                if (resp.status() != 204) {
+                    out.headers().setInt(HttpHeaderNames.CONTENT_LENGTH, out.content().readableBytes());
+                }
+                resp.headers().forEach((k, v) -> out.headers().set(k, v));
+                send(ctx, r, out, false);
+            });
     }
 
     private boolean authorized(ChannelHandlerContext ctx, Request r, QueryStringDecoder query) {

@@ -1,12 +1,14 @@
 package dev.spillway.collector.page;
 
+import dev.spillway.collector.api.ApiResponse;
+
 /** The sign-in form: one labelled password field for the collector's token. */
 final class LoginForm {
 
     private LoginForm() {
     }
 
-    static PageResponse render(int status, String next, String error) {
+    static ApiResponse render(int status, String next, String error) {
         final StringBuilder h = new StringBuilder(2_048);
         h.append("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n")
             .append("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n")
@@ -25,6 +27,6 @@ final class LoginForm {
             .append("<button type=\"submit\">Sign in</button>\n")
             .append("<p class=\"hint\">The token the collector was started with (<code>--token</code>). It is kept"
                 + " in a cookie only this site can use.</p>\n</form>\n</main>\n</body>\n</html>\n");
-        return PageResponse.html(status, h.toString());
+        return PageResponses.html(status, h.toString());
     }
 }

@@ -1,5 +1,7 @@
 package dev.spillway.collector.page;
 
+import dev.spillway.collector.api.ApiRequest;
+
 import java.net.URLDecoder;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
@@ -14,7 +16,8 @@ import java.util.Base64;
  *
  * <p>The cookie does not hold the token itself but a hash derived from it, so a cookie read off a browser grants
  * reading the page and nothing else (the write and admin APIs do not accept it). It is {@code HttpOnly} (no script
- * reads it) and {@code SameSite=Strict} (no other site's page sends it).
+ * reads it) and {@code SameSite=Strict} (no other site's page sends it). The token itself, sent as the HTTP layer
+ * accepts it for writes ({@code Authorization: Token}, Basic, {@code ?p=}), also opens the page.
  */
 final class PageAuth {
 
@@ -41,30 +44,17 @@ final class PageAuth {
     }
 
     /** Whether the request may read the page and its data. */
-    boolean canRead(PageRequest r) {
-        return token == null || publicPage || signedIn(r);
+    boolean canRead(ApiRequest r) {
+        return publicPage || r.authorized() || hasSession(r);
     }
 
-    /** Whether the request carries the session cookie or the token itself. */
-    boolean signedIn(PageRequest r) {
+    /** Whether the request carries the session cookie (so the page offers to sign out). */
+    boolean hasSession(ApiRequest r) {
         if (token == null) {
             return false;
         }
-        final String cookie = cookie(r.header("Cookie"), COOKIE);
-        if (cookie != null && MessageDigest.isEqual(session, cookie.getBytes(StandardCharsets.UTF_8))) {
-            return true;
-        }
-        final String auth = r.header("Authorization");
-        if (auth != null) {
-            final int space = auth.indexOf(' ');
-            if (space > 0) {
-                final String scheme = auth.substring(0, space);
-                if (scheme.equalsIgnoreCase("Token") || scheme.equalsIgnoreCase("Bearer")) {
-                    return matches(auth.substring(space + 1).trim());
-                }
-            }
-        }
-        return false;
+        final String cookie = cookie(r.headers().get("cookie"), COOKIE);
+        return cookie != null && MessageDigest.isEqual(session, cookie.getBytes(StandardCharsets.UTF_8));
     }
 
     /** Constant-time comparison with the token, so timing does not tell how much of a guess was right. */

@@ -2,7 +2,10 @@ package dev.spillway.collector.page;
 
 import dev.spillway.telemetry.PipelineStats;
 
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.function.BooleanSupplier;
 import java.util.function.LongSupplier;
 import java.util.function.Supplier;
@@ -48,54 +51,55 @@ final class PipelinePanel {
             history.samples());
     }
 
-    /** Writes {@code "pipeline": {...}} members into an open object. */
-    static void json(JsonWriter w, View v) {
+    /** The panel's data: the account, the gauges and the rate columns. */
+    static Map<String, Object> json(View v) {
         final PipelineStats s = v.now;
-        w.name("pipeline").beginObject()
-            .field("ingested", s.ingested())
-            .field("written", s.written())
-            .field("dropped", v.dropped())
-            .field("overwritten", s.overwritten())
-            .field("rejectedFull", s.rejectedFull())
-            .field("rejectedClosed", s.rejectedClosed())
-            .field("rejectedInvalid", s.rejectedInvalid())
-            .field("failed", s.failed())
-            .field("pending", s.pending())
-            .field("ringOccupancy", s.ringOccupancy())
-            .field("ringCapacity", v.ringCapacity)
-            .field("batchesInFlight", s.batchesInFlight())
-            .field("batchesFailed", s.batchesFailed())
-            .field("retries", s.retries())
-            .field("databaseReady", v.databaseReady)
-            .field("stepSeconds", PipelineHistory.STEP_MILLIS / 1000);
-        rates(w, v);
-        w.endObject();
+        final Map<String, Object> m = new LinkedHashMap<>();
+        m.put("ingested", s.ingested());
+        m.put("written", s.written());
+        m.put("dropped", v.dropped());
+        m.put("overwritten", s.overwritten());
+        m.put("rejectedFull", s.rejectedFull());
+        m.put("rejectedClosed", s.rejectedClosed());
+        m.put("rejectedInvalid", s.rejectedInvalid());
+        m.put("failed", s.failed());
+        m.put("pending", s.pending());
+        m.put("ringOccupancy", s.ringOccupancy());
+        m.put("ringCapacity", v.ringCapacity);
+        m.put("batchesInFlight", s.batchesInFlight());
+        m.put("batchesFailed", s.batchesFailed());
+        m.put("retries", s.retries());
+        m.put("databaseReady", v.databaseReady);
+        m.put("stepSeconds", PipelineHistory.STEP_MILLIS / 1000);
+        m.put("rates", rates(v));
+        return m;
     }
 
     /** Per-second rates as columns (uPlot's data layout): {@code t} in epoch seconds, then one array per series. */
-    private static void rates(JsonWriter w, View v) {
-        final List<PipelineHistory.Sample> samples = new java.util.ArrayList<>(v.samples);
+    private static Map<String, double[]> rates(View v) {
+        final List<PipelineHistory.Sample> samples = new ArrayList<>(v.samples);
         final PipelineHistory.Sample newest = samples.isEmpty() ? null : samples.get(samples.size() - 1);
         if (newest != null && v.nowMillis - newest.epochMillis() >= 1_000) {
             samples.add(new PipelineHistory.Sample(v.nowMillis, v.now));
         }
-        w.name("rates").beginObject();
-        w.name("t").beginArray();
-        for (int i = 1; i < samples.size(); i++) {
-            w.value(samples.get(i).epochMillis() / 1000.0);
+        final int n = Math.max(0, samples.size() - 1);
+        final Map<String, double[]> columns = new LinkedHashMap<>();
+        final double[] t = new double[n];
+        for (int i = 0; i < n; i++) {
+            t[i] = samples.get(i + 1).epochMillis() / 1000.0;
         }
-        w.endArray();
+        columns.put("t", t);
         for (String series : SERIES) {
-            w.name(series).beginArray();
-            for (int i = 1; i < samples.size(); i++) {
-                final PipelineHistory.Sample a = samples.get(i - 1);
-                final PipelineHistory.Sample b = samples.get(i);
+            final double[] rate = new double[n];
+            for (int i = 0; i < n; i++) {
+                final PipelineHistory.Sample a = samples.get(i);
+                final PipelineHistory.Sample b = samples.get(i + 1);
                 final double seconds = (b.epochMillis() - a.epochMillis()) / 1000.0;
-                w.value(seconds <= 0 ? 0 : Math.max(0, value(b.stats(), series) - value(a.stats(), series)) / seconds);
+                rate[i] = seconds <= 0 ? 0 : Math.max(0, value(b.stats(), series) - value(a.stats(), series)) / seconds;
             }
-            w.endArray();
+            columns.put(series, rate);
         }
-        w.endObject();
+        return columns;
     }
 
     static long value(PipelineStats s, String series) {

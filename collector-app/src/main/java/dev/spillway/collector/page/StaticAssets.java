@@ -1,5 +1,8 @@
 package dev.spillway.collector.page;
 
+import dev.spillway.collector.api.ApiRequest;
+import dev.spillway.collector.api.ApiResponse;
+
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -48,20 +51,20 @@ final class StaticAssets {
     }
 
     /** Answers {@code GET /assets/NAME}, or 404. */
-    PageResponse serve(PageRequest r) {
-        final Asset a = assets.get(r.path().substring(PREFIX.length()));
+    ApiResponse serve(ApiRequest r) {
+        final Asset a = r.path().startsWith(PREFIX) ? assets.get(r.path().substring(PREFIX.length())) : null;
         if (a == null) {
-            return PageResponse.error(404, "not found", "no asset " + r.path());
+            return PageResponses.error(404, "not found", "no asset " + r.path());
         }
         final String etag = '"' + a.hash + '"';
         final Map<String, String> h = new LinkedHashMap<>();
         h.put("ETag", etag);
-        h.put("Cache-Control", a.hash.equals(r.param("v")) ? "public, max-age=31536000, immutable" : "no-cache");
+        h.put("Cache-Control", a.hash.equals(r.queryParam("v")) ? "public, max-age=31536000, immutable" : "no-cache");
         h.put("X-Content-Type-Options", "nosniff");
-        if (etag.equals(r.header("If-None-Match"))) {
-            return new PageResponse(304, null, h, new byte[0]);
+        if (etag.equals(r.headers().get("if-none-match"))) {
+            return new ApiResponse(304, null, new byte[0], Map.copyOf(h));
         }
-        return new PageResponse(200, a.contentType, h, a.bytes);
+        return new ApiResponse(200, a.contentType, a.bytes, Map.copyOf(h));
     }
 
     private static byte[] read(String resource) {

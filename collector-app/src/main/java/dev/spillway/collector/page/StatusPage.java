@@ -1,13 +1,17 @@
 package dev.spillway.collector.page;
 
+import dev.spillway.collector.api.ApiRequest;
+import dev.spillway.collector.api.ApiResponse;
+import dev.spillway.collector.api.ApiRouter;
 import dev.spillway.telemetry.PipelineStats;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ExecutorService;
+import java.net.URLEncoder;
+import java.nio.charset.StandardCharsets;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.concurrent.Executors;
-import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
@@ -16,7 +20,9 @@ import java.util.function.Supplier;
 /**
  * The status page: {@code GET /} (server-rendered HTML that draws its plots with the vendored uPlot and refreshes
  * itself every 10 s from {@code GET /api/v1/page/overview}), the sign-in form, and the page's files under
- * {@code /assets/}. Everything that reads data runs on the page's own small executor, never on a network thread.
+ * {@code /assets/}. Routed by the collector's {@link ApiRouter} (so its handlers run on the API executor, never on a
+ * network thread); the routes are registered as public because the page decides itself who may read it
+ * ({@link PageAuth}: token, session cookie, or {@code --public-status-page}).
  */
 public final class StatusPage implements AutoCloseable {
 
@@ -29,7 +35,6 @@ public final class StatusPage implements AutoCloseable {
     private final PipelinePanel pipeline;
     private final Supplier<PipelineStats> stats;
     private final ScheduledExecutorService sampler;
-    private final ExecutorService queries;
 
     /**
      * Starts sampling the pipeline at once.
@@ -45,136 +50,99 @@ public final class StatusPage implements AutoCloseable {
         this.auth = new PageAuth(token, publicPage);
         this.stats = stats;
         this.pipeline = new PipelinePanel(history, stats, ringCapacity, databaseReady, System::currentTimeMillis);
-        this.sampler = Executors.newSingleThreadScheduledExecutor(r -> daemon(r, "status-page-sampler"));
+        this.sampler = Executors.newSingleThreadScheduledExecutor(r -> {
+            final Thread t = new Thread(r, "status-page-sampler");
+            t.setDaemon(true);
+            return t;
+        });
         this.sampler.scheduleAtFixedRate(this::sample, 0, PipelineHistory.STEP_MILLIS, TimeUnit.MILLISECONDS);
-        // Two threads: page data is read by people, a handful at a time; more would only compete with the writers.
-        this.queries = new java.util.concurrent.ThreadPoolExecutor(2, 2, 0, TimeUnit.SECONDS,
-            new java.util.concurrent.ArrayBlockingQueue<>(64), r -> daemon(r, "status-page"));
-    }
-
-    private static Thread daemon(Runnable r, String name) {
-        final Thread t = new Thread(r, name);
-        t.setDaemon(true);
-        return t;
     }
 
     private void sample() {
         try {
             history.add(System.currentTimeMillis(), stats.get());
         } catch (RuntimeException e) {
-            // A throw would cancel the schedule; the plot would then silently stop.
+            // A throw would cancel the schedule and the plot would silently stop.
             LOG.warn("status page: pipeline sample failed: {}", e.toString());
         }
     }
 
-    /** Whether this path belongs to the page (the HTTP router sends those here). */
-    public static boolean owns(String path) {
-        return path.equals("/") || path.equals("/login") || path.equals("/logout")
-            || path.startsWith(StaticAssets.PREFIX) || path.startsWith("/api/v1/page/") || path.startsWith("/monitors/");
+    /** Adds the page's routes to the collector's router. */
+    public void register(ApiRouter router) {
+        router.claimPath("/").claimPrefix("/login").claimPrefix("/logout").claimPrefix(StaticAssets.PREFIX)
+            .claimPrefix("/monitors/");
+        router.publicRoute("GET", "/", r -> readable(r, this::overviewHtml));
+        router.publicRoute("GET", OVERVIEW_JSON, r -> readable(r, req -> PageResponses.json(overviewData())));
+        router.publicRoute("GET", "/login", this::loginForm);
+        router.publicRoute("POST", "/login", this::login);
+        router.publicRoute("POST", "/logout",
+            r -> PageResponses.redirect("/login").withHeader("Set-Cookie", PageAuth.signOutCookie()));
+        router.publicRoute("GET", "/assets/{file}", assets::serve);
+        router.publicRoute("GET", "/assets/{dir}/{file}", assets::serve);
     }
 
-    /** Answers a request for one of the page's paths; completes on the page's executor or at once. */
-    public CompletableFuture<PageResponse> handle(PageRequest r) {
-        final String path = r.path();
-        if (path.startsWith(StaticAssets.PREFIX)) {
-            return done(r.isRead() ? assets.serve(r) : notAllowed(r));
-        }
-        switch (path) {
-            case "/login" -> {
-                return done(login(r));
-            }
-            case "/logout" -> {
-                return done(r.method().equals("POST")
-                    ? PageResponse.redirect("/login").with("Set-Cookie", PageAuth.signOutCookie()) : notAllowed(r));
-            }
-            default -> {
-            }
-        }
-        if (!r.isRead()) {
-            return done(notAllowed(r));
-        }
-        final String presented = r.param("token");
-        if (presented != null && !path.startsWith("/api/")) {
+    /** Runs {@code page} if the request may read; otherwise sends people to sign in and programs a 401. */
+    private ApiResponse readable(ApiRequest r, java.util.function.Function<ApiRequest, ApiResponse> page) {
+        final boolean api = r.path().startsWith(ApiRouter.API_PREFIX);
+        final String presented = r.queryParam("token");
+        if (presented != null && !api) {
             // The token once in a link: trade it for the cookie and drop it from the address bar and history.
-            return done(auth.matches(presented)
-                ? PageResponse.redirect(path).with("Set-Cookie", auth.signInCookie())
-                : LoginForm.render(401, path, "That token is not right."));
+            return auth.matches(presented)
+                ? PageResponses.redirect(r.path()).withHeader("Set-Cookie", auth.signInCookie())
+                : LoginForm.render(401, r.path(), "That token is not right.");
         }
         if (!auth.canRead(r)) {
-            return done(path.startsWith("/api/")
-                ? PageResponse.error(401, "unauthorized", "sign in at /login or send Authorization: Token <token>")
-                : PageResponse.redirect("/login?next=" + java.net.URLEncoder.encode(path,
-                    java.nio.charset.StandardCharsets.UTF_8)));
+            return api
+                ? PageResponses.error(401, "unauthorized", "sign in at /login or send Authorization: Token <token>")
+                : PageResponses.redirect("/login?next=" + URLEncoder.encode(r.path(), StandardCharsets.UTF_8));
         }
-        return async(() -> switch (path) {
-            case "/" -> overviewHtml(r);
-            case OVERVIEW_JSON -> overviewJson();
-            default -> PageResponse.error(404, "not found", "no page " + path);
-        });
+        return page.apply(r);
     }
 
-    private PageResponse login(PageRequest r) {
-        if (r.isRead()) {
-            if (!auth.tokenSet()) {
-                return PageResponse.redirect("/");
-            }
-            return LoginForm.render(200, PageAuth.localPath(r.param("next")), null);
+    private ApiResponse loginForm(ApiRequest r) {
+        if (!auth.tokenSet()) {
+            return PageResponses.redirect("/");
         }
-        if (!r.method().equals("POST")) {
-            return notAllowed(r);
-        }
-        final String body = r.bodyText();
+        return LoginForm.render(200, PageAuth.localPath(r.queryParam("next")), null);
+    }
+
+    private ApiResponse login(ApiRequest r) {
+        final String body = new String(r.body(), StandardCharsets.UTF_8);
         final String next = PageAuth.localPath(PageAuth.formField(body, "next"));
         if (auth.matches(PageAuth.formField(body, "token"))) {
-            return PageResponse.redirect(next).with("Set-Cookie", auth.signInCookie());
+            return PageResponses.redirect(next).withHeader("Set-Cookie", auth.signInCookie());
         }
         LOG.info("status page: sign-in with a wrong token");
         return LoginForm.render(401, next, "That token is not right.");
     }
 
-    private PageResponse overviewHtml(PageRequest r) {
+    private ApiResponse overviewHtml(ApiRequest r) {
         final PipelinePanel.View p = pipeline.view();
         final StringBuilder h = new StringBuilder(16_384);
-        Layout.head(h, "Spillway status", assets, auth.tokenSet() && auth.signedIn(r));
+        Layout.head(h, "Spillway status", assets, auth.hasSession(r));
         h.append("<main id=\"main\">\n");
         PipelinePanel.html(h, p);
         h.append("</main>\n");
-        Layout.data(h, overviewData(p));
+        Layout.data(h, PageResponses.embeddable(overviewData(p)));
         Layout.tail(h, assets);
-        return PageResponse.html(200, h.toString());
+        return PageResponses.html(200, h.toString());
     }
 
-    private PageResponse overviewJson() {
-        return PageResponse.json(200, overviewData(pipeline.view()));
+    private Map<String, Object> overviewData() {
+        return overviewData(pipeline.view());
     }
 
-    private String overviewData(PipelinePanel.View p) {
-        final JsonWriter w = new JsonWriter(8_192).beginObject();
-        w.field("page", "overview").field("generatedAt", p.nowMillis());
-        PipelinePanel.json(w, p);
-        return w.endObject().toString();
-    }
-
-    private CompletableFuture<PageResponse> async(Supplier<PageResponse> work) {
-        try {
-            return CompletableFuture.supplyAsync(work, queries);
-        } catch (RejectedExecutionException e) {
-            return done(PageResponse.error(503, "unavailable", "the status page is busy; retry in a moment")
-                .with("Retry-After", "1"));
-        }
-    }
-
-    private static CompletableFuture<PageResponse> done(PageResponse r) {
-        return CompletableFuture.completedFuture(r);
-    }
-
-    private static PageResponse notAllowed(PageRequest r) {
-        return PageResponse.error(405, "method not allowed", r.method() + " is not allowed here");
+    private Map<String, Object> overviewData(PipelinePanel.View p) {
+        final Map<String, Object> m = new LinkedHashMap<>();
+        m.put("page", "overview");
+        m.put("refreshUrl", OVERVIEW_JSON);
+        m.put("generatedAt", p.nowMillis());
+        m.put("pipeline", PipelinePanel.json(p));
+        return m;
     }
 
     @Override
     public void close() {
         sampler.shutdownNow();
-        queries.shutdownNow();
     }
 }
