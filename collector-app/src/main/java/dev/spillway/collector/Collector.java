@@ -166,7 +166,7 @@ public final class Collector implements AutoCloseable {
         workers = new MultiThreadIoEventLoopGroup(0, new DefaultThreadFactory("io", true), NioIoHandler.newFactory());
         connections = new DefaultChannelGroup("connections", GlobalEventExecutor.INSTANCE);
         page = new StatusPage(cfg.token(), cfg.publicStatusPage(), pipeline::stats, pipeline.ringCapacity(),
-            readiness::databaseReachable);
+            readiness::databaseReachable, dataSource, EVENTS_TABLE, java.time.Instant::now);
         page.register(router);
         final HttpApi api = new HttpApi(ingestor, ingestExecutor, saturation,
             readiness, registry, metrics, cfg.token(), cfg.maxDecompressedSize(), router);

@@ -1,5 +1,7 @@
 package dev.spillway.collector.db;
 
+import dev.spillway.collector.page.CheckRollups;
+
 import javax.sql.DataSource;
 import java.sql.SQLException;
 import java.util.List;
@@ -104,6 +106,7 @@ public final class CollectorSchema {
                     + "recorded_at timestamptz NOT NULL DEFAULT now(), "
                     + "reason text)",
                 "CREATE INDEX IF NOT EXISTS " + MONITOR_TRANSITIONS + "_monitor_idx ON " + MONITOR_TRANSITIONS
-                    + " (kind, monitor, id)"));
+                    + " (kind, monitor, id)"),
+            CheckRollups.migration(eventsTable));
     }
 }
