@@ -1,5 +1,7 @@
 package dev.spillway.collector;
 
+import dev.spillway.collector.page.CheckRollups;
+import dev.spillway.collector.page.CheckSeeder;
 import dev.spillway.telemetry.testsupport.Await;
 import dev.spillway.telemetry.testsupport.TestDatabase;
 import org.junit.jupiter.api.AfterAll;
@@ -10,7 +12,10 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
+import java.sql.Connection;
 import java.time.Duration;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -48,6 +53,42 @@ class StatusPageBrowserTest {
         }
         assertEquals(204, h.post("/api/v2/write?bucket=b", lines.toString()).statusCode());
         Await.until(WAIT, () -> h.collector.stats().written() >= 500, "seed written");
+        seedMonitors();
+    }
+
+    /** Five monitors in every state, a day of minute checks each, outages, a certificate about to expire. */
+    private static void seedMonitors() throws Exception {
+        final Instant now = Instant.now();
+        final Instant dayAgo = now.minus(Duration.ofHours(24)).truncatedTo(ChronoUnit.MINUTES);
+        try (Connection c = db.connect()) {
+            CheckSeeder.monitor(c, "api", 60_000, true, "UP", dayAgo, null, null);
+            CheckSeeder.checks(c, "api", dayAgo, 60, 1440, "CASE WHEN i % 97 = 0 THEN 0 ELSE 1 END",
+                "40 + 15 * sin(i / 60.0) + (i % 7) * 3");
+            CheckSeeder.monitor(c, "website", 60_000, true, "UP", dayAgo, null, null);
+            CheckSeeder.checks(c, "website", dayAgo, 60, 1440, "1", "120 + 40 * cos(i / 90.0) + (i % 5) * 8");
+            final Instant last = dayAgo.plus(Duration.ofMinutes(1439));
+            CheckSeeder.value(c, "website", "dns_ms", last, 2.1);
+            CheckSeeder.value(c, "website", "connect_ms", last, 11.4);
+            CheckSeeder.value(c, "website", "tls_ms", last, 38.0);
+            CheckSeeder.value(c, "website", "ttfb_ms", last, 96.5);
+            CheckSeeder.value(c, "website", "status_code", last, 200);
+            CheckSeeder.value(c, "website", "cert_expiry_days", last, 9.4);
+            final Instant down = now.minus(Duration.ofMinutes(17));
+            CheckSeeder.monitor(c, "payments", 60_000, true, "DOWN", down.plus(Duration.ofMinutes(2)), down,
+                "HTTP 503 Service Unavailable");
+            CheckSeeder.checks(c, "payments", dayAgo, 60, 1440, "CASE WHEN i >= 1423 THEN 0 ELSE 1 END",
+                "CASE WHEN i >= 1423 THEN 10000 ELSE 80 + (i % 11) * 4 END");
+            CheckSeeder.transition(c, "http", "payments", null, "UP", dayAgo, null);
+            CheckSeeder.transition(c, "http", "payments", "UP", "DOWN", down, "HTTP 503 Service Unavailable");
+            CheckSeeder.monitor(c, "search", 30_000, true, "PENDING", now.minus(Duration.ofMinutes(1)), null,
+                "timeout after 10s");
+            CheckSeeder.checks(c, "search", dayAgo, 60, 1440, "CASE WHEN i = 1439 THEN 0 ELSE 1 END",
+                "200 + (i % 13) * 10");
+            CheckSeeder.monitor(c, "legacy-ftp", 300_000, false, null, null, null, null);
+            CheckSeeder.transition(c, "heartbeat", "nightly-backup", null, "UP", now.minus(Duration.ofHours(3)),
+                "first ping");
+        }
+        new CheckRollups(db.dataSource(), CheckSeeder.EVENTS, Instant::now).refresh();
     }
 
     @AfterAll
@@ -76,6 +117,58 @@ class StatusPageBrowserTest {
         assertTrue(dom.contains("class=\"u-legend"), "the plot has its legend");
         assertTrue(dom.contains("ingested <b data-k=\"ingested\">500</b>"), "refreshed identity: " + dom);
         assertTrue(dom.contains("<dd data-k=\"databaseReady\" class=\"state-up\">ready</dd>"), dom);
+
+        for (String[] m : new String[][] {{"api", "UP"}, {"website", "UP"}, {"payments", "DOWN"}, {"search", "PENDING"},
+            {"legacy-ftp", "PAUSED"}}) {
+            final String row = row(dom, m[0]);
+            assertTrue(row.contains("data-state=\"" + m[1] + "\""), row);
+            assertTrue(row.contains("<span class=\"state state-" + m[1].toLowerCase(java.util.Locale.ROOT) + "\">" + m[1]
+                + "</span>"), "state as a word and a colour: " + row);
+            if (!m[1].equals("PAUSED")) {
+                assertEquals(90, count(row, "<span class=\"(ok|fail)\" title="), "90 checks in the strip: " + row);
+                assertTrue(Pattern.compile("class=\"spark\"[^>]*data-plotted=\"true\"[\\s\\S]*?<canvas").matcher(row).find(),
+                    "response-time plot drawn: " + row);
+            }
+        }
+        assertEquals(1, count(row(dom, "api"), "<span class=\"fail\""), "one failure among api's last 90 checks");
+        assertTrue(row(dom, "payments").contains("<span class=\"incident\">for 17m"), row(dom, "payments"));
+        assertTrue(row(dom, "website").contains("certificate expires in 9 days"), row(dom, "website"));
+        assertTrue(row(dom, "website").contains("dns 2.1 ms \u00b7 connect 11.4 ms \u00b7 tls 38.0 ms \u00b7 ttfb 96.5 ms"),
+            row(dom, "website"));
+        final Matcher transitions = Pattern.compile("<table id=\"transitions-table\">[\\s\\S]*?</table>").matcher(dom);
+        assertTrue(transitions.find(), dom);
+        assertTrue(transitions.group().contains("heartbeat nightly-backup") && transitions.group().contains("http payments"),
+            transitions.group());
+    }
+
+    @Test
+    void monitorPageDrawsItsRangeAndListsIncidents() throws Exception {
+        final HeadlessChromium.Run run = chromium.dumpDom(h.uri("/monitors/payments?range=24h").toString(),
+            VIRTUAL_MILLIS, 1280, 1400);
+        final String dom = run.stdout();
+        final String html = htmlTag(dom);
+        assertNull(attribute(html, "data-js-errors"), "script errors: " + html);
+        assertTrue(run.console().isEmpty(), "console messages: " + run.console());
+        assertTrue(Integer.parseInt(attribute(html, "data-refreshes")) >= 1, html);
+        assertTrue(Pattern.compile("id=\"detail-plot\"[^>]*data-plotted=\"true\"[\\s\\S]*?<canvas").matcher(dom).find(), dom);
+        assertTrue(dom.contains("<a href=\"/monitors/payments?range=24h\" aria-current=\"page\">24h</a>"), dom);
+        assertTrue(dom.contains("<span class=\"state state-down\">ongoing</span>"), "the open incident: " + dom);
+        assertTrue(dom.contains("HTTP 503 Service Unavailable"), dom);
+    }
+
+    private static String row(String dom, String monitor) {
+        final Matcher m = Pattern.compile("<tr data-name=\"" + Pattern.quote(monitor) + "\"[\\s\\S]*?</tr>").matcher(dom);
+        assertTrue(m.find(), "no row for " + monitor + " in:\n" + dom);
+        return m.group();
+    }
+
+    private static int count(String s, String regex) {
+        final Matcher m = Pattern.compile(regex).matcher(s);
+        int n = 0;
+        while (m.find()) {
+            n++;
+        }
+        return n;
     }
 
     @Test
@@ -102,8 +195,10 @@ class StatusPageBrowserTest {
         final Path dir = Paths.get("target", "status-page");
         final Path desktop = dir.resolve("status-page.png");
         final Path phone = dir.resolve("status-page-phone.png");
-        chromium.screenshot(h.uri("/").toString(), desktop, 3_000, 1280, 1400);
-        chromium.screenshot(h.uri("/").toString(), phone, 3_000, 390, 1600);
+        chromium.screenshot(h.uri("/").toString(), desktop, 3_000, 1400, 1500);
+        chromium.screenshot(h.uri("/").toString(), phone, 3_000, 390, 1800);
+        chromium.screenshot(h.uri("/monitors/payments?range=24h").toString(), dir.resolve("monitor-page.png"), 3_000,
+            1280, 1200);
         for (Path png : new Path[] {desktop, phone}) {
             final byte[] bytes = Files.readAllBytes(png);
             assertTrue(bytes.length > 10_000 && bytes[1] == 'P' && bytes[2] == 'N' && bytes[3] == 'G',

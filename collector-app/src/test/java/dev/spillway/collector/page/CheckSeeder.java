@@ -12,15 +12,15 @@ import java.time.Instant;
  * monitors feature stores them (measurement {@code monitor}, tag {@code monitor}, one event per field), so the
  * page's SQL can be checked against exactly known data. Plain INSERTs (timescaledb-lite has no COPY).
  */
-final class CheckSeeder {
+public final class CheckSeeder {
 
-    static final String EVENTS = "telemetry_events";
+    public static final String EVENTS = "telemetry_events";
     private static long seq;
 
     private CheckSeeder() {
     }
 
-    static void monitor(Connection c, String name, long intervalMs, boolean enabled, String state, Instant since,
+    public static void monitor(Connection c, String name, long intervalMs, boolean enabled, String state, Instant since,
                         Instant firstFailure, String lastError) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement("INSERT INTO monitors (name, url, interval_ms, enabled) "
             + "VALUES (?, ?, ?, ?)")) {
@@ -44,7 +44,7 @@ final class CheckSeeder {
     }
 
     /** One value of one field of a monitor's check at {@code t}. */
-    static void value(Connection c, String monitor, String field, Instant t, double v) throws SQLException {
+    public static void value(Connection c, String monitor, String field, Instant t, double v) throws SQLException {
         final int source = source(c, monitor, field);
         try (PreparedStatement ps = c.prepareStatement("INSERT INTO " + EVENTS
             + " (time, source_id, kind, value, seq) VALUES (?, ?, ?, ?, ?)")) {
@@ -58,12 +58,12 @@ final class CheckSeeder {
     }
 
     /** A check: {@code up} and {@code duration_ms}. */
-    static void check(Connection c, String monitor, Instant t, boolean up, double durationMs) throws SQLException {
+    public static void check(Connection c, String monitor, Instant t, boolean up, double durationMs) throws SQLException {
         value(c, monitor, "up", t, up ? 1 : 0);
         value(c, monitor, "duration_ms", t, durationMs);
     }
 
-    static void transition(Connection c, String kind, String subject, String from, String to, Instant at, String reason)
+    public static void transition(Connection c, String kind, String subject, String from, String to, Instant at, String reason)
         throws SQLException {
         try (PreparedStatement ps = c.prepareStatement("INSERT INTO monitor_transitions (kind, monitor, from_state, "
             + "to_state, started_at, reason) VALUES (?, ?, ?, ?, ?, ?)")) {
@@ -74,6 +74,28 @@ final class CheckSeeder {
             ps.setTimestamp(5, Timestamp.from(at));
             ps.setString(6, reason);
             ps.executeUpdate();
+        }
+    }
+
+    /**
+     * {@code count} checks of a monitor, one every {@code stepSeconds} from {@code first}, in one statement per
+     * field. {@code upSql} and {@code durationSql} are SQL expressions over the check number {@code i} (test
+     * constants, never input).
+     */
+    public static void checks(Connection c, String monitor, Instant first, int stepSeconds, int count, String upSql,
+                              String durationSql) throws SQLException {
+        for (String[] f : new String[][] {{"up", upSql}, {"duration_ms", durationSql}}) {
+            final int source = source(c, monitor, f[0]);
+            try (PreparedStatement ps = c.prepareStatement("INSERT INTO " + EVENTS + " (time, source_id, kind, value, seq) "
+                + "SELECT ?::timestamptz + i * make_interval(secs => ?), ?, ?, (" + f[1] + ")::double precision, i "
+                + "FROM generate_series(0, ? - 1) AS i")) {
+                ps.setTimestamp(1, Timestamp.from(first));
+                ps.setInt(2, stepSeconds);
+                ps.setInt(3, source);
+                ps.setShort(4, (short) (f[0].equals("up") ? 4 : 1));
+                ps.setInt(5, count);
+                ps.executeUpdate();
+            }
         }
     }
 
