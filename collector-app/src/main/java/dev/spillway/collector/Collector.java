@@ -30,6 +30,7 @@ import dev.spillway.collector.monitor.MonitorApi;
 import dev.spillway.collector.monitor.MonitorFile;
 import dev.spillway.collector.monitor.MonitorService;
 import dev.spillway.collector.monitor.MonitorSpec;
+import dev.spillway.collector.page.StatusPage;
 import dev.spillway.collector.points.PointWriter;
 import dev.spillway.collector.series.SeriesRegistry;
 import dev.spillway.collector.tcp.TcpServer;
@@ -111,6 +112,7 @@ public final class Collector implements AutoCloseable {
     private TcpServer tcp;
     private UdpServer udp;
     private ReadinessProbe readiness;
+    private StatusPage page;
     private String jdbcUrl;
     private String dbUser;
     private FinalAccount account;
@@ -225,6 +227,9 @@ public final class Collector implements AutoCloseable {
         boss = new MultiThreadIoEventLoopGroup(1, new DefaultThreadFactory("accept", true), NioIoHandler.newFactory());
         workers = new MultiThreadIoEventLoopGroup(0, new DefaultThreadFactory("io", true), NioIoHandler.newFactory());
         connections = new DefaultChannelGroup("connections", GlobalEventExecutor.INSTANCE);
+        page = new StatusPage(cfg.token(), cfg.publicStatusPage(), pipeline::stats, pipeline.ringCapacity(),
+            readiness::databaseReachable, dataSource, EVENTS_TABLE, java.time.Instant::now);
+        page.register(router);
         final HttpApi api = new HttpApi(ingestor, ingestExecutor, saturation,
             readiness, registry, metrics, cfg.token(), cfg.maxDecompressedSize(), router);
         http = HttpServer.start(cfg.http(), boss, workers, api, new HttpLimits(cfg.maxBodySize(),
@@ -287,6 +292,8 @@ public final class Collector implements AutoCloseable {
         LOG.info("spillway collector ready: {}", config);
         LOG.info("HTTP listening on http://{} (POST /api/v2/write, POST /write, /ping, /health, /ready, /metrics){}",
             hostPort(http.address()), config.authRequired() ? "; token required" : "");
+        LOG.info("status page: http://{}/{}", hostPort(http.address()), !config.authRequired() ? ""
+            : config.publicStatusPage() ? " (public, read-only)" : " (sign in with the token)");
         if (tcp != null) {
             LOG.info("TCP line protocol listening on {}", hostPort(tcp.address()));
         }
@@ -462,6 +469,9 @@ public final class Collector implements AutoCloseable {
         }
         if (streamExecutor != null) {
             streamExecutor.shutdownNow();
+        }
+        if (page != null) {
+            quietly(page::close);
         }
         if (router != null) {
             quietly(router::close);

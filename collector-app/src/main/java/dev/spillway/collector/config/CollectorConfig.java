@@ -49,6 +49,7 @@ import java.time.Duration;
  * @param probeKeepAlive reuse connections between checks
  * @param monitorReloadInterval how often the monitors table is re-read
  * @param alerting heartbeats and notifications
+ * @param publicStatusPage whether the read-only status page is open without the token
  */
 public record CollectorConfig(
     HostPort http,
@@ -90,7 +91,8 @@ public record CollectorConfig(
     boolean probeKeepAlive,
     Duration monitorReloadInterval,
 
-    AlertingConfig alerting) {
+    AlertingConfig alerting,
+    boolean publicStatusPage) {
 
     /** Whether writes need a token. */
     public boolean authRequired() {

@@ -213,6 +213,12 @@ public final class CollectorOptions {
         description = "Retry undelivered notifications this long, then give them up (default: ${DEFAULT-VALUE}).")
     String notifyMaxAge;
 
+    @Option(names = "--public-status-page", paramLabel = "BOOLEAN", arity = "0..1", fallbackValue = "true",
+        defaultValue = "false",
+        description = "With --token: show the read-only status page (GET /) to everyone; write and admin APIs keep"
+            + " requiring the token (default: ${DEFAULT-VALUE}).")
+    String publicStatusPage;
+
     /** Outcome of parsing: either a config to run, or help/version text already printed. */
     public sealed interface Parsed permits Run, Printed {
     }
@@ -342,6 +348,7 @@ public final class CollectorOptions {
         }
         final int threads = intIn("--ingest-threads", ingestThreads, 1, 256);
         final Duration close = durationIn("--close-timeout", closeTimeout, Duration.ZERO, Duration.ofHours(1));
+        final boolean publicPage = bool("--public-status-page", publicStatusPage);
         final int port = intIn("--db-port", dbPort, 0, 65_535);
         final int maxConnections = intIn("--http-max-connections", httpMaxConnections, 1, 1_000_000);
         final long maxBuffered = sizeIn("--http-max-buffered", httpMaxBuffered, 64 * 1024, Integer.MAX_VALUE);
@@ -379,7 +386,7 @@ public final class CollectorOptions {
             dbUser, dbPassword, Path.of(dataDir).toAbsolutePath().normalize(), port, ring, batch, flush,
             workerCount, policy, attempts, maxElapsed, body, inflated, series, line, idle, hwm, threads, close,
             maxConnections, maxBuffered, headerTimeout, readTimeout, idleTimeout, udpBuffer, chunk, compress, keep,
-            index, monitorFile, probes, keepAlive, reload, alerting());
+            index, monitorFile, probes, keepAlive, reload, alerting(), publicPage);
     }
 
     private AlertingConfig alerting() {
@@ -463,5 +470,14 @@ public final class CollectorOptions {
             return new String[] {"spillway-collector " + (v == null ? "(development build)" : v),
                 "Java " + System.getProperty("java.version")};
         }
+    }
+
+    private static boolean bool(String option, String value) {
+        final String v = value.trim().toLowerCase(Locale.ROOT);
+        return switch (v) {
+            case "true", "yes", "on", "1" -> true;
+            case "false", "no", "off", "0" -> false;
+            default -> throw new ConfigException(option + " must be true or false, was '" + value + "'");
+        };
     }
 }

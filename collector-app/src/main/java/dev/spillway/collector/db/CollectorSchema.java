@@ -1,5 +1,7 @@
 package dev.spillway.collector.db;
 
+import dev.spillway.collector.page.CheckRollups;
+
 import javax.sql.DataSource;
 import java.sql.SQLException;
 import java.util.List;
@@ -159,6 +161,7 @@ public final class CollectorSchema {
                     + "created_at timestamptz NOT NULL DEFAULT now(), "
                     + "updated_at timestamptz NOT NULL DEFAULT now())",
                 "CREATE INDEX IF NOT EXISTS " + HEARTBEAT_SERVICES + "_due_idx ON " + HEARTBEAT_SERVICES
-                    + " (alert_after) WHERE state = 'up'"));
+                    + " (alert_after) WHERE state = 'up'"),
+            CheckRollups.migration(eventsTable));
     }
 }
