@@ -40,6 +40,15 @@ public interface Sink extends AutoCloseable {
     default void attach(String pipelineName) {
     }
 
+    /**
+     * The run id this sink keys batches under when their {@link EventBatch#runId()} is null, or null when the sink
+     * keeps no ledger. A pipeline stores it with every batch it spools, so that the replayed batch carries the same
+     * key (run id, batch id) and a batch whose first commit was ambiguous is not written twice.
+     */
+    default String runId() {
+        return null;
+    }
+
     /** Releases the sink's resources. Called once, after the pipeline has stopped calling {@code write}. */
     @Override
     default void close() throws Exception {
