@@ -2,6 +2,7 @@ package dev.spillway.telemetry;
 
 import dev.spillway.telemetry.metrics.PipelineCounters;
 import dev.spillway.telemetry.metrics.PipelineMetrics;
+import dev.spillway.telemetry.pump.CommitTracker;
 import dev.spillway.telemetry.pump.MutableEventBatch;
 import dev.spillway.telemetry.pump.Pump;
 import dev.spillway.telemetry.pump.WorkerPool;
@@ -9,6 +10,7 @@ import dev.spillway.telemetry.ring.EventRing;
 import dev.spillway.telemetry.sink.FailedBatchHandler;
 import dev.spillway.telemetry.sink.RetryPolicy;
 import dev.spillway.telemetry.sink.Sink;
+import dev.spillway.telemetry.spool.Spool;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
 import org.agrona.concurrent.BackoffIdleStrategy;
@@ -18,9 +20,12 @@ import org.agrona.concurrent.OffsetEpochNanoClock;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.time.Duration;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
@@ -36,7 +41,12 @@ import java.util.concurrent.atomic.AtomicInteger;
  * }</pre>
  *
  * <p>Every event is accounted for: at any quiescent point
- * {@code ingested == written + overwritten + rejected + failed} (see {@link PipelineStats}).
+ * {@code ingested == written + overwritten + rejected + failed + spooled} (see {@link PipelineStats}).
+ *
+ * <p>With a {@link Builder#spool(SpoolConfig) spool}, batches the sink cannot take go to disk instead of failing
+ * and are written back, oldest first, once the sink is healthy; a pipeline started on a spool left by an earlier
+ * run replays it. {@link #ingestClaimed} and {@link #whenResolved} give producers end-to-end acknowledgements
+ * without any per-event object.
  */
 public final class Pipeline implements AutoCloseable {
 
@@ -52,10 +62,17 @@ public final class Pipeline implements AutoCloseable {
     private final Duration closeTimeout;
     private final OverflowPolicy policy;
     private final int workerCount;
+    private final Spool spool;
+    private final CommitTracker tracker;
     private final Object closeLock = new Object();
     private volatile PipelineStats finalStats;
 
-    private Pipeline(Builder b) {
+    private Pipeline(Builder b, Spool spool) {
+        this.spool = spool;
+        this.tracker = new CommitTracker(spool == null ? () -> Long.MAX_VALUE : spool::syncedGeneration);
+        if (spool != null) {
+            spool.onSynced(tracker::syncAdvanced);
+        }
         this.name = b.name;
         this.sink = b.sink;
         this.clock = b.clock;
@@ -71,11 +88,11 @@ public final class Pipeline implements AutoCloseable {
             free.add(new MutableEventBatch(b.batchSize));
         }
         final Timer writeTimer = b.meterRegistry == null ? null
-            : PipelineMetrics.bind(b.meterRegistry, name, counters, ring);
-        this.pump = new Pump(ring, counters, free, work, b.flushInterval.toNanos(), b.idleStrategy);
+            : PipelineMetrics.bind(b.meterRegistry, name, counters, ring, spool);
+        this.pump = new Pump(ring, counters, free, work, b.flushInterval.toNanos(), b.idleStrategy, tracker);
         final AtomicInteger workerIndex = new AtomicInteger();
         this.workers = new WorkerPool(b.workers, r -> daemon(r, name + "-worker-" + workerIndex.incrementAndGet()),
-            b.sink, b.retryPolicy, b.failedBatchHandler, counters, free, work, writeTimer);
+            b.sink, b.retryPolicy, b.failedBatchHandler, counters, free, work, writeTimer, spool, tracker);
     }
 
     private static Thread daemon(Runnable r, String threadName) {
@@ -87,8 +104,9 @@ public final class Pipeline implements AutoCloseable {
     private void start() {
         workers.start();
         daemon(pump, name + "-pump").start();
-        LOG.info("pipeline '{}' started: ring={} policy={} workers={} sink={}", name, ring.capacity(), policy,
-            workerCount, sink.getClass().getName());
+        LOG.info("pipeline '{}' started: ring={} policy={} workers={} sink={} spool={}", name, ring.capacity(), policy,
+            workerCount, sink.getClass().getName(), spool == null ? "off" : spool.config().directory() + " ("
+                + spool.events() + " events to replay)");
     }
 
     /** A builder with safe defaults; only {@link Builder#sink(Sink)} is required. */
@@ -110,6 +128,26 @@ public final class Pipeline implements AutoCloseable {
      */
     public boolean ingest(long timestampNanos, int sourceId, short kind, double value, long sequence) {
         return ring.publish(timestampNanos, sourceId, kind, value, sequence);
+    }
+
+    /**
+     * Like {@link #ingest}, returning the ring sequence the event claimed, or -1 when it was refused. A producer
+     * that wants an end-to-end acknowledgement remembers the smallest and largest sequence of its events and
+     * waits on {@link #whenResolved}. Same cost as {@code ingest}.
+     */
+    public long ingestClaimed(long timestampNanos, int sourceId, short kind, double value, long sequence) {
+        return ring.publishClaimed(timestampNanos, sourceId, kind, value, sequence);
+    }
+
+    /**
+     * Completes when every ring sequence in {@code [fromSequence, toSequence]} (from {@link #ingestClaimed}) is
+     * resolved: {@code true} when all of them were committed by the sink or are durably (fsynced) in the spool,
+     * {@code false} when any was lost (overwritten, failed, rejected as invalid) or the pipeline closed before
+     * resolving them. Losses are tracked per batch, so a loss of another producer's event in the same batch also
+     * answers {@code false}. The future completes on a pipeline thread: continuations must be quick.
+     */
+    public CompletableFuture<Boolean> whenResolved(long fromSequence, long toSequence) {
+        return tracker.whenResolved(fromSequence, toSequence);
     }
 
     /** A handle that stamps time and sequence (starting at 0) for a producer that owns {@code sourceId}. */
@@ -146,13 +184,16 @@ public final class Pipeline implements AutoCloseable {
         final long written = counters.written();
         final long overwritten = counters.overwritten();
         final long rejectedInvalid = counters.rejectedInvalid();
-        final long failed = counters.failed();
+        final long spooled = spool == null ? 0 : spool.events();
+        final long failed = counters.failed() + (spool == null ? 0 : spool.droppedEvents());
         final long rejectedFull = counters.rejectedFull();
         final long rejectedClosed = counters.rejectedClosed();
-        final long ingested = ring.claimed() + counters.refusedWithoutClaim();
+        final long recovered = spool == null ? 0 : spool.recoveredEvents();
+        final long ingested = ring.claimed() + counters.refusedWithoutClaim() + recovered;
         return new PipelineStats(ingested, written, overwritten, rejectedFull, rejectedClosed, rejectedInvalid,
             failed, counters.batchesWritten(), counters.batchesFailed(), counters.retries(), ring.occupancy(),
-            counters.batchesInFlight());
+            counters.batchesInFlight(), spooled, spool == null ? 0 : spool.appendedBatches(),
+            spool == null ? 0 : spool.replayedBatches(), recovered);
     }
 
     /** Closes with the configured close timeout; see {@link #close(Duration)}. */
@@ -192,6 +233,11 @@ public final class Pipeline implements AutoCloseable {
             } catch (Exception e) {
                 LOG.warn("pipeline '{}': sink close failed", name, e);
             }
+            if (spool != null) {
+                spool.close(); // forces what was spooled: it is durable and replayed by the next run
+                tracker.syncAdvanced();
+            }
+            tracker.close();
             final PipelineStats stats = stats();
             finalStats = stats;
             if (stats.isBalanced()) {
@@ -224,6 +270,7 @@ public final class Pipeline implements AutoCloseable {
         private Duration closeTimeout = Duration.ofSeconds(30);
         private MeterRegistry meterRegistry;
         private EpochNanoClock clock;
+        private SpoolConfig spool;
 
         private Builder() {
         }
@@ -303,6 +350,16 @@ public final class Pipeline implements AutoCloseable {
             return this;
         }
 
+        /**
+         * Keep batches the sink cannot take in a disk spool instead of failing them, and replay them (also those an
+         * earlier run left) once the sink is healthy; default none. The spool directory is opened by
+         * {@link #build()}.
+         */
+        public Builder spool(SpoolConfig spool) {
+            this.spool = spool;
+            return this;
+        }
+
         /** Clock used by {@link SourceHandle} to stamp events; default an allocation-free offset clock. */
         public Builder clock(EpochNanoClock clock) {
             this.clock = clock;
@@ -337,8 +394,22 @@ public final class Pipeline implements AutoCloseable {
             if (clock == null) {
                 clock = new OffsetEpochNanoClock();
             }
+            if (spool != null) {
+                final long record = Spool.recordBytes(batchSize);
+                check(record <= spool.segmentBytes() / 2, "batchSize " + batchSize + " needs spool records of up to "
+                    + record + " bytes; SpoolConfig.segmentBytes must be at least twice that, was "
+                    + spool.segmentBytes());
+            }
             sink.attach(name);
-            final Pipeline pipeline = new Pipeline(this);
+            Spool opened = null;
+            if (spool != null) {
+                try {
+                    opened = Spool.open(spool);
+                } catch (IOException e) {
+                    throw new UncheckedIOException("Pipeline.spool: " + e.getMessage(), e);
+                }
+            }
+            final Pipeline pipeline = new Pipeline(this, opened);
             pipeline.start();
             return pipeline;
         }

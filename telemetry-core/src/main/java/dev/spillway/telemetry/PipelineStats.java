@@ -4,10 +4,11 @@ package dev.spillway.telemetry;
  * A snapshot of a pipeline's event accounting.
  *
  * <p>At any quiescent point (no ingest in progress and every accepted event resolved, for example after
- * {@link Pipeline#close()}): {@code ingested == written + overwritten + rejected + failed}, see
+ * {@link Pipeline#close()}): {@code ingested == written + overwritten + rejected + failed + spooled}, see
  * {@link #isBalanced()}. While events are in flight, {@link #pending()} says how many are unresolved.
  *
- * @param ingested every call to {@code ingest}, accepted or not
+ * @param ingested every call to {@code ingest}, accepted or not, plus the events found in the spool at start
+ *     ({@code spoolRecovered}: they enter this run's account from disk)
  * @param written events the sink reported as durably written
  * @param overwritten events lost because newer events overwrote them in a full ring (or a producer stalled
  *     mid-write until the ring lapped it)
@@ -15,12 +16,17 @@ package dev.spillway.telemetry;
  * @param rejectedClosed events refused because the pipeline was closing or closed
  * @param rejectedInvalid events the sink refused as invalid data (the rest of their batch was written)
  * @param failed events in batches that exhausted their retries, failed permanently, or were not written by the
- *     close deadline
+ *     close deadline (and could not be spooled), plus spooled events dropped by a full spool or found corrupt
  * @param batchesWritten batches the sink wrote
  * @param batchesFailed batches given up on
  * @param retries write attempts after a first failure
  * @param ringOccupancy events in the ring not yet read by the pump
  * @param batchesInFlight batches handed to workers and not yet finished
+ * @param spooled events now in the spool: given up by the sink, durable on disk, waiting to be replayed (0 without
+ *     a spool)
+ * @param batchesSpooled batches appended to the spool by this run
+ * @param batchesReplayed spooled batches written back (or given up) by this run
+ * @param spoolRecovered events found in the spool at start, left by an earlier run (included in {@code ingested})
  */
 public record PipelineStats(
     long ingested,
@@ -34,7 +40,11 @@ public record PipelineStats(
     long batchesFailed,
     long retries,
     long ringOccupancy,
-    long batchesInFlight) {
+    long batchesInFlight,
+    long spooled,
+    long batchesSpooled,
+    long batchesReplayed,
+    long spoolRecovered) {
 
     /** All rejections: ring full, closed, and invalid data. */
     public long rejected() {
@@ -46,9 +56,9 @@ public record PipelineStats(
         return overwritten + rejected() + failed;
     }
 
-    /** Events accepted but not yet resolved as written, dropped or failed. */
+    /** Events accepted but not yet resolved as written, dropped, failed or spooled. */
     public long pending() {
-        return ingested - written - overwritten - rejected() - failed;
+        return ingested - written - overwritten - rejected() - failed - spooled;
     }
 
     /** Whether the accounting invariant holds, i.e. nothing is pending. */
@@ -61,7 +71,9 @@ public record PipelineStats(
     public String toString() {
         return "ingested=" + ingested + " written=" + written + " overwritten=" + overwritten
             + " rejected=" + rejected() + " (full=" + rejectedFull + " closed=" + rejectedClosed
-            + " invalid=" + rejectedInvalid + ") failed=" + failed + " pending=" + pending()
-            + " batchesWritten=" + batchesWritten + " batchesFailed=" + batchesFailed + " retries=" + retries;
+            + " invalid=" + rejectedInvalid + ") failed=" + failed + " spooled=" + spooled + " pending=" + pending()
+            + " batchesWritten=" + batchesWritten + " batchesFailed=" + batchesFailed + " retries=" + retries
+            + (batchesSpooled + batchesReplayed + spoolRecovered > 0 ? " batchesSpooled=" + batchesSpooled
+            + " batchesReplayed=" + batchesReplayed + " spoolRecovered=" + spoolRecovered : "");
     }
 }

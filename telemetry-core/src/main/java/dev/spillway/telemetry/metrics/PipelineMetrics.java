@@ -1,6 +1,7 @@
 package dev.spillway.telemetry.metrics;
 
 import dev.spillway.telemetry.ring.EventRing;
+import dev.spillway.telemetry.spool.Spool;
 import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -20,6 +21,10 @@ import java.util.function.ToDoubleFunction;
  *   <li>{@code spillway.batches.written}, {@code .failed}, {@code spillway.batch.retries} (counters)</li>
  *   <li>{@code spillway.batch.write} (timer: latency of successful sink writes)</li>
  *   <li>{@code spillway.ring.occupancy}, {@code spillway.ring.capacity}, {@code spillway.batches.inflight} (gauges)</li>
+ *   <li>with a spool: {@code spillway.events.spooled}, {@code spillway.spool.bytes},
+ *       {@code spillway.spool.oldest.age} (seconds) (gauges); {@code spillway.batches.spooled},
+ *       {@code spillway.batches.replayed}, {@code spillway.spool.corrupt.records},
+ *       {@code spillway.spool.dropped.segments}, {@code spillway.events.recovered} (counters)</li>
  * </ul>
  */
 public final class PipelineMetrics {
@@ -32,14 +37,16 @@ public final class PipelineMetrics {
      *
      * @return the batch-write timer, for the workers to record into
      */
-    public static Timer bind(MeterRegistry registry, String pipelineName, PipelineCounters counters, EventRing ring) {
+    public static Timer bind(MeterRegistry registry, String pipelineName, PipelineCounters counters, EventRing ring,
+                             Spool spool) {
         final Tags tags = Tags.of("pipeline", pipelineName);
-        counter(registry, "spillway.events.ingested", "events offered to ingest, accepted or not", tags, counters,
-            c -> (double) (ring.claimed() + c.refusedWithoutClaim()));
+        final long recovered = spool == null ? 0 : spool.recoveredEvents();
+        counter(registry, "spillway.events.ingested", "events offered to ingest, accepted or not, plus recovered from "
+            + "the spool", tags, counters, c -> (double) (ring.claimed() + c.refusedWithoutClaim() + recovered));
         counter(registry, "spillway.events.written", "events the sink durably wrote", tags, counters,
             c -> (double) c.written());
         counter(registry, "spillway.events.failed", "events in batches given up on", tags, counters,
-            c -> (double) c.failed());
+            c -> (double) (c.failed() + (spool == null ? 0 : spool.droppedEvents())));
         final String dropped = "spillway.events.dropped";
         final String droppedHelp = "events lost before the sink, by reason";
         counter(registry, dropped, droppedHelp, tags.and("reason", "overwritten"), counters,
@@ -57,8 +64,29 @@ public final class PipelineMetrics {
         counter(registry, "spillway.batch.retries", "write attempts after a first failure", tags, counters,
             c -> (double) c.retries());
         Gauge.builder("spillway.events.pending", counters, c -> (double) (ring.claimed() + c.refusedWithoutClaim()
-                - c.written() - c.overwritten() - c.rejectedFull() - c.rejectedClosed() - c.rejectedInvalid() - c.failed()))
-            .description("events accepted and not yet written, dropped or failed").tags(tags).register(registry);
+                + recovered - c.written() - c.overwritten() - c.rejectedFull() - c.rejectedClosed()
+                - c.rejectedInvalid() - c.failed()
+                - (spool == null ? 0 : spool.droppedEvents() + spool.events())))
+            .description("events accepted and not yet written, dropped, failed or spooled").tags(tags)
+            .register(registry);
+        if (spool != null) {
+            Gauge.builder("spillway.events.spooled", spool, s -> (double) s.events())
+                .description("events in the spool waiting for replay").tags(tags).register(registry);
+            Gauge.builder("spillway.spool.bytes", spool, s -> (double) s.bytes()).baseUnit("bytes")
+                .description("bytes of spool segment files on disk").tags(tags).register(registry);
+            Gauge.builder("spillway.spool.oldest.age", spool, Spool::oldestAgeSeconds).baseUnit("seconds")
+                .description("age of the oldest batch waiting in the spool").tags(tags).register(registry);
+            FunctionCounter.builder("spillway.batches.spooled", spool, s -> (double) s.appendedBatches())
+                .description("batches appended to the spool").tags(tags).register(registry);
+            FunctionCounter.builder("spillway.batches.replayed", spool, s -> (double) s.replayedBatches())
+                .description("spooled batches written back").tags(tags).register(registry);
+            FunctionCounter.builder("spillway.spool.corrupt.records", spool, s -> (double) s.corruptRecords())
+                .description("torn or corrupt spool records skipped").tags(tags).register(registry);
+            FunctionCounter.builder("spillway.spool.dropped.segments", spool, s -> (double) s.droppedSegments())
+                .description("spool segments dropped because the spool was full").tags(tags).register(registry);
+            FunctionCounter.builder("spillway.events.recovered", spool, s -> (double) s.recoveredEvents())
+                .description("events found in the spool at start").tags(tags).register(registry);
+        }
         Gauge.builder("spillway.ring.occupancy", ring, r -> (double) r.occupancy())
             .description("events in the ring not yet read by the pump").tags(tags).register(registry);
         Gauge.builder("spillway.ring.capacity", ring, r -> (double) r.capacity())

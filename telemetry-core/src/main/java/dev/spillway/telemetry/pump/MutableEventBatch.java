@@ -20,6 +20,9 @@ public final class MutableEventBatch implements EventBatch, EventRing.EventSink 
     private long minTimestamp;
     private long maxTimestamp;
     private long firstAppendNanos;
+    private long ringFrom;
+    private long ringTo = -1;
+    private boolean lossInRange;
 
     /** @param capacity the most events the batch holds */
     public MutableEventBatch(int capacity) {
@@ -54,6 +57,39 @@ public final class MutableEventBatch implements EventBatch, EventRing.EventSink 
         this.batchId = batchId;
         size = 0;
         firstAppendNanos = 0;
+        lossInRange = false;
+    }
+
+    /**
+     * Set by the pump: the batch covers ring sequences from {@code from} (inclusive), including any the pump
+     * resolved as lost while filling it. The acknowledgement watermark ({@link CommitTracker}) works on these ranges.
+     */
+    void ringFrom(long from) {
+        ringFrom = from;
+        lossInRange = false; // losses before `from` were resolved with the earlier range
+    }
+
+    void ringTo(long to) {
+        ringTo = to;
+    }
+
+    void markLoss() {
+        lossInRange = true;
+    }
+
+    /** First ring sequence covered (set by the pump). */
+    long ringFrom() {
+        return ringFrom;
+    }
+
+    /** Last ring sequence covered (set by the pump at dispatch). */
+    long ringTo() {
+        return ringTo;
+    }
+
+    /** Whether the pump resolved a sequence of this batch's range as lost. */
+    boolean lossInRange() {
+        return lossInRange;
     }
 
     /** Whether no more events fit. */

@@ -28,6 +28,7 @@ public final class Pump implements Runnable {
     private final long flushIntervalNanos;
     private final IdleStrategy idle;
     private final CountDownLatch finished = new CountDownLatch(1);
+    private final CommitTracker tracker;
 
     private volatile boolean stopRequested;
     private volatile long drainDeadlineNanos;
@@ -41,9 +42,12 @@ public final class Pump implements Runnable {
      * @param work the workers' queue; must have room for every batch in the pool
      * @param flushIntervalNanos the longest a partial batch waits for more events
      * @param idle how to wait when there is nothing to do
+     * @param tracker told about ring ranges the pump resolves without a batch (lost only)
      */
     public Pump(EventRing ring, PipelineCounters counters, BlockingQueue<MutableEventBatch> free,
-                BlockingQueue<MutableEventBatch> work, long flushIntervalNanos, IdleStrategy idle) {
+                BlockingQueue<MutableEventBatch> work, long flushIntervalNanos, IdleStrategy idle,
+                CommitTracker tracker) {
+        this.tracker = tracker;
         this.ring = ring;
         this.counters = counters;
         this.free = free;
@@ -103,6 +107,7 @@ public final class Pump implements Runnable {
                 batch = free.poll();
                 if (batch != null) {
                     batch.reset(nextBatchId++);
+                    batch.ringFrom(next);
                 }
             }
             if (batch != null) {
@@ -111,6 +116,7 @@ public final class Pump implements Runnable {
                 if (canLap && next < oldestLive) {
                     // Lapped: those slots already belong to newer claims. Jump instead of visiting each one.
                     counters.overwritten(oldestLive - next);
+                    batch.markLoss();
                     next = oldestLive;
                     workDone++;
                 }
@@ -121,6 +127,7 @@ public final class Pump implements Runnable {
                     if (outcome == EventRing.NOT_READY) {
                         if (pastDeadline) {
                             unpublished++;
+                            batch.markLoss();
                         } else if (canLap && cursor - next >= stalledSkipDistance) {
                             lost++;
                         } else {
@@ -134,6 +141,13 @@ public final class Pump implements Runnable {
                 }
                 if (lost > 0) {
                     counters.overwritten(lost);
+                    batch.markLoss();
+                }
+                if (batch.size() == 0 && next > batch.ringFrom()) {
+                    // Only losses so far: resolve them now rather than when the next event arrives, so an
+                    // acknowledgement waiting on them is not held up by a quiet ring.
+                    tracker.resolved(batch.ringFrom(), next - 1, true, 0);
+                    batch.ringFrom(next);
                 }
                 if (workDone > 0) {
                     ring.pumpReached(next - 1);
@@ -144,13 +158,14 @@ public final class Pump implements Runnable {
                 final boolean drained = terminated && next > limit;
                 if (batch.size() > 0
                     && (batch.isFull() || drained || now - batch.firstAppendNanos() >= flushIntervalNanos)) {
-                    dispatch(batch);
+                    dispatch(batch, next - 1);
                     batch = null;
                 }
             } else if (pastDeadline && next <= limit) {
                 // Every batch is stuck with a worker: what is left in the ring cannot be written in time.
                 final long left = limit - next + 1;
                 counters.failedAtClose(left);
+                tracker.resolved(next, limit, true, 0);
                 LOG.error("close deadline passed with {} events still in the ring (all workers busy); counted as failed",
                     left);
                 next = limit + 1;
@@ -170,12 +185,14 @@ public final class Pump implements Runnable {
         }
     }
 
-    private void dispatch(MutableEventBatch batch) {
+    private void dispatch(MutableEventBatch batch, long lastSequence) {
+        batch.ringTo(lastSequence);
         counters.batchDispatched();
         if (!work.offer(batch)) { // cannot happen: the queue holds the whole pool
             counters.batchFinished();
             counters.batchFailed(batch.size());
             LOG.error("work queue refused batch {} of {} events; counted as failed", batch.batchId(), batch.size());
+            tracker.resolved(batch.ringFrom(), lastSequence, true, 0);
             free.offer(batch);
         }
     }

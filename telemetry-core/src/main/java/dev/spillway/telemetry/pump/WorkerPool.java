@@ -4,6 +4,9 @@ import dev.spillway.telemetry.metrics.PipelineCounters;
 import dev.spillway.telemetry.sink.FailedBatchHandler;
 import dev.spillway.telemetry.sink.RetryPolicy;
 import dev.spillway.telemetry.sink.Sink;
+import dev.spillway.telemetry.spool.Spool;
+import dev.spillway.telemetry.spool.SpoolException;
+import dev.spillway.telemetry.spool.SpooledBatch;
 import io.micrometer.core.instrument.Timer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -15,12 +18,25 @@ import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.locks.LockSupport;
 
 /**
  * N threads that take batches from the pump, write them through the {@link Sink} with the {@link RetryPolicy},
  * and return them to the pool. A sink failure never kills a worker: a batch is either written or, once its
- * retries are spent, counted as failed, logged once with its context, and handed to the failed-batch handler.
+ * retries are spent, given up ({@link #giveUp}): appended to the spool when there is one, else counted as failed,
+ * logged once with its context, and handed to the failed-batch handler.
+ *
+ * <h2>Spool and replay</h2>
+ * With a {@link Spool}, a batch whose retries are exhausted by transient failures, or that fails once while the
+ * sink is known to be down (an earlier batch was spooled and nothing was written since), is appended to the spool
+ * instead of failing. The same workers replay the spool, oldest batch first, one batch at a time (a single replay
+ * permit keeps the replay in order): after every live batch a worker takes one spooled batch, and a worker with
+ * no live batch waiting replays continuously. So when both exist each worker alternates live and spooled batches
+ * one for one (neither can starve: live traffic keeps at least half of the workers' turns, the spool gets at most
+ * one worker's worth), and an idle pipeline drains its spool at full speed. A replay that fails transiently
+ * leaves the batch in the spool and pauses replay with the retry policy's backoff; each replayed batch keeps its
+ * original ledger key.
  */
 public final class WorkerPool {
 
@@ -35,6 +51,15 @@ public final class WorkerPool {
     private final BlockingQueue<MutableEventBatch> work;
     private final Timer writeTimer;
     private final List<Thread> threads;
+    private final Spool spool;
+    private final CommitTracker tracker;
+    /** One replay at a time, so spooled batches are written oldest first and the replay position stays simple. */
+    private final AtomicBoolean replayPermit = new AtomicBoolean();
+    /** Set when a batch was spooled for want of a sink, cleared by the next successful write. */
+    private volatile boolean sinkDown;
+    private volatile boolean closing;
+    private volatile long replayNotBefore;
+    private int replayFailures; // guarded by replayPermit
 
     /** Set at the close deadline: retries stop, and every batch not yet written is failed. */
     private volatile boolean aborted;
@@ -44,7 +69,10 @@ public final class WorkerPool {
      */
     public WorkerPool(int workers, ThreadFactory threadFactory, Sink sink, RetryPolicy retryPolicy,
                       FailedBatchHandler failedBatchHandler, PipelineCounters counters,
-                      BlockingQueue<MutableEventBatch> free, BlockingQueue<MutableEventBatch> work, Timer writeTimer) {
+                      BlockingQueue<MutableEventBatch> free, BlockingQueue<MutableEventBatch> work, Timer writeTimer,
+                      Spool spool, CommitTracker tracker) {
+        this.spool = spool;
+        this.tracker = tracker;
         this.sink = sink;
         this.retryPolicy = retryPolicy;
         this.failedBatchHandler = failedBatchHandler;
@@ -69,6 +97,7 @@ public final class WorkerPool {
      * @return true when every worker finished by the deadline
      */
     public boolean shutdown(long deadlineNanoTime) throws InterruptedException {
+        closing = true; // no new replays: what is left in the spool stays there for the next run
         for (int i = 0; i < threads.size(); i++) {
             work.put(POISON); // the queue has room for the whole pool plus one pill per worker
         }
@@ -82,7 +111,7 @@ public final class WorkerPool {
         MutableEventBatch left;
         while ((left = work.poll()) != null) {
             if (left != POISON) {
-                fail(left, new TimeoutException("close deadline passed before a worker took the batch"), 0);
+                giveUp(left, new TimeoutException("close deadline passed before a worker took the batch"), 0, true);
                 counters.batchFinished();
             }
         }
@@ -110,7 +139,9 @@ public final class WorkerPool {
         while (true) {
             final MutableEventBatch batch;
             try {
-                batch = work.take();
+                // With something to replay, do not block: an idle worker replays.
+                batch = spool != null && spool.hasEvents() && !closing
+                    ? work.poll(REPLAY_IDLE_POLL_MILLIS, TimeUnit.MILLISECONDS) : work.take();
             } catch (InterruptedException e) {
                 if (aborted) {
                     return; // shutdown() fails whatever is still queued
@@ -120,12 +151,79 @@ public final class WorkerPool {
             if (batch == POISON) {
                 return;
             }
-            try {
-                process(batch);
-            } finally {
-                counters.batchFinished();
-                free.offer(batch);
+            if (batch != null) {
+                try {
+                    process(batch);
+                } finally {
+                    counters.batchFinished();
+                    free.offer(batch);
+                }
             }
+            if (spool != null && !closing) {
+                replayOne(); // one spooled batch per live batch (or per idle poll)
+            }
+        }
+    }
+
+    private static final long REPLAY_IDLE_POLL_MILLIS = 10;
+
+    /** Writes the oldest spooled batch, if replay is due and no other worker is replaying. */
+    private void replayOne() {
+        if (!spool.hasEvents() || System.nanoTime() - replayNotBefore < 0 || !replayPermit.compareAndSet(false, true)) {
+            return;
+        }
+        try {
+            final SpooledBatch batch;
+            try {
+                batch = spool.peek();
+            } catch (java.io.IOException e) {
+                replayFailed(e);
+                return;
+            }
+            if (batch == null) {
+                return;
+            }
+            final int written;
+            try {
+                written = sink.write(batch);
+                if (written < 0 || written > batch.size()) {
+                    throw new IllegalStateException("sink " + sink.getClass().getName() + " reported " + written
+                        + " events written for a batch of " + batch.size());
+                }
+            } catch (Throwable t) {
+                if (t instanceof VirtualMachineError) {
+                    throw (VirtualMachineError) t;
+                }
+                if (retryPolicy.isRetryable(t, sink)) {
+                    replayFailed(t);
+                } else {
+                    final int n = batch.size();
+                    LOG.error("gave up on spooled batch {} of run {} ({} events): permanent failure: {}",
+                        batch.batchId(), batch.runId(), n, t.toString());
+                    spool.commit();
+                    counters.batchFailed(n);
+                }
+                return;
+            }
+            final int n = batch.size();
+            spool.commit();
+            counters.batchWritten(written, n - written);
+            if (replayFailures > 0 || sinkDown) {
+                LOG.info("sink healthy again: replaying the spool ({} events left)", spool.events());
+            }
+            replayFailures = 0;
+            sinkDown = false;
+        } finally {
+            replayPermit.set(false);
+        }
+    }
+
+    private void replayFailed(Throwable t) {
+        replayFailures++;
+        replayNotBefore = System.nanoTime() + retryPolicy.backoffNanos(Math.min(replayFailures, 30));
+        if (replayFailures == 1) {
+            LOG.warn("replaying the spool failed, will retry with backoff ({} events wait): {}", spool.events(),
+                t.toString());
         }
     }
 
@@ -134,7 +232,8 @@ public final class WorkerPool {
         int attempts = 0;
         while (true) {
             if (aborted) {
-                fail(batch, new TimeoutException("close deadline passed before the batch could be written"), attempts);
+                giveUp(batch, new TimeoutException("close deadline passed before the batch could be written"), attempts,
+                    true);
                 return;
             }
             attempts++;
@@ -150,16 +249,27 @@ public final class WorkerPool {
                     writeTimer.record(System.nanoTime() - attemptStart, TimeUnit.NANOSECONDS);
                 }
                 counters.batchWritten(written, batch.size() - written);
+                tracker.resolved(batch.ringFrom(), batch.ringTo(), batch.lossInRange() || written < batch.size(), 0);
+                if (sinkDown) {
+                    sinkDown = false;
+                    LOG.info("sink healthy again{}", spool == null ? "" : "; replaying the spool (" + spool.events()
+                        + " events)");
+                }
                 return;
             } catch (Throwable t) {
                 failure = t;
             }
             if (failure instanceof VirtualMachineError) {
-                fail(batch, failure, attempts);
+                giveUp(batch, failure, attempts, false);
                 throw (VirtualMachineError) failure;
             }
+            final boolean retryable = retryPolicy.isRetryable(failure, sink);
+            if (spool != null && sinkDown && retryable) {
+                giveUp(batch, failure, attempts, true); // the sink is known to be down: spool at once
+                return;
+            }
             if (aborted || !retryPolicy.shouldRetry(attempts, System.nanoTime() - start, failure, sink)) {
-                fail(batch, failure, attempts);
+                giveUp(batch, failure, attempts, retryable);
                 return;
             }
             counters.retried();
@@ -175,6 +285,30 @@ public final class WorkerPool {
                 Thread.interrupted(); // an interrupt only means "look at `aborted`"
             }
         }
+    }
+
+    /**
+     * The one place a batch is given up on. With a spool, a batch that failed for a transient reason (or the close
+     * deadline) is appended to it; otherwise, or when the spool refuses (full, disk error), it fails.
+     */
+    private void giveUp(MutableEventBatch batch, Throwable cause, int attempts, boolean spoolable) {
+        if (spool != null && spoolable) {
+            try {
+                final long generation = spool.append(batch, sink.runId());
+                tracker.resolved(batch.ringFrom(), batch.ringTo(), batch.lossInRange(),
+                    generation);
+                if (!sinkDown) {
+                    sinkDown = true;
+                    LOG.warn("sink unavailable ({}); spooling batches to {} ({} events there now)", cause.toString(),
+                        spool.config().directory(), spool.events());
+                }
+                return;
+            } catch (SpoolException e) {
+                LOG.error("could not spool batch {} ({} events): {}", batch.batchId(), batch.size(), e.getMessage());
+            }
+        }
+        tracker.resolved(batch.ringFrom(), batch.ringTo(), true, 0);
+        fail(batch, cause, attempts);
     }
 
     private void fail(MutableEventBatch batch, Throwable cause, int attempts) {

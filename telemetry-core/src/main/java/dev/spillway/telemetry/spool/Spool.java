@@ -122,6 +122,11 @@ public final class Spool implements AutoCloseable {
         return new Spool(config, System::currentTimeMillis);
     }
 
+    /** The largest record a batch of {@code batchSize} events can need (with the longest run id). */
+    public static long recordBytes(int batchSize) {
+        return RecordCodec.recordSize(RecordCodec.MAX_RUN_ID, batchSize);
+    }
+
     /** Like {@link #open(SpoolConfig)} with a wall clock for spool timestamps (tests). */
     static Spool open(SpoolConfig config, LongSupplier clockMillis) throws IOException {
         return new Spool(config, clockMillis);

@@ -78,8 +78,8 @@ public final class TimescaleSink implements Sink {
     private final long pruneIntervalNanos;
     private final AtomicLong nextPruneAt;
     private final ThreadLocal<BinaryCopyEncoder> encoders = ThreadLocal.withInitial(BinaryCopyEncoder::new);
-    /** Batches known to hold bad rows: a retry goes straight to the split path (see {@link #write}). */
-    private final Set<Long> splitBatches = ConcurrentHashMap.newKeySet();
+    /** Batches known to hold bad rows (by ledger key): a retry goes straight to the split path (see {@link #write}). */
+    private final Set<Object> splitBatches = ConcurrentHashMap.newKeySet();
     /** The pipeline this sink serves: ledger keys are (run id, batch id), and batch ids repeat across pipelines. */
     private final AtomicReference<String> pipeline = new AtomicReference<>();
 
@@ -123,7 +123,11 @@ public final class TimescaleSink implements Sink {
         return table;
     }
 
-    /** This sink's run id: the first part of every ledger key it writes. */
+    /**
+     * This sink's run id: the first part of the ledger key of every batch of this run. A batch replayed from a
+     * spool carries the run id it was first tried under ({@link EventBatch#runId()}), and is keyed by that.
+     */
+    @Override
     public String runId() {
         return runId;
     }
@@ -155,7 +159,9 @@ public final class TimescaleSink implements Sink {
     @Override
     public int write(EventBatch batch) throws SQLException {
         final BinaryCopyEncoder encoder = encoders.get();
-        final long batchId = batch.batchId();
+        final String keyRun = batch.runId() != null ? batch.runId() : runId;
+        // A replayed batch's id may equal one of this run's: its split marker is keyed by its run id too.
+        final Object batchId = batch.runId() == null ? (Object) batch.batchId() : keyRun + '/' + batch.batchId();
         try (Connection conn = dataSource.getConnection()) {
             try {
                 if (conn.getAutoCommit()) {
@@ -163,7 +169,7 @@ public final class TimescaleSink implements Sink {
                 }
                 if (!splitBatches.contains(batchId)) {
                     try {
-                        final int written = writeRange(conn, encoder, batch, 0, batch.size(), runId);
+                        final int written = writeRange(conn, encoder, batch, 0, batch.size(), keyRun);
                         maybePruneLedger(conn);
                         return written;
                     } catch (SQLException e) {
@@ -177,7 +183,7 @@ public final class TimescaleSink implements Sink {
                     }
                 }
                 final Rejections rejections = new Rejections(batch);
-                final int written = writeSplit(conn, encoder, batch, 0, batch.size(), 1L, rejections);
+                final int written = writeSplit(conn, encoder, batch, 0, batch.size(), 1L, keyRun, rejections);
                 splitBatches.remove(batchId);
                 rejections.log();
                 maybePruneLedger(conn);
@@ -196,10 +202,10 @@ public final class TimescaleSink implements Sink {
      * whole batch, is 1; the halves of node n are 2n and 2n+1), splitting further on data errors.
      */
     private int writeSplit(Connection conn, BinaryCopyEncoder encoder, EventBatch batch, int from, int to,
-                           long node, Rejections rejections) throws SQLException {
+                           long node, String keyRun, Rejections rejections) throws SQLException {
         if (node != 1L) {
             try {
-                return writeRange(conn, encoder, batch, from, to, runId + '#' + node);
+                return writeRange(conn, encoder, batch, from, to, keyRun + '#' + node);
             } catch (SQLException e) {
                 if (!SqlStates.isDataError(e)) {
                     throw e;
@@ -215,8 +221,8 @@ public final class TimescaleSink implements Sink {
             return 0;
         }
         final int mid = (from + to) >>> 1;
-        return writeSplit(conn, encoder, batch, from, mid, 2 * node, rejections)
-            + writeSplit(conn, encoder, batch, mid, to, 2 * node + 1, rejections);
+        return writeSplit(conn, encoder, batch, from, mid, 2 * node, keyRun, rejections)
+            + writeSplit(conn, encoder, batch, mid, to, 2 * node + 1, keyRun, rejections);
     }
 
     /** One transaction: the ledger row, then the COPY, then the commit; or nothing if the ledger row exists. */

@@ -33,7 +33,7 @@ class StalledProducerPumpTest {
         final BlockingQueue<MutableEventBatch> work = new ArrayBlockingQueue<>(1);
         free.add(new MutableEventBatch(12)); // ships when exactly 1..12 are in
         final Pump pump = new Pump(ring, counters, free, work, TimeUnit.HOURS.toNanos(1),
-            new BusySpinIdleStrategy());
+            new BusySpinIdleStrategy(), new dev.spillway.telemetry.pump.CommitTracker(() -> Long.MAX_VALUE));
         final Thread pumpThread = new Thread(pump, "test-pump");
         pumpThread.setDaemon(true);
         pumpThread.start();
