@@ -144,12 +144,13 @@ public final class Collector implements AutoCloseable {
                 .build())
             .closeTimeout(cfg.closeTimeout())
             .meterRegistry(registry)
+            .spool(cfg.spool())
             .build();
         final BadLineLog badLines = new BadLineLog(10_000);
         final Saturation saturation = new Saturation(pipeline, cfg.highWaterMark());
         // The one way into the pipeline: line protocol, probes and heartbeats all write through it.
         pointWriter = new PointWriter(pipeline, series, saturation, registry);
-        final LineIngestor ingestor = new LineIngestor(pointWriter, metrics, badLines);
+        final LineIngestor ingestor = new LineIngestor(pointWriter, metrics, badLines, cfg.ack(), cfg.ackTimeout());
         router = new ApiRouter(API_MAX_BODY, API_THREADS, API_QUEUE);
         readiness = new ReadinessProbe(dataSource, pipeline);
         final AtomicInteger n = new AtomicInteger();

@@ -49,6 +49,8 @@ public final class Spool implements AutoCloseable {
     private final Object lock = new Object();
     private final ArrayDeque<Segment> segments = new ArrayDeque<>();
     private final ReplayProgress progress;
+    /** Held while open: two spools on one directory would replay each other's batches. */
+    private final FileChannel lockChannel;
     private final CRC32C appendCrc = new CRC32C();
     private final CRC32C readCrc = new CRC32C();
     private final ByteBuffer prefix = ByteBuffer.allocate(RecordCodec.PREFIX).order(ByteOrder.LITTLE_ENDIAN);
@@ -96,10 +98,21 @@ public final class Spool implements AutoCloseable {
         this.clockMillis = clockMillis;
         try {
             Files.createDirectories(dir);
-            progress = new ReplayProgress(dir);
+            lockChannel = FileChannel.open(dir.resolve("lock"), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
         } catch (IOException e) {
             throw new IOException("spool directory " + dir.toAbsolutePath() + " is not usable (" + describe(e)
                 + "); fix its permissions or free space, or configure another directory", e);
+        }
+        try {
+            if (lockChannel.tryLock() == null) {
+                throw new IOException("locked by another process");
+            }
+            progress = new ReplayProgress(dir);
+        } catch (IOException | java.nio.channels.OverlappingFileLockException e) {
+            lockChannel.close();
+            throw new IOException("spool directory " + dir.toAbsolutePath() + " is not usable (" + (e instanceof IOException
+                ? describe((IOException) e) : "already open in this process") + "); each pipeline needs a spool "
+                + "directory of its own", e);
         }
         try {
             recoveredEvents = recover();
@@ -711,6 +724,11 @@ public final class Spool implements AutoCloseable {
                 } catch (IOException e) {
                     LOG.warn("spool: closing the progress file failed: {}", describe(e));
                 }
+            }
+            try {
+                lockChannel.close(); // releases the directory lock
+            } catch (IOException e) {
+                LOG.warn("spool: releasing the directory lock failed: {}", describe(e));
             }
         }
     }

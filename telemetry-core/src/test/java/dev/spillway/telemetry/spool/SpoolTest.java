@@ -212,6 +212,18 @@ class SpoolTest {
     }
 
     @Test
+    void aDirectoryInUseByAnotherSpoolIsRefused() throws Exception {
+        try (Spool first = Spool.open(config())) {
+            final IOException e = assertThrows(IOException.class, () -> Spool.open(config()));
+            assertTrue(e.getMessage().contains("a spool directory of its own"), e.getMessage());
+            first.append(new ArrayBatch(0, 10), RUN);
+        }
+        try (Spool again = Spool.open(config())) {
+            assertEquals(10, again.recoveredEvents(), "the lock is released at close");
+        }
+    }
+
+    @Test
     void anUnwritableDirectoryIsAClearErrorAtOpen() throws Exception {
         final Path target;
         if ("root".equals(System.getProperty("user.name"))) {
