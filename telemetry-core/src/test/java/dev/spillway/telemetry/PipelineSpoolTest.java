@@ -114,7 +114,7 @@ class PipelineSpoolTest {
         assertTrue(stats.isBalanced(), stats.toString());
         assertEquals(9_000, stats.written());
         assertEquals(0, stats.failed());
-        assertEquals(50, stats.batchesReplayed(), stats.toString());
+        assertTrue(stats.batchesReplayed() >= 50 && stats.batchesReplayed() == stats.batchesSpooled(), stats.toString());
         assertExactlyOnce(sink.keys(), 9_000);
         assertTrue(sink.runIds.contains("run-1"), "replayed batches carry the run id they were first tried under");
     }

@@ -55,8 +55,11 @@ public final class WorkerPool {
     private final CommitTracker tracker;
     /** One replay at a time, so spooled batches are written oldest first and the replay position stays simple. */
     private final AtomicBoolean replayPermit = new AtomicBoolean();
-    /** Set when a batch was spooled for want of a sink, cleared by the next successful write. */
+    /** Set when a batch was spooled for want of a sink, cleared by the next successful write (live or replay). */
     private volatile boolean sinkDown;
+    private volatile Throwable lastSinkFailure;
+    /** Whether the last append was refused (full, disk error): such errors are logged once per episode. */
+    private volatile boolean spoolRefusing;
     private volatile boolean closing;
     private volatile long replayNotBefore;
     private int replayFailures; // guarded by replayPermit
@@ -228,6 +231,11 @@ public final class WorkerPool {
     }
 
     private void process(MutableEventBatch batch) {
+        if (spool != null && sinkDown && !aborted && trySpool(batch, lastSinkFailure)) {
+            // The sink is known to be down: live batches go straight to the spool, in order, and the replayer's
+            // backed-off attempts are the health probe. A replay that succeeds clears sinkDown.
+            return;
+        }
         final long start = System.nanoTime();
         int attempts = 0;
         while (true) {
@@ -264,9 +272,8 @@ public final class WorkerPool {
                 throw (VirtualMachineError) failure;
             }
             final boolean retryable = retryPolicy.isRetryable(failure, sink);
-            if (spool != null && sinkDown && retryable) {
-                giveUp(batch, failure, attempts, true); // the sink is known to be down: spool at once
-                return;
+            if (spool != null && sinkDown && retryable && trySpool(batch, failure)) {
+                return; // the sink is known to be down: spool at once
             }
             if (aborted || !retryPolicy.shouldRetry(attempts, System.nanoTime() - start, failure, sink)) {
                 giveUp(batch, failure, attempts, retryable);
@@ -292,23 +299,34 @@ public final class WorkerPool {
      * deadline) is appended to it; otherwise, or when the spool refuses (full, disk error), it fails.
      */
     private void giveUp(MutableEventBatch batch, Throwable cause, int attempts, boolean spoolable) {
-        if (spool != null && spoolable) {
-            try {
-                final long generation = spool.append(batch, sink.runId());
-                tracker.resolved(batch.ringFrom(), batch.ringTo(), batch.lossInRange(),
-                    generation);
-                if (!sinkDown) {
-                    sinkDown = true;
-                    LOG.warn("sink unavailable ({}); spooling batches to {} ({} events there now)", cause.toString(),
-                        spool.config().directory(), spool.events());
-                }
-                return;
-            } catch (SpoolException e) {
-                LOG.error("could not spool batch {} ({} events): {}", batch.batchId(), batch.size(), e.getMessage());
-            }
+        if (spool != null && spoolable && trySpool(batch, cause)) {
+            return;
         }
         tracker.resolved(batch.ringFrom(), batch.ringTo(), true, 0);
         fail(batch, cause, attempts);
+    }
+
+    /** Appends the batch to the spool; false (logged once per episode) when the spool refuses it. */
+    private boolean trySpool(MutableEventBatch batch, Throwable cause) {
+        try {
+            final long generation = spool.append(batch, sink.runId());
+            tracker.resolved(batch.ringFrom(), batch.ringTo(), batch.lossInRange(), generation);
+            lastSinkFailure = cause;
+            spoolRefusing = false;
+            if (!sinkDown) {
+                sinkDown = true;
+                LOG.warn("sink unavailable ({}); spooling batches to {} ({} events there now)", cause,
+                    spool.config().directory(), spool.events());
+            }
+            return true;
+        } catch (SpoolException e) {
+            if (!spoolRefusing) {
+                spoolRefusing = true;
+                LOG.error("could not spool batch {} ({} events): {}; batches fail until the spool takes them again",
+                    batch.batchId(), batch.size(), e.getMessage());
+            }
+            return false;
+        }
     }
 
     private void fail(MutableEventBatch batch, Throwable cause, int attempts) {
