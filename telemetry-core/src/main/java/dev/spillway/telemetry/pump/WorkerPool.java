@@ -169,6 +169,7 @@ public final class WorkerPool {
     }
 
     private static final long REPLAY_IDLE_POLL_MILLIS = 10;
+    private static final long MAX_REPLAY_PROBE_NANOS = TimeUnit.SECONDS.toNanos(1);
 
     /** Writes the oldest spooled batch, if replay is due and no other worker is replaying. */
     private void replayOne() {
@@ -223,7 +224,10 @@ public final class WorkerPool {
 
     private void replayFailed(Throwable t) {
         replayFailures++;
-        replayNotBefore = System.nanoTime() + retryPolicy.backoffNanos(Math.min(replayFailures, 30));
+        // While the sink is down the replay is its health probe: backed off like a retry, but at least once a
+        // second, so the spool starts draining (and live batches stop going to it) soon after the sink is back.
+        replayNotBefore = System.nanoTime() + Math.min(MAX_REPLAY_PROBE_NANOS,
+            retryPolicy.backoffNanos(Math.min(replayFailures, 30)));
         if (replayFailures == 1) {
             LOG.warn("replaying the spool failed, will retry with backoff ({} events wait): {}", spool.events(),
                 t.toString());
