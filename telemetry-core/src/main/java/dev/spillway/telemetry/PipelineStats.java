@@ -4,26 +4,32 @@ package dev.spillway.telemetry;
  * A snapshot of a pipeline's event accounting.
  *
  * <p>At any quiescent point (no ingest in progress and every accepted event resolved, for example after
- * {@link Pipeline#close()}): {@code ingested == written + overwritten + rejected + failed + spooled}, see
- * {@link #isBalanced()}. While events are in flight, {@link #pending()} says how many are unresolved.
+ * {@link Pipeline#close(java.time.Duration)} returned):
+ * {@code ingested == written + overwritten + rejected + failed + spooled},
+ * see {@link #isBalanced()}. While events are in flight, {@link #pending()} says how many are unresolved; it is
+ * never negative.
  *
  * @param ingested every call to {@code ingest}, accepted or not, plus the events found in the spool at start
  *     ({@code spoolRecovered}: they enter this run's account from disk)
  * @param written events the sink reported as durably written
- * @param overwritten events lost because newer events overwrote them in a full ring (or a producer stalled
- *     mid-write until the ring lapped it)
+ * @param overwritten events lost because newer events overwrote them in a full ring, or abandoned because their
+ *     producer stalled between claiming a slot and publishing it (until the ring lapped it, or until the close
+ *     deadline)
  * @param rejectedFull events refused because the ring was full under {@link OverflowPolicy#DROP_NEWEST}
- * @param rejectedClosed events refused because the pipeline was closing or closed
+ * @param rejectedClosed events refused because the pipeline was closing or closed, or its pump had died
+ * @param rejectedInterrupted events refused because their producer was interrupted while it waited for room under
+ *     {@link OverflowPolicy#BLOCK}
  * @param rejectedInvalid events the sink refused as invalid data (the rest of their batch was written)
- * @param failed events in batches that exhausted their retries, failed permanently, or were not written by the
- *     close deadline (and could not be spooled), plus spooled events dropped by a full spool or found corrupt
+ * @param failed events given up on (retries exhausted, a permanent failure, or not written by the close deadline);
+ *     each of them was handed to the failed-batch handler exactly once; plus spooled events dropped by a full
+ *     spool or lost to a corrupt spool record
  * @param batchesWritten batches the sink wrote
- * @param batchesFailed batches given up on
+ * @param batchesFailed batches given up on (wholly or in part)
  * @param retries write attempts after a first failure
  * @param ringOccupancy events in the ring not yet read by the pump
  * @param batchesInFlight batches handed to workers and not yet finished
- * @param spooled events now in the spool: given up by the sink, durable on disk, waiting to be replayed (0 without
- *     a spool)
+ * @param pumpFailed whether the pump thread died (the pipeline then stops accepting; see the log)
+ * @param spooled events now in the spool: given up by the sink, on disk, waiting to be replayed (0 without a spool)
  * @param batchesSpooled batches appended to the spool by this run
  * @param batchesReplayed spooled batches written back (or given up) by this run
  * @param spoolRecovered events found in the spool at start, left by an earlier run (included in {@code ingested})
@@ -34,6 +40,7 @@ public record PipelineStats(
     long overwritten,
     long rejectedFull,
     long rejectedClosed,
+    long rejectedInterrupted,
     long rejectedInvalid,
     long failed,
     long batchesWritten,
@@ -41,14 +48,15 @@ public record PipelineStats(
     long retries,
     long ringOccupancy,
     long batchesInFlight,
+    boolean pumpFailed,
     long spooled,
     long batchesSpooled,
     long batchesReplayed,
     long spoolRecovered) {
 
-    /** All rejections: ring full, closed, and invalid data. */
+    /** All rejections: ring full, closed, interrupted, and invalid data. */
     public long rejected() {
-        return rejectedFull + rejectedClosed + rejectedInvalid;
+        return rejectedFull + rejectedClosed + rejectedInterrupted + rejectedInvalid;
     }
 
     /** Events lost for any reason: overwritten, rejected, or failed. */
@@ -71,9 +79,11 @@ public record PipelineStats(
     public String toString() {
         return "ingested=" + ingested + " written=" + written + " overwritten=" + overwritten
             + " rejected=" + rejected() + " (full=" + rejectedFull + " closed=" + rejectedClosed
-            + " invalid=" + rejectedInvalid + ") failed=" + failed + " spooled=" + spooled + " pending=" + pending()
-            + " batchesWritten=" + batchesWritten + " batchesFailed=" + batchesFailed + " retries=" + retries
+            + " interrupted=" + rejectedInterrupted + " invalid=" + rejectedInvalid + ") failed=" + failed
+            + " spooled=" + spooled + " pending=" + pending() + " batchesWritten=" + batchesWritten
+            + " batchesFailed=" + batchesFailed + " retries=" + retries
             + (batchesSpooled + batchesReplayed + spoolRecovered > 0 ? " batchesSpooled=" + batchesSpooled
-            + " batchesReplayed=" + batchesReplayed + " spoolRecovered=" + spoolRecovered : "");
+                + " batchesReplayed=" + batchesReplayed + " spoolRecovered=" + spoolRecovered : "")
+            + (pumpFailed ? " PUMP FAILED" : "");
     }
 }

@@ -1,0 +1,593 @@
+package dev.spillway.telemetry.internal;
+
+import dev.spillway.telemetry.sink.EventBatch;
+import dev.spillway.telemetry.sink.FailedBatchHandler;
+import dev.spillway.telemetry.sink.PartialWriteException;
+import dev.spillway.telemetry.sink.RetryPolicy;
+import dev.spillway.telemetry.sink.Sink;
+import io.micrometer.core.instrument.Timer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.time.Instant;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.ThreadFactory;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.LockSupport;
+
+/**
+ * N threads that take batches from the pump, write them through the {@link Sink} with the {@link RetryPolicy},
+ * and return them to the pool.
+ *
+ * <p>Nothing a sink or a user callback throws kills a worker: {@code RuntimeException}s, {@code Error}s
+ * (including {@code OutOfMemoryError} and {@code StackOverflowError}) from {@code write}, the retry classifier or
+ * the failed-batch handler are caught, counted ({@code callbackFailures} for everything but write failures),
+ * logged with the batch's context, and the worker takes the next batch. A batch ends either written or given up,
+ * and {@link #giveUp} is the one place where it becomes failed.
+ *
+ * <p>Exactly one party resolves each dispatched batch ({@link MutableEventBatch#claimResolution()}): its worker,
+ * or, for a write that ignores the abort at the close deadline, the closer, which then counts it failed and
+ * hands it over; the write's late result is ignored (and logged).
+ *
+ * <h2>Spool and replay</h2>
+ * With a {@link Spool}, {@link #giveUp} appends a whole batch that failed for a transient reason (retries
+ * exhausted, or the close deadline) to the spool instead of failing it. Once a batch was spooled the sink counts as
+ * down: later live batches go straight to the spool (in order, without paying a connection timeout each), and the
+ * replayer's attempts are the health probe; the first successful write, live or replayed, clears it. The same
+ * workers replay the spool, oldest batch first, one batch at a time (a single permit keeps the order): after
+ * every live batch a worker takes one spooled batch, and a worker with no live batch waiting replays
+ * continuously. So under load each worker alternates live and spooled batches one for one: live traffic keeps at
+ * least half of the workers' turns and the spool gets at most one worker, so neither starves; an idle pipeline
+ * drains its spool at the speed of one worker. A replay that fails transiently leaves the batch in the spool and
+ * pauses replay with the retry policy's backoff, capped at one second. Each replayed batch keeps its original
+ * ledger key ({@link EventBatch#runId()}, {@link EventBatch#batchId()}).
+ *
+ * <p>Acknowledgements: every resolution (written, spooled, failed) reports the batch's ring range to the
+ * {@link CommitTracker}.
+ */
+final class WorkerPool {
+
+    /** After the close deadline, how long aborted writes get to return before their batches are abandoned. */
+    static final long ABORT_GRACE_NANOS = TimeUnit.MILLISECONDS.toNanos(200);
+
+    private static final Logger LOG = LoggerFactory.getLogger(WorkerPool.class);
+    private static final MutableEventBatch POISON = new MutableEventBatch(1);
+
+    private final String pipelineName;
+    private final Sink sink;
+    private final RetryPolicy retryPolicy;
+    private final FailedBatchHandler failedBatchHandler;
+    private final PipelineCounters counters;
+    private final BlockingQueue<MutableEventBatch> free;
+    private final BlockingQueue<MutableEventBatch> work;
+    private final Timer writeTimer;
+    private final Worker[] workers;
+
+    /** Set at the close deadline: retries stop, and every batch not yet written is failed. */
+    private volatile boolean aborted;
+    /** Workers inside {@code sink.write}: the sink is closed only when this is 0 (see {@link #closeSinkWhenIdle}). */
+    private final AtomicInteger insideWrite = new AtomicInteger();
+    private volatile boolean sinkCloseRequested;
+    private final AtomicBoolean sinkClosed = new AtomicBoolean();
+
+    private static final long REPLAY_IDLE_POLL_MILLIS = 10;
+    private static final long MAX_REPLAY_PROBE_NANOS = TimeUnit.SECONDS.toNanos(1);
+    private final Spool spool;
+    private final CommitTracker tracker;
+    /** The sink's ledger run id, stored with spooled batches (read once: a sink's run id does not change). */
+    private final String sinkRunId;
+    /** One replay at a time, so spooled batches are written oldest first. */
+    private final AtomicBoolean replayPermit = new AtomicBoolean();
+    /** Set when a batch was spooled for want of a sink, cleared by the next successful write (live or replay). */
+    private volatile boolean sinkDown;
+    private volatile Throwable lastSinkFailure;
+    /** Whether the last append was refused (full, disk error): logged once per episode. */
+    private volatile boolean spoolRefusing;
+    private volatile boolean closing;
+    private volatile long replayNotBefore;
+    private int replayFailures; // guarded by replayPermit
+
+    /**
+     * @param writeTimer records each successful write's latency; null when no registry is configured
+     */
+    WorkerPool(String pipelineName, int workerCount, ThreadFactory threadFactory, Sink sink, RetryPolicy retryPolicy,
+               FailedBatchHandler failedBatchHandler, PipelineCounters counters,
+               BlockingQueue<MutableEventBatch> free, BlockingQueue<MutableEventBatch> work, Timer writeTimer,
+               Spool spool, CommitTracker tracker) {
+        this.spool = spool;
+        this.tracker = tracker;
+        String runId = null;
+        if (spool != null) {
+            try {
+                runId = sink.runId();
+            } catch (Throwable t) {
+                counters.callbackFailed();
+                LOG.error("pipeline '{}': sink.runId() threw; spooled batches are stored without a run id",
+                    pipelineName, t);
+            }
+        }
+        this.sinkRunId = runId;
+        this.pipelineName = pipelineName;
+        this.sink = sink;
+        this.retryPolicy = retryPolicy;
+        this.failedBatchHandler = failedBatchHandler;
+        this.counters = counters;
+        this.free = free;
+        this.work = work;
+        this.writeTimer = writeTimer;
+        this.workers = new Worker[workerCount];
+        for (int i = 0; i < workerCount; i++) {
+            workers[i] = new Worker(threadFactory);
+        }
+    }
+
+    /** Starts the threads. */
+    void start() {
+        for (Worker w : workers) {
+            w.thread.start();
+        }
+    }
+
+    /** Whether {@code t} is one of this pool's workers (a close() from inside Sink.write runs on one). */
+    boolean isWorker(Thread t) {
+        for (Worker w : workers) {
+            if (w.thread == t) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * Lets the workers finish the queued batches and stop; at the deadline, aborts the rest: stops retries,
+     * interrupts the workers, asks the sink to {@linkplain Sink#abortWrites() abort} its writes, gives them
+     * {@link #ABORT_GRACE_NANOS} to return, then abandons the batches of writes that did not (counted failed and
+     * handed over). Returns with every dispatched batch resolved. Interrupting the caller moves the deadline to
+     * now; the caller's interrupt status is left set.
+     *
+     * @return true when every worker finished by the deadline
+     */
+    boolean shutdown(long deadlineNanoTime) {
+        closing = true; // no new replays: what is left in the spool stays there for the next run
+        final Thread self = Thread.currentThread();
+        for (int i = 0; i < workers.length; i++) {
+            work.offer(POISON); // the queue has room for the whole pool plus one pill per worker
+        }
+        boolean clean = joinUntil(deadlineNanoTime, self);
+        if (!clean) {
+            aborted = true;
+            for (Worker w : workers) {
+                if (w.thread != self) {
+                    w.thread.interrupt();
+                }
+            }
+            if (insideWriteExcludingCaller(self) > 0) {
+                try {
+                    sink.abortWrites();
+                } catch (Throwable t) {
+                    counters.callbackFailed();
+                    LOG.error("pipeline '{}': sink.abortWrites() threw", pipelineName, t);
+                }
+            }
+            joinUntil(System.nanoTime() + ABORT_GRACE_NANOS, self);
+            abandonStuckBatches();
+        }
+        MutableEventBatch left;
+        while ((left = work.poll()) != null) {
+            if (left != POISON && left.claimResolution()) {
+                counters.batchFinished();
+                giveUp(left, new TimeoutException("close deadline passed before a worker took the batch"), 0);
+            }
+        }
+        // A worker that took a batch just before the abort resolves it within moments (it checks `aborted` before
+        // calling the sink), so this wait is short and bounded.
+        final long settleBy = System.nanoTime() + ABORT_GRACE_NANOS;
+        while (counters.batchesInFlight() > 0 && System.nanoTime() - settleBy < 0) {
+            abandonStuckBatches();
+            LockSupport.parkNanos(TimeUnit.MICROSECONDS.toNanos(100));
+        }
+        return clean;
+    }
+
+    private int insideWriteExcludingCaller(Thread self) {
+        return insideWrite.get() - (isWorker(self) ? 1 : 0);
+    }
+
+    private void abandonStuckBatches() {
+        for (Worker w : workers) {
+            final MutableEventBatch b = w.current;
+            if (b != null && w.thread.isAlive() && b.claimResolution()) {
+                counters.batchFinished();
+                LOG.error("pipeline '{}': worker {} still inside the sink after the close deadline (the write ignores "
+                    + "interrupts and the abort); abandoning batch {}", pipelineName, w.thread.getName(), b.batchId());
+                giveUp(b, new TimeoutException("close deadline passed while the sink was still writing the batch"),
+                    w.attempts);
+            }
+        }
+    }
+
+    /** Joins the workers (except the caller, when it is one) until the deadline; an interrupt ends the wait. */
+    private boolean joinUntil(long deadlineNanoTime, Thread self) {
+        for (Worker w : workers) {
+            if (w.thread == self) {
+                continue;
+            }
+            final long left = deadlineNanoTime - System.nanoTime();
+            if (left > 0 && !self.isInterrupted()) {
+                try {
+                    TimeUnit.NANOSECONDS.timedJoin(w.thread, left);
+                } catch (InterruptedException e) {
+                    self.interrupt(); // keep the status for the caller; the deadline is now
+                }
+            }
+            if (w.thread.isAlive()) {
+                return false;
+            }
+        }
+        return !isWorker(self);
+    }
+
+    /**
+     * Closes the sink now if no worker is inside {@code write}, otherwise as soon as the last one leaves it (on
+     * that worker's thread). A write that never returns means the sink is never closed; that is logged.
+     *
+     * @return whether the sink was closed by this call
+     */
+    boolean closeSinkWhenIdle() {
+        sinkCloseRequested = true;
+        if (insideWrite.get() == 0) {
+            return closeSinkOnce();
+        }
+        LOG.warn("pipeline '{}': {} write(s) still running after close; the sink is closed when the last one returns",
+            pipelineName, insideWrite.get());
+        return false;
+    }
+
+    private boolean closeSinkOnce() {
+        if (!sinkClosed.compareAndSet(false, true)) {
+            return false;
+        }
+        try {
+            sink.close();
+        } catch (Throwable t) {
+            counters.callbackFailed();
+            LOG.warn("pipeline '{}': sink close failed", pipelineName, t);
+        }
+        return true;
+    }
+
+    private void leaveWrite() {
+        if (insideWrite.decrementAndGet() == 0 && sinkCloseRequested) {
+            closeSinkOnce();
+        }
+    }
+
+    private final class Worker implements Runnable {
+        private final Thread thread;
+        private volatile MutableEventBatch current;
+        private volatile int attempts;
+
+        Worker(ThreadFactory threadFactory) {
+            this.thread = threadFactory.newThread(this);
+        }
+
+        @Override
+        public void run() {
+            while (true) {
+                final MutableEventBatch batch;
+                try {
+                    // With something to replay, do not block: an idle worker replays.
+                    batch = spool != null && spool.hasEvents() && !closing
+                        ? work.poll(REPLAY_IDLE_POLL_MILLIS, TimeUnit.MILLISECONDS) : work.take();
+                } catch (InterruptedException e) {
+                    if (aborted) {
+                        return; // shutdown() fails whatever is still queued
+                    }
+                    continue;
+                }
+                if (batch == POISON) {
+                    return;
+                }
+                if (batch == null) {
+                    replayOne();
+                    continue;
+                }
+                attempts = 0;
+                current = batch;
+                try {
+                    process(batch);
+                } catch (Throwable t) {
+                    // Only our own code runs outside the guarded calls; never let even that end the worker.
+                    if (batch.claimResolution()) {
+                        counters.batchFinished();
+                        giveUp(batch, t, attempts);
+                    }
+                    LOG.error("pipeline '{}': unexpected failure while processing batch {}; the worker carries on",
+                        pipelineName, batch.batchId(), t);
+                }
+                current = null;
+                Thread.interrupted(); // an interrupt meant "look at `aborted`", and the batch is done
+                replayOne(); // one spooled batch per live batch
+            }
+        }
+
+        private void process(MutableEventBatch batch) {
+            if (spool != null && sinkDown && !aborted) {
+                // The sink is known to be down: straight to the spool, in order; the replayer probes the sink.
+                resolveFailed(batch, lastSinkFailure);
+                return;
+            }
+            final long start = System.nanoTime();
+            while (true) {
+                if (aborted) {
+                    resolveFailed(batch, new TimeoutException("close deadline passed before the batch could be "
+                        + "written"));
+                    return;
+                }
+                attempts++;
+                final long attemptStart = System.nanoTime();
+                Throwable failure = null;
+                int written = -1;
+                insideWrite.incrementAndGet();
+                try {
+                    written = sink.write(batch);
+                } catch (Throwable t) {
+                    failure = t;
+                } finally {
+                    leaveWrite();
+                }
+                if (failure == null) {
+                    if (written >= 0 && written <= batch.size()) {
+                        resolveWritten(batch, written, System.nanoTime() - attemptStart);
+                        return;
+                    }
+                    failure = new IllegalStateException("sink " + sink.getClass().getName() + " reported " + written
+                        + " events written for a batch of " + batch.size());
+                }
+                if (failure instanceof PartialWriteException) {
+                    batch.progress((PartialWriteException) failure);
+                }
+                final Throwable cause = failure instanceof PartialWriteException ? failure.getCause() : failure;
+                if (cause instanceof Error) {
+                    counters.callbackFailed();
+                }
+                if (!shouldRetry(batch, start, cause)) {
+                    resolveFailed(batch, cause);
+                    return;
+                }
+                counters.retried();
+                final long pause = retryPolicy.backoffNanos(attempts);
+                if (LOG.isDebugEnabled()) {
+                    LOG.debug("batch {} ({} events) attempt {} failed, retrying in {} ms: {}", batch.batchId(),
+                        batch.size(), attempts, TimeUnit.NANOSECONDS.toMillis(pause), cause.toString());
+                }
+                final long wakeAt = System.nanoTime() + pause;
+                long remaining;
+                while (!aborted && (remaining = wakeAt - System.nanoTime()) > 0) {
+                    LockSupport.parkNanos(this, remaining);
+                    Thread.interrupted(); // an interrupt only means "look at `aborted`"
+                }
+            }
+        }
+
+        private boolean shouldRetry(MutableEventBatch batch, long start, Throwable cause) {
+            if (aborted) {
+                return false;
+            }
+            try {
+                return retryPolicy.shouldRetry(attempts, System.nanoTime() - start, cause, sink);
+            } catch (Throwable classifierFailure) {
+                counters.callbackFailed();
+                LOG.error("pipeline '{}': the retry classifier threw for batch {}; the batch is not retried",
+                    pipelineName, batch.batchId(), classifierFailure);
+                return false;
+            }
+        }
+
+        private void resolveWritten(MutableEventBatch batch, int written, long latencyNanos) {
+            if (!batch.claimResolution()) {
+                LOG.error("pipeline '{}': batch {} returned from the sink as written after close had abandoned it and "
+                    + "counted it failed; the sink ignored the abort", pipelineName, batch.batchId());
+                return;
+            }
+            if (writeTimer != null) {
+                writeTimer.record(latencyNanos, TimeUnit.NANOSECONDS);
+            }
+            counters.eventsWritten(written, batch.size() - written);
+            counters.batchWritten();
+            counters.batchFinished();
+            tracker.resolved(batch.ringFrom(), batch.ringTo(), batch.lossInRange() || written < batch.size(), 0);
+            free.offer(batch);
+            sinkIsUp();
+        }
+
+        private void resolveFailed(MutableEventBatch batch, Throwable cause) {
+            if (!batch.claimResolution()) {
+                return; // the closer abandoned it and has accounted for it
+            }
+            counters.batchFinished();
+            giveUp(batch, cause, attempts);
+            free.offer(batch);
+        }
+    }
+
+    /**
+     * The one place where a batch becomes failed. The caller has claimed its resolution. Events an earlier attempt
+     * reported durable ({@link PartialWriteException}) are counted written (or invalid), the rest are counted
+     * failed, logged once with their context, and handed to the failed-batch handler.
+     */
+    void giveUp(MutableEventBatch batch, Throwable cause, int attempts) {
+        final PartialWriteException progress = batch.progress();
+        // Only whole batches are spooled: a remainder after a partial write would share the batch's ledger key
+        // with its written part, and a ledger could take it for committed.
+        if (progress == null && spool != null && spoolable(cause) && trySpool(batch, cause)) {
+            return;
+        }
+        EventBatch failedPart = batch;
+        if (progress != null) {
+            counters.eventsWritten(progress.writtenCount(), progress.invalidCount());
+            final int[] rest = new int[batch.size() - progress.writtenCount() - progress.invalidCount()];
+            int n = 0;
+            for (int i = 0; i < batch.size(); i++) {
+                if (!progress.isWritten(i) && !progress.isInvalid(i)) {
+                    rest[n++] = i;
+                }
+            }
+            if (rest.length == 0) {
+                counters.batchWritten();
+                tracker.resolved(batch.ringFrom(), batch.ringTo(),
+                    batch.lossInRange() || progress.invalidCount() > 0, 0);
+                return;
+            }
+            if (rest.length < batch.size()) {
+                failedPart = new EventSubset(batch, rest);
+            }
+        }
+        tracker.resolved(batch.ringFrom(), batch.ringTo(), true, 0);
+        counters.batchFailed(failedPart.size());
+        logGiveUp(failedPart, batch.size(), cause, attempts);
+        if (failedBatchHandler != null) {
+            try {
+                failedBatchHandler.onFailedBatch(failedPart, cause, attempts);
+            } catch (Throwable t) {
+                counters.callbackFailed();
+                LOG.error("pipeline '{}': the failed-batch handler threw for batch {}; its events stay counted as "
+                    + "failed", pipelineName, batch.batchId(), t);
+            }
+        }
+    }
+
+    /** Transient failures (and the close deadline) are worth spooling; permanent ones would fail again. */
+    private boolean spoolable(Throwable cause) {
+        if (cause instanceof TimeoutException) {
+            return true;
+        }
+        try {
+            return retryPolicy.isRetryable(cause, sink);
+        } catch (Throwable classifierFailure) {
+            counters.callbackFailed();
+            return false;
+        }
+    }
+
+    /** Appends the batch to the spool; false (logged once per episode) when the spool refuses it. */
+    private boolean trySpool(MutableEventBatch batch, Throwable cause) {
+        try {
+            final long generation = spool.append(batch, sinkRunId);
+            tracker.resolved(batch.ringFrom(), batch.ringTo(), batch.lossInRange(), generation);
+            lastSinkFailure = cause;
+            spoolRefusing = false;
+            if (!sinkDown && !closing) {
+                sinkDown = true;
+                LOG.warn("pipeline '{}': sink unavailable ({}); spooling batches to {} ({} events there now)",
+                    pipelineName, cause, spool.config().directory(), spool.events());
+            }
+            return true;
+        } catch (SpoolException e) {
+            if (!spoolRefusing) {
+                spoolRefusing = true;
+                LOG.error("pipeline '{}': could not spool batch {} ({} events): {}; batches fail until the spool "
+                    + "takes them again", pipelineName, batch.batchId(), batch.size(), e.getMessage());
+            }
+            return false;
+        }
+    }
+
+    private void sinkIsUp() {
+        if (sinkDown) {
+            sinkDown = false;
+            LOG.info("pipeline '{}': sink healthy again; replaying the spool ({} events)", pipelineName,
+                spool.events());
+        }
+    }
+
+    /** Writes the oldest spooled batch, if replay is due and no other worker is replaying. */
+    private void replayOne() {
+        if (spool == null || closing || !spool.hasEvents() || System.nanoTime() - replayNotBefore < 0
+            || !replayPermit.compareAndSet(false, true)) {
+            return;
+        }
+        try {
+            final SpooledBatch batch;
+            try {
+                batch = spool.peek();
+            } catch (java.io.IOException e) {
+                replayFailed(e);
+                return;
+            }
+            if (batch == null) {
+                return;
+            }
+            final int n = batch.size();
+            Throwable failure = null;
+            int written = -1;
+            insideWrite.incrementAndGet();
+            try {
+                written = sink.write(batch);
+            } catch (Throwable t) {
+                failure = t;
+            } finally {
+                leaveWrite();
+            }
+            if (failure == null && (written < 0 || written > n)) {
+                failure = new IllegalStateException("sink " + sink.getClass().getName() + " reported " + written
+                    + " events written for a batch of " + n);
+            }
+            if (failure == null) {
+                spool.commit();
+                counters.eventsWritten(written, n - written);
+                replayFailures = 0;
+                sinkIsUp();
+            } else if (failure instanceof PartialWriteException || !spoolable(failure)) {
+                // Permanent (or partial, whose remainder cannot be told apart): counted, logged, not retried.
+                spool.commit();
+                counters.batchFailed(n);
+                LOG.error("pipeline '{}': gave up on spooled batch {} of run {} ({} events): {}", pipelineName,
+                    batch.batchId(), batch.runId(), n, failure.toString());
+            } else {
+                replayFailed(failure);
+            }
+        } finally {
+            replayPermit.set(false);
+        }
+    }
+
+    private void replayFailed(Throwable t) {
+        replayFailures++;
+        // While the sink is down the replay is its health probe: backed off like a retry, but at least once a
+        // second, so the spool starts draining (and live batches stop going to it) soon after the sink is back.
+        replayNotBefore = System.nanoTime() + Math.min(MAX_REPLAY_PROBE_NANOS,
+            retryPolicy.backoffNanos(Math.min(replayFailures, 30)));
+        if (replayFailures == 1) {
+            LOG.warn("pipeline '{}': replaying the spool failed, will retry with backoff ({} events wait): {}",
+                pipelineName, spool.events(), t.toString());
+        }
+    }
+
+    private void logGiveUp(EventBatch failedPart, int batchSize, Throwable cause, int attempts) {
+        int minSource = Integer.MAX_VALUE;
+        int maxSource = Integer.MIN_VALUE;
+        for (int i = 0; i < failedPart.size(); i++) {
+            minSource = Math.min(minSource, failedPart.sourceId(i));
+            maxSource = Math.max(maxSource, failedPart.sourceId(i));
+        }
+        final String what = "pipeline '{}': gave up on batch {}: {} of its {} events, sources {}..{}, time {} .. {}, "
+            + "after {} attempt(s): {}";
+        final Object[] args = {pipelineName, failedPart.batchId(), failedPart.size(), batchSize, minSource, maxSource,
+            toInstant(failedPart.minTimestampNanos()), toInstant(failedPart.maxTimestampNanos()), attempts,
+            cause.toString(), null};
+        if (cause instanceof Error) {
+            args[args.length - 1] = cause; // an Error deserves its stack trace
+            LOG.error(what, args);
+        } else {
+            LOG.error(what, java.util.Arrays.copyOf(args, args.length - 1));
+        }
+    }
+
+    private static Instant toInstant(long epochNanos) {
+        return Instant.ofEpochSecond(Math.floorDiv(epochNanos, 1_000_000_000L), Math.floorMod(epochNanos, 1_000_000_000L));
+    }
+}
