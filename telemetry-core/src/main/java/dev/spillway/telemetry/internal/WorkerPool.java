@@ -276,12 +276,17 @@ final class WorkerPool {
 
         @Override
         public void run() {
+            boolean replayed = false;
             while (true) {
                 final MutableEventBatch batch;
                 try {
-                    // With something to replay, do not block: an idle worker replays.
-                    batch = spool != null && spool.hasEvents() && !closing
-                        ? work.poll(REPLAY_IDLE_POLL_MILLIS, TimeUnit.MILLISECONDS) : work.take();
+                    // With something to replay, do not block: an idle worker replays (back to back while that
+                    // works, polling every few milliseconds while replay is backing off).
+                    if (spool == null || !spool.hasEvents() || closing) {
+                        batch = work.take();
+                    } else {
+                        batch = replayed ? work.poll() : work.poll(REPLAY_IDLE_POLL_MILLIS, TimeUnit.MILLISECONDS);
+                    }
                 } catch (InterruptedException e) {
                     if (aborted) {
                         return; // shutdown() fails whatever is still queued
@@ -292,7 +297,7 @@ final class WorkerPool {
                     return;
                 }
                 if (batch == null) {
-                    replayOne();
+                    replayed = replayOne();
                     continue;
                 }
                 attempts = 0;
@@ -310,7 +315,7 @@ final class WorkerPool {
                 }
                 current = null;
                 Thread.interrupted(); // an interrupt meant "look at `aborted`", and the batch is done
-                replayOne(); // one spooled batch per live batch
+                replayed = replayOne(); // one spooled batch per live batch
             }
         }
 
@@ -504,11 +509,15 @@ final class WorkerPool {
         }
     }
 
-    /** Writes the oldest spooled batch, if replay is due and no other worker is replaying. */
-    private void replayOne() {
+    /**
+     * Writes the oldest spooled batch, if replay is due and no other worker is replaying.
+     *
+     * @return whether a batch was written (so the caller may replay again at once)
+     */
+    private boolean replayOne() {
         if (spool == null || closing || !spool.hasEvents() || System.nanoTime() - replayNotBefore < 0
             || !replayPermit.compareAndSet(false, true)) {
-            return;
+            return false;
         }
         try {
             final SpooledBatch batch;
@@ -516,10 +525,10 @@ final class WorkerPool {
                 batch = spool.peek();
             } catch (java.io.IOException e) {
                 replayFailed(e);
-                return;
+                return false;
             }
             if (batch == null) {
-                return;
+                return false;
             }
             final int n = batch.size();
             Throwable failure = null;
@@ -541,6 +550,7 @@ final class WorkerPool {
                 counters.eventsWritten(written, n - written);
                 replayFailures = 0;
                 sinkIsUp();
+                return true;
             } else if (failure instanceof PartialWriteException || !spoolable(failure)) {
                 // Permanent (or partial, whose remainder cannot be told apart): counted, logged, not retried.
                 spool.commit();
@@ -550,6 +560,7 @@ final class WorkerPool {
             } else {
                 replayFailed(failure);
             }
+            return false;
         } finally {
             replayPermit.set(false);
         }
