@@ -46,6 +46,11 @@ import java.time.Duration;
  * @param compressAfter compress chunks older than this, or null (TimescaleDB)
  * @param retention drop chunks older than this, or null to keep everything (TimescaleDB)
  * @param indexMode secondary indexes of the events table
+ * @param monitorsFile monitors to upsert at start, or null
+ * @param probeConcurrency most monitor checks in flight
+ * @param probeKeepAlive reuse connections between checks
+ * @param monitorReloadInterval how often the monitors table is re-read
+ * @param alerting heartbeats and notifications
  * @param spoolDir the spool directory for batches the database cannot take, or null when the spool is off
  * @param spoolMaxBytes most bytes the spool may hold
  * @param spoolFsync fsync interval of the spool; zero means fsync every spooled batch
@@ -88,6 +93,12 @@ public record CollectorConfig(
     Duration compressAfter,
     Duration retention,
     IndexMode indexMode,
+    Path monitorsFile,
+    int probeConcurrency,
+    boolean probeKeepAlive,
+    Duration monitorReloadInterval,
+
+    AlertingConfig alerting,
     Path spoolDir,
     long spoolMaxBytes,
     Duration spoolFsync,
@@ -131,6 +142,6 @@ public record CollectorConfig(
             + (retention == null ? "forever" : retention) + " indexMode=" + indexMode + " spool="
             + (spoolDir == null ? "off" : spoolDir + " (max " + spoolMaxBytes + " bytes, fsync "
                 + (spoolFsync.isZero() ? "always" : spoolFsync.toMillis() + "ms") + ", when full " + spoolFull + ")")
-            + " ack=" + ack;
+            + " ack=" + ack + " " + alerting;
     }
 }
