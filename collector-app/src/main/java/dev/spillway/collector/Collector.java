@@ -190,6 +190,7 @@ public final class Collector implements AutoCloseable {
                 .build())
             .closeTimeout(cfg.closeTimeout())
             .meterRegistry(registry)
+            .spool(cfg.spool())
             .build();
         final BadLineLog badLines = new BadLineLog(10_000);
         final Saturation saturation = new Saturation(pipeline, cfg.highWaterMark());
@@ -206,7 +207,8 @@ public final class Collector implements AutoCloseable {
         monitors = new MonitorService(dataSource, pointWriter, transitions, registry, new MonitorService.Settings(
             cfg.probeConcurrency(), cfg.probeKeepAlive(), cfg.monitorReloadInterval()));
         MonitorApi.register(router, monitors);
-        final LineIngestor ingestor = new LineIngestor(pointWriter, metrics, badLines, heartbeats::pingFromLine);
+        final LineIngestor ingestor = new LineIngestor(pointWriter, metrics, badLines, heartbeats::pingFromLine,
+            cfg.ack(), cfg.ackTimeout());
         readiness = new ReadinessProbe(dataSource, pipeline, embedded == null ? () -> null : embedded::problem);
         final AtomicInteger n = new AtomicInteger();
         // Bounded: when every thread is busy and the queue is full, new writes get 503 instead of piling up.
