@@ -3,7 +3,8 @@ package dev.spillway.collector.http;
 import dev.spillway.collector.ingest.IngestResult;
 import dev.spillway.collector.ingest.RejectReason;
 import dev.spillway.collector.lineprotocol.Precision;
-import io.netty.buffer.ByteBufUtil;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufInputStream;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
@@ -39,14 +40,47 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
 
     private static final Logger LOG = LoggerFactory.getLogger(HttpApiHandler.class);
 
+    /** Bodies up to this size are copied into a per-thread buffer that is kept; larger ones get their own array. */
+    private static final int MAX_RETAINED_BODY_COPY = 4 * 1024 * 1024;
+    private static final ThreadLocal<byte[]> BODY_COPY = ThreadLocal.withInitial(() -> new byte[64 * 1024]);
+
     private final HttpApi api;
     private final TokenAuth auth;
     private final ArrayDeque<Request> queue = new ArrayDeque<>();
     private boolean busy;
     private String peer = "?";
 
-    /** A request copied out of Netty's buffers, so it can wait in the queue or move to another thread. */
-    private record Request(HttpMethod method, String uri, HttpHeaders headers, byte[] body, boolean keepAlive) {
+    /**
+     * A request that can wait in the queue or move to another thread. The body stays in Netty's buffer (retained,
+     * not copied on the event loop); it is released exactly once, when the response is sent or the connection
+     * closes, so nothing pins it longer than the request lives.
+     */
+    private static final class Request {
+        final HttpMethod method;
+        final String uri;
+        final HttpHeaders headers;
+        final boolean keepAlive;
+        private ByteBuf body;
+
+        Request(HttpMethod method, String uri, HttpHeaders headers, ByteBuf body, boolean keepAlive) {
+            this.method = method;
+            this.uri = uri;
+            this.headers = headers;
+            this.body = body;
+            this.keepAlive = keepAlive;
+        }
+
+        ByteBuf body() {
+            return body;
+        }
+
+        void releaseBody() {
+            final ByteBuf b = body;
+            if (b != null) {
+                body = null;
+                b.release();
+            }
+        }
     }
 
     HttpApiHandler(HttpApi api) {
@@ -68,11 +102,11 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
         }
         try {
             if (req.decoderResult().isFailure()) {
-                respond(ctx, new Request(req.method(), req.uri(), req.headers(), new byte[0], false),
+                respond(ctx, new Request(req.method(), req.uri(), req.headers(), null, false),
                     HttpResponseStatus.BAD_REQUEST, Json.error("invalid", "malformed HTTP request"));
                 return;
             }
-            queue.add(new Request(req.method(), req.uri(), req.headers().copy(), ByteBufUtil.getBytes(req.content()),
+            queue.add(new Request(req.method(), req.uri(), req.headers().copy(), req.content().retain(),
                 HttpUtil.isKeepAlive(req)));
         } finally {
             req.release();
@@ -176,18 +210,29 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
             return;
         }
         try {
-            api.ingestExecutor().execute(() -> ingest(ctx, r, precision, gzip));
+            api.ingestExecutor().execute(() -> {
+                try {
+                    ingest(ctx, r, precision, gzip);
+                } catch (RuntimeException e) {
+                    // Answer (and so release the body) rather than leave the client and the buffer hanging.
+                    LOG.error("ingest failed for request from {}", peer, e);
+                    respond(ctx, r, HttpResponseStatus.INTERNAL_SERVER_ERROR, Json.error("internal error", e.toString()));
+                }
+            });
         } catch (RejectedExecutionException e) {
             unavailable(ctx, r, "collector is overloaded; retry later");
         }
     }
 
     private void ingest(ChannelHandlerContext ctx, Request r, Precision precision, boolean gzip) {
-        byte[] body = r.body;
-        int length = body.length;
+        final ByteBuf content = r.body();
+        byte[] body;
+        int offset = 0;
+        int length = content.readableBytes();
         if (gzip) {
             try {
-                final BoundedGunzip.Bytes plain = BoundedGunzip.gunzip(body, length, api.maxDecompressedSize());
+                final BoundedGunzip.Bytes plain = BoundedGunzip.gunzip(new ByteBufInputStream(content.duplicate()),
+                    length, api.maxDecompressedSize());
                 body = plain.buf();
                 length = plain.length();
             } catch (BoundedGunzip.TooLarge e) {
@@ -199,8 +244,22 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
                     + e.getMessage()));
                 return;
             }
+        } else if (content.hasArray()) {
+            body = content.array(); // a heap buffer: parse in place
+            offset = content.arrayOffset() + content.readerIndex();
+        } else {
+            // Direct or composite (the aggregator's usual output): one copy into this thread's reused array.
+            body = BODY_COPY.get();
+            if (body.length < length) {
+                body = new byte[Math.max(length, Math.min(2 * body.length, MAX_RETAINED_BODY_COPY))];
+                if (body.length <= MAX_RETAINED_BODY_COPY) {
+                    BODY_COPY.set(body);
+                }
+            }
+            content.getBytes(content.readerIndex(), body, 0, length);
         }
-        api.ingestor().ingest(body, 0, length, precision, "http " + peer, 1).whenComplete((result, err) -> {
+        // The parser is done with the bytes when ingest() returns (lines waiting for new series are copied).
+        api.ingestor().ingest(body, offset, length, precision, "http " + peer, 1).whenComplete((result, err) -> {
             if (err != null) {
                 LOG.error("ingest failed for request from {}", peer, err);
                 respond(ctx, r, HttpResponseStatus.INTERNAL_SERVER_ERROR, Json.error("internal error", err.toString()));
@@ -263,6 +322,7 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
 
     /** Writes the response (from any thread), then starts the next queued request on the event loop. */
     private void send(ChannelHandlerContext ctx, Request r, FullHttpResponse resp) {
+        r.releaseBody();
         api.metrics().httpResponse(resp.status().code());
         if (r.method.equals(HttpMethod.HEAD)) {
             resp.content().clear();
@@ -286,7 +346,10 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
 
     @Override
     public void channelInactive(ChannelHandlerContext ctx) throws Exception {
-        queue.clear();
+        Request r;
+        while ((r = queue.poll()) != null) {
+            r.releaseBody();
+        }
         super.channelInactive(ctx);
     }
 

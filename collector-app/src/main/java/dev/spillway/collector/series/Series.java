@@ -12,7 +12,8 @@ public final class Series {
     private final int id;
     private final AtomicLong nextSequence;
 
-    Series(int id, long nextSequence) {
+    /** A series with its database id, whose next event carries {@code nextSequence}. */
+    public Series(int id, long nextSequence) {
         this.id = id;
         this.nextSequence = new AtomicLong(nextSequence);
     }

@@ -37,9 +37,9 @@ public final class SeriesRegistry implements AutoCloseable {
     private final DataSource dataSource;
     private final String eventsTable;
     private final int maxSeries;
-    private final Map<String, Series> byKey = new ConcurrentHashMap<>();
+    private final SeriesIndex byKey = new SeriesIndex();
     private final Map<Integer, Series> byId = new ConcurrentHashMap<>();
-    private final Map<String, CompletableFuture<Series>> inFlight = new ConcurrentHashMap<>();
+    private final Map<SeriesKey, CompletableFuture<Series>> inFlight = new ConcurrentHashMap<>();
     // Created plus being created: checked before an insert so concurrent creators cannot overshoot the limit.
     private final AtomicInteger reserved = new AtomicInteger();
     private final AtomicLong created = new AtomicLong();
@@ -111,11 +111,14 @@ public final class SeriesRegistry implements AutoCloseable {
 
     private void register(int id, String measurement, List<String> tags, String field, long next) {
         final Series s = byId.computeIfAbsent(id, i -> new Series(i, next));
-        byKey.put(SeriesKey.of(SeriesKey.prefix(measurement, tags), field), s);
+        byKey.putIfAbsent(SeriesKey.of(measurement, tags, field), s);
     }
 
-    /** The series for a key if known, without blocking; null when it must be {@link #resolve resolved}. */
-    public Series cached(String key) {
+    /**
+     * The series for the key in the builder if known, without blocking or allocating; null when it must be
+     * {@link #resolve resolved}.
+     */
+    public Series cached(SeriesKeyBuilder key) {
         return byKey.get(key);
     }
 
@@ -126,7 +129,7 @@ public final class SeriesRegistry implements AutoCloseable {
      * @param key the {@link SeriesKey} of the other arguments
      * @param tags alternating key, value, sorted by key
      */
-    public CompletableFuture<Series> resolve(String key, String measurement, List<String> tags, String field) {
+    public CompletableFuture<Series> resolve(SeriesKey key, String measurement, List<String> tags, String field) {
         final Series known = byKey.get(key);
         if (known != null) {
             return CompletableFuture.completedFuture(known);
@@ -161,7 +164,7 @@ public final class SeriesRegistry implements AutoCloseable {
         return mine;
     }
 
-    private Series create(String key, String measurement, String tagsJson, String field)
+    private Series create(SeriesKey key, String measurement, String tagsJson, String field)
         throws SQLException, SeriesLimitException {
         if (reserved.incrementAndGet() > maxSeries) {
             reserved.decrementAndGet();
@@ -210,7 +213,7 @@ public final class SeriesRegistry implements AutoCloseable {
                 return new Series(i, first);
             });
             ok = fresh[0]; // an id already known under another key keeps its one reservation
-            byKey.put(key, s);
+            byKey.putIfAbsent(key, s);
             return s;
         } finally {
             if (!ok) {
