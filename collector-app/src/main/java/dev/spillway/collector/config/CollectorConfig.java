@@ -1,6 +1,7 @@
 package dev.spillway.collector.config;
 
 import dev.spillway.telemetry.OverflowPolicy;
+import dev.spillway.telemetry.timescale.IndexMode;
 
 import java.nio.file.Path;
 import java.time.Duration;
@@ -33,6 +34,7 @@ import java.time.Duration;
  * @param highWaterMark ring occupancy fraction above which HTTP writes get 503
  * @param ingestThreads threads that decompress, parse and ingest HTTP bodies
  * @param closeTimeout how long shutdown waits for the pipeline to drain
+ * @param indexMode which index the events table gets (see the README's Performance section)
  */
 public record CollectorConfig(
     HostPort http,
@@ -58,7 +60,8 @@ public record CollectorConfig(
     Duration tcpIdleTimeout,
     double highWaterMark,
     int ingestThreads,
-    Duration closeTimeout) {
+    Duration closeTimeout,
+    IndexMode indexMode) {
 
     /** Whether writes need a token. */
     public boolean authRequired() {
@@ -81,6 +84,6 @@ public record CollectorConfig(
         return "http=" + http + " tcp=" + tcp + " udp=" + udp + " auth=" + (token != null ? "token" : "off")
             + " db=" + (jdbcUrl != null ? maskedJdbcUrl() : "embedded:" + dataDir) + " ring=" + ringSize + " batch="
             + batchSize + " flush=" + flushInterval.toMillis() + "ms workers=" + workers + " policy="
-            + overflowPolicy + " maxSeries=" + maxSeries + " highWaterMark=" + highWaterMark;
+            + overflowPolicy + " maxSeries=" + maxSeries + " highWaterMark=" + highWaterMark + " index=" + indexMode;
     }
 }

@@ -1,6 +1,7 @@
 package dev.spillway.collector.config;
 
 import dev.spillway.telemetry.OverflowPolicy;
+import dev.spillway.telemetry.timescale.IndexMode;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.ArgSpec;
@@ -94,6 +95,11 @@ public final class CollectorOptions {
     @Option(names = "--overflow-policy", paramLabel = "POLICY", defaultValue = "block",
         description = "When the ring is full: block, drop-newest or overwrite-oldest (default: ${DEFAULT-VALUE}).")
     String overflowPolicy;
+
+    @Option(names = "--index-mode", paramLabel = "MODE", defaultValue = "default",
+        description = "Index on the events table: default (btree source_id, time DESC), brin-time or none "
+            + "(default: ${DEFAULT-VALUE}).")
+    String indexMode;
 
     @Option(names = "--retry-attempts", paramLabel = "N", defaultValue = "8",
         description = "Write attempts per batch (default: ${DEFAULT-VALUE}).")
@@ -251,6 +257,8 @@ public final class CollectorOptions {
         final Duration flush = durationIn("--flush-interval", flushInterval, Duration.ofMillis(1), Duration.ofHours(1));
         final int workerCount = intIn("--workers", workers, 1, 256);
         final OverflowPolicy policy = convert("--overflow-policy", overflowPolicy, CollectorOptions::policy);
+        final IndexMode index = convert("--index-mode", indexMode,
+            v -> IndexMode.valueOf(v.toUpperCase(Locale.ROOT).replace('-', '_')));
         final int attempts = intIn("--retry-attempts", retryAttempts, 1, 1000);
         final Duration maxElapsed = durationIn("--retry-max-elapsed", retryMaxElapsed, Duration.ZERO,
             Duration.ofHours(24));
@@ -271,7 +279,7 @@ public final class CollectorOptions {
         }
         return new CollectorConfig(httpAddr, tcpAddr, udpAddr, token, blank(jdbcUrl) ? null : jdbcUrl,
             dbUser, dbPassword, Path.of(dataDir).toAbsolutePath().normalize(), port, ring, batch, flush,
-            workerCount, policy, attempts, maxElapsed, body, inflated, series, line, idle, hwm, threads, close);
+            workerCount, policy, attempts, maxElapsed, body, inflated, series, line, idle, hwm, threads, close, index);
     }
 
     private static OverflowPolicy policy(String s) {

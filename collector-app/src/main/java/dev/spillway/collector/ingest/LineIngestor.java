@@ -96,6 +96,7 @@ public final class LineIngestor {
         private RejectReason firstBadReason;
         private boolean refused;
         private boolean seriesError;
+        private boolean sequenceUnavailable;
 
         Body(String source, int lineOffset, SeriesKeyBuilder key) {
             this.source = source;
@@ -147,7 +148,7 @@ public final class LineIngestor {
                 for (int i = 0; i < n; i++) {
                     final Series s = series[i];
                     if (s != null && !offer(p.timestampNanos(), s, FieldKinds.of(p.fieldType(i)), p.fieldValue(i))) {
-                        reject(line, RejectReason.REFUSED, "collector is not accepting data right now");
+                        rejectNotOffered(line);
                         return;
                     }
                 }
@@ -158,7 +159,14 @@ public final class LineIngestor {
         }
 
         private boolean offer(long timestamp, Series s, short kind, double value) {
-            if (pipeline.ingest(timestamp, s.id(), kind, value, s.takeSequence())) {
+            final long seq = s.takeSequence();
+            if (seq == Series.UNAVAILABLE) {
+                // No sequence could be reserved (database down or shutting down): retryable, answered with 503.
+                seriesError = true;
+                sequenceUnavailable = true;
+                return false;
+            }
+            if (pipeline.ingest(timestamp, s.id(), kind, value, seq)) {
                 events++;
                 return true;
             }
@@ -238,11 +246,20 @@ public final class LineIngestor {
             }
             for (int j = 0; j < s.length; j++) {
                 if (!offer(pl.timestamp, s[j], pl.kinds[j], pl.values[j])) {
-                    reject(pl.line, RejectReason.REFUSED, "collector is not accepting data right now");
+                    rejectNotOffered(pl.line);
                     return;
                 }
             }
             accepted++;
+        }
+
+        private void rejectNotOffered(int line) {
+            if (sequenceUnavailable) {
+                sequenceUnavailable = false;
+                reject(line, RejectReason.SERIES_ERROR, "could not reserve sequence numbers in the database");
+            } else {
+                reject(line, RejectReason.REFUSED, "collector is not accepting data right now");
+            }
         }
 
         private void reject(int line, RejectReason reason, String message) {
