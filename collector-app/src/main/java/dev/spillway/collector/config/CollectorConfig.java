@@ -34,7 +34,16 @@ import java.time.Duration;
  * @param highWaterMark ring occupancy fraction above which HTTP writes get 503
  * @param ingestThreads threads that decompress, parse and ingest HTTP bodies
  * @param closeTimeout how long shutdown waits for the pipeline to drain
- * @param indexMode which index the events table gets (see the README's Performance section)
+ * @param httpMaxConnections most open HTTP connections
+ * @param httpMaxBuffered most request bytes buffered over all HTTP connections
+ * @param httpHeaderTimeout time from a request's first byte to its complete head
+ * @param httpReadTimeout time from a request's first byte to its complete body
+ * @param httpIdleTimeout idle keep-alive HTTP connections are closed after this
+ * @param udpReceiveBuffer the UDP socket receive buffer asked of the kernel
+ * @param chunkInterval hypertable chunk interval (TimescaleDB)
+ * @param compressAfter compress chunks older than this, or null (TimescaleDB)
+ * @param retention drop chunks older than this, or null to keep everything (TimescaleDB)
+ * @param indexMode secondary indexes of the events table
  */
 public record CollectorConfig(
     HostPort http,
@@ -61,6 +70,15 @@ public record CollectorConfig(
     double highWaterMark,
     int ingestThreads,
     Duration closeTimeout,
+    int httpMaxConnections,
+    long httpMaxBuffered,
+    Duration httpHeaderTimeout,
+    Duration httpReadTimeout,
+    Duration httpIdleTimeout,
+    int udpReceiveBuffer,
+    Duration chunkInterval,
+    Duration compressAfter,
+    Duration retention,
     IndexMode indexMode) {
 
     /** Whether writes need a token. */
@@ -84,6 +102,7 @@ public record CollectorConfig(
         return "http=" + http + " tcp=" + tcp + " udp=" + udp + " auth=" + (token != null ? "token" : "off")
             + " db=" + (jdbcUrl != null ? maskedJdbcUrl() : "embedded:" + dataDir) + " ring=" + ringSize + " batch="
             + batchSize + " flush=" + flushInterval.toMillis() + "ms workers=" + workers + " policy="
-            + overflowPolicy + " maxSeries=" + maxSeries + " highWaterMark=" + highWaterMark + " index=" + indexMode;
+            + overflowPolicy + " maxSeries=" + maxSeries + " highWaterMark=" + highWaterMark + " retention="
+            + (retention == null ? "forever" : retention) + " indexMode=" + indexMode;
     }
 }

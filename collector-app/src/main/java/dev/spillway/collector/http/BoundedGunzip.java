@@ -1,7 +1,7 @@
 package dev.spillway.collector.http;
 
+import java.io.ByteArrayInputStream;
 import java.io.IOException;
-import java.io.InputStream;
 import java.util.Arrays;
 import java.util.zip.GZIPInputStream;
 
@@ -31,8 +31,8 @@ final class BoundedGunzip {
      * @throws TooLarge when more than {@code max} bytes come out
      * @throws IOException when the input is not valid gzip
      */
-    static Bytes gunzip(InputStream in, int len, int max) throws IOException, TooLarge {
-        try (GZIPInputStream z = new GZIPInputStream(in, 16 * 1024)) {
+    static Bytes gunzip(byte[] in, int len, int max) throws IOException, TooLarge {
+        try (GZIPInputStream z = new GZIPInputStream(new ByteArrayInputStream(in, 0, len), 16 * 1024)) {
             byte[] out = new byte[(int) Math.min(max, Math.max(16 * 1024L, len * 4L))];
             int n = 0;
             while (true) {

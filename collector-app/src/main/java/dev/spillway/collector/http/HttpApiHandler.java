@@ -3,14 +3,11 @@ package dev.spillway.collector.http;
 import dev.spillway.collector.ingest.IngestResult;
 import dev.spillway.collector.ingest.RejectReason;
 import dev.spillway.collector.lineprotocol.Precision;
-import io.netty.buffer.ByteBuf;
-import io.netty.buffer.ByteBufInputStream;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.handler.codec.http.DefaultFullHttpResponse;
-import io.netty.handler.codec.http.FullHttpRequest;
 import io.netty.handler.codec.http.FullHttpResponse;
 import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpHeaderValues;
@@ -20,7 +17,10 @@ import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http.HttpVersion;
 import io.netty.handler.codec.http.QueryStringDecoder;
+import io.netty.channel.socket.ChannelInputShutdownEvent;
+import io.netty.handler.timeout.IdleStateEvent;
 import io.netty.util.ReferenceCountUtil;
+import dev.spillway.collector.log.RateLimitedLog;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -33,59 +33,38 @@ import java.util.concurrent.RejectedExecutionException;
 
 /**
  * The InfluxDB-compatible HTTP API on one connection. Requests are answered strictly in arrival order (HTTP/1.1
- * pipelining) even though write bodies are processed off the event loop: the next request starts only after
- * the previous response was written.
+ * pipelining), refusals included, even though write bodies are processed off the event loop: the next item of
+ * the queue starts only after the previous answer was written. A client that half-closes after sending still
+ * gets every answer; the connection closes once they are written.
  */
 final class HttpApiHandler extends ChannelInboundHandlerAdapter {
 
     private static final Logger LOG = LoggerFactory.getLogger(HttpApiHandler.class);
-
-    /** Bodies up to this size are copied into a per-thread buffer that is kept; larger ones get their own array. */
-    private static final int MAX_RETAINED_BODY_COPY = 4 * 1024 * 1024;
-    private static final ThreadLocal<byte[]> BODY_COPY = ThreadLocal.withInitial(() -> new byte[64 * 1024]);
+    private static final String JSON = "application/json; charset=utf-8";
+    private static final String PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8";
+    private static final String OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+    // One line per 10 s while writes are being refused, however many refusals there are.
+    private static final RateLimitedLog REFUSALS = new RateLimitedLog(LOG, 10_000);
 
     private final HttpApi api;
     private final TokenAuth auth;
-    private final ArrayDeque<Request> queue = new ArrayDeque<>();
+    private final BufferBudget budget;
+    private final int maxPipelined;
+    private final ArrayDeque<Inbound> queue = new ArrayDeque<>();
     private boolean busy;
+    private boolean inputClosed;
+    private boolean closing;
     private String peer = "?";
 
-    /**
-     * A request that can wait in the queue or move to another thread. The body stays in Netty's buffer (retained,
-     * not copied on the event loop); it is released exactly once, when the response is sent or the connection
-     * closes, so nothing pins it longer than the request lives.
-     */
-    private static final class Request {
-        final HttpMethod method;
-        final String uri;
-        final HttpHeaders headers;
-        final boolean keepAlive;
-        private ByteBuf body;
-
-        Request(HttpMethod method, String uri, HttpHeaders headers, ByteBuf body, boolean keepAlive) {
-            this.method = method;
-            this.uri = uri;
-            this.headers = headers;
-            this.body = body;
-            this.keepAlive = keepAlive;
-        }
-
-        ByteBuf body() {
-            return body;
-        }
-
-        void releaseBody() {
-            final ByteBuf b = body;
-            if (b != null) {
-                body = null;
-                b.release();
-            }
-        }
+    /** A request after routing: the item plus its decoded URI. */
+    private record Request(Inbound.Request in, HttpMethod method, String uri, HttpHeaders headers, String endpoint) {
     }
 
-    HttpApiHandler(HttpApi api) {
+    HttpApiHandler(HttpApi api, BufferBudget budget, int maxPipelined) {
         this.api = api;
         this.auth = new TokenAuth(api.token());
+        this.budget = budget;
+        this.maxPipelined = maxPipelined;
     }
 
     @Override
@@ -96,33 +75,86 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
 
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
-        if (!(msg instanceof FullHttpRequest req)) {
+        if (!(msg instanceof Inbound item)) {
             ReferenceCountUtil.release(msg);
             return;
         }
-        try {
-            if (req.decoderResult().isFailure()) {
-                respond(ctx, new Request(req.method(), req.uri(), req.headers(), null, false),
-                    HttpResponseStatus.BAD_REQUEST, Json.error("invalid", "malformed HTTP request"));
-                return;
-            }
-            queue.add(new Request(req.method(), req.uri(), req.headers().copy(), req.content().retain(),
-                HttpUtil.isKeepAlive(req)));
-        } finally {
-            req.release();
+        if (closing) {
+            budget.release(item.reserved());
+            return;
+        }
+        queue.add(item);
+        if (queue.size() >= maxPipelined) {
+            // Read ahead no further until answers catch up; TCP flow control then slows the client.
+            ctx.channel().config().setAutoRead(false);
         }
         if (!busy) {
             next(ctx);
         }
     }
 
+    @Override
+    public void userEventTriggered(ChannelHandlerContext ctx, Object evt) throws Exception {
+        if (evt instanceof ChannelInputShutdownEvent) {
+            // The client sent all it will send; answer what was received, then close.
+            inputClosed = true;
+            if (!busy) {
+                ctx.close();
+            }
+            return;
+        }
+        if (evt instanceof IdleStateEvent) {
+            if (!busy && queue.isEmpty()) {
+                LOG.debug("closing idle HTTP connection from {}", peer);
+                ctx.close();
+            }
+            return;
+        }
+        super.userEventTriggered(ctx, evt);
+    }
+
     private void next(ChannelHandlerContext ctx) {
-        final Request r = queue.poll();
-        if (r == null) {
+        final Inbound item = queue.poll();
+        if (item == null) {
             busy = false;
+            if (inputClosed) {
+                ctx.close();
+            } else if (!closing) {
+                ctx.channel().config().setAutoRead(true);
+            }
             return;
         }
         busy = true;
+        if (queue.size() < maxPipelined && !inputClosed && !closing) {
+            ctx.channel().config().setAutoRead(true);
+        }
+        if (item instanceof Inbound.Continue) {
+            ctx.writeAndFlush(new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, HttpResponseStatus.CONTINUE,
+                Unpooled.EMPTY_BUFFER)).addListener(f -> ctx.executor().execute(() -> next(ctx)));
+            return;
+        }
+        if (item instanceof Inbound.Refusal refusal) {
+            final Request r = new Request(null, refusal.method(), refusal.uri(), null, endpoint(refusal.uri()));
+            final FullHttpResponse resp = response(refusal.status(), Json.error(refusal.code(), refusal.message()),
+                JSON);
+            if (refusal.status().code() == 503) {
+                resp.headers().set(HttpHeaderNames.RETRY_AFTER, "1");
+                REFUSALS.warn("answered 503 to " + refusal.method() + " " + refusal.uri() + " from " + peer + ": "
+                    + refusal.message());
+            }
+            send(ctx, r, resp, refusal.close());
+            return;
+        }
+        final Inbound.Request in = (Inbound.Request) item;
+        final Request r;
+        try {
+            final String path = new QueryStringDecoder(in.uri()).path();
+            r = new Request(in, in.method(), in.uri(), in.headers(), endpoint(path));
+        } catch (RuntimeException e) {
+            final Request bad = new Request(in, in.method(), in.uri(), in.headers(), "other");
+            respond(ctx, bad, HttpResponseStatus.BAD_REQUEST, Json.error("invalid", "malformed URI: " + e.getMessage()));
+            return;
+        }
         try {
             dispatch(ctx, r);
         } catch (RuntimeException e) {
@@ -131,9 +163,21 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
         }
     }
 
+    /** The {@code endpoint} label of the request counter: a fixed set, so a scanner cannot grow the metrics. */
+    private static String endpoint(String path) {
+        return switch (path) {
+            case "/ping", "/health", "/ready", "/metrics", "/api/v2/write", "/write" -> path;
+            default -> path.startsWith("/api/v1/") ? "/api/v1" : "other";
+        };
+    }
+
     private void dispatch(ChannelHandlerContext ctx, Request r) {
         final QueryStringDecoder query = new QueryStringDecoder(r.uri);
         final String path = query.path();
+        if (api.router() != null && api.router().handles(path)) {
+            routed(ctx, r, query);
+            return;
+        }
         switch (path) {
             case "/ping" -> {
                 if (r.method.equals(HttpMethod.GET) || r.method.equals(HttpMethod.HEAD)) {
@@ -144,8 +188,14 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
             }
             case "/health" -> {
                 if (r.method.equals(HttpMethod.GET) || r.method.equals(HttpMethod.HEAD)) {
-                    respond(ctx, r, HttpResponseStatus.OK,
-                        "{\"name\":\"spillway-collector\",\"status\":\"pass\",\"message\":\"ready for writes\"}");
+                    final String problem = api.readiness().problem();
+                    if (problem == null) {
+                        respond(ctx, r, HttpResponseStatus.OK, "{\"name\":\"spillway-collector\",\"status\":\"pass\","
+                            + "\"message\":\"ready for writes\"}");
+                    } else {
+                        respond(ctx, r, HttpResponseStatus.SERVICE_UNAVAILABLE, "{\"name\":\"spillway-collector\","
+                            + "\"status\":\"fail\",\"message\":" + Json.quote(problem) + "}");
+                    }
                 } else {
                     methodNotAllowed(ctx, r);
                 }
@@ -161,7 +211,7 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
             }
             case "/metrics" -> {
                 if (authorized(ctx, r, query)) {
-                    respondText(ctx, r, api.registry().scrape());
+                    metrics(ctx, r);
                 }
             }
             case "/api/v2/write", "/write" -> {
@@ -171,6 +221,34 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
             }
             default -> respond(ctx, r, HttpResponseStatus.NOT_FOUND, Json.error("not found", "no endpoint " + path));
         }
+    }
+
+    /** JSON APIs and pages: the router runs the handler off the event loop; same token check as writes. */
+    private void routed(ChannelHandlerContext ctx, Request r, QueryStringDecoder query) {
+        final java.util.Map<String, String> headers = new java.util.HashMap<>();
+        r.headers.forEach(h -> headers.putIfAbsent(h.getKey().toLowerCase(Locale.ROOT), h.getValue()));
+        api.router().dispatch(r.method.name(), query.path(), query.parameters(), headers,
+            java.util.Arrays.copyOf(r.in.body(), r.in.length()),
+            auth.allows(r.headers, query)).whenComplete((resp, err) -> {
+                if (err != null) {
+                    LOG.error("API request {} {} from {} failed", r.method, r.uri, peer, err);
+                    respond(ctx, r, HttpResponseStatus.INTERNAL_SERVER_ERROR, Json.error("internal error", err.toString()));
+                    return;
+                }
+                final FullHttpResponse out = resp.contentType() == null
+                    ? new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, HttpResponseStatus.valueOf(resp.status()),
+                        Unpooled.EMPTY_BUFFER)
+                    : new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, HttpResponseStatus.valueOf(resp.status()),
+                        Unpooled.wrappedBuffer(resp.body()));
+                if (resp.contentType() != null) {
+                    out.headers().set(HttpHeaderNames.CONTENT_TYPE, resp.contentType());
+                }
+                if (resp.status() != 204) {
+                    out.headers().setInt(HttpHeaderNames.CONTENT_LENGTH, out.content().readableBytes());
+                }
+                resp.headers().forEach((k, v) -> out.headers().set(k, v));
+                send(ctx, r, out, false);
+            });
     }
 
     private boolean authorized(ChannelHandlerContext ctx, Request r, QueryStringDecoder query) {
@@ -210,29 +288,18 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
             return;
         }
         try {
-            api.ingestExecutor().execute(() -> {
-                try {
-                    ingest(ctx, r, precision, gzip);
-                } catch (RuntimeException e) {
-                    // Answer (and so release the body) rather than leave the client and the buffer hanging.
-                    LOG.error("ingest failed for request from {}", peer, e);
-                    respond(ctx, r, HttpResponseStatus.INTERNAL_SERVER_ERROR, Json.error("internal error", e.toString()));
-                }
-            });
+            api.ingestExecutor().execute(() -> ingest(ctx, r, precision, gzip));
         } catch (RejectedExecutionException e) {
             unavailable(ctx, r, "collector is overloaded; retry later");
         }
     }
 
     private void ingest(ChannelHandlerContext ctx, Request r, Precision precision, boolean gzip) {
-        final ByteBuf content = r.body();
-        byte[] body;
-        int offset = 0;
-        int length = content.readableBytes();
+        byte[] body = r.in.body();
+        int length = r.in.length();
         if (gzip) {
             try {
-                final BoundedGunzip.Bytes plain = BoundedGunzip.gunzip(new ByteBufInputStream(content.duplicate()),
-                    length, api.maxDecompressedSize());
+                final BoundedGunzip.Bytes plain = BoundedGunzip.gunzip(body, length, api.maxDecompressedSize());
                 body = plain.buf();
                 length = plain.length();
             } catch (BoundedGunzip.TooLarge e) {
@@ -244,22 +311,8 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
                     + e.getMessage()));
                 return;
             }
-        } else if (content.hasArray()) {
-            body = content.array(); // a heap buffer: parse in place
-            offset = content.arrayOffset() + content.readerIndex();
-        } else {
-            // Direct or composite (the aggregator's usual output): one copy into this thread's reused array.
-            body = BODY_COPY.get();
-            if (body.length < length) {
-                body = new byte[Math.max(length, Math.min(2 * body.length, MAX_RETAINED_BODY_COPY))];
-                if (body.length <= MAX_RETAINED_BODY_COPY) {
-                    BODY_COPY.set(body);
-                }
-            }
-            content.getBytes(content.readerIndex(), body, 0, length);
         }
-        // The parser is done with the bytes when ingest() returns (lines waiting for new series are copied).
-        api.ingestor().ingest(body, offset, length, precision, "http " + peer, 1).whenComplete((result, err) -> {
+        api.ingestor().ingest(body, 0, length, precision, "http " + peer, 1).whenComplete((result, err) -> {
             if (err != null) {
                 LOG.error("ingest failed for request from {}", peer, err);
                 respond(ctx, r, HttpResponseStatus.INTERNAL_SERVER_ERROR, Json.error("internal error", err.toString()));
@@ -287,9 +340,18 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
 
     private void unavailable(ChannelHandlerContext ctx, Request r, String message) {
         final FullHttpResponse resp = response(HttpResponseStatus.SERVICE_UNAVAILABLE, Json.error("unavailable", message),
-            "application/json; charset=utf-8");
+            JSON);
         resp.headers().set(HttpHeaderNames.RETRY_AFTER, "1");
-        send(ctx, r, resp);
+        REFUSALS.warn("answered 503 to " + r.method + " " + r.endpoint + " from " + peer + ": " + message);
+        send(ctx, r, resp, false);
+    }
+
+    /** Prometheus text by default; OpenMetrics when the scraper asks for it. */
+    private void metrics(ChannelHandlerContext ctx, Request r) {
+        final String accept = r.headers.get(HttpHeaderNames.ACCEPT);
+        final String type = accept != null && accept.contains("application/openmetrics-text") ? OPENMETRICS
+            : PROMETHEUS_TEXT;
+        send(ctx, r, response(HttpResponseStatus.OK, api.registry().scrape(type), type), false);
     }
 
     private static String first(QueryStringDecoder q, String name) {
@@ -297,12 +359,8 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
         return v == null || v.isEmpty() ? null : v.get(0);
     }
 
-    private void respondText(ChannelHandlerContext ctx, Request r, String text) {
-        send(ctx, r, response(HttpResponseStatus.OK, text, "text/plain; version=0.0.4; charset=utf-8"));
-    }
-
     private void respond(ChannelHandlerContext ctx, Request r, HttpResponseStatus status, String json) {
-        send(ctx, r, response(status, json, "application/json; charset=utf-8"));
+        send(ctx, r, response(status, json, JSON), false);
     }
 
     private static FullHttpResponse response(HttpResponseStatus status, String body, String contentType) {
@@ -320,18 +378,25 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
         return resp;
     }
 
-    /** Writes the response (from any thread), then starts the next queued request on the event loop. */
-    private void send(ChannelHandlerContext ctx, Request r, FullHttpResponse resp) {
-        r.releaseBody();
-        api.metrics().httpResponse(resp.status().code());
+    /**
+     * Writes the response (from any thread), then starts the next queued item on the event loop.
+     *
+     * @param close whether to close the connection after this answer whatever the client asked
+     */
+    private void send(ChannelHandlerContext ctx, Request r, FullHttpResponse resp, boolean close) {
+        if (r.in != null) {
+            budget.release(r.in.reserved());
+        }
+        api.metrics().httpResponse(r.endpoint, resp.status().code());
         if (r.method.equals(HttpMethod.HEAD)) {
             resp.content().clear();
         }
-        if (r.keepAlive) {
+        if (!close && r.in != null && r.in.keepAlive()) {
             resp.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.KEEP_ALIVE);
             ctx.writeAndFlush(resp).addListener(f -> ctx.executor().execute(() -> next(ctx)));
         } else {
             resp.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
+            ctx.executor().execute(() -> closing = true);
             ctx.writeAndFlush(resp).addListener(ChannelFutureListener.CLOSE);
         }
     }
@@ -346,10 +411,11 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
 
     @Override
     public void channelInactive(ChannelHandlerContext ctx) throws Exception {
-        Request r;
-        while ((r = queue.poll()) != null) {
-            r.releaseBody();
+        closing = true;
+        for (Inbound item : queue) {
+            budget.release(item.reserved());
         }
+        queue.clear();
         super.channelInactive(ctx);
     }
 

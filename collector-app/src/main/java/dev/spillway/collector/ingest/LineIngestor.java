@@ -5,12 +5,11 @@ import dev.spillway.collector.lineprotocol.LineHandler;
 import dev.spillway.collector.lineprotocol.LineProtocolParser;
 import dev.spillway.collector.lineprotocol.ParsedPoint;
 import dev.spillway.collector.lineprotocol.Precision;
+import dev.spillway.collector.points.PointWriter;
 import dev.spillway.collector.series.Series;
 import dev.spillway.collector.series.SeriesKey;
 import dev.spillway.collector.series.SeriesKeyBuilder;
 import dev.spillway.collector.series.SeriesLimitException;
-import dev.spillway.collector.series.SeriesRegistry;
-import dev.spillway.telemetry.Pipeline;
 
 import java.time.Instant;
 import java.util.ArrayList;
@@ -29,12 +28,15 @@ import java.util.concurrent.CompletionException;
  * mid-line). Lines whose series are all known are ingested during parsing; lines that need a new series are
  * copied and ingested once their series exist, so a slow series insert never holds up known series.
  *
+ * <p>Events enter the pipeline through the {@link PointWriter} (producer {@code line-protocol}), like every
+ * other input.
+ *
  * <p>Thread-safe; each thread uses its own parser.
  */
 public final class LineIngestor {
 
-    private final Pipeline pipeline;
-    private final SeriesRegistry registry;
+    private final PointWriter writer;
+    private final PointWriter.Producer producer;
     private final CollectorMetrics metrics;
     private final BadLineLog badLines;
     private final ThreadLocal<PerThread> perThread = ThreadLocal.withInitial(PerThread::new);
@@ -45,10 +47,10 @@ public final class LineIngestor {
         final SeriesKeyBuilder key = new SeriesKeyBuilder();
     }
 
-    /** Wires the ingestor to its pipeline, series catalogue, meters and rate-limited bad-line log. */
-    public LineIngestor(Pipeline pipeline, SeriesRegistry registry, CollectorMetrics metrics, BadLineLog badLines) {
-        this.pipeline = pipeline;
-        this.registry = registry;
+    /** Wires the ingestor to the point writer, meters and rate-limited bad-line log. */
+    public LineIngestor(PointWriter writer, CollectorMetrics metrics, BadLineLog badLines) {
+        this.writer = writer;
+        this.producer = writer.producer("line-protocol");
         this.metrics = metrics;
         this.badLines = badLines;
     }
@@ -96,7 +98,6 @@ public final class LineIngestor {
         private RejectReason firstBadReason;
         private boolean refused;
         private boolean seriesError;
-        private boolean sequenceUnavailable;
 
         Body(String source, int lineOffset, SeriesKeyBuilder key) {
             this.source = source;
@@ -136,7 +137,7 @@ public final class LineIngestor {
                     prefixed = true;
                 }
                 key.field(p, i);
-                final Series s = registry.cached(key);
+                final Series s = writer.cached(key);
                 series[i] = s;
                 allKnown &= s != null;
             }
@@ -159,14 +160,7 @@ public final class LineIngestor {
         }
 
         private boolean offer(long timestamp, Series s, short kind, double value) {
-            final long seq = s.takeSequence();
-            if (seq == Series.UNAVAILABLE) {
-                // No sequence could be reserved (database down or shutting down): retryable, answered with 503.
-                seriesError = true;
-                sequenceUnavailable = true;
-                return false;
-            }
-            if (pipeline.ingest(timestamp, s.id(), kind, value, seq)) {
+            if (producer.ingest(timestamp, s, kind, value)) {
                 events++;
                 return true;
             }
@@ -208,7 +202,7 @@ public final class LineIngestor {
             final List<CompletableFuture<Series>> all = new ArrayList<>();
             for (PendingLine pl : pending) {
                 for (int j = 0; j < pl.fields.length; j++) {
-                    all.add(registry.resolve(pl.keys[j], pl.measurement, pl.tags, pl.fields[j]));
+                    all.add(writer.resolve(pl.keys[j], pl.measurement, pl.tags, pl.fields[j]));
                 }
             }
             // Not *Async: the continuation runs on the series thread that finished last, which is never the
@@ -254,12 +248,7 @@ public final class LineIngestor {
         }
 
         private void rejectNotOffered(int line) {
-            if (sequenceUnavailable) {
-                sequenceUnavailable = false;
-                reject(line, RejectReason.SERIES_ERROR, "could not reserve sequence numbers in the database");
-            } else {
-                reject(line, RejectReason.REFUSED, "collector is not accepting data right now");
-            }
+            reject(line, RejectReason.REFUSED, "collector is not accepting data right now");
         }
 
         private void reject(int line, RejectReason reason, String message) {

@@ -126,6 +126,11 @@ public final class SeriesRegistry implements AutoCloseable {
         return byKey.get(key);
     }
 
+    /** The series for a key if known, without blocking; null when it must be {@link #resolve resolved}. */
+    public Series cached(SeriesKey key) {
+        return byKey.get(key);
+    }
+
     /**
      * Finds or creates a series. Completes exceptionally with {@link SeriesLimitException} when the limit is
      * reached, or with the database error.
