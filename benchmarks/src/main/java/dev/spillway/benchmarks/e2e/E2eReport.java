@@ -152,8 +152,9 @@ final class E2eReport {
                     + "Ceiling = the best raw COPY of the same run into the same table definition (the collector's events "
                     + "table is the sink's, in the same index mode).\n\n");
             sb.append("| target | index | acked lines/s | durable lines/s | % of that schema's ceiling | x InfluxDB "
-                + "| server CPU s per M lines | PostgreSQL CPU s per M rows | server CPU us per line | HTTP statuses |\n");
-            sb.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n");
+                + "| server CPU s per M lines | PostgreSQL CPU s per M rows | server CPU us per line | load process CPU s "
+                + "| HTTP statuses |\n");
+            sb.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n");
             final LineProtocolE2e.LineRun influx = influx(r);
             for (LineProtocolE2e.LineRun lr : r.lineRuns) {
                 final Run ceil = lr.index() == null ? null : r.best("ceiling", lr.index());
@@ -166,6 +167,7 @@ final class E2eReport {
                     .append(" | ").append(fmt("%.2f", lr.serverCpuSeconds() * perM)).append(" | ")
                     .append(Double.isNaN(lr.pgCpuSeconds()) ? "n/a" : fmt("%.2f", lr.pgCpuSeconds() * perM)).append(" | ")
                     .append(fmt("%.2f", lr.serverCpuSeconds() * 1e6 / lr.lines())).append(" | ")
+                    .append(fmt("%.2f", lr.loadCpuSeconds())).append(" | ")
                     .append(lr.statuses()).append(" |\n");
             }
             if (r.influxSkipped != null) {
@@ -191,7 +193,7 @@ final class E2eReport {
                     .append(" conn, ").append(ceil.batch() == ceil.rows() ? "one tx" : fmt("commit %,d", ceil.batch()))
                     .append(") | best ").append(fmt("%.0f %%", best * 100)).append(" (workers ").append(bestSp.workers())
                     .append(", batch ").append(fmt("%,d", bestSp.batch())).append(")")
-                    .append(defaults == null ? "" : fmt("; defaults (workers %d, batch %,d) %.0f %%", c.refWorkers,
+                    .append(defaults == null ? "" : fmt("; reference point (workers %d, batch %,d) %.0f %%", c.refWorkers,
                         c.refBatch, 100 * defaults.rowsPerSecond() / ceil.rowsPerSecond()))
                     .append(" | ").append(best >= 0.95 ? "met (best point)" : "**missed**").append(" |\n");
             }

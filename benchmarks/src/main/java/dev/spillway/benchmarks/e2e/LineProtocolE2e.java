@@ -48,11 +48,11 @@ import java.util.stream.Stream;
 final class LineProtocolE2e {
 
     static final String INFLUXD = "/usr/bin/influxd";
-    private static final Pattern DONE = Pattern.compile("DONE acked=(\\d+) seconds=([0-9.]+) statuses=(\\S*)");
+    private static final Pattern DONE = Pattern.compile("DONE acked=(\\d+) seconds=([0-9.]+) statuses=(\\S*) bodyLines=\\d+ loadCpu=([0-9.]+)");
 
     /** One line-protocol run. */
     record LineRun(String target, IndexMode index, long lines, double ackSeconds, double commitSeconds, long committed,
-                   String statuses, double serverCpuSeconds, double pgCpuSeconds) {
+                   String statuses, double serverCpuSeconds, double pgCpuSeconds, double loadCpuSeconds) {
         /** Lines per second until everything is durable: committed rows (collector) or acknowledged (InfluxDB). */
         double linesPerSecond() {
             return lines / commitSeconds;
@@ -125,7 +125,8 @@ final class LineProtocolE2e {
             final long pg1 = db.serverCpuNanos();
             final long counted = db.count(EndToEndBench.TABLE);
             final LineRun run = new LineRun("collector", mode, config.rows, Double.parseDouble(done.group(2)), seconds,
-                counted, done.group(3), (jvm1 - jvm0) / 1e9, pg0 < 0 || pg1 < 0 ? Double.NaN : (pg1 - pg0) / 1e9);
+                counted, done.group(3), (jvm1 - jvm0) / 1e9, pg0 < 0 || pg1 < 0 ? Double.NaN : (pg1 - pg0) / 1e9,
+                Double.parseDouble(done.group(4)));
             log(run);
             if (counted != config.rows || Long.parseLong(done.group(1)) != config.rows) {
                 throw new IllegalStateException("collector lost lines: acked " + done.group(1) + ", counted " + counted
@@ -184,7 +185,7 @@ final class LineProtocolE2e {
             final double seconds = Double.parseDouble(done.group(2));
             final LineRun run = new LineRun("influxdb " + version(), null, config.rows, seconds, seconds,
                 Long.parseLong(done.group(1)), done.group(3), cpu0 < 0 || cpu1 < 0 ? Double.NaN : (cpu1 - cpu0) / 1e9,
-                Double.NaN);
+                Double.NaN, Double.parseDouble(done.group(4)));
             log(run);
             return run;
         } finally {
@@ -258,9 +259,9 @@ final class LineProtocolE2e {
     private static void log(LineRun r) {
         System.out.println("[e2e] " + String.format(Locale.ROOT,
             "line protocol -> %-16s %-9s %,d lines: acked in %.2f s (%,.0f lines/s), durable in %.2f s (%,.0f lines/s); "
-                + "counted %,d; statuses %s; CPU s: server %.2f, PostgreSQL %.2f",
+                + "counted %,d; statuses %s; CPU s: server %.2f, PostgreSQL %.2f, load process %.2f",
             r.target(), r.index() == null ? "" : r.index(), r.lines(), r.ackSeconds(), r.ackedPerSecond(),
             r.commitSeconds(), r.linesPerSecond(), r.committed(), r.statuses(), r.serverCpuSeconds(),
-            r.pgCpuSeconds()));
+            r.pgCpuSeconds(), r.loadCpuSeconds()));
     }
 }

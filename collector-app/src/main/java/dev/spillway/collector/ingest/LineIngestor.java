@@ -10,6 +10,7 @@ import dev.spillway.collector.series.Series;
 import dev.spillway.collector.series.SeriesKey;
 import dev.spillway.collector.series.SeriesKeyBuilder;
 import dev.spillway.collector.series.SeriesLimitException;
+import dev.spillway.collector.series.SeriesRejectedException;
 
 import java.time.Instant;
 import java.util.ArrayList;
@@ -39,6 +40,7 @@ public final class LineIngestor {
     private final PointWriter.Producer producer;
     private final CollectorMetrics metrics;
     private final BadLineLog badLines;
+    private final HeartbeatLines heartbeats;
     private final ThreadLocal<PerThread> perThread = ThreadLocal.withInitial(PerThread::new);
 
     /** What each ingest thread reuses across bodies, so a line of known series allocates nothing. */
@@ -49,6 +51,12 @@ public final class LineIngestor {
 
     /** Wires the ingestor to the point writer, meters and rate-limited bad-line log. */
     public LineIngestor(PointWriter writer, CollectorMetrics metrics, BadLineLog badLines) {
+        this(writer, metrics, badLines, HeartbeatLines.NONE);
+    }
+
+    /** Same, and accepted {@code heartbeat,service=<id> status=<n>i} points are also reported to {@code heartbeats}. */
+    public LineIngestor(PointWriter writer, CollectorMetrics metrics, BadLineLog badLines, HeartbeatLines heartbeats) {
+        this.heartbeats = heartbeats;
         this.writer = writer;
         this.producer = writer.producer("line-protocol");
         this.metrics = metrics;
@@ -154,6 +162,9 @@ public final class LineIngestor {
                     }
                 }
                 accepted++;
+                if (heartbeats != HeartbeatLines.NONE && HeartbeatLines.MEASUREMENT.equals(p.measurement())) {
+                    heartbeatOf(p);
+                }
                 return;
             }
             pending.add(copy(p, line, numeric));
@@ -175,6 +186,36 @@ public final class LineIngestor {
                 tags.add(p.tagValue(t));
             }
             return List.copyOf(tags);
+        }
+
+        private void heartbeatOf(ParsedPoint p) {
+            String service = null;
+            for (int t = 0; t < p.tagCount(); t++) {
+                if ("service".equals(p.tagKey(t))) {
+                    service = p.tagValue(t);
+                }
+            }
+            for (int i = 0; service != null && i < p.fieldCount(); i++) {
+                if ("status".equals(p.fieldKey(i)) && (p.fieldType(i) == FieldType.INTEGER
+                    || p.fieldType(i) == FieldType.UNSIGNED)) {
+                    heartbeats.heartbeat(service, p.fieldLong(i));
+                }
+            }
+        }
+
+        private void heartbeatOf(PendingLine pl) {
+            String service = null;
+            for (int t = 0; t + 1 < pl.tags.size(); t += 2) {
+                if ("service".equals(pl.tags.get(t))) {
+                    service = pl.tags.get(t + 1);
+                }
+            }
+            for (int j = 0; service != null && j < pl.fields.length; j++) {
+                if ("status".equals(pl.fields[j]) && (pl.kinds[j] == FieldKinds.INTEGER
+                    || pl.kinds[j] == FieldKinds.UNSIGNED)) {
+                    heartbeats.heartbeat(service, (long) pl.values[j]);
+                }
+            }
         }
 
         /** The slow path: a line with a new series is copied (Strings and all) while the series is created. */
@@ -231,6 +272,8 @@ public final class LineIngestor {
                     if (e.getCause() instanceof SeriesLimitException limit) {
                         reject(pl.line, RejectReason.SERIES_LIMIT, limit.getMessage() + " (measurement '"
                             + pl.measurement + "', field '" + pl.fields[j] + "')");
+                    } else if (e.getCause() instanceof SeriesRejectedException bad) {
+                        reject(pl.line, RejectReason.SERIES_INVALID, bad.getMessage());
                     } else {
                         seriesError = true;
                         reject(pl.line, RejectReason.SERIES_ERROR, "could not create series: " + e.getCause());
@@ -245,6 +288,9 @@ public final class LineIngestor {
                 }
             }
             accepted++;
+            if (heartbeats != HeartbeatLines.NONE && HeartbeatLines.MEASUREMENT.equals(pl.measurement)) {
+                heartbeatOf(pl);
+            }
         }
 
         private void rejectNotOffered(int line) {
