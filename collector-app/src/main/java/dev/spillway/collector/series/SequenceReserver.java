@@ -28,8 +28,11 @@ import java.util.Map;
  * gap query like the events the crash lost.
  *
  * <p><b>Sizing.</b> Every {@code interval} a background thread extends, in one statement, every series with less
- * than half its headroom left; the headroom is eight rounds of the series' recent rate (at least
- * {@value #MIN_BLOCK}, at most {@value #MAX_BLOCK}), so a steady series never waits. A burst beyond that makes
+ * than half its headroom left; the headroom is {@value #ROUNDS_OF_HEADROOM} rounds of the series' recent rate
+ * (about a minute at the collector's 250 ms round; at least {@value #MIN_BLOCK}, at most {@value #MAX_BLOCK}), so
+ * a steady series never waits, and keeps taking numbers through a database outage of about that long while its
+ * events go to the spool. The price of the long headroom: after a crash (not a clean shutdown) up to that
+ * minute's worth of numbers per series stays unused. A burst beyond that makes
  * its takers wait for an immediate extra round (one round trip), and a database that stays down makes them give
  * up after {@code maxWait} (the line is then refused with 503 and the client retries).
  *
@@ -42,7 +45,9 @@ final class SequenceReserver implements AutoCloseable {
 
     static final long MIN_BLOCK = 1024;
     static final long MAX_BLOCK = 1L << 24;
-    private static final int ROUNDS_OF_HEADROOM = 8;
+    // Sized for outages, not for round trips: the spool keeps acknowledging writes while the database is down
+    // only as long as series still have numbers in hand.
+    static final int ROUNDS_OF_HEADROOM = 240;
 
     private final DataSource dataSource;
     private final Collection<Series> series;
