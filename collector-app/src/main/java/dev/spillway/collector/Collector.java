@@ -211,7 +211,8 @@ public final class Collector implements AutoCloseable {
 
     private void logBanner() {
         LOG.info("spillway collector ready: {}", config);
-        LOG.info("HTTP listening on http://{} (POST /api/v2/write, POST /write, /ping, /health, /ready, /metrics){}",
+        LOG.info("HTTP listening on http://{} (POST /api/v2/write, POST /write, /ping, /health, /ready, /metrics, "
+                + "/api/v1/monitors, /api/v1/status){}",
             hostPort(http.address()), config.authRequired() ? "; token required" : "");
         if (tcp != null) {
             LOG.info("TCP line protocol listening on {}", hostPort(tcp.address()));
