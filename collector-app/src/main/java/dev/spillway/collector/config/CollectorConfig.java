@@ -48,6 +48,7 @@ import java.time.Duration;
  * @param probeConcurrency most monitor checks in flight
  * @param probeKeepAlive reuse connections between checks
  * @param monitorReloadInterval how often the monitors table is re-read
+ * @param alerting heartbeats and notifications
  */
 public record CollectorConfig(
     HostPort http,
@@ -87,7 +88,9 @@ public record CollectorConfig(
     Path monitorsFile,
     int probeConcurrency,
     boolean probeKeepAlive,
-    Duration monitorReloadInterval) {
+    Duration monitorReloadInterval,
+
+    AlertingConfig alerting) {
 
     /** Whether writes need a token. */
     public boolean authRequired() {
@@ -111,6 +114,6 @@ public record CollectorConfig(
             + " db=" + (jdbcUrl != null ? maskedJdbcUrl() : "embedded:" + dataDir) + " ring=" + ringSize + " batch="
             + batchSize + " flush=" + flushInterval.toMillis() + "ms workers=" + workers + " policy="
             + overflowPolicy + " maxSeries=" + maxSeries + " highWaterMark=" + highWaterMark + " retention="
-            + (retention == null ? "forever" : retention) + " indexMode=" + indexMode;
+            + (retention == null ? "forever" : retention) + " indexMode=" + indexMode + " " + alerting;
     }
 }

@@ -200,6 +200,19 @@ public final class CollectorOptions {
         description = "How often the monitors table is re-read for rows changed with SQL (default: ${DEFAULT-VALUE}).")
     String monitorReloadInterval;
 
+    @Option(names = "--slack-webhook", paramLabel = "URL",
+        description = "Send heartbeat and monitor notifications to this Slack incoming webhook (creates the channel "
+            + "'slack'; more channels via /api/v1/channels).")
+    String slackWebhook;
+
+    @Option(names = "--public-url", paramLabel = "URL",
+        description = "Public address of the status page, linked from notifications (off unless given).")
+    String publicUrl;
+
+    @Option(names = "--notify-max-age", paramLabel = "DURATION", defaultValue = "24h",
+        description = "Retry undelivered notifications this long, then give them up (default: ${DEFAULT-VALUE}).")
+    String notifyMaxAge;
+
     /** Outcome of parsing: either a config to run, or help/version text already printed. */
     public sealed interface Parsed permits Run, Printed {
     }
@@ -366,7 +379,27 @@ public final class CollectorOptions {
             dbUser, dbPassword, Path.of(dataDir).toAbsolutePath().normalize(), port, ring, batch, flush,
             workerCount, policy, attempts, maxElapsed, body, inflated, series, line, idle, hwm, threads, close,
             maxConnections, maxBuffered, headerTimeout, readTimeout, idleTimeout, udpBuffer, chunk, compress, keep,
-            index, monitorFile, probes, keepAlive, reload);
+            index, monitorFile, probes, keepAlive, reload, alerting());
+    }
+
+    private AlertingConfig alerting() {
+        final String slack = blank(slackWebhook) ? null : slackWebhook.trim();
+        if (slack != null) {
+            httpUrl("--slack-webhook", slack);
+        }
+        final String pub = blank(publicUrl) ? null : publicUrl.trim();
+        if (pub != null) {
+            httpUrl("--public-url", pub);
+        }
+        return new AlertingConfig(slack, pub, durationIn("--notify-max-age", notifyMaxAge, Duration.ofMinutes(1),
+            Duration.ofDays(30)));
+    }
+
+    private static void httpUrl(String option, String value) {
+        final java.net.URI u = convert(option, value, java.net.URI::create);
+        if (!("http".equals(u.getScheme()) || "https".equals(u.getScheme())) || u.getHost() == null) {
+            throw new ConfigException(option + " must be an http(s) URL with a host");
+        }
     }
 
     private static OverflowPolicy policy(String s) {

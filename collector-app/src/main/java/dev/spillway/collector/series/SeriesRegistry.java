@@ -1,5 +1,6 @@
 package dev.spillway.collector.series;
 
+import dev.spillway.telemetry.timescale.SqlStates;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -122,7 +123,8 @@ public final class SeriesRegistry implements AutoCloseable {
 
     /**
      * Finds or creates a series. Completes exceptionally with {@link SeriesLimitException} when the limit is
-     * reached, or with the database error.
+     * reached, with {@link SeriesRejectedException} when the series can never be stored (checked by
+     * {@link SeriesValidator}, or a permanent database error), or with the database error when it is unavailable.
      *
      * @param key the {@link SeriesKey} of the other arguments
      * @param tags alternating key, value, sorted by key
@@ -131,6 +133,10 @@ public final class SeriesRegistry implements AutoCloseable {
         final Series known = byKey.get(key);
         if (known != null) {
             return CompletableFuture.completedFuture(known);
+        }
+        final String problem = SeriesValidator.problem(measurement, tags, field);
+        if (problem != null) {
+            return CompletableFuture.failedFuture(new SeriesRejectedException(problem));
         }
         final CompletableFuture<Series> mine = new CompletableFuture<>();
         final CompletableFuture<Series> existing = inFlight.putIfAbsent(key, mine);
@@ -149,6 +155,8 @@ public final class SeriesRegistry implements AutoCloseable {
             executor.execute(() -> {
                 try {
                     mine.complete(create(key, measurement, tagsJson, field));
+                } catch (SQLException e) {
+                    mine.completeExceptionally(classify(e));
                 } catch (Throwable t) {
                     mine.completeExceptionally(t);
                 } finally {
@@ -218,6 +226,27 @@ public final class SeriesRegistry implements AutoCloseable {
                 reserved.decrementAndGet();
             }
         }
+    }
+
+    /**
+     * A database that is unavailable (connection, shutdown, overload: {@link SqlStates#isTransient}) is worth a
+     * retry; anything else it says about this series (data exception, integrity, program limit such as an index
+     * row too large) will be said again, so the line is rejected for good.
+     */
+    private static Exception classify(SQLException e) {
+        if (SqlStates.isTransient(e)) {
+            return e;
+        }
+        return new SeriesRejectedException("database refused the series (SQLSTATE " + e.getSQLState() + "): "
+            + firstLine(e.getMessage()));
+    }
+
+    private static String firstLine(String s) {
+        if (s == null) {
+            return "";
+        }
+        final int nl = s.indexOf('\n');
+        return nl < 0 ? s : s.substring(0, nl);
     }
 
     /**

@@ -1,0 +1,159 @@
+package dev.spillway.telemetry.internal;
+
+import dev.spillway.telemetry.sink.EventBatch;
+import dev.spillway.telemetry.sink.PartialWriteException;
+
+import java.util.concurrent.atomic.AtomicBoolean;
+
+/**
+ * A pooled, fixed-capacity struct-of-arrays batch. The pump fills it, one worker reads it, the pool gets it
+ * back: it is never touched by two threads at once, and the hand-offs go through blocking queues, which give
+ * the happens-before edges.
+ *
+ * <p>Exactly one party resolves a batch (counts it written or failed): the worker that wrote it, or the closer
+ * that abandons it at the close deadline while a write ignores interrupts. {@link #claimResolution()} decides who.
+ */
+final class MutableEventBatch implements EventBatch, EventRing.EventSink {
+
+    private final long[] timestampNanos;
+    private final int[] sourceId;
+    private final short[] kind;
+    private final double[] value;
+    private final long[] sequence;
+    private int size;
+    private long batchId;
+    private long minTimestamp;
+    private long maxTimestamp;
+    private long firstAppendNanos;
+    private final AtomicBoolean resolved = new AtomicBoolean();
+    /** The latest partial-success report of a failed attempt (committed parts only grow), null when none. */
+    private volatile PartialWriteException progress;
+
+    /** @param capacity the most events the batch holds */
+    MutableEventBatch(int capacity) {
+        timestampNanos = new long[capacity];
+        sourceId = new int[capacity];
+        kind = new short[capacity];
+        value = new double[capacity];
+        sequence = new long[capacity];
+    }
+
+    @Override
+    public void append(long timestampNanos, int sourceId, short kind, double value, long sequence) {
+        final int i = size;
+        this.timestampNanos[i] = timestampNanos;
+        this.sourceId[i] = sourceId;
+        this.kind[i] = kind;
+        this.value[i] = value;
+        this.sequence[i] = sequence;
+        size = i + 1;
+        if (i == 0) {
+            minTimestamp = timestampNanos;
+            maxTimestamp = timestampNanos;
+        } else if (timestampNanos < minTimestamp) {
+            minTimestamp = timestampNanos;
+        } else if (timestampNanos > maxTimestamp) {
+            maxTimestamp = timestampNanos;
+        }
+    }
+
+    /** Empties the batch for reuse under a new id. */
+    void reset(long batchId) {
+        this.batchId = batchId;
+        size = 0;
+        firstAppendNanos = 0;
+        progress = null;
+        resolved.set(false);
+    }
+
+    /** Whether no more events fit. */
+    boolean isFull() {
+        return size == timestampNanos.length;
+    }
+
+    /** The most events the batch holds. */
+    int capacity() {
+        return timestampNanos.length;
+    }
+
+    /** True for exactly one caller per {@link #reset}: the one that accounts for the batch. */
+    boolean claimResolution() {
+        return resolved.compareAndSet(false, true);
+    }
+
+    /** Remembers what a failed attempt reported as already durable (or invalid). */
+    void progress(PartialWriteException partial) {
+        progress = partial;
+    }
+
+    /** The last partial-success report, or null. */
+    PartialWriteException progress() {
+        return progress;
+    }
+
+    /** {@link System#nanoTime()} when the pump appended the first event, 0 while empty (set by the pump). */
+    long firstAppendNanos() {
+        return firstAppendNanos;
+    }
+
+    void firstAppendNanos(long nanoTime) {
+        firstAppendNanos = nanoTime;
+    }
+
+    @Override
+    public long batchId() {
+        return batchId;
+    }
+
+    @Override
+    public int size() {
+        return size;
+    }
+
+    @Override
+    public long timestampNanos(int index) {
+        return timestampNanos[checkIndex(index)];
+    }
+
+    @Override
+    public int sourceId(int index) {
+        return sourceId[checkIndex(index)];
+    }
+
+    @Override
+    public short kind(int index) {
+        return kind[checkIndex(index)];
+    }
+
+    @Override
+    public double value(int index) {
+        return value[checkIndex(index)];
+    }
+
+    @Override
+    public long sequence(int index) {
+        return sequence[checkIndex(index)];
+    }
+
+    @Override
+    public long minTimestampNanos() {
+        return minTimestamp;
+    }
+
+    @Override
+    public long maxTimestampNanos() {
+        return maxTimestamp;
+    }
+
+    private int checkIndex(int index) {
+        if (index >= size) { // the arrays' own check catches negatives and the capacity
+            throw new IndexOutOfBoundsException("index " + index + " >= batch size " + size);
+        }
+        return index;
+    }
+
+    @Override
+    public String toString() {
+        return "EventBatch{id=" + batchId + ", size=" + size + '}';
+    }
+}
