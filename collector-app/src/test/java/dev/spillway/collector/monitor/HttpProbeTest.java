@@ -52,7 +52,8 @@ class HttpProbeTest {
         o.put("name", "t");
         o.put("url", url);
         o.put("interval", "5s");
-        o.put("timeout", "1s");
+        // Generous for a loaded machine (the first TLS handshake of a JVM is slow); timeout tests set 1s.
+        o.put("timeout", "4s");
         more.accept(o);
         return MonitorValidator.parse(o, null);
     }
@@ -102,11 +103,12 @@ class HttpProbeTest {
 
     @Test
     void slowHeadersAndSlowBodiesTimeOut() throws Exception {
-        final CheckResult slow = check(http.url("/slow"), o -> { });
+        final CheckResult slow = check(http.url("/slow"), o -> o.put("timeout", "1s"));
         assertFalse(slow.up());
         assertTrue(slow.error().startsWith("timeout:"), slow.error());
         assertEquals(-1, slow.statusCode());
-        final CheckResult slowBody = check(http.url("/slow-body"), o -> o.put("keyword", "second"));
+        final CheckResult slowBody = check(http.url("/slow-body"), o -> o.put("keyword", "second")
+            .put("timeout", "1s"));
         assertFalse(slowBody.up());
         assertTrue(slowBody.error().startsWith("timeout:"), slowBody.error());
         assertEquals(200, slowBody.statusCode(), "headers arrived; the body did not");
