@@ -294,7 +294,8 @@ public final class Collector implements AutoCloseable {
 
     private void logBanner() {
         LOG.info("spillway collector ready: {}", config);
-        LOG.info("HTTP listening on http://{} (POST /api/v2/write, POST /write, /ping, /health, /ready, /metrics){}",
+        LOG.info("HTTP listening on http://{} (POST /api/v2/write, POST /write, /ping, /health, /ready, /metrics, "
+                + "/api/v1/monitors, /api/v1/status){}",
             hostPort(http.address()), config.authRequired() ? "; token required" : "");
         LOG.info("status page: http://{}/{}", hostPort(http.address()), !config.authRequired() ? ""
             : config.publicStatusPage() ? " (public, read-only)" : " (sign in with the token)");

@@ -74,6 +74,9 @@ public final class MonitorService implements AutoCloseable {
     private final AtomicLong pointFailures = new AtomicLong();
     private volatile boolean running = true;
     private volatile boolean closing;
+    // Serialises state writes (result batches and API pause/resume), so the database and memory agree.
+    private final Object stateWrites = new Object();
+    private static final int MAX_BATCH = 1000;
     private final Set<java.util.concurrent.CompletableFuture<?>> pendingWrites = ConcurrentHashMap.newKeySet();
 
     /** Per-monitor live state; {@link #state} and the rest are guarded by the instance. */
@@ -254,12 +257,18 @@ public final class MonitorService implements AutoCloseable {
             return;
         }
         rt.spec = spec;
-        synchronized (rt) {
+        // Lock order everywhere: this service, stateWrites, then the runtime.
+        synchronized (stateWrites) {
+            final MonitorState current;
+            synchronized (rt) {
+                current = rt.state;
+            }
             final MonitorState want = spec.enabled()
-                ? (rt.state.state() == MonitorState.Status.PAUSED ? rt.state.resumed() : rt.state)
-                : rt.state.paused();
-            if (loaded == null || want.differs(rt.state)) {
-                persist(spec.name(), rt, want, null, null);
+                ? (current.state() == MonitorState.Status.PAUSED ? current.resumed() : current)
+                : current.paused();
+            if (want.differs(current)) {
+                // A new monitor's initial PENDING needs no row: no row means "never checked".
+                persistAll(List.of(new Change(spec.name(), rt, want, null, null)));
             }
         }
         scheduler.upsert(spec);
@@ -382,6 +391,7 @@ public final class MonitorService implements AutoCloseable {
     }
 
     private void processResults() {
+        final List<Done> batch = new ArrayList<>();
         while (running || !results.isEmpty()) {
             final Done d;
             try {
@@ -393,35 +403,63 @@ public final class MonitorService implements AutoCloseable {
             if (d == null) {
                 continue;
             }
+            batch.add(d);
+            results.drainTo(batch, MAX_BATCH - 1);
             try {
-                record(d.spec, d.result);
+                recordAll(batch);
             } catch (RuntimeException | Error e) {
-                LOG.error("recording the check of monitor '{}' failed", d.spec.name(), e);
+                LOG.error("recording {} check results failed", batch.size(), e);
             } finally {
-                d.entry.running.set(false);
+                for (Done x : batch) {
+                    x.entry.running.set(false);
+                }
+                batch.clear();
             }
         }
     }
 
-    private void record(MonitorSpec spec, CheckResult r) {
-        (r.up() ? successes : failures).increment();
-        writePoint(spec, r);
-        final Runtime rt = runtimes.get(spec.name());
-        if (rt == null) {
-            return; // deleted while the check ran
-        }
-        synchronized (rt) {
-            rt.last = r;
-            rt.lastCheckAt = r.startedAt();
-            rt.lastError = r.error();
-            rt.recent.addLast(r);
-            if (rt.recent.size() > RECENT) {
-                rt.recent.removeFirst();
+    /** A state change waiting for its transaction. */
+    private record Change(String name, Runtime rt, MonitorState next, MonitorState.Status transition,
+                          CheckResult result) {
+    }
+
+    /**
+     * Records a batch of results: points first, then every state change of the batch in one transaction (group
+     * commit: when 10,000 monitors get their first result together, that is a few transactions, not 10,000).
+     */
+    private void recordAll(List<Done> batch) {
+        final Map<String, Change> changes = new java.util.LinkedHashMap<>();
+        synchronized (stateWrites) {
+            for (Done d : batch) {
+                final MonitorSpec spec = d.spec;
+                final CheckResult r = d.result;
+                (r.up() ? successes : failures).increment();
+                writePoint(spec, r);
+                final Runtime rt = runtimes.get(spec.name());
+                if (rt == null) {
+                    continue; // deleted while the check ran
+                }
+                synchronized (rt) {
+                    rt.last = r;
+                    rt.lastCheckAt = r.startedAt();
+                    rt.lastError = r.error();
+                    rt.recent.addLast(r);
+                    if (rt.recent.size() > RECENT) {
+                        rt.recent.removeFirst();
+                    }
+                    final Change earlier = changes.get(spec.name());
+                    final MonitorState base = earlier != null ? earlier.next : rt.state;
+                    final MonitorState.Step step = base.after(r.up(), r.startedAt(), spec.failureThreshold(),
+                        spec.successThreshold());
+                    if (step.next().differs(base)) {
+                        final MonitorState.Status to = step.transition() != null ? step.transition()
+                            : earlier != null ? earlier.transition : null;
+                        changes.put(spec.name(), new Change(spec.name(), rt, step.next(), to, r));
+                    }
+                }
             }
-            final MonitorState.Step step = rt.state.after(r.up(), r.startedAt(), spec.failureThreshold(),
-                spec.successThreshold());
-            if (step.next().differs(rt.state)) {
-                persist(spec.name(), rt, step.next(), step.transition(), r);
+            if (!changes.isEmpty()) {
+                persistAll(new ArrayList<>(changes.values()));
             }
         }
     }
@@ -463,37 +501,53 @@ public final class MonitorService implements AutoCloseable {
     }
 
     /**
-     * Persists a state (and its transition) in one transaction; on failure the in-memory state stays as it was,
-     * so the next check computes the same change again and nothing is lost. Caller holds {@code rt}.
+     * Persists states (and their transitions) in one transaction; on failure the in-memory states stay as they
+     * were, so the next check computes the same changes again and nothing is lost. Holds {@link #stateWrites}.
      */
-    private void persist(String name, Runtime rt, MonitorState next, MonitorState.Status to, CheckResult r) {
-        try (Connection c = store.dataSource().getConnection()) {
-            c.setAutoCommit(false);
-            try {
-                if (!MonitorStore.saveState(c, name, next, rt.lastCheckAt, rt.lastError)) {
+    private void persistAll(List<Change> changes) {
+        synchronized (stateWrites) {
+            try (Connection c = store.dataSource().getConnection()) {
+                c.setAutoCommit(false);
+                final List<Change> saved = new ArrayList<>();
+                try {
+                    for (Change ch : changes) {
+                        if (!MonitorStore.saveState(c, ch.name, ch.next, ch.rt.lastCheckAt, ch.rt.lastError)) {
+                            continue; // deleted meanwhile
+                        }
+                        saved.add(ch);
+                        if (ch.transition != null) {
+                            final MonitorState.Status from = ch.rt.state.confirmed();
+                            transitions.record(c, Transition.of(Transition.KIND_HTTP, ch.name,
+                                from == null ? null : from.name(), ch.transition.name(), ch.next.since(),
+                                reason(ch.transition, from, ch.result)));
+                        }
+                    }
+                    c.commit();
+                } catch (SQLException | RuntimeException e) {
                     c.rollback();
-                    return; // deleted meanwhile
+                    throw e;
                 }
-                if (to != null) {
-                    final MonitorState.Status from = rt.state.confirmed();
-                    transitions.record(c, Transition.of(Transition.KIND_HTTP, name, from == null ? null : from.name(),
-                        to.name(), next.since(), reason(to, from, r)));
+                for (Change ch : saved) {
+                    final MonitorState.Status was;
+                    synchronized (ch.rt) {
+                        was = ch.rt.state.confirmed();
+                        ch.rt.state = ch.next;
+                    }
+                    if (ch.transition != null) {
+                        transitionsCounter.increment();
+                        if (was == null) {
+                            LOG.debug("monitor '{}' first result: {}", ch.name, ch.transition);
+                        } else {
+                            LOG.info("monitor '{}' is {} (was {}){}", ch.name, ch.transition, was,
+                                ch.result != null && ch.result.error() != null ? ": " + ch.result.error() : "");
+                        }
+                    }
                 }
-                c.commit();
             } catch (SQLException | RuntimeException e) {
-                c.rollback();
-                throw e;
+                stateWriteFailures.increment(changes.size());
+                LOG.warn("state of {} monitors not persisted (retried with their next check): {}", changes.size(),
+                    e.toString());
             }
-            final MonitorState.Status was = rt.state.confirmed();
-            rt.state = next;
-            if (to != null) {
-                transitionsCounter.increment();
-                LOG.info("monitor '{}' is {} (was {}){}", name, to, was == null ? "unchecked" : was,
-                    r != null && r.error() != null ? ": " + r.error() : "");
-            }
-        } catch (SQLException | RuntimeException e) {
-            stateWriteFailures.increment();
-            LOG.warn("state of monitor '{}' not persisted (retried with its next check): {}", name, e.toString());
         }
     }
 
