@@ -1,5 +1,6 @@
 package dev.spillway.collector.series;
 
+import dev.spillway.telemetry.timescale.SqlStates;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -9,6 +10,7 @@ import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -35,25 +37,28 @@ public final class SeriesRegistry implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(SeriesRegistry.class);
 
     private final DataSource dataSource;
-    private final String eventsTable;
     private final int maxSeries;
-    private final Map<String, Series> byKey = new ConcurrentHashMap<>();
+    private final SeriesIndex byKey = new SeriesIndex();
     private final Map<Integer, Series> byId = new ConcurrentHashMap<>();
-    private final Map<String, CompletableFuture<Series>> inFlight = new ConcurrentHashMap<>();
+    private final Map<SeriesKey, CompletableFuture<Series>> inFlight = new ConcurrentHashMap<>();
     // Created plus being created: checked before an insert so concurrent creators cannot overshoot the limit.
     private final AtomicInteger reserved = new AtomicInteger();
     private final AtomicLong created = new AtomicLong();
     private final ExecutorService executor;
+    private final SequenceReserver sequences;
+    private static final int PRELOAD_CHUNK = 10_000;
 
     /**
-     * Loads every existing series and the sequence each continues from.
+     * Loads every existing series and the sequence each continues from, and starts reserving sequences.
      *
      * @param threads database threads for new series
+     * @param reserveInterval how often sequence reservations are topped up (see {@link SequenceReserver})
      */
-    public SeriesRegistry(DataSource dataSource, String eventsTable, int maxSeries, int threads) throws SQLException {
+    public SeriesRegistry(DataSource dataSource, int maxSeries, int threads, Duration reserveInterval)
+        throws SQLException {
         this.dataSource = dataSource;
-        this.eventsTable = eventsTable;
         this.maxSeries = maxSeries;
+        this.sequences = new SequenceReserver(dataSource, byId.values(), reserveInterval, Duration.ofSeconds(5));
         final AtomicInteger n = new AtomicInteger();
         this.executor = new ThreadPoolExecutor(threads, threads, 0, TimeUnit.SECONDS, new LinkedBlockingQueue<>(),
             r -> {
@@ -62,12 +67,14 @@ public final class SeriesRegistry implements AutoCloseable {
                 return t;
             });
         load();
+        sequences.start();
     }
 
     private void load() throws SQLException {
         final long start = System.nanoTime();
-        final String sql = "SELECT s.id, s.measurement, s.field, "
-            + "(SELECT max(e.seq) FROM " + eventsTable + " e WHERE e.source_id = s.id) AS max_seq, "
+        // next_seq is the reserved limit (after a crash) or the exact next number (after a clean shutdown): either
+        // way no number at or above it was ever used. Nothing is reserved yet: the first take asks the reserver.
+        final String sql = "SELECT s.id, s.measurement, s.field, s.next_seq, "
             + "t.key, t.value FROM telemetry_sources s "
             + "LEFT JOIN LATERAL jsonb_each_text(s.tags) t ON true ORDER BY s.id, t.key COLLATE \"C\"";
         try (Connection c = dataSource.getConnection(); Statement st = c.createStatement()) {
@@ -88,8 +95,7 @@ public final class SeriesRegistry implements AutoCloseable {
                         id = rowId;
                         measurement = rs.getString(2);
                         field = rs.getString(3);
-                        final long maxSeq = rs.getLong(4);
-                        next = rs.wasNull() ? 0 : maxSeq + 1;
+                        next = rs.getLong(4);
                         tags.clear();
                     }
                     final String key = rs.getString(5);
@@ -110,26 +116,39 @@ public final class SeriesRegistry implements AutoCloseable {
     }
 
     private void register(int id, String measurement, List<String> tags, String field, long next) {
-        final Series s = byId.computeIfAbsent(id, i -> new Series(i, next));
-        byKey.put(SeriesKey.of(SeriesKey.prefix(measurement, tags), field), s);
+        final Series s = byId.computeIfAbsent(id, i -> new Series(i, next, next, sequences));
+        byKey.putIfAbsent(SeriesKey.of(measurement, tags, field), s);
+    }
+
+    /**
+     * The series for the key in the builder if known, without blocking or allocating; null when it must be
+     * {@link #resolve resolved}.
+     */
+    public Series cached(SeriesKeyBuilder key) {
+        return byKey.get(key);
     }
 
     /** The series for a key if known, without blocking; null when it must be {@link #resolve resolved}. */
-    public Series cached(String key) {
+    public Series cached(SeriesKey key) {
         return byKey.get(key);
     }
 
     /**
      * Finds or creates a series. Completes exceptionally with {@link SeriesLimitException} when the limit is
-     * reached, or with the database error.
+     * reached, with {@link SeriesRejectedException} when the series can never be stored (checked by
+     * {@link SeriesValidator}, or a permanent database error), or with the database error when it is unavailable.
      *
      * @param key the {@link SeriesKey} of the other arguments
      * @param tags alternating key, value, sorted by key
      */
-    public CompletableFuture<Series> resolve(String key, String measurement, List<String> tags, String field) {
+    public CompletableFuture<Series> resolve(SeriesKey key, String measurement, List<String> tags, String field) {
         final Series known = byKey.get(key);
         if (known != null) {
             return CompletableFuture.completedFuture(known);
+        }
+        final String problem = SeriesValidator.problem(measurement, tags, field);
+        if (problem != null) {
+            return CompletableFuture.failedFuture(new SeriesRejectedException(problem));
         }
         final CompletableFuture<Series> mine = new CompletableFuture<>();
         final CompletableFuture<Series> existing = inFlight.putIfAbsent(key, mine);
@@ -148,6 +167,8 @@ public final class SeriesRegistry implements AutoCloseable {
             executor.execute(() -> {
                 try {
                     mine.complete(create(key, measurement, tagsJson, field));
+                } catch (SQLException e) {
+                    mine.completeExceptionally(classify(e));
                 } catch (Throwable t) {
                     mine.completeExceptionally(t);
                 } finally {
@@ -161,7 +182,7 @@ public final class SeriesRegistry implements AutoCloseable {
         return mine;
     }
 
-    private Series create(String key, String measurement, String tagsJson, String field)
+    private Series create(SeriesKey key, String measurement, String tagsJson, String field)
         throws SQLException, SeriesLimitException {
         if (reserved.incrementAndGet() > maxSeries) {
             reserved.decrementAndGet();
@@ -172,11 +193,13 @@ public final class SeriesRegistry implements AutoCloseable {
             c.setAutoCommit(true);
             Integer id = null;
             long next = 0;
-            try (PreparedStatement ps = c.prepareStatement("INSERT INTO telemetry_sources (measurement, tags, field) "
-                + "VALUES (?, ?::jsonb, ?) ON CONFLICT (measurement, tags, field) DO NOTHING RETURNING id")) {
+            long limit = SequenceReserver.MIN_BLOCK; // a new series starts with its first block reserved
+            try (PreparedStatement ps = c.prepareStatement("INSERT INTO telemetry_sources (measurement, tags, field, "
+                + "next_seq) VALUES (?, ?::jsonb, ?, ?) ON CONFLICT (measurement, tags, field) DO NOTHING RETURNING id")) {
                 ps.setString(1, measurement);
                 ps.setString(2, tagsJson);
                 ps.setString(3, field);
+                ps.setLong(4, limit);
                 try (ResultSet rs = ps.executeQuery()) {
                     if (rs.next()) {
                         id = rs.getInt(1);
@@ -184,39 +207,146 @@ public final class SeriesRegistry implements AutoCloseable {
                 }
             }
             if (id == null) {
-                // Another collector (or an earlier run we did not load) created it: continue its sequence.
-                try (PreparedStatement ps = c.prepareStatement("SELECT s.id, (SELECT max(e.seq) FROM " + eventsTable
-                    + " e WHERE e.source_id = s.id) FROM telemetry_sources s "
-                    + "WHERE s.measurement = ? AND s.tags = ?::jsonb AND s.field = ?")) {
-                    ps.setString(1, measurement);
-                    ps.setString(2, tagsJson);
-                    ps.setString(3, field);
+                // Another collector (or an earlier run we did not load) created it: reserve the block above its.
+                try (PreparedStatement ps = c.prepareStatement("UPDATE telemetry_sources SET next_seq = next_seq + ? "
+                    + "WHERE measurement = ? AND tags = ?::jsonb AND field = ? RETURNING id, next_seq")) {
+                    ps.setLong(1, SequenceReserver.MIN_BLOCK);
+                    ps.setString(2, measurement);
+                    ps.setString(3, tagsJson);
+                    ps.setString(4, field);
                     try (ResultSet rs = ps.executeQuery()) {
                         if (!rs.next()) {
                             throw new SQLException("series vanished after insert conflict: " + measurement);
                         }
                         id = rs.getInt(1);
-                        final long maxSeq = rs.getLong(2);
-                        next = rs.wasNull() ? 0 : maxSeq + 1;
+                        limit = rs.getLong(2);
+                        next = limit - SequenceReserver.MIN_BLOCK;
                     }
                 }
             } else {
                 created.incrementAndGet();
             }
             final long first = next;
+            final long reserved = limit;
             final boolean[] fresh = {false};
             final Series s = byId.computeIfAbsent(id, i -> {
                 fresh[0] = true;
-                return new Series(i, first);
+                return new Series(i, first, reserved, sequences);
             });
             ok = fresh[0]; // an id already known under another key keeps its one reservation
-            byKey.put(key, s);
+            byKey.putIfAbsent(key, s);
             return s;
         } finally {
             if (!ok) {
                 reserved.decrementAndGet();
             }
         }
+    }
+
+    /**
+     * A database that is unavailable (connection, shutdown, overload: {@link SqlStates#isTransient}) is worth a
+     * retry; anything else it says about this series (data exception, integrity, program limit such as an index
+     * row too large) will be said again, so the line is rejected for good.
+     */
+    private static Exception classify(SQLException e) {
+        if (SqlStates.isTransient(e)) {
+            return e;
+        }
+        return new SeriesRejectedException("database refused the series (SQLSTATE " + e.getSQLState() + "): "
+            + firstLine(e.getMessage()));
+    }
+
+    private static String firstLine(String s) {
+        if (s == null) {
+            return "";
+        }
+        final int nl = s.indexOf('\n');
+        return nl < 0 ? s : s.substring(0, nl);
+    }
+
+    /**
+     * A series to {@link #preload}.
+     *
+     * @param key its {@link SeriesKey}
+     * @param tags alternating key, value, sorted by key
+     */
+    public record Ref(SeriesKey key, String measurement, List<String> tags, String field) {
+    }
+
+    /**
+     * Creates (or finds) many series in a few database round trips, on the caller's thread, for inputs that know
+     * their series in advance (a monitor's result fields). Creating them one by one on first use costs one
+     * committed insert each, which for 50,000 monitors x 6 fields is most of an hour on a small machine. Series
+     * beyond {@code --max-series} are not created here (their first use is rejected as usual).
+     *
+     * @return series created in the database by this call
+     */
+    public int preload(List<Ref> refs) throws SQLException {
+        final List<Ref> missing = new ArrayList<>();
+        final java.util.Set<SeriesKey> seen = new java.util.HashSet<>();
+        for (Ref r : refs) {
+            if (byKey.get(r.key()) == null && seen.add(r.key())) {
+                missing.add(r);
+            }
+        }
+        int created = 0;
+        for (int from = 0; from < missing.size(); from += PRELOAD_CHUNK) {
+            final List<Ref> chunk = missing.subList(from, Math.min(missing.size(), from + PRELOAD_CHUNK));
+            final int room = maxSeries - reserved.get();
+            if (room <= 0) {
+                LOG.warn("series limit {} reached; {} series of a preload left for first use", maxSeries,
+                    missing.size() - from);
+                break;
+            }
+            created += preloadChunk(room >= chunk.size() ? chunk : chunk.subList(0, room));
+        }
+        return created;
+    }
+
+    private int preloadChunk(List<Ref> chunk) throws SQLException {
+        final String[] m = new String[chunk.size()];
+        final String[] t = new String[chunk.size()];
+        final String[] f = new String[chunk.size()];
+        for (int i = 0; i < m.length; i++) {
+            m[i] = chunk.get(i).measurement();
+            t[i] = SeriesKey.tagsJson(chunk.get(i).tags());
+            f[i] = chunk.get(i).field();
+        }
+        final int inserted;
+        try (Connection c = dataSource.getConnection()) {
+            c.setAutoCommit(true);
+            try (PreparedStatement ps = c.prepareStatement("INSERT INTO telemetry_sources (measurement, tags, field) "
+                + "SELECT u.m, u.t::jsonb, u.f FROM unnest(?::text[], ?::text[], ?::text[]) AS u(m, t, f) "
+                + "ON CONFLICT (measurement, tags, field) DO NOTHING")) {
+                ps.setArray(1, c.createArrayOf("text", m));
+                ps.setArray(2, c.createArrayOf("text", t));
+                ps.setArray(3, c.createArrayOf("text", f));
+                inserted = ps.executeUpdate();
+            }
+            // next_seq: nothing is reserved for a preloaded series yet; its first take asks the reserver.
+            try (PreparedStatement ps = c.prepareStatement("SELECT u.i, s.id, s.next_seq "
+                + "FROM unnest(?::text[], ?::text[], ?::text[]) WITH ORDINALITY "
+                + "AS u(m, t, f, i) JOIN telemetry_sources s ON s.measurement = u.m AND s.tags = u.t::jsonb "
+                + "AND s.field = u.f")) {
+                ps.setArray(1, c.createArrayOf("text", m));
+                ps.setArray(2, c.createArrayOf("text", t));
+                ps.setArray(3, c.createArrayOf("text", f));
+                try (ResultSet rs = ps.executeQuery()) {
+                    while (rs.next()) {
+                        final Ref r = chunk.get((int) rs.getLong(1) - 1);
+                        final int id = rs.getInt(2);
+                        final long next = rs.getLong(3);
+                        final Series s = byId.computeIfAbsent(id, i -> {
+                            reserved.incrementAndGet();
+                            return new Series(i, next, next, sequences);
+                        });
+                        byKey.putIfAbsent(r.key(), s);
+                    }
+                }
+            }
+        }
+        this.created.addAndGet(inserted);
+        return inserted;
     }
 
     /** Series known to this collector. */
@@ -234,9 +364,18 @@ public final class SeriesRegistry implements AutoCloseable {
         return maxSeries;
     }
 
+    /**
+     * After a clean drain: stops handing out sequences and saves each series' exact next number, so the next run
+     * continues without a gap. Without this (a crash), the next run continues from the reserved limits.
+     */
+    public void saveSequences() throws SQLException {
+        sequences.persistExact();
+    }
+
     /** Stops the database threads; resolutions still queued fail. */
     @Override
     public void close() {
+        sequences.close();
         executor.shutdown();
         try {
             if (!executor.awaitTermination(5, TimeUnit.SECONDS)) {

@@ -37,6 +37,7 @@ final class Pump implements Runnable {
     private final IdleStrategy idle;
     private final String pipelineName;
     private final CountDownLatch finished = new CountDownLatch(1);
+    private final CommitTracker tracker;
 
     private volatile boolean stopRequested;
     private volatile long drainDeadlineNanos;
@@ -54,7 +55,8 @@ final class Pump implements Runnable {
 
     Pump(EventRing ring, PipelineCounters counters, BlockingQueue<MutableEventBatch> free,
          BlockingQueue<MutableEventBatch> work, WorkerPool workers, int batchCapacity, long flushIntervalNanos,
-         IdleStrategy idle, String pipelineName) {
+         IdleStrategy idle, String pipelineName, CommitTracker tracker) {
+        this.tracker = tracker;
         this.ring = ring;
         this.counters = counters;
         this.free = free;
@@ -156,6 +158,7 @@ final class Pump implements Runnable {
             }
             if (batch != null) {
                 batch.reset(nextBatchId++);
+                batch.ringFrom(next);
             }
         }
         if (batch != null) {
@@ -189,6 +192,7 @@ final class Pump implements Runnable {
         if (canLap && next < oldestLive) {
             // Lapped: those slots already belong to newer claims. Jump instead of visiting each one.
             counters.overwritten(oldestLive - next);
+            b.markLoss();
             next = oldestLive;
             workDone++;
         }
@@ -213,6 +217,13 @@ final class Pump implements Runnable {
         }
         if (lost > 0) {
             counters.overwritten(lost);
+            b.markLoss();
+        }
+        if (b.size() == 0 && next > b.ringFrom()) {
+            // Only losses so far: resolve them now rather than when the next event arrives, so an acknowledgement
+            // waiting on them is not held up by a quiet ring.
+            tracker.resolved(b.ringFrom(), next - 1, true, 0);
+            b.ringFrom(next);
         }
         if (workDone > 0) {
             ring.pumpReached(next - 1);
@@ -223,6 +234,7 @@ final class Pump implements Runnable {
         final boolean drained = terminated && next > limit;
         if (b.size() > 0 && (b.isFull() || drained || pastDeadline || now - b.firstAppendNanos() >= flushIntervalNanos)) {
             batch = null;
+            b.ringTo(next - 1);
             if (pastDeadline) {
                 if (b.claimResolution()) {
                     workers.giveUp(b, new TimeoutException("close deadline passed before the batch reached a worker"),
