@@ -201,7 +201,8 @@ class MonitorsEndToEndTest {
             + "{\"name\":\"bad\",\"url\":\"http://127.0.0.1:1/\",\"timeout\":\"90s\"}]");
         final var parsed = (CollectorOptions.Run) CollectorOptions.parse(new String[] {"--jdbc-url", db.jdbcUrl(),
             "--db-user", db.user(), "--db-password", db.password(), "--http", "127.0.0.1:0", "--monitors",
-            broken.toString()}, Map.of(), new PrintStream(OutputStream.nullOutputStream()));
+            broken.toString(), "--spool-dir", dir.resolve("spool").toString()}, Map.of(),
+            new PrintStream(OutputStream.nullOutputStream()));
         final ConfigException e = assertThrows(ConfigException.class, () -> Collector.start(parsed.config()));
         assertTrue(e.getMessage().contains("entry 2: timeout: must be below the interval"), e.getMessage());
         assertTrue(URI.create(target.url("/")).getPort() > 0);
