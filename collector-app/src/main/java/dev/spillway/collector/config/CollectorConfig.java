@@ -44,6 +44,11 @@ import java.time.Duration;
  * @param compressAfter compress chunks older than this, or null (TimescaleDB)
  * @param retention drop chunks older than this, or null to keep everything (TimescaleDB)
  * @param indexMode secondary indexes of the events table
+ * @param monitorsFile monitors to upsert at start, or null
+ * @param probeConcurrency most monitor checks in flight
+ * @param probeKeepAlive reuse connections between checks
+ * @param monitorReloadInterval how often the monitors table is re-read
+ * @param alerting heartbeats and notifications
  */
 public record CollectorConfig(
     HostPort http,
@@ -79,7 +84,13 @@ public record CollectorConfig(
     Duration chunkInterval,
     Duration compressAfter,
     Duration retention,
-    IndexMode indexMode) {
+    IndexMode indexMode,
+    Path monitorsFile,
+    int probeConcurrency,
+    boolean probeKeepAlive,
+    Duration monitorReloadInterval,
+
+    AlertingConfig alerting) {
 
     /** Whether writes need a token. */
     public boolean authRequired() {
@@ -103,6 +114,6 @@ public record CollectorConfig(
             + " db=" + (jdbcUrl != null ? maskedJdbcUrl() : "embedded:" + dataDir) + " ring=" + ringSize + " batch="
             + batchSize + " flush=" + flushInterval.toMillis() + "ms workers=" + workers + " policy="
             + overflowPolicy + " maxSeries=" + maxSeries + " highWaterMark=" + highWaterMark + " retention="
-            + (retention == null ? "forever" : retention) + " indexMode=" + indexMode;
+            + (retention == null ? "forever" : retention) + " indexMode=" + indexMode + " " + alerting;
     }
 }

@@ -39,10 +39,17 @@ public final class LineIngestor {
     private final PointWriter.Producer producer;
     private final CollectorMetrics metrics;
     private final BadLineLog badLines;
+    private final HeartbeatLines heartbeats;
     private final ThreadLocal<LineProtocolParser> parsers = ThreadLocal.withInitial(LineProtocolParser::new);
 
     /** Wires the ingestor to the point writer, meters and rate-limited bad-line log. */
     public LineIngestor(PointWriter writer, CollectorMetrics metrics, BadLineLog badLines) {
+        this(writer, metrics, badLines, HeartbeatLines.NONE);
+    }
+
+    /** Same, and accepted {@code heartbeat,service=<id> status=<n>i} points are also reported to {@code heartbeats}. */
+    public LineIngestor(PointWriter writer, CollectorMetrics metrics, BadLineLog badLines, HeartbeatLines heartbeats) {
+        this.heartbeats = heartbeats;
         this.writer = writer;
         this.producer = writer.producer("line-protocol");
         this.metrics = metrics;
@@ -144,6 +151,9 @@ public final class LineIngestor {
                     }
                 }
                 accepted++;
+                if (heartbeats != HeartbeatLines.NONE && HeartbeatLines.MEASUREMENT.equals(p.measurement())) {
+                    heartbeatOf(p);
+                }
                 return;
             }
             pending.add(copy(p, line, prefix, numeric));
@@ -165,6 +175,36 @@ public final class LineIngestor {
                 tags.add(p.tagValue(t));
             }
             return tags;
+        }
+
+        private void heartbeatOf(ParsedPoint p) {
+            String service = null;
+            for (int t = 0; t < p.tagCount(); t++) {
+                if ("service".equals(p.tagKey(t))) {
+                    service = p.tagValue(t);
+                }
+            }
+            for (int i = 0; service != null && i < p.fieldCount(); i++) {
+                if ("status".equals(p.fieldKey(i)) && (p.fieldType(i) == FieldType.INTEGER
+                    || p.fieldType(i) == FieldType.UNSIGNED)) {
+                    heartbeats.heartbeat(service, p.fieldLong(i));
+                }
+            }
+        }
+
+        private void heartbeatOf(PendingLine pl) {
+            String service = null;
+            for (int t = 0; t + 1 < pl.tags.size(); t += 2) {
+                if ("service".equals(pl.tags.get(t))) {
+                    service = pl.tags.get(t + 1);
+                }
+            }
+            for (int j = 0; service != null && j < pl.fields.length; j++) {
+                if ("status".equals(pl.fields[j]) && (pl.kinds[j] == FieldKinds.INTEGER
+                    || pl.kinds[j] == FieldKinds.UNSIGNED)) {
+                    heartbeats.heartbeat(service, (long) pl.values[j]);
+                }
+            }
         }
 
         private PendingLine copy(ParsedPoint p, int line, String prefix, int numeric) {
@@ -235,6 +275,9 @@ public final class LineIngestor {
                 }
             }
             accepted++;
+            if (heartbeats != HeartbeatLines.NONE && HeartbeatLines.MEASUREMENT.equals(pl.measurement)) {
+                heartbeatOf(pl);
+            }
         }
 
         private void reject(int line, RejectReason reason, String message) {
