@@ -422,10 +422,10 @@ public final class CollectorOptions {
             Duration.ofDays(30)));
     }
 
-    private static void httpUrl(String option, String value) {
+    private void httpUrl(String option, String value) {
         final java.net.URI u = convert(option, value, java.net.URI::create);
         if (!("http".equals(u.getScheme()) || "https".equals(u.getScheme())) || u.getHost() == null) {
-            throw new ConfigException(option + " must be an http(s) URL with a host");
+            throw new ConfigException(name(option) + " must be an http(s) URL with a host");
         }
     }
 
