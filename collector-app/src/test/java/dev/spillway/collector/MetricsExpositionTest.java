@@ -67,7 +67,7 @@ class MetricsExpositionTest {
         assertTrue(text.contains("spillway_collector_http_requests_total{endpoint=\"/api/v2/write\",status=\"204\"}"),
             text);
         assertTrue(text.contains("spillway_collector_http_requests_total{endpoint=\"other\",status=\"404\"}"), text);
-        for (String family : new String[] {"jvm_memory_used_bytes", "jvm_gc_pause_seconds", "jvm_threads_live_threads",
+        for (String family : new String[] {"jvm_memory_used_bytes", "jvm_gc_max_data_size_bytes", "jvm_threads_live_threads",
             "process_cpu_usage", "process_uptime_seconds", "process_files_open_files", "system_cpu_processors",
             "spillway_collector_udp_kernel_drops_total", "spillway_collector_http_connections"}) {
             assertTrue(text.contains(family), "missing " + family);
