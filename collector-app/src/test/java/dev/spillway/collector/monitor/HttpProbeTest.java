@@ -31,8 +31,8 @@ class HttpProbeTest {
             .on("/ok", TargetServer.Behaviour.ok("all systems nominal"))
             .on("/500", TargetServer.Behaviour.status(500))
             .on("/301", TargetServer.Behaviour.status(301))
-            .on("/slow", TargetServer.Behaviour.slow(1500))
-            .on("/slow-body", TargetServer.Behaviour.slowBody(1500))
+            .on("/slow", TargetServer.Behaviour.slow(6000))
+            .on("/slow-body", TargetServer.Behaviour.slowBody(6000))
             .on("/hop", TargetServer.Behaviour.redirect(302, "/ok"))
             .on("/loop", TargetServer.Behaviour.redirect(302, "/loop"));
         https = TargetServer.https(dir, 365).on("/ok", TargetServer.Behaviour.ok("secure"));
@@ -52,7 +52,9 @@ class HttpProbeTest {
         o.put("name", "t");
         o.put("url", url);
         o.put("interval", "5s");
-        o.put("timeout", "1s");
+        // Generous: on a loaded 2-core machine a TLS handshake alone can take over a second. The slow-target
+        // tests set their own short timeout against a target that answers far later.
+        o.put("timeout", "4s");
         more.accept(o);
         return MonitorValidator.parse(o, null);
     }
@@ -102,11 +104,12 @@ class HttpProbeTest {
 
     @Test
     void slowHeadersAndSlowBodiesTimeOut() throws Exception {
-        final CheckResult slow = check(http.url("/slow"), o -> { });
+        final CheckResult slow = check(http.url("/slow"), o -> o.put("timeout", "2s"));
         assertFalse(slow.up());
         assertTrue(slow.error().startsWith("timeout:"), slow.error());
         assertEquals(-1, slow.statusCode());
-        final CheckResult slowBody = check(http.url("/slow-body"), o -> o.put("keyword", "second"));
+        final CheckResult slowBody = check(http.url("/slow-body"), o -> o.put("keyword", "second")
+            .put("timeout", "2s"));
         assertFalse(slowBody.up());
         assertTrue(slowBody.error().startsWith("timeout:"), slowBody.error());
         assertEquals(200, slowBody.statusCode(), "headers arrived; the body did not");
