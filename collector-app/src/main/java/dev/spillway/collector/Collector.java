@@ -40,6 +40,15 @@ import dev.spillway.telemetry.Pipeline;
 import dev.spillway.telemetry.PipelineStats;
 import dev.spillway.telemetry.sink.RetryPolicy;
 import dev.spillway.telemetry.timescale.TimescaleSink;
+import io.micrometer.core.instrument.Meter;
+import io.micrometer.core.instrument.binder.jvm.ClassLoaderMetrics;
+import io.micrometer.core.instrument.config.MeterFilter;
+import io.micrometer.core.instrument.binder.jvm.JvmGcMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmThreadMetrics;
+import io.micrometer.core.instrument.binder.system.FileDescriptorMetrics;
+import io.micrometer.core.instrument.binder.system.ProcessorMetrics;
+import io.micrometer.core.instrument.binder.system.UptimeMetrics;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.netty.channel.EventLoopGroup;
@@ -107,6 +116,7 @@ public final class Collector implements AutoCloseable {
     private Heartbeats heartbeats;
     private ExecutorService ingestExecutor;
     private ExecutorService streamExecutor;
+    private JvmGcMetrics gcMetrics;
     private EventLoopGroup boss;
     private EventLoopGroup workers;
     private ChannelGroup connections;
@@ -179,6 +189,24 @@ public final class Collector implements AutoCloseable {
         series = new SeriesRegistry(dataSource, cfg.maxSeries(), SERIES_THREADS, SEQUENCE_RESERVE_INTERVAL);
 
         final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        // promtool's lint refuses two of Micrometer's standard names: a "_count" gauge and an abbreviated unit.
+        registry.config()
+            .meterFilter(MeterFilter.deny(id -> id.getName().equals("process.cpu.time"))) // process_cpu_usage stays
+            .meterFilter(new MeterFilter() {
+                @Override
+                public Meter.Id map(Meter.Id id) {
+                    return id.getName().equals("system.cpu.count") ? id.withName("system.cpu.processors") : id;
+                }
+            });
+        // The JVM and the process, as every Micrometer-based service exposes them (jvm_*, process_*, system_*).
+        new ClassLoaderMetrics().bindTo(registry);
+        new JvmMemoryMetrics().bindTo(registry);
+        gcMetrics = new JvmGcMetrics();
+        gcMetrics.bindTo(registry);
+        new JvmThreadMetrics().bindTo(registry);
+        new ProcessorMetrics().bindTo(registry);
+        new UptimeMetrics().bindTo(registry);
+        new FileDescriptorMetrics().bindTo(registry);
         metrics = new CollectorMetrics(registry, series);
         pipeline = Pipeline.builder()
             .name("collector")
@@ -497,6 +525,9 @@ public final class Collector implements AutoCloseable {
         }
         if (readiness != null) {
             quietly(readiness::close);
+        }
+        if (gcMetrics != null) {
+            quietly(gcMetrics::close);
         }
         if (series != null) {
             quietly(series::close);

@@ -48,7 +48,6 @@ public final class CollectorMain {
             collector = Collector.start(run.config());
         } catch (DataDirectoryLock.InUseException | java.net.BindException e) {
             // Expected operator mistakes: one line saying what and which option, no stack trace.
-            LOG.error("startup failed: {}", e.getMessage());
             System.err.println("spillway-collector: " + e.getMessage());
             System.exit(1);
             return;

@@ -184,4 +184,34 @@ class EmbeddedDatabaseTest {
             .statusCode() == 200, "/health passes again");
         assertFalse(collector.stats().failed() > 0, "nothing failed: " + collector.stats());
     }
+
+    @Test
+    void aDataDirectoryFromAnEarlierVersionIsConvertedToPasswordsAndTheWriterRole(@TempDir Path legacy)
+        throws Exception {
+        // What earlier versions left behind: the cluster directly in the data directory, trust authentication,
+        // tables owned by the superuser.
+        try (io.zonky.test.db.postgres.embedded.EmbeddedPostgres old = io.zonky.test.db.postgres.embedded.EmbeddedPostgres
+            .builder().setDataDirectory(legacy).setCleanDataDirectory(false).setPort(0).start();
+             Connection c = old.getPostgresDatabase().getConnection(); Statement st = c.createStatement()) {
+            st.execute("CREATE TABLE telemetry_sources (id integer PRIMARY KEY, measurement text NOT NULL, "
+                + "tags jsonb NOT NULL, field text NOT NULL, created_at timestamptz NOT NULL DEFAULT now(), "
+                + "UNIQUE (measurement, tags, field))");
+            st.execute("INSERT INTO telemetry_sources (id, measurement, tags, field) VALUES (1, 'old', '{}', 'v')");
+        }
+        try (Collector upgraded = Collector.start(config("--data-dir", legacy.toString(), "--db-port", "0", "--http",
+            "127.0.0.1:0"))) {
+            final EmbeddedDatabase edb = upgraded.embeddedDatabase();
+            try (Connection c = DriverManager.getConnection(edb.jdbcUrl(), edb.user(), edb.password());
+                 Statement st = c.createStatement();
+                 ResultSet rs = st.executeQuery("SELECT pg_get_userbyid(relowner), (SELECT count(*) FROM "
+                     + "telemetry_sources) FROM pg_class WHERE relname = 'telemetry_sources'")) {
+                rs.next();
+                assertEquals("spillway", rs.getString(1));
+                assertEquals(1, rs.getLong(2), "the old rows are still there");
+            }
+            final SQLException noTrust = assertThrows(SQLException.class,
+                () -> DriverManager.getConnection(edb.jdbcUrl(), "postgres", "postgres"));
+            assertEquals("28P01", noTrust.getSQLState(), noTrust.getMessage());
+        }
+    }
 }

@@ -171,25 +171,46 @@ class HttpConnectionTest {
 
     @Test
     void connectionsBeyondTheLimitGet503AndAreClosed() throws Exception {
-        final List<RawHttp> held = new ArrayList<>();
-        try {
-            // Other tests of this class may hold a few; fill up to the limit of 40 and then some.
-            RawHttp.Response refused = null;
-            for (int i = 0; i < 45 && refused == null; i++) {
-                final RawHttp c = new RawHttp(addr, READ_MILLIS);
-                held.add(c);
-                c.send(RawHttp.get("/ping"));
-                final RawHttp.Response r = c.read();
-                if (r.status() == 503) {
-                    refused = r;
+        // Its own collector with default timeouts, so held connections are not closed as idle meanwhile.
+        try (CollectorHarness limited = CollectorHarness.start(db, "--http-max-connections", "5")) {
+            final InetSocketAddress a = limited.collector.httpAddress();
+            final List<RawHttp> held = new ArrayList<>();
+            try {
+                for (int i = 0; i < 5; i++) {
+                    final RawHttp c = new RawHttp(a, READ_MILLIS);
+                    held.add(c);
+                    c.send(RawHttp.get("/ping"));
+                    assertEquals(204, c.read().status());
+                }
+                try (RawHttp sixth = new RawHttp(a, READ_MILLIS)) {
+                    final RawHttp.Response r = sixth.read();
+                    assertEquals(503, r.status());
+                    assertEquals("1", r.header("retry-after"));
+                    assertTrue(r.body().contains("--http-max-connections"), r.body());
+                    assertTrue(sixth.closedByServer());
+                }
+                held.remove(0).close();
+                Await.until(WAIT, () -> limited.collector.httpConnections() == 4, "slot freed");
+                try (RawHttp again = new RawHttp(a, READ_MILLIS)) {
+                    again.send(RawHttp.get("/ping"));
+                    assertEquals(204, again.read().status(), "a freed slot is usable again");
+                }
+            } finally {
+                for (RawHttp c : held) {
+                    c.close();
                 }
             }
-            assertTrue(refused != null, "a connection beyond --http-max-connections is refused");
-            assertTrue(refused.body().contains("--http-max-connections"), refused.body());
-        } finally {
-            for (RawHttp c : held) {
-                c.close();
-            }
         }
+    }
+
+    @Test
+    void anAddressInUseIsNamedWithItsOption() {
+        final java.net.BindException e = org.junit.jupiter.api.Assertions.assertThrows(java.net.BindException.class,
+            () -> Collector.start(((dev.spillway.collector.config.CollectorOptions.Run) dev.spillway.collector.config
+                .CollectorOptions.parse(new String[] {"--jdbc-url", db.jdbcUrl(), "--db-user", db.user(), "--db-password",
+                    db.password(), "--http", "127.0.0.1:" + addr.getPort()}, java.util.Map.of(),
+                    new java.io.PrintStream(java.io.OutputStream.nullOutputStream()))).config()).close());
+        assertTrue(e.getMessage().contains("127.0.0.1:" + addr.getPort()) && e.getMessage().contains("(--http)"),
+            e.getMessage());
     }
 }

@@ -42,6 +42,9 @@ public final class CollectorOptions {
     /** Environment variable prefix. */
     public static final String ENV_PREFIX = "SPILLWAY_";
 
+    // Options whose value came from the environment or the config file: option -> where, for messages.
+    private final Map<String, String> origins = new java.util.HashMap<>();
+
     @Option(names = "--config", paramLabel = "FILE", description = "Java properties file with option defaults.")
     String config;
 
@@ -277,7 +280,8 @@ public final class CollectorOptions {
         final CommandLine cl = new CommandLine(options);
         final Properties file = loadConfigFile(args, env);
         checkConfigKeys(cl, file);
-        cl.setDefaultValueProvider(arg -> fallback(arg, env, file));
+        cl.setDefaultValueProvider(arg -> fallback(arg, env, file, configPath(args, env), options.origins));
+        cl.getCommandSpec().usageMessage().footer(Help.footer(cl));
         try {
             cl.parseArgs(args);
         } catch (CommandLine.ParameterException e) {
@@ -299,18 +303,26 @@ public final class CollectorOptions {
         return ENV_PREFIX + longOption.replaceFirst("^-+", "").replace('-', '_').toUpperCase(Locale.ROOT);
     }
 
-    private static String fallback(ArgSpec arg, Map<String, String> env, Properties file) {
+    private static String fallback(ArgSpec arg, Map<String, String> env, Properties file, String filePath,
+                                   Map<String, String> origins) {
         if (!(arg instanceof OptionSpec option) || option.longestName().equals("--config")) {
             return null;
         }
-        final String fromEnv = env.get(envName(option.longestName()));
+        final String envName = envName(option.longestName());
+        final String fromEnv = env.get(envName);
         if (fromEnv != null) {
+            origins.put(option.longestName(), envName);
             return fromEnv;
         }
-        return file.getProperty(option.longestName().substring(2));
+        final String key = option.longestName().substring(2);
+        final String fromFile = file.getProperty(key);
+        if (fromFile != null) {
+            origins.put(option.longestName(), key + " in " + filePath);
+        }
+        return fromFile;
     }
 
-    private static Properties loadConfigFile(String[] args, Map<String, String> env) {
+    private static String configPath(String[] args, Map<String, String> env) {
         String path = env.get(envName("--config"));
         for (int i = 0; i < args.length; i++) {
             if (args[i].equals("--config") && i + 1 < args.length) {
@@ -319,6 +331,11 @@ public final class CollectorOptions {
                 path = args[i].substring("--config=".length());
             }
         }
+        return path;
+    }
+
+    private static Properties loadConfigFile(String[] args, Map<String, String> env) {
+        final String path = configPath(args, env);
         final Properties props = new Properties();
         if (path == null) {
             return props;
@@ -346,22 +363,32 @@ public final class CollectorOptions {
         }
     }
 
+    /**
+     * How the user set an option, for error messages: {@code --ring-size}, or
+     * {@code SPILLWAY_RING_SIZE (--ring-size)} when the value came from the environment, or
+     * {@code ring-size in FILE (--ring-size)} when it came from the config file.
+     */
+    private String name(String option) {
+        final String origin = origins.get(option);
+        return origin == null ? option : origin + " (" + option + ")";
+    }
+
     CollectorConfig toConfig() {
         final HostPort httpAddr = convert("--http", http, HostPort::parse);
         final HostPort tcpAddr = blank(tcp) ? null : convert("--tcp", tcp, HostPort::parse);
         final HostPort udpAddr = blank(udp) ? null : convert("--udp", udp, HostPort::parse);
         if (token != null && token.isBlank()) {
-            throw new ConfigException("--token must not be blank (omit it to disable authentication)");
+            throw new ConfigException(name("--token") + " must not be blank (omit it to disable authentication)");
         }
         if (!blank(jdbcUrl) && !jdbcUrl.startsWith("jdbc:postgresql:")) {
-            throw new ConfigException("--jdbc-url must start with jdbc:postgresql:, was '" + jdbcUrl + "'");
+            throw new ConfigException(name("--jdbc-url") + " must start with jdbc:postgresql:, was '" + jdbcUrl + "'");
         }
         if (blank(jdbcUrl) && (dbUser != null || dbPassword != null)) {
-            throw new ConfigException("--db-user/--db-password need --jdbc-url (the embedded database uses postgres)");
+            throw new ConfigException("--db-user/--db-password need --jdbc-url (the embedded database generates its own passwords)");
         }
         final int ring = intIn("--ring-size", ringSize, 2, 1 << 30);
         if (Integer.bitCount(ring) != 1) {
-            throw new ConfigException("--ring-size must be a power of two (e.g. 65536), was " + ring);
+            throw new ConfigException(name("--ring-size") + " must be a power of two (e.g. 65536), was " + ring);
         }
         final int batch = intIn("--batch-size", batchSize, 1, ring);
         final Duration flush = durationIn("--flush-interval", flushInterval, Duration.ofMillis(1), Duration.ofHours(1));
@@ -377,7 +404,7 @@ public final class CollectorOptions {
         final Duration idle = durationIn("--tcp-idle-timeout", tcpIdleTimeout, Duration.ZERO, Duration.ofDays(7));
         final double hwm = convert("--high-water-mark", highWaterMark, Double::parseDouble);
         if (!(hwm > 0.0 && hwm <= 1.0)) {
-            throw new ConfigException("--high-water-mark must be a fraction in (0, 1], was " + highWaterMark);
+            throw new ConfigException(name("--high-water-mark") + " must be a fraction in (0, 1], was " + highWaterMark);
         }
         final int threads = intIn("--ingest-threads", ingestThreads, 1, 256);
         final Duration close = durationIn("--close-timeout", closeTimeout, Duration.ZERO, Duration.ofHours(1));
@@ -386,7 +413,7 @@ public final class CollectorOptions {
         final int maxConnections = intIn("--http-max-connections", httpMaxConnections, 1, 1_000_000);
         final long maxBuffered = sizeIn("--http-max-buffered", httpMaxBuffered, 64 * 1024, Integer.MAX_VALUE);
         if (maxBuffered < body) {
-            throw new ConfigException("--http-max-buffered (" + Units.formatSize(maxBuffered) + ") must be at least "
+            throw new ConfigException(name("--http-max-buffered") + " (" + Units.formatSize(maxBuffered) + ") must be at least "
                 + "--max-body-size (" + Units.formatSize(body) + "), or no body of the largest size could be taken");
         }
         final Duration headerTimeout = durationIn("--http-header-timeout", httpHeaderTimeout, Duration.ofMillis(10),
@@ -413,7 +440,7 @@ public final class CollectorOptions {
         final Duration reload = durationIn("--monitor-reload-interval", monitorReloadInterval, Duration.ofSeconds(1),
             Duration.ofDays(1));
         if (blank(dataDir)) {
-            throw new ConfigException("--data-dir must not be empty");
+            throw new ConfigException(name("--data-dir") + " must not be empty");
         }
         final Path data = Path.of(dataDir).toAbsolutePath().normalize();
         final Path spool;
@@ -461,10 +488,10 @@ public final class CollectorOptions {
             Duration.ofDays(30)));
     }
 
-    private static void httpUrl(String option, String value) {
+    private void httpUrl(String option, String value) {
         final java.net.URI u = convert(option, value, java.net.URI::create);
         if (!("http".equals(u.getScheme()) || "https".equals(u.getScheme())) || u.getHost() == null) {
-            throw new ConfigException(option + " must be an http(s) URL with a host");
+            throw new ConfigException(name(option) + " must be an http(s) URL with a host");
         }
     }
 
@@ -484,50 +511,50 @@ public final class CollectorOptions {
         return s == null || s.isBlank();
     }
 
-    private static <T> T convert(String option, String value, Function<String, T> f) {
+    private <T> T convert(String option, String value, Function<String, T> f) {
         if (value == null) {
-            throw new ConfigException(option + " needs a value");
+            throw new ConfigException(name(option) + " needs a value");
         }
         try {
             return f.apply(value.trim());
         } catch (RuntimeException e) {
             final String why = e.getMessage() == null ? "" : ": " + e.getMessage();
-            throw new ConfigException(option + ": invalid value '" + value + "'" + why);
+            throw new ConfigException(name(option) + ": invalid value '" + value + "'" + why);
         }
     }
 
-    private static int intIn(String option, String value, int min, int max) {
+    private int intIn(String option, String value, int min, int max) {
         final long v = convert(option, value, Long::parseLong);
         if (v < min || v > max) {
-            throw new ConfigException(option + " must be " + min + ".." + max + ", was " + value);
+            throw new ConfigException(name(option) + " must be " + min + ".." + max + ", was " + value);
         }
         return (int) v;
     }
 
-    private static int sizeIn(String option, String value, long min, long max) {
+    private int sizeIn(String option, String value, long min, long max) {
         final long v = convert(option, value, Units::parseSize);
         if (v < min || v > max) {
-            throw new ConfigException(option + " must be " + Units.formatSize(min) + ".." + Units.formatSize(max)
+            throw new ConfigException(name(option) + " must be " + Units.formatSize(min) + ".." + Units.formatSize(max)
                 + ", was " + value);
         }
         return (int) v;
     }
 
-    private static Duration durationIn(String option, String value, Duration min, Duration max) {
+    private Duration durationIn(String option, String value, Duration min, Duration max) {
         final Duration d = convert(option, value, Units::parseDuration);
         if (d.compareTo(min) < 0 || d.compareTo(max) > 0) {
-            throw new ConfigException(option + " must be " + min + ".." + max + ", was " + value);
+            throw new ConfigException(name(option) + " must be " + min + ".." + max + ", was " + value);
         }
         return d;
     }
 
-    /** Reads the version Maven filtered into the jar's manifest. */
+    /** What the build recorded: version, commit, embedded PostgreSQL version. */
     static final class Version implements CommandLine.IVersionProvider {
         @Override
         public String[] getVersion() {
-            final String v = CollectorOptions.class.getPackage().getImplementationVersion();
-            return new String[] {"spillway-collector " + (v == null ? "(development build)" : v),
-                "Java " + System.getProperty("java.version")};
+            return new String[] {"spillway-collector " + BuildInfo.version() + " (commit " + BuildInfo.commit() + ")",
+                "embedded PostgreSQL " + BuildInfo.postgresVersion(),
+                "Java " + System.getProperty("java.version") + " (" + System.getProperty("java.vm.name") + ")"};
         }
     }
 

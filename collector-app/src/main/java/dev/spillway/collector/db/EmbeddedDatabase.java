@@ -103,6 +103,10 @@ public final class EmbeddedDatabase implements AutoCloseable {
             port = free;
         }
         final EmbeddedDatabase db = new EmbeddedDatabase(dataDir, cluster, bin, secrets, port);
+        if (!Files.exists(db.logFile)) {
+            // The server log can hold statements and data: as private as the data itself.
+            Files.createFile(db.logFile, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
+        }
         if (fresh) {
             db.initdb();
         } else if (!hadSecrets) {

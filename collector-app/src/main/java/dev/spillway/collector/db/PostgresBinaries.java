@@ -1,5 +1,6 @@
 package dev.spillway.collector.db;
 
+import dev.spillway.collector.config.BuildInfo;
 import org.apache.commons.compress.archivers.tar.TarArchiveEntry;
 import org.apache.commons.compress.archivers.tar.TarArchiveInputStream;
 import org.apache.commons.compress.compressors.xz.XZCompressorInputStream;
@@ -9,7 +10,6 @@ import org.slf4j.LoggerFactory;
 import java.io.BufferedInputStream;
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.UncheckedIOException;
 import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
 import java.nio.charset.StandardCharsets;
@@ -22,7 +22,6 @@ import java.nio.file.attribute.PosixFilePermission;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.Comparator;
 import java.util.EnumSet;
-import java.util.Properties;
 import java.util.Set;
 import java.util.stream.Stream;
 
@@ -46,16 +45,7 @@ public final class PostgresBinaries {
 
     /** The embedded PostgreSQL version, e.g. {@code 17.6.0}, as recorded at build time. */
     public static String version() {
-        try (InputStream in = PostgresBinaries.class.getResourceAsStream("/spillway-collector.properties")) {
-            if (in == null) {
-                return "unknown";
-            }
-            final Properties p = new Properties();
-            p.load(in);
-            return p.getProperty("postgres.version", "unknown");
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
+        return BuildInfo.postgresVersion();
     }
 
     /** Unpacks the binaries if not done yet. */

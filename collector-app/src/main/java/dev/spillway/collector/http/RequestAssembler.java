@@ -28,6 +28,7 @@ import java.util.Arrays;
  */
 final class RequestAssembler extends ChannelInboundHandlerAdapter {
 
+    private static final int FIRST_CAPACITY = 64 * 1024;
     private static final int FIRST_CHUNKED_CAPACITY = 8 * 1024;
 
     private final int maxBodySize;
@@ -96,7 +97,8 @@ final class RequestAssembler extends ChannelInboundHandlerAdapter {
                 return;
             }
             reserved = declared;
-            body = new byte[(int) declared];
+            // Reserved in full (the bound), allocated as bytes arrive: a stalled upload holds little memory.
+            body = new byte[(int) Math.min(declared, FIRST_CAPACITY)];
         } else {
             body = null;
         }
@@ -148,16 +150,20 @@ final class RequestAssembler extends ChannelInboundHandlerAdapter {
             return;
         }
         if (body == null || length + n > body.length) {
-            // Chunked (or longer than declared, which the codec does not allow): grow, reserving the growth first.
-            final int want = (int) Math.min(maxBodySize, Math.max((long) length + n,
-                Math.max(FIRST_CHUNKED_CAPACITY, body == null ? 0 : body.length * 2L)));
-            final long growth = want - reserved;
-            if (growth > 0 && !budget.tryReserve(growth)) {
-                refuse(ctx, HttpResponseStatus.SERVICE_UNAVAILABLE, "unavailable", noRoom());
-                return;
+            final long need = (long) length + n;
+            if (need > reserved) {
+                // Chunked: reserve the growth (doubling) before buffering it.
+                final long want = Math.min(maxBodySize, Math.max(need, Math.max(FIRST_CHUNKED_CAPACITY, reserved * 2)));
+                if (!budget.tryReserve(want - reserved)) {
+                    refuse(ctx, HttpResponseStatus.SERVICE_UNAVAILABLE, "unavailable", noRoom());
+                    return;
+                }
+                reserved = want;
             }
-            reserved += Math.max(0, growth);
-            body = body == null ? new byte[want] : Arrays.copyOf(body, want);
+            // Grow the array within the reservation.
+            final int size = (int) Math.min(reserved, Math.max(need, body == null ? FIRST_CHUNKED_CAPACITY
+                : body.length * 2L));
+            body = body == null ? new byte[size] : Arrays.copyOf(body, size);
         }
         in.getBytes(in.readerIndex(), body, length, n);
         length += n;

@@ -63,7 +63,9 @@ class CollectorOptionsTest {
     @Test
     void invalidValuesNameTheOption(@TempDir Path dir) throws Exception {
         assertMessage("--ring-size must be a power of two", Map.of(), "--ring-size", "1000");
-        assertMessage("--ring-size: invalid value 'lots'", Map.of("SPILLWAY_RING_SIZE", "lots"));
+        // A value from the environment is reported under the variable's name.
+        assertMessage("SPILLWAY_RING_SIZE (--ring-size): invalid value 'lots'", Map.of("SPILLWAY_RING_SIZE", "lots"));
+        assertMessage("SPILLWAY_RING_SIZE (--ring-size) must be a power of two", Map.of("SPILLWAY_RING_SIZE", "3"));
         assertMessage("--http", Map.of(), "--http", "localhost");
         assertMessage("--flush-interval", Map.of(), "--flush-interval", "fast");
         assertMessage("--high-water-mark must be a fraction", Map.of(), "--high-water-mark", "1.5");
@@ -99,6 +101,40 @@ class CollectorOptionsTest {
     private static void assertMessage(String expected, Map<String, String> env, String... args) {
         final ConfigException e = assertThrows(ConfigException.class, () -> CollectorOptions.parse(args, env, NULL));
         assertTrue(e.getMessage().contains(expected), "'" + e.getMessage() + "' lacks '" + expected + "'");
+    }
+
+    private static String printed(String option) {
+        final ByteArrayOutputStream out = new ByteArrayOutputStream();
+        assertInstanceOf(CollectorOptions.Printed.class, CollectorOptions.parse(new String[] {option}, Map.of(),
+            new PrintStream(out, true, StandardCharsets.UTF_8)));
+        return out.toString(StandardCharsets.UTF_8);
+    }
+
+    @Test
+    void helpListsEnvironmentValueSyntaxEndpointsAndExitCodes() {
+        final String help = printed("--help");
+        for (String expected : new String[] {"SPILLWAY_RING_SIZE", "SPILLWAY_HTTP_MAX_CONNECTIONS", "SPILLWAY_LOG_LEVEL",
+            "DURATION", "32MiB", "PT5S", "/api/v2/write", "/health", "/metrics", "Exit codes", "130", "--retention",
+            "--index-mode", "--http-idle-timeout"}) {
+            assertTrue(help.contains(expected), "--help lacks " + expected + ":\n" + help);
+        }
+    }
+
+    @Test
+    void versionNamesCommitAndEmbeddedPostgres() {
+        final String version = printed("--version");
+        assertTrue(version.contains("commit ") && version.contains("embedded PostgreSQL 17"), version);
+    }
+
+    @Test
+    void timescaleOptionsAreParsed() {
+        final CollectorConfig c = parse(Map.of("SPILLWAY_RETENTION", "30d"), "--compress-after", "7d",
+            "--chunk-interval", "6h", "--index-mode", "brin-time");
+        assertEquals(Duration.ofDays(30), c.retention());
+        assertEquals(Duration.ofDays(7), c.compressAfter());
+        assertEquals(Duration.ofHours(6), c.chunkInterval());
+        assertEquals(dev.spillway.telemetry.timescale.IndexMode.BRIN_TIME, c.indexMode());
+        assertNull(parse(Map.of()).retention(), "keeps everything by default");
     }
 
     @Test

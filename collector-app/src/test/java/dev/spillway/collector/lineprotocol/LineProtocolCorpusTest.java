@@ -245,6 +245,15 @@ class LineProtocolCorpusTest {
             }
             return p;
         }
+        // The vendored copy in the test resources (corpus/README.md), so the test runs on a fresh clone.
+        java.net.URL vendored = LineProtocolCorpusTest.class.getResource("corpus/corpus.json");
+        if (vendored != null && "file".equals(vendored.getProtocol())) {
+            try {
+                return Paths.get(vendored.toURI());
+            } catch (java.net.URISyntaxException e) {
+                fail("bad resource URL " + vendored + ": " + e.getMessage());
+            }
+        }
         // Walk up from the module directory: the corpus lives in ../shared next to the repository root.
         for (Path dir = Paths.get(System.getProperty("user.dir")).toAbsolutePath(); dir != null; dir = dir.getParent()) {
             Path candidate = dir.resolve(RELATIVE_CORPUS);

@@ -1,0 +1,63 @@
+package dev.spillway.collector.config;
+
+import picocli.CommandLine;
+import picocli.CommandLine.Model.OptionSpec;
+
+/** The part of {@code --help} after the options: environment, value syntax, endpoints, exit codes. */
+final class Help {
+
+    private Help() {
+    }
+
+    static String footer(CommandLine cl) {
+        final StringBuilder env = new StringBuilder("    ");
+        int col = 4;
+        for (OptionSpec o : cl.getCommandSpec().options()) {
+            final String name = o.longestName();
+            if (name.equals("--help") || name.equals("--version")) {
+                continue;
+            }
+            final String var = CollectorOptions.envName(name);
+            if (col + var.length() + 1 > 76) {
+                env.append("%n    ");
+                col = 4;
+            } else if (col > 4) {
+                env.append(' ');
+                col++;
+            }
+            env.append(var);
+            col += var.length();
+        }
+        // Lines stay under 80 columns: picocli wraps longer footer lines without indentation.
+        return "%nEnvironment:%n"
+            + "  Every option can be set as an environment variable (SPILLWAY_ and the%n"
+            + "  option in upper case, '-' as '_') or as a key of the --config properties%n"
+            + "  file (the option without '--'):%n"
+            + env + "%n"
+            + "  Precedence: command line > environment > config file > default.%n"
+            + "  Errors name the variable or key a bad value came from.%n"
+            + "  SPILLWAY_LOG_LEVEL sets the log level (default INFO).%n"
+            + "%nValues:%n"
+            + "  SIZE      bytes with an optional binary unit: 1048576, 512KiB, 32MiB, 1GiB%n"
+            + "            (KB/MB/GB and K/M/G mean the same powers of 1024)%n"
+            + "  DURATION  a number and a unit ns, us, ms, s, m, h, d (100ms, 30s, 7d),%n"
+            + "            a bare 0, or ISO-8601 (PT5S)%n"
+            + "%nEndpoints (HTTP):%n"
+            + "  POST /api/v2/write, /write  line protocol (v2/v1 APIs, precision, gzip):%n"
+            + "                              204 accepted, 400 names the first bad line,%n"
+            + "                              413 too large, 503 + Retry-After when full%n"
+            + "  GET  /ping                  204, always open%n"
+            + "  GET  /health                200 pass, 503 fail (database down); open%n"
+            + "  GET  /ready                 200 when the database answers, else 503%n"
+            + "  GET  /metrics               Prometheus text, or OpenMetrics (Accept)%n"
+            + "  With --token, all but /ping and /health need 'Authorization: Token T'%n"
+            + "  (or v1 credentials). No query API (/query, Flux): query PostgreSQL,%n"
+            + "  view 'telemetry'.%n"
+            + "%nExit codes:%n"
+            + "  0    clean shutdown (SIGTERM/SIGINT), every accepted event accounted for%n"
+            + "  1    startup failed (database, data directory or address in use), or%n"
+            + "       the final account does not balance%n"
+            + "  2    invalid configuration (the message names the option or variable)%n"
+            + "  130  a second SIGTERM/SIGINT cut the drain short%n";
+    }
+}
