@@ -255,9 +255,9 @@ class OutboxRelayTest {
     }
 
     @Test
-    void aHangingReceiverTimesOutAndIsRetried() throws Exception {
+    void aHangingReceiverOrBodyTimesOutAndIsRetried() throws Exception {
         new ChannelStore(db.dataSource()).put("slack", ChannelKind.SLACK, receiver.url("/slack"));
-        receiver.then(Reply.hang());
+        receiver.then(Reply.hang(), Reply.stalledBody());
         final OutboxRelay relay = relay(settings(100, 100));
         enqueue(event("svc", 1));
         final long id = onlyRowOf("slack");
@@ -267,10 +267,15 @@ class OutboxRelayTest {
         assertEquals(null, r.get("status"));
         assertTrue(((String) r.get("error")).contains("no answer within 2000 ms"), (String) r.get("error"));
         assertEquals(T0.plusMillis(2500), r.get("next"));
+        // Headers, then a body that never ends: bounded as well.
         clock.set(T0.plusMillis(2500));
         relay.drainOnce();
+        assertEquals("pending", row(id).get("state"));
+        assertTrue(((String) row(id).get("error")).contains("no answer within 2000 ms"));
+        clock.set((Instant) row(id).get("next"));
+        relay.drainOnce();
         assertEquals("sent", row(id).get("state"));
-        assertEquals(2, receiver.received("/slack").size());
+        assertEquals(3, receiver.received("/slack").size());
     }
 
     @Test
