@@ -30,6 +30,7 @@ import dev.spillway.collector.monitor.MonitorApi;
 import dev.spillway.collector.monitor.MonitorFile;
 import dev.spillway.collector.monitor.MonitorService;
 import dev.spillway.collector.monitor.MonitorSpec;
+import dev.spillway.collector.page.StatusPage;
 import dev.spillway.collector.points.PointWriter;
 import dev.spillway.collector.series.SeriesRegistry;
 import dev.spillway.collector.tcp.TcpServer;
@@ -75,6 +76,8 @@ public final class Collector implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(Collector.class);
     private static final String EVENTS_TABLE = "telemetry_events";
     private static final int SERIES_THREADS = 2;
+    // How often series sequence reservations are topped up (each reserves ~8 rounds of its rate ahead).
+    private static final Duration SEQUENCE_RESERVE_INTERVAL = Duration.ofMillis(250);
     // Requests read ahead on one HTTP connection; clients rarely pipeline more than a few.
     private static final int MAX_PIPELINED = 16;
     // JSON API: handler threads, requests that may wait for one, largest body.
@@ -111,6 +114,7 @@ public final class Collector implements AutoCloseable {
     private TcpServer tcp;
     private UdpServer udp;
     private ReadinessProbe readiness;
+    private StatusPage page;
     private String jdbcUrl;
     private String dbUser;
     private FinalAccount account;
@@ -172,7 +176,7 @@ public final class Collector implements AutoCloseable {
             .ledgerRetention(max(Duration.ofHours(1), cfg.retryMaxElapsed().multipliedBy(2)))
             .build();
         CollectorSchema.create(dataSource, EVENTS_TABLE);
-        series = new SeriesRegistry(dataSource, EVENTS_TABLE, cfg.maxSeries(), SERIES_THREADS);
+        series = new SeriesRegistry(dataSource, cfg.maxSeries(), SERIES_THREADS, SEQUENCE_RESERVE_INTERVAL);
 
         final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
         metrics = new CollectorMetrics(registry, series);
@@ -188,6 +192,7 @@ public final class Collector implements AutoCloseable {
                 .build())
             .closeTimeout(cfg.closeTimeout())
             .meterRegistry(registry)
+            .spool(cfg.spool())
             .build();
         final BadLineLog badLines = new BadLineLog(10_000);
         final Saturation saturation = new Saturation(pipeline, cfg.highWaterMark());
@@ -204,7 +209,8 @@ public final class Collector implements AutoCloseable {
         monitors = new MonitorService(dataSource, pointWriter, transitions, registry, new MonitorService.Settings(
             cfg.probeConcurrency(), cfg.probeKeepAlive(), cfg.monitorReloadInterval()));
         MonitorApi.register(router, monitors);
-        final LineIngestor ingestor = new LineIngestor(pointWriter, metrics, badLines, heartbeats::pingFromLine);
+        final LineIngestor ingestor = new LineIngestor(pointWriter, metrics, badLines, heartbeats::pingFromLine,
+            cfg.ack(), cfg.ackTimeout());
         readiness = new ReadinessProbe(dataSource, pipeline, embedded == null ? () -> null : embedded::problem);
         final AtomicInteger n = new AtomicInteger();
         // Bounded: when every thread is busy and the queue is full, new writes get 503 instead of piling up.
@@ -225,6 +231,9 @@ public final class Collector implements AutoCloseable {
         boss = new MultiThreadIoEventLoopGroup(1, new DefaultThreadFactory("accept", true), NioIoHandler.newFactory());
         workers = new MultiThreadIoEventLoopGroup(0, new DefaultThreadFactory("io", true), NioIoHandler.newFactory());
         connections = new DefaultChannelGroup("connections", GlobalEventExecutor.INSTANCE);
+        page = new StatusPage(cfg.token(), cfg.publicStatusPage(), pipeline::stats, pipeline.ringCapacity(),
+            readiness::databaseReachable, dataSource, EVENTS_TABLE, java.time.Instant::now);
+        page.register(router);
         final HttpApi api = new HttpApi(ingestor, ingestExecutor, saturation,
             readiness, registry, metrics, cfg.token(), cfg.maxDecompressedSize(), router);
         http = HttpServer.start(cfg.http(), boss, workers, api, new HttpLimits(cfg.maxBodySize(),
@@ -287,6 +296,8 @@ public final class Collector implements AutoCloseable {
         LOG.info("spillway collector ready: {}", config);
         LOG.info("HTTP listening on http://{} (POST /api/v2/write, POST /write, /ping, /health, /ready, /metrics){}",
             hostPort(http.address()), config.authRequired() ? "; token required" : "");
+        LOG.info("status page: http://{}/{}", hostPort(http.address()), !config.authRequired() ? ""
+            : config.publicStatusPage() ? " (public, read-only)" : " (sign in with the token)");
         if (tcp != null) {
             LOG.info("TCP line protocol listening on {}", hostPort(tcp.address()));
         }
@@ -423,6 +434,17 @@ public final class Collector implements AutoCloseable {
             if (connections != null) {
                 quietly(() -> connections.close().awaitUninterruptibly(5, TimeUnit.SECONDS));
             }
+            // 5. Nothing takes sequence numbers any more: save each series' exact next one (no gap on restart).
+            if (series != null && stats != null) {
+                quietly(() -> {
+                    try {
+                        series.saveSequences();
+                    } catch (java.sql.SQLException e) {
+                        throw new IllegalStateException("could not save sequences (the next run continues from "
+                            + "the reserved limits, leaving a gap)", e);
+                    }
+                });
+            }
             abort();
             account = stats == null ? null : new FinalAccount(metrics.acceptedTotal(), metrics.rejectedTotal(),
                 metrics.stringsSkippedTotal(), stats);
@@ -462,6 +484,9 @@ public final class Collector implements AutoCloseable {
         }
         if (streamExecutor != null) {
             streamExecutor.shutdownNow();
+        }
+        if (page != null) {
+            quietly(page::close);
         }
         if (router != null) {
             quietly(router::close);

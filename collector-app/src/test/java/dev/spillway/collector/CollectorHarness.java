@@ -4,6 +4,7 @@ import dev.spillway.collector.config.CollectorOptions;
 import dev.spillway.telemetry.testsupport.TestDatabase;
 
 import java.io.PrintStream;
+import java.nio.file.Files;
 import java.io.OutputStream;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -38,6 +39,10 @@ final class CollectorHarness implements AutoCloseable {
     static CollectorHarness start(TestDatabase db, java.time.Clock clock, String... extra) throws Exception {
         final List<String> args = new ArrayList<>(List.of("--jdbc-url", db.jdbcUrl(), "--db-user", db.user(),
             "--db-password", db.password(), "--http", "127.0.0.1:0", "--flush-interval", "10ms"));
+        if (!List.of(extra).contains("--spool-dir")) {
+            // Each collector its own spool: a shared one would replay one test's leftovers into another's database.
+            args.addAll(List.of("--spool-dir", Files.createTempDirectory("spillway-spool").toString()));
+        }
         args.addAll(List.of(extra));
         final var parsed = CollectorOptions.parse(args.toArray(String[]::new), Map.of(),
             new PrintStream(OutputStream.nullOutputStream()));

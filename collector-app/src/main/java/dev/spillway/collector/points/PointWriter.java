@@ -2,6 +2,8 @@ package dev.spillway.collector.points;
 
 import dev.spillway.collector.ingest.Saturation;
 import dev.spillway.collector.series.Series;
+import dev.spillway.collector.series.SeriesKey;
+import dev.spillway.collector.series.SeriesKeyBuilder;
 import dev.spillway.collector.series.SeriesLimitException;
 import dev.spillway.collector.series.SeriesRegistry;
 import dev.spillway.telemetry.Pipeline;
@@ -18,7 +20,7 @@ import java.util.concurrent.atomic.LongAdder;
 /**
  * The one way data enters the collector's pipeline. Line protocol (HTTP, TCP, UDP), probe results and heartbeat
  * pings all become events here, so series resolution, per-series sequence numbers, the series limit,
- * back-pressure and accounting are the same for all of them. Nothing else calls {@link Pipeline#ingest}.
+ * back-pressure and accounting are the same for all of them. Nothing else calls {@link Pipeline#ingest} (or {@link Pipeline#ingestClaimed}).
  *
  * <h2>How to use it</h2>
  * Each input takes one {@link Producer} at start ({@code writer.producer("heartbeat")}); its counters appear as
@@ -66,8 +68,11 @@ public final class PointWriter {
         return producers.computeIfAbsent(name, Producer::new);
     }
 
-    /** The series for a key if known, without blocking; null when it must be {@link #resolve resolved}. */
-    public Series cached(String seriesKey) {
+    /**
+     * The series for the key in the builder if known, without blocking or allocating; null when it must be
+     * {@link #resolve resolved}.
+     */
+    public Series cached(SeriesKeyBuilder seriesKey) {
         return registry.cached(seriesKey);
     }
 
@@ -75,8 +80,18 @@ public final class PointWriter {
      * Finds or creates a series; see {@link SeriesRegistry#resolve}. Completes exceptionally with
      * {@link SeriesLimitException} at the limit, or with the database error.
      */
-    public CompletableFuture<Series> resolve(String seriesKey, String measurement, List<String> tags, String field) {
+    public CompletableFuture<Series> resolve(SeriesKey seriesKey, String measurement, List<String> tags,
+                                             String field) {
         return registry.resolve(seriesKey, measurement, tags, field);
+    }
+
+    /**
+     * Completes when every ring sequence in {@code [from, to]} (from {@link Producer#ingestClaimed}) is resolved:
+     * {@code true} when all were committed or durably spooled, {@code false} when any was lost. See
+     * {@link Pipeline#whenResolved}.
+     */
+    public CompletableFuture<Boolean> whenResolved(long from, long to) {
+        return pipeline.whenResolved(from, to);
     }
 
     /**
@@ -134,15 +149,27 @@ public final class PointWriter {
         /**
          * Ingests one event with the series' next sequence number. Allocation-free.
          *
-         * @return false when the pipeline refused it (closing, or full under a refusing policy)
+         * @return false when the pipeline refused it (closing, or full under a refusing policy) or no sequence
+         *     number could be reserved for it (database down for {@code SequenceReserver}'s wait, or shutting down)
          */
         public boolean ingest(long timestampNanos, Series series, short kind, double value) {
-            if (pipeline.ingest(timestampNanos, series.id(), kind, value, series.takeSequence())) {
+            return ingestClaimed(timestampNanos, series, kind, value) >= 0;
+        }
+
+        /**
+         * Like {@link #ingest}, returning the ring sequence the event claimed (for {@link #whenResolved}), or -1
+         * when the pipeline refused it or no sequence number could be reserved. Allocation-free.
+         */
+        public long ingestClaimed(long timestampNanos, Series series, short kind, double value) {
+            final long seq = series.takeSequence();
+            final long ring = seq == Series.UNAVAILABLE ? -1
+                : pipeline.ingestClaimed(timestampNanos, series.id(), kind, value, seq);
+            if (ring >= 0) {
                 eventsWritten.increment();
-                return true;
+            } else {
+                eventsRefused.increment();
             }
-            eventsRefused.increment();
-            return false;
+            return ring;
         }
 
         /**
@@ -153,7 +180,7 @@ public final class PointWriter {
         public CompletableFuture<WriteResult> write(Point p) {
             final int n = p.fieldCount();
             final Series[] known = new Series[n];
-            final String[] keys = new String[n];
+            final SeriesKey[] keys = new SeriesKey[n];
             boolean allKnown = true;
             for (int i = 0; i < n; i++) {
                 keys[i] = p.seriesKey(i);

@@ -1,5 +1,7 @@
 package dev.spillway.telemetry.timescale;
 
+import dev.spillway.telemetry.sink.EventBatch;
+
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -42,7 +44,8 @@ final class BatchLedger {
     private final long retentionNanos;
     private final long pruneIntervalNanos;
     private final AtomicLong nextPruneAt;
-    private final Map<Long, Progress> splitBatches = new ConcurrentHashMap<>();
+    /** By {@link #splitKey}: a replayed batch's id may equal one of this run's. */
+    private final Map<Object, Progress> splitBatches = new ConcurrentHashMap<>();
 
     BatchLedger(String table, Duration retention) {
         this.table = table;
@@ -60,14 +63,27 @@ final class BatchLedger {
         return runId;
     }
 
+    /**
+     * The run id a batch is keyed under: its own when it carries one (a batch replayed from a spool keeps the key
+     * it was first tried under, possibly by another process), else this sink's.
+     */
+    String runIdOf(EventBatch batch) {
+        final String own = batch.runId();
+        return own != null ? own : runId;
+    }
+
     /** The ledger key of the whole batch (split-tree node 1). */
-    String wholeBatchKey() {
-        return runId;
+    String wholeBatchKey(EventBatch batch) {
+        return runIdOf(batch);
     }
 
     /** The ledger key of split-tree node {@code node} (heap numbering; the whole batch is 1). */
-    String partKey(long node) {
-        return runId + '#' + node;
+    String partKey(EventBatch batch, long node) {
+        return runIdOf(batch) + '#' + node;
+    }
+
+    private static Object splitKey(EventBatch batch) {
+        return batch.runId() == null ? (Object) batch.batchId() : batch.runId() + '/' + batch.batchId();
     }
 
     /**
@@ -84,8 +100,8 @@ final class BatchLedger {
     }
 
     /** The progress of a batch known to hold bad rows, or null when it was never split. */
-    Progress splitProgress(long batchId) {
-        return splitBatches.get(batchId);
+    Progress splitProgress(EventBatch batch) {
+        return splitBatches.get(splitKey(batch));
     }
 
     /**
@@ -93,13 +109,13 @@ final class BatchLedger {
      * split path: the whole batch would fail again, or (if the bad data became acceptable) duplicate the parts
      * already committed under their own keys.
      */
-    Progress startSplit(long batchId) {
-        return splitBatches.computeIfAbsent(batchId, id -> new Progress());
+    Progress startSplit(EventBatch batch) {
+        return splitBatches.computeIfAbsent(splitKey(batch), id -> new Progress());
     }
 
     /** The batch is resolved; forget its progress. */
-    void finishSplit(long batchId) {
-        splitBatches.remove(batchId);
+    void finishSplit(EventBatch batch) {
+        splitBatches.remove(splitKey(batch));
     }
 
     /**

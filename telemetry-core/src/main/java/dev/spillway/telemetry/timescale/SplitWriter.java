@@ -51,7 +51,7 @@ final class SplitWriter {
             throw new PartialWriteException(e, progress.written, progress.invalid);
         }
         rejections.log();
-        ledger.finishSplit(batch.batchId());
+        ledger.finishSplit(batch);
         return batch.size() - progress.invalid.cardinality();
     }
 
@@ -59,7 +59,7 @@ final class SplitWriter {
                             BatchLedger.Progress progress, Rejections rejections) throws SQLException {
         if (node != 1L) {
             try {
-                copyWriter.writeRange(conn, batch, from, to, ledger.partKey(node));
+                copyWriter.writeRange(conn, batch, from, to, ledger.partKey(batch, node));
                 progress.written.set(from, to);
                 return;
             } catch (SQLException e) {

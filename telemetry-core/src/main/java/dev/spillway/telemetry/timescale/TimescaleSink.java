@@ -112,7 +112,11 @@ public final class TimescaleSink implements Sink {
         return table;
     }
 
-    /** This sink's run id: the first part of every ledger key it writes. */
+    /**
+     * This sink's run id: the first part of the ledger key of every batch of this run. A batch replayed from a
+     * spool carries the run id it was first tried under ({@link EventBatch#runId()}) and is keyed by that.
+     */
+    @Override
     public String runId() {
         return ledger.runId();
     }
@@ -150,17 +154,17 @@ public final class TimescaleSink implements Sink {
                 if (conn.getAutoCommit()) {
                     conn.setAutoCommit(false);
                 }
-                BatchLedger.Progress progress = ledger.splitProgress(batch.batchId());
+                BatchLedger.Progress progress = ledger.splitProgress(batch);
                 if (progress == null) {
                     try {
-                        final int written = copyWriter.writeRange(conn, batch, 0, batch.size(), ledger.wholeBatchKey());
+                        final int written = copyWriter.writeRange(conn, batch, 0, batch.size(), ledger.wholeBatchKey(batch));
                         ledger.maybePrune(conn);
                         return written;
                     } catch (SQLException e) {
                         if (!SqlStates.isDataError(e)) {
                             throw e;
                         }
-                        progress = ledger.startSplit(batch.batchId());
+                        progress = ledger.startSplit(batch);
                     }
                 }
                 final int written = splitWriter.write(conn, batch, progress);
