@@ -151,4 +151,34 @@ class HeartbeatNotificationTest {
             }
         }
     }
+
+    @Test
+    void monitorTransitionsReachAGenericWebhook() throws Exception {
+        try (FakeReceiver receiver = new FakeReceiver(); CollectorHarness h = CollectorHarness.start(db, "--token",
+            TOKEN)) {
+            receiver.always("/target", FakeReceiver.Reply.status(500, "broken"));
+            final HttpResponse<String> channel = h.put("/api/v1/channels/hook", "{\"kind\":\"webhook\",\"url\":\""
+                + receiver.url("/hook") + "\"}", AUTH);
+            assertEquals(200, channel.statusCode(), channel.body());
+            assertEquals(400, h.put("/api/v1/channels/bad", "{\"kind\":\"pager\",\"url\":\"http://x/\"}", AUTH)
+                .statusCode());
+            final HttpResponse<String> monitor = h.post("/api/v1/monitors", "{\"name\":\"shop\",\"url\":\""
+                + receiver.url("/target") + "\",\"interval\":\"1s\",\"failure_threshold\":1}", AUTH[0], AUTH[1],
+                "Content-Type", "application/json");
+            assertTrue(monitor.statusCode() == 200 || monitor.statusCode() == 201, monitor.body());
+
+            Await.until(Duration.ofSeconds(30), () -> receiver.received("/hook").size() == 1, "monitor.down");
+            final JsonNode down = JSON.readTree(receiver.received("/hook").get(0).body());
+            assertEquals("monitor.down", down.get("type").asText());
+            assertEquals("shop", down.get("subject").get("id").asText());
+            assertEquals("firing", down.get("status").asText());
+
+            receiver.always("/target", FakeReceiver.Reply.ok());
+            Await.until(Duration.ofSeconds(30), () -> receiver.received("/hook").size() == 2, "monitor.up");
+            final JsonNode up = JSON.readTree(receiver.received("/hook").get(1).body());
+            assertEquals("monitor.up", up.get("type").asText());
+            assertEquals("down", up.get("old_state").asText());
+            assertEquals("resolved", up.get("status").asText());
+        }
+    }
 }

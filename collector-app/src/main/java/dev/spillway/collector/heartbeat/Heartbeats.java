@@ -73,11 +73,18 @@ public final class Heartbeats implements AutoCloseable {
         BAD_STATUS
     }
 
-    /** Per-service state in memory: what the fast path needs. */
+    /**
+     * Per-service state in memory: what the fast path needs. State and status live in one volatile int, so the
+     * fast path never sees a state from one change and a status from another.
+     */
     private static final class Entry {
+        /** Matches no ping: forces the locking path while a state change is being written. */
+        static final int CHANGING = -1;
         final String id;
         volatile ServiceSpec spec;
-        volatile String state;
+        /** {@code status << 1 | (up ? 1 : 0)}, or {@link #CHANGING}. */
+        volatile int packed;
+        /** The last known status index (for the batch's conditional update). */
         volatile int status;
         final AtomicLong lastPingMillis = new AtomicLong(Long.MIN_VALUE);
         final AtomicBoolean dirty = new AtomicBoolean();
@@ -87,10 +94,14 @@ public final class Heartbeats implements AutoCloseable {
             refresh(s);
         }
 
+        static int upWith(int status) {
+            return status << 1 | 1;
+        }
+
         void refresh(ServiceState s) {
             spec = s.spec();
-            state = s.state();
             status = s.status();
+            packed = s.status() << 1 | (ServiceState.UP.equals(s.state()) ? 1 : 0);
             if (s.lastPing() != null) {
                 lastPingMillis.accumulateAndGet(s.lastPing().toEpochMilli(), Math::max);
             }
@@ -177,11 +188,11 @@ public final class Heartbeats implements AutoCloseable {
      */
     public Outcome ping(String id, int status) throws SQLException {
         final Instant now = clock.instant();
-        final Outcome o = observe(id, status, now, true);
+        final Outcome o = observe(id, status, now);
         if (o == Outcome.OK && points != null) {
-            final Instant t = now;
+            // Fire and forget: the outcome is counted per producer (spillway_collector_points_total).
             points.write(Point.builder("heartbeat").tag("service", id)
-                .time(t.getEpochSecond() * 1_000_000_000L + t.getNano())
+                .time(now.getEpochSecond() * 1_000_000_000L + now.getNano())
                 .field("status", FieldKinds.INTEGER, status).build());
         }
         return o;
@@ -202,7 +213,7 @@ public final class Heartbeats implements AutoCloseable {
         try {
             slowPings.execute(() -> {
                 try {
-                    observe(id, status > Integer.MAX_VALUE ? -1 : (int) status, now, true);
+                    observe(id, status > Integer.MAX_VALUE ? -1 : (int) status, now);
                 } catch (SQLException | RuntimeException ex) {
                     logError("heartbeat ping of '" + id + "' over line protocol failed", ex);
                 }
@@ -212,7 +223,7 @@ public final class Heartbeats implements AutoCloseable {
         }
     }
 
-    private Outcome observe(String id, int status, Instant now, boolean count) throws SQLException {
+    private Outcome observe(String id, int status, Instant now) throws SQLException {
         Entry e = entries.get(id);
         if (e == null) {
             final Optional<ServiceState> s = store.get(id);
@@ -227,20 +238,18 @@ public final class Heartbeats implements AutoCloseable {
             return Outcome.BAD_STATUS;
         }
         if (!fastPath(e, status, now)) {
-            final Outcome o = changeState(e, status, now);
+            final Outcome o = changeState(e, status, now, false);
             if (o != Outcome.OK) {
                 return o;
             }
         }
-        if (count) {
-            pingsOk.increment();
-        }
+        pingsOk.increment();
         return Outcome.OK;
     }
 
     /** Available with the same status: only the time moves. No lock, no database. */
     private boolean fastPath(Entry e, int status, Instant now) {
-        if (!ServiceState.UP.equals(e.state) || e.status != status) {
+        if (e.packed != Entry.upWith(status)) {
             return false;
         }
         e.lastPingMillis.accumulateAndGet(now.toEpochMilli(), Math::max);
@@ -251,11 +260,15 @@ public final class Heartbeats implements AutoCloseable {
     }
 
     /** A ping that changes the state, in one transaction with its transition and outbox rows. */
-    private Outcome changeState(Entry e, int status, Instant at) throws SQLException {
+    private Outcome changeState(Entry e, int status, Instant at, boolean force) throws SQLException {
         synchronized (e) {
-            if (fastPath(e, status, at)) {
+            if (!force && fastPath(e, status, at)) {
                 return Outcome.OK; // another thread made the change meanwhile
             }
+            // Until the new state is in memory, concurrent pings of this service wait here instead of taking
+            // the fast path on the old state (which could hide a status change). Failure leaves it so: the
+            // database is the truth, and the next ping reads it.
+            e.packed = Entry.CHANGING;
             boolean announced = false;
             try (Connection c = dataSource.getConnection()) {
                 c.setAutoCommit(false);
@@ -399,10 +412,7 @@ public final class Heartbeats implements AutoCloseable {
         // ping stored elsewhere). Replay the ping through the locking path, which sorts out which.
         for (Entry e : stale) {
             final long t = e.lastPingMillis.get();
-            synchronized (e) {
-                e.state = ServiceState.DOWN; // forces the locking path
-            }
-            changeState(e, e.status, Instant.ofEpochMilli(t));
+            changeState(e, e.status, Instant.ofEpochMilli(t), true);
         }
     }
 

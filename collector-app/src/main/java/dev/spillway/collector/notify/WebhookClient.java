@@ -1,6 +1,5 @@
 package dev.spillway.collector.notify;
 
-import java.io.IOException;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -12,6 +11,10 @@ import java.time.Instant;
 import java.time.ZonedDateTime;
 import java.time.format.DateTimeFormatter;
 import java.time.format.DateTimeParseException;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 
 /**
  * POSTs JSON to webhooks with the JDK client: one shared client, a bounded time per request, redirects not
@@ -49,17 +52,26 @@ final class WebhookClient {
         } catch (IllegalArgumentException e) {
             return new Answer(400, "invalid url: " + e.getMessage(), null, null);
         }
+        // The whole exchange (connect, headers, body) is bounded: JDK's request timeout alone stops at the headers.
+        final CompletableFuture<HttpResponse<String>> exchange =
+            client.sendAsync(request, info -> new HeadOfBody(BODY_KEEP));
         try {
-            final HttpResponse<String> r = client.send(request, HttpResponse.BodyHandlers.ofString());
-            final String body = r.body() == null ? "" : r.body();
+            final HttpResponse<String> r = exchange.get(timeout.toMillis(), TimeUnit.MILLISECONDS);
             final Duration retryAfter = r.statusCode() == 429
                 ? retryAfter(r.headers().firstValue("Retry-After").orElse(null), now) : null;
-            return new Answer(r.statusCode(), body.length() > BODY_KEEP ? body.substring(0, BODY_KEEP) : body,
-                retryAfter, null);
-        } catch (HttpTimeoutException e) {
+            return new Answer(r.statusCode(), r.body(), retryAfter, null);
+        } catch (TimeoutException e) {
+            exchange.cancel(true);
             return Answer.noAnswer("no answer within " + timeout.toMillis() + " ms");
-        } catch (IOException e) {
-            return Answer.noAnswer("connection failed: " + e);
+        } catch (InterruptedException e) {
+            exchange.cancel(true);
+            throw e;
+        } catch (ExecutionException e) {
+            final Throwable cause = e.getCause() == null ? e : e.getCause();
+            if (cause instanceof HttpTimeoutException) {
+                return Answer.noAnswer("no answer within " + timeout.toMillis() + " ms");
+            }
+            return Answer.noAnswer("connection failed: " + cause);
         }
     }
 

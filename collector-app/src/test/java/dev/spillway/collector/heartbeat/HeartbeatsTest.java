@@ -243,6 +243,55 @@ class HeartbeatsTest {
         assertEquals("up", a.store().get("worker").orElseThrow().state());
     }
 
+    @Test
+    void concurrentPingsWithChangingStatusesAnnounceAnUnbrokenChain() throws Exception {
+        final Heartbeats h = engine();
+        h.registered(h.store().put(spec("flappy")));
+        h.ping("flappy", 0);
+        final ExecutorService pool = Executors.newFixedThreadPool(4);
+        try {
+            final CountDownLatch go = new CountDownLatch(1);
+            final List<Future<?>> runs = new ArrayList<>();
+            for (int t = 0; t < 4; t++) {
+                final int seed = t;
+                runs.add(pool.submit(() -> {
+                    go.await();
+                    for (int i = 0; i < 40; i++) {
+                        h.ping("flappy", (i * 7 + seed * 3) % 5 == 0 ? 1 : 0);
+                    }
+                    return null;
+                }));
+            }
+            go.countDown();
+            for (Future<?> f : runs) {
+                f.get();
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+        h.tick();
+        // Every change is announced: each announcement starts where the previous one ended, and the last one is
+        // the stored status.
+        final List<String[]> chain = new ArrayList<>();
+        try (Connection c = db.connect(); Statement st = c.createStatement();
+             ResultSet rs = st.executeQuery("SELECT old_state, new_state FROM notification_outbox WHERE channel_id = "
+                 + "'log' AND type = 'service.status' ORDER BY id")) {
+            while (rs.next()) {
+                chain.add(new String[] {rs.getString(1), rs.getString(2)});
+            }
+        }
+        String current = "ok";
+        for (String[] change : chain) {
+            assertEquals(current, change[0], "a status change was not announced before this one");
+            current = change[1];
+        }
+        final ServiceState stored = h.store().get("flappy").orElseThrow();
+        assertEquals(current, stored.spec().statusName(stored.status()), "the last announcement is the stored status");
+        final int before = announced().size();
+        h.ping("flappy", stored.status());
+        assertEquals(before, announced().size(), "memory agrees with the database: no announcement");
+    }
+
     private static List<String> transitions(String subject) throws Exception {
         final List<String> out = new ArrayList<>();
         try (Connection c = db.connect(); Statement st = c.createStatement();

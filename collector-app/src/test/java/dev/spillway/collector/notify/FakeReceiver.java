@@ -26,6 +26,11 @@ public final class FakeReceiver implements AutoCloseable {
 
     /** One scripted answer. */
     public record Reply(int status, String body, Map<String, String> headers, boolean hangs) {
+        /** Headers and the first bytes of a 1 MB body, then nothing until the receiver closes. */
+        public static Reply stalledBody() {
+            return new Reply(200, "stall", Map.of(), true);
+        }
+
         public static Reply ok() {
             return new Reply(200, "ok", Map.of(), false);
         }
@@ -105,6 +110,11 @@ public final class FakeReceiver implements AutoCloseable {
             final Reply scripted = script.pollFirst();
             final Reply reply = scripted != null ? scripted
                 : perPath.getOrDefault(ex.getRequestURI().getPath(), fallback);
+            if (reply.hangs() && reply.status() > 0) {
+                ex.sendResponseHeaders(reply.status(), 1 << 20);
+                ex.getResponseBody().write(reply.body().getBytes(StandardCharsets.UTF_8));
+                ex.getResponseBody().flush();
+            }
             if (reply.hangs()) {
                 try {
                     closing.await(30, TimeUnit.SECONDS);
