@@ -123,14 +123,15 @@
     return el('span', 'state state-' + String(state).toLowerCase(), state);
   }
 
+  /** Bars for the last checks: strip.bits is "1"/"0" per check, oldest first; strip.t their times if known. */
   function stripInto(container, strip) {
-    var n = strip.t.length, good = 0, max = 90, box = el('div', 'strip');
+    var bits = strip.bits || '', n = bits.length, good = 0, max = 90, box = el('div', 'strip');
     for (var i = n; i < max; i++) { box.appendChild(el('span')); }
     for (var j = 0; j < n; j++) {
-      var ok = strip.up[j] === 1;
+      var ok = bits.charAt(j) === '1';
       good += ok ? 1 : 0;
       var bar = el('span', ok ? 'ok' : 'fail');
-      bar.title = new Date(strip.t[j]).toISOString() + (ok ? ' up' : ' down');
+      if (strip.t) { bar.title = new Date(strip.t[j]).toISOString() + (ok ? ' up' : ' down'); }
       box.appendChild(bar);
     }
     box.setAttribute('role', 'img');
@@ -174,10 +175,22 @@
   }) : null;
   var latestRows = {};
 
+  /** The parts of a row drawn only once it is on screen: the strip's bars and the response-time plot. */
   function drawRowPlot(tr) {
     var m = latestRows[tr.getAttribute('data-name')];
+    if (!m) { return; }
+    stripInto(tr.children[5], m.strip);
     var box = tr.querySelector('.spark');
-    if (m && box) { rtPlot('m:' + m.name, box, m.rt, 48, true); }
+    if (box) { rtPlot('m:' + m.name, box, m.rt, 48, true); }
+  }
+
+  function stripText(cell, strip) {
+    var bits = strip.bits || '', good = bits.split('1').length - 1;
+    var box = el('div', 'strip');
+    box.setAttribute('role', 'img');
+    box.setAttribute('aria-label', good + ' of ' + bits.length + ' recent checks good');
+    box.appendChild(el('span', 'strip-text', good + '/' + bits.length + ' good'));
+    cell.replaceChildren(box);
   }
 
   function fillRow(tr, m, now) {
@@ -194,9 +207,8 @@
       cells[w[1]].textContent = fmtPercent(u.fraction);
       cells[w[1]].title = u.up + ' of ' + u.checks + ' checks good';
     });
-    stripInto(cells[5], m.strip);
     lastInto(cells[7], m.last);
-    if (plots['m:' + m.name] || visible[m.name] || !observer) { drawRowPlot(tr); }
+    if (plots['m:' + m.name] || visible[m.name] || !observer) { drawRowPlot(tr); } else { stripText(cells[5], m.strip); }
   }
 
   function newRow(m) {
