@@ -3,8 +3,20 @@ package dev.spillway.collector;
 import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
 import dev.spillway.collector.api.ApiRouter;
+import dev.spillway.collector.config.AlertingConfig;
 import dev.spillway.collector.config.CollectorConfig;
+import dev.spillway.collector.heartbeat.HeartbeatApi;
+import dev.spillway.collector.heartbeat.Heartbeats;
+import dev.spillway.collector.notify.Channel;
+import dev.spillway.collector.notify.ChannelKind;
+import dev.spillway.collector.notify.ChannelStore;
+import dev.spillway.collector.notify.Messages;
+import dev.spillway.collector.notify.MonitorNotifications;
+import dev.spillway.collector.notify.NotifyApi;
+import dev.spillway.collector.notify.NotifySettings;
+import dev.spillway.collector.notify.OutboxRelay;
 import dev.spillway.collector.db.CollectorSchema;
+import dev.spillway.collector.db.DataDirectoryLock;
 import dev.spillway.collector.db.EmbeddedDatabase;
 import dev.spillway.collector.http.HttpApi;
 import dev.spillway.collector.http.HttpLimits;
@@ -14,6 +26,10 @@ import dev.spillway.collector.ingest.BadLineLog;
 import dev.spillway.collector.ingest.CollectorMetrics;
 import dev.spillway.collector.ingest.LineIngestor;
 import dev.spillway.collector.ingest.Saturation;
+import dev.spillway.collector.monitor.MonitorApi;
+import dev.spillway.collector.monitor.MonitorFile;
+import dev.spillway.collector.monitor.MonitorService;
+import dev.spillway.collector.monitor.MonitorSpec;
 import dev.spillway.collector.page.StatusPage;
 import dev.spillway.collector.points.PointWriter;
 import dev.spillway.collector.series.SeriesRegistry;
@@ -37,9 +53,12 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.net.InetSocketAddress;
+import java.sql.SQLException;
+import java.time.Clock;
 import java.time.Duration;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.ExecutorService;
+import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -63,11 +82,15 @@ public final class Collector implements AutoCloseable {
     private static final int API_THREADS = 4;
     private static final int API_QUEUE = 256;
     private static final int API_MAX_BODY = 1 << 20;
-    // Connections beyond the sink's and the series threads': API handlers and monitor state changes.
-    private static final int EXTRA_CONNECTIONS = 3;
+    // Connections beyond the sink's and the series threads': API handlers, monitor state changes, the
+    // notification relay (one held while it waits for a webhook) and heartbeat state changes.
+    private static final int EXTRA_CONNECTIONS = 5;
+    /** How often heartbeat ping times are persisted and deadlines checked. */
+    private static final Duration HEARTBEAT_TICK = Duration.ofSeconds(1);
 
     private final Object closeLock = new Object();
     private CollectorConfig config;
+    private DataDirectoryLock dataDirLock;
     private EmbeddedDatabase embedded;
     private HikariDataSource dataSource;
     private SeriesRegistry series;
@@ -75,8 +98,13 @@ public final class Collector implements AutoCloseable {
     private CollectorMetrics metrics;
     private PointWriter pointWriter;
     private ApiRouter router;
+    private MonitorService monitors;
     private final StateTransitions transitions = new StateTransitions();
+    private final Clock clock;
+    private OutboxRelay relay;
+    private Heartbeats heartbeats;
     private ExecutorService ingestExecutor;
+    private ExecutorService streamExecutor;
     private EventLoopGroup boss;
     private EventLoopGroup workers;
     private ChannelGroup connections;
@@ -89,7 +117,8 @@ public final class Collector implements AutoCloseable {
     private String dbUser;
     private FinalAccount account;
 
-    private Collector() {
+    private Collector(Clock clock) {
+        this.clock = clock;
     }
 
     /**
@@ -98,7 +127,17 @@ public final class Collector implements AutoCloseable {
      * @throws Exception when the database, the schema or a listener cannot be brought up
      */
     public static Collector start(CollectorConfig config) throws Exception {
-        final Collector c = new Collector();
+        return start(config, Clock.systemUTC());
+    }
+
+    /**
+     * Starts everything with the given clock for heartbeat deadlines and notification scheduling (tests move it
+     * by hand); on failure closes what was started and rethrows.
+     *
+     * @throws Exception when the database, the schema or a listener cannot be brought up
+     */
+    public static Collector start(CollectorConfig config, Clock clock) throws Exception {
+        final Collector c = new Collector(clock);
         try {
             c.startAll(config);
             return c;
@@ -110,15 +149,20 @@ public final class Collector implements AutoCloseable {
 
     private void startAll(CollectorConfig cfg) throws Exception {
         this.config = cfg;
+        final String dbPassword;
         if (cfg.embeddedDatabase()) {
+            // First of all: a second collector on this directory stops here, before any port or process.
+            dataDirLock = DataDirectoryLock.acquire(cfg.dataDir());
             embedded = EmbeddedDatabase.start(cfg.dataDir(), cfg.dbPort());
             jdbcUrl = embedded.jdbcUrl();
             dbUser = embedded.user();
+            dbPassword = embedded.password();
         } else {
             jdbcUrl = cfg.jdbcUrl();
             dbUser = cfg.dbUser();
+            dbPassword = cfg.dbPassword();
         }
-        dataSource = pool(jdbcUrl, dbUser, cfg.embeddedDatabase() ? null : cfg.dbPassword(), cfg.workers());
+        dataSource = pool(jdbcUrl, dbUser, dbPassword, cfg.workers());
         final TimescaleSink sink = TimescaleSink.builder()
             .dataSource(dataSource)
             .table(EVENTS_TABLE)
@@ -146,19 +190,39 @@ public final class Collector implements AutoCloseable {
                 .build())
             .closeTimeout(cfg.closeTimeout())
             .meterRegistry(registry)
+            .spool(cfg.spool())
             .build();
         final BadLineLog badLines = new BadLineLog(10_000);
         final Saturation saturation = new Saturation(pipeline, cfg.highWaterMark());
         // The one way into the pipeline: line protocol, probes and heartbeats all write through it.
         pointWriter = new PointWriter(pipeline, series, saturation, registry);
-        final LineIngestor ingestor = new LineIngestor(pointWriter, metrics, badLines);
         router = new ApiRouter(API_MAX_BODY, API_THREADS, API_QUEUE);
-        readiness = new ReadinessProbe(dataSource, pipeline);
+        // Alerting first: its transition listener must be in place before the first monitor check can flip.
+        startAlerting(cfg, registry);
+        if (cfg.monitorsFile() != null) {
+            final java.util.List<MonitorSpec> declared = MonitorFile.read(cfg.monitorsFile());
+            MonitorService.applyFile(dataSource, declared);
+            LOG.info("--monitors: {} monitors from {} applied", declared.size(), cfg.monitorsFile());
+        }
+        monitors = new MonitorService(dataSource, pointWriter, transitions, registry, new MonitorService.Settings(
+            cfg.probeConcurrency(), cfg.probeKeepAlive(), cfg.monitorReloadInterval()));
+        MonitorApi.register(router, monitors);
+        final LineIngestor ingestor = new LineIngestor(pointWriter, metrics, badLines, heartbeats::pingFromLine,
+            cfg.ack(), cfg.ackTimeout());
+        readiness = new ReadinessProbe(dataSource, pipeline, embedded == null ? () -> null : embedded::problem);
         final AtomicInteger n = new AtomicInteger();
         // Bounded: when every thread is busy and the queue is full, new writes get 503 instead of piling up.
         ingestExecutor = new ThreadPoolExecutor(cfg.ingestThreads(), cfg.ingestThreads(), 0, TimeUnit.SECONDS,
             new ArrayBlockingQueue<>(cfg.ingestThreads() * 16), r -> {
                 final Thread t = new Thread(r, "ingest-" + n.incrementAndGet());
+                t.setDaemon(true);
+                return t;
+            });
+        // TCP batches: at most one task per connection is queued, so the queue is bounded by the connections.
+        final AtomicInteger s = new AtomicInteger();
+        streamExecutor = new ThreadPoolExecutor(cfg.ingestThreads(), cfg.ingestThreads(), 0, TimeUnit.SECONDS,
+            new java.util.concurrent.LinkedBlockingQueue<>(), r -> {
+                final Thread t = new Thread(r, "tcp-ingest-" + s.incrementAndGet());
                 t.setDaemon(true);
                 return t;
             });
@@ -175,12 +239,37 @@ public final class Collector implements AutoCloseable {
             cfg.httpReadTimeout(), cfg.httpIdleTimeout()), connections, registry);
         if (cfg.tcp() != null) {
             tcp = TcpServer.start(cfg.tcp(), boss, workers, ingestor, metrics, badLines, cfg.maxLineLength(),
-                cfg.tcpIdleTimeout(), connections);
+                cfg.tcpIdleTimeout(), connections, streamExecutor);
         }
         if (cfg.udp() != null) {
-            udp = UdpServer.start(cfg.udp(), workers, ingestor);
+            udp = UdpServer.start(cfg.udp(), workers, ingestor, cfg.udpReceiveBuffer(), registry);
         }
         logBanner();
+    }
+
+    /**
+     * Notifications (outbox relay, channels, the monitor-transition listener) and heartbeats, with their routes.
+     * The relay starts last, so rows left pending by an earlier run are sent once everything is up.
+     */
+    private void startAlerting(CollectorConfig cfg, PrometheusMeterRegistry registry) throws SQLException {
+        final AlertingConfig a = cfg.alerting();
+        relay = new OutboxRelay(dataSource, new Messages(a.publicUrl()),
+            NotifySettings.defaults().withMaxAge(a.notifyMaxAge()), clock, () -> ThreadLocalRandom.current().nextDouble(),
+            registry);
+        if (a.slackWebhook() != null) {
+            final Channel slack = new ChannelStore(dataSource).ensure("slack", ChannelKind.SLACK, a.slackWebhook());
+            if (!slack.enabled()) {
+                LOG.warn("notification channel 'slack' stays disabled since {}: {} (same --slack-webhook; re-enable "
+                    + "with PUT /api/v1/channels/slack or give a new URL)", slack.disabledAt(), slack.disabledReason());
+            }
+        }
+        transitions.addListener(new MonitorNotifications(clock, relay::wakeup));
+        heartbeats = new Heartbeats(dataSource, transitions, pointWriter.producer("heartbeat"), clock,
+            HEARTBEAT_TICK, relay::wakeup, registry);
+        heartbeats.start();
+        new HeartbeatApi(heartbeats).register(router);
+        new NotifyApi(dataSource, relay::wakeup).register(router);
+        relay.start();
     }
 
     private static HikariDataSource pool(String url, String user, String password, int sinkWorkers) {
@@ -214,8 +303,9 @@ public final class Collector implements AutoCloseable {
             LOG.info("UDP line protocol listening on {}", hostPort(udp.address()));
         }
         if (embedded != null) {
-            LOG.info("query the data: psql -h 127.0.0.1 -p {} -U postgres -c \"SELECT * FROM telemetry ORDER BY time"
-                + " DESC LIMIT 10\"", embedded.port());
+            LOG.info("query the data: PGPASSFILE={} psql -h 127.0.0.1 -p {} -U {} postgres -c \"SELECT * FROM telemetry "
+                + "ORDER BY time DESC LIMIT 10\" (superuser: -U postgres; both passwords are in that file)",
+                embedded.passwordFile(), embedded.port(), embedded.user());
         } else {
             LOG.info("writing to {} as {}; query the view: SELECT * FROM telemetry ORDER BY time DESC LIMIT 10",
                 config.maskedJdbcUrl(), dbUser);
@@ -256,9 +346,24 @@ public final class Collector implements AutoCloseable {
         return jdbcUrl;
     }
 
+    /** The embedded database, or null when an external one is configured. */
+    public EmbeddedDatabase embeddedDatabase() {
+        return embedded;
+    }
+
     /** The live pipeline accounting. */
     public PipelineStats stats() {
         return pipeline.stats();
+    }
+
+    /** The heartbeat engine (for tests: drive a tick after moving the clock). */
+    public Heartbeats heartbeats() {
+        return heartbeats;
+    }
+
+    /** The notification relay (for tests: drain a round). */
+    public OutboxRelay relay() {
+        return relay;
     }
 
     /** The one point-writing API into the pipeline (for inputs started beside the built-in ones). */
@@ -269,6 +374,11 @@ public final class Collector implements AutoCloseable {
     /** The JSON API router, to add endpoints to. */
     public ApiRouter router() {
         return router;
+    }
+
+    /** The monitors (probes, their state and API). */
+    public MonitorService monitors() {
+        return monitors;
     }
 
     /** The transition log; add a listener to write outbox rows in the state change's transaction. */
@@ -296,20 +406,26 @@ public final class Collector implements AutoCloseable {
             for (Runnable stop : new Runnable[] {
                 () -> { if (http != null) { http.stopAccepting(); } },
                 () -> { if (tcp != null) { tcp.stopAccepting(); } },
-                () -> { if (udp != null) { udp.stopAccepting(); } }}) {
+                () -> { if (udp != null) { udp.stopAccepting(); } },
+                // Monitors are an input too: no new checks; results of finished checks reach the pipeline.
+                () -> { if (monitors != null) { monitors.close(); } }}) {
                 quietly(stop);
             }
-            // 2. Requests already being processed finish and get their answer; queued ones too.
-            if (ingestExecutor != null) {
-                ingestExecutor.shutdown();
-                try {
-                    if (!ingestExecutor.awaitTermination(30, TimeUnit.SECONDS)) {
-                        LOG.warn("in-flight requests did not finish in 30s");
+            // 2. Requests already being processed finish and get their answer; queued ones and TCP batches too.
+            for (ExecutorService e : new ExecutorService[] {ingestExecutor, streamExecutor}) {
+                if (e != null) {
+                    e.shutdown();
+                    try {
+                        if (!e.awaitTermination(30, TimeUnit.SECONDS)) {
+                            LOG.warn("in-flight requests did not finish in 30s");
+                        }
+                    } catch (InterruptedException ie) {
+                        Thread.currentThread().interrupt();
                     }
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
                 }
             }
+            // Heartbeats persist the ping times still in memory; the relay stops (a send in flight stays pending).
+            closeAlerting();
             // 3. Drain: everything accepted reaches the database (or is counted as failed).
             final PipelineStats stats = pipeline != null ? pipeline.close(config.closeTimeout()) : null;
             // 4. Connections (keep-alive HTTP, TCP) go only now, so responses written above were flushed.
@@ -329,8 +445,18 @@ public final class Collector implements AutoCloseable {
         shutdown();
     }
 
+    private void closeAlerting() {
+        if (heartbeats != null) {
+            quietly(heartbeats::close);
+        }
+        if (relay != null) {
+            quietly(relay::close);
+        }
+    }
+
     /** Releases everything still open, in reverse start order. */
     private void abort() {
+        closeAlerting();
         if (pipeline != null) {
             quietly(pipeline::close);
         }
@@ -343,11 +469,17 @@ public final class Collector implements AutoCloseable {
         if (ingestExecutor != null) {
             ingestExecutor.shutdownNow();
         }
+        if (streamExecutor != null) {
+            streamExecutor.shutdownNow();
+        }
         if (page != null) {
             quietly(page::close);
         }
         if (router != null) {
             quietly(router::close);
+        }
+        if (monitors != null) {
+            quietly(monitors::close);
         }
         if (readiness != null) {
             quietly(readiness::close);
@@ -362,6 +494,15 @@ public final class Collector implements AutoCloseable {
             quietly(() -> {
                 try {
                     embedded.close();
+                } catch (java.io.IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            });
+        }
+        if (dataDirLock != null) {
+            quietly(() -> {
+                try {
+                    dataDirLock.close();
                 } catch (java.io.IOException e) {
                     throw new java.io.UncheckedIOException(e);
                 }

@@ -36,4 +36,13 @@ public interface EventBatch {
 
     /** Largest timestamp in the batch (nanoseconds since the Unix epoch). */
     long maxTimestampNanos();
+
+    /**
+     * The run id of the ledger key this batch was first tried under, when that was not the sink's current run (a
+     * batch replayed from a spool, possibly written by an earlier process); null for a batch of the current run,
+     * which the sink keys under its own {@link Sink#runId()}.
+     */
+    default String runId() {
+        return null;
+    }
 }
