@@ -87,6 +87,13 @@ class StatusPageBrowserTest {
             CheckSeeder.monitor(c, "legacy-ftp", 300_000, false, null, null, null, null);
             CheckSeeder.transition(c, "heartbeat", "nightly-backup", null, "UP", now.minus(Duration.ofHours(3)),
                 "first ping");
+            CheckSeeder.service(c, "nightly-backup", "up", 0, "[\"ok\", \"degraded\"]", now.minus(Duration.ofMinutes(3)),
+                86_400_000, 600_000);
+            CheckSeeder.service(c, "ingest-worker", "down", 1, "[\"ok\", \"degraded\"]", now.minus(Duration.ofMinutes(9)),
+                300_000, 60_000);
+            CheckSeeder.notification(c, "http", "payments", "UP", "DOWN", down, "sent", 1, null);
+            CheckSeeder.notification(c, "heartbeat", "ingest-worker", "UP", "DOWN", now.minus(Duration.ofMinutes(3)),
+                "pending", 2, "HTTP 429 (Retry-After 30)");
         }
         new CheckRollups(db.dataSource(), CheckSeeder.EVENTS, Instant::now).refresh();
     }
@@ -137,6 +144,16 @@ class StatusPageBrowserTest {
         assertTrue(row(dom, "website").contains("certificate expires in 9 days"), row(dom, "website"));
         assertTrue(row(dom, "website").contains("dns 2.1 ms \u00b7 connect 11.4 ms \u00b7 tls 38.0 ms \u00b7 ttfb 96.5 ms"),
             row(dom, "website"));
+        final Matcher services = Pattern.compile("<table id=\"services-table\">[\\s\\S]*?</table>").matcher(dom);
+        assertTrue(services.find(), dom);
+        assertTrue(services.group().contains("data-id=\"ingest-worker\"") || services.group().contains(">ingest-worker<"),
+            services.group());
+        assertTrue(services.group().contains("<span class=\"state state-down\">DOWN</span></td><td>degraded</td>"),
+            "state and status name: " + services.group());
+        final Matcher notes = Pattern.compile("<table id=\"notifications-table\">[\\s\\S]*?</table>").matcher(dom);
+        assertTrue(notes.find(), dom);
+        assertTrue(notes.group().contains("heartbeat ingest-worker: UP \u2192 DOWN") && notes.group().contains(
+            "<span class=\"delivery delivery-pending\">pending</span> (2 attempts)"), notes.group());
         final Matcher transitions = Pattern.compile("<table id=\"transitions-table\">[\\s\\S]*?</table>").matcher(dom);
         assertTrue(transitions.find(), dom);
         assertTrue(transitions.group().contains("heartbeat nightly-backup") && transitions.group().contains("http payments"),

@@ -15,6 +15,7 @@ import java.sql.Timestamp;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
+import java.util.List;
 import java.util.function.Supplier;
 
 /**
@@ -27,8 +28,8 @@ import java.util.function.Supplier;
  * policies, real-time (the newest, not yet materialised buckets are computed from raw rows at query time). On
  * plain PostgreSQL they are tables with the same columns, kept by {@link #refresh} (the collector runs it every
  * {@link #REFRESH_PERIOD}): it recomputes the last {@link #MINUTE_LOOKBACK} / {@link #HOUR_LOOKBACK} of buckets
- * (truncated to the bucket) with the same {@code SELECT}, so the page's queries are the same on both. Results arriving later than those
- * look-backs are not folded in on plain PostgreSQL (TimescaleDB's invalidation log does fold them in).
+ * (truncated to the bucket) with the same {@code SELECT}, so the page's queries are the same on both; the day sums
+ * are rolled up from the hours. Results arriving later than those look-backs are not folded in on plain PostgreSQL (TimescaleDB's invalidation log does fold them in).
  */
 public final class CheckRollups {
 
@@ -66,15 +67,24 @@ public final class CheckRollups {
         this.clock = clock;
     }
 
-    /** The schema step (status page range 300-399) that creates both rollups in the flavour the database allows. */
-    public static Migration migration(String eventsTable) {
-        return new Migration(300, "monitor check rollups (1 min, 1 h, 1 d)", c -> {
+    /**
+     * The schema steps (status page range 300-399) that create the rollups in the flavour the database allows:
+     * 300 minutes and hours, 301 days.
+     */
+    public static List<Migration> migrations(String eventsTable) {
+        return List.of(new Migration(300, "monitor check rollups (1 min, 1 h)", c -> {
             if (isHypertable(c, eventsTable)) {
                 createContinuousAggregates(c, eventsTable);
             } else {
                 createTables(c);
             }
-        });
+        }), new Migration(301, "monitor check rollup (1 d)", c -> {
+            if (isHypertable(c, eventsTable)) {
+                createDayAggregate(c);
+            } else {
+                createDayTable(c);
+            }
+        }));
     }
 
     /**
@@ -122,6 +132,11 @@ public final class CheckRollups {
                 st.execute("SELECT add_retention_policy('" + level[0] + "', drop_after => INTERVAL '" + level[5]
                     + "', if_not_exists => true)");
             }
+        }
+    }
+
+    private static void createDayAggregate(Connection c) throws SQLException {
+        try (Statement st = c.createStatement()) {
             // Days from hours (a hierarchical continuous aggregate): counts add up exactly, percentiles are not kept.
             st.execute("CREATE MATERIALIZED VIEW IF NOT EXISTS " + DAY
                 + " WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS " + daySelect(
@@ -148,6 +163,11 @@ public final class CheckRollups {
                 // The overview reads every monitor's recent buckets: by time first.
                 st.execute("CREATE INDEX IF NOT EXISTS " + table + "_bucket_idx ON " + table + " (bucket)");
             }
+        }
+    }
+
+    private static void createDayTable(Connection c) throws SQLException {
+        try (Statement st = c.createStatement()) {
             st.execute("CREATE TABLE IF NOT EXISTS " + DAY + " (bucket timestamptz NOT NULL, monitor text NOT NULL, "
                 + "checks bigint NOT NULL, up_checks bigint NOT NULL, PRIMARY KEY (monitor, bucket))");
             st.execute("CREATE INDEX IF NOT EXISTS " + DAY + "_bucket_idx ON " + DAY + " (bucket)");

@@ -174,12 +174,14 @@ public final class StatusPage implements AutoCloseable {
 
     /** What the overview shows, read once per request. */
     private record Overview(Instant now, PipelinePanel.View pipeline, List<StatusQueries.MonitorRow> monitors,
-                            List<StatusQueries.TransitionRow> transitions) {
+                            List<StatusQueries.ServiceRow> services, List<StatusQueries.TransitionRow> transitions,
+                            List<StatusQueries.NotificationRow> notifications) {
     }
 
     /** What the database said, and when: shared by every reader until the next refresh. */
     private record Snapshot(Instant at, long takenNanos, List<StatusQueries.MonitorRow> monitors,
-                            List<StatusQueries.TransitionRow> transitions) {
+                            List<StatusQueries.ServiceRow> services, List<StatusQueries.TransitionRow> transitions,
+                            List<StatusQueries.NotificationRow> notifications) {
     }
 
     /**
@@ -191,7 +193,7 @@ public final class StatusPage implements AutoCloseable {
     private Overview overview() throws SQLException {
         lastViewedNanos = System.nanoTime();
         final Snapshot s = snapshot(SNAPSHOT_MAX_AGE_NANOS);
-        return new Overview(s.at, pipeline.view(), s.monitors, s.transitions);
+        return new Overview(s.at, pipeline.view(), s.monitors, s.services, s.transitions, s.notifications);
     }
 
     private Snapshot snapshot(long maxAgeNanos) throws SQLException {
@@ -212,8 +214,8 @@ public final class StatusPage implements AutoCloseable {
         }
         try {
             final Instant now = clock.get();
-            final Snapshot fresh = new Snapshot(now, System.nanoTime(), queries.monitors(now),
-                queries.transitions(StatusQueries.RECENT));
+            final Snapshot fresh = new Snapshot(now, System.nanoTime(), queries.monitors(now), queries.services(),
+                queries.transitions(StatusQueries.RECENT), queries.notifications(StatusQueries.RECENT));
             snapshot = fresh;
             mine.complete(fresh);
             return fresh;
@@ -256,8 +258,10 @@ public final class StatusPage implements AutoCloseable {
         Layout.head(h, "Spillway status", assets, auth.hasSession(r));
         h.append("<main id=\"main\" data-page=\"overview\">\n<h1 class=\"sr-only\">Spillway status</h1>\n");
         MonitorsPanel.html(h, o.monitors, o.now);
+        ServicesPanel.html(h, o.services, o.now);
         PipelinePanel.html(h, o.pipeline);
         EventsPanel.html(h, o.transitions);
+        EventsPanel.notificationsHtml(h, o.notifications);
         h.append("</main>\n");
         Layout.data(h, PageResponses.embeddable(overviewData(o)));
         Layout.tail(h, assets);
@@ -275,7 +279,9 @@ public final class StatusPage implements AutoCloseable {
         m.put("generatedAt", o.now.toEpochMilli());
         m.put("monitors", MonitorsPanel.json(o.monitors));
         m.put("pipeline", PipelinePanel.json(o.pipeline));
+        m.put("services", ServicesPanel.json(o.services));
         m.put("transitions", EventsPanel.json(o.transitions));
+        m.put("notifications", EventsPanel.notificationsJson(o.notifications));
         return m;
     }
 

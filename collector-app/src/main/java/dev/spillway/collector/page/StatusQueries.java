@@ -78,6 +78,50 @@ final class StatusQueries {
                          String reason) {
     }
 
+    /** A heartbeat service: state (new, up, down), its current status by name, when it last pinged, its limits. */
+    record ServiceRow(String id, String state, int status, String statusName, Instant lastPing, long timeoutMs,
+                      long graceMs) {
+    }
+
+    /** A notification in the outbox. */
+    record NotificationRow(long id, String channel, String type, String subjectKind, String subject, String oldState,
+                           String newState, Instant occurredAt, String state, int attempts, String lastError) {
+    }
+
+    /** Heartbeat services by id. */
+    List<ServiceRow> services() throws SQLException {
+        try (Connection c = dataSource.getConnection();
+             PreparedStatement ps = c.prepareStatement("SELECT id, state, status, statuses->>status, last_ping, "
+                 + "timeout_ms, grace_ms FROM " + CollectorSchema.HEARTBEAT_SERVICES + " ORDER BY id");
+             ResultSet rs = ps.executeQuery()) {
+            final List<ServiceRow> out = new ArrayList<>();
+            while (rs.next()) {
+                out.add(new ServiceRow(rs.getString(1), rs.getString(2), rs.getInt(3), rs.getString(4),
+                    instant(rs.getTimestamp(5)), rs.getLong(6), rs.getLong(7)));
+            }
+            return out;
+        }
+    }
+
+    /** The newest notifications, newest first. */
+    List<NotificationRow> notifications(int limit) throws SQLException {
+        try (Connection c = dataSource.getConnection();
+             PreparedStatement ps = c.prepareStatement("SELECT id, channel_id, type, subject_kind, subject, old_state, "
+                 + "new_state, occurred_at, state, attempts, last_error FROM " + CollectorSchema.NOTIFICATION_OUTBOX
+                 + " ORDER BY id DESC LIMIT ?")) {
+            ps.setInt(1, limit);
+            final List<NotificationRow> out = new ArrayList<>();
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    out.add(new NotificationRow(rs.getLong(1), rs.getString(2), rs.getString(3), rs.getString(4),
+                        rs.getString(5), rs.getString(6), rs.getString(7), instant(rs.getTimestamp(8)),
+                        rs.getString(9), rs.getInt(10), rs.getString(11)));
+                }
+            }
+            return out;
+        }
+    }
+
     /** An outage: from the DOWN transition to the UP that ended it (null while it lasts). */
     record Incident(Instant start, Instant end, String reason) {
     }

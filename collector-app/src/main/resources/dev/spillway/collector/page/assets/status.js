@@ -292,8 +292,50 @@
     if (plot) { rtPlot('detail', plot, data.rangeRt, 260, false); }
   }
 
+  function utc(ms) { return ms == null ? '' : new Date(ms).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ''); }
+
+  /** Rebuilds a simple table's body from rows; shows the "none yet" line when empty. */
+  function rebuild(tableId, emptyId, rows, cells) {
+    var table = document.getElementById(tableId);
+    if (!table || !rows) { return; }
+    var tbody = table.tBodies[0];
+    tbody.replaceChildren();
+    rows.forEach(function (r) {
+      var tr = el('tr');
+      cells(r).forEach(function (c) { tr.appendChild(c); });
+      tbody.appendChild(tr);
+    });
+    table.hidden = rows.length === 0;
+    document.getElementById(emptyId).hidden = rows.length > 0;
+  }
+
+  function renderServices(data) {
+    rebuild('services-table', 'services-empty', data.services, function (s) {
+      var name = el('th', null, s.id);
+      name.setAttribute('scope', 'row');
+      var state = el('td');
+      var badge = stateBadge(s.state);
+      if (s.state === 'WAITING') { badge.className = 'state state-pending'; }
+      state.appendChild(badge);
+      var age = s.lastPing == null ? 'never' : fmtDuration((data.generatedAt - s.lastPing) / 1000) + ' ago';
+      return [name, state, el('td', null, s.statusName == null ? '#' + s.status : s.statusName),
+        el('td', 'num', age), el('td', 'num wide', fmtDuration(s.timeoutMs / 1000) + ' + ' + fmtDuration(s.graceMs / 1000))];
+    });
+  }
+
+  function renderNotifications(data) {
+    rebuild('notifications-table', 'notifications-empty', data.notifications, function (n) {
+      var delivery = el('td');
+      delivery.appendChild(el('span', 'delivery delivery-' + n.state, n.state));
+      if (n.attempts > 1) { delivery.appendChild(document.createTextNode(' (' + n.attempts + ' attempts)')); }
+      return [el('td', null, utc(n.at)), el('td', null, n.channel), el('td', null, n.subject + ': ' + n.change),
+        delivery, el('td', 'wide', n.lastError || '')];
+    });
+  }
+
   /** One function per part of the page; each takes the whole document and draws its part if present. */
-  var renderers = [renderMonitors, function (d) { renderPipeline(d.pipeline); }, renderTransitions, renderDetail];
+  var renderers = [renderMonitors, renderServices, function (d) { renderPipeline(d.pipeline); }, renderTransitions,
+    renderNotifications, renderDetail];
 
   function render(data) {
     renderers.forEach(function (r) { r(data); });
