@@ -2,7 +2,7 @@
 # Every Spillway benchmark in one command: builds if needed, runs issue #2's JMH suite (ingest vs baselines) and
 # issue #4's end-to-end harness (embedded PostgreSQL unless SPILLWAY_BENCH_JDBC_URL is set), then writes
 # benchmarks/results/RESULTS.md.
-#   benchmarks/run-all.sh           # full: about 10 minutes on 2 cores (JMH ~6 min, end to end ~4 min)
+#   benchmarks/run-all.sh           # full: about 15 minutes on 2 idle cores (JMH ~7 min, end to end ~7 min)
 #   benchmarks/run-all.sh --quick   # about 2 minutes
 # Environment: SPILLWAY_BENCH_JDBC_URL / _USER / _PASSWORD (external PostgreSQL), SPILLWAY_RESULTS_DIR (output),
 # JMH_OPTS (override the JMH options), REBUILD=1 (force the Maven build).
@@ -22,6 +22,13 @@ LOAD_AT_START=$(awk '{print $1" / "$2" / "$3}' /proc/loadavg)
 SECONDS=0
 
 benchmarks/run-ingest-bench.sh $QUICK
+# Issue #14: the collector's per-line hot path, current vs the frozen pre-#14 code, same JMH run.
+HOT_OPTS="-f 1 -wi 3 -i 5 -w 2s -r 2s"
+if [[ -n "$QUICK" ]]; then HOT_OPTS="-f 1 -wi 2 -i 3 -w 1s -r 1s"; fi
+HOT_CMD="java -jar $JAR CollectorHotPathBenchmark $HOT_OPTS -prof gc -rf json -rff $OUT/hotpath.json"
+echo "+ $HOT_CMD"
+$HOT_CMD > benchmarks/target/hotpath-jmh.log 2>&1
+java -cp "$JAR" dev.spillway.benchmarks.report.HotPathReport "$OUT/hotpath.json" "$OUT/hotpath.md" "$HOT_CMD"
 E2E_CMD="java -Xms2g -Xmx2g -XX:+AlwaysPreTouch -cp $JAR dev.spillway.benchmarks.e2e.EndToEndBench $QUICK --out $OUT"
 echo "+ $E2E_CMD"
 $E2E_CMD 2>&1 | tee benchmarks/target/e2e.log | grep -E '^\[e2e\]' || true
@@ -34,10 +41,12 @@ test -f "$OUT/e2e.md"
   echo "- machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo) RAM, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
   echo "- JDK: $(java -version 2>&1 | head -1)"
   echo "- PostgreSQL: $(grep -m1 '^- PostgreSQL:' "$OUT/e2e.md" | cut -d' ' -f3-)"
-  echo "- raw results: \`ingest.json\` (JMH), \`e2e.csv\`, \`e2e-overload.csv\`; tables: \`ingest.md\`, \`e2e.md\` (same content as below)"
+  echo "- raw results: \`ingest.json\`, \`hotpath.json\` (JMH), \`e2e.csv\`, \`e2e-overload.csv\`; tables: \`ingest.md\`, \`hotpath.md\`, \`e2e.md\` (same content as below)"
   echo "- this machine is shared with other sessions' builds and tests: a load average above 2 means noisy numbers"
   echo
   sed -e 's/^## /### /' -e t -e 's/^# /## /' "$OUT/ingest.md"
+  echo
+  sed -e 's/^## /### /' -e t -e 's/^# /## /' "$OUT/hotpath.md"
   echo
   sed -e 's/^## /### /' -e t -e 's/^# /## /' "$OUT/e2e.md"
 } > "$OUT/RESULTS.md"

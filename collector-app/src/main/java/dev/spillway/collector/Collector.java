@@ -76,6 +76,8 @@ public final class Collector implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(Collector.class);
     private static final String EVENTS_TABLE = "telemetry_events";
     private static final int SERIES_THREADS = 2;
+    // How often series sequence reservations are topped up (each reserves ~8 rounds of its rate ahead).
+    private static final Duration SEQUENCE_RESERVE_INTERVAL = Duration.ofMillis(250);
     // Requests read ahead on one HTTP connection; clients rarely pipeline more than a few.
     private static final int MAX_PIPELINED = 16;
     // JSON API: handler threads, requests that may wait for one, largest body.
@@ -174,7 +176,7 @@ public final class Collector implements AutoCloseable {
             .ledgerRetention(max(Duration.ofHours(1), cfg.retryMaxElapsed().multipliedBy(2)))
             .build();
         CollectorSchema.create(dataSource, EVENTS_TABLE);
-        series = new SeriesRegistry(dataSource, EVENTS_TABLE, cfg.maxSeries(), SERIES_THREADS);
+        series = new SeriesRegistry(dataSource, cfg.maxSeries(), SERIES_THREADS, SEQUENCE_RESERVE_INTERVAL);
 
         final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
         metrics = new CollectorMetrics(registry, series);
@@ -431,6 +433,17 @@ public final class Collector implements AutoCloseable {
             // 4. Connections (keep-alive HTTP, TCP) go only now, so responses written above were flushed.
             if (connections != null) {
                 quietly(() -> connections.close().awaitUninterruptibly(5, TimeUnit.SECONDS));
+            }
+            // 5. Nothing takes sequence numbers any more: save each series' exact next one (no gap on restart).
+            if (series != null && stats != null) {
+                quietly(() -> {
+                    try {
+                        series.saveSequences();
+                    } catch (java.sql.SQLException e) {
+                        throw new IllegalStateException("could not save sequences (the next run continues from "
+                            + "the reserved limits, leaving a gap)", e);
+                    }
+                });
             }
             abort();
             account = stats == null ? null : new FinalAccount(metrics.acceptedTotal(), metrics.rejectedTotal(),

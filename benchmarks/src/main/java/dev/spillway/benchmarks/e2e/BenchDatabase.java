@@ -187,6 +187,18 @@ public final class BenchDatabase implements AutoCloseable {
         }
     }
 
+    /** CPU time used so far by a process and its reaped children, in nanoseconds; -1 when unknown. */
+    static long processCpuNanos(long pid) {
+        try {
+            final String[] f = stat(pid);
+            final long ticks = Long.parseLong(f[13]) + Long.parseLong(f[14]) + Long.parseLong(f[15])
+                + Long.parseLong(f[16]);
+            return ticks * (1_000_000_000L / TICKS_PER_SECOND);
+        } catch (IOException | RuntimeException e) {
+            return -1;
+        }
+    }
+
     /** Fields of /proc/pid/stat, numbered from 0 (pid) with the command name removed: [3] = ppid, [13] = utime. */
     private static String[] stat(long pid) throws IOException {
         final String line = Files.readString(Path.of("/proc/" + pid + "/stat"));

@@ -77,6 +77,12 @@ public final class EndToEndBench {
         int drainRing = 1 << 20;
         int insertRowsPerTransaction = 10_000;
         int overloadSeconds = 60;
+        /** Ceiling variants: connections (rows sharded by source) x rows per commit (0 = one transaction each). */
+        int[] ceilingConnections = {1, 2, 4};
+        int[] ceilingCommits = {0, 16_384, 65_536};
+        /** Collector end to end: lines per HTTP body and concurrent connections of the load process. */
+        int lineBodyLines = 5_000;
+        int loadConnections = 4;
         int sampleSeconds = 10;
         double overloadFactor = 4.0;
         Path out = Path.of("benchmarks/results");
@@ -105,6 +111,7 @@ public final class EndToEndBench {
             c.bigBatch = 4_096;
             c.drainRing = 16_384;
             c.insertRowsPerTransaction = 2_000;
+            c.ceilingCommits = new int[] {0, 4_096};
             c.overloadSeconds = 2;
             c.sampleSeconds = 1;
             c.out = out;
@@ -169,6 +176,9 @@ public final class EndToEndBench {
     public static final class Results {
         public final List<Run> runs = new ArrayList<>();
         public final List<Sample> overload = new ArrayList<>();
+        public final List<LineProtocolE2e.LineRun> lineRuns = new ArrayList<>();
+        /** Why the InfluxDB comparison is missing, or null. */
+        public String influxSkipped;
         public Run drain;
         public double drainExpectedSeconds;
         public long drainFill;
@@ -264,8 +274,9 @@ public final class EndToEndBench {
         // Untimed warm-up: the server's caches and WAL, the client's JIT (encoder, pipeline, COPY path).
         warmUp();
 
-        // 1. The grid on the default schema, bracketed by the ceiling (before and after) and the INSERT baseline.
-        ceiling(IndexMode.DEFAULT);
+        // 1. The grid on the default schema, bracketed by the ceiling (every variant before, the best again after)
+        // and the INSERT baseline.
+        ceilings(IndexMode.DEFAULT);
         batchedInsert(IndexMode.DEFAULT);
         chunkedCeiling(IndexMode.DEFAULT, config.refBatch);
         for (int w : config.workers) {
@@ -273,19 +284,31 @@ public final class EndToEndBench {
                 spillway(IndexMode.DEFAULT, w, b);
             }
         }
-        ceiling(IndexMode.DEFAULT);
+        bestCeilingAgain(IndexMode.DEFAULT);
 
         // 2. Index cost at the reference grid point (and at the largest batch), with both baselines per mode.
         for (IndexMode mode : new IndexMode[] {IndexMode.NONE, IndexMode.BRIN_TIME}) {
-            ceiling(mode);
+            ceilings(mode);
             batchedInsert(mode);
             chunkedCeiling(mode, config.refBatch);
             spillway(mode, config.refWorkers, config.refBatch);
             if (config.bigBatch != config.refBatch) {
                 spillway(mode, config.refWorkers, config.bigBatch);
             }
-            ceiling(mode);
+            bestCeilingAgain(mode);
         }
+
+        // 2b. The collector end to end (line protocol over HTTP from a separate process) on its real schema, and
+        // InfluxDB on the same bodies; the ceilings above are those of the same table definition.
+        final LineProtocolE2e lines = new LineProtocolE2e(config, db);
+        results.lineRuns.add(lines.collector(IndexMode.DEFAULT));
+        final LineProtocolE2e.LineRun influx = lines.influx();
+        if (influx != null) {
+            results.lineRuns.add(influx);
+        } else {
+            results.influxSkipped = LineProtocolE2e.INFLUXD + " not installed (Debian package influxdb)";
+        }
+        results.lineRuns.add(lines.collector(IndexMode.BRIN_TIME));
         encoded = null; // 100 MB we no longer need, before the heap is watched
 
         // 3. Drain time.
@@ -303,7 +326,7 @@ public final class EndToEndBench {
 
     private void warmUp() throws Exception {
         final int keep = results.runs.size();
-        ceiling(IndexMode.DEFAULT);
+        parallelCeiling(IndexMode.DEFAULT, 2, 0);
         spillway(IndexMode.DEFAULT, config.refWorkers, config.refBatch);
         log("(the two runs above were the untimed warm-up and are not reported)");
         results.runs.subList(keep, results.runs.size()).clear();
@@ -333,29 +356,140 @@ public final class EndToEndBench {
             stats.isBalanced() ? "" : "UNBALANCED " + stats, cpu1.jvmSecondsSince(cpu0), cpu1.pgSecondsSince(cpu0)));
     }
 
-    /** The ceiling: the same rows, already encoded, through one raw COPY in one transaction. */
-    private void ceiling(IndexMode mode) throws Exception {
+    /** Every ceiling variant: connections x commit sizes. */
+    private void ceilings(IndexMode mode) throws Exception {
+        for (int connections : config.ceilingConnections) {
+            for (int commit : config.ceilingCommits) {
+                parallelCeiling(mode, connections, commit);
+            }
+        }
+    }
+
+    /** The best ceiling variant measured so far, once more (after the Spillway runs: the server has aged too). */
+    private void bestCeilingAgain(IndexMode mode) throws Exception {
+        final Run best = results.best("ceiling", mode);
+        parallelCeiling(mode, best.workers, best.batch == config.rows ? 0 : best.batch);
+    }
+
+    /**
+     * The ceiling: the same rows, pre-encoded, through {@code connections} raw COPY streams in parallel, rows sharded
+     * by source (source % connections, so no two connections touch one source's index pages), each connection one
+     * transaction ({@code commitRows == 0}) or a COPY + commit per {@code commitRows} of its rows. Recorded as kind
+     * "ceiling" with workers = connections and batch = rows per commit (all rows when one transaction).
+     */
+    private void parallelCeiling(IndexMode mode, int connections, int commitRows) throws Exception {
+        final List<List<byte[]>> shards = new ArrayList<>();
+        for (int k = 0; k < connections; k++) {
+            final int shard = k;
+            final List<byte[]> chunks = new ArrayList<>();
+            final int[] idx = java.util.stream.IntStream.range(0, config.rows)
+                .filter(i -> rows.sourceId(i) % connections == shard).toArray();
+            final int per = commitRows == 0 ? idx.length : commitRows;
+            for (int from = 0; from < idx.length; from += per) {
+                final int to = Math.min(idx.length, from + per);
+                final ByteArrayOutputStream out = new ByteArrayOutputStream((to - from) * BinaryCopyEncoder.ROW_BYTES + 64);
+                new BinaryCopyEncoder(1 << 20).encode(new Subset(rows, idx, from, to), 0, to - from, out::write);
+                chunks.add(out.toByteArray());
+            }
+            shards.add(chunks);
+        }
         freshTable(mode, 1).close();
         db.checkpoint();
-        final long start;
-        final long copied;
-        final Cpu cpu0;
-        try (Connection conn = db.connect()) {
-            conn.setAutoCommit(false);
-            cpu0 = cpu();
-            start = System.nanoTime();
-            final CopyIn copy = conn.unwrap(PGConnection.class).getCopyAPI().copyIn(COPY_SQL);
-            final int chunk = 1 << 20;
-            for (int off = 0; off < encoded.length; off += chunk) {
-                copy.writeToCopy(encoded, off, Math.min(chunk, encoded.length - off));
-            }
-            copied = copy.endCopy();
-            conn.commit();
+        final Connection[] conns = new Connection[connections];
+        for (int k = 0; k < connections; k++) {
+            conns[k] = db.connect();
+            conns[k].setAutoCommit(false);
+        }
+        final AtomicLong copied = new AtomicLong();
+        final java.util.concurrent.atomic.AtomicReference<Exception> failure = new java.util.concurrent.atomic.AtomicReference<>();
+        final java.util.concurrent.CountDownLatch go = new java.util.concurrent.CountDownLatch(1);
+        final Thread[] threads = new Thread[connections];
+        for (int k = 0; k < connections; k++) {
+            final Connection conn = conns[k];
+            final List<byte[]> chunks = shards.get(k);
+            threads[k] = new Thread(() -> {
+                try {
+                    final org.postgresql.copy.CopyManager api = conn.unwrap(PGConnection.class).getCopyAPI();
+                    go.await();
+                    for (byte[] bytes : chunks) {
+                        final CopyIn copy = api.copyIn(COPY_SQL);
+                        final int step = 1 << 20;
+                        for (int off = 0; off < bytes.length; off += step) {
+                            copy.writeToCopy(bytes, off, Math.min(step, bytes.length - off));
+                        }
+                        copied.addAndGet(copy.endCopy());
+                        conn.commit();
+                    }
+                } catch (Exception e) {
+                    failure.compareAndSet(null, e);
+                }
+            }, "copy-" + k);
+            threads[k].start();
+        }
+        final Cpu cpu0 = cpu();
+        final long start = System.nanoTime();
+        go.countDown();
+        for (Thread t : threads) {
+            t.join();
         }
         final double seconds = (System.nanoTime() - start) / 1e9;
         final Cpu cpu1 = cpuAfter();
-        record(new Run("ceiling", mode, 1, config.rows, config.rows, seconds, copied, db.count(TABLE), "",
-            cpu1.jvmSecondsSince(cpu0), cpu1.pgSecondsSince(cpu0)));
+        for (Connection c : conns) {
+            c.close();
+        }
+        if (failure.get() != null) {
+            throw failure.get();
+        }
+        record(new Run("ceiling", mode, connections, commitRows == 0 ? config.rows : commitRows, config.rows, seconds,
+            copied.get(), db.count(TABLE), "", cpu1.jvmSecondsSince(cpu0), cpu1.pgSecondsSince(cpu0)));
+    }
+
+    /** Rows {@code idx[from, to)} of a row set, as a batch for the encoder. */
+    private record Subset(RowSet rows, int[] idx, int from, int to) implements dev.spillway.telemetry.sink.EventBatch {
+        @Override
+        public long batchId() {
+            return 0;
+        }
+
+        @Override
+        public int size() {
+            return to - from;
+        }
+
+        @Override
+        public long timestampNanos(int i) {
+            return rows.timestampNanos(idx[from + i]);
+        }
+
+        @Override
+        public int sourceId(int i) {
+            return rows.sourceId(idx[from + i]);
+        }
+
+        @Override
+        public short kind(int i) {
+            return rows.kind(idx[from + i]);
+        }
+
+        @Override
+        public double value(int i) {
+            return rows.value(idx[from + i]);
+        }
+
+        @Override
+        public long sequence(int i) {
+            return rows.sequence(idx[from + i]);
+        }
+
+        @Override
+        public long minTimestampNanos() {
+            return timestampNanos(0);
+        }
+
+        @Override
+        public long maxTimestampNanos() {
+            return timestampNanos(size() - 1);
+        }
     }
 
     /**

@@ -68,6 +68,15 @@ public final class CollectorSchema {
                 "CREATE OR REPLACE VIEW " + VIEW + " AS "
                     + "SELECT e.time, s.measurement, s.tags, s.field, e.value, e.seq "
                     + "FROM " + eventsTable + " e JOIN " + SOURCES + " s ON s.id = e.source_id"),
+            Migration.sql(2, "series sequences in telemetry_sources.next_seq; no (source_id, seq) index",
+                // Each series continues from next_seq (see series.SequenceReserver), not from max(seq) of the events:
+                // that needed the index (source_id, seq), which cost more than half of PostgreSQL's ingest rate.
+                // A database from before this step takes next_seq from that index once, then loses the index.
+                "ALTER TABLE " + SOURCES + " ADD COLUMN IF NOT EXISTS next_seq bigint",
+                "UPDATE " + SOURCES + " s SET next_seq = coalesce((SELECT max(e.seq) + 1 FROM " + eventsTable
+                    + " e WHERE e.source_id = s.id), 0) WHERE next_seq IS NULL",
+                "ALTER TABLE " + SOURCES + " ALTER COLUMN next_seq SET DEFAULT 0, ALTER COLUMN next_seq SET NOT NULL",
+                "DROP INDEX IF EXISTS " + eventsTable + "_source_seq_idx"),
             Migration.sql(100, "monitors and monitor_state",
                 // One row per monitor; columns mirror the API's fields (see monitor.MonitorSpec). Rows written
                 // directly with SQL are validated by the same rules at the next reload.

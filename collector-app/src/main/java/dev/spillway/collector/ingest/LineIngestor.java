@@ -8,6 +8,7 @@ import dev.spillway.collector.lineprotocol.Precision;
 import dev.spillway.collector.points.PointWriter;
 import dev.spillway.collector.series.Series;
 import dev.spillway.collector.series.SeriesKey;
+import dev.spillway.collector.series.SeriesKeyBuilder;
 import dev.spillway.collector.series.SeriesLimitException;
 import dev.spillway.collector.series.SeriesRejectedException;
 
@@ -46,9 +47,15 @@ public final class LineIngestor {
     private final CollectorMetrics metrics;
     private final BadLineLog badLines;
     private final HeartbeatLines heartbeats;
-    private final ThreadLocal<LineProtocolParser> parsers = ThreadLocal.withInitial(LineProtocolParser::new);
     private final AckMode defaultAck;
     private final long ackTimeoutNanos;
+    private final ThreadLocal<PerThread> perThread = ThreadLocal.withInitial(PerThread::new);
+
+    /** What each ingest thread reuses across bodies, so a line of known series allocates nothing. */
+    private static final class PerThread {
+        final LineProtocolParser parser = new LineProtocolParser();
+        final SeriesKeyBuilder key = new SeriesKeyBuilder();
+    }
 
     /** Wires the ingestor to the point writer, meters and rate-limited bad-line log; acknowledges on accept. */
     public LineIngestor(PointWriter writer, CollectorMetrics metrics, BadLineLog badLines) {
@@ -96,8 +103,9 @@ public final class LineIngestor {
                                                   int firstLine, AckMode ack) {
         final Instant now = Instant.now();
         final long nowNanos = now.getEpochSecond() * 1_000_000_000L + now.getNano();
-        final Body body = new Body(source, firstLine - 1);
-        parsers.get().parse(buf, off, len, precision, nowNanos, body);
+        final PerThread thread = perThread.get();
+        final Body body = new Body(source, firstLine - 1, thread.key);
+        thread.parser.parse(buf, off, len, precision, nowNanos, body);
         final CompletableFuture<IngestResult> parsed = body.pending.isEmpty()
             ? CompletableFuture.completedFuture(body.finish()) : body.resolvePending();
         if ((ack == null ? defaultAck : ack) != AckMode.COMMIT) {
@@ -115,7 +123,7 @@ public final class LineIngestor {
 
     /** The copy of a line kept while its new series are created. */
     private record PendingLine(int line, String measurement, List<String> tags, long timestamp, String[] fields,
-                               String[] keys, short[] kinds, double[] values) {
+                               SeriesKey[] keys, short[] kinds, double[] values) {
     }
 
     /** Per-body state: the parse callback and the tallies. Confined to one thread at a time. */
@@ -124,7 +132,7 @@ public final class LineIngestor {
         private final int lineOffset;
         private final List<PendingLine> pending = new ArrayList<>();
         private final Map<RejectReason, Integer> rejectedBy = new EnumMap<>(RejectReason.class);
-        private final List<String> tags = new ArrayList<>();
+        private final SeriesKeyBuilder key;
         private Series[] series = new Series[8];
         private int accepted;
         private int rejected;
@@ -139,9 +147,10 @@ public final class LineIngestor {
         private long firstRing = -1;
         private long lastRing = -1;
 
-        Body(String source, int lineOffset) {
+        Body(String source, int lineOffset, SeriesKeyBuilder key) {
             this.source = source;
             this.lineOffset = lineOffset;
+            this.key = key;
         }
 
         @Override
@@ -161,7 +170,7 @@ public final class LineIngestor {
             if (series.length < n) {
                 series = new Series[Math.max(n, series.length * 2)];
             }
-            String prefix = null;
+            boolean prefixed = false;
             int numeric = 0;
             boolean allKnown = true;
             for (int i = 0; i < n; i++) {
@@ -171,10 +180,12 @@ public final class LineIngestor {
                     continue;
                 }
                 numeric++;
-                if (prefix == null) {
-                    prefix = SeriesKey.prefix(p.measurement(), tagsOf(p));
+                if (!prefixed) {
+                    key.prefix(p);
+                    prefixed = true;
                 }
-                final Series s = writer.cached(SeriesKey.of(prefix, p.fieldKey(i)));
+                key.field(p, i);
+                final Series s = writer.cached(key);
                 series[i] = s;
                 allKnown &= s != null;
             }
@@ -186,7 +197,7 @@ public final class LineIngestor {
                 for (int i = 0; i < n; i++) {
                     final Series s = series[i];
                     if (s != null && !offer(p.timestampNanos(), s, FieldKinds.of(p.fieldType(i)), p.fieldValue(i))) {
-                        reject(line, RejectReason.REFUSED, "collector is not accepting data right now");
+                        rejectNotOffered(line);
                         return;
                     }
                 }
@@ -196,7 +207,7 @@ public final class LineIngestor {
                 }
                 return;
             }
-            pending.add(copy(p, line, prefix, numeric));
+            pending.add(copy(p, line, numeric));
         }
 
         private boolean offer(long timestamp, Series s, short kind, double value) {
@@ -214,12 +225,12 @@ public final class LineIngestor {
         }
 
         private List<String> tagsOf(ParsedPoint p) {
-            tags.clear();
+            final List<String> tags = new ArrayList<>(2 * p.tagCount());
             for (int t = 0; t < p.tagCount(); t++) {
                 tags.add(p.tagKey(t));
                 tags.add(p.tagValue(t));
             }
-            return tags;
+            return List.copyOf(tags);
         }
 
         private void heartbeatOf(ParsedPoint p) {
@@ -252,22 +263,24 @@ public final class LineIngestor {
             }
         }
 
-        private PendingLine copy(ParsedPoint p, int line, String prefix, int numeric) {
+        /** The slow path: a line with a new series is copied (Strings and all) while the series is created. */
+        private PendingLine copy(ParsedPoint p, int line, int numeric) {
             final String[] fields = new String[numeric];
-            final String[] keys = new String[numeric];
+            final SeriesKey[] keys = new SeriesKey[numeric];
             final short[] kinds = new short[numeric];
             final double[] values = new double[numeric];
             int j = 0;
             for (int i = 0; i < p.fieldCount(); i++) {
                 if (p.fieldType(i) != FieldType.STRING) {
                     fields[j] = p.fieldKey(i);
-                    keys[j] = SeriesKey.of(prefix, fields[j]);
+                    key.field(p, i); // the prefix is this line's already
+                    keys[j] = key.toKey();
                     kinds[j] = FieldKinds.of(p.fieldType(i));
                     values[j] = p.fieldValue(i);
                     j++;
                 }
             }
-            return new PendingLine(line, p.measurement(), List.copyOf(tagsOf(p)), p.timestampNanos(), fields, keys,
+            return new PendingLine(line, p.measurement(), tagsOf(p), p.timestampNanos(), fields, keys,
                 kinds, values);
         }
 
@@ -315,7 +328,7 @@ public final class LineIngestor {
             }
             for (int j = 0; j < s.length; j++) {
                 if (!offer(pl.timestamp, s[j], pl.kinds[j], pl.values[j])) {
-                    reject(pl.line, RejectReason.REFUSED, "collector is not accepting data right now");
+                    rejectNotOffered(pl.line);
                     return;
                 }
             }
@@ -323,6 +336,10 @@ public final class LineIngestor {
             if (heartbeats != HeartbeatLines.NONE && HeartbeatLines.MEASUREMENT.equals(pl.measurement)) {
                 heartbeatOf(pl);
             }
+        }
+
+        private void rejectNotOffered(int line) {
+            reject(line, RejectReason.REFUSED, "collector is not accepting data right now");
         }
 
         private void reject(int line, RejectReason reason, String message) {

@@ -10,8 +10,9 @@ import java.util.Objects;
  * fields, strict UTF-8. A bad line is reported through {@link LineHandler#onError} and parsing resumes at
  * the next line; what to do with the good lines of a partly bad batch is the caller's decision.
  *
- * <p>Reusable and allocation-light (names are served from a small cache), but NOT thread-safe: use one
- * instance per connection or thread.
+ * <p>Reusable and allocation-free on valid lines: names are unescaped into the point's byte arena (consumers that
+ * look things up by bytes never need a String; Strings, when asked for, come from a small cache), and floats are
+ * parsed from the bytes. NOT thread-safe: use one instance per connection or thread.
  */
 public final class LineProtocolParser {
 
@@ -54,9 +55,7 @@ public final class LineProtocolParser {
         }
     }
 
-    private final ParsedPoint point = new ParsedPoint();
-    private final NameCache names = new NameCache(NAME_CACHE_SIZE);
-    private byte[] scratch = new byte[256];
+    private final ParsedPoint point = new ParsedPoint(new NameCache(NAME_CACHE_SIZE));
 
     // State of the parse() call in progress.
     private byte[] buf;
@@ -159,7 +158,8 @@ public final class LineProtocolParser {
                     ? error(pos, "missing measurement name")
                     : error(pos, "invalid character " + describe(pos) + " at start of measurement name");
         }
-        point.setMeasurement(token(start, stop, "measurement name"));
+        final int measurementStart = token(start, stop, "measurement name");
+        point.setMeasurement(measurementStart, point.namesLength());
         if (pos < end && buf[pos] == ',') {
             parseTags();
         }
@@ -189,7 +189,8 @@ public final class LineProtocolParser {
                         ? "empty tag key"
                         : "invalid character " + describe(pos) + " at start of tag key");
             }
-            String key = token(keyStart, keyEnd, "tag key");
+            final int keyNameStart = token(keyStart, keyEnd, "tag key");
+            final int keyNameEnd = point.namesLength();
             if (pos >= end || buf[pos] != '=') {
                 throw error(pos, "expected '=' after tag key " + quote(keyStart, keyEnd) + ", found " + describe(pos));
             }
@@ -199,7 +200,8 @@ public final class LineProtocolParser {
             if (valueEnd == valueStart) {
                 throw error(pos, "empty value for tag key " + quote(keyStart, keyEnd) + " (tag values cannot be empty)");
             }
-            point.addTag(key, token(valueStart, valueEnd, "tag value"));
+            final int valueNameStart = token(valueStart, valueEnd, "tag value");
+            point.addTag(keyNameStart, keyNameEnd, valueNameStart, point.namesLength());
         } while (pos < end && buf[pos] == ',');
         String duplicate = point.sortTagsAndFindDuplicate();
         if (duplicate != null) {
@@ -217,7 +219,8 @@ public final class LineProtocolParser {
                         ? error(pos, "missing field key")
                         : error(pos, "invalid character " + describe(pos) + " at start of field key");
             }
-            String key = token(keyStart, keyEnd, "field key");
+            final int key = token(keyStart, keyEnd, "field key");
+            final int keyEndInNames = point.namesLength();
             if (pos >= end || buf[pos] != '=') {
                 throw error(pos, "expected '=' after field key " + quote(keyStart, keyEnd) + ", found " + describe(pos));
             }
@@ -227,11 +230,11 @@ public final class LineProtocolParser {
             }
             byte c = buf[pos];
             if (c == '"') {
-                parseStringValue(key, keyStart, keyEnd);
+                parseStringValue(key, keyEndInNames, keyStart, keyEnd);
             } else if (c == 't' || c == 'T' || c == 'f' || c == 'F') {
-                parseBooleanValue(key, keyStart, keyEnd);
+                parseBooleanValue(key, keyEndInNames, keyStart, keyEnd);
             } else if (c == '-' || c == '.' || (c >= '0' && c <= '9')) {
-                parseNumericValue(key, keyStart, keyEnd);
+                parseNumericValue(key, keyEndInNames, keyStart, keyEnd);
             } else if (c == ' ' || c == ',' || c == '\n' || c == '\r') {
                 throw error(pos, "missing value for field " + quote(keyStart, keyEnd));
             } else {
@@ -253,7 +256,7 @@ public final class LineProtocolParser {
         }
     }
 
-    private void parseStringValue(String key, int keyStart, int keyEnd) {
+    private void parseStringValue(int key, int keyEndInNames, int keyStart, int keyEnd) {
         int quote = pos;
         int i = pos + 1;
         int escapes = 0;
@@ -292,10 +295,10 @@ public final class LineProtocolParser {
         if ((bits & 0x80) != 0 && Utf8.firstInvalid(b, start, i) >= 0) {
             throw error(quote, "invalid UTF-8 in string value of field " + quote(keyStart, keyEnd));
         }
-        point.addString(key, start, i, escapes > 0);
+        point.addString(key, keyEndInNames, start, i, escapes > 0);
     }
 
-    private void parseBooleanValue(String key, int keyStart, int keyEnd) {
+    private void parseBooleanValue(int key, int keyEndInNames, int keyStart, int keyEnd) {
         int start = pos;
         int stop = scanFieldValue();
         int len = stop - start;
@@ -311,7 +314,7 @@ public final class LineProtocolParser {
             throw error(start, "invalid boolean " + quote(start, stop) + " for field " + quote(keyStart, keyEnd)
                     + " (expected t, T, true, True, TRUE, f, F, false, False or FALSE)");
         }
-        point.addLong(key, FieldType.BOOLEAN, value ? 1L : 0L);
+        point.addLong(key, keyEndInNames, FieldType.BOOLEAN, value ? 1L : 0L);
     }
 
     private boolean isWord(int start, String a, String b, String c) {
@@ -327,14 +330,14 @@ public final class LineProtocolParser {
         return true;
     }
 
-    private void parseNumericValue(String key, int keyStart, int keyEnd) {
+    private void parseNumericValue(int key, int keyEndInNames, int keyStart, int keyEnd) {
         int start = pos;
         int stop = scanFieldValue();
         byte last = buf[stop - 1];
         if (last == 'i') {
-            point.addLong(key, FieldType.INTEGER, parseSigned(start, stop - 1, stop, "integer value", keyStart, keyEnd));
+            point.addLong(key, keyEndInNames, FieldType.INTEGER, parseSigned(start, stop - 1, stop, "integer value", keyStart, keyEnd));
         } else if (last == 'u') {
-            point.addLong(key, FieldType.UNSIGNED, parseUnsigned(start, stop - 1, keyStart, keyEnd));
+            point.addLong(key, keyEndInNames, FieldType.UNSIGNED, parseUnsigned(start, stop - 1, keyStart, keyEnd));
         } else {
             double v = FloatParser.parse(buf, start, stop);
             if (Double.isNaN(v)) {
@@ -344,7 +347,7 @@ public final class LineProtocolParser {
                 throw error(start, "float " + quote(start, stop) + " of field " + quote(keyStart, keyEnd)
                         + " is out of range");
             }
-            point.addDouble(key, v);
+            point.addDouble(key, keyEndInNames, v);
         }
     }
 
@@ -490,28 +493,33 @@ public final class LineProtocolParser {
         return i;
     }
 
-    /** Turns the token just scanned into a String, validating UTF-8 and removing escapes. */
-    private String token(int start, int stop, String what) {
+    /**
+     * Copies the token just scanned into the point's name arena, validating UTF-8 and removing escapes.
+     *
+     * @return where it starts in the arena; it ends at {@code point.namesLength()}
+     */
+    private int token(int start, int stop, String what) {
         if (tokenHighBit && Utf8.firstInvalid(buf, start, stop) >= 0) {
             throw error(start, "invalid UTF-8 in " + what + " " + quote(start, stop));
         }
-        if (tokenEscapes == 0) {
-            return names.get(buf, start, stop, !tokenHighBit);
-        }
-        int len = stop - start - tokenEscapes;
-        if (scratch.length < len) {
-            scratch = new byte[Math.max(len, scratch.length * 2)];
-        }
+        final int len = stop - start - tokenEscapes;
+        final byte[] out = point.reserveName(len);
         final byte[] b = buf;
-        int n = 0;
-        for (int i = start; i < stop; i++) {
-            byte c = b[i];
-            if (c == '\\' && i + 1 < stop && (CLASS[b[i + 1] & 0xff] & tokenEscapeClass) != 0) {
-                c = b[++i];
+        int n = point.namesLength();
+        if (tokenEscapes == 0) {
+            for (int i = start; i < stop; i++) {
+                out[n++] = b[i];
             }
-            scratch[n++] = c;
+        } else {
+            for (int i = start; i < stop; i++) {
+                byte c = b[i];
+                if (c == '\\' && i + 1 < stop && (CLASS[b[i + 1] & 0xff] & tokenEscapeClass) != 0) {
+                    c = b[++i];
+                }
+                out[n++] = c;
+            }
         }
-        return names.get(scratch, 0, n, !tokenHighBit);
+        return point.commitName(len);
     }
 
     private int scanFieldValue() {

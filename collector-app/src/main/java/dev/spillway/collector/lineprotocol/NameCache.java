@@ -25,14 +25,11 @@ final class NameCache {
         this.mask = sizePowerOfTwo - 1;
     }
 
-    /**
-     * @param ascii whether every byte is below 0x80, which allows the cheaper Latin-1 decode
-     * @return the String for {@code b[start, end)}, decoded as UTF-8 (the caller has validated it)
-     */
-    String get(byte[] b, int start, int end, boolean ascii) {
+    /** @return the String for {@code b[start, end)}, decoded as UTF-8 (the caller has validated it) */
+    String get(byte[] b, int start, int end) {
         int len = end - start;
         if (len > MAX_CACHED_LENGTH) {
-            return decode(b, start, end, ascii);
+            return decode(b, start, end);
         }
         int h = len;
         for (int i = start; i < end; i++) {
@@ -44,13 +41,13 @@ final class NameCache {
         if (k != null && Arrays.equals(k, 0, k.length, b, start, end)) {
             return values[slot];
         }
-        String s = decode(b, start, end, ascii);
+        String s = decode(b, start, end);
         keys[slot] = Arrays.copyOfRange(b, start, end);
         values[slot] = s;
         return s;
     }
 
-    private static String decode(byte[] b, int start, int end, boolean ascii) {
-        return new String(b, start, end - start, ascii ? StandardCharsets.ISO_8859_1 : StandardCharsets.UTF_8);
+    private static String decode(byte[] b, int start, int end) {
+        return new String(b, start, end - start, StandardCharsets.UTF_8);
     }
 }

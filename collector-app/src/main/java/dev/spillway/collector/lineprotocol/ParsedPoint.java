@@ -15,17 +15,30 @@ public final class ParsedPoint {
 
     private static final FieldType[] TYPES = FieldType.values();
     private static final int INITIAL_CAPACITY = 8;
+    private static final int INITIAL_NAMES = 512;
+    // A line with a huge name grows the arena; give that memory back at the end of the parse() call.
+    private static final int MAX_RETAINED_NAMES = 64 * 1024;
 
-    private String measurement;
+    private final NameCache cache;
     private int lineNumber;
     private long timestampNanos;
 
+    // Every name of the line (measurement, tag keys and values, field keys), unescaped, back to back. Lookups by
+    // bytes (series keys) read them here; Strings are made only when asked for, through the name cache.
+    private byte[] names = new byte[INITIAL_NAMES];
+    private int namesLength;
+    private int measurementStart;
+    private int measurementEnd;
+
     private int tagCount;
-    private String[] tagKeys = new String[INITIAL_CAPACITY];
-    private String[] tagValues = new String[INITIAL_CAPACITY];
+    private int[] tagKeyStart = new int[INITIAL_CAPACITY];
+    private int[] tagKeyEnd = new int[INITIAL_CAPACITY];
+    private int[] tagValueStart = new int[INITIAL_CAPACITY];
+    private int[] tagValueEnd = new int[INITIAL_CAPACITY];
 
     private int fieldCount;
-    private String[] fieldKeys = new String[INITIAL_CAPACITY];
+    private int[] fieldKeyStart = new int[INITIAL_CAPACITY];
+    private int[] fieldKeyEnd = new int[INITIAL_CAPACITY];
     private byte[] fieldTypes = new byte[INITIAL_CAPACITY];
     private long[] fieldLongs = new long[INITIAL_CAPACITY];
     private double[] fieldDoubles = new double[INITIAL_CAPACITY];
@@ -37,12 +50,13 @@ public final class ParsedPoint {
     private String[] stringCache = new String[INITIAL_CAPACITY];
     private byte[] buf;
 
-    ParsedPoint() {
+    ParsedPoint(NameCache cache) {
+        this.cache = cache;
     }
 
-    /** @return the measurement name, unescaped */
+    /** @return the measurement name, unescaped (served from the parser's name cache: no allocation on a hit) */
     public String measurement() {
-        return measurement;
+        return name(measurementStart, measurementEnd);
     }
 
     /** @return how many tags the line had */
@@ -52,12 +66,66 @@ public final class ParsedPoint {
 
     /** @return the key of the i-th tag in key order, unescaped */
     public String tagKey(int i) {
-        return tagKeys[Objects.checkIndex(i, tagCount)];
+        Objects.checkIndex(i, tagCount);
+        return name(tagKeyStart[i], tagKeyEnd[i]);
     }
 
     /** @return the value of the i-th tag in key order, unescaped */
     public String tagValue(int i) {
-        return tagValues[Objects.checkIndex(i, tagCount)];
+        Objects.checkIndex(i, tagCount);
+        return name(tagValueStart[i], tagValueEnd[i]);
+    }
+
+    // ---- the names as bytes, for lookups that must not allocate ----
+
+    /**
+     * The line's names, unescaped and UTF-8 encoded, back to back; the {@code *Start}/{@code *End} methods give
+     * each one's range. Valid only during {@link LineHandler#onPoint}; do not modify.
+     *
+     * @return the shared array (not a copy)
+     */
+    public byte[] nameBytes() {
+        return names;
+    }
+
+    /** @return start of the measurement name in {@link #nameBytes()} */
+    public int measurementStart() {
+        return measurementStart;
+    }
+
+    /** @return end (exclusive) of the measurement name in {@link #nameBytes()} */
+    public int measurementEnd() {
+        return measurementEnd;
+    }
+
+    /** @return start of the i-th tag key (in key order) in {@link #nameBytes()} */
+    public int tagKeyStart(int i) {
+        return tagKeyStart[Objects.checkIndex(i, tagCount)];
+    }
+
+    /** @return end (exclusive) of the i-th tag key in {@link #nameBytes()} */
+    public int tagKeyEnd(int i) {
+        return tagKeyEnd[Objects.checkIndex(i, tagCount)];
+    }
+
+    /** @return start of the i-th tag value (in key order) in {@link #nameBytes()} */
+    public int tagValueStart(int i) {
+        return tagValueStart[Objects.checkIndex(i, tagCount)];
+    }
+
+    /** @return end (exclusive) of the i-th tag value in {@link #nameBytes()} */
+    public int tagValueEnd(int i) {
+        return tagValueEnd[Objects.checkIndex(i, tagCount)];
+    }
+
+    /** @return start of the i-th field key in {@link #nameBytes()} */
+    public int fieldKeyStart(int i) {
+        return fieldKeyStart[Objects.checkIndex(i, fieldCount)];
+    }
+
+    /** @return end (exclusive) of the i-th field key in {@link #nameBytes()} */
+    public int fieldKeyEnd(int i) {
+        return fieldKeyEnd[Objects.checkIndex(i, fieldCount)];
     }
 
     /** @return how many fields the line had (at least one) */
@@ -67,7 +135,8 @@ public final class ParsedPoint {
 
     /** @return the key of the i-th field, unescaped */
     public String fieldKey(int i) {
-        return fieldKeys[Objects.checkIndex(i, fieldCount)];
+        Objects.checkIndex(i, fieldCount);
+        return name(fieldKeyStart[i], fieldKeyEnd[i]);
     }
 
     /** @return the type of the i-th field */
@@ -141,12 +210,12 @@ public final class ParsedPoint {
 
     @Override
     public String toString() {
-        StringBuilder sb = new StringBuilder(measurement);
+        StringBuilder sb = new StringBuilder(measurement());
         for (int i = 0; i < tagCount; i++) {
-            sb.append(',').append(tagKeys[i]).append('=').append(tagValues[i]);
+            sb.append(',').append(tagKey(i)).append('=').append(tagValue(i));
         }
         for (int i = 0; i < fieldCount; i++) {
-            sb.append(i == 0 ? ' ' : ',').append(fieldKeys[i]).append('=');
+            sb.append(i == 0 ? ' ' : ',').append(fieldKey(i)).append('=');
             switch (fieldType(i)) {
                 case STRING:
                     sb.append('"').append(fieldString(i)).append('"');
@@ -172,7 +241,7 @@ public final class ParsedPoint {
     void reset(byte[] input, int line) {
         this.buf = input;
         this.lineNumber = line;
-        this.measurement = null;
+        this.namesLength = 0;
         this.tagCount = 0;
         // Clear lazily decoded strings of the previous line so they are not served for this one.
         Arrays.fill(stringCache, 0, fieldCount, null);
@@ -183,83 +252,128 @@ public final class ParsedPoint {
         // Do not pin the caller's (possibly large) buffer between parse() calls.
         Arrays.fill(stringCache, 0, fieldCount, null);
         this.buf = null;
+        if (names.length > MAX_RETAINED_NAMES) {
+            names = new byte[INITIAL_NAMES];
+        }
     }
 
-    void setMeasurement(String name) {
-        this.measurement = name;
+    /**
+     * Makes room for {@code len} more name bytes.
+     *
+     * @return the arena, to be written from {@link #namesLength()} on, then committed with {@link #commitName}
+     */
+    byte[] reserveName(int len) {
+        final int need = namesLength + len;
+        if (need > names.length) {
+            names = Arrays.copyOf(names, Math.max(need, names.length * 2));
+        }
+        return names;
+    }
+
+    int namesLength() {
+        return namesLength;
+    }
+
+    /** @return the start of the name just written ({@code len} bytes at {@link #namesLength()}) */
+    int commitName(int len) {
+        final int start = namesLength;
+        namesLength = start + len;
+        return start;
+    }
+
+    void setMeasurement(int start, int end) {
+        this.measurementStart = start;
+        this.measurementEnd = end;
     }
 
     void setTimestamp(long nanos) {
         this.timestampNanos = nanos;
     }
 
-    void addTag(String key, String value) {
-        if (tagCount == tagKeys.length) {
-            tagKeys = Arrays.copyOf(tagKeys, tagCount * 2);
-            tagValues = Arrays.copyOf(tagValues, tagCount * 2);
+    void addTag(int keyStart, int keyEnd, int valueStart, int valueEnd) {
+        if (tagCount == tagKeyStart.length) {
+            final int n = tagCount * 2;
+            tagKeyStart = Arrays.copyOf(tagKeyStart, n);
+            tagKeyEnd = Arrays.copyOf(tagKeyEnd, n);
+            tagValueStart = Arrays.copyOf(tagValueStart, n);
+            tagValueEnd = Arrays.copyOf(tagValueEnd, n);
         }
-        tagKeys[tagCount] = key;
-        tagValues[tagCount] = value;
+        tagKeyStart[tagCount] = keyStart;
+        tagKeyEnd[tagCount] = keyEnd;
+        tagValueStart[tagCount] = valueStart;
+        tagValueEnd[tagCount] = valueEnd;
         tagCount++;
     }
 
     /**
-     * Sorts tags by key; insertion sort because real lines carry a handful of tags, usually already sorted
-     * (Telegraf and the client libraries sort them).
+     * Sorts tags by key in UTF-8 byte order (code point order, as InfluxDB sorts them); insertion sort because
+     * real lines carry a handful of tags, usually already sorted (Telegraf and the client libraries sort them).
      *
      * @return the key that occurs twice, or {@code null} if keys are unique
      */
     String sortTagsAndFindDuplicate() {
         for (int i = 1; i < tagCount; i++) {
-            String k = tagKeys[i];
-            String v = tagValues[i];
+            final int ks = tagKeyStart[i];
+            final int ke = tagKeyEnd[i];
+            final int vs = tagValueStart[i];
+            final int ve = tagValueEnd[i];
             int j = i - 1;
             int cmp = 0;
-            while (j >= 0 && (cmp = Utf8.compareAsUtf8(tagKeys[j], k)) > 0) {
-                tagKeys[j + 1] = tagKeys[j];
-                tagValues[j + 1] = tagValues[j];
+            while (j >= 0 && (cmp = Arrays.compareUnsigned(names, tagKeyStart[j], tagKeyEnd[j], names, ks, ke)) > 0) {
+                tagKeyStart[j + 1] = tagKeyStart[j];
+                tagKeyEnd[j + 1] = tagKeyEnd[j];
+                tagValueStart[j + 1] = tagValueStart[j];
+                tagValueEnd[j + 1] = tagValueEnd[j];
                 j--;
             }
             if (j >= 0 && cmp == 0) {
-                return k;
+                return name(ks, ke);
             }
-            tagKeys[j + 1] = k;
-            tagValues[j + 1] = v;
+            tagKeyStart[j + 1] = ks;
+            tagKeyEnd[j + 1] = ke;
+            tagValueStart[j + 1] = vs;
+            tagValueEnd[j + 1] = ve;
         }
         return null;
     }
 
-    private int nextFieldSlot(String key, FieldType type) {
-        if (fieldCount == fieldKeys.length) {
+    private int nextFieldSlot(int keyStart, int keyEnd, FieldType type) {
+        if (fieldCount == fieldKeyStart.length) {
             growFields();
         }
         int i = fieldCount++;
-        fieldKeys[i] = key;
+        fieldKeyStart[i] = keyStart;
+        fieldKeyEnd[i] = keyEnd;
         fieldTypes[i] = (byte) type.ordinal();
         return i;
     }
 
-    void addDouble(String key, double value) {
-        int i = nextFieldSlot(key, FieldType.FLOAT);
+    void addDouble(int keyStart, int keyEnd, double value) {
+        int i = nextFieldSlot(keyStart, keyEnd, FieldType.FLOAT);
         fieldDoubles[i] = value;
     }
 
-    void addLong(String key, FieldType type, long value) {
-        int i = nextFieldSlot(key, type);
+    void addLong(int keyStart, int keyEnd, FieldType type, long value) {
+        int i = nextFieldSlot(keyStart, keyEnd, type);
         fieldLongs[i] = value;
     }
 
-    void addString(String key, int start, int end, boolean escaped) {
-        int i = nextFieldSlot(key, FieldType.STRING);
+    void addString(int keyStart, int keyEnd, int start, int end, boolean escaped) {
+        int i = nextFieldSlot(keyStart, keyEnd, FieldType.STRING);
         stringStart[i] = start;
         stringEnd[i] = end;
         stringEscaped[i] = escaped;
         stringCache[i] = null;
     }
 
+    private String name(int start, int end) {
+        return cache.get(names, start, end);
+    }
+
     private void growFields() {
-        int n = fieldKeys.length * 2;
-        fieldKeys = Arrays.copyOf(fieldKeys, n);
+        int n = fieldKeyStart.length * 2;
+        fieldKeyStart = Arrays.copyOf(fieldKeyStart, n);
+        fieldKeyEnd = Arrays.copyOf(fieldKeyEnd, n);
         fieldTypes = Arrays.copyOf(fieldTypes, n);
         fieldLongs = Arrays.copyOf(fieldLongs, n);
         fieldDoubles = Arrays.copyOf(fieldDoubles, n);

@@ -24,7 +24,7 @@ public final class Point {
 
     private final String measurement;
     private final List<String> tags;
-    private final String prefix;
+    private final SeriesKey[] keys;
     private final long timestampNanos;
     private final String[] fields;
     private final short[] kinds;
@@ -38,14 +38,15 @@ public final class Point {
             flat.add(v);
         });
         this.tags = List.copyOf(flat);
-        this.prefix = SeriesKey.prefix(measurement, tags);
         this.timestampNanos = b.timestampNanos;
         this.fields = b.fields.toArray(String[]::new);
+        this.keys = new SeriesKey[fields.length];
         this.kinds = new short[fields.length];
         this.values = new double[fields.length];
         for (int i = 0; i < fields.length; i++) {
             kinds[i] = b.kinds.get(i);
             values[i] = b.values.get(i);
+            keys[i] = SeriesKey.of(measurement, tags, fields[i]);
         }
     }
 
@@ -90,8 +91,8 @@ public final class Point {
     }
 
     /** The series key of field {@code i}. */
-    public String seriesKey(int i) {
-        return SeriesKey.of(prefix, fields[i]);
+    public SeriesKey seriesKey(int i) {
+        return keys[i];
     }
 
     @Override

@@ -2,6 +2,8 @@ package dev.spillway.collector.points;
 
 import dev.spillway.collector.ingest.Saturation;
 import dev.spillway.collector.series.Series;
+import dev.spillway.collector.series.SeriesKey;
+import dev.spillway.collector.series.SeriesKeyBuilder;
 import dev.spillway.collector.series.SeriesLimitException;
 import dev.spillway.collector.series.SeriesRegistry;
 import dev.spillway.telemetry.Pipeline;
@@ -66,8 +68,11 @@ public final class PointWriter {
         return producers.computeIfAbsent(name, Producer::new);
     }
 
-    /** The series for a key if known, without blocking; null when it must be {@link #resolve resolved}. */
-    public Series cached(String seriesKey) {
+    /**
+     * The series for the key in the builder if known, without blocking or allocating; null when it must be
+     * {@link #resolve resolved}.
+     */
+    public Series cached(SeriesKeyBuilder seriesKey) {
         return registry.cached(seriesKey);
     }
 
@@ -75,7 +80,8 @@ public final class PointWriter {
      * Finds or creates a series; see {@link SeriesRegistry#resolve}. Completes exceptionally with
      * {@link SeriesLimitException} at the limit, or with the database error.
      */
-    public CompletableFuture<Series> resolve(String seriesKey, String measurement, List<String> tags, String field) {
+    public CompletableFuture<Series> resolve(SeriesKey seriesKey, String measurement, List<String> tags,
+                                             String field) {
         return registry.resolve(seriesKey, measurement, tags, field);
     }
 
@@ -143,7 +149,8 @@ public final class PointWriter {
         /**
          * Ingests one event with the series' next sequence number. Allocation-free.
          *
-         * @return false when the pipeline refused it (closing, or full under a refusing policy)
+         * @return false when the pipeline refused it (closing, or full under a refusing policy) or no sequence
+         *     number could be reserved for it (database down for {@code SequenceReserver}'s wait, or shutting down)
          */
         public boolean ingest(long timestampNanos, Series series, short kind, double value) {
             return ingestClaimed(timestampNanos, series, kind, value) >= 0;
@@ -151,10 +158,12 @@ public final class PointWriter {
 
         /**
          * Like {@link #ingest}, returning the ring sequence the event claimed (for {@link #whenResolved}), or -1
-         * when the pipeline refused it. Allocation-free.
+         * when the pipeline refused it or no sequence number could be reserved. Allocation-free.
          */
         public long ingestClaimed(long timestampNanos, Series series, short kind, double value) {
-            final long ring = pipeline.ingestClaimed(timestampNanos, series.id(), kind, value, series.takeSequence());
+            final long seq = series.takeSequence();
+            final long ring = seq == Series.UNAVAILABLE ? -1
+                : pipeline.ingestClaimed(timestampNanos, series.id(), kind, value, seq);
             if (ring >= 0) {
                 eventsWritten.increment();
             } else {
@@ -171,7 +180,7 @@ public final class PointWriter {
         public CompletableFuture<WriteResult> write(Point p) {
             final int n = p.fieldCount();
             final Series[] known = new Series[n];
-            final String[] keys = new String[n];
+            final SeriesKey[] keys = new SeriesKey[n];
             boolean allKnown = true;
             for (int i = 0; i < n; i++) {
                 keys[i] = p.seriesKey(i);

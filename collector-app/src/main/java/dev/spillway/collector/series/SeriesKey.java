@@ -1,40 +1,58 @@
 package dev.spillway.collector.series;
 
+import java.util.Arrays;
 import java.util.List;
 
 /**
- * Canonical identity of a series as one string, used as the cache key. Components are length-prefixed so no
- * tag value, whatever characters it holds, can make two different series collide.
+ * Canonical identity of a series, {@code (measurement, tag set, field key)}, as an immutable byte string: the
+ * format {@link SeriesKeyBuilder} writes (length-prefixed UTF-8 names, tags sorted by key, zero-padded to 8
+ * bytes), so no tag value, whatever bytes it holds, can make two different series collide. Used where a key must
+ * outlive one line: the catalogue's entries and new series being created.
  */
 public final class SeriesKey {
 
-    private SeriesKey() {
+    private final byte[] bytes;
+    private final int hash;
+
+    SeriesKey(byte[] bytes, int hash) {
+        this.bytes = bytes;
+        this.hash = hash;
     }
 
     /**
-     * The measurement-and-tags part, shared by all fields of a line.
+     * The key of a series given as Strings (catalogue loading, tests).
      *
      * @param tags alternating key, value; keys sorted in UTF-8 byte order
      */
-    public static String prefix(String measurement, List<String> tags) {
-        final StringBuilder sb = new StringBuilder(64);
-        append(sb, measurement);
-        sb.append(tags.size() / 2).append('|');
-        for (String t : tags) {
-            append(sb, t);
-        }
-        return sb.toString();
+    public static SeriesKey of(String measurement, List<String> tags, String field) {
+        final SeriesKeyBuilder b = new SeriesKeyBuilder();
+        b.prefix(measurement, tags);
+        b.field(field);
+        return b.toKey();
     }
 
-    /** The full key of one field of a line. */
-    public static String of(String prefix, String field) {
-        final StringBuilder sb = new StringBuilder(prefix.length() + field.length() + 6).append(prefix);
-        append(sb, field);
-        return sb.toString();
+    /** Whether this key is the one in {@code b[0, length)} with that hash. */
+    boolean matches(byte[] b, int length, int hash) {
+        return this.hash == hash && Arrays.equals(bytes, 0, bytes.length, b, 0, length);
     }
 
-    private static void append(StringBuilder sb, String s) {
-        sb.append(s.length()).append(':').append(s);
+    int hash() {
+        return hash;
+    }
+
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof SeriesKey k && k.hash == hash && Arrays.equals(k.bytes, bytes);
+    }
+
+    @Override
+    public int hashCode() {
+        return hash;
+    }
+
+    @Override
+    public String toString() {
+        return "SeriesKey[" + bytes.length + " bytes, hash " + Integer.toHexString(hash) + "]";
     }
 
     /** The tag set as a JSON object, keys in the given (sorted) order. */

@@ -10,6 +10,7 @@ import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -36,26 +37,28 @@ public final class SeriesRegistry implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(SeriesRegistry.class);
 
     private final DataSource dataSource;
-    private final String eventsTable;
     private final int maxSeries;
-    private final Map<String, Series> byKey = new ConcurrentHashMap<>();
+    private final SeriesIndex byKey = new SeriesIndex();
     private final Map<Integer, Series> byId = new ConcurrentHashMap<>();
-    private final Map<String, CompletableFuture<Series>> inFlight = new ConcurrentHashMap<>();
+    private final Map<SeriesKey, CompletableFuture<Series>> inFlight = new ConcurrentHashMap<>();
     // Created plus being created: checked before an insert so concurrent creators cannot overshoot the limit.
     private final AtomicInteger reserved = new AtomicInteger();
     private final AtomicLong created = new AtomicLong();
     private final ExecutorService executor;
+    private final SequenceReserver sequences;
     private static final int PRELOAD_CHUNK = 10_000;
 
     /**
-     * Loads every existing series and the sequence each continues from.
+     * Loads every existing series and the sequence each continues from, and starts reserving sequences.
      *
      * @param threads database threads for new series
+     * @param reserveInterval how often sequence reservations are topped up (see {@link SequenceReserver})
      */
-    public SeriesRegistry(DataSource dataSource, String eventsTable, int maxSeries, int threads) throws SQLException {
+    public SeriesRegistry(DataSource dataSource, int maxSeries, int threads, Duration reserveInterval)
+        throws SQLException {
         this.dataSource = dataSource;
-        this.eventsTable = eventsTable;
         this.maxSeries = maxSeries;
+        this.sequences = new SequenceReserver(dataSource, byId.values(), reserveInterval, Duration.ofSeconds(5));
         final AtomicInteger n = new AtomicInteger();
         this.executor = new ThreadPoolExecutor(threads, threads, 0, TimeUnit.SECONDS, new LinkedBlockingQueue<>(),
             r -> {
@@ -64,12 +67,14 @@ public final class SeriesRegistry implements AutoCloseable {
                 return t;
             });
         load();
+        sequences.start();
     }
 
     private void load() throws SQLException {
         final long start = System.nanoTime();
-        final String sql = "SELECT s.id, s.measurement, s.field, "
-            + "(SELECT max(e.seq) FROM " + eventsTable + " e WHERE e.source_id = s.id) AS max_seq, "
+        // next_seq is the reserved limit (after a crash) or the exact next number (after a clean shutdown): either
+        // way no number at or above it was ever used. Nothing is reserved yet: the first take asks the reserver.
+        final String sql = "SELECT s.id, s.measurement, s.field, s.next_seq, "
             + "t.key, t.value FROM telemetry_sources s "
             + "LEFT JOIN LATERAL jsonb_each_text(s.tags) t ON true ORDER BY s.id, t.key COLLATE \"C\"";
         try (Connection c = dataSource.getConnection(); Statement st = c.createStatement()) {
@@ -90,8 +95,7 @@ public final class SeriesRegistry implements AutoCloseable {
                         id = rowId;
                         measurement = rs.getString(2);
                         field = rs.getString(3);
-                        final long maxSeq = rs.getLong(4);
-                        next = rs.wasNull() ? 0 : maxSeq + 1;
+                        next = rs.getLong(4);
                         tags.clear();
                     }
                     final String key = rs.getString(5);
@@ -112,12 +116,20 @@ public final class SeriesRegistry implements AutoCloseable {
     }
 
     private void register(int id, String measurement, List<String> tags, String field, long next) {
-        final Series s = byId.computeIfAbsent(id, i -> new Series(i, next));
-        byKey.put(SeriesKey.of(SeriesKey.prefix(measurement, tags), field), s);
+        final Series s = byId.computeIfAbsent(id, i -> new Series(i, next, next, sequences));
+        byKey.putIfAbsent(SeriesKey.of(measurement, tags, field), s);
+    }
+
+    /**
+     * The series for the key in the builder if known, without blocking or allocating; null when it must be
+     * {@link #resolve resolved}.
+     */
+    public Series cached(SeriesKeyBuilder key) {
+        return byKey.get(key);
     }
 
     /** The series for a key if known, without blocking; null when it must be {@link #resolve resolved}. */
-    public Series cached(String key) {
+    public Series cached(SeriesKey key) {
         return byKey.get(key);
     }
 
@@ -129,7 +141,7 @@ public final class SeriesRegistry implements AutoCloseable {
      * @param key the {@link SeriesKey} of the other arguments
      * @param tags alternating key, value, sorted by key
      */
-    public CompletableFuture<Series> resolve(String key, String measurement, List<String> tags, String field) {
+    public CompletableFuture<Series> resolve(SeriesKey key, String measurement, List<String> tags, String field) {
         final Series known = byKey.get(key);
         if (known != null) {
             return CompletableFuture.completedFuture(known);
@@ -170,7 +182,7 @@ public final class SeriesRegistry implements AutoCloseable {
         return mine;
     }
 
-    private Series create(String key, String measurement, String tagsJson, String field)
+    private Series create(SeriesKey key, String measurement, String tagsJson, String field)
         throws SQLException, SeriesLimitException {
         if (reserved.incrementAndGet() > maxSeries) {
             reserved.decrementAndGet();
@@ -181,11 +193,13 @@ public final class SeriesRegistry implements AutoCloseable {
             c.setAutoCommit(true);
             Integer id = null;
             long next = 0;
-            try (PreparedStatement ps = c.prepareStatement("INSERT INTO telemetry_sources (measurement, tags, field) "
-                + "VALUES (?, ?::jsonb, ?) ON CONFLICT (measurement, tags, field) DO NOTHING RETURNING id")) {
+            long limit = SequenceReserver.MIN_BLOCK; // a new series starts with its first block reserved
+            try (PreparedStatement ps = c.prepareStatement("INSERT INTO telemetry_sources (measurement, tags, field, "
+                + "next_seq) VALUES (?, ?::jsonb, ?, ?) ON CONFLICT (measurement, tags, field) DO NOTHING RETURNING id")) {
                 ps.setString(1, measurement);
                 ps.setString(2, tagsJson);
                 ps.setString(3, field);
+                ps.setLong(4, limit);
                 try (ResultSet rs = ps.executeQuery()) {
                     if (rs.next()) {
                         id = rs.getInt(1);
@@ -193,33 +207,34 @@ public final class SeriesRegistry implements AutoCloseable {
                 }
             }
             if (id == null) {
-                // Another collector (or an earlier run we did not load) created it: continue its sequence.
-                try (PreparedStatement ps = c.prepareStatement("SELECT s.id, (SELECT max(e.seq) FROM " + eventsTable
-                    + " e WHERE e.source_id = s.id) FROM telemetry_sources s "
-                    + "WHERE s.measurement = ? AND s.tags = ?::jsonb AND s.field = ?")) {
-                    ps.setString(1, measurement);
-                    ps.setString(2, tagsJson);
-                    ps.setString(3, field);
+                // Another collector (or an earlier run we did not load) created it: reserve the block above its.
+                try (PreparedStatement ps = c.prepareStatement("UPDATE telemetry_sources SET next_seq = next_seq + ? "
+                    + "WHERE measurement = ? AND tags = ?::jsonb AND field = ? RETURNING id, next_seq")) {
+                    ps.setLong(1, SequenceReserver.MIN_BLOCK);
+                    ps.setString(2, measurement);
+                    ps.setString(3, tagsJson);
+                    ps.setString(4, field);
                     try (ResultSet rs = ps.executeQuery()) {
                         if (!rs.next()) {
                             throw new SQLException("series vanished after insert conflict: " + measurement);
                         }
                         id = rs.getInt(1);
-                        final long maxSeq = rs.getLong(2);
-                        next = rs.wasNull() ? 0 : maxSeq + 1;
+                        limit = rs.getLong(2);
+                        next = limit - SequenceReserver.MIN_BLOCK;
                     }
                 }
             } else {
                 created.incrementAndGet();
             }
             final long first = next;
+            final long reserved = limit;
             final boolean[] fresh = {false};
             final Series s = byId.computeIfAbsent(id, i -> {
                 fresh[0] = true;
-                return new Series(i, first);
+                return new Series(i, first, reserved, sequences);
             });
             ok = fresh[0]; // an id already known under another key keeps its one reservation
-            byKey.put(key, s);
+            byKey.putIfAbsent(key, s);
             return s;
         } finally {
             if (!ok) {
@@ -255,7 +270,7 @@ public final class SeriesRegistry implements AutoCloseable {
      * @param key its {@link SeriesKey}
      * @param tags alternating key, value, sorted by key
      */
-    public record Ref(String key, String measurement, List<String> tags, String field) {
+    public record Ref(SeriesKey key, String measurement, List<String> tags, String field) {
     }
 
     /**
@@ -268,9 +283,9 @@ public final class SeriesRegistry implements AutoCloseable {
      */
     public int preload(List<Ref> refs) throws SQLException {
         final List<Ref> missing = new ArrayList<>();
-        final java.util.Set<String> seen = new java.util.HashSet<>();
+        final java.util.Set<SeriesKey> seen = new java.util.HashSet<>();
         for (Ref r : refs) {
-            if (!byKey.containsKey(r.key()) && seen.add(r.key())) {
+            if (byKey.get(r.key()) == null && seen.add(r.key())) {
                 missing.add(r);
             }
         }
@@ -308,8 +323,9 @@ public final class SeriesRegistry implements AutoCloseable {
                 ps.setArray(3, c.createArrayOf("text", f));
                 inserted = ps.executeUpdate();
             }
-            try (PreparedStatement ps = c.prepareStatement("SELECT u.i, s.id, (SELECT max(e.seq) FROM " + eventsTable
-                + " e WHERE e.source_id = s.id) FROM unnest(?::text[], ?::text[], ?::text[]) WITH ORDINALITY "
+            // next_seq: nothing is reserved for a preloaded series yet; its first take asks the reserver.
+            try (PreparedStatement ps = c.prepareStatement("SELECT u.i, s.id, s.next_seq "
+                + "FROM unnest(?::text[], ?::text[], ?::text[]) WITH ORDINALITY "
                 + "AS u(m, t, f, i) JOIN telemetry_sources s ON s.measurement = u.m AND s.tags = u.t::jsonb "
                 + "AND s.field = u.f")) {
                 ps.setArray(1, c.createArrayOf("text", m));
@@ -319,11 +335,10 @@ public final class SeriesRegistry implements AutoCloseable {
                     while (rs.next()) {
                         final Ref r = chunk.get((int) rs.getLong(1) - 1);
                         final int id = rs.getInt(2);
-                        final long maxSeq = rs.getLong(3);
-                        final long next = rs.wasNull() ? 0 : maxSeq + 1;
+                        final long next = rs.getLong(3);
                         final Series s = byId.computeIfAbsent(id, i -> {
                             reserved.incrementAndGet();
-                            return new Series(i, next);
+                            return new Series(i, next, next, sequences);
                         });
                         byKey.putIfAbsent(r.key(), s);
                     }
@@ -349,9 +364,18 @@ public final class SeriesRegistry implements AutoCloseable {
         return maxSeries;
     }
 
+    /**
+     * After a clean drain: stops handing out sequences and saves each series' exact next number, so the next run
+     * continues without a gap. Without this (a crash), the next run continues from the reserved limits.
+     */
+    public void saveSequences() throws SQLException {
+        sequences.persistExact();
+    }
+
     /** Stops the database threads; resolutions still queued fail. */
     @Override
     public void close() {
+        sequences.close();
         executor.shutdown();
         try {
             if (!executor.awaitTermination(5, TimeUnit.SECONDS)) {
