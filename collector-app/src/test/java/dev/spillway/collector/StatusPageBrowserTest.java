@@ -92,8 +92,9 @@ class StatusPageBrowserTest {
             CheckSeeder.service(c, "ingest-worker", "down", 1, "[\"ok\", \"degraded\"]", now.minus(Duration.ofMinutes(9)),
                 300_000, 60_000);
             CheckSeeder.notification(c, "http", "payments", "UP", "DOWN", down, "sent", 1, null);
+            // Given up already, so the collector's running relay leaves it alone (it sends pending rows).
             CheckSeeder.notification(c, "heartbeat", "ingest-worker", "UP", "DOWN", now.minus(Duration.ofMinutes(3)),
-                "pending", 2, "HTTP 429 (Retry-After 30)");
+                "failed", 2, "HTTP 404 no_service");
         }
         new CheckRollups(db.dataSource(), CheckSeeder.EVENTS, Instant::now).refresh();
     }
@@ -153,7 +154,8 @@ class StatusPageBrowserTest {
         final Matcher notes = Pattern.compile("<table id=\"notifications-table\">[\\s\\S]*?</table>").matcher(dom);
         assertTrue(notes.find(), dom);
         assertTrue(notes.group().contains("heartbeat ingest-worker: UP \u2192 DOWN") && notes.group().contains(
-            "<span class=\"delivery delivery-pending\">pending</span> (2 attempts)"), notes.group());
+            "<span class=\"delivery delivery-failed\">failed</span> (2 attempts)") && notes.group().contains(
+            "HTTP 404 no_service"), notes.group());
         final Matcher transitions = Pattern.compile("<table id=\"transitions-table\">[\\s\\S]*?</table>").matcher(dom);
         assertTrue(transitions.find(), dom);
         assertTrue(transitions.group().contains("heartbeat nightly-backup") && transitions.group().contains("http payments"),
