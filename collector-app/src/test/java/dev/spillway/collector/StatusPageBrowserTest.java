@@ -87,6 +87,14 @@ class StatusPageBrowserTest {
             CheckSeeder.monitor(c, "legacy-ftp", 300_000, false, null, null, null, null);
             CheckSeeder.transition(c, "heartbeat", "nightly-backup", null, "UP", now.minus(Duration.ofHours(3)),
                 "first ping");
+            CheckSeeder.service(c, "nightly-backup", "up", 0, "[\"ok\", \"degraded\"]", now.minus(Duration.ofMinutes(3)),
+                86_400_000, 600_000);
+            CheckSeeder.service(c, "ingest-worker", "down", 1, "[\"ok\", \"degraded\"]", now.minus(Duration.ofMinutes(9)),
+                300_000, 60_000);
+            CheckSeeder.notification(c, "http", "payments", "UP", "DOWN", down, "sent", 1, null);
+            // Given up already, so the collector's running relay leaves it alone (it sends pending rows).
+            CheckSeeder.notification(c, "heartbeat", "ingest-worker", "UP", "DOWN", now.minus(Duration.ofMinutes(3)),
+                "failed", 2, "HTTP 404 no_service");
         }
         new CheckRollups(db.dataSource(), CheckSeeder.EVENTS, Instant::now).refresh();
     }
@@ -125,7 +133,7 @@ class StatusPageBrowserTest {
             assertTrue(row.contains("<span class=\"state state-" + m[1].toLowerCase(java.util.Locale.ROOT) + "\">" + m[1]
                 + "</span>"), "state as a word and a colour: " + row);
             if (!m[1].equals("PAUSED")) {
-                assertEquals(90, count(row, "<span class=\"(ok|fail)\" title="), "90 checks in the strip: " + row);
+                assertEquals(90, count(row, "<span class=\"(ok|fail)\">"), "90 checks in the strip, drawn on screen: " + row);
                 assertTrue(Pattern.compile("class=\"spark\"[^>]*data-plotted=\"true\"[\\s\\S]*?<canvas").matcher(row).find(),
                     "response-time plot drawn: " + row);
             }
@@ -137,6 +145,17 @@ class StatusPageBrowserTest {
         assertTrue(row(dom, "website").contains("certificate expires in 9 days"), row(dom, "website"));
         assertTrue(row(dom, "website").contains("dns 2.1 ms \u00b7 connect 11.4 ms \u00b7 tls 38.0 ms \u00b7 ttfb 96.5 ms"),
             row(dom, "website"));
+        final Matcher services = Pattern.compile("<table id=\"services-table\">[\\s\\S]*?</table>").matcher(dom);
+        assertTrue(services.find(), dom);
+        assertTrue(services.group().contains("data-id=\"ingest-worker\"") || services.group().contains(">ingest-worker<"),
+            services.group());
+        assertTrue(services.group().contains("<span class=\"state state-down\">DOWN</span></td><td>degraded</td>"),
+            "state and status name: " + services.group());
+        final Matcher notes = Pattern.compile("<table id=\"notifications-table\">[\\s\\S]*?</table>").matcher(dom);
+        assertTrue(notes.find(), dom);
+        assertTrue(notes.group().contains("heartbeat ingest-worker: UP \u2192 DOWN") && notes.group().contains(
+            "<span class=\"delivery delivery-failed\">failed</span> (2 attempts)") && notes.group().contains(
+            "HTTP 404 no_service"), notes.group());
         final Matcher transitions = Pattern.compile("<table id=\"transitions-table\">[\\s\\S]*?</table>").matcher(dom);
         assertTrue(transitions.find(), dom);
         assertTrue(transitions.group().contains("heartbeat nightly-backup") && transitions.group().contains("http payments"),

@@ -15,6 +15,7 @@ import java.sql.Timestamp;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
+import java.util.List;
 import java.util.function.Supplier;
 
 /**
@@ -27,8 +28,8 @@ import java.util.function.Supplier;
  * policies, real-time (the newest, not yet materialised buckets are computed from raw rows at query time). On
  * plain PostgreSQL they are tables with the same columns, kept by {@link #refresh} (the collector runs it every
  * {@link #REFRESH_PERIOD}): it recomputes the last {@link #MINUTE_LOOKBACK} / {@link #HOUR_LOOKBACK} of buckets
- * with the same {@code SELECT}, so the page's queries are the same on both. Results arriving later than those
- * look-backs are not folded in on plain PostgreSQL (TimescaleDB's invalidation log does fold them in).
+ * (truncated to the bucket) with the same {@code SELECT}, so the page's queries are the same on both; the day sums
+ * are rolled up from the hours. Results arriving later than those look-backs are not folded in on plain PostgreSQL (TimescaleDB's invalidation log does fold them in).
  */
 public final class CheckRollups {
 
@@ -36,12 +37,16 @@ public final class CheckRollups {
     public static final String MINUTE = "monitor_checks_1m";
     /** 1-hour buckets: uptime windows, the overview's 24 h plot, the 7 d and 30 d ranges. */
     public static final String HOUR = "monitor_checks_1h";
+    /** 1-day sums of checks and good checks (rolled up from the hours): the 7 d and 30 d uptime windows. */
+    public static final String DAY = "monitor_checks_1d";
     /** How often the plain-PostgreSQL rollups are brought up to date. */
     public static final Duration REFRESH_PERIOD = Duration.ofSeconds(30);
-    static final Duration MINUTE_LOOKBACK = Duration.ofMinutes(10);
-    static final Duration HOUR_LOOKBACK = Duration.ofHours(2);
+    static final Duration MINUTE_LOOKBACK = Duration.ofMinutes(5);
+    /** The current hour, and the previous one during the first five minutes of an hour (late checks). */
+    static final Duration HOUR_LOOKBACK = Duration.ofMinutes(5);
     static final Duration MINUTE_KEEP = Duration.ofDays(2);
     static final Duration HOUR_KEEP = Duration.ofDays(400);
+    static final Duration DAY_KEEP = Duration.ofDays(800);
     /** A backfill (first start, or after downtime) works in slices of this, so no statement runs for long. */
     private static final Duration SLICE = Duration.ofDays(1);
     /** date_bin origin that puts minute and hour buckets where TimescaleDB's time_bucket puts them. */
@@ -62,15 +67,24 @@ public final class CheckRollups {
         this.clock = clock;
     }
 
-    /** The schema step (status page range 300-399) that creates both rollups in the flavour the database allows. */
-    public static Migration migration(String eventsTable) {
-        return new Migration(300, "monitor check rollups (1 min, 1 h)", c -> {
+    /**
+     * The schema steps (status page range 300-399) that create the rollups in the flavour the database allows:
+     * 300 minutes and hours, 301 days.
+     */
+    public static List<Migration> migrations(String eventsTable) {
+        return List.of(new Migration(300, "monitor check rollups (1 min, 1 h)", c -> {
             if (isHypertable(c, eventsTable)) {
                 createContinuousAggregates(c, eventsTable);
             } else {
                 createTables(c);
             }
-        });
+        }), new Migration(301, "monitor check rollup (1 d)", c -> {
+            if (isHypertable(c, eventsTable)) {
+                createDayAggregate(c);
+            } else {
+                createDayTable(c);
+            }
+        }));
     }
 
     /**
@@ -121,6 +135,25 @@ public final class CheckRollups {
         }
     }
 
+    private static void createDayAggregate(Connection c) throws SQLException {
+        try (Statement st = c.createStatement()) {
+            // Days from hours (a hierarchical continuous aggregate): counts add up exactly, percentiles are not kept.
+            st.execute("CREATE MATERIALIZED VIEW IF NOT EXISTS " + DAY
+                + " WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS " + daySelect(
+                    "time_bucket(INTERVAL '1 day', bucket)") + " GROUP BY 1, 2 WITH NO DATA");
+            st.execute("SELECT add_continuous_aggregate_policy('" + DAY + "', start_offset => INTERVAL '3 days', "
+                + "end_offset => INTERVAL '1 day', schedule_interval => INTERVAL '1 hour', if_not_exists => true)");
+            st.execute("SELECT add_retention_policy('" + DAY + "', drop_after => INTERVAL '800 days', "
+                + "if_not_exists => true)");
+        }
+    }
+
+    /** Days from the hour rollup. */
+    static String daySelect(String bucket) {
+        return "SELECT " + bucket + " AS bucket, monitor, sum(checks)::bigint AS checks, sum(up_checks)::bigint AS up_checks "
+            + "FROM " + HOUR;
+    }
+
     private static void createTables(Connection c) throws SQLException {
         try (Statement st = c.createStatement()) {
             for (String table : new String[] {MINUTE, HOUR}) {
@@ -130,6 +163,14 @@ public final class CheckRollups {
                 // The overview reads every monitor's recent buckets: by time first.
                 st.execute("CREATE INDEX IF NOT EXISTS " + table + "_bucket_idx ON " + table + " (bucket)");
             }
+        }
+    }
+
+    private static void createDayTable(Connection c) throws SQLException {
+        try (Statement st = c.createStatement()) {
+            st.execute("CREATE TABLE IF NOT EXISTS " + DAY + " (bucket timestamptz NOT NULL, monitor text NOT NULL, "
+                + "checks bigint NOT NULL, up_checks bigint NOT NULL, PRIMARY KEY (monitor, bucket))");
+            st.execute("CREATE INDEX IF NOT EXISTS " + DAY + "_bucket_idx ON " + DAY + " (bucket)");
         }
     }
 
@@ -155,6 +196,26 @@ public final class CheckRollups {
             c.setAutoCommit(true);
             refresh(c, MINUTE, ChronoUnit.MINUTES, "1 minute", now, MINUTE_LOOKBACK, MINUTE_KEEP);
             refresh(c, HOUR, ChronoUnit.HOURS, "1 hour", now, HOUR_LOOKBACK, HOUR_KEEP);
+            refreshDays(c, now);
+        }
+    }
+
+    /** Days from hours: today (and yesterday in the first minutes of a day), or everything after a pause. */
+    private static void refreshDays(Connection c, Instant now) throws SQLException {
+        Instant from = now.minus(HOUR_LOOKBACK).truncatedTo(ChronoUnit.DAYS);
+        final Instant newest = newestBucket(c, DAY);
+        if (newest == null || newest.isBefore(from)) {
+            from = newest != null ? newest : now.minus(DAY_KEEP).truncatedTo(ChronoUnit.DAYS);
+        }
+        try (PreparedStatement ps = c.prepareStatement("INSERT INTO " + DAY + " (bucket, monitor, checks, up_checks) "
+            + daySelect("date_bin(INTERVAL '1 day', bucket, " + ORIGIN + ")") + " WHERE bucket >= ? GROUP BY 1, 2 "
+            + "ON CONFLICT (monitor, bucket) DO UPDATE SET checks = EXCLUDED.checks, up_checks = EXCLUDED.up_checks")) {
+            ps.setTimestamp(1, Timestamp.from(from));
+            ps.executeUpdate();
+        }
+        try (PreparedStatement ps = c.prepareStatement("DELETE FROM " + DAY + " WHERE bucket < ?")) {
+            ps.setTimestamp(1, Timestamp.from(now.minus(DAY_KEEP).truncatedTo(ChronoUnit.DAYS)));
+            ps.executeUpdate();
         }
     }
 

@@ -47,6 +47,47 @@ final class EventsPanel {
         h.append("</tbody></table></div>\n</section>\n");
     }
 
+    static List<Map<String, Object>> notificationsJson(List<StatusQueries.NotificationRow> rows) {
+        final List<Map<String, Object>> out = new ArrayList<>(rows.size());
+        for (StatusQueries.NotificationRow n : rows) {
+            final Map<String, Object> m = new LinkedHashMap<>();
+            m.put("id", n.id());
+            m.put("channel", n.channel());
+            m.put("type", n.type());
+            m.put("subject", n.subjectKind() + " " + n.subject());
+            m.put("change", (n.oldState() == null ? "" : n.oldState() + " \u2192 ") + n.newState());
+            m.put("at", n.occurredAt() == null ? null : n.occurredAt().toEpochMilli());
+            m.put("state", n.state());
+            m.put("attempts", n.attempts());
+            m.put("lastError", n.lastError());
+            out.add(m);
+        }
+        return out;
+    }
+
+    /** The newest notifications and how their delivery went (pending, sent, failed). */
+    static void notificationsHtml(StringBuilder h, List<StatusQueries.NotificationRow> rows) {
+        h.append("<section id=\"notifications\" aria-labelledby=\"h-notifications\">\n")
+            .append("<h2 id=\"h-notifications\">Notifications</h2>\n")
+            .append("<p class=\"empty\" id=\"notifications-empty\"").append(rows.isEmpty() ? "" : " hidden")
+            .append(">No notifications yet.</p>\n")
+            .append("<div class=\"scroll\"><table id=\"notifications-table\"").append(rows.isEmpty() ? " hidden" : "")
+            .append(">\n<thead><tr><th scope=\"col\">When (UTC)</th><th scope=\"col\">Channel</th>")
+            .append("<th scope=\"col\">About</th><th scope=\"col\">Delivery</th><th scope=\"col\" class=\"wide\">")
+            .append("Last error</th></tr></thead>\n<tbody>\n");
+        for (StatusQueries.NotificationRow n : rows) {
+            h.append("<tr><td>").append(n.occurredAt() == null ? "" : Html.esc(time(n.occurredAt()))).append("</td><td>")
+                .append(Html.esc(n.channel())).append("</td><td>").append(Html.esc(n.subjectKind())).append(' ')
+                .append(Html.esc(n.subject())).append(": ")
+                .append(n.oldState() == null ? "" : Html.esc(n.oldState()) + " \u2192 ").append(Html.esc(n.newState()))
+                .append("</td><td><span class=\"delivery delivery-").append(Html.esc(n.state())).append("\">")
+                .append(Html.esc(n.state())).append("</span>").append(n.attempts() > 1 ? " (" + n.attempts()
+                    + " attempts)" : "").append("</td><td class=\"wide\">").append(Html.esc(n.lastError()))
+                .append("</td></tr>\n");
+        }
+        h.append("</tbody></table></div>\n</section>\n");
+    }
+
     static String time(Instant i) {
         return i.toString().replace('T', ' ').replaceAll("\\.\\d+Z$", "Z").replace("Z", "");
     }

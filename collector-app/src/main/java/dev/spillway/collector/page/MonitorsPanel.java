@@ -23,12 +23,17 @@ final class MonitorsPanel {
     static List<Map<String, Object>> json(List<StatusQueries.MonitorRow> rows) {
         final List<Map<String, Object>> out = new ArrayList<>(rows.size());
         for (StatusQueries.MonitorRow r : rows) {
-            out.add(json(r));
+            out.add(json(r, false));
         }
         return out;
     }
 
-    static Map<String, Object> json(StatusQueries.MonitorRow r) {
+    /**
+     * One row's data. The strip is a string of {@code 1}/{@code 0} (oldest first), with each check's time only
+     * when {@code stripTimes} (the detail page): on the overview, 90 timestamps per monitor would be most of the
+     * document.
+     */
+    static Map<String, Object> json(StatusQueries.MonitorRow r, boolean stripTimes) {
         final Map<String, Object> m = new LinkedHashMap<>();
         m.put("name", r.name());
         m.put("url", "/monitors/" + r.name());
@@ -39,13 +44,16 @@ final class MonitorsPanel {
         m.put("intervalMs", r.intervalMs());
         m.put("uptime", Map.of("d", uptime(r.day()), "w", uptime(r.week()), "m", uptime(r.month())));
         m.put("rt", series(r.responseTime()));
-        final long[] t = new long[r.strip().size()];
-        final int[] up = new int[t.length];
-        for (int i = 0; i < t.length; i++) {
-            t[i] = r.strip().get(i).epochMillis();
-            up[i] = r.strip().get(i).up() ? 1 : 0;
+        final Map<String, Object> strip = new LinkedHashMap<>();
+        strip.put("bits", bits(r.strip()));
+        if (stripTimes) {
+            final long[] t = new long[r.strip().size()];
+            for (int i = 0; i < t.length; i++) {
+                t[i] = r.strip().get(i).epochMillis();
+            }
+            strip.put("t", t);
         }
-        m.put("strip", Map.of("t", t, "up", up));
+        m.put("strip", strip);
         m.put("last", last(r.last()));
         return m;
     }
@@ -118,7 +126,7 @@ final class MonitorsPanel {
         uptimeCell(h, r.week(), " wide");
         uptimeCell(h, r.month(), " wide");
         h.append("<td class=\"c-strip wide\">");
-        strip(h, r.strip());
+        compactStrip(h, r.strip());
         h.append("</td>");
         h.append("<td class=\"c-rt\"><div class=\"spark\" role=\"img\" aria-label=\"Response time of ")
             .append(Html.esc(r.name())).append(", last 24 hours, p50 and p95\"></div></td>");
@@ -133,6 +141,27 @@ final class MonitorsPanel {
             .append("</td>");
     }
 
+    static String bits(List<StatusQueries.Check> checks) {
+        final StringBuilder b = new StringBuilder(checks.size());
+        for (StatusQueries.Check c : checks) {
+            b.append(c.up() ? '1' : '0');
+        }
+        return b.toString();
+    }
+
+    /**
+     * The overview's strip: the count as text, the checks as {@code data-bits}; status.js draws the bars when the
+     * row scrolls into view (90 elements per row for 1,000 rows would make the page heavy to load).
+     */
+    static void compactStrip(StringBuilder h, List<StatusQueries.Check> checks) {
+        final String bits = bits(checks);
+        final long good = bits.chars().filter(c -> c == '1').count();
+        h.append("<div class=\"strip\" role=\"img\" aria-label=\"").append(good).append(" of ").append(checks.size())
+            .append(" recent checks good\" data-bits=\"").append(bits).append("\"><span class=\"strip-text\">")
+            .append(good).append('/').append(checks.size()).append(" good</span></div>");
+    }
+
+    /** The detail page's strip: every check a bar with its time. */
     static void strip(StringBuilder h, List<StatusQueries.Check> checks) {
         long good = 0;
         for (StatusQueries.Check c : checks) {

@@ -15,6 +15,7 @@ import java.time.Instant;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -40,9 +41,21 @@ public final class StatusPage implements AutoCloseable {
     private final PipelinePanel pipeline;
     private final Supplier<PipelineStats> stats;
     private final ScheduledExecutorService sampler;
+    private final ScheduledExecutorService snapshots;
     private final StatusQueries queries;
     private final CheckRollups rollups;
     private final Supplier<Instant> clock;
+    private final Object snapshotLock = new Object();
+    private volatile Snapshot snapshot;
+    private CompletableFuture<Snapshot> reading;
+    private volatile long lastViewedNanos = System.nanoTime() - WATCHED_NANOS - 1;
+
+    /** The page refreshes itself this often; the snapshot is re-read at the same pace. */
+    private static final long REFRESH_NANOS = TimeUnit.SECONDS.toNanos(10);
+    /** A request re-reads the snapshot itself only when the background has not (nobody watched for a while). */
+    private static final long SNAPSHOT_MAX_AGE_NANOS = TimeUnit.SECONDS.toNanos(15);
+    /** How long after the last view the background keeps the snapshot fresh. */
+    private static final long WATCHED_NANOS = TimeUnit.MINUTES.toNanos(2);
 
     /**
      * Starts sampling the pipeline at once.
@@ -72,6 +85,13 @@ public final class StatusPage implements AutoCloseable {
         this.sampler.scheduleAtFixedRate(this::sample, 0, PipelineHistory.STEP_MILLIS, TimeUnit.MILLISECONDS);
         this.sampler.scheduleWithFixedDelay(this::refreshRollups, 0, CheckRollups.REFRESH_PERIOD.toMillis(),
             TimeUnit.MILLISECONDS);
+        this.snapshots = Executors.newSingleThreadScheduledExecutor(r -> {
+            final Thread t = new Thread(r, "status-page-snapshot");
+            t.setDaemon(true);
+            return t;
+        });
+        this.snapshots.scheduleWithFixedDelay(this::keepSnapshotFresh, REFRESH_NANOS, REFRESH_NANOS,
+            TimeUnit.NANOSECONDS);
     }
 
     /** On plain PostgreSQL the collector keeps the check rollups; with TimescaleDB its policies do. */
@@ -154,12 +174,82 @@ public final class StatusPage implements AutoCloseable {
 
     /** What the overview shows, read once per request. */
     private record Overview(Instant now, PipelinePanel.View pipeline, List<StatusQueries.MonitorRow> monitors,
-                            List<StatusQueries.TransitionRow> transitions) {
+                            List<StatusQueries.ServiceRow> services, List<StatusQueries.TransitionRow> transitions,
+                            List<StatusQueries.NotificationRow> notifications) {
     }
 
+    /** What the database said, and when: shared by every reader until the next refresh. */
+    private record Snapshot(Instant at, long takenNanos, List<StatusQueries.MonitorRow> monitors,
+                            List<StatusQueries.ServiceRow> services, List<StatusQueries.TransitionRow> transitions,
+                            List<StatusQueries.NotificationRow> notifications) {
+    }
+
+    /**
+     * The overview with the database part from the newest snapshot: read again when older than
+     * {@link #SNAPSHOT_MAX_AGE_NANOS} (one reader reads, concurrent ones wait for the same result), and kept fresh
+     * in the background while anyone looked in the last minutes. So the database does one overview read per
+     * refresh period however many people watch, and a watched page answers from memory.
+     */
     private Overview overview() throws SQLException {
-        final Instant now = clock.get();
-        return new Overview(now, pipeline.view(), queries.monitors(now), queries.transitions(StatusQueries.RECENT));
+        lastViewedNanos = System.nanoTime();
+        final Snapshot s = snapshot(SNAPSHOT_MAX_AGE_NANOS);
+        return new Overview(s.at, pipeline.view(), s.monitors, s.services, s.transitions, s.notifications);
+    }
+
+    private Snapshot snapshot(long maxAgeNanos) throws SQLException {
+        final Snapshot current = snapshot;
+        if (current != null && System.nanoTime() - current.takenNanos < maxAgeNanos) {
+            return current;
+        }
+        final CompletableFuture<Snapshot> mine = new CompletableFuture<>();
+        final CompletableFuture<Snapshot> running;
+        synchronized (snapshotLock) {
+            running = reading;
+            if (running == null) {
+                reading = mine;
+            }
+        }
+        if (running != null) {
+            return await(running);
+        }
+        try {
+            final Instant now = clock.get();
+            final Snapshot fresh = new Snapshot(now, System.nanoTime(), queries.monitors(now), queries.services(),
+                queries.transitions(StatusQueries.RECENT), queries.notifications(StatusQueries.RECENT));
+            snapshot = fresh;
+            mine.complete(fresh);
+            return fresh;
+        } catch (SQLException | RuntimeException e) {
+            mine.completeExceptionally(e);
+            throw e;
+        } finally {
+            synchronized (snapshotLock) {
+                reading = null;
+            }
+        }
+    }
+
+    private static Snapshot await(CompletableFuture<Snapshot> f) throws SQLException {
+        try {
+            return f.join();
+        } catch (java.util.concurrent.CompletionException e) {
+            if (e.getCause() instanceof SQLException sql) {
+                throw sql;
+            }
+            throw e;
+        }
+    }
+
+    /** Background: re-read the snapshot while the page is being watched, so readers never wait for it. */
+    private void keepSnapshotFresh() {
+        if (System.nanoTime() - lastViewedNanos > WATCHED_NANOS) {
+            return;
+        }
+        try {
+            snapshot(REFRESH_NANOS / 2);
+        } catch (SQLException | RuntimeException e) {
+            LOG.warn("status page: reading the overview failed: {}", e.toString());
+        }
     }
 
     private ApiResponse overviewHtml(ApiRequest r) throws SQLException {
@@ -168,8 +258,10 @@ public final class StatusPage implements AutoCloseable {
         Layout.head(h, "Spillway status", assets, auth.hasSession(r));
         h.append("<main id=\"main\" data-page=\"overview\">\n<h1 class=\"sr-only\">Spillway status</h1>\n");
         MonitorsPanel.html(h, o.monitors, o.now);
+        ServicesPanel.html(h, o.services, o.now);
         PipelinePanel.html(h, o.pipeline);
         EventsPanel.html(h, o.transitions);
+        EventsPanel.notificationsHtml(h, o.notifications);
         h.append("</main>\n");
         Layout.data(h, PageResponses.embeddable(overviewData(o)));
         Layout.tail(h, assets);
@@ -187,7 +279,9 @@ public final class StatusPage implements AutoCloseable {
         m.put("generatedAt", o.now.toEpochMilli());
         m.put("monitors", MonitorsPanel.json(o.monitors));
         m.put("pipeline", PipelinePanel.json(o.pipeline));
+        m.put("services", ServicesPanel.json(o.services));
         m.put("transitions", EventsPanel.json(o.transitions));
+        m.put("notifications", EventsPanel.notificationsJson(o.notifications));
         return m;
     }
 
@@ -247,7 +341,7 @@ public final class StatusPage implements AutoCloseable {
         m.put("refreshUrl", MONITOR_JSON + d.row.name() + "?range=" + d.range.label);
         m.put("generatedAt", d.now.toEpochMilli());
         m.put("range", d.range.label);
-        m.put("monitor", MonitorsPanel.json(d.row));
+        m.put("monitor", MonitorsPanel.json(d.row, true));
         m.put("rangeUptime", MonitorsPanel.uptime(d.rangeUptime));
         m.put("rangeRt", MonitorsPanel.series(d.responseTime));
         m.put("incidents", MonitorDetailPanel.incidents(d.incidents, d.now));
@@ -257,5 +351,6 @@ public final class StatusPage implements AutoCloseable {
     @Override
     public void close() {
         sampler.shutdownNow();
+        snapshots.shutdownNow();
     }
 }

@@ -99,6 +99,42 @@ public final class CheckSeeder {
         }
     }
 
+    /** A heartbeat service row as the heartbeat feature stores it. */
+    public static void service(Connection c, String id, String state, int status, String statusesJson, Instant lastPing,
+                               long timeoutMs, long graceMs) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("INSERT INTO heartbeat_services (id, timeout_ms, grace_ms, statuses, "
+            + "state, status, last_ping) VALUES (?, ?, ?, ?::jsonb, ?, ?, ?)")) {
+            ps.setString(1, id);
+            ps.setLong(2, timeoutMs);
+            ps.setLong(3, graceMs);
+            ps.setString(4, statusesJson);
+            ps.setString(5, state);
+            ps.setInt(6, status);
+            ps.setTimestamp(7, lastPing == null ? null : Timestamp.from(lastPing));
+            ps.executeUpdate();
+        }
+    }
+
+    /** A notification on the always-present log channel. */
+    public static void notification(Connection c, String subjectKind, String subject, String oldState, String newState,
+                                    Instant at, String state, int attempts, String lastError) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("INSERT INTO notification_outbox (channel_id, type, subject_kind, "
+            + "subject, old_state, new_state, occurred_at, created_at, state, attempts, next_attempt_at, last_error) "
+            + "VALUES ('log', 'state_change', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) {
+            ps.setString(1, subjectKind);
+            ps.setString(2, subject);
+            ps.setString(3, oldState);
+            ps.setString(4, newState);
+            ps.setTimestamp(5, Timestamp.from(at));
+            ps.setTimestamp(6, Timestamp.from(at));
+            ps.setString(7, state);
+            ps.setInt(8, attempts);
+            ps.setTimestamp(9, Timestamp.from(at));
+            ps.setString(10, lastError);
+            ps.executeUpdate();
+        }
+    }
+
     private static int source(Connection c, String monitor, String field) throws SQLException {
         final String tags = "{\"monitor\": \"" + monitor + "\"}";
         try (PreparedStatement ps = c.prepareStatement("SELECT id FROM telemetry_sources WHERE measurement = 'monitor' "

@@ -73,6 +73,29 @@ abstract class StatusQueriesContract {
         CheckSeeder.transition(c, "heartbeat", "backup-job", null, "UP", NOW.minus(Duration.ofHours(1)), "first ping");
         CheckSeeder.transition(c, "http", "gamma", "UP", "DOWN", NOW.minus(Duration.ofMinutes(35)),
             "connect: Connection refused");
+        CheckSeeder.service(c, "backup-job", "up", 1, "[\"ok\", \"degraded\"]", NOW.minus(Duration.ofSeconds(42)),
+            30_000, 5_000);
+        CheckSeeder.service(c, "cron", "new", 0, "[\"ok\"]", null, 60_000, 0);
+        CheckSeeder.notification(c, "http", "gamma", "UP", "DOWN", NOW.minus(Duration.ofMinutes(35)), "sent", 1, null);
+        CheckSeeder.notification(c, "heartbeat", "backup-job", null, "UP", NOW.minus(Duration.ofMinutes(1)), "pending",
+            3, "HTTP 500");
+    }
+
+    @Test
+    void heartbeatServicesAndNotifications() throws Exception {
+        final List<StatusQueries.ServiceRow> services = queries().services();
+        assertEquals(List.of("backup-job", "cron"), services.stream().map(StatusQueries.ServiceRow::id).toList());
+        assertEquals("degraded", services.get(0).statusName(), "the status index named by the registration");
+        assertEquals(NOW.minus(Duration.ofSeconds(42)), services.get(0).lastPing());
+        assertEquals("UP", ServicesPanel.word(services.get(0).state()));
+        assertEquals("WAITING", ServicesPanel.word(services.get(1).state()), "registered, never pinged");
+        final List<StatusQueries.NotificationRow> notes = queries().notifications(50);
+        assertEquals(2, notes.size());
+        assertEquals("backup-job", notes.get(0).subject(), "newest first");
+        assertEquals("pending", notes.get(0).state());
+        assertEquals(3, notes.get(0).attempts());
+        assertEquals("HTTP 500", notes.get(0).lastError());
+        assertEquals("sent", notes.get(1).state());
     }
 
     private static Map<String, StatusQueries.MonitorRow> byName(List<StatusQueries.MonitorRow> rows) {

@@ -62,15 +62,17 @@ class StatusQueriesTimescaleTest extends StatusQueriesContract {
         try (Connection c = dataSource().getConnection(); Statement st = c.createStatement()) {
             st.execute("CALL refresh_continuous_aggregate('" + CheckRollups.MINUTE + "', NULL, NULL)");
             st.execute("CALL refresh_continuous_aggregate('" + CheckRollups.HOUR + "', NULL, NULL)");
+            st.execute("CALL refresh_continuous_aggregate('" + CheckRollups.DAY + "', NULL, NULL)");
         }
     }
 
     @Test
     void rollupsAreContinuousAggregatesWithPolicies() throws Exception {
-        assertEquals(List.of("monitor_checks_1h false", "monitor_checks_1m false"), query(
+        assertEquals(List.of("monitor_checks_1d false", "monitor_checks_1h false", "monitor_checks_1m false"), query(
             "SELECT view_name || ' ' || materialized_only FROM timescaledb_information.continuous_aggregates "
                 + "ORDER BY view_name"), "real-time: the newest buckets come from raw rows");
-        assertEquals(List.of("monitor_checks_1h policy_refresh_continuous_aggregate",
+        assertEquals(List.of("monitor_checks_1d policy_refresh_continuous_aggregate", "monitor_checks_1d policy_retention",
+            "monitor_checks_1h policy_refresh_continuous_aggregate",
             "monitor_checks_1h policy_retention", "monitor_checks_1m policy_refresh_continuous_aggregate",
             "monitor_checks_1m policy_retention"), query("SELECT hypertable_name || ' ' || proc_name FROM "
                 + "timescaledb_information.jobs WHERE hypertable_name LIKE 'monitor_checks_%' ORDER BY 1"));

@@ -123,14 +123,15 @@
     return el('span', 'state state-' + String(state).toLowerCase(), state);
   }
 
+  /** Bars for the last checks: strip.bits is "1"/"0" per check, oldest first; strip.t their times if known. */
   function stripInto(container, strip) {
-    var n = strip.t.length, good = 0, max = 90, box = el('div', 'strip');
+    var bits = strip.bits || '', n = bits.length, good = 0, max = 90, box = el('div', 'strip');
     for (var i = n; i < max; i++) { box.appendChild(el('span')); }
     for (var j = 0; j < n; j++) {
-      var ok = strip.up[j] === 1;
+      var ok = bits.charAt(j) === '1';
       good += ok ? 1 : 0;
       var bar = el('span', ok ? 'ok' : 'fail');
-      bar.title = new Date(strip.t[j]).toISOString() + (ok ? ' up' : ' down');
+      if (strip.t) { bar.title = new Date(strip.t[j]).toISOString() + (ok ? ' up' : ' down'); }
       box.appendChild(bar);
     }
     box.setAttribute('role', 'img');
@@ -174,10 +175,22 @@
   }) : null;
   var latestRows = {};
 
+  /** The parts of a row drawn only once it is on screen: the strip's bars and the response-time plot. */
   function drawRowPlot(tr) {
     var m = latestRows[tr.getAttribute('data-name')];
+    if (!m) { return; }
+    stripInto(tr.children[5], m.strip);
     var box = tr.querySelector('.spark');
-    if (m && box) { rtPlot('m:' + m.name, box, m.rt, 48, true); }
+    if (box) { rtPlot('m:' + m.name, box, m.rt, 48, true); }
+  }
+
+  function stripText(cell, strip) {
+    var bits = strip.bits || '', good = bits.split('1').length - 1;
+    var box = el('div', 'strip');
+    box.setAttribute('role', 'img');
+    box.setAttribute('aria-label', good + ' of ' + bits.length + ' recent checks good');
+    box.appendChild(el('span', 'strip-text', good + '/' + bits.length + ' good'));
+    cell.replaceChildren(box);
   }
 
   function fillRow(tr, m, now) {
@@ -194,9 +207,8 @@
       cells[w[1]].textContent = fmtPercent(u.fraction);
       cells[w[1]].title = u.up + ' of ' + u.checks + ' checks good';
     });
-    stripInto(cells[5], m.strip);
     lastInto(cells[7], m.last);
-    if (plots['m:' + m.name] || visible[m.name] || !observer) { drawRowPlot(tr); }
+    if (plots['m:' + m.name] || visible[m.name] || !observer) { drawRowPlot(tr); } else { stripText(cells[5], m.strip); }
   }
 
   function newRow(m) {
@@ -280,8 +292,50 @@
     if (plot) { rtPlot('detail', plot, data.rangeRt, 260, false); }
   }
 
+  function utc(ms) { return ms == null ? '' : new Date(ms).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ''); }
+
+  /** Rebuilds a simple table's body from rows; shows the "none yet" line when empty. */
+  function rebuild(tableId, emptyId, rows, cells) {
+    var table = document.getElementById(tableId);
+    if (!table || !rows) { return; }
+    var tbody = table.tBodies[0];
+    tbody.replaceChildren();
+    rows.forEach(function (r) {
+      var tr = el('tr');
+      cells(r).forEach(function (c) { tr.appendChild(c); });
+      tbody.appendChild(tr);
+    });
+    table.hidden = rows.length === 0;
+    document.getElementById(emptyId).hidden = rows.length > 0;
+  }
+
+  function renderServices(data) {
+    rebuild('services-table', 'services-empty', data.services, function (s) {
+      var name = el('th', null, s.id);
+      name.setAttribute('scope', 'row');
+      var state = el('td');
+      var badge = stateBadge(s.state);
+      if (s.state === 'WAITING') { badge.className = 'state state-pending'; }
+      state.appendChild(badge);
+      var age = s.lastPing == null ? 'never' : fmtDuration((data.generatedAt - s.lastPing) / 1000) + ' ago';
+      return [name, state, el('td', null, s.statusName == null ? '#' + s.status : s.statusName),
+        el('td', 'num', age), el('td', 'num wide', fmtDuration(s.timeoutMs / 1000) + ' + ' + fmtDuration(s.graceMs / 1000))];
+    });
+  }
+
+  function renderNotifications(data) {
+    rebuild('notifications-table', 'notifications-empty', data.notifications, function (n) {
+      var delivery = el('td');
+      delivery.appendChild(el('span', 'delivery delivery-' + n.state, n.state));
+      if (n.attempts > 1) { delivery.appendChild(document.createTextNode(' (' + n.attempts + ' attempts)')); }
+      return [el('td', null, utc(n.at)), el('td', null, n.channel), el('td', null, n.subject + ': ' + n.change),
+        delivery, el('td', 'wide', n.lastError || '')];
+    });
+  }
+
   /** One function per part of the page; each takes the whole document and draws its part if present. */
-  var renderers = [renderMonitors, function (d) { renderPipeline(d.pipeline); }, renderTransitions, renderDetail];
+  var renderers = [renderMonitors, renderServices, function (d) { renderPipeline(d.pipeline); }, renderTransitions,
+    renderNotifications, renderDetail];
 
   function render(data) {
     renderers.forEach(function (r) { r(data); });
