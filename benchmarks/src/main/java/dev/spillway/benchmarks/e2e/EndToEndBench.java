@@ -111,7 +111,8 @@ public final class EndToEndBench {
             c.bigBatch = 4_096;
             c.drainRing = 16_384;
             c.insertRowsPerTransaction = 2_000;
-            c.ceilingCommits = new int[] {0, 4_096};
+            c.ceilingConnections = new int[] {1, 4};
+            c.ceilingCommits = new int[] {0};
             c.overloadSeconds = 2;
             c.sampleSeconds = 1;
             c.out = out;

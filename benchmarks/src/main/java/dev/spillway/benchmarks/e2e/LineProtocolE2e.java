@@ -81,9 +81,11 @@ final class LineProtocolE2e {
     LineRun collector(IndexMode mode) throws Exception {
         dropCollectorSchema();
         final String index = mode.name().toLowerCase(Locale.ROOT).replace('_', '-');
+        // The collector's defaults, except where it keeps files: a throw-away spool, not one in the working directory.
+        final Path spool = Files.createTempDirectory("spillway-bench-spool");
         final List<String> args = new ArrayList<>(List.of("--jdbc-url", db.jdbcUrl(), "--db-user", db.user(),
             "--db-password", db.password() == null ? "" : db.password(), "--http", "127.0.0.1:0",
-            "--index-mode", index));
+            "--index-mode", index, "--spool-dir", spool.toString()));
         final var parsed = CollectorOptions.parse(args.toArray(String[]::new), Map.of(),
             new PrintStream(OutputStream.nullOutputStream()));
         final Collector collector = Collector.start(((CollectorOptions.Run) parsed).config());
