@@ -216,8 +216,8 @@ class StatusPageBrowserTest {
         final Path dir = Paths.get("target", "status-page");
         final Path desktop = dir.resolve("status-page.png");
         final Path phone = dir.resolve("status-page-phone.png");
-        chromium.screenshot(h.uri("/").toString(), desktop, 3_000, 1400, 1500);
-        chromium.screenshot(h.uri("/").toString(), phone, 3_000, 390, 1800);
+        chromium.screenshot(h.uri("/").toString(), desktop, VIRTUAL_MILLIS, 1400, 1500);
+        chromium.screenshot(h.uri("/").toString(), phone, VIRTUAL_MILLIS, 390, 1800);
         chromium.screenshot(h.uri("/monitors/payments?range=24h").toString(), dir.resolve("monitor-page.png"), 3_000,
             1280, 1200);
         for (Path png : new Path[] {desktop, phone}) {
