@@ -13,6 +13,18 @@ public interface EventBatch {
     /** Identifier of this batch, unique within one pipeline run and stable across retries of the same batch. */
     long batchId();
 
+    /**
+     * The run id of the pipeline that cut this batch, when that is not the run of the sink now writing it: a batch
+     * consumed from NATS JetStream (cut by an edge collector) or replayed from a spool (cut by an earlier run).
+     * {@code null} (the default) for a live batch of the writing pipeline itself.
+     *
+     * <p>Sinks that make retries idempotent with a ledger key the batch by {@code (originRunId, batchId)} when
+     * this is set, so that a batch delivered twice under its original key is detected and not written twice.
+     */
+    default String originRunId() {
+        return null;
+    }
+
     /** Number of events in the batch, at least 1. */
     int size();
 

@@ -21,6 +21,7 @@ import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.concurrent.atomic.LongAdder;
 import java.util.regex.Pattern;
 
 /**
@@ -45,6 +46,10 @@ import java.util.regex.Pattern;
  * any batch can spend in retries ({@link dev.spillway.telemetry.sink.RetryPolicy#maxElapsed()}). Because batch ids
  * are only unique within one pipeline, a sink must serve exactly one pipeline: two pipelines sharing a sink would
  * see each other's batch ids as "already committed" and lose events.
+ *
+ * <p>A batch that carries an {@link EventBatch#originRunId() origin run id} (consumed from NATS JetStream, replayed
+ * from a spool) is keyed by {@code (origin run id, batch id)} instead: the key its first writer used, so a second
+ * delivery of the same batch, by any writer sharing this database, is detected by the ledger and not copied again.
  *
  * <h2>Bad rows</h2>
  * When the COPY fails because of the data (SQLSTATE class 22 or 23, e.g. a CHECK constraint), the batch is split in
@@ -76,10 +81,15 @@ public final class TimescaleSink implements Sink {
     private final String ledgerInsertSql;
     private final String ledgerPruneSql;
     private final long pruneIntervalNanos;
+    private final Duration ledgerRetention;
+    private final LongAdder ledgerHits = new LongAdder();
     private final AtomicLong nextPruneAt;
     private final ThreadLocal<BinaryCopyEncoder> encoders = ThreadLocal.withInitial(BinaryCopyEncoder::new);
-    /** Batches known to hold bad rows: a retry goes straight to the split path (see {@link #write}). */
-    private final Set<Long> splitBatches = ConcurrentHashMap.newKeySet();
+    /**
+     * Batches known to hold bad rows: a retry goes straight to the split path (see {@link #write}). Keyed by the
+     * batch id (a Long) for this run's own batches and by "origin:batch" (a String) for batches of other runs.
+     */
+    private final Set<Object> splitBatches = ConcurrentHashMap.newKeySet();
     /** The pipeline this sink serves: ledger keys are (run id, batch id), and batch ids repeat across pipelines. */
     private final AtomicReference<String> pipeline = new AtomicReference<>();
 
@@ -97,6 +107,7 @@ public final class TimescaleSink implements Sink {
             + SchemaManager.interval(b.ledgerRetention);
         // A few prunes per retention period keep the ledger small without a DELETE per batch.
         this.pruneIntervalNanos = Math.min(b.ledgerRetention.toNanos() / 4, Duration.ofMinutes(5).toNanos());
+        this.ledgerRetention = b.ledgerRetention;
         this.nextPruneAt = new AtomicLong(System.nanoTime());
     }
 
@@ -123,9 +134,22 @@ public final class TimescaleSink implements Sink {
         return table;
     }
 
-    /** This sink's run id: the first part of every ledger key it writes. */
+    /** This sink's run id: the first part of the ledger key of every batch without an origin run id. */
     public String runId() {
         return runId;
+    }
+
+    /** How long ledger rows are kept: the horizon within which a second delivery of a batch is detected. */
+    public Duration ledgerRetention() {
+        return ledgerRetention;
+    }
+
+    /**
+     * Whole batches found already committed in the ledger and therefore not copied again (retries after an
+     * ambiguous commit, redelivered messages). Parts of a batch split around bad rows are not counted.
+     */
+    public long batchesAlreadyCommitted() {
+        return ledgerHits.sum();
     }
 
     /**
@@ -155,15 +179,17 @@ public final class TimescaleSink implements Sink {
     @Override
     public int write(EventBatch batch) throws SQLException {
         final BinaryCopyEncoder encoder = encoders.get();
-        final long batchId = batch.batchId();
+        final String origin = batch.originRunId();
+        final String run = origin == null ? runId : origin;
+        final Object splitKey = origin == null ? (Object) batch.batchId() : origin + ':' + batch.batchId();
         try (Connection conn = dataSource.getConnection()) {
             try {
                 if (conn.getAutoCommit()) {
                     conn.setAutoCommit(false);
                 }
-                if (!splitBatches.contains(batchId)) {
+                if (!splitBatches.contains(splitKey)) {
                     try {
-                        final int written = writeRange(conn, encoder, batch, 0, batch.size(), runId);
+                        final int written = writeRange(conn, encoder, batch, 0, batch.size(), run);
                         maybePruneLedger(conn);
                         return written;
                     } catch (SQLException e) {
@@ -173,12 +199,12 @@ public final class TimescaleSink implements Sink {
                         // Remembered so that a retry after a later transient failure does not try the whole batch
                         // again: it would fail again, or (if the bad data became acceptable) duplicate the parts
                         // already committed under their own ledger keys.
-                        splitBatches.add(batchId);
+                        splitBatches.add(splitKey);
                     }
                 }
                 final Rejections rejections = new Rejections(batch);
-                final int written = writeSplit(conn, encoder, batch, 0, batch.size(), 1L, rejections);
-                splitBatches.remove(batchId);
+                final int written = writeSplit(conn, encoder, batch, 0, batch.size(), 1L, run, rejections);
+                splitBatches.remove(splitKey);
                 rejections.log();
                 maybePruneLedger(conn);
                 return written;
@@ -196,10 +222,10 @@ public final class TimescaleSink implements Sink {
      * whole batch, is 1; the halves of node n are 2n and 2n+1), splitting further on data errors.
      */
     private int writeSplit(Connection conn, BinaryCopyEncoder encoder, EventBatch batch, int from, int to,
-                           long node, Rejections rejections) throws SQLException {
+                           long node, String run, Rejections rejections) throws SQLException {
         if (node != 1L) {
             try {
-                return writeRange(conn, encoder, batch, from, to, runId + '#' + node);
+                return writeRange(conn, encoder, batch, from, to, run + '#' + node);
             } catch (SQLException e) {
                 if (!SqlStates.isDataError(e)) {
                     throw e;
@@ -215,8 +241,8 @@ public final class TimescaleSink implements Sink {
             return 0;
         }
         final int mid = (from + to) >>> 1;
-        return writeSplit(conn, encoder, batch, from, mid, 2 * node, rejections)
-            + writeSplit(conn, encoder, batch, mid, to, 2 * node + 1, rejections);
+        return writeSplit(conn, encoder, batch, from, mid, 2 * node, run, rejections)
+            + writeSplit(conn, encoder, batch, mid, to, 2 * node + 1, run, rejections);
     }
 
     /** One transaction: the ledger row, then the COPY, then the commit; or nothing if the ledger row exists. */
@@ -228,6 +254,9 @@ public final class TimescaleSink implements Sink {
                 ps.setLong(2, batch.batchId());
                 if (ps.executeUpdate() == 0) {
                     conn.rollback();
+                    if (to - from == batch.size()) {
+                        ledgerHits.increment();
+                    }
                     LOG.debug("batch {} part {} was committed by an earlier attempt; not copying it again",
                         batch.batchId(), ledgerKey);
                     return to - from;
