@@ -75,7 +75,8 @@ public final class NatsBatchConsumer implements AutoCloseable {
     private final CountDownLatch stop = new CountDownLatch(1);
     private final ScheduledExecutorService ticker;
     private volatile boolean started;
-    private final AtomicReference<String> lastOutage = new AtomicReference<>();
+    private final Outage pullOutage = new Outage("pulling from JetStream");
+    private final Outage writeOutage = new Outage("writing batches");
 
     private final LongAdder delivered = new LongAdder();
     private final LongAdder redelivered = new LongAdder();
@@ -116,7 +117,7 @@ public final class NatsBatchConsumer implements AutoCloseable {
     }
 
     /**
-     * Creates or updates the durable consumer, checks that the sink's ledger outlives the stream's redelivery
+     * Ensures the stream, creates or updates the durable consumer, checks that the sink's ledger outlives the stream's redelivery
      * horizon, and starts the pulling threads.
      *
      * @throws IllegalStateException when a {@link TimescaleSink}'s ledger retention does not exceed the stream's
@@ -126,8 +127,8 @@ public final class NatsBatchConsumer implements AutoCloseable {
         if (started) {
             return this;
         }
-        final StreamConfiguration stream = connection.jetStreamManagement().getStreamInfo(topology.stream())
-            .getConfiguration();
+        // Either role may start first: the stream is ensured by both.
+        final StreamConfiguration stream = topology.ensureStream(connection).getConfiguration();
         checkLedgerHorizon(stream.getMaxAge());
         topology.ensureConsumer(connection);
         final JetStream js = connection.jetStream();
@@ -194,6 +195,7 @@ public final class NatsBatchConsumer implements AutoCloseable {
         counter(r, "spillway.nats.written.events", writtenEvents, "events the sink reported written");
         counter(r, "spillway.nats.rejected.events", rejectedEvents, "events the sink rejected as invalid data");
         counter(r, "spillway.nats.failed.events", failedEvents, "events of terminated messages");
+        counter(r, "spillway.nats.fetch.failures", fetchFailures, "pulls that failed (JetStream unreachable)");
         if (sink instanceof TimescaleSink) {
             final TimescaleSink ts = (TimescaleSink) sink;
             FunctionCounter.builder("spillway.nats.deduplicated", ts, TimescaleSink::batchesAlreadyCommitted)
@@ -325,14 +327,14 @@ public final class NatsBatchConsumer implements AutoCloseable {
                     messages = subscription.fetch(fetchBatch, fetchWait);
                 } catch (RuntimeException e) {
                     fetchFailures.increment();
-                    noteOutage("fetch from stream " + topology.stream() + " failed: " + e);
+                    pullOutage.note("fetch from stream " + topology.stream() + " failed: " + e);
                     pause(Duration.ofSeconds(1));
                     continue;
                 }
                 if (messages.isEmpty()) {
                     continue;
                 }
-                noteRecovery();
+                pullOutage.recovered();
                 done = 0;
                 inHand = messages;
                 for (int i = 0; i < messages.size(); i++) {
@@ -376,6 +378,7 @@ public final class NatsBatchConsumer implements AutoCloseable {
             writtenEvents.add(valid);
             rejectedEvents.add(size - valid);
             // After the commit: if this ack is lost, the redelivery is found in the ledger.
+            writeOutage.recovered();
             if (settle(m::ack)) {
                 acked.increment();
             }
@@ -393,7 +396,7 @@ public final class NatsBatchConsumer implements AutoCloseable {
             final boolean lastDelivery = maxDeliver > 0 && deliveries >= maxDeliver;
             if (retryable && !lastDelivery) {
                 final long delay = nakDelayNanos(deliveries);
-                noteOutage("writing batch " + key() + " failed (delivery " + deliveries + "), retrying in "
+                writeOutage.note("writing batch " + key() + " failed (delivery " + deliveries + "), retrying in "
                     + Duration.ofNanos(delay) + ": " + failure);
                 if (settle(() -> m.nakWithDelay(Duration.ofNanos(delay)))) {
                     nakked.increment();
@@ -422,7 +425,7 @@ public final class NatsBatchConsumer implements AutoCloseable {
                 action.run();
                 return true;
             } catch (RuntimeException e) {
-                noteOutage("acknowledging a message failed (it will be redelivered after AckWait): " + e);
+                pullOutage.note("acknowledging a message failed (it will be redelivered after AckWait): " + e);
                 return false;
             }
         }
@@ -453,18 +456,32 @@ public final class NatsBatchConsumer implements AutoCloseable {
         }
     }
 
-    /** Logs the first failure of an outage once (at WARN), not once per message. */
-    private void noteOutage(String what) {
-        if (lastOutage.compareAndSet(null, what)) {
-            LOG.warn("JetStream writer '{}': {} (further failures are counted, not logged, until it recovers)", name,
-                what);
-        }
-    }
+    /** Logs the first failure of an outage once (at WARN) and its end once (at INFO), not once per message. */
+    private final class Outage {
+        private final String activity;
+        private final AtomicReference<String> first = new AtomicReference<>();
+        private final LongAdder failures = new LongAdder();
 
-    private void noteRecovery() {
-        final String was = lastOutage.getAndSet(null);
-        if (was != null) {
-            LOG.info("JetStream writer '{}': receiving again after: {}", name, was);
+        Outage(String activity) {
+            this.activity = activity;
+        }
+
+        void note(String what) {
+            failures.increment();
+            if (first.compareAndSet(null, what)) {
+                LOG.warn("JetStream writer '{}': {} (further failures are counted, not logged, until {} works again)",
+                    name, what, activity);
+            }
+        }
+
+        void recovered() {
+            if (first.get() != null) {
+                final String was = first.getAndSet(null);
+                if (was != null) {
+                    LOG.info("JetStream writer '{}': {} works again after {} failures; the first was: {}", name,
+                        activity, failures.sumThenReset(), was);
+                }
+            }
         }
     }
 
