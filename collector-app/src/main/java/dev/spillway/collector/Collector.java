@@ -2,18 +2,22 @@ package dev.spillway.collector;
 
 import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
+import dev.spillway.collector.api.ApiRouter;
 import dev.spillway.collector.config.CollectorConfig;
 import dev.spillway.collector.db.CollectorSchema;
 import dev.spillway.collector.db.EmbeddedDatabase;
 import dev.spillway.collector.http.HttpApi;
+import dev.spillway.collector.http.HttpLimits;
 import dev.spillway.collector.http.HttpServer;
 import dev.spillway.collector.http.ReadinessProbe;
 import dev.spillway.collector.ingest.BadLineLog;
 import dev.spillway.collector.ingest.CollectorMetrics;
 import dev.spillway.collector.ingest.LineIngestor;
 import dev.spillway.collector.ingest.Saturation;
+import dev.spillway.collector.points.PointWriter;
 import dev.spillway.collector.series.SeriesRegistry;
 import dev.spillway.collector.tcp.TcpServer;
+import dev.spillway.collector.transitions.StateTransitions;
 import dev.spillway.collector.udp.UdpServer;
 import dev.spillway.telemetry.Pipeline;
 import dev.spillway.telemetry.PipelineStats;
@@ -52,6 +56,14 @@ public final class Collector implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(Collector.class);
     private static final String EVENTS_TABLE = "telemetry_events";
     private static final int SERIES_THREADS = 2;
+    // Requests read ahead on one HTTP connection; clients rarely pipeline more than a few.
+    private static final int MAX_PIPELINED = 16;
+    // JSON API: handler threads, requests that may wait for one, largest body.
+    private static final int API_THREADS = 4;
+    private static final int API_QUEUE = 256;
+    private static final int API_MAX_BODY = 1 << 20;
+    // Connections beyond the sink's and the series threads': API handlers and monitor state changes.
+    private static final int EXTRA_CONNECTIONS = 3;
 
     private final Object closeLock = new Object();
     private CollectorConfig config;
@@ -60,6 +72,9 @@ public final class Collector implements AutoCloseable {
     private SeriesRegistry series;
     private Pipeline pipeline;
     private CollectorMetrics metrics;
+    private PointWriter pointWriter;
+    private ApiRouter router;
+    private final StateTransitions transitions = new StateTransitions();
     private ExecutorService ingestExecutor;
     private EventLoopGroup boss;
     private EventLoopGroup workers;
@@ -105,6 +120,10 @@ public final class Collector implements AutoCloseable {
         final TimescaleSink sink = TimescaleSink.builder()
             .dataSource(dataSource)
             .table(EVENTS_TABLE)
+            .chunkInterval(cfg.chunkInterval())
+            .compressAfter(cfg.compressAfter())
+            .retention(cfg.retention())
+            .indexMode(cfg.indexMode())
             // The dedup ledger must outlive the longest retry of a batch.
             .ledgerRetention(max(Duration.ofHours(1), cfg.retryMaxElapsed().multipliedBy(2)))
             .build();
@@ -127,7 +146,11 @@ public final class Collector implements AutoCloseable {
             .meterRegistry(registry)
             .build();
         final BadLineLog badLines = new BadLineLog(10_000);
-        final LineIngestor ingestor = new LineIngestor(pipeline, series, metrics, badLines);
+        final Saturation saturation = new Saturation(pipeline, cfg.highWaterMark());
+        // The one way into the pipeline: line protocol, probes and heartbeats all write through it.
+        pointWriter = new PointWriter(pipeline, series, saturation, registry);
+        final LineIngestor ingestor = new LineIngestor(pointWriter, metrics, badLines);
+        router = new ApiRouter(API_MAX_BODY, API_THREADS, API_QUEUE);
         readiness = new ReadinessProbe(dataSource, pipeline);
         final AtomicInteger n = new AtomicInteger();
         // Bounded: when every thread is busy and the queue is full, new writes get 503 instead of piling up.
@@ -140,9 +163,11 @@ public final class Collector implements AutoCloseable {
         boss = new MultiThreadIoEventLoopGroup(1, new DefaultThreadFactory("accept", true), NioIoHandler.newFactory());
         workers = new MultiThreadIoEventLoopGroup(0, new DefaultThreadFactory("io", true), NioIoHandler.newFactory());
         connections = new DefaultChannelGroup("connections", GlobalEventExecutor.INSTANCE);
-        final HttpApi api = new HttpApi(ingestor, ingestExecutor, new Saturation(pipeline, cfg.highWaterMark()),
-            readiness, registry, metrics, cfg.token(), cfg.maxDecompressedSize());
-        http = HttpServer.start(cfg.http(), boss, workers, api, cfg.maxBodySize(), connections);
+        final HttpApi api = new HttpApi(ingestor, ingestExecutor, saturation,
+            readiness, registry, metrics, cfg.token(), cfg.maxDecompressedSize(), router);
+        http = HttpServer.start(cfg.http(), boss, workers, api, new HttpLimits(cfg.maxBodySize(),
+            cfg.httpMaxConnections(), cfg.httpMaxBuffered(), MAX_PIPELINED, cfg.httpHeaderTimeout(),
+            cfg.httpReadTimeout(), cfg.httpIdleTimeout()), connections, registry);
         if (cfg.tcp() != null) {
             tcp = TcpServer.start(cfg.tcp(), boss, workers, ingestor, metrics, badLines, cfg.maxLineLength(),
                 cfg.tcpIdleTimeout(), connections);
@@ -159,8 +184,8 @@ public final class Collector implements AutoCloseable {
         hc.setUsername(user);
         hc.setPassword(password);
         hc.setPoolName("collector-db");
-        // One per sink worker, one per series thread, one for the readiness probe.
-        hc.setMaximumPoolSize(sinkWorkers + SERIES_THREADS + 1);
+        // One per sink worker, one per series thread, one for the readiness probe, and the API's and state's.
+        hc.setMaximumPoolSize(sinkWorkers + SERIES_THREADS + 1 + EXTRA_CONNECTIONS);
         hc.setConnectionTimeout(5_000);
         hc.setInitializationFailTimeout(10_000);
         return new HikariDataSource(hc);
@@ -199,6 +224,16 @@ public final class Collector implements AutoCloseable {
         return http.address();
     }
 
+    /** Request bytes the HTTP server holds now (received, not yet answered). */
+    public long httpBufferedBytes() {
+        return http.bufferedBytes();
+    }
+
+    /** Open HTTP connections. */
+    public int httpConnections() {
+        return http.openConnections();
+    }
+
     /** Bound TCP address, or null when off. */
     public InetSocketAddress tcpAddress() {
         return tcp == null ? null : tcp.address();
@@ -217,6 +252,21 @@ public final class Collector implements AutoCloseable {
     /** The live pipeline accounting. */
     public PipelineStats stats() {
         return pipeline.stats();
+    }
+
+    /** The one point-writing API into the pipeline (for inputs started beside the built-in ones). */
+    public PointWriter pointWriter() {
+        return pointWriter;
+    }
+
+    /** The JSON API router, to add endpoints to. */
+    public ApiRouter router() {
+        return router;
+    }
+
+    /** The transition log; add a listener to write outbox rows in the state change's transaction. */
+    public StateTransitions transitions() {
+        return transitions;
     }
 
     /** Lines accepted so far. */
@@ -285,6 +335,9 @@ public final class Collector implements AutoCloseable {
         }
         if (ingestExecutor != null) {
             ingestExecutor.shutdownNow();
+        }
+        if (router != null) {
+            quietly(router::close);
         }
         if (readiness != null) {
             quietly(readiness::close);

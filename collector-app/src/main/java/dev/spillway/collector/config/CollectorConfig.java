@@ -1,6 +1,7 @@
 package dev.spillway.collector.config;
 
 import dev.spillway.telemetry.OverflowPolicy;
+import dev.spillway.telemetry.timescale.IndexMode;
 
 import java.nio.file.Path;
 import java.time.Duration;
@@ -33,6 +34,16 @@ import java.time.Duration;
  * @param highWaterMark ring occupancy fraction above which HTTP writes get 503
  * @param ingestThreads threads that decompress, parse and ingest HTTP bodies
  * @param closeTimeout how long shutdown waits for the pipeline to drain
+ * @param httpMaxConnections most open HTTP connections
+ * @param httpMaxBuffered most request bytes buffered over all HTTP connections
+ * @param httpHeaderTimeout time from a request's first byte to its complete head
+ * @param httpReadTimeout time from a request's first byte to its complete body
+ * @param httpIdleTimeout idle keep-alive HTTP connections are closed after this
+ * @param udpReceiveBuffer the UDP socket receive buffer asked of the kernel
+ * @param chunkInterval hypertable chunk interval (TimescaleDB)
+ * @param compressAfter compress chunks older than this, or null (TimescaleDB)
+ * @param retention drop chunks older than this, or null to keep everything (TimescaleDB)
+ * @param indexMode secondary indexes of the events table
  */
 public record CollectorConfig(
     HostPort http,
@@ -58,7 +69,17 @@ public record CollectorConfig(
     Duration tcpIdleTimeout,
     double highWaterMark,
     int ingestThreads,
-    Duration closeTimeout) {
+    Duration closeTimeout,
+    int httpMaxConnections,
+    long httpMaxBuffered,
+    Duration httpHeaderTimeout,
+    Duration httpReadTimeout,
+    Duration httpIdleTimeout,
+    int udpReceiveBuffer,
+    Duration chunkInterval,
+    Duration compressAfter,
+    Duration retention,
+    IndexMode indexMode) {
 
     /** Whether writes need a token. */
     public boolean authRequired() {
@@ -81,6 +102,7 @@ public record CollectorConfig(
         return "http=" + http + " tcp=" + tcp + " udp=" + udp + " auth=" + (token != null ? "token" : "off")
             + " db=" + (jdbcUrl != null ? maskedJdbcUrl() : "embedded:" + dataDir) + " ring=" + ringSize + " batch="
             + batchSize + " flush=" + flushInterval.toMillis() + "ms workers=" + workers + " policy="
-            + overflowPolicy + " maxSeries=" + maxSeries + " highWaterMark=" + highWaterMark;
+            + overflowPolicy + " maxSeries=" + maxSeries + " highWaterMark=" + highWaterMark + " retention="
+            + (retention == null ? "forever" : retention) + " indexMode=" + indexMode;
     }
 }

@@ -1,6 +1,7 @@
 package dev.spillway.collector.config;
 
 import dev.spillway.telemetry.OverflowPolicy;
+import dev.spillway.telemetry.timescale.IndexMode;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.ArgSpec;
@@ -136,6 +137,52 @@ public final class CollectorOptions {
         description = "How long shutdown waits for buffered events to be written (default: ${DEFAULT-VALUE}).")
     String closeTimeout;
 
+    @Option(names = "--http-max-connections", paramLabel = "N", defaultValue = "4096",
+        description = "Most open HTTP connections; more are answered 503 and closed (default: ${DEFAULT-VALUE}).")
+    String httpMaxConnections;
+
+    @Option(names = "--http-max-buffered", paramLabel = "SIZE", defaultValue = "256MiB",
+        description = "Most request bytes held in memory over all HTTP connections; a request that does not fit gets"
+            + " 503 + Retry-After (default: ${DEFAULT-VALUE}).")
+    String httpMaxBuffered;
+
+    @Option(names = "--http-header-timeout", paramLabel = "DURATION", defaultValue = "10s",
+        description = "Close a connection whose request head is not complete this long after its first byte "
+            + "(default: ${DEFAULT-VALUE}).")
+    String httpHeaderTimeout;
+
+    @Option(names = "--http-read-timeout", paramLabel = "DURATION", defaultValue = "60s",
+        description = "Close a connection whose request (head and body) is not complete this long after its first "
+            + "byte (default: ${DEFAULT-VALUE}).")
+    String httpReadTimeout;
+
+    @Option(names = "--http-idle-timeout", paramLabel = "DURATION", defaultValue = "3m",
+        description = "Close keep-alive connections idle this long (default: ${DEFAULT-VALUE}).")
+    String httpIdleTimeout;
+
+    @Option(names = "--udp-receive-buffer", paramLabel = "SIZE", defaultValue = "16MiB",
+        description = "UDP socket receive buffer to ask the kernel for; Linux caps it at net.core.rmem_max "
+            + "(default: ${DEFAULT-VALUE}).")
+    String udpReceiveBuffer;
+
+    @Option(names = "--chunk-interval", paramLabel = "DURATION", defaultValue = "1d",
+        description = "TimescaleDB chunk interval of the events table, applied when it is created "
+            + "(default: ${DEFAULT-VALUE}).")
+    String chunkInterval;
+
+    @Option(names = "--compress-after", paramLabel = "DURATION",
+        description = "Compress TimescaleDB chunks older than this (off unless given; TimescaleDB only).")
+    String compressAfter;
+
+    @Option(names = "--retention", paramLabel = "DURATION",
+        description = "Drop TimescaleDB chunks older than this (keep everything unless given; TimescaleDB only).")
+    String retention;
+
+    @Option(names = "--index-mode", paramLabel = "MODE", defaultValue = "default",
+        description = "Indexes of the events table: default (source_id, time), none, or brin-time "
+            + "(default: ${DEFAULT-VALUE}).")
+    String indexMode;
+
     /** Outcome of parsing: either a config to run, or help/version text already printed. */
     public sealed interface Parsed permits Run, Printed {
     }
@@ -266,12 +313,35 @@ public final class CollectorOptions {
         final int threads = intIn("--ingest-threads", ingestThreads, 1, 256);
         final Duration close = durationIn("--close-timeout", closeTimeout, Duration.ZERO, Duration.ofHours(1));
         final int port = intIn("--db-port", dbPort, 0, 65_535);
+        final int maxConnections = intIn("--http-max-connections", httpMaxConnections, 1, 1_000_000);
+        final long maxBuffered = sizeIn("--http-max-buffered", httpMaxBuffered, 64 * 1024, Integer.MAX_VALUE);
+        if (maxBuffered < body) {
+            throw new ConfigException("--http-max-buffered (" + Units.formatSize(maxBuffered) + ") must be at least "
+                + "--max-body-size (" + Units.formatSize(body) + "), or no body of the largest size could be taken");
+        }
+        final Duration headerTimeout = durationIn("--http-header-timeout", httpHeaderTimeout, Duration.ofMillis(10),
+            Duration.ofHours(1));
+        final Duration readTimeout = durationIn("--http-read-timeout", httpReadTimeout, Duration.ofMillis(10),
+            Duration.ofHours(1));
+        final Duration idleTimeout = durationIn("--http-idle-timeout", httpIdleTimeout, Duration.ofMillis(10),
+            Duration.ofDays(1));
+        final int udpBuffer = sizeIn("--udp-receive-buffer", udpReceiveBuffer, 4096, 1 << 30);
+        final Duration chunk = durationIn("--chunk-interval", chunkInterval, Duration.ofMinutes(1),
+            Duration.ofDays(36_500));
+        final Duration compress = blank(compressAfter) ? null
+            : durationIn("--compress-after", compressAfter, Duration.ofMinutes(1), Duration.ofDays(36_500));
+        final Duration keep = blank(retention) ? null
+            : durationIn("--retention", retention, Duration.ofMinutes(1), Duration.ofDays(36_500));
+        final IndexMode index = convert("--index-mode", indexMode,
+            v -> IndexMode.valueOf(v.toUpperCase(Locale.ROOT).replace('-', '_')));
         if (blank(dataDir)) {
             throw new ConfigException("--data-dir must not be empty");
         }
         return new CollectorConfig(httpAddr, tcpAddr, udpAddr, token, blank(jdbcUrl) ? null : jdbcUrl,
             dbUser, dbPassword, Path.of(dataDir).toAbsolutePath().normalize(), port, ring, batch, flush,
-            workerCount, policy, attempts, maxElapsed, body, inflated, series, line, idle, hwm, threads, close);
+            workerCount, policy, attempts, maxElapsed, body, inflated, series, line, idle, hwm, threads, close,
+            maxConnections, maxBuffered, headerTimeout, readTimeout, idleTimeout, udpBuffer, chunk, compress, keep,
+            index);
     }
 
     private static OverflowPolicy policy(String s) {

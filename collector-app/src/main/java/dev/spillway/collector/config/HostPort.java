@@ -1,5 +1,6 @@
 package dev.spillway.collector.config;
 
+import java.net.BindException;
 import java.net.InetSocketAddress;
 
 /**
@@ -46,6 +47,28 @@ public record HostPort(String host, int port) {
     /** An unresolved socket address for Netty to bind. */
     public InetSocketAddress toSocketAddress() {
         return new InetSocketAddress(host, port);
+    }
+
+    /**
+     * Waits for a bind and names this address and the option when it fails, because the bare "Address already in
+     * use" does not say which of the collector's listeners it was.
+     *
+     * @param option the option that set this address, e.g. {@code --http}
+     * @throws BindException "cannot listen on 127.0.0.1:8086 (--http): Address already in use"
+     */
+    public io.netty.channel.Channel bind(io.netty.channel.ChannelFuture binding, String option)
+        throws InterruptedException, BindException {
+        binding.await();
+        if (binding.isSuccess()) {
+            return binding.channel();
+        }
+        final Throwable cause = binding.cause();
+        final BindException named = new BindException("cannot listen on " + this + " (" + option + "): "
+            + (cause instanceof BindException ? cause.getMessage() : String.valueOf(cause))
+            + (cause instanceof BindException ? "; another process holds it, choose another address with " + option
+            : ""));
+        named.initCause(cause);
+        throw named;
     }
 
     @Override

@@ -1,5 +1,6 @@
 package dev.spillway.collector.http;
 
+import dev.spillway.collector.api.ApiRouter;
 import dev.spillway.collector.ingest.CollectorMetrics;
 import dev.spillway.collector.ingest.LineIngestor;
 import dev.spillway.collector.ingest.Saturation;
@@ -19,8 +20,9 @@ import java.util.concurrent.ExecutorService;
  * @param metrics request counters
  * @param token the required token, or null
  * @param maxDecompressedSize cap on a gunzipped body
+ * @param router JSON APIs and pages ({@code /api/v1/...}), or null for none
  */
 public record HttpApi(LineIngestor ingestor, ExecutorService ingestExecutor, Saturation saturation,
                       ReadinessProbe readiness, PrometheusMeterRegistry registry, CollectorMetrics metrics,
-                      String token, int maxDecompressedSize) {
+                      String token, int maxDecompressedSize, ApiRouter router) {
 }

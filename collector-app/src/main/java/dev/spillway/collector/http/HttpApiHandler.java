@@ -3,13 +3,11 @@ package dev.spillway.collector.http;
 import dev.spillway.collector.ingest.IngestResult;
 import dev.spillway.collector.ingest.RejectReason;
 import dev.spillway.collector.lineprotocol.Precision;
-import io.netty.buffer.ByteBufUtil;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.handler.codec.http.DefaultFullHttpResponse;
-import io.netty.handler.codec.http.FullHttpRequest;
 import io.netty.handler.codec.http.FullHttpResponse;
 import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpHeaderValues;
@@ -19,7 +17,10 @@ import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http.HttpVersion;
 import io.netty.handler.codec.http.QueryStringDecoder;
+import io.netty.channel.socket.ChannelInputShutdownEvent;
+import io.netty.handler.timeout.IdleStateEvent;
 import io.netty.util.ReferenceCountUtil;
+import dev.spillway.collector.log.RateLimitedLog;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -32,26 +33,38 @@ import java.util.concurrent.RejectedExecutionException;
 
 /**
  * The InfluxDB-compatible HTTP API on one connection. Requests are answered strictly in arrival order (HTTP/1.1
- * pipelining) even though write bodies are processed off the event loop: the next request starts only after
- * the previous response was written.
+ * pipelining), refusals included, even though write bodies are processed off the event loop: the next item of
+ * the queue starts only after the previous answer was written. A client that half-closes after sending still
+ * gets every answer; the connection closes once they are written.
  */
 final class HttpApiHandler extends ChannelInboundHandlerAdapter {
 
     private static final Logger LOG = LoggerFactory.getLogger(HttpApiHandler.class);
+    private static final String JSON = "application/json; charset=utf-8";
+    private static final String PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8";
+    private static final String OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+    // One line per 10 s while writes are being refused, however many refusals there are.
+    private static final RateLimitedLog REFUSALS = new RateLimitedLog(LOG, 10_000);
 
     private final HttpApi api;
     private final TokenAuth auth;
-    private final ArrayDeque<Request> queue = new ArrayDeque<>();
+    private final BufferBudget budget;
+    private final int maxPipelined;
+    private final ArrayDeque<Inbound> queue = new ArrayDeque<>();
     private boolean busy;
+    private boolean inputClosed;
+    private boolean closing;
     private String peer = "?";
 
-    /** A request copied out of Netty's buffers, so it can wait in the queue or move to another thread. */
-    private record Request(HttpMethod method, String uri, HttpHeaders headers, byte[] body, boolean keepAlive) {
+    /** A request after routing: the item plus its decoded URI. */
+    private record Request(Inbound.Request in, HttpMethod method, String uri, HttpHeaders headers, String endpoint) {
     }
 
-    HttpApiHandler(HttpApi api) {
+    HttpApiHandler(HttpApi api, BufferBudget budget, int maxPipelined) {
         this.api = api;
         this.auth = new TokenAuth(api.token());
+        this.budget = budget;
+        this.maxPipelined = maxPipelined;
     }
 
     @Override
@@ -62,33 +75,86 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
 
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
-        if (!(msg instanceof FullHttpRequest req)) {
+        if (!(msg instanceof Inbound item)) {
             ReferenceCountUtil.release(msg);
             return;
         }
-        try {
-            if (req.decoderResult().isFailure()) {
-                respond(ctx, new Request(req.method(), req.uri(), req.headers(), new byte[0], false),
-                    HttpResponseStatus.BAD_REQUEST, Json.error("invalid", "malformed HTTP request"));
-                return;
-            }
-            queue.add(new Request(req.method(), req.uri(), req.headers().copy(), ByteBufUtil.getBytes(req.content()),
-                HttpUtil.isKeepAlive(req)));
-        } finally {
-            req.release();
+        if (closing) {
+            budget.release(item.reserved());
+            return;
+        }
+        queue.add(item);
+        if (queue.size() >= maxPipelined) {
+            // Read ahead no further until answers catch up; TCP flow control then slows the client.
+            ctx.channel().config().setAutoRead(false);
         }
         if (!busy) {
             next(ctx);
         }
     }
 
+    @Override
+    public void userEventTriggered(ChannelHandlerContext ctx, Object evt) throws Exception {
+        if (evt instanceof ChannelInputShutdownEvent) {
+            // The client sent all it will send; answer what was received, then close.
+            inputClosed = true;
+            if (!busy) {
+                ctx.close();
+            }
+            return;
+        }
+        if (evt instanceof IdleStateEvent) {
+            if (!busy && queue.isEmpty()) {
+                LOG.debug("closing idle HTTP connection from {}", peer);
+                ctx.close();
+            }
+            return;
+        }
+        super.userEventTriggered(ctx, evt);
+    }
+
     private void next(ChannelHandlerContext ctx) {
-        final Request r = queue.poll();
-        if (r == null) {
+        final Inbound item = queue.poll();
+        if (item == null) {
             busy = false;
+            if (inputClosed) {
+                ctx.close();
+            } else if (!closing) {
+                ctx.channel().config().setAutoRead(true);
+            }
             return;
         }
         busy = true;
+        if (queue.size() < maxPipelined && !inputClosed && !closing) {
+            ctx.channel().config().setAutoRead(true);
+        }
+        if (item instanceof Inbound.Continue) {
+            ctx.writeAndFlush(new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, HttpResponseStatus.CONTINUE,
+                Unpooled.EMPTY_BUFFER)).addListener(f -> ctx.executor().execute(() -> next(ctx)));
+            return;
+        }
+        if (item instanceof Inbound.Refusal refusal) {
+            final Request r = new Request(null, refusal.method(), refusal.uri(), null, endpoint(refusal.uri()));
+            final FullHttpResponse resp = response(refusal.status(), Json.error(refusal.code(), refusal.message()),
+                JSON);
+            if (refusal.status().code() == 503) {
+                resp.headers().set(HttpHeaderNames.RETRY_AFTER, "1");
+                REFUSALS.warn("answered 503 to " + refusal.method() + " " + refusal.uri() + " from " + peer + ": "
+                    + refusal.message());
+            }
+            send(ctx, r, resp, refusal.close());
+            return;
+        }
+        final Inbound.Request in = (Inbound.Request) item;
+        final Request r;
+        try {
+            final String path = new QueryStringDecoder(in.uri()).path();
+            r = new Request(in, in.method(), in.uri(), in.headers(), endpoint(path));
+        } catch (RuntimeException e) {
+            final Request bad = new Request(in, in.method(), in.uri(), in.headers(), "other");
+            respond(ctx, bad, HttpResponseStatus.BAD_REQUEST, Json.error("invalid", "malformed URI: " + e.getMessage()));
+            return;
+        }
         try {
             dispatch(ctx, r);
         } catch (RuntimeException e) {
@@ -97,9 +163,21 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
         }
     }
 
+    /** The {@code endpoint} label of the request counter: a fixed set, so a scanner cannot grow the metrics. */
+    private static String endpoint(String path) {
+        return switch (path) {
+            case "/ping", "/health", "/ready", "/metrics", "/api/v2/write", "/write" -> path;
+            default -> path.startsWith("/api/v1/") ? "/api/v1" : "other";
+        };
+    }
+
     private void dispatch(ChannelHandlerContext ctx, Request r) {
         final QueryStringDecoder query = new QueryStringDecoder(r.uri);
         final String path = query.path();
+        if (api.router() != null && api.router().handles(path)) {
+            routed(ctx, r, query);
+            return;
+        }
         switch (path) {
             case "/ping" -> {
                 if (r.method.equals(HttpMethod.GET) || r.method.equals(HttpMethod.HEAD)) {
@@ -110,8 +188,14 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
             }
             case "/health" -> {
                 if (r.method.equals(HttpMethod.GET) || r.method.equals(HttpMethod.HEAD)) {
-                    respond(ctx, r, HttpResponseStatus.OK,
-                        "{\"name\":\"spillway-collector\",\"status\":\"pass\",\"message\":\"ready for writes\"}");
+                    final String problem = api.readiness().problem();
+                    if (problem == null) {
+                        respond(ctx, r, HttpResponseStatus.OK, "{\"name\":\"spillway-collector\",\"status\":\"pass\","
+                            + "\"message\":\"ready for writes\"}");
+                    } else {
+                        respond(ctx, r, HttpResponseStatus.SERVICE_UNAVAILABLE, "{\"name\":\"spillway-collector\","
+                            + "\"status\":\"fail\",\"message\":" + Json.quote(problem) + "}");
+                    }
                 } else {
                     methodNotAllowed(ctx, r);
                 }
@@ -127,7 +211,7 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
             }
             case "/metrics" -> {
                 if (authorized(ctx, r, query)) {
-                    respondText(ctx, r, api.registry().scrape());
+                    metrics(ctx, r);
                 }
             }
             case "/api/v2/write", "/write" -> {
@@ -137,6 +221,34 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
             }
             default -> respond(ctx, r, HttpResponseStatus.NOT_FOUND, Json.error("not found", "no endpoint " + path));
         }
+    }
+
+    /** JSON APIs and pages: the router runs the handler off the event loop; same token check as writes. */
+    private void routed(ChannelHandlerContext ctx, Request r, QueryStringDecoder query) {
+        final java.util.Map<String, String> headers = new java.util.HashMap<>();
+        r.headers.forEach(h -> headers.putIfAbsent(h.getKey().toLowerCase(Locale.ROOT), h.getValue()));
+        api.router().dispatch(r.method.name(), query.path(), query.parameters(), headers,
+            java.util.Arrays.copyOf(r.in.body(), r.in.length()),
+            auth.allows(r.headers, query)).whenComplete((resp, err) -> {
+                if (err != null) {
+                    LOG.error("API request {} {} from {} failed", r.method, r.uri, peer, err);
+                    respond(ctx, r, HttpResponseStatus.INTERNAL_SERVER_ERROR, Json.error("internal error", err.toString()));
+                    return;
+                }
+                final FullHttpResponse out = resp.contentType() == null
+                    ? new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, HttpResponseStatus.valueOf(resp.status()),
+                        Unpooled.EMPTY_BUFFER)
+                    : new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, HttpResponseStatus.valueOf(resp.status()),
+                        Unpooled.wrappedBuffer(resp.body()));
+                if (resp.contentType() != null) {
+                    out.headers().set(HttpHeaderNames.CONTENT_TYPE, resp.contentType());
+                }
+                if (resp.status() != 204) {
+                    out.headers().setInt(HttpHeaderNames.CONTENT_LENGTH, out.content().readableBytes());
+                }
+                resp.headers().forEach((k, v) -> out.headers().set(k, v));
+                send(ctx, r, out, false);
+            });
     }
 
     private boolean authorized(ChannelHandlerContext ctx, Request r, QueryStringDecoder query) {
@@ -183,8 +295,8 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
     }
 
     private void ingest(ChannelHandlerContext ctx, Request r, Precision precision, boolean gzip) {
-        byte[] body = r.body;
-        int length = body.length;
+        byte[] body = r.in.body();
+        int length = r.in.length();
         if (gzip) {
             try {
                 final BoundedGunzip.Bytes plain = BoundedGunzip.gunzip(body, length, api.maxDecompressedSize());
@@ -228,9 +340,18 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
 
     private void unavailable(ChannelHandlerContext ctx, Request r, String message) {
         final FullHttpResponse resp = response(HttpResponseStatus.SERVICE_UNAVAILABLE, Json.error("unavailable", message),
-            "application/json; charset=utf-8");
+            JSON);
         resp.headers().set(HttpHeaderNames.RETRY_AFTER, "1");
-        send(ctx, r, resp);
+        REFUSALS.warn("answered 503 to " + r.method + " " + r.endpoint + " from " + peer + ": " + message);
+        send(ctx, r, resp, false);
+    }
+
+    /** Prometheus text by default; OpenMetrics when the scraper asks for it. */
+    private void metrics(ChannelHandlerContext ctx, Request r) {
+        final String accept = r.headers.get(HttpHeaderNames.ACCEPT);
+        final String type = accept != null && accept.contains("application/openmetrics-text") ? OPENMETRICS
+            : PROMETHEUS_TEXT;
+        send(ctx, r, response(HttpResponseStatus.OK, api.registry().scrape(type), type), false);
     }
 
     private static String first(QueryStringDecoder q, String name) {
@@ -238,12 +359,8 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
         return v == null || v.isEmpty() ? null : v.get(0);
     }
 
-    private void respondText(ChannelHandlerContext ctx, Request r, String text) {
-        send(ctx, r, response(HttpResponseStatus.OK, text, "text/plain; version=0.0.4; charset=utf-8"));
-    }
-
     private void respond(ChannelHandlerContext ctx, Request r, HttpResponseStatus status, String json) {
-        send(ctx, r, response(status, json, "application/json; charset=utf-8"));
+        send(ctx, r, response(status, json, JSON), false);
     }
 
     private static FullHttpResponse response(HttpResponseStatus status, String body, String contentType) {
@@ -261,17 +378,25 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
         return resp;
     }
 
-    /** Writes the response (from any thread), then starts the next queued request on the event loop. */
-    private void send(ChannelHandlerContext ctx, Request r, FullHttpResponse resp) {
-        api.metrics().httpResponse(resp.status().code());
+    /**
+     * Writes the response (from any thread), then starts the next queued item on the event loop.
+     *
+     * @param close whether to close the connection after this answer whatever the client asked
+     */
+    private void send(ChannelHandlerContext ctx, Request r, FullHttpResponse resp, boolean close) {
+        if (r.in != null) {
+            budget.release(r.in.reserved());
+        }
+        api.metrics().httpResponse(r.endpoint, resp.status().code());
         if (r.method.equals(HttpMethod.HEAD)) {
             resp.content().clear();
         }
-        if (r.keepAlive) {
+        if (!close && r.in != null && r.in.keepAlive()) {
             resp.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.KEEP_ALIVE);
             ctx.writeAndFlush(resp).addListener(f -> ctx.executor().execute(() -> next(ctx)));
         } else {
             resp.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
+            ctx.executor().execute(() -> closing = true);
             ctx.writeAndFlush(resp).addListener(ChannelFutureListener.CLOSE);
         }
     }
@@ -286,6 +411,10 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
 
     @Override
     public void channelInactive(ChannelHandlerContext ctx) throws Exception {
+        closing = true;
+        for (Inbound item : queue) {
+            budget.release(item.reserved());
+        }
         queue.clear();
         super.channelInactive(ctx);
     }

@@ -1,59 +1,123 @@
 package dev.spillway.collector.http;
 
 import dev.spillway.collector.config.HostPort;
+import dev.spillway.collector.log.RateLimitedLog;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
 import io.netty.bootstrap.ServerBootstrap;
+import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
+import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.group.ChannelGroup;
 import io.netty.channel.socket.SocketChannel;
 import io.netty.channel.socket.nio.NioServerSocketChannel;
-import io.netty.handler.codec.http.HttpObjectAggregator;
 import io.netty.handler.codec.http.HttpServerCodec;
+import io.netty.handler.timeout.IdleStateHandler;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
- * The HTTP listener. The aggregator answers 413 to bodies over {@code --max-body-size} before they are buffered
- * (by Content-Length, or as soon as a chunked body crosses the limit).
+ * The HTTP listener, with every per-client resource bounded ({@link HttpLimits}): connections, time to send a
+ * request, idle keep-alive time, bytes buffered over all connections, requests read ahead per connection. Bodies
+ * over {@code --max-body-size} get 413 before they are buffered.
  */
 public final class HttpServer {
 
-    private final Channel server;
+    private static final Logger LOG = LoggerFactory.getLogger(HttpServer.class);
+    private static final String BUSY_JSON =
+        "{\"code\":\"unavailable\",\"message\":\"too many connections (--http-max-connections); retry later\"}";
+    private static final byte[] BUSY = ("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json; "
+        + "charset=utf-8\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: " + BUSY_JSON.length()
+        + "\r\n\r\n" + BUSY_JSON).getBytes(StandardCharsets.US_ASCII);
 
-    private HttpServer(Channel server) {
+    private final Channel server;
+    private final BufferBudget budget;
+    private final AtomicInteger open;
+
+    private HttpServer(Channel server, BufferBudget budget, AtomicInteger open) {
         this.server = server;
+        this.budget = budget;
+        this.open = open;
     }
 
     /**
      * Binds and starts accepting.
      *
      * @param connections receives every accepted connection, so shutdown can close them
+     * @param registry receives the connection and buffer meters
+     * @throws java.net.BindException naming the address and the option when it is in use
      */
     public static HttpServer start(HostPort address, EventLoopGroup boss, EventLoopGroup workers, HttpApi api,
-                                   int maxBodySize, ChannelGroup connections) throws InterruptedException {
+                                   HttpLimits limits, ChannelGroup connections, MeterRegistry registry)
+        throws InterruptedException, java.net.BindException {
+        final BufferBudget budget = new BufferBudget(limits.maxBufferedBytes());
+        final AtomicInteger open = new AtomicInteger();
+        final RateLimitedLog refusedConnections = new RateLimitedLog(LOG, 10_000);
+        final RateLimitedLog aborted = new RateLimitedLog(LoggerFactory.getLogger(RequestAssembler.class), 10_000);
+        final RateLimitedLog timeouts = new RateLimitedLog(LoggerFactory.getLogger(RequestClock.class), 10_000);
+        final Counter refused = Counter.builder("spillway.collector.http.connections.refused")
+            .description("HTTP connections closed on accept because --http-max-connections were open")
+            .register(registry);
+        Gauge.builder("spillway.collector.http.connections", open, AtomicInteger::get)
+            .description("open HTTP connections").register(registry);
+        Gauge.builder("spillway.collector.http.buffered", budget, BufferBudget::used).baseUnit("bytes")
+            .description("request bytes buffered and not yet answered, over all HTTP connections").register(registry);
+        final long idleMillis = limits.idleTimeout().toMillis();
         final ServerBootstrap b = new ServerBootstrap()
             .group(boss, workers)
             .channel(NioServerSocketChannel.class)
             .option(ChannelOption.SO_BACKLOG, 1024)
             .childOption(ChannelOption.TCP_NODELAY, true)
+            // A client that shuts down its sending side after the last request still gets its answers.
+            .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
             .childHandler(new ChannelInitializer<SocketChannel>() {
                 @Override
                 protected void initChannel(SocketChannel ch) {
+                    if (open.incrementAndGet() > limits.maxConnections()) {
+                        open.decrementAndGet();
+                        refused.increment();
+                        refusedConnections.warn("refused HTTP connection from " + ch.remoteAddress() + ": "
+                            + limits.maxConnections() + " connections open (--http-max-connections)");
+                        ch.writeAndFlush(Unpooled.wrappedBuffer(BUSY)).addListener(ChannelFutureListener.CLOSE);
+                        return;
+                    }
+                    ch.closeFuture().addListener(f -> open.decrementAndGet());
                     connections.add(ch);
+                    final RequestClock clock = new RequestClock(limits.headerTimeout(), limits.readTimeout(), timeouts);
                     ch.pipeline()
+                        .addLast("idle", new IdleStateHandler(0, 0, idleMillis, TimeUnit.MILLISECONDS))
+                        .addLast("clock-bytes", clock.bytes())
                         .addLast("codec", new HttpServerCodec())
-                        .addLast("aggregator", new HttpObjectAggregator(maxBodySize))
-                        .addLast("api", new HttpApiHandler(api));
+                        .addLast("clock-parts", clock.parts())
+                        .addLast("assembler", new RequestAssembler(limits.maxBodySize(), budget, aborted))
+                        .addLast("api", new HttpApiHandler(api, budget, limits.maxPipelined()));
                 }
             });
-        return new HttpServer(b.bind(address.toSocketAddress()).sync().channel());
+        return new HttpServer(address.bind(b.bind(address.toSocketAddress()), "--http"), budget, open);
     }
 
     /** The bound address (the real port when 0 was asked for). */
     public InetSocketAddress address() {
         return (InetSocketAddress) server.localAddress();
+    }
+
+    /** Open connections. */
+    public int openConnections() {
+        return open.get();
+    }
+
+    /** Request bytes buffered now. */
+    public long bufferedBytes() {
+        return budget.used();
     }
 
     /** Stops accepting connections; open connections keep being served until closed separately. */

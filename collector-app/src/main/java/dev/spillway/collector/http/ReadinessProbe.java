@@ -59,6 +59,20 @@ public final class ReadinessProbe implements AutoCloseable {
         }
     }
 
+    /**
+     * What is wrong, for {@code /health}: null when the database answered recently and the pipeline runs, else
+     * a sentence naming the failing part.
+     */
+    public String problem() {
+        if (!pipeline.isRunning()) {
+            return "pipeline is not running (shutting down)";
+        }
+        if (System.nanoTime() - lastOkNanos >= FRESH_NANOS) {
+            return "database unreachable";
+        }
+        return null;
+    }
+
     /** Whether the database answered recently and the pipeline runs. */
     public boolean ready() {
         return pipeline.isRunning() && System.nanoTime() - lastOkNanos < FRESH_NANOS;

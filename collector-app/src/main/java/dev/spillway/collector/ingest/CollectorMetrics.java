@@ -54,9 +54,14 @@ public final class CollectorMetrics {
         stringsSkipped.increment(n);
     }
 
-    /** Counts one HTTP response. */
-    public void httpResponse(int status) {
-        registry.counter("spillway.collector.http.requests", "status", Integer.toString(status)).increment();
+    /**
+     * Counts one HTTP response.
+     *
+     * @param endpoint one of a fixed set of paths, or {@code other}, so scanners cannot grow the label set
+     */
+    public void httpResponse(String endpoint, int status) {
+        Counter.builder("spillway.collector.http.requests").description("HTTP requests answered, by endpoint and status")
+            .tag("endpoint", endpoint).tag("status", Integer.toString(status)).register(registry).increment();
     }
 
     /** Lines accepted since start. */

@@ -5,11 +5,10 @@ import dev.spillway.collector.lineprotocol.LineHandler;
 import dev.spillway.collector.lineprotocol.LineProtocolParser;
 import dev.spillway.collector.lineprotocol.ParsedPoint;
 import dev.spillway.collector.lineprotocol.Precision;
+import dev.spillway.collector.points.PointWriter;
 import dev.spillway.collector.series.Series;
 import dev.spillway.collector.series.SeriesKey;
 import dev.spillway.collector.series.SeriesLimitException;
-import dev.spillway.collector.series.SeriesRegistry;
-import dev.spillway.telemetry.Pipeline;
 
 import java.time.Instant;
 import java.util.ArrayList;
@@ -28,20 +27,23 @@ import java.util.concurrent.CompletionException;
  * mid-line). Lines whose series are all known are ingested during parsing; lines that need a new series are
  * copied and ingested once their series exist, so a slow series insert never holds up known series.
  *
+ * <p>Events enter the pipeline through the {@link PointWriter} (producer {@code line-protocol}), like every
+ * other input.
+ *
  * <p>Thread-safe; each thread uses its own parser.
  */
 public final class LineIngestor {
 
-    private final Pipeline pipeline;
-    private final SeriesRegistry registry;
+    private final PointWriter writer;
+    private final PointWriter.Producer producer;
     private final CollectorMetrics metrics;
     private final BadLineLog badLines;
     private final ThreadLocal<LineProtocolParser> parsers = ThreadLocal.withInitial(LineProtocolParser::new);
 
-    /** Wires the ingestor to its pipeline, series catalogue, meters and rate-limited bad-line log. */
-    public LineIngestor(Pipeline pipeline, SeriesRegistry registry, CollectorMetrics metrics, BadLineLog badLines) {
-        this.pipeline = pipeline;
-        this.registry = registry;
+    /** Wires the ingestor to the point writer, meters and rate-limited bad-line log. */
+    public LineIngestor(PointWriter writer, CollectorMetrics metrics, BadLineLog badLines) {
+        this.writer = writer;
+        this.producer = writer.producer("line-protocol");
         this.metrics = metrics;
         this.badLines = badLines;
     }
@@ -124,7 +126,7 @@ public final class LineIngestor {
                 if (prefix == null) {
                     prefix = SeriesKey.prefix(p.measurement(), tagsOf(p));
                 }
-                final Series s = registry.cached(SeriesKey.of(prefix, p.fieldKey(i)));
+                final Series s = writer.cached(SeriesKey.of(prefix, p.fieldKey(i)));
                 series[i] = s;
                 allKnown &= s != null;
             }
@@ -147,7 +149,7 @@ public final class LineIngestor {
         }
 
         private boolean offer(long timestamp, Series s, short kind, double value) {
-            if (pipeline.ingest(timestamp, s.id(), kind, value, s.takeSequence())) {
+            if (producer.ingest(timestamp, s, kind, value)) {
                 events++;
                 return true;
             }
@@ -187,7 +189,7 @@ public final class LineIngestor {
             final List<CompletableFuture<Series>> all = new ArrayList<>();
             for (PendingLine pl : pending) {
                 for (int j = 0; j < pl.fields.length; j++) {
-                    all.add(registry.resolve(pl.keys[j], pl.measurement, pl.tags, pl.fields[j]));
+                    all.add(writer.resolve(pl.keys[j], pl.measurement, pl.tags, pl.fields[j]));
                 }
             }
             // Not *Async: the continuation runs on the series thread that finished last, which is never the
