@@ -4,6 +4,8 @@ import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
 import dev.spillway.collector.api.ApiRouter;
 import dev.spillway.collector.config.CollectorConfig;
+import dev.spillway.collector.config.NatsSettings;
+import dev.spillway.collector.nats.JetStreamRole;
 import dev.spillway.collector.db.CollectorSchema;
 import dev.spillway.collector.db.EmbeddedDatabase;
 import dev.spillway.collector.http.HttpApi;
@@ -21,7 +23,9 @@ import dev.spillway.collector.transitions.StateTransitions;
 import dev.spillway.collector.udp.UdpServer;
 import dev.spillway.telemetry.Pipeline;
 import dev.spillway.telemetry.PipelineStats;
+import dev.spillway.telemetry.nats.NatsBatchConsumer;
 import dev.spillway.telemetry.sink.RetryPolicy;
+import dev.spillway.telemetry.sink.Sink;
 import dev.spillway.telemetry.timescale.TimescaleSink;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
@@ -70,6 +74,7 @@ public final class Collector implements AutoCloseable {
     private EmbeddedDatabase embedded;
     private HikariDataSource dataSource;
     private SeriesRegistry series;
+    private JetStreamRole jetStream;
     private Pipeline pipeline;
     private CollectorMetrics metrics;
     private PointWriter pointWriter;
@@ -116,7 +121,12 @@ public final class Collector implements AutoCloseable {
             jdbcUrl = cfg.jdbcUrl();
             dbUser = cfg.dbUser();
         }
-        dataSource = pool(jdbcUrl, dbUser, cfg.embeddedDatabase() ? null : cfg.dbPassword(), cfg.workers());
+        final NatsSettings.Role role = cfg.nats().role();
+        dataSource = pool(jdbcUrl, dbUser, cfg.embeddedDatabase() ? null : cfg.dbPassword(),
+            cfg.workers() + (role == NatsSettings.Role.WRITER ? cfg.nats().writerThreads() : 0));
+        if (cfg.nats().usesNats()) {
+            jetStream = JetStreamRole.connect(cfg.nats(), "spillway-" + role.name().toLowerCase(java.util.Locale.ROOT));
+        }
         final TimescaleSink sink = TimescaleSink.builder()
             .dataSource(dataSource)
             .table(EVENTS_TABLE)
@@ -124,17 +134,21 @@ public final class Collector implements AutoCloseable {
             .compressAfter(cfg.compressAfter())
             .retention(cfg.retention())
             .indexMode(cfg.indexMode())
-            // The dedup ledger must outlive the longest retry of a batch.
-            .ledgerRetention(max(Duration.ofHours(1), cfg.retryMaxElapsed().multipliedBy(2)))
+            // The dedup ledger must outlive the longest retry of a batch, and for a writer, the longest time a
+            // batch can wait in the stream to be redelivered.
+            .ledgerRetention(max(max(Duration.ofHours(1), cfg.retryMaxElapsed().multipliedBy(2)),
+                role == NatsSettings.Role.WRITER ? JetStreamRole.writerLedgerRetention(cfg.nats()) : Duration.ZERO))
             .build();
         CollectorSchema.create(dataSource, EVENTS_TABLE);
         series = new SeriesRegistry(dataSource, EVENTS_TABLE, cfg.maxSeries(), SERIES_THREADS);
 
         final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
         metrics = new CollectorMetrics(registry, series);
+        // An edge publishes its batches to JetStream; the other roles write them to the database.
+        final Sink pipelineSink = role == NatsSettings.Role.EDGE ? jetStream.edgeSink(registry) : sink;
         pipeline = Pipeline.builder()
             .name("collector")
-            .sink(sink)
+            .sink(pipelineSink)
             .ringSize(cfg.ringSize())
             .batchSize(cfg.batchSize())
             .flushInterval(cfg.flushInterval())
@@ -145,6 +159,10 @@ public final class Collector implements AutoCloseable {
             .closeTimeout(cfg.closeTimeout())
             .meterRegistry(registry)
             .build();
+        if (role == NatsSettings.Role.WRITER) {
+            // Shares the pipeline's sink: consumed batches carry the edges' ledger keys, never this run's.
+            jetStream.startWriter(sink, registry);
+        }
         final BadLineLog badLines = new BadLineLog(10_000);
         final Saturation saturation = new Saturation(pipeline, cfg.highWaterMark());
         // The one way into the pipeline: line protocol, probes and heartbeats all write through it.
@@ -249,6 +267,11 @@ public final class Collector implements AutoCloseable {
         return jdbcUrl;
     }
 
+    /** The JetStream writer's consumer (its counters), or null unless the role is writer. */
+    public NatsBatchConsumer jetStreamWriter() {
+        return jetStream == null ? null : jetStream.consumer();
+    }
+
     /** The live pipeline accounting. */
     public PipelineStats stats() {
         return pipeline.stats();
@@ -303,9 +326,13 @@ public final class Collector implements AutoCloseable {
                     Thread.currentThread().interrupt();
                 }
             }
-            // 3. Drain: everything accepted reaches the database (or is counted as failed).
+            // 3. A writer stops consuming: the batch in hand is committed and acked, fetched ones are given back.
+            if (jetStream != null) {
+                quietly(() -> jetStream.stopConsuming(config.closeTimeout()));
+            }
+            // 4. Drain: everything accepted reaches the database or JetStream (or is counted as failed).
             final PipelineStats stats = pipeline != null ? pipeline.close(config.closeTimeout()) : null;
-            // 4. Connections (keep-alive HTTP, TCP) go only now, so responses written above were flushed.
+            // 5. Connections (keep-alive HTTP, TCP) go only now, so responses written above were flushed.
             if (connections != null) {
                 quietly(() -> connections.close().awaitUninterruptibly(5, TimeUnit.SECONDS));
             }
@@ -335,6 +362,15 @@ public final class Collector implements AutoCloseable {
         }
         if (ingestExecutor != null) {
             ingestExecutor.shutdownNow();
+        }
+        if (jetStream != null) {
+            quietly(() -> {
+                try {
+                    jetStream.close();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            });
         }
         if (router != null) {
             quietly(router::close);

@@ -44,6 +44,7 @@ import java.time.Duration;
  * @param compressAfter compress chunks older than this, or null (TimescaleDB)
  * @param retention drop chunks older than this, or null to keep everything (TimescaleDB)
  * @param indexMode secondary indexes of the events table
+ * @param nats the process's role and its NATS JetStream settings (edge and writer roles)
  */
 public record CollectorConfig(
     HostPort http,
@@ -79,7 +80,8 @@ public record CollectorConfig(
     Duration chunkInterval,
     Duration compressAfter,
     Duration retention,
-    IndexMode indexMode) {
+    IndexMode indexMode,
+    NatsSettings nats) {
 
     /** Whether writes need a token. */
     public boolean authRequired() {
@@ -103,6 +105,6 @@ public record CollectorConfig(
             + " db=" + (jdbcUrl != null ? maskedJdbcUrl() : "embedded:" + dataDir) + " ring=" + ringSize + " batch="
             + batchSize + " flush=" + flushInterval.toMillis() + "ms workers=" + workers + " policy="
             + overflowPolicy + " maxSeries=" + maxSeries + " highWaterMark=" + highWaterMark + " retention="
-            + (retention == null ? "forever" : retention) + " indexMode=" + indexMode;
+            + (retention == null ? "forever" : retention) + " indexMode=" + indexMode + " " + nats;
     }
 }

@@ -75,6 +75,7 @@ public final class NatsBatchConsumer implements AutoCloseable {
     private final CountDownLatch stop = new CountDownLatch(1);
     private final ScheduledExecutorService ticker;
     private volatile boolean started;
+    private final java.util.concurrent.atomic.AtomicBoolean closed = new java.util.concurrent.atomic.AtomicBoolean();
     private final Outage pullOutage = new Outage("pulling from JetStream");
     private final Outage writeOutage = new Outage("writing batches");
 
@@ -261,6 +262,9 @@ public final class NatsBatchConsumer implements AutoCloseable {
      * delay, messages fetched but not started, so another writer takes them at once. Idempotent.
      */
     public void close(Duration timeout) {
+        if (!closed.compareAndSet(false, true)) {
+            return;
+        }
         stop.countDown();
         final long deadline = System.nanoTime() + timeout.toNanos();
         for (Worker w : workers) {
