@@ -228,6 +228,11 @@ public final class CollectorOptions {
         description = "JetStream's Nats-Msg-Id duplicate window (default: ${DEFAULT-VALUE}).")
     String natsDedupWindow;
 
+    @Option(names = "--nats-ack-wait", paramLabel = "DURATION", defaultValue = "30s",
+        description = "A batch a writer took and did not acknowledge within this (it crashed) goes to another "
+            + "writer; long commits extend it (default: ${DEFAULT-VALUE}).")
+    String natsAckWait;
+
     @Option(names = "--writer-threads", paramLabel = "N", defaultValue = "2",
         description = "Writer role: threads pulling and committing batches (default: ${DEFAULT-VALUE}).")
     String writerThreads;
@@ -401,7 +406,7 @@ public final class CollectorOptions {
             if (!blank(nats)) {
                 throw new ConfigException("--nats needs --role edge or --role writer");
             }
-            return new NatsSettings(r, null, null, null, null, null, null, null, 0, null, null, 0);
+            return new NatsSettings(r, null, null, null, null, null, null, null, 0, null, null, null, 0);
         }
         if (blank(nats)) {
             throw new ConfigException("--role " + role + " needs --nats URL (e.g. nats://127.0.0.1:4222)");
@@ -424,9 +429,10 @@ public final class CollectorOptions {
         // Writers keep ledger rows for max_age + 1 h, and the ledger's retention is capped at 30 days.
         final Duration maxAge = durationIn("--nats-max-age", natsMaxAge, Duration.ofMinutes(1), Duration.ofDays(29));
         final Duration window = durationIn("--nats-dedup-window", natsDedupWindow, Duration.ofMillis(100), maxAge);
+        final Duration ackWait = durationIn("--nats-ack-wait", natsAckWait, Duration.ofSeconds(1), Duration.ofHours(1));
         final int threads = intIn("--writer-threads", writerThreads, 1, 64);
         final NatsSettings settings = new NatsSettings(r, nats.trim(), creds, natsUser, natsPassword,
-            natsStream, natsSubject, natsConsumer, maxBytes, maxAge, window, threads);
+            natsStream, natsSubject, natsConsumer, maxBytes, maxAge, window, ackWait, threads);
         try {
             dev.spillway.collector.nats.JetStreamRole.topology(settings);
         } catch (IllegalArgumentException e) {

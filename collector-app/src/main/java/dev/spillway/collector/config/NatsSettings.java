@@ -18,6 +18,7 @@ import java.time.Duration;
  * @param maxBytes the stream's max_bytes (unwritten batches)
  * @param maxAge the stream's max_age (the redelivery horizon; writers keep ledger rows longer)
  * @param duplicateWindow the stream's Nats-Msg-Id duplicate window
+ * @param ackWait how long a batch delivered to a writer may stay unacknowledged before it is redelivered
  * @param writerThreads writer threads pulling and committing batches (writer role)
  */
 public record NatsSettings(
@@ -32,6 +33,7 @@ public record NatsSettings(
     long maxBytes,
     Duration maxAge,
     Duration duplicateWindow,
+    Duration ackWait,
     int writerThreads) {
 
     /** What this collector process does. */

@@ -40,7 +40,8 @@ public final class JetStreamRole implements AutoCloseable {
     /** The stream and consumer for these settings (validated: throws IllegalArgumentException naming a setting). */
     public static JetStreamTopology topology(NatsSettings s) {
         return JetStreamTopology.builder().stream(s.stream()).subject(s.subject()).consumer(s.consumer())
-            .maxBytes(s.maxBytes()).maxAge(s.maxAge()).duplicateWindow(s.duplicateWindow()).build();
+            .maxBytes(s.maxBytes()).maxAge(s.maxAge()).duplicateWindow(s.duplicateWindow()).ackWait(s.ackWait())
+            .build();
     }
 
     /**
