@@ -1,28 +1,20 @@
 package dev.spillway.telemetry;
 
-import dev.spillway.telemetry.metrics.PipelineCounters;
-import dev.spillway.telemetry.metrics.PipelineMetrics;
-import dev.spillway.telemetry.pump.MutableEventBatch;
-import dev.spillway.telemetry.pump.Pump;
-import dev.spillway.telemetry.pump.WorkerPool;
-import dev.spillway.telemetry.ring.EventRing;
+import dev.spillway.telemetry.internal.Account;
+import dev.spillway.telemetry.internal.CoreSettings;
+import dev.spillway.telemetry.internal.PipelineCore;
+import dev.spillway.telemetry.internal.RingMode;
 import dev.spillway.telemetry.sink.FailedBatchHandler;
 import dev.spillway.telemetry.sink.RetryPolicy;
 import dev.spillway.telemetry.sink.Sink;
 import io.micrometer.core.instrument.MeterRegistry;
-import io.micrometer.core.instrument.Timer;
 import org.agrona.concurrent.BackoffIdleStrategy;
 import org.agrona.concurrent.EpochNanoClock;
 import org.agrona.concurrent.IdleStrategy;
 import org.agrona.concurrent.OffsetEpochNanoClock;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 import java.time.Duration;
-import java.util.concurrent.ArrayBlockingQueue;
-import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * A running telemetry pipeline: producers {@link #ingest} pointer-free events into a ring, one pump thread
@@ -36,59 +28,27 @@ import java.util.concurrent.atomic.AtomicInteger;
  * }</pre>
  *
  * <p>Every event is accounted for: at any quiescent point
- * {@code ingested == written + overwritten + rejected + failed} (see {@link PipelineStats}).
+ * {@code ingested == written + overwritten + rejected + failed} (see {@link PipelineStats}), and
+ * {@link #close(Duration)} returns the final, balanced account.
  */
 public final class Pipeline implements AutoCloseable {
 
-    private static final Logger LOG = LoggerFactory.getLogger(Pipeline.class);
+    /**
+     * How far past its timeout {@link #close(Duration)} may return, not counting the time the
+     * {@link FailedBatchHandler} takes for the batches given up at the deadline.
+     */
+    public static final Duration CLOSE_SLACK = PipelineCore.CLOSE_SLACK;
 
     private final String name;
-    private final EventRing ring;
-    private final PipelineCounters counters;
-    private final Pump pump;
-    private final WorkerPool workers;
-    private final Sink sink;
+    private final PipelineCore core;
     private final EpochNanoClock clock;
     private final Duration closeTimeout;
-    private final OverflowPolicy policy;
-    private final int workerCount;
-    private final Object closeLock = new Object();
-    private volatile PipelineStats finalStats;
 
-    private Pipeline(Builder b) {
-        this.name = b.name;
-        this.sink = b.sink;
-        this.clock = b.clock;
-        this.closeTimeout = b.closeTimeout;
-        this.policy = b.overflowPolicy;
-        this.workerCount = b.workers;
-        this.counters = new PipelineCounters();
-        this.ring = new EventRing(b.ringSize, b.overflowPolicy, counters);
-        final int poolSize = b.workers * 2 + 1; // one filling, and up to two per worker (one writing, one queued)
-        final BlockingQueue<MutableEventBatch> free = new ArrayBlockingQueue<>(poolSize);
-        final BlockingQueue<MutableEventBatch> work = new ArrayBlockingQueue<>(poolSize + b.workers);
-        for (int i = 0; i < poolSize; i++) {
-            free.add(new MutableEventBatch(b.batchSize));
-        }
-        final Timer writeTimer = b.meterRegistry == null ? null
-            : PipelineMetrics.bind(b.meterRegistry, name, counters, ring);
-        this.pump = new Pump(ring, counters, free, work, b.flushInterval.toNanos(), b.idleStrategy);
-        final AtomicInteger workerIndex = new AtomicInteger();
-        this.workers = new WorkerPool(b.workers, r -> daemon(r, name + "-worker-" + workerIndex.incrementAndGet()),
-            b.sink, b.retryPolicy, b.failedBatchHandler, counters, free, work, writeTimer);
-    }
-
-    private static Thread daemon(Runnable r, String threadName) {
-        final Thread t = new Thread(r, threadName);
-        t.setDaemon(true);
-        return t;
-    }
-
-    private void start() {
-        workers.start();
-        daemon(pump, name + "-pump").start();
-        LOG.info("pipeline '{}' started: ring={} policy={} workers={} sink={}", name, ring.capacity(), policy,
-            workerCount, sink.getClass().getName());
+    private Pipeline(String name, PipelineCore core, EpochNanoClock clock, Duration closeTimeout) {
+        this.name = name;
+        this.core = core;
+        this.clock = clock;
+        this.closeTimeout = closeTimeout;
     }
 
     /** A builder with safe defaults; only {@link Builder#sink(Sink)} is required. */
@@ -105,11 +65,16 @@ public final class Pipeline implements AutoCloseable {
      * @param kind an application-defined kind
      * @param value the value
      * @param sequence the source's sequence number for this event
+     * <p>Under {@link OverflowPolicy#BLOCK} a producer that finds the ring full parks (no CPU while it waits)
+     * until the pump frees a slot; it is refused when the pipeline closes meanwhile, or when the thread is
+     * interrupted while waiting (its interrupt status stays set; counted as {@code rejectedInterrupted}).
+     *
      * @return true when accepted (it may still be overwritten later, and is then counted), false when refused
-     *     (ring full under {@code DROP_NEWEST}, or the pipeline is closing); refusals are counted too
+     *     (ring full under {@code DROP_NEWEST}, interrupted while blocked, or the pipeline is closing or its pump
+     *     died); refusals are counted too
      */
     public boolean ingest(long timestampNanos, int sourceId, short kind, double value, long sequence) {
-        return ring.publish(timestampNanos, sourceId, kind, value, sequence);
+        return core.publish(timestampNanos, sourceId, kind, value, sequence);
     }
 
     /** A handle that stamps time and sequence (starting at 0) for a producer that owns {@code sourceId}. */
@@ -129,12 +94,15 @@ public final class Pipeline implements AutoCloseable {
 
     /** Number of ring slots. */
     public int ringCapacity() {
-        return ring.capacity();
+        return core.ringCapacity();
     }
 
-    /** Whether the pipeline still accepts events (false from the start of {@link #close()}). */
+    /**
+     * Whether the pipeline still accepts events: false from the start of {@link #close()}, and false if its pump
+     * thread died (then {@link PipelineStats#pumpFailed()} is true and the log says why).
+     */
     public boolean isRunning() {
-        return ring.isAccepting();
+        return core.isRunning();
     }
 
     /**
@@ -142,20 +110,19 @@ public final class Pipeline implements AutoCloseable {
      * {@code ingest} (each refusal is counted), and it still balances.
      */
     public PipelineStats stats() {
-        // Resolutions are read before the claim count, so a snapshot under load shows pending >= 0.
-        final long written = counters.written();
-        final long overwritten = counters.overwritten();
-        final long rejectedInvalid = counters.rejectedInvalid();
-        final long failed = counters.failed();
-        final long rejectedFull = counters.rejectedFull();
-        final long rejectedClosed = counters.rejectedClosed();
-        final long ingested = ring.claimed() + counters.refusedWithoutClaim();
-        return new PipelineStats(ingested, written, overwritten, rejectedFull, rejectedClosed, rejectedInvalid,
-            failed, counters.batchesWritten(), counters.batchesFailed(), counters.retries(), ring.occupancy(),
-            counters.batchesInFlight());
+        return toStats(core.account());
     }
 
-    /** Closes with the configured close timeout; see {@link #close(Duration)}. */
+    private static PipelineStats toStats(Account a) {
+        return new PipelineStats(a.ingested(), a.written(), a.overwritten(), a.rejectedFull(), a.rejectedClosed(),
+            a.rejectedInterrupted(), a.rejectedInvalid(), a.failed(), a.batchesWritten(), a.batchesFailed(),
+            a.retries(), a.ringOccupancy(), a.batchesInFlight(), a.pumpFailed());
+    }
+
+    /**
+     * Closes with the configured close timeout; see {@link #close(Duration)}, which also returns the final account
+     * ({@code AutoCloseable.close()} cannot).
+     */
     @Override
     public void close() {
         close(closeTimeout);
@@ -163,47 +130,20 @@ public final class Pipeline implements AutoCloseable {
 
     /**
      * Stops accepting (later {@code ingest} calls are refused and counted), drains the ring, ships the partial
-     * batch, waits for the workers up to {@code timeout}, closes the sink, and logs the final account. Whatever
-     * could not be written by the deadline is counted as failed. Idempotent: later calls return the same stats.
+     * batch, lets the workers write what is queued, and at the deadline gives up whatever is left: it is counted
+     * failed and handed to the {@link FailedBatchHandler} exactly once (writes still running are aborted through
+     * {@link Sink#abortWrites()}, and abandoned if they ignore it). The sink is closed once no worker is inside
+     * {@code write}. Logs and returns the final account, in which every event is resolved.
      *
-     * @return the final accounting
+     * <p>Returns within {@code timeout} plus {@link #CLOSE_SLACK}, plus the time the failed-batch handler takes for
+     * the batches given up at the deadline. Idempotent and thread-safe: concurrent and later calls wait for the first
+     * and return its account. An interrupted caller closes at once (as if the deadline had come) and keeps its
+     * interrupt status; so does a call from inside {@link Sink#write}.
+     *
+     * @return the final accounting, balanced
      */
     public PipelineStats close(Duration timeout) {
-        synchronized (closeLock) {
-            if (finalStats != null) {
-                return finalStats;
-            }
-            final long deadline = System.nanoTime() + timeout.toNanos();
-            ring.stopAccepting();
-            pump.requestStop(deadline);
-            boolean interrupted = false;
-            try {
-                // The pump gives up on the ring itself at the deadline; the slack covers its last loop.
-                if (!pump.awaitFinished(timeout.toNanos() + TimeUnit.SECONDS.toNanos(5), TimeUnit.NANOSECONDS)) {
-                    LOG.error("pipeline '{}': pump did not finish draining", name);
-                }
-                workers.shutdown(deadline);
-            } catch (InterruptedException e) {
-                interrupted = true;
-                LOG.warn("pipeline '{}': close interrupted; the account below may show pending events", name);
-            }
-            try {
-                sink.close();
-            } catch (Exception e) {
-                LOG.warn("pipeline '{}': sink close failed", name, e);
-            }
-            final PipelineStats stats = stats();
-            finalStats = stats;
-            if (stats.isBalanced()) {
-                LOG.info("pipeline '{}' closed: {} (balanced)", name, stats);
-            } else {
-                LOG.error("pipeline '{}' closed UNBALANCED: {}", name, stats);
-            }
-            if (interrupted) {
-                Thread.currentThread().interrupt();
-            }
-            return stats;
-        }
+        return toStats(core.close(timeout));
     }
 
     /**
@@ -283,8 +223,10 @@ public final class Pipeline implements AutoCloseable {
         }
 
         /**
-         * How the pump waits when idle; default a {@link BackoffIdleStrategy} that spins, yields, then parks
-         * from 1 us up to 1 ms. A {@code BusySpinIdleStrategy} lowers latency at the cost of a core.
+         * How the pump waits when idle; default a new {@link BackoffIdleStrategy} per pipeline that spins, yields,
+         * then parks from 1 us up to 1 ms. A {@code BusySpinIdleStrategy} lowers latency at the cost of a core. Idle
+         * strategies keep state: give each pipeline its own. One that throws a {@code RuntimeException} is survived
+         * (the pump parks 1 ms instead); an {@code Error} from it kills the pump and stops the pipeline.
          */
         public Builder idleStrategy(IdleStrategy idleStrategy) {
             this.idleStrategy = idleStrategy;
@@ -330,17 +272,27 @@ public final class Pipeline implements AutoCloseable {
             check(retryPolicy != null, "retryPolicy must not be null");
             check(closeTimeout != null && !closeTimeout.isNegative() && closeTimeout.compareTo(Duration.ofHours(1)) <= 0,
                 "closeTimeout must be 0..1h, was " + closeTimeout);
-            if (idleStrategy == null) {
-                idleStrategy = new BackoffIdleStrategy(100, 10, TimeUnit.MICROSECONDS.toNanos(1),
-                    TimeUnit.MILLISECONDS.toNanos(1));
-            }
-            if (clock == null) {
-                clock = new OffsetEpochNanoClock();
-            }
+            // Defaults are local: build() never mutates the builder, so two pipelines never share state by accident.
+            final IdleStrategy idle = idleStrategy != null ? idleStrategy
+                : new BackoffIdleStrategy(100, 10, TimeUnit.MICROSECONDS.toNanos(1), TimeUnit.MILLISECONDS.toNanos(1));
+            final EpochNanoClock stampClock = clock != null ? clock : new OffsetEpochNanoClock();
             sink.attach(name);
-            final Pipeline pipeline = new Pipeline(this);
-            pipeline.start();
-            return pipeline;
+            final PipelineCore core = new PipelineCore(new CoreSettings(name, sink, ringSize, batchSize,
+                flushInterval.toNanos(), workers, ringMode(overflowPolicy), retryPolicy, failedBatchHandler, idle,
+                meterRegistry));
+            core.start();
+            return new Pipeline(name, core, stampClock, closeTimeout);
+        }
+
+        private static RingMode ringMode(OverflowPolicy policy) {
+            switch (policy) {
+                case DROP_NEWEST:
+                    return RingMode.DROP_NEWEST;
+                case BLOCK:
+                    return RingMode.BLOCK;
+                default:
+                    return RingMode.OVERWRITE_OLDEST;
+            }
         }
 
         private static String quote(String s) {

@@ -7,7 +7,8 @@ import org.agrona.concurrent.EpochNanoClock;
  * number, so that a gap in a source's sequences downstream shows exactly where events were lost.
  *
  * <p>Not thread-safe: one handle belongs to one producer thread (the sequence is a plain field). Allocation-free.
- * The sequence advances for every call, accepted or not, because a refused event is a gap too.
+ * The sequence advances for every call, accepted or not, because a refused event is a gap too. Sequences run up
+ * to {@code Long.MAX_VALUE - 1}; they never wrap: once exhausted, {@code record} throws.
  */
 public final class SourceHandle {
 
@@ -25,12 +26,26 @@ public final class SourceHandle {
 
     /** Records a value now. @return whether the pipeline accepted it */
     public boolean record(short kind, double value) {
-        return pipeline.ingest(clock.nanoTime(), sourceId, kind, value, nextSequence++);
+        return pipeline.ingest(clock.nanoTime(), sourceId, kind, value, takeSequence());
     }
 
-    /** Records a value with the caller's timestamp (nanoseconds since the Unix epoch). */
+    /**
+     * Records a value with the caller's timestamp (nanoseconds since the Unix epoch).
+     *
+     * @throws IllegalStateException when the source's sequences are exhausted (they never wrap silently)
+     */
     public boolean record(long timestampNanos, short kind, double value) {
-        return pipeline.ingest(timestampNanos, sourceId, kind, value, nextSequence++);
+        return pipeline.ingest(timestampNanos, sourceId, kind, value, takeSequence());
+    }
+
+    private long takeSequence() {
+        final long seq = nextSequence;
+        if (seq == Long.MAX_VALUE) {
+            throw new IllegalStateException("source " + sourceId + ": sequence numbers exhausted; a wrap would read "
+                + "as a huge gap downstream, so start a new source id");
+        }
+        nextSequence = seq + 1;
+        return seq;
     }
 
     /** The source this handle stamps. */

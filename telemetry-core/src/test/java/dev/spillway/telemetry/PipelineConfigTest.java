@@ -1,6 +1,7 @@
 package dev.spillway.telemetry;
 
 import dev.spillway.telemetry.sink.RetryPolicy;
+import dev.spillway.telemetry.testsupport.Await;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -8,6 +9,7 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 import java.time.Duration;
+import java.util.concurrent.Semaphore;
 import java.util.function.UnaryOperator;
 import java.util.stream.Stream;
 
@@ -65,23 +67,39 @@ class PipelineConfigTest {
     }
 
     @Test
-    void metricsReportTheSameAccountAsStats() {
+    void metricsReportTheSameAccountAsStatsAndAreRemovedAtClose() {
         final SimpleMeterRegistry registry = new SimpleMeterRegistry();
-        final Pipeline pipeline = Pipeline.builder().name("metered").sink(batch -> batch.size() - 1)
+        final Semaphore permits = new Semaphore(0);
+        final Pipeline pipeline = Pipeline.builder().name("metered").sink(batch -> {
+                permits.acquire();
+                return batch.size() - 1;
+            })
             .meterRegistry(registry).batchSize(4).workers(1).build();
         for (int i = 0; i < 8; i++) {
             pipeline.ingest(i, 1, (short) 0, i, i);
         }
-        final PipelineStats stats = pipeline.close(Duration.ofSeconds(10));
-        pipeline.ingest(9, 1, (short) 0, 9, 9); // refused after close: visible in the live counters
-        assertEquals(9.0, registry.get("spillway.events.ingested").tag("pipeline", "metered").functionCounter().count());
-        assertEquals((double) stats.written(),
-            registry.get("spillway.events.written").functionCounter().count());
+        permits.release(2);
+        Await.until(Duration.ofSeconds(10), () -> pipeline.stats().batchesWritten() == 2, "both batches written");
+        final PipelineStats stats = pipeline.stats();
+        assertEquals(8.0, registry.get("spillway.events.ingested").tag("pipeline", "metered").functionCounter().count());
+        assertEquals((double) stats.written(), registry.get("spillway.events.written").functionCounter().count());
+        assertEquals(6.0, stats.written());
         assertEquals((double) stats.rejectedInvalid(),
             registry.get("spillway.events.dropped").tag("reason", "rejected_invalid").functionCounter().count());
-        assertEquals(1.0, registry.get("spillway.events.dropped").tag("reason", "rejected_closed").functionCounter().count());
         assertEquals(0.0, registry.get("spillway.events.pending").gauge().value());
-        assertEquals((double) stats.batchesWritten(), registry.get("spillway.batch.write").timer().count());
+        assertEquals(2.0, registry.get("spillway.batch.write").timer().count());
         assertEquals(65_536.0, registry.get("spillway.ring.capacity").gauge().value());
+
+        final PipelineStats closed = pipeline.close(Duration.ofSeconds(10));
+        assertTrue(closed.isBalanced(), closed::toString);
+        assertTrue(registry.find("spillway.events.ingested").meters().isEmpty(), "meters removed at close");
+        assertTrue(registry.getMeters().isEmpty(), "every meter removed: " + registry.getMeters());
+
+        // A second pipeline of the same name starts from zero, not from the first one's meters.
+        final Pipeline second = Pipeline.builder().name("metered").sink(batch -> batch.size())
+            .meterRegistry(registry).build();
+        assertTrue(second.ingest(1, 1, (short) 0, 1, 1));
+        assertEquals(1.0, registry.get("spillway.events.ingested").tag("pipeline", "metered").functionCounter().count());
+        second.close(Duration.ofSeconds(10));
     }
 }

@@ -1,4 +1,4 @@
-package dev.spillway.telemetry.ring;
+package dev.spillway.telemetry.internal;
 
 import org.openjdk.jcstress.annotations.Actor;
 import org.openjdk.jcstress.annotations.Arbiter;

@@ -1,14 +1,19 @@
-package dev.spillway.telemetry.pump;
+package dev.spillway.telemetry.internal;
 
-import dev.spillway.telemetry.ring.EventRing;
 import dev.spillway.telemetry.sink.EventBatch;
+import dev.spillway.telemetry.sink.PartialWriteException;
+
+import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * A pooled, fixed-capacity struct-of-arrays batch. The pump fills it, one worker reads it, the pool gets it
  * back: it is never touched by two threads at once, and the hand-offs go through blocking queues, which give
  * the happens-before edges.
+ *
+ * <p>Exactly one party resolves a batch (counts it written or failed): the worker that wrote it, or the closer
+ * that abandons it at the close deadline while a write ignores interrupts. {@link #claimResolution()} decides who.
  */
-public final class MutableEventBatch implements EventBatch, EventRing.EventSink {
+final class MutableEventBatch implements EventBatch, EventRing.EventSink {
 
     private final long[] timestampNanos;
     private final int[] sourceId;
@@ -20,9 +25,12 @@ public final class MutableEventBatch implements EventBatch, EventRing.EventSink 
     private long minTimestamp;
     private long maxTimestamp;
     private long firstAppendNanos;
+    private final AtomicBoolean resolved = new AtomicBoolean();
+    /** The latest partial-success report of a failed attempt (committed parts only grow), null when none. */
+    private volatile PartialWriteException progress;
 
     /** @param capacity the most events the batch holds */
-    public MutableEventBatch(int capacity) {
+    MutableEventBatch(int capacity) {
         timestampNanos = new long[capacity];
         sourceId = new int[capacity];
         kind = new short[capacity];
@@ -50,20 +58,37 @@ public final class MutableEventBatch implements EventBatch, EventRing.EventSink 
     }
 
     /** Empties the batch for reuse under a new id. */
-    public void reset(long batchId) {
+    void reset(long batchId) {
         this.batchId = batchId;
         size = 0;
         firstAppendNanos = 0;
+        progress = null;
+        resolved.set(false);
     }
 
     /** Whether no more events fit. */
-    public boolean isFull() {
+    boolean isFull() {
         return size == timestampNanos.length;
     }
 
     /** The most events the batch holds. */
-    public int capacity() {
+    int capacity() {
         return timestampNanos.length;
+    }
+
+    /** True for exactly one caller per {@link #reset}: the one that accounts for the batch. */
+    boolean claimResolution() {
+        return resolved.compareAndSet(false, true);
+    }
+
+    /** Remembers what a failed attempt reported as already durable (or invalid). */
+    void progress(PartialWriteException partial) {
+        progress = partial;
+    }
+
+    /** The last partial-success report, or null. */
+    PartialWriteException progress() {
+        return progress;
     }
 
     /** {@link System#nanoTime()} when the pump appended the first event, 0 while empty (set by the pump). */

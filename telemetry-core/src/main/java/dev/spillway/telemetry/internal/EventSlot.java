@@ -1,4 +1,4 @@
-package dev.spillway.telemetry.ring;
+package dev.spillway.telemetry.internal;
 
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
@@ -13,7 +13,7 @@ import java.lang.invoke.VarHandle;
  * knows no writer touched it in between. {@code abandonedBy} is the highest sequence whose writer found an
  * older writer still mid-write here and gave up its event rather than wait for it.
  */
-public final class EventSlot {
+final class EventSlot {
 
     static final long EMPTY_STAMP = -2L; // "sequence -1 published": older than every real sequence
 

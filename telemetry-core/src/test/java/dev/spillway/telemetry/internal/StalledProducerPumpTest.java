@@ -1,10 +1,7 @@
-package dev.spillway.telemetry.ring;
+package dev.spillway.telemetry.internal;
 
-import dev.spillway.telemetry.OverflowPolicy;
-import dev.spillway.telemetry.metrics.PipelineCounters;
-import dev.spillway.telemetry.pump.MutableEventBatch;
-import dev.spillway.telemetry.pump.Pump;
 import dev.spillway.telemetry.testsupport.Await;
+import dev.spillway.telemetry.sink.RetryPolicy;
 import org.agrona.concurrent.BusySpinIdleStrategy;
 import org.junit.jupiter.api.Test;
 
@@ -28,12 +25,14 @@ class StalledProducerPumpTest {
     @Test
     void pumpSkipsAStalledClaimOnceThreeQuartersOfTheRingAreClaimedBehindIt() throws Exception {
         final PipelineCounters counters = new PipelineCounters();
-        final EventRing ring = new EventRing(16, OverflowPolicy.OVERWRITE_OLDEST, counters);
+        final EventRing ring = new EventRing(16, RingMode.OVERWRITE_OLDEST, counters);
         final BlockingQueue<MutableEventBatch> free = new ArrayBlockingQueue<>(1);
         final BlockingQueue<MutableEventBatch> work = new ArrayBlockingQueue<>(1);
         free.add(new MutableEventBatch(12)); // ships when exactly 1..12 are in
-        final Pump pump = new Pump(ring, counters, free, work, TimeUnit.HOURS.toNanos(1),
-            new BusySpinIdleStrategy());
+        final WorkerPool noWorkers = new WorkerPool("test", 0, Thread::new, batch -> batch.size(),
+            RetryPolicy.none(), null, counters, free, work, null);
+        final Pump pump = new Pump(ring, counters, free, work, noWorkers, 12, TimeUnit.HOURS.toNanos(1),
+            new BusySpinIdleStrategy(), "test");
         final Thread pumpThread = new Thread(pump, "test-pump");
         pumpThread.setDaemon(true);
         pumpThread.start();
@@ -58,6 +57,6 @@ class StalledProducerPumpTest {
         assertTrue(pump.awaitFinished(10, TimeUnit.SECONDS));
         assertTrue(work.isEmpty(), "the late write is never delivered");
         assertEquals(1, counters.overwritten());
-        assertEquals(13, ring.claimed());
+        assertEquals(12, ring.cursorAcquire());
     }
 }

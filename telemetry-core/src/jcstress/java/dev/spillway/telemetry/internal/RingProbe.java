@@ -1,7 +1,5 @@
-package dev.spillway.telemetry.ring;
+package dev.spillway.telemetry.internal;
 
-import dev.spillway.telemetry.OverflowPolicy;
-import dev.spillway.telemetry.metrics.PipelineCounters;
 
 /**
  * Shared fixture for the jcstress tests: a ring of ONE slot, so every claim lands on the same slot and every
@@ -16,7 +14,7 @@ final class RingProbe implements EventRing.EventSink {
     static final int TORN_OR_STALE = 3;
 
     final PipelineCounters counters = new PipelineCounters();
-    final EventRing ring = new EventRing(1, OverflowPolicy.OVERWRITE_OLDEST, counters);
+    final EventRing ring = new EventRing(1, RingMode.OVERWRITE_OLDEST, counters);
 
     private long timestamp;
     private int source;

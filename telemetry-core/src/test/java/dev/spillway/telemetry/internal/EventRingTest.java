@@ -1,7 +1,5 @@
-package dev.spillway.telemetry.ring;
+package dev.spillway.telemetry.internal;
 
-import dev.spillway.telemetry.OverflowPolicy;
-import dev.spillway.telemetry.metrics.PipelineCounters;
 import org.junit.jupiter.api.Test;
 
 import java.util.ArrayList;
@@ -18,7 +16,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class EventRingTest {
 
     private final PipelineCounters counters = new PipelineCounters();
-    private final EventRing ring = new EventRing(4, OverflowPolicy.OVERWRITE_OLDEST, counters);
+    private final EventRing ring = new EventRing(4, RingMode.OVERWRITE_OLDEST, counters);
     private final Collected out = new Collected();
 
     @Test
@@ -36,7 +34,7 @@ class EventRingTest {
         for (int i = 0; i < 10; i++) {
             assertTrue(ring.publish(i, 1, (short) 0, i, i));
         }
-        assertEquals(10, ring.claimed());
+        assertEquals(9, ring.cursorAcquire());
         assertEquals(EventRing.LOST, ring.read(0, out), "slot 0 now holds sequence 8");
         assertEquals(EventRing.LOST, ring.read(5, out), "slot 1 now holds sequence 9");
         assertEquals(EventRing.DELIVERED, ring.read(8, out));
@@ -84,14 +82,13 @@ class EventRingTest {
         assertTrue(ring.publish(1, 1, (short) 0, 1, 1));
         ring.stopAccepting();
         assertFalse(ring.publish(2, 1, (short) 0, 2, 2));
-        assertEquals(1, counters.rejectedClosed());
-        assertEquals(1, counters.refusedWithoutClaim(), "refused before claiming: adds to ingested");
+        assertEquals(1, counters.rejectedClosedBeforeClaim(), "refused before claiming: adds to ingested");
         assertEquals(0, ring.terminate(), "the pump resolves up to sequence 0");
     }
 
     @Test
     void dropNewestRefusesWhenFullAndCounts() {
-        final EventRing dropping = new EventRing(4, OverflowPolicy.DROP_NEWEST, counters);
+        final EventRing dropping = new EventRing(4, RingMode.DROP_NEWEST, counters);
         for (int i = 0; i < 4; i++) {
             assertTrue(dropping.publish(i, 1, (short) 0, i, i));
         }

@@ -1,19 +1,20 @@
-package dev.spillway.telemetry.ring;
+package dev.spillway.telemetry.internal;
 
 import com.lmax.disruptor.BlockingWaitStrategy;
 import com.lmax.disruptor.InsufficientCapacityException;
 import com.lmax.disruptor.RingBuffer;
 import com.lmax.disruptor.Sequence;
-import dev.spillway.telemetry.OverflowPolicy;
-import dev.spillway.telemetry.metrics.PipelineCounters;
 
 import java.lang.invoke.VarHandle;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
 
 /**
  * The Disruptor ring of {@link EventSlot}s with a claim/validate protocol that survives being lapped.
  *
  * <p>Claims come from the Disruptor's multi-producer sequencer ({@code getAndAdd} on its cursor). Under
- * {@link OverflowPolicy#OVERWRITE_OLDEST} the pump's sequence is <em>not</em> a gating sequence, so a claim
+ * {@link RingMode#OVERWRITE_OLDEST} the pump's sequence is <em>not</em> a gating sequence, so a claim
  * never waits and a full ring is simply lapped. The Disruptor's per-slot availability flags cannot describe a
  * lapped slot (its stock consumers livelock or read overwritten data), so publication here does not use them:
  * each slot carries its own {@link EventSlot stamp}, taken by CAS before the payload is written. That CAS is
@@ -22,23 +23,43 @@ import java.lang.invoke.VarHandle;
  * newer record with late stores.
  *
  * <p>Exactly-once accounting: the pump resolves every claimed sequence exactly once, in order, as delivered,
- * overwritten (lapped or abandoned) or failed (never published by the close deadline); producers count only
- * what they refuse without a claim, or after a claim the pump will never look at (see {@link #publish}).
+ * overwritten (lapped, or abandoned by a producer that never finished publishing); producers count only what they
+ * refuse without a claim. Claims beyond the pump's final limit (see {@link #terminate}) are refused by their
+ * producers and counted by arithmetic ({@link #claimedAfterLimit}), never by a counter, so the account balances
+ * the instant the claim is made.
+ *
+ * <h2>Orderings at the protocol's accesses</h2>
+ * <ul>
+ *   <li>claim: an atomic read-modify-write of the cursor (volatile semantics), then {@code terminated}: a volatile
+ *       load.</li>
+ *   <li>{@link #terminate}: {@code terminated}: a volatile store, then a full fence, then {@link #cursorAcquire()}.
+ *       The fence is what forbids store buffering: the Disruptor's {@code Sequence.get()} is a plain load followed
+ *       by an acquire fence, which does not order it after the earlier store.</li>
+ *   <li>{@link #cursorAcquire()}: what the pump and the gauges use; a claim seen late only delays its resolution.</li>
+ *   <li>pump progress ({@link #pumpReached}): a release store, a volatile store under {@code BLOCK} so that the
+ *       check for parked producers after it cannot be satisfied early (the producer side has a full fence).</li>
+ * </ul>
  */
-public final class EventRing {
+final class EventRing {
 
     /** {@link #read} found the event and appended it to the batch. */
-    public static final int DELIVERED = 0;
+    static final int DELIVERED = 0;
     /** {@link #read} found the sequence overwritten or abandoned: it will never be delivered. */
-    public static final int LOST = 1;
+    static final int LOST = 1;
     /** {@link #read} found the sequence claimed but not yet published. */
-    public static final int NOT_READY = 2;
+    static final int NOT_READY = 2;
 
     /** A writer that meets an older writer mid-write spins this many times before giving its event up. */
     private static final int SPINS_BEFORE_ABANDON = 64;
 
+    /**
+     * Longest a parked BLOCK producer sleeps before it looks again by itself. The pump unparks waiters when it frees
+     * slots, so this bound only matters if a wake-up is missed; it keeps a missed one from becoming a hang.
+     */
+    private static final long PARK_BACKSTOP_NANOS = TimeUnit.MILLISECONDS.toNanos(10);
+
     private final RingBuffer<EventSlot> ring;
-    private final OverflowPolicy policy;
+    private final RingMode policy;
     private final int capacity;
     /** The pump's position (last sequence resolved); gates producers under DROP_NEWEST and BLOCK only. */
     private final Sequence pumpSequence = new Sequence(-1L);
@@ -57,19 +78,22 @@ public final class EventRing {
     private volatile boolean terminated;
     private volatile long finalLimit = Long.MAX_VALUE;
 
+    /** Producers parked under BLOCK; a node is allocated only for a producer that has to wait anyway. */
+    private final ConcurrentLinkedQueue<Thread> parked = new ConcurrentLinkedQueue<>();
+
     /**
      * @param capacity a power of two
      * @param policy what to do when full
      * @param counters where refusals are counted
      */
-    public EventRing(int capacity, OverflowPolicy policy, PipelineCounters counters) {
+    EventRing(int capacity, RingMode policy, PipelineCounters counters) {
         // The wait strategy is never used for waiting (the pump does not call waitFor); blocking is the
         // cheapest choice because signalAllWhenBlocking is never called on our publish path either.
         this.ring = RingBuffer.createMultiProducer(EventSlot::new, capacity, new BlockingWaitStrategy());
         this.policy = policy;
         this.capacity = capacity;
         this.counters = counters;
-        if (policy != OverflowPolicy.OVERWRITE_OLDEST) {
+        if (policy != RingMode.OVERWRITE_OLDEST) {
             ring.addGatingSequences(pumpSequence);
             claims = null;
         } else {
@@ -78,13 +102,8 @@ public final class EventRing {
     }
 
     /** Number of slots. */
-    public int capacity() {
+    int capacity() {
         return capacity;
-    }
-
-    /** Sequences claimed so far (accepted events, including those later lapped or refused at close). */
-    public long claimed() {
-        return cursor() + 1;
     }
 
     /**
@@ -92,13 +111,32 @@ public final class EventRing {
      * advances the cursor first and then waits at the gate, so a cursor more than a ring ahead of the pump
      * means parked producers, not overwritten slots.
      */
-    public boolean canLap() {
-        return policy == OverflowPolicy.OVERWRITE_OLDEST;
+    boolean canLap() {
+        return policy == RingMode.OVERWRITE_OLDEST;
     }
 
-    /** Highest claimed sequence, -1 when none. */
-    public long cursor() {
+    /**
+     * Highest claimed sequence, -1 when none: the Disruptor's {@code Sequence.get()}, a plain load plus an acquire
+     * fence. Enough for the pump and the gauges (a claim seen late is resolved on a later pass); NOT enough after a
+     * store that must be visible first, see {@link #terminate()}.
+     */
+    long cursorAcquire() {
         return claims == null ? ring.getCursor() : claims.get();
+    }
+
+    /**
+     * Claims the pump will never resolve because they came after its final limit: each one's producer refused its
+     * event, so each counts as rejected-closed. 0 while the ring is not terminated.
+     *
+     * @param cursor a cursor value read after {@link #finalLimit()} was read
+     */
+    static long claimedAfterLimit(long cursor, long finalLimit) {
+        return finalLimit == Long.MAX_VALUE ? 0 : Math.max(0, cursor - finalLimit);
+    }
+
+    /** The pump's final limit, {@link Long#MAX_VALUE} until {@link #terminate()}. */
+    long finalLimit() {
+        return finalLimit;
     }
 
     /**
@@ -107,7 +145,7 @@ public final class EventRing {
      *
      * @return true when the event was accepted (it may still be overwritten later), false when refused
      */
-    public boolean publish(long timestampNanos, int sourceId, short kind, double value, long sequence) {
+    boolean publish(long timestampNanos, int sourceId, short kind, double value, long sequence) {
         final long seq = claim();
         if (seq < 0) {
             return false;
@@ -136,31 +174,62 @@ public final class EventRing {
                 }
                 break;
             case BLOCK:
-                seq = ring.next();
+                seq = claimOrPark();
+                if (seq < 0) {
+                    return -1;
+                }
                 break;
             default:
                 seq = claims.incrementAndGet();
                 break;
         }
-        // Close race: the claim and this read are both volatile, and the pump sets `terminated` before it reads
-        // the cursor for the last time. So either the pump's final read saw this claim (seq <= finalLimit and
-        // the pump will resolve it), or this read sees `terminated` and the producer refuses the event itself.
-        if (terminated && refusedAfterClaim(seq)) {
-            return -1;
+        // Close race (store buffering): the claim above is a volatile read-modify-write and this read is volatile;
+        // terminate() stores `terminated`, fences, then reads the cursor. So either its read saw this claim (seq <=
+        // finalLimit: the pump resolves it) or this read sees `terminated` and the producer refuses the event.
+        if (terminated && seq > awaitFinalLimit()) {
+            return -1; // counted by claimedAfterLimit(), not here: the account balances the instant of the claim
         }
         return seq;
     }
 
-    private boolean refusedAfterClaim(long seq) {
+    private long awaitFinalLimit() {
         long limit;
         while ((limit = finalLimit) == Long.MAX_VALUE) {
-            Thread.onSpinWait(); // the pump stores finalLimit right after setting terminated
+            Thread.onSpinWait(); // terminate() stores finalLimit right after its cursor read
         }
-        if (seq > limit) {
-            counters.countRejectedClosedAfterClaim();
-            return true;
+        return limit;
+    }
+
+    /**
+     * BLOCK: claims a free slot, or parks until the pump frees one. Returns -1 (counted) when the pipeline stops
+     * accepting while waiting, or when the waiting thread is interrupted (its interrupt status is left set). A
+     * thread that finds room never waits and is not refused for being interrupted.
+     */
+    private long claimOrPark() {
+        final Thread self = Thread.currentThread();
+        while (true) {
+            try {
+                return ring.tryNext();
+            } catch (InsufficientCapacityException full) { // a preallocated singleton: no allocation
+                // fall through to wait
+            }
+            if (self.isInterrupted()) {
+                counters.countRejectedInterrupted();
+                return -1;
+            }
+            parked.add(self);
+            // Dekker with pumpReached(): our registration must be visible before we look at the gate again, and
+            // the pump's progress before it looks for us; each side has a store-load barrier, so one sees the other.
+            VarHandle.fullFence();
+            if (accepting && !ring.hasAvailableCapacity(1)) {
+                LockSupport.parkNanos(this, PARK_BACKSTOP_NANOS);
+            }
+            parked.remove(self);
+            if (!accepting) {
+                counters.countRejectedClosedBeforeClaim();
+                return -1;
+            }
         }
-        return false;
     }
 
     /** Second half of {@link #publish}: writes the payload of claimed sequence {@code seq}. */
@@ -202,7 +271,7 @@ public final class EventRing {
      *
      * @return {@link #DELIVERED}, {@link #LOST} or {@link #NOT_READY}
      */
-    public int read(long seq, EventSink batch) {
+    int read(long seq, EventSink batch) {
         final EventSlot slot = slot(seq);
         final long stamp = slot.stampAcquire();
         final long owner = EventSlot.ownerOf(stamp);
@@ -231,24 +300,40 @@ public final class EventRing {
         return ring.get(seq);
     }
 
-    /** Publishes the pump's progress: frees slots for gated policies and feeds the occupancy gauge. */
-    public void pumpReached(long lastResolved) {
-        pumpSequence.set(lastResolved);
+    /** Publishes the pump's progress: frees slots for gated policies, wakes parked producers, feeds the gauge. */
+    void pumpReached(long lastResolved) {
+        if (policy == RingMode.BLOCK) {
+            pumpSequence.setVolatile(lastResolved); // store-load with the check below: see claimOrPark()
+            if (!parked.isEmpty()) {
+                wakeParkedProducers();
+            }
+        } else {
+            pumpSequence.set(lastResolved);
+        }
+    }
+
+    private void wakeParkedProducers() {
+        for (Thread t : parked) {
+            LockSupport.unpark(t);
+        }
     }
 
     /** Events claimed but not yet resolved by the pump, between 0 and the capacity. */
-    public long occupancy() {
-        final long pending = cursor() - pumpSequence.get();
+    long occupancy() {
+        final long resolved = pumpSequence.get();
+        final long pending = Math.min(cursorAcquire(), finalLimit) - resolved;
         return Math.max(0, Math.min(capacity, pending));
     }
 
-    /** First step of close: every later {@link #publish} is refused before it claims. */
-    public void stopAccepting() {
+    /** First step of close: every later {@link #publish} is refused before it claims; parked producers leave. */
+    void stopAccepting() {
         accepting = false;
+        VarHandle.fullFence();
+        wakeParkedProducers();
     }
 
     /** Whether {@link #stopAccepting()} was called. */
-    public boolean isAccepting() {
+    boolean isAccepting() {
         return accepting;
     }
 
@@ -258,20 +343,25 @@ public final class EventRing {
      *
      * @return the last sequence the pump must resolve
      */
-    public long terminate() {
+    long terminate() {
         terminated = true;
-        final long limit = cursor(); // read after the volatile store above: see publish()
+        // Store-load barrier. Without it the cursor read below (a plain load plus an acquire fence) may be satisfied
+        // before the store above is visible to producers, and a producer may claim N, read terminated == false and
+        // keep its event while this read returns N-1: an accepted event no one resolves. See CloseStoreBufferingTest.
+        VarHandle.fullFence();
+        final long limit = cursorAcquire();
         finalLimit = limit;
         return limit;
     }
 
     /** Last step of close: releases any producer still waiting for capacity under BLOCK or DROP_NEWEST. */
-    public void releaseWaitingProducers() {
-        pumpSequence.set(Long.MAX_VALUE - capacity);
+    void releaseWaitingProducers() {
+        pumpSequence.setVolatile(Long.MAX_VALUE - capacity);
+        wakeParkedProducers();
     }
 
     /** Receives the fields of one delivered event. */
-    public interface EventSink {
+    interface EventSink {
         /** Appends one event. */
         void append(long timestampNanos, int sourceId, short kind, double value, long sequence);
     }

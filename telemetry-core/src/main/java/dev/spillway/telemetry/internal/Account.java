@@ -1,0 +1,39 @@
+package dev.spillway.telemetry.internal;
+
+/**
+ * One consistent snapshot of a pipeline's counts, taken by {@link PipelineCore#account()}; the API turns it into
+ * a {@code PipelineStats}. Resolutions are read before the claim cursor, so a snapshot under load never shows a
+ * negative pending count.
+ */
+public record Account(
+    long ingested,
+    long written,
+    long overwritten,
+    long rejectedFull,
+    long rejectedClosed,
+    long rejectedInterrupted,
+    long rejectedInvalid,
+    long failed,
+    long batchesWritten,
+    long batchesFailed,
+    long retries,
+    long ringOccupancy,
+    long batchesInFlight,
+    boolean pumpFailed) {
+
+    /** One line for logs, the same as {@code PipelineStats.toString()}. */
+    @Override
+    public String toString() {
+        return "ingested=" + ingested + " written=" + written + " overwritten=" + overwritten
+            + " rejected=" + (rejectedFull + rejectedClosed + rejectedInterrupted + rejectedInvalid) + " (full="
+            + rejectedFull + " closed=" + rejectedClosed + " interrupted=" + rejectedInterrupted + " invalid="
+            + rejectedInvalid + ") failed=" + failed + " pending=" + pending() + " batchesWritten=" + batchesWritten
+            + " batchesFailed=" + batchesFailed + " retries=" + retries + (pumpFailed ? " PUMP FAILED" : "");
+    }
+
+    /** Accepted and not yet resolved. */
+    long pending() {
+        return ingested - written - overwritten - rejectedFull - rejectedClosed - rejectedInterrupted - rejectedInvalid
+            - failed;
+    }
+}

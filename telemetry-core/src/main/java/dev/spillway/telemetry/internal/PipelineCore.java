@@ -1,0 +1,210 @@
+package dev.spillway.telemetry.internal;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.time.Duration;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * The interior of one pipeline: ring, pump, workers, counters and meters, behind the few operations the public
+ * {@code Pipeline} needs. The only public class of the interior (with its value types), and not exported by the
+ * module.
+ *
+ * <h2>Close</h2>
+ * Stop accepting; the pump drains the ring up to its final limit and ships the partial batch; the workers write
+ * the queued batches; at the deadline everything still unwritten is given up (counted failed, handed to the
+ * failed-batch handler exactly once); the sink is closed once no worker is inside {@code write}. It returns within
+ * the timeout plus {@link #CLOSE_SLACK}, plus the time the failed-batch handler itself takes for the batches given
+ * up at the deadline, with every event resolved.
+ */
+public final class PipelineCore {
+
+    /** How far past its timeout {@link #close} may return (abort grace, pump's last passes, settling). */
+    public static final Duration CLOSE_SLACK = Duration.ofMillis(500);
+
+    private static final Logger LOG = LoggerFactory.getLogger(PipelineCore.class);
+
+    private final String name;
+    private final CoreSettings settings;
+    private final PipelineCounters counters = new PipelineCounters();
+    private final EventRing ring;
+    private final Pump pump;
+    private final WorkerPool workers;
+    private final PipelineMetrics metrics;
+
+    private final AtomicBoolean closing = new AtomicBoolean();
+    private final CountDownLatch closed = new CountDownLatch(1);
+    private volatile Account finalAccount;
+
+    /** Builds the interior; nothing runs until {@link #start()}. */
+    public PipelineCore(CoreSettings s) {
+        this.name = s.name();
+        this.settings = s;
+        this.ring = new EventRing(s.ringSize(), s.mode(), counters);
+        final int poolSize = s.workers() * 2 + 1; // one filling, and up to two per worker (one writing, one queued)
+        final BlockingQueue<MutableEventBatch> free = new ArrayBlockingQueue<>(poolSize);
+        final BlockingQueue<MutableEventBatch> work = new ArrayBlockingQueue<>(poolSize + s.workers());
+        for (int i = 0; i < poolSize; i++) {
+            free.add(new MutableEventBatch(s.batchSize()));
+        }
+        this.metrics = s.meterRegistry() == null ? null : new PipelineMetrics(s.meterRegistry(), name, this, counters);
+        final AtomicInteger workerIndex = new AtomicInteger();
+        this.workers = new WorkerPool(name, s.workers(),
+            r -> daemon(r, name + "-worker-" + workerIndex.incrementAndGet()), s.sink(), s.retryPolicy(),
+            s.failedBatchHandler(), counters, free, work, metrics == null ? null : metrics.writeTimer());
+        this.pump = new Pump(ring, counters, free, work, workers, s.batchSize(), s.flushIntervalNanos(),
+            s.idleStrategy(), name);
+    }
+
+    private static Thread daemon(Runnable r, String threadName) {
+        final Thread t = new Thread(r, threadName);
+        t.setDaemon(true);
+        return t;
+    }
+
+    /** Starts the workers and the pump. */
+    public void start() {
+        workers.start();
+        daemon(pump, name + "-pump").start();
+        LOG.info("pipeline '{}' started: ring={} policy={} workers={} sink={}", name, ring.capacity(), settings.mode(),
+            settings.workers(), settings.sink().getClass().getName());
+    }
+
+    /** The producer's path; see {@code Pipeline.ingest}. */
+    public boolean publish(long timestampNanos, int sourceId, short kind, double value, long sequence) {
+        return ring.publish(timestampNanos, sourceId, kind, value, sequence);
+    }
+
+    /** Number of ring slots. */
+    public int ringCapacity() {
+        return ring.capacity();
+    }
+
+    /** Events in the ring not yet read by the pump. */
+    public long ringOccupancy() {
+        return ring.occupancy();
+    }
+
+    /** Accepting events: not closing, and the pump is alive. */
+    public boolean isRunning() {
+        return ring.isAccepting() && pump.death() == null;
+    }
+
+    /**
+     * A snapshot of the account. Resolutions are read before the claim cursor (and the final limit before the
+     * cursor), so under load {@code pending >= 0}; each refusal counter is read once and used on both sides.
+     */
+    public Account account() {
+        final long written = counters.written();
+        final long overwritten = counters.overwritten();
+        final long rejectedInvalid = counters.rejectedInvalid();
+        final long failed = counters.failed();
+        final long batchesWritten = counters.batchesWritten();
+        final long batchesFailed = counters.batchesFailed();
+        final long retries = counters.retries();
+        final long inFlight = counters.batchesInFlight();
+        final long rejectedFull = counters.rejectedFull();
+        final long closedBeforeClaim = counters.rejectedClosedBeforeClaim();
+        final long interrupted = counters.rejectedInterrupted();
+        final long finalLimit = ring.finalLimit();
+        final long cursor = ring.cursorAcquire();
+        final long closedAfterClaim = EventRing.claimedAfterLimit(cursor, finalLimit);
+        final long ingested = cursor + 1 + rejectedFull + closedBeforeClaim + interrupted;
+        return new Account(ingested, written, overwritten, rejectedFull, closedBeforeClaim + closedAfterClaim,
+            interrupted, rejectedInvalid, failed, batchesWritten, batchesFailed, retries, ring.occupancy(), inFlight,
+            pump.death() != null);
+    }
+
+    /**
+     * Closes: see the class comment. Idempotent and safe from any thread: concurrent and later callers wait for
+     * the first close and get its account. An interrupted closer (or one interrupted while closing) closes at once,
+     * as if the deadline had come, and keeps its interrupt status. A close from inside {@code Sink.write} (a
+     * worker thread) also closes at once, since its own batch cannot finish before close returns.
+     */
+    public Account close(Duration timeout) {
+        if (!closing.compareAndSet(false, true)) {
+            return awaitFinalAccount();
+        }
+        try {
+            final Thread self = Thread.currentThread();
+            final boolean fromWorker = workers.isWorker(self);
+            final long now = System.nanoTime();
+            long deadline = self.isInterrupted() || fromWorker ? now : now + timeout.toNanos();
+            ring.stopAccepting();
+            pump.requestStop(deadline);
+            deadline = awaitPump(deadline);
+            if (pump.death() != null) {
+                pump.drainAfterDeath();
+            }
+            workers.shutdown(deadline);
+            workers.closeSinkWhenIdle();
+            if (metrics != null) {
+                metrics.unbind();
+            }
+            final Account account = account();
+            finalAccount = account;
+            if (account.pending() == 0) {
+                LOG.info("pipeline '{}' closed (balanced): {}", name, account);
+            } else {
+                LOG.error("pipeline '{}' closed UNBALANCED: {}", name, account);
+            }
+            return account;
+        } finally {
+            if (finalAccount == null) {
+                finalAccount = account(); // close itself failed: later callers still get an account
+            }
+            closed.countDown();
+        }
+    }
+
+    /** Waits for the pump to finish its drain; an interrupt moves the deadline to now. Returns the deadline. */
+    private long awaitPump(long deadline) {
+        final long hardStop = deadline + CLOSE_SLACK.toNanos() / 2;
+        while (true) {
+            try {
+                final long left = Math.max(0, hardStop - System.nanoTime());
+                if (!pump.awaitFinished(left, TimeUnit.NANOSECONDS)) {
+                    LOG.error("pipeline '{}': the pump did not finish its drain by the deadline; the account below may "
+                        + "show pending events", name);
+                }
+                return deadline;
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                deadline = System.nanoTime();
+                pump.requestStop(deadline);
+                // Waiting on: the pump gives up everything at once now. Clear the flag so the wait works, restore after.
+                Thread.interrupted();
+                try {
+                    pump.awaitFinished(CLOSE_SLACK.toNanos() / 2, TimeUnit.NANOSECONDS);
+                } catch (InterruptedException again) {
+                    LOG.warn("pipeline '{}': interrupted again while closing", name);
+                } finally {
+                    Thread.currentThread().interrupt();
+                }
+                return deadline;
+            }
+        }
+    }
+
+    private Account awaitFinalAccount() {
+        boolean interrupted = false;
+        while (true) {
+            try {
+                closed.await();
+                break;
+            } catch (InterruptedException e) {
+                interrupted = true; // the first closer returns within its deadline: wait for it, keep the status
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
+        return finalAccount;
+    }
+}

@@ -1,0 +1,324 @@
+package dev.spillway.telemetry.failure;
+
+import dev.spillway.telemetry.OverflowPolicy;
+import dev.spillway.telemetry.Pipeline;
+import dev.spillway.telemetry.PipelineStats;
+import dev.spillway.telemetry.failure.FailureKit.Handed;
+import dev.spillway.telemetry.failure.FailureKit.HangingSink;
+import dev.spillway.telemetry.failure.FailureKit.ScriptedSink;
+import dev.spillway.telemetry.sink.EventBatch;
+import dev.spillway.telemetry.sink.RetryPolicy;
+import dev.spillway.telemetry.testsupport.Await;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+import java.io.IOException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Supplier;
+import java.util.stream.LongStream;
+import java.util.stream.Stream;
+
+import static dev.spillway.telemetry.failure.FailureKit.assertExactAccount;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Failure injection against the public API, as a user embedding the library would: own sinks that throw
+ * anything or hang, throwing classifiers and handlers, interrupted and concurrent closers. Every test asserts
+ * the exact account, that written and failed events are each delivered exactly once, and the close deadline.
+ */
+class FailureInjectionTest {
+
+    private static final Duration WAIT = Duration.ofSeconds(20);
+    /** Close must return within its timeout plus Pipeline.CLOSE_SLACK; this margin absorbs a loaded CI machine. */
+    private static final long SCHEDULING_MARGIN_NANOS = TimeUnit.SECONDS.toNanos(1);
+
+    static Stream<Arguments> throwables() {
+        return Stream.of(
+            Arguments.of("RuntimeException", (Supplier<Throwable>) () -> new IllegalStateException("sink bug")),
+            Arguments.of("Error", (Supplier<Throwable>) () -> new AssertionError("sink assertion")),
+            Arguments.of("OutOfMemoryError", (Supplier<Throwable>) () -> new OutOfMemoryError("Java heap space")),
+            Arguments.of("StackOverflowError (real)", (Supplier<Throwable>) FailureInjectionTest::realStackOverflow));
+    }
+
+    private static Throwable realStackOverflow() {
+        try {
+            recurse(0);
+            throw new AssertionError("unreachable");
+        } catch (StackOverflowError e) {
+            return e;
+        }
+    }
+
+    private static long recurse(long depth) {
+        return recurse(depth + 1) + 1;
+    }
+
+    private static Pipeline.Builder builder(ScriptedSink sink, Handed handed) {
+        return Pipeline.builder().sink(sink).failedBatchHandler(handed).retryPolicy(RetryPolicy.none())
+            .flushInterval(Duration.ofHours(1));
+    }
+
+    /** Defect 2: more failing batches than workers; every worker survives and writes the rest. */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("throwables")
+    void aSinkThrowingAnythingNeverKillsAWorker(String kind, Supplier<Throwable> failure) {
+        final ScriptedSink sink = new ScriptedSink(n -> n < 4 ? failure.get() : null);
+        final Handed handed = new Handed();
+        final Pipeline pipeline = builder(sink, handed).workers(2).batchSize(10).overflowPolicy(OverflowPolicy.BLOCK)
+            .build();
+        for (int i = 0; i < 80; i++) {
+            assertTrue(pipeline.ingest(i, 1, (short) 0, i, i));
+        }
+        Await.until(WAIT, () -> pipeline.stats().batchesWritten() == 4 && pipeline.stats().batchesFailed() == 4,
+            "four batches failed, then two workers wrote four more");
+        final PipelineStats stats = pipeline.close(Duration.ofSeconds(10));
+        assertEquals(80, stats.ingested());
+        assertEquals(40, stats.written(), stats::toString);
+        assertEquals(40, stats.failed(), stats::toString);
+        assertExactAccount(stats, sink, handed);
+        final Set<Long> all = new TreeSet<>(sink.distinct());
+        all.addAll(handed.distinct());
+        assertEquals(LongStream.range(0, 80).boxed().collect(TreeSet::new, Set::add, Set::addAll), all);
+        assertEquals(1, sink.closes.get());
+    }
+
+    /** Defect 3: a classifier that throws fails its batch (once, handed over) instead of losing it. */
+    @Test
+    void aThrowingRetryClassifierFailsTheBatchAndTheWorkerCarriesOn() {
+        final ScriptedSink sink = new ScriptedSink(n -> n < 3 ? new IOException("transient?") : null);
+        final Handed handed = new Handed();
+        final RetryPolicy badClassifier = RetryPolicy.builder().maxAttempts(5).retryIf(t -> {
+            throw new IllegalStateException("classifier bug");
+        }).build();
+        final Pipeline pipeline = builder(sink, handed).retryPolicy(badClassifier).workers(1).batchSize(5).build();
+        for (int i = 0; i < 25; i++) {
+            pipeline.ingest(i, 1, (short) 0, i, i);
+        }
+        final PipelineStats stats = pipeline.close(Duration.ofSeconds(10));
+        assertEquals(15, stats.failed(), stats::toString);
+        assertEquals(10, stats.written(), stats::toString);
+        assertEquals(0, stats.retries());
+        assertExactAccount(stats, sink, handed);
+    }
+
+    /** Defect 3: the sink's own classifier (used when the policy has none) throwing an Error. */
+    @Test
+    void aSinkWhoseIsRetryableThrowsAnErrorStillHasItsBatchesAccounted() {
+        final ScriptedSink sink = new ScriptedSink(n -> n % 2 == 0 ? new IOException("flaky") : null) {
+            @Override
+            public boolean isRetryable(Throwable failure) {
+                throw new AssertionError("isRetryable bug");
+            }
+        };
+        final Handed handed = new Handed();
+        final Pipeline pipeline = builder(sink, handed).retryPolicy(RetryPolicy.defaults()).workers(1).batchSize(5)
+            .build();
+        for (int i = 0; i < 20; i++) {
+            pipeline.ingest(i, 1, (short) 0, i, i);
+        }
+        final PipelineStats stats = pipeline.close(Duration.ofSeconds(10));
+        assertEquals(10, stats.failed(), stats::toString);
+        assertEquals(10, stats.written(), stats::toString);
+        assertExactAccount(stats, sink, handed);
+    }
+
+    /**
+     * Defect 3: a failed-batch handler that throws an Error does not kill the worker; close still closes the sink
+     * and returns, and a second close returns the same account at once.
+     */
+    @Test
+    void aHandlerThrowingAnErrorKillsNothingAndCloseStillCompletes() {
+        final ScriptedSink sink = new ScriptedSink(n -> n < 3 ? new IllegalArgumentException("bad data") : null);
+        final Handed handed = new Handed(() -> {
+            throw new OutOfMemoryError("handler ran out");
+        });
+        final Pipeline pipeline = builder(sink, handed).workers(1).batchSize(5).build();
+        for (int i = 0; i < 25; i++) {
+            pipeline.ingest(i, 1, (short) 0, i, i);
+        }
+        final PipelineStats stats = pipeline.close(Duration.ofSeconds(10));
+        assertEquals(15, stats.failed(), stats::toString);
+        assertEquals(10, stats.written(), stats::toString);
+        assertExactAccount(stats, sink, handed);
+        assertEquals(1, sink.closes.get(), "the sink was closed");
+        final long start = System.nanoTime();
+        assertEquals(stats, pipeline.close(Duration.ofSeconds(10)), "a second close returns the same account");
+        assertTrue(System.nanoTime() - start < TimeUnit.SECONDS.toNanos(5), "and does not block");
+    }
+
+    /**
+     * Defect 4: a write that ignores interrupts. close keeps its deadline, every event is resolved (the stuck
+     * batches failed and handed over), the sink is not closed under the running write but after it returns, and
+     * the write's late success is not counted.
+     */
+    @Test
+    void aWriteIgnoringInterruptsCannotStretchTheCloseDeadlineNorReopenTheAccount() throws Exception {
+        final HangingSink sink = new HangingSink();
+        final Handed handed = new Handed();
+        final Pipeline pipeline = builder(sink, handed).workers(2).batchSize(32).ringSize(1024).build();
+        for (int i = 0; i < 200; i++) {
+            assertTrue(pipeline.ingest(i, 1, (short) 0, i, i));
+        }
+        assertTrue(sink.entered.await(10, TimeUnit.SECONDS));
+        final Duration timeout = Duration.ofMillis(500);
+        final long start = System.nanoTime();
+        final PipelineStats stats = pipeline.close(timeout);
+        final long took = System.nanoTime() - start;
+        assertTrue(took < timeout.plus(Pipeline.CLOSE_SLACK).toNanos() + SCHEDULING_MARGIN_NANOS,
+            "close took " + TimeUnit.NANOSECONDS.toMillis(took) + " ms");
+        assertEquals(200, stats.ingested());
+        assertEquals(0, stats.written());
+        assertEquals(200, stats.failed(), stats::toString);
+        assertExactAccount(stats, sink, handed);
+        assertTrue(sink.interruptsIgnored.get() > 0, "the workers were interrupted");
+        assertEquals(0, sink.closes.get(), "not closed while a write is running");
+
+        sink.release();
+        Await.until(WAIT, () -> sink.closes.get() == 1, "the sink is closed once the last write returned");
+        assertEquals(0, sink.closedWhileWriting.get());
+        assertEquals(stats, pipeline.stats(), "a write returning after close changes nothing in the account");
+        assertEquals(0, pipeline.stats().written());
+    }
+
+    /**
+     * Defect 5: events still in the ring at the deadline go to the handler exactly once; under OVERWRITE_OLDEST,
+     * events lapped before anyone could read them are overwritten, not failed.
+     */
+    @Test
+    void eventsLeftInTheRingAtTheDeadlineReachTheHandlerAndLappedOnesAreNotCountedFailed() throws Exception {
+        final HangingSink sink = new HangingSink();
+        final Handed handed = new Handed();
+        final Pipeline pipeline = builder(sink, handed).workers(1).batchSize(10).ringSize(1024).build();
+        for (int i = 0; i < 3000; i++) {
+            assertTrue(pipeline.ingest(i, 1, (short) 0, i, i));
+        }
+        assertTrue(sink.entered.await(10, TimeUnit.SECONDS));
+        final PipelineStats stats = pipeline.close(Duration.ofMillis(300));
+        assertEquals(3000, stats.ingested());
+        assertEquals(0, stats.written());
+        assertTrue(stats.failed() <= 1024 + 30, "at most a ring plus the three pooled batches can fail: " + stats);
+        assertEquals(3000, stats.failed() + stats.overwritten(), stats::toString);
+        assertExactAccount(stats, sink, handed);
+        final List<Long> handedSorted = new ArrayList<>(handed.distinct());
+        assertEquals(2999L, handedSorted.get(handedSorted.size() - 1), "the newest event reached the handler");
+        sink.release();
+    }
+
+    /** Defect 4 and 9: an interrupted closer closes at once, balanced, keeps its interrupt status and caches it. */
+    @Test
+    void anInterruptedCloserClosesAtOnceWithABalancedAccount() throws Exception {
+        final HangingSink sink = new HangingSink();
+        final Handed handed = new Handed();
+        final Pipeline pipeline = builder(sink, handed).workers(1).batchSize(10).build();
+        for (int i = 0; i < 100; i++) {
+            pipeline.ingest(i, 1, (short) 0, i, i);
+        }
+        assertTrue(sink.entered.await(10, TimeUnit.SECONDS));
+        final AtomicReference<PipelineStats> result = new AtomicReference<>();
+        final AtomicReference<Boolean> stillInterrupted = new AtomicReference<>();
+        final CountDownLatch closeCalled = new CountDownLatch(1);
+        final Thread closer = new Thread(() -> {
+            closeCalled.countDown();
+            result.set(pipeline.close(Duration.ofMinutes(10)));
+            stillInterrupted.set(Thread.currentThread().isInterrupted());
+        });
+        closer.start();
+        closeCalled.await();
+        Await.until(WAIT, () -> !pipeline.isRunning(), "close started");
+        final long start = System.nanoTime();
+        closer.interrupt();
+        closer.join(TimeUnit.SECONDS.toMillis(20));
+        assertFalse(closer.isAlive(), "an interrupted close does not wait out its 10 minutes");
+        assertTrue(System.nanoTime() - start < Pipeline.CLOSE_SLACK.toNanos() + SCHEDULING_MARGIN_NANOS);
+        assertTrue(stillInterrupted.get(), "the interrupt status is kept");
+        final PipelineStats stats = result.get();
+        assertEquals(100, stats.failed(), stats::toString);
+        assertExactAccount(stats, sink, handed);
+        assertEquals(stats, pipeline.close(Duration.ofSeconds(1)), "the cached account is the balanced one");
+        sink.release();
+    }
+
+    /** Defect 9: concurrent closers all get the first close's account, within the deadline; the sink closes once. */
+    @Test
+    void concurrentClosersShareOneCloseAndOneAccount() throws Exception {
+        final HangingSink sink = new HangingSink();
+        final Handed handed = new Handed();
+        final Pipeline pipeline = builder(sink, handed).workers(2).batchSize(10).build();
+        for (int i = 0; i < 100; i++) {
+            pipeline.ingest(i, 1, (short) 0, i, i);
+        }
+        assertTrue(sink.entered.await(10, TimeUnit.SECONDS));
+        final Duration timeout = Duration.ofMillis(400);
+        final List<Thread> closers = new ArrayList<>();
+        final List<PipelineStats> results = new java.util.concurrent.CopyOnWriteArrayList<>();
+        final CountDownLatch go = new CountDownLatch(1);
+        for (int i = 0; i < 4; i++) {
+            final Thread t = new Thread(() -> {
+                try {
+                    go.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    return;
+                }
+                results.add(pipeline.close(timeout));
+            });
+            t.start();
+            closers.add(t);
+        }
+        final long start = System.nanoTime();
+        go.countDown();
+        for (Thread t : closers) {
+            t.join(TimeUnit.SECONDS.toMillis(20));
+        }
+        assertTrue(System.nanoTime() - start < timeout.plus(Pipeline.CLOSE_SLACK).toNanos() + SCHEDULING_MARGIN_NANOS);
+        assertEquals(4, results.size());
+        for (PipelineStats r : results) {
+            assertEquals(results.get(0), r);
+        }
+        assertExactAccount(results.get(0), sink, handed);
+        sink.release();
+        Await.until(WAIT, () -> sink.closes.get() == 1, "closed once, after the writes returned");
+    }
+
+    /** Defect 9: close() from inside Sink.write closes at once instead of waiting out its timeout. */
+    @Test
+    void closeFromInsideTheSinkDoesNotWaitItsTimeout() {
+        final Handed handed = new Handed();
+        final AtomicReference<Pipeline> self = new AtomicReference<>();
+        final AtomicReference<PipelineStats> fromInside = new AtomicReference<>();
+        final ScriptedSink sink = new ScriptedSink(n -> null) {
+            @Override
+            void beforeRecord(EventBatch batch) {
+                if (fromInside.get() == null) {
+                    fromInside.set(self.get().close(Duration.ofMinutes(10)));
+                }
+            }
+        };
+        final Pipeline pipeline = builder(sink, handed).workers(1).batchSize(10).build();
+        self.set(pipeline);
+        final long start = System.nanoTime();
+        for (int i = 0; i < 50; i++) {
+            pipeline.ingest(i, 1, (short) 0, i, i);
+        }
+        Await.until(WAIT, () -> fromInside.get() != null, "the sink closed its pipeline");
+        assertTrue(System.nanoTime() - start < TimeUnit.SECONDS.toNanos(10), "no 10-minute wait");
+        final PipelineStats stats = fromInside.get();
+        assertEquals(50, stats.ingested());
+        assertTrue(stats.isBalanced(), stats::toString);
+        assertEquals(50, stats.failed(), "the closing write's own batch cannot be known written: " + stats);
+        assertEquals(stats, pipeline.close(Duration.ofSeconds(1)));
+        assertEquals(50, handed.distinct().size());
+    }
+}
