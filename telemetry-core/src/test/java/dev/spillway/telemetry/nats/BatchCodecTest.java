@@ -1,6 +1,5 @@
 package dev.spillway.telemetry.nats;
 
-import dev.spillway.telemetry.pump.MutableEventBatch;
 import org.junit.jupiter.api.Test;
 
 import java.util.Arrays;
@@ -12,8 +11,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class BatchCodecTest {
 
-    private static MutableEventBatch batch(long id, int n, Random r) {
-        final MutableEventBatch b = new MutableEventBatch(n + 1);
+    private static ArrayBatch batch(long id, int n, Random r) {
+        final ArrayBatch b = new ArrayBatch(n + 1);
         b.reset(id);
         long t = 1_700_000_000_000_000_000L;
         for (int i = 0; i < n; i++) {
@@ -26,7 +25,7 @@ class BatchCodecTest {
     @Test
     void roundTripKeepsEveryColumnAndTheLedgerKey() {
         final Random r = new Random(42);
-        final MutableEventBatch in = batch(987_654_321L, 4096, r);
+        final ArrayBatch in = batch(987_654_321L, 4096, r);
         in.append(Long.MIN_VALUE, Integer.MIN_VALUE, Short.MIN_VALUE, Double.NaN, Long.MIN_VALUE);
         final byte[] body = new BatchCodec().encode(in, "edge-run-1");
         assertEquals(BatchCodec.VERSION, body[0]);
@@ -47,7 +46,7 @@ class BatchCodecTest {
 
     @Test
     void typicalBatchIsSmallerThanRawColumns() {
-        final MutableEventBatch b = new MutableEventBatch(1000);
+        final ArrayBatch b = new ArrayBatch(1000);
         b.reset(1);
         for (int i = 0; i < 1000; i++) {
             b.append(1_700_000_000_000_000_000L + i * 1_000_000L, i % 50, (short) 1, i * 0.5, i / 50);

@@ -40,14 +40,10 @@ final class JetStreamCluster {
                 .closeTimeout(Duration.ofSeconds(90)).build();
         }
 
-        /** Produces events for sources {@code firstSource..firstSource+3}, sequences 0, 1, 2, ... per source. */
-        void produce(int firstSource) {
-            produce(firstSource, Long.MAX_VALUE);
-        }
-
         /**
-         * Produces up to {@code count} more events (sequences continue where the last call stopped) on a thread of
-         * its own; {@link #stopProducing()} waits for it.
+         * Produces {@code count} more events for sources {@code firstSource..firstSource+3} (sequences 0, 1, 2, ...
+         * per source, continuing where the last call stopped) on a thread of its own; {@link #awaitProduced()}
+         * waits for it.
          */
         void produce(int firstSource, long count) {
             if (sources == null) {
@@ -57,7 +53,7 @@ final class JetStreamCluster {
                 }
             }
             producing.set(true);
-            final long end = count == Long.MAX_VALUE ? Long.MAX_VALUE : next + count;
+            final long end = next + count;
             producer = new Thread(() -> {
                 long i = next;
                 for (; i < end && producing.get(); i++) {
