@@ -54,6 +54,7 @@ public final class JetStreamBench {
     private final RowSet rowSet;
     private final List<String> lines = new ArrayList<>();
     private int streams;
+    private String loadAverage = "n/a";
 
     private JetStreamBench(int rows, BenchDatabase db, String natsUrl) {
         this.rows = rows;
@@ -129,7 +130,11 @@ public final class JetStreamBench {
     }
 
     private void run() throws Exception {
-        line("| what | events | seconds | events/s | messages/s | note |");
+        final Path loadavg = Path.of("/proc/loadavg");
+        if (Files.isReadable(loadavg)) {
+            loadAverage = String.join(" ", java.util.Arrays.copyOf(Files.readString(loadavg).trim().split(" "), 3));
+        }
+        line("| what | events | seconds | events/s | batches/s | note |");
         line("| --- | ---: | ---: | ---: | ---: | --- |");
         standalone(); // warm-up, not recorded
         lines.subList(2, lines.size()).clear();
@@ -150,7 +155,8 @@ public final class JetStreamBench {
             .append(", file storage, 1 replica; ").append(db.version()).append(". Edges: pipelines with ")
             .append("`NatsSink` (4 workers); writers: `NatsBatchConsumer` (2 threads, fetch 4) into a `TimescaleSink`")
             .append(" (pool 2). All in one JVM on ").append(Runtime.getRuntime().availableProcessors())
-            .append(" cores, with nats-server and PostgreSQL on the same machine.\n\n");
+            .append(" cores, with nats-server and PostgreSQL on the same machine; load average before the run: ")
+            .append(loadAverage).append(".\n\n");
         lines.forEach(l -> b.append(l).append('\n'));
         return b.toString();
     }
