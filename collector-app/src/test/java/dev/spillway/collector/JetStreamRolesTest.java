@@ -124,6 +124,60 @@ class JetStreamRolesTest {
         }
     }
 
+    /**
+     * Back-pressure: with no writer, the stream fills (discard-new at max_bytes), the edge's publishes fail
+     * retryably and are retried, its ring fills, and HTTP answers 503; once a writer drains the stream, every line
+     * that was answered 204 is written exactly once.
+     */
+    @Test
+    void fullStreamPushesBackAsHttp503AndRecoversWhenAWriterDrainsIt() throws Exception {
+        final String stream = "full";
+        final String[] limits = {"--nats-max-bytes", "1MiB", "--ring-size", "16384", "--batch-size", "1024",
+            "--retry-attempts", "1000", "--retry-max-elapsed", "10m"};
+        try (TestDatabase db = TestDatabase.create("js_full")) {
+            final CollectorHarness edge = CollectorHarness.start(db, concat(role("edge", stream), limits));
+            long acknowledged = 0;
+            int refused = 0;
+            for (int r = 0; r < 1_000 && refused == 0; r++) {
+                final StringBuilder body = new StringBuilder();
+                for (long id = acknowledged; id < acknowledged + 1_000; id++) {
+                    body.append("full,line=L").append(id % SERIES).append(" id=").append(id).append("i ")
+                        .append(1_700_000_000_000_000_000L + id).append('\n');
+                }
+                final var response = edge.post("/api/v2/write?bucket=b", body.toString());
+                if (response.statusCode() == 204) {
+                    acknowledged += 1_000;
+                } else {
+                    assertEquals(503, response.statusCode(), response.body());
+                    assertTrue(response.headers().firstValue("Retry-After").isPresent(), "503 says when to retry");
+                    refused++;
+                }
+            }
+            assertEquals(1, refused, "the edge pushed back after " + acknowledged + " lines");
+            final String metrics = edge.get("/metrics").body();
+            assertTrue(metrics.lines().anyMatch(l -> l.startsWith("spillway_nats_publish_failures_total")
+                && !l.endsWith(" 0.0")), "publish failures counted:\n" + metrics.lines()
+                .filter(l -> l.startsWith("spillway_nats")).toList());
+            final CollectorHarness writer = CollectorHarness.start(db, concat(role("writer", stream), limits));
+            final var account = edge.collector.shutdown();
+            assertTrue(account.stats().isBalanced(), account.toString());
+            assertEquals(0, account.stats().failed(), account.toString());
+            assertEquals(acknowledged, account.stats().written(), account.toString());
+            final long expected = acknowledged;
+            Await.until(Duration.ofSeconds(60), () -> writer.count("measurement = 'full'") >= expected,
+                "the writer drains the stream");
+            assertEquals(expected, db.queryLong("SELECT count(DISTINCT value) FROM telemetry WHERE measurement = 'full'"));
+            assertEquals(expected, db.queryLong("SELECT count(*) FROM telemetry WHERE measurement = 'full'"));
+            writer.close();
+        }
+    }
+
+    private static String[] concat(String[] a, String[] b) {
+        final String[] out = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, out, a.length, b.length);
+        return out;
+    }
+
     @Test
     void edgeRoleNeedsNatsAndTheSharedDatabase() {
         final PrintStream quiet = new PrintStream(OutputStream.nullOutputStream());
