@@ -7,6 +7,7 @@ import dev.spillway.collector.config.CollectorConfig;
 import dev.spillway.collector.config.NatsSettings;
 import dev.spillway.collector.nats.JetStreamRole;
 import dev.spillway.collector.db.CollectorSchema;
+import dev.spillway.collector.db.DataDirectoryLock;
 import dev.spillway.collector.db.EmbeddedDatabase;
 import dev.spillway.collector.http.HttpApi;
 import dev.spillway.collector.http.HttpLimits;
@@ -16,6 +17,10 @@ import dev.spillway.collector.ingest.BadLineLog;
 import dev.spillway.collector.ingest.CollectorMetrics;
 import dev.spillway.collector.ingest.LineIngestor;
 import dev.spillway.collector.ingest.Saturation;
+import dev.spillway.collector.monitor.MonitorApi;
+import dev.spillway.collector.monitor.MonitorFile;
+import dev.spillway.collector.monitor.MonitorService;
+import dev.spillway.collector.monitor.MonitorSpec;
 import dev.spillway.collector.points.PointWriter;
 import dev.spillway.collector.series.SeriesRegistry;
 import dev.spillway.collector.tcp.TcpServer;
@@ -67,10 +72,11 @@ public final class Collector implements AutoCloseable {
     private static final int API_QUEUE = 256;
     private static final int API_MAX_BODY = 1 << 20;
     // Connections beyond the sink's and the series threads': API handlers and monitor state changes.
-    private static final int EXTRA_CONNECTIONS = 3;
+    private static final int EXTRA_CONNECTIONS = 4;
 
     private final Object closeLock = new Object();
     private CollectorConfig config;
+    private DataDirectoryLock dataDirLock;
     private EmbeddedDatabase embedded;
     private HikariDataSource dataSource;
     private SeriesRegistry series;
@@ -79,8 +85,10 @@ public final class Collector implements AutoCloseable {
     private CollectorMetrics metrics;
     private PointWriter pointWriter;
     private ApiRouter router;
+    private MonitorService monitors;
     private final StateTransitions transitions = new StateTransitions();
     private ExecutorService ingestExecutor;
+    private ExecutorService streamExecutor;
     private EventLoopGroup boss;
     private EventLoopGroup workers;
     private ChannelGroup connections;
@@ -113,16 +121,21 @@ public final class Collector implements AutoCloseable {
 
     private void startAll(CollectorConfig cfg) throws Exception {
         this.config = cfg;
+        final String dbPassword;
         if (cfg.embeddedDatabase()) {
+            // First of all: a second collector on this directory stops here, before any port or process.
+            dataDirLock = DataDirectoryLock.acquire(cfg.dataDir());
             embedded = EmbeddedDatabase.start(cfg.dataDir(), cfg.dbPort());
             jdbcUrl = embedded.jdbcUrl();
             dbUser = embedded.user();
+            dbPassword = embedded.password();
         } else {
             jdbcUrl = cfg.jdbcUrl();
             dbUser = cfg.dbUser();
+            dbPassword = cfg.dbPassword();
         }
         final NatsSettings.Role role = cfg.nats().role();
-        dataSource = pool(jdbcUrl, dbUser, cfg.embeddedDatabase() ? null : cfg.dbPassword(),
+        dataSource = pool(jdbcUrl, dbUser, dbPassword,
             cfg.workers() + (role == NatsSettings.Role.WRITER ? cfg.nats().writerThreads() : 0));
         if (cfg.nats().usesNats()) {
             jetStream = JetStreamRole.connect(cfg.nats(), "spillway-" + role.name().toLowerCase(java.util.Locale.ROOT));
@@ -169,12 +182,28 @@ public final class Collector implements AutoCloseable {
         pointWriter = new PointWriter(pipeline, series, saturation, registry);
         final LineIngestor ingestor = new LineIngestor(pointWriter, metrics, badLines);
         router = new ApiRouter(API_MAX_BODY, API_THREADS, API_QUEUE);
-        readiness = new ReadinessProbe(dataSource, pipeline);
+        if (cfg.monitorsFile() != null) {
+            final java.util.List<MonitorSpec> declared = MonitorFile.read(cfg.monitorsFile());
+            MonitorService.applyFile(dataSource, declared);
+            LOG.info("--monitors: {} monitors from {} applied", declared.size(), cfg.monitorsFile());
+        }
+        monitors = new MonitorService(dataSource, pointWriter, transitions, registry, new MonitorService.Settings(
+            cfg.probeConcurrency(), cfg.probeKeepAlive(), cfg.monitorReloadInterval()));
+        MonitorApi.register(router, monitors);
+        readiness = new ReadinessProbe(dataSource, pipeline, embedded == null ? () -> null : embedded::problem);
         final AtomicInteger n = new AtomicInteger();
         // Bounded: when every thread is busy and the queue is full, new writes get 503 instead of piling up.
         ingestExecutor = new ThreadPoolExecutor(cfg.ingestThreads(), cfg.ingestThreads(), 0, TimeUnit.SECONDS,
             new ArrayBlockingQueue<>(cfg.ingestThreads() * 16), r -> {
                 final Thread t = new Thread(r, "ingest-" + n.incrementAndGet());
+                t.setDaemon(true);
+                return t;
+            });
+        // TCP batches: at most one task per connection is queued, so the queue is bounded by the connections.
+        final AtomicInteger s = new AtomicInteger();
+        streamExecutor = new ThreadPoolExecutor(cfg.ingestThreads(), cfg.ingestThreads(), 0, TimeUnit.SECONDS,
+            new java.util.concurrent.LinkedBlockingQueue<>(), r -> {
+                final Thread t = new Thread(r, "tcp-ingest-" + s.incrementAndGet());
                 t.setDaemon(true);
                 return t;
             });
@@ -188,10 +217,10 @@ public final class Collector implements AutoCloseable {
             cfg.httpReadTimeout(), cfg.httpIdleTimeout()), connections, registry);
         if (cfg.tcp() != null) {
             tcp = TcpServer.start(cfg.tcp(), boss, workers, ingestor, metrics, badLines, cfg.maxLineLength(),
-                cfg.tcpIdleTimeout(), connections);
+                cfg.tcpIdleTimeout(), connections, streamExecutor);
         }
         if (cfg.udp() != null) {
-            udp = UdpServer.start(cfg.udp(), workers, ingestor);
+            udp = UdpServer.start(cfg.udp(), workers, ingestor, cfg.udpReceiveBuffer(), registry);
         }
         logBanner();
     }
@@ -225,8 +254,9 @@ public final class Collector implements AutoCloseable {
             LOG.info("UDP line protocol listening on {}", hostPort(udp.address()));
         }
         if (embedded != null) {
-            LOG.info("query the data: psql -h 127.0.0.1 -p {} -U postgres -c \"SELECT * FROM telemetry ORDER BY time"
-                + " DESC LIMIT 10\"", embedded.port());
+            LOG.info("query the data: PGPASSFILE={} psql -h 127.0.0.1 -p {} -U {} postgres -c \"SELECT * FROM telemetry "
+                + "ORDER BY time DESC LIMIT 10\" (superuser: -U postgres; both passwords are in that file)",
+                embedded.passwordFile(), embedded.port(), embedded.user());
         } else {
             LOG.info("writing to {} as {}; query the view: SELECT * FROM telemetry ORDER BY time DESC LIMIT 10",
                 config.maskedJdbcUrl(), dbUser);
@@ -272,6 +302,11 @@ public final class Collector implements AutoCloseable {
         return jetStream == null ? null : jetStream.consumer();
     }
 
+    /** The embedded database, or null when an external one is configured. */
+    public EmbeddedDatabase embeddedDatabase() {
+        return embedded;
+    }
+
     /** The live pipeline accounting. */
     public PipelineStats stats() {
         return pipeline.stats();
@@ -285,6 +320,11 @@ public final class Collector implements AutoCloseable {
     /** The JSON API router, to add endpoints to. */
     public ApiRouter router() {
         return router;
+    }
+
+    /** The monitors (probes, their state and API). */
+    public MonitorService monitors() {
+        return monitors;
     }
 
     /** The transition log; add a listener to write outbox rows in the state change's transaction. */
@@ -312,18 +352,22 @@ public final class Collector implements AutoCloseable {
             for (Runnable stop : new Runnable[] {
                 () -> { if (http != null) { http.stopAccepting(); } },
                 () -> { if (tcp != null) { tcp.stopAccepting(); } },
-                () -> { if (udp != null) { udp.stopAccepting(); } }}) {
+                () -> { if (udp != null) { udp.stopAccepting(); } },
+                // Monitors are an input too: no new checks; results of finished checks reach the pipeline.
+                () -> { if (monitors != null) { monitors.close(); } }}) {
                 quietly(stop);
             }
-            // 2. Requests already being processed finish and get their answer; queued ones too.
-            if (ingestExecutor != null) {
-                ingestExecutor.shutdown();
-                try {
-                    if (!ingestExecutor.awaitTermination(30, TimeUnit.SECONDS)) {
-                        LOG.warn("in-flight requests did not finish in 30s");
+            // 2. Requests already being processed finish and get their answer; queued ones and TCP batches too.
+            for (ExecutorService e : new ExecutorService[] {ingestExecutor, streamExecutor}) {
+                if (e != null) {
+                    e.shutdown();
+                    try {
+                        if (!e.awaitTermination(30, TimeUnit.SECONDS)) {
+                            LOG.warn("in-flight requests did not finish in 30s");
+                        }
+                    } catch (InterruptedException ie) {
+                        Thread.currentThread().interrupt();
                     }
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
                 }
             }
             // 3. A writer stops consuming: the batch in hand is committed and acked, fetched ones are given back.
@@ -363,6 +407,9 @@ public final class Collector implements AutoCloseable {
         if (ingestExecutor != null) {
             ingestExecutor.shutdownNow();
         }
+        if (streamExecutor != null) {
+            streamExecutor.shutdownNow();
+        }
         if (jetStream != null) {
             quietly(() -> {
                 try {
@@ -374,6 +421,9 @@ public final class Collector implements AutoCloseable {
         }
         if (router != null) {
             quietly(router::close);
+        }
+        if (monitors != null) {
+            quietly(monitors::close);
         }
         if (readiness != null) {
             quietly(readiness::close);
@@ -388,6 +438,15 @@ public final class Collector implements AutoCloseable {
             quietly(() -> {
                 try {
                     embedded.close();
+                } catch (java.io.IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            });
+        }
+        if (dataDirLock != null) {
+            quietly(() -> {
+                try {
+                    dataDirLock.close();
                 } catch (java.io.IOException e) {
                     throw new java.io.UncheckedIOException(e);
                 }

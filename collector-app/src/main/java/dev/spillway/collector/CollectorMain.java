@@ -2,6 +2,7 @@ package dev.spillway.collector;
 
 import dev.spillway.collector.config.CollectorOptions;
 import dev.spillway.collector.config.ConfigException;
+import dev.spillway.collector.db.DataDirectoryLock;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import sun.misc.Signal;
@@ -45,6 +46,12 @@ public final class CollectorMain {
         final Collector collector;
         try {
             collector = Collector.start(run.config());
+        } catch (DataDirectoryLock.InUseException | java.net.BindException e) {
+            // Expected operator mistakes: one line saying what and which option, no stack trace.
+            LOG.error("startup failed: {}", e.getMessage());
+            System.err.println("spillway-collector: " + e.getMessage());
+            System.exit(1);
+            return;
         } catch (Exception e) {
             LOG.error("startup failed: {}", e.toString(), e);
             System.err.println("spillway-collector: startup failed: " + e);

@@ -76,6 +76,25 @@ class SharedInfrastructureTest {
     }
 
     @Test
+    void preloadCreatesSeriesInBulkAndWritesThenNeedNoDatabase() throws Exception {
+        try (CollectorHarness h = CollectorHarness.start(db)) {
+            final List<Point> templates = new ArrayList<>();
+            for (int i = 0; i < 500; i++) {
+                templates.add(Point.builder("bulk").tag("n", Integer.toString(i)).time(0)
+                    .field("a", FieldKinds.FLOAT, 0).field("b", FieldKinds.FLOAT, 0).build());
+            }
+            assertEquals(1000, h.collector.pointWriter().preload(templates));
+            assertEquals(0, h.collector.pointWriter().preload(templates), "idempotent");
+            assertEquals(1000, db.queryLong("SELECT count(*) FROM telemetry_sources WHERE measurement = 'bulk'"));
+            final var f = h.collector.pointWriter().producer("bulk-test").write(Point.builder("bulk").tag("n", "7")
+                .time(1_000_000_000L).field("a", FieldKinds.FLOAT, 1).build());
+            assertTrue(f.isDone(), "known series: written without waiting for the database");
+            assertTrue(f.get().written());
+            Await.until(WAIT, () -> h.count("measurement = 'bulk'") == 1, "row written");
+        }
+    }
+
+    @Test
     void routerSharesAuthErrorShapeAndBodyLimit() throws Exception {
         try (CollectorHarness h = CollectorHarness.start(db, "--token", "s3cret")) {
             h.collector.router()

@@ -44,6 +44,10 @@ import java.time.Duration;
  * @param compressAfter compress chunks older than this, or null (TimescaleDB)
  * @param retention drop chunks older than this, or null to keep everything (TimescaleDB)
  * @param indexMode secondary indexes of the events table
+ * @param monitorsFile monitors to upsert at start, or null
+ * @param probeConcurrency most monitor checks in flight
+ * @param probeKeepAlive reuse connections between checks
+ * @param monitorReloadInterval how often the monitors table is re-read
  * @param nats the process's role and its NATS JetStream settings (edge and writer roles)
  */
 public record CollectorConfig(
@@ -81,6 +85,10 @@ public record CollectorConfig(
     Duration compressAfter,
     Duration retention,
     IndexMode indexMode,
+    Path monitorsFile,
+    int probeConcurrency,
+    boolean probeKeepAlive,
+    Duration monitorReloadInterval,
     NatsSettings nats) {
 
     /** Whether writes need a token. */

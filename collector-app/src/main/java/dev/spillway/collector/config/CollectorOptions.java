@@ -183,6 +183,23 @@ public final class CollectorOptions {
             + "(default: ${DEFAULT-VALUE}).")
     String indexMode;
 
+    @Option(names = "--monitors", paramLabel = "FILE",
+        description = "Monitors to create or update at start (JSON or YAML list; see README 'Monitors').")
+    String monitors;
+
+    @Option(names = "--probe-concurrency", paramLabel = "N", defaultValue = "500",
+        description = "Most monitor checks in flight at once; more wait in a queue (default: ${DEFAULT-VALUE}).")
+    String probeConcurrency;
+
+    @Option(names = "--probe-keep-alive", paramLabel = "BOOL", defaultValue = "false",
+        description = "Reuse connections between checks (then connect/TLS are measured only on new connections) "
+            + "(default: ${DEFAULT-VALUE}).")
+    String probeKeepAlive;
+
+    @Option(names = "--monitor-reload-interval", paramLabel = "DURATION", defaultValue = "5m",
+        description = "How often the monitors table is re-read for rows changed with SQL (default: ${DEFAULT-VALUE}).")
+    String monitorReloadInterval;
+
     @Option(names = "--role", paramLabel = "ROLE", defaultValue = "standalone",
         description = "standalone (inputs and database writes in one process), edge (publish batches to NATS "
             + "JetStream; needs --nats and a shared --jdbc-url for series ids) or writer (standalone plus consuming "
@@ -388,6 +405,14 @@ public final class CollectorOptions {
             : durationIn("--retention", retention, Duration.ofMinutes(1), Duration.ofDays(36_500));
         final IndexMode index = convert("--index-mode", indexMode,
             v -> IndexMode.valueOf(v.toUpperCase(Locale.ROOT).replace('-', '_')));
+        final Path monitorFile = blank(monitors) ? null : Path.of(monitors).toAbsolutePath().normalize();
+        if (monitorFile != null && !java.nio.file.Files.isReadable(monitorFile)) {
+            throw new ConfigException("--monitors: cannot read '" + monitors + "'");
+        }
+        final int probes = intIn("--probe-concurrency", probeConcurrency, 1, 10_000);
+        final boolean keepAlive = convert("--probe-keep-alive", probeKeepAlive, CollectorOptions::bool);
+        final Duration reload = durationIn("--monitor-reload-interval", monitorReloadInterval, Duration.ofSeconds(1),
+            Duration.ofDays(1));
         if (blank(dataDir)) {
             throw new ConfigException("--data-dir must not be empty");
         }
@@ -396,7 +421,7 @@ public final class CollectorOptions {
             dbUser, dbPassword, Path.of(dataDir).toAbsolutePath().normalize(), port, ring, batch, flush,
             workerCount, policy, attempts, maxElapsed, body, inflated, series, line, idle, hwm, threads, close,
             maxConnections, maxBuffered, headerTimeout, readTimeout, idleTimeout, udpBuffer, chunk, compress, keep,
-            index, natsSettings);
+            index, monitorFile, probes, keepAlive, reload, natsSettings);
     }
 
     private NatsSettings natsSettings(boolean externalDatabase) {
@@ -443,6 +468,14 @@ public final class CollectorOptions {
 
     private static OverflowPolicy policy(String s) {
         return OverflowPolicy.valueOf(s.trim().toUpperCase(Locale.ROOT).replace('-', '_'));
+    }
+
+    private static boolean bool(String s) {
+        return switch (s.toLowerCase(Locale.ROOT)) {
+            case "true", "yes", "on", "1" -> true;
+            case "false", "no", "off", "0" -> false;
+            default -> throw new IllegalArgumentException("expected true or false");
+        };
     }
 
     private static boolean blank(String s) {

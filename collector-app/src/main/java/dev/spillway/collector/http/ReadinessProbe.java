@@ -9,6 +9,7 @@ import java.sql.Connection;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
 
 /**
  * Answers {@code /ready} without touching the database on the request path: a background thread checks a
@@ -22,14 +23,20 @@ public final class ReadinessProbe implements AutoCloseable {
 
     private final DataSource dataSource;
     private final Pipeline pipeline;
+    private final Supplier<String> databaseProblem;
     private final ScheduledExecutorService timer;
     private volatile long lastOkNanos;
     private volatile boolean lastOk = true;
 
-    /** Starts the background check at once. */
-    public ReadinessProbe(DataSource dataSource, Pipeline pipeline) {
+    /**
+     * Starts the background check at once.
+     *
+     * @param databaseProblem what the database's owner knows is wrong (the embedded server's supervisor), or null
+     */
+    public ReadinessProbe(DataSource dataSource, Pipeline pipeline, Supplier<String> databaseProblem) {
         this.dataSource = dataSource;
         this.pipeline = pipeline;
+        this.databaseProblem = databaseProblem;
         this.lastOkNanos = System.nanoTime() - FRESH_NANOS; // not ready until the first check passes
         this.timer = Executors.newSingleThreadScheduledExecutor(r -> {
             final Thread t = new Thread(r, "readiness-probe");
@@ -66,6 +73,10 @@ public final class ReadinessProbe implements AutoCloseable {
     public String problem() {
         if (!pipeline.isRunning()) {
             return "pipeline is not running (shutting down)";
+        }
+        final String known = databaseProblem.get();
+        if (known != null) {
+            return known;
         }
         if (System.nanoTime() - lastOkNanos >= FRESH_NANOS) {
             return "database unreachable";

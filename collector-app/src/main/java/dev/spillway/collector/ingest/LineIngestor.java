@@ -9,6 +9,7 @@ import dev.spillway.collector.points.PointWriter;
 import dev.spillway.collector.series.Series;
 import dev.spillway.collector.series.SeriesKey;
 import dev.spillway.collector.series.SeriesLimitException;
+import dev.spillway.collector.series.SeriesRejectedException;
 
 import java.time.Instant;
 import java.util.ArrayList;
@@ -218,6 +219,8 @@ public final class LineIngestor {
                     if (e.getCause() instanceof SeriesLimitException limit) {
                         reject(pl.line, RejectReason.SERIES_LIMIT, limit.getMessage() + " (measurement '"
                             + pl.measurement + "', field '" + pl.fields[j] + "')");
+                    } else if (e.getCause() instanceof SeriesRejectedException bad) {
+                        reject(pl.line, RejectReason.SERIES_INVALID, bad.getMessage());
                     } else {
                         seriesError = true;
                         reject(pl.line, RejectReason.SERIES_ERROR, "could not create series: " + e.getCause());

@@ -8,7 +8,9 @@ public enum RejectReason {
     INVALID,
     /** The line needed a new series beyond {@code --max-series}. */
     SERIES_LIMIT,
-    /** The database failed while creating the line's series. */
+    /** The line's series can never be stored (too many tags, too long, NUL, or refused by the database). */
+    SERIES_INVALID,
+    /** The database was unavailable while creating the line's series. */
     SERIES_ERROR,
     /** A TCP line longer than {@code --max-line-length}. */
     TOO_LONG,

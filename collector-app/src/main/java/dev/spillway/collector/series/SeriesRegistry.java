@@ -1,5 +1,6 @@
 package dev.spillway.collector.series;
 
+import dev.spillway.telemetry.timescale.SqlStates;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -44,6 +45,7 @@ public final class SeriesRegistry implements AutoCloseable {
     private final AtomicInteger reserved = new AtomicInteger();
     private final AtomicLong created = new AtomicLong();
     private final ExecutorService executor;
+    private static final int PRELOAD_CHUNK = 10_000;
 
     /**
      * Loads every existing series and the sequence each continues from.
@@ -121,7 +123,8 @@ public final class SeriesRegistry implements AutoCloseable {
 
     /**
      * Finds or creates a series. Completes exceptionally with {@link SeriesLimitException} when the limit is
-     * reached, or with the database error.
+     * reached, with {@link SeriesRejectedException} when the series can never be stored (checked by
+     * {@link SeriesValidator}, or a permanent database error), or with the database error when it is unavailable.
      *
      * @param key the {@link SeriesKey} of the other arguments
      * @param tags alternating key, value, sorted by key
@@ -130,6 +133,10 @@ public final class SeriesRegistry implements AutoCloseable {
         final Series known = byKey.get(key);
         if (known != null) {
             return CompletableFuture.completedFuture(known);
+        }
+        final String problem = SeriesValidator.problem(measurement, tags, field);
+        if (problem != null) {
+            return CompletableFuture.failedFuture(new SeriesRejectedException(problem));
         }
         final CompletableFuture<Series> mine = new CompletableFuture<>();
         final CompletableFuture<Series> existing = inFlight.putIfAbsent(key, mine);
@@ -148,6 +155,8 @@ public final class SeriesRegistry implements AutoCloseable {
             executor.execute(() -> {
                 try {
                     mine.complete(create(key, measurement, tagsJson, field));
+                } catch (SQLException e) {
+                    mine.completeExceptionally(classify(e));
                 } catch (Throwable t) {
                     mine.completeExceptionally(t);
                 } finally {
@@ -217,6 +226,112 @@ public final class SeriesRegistry implements AutoCloseable {
                 reserved.decrementAndGet();
             }
         }
+    }
+
+    /**
+     * A database that is unavailable (connection, shutdown, overload: {@link SqlStates#isTransient}) is worth a
+     * retry; anything else it says about this series (data exception, integrity, program limit such as an index
+     * row too large) will be said again, so the line is rejected for good.
+     */
+    private static Exception classify(SQLException e) {
+        if (SqlStates.isTransient(e)) {
+            return e;
+        }
+        return new SeriesRejectedException("database refused the series (SQLSTATE " + e.getSQLState() + "): "
+            + firstLine(e.getMessage()));
+    }
+
+    private static String firstLine(String s) {
+        if (s == null) {
+            return "";
+        }
+        final int nl = s.indexOf('\n');
+        return nl < 0 ? s : s.substring(0, nl);
+    }
+
+    /**
+     * A series to {@link #preload}.
+     *
+     * @param key its {@link SeriesKey}
+     * @param tags alternating key, value, sorted by key
+     */
+    public record Ref(String key, String measurement, List<String> tags, String field) {
+    }
+
+    /**
+     * Creates (or finds) many series in a few database round trips, on the caller's thread, for inputs that know
+     * their series in advance (a monitor's result fields). Creating them one by one on first use costs one
+     * committed insert each, which for 50,000 monitors x 6 fields is most of an hour on a small machine. Series
+     * beyond {@code --max-series} are not created here (their first use is rejected as usual).
+     *
+     * @return series created in the database by this call
+     */
+    public int preload(List<Ref> refs) throws SQLException {
+        final List<Ref> missing = new ArrayList<>();
+        final java.util.Set<String> seen = new java.util.HashSet<>();
+        for (Ref r : refs) {
+            if (!byKey.containsKey(r.key()) && seen.add(r.key())) {
+                missing.add(r);
+            }
+        }
+        int created = 0;
+        for (int from = 0; from < missing.size(); from += PRELOAD_CHUNK) {
+            final List<Ref> chunk = missing.subList(from, Math.min(missing.size(), from + PRELOAD_CHUNK));
+            final int room = maxSeries - reserved.get();
+            if (room <= 0) {
+                LOG.warn("series limit {} reached; {} series of a preload left for first use", maxSeries,
+                    missing.size() - from);
+                break;
+            }
+            created += preloadChunk(room >= chunk.size() ? chunk : chunk.subList(0, room));
+        }
+        return created;
+    }
+
+    private int preloadChunk(List<Ref> chunk) throws SQLException {
+        final String[] m = new String[chunk.size()];
+        final String[] t = new String[chunk.size()];
+        final String[] f = new String[chunk.size()];
+        for (int i = 0; i < m.length; i++) {
+            m[i] = chunk.get(i).measurement();
+            t[i] = SeriesKey.tagsJson(chunk.get(i).tags());
+            f[i] = chunk.get(i).field();
+        }
+        final int inserted;
+        try (Connection c = dataSource.getConnection()) {
+            c.setAutoCommit(true);
+            try (PreparedStatement ps = c.prepareStatement("INSERT INTO telemetry_sources (measurement, tags, field) "
+                + "SELECT u.m, u.t::jsonb, u.f FROM unnest(?::text[], ?::text[], ?::text[]) AS u(m, t, f) "
+                + "ON CONFLICT (measurement, tags, field) DO NOTHING")) {
+                ps.setArray(1, c.createArrayOf("text", m));
+                ps.setArray(2, c.createArrayOf("text", t));
+                ps.setArray(3, c.createArrayOf("text", f));
+                inserted = ps.executeUpdate();
+            }
+            try (PreparedStatement ps = c.prepareStatement("SELECT u.i, s.id, (SELECT max(e.seq) FROM " + eventsTable
+                + " e WHERE e.source_id = s.id) FROM unnest(?::text[], ?::text[], ?::text[]) WITH ORDINALITY "
+                + "AS u(m, t, f, i) JOIN telemetry_sources s ON s.measurement = u.m AND s.tags = u.t::jsonb "
+                + "AND s.field = u.f")) {
+                ps.setArray(1, c.createArrayOf("text", m));
+                ps.setArray(2, c.createArrayOf("text", t));
+                ps.setArray(3, c.createArrayOf("text", f));
+                try (ResultSet rs = ps.executeQuery()) {
+                    while (rs.next()) {
+                        final Ref r = chunk.get((int) rs.getLong(1) - 1);
+                        final int id = rs.getInt(2);
+                        final long maxSeq = rs.getLong(3);
+                        final long next = rs.wasNull() ? 0 : maxSeq + 1;
+                        final Series s = byId.computeIfAbsent(id, i -> {
+                            reserved.incrementAndGet();
+                            return new Series(i, next);
+                        });
+                        byKey.putIfAbsent(r.key(), s);
+                    }
+                }
+            }
+        }
+        this.created.addAndGet(inserted);
+        return inserted;
     }
 
     /** Series known to this collector. */

@@ -12,16 +12,17 @@ import io.netty.channel.EventLoopGroup;
 import io.netty.channel.group.ChannelGroup;
 import io.netty.channel.socket.SocketChannel;
 import io.netty.channel.socket.nio.NioServerSocketChannel;
-import io.netty.handler.codec.LineBasedFrameDecoder;
 import io.netty.handler.timeout.IdleStateHandler;
 
 import java.net.InetSocketAddress;
 import java.time.Duration;
+import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
 
 /**
  * Newline-delimited line protocol over TCP, Telegraf's {@code socket_listener} style: no responses, so bad lines
- * are counted and logged (rate-limited) and the connection carries on. Lines longer than
+ * are counted and logged (rate-limited) and the connection carries on. Parsing and ingesting happen on
+ * {@code ingestExecutor}, never on the event loop; a full pipeline pauses reading. Lines longer than
  * {@code --max-line-length} are skipped whole; idle connections are closed after {@code --tcp-idle-timeout}.
  */
 public final class TcpServer {
@@ -35,7 +36,8 @@ public final class TcpServer {
     /** Binds and starts accepting. */
     public static TcpServer start(HostPort address, EventLoopGroup boss, EventLoopGroup workers, LineIngestor ingestor,
                                   CollectorMetrics metrics, BadLineLog badLines, int maxLineLength, Duration idleTimeout,
-                                  ChannelGroup connections) throws InterruptedException {
+                                  ChannelGroup connections, Executor ingestExecutor)
+        throws InterruptedException, java.net.BindException {
         final ServerBootstrap b = new ServerBootstrap()
             .group(boss, workers)
             .channel(NioServerSocketChannel.class)
@@ -48,12 +50,11 @@ public final class TcpServer {
                         ch.pipeline().addLast("idle", new IdleStateHandler(idleTimeout.toMillis(), 0, 0,
                             TimeUnit.MILLISECONDS));
                     }
-                    // failFast=false: the over-long line is discarded up to its newline, then reported once.
-                    ch.pipeline().addLast("lines", new LineBasedFrameDecoder(maxLineLength, true, false))
-                        .addLast("ingest", new TcpLineHandler(ingestor, metrics, badLines));
+                    ch.pipeline().addLast("lines", new LastLineDecoder(maxLineLength))
+                        .addLast("ingest", new TcpLineHandler(ingestor, metrics, badLines, ingestExecutor));
                 }
             });
-        return new TcpServer(b.bind(address.toSocketAddress()).sync().channel());
+        return new TcpServer(address.bind(b.bind(address.toSocketAddress()), "--tcp"));
     }
 
     /** The bound address. */

@@ -1,28 +1,17 @@
 package dev.spillway.telemetry.timescale;
 
-import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
-import com.zaxxer.hikari.pool.HikariPool;
 import dev.spillway.telemetry.sink.EventBatch;
+import dev.spillway.telemetry.sink.PartialWriteException;
 import dev.spillway.telemetry.sink.Sink;
-import org.postgresql.PGConnection;
-import org.postgresql.copy.CopyIn;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import javax.sql.DataSource;
 import java.sql.Connection;
-import java.sql.PreparedStatement;
 import java.sql.SQLException;
 import java.time.Duration;
-import java.time.Instant;
-import java.util.Set;
-import java.util.UUID;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
-import java.util.concurrent.atomic.LongAdder;
-import java.util.regex.Pattern;
 
 /**
  * A {@link Sink} that writes batches into PostgreSQL / TimescaleDB with binary {@code COPY}, one transaction per
@@ -56,7 +45,16 @@ import java.util.regex.Pattern;
  * halves that are written in separate transactions, recursively, down to single rows; every part uses its own
  * ledger key, so a retry in the middle of this cannot duplicate anything either. {@code write} returns the number
  * of rows written, and the pipeline counts the rest as rejected-invalid. The rejected rows are logged once per
- * batch (count, first few rows, the SQL error).
+ * batch (count, first few rows, the SQL error). If another failure (a lost connection) interrupts the split after
+ * some parts committed, {@code write} throws a {@link PartialWriteException} naming exactly the committed and the
+ * refused rows: if the pipeline then gives the batch up, only the uncommitted rest is counted failed and handed to
+ * the failed-batch handler, so the table holds exactly the rows counted written.
+ *
+ * <h2>Close</h2>
+ * {@link #abortWrites()} aborts the connections of writes still running at the pipeline's close deadline (for
+ * example blocked on a lock): the socket is closed, the write fails at once, and the server rolls the open
+ * transaction back, so an abandoned batch never lands later. Only a COMMIT already sent when the abort comes may
+ * still land; its ledger row then says so.
  *
  * <h2>Connections</h2>
  * Either the sink builds its own HikariCP pool from a JDBC URL (and closes it in {@link #close()}), or it uses a
@@ -65,51 +63,34 @@ import java.util.regex.Pattern;
  * connection is evicted from a HikariCP pool explicitly, because HikariCP cannot see failures raised on the
  * unwrapped PgJDBC connection that COPY uses.
  *
- * <p>Thread-safe. Each thread encodes into its own reusable buffer (no allocation per row).
+ * <p>Thread-safe. Each thread encodes into its own reusable buffer (no allocation per row). Parts:
+ * {@link SinkSettings} (validation, pool), {@link BatchLedger} (exactly-once keys, split progress),
+ * {@link CopyWriter} (one transaction per part), {@link SplitWriter} (bad-row isolation).
  */
 public final class TimescaleSink implements Sink {
 
     private static final Logger LOG = LoggerFactory.getLogger(TimescaleSink.class);
-    private static final int REJECTED_ROWS_LOGGED = 5;
 
     private final DataSource dataSource;
     private final HikariDataSource ownedPool;
     private final String table;
     private final boolean timescale;
-    private final String runId;
-    private final String copySql;
-    private final String ledgerInsertSql;
-    private final String ledgerPruneSql;
-    private final long pruneIntervalNanos;
-    private final Duration ledgerRetention;
-    private final LongAdder ledgerHits = new LongAdder();
-    private final LongAdder ledgerHitEvents = new LongAdder();
-    private final AtomicLong nextPruneAt;
-    private final ThreadLocal<BinaryCopyEncoder> encoders = ThreadLocal.withInitial(BinaryCopyEncoder::new);
-    /**
-     * Batches known to hold bad rows: a retry goes straight to the split path (see {@link #write}). Keyed by the
-     * batch id (a Long) for this run's own batches and by "origin:batch" (a String) for batches of other runs.
-     */
-    private final Set<Object> splitBatches = ConcurrentHashMap.newKeySet();
+    private final BatchLedger ledger;
+    private final CopyWriter copyWriter;
+    private final SplitWriter splitWriter;
+    private final InFlightConnections inFlight = new InFlightConnections();
     /** The pipeline this sink serves: ledger keys are (run id, batch id), and batch ids repeat across pipelines. */
     private final AtomicReference<String> pipeline = new AtomicReference<>();
 
-    private TimescaleSink(Builder b, DataSource dataSource, HikariDataSource ownedPool, boolean timescale) {
+    TimescaleSink(String table, Duration ledgerRetention, DataSource dataSource, HikariDataSource ownedPool,
+                  boolean timescale) {
         this.dataSource = dataSource;
         this.ownedPool = ownedPool;
-        this.table = b.table;
+        this.table = table;
         this.timescale = timescale;
-        this.runId = UUID.randomUUID().toString();
-        final String ledger = SchemaManager.quote(SchemaManager.ledgerTable(table));
-        this.copySql = "COPY " + SchemaManager.quote(table) + " (time, source_id, kind, value, seq) FROM STDIN "
-            + "(FORMAT binary)";
-        this.ledgerInsertSql = "INSERT INTO " + ledger + " (run_id, batch_id) VALUES (?, ?) ON CONFLICT DO NOTHING";
-        this.ledgerPruneSql = "DELETE FROM " + ledger + " WHERE committed_at < now() - "
-            + SchemaManager.interval(b.ledgerRetention);
-        // A few prunes per retention period keep the ledger small without a DELETE per batch.
-        this.pruneIntervalNanos = Math.min(b.ledgerRetention.toNanos() / 4, Duration.ofMinutes(5).toNanos());
-        this.ledgerRetention = b.ledgerRetention;
-        this.nextPruneAt = new AtomicLong(System.nanoTime());
+        this.ledger = new BatchLedger(table, ledgerRetention);
+        this.copyWriter = new CopyWriter(table, ledger);
+        this.splitWriter = new SplitWriter(table, ledger, copyWriter);
     }
 
     /** A builder; either {@link Builder#jdbcUrl} or {@link Builder#dataSource} is required. */
@@ -137,12 +118,12 @@ public final class TimescaleSink implements Sink {
 
     /** This sink's run id: the first part of the ledger key of every batch without an origin run id. */
     public String runId() {
-        return runId;
+        return ledger.runId();
     }
 
     /** How long ledger rows are kept: the horizon within which a second delivery of a batch is detected. */
     public Duration ledgerRetention() {
-        return ledgerRetention;
+        return ledger.retention();
     }
 
     /**
@@ -150,12 +131,12 @@ public final class TimescaleSink implements Sink {
      * ambiguous commit, redelivered messages). Parts of a batch split around bad rows are not counted.
      */
     public long batchesAlreadyCommitted() {
-        return ledgerHits.sum();
+        return ledger.hits();
     }
 
     /** The events of {@link #batchesAlreadyCommitted()}: reported as written, but not copied a second time. */
     public long eventsAlreadyCommitted() {
-        return ledgerHitEvents.sum();
+        return ledger.hitEvents();
     }
 
     /**
@@ -165,7 +146,7 @@ public final class TimescaleSink implements Sink {
     @Override
     public void attach(String pipelineName) {
         if (!pipeline.compareAndSet(null, pipelineName)) {
-            throw new IllegalStateException("this TimescaleSink (run " + runId + ") already serves pipeline '"
+            throw new IllegalStateException("this TimescaleSink (run " + runId() + ") already serves pipeline '"
                 + pipeline.get() + "'; build one sink per pipeline");
         }
     }
@@ -180,149 +161,55 @@ public final class TimescaleSink implements Sink {
      * Writes the batch in one transaction (or, when it holds bad rows, in several, see the class comment).
      *
      * @return the number of rows written; {@code batch.size()} unless rows were rejected as invalid data
+     * @throws PartialWriteException when a split batch failed part-way: it names the committed and refused rows
      * @throws SQLException when nothing new was written; retrying the same batch is always safe
      */
     @Override
-    public int write(EventBatch batch) throws SQLException {
-        final BinaryCopyEncoder encoder = encoders.get();
-        final String origin = batch.originRunId();
-        final String run = origin == null ? runId : origin;
-        final Object splitKey = origin == null ? (Object) batch.batchId() : origin + ':' + batch.batchId();
+    public int write(EventBatch batch) throws SQLException, PartialWriteException {
         try (Connection conn = dataSource.getConnection()) {
+            inFlight.add(conn);
             try {
                 if (conn.getAutoCommit()) {
                     conn.setAutoCommit(false);
                 }
-                if (!splitBatches.contains(splitKey)) {
+                BatchLedger.Progress progress = ledger.splitProgress(batch);
+                if (progress == null) {
                     try {
-                        final int written = writeRange(conn, encoder, batch, 0, batch.size(), run);
-                        maybePruneLedger(conn);
+                        final int written = copyWriter.writeRange(conn, batch, 0, batch.size(), ledger.wholeBatchKey(batch));
+                        ledger.maybePrune(conn);
                         return written;
                     } catch (SQLException e) {
                         if (!SqlStates.isDataError(e)) {
                             throw e;
                         }
-                        // Remembered so that a retry after a later transient failure does not try the whole batch
-                        // again: it would fail again, or (if the bad data became acceptable) duplicate the parts
-                        // already committed under their own ledger keys.
-                        splitBatches.add(splitKey);
+                        progress = ledger.startSplit(batch);
                     }
                 }
-                final Rejections rejections = new Rejections(batch);
-                final int written = writeSplit(conn, encoder, batch, 0, batch.size(), 1L, run, rejections);
-                splitBatches.remove(splitKey);
-                rejections.log();
-                maybePruneLedger(conn);
+                final int written = splitWriter.write(conn, batch, progress);
+                ledger.maybePrune(conn);
                 return written;
-            } catch (SQLException | RuntimeException e) {
-                if (SqlStates.isConnectionBroken(e)) {
+            } catch (SQLException | PartialWriteException | RuntimeException e) {
+                final Throwable cause = e instanceof PartialWriteException ? e.getCause() : e;
+                if (SqlStates.isConnectionBroken(cause)) {
                     evict(conn);
                 }
                 throw e;
+            } finally {
+                inFlight.remove(conn);
             }
         }
     }
 
     /**
-     * Writes {@code [from, to)} of the batch below split-tree node {@code node} (heap numbering: the root, the
-     * whole batch, is 1; the halves of node n are 2n and 2n+1), splitting further on data errors.
+     * Aborts the connections of the writes still running (see the class comment): each fails at once, and its open
+     * transaction is rolled back by the server.
      */
-    private int writeSplit(Connection conn, BinaryCopyEncoder encoder, EventBatch batch, int from, int to,
-                           long node, String run, Rejections rejections) throws SQLException {
-        if (node != 1L) {
-            try {
-                return writeRange(conn, encoder, batch, from, to, run + '#' + node);
-            } catch (SQLException e) {
-                if (!SqlStates.isDataError(e)) {
-                    throw e;
-                }
-                if (to - from == 1) {
-                    rejections.add(from, e);
-                    return 0;
-                }
-            }
-        } else if (to - from == 1) {
-            // The whole batch was one row and it already failed with a data error.
-            rejections.add(from, null);
-            return 0;
-        }
-        final int mid = (from + to) >>> 1;
-        return writeSplit(conn, encoder, batch, from, mid, 2 * node, run, rejections)
-            + writeSplit(conn, encoder, batch, mid, to, 2 * node + 1, run, rejections);
-    }
-
-    /** One transaction: the ledger row, then the COPY, then the commit; or nothing if the ledger row exists. */
-    private int writeRange(Connection conn, BinaryCopyEncoder encoder, EventBatch batch, int from, int to,
-                           String ledgerKey) throws SQLException {
-        try {
-            try (PreparedStatement ps = conn.prepareStatement(ledgerInsertSql)) {
-                ps.setString(1, ledgerKey);
-                ps.setLong(2, batch.batchId());
-                if (ps.executeUpdate() == 0) {
-                    conn.rollback();
-                    if (to - from == batch.size()) {
-                        ledgerHitEvents.add(to - from);
-                        ledgerHits.increment();
-                    }
-                    LOG.debug("batch {} part {} was committed by an earlier attempt; not copying it again",
-                        batch.batchId(), ledgerKey);
-                    return to - from;
-                }
-            }
-            copy(conn, encoder, batch, from, to);
-            conn.commit();
-            return to - from;
-        } catch (SQLException | RuntimeException e) {
-            try {
-                conn.rollback();
-            } catch (SQLException rollbackFailure) {
-                e.addSuppressed(rollbackFailure);
-            }
-            throw e;
-        }
-    }
-
-    private void copy(Connection conn, BinaryCopyEncoder encoder, EventBatch batch, int from, int to)
-            throws SQLException {
-        final CopyIn copyIn = conn.unwrap(PGConnection.class).getCopyAPI().copyIn(copySql);
-        try {
-            encoder.encode(batch, from, to, copyIn::writeToCopy);
-            final long rows = copyIn.endCopy();
-            if (rows != to - from) {
-                throw new IllegalStateException("COPY into " + table + " reported " + rows + " rows for "
-                    + (to - from) + " sent");
-            }
-        } finally {
-            // With CopyIn the caller must end a COPY that failed on the client side, or the connection stays in
-            // COPY mode; after a server-side error PgJDBC has already ended it.
-            if (copyIn.isActive()) {
-                try {
-                    copyIn.cancelCopy();
-                } catch (SQLException e) {
-                    LOG.debug("cancelCopy failed", e);
-                }
-            }
-        }
-    }
-
-    private void maybePruneLedger(Connection conn) {
-        final long due = nextPruneAt.get();
-        final long now = System.nanoTime();
-        if (now - due < 0 || !nextPruneAt.compareAndSet(due, now + pruneIntervalNanos)) {
-            return;
-        }
-        try (PreparedStatement ps = conn.prepareStatement(ledgerPruneSql)) {
-            final int deleted = ps.executeUpdate();
-            conn.commit();
-            LOG.debug("pruned {} ledger rows of {}", deleted, table);
-        } catch (SQLException e) {
-            // The batch is already committed; a missed prune only leaves the ledger a little longer.
-            LOG.warn("pruning the ledger of {} failed: {}", table, e.toString());
-            try {
-                conn.rollback();
-            } catch (SQLException ignored) {
-                // the connection is broken; the pool will notice
-            }
+    @Override
+    public void abortWrites() {
+        final int aborted = inFlight.abortAll();
+        if (aborted > 0) {
+            LOG.warn("table {}: aborted {} connection(s) with a "
+                + "write still running at the pipeline's close deadline; their transactions roll back", table, aborted);
         }
     }
 
@@ -346,47 +233,7 @@ public final class TimescaleSink implements Sink {
 
     @Override
     public String toString() {
-        return "TimescaleSink{table=" + table + ", timescale=" + timescale + ", runId=" + runId + '}';
-    }
-
-    /** The rows of one batch rejected as invalid, collected so that they are logged once, not once per row. */
-    private final class Rejections {
-        private final EventBatch batch;
-        private final StringBuilder sample = new StringBuilder();
-        private int count;
-        private SQLException firstError;
-
-        Rejections(EventBatch batch) {
-            this.batch = batch;
-        }
-
-        void add(int index, SQLException error) {
-            if (firstError == null && error != null) {
-                firstError = error;
-            }
-            if (count < REJECTED_ROWS_LOGGED) {
-                sample.append(count == 0 ? "" : ", ").append("{source=").append(batch.sourceId(index))
-                    .append(" seq=").append(batch.sequence(index))
-                    .append(" time=").append(instant(batch.timestampNanos(index)))
-                    .append(" kind=").append(batch.kind(index))
-                    .append(" value=").append(batch.value(index)).append('}');
-            }
-            count++;
-        }
-
-        void log() {
-            if (count > 0) {
-                LOG.warn("table {}: batch {}: rejected {} of {} rows as invalid data (not written); first rows: {}; "
-                        + "error: {}", table, batch.batchId(), count, batch.size(), sample,
-                    firstError == null ? "see the batch-level error" : "SQLSTATE " + firstError.getSQLState() + " "
-                        + firstError.getMessage());
-            }
-        }
-
-        private Instant instant(long epochNanos) {
-            return Instant.ofEpochSecond(Math.floorDiv(epochNanos, 1_000_000_000L),
-                Math.floorMod(epochNanos, 1_000_000_000L));
-        }
+        return "TimescaleSink{table=" + table + ", timescale=" + timescale + ", runId=" + runId() + '}';
     }
 
     /**
@@ -394,23 +241,20 @@ public final class TimescaleSink implements Sink {
      * setting and its valid range.
      */
     public static final class Builder {
-        private static final Pattern POOL_NAME = Pattern.compile("[A-Za-z0-9._-]{1,64}");
-        private static final Duration MAX_AGE = Duration.ofDays(36_500);
-
-        private String jdbcUrl;
-        private String username;
-        private String password;
-        private DataSource dataSource;
-        private String table = "telemetry_events";
-        private boolean createSchema = true;
-        private Duration chunkInterval = Duration.ofDays(1);
-        private Duration compressAfter;
-        private Duration retention;
-        private IndexMode indexMode = IndexMode.DEFAULT;
-        private int poolSize = 2;
-        private String poolName;
-        private Duration connectionTimeout = Duration.ofSeconds(5);
-        private Duration ledgerRetention = Duration.ofHours(1);
+        String jdbcUrl;
+        String username;
+        String password;
+        DataSource dataSource;
+        String table = "telemetry_events";
+        boolean createSchema = true;
+        Duration chunkInterval = Duration.ofDays(1);
+        Duration compressAfter;
+        Duration retention;
+        IndexMode indexMode = IndexMode.DEFAULT;
+        int poolSize = 2;
+        String poolName;
+        Duration connectionTimeout = Duration.ofSeconds(5);
+        Duration ledgerRetention = Duration.ofHours(1);
 
         private Builder() {
         }
@@ -523,99 +367,7 @@ public final class TimescaleSink implements Sink {
          *     sink opened is closed again
          */
         public TimescaleSink build() throws SQLException {
-            check(jdbcUrl == null ^ dataSource == null, "exactly one of jdbcUrl and dataSource must be set, "
-                + (jdbcUrl == null ? "neither was" : "both were"));
-            if (jdbcUrl != null) {
-                check(jdbcUrl.startsWith("jdbc:postgresql:"),
-                    "jdbcUrl must start with jdbc:postgresql:, was \"" + jdbcUrl + '"');
-            } else {
-                check(username == null && password == null, "username/password apply to jdbcUrl only; "
-                    + "configure them on the dataSource");
-            }
-            try {
-                SchemaManager.requireTableName(table);
-            } catch (IllegalArgumentException e) {
-                throw new IllegalArgumentException("TimescaleSink." + e.getMessage());
-            }
-            checkDuration("chunkInterval", chunkInterval, Duration.ofMinutes(1), MAX_AGE, false);
-            checkDuration("compressAfter", compressAfter, Duration.ofMinutes(1), MAX_AGE, true);
-            checkDuration("retention", retention, Duration.ofMinutes(1), MAX_AGE, true);
-            check(indexMode != null, "indexMode must be one of DEFAULT, NONE, BRIN_TIME, was null");
-            check(poolSize >= 1 && poolSize <= 256, "poolSize must be 1..256, was " + poolSize);
-            final String effectivePoolName = poolName == null ? "spillway-" + table : poolName;
-            check(POOL_NAME.matcher(effectivePoolName).matches(),
-                "poolName must be 1-64 of [A-Za-z0-9._-], was \"" + poolName + '"');
-            checkDuration("connectionTimeout", connectionTimeout, Duration.ofMillis(250), Duration.ofMinutes(10),
-                false);
-            checkDuration("ledgerRetention", ledgerRetention, Duration.ofMinutes(1), Duration.ofDays(30), false);
-
-            final HikariDataSource pool = jdbcUrl == null ? null : openPool(effectivePoolName);
-            final DataSource ds = pool != null ? pool : dataSource;
-            try {
-                final SchemaManager schema = new SchemaManager(table, chunkInterval, compressAfter, retention,
-                    indexMode);
-                final boolean timescale;
-                try (Connection conn = ds.getConnection()) {
-                    timescale = createSchema ? schema.ensureSchema(conn) : schema.isHypertable(conn);
-                    if (!conn.getAutoCommit()) {
-                        conn.commit(); // end the read-only transaction of isHypertable cleanly
-                    }
-                }
-                final TimescaleSink sink = new TimescaleSink(this, ds, pool, timescale);
-                if (timescale) {
-                    LOG.info("TimescaleSink: table {} is a TimescaleDB hypertable (chunk interval {}, compress after {},"
-                            + " retention {}, indexes {}); run id {}", table, chunkInterval,
-                        compressAfter == null ? "never" : compressAfter, retention == null ? "none" : retention,
-                        indexMode, sink.runId);
-                } else {
-                    LOG.info("TimescaleSink: table {} is a plain PostgreSQL table (TimescaleDB not available; indexes"
-                        + " {}); run id {}", table, indexMode, sink.runId);
-                }
-                return sink;
-            } catch (SQLException | RuntimeException e) {
-                if (pool != null) {
-                    pool.close();
-                }
-                throw e;
-            }
-        }
-
-        private HikariDataSource openPool(String name) throws SQLException {
-            final HikariConfig config = new HikariConfig();
-            config.setJdbcUrl(jdbcUrl);
-            config.setUsername(username);
-            config.setPassword(password);
-            config.setPoolName(name);
-            config.setMaximumPoolSize(poolSize);
-            config.setMinimumIdle(poolSize);
-            // Every write is an explicit transaction; starting in that mode saves a round trip per batch.
-            config.setAutoCommit(false);
-            config.setConnectionTimeout(connectionTimeout.toMillis());
-            config.addDataSourceProperty("ApplicationName", name);
-            try {
-                return new HikariDataSource(config);
-            } catch (HikariPool.PoolInitializationException e) {
-                if (e.getCause() instanceof SQLException) {
-                    throw (SQLException) e.getCause();
-                }
-                throw e;
-            }
-        }
-
-        private static void checkDuration(String setting, Duration value, Duration min, Duration max,
-                                          boolean nullable) {
-            if (value == null) {
-                check(nullable, setting + " must be " + min + ".." + max + ", was null");
-                return;
-            }
-            check(value.compareTo(min) >= 0 && value.compareTo(max) <= 0,
-                setting + " must be " + min + ".." + max + (nullable ? " or null" : "") + ", was " + value);
-        }
-
-        private static void check(boolean ok, String message) {
-            if (!ok) {
-                throw new IllegalArgumentException("TimescaleSink." + message);
-            }
+            return SinkSettings.validate(this).open();
         }
     }
 }

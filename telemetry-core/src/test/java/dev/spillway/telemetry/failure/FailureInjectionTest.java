@@ -10,6 +10,7 @@ import dev.spillway.telemetry.sink.EventBatch;
 import dev.spillway.telemetry.sink.RetryPolicy;
 import dev.spillway.telemetry.testsupport.Await;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -38,6 +39,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * anything or hang, throwing classifiers and handlers, interrupted and concurrent closers. Every test asserts
  * the exact account, that written and failed events are each delivered exactly once, and the close deadline.
  */
+@Timeout(value = 120, threadMode = Timeout.ThreadMode.SEPARATE_THREAD) // a hang is a failure, not a stuck build
 class FailureInjectionTest {
 
     private static final Duration WAIT = Duration.ofSeconds(20);

@@ -52,8 +52,21 @@ class DatabaseRestartFaultTest {
     }
 
     private TimescaleSink sink() throws Exception {
+        return sink(Duration.ofMillis(250));
+    }
+
+    private TimescaleSink sink(Duration connectionTimeout) throws Exception {
         return TimescaleSink.builder().jdbcUrl(url).username(pg.user()).password("").poolSize(2)
-            .connectionTimeout(Duration.ofMillis(250)).build();
+            .connectionTimeout(connectionTimeout).build();
+    }
+
+    /** True once the restarted server accepts a new session (a loaded machine can take a while to fork one). */
+    private boolean acceptsConnections() {
+        try (java.sql.Connection c = java.sql.DriverManager.getConnection(url, pg.user(), "")) {
+            return c.isValid(1);
+        } catch (java.sql.SQLException e) {
+            return false;
+        }
     }
 
     private EventTable table() {
@@ -120,7 +133,10 @@ class DatabaseRestartFaultTest {
         final RetryPolicy brief = RetryPolicy.builder().maxAttempts(3).initialBackoff(Duration.ofMillis(10))
             .maxBackoff(Duration.ofMillis(50)).jitter(0).maxElapsed(Duration.ofSeconds(5)).build();
         final List<Long> handed = Collections.synchronizedList(new ArrayList<>());
-        final Pipeline pipeline = Pipeline.builder().name("outage").sink(sink()).workers(1).batchSize(100)
+        // A 1 s pool timeout: three attempts still exhaust the budget quickly during the outage, while a new
+        // session on a loaded machine after the restart does not spuriously exhaust it.
+        final Pipeline pipeline = Pipeline.builder().name("outage").sink(sink(Duration.ofSeconds(1))).workers(1)
+            .batchSize(100)
             .flushInterval(Duration.ofMillis(5)).overflowPolicy(OverflowPolicy.BLOCK).retryPolicy(brief)
             .failedBatchHandler((EventBatch batch, Throwable cause, int attempts) -> {
                 for (int i = 0; i < batch.size(); i++) {
@@ -142,6 +158,7 @@ class DatabaseRestartFaultTest {
         assertTrue(pipeline.isRunning());
 
         pg.startServer();
+        Await.until(Duration.ofSeconds(30), this::acceptsConnections, "the restarted server accepts sessions");
         for (int i = 500; i < 700; i++) {
             source.record((short) 1, i);
         }

@@ -1,0 +1,211 @@
+package dev.spillway.benchmarks.monitor;
+
+import dev.spillway.collector.Collector;
+import dev.spillway.collector.config.CollectorOptions;
+import dev.spillway.collector.monitor.MonitorStatus;
+
+import java.io.OutputStream;
+import java.io.PrintStream;
+import java.lang.management.ManagementFactory;
+import java.lang.management.ThreadMXBean;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.PreparedStatement;
+import java.sql.Statement;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
+
+/**
+ * Issue #10's monitor benchmark (a harness, not a test): N monitors at a fixed interval against a local target
+ * answering in ~50 ms, with the collector's default probe concurrency (500), on the embedded PostgreSQL.
+ *
+ * <p>Per scenario: the monitors are written to the {@code monitors} table with SQL, a collector starts and loads
+ * them (first checks spread over one interval), a warm-up lasts until every result series exists plus one
+ * interval, then a measurement window of {@code --windows} intervals reports checks/s sustained (vs the
+ * demanded N/interval), scheduling lateness p50/p99/max (the scheduler's Micrometer timer: a rotating window of
+ * the last ~2 minutes), skipped ticks, heap used after a full GC, and the collector's CPU per 1,000 checks (this
+ * JVM's CPU minus the target's threads; the PostgreSQL server's processes are not included).
+ *
+ * <pre>
+ * java -Xmx2g -cp benchmarks/target/benchmarks.jar dev.spillway.benchmarks.monitor.MonitorBench \
+ *     [--scenarios 1000@60s,10000@60s,10000@30s,50000@60s] [--latency-ms 50] [--windows 2] [--out DIR]
+ * </pre>
+ */
+public final class MonitorBench {
+
+    private MonitorBench() {
+    }
+
+    record Scenario(int monitors, int intervalSeconds) {
+        static Scenario parse(String s) {
+            final String[] p = s.split("@");
+            return new Scenario(Integer.parseInt(p[0]), Integer.parseInt(p[1].replace("s", "")));
+        }
+
+        @Override
+        public String toString() {
+            return String.format(Locale.ROOT, "%,d @ %d s", monitors, intervalSeconds);
+        }
+    }
+
+    record Result(Scenario scenario, double warmupSeconds, double demandedPerSecond, double checksPerSecond,
+                  double p50, double p99, double max, long skipped, long failures, double heapMiB,
+                  double cpuMsPer1000, int maxInFlight, double queueWaitP99) {
+    }
+
+    public static void main(String[] args) throws Exception {
+        String scenarios = "1000@60s,10000@60s,10000@30s,50000@60s";
+        long latency = 50;
+        double windows = 2;
+        Path out = Path.of("benchmarks/results");
+        for (int i = 0; i < args.length; i++) {
+            switch (args[i]) {
+                case "--scenarios" -> scenarios = args[++i];
+                case "--latency-ms" -> latency = Long.parseLong(args[++i]);
+                case "--windows" -> windows = Double.parseDouble(args[++i]);
+                case "--out" -> out = Path.of(args[++i]);
+                default -> throw new IllegalArgumentException("unknown argument " + args[i]);
+            }
+        }
+        final List<Result> results = new ArrayList<>();
+        try (LatencyTarget target = new LatencyTarget(latency)) {
+            for (String s : scenarios.split(",")) {
+                final Result r = run(Scenario.parse(s.trim()), target, windows);
+                results.add(r);
+                log("%s: %.0f checks/s of %.0f demanded, lateness p50 %.1f ms p99 %.1f ms max %.1f ms, skipped %d, "
+                        + "heap %.0f MiB, CPU %.0f ms per 1,000 checks", r.scenario, r.checksPerSecond,
+                    r.demandedPerSecond, r.p50, r.p99, r.max, r.skipped, r.heapMiB, r.cpuMsPer1000);
+            }
+        }
+        Files.createDirectories(out);
+        Files.writeString(out.resolve("monitors.md"), report(results, latency, windows));
+        log("wrote %s", out.resolve("monitors.md"));
+    }
+
+    private static Result run(Scenario sc, LatencyTarget target, double windows) throws Exception {
+        final Path dataDir = Files.createTempDirectory("spillway-monitor-bench");
+        final String[] args = {"--data-dir", dataDir.toString(), "--db-port", "0", "--http", "127.0.0.1:0",
+            "--max-series", "1000000", "--monitor-reload-interval", "1d"};
+        log("%s: creating %,d monitors", sc, sc.monitors);
+        try (Collector first = Collector.start(config(args))) {
+            try (Connection c = DriverManager.getConnection(first.jdbcUrl(), "postgres", null);
+                 PreparedStatement ps = c.prepareStatement("INSERT INTO monitors (name, url, interval_ms, timeout_ms) "
+                     + "SELECT 'm' || i, ? || i, ?, ? FROM generate_series(1, ?) i")) {
+                ps.setString(1, "http://127.0.0.1:" + target.port() + "/m/");
+                ps.setLong(2, sc.intervalSeconds * 1000L);
+                ps.setLong(3, Math.min(10_000, sc.intervalSeconds * 800L));
+                ps.setInt(4, sc.monitors);
+                ps.executeUpdate();
+            }
+        }
+        final long start = System.nanoTime();
+        try (Collector c = Collector.start(config(args))) {
+            // Warm-up: every monitor's result series exist (new series are created in the database on the first
+            // check), then one more interval so the lateness window holds steady-state ticks only.
+            final long expectedSeries = sc.monitors * 6L; // up, duration_ms, status_code, dns_ms, connect_ms, ttfb_ms
+            long lastLog = 0;
+            final long warmupCap = System.nanoTime() + TimeUnit.SECONDS.toNanos(600L + sc.intervalSeconds);
+            while (seriesCount(c) < expectedSeries && System.nanoTime() < warmupCap) {
+                if (System.nanoTime() - lastLog > TimeUnit.SECONDS.toNanos(15)) {
+                    log("%s: warm-up, %,d of %,d series", sc, seriesCount(c), expectedSeries);
+                    lastLog = System.nanoTime();
+                }
+                LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(500));
+            }
+            pause(sc.intervalSeconds * 1000L);
+            final double warmup = (System.nanoTime() - start) / 1e9;
+            final MonitorStatus before = c.monitors().status();
+            final long cpuBefore = cpuNanos();
+            final long t0 = System.nanoTime();
+            log("%s: warm-up done after %.0f s; measuring %.1f intervals", sc, warmup, windows);
+            pause((long) (windows * sc.intervalSeconds * 1000));
+            final double seconds = (System.nanoTime() - t0) / 1e9;
+            final MonitorStatus after = c.monitors().status();
+            final long cpu = cpuNanos() - cpuBefore;
+            final long executed = after.executed() - before.executed();
+            System.gc();
+            final double heap = ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed() / 1048576.0;
+            return new Result(sc, warmup, (double) sc.monitors / sc.intervalSeconds, executed / seconds,
+                after.latenessP50Ms(), after.latenessP99Ms(), after.latenessMaxMs(),
+                after.skippedTicks() - before.skippedTicks(), after.failures() - before.failures(), heap,
+                executed == 0 ? Double.NaN : cpu / 1e6 / executed * 1000, after.maxInFlight(), after.queueWaitP99Ms());
+        } finally {
+            deleteTree(dataDir);
+        }
+    }
+
+    private static long seriesCount(Collector c) throws Exception {
+        try (Connection conn = DriverManager.getConnection(c.jdbcUrl(), "postgres", null);
+             Statement st = conn.createStatement();
+             var rs = st.executeQuery("SELECT count(*) FROM telemetry_sources WHERE measurement = 'monitor'")) {
+            rs.next();
+            return rs.getLong(1);
+        }
+    }
+
+    /** This JVM's CPU minus the target's event loop (the target stands in for remote servers). */
+    private static long cpuNanos() {
+        final ThreadMXBean threads = ManagementFactory.getThreadMXBean();
+        long target = 0;
+        for (var info : threads.dumpAllThreads(false, false)) {
+            if (info.getThreadName().startsWith("target")) {
+                target += Math.max(0, threads.getThreadCpuTime(info.getThreadId()));
+            }
+        }
+        final var os = (com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
+        return os.getProcessCpuTime() - target;
+    }
+
+    private static void pause(long millis) {
+        final long end = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(millis);
+        for (long left = end - System.nanoTime(); left > 0; left = end - System.nanoTime()) {
+            LockSupport.parkNanos(left);
+        }
+    }
+
+    private static dev.spillway.collector.config.CollectorConfig config(String[] args) {
+        return ((CollectorOptions.Run) CollectorOptions.parse(args, Map.of(),
+            new PrintStream(OutputStream.nullOutputStream()))).config();
+    }
+
+    private static String report(List<Result> results, long latency, double windows) {
+        final StringBuilder sb = new StringBuilder();
+        sb.append("# Monitors: scheduling and probing (issue #10)\n\n");
+        sb.append(String.format(Locale.ROOT, "- target: local Netty server answering after %d ms, a fresh connection "
+            + "per check; probe concurrency 500 (default); embedded PostgreSQL%n", latency));
+        sb.append(String.format(Locale.ROOT, "- window: %.1f intervals after warm-up; lateness from the scheduler's "
+            + "timer (last ~2 min); CPU = this JVM minus the target's thread, per 1,000 checks%n", windows));
+        sb.append("- machine: ").append(Runtime.getRuntime().availableProcessors()).append(" cores, JDK ")
+            .append(System.getProperty("java.version")).append(", max heap ")
+            .append(Runtime.getRuntime().maxMemory() / 1048576).append(" MiB\n\n");
+        sb.append("| monitors @ interval | warm-up s | demanded/s | checks/s | lateness p50 ms | p99 ms | max ms "
+            + "| skipped ticks | failed checks | max in flight | queue wait p99 ms | heap after GC MiB "
+            + "| CPU ms / 1,000 checks |\n");
+        sb.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+        for (Result r : results) {
+            sb.append(String.format(Locale.ROOT, "| %s | %.0f | %.1f | %.1f | %.1f | %.1f | %.1f | %d | %d | %d | "
+                    + "%.1f | %.0f | %.0f |%n", r.scenario, r.warmupSeconds, r.demandedPerSecond, r.checksPerSecond,
+                r.p50, r.p99, r.max, r.skipped, r.failures, r.maxInFlight, r.queueWaitP99, r.heapMiB,
+                r.cpuMsPer1000));
+        }
+        return sb.toString();
+    }
+
+    private static void deleteTree(Path dir) {
+        try (var paths = Files.walk(dir)) {
+            paths.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        } catch (java.io.IOException e) {
+            log("could not delete %s: %s", dir, e);
+        }
+    }
+
+    private static void log(String format, Object... args) {
+        System.out.println("[monitors] " + String.format(Locale.ROOT, format, args));
+    }
+}
