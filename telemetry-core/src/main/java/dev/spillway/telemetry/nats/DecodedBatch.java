@@ -4,7 +4,7 @@ import dev.spillway.telemetry.sink.EventBatch;
 
 /**
  * A batch decoded from a JetStream message, carrying the ledger key of the edge that cut it
- * ({@link #originRunId()}, {@link #batchId()}). Reused by one consumer thread: its arrays grow to the largest
+ * ({@link #runId()}, {@link #batchId()}). Reused by one consumer thread: its arrays grow to the largest
  * batch seen and are overwritten by the next message.
  */
 public final class DecodedBatch implements EventBatch {
@@ -49,7 +49,7 @@ public final class DecodedBatch implements EventBatch {
     }
 
     @Override
-    public String originRunId() {
+    public String runId() {
         return originRunId;
     }
 

@@ -39,7 +39,7 @@ import java.util.concurrent.atomic.LongAdder;
  *
  * <h2>Per message</h2>
  * <ul>
- *   <li>Decoded into a batch that carries the edge's ledger key ({@link DecodedBatch#originRunId()}, batch id),
+ *   <li>Decoded into a batch that carries the edge's ledger key ({@link DecodedBatch#runId()}, batch id),
  *       so a redelivered or re-published batch is found in the ledger and acknowledged without a second
  *       write.</li>
  *   <li>{@code ack} after {@code Sink.write} returned: the rows are committed (those the sink rejected as invalid
@@ -416,7 +416,7 @@ public final class NatsBatchConsumer implements AutoCloseable {
         }
 
         private String key() {
-            return batch.originRunId() + ':' + batch.batchId();
+            return batch.runId() + ':' + batch.batchId();
         }
 
         private void giveBack(Message m) {

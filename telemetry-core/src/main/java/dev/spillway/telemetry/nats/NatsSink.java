@@ -149,7 +149,7 @@ public final class NatsSink implements Sink {
      */
     @Override
     public int write(EventBatch batch) throws Exception {
-        final String origin = batch.originRunId() == null ? runId : batch.originRunId();
+        final String origin = batch.runId() == null ? runId : batch.runId();
         final byte[] body = codecs.get().encode(batch, origin);
         final String messageId = origin + ':' + batch.batchId();
         final long deadline = System.nanoTime() + publishTimeoutNanos;

@@ -14,14 +14,15 @@ public interface EventBatch {
     long batchId();
 
     /**
-     * The run id of the pipeline that cut this batch, when that is not the run of the sink now writing it: a batch
-     * consumed from NATS JetStream (cut by an edge collector) or replayed from a spool (cut by an earlier run).
-     * {@code null} (the default) for a live batch of the writing pipeline itself.
+     * The run id of the ledger key this batch was first tried under, when that is not the run of the sink now
+     * writing it: a batch replayed from a spool (possibly written by an earlier process), or consumed from NATS
+     * JetStream (cut by an edge collector). {@code null} (the default) for a live batch of the writing pipeline,
+     * which the sink keys under its own run id.
      *
-     * <p>Sinks that make retries idempotent with a ledger key the batch by {@code (originRunId, batchId)} when
-     * this is set, so that a batch delivered twice under its original key is detected and not written twice.
+     * <p>Sinks that make writes idempotent with a ledger key the batch by {@code (runId, batchId)} when this is set,
+     * so that a batch delivered twice under its original key is detected and not written twice.
      */
-    default String originRunId() {
+    default String runId() {
         return null;
     }
 

@@ -22,7 +22,7 @@ import dev.spillway.telemetry.sink.EventBatch;
  * split because of bad rows: which rows are committed and which were refused, so that a retry goes straight to
  * the split path and a give-up can say exactly what is durable.
  *
- * <p>A batch with an {@link EventBatch#originRunId() origin run id} (consumed from JetStream, replayed from a
+ * <p>A batch with an {@link EventBatch#runId() origin run id} (consumed from JetStream, replayed from a
  * spool) is keyed by that run id instead of this sink's, so a second delivery of it is recognised.
  */
 final class BatchLedger {
@@ -77,7 +77,7 @@ final class BatchLedger {
 
     /** The ledger key of the whole batch (split-tree node 1): its origin run id, or this sink's. */
     String wholeBatchKey(EventBatch batch) {
-        final String origin = batch.originRunId();
+        final String origin = batch.runId();
         return origin == null ? runId : origin;
     }
 
@@ -101,7 +101,7 @@ final class BatchLedger {
     }
 
     private static Object splitKey(EventBatch batch) {
-        final String origin = batch.originRunId();
+        final String origin = batch.runId();
         return origin == null ? (Object) batch.batchId() : origin + ':' + batch.batchId();
     }
 

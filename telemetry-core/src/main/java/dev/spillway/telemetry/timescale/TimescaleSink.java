@@ -36,7 +36,7 @@ import java.util.concurrent.atomic.AtomicReference;
  * are only unique within one pipeline, a sink must serve exactly one pipeline: two pipelines sharing a sink would
  * see each other's batch ids as "already committed" and lose events.
  *
- * <p>A batch that carries an {@link EventBatch#originRunId() origin run id} (consumed from NATS JetStream, replayed
+ * <p>A batch that carries an {@link EventBatch#runId() origin run id} (consumed from NATS JetStream, replayed
  * from a spool) is keyed by {@code (origin run id, batch id)} instead: the key its first writer used, so a second
  * delivery of the same batch, by any writer sharing this database, is detected by the ledger and not copied again.
  *

@@ -31,7 +31,7 @@ class BatchCodecTest {
         assertEquals(BatchCodec.VERSION, body[0]);
         final DecodedBatch out = new DecodedBatch();
         BatchCodec.decode(body, out);
-        assertEquals("edge-run-1", out.originRunId());
+        assertEquals("edge-run-1", out.runId());
         assertEquals(987_654_321L, out.batchId());
         assertEquals(in.size(), out.size());
         for (int i = 0; i < in.size(); i++) {
