@@ -3,9 +3,20 @@ package dev.spillway.collector;
 import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
 import dev.spillway.collector.api.ApiRouter;
+import dev.spillway.collector.config.AlertingConfig;
 import dev.spillway.collector.config.CollectorConfig;
 import dev.spillway.collector.config.NatsSettings;
 import dev.spillway.collector.nats.JetStreamRole;
+import dev.spillway.collector.heartbeat.HeartbeatApi;
+import dev.spillway.collector.heartbeat.Heartbeats;
+import dev.spillway.collector.notify.Channel;
+import dev.spillway.collector.notify.ChannelKind;
+import dev.spillway.collector.notify.ChannelStore;
+import dev.spillway.collector.notify.Messages;
+import dev.spillway.collector.notify.MonitorNotifications;
+import dev.spillway.collector.notify.NotifyApi;
+import dev.spillway.collector.notify.NotifySettings;
+import dev.spillway.collector.notify.OutboxRelay;
 import dev.spillway.collector.db.CollectorSchema;
 import dev.spillway.collector.db.DataDirectoryLock;
 import dev.spillway.collector.db.EmbeddedDatabase;
@@ -21,6 +32,7 @@ import dev.spillway.collector.monitor.MonitorApi;
 import dev.spillway.collector.monitor.MonitorFile;
 import dev.spillway.collector.monitor.MonitorService;
 import dev.spillway.collector.monitor.MonitorSpec;
+import dev.spillway.collector.page.StatusPage;
 import dev.spillway.collector.points.PointWriter;
 import dev.spillway.collector.series.SeriesRegistry;
 import dev.spillway.collector.tcp.TcpServer;
@@ -45,9 +57,12 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.net.InetSocketAddress;
+import java.sql.SQLException;
+import java.time.Clock;
 import java.time.Duration;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.ExecutorService;
+import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -71,8 +86,11 @@ public final class Collector implements AutoCloseable {
     private static final int API_THREADS = 4;
     private static final int API_QUEUE = 256;
     private static final int API_MAX_BODY = 1 << 20;
-    // Connections beyond the sink's and the series threads': API handlers and monitor state changes.
-    private static final int EXTRA_CONNECTIONS = 4;
+    // Connections beyond the sink's and the series threads': API handlers, monitor state changes, the
+    // notification relay (one held while it waits for a webhook) and heartbeat state changes.
+    private static final int EXTRA_CONNECTIONS = 5;
+    /** How often heartbeat ping times are persisted and deadlines checked. */
+    private static final Duration HEARTBEAT_TICK = Duration.ofSeconds(1);
 
     private final Object closeLock = new Object();
     private CollectorConfig config;
@@ -87,6 +105,9 @@ public final class Collector implements AutoCloseable {
     private ApiRouter router;
     private MonitorService monitors;
     private final StateTransitions transitions = new StateTransitions();
+    private final Clock clock;
+    private OutboxRelay relay;
+    private Heartbeats heartbeats;
     private ExecutorService ingestExecutor;
     private ExecutorService streamExecutor;
     private EventLoopGroup boss;
@@ -96,11 +117,13 @@ public final class Collector implements AutoCloseable {
     private TcpServer tcp;
     private UdpServer udp;
     private ReadinessProbe readiness;
+    private StatusPage page;
     private String jdbcUrl;
     private String dbUser;
     private FinalAccount account;
 
-    private Collector() {
+    private Collector(Clock clock) {
+        this.clock = clock;
     }
 
     /**
@@ -109,7 +132,17 @@ public final class Collector implements AutoCloseable {
      * @throws Exception when the database, the schema or a listener cannot be brought up
      */
     public static Collector start(CollectorConfig config) throws Exception {
-        final Collector c = new Collector();
+        return start(config, Clock.systemUTC());
+    }
+
+    /**
+     * Starts everything with the given clock for heartbeat deadlines and notification scheduling (tests move it
+     * by hand); on failure closes what was started and rethrows.
+     *
+     * @throws Exception when the database, the schema or a listener cannot be brought up
+     */
+    public static Collector start(CollectorConfig config, Clock clock) throws Exception {
+        final Collector c = new Collector(clock);
         try {
             c.startAll(config);
             return c;
@@ -171,6 +204,7 @@ public final class Collector implements AutoCloseable {
                 .build())
             .closeTimeout(cfg.closeTimeout())
             .meterRegistry(registry)
+            .spool(cfg.spool())
             .build();
         if (role == NatsSettings.Role.WRITER) {
             // Shares the pipeline's sink: consumed batches carry the edges' ledger keys, never this run's.
@@ -180,8 +214,9 @@ public final class Collector implements AutoCloseable {
         final Saturation saturation = new Saturation(pipeline, cfg.highWaterMark());
         // The one way into the pipeline: line protocol, probes and heartbeats all write through it.
         pointWriter = new PointWriter(pipeline, series, saturation, registry);
-        final LineIngestor ingestor = new LineIngestor(pointWriter, metrics, badLines);
         router = new ApiRouter(API_MAX_BODY, API_THREADS, API_QUEUE);
+        // Alerting first: its transition listener must be in place before the first monitor check can flip.
+        startAlerting(cfg, registry);
         if (cfg.monitorsFile() != null) {
             final java.util.List<MonitorSpec> declared = MonitorFile.read(cfg.monitorsFile());
             MonitorService.applyFile(dataSource, declared);
@@ -190,6 +225,8 @@ public final class Collector implements AutoCloseable {
         monitors = new MonitorService(dataSource, pointWriter, transitions, registry, new MonitorService.Settings(
             cfg.probeConcurrency(), cfg.probeKeepAlive(), cfg.monitorReloadInterval()));
         MonitorApi.register(router, monitors);
+        final LineIngestor ingestor = new LineIngestor(pointWriter, metrics, badLines, heartbeats::pingFromLine,
+            cfg.ack(), cfg.ackTimeout());
         readiness = new ReadinessProbe(dataSource, pipeline, embedded == null ? () -> null : embedded::problem);
         final AtomicInteger n = new AtomicInteger();
         // Bounded: when every thread is busy and the queue is full, new writes get 503 instead of piling up.
@@ -210,6 +247,9 @@ public final class Collector implements AutoCloseable {
         boss = new MultiThreadIoEventLoopGroup(1, new DefaultThreadFactory("accept", true), NioIoHandler.newFactory());
         workers = new MultiThreadIoEventLoopGroup(0, new DefaultThreadFactory("io", true), NioIoHandler.newFactory());
         connections = new DefaultChannelGroup("connections", GlobalEventExecutor.INSTANCE);
+        page = new StatusPage(cfg.token(), cfg.publicStatusPage(), pipeline::stats, pipeline.ringCapacity(),
+            readiness::databaseReachable, dataSource, EVENTS_TABLE, java.time.Instant::now);
+        page.register(router);
         final HttpApi api = new HttpApi(ingestor, ingestExecutor, saturation,
             readiness, registry, metrics, cfg.token(), cfg.maxDecompressedSize(), router);
         http = HttpServer.start(cfg.http(), boss, workers, api, new HttpLimits(cfg.maxBodySize(),
@@ -223,6 +263,31 @@ public final class Collector implements AutoCloseable {
             udp = UdpServer.start(cfg.udp(), workers, ingestor, cfg.udpReceiveBuffer(), registry);
         }
         logBanner();
+    }
+
+    /**
+     * Notifications (outbox relay, channels, the monitor-transition listener) and heartbeats, with their routes.
+     * The relay starts last, so rows left pending by an earlier run are sent once everything is up.
+     */
+    private void startAlerting(CollectorConfig cfg, PrometheusMeterRegistry registry) throws SQLException {
+        final AlertingConfig a = cfg.alerting();
+        relay = new OutboxRelay(dataSource, new Messages(a.publicUrl()),
+            NotifySettings.defaults().withMaxAge(a.notifyMaxAge()), clock, () -> ThreadLocalRandom.current().nextDouble(),
+            registry);
+        if (a.slackWebhook() != null) {
+            final Channel slack = new ChannelStore(dataSource).ensure("slack", ChannelKind.SLACK, a.slackWebhook());
+            if (!slack.enabled()) {
+                LOG.warn("notification channel 'slack' stays disabled since {}: {} (same --slack-webhook; re-enable "
+                    + "with PUT /api/v1/channels/slack or give a new URL)", slack.disabledAt(), slack.disabledReason());
+            }
+        }
+        transitions.addListener(new MonitorNotifications(clock, relay::wakeup));
+        heartbeats = new Heartbeats(dataSource, transitions, pointWriter.producer("heartbeat"), clock,
+            HEARTBEAT_TICK, relay::wakeup, registry);
+        heartbeats.start();
+        new HeartbeatApi(heartbeats).register(router);
+        new NotifyApi(dataSource, relay::wakeup).register(router);
+        relay.start();
     }
 
     private static HikariDataSource pool(String url, String user, String password, int sinkWorkers) {
@@ -247,6 +312,8 @@ public final class Collector implements AutoCloseable {
         LOG.info("spillway collector ready: {}", config);
         LOG.info("HTTP listening on http://{} (POST /api/v2/write, POST /write, /ping, /health, /ready, /metrics){}",
             hostPort(http.address()), config.authRequired() ? "; token required" : "");
+        LOG.info("status page: http://{}/{}", hostPort(http.address()), !config.authRequired() ? ""
+            : config.publicStatusPage() ? " (public, read-only)" : " (sign in with the token)");
         if (tcp != null) {
             LOG.info("TCP line protocol listening on {}", hostPort(tcp.address()));
         }
@@ -312,6 +379,16 @@ public final class Collector implements AutoCloseable {
         return pipeline.stats();
     }
 
+    /** The heartbeat engine (for tests: drive a tick after moving the clock). */
+    public Heartbeats heartbeats() {
+        return heartbeats;
+    }
+
+    /** The notification relay (for tests: drain a round). */
+    public OutboxRelay relay() {
+        return relay;
+    }
+
     /** The one point-writing API into the pipeline (for inputs started beside the built-in ones). */
     public PointWriter pointWriter() {
         return pointWriter;
@@ -370,6 +447,8 @@ public final class Collector implements AutoCloseable {
                     }
                 }
             }
+            // Heartbeats persist the ping times still in memory; the relay stops (a send in flight stays pending).
+            closeAlerting();
             // 3. A writer stops consuming: the batch in hand is committed and acked, fetched ones are given back.
             if (jetStream != null) {
                 quietly(() -> jetStream.stopConsuming(config.closeTimeout()));
@@ -393,8 +472,18 @@ public final class Collector implements AutoCloseable {
         shutdown();
     }
 
+    private void closeAlerting() {
+        if (heartbeats != null) {
+            quietly(heartbeats::close);
+        }
+        if (relay != null) {
+            quietly(relay::close);
+        }
+    }
+
     /** Releases everything still open, in reverse start order. */
     private void abort() {
+        closeAlerting();
         if (pipeline != null) {
             quietly(pipeline::close);
         }
@@ -418,6 +507,9 @@ public final class Collector implements AutoCloseable {
                     Thread.currentThread().interrupt();
                 }
             });
+        }
+        if (page != null) {
+            quietly(page::close);
         }
         if (router != null) {
             quietly(router::close);

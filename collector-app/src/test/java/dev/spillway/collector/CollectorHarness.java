@@ -4,6 +4,7 @@ import dev.spillway.collector.config.CollectorOptions;
 import dev.spillway.telemetry.testsupport.TestDatabase;
 
 import java.io.PrintStream;
+import java.nio.file.Files;
 import java.io.OutputStream;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -31,12 +32,21 @@ final class CollectorHarness implements AutoCloseable {
 
     /** Starts a collector on {@code db} with the given extra options. */
     static CollectorHarness start(TestDatabase db, String... extra) throws Exception {
+        return start(db, java.time.Clock.systemUTC(), extra);
+    }
+
+    /** Starts a collector on {@code db} with a clock the test controls. */
+    static CollectorHarness start(TestDatabase db, java.time.Clock clock, String... extra) throws Exception {
         final List<String> args = new ArrayList<>(List.of("--jdbc-url", db.jdbcUrl(), "--db-user", db.user(),
             "--db-password", db.password(), "--http", "127.0.0.1:0", "--flush-interval", "10ms"));
+        if (!List.of(extra).contains("--spool-dir")) {
+            // Each collector its own spool: a shared one would replay one test's leftovers into another's database.
+            args.addAll(List.of("--spool-dir", Files.createTempDirectory("spillway-spool").toString()));
+        }
         args.addAll(List.of(extra));
         final var parsed = CollectorOptions.parse(args.toArray(String[]::new), Map.of(),
             new PrintStream(OutputStream.nullOutputStream()));
-        return new CollectorHarness(db, Collector.start(((CollectorOptions.Run) parsed).config()));
+        return new CollectorHarness(db, Collector.start(((CollectorOptions.Run) parsed).config(), clock));
     }
 
     URI uri(String pathAndQuery) {
@@ -55,6 +65,15 @@ final class CollectorHarness implements AutoCloseable {
     HttpResponse<String> postBytes(String pathAndQuery, byte[] body, String... headers) throws Exception {
         final HttpRequest.Builder b = HttpRequest.newBuilder(uri(pathAndQuery))
             .POST(HttpRequest.BodyPublishers.ofByteArray(body));
+        if (headers.length > 0) {
+            b.headers(headers);
+        }
+        return http.send(b.build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    HttpResponse<String> put(String pathAndQuery, String body, String... headers) throws Exception {
+        final HttpRequest.Builder b = HttpRequest.newBuilder(uri(pathAndQuery))
+            .PUT(HttpRequest.BodyPublishers.ofString(body));
         if (headers.length > 0) {
             b.headers(headers);
         }

@@ -43,7 +43,8 @@ class CollectorSecondSignalIT {
             final List<String> cmd = List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "-jar", jar, "--jdbc-url", db.jdbcUrl(), "--db-user", db.user(), "--db-password", db.password(),
                 "--http", "127.0.0.1:0", "--flush-interval", "20ms", "--ring-size", "1024", "--batch-size", "64",
-                "--workers", "1", "--close-timeout", "10m");
+                "--workers", "1", "--close-timeout", "10m", "--spool-dir",
+                Files.createTempDirectory("spillway-spool").toString());
             final Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
             Connection lock = null;
             try {

@@ -42,7 +42,8 @@ class CollectorSigtermIT {
             final Path log = Files.createTempFile("collector", ".log");
             final List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java")
                 .toString(), "-jar", jar, "--jdbc-url", db.jdbcUrl(), "--db-user", db.user(), "--db-password",
-                db.password(), "--http", "127.0.0.1:0", "--flush-interval", "20ms"));
+                db.password(), "--http", "127.0.0.1:0", "--flush-interval", "20ms", "--spool-dir",
+                Files.createTempDirectory("spillway-spool").toString()));
             final Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
             try {
                 Await.untilNoThrow(Duration.ofSeconds(60), () -> LISTENING.matcher(Files.readString(log)).find(),

@@ -4,6 +4,7 @@ import dev.spillway.telemetry.internal.Account;
 import dev.spillway.telemetry.internal.CoreSettings;
 import dev.spillway.telemetry.internal.PipelineCore;
 import dev.spillway.telemetry.internal.RingMode;
+import dev.spillway.telemetry.internal.SpoolSettings;
 import dev.spillway.telemetry.sink.FailedBatchHandler;
 import dev.spillway.telemetry.sink.RetryPolicy;
 import dev.spillway.telemetry.sink.Sink;
@@ -14,6 +15,7 @@ import org.agrona.concurrent.IdleStrategy;
 import org.agrona.concurrent.OffsetEpochNanoClock;
 
 import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -28,8 +30,13 @@ import java.util.concurrent.TimeUnit;
  * }</pre>
  *
  * <p>Every event is accounted for: at any quiescent point
- * {@code ingested == written + overwritten + rejected + failed} (see {@link PipelineStats}), and
+ * {@code ingested == written + overwritten + rejected + failed + spooled} (see {@link PipelineStats}), and
  * {@link #close(Duration)} returns the final, balanced account.
+ *
+ * <p>With a {@link Builder#spool(SpoolConfig) spool}, batches the sink cannot take go to disk instead of failing
+ * and are written back, oldest first, once the sink is healthy; a pipeline started on a spool left by an earlier
+ * run replays it. {@link #ingestClaimed} and {@link #whenResolved} give producers end-to-end acknowledgements
+ * without any per-event object.
  */
 public final class Pipeline implements AutoCloseable {
 
@@ -116,7 +123,28 @@ public final class Pipeline implements AutoCloseable {
     private static PipelineStats toStats(Account a) {
         return new PipelineStats(a.ingested(), a.written(), a.overwritten(), a.rejectedFull(), a.rejectedClosed(),
             a.rejectedInterrupted(), a.rejectedInvalid(), a.failed(), a.batchesWritten(), a.batchesFailed(),
-            a.retries(), a.ringOccupancy(), a.batchesInFlight(), a.pumpFailed());
+            a.retries(), a.ringOccupancy(), a.batchesInFlight(), a.pumpFailed(), a.spooled(), a.batchesSpooled(),
+            a.batchesReplayed(), a.spoolRecovered());
+    }
+
+    /**
+     * Like {@link #ingest}, returning the ring sequence the event claimed, or -1 when it was refused. A producer
+     * that wants an end-to-end acknowledgement remembers the smallest and largest sequence of its events and
+     * waits on {@link #whenResolved}. Same cost as {@code ingest}.
+     */
+    public long ingestClaimed(long timestampNanos, int sourceId, short kind, double value, long sequence) {
+        return core.publishClaimed(timestampNanos, sourceId, kind, value, sequence);
+    }
+
+    /**
+     * Completes when every ring sequence in {@code [fromSequence, toSequence]} (from {@link #ingestClaimed}) is
+     * resolved: {@code true} when all of them were committed by the sink or are durably (fsynced) in the spool,
+     * {@code false} when any was lost (overwritten, failed, rejected as invalid) or the pipeline closed before
+     * resolving them. Losses are tracked per batch, so a loss of another producer's event in the same batch also
+     * answers {@code false} (conservative). The future completes on a pipeline thread: continuations must be quick.
+     */
+    public CompletableFuture<Boolean> whenResolved(long fromSequence, long toSequence) {
+        return core.whenResolved(fromSequence, toSequence);
     }
 
     /**
@@ -164,6 +192,7 @@ public final class Pipeline implements AutoCloseable {
         private Duration closeTimeout = Duration.ofSeconds(30);
         private MeterRegistry meterRegistry;
         private EpochNanoClock clock;
+        private SpoolConfig spool;
 
         private Builder() {
         }
@@ -245,6 +274,16 @@ public final class Pipeline implements AutoCloseable {
             return this;
         }
 
+        /**
+         * Keep batches the sink cannot take in a disk spool instead of failing them, and replay them (also those an
+         * earlier run left) once the sink is healthy; default none. The spool directory is opened by
+         * {@link #build()}, which throws {@link java.io.UncheckedIOException} naming it when it cannot be used.
+         */
+        public Builder spool(SpoolConfig spool) {
+            this.spool = spool;
+            return this;
+        }
+
         /** Clock used by {@link SourceHandle} to stamp events; default an allocation-free offset clock. */
         public Builder clock(EpochNanoClock clock) {
             this.clock = clock;
@@ -276,10 +315,18 @@ public final class Pipeline implements AutoCloseable {
             final IdleStrategy idle = idleStrategy != null ? idleStrategy
                 : new BackoffIdleStrategy(100, 10, TimeUnit.MICROSECONDS.toNanos(1), TimeUnit.MILLISECONDS.toNanos(1));
             final EpochNanoClock stampClock = clock != null ? clock : new OffsetEpochNanoClock();
+            if (spool != null) {
+                final long record = SpoolSettings.maxRecordBytes(batchSize);
+                check(record <= spool.segmentBytes() / 2, "batchSize " + batchSize + " needs spool records of up to "
+                    + record + " bytes; SpoolConfig.segmentBytes must be at least twice that, was "
+                    + spool.segmentBytes());
+            }
             sink.attach(name);
             final PipelineCore core = new PipelineCore(new CoreSettings(name, sink, ringSize, batchSize,
                 flushInterval.toNanos(), workers, ringMode(overflowPolicy), retryPolicy, failedBatchHandler, idle,
-                meterRegistry));
+                meterRegistry, spool == null ? null : new SpoolSettings(spool.directory(), spool.maxBytes(),
+                    spool.segmentBytes(), spool.fsyncIntervalNanos(),
+                    spool.fullPolicy() == SpoolConfig.FullPolicy.DROP_OLDEST_SEGMENT)));
             core.start();
             return new Pipeline(name, core, stampClock, closeTimeout);
         }

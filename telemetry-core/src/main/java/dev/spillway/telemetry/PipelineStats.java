@@ -4,11 +4,13 @@ package dev.spillway.telemetry;
  * A snapshot of a pipeline's event accounting.
  *
  * <p>At any quiescent point (no ingest in progress and every accepted event resolved, for example after
- * {@link Pipeline#close(java.time.Duration)} returned): {@code ingested == written + overwritten + rejected + failed},
+ * {@link Pipeline#close(java.time.Duration)} returned):
+ * {@code ingested == written + overwritten + rejected + failed + spooled},
  * see {@link #isBalanced()}. While events are in flight, {@link #pending()} says how many are unresolved; it is
  * never negative.
  *
- * @param ingested every call to {@code ingest}, accepted or not
+ * @param ingested every call to {@code ingest}, accepted or not, plus the events found in the spool at start
+ *     ({@code spoolRecovered}: they enter this run's account from disk)
  * @param written events the sink reported as durably written
  * @param overwritten events lost because newer events overwrote them in a full ring, or abandoned because their
  *     producer stalled between claiming a slot and publishing it (until the ring lapped it, or until the close
@@ -19,13 +21,18 @@ package dev.spillway.telemetry;
  *     {@link OverflowPolicy#BLOCK}
  * @param rejectedInvalid events the sink refused as invalid data (the rest of their batch was written)
  * @param failed events given up on (retries exhausted, a permanent failure, or not written by the close deadline);
- *     each of them was handed to the failed-batch handler exactly once
+ *     each of them was handed to the failed-batch handler exactly once; plus spooled events dropped by a full
+ *     spool or lost to a corrupt spool record
  * @param batchesWritten batches the sink wrote
  * @param batchesFailed batches given up on (wholly or in part)
  * @param retries write attempts after a first failure
  * @param ringOccupancy events in the ring not yet read by the pump
  * @param batchesInFlight batches handed to workers and not yet finished
  * @param pumpFailed whether the pump thread died (the pipeline then stops accepting; see the log)
+ * @param spooled events now in the spool: given up by the sink, on disk, waiting to be replayed (0 without a spool)
+ * @param batchesSpooled batches appended to the spool by this run
+ * @param batchesReplayed spooled batches written back (or given up) by this run
+ * @param spoolRecovered events found in the spool at start, left by an earlier run (included in {@code ingested})
  */
 public record PipelineStats(
     long ingested,
@@ -41,7 +48,11 @@ public record PipelineStats(
     long retries,
     long ringOccupancy,
     long batchesInFlight,
-    boolean pumpFailed) {
+    boolean pumpFailed,
+    long spooled,
+    long batchesSpooled,
+    long batchesReplayed,
+    long spoolRecovered) {
 
     /** All rejections: ring full, closed, interrupted, and invalid data. */
     public long rejected() {
@@ -53,9 +64,9 @@ public record PipelineStats(
         return overwritten + rejected() + failed;
     }
 
-    /** Events accepted but not yet resolved as written, dropped or failed. */
+    /** Events accepted but not yet resolved as written, dropped, failed or spooled. */
     public long pending() {
-        return ingested - written - overwritten - rejected() - failed;
+        return ingested - written - overwritten - rejected() - failed - spooled;
     }
 
     /** Whether the accounting invariant holds, i.e. nothing is pending. */
@@ -69,7 +80,10 @@ public record PipelineStats(
         return "ingested=" + ingested + " written=" + written + " overwritten=" + overwritten
             + " rejected=" + rejected() + " (full=" + rejectedFull + " closed=" + rejectedClosed
             + " interrupted=" + rejectedInterrupted + " invalid=" + rejectedInvalid + ") failed=" + failed
-            + " pending=" + pending() + " batchesWritten=" + batchesWritten + " batchesFailed=" + batchesFailed
-            + " retries=" + retries + (pumpFailed ? " PUMP FAILED" : "");
+            + " spooled=" + spooled + " pending=" + pending() + " batchesWritten=" + batchesWritten
+            + " batchesFailed=" + batchesFailed + " retries=" + retries
+            + (batchesSpooled + batchesReplayed + spoolRecovered > 0 ? " batchesSpooled=" + batchesSpooled
+                + " batchesReplayed=" + batchesReplayed + " spoolRecovered=" + spoolRecovered : "")
+            + (pumpFailed ? " PUMP FAILED" : "");
     }
 }

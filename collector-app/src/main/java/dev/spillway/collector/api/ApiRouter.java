@@ -5,6 +5,7 @@ import org.slf4j.LoggerFactory;
 
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
@@ -45,6 +46,7 @@ public final class ApiRouter implements AutoCloseable {
 
     private final List<Route> routes = new CopyOnWriteArrayList<>();
     private final Set<String> prefixes = new LinkedHashSet<>(List.of(API_PREFIX));
+    private final Set<String> paths = new HashSet<>();
     private final int maxBody;
     private final ThreadPoolExecutor executor;
 
@@ -84,6 +86,12 @@ public final class ApiRouter implements AutoCloseable {
         return this;
     }
 
+    /** Sends exactly {@code path} to this router (e.g. {@code /}, which as a prefix would claim everything). */
+    public synchronized ApiRouter claimPath(String path) {
+        paths.add(path);
+        return this;
+    }
+
     private ApiRouter add(String method, String pattern, ApiHandler handler, boolean open) {
         if (!pattern.startsWith("/")) {
             throw new IllegalArgumentException("pattern must start with /: " + pattern);
@@ -94,6 +102,9 @@ public final class ApiRouter implements AutoCloseable {
 
     /** Whether {@code path} belongs to this router; the HTTP layer asks this before its own endpoints. */
     public synchronized boolean handles(String path) {
+        if (paths.contains(path)) {
+            return true;
+        }
         for (String p : prefixes) {
             if (path.startsWith(p) || (p.endsWith("/") && path.equals(p.substring(0, p.length() - 1)))
                 || path.equals(p)) {

@@ -1,6 +1,8 @@
 package dev.spillway.collector.config;
 
+import dev.spillway.collector.ingest.AckMode;
 import dev.spillway.telemetry.OverflowPolicy;
+import dev.spillway.telemetry.SpoolConfig;
 import dev.spillway.telemetry.timescale.IndexMode;
 
 import java.nio.file.Path;
@@ -48,6 +50,14 @@ import java.time.Duration;
  * @param probeConcurrency most monitor checks in flight
  * @param probeKeepAlive reuse connections between checks
  * @param monitorReloadInterval how often the monitors table is re-read
+ * @param alerting heartbeats and notifications
+ * @param publicStatusPage whether the read-only status page is open without the token
+ * @param spoolDir the spool directory for batches the database cannot take, or null when the spool is off
+ * @param spoolMaxBytes most bytes the spool may hold
+ * @param spoolFsync fsync interval of the spool; zero means fsync every spooled batch
+ * @param spoolFull what a full spool does
+ * @param ack default acknowledgement mode of HTTP writes
+ * @param ackTimeout longest an {@code ack=commit} write waits for confirmation before answering 503
  * @param nats the process's role and its NATS JetStream settings (edge and writer roles)
  */
 public record CollectorConfig(
@@ -89,7 +99,26 @@ public record CollectorConfig(
     int probeConcurrency,
     boolean probeKeepAlive,
     Duration monitorReloadInterval,
+    AlertingConfig alerting,
+    boolean publicStatusPage,
+    Path spoolDir,
+    long spoolMaxBytes,
+    Duration spoolFsync,
+    SpoolConfig.FullPolicy spoolFull,
+    AckMode ack,
+    Duration ackTimeout,
     NatsSettings nats) {
+
+    /** The pipeline's spool settings, or null when the spool is off. */
+    public SpoolConfig spool() {
+        if (spoolDir == null) {
+            return null;
+        }
+        final long segment = Math.min(SpoolConfig.DEFAULT_SEGMENT_BYTES, spoolMaxBytes / 2);
+        final SpoolConfig.Builder b = SpoolConfig.builder(spoolDir).maxBytes(spoolMaxBytes).segmentBytes(segment)
+            .fullPolicy(spoolFull);
+        return (spoolFsync.isZero() ? b.fsyncAlways() : b.fsyncInterval(spoolFsync)).build();
+    }
 
     /** Whether writes need a token. */
     public boolean authRequired() {
@@ -113,6 +142,9 @@ public record CollectorConfig(
             + " db=" + (jdbcUrl != null ? maskedJdbcUrl() : "embedded:" + dataDir) + " ring=" + ringSize + " batch="
             + batchSize + " flush=" + flushInterval.toMillis() + "ms workers=" + workers + " policy="
             + overflowPolicy + " maxSeries=" + maxSeries + " highWaterMark=" + highWaterMark + " retention="
-            + (retention == null ? "forever" : retention) + " indexMode=" + indexMode + " " + nats;
+            + (retention == null ? "forever" : retention) + " indexMode=" + indexMode + " spool="
+            + (spoolDir == null ? "off" : spoolDir + " (max " + spoolMaxBytes + " bytes, fsync "
+                + (spoolFsync.isZero() ? "always" : spoolFsync.toMillis() + "ms") + ", when full " + spoolFull + ")")
+            + " ack=" + ack + " " + alerting + " " + nats;
     }
 }

@@ -1,6 +1,8 @@
 package dev.spillway.collector.config;
 
+import dev.spillway.collector.ingest.AckMode;
 import dev.spillway.telemetry.OverflowPolicy;
+import dev.spillway.telemetry.SpoolConfig;
 import dev.spillway.telemetry.timescale.IndexMode;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -178,6 +180,37 @@ public final class CollectorOptions {
         description = "Drop TimescaleDB chunks older than this (keep everything unless given; TimescaleDB only).")
     String retention;
 
+    @Option(names = "--spool-dir", paramLabel = "DIR|off",
+        description = "Disk spool for batches the database cannot take (outage, retries exhausted), replayed once it "
+            + "is back; 'off' disables it (then such batches fail, counted). Default: <data-dir>-spool, beside the "
+            + "data directory (PostgreSQL owns the data directory itself).")
+    String spoolDir;
+
+    @Option(names = "--spool-max-size", paramLabel = "SIZE", defaultValue = "1GiB",
+        description = "Most disk the spool may use (default: ${DEFAULT-VALUE}).")
+    String spoolMaxSize;
+
+    @Option(names = "--spool-fsync", paramLabel = "always|DURATION", defaultValue = "500ms",
+        description = "fsync every spooled batch ('always') or at most this often; a power loss can lose up to one "
+            + "interval of spooled batches (default: ${DEFAULT-VALUE}).")
+    String spoolFsync;
+
+    @Option(names = "--spool-full", paramLabel = "POLICY", defaultValue = "drop-oldest-segment",
+        description = "When the spool is full: drop-oldest-segment (its events count as failed) or refuse (the new "
+            + "batch fails) (default: ${DEFAULT-VALUE}).")
+    String spoolFull;
+
+    @Option(names = "--ack", paramLabel = "accept|commit", defaultValue = "accept",
+        description = "When an HTTP write gets 204: accept = once parsed and in the buffer; commit = once every event "
+            + "is committed to the database or fsynced in the spool (503 if any was lost). A request may choose "
+            + "with ?ack= or the X-Spillway-Ack header (default: ${DEFAULT-VALUE}).")
+    String ack;
+
+    @Option(names = "--ack-timeout", paramLabel = "DURATION", defaultValue = "30s",
+        description = "Longest an ack=commit write waits for its events to be confirmed before answering 503 "
+            + "(default: ${DEFAULT-VALUE}).")
+    String ackTimeout;
+
     @Option(names = "--index-mode", paramLabel = "MODE", defaultValue = "default",
         description = "Indexes of the events table: default (source_id, time), none, or brin-time "
             + "(default: ${DEFAULT-VALUE}).")
@@ -199,6 +232,25 @@ public final class CollectorOptions {
     @Option(names = "--monitor-reload-interval", paramLabel = "DURATION", defaultValue = "5m",
         description = "How often the monitors table is re-read for rows changed with SQL (default: ${DEFAULT-VALUE}).")
     String monitorReloadInterval;
+
+    @Option(names = "--slack-webhook", paramLabel = "URL",
+        description = "Send heartbeat and monitor notifications to this Slack incoming webhook (creates the channel "
+            + "'slack'; more channels via /api/v1/channels).")
+    String slackWebhook;
+
+    @Option(names = "--public-url", paramLabel = "URL",
+        description = "Public address of the status page, linked from notifications (off unless given).")
+    String publicUrl;
+
+    @Option(names = "--notify-max-age", paramLabel = "DURATION", defaultValue = "24h",
+        description = "Retry undelivered notifications this long, then give them up (default: ${DEFAULT-VALUE}).")
+    String notifyMaxAge;
+
+    @Option(names = "--public-status-page", paramLabel = "BOOLEAN", arity = "0..1", fallbackValue = "true",
+        defaultValue = "false",
+        description = "With --token: show the read-only status page (GET /) to everyone; write and admin APIs keep"
+            + " requiring the token (default: ${DEFAULT-VALUE}).")
+    String publicStatusPage;
 
     @Option(names = "--role", paramLabel = "ROLE", defaultValue = "standalone",
         description = "standalone (inputs and database writes in one process), edge (publish batches to NATS "
@@ -383,6 +435,7 @@ public final class CollectorOptions {
         }
         final int threads = intIn("--ingest-threads", ingestThreads, 1, 256);
         final Duration close = durationIn("--close-timeout", closeTimeout, Duration.ZERO, Duration.ofHours(1));
+        final boolean publicPage = bool("--public-status-page", publicStatusPage);
         final int port = intIn("--db-port", dbPort, 0, 65_535);
         final int maxConnections = intIn("--http-max-connections", httpMaxConnections, 1, 1_000_000);
         final long maxBuffered = sizeIn("--http-max-buffered", httpMaxBuffered, 64 * 1024, Integer.MAX_VALUE);
@@ -417,11 +470,38 @@ public final class CollectorOptions {
             throw new ConfigException("--data-dir must not be empty");
         }
         final NatsSettings natsSettings = natsSettings(!blank(jdbcUrl));
+        final Path data = Path.of(dataDir).toAbsolutePath().normalize();
+        final Path spool;
+        if (spoolDir == null) {
+            spool = data.resolveSibling(data.getFileName() + "-spool");
+        } else if (spoolDir.isBlank()) {
+            throw new ConfigException("--spool-dir must be a directory or 'off'");
+        } else {
+            spool = spoolDir.trim().equalsIgnoreCase("off") ? null : Path.of(spoolDir).toAbsolutePath().normalize();
+        }
+        if (spool != null && spool.startsWith(data) && blank(jdbcUrl)) {
+            throw new ConfigException("--spool-dir must not be inside --data-dir (" + data + "): PostgreSQL owns it");
+        }
+        final long spoolMax = convert("--spool-max-size", spoolMaxSize, Units::parseSize);
+        if (spoolMax < (1L << 20)) {
+            throw new ConfigException("--spool-max-size must be at least 1MiB, was " + spoolMaxSize);
+        }
+        final Duration fsync = "always".equalsIgnoreCase(spoolFsync == null ? "" : spoolFsync.trim()) ? Duration.ZERO
+            : durationIn("--spool-fsync", spoolFsync, Duration.ofMillis(1), Duration.ofMinutes(1));
+        final SpoolConfig.FullPolicy full = convert("--spool-full", spoolFull,
+            v -> SpoolConfig.FullPolicy.valueOf(v.toUpperCase(Locale.ROOT).replace('-', '_')));
+        final AckMode ackMode = convert("--ack", ack, AckMode::parse);
+        final Duration ackWait = durationIn("--ack-timeout", ackTimeout, Duration.ofMillis(10), Duration.ofHours(1));
+        if (spool != null && (long) batch * 64 > spoolMax / 4) {
+            throw new ConfigException("--spool-max-size (" + Units.formatSize(spoolMax) + ") is too small for batches of "
+                + batch + " events; give it at least " + Units.formatSize((long) batch * 64 * 4));
+        }
         return new CollectorConfig(httpAddr, tcpAddr, udpAddr, token, blank(jdbcUrl) ? null : jdbcUrl,
             dbUser, dbPassword, Path.of(dataDir).toAbsolutePath().normalize(), port, ring, batch, flush,
             workerCount, policy, attempts, maxElapsed, body, inflated, series, line, idle, hwm, threads, close,
             maxConnections, maxBuffered, headerTimeout, readTimeout, idleTimeout, udpBuffer, chunk, compress, keep,
-            index, monitorFile, probes, keepAlive, reload, natsSettings);
+            index, monitorFile, probes, keepAlive, reload, alerting(), publicPage, spool, spoolMax, fsync, full, ackMode, ackWait,
+            natsSettings);
     }
 
     private NatsSettings natsSettings(boolean externalDatabase) {
@@ -464,6 +544,26 @@ public final class CollectorOptions {
             throw new ConfigException(e.getMessage().replace("JetStreamTopology.", "--nats-"));
         }
         return settings;
+    }
+
+    private AlertingConfig alerting() {
+        final String slack = blank(slackWebhook) ? null : slackWebhook.trim();
+        if (slack != null) {
+            httpUrl("--slack-webhook", slack);
+        }
+        final String pub = blank(publicUrl) ? null : publicUrl.trim();
+        if (pub != null) {
+            httpUrl("--public-url", pub);
+        }
+        return new AlertingConfig(slack, pub, durationIn("--notify-max-age", notifyMaxAge, Duration.ofMinutes(1),
+            Duration.ofDays(30)));
+    }
+
+    private static void httpUrl(String option, String value) {
+        final java.net.URI u = convert(option, value, java.net.URI::create);
+        if (!("http".equals(u.getScheme()) || "https".equals(u.getScheme())) || u.getHost() == null) {
+            throw new ConfigException(option + " must be an http(s) URL with a host");
+        }
     }
 
     private static OverflowPolicy policy(String s) {
@@ -527,5 +627,14 @@ public final class CollectorOptions {
             return new String[] {"spillway-collector " + (v == null ? "(development build)" : v),
                 "Java " + System.getProperty("java.version")};
         }
+    }
+
+    private static boolean bool(String option, String value) {
+        final String v = value.trim().toLowerCase(Locale.ROOT);
+        return switch (v) {
+            case "true", "yes", "on", "1" -> true;
+            case "false", "no", "off", "0" -> false;
+            default -> throw new ConfigException(option + " must be true or false, was '" + value + "'");
+        };
     }
 }

@@ -1,5 +1,7 @@
 package dev.spillway.collector.db;
 
+import dev.spillway.collector.page.CheckRollups;
+
 import javax.sql.DataSource;
 import java.sql.SQLException;
 import java.util.List;
@@ -30,6 +32,12 @@ public final class CollectorSchema {
     public static final String MONITOR_STATE = "monitor_state";
     /** Confirmed state changes, one row each, written in the transaction of the state change. */
     public static final String MONITOR_TRANSITIONS = "monitor_transitions";
+    /** Notification channels (Slack, webhook, the built-in log). */
+    public static final String NOTIFICATION_CHANNELS = "notification_channels";
+    /** The transactional outbox: one row per (event, channel). */
+    public static final String NOTIFICATION_OUTBOX = "notification_outbox";
+    /** Heartbeat services: registration and Healthchecks-style state. */
+    public static final String HEARTBEAT_SERVICES = "heartbeat_services";
 
     private CollectorSchema() {
     }
@@ -104,6 +112,56 @@ public final class CollectorSchema {
                     + "recorded_at timestamptz NOT NULL DEFAULT now(), "
                     + "reason text)",
                 "CREATE INDEX IF NOT EXISTS " + MONITOR_TRANSITIONS + "_monitor_idx ON " + MONITOR_TRANSITIONS
-                    + " (kind, monitor, id)"));
+                    + " (kind, monitor, id)"),
+            Migration.sql(200, "notification channels and outbox",
+                "CREATE TABLE IF NOT EXISTS " + NOTIFICATION_CHANNELS + " ("
+                    + "id text PRIMARY KEY, "
+                    + "kind text NOT NULL CHECK (kind IN ('slack', 'webhook', 'log')), "
+                    + "url text, "
+                    + "enabled boolean NOT NULL DEFAULT true, "
+                    + "disabled_reason text, "
+                    + "disabled_at timestamptz, "
+                    + "created_at timestamptz NOT NULL DEFAULT now())",
+                // The log channel is always there: every notification is at least logged.
+                "INSERT INTO " + NOTIFICATION_CHANNELS + " (id, kind) VALUES ('log', 'log') ON CONFLICT (id) DO NOTHING",
+                "CREATE TABLE IF NOT EXISTS " + NOTIFICATION_OUTBOX + " ("
+                    + "id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, "
+                    + "channel_id text NOT NULL REFERENCES " + NOTIFICATION_CHANNELS + " (id) ON DELETE CASCADE, "
+                    + "type text NOT NULL, "
+                    + "subject_kind text NOT NULL, "
+                    + "subject text NOT NULL, "
+                    + "old_state text, "
+                    + "new_state text NOT NULL, "
+                    + "occurred_at timestamptz NOT NULL, "
+                    + "details jsonb NOT NULL DEFAULT '{}', "
+                    + "created_at timestamptz NOT NULL, "
+                    + "state text NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'sent', 'failed')), "
+                    + "attempts integer NOT NULL DEFAULT 0, "
+                    + "next_attempt_at timestamptz NOT NULL, "
+                    + "sent_at timestamptz, "
+                    + "last_status integer, "
+                    + "last_error text)",
+                // The relay's head-of-line lookup per channel, and the age gauge.
+                "CREATE INDEX IF NOT EXISTS " + NOTIFICATION_OUTBOX + "_pending_idx ON " + NOTIFICATION_OUTBOX
+                    + " (channel_id, id) WHERE state = 'pending'",
+                "CREATE INDEX IF NOT EXISTS " + NOTIFICATION_OUTBOX + "_state_idx ON " + NOTIFICATION_OUTBOX
+                    + " (state, id)"),
+            Migration.sql(201, "heartbeat services",
+                // state: 'new' (registered, never pinged: silently unavailable), 'up' or 'down'.
+                // alert_after = last_ping + timeout + grace, precomputed so the flip loop is one index scan.
+                "CREATE TABLE IF NOT EXISTS " + HEARTBEAT_SERVICES + " ("
+                    + "id text PRIMARY KEY, "
+                    + "timeout_ms bigint NOT NULL, "
+                    + "grace_ms bigint NOT NULL, "
+                    + "statuses jsonb NOT NULL, "
+                    + "state text NOT NULL DEFAULT 'new' CHECK (state IN ('new', 'up', 'down')), "
+                    + "status integer NOT NULL DEFAULT 0, "
+                    + "last_ping timestamptz, "
+                    + "alert_after timestamptz, "
+                    + "created_at timestamptz NOT NULL DEFAULT now(), "
+                    + "updated_at timestamptz NOT NULL DEFAULT now())",
+                "CREATE INDEX IF NOT EXISTS " + HEARTBEAT_SERVICES + "_due_idx ON " + HEARTBEAT_SERVICES
+                    + " (alert_after) WHERE state = 'up'"),
+            CheckRollups.migration(eventsTable));
     }
 }

@@ -1,5 +1,6 @@
 package dev.spillway.collector.http;
 
+import dev.spillway.collector.ingest.AckMode;
 import dev.spillway.collector.ingest.IngestResult;
 import dev.spillway.collector.ingest.RejectReason;
 import dev.spillway.collector.lineprotocol.Precision;
@@ -283,18 +284,33 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
                 Json.error("invalid", "unsupported Content-Encoding '" + encoding + "'; use gzip or none"));
             return;
         }
+        final AckMode ack;
+        try {
+            ack = ackMode(r, query);
+        } catch (IllegalArgumentException e) {
+            respond(ctx, r, HttpResponseStatus.BAD_REQUEST, Json.error("invalid", e.getMessage()));
+            return;
+        }
         if (api.saturation().saturated()) {
             unavailable(ctx, r, "collector is saturated (buffer above high-water mark or shutting down); retry later");
             return;
         }
         try {
-            api.ingestExecutor().execute(() -> ingest(ctx, r, precision, gzip));
+            api.ingestExecutor().execute(() -> ingest(ctx, r, precision, gzip, ack));
         } catch (RejectedExecutionException e) {
             unavailable(ctx, r, "collector is overloaded; retry later");
         }
     }
 
-    private void ingest(ChannelHandlerContext ctx, Request r, Precision precision, boolean gzip) {
+    /** The request's acknowledgement mode: {@code ?ack=} or {@code X-Spillway-Ack}, else null (the default). */
+    private static AckMode ackMode(Request r, QueryStringDecoder query) {
+        final String q = first(query, "ack");
+        final String h = r.headers.get("X-Spillway-Ack");
+        final String v = q != null ? q : h;
+        return v == null ? null : AckMode.parse(v);
+    }
+
+    private void ingest(ChannelHandlerContext ctx, Request r, Precision precision, boolean gzip, AckMode ack) {
         byte[] body = r.in.body();
         int length = r.in.length();
         if (gzip) {
@@ -312,7 +328,7 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
                 return;
             }
         }
-        api.ingestor().ingest(body, 0, length, precision, "http " + peer, 1).whenComplete((result, err) -> {
+        api.ingestor().ingest(body, 0, length, precision, "http " + peer, 1, ack).whenComplete((result, err) -> {
             if (err != null) {
                 LOG.error("ingest failed for request from {}", peer, err);
                 respond(ctx, r, HttpResponseStatus.INTERNAL_SERVER_ERROR, Json.error("internal error", err.toString()));
@@ -325,6 +341,9 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
     private void answer(ChannelHandlerContext ctx, Request r, IngestResult result) {
         if (result.allAccepted()) {
             respond(ctx, r, HttpResponseStatus.NO_CONTENT, null);
+        } else if (result.uncommitted() && !result.refused() && !result.seriesError() && result.rejected() == 0) {
+            unavailable(ctx, r, "ack=commit: not every event of this request was confirmed committed (some were lost "
+                + "or the confirmation timed out; see spillway_events_failed_total); retry");
         } else if (result.refused() || result.seriesError()) {
             // Not all good lines are in: a 2xx or 400 would tell the client not to retry data we did not take.
             unavailable(ctx, r, result.refused() ? "collector is not accepting data right now; retry later"

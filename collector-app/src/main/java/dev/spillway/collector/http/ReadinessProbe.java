@@ -89,6 +89,11 @@ public final class ReadinessProbe implements AutoCloseable {
         return pipeline.isRunning() && System.nanoTime() - lastOkNanos < FRESH_NANOS;
     }
 
+    /** Whether the database answered a check within the last few seconds (the pipeline aside). */
+    public boolean databaseReachable() {
+        return System.nanoTime() - lastOkNanos < FRESH_NANOS;
+    }
+
     @Override
     public void close() {
         timer.shutdownNow();

@@ -11,6 +11,7 @@ import dev.spillway.collector.series.SeriesKey;
 import dev.spillway.collector.series.SeriesLimitException;
 import dev.spillway.collector.series.SeriesRejectedException;
 
+import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.EnumMap;
@@ -18,6 +19,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
+import java.util.concurrent.TimeUnit;
 
 /**
  * Turns line protocol into pipeline events: one event per numeric or boolean field, with the field's series as
@@ -31,6 +33,10 @@ import java.util.concurrent.CompletionException;
  * <p>Events enter the pipeline through the {@link PointWriter} (producer {@code line-protocol}), like every
  * other input.
  *
+ * <p>Acknowledgement after commit ({@link AckMode#COMMIT}): the body remembers the smallest and largest ring
+ * sequence its events claimed (two longs, nothing attached to the events) and, once parsed, waits for the
+ * pipeline's resolved-through watermark to pass its range ({@link PointWriter#whenResolved}).
+ *
  * <p>Thread-safe; each thread uses its own parser.
  */
 public final class LineIngestor {
@@ -39,10 +45,27 @@ public final class LineIngestor {
     private final PointWriter.Producer producer;
     private final CollectorMetrics metrics;
     private final BadLineLog badLines;
+    private final HeartbeatLines heartbeats;
     private final ThreadLocal<LineProtocolParser> parsers = ThreadLocal.withInitial(LineProtocolParser::new);
+    private final AckMode defaultAck;
+    private final long ackTimeoutNanos;
 
-    /** Wires the ingestor to the point writer, meters and rate-limited bad-line log. */
+    /** Wires the ingestor to the point writer, meters and rate-limited bad-line log; acknowledges on accept. */
     public LineIngestor(PointWriter writer, CollectorMetrics metrics, BadLineLog badLines) {
+        this(writer, metrics, badLines, HeartbeatLines.NONE, AckMode.ACCEPT, Duration.ofSeconds(30));
+    }
+
+    /**
+     * Same, and accepted {@code heartbeat,service=<id> status=<n>i} points are also reported to {@code heartbeats}.
+     *
+     * @param defaultAck the acknowledgement mode of HTTP requests that do not choose one
+     * @param ackTimeout the longest a {@link AckMode#COMMIT} request waits for its events to be confirmed
+     */
+    public LineIngestor(PointWriter writer, CollectorMetrics metrics, BadLineLog badLines, HeartbeatLines heartbeats,
+                        AckMode defaultAck, Duration ackTimeout) {
+        this.heartbeats = heartbeats;
+        this.defaultAck = defaultAck;
+        this.ackTimeoutNanos = ackTimeout.toNanos();
         this.writer = writer;
         this.producer = writer.producer("line-protocol");
         this.metrics = metrics;
@@ -59,14 +82,35 @@ public final class LineIngestor {
      */
     public CompletableFuture<IngestResult> ingest(byte[] buf, int off, int len, Precision precision, String source,
                                                   int firstLine) {
+        return ingest(buf, off, len, precision, source, firstLine, AckMode.ACCEPT);
+    }
+
+    /**
+     * Parses and ingests a body, completing per {@code ack}: with {@link AckMode#COMMIT} only once every event is
+     * committed or durably spooled (the result is then {@link IngestResult#uncommitted()} if any was lost or the
+     * confirmation timed out).
+     *
+     * @param ack the request's choice, or null for the configured default
+     */
+    public CompletableFuture<IngestResult> ingest(byte[] buf, int off, int len, Precision precision, String source,
+                                                  int firstLine, AckMode ack) {
         final Instant now = Instant.now();
         final long nowNanos = now.getEpochSecond() * 1_000_000_000L + now.getNano();
         final Body body = new Body(source, firstLine - 1);
         parsers.get().parse(buf, off, len, precision, nowNanos, body);
-        if (body.pending.isEmpty()) {
-            return CompletableFuture.completedFuture(body.finish());
+        final CompletableFuture<IngestResult> parsed = body.pending.isEmpty()
+            ? CompletableFuture.completedFuture(body.finish()) : body.resolvePending();
+        if ((ack == null ? defaultAck : ack) != AckMode.COMMIT) {
+            return parsed;
         }
-        return body.resolvePending();
+        return parsed.thenCompose(result -> {
+            if (body.firstRing < 0) {
+                return CompletableFuture.completedFuture(result); // no events: nothing to wait for
+            }
+            return writer.whenResolved(body.firstRing, body.lastRing)
+                .completeOnTimeout(Boolean.FALSE, ackTimeoutNanos, TimeUnit.NANOSECONDS)
+                .thenApply(durable -> durable ? result : result.asUncommitted());
+        });
     }
 
     /** The copy of a line kept while its new series are created. */
@@ -91,6 +135,9 @@ public final class LineIngestor {
         private RejectReason firstBadReason;
         private boolean refused;
         private boolean seriesError;
+        /** Ring sequences claimed by this body's events: the range an acknowledgement waits on. */
+        private long firstRing = -1;
+        private long lastRing = -1;
 
         Body(String source, int lineOffset) {
             this.source = source;
@@ -144,14 +191,22 @@ public final class LineIngestor {
                     }
                 }
                 accepted++;
+                if (heartbeats != HeartbeatLines.NONE && HeartbeatLines.MEASUREMENT.equals(p.measurement())) {
+                    heartbeatOf(p);
+                }
                 return;
             }
             pending.add(copy(p, line, prefix, numeric));
         }
 
         private boolean offer(long timestamp, Series s, short kind, double value) {
-            if (producer.ingest(timestamp, s, kind, value)) {
+            final long ring = producer.ingestClaimed(timestamp, s, kind, value);
+            if (ring >= 0) {
                 events++;
+                if (firstRing < 0) {
+                    firstRing = ring;
+                }
+                lastRing = Math.max(lastRing, ring);
                 return true;
             }
             refused = true;
@@ -165,6 +220,36 @@ public final class LineIngestor {
                 tags.add(p.tagValue(t));
             }
             return tags;
+        }
+
+        private void heartbeatOf(ParsedPoint p) {
+            String service = null;
+            for (int t = 0; t < p.tagCount(); t++) {
+                if ("service".equals(p.tagKey(t))) {
+                    service = p.tagValue(t);
+                }
+            }
+            for (int i = 0; service != null && i < p.fieldCount(); i++) {
+                if ("status".equals(p.fieldKey(i)) && (p.fieldType(i) == FieldType.INTEGER
+                    || p.fieldType(i) == FieldType.UNSIGNED)) {
+                    heartbeats.heartbeat(service, p.fieldLong(i));
+                }
+            }
+        }
+
+        private void heartbeatOf(PendingLine pl) {
+            String service = null;
+            for (int t = 0; t + 1 < pl.tags.size(); t += 2) {
+                if ("service".equals(pl.tags.get(t))) {
+                    service = pl.tags.get(t + 1);
+                }
+            }
+            for (int j = 0; service != null && j < pl.fields.length; j++) {
+                if ("status".equals(pl.fields[j]) && (pl.kinds[j] == FieldKinds.INTEGER
+                    || pl.kinds[j] == FieldKinds.UNSIGNED)) {
+                    heartbeats.heartbeat(service, (long) pl.values[j]);
+                }
+            }
         }
 
         private PendingLine copy(ParsedPoint p, int line, String prefix, int numeric) {
@@ -235,6 +320,9 @@ public final class LineIngestor {
                 }
             }
             accepted++;
+            if (heartbeats != HeartbeatLines.NONE && HeartbeatLines.MEASUREMENT.equals(pl.measurement)) {
+                heartbeatOf(pl);
+            }
         }
 
         private void reject(int line, RejectReason reason, String message) {
@@ -253,7 +341,7 @@ public final class LineIngestor {
             metrics.stringsSkipped(strings);
             rejectedBy.forEach((reason, count) -> metrics.rejected(reason, count));
             return new IngestResult(accepted, rejected, events, firstBadLine, firstBadMessage, firstBadReason,
-                refused, seriesError);
+                refused, seriesError, false);
         }
     }
 }

@@ -18,7 +18,7 @@ import java.util.concurrent.atomic.LongAdder;
 /**
  * The one way data enters the collector's pipeline. Line protocol (HTTP, TCP, UDP), probe results and heartbeat
  * pings all become events here, so series resolution, per-series sequence numbers, the series limit,
- * back-pressure and accounting are the same for all of them. Nothing else calls {@link Pipeline#ingest}.
+ * back-pressure and accounting are the same for all of them. Nothing else calls {@link Pipeline#ingest} (or {@link Pipeline#ingestClaimed}).
  *
  * <h2>How to use it</h2>
  * Each input takes one {@link Producer} at start ({@code writer.producer("heartbeat")}); its counters appear as
@@ -80,6 +80,15 @@ public final class PointWriter {
     }
 
     /**
+     * Completes when every ring sequence in {@code [from, to]} (from {@link Producer#ingestClaimed}) is resolved:
+     * {@code true} when all were committed or durably spooled, {@code false} when any was lost. See
+     * {@link Pipeline#whenResolved}.
+     */
+    public CompletableFuture<Boolean> whenResolved(long from, long to) {
+        return pipeline.whenResolved(from, to);
+    }
+
+    /**
      * Creates the series of every field of these points ahead of their first write, in a few database round
      * trips on the caller's thread (values and times are ignored). For inputs that know their series in advance,
      * such as the result fields of thousands of monitors loaded at start.
@@ -137,12 +146,21 @@ public final class PointWriter {
          * @return false when the pipeline refused it (closing, or full under a refusing policy)
          */
         public boolean ingest(long timestampNanos, Series series, short kind, double value) {
-            if (pipeline.ingest(timestampNanos, series.id(), kind, value, series.takeSequence())) {
+            return ingestClaimed(timestampNanos, series, kind, value) >= 0;
+        }
+
+        /**
+         * Like {@link #ingest}, returning the ring sequence the event claimed (for {@link #whenResolved}), or -1
+         * when the pipeline refused it. Allocation-free.
+         */
+        public long ingestClaimed(long timestampNanos, Series series, short kind, double value) {
+            final long ring = pipeline.ingestClaimed(timestampNanos, series.id(), kind, value, series.takeSequence());
+            if (ring >= 0) {
                 eventsWritten.increment();
-                return true;
+            } else {
+                eventsRefused.increment();
             }
-            eventsRefused.increment();
-            return false;
+            return ring;
         }
 
         /**

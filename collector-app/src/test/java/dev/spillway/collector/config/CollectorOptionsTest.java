@@ -100,4 +100,34 @@ class CollectorOptionsTest {
         final ConfigException e = assertThrows(ConfigException.class, () -> CollectorOptions.parse(args, env, NULL));
         assertTrue(e.getMessage().contains(expected), "'" + e.getMessage() + "' lacks '" + expected + "'");
     }
+
+    @Test
+    void spoolIsOnByDefaultBesideTheDataDirectoryAndAckDefaultsToAccept() {
+        final CollectorConfig c = parse(Map.of(), "--data-dir", "/tmp/x/data");
+        assertEquals(java.nio.file.Path.of("/tmp/x/data-spool"), c.spoolDir());
+        assertEquals(1L << 30, c.spoolMaxBytes());
+        assertEquals(Duration.ofMillis(500), c.spoolFsync());
+        assertEquals(dev.spillway.telemetry.SpoolConfig.FullPolicy.DROP_OLDEST_SEGMENT, c.spoolFull());
+        assertEquals(dev.spillway.collector.ingest.AckMode.ACCEPT, c.ack());
+        assertEquals(Duration.ofSeconds(30), c.ackTimeout());
+        final CollectorConfig off = parse(Map.of(), "--spool-dir", "off", "--ack", "commit", "--spool-fsync", "always");
+        assertNull(off.spoolDir());
+        assertNull(off.spool());
+        assertEquals(dev.spillway.collector.ingest.AckMode.COMMIT, off.ack());
+        final CollectorConfig always = parse(Map.of(), "--spool-fsync", "always", "--spool-full", "refuse");
+        assertTrue(always.spool().fsyncAlways());
+        assertEquals(dev.spillway.telemetry.SpoolConfig.FullPolicy.REFUSE, always.spool().fullPolicy());
+    }
+
+    @Test
+    void badSpoolAndAckValuesNameTheOption() {
+        assertTrue(assertThrows(ConfigException.class, () -> parse(Map.of(), "--ack", "sometimes")).getMessage()
+            .contains("--ack"));
+        assertTrue(assertThrows(ConfigException.class, () -> parse(Map.of(), "--spool-full", "panic")).getMessage()
+            .contains("--spool-full"));
+        assertTrue(assertThrows(ConfigException.class, () -> parse(Map.of(), "--spool-max-size", "10KiB"))
+            .getMessage().contains("--spool-max-size"));
+        assertTrue(assertThrows(ConfigException.class, () -> parse(Map.of(), "--data-dir", "/tmp/d", "--spool-dir",
+            "/tmp/d/spool")).getMessage().contains("must not be inside --data-dir"));
+    }
 }

@@ -19,7 +19,11 @@ public record Account(
     long retries,
     long ringOccupancy,
     long batchesInFlight,
-    boolean pumpFailed) {
+    boolean pumpFailed,
+    long spooled,
+    long batchesSpooled,
+    long batchesReplayed,
+    long spoolRecovered) {
 
     /** One line for logs, the same as {@code PipelineStats.toString()}. */
     @Override
@@ -27,13 +31,16 @@ public record Account(
         return "ingested=" + ingested + " written=" + written + " overwritten=" + overwritten
             + " rejected=" + (rejectedFull + rejectedClosed + rejectedInterrupted + rejectedInvalid) + " (full="
             + rejectedFull + " closed=" + rejectedClosed + " interrupted=" + rejectedInterrupted + " invalid="
-            + rejectedInvalid + ") failed=" + failed + " pending=" + pending() + " batchesWritten=" + batchesWritten
-            + " batchesFailed=" + batchesFailed + " retries=" + retries + (pumpFailed ? " PUMP FAILED" : "");
+            + rejectedInvalid + ") failed=" + failed + " spooled=" + spooled + " pending=" + pending()
+            + " batchesWritten=" + batchesWritten + " batchesFailed=" + batchesFailed + " retries=" + retries
+            + (batchesSpooled + batchesReplayed + spoolRecovered > 0 ? " batchesSpooled=" + batchesSpooled
+                + " batchesReplayed=" + batchesReplayed + " spoolRecovered=" + spoolRecovered : "")
+            + (pumpFailed ? " PUMP FAILED" : "");
     }
 
     /** Accepted and not yet resolved. */
     long pending() {
         return ingested - written - overwritten - rejectedFull - rejectedClosed - rejectedInterrupted - rejectedInvalid
-            - failed;
+            - failed - spooled;
     }
 }

@@ -11,6 +11,7 @@ import org.agrona.concurrent.IdleStrategy;
  *
  * @param failedBatchHandler may be null
  * @param meterRegistry may be null
+ * @param spool the spool, or null for none
  */
 public record CoreSettings(
     String name,
@@ -23,5 +24,6 @@ public record CoreSettings(
     RetryPolicy retryPolicy,
     FailedBatchHandler failedBatchHandler,
     IdleStrategy idleStrategy,
-    MeterRegistry meterRegistry) {
+    MeterRegistry meterRegistry,
+    SpoolSettings spool) {
 }

@@ -146,12 +146,19 @@ final class EventRing {
      * @return true when the event was accepted (it may still be overwritten later), false when refused
      */
     boolean publish(long timestampNanos, int sourceId, short kind, double value, long sequence) {
+        return publishClaimed(timestampNanos, sourceId, kind, value, sequence) >= 0;
+    }
+
+    /**
+     * Like {@link #publish}, returning the ring sequence the event claimed (its place in the pump's resolution
+     * order, for acknowledgements), or -1 when refused.
+     */
+    long publishClaimed(long timestampNanos, int sourceId, short kind, double value, long sequence) {
         final long seq = claim();
-        if (seq < 0) {
-            return false;
+        if (seq >= 0) {
+            write(seq, timestampNanos, sourceId, kind, value, sequence);
         }
-        write(seq, timestampNanos, sourceId, kind, value, sequence);
-        return true;
+        return seq;
     }
 
     /**

@@ -28,6 +28,9 @@ final class MutableEventBatch implements EventBatch, EventRing.EventSink {
     private final AtomicBoolean resolved = new AtomicBoolean();
     /** The latest partial-success report of a failed attempt (committed parts only grow), null when none. */
     private volatile PartialWriteException progress;
+    private long ringFrom;
+    private long ringTo = -1;
+    private boolean lossInRange;
 
     /** @param capacity the most events the batch holds */
     MutableEventBatch(int capacity) {
@@ -64,6 +67,38 @@ final class MutableEventBatch implements EventBatch, EventRing.EventSink {
         firstAppendNanos = 0;
         progress = null;
         resolved.set(false);
+        lossInRange = false;
+    }
+
+    /**
+     * Set by the pump: the batch covers ring sequences from {@code from} (inclusive), including any the pump
+     * resolved as lost while filling it. Acknowledgements ({@link CommitTracker}) work on these ranges.
+     */
+    void ringFrom(long from) {
+        ringFrom = from;
+        lossInRange = false; // losses before `from` were resolved with the earlier range
+    }
+
+    /** Set by the pump when the batch ships: the last ring sequence it covers. */
+    void ringTo(long to) {
+        ringTo = to;
+    }
+
+    void markLoss() {
+        lossInRange = true;
+    }
+
+    long ringFrom() {
+        return ringFrom;
+    }
+
+    long ringTo() {
+        return ringTo;
+    }
+
+    /** Whether the pump resolved a sequence of this batch's range as lost. */
+    boolean lossInRange() {
+        return lossInRange;
     }
 
     /** Whether no more events fit. */

@@ -37,13 +37,32 @@ public final class PipelineCore {
     private final Pump pump;
     private final WorkerPool workers;
     private final PipelineMetrics metrics;
+    private final Spool spool;
+    private final CommitTracker tracker;
 
     private final AtomicBoolean closing = new AtomicBoolean();
     private final CountDownLatch closed = new CountDownLatch(1);
     private volatile Account finalAccount;
 
-    /** Builds the interior; nothing runs until {@link #start()}. */
+    /**
+     * Builds the interior; nothing runs until {@link #start()}.
+     *
+     * @throws java.io.UncheckedIOException when the spool directory cannot be opened (the message names it)
+     */
     public PipelineCore(CoreSettings s) {
+        if (s.spool() != null) {
+            try {
+                this.spool = Spool.open(s.spool());
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException("Pipeline.spool: " + e.getMessage(), e);
+            }
+        } else {
+            this.spool = null;
+        }
+        this.tracker = new CommitTracker(spool == null ? () -> Long.MAX_VALUE : spool::syncedGeneration);
+        if (spool != null) {
+            spool.onSynced(tracker::syncAdvanced);
+        }
         this.name = s.name();
         this.settings = s;
         this.ring = new EventRing(s.ringSize(), s.mode(), counters);
@@ -53,13 +72,15 @@ public final class PipelineCore {
         for (int i = 0; i < poolSize; i++) {
             free.add(new MutableEventBatch(s.batchSize()));
         }
-        this.metrics = s.meterRegistry() == null ? null : new PipelineMetrics(s.meterRegistry(), name, this, counters);
+        this.metrics = s.meterRegistry() == null ? null
+            : new PipelineMetrics(s.meterRegistry(), name, this, counters, spool);
         final AtomicInteger workerIndex = new AtomicInteger();
         this.workers = new WorkerPool(name, s.workers(),
             r -> daemon(r, name + "-worker-" + workerIndex.incrementAndGet()), s.sink(), s.retryPolicy(),
-            s.failedBatchHandler(), counters, free, work, metrics == null ? null : metrics.writeTimer());
+            s.failedBatchHandler(), counters, free, work, metrics == null ? null : metrics.writeTimer(), spool,
+            tracker);
         this.pump = new Pump(ring, counters, free, work, workers, s.batchSize(), s.flushIntervalNanos(),
-            s.idleStrategy(), name);
+            s.idleStrategy(), name, tracker);
     }
 
     private static Thread daemon(Runnable r, String threadName) {
@@ -72,13 +93,24 @@ public final class PipelineCore {
     public void start() {
         workers.start();
         daemon(pump, name + "-pump").start();
-        LOG.info("pipeline '{}' started: ring={} policy={} workers={} sink={}", name, ring.capacity(), settings.mode(),
-            settings.workers(), settings.sink().getClass().getName());
+        LOG.info("pipeline '{}' started: ring={} policy={} workers={} sink={} spool={}", name, ring.capacity(),
+            settings.mode(), settings.workers(), settings.sink().getClass().getName(), spool == null ? "off"
+                : spool.config().directory() + " (" + spool.events() + " events to replay)");
     }
 
     /** The producer's path; see {@code Pipeline.ingest}. */
     public boolean publish(long timestampNanos, int sourceId, short kind, double value, long sequence) {
         return ring.publish(timestampNanos, sourceId, kind, value, sequence);
+    }
+
+    /** Like {@link #publish}, returning the claimed ring sequence or -1; see {@code Pipeline.ingestClaimed}. */
+    public long publishClaimed(long timestampNanos, int sourceId, short kind, double value, long sequence) {
+        return ring.publishClaimed(timestampNanos, sourceId, kind, value, sequence);
+    }
+
+    /** See {@code Pipeline.whenResolved}. */
+    public java.util.concurrent.CompletableFuture<Boolean> whenResolved(long fromSequence, long toSequence) {
+        return tracker.whenResolved(fromSequence, toSequence);
     }
 
     /** Number of ring slots. */
@@ -104,7 +136,9 @@ public final class PipelineCore {
         final long written = counters.written();
         final long overwritten = counters.overwritten();
         final long rejectedInvalid = counters.rejectedInvalid();
-        final long failed = counters.failed();
+        final long spooled = spool == null ? 0 : spool.events();
+        final long failed = counters.failed() + (spool == null ? 0 : spool.droppedEvents());
+        final long recovered = spool == null ? 0 : spool.recoveredEvents();
         final long batchesWritten = counters.batchesWritten();
         final long batchesFailed = counters.batchesFailed();
         final long retries = counters.retries();
@@ -115,10 +149,11 @@ public final class PipelineCore {
         final long finalLimit = ring.finalLimit();
         final long cursor = ring.cursorAcquire();
         final long closedAfterClaim = EventRing.claimedAfterLimit(cursor, finalLimit);
-        final long ingested = cursor + 1 + rejectedFull + closedBeforeClaim + interrupted;
+        final long ingested = cursor + 1 + rejectedFull + closedBeforeClaim + interrupted + recovered;
         return new Account(ingested, written, overwritten, rejectedFull, closedBeforeClaim + closedAfterClaim,
             interrupted, rejectedInvalid, failed, batchesWritten, batchesFailed, retries, ring.occupancy(), inFlight,
-            pump.death() != null);
+            pump.death() != null, spooled, spool == null ? 0 : spool.appendedBatches(),
+            spool == null ? 0 : spool.replayedBatches(), recovered);
     }
 
     /**
@@ -144,6 +179,11 @@ public final class PipelineCore {
             }
             workers.shutdown(deadline);
             workers.closeSinkWhenIdle();
+            if (spool != null) {
+                spool.close(); // forces what was spooled: it is durable, and the next run replays it
+                tracker.syncAdvanced();
+            }
+            tracker.close();
             if (metrics != null) {
                 metrics.unbind();
             }

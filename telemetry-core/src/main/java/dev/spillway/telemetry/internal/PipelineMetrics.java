@@ -24,6 +24,10 @@ import java.util.function.ToDoubleFunction;
  *   <li>{@code spillway.callback.failures} (counter: throws from classifiers, handlers, idle strategies, Errors from sinks)</li>
  *   <li>{@code spillway.batch.write} (timer: latency of successful sink writes)</li>
  *   <li>{@code spillway.ring.occupancy}, {@code spillway.ring.capacity}, {@code spillway.batches.inflight} (gauges)</li>
+ *   <li>with a spool: {@code spillway.events.spooled}, {@code spillway.spool.bytes},
+ *       {@code spillway.spool.oldest.age} (seconds) (gauges); {@code spillway.batches.spooled},
+ *       {@code spillway.batches.replayed}, {@code spillway.spool.corrupt.records},
+ *       {@code spillway.spool.dropped.segments}, {@code spillway.events.recovered} (counters)</li>
  * </ul>
  */
 final class PipelineMetrics {
@@ -32,13 +36,14 @@ final class PipelineMetrics {
     private final List<Meter> meters = new ArrayList<>();
     private final Timer writeTimer;
 
-    PipelineMetrics(MeterRegistry registry, String pipelineName, PipelineCore core, PipelineCounters counters) {
+    PipelineMetrics(MeterRegistry registry, String pipelineName, PipelineCore core, PipelineCounters counters,
+                    Spool spool) {
         this.registry = registry;
         final Tags tags = Tags.of("pipeline", pipelineName);
         counter("spillway.events.ingested", "events offered to ingest, accepted or not", tags, core,
             c -> (double) c.account().ingested());
         counter("spillway.events.written", "events the sink durably wrote", tags, counters, c -> (double) c.written());
-        counter("spillway.events.failed", "events given up on", tags, counters, c -> (double) c.failed());
+        counter("spillway.events.failed", "events given up on", tags, core, c -> (double) c.account().failed());
         final String dropped = "spillway.events.dropped";
         final String droppedHelp = "events lost before the sink, by reason";
         counter(dropped, droppedHelp, tags.and("reason", "overwritten"), counters, c -> (double) c.overwritten());
@@ -56,7 +61,26 @@ final class PipelineMetrics {
         counter("spillway.callback.failures", "throws from user callbacks and Errors from sinks, survived", tags,
             counters, c -> (double) c.callbackFailures());
         meters.add(Gauge.builder("spillway.events.pending", core, c -> (double) c.account().pending())
-            .description("events accepted and not yet written, dropped or failed").tags(tags).register(registry));
+            .description("events accepted and not yet written, dropped, failed or spooled").tags(tags)
+            .register(registry));
+        if (spool != null) {
+            meters.add(Gauge.builder("spillway.events.spooled", spool, s -> (double) s.events())
+                .description("events in the spool waiting for replay").tags(tags).register(registry));
+            meters.add(Gauge.builder("spillway.spool.bytes", spool, s -> (double) s.bytes()).baseUnit("bytes")
+                .description("bytes of spool segment files on disk").tags(tags).register(registry));
+            meters.add(Gauge.builder("spillway.spool.oldest.age", spool, Spool::oldestAgeSeconds).baseUnit("seconds")
+                .description("age of the oldest batch waiting in the spool").tags(tags).register(registry));
+            counter("spillway.batches.spooled", "batches appended to the spool", tags, spool,
+                s -> (double) s.appendedBatches());
+            counter("spillway.batches.replayed", "spooled batches written back", tags, spool,
+                s -> (double) s.replayedBatches());
+            counter("spillway.spool.corrupt.records", "torn or corrupt spool records skipped", tags, spool,
+                s -> (double) s.corruptRecords());
+            counter("spillway.spool.dropped.segments", "spool segments dropped because the spool was full", tags,
+                spool, s -> (double) s.droppedSegments());
+            counter("spillway.events.recovered", "events found in the spool at start (counted in ingested)", tags,
+                spool, s -> (double) s.recoveredEvents());
+        }
         meters.add(Gauge.builder("spillway.ring.occupancy", core, c -> (double) c.ringOccupancy())
             .description("events in the ring not yet read by the pump").tags(tags).register(registry));
         meters.add(Gauge.builder("spillway.ring.capacity", core, c -> (double) c.ringCapacity())

@@ -37,6 +37,7 @@ final class Pump implements Runnable {
     private final IdleStrategy idle;
     private final String pipelineName;
     private final CountDownLatch finished = new CountDownLatch(1);
+    private final CommitTracker tracker;
 
     private volatile boolean stopRequested;
     private volatile long drainDeadlineNanos;
@@ -53,7 +54,8 @@ final class Pump implements Runnable {
 
     Pump(EventRing ring, PipelineCounters counters, BlockingQueue<MutableEventBatch> free,
          BlockingQueue<MutableEventBatch> work, WorkerPool workers, int batchCapacity, long flushIntervalNanos,
-         IdleStrategy idle, String pipelineName) {
+         IdleStrategy idle, String pipelineName, CommitTracker tracker) {
+        this.tracker = tracker;
         this.ring = ring;
         this.counters = counters;
         this.free = free;
@@ -153,6 +155,7 @@ final class Pump implements Runnable {
             }
             if (batch != null) {
                 batch.reset(nextBatchId++);
+                batch.ringFrom(next);
             }
         }
         if (batch != null) {
@@ -186,6 +189,7 @@ final class Pump implements Runnable {
         if (canLap && next < oldestLive) {
             // Lapped: those slots already belong to newer claims. Jump instead of visiting each one.
             counters.overwritten(oldestLive - next);
+            b.markLoss();
             next = oldestLive;
             workDone++;
         }
@@ -210,6 +214,13 @@ final class Pump implements Runnable {
         }
         if (lost > 0) {
             counters.overwritten(lost);
+            b.markLoss();
+        }
+        if (b.size() == 0 && next > b.ringFrom()) {
+            // Only losses so far: resolve them now rather than when the next event arrives, so an acknowledgement
+            // waiting on them is not held up by a quiet ring.
+            tracker.resolved(b.ringFrom(), next - 1, true, 0);
+            b.ringFrom(next);
         }
         if (workDone > 0) {
             ring.pumpReached(next - 1);
@@ -220,6 +231,7 @@ final class Pump implements Runnable {
         final boolean drained = terminated && next > limit;
         if (b.size() > 0 && (b.isFull() || drained || pastDeadline || now - b.firstAppendNanos() >= flushIntervalNanos)) {
             batch = null;
+            b.ringTo(next - 1);
             if (pastDeadline) {
                 workers.giveUp(b, new TimeoutException("close deadline passed before the batch reached a worker"), 0);
                 free.offer(b); // a fresh batch beyond the pool's size is simply dropped here

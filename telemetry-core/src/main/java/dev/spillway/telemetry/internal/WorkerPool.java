@@ -31,6 +31,22 @@ import java.util.concurrent.locks.LockSupport;
  * <p>Exactly one party resolves each dispatched batch ({@link MutableEventBatch#claimResolution()}): its worker,
  * or, for a write that ignores the abort at the close deadline, the closer, which then counts it failed and
  * hands it over; the write's late result is ignored (and logged).
+ *
+ * <h2>Spool and replay</h2>
+ * With a {@link Spool}, {@link #giveUp} appends a whole batch that failed for a transient reason (retries
+ * exhausted, or the close deadline) to the spool instead of failing it. Once a batch was spooled the sink counts as
+ * down: later live batches go straight to the spool (in order, without paying a connection timeout each), and the
+ * replayer's attempts are the health probe; the first successful write, live or replayed, clears it. The same
+ * workers replay the spool, oldest batch first, one batch at a time (a single permit keeps the order): after
+ * every live batch a worker takes one spooled batch, and a worker with no live batch waiting replays
+ * continuously. So under load each worker alternates live and spooled batches one for one: live traffic keeps at
+ * least half of the workers' turns and the spool gets at most one worker, so neither starves; an idle pipeline
+ * drains its spool at the speed of one worker. A replay that fails transiently leaves the batch in the spool and
+ * pauses replay with the retry policy's backoff, capped at one second. Each replayed batch keeps its original
+ * ledger key ({@link EventBatch#runId()}, {@link EventBatch#batchId()}).
+ *
+ * <p>Acknowledgements: every resolution (written, spooled, failed) reports the batch's ring range to the
+ * {@link CommitTracker}.
  */
 final class WorkerPool {
 
@@ -57,12 +73,43 @@ final class WorkerPool {
     private volatile boolean sinkCloseRequested;
     private final AtomicBoolean sinkClosed = new AtomicBoolean();
 
+    private static final long REPLAY_IDLE_POLL_MILLIS = 10;
+    private static final long MAX_REPLAY_PROBE_NANOS = TimeUnit.SECONDS.toNanos(1);
+    private final Spool spool;
+    private final CommitTracker tracker;
+    /** The sink's ledger run id, stored with spooled batches (read once: a sink's run id does not change). */
+    private final String sinkRunId;
+    /** One replay at a time, so spooled batches are written oldest first. */
+    private final AtomicBoolean replayPermit = new AtomicBoolean();
+    /** Set when a batch was spooled for want of a sink, cleared by the next successful write (live or replay). */
+    private volatile boolean sinkDown;
+    private volatile Throwable lastSinkFailure;
+    /** Whether the last append was refused (full, disk error): logged once per episode. */
+    private volatile boolean spoolRefusing;
+    private volatile boolean closing;
+    private volatile long replayNotBefore;
+    private int replayFailures; // guarded by replayPermit
+
     /**
      * @param writeTimer records each successful write's latency; null when no registry is configured
      */
     WorkerPool(String pipelineName, int workerCount, ThreadFactory threadFactory, Sink sink, RetryPolicy retryPolicy,
                FailedBatchHandler failedBatchHandler, PipelineCounters counters,
-               BlockingQueue<MutableEventBatch> free, BlockingQueue<MutableEventBatch> work, Timer writeTimer) {
+               BlockingQueue<MutableEventBatch> free, BlockingQueue<MutableEventBatch> work, Timer writeTimer,
+               Spool spool, CommitTracker tracker) {
+        this.spool = spool;
+        this.tracker = tracker;
+        String runId = null;
+        if (spool != null) {
+            try {
+                runId = sink.runId();
+            } catch (Throwable t) {
+                counters.callbackFailed();
+                LOG.error("pipeline '{}': sink.runId() threw; spooled batches are stored without a run id",
+                    pipelineName, t);
+            }
+        }
+        this.sinkRunId = runId;
         this.pipelineName = pipelineName;
         this.sink = sink;
         this.retryPolicy = retryPolicy;
@@ -104,6 +151,7 @@ final class WorkerPool {
      * @return true when every worker finished by the deadline
      */
     boolean shutdown(long deadlineNanoTime) {
+        closing = true; // no new replays: what is left in the spool stays there for the next run
         final Thread self = Thread.currentThread();
         for (int i = 0; i < workers.length; i++) {
             work.offer(POISON); // the queue has room for the whole pool plus one pill per worker
@@ -228,10 +276,17 @@ final class WorkerPool {
 
         @Override
         public void run() {
+            boolean replayed = false;
             while (true) {
                 final MutableEventBatch batch;
                 try {
-                    batch = work.take();
+                    // With something to replay, do not block: an idle worker replays (back to back while that
+                    // works, polling every few milliseconds while replay is backing off).
+                    if (spool == null || !spool.hasEvents() || closing) {
+                        batch = work.take();
+                    } else {
+                        batch = replayed ? work.poll() : work.poll(REPLAY_IDLE_POLL_MILLIS, TimeUnit.MILLISECONDS);
+                    }
                 } catch (InterruptedException e) {
                     if (aborted) {
                         return; // shutdown() fails whatever is still queued
@@ -240,6 +295,10 @@ final class WorkerPool {
                 }
                 if (batch == POISON) {
                     return;
+                }
+                if (batch == null) {
+                    replayed = replayOne();
+                    continue;
                 }
                 attempts = 0;
                 current = batch;
@@ -256,10 +315,16 @@ final class WorkerPool {
                 }
                 current = null;
                 Thread.interrupted(); // an interrupt meant "look at `aborted`", and the batch is done
+                replayed = replayOne(); // one spooled batch per live batch
             }
         }
 
         private void process(MutableEventBatch batch) {
+            if (spool != null && sinkDown && !aborted) {
+                // The sink is known to be down: straight to the spool, in order; the replayer probes the sink.
+                resolveFailed(batch, lastSinkFailure);
+                return;
+            }
             final long start = System.nanoTime();
             while (true) {
                 if (aborted) {
@@ -339,7 +404,9 @@ final class WorkerPool {
             counters.eventsWritten(written, batch.size() - written);
             counters.batchWritten();
             counters.batchFinished();
+            tracker.resolved(batch.ringFrom(), batch.ringTo(), batch.lossInRange() || written < batch.size(), 0);
             free.offer(batch);
+            sinkIsUp();
         }
 
         private void resolveFailed(MutableEventBatch batch, Throwable cause) {
@@ -359,6 +426,11 @@ final class WorkerPool {
      */
     void giveUp(MutableEventBatch batch, Throwable cause, int attempts) {
         final PartialWriteException progress = batch.progress();
+        // Only whole batches are spooled: a remainder after a partial write would share the batch's ledger key
+        // with its written part, and a ledger could take it for committed.
+        if (progress == null && spool != null && spoolable(cause) && trySpool(batch, cause)) {
+            return;
+        }
         EventBatch failedPart = batch;
         if (progress != null) {
             counters.eventsWritten(progress.writtenCount(), progress.invalidCount());
@@ -371,12 +443,15 @@ final class WorkerPool {
             }
             if (rest.length == 0) {
                 counters.batchWritten();
+                tracker.resolved(batch.ringFrom(), batch.ringTo(),
+                    batch.lossInRange() || progress.invalidCount() > 0, 0);
                 return;
             }
             if (rest.length < batch.size()) {
                 failedPart = new EventSubset(batch, rest);
             }
         }
+        tracker.resolved(batch.ringFrom(), batch.ringTo(), true, 0);
         counters.batchFailed(failedPart.size());
         logGiveUp(failedPart, batch.size(), cause, attempts);
         if (failedBatchHandler != null) {
@@ -387,6 +462,119 @@ final class WorkerPool {
                 LOG.error("pipeline '{}': the failed-batch handler threw for batch {}; its events stay counted as "
                     + "failed", pipelineName, batch.batchId(), t);
             }
+        }
+    }
+
+    /** Transient failures (and the close deadline) are worth spooling; permanent ones would fail again. */
+    private boolean spoolable(Throwable cause) {
+        if (cause instanceof TimeoutException) {
+            return true;
+        }
+        try {
+            return retryPolicy.isRetryable(cause, sink);
+        } catch (Throwable classifierFailure) {
+            counters.callbackFailed();
+            return false;
+        }
+    }
+
+    /** Appends the batch to the spool; false (logged once per episode) when the spool refuses it. */
+    private boolean trySpool(MutableEventBatch batch, Throwable cause) {
+        try {
+            final long generation = spool.append(batch, sinkRunId);
+            tracker.resolved(batch.ringFrom(), batch.ringTo(), batch.lossInRange(), generation);
+            lastSinkFailure = cause;
+            spoolRefusing = false;
+            if (!sinkDown && !closing) {
+                sinkDown = true;
+                LOG.warn("pipeline '{}': sink unavailable ({}); spooling batches to {} ({} events there now)",
+                    pipelineName, cause, spool.config().directory(), spool.events());
+            }
+            return true;
+        } catch (SpoolException e) {
+            if (!spoolRefusing) {
+                spoolRefusing = true;
+                LOG.error("pipeline '{}': could not spool batch {} ({} events): {}; batches fail until the spool "
+                    + "takes them again", pipelineName, batch.batchId(), batch.size(), e.getMessage());
+            }
+            return false;
+        }
+    }
+
+    private void sinkIsUp() {
+        if (sinkDown) {
+            sinkDown = false;
+            LOG.info("pipeline '{}': sink healthy again; replaying the spool ({} events)", pipelineName,
+                spool.events());
+        }
+    }
+
+    /**
+     * Writes the oldest spooled batch, if replay is due and no other worker is replaying.
+     *
+     * @return whether a batch was written (so the caller may replay again at once)
+     */
+    private boolean replayOne() {
+        if (spool == null || closing || !spool.hasEvents() || System.nanoTime() - replayNotBefore < 0
+            || !replayPermit.compareAndSet(false, true)) {
+            return false;
+        }
+        try {
+            final SpooledBatch batch;
+            try {
+                batch = spool.peek();
+            } catch (java.io.IOException e) {
+                replayFailed(e);
+                return false;
+            }
+            if (batch == null) {
+                return false;
+            }
+            final int n = batch.size();
+            Throwable failure = null;
+            int written = -1;
+            insideWrite.incrementAndGet();
+            try {
+                written = sink.write(batch);
+            } catch (Throwable t) {
+                failure = t;
+            } finally {
+                leaveWrite();
+            }
+            if (failure == null && (written < 0 || written > n)) {
+                failure = new IllegalStateException("sink " + sink.getClass().getName() + " reported " + written
+                    + " events written for a batch of " + n);
+            }
+            if (failure == null) {
+                spool.commit();
+                counters.eventsWritten(written, n - written);
+                replayFailures = 0;
+                sinkIsUp();
+                return true;
+            } else if (failure instanceof PartialWriteException || !spoolable(failure)) {
+                // Permanent (or partial, whose remainder cannot be told apart): counted, logged, not retried.
+                spool.commit();
+                counters.batchFailed(n);
+                LOG.error("pipeline '{}': gave up on spooled batch {} of run {} ({} events): {}", pipelineName,
+                    batch.batchId(), batch.runId(), n, failure.toString());
+            } else {
+                replayFailed(failure);
+            }
+            return false;
+        } finally {
+            replayPermit.set(false);
+        }
+    }
+
+    private void replayFailed(Throwable t) {
+        replayFailures++;
+        // While the sink is down the replay is its health probe: backed off like a retry, but at least once a
+        // second, so the spool starts draining (and live batches stop going to it) soon after the sink is back.
+        replayNotBefore = System.nanoTime() + Math.min(MAX_REPLAY_PROBE_NANOS,
+            retryPolicy.backoffNanos(Math.min(replayFailures, 30)));
+        if (replayFailures == 1) {
+            LOG.warn("pipeline '{}': replaying the spool failed, will retry with backoff ({} events wait): {}",
+                pipelineName, spool.events(), t.toString());
         }
     }
 

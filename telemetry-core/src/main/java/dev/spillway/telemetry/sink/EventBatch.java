@@ -13,19 +13,6 @@ public interface EventBatch {
     /** Identifier of this batch, unique within one pipeline run and stable across retries of the same batch. */
     long batchId();
 
-    /**
-     * The run id of the ledger key this batch was first tried under, when that is not the run of the sink now
-     * writing it: a batch replayed from a spool (possibly written by an earlier process), or consumed from NATS
-     * JetStream (cut by an edge collector). {@code null} (the default) for a live batch of the writing pipeline,
-     * which the sink keys under its own run id.
-     *
-     * <p>Sinks that make writes idempotent with a ledger key the batch by {@code (runId, batchId)} when this is set,
-     * so that a batch delivered twice under its original key is detected and not written twice.
-     */
-    default String runId() {
-        return null;
-    }
-
     /** Number of events in the batch, at least 1. */
     int size();
 
@@ -49,4 +36,14 @@ public interface EventBatch {
 
     /** Largest timestamp in the batch (nanoseconds since the Unix epoch). */
     long maxTimestampNanos();
+
+    /**
+     * The run id of the ledger key this batch was first tried under, when that was not the sink's current run (a
+     * batch replayed from a spool, possibly written by an earlier process, or consumed from NATS JetStream, cut by
+     * an edge collector); null for a batch of the current run, which the sink keys under its own
+     * {@link Sink#runId()}.
+     */
+    default String runId() {
+        return null;
+    }
 }

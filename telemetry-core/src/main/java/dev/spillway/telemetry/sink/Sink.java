@@ -76,6 +76,16 @@ public interface Sink extends AutoCloseable {
     }
 
     /**
+     * The run id this sink keys batches under when their {@link EventBatch#runId()} is null, or null when the sink
+     * keeps no ledger. A pipeline stores it with every batch it spools, so that the replayed batch carries the same
+     * key (run id, batch id) and a batch whose first commit was ambiguous is not written twice. Read once, when the
+     * pipeline is built.
+     */
+    default String runId() {
+        return null;
+    }
+
+    /**
      * Releases the sink's resources. Called once, after no worker is inside {@code write} any more; if a write
      * never returns, never called.
      */

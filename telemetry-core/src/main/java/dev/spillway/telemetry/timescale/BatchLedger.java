@@ -1,5 +1,7 @@
 package dev.spillway.telemetry.timescale;
 
+import dev.spillway.telemetry.sink.EventBatch;
+
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -13,7 +15,6 @@ import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.LongAdder;
-import dev.spillway.telemetry.sink.EventBatch;
 
 /**
  * The batch ledger: what makes a retried write exactly-once. In the database, the table {@code <table>_batches}
@@ -48,7 +49,7 @@ final class BatchLedger {
     private final long pruneIntervalNanos;
     private final AtomicLong nextPruneAt;
     private final Duration retention;
-    /** Keyed by the batch id (a Long) for this run's batches, by "origin:batch" (a String) for other runs'. */
+    /** By {@link #splitKey}: a replayed batch's id may equal one of this run's. */
     private final Map<Object, Progress> splitBatches = new ConcurrentHashMap<>();
     private final LongAdder hits = new LongAdder();
     private final LongAdder hitEvents = new LongAdder();
@@ -75,15 +76,23 @@ final class BatchLedger {
         return retention;
     }
 
-    /** The ledger key of the whole batch (split-tree node 1): its origin run id, or this sink's. */
+    /**
+     * The run id a batch is keyed under: its own when it carries one (a batch replayed from a spool keeps the key
+     * it was first tried under, possibly by another process), else this sink's.
+     */
+    String runIdOf(EventBatch batch) {
+        final String own = batch.runId();
+        return own != null ? own : runId;
+    }
+
+    /** The ledger key of the whole batch (split-tree node 1). */
     String wholeBatchKey(EventBatch batch) {
-        final String origin = batch.runId();
-        return origin == null ? runId : origin;
+        return runIdOf(batch);
     }
 
     /** The ledger key of split-tree node {@code node} (heap numbering; the whole batch is 1). */
     String partKey(EventBatch batch, long node) {
-        return wholeBatchKey(batch) + '#' + node;
+        return runIdOf(batch) + '#' + node;
     }
 
     /** A whole batch was found committed by an earlier attempt or delivery. */
@@ -101,8 +110,7 @@ final class BatchLedger {
     }
 
     private static Object splitKey(EventBatch batch) {
-        final String origin = batch.runId();
-        return origin == null ? (Object) batch.batchId() : origin + ':' + batch.batchId();
+        return batch.runId() == null ? (Object) batch.batchId() : batch.runId() + '/' + batch.batchId();
     }
 
     /**

@@ -116,7 +116,11 @@ public final class TimescaleSink implements Sink {
         return table;
     }
 
-    /** This sink's run id: the first part of the ledger key of every batch without an origin run id. */
+    /**
+     * This sink's run id: the first part of the ledger key of every batch of this run. A batch replayed from a
+     * spool carries the run id it was first tried under ({@link EventBatch#runId()}) and is keyed by that.
+     */
+    @Override
     public String runId() {
         return ledger.runId();
     }

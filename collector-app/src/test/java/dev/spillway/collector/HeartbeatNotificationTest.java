@@ -1,0 +1,154 @@
+package dev.spillway.collector;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.spillway.collector.notify.FakeReceiver;
+import dev.spillway.collector.notify.MutableClock;
+import dev.spillway.telemetry.testsupport.Await;
+import dev.spillway.telemetry.testsupport.TestDatabase;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.net.http.HttpResponse;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The issue's "done means", in process: register a service over the API, ping it (HTTP and line protocol), stop
+ * pinging, and Slack-format messages arrive at a real webhook receiver on loopback; the outbox survives a
+ * collector restart; a deadline missed while the collector was down is announced exactly once. The collector's
+ * clock is moved by hand (timeout 30 s + grace 5 s pass without waiting).
+ */
+class HeartbeatNotificationTest {
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final String TOKEN = "s3cret";
+    private static final String[] AUTH = {"Authorization", "Token " + TOKEN};
+    private static final String SLACK_PATH = "/services/T0001/B0001/abcdefXYZ";
+
+    private static TestDatabase db;
+
+    @BeforeAll
+    static void createDatabase() {
+        db = TestDatabase.create("heartbeat_e2e");
+    }
+
+    @AfterAll
+    static void dropDatabase() {
+        db.close();
+    }
+
+    private static CollectorHarness start(MutableClock clock, FakeReceiver slack) throws Exception {
+        return CollectorHarness.start(db, clock, "--token", TOKEN, "--slack-webhook", slack.url(SLACK_PATH),
+            "--public-url", "https://status.example.org/");
+    }
+
+    private static List<String> slackTexts(FakeReceiver slack) {
+        return slack.received(SLACK_PATH).stream().map(r -> {
+            try {
+                return JSON.readTree(r.body()).get("text").asText();
+            } catch (Exception e) {
+                throw new AssertionError(r.body(), e);
+            }
+        }).toList();
+    }
+
+    @Test
+    void registerPingFallSilentAndComeBack() throws Exception {
+        final MutableClock clock = new MutableClock(Instant.now().truncatedTo(ChronoUnit.SECONDS));
+        try (FakeReceiver slack = new FakeReceiver(); CollectorHarness h = start(clock, slack)) {
+            final HttpResponse<String> put = h.put("/api/v1/services/checkout",
+                "{\"timeout\":\"30s\",\"grace\":\"5s\",\"statuses\":[\"ok\",\"degraded\"]}", AUTH);
+            assertEquals(200, put.statusCode(), put.body());
+            final JsonNode registered = JSON.readTree(put.body());
+            assertEquals("new", registered.get("state").asText());
+            assertEquals("unavailable", registered.get("availability").asText());
+            assertEquals(401, h.put("/api/v1/services/x", "{\"timeout\":\"30s\"}").statusCode(), "token required");
+            final HttpResponse<String> invalid = h.put("/api/v1/services/bad", "{\"timeout\":\"0s\"}", AUTH);
+            assertEquals(400, invalid.statusCode());
+            assertEquals("timeout", JSON.readTree(invalid.body()).get("field").asText(), invalid.body());
+
+            assertEquals(204, h.get("/api/v1/services/checkout/ping", AUTH).statusCode());
+            assertEquals(204, h.post("/api/v1/services/checkout/ping?status=1", "", AUTH).statusCode());
+            final HttpResponse<String> unknown = h.post("/api/v1/services/nobody/ping", "", AUTH);
+            assertEquals(404, unknown.statusCode());
+            assertEquals("not found", JSON.readTree(unknown.body()).get("code").asText());
+            assertEquals(400, h.post("/api/v1/services/checkout/ping?status=2", "", AUTH).statusCode());
+            assertEquals(400, h.post("/api/v1/services/checkout/ping?status=x", "", AUTH).statusCode());
+
+            Await.until(Duration.ofSeconds(30), () -> slackTexts(slack).size() == 2, "available and status messages");
+            assertEquals(List.of(":large_green_circle: Service checkout is available",
+                ":large_yellow_circle: Service checkout status is degraded (was ok)"), slackTexts(slack));
+            final String blocks = JSON.readTree(slack.received(SLACK_PATH).get(1).body()).get("blocks").toString();
+            assertTrue(blocks.contains("<https://status.example.org/|Open the status page>"), blocks);
+
+            // Silence: the heartbeat thread flips it at its next tick once the clock passes timeout + grace.
+            clock.advance(Duration.ofSeconds(36));
+            Await.until(Duration.ofSeconds(30), () -> slackTexts(slack).size() == 3, "unavailable message");
+            assertTrue(slackTexts(slack).get(2).equals(":red_circle: Service checkout is unavailable (was "
+                + "available), status degraded: no ping within timeout + grace"), slackTexts(slack).get(2));
+
+            // A line-protocol heartbeat is a ping too (and stored like any point).
+            clock.advance(Duration.ofSeconds(5));
+            assertEquals(204, h.post("/api/v2/write", "heartbeat,service=checkout status=1i", AUTH).statusCode());
+            Await.until(Duration.ofSeconds(30), () -> slackTexts(slack).size() == 4, "available again");
+            assertEquals(":large_yellow_circle: Service checkout is available (was unavailable), status degraded",
+                slackTexts(slack).get(3));
+            Await.until(Duration.ofSeconds(30), () -> h.count("measurement = 'heartbeat' AND tags->>'service' = "
+                + "'checkout' AND field = 'status'") == 3, "every ping is a point: 2 over HTTP, 1 as line protocol");
+
+            final JsonNode sent = JSON.readTree(h.get("/api/v1/notifications?state=sent", AUTH).body());
+            int checkout = 0;
+            for (JsonNode n : sent) {
+                checkout += n.get("subject").get("id").asText().equals("checkout") ? 1 : 0;
+            }
+            assertEquals(8, checkout, "4 to slack, 4 to the log: " + sent);
+            assertEquals(400, h.get("/api/v1/notifications?state=bogus", AUTH).statusCode());
+            final JsonNode channels = JSON.readTree(h.get("/api/v1/channels", AUTH).body());
+            assertEquals("slack", channels.get(1).get("id").asText());
+            assertFalse(channels.get(1).get("url").asText().contains("abcdefXYZ"), "webhook secret masked");
+            final JsonNode service = JSON.readTree(h.get("/api/v1/services/checkout", AUTH).body());
+            assertEquals("up", service.get("state").asText());
+            assertEquals("degraded", service.get("status_name").asText());
+        }
+    }
+
+    @Test
+    void pendingNotificationsSurviveARestartAndAMissedDeadlineIsAnnouncedOnce() throws Exception {
+        final MutableClock clock = new MutableClock(Instant.now().truncatedTo(ChronoUnit.SECONDS));
+        try (FakeReceiver slack = new FakeReceiver()) {
+            slack.always(FakeReceiver.Reply.status(503, "busy"));
+            try (CollectorHarness h = start(clock, slack)) {
+                assertEquals(200, h.put("/api/v1/services/nightly", "{\"timeout\":\"60s\"}", AUTH).statusCode());
+                assertEquals(204, h.post("/api/v1/services/nightly/ping", "", AUTH).statusCode());
+                Await.until(Duration.ofSeconds(30), () -> slack.received(SLACK_PATH).size() == 1, "first attempt");
+            }
+            // Down across the deadline (60 s), with the "available" message still undelivered.
+            slack.always(FakeReceiver.Reply.ok());
+            clock.advance(Duration.ofMinutes(10));
+            try (CollectorHarness h = start(clock, slack)) {
+                Await.until(Duration.ofSeconds(30), () -> slackTexts(slack).size() == 3, "retry and unavailable");
+                assertEquals(List.of(":large_green_circle: Service nightly is available",
+                    ":large_green_circle: Service nightly is available",
+                    ":red_circle: Service nightly is unavailable (was available): no ping within timeout + grace"),
+                    slackTexts(slack));
+                assertEquals(1, db.queryLong("SELECT count(*) FROM notification_outbox WHERE channel_id = 'slack' "
+                    + "AND type = 'service.unavailable'"));
+                assertEquals(0, db.queryLong("SELECT count(*) FROM notification_outbox WHERE state <> 'sent'"));
+            }
+            clock.advance(Duration.ofMinutes(1));
+            try (CollectorHarness h = start(clock, slack)) {
+                h.collector.heartbeats().tick();
+                assertEquals(1, db.queryLong("SELECT count(*) FROM notification_outbox WHERE channel_id = 'slack' "
+                    + "AND type = 'service.unavailable'"), "a second restart announces nothing");
+            }
+        }
+    }
+}

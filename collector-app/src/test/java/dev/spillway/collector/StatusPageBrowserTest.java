@@ -1,0 +1,222 @@
+package dev.spillway.collector;
+
+import dev.spillway.collector.page.CheckRollups;
+import dev.spillway.collector.page.CheckSeeder;
+import dev.spillway.telemetry.testsupport.Await;
+import dev.spillway.telemetry.testsupport.TestDatabase;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.sql.Connection;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/**
+ * The status page in a real browser (Debian's headless Chromium) against a running collector with data: the
+ * page's scripts run without a single error or console message, draw their plots, refresh from the JSON endpoint,
+ * and a screenshot lands in {@code target/} for a person to look at. Skipped, saying so, when Chromium is absent
+ * ({@code .ci/run} installs it).
+ */
+class StatusPageBrowserTest {
+
+    private static final Duration WAIT = Duration.ofSeconds(20);
+    /** Page time to let pass: beyond the page's 10 s refresh, so one refresh round trip is part of the run. */
+    private static final int VIRTUAL_MILLIS = 12_000;
+
+    private static HeadlessChromium chromium;
+    private static TestDatabase db;
+    private static CollectorHarness h;
+
+    @BeforeAll
+    static void start() throws Exception {
+        chromium = HeadlessChromium.find();
+        assumeTrue(chromium != null, "SKIPPED: Chromium is not installed (apt-get install chromium, or set "
+            + HeadlessChromium.ENV + "); the status page browser test needs a real browser");
+        db = TestDatabase.create("status_page_browser");
+        h = CollectorHarness.start(db);
+        final StringBuilder lines = new StringBuilder();
+        for (int i = 0; i < 500; i++) {
+            lines.append("browser_seed,host=h").append(i % 5).append(" v=").append(i).append(' ').append(i + 1).append('\n');
+        }
+        assertEquals(204, h.post("/api/v2/write?bucket=b", lines.toString()).statusCode());
+        Await.until(WAIT, () -> h.collector.stats().written() >= 500, "seed written");
+        seedMonitors();
+    }
+
+    /** Five monitors in every state, a day of minute checks each, outages, a certificate about to expire. */
+    private static void seedMonitors() throws Exception {
+        final Instant now = Instant.now();
+        final Instant dayAgo = now.minus(Duration.ofHours(24)).truncatedTo(ChronoUnit.MINUTES);
+        try (Connection c = db.connect()) {
+            CheckSeeder.monitor(c, "api", 60_000, true, "UP", dayAgo, null, null);
+            CheckSeeder.checks(c, "api", dayAgo, 60, 1440, "CASE WHEN i % 97 = 0 THEN 0 ELSE 1 END",
+                "40 + 15 * sin(i / 60.0) + (i % 7) * 3");
+            CheckSeeder.monitor(c, "website", 60_000, true, "UP", dayAgo, null, null);
+            CheckSeeder.checks(c, "website", dayAgo, 60, 1440, "1", "120 + 40 * cos(i / 90.0) + (i % 5) * 8");
+            final Instant last = dayAgo.plus(Duration.ofMinutes(1439));
+            CheckSeeder.value(c, "website", "dns_ms", last, 2.1);
+            CheckSeeder.value(c, "website", "connect_ms", last, 11.4);
+            CheckSeeder.value(c, "website", "tls_ms", last, 38.0);
+            CheckSeeder.value(c, "website", "ttfb_ms", last, 96.5);
+            CheckSeeder.value(c, "website", "status_code", last, 200);
+            CheckSeeder.value(c, "website", "cert_expiry_days", last, 9.4);
+            final Instant down = now.minus(Duration.ofMinutes(17));
+            CheckSeeder.monitor(c, "payments", 60_000, true, "DOWN", down.plus(Duration.ofMinutes(2)), down,
+                "HTTP 503 Service Unavailable");
+            CheckSeeder.checks(c, "payments", dayAgo, 60, 1440, "CASE WHEN i >= 1423 THEN 0 ELSE 1 END",
+                "CASE WHEN i >= 1423 THEN 10000 ELSE 80 + (i % 11) * 4 END");
+            CheckSeeder.transition(c, "http", "payments", null, "UP", dayAgo, null);
+            CheckSeeder.transition(c, "http", "payments", "UP", "DOWN", down, "HTTP 503 Service Unavailable");
+            CheckSeeder.monitor(c, "search", 30_000, true, "PENDING", now.minus(Duration.ofMinutes(1)), null,
+                "timeout after 10s");
+            CheckSeeder.checks(c, "search", dayAgo, 60, 1440, "CASE WHEN i = 1439 THEN 0 ELSE 1 END",
+                "200 + (i % 13) * 10");
+            CheckSeeder.monitor(c, "legacy-ftp", 300_000, false, null, null, null, null);
+            CheckSeeder.transition(c, "heartbeat", "nightly-backup", null, "UP", now.minus(Duration.ofHours(3)),
+                "first ping");
+        }
+        new CheckRollups(db.dataSource(), CheckSeeder.EVENTS, Instant::now).refresh();
+    }
+
+    @AfterAll
+    static void stop() {
+        if (h != null) {
+            h.close();
+        }
+        if (db != null) {
+            db.close();
+        }
+    }
+
+    @Test
+    void pageRunsCleanlyDrawsPlotsAndRefreshes() throws Exception {
+        final HeadlessChromium.Run run = chromium.dumpDom(h.uri("/").toString(), VIRTUAL_MILLIS, 1280, 1400);
+        final String dom = run.stdout();
+        final String html = htmlTag(dom);
+        assertNull(attribute(html, "data-js-errors"), "script errors: " + html);
+        assertTrue(run.console().isEmpty(), "console messages: " + run.console());
+        assertEquals("true", attribute(html, "data-rendered"), html);
+        assertTrue(Integer.parseInt(attribute(html, "data-refreshes")) >= 1, "refreshed from JSON: " + html);
+        assertTrue(Integer.parseInt(attribute(html, "data-plots")) >= 1, html);
+        assertTrue(dom.contains("id=\"pipeline-plot\"") && Pattern.compile(
+            "id=\"pipeline-plot\"[^>]*data-plotted=\"true\"[\\s\\S]*?<canvas").matcher(dom).find(),
+            "uPlot drew the pipeline plot into a canvas:\n" + dom);
+        assertTrue(dom.contains("class=\"u-legend"), "the plot has its legend");
+        assertTrue(dom.contains("ingested <b data-k=\"ingested\">500</b>"), "refreshed identity: " + dom);
+        assertTrue(dom.contains("<dd data-k=\"databaseReady\" class=\"state-up\">ready</dd>"), dom);
+
+        for (String[] m : new String[][] {{"api", "UP"}, {"website", "UP"}, {"payments", "DOWN"}, {"search", "PENDING"},
+            {"legacy-ftp", "PAUSED"}}) {
+            final String row = row(dom, m[0]);
+            assertTrue(row.contains("data-state=\"" + m[1] + "\""), row);
+            assertTrue(row.contains("<span class=\"state state-" + m[1].toLowerCase(java.util.Locale.ROOT) + "\">" + m[1]
+                + "</span>"), "state as a word and a colour: " + row);
+            if (!m[1].equals("PAUSED")) {
+                assertEquals(90, count(row, "<span class=\"(ok|fail)\" title="), "90 checks in the strip: " + row);
+                assertTrue(Pattern.compile("class=\"spark\"[^>]*data-plotted=\"true\"[\\s\\S]*?<canvas").matcher(row).find(),
+                    "response-time plot drawn: " + row);
+            }
+        }
+        assertEquals(1, count(row(dom, "api"), "<span class=\"fail\""), "one failure among api's last 90 checks");
+        // The outage began 17 minutes before seeding; the test itself takes a while, so only "minutes" is fixed.
+        assertTrue(Pattern.compile("<span class=\"incident\">for [1-5]\\dm \\d+s</span>").matcher(row(dom, "payments"))
+            .find(), "outage length: " + row(dom, "payments"));
+        assertTrue(row(dom, "website").contains("certificate expires in 9 days"), row(dom, "website"));
+        assertTrue(row(dom, "website").contains("dns 2.1 ms \u00b7 connect 11.4 ms \u00b7 tls 38.0 ms \u00b7 ttfb 96.5 ms"),
+            row(dom, "website"));
+        final Matcher transitions = Pattern.compile("<table id=\"transitions-table\">[\\s\\S]*?</table>").matcher(dom);
+        assertTrue(transitions.find(), dom);
+        assertTrue(transitions.group().contains("heartbeat nightly-backup") && transitions.group().contains("http payments"),
+            transitions.group());
+    }
+
+    @Test
+    void monitorPageDrawsItsRangeAndListsIncidents() throws Exception {
+        final HeadlessChromium.Run run = chromium.dumpDom(h.uri("/monitors/payments?range=24h").toString(),
+            VIRTUAL_MILLIS, 1280, 1400);
+        final String dom = run.stdout();
+        final String html = htmlTag(dom);
+        assertNull(attribute(html, "data-js-errors"), "script errors: " + html);
+        assertTrue(run.console().isEmpty(), "console messages: " + run.console());
+        assertTrue(Integer.parseInt(attribute(html, "data-refreshes")) >= 1, html);
+        assertTrue(Pattern.compile("id=\"detail-plot\"[^>]*data-plotted=\"true\"[\\s\\S]*?<canvas").matcher(dom).find(), dom);
+        assertTrue(dom.contains("<a href=\"/monitors/payments?range=24h\" aria-current=\"page\">24h</a>"), dom);
+        assertTrue(dom.contains("<span class=\"state state-down\">ongoing</span>"), "the open incident: " + dom);
+        assertTrue(dom.contains("HTTP 503 Service Unavailable"), dom);
+    }
+
+    private static String row(String dom, String monitor) {
+        final Matcher m = Pattern.compile("<tr data-name=\"" + Pattern.quote(monitor) + "\"[\\s\\S]*?</tr>").matcher(dom);
+        assertTrue(m.find(), "no row for " + monitor + " in:\n" + dom);
+        return m.group();
+    }
+
+    private static int count(String s, String regex) {
+        final Matcher m = Pattern.compile(regex).matcher(s);
+        int n = 0;
+        while (m.find()) {
+            n++;
+        }
+        return n;
+    }
+
+    @Test
+    void errorRecorderCatchesAScriptError() throws Exception {
+        // The control for the test above: the same recorder, on a page whose own script throws.
+        final Matcher m = Pattern.compile("src=\"(/assets/status\\.js\\?v=[0-9a-f]+)\"").matcher(h.get("/").body());
+        assertTrue(m.find());
+        final Path page = Files.createTempFile("status-js-control-", ".html");
+        try {
+            Files.writeString(page, "<!DOCTYPE html><html><head><script src=\"" + h.uri(m.group(1))
+                + "\"></script></head><body><script>throw new Error('deliberate failure');</script></body></html>",
+                StandardCharsets.UTF_8);
+            final HeadlessChromium.Run run = chromium.dumpDom(page.toUri().toString(), 1_000, 800, 600);
+            final String errors = attribute(htmlTag(run.stdout()), "data-js-errors");
+            assertTrue(errors != null && errors.contains("deliberate failure"), run.stdout());
+            assertTrue(run.console().stream().anyMatch(l -> l.contains("deliberate failure")), run.stderr());
+        } finally {
+            Files.deleteIfExists(page);
+        }
+    }
+
+    @Test
+    void screenshotsForAPerson() throws Exception {
+        final Path dir = Paths.get("target", "status-page");
+        final Path desktop = dir.resolve("status-page.png");
+        final Path phone = dir.resolve("status-page-phone.png");
+        chromium.screenshot(h.uri("/").toString(), desktop, 3_000, 1400, 1500);
+        chromium.screenshot(h.uri("/").toString(), phone, 3_000, 390, 1800);
+        chromium.screenshot(h.uri("/monitors/payments?range=24h").toString(), dir.resolve("monitor-page.png"), 3_000,
+            1280, 1200);
+        for (Path png : new Path[] {desktop, phone}) {
+            final byte[] bytes = Files.readAllBytes(png);
+            assertTrue(bytes.length > 10_000 && bytes[1] == 'P' && bytes[2] == 'N' && bytes[3] == 'G',
+                "a real PNG at " + png.toAbsolutePath());
+            System.out.println("status page screenshot: " + png.toAbsolutePath());
+        }
+    }
+
+    private static String htmlTag(String dom) {
+        final Matcher m = Pattern.compile("<html[^>]*>").matcher(dom);
+        assertTrue(m.find(), "no <html> element in:\n" + dom);
+        return m.group();
+    }
+
+    private static String attribute(String tag, String name) {
+        final Matcher m = Pattern.compile("\\s" + Pattern.quote(name) + "=\"([^\"]*)\"").matcher(tag);
+        return m.find() ? m.group(1) : null;
+    }
+}

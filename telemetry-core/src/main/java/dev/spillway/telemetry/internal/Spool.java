@@ -1,0 +1,748 @@
+package dev.spillway.telemetry.internal;
+
+import dev.spillway.telemetry.sink.EventBatch;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
+import java.util.function.LongSupplier;
+import java.util.zip.CRC32C;
+
+/**
+ * A bounded, checksummed, segmented log of batches on local disk: workers {@link #append} batches the sink could
+ * not take, one replayer {@link #peek}s the oldest and {@link #commit}s it once written.
+ *
+ * <p>Layout: {@code spool-<id>.seg} segment files (see {@link RecordCodec} for a record) and a small
+ * {@code replay.progress} file (segment id and offset of the next record to replay). A segment is deleted once
+ * everything in it was replayed, or when the full policy drops it.
+ *
+ * <p>Start-up scans every unreplayed record and checks its CRC32C. A corrupt record (bad CRC, impossible length)
+ * is skipped, logged once with its file, position and size, and counted; a torn tail (power loss mid-append) is
+ * truncated so appends continue after the last intact record. Nothing found on disk stops start-up.
+ *
+ * <p>Thread-safe: one lock guards the files and counters (taken once per batch, never per event). With the
+ * interval fsync policy a daemon thread forces the current segment and the progress file at that interval.
+ */
+final class Spool implements AutoCloseable {
+
+    private static final Logger LOG = LoggerFactory.getLogger(Spool.class);
+    private static final int MAX_LOGGED_CORRUPT = 100;
+
+    private final SpoolSettings config;
+    private final Path dir;
+    private final LongSupplier clockMillis;
+    private final Object lock = new Object();
+    private final ArrayDeque<Segment> segments = new ArrayDeque<>();
+    private final ReplayProgress progress;
+    /** Held while open: two spools on one directory would replay each other's batches. */
+    private final FileChannel lockChannel;
+    private final CRC32C appendCrc = new CRC32C();
+    private final CRC32C readCrc = new CRC32C();
+    private final ByteBuffer prefix = ByteBuffer.allocate(RecordCodec.PREFIX).order(ByteOrder.LITTLE_ENDIAN);
+    private final SpooledBatch replayBatch = new SpooledBatch();
+    private ByteBuffer appendBuf = ByteBuffer.allocate(64 << 10).order(ByteOrder.LITTLE_ENDIAN);
+    private ByteBuffer readBuf = ByteBuffer.allocate(64 << 10).order(ByteOrder.LITTLE_ENDIAN);
+
+    private Segment readSegment;
+    private long readOffset;
+    private long nextSegmentId;
+    private long nextEvent;
+    private boolean dirty;
+
+    private boolean peeked;
+    private Segment peekedSegment;
+    private long peekedEnd;
+    private int peekedCount;
+
+    // Written under the lock, read anywhere (gauges, stats).
+    private volatile long events;
+    private volatile long bytes;
+    private volatile long headMillis;
+    private volatile long droppedEvents;
+    private volatile long droppedSegments;
+    private volatile long replayedBatches;
+    private volatile long replayedEvents;
+    private volatile long appendedBatches;
+    private volatile long appendedEvents;
+    private volatile long appendedBytes;
+    private volatile long corruptRecords;
+    private volatile long corruptBytes;
+    private volatile long appendGeneration;
+    private volatile long syncedGeneration;
+    private final long recoveredEvents;
+    private long lostInCorrupt;
+
+    private volatile boolean closed;
+    private volatile Runnable syncListener = () -> { };
+    private final Thread syncer;
+    private boolean syncFailing;
+
+    private Spool(SpoolSettings config, LongSupplier clockMillis) throws IOException {
+        this.config = config;
+        this.dir = config.directory();
+        this.clockMillis = clockMillis;
+        try {
+            Files.createDirectories(dir);
+            lockChannel = FileChannel.open(dir.resolve("lock"), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+        } catch (IOException e) {
+            throw new IOException("spool directory " + dir.toAbsolutePath() + " is not usable (" + describe(e)
+                + "); fix its permissions or free space, or configure another directory", e);
+        }
+        try {
+            if (lockChannel.tryLock() == null) {
+                throw new IOException("locked by another process");
+            }
+            progress = new ReplayProgress(dir);
+        } catch (IOException | java.nio.channels.OverlappingFileLockException e) {
+            lockChannel.close();
+            throw new IOException("spool directory " + dir.toAbsolutePath() + " is not usable (" + (e instanceof IOException
+                ? describe((IOException) e) : "already open in this process") + "); each pipeline needs a spool "
+                + "directory of its own", e);
+        }
+        try {
+            recoveredEvents = recover();
+        } catch (IOException e) {
+            closeQuietly();
+            throw new IOException("spool directory " + dir.toAbsolutePath() + " could not be read: " + describe(e), e);
+        }
+        events = recoveredEvents;
+        syncer = new Thread(this::syncLoop, "spillway-spool-sync");
+        syncer.setDaemon(true);
+        syncer.start();
+    }
+
+    /**
+     * Opens (or creates) the spool in {@link SpoolSettings#directory()} and scans what a previous run left.
+     *
+     * @throws IOException with a message naming the directory when it cannot be created, written or read
+     */
+    public static Spool open(SpoolSettings config) throws IOException {
+        return new Spool(config, System::currentTimeMillis);
+    }
+
+    /** Like {@link #open(SpoolSettings)} with a wall clock for spool timestamps (tests). */
+    static Spool open(SpoolSettings config, LongSupplier clockMillis) throws IOException {
+        return new Spool(config, clockMillis);
+    }
+
+    // ---------------------------------------------------------------------------------------------------- recovery
+
+    private long recover() throws IOException {
+        final List<Path> files = new ArrayList<>();
+        long maxId = -1;
+        try (DirectoryStream<Path> ds = Files.newDirectoryStream(dir, "spool-*")) {
+            for (Path p : ds) {
+                final long id = Segment.idOf(p);
+                if (id >= 0) {
+                    files.add(p);
+                }
+                maxId = Math.max(maxId, idOfAny(p));
+            }
+        }
+        files.sort(Comparator.comparingLong(Segment::idOf));
+        final long[] pos = progress.read();
+        long recovered = 0;
+        long startOfFirst = Segment.HEADER;
+        for (Path p : files) {
+            final long id = Segment.idOf(p);
+            if (pos != null && id < pos[0]) {
+                Files.deleteIfExists(p); // fully replayed before the crash; its deletion was not yet done
+                continue;
+            }
+            final Segment s = Segment.open(p, id);
+            final long fileSize = s.fileSize();
+            if (!s.headerValid()) {
+                s.channel.close();
+                final Path aside = p.resolveSibling(p.getFileName() + ".corrupt");
+                Files.move(p, aside, StandardCopyOption.REPLACE_EXISTING);
+                countCorrupt(s, 0, fileSize, "segment header missing or invalid; file moved to " + aside.getFileName());
+                continue;
+            }
+            long start = Segment.HEADER;
+            if (pos != null && id == pos[0]) {
+                start = Math.max(Segment.HEADER, Math.min(pos[1], fileSize));
+            }
+            if (segments.isEmpty()) {
+                startOfFirst = start;
+            }
+            scan(s, start, fileSize);
+            s.fileBytes = fileSize;
+            recovered += s.events;
+            segments.add(s);
+        }
+        final Segment tail = segments.peekLast();
+        if (tail != null && tail.fileBytes > tail.size) {
+            // A torn tail: appends continue right after the last intact record.
+            tail.channel.truncate(tail.size);
+            tail.channel.force(true);
+            tail.fileBytes = tail.size;
+        }
+        long total = 0;
+        for (Segment s : segments) {
+            total += s.fileBytes;
+        }
+        bytes = total;
+        nextSegmentId = maxId + 1;
+        readSegment = segments.peekFirst();
+        readOffset = startOfFirst;
+        if (recovered > 0 || corruptRecords > 0) {
+            LOG.info("spool {}: recovered {} events in {} segment(s) ({} bytes) to replay; {} corrupt or torn record(s)"
+                    + " ({} bytes) skipped{}", dir, recovered, segments.size(), total, corruptRecords, corruptBytes,
+                lostInCorrupt > 0 ? ", holding " + lostInCorrupt + " events (known from the record numbering)" : "");
+        }
+        return recovered;
+    }
+
+    private static long idOfAny(Path p) {
+        final String n = p.getFileName().toString();
+        final int end = n.indexOf(".seg");
+        if (!n.startsWith("spool-") || end < 0) {
+            return -1;
+        }
+        try {
+            return Long.parseLong(n.substring(6, end));
+        } catch (NumberFormatException e) {
+            return -1;
+        }
+    }
+
+    /** Checks every record of {@code s} from {@code start}; sets its size, events and scanned end. */
+    private void scan(Segment s, long start, long fileSize) throws IOException {
+        long off = start;
+        long expectedEvent = -1;
+        while (off < fileSize) {
+            if (off + RecordCodec.PREFIX > fileSize) {
+                countCorrupt(s, off, fileSize - off, "torn record (a partial header at the end of the segment)");
+                break;
+            }
+            prefix.clear();
+            Segment.readFully(s.channel, prefix, off);
+            final int length = prefix.getInt(0);
+            final int crc = prefix.getInt(4);
+            if (length < RecordCodec.BODY_FIXED || length > fileSize - off - RecordCodec.PREFIX) {
+                countCorrupt(s, off, fileSize - off, length == 0 ? "torn record (zeros where a record should start)"
+                    : "torn record (length " + length + " runs past the end of the segment)");
+                break;
+            }
+            final ByteBuffer body = readBody(s.channel, off + RecordCodec.PREFIX, length);
+            final int count = body == null ? -1 : RecordCodec.validate(body, crc, readCrc);
+            if (count < 0) {
+                countCorrupt(s, off, RecordCodec.PREFIX + (long) length, "corrupt record (CRC32C mismatch)");
+            } else {
+                final long first = RecordCodec.firstEvent(body);
+                if (expectedEvent >= 0 && first > expectedEvent) {
+                    lostInCorrupt += first - expectedEvent;
+                }
+                expectedEvent = first + count;
+                nextEvent = Math.max(nextEvent, expectedEvent);
+                if (s.events == 0 && segments.isEmpty()) {
+                    headMillis = RecordCodec.spooledAtMillis(body);
+                }
+                s.events += count;
+            }
+            off += RecordCodec.PREFIX + (long) length;
+        }
+        s.size = Math.min(off, fileSize);
+        if (off > fileSize) {
+            s.size = fileSize;
+        }
+        s.scannedEnd = s.size;
+    }
+
+    private void countCorrupt(Segment s, long offset, long size, String what) {
+        corruptRecords++;
+        corruptBytes += size;
+        if (corruptRecords <= MAX_LOGGED_CORRUPT) {
+            LOG.warn("spool: {} in {} at byte {}, {} bytes: skipped{}", what, s.path, offset, size,
+                corruptRecords == MAX_LOGGED_CORRUPT ? " (further corrupt records are counted, not logged)" : "");
+        }
+    }
+
+    /** Reads a body of {@code length} bytes into the read buffer; null when the file is shorter. */
+    private ByteBuffer readBody(FileChannel ch, long position, int length) throws IOException {
+        if (readBuf.capacity() < length) {
+            readBuf = ByteBuffer.allocate(Math.max(length, readBuf.capacity() * 2)).order(ByteOrder.LITTLE_ENDIAN);
+        }
+        readBuf.clear().limit(length);
+        if (Segment.readFully(ch, readBuf, position) < length) {
+            return null;
+        }
+        readBuf.flip();
+        return readBuf;
+    }
+
+    // ------------------------------------------------------------------------------------------------------ append
+
+    /**
+     * Appends a batch under ledger key ({@code runId}, {@code batch.batchId()}). With the {@code always} fsync
+     * policy the record is on the device when this returns; otherwise it is once {@link #syncedGeneration()}
+     * reaches the returned generation.
+     *
+     * @param runId the run id the sink keys this batch under (null when the sink has no ledger)
+     * @return the append's generation
+     * @throws SpoolException when the spool is full and must refuse (or cannot make
+     *     room), or the disk failed; nothing of the batch is in the spool then
+     */
+    public long append(EventBatch batch, String runId) throws SpoolException {
+        final byte[] rid = RecordCodec.runIdBytes(batch.runId() != null ? batch.runId() : runId);
+        final int n = batch.size();
+        final int length = RecordCodec.recordSize(rid.length, n);
+        synchronized (lock) {
+            if (closed) {
+                throw new SpoolException("spool " + dir + " is closed", false, null);
+            }
+            if (length > config.segmentBytes() - Segment.HEADER) {
+                throw new SpoolException("a batch of " + n + " events needs " + length + " bytes, more than a spool "
+                    + "segment of " + config.segmentBytes() + " bytes holds", false, null);
+            }
+            if (appendBuf.capacity() < length) {
+                appendBuf = ByteBuffer.allocate(Math.max(length, appendBuf.capacity() * 2));
+            }
+            final long now = clockMillis.getAsLong();
+            RecordCodec.encode(appendBuf, appendCrc, batch, rid, nextEvent, now);
+            Segment tail = segments.peekLast();
+            final boolean roll = tail == null || tail.size + length > config.segmentBytes();
+            final long need = length + (roll ? Segment.HEADER : 0);
+            while (bytes + need > config.maxBytes()) {
+                if (!config.dropOldestWhenFull() || !dropOldest()) {
+                    throw new SpoolException("spool " + dir + " is full (" + bytes + " of " + config.maxBytes()
+                        + " bytes); the batch of " + n + " events is not spooled", true, null);
+                }
+            }
+            final long before;
+            try {
+                if (roll) {
+                    tail = roll();
+                }
+                before = tail.size;
+                Segment.writeFully(tail.channel, appendBuf, before);
+                if (config.fsyncAlways()) {
+                    tail.channel.force(false);
+                }
+            } catch (IOException e) {
+                undo(tail);
+                throw new SpoolException("spool append to " + (tail == null ? dir : tail.path) + " failed ("
+                    + describe(e) + "); the batch of " + n + " events is not spooled", false, e);
+            }
+            tail.size = before + length;
+            tail.fileBytes = tail.size;
+            tail.events += n;
+            bytes += length;
+            if (events == 0) {
+                headMillis = now;
+            }
+            events += n;
+            nextEvent += n;
+            appendedBatches++;
+            appendedEvents += n;
+            appendedBytes += length;
+            final long gen = appendGeneration + 1;
+            appendGeneration = gen;
+            if (config.fsyncAlways()) {
+                syncedGeneration = gen;
+            } else {
+                dirty = true;
+            }
+            return gen;
+        }
+    }
+
+    /** After a failed write: cut the segment back to its last complete record. */
+    private void undo(Segment tail) {
+        if (tail == null) {
+            return;
+        }
+        try {
+            tail.channel.truncate(tail.size);
+        } catch (IOException e) {
+            LOG.warn("spool: could not cut {} back to {} bytes after a failed append ({}); the partial record will be"
+                + " skipped by its CRC at the next start", tail.path, tail.size, describe(e));
+        }
+    }
+
+    private Segment roll() throws IOException {
+        final Segment old = segments.peekLast();
+        if (old != null) {
+            old.channel.force(false); // an older segment is complete on disk before a newer one exists
+        }
+        final Segment s = Segment.create(dir, nextSegmentId++);
+        segments.add(s);
+        bytes += Segment.HEADER;
+        forceDirectory();
+        if (readSegment == null) {
+            readSegment = s;
+            readOffset = Segment.HEADER;
+        }
+        return s;
+    }
+
+    private void forceDirectory() {
+        try (FileChannel d = FileChannel.open(dir, StandardOpenOption.READ)) {
+            d.force(true);
+        } catch (IOException e) {
+            LOG.debug("spool: fsync of directory {} not supported: {}", dir, e.toString());
+        }
+    }
+
+    /** Deletes the oldest segment to make room; false when only the segment being written is left. */
+    private boolean dropOldest() {
+        final Segment head = segments.peekFirst();
+        if (head == null || head == segments.peekLast()) {
+            return false;
+        }
+        // A record the replayer is writing right now stays the replayer's: it is accounted at its commit.
+        final long lost = head.events - (peeked && peekedSegment == head ? peekedCount : 0);
+        segments.removeFirst();
+        head.dropped = true;
+        delete(head);
+        events -= lost;
+        droppedEvents += lost;
+        droppedSegments++;
+        if (readSegment == head) {
+            readSegment = segments.peekFirst();
+            readOffset = Segment.HEADER;
+            saveProgress();
+        }
+        LOG.error("spool {} full ({} of {} bytes): dropped its oldest segment {} with {} unreplayed events (counted "
+            + "as failed)", dir, bytes + head.fileBytes, config.maxBytes(), head, lost);
+        return true;
+    }
+
+    private void delete(Segment s) {
+        bytes -= s.fileBytes;
+        try {
+            s.channel.close();
+            Files.deleteIfExists(s.path);
+        } catch (IOException e) {
+            LOG.warn("spool: could not delete {}: {}", s.path, describe(e));
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------------ replay
+
+    /**
+     * The oldest unreplayed batch, or null when the spool is empty. Calling it again before {@link #commit()}
+     * returns the same batch. Replayer thread only; the batch is reused by the next peek.
+     */
+    public SpooledBatch peek() throws IOException {
+        synchronized (lock) {
+            if (peeked) {
+                return replayBatch;
+            }
+            while (readSegment != null) {
+                final Segment seg = readSegment;
+                if (readOffset >= seg.size) {
+                    if (seg == segments.peekLast()) {
+                        reconcileDrained();
+                        return null;
+                    }
+                    retire(seg);
+                    continue;
+                }
+                prefix.clear();
+                Segment.readFully(seg.channel, prefix, readOffset);
+                final int length = prefix.getInt(0);
+                final long end = readOffset + RecordCodec.PREFIX + (long) length;
+                if (length < RecordCodec.BODY_FIXED || end > seg.size) {
+                    runtimeCorrupt(seg, readOffset, seg.size - readOffset);
+                    readOffset = seg.size;
+                    continue;
+                }
+                final ByteBuffer body = readBody(seg.channel, readOffset + RecordCodec.PREFIX, length);
+                final int count = body == null ? -1 : RecordCodec.validate(body, prefix.getInt(4), readCrc);
+                if (count < 0) {
+                    if (readOffset >= seg.scannedEnd) {
+                        runtimeCorrupt(seg, readOffset, end - readOffset);
+                    }
+                    readOffset = end;
+                    continue;
+                }
+                RecordCodec.decode(body, count, replayBatch);
+                peeked = true;
+                peekedSegment = seg;
+                peekedEnd = end;
+                peekedCount = count;
+                headMillis = replayBatch.spooledAtMillis();
+                return replayBatch;
+            }
+            return null;
+        }
+    }
+
+    /** The peeked batch was written (or given up on): the spool forgets it and records the replay position. */
+    public void commit() {
+        synchronized (lock) {
+            if (!peeked) {
+                throw new IllegalStateException("commit without a peeked batch");
+            }
+            peeked = false;
+            events -= peekedCount;
+            replayedBatches++;
+            replayedEvents += peekedCount;
+            if (!peekedSegment.dropped) {
+                peekedSegment.events -= peekedCount;
+                readOffset = peekedEnd;
+                if (readOffset >= peekedSegment.size && peekedSegment != segments.peekLast()) {
+                    retire(peekedSegment);
+                }
+                saveProgress();
+            }
+            peekedSegment = null;
+            if (events == 0) {
+                headMillis = 0;
+            }
+        }
+    }
+
+    private void retire(Segment seg) {
+        segments.remove(seg);
+        delete(seg);
+        readSegment = segments.peekFirst();
+        readOffset = Segment.HEADER;
+        saveProgress();
+    }
+
+    private void saveProgress() {
+        if (readSegment == null) {
+            return;
+        }
+        try {
+            progress.write(readSegment.id, readOffset);
+        } catch (IOException e) {
+            // Only costs re-replaying a few batches after a restart, which the sink's ledger makes harmless.
+            LOG.warn("spool: could not record the replay position in {}: {}", dir, describe(e));
+        }
+    }
+
+    private void runtimeCorrupt(Segment seg, long offset, long size) {
+        corruptRecords++;
+        corruptBytes += size;
+        LOG.error("spool: corrupt record in {} at byte {}, {} bytes, written by this run: skipped; its events are "
+            + "counted as failed once the spool drains", seg.path, offset, size);
+    }
+
+    /** Caught up with the writer: whatever the counters still hold was lost to corruption on disk. */
+    private void reconcileDrained() {
+        if (events != 0) {
+            LOG.error("spool {}: {} events counted as spooled were not found intact on disk; counted as failed", dir,
+                events);
+            droppedEvents += events;
+            events = 0;
+        }
+        headMillis = 0;
+    }
+
+    // -------------------------------------------------------------------------------------------------------- sync
+
+    /** Called after each periodic fsync (e.g. to complete acknowledgements waiting for durability). */
+    public void onSynced(Runnable listener) {
+        this.syncListener = listener;
+    }
+
+    private void syncLoop() {
+        final long interval = config.fsyncAlways() ? TimeUnit.MILLISECONDS.toNanos(500) : config.fsyncIntervalNanos();
+        while (!closed) {
+            LockSupport.parkNanos(this, interval);
+            if (closed) {
+                return;
+            }
+            sync();
+            try {
+                syncListener.run();
+            } catch (RuntimeException e) {
+                LOG.error("spool: sync listener failed", e);
+            }
+        }
+    }
+
+    /** Forces appended records and the replay position to the device now. */
+    public void sync() {
+        synchronized (lock) {
+            if (closed) {
+                return;
+            }
+            try {
+                final long gen = appendGeneration;
+                if (dirty) {
+                    final Segment tail = segments.peekLast();
+                    if (tail != null) {
+                        tail.channel.force(false);
+                    }
+                    dirty = false;
+                }
+                progress.force();
+                syncedGeneration = gen;
+                if (syncFailing) {
+                    syncFailing = false;
+                    LOG.info("spool {}: fsync works again", dir);
+                }
+            } catch (IOException e) {
+                if (!syncFailing) {
+                    syncFailing = true;
+                    LOG.error("spool {}: fsync failed ({}); spooled batches are not known to be durable", dir,
+                        describe(e));
+                }
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------------- state
+
+    /** Events in the spool: appended or recovered, not yet replayed or dropped. */
+    public long events() {
+        return events;
+    }
+
+    /** Whether anything waits to be replayed. */
+    public boolean hasEvents() {
+        return events > 0;
+    }
+
+    /** Bytes of segment files on disk. */
+    public long bytes() {
+        return bytes;
+    }
+
+    /** Age of the oldest unreplayed batch in seconds (0 when empty), from the time it was spooled. */
+    public double oldestAgeSeconds() {
+        final long head = headMillis;
+        return head == 0 ? 0 : Math.max(0, clockMillis.getAsLong() - head) / 1000.0;
+    }
+
+    /** Events found in the spool at open (left by an earlier run). */
+    public long recoveredEvents() {
+        return recoveredEvents;
+    }
+
+    /** Events removed without replay in this run: dropped segments (full policy) and corrupt records. */
+    public long droppedEvents() {
+        return droppedEvents;
+    }
+
+    /** Segments dropped by the full policy. */
+    public long droppedSegments() {
+        return droppedSegments;
+    }
+
+    /** Batches handed back by {@link #commit()}. */
+    public long replayedBatches() {
+        return replayedBatches;
+    }
+
+    /** Events in the batches handed back by {@link #commit()}. */
+    public long replayedEvents() {
+        return replayedEvents;
+    }
+
+    /** Batches appended by this run. */
+    public long appendedBatches() {
+        return appendedBatches;
+    }
+
+    /** Events appended by this run. */
+    public long appendedEvents() {
+        return appendedEvents;
+    }
+
+    /** Bytes appended by this run. */
+    public long appendedBytes() {
+        return appendedBytes;
+    }
+
+    /** Torn or corrupt records skipped (found at open, or while replaying). */
+    public long corruptRecords() {
+        return corruptRecords;
+    }
+
+    /** Bytes of torn or corrupt records skipped. */
+    public long corruptBytes() {
+        return corruptBytes;
+    }
+
+    /** Generation of the latest append. */
+    public long appendGeneration() {
+        return appendGeneration;
+    }
+
+    /** Appends up to this generation are on the device. */
+    public long syncedGeneration() {
+        return syncedGeneration;
+    }
+
+    /** The configuration. */
+    public SpoolSettings config() {
+        return config;
+    }
+
+    /** Forces everything to the device and closes the files. Idempotent. */
+    @Override
+    public void close() {
+        synchronized (lock) {
+            if (closed) {
+                return;
+            }
+            sync();
+            closed = true;
+        }
+        LockSupport.unpark(syncer);
+        closeQuietly();
+    }
+
+    private void closeQuietly() {
+        synchronized (lock) {
+            closed = true;
+            for (Segment s : segments) {
+                try {
+                    s.channel.close();
+                } catch (IOException e) {
+                    LOG.warn("spool: closing {} failed: {}", s.path, describe(e));
+                }
+            }
+            if (progress != null) {
+                try {
+                    progress.close();
+                } catch (IOException e) {
+                    LOG.warn("spool: closing the progress file failed: {}", describe(e));
+                }
+            }
+            try {
+                lockChannel.close(); // releases the directory lock
+            } catch (IOException e) {
+                LOG.warn("spool: releasing the directory lock failed: {}", describe(e));
+            }
+        }
+    }
+
+    private static String describe(IOException e) {
+        final String m = e.getMessage();
+        if (e instanceof java.nio.file.AccessDeniedException) {
+            return "permission denied: " + m;
+        }
+        if (m != null && m.contains("Read-only file system")) {
+            return "read-only filesystem: " + m;
+        }
+        if (m != null && m.contains("No space left on device")) {
+            return "disk full (ENOSPC): " + m;
+        }
+        return e.getClass().getSimpleName() + (m == null ? "" : ": " + m);
+    }
+
+    @Override
+    public String toString() {
+        return "Spool{" + dir + ", events=" + events + ", bytes=" + bytes + '}';
+    }
+}

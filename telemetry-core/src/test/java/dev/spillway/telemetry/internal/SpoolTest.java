@@ -1,0 +1,286 @@
+package dev.spillway.telemetry.internal;
+
+import dev.spillway.telemetry.SpoolConfig;
+import dev.spillway.telemetry.testsupport.Await;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
+import java.util.List;
+import java.util.Random;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The spool on its own: round trip, restart, torn tail, corrupt record, full spool, disk errors. */
+class SpoolTest {
+
+    private static final String RUN = "run-a";
+    private static final int SEGMENT = 64 << 10;
+
+    @TempDir
+    Path dir;
+
+    /** The API's validated config, as the pipeline hands it to the spool. */
+    static SpoolSettings settings(SpoolConfig c) {
+        return new SpoolSettings(c.directory(), c.maxBytes(), c.segmentBytes(), c.fsyncIntervalNanos(),
+            c.fullPolicy() == SpoolConfig.FullPolicy.DROP_OLDEST_SEGMENT);
+    }
+
+    private SpoolSettings config(long maxBytes, SpoolConfig.FullPolicy policy) {
+        return settings(SpoolConfig.builder(dir).segmentBytes(SEGMENT).maxBytes(maxBytes).fullPolicy(policy)
+            .fsyncAlways().build());
+    }
+
+    private SpoolSettings config() {
+        return config(16L * SEGMENT, SpoolConfig.FullPolicy.DROP_OLDEST_SEGMENT);
+    }
+
+    private static int recordBytes(int events) {
+        return RecordCodec.recordSize(RUN.length(), events);
+    }
+
+    /** Replays everything, checking batches {@code first..last} in order, each of {@code size} events. */
+    private static void replayExpecting(Spool spool, long first, long last, int size) throws IOException {
+        for (long id = first; id <= last; id++) {
+            final SpooledBatch b = spool.peek();
+            assertNotNull(b, "batch " + id + " expected");
+            ArrayBatch.check(b, id, size);
+            assertEquals(RUN, b.runId(), "the ledger key survives the spool");
+            assertSame(b, spool.peek(), "peek is idempotent until commit");
+            spool.commit();
+        }
+        assertNull(spool.peek(), "nothing after batch " + last);
+        assertEquals(0, spool.events());
+    }
+
+    private List<Path> segmentFiles() throws IOException {
+        try (Stream<Path> s = Files.list(dir)) {
+            return s.filter(p -> p.getFileName().toString().endsWith(".seg")).sorted().toList();
+        }
+    }
+
+    @Test
+    void roundTripAcrossSegmentsAndARestart() throws Exception {
+        final int size = 700; // ~21 KB per record: three per 64 KiB segment
+        try (Spool spool = Spool.open(config())) {
+            for (long id = 0; id < 10; id++) {
+                spool.append(new ArrayBatch(id, size), RUN);
+            }
+            assertEquals(10 * size, spool.events());
+            assertEquals(spool.appendGeneration(), spool.syncedGeneration(), "fsync always: durable on return");
+            assertTrue(segmentFiles().size() >= 3, "records never span segments: " + segmentFiles());
+            // Replay half, then "crash" (close) and restart.
+            for (long id = 0; id < 4; id++) {
+                ArrayBatch.check(spool.peek(), id, size);
+                spool.commit();
+            }
+        }
+        try (Spool spool = Spool.open(config())) {
+            assertEquals(6 * size, spool.recoveredEvents(), "the replay position survived the restart");
+            assertEquals(0, spool.corruptRecords());
+            replayExpecting(spool, 4, 9, size);
+            assertEquals(1, segmentFiles().size(), "replayed segments are deleted; the tail stays for appends");
+            spool.append(new ArrayBatch(10, size), RUN);
+            replayExpecting(spool, 10, 10, size);
+        }
+    }
+
+    @Test
+    void intervalFsyncCatchesUpWithinTheInterval() throws Exception {
+        final SpoolSettings cfg = settings(SpoolConfig.builder(dir).segmentBytes(SEGMENT).maxBytes(4L * SEGMENT)
+            .fsyncInterval(Duration.ofMillis(20)).build());
+        try (Spool spool = Spool.open(cfg)) {
+            final long gen = spool.append(new ArrayBatch(1, 10), RUN);
+            Await.until(Duration.ofSeconds(10), () -> spool.syncedGeneration() >= gen, "periodic fsync");
+            assertEquals(10, spool.events());
+        }
+    }
+
+    @Test
+    void aTailTornAtARandomByteIsSkippedCountedAndTheRestReplays() throws Exception {
+        final Random random = new Random(13);
+        for (int round = 0; round < 20; round++) {
+            try (Stream<Path> s = Files.list(dir)) {
+                for (Path p : s.toList()) {
+                    Files.delete(p);
+                }
+            }
+            final int size = 100 + random.nextInt(200);
+            try (Spool spool = Spool.open(config())) {
+                for (long id = 0; id < 5; id++) {
+                    spool.append(new ArrayBatch(id, size), RUN);
+                }
+            }
+            final Path segment = segmentFiles().get(0);
+            final long full = Files.size(segment);
+            final long lastRecordStart = full - recordBytes(size);
+            final long cut = lastRecordStart + 1 + random.nextInt(recordBytes(size) - 1); // inside the last record
+            try (FileChannel ch = FileChannel.open(segment, StandardOpenOption.WRITE)) {
+                ch.truncate(cut);
+            }
+            try (Spool spool = Spool.open(config())) {
+                assertEquals(4L * size, spool.recoveredEvents(), "round " + round + ", cut at " + cut);
+                assertEquals(1, spool.corruptRecords(), "the torn record is counted");
+                assertEquals(cut - lastRecordStart, spool.corruptBytes());
+                assertEquals(lastRecordStart, Files.size(segment), "the torn tail is cut off for new appends");
+                spool.append(new ArrayBatch(5, size), RUN); // appends continue after the last intact record
+                for (long id = 0; id < 4; id++) {
+                    ArrayBatch.check(spool.peek(), id, size);
+                    spool.commit();
+                }
+                replayExpecting(spool, 5, 5, size);
+            }
+        }
+    }
+
+    @Test
+    void aCorruptRecordInTheMiddleIsSkippedAndTheOthersReplay() throws Exception {
+        final int size = 50;
+        try (Spool spool = Spool.open(config())) {
+            for (long id = 0; id < 3; id++) {
+                spool.append(new ArrayBatch(id, size), RUN);
+            }
+        }
+        final Path segment = segmentFiles().get(0);
+        final long middle = Segment.HEADER + recordBytes(size) + recordBytes(size) / 2;
+        try (FileChannel ch = FileChannel.open(segment, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+            final ByteBuffer one = ByteBuffer.allocate(1);
+            ch.read(one, middle);
+            one.put(0, (byte) (one.get(0) ^ 0x40)).rewind();
+            ch.write(one, middle);
+        }
+        try (Spool spool = Spool.open(config())) {
+            assertEquals(2L * size, spool.recoveredEvents());
+            assertEquals(1, spool.corruptRecords());
+            assertEquals(recordBytes(size), spool.corruptBytes());
+            ArrayBatch.check(spool.peek(), 0, size);
+            spool.commit();
+            ArrayBatch.check(spool.peek(), 2, size);
+            spool.commit();
+            assertNull(spool.peek());
+            assertEquals(1, spool.corruptRecords(), "skipped again by the replayer, but counted once");
+            assertEquals(0, spool.droppedEvents(), "not this run's events: nothing to fail");
+        }
+    }
+
+    @Test
+    void aFullSpoolDropsItsOldestSegmentAndCountsTheEvents() throws Exception {
+        final int size = 700;
+        try (Spool spool = Spool.open(config(3L * SEGMENT, SpoolConfig.FullPolicy.DROP_OLDEST_SEGMENT))) {
+            long appended = 0;
+            for (long id = 0; id < 20; id++) {
+                spool.append(new ArrayBatch(id, size), RUN);
+                appended += size;
+                assertTrue(spool.bytes() <= 3L * SEGMENT, "bounded: " + spool.bytes());
+            }
+            assertTrue(spool.droppedSegments() > 0);
+            assertEquals(appended, spool.events() + spool.droppedEvents(), "every event spooled or dropped");
+            final long firstLeft = 20 - spool.events() / size;
+            replayExpecting(spool, firstLeft, 19, size);
+        }
+    }
+
+    @Test
+    void aFullSpoolUnderRefuseRefusesTheNewBatch() throws Exception {
+        final int size = 700;
+        try (Spool spool = Spool.open(config(2L * SEGMENT, SpoolConfig.FullPolicy.REFUSE))) {
+            long id = 0;
+            SpoolException refused = null;
+            while (refused == null) {
+                try {
+                    spool.append(new ArrayBatch(id, size), RUN);
+                    id++;
+                } catch (SpoolException e) {
+                    refused = e;
+                }
+            }
+            assertTrue(refused.isFull(), refused.getMessage());
+            assertTrue(refused.getMessage().contains("is full"), refused.getMessage());
+            assertEquals(id * size, spool.events(), "the refused batch left no trace");
+            assertEquals(0, spool.droppedEvents());
+            replayExpecting(spool, 0, id - 1, size);
+        }
+    }
+
+    @Test
+    void aDirectoryInUseByAnotherSpoolIsRefused() throws Exception {
+        try (Spool first = Spool.open(config())) {
+            final IOException e = assertThrows(IOException.class, () -> Spool.open(config()));
+            assertTrue(e.getMessage().contains("a spool directory of its own"), e.getMessage());
+            first.append(new ArrayBatch(0, 10), RUN);
+        }
+        try (Spool again = Spool.open(config())) {
+            assertEquals(10, again.recoveredEvents(), "the lock is released at close");
+        }
+    }
+
+    @Test
+    void anUnwritableDirectoryIsAClearErrorAtOpen() throws Exception {
+        final Path target;
+        if ("root".equals(System.getProperty("user.name"))) {
+            // Permissions do not stop root; sysfs refuses new files to everyone.
+            target = Path.of("/sys/kernel/spillway-spool-test");
+        } else {
+            final Path locked = dir.resolve("locked");
+            Files.createDirectory(locked);
+            Files.setPosixFilePermissions(locked, PosixFilePermissions.fromString("r-xr-xr-x"));
+            target = locked.resolve("spool");
+        }
+        Assumptions.assumeFalse(canCreate(target), "skipping: cannot make an unwritable directory here");
+        final IOException e = assertThrows(IOException.class,
+            () -> Spool.open(settings(SpoolConfig.builder(target).fsyncAlways().build())));
+        assertTrue(e.getMessage().contains(target.toAbsolutePath().toString()), e.getMessage());
+        assertTrue(e.getMessage().contains("not usable"), e.getMessage());
+    }
+
+    private static boolean canCreate(Path p) {
+        try {
+            Files.createDirectories(p);
+            Files.delete(p);
+            return true;
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    @Test
+    void aDiskErrorDuringAnAppendFailsThatAppendOnlyAndTheSpoolCarriesOn() throws Exception {
+        final int size = 1_500; // ~45 KB: every append starts a new 64 KiB segment
+        try (Spool spool = Spool.open(config())) {
+            spool.append(new ArrayBatch(0, size), RUN);
+            // The directory goes away under the spool (a disk error as far as new files are concerned).
+            final Path moved = dir.resolveSibling(dir.getFileName() + "-moved");
+            Files.move(dir, moved);
+            Files.writeString(dir, "not a directory");
+            try {
+                final SpoolException e = assertThrows(SpoolException.class,
+                    () -> spool.append(new ArrayBatch(1, size), RUN));
+                assertFalse(e.isFull());
+                assertTrue(e.getMessage().contains("failed") && e.getMessage().contains("not spooled"), e.getMessage());
+                assertEquals(size, spool.events(), "the failed append is not counted as spooled");
+            } finally {
+                Files.delete(dir);
+                Files.move(moved, dir);
+            }
+            spool.append(new ArrayBatch(2, size), RUN);
+            ArrayBatch.check(spool.peek(), 0, size);
+            spool.commit();
+            replayExpecting(spool, 2, 2, size);
+        }
+    }
+}
