@@ -45,7 +45,7 @@ class JetStreamWriterKillIT {
             final List<String> cmd = new java.util.ArrayList<>(List.of(
                 Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-jar", jar, "--role", "writer",
                 "--jdbc-url", db.jdbcUrl(), "--db-user", db.user(), "--db-password", db.password(), "--http",
-                "127.0.0.1:0", "--writer-threads", "1"));
+                "127.0.0.1:0", "--writer-threads", "1", "--spool-dir", dir.resolve("writer-spool").toString()));
             cmd.addAll(List.of(natsArgs));
             final Process writer = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile())
                 .start();
