@@ -5,6 +5,8 @@ import com.zaxxer.hikari.HikariDataSource;
 import dev.spillway.collector.api.ApiRouter;
 import dev.spillway.collector.config.AlertingConfig;
 import dev.spillway.collector.config.CollectorConfig;
+import dev.spillway.collector.config.NatsSettings;
+import dev.spillway.collector.nats.JetStreamRole;
 import dev.spillway.collector.heartbeat.HeartbeatApi;
 import dev.spillway.collector.heartbeat.Heartbeats;
 import dev.spillway.collector.notify.Channel;
@@ -38,7 +40,9 @@ import dev.spillway.collector.transitions.StateTransitions;
 import dev.spillway.collector.udp.UdpServer;
 import dev.spillway.telemetry.Pipeline;
 import dev.spillway.telemetry.PipelineStats;
+import dev.spillway.telemetry.nats.NatsBatchConsumer;
 import dev.spillway.telemetry.sink.RetryPolicy;
+import dev.spillway.telemetry.sink.Sink;
 import dev.spillway.telemetry.timescale.TimescaleSink;
 import io.micrometer.core.instrument.Meter;
 import io.micrometer.core.instrument.binder.jvm.ClassLoaderMetrics;
@@ -105,6 +109,7 @@ public final class Collector implements AutoCloseable {
     private EmbeddedDatabase embedded;
     private HikariDataSource dataSource;
     private SeriesRegistry series;
+    private JetStreamRole jetStream;
     private Pipeline pipeline;
     private CollectorMetrics metrics;
     private PointWriter pointWriter;
@@ -174,7 +179,12 @@ public final class Collector implements AutoCloseable {
             dbUser = cfg.dbUser();
             dbPassword = cfg.dbPassword();
         }
-        dataSource = pool(jdbcUrl, dbUser, dbPassword, cfg.workers());
+        final NatsSettings.Role role = cfg.nats().role();
+        dataSource = pool(jdbcUrl, dbUser, dbPassword,
+            cfg.workers() + (role == NatsSettings.Role.WRITER ? cfg.nats().writerThreads() : 0));
+        if (cfg.nats().usesNats()) {
+            jetStream = JetStreamRole.connect(cfg.nats(), "spillway-" + role.name().toLowerCase(java.util.Locale.ROOT));
+        }
         final TimescaleSink sink = TimescaleSink.builder()
             .dataSource(dataSource)
             .table(EVENTS_TABLE)
@@ -182,8 +192,10 @@ public final class Collector implements AutoCloseable {
             .compressAfter(cfg.compressAfter())
             .retention(cfg.retention())
             .indexMode(cfg.indexMode())
-            // The dedup ledger must outlive the longest retry of a batch.
-            .ledgerRetention(max(Duration.ofHours(1), cfg.retryMaxElapsed().multipliedBy(2)))
+            // The dedup ledger must outlive the longest retry of a batch, and for a writer, the longest time a
+            // batch can wait in the stream to be redelivered.
+            .ledgerRetention(max(max(Duration.ofHours(1), cfg.retryMaxElapsed().multipliedBy(2)),
+                role == NatsSettings.Role.WRITER ? JetStreamRole.writerLedgerRetention(cfg.nats()) : Duration.ZERO))
             .build();
         CollectorSchema.create(dataSource, EVENTS_TABLE);
         series = new SeriesRegistry(dataSource, cfg.maxSeries(), SERIES_THREADS, SEQUENCE_RESERVE_INTERVAL);
@@ -208,9 +220,11 @@ public final class Collector implements AutoCloseable {
         new UptimeMetrics().bindTo(registry);
         new FileDescriptorMetrics().bindTo(registry);
         metrics = new CollectorMetrics(registry, series);
+        // An edge publishes its batches to JetStream; the other roles write them to the database.
+        final Sink pipelineSink = role == NatsSettings.Role.EDGE ? jetStream.edgeSink(registry) : sink;
         pipeline = Pipeline.builder()
             .name("collector")
-            .sink(sink)
+            .sink(pipelineSink)
             .ringSize(cfg.ringSize())
             .batchSize(cfg.batchSize())
             .flushInterval(cfg.flushInterval())
@@ -222,6 +236,10 @@ public final class Collector implements AutoCloseable {
             .meterRegistry(registry)
             .spool(cfg.spool())
             .build();
+        if (role == NatsSettings.Role.WRITER) {
+            // Shares the pipeline's sink: consumed batches carry the edges' ledger keys, never this run's.
+            jetStream.startWriter(sink, registry);
+        }
         final BadLineLog badLines = new BadLineLog(10_000);
         final Saturation saturation = new Saturation(pipeline, cfg.highWaterMark());
         // The one way into the pipeline: line protocol, probes and heartbeats all write through it.
@@ -377,6 +395,11 @@ public final class Collector implements AutoCloseable {
         return jdbcUrl;
     }
 
+    /** The JetStream writer's consumer (its counters), or null unless the role is writer. */
+    public NatsBatchConsumer jetStreamWriter() {
+        return jetStream == null ? null : jetStream.consumer();
+    }
+
     /** The embedded database, or null when an external one is configured. */
     public EmbeddedDatabase embeddedDatabase() {
         return embedded;
@@ -457,9 +480,13 @@ public final class Collector implements AutoCloseable {
             }
             // Heartbeats persist the ping times still in memory; the relay stops (a send in flight stays pending).
             closeAlerting();
-            // 3. Drain: everything accepted reaches the database (or is counted as failed).
+            // 3. A writer stops consuming: the batch in hand is committed and acked, fetched ones are given back.
+            if (jetStream != null) {
+                quietly(() -> jetStream.stopConsuming(config.closeTimeout()));
+            }
+            // 4. Drain: everything accepted reaches the database or JetStream (or is counted as failed).
             final PipelineStats stats = pipeline != null ? pipeline.close(config.closeTimeout()) : null;
-            // 4. Connections (keep-alive HTTP, TCP) go only now, so responses written above were flushed.
+            // 5. Connections (keep-alive HTTP, TCP) go only now, so responses written above were flushed.
             if (connections != null) {
                 quietly(() -> connections.close().awaitUninterruptibly(5, TimeUnit.SECONDS));
             }
@@ -513,6 +540,15 @@ public final class Collector implements AutoCloseable {
         }
         if (streamExecutor != null) {
             streamExecutor.shutdownNow();
+        }
+        if (jetStream != null) {
+            quietly(() -> {
+                try {
+                    jetStream.close();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            });
         }
         if (page != null) {
             quietly(page::close);

@@ -58,6 +58,7 @@ import java.time.Duration;
  * @param spoolFull what a full spool does
  * @param ack default acknowledgement mode of HTTP writes
  * @param ackTimeout longest an {@code ack=commit} write waits for confirmation before answering 503
+ * @param nats the process's role and its NATS JetStream settings (edge and writer roles)
  */
 public record CollectorConfig(
     HostPort http,
@@ -98,7 +99,6 @@ public record CollectorConfig(
     int probeConcurrency,
     boolean probeKeepAlive,
     Duration monitorReloadInterval,
-
     AlertingConfig alerting,
     boolean publicStatusPage,
     Path spoolDir,
@@ -106,7 +106,8 @@ public record CollectorConfig(
     Duration spoolFsync,
     SpoolConfig.FullPolicy spoolFull,
     AckMode ack,
-    Duration ackTimeout) {
+    Duration ackTimeout,
+    NatsSettings nats) {
 
     /** The pipeline's spool settings, or null when the spool is off. */
     public SpoolConfig spool() {
@@ -144,6 +145,6 @@ public record CollectorConfig(
             + (retention == null ? "forever" : retention) + " indexMode=" + indexMode + " spool="
             + (spoolDir == null ? "off" : spoolDir + " (max " + spoolMaxBytes + " bytes, fsync "
                 + (spoolFsync.isZero() ? "always" : spoolFsync.toMillis() + "ms") + ", when full " + spoolFull + ")")
-            + " ack=" + ack + " " + alerting;
+            + " ack=" + ack + " " + alerting + " " + nats;
     }
 }

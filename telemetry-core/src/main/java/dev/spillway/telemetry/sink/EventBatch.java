@@ -39,8 +39,9 @@ public interface EventBatch {
 
     /**
      * The run id of the ledger key this batch was first tried under, when that was not the sink's current run (a
-     * batch replayed from a spool, possibly written by an earlier process); null for a batch of the current run,
-     * which the sink keys under its own {@link Sink#runId()}.
+     * batch replayed from a spool, possibly written by an earlier process, or consumed from NATS JetStream, cut by
+     * an edge collector); null for a batch of the current run, which the sink keys under its own
+     * {@link Sink#runId()}.
      */
     default String runId() {
         return null;

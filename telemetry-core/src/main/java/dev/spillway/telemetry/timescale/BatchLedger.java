@@ -14,6 +14,7 @@ import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.LongAdder;
 
 /**
  * The batch ledger: what makes a retried write exactly-once. In the database, the table {@code <table>_batches}
@@ -21,6 +22,9 @@ import java.util.concurrent.atomic.AtomicLong;
  * as the part's rows; pruned after {@code ledgerRetention}. In memory, the progress of batches that had to be
  * split because of bad rows: which rows are committed and which were refused, so that a retry goes straight to
  * the split path and a give-up can say exactly what is durable.
+ *
+ * <p>A batch with an {@link EventBatch#runId() origin run id} (consumed from JetStream, replayed from a
+ * spool) is keyed by that run id instead of this sink's, so a second delivery of it is recognised.
  */
 final class BatchLedger {
 
@@ -44,8 +48,11 @@ final class BatchLedger {
     private final long retentionNanos;
     private final long pruneIntervalNanos;
     private final AtomicLong nextPruneAt;
+    private final Duration retention;
     /** By {@link #splitKey}: a replayed batch's id may equal one of this run's. */
     private final Map<Object, Progress> splitBatches = new ConcurrentHashMap<>();
+    private final LongAdder hits = new LongAdder();
+    private final LongAdder hitEvents = new LongAdder();
 
     BatchLedger(String table, Duration retention) {
         this.table = table;
@@ -53,6 +60,7 @@ final class BatchLedger {
         this.insertSql = "INSERT INTO " + ledger + " (run_id, batch_id) VALUES (?, ?) ON CONFLICT DO NOTHING";
         this.pruneSql = "DELETE FROM " + ledger + " WHERE committed_at < now() - " + SchemaManager.interval(retention);
         this.retentionNanos = retention.toNanos();
+        this.retention = retention;
         // A few prunes per retention period keep the ledger small without a DELETE per batch.
         this.pruneIntervalNanos = Math.min(retention.toNanos() / 4, Duration.ofMinutes(5).toNanos());
         this.nextPruneAt = new AtomicLong(System.nanoTime());
@@ -61,6 +69,11 @@ final class BatchLedger {
     /** This sink's run id: the first part of every ledger key it writes. */
     String runId() {
         return runId;
+    }
+
+    /** How long ledger rows are kept. */
+    Duration retention() {
+        return retention;
     }
 
     /**
@@ -80,6 +93,20 @@ final class BatchLedger {
     /** The ledger key of split-tree node {@code node} (heap numbering; the whole batch is 1). */
     String partKey(EventBatch batch, long node) {
         return runIdOf(batch) + '#' + node;
+    }
+
+    /** A whole batch was found committed by an earlier attempt or delivery. */
+    void recordHit(int events) {
+        hitEvents.add(events);
+        hits.increment();
+    }
+
+    long hits() {
+        return hits.sum();
+    }
+
+    long hitEvents() {
+        return hitEvents.sum();
     }
 
     private static Object splitKey(EventBatch batch) {

@@ -38,6 +38,9 @@ final class CopyWriter {
         try {
             if (!ledger.claim(conn, ledgerKey, batch.batchId())) {
                 conn.rollback();
+                if (to - from == batch.size()) {
+                    ledger.recordHit(to - from);
+                }
                 LOG.debug("batch {} part {} was committed by an earlier attempt; not copying it again",
                     batch.batchId(), ledgerKey);
                 return to - from;

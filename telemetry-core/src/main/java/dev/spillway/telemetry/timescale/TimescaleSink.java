@@ -36,6 +36,10 @@ import java.util.concurrent.atomic.AtomicReference;
  * are only unique within one pipeline, a sink must serve exactly one pipeline: two pipelines sharing a sink would
  * see each other's batch ids as "already committed" and lose events.
  *
+ * <p>A batch that carries an {@link EventBatch#runId() origin run id} (consumed from NATS JetStream, replayed
+ * from a spool) is keyed by {@code (origin run id, batch id)} instead: the key its first writer used, so a second
+ * delivery of the same batch, by any writer sharing this database, is detected by the ledger and not copied again.
+ *
  * <h2>Bad rows</h2>
  * When the COPY fails because of the data (SQLSTATE class 22 or 23, e.g. a CHECK constraint), the batch is split in
  * halves that are written in separate transactions, recursively, down to single rows; every part uses its own
@@ -119,6 +123,24 @@ public final class TimescaleSink implements Sink {
     @Override
     public String runId() {
         return ledger.runId();
+    }
+
+    /** How long ledger rows are kept: the horizon within which a second delivery of a batch is detected. */
+    public Duration ledgerRetention() {
+        return ledger.retention();
+    }
+
+    /**
+     * Whole batches found already committed in the ledger and therefore not copied again (retries after an
+     * ambiguous commit, redelivered messages). Parts of a batch split around bad rows are not counted.
+     */
+    public long batchesAlreadyCommitted() {
+        return ledger.hits();
+    }
+
+    /** The events of {@link #batchesAlreadyCommitted()}: reported as written, but not copied a second time. */
+    public long eventsAlreadyCommitted() {
+        return ledger.hitEvents();
     }
 
     /**

@@ -41,7 +41,8 @@ import static org.junit.jupiter.api.Assertions.fail;
 class ApiSurfaceTest {
 
     private static final Set<String> API = Set.of(
-        "dev.spillway.telemetry", "dev.spillway.telemetry.sink", "dev.spillway.telemetry.timescale");
+        "dev.spillway.telemetry", "dev.spillway.telemetry.sink", "dev.spillway.telemetry.timescale",
+        "dev.spillway.telemetry.nats");
     private static final Path CLASSES = Path.of("target", "classes");
 
     @Test

@@ -1,0 +1,131 @@
+package dev.spillway.collector.nats;
+
+import dev.spillway.collector.config.NatsSettings;
+import dev.spillway.collector.log.RateLimitedLog;
+import dev.spillway.telemetry.nats.JetStreamTopology;
+import dev.spillway.telemetry.nats.NatsBatchConsumer;
+import dev.spillway.telemetry.nats.NatsSink;
+import dev.spillway.telemetry.timescale.TimescaleSink;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.nats.client.Connection;
+import io.nats.client.ConnectionListener;
+import io.nats.client.ErrorListener;
+import io.nats.client.Nats;
+import io.nats.client.Options;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.time.Duration;
+
+/**
+ * The collector's part in a JetStream deployment: one NATS connection (reconnecting forever), the stream and
+ * consumer ensured at start, and either the edge's {@link NatsSink} or the writer's {@link NatsBatchConsumer}.
+ * Stopped in the collector's shutdown order: the writer's consumer before the pipeline, the connection after it.
+ */
+public final class JetStreamRole implements AutoCloseable {
+
+    private static final Logger LOG = LoggerFactory.getLogger(JetStreamRole.class);
+
+    private final NatsSettings settings;
+    private final JetStreamTopology topology;
+    private final Connection connection;
+    private NatsBatchConsumer consumer;
+
+    private JetStreamRole(NatsSettings settings, Connection connection) {
+        this.settings = settings;
+        this.topology = topology(settings);
+        this.connection = connection;
+    }
+
+    /** The stream and consumer for these settings (validated: throws IllegalArgumentException naming a setting). */
+    public static JetStreamTopology topology(NatsSettings s) {
+        return JetStreamTopology.builder().stream(s.stream()).subject(s.subject()).consumer(s.consumer())
+            .maxBytes(s.maxBytes()).maxAge(s.maxAge()).duplicateWindow(s.duplicateWindow()).ackWait(s.ackWait())
+            .build();
+    }
+
+    /**
+     * Connects (waiting for the first connection up to 10 s) and ensures the stream.
+     *
+     * @throws java.io.IOException when no server can be reached or JetStream is not enabled there
+     */
+    public static JetStreamRole connect(NatsSettings settings, String name) throws Exception {
+        final RateLimitedLog errors = new RateLimitedLog(LOG, 10_000);
+        final Options.Builder options = new Options.Builder()
+            .servers(settings.servers().split(","))
+            .connectionName(name)
+            .maxReconnects(-1)
+            .reconnectWait(Duration.ofMillis(250))
+            .connectionTimeout(Duration.ofSeconds(5))
+            .connectionListener((conn, event) -> {
+                if (event == ConnectionListener.Events.DISCONNECTED || event == ConnectionListener.Events.RECONNECTED
+                    || event == ConnectionListener.Events.CLOSED) {
+                    LOG.info("NATS connection {}: {}", name, event);
+                }
+            })
+            .errorListener(new ErrorListener() {
+                @Override
+                public void errorOccurred(Connection conn, String error) {
+                    errors.warn("NATS error on " + name + ": " + error);
+                }
+
+                @Override
+                public void exceptionOccurred(Connection conn, Exception exp) {
+                    errors.warn("NATS connection " + name + ": " + exp);
+                }
+            });
+        if (settings.credentials() != null) {
+            options.authHandler(Nats.credentials(settings.credentials().toString()));
+        }
+        if (settings.user() != null) {
+            options.userInfo(settings.user(), settings.password());
+        }
+        final Connection connection = Nats.connect(options.build());
+        final JetStreamRole role = new JetStreamRole(settings, connection);
+        try {
+            role.topology.ensureStream(connection);
+        } catch (Exception | Error e) {
+            connection.close();
+            throw e;
+        }
+        LOG.info("JetStream: {} ({})", settings, role.topology.describe());
+        return role;
+    }
+
+    /** The edge's sink: one message per batch, {@code Nats-Msg-Id = <run id>:<batch id>}. */
+    public NatsSink edgeSink(MeterRegistry registry) throws java.io.IOException {
+        return NatsSink.builder().connection(connection).topology(topology).meterRegistry(registry, "edge").build();
+    }
+
+    /**
+     * Starts the writer's consumer into {@code sink} (whose ledger must outlive the stream's max_age).
+     */
+    public void startWriter(TimescaleSink sink, MeterRegistry registry) throws Exception {
+        consumer = NatsBatchConsumer.builder().connection(connection).topology(topology).sink(sink)
+            .name("writer").threads(settings.writerThreads()).meterRegistry(registry).build().start();
+    }
+
+    /** The ledger retention a writer needs: the stream's max_age plus an hour of margin. */
+    public static Duration writerLedgerRetention(NatsSettings settings) {
+        return settings.maxAge().plusHours(1);
+    }
+
+    /** The writer's consumer, or null for an edge. */
+    public NatsBatchConsumer consumer() {
+        return consumer;
+    }
+
+    /** Stops consuming (writer): batches in hand are finished, fetched ones given back. */
+    public void stopConsuming(Duration timeout) {
+        if (consumer != null) {
+            consumer.close(timeout);
+        }
+    }
+
+    /** Closes the connection (after the pipeline has drained into it). */
+    @Override
+    public void close() throws InterruptedException {
+        stopConsuming(Duration.ofSeconds(30));
+        connection.close();
+    }
+}
