@@ -60,6 +60,15 @@ class HeartbeatNotificationTest {
         }).toList();
     }
 
+    /** Outbox rows marked sent whose subject is {@code id}. */
+    private static int sentAbout(CollectorHarness h, String id) throws Exception {
+        int n = 0;
+        for (JsonNode row : JSON.readTree(h.get("/api/v1/notifications?state=sent", AUTH).body())) {
+            n += row.get("subject").get("id").asText().equals(id) ? 1 : 0;
+        }
+        return n;
+    }
+
     @Test
     void registerPingFallSilentAndComeBack() throws Exception {
         final MutableClock clock = new MutableClock(Instant.now().truncatedTo(ChronoUnit.SECONDS));
@@ -104,12 +113,9 @@ class HeartbeatNotificationTest {
             Await.until(Duration.ofSeconds(30), () -> h.count("measurement = 'heartbeat' AND tags->>'service' = "
                 + "'checkout' AND field = 'status'") == 3, "every ping is a point: 2 over HTTP, 1 as line protocol");
 
-            final JsonNode sent = JSON.readTree(h.get("/api/v1/notifications?state=sent", AUTH).body());
-            int checkout = 0;
-            for (JsonNode n : sent) {
-                checkout += n.get("subject").get("id").asText().equals("checkout") ? 1 : 0;
-            }
-            assertEquals(8, checkout, "4 to slack, 4 to the log: " + sent);
+            // The receiver sees a message just before the relay commits "sent" for it: wait for the outbox too.
+            Await.untilNoThrow(Duration.ofSeconds(30), () -> sentAbout(h, "checkout") == 8,
+                "4 to slack, 4 to the log, all marked sent");
             assertEquals(400, h.get("/api/v1/notifications?state=bogus", AUTH).statusCode());
             final JsonNode channels = JSON.readTree(h.get("/api/v1/channels", AUTH).body());
             assertEquals("slack", channels.get(1).get("id").asText());
