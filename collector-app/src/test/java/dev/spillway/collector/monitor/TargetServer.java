@@ -141,6 +141,19 @@ public final class TargetServer implements AutoCloseable {
     private void handle(HttpExchange ex) throws IOException {
         final int now = concurrent.incrementAndGet();
         maxConcurrent.accumulateAndGet(now, Math::max);
+        // Leaves the count just before the last bytes go out: once the client has them it may release its slot
+        // and start the next check before this thread returns, which would count one check twice.
+        final Runnable leave = new Runnable() {
+            private boolean left;
+
+            @Override
+            public void run() {
+                if (!left) {
+                    left = true;
+                    concurrent.decrementAndGet();
+                }
+            }
+        };
         try {
             final String path = ex.getRequestURI().getPath();
             hits.computeIfAbsent(path, k -> new CopyOnWriteArrayList<>()).add(System.nanoTime());
@@ -157,9 +170,11 @@ public final class TargetServer implements AutoCloseable {
                     out.write(body, 0, body.length / 2);
                     out.flush();
                     pause(b.bodyPauseMillis);
+                    leave.run();
                     out.write(body, body.length / 2, body.length - body.length / 2);
                 }
             } else {
+                leave.run();
                 ex.sendResponseHeaders(b.status, body.length == 0 ? -1 : body.length);
                 try (OutputStream out = ex.getResponseBody()) {
                     out.write(body);
@@ -169,7 +184,7 @@ public final class TargetServer implements AutoCloseable {
             // The prober gave up (timeout) and closed the connection: expected in timeout tests.
             ex.close();
         } finally {
-            concurrent.decrementAndGet();
+            leave.run();
         }
     }
 
