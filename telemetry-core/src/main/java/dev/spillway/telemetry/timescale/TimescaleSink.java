@@ -227,13 +227,33 @@ public final class TimescaleSink implements Sink {
         }
     }
 
-    /** Closes the pool the sink built; a caller's DataSource is left open. */
+    /**
+     * Closes the pool the sink built; a caller's DataSource is left open. Bounded: HikariCP waits up to 10 s for
+     * connections it is closing, and a connection aborted at the close deadline (its backend still queued on a
+     * lock) can hold it that long, so after {@link #POOL_CLOSE_WAIT} the pool finishes closing on a daemon thread
+     * and this returns, keeping the pipeline's close deadline.
+     */
     @Override
     public void close() {
-        if (ownedPool != null) {
-            ownedPool.close();
+        if (ownedPool == null) {
+            return;
+        }
+        final Thread closer = new Thread(ownedPool::close, "spillway-pool-close-" + table);
+        closer.setDaemon(true);
+        closer.start();
+        try {
+            closer.join(POOL_CLOSE_WAIT.toMillis());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        if (closer.isAlive()) {
+            LOG.warn("table {}: the connection pool is still closing after {} ms; it finishes in the background",
+                table, POOL_CLOSE_WAIT.toMillis());
         }
     }
+
+    /** How long {@link #close()} waits for the pool to close before leaving it to finish in the background. */
+    static final java.time.Duration POOL_CLOSE_WAIT = java.time.Duration.ofMillis(250);
 
     @Override
     public String toString() {
