@@ -5,7 +5,6 @@ import dev.spillway.collector.ingest.IngestResult;
 import dev.spillway.collector.ingest.RejectReason;
 import dev.spillway.collector.lineprotocol.Precision;
 import io.netty.buffer.Unpooled;
-import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.handler.codec.http.DefaultFullHttpResponse;
@@ -416,9 +415,34 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
         } else {
             resp.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
             ctx.executor().execute(() -> closing = true);
-            ctx.writeAndFlush(resp).addListener(ChannelFutureListener.CLOSE);
+            ctx.writeAndFlush(resp).addListener(f -> lingerThenClose(ctx));
         }
     }
+
+    /**
+     * Closes after an answer that ends the connection without losing that answer. A client may still be sending
+     * (an oversized body answered 413 before it arrived): closing a socket with unread input makes the kernel send
+     * a reset, which can destroy the answer before the client reads it. So: half-close (the client sees the answer
+     * and end of stream), keep reading and discarding ({@code closing} drops every request), and close when the
+     * client does or after {@link #LINGER_MILLIS} at the latest (bounded, like a web server's lingering close).
+     */
+    private static void lingerThenClose(ChannelHandlerContext ctx) {
+        if (!(ctx.channel() instanceof io.netty.channel.socket.SocketChannel socket) || !socket.isActive()) {
+            ctx.close();
+            return;
+        }
+        socket.shutdownOutput().addListener(f -> {
+            if (!f.isSuccess()) {
+                ctx.close();
+                return;
+            }
+            socket.config().setAutoRead(true);
+            ctx.executor().schedule(() -> ctx.close(), LINGER_MILLIS, java.util.concurrent.TimeUnit.MILLISECONDS);
+        });
+    }
+
+    /** Longest a connection lingers, reading and discarding, after its final answer. */
+    private static final long LINGER_MILLIS = 2_000;
 
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
