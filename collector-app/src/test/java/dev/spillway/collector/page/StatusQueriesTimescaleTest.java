@@ -33,8 +33,8 @@ class StatusQueriesTimescaleTest extends StatusQueriesContract {
         assumeTrue(missing == null, "SKIPPED: " + missing);
         tsdb = TimescaleLite.start();
         final DataSource ds = tsdb.dataSource();
-        try (TimescaleSink sink = TimescaleSink.builder().jdbcUrl(tsdb.url()).username("postgres").password("postgres")
-            .table(CheckSeeder.EVENTS).poolSize(1).build()) {
+        // The retrying data source: the tool can reset a session opened while the previous one is still ending.
+        try (TimescaleSink sink = TimescaleSink.builder().dataSource(ds).table(CheckSeeder.EVENTS).build()) {
             assertTrue(sink.isTimescale(), "the events table is a hypertable");
         }
         CollectorSchema.create(ds, CheckSeeder.EVENTS);
