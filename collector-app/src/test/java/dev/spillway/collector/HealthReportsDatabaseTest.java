@@ -33,7 +33,8 @@ class HealthReportsDatabaseTest {
         try (DedicatedPostgres pg = TestDatabase.dedicated(dir.resolve("data"), TestDatabase.freePort())) {
             pg.createDatabase("health");
             final var config = ((CollectorOptions.Run) CollectorOptions.parse(new String[] {"--jdbc-url",
-                pg.jdbcUrl("health"), "--db-user", pg.user(), "--db-password", "", "--http", "127.0.0.1:0"},
+                pg.jdbcUrl("health"), "--db-user", pg.user(), "--db-password", "", "--http", "127.0.0.1:0",
+                "--spool-dir", dir.resolve("spool").toString()},
                 Map.of(), new PrintStream(OutputStream.nullOutputStream()))).config();
             try (Collector c = Collector.start(config)) {
                 final HttpClient http = HttpClient.newHttpClient();

@@ -208,7 +208,7 @@ class HttpConnectionTest {
         final java.net.BindException e = org.junit.jupiter.api.Assertions.assertThrows(java.net.BindException.class,
             () -> Collector.start(((dev.spillway.collector.config.CollectorOptions.Run) dev.spillway.collector.config
                 .CollectorOptions.parse(new String[] {"--jdbc-url", db.jdbcUrl(), "--db-user", db.user(), "--db-password",
-                    db.password(), "--http", "127.0.0.1:" + addr.getPort()}, java.util.Map.of(),
+                    db.password(), "--http", "127.0.0.1:" + addr.getPort(), "--spool-dir", "off"}, java.util.Map.of(),
                     new java.io.PrintStream(java.io.OutputStream.nullOutputStream()))).config()).close());
         assertTrue(e.getMessage().contains("127.0.0.1:" + addr.getPort()) && e.getMessage().contains("(--http)"),
             e.getMessage());
