@@ -83,6 +83,9 @@ class StatusPageHttpTest {
             + p.get("failed").asLong() + p.get("pending").asLong(), "the identity the page shows");
         assertTrue(p.get("databaseReady").asBoolean());
         assertEquals(p.get("rates").get("t").size(), p.get("rates").get("written").size(), "one column per series");
+        assertEquals(1, data.get("monitorPage").get("page").asInt(), "the overview lists monitors a page at a time");
+        assertEquals(400, open.get("/?page=abc").statusCode(), "a page number or nothing");
+        assertEquals(400, open.get("/api/v1/page/overview?page=0").statusCode());
     }
 
     @Test

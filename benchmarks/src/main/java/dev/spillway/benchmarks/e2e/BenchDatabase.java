@@ -73,6 +73,19 @@ public final class BenchDatabase implements AutoCloseable {
         return new BenchDatabase(pg, pg.getJdbcUrl("postgres", "postgres"), "postgres", "");
     }
 
+    /**
+     * An embedded server whose data directory is {@code dataDir} and is kept after {@link #close}: a later run with
+     * the same directory starts on the same data (harnesses whose seeding takes long reuse it).
+     */
+    public static BenchDatabase openKept(Path dataDir) throws IOException {
+        Files.createDirectories(dataDir);
+        final EmbeddedPostgres.Builder builder = EmbeddedPostgres.builder()
+            .setPGStartupWait(Duration.ofSeconds(120)).setDataDirectory(dataDir).setCleanDataDirectory(false);
+        EMBEDDED_SETTINGS.forEach(builder::setServerConfig);
+        final EmbeddedPostgres pg = builder.start();
+        return new BenchDatabase(pg, pg.getJdbcUrl("postgres", "postgres"), "postgres", "");
+    }
+
     public boolean isEmbedded() {
         return embedded != null;
     }

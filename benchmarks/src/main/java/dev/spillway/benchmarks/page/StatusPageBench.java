@@ -1,5 +1,6 @@
 package dev.spillway.benchmarks.page;
 
+import com.sun.net.httpserver.HttpServer;
 import dev.spillway.benchmarks.e2e.BenchDatabase;
 import dev.spillway.collector.Collector;
 import dev.spillway.collector.config.CollectorOptions;
@@ -7,110 +8,226 @@ import dev.spillway.collector.page.CheckRollups;
 
 import java.io.OutputStream;
 import java.io.PrintStream;
+import java.lang.management.ManagementFactory;
+import java.net.InetSocketAddress;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
 import java.sql.Statement;
+import java.sql.Timestamp;
+import java.time.Duration;
 import java.time.Instant;
+import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.concurrent.Executors;
 
 /**
- * How fast the status page answers with many monitors on plain PostgreSQL (no TimescaleDB), through the running
- * collector's HTTP port, as a browser would ask (sequential requests, no client cache).
+ * How fast the status page answers with many monitors and 30 days of checks on plain PostgreSQL (no TimescaleDB),
+ * through a running collector's HTTP port, as a browser asks (sequential requests, no client cache).
  *
- * <p>Data per monitor, as the page reads it: 30 days of 1-hour check rollups (60 checks an hour, as 60 s checks
- * give) and their 1-day sums, 26 hours of 1-minute rollups (for the first 1,000 monitors: the detail page reads one monitor's by primary
- * key, so more rows would only cost seeding time), and the last 2 hours of raw 60 s checks with all seven result
- * fields (the strip and the last check read the raw series through the {@code (source_id, time)} index, newest
- * first, so older raw rows do not change what those queries touch). 1 % of the monitors are DOWN. The collector's
- * own rollup refresh (every 30 s) runs during the measurement, as in production, and is also timed on its own.
+ * <p><b>Data</b> (the issue's volume): {@code --monitors} monitors, each checked every {@code --interval-s} seconds
+ * (60) for the last {@code --days} days (30), every check stored as the collector stores it: seven events
+ * ({@code up}, {@code duration_ms}, {@code status_code}, {@code dns_ms}, {@code connect_ms}, {@code tls_ms},
+ * {@code ttfb_ms}) at the check's time, monitors spread over the interval, rows in time order (as they arrive).
+ * 1,000 monitors x 30 days = 43.2 million checks = 302 million rows. Seeded on the server
+ * ({@code INSERT ... SELECT ... generate_series}, one statement per day, the {@code (source_id, time)} index built
+ * afterwards); then the collector's own {@link CheckRollups#refresh()} computes the minute, hour and day rollups
+ * from those rows (timed: what a first start on existing data costs). When {@code --days} is under 30, hour rollups
+ * for the days before the raw ones are generated directly, so the 7 d / 30 d windows read 30 days at any size.
+ * 1 % of the monitors are DOWN (their target answers 503); a loopback HTTP target answers the collector's real
+ * checks during the measurement.
+ *
+ * <p><b>Measured</b>: the cold first requests (a new collector against the seeded database, asked the moment it
+ * is up, and again after the page's start-up read), then {@code --requests} sequential requests per URL (p50, p95,
+ * max, body size), and the rollup refresh the collector runs every 30 s. The header prints the command, load
+ * average and machine, so figures from a shared machine can be told from idle ones.
+ *
+ * <p>{@code --data-dir DIR} keeps the embedded database in DIR: the first run seeds it, later runs with the same
+ * {@code --monitors/--days/--interval-s} only add the checks missing up to now and catch the rollups up (seeding
+ * 302 million rows takes a while on a small machine). Without it, a temporary database is seeded and dropped.
  *
  * <pre>
- * java -cp benchmarks/target/benchmarks.jar dev.spillway.benchmarks.page.StatusPageBench [--monitors N] [--requests R]
+ * java -Xmx2g -cp benchmarks/target/benchmarks.jar dev.spillway.benchmarks.page.StatusPageBench \
+ *     [--monitors 1000] [--days 30] [--interval-s 60] [--requests 30] [--data-dir DIR]
  * </pre>
  */
 public final class StatusPageBench {
+
+    private static final String[] FIELDS = {"up", "duration_ms", "status_code", "dns_ms", "connect_ms", "tls_ms",
+        "ttfb_ms"};
+    private static final int ROLLUP_DAYS = 30;
 
     private StatusPageBench() {
     }
 
     public static void main(String[] args) throws Exception {
         int monitors = 1_000;
+        int days = 30;
+        int intervalS = 60;
         int requests = 30;
+        Path dataDir = null;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--monitors" -> monitors = Integer.parseInt(args[++i]);
+                case "--days" -> days = Integer.parseInt(args[++i]);
+                case "--interval-s" -> intervalS = Integer.parseInt(args[++i]);
                 case "--requests" -> requests = Integer.parseInt(args[++i]);
+                case "--data-dir" -> dataDir = Path.of(args[++i]);
                 default -> throw new IllegalArgumentException("unknown argument " + args[i]);
             }
         }
-        try (BenchDatabase db = BenchDatabase.open()) {
-            System.out.println("[page] PostgreSQL: " + db.version());
-            final var parsed = CollectorOptions.parse(new String[] {"--jdbc-url", db.jdbcUrl(), "--db-user", db.user(),
-                "--db-password", db.password() == null ? "" : db.password(), "--http", "127.0.0.1:0"}, Map.of(),
-                new PrintStream(OutputStream.nullOutputStream()));
-            try (Collector collector = Collector.start(((CollectorOptions.Run) parsed).config())) {
-                final long seedStart = System.nanoTime();
-                seed(db, monitors);
-                System.out.printf(Locale.ROOT, "[page] seeded %,d monitors in %.1f s%n", monitors,
-                    (System.nanoTime() - seedStart) / 1e9);
-                explain(db);
-                final String base = "http://127.0.0.1:" + collector.httpAddress().getPort();
-                final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
-                System.out.println("| what | p50 ms | p95 ms | max ms | body |");
-                System.out.println("| --- | ---: | ---: | ---: | ---: |");
-                measure(http, base + "/api/v1/page/overview", "GET /api/v1/page/overview (JSON)", requests);
-                measure(http, base + "/", "GET / (HTML with the same data embedded)", requests);
-                measure(http, base + "/monitors/m00001?range=24h", "GET /monitors/NAME?range=24h", requests);
-                measure(http, base + "/monitors/m00001?range=30d", "GET /monitors/NAME?range=30d", requests);
-                measure(http, base + "/api/v1/page/monitors/m00001?range=24h", "GET /api/v1/page/monitors/NAME?range=24h",
-                    requests);
-                final CheckRollups rollups = new CheckRollups(pool(db), "telemetry_events", Instant::now);
-                final double[] refresh = new double[5];
-                for (int i = 0; i < refresh.length; i++) {
-                    final long t0 = System.nanoTime();
-                    rollups.refresh();
-                    refresh[i] = (System.nanoTime() - t0) / 1e6;
-                }
-                Arrays.sort(refresh);
-                System.out.printf(Locale.ROOT, "| rollup refresh (collector job, every 30 s) | %.0f | | %.0f | |%n",
-                    refresh[refresh.length / 2], refresh[refresh.length - 1]);
+        System.out.println("[page] command: StatusPageBench " + String.join(" ", args));
+        System.out.println("[page] started " + Instant.now().truncatedTo(ChronoUnit.SECONDS) + ", "
+            + Runtime.getRuntime().availableProcessors() + " CPUs, " + loadAverage() + ", JVM "
+            + System.getProperty("java.version") + " " + ManagementFactory.getRuntimeMXBean().getInputArguments());
+        final HttpServer target = target();
+        try (BenchDatabase db = dataDir == null ? BenchDatabase.open() : BenchDatabase.openKept(dataDir)) {
+            System.out.println("[page] PostgreSQL: " + db.version() + (dataDir == null ? "" : ", data in " + dataDir));
+            final String[] collectorArgs = {"--jdbc-url", db.jdbcUrl(), "--db-user", db.user(), "--db-password",
+                db.password() == null ? "" : db.password(), "--http", "127.0.0.1:0", "--spool-dir", "off"};
+            try (Collector schemaOnly = Collector.start(config(collectorArgs).config())) {
+                System.out.println("[page] schema ready (collector " + schemaOnly.httpAddress() + " closed again)");
             }
+            final Seed seed = new Seed(db, monitors, days, intervalS);
+            seed.ensure();
+            try (Connection c = db.connect(); PreparedStatement ps = c.prepareStatement(
+                "UPDATE monitors SET url = ? || substr(name, 2) WHERE url IS DISTINCT FROM ? || substr(name, 2)")) {
+                final String base = "http://127.0.0.1:" + target.getAddress().getPort() + "/";
+                ps.setString(1, base);
+                ps.setString(2, base);
+                ps.executeUpdate();
+            }
+            seed.printVolume();
+            run(collectorArgs, monitors, requests);
+        } finally {
+            target.stop(0);
+        }
+        System.out.println("[page] finished " + Instant.now().truncatedTo(ChronoUnit.SECONDS) + ", " + loadAverage());
+    }
+
+    private static void run(String[] collectorArgs, int monitors, int requests) throws Exception {
+        final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
+        final long startAt = System.nanoTime();
+        try (Collector collector = Collector.start(config(collectorArgs).config())) {
+            final String base = "http://127.0.0.1:" + collector.httpAddress().getPort();
+            final double startMs = (System.nanoTime() - startAt) / 1e6;
+            final String last = String.format(Locale.ROOT, "m%05d", monitors);
+            System.out.printf(Locale.ROOT, "[page] collector started in %.0f ms; cold requests follow at once, "
+                + "each the first of its kind in this JVM and on this collector:%n", startMs);
+            System.out.println("| cold (first) request | ms | body |");
+            System.out.println("| --- | ---: | ---: |");
+            once(http, base + "/api/v1/page/overview", "GET /api/v1/page/overview, the moment the collector is up");
+            once(http, base + "/", "GET / (first HTML render)");
+            once(http, base + "/monitors/" + last + "?range=24h", "GET /monitors/NAME?range=24h (first)");
+            once(http, base + "/monitors/" + last + "?range=30d", "GET /monitors/NAME?range=30d (first)");
+            System.out.println();
+            System.out.printf(Locale.ROOT, "[page] warm: %d sequential requests each after 5 unmeasured ones; "
+                + "the overview is answered from the page's shared snapshot (re-read every 10 s in the background)%n",
+                requests);
+            System.out.println("| warm request | p50 ms | p95 ms | max ms | body |");
+            System.out.println("| --- | ---: | ---: | ---: | ---: |");
+            measure(http, base + "/api/v1/page/overview", "GET /api/v1/page/overview (JSON)", requests);
+            measure(http, base + "/", "GET / (HTML, same data embedded)", requests);
+            final int lastPage = (monitors + 99) / 100;
+            if (lastPage > 1) {
+                measure(http, base + "/?page=" + lastPage, "GET /?page=" + lastPage + " (last page)", requests);
+            }
+            measure(http, base + "/monitors/" + last + "?range=24h", "GET /monitors/NAME?range=24h", requests);
+            measure(http, base + "/monitors/" + last + "?range=30d", "GET /monitors/NAME?range=30d", requests);
+            measure(http, base + "/api/v1/page/monitors/" + last + "?range=24h",
+                "GET /api/v1/page/monitors/NAME?range=24h", requests);
+            final CheckRollups rollups = new CheckRollups(collectorDataSource(collectorArgs), "telemetry_events",
+                Instant::now);
+            final double[] refresh = new double[5];
+            for (int i = 0; i < refresh.length; i++) {
+                final long t0 = System.nanoTime();
+                rollups.refresh();
+                refresh[i] = (System.nanoTime() - t0) / 1e6;
+            }
+            Arrays.sort(refresh);
+            System.out.printf(Locale.ROOT, "| rollup refresh (the collector's job every 30 s; 5 runs) | %.0f | | %.0f | |%n",
+                refresh[refresh.length / 2], refresh[refresh.length - 1]);
         }
     }
 
-    private static javax.sql.DataSource pool(BenchDatabase db) {
+    private static CollectorOptions.Run config(String[] args) {
+        return (CollectorOptions.Run) CollectorOptions.parse(args, Map.of(),
+            new PrintStream(OutputStream.nullOutputStream()));
+    }
+
+    private static javax.sql.DataSource collectorDataSource(String[] args) {
         final org.postgresql.ds.PGSimpleDataSource ds = new org.postgresql.ds.PGSimpleDataSource();
-        ds.setUrl(db.jdbcUrl());
-        ds.setUser(db.user());
-        ds.setPassword(db.password());
+        ds.setUrl(args[1]);
+        ds.setUser(args[3]);
+        ds.setPassword(args[5]);
         return ds;
+    }
+
+    /** The monitors' target: 200, or 503 for every hundredth monitor (the path is the monitor's number). */
+    private static HttpServer target() throws Exception {
+        final HttpServer s = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 256);
+        s.createContext("/", ex -> {
+            final String path = ex.getRequestURI().getPath();
+            int n = 0;
+            try {
+                n = Integer.parseInt(path.substring(1));
+            } catch (NumberFormatException e) {
+                n = 1;
+            }
+            final byte[] body = "ok\n".getBytes(StandardCharsets.US_ASCII);
+            ex.sendResponseHeaders(n % 100 == 0 ? 503 : 200, body.length);
+            try (OutputStream out = ex.getResponseBody()) {
+                out.write(body);
+            }
+        });
+        s.setExecutor(Executors.newFixedThreadPool(4, r -> {
+            final Thread t = new Thread(r, "bench-target");
+            t.setDaemon(true);
+            return t;
+        }));
+        s.start();
+        return s;
+    }
+
+    private static void once(HttpClient http, String url, String what) throws Exception {
+        final long t0 = System.nanoTime();
+        final HttpResponse<byte[]> r = http.send(HttpRequest.newBuilder(URI.create(url)).GET().build(),
+            HttpResponse.BodyHandlers.ofByteArray());
+        final double ms = (System.nanoTime() - t0) / 1e6;
+        check(url, r);
+        System.out.printf(Locale.ROOT, "| %s | %.0f | %,d B |%n", what, ms, r.body().length);
+    }
+
+    private static void check(String url, HttpResponse<byte[]> r) {
+        if (r.statusCode() != 200) {
+            throw new IllegalStateException(url + " answered " + r.statusCode() + ": "
+                + new String(r.body(), StandardCharsets.UTF_8));
+        }
     }
 
     private static void measure(HttpClient http, String url, String what, int requests) throws Exception {
         final HttpRequest req = HttpRequest.newBuilder(URI.create(url)).GET().build();
         int bytes = 0;
-        final long cold = System.nanoTime();
         for (int i = 0; i < 5; i++) {
-            if (i == 1) {
-                System.out.printf(Locale.ROOT, "[page] %s: first request %.0f ms%n", what, (System.nanoTime() - cold) / 1e6);
-            }
             final HttpResponse<byte[]> r = http.send(req, HttpResponse.BodyHandlers.ofByteArray());
-            if (r.statusCode() != 200) {
-                throw new IllegalStateException(url + " answered " + r.statusCode() + ": " + new String(r.body()));
-            }
+            check(url, r);
             bytes = r.body().length;
         }
         final List<Double> ms = new ArrayList<>();
         for (int i = 0; i < requests; i++) {
             final long t0 = System.nanoTime();
-            http.send(req, HttpResponse.BodyHandlers.ofByteArray());
+            check(url, http.send(req, HttpResponse.BodyHandlers.ofByteArray()));
             ms.add((System.nanoTime() - t0) / 1e6);
         }
         ms.sort(Double::compare);
@@ -118,73 +235,191 @@ public final class StatusPageBench {
             ms.get((int) Math.ceil(ms.size() * 0.95) - 1), ms.get(ms.size() - 1), bytes);
     }
 
-    /** Server-side execution time of the overview's statements (the same text as StatusQueries'). */
-    private static void explain(BenchDatabase db) throws Exception {
-        final String[][] queries = {
-            {"uptime 24h", "SELECT monitor, sum(checks), sum(up_checks) FROM monitor_checks_1h WHERE bucket >= "
-                + "now() - interval '24 hours' AND bucket <= now() GROUP BY monitor"},
-            {"uptime 7d/30d", "SELECT monitor, sum(checks) FILTER (WHERE bucket >= now() - interval '7 days'), "
-                + "sum(up_checks) FILTER (WHERE bucket >= now() - interval '7 days'), sum(checks), sum(up_checks) FROM "
-                + "monitor_checks_1d WHERE bucket >= now() - interval '30 days' AND bucket <= now() GROUP BY monitor"},
-            {"24 h plot", "SELECT monitor, bucket, p50_ms, p95_ms FROM monitor_checks_1h WHERE bucket >= now() - "
-                + "interval '24 hours' AND bucket <= now() ORDER BY monitor, bucket"},
-            {"strip + last check", "SELECT s.tags->>'monitor', s.field, x.time, x.value FROM telemetry_sources s CROSS "
-                + "JOIN LATERAL (SELECT e.time, e.value FROM telemetry_events e WHERE e.source_id = s.id AND e.time >= "
-                + "now() - interval '30 days' AND e.time <= now() ORDER BY e.time DESC LIMIT CASE WHEN s.field = 'up' "
-                + "THEN 90 ELSE 1 END) x WHERE s.measurement = 'monitor' AND s.field IN ('up', 'duration_ms', 'dns_ms', "
-                + "'connect_ms', 'tls_ms', 'ttfb_ms', 'status_code', 'cert_expiry_days')"},
-            {"state", "SELECT m.name, m.enabled, m.interval_ms, s.state, s.since, s.first_failure_at, s.last_error FROM "
-                + "monitors m LEFT JOIN monitor_state s ON s.name = m.name ORDER BY m.name"}};
-        try (Connection c = db.connect(); Statement st = c.createStatement()) {
-            for (String[] q : queries) {
-                for (int run = 0; run < 2; run++) {
-                    try (var rs = st.executeQuery("EXPLAIN (ANALYZE, TIMING OFF) " + q[1])) {
-                        final StringBuilder plan = new StringBuilder();
-                        while (rs.next()) {
-                            plan.append(rs.getString(1)).append('\n');
-                        }
-                        if (run == 1) {
-                            System.out.println("[page] explain " + q[0] + ":\n" + plan);
-                        }
-                    }
-                }
-            }
+    static String loadAverage() {
+        try {
+            final String[] f = Files.readString(Path.of("/proc/loadavg")).trim().split(" ");
+            return "load average " + f[0] + " " + f[1] + " " + f[2];
+        } catch (Exception e) {
+            return "load average " + ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage();
         }
     }
 
-    private static void seed(BenchDatabase db, int n) throws Exception {
-        try (Connection c = db.connect(); Statement st = c.createStatement()) {
-            st.execute("INSERT INTO monitors (name, url) SELECT 'm' || lpad(i::text, 5, '0'), 'http://127.0.0.1:9/' || i "
-                + "FROM generate_series(1, " + n + ") i");
+    /** The seeded data: written once, topped up to now on later runs over a kept data directory. */
+    private static final class Seed {
+        private final BenchDatabase db;
+        private final int monitors;
+        private final int days;
+        private final int intervalS;
+
+        Seed(BenchDatabase db, int monitors, int days, int intervalS) {
+            this.db = db;
+            this.monitors = monitors;
+            this.days = days;
+            this.intervalS = intervalS;
+        }
+
+        void ensure() throws Exception {
+            try (Connection c = db.connect(); Statement st = c.createStatement()) {
+                st.execute("CREATE TABLE IF NOT EXISTS bench_seed (monitors int, days int, interval_s int, "
+                    + "first_check timestamptz, seeded_to timestamptz)");
+                try (ResultSet rs = st.executeQuery("SELECT monitors, days, interval_s, first_check, seeded_to "
+                    + "FROM bench_seed")) {
+                    if (rs.next()) {
+                        if (rs.getInt(1) != monitors || rs.getInt(2) != days || rs.getInt(3) != intervalS) {
+                            throw new IllegalStateException("the data directory holds " + rs.getInt(1) + " monitors, "
+                                + rs.getInt(2) + " days, every " + rs.getInt(3) + " s: use another --data-dir");
+                        }
+                        topUp(c, rs.getTimestamp(4).toInstant(), rs.getTimestamp(5).toInstant());
+                        return;
+                    }
+                }
+            }
+            seed();
+        }
+
+        private void seed() throws Exception {
+            final Instant to = Instant.now().truncatedTo(ChronoUnit.MINUTES);
+            final Instant from = to.minus(Duration.ofDays(days));
+            final long t0 = System.nanoTime();
+            try (Connection c = db.connect(); Statement st = c.createStatement()) {
+                final StringBuilder fields = new StringBuilder();
+                for (String f : FIELDS) {
+                    fields.append(fields.length() == 0 ? "" : ", ").append('\'').append(f).append('\'');
+                }
+                st.execute("INSERT INTO telemetry_sources (measurement, tags, field) "
+                    + "SELECT 'monitor', jsonb_build_object('monitor', 'm' || lpad(i::text, 5, '0')), f "
+                    + "FROM generate_series(1, " + monitors + ") i, unnest(ARRAY[" + fields + "]) f "
+                    + "ON CONFLICT DO NOTHING");
+                // The series to fill, with each monitor's number at hand (no jsonb per generated row).
+                st.execute("CREATE TABLE bench_series AS SELECT s.id, s.field, substr(s.tags->>'monitor', 2)::int AS i "
+                    + "FROM telemetry_sources s WHERE s.measurement = 'monitor' AND s.field IN (" + fields + ")");
+                // Bulk load without the index, then build it once: several times faster than maintaining it.
+                st.execute("DROP INDEX IF EXISTS telemetry_events_src_time_idx");
+                if (days < ROLLUP_DAYS) {
+                    olderRollups(st, from);
+                }
+                long rows = 0;
+                for (Instant a = from; a.isBefore(to); a = a.plus(Duration.ofDays(1))) {
+                    final Instant b = a.plus(Duration.ofDays(1)).isBefore(to) ? a.plus(Duration.ofDays(1)) : to;
+                    final long s0 = System.nanoTime();
+                    final long n = fill(c, a, b, from);
+                    rows += n;
+                    System.out.printf(Locale.ROOT, "[page] seeded %s .. %s: %,d rows in %.1f s (%s)%n", a, b, n,
+                        (System.nanoTime() - s0) / 1e9, loadAverage());
+                }
+                final long i0 = System.nanoTime();
+                st.execute("SET maintenance_work_mem = '1GB'");
+                st.execute("CREATE INDEX telemetry_events_src_time_idx ON telemetry_events (source_id, time DESC)");
+                System.out.printf(Locale.ROOT, "[page] index (source_id, time DESC) built in %.1f s%n",
+                    (System.nanoTime() - i0) / 1e9);
+                st.execute("UPDATE telemetry_sources s SET next_seq = " + (Duration.between(from, to).getSeconds()
+                    / intervalS + 1) + " FROM bench_series b WHERE b.id = s.id");
+                states(st);
+                st.execute("INSERT INTO bench_seed VALUES (" + monitors + ", " + days + ", " + intervalS + ", '"
+                    + from + "', '" + to + "')");
+                st.execute("ANALYZE");
+                System.out.printf(Locale.ROOT, "[page] seeded %,d monitors, %,d raw rows in %.1f s%n", monitors, rows,
+                    (System.nanoTime() - t0) / 1e9);
+            }
+            catchUpRollups("rollups computed from the raw checks (CheckRollups.refresh on empty rollups: "
+                + "what a first start on existing data costs)");
+        }
+
+        /** Hour rollups for the days before the raw checks, so the 30 d window covers 30 days at any size. */
+        private void olderRollups(Statement st, Instant rawFrom) throws Exception {
+            st.execute("INSERT INTO " + CheckRollups.HOUR + " (bucket, monitor, checks, up_checks, p50_ms, p95_ms, "
+                + "max_ms) SELECT h, 'm' || lpad(i::text, 5, '0'), " + (3600 / intervalS) + ", "
+                + (3600 / intervalS) + " - CASE WHEN (extract(epoch FROM h)::bigint / 3600 + i) % 97 = 0 THEN 1 ELSE 0 END, "
+                + "40 + (extract(epoch FROM h)::bigint / 3600 + i) % 30, 90 + (extract(epoch FROM h)::bigint / 3600 + i) % 60, 300 "
+                + "FROM generate_series(1, " + monitors + ") i, generate_series(date_trunc('day', '" + rawFrom
+                + "'::timestamptz) - interval '" + ROLLUP_DAYS + " days', '" + rawFrom
+                + "'::timestamptz - interval '1 hour', interval '1 hour') h");
+        }
+
+        /**
+         * One check every interval per monitor in {@code [a, b)}, seven rows each, in time order (the lateral
+         * subquery with OFFSET 0 keeps the time series the outer loop). Monitor i is
+         * checked at an offset of {@code i mod interval} seconds; monitor i with i % 100 == 0 fails its checks of
+         * the last 30 minutes (it is DOWN), every 997th check of the others fails.
+         */
+        private long fill(Connection c, Instant a, Instant b, Instant first) throws Exception {
+            try (PreparedStatement ps = c.prepareStatement("INSERT INTO telemetry_events (time, source_id, kind, value, seq) "
+                + "SELECT g.t + (s.i % " + intervalS + ") * interval '1 second', s.id, "
+                + "CASE s.field WHEN 'up' THEN 4 WHEN 'status_code' THEN 2 ELSE 1 END, "
+                + "CASE s.field "
+                + "WHEN 'up' THEN CASE WHEN (s.i % 100 = 0 AND g.t > ?::timestamptz - interval '30 minutes') "
+                + "OR (g.k + s.i * 7) % 997 = 0 THEN 0 ELSE 1 END "
+                + "WHEN 'status_code' THEN CASE WHEN s.i % 100 = 0 AND g.t > ?::timestamptz - interval '30 minutes' "
+                + "THEN 503 ELSE 200 END "
+                + "WHEN 'dns_ms' THEN 1 + (g.k + s.i) % 3 "
+                + "WHEN 'connect_ms' THEN 2 + (g.k * 3 + s.i) % 5 "
+                + "WHEN 'tls_ms' THEN 10 + (g.k + s.i) % 20 "
+                + "WHEN 'ttfb_ms' THEN 30 + (g.k * 7 + s.i) % 90 "
+                + "ELSE 35 + (g.k * 7 + s.i) % 90 + (g.k + s.i) % 20 END, g.k - ? "
+                + "FROM (SELECT t, (extract(epoch FROM t)::bigint / " + intervalS + ") AS k FROM generate_series(?::timestamptz, "
+                + "?::timestamptz - interval '1 microsecond', interval '" + intervalS + " seconds') t) g "
+                + "CROSS JOIN LATERAL (SELECT id, field, i FROM bench_series WHERE g.k >= 0 OFFSET 0) s")) {
+                final Instant now = Instant.now();
+                ps.setTimestamp(1, Timestamp.from(now));
+                ps.setTimestamp(2, Timestamp.from(now));
+                ps.setLong(3, first.getEpochSecond() / intervalS);
+                ps.setTimestamp(4, Timestamp.from(a));
+                ps.setTimestamp(5, Timestamp.from(b));
+                return ps.executeUpdate();
+            }
+        }
+
+        private void states(Statement st) throws Exception {
+            st.execute("INSERT INTO monitors (name, url, interval_ms) SELECT 'm' || lpad(i::text, 5, '0'), "
+                + "'http://127.0.0.1:9/' || i, " + intervalS * 1000L + " FROM generate_series(1, " + monitors + ") i "
+                + "ON CONFLICT DO NOTHING");
             st.execute("INSERT INTO monitor_state (name, state, since, first_failure_at, last_error) "
                 + "SELECT 'm' || lpad(i::text, 5, '0'), CASE WHEN i % 100 = 0 THEN 'DOWN' ELSE 'UP' END, "
-                + "now() - interval '3 days', CASE WHEN i % 100 = 0 THEN now() - interval '5 minutes' END, "
-                + "CASE WHEN i % 100 = 0 THEN 'HTTP 503' END FROM generate_series(1, " + n + ") i");
-            st.execute("INSERT INTO telemetry_sources (measurement, tags, field) "
-                + "SELECT 'monitor', jsonb_build_object('monitor', 'm' || lpad(i::text, 5, '0')), f "
-                + "FROM generate_series(1, " + n + ") i, unnest(ARRAY['up', 'duration_ms', 'dns_ms', 'connect_ms', "
-                + "'tls_ms', 'ttfb_ms', 'status_code']) f");
-            // The last 2 hours of raw 60 s checks: every field of every check.
-            st.execute("INSERT INTO telemetry_events (time, source_id, kind, value, seq) "
-                + "SELECT date_trunc('minute', now()) - k * interval '1 minute', s.id, 1, "
-                + "CASE s.field WHEN 'up' THEN (CASE WHEN k % 53 = 0 THEN 0 ELSE 1 END) WHEN 'status_code' THEN 200 "
-                + "ELSE 20 + (k * 7 + s.id) % 90 END, 120 - k "
-                + "FROM telemetry_sources s, generate_series(1, 120) k WHERE s.measurement = 'monitor'");
-            // 30 days of hourly rollups and 26 hours of minute rollups (what the page reads).
-            st.execute("INSERT INTO " + CheckRollups.HOUR + " (bucket, monitor, checks, up_checks, p50_ms, p95_ms, max_ms) "
-                + "SELECT date_trunc('hour', now()) - h * interval '1 hour', 'm' || lpad(i::text, 5, '0'), 60, "
-                + "CASE WHEN (h + i) % 97 = 0 THEN 59 ELSE 60 END, 40 + (h + i) % 30, 90 + (h * i) % 60, 300 "
-                + "FROM generate_series(1, " + n + ") i, generate_series(1, 719) h "
+                + "now() - interval '3 days', CASE WHEN i % 100 = 0 THEN now() - interval '30 minutes' END, "
+                + "CASE WHEN i % 100 = 0 THEN 'HTTP 503' END FROM generate_series(1, " + monitors + ") i "
                 + "ON CONFLICT DO NOTHING");
-            st.execute("INSERT INTO " + CheckRollups.MINUTE + " (bucket, monitor, checks, up_checks, p50_ms, p95_ms, "
-                + "max_ms) SELECT date_trunc('minute', now()) - m * interval '1 minute', 'm' || lpad(i::text, 5, '0'), "
-                + "1, 1, 40 + (m + i) % 30, 40 + (m + i) % 30, 40 + (m + i) % 30 "
-                + "FROM generate_series(1, " + Math.min(n, 1_000) + ") i, generate_series(121, 26 * 60) m "
-                + "ON CONFLICT DO NOTHING");
-            st.execute("INSERT INTO " + CheckRollups.DAY + " (bucket, monitor, checks, up_checks) SELECT "
-                + "date_trunc('day', bucket), monitor, sum(checks), sum(up_checks) FROM " + CheckRollups.HOUR
-                + " GROUP BY 1, 2 ON CONFLICT DO NOTHING");
-            st.execute("ANALYZE");
+        }
+
+        /** A later run: the checks from the last seeded minute up to now, then the rollups caught up. */
+        private void topUp(Connection c, Instant first, Instant seededTo) throws Exception {
+            final Instant to = Instant.now().truncatedTo(ChronoUnit.MINUTES);
+            if (to.isAfter(seededTo)) {
+                final long t0 = System.nanoTime();
+                final long n = fill(c, seededTo, to, first);
+                try (PreparedStatement ps = c.prepareStatement("UPDATE bench_seed SET seeded_to = ?")) {
+                    ps.setTimestamp(1, Timestamp.from(to));
+                    ps.executeUpdate();
+                }
+                System.out.printf(Locale.ROOT, "[page] reused the data directory; added %,d rows (%s .. %s) in %.1f s%n",
+                    n, seededTo, to, (System.nanoTime() - t0) / 1e9);
+            }
+            catchUpRollups("rollups caught up to now (CheckRollups.refresh after a pause)");
+        }
+
+        private void catchUpRollups(String what) throws Exception {
+            final org.postgresql.ds.PGSimpleDataSource ds = new org.postgresql.ds.PGSimpleDataSource();
+            ds.setUrl(db.jdbcUrl());
+            ds.setUser(db.user());
+            ds.setPassword(db.password());
+            final long t0 = System.nanoTime();
+            new CheckRollups(ds, "telemetry_events", Instant::now).refresh();
+            System.out.printf(Locale.ROOT, "[page] %s: %.1f s%n", what, (System.nanoTime() - t0) / 1e9);
+            db.execute("ANALYZE monitor_checks_1m", "ANALYZE monitor_checks_1h", "ANALYZE monitor_checks_1d");
+        }
+
+        void printVolume() throws Exception {
+            try (Connection c = db.connect(); Statement st = c.createStatement(); ResultSet rs = st.executeQuery(
+                "SELECT (SELECT reltuples::bigint FROM pg_class WHERE relname = 'telemetry_events'), "
+                    + "pg_size_pretty(pg_total_relation_size('telemetry_events')), "
+                    + "(SELECT count(*) FROM " + CheckRollups.HOUR + "), (SELECT count(*) FROM " + CheckRollups.MINUTE
+                    + "), (SELECT min(time) FROM telemetry_events e JOIN bench_series b ON b.id = e.source_id "
+                    + "WHERE b.id = (SELECT min(id) FROM bench_series))")) {
+                rs.next();
+                System.out.printf(Locale.ROOT, "[page] data: %,d monitors, checks every %d s for %d days (from %s): "
+                        + "telemetry_events about %,d rows, %s with its index; %,d hour and %,d minute rollup rows%n",
+                    monitors, intervalS, days, rs.getTimestamp(5) == null ? "?" : rs.getTimestamp(5).toInstant(),
+                    rs.getLong(1), rs.getString(2), rs.getLong(3), rs.getLong(4));
+            }
         }
     }
 }

@@ -91,8 +91,44 @@ final class MonitorsPanel {
         return m;
     }
 
-    static void html(StringBuilder h, List<StatusQueries.MonitorRow> rows, Instant now) {
+    /** Which page of how many, and the counts by state over all monitors (the table shows one page). */
+    static Map<String, Object> pageJson(StatusQueries.MonitorPage p) {
+        final Map<String, Object> m = new LinkedHashMap<>();
+        m.put("page", p.page());
+        m.put("pages", p.pages());
+        m.put("size", p.size());
+        m.put("total", p.total());
+        m.put("counts", p.counts());
+        return m;
+    }
+
+    /** "1,000 monitors: 10 DOWN, 990 UP", the states with none left out. */
+    static String summary(StatusQueries.MonitorPage p) {
+        final StringBuilder s = new StringBuilder(String.format(Locale.ROOT, "%,d monitor%s", p.total(),
+            p.total() == 1 ? "" : "s"));
+        String sep = ": ";
+        for (Map.Entry<String, Integer> e : p.counts().entrySet()) {
+            if (e.getValue() > 0) {
+                s.append(sep).append(String.format(Locale.ROOT, "%,d ", e.getValue())).append(e.getKey());
+                sep = ", ";
+            }
+        }
+        return s.toString();
+    }
+
+    /**
+     * The table with one page of monitors, problems first, under a line with the counts by state over all of them;
+     * links to the other pages when there are more than a page of them.
+     */
+    static void html(StringBuilder h, StatusQueries.MonitorPage page, Instant now) {
+        final List<StatusQueries.MonitorRow> rows = page.rows();
         h.append("<section id=\"monitors\" aria-labelledby=\"h-monitors\">\n<h2 id=\"h-monitors\">Monitors</h2>\n");
+        if (page.total() > 0) {
+            h.append("<p class=\"summary\" id=\"monitors-summary\">").append(Html.esc(summary(page))).append("</p>\n");
+        }
+        if (page.pages() > 1) {
+            pager(h, page);
+        }
         h.append("<p class=\"empty\" id=\"monitors-empty\"").append(rows.isEmpty() ? "" : " hidden")
             .append(">No monitors yet. Add one: <code>curl -XPOST http://HOST/api/v1/monitors -d "
                 + "'{\"name\":\"example\",\"url\":\"https://example.com/\"}'</code></p>\n");
@@ -106,7 +142,26 @@ final class MonitorsPanel {
         for (StatusQueries.MonitorRow r : rows) {
             row(h, r, now);
         }
-        h.append("</tbody></table></div>\n</section>\n");
+        h.append("</tbody></table></div>\n");
+        if (page.pages() > 1) {
+            pager(h, page);
+        }
+        h.append("</section>\n");
+    }
+
+    private static void pager(StringBuilder h, StatusQueries.MonitorPage page) {
+        final int first = (page.page() - 1) * page.size() + 1;
+        h.append("<nav class=\"pager\" aria-label=\"Monitor pages\">");
+        if (page.page() > 1) {
+            h.append("<a rel=\"prev\" href=\"/").append(page.page() == 2 ? "" : "?page=" + (page.page() - 1))
+                .append("\">\u2190 Previous</a> ");
+        }
+        h.append("<span>").append(String.format(Locale.ROOT, "Page %d of %d (monitors %,d\u2013%,d, problems first)",
+            page.page(), page.pages(), first, first + page.rows().size() - 1)).append("</span>");
+        if (page.page() < page.pages()) {
+            h.append(" <a rel=\"next\" href=\"/?page=").append(page.page() + 1).append("\">Next \u2192</a>");
+        }
+        h.append("</nav>\n");
     }
 
     private static void row(StringBuilder h, StatusQueries.MonitorRow r, Instant now) {

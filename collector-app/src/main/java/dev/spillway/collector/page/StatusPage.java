@@ -16,9 +16,11 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.BooleanSupplier;
 import java.util.function.Supplier;
 
@@ -45,10 +47,10 @@ public final class StatusPage implements AutoCloseable {
     private final StatusQueries queries;
     private final CheckRollups rollups;
     private final Supplier<Instant> clock;
-    private final Object snapshotLock = new Object();
-    private volatile Snapshot snapshot;
-    private CompletableFuture<Snapshot> reading;
-    private volatile long lastViewedNanos = System.nanoTime() - WATCHED_NANOS - 1;
+    /** Overview pages read lately, by page number; at most {@link #CACHED_PAGES}. */
+    private final Map<Integer, PageSnapshot> pages = new ConcurrentHashMap<>();
+    private final AtomicBoolean firstRead = new AtomicBoolean(true);
+    private volatile long nextSlowLogNanos = System.nanoTime();
 
     /** The page refreshes itself this often; the snapshot is re-read at the same pace. */
     private static final long REFRESH_NANOS = TimeUnit.SECONDS.toNanos(10);
@@ -56,6 +58,10 @@ public final class StatusPage implements AutoCloseable {
     private static final long SNAPSHOT_MAX_AGE_NANOS = TimeUnit.SECONDS.toNanos(15);
     /** How long after the last view the background keeps the snapshot fresh. */
     private static final long WATCHED_NANOS = TimeUnit.MINUTES.toNanos(2);
+    /** Overview pages whose snapshots are kept (each at most {@link StatusQueries#PAGE_SIZE} monitors). */
+    private static final int CACHED_PAGES = 64;
+    /** A read slower than the page's latency goal is logged with its phases (at most once a minute). */
+    private static final long SLOW_READ_MILLIS = 300;
 
     /**
      * Starts sampling the pipeline at once.
@@ -90,8 +96,22 @@ public final class StatusPage implements AutoCloseable {
             t.setDaemon(true);
             return t;
         });
+        // The first read after start pays for cold connections, catalog caches, class loading and JIT: done here,
+        // not by the first visitor. Its result is not kept (monitors added meanwhile must show at once).
+        this.snapshots.execute(this::warmUp);
         this.snapshots.scheduleWithFixedDelay(this::keepSnapshotFresh, REFRESH_NANOS, REFRESH_NANOS,
             TimeUnit.NANOSECONDS);
+    }
+
+    private void warmUp() {
+        try {
+            final Snapshot s = read(1);
+            MonitorsPanel.html(new StringBuilder(), s.monitors, s.at);
+            PageResponses.embeddable(overviewData(new Overview(s.at, pipeline.view(), s.monitors, s.services,
+                s.transitions, s.notifications)));
+        } catch (SQLException | RuntimeException e) {
+            LOG.warn("status page: reading the overview at start failed: {}", e.toString());
+        }
     }
 
     /** On plain PostgreSQL the collector keeps the check rollups; with TimescaleDB its policies do. */
@@ -120,7 +140,7 @@ public final class StatusPage implements AutoCloseable {
         router.claimPath("/").claimPrefix("/login").claimPrefix("/logout").claimPrefix(StaticAssets.PREFIX)
             .claimPrefix("/monitors/");
         router.publicRoute("GET", "/", r -> readable(r, this::overviewHtml));
-        router.publicRoute("GET", OVERVIEW_JSON, r -> readable(r, req -> PageResponses.json(overviewData())));
+        router.publicRoute("GET", OVERVIEW_JSON, r -> readable(r, this::overviewJson));
         router.publicRoute("GET", "/monitors/{name}", r -> readable(r, this::monitorHtml));
         router.publicRoute("GET", MONITOR_JSON + "{name}", r -> readable(r, this::monitorJson));
         router.publicRoute("GET", "/login", this::loginForm);
@@ -173,60 +193,106 @@ public final class StatusPage implements AutoCloseable {
     }
 
     /** What the overview shows, read once per request. */
-    private record Overview(Instant now, PipelinePanel.View pipeline, List<StatusQueries.MonitorRow> monitors,
+    private record Overview(Instant now, PipelinePanel.View pipeline, StatusQueries.MonitorPage monitors,
                             List<StatusQueries.ServiceRow> services, List<StatusQueries.TransitionRow> transitions,
                             List<StatusQueries.NotificationRow> notifications) {
     }
 
-    /** What the database said, and when: shared by every reader until the next refresh. */
-    private record Snapshot(Instant at, long takenNanos, List<StatusQueries.MonitorRow> monitors,
+    /** What the database said for one overview page, and when: shared by every reader until the next refresh. */
+    private record Snapshot(Instant at, long takenNanos, StatusQueries.MonitorPage monitors,
                             List<StatusQueries.ServiceRow> services, List<StatusQueries.TransitionRow> transitions,
                             List<StatusQueries.NotificationRow> notifications) {
     }
 
     /**
-     * The overview with the database part from the newest snapshot: read again when older than
-     * {@link #SNAPSHOT_MAX_AGE_NANOS} (one reader reads, concurrent ones wait for the same result), and kept fresh
-     * in the background while anyone looked in the last minutes. So the database does one overview read per
-     * refresh period however many people watch, and a watched page answers from memory.
+     * One overview page's shared read: read again when older than the age asked for (one reader reads, concurrent
+     * ones wait for the same result), and kept fresh in the background while anyone looked in the last minutes. So
+     * the database does one read per page and refresh period however many people watch, and a watched page answers
+     * from memory.
      */
-    private Overview overview() throws SQLException {
-        lastViewedNanos = System.nanoTime();
-        final Snapshot s = snapshot(SNAPSHOT_MAX_AGE_NANOS);
-        return new Overview(s.at, pipeline.view(), s.monitors, s.services, s.transitions, s.notifications);
+    private final class PageSnapshot {
+        private final int page;
+        private volatile Snapshot snapshot;
+        private volatile long lastViewedNanos = System.nanoTime() - WATCHED_NANOS - 1;
+        private CompletableFuture<Snapshot> reading; // guarded by this
+
+        PageSnapshot(int page) {
+            this.page = page;
+        }
+
+        Snapshot get(long maxAgeNanos) throws SQLException {
+            final Snapshot current = snapshot;
+            if (current != null && System.nanoTime() - current.takenNanos < maxAgeNanos) {
+                return current;
+            }
+            final CompletableFuture<Snapshot> mine = new CompletableFuture<>();
+            final CompletableFuture<Snapshot> running;
+            synchronized (this) {
+                running = reading;
+                if (running == null) {
+                    reading = mine;
+                }
+            }
+            if (running != null) {
+                return await(running);
+            }
+            try {
+                final Snapshot fresh = read(page);
+                snapshot = fresh;
+                mine.complete(fresh);
+                return fresh;
+            } catch (SQLException | RuntimeException e) {
+                mine.completeExceptionally(e);
+                throw e;
+            } finally {
+                synchronized (this) {
+                    reading = null;
+                }
+            }
+        }
     }
 
-    private Snapshot snapshot(long maxAgeNanos) throws SQLException {
-        final Snapshot current = snapshot;
-        if (current != null && System.nanoTime() - current.takenNanos < maxAgeNanos) {
-            return current;
+    private Snapshot read(int page) throws SQLException {
+        final Instant now = clock.get();
+        final ReadTimes times = new ReadTimes();
+        final StatusQueries.MonitorPage monitors = queries.page(page, now, times);
+        final List<StatusQueries.ServiceRow> services = queries.services();
+        times.mark("services");
+        final List<StatusQueries.TransitionRow> transitions = queries.transitions(StatusQueries.RECENT);
+        final List<StatusQueries.NotificationRow> notifications = queries.notifications(StatusQueries.RECENT);
+        times.mark("transitions and notifications");
+        final long total = times.totalMillis();
+        if (firstRead.compareAndSet(true, false)) {
+            LOG.info("status page: first overview read (page {}, {} of {} monitors) took {} ms: {}", page,
+                monitors.rows().size(), monitors.total(), total, times);
+        } else if (total > SLOW_READ_MILLIS && System.nanoTime() - nextSlowLogNanos > 0) {
+            nextSlowLogNanos = System.nanoTime() + TimeUnit.MINUTES.toNanos(1);
+            LOG.info("status page: overview read (page {}, {} of {} monitors) took {} ms, over {} ms: {}", page,
+                monitors.rows().size(), monitors.total(), total, SLOW_READ_MILLIS, times);
         }
-        final CompletableFuture<Snapshot> mine = new CompletableFuture<>();
-        final CompletableFuture<Snapshot> running;
-        synchronized (snapshotLock) {
-            running = reading;
-            if (running == null) {
-                reading = mine;
+        return new Snapshot(now, System.nanoTime(), monitors, services, transitions, notifications);
+    }
+
+    private PageSnapshot pageSnapshot(int page) {
+        PageSnapshot p = pages.get(page);
+        if (p == null) {
+            if (pages.size() >= CACHED_PAGES) {
+                // Forget the page looked at longest ago (page numbers come from visitors: keep the map bounded).
+                pages.values().stream().filter(x -> x.page != 1)
+                    .min((x, y) -> Long.compare(x.lastViewedNanos - y.lastViewedNanos, 0))
+                    .ifPresent(x -> pages.remove(x.page, x));
             }
+            p = pages.computeIfAbsent(page, PageSnapshot::new);
         }
-        if (running != null) {
-            return await(running);
-        }
-        try {
-            final Instant now = clock.get();
-            final Snapshot fresh = new Snapshot(now, System.nanoTime(), queries.monitors(now), queries.services(),
-                queries.transitions(StatusQueries.RECENT), queries.notifications(StatusQueries.RECENT));
-            snapshot = fresh;
-            mine.complete(fresh);
-            return fresh;
-        } catch (SQLException | RuntimeException e) {
-            mine.completeExceptionally(e);
-            throw e;
-        } finally {
-            synchronized (snapshotLock) {
-                reading = null;
-            }
-        }
+        return p;
+    }
+
+    /** The overview page asked for, with the database part from the newest snapshot of that page. */
+    private Overview overview(int page) throws SQLException {
+        final PageSnapshot p = pageSnapshot(page);
+        p.lastViewedNanos = System.nanoTime();
+        final Snapshot s = p.get(SNAPSHOT_MAX_AGE_NANOS);
+        return new Overview(s.at, pipeline.view(), s.monitors, s.services, s.transitions, s.notifications);
     }
 
     private static Snapshot await(CompletableFuture<Snapshot> f) throws SQLException {
@@ -240,21 +306,57 @@ public final class StatusPage implements AutoCloseable {
         }
     }
 
-    /** Background: re-read the snapshot while the page is being watched, so readers never wait for it. */
+    /** Background: re-read the pages watched lately, so their readers never wait; forget the others. */
     private void keepSnapshotFresh() {
-        if (System.nanoTime() - lastViewedNanos > WATCHED_NANOS) {
-            return;
-        }
-        try {
-            snapshot(REFRESH_NANOS / 2);
-        } catch (SQLException | RuntimeException e) {
-            LOG.warn("status page: reading the overview failed: {}", e.toString());
+        for (PageSnapshot p : pages.values()) {
+            if (System.nanoTime() - p.lastViewedNanos > WATCHED_NANOS) {
+                if (p.page != 1) {
+                    pages.remove(p.page, p);
+                }
+                continue;
+            }
+            try {
+                p.get(REFRESH_NANOS / 2);
+            } catch (SQLException | RuntimeException e) {
+                LOG.warn("status page: reading overview page {} failed: {}", p.page, e.toString());
+            }
         }
     }
 
+    /** {@code ?page=N}: 1 when absent, null when not a page number. */
+    private static Integer pageParam(ApiRequest r) {
+        final String q = r.queryParam("page");
+        if (q == null) {
+            return 1;
+        }
+        if (!q.matches("[1-9][0-9]{0,6}")) {
+            return null;
+        }
+        return Integer.parseInt(q);
+    }
+
+    private static final String PAGE_ERROR = "page must be a whole number from 1";
+
+    private ApiResponse overviewJson(ApiRequest r) throws SQLException {
+        final Integer page = pageParam(r);
+        if (page == null) {
+            return PageResponses.error(400, "invalid", PAGE_ERROR);
+        }
+        return PageResponses.json(overviewData(overview(page)));
+    }
+
     private ApiResponse overviewHtml(ApiRequest r) throws SQLException {
-        final Overview o = overview();
-        final StringBuilder h = new StringBuilder(16_384 + 2_048 * o.monitors.size());
+        final Integer page = pageParam(r);
+        if (page == null) {
+            final StringBuilder h = new StringBuilder(2_048);
+            Layout.head(h, "Unknown page – Spillway", assets, auth.hasSession(r));
+            h.append("<main id=\"main\"><h1>Unknown page</h1><p>").append(Html.esc(PAGE_ERROR))
+                .append(". <a href=\"/\">Back to the overview</a></p></main>\n");
+            Layout.tail(h, assets);
+            return PageResponses.html(400, h.toString());
+        }
+        final Overview o = overview(page);
+        final StringBuilder h = new StringBuilder(16_384 + 2_048 * o.monitors.rows().size());
         Layout.head(h, "Spillway status", assets, auth.hasSession(r));
         h.append("<main id=\"main\" data-page=\"overview\">\n<h1 class=\"sr-only\">Spillway status</h1>\n");
         MonitorsPanel.html(h, o.monitors, o.now);
@@ -268,16 +370,13 @@ public final class StatusPage implements AutoCloseable {
         return PageResponses.html(200, h.toString());
     }
 
-    private Map<String, Object> overviewData() throws SQLException {
-        return overviewData(overview());
-    }
-
     private Map<String, Object> overviewData(Overview o) {
         final Map<String, Object> m = new LinkedHashMap<>();
         m.put("page", "overview");
-        m.put("refreshUrl", OVERVIEW_JSON);
+        m.put("refreshUrl", OVERVIEW_JSON + (o.monitors.page() == 1 ? "" : "?page=" + o.monitors.page()));
         m.put("generatedAt", o.now.toEpochMilli());
-        m.put("monitors", MonitorsPanel.json(o.monitors));
+        m.put("monitors", MonitorsPanel.json(o.monitors.rows()));
+        m.put("monitorPage", MonitorsPanel.pageJson(o.monitors));
         m.put("pipeline", PipelinePanel.json(o.pipeline));
         m.put("services", ServicesPanel.json(o.services));
         m.put("transitions", EventsPanel.json(o.transitions));

@@ -3,6 +3,7 @@ package dev.spillway.collector.page;
 import dev.spillway.collector.db.CollectorSchema;
 
 import javax.sql.DataSource;
+import java.sql.Array;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
@@ -27,6 +28,8 @@ import java.util.Map;
  */
 final class StatusQueries {
 
+    /** Monitors per overview page: the page's bytes and database work stay bounded at any number of monitors. */
+    static final int PAGE_SIZE = 100;
     /** Checks shown in a monitor's strip. */
     static final int STRIP = 90;
     /** Rows in the transitions list. */
@@ -39,9 +42,17 @@ final class StatusQueries {
     private final DataSource dataSource;
     private final String eventsTable;
 
+    private final int pageSize;
+
     StatusQueries(DataSource dataSource, String eventsTable) {
+        this(dataSource, eventsTable, PAGE_SIZE);
+    }
+
+    /** @param pageSize monitors per overview page (tests use small pages) */
+    StatusQueries(DataSource dataSource, String eventsTable, int pageSize) {
         this.dataSource = dataSource;
         this.eventsTable = eventsTable;
+        this.pageSize = pageSize;
     }
 
     /** A result of one check: when, whether good. */
@@ -128,49 +139,105 @@ final class StatusQueries {
 
     /** Every monitor, by name, with its windows, plot, strip and newest check, as of {@code now}. */
     List<MonitorRow> monitors(Instant now) throws SQLException {
-        return monitors(now, null);
+        return rows(states(false, null), now, null);
     }
 
     /** One monitor's row, or null when there is no such monitor. */
     MonitorRow monitor(String name, Instant now) throws SQLException {
-        final List<MonitorRow> rows = monitors(now, name);
+        final List<MonitorRow> rows = rows(states(false, name), now, null);
         return rows.isEmpty() ? null : rows.get(0);
     }
 
-    private List<MonitorRow> monitors(Instant now, String only) throws SQLException {
+    /** One monitor's state without its checks: cheap for every monitor, so the overview can order, count, page. */
+    record StateRow(String name, boolean enabled, String state, Instant since, Instant incidentStart,
+                    String lastError, long intervalMs) {
+    }
+
+    /** The states the overview counts, in the order it lists them: problems first. */
+    static final List<String> STATE_ORDER = List.of("DOWN", "PENDING", "UP", "PAUSED");
+
+    /** One page of the overview's monitors, and the counts by state over all of them. */
+    record MonitorPage(int page, int pages, int size, int total, Map<String, Integer> counts, List<MonitorRow> rows) {
+    }
+
+    /**
+     * Page {@code page} (1-based; past the last page means the last) of {@link #PAGE_SIZE} monitors, problems first
+     * (DOWN, PENDING, UP, PAUSED, then by name). Only the page's monitors are read beyond their state, so the cost
+     * of a page does not grow with the number of monitors (one row per monitor for the state and the counts).
+     */
+    MonitorPage page(int page, Instant now, ReadTimes times) throws SQLException {
+        final List<StateRow> all = states(true, null);
+        times.mark("states");
+        final Map<String, Integer> counts = new LinkedHashMap<>();
+        STATE_ORDER.forEach(st -> counts.put(st, 0));
+        for (StateRow r : all) {
+            counts.merge(r.state(), 1, Integer::sum);
+        }
+        final int pages = Math.max(1, (all.size() + pageSize - 1) / pageSize);
+        final int p = Math.min(Math.max(page, 1), pages);
+        final List<StateRow> slice = all.subList(Math.min(all.size(), (p - 1) * pageSize),
+            Math.min(all.size(), p * pageSize));
+        return new MonitorPage(p, pages, pageSize, all.size(), counts, rows(slice, now, times));
+    }
+
+    /** Every monitor's state (or {@code only}'s): by name, or problems first. */
+    List<StateRow> states(boolean problemsFirst, String only) throws SQLException {
+        final String state = "CASE WHEN NOT m.enabled THEN 'PAUSED' ELSE coalesce(s.state, 'PENDING') END";
+        try (Connection c = dataSource.getConnection(); PreparedStatement ps = c.prepareStatement("SELECT m.name, "
+            + "m.enabled, m.interval_ms, " + state + ", s.since, s.first_failure_at, s.last_error FROM "
+            + CollectorSchema.MONITORS + " m LEFT JOIN " + CollectorSchema.MONITOR_STATE + " s ON s.name = m.name"
+            + (only == null ? "" : " WHERE m.name = ?") + " ORDER BY "
+            + (problemsFirst ? "array_position(ARRAY['DOWN', 'PENDING', 'UP', 'PAUSED'], " + state + "), " : "")
+            + "m.name")) {
+            if (only != null) {
+                ps.setString(1, only);
+            }
+            final List<StateRow> out = new ArrayList<>();
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    final String st = rs.getString(4);
+                    final Instant since = instant(rs.getTimestamp(5));
+                    final Instant firstFailure = instant(rs.getTimestamp(6));
+                    final Instant incident = "DOWN".equals(st) ? (firstFailure != null ? firstFailure : since) : null;
+                    out.add(new StateRow(rs.getString(1), rs.getBoolean(2), st, since, incident, rs.getString(7),
+                        rs.getLong(3)));
+                }
+            }
+            return out;
+        }
+    }
+
+    /** The rows of {@code states}' monitors, in that order, with their windows, plots, strips and newest checks. */
+    private List<MonitorRow> rows(List<StateRow> states, Instant now, ReadTimes times) throws SQLException {
+        if (states.isEmpty()) {
+            return List.of();
+        }
+        final ReadTimes t = times != null ? times : new ReadTimes();
         final Instant dayFrom = now.truncatedTo(ChronoUnit.HOURS).minus(23, ChronoUnit.HOURS);
         final Instant today = now.truncatedTo(ChronoUnit.DAYS);
         final Instant weekFrom = today.minus(6, ChronoUnit.DAYS);
         final Instant monthFrom = today.minus(29, ChronoUnit.DAYS);
+        final String[] names = new String[states.size()];
+        for (int i = 0; i < names.length; i++) {
+            names[i] = states.get(i).name();
+        }
         try (Connection c = dataSource.getConnection()) {
             c.setReadOnly(true);
-            final Map<String, Uptime[]> uptimes = uptimes(c, only, dayFrom, weekFrom, monthFrom, now);
+            final Array only = c.createArrayOf("text", names);
+            final Map<String, Uptime[]> uptimes = uptimes(c, only, dayFrom, weekFrom, monthFrom, now, t);
             final Map<String, Series> plots = series(c, CheckRollups.HOUR, only, dayFrom, now);
+            t.mark("24h plot");
             final Map<String, List<Check>> strips = new HashMap<>();
             final Map<String, LastCheck> lasts = new HashMap<>();
             recentChecks(c, only, now, strips, lasts);
-            final List<MonitorRow> rows = new ArrayList<>();
-            try (PreparedStatement ps = c.prepareStatement("SELECT m.name, m.enabled, m.interval_ms, s.state, s.since, "
-                + "s.first_failure_at, s.last_error FROM " + CollectorSchema.MONITORS + " m LEFT JOIN "
-                + CollectorSchema.MONITOR_STATE + " s ON s.name = m.name"
-                + (only == null ? "" : " WHERE m.name = ?") + " ORDER BY m.name")) {
-                if (only != null) {
-                    ps.setString(1, only);
-                }
-                final ResultSet rs = ps.executeQuery();
-                while (rs.next()) {
-                    final String name = rs.getString(1);
-                    final boolean enabled = rs.getBoolean(2);
-                    final String state = !enabled ? "PAUSED" : rs.getString(4) == null ? "PENDING" : rs.getString(4);
-                    final Instant since = instant(rs.getTimestamp(5));
-                    final Instant firstFailure = instant(rs.getTimestamp(6));
-                    final Instant incident = "DOWN".equals(state) ? (firstFailure != null ? firstFailure : since) : null;
-                    final Uptime[] u = uptimes.getOrDefault(name, new Uptime[] {new Uptime(0, 0), new Uptime(0, 0),
-                        new Uptime(0, 0)});
-                    rows.add(new MonitorRow(name, enabled, state, since, incident, rs.getString(7), rs.getLong(3),
-                        u[0], u[1], u[2], plots.getOrDefault(name, Series.empty()),
-                        strips.getOrDefault(name, List.of()), lasts.get(name)));
-                }
+            t.mark("strips and last checks");
+            final List<MonitorRow> rows = new ArrayList<>(states.size());
+            for (StateRow s : states) {
+                final Uptime[] u = uptimes.getOrDefault(s.name(), new Uptime[] {new Uptime(0, 0), new Uptime(0, 0),
+                    new Uptime(0, 0)});
+                rows.add(new MonitorRow(s.name(), s.enabled(), s.state(), s.since(), s.incidentStart(), s.lastError(),
+                    s.intervalMs(), u[0], u[1], u[2], plots.getOrDefault(s.name(), Series.empty()),
+                    strips.getOrDefault(s.name(), List.of()), lasts.get(s.name())));
             }
             return rows;
         }
@@ -192,7 +259,8 @@ final class StatusQueries {
         final Instant from = range.from(now);
         try (Connection c = dataSource.getConnection()) {
             c.setReadOnly(true);
-            return series(c, range.table, name, from, now).getOrDefault(name, Series.empty());
+            return series(c, range.table, c.createArrayOf("text", new String[] {name}), from, now)
+                .getOrDefault(name, Series.empty());
         }
     }
 
@@ -201,7 +269,7 @@ final class StatusQueries {
         throws SQLException {
         try (Connection c = dataSource.getConnection()) {
             c.setReadOnly(true);
-            recentChecks(c, name, now, strips, lasts);
+            recentChecks(c, c.createArrayOf("text", new String[] {name}), now, strips, lasts);
         }
     }
 
@@ -269,17 +337,14 @@ final class StatusQueries {
      * 24 h from the hour rollup (24 rows per monitor), 7 d and 30 d from the day rollup (30 rows per monitor): a
      * 1,000-monitor overview reads about 54,000 small rows instead of 720,000 hourly ones.
      */
-    private Map<String, Uptime[]> uptimes(Connection c, String only, Instant dayFrom, Instant weekFrom,
-                                          Instant monthFrom, Instant now) throws SQLException {
+    private Map<String, Uptime[]> uptimes(Connection c, Array only, Instant dayFrom, Instant weekFrom,
+                                          Instant monthFrom, Instant now, ReadTimes times) throws SQLException {
         final Map<String, Uptime[]> out = new HashMap<>();
         try (PreparedStatement ps = c.prepareStatement("SELECT monitor, sum(checks), sum(up_checks) FROM "
-            + CheckRollups.HOUR + " WHERE bucket >= ? AND bucket <= ?" + (only == null ? "" : " AND monitor = ?")
-            + " GROUP BY monitor")) {
-            ps.setTimestamp(1, Timestamp.from(dayFrom));
-            ps.setTimestamp(2, Timestamp.from(now));
-            if (only != null) {
-                ps.setString(3, only);
-            }
+            + CheckRollups.HOUR + " WHERE monitor = ANY (?) AND bucket >= ? AND bucket <= ? GROUP BY monitor")) {
+            ps.setArray(1, only);
+            ps.setTimestamp(2, Timestamp.from(dayFrom));
+            ps.setTimestamp(3, Timestamp.from(now));
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
                     out.put(rs.getString(1), new Uptime[] {new Uptime(rs.getLong(2), rs.getLong(3)), new Uptime(0, 0),
@@ -287,17 +352,16 @@ final class StatusQueries {
                 }
             }
         }
+        times.mark("uptime 24h");
         try (PreparedStatement ps = c.prepareStatement("SELECT monitor, "
             + "coalesce(sum(checks) FILTER (WHERE bucket >= ?), 0), coalesce(sum(up_checks) FILTER (WHERE bucket >= ?), 0), "
-            + "sum(checks), sum(up_checks) FROM " + CheckRollups.DAY + " WHERE bucket >= ? AND bucket <= ?"
-            + (only == null ? "" : " AND monitor = ?") + " GROUP BY monitor")) {
+            + "sum(checks), sum(up_checks) FROM " + CheckRollups.DAY + " WHERE monitor = ANY (?) AND bucket >= ? "
+            + "AND bucket <= ? GROUP BY monitor")) {
             ps.setTimestamp(1, Timestamp.from(weekFrom));
             ps.setTimestamp(2, Timestamp.from(weekFrom));
-            ps.setTimestamp(3, Timestamp.from(monthFrom));
-            ps.setTimestamp(4, Timestamp.from(now));
-            if (only != null) {
-                ps.setString(5, only);
-            }
+            ps.setArray(3, only);
+            ps.setTimestamp(4, Timestamp.from(monthFrom));
+            ps.setTimestamp(5, Timestamp.from(now));
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
                     final Uptime[] u = out.computeIfAbsent(rs.getString(1), k -> new Uptime[] {new Uptime(0, 0),
@@ -307,20 +371,18 @@ final class StatusQueries {
                 }
             }
         }
+        times.mark("uptime 7d/30d");
         return out;
     }
 
-    private static Map<String, Series> series(Connection c, String table, String monitor, Instant from, Instant to)
+    private static Map<String, Series> series(Connection c, String table, Array monitors, Instant from, Instant to)
         throws SQLException {
         final Map<String, Series> out = new LinkedHashMap<>();
         try (PreparedStatement ps = c.prepareStatement("SELECT monitor, bucket, p50_ms, p95_ms FROM " + table
-            + " WHERE bucket >= ? AND bucket <= ?" + (monitor == null ? "" : " AND monitor = ?")
-            + " ORDER BY monitor, bucket")) {
-            ps.setTimestamp(1, Timestamp.from(from));
-            ps.setTimestamp(2, Timestamp.from(to));
-            if (monitor != null) {
-                ps.setString(3, monitor);
-            }
+            + " WHERE monitor = ANY (?) AND bucket >= ? AND bucket <= ? ORDER BY monitor, bucket")) {
+            ps.setArray(1, monitors);
+            ps.setTimestamp(2, Timestamp.from(from));
+            ps.setTimestamp(3, Timestamp.from(to));
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
                     final Series s = out.computeIfAbsent(rs.getString(1), k -> Series.empty());
@@ -337,20 +399,17 @@ final class StatusQueries {
      * The newest {@link #STRIP} {@code up} results and the newest value of each phase field per monitor: one index
      * probe per series ({@code ORDER BY time DESC LIMIT n} on {@code (source_id, time)}).
      */
-    private void recentChecks(Connection c, String monitor, Instant now, Map<String, List<Check>> strips,
+    private void recentChecks(Connection c, Array monitors, Instant now, Map<String, List<Check>> strips,
                               Map<String, LastCheck> lasts) throws SQLException {
         final Map<String, Map<String, double[]>> latest = new HashMap<>(); // monitor -> field -> {epochMillis, value}
         try (PreparedStatement ps = c.prepareStatement("SELECT s.tags->>'monitor', s.field, x.time, x.value FROM "
             + CollectorSchema.SOURCES + " s CROSS JOIN LATERAL (SELECT e.time, e.value FROM " + eventsTable + " e "
             + "WHERE e.source_id = s.id AND e.time >= ? AND e.time <= ? ORDER BY e.time DESC "
             + "LIMIT CASE WHEN s.field = 'up' THEN " + STRIP + " ELSE 1 END) x "
-            + "WHERE s.measurement = 'monitor' AND s.field IN (" + PHASE_FIELDS + ")"
-            + (monitor == null ? "" : " AND s.tags->>'monitor' = ?"))) {
+            + "WHERE s.measurement = 'monitor' AND s.field IN (" + PHASE_FIELDS + ") AND s.tags->>'monitor' = ANY (?)")) {
             ps.setTimestamp(1, Timestamp.from(now.minus(RECENT_CHECKS)));
             ps.setTimestamp(2, Timestamp.from(now));
-            if (monitor != null) {
-                ps.setString(3, monitor);
-            }
+            ps.setArray(3, monitors);
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
                     final String name = rs.getString(1);

@@ -124,6 +124,23 @@ abstract class StatusQueriesContract {
     }
 
     @Test
+    void overviewPagesListProblemsFirstAndCountEveryMonitor() throws Exception {
+        final StatusQueries pagesOfTwo = new StatusQueries(dataSource(), CheckSeeder.EVENTS, 2);
+        final StatusQueries.MonitorPage first = pagesOfTwo.page(1, NOW, new ReadTimes());
+        assertEquals(List.of("gamma", "alpha"), first.rows().stream().map(StatusQueries.MonitorRow::name).toList(),
+            "DOWN before UP, PAUSED last");
+        assertEquals(2, first.pages());
+        assertEquals(3, first.total());
+        assertEquals(Map.of("DOWN", 1, "PENDING", 0, "UP", 1, "PAUSED", 1), first.counts(), "over all pages");
+        assertEquals(new StatusQueries.Uptime(30, 15), first.rows().get(0).month(), "a page's rows are whole rows");
+        assertEquals(90, first.rows().get(1).strip().size());
+        final StatusQueries.MonitorPage second = pagesOfTwo.page(2, NOW, new ReadTimes());
+        assertEquals(List.of("beta"), second.rows().stream().map(StatusQueries.MonitorRow::name).toList());
+        assertEquals(2, pagesOfTwo.page(7, NOW, new ReadTimes()).page(), "past the end: the last page");
+        assertEquals("3 monitors: 1 DOWN, 1 UP, 1 PAUSED", MonitorsPanel.summary(first));
+    }
+
+    @Test
     void responseTimeBucketsAreExactPercentilesPerHour() throws Exception {
         final StatusQueries.Series rt = byName(queries().monitors(NOW)).get("alpha").responseTime();
         final long h9 = Instant.parse("2026-03-10T09:00:00Z").getEpochSecond();

@@ -253,6 +253,16 @@
     });
     table.hidden = data.monitors.length === 0;
     document.getElementById('monitors-empty').hidden = data.monitors.length > 0;
+    renderSummary(data.monitorPage);
+  }
+
+  /** The counts by state over all monitors (the table holds one page of them); same words as the server's. */
+  function renderSummary(p) {
+    var line = document.getElementById('monitors-summary');
+    if (!line || !p) { return; }
+    var parts = Object.keys(p.counts).filter(function (k) { return p.counts[k] > 0; })
+      .map(function (k) { return fmtCount(p.counts[k]) + ' ' + k; });
+    line.textContent = fmtCount(p.total) + ' monitor' + (p.total === 1 ? '' : 's') + (parts.length ? ': ' + parts.join(', ') : '');
   }
 
   function renderTransitions(data) {
