@@ -97,18 +97,24 @@ public final class StatusPage implements AutoCloseable {
             return t;
         });
         // The first read after start pays for cold connections, catalog caches, class loading and JIT: done here,
-        // not by the first visitor. Its result is not kept (monitors added meanwhile must show at once).
+        // not by the first visitor. Its result is kept only for visitors who came while it ran (monitors added
+        // after it must show at once).
         this.snapshots.execute(this::warmUp);
         this.snapshots.scheduleWithFixedDelay(this::keepSnapshotFresh, REFRESH_NANOS, REFRESH_NANOS,
             TimeUnit.NANOSECONDS);
     }
 
     private void warmUp() {
+        final long started = System.nanoTime();
         try {
-            final Snapshot s = read(1);
+            final PageSnapshot first = pageSnapshot(1);
+            final Snapshot s = first.get(0); // a visitor arriving meanwhile shares this read
             MonitorsPanel.html(new StringBuilder(), s.monitors, s.at);
             PageResponses.embeddable(overviewData(new Overview(s.at, pipeline.view(), s.monitors, s.services,
                 s.transitions, s.notifications)));
+            if (first.lastViewedNanos - started < 0) {
+                first.snapshot = null; // nobody looked meanwhile: the first visitor reads afresh (and now warm)
+            }
         } catch (SQLException | RuntimeException e) {
             LOG.warn("status page: reading the overview at start failed: {}", e.toString());
         }
