@@ -44,6 +44,7 @@ public final class StatusPage implements AutoCloseable {
     private final Supplier<PipelineStats> stats;
     private final ScheduledExecutorService sampler;
     private final ScheduledExecutorService snapshots;
+    private final ScheduledExecutorService rollupKeeper;
     private final StatusQueries queries;
     private final CheckRollups rollups;
     private final Supplier<Instant> clock;
@@ -89,7 +90,14 @@ public final class StatusPage implements AutoCloseable {
             return t;
         });
         this.sampler.scheduleAtFixedRate(this::sample, 0, PipelineHistory.STEP_MILLIS, TimeUnit.MILLISECONDS);
-        this.sampler.scheduleWithFixedDelay(this::refreshRollups, 0, CheckRollups.REFRESH_PERIOD.toMillis(),
+        // Its own thread: a refresh can take long (a catch-up after downtime, many monitors) and must not hold up
+        // the pipeline samples, whose plot would otherwise show a gap.
+        this.rollupKeeper = Executors.newSingleThreadScheduledExecutor(r -> {
+            final Thread t = new Thread(r, "status-page-rollups");
+            t.setDaemon(true);
+            return t;
+        });
+        this.rollupKeeper.scheduleWithFixedDelay(this::refreshRollups, 0, CheckRollups.REFRESH_PERIOD.toMillis(),
             TimeUnit.MILLISECONDS);
         this.snapshots = Executors.newSingleThreadScheduledExecutor(r -> {
             final Thread t = new Thread(r, "status-page-snapshot");
@@ -456,6 +464,7 @@ public final class StatusPage implements AutoCloseable {
     @Override
     public void close() {
         sampler.shutdownNow();
+        rollupKeeper.shutdownNow();
         snapshots.shutdownNow();
     }
 }
