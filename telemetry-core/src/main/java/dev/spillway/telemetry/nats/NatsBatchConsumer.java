@@ -22,6 +22,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.atomic.LongAdder;
 
@@ -60,6 +61,15 @@ import java.util.concurrent.atomic.LongAdder;
 public final class NatsBatchConsumer implements AutoCloseable {
 
     private static final Logger LOG = LoggerFactory.getLogger(NatsBatchConsumer.class);
+
+    /**
+     * TEST ONLY, for crash tests with a real process: with {@code -Dspillway.test.nats.stallAfterCommit=N} the
+     * thread that commits this JVM's N-th batch stops right after the commit, before the ack, and waits to be
+     * killed ({@code kill -9}), so a test can kill a writer exactly between commit and ack. Read once at class
+     * load (a static final: the JIT drops the check when unset); never set it in production.
+     */
+    private static final long STALL_AFTER_COMMIT = Long.getLong("spillway.test.nats.stallAfterCommit", 0L);
+    private static final AtomicLong COMMITS_BEFORE_STALL = new AtomicLong();
 
     private final Connection connection;
     private final JetStreamTopology topology;
@@ -383,6 +393,9 @@ public final class NatsBatchConsumer implements AutoCloseable {
             rejectedEvents.add(size - valid);
             // After the commit: if this ack is lost, the redelivery is found in the ledger.
             writeOutage.recovered();
+            if (STALL_AFTER_COMMIT > 0 && COMMITS_BEFORE_STALL.incrementAndGet() == STALL_AFTER_COMMIT) {
+                stallForTest(m, size);
+            }
             if (settle(m::ack)) {
                 acked.increment();
             }
@@ -417,6 +430,18 @@ public final class NatsBatchConsumer implements AutoCloseable {
 
         private String key() {
             return batch.runId() + ':' + batch.batchId();
+        }
+
+        /** The test-only stall (see {@code STALL_AFTER_COMMIT}): committed, not acked, until the process dies. */
+        private void stallForTest(Message m, int size) {
+            final String line = "TEST HOOK spillway.test.nats.stallAfterCommit: batch " + key() + " (" + size
+                + " events, stream sequence " + sequence(m) + ") committed, not acknowledged; waiting to be killed";
+            LOG.error(line);
+            System.err.println(line);
+            System.err.flush();
+            while (true) {
+                java.util.concurrent.locks.LockSupport.park(this);
+            }
         }
 
         private void giveBack(Message m) {
