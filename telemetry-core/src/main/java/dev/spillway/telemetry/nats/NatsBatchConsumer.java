@@ -62,6 +62,11 @@ public final class NatsBatchConsumer implements AutoCloseable {
 
     private static final Logger LOG = LoggerFactory.getLogger(NatsBatchConsumer.class);
 
+    /** The NAK delay after a message's first failed delivery, by default; it doubles per delivery. */
+    public static final Duration DEFAULT_NAK_DELAY = Duration.ofMillis(250);
+    /** The cap of the NAK delay, by default. */
+    public static final Duration DEFAULT_MAX_NAK_DELAY = Duration.ofSeconds(15);
+
     /**
      * TEST ONLY, for crash tests with a real process: with {@code -Dspillway.test.nats.stallAfterCommit=N} the
      * thread that commits this JVM's N-th batch stops right after the commit, before the ack, and waits to be
@@ -99,6 +104,8 @@ public final class NatsBatchConsumer implements AutoCloseable {
     private final LongAdder rejectedEvents = new LongAdder();
     private final LongAdder failedEvents = new LongAdder();
     private final LongAdder fetchFailures = new LongAdder();
+    private final java.util.concurrent.atomic.LongAccumulator highestDelivery =
+        new java.util.concurrent.atomic.LongAccumulator(Math::max, 0);
 
     private NatsBatchConsumer(Builder b) {
         this.connection = b.connection;
@@ -207,6 +214,10 @@ public final class NatsBatchConsumer implements AutoCloseable {
         counter(r, "spillway.nats.rejected.events", rejectedEvents, "events the sink rejected as invalid data");
         counter(r, "spillway.nats.failed.events", failedEvents, "events of terminated messages");
         counter(r, "spillway.nats.fetch.failures", fetchFailures, "pulls that failed (JetStream unreachable)");
+        io.micrometer.core.instrument.Gauge.builder("spillway.nats.highest.delivery", highestDelivery,
+                java.util.concurrent.atomic.LongAccumulator::get).tag("writer", name)
+            .description("the highest delivery count of a message this writer received (how long a batch was retried)")
+            .register(r);
         if (sink instanceof TimescaleSink) {
             final TimescaleSink ts = (TimescaleSink) sink;
             FunctionCounter.builder("spillway.nats.deduplicated", ts, TimescaleSink::batchesAlreadyCommitted)
@@ -230,6 +241,14 @@ public final class NatsBatchConsumer implements AutoCloseable {
     /** Deliveries of messages that had been delivered before (to this or another writer). */
     public long redelivered() {
         return redelivered.sum();
+    }
+
+    /**
+     * The highest delivery count of any message this writer received (1 until a redelivery): how many times the
+     * longest-retried batch came back, e.g. during a database outage, where NAK delays double per delivery.
+     */
+    public long highestDeliveryCount() {
+        return Math.max(1, highestDelivery.get());
     }
 
     /** Messages acknowledged after their batch was committed. */
@@ -369,6 +388,7 @@ public final class NatsBatchConsumer implements AutoCloseable {
             final long deliveries = deliveries(m);
             if (deliveries > 1) {
                 redelivered.increment();
+                highestDelivery.accumulate(deliveries);
             }
             try {
                 BatchCodec.decode(m.getData(), batch);
@@ -524,8 +544,8 @@ public final class NatsBatchConsumer implements AutoCloseable {
         private int threads = 2;
         private int fetchBatch = 4;
         private Duration fetchWait = Duration.ofMillis(500);
-        private Duration nakDelay = Duration.ofMillis(250);
-        private Duration maxNakDelay = Duration.ofSeconds(15);
+        private Duration nakDelay = DEFAULT_NAK_DELAY;
+        private Duration maxNakDelay = DEFAULT_MAX_NAK_DELAY;
         private MeterRegistry meterRegistry;
 
         private Builder() {
