@@ -169,6 +169,63 @@ class JetStreamExactlyOnceTest {
         }
     }
 
+    /**
+     * A commit that takes longer than AckWait (here three times AckWait of 1 s) is kept alive with
+     * {@code inProgress}: neither the batch being written nor the fetched ones waiting their turn behind it are
+     * redelivered to the other writer meanwhile, and nothing is found twice in the ledger.
+     */
+    @Test
+    void aCommitLongerThanAckWaitIsKeptInProgressAndNotRedelivered() throws Exception {
+        final String name = unique("slow");
+        final JetStreamTopology topology = JetStreamTopology.builder().stream(name).subject(name + ".batches")
+            .consumer(name + "-writers").ackWait(Duration.ofSeconds(1)).maxAge(Duration.ofMinutes(2)).build();
+        try (TestDatabase db = TestDatabase.create("js_slow")) {
+            final java.util.concurrent.CountDownLatch entered = new java.util.concurrent.CountDownLatch(1);
+            final java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+            final JetStreamCluster.Writer slow = new JetStreamCluster.Writer(nats, topology, db.jdbcUrl(), db.user(),
+                db.password(), "slow", s -> new Sink() {
+                    @Override
+                    public int write(EventBatch batch) throws Exception {
+                        if (entered.getCount() > 0) {
+                            entered.countDown();
+                            if (!release.await(60, java.util.concurrent.TimeUnit.SECONDS)) {
+                                throw new IllegalStateException("the test never released the slow commit");
+                            }
+                        }
+                        return s.write(batch);
+                    }
+
+                    @Override
+                    public boolean isRetryable(Throwable failure) {
+                        return s.isRetryable(failure);
+                    }
+                }).start();
+            final JetStreamCluster.Edge edge = new JetStreamCluster.Edge(nats, topology, "edge");
+            edge.produce(0, 20_000);
+            Await.until(Duration.ofSeconds(30), () -> entered.getCount() == 0, "the slow writer's first commit starts");
+            final JetStreamCluster.Writer other = new JetStreamCluster.Writer(nats, topology, db.jdbcUrl(), db.user(),
+                db.password(), "other", plain()).start();
+            final long heldSince = System.nanoTime();
+            final long hold = topology.ackWait().multipliedBy(3).toNanos();
+            Await.until(Duration.ofSeconds(60), () -> System.nanoTime() - heldSince >= hold,
+                "the commit is held for three AckWaits");
+            assertEquals(0, other.consumer.redelivered() + slow.consumer.redelivered(), "nothing redelivered while "
+                + "the slow commit was held for 3 x AckWait");
+            release.countDown();
+            edge.awaitProduced();
+            final long expected = closeEdge(edge);
+            final Rows rows = Rows.of(db.jdbcUrl(), db.user(), db.password());
+            Await.until(Duration.ofSeconds(60), () -> rows.count() >= expected && slow.consumer.acked()
+                + other.consumer.acked() == edge.sink.acked(), "both writers finish");
+            rows.assertExactlyOnce(expected, new int[] {0, 1, 2, 3});
+            assertEquals(0, other.consumer.redelivered() + slow.consumer.redelivered(), "no redelivery at all");
+            assertEquals(0, slow.timescale.batchesAlreadyCommitted() + other.timescale.batchesAlreadyCommitted(),
+                "nothing reached a writer twice");
+            slow.close();
+            other.close();
+        }
+    }
+
     @Test
     void aBatchRepublishedAfterTheDedupWindowIsCaughtByTheLedger() throws Exception {
         final String name = unique("late");
