@@ -127,6 +127,7 @@ public final class Collector implements AutoCloseable {
     private ChannelGroup connections;
     private HttpServer http;
     private TcpServer tcp;
+    private BadLineLog badLines;
     private UdpServer udp;
     private ReadinessProbe readiness;
     private StatusPage page;
@@ -240,7 +241,7 @@ public final class Collector implements AutoCloseable {
             // Shares the pipeline's sink: consumed batches carry the edges' ledger keys, never this run's.
             jetStream.startWriter(sink, registry);
         }
-        final BadLineLog badLines = new BadLineLog(10_000);
+        badLines = new BadLineLog(10_000);
         final Saturation saturation = new Saturation(pipeline, cfg.highWaterMark());
         // The one way into the pipeline: line protocol, probes and heartbeats all write through it.
         pointWriter = new PointWriter(pipeline, series, saturation, registry);
@@ -287,7 +288,7 @@ public final class Collector implements AutoCloseable {
             cfg.httpReadTimeout(), cfg.httpIdleTimeout()), connections, registry);
         if (cfg.tcp() != null) {
             tcp = TcpServer.start(cfg.tcp(), boss, workers, ingestor, metrics, badLines, cfg.maxLineLength(),
-                cfg.tcpIdleTimeout(), connections, streamExecutor);
+                cfg.tcpIdleTimeout(), cfg.tcpMaxConnections(), connections, streamExecutor, registry);
         }
         if (cfg.udp() != null) {
             udp = UdpServer.start(cfg.udp(), workers, ingestor, cfg.udpReceiveBuffer(), registry);
@@ -489,6 +490,10 @@ public final class Collector implements AutoCloseable {
             // 5. Connections (keep-alive HTTP, TCP) go only now, so responses written above were flushed.
             if (connections != null) {
                 quietly(() -> connections.close().awaitUninterruptibly(5, TimeUnit.SECONDS));
+            }
+            // Every line is in by now: say how many rejected lines the rate limit kept out of the log.
+            if (badLines != null) {
+                quietly(badLines::flush);
             }
             // 5. Nothing takes sequence numbers any more: save each series' exact next one (no gap on restart).
             if (series != null && stats != null) {
