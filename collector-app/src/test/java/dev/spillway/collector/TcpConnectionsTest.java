@@ -14,18 +14,23 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.io.PrintStream;
+import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.net.SocketException;
 import java.net.SocketTimeoutException;
 import java.nio.charset.StandardCharsets;
+import java.sql.Connection;
+import java.sql.Statement;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -105,6 +110,59 @@ class TcpConnectionsTest {
             }
             Await.until(WAIT, () -> h.count("measurement = 'idle'") == 2, "lines sent before idling are stored");
             Await.until(WAIT, () -> metric(h, "spillway_collector_tcp_connections") == 0, "slot released");
+        }
+    }
+
+    @Test
+    @Timeout(120)
+    void aConnectionPausedByAFullPipelineIsNotClosedAsIdle() throws Exception {
+        // Lines of about 1 KiB, one series: enough bytes to fill the collector's pause buffer and both socket buffers,
+        // so the sender is blocked in write() while its connection is paused, few rows to write afterwards.
+        final String tag = "x".repeat(1000);
+        final int lines = 64 * 1024 * 1024 / (tag.length() + 40);
+        try (TestDatabase db = TestDatabase.create("collector_tcp_paused");
+             CollectorHarness h = CollectorHarness.start(db, "--tcp", "127.0.0.1:0", "--tcp-idle-timeout", "300ms",
+                 "--ring-size", "256", "--batch-size", "256", "--workers", "1")) {
+            // The series exists before the lock: creating one reads the locked table.
+            assertEquals(204, h.post("/api/v2/write", "paused,t=" + tag + " v=-1 " + (BASE - 1)).statusCode());
+            Await.until(WAIT, () -> h.count("measurement = 'paused'") == 1, "seed row");
+            final CompletableFuture<Void> sender;
+            try (Connection lock = db.connect()) {
+                lock.setAutoCommit(false);
+                try (Statement st = lock.createStatement()) {
+                    st.execute("LOCK TABLE telemetry_events IN ACCESS EXCLUSIVE MODE");
+                }
+                sender = CompletableFuture.runAsync(() -> {
+                    try (Socket s = connect(h.collector.tcpAddress())) {
+                        final StringBuilder sb = new StringBuilder();
+                        for (int i = 0; i < lines; i++) {
+                            sb.append("paused,t=").append(tag).append(" v=").append(i).append(' ').append(BASE + i)
+                                .append('\n');
+                            if (sb.length() > 65_536) {
+                                send(s, sb.toString());
+                                sb.setLength(0);
+                            }
+                        }
+                        send(s, sb.toString());
+                        s.shutdownOutput();
+                        // The server closes once it has consumed the stream.
+                        assertTrue(closedByServer(s));
+                    } catch (IOException e) {
+                        throw new UncheckedIOException(e);
+                    }
+                });
+                Await.until(WAIT, () -> h.collector.stats().ringOccupancy() == 256, "ring full, stream paused");
+                // A connection that sends nothing is closed after the idle timeout: once it is, the paused one has
+                // also been without reads for longer than that.
+                try (Socket canary = connect(h.collector.tcpAddress())) {
+                    assertTrue(closedByServer(canary), "an idle connection is closed");
+                }
+                assertFalse(sender.isDone(), "the sender is still blocked in write() (else nothing was tested)");
+                lock.rollback();
+            }
+            sender.get(60, TimeUnit.SECONDS);
+            Await.until(WAIT, () -> h.count("measurement = 'paused'") == lines + 1, "every line of the paused stream");
+            assertTrue(h.collector.stats().isBalanced(), h.collector.stats().toString());
         }
     }
 
