@@ -20,6 +20,7 @@ import dev.spillway.collector.notify.OutboxRelay;
 import dev.spillway.collector.db.CollectorSchema;
 import dev.spillway.collector.db.DataDirectoryLock;
 import dev.spillway.collector.db.EmbeddedDatabase;
+import dev.spillway.collector.db.EventsTable;
 import dev.spillway.collector.http.HttpApi;
 import dev.spillway.collector.http.HttpLimits;
 import dev.spillway.collector.http.HttpServer;
@@ -87,7 +88,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 public final class Collector implements AutoCloseable {
 
     private static final Logger LOG = LoggerFactory.getLogger(Collector.class);
-    private static final String EVENTS_TABLE = "telemetry_events";
+    private static final String EVENTS_TABLE = EventsTable.NAME;
     private static final int SERIES_THREADS = 2;
     // How often series sequence reservations are topped up (each reserves ~8 rounds of its rate ahead).
     private static final Duration SEQUENCE_RESERVE_INTERVAL = Duration.ofMillis(250);
@@ -186,18 +187,13 @@ public final class Collector implements AutoCloseable {
         if (cfg.nats().usesNats()) {
             jetStream = JetStreamRole.connect(cfg.nats(), "spillway-" + role.name().toLowerCase(java.util.Locale.ROOT));
         }
-        final TimescaleSink sink = TimescaleSink.builder()
-            .dataSource(dataSource)
-            .table(EVENTS_TABLE)
-            .chunkInterval(cfg.chunkInterval())
-            .compressAfter(cfg.compressAfter())
-            .retention(cfg.retention())
-            .indexMode(cfg.indexMode())
-            // The dedup ledger must outlive the longest retry of a batch, and for a writer, the longest time a
-            // batch can wait in the stream to be redelivered.
-            .ledgerRetention(max(max(Duration.ofHours(1), cfg.retryMaxElapsed().multipliedBy(2)),
-                role == NatsSettings.Role.WRITER ? JetStreamRole.writerLedgerRetention(cfg.nats()) : Duration.ZERO))
+        // The dedup ledger must outlive the longest retry of a batch, and for a writer, the longest time a batch can
+        // wait in the stream to be redelivered.
+        final TimescaleSink sink = EventsTable.sink(cfg, dataSource, max(max(Duration.ofHours(1),
+                cfg.retryMaxElapsed().multipliedBy(2)),
+            role == NatsSettings.Role.WRITER ? JetStreamRole.writerLedgerRetention(cfg.nats()) : Duration.ZERO))
             .build();
+        EventsTable.reportNotApplicable(cfg, sink.isTimescale());
         CollectorSchema.create(dataSource, EVENTS_TABLE);
         series = new SeriesRegistry(dataSource, cfg.maxSeries(), SERIES_THREADS, SEQUENCE_RESERVE_INTERVAL);
 
