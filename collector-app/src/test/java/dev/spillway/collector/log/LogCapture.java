@@ -27,6 +27,30 @@ public final class LogCapture implements AutoCloseable {
         logger.addAppender(appender);
     }
 
+    /**
+     * Configures logging from the collector's own {@code logback.xml} (the levels a user runs with; tests
+     * otherwise run with telemetry-core's {@code logback-test.xml}) until closed, then from the test configuration
+     * again. Start captures after this: reconfiguring detaches every appender.
+     */
+    public static AutoCloseable productionConfiguration() throws Exception {
+        configure("logback.xml");
+        return () -> configure("logback-test.xml");
+    }
+
+    private static void configure(String resource) throws Exception {
+        final ch.qos.logback.classic.LoggerContext context =
+            (ch.qos.logback.classic.LoggerContext) LoggerFactory.getILoggerFactory();
+        final java.net.URL url = LogCapture.class.getClassLoader().getResource(resource);
+        if (url == null) {
+            throw new IllegalStateException(resource + " is not on the test class path");
+        }
+        final ch.qos.logback.classic.joran.JoranConfigurator configurator =
+            new ch.qos.logback.classic.joran.JoranConfigurator();
+        configurator.setContext(context);
+        context.reset();
+        configurator.doConfigure(url);
+    }
+
     /** Starts recording {@code loggerName} (and its children). */
     public static LogCapture of(String loggerName) {
         return new LogCapture(loggerName);
@@ -42,6 +66,25 @@ public final class LogCapture implements AutoCloseable {
             }
             return out;
         }
+    }
+
+    /** The lines logged with a stack trace so far, as {@code logger: message: exception}. */
+    public List<String> withStackTraces() {
+        synchronized (appender) {
+            final List<String> out = new ArrayList<>();
+            for (ILoggingEvent e : appender.list) {
+                if (e.getThrowableProxy() != null) {
+                    out.add(e.getLoggerName() + ": " + e.getFormattedMessage() + ": " + e.getThrowableProxy().getClassName()
+                        + ": " + e.getThrowableProxy().getMessage());
+                }
+            }
+            return out;
+        }
+    }
+
+    /** The lines so far whose message contains {@code text}. */
+    public long count(String text) {
+        return messages().stream().filter(m -> m.contains(text)).count();
     }
 
     /**
