@@ -46,6 +46,9 @@ public final class Pipeline implements AutoCloseable {
      */
     public static final Duration CLOSE_SLACK = PipelineCore.CLOSE_SLACK;
 
+    /** Default of {@link Builder#routeBySource(boolean)}. */
+    public static final boolean DEFAULT_ROUTE_BY_SOURCE = false;
+
     private final String name;
     private final PipelineCore core;
     private final EpochNanoClock clock;
@@ -185,6 +188,7 @@ public final class Pipeline implements AutoCloseable {
         private int batchSize = 4_096;
         private Duration flushInterval = Duration.ofMillis(100);
         private int workers = 2;
+        private boolean routeBySource = DEFAULT_ROUTE_BY_SOURCE;
         private OverflowPolicy overflowPolicy = OverflowPolicy.OVERWRITE_OLDEST;
         private RetryPolicy retryPolicy = RetryPolicy.defaults();
         private FailedBatchHandler failedBatchHandler;
@@ -230,6 +234,30 @@ public final class Pipeline implements AutoCloseable {
         /** Worker threads calling the sink, 1 to 256; default 2. */
         public Builder workers(int workers) {
             this.workers = workers;
+            return this;
+        }
+
+        /**
+         * Whether each source's events are always written by the same worker; default {@value
+         * #DEFAULT_ROUTE_BY_SOURCE}.
+         *
+         * <p>{@code true}: the pump keeps one open batch per worker and puts each event into the batch of worker
+         * {@code hash(sourceId) mod workers}. A source's events are then written in the order they were ingested
+         * (its batches go through one worker's queue, one at a time), and each database connection touches only its
+         * own sources' index pages, as a COPY sharded by source does. The cost: the write load is only as even as the
+         * sources' rates (a pipeline with one busy source writes on one worker), and a slow or stuck worker holds its
+         * lane's batches until the pool of {@code 3 x workers} batches is used up, after which the pump waits for it
+         * (the ring absorbs, then overwrites and counts, or blocks producers under {@code BLOCK}) until the write
+         * returns, is given up by the retry policy, or is ended by the close deadline.
+         *
+         * <p>{@code false}: batches are filled in arrival order and go to whichever worker is free (a pool of
+         * {@code 2 x workers + 1} batches); batches of one source may commit out of order, and a stuck worker does not
+         * hold the others up.
+         *
+         * <p>With one worker both are the same. Either way every event is accounted for exactly.
+         */
+        public Builder routeBySource(boolean routeBySource) {
+            this.routeBySource = routeBySource;
             return this;
         }
 
@@ -326,7 +354,7 @@ public final class Pipeline implements AutoCloseable {
                 flushInterval.toNanos(), workers, ringMode(overflowPolicy), retryPolicy, failedBatchHandler, idle,
                 meterRegistry, spool == null ? null : new SpoolSettings(spool.directory(), spool.maxBytes(),
                     spool.segmentBytes(), spool.fsyncIntervalNanos(),
-                    spool.fullPolicy() == SpoolConfig.FullPolicy.DROP_OLDEST_SEGMENT)));
+                    spool.fullPolicy() == SpoolConfig.FullPolicy.DROP_OLDEST_SEGMENT), routeBySource));
             core.start();
             return new Pipeline(name, core, stampClock, closeTimeout);
         }
