@@ -82,9 +82,9 @@ public final class EndToEndBench {
         boolean libraryOnly;
         /** The grid point used for the index-cost comparison, the drain and the overload. */
         int refWorkers = 2;
-        int refBatch = 4_096;
+        int refBatch = Pipeline.DEFAULT_BATCH_SIZE;
         /** Also measured per index mode. */
-        int bigBatch = 16_384;
+        int bigBatch = 4_096; // the pre-#14 default
         int pipelineRing = 65_536;
         int drainRing = 1 << 20;
         int insertRowsPerTransaction = 10_000;
