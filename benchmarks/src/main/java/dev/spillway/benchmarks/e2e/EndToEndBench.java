@@ -814,12 +814,25 @@ public final class EndToEndBench {
         }
     }
 
-    /** Offers events until the first refusal (a full ring under DROP_NEWEST); returns how many were accepted. */
-    private long fillUntilRefused(Pipeline pipeline) {
+    /**
+     * Offers events until the ring stays full: a refusal (DROP_NEWEST) means full right now, but the pump may still
+     * be reading into its last free batches, so the producer waits and offers again (the same event, so sequences
+     * stay contiguous) until the ring is still full 50 ms later. Returns how many events were accepted.
+     */
+    private long fillUntilRefused(Pipeline pipeline) throws InterruptedException {
+        final long giveUpAt = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
         long i = 0;
-        while (pipeline.ingest(RowSet.timestampOf(i), (int) (i % config.sources), (short) 1, i * 0.5,
-            i / config.sources)) {
-            i++;
+        while (System.nanoTime() - giveUpAt < 0) {
+            if (pipeline.ingest(RowSet.timestampOf(i), (int) (i % config.sources), (short) 1, i * 0.5,
+                i / config.sources)) {
+                i++;
+                continue;
+            }
+            final long occupancy = pipeline.stats().ringOccupancy();
+            Thread.sleep(50);
+            if (occupancy >= config.drainRing && pipeline.stats().ringOccupancy() >= config.drainRing) {
+                break; // the pump has stopped: every pooled batch is filled or with a (paused) worker
+            }
         }
         return i;
     }
