@@ -32,6 +32,8 @@ public final class ReadinessProbe implements AutoCloseable {
     private volatile String upstreamProblem;
     private volatile long lastOkNanos;
     private volatile boolean lastOk = true;
+    // Whether a check has passed yet (the window before the first one is not an outage); probe thread only.
+    private boolean checkedOk;
 
     /**
      * Starts the background check at once.
@@ -68,6 +70,7 @@ public final class ReadinessProbe implements AutoCloseable {
     }
 
     private void check() {
+        final long previousOk = lastOkNanos;
         boolean ok;
         try (Connection c = dataSource.getConnection()) {
             ok = c.isValid(2);
@@ -75,7 +78,15 @@ public final class ReadinessProbe implements AutoCloseable {
             ok = false;
         }
         if (ok) {
-            lastOkNanos = System.nanoTime();
+            final long now = System.nanoTime();
+            lastOkNanos = now;
+            // A check that hung (waiting for a connection) past the freshness window and then succeeded: /health
+            // and /ready answered 503 meanwhile, so the log says so, though no check ever failed.
+            if (lastOk && checkedOk && now - previousOk >= FRESH_NANOS) {
+                LOG.warn("database unreachable for {} ms (/health and /ready answered 503 meanwhile); reachable again",
+                    TimeUnit.NANOSECONDS.toMillis(now - previousOk));
+            }
+            checkedOk = true;
         }
         if (ok != lastOk) {
             lastOk = ok;
