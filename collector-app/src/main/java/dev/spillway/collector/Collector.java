@@ -254,7 +254,9 @@ public final class Collector implements AutoCloseable {
         MonitorApi.register(router, monitors);
         final LineIngestor ingestor = new LineIngestor(pointWriter, metrics, badLines, heartbeats::pingFromLine,
             cfg.ack(), cfg.ackTimeout());
-        readiness = new ReadinessProbe(dataSource, pipeline, embedded == null ? () -> null : embedded::problem);
+        // An edge is ready only while JetStream answers: its batches go there, not to the database.
+        readiness = new ReadinessProbe(dataSource, pipeline, embedded == null ? () -> null : embedded::problem,
+            role == NatsSettings.Role.EDGE ? jetStream::edgeProblem : null);
         final AtomicInteger n = new AtomicInteger();
         // Bounded: when every thread is busy and the queue is full, new writes get 503 instead of piling up.
         ingestExecutor = new ThreadPoolExecutor(cfg.ingestThreads(), cfg.ingestThreads(), 0, TimeUnit.SECONDS,
