@@ -58,7 +58,8 @@ class HealthReportsDatabaseTest {
                 assertEquals(200, get(http, health).statusCode());
                 // An expected outage: one line each way, no stack trace anywhere.
                 assertEquals(1, log.count("database unreachable"), log.messages().toString());
-                assertEquals(1, log.count("database reachable again"), log.messages().toString());
+                // A short outage (the probe hung waiting for a connection) says both in one line.
+                assertEquals(1, log.count("reachable again"), log.messages().toString());
                 assertEquals(List.of(), log.withStackTraces());
             }
         }
