@@ -118,8 +118,8 @@ public final class ReadinessProbe implements AutoCloseable {
     }
 
     /**
-     * What is wrong, for {@code /health}: null when the database answered recently and the pipeline runs, else
-     * a sentence naming the failing part.
+     * What is wrong, for {@code /health}: null when the database answered recently, the upstream (if any) is
+     * reachable and the pipeline runs, else a sentence naming the failing part.
      */
     public String problem() {
         if (!pipeline.isRunning()) {
