@@ -489,9 +489,12 @@ public final class Collector implements AutoCloseable {
             if (connections != null) {
                 quietly(() -> connections.close().awaitUninterruptibly(5, TimeUnit.SECONDS));
             }
-            // Every line is in by now: say how many rejected lines the rate limit kept out of the log.
+            // Every line and request is in by now: say what the rate-limited warnings kept out of the log.
             if (badLines != null) {
                 quietly(badLines::flush);
+            }
+            if (http != null) {
+                quietly(http::flushLogs);
             }
             // 5. Nothing takes sequence numbers any more: save each series' exact next one (no gap on restart).
             if (series != null && stats != null) {

@@ -46,6 +46,11 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
     // One line per 10 s while writes are being refused, however many refusals there are.
     private static final RateLimitedLog REFUSALS = new RateLimitedLog(LOG, 10_000);
 
+    /** Logs the 503 answers not mentioned yet (at shutdown). */
+    static void flushRefusals() {
+        REFUSALS.flush();
+    }
+
     private final HttpApi api;
     private final TokenAuth auth;
     private final BufferBudget budget;
@@ -98,7 +103,8 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
         if (evt instanceof ChannelInputShutdownEvent) {
             // The client sent all it will send; answer what was received, then close.
             inputClosed = true;
-            if (!busy) {
+            // Also while lingering after a final answer: the client has read it and closed, the wait is over.
+            if (!busy || closing) {
                 ctx.close();
             }
             return;

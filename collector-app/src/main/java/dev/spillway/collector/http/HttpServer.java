@@ -42,11 +42,13 @@ public final class HttpServer {
     private final Channel server;
     private final BufferBudget budget;
     private final AtomicInteger open;
+    private final RateLimitedLog[] logs;
 
-    private HttpServer(Channel server, BufferBudget budget, AtomicInteger open) {
+    private HttpServer(Channel server, BufferBudget budget, AtomicInteger open, RateLimitedLog... logs) {
         this.server = server;
         this.budget = budget;
         this.open = open;
+        this.logs = logs;
     }
 
     /**
@@ -102,7 +104,8 @@ public final class HttpServer {
                         .addLast("api", new HttpApiHandler(api, budget, limits.maxPipelined()));
                 }
             });
-        return new HttpServer(address.bind(b.bind(address.toSocketAddress()), "--http"), budget, open);
+        return new HttpServer(address.bind(b.bind(address.toSocketAddress()), "--http"), budget, open,
+            refusedConnections, aborted, timeouts);
     }
 
     /** The bound address (the real port when 0 was asked for). */
@@ -118,6 +121,17 @@ public final class HttpServer {
     /** Request bytes buffered now. */
     public long bufferedBytes() {
         return budget.used();
+    }
+
+    /**
+     * Logs what the rate-limited warnings (refused connections, aborted uploads, timeouts, 503 answers) have not
+     * mentioned yet; at shutdown, once no request is in progress.
+     */
+    public void flushLogs() {
+        for (RateLimitedLog log : logs) {
+            log.flush();
+        }
+        HttpApiHandler.flushRefusals();
     }
 
     /** Stops accepting connections; open connections keep being served until closed separately. */
