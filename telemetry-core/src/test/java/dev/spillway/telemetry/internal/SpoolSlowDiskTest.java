@@ -194,7 +194,7 @@ class SpoolSlowDiskTest {
         final PipelineCore core = pipeline(disk, TimeUnit.MILLISECONDS.toNanos(20));
         pg.stop();
         // The BLOCK policy: without the stall bound, a producer would wait for this disk forever.
-        final int events = 20 * RING;
+        final int events = 4 * RING;
         final CountDownLatch produced = new CountDownLatch(1);
         final Thread producer = new Thread(() -> {
             for (int i = 0; i < events; i++) {
