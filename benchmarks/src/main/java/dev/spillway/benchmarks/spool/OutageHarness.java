@@ -35,7 +35,7 @@ import java.util.stream.Stream;
  * acknowledged lines missing (must be 0) and duplicated rows (must be 0), plus the collector's final account.
  *
  * <pre>java -cp benchmarks/target/benchmarks.jar dev.spillway.benchmarks.spool.OutageHarness
- *     [--outage SECONDS (60)] [--rate LINES_PER_S (10000)] [--out DIR]</pre>
+ *     [--outage SECONDS (60)] [--rate LINES_PER_S (10000)] [--spool-dir DIR (e.g. on a slow device)] [--out DIR]</pre>
  */
 public final class OutageHarness {
 
@@ -47,6 +47,7 @@ public final class OutageHarness {
 
     public static void main(String[] args) throws Exception {
         long outageSeconds = 60;
+        Path spoolOverride = null;
         double rate = 10_000;
         Path out = Path.of(System.getenv().getOrDefault("SPILLWAY_RESULTS_DIR", "benchmarks/results"));
         for (int i = 0; i < args.length - 1; i++) {
@@ -54,11 +55,12 @@ public final class OutageHarness {
                 case "--outage" -> outageSeconds = Long.parseLong(args[i + 1]);
                 case "--rate" -> rate = Double.parseDouble(args[i + 1]);
                 case "--out" -> out = Path.of(args[i + 1]);
+                case "--spool-dir" -> spoolOverride = Path.of(args[i + 1]);
                 default -> { }
             }
         }
         final Path work = Files.createTempDirectory("spillway-outage");
-        final Path spoolDir = work.resolve("spool");
+        final Path spoolDir = spoolOverride != null ? spoolOverride : work.resolve("spool");
         final String loadAtStart = MachineInfo.loadAverage();
         final StringBuilder md = new StringBuilder("# Database outage with the spool (issue #13)\n\n");
         md.append("- command: `java -cp benchmarks/target/benchmarks.jar dev.spillway.benchmarks.spool.OutageHarness")

@@ -694,7 +694,7 @@ final class Spool implements AutoCloseable {
             final boolean current;
             lock.lock();
             try {
-                current = !s.dropped && s == segments.peekLast() && !closed;
+                current = !s.dropped && s == segments.peekLast();
             } finally {
                 lock.unlock();
             }
