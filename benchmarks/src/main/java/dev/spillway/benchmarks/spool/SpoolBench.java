@@ -30,6 +30,9 @@ import java.util.stream.Stream;
  * Issue #13's figures (a harness, not a test): what the disk spool and acknowledgement after commit cost.
  *
  * <ol>
+ *   <li><b>Spool idle overhead against PostgreSQL</b> (the issue's "< 2 %"): TimescaleSink, spool off vs spool on
+ *       and idle, rounds in interleaved ABBA pairs, median of the per-pair ratios with a bootstrap interval. Alone
+ *       with {@code --idle-only} (what {@code benchmarks/run-all.sh} runs), written to {@code spool-idle.md}.</li>
  *   <li><b>Spool idle overhead</b>: one producer, {@code BLOCK}, a no-op sink that never fails, with and without a
  *       spool (which then stays empty); delivered events/s, rounds alternated, medians compared.</li>
  *   <li><b>Append and replay</b>: a sink that is down, so every batch is spooled (fsync every 500 ms, and always);
@@ -40,7 +43,7 @@ import java.util.stream.Stream;
  *       {@link Pipeline#whenResolved} says they are committed. p50/p99 per mode.</li>
  * </ol>
  *
- * <pre>java -cp benchmarks/target/benchmarks.jar dev.spillway.benchmarks.spool.SpoolBench [--quick] [--out DIR]</pre>
+ * <pre>java -cp benchmarks/target/benchmarks.jar dev.spillway.benchmarks.spool.SpoolBench [--quick] [--idle-only] [--out DIR]</pre>
  */
 public final class SpoolBench {
 
