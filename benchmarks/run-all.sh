@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every Spillway benchmark in one command: builds if needed, runs issue #2's JMH suite (ingest vs baselines) and
-# issue #4's end-to-end harness (embedded PostgreSQL unless SPILLWAY_BENCH_JDBC_URL is set), issue #13's idle-spool
+# issue #4's end-to-end harness (embedded PostgreSQL unless SPILLWAY_BENCH_JDBC_URL is set; every grid point with
+# more than one worker in arrival order and routed by source, back to back: table "1b"), issue #13's idle-spool
 # overhead (SpoolBench --idle-only), then writes
 # benchmarks/results/RESULTS.md.
 #   benchmarks/run-all.sh           # full: about 15 minutes on 2 idle cores (JMH ~7 min, end to end ~7 min)

@@ -20,6 +20,7 @@ import dev.spillway.collector.notify.OutboxRelay;
 import dev.spillway.collector.db.CollectorSchema;
 import dev.spillway.collector.db.DataDirectoryLock;
 import dev.spillway.collector.db.EmbeddedDatabase;
+import dev.spillway.collector.db.EventsTable;
 import dev.spillway.collector.http.HttpApi;
 import dev.spillway.collector.http.HttpLimits;
 import dev.spillway.collector.http.HttpServer;
@@ -87,7 +88,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 public final class Collector implements AutoCloseable {
 
     private static final Logger LOG = LoggerFactory.getLogger(Collector.class);
-    private static final String EVENTS_TABLE = "telemetry_events";
+    private static final String EVENTS_TABLE = EventsTable.NAME;
     private static final int SERIES_THREADS = 2;
     // How often series sequence reservations are topped up (each reserves ~8 rounds of its rate ahead).
     private static final Duration SEQUENCE_RESERVE_INTERVAL = Duration.ofMillis(250);
@@ -127,6 +128,7 @@ public final class Collector implements AutoCloseable {
     private ChannelGroup connections;
     private HttpServer http;
     private TcpServer tcp;
+    private BadLineLog badLines;
     private UdpServer udp;
     private ReadinessProbe readiness;
     private StatusPage page;
@@ -185,18 +187,13 @@ public final class Collector implements AutoCloseable {
         if (cfg.nats().usesNats()) {
             jetStream = JetStreamRole.connect(cfg.nats(), "spillway-" + role.name().toLowerCase(java.util.Locale.ROOT));
         }
-        final TimescaleSink sink = TimescaleSink.builder()
-            .dataSource(dataSource)
-            .table(EVENTS_TABLE)
-            .chunkInterval(cfg.chunkInterval())
-            .compressAfter(cfg.compressAfter())
-            .retention(cfg.retention())
-            .indexMode(cfg.indexMode())
-            // The dedup ledger must outlive the longest retry of a batch, and for a writer, the longest time a
-            // batch can wait in the stream to be redelivered.
-            .ledgerRetention(max(max(Duration.ofHours(1), cfg.retryMaxElapsed().multipliedBy(2)),
-                role == NatsSettings.Role.WRITER ? JetStreamRole.writerLedgerRetention(cfg.nats()) : Duration.ZERO))
+        // The dedup ledger must outlive the longest retry of a batch, and for a writer, the longest time a batch can
+        // wait in the stream to be redelivered.
+        final TimescaleSink sink = EventsTable.sink(cfg, dataSource, max(max(Duration.ofHours(1),
+                cfg.retryMaxElapsed().multipliedBy(2)),
+            role == NatsSettings.Role.WRITER ? JetStreamRole.writerLedgerRetention(cfg.nats()) : Duration.ZERO))
             .build();
+        EventsTable.reportNotApplicable(cfg, sink.isTimescale());
         CollectorSchema.create(dataSource, EVENTS_TABLE);
         series = new SeriesRegistry(dataSource, cfg.maxSeries(), SERIES_THREADS, SEQUENCE_RESERVE_INTERVAL);
 
@@ -240,7 +237,7 @@ public final class Collector implements AutoCloseable {
             // Shares the pipeline's sink: consumed batches carry the edges' ledger keys, never this run's.
             jetStream.startWriter(sink, registry);
         }
-        final BadLineLog badLines = new BadLineLog(10_000);
+        badLines = new BadLineLog(10_000);
         final Saturation saturation = new Saturation(pipeline, cfg.highWaterMark());
         // The one way into the pipeline: line protocol, probes and heartbeats all write through it.
         pointWriter = new PointWriter(pipeline, series, saturation, registry);
@@ -257,7 +254,9 @@ public final class Collector implements AutoCloseable {
         MonitorApi.register(router, monitors);
         final LineIngestor ingestor = new LineIngestor(pointWriter, metrics, badLines, heartbeats::pingFromLine,
             cfg.ack(), cfg.ackTimeout());
-        readiness = new ReadinessProbe(dataSource, pipeline, embedded == null ? () -> null : embedded::problem);
+        // An edge is ready only while JetStream answers: its batches go there, not to the database.
+        readiness = new ReadinessProbe(dataSource, pipeline, embedded == null ? () -> null : embedded::problem,
+            role == NatsSettings.Role.EDGE ? jetStream::edgeProblem : null);
         final AtomicInteger n = new AtomicInteger();
         // Bounded: when every thread is busy and the queue is full, new writes get 503 instead of piling up.
         ingestExecutor = new ThreadPoolExecutor(cfg.ingestThreads(), cfg.ingestThreads(), 0, TimeUnit.SECONDS,
@@ -287,7 +286,7 @@ public final class Collector implements AutoCloseable {
             cfg.httpReadTimeout(), cfg.httpIdleTimeout()), connections, registry);
         if (cfg.tcp() != null) {
             tcp = TcpServer.start(cfg.tcp(), boss, workers, ingestor, metrics, badLines, cfg.maxLineLength(),
-                cfg.tcpIdleTimeout(), connections, streamExecutor);
+                cfg.tcpIdleTimeout(), cfg.tcpMaxConnections(), connections, streamExecutor, registry);
         }
         if (cfg.udp() != null) {
             udp = UdpServer.start(cfg.udp(), workers, ingestor, cfg.udpReceiveBuffer(), registry);
@@ -489,6 +488,10 @@ public final class Collector implements AutoCloseable {
             // 5. Connections (keep-alive HTTP, TCP) go only now, so responses written above were flushed.
             if (connections != null) {
                 quietly(() -> connections.close().awaitUninterruptibly(5, TimeUnit.SECONDS));
+            }
+            // Every line is in by now: say how many rejected lines the rate limit kept out of the log.
+            if (badLines != null) {
+                quietly(badLines::flush);
             }
             // 5. Nothing takes sequence numbers any more: save each series' exact next one (no gap on restart).
             if (series != null && stats != null) {

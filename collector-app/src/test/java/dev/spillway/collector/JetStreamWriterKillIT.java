@@ -22,8 +22,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * A writer collector, a real process from the shaded jar, is killed with SIGKILL ({@code kill -9}) in the middle
  * of a commit: its COPY waits on a table lock the test holds. The batch it held is redelivered after AckWait to a
  * second writer, and the rolled-back attempt leaves neither rows nor a ledger row behind: every line the edge
- * acknowledged is in the table exactly once. (A kill between commit and ack is simulated in-process by
- * {@code JetStreamExactlyOnceTest}, where the moment can be hit exactly.)
+ * acknowledged is in the table exactly once. (A kill between commit and ack, as a real process too:
+ * {@link JetStreamCommitAckKillIT}.)
  */
 class JetStreamWriterKillIT {
 

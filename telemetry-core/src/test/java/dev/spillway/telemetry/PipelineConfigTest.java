@@ -42,6 +42,27 @@ class PipelineConfigTest {
         assertTrue(e.getMessage().startsWith("Pipeline.") && e.getMessage().contains(expected), e.getMessage());
     }
 
+    /**
+     * Issue #14: the default batch (16,384) is capped at the ring size, so a small ring still builds without a batch
+     * size; with BLOCK every event arrives, in at least 200 / 64 writes, also routed by source.
+     */
+    @ParameterizedTest(name = "routed by source: {0}")
+    @org.junit.jupiter.params.provider.ValueSource(booleans = {false, true})
+    void theDefaultBatchIsCappedAtTheRingSize(boolean routeBySource) {
+        assertEquals(16_384, Pipeline.DEFAULT_BATCH_SIZE);
+        final RecordingSink sink = new RecordingSink();
+        final Pipeline pipeline = Pipeline.builder().sink(sink).ringSize(64).workers(2).routeBySource(routeBySource)
+            .overflowPolicy(OverflowPolicy.BLOCK).flushInterval(Duration.ofMillis(1)).build();
+        for (int i = 0; i < 200; i++) {
+            assertTrue(pipeline.ingest(i, i % 5, (short) 0, i, i));
+        }
+        final PipelineStats stats = pipeline.close(Duration.ofSeconds(10));
+        assertTrue(stats.isBalanced(), stats::toString);
+        assertEquals(200, stats.written(), stats::toString);
+        assertEquals(200, sink.events().size());
+        assertTrue(sink.writes() >= 4, "batches of at most 64 events: " + sink.writes());
+    }
+
     @Test
     void retryPolicyValidatesToo() {
         assertThrows(IllegalArgumentException.class, () -> RetryPolicy.builder().maxAttempts(0).build());

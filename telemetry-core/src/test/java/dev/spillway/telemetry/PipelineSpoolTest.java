@@ -5,6 +5,8 @@ import dev.spillway.telemetry.sink.RetryPolicy;
 import dev.spillway.telemetry.sink.Sink;
 import dev.spillway.telemetry.testsupport.Await;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
@@ -145,15 +147,18 @@ class PipelineSpoolTest {
         assertTrue(second.runIds.stream().allMatch("run-1"::equals), "keyed by the first run: " + second.runIds);
     }
 
-    @Test
-    void acknowledgementsCompleteWhenWrittenOrDurablySpooledAndReportLosses() throws Exception {
+    /** Routed by source, a round's range is cut into one batch per worker: acknowledged when all parts are. */
+    @ParameterizedTest(name = "routed by source over two workers: {0}")
+    @ValueSource(booleans = {false, true})
+    void acknowledgementsCompleteWhenWrittenOrDurablySpooledAndReportLosses(boolean routeBySource) throws Exception {
         final SwitchableSink sink = new SwitchableSink("run-1");
-        final Pipeline pipeline = Pipeline.builder().name("ack").sink(sink).workers(1).batchSize(10)
+        final Pipeline pipeline = Pipeline.builder().name("ack").sink(sink).workers(routeBySource ? 2 : 1)
+            .routeBySource(routeBySource).batchSize(10)
             .flushInterval(Duration.ofMillis(2)).retryPolicy(FAST).spool(spool()).build();
         long from = -1;
         long to = -1;
         for (int i = 0; i < 25; i++) {
-            final long seq = pipeline.ingestClaimed(i, 3, (short) 0, i, i);
+            final long seq = pipeline.ingestClaimed(i, i % 8, (short) 0, i, i);
             from = from < 0 ? seq : from;
             to = seq;
         }
@@ -162,7 +167,7 @@ class PipelineSpoolTest {
         sink.up.set(false);
         from = -1;
         for (int i = 25; i < 50; i++) {
-            final long seq = pipeline.ingestClaimed(i, 3, (short) 0, i, i);
+            final long seq = pipeline.ingestClaimed(i, i % 8, (short) 0, i, i);
             from = from < 0 ? seq : from;
             to = seq;
         }
@@ -175,10 +180,10 @@ class PipelineSpoolTest {
         // Without a spool, a failed batch answers false.
         final SwitchableSink down = new SwitchableSink("run-2");
         down.up.set(false);
-        final Pipeline noSpool = Pipeline.builder().name("nospool").sink(down).workers(1).batchSize(10)
-            .flushInterval(Duration.ofMillis(2)).retryPolicy(FAST).build();
+        final Pipeline noSpool = Pipeline.builder().name("nospool").sink(down).workers(routeBySource ? 2 : 1)
+            .routeBySource(routeBySource).batchSize(10).flushInterval(Duration.ofMillis(2)).retryPolicy(FAST).build();
         final long a = noSpool.ingestClaimed(1, 1, (short) 0, 1, 1);
-        final long b = noSpool.ingestClaimed(2, 1, (short) 0, 2, 2);
+        final long b = noSpool.ingestClaimed(2, 2, (short) 0, 2, 2);
         assertFalse(noSpool.whenResolved(a, b).get(10, TimeUnit.SECONDS), "lost: not confirmed");
         final PipelineStats stats = noSpool.close(Duration.ofSeconds(10));
         assertEquals(2, stats.failed());

@@ -30,28 +30,31 @@ class PipelineStressTest {
 
     private static final int PRODUCERS = 4;
     private static final int EVENTS_PER_PRODUCER = 400_000;
-    private static final int SOURCES_PER_PRODUCER = 3;
+    private static final int SOURCES_PER_PRODUCER = 16;
 
     static Stream<Arguments> policiesAndSinkLatencies() {
         return Stream.of(OverflowPolicy.values())
-            .flatMap(p -> Stream.of(Arguments.of(p, 50_000L), Arguments.of(p, 0L)));
+            .flatMap(p -> Stream.of(Arguments.of(p, 50_000L, false), Arguments.of(p, 0L, false),
+                Arguments.of(p, 50_000L, true), Arguments.of(p, 0L, true)));
     }
 
     /**
      * A slow sink makes the ring lap constantly; a fast one makes the pump read slots while producers are
-     * overwriting them, which is where a torn copy would slip through if validation were wrong.
+     * overwriting them, which is where a torn copy would slip through if validation were wrong. Routed by source
+     * (4 workers, 64 sources), each source must also be written by one worker only, in sequence order.
      */
-    @ParameterizedTest(name = "{0}, sink latency {1} ns")
+    @ParameterizedTest(name = "{0}, sink latency {1} ns, routed by source {2}")
     @MethodSource("policiesAndSinkLatencies")
-    void lappingProducersNeverDeliverTornStaleOrDuplicateEvents(OverflowPolicy policy, long sinkLatencyNanos)
-        throws Exception {
+    void lappingProducersNeverDeliverTornStaleOrDuplicateEvents(OverflowPolicy policy, long sinkLatencyNanos,
+                                                                boolean routeBySource) throws Exception {
         final BatchRecorder sink = new BatchRecorder(sinkLatencyNanos);
         final Pipeline pipeline = Pipeline.builder()
             .name("stress-" + policy.name().toLowerCase().replace('_', '-'))
             .sink(sink)
             .ringSize(256)
             .batchSize(64)
-            .workers(2)
+            .workers(routeBySource ? 4 : 2)
+            .routeBySource(routeBySource)
             .overflowPolicy(policy)
             .closeTimeout(Duration.ofSeconds(60))
             .build();
@@ -109,6 +112,27 @@ class PipelineStressTest {
                 }
             }
         }
+        if (routeBySource) {
+            // In the order the sink was called: one writer per source, and its sequences only ever increase.
+            final Map<Integer, String> writerBySource = new HashMap<>();
+            final Map<Integer, Long> lastWritten = new HashMap<>();
+            for (Written w : sink.inWriteOrder.values()) {
+                for (long[] e : w.events) {
+                    final int source = (int) e[1];
+                    final String before = writerBySource.putIfAbsent(source, w.thread);
+                    if (before != null && !before.equals(w.thread)) {
+                        fail("source " + source + " written by " + before + " and " + w.thread);
+                    }
+                    final Long last = lastWritten.put(source, e[4]);
+                    if (last != null && e[4] <= last) {
+                        fail("source " + source + ": sequence " + e[4] + " written after " + last);
+                    }
+                }
+            }
+            // (Under DROP_NEWEST a producer may find the ring full for its whole run, so not every source is written.)
+            assertTrue(new java.util.HashSet<>(writerBySource.values()).size() > 1,
+                "the sources were spread over several workers: " + writerBySource);
+        }
         assertEquals(published, stats.ingested(), stats::toString);
         assertEquals(published, accepted.get() + refused.get());
         assertEquals(delivered, stats.written(), "every delivered event is counted as written");
@@ -159,9 +183,15 @@ class PipelineStressTest {
         }
     }
 
-    /** Records each batch under its id; slow on purpose, so the producers outrun it. */
+    /** A batch as the sink saw it, and the worker thread that wrote it. */
+    private record Written(String thread, long[][] events) {
+    }
+
+    /** Records each batch under its id, and in the order the sink was called; slow on purpose. */
     private static final class BatchRecorder implements Sink {
         final ConcurrentSkipListMap<Long, long[][]> batches = new ConcurrentSkipListMap<>();
+        final ConcurrentSkipListMap<Long, Written> inWriteOrder = new ConcurrentSkipListMap<>();
+        private final AtomicLong calls = new AtomicLong();
         private final long latencyNanos;
 
         BatchRecorder(long latencyNanos) {
@@ -170,6 +200,7 @@ class PipelineStressTest {
 
         @Override
         public int write(EventBatch batch) {
+            final long call = calls.getAndIncrement(); // one worker's calls are in its own order; that is what counts
             final long[][] copy = new long[batch.size()][];
             for (int i = 0; i < batch.size(); i++) {
                 copy[i] = new long[] {batch.timestampNanos(i), batch.sourceId(i), batch.kind(i),
@@ -178,6 +209,7 @@ class PipelineStressTest {
             if (batches.put(batch.batchId(), copy) != null) {
                 throw new AssertionError("batch id " + batch.batchId() + " delivered twice");
             }
+            inWriteOrder.put(call, new Written(Thread.currentThread().getName(), copy));
             if (latencyNanos > 0) {
                 LockSupport.parkNanos(latencyNanos); // simulated storage latency, not synchronisation
             }

@@ -55,11 +55,12 @@ final class E2eReport {
                 case "ceiling" -> "raw binary COPY (ceiling candidate)";
                 case "insert" -> "batched INSERT (rewrite)";
                 case "copy-chunked" -> "control: raw COPY, one commit per batch";
-                default -> "Spillway";
+                case "spillway-by-source" -> "Spillway, routed by source";
+                default -> c.compareRouting ? "Spillway, arrival order" : "Spillway";
             };
             final boolean oneTx = run.kind().equals("ceiling") && run.batch() == run.rows();
             sb.append("| ").append(writer).append(" | ")
-                .append(run.kind().equals("spillway") || run.kind().equals("ceiling") ? run.workers() : 1)
+                .append(run.kind().startsWith("spillway") || run.kind().equals("ceiling") ? run.workers() : 1)
                 .append(" | ").append(oneTx ? "one tx" : fmt("%,d", run.batch())).append(" | ")
                 .append(fmt("%,.0f", run.rowsPerSecond())).append(" | ")
                 .append(pct(run.rowsPerSecond(), ceilDefault)).append(" | ")
@@ -72,19 +73,23 @@ final class E2eReport {
         sb.append("\nCPU s = CPU seconds used during the measurement by this JVM (producer, pump, workers, encoder, JDBC, "
             + "GC, JIT) and by the embedded server's processes; cores busy = their sum / wall time.\n");
 
-        sb.append("\n## 2. Index cost (Spillway at workers ").append(c.refWorkers).append(")\n\n");
+        routing(sb, c, r);
+
+        final String refKind = EndToEndBench.spillwayKind(c.refRouting());
+        sb.append("\n## 2. Index cost (Spillway at workers ").append(c.refWorkers).append(", ")
+            .append(c.refRouting() ? "routed by source" : "arrival order").append(")\n\n");
         sb.append("| index mode | ceiling rows/s | batched INSERT rows/s | Spillway batch ").append(fmt("%,d", c.refBatch))
             .append(" | Spillway batch ").append(fmt("%,d", c.bigBatch))
             .append(" | control: raw COPY per ").append(fmt("%,d", c.refBatch))
             .append(" rows | best Spillway % of ceiling | best Spillway x INSERT | Spillway (batch ").append(fmt("%,d", c.refBatch))
             .append(") vs DEFAULT |\n");
         sb.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
-        final Run refDefault = r.find("spillway", IndexMode.DEFAULT, c.refWorkers, c.refBatch);
+        final Run refDefault = r.find(refKind, IndexMode.DEFAULT, c.refWorkers, c.refBatch);
         for (IndexMode mode : IndexMode.values()) {
             final Run ceil = r.best("ceiling", mode);
             final Run ins = r.best("insert", mode);
-            final Run sp = r.find("spillway", mode, c.refWorkers, c.refBatch);
-            final Run big = r.find("spillway", mode, c.refWorkers, c.bigBatch);
+            final Run sp = r.find(refKind, mode, c.refWorkers, c.refBatch);
+            final Run big = r.find(refKind, mode, c.refWorkers, c.bigBatch);
             final Run ctl = r.find("copy-chunked", mode, 1, c.refBatch);
             if (ceil == null || sp == null) {
                 continue;
@@ -103,7 +108,7 @@ final class E2eReport {
         for (Run run : r.runs) {
             if (run.index() != IndexMode.DEFAULT) {
                 sb.append(" ").append(run.kind()).append(' ').append(run.index())
-                    .append(run.kind().equals("spillway") || run.kind().equals("copy-chunked") ? " b" + run.batch() : "").append(": ").append(cpu(run).replace(" | ", " / "))
+                    .append(run.kind().startsWith("spillway") || run.kind().equals("copy-chunked") ? " w" + run.workers() + " b" + run.batch() : "").append(": ").append(cpu(run).replace(" | ", " / "))
                     .append(';');
             }
         }
@@ -118,9 +123,10 @@ final class E2eReport {
                 .append(fmt("%.2f", r.drain.seconds() / r.drainExpectedSeconds)).append(" | ")
                 .append(r.drain.written() == r.drainFill && r.drain.counted() == r.drainFill ? "yes" : "**no**")
                 .append(" |\n");
-            sb.append("\nBuffered = the full ring plus the ").append(2 * c.refWorkers + 1).append(" pooled batches the "
-                + "pump had already filled (workers ").append(c.refWorkers).append(", batch ").append(fmt("%,d", c.refBatch))
-                .append("). ").append(r.drain.note()).append(".\n");
+            sb.append("\nBuffered = the full ring plus what the pump had already put into its pooled batches (workers ")
+                .append(c.refWorkers).append(", batch ").append(fmt("%,d", c.refBatch)).append(", routing ")
+                .append(c.refRouting() ? "by source" : "arrival order").append("; the producer offered until the first "
+                    + "refusal, DROP_NEWEST). ").append(r.drain.note()).append(".\n");
         }
 
         if (!r.overload.isEmpty()) {
@@ -180,19 +186,20 @@ final class E2eReport {
             final Run ceil = r.best("ceiling", mode);
             Run bestSp = null;
             for (Run run : r.runs) {
-                if (run.kind().equals("spillway") && run.index() == mode
+                if (run.kind().startsWith("spillway") && run.index() == mode
                     && (bestSp == null || run.rowsPerSecond() > bestSp.rowsPerSecond())) {
                     bestSp = run;
                 }
             }
-            final Run defaults = r.find("spillway", mode, c.refWorkers, c.refBatch);
+            final Run defaults = r.find(refKind, mode, c.refWorkers, c.refBatch);
             if (ceil != null && bestSp != null) {
                 final double best = bestSp.rowsPerSecond() / ceil.rowsPerSecond();
                 sb.append("| library, ").append(mode).append(": >= 95 % of the parallel-COPY ceiling (")
                     .append(fmt("%,.0f", ceil.rowsPerSecond())).append(" rows/s: ").append(ceil.workers())
                     .append(" conn, ").append(ceil.batch() == ceil.rows() ? "one tx" : fmt("commit %,d", ceil.batch()))
                     .append(") | best ").append(fmt("%.0f %%", best * 100)).append(" (workers ").append(bestSp.workers())
-                    .append(", batch ").append(fmt("%,d", bestSp.batch())).append(")")
+                    .append(", batch ").append(fmt("%,d", bestSp.batch())).append(bestSp.kind().endsWith("by-source")
+                        ? ", routed by source" : "").append(")")
                     .append(defaults == null ? "" : fmt("; reference point (workers %d, batch %,d) %.0f %%", c.refWorkers,
                         c.refBatch, 100 * defaults.rowsPerSecond() / ceil.rowsPerSecond()))
                     .append(" | ").append(best >= 0.95 ? "met (best point)" : "**missed**").append(" |\n");
@@ -225,7 +232,7 @@ final class E2eReport {
         for (IndexMode mode : IndexMode.values()) {
             Run bestSp = null;
             for (Run run : r.runs) {
-                if (run.kind().equals("spillway") && run.index() == mode
+                if (run.kind().startsWith("spillway") && run.index() == mode
                     && (bestSp == null || run.rowsPerSecond() > bestSp.rowsPerSecond())) {
                     bestSp = run;
                 }
@@ -236,7 +243,8 @@ final class E2eReport {
                 final double ratio = bestSp.rowsPerSecond() / ceil.rowsPerSecond();
                 sb.append("| ").append(mode).append(": Spillway >= 90 % of the ceiling (best measured point) | ")
                     .append(fmt("%.0f %%", ratio * 100)).append(" at workers ").append(bestSp.workers()).append(", batch ")
-                    .append(fmt("%,d", bestSp.batch())).append(" | ").append(ratio >= 0.9 ? "met" : "**missed**").append(" |\n");
+                    .append(fmt("%,d", bestSp.batch())).append(bestSp.kind().endsWith("by-source") ? ", routed by source"
+                        : "").append(" | ").append(ratio >= 0.9 ? "met" : "**missed**").append(" |\n");
             }
             if (bestSp != null && ins != null) {
                 final double ratio = bestSp.rowsPerSecond() / ins.rowsPerSecond();
@@ -265,6 +273,60 @@ final class E2eReport {
                 .append(" /s | ").append(ingestRatio > 0.9 ? "met" : "**missed**").append(" |\n");
         }
         return sb.toString();
+    }
+
+    /**
+     * Issue #14 item 3: arrival order against routing by source, per grid point measured both ways (back to back in
+     * ABBA order), medians over the repetitions.
+     */
+    private static void routing(StringBuilder sb, Config c, Results r) {
+        final java.util.LinkedHashMap<String, java.util.List<Run>[]> pairs = new java.util.LinkedHashMap<>();
+        for (Run run : r.runs) {
+            final int side = run.kind().equals("spillway") ? 0 : run.kind().equals("spillway-by-source") ? 1 : -1;
+            if (side < 0 || run.workers() < 2) {
+                continue;
+            }
+            @SuppressWarnings("unchecked")
+            final java.util.List<Run>[] fresh = new java.util.List[] {new java.util.ArrayList<Run>(),
+                new java.util.ArrayList<Run>()};
+            pairs.computeIfAbsent(run.index() + "/" + run.workers() + "/" + run.batch(), k -> fresh)[side].add(run);
+        }
+        if (pairs.values().stream().noneMatch(p -> !p[0].isEmpty() && !p[1].isEmpty())) {
+            return;
+        }
+        sb.append("\n## 1b. Routing by source vs arrival order (issue #14 item 3)\n\n");
+        sb.append("Same run, each point measured both ways back to back, which one first alternating (ABBA); medians "
+            + "over ").append(c.reps).append(" repetition(s). Arrival order: batches go to whichever worker is free. "
+            + "By source: the pump fills one batch per worker, each source always to the same worker.\n\n");
+        sb.append("| index | workers | batch | arrival rows/s | by source rows/s | by source / arrival | PostgreSQL CPU s "
+            + "per M rows: arrival / by source |\n");
+        sb.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+        double logSum = 0;
+        int n = 0;
+        for (java.util.Map.Entry<String, java.util.List<Run>[]> e : pairs.entrySet()) {
+            final java.util.List<Run>[] p = e.getValue();
+            if (p[0].isEmpty() || p[1].isEmpty()) {
+                continue;
+            }
+            final Run any = p[0].get(0);
+            final double a = median(p[0], Run::rowsPerSecond);
+            final double b = median(p[1], Run::rowsPerSecond);
+            final double pgA = median(p[0], x -> x.pgCpuSeconds() * 1e6 / x.rows());
+            final double pgB = median(p[1], x -> x.pgCpuSeconds() * 1e6 / x.rows());
+            logSum += Math.log(b / a);
+            n++;
+            sb.append("| ").append(any.index()).append(" | ").append(any.workers()).append(" | ")
+                .append(fmt("%,d", any.batch())).append(" | ").append(fmt("%,.0f", a)).append(" | ")
+                .append(fmt("%,.0f", b)).append(" | ").append(fmt("%.2fx", b / a)).append(" | ")
+                .append(fmt("%.2f / %.2f", pgA, pgB)).append(" |\n");
+        }
+        sb.append("\nGeometric mean of by source / arrival over these points: ")
+            .append(fmt("%.2fx", Math.exp(logSum / n))).append(".\n");
+    }
+
+    private static double median(java.util.List<Run> runs, java.util.function.ToDoubleFunction<Run> f) {
+        final double[] v = runs.stream().mapToDouble(f).sorted().toArray();
+        return v.length % 2 == 1 ? v[v.length / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
     }
 
     private static LineProtocolE2e.LineRun influx(Results r) {

@@ -68,11 +68,23 @@ public final class EndToEndBench {
         int producers = 1;
         int[] workers = {1, 2, 4};
         int[] batches = {512, 4_096, 16_384};
+        /**
+         * Issue #14 item 3: every Spillway point at more than one worker is measured with batches in arrival order
+         * (kind {@code spillway}) and routed by source (kind {@code spillway-by-source}), back to back, the order
+         * alternating from point to point and from repetition to repetition (ABBA), so the machine's drift hits both.
+         */
+        boolean compareRouting = true;
+        /** Repetitions of the Spillway grid (each a full pass; the report takes medians). */
+        int reps = 1;
+        /** Index modes measured after the default schema (step 2). */
+        IndexMode[] otherModes = {IndexMode.NONE, IndexMode.BRIN_TIME};
+        /** Only the library (steps 1 and 2): skips the collector end to end, the drain and the overload. */
+        boolean libraryOnly;
         /** The grid point used for the index-cost comparison, the drain and the overload. */
         int refWorkers = 2;
-        int refBatch = 4_096;
+        int refBatch = Pipeline.DEFAULT_BATCH_SIZE;
         /** Also measured per index mode. */
-        int bigBatch = 16_384;
+        int bigBatch = 4_096; // the pre-#14 default
         int pipelineRing = 65_536;
         int drainRing = 1 << 20;
         int insertRowsPerTransaction = 10_000;
@@ -128,6 +140,16 @@ public final class EndToEndBench {
             this.out = out;
             return this;
         }
+
+        /** Routing used by the drain, the overload and step 2's reference point: the library's default. */
+        boolean refRouting() {
+            return Pipeline.DEFAULT_ROUTE_BY_SOURCE;
+        }
+    }
+
+    /** Kind of a Spillway run: arrival order, or routed by source. */
+    static String spillwayKind(boolean bySource) {
+        return bySource ? "spillway-by-source" : "spillway";
     }
 
     /** One measurement. */
@@ -243,8 +265,29 @@ public final class EndToEndBench {
                 case "--out":
                     config.out = Path.of(args[++i]);
                     break;
+                case "--workers":
+                    config.workers = ints(args[++i]);
+                    break;
+                case "--batches":
+                    config.batches = ints(args[++i]);
+                    break;
+                case "--reps":
+                    config.reps = Integer.parseInt(args[++i]);
+                    break;
+                case "--modes": // the index modes of step 2, e.g. NONE or NONE,BRIN_TIME, or "" for none
+                    config.otherModes = java.util.Arrays.stream(args[++i].split(",")).filter(m -> !m.isBlank())
+                        .map(m -> IndexMode.valueOf(m.trim().toUpperCase(Locale.ROOT))).toArray(IndexMode[]::new);
+                    break;
+                case "--library-only":
+                    config.libraryOnly = true;
+                    break;
+                case "--no-routing":
+                    config.compareRouting = false;
+                    break;
                 default:
-                    System.err.println("usage: EndToEndBench [--quick|--smoke] [--rows N] [--overload-seconds S] [--out DIR]");
+                    System.err.println("usage: EndToEndBench [--quick|--smoke] [--rows N] [--overload-seconds S] "
+                        + "[--workers 1,2,4] [--batches 4096,16384] [--reps N] [--modes NONE,BRIN_TIME] "
+                        + "[--library-only] [--no-routing] [--out DIR]");
                     System.exit(2);
             }
         }
@@ -254,6 +297,10 @@ public final class EndToEndBench {
             System.exit(1);
         }
         System.exit(0); // HikariCP housekeeping and logback threads are not daemons
+    }
+
+    private static int[] ints(String csv) {
+        return java.util.Arrays.stream(csv.split(",")).mapToInt(v -> Integer.parseInt(v.trim())).toArray();
     }
 
     /** Runs every step against the configured database and writes the result files. */
@@ -280,23 +327,32 @@ public final class EndToEndBench {
         ceilings(IndexMode.DEFAULT);
         batchedInsert(IndexMode.DEFAULT);
         chunkedCeiling(IndexMode.DEFAULT, config.refBatch);
-        for (int w : config.workers) {
-            for (int b : config.batches) {
-                spillway(IndexMode.DEFAULT, w, b);
+        int point = 0;
+        for (int rep = 0; rep < config.reps; rep++) {
+            for (int w : config.workers) {
+                for (int b : config.batches) {
+                    spillwayPair(IndexMode.DEFAULT, w, b, point++ + rep);
+                }
             }
         }
         bestCeilingAgain(IndexMode.DEFAULT);
 
         // 2. Index cost at the reference grid point (and at the largest batch), with both baselines per mode.
-        for (IndexMode mode : new IndexMode[] {IndexMode.NONE, IndexMode.BRIN_TIME}) {
+        for (IndexMode mode : config.otherModes) {
             ceilings(mode);
             batchedInsert(mode);
             chunkedCeiling(mode, config.refBatch);
-            spillway(mode, config.refWorkers, config.refBatch);
-            if (config.bigBatch != config.refBatch) {
-                spillway(mode, config.refWorkers, config.bigBatch);
+            for (int rep = 0; rep < config.reps; rep++) {
+                spillwayPair(mode, config.refWorkers, config.refBatch, point++ + rep);
+                if (config.bigBatch != config.refBatch) {
+                    spillwayPair(mode, config.refWorkers, config.bigBatch, point++ + rep);
+                }
             }
             bestCeilingAgain(mode);
+        }
+        if (config.libraryOnly) {
+            writeFiles();
+            return results;
         }
 
         // 2b. The collector end to end (line protocol over HTTP from a separate process) on its real schema, and
@@ -333,7 +389,25 @@ public final class EndToEndBench {
         results.runs.subList(keep, results.runs.size()).clear();
     }
 
+    /**
+     * Arrival order and routing by source at one grid point, back to back; which goes first alternates with
+     * {@code order} (ABBA over the grid and the repetitions). With one worker the two are the same: measured once.
+     */
+    private void spillwayPair(IndexMode mode, int workers, int batch, int order) throws Exception {
+        if (!config.compareRouting || workers == 1) {
+            spillway(mode, workers, batch, config.compareRouting ? false : config.refRouting());
+            return;
+        }
+        final boolean first = order % 2 == 1;
+        spillway(mode, workers, batch, first);
+        spillway(mode, workers, batch, !first);
+    }
+
     private void spillway(IndexMode mode, int workers, int batch) throws Exception {
+        spillway(mode, workers, batch, config.refRouting());
+    }
+
+    private void spillway(IndexMode mode, int workers, int batch, boolean bySource) throws Exception {
         final TimescaleSink sink = freshTable(mode, workers);
         db.checkpoint();
         final Pipeline pipeline = Pipeline.builder()
@@ -341,6 +415,7 @@ public final class EndToEndBench {
             .sink(sink)
             .workers(workers)
             .batchSize(batch)
+            .routeBySource(bySource)
             .ringSize(Math.max(config.pipelineRing, Integer.highestOneBit(batch) * 4))
             .overflowPolicy(OverflowPolicy.BLOCK)
             .flushInterval(Duration.ofMillis(20))
@@ -353,7 +428,7 @@ public final class EndToEndBench {
         final double seconds = (System.nanoTime() - start) / 1e9;
         final Cpu cpu1 = cpuAfter();
         final long counted = db.count(TABLE);
-        record(new Run("spillway", mode, workers, batch, config.rows, seconds, stats.written(), counted,
+        record(new Run(spillwayKind(bySource), mode, workers, batch, config.rows, seconds, stats.written(), counted,
             stats.isBalanced() ? "" : "UNBALANCED " + stats, cpu1.jvmSecondsSince(cpu0), cpu1.pgSecondsSince(cpu0)));
     }
 
@@ -579,15 +654,16 @@ public final class EndToEndBench {
             .sink(gated)
             .workers(w)
             .batchSize(b)
+            .routeBySource(config.refRouting())
             .ringSize(config.drainRing)
-            .overflowPolicy(OverflowPolicy.BLOCK)
+            .overflowPolicy(OverflowPolicy.DROP_NEWEST)
             .flushInterval(Duration.ofMillis(20))
             .closeTimeout(Duration.ofMinutes(10))
             .build();
-        // The pump takes one batch per worker (they block in the sink) and fills the other w+1 pooled batches;
-        // then it stops, and the ring fills up completely.
-        final long fill = (long) config.drainRing + (2L * w + 1) * b;
-        produceSynthetic(pipeline, fill);
+        // The pump takes one batch per worker (they block in the sink) and fills the other pooled batches (how many
+        // depends on the routing); then it stops, and the ring fills up completely. The producer offers until the
+        // first refusal (DROP_NEWEST): everything accepted is what the drain must write.
+        final long fill = fillUntilRefused(pipeline);
         final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
         while (pipeline.stats().ringOccupancy() < config.drainRing && System.nanoTime() < deadline) {
             Thread.sleep(1);
@@ -599,7 +675,7 @@ public final class EndToEndBench {
         final PipelineStats stats = pipeline.close(Duration.ofMinutes(10));
         final double seconds = (System.nanoTime() - start) / 1e9;
         final Cpu cpu1 = cpuAfter();
-        final Run ref = results.find("spillway", IndexMode.DEFAULT, w, b);
+        final Run ref = results.find(spillwayKind(config.refRouting()), IndexMode.DEFAULT, w, b);
         results.drainFill = fill;
         results.drainExpectedSeconds = ref == null ? Double.NaN : fill / ref.rowsPerSecond();
         results.drain = new Run("drain", IndexMode.DEFAULT, w, b, fill, seconds, stats.written(), db.count(TABLE),
@@ -613,7 +689,7 @@ public final class EndToEndBench {
     private void overload() throws Exception {
         final int w = config.refWorkers;
         final int b = config.refBatch;
-        final Run ref = results.find("spillway", IndexMode.DEFAULT, w, b);
+        final Run ref = results.find(spillwayKind(config.refRouting()), IndexMode.DEFAULT, w, b);
         final double sinkRate = ref == null ? 100_000 : ref.rowsPerSecond();
         final double target = sinkRate * config.overloadFactor;
         results.overloadTargetRate = target;
@@ -624,6 +700,7 @@ public final class EndToEndBench {
             .sink(sink)
             .workers(w)
             .batchSize(b)
+            .routeBySource(config.refRouting())
             .ringSize(config.pipelineRing)
             .overflowPolicy(OverflowPolicy.OVERWRITE_OLDEST)
             .closeTimeout(Duration.ofMinutes(5))
@@ -737,15 +814,27 @@ public final class EndToEndBench {
         }
     }
 
-    private void produceSynthetic(Pipeline pipeline, long n) throws InterruptedException {
-        final Thread t = new Thread(() -> {
-            for (long i = 0; i < n; i++) {
-                pipeline.ingest(RowSet.timestampOf(i), (int) (i % config.sources), (short) 1, i * 0.5,
-                    i / config.sources);
+    /**
+     * Offers events until the ring stays full: a refusal (DROP_NEWEST) means full right now, but the pump may still
+     * be reading into its last free batches, so the producer waits and offers again (the same event, so sequences
+     * stay contiguous) until the ring is still full 50 ms later. Returns how many events were accepted.
+     */
+    private long fillUntilRefused(Pipeline pipeline) throws InterruptedException {
+        final long giveUpAt = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        long i = 0;
+        while (System.nanoTime() - giveUpAt < 0) {
+            if (pipeline.ingest(RowSet.timestampOf(i), (int) (i % config.sources), (short) 1, i * 0.5,
+                i / config.sources)) {
+                i++;
+                continue;
             }
-        }, "producer");
-        t.start();
-        t.join();
+            final long occupancy = pipeline.stats().ringOccupancy();
+            Thread.sleep(50);
+            if (occupancy >= config.drainRing && pipeline.stats().ringOccupancy() >= config.drainRing) {
+                break; // the pump has stopped: every pooled batch is filled or with a (paused) worker
+            }
+        }
+        return i;
     }
 
     private byte[] encodeAll() throws SQLException {

@@ -129,7 +129,7 @@ public final class SpoolBench {
 
     /**
      * The issue's goal (an idle spool costs under 2 %) where it matters: a pipeline writing to PostgreSQL through
-     * {@link TimescaleSink} (2 workers, batch 4,096, BLOCK), with and without a spool that stays empty because the
+     * {@link TimescaleSink} (the library's defaults, BLOCK), with and without a spool that stays empty because the
      * database is healthy. Rounds run in pairs, each pair in ABBA order (off, on, on, off, ...), so drift from a
      * growing load on a shared machine falls on both sides; every round writes to a fresh table. Reported: the
      * median of each side and the median of the per-pair ratios, with their range.
@@ -163,7 +163,7 @@ public final class SpoolBench {
             }
             md.append("\n## Spool idle against PostgreSQL: spool off vs spool on (database healthy)\n\n")
                 .append("TimescaleSink on PostgreSQL (").append(db.isEmbedded() ? "embedded" : "external")
-                .append("), one producer, BLOCK, 2 workers, batch 4,096, flush 100 ms; ")
+                .append("), one producer, BLOCK, the library's defaults otherwise; ")
                 .append(String.format(Locale.ROOT, "%,d", events)).append(" events per round (timed from the first ")
                 .append("ingest to the last row committed), a fresh table per round; ").append(pairs)
                 .append(" pairs in ABBA order (off/on, on/off, ...), after one warm-up round. Spool: fsync 500 ms, ")

@@ -38,6 +38,10 @@ class EndToEndBenchSmokeTest {
         }
         assertEquals(config.workers.length * config.batches.length + 4, // + NONE and BRIN_TIME at two batch sizes
             r.runs.stream().filter(x -> x.kind().equals("spillway")).count());
+        // issue #14 item 3: every point with more than one worker also routed by source, back to back
+        final long multiWorker = java.util.Arrays.stream(config.workers).filter(w -> w > 1).count();
+        assertEquals(multiWorker * config.batches.length + 4,
+            r.runs.stream().filter(x -> x.kind().equals("spillway-by-source")).count());
 
         // the collector end to end ran on both index modes and stored every line once
         assertEquals(2, r.lineRuns.stream().filter(x -> x.target().equals("collector")).count());
@@ -58,6 +62,7 @@ class EndToEndBenchSmokeTest {
         final String md = Files.readString(out.resolve("e2e.md"));
         assertTrue(md.contains("## 1. End-to-end"), md);
         assertTrue(md.contains("## Goals"), md);
+        assertTrue(md.contains("## 1b. Routing by source vs arrival order"), md);
         assertTrue(Files.readString(out.resolve("e2e.csv")).lines().count() > 5);
     }
 }

@@ -33,6 +33,7 @@ import java.time.Duration;
  * @param maxSeries most series the collector will create
  * @param maxLineLength longest TCP line
  * @param tcpIdleTimeout idle TCP connections are closed after this; zero disables
+ * @param tcpMaxConnections most open TCP connections; more are closed on accept
  * @param highWaterMark ring occupancy fraction above which HTTP writes get 503
  * @param ingestThreads threads that decompress, parse and ingest HTTP bodies
  * @param closeTimeout how long shutdown waits for the pipeline to drain
@@ -82,6 +83,7 @@ public record CollectorConfig(
     int maxSeries,
     int maxLineLength,
     Duration tcpIdleTimeout,
+    int tcpMaxConnections,
     double highWaterMark,
     int ingestThreads,
     Duration closeTimeout,

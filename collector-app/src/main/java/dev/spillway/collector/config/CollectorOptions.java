@@ -130,6 +130,11 @@ public final class CollectorOptions {
         description = "Close TCP connections idle this long; 0 disables (default: ${DEFAULT-VALUE}).")
     String tcpIdleTimeout;
 
+    @Option(names = "--tcp-max-connections", paramLabel = "N", defaultValue = "1024",
+        description = "Most open TCP line-protocol connections; more are closed at once, counted and logged "
+            + "(default: ${DEFAULT-VALUE}).")
+    String tcpMaxConnections;
+
     @Option(names = "--high-water-mark", paramLabel = "FRACTION", defaultValue = "0.9",
         description = "Ring occupancy above which HTTP writes get 503 + Retry-After (default: ${DEFAULT-VALUE}).")
     String highWaterMark;
@@ -456,6 +461,7 @@ public final class CollectorOptions {
         final int series = intIn("--max-series", maxSeries, 1, Integer.MAX_VALUE);
         final int line = sizeIn("--max-line-length", maxLineLength, 64, 1 << 30);
         final Duration idle = durationIn("--tcp-idle-timeout", tcpIdleTimeout, Duration.ZERO, Duration.ofDays(7));
+        final int tcpConnections = intIn("--tcp-max-connections", tcpMaxConnections, 1, 1_000_000);
         final double hwm = convert("--high-water-mark", highWaterMark, Double::parseDouble);
         if (!(hwm > 0.0 && hwm <= 1.0)) {
             throw new ConfigException(name("--high-water-mark") + " must be a fraction in (0, 1], was " + highWaterMark);
@@ -525,7 +531,7 @@ public final class CollectorOptions {
         }
         return new CollectorConfig(httpAddr, tcpAddr, udpAddr, token, blank(jdbcUrl) ? null : jdbcUrl,
             dbUser, dbPassword, Path.of(dataDir).toAbsolutePath().normalize(), port, ring, batch, flush,
-            workerCount, policy, attempts, maxElapsed, body, inflated, series, line, idle, hwm, threads, close,
+            workerCount, policy, attempts, maxElapsed, body, inflated, series, line, idle, tcpConnections, hwm, threads, close,
             maxConnections, maxBuffered, headerTimeout, readTimeout, idleTimeout, udpBuffer, chunk, compress, keep,
             index, monitorFile, probes, keepAlive, reload, alerting(), publicPage, spool, spoolMax, fsync, full, ackMode, ackWait,
             natsSettings);

@@ -10,6 +10,9 @@ import io.micrometer.core.instrument.MeterRegistry;
 import io.nats.client.Connection;
 import io.nats.client.ConnectionListener;
 import io.nats.client.ErrorListener;
+import io.nats.client.JetStreamApiException;
+import io.nats.client.JetStreamManagement;
+import io.nats.client.JetStreamOptions;
 import io.nats.client.Nats;
 import io.nats.client.Options;
 import org.slf4j.Logger;
@@ -25,16 +28,20 @@ import java.time.Duration;
 public final class JetStreamRole implements AutoCloseable {
 
     private static final Logger LOG = LoggerFactory.getLogger(JetStreamRole.class);
+    private static final Duration PROBE_TIMEOUT = Duration.ofSeconds(2);
 
     private final NatsSettings settings;
     private final JetStreamTopology topology;
     private final Connection connection;
+    /** For the edge's readiness check: stream info with a short timeout, on the probe thread. */
+    private final JetStreamManagement probe;
     private NatsBatchConsumer consumer;
 
-    private JetStreamRole(NatsSettings settings, Connection connection) {
+    private JetStreamRole(NatsSettings settings, Connection connection) throws java.io.IOException {
         this.settings = settings;
         this.topology = topology(settings);
         this.connection = connection;
+        this.probe = connection.jetStreamManagement(JetStreamOptions.builder().requestTimeout(PROBE_TIMEOUT).build());
     }
 
     /** The stream and consumer for these settings (validated: throws IllegalArgumentException naming a setting). */
@@ -81,8 +88,9 @@ public final class JetStreamRole implements AutoCloseable {
             options.userInfo(settings.user(), settings.password());
         }
         final Connection connection = Nats.connect(options.build());
-        final JetStreamRole role = new JetStreamRole(settings, connection);
+        final JetStreamRole role;
         try {
+            role = new JetStreamRole(settings, connection);
             role.topology.ensureStream(connection);
         } catch (Exception | Error e) {
             connection.close();
@@ -103,6 +111,29 @@ public final class JetStreamRole implements AutoCloseable {
     public void startWriter(TimescaleSink sink, MeterRegistry registry) throws Exception {
         consumer = NatsBatchConsumer.builder().connection(connection).topology(topology).sink(sink)
             .name("writer").threads(settings.writerThreads()).meterRegistry(registry).build().start();
+    }
+
+    /**
+     * The edge's readiness check (run once a second on the readiness probe's thread, never on a request): null
+     * when the NATS connection is up and JetStream answers for the stream within 2 s, else why not. While it fails,
+     * {@code /health} and {@code /ready} answer 503 with this sentence; batches meanwhile are retried, then spooled.
+     */
+    public String edgeProblem() {
+        final Connection.Status status = connection.getStatus();
+        if (status != Connection.Status.CONNECTED) {
+            return "NATS unreachable: connection to " + settings.servers() + " is " + status
+                + " (reconnecting; batches are retried, then spooled)";
+        }
+        try {
+            probe.getStreamInfo(topology.stream());
+            return null;
+        } catch (JetStreamApiException e) {
+            return "JetStream stream " + topology.stream() + " unavailable on " + settings.servers() + ": "
+                + e.getMessage();
+        } catch (java.io.IOException | RuntimeException e) {
+            return "JetStream unreachable on " + settings.servers() + " (no answer within " + PROBE_TIMEOUT.toSeconds()
+                + " s): " + e.getMessage();
+        }
     }
 
     /** The ledger retention a writer needs: the stream's max_age plus an hour of margin. */

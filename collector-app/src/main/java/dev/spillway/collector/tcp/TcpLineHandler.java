@@ -134,6 +134,10 @@ final class TcpLineHandler extends SimpleChannelInboundHandler<ByteBuf> {
     @Override
     public void userEventTriggered(ChannelHandlerContext ctx, Object evt) throws Exception {
         if (evt instanceof IdleStateEvent) {
+            if (inFlight) {
+                // Not idle: paused (autoRead off) while its previous batch waits on a full pipeline.
+                return;
+            }
             LOG.debug("{} idle, closing", peer);
             ctx.close();
             return;

@@ -26,7 +26,7 @@ import java.util.stream.Stream;
  * a temporary directory where {@code npm ci} runs. {@link #start()} returns null when Node.js or the tool is
  * missing (the caller skips, saying why).
  */
-final class TimescaleLite implements AutoCloseable {
+public final class TimescaleLite implements AutoCloseable {
 
     private final Path work;
     private final Process server;
@@ -41,7 +41,7 @@ final class TimescaleLite implements AutoCloseable {
     }
 
     /** Why the tool cannot run here, or null when it can. */
-    static String missing() {
+    public static String missing() {
         if (tool() == null) {
             return "timescaledb-lite not found: set SPILLWAY_TIMESCALEDB_LITE or place it at "
                 + "../shared/tools/timescaledb-lite relative to the repository";
@@ -52,7 +52,7 @@ final class TimescaleLite implements AutoCloseable {
         return null;
     }
 
-    static TimescaleLite start() throws Exception {
+    public static TimescaleLite start() throws Exception {
         final Path tool = tool();
         final Path work = Files.createTempDirectory("timescaledb-lite-page-");
         for (String name : new String[] {"package.json", "package-lock.json", "server.mjs", ".npmrc"}) {
@@ -99,7 +99,7 @@ final class TimescaleLite implements AutoCloseable {
      * Connections one after another. The tool can still be ending the previous session when the next starts and
      * then resets it, so opening is retried for a few seconds.
      */
-    DataSource dataSource() {
+    public DataSource dataSource() {
         final PGSimpleDataSource pg = new PGSimpleDataSource();
         pg.setUrl(url);
         pg.setUser("postgres");
@@ -159,7 +159,7 @@ final class TimescaleLite implements AutoCloseable {
         };
     }
 
-    String url() {
+    public String url() {
         return url;
     }
 
@@ -211,7 +211,7 @@ final class TimescaleLite implements AutoCloseable {
     }
 
     /** The server's log, for failure messages. */
-    String log() {
+    public String log() {
         return read(log);
     }
 }

@@ -23,7 +23,10 @@ import java.util.function.LongSupplier;
  *       horizon is answered "not confirmed" (conservative, never a false "durable").</li>
  * </ul>
  *
- * A waiter for {@code [from, to]} completes once the watermark reaches {@code to}, with {@code true} when no lost
+ * A range may be reported in parts: the pump cuts one range (a round) into one batch per lane when it routes by
+ * source, and the range counts as resolved when all its parts are.
+ *
+ * <p>A waiter for {@code [from, to]} completes once the watermark reaches {@code to}, with {@code true} when no lost
  * range intersects its range. Ranges are per batch (thousands of events), so the lock is taken once per batch,
  * never per event. Losses are tracked per batch range, so a loss in a concurrent producer's event inside the same
  * range also answers "not confirmed": conservative, and only under loss.
@@ -33,7 +36,10 @@ final class CommitTracker {
     private static final int MAX_LOST_RANGES = 4_096;
 
     private final LongSupplier syncedGeneration;
-    /** Resolved ranges above the watermark, by first sequence: {to, spool generation that must be synced}. */
+    /**
+     * Resolved ranges above the watermark, by first sequence: {to, highest spool generation that must be synced,
+     * parts still unresolved}.
+     */
     private final TreeMap<Long, long[]> resolved = new TreeMap<>();
     private final ArrayDeque<long[]> lost = new ArrayDeque<>();
     private final PriorityQueue<Waiter> waiters = new PriorityQueue<>((a, b) -> Long.compare(a.to, b.to));
@@ -53,12 +59,13 @@ final class CommitTracker {
     }
 
     /**
-     * Ring sequences {@code [from, to]} are resolved.
+     * One of the {@code parts} batches that share ring sequences {@code [from, to]} is resolved.
      *
-     * @param anyLost whether any event of the range was not stored (overwritten, failed, rejected)
-     * @param spoolGeneration 0, or the spool append generation that must be fsynced before the range is durable
+     * @param anyLost whether any event of this part was not stored (overwritten, failed, rejected)
+     * @param spoolGeneration 0, or the spool append generation that must be fsynced before the part is durable
+     * @param parts how many batches share the range (1 unless the pump routed the range's events by source)
      */
-    public void resolved(long from, long to, boolean anyLost, long spoolGeneration) {
+    public void resolved(long from, long to, boolean anyLost, long spoolGeneration, int parts) {
         if (to < from) {
             return;
         }
@@ -67,7 +74,13 @@ final class CommitTracker {
             if (anyLost) {
                 addLost(from, to);
             }
-            resolved.put(from, new long[] {to, spoolGeneration});
+            final long[] entry = resolved.get(from);
+            if (entry == null) {
+                resolved.put(from, new long[] {to, spoolGeneration, parts - 1});
+            } else {
+                entry[1] = Math.max(entry[1], spoolGeneration);
+                entry[2]--;
+            }
             done = advance();
         }
         complete(done);
@@ -151,7 +164,8 @@ final class CommitTracker {
     private List<Done> advance() {
         final long synced = syncedGeneration.getAsLong();
         Map.Entry<Long, long[]> e;
-        while ((e = resolved.firstEntry()) != null && e.getKey() <= watermark + 1 && e.getValue()[1] <= synced) {
+        while ((e = resolved.firstEntry()) != null && e.getKey() <= watermark + 1 && e.getValue()[2] == 0
+            && e.getValue()[1] <= synced) {
             watermark = Math.max(watermark, e.getValue()[0]);
             resolved.pollFirstEntry();
         }

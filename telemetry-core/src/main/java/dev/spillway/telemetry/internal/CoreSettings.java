@@ -12,6 +12,8 @@ import org.agrona.concurrent.IdleStrategy;
  * @param failedBatchHandler may be null
  * @param meterRegistry may be null
  * @param spool the spool, or null for none
+ * @param routeBySource whether each source's events go to one worker (one lane per worker), or batches go to
+ *     whichever worker is free (arrival order)
  */
 public record CoreSettings(
     String name,
@@ -25,5 +27,6 @@ public record CoreSettings(
     FailedBatchHandler failedBatchHandler,
     IdleStrategy idleStrategy,
     MeterRegistry meterRegistry,
-    SpoolSettings spool) {
+    SpoolSettings spool,
+    boolean routeBySource) {
 }

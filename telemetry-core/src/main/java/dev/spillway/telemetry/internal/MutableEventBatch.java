@@ -24,13 +24,13 @@ final class MutableEventBatch implements EventBatch, EventRing.EventSink {
     private long batchId;
     private long minTimestamp;
     private long maxTimestamp;
-    private long firstAppendNanos;
     private final AtomicBoolean resolved = new AtomicBoolean();
     /** The latest partial-success report of a failed attempt (committed parts only grow), null when none. */
     private volatile PartialWriteException progress;
     private long ringFrom;
     private long ringTo = -1;
     private boolean lossInRange;
+    private int rangeParts = 1;
 
     /** @param capacity the most events the batch holds */
     MutableEventBatch(int capacity) {
@@ -64,7 +64,7 @@ final class MutableEventBatch implements EventBatch, EventRing.EventSink {
     void reset(long batchId) {
         this.batchId = batchId;
         size = 0;
-        firstAppendNanos = 0;
+        rangeParts = 1;
         progress = null;
         resolved.set(false);
         lossInRange = false;
@@ -126,13 +126,16 @@ final class MutableEventBatch implements EventBatch, EventRing.EventSink {
         return progress;
     }
 
-    /** {@link System#nanoTime()} when the pump appended the first event, 0 while empty (set by the pump). */
-    long firstAppendNanos() {
-        return firstAppendNanos;
+    /**
+     * Set by the pump when the batch ships: how many batches share its ring range (the pump's round, cut into one
+     * batch per lane). The range is resolved when all of them are.
+     */
+    void rangeParts(int parts) {
+        rangeParts = parts;
     }
 
-    void firstAppendNanos(long nanoTime) {
-        firstAppendNanos = nanoTime;
+    int rangeParts() {
+        return rangeParts;
     }
 
     @Override

@@ -4,6 +4,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CountDownLatch;
@@ -71,20 +73,36 @@ public final class PipelineCore {
         this.name = s.name();
         this.settings = s;
         this.ring = new EventRing(s.ringSize(), s.mode(), counters);
-        final int poolSize = s.workers() * 2 + 1; // one filling, and up to two per worker (one writing, one queued)
+        // One open batch per lane at the pump, and up to two per worker (one writing, one queued).
+        final int lanes = s.routeBySource() ? s.workers() : 1;
+        final int poolSize = lanes + s.workers() * 2;
         final BlockingQueue<MutableEventBatch> free = new ArrayBlockingQueue<>(poolSize);
-        final BlockingQueue<MutableEventBatch> work = new ArrayBlockingQueue<>(poolSize + s.workers());
         for (int i = 0; i < poolSize; i++) {
             free.add(new MutableEventBatch(s.batchSize()));
+        }
+        // Every work queue holds the whole pool plus a pill per worker taking from it, so an offer never fails.
+        final List<BlockingQueue<MutableEventBatch>> laneQueues = new ArrayList<>(lanes);
+        final List<BlockingQueue<MutableEventBatch>> queueOfWorker = new ArrayList<>(s.workers());
+        if (s.routeBySource()) {
+            for (int i = 0; i < s.workers(); i++) {
+                laneQueues.add(new ArrayBlockingQueue<>(poolSize + 1));
+            }
+            queueOfWorker.addAll(laneQueues);
+        } else {
+            final BlockingQueue<MutableEventBatch> shared = new ArrayBlockingQueue<>(poolSize + s.workers());
+            laneQueues.add(shared);
+            for (int i = 0; i < s.workers(); i++) {
+                queueOfWorker.add(shared);
+            }
         }
         this.metrics = s.meterRegistry() == null ? null
             : new PipelineMetrics(s.meterRegistry(), name, this, counters, spool);
         final AtomicInteger workerIndex = new AtomicInteger();
-        this.workers = new WorkerPool(name, s.workers(),
+        this.workers = new WorkerPool(name,
             r -> daemon(r, name + "-worker-" + workerIndex.incrementAndGet()), s.sink(), s.retryPolicy(),
-            s.failedBatchHandler(), counters, free, work, metrics == null ? null : metrics.writeTimer(), spool,
-            tracker);
-        this.pump = new Pump(ring, counters, free, work, workers, s.batchSize(), s.flushIntervalNanos(),
+            s.failedBatchHandler(), counters, free, queueOfWorker, metrics == null ? null : metrics.writeTimer(),
+            spool, tracker);
+        this.pump = new Pump(ring, counters, free, laneQueues, workers, s.batchSize(), s.flushIntervalNanos(),
             s.idleStrategy(), name, tracker);
     }
 
@@ -98,8 +116,9 @@ public final class PipelineCore {
     public void start() {
         workers.start();
         daemon(pump, name + "-pump").start();
-        LOG.info("pipeline '{}' started: ring={} policy={} workers={} sink={} spool={}", name, ring.capacity(),
-            settings.mode(), settings.workers(), settings.sink().getClass().getName(), spool == null ? "off"
+        LOG.info("pipeline '{}' started: ring={} policy={} workers={} batch={} routing={} sink={} spool={}", name,
+            ring.capacity(), settings.mode(), settings.workers(), settings.batchSize(),
+            settings.routeBySource() ? "by-source" : "arrival", settings.sink().getClass().getName(), spool == null ? "off"
                 : spool.config().directory() + " (" + spool.events() + " events to replay)");
     }
 

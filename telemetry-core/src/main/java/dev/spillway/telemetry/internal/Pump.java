@@ -4,6 +4,7 @@ import org.agrona.concurrent.IdleStrategy;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import java.util.List;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -12,12 +13,27 @@ import java.util.concurrent.locks.LockSupport;
 
 /**
  * The single consumer of the ring: resolves every claimed sequence exactly once, in order, and ships events
- * in pooled batches when a batch is full or {@code flushInterval} has passed since its first event.
+ * in pooled batches when a batch is full or {@code flushInterval} has passed since the first event of the round.
  *
- * <p>When every batch is with a worker the pump simply stops reading: the ring absorbs the burst (and, under
- * {@code OVERWRITE_OLDEST}, laps), so producers never feel a slow sink. Past the close deadline it no longer
- * waits for workers: it reads the rest of the ring into fresh batches and gives them up itself, so every event
- * still in the ring reaches the failed-batch handler and nothing lapped is counted as failed.
+ * <p><b>Lanes and rounds.</b> The pump fills one open batch per lane ({@link BatchRouter}): one lane in arrival
+ * order (its batches go to whichever worker is free), or one lane per worker when routing by source (a lane's
+ * batches go to its own worker's queue, so a source is always written by the same worker, in ring order). The pump
+ * cuts a <em>round</em> when an open batch is full, the flush interval has passed, the drain is complete or the
+ * close deadline has passed: every non-empty open batch ships, and all of them carry the round's contiguous ring
+ * range and the number of batches it was cut into, so acknowledgements ({@link CommitTracker}) still work on
+ * contiguous ranges. With sources spread evenly the other batches of a round are nearly full when one fills.
+ *
+ * <p><b>Backpressure.</b> The pump reads only while every lane has an open batch (it cannot know an event's lane
+ * before reading it). When the pool is empty, because the workers hold every batch, the pump stops reading and the
+ * ring absorbs the burst (and, under {@code OVERWRITE_OLDEST}, laps and counts), so producers never feel a slow
+ * sink. The pool is shared by the lanes: with routing, a slow or stuck worker collects the batches of its lane in its
+ * queue while the other workers go on writing theirs, until the pool is used up; then everything waits for it (the
+ * ring overwrites and counts, {@code BLOCK} producers wait), exactly as when every worker is slow. A write that
+ * never returns is ended by the close deadline like any other.
+ *
+ * <p>Past the close deadline it no longer waits for workers: it reads the rest of the ring into fresh batches and
+ * gives them up itself, so every event still in the ring reaches the failed-batch handler and nothing lapped is
+ * counted as failed.
  *
  * <p>Its loop state lives in fields, so that if the pump thread dies, {@link #drainAfterDeath} can finish the
  * drain on the closing thread from exactly where the pump stopped.
@@ -30,7 +46,9 @@ final class Pump implements Runnable {
     private final EventRing ring;
     private final PipelineCounters counters;
     private final BlockingQueue<MutableEventBatch> free;
-    private final BlockingQueue<MutableEventBatch> work;
+    /** Per lane, the queue its batches go to (with one lane: the queue every worker takes from). */
+    private final List<BlockingQueue<MutableEventBatch>> laneQueues;
+    private final BatchRouter router;
     private final WorkerPool workers;
     private final int batchCapacity;
     private final long flushIntervalNanos;
@@ -44,23 +62,29 @@ final class Pump implements Runnable {
     private volatile Throwable death;
 
     // Loop state: touched by the pump thread, or by the closer after the pump thread ended (the latch orders it).
-    private long nextBatchId;
     private long next;                        // next sequence to resolve
     private long limit = Long.MAX_VALUE;      // last sequence to resolve, fixed at termination
     private boolean terminated;
-    private MutableEventBatch batch;
+    private long roundFrom;                   // first ring sequence of the round being filled
+    private boolean roundLoss;                // a sequence of this round was resolved as lost
+    private long roundStartNanos;             // when the round's first event arrived
     private long abandonedAtDeadline;         // claimed but never published by the close deadline
     private long idleFailures;
     private boolean pastDeadline;
 
+    /**
+     * @param laneQueues one queue per lane: a single queue shared by all workers (arrival order), or each worker's
+     *     own queue (routing by source); each must hold the whole pool, so an offer never fails
+     */
     Pump(EventRing ring, PipelineCounters counters, BlockingQueue<MutableEventBatch> free,
-         BlockingQueue<MutableEventBatch> work, WorkerPool workers, int batchCapacity, long flushIntervalNanos,
-         IdleStrategy idle, String pipelineName, CommitTracker tracker) {
+         List<BlockingQueue<MutableEventBatch>> laneQueues, WorkerPool workers, int batchCapacity,
+         long flushIntervalNanos, IdleStrategy idle, String pipelineName, CommitTracker tracker) {
         this.tracker = tracker;
         this.ring = ring;
         this.counters = counters;
         this.free = free;
-        this.work = work;
+        this.laneQueues = List.copyOf(laneQueues);
+        this.router = new BatchRouter(laneQueues.size());
         this.workers = workers;
         this.batchCapacity = batchCapacity;
         this.flushIntervalNanos = flushIntervalNanos;
@@ -126,7 +150,7 @@ final class Pump implements Runnable {
                 limit = ring.terminate();
                 terminated = true;
             }
-            final long inBatch = batch == null ? 0 : batch.size();
+            final long inBatch = router.events();
             long unread = Math.max(0, limit - next + 1);
             if (ring.canLap() && unread > ring.capacity()) {
                 counters.overwritten(unread - ring.capacity());
@@ -143,42 +167,34 @@ final class Pump implements Runnable {
 
     /** One pass of the loop: the work done (for the idle strategy), or -1 when the drain is complete. */
     private int step() {
-        int workDone = 0;
         if (!terminated && stopRequested) {
             limit = ring.terminate();
             terminated = true;
         }
         final long now = System.nanoTime();
         pastDeadline = terminated && now - drainDeadlineNanos >= 0;
-        if (batch == null) {
-            batch = free.poll();
-            if (batch == null && pastDeadline) {
-                // Every pooled batch is stuck with a worker; a fresh one carries the rest to the handler.
-                batch = new MutableEventBatch(batchCapacity);
-            }
-            if (batch != null) {
-                batch.reset(nextBatchId++);
-                batch.ringFrom(next);
-            }
+        int workDone = 0;
+        if (router.fill(free, pastDeadline, batchCapacity)) {
+            workDone += read(now);
         }
-        if (batch != null) {
-            workDone += read(now, pastDeadline);
+        final boolean drained = terminated && next > limit;
+        if (router.events() > 0 && (router.anyFull() || drained || pastDeadline
+            || now - roundStartNanos >= flushIntervalNanos)) {
+            cutRound();
         }
-        if (terminated && next > limit && (batch == null || batch.size() == 0)) {
+        if (drained && router.events() == 0) {
             if (abandonedAtDeadline > 0) {
                 LOG.error("pipeline '{}': {} events were claimed by producers that never finished publishing them "
                     + "before the close deadline; counted as overwritten (abandoned)", pipelineName, abandonedAtDeadline);
             }
-            if (batch != null) {
-                free.offer(batch);
-                batch = null;
-            }
+            router.release(free);
             return -1;
         }
         return workDone;
     }
 
-    private int read(long now, boolean pastDeadline) {
+    /** Reads what the producers published into the open batches; called only when every lane has one. */
+    private int read(long now) {
         int workDone = 0;
         final int capacity = ring.capacity();
         final boolean canLap = ring.canLap();
@@ -186,20 +202,20 @@ final class Pump implements Runnable {
         // descheduled between claim and write. Waiting for it would only let the coming lap overwrite events that
         // are ready now, so under OVERWRITE_OLDEST the pump gives the stalled one up (counted as overwritten).
         final long stalledSkipDistance = capacity - (capacity >> 2);
-        final MutableEventBatch b = batch;
+        final BatchRouter r = router;
         final long cursor = Math.min(ring.cursorAcquire(), limit);
         final long oldestLive = cursor - capacity + 1;
         if (canLap && next < oldestLive) {
             // Lapped: those slots already belong to newer claims. Jump instead of visiting each one.
             counters.overwritten(oldestLive - next);
-            b.markLoss();
+            roundLoss = true;
             next = oldestLive;
             workDone++;
         }
-        final int before = b.size();
+        final int before = r.events();
         long lost = 0;
-        while (next <= cursor && !b.isFull()) {
-            final int outcome = ring.read(next, b);
+        while (next <= cursor && !r.anyFull()) {
+            final int outcome = ring.read(next, r);
             if (outcome == EventRing.NOT_READY) {
                 if (pastDeadline) {
                     abandonedAtDeadline++;
@@ -217,24 +233,43 @@ final class Pump implements Runnable {
         }
         if (lost > 0) {
             counters.overwritten(lost);
-            b.markLoss();
+            roundLoss = true;
         }
-        if (b.size() == 0 && next > b.ringFrom()) {
+        if (r.events() == 0 && next > roundFrom) {
             // Only losses so far: resolve them now rather than when the next event arrives, so an acknowledgement
             // waiting on them is not held up by a quiet ring.
-            tracker.resolved(b.ringFrom(), next - 1, true, 0);
-            b.ringFrom(next);
+            tracker.resolved(roundFrom, next - 1, true, 0, 1);
+            roundFrom = next;
+            roundLoss = false;
         }
         if (workDone > 0) {
             ring.pumpReached(next - 1);
         }
-        if (before == 0 && b.size() > 0) {
-            b.firstAppendNanos(now);
+        if (before == 0 && r.events() > 0) {
+            roundStartNanos = now;
         }
-        final boolean drained = terminated && next > limit;
-        if (b.size() > 0 && (b.isFull() || drained || pastDeadline || now - b.firstAppendNanos() >= flushIntervalNanos)) {
-            batch = null;
+        return workDone;
+    }
+
+    /**
+     * Ships every non-empty open batch; all of them carry the round's ring range and how many batches share it.
+     * Past the deadline they are given up here instead.
+     */
+    private void cutRound() {
+        final BatchRouter r = router;
+        final int parts = r.nonEmpty();
+        for (int lane = 0; lane < r.lanes(); lane++) {
+            final MutableEventBatch open = r.open(lane);
+            if (open == null || open.size() == 0) {
+                continue;
+            }
+            final MutableEventBatch b = r.take(lane);
+            b.ringFrom(roundFrom); // clears the batch's loss flag: the round's is set next
+            if (roundLoss) {
+                b.markLoss();
+            }
             b.ringTo(next - 1);
+            b.rangeParts(parts);
             if (pastDeadline) {
                 if (b.claimResolution()) {
                     workers.giveUp(b, new TimeoutException("close deadline passed before the batch reached a worker"),
@@ -242,15 +277,17 @@ final class Pump implements Runnable {
                 }
                 free.offer(b); // a fresh batch beyond the pool's size is simply dropped here
             } else {
-                dispatch(b);
+                dispatch(laneQueues.get(lane), b);
             }
         }
-        return workDone;
+        r.roundShipped();
+        roundFrom = next;
+        roundLoss = false;
     }
 
-    private void dispatch(MutableEventBatch b) {
+    private void dispatch(BlockingQueue<MutableEventBatch> queue, MutableEventBatch b) {
         counters.batchDispatched();
-        if (!work.offer(b)) { // cannot happen: the queue holds the whole pool plus the poison pills
+        if (!queue.offer(b)) { // cannot happen: the queue holds the whole pool plus the poison pills
             if (b.claimResolution()) {
                 counters.batchFinished();
                 workers.giveUp(b, new IllegalStateException("work queue refused the batch"), 0);

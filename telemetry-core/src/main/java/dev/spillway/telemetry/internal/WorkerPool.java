@@ -10,6 +10,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.time.Instant;
+import java.util.List;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.TimeUnit;
@@ -62,7 +63,8 @@ final class WorkerPool {
     private final FailedBatchHandler failedBatchHandler;
     private final PipelineCounters counters;
     private final BlockingQueue<MutableEventBatch> free;
-    private final BlockingQueue<MutableEventBatch> work;
+    /** The queue each worker takes from: one shared by all (arrival order) or one per worker (routing by source). */
+    private final List<BlockingQueue<MutableEventBatch>> queueOfWorker;
     private final Timer writeTimer;
     private final Worker[] workers;
 
@@ -93,12 +95,16 @@ final class WorkerPool {
     private int replayFailures; // guarded by replayPermit
 
     /**
+     * @param queueOfWorker the queue worker {@code i} takes batches from: the same queue for every worker (arrival
+     *     order) or a queue per worker (routing by source); each has room for the whole pool plus one pill per
+     *     worker that takes from it
      * @param writeTimer records each successful write's latency; null when no registry is configured
      */
-    WorkerPool(String pipelineName, int workerCount, ThreadFactory threadFactory, Sink sink, RetryPolicy retryPolicy,
+    WorkerPool(String pipelineName, ThreadFactory threadFactory, Sink sink, RetryPolicy retryPolicy,
                FailedBatchHandler failedBatchHandler, PipelineCounters counters,
-               BlockingQueue<MutableEventBatch> free, BlockingQueue<MutableEventBatch> work, Timer writeTimer,
-               Spool spool, CommitTracker tracker) {
+               BlockingQueue<MutableEventBatch> free, List<BlockingQueue<MutableEventBatch>> queueOfWorker,
+               Timer writeTimer, Spool spool, CommitTracker tracker) {
+        final int workerCount = queueOfWorker.size();
         this.spool = spool;
         this.tracker = tracker;
         String runId = null;
@@ -118,11 +124,11 @@ final class WorkerPool {
         this.failedBatchHandler = failedBatchHandler;
         this.counters = counters;
         this.free = free;
-        this.work = work;
+        this.queueOfWorker = List.copyOf(queueOfWorker);
         this.writeTimer = writeTimer;
         this.workers = new Worker[workerCount];
         for (int i = 0; i < workerCount; i++) {
-            workers[i] = new Worker(threadFactory);
+            workers[i] = new Worker(threadFactory, this.queueOfWorker.get(i));
         }
     }
 
@@ -155,8 +161,8 @@ final class WorkerPool {
     boolean shutdown(long deadlineNanoTime) {
         closing = true; // no new replays: what is left in the spool stays there for the next run
         final Thread self = Thread.currentThread();
-        for (int i = 0; i < workers.length; i++) {
-            work.offer(POISON); // the queue has room for the whole pool plus one pill per worker
+        for (Worker w : workers) {
+            w.work.offer(POISON); // each queue has room for the whole pool plus one pill per worker taking from it
         }
         callerInterrupted = false;
         final boolean clean = joinUntil(deadlineNanoTime, self);
@@ -178,11 +184,13 @@ final class WorkerPool {
             joinUntil(System.nanoTime() + ABORT_GRACE_NANOS, self);
             abandonStuckBatches();
         }
-        MutableEventBatch left;
-        while ((left = work.poll()) != null) {
-            if (left != POISON && left.claimResolution()) {
-                counters.batchFinished();
-                giveUp(left, new TimeoutException("close deadline passed before a worker took the batch"), 0);
+        for (Worker w : workers) { // a shared queue is simply found empty after the first worker's turn
+            MutableEventBatch left;
+            while ((left = w.work.poll()) != null) {
+                if (left != POISON && left.claimResolution()) {
+                    counters.batchFinished();
+                    giveUp(left, new TimeoutException("close deadline passed before a worker took the batch"), 0);
+                }
             }
         }
         // A worker that took a batch just before the abort resolves it within moments (it checks `aborted` before
@@ -270,10 +278,12 @@ final class WorkerPool {
 
     private final class Worker implements Runnable {
         private final Thread thread;
+        private final BlockingQueue<MutableEventBatch> work;
         private volatile MutableEventBatch current;
         private volatile int attempts;
 
-        Worker(ThreadFactory threadFactory) {
+        Worker(ThreadFactory threadFactory, BlockingQueue<MutableEventBatch> work) {
+            this.work = work;
             this.thread = threadFactory.newThread(this);
         }
 
@@ -407,7 +417,8 @@ final class WorkerPool {
             counters.eventsWritten(written, batch.size() - written);
             counters.batchWritten();
             counters.batchFinished();
-            tracker.resolved(batch.ringFrom(), batch.ringTo(), batch.lossInRange() || written < batch.size(), 0);
+            tracker.resolved(batch.ringFrom(), batch.ringTo(), batch.lossInRange() || written < batch.size(), 0,
+                batch.rangeParts());
             free.offer(batch);
             sinkIsUp();
         }
@@ -447,14 +458,14 @@ final class WorkerPool {
             if (rest.length == 0) {
                 counters.batchWritten();
                 tracker.resolved(batch.ringFrom(), batch.ringTo(),
-                    batch.lossInRange() || progress.invalidCount() > 0, 0);
+                    batch.lossInRange() || progress.invalidCount() > 0, 0, batch.rangeParts());
                 return;
             }
             if (rest.length < batch.size()) {
                 failedPart = new EventSubset(batch, rest);
             }
         }
-        tracker.resolved(batch.ringFrom(), batch.ringTo(), true, 0);
+        tracker.resolved(batch.ringFrom(), batch.ringTo(), true, 0, batch.rangeParts());
         counters.batchFailed(failedPart.size());
         logGiveUp(failedPart, batch.size(), cause, attempts);
         if (failedBatchHandler != null) {
@@ -485,7 +496,7 @@ final class WorkerPool {
     private boolean trySpool(MutableEventBatch batch, Throwable cause) {
         try {
             final long generation = spool.append(batch, sinkRunId);
-            tracker.resolved(batch.ringFrom(), batch.ringTo(), batch.lossInRange(), generation);
+            tracker.resolved(batch.ringFrom(), batch.ringTo(), batch.lossInRange(), generation, batch.rangeParts());
             lastSinkFailure = cause;
             spoolRefusing = false;
             if (!sinkDown && !closing) {

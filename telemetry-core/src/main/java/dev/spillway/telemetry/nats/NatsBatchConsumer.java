@@ -22,6 +22,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.atomic.LongAdder;
 
@@ -61,6 +62,20 @@ public final class NatsBatchConsumer implements AutoCloseable {
 
     private static final Logger LOG = LoggerFactory.getLogger(NatsBatchConsumer.class);
 
+    /** The NAK delay after a message's first failed delivery, by default; it doubles per delivery. */
+    public static final Duration DEFAULT_NAK_DELAY = Duration.ofMillis(250);
+    /** The cap of the NAK delay, by default. */
+    public static final Duration DEFAULT_MAX_NAK_DELAY = Duration.ofSeconds(15);
+
+    /**
+     * TEST ONLY, for crash tests with a real process: with {@code -Dspillway.test.nats.stallAfterCommit=N} the
+     * thread that commits this JVM's N-th batch stops right after the commit, before the ack, and waits to be
+     * killed ({@code kill -9}), so a test can kill a writer exactly between commit and ack. Read once at class
+     * load (a static final: the JIT drops the check when unset); never set it in production.
+     */
+    private static final long STALL_AFTER_COMMIT = Long.getLong("spillway.test.nats.stallAfterCommit", 0L);
+    private static final AtomicLong COMMITS_BEFORE_STALL = new AtomicLong();
+
     private final Connection connection;
     private final JetStreamTopology topology;
     private final Sink sink;
@@ -89,6 +104,8 @@ public final class NatsBatchConsumer implements AutoCloseable {
     private final LongAdder rejectedEvents = new LongAdder();
     private final LongAdder failedEvents = new LongAdder();
     private final LongAdder fetchFailures = new LongAdder();
+    private final java.util.concurrent.atomic.LongAccumulator highestDelivery =
+        new java.util.concurrent.atomic.LongAccumulator(Math::max, 0);
 
     private NatsBatchConsumer(Builder b) {
         this.connection = b.connection;
@@ -197,6 +214,10 @@ public final class NatsBatchConsumer implements AutoCloseable {
         counter(r, "spillway.nats.rejected.events", rejectedEvents, "events the sink rejected as invalid data");
         counter(r, "spillway.nats.failed.events", failedEvents, "events of terminated messages");
         counter(r, "spillway.nats.fetch.failures", fetchFailures, "pulls that failed (JetStream unreachable)");
+        io.micrometer.core.instrument.Gauge.builder("spillway.nats.highest.delivery", highestDelivery,
+                java.util.concurrent.atomic.LongAccumulator::get).tag("writer", name)
+            .description("the highest delivery count of a message this writer received (how long a batch was retried)")
+            .register(r);
         if (sink instanceof TimescaleSink) {
             final TimescaleSink ts = (TimescaleSink) sink;
             FunctionCounter.builder("spillway.nats.deduplicated", ts, TimescaleSink::batchesAlreadyCommitted)
@@ -220,6 +241,14 @@ public final class NatsBatchConsumer implements AutoCloseable {
     /** Deliveries of messages that had been delivered before (to this or another writer). */
     public long redelivered() {
         return redelivered.sum();
+    }
+
+    /**
+     * The highest delivery count of any message this writer received (1 until a redelivery): how many times the
+     * longest-retried batch came back, e.g. during a database outage, where NAK delays double per delivery.
+     */
+    public long highestDeliveryCount() {
+        return Math.max(1, highestDelivery.get());
     }
 
     /** Messages acknowledged after their batch was committed. */
@@ -359,6 +388,7 @@ public final class NatsBatchConsumer implements AutoCloseable {
             final long deliveries = deliveries(m);
             if (deliveries > 1) {
                 redelivered.increment();
+                highestDelivery.accumulate(deliveries);
             }
             try {
                 BatchCodec.decode(m.getData(), batch);
@@ -383,6 +413,9 @@ public final class NatsBatchConsumer implements AutoCloseable {
             rejectedEvents.add(size - valid);
             // After the commit: if this ack is lost, the redelivery is found in the ledger.
             writeOutage.recovered();
+            if (STALL_AFTER_COMMIT > 0 && COMMITS_BEFORE_STALL.incrementAndGet() == STALL_AFTER_COMMIT) {
+                stallForTest(m, size);
+            }
             if (settle(m::ack)) {
                 acked.increment();
             }
@@ -417,6 +450,18 @@ public final class NatsBatchConsumer implements AutoCloseable {
 
         private String key() {
             return batch.runId() + ':' + batch.batchId();
+        }
+
+        /** The test-only stall (see {@code STALL_AFTER_COMMIT}): committed, not acked, until the process dies. */
+        private void stallForTest(Message m, int size) {
+            final String line = "TEST HOOK spillway.test.nats.stallAfterCommit: batch " + key() + " (" + size
+                + " events, stream sequence " + sequence(m) + ") committed, not acknowledged; waiting to be killed";
+            LOG.error(line);
+            System.err.println(line);
+            System.err.flush();
+            while (true) {
+                java.util.concurrent.locks.LockSupport.park(this);
+            }
         }
 
         private void giveBack(Message m) {
@@ -499,8 +544,8 @@ public final class NatsBatchConsumer implements AutoCloseable {
         private int threads = 2;
         private int fetchBatch = 4;
         private Duration fetchWait = Duration.ofMillis(500);
-        private Duration nakDelay = Duration.ofMillis(250);
-        private Duration maxNakDelay = Duration.ofSeconds(15);
+        private Duration nakDelay = DEFAULT_NAK_DELAY;
+        private Duration maxNakDelay = DEFAULT_MAX_NAK_DELAY;
         private MeterRegistry meterRegistry;
 
         private Builder() {

@@ -115,6 +115,7 @@ final class SchemaManager {
                     + "seq bigint NOT NULL)");
                 if (timescale) {
                     createHypertable(conn, st);
+                    applyChunkInterval(conn, st);
                 }
                 createIndexes(st);
                 st.execute("CREATE TABLE IF NOT EXISTS " + quote(ledgerTable(table)) + " ("
@@ -125,10 +126,18 @@ final class SchemaManager {
                 if (timescale) {
                     if (compressAfter != null) {
                         enableCompression(conn, st);
+                    } else {
+                        reportUnmanaged(conn, "policy_compression", "compress_after", "compressAfter",
+                            "remove_compression_policy");
                     }
                     if (retention != null) {
-                        st.execute("SELECT add_retention_policy('" + quote(table) + "', drop_after => "
-                            + interval(retention) + ", if_not_exists => true)");
+                        if (replaceIfDifferent(conn, st, "policy_retention", "drop_after", retention,
+                            "remove_retention_policy")) {
+                            st.execute("SELECT add_retention_policy('" + quote(table) + "', drop_after => "
+                                + interval(retention) + ", if_not_exists => true)");
+                        }
+                    } else {
+                        reportUnmanaged(conn, "policy_retention", "drop_after", "retention", "remove_retention_policy");
                     }
                 } else if (compressAfter != null || retention != null) {
                     LOG.warn("table {}: compressAfter/retention need TimescaleDB and are ignored on plain PostgreSQL",
@@ -248,6 +257,10 @@ final class SchemaManager {
                     + "timescaledb.compress_segmentby = 'source_id', timescaledb.compress_orderby = 'time DESC')");
             }
         }
+        if (!replaceIfDifferent(conn, st, "policy_compression", "compress_after", compressAfter,
+                "remove_compression_policy")) {
+            return;
+        }
         final Savepoint sp = conn.setSavepoint();
         try {
             st.execute("CALL add_columnstore_policy(" + quoted + ", after => " + interval(compressAfter)
@@ -258,6 +271,69 @@ final class SchemaManager {
             LOG.debug("add_columnstore_policy failed ({}), using add_compression_policy", e.getMessage());
             st.execute("SELECT add_compression_policy(" + quoted + ", compress_after => " + interval(compressAfter)
                 + ", if_not_exists => true)");
+        }
+    }
+
+    /**
+     * The chunk interval applies when the hypertable is created; a table made earlier with another interval gets
+     * the configured one for its future chunks ({@code set_chunk_time_interval}), so changing the setting works.
+     */
+    private void applyChunkInterval(Connection conn, Statement st) throws SQLException {
+        try (PreparedStatement ps = conn.prepareStatement("SELECT time_interval::text, time_interval = "
+                + interval(chunkInterval) + " FROM timescaledb_information.dimensions WHERE hypertable_name = ?"
+                + " AND hypertable_schema = ANY (current_schemas(false)) AND column_name = 'time'")) {
+            ps.setString(1, table);
+            try (ResultSet rs = ps.executeQuery()) {
+                if (!rs.next() || rs.getBoolean(2)) {
+                    return;
+                }
+                LOG.info("table {}: chunk interval changed from {} to {} (for chunks created from now on)", table,
+                    rs.getString(1), chunkInterval);
+            }
+        }
+        st.execute("SELECT set_chunk_time_interval('" + quote(table) + "', " + interval(chunkInterval) + ")");
+    }
+
+    /**
+     * Whether the policy {@code proc} must be (re)added: true when there is none, or when the existing one has
+     * another {@code key} (then it is removed first and the change logged); false when it already matches.
+     * {@code add_..._policy(if_not_exists => true)} alone would keep the old setting, silently.
+     */
+    private boolean replaceIfDifferent(Connection conn, Statement st, String proc, String key, Duration wanted,
+                                       String remove) throws SQLException {
+        final String current;
+        try (PreparedStatement ps = conn.prepareStatement("SELECT config->>'" + key + "', (config->>'" + key
+                + "')::interval = " + interval(wanted) + " FROM timescaledb_information.jobs WHERE hypertable_name = ?"
+                + " AND hypertable_schema = ANY (current_schemas(false)) AND proc_name = '" + proc + "'")) {
+            ps.setString(1, table);
+            try (ResultSet rs = ps.executeQuery()) {
+                if (!rs.next()) {
+                    return true;
+                }
+                if (rs.getBoolean(2)) {
+                    return false;
+                }
+                current = rs.getString(1);
+            }
+        }
+        LOG.info("table {}: {} {} changed from {} to {}", table, proc, key, current, wanted);
+        st.execute("SELECT " + remove + "('" + quote(table) + "', if_exists => true)");
+        return true;
+    }
+
+    /** A policy this run was not asked for but that exists (an earlier setting, or added by hand) stays; say so. */
+    private void reportUnmanaged(Connection conn, String proc, String key, String setting, String remove)
+        throws SQLException {
+        try (PreparedStatement ps = conn.prepareStatement("SELECT config->>'" + key + "' FROM "
+                + "timescaledb_information.jobs WHERE hypertable_name = ? AND hypertable_schema = "
+                + "ANY (current_schemas(false)) AND proc_name = '" + proc + "'")) {
+            ps.setString(1, table);
+            try (ResultSet rs = ps.executeQuery()) {
+                if (rs.next()) {
+                    LOG.warn("table {}: {} is not set, but a {} with {} = {} exists and stays in force (remove it "
+                        + "with SELECT {}('{}'))", table, setting, proc, key, rs.getString(1), remove, table);
+                }
+            }
         }
     }
 

@@ -14,6 +14,7 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.io.IOException;
 import java.time.Duration;
@@ -52,6 +53,11 @@ class FailureInjectionTest {
             Arguments.of("Error", (Supplier<Throwable>) () -> new AssertionError("sink assertion")),
             Arguments.of("OutOfMemoryError", (Supplier<Throwable>) () -> new OutOfMemoryError("Java heap space")),
             Arguments.of("StackOverflowError (real)", (Supplier<Throwable>) FailureInjectionTest::realStackOverflow));
+    }
+
+    /** The same throwables, with batches routed to the workers by source (several sources, so several lanes). */
+    static Stream<Arguments> throwablesRouted() {
+        return throwables().map(a -> Arguments.of(a.get()[0] + ", routed by source", a.get()[1]));
     }
 
     private static Throwable realStackOverflow() {
@@ -94,6 +100,95 @@ class FailureInjectionTest {
         all.addAll(handed.distinct());
         assertEquals(LongStream.range(0, 80).boxed().collect(TreeSet::new, Set::add, Set::addAll), all);
         assertEquals(1, sink.closes.get());
+    }
+
+    /**
+     * Routed by source (issue #14): the first four writes throw, over two lanes whose batches are cut in rounds;
+     * every event is written or handed over exactly once, and both workers go on.
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("throwablesRouted")
+    void aSinkThrowingAnythingNeverKillsARoutedWorker(String kind, Supplier<Throwable> failure) {
+        final ScriptedSink sink = new ScriptedSink(n -> n < 4 ? failure.get() : null);
+        final Handed handed = new Handed();
+        final Pipeline pipeline = builder(sink, handed).workers(2).routeBySource(true).batchSize(10)
+            .overflowPolicy(OverflowPolicy.BLOCK).build();
+        for (int i = 0; i < 200; i++) {
+            assertTrue(pipeline.ingest(i, i % 16, (short) 0, i, i));
+        }
+        final PipelineStats stats = pipeline.close(Duration.ofSeconds(10));
+        assertEquals(200, stats.ingested());
+        assertEquals(4, stats.batchesFailed(), stats::toString);
+        assertEquals(200, stats.written() + stats.failed(), stats::toString);
+        assertTrue(stats.failed() > 0 && stats.written() > 0, stats::toString);
+        assertExactAccount(stats, sink, handed);
+        final Set<Long> all = new TreeSet<>(sink.distinct());
+        all.addAll(handed.distinct());
+        assertEquals(LongStream.range(0, 200).boxed().collect(TreeSet::new, Set::add, Set::addAll), all);
+        assertEquals(1, sink.closes.get());
+    }
+
+    /**
+     * Routed by source (issue #14): one worker's writes hang (every batch holding source 0). The other worker goes
+     * on writing its lane until the shared pool of batches is used up; then the pump stops reading, the ring laps
+     * and counts what it overwrites, nothing deadlocks, and once the stuck write returns everything flows again. The
+     * account is exact throughout, and source 0 is never written out of order.
+     */
+    @Test
+    void aStuckRoutedWorkerHoldsItsLaneThenThePoolAndRecoversWithoutLoss() throws Exception {
+        final CountDownLatch release = new CountDownLatch(1);
+        final CountDownLatch stuck = new CountDownLatch(1);
+        final ScriptedSink sink = new ScriptedSink(n -> null) {
+            @Override
+            void beforeRecord(EventBatch batch) throws InterruptedException {
+                for (int i = 0; i < batch.size(); i++) {
+                    if (batch.sourceId(i) == 0) {
+                        stuck.countDown();
+                        release.await();
+                        return;
+                    }
+                }
+            }
+        };
+        final Handed handed = new Handed();
+        final Pipeline pipeline = builder(sink, handed).workers(2).routeBySource(true).batchSize(16).ringSize(64)
+            .flushInterval(Duration.ofMillis(2)).closeTimeout(Duration.ofSeconds(20)).build();
+        long seq = 0;
+        for (; seq < 64; seq++) {
+            pipeline.ingest(seq, (int) (seq % 16), (short) 0, seq, seq);
+        }
+        assertTrue(stuck.await(10, TimeUnit.SECONDS), "the write holding source 0 started");
+        Await.until(WAIT, () -> pipeline.stats().written() > 0, "the other lane is written while source 0's hangs");
+        final long writtenWhileStuck = pipeline.stats().written();
+        assertTrue(sink.sequences().stream().noneMatch(s -> s % 16 == 0), "source 0 is not written past its stuck batch");
+        // Keep producing: the stuck lane collects the pool's batches, then the pump stops and the ring laps.
+        while (pipeline.stats().overwritten() == 0 && seq < 1_000_000) {
+            pipeline.ingest(seq, (int) (seq % 16), (short) 0, seq, seq);
+            seq++;
+        }
+        assertTrue(pipeline.stats().overwritten() > 0, "the ring lapped (counted) while the pool waits for the "
+            + "stuck worker: " + pipeline.stats());
+        assertTrue(pipeline.isRunning());
+        release.countDown();
+        final long before = seq;
+        for (; seq < before + 64; seq++) {
+            pipeline.ingest(seq, (int) (seq % 16), (short) 0, seq, seq);
+        }
+        final long last = seq - 1;
+        Await.until(WAIT, () -> sink.distinct().contains(last), "the pipeline flows again after the write returned");
+        final PipelineStats stats = pipeline.close(Duration.ofSeconds(10));
+        assertEquals(seq, stats.ingested());
+        assertEquals(0, stats.failed(), stats::toString);
+        assertEquals(seq, stats.written() + stats.overwritten(), stats::toString);
+        assertTrue(stats.written() > writtenWhileStuck, stats::toString);
+        assertExactAccount(stats, sink, handed);
+        long lastOfSourceZero = -1;
+        for (long s : sink.sequences()) { // in the order the sink recorded them
+            if (s % 16 == 0) {
+                assertTrue(s > lastOfSourceZero, "source 0 written in order: " + s + " after " + lastOfSourceZero);
+                lastOfSourceZero = s;
+            }
+        }
     }
 
     /** Defect 3: a classifier that throws fails its batch (once, handed over) instead of losing it. */
@@ -165,13 +260,16 @@ class FailureInjectionTest {
      * batches failed and handed over), the sink is not closed under the running write but after it returns, and
      * the write's late success is not counted.
      */
-    @Test
-    void aWriteIgnoringInterruptsCannotStretchTheCloseDeadlineNorReopenTheAccount() throws Exception {
+    @ParameterizedTest(name = "routed by source: {0}")
+    @ValueSource(booleans = {false, true})
+    void aWriteIgnoringInterruptsCannotStretchTheCloseDeadlineNorReopenTheAccount(boolean routeBySource)
+        throws Exception {
         final HangingSink sink = new HangingSink();
         final Handed handed = new Handed();
-        final Pipeline pipeline = builder(sink, handed).workers(2).batchSize(32).ringSize(1024).build();
+        final Pipeline pipeline = builder(sink, handed).workers(2).routeBySource(routeBySource).batchSize(32)
+            .ringSize(1024).build();
         for (int i = 0; i < 200; i++) {
-            assertTrue(pipeline.ingest(i, 1, (short) 0, i, i));
+            assertTrue(pipeline.ingest(i, i % 7, (short) 0, i, i));
         }
         assertTrue(sink.entered.await(10, TimeUnit.SECONDS));
         final Duration timeout = Duration.ofMillis(500);

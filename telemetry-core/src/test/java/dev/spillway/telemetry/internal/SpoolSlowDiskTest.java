@@ -133,7 +133,8 @@ class SpoolSlowDiskTest {
             true);
         final PipelineCore core = new PipelineCore(new CoreSettings("slowdisk", sink, RING, BATCH,
             TimeUnit.MILLISECONDS.toNanos(5), WORKERS, RingMode.BLOCK, ONE_ATTEMPT, null,
-            new BackoffIdleStrategy(100, 10, 1_000, 1_000_000), null, spool), disk, STALL_NANOS);
+            new BackoffIdleStrategy(100, 10, 1_000, 1_000_000), null, spool,
+            dev.spillway.telemetry.Pipeline.DEFAULT_ROUTE_BY_SOURCE), disk, STALL_NANOS);
         core.start();
         return core;
     }

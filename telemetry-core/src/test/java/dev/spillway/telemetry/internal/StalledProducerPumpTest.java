@@ -30,9 +30,9 @@ class StalledProducerPumpTest {
         final BlockingQueue<MutableEventBatch> work = new ArrayBlockingQueue<>(1);
         free.add(new MutableEventBatch(12)); // ships when exactly 1..12 are in
         final CommitTracker tracker = new CommitTracker(() -> Long.MAX_VALUE);
-        final WorkerPool noWorkers = new WorkerPool("test", 0, Thread::new, batch -> batch.size(),
-            RetryPolicy.none(), null, counters, free, work, null, null, tracker);
-        final Pump pump = new Pump(ring, counters, free, work, noWorkers, 12, TimeUnit.HOURS.toNanos(1),
+        final WorkerPool noWorkers = new WorkerPool("test", Thread::new, batch -> batch.size(),
+            RetryPolicy.none(), null, counters, free, java.util.List.of(), null, null, tracker);
+        final Pump pump = new Pump(ring, counters, free, java.util.List.of(work), noWorkers, 12, TimeUnit.HOURS.toNanos(1),
             new BusySpinIdleStrategy(), "test", tracker);
         final Thread pumpThread = new Thread(pump, "test-pump");
         pumpThread.setDaemon(true);

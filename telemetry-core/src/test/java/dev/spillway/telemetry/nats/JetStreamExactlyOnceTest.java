@@ -35,8 +35,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * Edges publishing batches to a real nats-server (JetStream, file storage) and writers committing them to a real
  * PostgreSQL: every event an edge counted as written (acknowledged by JetStream) is in the table exactly once,
  * across two edges and two writers, a writer crash between commit and ack, a nats-server restart and a database
- * outage (a few seconds here, standing in for the issue's minute: the writers' behaviour while the database is
- * down is the same NAK-with-delay loop whatever its length).
+ * outage (the issue's minute, time-scaled by 20 with every delay that the minute exercises: see
+ * {@link #databaseOutageIsBufferedInTheStreamAndWrittenOnceAfterwards()}).
  */
 class JetStreamExactlyOnceTest {
 
@@ -166,6 +166,63 @@ class JetStreamExactlyOnceTest {
             assertTrue(b.consumer.redelivered() >= 1, "the batch A committed was redelivered to B");
             a.close();
             b.close();
+        }
+    }
+
+    /**
+     * A commit that takes longer than AckWait (here three times AckWait of 1 s) is kept alive with
+     * {@code inProgress}: neither the batch being written nor the fetched ones waiting their turn behind it are
+     * redelivered to the other writer meanwhile, and nothing is found twice in the ledger.
+     */
+    @Test
+    void aCommitLongerThanAckWaitIsKeptInProgressAndNotRedelivered() throws Exception {
+        final String name = unique("slow");
+        final JetStreamTopology topology = JetStreamTopology.builder().stream(name).subject(name + ".batches")
+            .consumer(name + "-writers").ackWait(Duration.ofSeconds(1)).maxAge(Duration.ofMinutes(2)).build();
+        try (TestDatabase db = TestDatabase.create("js_slow")) {
+            final java.util.concurrent.CountDownLatch entered = new java.util.concurrent.CountDownLatch(1);
+            final java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+            final JetStreamCluster.Writer slow = new JetStreamCluster.Writer(nats, topology, db.jdbcUrl(), db.user(),
+                db.password(), "slow", s -> new Sink() {
+                    @Override
+                    public int write(EventBatch batch) throws Exception {
+                        if (entered.getCount() > 0) {
+                            entered.countDown();
+                            if (!release.await(60, java.util.concurrent.TimeUnit.SECONDS)) {
+                                throw new IllegalStateException("the test never released the slow commit");
+                            }
+                        }
+                        return s.write(batch);
+                    }
+
+                    @Override
+                    public boolean isRetryable(Throwable failure) {
+                        return s.isRetryable(failure);
+                    }
+                }).start();
+            final JetStreamCluster.Edge edge = new JetStreamCluster.Edge(nats, topology, "edge");
+            edge.produce(0, 20_000);
+            Await.until(Duration.ofSeconds(30), () -> entered.getCount() == 0, "the slow writer's first commit starts");
+            final JetStreamCluster.Writer other = new JetStreamCluster.Writer(nats, topology, db.jdbcUrl(), db.user(),
+                db.password(), "other", plain()).start();
+            final long heldSince = System.nanoTime();
+            final long hold = topology.ackWait().multipliedBy(3).toNanos();
+            Await.until(Duration.ofSeconds(60), () -> System.nanoTime() - heldSince >= hold,
+                "the commit is held for three AckWaits");
+            assertEquals(0, other.consumer.redelivered() + slow.consumer.redelivered(), "nothing redelivered while "
+                + "the slow commit was held for 3 x AckWait");
+            release.countDown();
+            edge.awaitProduced();
+            final long expected = closeEdge(edge);
+            final Rows rows = Rows.of(db.jdbcUrl(), db.user(), db.password());
+            Await.until(Duration.ofSeconds(60), () -> rows.count() >= expected && slow.consumer.acked()
+                + other.consumer.acked() == edge.sink.acked(), "both writers finish");
+            rows.assertExactlyOnce(expected, new int[] {0, 1, 2, 3});
+            assertEquals(0, other.consumer.redelivered() + slow.consumer.redelivered(), "no redelivery at all");
+            assertEquals(0, slow.timescale.batchesAlreadyCommitted() + other.timescale.batchesAlreadyCommitted(),
+                "nothing reached a writer twice");
+            slow.close();
+            other.close();
         }
     }
 
@@ -301,33 +358,85 @@ class JetStreamExactlyOnceTest {
         }
     }
 
+    /**
+     * The issue's "stop the database for a minute", time-scaled: every duration the minute exercises is divided by
+     * {@code -Dspillway.test.outageScale} (default 20): the outage lasts 60 s / scale (3 s), the writer's NAK delay
+     * starts at 250 ms / scale and doubles up to its cap of 15 s / scale (the production defaults
+     * {@link NatsBatchConsumer#DEFAULT_NAK_DELAY} and {@link NatsBatchConsumer#DEFAULT_MAX_NAK_DELAY}), and AckWait
+     * is 30 s / scale (the collector's default). So the same code paths run as in a real minute, the same number
+     * of times: the database stays down until the outage time has passed <em>and</em> a batch has come back as
+     * often as it would in a minute with production settings (9 deliveries, three of them after the capped delay),
+     * MaxDeliver stays unbounded (nothing is terminated however often a batch comes back), the edge keeps
+     * publishing into the stream throughout, and afterwards every event is in the table exactly once. Run with
+     * {@code -Dspillway.test.outageScale=1} for the real minute (see the README).
+     */
     @Test
     void databaseOutageIsBufferedInTheStreamAndWrittenOnceAfterwards() throws Exception {
-        final JetStreamTopology topology = topology(unique("dbdown"));
+        final long scale = Long.getLong("spillway.test.outageScale", 20);
+        final Duration outage = Duration.ofMinutes(1).dividedBy(scale);
+        final Duration nakDelay = NatsBatchConsumer.DEFAULT_NAK_DELAY.dividedBy(scale);
+        final Duration maxNakDelay = NatsBatchConsumer.DEFAULT_MAX_NAK_DELAY.dividedBy(scale);
+        final int deliveriesInAMinute = deliveriesWithin(Duration.ofMinutes(1),
+            NatsBatchConsumer.DEFAULT_NAK_DELAY, NatsBatchConsumer.DEFAULT_MAX_NAK_DELAY);
+        assertEquals(9, deliveriesInAMinute, "deliveries of one batch in a minute with the default NAK delays");
+        final String name = unique("dbdown");
+        final JetStreamTopology topology = JetStreamTopology.builder().stream(name).subject(name + ".batches")
+            .consumer(name + "-writers").ackWait(Duration.ofSeconds(30).dividedBy(scale))
+            .maxAge(Duration.ofMinutes(2).plus(outage)).build();
+        final Duration patience = outage.plus(Duration.ofSeconds(60));
         try (DedicatedPostgres pg = TestDatabase.dedicated(dir.resolve("pg-" + UUID.randomUUID()),
             TestDatabase.freePort())) {
             pg.createDatabase("outage");
             final String url = pg.jdbcUrl("outage");
             final JetStreamCluster.Writer w = new JetStreamCluster.Writer(nats, topology, url, pg.user(), "", "w",
-                plain()).start();
+                plain(), nakDelay, maxNakDelay).start();
             final JetStreamCluster.Edge edge = new JetStreamCluster.Edge(nats, topology, "edge");
             edge.produce(0, 20_000);
             edge.awaitProduced();
             final Rows rows = Rows.of(url, pg.user(), "");
             Await.until(Duration.ofSeconds(30), () -> rows.count() == 20_000, "writer commits the first part");
+            final long down = System.nanoTime();
             pg.stop();
             edge.produce(0, 40_000);
             edge.awaitProduced();
-            Await.until(Duration.ofSeconds(30), () -> w.consumer.nakked() >= 5
-                && edge.pipeline.stats().written() == 60_000,
-                "the edge keeps publishing into the stream while the writers NAK (database down)");
+            Await.until(patience, () -> System.nanoTime() - down >= outage.toNanos()
+                    && w.consumer.highestDeliveryCount() >= deliveriesInAMinute
+                    && edge.pipeline.stats().written() == 60_000,
+                "the database stays down for " + outage + " (a minute / " + scale + ") and until a batch came back "
+                + deliveriesInAMinute + " times (highest so far: " + w.consumer.highestDeliveryCount() + "), while "
+                + "the edge keeps publishing into the stream");
+            assertEquals(0, w.consumer.terminated(), "MaxDeliver unbounded: nothing given up during the outage");
+            assertTrue(w.consumer.nakked() >= deliveriesInAMinute, "nakked " + w.consumer.nakked());
+            final Duration downFor = Duration.ofNanos(System.nanoTime() - down);
+            final long nakkedInOutage = w.consumer.nakked();
+            final long highest = w.consumer.highestDeliveryCount();
             pg.startServer();
             final long expected = closeEdge(edge);
             assertEquals(60_000, expected);
-            Await.until(Duration.ofSeconds(60), () -> rows.count() >= expected, "writer catches up");
+            Await.until(patience, () -> rows.count() >= expected, "writer catches up");
             rows.assertExactlyOnce(expected, new int[] {0, 1, 2, 3});
             assertEquals(0, w.consumer.terminated(), "nothing given up");
+            assertEquals(expected, w.consumer.writtenEvents(), "the writer's account");
+            System.out.println("database outage (scale 1/" + scale + "): down " + downFor.toMillis() + " ms, "
+                + nakkedInOutage + " NAKs, highest delivery count " + highest + ", " + expected + " events, "
+                + rows.query("SELECT count(DISTINCT (source_id, seq)) FROM telemetry_events") + " distinct (source, seq), "
+                + w.consumer.terminated() + " terminated");
             w.close();
+        }
+    }
+
+    /** How many times a batch is delivered within {@code span} when each failed delivery NAKs with the delay. */
+    private static int deliveriesWithin(Duration span, Duration nakDelay, Duration maxNakDelay) {
+        int deliveries = 1;
+        Duration elapsed = Duration.ZERO;
+        Duration delay = nakDelay;
+        while (true) {
+            elapsed = elapsed.plus(delay);
+            if (elapsed.compareTo(span) > 0) {
+                return deliveries;
+            }
+            deliveries++;
+            delay = delay.multipliedBy(2).compareTo(maxNakDelay) > 0 ? maxNakDelay : delay.multipliedBy(2);
         }
     }
 

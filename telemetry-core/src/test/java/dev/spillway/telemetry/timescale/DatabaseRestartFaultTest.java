@@ -69,6 +69,14 @@ class DatabaseRestartFaultTest {
         }
     }
 
+    private static boolean poolGivesASession(TimescaleSink sink) {
+        try (java.sql.Connection c = sink.dataSource().getConnection()) {
+            return c.isValid(1);
+        } catch (java.sql.SQLException e) {
+            return false;
+        }
+    }
+
     private EventTable table() {
         return new EventTable(url, pg.user(), "", "telemetry_events");
     }
@@ -135,7 +143,8 @@ class DatabaseRestartFaultTest {
         final List<Long> handed = Collections.synchronizedList(new ArrayList<>());
         // A 1 s pool timeout: three attempts still exhaust the budget quickly during the outage, while a new
         // session on a loaded machine after the restart does not spuriously exhaust it.
-        final Pipeline pipeline = Pipeline.builder().name("outage").sink(sink(Duration.ofSeconds(1))).workers(1)
+        final TimescaleSink sink = sink(Duration.ofSeconds(1));
+        final Pipeline pipeline = Pipeline.builder().name("outage").sink(sink).workers(1)
             .batchSize(100)
             .flushInterval(Duration.ofMillis(5)).overflowPolicy(OverflowPolicy.BLOCK).retryPolicy(brief)
             .failedBatchHandler((EventBatch batch, Throwable cause, int attempts) -> {
@@ -159,6 +168,9 @@ class DatabaseRestartFaultTest {
 
         pg.startServer();
         Await.until(Duration.ofSeconds(30), this::acceptsConnections, "the restarted server accepts sessions");
+        // And the sink's own pool holds a session again: on a loaded machine a new one can take longer than the
+        // pool's 1 s timeout, so without this the first batches after the restart could exhaust their budget.
+        Await.until(Duration.ofSeconds(30), () -> poolGivesASession(sink), "the sink's pool has a session again");
         for (int i = 500; i < 700; i++) {
             source.record((short) 1, i);
         }

@@ -10,6 +10,8 @@ import dev.spillway.telemetry.testsupport.TestDatabase;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.sql.Connection;
 import java.sql.Statement;
@@ -100,21 +102,24 @@ class SinkFailureTest {
     /**
      * Defect 4 with the real sink: the writes block on a table lock held elsewhere (a socket read that no interrupt
      * ends). At the close deadline the sink aborts their connections: close keeps its deadline, the batches are
-     * failed and handed over, and once the lock is released nothing of them lands.
+     * failed and handed over, and once the lock is released nothing of them lands. The same with the batches
+     * routed to the workers by source (eight sources over two lanes).
      */
-    @Test
-    void writesStuckOnALockAreAbortedAtTheDeadlineAndNeverLandLater() throws Exception {
-        final String name = "stuck_on_lock";
+    @ParameterizedTest(name = "routed by source: {0}")
+    @ValueSource(booleans = {false, true})
+    void writesStuckOnALockAreAbortedAtTheDeadlineAndNeverLandLater(boolean routeBySource) throws Exception {
+        final String name = routeBySource ? "stuck_on_lock_routed" : "stuck_on_lock";
+        final String poolName = name.replace('_', '-');
         final TimescaleSink sink = TimescaleSink.builder().jdbcUrl(db.jdbcUrl()).username(db.user())
-            .password(db.password()).table(name).poolName("stuck-on-lock").build();
+            .password(db.password()).table(name).poolName(poolName).build();
         final List<Long> handed = new ArrayList<>();
         try (Connection locker = db.connect()) {
             locker.setAutoCommit(false);
             try (Statement st = locker.createStatement()) {
                 st.execute("lock table " + name + " in access exclusive mode");
             }
-            final Pipeline pipeline = Pipeline.builder().name("stuck-on-lock").sink(sink).workers(2).batchSize(50)
-                .flushInterval(Duration.ofMillis(5)).failedBatchHandler((batch, cause, attempts) -> {
+            final Pipeline pipeline = Pipeline.builder().name(poolName).sink(sink).workers(2).batchSize(50)
+                .routeBySource(routeBySource).flushInterval(Duration.ofMillis(5)).failedBatchHandler((batch, cause, attempts) -> {
                     synchronized (handed) {
                         for (int i = 0; i < batch.size(); i++) {
                             handed.add(batch.sequence(i));
@@ -122,7 +127,7 @@ class SinkFailureTest {
                     }
                 }).build();
             for (int i = 0; i < 300; i++) {
-                assertTrue(pipeline.ingest(BASE + i * 1_000L, 2, (short) 0, i, i));
+                assertTrue(pipeline.ingest(BASE + i * 1_000L, i % 8, (short) 0, i, i));
             }
             Await.until(Duration.ofSeconds(20), () -> lockWaiters(name) == 2, "both writes wait on the lock");
             final Duration timeout = Duration.ofMillis(500);
@@ -140,7 +145,7 @@ class SinkFailureTest {
             }
             locker.commit(); // release the lock: an abandoned transaction that survived would now commit
         }
-        Await.until(Duration.ofSeconds(20), () -> lockWaiters(name) == 0 && activeWriters() == 0,
+        Await.until(Duration.ofSeconds(20), () -> lockWaiters(name) == 0 && activeWriters(poolName) == 0,
             "the aborted backends are gone");
         assertEquals(0, table(name).count(), "nothing of the aborted writes landed");
         assertEquals(0, db.queryLong("select count(*) from " + name + "_batches"), "no ledger row either");
@@ -151,8 +156,8 @@ class SinkFailureTest {
             + "where c.relname = '" + table + "' and not l.granted");
     }
 
-    private static long activeWriters() {
-        return db.queryLong("select count(*) from pg_stat_activity where application_name = 'stuck-on-lock' "
-            + "and state <> 'idle'");
+    private static long activeWriters(String applicationName) {
+        return db.queryLong("select count(*) from pg_stat_activity where application_name = '" + applicationName
+            + "' and state <> 'idle'");
     }
 }

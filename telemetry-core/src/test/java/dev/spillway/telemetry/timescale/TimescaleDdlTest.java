@@ -176,6 +176,28 @@ class TimescaleDdlTest {
         }
     }
 
+    @Test
+    @Order(4)
+    void changedSettingsReplaceThePoliciesAndTheChunkIntervalOfAnExistingTable() throws Exception {
+        try (Connection c = connect()) {
+            assertTrue(new SchemaManager(TABLE, Duration.ofHours(12), Duration.ofDays(3), Duration.ofDays(30),
+                IndexMode.DEFAULT).ensureSchema(c));
+        }
+        assertEquals(List.of("time 12:00:00"), query("select column_name || ' ' || time_interval"
+            + " from timescaledb_information.dimensions where hypertable_name = '" + TABLE + "'"),
+            "the new interval, for chunks created from now on");
+        assertEquals(List.of("policy_compression true", "policy_retention true"), query("select proc_name || ' ' || "
+            + "coalesce((config->>'compress_after')::interval = interval '3 days',"
+            + " (config->>'drop_after')::interval = interval '30 days')"
+            + " from timescaledb_information.jobs where hypertable_name = '" + TABLE + "' order by proc_name"),
+            "one job each, with the new ages (if_not_exists alone would have kept 7 and 90 days)");
+        // Settings left out keep what exists (it may have been added by hand): nothing is removed.
+        try (Connection c = connect()) {
+            assertTrue(new SchemaManager(TABLE, Duration.ofHours(12), null, null, IndexMode.DEFAULT).ensureSchema(c));
+        }
+        assertEquals(List.of("policy_compression", "policy_retention"), jobs());
+    }
+
     /** The tool may still be ending the previous session (see {@link #connect()}): retry the pool's first connect. */
     private static TimescaleSink buildWhenToolIsFree(TimescaleSink.Builder builder) {
         final TimescaleSink[] sink = new TimescaleSink[1];

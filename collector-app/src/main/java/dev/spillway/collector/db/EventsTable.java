@@ -1,0 +1,90 @@
+package dev.spillway.collector.db;
+
+import dev.spillway.collector.config.CollectorConfig;
+import dev.spillway.telemetry.timescale.TimescaleSink;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import javax.sql.DataSource;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The events table as the options describe it: the sink that creates and writes it with {@code --chunk-interval},
+ * {@code --compress-after}, {@code --retention} and {@code --index-mode}, and the one warning an operator gets when
+ * the TimescaleDB-only ones cannot apply (plain PostgreSQL, such as the embedded server, keeps every row).
+ */
+public final class EventsTable {
+
+    /** The table line-protocol events go to. */
+    public static final String NAME = "telemetry_events";
+    /** {@code --chunk-interval}'s default; any other value is a request to report on plain PostgreSQL. */
+    public static final Duration DEFAULT_CHUNK_INTERVAL = Duration.ofDays(1);
+
+    private static final Logger LOG = LoggerFactory.getLogger(EventsTable.class);
+
+    private EventsTable() {
+    }
+
+    /**
+     * The sink for the events table with the configured TimescaleDB settings and index mode.
+     *
+     * @param ledgerRetention how long the deduplication ledger keeps its rows
+     */
+    public static TimescaleSink.Builder sink(CollectorConfig cfg, DataSource dataSource, Duration ledgerRetention) {
+        return TimescaleSink.builder()
+            .dataSource(dataSource)
+            .table(NAME)
+            .chunkInterval(cfg.chunkInterval())
+            .compressAfter(cfg.compressAfter())
+            .retention(cfg.retention())
+            .indexMode(cfg.indexMode())
+            .ledgerRetention(ledgerRetention);
+    }
+
+    /**
+     * Logs one warning naming the TimescaleDB-only options that were given but do not apply because the table is
+     * a plain PostgreSQL table. The collector still runs: the same configuration serves both kinds of database.
+     *
+     * @param timescale whether the events table is a hypertable
+     * @return the warning, or null when nothing was given that does not apply
+     */
+    public static String reportNotApplicable(CollectorConfig cfg, boolean timescale) {
+        if (timescale) {
+            return null;
+        }
+        final List<String> given = new ArrayList<>();
+        if (cfg.retention() != null) {
+            given.add("--retention " + format(cfg.retention()));
+        }
+        if (cfg.compressAfter() != null) {
+            given.add("--compress-after " + format(cfg.compressAfter()));
+        }
+        if (!cfg.chunkInterval().equals(DEFAULT_CHUNK_INTERVAL)) {
+            given.add("--chunk-interval " + format(cfg.chunkInterval()));
+        }
+        if (given.isEmpty()) {
+            return null;
+        }
+        final String warning = String.join(", ", given) + (given.size() == 1 ? " does" : " do")
+            + " not apply: the database has no TimescaleDB, " + NAME + " is a plain table and keeps every row"
+            + (cfg.retention() == null ? "" : " (delete old rows yourself, e.g. DELETE FROM " + NAME
+                + " WHERE time < now() - interval '" + cfg.retention().toSeconds() + " seconds')");
+        LOG.warn(warning);
+        return warning;
+    }
+
+    /** In the options' own syntax, the largest unit that is exact: {@code 30d}, {@code 6h}, {@code 90s}. */
+    static String format(Duration d) {
+        final long ms = d.toMillis();
+        final long[] sizes = {86_400_000L, 3_600_000L, 60_000L, 1_000L};
+        final String[] units = {"d", "h", "m", "s"};
+        for (int i = 0; i < sizes.length; i++) {
+            if (ms % sizes[i] == 0) {
+                return ms / sizes[i] + units[i];
+            }
+        }
+        return ms + "ms";
+    }
+}

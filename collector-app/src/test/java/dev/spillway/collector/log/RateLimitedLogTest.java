@@ -1,0 +1,103 @@
+package dev.spillway.collector.log;
+
+import dev.spillway.collector.ingest.BadLineLog;
+import dev.spillway.collector.ingest.RejectReason;
+import org.junit.jupiter.api.Test;
+import org.slf4j.LoggerFactory;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Floods the rate-limited logs from several threads with a clock the test moves, and reads what logback really
+ * received: one line per interval, and every occurrence either logged or counted in a later line's bracket or in
+ * the flush line, none lost and none counted twice.
+ */
+class RateLimitedLogTest {
+
+    private static final int THREADS = 8;
+    private static final int PER_THREAD = 10_000;
+    private static final long INTERVAL_MILLIS = 10_000;
+
+    @Test
+    void aFloodFromManyThreadsLogsOneLinePerIntervalAndCountsTheRest() throws Exception {
+        final String name = "dev.spillway.collector.log.RateLimitedLogTest.flood";
+        final AtomicLong clock = new AtomicLong(123_456_789L);
+        final RateLimitedLog log = new RateLimitedLog(LoggerFactory.getLogger(name), INTERVAL_MILLIS, clock::get);
+        try (LogCapture capture = LogCapture.of(name)) {
+            flood(() -> log.warn("refused something"));
+            assertEquals(List.of("refused something"), capture.messages(), "one line for the whole flood");
+
+            // Just before the interval ends: still counted only.
+            clock.addAndGet(TimeUnit.MILLISECONDS.toNanos(INTERVAL_MILLIS) - 1);
+            log.warn("refused something");
+            assertEquals(1, capture.messages().size());
+
+            clock.addAndGet(1);
+            log.warn("refused again");
+            assertEquals("refused again [" + THREADS * PER_THREAD + " more like this since the last such line]",
+                capture.messages().get(1), "the next line carries the count of the suppressed ones");
+
+            for (int i = 0; i < 500; i++) {
+                log.warn("refused late " + i);
+            }
+            log.flush();
+            assertEquals("500 more like this not logged since the last such line; the latest: refused late 499",
+                capture.messages().get(2), "a flood that stopped is reported at flush");
+            log.flush();
+            assertEquals(3, capture.messages().size(), "nothing left to report, nothing logged");
+            assertEquals(THREADS * PER_THREAD + 2 + 500, capture.occurrences(), "every occurrence accounted for");
+        }
+    }
+
+    @Test
+    void rejectedLinesAreLoggedOncePerIntervalWithTheirCount() throws Exception {
+        final AtomicLong clock = new AtomicLong();
+        final BadLineLog bad = new BadLineLog(INTERVAL_MILLIS, clock::get);
+        try (LogCapture capture = LogCapture.of(BadLineLog.LOGGER)) {
+            flood(() -> bad.report("tcp /127.0.0.1:1", 7, RejectReason.INVALID, "missing fields"));
+            assertEquals(List.of("rejected line 7 from tcp /127.0.0.1:1 (invalid): missing fields"), capture.messages());
+            clock.addAndGet(TimeUnit.MILLISECONDS.toNanos(INTERVAL_MILLIS));
+            bad.report("http 127.0.0.1:2", 3, RejectReason.TOO_LONG, "line too long");
+            assertEquals("rejected line 3 from http 127.0.0.1:2 (too_long): line too long [" + (THREADS * PER_THREAD - 1)
+                + " more rejected lines not logged]", capture.messages().get(1));
+            bad.report("http 127.0.0.1:2", 4, RejectReason.TOO_LONG, "line too long");
+            bad.flush();
+            assertEquals("1 more rejected lines not logged since the last such line", capture.messages().get(2));
+            assertEquals(THREADS * PER_THREAD + 2, capture.occurrences());
+        }
+    }
+
+    /** Runs {@code action} {@link #PER_THREAD} times on each of {@link #THREADS} threads started together. */
+    private static void flood(Runnable action) throws InterruptedException {
+        final CountDownLatch go = new CountDownLatch(1);
+        final List<Thread> threads = new ArrayList<>();
+        final AtomicLong failures = new AtomicLong();
+        for (int t = 0; t < THREADS; t++) {
+            final Thread th = new Thread(() -> {
+                try {
+                    go.await();
+                    for (int i = 0; i < PER_THREAD; i++) {
+                        action.run();
+                    }
+                } catch (InterruptedException | RuntimeException e) {
+                    failures.incrementAndGet();
+                }
+            });
+            th.start();
+            threads.add(th);
+        }
+        go.countDown();
+        for (Thread th : threads) {
+            th.join(TimeUnit.SECONDS.toMillis(60));
+            assertTrue(!th.isAlive(), "flood thread finished");
+        }
+        assertEquals(0, failures.get(), "no flood thread failed");
+    }
+}
