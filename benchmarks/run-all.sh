@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every Spillway benchmark in one command: builds if needed, runs issue #2's JMH suite (ingest vs baselines) and
 # issue #4's end-to-end harness (embedded PostgreSQL unless SPILLWAY_BENCH_JDBC_URL is set; every grid point with
-# more than one worker in arrival order and routed by source, back to back: table "1b"), then writes
+# more than one worker in arrival order and routed by source, back to back: table "1b"), issue #13's idle-spool
+# overhead (SpoolBench --idle-only), then writes
 # benchmarks/results/RESULTS.md.
 #   benchmarks/run-all.sh           # full: about 15 minutes on 2 idle cores (JMH ~7 min, end to end ~7 min)
 #   benchmarks/run-all.sh --quick   # about 2 minutes
@@ -34,6 +35,11 @@ E2E_CMD="java -Xms2g -Xmx2g -XX:+AlwaysPreTouch -cp $JAR dev.spillway.benchmarks
 echo "+ $E2E_CMD"
 $E2E_CMD 2>&1 | tee benchmarks/target/e2e.log | grep -E '^\[e2e\]' || true
 test -f "$OUT/e2e.md"
+# Issue #13: an idle spool's cost against PostgreSQL (spool off vs on, ABBA pairs; ~1-2 min idle, ~45 s quick).
+SPOOL_CMD="java -cp $JAR dev.spillway.benchmarks.spool.SpoolBench --idle-only $QUICK --out $OUT"
+echo "+ $SPOOL_CMD"
+$SPOOL_CMD > benchmarks/target/spool-idle.log 2>&1
+test -f "$OUT/spool-idle.md"
 
 {
   echo "# Spillway benchmark results"
@@ -50,5 +56,7 @@ test -f "$OUT/e2e.md"
   sed -e 's/^## /### /' -e t -e 's/^# /## /' "$OUT/hotpath.md"
   echo
   sed -e 's/^## /### /' -e t -e 's/^# /## /' "$OUT/e2e.md"
+  echo
+  sed -e 's/^## /### /' -e t -e 's/^# /## /' "$OUT/spool-idle.md"
 } > "$OUT/RESULTS.md"
 echo "wrote $OUT/RESULTS.md in ${SECONDS} s"

@@ -52,9 +52,14 @@ public final class PipelineCore {
      * @throws java.io.UncheckedIOException when the spool directory cannot be opened (the message names it)
      */
     public PipelineCore(CoreSettings s) {
+        this(s, SpoolDisk.DIRECT, Spool.DEFAULT_STALL_NANOS);
+    }
+
+    /** With a spool disk seam and stall bound (the slow-disk tests). */
+    PipelineCore(CoreSettings s, SpoolDisk spoolDisk, long spoolStallNanos) {
         if (s.spool() != null) {
             try {
-                this.spool = Spool.open(s.spool());
+                this.spool = Spool.open(s.spool(), spoolDisk, spoolStallNanos);
             } catch (java.io.IOException e) {
                 throw new java.io.UncheckedIOException("Pipeline.spool: " + e.getMessage(), e);
             }

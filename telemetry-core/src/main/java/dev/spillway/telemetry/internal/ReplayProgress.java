@@ -10,7 +10,8 @@ import java.util.zip.CRC32C;
 
 /**
  * The small file that records how far replay got: {@code u64 segmentId | u64 offset | u32 crc32c}, rewritten in
- * place after every replayed batch and forced with the spool's fsync policy. A torn or stale file only makes the
+ * place after every replayed batch and forced with the spool's fsync policy. Guarded by the spool's lock; the spool
+ * forces {@link #channel()} outside it. A torn or stale file only makes the
  * next start replay a few batches again, which the sink's ledger turns into no-ops.
  */
 final class ReplayProgress implements AutoCloseable {
@@ -52,11 +53,20 @@ final class ReplayProgress implements AutoCloseable {
         dirty = true;
     }
 
-    void force() throws IOException {
-        if (dirty) {
-            channel.force(false);
-            dirty = false;
-        }
+    /** Whether a write happened since the last call (the caller then forces {@link #channel()}). */
+    boolean takeDirty() {
+        final boolean was = dirty;
+        dirty = false;
+        return was;
+    }
+
+    /** After a failed force: the last write still has to be forced. */
+    void markDirty(boolean again) {
+        dirty |= again;
+    }
+
+    FileChannel channel() {
+        return channel;
     }
 
     @Override

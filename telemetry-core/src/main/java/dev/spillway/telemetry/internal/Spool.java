@@ -18,6 +18,7 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.ReentrantLock;
 import java.util.concurrent.locks.LockSupport;
 import java.util.function.LongSupplier;
 import java.util.zip.CRC32C;
@@ -35,17 +36,37 @@ import java.util.zip.CRC32C;
  * truncated so appends continue after the last intact record. Nothing found on disk stops start-up.
  *
  * <p>Thread-safe: one lock guards the files and counters (taken once per batch, never per event). With the
- * interval fsync policy a daemon thread forces the current segment and the progress file at that interval.
+ * interval fsync policy a daemon thread forces the current segment and the progress file at that interval,
+ * outside that lock: appends go on at page-cache speed while an fsync is slow.
+ *
+ * <h2>Slow or stalled disk</h2>
+ * Nothing can interrupt a write the kernel is blocked in, so a stalled disk holds one appending thread. Everyone
+ * else waits for the lock at most {@link #DEFAULT_STALL_NANOS} (then 1 ms while the stall lasts): an append that
+ * cannot get the disk in that time is refused like a disk error ({@link SpoolException}; its batch is counted
+ * failed), so the workers keep taking batches and the ring keeps moving instead of backing up behind the disk.
+ * The counters behind {@code stats()} and the meters are volatile fields, read without the lock: observing a
+ * pipeline never waits for its disk. Close waits for the lock the same bounded time, then closes the files
+ * without a final fsync (logged).
  */
 final class Spool implements AutoCloseable {
 
     private static final Logger LOG = LoggerFactory.getLogger(Spool.class);
     private static final int MAX_LOGGED_CORRUPT = 100;
+    /** Longest an append (or close) waits for the disk another thread is stuck on before giving up. */
+    static final long DEFAULT_STALL_NANOS = TimeUnit.SECONDS.toNanos(5);
+    /** While a stall lasts, later appends give up after this much instead (so the workers keep moving). */
+    private static final long STALLED_WAIT_NANOS = TimeUnit.MILLISECONDS.toNanos(1);
 
     private final SpoolSettings config;
     private final Path dir;
     private final LongSupplier clockMillis;
-    private final Object lock = new Object();
+    private final ReentrantLock lock = new ReentrantLock();
+    /** Serialises fsyncs (the syncer's and close's), which run outside {@link #lock}. */
+    private final Object syncLock = new Object();
+    private final SpoolDisk disk;
+    private final long stallNanos;
+    /** Set when an append gave up waiting for the disk; cleared by the next append that completes. */
+    private volatile boolean stalled;
     private final ArrayDeque<Segment> segments = new ArrayDeque<>();
     private final ReplayProgress progress;
     /** Held while open: two spools on one directory would replay each other's batches. */
@@ -87,12 +108,16 @@ final class Spool implements AutoCloseable {
     private long lostInCorrupt;
 
     private volatile boolean closed;
+    /** Set by {@link #close()} before its final fsync: appends are refused from then on. */
+    private volatile boolean closing;
     private volatile Runnable syncListener = () -> { };
     private final Thread syncer;
     private boolean syncFailing;
 
-    private Spool(SpoolSettings config, LongSupplier clockMillis) throws IOException {
+    private Spool(SpoolSettings config, LongSupplier clockMillis, SpoolDisk disk, long stallNanos) throws IOException {
         this.config = config;
+        this.disk = disk;
+        this.stallNanos = stallNanos;
         this.dir = config.directory();
         this.clockMillis = clockMillis;
         try {
@@ -131,12 +156,17 @@ final class Spool implements AutoCloseable {
      * @throws IOException with a message naming the directory when it cannot be created, written or read
      */
     public static Spool open(SpoolSettings config) throws IOException {
-        return new Spool(config, System::currentTimeMillis);
+        return new Spool(config, System::currentTimeMillis, SpoolDisk.DIRECT, DEFAULT_STALL_NANOS);
     }
 
     /** Like {@link #open(SpoolSettings)} with a wall clock for spool timestamps (tests). */
     static Spool open(SpoolSettings config, LongSupplier clockMillis) throws IOException {
-        return new Spool(config, clockMillis);
+        return new Spool(config, clockMillis, SpoolDisk.DIRECT, DEFAULT_STALL_NANOS);
+    }
+
+    /** With a disk seam and a stall bound (the slow-disk tests). */
+    static Spool open(SpoolSettings config, SpoolDisk disk, long stallNanos) throws IOException {
+        return new Spool(config, System::currentTimeMillis, disk, stallNanos);
     }
 
     // ---------------------------------------------------------------------------------------------------- recovery
@@ -295,14 +325,30 @@ final class Spool implements AutoCloseable {
      * @param runId the run id the sink keys this batch under (null when the sink has no ledger)
      * @return the append's generation
      * @throws SpoolException when the spool is full and must refuse (or cannot make
-     *     room), or the disk failed; nothing of the batch is in the spool then
+     *     room), the disk failed, or the disk is stalled (another append has held it longer than the stall bound);
+     *     nothing of the batch is in the spool then
      */
     public long append(EventBatch batch, String runId) throws SpoolException {
         final byte[] rid = RecordCodec.runIdBytes(batch.runId() != null ? batch.runId() : runId);
         final int n = batch.size();
         final int length = RecordCodec.recordSize(rid.length, n);
-        synchronized (lock) {
-            if (closed) {
+        final long wait = stalled ? STALLED_WAIT_NANOS : stallNanos;
+        boolean locked;
+        try {
+            locked = lock.tryLock(wait, TimeUnit.NANOSECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new SpoolException("interrupted while waiting for spool " + dir + "; the batch of " + n
+                + " events is not spooled", false, e);
+        }
+        if (!locked) {
+            stalled = true;
+            throw new SpoolException("spool " + dir + " is stalled: the disk has not finished an earlier append for "
+                + "over " + TimeUnit.NANOSECONDS.toMillis(stallNanos) + " ms; the batch of " + n + " events is not "
+                + "spooled", false, null);
+        }
+        try {
+            if (closed || closing) {
                 throw new SpoolException("spool " + dir + " is closed", false, null);
             }
             if (length > config.segmentBytes() - Segment.HEADER) {
@@ -329,15 +375,16 @@ final class Spool implements AutoCloseable {
                     tail = roll();
                 }
                 before = tail.size;
-                Segment.writeFully(tail.channel, appendBuf, before);
+                disk.write(tail.channel, appendBuf, before);
                 if (config.fsyncAlways()) {
-                    tail.channel.force(false);
+                    disk.force(tail.channel);
                 }
             } catch (IOException e) {
                 undo(tail);
                 throw new SpoolException("spool append to " + (tail == null ? dir : tail.path) + " failed ("
                     + describe(e) + "); the batch of " + n + " events is not spooled", false, e);
             }
+            stalled = false;
             tail.size = before + length;
             tail.fileBytes = tail.size;
             tail.events += n;
@@ -358,6 +405,8 @@ final class Spool implements AutoCloseable {
                 dirty = true;
             }
             return gen;
+        } finally {
+            lock.unlock();
         }
     }
 
@@ -377,7 +426,7 @@ final class Spool implements AutoCloseable {
     private Segment roll() throws IOException {
         final Segment old = segments.peekLast();
         if (old != null) {
-            old.channel.force(false); // an older segment is complete on disk before a newer one exists
+            disk.force(old.channel); // an older segment is complete on disk before a newer one exists
         }
         final Segment s = Segment.create(dir, nextSegmentId++);
         segments.add(s);
@@ -439,7 +488,8 @@ final class Spool implements AutoCloseable {
      * returns the same batch. Replayer thread only; the batch is reused by the next peek.
      */
     public SpooledBatch peek() throws IOException {
-        synchronized (lock) {
+        lock.lock();
+        try {
             if (peeked) {
                 return replayBatch;
             }
@@ -480,12 +530,15 @@ final class Spool implements AutoCloseable {
                 return replayBatch;
             }
             return null;
+        } finally {
+            lock.unlock();
         }
     }
 
     /** The peeked batch was written (or given up on): the spool forgets it and records the replay position. */
     public void commit() {
-        synchronized (lock) {
+        lock.lock();
+        try {
             if (!peeked) {
                 throw new IllegalStateException("commit without a peeked batch");
             }
@@ -505,6 +558,8 @@ final class Spool implements AutoCloseable {
             if (events == 0) {
                 headMillis = 0;
             }
+        } finally {
+            lock.unlock();
         }
     }
 
@@ -569,33 +624,82 @@ final class Spool implements AutoCloseable {
         }
     }
 
-    /** Forces appended records and the replay position to the device now. */
+    /**
+     * Forces appended records and the replay position to the device now. The fsync runs outside the append lock
+     * (appends continue meanwhile); only the snapshot of what to force is taken under it, and that wait is bounded
+     * like an append's: a disk stalled in an append makes this round skip (the next one tries again).
+     */
     public void sync() {
-        synchronized (lock) {
-            if (closed) {
+        synchronized (syncLock) {
+            final Segment tail;
+            final boolean segmentDirty;
+            final boolean progressDirty;
+            final long gen;
+            try {
+                if (!lock.tryLock(stallNanos, TimeUnit.NANOSECONDS)) {
+                    return; // an append is stuck on the disk; it holds what would be forced
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
                 return;
             }
             try {
-                final long gen = appendGeneration;
-                if (dirty) {
-                    final Segment tail = segments.peekLast();
-                    if (tail != null) {
-                        tail.channel.force(false);
-                    }
-                    dirty = false;
+                if (closed) {
+                    return;
                 }
-                progress.force();
-                syncedGeneration = gen;
+                gen = appendGeneration;
+                tail = segments.peekLast();
+                segmentDirty = dirty && tail != null;
+                dirty = false;
+                progressDirty = progress.takeDirty();
+            } finally {
+                lock.unlock();
+            }
+            try {
+                if (segmentDirty) {
+                    forceSegment(tail);
+                }
+                if (progressDirty) {
+                    disk.force(progress.channel());
+                }
+                if (!config.fsyncAlways()) {
+                    syncedGeneration = gen; // only this method advances it under the interval policy
+                }
                 if (syncFailing) {
                     syncFailing = false;
                     LOG.info("spool {}: fsync works again", dir);
                 }
             } catch (IOException e) {
+                lock.lock();
+                try {
+                    dirty |= segmentDirty;
+                    progress.markDirty(progressDirty);
+                } finally {
+                    lock.unlock();
+                }
                 if (!syncFailing) {
                     syncFailing = true;
                     LOG.error("spool {}: fsync failed ({}); spooled batches are not known to be durable", dir,
                         describe(e));
                 }
+            }
+        }
+    }
+
+    /** Forces {@code s}; a segment closed meanwhile was forced by the roll that retired it, or dropped. */
+    private void forceSegment(Segment s) throws IOException {
+        try {
+            disk.force(s.channel);
+        } catch (java.nio.channels.ClosedChannelException e) {
+            final boolean current;
+            lock.lock();
+            try {
+                current = !s.dropped && s == segments.peekLast();
+            } finally {
+                lock.unlock();
+            }
+            if (current) {
+                throw e;
             }
         }
     }
@@ -691,39 +795,59 @@ final class Spool implements AutoCloseable {
     /** Forces everything to the device and closes the files. Idempotent. */
     @Override
     public void close() {
-        synchronized (lock) {
-            if (closed) {
+        boolean locked;
+        try {
+            locked = lock.tryLock(stallNanos, TimeUnit.NANOSECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            locked = false;
+        }
+        try {
+            if (closed || closing) {
                 return;
             }
-            sync();
-            closed = true;
+            closing = true; // no more appends
+        } finally {
+            if (locked) {
+                lock.unlock();
+            }
         }
+        if (locked) {
+            sync();
+        } else {
+            LOG.error("spool {}: the disk has been stuck in an append for over {} ms; closing the files without a "
+                + "final fsync (what earlier appends wrote is in the page cache and is replayed at the next start "
+                + "unless the machine loses power)", dir, TimeUnit.NANOSECONDS.toMillis(stallNanos));
+        }
+        closed = true;
         LockSupport.unpark(syncer);
         closeQuietly();
     }
 
     private void closeQuietly() {
-        synchronized (lock) {
-            closed = true;
-            for (Segment s : segments) {
-                try {
-                    s.channel.close();
-                } catch (IOException e) {
-                    LOG.warn("spool: closing {} failed: {}", s.path, describe(e));
-                }
-            }
-            if (progress != null) {
-                try {
-                    progress.close();
-                } catch (IOException e) {
-                    LOG.warn("spool: closing the progress file failed: {}", describe(e));
-                }
+        // Closing a channel is thread-safe; a write stuck on a stalled disk fails when it returns.
+        closed = true;
+        for (Segment s : segments.toArray(new Segment[0])) {
+            if (s == null) {
+                continue;
             }
             try {
-                lockChannel.close(); // releases the directory lock
+                s.channel.close();
             } catch (IOException e) {
-                LOG.warn("spool: releasing the directory lock failed: {}", describe(e));
+                LOG.warn("spool: closing {} failed: {}", s.path, describe(e));
             }
+        }
+        if (progress != null) {
+            try {
+                progress.close();
+            } catch (IOException e) {
+                LOG.warn("spool: closing the progress file failed: {}", describe(e));
+            }
+        }
+        try {
+            lockChannel.close(); // releases the directory lock
+        } catch (IOException e) {
+            LOG.warn("spool: releasing the directory lock failed: {}", describe(e));
         }
     }
 
