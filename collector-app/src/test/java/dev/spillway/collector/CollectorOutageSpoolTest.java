@@ -187,6 +187,37 @@ class CollectorOutageSpoolTest {
             writers.acked.size(), writers.ackedDuringOutage.get(), rows.size(), stats.batchesSpooled());
     }
 
+    /**
+     * A body refused part way (here: a new series cannot be created while the database is down) is answered 503,
+     * and the answer says how many of its lines were taken before the refusal: events cannot be taken back out of
+     * the ring, so a client resending the whole body stores those lines twice. The taken line reaches the table.
+     */
+    @Test
+    void aBodyRefusedPartWaySaysHowManyOfItsLinesWereTaken() throws Exception {
+        final Collector collector = start("partial", dir.resolve("spool").toString());
+        final HttpClient client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
+        final URI uri = URI.create("http://127.0.0.1:" + collector.httpAddress().getPort() + "/api/v2/write");
+        final HttpResponse<String> first = client.send(HttpRequest.newBuilder(uri)
+            .POST(HttpRequest.BodyPublishers.ofString("outage,w=7 v=1i\n")).build(), HttpResponse.BodyHandlers.ofString());
+        assertEquals(204, first.statusCode(), first.body());
+        Await.until(Duration.ofSeconds(60), () -> collector.stats().written() == 1, "the known series' first row");
+        pg.stop();
+        try {
+            final HttpResponse<String> partial = client.send(HttpRequest.newBuilder(uri).timeout(Duration.ofSeconds(60))
+                .POST(HttpRequest.BodyPublishers.ofString("outage,w=7 v=2i\noutage,w=8 v=3i\n")).build(),
+                HttpResponse.BodyHandlers.ofString());
+            assertEquals(503, partial.statusCode(), partial.body());
+            assertTrue(partial.body().contains("1 of 2 lines were taken before the refusal"), partial.body());
+        } finally {
+            pg.startServer();
+        }
+        Await.until(Duration.ofSeconds(60), () -> collector.stats().written() == 2 && collector.stats().spooled() == 0,
+            "the taken line is written after the outage: " + collector.stats());
+        final FinalAccount account = collector.shutdown();
+        assertTrue(account.stats().isBalanced(), account.toString());
+        assertEquals(Set.of("7:1", "7:2"), rows());
+    }
+
     @Test
     void withoutTheSpoolTheOutageLosesAcknowledgedLinesAndCountsThemAsFailed() throws Exception {
         final Collector collector = start("nospool", "off");

@@ -85,7 +85,7 @@ public final class CollectorOptions {
         description = "Ring slots, a power of two (default: ${DEFAULT-VALUE}).")
     String ringSize;
 
-    @Option(names = "--batch-size", paramLabel = "N", defaultValue = "4096",
+    @Option(names = "--batch-size", paramLabel = "N", defaultValue = "16384",
         description = "Most events per database batch (default: ${DEFAULT-VALUE}).")
     String batchSize;
 

@@ -351,8 +351,13 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
                 + "or the confirmation timed out; see spillway_events_failed_total); retry");
         } else if (result.refused() || result.seriesError()) {
             // Not all good lines are in: a 2xx or 400 would tell the client not to retry data we did not take.
-            unavailable(ctx, r, result.refused() ? "collector is not accepting data right now; retry later"
-                : "could not create series in the database; retry later");
+            // Lines before the refusal were taken (events cannot be taken back out of the ring): the answer says
+            // how many, so a client that resends the whole body knows those lines are stored twice.
+            final String kept = result.accepted() == 0 ? "" : " (" + result.accepted() + " of "
+                + (result.accepted() + result.rejected()) + " lines were taken before the refusal; resending the "
+                + "whole body stores them again)";
+            unavailable(ctx, r, (result.refused() ? "collector is not accepting data right now; retry later"
+                : "could not create series in the database; retry later") + kept);
         } else {
             final int lines = result.accepted() + result.rejected();
             final String message = result.firstBadMessage() + " (" + result.rejected() + " of " + lines
