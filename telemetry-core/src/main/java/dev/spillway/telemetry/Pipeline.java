@@ -50,7 +50,7 @@ public final class Pipeline implements AutoCloseable {
     public static final int DEFAULT_BATCH_SIZE = 16_384;
 
     /** Default of {@link Builder#routeBySource(boolean)}. */
-    public static final boolean DEFAULT_ROUTE_BY_SOURCE = true;
+    public static final boolean DEFAULT_ROUTE_BY_SOURCE = false;
 
     private final String name;
     private final PipelineCore core;

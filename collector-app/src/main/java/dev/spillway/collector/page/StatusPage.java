@@ -45,6 +45,8 @@ public final class StatusPage implements AutoCloseable {
     private final ScheduledExecutorService sampler;
     private final ScheduledExecutorService snapshots;
     private final ScheduledExecutorService rollupKeeper;
+    /** Set first by {@link #close()}: a read it interrupts (closed pool, I/O error) is not a failure to report. */
+    private volatile boolean closed;
     private final StatusQueries queries;
     private final CheckRollups rollups;
     private final Supplier<Instant> clock;
@@ -124,7 +126,11 @@ public final class StatusPage implements AutoCloseable {
                 first.snapshot = null; // nobody looked meanwhile: the first visitor reads afresh (and now warm)
             }
         } catch (SQLException | RuntimeException e) {
-            LOG.warn("status page: reading the overview at start failed: {}", e.toString());
+            if (closed) {
+                LOG.debug("status page: the start-up read ended by close: {}", e.toString());
+            } else {
+                LOG.warn("status page: reading the overview at start failed: {}", e.toString());
+            }
         }
     }
 
@@ -135,8 +141,12 @@ public final class StatusPage implements AutoCloseable {
                 rollups.refresh();
             }
         } catch (SQLException | RuntimeException e) {
-            // Logged each time: the page's uptime goes stale while this fails, and the reason must be visible.
-            LOG.warn("status page: refreshing the monitor check rollups failed: {}", e.toString());
+            if (closed) {
+                LOG.debug("status page: a rollup refresh ended by close: {}", e.toString());
+            } else {
+                // Logged each time: the page's uptime goes stale while this fails, and the reason must be visible.
+                LOG.warn("status page: refreshing the monitor check rollups failed: {}", e.toString());
+            }
         }
     }
 
@@ -463,6 +473,7 @@ public final class StatusPage implements AutoCloseable {
 
     @Override
     public void close() {
+        closed = true;
         sampler.shutdownNow();
         rollupKeeper.shutdownNow();
         snapshots.shutdownNow();
