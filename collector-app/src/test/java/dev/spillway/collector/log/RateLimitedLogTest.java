@@ -32,7 +32,10 @@ class RateLimitedLogTest {
         final RateLimitedLog log = new RateLimitedLog(LoggerFactory.getLogger(name), INTERVAL_MILLIS, clock::get);
         try (LogCapture capture = LogCapture.of(name)) {
             flood(() -> log.warn("refused something"));
-            assertEquals(List.of("refused something"), capture.messages(), "one line for the whole flood");
+            // One line. Its bracket may already count a few flood calls: those suppressed between the winning
+            // thread's permit and its read of the counter (it then says "[k more ...]"); the totals stay exact.
+            assertEquals(1, capture.messages().size(), "one line for the whole flood: " + capture.messages());
+            assertTrue(capture.messages().get(0).startsWith("refused something"), capture.messages().get(0));
 
             // Just before the interval ends: still counted only.
             clock.addAndGet(TimeUnit.MILLISECONDS.toNanos(INTERVAL_MILLIS) - 1);
@@ -41,8 +44,10 @@ class RateLimitedLogTest {
 
             clock.addAndGet(1);
             log.warn("refused again");
-            assertEquals("refused again [" + THREADS * PER_THREAD + " more like this since the last such line]",
-                capture.messages().get(1), "the next line carries the count of the suppressed ones");
+            assertTrue(capture.messages().get(1).matches("refused again \\[\\d+ more like this since the last such line]"),
+                "the next line carries the count of the suppressed ones: " + capture.messages().get(1));
+            assertEquals(THREADS * PER_THREAD + 2, capture.occurrences(), "each occurrence counted once so far: "
+                + capture.messages());
 
             for (int i = 0; i < 500; i++) {
                 log.warn("refused late " + i);
@@ -62,11 +67,15 @@ class RateLimitedLogTest {
         final BadLineLog bad = new BadLineLog(INTERVAL_MILLIS, clock::get);
         try (LogCapture capture = LogCapture.of(BadLineLog.LOGGER)) {
             flood(() -> bad.report("tcp /127.0.0.1:1", 7, RejectReason.INVALID, "missing fields"));
-            assertEquals(List.of("rejected line 7 from tcp /127.0.0.1:1 (invalid): missing fields"), capture.messages());
+            assertEquals(1, capture.messages().size(), "one line for the whole flood: " + capture.messages());
+            assertTrue(capture.messages().get(0).startsWith("rejected line 7 from tcp /127.0.0.1:1 (invalid): missing "
+                + "fields"), capture.messages().get(0));
             clock.addAndGet(TimeUnit.MILLISECONDS.toNanos(INTERVAL_MILLIS));
             bad.report("http 127.0.0.1:2", 3, RejectReason.TOO_LONG, "line too long");
-            assertEquals("rejected line 3 from http 127.0.0.1:2 (too_long): line too long [" + (THREADS * PER_THREAD - 1)
-                + " more rejected lines not logged]", capture.messages().get(1));
+            assertTrue(capture.messages().get(1).matches("rejected line 3 from http 127\\.0\\.0\\.1:2 \\(too_long\\): line "
+                + "too long \\[\\d+ more rejected lines not logged]"), capture.messages().get(1));
+            assertEquals(THREADS * PER_THREAD + 1, capture.occurrences(), "each occurrence counted once so far: "
+                + capture.messages());
             bad.report("http 127.0.0.1:2", 4, RejectReason.TOO_LONG, "line too long");
             bad.flush();
             assertEquals("1 more rejected lines not logged since the last such line", capture.messages().get(2));
