@@ -162,6 +162,14 @@ public final class SeriesRegistry implements AutoCloseable {
             mine.complete(raced);
             return mine;
         }
+        // The slot is taken here, on the caller's thread, in the order of the lines: which series of a body exceed
+        // the limit must not depend on which series thread runs first. create() gives it back if it fails.
+        if (reserved.incrementAndGet() > maxSeries) {
+            reserved.decrementAndGet();
+            inFlight.remove(key, mine);
+            mine.completeExceptionally(new SeriesLimitException(maxSeries));
+            return mine;
+        }
         final String tagsJson = SeriesKey.tagsJson(tags);
         try {
             executor.execute(() -> {
@@ -176,6 +184,7 @@ public final class SeriesRegistry implements AutoCloseable {
                 }
             });
         } catch (RejectedExecutionException e) {
+            reserved.decrementAndGet();
             inFlight.remove(key, mine);
             mine.completeExceptionally(e);
         }
@@ -183,12 +192,8 @@ public final class SeriesRegistry implements AutoCloseable {
     }
 
     private Series create(SeriesKey key, String measurement, String tagsJson, String field)
-        throws SQLException, SeriesLimitException {
-        if (reserved.incrementAndGet() > maxSeries) {
-            reserved.decrementAndGet();
-            throw new SeriesLimitException(maxSeries);
-        }
-        boolean ok = false;
+        throws SQLException {
+        boolean ok = false; // the slot taken by resolve() is kept only by a series created here
         try (Connection c = dataSource.getConnection()) {
             c.setAutoCommit(true);
             Integer id = null;
