@@ -81,10 +81,12 @@ public final class AckHttpBench {
                 final Map<String, String> env = db.password() == null || db.password().isEmpty() ? Map.of()
                     : Map.of("SPILLWAY_DB_PASSWORD", db.password());
                 final var parsed = CollectorOptions.parse(cli, env, new PrintStream(OutputStream.nullOutputStream()));
-                collector = Collector.start(((CollectorOptions.Run) parsed).config());
+                final var config = ((CollectorOptions.Run) parsed).config();
+                collector = Collector.start(config);
                 url = "http://127.0.0.1:" + collector.httpAddress().getPort() + "/api/v2/write";
                 note = "collector in this JVM on PostgreSQL (" + (db.isEmbedded() ? "embedded" : "external")
-                    + "), defaults (batch 4,096, 2 workers, spool fsync 500 ms) with --flush-interval " + flush;
+                    + "), defaults (batch " + String.format("%,d", config.batchSize()) + ", " + config.workers()
+                    + " workers, spool fsync 500 ms) with --flush-interval " + flush;
             } else {
                 note = "collector at " + url + " (its own settings)";
             }

@@ -70,8 +70,10 @@ public final class OutageHarness {
             final String[] cli = {"--jdbc-url", pg.jdbcUrl(), "--db-user", "postgres", "--http", "127.0.0.1:0",
                 "--spool-dir", spoolDir.toString()};
             final var parsed = CollectorOptions.parse(cli, Map.of(), new PrintStream(OutputStream.nullOutputStream()));
-            final Collector collector = Collector.start(((CollectorOptions.Run) parsed).config());
-            md.append("- collector: defaults (ack accept, flush 100 ms, batch 4,096, 2 workers, retry 8 attempts / ")
+            final var config = ((CollectorOptions.Run) parsed).config();
+            final Collector collector = Collector.start(config);
+            md.append("- collector: defaults (ack accept, flush 100 ms, batch " + String.format(Locale.ROOT, "%,d",
+                config.batchSize()) + ", " + config.workers() + " workers, retry 8 attempts / ")
                 .append("60 s, spool fsync 500 ms, BLOCK) plus `").append(String.join(" ", cli)).append("`\n");
             md.append(String.format(Locale.ROOT, "- load: %d writers, %d-line bodies, %,.0f lines/s in total, paced; "
                 + "each waits for its answer%n", WRITERS, LINES, rate));
