@@ -1,13 +1,13 @@
 package dev.spillway.benchmarks;
 
 import dev.spillway.benchmarks.baseline.FieldType;
-import dev.spillway.collector.lineprotocol.LineHandler;
-import dev.spillway.collector.lineprotocol.LineProtocolParser;
-import dev.spillway.collector.lineprotocol.ParsedPoint;
-import dev.spillway.collector.lineprotocol.Precision;
-import dev.spillway.collector.series.Series;
-import dev.spillway.collector.series.SeriesIndex;
-import dev.spillway.collector.series.SeriesKeyBuilder;
+import dev.spillway.ingest.lineprotocol.LineHandler;
+import dev.spillway.ingest.lineprotocol.LineProtocolParser;
+import dev.spillway.ingest.lineprotocol.ParsedPoint;
+import dev.spillway.ingest.lineprotocol.Precision;
+import dev.spillway.ingest.series.Series;
+import dev.spillway.ingest.series.SeriesIndex;
+import dev.spillway.ingest.series.SeriesKeyBuilder;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
@@ -107,7 +107,7 @@ public class CollectorHotPathBenchmark {
         public void onPoint(ParsedPoint p) {
             key.prefix(p);
             for (int i = 0; i < p.fieldCount(); i++) {
-                if (p.fieldType(i) == dev.spillway.collector.lineprotocol.FieldType.STRING) {
+                if (p.fieldType(i) == dev.spillway.ingest.lineprotocol.FieldType.STRING) {
                     continue;
                 }
                 key.field(p, i);

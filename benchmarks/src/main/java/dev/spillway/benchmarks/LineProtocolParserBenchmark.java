@@ -1,9 +1,9 @@
 package dev.spillway.benchmarks;
 
-import dev.spillway.collector.lineprotocol.LineHandler;
-import dev.spillway.collector.lineprotocol.LineProtocolParser;
-import dev.spillway.collector.lineprotocol.ParsedPoint;
-import dev.spillway.collector.lineprotocol.Precision;
+import dev.spillway.ingest.lineprotocol.LineHandler;
+import dev.spillway.ingest.lineprotocol.LineProtocolParser;
+import dev.spillway.ingest.lineprotocol.ParsedPoint;
+import dev.spillway.ingest.lineprotocol.Precision;
 import java.nio.charset.StandardCharsets;
 import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;

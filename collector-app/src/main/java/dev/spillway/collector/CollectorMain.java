@@ -1,7 +1,7 @@
 package dev.spillway.collector;
 
 import dev.spillway.collector.config.CollectorOptions;
-import dev.spillway.collector.config.ConfigException;
+import dev.spillway.runtime.config.ConfigException;
 import dev.spillway.collector.db.DataDirectoryLock;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -16,7 +16,9 @@ import java.util.concurrent.atomic.AtomicInteger;
  * exits at once.
  *
  * <p>Exit codes: 0 after a clean shutdown, 1 when startup fails or the final account does not balance, 2 for
- * an invalid configuration, 130 when a second signal cut the drain short.
+ * an invalid configuration (found before anything starts, a bad {@code --monitors} file included), 130 when a
+ * second signal cut the drain short. A failure prints one line on stderr; the stack trace, if any, goes to the
+ * log at debug level.
  */
 public final class CollectorMain {
 
@@ -46,14 +48,22 @@ public final class CollectorMain {
         final Collector collector;
         try {
             collector = Collector.start(run.config());
+        } catch (ConfigException e) {
+            // Found only once running (parse reads every file it can): still the operator's configuration.
+            LOG.debug("invalid configuration", e);
+            System.err.println("spillway-collector: " + e.getMessage());
+            System.exit(2);
+            return;
         } catch (DataDirectoryLock.InUseException | java.net.BindException e) {
             // Expected operator mistakes: one line saying what and which option, no stack trace.
+            LOG.debug("startup failed", e);
             System.err.println("spillway-collector: " + e.getMessage());
             System.exit(1);
             return;
         } catch (Exception e) {
-            LOG.error("startup failed: {}", e.toString(), e);
-            System.err.println("spillway-collector: startup failed: " + e);
+            // One sentence and the cause for the operator; the stack trace is for SPILLWAY_LOG_LEVEL=DEBUG.
+            LOG.debug("startup failed", e);
+            System.err.println("spillway-collector: " + StartupFailure.describe(e, run.config()));
             System.exit(1);
             return;
         }

@@ -1,6 +1,6 @@
 package dev.spillway.collector;
 
-import dev.spillway.collector.series.SeriesValidator;
+import dev.spillway.ingest.series.SeriesValidator;
 import dev.spillway.telemetry.testsupport.Await;
 import dev.spillway.telemetry.testsupport.TestDatabase;
 import org.junit.jupiter.api.AfterAll;

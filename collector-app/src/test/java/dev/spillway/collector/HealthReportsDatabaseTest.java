@@ -1,7 +1,7 @@
 package dev.spillway.collector;
 
 import dev.spillway.collector.config.CollectorOptions;
-import dev.spillway.collector.log.LogCapture;
+import dev.spillway.testkit.LogCapture;
 import dev.spillway.telemetry.testsupport.Await;
 import dev.spillway.telemetry.testsupport.DedicatedPostgres;
 import dev.spillway.telemetry.testsupport.TestDatabase;

@@ -1,7 +1,7 @@
 package dev.spillway.collector;
 
 import dev.spillway.collector.config.CollectorOptions;
-import dev.spillway.collector.config.ConfigException;
+import dev.spillway.runtime.config.ConfigException;
 import dev.spillway.telemetry.nats.NatsBatchConsumer;
 import dev.spillway.telemetry.testsupport.Await;
 import dev.spillway.telemetry.testsupport.NatsServer;

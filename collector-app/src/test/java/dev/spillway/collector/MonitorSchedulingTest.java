@@ -1,7 +1,7 @@
 package dev.spillway.collector;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.spillway.collector.monitor.TargetServer;
+import dev.spillway.testkit.TargetServer;
 import dev.spillway.telemetry.testsupport.Await;
 import dev.spillway.telemetry.testsupport.TestDatabase;
 import org.junit.jupiter.api.AfterEach;

@@ -3,8 +3,8 @@ package dev.spillway.collector;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.spillway.collector.config.CollectorOptions;
-import dev.spillway.collector.config.ConfigException;
-import dev.spillway.collector.monitor.TargetServer;
+import dev.spillway.runtime.config.ConfigException;
+import dev.spillway.testkit.TargetServer;
 import dev.spillway.telemetry.testsupport.Await;
 import dev.spillway.telemetry.testsupport.TestDatabase;
 import org.junit.jupiter.api.AfterEach;
@@ -199,12 +199,12 @@ class MonitorsEndToEndTest {
         final Path broken = dir.resolve("broken.json");
         Files.writeString(broken, "[{\"name\":\"ok\",\"url\":\"http://127.0.0.1:1/\"},"
             + "{\"name\":\"bad\",\"url\":\"http://127.0.0.1:1/\",\"timeout\":\"90s\"}]");
-        final var parsed = (CollectorOptions.Run) CollectorOptions.parse(new String[] {"--jdbc-url", db.jdbcUrl(),
-            "--db-user", db.user(), "--db-password", db.password(), "--http", "127.0.0.1:0", "--monitors",
-            broken.toString(), "--spool-dir", dir.resolve("spool").toString()}, Map.of(),
-            new PrintStream(OutputStream.nullOutputStream()));
-        final ConfigException e = assertThrows(ConfigException.class, () -> Collector.start(parsed.config()));
-        assertTrue(e.getMessage().contains("entry 2: timeout: must be below the interval"), e.getMessage());
+        // A bad file is a configuration error found while parsing, before anything starts.
+        final ConfigException e = assertThrows(ConfigException.class, () -> CollectorOptions.parse(new String[] {
+            "--jdbc-url", db.jdbcUrl(), "--db-user", db.user(), "--db-password", db.password(), "--http",
+            "127.0.0.1:0", "--monitors", broken.toString(), "--spool-dir", dir.resolve("spool").toString()},
+            Map.of(), new PrintStream(OutputStream.nullOutputStream())));
+        assertTrue(e.getMessage().contains("entry 2 ('bad'): timeout: must be below the interval"), e.getMessage());
         assertTrue(URI.create(target.url("/")).getPort() > 0);
     }
 }

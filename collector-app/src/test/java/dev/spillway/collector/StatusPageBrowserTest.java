@@ -1,7 +1,7 @@
 package dev.spillway.collector;
 
-import dev.spillway.collector.page.CheckRollups;
-import dev.spillway.collector.page.CheckSeeder;
+import dev.spillway.statuspage.CheckRollups;
+import dev.spillway.statuspage.CheckSeeder;
 import dev.spillway.telemetry.testsupport.Await;
 import dev.spillway.telemetry.testsupport.TestDatabase;
 import org.junit.jupiter.api.AfterAll;

@@ -1,10 +1,10 @@
 package dev.spillway.collector;
 
 import dev.spillway.collector.config.CollectorOptions;
-import dev.spillway.collector.config.ConfigException;
-import dev.spillway.collector.ingest.BadLineLog;
-import dev.spillway.collector.log.LogCapture;
-import dev.spillway.collector.tcp.TcpServer;
+import dev.spillway.runtime.config.ConfigException;
+import dev.spillway.ingest.BadLineLog;
+import dev.spillway.testkit.LogCapture;
+import dev.spillway.ingest.tcp.TcpServer;
 import dev.spillway.telemetry.testsupport.Await;
 import dev.spillway.telemetry.testsupport.TestDatabase;
 import org.junit.jupiter.api.Test;

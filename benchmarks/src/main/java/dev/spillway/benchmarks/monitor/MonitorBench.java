@@ -2,7 +2,7 @@ package dev.spillway.benchmarks.monitor;
 
 import dev.spillway.collector.Collector;
 import dev.spillway.collector.config.CollectorOptions;
-import dev.spillway.collector.monitor.MonitorStatus;
+import dev.spillway.uptime.monitor.MonitorStatus;
 
 import java.io.OutputStream;
 import java.io.PrintStream;
@@ -120,13 +120,13 @@ public final class MonitorBench {
             }
             pause(sc.intervalSeconds * 1000L);
             final double warmup = (System.nanoTime() - start) / 1e9;
-            final MonitorStatus before = c.monitors().status();
+            final MonitorStatus before = c.uptime().monitors().status();
             final long cpuBefore = cpuNanos();
             final long t0 = System.nanoTime();
             log("%s: warm-up done after %.0f s; measuring %.1f intervals", sc, warmup, windows);
             pause((long) (windows * sc.intervalSeconds * 1000));
             final double seconds = (System.nanoTime() - t0) / 1e9;
-            final MonitorStatus after = c.monitors().status();
+            final MonitorStatus after = c.uptime().monitors().status();
             final long cpu = cpuNanos() - cpuBefore;
             final long executed = after.executed() - before.executed();
             System.gc();

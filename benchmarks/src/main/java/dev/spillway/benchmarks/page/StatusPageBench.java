@@ -4,7 +4,7 @@ import com.sun.net.httpserver.HttpServer;
 import dev.spillway.benchmarks.e2e.BenchDatabase;
 import dev.spillway.collector.Collector;
 import dev.spillway.collector.config.CollectorOptions;
-import dev.spillway.collector.page.CheckRollups;
+import dev.spillway.statuspage.CheckRollups;
 
 import java.io.OutputStream;
 import java.io.PrintStream;

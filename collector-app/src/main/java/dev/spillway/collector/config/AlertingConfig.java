@@ -1,9 +1,13 @@
 package dev.spillway.collector.config;
 
+import dev.spillway.runtime.config.Units;
+
 import java.time.Duration;
 
 /**
- * Settings of heartbeats and notifications.
+ * Settings of heartbeats and notifications under their old name; the alerting module's own record is
+ * {@link dev.spillway.alerting.AlertingSettings} ({@link CollectorConfig#alertingSettings()}). Kept while the
+ * wiring moves to the module records.
  *
  * @param slackWebhook a Slack incoming-webhook URL to create (or update) the channel {@code slack} from, or null
  * @param publicUrl the status page's public address, linked from messages, or null
@@ -15,6 +19,6 @@ public record AlertingConfig(String slackWebhook, String publicUrl, Duration not
     @Override
     public String toString() {
         return "slackWebhook=" + (slackWebhook == null ? "none" : "set") + " publicUrl=" + publicUrl
-            + " notifyMaxAge=" + notifyMaxAge;
+            + " notifyMaxAge=" + Units.formatDuration(notifyMaxAge);
     }
 }

@@ -28,6 +28,17 @@ public final class EventsTable {
     }
 
     /**
+     * How long the sink's dedup ledger keeps a batch: longer than the longest retry of a batch and, for a JetStream
+     * writer, than a batch's longest stay in the stream (capped at 30 days).
+     */
+    public static Duration ledgerRetention(CollectorConfig cfg, Duration writerRetention) {
+        Duration d = Duration.ofHours(1);
+        d = d.compareTo(cfg.retryMaxElapsed().multipliedBy(2)) >= 0 ? d : cfg.retryMaxElapsed().multipliedBy(2);
+        d = d.compareTo(writerRetention) >= 0 ? d : writerRetention;
+        return d.compareTo(Duration.ofDays(30)) > 0 ? Duration.ofDays(30) : d;
+    }
+
+    /**
      * The sink for the events table with the configured TimescaleDB settings and index mode.
      *
      * @param ledgerRetention how long the deduplication ledger keeps its rows

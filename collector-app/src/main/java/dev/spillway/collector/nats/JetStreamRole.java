@@ -1,7 +1,8 @@
 package dev.spillway.collector.nats;
 
-import dev.spillway.collector.config.NatsSettings;
-import dev.spillway.collector.log.RateLimitedLog;
+import dev.spillway.runtime.lifecycle.Service;
+import dev.spillway.collector.nats.NatsSettings;
+import dev.spillway.runtime.log.RateLimitedLog;
 import dev.spillway.telemetry.nats.JetStreamTopology;
 import dev.spillway.telemetry.nats.NatsBatchConsumer;
 import dev.spillway.telemetry.nats.NatsSink;
@@ -144,6 +145,14 @@ public final class JetStreamRole implements AutoCloseable {
     /** The writer's consumer, or null for an edge. */
     public NatsBatchConsumer consumer() {
         return consumer;
+    }
+
+    /** The writer's consumer as a service: stopping it finishes the batch in hand (committed, acked). */
+    public Service writer(Duration timeout) {
+        return Service.of("JetStream writer", d -> {
+            stopConsuming(timeout);
+            return true;
+        });
     }
 
     /** Stops consuming (writer): batches in hand are finished, fetched ones given back. */

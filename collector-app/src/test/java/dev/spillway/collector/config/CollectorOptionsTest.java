@@ -1,5 +1,8 @@
 package dev.spillway.collector.config;
 
+import dev.spillway.runtime.config.Units;
+import dev.spillway.runtime.config.HostPort;
+import dev.spillway.runtime.config.ConfigException;
 import dev.spillway.telemetry.OverflowPolicy;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -144,12 +147,12 @@ class CollectorOptionsTest {
         assertEquals(1L << 30, c.spoolMaxBytes());
         assertEquals(Duration.ofMillis(500), c.spoolFsync());
         assertEquals(dev.spillway.telemetry.SpoolConfig.FullPolicy.DROP_OLDEST_SEGMENT, c.spoolFull());
-        assertEquals(dev.spillway.collector.ingest.AckMode.ACCEPT, c.ack());
+        assertEquals(dev.spillway.ingest.AckMode.ACCEPT, c.ack());
         assertEquals(Duration.ofSeconds(30), c.ackTimeout());
         final CollectorConfig off = parse(Map.of(), "--spool-dir", "off", "--ack", "commit", "--spool-fsync", "always");
         assertNull(off.spoolDir());
         assertNull(off.spool());
-        assertEquals(dev.spillway.collector.ingest.AckMode.COMMIT, off.ack());
+        assertEquals(dev.spillway.ingest.AckMode.COMMIT, off.ack());
         final CollectorConfig always = parse(Map.of(), "--spool-fsync", "always", "--spool-full", "refuse");
         assertTrue(always.spool().fsyncAlways());
         assertEquals(dev.spillway.telemetry.SpoolConfig.FullPolicy.REFUSE, always.spool().fullPolicy());

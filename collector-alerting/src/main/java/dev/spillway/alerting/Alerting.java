@@ -1,0 +1,77 @@
+package dev.spillway.alerting;
+
+import dev.spillway.runtime.api.ApiRouter;
+import dev.spillway.runtime.lifecycle.ServiceStack;
+import dev.spillway.uptime.transitions.Notification;
+import dev.spillway.uptime.transitions.NotificationQueue;
+import dev.spillway.uptime.transitions.StateTransitions;
+import io.micrometer.core.instrument.MeterRegistry;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import javax.sql.DataSource;
+import java.sql.Connection;
+import java.sql.SQLException;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.concurrent.ThreadLocalRandom;
+
+/**
+ * The alerting module assembled: the outbox relay (started, on the stack), the Slack channel from the command
+ * line, the listener that turns monitor transitions into outbox rows, and the channels API. State owners that
+ * announce richer notifications themselves (heartbeats) get this as their {@link NotificationQueue}.
+ */
+public final class Alerting implements NotificationQueue {
+
+    private static final Logger LOG = LoggerFactory.getLogger(Alerting.class);
+
+    private final OutboxRelay relay;
+
+    private Alerting(OutboxRelay relay) {
+        this.relay = relay;
+    }
+
+    /**
+     * Starts the relay and pushes it onto {@code stack}; it stops after everything started later, so the last
+     * rows those write are still sent.
+     *
+     * @param slackWebhook the {@code slack} channel's URL, or null
+     * @param publicUrl the collector's address as people reach it, for links in messages, or null
+     * @param maxAge notifications older than this are dropped unsent
+     */
+    public static Alerting start(DataSource ds, StateTransitions transitions, String slackWebhook, String publicUrl,
+                                 Duration maxAge, Clock clock, ApiRouter router, MeterRegistry registry,
+                                 ServiceStack stack) throws SQLException {
+        final OutboxRelay relay = new OutboxRelay(ds, new Messages(publicUrl),
+            NotifySettings.defaults().withMaxAge(maxAge), clock, () -> ThreadLocalRandom.current().nextDouble(),
+            registry);
+        if (slackWebhook != null) {
+            final Channel slack = new ChannelStore(ds).ensure("slack", ChannelKind.SLACK, slackWebhook);
+            if (!slack.enabled()) {
+                LOG.warn("notification channel 'slack' stays disabled since {}: {} (same --slack-webhook; re-enable "
+                    + "with PUT /api/v1/channels/slack or give a new URL)", slack.disabledAt(), slack.disabledReason());
+            }
+        }
+        transitions.addListener(new MonitorNotifications(clock, relay::wakeup));
+        new NotifyApi(ds, relay::wakeup).register(router);
+        relay.start();
+        stack.push(relay, NotifySettings.defaults().requestTimeout().plusSeconds(5));
+        return new Alerting(relay);
+    }
+
+    @Override
+    public void enqueue(Connection c, Notification n, Instant now) throws SQLException {
+        Outbox.enqueue(c, n, now);
+    }
+
+    /** Tells the relay that rows were committed. */
+    public void wakeup() {
+        relay.wakeup();
+    }
+
+    /** The relay (tests drain a round). */
+    public OutboxRelay relay() {
+        return relay;
+    }
+}

@@ -1,0 +1,23 @@
+package dev.spillway.alerting;
+
+import dev.spillway.runtime.config.Units;
+
+import java.time.Duration;
+
+/**
+ * The alerting module's validated settings (notifications of heartbeats and monitors). Built by
+ * {@link AlertingOptions#settings}.
+ *
+ * @param slackWebhook a Slack incoming-webhook URL to create (or update) the channel {@code slack} from, or null
+ * @param publicUrl the status page's public address, linked from messages, or null
+ * @param notifyMaxAge how long undelivered notifications are retried before they are given up
+ */
+public record AlertingSettings(String slackWebhook, String publicUrl, Duration notifyMaxAge) {
+
+    /** Masks the webhook's secret path; durations as people write them. */
+    @Override
+    public String toString() {
+        return "slackWebhook=" + (slackWebhook == null ? "none" : "set") + " publicUrl="
+            + (publicUrl == null ? "none" : publicUrl) + " notifyMaxAge=" + Units.formatDuration(notifyMaxAge);
+    }
+}

@@ -1,0 +1,73 @@
+package dev.spillway.alerting;
+
+import java.time.Duration;
+import java.util.Locale;
+
+/**
+ * What a receiver answered to one delivery attempt (or that it did not answer), and what that means.
+ *
+ * @param status HTTP status, or -1 when there was no answer (timeout, refused, reset)
+ * @param body the start of the response body (Slack's errors are short words such as {@code no_service})
+ * @param retryAfter the {@code Retry-After} of a 429, or null
+ * @param error the transport error when there was no answer, else null
+ */
+public record Answer(int status, String body, Duration retryAfter, String error) {
+
+    /** Slack's body words that mean "this webhook will never work again" (besides 404/410). */
+    private static final String[] PERMANENT_WORDS = {"invalid_token", "no_service", "channel_not_found",
+        "channel_is_archived", "team_disabled", "action_prohibited", "no_team", "no_active_hooks"};
+
+    /** What the relay does next. */
+    public enum Outcome {
+        /** Accepted: mark sent. */
+        SENT,
+        /** Receiver asked to slow down: wait Retry-After, then send the same row again. */
+        RATE_LIMITED,
+        /** Transient (5xx, 408, timeout, connection error): back off and retry until the maximum age. */
+        RETRY,
+        /** This message was refused for good (e.g. 413, 400 invalid_payload): mark it failed, keep the channel. */
+        REJECTED,
+        /** The webhook is gone or the credentials are wrong (404, 410, 401, 403, 400 invalid_token): disable. */
+        DISABLE
+    }
+
+    /** An answer for a transport failure. */
+    public static Answer noAnswer(String error) {
+        return new Answer(-1, "", null, error);
+    }
+
+    /** Classifies the answer. */
+    public Outcome outcome() {
+        if (status < 0) {
+            return Outcome.RETRY;
+        }
+        if (status >= 200 && status < 300) {
+            return Outcome.SENT;
+        }
+        if (status == 429) {
+            return Outcome.RATE_LIMITED;
+        }
+        if (status == 408 || status == 425 || status >= 500) {
+            return Outcome.RETRY;
+        }
+        if (status == 404 || status == 410 || status == 401 || status == 403) {
+            return Outcome.DISABLE;
+        }
+        final String lower = body.toLowerCase(Locale.ROOT);
+        for (String word : PERMANENT_WORDS) {
+            if (lower.contains(word)) {
+                return Outcome.DISABLE;
+            }
+        }
+        return Outcome.REJECTED;
+    }
+
+    /** For logs and {@code last_error}: {@code HTTP 404 no_service}, or the transport error. */
+    public String describe() {
+        if (status < 0) {
+            return error;
+        }
+        final String b = body.strip();
+        return "HTTP " + status + (b.isEmpty() ? "" : " " + (b.length() > 200 ? b.substring(0, 200) + "…" : b));
+    }
+}

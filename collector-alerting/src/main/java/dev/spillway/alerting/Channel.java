@@ -1,0 +1,41 @@
+package dev.spillway.alerting;
+
+import java.time.Instant;
+
+/**
+ * A configured notification channel.
+ *
+ * @param id unique name, {@code [A-Za-z0-9_.-]{1,64}}
+ * @param kind where it delivers
+ * @param url the webhook URL (null for the log)
+ * @param enabled false after a permanent failure (or when switched off by API)
+ * @param disabledReason why it was disabled, e.g. {@code HTTP 404 no_service}; null when enabled
+ * @param disabledAt when it was disabled; null when enabled
+ */
+public record Channel(String id, ChannelKind kind, String url, boolean enabled, String disabledReason,
+                      Instant disabledAt) {
+
+    /** The built-in log channel's id. */
+    public static final String LOG_ID = "log";
+
+    /** The URL with its secret path masked, for logs and the API (Slack webhook URLs are credentials). */
+    public String maskedUrl() {
+        return mask(url);
+    }
+
+    /** Keeps scheme, host and the first path segment of a URL; masks the rest. */
+    public static String mask(String url) {
+        if (url == null) {
+            return null;
+        }
+        try {
+            final java.net.URI u = java.net.URI.create(url);
+            final String path = u.getRawPath() == null ? "" : u.getRawPath();
+            final int second = path.indexOf('/', 1);
+            final String shown = second < 0 ? path : path.substring(0, second) + "/***";
+            return u.getScheme() + "://" + u.getRawAuthority() + shown;
+        } catch (IllegalArgumentException e) {
+            return "***";
+        }
+    }
+}

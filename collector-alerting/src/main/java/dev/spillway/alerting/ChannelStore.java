@@ -1,0 +1,150 @@
+package dev.spillway.alerting;
+
+import javax.sql.DataSource;
+import java.net.URI;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Timestamp;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.regex.Pattern;
+
+/** Notification channels in the database: the API's and the relay's one view of them. */
+public final class ChannelStore {
+
+    private static final Pattern ID = Pattern.compile("[A-Za-z0-9_.-]{1,64}");
+    private static final String COLUMNS = "id, kind, url, enabled, disabled_reason, disabled_at";
+
+    private final DataSource dataSource;
+
+    /** @param dataSource the collector database (tables from {@code CollectorSchema}, step 200) */
+    public ChannelStore(DataSource dataSource) {
+        this.dataSource = dataSource;
+    }
+
+    /**
+     * Checks an id, kind and URL as the API and the options take them.
+     *
+     * @throws IllegalArgumentException naming the field and the rule
+     */
+    public static void validate(String id, ChannelKind kind, String url) {
+        if (id == null || !ID.matcher(id).matches()) {
+            throw new IllegalArgumentException("id must match [A-Za-z0-9_.-]{1,64}, was '" + id + "'");
+        }
+        if (kind == ChannelKind.LOG) {
+            throw new IllegalArgumentException("kind: the log channel is built in; use slack or webhook");
+        }
+        if (url == null || url.isBlank()) {
+            throw new IllegalArgumentException("url is required for a " + kind.id() + " channel");
+        }
+        final URI u;
+        try {
+            u = URI.create(url);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("url is not a valid URI: " + e.getMessage());
+        }
+        if (!"http".equals(u.getScheme()) && !"https".equals(u.getScheme())) {
+            throw new IllegalArgumentException("url must be http or https, was '" + Channel.mask(url) + "'");
+        }
+        if (u.getHost() == null) {
+            throw new IllegalArgumentException("url has no host: '" + Channel.mask(url) + "'");
+        }
+    }
+
+    /** All channels, by id. */
+    public List<Channel> list() throws SQLException {
+        try (Connection c = dataSource.getConnection();
+             PreparedStatement ps = c.prepareStatement("SELECT " + COLUMNS + " FROM notification_channels ORDER BY id");
+             ResultSet rs = ps.executeQuery()) {
+            final List<Channel> out = new ArrayList<>();
+            while (rs.next()) {
+                out.add(read(rs));
+            }
+            return out;
+        }
+    }
+
+    /** One channel. */
+    public Optional<Channel> get(String id) throws SQLException {
+        try (Connection c = dataSource.getConnection();
+             PreparedStatement ps = c.prepareStatement("SELECT " + COLUMNS + " FROM notification_channels WHERE id = ?")) {
+            ps.setString(1, id);
+            try (ResultSet rs = ps.executeQuery()) {
+                return rs.next() ? Optional.of(read(rs)) : Optional.empty();
+            }
+        }
+    }
+
+    /**
+     * Creates or replaces a channel (idempotent). Putting a channel enables it and clears a disable reason: that
+     * is how a user says "fixed, try again".
+     *
+     * @return the stored channel
+     */
+    public Channel put(String id, ChannelKind kind, String url) throws SQLException {
+        validate(id, kind, url);
+        try (Connection c = dataSource.getConnection();
+             PreparedStatement ps = c.prepareStatement("INSERT INTO notification_channels (id, kind, url) "
+                 + "VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET kind = EXCLUDED.kind, url = EXCLUDED.url, "
+                 + "enabled = true, disabled_reason = NULL, disabled_at = NULL")) {
+            ps.setString(1, id);
+            ps.setString(2, kind.id());
+            ps.setString(3, url);
+            ps.executeUpdate();
+        }
+        return get(id).orElseThrow();
+    }
+
+    /**
+     * The channel of a command-line option ({@code --slack-webhook}): created when missing, its URL updated when
+     * the option changed (which re-enables it), and otherwise left alone, so a channel disabled after a permanent
+     * failure stays disabled across restarts until the URL changes or the API re-enables it.
+     *
+     * @return the stored channel
+     */
+    public Channel ensure(String id, ChannelKind kind, String url) throws SQLException {
+        validate(id, kind, url);
+        final Optional<Channel> existing = get(id);
+        if (existing.isPresent() && existing.get().kind() == kind && url.equals(existing.get().url())) {
+            return existing.get();
+        }
+        return put(id, kind, url);
+    }
+
+    /**
+     * Deletes a channel and its outbox rows.
+     *
+     * @return whether it existed
+     * @throws IllegalArgumentException for the built-in log channel
+     */
+    public boolean delete(String id) throws SQLException {
+        if (Channel.LOG_ID.equals(id)) {
+            throw new IllegalArgumentException("the log channel is built in and cannot be deleted");
+        }
+        try (Connection c = dataSource.getConnection();
+             PreparedStatement ps = c.prepareStatement("DELETE FROM notification_channels WHERE id = ?")) {
+            ps.setString(1, id);
+            return ps.executeUpdate() > 0;
+        }
+    }
+
+    /** Disables a channel with a reason, on the caller's transaction. */
+    static void disable(Connection c, String id, String reason, Instant now) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("UPDATE notification_channels SET enabled = false, "
+            + "disabled_reason = ?, disabled_at = ? WHERE id = ?")) {
+            ps.setString(1, reason);
+            ps.setTimestamp(2, Timestamp.from(now));
+            ps.setString(3, id);
+            ps.executeUpdate();
+        }
+    }
+
+    private static Channel read(ResultSet rs) throws SQLException {
+        return new Channel(rs.getString(1), ChannelKind.parse(rs.getString(2)), rs.getString(3), rs.getBoolean(4),
+            rs.getString(5), Outbox.instant(rs.getTimestamp(6)));
+    }
+}

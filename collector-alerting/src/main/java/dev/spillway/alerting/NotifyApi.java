@@ -1,0 +1,146 @@
+package dev.spillway.alerting;
+
+import dev.spillway.uptime.transitions.Notification;
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.spillway.runtime.api.ApiException;
+import dev.spillway.runtime.api.ApiRequest;
+import dev.spillway.runtime.api.ApiResponse;
+import dev.spillway.runtime.api.ApiRouter;
+
+import javax.sql.DataSource;
+import java.sql.Connection;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * {@code /api/v1/channels} (list, read, put, delete notification channels; putting re-enables a disabled one)
+ * and {@code /api/v1/notifications?state=pending|sent|failed&limit=N} (the outbox, newest first). Webhook URLs
+ * are shown masked: they are credentials.
+ */
+public final class NotifyApi {
+
+    private static final Set<String> STATES = Set.of(OutboxEntry.PENDING, OutboxEntry.SENT, OutboxEntry.FAILED);
+
+    private final DataSource dataSource;
+    private final ChannelStore channels;
+    private final Runnable channelsChanged;
+
+    /** @param channelsChanged called after a channel was put (wakes the relay for queued rows) */
+    public NotifyApi(DataSource dataSource, Runnable channelsChanged) {
+        this.dataSource = dataSource;
+        this.channels = new ChannelStore(dataSource);
+        this.channelsChanged = channelsChanged;
+    }
+
+    /** Adds the routes. */
+    public void register(ApiRouter router) {
+        router.route("GET", "/api/v1/channels", req -> {
+            final List<Map<String, Object>> out = new ArrayList<>();
+            for (Channel c : channels.list()) {
+                out.add(view(c));
+            }
+            return ApiResponse.ok(out);
+        });
+        router.route("GET", "/api/v1/channels/{id}", req -> ApiResponse.ok(view(channels.get(req.param("id"))
+            .orElseThrow(() -> ApiException.notFound("no channel '" + req.param("id") + "'")))));
+        router.route("PUT", "/api/v1/channels/{id}", this::put);
+        router.route("DELETE", "/api/v1/channels/{id}", req -> {
+            try {
+                if (!channels.delete(req.param("id"))) {
+                    throw ApiException.notFound("no channel '" + req.param("id") + "'");
+                }
+            } catch (IllegalArgumentException e) {
+                throw ApiException.badRequest(e.getMessage());
+            }
+            return ApiResponse.noContent();
+        });
+        router.route("GET", "/api/v1/notifications", this::notifications);
+    }
+
+    private ApiResponse put(ApiRequest req) throws Exception {
+        final JsonNode body = req.json();
+        if (!body.isObject()) {
+            throw ApiException.badRequest("body must be a JSON object such as {\"kind\":\"slack\",\"url\":\"https://...\"}");
+        }
+        final JsonNode kindNode = body.get("kind");
+        final ChannelKind kind;
+        try {
+            kind = ChannelKind.parse(kindNode == null ? null : kindNode.asText());
+        } catch (IllegalArgumentException e) {
+            throw ApiException.invalid("kind", e.getMessage());
+        }
+        final JsonNode url = body.get("url");
+        final Channel stored;
+        try {
+            stored = channels.put(req.param("id"), kind, url == null || url.isNull() ? null : url.asText());
+        } catch (IllegalArgumentException e) {
+            final String m = e.getMessage();
+            final String field = m.startsWith("id") ? "id" : m.startsWith("kind") ? "kind" : "url";
+            throw ApiException.invalid(field, m);
+        }
+        channelsChanged.run();
+        return ApiResponse.ok(view(stored));
+    }
+
+    private ApiResponse notifications(ApiRequest req) throws Exception {
+        final String state = req.queryParam("state");
+        if (state != null && !STATES.contains(state)) {
+            throw ApiException.invalid("state", "must be pending, sent or failed, was '" + state + "'");
+        }
+        final String rawLimit = req.queryParam("limit");
+        int limit = 100;
+        if (rawLimit != null) {
+            try {
+                limit = Integer.parseInt(rawLimit);
+            } catch (NumberFormatException e) {
+                limit = -1;
+            }
+            if (limit < 1 || limit > 1000) {
+                throw ApiException.invalid("limit", "must be 1..1000, was '" + rawLimit + "'");
+            }
+        }
+        final List<Map<String, Object>> out = new ArrayList<>();
+        try (Connection c = dataSource.getConnection()) {
+            for (OutboxEntry e : Outbox.list(c, state, limit)) {
+                out.add(view(e));
+            }
+        }
+        return ApiResponse.ok(out);
+    }
+
+    private static Map<String, Object> view(Channel c) {
+        final Map<String, Object> m = new LinkedHashMap<>();
+        m.put("id", c.id());
+        m.put("kind", c.kind().id());
+        m.put("url", c.maskedUrl());
+        m.put("enabled", c.enabled());
+        m.put("disabled_reason", c.disabledReason());
+        m.put("disabled_at", c.disabledAt() == null ? null : c.disabledAt().toString());
+        return m;
+    }
+
+    private static Map<String, Object> view(OutboxEntry e) {
+        final Notification n = e.notification();
+        final Map<String, Object> m = new LinkedHashMap<>();
+        m.put("id", e.id());
+        m.put("channel", e.channelId());
+        m.put("state", e.state());
+        m.put("type", n.type());
+        m.put("subject", Map.of("kind", n.subjectKind(), "id", n.subject()));
+        m.put("old_state", n.oldState());
+        m.put("new_state", n.newState());
+        m.put("time", n.occurredAt().toString());
+        m.put("text", Messages.sentence(n));
+        m.put("details", n.details());
+        m.put("created_at", e.createdAt().toString());
+        m.put("attempts", e.attempts());
+        m.put("next_attempt_at", OutboxEntry.PENDING.equals(e.state()) ? e.nextAttemptAt().toString() : null);
+        m.put("sent_at", e.sentAt() == null ? null : e.sentAt().toString());
+        m.put("last_status", e.lastStatus());
+        m.put("last_error", e.lastError());
+        return m;
+    }
+}

@@ -1,0 +1,88 @@
+package dev.spillway.alerting;
+
+import dev.spillway.uptime.transitions.Notification;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Timestamp;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Writes and reads the transactional outbox. {@link #enqueue} runs on the caller's connection, inside the
+ * caller's transaction, so the announcement commits (or rolls back) together with the state change it
+ * announces.
+ */
+public final class Outbox {
+
+    static final String COLUMNS = "o.id, o.channel_id, o.type, o.subject_kind, o.subject, o.old_state, o.new_state, "
+        + "o.occurred_at, o.details::text, o.created_at, o.state, o.attempts, o.next_attempt_at, o.sent_at, "
+        + "o.last_status, o.last_error";
+
+    private Outbox() {
+    }
+
+    /**
+     * Adds one pending row per enabled channel (the log channel is always one of them).
+     *
+     * @param c a connection in the transaction that changes the state (autocommit off)
+     * @param now the time of the change as the caller's clock sees it
+     * @return rows written
+     */
+    public static int enqueue(Connection c, Notification n, Instant now) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("INSERT INTO notification_outbox (channel_id, type, "
+            + "subject_kind, subject, old_state, new_state, occurred_at, details, created_at, next_attempt_at) "
+            + "SELECT id, ?, ?, ?, ?, ?, ?, ?::jsonb, ?, ? FROM notification_channels WHERE enabled")) {
+            ps.setString(1, n.type());
+            ps.setString(2, n.subjectKind());
+            ps.setString(3, n.subject());
+            ps.setString(4, n.oldState());
+            ps.setString(5, n.newState());
+            ps.setTimestamp(6, Timestamp.from(n.occurredAt()));
+            ps.setString(7, Json.write(n.details()));
+            ps.setTimestamp(8, Timestamp.from(now));
+            ps.setTimestamp(9, Timestamp.from(now));
+            return ps.executeUpdate();
+        }
+    }
+
+    /**
+     * The newest rows, optionally of one state.
+     *
+     * @param state {@code pending}, {@code sent}, {@code failed}, or null for all
+     * @param limit most rows
+     */
+    public static List<OutboxEntry> list(Connection c, String state, int limit) throws SQLException {
+        final String sql = "SELECT " + COLUMNS + " FROM notification_outbox o"
+            + (state == null ? "" : " WHERE o.state = ?") + " ORDER BY o.id DESC LIMIT ?";
+        try (PreparedStatement ps = c.prepareStatement(sql)) {
+            int i = 1;
+            if (state != null) {
+                ps.setString(i++, state);
+            }
+            ps.setInt(i, limit);
+            final List<OutboxEntry> out = new ArrayList<>();
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    out.add(read(rs));
+                }
+            }
+            return out;
+        }
+    }
+
+    static OutboxEntry read(ResultSet rs) throws SQLException {
+        final Notification n = new Notification(rs.getString(3), rs.getString(4), rs.getString(5), rs.getString(6),
+            rs.getString(7), instant(rs.getTimestamp(8)), Json.readStringMap(rs.getString(9)));
+        final int status = rs.getInt(15);
+        final Integer lastStatus = rs.wasNull() ? null : status;
+        return new OutboxEntry(rs.getLong(1), rs.getString(2), n, instant(rs.getTimestamp(10)), rs.getString(11),
+            rs.getInt(12), instant(rs.getTimestamp(13)), instant(rs.getTimestamp(14)), lastStatus, rs.getString(16));
+    }
+
+    static Instant instant(Timestamp t) {
+        return t == null ? null : t.toInstant();
+    }
+}

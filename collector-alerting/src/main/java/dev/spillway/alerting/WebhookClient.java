@@ -1,0 +1,98 @@
+package dev.spillway.alerting;
+
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.net.http.HttpTimeoutException;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.ZonedDateTime;
+import java.time.format.DateTimeFormatter;
+import java.time.format.DateTimeParseException;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+
+/**
+ * POSTs JSON to webhooks with the JDK client: one shared client, a bounded time per request, redirects not
+ * followed (a webhook that redirects is misconfigured, and following could leak the body elsewhere).
+ */
+final class WebhookClient {
+
+    private static final int BODY_KEEP = 512;
+    /** A Retry-After beyond this is clamped: the maximum message age bounds the wait anyway. */
+    private static final Duration RETRY_AFTER_MAX = Duration.ofHours(1);
+
+    private final HttpClient client;
+    private final Duration timeout;
+
+    WebhookClient(Duration timeout) {
+        this.timeout = timeout;
+        this.client = HttpClient.newBuilder()
+            .version(HttpClient.Version.HTTP_1_1)
+            .connectTimeout(timeout)
+            .followRedirects(HttpClient.Redirect.NEVER)
+            .build();
+    }
+
+    /** Sends and classifies; never throws for what the network or the receiver does. */
+    Answer post(String url, String json, long notificationId, Instant now) throws InterruptedException {
+        final HttpRequest request;
+        try {
+            request = HttpRequest.newBuilder(URI.create(url))
+                .timeout(timeout)
+                .header("Content-Type", "application/json; charset=utf-8")
+                .header("User-Agent", "spillway-collector")
+                .header("X-Spillway-Notification-Id", Long.toString(notificationId))
+                .POST(HttpRequest.BodyPublishers.ofString(json, StandardCharsets.UTF_8))
+                .build();
+        } catch (IllegalArgumentException e) {
+            return new Answer(400, "invalid url: " + e.getMessage(), null, null);
+        }
+        // The whole exchange (connect, headers, body) is bounded: JDK's request timeout alone stops at the headers.
+        final CompletableFuture<HttpResponse<String>> exchange =
+            client.sendAsync(request, info -> new HeadOfBody(BODY_KEEP));
+        try {
+            final HttpResponse<String> r = exchange.get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+            final Duration retryAfter = r.statusCode() == 429
+                ? retryAfter(r.headers().firstValue("Retry-After").orElse(null), now) : null;
+            return new Answer(r.statusCode(), r.body(), retryAfter, null);
+        } catch (TimeoutException e) {
+            exchange.cancel(true);
+            return Answer.noAnswer("no answer within " + timeout.toMillis() + " ms");
+        } catch (InterruptedException e) {
+            exchange.cancel(true);
+            throw e;
+        } catch (ExecutionException e) {
+            final Throwable cause = e.getCause() == null ? e : e.getCause();
+            if (cause instanceof HttpTimeoutException) {
+                return Answer.noAnswer("no answer within " + timeout.toMillis() + " ms");
+            }
+            return Answer.noAnswer("connection failed: " + cause);
+        }
+    }
+
+    /** Seconds or an HTTP date; absent or unreadable means "one second". */
+    static Duration retryAfter(String header, Instant now) {
+        Duration d = Duration.ofSeconds(1);
+        if (header != null) {
+            final String h = header.trim();
+            try {
+                d = Duration.ofSeconds(Long.parseLong(h));
+            } catch (NumberFormatException notSeconds) {
+                try {
+                    d = Duration.between(now, ZonedDateTime.parse(h, DateTimeFormatter.RFC_1123_DATE_TIME).toInstant());
+                } catch (DateTimeParseException notDate) {
+                    d = Duration.ofSeconds(1);
+                }
+            }
+        }
+        if (d.isNegative()) {
+            return Duration.ZERO;
+        }
+        return d.compareTo(RETRY_AFTER_MAX) > 0 ? RETRY_AFTER_MAX : d;
+    }
+}

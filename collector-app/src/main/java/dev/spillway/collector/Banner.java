@@ -1,0 +1,45 @@
+package dev.spillway.collector;
+
+import dev.spillway.collector.config.CollectorConfig;
+import dev.spillway.collector.db.CollectorDatabase;
+import dev.spillway.ingest.listen.IngestListeners;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.net.InetSocketAddress;
+
+/** The start-up lines: what runs where, and how to look at the data. */
+final class Banner {
+
+    private static final Logger LOG = LoggerFactory.getLogger(Collector.class);
+
+    private Banner() {
+    }
+
+    static void log(CollectorConfig config, IngestListeners listeners, CollectorDatabase db) {
+        final String http = hostPort(listeners.http().address());
+        LOG.info("spillway collector ready: {}", config);
+        LOG.info("HTTP listening on http://{} (POST /api/v2/write, POST /write, /ping, /health, /ready, /metrics, "
+            + "/api/v1/monitors, /api/v1/status){}", http, config.authRequired() ? "; token required" : "");
+        LOG.info("status page: http://{}/{}", http, !config.authRequired() ? ""
+            : config.publicStatusPage() ? " (public, read-only)" : " (sign in with the token)");
+        if (listeners.tcpAddress() != null) {
+            LOG.info("TCP line protocol listening on {}", hostPort(listeners.tcpAddress()));
+        }
+        if (listeners.udpAddress() != null) {
+            LOG.info("UDP line protocol listening on {}", hostPort(listeners.udpAddress()));
+        }
+        if (db.embedded() != null) {
+            LOG.info("query the data: PGPASSFILE={} psql -h 127.0.0.1 -p {} -U {} postgres -c \"SELECT * FROM telemetry "
+                    + "ORDER BY time DESC LIMIT 10\" (superuser: -U postgres; both passwords are in that file)",
+                db.embedded().passwordFile(), db.embedded().port(), db.embedded().user());
+        } else {
+            LOG.info("writing to {} as {}; query the view: SELECT * FROM telemetry ORDER BY time DESC LIMIT 10",
+                config.maskedJdbcUrl(), db.user());
+        }
+    }
+
+    private static String hostPort(InetSocketAddress a) {
+        return a.getAddress().getHostAddress() + ":" + a.getPort();
+    }
+}

@@ -1,0 +1,24 @@
+package dev.spillway.collector.arch;
+
+import dev.spillway.telemetry.testsupport.ModuleSurface;
+import org.junit.jupiter.api.Test;
+
+import java.nio.file.Path;
+
+/**
+ * The public surface and the dependencies of collector-app, checked on its compiled classes: every package is declared
+ * here as API or named internal, no API signature leaks an internal type, no package cycle, no use of another
+ * module's internals, and dependencies only on the modules below it (main, configuration and wiring; nothing depends on it).
+ */
+class ModuleSurfaceTest {
+
+    @Test
+    void surfaceAndDependenciesAreAsDeclared() {
+        ModuleSurface.of(Path.of("target", "classes"), "dev.spillway.collector")
+            .api("dev.spillway.collector",
+            "dev.spillway.collector.config",
+            "dev.spillway.collector.db",
+            "dev.spillway.collector.nats")
+            .assertAll("dev.spillway.telemetry", "dev.spillway.runtime", "dev.spillway.ingest", "dev.spillway.uptime", "dev.spillway.alerting", "dev.spillway.statuspage");
+    }
+}

@@ -1,0 +1,30 @@
+package dev.spillway.ingest;
+
+/**
+ * Outcome of one body (HTTP request, TCP line or UDP datagram).
+ *
+ * @param accepted lines whose every numeric field the pipeline accepted
+ * @param rejected lines not ingested, for any reason
+ * @param events events handed to the pipeline and accepted
+ * @param firstBadLine 1-based number of the first rejected line, 0 when none
+ * @param firstBadMessage why that line was rejected
+ * @param firstBadReason the reason category of that line
+ * @param refused whether the pipeline refused an event; the client should retry later (503)
+ * @param seriesError whether creating a series failed in the database; also worth a retry (503)
+ * @param uncommitted with {@link AckMode#COMMIT}: not every event was confirmed committed or durably spooled
+ *     (some were lost, or the confirmation timed out); the client should retry (503)
+ */
+public record IngestResult(int accepted, int rejected, long events, int firstBadLine, String firstBadMessage,
+                           RejectReason firstBadReason, boolean refused, boolean seriesError, boolean uncommitted) {
+
+    /** Whether every line was accepted (and, with {@link AckMode#COMMIT}, committed). */
+    public boolean allAccepted() {
+        return rejected == 0 && !refused && !seriesError && !uncommitted;
+    }
+
+    /** This result, marked as not confirmed committed. */
+    public IngestResult asUncommitted() {
+        return new IngestResult(accepted, rejected, events, firstBadLine, firstBadMessage, firstBadReason, refused,
+            seriesError, true);
+    }
+}

@@ -1,0 +1,63 @@
+package dev.spillway.ingest.http;
+
+import io.netty.handler.codec.http.HttpHeaderNames;
+import io.netty.handler.codec.http.HttpHeaders;
+import io.netty.handler.codec.http.QueryStringDecoder;
+
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.util.Base64;
+import java.util.List;
+
+/**
+ * Checks the API token the way InfluxDB clients send it: {@code Authorization: Token T} (v2 clients, also
+ * {@code Bearer T}), and for v1 clients the password of {@code Authorization: Basic} or the {@code p} query
+ * parameter (the user name is ignored, as InfluxDB 2's v1 compatibility API does).
+ */
+final class TokenAuth {
+
+    private final byte[] token;
+
+    /** @param token the required token, or null to allow everything */
+    TokenAuth(String token) {
+        this.token = token == null ? null : token.getBytes(StandardCharsets.UTF_8);
+    }
+
+    boolean allows(HttpHeaders headers, QueryStringDecoder query) {
+        if (token == null) {
+            return true;
+        }
+        return matches(presented(headers, query));
+    }
+
+    private static String presented(HttpHeaders headers, QueryStringDecoder query) {
+        final String auth = headers.get(HttpHeaderNames.AUTHORIZATION);
+        if (auth != null) {
+            final int space = auth.indexOf(' ');
+            if (space > 0) {
+                final String scheme = auth.substring(0, space);
+                final String value = auth.substring(space + 1).trim();
+                if (scheme.equalsIgnoreCase("Token") || scheme.equalsIgnoreCase("Bearer")) {
+                    return value;
+                }
+                if (scheme.equalsIgnoreCase("Basic")) {
+                    try {
+                        final String decoded = new String(Base64.getDecoder().decode(value), StandardCharsets.UTF_8);
+                        final int colon = decoded.indexOf(':');
+                        return colon >= 0 ? decoded.substring(colon + 1) : null;
+                    } catch (IllegalArgumentException e) {
+                        return null;
+                    }
+                }
+            }
+            return null;
+        }
+        final List<String> p = query.parameters().get("p");
+        return p == null || p.isEmpty() ? null : p.get(0);
+    }
+
+    private boolean matches(String presented) {
+        // Constant-time, so response timing does not reveal how much of a guess was right.
+        return presented != null && MessageDigest.isEqual(token, presented.getBytes(StandardCharsets.UTF_8));
+    }
+}

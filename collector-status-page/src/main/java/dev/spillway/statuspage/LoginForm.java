@@ -1,0 +1,32 @@
+package dev.spillway.statuspage;
+
+import dev.spillway.runtime.api.ApiResponse;
+
+/** The sign-in form: one labelled password field for the collector's token. */
+final class LoginForm {
+
+    private LoginForm() {
+    }
+
+    static ApiResponse render(int status, String next, String error) {
+        final StringBuilder h = new StringBuilder(2_048);
+        h.append("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n")
+            .append("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n")
+            .append("<meta name=\"color-scheme\" content=\"light dark\">\n<title>Sign in \u2013 Spillway</title>\n")
+            .append("<link rel=\"stylesheet\" href=\"/assets/status.css\">\n</head>\n<body>\n")
+            .append("<main id=\"main\" class=\"login\">\n<h1>Spillway status</h1>\n")
+            .append("<form method=\"post\" action=\"/login\">\n");
+        if (error != null) {
+            h.append("<p class=\"error\" role=\"alert\" id=\"login-error\">").append(Html.esc(error)).append("</p>\n");
+        }
+        h.append("<label for=\"token\">API token</label>\n")
+            .append("<input id=\"token\" name=\"token\" type=\"password\" autocomplete=\"current-password\" required"
+                + " autofocus")
+            .append(error != null ? " aria-describedby=\"login-error\" aria-invalid=\"true\"" : "").append(">\n")
+            .append("<input type=\"hidden\" name=\"next\" value=\"").append(Html.esc(next)).append("\">\n")
+            .append("<button type=\"submit\">Sign in</button>\n")
+            .append("<p class=\"hint\">The token the collector was started with (<code>--token</code>). It is kept"
+                + " in a cookie only this site can use.</p>\n</form>\n</main>\n</body>\n</html>\n");
+        return PageResponses.html(status, h.toString());
+    }
+}

@@ -1,0 +1,114 @@
+package dev.spillway.statuspage;
+
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/** One monitor's page: state, range picker, response-time plot over the range, newest check's phases, outages. */
+final class MonitorDetailPanel {
+
+    private MonitorDetailPanel() {
+    }
+
+    static void html(StringBuilder h, StatusQueries.MonitorRow row, StatusQueries.Range range,
+                     StatusQueries.Uptime rangeUptime, List<StatusQueries.Incident> incidents, Instant now) {
+        final String name = Html.esc(row.name());
+        h.append("<main id=\"main\" data-page=\"monitor\" data-name=\"").append(name).append("\">\n")
+            .append("<p><a href=\"/\">\u2190 All monitors</a></p>\n")
+            .append("<h1>").append(name).append(" <span class=\"state state-")
+            .append(Html.esc(row.state().toLowerCase(Locale.ROOT))).append("\" id=\"detail-state\">")
+            .append(Html.esc(row.state())).append("</span></h1>\n");
+        if (row.incidentStart() != null) {
+            h.append("<p class=\"warn\" id=\"detail-incident\">Down for ")
+                .append(Html.duration(now.getEpochSecond() - row.incidentStart().getEpochSecond()))
+                .append(row.lastError() == null ? "" : ": " + Html.esc(row.lastError())).append("</p>\n");
+        }
+        h.append("<nav class=\"ranges\" aria-label=\"Time range\">");
+        for (StatusQueries.Range r : StatusQueries.Range.values()) {
+            h.append("<a href=\"/monitors/").append(name).append("?range=").append(r.label).append('"')
+                .append(r == range ? " aria-current=\"page\"" : "").append('>').append(r.label).append("</a>");
+        }
+        h.append("</nav>\n<dl class=\"facts\">\n");
+        fact(h, "Uptime, " + range.label, "rangeUptime",
+            Html.percent(rangeUptime.fraction() == null ? Double.NaN : rangeUptime.fraction())
+                + " (" + rangeUptime.up() + " of " + rangeUptime.checks() + ")");
+        fact(h, "Uptime, 24 h", "uptimeDay", Html.percent(frac(row.day())));
+        fact(h, "Uptime, 7 d", "uptimeWeek", Html.percent(frac(row.week())));
+        fact(h, "Uptime, 30 d", "uptimeMonth", Html.percent(frac(row.month())));
+        fact(h, "Interval", "interval", Html.duration(row.intervalMs() / 1000));
+        h.append("</dl>\n");
+        h.append("<figure class=\"plot-figure\"><div class=\"plot\" id=\"detail-plot\" role=\"img\" aria-label=\""
+            + "Response time of ").append(name).append(", p50 and p95 per ")
+            .append(range.unit == java.time.temporal.ChronoUnit.MINUTES ? "minute" : "hour").append(", last ")
+            .append(range.label).append("\"></div><figcaption>Response time, p50 and p95 per ")
+            .append(range.unit == java.time.temporal.ChronoUnit.MINUTES ? "minute" : "hour").append(", last ")
+            .append(range.label).append("</figcaption></figure>\n");
+        h.append("<h2>Last check</h2>\n<div id=\"detail-last\">");
+        MonitorsPanel.lastCheck(h, row.last());
+        h.append("</div>\n");
+        lastPhases(h, row.last());
+        h.append("<h2>Last ").append(StatusQueries.STRIP).append(" checks</h2>\n<div id=\"detail-strip\">");
+        MonitorsPanel.strip(h, row.strip());
+        h.append("</div>\n<h2 id=\"h-incidents\">Incidents</h2>\n");
+        if (incidents.isEmpty()) {
+            h.append("<p class=\"empty\">No outages recorded.</p>\n");
+        } else {
+            h.append("<table id=\"incidents\" aria-labelledby=\"h-incidents\"><thead><tr><th scope=\"col\">Started (UTC)</th>")
+                .append("<th scope=\"col\">Ended (UTC)</th><th scope=\"col\" class=\"num\">Duration</th>")
+                .append("<th scope=\"col\" class=\"wide\">Why</th></tr></thead><tbody>\n");
+            for (StatusQueries.Incident i : incidents) {
+                final Instant end = i.end() == null ? now : i.end();
+                h.append("<tr><td>").append(EventsPanel.time(i.start())).append("</td><td>")
+                    .append(i.end() == null ? "<span class=\"state state-down\">ongoing</span>" : EventsPanel.time(i.end()))
+                    .append("</td><td class=\"num\">").append(Html.duration(end.getEpochSecond() - i.start().getEpochSecond()))
+                    .append("</td><td class=\"wide\">").append(Html.esc(i.reason())).append("</td></tr>\n");
+            }
+            h.append("</tbody></table>\n");
+        }
+        h.append("</main>\n");
+    }
+
+    /** The newest check's phases as a table (the overview shows them as one line). */
+    private static void lastPhases(StringBuilder h, StatusQueries.LastCheck c) {
+        if (c == null) {
+            return;
+        }
+        h.append("<table class=\"phase-table\" id=\"detail-phases\"><caption>Phases of the last check</caption><tbody>");
+        phaseRow(h, "DNS", c.dnsMs());
+        phaseRow(h, "Connect", c.connectMs());
+        phaseRow(h, "TLS", c.tlsMs());
+        phaseRow(h, "Time to first byte", c.ttfbMs());
+        phaseRow(h, "Total", c.durationMs());
+        h.append("</tbody></table>\n");
+    }
+
+    private static void phaseRow(StringBuilder h, String label, Double v) {
+        h.append("<tr><th scope=\"row\">").append(label).append("</th><td class=\"num\">")
+            .append(v == null ? "\u2013" : MonitorsPanel.ms(v)).append("</td></tr>");
+    }
+
+    private static double frac(StatusQueries.Uptime u) {
+        return u.fraction() == null ? Double.NaN : u.fraction();
+    }
+
+    private static void fact(StringBuilder h, String label, String key, String value) {
+        h.append("<div><dt>").append(Html.esc(label)).append("</dt><dd data-k=\"").append(key).append("\">")
+            .append(Html.esc(value)).append("</dd></div>\n");
+    }
+
+    static List<Map<String, Object>> incidents(List<StatusQueries.Incident> incidents, Instant now) {
+        final List<Map<String, Object>> out = new ArrayList<>();
+        for (StatusQueries.Incident i : incidents) {
+            final Map<String, Object> m = new LinkedHashMap<>();
+            m.put("start", i.start().toEpochMilli());
+            m.put("end", i.end() == null ? null : i.end().toEpochMilli());
+            m.put("durationSeconds", (i.end() == null ? now : i.end()).getEpochSecond() - i.start().getEpochSecond());
+            m.put("reason", i.reason());
+            out.add(m);
+        }
+        return out;
+    }
+}

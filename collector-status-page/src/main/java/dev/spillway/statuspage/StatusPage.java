@@ -1,0 +1,481 @@
+package dev.spillway.statuspage;
+
+import dev.spillway.runtime.api.ApiRequest;
+import dev.spillway.runtime.api.ApiResponse;
+import dev.spillway.runtime.api.ApiRouter;
+import dev.spillway.telemetry.PipelineStats;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import javax.sql.DataSource;
+import java.net.URLEncoder;
+import java.nio.charset.StandardCharsets;
+import java.sql.SQLException;
+import java.time.Instant;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.BooleanSupplier;
+import java.util.function.Supplier;
+
+/**
+ * The status page: {@code GET /} (server-rendered HTML that draws its plots with the vendored uPlot and refreshes
+ * itself every 10 s from {@code GET /api/v1/page/overview}), the sign-in form, and the page's files under
+ * {@code /assets/}. Routed by the collector's {@link ApiRouter} (so its handlers run on the API executor, never on a
+ * network thread); the routes are registered as public because the page decides itself who may read it
+ * ({@link PageAuth}: token, session cookie, or {@code --public-status-page}).
+ */
+public final class StatusPage implements AutoCloseable {
+
+    private static final Logger LOG = LoggerFactory.getLogger(StatusPage.class);
+    static final String OVERVIEW_JSON = "/api/v1/page/overview";
+    static final String MONITOR_JSON = "/api/v1/page/monitors/";
+
+    private final PageAuth auth;
+    private final StaticAssets assets = new StaticAssets();
+    private final PipelineHistory history = new PipelineHistory();
+    private final PipelinePanel pipeline;
+    private final Supplier<PipelineStats> stats;
+    private final ScheduledExecutorService sampler;
+    private final ScheduledExecutorService snapshots;
+    private final ScheduledExecutorService rollupKeeper;
+    /** Set first by {@link #close()}: a read it interrupts (closed pool, I/O error) is not a failure to report. */
+    private volatile boolean closed;
+    private final StatusQueries queries;
+    private final CheckRollups rollups;
+    private final Supplier<Instant> clock;
+    /** Overview pages read lately, by page number; at most {@link #CACHED_PAGES}. */
+    private final Map<Integer, PageSnapshot> pages = new ConcurrentHashMap<>();
+    private final AtomicBoolean firstRead = new AtomicBoolean(true);
+    private volatile long nextSlowLogNanos = System.nanoTime();
+
+    /** The page refreshes itself this often; the snapshot is re-read at the same pace. */
+    private static final long REFRESH_NANOS = TimeUnit.SECONDS.toNanos(10);
+    /** A request re-reads the snapshot itself only when the background has not (nobody watched for a while). */
+    private static final long SNAPSHOT_MAX_AGE_NANOS = TimeUnit.SECONDS.toNanos(15);
+    /** How long after the last view the background keeps the snapshot fresh. */
+    private static final long WATCHED_NANOS = TimeUnit.MINUTES.toNanos(2);
+    /** Overview pages whose snapshots are kept (each at most {@link StatusQueries#PAGE_SIZE} monitors). */
+    private static final int CACHED_PAGES = 64;
+    /** A read slower than the page's latency goal is logged with its phases (at most once a minute). */
+    private static final long SLOW_READ_MILLIS = 300;
+
+    /**
+     * Starts sampling the pipeline at once.
+     *
+     * @param token the collector's token, or null
+     * @param publicPage whether the read-only page is open to everyone
+     * @param stats the pipeline's live account
+     * @param ringCapacity ring slots, for the occupancy figure
+     * @param databaseReady whether the database answered recently
+     * @param dataSource the collector's database
+     * @param eventsTable the sink's events table
+     * @param clock "now" for the page's windows
+     */
+    public StatusPage(String token, boolean publicPage, Supplier<PipelineStats> stats, int ringCapacity,
+                      BooleanSupplier databaseReady, DataSource dataSource, String eventsTable, Supplier<Instant> clock) {
+        this.auth = new PageAuth(token, publicPage);
+        this.stats = stats;
+        this.clock = clock;
+        this.queries = new StatusQueries(dataSource, eventsTable);
+        this.rollups = new CheckRollups(dataSource, eventsTable, clock);
+        this.pipeline = new PipelinePanel(history, stats, ringCapacity, databaseReady, System::currentTimeMillis);
+        this.sampler = Executors.newSingleThreadScheduledExecutor(r -> {
+            final Thread t = new Thread(r, "status-page-sampler");
+            t.setDaemon(true);
+            return t;
+        });
+        this.sampler.scheduleAtFixedRate(this::sample, 0, PipelineHistory.STEP_MILLIS, TimeUnit.MILLISECONDS);
+        // Its own thread: a refresh can take long (a catch-up after downtime, many monitors) and must not hold up
+        // the pipeline samples, whose plot would otherwise show a gap.
+        this.rollupKeeper = Executors.newSingleThreadScheduledExecutor(r -> {
+            final Thread t = new Thread(r, "status-page-rollups");
+            t.setDaemon(true);
+            return t;
+        });
+        this.rollupKeeper.scheduleWithFixedDelay(this::refreshRollups, 0, CheckRollups.REFRESH_PERIOD.toMillis(),
+            TimeUnit.MILLISECONDS);
+        this.snapshots = Executors.newSingleThreadScheduledExecutor(r -> {
+            final Thread t = new Thread(r, "status-page-snapshot");
+            t.setDaemon(true);
+            return t;
+        });
+        // The first read after start pays for cold connections, catalog caches, class loading and JIT: done here,
+        // not by the first visitor. Its result is kept only for visitors who came while it ran (monitors added
+        // after it must show at once).
+        this.snapshots.execute(this::warmUp);
+        this.snapshots.scheduleWithFixedDelay(this::keepSnapshotFresh, REFRESH_NANOS, REFRESH_NANOS,
+            TimeUnit.NANOSECONDS);
+    }
+
+    private void warmUp() {
+        final long started = System.nanoTime();
+        try {
+            final PageSnapshot first = pageSnapshot(1);
+            final Snapshot s = first.get(0); // a visitor arriving meanwhile shares this read
+            MonitorsPanel.html(new StringBuilder(), s.monitors, s.at);
+            PageResponses.embeddable(overviewData(new Overview(s.at, pipeline.view(), s.monitors, s.services,
+                s.transitions, s.notifications)));
+            if (first.lastViewedNanos - started < 0) {
+                first.snapshot = null; // nobody looked meanwhile: the first visitor reads afresh (and now warm)
+            }
+        } catch (SQLException | RuntimeException e) {
+            if (closed) {
+                LOG.debug("status page: the start-up read ended by close: {}", e.toString());
+            } else {
+                LOG.warn("status page: reading the overview at start failed: {}", e.toString());
+            }
+        }
+    }
+
+    /** On plain PostgreSQL the collector keeps the check rollups; with TimescaleDB its policies do. */
+    private void refreshRollups() {
+        try {
+            if (rollups.collectorMaintained()) {
+                rollups.refresh();
+            }
+        } catch (SQLException | RuntimeException e) {
+            if (closed) {
+                LOG.debug("status page: a rollup refresh ended by close: {}", e.toString());
+            } else {
+                // Logged each time: the page's uptime goes stale while this fails, and the reason must be visible.
+                LOG.warn("status page: refreshing the monitor check rollups failed: {}", e.toString());
+            }
+        }
+    }
+
+    private void sample() {
+        try {
+            history.add(System.currentTimeMillis(), stats.get());
+        } catch (RuntimeException e) {
+            // A throw would cancel the schedule and the plot would silently stop.
+            LOG.warn("status page: pipeline sample failed: {}", e.toString());
+        }
+    }
+
+    /** Adds the page's routes to the collector's router. */
+    public void register(ApiRouter router) {
+        router.claimPath("/").claimPrefix("/login").claimPrefix("/logout").claimPrefix(StaticAssets.PREFIX)
+            .claimPrefix("/monitors/");
+        router.publicRoute("GET", "/", r -> readable(r, this::overviewHtml));
+        router.publicRoute("GET", OVERVIEW_JSON, r -> readable(r, this::overviewJson));
+        router.publicRoute("GET", "/monitors/{name}", r -> readable(r, this::monitorHtml));
+        router.publicRoute("GET", MONITOR_JSON + "{name}", r -> readable(r, this::monitorJson));
+        router.publicRoute("GET", "/login", this::loginForm);
+        router.publicRoute("POST", "/login", this::login);
+        router.publicRoute("POST", "/logout",
+            r -> PageResponses.redirect("/login").withHeader("Set-Cookie", PageAuth.signOutCookie()));
+        router.publicRoute("GET", "/assets/{file}", assets::serve);
+        router.publicRoute("GET", "/assets/{dir}/{file}", assets::serve);
+    }
+
+    /** A page body that may fail on the database; the router answers such failures with a logged 500. */
+    @FunctionalInterface
+    private interface Page {
+        ApiResponse render(ApiRequest r) throws SQLException;
+    }
+
+    /** Runs {@code page} if the request may read; otherwise sends people to sign in and programs a 401. */
+    private ApiResponse readable(ApiRequest r, Page page) throws SQLException {
+        final boolean api = r.path().startsWith(ApiRouter.API_PREFIX);
+        final String presented = r.queryParam("token");
+        if (presented != null && !api) {
+            // The token once in a link: trade it for the cookie and drop it from the address bar and history.
+            return auth.matches(presented)
+                ? PageResponses.redirect(r.path()).withHeader("Set-Cookie", auth.signInCookie())
+                : LoginForm.render(401, r.path(), "That token is not right.");
+        }
+        if (!auth.canRead(r)) {
+            return api
+                ? PageResponses.error(401, "unauthorized", "sign in at /login or send Authorization: Token <token>")
+                : PageResponses.redirect("/login?next=" + URLEncoder.encode(r.path(), StandardCharsets.UTF_8));
+        }
+        return page.render(r);
+    }
+
+    private ApiResponse loginForm(ApiRequest r) {
+        if (!auth.tokenSet()) {
+            return PageResponses.redirect("/");
+        }
+        return LoginForm.render(200, PageAuth.localPath(r.queryParam("next")), null);
+    }
+
+    private ApiResponse login(ApiRequest r) {
+        final String body = new String(r.body(), StandardCharsets.UTF_8);
+        final String next = PageAuth.localPath(PageAuth.formField(body, "next"));
+        if (auth.matches(PageAuth.formField(body, "token"))) {
+            return PageResponses.redirect(next).withHeader("Set-Cookie", auth.signInCookie());
+        }
+        LOG.info("status page: sign-in with a wrong token");
+        return LoginForm.render(401, next, "That token is not right.");
+    }
+
+    /** What the overview shows, read once per request. */
+    private record Overview(Instant now, PipelinePanel.View pipeline, StatusQueries.MonitorPage monitors,
+                            List<StatusQueries.ServiceRow> services, List<StatusQueries.TransitionRow> transitions,
+                            List<StatusQueries.NotificationRow> notifications) {
+    }
+
+    /** What the database said for one overview page, and when: shared by every reader until the next refresh. */
+    private record Snapshot(Instant at, long takenNanos, StatusQueries.MonitorPage monitors,
+                            List<StatusQueries.ServiceRow> services, List<StatusQueries.TransitionRow> transitions,
+                            List<StatusQueries.NotificationRow> notifications) {
+    }
+
+    /**
+     * One overview page's shared read: read again when older than the age asked for (one reader reads, concurrent
+     * ones wait for the same result), and kept fresh in the background while anyone looked in the last minutes. So
+     * the database does one read per page and refresh period however many people watch, and a watched page answers
+     * from memory.
+     */
+    private final class PageSnapshot {
+        private final int page;
+        private volatile Snapshot snapshot;
+        private volatile long lastViewedNanos = System.nanoTime() - WATCHED_NANOS - 1;
+        private CompletableFuture<Snapshot> reading; // guarded by this
+
+        PageSnapshot(int page) {
+            this.page = page;
+        }
+
+        Snapshot get(long maxAgeNanos) throws SQLException {
+            final Snapshot current = snapshot;
+            if (current != null && System.nanoTime() - current.takenNanos < maxAgeNanos) {
+                return current;
+            }
+            final CompletableFuture<Snapshot> mine = new CompletableFuture<>();
+            final CompletableFuture<Snapshot> running;
+            synchronized (this) {
+                running = reading;
+                if (running == null) {
+                    reading = mine;
+                }
+            }
+            if (running != null) {
+                return await(running);
+            }
+            try {
+                final Snapshot fresh = read(page);
+                snapshot = fresh;
+                mine.complete(fresh);
+                return fresh;
+            } catch (SQLException | RuntimeException e) {
+                mine.completeExceptionally(e);
+                throw e;
+            } finally {
+                synchronized (this) {
+                    reading = null;
+                }
+            }
+        }
+    }
+
+    private Snapshot read(int page) throws SQLException {
+        final Instant now = clock.get();
+        final ReadTimes times = new ReadTimes();
+        final StatusQueries.MonitorPage monitors = queries.page(page, now, times);
+        final List<StatusQueries.ServiceRow> services = queries.services();
+        times.mark("services");
+        final List<StatusQueries.TransitionRow> transitions = queries.transitions(StatusQueries.RECENT);
+        final List<StatusQueries.NotificationRow> notifications = queries.notifications(StatusQueries.RECENT);
+        times.mark("transitions and notifications");
+        final long total = times.totalMillis();
+        if (firstRead.compareAndSet(true, false)) {
+            LOG.info("status page: first overview read (page {}, {} of {} monitors) took {} ms: {}", page,
+                monitors.rows().size(), monitors.total(), total, times);
+        } else if (total > SLOW_READ_MILLIS && System.nanoTime() - nextSlowLogNanos > 0) {
+            nextSlowLogNanos = System.nanoTime() + TimeUnit.MINUTES.toNanos(1);
+            LOG.info("status page: overview read (page {}, {} of {} monitors) took {} ms, over {} ms: {}", page,
+                monitors.rows().size(), monitors.total(), total, SLOW_READ_MILLIS, times);
+        }
+        return new Snapshot(now, System.nanoTime(), monitors, services, transitions, notifications);
+    }
+
+    private PageSnapshot pageSnapshot(int page) {
+        PageSnapshot p = pages.get(page);
+        if (p == null) {
+            if (pages.size() >= CACHED_PAGES) {
+                // Forget the page looked at longest ago (page numbers come from visitors: keep the map bounded).
+                pages.values().stream().filter(x -> x.page != 1)
+                    .min((x, y) -> Long.compare(x.lastViewedNanos - y.lastViewedNanos, 0))
+                    .ifPresent(x -> pages.remove(x.page, x));
+            }
+            p = pages.computeIfAbsent(page, PageSnapshot::new);
+        }
+        return p;
+    }
+
+    /** The overview page asked for, with the database part from the newest snapshot of that page. */
+    private Overview overview(int page) throws SQLException {
+        final PageSnapshot p = pageSnapshot(page);
+        p.lastViewedNanos = System.nanoTime();
+        final Snapshot s = p.get(SNAPSHOT_MAX_AGE_NANOS);
+        return new Overview(s.at, pipeline.view(), s.monitors, s.services, s.transitions, s.notifications);
+    }
+
+    private static Snapshot await(CompletableFuture<Snapshot> f) throws SQLException {
+        try {
+            return f.join();
+        } catch (java.util.concurrent.CompletionException e) {
+            if (e.getCause() instanceof SQLException sql) {
+                throw sql;
+            }
+            throw e;
+        }
+    }
+
+    /** Background: re-read the pages watched lately, so their readers never wait; forget the others. */
+    private void keepSnapshotFresh() {
+        for (PageSnapshot p : pages.values()) {
+            if (System.nanoTime() - p.lastViewedNanos > WATCHED_NANOS) {
+                if (p.page != 1) {
+                    pages.remove(p.page, p);
+                }
+                continue;
+            }
+            try {
+                p.get(REFRESH_NANOS / 2);
+            } catch (SQLException | RuntimeException e) {
+                LOG.warn("status page: reading overview page {} failed: {}", p.page, e.toString());
+            }
+        }
+    }
+
+    /** {@code ?page=N}: 1 when absent, null when not a page number. */
+    private static Integer pageParam(ApiRequest r) {
+        final String q = r.queryParam("page");
+        if (q == null) {
+            return 1;
+        }
+        if (!q.matches("[1-9][0-9]{0,6}")) {
+            return null;
+        }
+        return Integer.parseInt(q);
+    }
+
+    private static final String PAGE_ERROR = "page must be a whole number from 1";
+
+    private ApiResponse overviewJson(ApiRequest r) throws SQLException {
+        final Integer page = pageParam(r);
+        if (page == null) {
+            return PageResponses.error(400, "invalid", PAGE_ERROR);
+        }
+        return PageResponses.json(overviewData(overview(page)));
+    }
+
+    private ApiResponse overviewHtml(ApiRequest r) throws SQLException {
+        final Integer page = pageParam(r);
+        if (page == null) {
+            final StringBuilder h = new StringBuilder(2_048);
+            Layout.head(h, "Unknown page – Spillway", assets, auth.hasSession(r));
+            h.append("<main id=\"main\"><h1>Unknown page</h1><p>").append(Html.esc(PAGE_ERROR))
+                .append(". <a href=\"/\">Back to the overview</a></p></main>\n");
+            Layout.tail(h, assets);
+            return PageResponses.html(400, h.toString());
+        }
+        final Overview o = overview(page);
+        final StringBuilder h = new StringBuilder(16_384 + 2_048 * o.monitors.rows().size());
+        Layout.head(h, "Spillway status", assets, auth.hasSession(r));
+        h.append("<main id=\"main\" data-page=\"overview\">\n<h1 class=\"sr-only\">Spillway status</h1>\n");
+        MonitorsPanel.html(h, o.monitors, o.now);
+        ServicesPanel.html(h, o.services, o.now);
+        PipelinePanel.html(h, o.pipeline);
+        EventsPanel.html(h, o.transitions);
+        EventsPanel.notificationsHtml(h, o.notifications);
+        h.append("</main>\n");
+        Layout.data(h, PageResponses.embeddable(overviewData(o)));
+        Layout.tail(h, assets);
+        return PageResponses.html(200, h.toString());
+    }
+
+    private Map<String, Object> overviewData(Overview o) {
+        final Map<String, Object> m = new LinkedHashMap<>();
+        m.put("page", "overview");
+        m.put("refreshUrl", OVERVIEW_JSON + (o.monitors.page() == 1 ? "" : "?page=" + o.monitors.page()));
+        m.put("generatedAt", o.now.toEpochMilli());
+        m.put("monitors", MonitorsPanel.json(o.monitors.rows()));
+        m.put("monitorPage", MonitorsPanel.pageJson(o.monitors));
+        m.put("pipeline", PipelinePanel.json(o.pipeline));
+        m.put("services", ServicesPanel.json(o.services));
+        m.put("transitions", EventsPanel.json(o.transitions));
+        m.put("notifications", EventsPanel.notificationsJson(o.notifications));
+        return m;
+    }
+
+    /** One monitor over a range, with its outages. */
+    private record Detail(Instant now, StatusQueries.Range range, StatusQueries.MonitorRow row,
+                          StatusQueries.Uptime rangeUptime, StatusQueries.Series responseTime,
+                          List<StatusQueries.Incident> incidents) {
+    }
+
+    private Detail detail(ApiRequest r) throws SQLException {
+        final String q = r.queryParam("range");
+        final StatusQueries.Range range = q == null ? StatusQueries.Range.DAY : StatusQueries.Range.parse(q);
+        if (range == null) {
+            return null;
+        }
+        final Instant now = clock.get();
+        final StatusQueries.MonitorRow row = queries.monitor(r.param("name"), now);
+        if (row == null) {
+            return new Detail(now, range, null, null, null, null);
+        }
+        return new Detail(now, range, row, queries.uptime(row.name(), range, now),
+            queries.responseTime(row.name(), range, now), queries.incidents(row.name(), StatusQueries.RECENT));
+    }
+
+    private ApiResponse monitorJson(ApiRequest r) throws SQLException {
+        final Detail d = detail(r);
+        if (d == null) {
+            return PageResponses.error(400, "invalid", "range must be one of 1h, 24h, 7d, 30d");
+        }
+        if (d.row == null) {
+            return PageResponses.error(404, "not found", "no monitor " + r.param("name"));
+        }
+        return PageResponses.json(detailData(d));
+    }
+
+    private ApiResponse monitorHtml(ApiRequest r) throws SQLException {
+        final Detail d = detail(r);
+        if (d == null || d.row == null) {
+            final StringBuilder h = new StringBuilder(2_048);
+            Layout.head(h, "Not found \u2013 Spillway", assets, auth.hasSession(r));
+            h.append("<main id=\"main\"><h1>").append(d == null ? "Unknown range" : "No such monitor")
+                .append("</h1><p><a href=\"/\">Back to the overview</a></p></main>\n");
+            Layout.tail(h, assets);
+            return PageResponses.html(d == null ? 400 : 404, h.toString());
+        }
+        final StringBuilder h = new StringBuilder(32_768);
+        Layout.head(h, d.row.name() + " \u2013 Spillway", assets, auth.hasSession(r));
+        MonitorDetailPanel.html(h, d.row, d.range, d.rangeUptime, d.incidents, d.now);
+        Layout.data(h, PageResponses.embeddable(detailData(d)));
+        Layout.tail(h, assets);
+        return PageResponses.html(200, h.toString());
+    }
+
+    private static Map<String, Object> detailData(Detail d) {
+        final Map<String, Object> m = new LinkedHashMap<>();
+        m.put("page", "monitor");
+        m.put("refreshUrl", MONITOR_JSON + d.row.name() + "?range=" + d.range.label);
+        m.put("generatedAt", d.now.toEpochMilli());
+        m.put("range", d.range.label);
+        m.put("monitor", MonitorsPanel.json(d.row, true));
+        m.put("rangeUptime", MonitorsPanel.uptime(d.rangeUptime));
+        m.put("rangeRt", MonitorsPanel.series(d.responseTime));
+        m.put("incidents", MonitorDetailPanel.incidents(d.incidents, d.now));
+        return m;
+    }
+
+    @Override
+    public void close() {
+        closed = true;
+        sampler.shutdownNow();
+        rollupKeeper.shutdownNow();
+        snapshots.shutdownNow();
+    }
+}

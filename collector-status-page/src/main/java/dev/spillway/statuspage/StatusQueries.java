@@ -1,0 +1,502 @@
+package dev.spillway.statuspage;
+
+import dev.spillway.uptime.schema.UptimeSchema;
+import dev.spillway.ingest.series.SeriesSchema;
+import dev.spillway.alerting.AlertingSchema;
+
+import javax.sql.DataSource;
+import java.sql.Array;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Timestamp;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The status page's reads, all bound by parameters (no SQL is built from input). Uptime and response-time
+ * buckets come from the {@link CheckRollups}; the last checks from the raw monitor series through the
+ * {@code (source_id, time)} index; state from {@code monitor_state}; changes from {@code monitor_transitions}.
+ *
+ * <p>Uptime windows are whole buckets: "24 h" is the current hour and the 23 before it; "7 d" and "30 d" are the
+ * current UTC day and the 6 (29) before it. So the figures are exact counts of the stored checks, not estimates.
+ */
+final class StatusQueries {
+
+    /** Monitors per overview page: the page's bytes and database work stay bounded at any number of monitors. */
+    static final int PAGE_SIZE = 100;
+    /** Checks shown in a monitor's strip. */
+    static final int STRIP = 90;
+    /** Rows in the transitions list. */
+    static final int RECENT = 50;
+    /** How far back the strip and the last check are looked for. */
+    private static final Duration RECENT_CHECKS = Duration.ofDays(30);
+    private static final String PHASE_FIELDS = "'up', 'duration_ms', 'dns_ms', 'connect_ms', 'tls_ms', 'ttfb_ms', "
+        + "'status_code', 'cert_expiry_days'";
+
+    private final DataSource dataSource;
+    private final String eventsTable;
+
+    private final int pageSize;
+
+    StatusQueries(DataSource dataSource, String eventsTable) {
+        this(dataSource, eventsTable, PAGE_SIZE);
+    }
+
+    /** @param pageSize monitors per overview page (tests use small pages) */
+    StatusQueries(DataSource dataSource, String eventsTable, int pageSize) {
+        this.dataSource = dataSource;
+        this.eventsTable = eventsTable;
+        this.pageSize = pageSize;
+    }
+
+    /** A result of one check: when, whether good. */
+    record Check(long epochMillis, boolean up) {
+    }
+
+    /** The newest check's measurements (null when the probe did not get that far). */
+    record LastCheck(long epochMillis, boolean up, Double durationMs, Double dnsMs, Double connectMs, Double tlsMs,
+                     Double ttfbMs, Integer statusCode, Double certExpiryDays) {
+    }
+
+    /** Good checks over all checks in a window; {@code fraction} is null without checks. */
+    record Uptime(long checks, long up) {
+        Double fraction() {
+            return checks == 0 ? null : (double) up / checks;
+        }
+    }
+
+    /** Response-time buckets as columns: bucket start (epoch seconds), p50 and p95 in ms (null = no data). */
+    record Series(List<Long> t, List<Double> p50, List<Double> p95) {
+        static Series empty() {
+            return new Series(new ArrayList<>(), new ArrayList<>(), new ArrayList<>());
+        }
+    }
+
+    /** One monitor's row on the overview. */
+    record MonitorRow(String name, boolean enabled, String state, Instant since, Instant incidentStart,
+                      String lastError, long intervalMs, Uptime day, Uptime week, Uptime month, Series responseTime,
+                      List<Check> strip, LastCheck last) {
+    }
+
+    /** A confirmed state change. */
+    record TransitionRow(long id, String kind, String subject, String fromState, String toState, Instant startedAt,
+                         String reason) {
+    }
+
+    /** A heartbeat service: state (new, up, down), its current status by name, when it last pinged, its limits. */
+    record ServiceRow(String id, String state, int status, String statusName, Instant lastPing, long timeoutMs,
+                      long graceMs) {
+    }
+
+    /** A notification in the outbox. */
+    record NotificationRow(long id, String channel, String type, String subjectKind, String subject, String oldState,
+                           String newState, Instant occurredAt, String state, int attempts, String lastError) {
+    }
+
+    /** Heartbeat services by id. */
+    List<ServiceRow> services() throws SQLException {
+        try (Connection c = dataSource.getConnection();
+             PreparedStatement ps = c.prepareStatement("SELECT id, state, status, statuses->>status, last_ping, "
+                 + "timeout_ms, grace_ms FROM " + UptimeSchema.HEARTBEAT_SERVICES + " ORDER BY id");
+             ResultSet rs = ps.executeQuery()) {
+            final List<ServiceRow> out = new ArrayList<>();
+            while (rs.next()) {
+                out.add(new ServiceRow(rs.getString(1), rs.getString(2), rs.getInt(3), rs.getString(4),
+                    instant(rs.getTimestamp(5)), rs.getLong(6), rs.getLong(7)));
+            }
+            return out;
+        }
+    }
+
+    /** The newest notifications, newest first. */
+    List<NotificationRow> notifications(int limit) throws SQLException {
+        try (Connection c = dataSource.getConnection();
+             PreparedStatement ps = c.prepareStatement("SELECT id, channel_id, type, subject_kind, subject, old_state, "
+                 + "new_state, occurred_at, state, attempts, last_error FROM " + AlertingSchema.NOTIFICATION_OUTBOX
+                 + " ORDER BY id DESC LIMIT ?")) {
+            ps.setInt(1, limit);
+            final List<NotificationRow> out = new ArrayList<>();
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    out.add(new NotificationRow(rs.getLong(1), rs.getString(2), rs.getString(3), rs.getString(4),
+                        rs.getString(5), rs.getString(6), rs.getString(7), instant(rs.getTimestamp(8)),
+                        rs.getString(9), rs.getInt(10), rs.getString(11)));
+                }
+            }
+            return out;
+        }
+    }
+
+    /** An outage: from the DOWN transition to the UP that ended it (null while it lasts). */
+    record Incident(Instant start, Instant end, String reason) {
+    }
+
+    /** Every monitor, by name, with its windows, plot, strip and newest check, as of {@code now}. */
+    List<MonitorRow> monitors(Instant now) throws SQLException {
+        return rows(states(false, null), now, null);
+    }
+
+    /** One monitor's row, or null when there is no such monitor. */
+    MonitorRow monitor(String name, Instant now) throws SQLException {
+        final List<MonitorRow> rows = rows(states(false, name), now, null);
+        return rows.isEmpty() ? null : rows.get(0);
+    }
+
+    /** One monitor's state without its checks: cheap for every monitor, so the overview can order, count, page. */
+    record StateRow(String name, boolean enabled, String state, Instant since, Instant incidentStart,
+                    String lastError, long intervalMs) {
+    }
+
+    /** The states the overview counts, in the order it lists them: problems first. */
+    static final List<String> STATE_ORDER = List.of("DOWN", "PENDING", "UP", "PAUSED");
+
+    /** One page of the overview's monitors, and the counts by state over all of them. */
+    record MonitorPage(int page, int pages, int size, int total, Map<String, Integer> counts, List<MonitorRow> rows) {
+    }
+
+    /**
+     * Page {@code page} (1-based; past the last page means the last) of {@link #PAGE_SIZE} monitors, problems first
+     * (DOWN, PENDING, UP, PAUSED, then by name). Only the page's monitors are read beyond their state, so the cost
+     * of a page does not grow with the number of monitors (one row per monitor for the state and the counts).
+     */
+    MonitorPage page(int page, Instant now, ReadTimes times) throws SQLException {
+        final List<StateRow> all = states(true, null);
+        times.mark("states");
+        final Map<String, Integer> counts = new LinkedHashMap<>();
+        STATE_ORDER.forEach(st -> counts.put(st, 0));
+        for (StateRow r : all) {
+            counts.merge(r.state(), 1, Integer::sum);
+        }
+        final int pages = Math.max(1, (all.size() + pageSize - 1) / pageSize);
+        final int p = Math.min(Math.max(page, 1), pages);
+        final List<StateRow> slice = all.subList(Math.min(all.size(), (p - 1) * pageSize),
+            Math.min(all.size(), p * pageSize));
+        return new MonitorPage(p, pages, pageSize, all.size(), counts, rows(slice, now, times));
+    }
+
+    /** Every monitor's state (or {@code only}'s): by name, or problems first. */
+    List<StateRow> states(boolean problemsFirst, String only) throws SQLException {
+        final String state = "CASE WHEN NOT m.enabled THEN 'PAUSED' ELSE coalesce(s.state, 'PENDING') END";
+        try (Connection c = dataSource.getConnection(); PreparedStatement ps = c.prepareStatement("SELECT m.name, "
+            + "m.enabled, m.interval_ms, " + state + ", s.since, s.first_failure_at, s.last_error FROM "
+            + UptimeSchema.MONITORS + " m LEFT JOIN " + UptimeSchema.MONITOR_STATE + " s ON s.name = m.name"
+            + (only == null ? "" : " WHERE m.name = ?") + " ORDER BY "
+            + (problemsFirst ? "array_position(ARRAY['DOWN', 'PENDING', 'UP', 'PAUSED'], " + state + "), " : "")
+            + "m.name")) {
+            if (only != null) {
+                ps.setString(1, only);
+            }
+            final List<StateRow> out = new ArrayList<>();
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    final String st = rs.getString(4);
+                    final Instant since = instant(rs.getTimestamp(5));
+                    final Instant firstFailure = instant(rs.getTimestamp(6));
+                    final Instant incident = "DOWN".equals(st) ? (firstFailure != null ? firstFailure : since) : null;
+                    out.add(new StateRow(rs.getString(1), rs.getBoolean(2), st, since, incident, rs.getString(7),
+                        rs.getLong(3)));
+                }
+            }
+            return out;
+        }
+    }
+
+    /** The rows of {@code states}' monitors, in that order, with their windows, plots, strips and newest checks. */
+    private List<MonitorRow> rows(List<StateRow> states, Instant now, ReadTimes times) throws SQLException {
+        if (states.isEmpty()) {
+            return List.of();
+        }
+        final ReadTimes t = times != null ? times : new ReadTimes();
+        final Instant dayFrom = now.truncatedTo(ChronoUnit.HOURS).minus(23, ChronoUnit.HOURS);
+        final Instant today = now.truncatedTo(ChronoUnit.DAYS);
+        final Instant weekFrom = today.minus(6, ChronoUnit.DAYS);
+        final Instant monthFrom = today.minus(29, ChronoUnit.DAYS);
+        final String[] names = new String[states.size()];
+        for (int i = 0; i < names.length; i++) {
+            names[i] = states.get(i).name();
+        }
+        try (Connection c = dataSource.getConnection()) {
+            c.setReadOnly(true);
+            final Array only = c.createArrayOf("text", names);
+            final Map<String, Uptime[]> uptimes = uptimes(c, only, dayFrom, weekFrom, monthFrom, now, t);
+            final Map<String, Series> plots = series(c, CheckRollups.HOUR, only, dayFrom, now);
+            t.mark("24h plot");
+            final Map<String, List<Check>> strips = new HashMap<>();
+            final Map<String, LastCheck> lasts = new HashMap<>();
+            recentChecks(c, only, now, strips, lasts);
+            t.mark("strips and last checks");
+            final List<MonitorRow> rows = new ArrayList<>(states.size());
+            for (StateRow s : states) {
+                final Uptime[] u = uptimes.getOrDefault(s.name(), new Uptime[] {new Uptime(0, 0), new Uptime(0, 0),
+                    new Uptime(0, 0)});
+                rows.add(new MonitorRow(s.name(), s.enabled(), s.state(), s.since(), s.incidentStart(), s.lastError(),
+                    s.intervalMs(), u[0], u[1], u[2], plots.getOrDefault(s.name(), Series.empty()),
+                    strips.getOrDefault(s.name(), List.of()), lasts.get(s.name())));
+            }
+            return rows;
+        }
+    }
+
+    /** Whether the monitor exists. */
+    boolean exists(String name) throws SQLException {
+        try (Connection c = dataSource.getConnection();
+             PreparedStatement ps = c.prepareStatement("SELECT 1 FROM " + UptimeSchema.MONITORS + " WHERE name = ?")) {
+            ps.setString(1, name);
+            try (ResultSet rs = ps.executeQuery()) {
+                return rs.next();
+            }
+        }
+    }
+
+    /** One monitor's response-time buckets over {@code range}, from the rollup that suits the range. */
+    Series responseTime(String name, Range range, Instant now) throws SQLException {
+        final Instant from = range.from(now);
+        try (Connection c = dataSource.getConnection()) {
+            c.setReadOnly(true);
+            return series(c, range.table, c.createArrayOf("text", new String[] {name}), from, now)
+                .getOrDefault(name, Series.empty());
+        }
+    }
+
+    /** One monitor's strip and newest check. */
+    void recent(String name, Instant now, Map<String, List<Check>> strips, Map<String, LastCheck> lasts)
+        throws SQLException {
+        try (Connection c = dataSource.getConnection()) {
+            c.setReadOnly(true);
+            recentChecks(c, c.createArrayOf("text", new String[] {name}), now, strips, lasts);
+        }
+    }
+
+    /** Good checks over all checks of one monitor in {@code [from, now]} (whole buckets of the range's rollup). */
+    Uptime uptime(String name, Range range, Instant now) throws SQLException {
+        try (Connection c = dataSource.getConnection();
+             PreparedStatement ps = c.prepareStatement("SELECT coalesce(sum(checks), 0), coalesce(sum(up_checks), 0) "
+                 + "FROM " + range.table + " WHERE monitor = ? AND bucket >= ? AND bucket <= ?")) {
+            ps.setString(1, name);
+            ps.setTimestamp(2, Timestamp.from(range.from(now)));
+            ps.setTimestamp(3, Timestamp.from(now));
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                return new Uptime(rs.getLong(1), rs.getLong(2));
+            }
+        }
+    }
+
+    /** The newest transitions of every kind (monitors and heartbeats), newest first. */
+    List<TransitionRow> transitions(int limit) throws SQLException {
+        return transitions(null, limit);
+    }
+
+    private List<TransitionRow> transitions(String subject, int limit) throws SQLException {
+        final String sql = "SELECT id, kind, monitor, from_state, to_state, started_at, reason FROM "
+            + UptimeSchema.MONITOR_TRANSITIONS + (subject == null ? "" : " WHERE kind = 'http' AND monitor = ?")
+            + " ORDER BY id DESC LIMIT ?";
+        try (Connection c = dataSource.getConnection(); PreparedStatement ps = c.prepareStatement(sql)) {
+            int i = 1;
+            if (subject != null) {
+                ps.setString(i++, subject);
+            }
+            ps.setInt(i, limit);
+            final List<TransitionRow> out = new ArrayList<>();
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    out.add(new TransitionRow(rs.getLong(1), rs.getString(2), rs.getString(3), rs.getString(4),
+                        rs.getString(5), instant(rs.getTimestamp(6)), rs.getString(7)));
+                }
+            }
+            return out;
+        }
+    }
+
+    /** A monitor's outages, newest first: each DOWN and the UP that followed it. */
+    List<Incident> incidents(String name, int limit) throws SQLException {
+        final List<TransitionRow> changes = transitions(name, 4 * limit);
+        final List<Incident> out = new ArrayList<>();
+        Instant end = null;
+        for (TransitionRow t : changes) { // newest first
+            if ("UP".equals(t.toState())) {
+                end = t.startedAt();
+            } else if ("DOWN".equals(t.toState())) {
+                out.add(new Incident(t.startedAt(), end, t.reason()));
+                end = null;
+                if (out.size() == limit) {
+                    break;
+                }
+            }
+        }
+        return out;
+    }
+
+    /**
+     * 24 h from the hour rollup (24 rows per monitor), 7 d and 30 d from the day rollup (30 rows per monitor): a
+     * 1,000-monitor overview reads about 54,000 small rows instead of 720,000 hourly ones.
+     */
+    private Map<String, Uptime[]> uptimes(Connection c, Array only, Instant dayFrom, Instant weekFrom,
+                                          Instant monthFrom, Instant now, ReadTimes times) throws SQLException {
+        final Map<String, Uptime[]> out = new HashMap<>();
+        try (PreparedStatement ps = c.prepareStatement("SELECT monitor, sum(checks), sum(up_checks) FROM "
+            + CheckRollups.HOUR + " WHERE monitor = ANY (?) AND bucket >= ? AND bucket <= ? GROUP BY monitor")) {
+            ps.setArray(1, only);
+            ps.setTimestamp(2, Timestamp.from(dayFrom));
+            ps.setTimestamp(3, Timestamp.from(now));
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    out.put(rs.getString(1), new Uptime[] {new Uptime(rs.getLong(2), rs.getLong(3)), new Uptime(0, 0),
+                        new Uptime(0, 0)});
+                }
+            }
+        }
+        times.mark("uptime 24h");
+        try (PreparedStatement ps = c.prepareStatement("SELECT monitor, "
+            + "coalesce(sum(checks) FILTER (WHERE bucket >= ?), 0), coalesce(sum(up_checks) FILTER (WHERE bucket >= ?), 0), "
+            + "sum(checks), sum(up_checks) FROM " + CheckRollups.DAY + " WHERE monitor = ANY (?) AND bucket >= ? "
+            + "AND bucket <= ? GROUP BY monitor")) {
+            ps.setTimestamp(1, Timestamp.from(weekFrom));
+            ps.setTimestamp(2, Timestamp.from(weekFrom));
+            ps.setArray(3, only);
+            ps.setTimestamp(4, Timestamp.from(monthFrom));
+            ps.setTimestamp(5, Timestamp.from(now));
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    final Uptime[] u = out.computeIfAbsent(rs.getString(1), k -> new Uptime[] {new Uptime(0, 0),
+                        new Uptime(0, 0), new Uptime(0, 0)});
+                    u[1] = new Uptime(rs.getLong(2), rs.getLong(3));
+                    u[2] = new Uptime(rs.getLong(4), rs.getLong(5));
+                }
+            }
+        }
+        times.mark("uptime 7d/30d");
+        return out;
+    }
+
+    private static Map<String, Series> series(Connection c, String table, Array monitors, Instant from, Instant to)
+        throws SQLException {
+        final Map<String, Series> out = new LinkedHashMap<>();
+        try (PreparedStatement ps = c.prepareStatement("SELECT monitor, bucket, p50_ms, p95_ms FROM " + table
+            + " WHERE monitor = ANY (?) AND bucket >= ? AND bucket <= ? ORDER BY monitor, bucket")) {
+            ps.setArray(1, monitors);
+            ps.setTimestamp(2, Timestamp.from(from));
+            ps.setTimestamp(3, Timestamp.from(to));
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    final Series s = out.computeIfAbsent(rs.getString(1), k -> Series.empty());
+                    s.t().add(rs.getTimestamp(2).getTime() / 1000);
+                    s.p50().add(nullable(rs, 3));
+                    s.p95().add(nullable(rs, 4));
+                }
+            }
+        }
+        return out;
+    }
+
+    /**
+     * The newest {@link #STRIP} {@code up} results and the newest value of each phase field per monitor: one index
+     * probe per series ({@code ORDER BY time DESC LIMIT n} on {@code (source_id, time)}).
+     */
+    private void recentChecks(Connection c, Array monitors, Instant now, Map<String, List<Check>> strips,
+                              Map<String, LastCheck> lasts) throws SQLException {
+        final Map<String, Map<String, double[]>> latest = new HashMap<>(); // monitor -> field -> {epochMillis, value}
+        try (PreparedStatement ps = c.prepareStatement("SELECT s.tags->>'monitor', s.field, x.time, x.value FROM "
+            + SeriesSchema.SOURCES + " s CROSS JOIN LATERAL (SELECT e.time, e.value FROM " + eventsTable + " e "
+            + "WHERE e.source_id = s.id AND e.time >= ? AND e.time <= ? ORDER BY e.time DESC "
+            + "LIMIT CASE WHEN s.field = 'up' THEN " + STRIP + " ELSE 1 END) x "
+            + "WHERE s.measurement = 'monitor' AND s.field IN (" + PHASE_FIELDS + ") AND s.tags->>'monitor' = ANY (?)")) {
+            ps.setTimestamp(1, Timestamp.from(now.minus(RECENT_CHECKS)));
+            ps.setTimestamp(2, Timestamp.from(now));
+            ps.setArray(3, monitors);
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    final String name = rs.getString(1);
+                    final String field = rs.getString(2);
+                    final long t = rs.getTimestamp(3).getTime();
+                    final double v = rs.getDouble(4);
+                    if (field.equals("up")) {
+                        strips.computeIfAbsent(name, k -> new ArrayList<>()).add(new Check(t, v > 0));
+                    }
+                    final double[] prev = latest.computeIfAbsent(name, k -> new HashMap<>()).get(field);
+                    if (prev == null || t > prev[0]) {
+                        latest.get(name).put(field, new double[] {t, v});
+                    }
+                }
+            }
+        }
+        for (Map.Entry<String, List<Check>> e : strips.entrySet()) {
+            // A monitor whose tags changed has several 'up' series: merge, keep the newest STRIP, oldest first.
+            final List<Check> all = e.getValue();
+            all.sort((a, b) -> Long.compare(a.epochMillis(), b.epochMillis()));
+            e.setValue(List.copyOf(all.subList(Math.max(0, all.size() - STRIP), all.size())));
+        }
+        for (Map.Entry<String, Map<String, double[]>> e : latest.entrySet()) {
+            final Map<String, double[]> f = e.getValue();
+            final double[] up = f.get("up");
+            if (up == null) {
+                continue;
+            }
+            // Phase values count only when they belong to that same check (a failed check may lack some).
+            lasts.put(e.getKey(), new LastCheck((long) up[0], up[1] > 0, same(f, "duration_ms", up[0]),
+                same(f, "dns_ms", up[0]), same(f, "connect_ms", up[0]), same(f, "tls_ms", up[0]),
+                same(f, "ttfb_ms", up[0]), toInt(same(f, "status_code", up[0])),
+                same(f, "cert_expiry_days", up[0])));
+        }
+    }
+
+    private static Double same(Map<String, double[]> fields, String field, double time) {
+        final double[] v = fields.get(field);
+        return v != null && v[0] == time ? v[1] : null;
+    }
+
+    private static Integer toInt(Double d) {
+        return d == null ? null : (int) Math.round(d);
+    }
+
+    private static Double nullable(ResultSet rs, int column) throws SQLException {
+        final double v = rs.getDouble(column);
+        return rs.wasNull() ? null : v;
+    }
+
+    private static Instant instant(Timestamp t) {
+        return t == null ? null : t.toInstant();
+    }
+
+    /** The detail page's ranges and the rollup each reads. */
+    enum Range {
+        HOUR("1h", Duration.ofHours(1), CheckRollups.MINUTE, ChronoUnit.MINUTES),
+        DAY("24h", Duration.ofHours(24), CheckRollups.MINUTE, ChronoUnit.MINUTES),
+        WEEK("7d", Duration.ofDays(7), CheckRollups.HOUR, ChronoUnit.HOURS),
+        MONTH("30d", Duration.ofDays(30), CheckRollups.HOUR, ChronoUnit.HOURS);
+
+        final String label;
+        final Duration length;
+        final String table;
+        final ChronoUnit unit;
+
+        Range(String label, Duration length, String table, ChronoUnit unit) {
+            this.label = label;
+            this.length = length;
+            this.table = table;
+            this.unit = unit;
+        }
+
+        /** The first bucket of the range: whole buckets, the current one included. */
+        Instant from(Instant now) {
+            return now.truncatedTo(unit).minus(length).plus(1, unit);
+        }
+
+        static Range parse(String s) {
+            for (Range r : values()) {
+                if (r.label.equals(s)) {
+                    return r;
+                }
+            }
+            return null;
+        }
+    }
+}

@@ -1,0 +1,216 @@
+package dev.spillway.statuspage;
+
+import org.junit.jupiter.api.Test;
+
+import javax.sql.DataSource;
+import java.sql.Connection;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The page's numbers from SQL over known checks, exactly: uptime windows, per-hour p50/p95, the strip, the last
+ * check's phases, state, incidents. Run on plain PostgreSQL (collector-kept rollup tables) and on TimescaleDB
+ * (continuous aggregates): the same queries must give the same answers.
+ *
+ * <p>Data, with {@code now} = 2026-03-10 12:30 UTC:
+ * <ul>
+ *   <li>alpha: 180 checks every minute from 09:30 (i = 0..179), check i down when i % 10 == 0, duration i+1 ms;
+ *       phases on the last check only, plus a TLS time on the one before (which must not show as the last's);</li>
+ *   <li>beta: paused, no checks;</li>
+ *   <li>gamma: 10 good checks 20 days ago, 10 checks (5 good) 3 days ago, 10 failing checks from 12:10; DOWN since
+ *       the first failure at 11:55; an earlier 10-minute outage 2 days ago.</li>
+ * </ul>
+ */
+abstract class StatusQueriesContract {
+
+    static final Instant NOW = Instant.parse("2026-03-10T12:30:00Z");
+    static final Instant ALPHA_FIRST = NOW.minus(Duration.ofHours(3));
+    static final double EPS = 1e-9;
+
+    /** The database, schema applied. One session at a time must suffice (timescaledb-lite). */
+    abstract DataSource dataSource();
+
+    /** Brings the rollups up to date as of {@link #NOW}. */
+    abstract void refreshRollups() throws Exception;
+
+    StatusQueries queries() {
+        return new StatusQueries(dataSource(), CheckSeeder.EVENTS);
+    }
+
+    static void seed(Connection c) throws Exception {
+        CheckSeeder.monitor(c, "alpha", 60_000, true, "UP", ALPHA_FIRST, null, null);
+        CheckSeeder.monitor(c, "beta", 30_000, false, null, null, null, null);
+        CheckSeeder.monitor(c, "gamma", 60_000, true, "DOWN", NOW.minus(Duration.ofMinutes(30)),
+            NOW.minus(Duration.ofMinutes(35)), "connect: Connection refused");
+        for (int i = 0; i < 180; i++) {
+            CheckSeeder.check(c, "alpha", ALPHA_FIRST.plus(Duration.ofMinutes(i)), i % 10 != 0, i + 1);
+        }
+        final Instant last = ALPHA_FIRST.plus(Duration.ofMinutes(179));
+        CheckSeeder.value(c, "alpha", "tls_ms", last.minus(Duration.ofMinutes(1)), 99);
+        CheckSeeder.value(c, "alpha", "dns_ms", last, 1.5);
+        CheckSeeder.value(c, "alpha", "connect_ms", last, 2.5);
+        CheckSeeder.value(c, "alpha", "ttfb_ms", last, 40);
+        CheckSeeder.value(c, "alpha", "status_code", last, 200);
+        CheckSeeder.value(c, "alpha", "cert_expiry_days", last, 9.5);
+        for (int i = 0; i < 10; i++) {
+            CheckSeeder.check(c, "gamma", NOW.minus(Duration.ofDays(20)).plus(Duration.ofMinutes(i)), true, 10);
+            CheckSeeder.check(c, "gamma", NOW.minus(Duration.ofDays(3)).plus(Duration.ofMinutes(i)), i % 2 == 0, 20);
+            CheckSeeder.check(c, "gamma", NOW.minus(Duration.ofMinutes(20)).plus(Duration.ofMinutes(i)), false, 5_000);
+        }
+        final Instant twoDays = NOW.minus(Duration.ofDays(2));
+        CheckSeeder.transition(c, "http", "gamma", null, "UP", NOW.minus(Duration.ofDays(21)), null);
+        CheckSeeder.transition(c, "http", "gamma", "UP", "DOWN", twoDays, "HTTP 503");
+        CheckSeeder.transition(c, "http", "gamma", "DOWN", "UP", twoDays.plus(Duration.ofMinutes(10)), null);
+        CheckSeeder.transition(c, "heartbeat", "backup-job", null, "UP", NOW.minus(Duration.ofHours(1)), "first ping");
+        CheckSeeder.transition(c, "http", "gamma", "UP", "DOWN", NOW.minus(Duration.ofMinutes(35)),
+            "connect: Connection refused");
+        CheckSeeder.service(c, "backup-job", "up", 1, "[\"ok\", \"degraded\"]", NOW.minus(Duration.ofSeconds(42)),
+            30_000, 5_000);
+        CheckSeeder.service(c, "cron", "new", 0, "[\"ok\"]", null, 60_000, 0);
+        CheckSeeder.notification(c, "http", "gamma", "UP", "DOWN", NOW.minus(Duration.ofMinutes(35)), "sent", 1, null);
+        CheckSeeder.notification(c, "heartbeat", "backup-job", null, "UP", NOW.minus(Duration.ofMinutes(1)), "pending",
+            3, "HTTP 500");
+    }
+
+    @Test
+    void heartbeatServicesAndNotifications() throws Exception {
+        final List<StatusQueries.ServiceRow> services = queries().services();
+        assertEquals(List.of("backup-job", "cron"), services.stream().map(StatusQueries.ServiceRow::id).toList());
+        assertEquals("degraded", services.get(0).statusName(), "the status index named by the registration");
+        assertEquals(NOW.minus(Duration.ofSeconds(42)), services.get(0).lastPing());
+        assertEquals("UP", ServicesPanel.word(services.get(0).state()));
+        assertEquals("WAITING", ServicesPanel.word(services.get(1).state()), "registered, never pinged");
+        final List<StatusQueries.NotificationRow> notes = queries().notifications(50);
+        assertEquals(2, notes.size());
+        assertEquals("backup-job", notes.get(0).subject(), "newest first");
+        assertEquals("pending", notes.get(0).state());
+        assertEquals(3, notes.get(0).attempts());
+        assertEquals("HTTP 500", notes.get(0).lastError());
+        assertEquals("sent", notes.get(1).state());
+    }
+
+    private static Map<String, StatusQueries.MonitorRow> byName(List<StatusQueries.MonitorRow> rows) {
+        final Map<String, StatusQueries.MonitorRow> m = new HashMap<>();
+        rows.forEach(r -> m.put(r.name(), r));
+        return m;
+    }
+
+    @Test
+    void uptimeWindowsAreExactCountsOfStoredChecks() throws Exception {
+        final Map<String, StatusQueries.MonitorRow> rows = byName(queries().monitors(NOW));
+        final StatusQueries.MonitorRow alpha = rows.get("alpha");
+        assertEquals(new StatusQueries.Uptime(180, 162), alpha.day());
+        assertEquals(0.9, alpha.day().fraction(), EPS);
+        assertEquals(new StatusQueries.Uptime(180, 162), alpha.month());
+        final StatusQueries.MonitorRow gamma = rows.get("gamma");
+        assertEquals(new StatusQueries.Uptime(10, 0), gamma.day());
+        assertEquals(new StatusQueries.Uptime(20, 5), gamma.week());
+        assertEquals(new StatusQueries.Uptime(30, 15), gamma.month());
+        assertEquals(0.5, gamma.month().fraction(), EPS);
+        final StatusQueries.MonitorRow beta = rows.get("beta");
+        assertEquals("PAUSED", beta.state());
+        assertNull(beta.day().fraction(), "no checks: unknown, not 0% or 100%");
+        assertEquals(List.of("alpha", "beta", "gamma"), queries().monitors(NOW).stream()
+            .map(StatusQueries.MonitorRow::name).toList(), "ordered by name");
+    }
+
+    @Test
+    void overviewPagesListProblemsFirstAndCountEveryMonitor() throws Exception {
+        final StatusQueries pagesOfTwo = new StatusQueries(dataSource(), CheckSeeder.EVENTS, 2);
+        final StatusQueries.MonitorPage first = pagesOfTwo.page(1, NOW, new ReadTimes());
+        assertEquals(List.of("gamma", "alpha"), first.rows().stream().map(StatusQueries.MonitorRow::name).toList(),
+            "DOWN before UP, PAUSED last");
+        assertEquals(2, first.pages());
+        assertEquals(3, first.total());
+        assertEquals(Map.of("DOWN", 1, "PENDING", 0, "UP", 1, "PAUSED", 1), first.counts(), "over all pages");
+        assertEquals(new StatusQueries.Uptime(30, 15), first.rows().get(0).month(), "a page's rows are whole rows");
+        assertEquals(90, first.rows().get(1).strip().size());
+        final StatusQueries.MonitorPage second = pagesOfTwo.page(2, NOW, new ReadTimes());
+        assertEquals(List.of("beta"), second.rows().stream().map(StatusQueries.MonitorRow::name).toList());
+        assertEquals(2, pagesOfTwo.page(7, NOW, new ReadTimes()).page(), "past the end: the last page");
+        assertEquals("3 monitors: 1 DOWN, 1 UP, 1 PAUSED", MonitorsPanel.summary(first));
+    }
+
+    @Test
+    void responseTimeBucketsAreExactPercentilesPerHour() throws Exception {
+        final StatusQueries.Series rt = byName(queries().monitors(NOW)).get("alpha").responseTime();
+        final long h9 = Instant.parse("2026-03-10T09:00:00Z").getEpochSecond();
+        assertEquals(List.of(h9, h9 + 3600, h9 + 7200, h9 + 10800), rt.t());
+        // Hour 10:00 holds checks 30..89 with durations 31..90 ms (percentile_cont, linear interpolation).
+        assertEquals(60.5, rt.p50().get(1), EPS);
+        assertEquals(87.05, rt.p95().get(1), EPS);
+        // Hour 09:00 holds checks 0..29: durations 1..30.
+        assertEquals(15.5, rt.p50().get(0), EPS);
+        assertEquals(28.55, rt.p95().get(0), EPS);
+    }
+
+    @Test
+    void stripHoldsTheLast90ChecksOldestFirstAndTheLastCheckItsOwnPhases() throws Exception {
+        final StatusQueries.MonitorRow alpha = byName(queries().monitors(NOW)).get("alpha");
+        assertEquals(90, alpha.strip().size());
+        final List<Boolean> expected = new ArrayList<>();
+        for (int i = 90; i < 180; i++) {
+            expected.add(i % 10 != 0);
+        }
+        assertEquals(expected, alpha.strip().stream().map(StatusQueries.Check::up).toList());
+        assertEquals(ALPHA_FIRST.plus(Duration.ofMinutes(90)).toEpochMilli(), alpha.strip().get(0).epochMillis());
+        final StatusQueries.LastCheck last = alpha.last();
+        assertEquals(ALPHA_FIRST.plus(Duration.ofMinutes(179)).toEpochMilli(), last.epochMillis());
+        assertTrue(last.up());
+        assertEquals(180.0, last.durationMs(), EPS);
+        assertEquals(1.5, last.dnsMs(), EPS);
+        assertEquals(2.5, last.connectMs(), EPS);
+        assertNull(last.tlsMs(), "the TLS time belongs to the check before");
+        assertEquals(40.0, last.ttfbMs(), EPS);
+        assertEquals(200, last.statusCode());
+        assertEquals(9.5, last.certExpiryDays(), EPS);
+        assertTrue(byName(queries().monitors(NOW)).get("beta").strip().isEmpty());
+    }
+
+    @Test
+    void stateIncidentAndTransitions() throws Exception {
+        final StatusQueries.MonitorRow gamma = byName(queries().monitors(NOW)).get("gamma");
+        assertEquals("DOWN", gamma.state());
+        assertEquals(NOW.minus(Duration.ofMinutes(35)), gamma.incidentStart(), "from the first failing check");
+        assertEquals("connect: Connection refused", gamma.lastError());
+        assertNull(byName(queries().monitors(NOW)).get("alpha").incidentStart());
+
+        final List<StatusQueries.TransitionRow> recent = queries().transitions(50);
+        assertEquals(5, recent.size());
+        assertEquals("DOWN", recent.get(0).toState(), "newest first");
+        assertEquals("heartbeat", recent.get(1).kind(), "heartbeats are listed too");
+
+        final List<StatusQueries.Incident> incidents = queries().incidents("gamma", 50);
+        assertEquals(2, incidents.size());
+        assertEquals(NOW.minus(Duration.ofMinutes(35)), incidents.get(0).start());
+        assertNull(incidents.get(0).end(), "ongoing");
+        assertEquals(NOW.minus(Duration.ofDays(2)), incidents.get(1).start());
+        assertEquals(NOW.minus(Duration.ofDays(2)).plus(Duration.ofMinutes(10)), incidents.get(1).end());
+        assertEquals("HTTP 503", incidents.get(1).reason());
+    }
+
+    @Test
+    void detailRangesReadTheMinuteOrHourRollup() throws Exception {
+        // 1 h = minute buckets 11:31..12:30: checks 121..179, of which 130, 140, 150, 160, 170 failed.
+        assertEquals(new StatusQueries.Uptime(59, 54), queries().uptime("alpha", StatusQueries.Range.HOUR, NOW));
+        final StatusQueries.Series minutes = queries().responseTime("alpha", StatusQueries.Range.HOUR, NOW);
+        assertEquals(59, minutes.t().size());
+        assertEquals(122.0, minutes.p50().get(0), EPS, "one check per minute: p50 = its duration");
+        assertEquals(122.0, minutes.p95().get(0), EPS);
+        assertEquals(new StatusQueries.Uptime(180, 162), queries().uptime("alpha", StatusQueries.Range.DAY, NOW));
+        assertEquals(new StatusQueries.Uptime(20, 5), queries().uptime("gamma", StatusQueries.Range.WEEK, NOW));
+        assertEquals(4, queries().responseTime("alpha", StatusQueries.Range.MONTH, NOW).t().size());
+        assertTrue(queries().exists("alpha"));
+        assertFalse(queries().exists("nope"));
+        assertNull(queries().monitor("nope", NOW));
+    }
+}

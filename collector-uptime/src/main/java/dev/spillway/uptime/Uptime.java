@@ -1,0 +1,59 @@
+package dev.spillway.uptime;
+
+import dev.spillway.ingest.PointWriter;
+import dev.spillway.runtime.api.ApiRouter;
+import dev.spillway.runtime.lifecycle.ServiceStack;
+import dev.spillway.uptime.heartbeat.HeartbeatApi;
+import dev.spillway.uptime.heartbeat.Heartbeats;
+import dev.spillway.uptime.monitor.MonitorApi;
+import dev.spillway.uptime.monitor.MonitorService;
+import dev.spillway.uptime.monitor.MonitorSpec;
+import dev.spillway.uptime.transitions.NotificationQueue;
+import dev.spillway.uptime.transitions.StateTransitions;
+import io.micrometer.core.instrument.MeterRegistry;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import javax.sql.DataSource;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.List;
+
+/**
+ * The uptime module assembled: heartbeats and monitors started (in that order, each pushed onto the stack) with
+ * their APIs. Every check result and ping goes into the pipeline through {@code points}; every confirmed state
+ * change into {@code transitions}, whose listeners (the alerting outbox) write in the same transaction.
+ *
+ * @param heartbeats the heartbeat engine; its line-protocol ping hook is {@link Heartbeats#pingFromLine}
+ * @param monitors the monitors
+ */
+public record Uptime(Heartbeats heartbeats, MonitorService monitors) {
+
+    private static final Logger LOG = LoggerFactory.getLogger(Uptime.class);
+    private static final Duration HEARTBEAT_TICK = Duration.ofSeconds(1);
+    private static final Duration STOP = Duration.ofSeconds(30);
+
+    /**
+     * @param declared monitors from a file, upserted before the first check (already validated), or empty
+     * @param notifications where heartbeats put their announcements
+     * @param notified called after a transaction wrote notifications (wakes the relay)
+     */
+    public static Uptime start(DataSource ds, List<MonitorSpec> declared, MonitorService.Settings monitorSettings,
+                               StateTransitions transitions, NotificationQueue notifications, Runnable notified,
+                               PointWriter points, Clock clock, ApiRouter router, MeterRegistry registry,
+                               ServiceStack stack) throws Exception {
+        final Heartbeats heartbeats = new Heartbeats(ds, transitions, notifications, points.producer("heartbeat"),
+            clock, HEARTBEAT_TICK, notified, registry);
+        new HeartbeatApi(heartbeats).register(router);
+        heartbeats.start();
+        stack.push(heartbeats, STOP);
+        if (!declared.isEmpty()) {
+            MonitorService.applyFile(ds, declared);
+            LOG.info("--monitors: {} monitors applied", declared.size());
+        }
+        final MonitorService monitors = stack.push(new MonitorService(ds, points, transitions, registry,
+            monitorSettings), STOP);
+        MonitorApi.register(router, monitors);
+        return new Uptime(heartbeats, monitors);
+    }
+}

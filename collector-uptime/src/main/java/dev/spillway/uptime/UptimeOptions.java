@@ -1,0 +1,53 @@
+package dev.spillway.uptime;
+
+import dev.spillway.runtime.config.ConfigException;
+import dev.spillway.runtime.config.OptionValues;
+import dev.spillway.uptime.monitor.MonitorFile;
+import dev.spillway.uptime.monitor.MonitorSpec;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+
+/**
+ * The uptime module's command-line options (a picocli mixin of the collector's command). Values are kept as text
+ * and converted by {@link #settings}, so that a value from the command line, the environment or a config file
+ * fails with the same message naming the option.
+ */
+public final class UptimeOptions {
+
+    @Option(names = "--monitors", paramLabel = "FILE",
+        description = "Monitors to create or update at start (JSON or YAML list; see README 'Monitors').")
+    String monitors;
+
+    @Option(names = "--probe-concurrency", paramLabel = "N", defaultValue = "500",
+        description = "Most monitor checks in flight at once; more wait in a queue (default: ${DEFAULT-VALUE}).")
+    String probeConcurrency;
+
+    @Option(names = "--probe-keep-alive", paramLabel = "BOOL", defaultValue = "false",
+        description = "Reuse connections between checks (then connect/TLS are measured only on new connections) "
+            + "(default: ${DEFAULT-VALUE}).")
+    String probeKeepAlive;
+
+    @Option(names = "--monitor-reload-interval", paramLabel = "DURATION", defaultValue = "5m",
+        description = "How often the monitors table is re-read for rows changed with SQL (default: ${DEFAULT-VALUE}).")
+    String monitorReloadInterval;
+
+    /**
+     * Validates the options and reads the {@code --monitors} file, every monitor in it checked like an API body.
+     *
+     * @throws ConfigException naming the first bad option as the user set it; for the monitors file
+     *     {@code --monitors FILE: <what is wrong>}, naming the entry and the field
+     */
+    public UptimeSettings settings(OptionValues v) {
+        final Path file = OptionValues.blank(monitors) ? null : v.readableFile("--monitors", monitors);
+        final List<MonitorSpec> declared = file == null ? List.of()
+            : MonitorFile.read(file, v.fileLabel("--monitors", monitors));
+        final int probes = v.intIn("--probe-concurrency", probeConcurrency, 1, 10_000);
+        final boolean keepAlive = v.bool("--probe-keep-alive", probeKeepAlive);
+        final Duration reload = v.durationIn("--monitor-reload-interval", monitorReloadInterval, Duration.ofSeconds(1),
+            Duration.ofDays(1));
+        return new UptimeSettings(file, declared, probes, keepAlive, reload);
+    }
+}

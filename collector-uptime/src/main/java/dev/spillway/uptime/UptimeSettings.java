@@ -1,0 +1,39 @@
+package dev.spillway.uptime;
+
+import dev.spillway.runtime.config.Units;
+import dev.spillway.uptime.monitor.MonitorSpec;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+
+/**
+ * The uptime module's validated settings. Built by {@link UptimeOptions#settings}, which also reads and validates
+ * the {@code --monitors} file, so a bad file is a configuration error before anything starts.
+ *
+ * @param monitorsFile monitors to upsert at start, or null
+ * @param monitors the monitors read from {@code monitorsFile}, validated like API bodies; empty without a file
+ * @param probeConcurrency most monitor checks in flight
+ * @param probeKeepAlive reuse connections between checks
+ * @param monitorReloadInterval how often the monitors table is re-read
+ */
+public record UptimeSettings(
+    Path monitorsFile,
+    List<MonitorSpec> monitors,
+    int probeConcurrency,
+    boolean probeKeepAlive,
+    Duration monitorReloadInterval) {
+
+    /** Copies the monitor list. */
+    public UptimeSettings {
+        monitors = List.copyOf(monitors);
+    }
+
+    /** Durations as people write them, for logs. */
+    @Override
+    public String toString() {
+        return "monitors=" + (monitorsFile == null ? "none" : monitors.size() + " from " + monitorsFile)
+            + " probeConcurrency=" + probeConcurrency + " probeKeepAlive=" + probeKeepAlive + " monitorReload="
+            + Units.formatDuration(monitorReloadInterval);
+    }
+}

@@ -1,0 +1,156 @@
+package dev.spillway.uptime.heartbeat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.spillway.runtime.api.ApiException;
+import dev.spillway.runtime.api.ApiRequest;
+import dev.spillway.runtime.api.ApiResponse;
+import dev.spillway.runtime.api.ApiRouter;
+import dev.spillway.runtime.config.Units;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * {@code /api/v1/services}: register ({@code PUT}, idempotent), list, read and delete heartbeat services, and
+ * ping them ({@code POST} or {@code GET .../ping?status=N}: 204; 404 for an unknown id; 400 for a status index
+ * out of range). All need the collector's token when one is set.
+ */
+public final class HeartbeatApi {
+
+    private final Heartbeats heartbeats;
+
+    /** @param heartbeats the engine whose store and pings the routes use */
+    public HeartbeatApi(Heartbeats heartbeats) {
+        this.heartbeats = heartbeats;
+    }
+
+    /** Adds the routes. */
+    public void register(ApiRouter router) {
+        router.route("GET", "/api/v1/services", req -> ApiResponse.ok(list()));
+        router.route("PUT", "/api/v1/services/{id}", this::put);
+        router.route("GET", "/api/v1/services/{id}", req -> ApiResponse.ok(view(heartbeats.store().get(req.param("id"))
+            .orElseThrow(() -> notFound(req.param("id"))))));
+        router.route("DELETE", "/api/v1/services/{id}", this::delete);
+        router.route("POST", "/api/v1/services/{id}/ping", this::ping);
+        router.route("GET", "/api/v1/services/{id}/ping", this::ping);
+    }
+
+    private List<Map<String, Object>> list() throws java.sql.SQLException {
+        final List<Map<String, Object>> out = new ArrayList<>();
+        for (ServiceState s : heartbeats.store().list()) {
+            out.add(view(s));
+        }
+        return out;
+    }
+
+    private ApiResponse put(ApiRequest req) throws Exception {
+        final JsonNode body = req.json();
+        if (!body.isObject()) {
+            throw ApiException.badRequest("body must be a JSON object such as "
+                + "{\"timeout\":\"30s\",\"grace\":\"5s\",\"statuses\":[\"ok\",\"degraded\"]}");
+        }
+        final ServiceSpec spec;
+        try {
+            spec = new ServiceSpec(req.param("id"), duration(body, "timeout", null), duration(body, "grace",
+                Duration.ZERO), statuses(body));
+        } catch (IllegalArgumentException e) {
+            final String m = e.getMessage();
+            final int colon = m.indexOf(':');
+            throw ApiException.invalid(colon > 0 ? m.substring(0, colon) : "body", colon > 0
+                ? m.substring(colon + 1).trim() : m);
+        }
+        final ServiceState stored = heartbeats.store().put(spec);
+        heartbeats.registered(stored);
+        return ApiResponse.ok(view(stored));
+    }
+
+    private ApiResponse delete(ApiRequest req) throws Exception {
+        final String id = req.param("id");
+        if (!heartbeats.store().delete(id)) {
+            throw notFound(id);
+        }
+        heartbeats.removed(id);
+        return ApiResponse.noContent();
+    }
+
+    private ApiResponse ping(ApiRequest req) throws Exception {
+        final String raw = req.queryParam("status");
+        final int status;
+        try {
+            status = raw == null || raw.isEmpty() ? 0 : Integer.parseInt(raw.trim());
+        } catch (NumberFormatException e) {
+            throw ApiException.invalid("status", "must be a status index (0, 1, ...), was '" + raw + "'");
+        }
+        return switch (heartbeats.ping(req.param("id"), status)) {
+            case OK -> ApiResponse.noContent();
+            case UNKNOWN_SERVICE -> throw notFound(req.param("id"));
+            case BAD_STATUS -> throw ApiException.invalid("status", "index " + status + " is not one of the service's "
+                + "statuses " + heartbeats.store().get(req.param("id")).map(s -> s.spec().statuses().toString())
+                .orElse("[]"));
+        };
+    }
+
+    private static ApiException notFound(String id) {
+        return ApiException.notFound("no service '" + id + "'; register it with PUT /api/v1/services/" + id);
+    }
+
+    private static Duration duration(JsonNode body, String field, Duration dflt) throws ApiException {
+        final JsonNode v = body.get(field);
+        if (v == null || v.isNull()) {
+            if (dflt == null) {
+                throw ApiException.invalid(field, "is required, e.g. \"30s\"");
+            }
+            return dflt;
+        }
+        if (v.isNumber()) {
+            return Duration.ofMillis((long) (v.asDouble() * 1000));
+        }
+        try {
+            return Units.parseDuration(v.asText());
+        } catch (IllegalArgumentException e) {
+            throw ApiException.invalid(field, e.getMessage());
+        }
+    }
+
+    private static List<String> statuses(JsonNode body) throws ApiException {
+        final JsonNode v = body.get("statuses");
+        if (v == null || v.isNull()) {
+            return ServiceSpec.DEFAULT_STATUSES;
+        }
+        if (!v.isArray()) {
+            throw ApiException.invalid("statuses", "must be an array of names, index 0 the normal one");
+        }
+        final List<String> out = new ArrayList<>();
+        for (JsonNode s : v) {
+            if (!s.isTextual()) {
+                throw ApiException.invalid("statuses", "every entry must be a string");
+            }
+            out.add(s.asText());
+        }
+        return out;
+    }
+
+    /** The JSON shape of a service (documented in the README). */
+    static Map<String, Object> view(ServiceState s) {
+        final Map<String, Object> m = new LinkedHashMap<>();
+        m.put("id", s.spec().id());
+        m.put("timeout", format(s.spec().timeout()));
+        m.put("grace", format(s.spec().grace()));
+        m.put("statuses", s.spec().statuses());
+        m.put("state", s.state());
+        m.put("availability", s.availability());
+        m.put("status", s.status());
+        m.put("status_name", s.spec().statusName(s.status()));
+        m.put("last_ping", s.lastPing() == null ? null : s.lastPing().toString());
+        m.put("alert_after", s.alertAfter() == null ? null : s.alertAfter().toString());
+        return m;
+    }
+
+    private static String format(Duration d) {
+        final long ms = d.toMillis();
+        return ms % 1000 == 0 ? (ms / 1000) + "s" : ms + "ms";
+    }
+}

@@ -1,0 +1,242 @@
+package dev.spillway.uptime.monitor;
+
+import okhttp3.ConnectionPool;
+import okhttp3.EventListener;
+import okhttp3.HttpUrl;
+import okhttp3.MediaType;
+import okhttp3.OkHttpClient;
+import okhttp3.Request;
+import okhttp3.RequestBody;
+import okhttp3.Response;
+import okhttp3.ResponseBody;
+import okio.Buffer;
+import okio.BufferedSource;
+
+import javax.net.ssl.SSLContext;
+import javax.net.ssl.SSLException;
+import javax.net.ssl.TrustManager;
+import javax.net.ssl.X509TrustManager;
+import java.io.IOException;
+import java.io.InterruptedIOException;
+import java.net.ConnectException;
+import java.net.NoRouteToHostException;
+import java.net.UnknownHostException;
+import java.nio.charset.StandardCharsets;
+import java.security.GeneralSecurityException;
+import java.security.cert.X509Certificate;
+import java.time.Instant;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Runs one HTTP check with OkHttp and measures its phases. A fresh connection per check by default (so connect
+ * and TLS are measured every time, as blackbox_exporter and Uptime Kuma do), keep-alive as an option. Redirects
+ * are followed here (not by OkHttp) so the limit is {@link MonitorSpec#MAX_REDIRECTS} and the whole chain shares
+ * the monitor's timeout. The body is read up to {@link #MAX_BODY} bytes and the rest discarded.
+ *
+ * <p>Thread-safe: one instance serves all probe threads.
+ */
+public final class HttpProbe {
+
+    /** Most body bytes read per check (the keyword must appear within them). */
+    public static final int MAX_BODY = 1 << 20;
+
+    private static final double MS_PER_DAY = 86_400_000.0;
+
+    private final OkHttpClient verifying;
+    private final OkHttpClient trusting;
+    private final boolean keepAlive;
+
+    /**
+     * @param keepAlive reuse connections between checks (then connect and TLS are measured only on new ones)
+     * @param maxConnections idle connections kept with keep-alive
+     */
+    public HttpProbe(boolean keepAlive, int maxConnections) {
+        this.keepAlive = keepAlive;
+        final ConnectionPool pool = keepAlive ? new ConnectionPool(maxConnections, 5, TimeUnit.MINUTES)
+            // Nothing idle is kept: every check opens (and measures) its own connection.
+            : new ConnectionPool(0, 1, TimeUnit.SECONDS);
+        this.verifying = new OkHttpClient.Builder()
+            .connectionPool(pool)
+            .followRedirects(false)
+            .followSslRedirects(false)
+            .retryOnConnectionFailure(false)
+            // Connect on the checking thread, one address at a time: phases are sequential and measurable.
+            .fastFallback(false)
+            // The per-call timeout (the monitor's) bounds everything; no separate phase timeouts.
+            .connectTimeout(0, TimeUnit.MILLISECONDS)
+            .readTimeout(0, TimeUnit.MILLISECONDS)
+            .writeTimeout(0, TimeUnit.MILLISECONDS)
+            .eventListenerFactory(call -> {
+                final PhaseTimer t = call.request().tag(PhaseTimer.class);
+                return t != null ? t : EventListener.NONE;
+            })
+            .build();
+        final X509TrustManager trustAll = new TrustAll();
+        try {
+            final SSLContext ctx = SSLContext.getInstance("TLS");
+            ctx.init(null, new TrustManager[] {trustAll}, null);
+            this.trusting = verifying.newBuilder()
+                .sslSocketFactory(ctx.getSocketFactory(), trustAll)
+                .hostnameVerifier((host, session) -> true)
+                .build();
+        } catch (GeneralSecurityException e) {
+            throw new IllegalStateException("TLS is not available: " + e, e);
+        }
+    }
+
+    /** Runs the check; never throws (every failure is a down result with its reason). */
+    public CheckResult check(MonitorSpec spec) {
+        // Microseconds: what the database keeps, so the point, the state and a transition carry the same instant.
+        final Instant startedAt = Instant.now().truncatedTo(java.time.temporal.ChronoUnit.MICROS);
+        final long start = System.nanoTime();
+        final PhaseTimer timer = new PhaseTimer(start);
+        final long budget = spec.timeout().toNanos();
+        final OkHttpClient client = spec.tlsVerify() ? verifying : trusting;
+        int status = -1;
+        double certDays = Double.NaN;
+        String error = null;
+        HttpUrl url = HttpUrl.get(spec.url().toString());
+        String method = spec.method();
+        String body = spec.body();
+        try {
+            for (int hop = 0; ; hop++) {
+                final long remaining = budget - (System.nanoTime() - start);
+                if (remaining <= 0) {
+                    throw new InterruptedIOException("timeout");
+                }
+                final var call = client.newCall(request(spec, url, method, body, timer));
+                call.timeout().timeout(remaining, TimeUnit.NANOSECONDS);
+                try (Response resp = call.execute()) {
+                    status = resp.code();
+                    certDays = certificateDays(timer.leaf());
+                    if (spec.followRedirects() && resp.isRedirect()) {
+                        if (hop >= MonitorSpec.MAX_REDIRECTS) {
+                            error = "redirects: more than " + MonitorSpec.MAX_REDIRECTS;
+                            break;
+                        }
+                        final String location = resp.header("Location");
+                        final HttpUrl next = location == null ? null : resp.request().url().resolve(location);
+                        if (next == null) {
+                            error = "redirects: " + status + " without a usable Location";
+                            break;
+                        }
+                        if (status == 303 || ((status == 301 || status == 302) && method.equals("POST"))) {
+                            method = "GET";
+                            body = null;
+                        }
+                        url = next;
+                        continue;
+                    }
+                    final String text = readCapped(resp.body());
+                    error = judge(spec, status, text);
+                    break;
+                }
+            }
+        } catch (IOException e) {
+            error = classify(e, spec);
+        } catch (RuntimeException e) {
+            // OkHttp reports some argument problems (e.g. an unsupported Location scheme) unchecked.
+            error = "request: " + e;
+        }
+        final double durationMs = (System.nanoTime() - start) / 1e6;
+        return new CheckResult(startedAt, error == null, status, durationMs, timer.dnsMs(), timer.connectMs(),
+            timer.tlsMs(), timer.ttfbMs(), certDays, error);
+    }
+
+    private Request request(MonitorSpec spec, HttpUrl url, String method, String body, PhaseTimer timer) {
+        final Request.Builder b = new Request.Builder().url(url).tag(PhaseTimer.class, timer);
+        spec.headers().forEach(b::header);
+        if (!keepAlive) {
+            b.header("Connection", "close");
+        }
+        if (spec.headers().keySet().stream().noneMatch("User-Agent"::equalsIgnoreCase)) {
+            b.header("User-Agent", "spillway-monitor");
+        }
+        final RequestBody rb = body == null ? (requiresBody(method) ? RequestBody.create(new byte[0], null) : null)
+            : RequestBody.create(body.getBytes(StandardCharsets.UTF_8), contentType(spec));
+        return b.method(method, rb).build();
+    }
+
+    private static boolean requiresBody(String method) {
+        return method.equals("POST") || method.equals("PUT") || method.equals("PATCH");
+    }
+
+    private static MediaType contentType(MonitorSpec spec) {
+        for (var e : spec.headers().entrySet()) {
+            if (e.getKey().equalsIgnoreCase("Content-Type")) {
+                return MediaType.parse(e.getValue());
+            }
+        }
+        return null;
+    }
+
+    private static String readCapped(ResponseBody body) throws IOException {
+        final BufferedSource src = body.source();
+        final Buffer buf = new Buffer();
+        while (buf.size() < MAX_BODY && src.read(buf, Math.min(8192, MAX_BODY - buf.size())) != -1) {
+            // reading up to the cap; the rest is discarded when the response closes
+        }
+        return buf.readUtf8();
+    }
+
+    private static String judge(MonitorSpec spec, int status, String body) {
+        if (!spec.expectedStatus().matches(status)) {
+            return "status: " + status + " not in " + spec.expectedStatus();
+        }
+        if (spec.keyword() != null) {
+            final boolean found = body.contains(spec.keyword());
+            if (found == spec.keywordInvert()) {
+                return spec.keywordInvert() ? "keyword: '" + spec.keyword() + "' found (must be absent)"
+                    : "keyword: '" + spec.keyword() + "' not found in the first " + MAX_BODY + " bytes";
+            }
+        }
+        return null;
+    }
+
+    private static double certificateDays(X509Certificate leaf) {
+        return leaf == null ? Double.NaN : (leaf.getNotAfter().getTime() - System.currentTimeMillis()) / MS_PER_DAY;
+    }
+
+    private static String classify(IOException e, MonitorSpec spec) {
+        final String detail = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
+        if (e instanceof UnknownHostException) {
+            return "dns: cannot resolve " + spec.url().getHost();
+        }
+        if (e instanceof ConnectException || e instanceof NoRouteToHostException) {
+            return "connect: " + detail;
+        }
+        if (e instanceof SSLException) {
+            return "tls: " + detail;
+        }
+        if (e instanceof InterruptedIOException) {
+            return "timeout: no complete answer within " + MonitorValidator.format(spec.timeout());
+        }
+        return "io: " + detail;
+    }
+
+    /** Accepts every certificate: for monitors with {@code tls_verify: false} only. */
+    private static final class TrustAll implements X509TrustManager {
+        @Override
+        public void checkClientTrusted(X509Certificate[] chain, String authType) {
+            // not a server
+        }
+
+        @Override
+        public void checkServerTrusted(X509Certificate[] chain, String authType) {
+            // tls_verify: false asks for exactly this
+        }
+
+        @Override
+        public X509Certificate[] getAcceptedIssuers() {
+            return new X509Certificate[0];
+        }
+    }
+
+    /** Releases pooled connections and OkHttp's threads. */
+    public void close() {
+        verifying.connectionPool().evictAll();
+        trusting.connectionPool().evictAll();
+        verifying.dispatcher().executorService().shutdown();
+    }
+
+}

@@ -1,0 +1,91 @@
+package dev.spillway.uptime.monitor;
+
+import com.fasterxml.jackson.core.JsonLocation;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import dev.spillway.runtime.api.ApiException;
+import dev.spillway.runtime.config.ConfigException;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Set;
+
+/**
+ * Reads {@code --monitors FILE}: JSON ({@code .json}) or YAML (anything else), either a list of monitors or an
+ * object with a {@code monitors} list, each validated by the API's rules. Applied at start as upserts, so config
+ * kept in git wins over API edits of the same names at the next start; monitors not in the file are left alone.
+ */
+public final class MonitorFile {
+
+    private MonitorFile() {
+    }
+
+    /**
+     * Parses and validates the file.
+     *
+     * @throws ConfigException one line naming the file, the entry (number and name) and the field
+     */
+    public static List<MonitorSpec> read(Path file) {
+        return read(file, "--monitors " + file);
+    }
+
+    /**
+     * Parses and validates the file.
+     *
+     * @param label how messages name the file, e.g. {@code --monitors monitors.yaml}
+     * @throws ConfigException {@code "<label>: <what is wrong>"} in one line, naming the entry (number and name)
+     *     and the field
+     */
+    public static List<MonitorSpec> read(Path file, String label) {
+        final boolean json = file.toString().toLowerCase(Locale.ROOT).endsWith(".json");
+        final ObjectMapper mapper = json ? new ObjectMapper() : new ObjectMapper(new YAMLFactory());
+        final JsonNode root;
+        try {
+            root = mapper.readTree(file.toFile());
+        } catch (JsonProcessingException e) {
+            final JsonLocation at = e.getLocation();
+            throw new ConfigException(label + ": not valid " + (json ? "JSON" : "YAML")
+                + (at != null && at.getLineNr() > 0 ? " (line " + at.getLineNr() + ", column " + at.getColumnNr() + ")"
+                    : "") + ": " + oneLine(e.getOriginalMessage()));
+        } catch (IOException e) {
+            throw new ConfigException(label + ": cannot read it: " + oneLine(e.getMessage()));
+        }
+        final JsonNode list = root != null && root.isObject() ? root.get("monitors") : root;
+        if (list == null || !list.isArray()) {
+            throw new ConfigException(label + ": must hold a list of monitors, or an object with a 'monitors' list");
+        }
+        final List<MonitorSpec> out = new ArrayList<>();
+        final Set<String> names = new HashSet<>();
+        int i = 0;
+        for (JsonNode entry : list) {
+            i++;
+            final JsonNode name = entry.get("name");
+            final String which = "entry " + i + (name != null && name.isTextual() ? " ('" + name.asText() + "')" : "");
+            try {
+                final MonitorSpec spec = MonitorValidator.parse(entry, null);
+                if (!names.add(spec.name())) {
+                    throw new ConfigException(label + ": " + which + ": name '" + spec.name() + "' appears twice");
+                }
+                out.add(spec);
+            } catch (ApiException e) {
+                throw new ConfigException(label + ": " + which + ": " + oneLine(e.getMessage()));
+            }
+        }
+        return out;
+    }
+
+    /** The parser's message without its source excerpt: the first line, trimmed. */
+    private static String oneLine(String message) {
+        if (message == null || message.isBlank()) {
+            return "unknown error";
+        }
+        final String first = message.strip().lines().findFirst().orElse("").strip();
+        return first.endsWith(":") ? first.substring(0, first.length() - 1) : first;
+    }
+}

@@ -1,0 +1,259 @@
+package dev.spillway.uptime.monitor;
+
+import dev.spillway.runtime.lifecycle.ServiceThreads;
+import dev.spillway.runtime.lifecycle.Deadline;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
+import org.agrona.DeadlineTimerWheel;
+import org.agrona.collections.Long2ObjectHashMap;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.util.HashMap;
+import java.util.Map;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.LockSupport;
+
+/**
+ * One thread that only decides when checks are due and hands them over; it never runs a check or touches the
+ * database. Deadlines live in Agrona's {@link DeadlineTimerWheel} (chosen over a
+ * {@code ScheduledThreadPoolExecutor} by measurement: see the README's monitor section), driven by this
+ * thread's own loop with a ~4 ms tick.
+ *
+ * <ul>
+ *   <li>Fixed rate without drift: a monitor's next deadline is its previous deadline plus the interval, never
+ *       "now plus the interval", so slow checks and late wake-ups do not accumulate.</li>
+ *   <li>Start-up spread: a monitor's first deadline is a stable, name-derived phase within its first interval,
+ *       so 10,000 monitors started together are spread over the interval instead of firing at once.</li>
+ *   <li>Skips: a tick whose monitor's previous check has not finished (queued, running or being recorded) is
+ *       skipped and counted, and so are ticks missed while this thread was stalled; the deadline grid stays.</li>
+ * </ul>
+ * Changes (add, update, remove) are queued from any thread and applied by the scheduler thread at its next tick.
+ */
+final class MonitorScheduler implements AutoCloseable {
+
+    /** Receives a due check; must not block (it queues the check). */
+    interface Dispatch {
+        void due(Entry entry, long deadlineNanos);
+    }
+
+    /** A scheduled monitor. {@link #spec} and {@link #running} are shared; the rest is the scheduler thread's. */
+    static final class Entry {
+        final String name;
+        volatile MonitorSpec spec;
+        final AtomicBoolean running = new AtomicBoolean();
+        long deadline;
+        long intervalNanos;
+        long timerId = DeadlineTimerWheel.NULL_DEADLINE;
+
+        Entry(MonitorSpec spec) {
+            this.name = spec.name();
+            this.spec = spec;
+        }
+    }
+
+    private static final Logger LOG = LoggerFactory.getLogger(MonitorScheduler.class);
+    private static final long TICK_NANOS = 1L << 22; // ~4.2 ms: the worst added lateness
+    private static final int TICKS_PER_WHEEL = 1024; // ~4.3 s per turn; longer deadlines wait for their turn
+
+    private final Dispatch dispatch;
+    private final ConcurrentLinkedQueue<Runnable> commands = new ConcurrentLinkedQueue<>();
+    private final Map<String, Entry> entries = new HashMap<>();
+    private final Long2ObjectHashMap<Entry> byTimer = new Long2ObjectHashMap<>();
+    private final java.util.ArrayList<Entry> due = new java.util.ArrayList<>();
+    private final DeadlineTimerWheel wheel;
+    private final Thread thread;
+    private final Timer lateness;
+    private final Counter skipped;
+    private final Counter ticks;
+    private final AtomicInteger active = new AtomicInteger();
+    private volatile boolean running = true;
+
+    MonitorScheduler(Dispatch dispatch, MeterRegistry meters) {
+        this.dispatch = dispatch;
+        this.wheel = new DeadlineTimerWheel(TimeUnit.NANOSECONDS, System.nanoTime(), TICK_NANOS, TICKS_PER_WHEEL);
+        this.lateness = Timer.builder("spillway.monitor.schedule.lateness")
+            .description("how late a due check was handed to the probe executor")
+            .publishPercentiles(0.5, 0.99)
+            .register(meters);
+        this.skipped = Counter.builder("spillway.monitor.ticks.skipped")
+            .description("due checks not run because the previous check of the monitor was still running")
+            .register(meters);
+        this.ticks = Counter.builder("spillway.monitor.ticks")
+            .description("due checks (run or skipped)").register(meters);
+        Gauge.builder("spillway.monitor.active", active, AtomicInteger::get)
+            .description("monitors scheduled (enabled)").register(meters);
+        this.thread = ServiceThreads.start("monitor-scheduler", this::loop);
+    }
+
+    /** Schedules a new monitor or applies a changed one (a disabled spec unschedules it). */
+    void upsert(MonitorSpec spec) {
+        command(() -> apply(spec));
+    }
+
+    /** Stops checking a monitor. */
+    void remove(String name) {
+        command(() -> drop(name));
+    }
+
+    private void command(Runnable r) {
+        commands.add(r);
+        LockSupport.unpark(thread);
+    }
+
+    private void apply(MonitorSpec spec) {
+        if (!spec.enabled()) {
+            drop(spec.name());
+            return;
+        }
+        final long interval = spec.interval().toNanos();
+        Entry e = entries.get(spec.name());
+        if (e != null) {
+            e.spec = spec;
+            if (e.intervalNanos == interval) {
+                return; // same grid: the next check simply uses the new settings
+            }
+            cancel(e);
+        } else {
+            e = new Entry(spec);
+            entries.put(spec.name(), e);
+            active.incrementAndGet();
+        }
+        e.intervalNanos = interval;
+        e.deadline = System.nanoTime() + phase(spec.name(), interval);
+        schedule(e);
+    }
+
+    private void drop(String name) {
+        final Entry e = entries.remove(name);
+        if (e != null) {
+            cancel(e);
+            active.decrementAndGet();
+        }
+    }
+
+    /** A stable offset in [0, interval) derived from the name: spreads first checks, same phase every start. */
+    static long phase(String name, long intervalNanos) {
+        long h = name.hashCode() * 0x9E3779B97F4A7C15L;
+        h ^= h >>> 29;
+        return Math.floorMod(h, intervalNanos);
+    }
+
+    private void schedule(Entry e) {
+        e.timerId = wheel.scheduleTimer(e.deadline);
+        byTimer.put(e.timerId, e);
+    }
+
+    private void cancel(Entry e) {
+        if (e.timerId != DeadlineTimerWheel.NULL_DEADLINE) {
+            wheel.cancelTimer(e.timerId);
+            byTimer.remove(e.timerId);
+            e.timerId = DeadlineTimerWheel.NULL_DEADLINE;
+        }
+    }
+
+    private void loop() {
+        final DeadlineTimerWheel.TimerHandler handler = this::expired;
+        while (running) {
+            try {
+                Runnable c;
+                while ((c = commands.poll()) != null) {
+                    c.run();
+                }
+                final long now = System.nanoTime();
+                if (wheel.timerCount() == 0) {
+                    wheel.resetStartTime(now);
+                    LockSupport.parkNanos(this, TimeUnit.SECONDS.toNanos(1));
+                    continue;
+                }
+                while (wheel.currentTickTime() <= now) {
+                    wheel.poll(now, handler, Integer.MAX_VALUE);
+                    // Rescheduled after the poll, not inside it: the wheel is not modified while it is walked.
+                    for (int i = 0; i < due.size(); i++) {
+                        fire(due.get(i), now);
+                    }
+                    due.clear();
+                }
+                LockSupport.parkNanos(this, Math.max(wheel.currentTickTime() - System.nanoTime(), 100_000));
+            } catch (RuntimeException | Error ex) {
+                // Keep scheduling the other monitors; a bug here must not stop every check.
+                LOG.error("monitor scheduler step failed", ex);
+            }
+        }
+    }
+
+    private boolean expired(TimeUnit unit, long now, long timerId) {
+        final Entry e = byTimer.remove(timerId);
+        if (e != null) {
+            e.timerId = DeadlineTimerWheel.NULL_DEADLINE;
+            due.add(e);
+        }
+        return true;
+    }
+
+    private void fire(Entry e, long now) {
+        if (entries.get(e.name) != e) {
+            return; // removed or replaced by a command earlier in this step
+        }
+        final long deadline = e.deadline;
+        ticks.increment();
+        lateness.record(now - deadline, TimeUnit.NANOSECONDS);
+        if (e.running.compareAndSet(false, true)) {
+            dispatch.due(e, deadline);
+        } else {
+            skipped.increment();
+        }
+        long next = deadline + e.intervalNanos;
+        if (next <= now) {
+            // This thread was stalled past whole intervals: those ticks are skipped, the grid is kept.
+            final long missed = (now - next) / e.intervalNanos + 1;
+            skipped.increment(missed);
+            ticks.increment(missed);
+            next += missed * e.intervalNanos;
+        }
+        e.deadline = next;
+        schedule(e);
+    }
+
+    /** Monitors scheduled. */
+    int active() {
+        return active.get();
+    }
+
+    /** Ticks skipped so far. */
+    long skipped() {
+        return (long) skipped.count();
+    }
+
+    /** Due ticks so far (run or skipped). */
+    long ticks() {
+        return (long) ticks.count();
+    }
+
+    /** The lateness timer (percentiles, max). */
+    Timer lateness() {
+        return lateness;
+    }
+
+    @Override
+    public void close() {
+        stop(Deadline.in(java.time.Duration.ofSeconds(5)));
+    }
+
+    /** Stops the scheduling thread (it finishes the tick in hand) by the deadline. */
+    boolean stop(Deadline deadline) {
+        running = false;
+        LockSupport.unpark(thread);
+        try {
+            return deadline.join(thread);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
+    }
+}

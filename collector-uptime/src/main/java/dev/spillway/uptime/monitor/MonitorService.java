@@ -1,0 +1,631 @@
+package dev.spillway.uptime.monitor;
+
+import dev.spillway.runtime.lifecycle.ServiceThreads;
+import dev.spillway.runtime.lifecycle.Service;
+import dev.spillway.runtime.lifecycle.Deadline;
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.spillway.runtime.api.ApiException;
+import dev.spillway.ingest.FieldKinds;
+import dev.spillway.ingest.Point;
+import dev.spillway.ingest.PointWriter;
+import dev.spillway.uptime.transitions.StateTransitions;
+import dev.spillway.uptime.transitions.Transition;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.sql.Connection;
+import java.sql.SQLException;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executors;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * Uptime monitors: definitions in {@code monitors}, a {@link MonitorScheduler} that only decides when checks are
+ * due, a {@link ProbeExecutor} that bounds how many run at once, and one result thread that turns each
+ * {@link CheckResult} into a point (measurement {@code monitor}, through the {@link PointWriter} like line
+ * protocol) and into the monitor's {@link MonitorState}, persisted together with its {@code monitor_transitions}
+ * row in one transaction.
+ *
+ * <p>Changes through the API are written to the database first and take effect at once; the table is re-read
+ * every reload interval so rows changed with SQL are picked up too. One collector per database is assumed
+ * (two would both check every monitor).
+ */
+public final class MonitorService implements AutoCloseable, Service {
+
+    /** Measurement of the result series. */
+    public static final String MEASUREMENT = "monitor";
+    /** Results kept in memory per monitor (for the failure reasons in {@code /checks}). */
+    static final int RECENT = 100;
+    private static final List<String> HTTP_FIELDS = List.of("up", "duration_ms", "status_code", "dns_ms",
+        "connect_ms", "ttfb_ms");
+    private static final List<String> HTTPS_FIELDS = List.of("up", "duration_ms", "status_code", "dns_ms",
+        "connect_ms", "ttfb_ms", "tls_ms", "cert_expiry_days");
+
+    private static final Logger LOG = LoggerFactory.getLogger(MonitorService.class);
+
+    private final MonitorStore store;
+    private final StateTransitions transitions;
+    private final PointWriter.Producer points;
+    private final PointWriter writer;
+    private final HttpProbe probe;
+    private final ProbeExecutor executor;
+    private final MonitorScheduler scheduler;
+    private final Map<String, Runtime> runtimes = new ConcurrentHashMap<>();
+    private final Map<String, Instant> invalidLogged = new ConcurrentHashMap<>();
+    private final LinkedBlockingQueue<Done> results = new LinkedBlockingQueue<>();
+    private final Thread resultThread;
+    private final ScheduledExecutorService reloader;
+    private final Counter successes;
+    private final Counter failures;
+    private final Counter transitionsCounter;
+    private final Counter stateWriteFailures;
+    private final AtomicLong pointFailures = new AtomicLong();
+    private volatile boolean running = true;
+    private volatile boolean closing;
+    // Serialises state writes (result batches and API pause/resume), so the database and memory agree.
+    private final Object stateWrites = new Object();
+    private static final int MAX_BATCH = 1000;
+    private final Set<java.util.concurrent.CompletableFuture<?>> pendingWrites = ConcurrentHashMap.newKeySet();
+
+    /** Per-monitor live state; {@link #state} and the rest are guarded by the instance. */
+    static final class Runtime {
+        volatile MonitorSpec spec;
+        MonitorState state;
+        Instant lastCheckAt;
+        String lastError;
+        CheckResult last;
+        final ArrayDeque<CheckResult> recent = new ArrayDeque<>();
+
+        Runtime(MonitorSpec spec, MonitorState state) {
+            this.spec = spec;
+            this.state = state;
+        }
+    }
+
+    private record Done(MonitorScheduler.Entry entry, MonitorSpec spec, CheckResult result) {
+    }
+
+    /**
+     * Loads the monitors and their states and starts checking.
+     *
+     * @param settings concurrency, keep-alive, reload interval
+     */
+    public MonitorService(javax.sql.DataSource ds, PointWriter writer, StateTransitions transitions,
+                          MeterRegistry meters, Settings settings) throws SQLException {
+        this.store = new MonitorStore(ds);
+        this.transitions = transitions;
+        this.writer = writer;
+        this.points = writer.producer("monitor");
+        this.probe = new HttpProbe(settings.keepAlive(), settings.concurrency());
+        this.executor = new ProbeExecutor(settings.concurrency(), meters);
+        this.successes = Counter.builder("spillway.monitor.checks").tag("result", "success")
+            .description("checks run, by result").register(meters);
+        this.failures = Counter.builder("spillway.monitor.checks").tag("result", "failure")
+            .description("checks run, by result").register(meters);
+        this.transitionsCounter = Counter.builder("spillway.monitor.transitions")
+            .description("confirmed state changes recorded in monitor_transitions").register(meters);
+        this.stateWriteFailures = Counter.builder("spillway.monitor.state.write.failures")
+            .description("state changes that could not be persisted (retried with the next check)")
+            .register(meters);
+        for (MonitorState.Status s : MonitorState.Status.values()) {
+            Gauge.builder("spillway.monitor.state", runtimes, m -> count(m, s)).tag("state", s.name())
+                .description("monitors by state").register(meters);
+        }
+        this.resultThread = ServiceThreads.single("monitor-results").newThread(this::processResults);
+        this.scheduler = new MonitorScheduler(this::due, meters);
+        final Map<String, MonitorStore.StateRow> states = store.loadStates();
+        reload(states);
+        resultThread.start();
+        this.reloader = Executors.newSingleThreadScheduledExecutor(ServiceThreads.single("monitor-reload"));
+        final long every = settings.reloadInterval().toMillis();
+        reloader.scheduleWithFixedDelay(this::reloadQuietly, every, every, TimeUnit.MILLISECONDS);
+        LOG.info("monitors: {} loaded, {} scheduled, probe concurrency {}", runtimes.size(), scheduler.active(),
+            settings.concurrency());
+    }
+
+    /**
+     * Monitor settings from the command line.
+     *
+     * @param concurrency most checks in flight ({@code --probe-concurrency})
+     * @param keepAlive reuse connections between checks
+     * @param reloadInterval how often the table is re-read ({@code --monitor-reload-interval})
+     */
+    public record Settings(int concurrency, boolean keepAlive, Duration reloadInterval) {
+    }
+
+    private static double count(Map<String, Runtime> m, MonitorState.Status s) {
+        int n = 0;
+        for (Runtime r : m.values()) {
+            synchronized (r) {
+                if (r.state.state() == s) {
+                    n++;
+                }
+            }
+        }
+        return n;
+    }
+
+    // ---- definitions -------------------------------------------------------------------------------------
+
+    /** Upserts specs from a {@code --monitors} file (already validated) before start-up loading. */
+    public static void applyFile(javax.sql.DataSource ds, List<MonitorSpec> specs) throws SQLException {
+        final MonitorStore s = new MonitorStore(ds);
+        for (MonitorSpec spec : specs) {
+            s.upsert(spec);
+        }
+    }
+
+    private void reloadQuietly() {
+        try {
+            reload(null);
+        } catch (SQLException | RuntimeException e) {
+            LOG.warn("monitor reload failed (keeping the current schedule; next try in one reload interval): {}",
+                e.toString());
+        }
+    }
+
+    /** Re-reads the table: new and changed rows are (re)scheduled, removed rows stop. */
+    synchronized void reload(Map<String, MonitorStore.StateRow> states) throws SQLException {
+        final Set<String> seen = new HashSet<>();
+        final List<MonitorSpec> valid = new ArrayList<>();
+        for (MonitorStore.Row row : store.loadAll()) {
+            seen.add(row.name());
+            final MonitorSpec spec;
+            try {
+                spec = MonitorValidator.parse(row.json(), null);
+            } catch (ApiException e) {
+                seen.add(row.name()); // keep whatever valid version was running
+                if (!row.updatedAt().equals(invalidLogged.put(row.name(), row.updatedAt()))) {
+                    LOG.warn("monitors row '{}' is invalid and is not (re)scheduled: {}", row.name(), e.getMessage());
+                }
+                continue;
+            }
+            invalidLogged.remove(row.name());
+            valid.add(spec);
+        }
+        preloadSeries(valid);
+        for (MonitorSpec spec : valid) {
+            apply(spec, states == null ? null : states.get(spec.name()));
+        }
+        for (String name : new ArrayList<>(runtimes.keySet())) {
+            if (!seen.contains(name)) {
+                forget(name);
+            }
+        }
+    }
+
+    /**
+     * Creates the result series of monitors not seen before in bulk, so thousands of monitors loaded at once do
+     * not each wait for six single-row inserts on their first check. Failure only costs that speed-up.
+     */
+    private void preloadSeries(List<MonitorSpec> specs) {
+        final List<Point> templates = new ArrayList<>();
+        for (MonitorSpec spec : specs) {
+            final Runtime rt = runtimes.get(spec.name());
+            if (rt == null || !rt.spec.tags().equals(spec.tags())) {
+                final Point.Builder b = Point.builder(MEASUREMENT).tag("monitor", spec.name()).tags(spec.tags()).time(0);
+                for (String field : spec.https() ? HTTPS_FIELDS : HTTP_FIELDS) {
+                    b.field(field, FieldKinds.FLOAT, 0);
+                }
+                templates.add(b.build());
+            }
+        }
+        if (templates.isEmpty()) {
+            return;
+        }
+        try {
+            final long t0 = System.nanoTime();
+            final int created = writer.preload(templates);
+            if (created > 0) {
+                LOG.info("created {} result series for {} monitors in {} ms", created, templates.size(),
+                    TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0));
+            }
+        } catch (SQLException | RuntimeException e) {
+            LOG.warn("could not create result series in bulk (they are created on first use): {}", e.toString());
+        }
+    }
+
+    /** Brings one spec into effect: schedule, reschedule or pause. */
+    private synchronized void apply(MonitorSpec spec, MonitorStore.StateRow loaded) {
+        Runtime rt = runtimes.get(spec.name());
+        if (rt == null) {
+            final MonitorState initial = loaded != null ? loaded.state() : MonitorState.initial(Instant.now());
+            rt = new Runtime(spec, initial);
+            if (loaded != null) {
+                rt.lastCheckAt = loaded.lastCheckAt();
+                rt.lastError = loaded.lastError();
+            }
+            runtimes.put(spec.name(), rt);
+        } else if (rt.spec.equals(spec)) {
+            return;
+        }
+        rt.spec = spec;
+        // Lock order everywhere: this service, stateWrites, then the runtime.
+        synchronized (stateWrites) {
+            final MonitorState current;
+            synchronized (rt) {
+                current = rt.state;
+            }
+            final MonitorState want = spec.enabled()
+                ? (current.state() == MonitorState.Status.PAUSED ? current.resumed() : current)
+                : current.paused();
+            if (want.differs(current)) {
+                // A new monitor's initial PENDING needs no row: no row means "never checked".
+                persistAll(List.of(new Change(spec.name(), rt, want, null, null)));
+            }
+        }
+        scheduler.upsert(spec);
+    }
+
+    private synchronized void forget(String name) {
+        runtimes.remove(name);
+        scheduler.remove(name);
+    }
+
+    /** Creates a monitor; 409 when the name exists. */
+    public MonitorView create(JsonNode body) throws ApiException, SQLException {
+        final MonitorSpec spec = MonitorValidator.parse(body, null);
+        if (!store.insert(spec)) {
+            throw ApiException.conflict("monitor '" + spec.name() + "' exists; use PUT /api/v1/monitors/"
+                + spec.name() + " to change it");
+        }
+        preloadSeries(List.of(spec));
+        apply(spec, null);
+        return view(spec.name());
+    }
+
+    /**
+     * Creates or replaces a monitor.
+     *
+     * @return the view and whether it was created
+     */
+    public Map.Entry<MonitorView, Boolean> put(String name, JsonNode body) throws ApiException, SQLException {
+        final MonitorSpec spec = MonitorValidator.parse(body, name);
+        final boolean created = store.upsert(spec);
+        preloadSeries(List.of(spec));
+        apply(spec, null);
+        return Map.entry(view(name), created);
+    }
+
+    /** Deletes a monitor; 404 when unknown. */
+    public void delete(String name) throws ApiException, SQLException {
+        if (!store.delete(name)) {
+            throw ApiException.notFound("no monitor '" + name + "'");
+        }
+        forget(name);
+    }
+
+    /** Pauses or resumes a monitor; 404 when unknown. */
+    public MonitorView setEnabled(String name, boolean enabled) throws ApiException, SQLException {
+        final Runtime rt = runtimes.get(name);
+        if (rt == null) {
+            throw ApiException.notFound("no monitor '" + name + "'");
+        }
+        final MonitorSpec spec = rt.spec.withEnabled(enabled);
+        store.upsert(spec);
+        apply(spec, null);
+        return view(name);
+    }
+
+    /** One monitor with its state; 404 when unknown. */
+    public MonitorView view(String name) throws ApiException {
+        final Runtime rt = runtimes.get(name);
+        if (rt == null) {
+            throw ApiException.notFound("no monitor '" + name + "'");
+        }
+        synchronized (rt) {
+            return new MonitorView(rt.spec, rt.state, rt.lastCheckAt, rt.lastError, rt.last);
+        }
+    }
+
+    /** Every monitor, by name. */
+    public List<MonitorView> list() {
+        final List<MonitorView> out = new ArrayList<>();
+        for (String name : new java.util.TreeSet<>(runtimes.keySet())) {
+            try {
+                out.add(view(name));
+            } catch (ApiException e) {
+                // deleted between listing the names and reading it: not part of the answer
+                LOG.trace("monitor {} vanished while listing", name);
+            }
+        }
+        return out;
+    }
+
+    /** Recent results kept in memory (newest last), for the failure reasons. */
+    List<CheckResult> recent(String name) throws ApiException {
+        final Runtime rt = runtimes.get(name);
+        if (rt == null) {
+            throw ApiException.notFound("no monitor '" + name + "'");
+        }
+        synchronized (rt) {
+            return new ArrayList<>(rt.recent);
+        }
+    }
+
+    /** The data source (for the checks query). */
+    javax.sql.DataSource dataSource() {
+        return store.dataSource();
+    }
+
+    // ---- checks ------------------------------------------------------------------------------------------
+
+    private void due(MonitorScheduler.Entry entry, long deadlineNanos) {
+        try {
+            executor.submit(() -> {
+                final MonitorSpec spec = entry.spec;
+                CheckResult r;
+                try {
+                    r = probe.check(spec);
+                } catch (RuntimeException | Error e) {
+                    LOG.error("check of monitor '{}' failed unexpectedly", spec.name(), e);
+                    r = new CheckResult(Instant.now(), false, -1, 0, Double.NaN, Double.NaN, Double.NaN, Double.NaN,
+                        Double.NaN, "internal: " + e);
+                }
+                if (closing) {
+                    entry.running.set(false); // interrupted by shutdown: not a real result, not recorded
+                    return;
+                }
+                results.add(new Done(entry, spec, r));
+            });
+        } catch (RejectedExecutionException e) {
+            entry.running.set(false); // shutting down
+        }
+    }
+
+    private void processResults() {
+        final List<Done> batch = new ArrayList<>();
+        while (running || !results.isEmpty()) {
+            final Done d;
+            try {
+                d = results.poll(200, TimeUnit.MILLISECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
+            if (d == null) {
+                continue;
+            }
+            batch.add(d);
+            results.drainTo(batch, MAX_BATCH - 1);
+            try {
+                recordAll(batch);
+            } catch (RuntimeException | Error e) {
+                LOG.error("recording {} check results failed", batch.size(), e);
+            } finally {
+                for (Done x : batch) {
+                    x.entry.running.set(false);
+                }
+                batch.clear();
+            }
+        }
+    }
+
+    /** A state change waiting for its transaction. */
+    private record Change(String name, Runtime rt, MonitorState next, MonitorState.Status transition,
+                          CheckResult result) {
+    }
+
+    /**
+     * Records a batch of results: points first, then every state change of the batch in one transaction (group
+     * commit: when 10,000 monitors get their first result together, that is a few transactions, not 10,000).
+     */
+    private void recordAll(List<Done> batch) {
+        final Map<String, Change> changes = new java.util.LinkedHashMap<>();
+        synchronized (stateWrites) {
+            for (Done d : batch) {
+                final MonitorSpec spec = d.spec;
+                final CheckResult r = d.result;
+                (r.up() ? successes : failures).increment();
+                writePoint(spec, r);
+                final Runtime rt = runtimes.get(spec.name());
+                if (rt == null) {
+                    continue; // deleted while the check ran
+                }
+                synchronized (rt) {
+                    rt.last = r;
+                    rt.lastCheckAt = r.startedAt();
+                    rt.lastError = r.error();
+                    rt.recent.addLast(r);
+                    if (rt.recent.size() > RECENT) {
+                        rt.recent.removeFirst();
+                    }
+                    final Change earlier = changes.get(spec.name());
+                    final MonitorState base = earlier != null ? earlier.next : rt.state;
+                    final MonitorState.Step step = base.after(r.up(), r.startedAt(), spec.failureThreshold(),
+                        spec.successThreshold());
+                    if (step.next().differs(base)) {
+                        final MonitorState.Status to = step.transition() != null ? step.transition()
+                            : earlier != null ? earlier.transition : null;
+                        changes.put(spec.name(), new Change(spec.name(), rt, step.next(), to, r));
+                    }
+                }
+            }
+            if (!changes.isEmpty()) {
+                persistAll(new ArrayList<>(changes.values()));
+            }
+        }
+    }
+
+    private void writePoint(MonitorSpec spec, CheckResult r) {
+        final Instant t = r.startedAt();
+        final Point.Builder b = Point.builder(MEASUREMENT).tag("monitor", spec.name()).tags(spec.tags())
+            .time(t.getEpochSecond() * 1_000_000_000L + t.getNano())
+            .field("up", FieldKinds.BOOLEAN, r.up() ? 1 : 0)
+            .field("duration_ms", FieldKinds.FLOAT, r.durationMs());
+        if (r.statusCode() >= 0) {
+            b.field("status_code", FieldKinds.INTEGER, r.statusCode());
+        }
+        optional(b, "dns_ms", r.dnsMs());
+        optional(b, "connect_ms", r.connectMs());
+        optional(b, "tls_ms", r.tlsMs());
+        optional(b, "ttfb_ms", r.ttfbMs());
+        optional(b, "cert_expiry_days", r.certExpiryDays());
+        final java.util.concurrent.CompletableFuture<dev.spillway.ingest.WriteResult> f =
+            points.write(b.build());
+        if (!f.isDone()) {
+            // Waits on a new series: shutdown waits for it so the result reaches the pipeline before it closes.
+            pendingWrites.add(f);
+            f.whenComplete((w, e) -> pendingWrites.remove(f));
+        }
+        f.thenAccept(w -> {
+            // Counted by the PointWriter per outcome; logged here once per hundred so an operator sees why.
+            if (!w.written() && pointFailures.getAndIncrement() % 100 == 0) {
+                LOG.warn("result of monitor '{}' not stored: {} ({} so far)", spec.name(), w.message(),
+                    pointFailures.get());
+            }
+        });
+    }
+
+    private static void optional(Point.Builder b, String field, double v) {
+        if (!Double.isNaN(v)) {
+            b.field(field, FieldKinds.FLOAT, v);
+        }
+    }
+
+    /**
+     * Persists states (and their transitions) in one transaction; on failure the in-memory states stay as they
+     * were, so the next check computes the same changes again and nothing is lost. Holds {@link #stateWrites}.
+     */
+    private void persistAll(List<Change> changes) {
+        synchronized (stateWrites) {
+            try (Connection c = store.dataSource().getConnection()) {
+                c.setAutoCommit(false);
+                final List<Change> saved = new ArrayList<>();
+                try {
+                    for (Change ch : changes) {
+                        if (!MonitorStore.saveState(c, ch.name, ch.next, ch.rt.lastCheckAt, ch.rt.lastError)) {
+                            continue; // deleted meanwhile
+                        }
+                        saved.add(ch);
+                        if (ch.transition != null) {
+                            final MonitorState.Status from = ch.rt.state.confirmed();
+                            transitions.record(c, Transition.of(Transition.KIND_HTTP, ch.name,
+                                from == null ? null : from.name(), ch.transition.name(), ch.next.since(),
+                                reason(ch.transition, from, ch.result)));
+                        }
+                    }
+                    c.commit();
+                } catch (SQLException | RuntimeException e) {
+                    c.rollback();
+                    throw e;
+                }
+                for (Change ch : saved) {
+                    final MonitorState.Status was;
+                    synchronized (ch.rt) {
+                        was = ch.rt.state.confirmed();
+                        ch.rt.state = ch.next;
+                    }
+                    if (ch.transition != null) {
+                        transitionsCounter.increment();
+                        if (was == null) {
+                            LOG.debug("monitor '{}' first result: {}", ch.name, ch.transition);
+                        } else {
+                            LOG.info("monitor '{}' is {} (was {}){}", ch.name, ch.transition, was,
+                                ch.result != null && ch.result.error() != null ? ": " + ch.result.error() : "");
+                        }
+                    }
+                }
+            } catch (SQLException | RuntimeException e) {
+                stateWriteFailures.increment(changes.size());
+                LOG.warn("state of {} monitors not persisted (retried with their next check): {}", changes.size(),
+                    e.toString());
+            }
+        }
+    }
+
+    private static String reason(MonitorState.Status to, MonitorState.Status from, CheckResult r) {
+        if (r == null) {
+            return null;
+        }
+        if (to == MonitorState.Status.DOWN) {
+            return r.error();
+        }
+        return (from == null ? "first check: " : "recovered: ") + "status " + r.statusCode() + " in "
+            + Math.round(r.durationMs()) + " ms";
+    }
+
+    // ---- status ------------------------------------------------------------------------------------------
+
+    /** The counters of {@code GET /api/v1/status}. */
+    public MonitorStatus status() {
+        final var late = scheduler.lateness().takeSnapshot();
+        final var wait = executor.queueWait().takeSnapshot();
+        int paused = 0;
+        for (Runtime r : runtimes.values()) {
+            if (!r.spec.enabled()) {
+                paused++;
+            }
+        }
+        return new MonitorStatus(runtimes.size(), scheduler.active(), paused, executor.inFlight(), executor.queued(),
+            executor.concurrency(), executor.maxInFlight(), (long) (successes.count() + failures.count()),
+            (long) successes.count(), (long) failures.count(), scheduler.ticks(), scheduler.skipped(),
+            percentileMs(late, 0.5), percentileMs(late, 0.99), late.max(TimeUnit.MILLISECONDS),
+            percentileMs(wait, 0.5), percentileMs(wait, 0.99), (long) transitionsCounter.count(),
+            (long) stateWriteFailures.count());
+    }
+
+    private static double percentileMs(io.micrometer.core.instrument.distribution.HistogramSnapshot s, double p) {
+        for (var v : s.percentileValues()) {
+            if (v.percentile() == p) {
+                return v.value(TimeUnit.MILLISECONDS);
+            }
+        }
+        return Double.NaN;
+    }
+
+    /** Stops scheduling, lets running checks end, records their results, then stops. */
+    @Override
+    public void close() {
+        stop(Deadline.in(java.time.Duration.ofSeconds(20)));
+    }
+
+    @Override
+    public String name() {
+        return "monitors";
+    }
+
+    /**
+     * Stops scheduling, lets running checks end, records their results, then stops; every wait shares the
+     * deadline.
+     */
+    @Override
+    public boolean stop(Deadline deadline) {
+        if (closing) {
+            return true;
+        }
+        closing = true;
+        reloader.shutdownNow();
+        boolean ended = scheduler.stop(deadline) & executor.stop(deadline);
+        running = false;
+        try {
+            ended &= deadline.join(resultThread);
+            java.util.concurrent.CompletableFuture.allOf(pendingWrites.toArray(new java.util.concurrent.CompletableFuture<?>[0]))
+                .get(Math.max(1, deadline.remaining().toMillis()), TimeUnit.MILLISECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            ended = false;
+        } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
+            LOG.warn("shutdown: {} monitor results still waiting for their series: {}", pendingWrites.size(),
+                e.toString());
+            ended = false;
+        }
+        probe.close();
+        return ended;
+    }
+}

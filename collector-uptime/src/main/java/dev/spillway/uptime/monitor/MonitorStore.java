@@ -1,0 +1,221 @@
+package dev.spillway.uptime.monitor;
+
+import dev.spillway.uptime.schema.UptimeSchema;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.spillway.runtime.api.ApiJson;
+
+import javax.sql.DataSource;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Timestamp;
+import java.sql.Types;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The {@code monitors} and {@code monitor_state} tables. Every statement is parameterised; nothing from a request
+ * is ever spliced into SQL.
+ */
+final class MonitorStore {
+
+    private static final String COLUMNS = "name, url, method, headers, body, interval_ms, timeout_ms, expected_status, "
+        + "keyword, keyword_invert, follow_redirects, tls_verify, failure_threshold, success_threshold, enabled, tags";
+
+    private final DataSource ds;
+
+    /** A {@code monitors} row in the JSON shape the validator takes, with its change time. */
+    record Row(String name, ObjectNode json, Instant updatedAt) {
+    }
+
+    /** A {@code monitor_state} row. */
+    record StateRow(MonitorState state, Instant lastCheckAt, String lastError) {
+    }
+
+    MonitorStore(DataSource ds) {
+        this.ds = ds;
+    }
+
+    /** Every row, unvalidated (the caller validates with the API's rules). */
+    List<Row> loadAll() throws SQLException {
+        final List<Row> out = new ArrayList<>();
+        try (Connection c = ds.getConnection(); PreparedStatement ps = c.prepareStatement(
+            "SELECT " + COLUMNS + ", updated_at FROM " + UptimeSchema.MONITORS + " ORDER BY name")) {
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    out.add(new Row(rs.getString("name"), toJson(rs), rs.getTimestamp("updated_at").toInstant()));
+                }
+            }
+        }
+        return out;
+    }
+
+    private static ObjectNode toJson(ResultSet rs) throws SQLException {
+        final ObjectNode o = ApiJson.object();
+        o.put("name", rs.getString("name"));
+        o.put("url", rs.getString("url"));
+        o.put("method", rs.getString("method"));
+        o.set("headers", jsonb(rs.getString("headers"), "headers"));
+        putIfNotNull(o, "body", rs.getString("body"));
+        o.put("interval", rs.getLong("interval_ms") + "ms");
+        final long timeout = rs.getLong("timeout_ms");
+        if (!rs.wasNull()) {
+            o.put("timeout", timeout + "ms");
+        }
+        o.put("expected_status", rs.getString("expected_status"));
+        putIfNotNull(o, "keyword", rs.getString("keyword"));
+        if (rs.getBoolean("keyword_invert")) {
+            o.put("keyword_invert", true);
+        }
+        o.put("follow_redirects", rs.getBoolean("follow_redirects"));
+        o.put("tls_verify", rs.getBoolean("tls_verify"));
+        o.put("failure_threshold", rs.getInt("failure_threshold"));
+        o.put("success_threshold", rs.getInt("success_threshold"));
+        o.put("enabled", rs.getBoolean("enabled"));
+        o.set("tags", jsonb(rs.getString("tags"), "tags"));
+        return o;
+    }
+
+    private static com.fasterxml.jackson.databind.JsonNode jsonb(String text, String column) throws SQLException {
+        try {
+            return ApiJson.MAPPER.readTree(text);
+        } catch (JsonProcessingException e) {
+            throw new SQLException("monitors." + column + " is not JSON: " + e.getOriginalMessage(), e);
+        }
+    }
+
+    private static void putIfNotNull(ObjectNode o, String field, String value) {
+        if (value != null) {
+            o.put(field, value);
+        }
+    }
+
+    /** Inserts a new monitor; false when the name exists. */
+    boolean insert(MonitorSpec s) throws SQLException {
+        try (Connection c = ds.getConnection(); PreparedStatement ps = c.prepareStatement(
+            "INSERT INTO " + UptimeSchema.MONITORS + " (" + COLUMNS + ") VALUES "
+                + "(?, ?, ?, ?::jsonb, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb) ON CONFLICT (name) DO NOTHING")) {
+            bind(ps, s);
+            return ps.executeUpdate() == 1;
+        }
+    }
+
+    /** Creates or replaces a monitor; true when it was created. */
+    boolean upsert(MonitorSpec s) throws SQLException {
+        try (Connection c = ds.getConnection(); PreparedStatement ps = c.prepareStatement(
+            "INSERT INTO " + UptimeSchema.MONITORS + " AS m (" + COLUMNS + ") VALUES "
+                + "(?, ?, ?, ?::jsonb, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb) ON CONFLICT (name) DO UPDATE SET "
+                + "url = EXCLUDED.url, method = EXCLUDED.method, headers = EXCLUDED.headers, body = EXCLUDED.body, "
+                + "interval_ms = EXCLUDED.interval_ms, timeout_ms = EXCLUDED.timeout_ms, "
+                + "expected_status = EXCLUDED.expected_status, keyword = EXCLUDED.keyword, "
+                + "keyword_invert = EXCLUDED.keyword_invert, follow_redirects = EXCLUDED.follow_redirects, "
+                + "tls_verify = EXCLUDED.tls_verify, failure_threshold = EXCLUDED.failure_threshold, "
+                + "success_threshold = EXCLUDED.success_threshold, enabled = EXCLUDED.enabled, tags = EXCLUDED.tags, "
+                + "updated_at = now() RETURNING (xmax = 0) AS created")) {
+            bind(ps, s);
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                return rs.getBoolean(1);
+            }
+        }
+    }
+
+    private static void bind(PreparedStatement ps, MonitorSpec s) throws SQLException {
+        ps.setString(1, s.name());
+        ps.setString(2, s.url().toString());
+        ps.setString(3, s.method());
+        ps.setString(4, ApiJson.MAPPER.valueToTree(s.headers()).toString());
+        ps.setString(5, s.body());
+        ps.setLong(6, s.interval().toMillis());
+        ps.setLong(7, s.timeout().toMillis());
+        ps.setString(8, s.expectedStatus().toString());
+        ps.setString(9, s.keyword());
+        ps.setBoolean(10, s.keywordInvert());
+        ps.setBoolean(11, s.followRedirects());
+        ps.setBoolean(12, s.tlsVerify());
+        ps.setInt(13, s.failureThreshold());
+        ps.setInt(14, s.successThreshold());
+        ps.setBoolean(15, s.enabled());
+        ps.setString(16, ApiJson.MAPPER.valueToTree(s.tags()).toString());
+    }
+
+    /** Deletes a monitor (its state goes with it; its transitions and results stay); false when unknown. */
+    boolean delete(String name) throws SQLException {
+        try (Connection c = ds.getConnection(); PreparedStatement ps = c.prepareStatement(
+            "DELETE FROM " + UptimeSchema.MONITORS + " WHERE name = ?")) {
+            ps.setString(1, name);
+            return ps.executeUpdate() == 1;
+        }
+    }
+
+    /** Every persisted state. */
+    Map<String, StateRow> loadStates() throws SQLException {
+        final Map<String, StateRow> out = new HashMap<>();
+        try (Connection c = ds.getConnection(); PreparedStatement ps = c.prepareStatement(
+            "SELECT name, state, confirmed_state, since, consecutive_failures, consecutive_successes, "
+                + "first_failure_at, last_check_at, last_error FROM " + UptimeSchema.MONITOR_STATE)) {
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    final String confirmed = rs.getString(3);
+                    out.put(rs.getString(1), new StateRow(new MonitorState(
+                        MonitorState.Status.valueOf(rs.getString(2)),
+                        confirmed == null ? null : MonitorState.Status.valueOf(confirmed),
+                        rs.getTimestamp(4).toInstant(), rs.getInt(5), rs.getInt(6), instant(rs.getTimestamp(7))),
+                        instant(rs.getTimestamp(8)), rs.getString(9)));
+                }
+            }
+        }
+        return out;
+    }
+
+    /**
+     * Writes a monitor's state on {@code c} (inside the caller's transaction).
+     *
+     * @return false when the monitor no longer exists
+     */
+    static boolean saveState(Connection c, String name, MonitorState s, Instant lastCheckAt, String lastError)
+        throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("INSERT INTO " + UptimeSchema.MONITOR_STATE
+            + " (name, state, confirmed_state, since, consecutive_failures, consecutive_successes, first_failure_at, "
+            + "last_check_at, last_error, updated_at) "
+            + "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, now() WHERE EXISTS (SELECT 1 FROM " + UptimeSchema.MONITORS
+            + " WHERE name = ?) "
+            + "ON CONFLICT (name) DO UPDATE SET state = EXCLUDED.state, confirmed_state = EXCLUDED.confirmed_state, "
+            + "since = EXCLUDED.since, consecutive_failures = EXCLUDED.consecutive_failures, "
+            + "consecutive_successes = EXCLUDED.consecutive_successes, first_failure_at = EXCLUDED.first_failure_at, "
+            + "last_check_at = EXCLUDED.last_check_at, last_error = EXCLUDED.last_error, updated_at = now()")) {
+            ps.setString(1, name);
+            ps.setString(2, s.state().name());
+            ps.setString(3, s.confirmed() == null ? null : s.confirmed().name());
+            ps.setTimestamp(4, Timestamp.from(s.since()));
+            ps.setInt(5, s.failures());
+            ps.setInt(6, s.successes());
+            setInstant(ps, 7, s.firstFailureAt());
+            setInstant(ps, 8, lastCheckAt);
+            ps.setString(9, lastError);
+            ps.setString(10, name);
+            return ps.executeUpdate() == 1;
+        }
+    }
+
+    private static void setInstant(PreparedStatement ps, int i, Instant t) throws SQLException {
+        if (t == null) {
+            ps.setNull(i, Types.TIMESTAMP);
+        } else {
+            ps.setTimestamp(i, Timestamp.from(t));
+        }
+    }
+
+    private static Instant instant(Timestamp t) {
+        return t == null ? null : t.toInstant();
+    }
+
+    DataSource dataSource() {
+        return ds;
+    }
+}

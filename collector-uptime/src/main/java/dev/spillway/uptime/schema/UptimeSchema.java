@@ -1,0 +1,90 @@
+package dev.spillway.uptime.schema;
+
+import dev.spillway.runtime.db.Migration;
+
+import java.util.List;
+
+/**
+ * The uptime module's DDL: monitors, their state and the transitions log (schema steps 100-199), heartbeat
+ * services (201; 200 is the alerting module's outbox, from the time both lived in one range).
+ */
+public final class UptimeSchema {
+
+    /** Monitor definitions. */
+    public static final String MONITORS = "monitors";
+    /** Per-monitor state (UP/DOWN/PENDING/PAUSED and counters). */
+    public static final String MONITOR_STATE = "monitor_state";
+    /** Confirmed state changes, one row each, written in the transaction of the state change. */
+    public static final String MONITOR_TRANSITIONS = "monitor_transitions";
+    /** Heartbeat services: registration and Healthchecks-style state. */
+    public static final String HEARTBEAT_SERVICES = "heartbeat_services";
+
+    private UptimeSchema() {
+    }
+
+    /** This module's steps. */
+    public static List<Migration> migrations() {
+        return List.of(
+                Migration.sql(100, "monitors and monitor_state",
+                    // One row per monitor; columns mirror the API's fields (see monitor.MonitorSpec). Rows written
+                    // directly with SQL are validated by the same rules at the next reload.
+                    "CREATE TABLE IF NOT EXISTS " + MONITORS + " ("
+                        + "name text PRIMARY KEY, "
+                        + "url text NOT NULL, "
+                        + "method text NOT NULL DEFAULT 'GET', "
+                        + "headers jsonb NOT NULL DEFAULT '{}', "
+                        + "body text, "
+                        + "interval_ms bigint NOT NULL DEFAULT 60000, "
+                        + "timeout_ms bigint, "
+                        + "expected_status text NOT NULL DEFAULT '200-299', "
+                        + "keyword text, "
+                        + "keyword_invert boolean NOT NULL DEFAULT false, "
+                        + "follow_redirects boolean NOT NULL DEFAULT true, "
+                        + "tls_verify boolean NOT NULL DEFAULT true, "
+                        + "failure_threshold integer NOT NULL DEFAULT 3, "
+                        + "success_threshold integer NOT NULL DEFAULT 1, "
+                        + "enabled boolean NOT NULL DEFAULT true, "
+                        + "tags jsonb NOT NULL DEFAULT '{}', "
+                        + "created_at timestamptz NOT NULL DEFAULT now(), "
+                        + "updated_at timestamptz NOT NULL DEFAULT now())",
+                    "CREATE TABLE IF NOT EXISTS " + MONITOR_STATE + " ("
+                        + "name text PRIMARY KEY REFERENCES " + MONITORS + " (name) ON DELETE CASCADE, "
+                        + "state text NOT NULL, "
+                        + "confirmed_state text, "
+                        + "since timestamptz NOT NULL, "
+                        + "consecutive_failures integer NOT NULL DEFAULT 0, "
+                        + "consecutive_successes integer NOT NULL DEFAULT 0, "
+                        + "first_failure_at timestamptz, "
+                        + "last_check_at timestamptz, "
+                        + "last_error text, "
+                        + "updated_at timestamptz NOT NULL DEFAULT now())"),
+                Migration.sql(101, "monitor_transitions",
+                    "CREATE TABLE IF NOT EXISTS " + MONITOR_TRANSITIONS + " ("
+                        + "id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, "
+                        + "kind text NOT NULL DEFAULT 'http', "
+                        + "monitor text NOT NULL, "
+                        + "from_state text, "
+                        + "to_state text NOT NULL, "
+                        + "started_at timestamptz NOT NULL, "
+                        + "recorded_at timestamptz NOT NULL DEFAULT now(), "
+                        + "reason text)",
+                    "CREATE INDEX IF NOT EXISTS " + MONITOR_TRANSITIONS + "_monitor_idx ON " + MONITOR_TRANSITIONS
+                        + " (kind, monitor, id)"),
+                Migration.sql(201, "heartbeat services",
+                    // state: 'new' (registered, never pinged: silently unavailable), 'up' or 'down'.
+                    // alert_after = last_ping + timeout + grace, precomputed so the flip loop is one index scan.
+                    "CREATE TABLE IF NOT EXISTS " + HEARTBEAT_SERVICES + " ("
+                        + "id text PRIMARY KEY, "
+                        + "timeout_ms bigint NOT NULL, "
+                        + "grace_ms bigint NOT NULL, "
+                        + "statuses jsonb NOT NULL, "
+                        + "state text NOT NULL DEFAULT 'new' CHECK (state IN ('new', 'up', 'down')), "
+                        + "status integer NOT NULL DEFAULT 0, "
+                        + "last_ping timestamptz, "
+                        + "alert_after timestamptz, "
+                        + "created_at timestamptz NOT NULL DEFAULT now(), "
+                        + "updated_at timestamptz NOT NULL DEFAULT now())",
+                    "CREATE INDEX IF NOT EXISTS " + HEARTBEAT_SERVICES + "_due_idx ON " + HEARTBEAT_SERVICES
+                        + " (alert_after) WHERE state = 'up'"));
+    }
+}
