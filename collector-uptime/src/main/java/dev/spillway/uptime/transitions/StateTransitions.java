@@ -30,12 +30,6 @@ import java.util.concurrent.CopyOnWriteArrayList;
  */
 public final class StateTransitions {
 
-    /** Throwaway: a dependency back on the module root, to show the cycle check failing. */
-    static Class<?> facade() {
-        return dev.spillway.uptime.Uptime.class;
-    }
-
-
     private final List<TransitionListener> listeners = new CopyOnWriteArrayList<>();
 
     /** Adds a listener called inside every later transition's transaction (e.g. the notification outbox). */
