@@ -13,7 +13,6 @@ import javax.sql.DataSource;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.time.Clock;
-import java.time.Duration;
 import java.time.Instant;
 import java.util.concurrent.ThreadLocalRandom;
 
@@ -36,18 +35,14 @@ public final class Alerting implements NotificationQueue {
      * Starts the relay and pushes it onto {@code stack}; it stops after everything started later, so the last
      * rows those write are still sent.
      *
-     * @param slackWebhook the {@code slack} channel's URL, or null
-     * @param publicUrl the collector's address as people reach it, for links in messages, or null
-     * @param maxAge notifications older than this are dropped unsent
      */
-    public static Alerting start(DataSource ds, StateTransitions transitions, String slackWebhook, String publicUrl,
-                                 Duration maxAge, Clock clock, ApiRouter router, MeterRegistry registry,
-                                 ServiceStack stack) throws SQLException {
-        final OutboxRelay relay = new OutboxRelay(ds, new Messages(publicUrl),
-            NotifySettings.defaults().withMaxAge(maxAge), clock, () -> ThreadLocalRandom.current().nextDouble(),
-            registry);
-        if (slackWebhook != null) {
-            final Channel slack = new ChannelStore(ds).ensure("slack", ChannelKind.SLACK, slackWebhook);
+    public static Alerting start(AlertingSettings settings, DataSource ds, StateTransitions transitions, Clock clock,
+                                 ApiRouter router, MeterRegistry registry, ServiceStack stack) throws SQLException {
+        final OutboxRelay relay = new OutboxRelay(ds, new Messages(settings.publicUrl()),
+            NotifySettings.defaults().withMaxAge(settings.notifyMaxAge()), clock,
+            () -> ThreadLocalRandom.current().nextDouble(), registry);
+        if (settings.slackWebhook() != null) {
+            final Channel slack = new ChannelStore(ds).ensure("slack", ChannelKind.SLACK, settings.slackWebhook());
             if (!slack.enabled()) {
                 LOG.warn("notification channel 'slack' stays disabled since {}: {} (same --slack-webhook; re-enable "
                     + "with PUT /api/v1/channels/slack or give a new URL)", slack.disabledAt(), slack.disabledReason());

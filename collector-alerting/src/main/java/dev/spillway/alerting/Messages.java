@@ -12,8 +12,8 @@ import java.util.Map;
 
 /**
  * Renders a notification for each channel kind: one plain sentence (the log, Slack's {@code text}), Slack's
- * {@code blocks}, and the generic webhook body. The formats are documented in the README ("Heartbeats and
- * notifications"); change them together.
+ * {@code blocks}, and the generic webhook body. The formats are documented in
+ * {@code docs/heartbeats-and-notifications.md}; change them together.
  */
 public final class Messages {
 

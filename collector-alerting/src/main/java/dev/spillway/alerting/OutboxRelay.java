@@ -254,7 +254,9 @@ public final class OutboxRelay implements AutoCloseable, Service {
                 final Instant next = now.plus(wait);
                 if (Duration.between(row.createdAt(), next).compareTo(settings.maxAge()) > 0) {
                     final String why = "gave up after " + attempts + " attempts over "
-                        + Duration.between(row.createdAt(), now).withNanos(0) + " (max age " + settings.maxAge()
+                        + dev.spillway.runtime.config.Units.formatDuration(
+                            Duration.between(row.createdAt(), now).withNanos(0))
+                        + " (max age " + dev.spillway.runtime.config.Units.formatDuration(settings.maxAge())
                         + "); last answer: " + answer.describe();
                     update(c, row.id(), OutboxEntry.FAILED, attempts, next, null, status, why);
                     metrics.failed(1);
@@ -282,7 +284,7 @@ public final class OutboxRelay implements AutoCloseable, Service {
                 metrics.disabled();
                 LOG.error("notification channel '{}' ({} {}) disabled: {}. Its pending notifications wait until it "
                         + "is re-enabled (PUT /api/v1/channels/{}) or expire after {}.", ch.id(), ch.kind().id(),
-                    ch.maskedUrl(), why, ch.id(), settings.maxAge());
+                    ch.maskedUrl(), why, ch.id(), dev.spillway.runtime.config.Units.formatDuration(settings.maxAge()));
                 return Step.STOP;
             }
             default -> throw new IllegalStateException(answer.outcome().name());
@@ -316,7 +318,7 @@ public final class OutboxRelay implements AutoCloseable, Service {
                  + "last_error = 'expired: not delivered within ' || ? || coalesce('; last error: ' || last_error, '') "
                  + "WHERE state = 'pending' AND created_at < ? RETURNING channel_id")) {
             c.setAutoCommit(true);
-            ps.setString(1, settings.maxAge().toString());
+            ps.setString(1, dev.spillway.runtime.config.Units.formatDuration(settings.maxAge()));
             ps.setTimestamp(2, Timestamp.from(now.minus(settings.maxAge())));
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
@@ -326,7 +328,8 @@ public final class OutboxRelay implements AutoCloseable, Service {
         }
         perChannel.forEach((channel, n) -> {
             metrics.failed(n);
-            LOG.warn("{} notification(s) to channel '{}' expired undelivered after {}", n, channel, settings.maxAge());
+            LOG.warn("{} notification(s) to channel '{}' expired undelivered after {}", n, channel,
+                dev.spillway.runtime.config.Units.formatDuration(settings.maxAge()));
         });
     }
 

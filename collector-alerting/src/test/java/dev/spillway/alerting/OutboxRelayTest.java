@@ -339,7 +339,7 @@ class OutboxRelayTest {
         clock.advance(Duration.ofMinutes(1).plusMillis(1));
         relay.drainOnce();
         assertEquals(2, db.queryLong("SELECT count(*) FROM notification_outbox WHERE channel_id = 'gone' "
-            + "AND state = 'failed' AND last_error LIKE 'expired: not delivered within PT2M%'"));
+            + "AND state = 'failed' AND last_error LIKE 'expired: not delivered within 2m%'"));
         assertEquals(2, relay.failedCount());
     }
 

@@ -17,12 +17,12 @@ final class Banner {
     }
 
     static void log(CollectorConfig config, IngestListeners listeners, CollectorDatabase db) {
-        final String http = hostPort(listeners.http().address());
+        final String http = hostPort(listeners.httpAddress());
         LOG.info("spillway collector ready: {}", config);
         LOG.info("HTTP listening on http://{} (POST /api/v2/write, POST /write, /ping, /health, /ready, /metrics, "
-            + "/api/v1/monitors, /api/v1/status){}", http, config.authRequired() ? "; token required" : "");
-        LOG.info("status page: http://{}/{}", http, !config.authRequired() ? ""
-            : config.publicStatusPage() ? " (public, read-only)" : " (sign in with the token)");
+            + "/api/v1/monitors, /api/v1/status){}", http, config.ingest().authRequired() ? "; token required" : "");
+        LOG.info("status page: http://{}/{}", http, !config.ingest().authRequired() ? ""
+            : config.statusPage().publicPage() ? " (public, read-only)" : " (sign in with the token)");
         if (listeners.tcpAddress() != null) {
             LOG.info("TCP line protocol listening on {}", hostPort(listeners.tcpAddress()));
         }
@@ -35,7 +35,7 @@ final class Banner {
                 db.embedded().passwordFile(), db.embedded().port(), db.embedded().user());
         } else {
             LOG.info("writing to {} as {}; query the view: SELECT * FROM telemetry ORDER BY time DESC LIMIT 10",
-                config.maskedJdbcUrl(), db.user());
+                config.database().maskedJdbcUrl(), db.user());
         }
     }
 

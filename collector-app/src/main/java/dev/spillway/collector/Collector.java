@@ -2,6 +2,7 @@ package dev.spillway.collector;
 
 import dev.spillway.alerting.Alerting;
 import dev.spillway.collector.config.CollectorConfig;
+import dev.spillway.collector.config.PipelineSettings;
 import dev.spillway.collector.nats.NatsSettings.Role;
 import dev.spillway.collector.db.CollectorDatabase;
 import dev.spillway.collector.db.CollectorSchema;
@@ -15,8 +16,7 @@ import dev.spillway.ingest.LineIngestor;
 import dev.spillway.ingest.listen.NetworkIo;
 import dev.spillway.ingest.PointWriter;
 import dev.spillway.ingest.Saturation;
-import dev.spillway.ingest.http.HttpLimits;
-import dev.spillway.ingest.http.ReadinessProbe;
+import dev.spillway.ingest.ReadinessProbe;
 import dev.spillway.ingest.series.SeriesRegistry;
 import dev.spillway.runtime.api.ApiRouter;
 import dev.spillway.runtime.lifecycle.Service;
@@ -28,8 +28,6 @@ import dev.spillway.telemetry.nats.NatsBatchConsumer;
 import dev.spillway.telemetry.sink.RetryPolicy;
 import dev.spillway.telemetry.timescale.TimescaleSink;
 import dev.spillway.uptime.Uptime;
-import dev.spillway.uptime.monitor.MonitorFile;
-import dev.spillway.uptime.monitor.MonitorService;
 import dev.spillway.uptime.transitions.StateTransitions;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 
@@ -37,7 +35,6 @@ import java.net.InetSocketAddress;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
-import java.util.List;
 import java.util.Locale;
 
 /**
@@ -51,8 +48,7 @@ public final class Collector implements AutoCloseable {
     private static final int SERIES_THREADS = 2;
     // How often series sequence reservations are topped up (each reserves ~8 rounds of its rate ahead).
     private static final Duration SEQUENCE_RESERVE_INTERVAL = Duration.ofMillis(250);
-    // Requests read ahead on one HTTP connection; JSON API handler threads, waiting requests, largest body.
-    private static final int MAX_PIPELINED = 16;
+    // JSON API: handler threads, requests that may wait for one, largest body.
     private static final int API_THREADS = 4;
     private static final int API_QUEUE = 256;
     private static final int API_MAX_BODY = 1 << 20;
@@ -95,17 +91,19 @@ public final class Collector implements AutoCloseable {
 
     private void startAll(CollectorConfig cfg) throws Exception {
         final Role role = cfg.nats().role();
-        db = CollectorDatabase.open(services, cfg.jdbcUrl(), cfg.dbUser(), cfg.dbPassword(), cfg.dataDir(), cfg.dbPort(),
-            cfg.workers() + (role == Role.WRITER ? cfg.nats().writerThreads() : 0), SERIES_THREADS);
+        final PipelineSettings ps = cfg.pipeline();
+        db = CollectorDatabase.open(services, cfg.database(),
+            ps.workers() + (role == Role.WRITER ? cfg.nats().writerThreads() : 0), SERIES_THREADS);
         if (cfg.nats().usesNats()) {
             jetStream = JetStreamRole.connect(cfg.nats(), "spillway-" + role.name().toLowerCase(Locale.ROOT));
             services.push(Service.closing("NATS connection", jetStream), STOP);
         }
-        final TimescaleSink sink = EventsTable.sink(cfg, db.dataSource(), EventsTable.ledgerRetention(cfg,
+        final TimescaleSink sink = EventsTable.sink(cfg.database(), db.dataSource(), EventsTable.ledgerRetention(
+            ps.retryMaxElapsed(),
             role == Role.WRITER ? JetStreamRole.writerLedgerRetention(cfg.nats()) : Duration.ZERO)).build();
-        EventsTable.reportNotApplicable(cfg, sink.isTimescale());
+        EventsTable.reportNotApplicable(cfg.database(), sink.isTimescale());
         CollectorSchema.create(db.dataSource(), EventsTable.NAME);
-        final SeriesRegistry series = new SeriesRegistry(db.dataSource(), cfg.maxSeries(), SERIES_THREADS,
+        final SeriesRegistry series = new SeriesRegistry(db.dataSource(), cfg.ingest().maxSeries(), SERIES_THREADS,
             SEQUENCE_RESERVE_INTERVAL);
         services.push(series, STOP); // stopped after the drain, it saves each series' next sequence number
         final PrometheusMeterRegistry registry = CollectorMeters.create();
@@ -114,53 +112,48 @@ public final class Collector implements AutoCloseable {
         final NetworkIo io = services.push(new NetworkIo(), Duration.ofSeconds(10));
         pipeline = Pipeline.builder().name("collector")
             .sink(role == Role.EDGE ? jetStream.edgeSink(registry) : sink) // an edge publishes to JetStream
-            .ringSize(cfg.ringSize()).batchSize(cfg.batchSize()).flushInterval(cfg.flushInterval())
-            .workers(cfg.workers()).overflowPolicy(cfg.overflowPolicy())
-            .retryPolicy(RetryPolicy.builder().maxAttempts(cfg.retryAttempts()).maxElapsed(cfg.retryMaxElapsed()).build())
-            .closeTimeout(cfg.closeTimeout()).meterRegistry(registry).spool(cfg.spool()).build();
+            .ringSize(ps.ringSize()).batchSize(ps.batchSize()).flushInterval(ps.flushInterval())
+            .workers(ps.workers()).overflowPolicy(ps.overflowPolicy())
+            .retryPolicy(RetryPolicy.builder().maxAttempts(ps.retryAttempts()).maxElapsed(ps.retryMaxElapsed()).build())
+            .closeTimeout(ps.closeTimeout()).meterRegistry(registry).spool(ps.spool()).build();
         services.push(Service.of("pipeline", d -> {
-            drained = pipeline.close(cfg.closeTimeout()); // everything accepted reaches the sink or is counted
+            drained = pipeline.close(ps.closeTimeout()); // everything accepted reaches the sink or is counted
             return drained.isBalanced();
-        }), cfg.closeTimeout().plus(STOP));
+        }), ps.closeTimeout().plus(STOP));
         if (role == Role.WRITER) {
             // Shares the pipeline's sink: consumed batches carry the edges' ledger keys, never this run's.
             jetStream.startWriter(sink, registry);
-            services.push(jetStream.writer(cfg.closeTimeout()), cfg.closeTimeout().plus(STOP));
+            services.push(jetStream.writer(ps.closeTimeout()), ps.closeTimeout().plus(STOP));
         }
-        final Saturation saturation = new Saturation(pipeline, cfg.highWaterMark());
+        final Saturation saturation = new Saturation(pipeline, cfg.ingest().highWaterMark());
         // The one way into the pipeline: line protocol, probes and heartbeats all write through it.
         pointWriter = new PointWriter(pipeline, series, saturation, registry);
         router = new ApiRouter(API_MAX_BODY, API_THREADS, API_QUEUE);
         services.push(Service.closing("API router", router), STOP);
         // Alerting first: its transition listener must be in place before the first check can flip.
-        final Alerting alerting = Alerting.start(db.dataSource(), transitions, cfg.alerting().slackWebhook(), cfg.alerting().publicUrl(),
-            cfg.alerting().notifyMaxAge(), clock, router, registry, services);
-        uptime = Uptime.start(db.dataSource(), cfg.monitorsFile() == null ? List.of() : MonitorFile.read(cfg.monitorsFile()),
-            new MonitorService.Settings(cfg.probeConcurrency(), cfg.probeKeepAlive(), cfg.monitorReloadInterval()),
-            transitions, alerting, alerting::wakeup, pointWriter, clock, router, registry, services);
+        final Alerting alerting = Alerting.start(cfg.alerting(), db.dataSource(), transitions, clock, router, registry,
+            services);
+        uptime = Uptime.start(cfg.uptime(), db.dataSource(), transitions, alerting, alerting::wakeup, pointWriter, clock,
+            router, registry, services);
         final BadLineLog badLines = new BadLineLog(10_000);
         final LineIngestor ingestor = new LineIngestor(pointWriter, metrics, badLines, uptime.heartbeats()::pingFromLine,
-            cfg.ack(), cfg.ackTimeout());
+            cfg.ingest().ack(), cfg.ingest().ackTimeout());
         // An edge is ready only while JetStream answers: its batches go there, not to the database.
         final ReadinessProbe readiness = new ReadinessProbe(db.dataSource(), pipeline, db.embedded() == null
             ? () -> null : db.embedded()::problem, role == Role.EDGE ? jetStream::edgeProblem : null);
         services.push(Service.closing("readiness probe", readiness), STOP);
-        final StatusPage page = new StatusPage(cfg.token(), cfg.publicStatusPage(), pipeline::stats,
+        final StatusPage page = new StatusPage(cfg.ingest().token(), cfg.statusPage().publicPage(), pipeline::stats,
             pipeline.ringCapacity(), readiness::databaseReachable, db.dataSource(), EventsTable.NAME, Instant::now);
         page.register(router);
         services.push(Service.closing("status page", page), STOP);
-        listeners = services.push(IngestListeners.start(new IngestListeners.Settings(cfg.http(), cfg.tcp(), cfg.udp(),
-            new HttpLimits(cfg.maxBodySize(), cfg.httpMaxConnections(), cfg.httpMaxBuffered(), MAX_PIPELINED,
-                cfg.httpHeaderTimeout(), cfg.httpReadTimeout(), cfg.httpIdleTimeout()), cfg.token(),
-            cfg.maxDecompressedSize(), cfg.ingestThreads(), cfg.maxLineLength(), cfg.tcpIdleTimeout(),
-            cfg.tcpMaxConnections(), cfg.udpReceiveBuffer()), io, ingestor, saturation, readiness, metrics, badLines,
-            router, registry), STOP);
+        listeners = services.push(IngestListeners.start(cfg.ingest(), io, ingestor, saturation, readiness, metrics,
+            badLines, router, registry), STOP);
         Banner.log(cfg, listeners, db);
     }
 
     /** Bound HTTP address. */
     public InetSocketAddress httpAddress() {
-        return listeners.http().address();
+        return listeners.httpAddress();
     }
 
     /** Bound TCP address, or null when off. */

@@ -36,10 +36,10 @@ final class StartupFailure {
 
     /** {@code jdbc:postgresql://h/db as user} (password masked), or the embedded database and its directory. */
     private static String database(CollectorConfig config) {
-        if (config.embeddedDatabase()) {
-            return "embedded PostgreSQL in " + config.dataDir();
+        if (config.database().embedded()) {
+            return "embedded PostgreSQL in " + config.database().dataDir();
         }
-        return config.maskedJdbcUrl() + (config.dbUser() != null ? " as " + config.dbUser() : "");
+        return config.database().maskedJdbcUrl() + (config.database().user() != null ? " as " + config.database().user() : "");
     }
 
     /**

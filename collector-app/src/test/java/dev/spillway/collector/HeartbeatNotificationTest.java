@@ -116,6 +116,17 @@ class HeartbeatNotificationTest {
             // The receiver sees a message just before the relay commits "sent" for it: wait for the outbox too.
             Await.untilNoThrow(Duration.ofSeconds(30), () -> sentAbout(h, "checkout") == 8,
                 "4 to slack, 4 to the log, all marked sent");
+            // Durations in notification details read as people write them, as registered: not PT30S.
+            int unavailable = 0;
+            for (JsonNode row : JSON.readTree(h.get("/api/v1/notifications?state=sent", AUTH).body())) {
+                if (row.get("type").asText().equals("service.unavailable")
+                    && row.get("subject").get("id").asText().equals("checkout")) {
+                    assertEquals("30s", row.get("details").get("timeout").asText(), row.toString());
+                    assertEquals("5s", row.get("details").get("grace").asText(), row.toString());
+                    unavailable++;
+                }
+            }
+            assertTrue(unavailable > 0, "no service.unavailable notification about checkout");
             assertEquals(400, h.get("/api/v1/notifications?state=bogus", AUTH).statusCode());
             final JsonNode channels = JSON.readTree(h.get("/api/v1/channels", AUTH).body());
             assertEquals("slack", channels.get(1).get("id").asText());

@@ -143,7 +143,7 @@ class HttpConnectionTest {
             c.send("POST /api/v2/write HTTP/1.1\r\nHost: x\r\nContent-Length: 50000\r\n\r\nshort v=1\n");
             assertTrue(c.closedByServer(), "short body closed");
         }
-        Await.until(WAIT, () -> h.collector.listeners().http().bufferedBytes() == 0, "reservation released");
+        Await.until(WAIT, () -> h.collector.listeners().httpBufferedBytes() == 0, "reservation released");
     }
 
     @Test
@@ -160,7 +160,7 @@ class HttpConnectionTest {
         try (RawHttp holder = new RawHttp(addr, READ_MILLIS); RawHttp second = new RawHttp(addr, READ_MILLIS)) {
             // Holds 60000 of the 96 KiB budget until its read timeout.
             holder.send("POST /api/v2/write HTTP/1.1\r\nHost: x\r\nContent-Length: 60000\r\n\r\nx");
-            Await.until(WAIT, () -> h.collector.listeners().http().bufferedBytes() >= 60_000, "first body reserved");
+            Await.until(WAIT, () -> h.collector.listeners().httpBufferedBytes() >= 60_000, "first body reserved");
             second.send("POST /api/v2/write HTTP/1.1\r\nHost: x\r\nContent-Length: 60000\r\n\r\n");
             final RawHttp.Response r = second.read();
             assertEquals(503, r.status(), r.body());
@@ -190,7 +190,7 @@ class HttpConnectionTest {
                     assertTrue(sixth.closedByServer());
                 }
                 held.remove(0).close();
-                Await.until(WAIT, () -> limited.collector.listeners().http().openConnections() == 4, "slot freed");
+                Await.until(WAIT, () -> limited.collector.listeners().httpConnections() == 4, "slot freed");
                 try (RawHttp again = new RawHttp(a, READ_MILLIS)) {
                     again.send(RawHttp.get("/ping"));
                     assertEquals(204, again.read().status(), "a freed slot is usable again");

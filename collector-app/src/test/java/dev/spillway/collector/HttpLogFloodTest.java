@@ -1,6 +1,6 @@
 package dev.spillway.collector;
 
-import dev.spillway.ingest.http.HttpServer;
+import dev.spillway.ingest.internal.http.HttpServer;
 import dev.spillway.testkit.LogCapture;
 import dev.spillway.telemetry.testsupport.Await;
 import dev.spillway.telemetry.testsupport.TestDatabase;
@@ -33,7 +33,7 @@ class HttpLogFloodTest {
     void refusedConnectionsAnd503AnswersAreLoggedBoundedAndAllAccountedFor() throws Exception {
         try (TestDatabase db = TestDatabase.create("collector_http_flood");
              LogCapture refusedConnections = LogCapture.of(HttpServer.class.getName());
-             LogCapture refusedRequests = LogCapture.of("dev.spillway.ingest.http.HttpApiHandler")) {
+             LogCapture refusedRequests = LogCapture.of("dev.spillway.ingest.internal.http.HttpApiHandler")) {
             final long started = System.nanoTime();
             final long elapsed;
             try (CollectorHarness h = CollectorHarness.start(db, "--max-body-size", "64KiB", "--http-max-buffered",
@@ -43,17 +43,17 @@ class HttpLogFloodTest {
                     // The holder keeps 60000 of the 96 KiB budget reserved: every further write of that size gets 503
                     // (and its connection is closed, since its body will not be read).
                     holder.send("POST /api/v2/write HTTP/1.1\r\nHost: x\r\nContent-Length: 60000\r\n\r\nx");
-                    Await.until(WAIT, () -> h.collector.listeners().http().bufferedBytes() >= 60_000, "budget held");
+                    Await.until(WAIT, () -> h.collector.listeners().httpBufferedBytes() >= 60_000, "budget held");
                     for (int i = 0; i < FLOOD; i++) {
                         try (RawHttp asker = new RawHttp(a, READ_MILLIS)) {
                             asker.send("POST /api/v2/write HTTP/1.1\r\nHost: x\r\nContent-Length: 60000\r\n\r\n");
                             final RawHttp.Response r = asker.read();
                             assertEquals(503, r.status(), r.body());
                         }
-                        Await.until(WAIT, () -> h.collector.listeners().http().openConnections() == 1, "asker's slot freed");
+                        Await.until(WAIT, () -> h.collector.listeners().httpConnections() == 1, "asker's slot freed");
                     }
                     try (RawHttp second = new RawHttp(a, READ_MILLIS); RawHttp third = new RawHttp(a, READ_MILLIS)) {
-                        Await.until(WAIT, () -> h.collector.listeners().http().openConnections() == 3, "every slot taken");
+                        Await.until(WAIT, () -> h.collector.listeners().httpConnections() == 3, "every slot taken");
                         // Every further connection is answered 503 and closed.
                         for (int i = 0; i < FLOOD; i++) {
                             try (RawHttp refused = new RawHttp(a, READ_MILLIS)) {

@@ -60,9 +60,9 @@ class HttpSlowClientsTest {
                     : "POST /api/v2/write HTTP/1.1\r\nHost: x\r\nContent-Length: 1048576\r\n\r\nslow,c=" + i + " v=1\n";
                 c.write(ByteBuffer.wrap(start.getBytes(StandardCharsets.US_ASCII)));
             }
-            Await.until(Duration.ofSeconds(60), () -> h.collector.listeners().http().openConnections() >= IDLE + SLOW,
+            Await.until(Duration.ofSeconds(60), () -> h.collector.listeners().httpConnections() >= IDLE + SLOW,
                 "all connections accepted");
-            final long buffered = h.collector.listeners().http().bufferedBytes();
+            final long buffered = h.collector.listeners().httpBufferedBytes();
 
             final List<Long> micros = new ArrayList<>();
             for (int i = 0; i < NORMAL_REQUESTS; i++) {
@@ -77,7 +77,7 @@ class HttpSlowClientsTest {
                 micros.add((System.nanoTime() - t0) / 1_000);
                 assertEquals(i % 2 == 0 ? 204 : 200, r.statusCode(), r.body());
             }
-            final int open = h.collector.listeners().http().openConnections();
+            final int open = h.collector.listeners().httpConnections();
             assertTrue(open >= IDLE + SLOW, "idle and slow connections are held, not dropped: " + open);
             System.gc();
             final long heapAfter = usedHeap();

@@ -4,7 +4,7 @@ import dev.spillway.collector.config.CollectorOptions;
 import dev.spillway.runtime.config.ConfigException;
 import dev.spillway.ingest.BadLineLog;
 import dev.spillway.testkit.LogCapture;
-import dev.spillway.ingest.tcp.TcpServer;
+import dev.spillway.ingest.internal.tcp.TcpServer;
 import dev.spillway.telemetry.testsupport.Await;
 import dev.spillway.telemetry.testsupport.TestDatabase;
 import org.junit.jupiter.api.Test;

@@ -111,9 +111,9 @@ class TimescaleOptionsTest {
         args.addAll(List.of(options));
         final CollectorConfig cfg = ((CollectorOptions.Run) CollectorOptions.parse(args.toArray(String[]::new),
             Map.of(), new PrintStream(OutputStream.nullOutputStream()))).config();
-        try (TimescaleSink sink = EventsTable.sink(cfg, ds, Duration.ofHours(1)).build()) {
+        try (TimescaleSink sink = EventsTable.sink(cfg.database(), ds, Duration.ofHours(1)).build()) {
             assertTrue(sink.isTimescale(), "the events table is a hypertable");
-            assertEquals(null, EventsTable.reportNotApplicable(cfg, sink.isTimescale()));
+            assertEquals(null, EventsTable.reportNotApplicable(cfg.database(), sink.isTimescale()));
         }
     }
 

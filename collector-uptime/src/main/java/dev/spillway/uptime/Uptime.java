@@ -7,7 +7,6 @@ import dev.spillway.uptime.heartbeat.HeartbeatApi;
 import dev.spillway.uptime.heartbeat.Heartbeats;
 import dev.spillway.uptime.monitor.MonitorApi;
 import dev.spillway.uptime.monitor.MonitorService;
-import dev.spillway.uptime.monitor.MonitorSpec;
 import dev.spillway.uptime.transitions.NotificationQueue;
 import dev.spillway.uptime.transitions.StateTransitions;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -17,7 +16,6 @@ import org.slf4j.LoggerFactory;
 import javax.sql.DataSource;
 import java.time.Clock;
 import java.time.Duration;
-import java.util.List;
 
 /**
  * The uptime module assembled: heartbeats and monitors started (in that order, each pushed onto the stack) with
@@ -34,12 +32,11 @@ public record Uptime(Heartbeats heartbeats, MonitorService monitors) {
     private static final Duration STOP = Duration.ofSeconds(30);
 
     /**
-     * @param declared monitors from a file, upserted before the first check (already validated), or empty
+     * @param settings the monitors declared in a file (validated, upserted before the first check) and the probes'
      * @param notifications where heartbeats put their announcements
      * @param notified called after a transaction wrote notifications (wakes the relay)
      */
-    public static Uptime start(DataSource ds, List<MonitorSpec> declared, MonitorService.Settings monitorSettings,
-                               StateTransitions transitions, NotificationQueue notifications, Runnable notified,
+    public static Uptime start(UptimeSettings settings, DataSource ds, StateTransitions transitions, NotificationQueue notifications, Runnable notified,
                                PointWriter points, Clock clock, ApiRouter router, MeterRegistry registry,
                                ServiceStack stack) throws Exception {
         final Heartbeats heartbeats = new Heartbeats(ds, transitions, notifications, points.producer("heartbeat"),
@@ -47,12 +44,13 @@ public record Uptime(Heartbeats heartbeats, MonitorService monitors) {
         new HeartbeatApi(heartbeats).register(router);
         heartbeats.start();
         stack.push(heartbeats, STOP);
-        if (!declared.isEmpty()) {
-            MonitorService.applyFile(ds, declared);
-            LOG.info("--monitors: {} monitors applied", declared.size());
+        if (settings.monitorsFile() != null) {
+            MonitorService.applyFile(ds, settings.monitors());
+            LOG.info("--monitors: {} monitors from {} applied", settings.monitors().size(), settings.monitorsFile());
         }
         final MonitorService monitors = stack.push(new MonitorService(ds, points, transitions, registry,
-            monitorSettings), STOP);
+            new MonitorService.Settings(settings.probeConcurrency(), settings.probeKeepAlive(),
+                settings.monitorReloadInterval())), STOP);
         MonitorApi.register(router, monitors);
         return new Uptime(heartbeats, monitors);
     }

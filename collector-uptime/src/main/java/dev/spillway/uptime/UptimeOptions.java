@@ -18,7 +18,7 @@ import java.util.List;
 public final class UptimeOptions {
 
     @Option(names = "--monitors", paramLabel = "FILE",
-        description = "Monitors to create or update at start (JSON or YAML list; see README 'Monitors').")
+        description = "Monitors to create or update at start (JSON or YAML list; see docs/monitors.md).")
     String monitors;
 
     @Option(names = "--probe-concurrency", paramLabel = "N", defaultValue = "500",

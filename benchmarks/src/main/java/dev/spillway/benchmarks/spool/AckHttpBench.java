@@ -85,7 +85,7 @@ public final class AckHttpBench {
                 collector = Collector.start(config);
                 url = "http://127.0.0.1:" + collector.httpAddress().getPort() + "/api/v2/write";
                 note = "collector in this JVM on PostgreSQL (" + (db.isEmbedded() ? "embedded" : "external")
-                    + "), defaults (batch " + String.format("%,d", config.batchSize()) + ", " + config.workers()
+                    + "), defaults (batch " + String.format("%,d", config.pipeline().batchSize()) + ", " + config.pipeline().workers()
                     + " workers, spool fsync 500 ms) with --flush-interval " + flush;
             } else {
                 note = "collector at " + url + " (its own settings)";

@@ -73,7 +73,7 @@ public final class OutageHarness {
             final var config = ((CollectorOptions.Run) parsed).config();
             final Collector collector = Collector.start(config);
             md.append("- collector: defaults (ack accept, flush 100 ms, batch " + String.format(Locale.ROOT, "%,d",
-                config.batchSize()) + ", " + config.workers() + " workers, retry 8 attempts / ")
+                config.pipeline().batchSize()) + ", " + config.pipeline().workers() + " workers, retry 8 attempts / ")
                 .append("60 s, spool fsync 500 ms, BLOCK) plus `").append(String.join(" ", cli)).append("`\n");
             md.append(String.format(Locale.ROOT, "- load: %d writers, %d-line bodies, %,.0f lines/s in total, paced; "
                 + "each waits for its answer%n", WRITERS, LINES, rate));

@@ -62,8 +62,8 @@ public final class DatabaseOptions {
             throw v.invalid("--jdbc-url", "must start with jdbc:postgresql:, was '" + jdbcUrl + "'");
         }
         if (url == null && (dbUser != null || dbPassword != null)) {
-            throw new ConfigException(
-                "--db-user/--db-password need --jdbc-url (the embedded database generates its own passwords)");
+            throw v.invalid(dbUser != null ? "--db-user" : "--db-password", "needs --jdbc-url (--db-user and "
+                + "--db-password are for an external database; the embedded one generates its own passwords)");
         }
         if (OptionValues.blank(dataDir)) {
             throw v.invalid("--data-dir", "must not be empty");

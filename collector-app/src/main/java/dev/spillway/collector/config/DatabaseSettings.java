@@ -1,5 +1,6 @@
 package dev.spillway.collector.config;
 
+import dev.spillway.runtime.config.OptionValues;
 import dev.spillway.runtime.config.Units;
 import dev.spillway.telemetry.timescale.IndexMode;
 
@@ -45,8 +46,9 @@ public record DatabaseSettings(
     @Override
     public String toString() {
         return "db=" + (jdbcUrl != null ? maskedJdbcUrl() + (user != null ? " user=" + user : "")
-            : "embedded:" + dataDir) + " retention=" + (retention == null ? "forever" : Units.formatDuration(retention))
-            + (compressAfter == null ? "" : " compressAfter=" + Units.formatDuration(compressAfter)) + " chunkInterval="
-            + Units.formatDuration(chunkInterval) + " indexMode=" + dev.spillway.runtime.config.OptionValues.spelling(indexMode);
+            : "embedded:" + dataDir) + " retention="
+            + (retention == null ? "forever" : Units.formatDuration(retention))
+            + (compressAfter == null ? "" : " compressAfter=" + Units.formatDuration(compressAfter))
+            + " chunkInterval=" + Units.formatDuration(chunkInterval) + " indexMode=" + OptionValues.spelling(indexMode);
     }
 }

@@ -58,7 +58,8 @@ final class Help {
                 options.add(own != null ? own : o);
                 inMixins.add(o.longestName());
             }
-            sections.append(String.format("%n%s:%n", section.getValue())).append(help.optionListExcludingGroups(options));
+            sections.append(String.format("%n%s:%n", section.getValue()))
+                .append(help.optionListExcludingGroups(options));
         }
         final List<OptionSpec> general = new ArrayList<>();
         for (OptionSpec o : spec.options()) {

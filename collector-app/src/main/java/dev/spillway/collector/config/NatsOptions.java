@@ -85,14 +85,16 @@ public final class NatsOptions {
             return new NatsSettings(r, null, null, null, null, null, null, null, 0, null, null, null, 0);
         }
         if (OptionValues.blank(nats)) {
-            throw new ConfigException("--role " + role.trim() + " needs --nats URL (e.g. nats://127.0.0.1:4222)");
+            throw new ConfigException(v.name("--role") + " " + role.trim()
+                + " needs --nats URL (e.g. nats://127.0.0.1:4222)");
         }
         if (r == NatsSettings.Role.EDGE && database.embedded()) {
             throw new ConfigException("--role edge needs --jdbc-url: edges resolve series ids in the shared database "
                 + "the writers write to, so that every edge gives a series the same source_id");
         }
         if ((natsUser == null) != (natsPassword == null)) {
-            throw new ConfigException("--nats-user and --nats-password go together");
+            throw natsUser != null ? v.invalid("--nats-user", "needs --nats-password (they go together)")
+                : v.invalid("--nats-password", "needs --nats-user (they go together)");
         }
         final Path creds = OptionValues.blank(natsCreds) ? null : v.readableFile("--nats-creds", natsCreds);
         final long maxBytes = v.convert("--nats-max-bytes", natsMaxBytes, Units::parseSize);
@@ -110,7 +112,22 @@ public final class NatsOptions {
         try {
             JetStreamRole.topology(settings);
         } catch (IllegalArgumentException e) {
-            throw new ConfigException(e.getMessage().replace("JetStreamTopology.", "--nats-"));
+            // "JetStreamTopology.stream must be ..." -> "--nats-stream must be ...", as the user set it.
+            final String message = e.getMessage().replaceFirst("^JetStreamTopology\\.", "");
+            final int space = message.indexOf(' ');
+            final String field = space < 0 ? message : message.substring(0, space);
+            final String option = switch (field) {
+                case "stream" -> "--nats-stream";
+                case "subject" -> "--nats-subject";
+                case "consumer" -> "--nats-consumer";
+                case "maxBytes" -> "--nats-max-bytes";
+                case "maxAge" -> "--nats-max-age";
+                case "duplicateWindow" -> "--nats-dedup-window";
+                case "ackWait" -> "--nats-ack-wait";
+                default -> null;
+            };
+            throw option == null ? new ConfigException("--nats: " + message)
+                : v.invalid(option, message.substring(field.length()).strip());
         }
         return settings;
     }

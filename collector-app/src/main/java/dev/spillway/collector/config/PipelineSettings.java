@@ -53,10 +53,11 @@ public record PipelineSettings(
     /** Durations and sizes as people write them, for logs. */
     @Override
     public String toString() {
+        final String spool = spoolDir == null ? "off" : spoolDir + " (max " + Units.formatSize(spoolMaxBytes)
+            + ", fsync " + (spoolFsync.isZero() ? "always" : Units.formatDuration(spoolFsync)) + ", when full "
+            + OptionValues.spelling(spoolFull) + ")";
         return "ring=" + ringSize + " batch=" + batchSize + " flush=" + Units.formatDuration(flushInterval)
-            + " workers=" + workers + " policy=" + OptionValues.spelling(overflowPolicy) + " retry=" + retryAttempts
-            + "x/" + Units.formatDuration(retryMaxElapsed) + " spool=" + (spoolDir == null ? "off" : spoolDir + " (max "
-                + Units.formatSize(spoolMaxBytes) + ", fsync " + (spoolFsync.isZero() ? "always"
-                : Units.formatDuration(spoolFsync)) + ", when full " + OptionValues.spelling(spoolFull) + ")");
+            + " workers=" + workers + " policy=" + OptionValues.spelling(overflowPolicy) + " retryAttempts="
+            + retryAttempts + " retryMaxElapsed=" + Units.formatDuration(retryMaxElapsed) + " spool=" + spool;
     }
 }

@@ -2,6 +2,7 @@ package dev.spillway.collector.db;
 
 import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
+import dev.spillway.collector.config.DatabaseSettings;
 import dev.spillway.runtime.lifecycle.Service;
 import dev.spillway.runtime.lifecycle.ServiceStack;
 
@@ -25,18 +26,22 @@ public record CollectorDatabase(String jdbcUrl, String user, EmbeddedDatabase em
     /**
      * Opens the database and its pool, pushing each part onto {@code stack} (so a failure later still closes them).
      *
-     * @param jdbcUrl external database, or null to run the embedded one in {@code dataDir} on {@code dbPort}
+     * @param settings an external database, or the embedded one's data directory and port
      * @param writers connections the sink and writer threads hold; the pool adds the series threads', the
      *     readiness probe's and {@value #EXTRA_CONNECTIONS} for the API, monitor and heartbeat state changes and
      *     the notification relay (one held while it waits for a webhook)
      */
-    public static CollectorDatabase open(ServiceStack stack, String jdbcUrl, String user, String password, Path dataDir,
-                                         int dbPort, int writers, int seriesThreads) throws Exception {
+    public static CollectorDatabase open(ServiceStack stack, DatabaseSettings settings, int writers, int seriesThreads)
+        throws Exception {
+        String jdbcUrl = settings.jdbcUrl();
+        String user = settings.user();
+        String password = settings.password();
         EmbeddedDatabase embedded = null;
         if (jdbcUrl == null) {
+            final Path dataDir = settings.dataDir();
             // First of all: a second collector on this directory stops here, before any port or process.
             stack.push(Service.closing("data directory lock", DataDirectoryLock.acquire(dataDir)), Duration.ofSeconds(5));
-            embedded = EmbeddedDatabase.start(dataDir, dbPort);
+            embedded = EmbeddedDatabase.start(dataDir, settings.port());
             stack.push(Service.closing("embedded PostgreSQL", embedded), Duration.ofSeconds(60));
             jdbcUrl = embedded.jdbcUrl();
             user = embedded.user();

@@ -1,6 +1,7 @@
 package dev.spillway.collector.db;
 
-import dev.spillway.collector.config.CollectorConfig;
+import dev.spillway.collector.config.DatabaseSettings;
+import dev.spillway.runtime.config.Units;
 import dev.spillway.telemetry.timescale.TimescaleSink;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -31,9 +32,9 @@ public final class EventsTable {
      * How long the sink's dedup ledger keeps a batch: longer than the longest retry of a batch and, for a JetStream
      * writer, than a batch's longest stay in the stream (capped at 30 days).
      */
-    public static Duration ledgerRetention(CollectorConfig cfg, Duration writerRetention) {
+    public static Duration ledgerRetention(Duration retryMaxElapsed, Duration writerRetention) {
         Duration d = Duration.ofHours(1);
-        d = d.compareTo(cfg.retryMaxElapsed().multipliedBy(2)) >= 0 ? d : cfg.retryMaxElapsed().multipliedBy(2);
+        d = d.compareTo(retryMaxElapsed.multipliedBy(2)) >= 0 ? d : retryMaxElapsed.multipliedBy(2);
         d = d.compareTo(writerRetention) >= 0 ? d : writerRetention;
         return d.compareTo(Duration.ofDays(30)) > 0 ? Duration.ofDays(30) : d;
     }
@@ -43,7 +44,7 @@ public final class EventsTable {
      *
      * @param ledgerRetention how long the deduplication ledger keeps its rows
      */
-    public static TimescaleSink.Builder sink(CollectorConfig cfg, DataSource dataSource, Duration ledgerRetention) {
+    public static TimescaleSink.Builder sink(DatabaseSettings cfg, DataSource dataSource, Duration ledgerRetention) {
         return TimescaleSink.builder()
             .dataSource(dataSource)
             .table(NAME)
@@ -61,19 +62,19 @@ public final class EventsTable {
      * @param timescale whether the events table is a hypertable
      * @return the warning, or null when nothing was given that does not apply
      */
-    public static String reportNotApplicable(CollectorConfig cfg, boolean timescale) {
+    public static String reportNotApplicable(DatabaseSettings cfg, boolean timescale) {
         if (timescale) {
             return null;
         }
         final List<String> given = new ArrayList<>();
         if (cfg.retention() != null) {
-            given.add("--retention " + format(cfg.retention()));
+            given.add("--retention " + Units.formatDuration(cfg.retention()));
         }
         if (cfg.compressAfter() != null) {
-            given.add("--compress-after " + format(cfg.compressAfter()));
+            given.add("--compress-after " + Units.formatDuration(cfg.compressAfter()));
         }
         if (!cfg.chunkInterval().equals(DEFAULT_CHUNK_INTERVAL)) {
-            given.add("--chunk-interval " + format(cfg.chunkInterval()));
+            given.add("--chunk-interval " + Units.formatDuration(cfg.chunkInterval()));
         }
         if (given.isEmpty()) {
             return null;
@@ -87,15 +88,4 @@ public final class EventsTable {
     }
 
     /** In the options' own syntax, the largest unit that is exact: {@code 30d}, {@code 6h}, {@code 90s}. */
-    static String format(Duration d) {
-        final long ms = d.toMillis();
-        final long[] sizes = {86_400_000L, 3_600_000L, 60_000L, 1_000L};
-        final String[] units = {"d", "h", "m", "s"};
-        for (int i = 0; i < sizes.length; i++) {
-            if (ms % sizes[i] == 0) {
-                return ms / sizes[i] + units[i];
-            }
-        }
-        return ms + "ms";
-    }
 }

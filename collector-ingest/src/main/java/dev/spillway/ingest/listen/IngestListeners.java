@@ -2,16 +2,16 @@ package dev.spillway.ingest.listen;
 
 import dev.spillway.ingest.BadLineLog;
 import dev.spillway.ingest.CollectorMetrics;
+import dev.spillway.ingest.IngestSettings;
 import dev.spillway.ingest.LineIngestor;
 import dev.spillway.ingest.Saturation;
-import dev.spillway.ingest.http.HttpApi;
-import dev.spillway.ingest.http.HttpLimits;
-import dev.spillway.ingest.http.HttpServer;
-import dev.spillway.ingest.http.ReadinessProbe;
-import dev.spillway.ingest.tcp.TcpServer;
-import dev.spillway.ingest.udp.UdpServer;
+import dev.spillway.ingest.internal.http.HttpApi;
+import dev.spillway.ingest.internal.http.HttpLimits;
+import dev.spillway.ingest.internal.http.HttpServer;
+import dev.spillway.ingest.ReadinessProbe;
+import dev.spillway.ingest.internal.tcp.TcpServer;
+import dev.spillway.ingest.internal.udp.UdpServer;
 import dev.spillway.runtime.api.ApiRouter;
-import dev.spillway.runtime.config.HostPort;
 import dev.spillway.runtime.lifecycle.Deadline;
 import dev.spillway.runtime.lifecycle.Service;
 import dev.spillway.runtime.lifecycle.ServiceThreads;
@@ -32,16 +32,8 @@ import java.util.concurrent.TimeUnit;
  */
 public final class IngestListeners implements Service {
 
-    /**
-     * Addresses and limits of the listeners.
-     *
-     * @param tcp TCP address, or null when off
-     * @param udp UDP address, or null when off
-     */
-    public record Settings(HostPort http, HostPort tcp, HostPort udp, HttpLimits httpLimits, String token,
-                           int maxDecompressedSize, int ingestThreads, int maxLineLength, Duration tcpIdleTimeout,
-                           int tcpMaxConnections, int udpReceiveBuffer) {
-    }
+    // Requests read ahead on one HTTP connection; clients rarely pipeline more than a few.
+    private static final int MAX_PIPELINED = 16;
 
     private final ExecutorService httpIngest;
     private final ExecutorService tcpIngest;
@@ -65,14 +57,16 @@ public final class IngestListeners implements Service {
      *
      * @throws java.net.BindException naming the address and its option
      */
-    public static IngestListeners start(Settings s, NetworkIo io, LineIngestor ingestor, Saturation saturation,
+    public static IngestListeners start(IngestSettings s, NetworkIo io, LineIngestor ingestor, Saturation saturation,
                                         ReadinessProbe readiness, CollectorMetrics metrics, BadLineLog badLines,
                                         ApiRouter router, PrometheusMeterRegistry registry) throws Exception {
         final IngestListeners l = new IngestListeners(s.ingestThreads(), badLines);
         try {
             final HttpApi api = new HttpApi(ingestor, l.httpIngest, saturation, readiness, registry, metrics, s.token(),
                 s.maxDecompressedSize(), router);
-            l.http = HttpServer.start(s.http(), io.boss, io.workers, api, s.httpLimits(), io.connections, registry);
+            final HttpLimits limits = new HttpLimits(s.maxBodySize(), s.httpMaxConnections(), s.httpMaxBuffered(),
+                MAX_PIPELINED, s.httpHeaderTimeout(), s.httpReadTimeout(), s.httpIdleTimeout());
+            l.http = HttpServer.start(s.http(), io.boss, io.workers, api, limits, io.connections, registry);
             if (s.tcp() != null) {
                 l.tcp = TcpServer.start(s.tcp(), io.boss, io.workers, ingestor, metrics, badLines, s.maxLineLength(),
                     s.tcpIdleTimeout(), s.tcpMaxConnections(), io.connections, l.tcpIngest, registry);
@@ -87,9 +81,19 @@ public final class IngestListeners implements Service {
         }
     }
 
-    /** The HTTP server (address, buffered bytes, connections). */
-    public HttpServer http() {
-        return http;
+    /** Bound HTTP address. */
+    public InetSocketAddress httpAddress() {
+        return http.address();
+    }
+
+    /** Request bytes the HTTP server holds now (received, not yet answered). */
+    public long httpBufferedBytes() {
+        return http.bufferedBytes();
+    }
+
+    /** Open HTTP connections. */
+    public int httpConnections() {
+        return http.openConnections();
     }
 
     /** Bound TCP address, or null when off. */

@@ -133,7 +133,7 @@ public final class HeartbeatApi {
         return out;
     }
 
-    /** The JSON shape of a service (documented in the README). */
+    /** The JSON shape of a service (documented in docs/heartbeats-and-notifications.md). */
     static Map<String, Object> view(ServiceState s) {
         final Map<String, Object> m = new LinkedHashMap<>();
         m.put("id", s.spec().id());

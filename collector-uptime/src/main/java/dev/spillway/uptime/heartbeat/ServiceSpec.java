@@ -1,5 +1,7 @@
 package dev.spillway.uptime.heartbeat;
 
+import dev.spillway.runtime.config.Units;
+
 import java.time.Duration;
 import java.util.List;
 import java.util.regex.Pattern;
@@ -30,10 +32,10 @@ public record ServiceSpec(String id, Duration timeout, Duration grace, List<Stri
             throw new IllegalArgumentException("id: must match [A-Za-z0-9_.-]{1,64}, was '" + id + "'");
         }
         if (timeout == null || timeout.compareTo(Duration.ofSeconds(1)) < 0 || timeout.compareTo(MAX) > 0) {
-            throw new IllegalArgumentException("timeout: must be 1s..365d, was " + timeout);
+            throw new IllegalArgumentException("timeout: must be 1s..365d, was " + Units.formatDuration(timeout));
         }
         if (grace == null || grace.isNegative() || grace.compareTo(MAX) > 0) {
-            throw new IllegalArgumentException("grace: must be 0s..365d, was " + grace);
+            throw new IllegalArgumentException("grace: must be 0s..365d, was " + Units.formatDuration(grace));
         }
         if (statuses == null || statuses.isEmpty() || statuses.size() > 32) {
             throw new IllegalArgumentException("statuses: must hold 1 to 32 names (index 0 is the normal status)");

@@ -7,6 +7,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import dev.spillway.runtime.api.ApiException;
 import dev.spillway.runtime.config.ConfigException;
+import org.yaml.snakeyaml.error.Mark;
+import org.yaml.snakeyaml.error.MarkedYAMLException;
 
 import java.io.IOException;
 import java.nio.file.Path;
@@ -49,10 +51,7 @@ public final class MonitorFile {
         try {
             root = mapper.readTree(file.toFile());
         } catch (JsonProcessingException e) {
-            final JsonLocation at = e.getLocation();
-            throw new ConfigException(label + ": not valid " + (json ? "JSON" : "YAML")
-                + (at != null && at.getLineNr() > 0 ? " (line " + at.getLineNr() + ", column " + at.getColumnNr() + ")"
-                    : "") + ": " + oneLine(e.getOriginalMessage()));
+            throw new ConfigException(label + ": not valid " + (json ? "JSON" : "YAML") + syntaxError(e));
         } catch (IOException e) {
             throw new ConfigException(label + ": cannot read it: " + oneLine(e.getMessage()));
         }
@@ -78,6 +77,24 @@ public final class MonitorFile {
             }
         }
         return out;
+    }
+
+    /**
+     * {@code " at line 4, column 1: expected ',' or ']', but got <stream end> (while parsing a flow sequence)"}: where
+     * and what, without the parser's multi-line excerpt of the source.
+     */
+    private static String syntaxError(JsonProcessingException e) {
+        for (Throwable c = e; c != null; c = c.getCause()) {
+            if (c instanceof MarkedYAMLException yaml && yaml.getProblem() != null) {
+                final Mark at = yaml.getProblemMark();
+                return (at == null ? "" : " at line " + (at.getLine() + 1) + ", column " + (at.getColumn() + 1)) + ": "
+                    + oneLine(yaml.getProblem()) + (yaml.getContext() == null ? "" : " (" + oneLine(yaml.getContext())
+                    + ")");
+            }
+        }
+        final JsonLocation at = e.getLocation();
+        return (at != null && at.getLineNr() > 0 ? " at line " + at.getLineNr() + ", column " + at.getColumnNr() : "")
+            + ": " + oneLine(e.getOriginalMessage());
     }
 
     /** The parser's message without its source excerpt: the first line, trimmed. */

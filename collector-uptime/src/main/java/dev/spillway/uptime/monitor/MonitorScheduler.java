@@ -22,7 +22,7 @@ import java.util.concurrent.locks.LockSupport;
 /**
  * One thread that only decides when checks are due and hands them over; it never runs a check or touches the
  * database. Deadlines live in Agrona's {@link DeadlineTimerWheel} (chosen over a
- * {@code ScheduledThreadPoolExecutor} by measurement: see the README's monitor section), driven by this
+ * {@code ScheduledThreadPoolExecutor} by measurement: see docs/monitors.md and docs/performance.md), driven by this
  * thread's own loop with a ~4 ms tick.
  *
  * <ul>

@@ -38,7 +38,7 @@ import java.util.concurrent.atomic.LongAdder;
  *
  * <h2>What "written" means here</h2>
  * {@code write} returns only when JetStream has acknowledged the message (stored it in the stream; with file
- * storage it reaches the disk at the server's sync interval, see the README). So the edge pipeline's
+ * storage it reaches the disk at the server's sync interval, see docs/scaling-out.md). So the edge pipeline's
  * {@code written} counts batches JetStream holds, and its accounting stays exact: a batch whose publish failed is
  * retried by the pipeline and, at the end of its budget, failed (or spooled), never counted as written while
  * still in doubt.

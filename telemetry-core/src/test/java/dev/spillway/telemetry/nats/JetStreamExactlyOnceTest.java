@@ -368,7 +368,7 @@ class JetStreamExactlyOnceTest {
      * often as it would in a minute with production settings (9 deliveries, three of them after the capped delay),
      * MaxDeliver stays unbounded (nothing is terminated however often a batch comes back), the edge keeps
      * publishing into the stream throughout, and afterwards every event is in the table exactly once. Run with
-     * {@code -Dspillway.test.outageScale=1} for the real minute (see the README).
+     * {@code -Dspillway.test.outageScale=1} for the real minute (see docs/scaling-out.md).
      */
     @Test
     void databaseOutageIsBufferedInTheStreamAndWrittenOnceAfterwards() throws Exception {

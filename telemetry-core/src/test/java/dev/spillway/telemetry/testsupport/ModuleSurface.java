@@ -39,7 +39,7 @@ import java.util.stream.Stream;
  *
  * <pre>{@code
  * ModuleSurface.of(Path.of("target", "classes"), "dev.spillway.ingest")
- *     .api("dev.spillway.ingest", "dev.spillway.ingest.http")
+ *     .api("dev.spillway.ingest", "dev.spillway.ingest.internal.http")
  *     .assertAll("dev.spillway.telemetry", "dev.spillway.runtime");
  * }</pre>
  *

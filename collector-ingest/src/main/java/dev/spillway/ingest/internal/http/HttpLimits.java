@@ -1,4 +1,4 @@
-package dev.spillway.ingest.http;
+package dev.spillway.ingest.internal.http;
 
 import java.time.Duration;
 

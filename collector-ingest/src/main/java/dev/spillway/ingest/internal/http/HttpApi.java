@@ -1,5 +1,6 @@
-package dev.spillway.ingest.http;
+package dev.spillway.ingest.internal.http;
 
+import dev.spillway.ingest.ReadinessProbe;
 import dev.spillway.runtime.api.ApiRouter;
 import dev.spillway.ingest.CollectorMetrics;
 import dev.spillway.ingest.LineIngestor;

@@ -1,4 +1,4 @@
-package dev.spillway.ingest.udp;
+package dev.spillway.ingest.internal.udp;
 
 import java.io.IOException;
 import java.net.Inet4Address;

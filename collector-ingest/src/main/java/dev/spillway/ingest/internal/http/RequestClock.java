@@ -1,4 +1,4 @@
-package dev.spillway.ingest.http;
+package dev.spillway.ingest.internal.http;
 
 import dev.spillway.runtime.log.RateLimitedLog;
 import io.netty.buffer.ByteBuf;

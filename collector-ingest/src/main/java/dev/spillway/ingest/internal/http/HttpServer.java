@@ -1,4 +1,4 @@
-package dev.spillway.ingest.http;
+package dev.spillway.ingest.internal.http;
 
 import dev.spillway.ingest.Listeners;
 import dev.spillway.runtime.config.HostPort;

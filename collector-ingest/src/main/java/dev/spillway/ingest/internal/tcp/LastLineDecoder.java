@@ -1,4 +1,4 @@
-package dev.spillway.ingest.tcp;
+package dev.spillway.ingest.internal.tcp;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.ChannelHandlerContext;

@@ -1,4 +1,4 @@
-package dev.spillway.ingest.tcp;
+package dev.spillway.ingest.internal.tcp;
 
 import dev.spillway.ingest.BadLineLog;
 import dev.spillway.ingest.CollectorMetrics;

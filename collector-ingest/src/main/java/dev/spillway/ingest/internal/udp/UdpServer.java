@@ -1,4 +1,4 @@
-package dev.spillway.ingest.udp;
+package dev.spillway.ingest.internal.udp;
 
 import dev.spillway.ingest.Listeners;
 import dev.spillway.runtime.config.HostPort;

@@ -1,4 +1,4 @@
-package dev.spillway.ingest.http;
+package dev.spillway.ingest;
 
 import dev.spillway.telemetry.Pipeline;
 import org.slf4j.Logger;
