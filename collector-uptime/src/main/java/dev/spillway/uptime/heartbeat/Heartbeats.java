@@ -375,6 +375,9 @@ public final class Heartbeats implements AutoCloseable, Service {
         if (batch.isEmpty()) {
             return;
         }
+        // The batch is one implicit transaction: lock its rows in id order, as every other collector's flush does,
+        // so two flushes of the same services wait for each other instead of deadlocking.
+        batch.sort(java.util.Comparator.comparing(e -> e.id));
         final List<Entry> stale = new ArrayList<>();
         final long[] times = new long[batch.size()];
         try (Connection c = dataSource.getConnection()) {
@@ -530,7 +533,9 @@ public final class Heartbeats implements AutoCloseable, Service {
             if (!ended) {
                 LOG.warn("heartbeat threads did not stop in time");
             }
-            flush();
+            synchronized (this) { // a tick still running when the deadline passed flushes under the same lock
+                flush();
+            }
             return ended;
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
