@@ -92,7 +92,7 @@ final class RequestAssembler extends ChannelInboundHandlerAdapter {
             return;
         }
         if (declared > 0) {
-            if (!budget.tryReserve(declared)) {
+            if (!budget.tryReserve(declared, declared)) {
                 refuse(ctx, HttpResponseStatus.SERVICE_UNAVAILABLE, "unavailable", noRoom());
                 return;
             }
@@ -154,7 +154,7 @@ final class RequestAssembler extends ChannelInboundHandlerAdapter {
             if (need > reserved) {
                 // Chunked: reserve the growth (doubling) before buffering it.
                 final long want = Math.min(maxBodySize, Math.max(need, Math.max(FIRST_CHUNKED_CAPACITY, reserved * 2)));
-                if (!budget.tryReserve(want - reserved)) {
+                if (!budget.tryReserve(want - reserved, want)) {
                     refuse(ctx, HttpResponseStatus.SERVICE_UNAVAILABLE, "unavailable", noRoom());
                     return;
                 }
