@@ -58,14 +58,14 @@ public final class AddressPolicy {
      * and private ranges are not in it: monitoring internal services is the point.
      */
     public static final List<Rule> DEFAULT_DENY = List.of(
-        builtIn("0.0.0.0/8", "unspecified ('this network'; 0.0.0.0 reaches this host)"),
+        builtIn("0.0.0.0/8", "unspecified"),              // 'this network'; a connect to 0.0.0.0 reaches this host
         builtIn("::/128", "unspecified"),
         builtIn("169.254.0.0/16", "link-local"),
         builtIn("fe80::/10", "link-local"),
-        builtIn("169.254.169.254/32", "cloud metadata (AWS, GCP, Azure, OpenStack, DigitalOcean, Hetzner, Oracle)"),
-        builtIn("fd00:ec2::254/128", "cloud metadata (AWS, IPv6)"),
-        builtIn("100.100.100.200/32", "cloud metadata (Alibaba Cloud)"),
-        builtIn("192.0.0.192/32", "cloud metadata (Oracle Cloud, legacy)"));
+        builtIn("169.254.169.254/32", "cloud metadata"),  // AWS, GCP, Azure, OpenStack, DigitalOcean, Oracle, ...
+        builtIn("fd00:ec2::254/128", "cloud metadata"),   // AWS over IPv6
+        builtIn("100.100.100.200/32", "cloud metadata"),  // Alibaba Cloud
+        builtIn("192.0.0.192/32", "cloud metadata"));     // Oracle Cloud (legacy)
 
     private static final AddressPolicy DEFAULTS = new AddressPolicy(List.of(), List.of());
 
@@ -110,7 +110,8 @@ public final class AddressPolicy {
     public Denial check(InetAddress address) {
         final byte[] b = address.getAddress();
         if (b.length == 16 && isMapped(b)) {
-            return decide(address, Arrays.copyOfRange(b, 12, 16));
+            final byte[] v4 = Arrays.copyOfRange(b, 12, 16);
+            return decide(ipv4(v4), v4);
         }
         final Denial d = decide(address, b);
         if (d != null || b.length == 4) {
@@ -249,9 +250,12 @@ public final class AddressPolicy {
             return null;
         }
         value |= last;
+        return ipv4(new byte[] {(byte) (value >>> 24), (byte) (value >>> 16), (byte) (value >>> 8), (byte) value});
+    }
+
+    private static InetAddress ipv4(byte[] four) {
         try {
-            return InetAddress.getByAddress(new byte[] {(byte) (value >>> 24), (byte) (value >>> 16),
-                (byte) (value >>> 8), (byte) value});
+            return InetAddress.getByAddress(four);
         } catch (UnknownHostException e) {
             throw new IllegalStateException(e); // four bytes are always an address
         }

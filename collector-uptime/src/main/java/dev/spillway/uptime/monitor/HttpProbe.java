@@ -45,16 +45,16 @@ import java.util.concurrent.atomic.LongAdder;
  *   <li>the monitor's headers (all of them: {@code Authorization}, {@code Cookie} and custom ones may be secrets)
  *   are sent only while the chain of redirects stays on the first URL's origin (scheme, host, port); from the first
  *   hop to another origin on, none is sent;</li>
- *   <li>at most {@link #MAX_BODY} response body bytes are read per check, redirect bodies included; a response
- *   with more is cut there and its connection closed (not drained), and the result says so
- *   ({@link CheckResult#bodyCapped()}).</li>
+ *   <li>at most {@link #MAX_BODY} response body bytes are read per check: of the final response (a redirect's
+ *   body is not read, its connection is closed instead); a body with more is cut there and its connection closed
+ *   (not drained), and the result says so ({@link CheckResult#bodyCapped()}).</li>
  * </ul>
  *
  * <p>Thread-safe: one instance serves all probe threads.
  */
 public final class HttpProbe {
 
-    /** Most response body bytes read per check, redirects included (the keyword must appear within them). */
+    /** Most response body bytes read per check (the keyword must appear within them). */
     public static final int MAX_BODY = 1 << 20;
 
     private static final double MS_PER_DAY = 86_400_000.0;
@@ -141,7 +141,6 @@ public final class HttpProbe {
         HttpUrl url = HttpUrl.get(spec.url().toString());
         final HttpUrl first = url;
         boolean sameOrigin = true;
-        long bodyBudget = MAX_BODY;
         String method = spec.method();
         String body = spec.body();
         try {
@@ -170,9 +169,10 @@ public final class HttpProbe {
                             error = "redirects: " + status + " without a usable Location";
                             break;
                         }
-                        final Body skipped = readCapped(call, resp.body(), bodyBudget);
-                        bodyBudget -= skipped.read;
-                        cut |= skipped.capped;
+                        if (resp.body().contentLength() != 0) {
+                            // A redirect's body is not needed: close the connection rather than drain it.
+                            call.cancel();
+                        }
                         if (status == 303 || ((status == 301 || status == 302) && method.equals("POST"))) {
                             method = "GET";
                             body = null;
@@ -181,8 +181,8 @@ public final class HttpProbe {
                         url = next;
                         continue;
                     }
-                    final Body text = readCapped(call, resp.body(), bodyBudget);
-                    cut |= text.capped;
+                    final Body text = readCapped(call, resp.body(), MAX_BODY);
+                    cut = text.capped;
                     error = judge(spec, status, text);
                     break;
                 }
