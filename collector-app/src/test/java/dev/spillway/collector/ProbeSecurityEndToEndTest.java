@@ -83,8 +83,8 @@ class ProbeSecurityEndToEndTest {
                 assertEquals("url", json(r).get("field").asText());
                 assertTrue(json(r).get("message").asText().startsWith("url: address policy: "), r.body());
             }
-            final HttpResponse<String> put = send(h, "PUT", "/api/v1/monitors/m", monitor("m", "http://2130706433:" + port
-                + "/"));
+            final HttpResponse<String> put = send(h, "PUT", "/api/v1/monitors/m",
+                monitor("m", "http://2130706433:" + port + "/"));
             assertEquals(400, put.statusCode());
             assertEquals("url: address policy: 2130706433 (127.0.0.1) is in --probe-deny 127.0.0.0/8",
                 json(put).get("message").asText());
@@ -125,8 +125,11 @@ class ProbeSecurityEndToEndTest {
              CollectorHarness h = CollectorHarness.start(db, "--token", "t0k3n")) {
             assertEquals(201, send(h, "POST", "/api/v1/monitors", monitor("huge", endless.url())
                 .replace("}", ",\"keyword\":\"aaaa\"}")).statusCode());
+            assertEquals(201, send(h, "POST", "/api/v1/monitors", monitor("small", target.url("/"))).statusCode());
             Await.until(WAIT, () -> h.count("tags->>'monitor' = 'huge' AND field = 'body_capped' AND value = 1") >= 1,
                 "body_capped in telemetry");
+            Await.until(WAIT, () -> h.count("tags->>'monitor' = 'small' AND field = 'up' AND value = 1") >= 1, "small");
+            assertEquals(0, h.count("tags->>'monitor' = 'small' AND field = 'body_capped'"), "absent when not cut");
             final JsonNode checks = json(send(h, "GET", "/api/v1/monitors/huge/checks?from=10m", null)).get("checks");
             assertTrue(checks.get(0).get("body_capped").asBoolean(), checks.toString());
             assertTrue(checks.get(0).get("up").asBoolean(), "a cut body is not a failure: " + checks);

@@ -303,7 +303,8 @@ public final class AddressPolicy {
          */
         public String describe() {
             final String text = format(address);
-            final String who = spelling == null || spelling.equalsIgnoreCase(text) ? text : spelling + " (" + text + ")";
+            final String who = spelling == null || spelling.equalsIgnoreCase(text) ? text
+                : spelling + " (" + text + ")";
             return rule.source == Source.DEFAULT
                 ? who + " is " + rule.label + " (" + rule.range + ", denied by default; allow with --probe-allow)"
                 : who + " is in --probe-deny " + rule.range;

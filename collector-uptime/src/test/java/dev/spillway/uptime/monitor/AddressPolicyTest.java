@@ -143,6 +143,7 @@ class AddressPolicyTest {
             "http://0xa9.0xfe.0xa9.0xfe/", "http://\uff11\uff16\uff19.254.169.254/")) {
             final ApiException e = assertThrows(ApiException.class, () -> MonitorValidator.parse(monitor(url), null));
             assertEquals("url", e.extra().get("field"), url);
+            assertTrue(e.getMessage().startsWith("url: needs a host name"), e.getMessage());
         }
         for (String url : List.of("http://0.0.0.0:8080/", "http://0/", "http://[::]/", "http://[fe80::1]/",
             "http://[fd00:ec2::254]/", "http://100.100.100.200/", "http://169.254.1.1/", "http://[::ffff:0:0]/")) {

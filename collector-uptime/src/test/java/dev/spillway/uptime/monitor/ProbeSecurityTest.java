@@ -186,6 +186,19 @@ class ProbeSecurityTest {
     }
 
     @Test
+    void unspecifiedIsDeniedBecauseAConnectTo0000ReachesThisMachine() throws Exception {
+        try (Socket s = new Socket()) {
+            s.connect(new InetSocketAddress(InetAddress.getByName("0.0.0.0"), a.port()), 1000);
+        }
+        a.control();
+        assertEquals(2, a.connections(), "the plain connect to 0.0.0.0 arrived on 127.0.0.1");
+        assertTrue(probe(AddressPolicy.defaults()).check(spec(a.url("/ok").replace("127.0.0.1", "0.0.0.0"), o -> { }))
+            .error().startsWith("address policy: 0.0.0.0 is unspecified (0.0.0.0/8, denied by default"));
+        a.control();
+        assertEquals(3, a.connections(), "the probe did not connect");
+    }
+
+    @Test
     void aNameWithAllowedAndDeniedAddressesUsesOnlyTheAllowedOnes() throws Exception {
         dns.map("mixed.test", "127.0.0.2", "127.0.0.1");
         final CheckResult r = probe(DENY_127_0_0_2).check(spec("http://mixed.test:" + a.port() + "/ok",
@@ -235,7 +248,11 @@ class ProbeSecurityTest {
             assertEquals("address policy: " + s + " (127.0.0.2) is in --probe-deny 127.0.0.2/32",
                 probe.check(spec(a.url("/to-" + s), o -> { })).error(), s);
         }
-        assertEquals(4 + spellings.size(), probe.deniedChecks());
+        a.on("/to-full-width", RawTarget.redirect(302, "http://%EF%BC%91%EF%BC%92%EF%BC%97.0.0.2:" + internal.port()
+            + "/"));
+        assertEquals("address policy: 127.0.0.2 is in --probe-deny 127.0.0.2/32",
+            probe.check(spec(a.url("/to-full-width"), o -> { })).error(), "OkHttp decodes and maps full-width digits");
+        assertEquals(5 + spellings.size(), probe.deniedChecks());
         internal.control();
         assertEquals(1, internal.connections());
     }

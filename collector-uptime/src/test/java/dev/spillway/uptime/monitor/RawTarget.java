@@ -189,7 +189,8 @@ final class RawTarget implements AutoCloseable {
                     .getBytes(StandardCharsets.ISO_8859_1));
                 final byte[] block = new byte[64 * 1024];
                 java.util.Arrays.fill(block, (byte) 'a');
-                final byte[] chunkHead = (Integer.toHexString(block.length) + "\r\n").getBytes(StandardCharsets.US_ASCII);
+                final byte[] chunkHead = (Integer.toHexString(block.length) + "\r\n")
+                    .getBytes(StandardCharsets.US_ASCII);
                 while (n < declared) {
                     if (chunked) {
                         out.write(chunkHead);
