@@ -50,7 +50,7 @@ public record Uptime(Heartbeats heartbeats, MonitorService monitors) {
         }
         final MonitorService monitors = stack.push(new MonitorService(ds, points, transitions, registry,
             new MonitorService.Settings(settings.probeConcurrency(), settings.probeKeepAlive(),
-                settings.monitorReloadInterval())), STOP);
+                settings.monitorReloadInterval(), settings.probePolicy())), STOP);
         MonitorApi.register(router, monitors);
         return new Uptime(heartbeats, monitors);
     }

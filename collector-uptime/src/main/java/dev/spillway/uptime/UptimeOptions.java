@@ -2,6 +2,7 @@ package dev.spillway.uptime;
 
 import dev.spillway.runtime.config.ConfigException;
 import dev.spillway.runtime.config.OptionValues;
+import dev.spillway.uptime.monitor.AddressPolicy;
 import dev.spillway.uptime.monitor.MonitorFile;
 import dev.spillway.uptime.monitor.MonitorSpec;
 import picocli.CommandLine.Option;
@@ -30,6 +31,16 @@ public final class UptimeOptions {
             + "(default: ${DEFAULT-VALUE}).")
     String probeKeepAlive;
 
+    @Option(names = "--probe-deny", paramLabel = "CIDR[,CIDR...]",
+        description = "Address ranges monitors must not connect to, besides the built-in ones (unspecified, "
+            + "link-local, cloud metadata); checked on the resolved address of every connection. E.g. 10.0.0.0/8.")
+    String probeDeny;
+
+    @Option(names = "--probe-allow", paramLabel = "CIDR[,CIDR...]",
+        description = "Address ranges monitors may connect to although a wider range is denied (built in or "
+            + "--probe-deny); the most specific range wins, allow on a tie. E.g. 169.254.169.254/32.")
+    String probeAllow;
+
     @Option(names = "--monitor-reload-interval", paramLabel = "DURATION", defaultValue = "5m",
         description = "How often the monitors table is re-read for rows changed with SQL (default: ${DEFAULT-VALUE}).")
     String monitorReloadInterval;
@@ -41,13 +52,19 @@ public final class UptimeOptions {
      *     {@code --monitors FILE: <what is wrong>}, naming the entry and the field
      */
     public UptimeSettings settings(OptionValues v) {
+        final AddressPolicy policy = AddressPolicy.of(ranges(v, "--probe-allow", probeAllow),
+            ranges(v, "--probe-deny", probeDeny));
         final Path file = OptionValues.blank(monitors) ? null : v.readableFile("--monitors", monitors);
         final List<MonitorSpec> declared = file == null ? List.of()
-            : MonitorFile.read(file, v.fileLabel("--monitors", monitors));
+            : MonitorFile.read(file, v.fileLabel("--monitors", monitors), policy);
         final int probes = v.intIn("--probe-concurrency", probeConcurrency, 1, 10_000);
         final boolean keepAlive = v.bool("--probe-keep-alive", probeKeepAlive);
         final Duration reload = v.durationIn("--monitor-reload-interval", monitorReloadInterval, Duration.ofSeconds(1),
             Duration.ofDays(1));
-        return new UptimeSettings(file, declared, probes, keepAlive, reload);
+        return new UptimeSettings(file, declared, probes, keepAlive, reload, policy);
+    }
+
+    private static List<AddressPolicy.Cidr> ranges(OptionValues v, String option, String value) {
+        return OptionValues.blank(value) ? List.of() : v.convert(option, value, AddressPolicy::parseList);
     }
 }

@@ -1,6 +1,7 @@
 package dev.spillway.uptime;
 
 import dev.spillway.runtime.config.Units;
+import dev.spillway.uptime.monitor.AddressPolicy;
 import dev.spillway.uptime.monitor.MonitorSpec;
 
 import java.nio.file.Path;
@@ -16,17 +17,27 @@ import java.util.List;
  * @param probeConcurrency most monitor checks in flight
  * @param probeKeepAlive reuse connections between checks
  * @param monitorReloadInterval how often the monitors table is re-read
+ * @param probePolicy where checks may connect: the built-in deny list with {@code --probe-allow} and
+ *     {@code --probe-deny}
  */
 public record UptimeSettings(
     Path monitorsFile,
     List<MonitorSpec> monitors,
     int probeConcurrency,
     boolean probeKeepAlive,
-    Duration monitorReloadInterval) {
+    Duration monitorReloadInterval,
+    AddressPolicy probePolicy) {
 
     /** Copies the monitor list. */
     public UptimeSettings {
         monitors = List.copyOf(monitors);
+    }
+
+    /** With the built-in address policy. */
+    public UptimeSettings(Path monitorsFile, List<MonitorSpec> monitors, int probeConcurrency, boolean probeKeepAlive,
+                          Duration monitorReloadInterval) {
+        this(monitorsFile, monitors, probeConcurrency, probeKeepAlive, monitorReloadInterval,
+            AddressPolicy.defaults());
     }
 
     /** Durations as people write them, for logs. */
@@ -34,6 +45,7 @@ public record UptimeSettings(
     public String toString() {
         return "monitors=" + (monitorsFile == null ? "none" : monitors.size() + " from " + monitorsFile)
             + " probeConcurrency=" + probeConcurrency + " probeKeepAlive=" + probeKeepAlive + " monitorReload="
-            + Units.formatDuration(monitorReloadInterval);
+            + Units.formatDuration(monitorReloadInterval) + " probeAllow=" + probePolicy.allow() + " probeDeny="
+            + probePolicy.deny();
     }
 }

@@ -16,7 +16,16 @@ import java.time.Instant;
  * @param ttfbMs from the start of the check to the final response's first header byte
  * @param certExpiryDays days until the leaf certificate of the final response expires (negative when expired)
  * @param error why it is down ({@code category: detail}, e.g. {@code connect: Connection refused}), or null
+ * @param bodyCapped whether a response body went on past {@link HttpProbe#MAX_BODY} bytes and was cut
+ *     there; not a failure by itself
  */
 public record CheckResult(Instant startedAt, boolean up, int statusCode, double durationMs, double dnsMs,
-                          double connectMs, double tlsMs, double ttfbMs, double certExpiryDays, String error) {
+                          double connectMs, double tlsMs, double ttfbMs, double certExpiryDays, String error,
+                          boolean bodyCapped) {
+
+    /** A result whose bodies were not cut. */
+    public CheckResult(Instant startedAt, boolean up, int statusCode, double durationMs, double dnsMs,
+                       double connectMs, double tlsMs, double ttfbMs, double certExpiryDays, String error) {
+        this(startedAt, up, statusCode, durationMs, dnsMs, connectMs, tlsMs, ttfbMs, certExpiryDays, error, false);
+    }
 }

@@ -1,6 +1,8 @@
 package dev.spillway.uptime.monitor;
 
+import okhttp3.Call;
 import okhttp3.ConnectionPool;
+import okhttp3.Dns;
 import okhttp3.EventListener;
 import okhttp3.HttpUrl;
 import okhttp3.MediaType;
@@ -20,24 +22,39 @@ import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.net.ConnectException;
 import java.net.NoRouteToHostException;
+import java.net.Proxy;
 import java.net.UnknownHostException;
 import java.nio.charset.StandardCharsets;
 import java.security.GeneralSecurityException;
 import java.security.cert.X509Certificate;
 import java.time.Instant;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.LongAdder;
 
 /**
  * Runs one HTTP check with OkHttp and measures its phases. A fresh connection per check by default (so connect
  * and TLS are measured every time, as blackbox_exporter and Uptime Kuma do), keep-alive as an option. Redirects
  * are followed here (not by OkHttp) so the limit is {@link MonitorSpec#MAX_REDIRECTS} and the whole chain shares
- * the monitor's timeout. The body is read up to {@link #MAX_BODY} bytes and the rest discarded.
+ * the monitor's timeout.
+ *
+ * <p>Safe by default:
+ * <ul>
+ *   <li>every connection goes directly (no proxy, whatever the JVM's proxy settings) to an address the
+ *   {@link AddressPolicy} allows, checked on the resolved address at connect time ({@link PolicyDns},
+ *   {@link GuardedSocketFactory}) and on IP literals of every hop before the request;</li>
+ *   <li>the monitor's headers (all of them: {@code Authorization}, {@code Cookie} and custom ones may be secrets)
+ *   are sent only while the chain of redirects stays on the first URL's origin (scheme, host, port); from the first
+ *   hop to another origin on, none is sent;</li>
+ *   <li>at most {@link #MAX_BODY} response body bytes are read per check: of the final response (a redirect's
+ *   body is not read, its connection is closed instead); a body with more is cut there and its connection closed
+ *   (not drained), and the result says so ({@link CheckResult#bodyCapped()}).</li>
+ * </ul>
  *
  * <p>Thread-safe: one instance serves all probe threads.
  */
 public final class HttpProbe {
 
-    /** Most body bytes read per check (the keyword must appear within them). */
+    /** Most response body bytes read per check (the keyword must appear within them). */
     public static final int MAX_BODY = 1 << 20;
 
     private static final double MS_PER_DAY = 86_400_000.0;
@@ -45,18 +62,43 @@ public final class HttpProbe {
     private final OkHttpClient verifying;
     private final OkHttpClient trusting;
     private final boolean keepAlive;
+    private final AddressPolicy policy;
+    private final LongAdder denied = new LongAdder();
+    private final LongAdder capped = new LongAdder();
+    private final LongAdder received = new LongAdder();
 
     /**
+     * With the built-in address policy.
+     *
      * @param keepAlive reuse connections between checks (then connect and TLS are measured only on new ones)
      * @param maxConnections idle connections kept with keep-alive
      */
     public HttpProbe(boolean keepAlive, int maxConnections) {
+        this(keepAlive, maxConnections, AddressPolicy.defaults());
+    }
+
+    /**
+     * @param keepAlive reuse connections between checks (then connect and TLS are measured only on new ones)
+     * @param maxConnections idle connections kept with keep-alive
+     * @param policy where checks may connect
+     */
+    public HttpProbe(boolean keepAlive, int maxConnections, AddressPolicy policy) {
+        this(keepAlive, maxConnections, policy, Dns.SYSTEM);
+    }
+
+    /** With a resolver of the test's (names mapped without {@code /etc/hosts}). */
+    HttpProbe(boolean keepAlive, int maxConnections, AddressPolicy policy, Dns dns) {
         this.keepAlive = keepAlive;
+        this.policy = policy;
         final ConnectionPool pool = keepAlive ? new ConnectionPool(maxConnections, 5, TimeUnit.MINUTES)
             // Nothing idle is kept: every check opens (and measures) its own connection.
             : new ConnectionPool(0, 1, TimeUnit.SECONDS);
         this.verifying = new OkHttpClient.Builder()
             .connectionPool(pool)
+            // Directly to the address the policy checked: a proxy would connect wherever it likes.
+            .proxy(Proxy.NO_PROXY)
+            .dns(new PolicyDns(dns, policy))
+            .socketFactory(new GuardedSocketFactory(policy, received))
             .followRedirects(false)
             .followSslRedirects(false)
             .retryOnConnectionFailure(false)
@@ -95,7 +137,10 @@ public final class HttpProbe {
         int status = -1;
         double certDays = Double.NaN;
         String error = null;
+        boolean cut = false;
         HttpUrl url = HttpUrl.get(spec.url().toString());
+        final HttpUrl first = url;
+        boolean sameOrigin = true;
         String method = spec.method();
         String body = spec.body();
         try {
@@ -104,7 +149,11 @@ public final class HttpProbe {
                 if (remaining <= 0) {
                     throw new InterruptedIOException("timeout");
                 }
-                final var call = client.newCall(request(spec, url, method, body, timer));
+                final AddressPolicy.Denial literal = policy.checkLiteral(url.host());
+                if (literal != null) {
+                    throw new AddressDeniedException(literal);
+                }
+                final Call call = client.newCall(request(spec, url, method, body, timer, sameOrigin));
                 call.timeout().timeout(remaining, TimeUnit.NANOSECONDS);
                 try (Response resp = call.execute()) {
                     status = resp.code();
@@ -120,36 +169,92 @@ public final class HttpProbe {
                             error = "redirects: " + status + " without a usable Location";
                             break;
                         }
+                        if (resp.body().contentLength() != 0) {
+                            // A redirect's body is not needed: close the connection rather than drain it.
+                            call.cancel();
+                        }
                         if (status == 303 || ((status == 301 || status == 302) && method.equals("POST"))) {
                             method = "GET";
                             body = null;
                         }
+                        sameOrigin &= sameOrigin(first, next);
                         url = next;
                         continue;
                     }
-                    final String text = readCapped(resp.body());
+                    final Body text = readCapped(call, resp.body(), MAX_BODY);
+                    cut = text.capped;
                     error = judge(spec, status, text);
                     break;
                 }
             }
         } catch (IOException e) {
-            error = classify(e, spec);
+            final AddressDeniedException refused = deniedCause(e);
+            if (refused != null) {
+                denied.increment();
+                error = refused.getMessage();
+            } else {
+                error = classify(e, spec);
+            }
         } catch (RuntimeException e) {
             // OkHttp reports some argument problems (e.g. an unsupported Location scheme) unchecked.
             error = "request: " + e;
         }
+        if (cut) {
+            capped.increment();
+        }
         final double durationMs = (System.nanoTime() - start) / 1e6;
         return new CheckResult(startedAt, error == null, status, durationMs, timer.dnsMs(), timer.connectMs(),
-            timer.tlsMs(), timer.ttfbMs(), certDays, error);
+            timer.tlsMs(), timer.ttfbMs(), certDays, error, cut);
     }
 
-    private Request request(MonitorSpec spec, HttpUrl url, String method, String body, PhaseTimer timer) {
+    /** Checks refused by the address policy (at a connect or for an IP literal of a hop). */
+    public long deniedChecks() {
+        return denied.sum();
+    }
+
+    /** Checks whose response bodies were cut at {@link #MAX_BODY}. */
+    public long cappedChecks() {
+        return capped.sum();
+    }
+
+    /** Bytes read from probe connections (headers, bodies, TLS records). */
+    public long receivedBytes() {
+        return received.sum();
+    }
+
+    /** The policy the probe enforces. */
+    public AddressPolicy policy() {
+        return policy;
+    }
+
+    private static boolean sameOrigin(HttpUrl a, HttpUrl b) {
+        return a.scheme().equals(b.scheme()) && a.host().equals(b.host()) && a.port() == b.port();
+    }
+
+    private static AddressDeniedException deniedCause(Throwable e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (t instanceof AddressDeniedException d) {
+                return d;
+            }
+            for (Throwable s : t.getSuppressed()) {
+                if (s instanceof AddressDeniedException d) {
+                    return d;
+                }
+            }
+        }
+        return null;
+    }
+
+    private Request request(MonitorSpec spec, HttpUrl url, String method, String body, PhaseTimer timer,
+                            boolean sameOrigin) {
         final Request.Builder b = new Request.Builder().url(url).tag(PhaseTimer.class, timer);
-        spec.headers().forEach(b::header);
+        if (sameOrigin) {
+            spec.headers().forEach(b::header);
+        }
         if (!keepAlive) {
             b.header("Connection", "close");
         }
-        if (spec.headers().keySet().stream().noneMatch("User-Agent"::equalsIgnoreCase)) {
+        if (!sameOrigin || spec.headers().keySet().stream().noneMatch("User-Agent"::equalsIgnoreCase)) {
             b.header("User-Agent", "spillway-monitor");
         }
         final RequestBody rb = body == null ? (requiresBody(method) ? RequestBody.create(new byte[0], null) : null)
@@ -170,24 +275,43 @@ public final class HttpProbe {
         return null;
     }
 
-    private static String readCapped(ResponseBody body) throws IOException {
-        final BufferedSource src = body.source();
-        final Buffer buf = new Buffer();
-        while (buf.size() < MAX_BODY && src.read(buf, Math.min(8192, MAX_BODY - buf.size())) != -1) {
-            // reading up to the cap; the rest is discarded when the response closes
-        }
-        return buf.readUtf8();
+    /** A body as read: its text (up to the cap), bytes read, and whether it went on past the cap. */
+    private record Body(String text, long read, boolean capped) {
     }
 
-    private static String judge(MonitorSpec spec, int status, String body) {
+    /**
+     * Reads at most {@code limit} bytes. A body that goes on past them is cut: the call is cancelled, which closes
+     * the connection, because closing the response would otherwise drain the rest (OkHttp reads on for up to
+     * 100 ms to keep the connection, ~120 MB on loopback).
+     */
+    private static Body readCapped(Call call, ResponseBody body, long limit) throws IOException {
+        final BufferedSource src = body.source();
+        final Buffer buf = new Buffer();
+        boolean ended = false;
+        while (buf.size() < limit) {
+            if (src.read(buf, Math.min(8192, limit - buf.size())) == -1) {
+                ended = true;
+                break;
+            }
+        }
+        final long read = buf.size();
+        final boolean cut = !ended && body.contentLength() != read;
+        if (cut) {
+            call.cancel();
+        }
+        return new Body(buf.readUtf8(), read, cut);
+    }
+
+    private static String judge(MonitorSpec spec, int status, Body body) {
         if (!spec.expectedStatus().matches(status)) {
             return "status: " + status + " not in " + spec.expectedStatus();
         }
         if (spec.keyword() != null) {
-            final boolean found = body.contains(spec.keyword());
+            final boolean found = body.text.contains(spec.keyword());
             if (found == spec.keywordInvert()) {
                 return spec.keywordInvert() ? "keyword: '" + spec.keyword() + "' found (must be absent)"
-                    : "keyword: '" + spec.keyword() + "' not found in the first " + MAX_BODY + " bytes";
+                    : "keyword: '" + spec.keyword() + "' not found" + (body.capped ? " in the first " + body.read
+                    + " bytes (reading stops at " + MAX_BODY + " body bytes per check)" : "");
             }
         }
         return null;

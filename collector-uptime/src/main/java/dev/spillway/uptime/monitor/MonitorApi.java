@@ -138,7 +138,7 @@ public final class MonitorApi {
                     final String field = rs.getString(2);
                     final double v = rs.getDouble(3);
                     switch (field) {
-                        case "up" -> row.put("up", v != 0);
+                        case "up", "body_capped" -> row.put(field, v != 0);
                         case "status_code" -> row.put("status_code", (int) v);
                         default -> row.put(field, v);
                     }

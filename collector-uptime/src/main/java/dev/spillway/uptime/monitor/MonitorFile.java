@@ -45,6 +45,18 @@ public final class MonitorFile {
      *     and the field
      */
     public static List<MonitorSpec> read(Path file, String label) {
+        return read(file, label, AddressPolicy.defaults());
+    }
+
+    /**
+     * Parses and validates the file; an entry whose URL is an IP literal the policy denies is refused too.
+     *
+     * @param label how messages name the file, e.g. {@code --monitors monitors.yaml}
+     * @param policy the probe address policy ({@code --probe-allow}, {@code --probe-deny})
+     * @throws ConfigException {@code "<label>: <what is wrong>"} in one line, naming the entry (number and name)
+     *     and the field
+     */
+    public static List<MonitorSpec> read(Path file, String label, AddressPolicy policy) {
         final boolean json = file.toString().toLowerCase(Locale.ROOT).endsWith(".json");
         final ObjectMapper mapper = json ? new ObjectMapper() : new ObjectMapper(new YAMLFactory());
         final JsonNode root;
@@ -68,6 +80,7 @@ public final class MonitorFile {
             final String which = "entry " + i + (name != null && name.isTextual() ? " ('" + name.asText() + "')" : "");
             try {
                 final MonitorSpec spec = MonitorValidator.parse(entry, null);
+                MonitorValidator.checkAddress(spec, policy);
                 if (!names.add(spec.name())) {
                     throw new ConfigException(label + ": " + which + ": name '" + spec.name() + "' appears twice");
                 }

@@ -11,6 +11,7 @@ import dev.spillway.ingest.PointWriter;
 import dev.spillway.uptime.transitions.StateTransitions;
 import dev.spillway.uptime.transitions.Transition;
 import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import org.slf4j.Logger;
@@ -33,6 +34,7 @@ import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.LongAdder;
 
 /**
  * Uptime monitors: definitions in {@code monitors}, a {@link MonitorScheduler} that only decides when checks are
@@ -74,6 +76,8 @@ public final class MonitorService implements AutoCloseable, Service {
     private final Counter failures;
     private final Counter transitionsCounter;
     private final Counter stateWriteFailures;
+    private final LongAdder deniedAtApi = new LongAdder();
+    private final AddressPolicy policy;
     private final AtomicLong pointFailures = new AtomicLong();
     private volatile boolean running = true;
     private volatile boolean closing;
@@ -111,7 +115,8 @@ public final class MonitorService implements AutoCloseable, Service {
         this.transitions = transitions;
         this.writer = writer;
         this.points = writer.producer("monitor");
-        this.probe = new HttpProbe(settings.keepAlive(), settings.concurrency());
+        this.policy = settings.policy();
+        this.probe = new HttpProbe(settings.keepAlive(), settings.concurrency(), policy);
         this.executor = new ProbeExecutor(settings.concurrency(), meters);
         this.successes = Counter.builder("spillway.monitor.checks").tag("result", "success")
             .description("checks run, by result").register(meters);
@@ -122,6 +127,16 @@ public final class MonitorService implements AutoCloseable, Service {
         this.stateWriteFailures = Counter.builder("spillway.monitor.state.write.failures")
             .description("state changes that could not be persisted (retried with the next check)")
             .register(meters);
+        final String denials = "refused by the probe address policy: monitors at the API (at=api, a denied IP "
+            + "literal, 400) and checks (at=check)";
+        FunctionCounter.builder("spillway.monitor.address.denied", deniedAtApi, LongAdder::sum).tag("at", "api")
+            .description(denials).register(meters);
+        FunctionCounter.builder("spillway.monitor.address.denied", probe, HttpProbe::deniedChecks).tag("at", "check")
+            .description(denials).register(meters);
+        FunctionCounter.builder("spillway.monitor.body.capped", probe, HttpProbe::cappedChecks)
+            .description("checks whose response bodies were cut at " + HttpProbe.MAX_BODY + " bytes").register(meters);
+        FunctionCounter.builder("spillway.monitor.probe.received", probe, HttpProbe::receivedBytes).baseUnit("bytes")
+            .description("bytes read from probe connections (headers, bodies, TLS)").register(meters);
         for (MonitorState.Status s : MonitorState.Status.values()) {
             Gauge.builder("spillway.monitor.state", runtimes, m -> count(m, s)).tag("state", s.name())
                 .description("monitors by state").register(meters);
@@ -144,8 +159,14 @@ public final class MonitorService implements AutoCloseable, Service {
      * @param concurrency most checks in flight ({@code --probe-concurrency})
      * @param keepAlive reuse connections between checks
      * @param reloadInterval how often the table is re-read ({@code --monitor-reload-interval})
+     * @param policy where checks may connect ({@code --probe-allow}, {@code --probe-deny})
      */
-    public record Settings(int concurrency, boolean keepAlive, Duration reloadInterval) {
+    public record Settings(int concurrency, boolean keepAlive, Duration reloadInterval, AddressPolicy policy) {
+
+        /** With the built-in address policy. */
+        public Settings(int concurrency, boolean keepAlive, Duration reloadInterval) {
+            this(concurrency, keepAlive, reloadInterval, AddressPolicy.defaults());
+        }
     }
 
     private static double count(Map<String, Runtime> m, MonitorState.Status s) {
@@ -280,6 +301,7 @@ public final class MonitorService implements AutoCloseable, Service {
     /** Creates a monitor; 409 when the name exists. */
     public MonitorView create(JsonNode body) throws ApiException, SQLException {
         final MonitorSpec spec = MonitorValidator.parse(body, null);
+        checkAddress(spec);
         if (!store.insert(spec)) {
             throw ApiException.conflict("monitor '" + spec.name() + "' exists; use PUT /api/v1/monitors/"
                 + spec.name() + " to change it");
@@ -296,10 +318,20 @@ public final class MonitorService implements AutoCloseable, Service {
      */
     public Map.Entry<MonitorView, Boolean> put(String name, JsonNode body) throws ApiException, SQLException {
         final MonitorSpec spec = MonitorValidator.parse(body, name);
+        checkAddress(spec);
         final boolean created = store.upsert(spec);
         preloadSeries(List.of(spec));
         apply(spec, null);
         return Map.entry(view(name), created);
+    }
+
+    private void checkAddress(MonitorSpec spec) throws ApiException {
+        try {
+            MonitorValidator.checkAddress(spec, policy);
+        } catch (ApiException e) {
+            deniedAtApi.increment();
+            throw e;
+        }
     }
 
     /** Deletes a monitor; 404 when unknown. */
@@ -476,6 +508,9 @@ public final class MonitorService implements AutoCloseable, Service {
         optional(b, "tls_ms", r.tlsMs());
         optional(b, "ttfb_ms", r.ttfbMs());
         optional(b, "cert_expiry_days", r.certExpiryDays());
+        if (r.bodyCapped()) {
+            b.field("body_capped", FieldKinds.BOOLEAN, 1);
+        }
         final java.util.concurrent.CompletableFuture<dev.spillway.ingest.WriteResult> f =
             points.write(b.build());
         if (!f.isDone()) {

@@ -135,6 +135,21 @@ public final class MonitorValidator {
             bool(node, "enabled", true), tags(node.get("tags")));
     }
 
+    /**
+     * Refuses a monitor whose URL host is an IP literal, in any spelling ({@code 2852039166}, {@code 0x7f000001},
+     * {@code [::ffff:169.254.169.254]}, ...), that the address policy denies. Applied when a monitor is created or
+     * replaced through the API and to {@code --monitors} files; host names are checked when they resolve, at every
+     * connect of every check (so are rows written with SQL: their checks fail with the reason).
+     *
+     * @throws ApiException 400 naming {@code url} and the rule
+     */
+    public static void checkAddress(MonitorSpec spec, AddressPolicy policy) throws ApiException {
+        final AddressPolicy.Denial d = policy.checkLiteral(spec.url());
+        if (d != null) {
+            throw ApiException.invalid("url", d.reason());
+        }
+    }
+
     /** The JSON shape of a spec (the inverse of {@link #parse}). */
     public static ObjectNode toJson(MonitorSpec s) {
         final ObjectNode o = ApiJson.object();
