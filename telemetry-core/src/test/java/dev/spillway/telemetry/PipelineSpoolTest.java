@@ -4,6 +4,8 @@ import dev.spillway.telemetry.sink.EventBatch;
 import dev.spillway.telemetry.sink.RetryPolicy;
 import dev.spillway.telemetry.sink.Sink;
 import dev.spillway.telemetry.testsupport.Await;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -88,9 +90,11 @@ class PipelineSpoolTest {
     @Test
     void anOutageSpoolsInsteadOfFailingAndTheSpoolDrainsOnceTheSinkIsBack() {
         final SwitchableSink sink = new SwitchableSink("run-1");
+        final SimpleMeterRegistry registry = new SimpleMeterRegistry();
         final Pipeline pipeline = Pipeline.builder().name("spool").sink(sink).workers(2).batchSize(100)
             .flushInterval(Duration.ofMillis(2)).overflowPolicy(OverflowPolicy.BLOCK).retryPolicy(FAST)
-            .spool(spool()).build();
+            .spool(spool()).meterRegistry(registry).build();
+        final Gauge spoolBytes = registry.get("spillway.spool.bytes").gauge();
         final SourceHandle source = pipeline.source(1);
         for (int i = 0; i < 1_000; i++) {
             source.record((short) 1, i);
@@ -104,6 +108,7 @@ class PipelineSpoolTest {
             "the outage's events are spooled: " + pipeline.stats());
         PipelineStats during = pipeline.stats();
         assertEquals(0, during.failed(), during.toString());
+        assertTrue(spoolBytes.value() > 0, "the outage's batches take room on disk");
         assertTrue(during.isBalanced(), "balanced while spooled: " + during);
 
         sink.up.set(true);
@@ -112,6 +117,7 @@ class PipelineSpoolTest {
         }
         Await.until(Duration.ofSeconds(20), () -> pipeline.stats().spooled() == 0 && pipeline.stats().written() == 9_000,
             "the spool drains: " + pipeline.stats());
+        assertEquals(0.0, spoolBytes.value(), "replayed to the end: every segment deleted, the last one too");
         final PipelineStats stats = pipeline.close(Duration.ofSeconds(10));
         assertTrue(stats.isBalanced(), stats.toString());
         assertEquals(9_000, stats.written());

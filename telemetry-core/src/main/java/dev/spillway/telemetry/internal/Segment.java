@@ -28,6 +28,8 @@ final class Segment {
     long fileBytes;
     /** Events of intact records not yet replayed. */
     long events;
+    /** Where replay starts in this segment after a restart (its first record, or the recorded replay position). */
+    long replayFrom = HEADER;
     boolean dropped;
 
     private Segment(long id, Path path, FileChannel channel, long size) {

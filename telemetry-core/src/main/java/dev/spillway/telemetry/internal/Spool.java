@@ -186,7 +186,6 @@ final class Spool implements AutoCloseable {
         files.sort(Comparator.comparingLong(Segment::idOf));
         final long[] pos = progress.read();
         long recovered = 0;
-        long startOfFirst = Segment.HEADER;
         for (Path p : files) {
             final long id = Segment.idOf(p);
             if (pos != null && id < pos[0]) {
@@ -206,11 +205,16 @@ final class Spool implements AutoCloseable {
             if (pos != null && id == pos[0]) {
                 start = Math.max(Segment.HEADER, Math.min(pos[1], fileSize));
             }
-            if (segments.isEmpty()) {
-                startOfFirst = start;
-            }
             scan(s, start, fileSize);
             s.fileBytes = fileSize;
+            if (s.events == 0) {
+                // Nothing left to replay in it (replayed before the crash, or only torn or corrupt records, which
+                // the scan counted and logged): its bytes go now, not after a replay that has nothing to read.
+                s.channel.close();
+                Files.deleteIfExists(p);
+                continue;
+            }
+            s.replayFrom = start;
             recovered += s.events;
             segments.add(s);
         }
@@ -228,7 +232,7 @@ final class Spool implements AutoCloseable {
         bytes = total;
         nextSegmentId = maxId + 1;
         readSegment = segments.peekFirst();
-        readOffset = startOfFirst;
+        readOffset = readSegment == null ? Segment.HEADER : readSegment.replayFrom;
         if (recovered > 0 || corruptRecords > 0) {
             LOG.info("spool {}: recovered {} events in {} segment(s) ({} bytes) to replay; {} corrupt or torn record(s)"
                     + " ({} bytes) skipped{}", dir, recovered, segments.size(), total, corruptRecords, corruptBytes,
@@ -279,8 +283,8 @@ final class Spool implements AutoCloseable {
                 }
                 expectedEvent = first + count;
                 nextEvent = Math.max(nextEvent, expectedEvent);
-                if (s.events == 0 && segments.isEmpty()) {
-                    headMillis = RecordCodec.spooledAtMillis(body);
+                if (headMillis == 0) {
+                    headMillis = RecordCodec.spooledAtMillis(body); // the oldest unreplayed record
                 }
                 s.events += count;
             }
@@ -496,11 +500,7 @@ final class Spool implements AutoCloseable {
             while (readSegment != null) {
                 final Segment seg = readSegment;
                 if (readOffset >= seg.size) {
-                    if (seg == segments.peekLast()) {
-                        reconcileDrained();
-                        return null;
-                    }
-                    retire(seg);
+                    retire(seg); // the last one too: the next append starts a new segment
                     continue;
                 }
                 prefix.clear();
@@ -529,6 +529,7 @@ final class Spool implements AutoCloseable {
                 headMillis = replayBatch.spooledAtMillis();
                 return replayBatch;
             }
+            reconcileDrained();
             return null;
         } finally {
             lock.unlock();
@@ -549,10 +550,13 @@ final class Spool implements AutoCloseable {
             if (!peekedSegment.dropped) {
                 peekedSegment.events -= peekedCount;
                 readOffset = peekedEnd;
-                if (readOffset >= peekedSegment.size && peekedSegment != segments.peekLast()) {
+                if (readOffset >= peekedSegment.size) {
+                    // Fully replayed, the segment being appended to included: its bytes leave the spool now (an
+                    // append meanwhile would have grown it, so nothing unreplayed goes with it).
                     retire(peekedSegment);
+                } else {
+                    saveProgress();
                 }
-                saveProgress();
             }
             peekedSegment = null;
             if (events == 0) {
@@ -563,20 +567,30 @@ final class Spool implements AutoCloseable {
         }
     }
 
+    /** Deletes a fully replayed segment; the replay position moves to the next one (or past this one). */
     private void retire(Segment seg) {
         segments.remove(seg);
-        delete(seg);
         readSegment = segments.peekFirst();
         readOffset = Segment.HEADER;
-        saveProgress();
+        if (readSegment == null) {
+            // The last segment: the position records its end, so a crash before the file is gone leaves nothing
+            // to replay (it is deleted at the next start); segments created later have higher ids.
+            writeProgress(seg.id, seg.size);
+        } else {
+            saveProgress();
+        }
+        delete(seg);
     }
 
     private void saveProgress() {
-        if (readSegment == null) {
-            return;
+        if (readSegment != null) {
+            writeProgress(readSegment.id, readOffset);
         }
+    }
+
+    private void writeProgress(long segmentId, long offset) {
         try {
-            progress.write(readSegment.id, readOffset);
+            progress.write(segmentId, offset);
         } catch (IOException e) {
             // Only costs re-replaying a few batches after a restart, which the sink's ledger makes harmless.
             LOG.warn("spool: could not record the replay position in {}: {}", dir, describe(e));

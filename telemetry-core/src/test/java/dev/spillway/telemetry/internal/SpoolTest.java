@@ -94,9 +94,64 @@ class SpoolTest {
             assertEquals(6 * size, spool.recoveredEvents(), "the replay position survived the restart");
             assertEquals(0, spool.corruptRecords());
             replayExpecting(spool, 4, 9, size);
-            assertEquals(1, segmentFiles().size(), "replayed segments are deleted; the tail stays for appends");
+            assertEquals(List.of(), segmentFiles(), "replayed segments are deleted, the last one too");
+            assertEquals(0, spool.bytes());
             spool.append(new ArrayBatch(10, size), RUN);
             replayExpecting(spool, 10, 10, size);
+            assertEquals(List.of(), segmentFiles());
+        }
+    }
+
+    /**
+     * Issue 19, item 2: a spool replayed to the end frees every byte at once, its last segment included, so the
+     * next outage finds the whole spool free (before, the last segment stayed: a spool that had filled once
+     * refused the next outage's first batch).
+     */
+    @Test
+    void aFullyReplayedSpoolFreesAllItsBytesAndTheNextOutageHasTheWholeSpool() throws Exception {
+        final int size = 700;
+        try (Spool spool = Spool.open(config(3L * SEGMENT, SpoolConfig.FullPolicy.REFUSE))) {
+            for (int outage = 0; outage < 3; outage++) {
+                long id = 0;
+                while (true) {
+                    try {
+                        spool.append(new ArrayBatch(id, size), RUN);
+                        id++;
+                    } catch (SpoolException full) {
+                        assertTrue(full.isFull(), full.getMessage());
+                        break;
+                    }
+                }
+                assertTrue(id >= 8, "outage " + outage + ": the whole spool takes batches again, only " + id);
+                replayExpecting(spool, 0, id - 1, size);
+                assertEquals(0, spool.bytes(), "outage " + outage + ": every byte freed once replayed");
+                assertEquals(List.of(), segmentFiles());
+            }
+        }
+    }
+
+    /** A crash after the last batch was replayed but before its segment file was deleted: deleted at open. */
+    @Test
+    void aReplayedSegmentLeftByACrashIsDeletedAtOpen() throws Exception {
+        final int size = 100;
+        final byte[] leftOver;
+        final Path segment;
+        try (Spool spool = Spool.open(config())) {
+            spool.append(new ArrayBatch(0, size), RUN);
+            spool.append(new ArrayBatch(1, size), RUN);
+            segment = segmentFiles().get(0);
+            leftOver = Files.readAllBytes(segment);
+            replayExpecting(spool, 0, 1, size);
+            assertFalse(Files.exists(segment));
+        }
+        Files.write(segment, leftOver); // the unlink that the crash prevented
+        try (Spool spool = Spool.open(config())) {
+            assertEquals(0, spool.recoveredEvents(), "its records were replayed: nothing to recover");
+            assertEquals(0, spool.bytes());
+            assertEquals(List.of(), segmentFiles(), "deleted at open, not left until a replay that never comes");
+            assertNull(spool.peek());
+            spool.append(new ArrayBatch(2, size), RUN);
+            replayExpecting(spool, 2, 2, size);
         }
     }
 
