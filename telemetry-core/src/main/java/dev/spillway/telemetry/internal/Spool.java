@@ -333,18 +333,34 @@ final class Spool implements AutoCloseable {
      *     nothing of the batch is in the spool then
      */
     public long append(EventBatch batch, String runId) throws SpoolException {
+        // An interrupt must not end an append: a FileChannel closes itself when its thread is interrupted in I/O
+        // (ClosedByInterruptException), which would cost this batch and every later append to that segment. The
+        // status is cleared for the append and restored when it returns.
+        boolean interrupted = Thread.interrupted();
+        try {
+            final long wait = stalled ? STALLED_WAIT_NANOS : stallNanos;
+            final long waitUntil = System.nanoTime() + wait;
+            boolean locked;
+            while (true) {
+                try {
+                    locked = lock.tryLock(Math.max(0, waitUntil - System.nanoTime()), TimeUnit.NANOSECONDS);
+                    break;
+                } catch (InterruptedException e) {
+                    interrupted = true; // the wait stays bounded by the stall bound
+                }
+            }
+            return appendLocked(batch, runId, locked);
+        } finally {
+            if (interrupted | Thread.interrupted()) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+
+    private long appendLocked(EventBatch batch, String runId, boolean locked) throws SpoolException {
         final byte[] rid = RecordCodec.runIdBytes(batch.runId() != null ? batch.runId() : runId);
         final int n = batch.size();
         final int length = RecordCodec.recordSize(rid.length, n);
-        final long wait = stalled ? STALLED_WAIT_NANOS : stallNanos;
-        boolean locked;
-        try {
-            locked = lock.tryLock(wait, TimeUnit.NANOSECONDS);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new SpoolException("interrupted while waiting for spool " + dir + "; the batch of " + n
-                + " events is not spooled", false, e);
-        }
         if (!locked) {
             stalled = true;
             throw new SpoolException("spool " + dir + " is stalled: the disk has not finished an earlier append for "
@@ -644,6 +660,17 @@ final class Spool implements AutoCloseable {
      * like an append's: a disk stalled in an append makes this round skip (the next one tries again).
      */
     public void sync() {
+        final boolean interrupted = Thread.interrupted(); // an interrupt in force() would close the channel
+        try {
+            syncUninterrupted();
+        } finally {
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+
+    private void syncUninterrupted() {
         synchronized (syncLock) {
             final Segment tail;
             final boolean segmentDirty;
@@ -809,6 +836,18 @@ final class Spool implements AutoCloseable {
     /** Forces everything to the device and closes the files. Idempotent. */
     @Override
     public void close() {
+        // An interrupted closer still gets its final fsync (an interrupt in force() would close the channel).
+        boolean interrupted = Thread.interrupted();
+        try {
+            closeUninterrupted();
+        } finally {
+            if (interrupted | Thread.interrupted()) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+
+    private void closeUninterrupted() {
         boolean locked;
         try {
             locked = lock.tryLock(stallNanos, TimeUnit.NANOSECONDS);

@@ -170,7 +170,7 @@ final class WorkerPool {
             aborted = true;
             for (Worker w : workers) {
                 if (w.thread != self) {
-                    w.thread.interrupt();
+                    w.interruptIfInSink();
                 }
             }
             if (insideWriteExcludingCaller(self) > 0) {
@@ -281,10 +281,58 @@ final class WorkerPool {
         private final BlockingQueue<MutableEventBatch> work;
         private volatile MutableEventBatch current;
         private volatile int attempts;
+        /**
+         * Guards {@link #inSink}. The closer interrupts a worker only while it is inside the sink (a write, or the
+         * backoff between attempts), never while it appends to or replays from the spool: an interrupt during
+         * {@code FileChannel} I/O closes the channel ({@code ClosedByInterruptException}), and an interrupted
+         * append gives up its batch. Leaving the sink clears any interrupt under this lock, so none arrives later.
+         */
+        private final Object interruptLock = new Object();
+        private boolean inSink;
 
         Worker(ThreadFactory threadFactory, BlockingQueue<MutableEventBatch> work) {
             this.work = work;
             this.thread = threadFactory.newThread(this);
+        }
+
+        /** Closer: interrupts the worker if it is inside the sink (see {@link #interruptLock}). */
+        void interruptIfInSink() {
+            synchronized (interruptLock) {
+                if (inSink) {
+                    thread.interrupt();
+                }
+            }
+        }
+
+        /**
+         * Enters the sink (a write, or a backoff): interruptible from now on. Returns false, having left again, when
+         * the close deadline has passed: a write started now would be neither interrupted nor aborted.
+         */
+        private boolean enterSink(boolean write) {
+            synchronized (interruptLock) {
+                inSink = true;
+            }
+            // The closer sets `aborted`, then interrupts whoever is inside (under the lock), then reads
+            // insideWrite before aborting the sink's writes: a worker that got in after its pass sees `aborted`.
+            if (write) {
+                insideWrite.incrementAndGet();
+            }
+            if (aborted) {
+                leaveSink(write);
+                return false;
+            }
+            return true;
+        }
+
+        /** Leaves the sink: no interrupt can reach the worker until it enters again, and none is pending. */
+        private void leaveSink(boolean write) {
+            synchronized (interruptLock) {
+                inSink = false;
+            }
+            Thread.interrupted();
+            if (write) {
+                leaveWrite();
+            }
         }
 
         @Override
@@ -310,7 +358,7 @@ final class WorkerPool {
                     return;
                 }
                 if (batch == null) {
-                    replayed = replayOne();
+                    replayed = replayOne(this);
                     continue;
                 }
                 attempts = 0;
@@ -328,7 +376,7 @@ final class WorkerPool {
                 }
                 current = null;
                 Thread.interrupted(); // an interrupt meant "look at `aborted`", and the batch is done
-                replayed = replayOne(); // one spooled batch per live batch
+                replayed = replayOne(this); // one spooled batch per live batch
             }
         }
 
@@ -345,17 +393,19 @@ final class WorkerPool {
                         + "written"));
                     return;
                 }
+                if (!enterSink(true)) {
+                    continue; // the deadline passed: the top of the loop fails (spools) the batch
+                }
                 attempts++;
                 final long attemptStart = System.nanoTime();
                 Throwable failure = null;
                 int written = -1;
-                insideWrite.incrementAndGet();
                 try {
                     written = sink.write(batch);
                 } catch (Throwable t) {
                     failure = t;
                 } finally {
-                    leaveWrite();
+                    leaveSink(true);
                 }
                 if (failure == null) {
                     if (written >= 0 && written <= batch.size()) {
@@ -383,10 +433,15 @@ final class WorkerPool {
                         batch.size(), attempts, TimeUnit.NANOSECONDS.toMillis(pause), cause.toString());
                 }
                 final long wakeAt = System.nanoTime() + pause;
-                long remaining;
-                while (!aborted && (remaining = wakeAt - System.nanoTime()) > 0) {
-                    LockSupport.parkNanos(this, remaining);
-                    Thread.interrupted(); // an interrupt only means "look at `aborted`"
+                if (enterSink(false)) { // interruptible while it backs off, so the deadline ends the wait
+                    try {
+                        long remaining;
+                        while (!aborted && (remaining = wakeAt - System.nanoTime()) > 0) {
+                            LockSupport.parkNanos(this, remaining);
+                        }
+                    } finally {
+                        leaveSink(false);
+                    }
                 }
             }
         }
@@ -528,7 +583,7 @@ final class WorkerPool {
      *
      * @return whether a batch was written (so the caller may replay again at once)
      */
-    private boolean replayOne() {
+    private boolean replayOne(Worker worker) {
         if (spool == null || closing || !spool.hasEvents() || System.nanoTime() - replayNotBefore < 0
             || !replayPermit.compareAndSet(false, true)) {
             return false;
@@ -545,15 +600,17 @@ final class WorkerPool {
                 return false;
             }
             final int n = batch.size();
+            if (!worker.enterSink(true)) {
+                return false; // closing: it stays in the spool for the next run
+            }
             Throwable failure = null;
             int written = -1;
-            insideWrite.incrementAndGet();
             try {
                 written = sink.write(batch);
             } catch (Throwable t) {
                 failure = t;
             } finally {
-                leaveWrite();
+                worker.leaveSink(true);
             }
             if (failure == null && (written < 0 || written > n)) {
                 failure = new IllegalStateException("sink " + sink.getClass().getName() + " reported " + written

@@ -155,6 +155,26 @@ class SpoolTest {
         }
     }
 
+    /**
+     * An interrupted thread (a worker at the close deadline, an interrupted closer) still appends: the interrupt
+     * would otherwise close the segment's FileChannel and lose this batch and every later append to it.
+     */
+    @Test
+    void anAppendFromAnInterruptedThreadSucceedsAndKeepsTheInterruptStatus() throws Exception {
+        try (Spool spool = Spool.open(config())) {
+            Thread.currentThread().interrupt();
+            try {
+                spool.append(new ArrayBatch(0, 10), RUN);
+                spool.sync();
+                assertTrue(Thread.currentThread().isInterrupted(), "the status is restored");
+            } finally {
+                Thread.interrupted();
+            }
+            spool.append(new ArrayBatch(1, 10), RUN); // the channel is still open
+            replayExpecting(spool, 0, 1, 10);
+        }
+    }
+
     @Test
     void intervalFsyncCatchesUpWithinTheInterval() throws Exception {
         final SpoolSettings cfg = settings(SpoolConfig.builder(dir).segmentBytes(SEGMENT).maxBytes(4L * SEGMENT)
