@@ -130,7 +130,8 @@ public final class Pipeline implements AutoCloseable {
         return new PipelineStats(a.ingested(), a.written(), a.overwritten(), a.rejectedFull(), a.rejectedClosed(),
             a.rejectedInterrupted(), a.rejectedInvalid(), a.failed(), a.batchesWritten(), a.batchesFailed(),
             a.retries(), a.ringOccupancy(), a.batchesInFlight(), a.pumpFailed(), a.spooled(), a.batchesSpooled(),
-            a.batchesReplayed(), a.spoolRecovered());
+            a.batchesReplayed(), a.spoolRecovered(), a.droppedSpoolFull(), a.abandoned(), a.writtenLate(),
+            a.spoolFull());
     }
 
     /**
@@ -164,10 +165,13 @@ public final class Pipeline implements AutoCloseable {
 
     /**
      * Stops accepting (later {@code ingest} calls are refused and counted), drains the ring, ships the partial
-     * batch, lets the workers write what is queued, and at the deadline gives up whatever is left: it is counted
-     * failed and handed to the {@link FailedBatchHandler} exactly once (writes still running are aborted through
-     * {@link Sink#abortWrites()}, and abandoned if they ignore it). The sink is closed once no worker is inside
-     * {@code write}. Logs and returns the final account, in which every event is resolved.
+     * batch, lets the workers write what is queued, and at the deadline gives up whatever is left: with a spool it
+     * is spooled (the next run replays it), otherwise counted failed and handed to the {@link FailedBatchHandler}
+     * exactly once. Writes still running are aborted through {@link Sink#abortWrites()} (their batches are then
+     * spooled or failed like the others); a write that ignores the abort too is abandoned: its batch is spooled, or
+     * else counted {@code abandoned} (in doubt: not handed over, since the write may still store it) until the write
+     * returns. The sink is closed once no worker is inside {@code write}. Logs and returns the final account, in
+     * which every event is resolved.
      *
      * <p>Returns within {@code timeout} plus {@link #CLOSE_SLACK}, plus the time the failed-batch handler takes for
      * the batches given up at the deadline. Idempotent and thread-safe: concurrent and later calls wait for the first

@@ -93,7 +93,10 @@ final class Spool implements AutoCloseable {
     private volatile long events;
     private volatile long bytes;
     private volatile long headMillis;
+    /** Unreplayed events of segments the full policy dropped. */
     private volatile long droppedEvents;
+    /** Events counted as spooled that were not found intact on disk when replay caught up (runtime corruption). */
+    private volatile long lostEvents;
     private volatile long droppedSegments;
     private volatile long replayedBatches;
     private volatile long replayedEvents;
@@ -107,6 +110,8 @@ final class Spool implements AutoCloseable {
     private final long recoveredEvents;
     private long lostInCorrupt;
 
+    /** An append was refused for lack of room, and no room was freed since (written under the lock). */
+    private volatile boolean full;
     private volatile boolean closed;
     /** Set by {@link #close()} before its final fsync: appends are refused from then on. */
     private volatile boolean closing;
@@ -385,6 +390,11 @@ final class Spool implements AutoCloseable {
             final long need = length + (roll ? Segment.HEADER : 0);
             while (bytes + need > config.maxBytes()) {
                 if (!config.dropOldestWhenFull() || !dropOldest()) {
+                    if (!full) {
+                        full = true;
+                        LOG.error("spool {} is full ({} of {} bytes): refusing new batches until replay frees a "
+                            + "segment", dir, bytes, config.maxBytes());
+                    }
                     throw new SpoolException("spool " + dir + " is full (" + bytes + " of " + config.maxBytes()
                         + " bytes); the batch of " + n + " events is not spooled", true, null);
                 }
@@ -493,6 +503,11 @@ final class Spool implements AutoCloseable {
 
     private void delete(Segment s) {
         bytes -= s.fileBytes;
+        if (full) {
+            full = false;
+            LOG.info("spool {}: room again ({} of {} bytes used); new batches are spooled", dir, bytes,
+                config.maxBytes());
+        }
         try {
             s.channel.close();
             Files.deleteIfExists(s.path);
@@ -625,7 +640,7 @@ final class Spool implements AutoCloseable {
         if (events != 0) {
             LOG.error("spool {}: {} events counted as spooled were not found intact on disk; counted as failed", dir,
                 events);
-            droppedEvents += events;
+            lostEvents += events;
             events = 0;
         }
         headMillis = 0;
@@ -757,6 +772,14 @@ final class Spool implements AutoCloseable {
         return events > 0;
     }
 
+    /**
+     * Whether the spool is refusing batches for lack of room: an append was refused since the last time a segment
+     * was freed (by replay, or by the full policy).
+     */
+    public boolean isFull() {
+        return full;
+    }
+
     /** Bytes of segment files on disk. */
     public long bytes() {
         return bytes;
@@ -773,9 +796,14 @@ final class Spool implements AutoCloseable {
         return recoveredEvents;
     }
 
-    /** Events removed without replay in this run: dropped segments (full policy) and corrupt records. */
+    /** Unreplayed events of segments dropped by the full policy in this run. */
     public long droppedEvents() {
         return droppedEvents;
+    }
+
+    /** Events appended by this run that replay did not find intact on disk (corrupted after they were written). */
+    public long lostEvents() {
+        return lostEvents;
     }
 
     /** Segments dropped by the full policy. */
