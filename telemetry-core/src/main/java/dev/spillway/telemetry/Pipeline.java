@@ -144,6 +144,30 @@ public final class Pipeline implements AutoCloseable {
     }
 
     /**
+     * Opens an acknowledgement scope, before ingesting events whose producer will tell its client they are durable
+     * once {@link #whenResolved} confirms them (for example an HTTP write answered only after commit). While a scope
+     * is open, every batch that may hold events claimed after this call is marked commit-acknowledged when it goes
+     * to the spool, and a full spool never drops a marked batch to make room: it refuses new batches instead
+     * ({@link PipelineStats#spoolFull()}). Batches spooled while no scope could cover them hold only events whose
+     * producers were promised nothing beyond acceptance; only those may be dropped
+     * ({@link SpoolConfig.FullPolicy#DROP_OLDEST_SEGMENT}).
+     *
+     * <p>Close the scope with {@link #closeAckScope} once the client's answer is decided (the future from
+     * {@code whenResolved} completed, or timed out, or nothing was ingested). One lock and one map entry per scope;
+     * ingest itself is unchanged. A scope left open only makes the marking more conservative.
+     *
+     * @return the scope, for {@link #closeAckScope}
+     */
+    public long openAckScope() {
+        return core.openAckScope();
+    }
+
+    /** Closes a scope from {@link #openAckScope}. */
+    public void closeAckScope(long scope) {
+        core.closeAckScope(scope);
+    }
+
+    /**
      * Completes when every ring sequence in {@code [fromSequence, toSequence]} (from {@link #ingestClaimed}) is
      * resolved: {@code true} when all of them were committed by the sink or are durably (fsynced) in the spool,
      * {@code false} when any was lost (overwritten, failed, rejected as invalid) or the pipeline closed before

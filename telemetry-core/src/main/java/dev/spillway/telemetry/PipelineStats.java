@@ -37,7 +37,7 @@ package dev.spillway.telemetry;
  * @param spoolRecovered events found in the spool at start, left by an earlier run (included in {@code ingested})
  * @param droppedSpoolFull events of spool segments dropped to make room under
  *     {@link SpoolConfig.FullPolicy#DROP_OLDEST_SEGMENT}; only segments holding no batch that a commit
- *     acknowledgement was waiting for are dropped
+ *     acknowledgement was waiting for are dropped (see {@link Pipeline#openAckScope()})
  * @param abandoned events of batches given up at the close deadline while their write was still running (it
  *     ignored the interrupt and {@code Sink.abortWrites()}) and not spooled: whether they were stored is unknown
  *     until the write returns, so they are not handed to the failed-batch handler; if the write returns, they move

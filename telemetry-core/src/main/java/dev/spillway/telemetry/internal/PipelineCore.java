@@ -132,6 +132,22 @@ public final class PipelineCore {
         return ring.publishClaimed(timestampNanos, sourceId, kind, value, sequence);
     }
 
+    /** See {@code Pipeline.openAckScope}. */
+    public long openAckScope() {
+        // Any sequence the caller claims after this read is above the cursor it saw (the cursor only grows, and
+        // the caller's own claim comes later in its program order), and the scope is registered before that claim,
+        // so whichever worker spools a batch holding that event sees the scope (the event's publication, the pump
+        // and the work queue order the registration before the spool's check).
+        final long floor = ring.cursorAcquire() + 1;
+        tracker.openScope(floor);
+        return floor;
+    }
+
+    /** See {@code Pipeline.closeAckScope}. */
+    public void closeAckScope(long scope) {
+        tracker.closeScope(scope);
+    }
+
     /** See {@code Pipeline.whenResolved}. */
     public java.util.concurrent.CompletableFuture<Boolean> whenResolved(long fromSequence, long toSequence) {
         return tracker.whenResolved(fromSequence, toSequence);

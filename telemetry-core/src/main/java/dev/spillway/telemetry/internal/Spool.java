@@ -29,7 +29,12 @@ import java.util.zip.CRC32C;
  *
  * <p>Layout: {@code spool-<id>.seg} segment files (see {@link RecordCodec} for a record) and a small
  * {@code replay.progress} file (segment id and offset of the next record to replay). A segment is deleted once
- * everything in it was replayed, or when the full policy drops it.
+ * everything in it was replayed (the last one too), or when the full policy drops it.
+ *
+ * <p>When full: each record says whether it is commit-acknowledged (a client may have been told its events are
+ * durable), and each segment counts its unreplayed acknowledged records. The drop-oldest policy drops only the
+ * oldest segment with none (never the one being written); when there is no such segment, or under the refuse
+ * policy, the append is refused and {@link #isFull()} holds until a segment is freed.
  *
  * <p>Start-up scans every unreplayed record and checks its CRC32C. A corrupt record (bad CRC, impossible length)
  * is skipped, logged once with its file, position and size, and counted; a torn tail (power loss mid-append) is
@@ -88,6 +93,7 @@ final class Spool implements AutoCloseable {
     private Segment peekedSegment;
     private long peekedEnd;
     private int peekedCount;
+    private boolean peekedAcknowledged;
 
     // Written under the lock, read anywhere (gauges, stats).
     private volatile long events;
@@ -272,13 +278,13 @@ final class Spool implements AutoCloseable {
             Segment.readFully(s.channel, prefix, off);
             final int length = prefix.getInt(0);
             final int crc = prefix.getInt(4);
-            if (length < RecordCodec.BODY_FIXED || length > fileSize - off - RecordCodec.PREFIX) {
+            if (length < RecordCodec.bodyFixed(s.format) || length > fileSize - off - RecordCodec.PREFIX) {
                 countCorrupt(s, off, fileSize - off, length == 0 ? "torn record (zeros where a record should start)"
                     : "torn record (length " + length + " runs past the end of the segment)");
                 break;
             }
             final ByteBuffer body = readBody(s.channel, off + RecordCodec.PREFIX, length);
-            final int count = body == null ? -1 : RecordCodec.validate(body, crc, readCrc);
+            final int count = body == null ? -1 : RecordCodec.validate(body, crc, readCrc, s.format);
             if (count < 0) {
                 countCorrupt(s, off, RecordCodec.PREFIX + (long) length, "corrupt record (CRC32C mismatch)");
             } else {
@@ -292,6 +298,9 @@ final class Spool implements AutoCloseable {
                     headMillis = RecordCodec.spooledAtMillis(body); // the oldest unreplayed record
                 }
                 s.events += count;
+                if (RecordCodec.commitAcknowledged(body, s.format)) {
+                    s.acknowledgedRecords++;
+                }
             }
             off += RecordCodec.PREFIX + (long) length;
         }
@@ -338,6 +347,17 @@ final class Spool implements AutoCloseable {
      *     nothing of the batch is in the spool then
      */
     public long append(EventBatch batch, String runId) throws SpoolException {
+        return append(batch, runId, true);
+    }
+
+    /**
+     * Appends a batch; see {@link #append(EventBatch, String)}.
+     *
+     * @param commitAcknowledged whether a client may be told that events of this batch are durable (a commit
+     *     acknowledgement waits on them): such a batch is never dropped to make room. False only for batches whose
+     *     producers were promised nothing beyond acceptance.
+     */
+    public long append(EventBatch batch, String runId, boolean commitAcknowledged) throws SpoolException {
         // An interrupt must not end an append: a FileChannel closes itself when its thread is interrupted in I/O
         // (ClosedByInterruptException), which would cost this batch and every later append to that segment. The
         // status is cleared for the append and restored when it returns.
@@ -354,7 +374,7 @@ final class Spool implements AutoCloseable {
                     interrupted = true; // the wait stays bounded by the stall bound
                 }
             }
-            return appendLocked(batch, runId, locked);
+            return appendLocked(batch, runId, locked, commitAcknowledged);
         } finally {
             if (interrupted | Thread.interrupted()) {
                 Thread.currentThread().interrupt();
@@ -362,7 +382,8 @@ final class Spool implements AutoCloseable {
         }
     }
 
-    private long appendLocked(EventBatch batch, String runId, boolean locked) throws SpoolException {
+    private long appendLocked(EventBatch batch, String runId, boolean locked, boolean commitAcknowledged)
+        throws SpoolException {
         final byte[] rid = RecordCodec.runIdBytes(batch.runId() != null ? batch.runId() : runId);
         final int n = batch.size();
         final int length = RecordCodec.recordSize(rid.length, n);
@@ -384,12 +405,15 @@ final class Spool implements AutoCloseable {
                 appendBuf = ByteBuffer.allocate(Math.max(length, appendBuf.capacity() * 2));
             }
             final long now = clockMillis.getAsLong();
-            RecordCodec.encode(appendBuf, appendCrc, batch, rid, nextEvent, now);
+            RecordCodec.encode(appendBuf, appendCrc, batch, rid, nextEvent, now,
+                commitAcknowledged ? RecordCodec.FLAG_COMMIT_ACKNOWLEDGED : 0);
             Segment tail = segments.peekLast();
-            final boolean roll = tail == null || tail.size + length > config.segmentBytes();
+            // A segment of the older format is only read: appends go to a new one.
+            final boolean roll = tail == null || tail.format != Segment.FORMAT
+                || tail.size + length > config.segmentBytes();
             final long need = length + (roll ? Segment.HEADER : 0);
             while (bytes + need > config.maxBytes()) {
-                if (!config.dropOldestWhenFull() || !dropOldest()) {
+                if (!config.dropOldestWhenFull() || !dropOldestUnacknowledged()) {
                     if (!full) {
                         full = true;
                         LOG.error("spool {} is full ({} of {} bytes): refusing new batches until replay frees a "
@@ -418,6 +442,9 @@ final class Spool implements AutoCloseable {
             tail.size = before + length;
             tail.fileBytes = tail.size;
             tail.events += n;
+            if (commitAcknowledged) {
+                tail.acknowledgedRecords++;
+            }
             bytes += length;
             if (events == 0) {
                 headMillis = now;
@@ -477,27 +504,42 @@ final class Spool implements AutoCloseable {
         }
     }
 
-    /** Deletes the oldest segment to make room; false when only the segment being written is left. */
-    private boolean dropOldest() {
-        final Segment head = segments.peekFirst();
-        if (head == null || head == segments.peekLast()) {
+    /**
+     * Deletes the oldest segment that holds no unreplayed commit-acknowledged record, to make room; false when
+     * there is none (every older segment holds data a client was told is durable, or only the segment being written
+     * is left): then the append is refused instead.
+     */
+    private boolean dropOldestUnacknowledged() {
+        final Segment tail = segments.peekLast();
+        Segment victim = null;
+        for (Segment s : segments) {
+            if (s == tail) {
+                break;
+            }
+            if (s.acknowledgedRecords == 0) {
+                victim = s;
+                break;
+            }
+        }
+        if (victim == null) {
             return false;
         }
         // A record the replayer is writing right now stays the replayer's: it is accounted at its commit.
-        final long lost = head.events - (peeked && peekedSegment == head ? peekedCount : 0);
-        segments.removeFirst();
-        head.dropped = true;
-        delete(head);
+        final long lost = victim.events - (peeked && peekedSegment == victim ? peekedCount : 0);
+        segments.remove(victim);
+        victim.dropped = true;
+        delete(victim);
         events -= lost;
         droppedEvents += lost;
         droppedSegments++;
-        if (readSegment == head) {
+        if (readSegment == victim) {
             readSegment = segments.peekFirst();
             readOffset = Segment.HEADER;
             saveProgress();
         }
-        LOG.error("spool {} full ({} of {} bytes): dropped its oldest segment {} with {} unreplayed events (counted "
-            + "as failed)", dir, bytes + head.fileBytes, config.maxBytes(), head, lost);
+        LOG.error("spool {} full ({} of {} bytes): dropped segment {} with {} unreplayed events, none of them "
+            + "awaited by a commit acknowledgement (counted as dropped, reason spool_full)", dir,
+            bytes + victim.fileBytes, config.maxBytes(), victim, lost);
         return true;
     }
 
@@ -538,13 +580,14 @@ final class Spool implements AutoCloseable {
                 Segment.readFully(seg.channel, prefix, readOffset);
                 final int length = prefix.getInt(0);
                 final long end = readOffset + RecordCodec.PREFIX + (long) length;
-                if (length < RecordCodec.BODY_FIXED || end > seg.size) {
+                if (length < RecordCodec.bodyFixed(seg.format) || end > seg.size) {
                     runtimeCorrupt(seg, readOffset, seg.size - readOffset);
                     readOffset = seg.size;
                     continue;
                 }
                 final ByteBuffer body = readBody(seg.channel, readOffset + RecordCodec.PREFIX, length);
-                final int count = body == null ? -1 : RecordCodec.validate(body, prefix.getInt(4), readCrc);
+                final int count = body == null ? -1
+                    : RecordCodec.validate(body, prefix.getInt(4), readCrc, seg.format);
                 if (count < 0) {
                     if (readOffset >= seg.scannedEnd) {
                         runtimeCorrupt(seg, readOffset, end - readOffset);
@@ -552,7 +595,8 @@ final class Spool implements AutoCloseable {
                     readOffset = end;
                     continue;
                 }
-                RecordCodec.decode(body, count, replayBatch);
+                peekedAcknowledged = RecordCodec.commitAcknowledged(body, seg.format);
+                RecordCodec.decode(body, count, replayBatch, seg.format);
                 peeked = true;
                 peekedSegment = seg;
                 peekedEnd = end;
@@ -580,6 +624,9 @@ final class Spool implements AutoCloseable {
             replayedEvents += peekedCount;
             if (!peekedSegment.dropped) {
                 peekedSegment.events -= peekedCount;
+                if (peekedAcknowledged) {
+                    peekedSegment.acknowledgedRecords--;
+                }
                 readOffset = peekedEnd;
                 if (readOffset >= peekedSegment.size) {
                     // Fully replayed, the segment being appended to included: its bytes leave the spool now (an

@@ -661,7 +661,8 @@ final class WorkerPool {
     /** Appends the batch to the spool; false (logged once per episode) when the spool refuses it. */
     private boolean trySpool(MutableEventBatch batch, Throwable cause) {
         try {
-            final long generation = spool.append(batch, sinkRunId);
+            // Marked when an acknowledgement scope may cover it: a full spool never drops such a batch.
+            final long generation = spool.append(batch, sinkRunId, tracker.anyScopeReaches(batch.ringTo()));
             tracker.resolved(batch.ringFrom(), batch.ringTo(), batch.lossInRange(), generation, batch.rangeParts());
             lastSinkFailure = cause;
             spoolRefusing = false;
