@@ -16,7 +16,6 @@ import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
 
 /**
@@ -73,10 +72,12 @@ final class WorkerPool {
     private final Timer writeTimer;
     private final Worker[] workers;
 
-    /** Set at the close deadline: retries stop, and every batch not yet written is failed. */
-    private volatile boolean aborted;
-    /** Workers inside {@code sink.write}: the sink is closed only when this is 0 (see {@link #closeSinkWhenIdle}). */
-    private final AtomicInteger insideWrite = new AtomicInteger();
+    /**
+     * Workers inside {@code sink.write} (the sink is closed only when there are none, see
+     * {@link #closeSinkWhenIdle}), and the close deadline: once aborted, retries stop, no write starts, and every
+     * batch not yet written is spooled or failed.
+     */
+    private final WriteGate gate = new WriteGate();
     private volatile boolean sinkCloseRequested;
     /** The closing thread was interrupted during {@link #shutdown}; touched by that thread only. */
     private boolean callerInterrupted;
@@ -172,13 +173,13 @@ final class WorkerPool {
         callerInterrupted = false;
         final boolean clean = joinUntil(deadlineNanoTime, self);
         if (!clean) {
-            aborted = true;
+            final int inside = gate.abort() - (isWorker(self) ? 1 : 0);
             for (Worker w : workers) {
                 if (w.thread != self) {
                     w.interruptIfInSink();
                 }
             }
-            if (insideWriteExcludingCaller(self) > 0) {
+            if (inside > 0) {
                 try {
                     sink.abortWrites();
                 } catch (Throwable t) {
@@ -206,10 +207,6 @@ final class WorkerPool {
             LockSupport.parkNanos(TimeUnit.MICROSECONDS.toNanos(100));
         }
         return callerInterrupted || Thread.interrupted();
-    }
-
-    private int insideWriteExcludingCaller(Thread self) {
-        return insideWrite.get() - (isWorker(self) ? 1 : 0);
     }
 
     private void abandonStuckBatches() {
@@ -376,11 +373,11 @@ final class WorkerPool {
      */
     boolean closeSinkWhenIdle() {
         sinkCloseRequested = true;
-        if (insideWrite.get() == 0) {
+        if (gate.inside() == 0) {
             return closeSinkOnce();
         }
         LOG.warn("pipeline '{}': {} write(s) still running after close; the sink is closed when the last one returns",
-            pipelineName, insideWrite.get());
+            pipelineName, gate.inside());
         return false;
     }
 
@@ -398,7 +395,7 @@ final class WorkerPool {
     }
 
     private void leaveWrite() {
-        if (insideWrite.decrementAndGet() == 0 && sinkCloseRequested) {
+        if (gate.leave() == 0 && sinkCloseRequested) {
             closeSinkOnce();
         }
     }
@@ -439,13 +436,16 @@ final class WorkerPool {
             synchronized (interruptLock) {
                 inSink = true;
             }
-            // The closer sets `aborted`, then interrupts whoever is inside (under the lock), then reads
-            // insideWrite before aborting the sink's writes: a worker that got in after its pass sees `aborted`.
-            if (write) {
-                insideWrite.incrementAndGet();
-            }
-            if (aborted) {
-                leaveSink(write);
+            // The closer aborts the gate, then interrupts whoever is inside the sink (under the lock), then aborts
+            // the sink's writes if the gate counted any: a worker that got in after either step sees the abort.
+            if (write ? !gate.enter() : gate.aborted()) {
+                synchronized (interruptLock) {
+                    inSink = false;
+                }
+                Thread.interrupted();
+                if (write && gate.inside() == 0 && sinkCloseRequested) {
+                    closeSinkOnce(); // the sink's close may have been left to the last one out
+                }
                 return false;
             }
             return true;
@@ -476,7 +476,7 @@ final class WorkerPool {
                         batch = replayed ? work.poll() : work.poll(REPLAY_IDLE_POLL_MILLIS, TimeUnit.MILLISECONDS);
                     }
                 } catch (InterruptedException e) {
-                    if (aborted) {
+                    if (gate.aborted()) {
                         return; // shutdown() fails whatever is still queued
                     }
                     continue;
@@ -510,14 +510,14 @@ final class WorkerPool {
         }
 
         private void process(MutableEventBatch batch) {
-            if (spool != null && sinkDown && !aborted) {
+            if (spool != null && sinkDown && !gate.aborted()) {
                 // The sink is known to be down: straight to the spool, in order; the replayer probes the sink.
                 resolveFailed(batch, lastSinkFailure);
                 return;
             }
             final long start = System.nanoTime();
             while (true) {
-                if (aborted) {
+                if (gate.aborted()) {
                     resolveFailed(batch, new TimeoutException("close deadline passed before the batch could be "
                         + "written"));
                     return;
@@ -565,7 +565,7 @@ final class WorkerPool {
                 if (enterSink(false)) { // interruptible while it backs off, so the deadline ends the wait
                     try {
                         long remaining;
-                        while (!aborted && (remaining = wakeAt - System.nanoTime()) > 0) {
+                        while (!gate.aborted() && (remaining = wakeAt - System.nanoTime()) > 0) {
                             LockSupport.parkNanos(this, remaining);
                         }
                     } finally {
@@ -576,7 +576,7 @@ final class WorkerPool {
         }
 
         private boolean shouldRetry(MutableEventBatch batch, long start, Throwable cause) {
-            if (aborted) {
+            if (gate.aborted()) {
                 return false;
             }
             try {
