@@ -30,7 +30,8 @@ import java.util.concurrent.TimeUnit;
  * }</pre>
  *
  * <p>Every event is accounted for: at any quiescent point
- * {@code ingested == written + overwritten + rejected + failed + spooled} (see {@link PipelineStats}), and
+ * {@code ingested == written + writtenLate + overwritten + rejected + droppedSpoolFull + failed + abandoned + spooled}
+ * (see {@link PipelineStats}), and
  * {@link #close(Duration)} returns the final, balanced account.
  *
  * <p>With a {@link Builder#spool(SpoolConfig) spool}, batches the sink cannot take go to disk instead of failing

@@ -23,6 +23,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
@@ -30,6 +31,7 @@ import java.util.stream.LongStream;
 
 import static dev.spillway.telemetry.failure.FailureKit.assertExactAccount;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -69,10 +71,17 @@ class LateOutcomeTest {
         }
     }
 
-    private static void ingest(Pipeline pipeline, int events) {
+    /** Ingests {@code events} events of source 1; returns the acknowledgement of the first batch's ten. */
+    private static CompletableFuture<Boolean> ingest(Pipeline pipeline, int events) {
+        long first = -1;
+        long tenth = -1;
         for (int i = 0; i < events; i++) {
-            assertTrue(pipeline.ingest(i, 1, (short) 0, i, i));
+            final long ring = pipeline.ingestClaimed(i, 1, (short) 0, i, i);
+            assertTrue(ring >= 0);
+            first = i == 0 ? ring : first;
+            tenth = i == 9 ? ring : tenth;
         }
+        return pipeline.whenResolved(first, tenth);
     }
 
     @Test
@@ -81,10 +90,11 @@ class LateOutcomeTest {
         final Handed handed = new Handed();
         final Pipeline pipeline = Pipeline.builder().sink(sink).failedBatchHandler(handed).retryPolicy(RetryPolicy.none())
             .workers(1).batchSize(10).flushInterval(Duration.ofHours(1)).build();
-        ingest(pipeline, 30);
+        final CompletableFuture<Boolean> stuck = ingest(pipeline, 30);
         assertTrue(sink.entered.await(10, TimeUnit.SECONDS));
         final PipelineStats atClose = pipeline.close(Duration.ofMillis(300));
         assertEquals(10, atClose.abandoned(), atClose::toString);
+        assertFalse(stuck.get(10, TimeUnit.SECONDS), "in doubt is not confirmed (ack=commit: 503)");
         assertEquals(20, atClose.failed(), atClose::toString);
         assertEquals(20, handed.distinct().size(), "the batch in doubt is not handed over");
         assertExactAccount(atClose, sink, handed);
@@ -128,9 +138,10 @@ class LateOutcomeTest {
             final Pipeline pipeline = Pipeline.builder().sink(first).failedBatchHandler(handed)
                 .retryPolicy(RetryPolicy.none()).workers(1).batchSize(10).flushInterval(Duration.ofHours(1))
                 .spool(spool).build();
-            ingest(pipeline, 30);
+            final CompletableFuture<Boolean> stuck = ingest(pipeline, 30);
             assertTrue(first.entered.await(10, TimeUnit.SECONDS));
             atClose = pipeline.close(Duration.ofMillis(300));
+            assertTrue(stuck.get(10, TimeUnit.SECONDS), "spooled and fsynced at close: confirmed");
             assertTrue(atClose.isBalanced(), atClose::toString);
             assertEquals(30, atClose.spooled(), "the batch inside the write is spooled too: " + atClose);
             assertEquals(0, atClose.failed() + atClose.abandoned(), atClose::toString);

@@ -278,6 +278,12 @@ class SpoolTest {
     @Test
     void aFullSpoolOfCommitAcknowledgedBatchesRefusesInsteadOfDropping() throws Exception {
         final int size = 700;
+        final ch.qos.logback.classic.Logger logger =
+            (ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger(Spool.class);
+        final ch.qos.logback.core.read.ListAppender<ch.qos.logback.classic.spi.ILoggingEvent> log =
+            new ch.qos.logback.core.read.ListAppender<>();
+        log.start();
+        logger.addAppender(log);
         try (Spool spool = Spool.open(config(3L * SEGMENT, SpoolConfig.FullPolicy.DROP_OLDEST_SEGMENT))) {
             long id = 0;
             SpoolException refused = null;
@@ -291,6 +297,12 @@ class SpoolTest {
             }
             assertTrue(refused.isFull(), refused.getMessage());
             assertTrue(spool.isFull());
+            for (int again = 0; again < 3; again++) {
+                assertThrows(SpoolException.class, () -> spool.append(new ArrayBatch(99, size), RUN, true));
+            }
+            final java.util.function.Function<String, Long> lines = text -> log.list.stream()
+                .filter(e -> e.getFormattedMessage().contains(text)).count();
+            assertEquals(1, lines.apply("is full"), "one line when it fills, not one per refusal");
             assertEquals(0, spool.droppedSegments());
             assertEquals(0, spool.droppedEvents());
             assertEquals(id * size, spool.events());
@@ -301,8 +313,11 @@ class SpoolTest {
                 spool.commit();
             }
             assertFalse(spool.isFull(), "a replayed segment was freed");
+            assertEquals(1, lines.apply("room again"), "and one when room returns");
             spool.append(new ArrayBatch(stored, size), RUN, true);
             replayExpecting(spool, 3, stored, size);
+        } finally {
+            logger.detachAppender(log);
         }
     }
 
