@@ -20,7 +20,8 @@ public record FinalAccount(long linesAccepted, long linesRejected, long stringsS
             + " strings_skipped=" + stringsSkipped + " ingested=" + stats.ingested() + " written=" + stats.written()
             + " dropped_overwritten=" + stats.overwritten() + " dropped_full=" + stats.rejectedFull()
             + " dropped_closed=" + stats.rejectedClosed() + " dropped_invalid=" + stats.rejectedInvalid()
-            + " failed=" + stats.failed() + " spooled=" + stats.spooled() + " spool_recovered="
-            + stats.spoolRecovered() + " balanced=" + (stats.isBalanced() ? "yes" : "no");
+            + " dropped_spool_full=" + stats.droppedSpoolFull() + " failed=" + stats.failed() + " abandoned="
+            + stats.abandoned() + " written_late=" + stats.writtenLate() + " spooled=" + stats.spooled()
+            + " spool_recovered=" + stats.spoolRecovered() + " balanced=" + (stats.isBalanced() ? "yes" : "no");
     }
 }

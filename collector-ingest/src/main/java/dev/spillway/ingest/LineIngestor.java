@@ -105,13 +105,24 @@ public final class LineIngestor {
         final long nowNanos = now.getEpochSecond() * 1_000_000_000L + now.getNano();
         final PerThread thread = perThread.get();
         final Body body = new Body(source, firstLine - 1, thread.key);
-        thread.parser.parse(buf, off, len, precision, nowNanos, body);
-        final CompletableFuture<IngestResult> parsed = body.pending.isEmpty()
-            ? CompletableFuture.completedFuture(body.finish()) : body.resolvePending();
-        if ((ack == null ? defaultAck : ack) != AckMode.COMMIT) {
+        final boolean commit = (ack == null ? defaultAck : ack) == AckMode.COMMIT;
+        // A commit-acknowledged body opens its scope before its first event is ingested and closes it once its
+        // answer is decided: batches spooled meanwhile that may hold its events are never dropped by a full spool.
+        final long scope = commit ? writer.openAckScope() : 0;
+        final CompletableFuture<IngestResult> parsed;
+        try {
+            thread.parser.parse(buf, off, len, precision, nowNanos, body);
+            parsed = body.pending.isEmpty() ? CompletableFuture.completedFuture(body.finish()) : body.resolvePending();
+        } catch (RuntimeException | Error e) {
+            if (commit) {
+                writer.closeAckScope(scope);
+            }
+            throw e;
+        }
+        if (!commit) {
             return parsed;
         }
-        return parsed.thenCompose(result -> {
+        final CompletableFuture<IngestResult> answered = parsed.thenCompose(result -> {
             if (body.firstRing < 0) {
                 return CompletableFuture.completedFuture(result); // no events: nothing to wait for
             }
@@ -119,6 +130,8 @@ public final class LineIngestor {
                 .completeOnTimeout(Boolean.FALSE, ackTimeoutNanos, TimeUnit.NANOSECONDS)
                 .thenApply(durable -> durable ? result : result.asUncommitted());
         });
+        answered.whenComplete((result, err) -> writer.closeAckScope(scope));
+        return answered;
     }
 
     /** The copy of a line kept while its new series are created. */

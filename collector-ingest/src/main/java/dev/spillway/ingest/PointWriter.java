@@ -95,6 +95,20 @@ public final class PointWriter {
     }
 
     /**
+     * Opens an acknowledgement scope before ingesting events whose client will be told they are durable (an HTTP
+     * write with {@code ack=commit}): while it is open, a full spool never drops batches holding them. Close it with
+     * {@link #closeAckScope} once the answer is decided. See {@link Pipeline#openAckScope}.
+     */
+    public long openAckScope() {
+        return pipeline.openAckScope();
+    }
+
+    /** Closes a scope from {@link #openAckScope}. */
+    public void closeAckScope(long scope) {
+        pipeline.closeAckScope(scope);
+    }
+
+    /**
      * Creates the series of every field of these points ahead of their first write, in a few database round
      * trips on the caller's thread (values and times are ignored). For inputs that know their series in advance,
      * such as the result fields of thousands of monitors loaded at start.

@@ -1,10 +1,12 @@
 package dev.spillway.ingest;
 
 import dev.spillway.telemetry.Pipeline;
+import dev.spillway.telemetry.PipelineStats;
 
 /**
  * Says when the collector should push back instead of accepting: the ring is above the high-water mark (so
- * accepting would soon overwrite, drop or block), or the pipeline is closing.
+ * accepting would soon overwrite, drop or block), the pipeline is closing, or the spool is full (it refuses new
+ * batches rather than drop what a commit acknowledgement confirmed, so new work would only fail).
  */
 public final class Saturation {
 
@@ -19,7 +21,11 @@ public final class Saturation {
 
     /** Whether new data should be turned away with 503 and {@code Retry-After}. */
     public boolean saturated() {
-        return !pipeline.isRunning() || pipeline.stats().ringOccupancy() >= threshold;
+        if (!pipeline.isRunning()) {
+            return true;
+        }
+        final PipelineStats stats = pipeline.stats();
+        return stats.ringOccupancy() >= threshold || stats.spoolFull();
     }
 
     /** Ring occupancy at which {@link #saturated()} turns true. */

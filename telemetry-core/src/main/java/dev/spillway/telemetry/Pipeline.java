@@ -30,7 +30,8 @@ import java.util.concurrent.TimeUnit;
  * }</pre>
  *
  * <p>Every event is accounted for: at any quiescent point
- * {@code ingested == written + overwritten + rejected + failed + spooled} (see {@link PipelineStats}), and
+ * {@code ingested == written + writtenLate + overwritten + rejected + droppedSpoolFull + failed + abandoned + spooled}
+ * (see {@link PipelineStats}), and
  * {@link #close(Duration)} returns the final, balanced account.
  *
  * <p>With a {@link Builder#spool(SpoolConfig) spool}, batches the sink cannot take go to disk instead of failing
@@ -130,7 +131,8 @@ public final class Pipeline implements AutoCloseable {
         return new PipelineStats(a.ingested(), a.written(), a.overwritten(), a.rejectedFull(), a.rejectedClosed(),
             a.rejectedInterrupted(), a.rejectedInvalid(), a.failed(), a.batchesWritten(), a.batchesFailed(),
             a.retries(), a.ringOccupancy(), a.batchesInFlight(), a.pumpFailed(), a.spooled(), a.batchesSpooled(),
-            a.batchesReplayed(), a.spoolRecovered());
+            a.batchesReplayed(), a.spoolRecovered(), a.droppedSpoolFull(), a.abandoned(), a.writtenLate(),
+            a.spoolFull());
     }
 
     /**
@@ -140,6 +142,30 @@ public final class Pipeline implements AutoCloseable {
      */
     public long ingestClaimed(long timestampNanos, int sourceId, short kind, double value, long sequence) {
         return core.publishClaimed(timestampNanos, sourceId, kind, value, sequence);
+    }
+
+    /**
+     * Opens an acknowledgement scope, before ingesting events whose producer will tell its client they are durable
+     * once {@link #whenResolved} confirms them (for example an HTTP write answered only after commit). While a scope
+     * is open, every batch that may hold events claimed after this call is marked commit-acknowledged when it goes
+     * to the spool, and a full spool never drops a marked batch to make room: it refuses new batches instead
+     * ({@link PipelineStats#spoolFull()}). Batches spooled while no scope could cover them hold only events whose
+     * producers were promised nothing beyond acceptance; only those may be dropped
+     * ({@link SpoolConfig.FullPolicy#DROP_OLDEST_SEGMENT}).
+     *
+     * <p>Close the scope with {@link #closeAckScope} once the client's answer is decided (the future from
+     * {@code whenResolved} completed, or timed out, or nothing was ingested). One lock and one map entry per scope;
+     * ingest itself is unchanged. A scope left open only makes the marking more conservative.
+     *
+     * @return the scope, for {@link #closeAckScope}
+     */
+    public long openAckScope() {
+        return core.openAckScope();
+    }
+
+    /** Closes a scope from {@link #openAckScope}. */
+    public void closeAckScope(long scope) {
+        core.closeAckScope(scope);
     }
 
     /**
@@ -164,10 +190,13 @@ public final class Pipeline implements AutoCloseable {
 
     /**
      * Stops accepting (later {@code ingest} calls are refused and counted), drains the ring, ships the partial
-     * batch, lets the workers write what is queued, and at the deadline gives up whatever is left: it is counted
-     * failed and handed to the {@link FailedBatchHandler} exactly once (writes still running are aborted through
-     * {@link Sink#abortWrites()}, and abandoned if they ignore it). The sink is closed once no worker is inside
-     * {@code write}. Logs and returns the final account, in which every event is resolved.
+     * batch, lets the workers write what is queued, and at the deadline gives up whatever is left: with a spool it
+     * is spooled (the next run replays it), otherwise counted failed and handed to the {@link FailedBatchHandler}
+     * exactly once. Writes still running are aborted through {@link Sink#abortWrites()} (their batches are then
+     * spooled or failed like the others); a write that ignores the abort too is abandoned: its batch is spooled, or
+     * else counted {@code abandoned} (in doubt: not handed over, since the write may still store it) until the write
+     * returns. The sink is closed once no worker is inside {@code write}. Logs and returns the final account, in
+     * which every event is resolved.
      *
      * <p>Returns within {@code timeout} plus {@link #CLOSE_SLACK}, plus the time the failed-batch handler takes for
      * the batches given up at the deadline. Idempotent and thread-safe: concurrent and later calls wait for the first

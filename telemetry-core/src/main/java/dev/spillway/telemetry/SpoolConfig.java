@@ -30,9 +30,18 @@ import java.util.Objects;
 public record SpoolConfig(Path directory, long maxBytes, long segmentBytes, long fsyncIntervalNanos,
                           FullPolicy fullPolicy) {
 
-    /** What an append does when the spool already holds {@code maxBytes}. */
+    /**
+     * What an append does when the spool already holds {@code maxBytes}. Either way a full spool never discards a
+     * batch a commit acknowledgement may have confirmed ({@link Pipeline#openAckScope()}): when no segment may be
+     * dropped, the new batch is refused (counted {@code failed}, as without a spool) and
+     * {@link PipelineStats#spoolFull()} says so until replay frees a segment.
+     */
     public enum FullPolicy {
-        /** Delete the oldest segment (its unreplayed events are counted as {@code failed}) and append. Default. */
+        /**
+         * Delete the oldest segment that holds no commit-acknowledged batch (its unreplayed events are counted as
+         * {@code droppedSpoolFull}) and append; refuse when every segment but the one being written holds one.
+         * Default.
+         */
         DROP_OLDEST_SEGMENT,
         /** Refuse the append: the new batch is counted as {@code failed}, as without a spool. */
         REFUSE

@@ -4,6 +4,8 @@ import dev.spillway.telemetry.sink.EventBatch;
 import dev.spillway.telemetry.sink.RetryPolicy;
 import dev.spillway.telemetry.sink.Sink;
 import dev.spillway.telemetry.testsupport.Await;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -88,9 +90,11 @@ class PipelineSpoolTest {
     @Test
     void anOutageSpoolsInsteadOfFailingAndTheSpoolDrainsOnceTheSinkIsBack() {
         final SwitchableSink sink = new SwitchableSink("run-1");
+        final SimpleMeterRegistry registry = new SimpleMeterRegistry();
         final Pipeline pipeline = Pipeline.builder().name("spool").sink(sink).workers(2).batchSize(100)
             .flushInterval(Duration.ofMillis(2)).overflowPolicy(OverflowPolicy.BLOCK).retryPolicy(FAST)
-            .spool(spool()).build();
+            .spool(spool()).meterRegistry(registry).build();
+        final Gauge spoolBytes = registry.get("spillway.spool.bytes").gauge();
         final SourceHandle source = pipeline.source(1);
         for (int i = 0; i < 1_000; i++) {
             source.record((short) 1, i);
@@ -104,6 +108,7 @@ class PipelineSpoolTest {
             "the outage's events are spooled: " + pipeline.stats());
         PipelineStats during = pipeline.stats();
         assertEquals(0, during.failed(), during.toString());
+        assertTrue(spoolBytes.value() > 0, "the outage's batches take room on disk");
         assertTrue(during.isBalanced(), "balanced while spooled: " + during);
 
         sink.up.set(true);
@@ -112,6 +117,7 @@ class PipelineSpoolTest {
         }
         Await.until(Duration.ofSeconds(20), () -> pipeline.stats().spooled() == 0 && pipeline.stats().written() == 9_000,
             "the spool drains: " + pipeline.stats());
+        assertEquals(0.0, spoolBytes.value(), "replayed to the end: every segment deleted, the last one too");
         final PipelineStats stats = pipeline.close(Duration.ofSeconds(10));
         assertTrue(stats.isBalanced(), stats.toString());
         assertEquals(9_000, stats.written());
@@ -145,6 +151,105 @@ class PipelineSpoolTest {
         assertEquals(0, stats.spooled());
         assertExactlyOnce(second.keys(), 1_000);
         assertTrue(second.runIds.stream().allMatch("run-1"::equals), "keyed by the first run: " + second.runIds);
+    }
+
+    /** A spool of two 64 KiB segments: about 40 batches of 100 events. */
+    private SpoolConfig tinySpool() {
+        return SpoolConfig.builder(dir).segmentBytes(64 << 10).maxBytes(128 << 10).fsyncInterval(Duration.ofMillis(5))
+            .build();
+    }
+
+    /** One commit-acknowledged request of 100 events from {@code source}: true when confirmed durable. */
+    private static boolean commitRequest(Pipeline pipeline, int source, long firstSeq) throws Exception {
+        final long scope = pipeline.openAckScope();
+        long from = -1;
+        long to = -1;
+        for (int i = 0; i < 100; i++) {
+            final long ring = pipeline.ingestClaimed(firstSeq + i, source, (short) 0, i, firstSeq + i);
+            assertTrue(ring >= 0);
+            from = from < 0 ? ring : from;
+            to = ring;
+        }
+        final CompletableFuture<Boolean> answer = pipeline.whenResolved(from, to);
+        answer.whenComplete((ok, err) -> pipeline.closeAckScope(scope));
+        return answer.get(20, TimeUnit.SECONDS);
+    }
+
+    /**
+     * Issue 19, item 1: the database is down and commit-acknowledged requests fill the spool (default policy,
+     * drop-oldest-segment). Nothing a request was confirmed for is dropped to make room: the spool refuses new
+     * batches (their requests are not confirmed, and the pipeline reports the spool full), and once the database is
+     * back every event of every confirmed request is written, once.
+     */
+    @Test
+    void aSpoolFullOfCommitAcknowledgedBatchesRefusesNewOnesAndLosesNoConfirmedEvent() throws Exception {
+        final SwitchableSink sink = new SwitchableSink("run-1");
+        sink.up.set(false);
+        final SimpleMeterRegistry registry = new SimpleMeterRegistry();
+        final Pipeline pipeline = Pipeline.builder().name("full").sink(sink).workers(2).batchSize(100)
+            .flushInterval(Duration.ofMillis(2)).retryPolicy(FAST).spool(tinySpool()).meterRegistry(registry).build();
+        final List<Long> confirmed = new ArrayList<>();
+        int refusedInARow = 0;
+        int requests = 0;
+        for (long seq = 0; refusedInARow < 5; seq += 100) {
+            assertTrue(requests++ < 1_000, "the spool never filled: " + pipeline.stats());
+            if (commitRequest(pipeline, 1, seq)) {
+                assertEquals(0, refusedInARow, "confirmed again while the spool is full and the sink down");
+                for (long i = seq; i < seq + 100; i++) {
+                    confirmed.add((1L << 40) | i);
+                }
+            } else {
+                refusedInARow++;
+            }
+        }
+        // An answer completes when the range resolves, a moment before the worker counts the batch: settle first.
+        Await.until(Duration.ofSeconds(10), () -> pipeline.stats().pending() == 0, "resolved: " + pipeline.stats());
+        final PipelineStats full = pipeline.stats();
+        assertTrue(full.spoolFull(), full::toString);
+        assertEquals(1.0, registry.get("spillway.spool.full").gauge().value());
+        assertEquals(0, full.droppedSpoolFull(), "nothing a client was confirmed for is dropped: " + full);
+        assertTrue(confirmed.size() >= 3_000, "the spool took batches until it was full: " + confirmed.size());
+        assertTrue(full.failed() >= 500, "the refused batches fail, not confirmed: " + full);
+        assertTrue(full.isBalanced(), full::toString);
+
+        sink.up.set(true);
+        Await.until(Duration.ofSeconds(20), () -> pipeline.stats().spooled() == 0, "replayed: " + pipeline.stats());
+        assertFalse(pipeline.stats().spoolFull(), "room again");
+        final PipelineStats stats = pipeline.close(Duration.ofSeconds(10));
+        assertTrue(stats.isBalanced(), stats.toString());
+        assertEquals(0, stats.droppedSpoolFull());
+        final Set<Long> written = new HashSet<>(sink.keys());
+        assertEquals(sink.keys().size(), written.size(), "no duplicates");
+        final List<Long> lost = confirmed.stream().filter(k -> !written.contains(k)).toList();
+        assertEquals(List.of(), lost, "confirmed events missing");
+    }
+
+    /**
+     * Without any acknowledgement scope (every producer was promised acceptance only), drop-oldest-segment still
+     * makes room by dropping the oldest segments; their events are counted as dropped, reason spool_full.
+     */
+    @Test
+    void withoutCommitAcknowledgementsAFullSpoolDropsItsOldestSegmentsAndCountsThem() {
+        final SwitchableSink sink = new SwitchableSink("run-1");
+        sink.up.set(false);
+        final SimpleMeterRegistry registry = new SimpleMeterRegistry();
+        final Pipeline pipeline = Pipeline.builder().name("drop").sink(sink).workers(1).batchSize(100)
+            .flushInterval(Duration.ofMillis(2)).overflowPolicy(OverflowPolicy.BLOCK).retryPolicy(FAST)
+            .spool(tinySpool()).meterRegistry(registry).build();
+        final SourceHandle source = pipeline.source(1);
+        for (int i = 0; i < 20_000; i++) {
+            source.record((short) 1, i);
+        }
+        Await.until(Duration.ofSeconds(20), () -> pipeline.stats().pending() == 0, "resolved: " + pipeline.stats());
+        final PipelineStats stats = pipeline.stats();
+        assertTrue(stats.isBalanced(), stats::toString);
+        assertTrue(stats.droppedSpoolFull() > 0, stats::toString);
+        assertEquals(0, stats.failed(), "dropping made room: nothing refused " + stats);
+        assertFalse(stats.spoolFull());
+        assertEquals(20_000, stats.spooled() + stats.droppedSpoolFull(), stats::toString);
+        assertEquals((double) stats.droppedSpoolFull(), registry.get("spillway.events.dropped")
+            .tag("reason", "spool_full").functionCounter().count());
+        pipeline.close(Duration.ofSeconds(5));
     }
 
     /** Routed by source, a round's range is cut into one batch per worker: acknowledged when all parts are. */

@@ -64,8 +64,10 @@ public final class PipelineOptions {
     String spoolFsync;
 
     @Option(names = "--spool-full", paramLabel = "POLICY", defaultValue = "drop-oldest-segment",
-        description = "When the spool is full: drop-oldest-segment (its events count as failed) or refuse (the new "
-            + "batch fails) (default: ${DEFAULT-VALUE}).")
+        description = "When the spool is full: drop-oldest-segment (the oldest segment holding no line a client "
+            + "was answered 204 for under ack=commit; its events count as dropped) or refuse (the new batch fails). "
+            + "Never drops ack=commit data: with no such segment the spool refuses, and HTTP writes get 503 until "
+            + "replay frees room (default: ${DEFAULT-VALUE}).")
     String spoolFull;
 
     /**

@@ -23,7 +23,11 @@ public record Account(
     long spooled,
     long batchesSpooled,
     long batchesReplayed,
-    long spoolRecovered) {
+    long spoolRecovered,
+    long droppedSpoolFull,
+    long abandoned,
+    long writtenLate,
+    boolean spoolFull) {
 
     /** One line for logs, the same as {@code PipelineStats.toString()}. */
     @Override
@@ -31,16 +35,19 @@ public record Account(
         return "ingested=" + ingested + " written=" + written + " overwritten=" + overwritten
             + " rejected=" + (rejectedFull + rejectedClosed + rejectedInterrupted + rejectedInvalid) + " (full="
             + rejectedFull + " closed=" + rejectedClosed + " interrupted=" + rejectedInterrupted + " invalid="
-            + rejectedInvalid + ") failed=" + failed + " spooled=" + spooled + " pending=" + pending()
+            + rejectedInvalid + ") failed=" + failed + " spooled=" + spooled
+            + (droppedSpoolFull > 0 ? " droppedSpoolFull=" + droppedSpoolFull : "")
+            + (abandoned > 0 ? " abandoned=" + abandoned : "") + (writtenLate > 0 ? " writtenLate=" + writtenLate : "")
+            + " pending=" + pending()
             + " batchesWritten=" + batchesWritten + " batchesFailed=" + batchesFailed + " retries=" + retries
             + (batchesSpooled + batchesReplayed + spoolRecovered > 0 ? " batchesSpooled=" + batchesSpooled
                 + " batchesReplayed=" + batchesReplayed + " spoolRecovered=" + spoolRecovered : "")
-            + (pumpFailed ? " PUMP FAILED" : "");
+            + (spoolFull ? " SPOOL FULL" : "") + (pumpFailed ? " PUMP FAILED" : "");
     }
 
     /** Accepted and not yet resolved. */
     long pending() {
-        return ingested - written - overwritten - rejectedFull - rejectedClosed - rejectedInterrupted - rejectedInvalid
-            - failed - spooled;
+        return ingested - written - writtenLate - overwritten - rejectedFull - rejectedClosed - rejectedInterrupted
+            - rejectedInvalid - droppedSpoolFull - failed - abandoned - spooled;
     }
 }

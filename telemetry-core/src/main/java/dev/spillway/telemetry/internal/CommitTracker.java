@@ -42,6 +42,11 @@ final class CommitTracker {
      */
     private final TreeMap<Long, long[]> resolved = new TreeMap<>();
     private final ArrayDeque<long[]> lost = new ArrayDeque<>();
+    /**
+     * Open acknowledgement scopes by floor (the lowest ring sequence their events can have), with how many share
+     * each floor. A batch reaching up to the lowest floor may hold events a client will be told are durable.
+     */
+    private final TreeMap<Long, int[]> scopes = new TreeMap<>();
     private final PriorityQueue<Waiter> waiters = new PriorityQueue<>((a, b) -> Long.compare(a.to, b.to));
     private long watermark = -1;
     private long lostHorizon = -1;
@@ -119,6 +124,32 @@ final class CommitTracker {
         }
         f.complete(answer);
         return f;
+    }
+
+    /**
+     * Opens an acknowledgement scope: events claimed from now on by the caller will have ring sequences of at least
+     * {@code floor}, and a client may be told they are durable once {@link #whenResolved} confirms them. The caller
+     * closes the scope with {@link #closeScope} once the client's answer is decided.
+     */
+    public synchronized void openScope(long floor) {
+        scopes.computeIfAbsent(floor, f -> new int[1])[0]++;
+    }
+
+    /** Closes a scope opened with {@code floor}. */
+    public synchronized void closeScope(long floor) {
+        final int[] n = scopes.get(floor);
+        if (n != null && --n[0] == 0) {
+            scopes.remove(floor);
+        }
+    }
+
+    /**
+     * Whether a batch whose ring range ends at {@code to} may hold events of an open acknowledgement scope: true
+     * when any open scope's floor is at or below {@code to}. Conservative: a batch holding only other producers'
+     * events while a scope is open may be marked too, never the other way round. Called once per spooled batch.
+     */
+    public synchronized boolean anyScopeReaches(long to) {
+        return !scopes.isEmpty() && scopes.firstKey() <= to;
     }
 
     /** Completes every remaining waiter with {@code false}: the pipeline stopped before confirming them. */

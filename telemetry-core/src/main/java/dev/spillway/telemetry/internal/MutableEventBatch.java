@@ -32,6 +32,16 @@ final class MutableEventBatch implements EventBatch, EventRing.EventSink {
     private boolean lossInRange;
     private int rangeParts = 1;
 
+    // A batch the closer gave up while its write was still running: how it was given up, and what the write
+    // reported when it came back. Two parties, either order; whichever records second settles the account. A lock,
+    // not a CAS protocol: this happens at most once per batch, at the close deadline.
+    private final Object lateLock = new Object();
+    private int givenUpAs;
+    private PartialWriteException progressAtGiveUp;
+    private boolean returnedLate;
+    private int lateWritten;
+    private Throwable lateFailure;
+
     /** @param capacity the most events the batch holds */
     MutableEventBatch(int capacity) {
         timestampNanos = new long[capacity];
@@ -68,6 +78,66 @@ final class MutableEventBatch implements EventBatch, EventRing.EventSink {
         progress = null;
         resolved.set(false);
         lossInRange = false;
+        synchronized (lateLock) {
+            givenUpAs = 0;
+            progressAtGiveUp = null;
+            returnedLate = false;
+            lateWritten = 0;
+            lateFailure = null;
+        }
+    }
+
+    /**
+     * The closer gave the batch up while its write was running, as {@code as} (non-zero), with the partial-success
+     * report it went by.
+     *
+     * @return whether the write had already returned (then the caller settles the late outcome)
+     */
+    boolean givenUpWhileWriting(int as, PartialWriteException progressSeen) {
+        synchronized (lateLock) {
+            givenUpAs = as;
+            progressAtGiveUp = progressSeen;
+            return returnedLate;
+        }
+    }
+
+    /**
+     * The worker's write returned after the closer had claimed the batch: {@code written} events (when
+     * {@code failure} is null) or a failure.
+     *
+     * @return how the closer gave the batch up, or 0 when it has not recorded that yet (then the closer settles)
+     */
+    int returnedAfterGiveUp(int written, Throwable failure) {
+        synchronized (lateLock) {
+            returnedLate = true;
+            lateWritten = written;
+            lateFailure = failure;
+            return givenUpAs;
+        }
+    }
+
+    int givenUpAs() {
+        synchronized (lateLock) {
+            return givenUpAs;
+        }
+    }
+
+    PartialWriteException progressAtGiveUp() {
+        synchronized (lateLock) {
+            return progressAtGiveUp;
+        }
+    }
+
+    int lateWritten() {
+        synchronized (lateLock) {
+            return lateWritten;
+        }
+    }
+
+    Throwable lateFailure() {
+        synchronized (lateLock) {
+            return lateFailure;
+        }
     }
 
     /**

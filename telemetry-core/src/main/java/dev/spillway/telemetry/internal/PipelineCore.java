@@ -132,6 +132,22 @@ public final class PipelineCore {
         return ring.publishClaimed(timestampNanos, sourceId, kind, value, sequence);
     }
 
+    /** See {@code Pipeline.openAckScope}. */
+    public long openAckScope() {
+        // Any sequence the caller claims after this read is above the cursor it saw (the cursor only grows, and
+        // the caller's own claim comes later in its program order), and the scope is registered before that claim,
+        // so whichever worker spools a batch holding that event sees the scope (the event's publication, the pump
+        // and the work queue order the registration before the spool's check).
+        final long floor = ring.cursorAcquire() + 1;
+        tracker.openScope(floor);
+        return floor;
+    }
+
+    /** See {@code Pipeline.closeAckScope}. */
+    public void closeAckScope(long scope) {
+        tracker.closeScope(scope);
+    }
+
     /** See {@code Pipeline.whenResolved}. */
     public java.util.concurrent.CompletableFuture<Boolean> whenResolved(long fromSequence, long toSequence) {
         return tracker.whenResolved(fromSequence, toSequence);
@@ -157,11 +173,18 @@ public final class PipelineCore {
      * cursor), so under load {@code pending >= 0}; each refusal counter is read once and used on both sides.
      */
     public Account account() {
+        // Events move between categories only towards resolution; the few that move between two resolved ones (a
+        // write that returns after the close deadline gave it up) leave the old one first: reading the new one
+        // first keeps pending >= 0.
         final long written = counters.written();
+        final long writtenLate = counters.writtenLate();
         final long overwritten = counters.overwritten();
         final long rejectedInvalid = counters.rejectedInvalid();
-        final long spooled = spool == null ? 0 : spool.events();
-        final long failed = counters.failed() + (spool == null ? 0 : spool.droppedEvents());
+        final long abandoned = counters.abandoned();
+        final long spooledThenWritten = counters.spooledThenWritten();
+        final long spooled = spool == null ? 0 : spool.events() - spooledThenWritten;
+        final long droppedSpoolFull = spool == null ? 0 : spool.droppedEvents();
+        final long failed = counters.failed() + (spool == null ? 0 : spool.lostEvents());
         final long recovered = spool == null ? 0 : spool.recoveredEvents();
         final long batchesWritten = counters.batchesWritten();
         final long batchesFailed = counters.batchesFailed();
@@ -177,7 +200,8 @@ public final class PipelineCore {
         return new Account(ingested, written, overwritten, rejectedFull, closedBeforeClaim + closedAfterClaim,
             interrupted, rejectedInvalid, failed, batchesWritten, batchesFailed, retries, ring.occupancy(), inFlight,
             pump.death() != null, spooled, spool == null ? 0 : spool.appendedBatches(),
-            spool == null ? 0 : spool.replayedBatches(), recovered);
+            spool == null ? 0 : spool.replayedBatches(), recovered, droppedSpoolFull, abandoned, writtenLate,
+            spool != null && spool.isFull());
     }
 
     /**

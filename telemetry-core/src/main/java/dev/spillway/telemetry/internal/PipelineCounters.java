@@ -31,6 +31,11 @@ final class PipelineCounters {
     private final LongAdder callbackFailures = new LongAdder();
     private final AtomicLong batchesInFlight = new AtomicLong();
 
+    // Batches the close deadline gave up while their write was still running (rare: once per such batch).
+    private final LongAdder abandoned = new LongAdder();
+    private final LongAdder writtenLate = new LongAdder();
+    private final LongAdder spooledThenWritten = new LongAdder();
+
     /** A producer was refused because the ring was full (DROP_NEWEST). */
     void countRejectedFull() {
         rejectedFull.increment();
@@ -76,6 +81,39 @@ final class PipelineCounters {
     void batchFailed(int events) {
         failed.add(events);
         batchesFailed.increment();
+    }
+
+    /**
+     * The close deadline gave up {@code events} of a batch whose write was still running and could not be spooled:
+     * their outcome is unknown until the write returns.
+     */
+    void abandoned(int events) {
+        abandoned.add(events);
+    }
+
+    /** A write given up at the close deadline returned: {@code events} of it are no longer in doubt. */
+    void abandonedSettled(int events) {
+        abandoned.add(-events);
+    }
+
+    /**
+     * A write given up at the close deadline returned after all: {@code written} events were stored late,
+     * {@code invalid} refused as bad data. Call after the events left their earlier category.
+     */
+    void writtenLate(int written, int invalid) {
+        writtenLate.add(written);
+        if (invalid > 0) {
+            rejectedInvalid.add(invalid);
+        }
+    }
+
+    /**
+     * A batch spooled at the close deadline while its write was still running was written by that write after
+     * all: its {@code events} leave {@code spooled} (the record stays on disk; the next run replays it, and a sink
+     * with a ledger finds it committed).
+     */
+    void spooledThenWritten(int events) {
+        spooledThenWritten.add(events);
     }
 
     /** One retry was made. */
@@ -144,5 +182,17 @@ final class PipelineCounters {
 
     long batchesInFlight() {
         return batchesInFlight.get();
+    }
+
+    long abandoned() {
+        return abandoned.sum();
+    }
+
+    long writtenLate() {
+        return writtenLate.sum();
+    }
+
+    long spooledThenWritten() {
+        return spooledThenWritten.sum();
     }
 }

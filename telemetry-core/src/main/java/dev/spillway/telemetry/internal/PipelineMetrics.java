@@ -17,14 +17,15 @@ import java.util.function.ToDoubleFunction;
  * registry at close ({@link #unbind()}), so a later pipeline of the same name gets its own.
  *
  * <ul>
- *   <li>{@code spillway.events.ingested}, {@code .written}, {@code .failed} (counters)</li>
- *   <li>{@code spillway.events.dropped{reason=overwritten|rejected_full|rejected_closed|rejected_interrupted|rejected_invalid}}</li>
+ *   <li>{@code spillway.events.ingested}, {@code .written}, {@code .written.late}, {@code .failed} (counters);
+ *       {@code spillway.events.abandoned} (gauge: in doubt since the close deadline)</li>
+ *   <li>{@code spillway.events.dropped{reason=overwritten|rejected_full|rejected_closed|rejected_interrupted|rejected_invalid|spool_full}}</li>
  *   <li>{@code spillway.events.pending} (gauge: accepted, not yet resolved; from the same snapshot as {@code stats()})</li>
  *   <li>{@code spillway.batches.written}, {@code .failed}, {@code spillway.batch.retries} (counters)</li>
  *   <li>{@code spillway.callback.failures} (counter: throws from classifiers, handlers, idle strategies, Errors from sinks)</li>
  *   <li>{@code spillway.batch.write} (timer: latency of successful sink writes)</li>
  *   <li>{@code spillway.ring.occupancy}, {@code spillway.ring.capacity}, {@code spillway.batches.inflight} (gauges)</li>
- *   <li>with a spool: {@code spillway.events.spooled}, {@code spillway.spool.bytes},
+ *   <li>with a spool: {@code spillway.events.spooled}, {@code spillway.spool.bytes}, {@code spillway.spool.full},
  *       {@code spillway.spool.oldest.age} (seconds) (gauges); {@code spillway.batches.spooled},
  *       {@code spillway.batches.replayed}, {@code spillway.spool.corrupt.records},
  *       {@code spillway.spool.dropped.segments}, {@code spillway.events.recovered} (counters)</li>
@@ -43,6 +44,11 @@ final class PipelineMetrics {
         counter("spillway.events.ingested", "events offered to ingest, accepted or not", tags, core,
             c -> (double) c.account().ingested());
         counter("spillway.events.written", "events the sink durably wrote", tags, counters, c -> (double) c.written());
+        counter("spillway.events.written.late", "events whose write returned successfully after the close deadline "
+            + "had given their batch up", tags, counters, c -> (double) c.writtenLate());
+        meters.add(Gauge.builder("spillway.events.abandoned", counters, c -> (double) c.abandoned())
+            .description("events given up at the close deadline while their write was still running: outcome "
+                + "unknown until it returns").tags(tags).register(registry));
         counter("spillway.events.failed", "events given up on", tags, core, c -> (double) c.account().failed());
         final String dropped = "spillway.events.dropped";
         final String droppedHelp = "events lost before the sink, by reason";
@@ -64,7 +70,10 @@ final class PipelineMetrics {
             .description("events accepted and not yet written, dropped, failed or spooled").tags(tags)
             .register(registry));
         if (spool != null) {
-            meters.add(Gauge.builder("spillway.events.spooled", spool, s -> (double) s.events())
+            counter(dropped, droppedHelp, tags.and("reason", "spool_full"), spool, s -> (double) s.droppedEvents());
+            meters.add(Gauge.builder("spillway.spool.full", spool, s -> s.isFull() ? 1 : 0)
+                .description("1 while the spool refuses batches for lack of room").tags(tags).register(registry));
+            meters.add(Gauge.builder("spillway.events.spooled", core, c -> (double) c.account().spooled())
                 .description("events in the spool waiting for replay").tags(tags).register(registry));
             meters.add(Gauge.builder("spillway.spool.bytes", spool, s -> (double) s.bytes()).baseUnit("bytes")
                 .description("bytes of spool segment files on disk").tags(tags).register(registry));
@@ -76,7 +85,8 @@ final class PipelineMetrics {
                 s -> (double) s.replayedBatches());
             counter("spillway.spool.corrupt.records", "torn or corrupt spool records skipped", tags, spool,
                 s -> (double) s.corruptRecords());
-            counter("spillway.spool.dropped.segments", "spool segments dropped because the spool was full", tags,
+            counter("spillway.spool.dropped.segments", "spool segments dropped because the spool was full (only "
+                + "segments without commit-acknowledged batches; their events: dropped{reason=spool_full})", tags,
                 spool, s -> (double) s.droppedSegments());
             counter("spillway.events.recovered", "events found in the spool at start (counted in ingested)", tags,
                 spool, s -> (double) s.recoveredEvents());

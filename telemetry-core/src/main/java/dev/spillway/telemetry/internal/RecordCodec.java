@@ -20,22 +20,35 @@ import java.util.zip.CRC32C;
  *     ..  runId (ASCII) }
  *     i64 spooledAtMillis
  *     i32 count
+ *     u8  flags         format 2 only: bit 0 = commit-acknowledged (a client may be told these events are durable)
  *     count x i64 time | count x i32 source | count x i16 kind | count x f64 value | count x i64 seq
  * </pre>
  *
- * Columns, not rows: the payload is the batch's own struct-of-arrays layout.
+ * Columns, not rows: the payload is the batch's own struct-of-arrays layout. Format 1 (segments headed
+ * {@code SPWSEG01}, written before the flags byte existed) has no flags: every record of it counts as
+ * commit-acknowledged, so a full spool never drops it. Appends always write format 2.
  */
 final class RecordCodec {
 
     static final int PREFIX = 8;
-    static final int BODY_FIXED = 8 + 8 + 1 + 8 + 4;
+    /** The body's fixed part in format 1 (no flags byte). */
+    static final int BODY_FIXED_V1 = 8 + 8 + 1 + 8 + 4;
+    /** The body's fixed part in the current format. */
+    static final int BODY_FIXED = BODY_FIXED_V1 + 1;
     static final int BYTES_PER_EVENT = 8 + 4 + 2 + 8 + 8;
     static final int MAX_RUN_ID = 255;
+    /** Flag: the batch holds events a commit acknowledgement was waiting for (never dropped to make room). */
+    static final int FLAG_COMMIT_ACKNOWLEDGED = 1;
 
     private RecordCodec() {
     }
 
-    /** Whole record size (prefix + body). */
+    /** The fixed part of a body in {@code format} (1 or 2). */
+    static int bodyFixed(int format) {
+        return format == 1 ? BODY_FIXED_V1 : BODY_FIXED;
+    }
+
+    /** Whole record size (prefix + body) in the current format. */
     static int recordSize(int runIdLength, int count) {
         return PREFIX + BODY_FIXED + runIdLength + BYTES_PER_EVENT * count;
     }
@@ -48,8 +61,9 @@ final class RecordCodec {
         return b;
     }
 
-    /** Encodes into {@code buf} (cleared, little-endian, large enough) and flips it for writing. */
-    static void encode(ByteBuffer buf, CRC32C crc, EventBatch batch, byte[] runId, long firstEvent, long nowMillis) {
+    /** Encodes into {@code buf} (cleared, little-endian, large enough) in the current format and flips it. */
+    static void encode(ByteBuffer buf, CRC32C crc, EventBatch batch, byte[] runId, long firstEvent, long nowMillis,
+                       int flags) {
         final int n = batch.size();
         buf.clear();
         buf.order(ByteOrder.LITTLE_ENDIAN);
@@ -61,6 +75,7 @@ final class RecordCodec {
         buf.put(runId);
         buf.putLong(nowMillis);
         buf.putInt(n);
+        buf.put((byte) flags);
         for (int i = 0; i < n; i++) {
             buf.putLong(batch.timestampNanos(i));
         }
@@ -87,26 +102,37 @@ final class RecordCodec {
      *
      * @return the event count, or -1 when the body is corrupt
      */
-    static int validate(ByteBuffer body, int expectedCrc, CRC32C crc) {
+    static int validate(ByteBuffer body, int expectedCrc, CRC32C crc, int format) {
         crc.reset();
         crc.update(body.duplicate());
         if ((int) crc.getValue() != expectedCrc) {
             return -1;
         }
+        final int fixed = bodyFixed(format);
         final int length = body.remaining();
-        if (length < BODY_FIXED) {
+        if (length < fixed) {
             return -1;
         }
         final int p = body.position();
         final int runIdLength = body.get(p + 16) & 0xFF;
-        if (length < BODY_FIXED + runIdLength) {
+        if (length < fixed + runIdLength) {
             return -1;
         }
         final int count = body.getInt(p + 16 + 1 + runIdLength + 8);
-        if (count < 0 || (long) BODY_FIXED + runIdLength + (long) BYTES_PER_EVENT * count != length) {
+        if (count < 0 || (long) fixed + runIdLength + (long) BYTES_PER_EVENT * count != length) {
             return -1;
         }
         return count;
+    }
+
+    /** Whether a validated body of {@code format} is commit-acknowledged (format 1: always, conservatively). */
+    static boolean commitAcknowledged(ByteBuffer body, int format) {
+        if (format == 1) {
+            return true;
+        }
+        final int p = body.position();
+        final int runIdLength = body.get(p + 16) & 0xFF;
+        return (body.get(p + 16 + 1 + runIdLength + 8 + 4) & FLAG_COMMIT_ACKNOWLEDGED) != 0;
     }
 
     static long firstEvent(ByteBuffer body) {
@@ -119,7 +145,7 @@ final class RecordCodec {
     }
 
     /** Decodes a validated body into the batch. */
-    static void decode(ByteBuffer body, int count, SpooledBatch into) {
+    static void decode(ByteBuffer body, int count, SpooledBatch into, int format) {
         final int p = body.position();
         final long batchId = body.getLong(p + 8);
         final int runIdLength = body.get(p + 16) & 0xFF;
@@ -133,7 +159,7 @@ final class RecordCodec {
         }
         final long spooledAt = body.getLong(p + 17 + runIdLength);
         into.reset(runId, batchId, spooledAt, count);
-        int q = p + 17 + runIdLength + 8 + 4;
+        int q = p + 17 + runIdLength + 8 + 4 + (format == 1 ? 0 : 1);
         final long[] times = into.times();
         for (int i = 0; i < count; i++, q += 8) {
             times[i] = body.getLong(q);

@@ -15,7 +15,12 @@ import java.nio.file.StandardOpenOption;
 final class Segment {
 
     static final int HEADER = 16;
-    static final long MAGIC = 0x3130_4745_5357_5053L; // "SPWSEG01" little-endian
+    /** "SPWSEG01" little-endian: record format 1 (no flags byte), written before issue 19; read, never appended to. */
+    static final long MAGIC_V1 = 0x3130_4745_5357_5053L;
+    /** "SPWSEG02" little-endian: record format 2 (a flags byte), see {@link RecordCodec}. */
+    static final long MAGIC = 0x3230_4745_5357_5053L;
+    /** The record format new segments are written in. */
+    static final int FORMAT = 2;
 
     final long id;
     final Path path;
@@ -26,8 +31,17 @@ final class Segment {
     long scannedEnd;
     /** Bytes the file occupies on disk (may exceed {@link #size} when a torn region was left in place). */
     long fileBytes;
+    /** Record format of this segment (1 or 2), from its header. */
+    int format = FORMAT;
     /** Events of intact records not yet replayed. */
     long events;
+    /**
+     * Intact records not yet replayed that are commit-acknowledged: while any remain, the full policy never drops
+     * this segment.
+     */
+    long acknowledgedRecords;
+    /** Where replay starts in this segment after a restart (its first record, or the recorded replay position). */
+    long replayFrom = HEADER;
     boolean dropped;
 
     private Segment(long id, Path path, FileChannel channel, long size) {
@@ -79,13 +93,18 @@ final class Segment {
         return new Segment(id, path, ch, 0);
     }
 
-    /** Whether the file starts with a valid header for this id. */
+    /** Whether the file starts with a valid header for this id; sets {@link #format} from it. */
     boolean headerValid() throws IOException {
         final ByteBuffer header = ByteBuffer.allocate(HEADER).order(ByteOrder.LITTLE_ENDIAN);
         if (readFully(channel, header, 0) < HEADER) {
             return false;
         }
-        return header.getLong(0) == MAGIC && header.getLong(8) == id;
+        final long magic = header.getLong(0);
+        if (magic != MAGIC && magic != MAGIC_V1 || header.getLong(8) != id) {
+            return false;
+        }
+        format = magic == MAGIC ? 2 : 1;
+        return true;
     }
 
     long fileSize() throws IOException {

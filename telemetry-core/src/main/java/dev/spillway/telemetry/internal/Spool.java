@@ -29,7 +29,12 @@ import java.util.zip.CRC32C;
  *
  * <p>Layout: {@code spool-<id>.seg} segment files (see {@link RecordCodec} for a record) and a small
  * {@code replay.progress} file (segment id and offset of the next record to replay). A segment is deleted once
- * everything in it was replayed, or when the full policy drops it.
+ * everything in it was replayed (the last one too), or when the full policy drops it.
+ *
+ * <p>When full: each record says whether it is commit-acknowledged (a client may have been told its events are
+ * durable), and each segment counts its unreplayed acknowledged records. The drop-oldest policy drops only the
+ * oldest segment with none (never the one being written); when there is no such segment, or under the refuse
+ * policy, the append is refused and {@link #isFull()} holds until a segment is freed.
  *
  * <p>Start-up scans every unreplayed record and checks its CRC32C. A corrupt record (bad CRC, impossible length)
  * is skipped, logged once with its file, position and size, and counted; a torn tail (power loss mid-append) is
@@ -88,12 +93,16 @@ final class Spool implements AutoCloseable {
     private Segment peekedSegment;
     private long peekedEnd;
     private int peekedCount;
+    private boolean peekedAcknowledged;
 
     // Written under the lock, read anywhere (gauges, stats).
     private volatile long events;
     private volatile long bytes;
     private volatile long headMillis;
+    /** Unreplayed events of segments the full policy dropped. */
     private volatile long droppedEvents;
+    /** Events counted as spooled that were not found intact on disk when replay caught up (runtime corruption). */
+    private volatile long lostEvents;
     private volatile long droppedSegments;
     private volatile long replayedBatches;
     private volatile long replayedEvents;
@@ -107,6 +116,8 @@ final class Spool implements AutoCloseable {
     private final long recoveredEvents;
     private long lostInCorrupt;
 
+    /** An append was refused for lack of room, and no room was freed since (written under the lock). */
+    private volatile boolean full;
     private volatile boolean closed;
     /** Set by {@link #close()} before its final fsync: appends are refused from then on. */
     private volatile boolean closing;
@@ -186,7 +197,6 @@ final class Spool implements AutoCloseable {
         files.sort(Comparator.comparingLong(Segment::idOf));
         final long[] pos = progress.read();
         long recovered = 0;
-        long startOfFirst = Segment.HEADER;
         for (Path p : files) {
             final long id = Segment.idOf(p);
             if (pos != null && id < pos[0]) {
@@ -206,11 +216,16 @@ final class Spool implements AutoCloseable {
             if (pos != null && id == pos[0]) {
                 start = Math.max(Segment.HEADER, Math.min(pos[1], fileSize));
             }
-            if (segments.isEmpty()) {
-                startOfFirst = start;
-            }
             scan(s, start, fileSize);
             s.fileBytes = fileSize;
+            if (s.events == 0) {
+                // Nothing left to replay in it (replayed before the crash, or only torn or corrupt records, which
+                // the scan counted and logged): its bytes go now, not after a replay that has nothing to read.
+                s.channel.close();
+                Files.deleteIfExists(p);
+                continue;
+            }
+            s.replayFrom = start;
             recovered += s.events;
             segments.add(s);
         }
@@ -228,7 +243,7 @@ final class Spool implements AutoCloseable {
         bytes = total;
         nextSegmentId = maxId + 1;
         readSegment = segments.peekFirst();
-        readOffset = startOfFirst;
+        readOffset = readSegment == null ? Segment.HEADER : readSegment.replayFrom;
         if (recovered > 0 || corruptRecords > 0) {
             LOG.info("spool {}: recovered {} events in {} segment(s) ({} bytes) to replay; {} corrupt or torn record(s)"
                     + " ({} bytes) skipped{}", dir, recovered, segments.size(), total, corruptRecords, corruptBytes,
@@ -263,13 +278,13 @@ final class Spool implements AutoCloseable {
             Segment.readFully(s.channel, prefix, off);
             final int length = prefix.getInt(0);
             final int crc = prefix.getInt(4);
-            if (length < RecordCodec.BODY_FIXED || length > fileSize - off - RecordCodec.PREFIX) {
+            if (length < RecordCodec.bodyFixed(s.format) || length > fileSize - off - RecordCodec.PREFIX) {
                 countCorrupt(s, off, fileSize - off, length == 0 ? "torn record (zeros where a record should start)"
                     : "torn record (length " + length + " runs past the end of the segment)");
                 break;
             }
             final ByteBuffer body = readBody(s.channel, off + RecordCodec.PREFIX, length);
-            final int count = body == null ? -1 : RecordCodec.validate(body, crc, readCrc);
+            final int count = body == null ? -1 : RecordCodec.validate(body, crc, readCrc, s.format);
             if (count < 0) {
                 countCorrupt(s, off, RecordCodec.PREFIX + (long) length, "corrupt record (CRC32C mismatch)");
             } else {
@@ -279,10 +294,13 @@ final class Spool implements AutoCloseable {
                 }
                 expectedEvent = first + count;
                 nextEvent = Math.max(nextEvent, expectedEvent);
-                if (s.events == 0 && segments.isEmpty()) {
-                    headMillis = RecordCodec.spooledAtMillis(body);
+                if (headMillis == 0) {
+                    headMillis = RecordCodec.spooledAtMillis(body); // the oldest unreplayed record
                 }
                 s.events += count;
+                if (RecordCodec.commitAcknowledged(body, s.format)) {
+                    s.acknowledgedRecords++;
+                }
             }
             off += RecordCodec.PREFIX + (long) length;
         }
@@ -329,18 +347,46 @@ final class Spool implements AutoCloseable {
      *     nothing of the batch is in the spool then
      */
     public long append(EventBatch batch, String runId) throws SpoolException {
+        return append(batch, runId, true);
+    }
+
+    /**
+     * Appends a batch; see {@link #append(EventBatch, String)}.
+     *
+     * @param commitAcknowledged whether a client may be told that events of this batch are durable (a commit
+     *     acknowledgement waits on them): such a batch is never dropped to make room. False only for batches whose
+     *     producers were promised nothing beyond acceptance.
+     */
+    public long append(EventBatch batch, String runId, boolean commitAcknowledged) throws SpoolException {
+        // An interrupt must not end an append: a FileChannel closes itself when its thread is interrupted in I/O
+        // (ClosedByInterruptException), which would cost this batch and every later append to that segment. The
+        // status is cleared for the append and restored when it returns.
+        boolean interrupted = Thread.interrupted();
+        try {
+            final long wait = stalled ? STALLED_WAIT_NANOS : stallNanos;
+            final long waitUntil = System.nanoTime() + wait;
+            boolean locked;
+            while (true) {
+                try {
+                    locked = lock.tryLock(Math.max(0, waitUntil - System.nanoTime()), TimeUnit.NANOSECONDS);
+                    break;
+                } catch (InterruptedException e) {
+                    interrupted = true; // the wait stays bounded by the stall bound
+                }
+            }
+            return appendLocked(batch, runId, locked, commitAcknowledged);
+        } finally {
+            if (interrupted | Thread.interrupted()) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+
+    private long appendLocked(EventBatch batch, String runId, boolean locked, boolean commitAcknowledged)
+        throws SpoolException {
         final byte[] rid = RecordCodec.runIdBytes(batch.runId() != null ? batch.runId() : runId);
         final int n = batch.size();
         final int length = RecordCodec.recordSize(rid.length, n);
-        final long wait = stalled ? STALLED_WAIT_NANOS : stallNanos;
-        boolean locked;
-        try {
-            locked = lock.tryLock(wait, TimeUnit.NANOSECONDS);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new SpoolException("interrupted while waiting for spool " + dir + "; the batch of " + n
-                + " events is not spooled", false, e);
-        }
         if (!locked) {
             stalled = true;
             throw new SpoolException("spool " + dir + " is stalled: the disk has not finished an earlier append for "
@@ -359,12 +405,20 @@ final class Spool implements AutoCloseable {
                 appendBuf = ByteBuffer.allocate(Math.max(length, appendBuf.capacity() * 2));
             }
             final long now = clockMillis.getAsLong();
-            RecordCodec.encode(appendBuf, appendCrc, batch, rid, nextEvent, now);
+            RecordCodec.encode(appendBuf, appendCrc, batch, rid, nextEvent, now,
+                commitAcknowledged ? RecordCodec.FLAG_COMMIT_ACKNOWLEDGED : 0);
             Segment tail = segments.peekLast();
-            final boolean roll = tail == null || tail.size + length > config.segmentBytes();
+            // A segment of the older format is only read: appends go to a new one.
+            final boolean roll = tail == null || tail.format != Segment.FORMAT
+                || tail.size + length > config.segmentBytes();
             final long need = length + (roll ? Segment.HEADER : 0);
             while (bytes + need > config.maxBytes()) {
-                if (!config.dropOldestWhenFull() || !dropOldest()) {
+                if (!config.dropOldestWhenFull() || !dropOldestUnacknowledged()) {
+                    if (!full) {
+                        full = true;
+                        LOG.error("spool {} is full ({} of {} bytes): refusing new batches until replay frees a "
+                            + "segment", dir, bytes, config.maxBytes());
+                    }
                     throw new SpoolException("spool " + dir + " is full (" + bytes + " of " + config.maxBytes()
                         + " bytes); the batch of " + n + " events is not spooled", true, null);
                 }
@@ -388,6 +442,9 @@ final class Spool implements AutoCloseable {
             tail.size = before + length;
             tail.fileBytes = tail.size;
             tail.events += n;
+            if (commitAcknowledged) {
+                tail.acknowledgedRecords++;
+            }
             bytes += length;
             if (events == 0) {
                 headMillis = now;
@@ -447,32 +504,52 @@ final class Spool implements AutoCloseable {
         }
     }
 
-    /** Deletes the oldest segment to make room; false when only the segment being written is left. */
-    private boolean dropOldest() {
-        final Segment head = segments.peekFirst();
-        if (head == null || head == segments.peekLast()) {
+    /**
+     * Deletes the oldest segment that holds no unreplayed commit-acknowledged record, to make room; false when
+     * there is none (every older segment holds data a client was told is durable, or only the segment being written
+     * is left): then the append is refused instead.
+     */
+    private boolean dropOldestUnacknowledged() {
+        final Segment tail = segments.peekLast();
+        Segment victim = null;
+        for (Segment s : segments) {
+            if (s == tail) {
+                break;
+            }
+            if (s.acknowledgedRecords == 0) {
+                victim = s;
+                break;
+            }
+        }
+        if (victim == null) {
             return false;
         }
         // A record the replayer is writing right now stays the replayer's: it is accounted at its commit.
-        final long lost = head.events - (peeked && peekedSegment == head ? peekedCount : 0);
-        segments.removeFirst();
-        head.dropped = true;
-        delete(head);
+        final long lost = victim.events - (peeked && peekedSegment == victim ? peekedCount : 0);
+        segments.remove(victim);
+        victim.dropped = true;
+        delete(victim);
         events -= lost;
         droppedEvents += lost;
         droppedSegments++;
-        if (readSegment == head) {
+        if (readSegment == victim) {
             readSegment = segments.peekFirst();
             readOffset = Segment.HEADER;
             saveProgress();
         }
-        LOG.error("spool {} full ({} of {} bytes): dropped its oldest segment {} with {} unreplayed events (counted "
-            + "as failed)", dir, bytes + head.fileBytes, config.maxBytes(), head, lost);
+        LOG.error("spool {} full ({} of {} bytes): dropped segment {} with {} unreplayed events, none of them "
+            + "awaited by a commit acknowledgement (counted as dropped, reason spool_full)", dir,
+            bytes + victim.fileBytes, config.maxBytes(), victim, lost);
         return true;
     }
 
     private void delete(Segment s) {
         bytes -= s.fileBytes;
+        if (full) {
+            full = false;
+            LOG.info("spool {}: room again ({} of {} bytes used); new batches are spooled", dir, bytes,
+                config.maxBytes());
+        }
         try {
             s.channel.close();
             Files.deleteIfExists(s.path);
@@ -496,24 +573,21 @@ final class Spool implements AutoCloseable {
             while (readSegment != null) {
                 final Segment seg = readSegment;
                 if (readOffset >= seg.size) {
-                    if (seg == segments.peekLast()) {
-                        reconcileDrained();
-                        return null;
-                    }
-                    retire(seg);
+                    retire(seg); // the last one too: the next append starts a new segment
                     continue;
                 }
                 prefix.clear();
                 Segment.readFully(seg.channel, prefix, readOffset);
                 final int length = prefix.getInt(0);
                 final long end = readOffset + RecordCodec.PREFIX + (long) length;
-                if (length < RecordCodec.BODY_FIXED || end > seg.size) {
+                if (length < RecordCodec.bodyFixed(seg.format) || end > seg.size) {
                     runtimeCorrupt(seg, readOffset, seg.size - readOffset);
                     readOffset = seg.size;
                     continue;
                 }
                 final ByteBuffer body = readBody(seg.channel, readOffset + RecordCodec.PREFIX, length);
-                final int count = body == null ? -1 : RecordCodec.validate(body, prefix.getInt(4), readCrc);
+                final int count = body == null ? -1
+                    : RecordCodec.validate(body, prefix.getInt(4), readCrc, seg.format);
                 if (count < 0) {
                     if (readOffset >= seg.scannedEnd) {
                         runtimeCorrupt(seg, readOffset, end - readOffset);
@@ -521,7 +595,8 @@ final class Spool implements AutoCloseable {
                     readOffset = end;
                     continue;
                 }
-                RecordCodec.decode(body, count, replayBatch);
+                peekedAcknowledged = RecordCodec.commitAcknowledged(body, seg.format);
+                RecordCodec.decode(body, count, replayBatch, seg.format);
                 peeked = true;
                 peekedSegment = seg;
                 peekedEnd = end;
@@ -529,6 +604,7 @@ final class Spool implements AutoCloseable {
                 headMillis = replayBatch.spooledAtMillis();
                 return replayBatch;
             }
+            reconcileDrained();
             return null;
         } finally {
             lock.unlock();
@@ -548,11 +624,17 @@ final class Spool implements AutoCloseable {
             replayedEvents += peekedCount;
             if (!peekedSegment.dropped) {
                 peekedSegment.events -= peekedCount;
-                readOffset = peekedEnd;
-                if (readOffset >= peekedSegment.size && peekedSegment != segments.peekLast()) {
-                    retire(peekedSegment);
+                if (peekedAcknowledged) {
+                    peekedSegment.acknowledgedRecords--;
                 }
-                saveProgress();
+                readOffset = peekedEnd;
+                if (readOffset >= peekedSegment.size) {
+                    // Fully replayed, the segment being appended to included: its bytes leave the spool now (an
+                    // append meanwhile would have grown it, so nothing unreplayed goes with it).
+                    retire(peekedSegment);
+                } else {
+                    saveProgress();
+                }
             }
             peekedSegment = null;
             if (events == 0) {
@@ -563,20 +645,30 @@ final class Spool implements AutoCloseable {
         }
     }
 
+    /** Deletes a fully replayed segment; the replay position moves to the next one (or past this one). */
     private void retire(Segment seg) {
         segments.remove(seg);
-        delete(seg);
         readSegment = segments.peekFirst();
         readOffset = Segment.HEADER;
-        saveProgress();
+        if (readSegment == null) {
+            // The last segment: the position records its end, so a crash before the file is gone leaves nothing
+            // to replay (it is deleted at the next start); segments created later have higher ids.
+            writeProgress(seg.id, seg.size);
+        } else {
+            saveProgress();
+        }
+        delete(seg);
     }
 
     private void saveProgress() {
-        if (readSegment == null) {
-            return;
+        if (readSegment != null) {
+            writeProgress(readSegment.id, readOffset);
         }
+    }
+
+    private void writeProgress(long segmentId, long offset) {
         try {
-            progress.write(readSegment.id, readOffset);
+            progress.write(segmentId, offset);
         } catch (IOException e) {
             // Only costs re-replaying a few batches after a restart, which the sink's ledger makes harmless.
             LOG.warn("spool: could not record the replay position in {}: {}", dir, describe(e));
@@ -595,7 +687,7 @@ final class Spool implements AutoCloseable {
         if (events != 0) {
             LOG.error("spool {}: {} events counted as spooled were not found intact on disk; counted as failed", dir,
                 events);
-            droppedEvents += events;
+            lostEvents += events;
             events = 0;
         }
         headMillis = 0;
@@ -630,6 +722,17 @@ final class Spool implements AutoCloseable {
      * like an append's: a disk stalled in an append makes this round skip (the next one tries again).
      */
     public void sync() {
+        final boolean interrupted = Thread.interrupted(); // an interrupt in force() would close the channel
+        try {
+            syncUninterrupted();
+        } finally {
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+
+    private void syncUninterrupted() {
         synchronized (syncLock) {
             final Segment tail;
             final boolean segmentDirty;
@@ -716,6 +819,14 @@ final class Spool implements AutoCloseable {
         return events > 0;
     }
 
+    /**
+     * Whether the spool is refusing batches for lack of room: an append was refused since the last time a segment
+     * was freed (by replay, or by the full policy).
+     */
+    public boolean isFull() {
+        return full;
+    }
+
     /** Bytes of segment files on disk. */
     public long bytes() {
         return bytes;
@@ -732,9 +843,14 @@ final class Spool implements AutoCloseable {
         return recoveredEvents;
     }
 
-    /** Events removed without replay in this run: dropped segments (full policy) and corrupt records. */
+    /** Unreplayed events of segments dropped by the full policy in this run. */
     public long droppedEvents() {
         return droppedEvents;
+    }
+
+    /** Events appended by this run that replay did not find intact on disk (corrupted after they were written). */
+    public long lostEvents() {
+        return lostEvents;
     }
 
     /** Segments dropped by the full policy. */
@@ -795,6 +911,18 @@ final class Spool implements AutoCloseable {
     /** Forces everything to the device and closes the files. Idempotent. */
     @Override
     public void close() {
+        // An interrupted closer still gets its final fsync (an interrupt in force() would close the channel).
+        boolean interrupted = Thread.interrupted();
+        try {
+            closeUninterrupted();
+        } finally {
+            if (interrupted | Thread.interrupted()) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+
+    private void closeUninterrupted() {
         boolean locked;
         try {
             locked = lock.tryLock(stallNanos, TimeUnit.NANOSECONDS);

@@ -16,7 +16,6 @@ import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
 
 /**
@@ -27,11 +26,16 @@ import java.util.concurrent.locks.LockSupport;
  * (including {@code OutOfMemoryError} and {@code StackOverflowError}) from {@code write}, the retry classifier or
  * the failed-batch handler are caught, counted ({@code callbackFailures} for everything but write failures),
  * logged with the batch's context, and the worker takes the next batch. A batch ends either written or given up,
- * and {@link #giveUp} is the one place where it becomes failed.
+ * and {@link #giveUp} is the one place where it becomes failed (or, with a spool, spooled).
  *
  * <p>Exactly one party resolves each dispatched batch ({@link MutableEventBatch#claimResolution()}): its worker,
- * or, for a write that ignores the abort at the close deadline, the closer, which then counts it failed and
- * hands it over; the write's late result is ignored (and logged).
+ * or, for a write that ignores the abort at the close deadline, the closer ({@link #abandon}), which spools it or
+ * counts it abandoned (in doubt: the write may still store it, so it is not handed over). The write's late result
+ * is then accounted by {@link #settleLate}: a success as written late (logged once with the batch id), a failure
+ * of an abandoned batch as failed and handed over.
+ *
+ * <p>Interrupts: at the deadline the closer interrupts a worker only while it is inside the sink (a write or the
+ * backoff between attempts), never during spool I/O, where an interrupt would close the segment's channel.
  *
  * <h2>Spool and replay</h2>
  * With a {@link Spool}, {@link #giveUp} appends a whole batch that failed for a transient reason (retries
@@ -68,10 +72,12 @@ final class WorkerPool {
     private final Timer writeTimer;
     private final Worker[] workers;
 
-    /** Set at the close deadline: retries stop, and every batch not yet written is failed. */
-    private volatile boolean aborted;
-    /** Workers inside {@code sink.write}: the sink is closed only when this is 0 (see {@link #closeSinkWhenIdle}). */
-    private final AtomicInteger insideWrite = new AtomicInteger();
+    /**
+     * Workers inside {@code sink.write} (the sink is closed only when there are none, see
+     * {@link #closeSinkWhenIdle}), and the close deadline: once aborted, retries stop, no write starts, and every
+     * batch not yet written is spooled or failed.
+     */
+    private final WriteGate gate = new WriteGate();
     private volatile boolean sinkCloseRequested;
     /** The closing thread was interrupted during {@link #shutdown}; touched by that thread only. */
     private boolean callerInterrupted;
@@ -151,10 +157,10 @@ final class WorkerPool {
 
     /**
      * Lets the workers finish the queued batches and stop; at the deadline, aborts the rest: stops retries,
-     * interrupts the workers, asks the sink to {@linkplain Sink#abortWrites() abort} its writes, gives them
-     * {@link #ABORT_GRACE_NANOS} to return, then abandons the batches of writes that did not (counted failed and
-     * handed over). Returns with every dispatched batch resolved. Interrupting the caller moves the deadline to
-     * now.
+     * interrupts the workers inside the sink, asks the sink to {@linkplain Sink#abortWrites() abort} its writes,
+     * gives them {@link #ABORT_GRACE_NANOS} to return (their workers spool or fail the batches), then abandons the
+     * batches of writes that did not ({@link #abandon}). Returns with every dispatched batch resolved. Interrupting
+     * the caller moves the deadline to now.
      *
      * @return whether the caller was interrupted meanwhile (its interrupt status is cleared; the caller restores it)
      */
@@ -167,13 +173,13 @@ final class WorkerPool {
         callerInterrupted = false;
         final boolean clean = joinUntil(deadlineNanoTime, self);
         if (!clean) {
-            aborted = true;
+            final int inside = gate.abort() - (isWorker(self) ? 1 : 0);
             for (Worker w : workers) {
                 if (w.thread != self) {
-                    w.thread.interrupt();
+                    w.interruptIfInSink();
                 }
             }
-            if (insideWriteExcludingCaller(self) > 0) {
+            if (inside > 0) {
                 try {
                     sink.abortWrites();
                 } catch (Throwable t) {
@@ -203,19 +209,137 @@ final class WorkerPool {
         return callerInterrupted || Thread.interrupted();
     }
 
-    private int insideWriteExcludingCaller(Thread self) {
-        return insideWrite.get() - (isWorker(self) ? 1 : 0);
-    }
-
     private void abandonStuckBatches() {
         for (Worker w : workers) {
             final MutableEventBatch b = w.current;
             if (b != null && w.thread.isAlive() && b.claimResolution()) {
                 counters.batchFinished();
-                LOG.error("pipeline '{}': worker {} still inside the sink after the close deadline (the write ignores "
-                    + "interrupts and the abort); abandoning batch {}", pipelineName, w.thread.getName(), b.batchId());
-                giveUp(b, new TimeoutException("close deadline passed while the sink was still writing the batch"),
-                    w.attempts);
+                abandon(w, b);
+            }
+        }
+    }
+
+    /** How the closer gave up a batch whose write was still running ({@link MutableEventBatch#givenUpAs()}). */
+    static final int GIVEN_UP_SPOOLED = 1;
+    static final int GIVEN_UP_IN_DOUBT = 2;
+
+    /**
+     * The closer gives up a batch whose write is still running past the deadline and the abort grace (the write
+     * ignores interrupts and {@link Sink#abortWrites()}). Its outcome is unknown: the write may still commit it.
+     * With a spool it is spooled (its ledger key goes with it, so a sink with a ledger finds it committed on replay
+     * if the write did land); otherwise it is counted abandoned, not failed, and NOT handed to the failed-batch
+     * handler, which would resend what may be stored. When the write returns, {@link #settleLate} moves it.
+     */
+    private void abandon(Worker w, MutableEventBatch b) {
+        final TimeoutException cause = new TimeoutException("close deadline passed while the sink was still writing "
+            + "the batch");
+        final PartialWriteException progress = b.progress();
+        final int as;
+        if (progress == null && spool != null && trySpool(b, cause)) {
+            as = GIVEN_UP_SPOOLED;
+            LOG.error("pipeline '{}': worker {} still inside the sink after the close deadline (the write ignores "
+                + "interrupts and the abort); batch {} ({} events) spooled while its write runs on: if the write "
+                + "returns written, its events are counted written late", pipelineName, w.thread.getName(),
+                b.batchId(), b.size());
+        } else {
+            as = GIVEN_UP_IN_DOUBT;
+            int durable = 0;
+            int invalid = 0;
+            if (progress != null) {
+                durable = progress.writtenCount();
+                invalid = progress.invalidCount();
+                counters.eventsWritten(durable, invalid);
+            }
+            final int inDoubt = b.size() - durable - invalid;
+            counters.abandoned(inDoubt);
+            tracker.resolved(b.ringFrom(), b.ringTo(), true, 0, b.rangeParts()); // not confirmed: 503, not 204
+            LOG.error("pipeline '{}': worker {} still inside the sink after the close deadline (the write ignores "
+                + "interrupts and the abort); abandoning batch {}: {} of its {} events are in doubt (the write may "
+                + "still store them), counted abandoned and not handed to the failed-batch handler; if the write "
+                + "returns, they are counted written late, or failed and handed over", pipelineName,
+                w.thread.getName(), b.batchId(), inDoubt, b.size());
+        }
+        if (b.givenUpWhileWriting(as, progress)) {
+            settleLate(b);
+        }
+    }
+
+    /** A worker's write returned after the closer had claimed its batch. */
+    private void returnedAfterGiveUp(MutableEventBatch b, int written, Throwable failure) {
+        if (b.returnedAfterGiveUp(written, failure) != 0) {
+            settleLate(b);
+        }
+    }
+
+    /**
+     * Both halves are known: how the closer gave the batch up, and what its write returned. A success moves the
+     * events to written-late (out of abandoned, or out of spooled), logged once with the batch id; a failure of an
+     * abandoned batch makes its events failed and hands them over now; a failure of a spooled batch changes nothing.
+     */
+    private void settleLate(MutableEventBatch b) {
+        final int as = b.givenUpAs();
+        final PartialWriteException before = b.progressAtGiveUp();
+        final Throwable failure = b.lateFailure();
+        final int beforeWritten = before == null ? 0 : before.writtenCount();
+        final int beforeInvalid = before == null ? 0 : before.invalidCount();
+        if (failure == null) {
+            final int written = b.lateWritten();
+            if (as == GIVEN_UP_SPOOLED) {
+                counters.spooledThenWritten(b.size());
+            } else {
+                counters.abandonedSettled(b.size() - beforeWritten - beforeInvalid);
+            }
+            counters.writtenLate(written - beforeWritten, (b.size() - written) - beforeInvalid);
+            LOG.warn("pipeline '{}': batch {} was written ({} of its {} events) after the close deadline had given it "
+                + "up{}; counted as written late, not failed", pipelineName, b.batchId(), written, b.size(),
+                as == GIVEN_UP_SPOOLED ? " and spooled it (the record stays: its replay at the next start finds it "
+                    + "committed in a sink with a ledger)" : "");
+            return;
+        }
+        if (as == GIVEN_UP_SPOOLED) {
+            LOG.info("pipeline '{}': the write of batch {}, spooled at the close deadline, returned failed ({}); it "
+                + "stays spooled", pipelineName, b.batchId(), failure.toString());
+            return;
+        }
+        final PartialWriteException after = failure instanceof PartialWriteException
+            ? (PartialWriteException) failure : before;
+        final Throwable cause = failure instanceof PartialWriteException ? failure.getCause() : failure;
+        counters.abandonedSettled(b.size() - beforeWritten - beforeInvalid);
+        if (after != null) {
+            counters.writtenLate(after.writtenCount() - beforeWritten, after.invalidCount() - beforeInvalid);
+        }
+        final EventBatch rest = notDurable(b, after);
+        if (rest.size() == 0) {
+            return;
+        }
+        counters.batchFailed(rest.size());
+        logGiveUp(rest, b.size(), cause, 0);
+        handOver(rest, b, cause, 0);
+    }
+
+    /** The events of {@code batch} not reported written or invalid by {@code progress} (all of them when null). */
+    private static EventBatch notDurable(MutableEventBatch batch, PartialWriteException progress) {
+        if (progress == null) {
+            return batch;
+        }
+        final int[] rest = new int[batch.size() - progress.writtenCount() - progress.invalidCount()];
+        int n = 0;
+        for (int i = 0; i < batch.size(); i++) {
+            if (!progress.isWritten(i) && !progress.isInvalid(i)) {
+                rest[n++] = i;
+            }
+        }
+        return rest.length == batch.size() ? batch : new EventSubset(batch, rest);
+    }
+
+    private void handOver(EventBatch failedPart, MutableEventBatch batch, Throwable cause, int attempts) {
+        if (failedBatchHandler != null) {
+            try {
+                failedBatchHandler.onFailedBatch(failedPart, cause, attempts);
+            } catch (Throwable t) {
+                counters.callbackFailed();
+                LOG.error("pipeline '{}': the failed-batch handler threw for batch {}; its events stay counted as "
+                    + "failed", pipelineName, batch.batchId(), t);
             }
         }
     }
@@ -249,11 +373,11 @@ final class WorkerPool {
      */
     boolean closeSinkWhenIdle() {
         sinkCloseRequested = true;
-        if (insideWrite.get() == 0) {
+        if (gate.inside() == 0) {
             return closeSinkOnce();
         }
         LOG.warn("pipeline '{}': {} write(s) still running after close; the sink is closed when the last one returns",
-            pipelineName, insideWrite.get());
+            pipelineName, gate.inside());
         return false;
     }
 
@@ -271,7 +395,7 @@ final class WorkerPool {
     }
 
     private void leaveWrite() {
-        if (insideWrite.decrementAndGet() == 0 && sinkCloseRequested) {
+        if (gate.leave() == 0 && sinkCloseRequested) {
             closeSinkOnce();
         }
     }
@@ -281,10 +405,61 @@ final class WorkerPool {
         private final BlockingQueue<MutableEventBatch> work;
         private volatile MutableEventBatch current;
         private volatile int attempts;
+        /**
+         * Guards {@link #inSink}. The closer interrupts a worker only while it is inside the sink (a write, or the
+         * backoff between attempts), never while it appends to or replays from the spool: an interrupt during
+         * {@code FileChannel} I/O closes the channel ({@code ClosedByInterruptException}), and an interrupted
+         * append gives up its batch. Leaving the sink clears any interrupt under this lock, so none arrives later.
+         */
+        private final Object interruptLock = new Object();
+        private boolean inSink;
 
         Worker(ThreadFactory threadFactory, BlockingQueue<MutableEventBatch> work) {
             this.work = work;
             this.thread = threadFactory.newThread(this);
+        }
+
+        /** Closer: interrupts the worker if it is inside the sink (see {@link #interruptLock}). */
+        void interruptIfInSink() {
+            synchronized (interruptLock) {
+                if (inSink) {
+                    thread.interrupt();
+                }
+            }
+        }
+
+        /**
+         * Enters the sink (a write, or a backoff): interruptible from now on. Returns false, having left again, when
+         * the close deadline has passed: a write started now would be neither interrupted nor aborted.
+         */
+        private boolean enterSink(boolean write) {
+            synchronized (interruptLock) {
+                inSink = true;
+            }
+            // The closer aborts the gate, then interrupts whoever is inside the sink (under the lock), then aborts
+            // the sink's writes if the gate counted any: a worker that got in after either step sees the abort.
+            if (write ? !gate.enter() : gate.aborted()) {
+                synchronized (interruptLock) {
+                    inSink = false;
+                }
+                Thread.interrupted();
+                if (write && gate.inside() == 0 && sinkCloseRequested) {
+                    closeSinkOnce(); // the sink's close may have been left to the last one out
+                }
+                return false;
+            }
+            return true;
+        }
+
+        /** Leaves the sink: no interrupt can reach the worker until it enters again, and none is pending. */
+        private void leaveSink(boolean write) {
+            synchronized (interruptLock) {
+                inSink = false;
+            }
+            Thread.interrupted();
+            if (write) {
+                leaveWrite();
+            }
         }
 
         @Override
@@ -301,7 +476,7 @@ final class WorkerPool {
                         batch = replayed ? work.poll() : work.poll(REPLAY_IDLE_POLL_MILLIS, TimeUnit.MILLISECONDS);
                     }
                 } catch (InterruptedException e) {
-                    if (aborted) {
+                    if (gate.aborted()) {
                         return; // shutdown() fails whatever is still queued
                     }
                     continue;
@@ -310,7 +485,7 @@ final class WorkerPool {
                     return;
                 }
                 if (batch == null) {
-                    replayed = replayOne();
+                    replayed = replayOne(this);
                     continue;
                 }
                 attempts = 0;
@@ -322,40 +497,44 @@ final class WorkerPool {
                     if (batch.claimResolution()) {
                         counters.batchFinished();
                         giveUp(batch, t, attempts);
+                    } else {
+                        returnedAfterGiveUp(batch, -1, t);
                     }
                     LOG.error("pipeline '{}': unexpected failure while processing batch {}; the worker carries on",
                         pipelineName, batch.batchId(), t);
                 }
                 current = null;
                 Thread.interrupted(); // an interrupt meant "look at `aborted`", and the batch is done
-                replayed = replayOne(); // one spooled batch per live batch
+                replayed = replayOne(this); // one spooled batch per live batch
             }
         }
 
         private void process(MutableEventBatch batch) {
-            if (spool != null && sinkDown && !aborted) {
+            if (spool != null && sinkDown && !gate.aborted()) {
                 // The sink is known to be down: straight to the spool, in order; the replayer probes the sink.
                 resolveFailed(batch, lastSinkFailure);
                 return;
             }
             final long start = System.nanoTime();
             while (true) {
-                if (aborted) {
+                if (gate.aborted()) {
                     resolveFailed(batch, new TimeoutException("close deadline passed before the batch could be "
                         + "written"));
                     return;
+                }
+                if (!enterSink(true)) {
+                    continue; // the deadline passed: the top of the loop fails (spools) the batch
                 }
                 attempts++;
                 final long attemptStart = System.nanoTime();
                 Throwable failure = null;
                 int written = -1;
-                insideWrite.incrementAndGet();
                 try {
                     written = sink.write(batch);
                 } catch (Throwable t) {
                     failure = t;
                 } finally {
-                    leaveWrite();
+                    leaveSink(true);
                 }
                 if (failure == null) {
                     if (written >= 0 && written <= batch.size()) {
@@ -383,16 +562,21 @@ final class WorkerPool {
                         batch.size(), attempts, TimeUnit.NANOSECONDS.toMillis(pause), cause.toString());
                 }
                 final long wakeAt = System.nanoTime() + pause;
-                long remaining;
-                while (!aborted && (remaining = wakeAt - System.nanoTime()) > 0) {
-                    LockSupport.parkNanos(this, remaining);
-                    Thread.interrupted(); // an interrupt only means "look at `aborted`"
+                if (enterSink(false)) { // interruptible while it backs off, so the deadline ends the wait
+                    try {
+                        long remaining;
+                        while (!gate.aborted() && (remaining = wakeAt - System.nanoTime()) > 0) {
+                            LockSupport.parkNanos(this, remaining);
+                        }
+                    } finally {
+                        leaveSink(false);
+                    }
                 }
             }
         }
 
         private boolean shouldRetry(MutableEventBatch batch, long start, Throwable cause) {
-            if (aborted) {
+            if (gate.aborted()) {
                 return false;
             }
             try {
@@ -407,8 +591,7 @@ final class WorkerPool {
 
         private void resolveWritten(MutableEventBatch batch, int written, long latencyNanos) {
             if (!batch.claimResolution()) {
-                LOG.error("pipeline '{}': batch {} returned from the sink as written after close had abandoned it and "
-                    + "counted it failed; the sink ignored the abort", pipelineName, batch.batchId());
+                returnedAfterGiveUp(batch, written, null); // the closer gave it up at the deadline: written late
                 return;
             }
             if (writeTimer != null) {
@@ -425,7 +608,8 @@ final class WorkerPool {
 
         private void resolveFailed(MutableEventBatch batch, Throwable cause) {
             if (!batch.claimResolution()) {
-                return; // the closer abandoned it and has accounted for it
+                returnedAfterGiveUp(batch, -1, cause); // the closer gave it up at the deadline
+                return;
             }
             counters.batchFinished();
             giveUp(batch, cause, attempts);
@@ -445,38 +629,20 @@ final class WorkerPool {
         if (progress == null && spool != null && spoolable(cause) && trySpool(batch, cause)) {
             return;
         }
-        EventBatch failedPart = batch;
+        final EventBatch failedPart = notDurable(batch, progress);
         if (progress != null) {
             counters.eventsWritten(progress.writtenCount(), progress.invalidCount());
-            final int[] rest = new int[batch.size() - progress.writtenCount() - progress.invalidCount()];
-            int n = 0;
-            for (int i = 0; i < batch.size(); i++) {
-                if (!progress.isWritten(i) && !progress.isInvalid(i)) {
-                    rest[n++] = i;
-                }
-            }
-            if (rest.length == 0) {
+            if (failedPart.size() == 0) {
                 counters.batchWritten();
                 tracker.resolved(batch.ringFrom(), batch.ringTo(),
                     batch.lossInRange() || progress.invalidCount() > 0, 0, batch.rangeParts());
                 return;
             }
-            if (rest.length < batch.size()) {
-                failedPart = new EventSubset(batch, rest);
-            }
         }
         tracker.resolved(batch.ringFrom(), batch.ringTo(), true, 0, batch.rangeParts());
         counters.batchFailed(failedPart.size());
         logGiveUp(failedPart, batch.size(), cause, attempts);
-        if (failedBatchHandler != null) {
-            try {
-                failedBatchHandler.onFailedBatch(failedPart, cause, attempts);
-            } catch (Throwable t) {
-                counters.callbackFailed();
-                LOG.error("pipeline '{}': the failed-batch handler threw for batch {}; its events stay counted as "
-                    + "failed", pipelineName, batch.batchId(), t);
-            }
-        }
+        handOver(failedPart, batch, cause, attempts);
     }
 
     /** Transient failures (and the close deadline) are worth spooling; permanent ones would fail again. */
@@ -495,7 +661,8 @@ final class WorkerPool {
     /** Appends the batch to the spool; false (logged once per episode) when the spool refuses it. */
     private boolean trySpool(MutableEventBatch batch, Throwable cause) {
         try {
-            final long generation = spool.append(batch, sinkRunId);
+            // Marked when an acknowledgement scope may cover it: a full spool never drops such a batch.
+            final long generation = spool.append(batch, sinkRunId, tracker.anyScopeReaches(batch.ringTo()));
             tracker.resolved(batch.ringFrom(), batch.ringTo(), batch.lossInRange(), generation, batch.rangeParts());
             lastSinkFailure = cause;
             spoolRefusing = false;
@@ -528,7 +695,7 @@ final class WorkerPool {
      *
      * @return whether a batch was written (so the caller may replay again at once)
      */
-    private boolean replayOne() {
+    private boolean replayOne(Worker worker) {
         if (spool == null || closing || !spool.hasEvents() || System.nanoTime() - replayNotBefore < 0
             || !replayPermit.compareAndSet(false, true)) {
             return false;
@@ -545,15 +712,17 @@ final class WorkerPool {
                 return false;
             }
             final int n = batch.size();
+            if (!worker.enterSink(true)) {
+                return false; // closing: it stays in the spool for the next run
+            }
             Throwable failure = null;
             int written = -1;
-            insideWrite.incrementAndGet();
             try {
                 written = sink.write(batch);
             } catch (Throwable t) {
                 failure = t;
             } finally {
-                leaveWrite();
+                worker.leaveSink(true);
             }
             if (failure == null && (written < 0 || written > n)) {
                 failure = new IllegalStateException("sink " + sink.getClass().getName() + " reported " + written

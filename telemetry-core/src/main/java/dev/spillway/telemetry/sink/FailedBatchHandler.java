@@ -6,6 +6,12 @@ package dev.spillway.telemetry.sink;
  * reported part of the batch durable ({@link PartialWriteException}), only the rest is handed over: a view with the
  * same {@link EventBatch#batchId()} and fewer events.
  *
+ * <p>Only events known not to be stored are handed over. A batch whose write is still running at the close
+ * deadline (it ignored the interrupt and {@link Sink#abortWrites()}) may still be stored by that write, so it is not
+ * handed over then: it is spooled (with a spool) or counted {@code abandoned}. If that write later fails, its events
+ * are counted failed and handed over at that point (possibly after {@code close} returned); if it succeeds, they are
+ * counted {@code writtenLate} and never handed over.
+ *
  * <p>Called on a worker thread, or (for what is left at the close deadline) on the pump or the closing thread,
  * possibly concurrently; the batch is valid only during the call. Anything thrown here ({@code Error}s included)
  * is counted and logged, and otherwise ignored: the events are already counted as failed. {@code close} waits for

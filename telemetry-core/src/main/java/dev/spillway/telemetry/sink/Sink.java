@@ -68,8 +68,10 @@ public interface Sink extends AutoCloseable {
      * Makes the writes still running at the close deadline fail fast, such that nothing an aborted write started
      * becomes durable afterwards (for a database: close the connections, so their open transactions roll back).
      * Called at most once, from the closing thread, concurrently with those writes; the pipeline also interrupts
-     * its workers. Batches whose write does not return soon after are counted failed and handed to the
-     * {@link FailedBatchHandler} by the pipeline. A commit already on the wire when the abort comes is the one
+     * its workers. Batches whose write does not return soon after are spooled (with a spool), or else counted
+     * abandoned (in doubt, not handed to the {@link FailedBatchHandler}) until the write returns. A batch whose
+     * aborted write fails is spooled (with a spool), or counted failed and handed over. A commit already on the wire
+     * when the abort comes is the one
      * ambiguous case (it may land); a sink with a ledger can tell afterwards. The default does nothing.
      */
     default void abortWrites() {

@@ -94,9 +94,84 @@ class SpoolTest {
             assertEquals(6 * size, spool.recoveredEvents(), "the replay position survived the restart");
             assertEquals(0, spool.corruptRecords());
             replayExpecting(spool, 4, 9, size);
-            assertEquals(1, segmentFiles().size(), "replayed segments are deleted; the tail stays for appends");
+            assertEquals(List.of(), segmentFiles(), "replayed segments are deleted, the last one too");
+            assertEquals(0, spool.bytes());
             spool.append(new ArrayBatch(10, size), RUN);
             replayExpecting(spool, 10, 10, size);
+            assertEquals(List.of(), segmentFiles());
+        }
+    }
+
+    /**
+     * Issue 19, item 2: a spool replayed to the end frees every byte at once, its last segment included, so the
+     * next outage finds the whole spool free (before, the last segment stayed: a spool that had filled once
+     * refused the next outage's first batch).
+     */
+    @Test
+    void aFullyReplayedSpoolFreesAllItsBytesAndTheNextOutageHasTheWholeSpool() throws Exception {
+        final int size = 700;
+        try (Spool spool = Spool.open(config(3L * SEGMENT, SpoolConfig.FullPolicy.REFUSE))) {
+            for (int outage = 0; outage < 3; outage++) {
+                long id = 0;
+                while (true) {
+                    try {
+                        spool.append(new ArrayBatch(id, size), RUN);
+                        id++;
+                    } catch (SpoolException full) {
+                        assertTrue(full.isFull(), full.getMessage());
+                        break;
+                    }
+                }
+                assertTrue(id >= 8, "outage " + outage + ": the whole spool takes batches again, only " + id);
+                replayExpecting(spool, 0, id - 1, size);
+                assertEquals(0, spool.bytes(), "outage " + outage + ": every byte freed once replayed");
+                assertEquals(List.of(), segmentFiles());
+            }
+        }
+    }
+
+    /** A crash after the last batch was replayed but before its segment file was deleted: deleted at open. */
+    @Test
+    void aReplayedSegmentLeftByACrashIsDeletedAtOpen() throws Exception {
+        final int size = 100;
+        final byte[] leftOver;
+        final Path segment;
+        try (Spool spool = Spool.open(config())) {
+            spool.append(new ArrayBatch(0, size), RUN);
+            spool.append(new ArrayBatch(1, size), RUN);
+            segment = segmentFiles().get(0);
+            leftOver = Files.readAllBytes(segment);
+            replayExpecting(spool, 0, 1, size);
+            assertFalse(Files.exists(segment));
+        }
+        Files.write(segment, leftOver); // the unlink that the crash prevented
+        try (Spool spool = Spool.open(config())) {
+            assertEquals(0, spool.recoveredEvents(), "its records were replayed: nothing to recover");
+            assertEquals(0, spool.bytes());
+            assertEquals(List.of(), segmentFiles(), "deleted at open, not left until a replay that never comes");
+            assertNull(spool.peek());
+            spool.append(new ArrayBatch(2, size), RUN);
+            replayExpecting(spool, 2, 2, size);
+        }
+    }
+
+    /**
+     * An interrupted thread (a worker at the close deadline, an interrupted closer) still appends: the interrupt
+     * would otherwise close the segment's FileChannel and lose this batch and every later append to it.
+     */
+    @Test
+    void anAppendFromAnInterruptedThreadSucceedsAndKeepsTheInterruptStatus() throws Exception {
+        try (Spool spool = Spool.open(config())) {
+            Thread.currentThread().interrupt();
+            try {
+                spool.append(new ArrayBatch(0, 10), RUN);
+                spool.sync();
+                assertTrue(Thread.currentThread().isInterrupted(), "the status is restored");
+            } finally {
+                Thread.interrupted();
+            }
+            spool.append(new ArrayBatch(1, 10), RUN); // the channel is still open
+            replayExpecting(spool, 0, 1, 10);
         }
     }
 
@@ -184,15 +259,150 @@ class SpoolTest {
         try (Spool spool = Spool.open(config(3L * SEGMENT, SpoolConfig.FullPolicy.DROP_OLDEST_SEGMENT))) {
             long appended = 0;
             for (long id = 0; id < 20; id++) {
-                spool.append(new ArrayBatch(id, size), RUN);
+                spool.append(new ArrayBatch(id, size), RUN, false); // acceptance only: may be dropped
                 appended += size;
                 assertTrue(spool.bytes() <= 3L * SEGMENT, "bounded: " + spool.bytes());
             }
             assertTrue(spool.droppedSegments() > 0);
+            assertFalse(spool.isFull(), "dropping made room every time");
             assertEquals(appended, spool.events() + spool.droppedEvents(), "every event spooled or dropped");
             final long firstLeft = 20 - spool.events() / size;
             replayExpecting(spool, firstLeft, 19, size);
         }
+    }
+
+    /**
+     * Issue 19, item 1: under drop-oldest-segment, a full spool whose segments all hold commit-acknowledged batches
+     * refuses the new batch (and says it is full) instead of dropping what a client was told is durable.
+     */
+    @Test
+    void aFullSpoolOfCommitAcknowledgedBatchesRefusesInsteadOfDropping() throws Exception {
+        final int size = 700;
+        final ch.qos.logback.classic.Logger logger =
+            (ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger(Spool.class);
+        final ch.qos.logback.core.read.ListAppender<ch.qos.logback.classic.spi.ILoggingEvent> log =
+            new ch.qos.logback.core.read.ListAppender<>();
+        log.start();
+        logger.addAppender(log);
+        try (Spool spool = Spool.open(config(3L * SEGMENT, SpoolConfig.FullPolicy.DROP_OLDEST_SEGMENT))) {
+            long id = 0;
+            SpoolException refused = null;
+            while (refused == null) {
+                try {
+                    spool.append(new ArrayBatch(id, size), RUN, true);
+                    id++;
+                } catch (SpoolException e) {
+                    refused = e;
+                }
+            }
+            assertTrue(refused.isFull(), refused.getMessage());
+            assertTrue(spool.isFull());
+            for (int again = 0; again < 3; again++) {
+                assertThrows(SpoolException.class, () -> spool.append(new ArrayBatch(99, size), RUN, true));
+            }
+            final java.util.function.Function<String, Long> lines = text -> log.list.stream()
+                .filter(e -> e.getFormattedMessage().contains(text)).count();
+            assertEquals(1, lines.apply("is full"), "one line when it fills, not one per refusal");
+            assertEquals(0, spool.droppedSegments());
+            assertEquals(0, spool.droppedEvents());
+            assertEquals(id * size, spool.events());
+            final long stored = id;
+            // Replay frees the first segment: room again.
+            for (long b = 0; b < 3; b++) {
+                ArrayBatch.check(spool.peek(), b, size);
+                spool.commit();
+            }
+            assertFalse(spool.isFull(), "a replayed segment was freed");
+            assertEquals(1, lines.apply("room again"), "and one when room returns");
+            spool.append(new ArrayBatch(stored, size), RUN, true);
+            replayExpecting(spool, 3, stored, size);
+        } finally {
+            logger.detachAppender(log);
+        }
+    }
+
+    /**
+     * Mixed: only segments without a commit-acknowledged record are dropped, oldest first, skipping marked ones;
+     * the marks survive a restart (they are in the records).
+     */
+    @Test
+    void onlySegmentsWithoutCommitAcknowledgedBatchesAreDroppedAlsoAfterARestart() throws Exception {
+        final int size = 700; // three records per segment
+        final SpoolSettings cfg = config(4L * SEGMENT, SpoolConfig.FullPolicy.DROP_OLDEST_SEGMENT);
+        final java.util.Set<Long> marked = java.util.Set.of(3L, 4L, 5L);
+        try (Spool spool = Spool.open(cfg)) {
+            for (long id = 0; id < 12; id++) { // four segments: A (0-2), B (3-5, marked), C (6-8), D (9-11)
+                spool.append(new ArrayBatch(id, size), RUN, marked.contains(id));
+            }
+            assertEquals(0, spool.droppedSegments());
+        }
+        try (Spool spool = Spool.open(cfg)) {
+            assertEquals(12L * size, spool.recoveredEvents());
+            spool.append(new ArrayBatch(12, size), RUN, false); // drops A
+            spool.append(new ArrayBatch(13, size), RUN, false);
+            spool.append(new ArrayBatch(14, size), RUN, false);
+            spool.append(new ArrayBatch(15, size), RUN, false); // B is marked: drops C
+            assertEquals(2, spool.droppedSegments());
+            assertEquals(6L * size, spool.droppedEvents());
+            for (long id : new long[] {3, 4, 5, 9, 10, 11, 12, 13, 14, 15}) {
+                ArrayBatch.check(spool.peek(), id, size);
+                spool.commit();
+            }
+            assertNull(spool.peek());
+            assertEquals(0, spool.bytes());
+        }
+    }
+
+    /**
+     * A segment written before the record carried its flags (format 1, {@code SPWSEG01}) is still read and
+     * replayed, and counts as commit-acknowledged: a full spool never drops it.
+     */
+    @Test
+    void aFormatOneSegmentIsReplayedAndNeverDropped() throws Exception {
+        final int size = 700;
+        final Path v1 = dir.resolve(Segment.fileName(0));
+        final java.io.ByteArrayOutputStream file = new java.io.ByteArrayOutputStream();
+        final ByteBuffer header = ByteBuffer.allocate(Segment.HEADER).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        header.putLong(Segment.MAGIC_V1).putLong(0);
+        file.write(header.array());
+        for (long id = 0; id < 3; id++) {
+            file.write(formatOneRecord(new ArrayBatch(id, size), id * size));
+        }
+        Files.write(v1, file.toByteArray());
+        try (Spool spool = Spool.open(config(3L * SEGMENT, SpoolConfig.FullPolicy.DROP_OLDEST_SEGMENT))) {
+            assertEquals(3L * size, spool.recoveredEvents());
+            assertEquals(0, spool.corruptRecords());
+            for (long id = 3; id < 20; id++) { // appends go to new segments, which are dropped; the old one is not
+                spool.append(new ArrayBatch(id, size), RUN, false);
+            }
+            assertTrue(spool.droppedSegments() > 0);
+            assertTrue(Files.exists(v1), "the format-1 segment is kept");
+            for (long b = 0; b < 3; b++) {
+                ArrayBatch.check(spool.peek(), b, size);
+                spool.commit();
+            }
+            assertFalse(Files.exists(v1), "replayed, then deleted");
+        }
+    }
+
+    /** A record as format 1 wrote it: the current encoding without its flags byte. */
+    private static byte[] formatOneRecord(ArrayBatch batch, long firstEvent) {
+        final ByteBuffer v2 = ByteBuffer.allocate(RecordCodec.recordSize(RUN.length(), batch.size()))
+            .order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        RecordCodec.encode(v2, new java.util.zip.CRC32C(), batch, RUN.getBytes(java.nio.charset.StandardCharsets.US_ASCII),
+            firstEvent, 1_000L, 0);
+        final byte[] all = new byte[v2.remaining()];
+        v2.get(all);
+        final int flagsAt = RecordCodec.PREFIX + RecordCodec.BODY_FIXED_V1 + RUN.length();
+        final byte[] v1 = new byte[all.length - 1];
+        System.arraycopy(all, 0, v1, 0, flagsAt);
+        System.arraycopy(all, flagsAt + 1, v1, flagsAt, all.length - flagsAt - 1);
+        final ByteBuffer out = ByteBuffer.wrap(v1).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        out.putInt(0, v1.length - RecordCodec.PREFIX);
+        final java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
+        crc.update(v1, RecordCodec.PREFIX, v1.length - RecordCodec.PREFIX);
+        out.putInt(4, (int) crc.getValue());
+        return v1;
     }
 
     @Test

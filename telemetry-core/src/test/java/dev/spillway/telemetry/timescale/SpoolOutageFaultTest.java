@@ -166,7 +166,7 @@ class SpoolOutageFaultTest {
             segment = s.filter(p -> p.toString().endsWith(".seg")).sorted().reduce((a, b) -> b).orElseThrow();
         }
         final long size = Files.size(segment);
-        final long lastRecord = 8 + 8 + 8 + 1 + firstSink.runId().length() + 8 + 4 + 30L * 100;
+        final long lastRecord = 8 + 8 + 8 + 1 + firstSink.runId().length() + 8 + 4 + 1 + 30L * 100;
         final long cut = size - lastRecord + 1 + new Random(13).nextInt((int) lastRecord - 1);
         try (FileChannel ch = FileChannel.open(segment, StandardOpenOption.WRITE)) {
             ch.truncate(cut);
