@@ -132,9 +132,9 @@ public final class Collector implements AutoCloseable {
         services.push(Service.closing("API router", router), STOP);
         // Alerting first: its transition listener must be in place before the first check can flip.
         final Alerting alerting = Alerting.start(cfg.alerting(), db.dataSource(), transitions, clock, router, registry,
-            services);
+            services, true);
         uptime = Uptime.start(cfg.uptime(), db.dataSource(), transitions, alerting, alerting::wakeup, pointWriter, clock,
-            router, registry, services);
+            router, registry, services, true, true);
         final BadLineLog badLines = new BadLineLog(10_000);
         final LineIngestor ingestor = new LineIngestor(pointWriter, metrics, badLines, uptime.heartbeats()::pingFromLine,
             cfg.ingest().ack(), cfg.ingest().ackTimeout());

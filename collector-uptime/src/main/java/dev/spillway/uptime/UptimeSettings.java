@@ -16,13 +16,16 @@ import java.util.List;
  * @param probeConcurrency most monitor checks in flight
  * @param probeKeepAlive reuse connections between checks
  * @param monitorReloadInterval how often the monitors table is re-read
+ * @param monitorLeaseTtl how long a monitor lease (and a collector's heartbeat row) lasts without renewal: the
+ *     main term of the failover bound when a collector dies
  */
 public record UptimeSettings(
     Path monitorsFile,
     List<MonitorSpec> monitors,
     int probeConcurrency,
     boolean probeKeepAlive,
-    Duration monitorReloadInterval) {
+    Duration monitorReloadInterval,
+    Duration monitorLeaseTtl) {
 
     /** Copies the monitor list. */
     public UptimeSettings {
@@ -34,6 +37,6 @@ public record UptimeSettings(
     public String toString() {
         return "monitors=" + (monitorsFile == null ? "none" : monitors.size() + " from " + monitorsFile)
             + " probeConcurrency=" + probeConcurrency + " probeKeepAlive=" + probeKeepAlive + " monitorReload="
-            + Units.formatDuration(monitorReloadInterval);
+            + Units.formatDuration(monitorReloadInterval) + " monitorLeaseTtl=" + Units.formatDuration(monitorLeaseTtl);
     }
 }
