@@ -79,6 +79,9 @@ final class MonitorScheduler implements AutoCloseable {
     private final Counter ticks;
     private final AtomicInteger active = new AtomicInteger();
     private final Clock clock;
+    // The wall clock minus System.nanoTime(), measured by calibrate() (scheduler thread only).
+    private long wallMinusNano;
+    private long calibratedAt = Long.MIN_VALUE;
     private volatile boolean running = true;
 
     /** @param clock the wall clock the grid of due times is laid on */
@@ -134,7 +137,11 @@ final class MonitorScheduler implements AutoCloseable {
             active.incrementAndGet();
         }
         e.intervalNanos = interval;
-        e.deadline = System.nanoTime() + untilNext(spec.name(), interval, clock.instant());
+        final long now = System.nanoTime();
+        if (now - calibratedAt > CALIBRATE_EVERY_NANOS || calibratedAt == Long.MIN_VALUE) {
+            calibrate();
+        }
+        e.deadline = now + untilNext(spec.name(), interval, now + wallMinusNano);
         schedule(e);
     }
 
@@ -153,10 +160,31 @@ final class MonitorScheduler implements AutoCloseable {
         return Math.floorMod(h, intervalNanos);
     }
 
-    /** Nanoseconds from {@code now} to the monitor's next grid point {@code epoch + phase + k * interval}. */
-    static long untilNext(String name, long intervalNanos, Instant now) {
-        final long epochNanos = now.getEpochSecond() * 1_000_000_000L + now.getNano();
+    /** Nanoseconds from wall-clock {@code epochNanos} to the monitor's next grid point {@code epoch + phase + k * interval}. */
+    static long untilNext(String name, long intervalNanos, long epochNanos) {
         return Math.floorMod(phase(name, intervalNanos) - epochNanos, intervalNanos);
+    }
+
+    /** How often the wall clock is compared with {@code System.nanoTime()} again (NTP may slew it). */
+    private static final long CALIBRATE_EVERY_NANOS = TimeUnit.MINUTES.toNanos(1);
+
+    /**
+     * Measures the wall clock against {@code System.nanoTime()}: the read of the clock between two reads of
+     * nanoTime that are closest together of a few tries, so a thread preempted between the reads does not shift
+     * the grid of the monitors scheduled next.
+     */
+    private void calibrate() {
+        long bestGap = Long.MAX_VALUE;
+        for (int i = 0; i < 5; i++) {
+            final long before = System.nanoTime();
+            final Instant wall = clock.instant();
+            final long after = System.nanoTime();
+            if (after - before < bestGap) {
+                bestGap = after - before;
+                wallMinusNano = wall.getEpochSecond() * 1_000_000_000L + wall.getNano() - (before + (after - before) / 2);
+            }
+        }
+        calibratedAt = System.nanoTime();
     }
 
     private void schedule(Entry e) {
