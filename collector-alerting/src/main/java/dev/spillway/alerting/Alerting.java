@@ -35,9 +35,12 @@ public final class Alerting implements NotificationQueue {
      * Starts the relay and pushes it onto {@code stack}; it stops after everything started later, so the last
      * rows those write are still sent.
      *
+     * @param relayDuty whether this collector sends notifications; without it the outbox is still written (in the
+     *     transactions of state changes) and the channels API works, and a collector with the duty sends them
      */
     public static Alerting start(AlertingSettings settings, DataSource ds, StateTransitions transitions, Clock clock,
-                                 ApiRouter router, MeterRegistry registry, ServiceStack stack) throws SQLException {
+                                 ApiRouter router, MeterRegistry registry, ServiceStack stack, boolean relayDuty)
+        throws SQLException {
         final OutboxRelay relay = new OutboxRelay(ds, new Messages(settings.publicUrl()),
             NotifySettings.defaults().withMaxAge(settings.notifyMaxAge()), clock,
             () -> ThreadLocalRandom.current().nextDouble(), registry);
@@ -50,8 +53,10 @@ public final class Alerting implements NotificationQueue {
         }
         transitions.addListener(new MonitorNotifications(clock, relay::wakeup));
         new NotifyApi(ds, relay::wakeup).register(router);
-        relay.start();
-        stack.push(relay, NotifySettings.defaults().requestTimeout().plusSeconds(5));
+        if (relayDuty) {
+            relay.start();
+            stack.push(relay, NotifySettings.defaults().requestTimeout().plusSeconds(5));
+        }
         return new Alerting(relay);
     }
 

@@ -3,6 +3,9 @@ package dev.spillway.collector;
 import dev.spillway.collector.config.CollectorConfig;
 import dev.spillway.collector.db.CollectorDatabase;
 import dev.spillway.ingest.listen.IngestListeners;
+import dev.spillway.runtime.config.OptionValues;
+import dev.spillway.runtime.config.Units;
+import dev.spillway.uptime.monitor.MonitorLeases;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -16,9 +19,12 @@ final class Banner {
     private Banner() {
     }
 
-    static void log(CollectorConfig config, IngestListeners listeners, CollectorDatabase db) {
+    static void log(CollectorConfig config, IngestListeners listeners, CollectorDatabase db, MonitorLeases leases) {
         final String http = hostPort(listeners.httpAddress());
         LOG.info("spillway collector ready: {}", config);
+        LOG.info("role {}, duties: {} (off: {}){}", OptionValues.spelling(config.nats().role()), config.duties(),
+            config.duties().off(), leases == null ? "" : "; monitors shared by lease as collector "
+                + leases.collectorId() + " (lease TTL " + Units.formatDuration(leases.ttl()) + ")");
         LOG.info("HTTP listening on http://{} (POST /api/v2/write, POST /write, /ping, /health, /ready, /metrics, "
             + "/api/v1/monitors, /api/v1/status){}", http, config.ingest().authRequired() ? "; token required" : "");
         LOG.info("status page: http://{}/{}", http, !config.ingest().authRequired() ? ""

@@ -132,9 +132,9 @@ public final class Collector implements AutoCloseable {
         services.push(Service.closing("API router", router), STOP);
         // Alerting first: its transition listener must be in place before the first check can flip.
         final Alerting alerting = Alerting.start(cfg.alerting(), db.dataSource(), transitions, clock, router, registry,
-            services);
+            services, cfg.duties().notifications());
         uptime = Uptime.start(cfg.uptime(), db.dataSource(), transitions, alerting, alerting::wakeup, pointWriter, clock,
-            router, registry, services);
+            router, registry, services, cfg.duties().monitors(), cfg.duties().heartbeats());
         final BadLineLog badLines = new BadLineLog(10_000);
         final LineIngestor ingestor = new LineIngestor(pointWriter, metrics, badLines, uptime.heartbeats()::pingFromLine,
             cfg.ingest().ack(), cfg.ingest().ackTimeout());
@@ -148,7 +148,7 @@ public final class Collector implements AutoCloseable {
         services.push(Service.closing("status page", page), STOP);
         listeners = services.push(IngestListeners.start(cfg.ingest(), io, ingestor, saturation, readiness, metrics,
             badLines, router, registry), STOP);
-        Banner.log(cfg, listeners, db);
+        Banner.log(cfg, listeners, db, uptime.monitors().leases());
     }
 
     /** Bound HTTP address. */

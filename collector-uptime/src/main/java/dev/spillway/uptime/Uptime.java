@@ -6,6 +6,7 @@ import dev.spillway.runtime.lifecycle.ServiceStack;
 import dev.spillway.uptime.heartbeat.HeartbeatApi;
 import dev.spillway.uptime.heartbeat.Heartbeats;
 import dev.spillway.uptime.monitor.MonitorApi;
+import dev.spillway.uptime.monitor.MonitorLeases;
 import dev.spillway.uptime.monitor.MonitorService;
 import dev.spillway.uptime.transitions.NotificationQueue;
 import dev.spillway.uptime.transitions.StateTransitions;
@@ -19,7 +20,9 @@ import java.time.Duration;
 
 /**
  * The uptime module assembled: heartbeats and monitors started (in that order, each pushed onto the stack) with
- * their APIs. Every check result and ping goes into the pipeline through {@code points}; every confirmed state
+ * their APIs. Their APIs and pings work on every collector; what runs in the background depends on the duties:
+ * the monitors duty checks monitors under leases shared with the other collectors on the database
+ * ({@link MonitorLeases}), the heartbeats duty announces missed heartbeat deadlines. Every check result and ping goes into the pipeline through {@code points}; every confirmed state
  * change into {@code transitions}, whose listeners (the alerting outbox) write in the same transaction.
  *
  * @param heartbeats the heartbeat engine; its line-protocol ping hook is {@link Heartbeats#pingFromLine}
@@ -35,22 +38,26 @@ public record Uptime(Heartbeats heartbeats, MonitorService monitors) {
      * @param settings the monitors declared in a file (validated, upserted before the first check) and the probes'
      * @param notifications where heartbeats put their announcements
      * @param notified called after a transaction wrote notifications (wakes the relay)
+     * @param monitorsDuty whether this collector checks monitors (its share, by leases)
+     * @param heartbeatsDuty whether this collector announces missed heartbeat deadlines
      */
     public static Uptime start(UptimeSettings settings, DataSource ds, StateTransitions transitions, NotificationQueue notifications, Runnable notified,
                                PointWriter points, Clock clock, ApiRouter router, MeterRegistry registry,
-                               ServiceStack stack) throws Exception {
+                               ServiceStack stack, boolean monitorsDuty, boolean heartbeatsDuty) throws Exception {
         final Heartbeats heartbeats = new Heartbeats(ds, transitions, notifications, points.producer("heartbeat"),
             clock, HEARTBEAT_TICK, notified, registry);
         new HeartbeatApi(heartbeats).register(router);
-        heartbeats.start();
+        heartbeats.start(heartbeatsDuty);
         stack.push(heartbeats, STOP);
         if (settings.monitorsFile() != null) {
             MonitorService.applyFile(ds, settings.monitors());
             LOG.info("--monitors: {} monitors from {} applied", settings.monitors().size(), settings.monitorsFile());
         }
+        final MonitorLeases leases = monitorsDuty
+            ? new MonitorLeases(ds, MonitorLeases.newCollectorId(), settings.monitorLeaseTtl(), clock) : null;
         final MonitorService monitors = stack.push(new MonitorService(ds, points, transitions, registry,
             new MonitorService.Settings(settings.probeConcurrency(), settings.probeKeepAlive(),
-                settings.monitorReloadInterval(), settings.probePolicy())), STOP);
+                settings.monitorReloadInterval(), settings.probePolicy()), leases, clock), STOP);
         MonitorApi.register(router, monitors);
         return new Uptime(heartbeats, monitors);
     }

@@ -45,6 +45,11 @@ public final class UptimeOptions {
         description = "How often the monitors table is re-read for rows changed with SQL (default: ${DEFAULT-VALUE}).")
     String monitorReloadInterval;
 
+    @Option(names = "--monitor-lease-ttl", paramLabel = "DURATION", defaultValue = "10s",
+        description = "Collectors sharing a database split the monitors by leases renewed every quarter of this; a "
+            + "dead collector's monitors are taken over after it (default: ${DEFAULT-VALUE}).")
+    String monitorLeaseTtl;
+
     /**
      * Validates the options and reads the {@code --monitors} file, every monitor in it checked like an API body.
      *
@@ -61,7 +66,9 @@ public final class UptimeOptions {
         final boolean keepAlive = v.bool("--probe-keep-alive", probeKeepAlive);
         final Duration reload = v.durationIn("--monitor-reload-interval", monitorReloadInterval, Duration.ofSeconds(1),
             Duration.ofDays(1));
-        return new UptimeSettings(file, declared, probes, keepAlive, reload, policy);
+        final Duration leaseTtl = v.durationIn("--monitor-lease-ttl", monitorLeaseTtl, Duration.ofSeconds(1),
+            Duration.ofHours(1));
+        return new UptimeSettings(file, declared, probes, keepAlive, reload, policy, leaseTtl);
     }
 
     private static List<AddressPolicy.Cidr> ranges(OptionValues v, String option, String value) {

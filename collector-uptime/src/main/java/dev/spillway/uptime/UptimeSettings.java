@@ -19,6 +19,8 @@ import java.util.List;
  * @param monitorReloadInterval how often the monitors table is re-read
  * @param probePolicy where checks may connect: the built-in deny list with {@code --probe-allow} and
  *     {@code --probe-deny}
+ * @param monitorLeaseTtl how long a monitor lease (and a collector's heartbeat row) lasts without renewal: the
+ *     main term of the failover bound when a collector dies
  */
 public record UptimeSettings(
     Path monitorsFile,
@@ -26,18 +28,19 @@ public record UptimeSettings(
     int probeConcurrency,
     boolean probeKeepAlive,
     Duration monitorReloadInterval,
-    AddressPolicy probePolicy) {
+    AddressPolicy probePolicy,
+    Duration monitorLeaseTtl) {
 
     /** Copies the monitor list. */
     public UptimeSettings {
         monitors = List.copyOf(monitors);
     }
 
-    /** With the built-in address policy. */
+    /** With the built-in address policy and the default lease (10 s, as {@code --monitor-lease-ttl}). */
     public UptimeSettings(Path monitorsFile, List<MonitorSpec> monitors, int probeConcurrency, boolean probeKeepAlive,
                           Duration monitorReloadInterval) {
         this(monitorsFile, monitors, probeConcurrency, probeKeepAlive, monitorReloadInterval,
-            AddressPolicy.defaults());
+            AddressPolicy.defaults(), Duration.ofSeconds(10));
     }
 
     /** Durations as people write them, for logs. */
@@ -46,6 +49,6 @@ public record UptimeSettings(
         return "monitors=" + (monitorsFile == null ? "none" : monitors.size() + " from " + monitorsFile)
             + " probeConcurrency=" + probeConcurrency + " probeKeepAlive=" + probeKeepAlive + " monitorReload="
             + Units.formatDuration(monitorReloadInterval) + " probeAllow=" + probePolicy.allow() + " probeDeny="
-            + probePolicy.deny();
+            + probePolicy.deny() + " monitorLeaseTtl=" + Units.formatDuration(monitorLeaseTtl);
     }
 }

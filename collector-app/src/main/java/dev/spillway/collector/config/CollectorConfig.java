@@ -25,6 +25,7 @@ import java.util.List;
  * @param database the embedded or external database and the events table's layout
  * @param pipeline ring, batches, writers, retries and the disk spool
  * @param nats the process's role and its NATS JetStream settings (edge and writer roles)
+ * @param duties what this collector runs (by role unless {@code --duties} says otherwise)
  * @param uptime monitors, including those declared in the {@code --monitors} file (collector-uptime)
  * @param alerting notifications of heartbeats and monitors (collector-alerting)
  * @param statusPage the status page (collector-status-page)
@@ -34,6 +35,7 @@ public record CollectorConfig(
     DatabaseSettings database,
     PipelineSettings pipeline,
     NatsSettings nats,
+    Duties duties,
     UptimeSettings uptime,
     AlertingSettings alerting,
     StatusPageSettings statusPage) {
@@ -42,6 +44,6 @@ public record CollectorConfig(
     @Override
     public String toString() {
         return ingest + " " + database + " " + pipeline + " " + uptime + " " + alerting + " " + statusPage
-            + " " + nats;
+            + " " + nats + " duties=" + duties.toString().replace(" ", "");
     }
 }

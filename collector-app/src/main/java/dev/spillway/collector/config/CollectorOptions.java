@@ -135,9 +135,10 @@ public final class CollectorOptions {
         final StatusPageSettings statusPageSettings = statusPage.settings(values);
         final AlertingSettings alertingSettings = alerting.settings(values);
         final NatsSettings natsSettings = nats.settings(values, databaseSettings);
+        final Duties duties = nats.duties(values, natsSettings);
         // Last: the monitors file is read only once every plain option is known to be right.
         final UptimeSettings uptimeSettings = uptime.settings(values);
-        return new CollectorConfig(ingestSettings, databaseSettings, pipelineSettings, natsSettings, uptimeSettings,
+        return new CollectorConfig(ingestSettings, databaseSettings, pipelineSettings, natsSettings, duties, uptimeSettings,
             alertingSettings, statusPageSettings);
     }
 

@@ -32,7 +32,7 @@ final class Help {
         h.put("uptime", "Monitors");
         h.put("alerting", "Notifications");
         h.put("status-page", "Status page");
-        h.put("role", "Roles (edge and writer collectors over NATS JetStream)");
+        h.put("role", "Roles and duties (edge and writer collectors over NATS JetStream; what each runs)");
         return h;
     }
 

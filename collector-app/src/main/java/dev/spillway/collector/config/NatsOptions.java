@@ -22,6 +22,12 @@ public final class NatsOptions {
             + "the edges' batches from JetStream) (default: ${DEFAULT-VALUE}).")
     String role;
 
+    @Option(names = "--duties", paramLabel = "LIST",
+        description = "What this collector runs: a comma-separated list of ingest (always on: listeners, API, "
+            + "pipeline), monitors (its share, by leases), heartbeats (announcing missed deadlines), notifications "
+            + "(the relay), or all (default: all for standalone and writer, ingest for edge).")
+    String duties;
+
     @Option(names = "--nats", paramLabel = "URL[,URL...]",
         description = "NATS server URL(s) for the edge and writer roles, e.g. nats://127.0.0.1:4222.")
     String nats;
@@ -69,6 +75,15 @@ public final class NatsOptions {
     @Option(names = "--writer-threads", paramLabel = "N", defaultValue = "2",
         description = "Writer role: threads pulling and committing batches (default: ${DEFAULT-VALUE}).")
     String writerThreads;
+
+    /**
+     * Validates {@code --duties} against the role.
+     *
+     * @throws ConfigException naming {@code --duties}
+     */
+    public Duties duties(OptionValues v, NatsSettings settings) {
+        return Duties.parse(v, duties, settings.role());
+    }
 
     /**
      * Validates the options.

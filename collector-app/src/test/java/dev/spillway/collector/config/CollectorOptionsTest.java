@@ -306,6 +306,37 @@ class CollectorOptionsTest {
     }
 
     @Test
+    void dutiesFollowTheRoleUnlessSetAndAreValidatedNamingTheOption() {
+        final String[] edge = {"--role", "edge", "--nats", "nats://127.0.0.1:4222", "--jdbc-url",
+            "jdbc:postgresql://db/x", "--db-user", "u"};
+        assertEquals("ingest, monitors, heartbeats, notifications", parse(Map.of()).duties().toString());
+        assertEquals("ingest, monitors, heartbeats, notifications", parse(Map.of(), "--role", "writer", "--nats",
+            "nats://127.0.0.1:4222").duties().toString());
+        final Duties edgeDuties = parse(Map.of(), edge).duties();
+        assertEquals("ingest", edgeDuties.toString(), "an edge ingests only unless told otherwise");
+        assertEquals("monitors, heartbeats, notifications", edgeDuties.off());
+        final java.util.List<String> edgeWithMonitors = new java.util.ArrayList<>(java.util.List.of(edge));
+        edgeWithMonitors.addAll(java.util.List.of("--duties", "ingest, monitors"));
+        final Duties d = parse(Map.of(), edgeWithMonitors.toArray(String[]::new)).duties();
+        assertTrue(d.monitors() && !d.heartbeats() && !d.notifications(), d.toString());
+        final Duties writerOnly = parse(Map.of("SPILLWAY_DUTIES", "ingest"), "--role", "writer", "--nats",
+            "nats://127.0.0.1:4222").duties();
+        assertEquals("ingest", writerOnly.toString(), "a writer that only writes");
+        assertEquals("ingest, monitors, heartbeats, notifications", parse(Map.of(), "--duties", "ALL").duties()
+            .toString());
+        assertTrue(parse(Map.of(), "--duties", "ingest,notifications").toString().contains("duties=ingest,notifications"));
+
+        assertOneLine("--duties names an unknown duty 'monitor'; expected a comma-separated list of ingest, "
+            + "monitors, heartbeats, notifications (or all), was 'ingest,monitor'", "--duties", "ingest,monitor");
+        assertOneLine("--duties must include ingest", "--duties", "monitors,heartbeats");
+        assertOneLine("--duties has an empty entry", "--duties", "ingest,,monitors");
+        assertMessage("SPILLWAY_DUTIES (--duties) names an unknown duty 'none'", Map.of("SPILLWAY_DUTIES", "none"));
+        assertEquals(Duration.ofSeconds(10), parse(Map.of()).uptime().monitorLeaseTtl());
+        assertEquals(Duration.ofSeconds(3), parse(Map.of(), "--monitor-lease-ttl", "3s").uptime().monitorLeaseTtl());
+        assertOneLine("--monitor-lease-ttl must be 1s..1h, was 500ms", "--monitor-lease-ttl", "500ms");
+    }
+
+    @Test
     void toStringMasksSecretsAndShowsDurationsAsPeopleWriteThem() {
         final String s = parse(Map.of(), "--token", "s3cret", "--jdbc-url",
             "jdbc:postgresql://db/x?password=hunter2", "--db-user", "u", "--db-password", "pw", "--slack-webhook",
@@ -326,7 +357,7 @@ class CollectorOptionsTest {
         final String help = printed("--help");
         int last = -1;
         for (String heading : new String[] {"Inputs (HTTP, TCP, UDP)", "Database:", "Pipeline and disk spool:",
-            "Monitors:", "Notifications:", "Status page:", "Roles ("}) {
+            "Monitors:", "Notifications:", "Status page:", "Roles and duties ("}) {
             final int at = help.indexOf(heading);
             assertTrue(at > last, heading + " missing or out of order:\n" + help);
             last = at;

@@ -129,6 +129,7 @@ public final class Heartbeats implements AutoCloseable, Service {
     private ScheduledExecutorService scheduler;
     private ThreadPoolExecutor slowPings;
     private long lastErrorLogMillis;
+    private volatile boolean checkDeadlines = true;
     private final AtomicBoolean closed = new AtomicBoolean();
 
     /**
@@ -171,6 +172,18 @@ public final class Heartbeats implements AutoCloseable, Service {
 
     /** Loads every service and starts the tick; the first tick runs at once (deadlines missed while down). */
     public void start() throws SQLException {
+        start(true);
+    }
+
+    /**
+     * Loads every service and starts the tick.
+     *
+     * @param deadlines whether this collector also looks for missed deadlines and announces them (the heartbeats
+     *     duty); without it the tick only writes the ping times received here, and another collector on the
+     *     database announces. Pings are taken either way.
+     */
+    public void start(boolean deadlines) throws SQLException {
+        this.checkDeadlines = deadlines;
         for (ServiceState s : store.list()) {
             entries.put(s.spec().id(), new Entry(s));
         }
@@ -343,7 +356,9 @@ public final class Heartbeats implements AutoCloseable, Service {
     /** One tick: persist pending ping times, then flip the services whose deadline passed. */
     public synchronized void tick() throws SQLException {
         flush();
-        flip(clock.instant());
+        if (checkDeadlines) {
+            flip(clock.instant());
+        }
     }
 
     private void tickQuietly() {

@@ -180,6 +180,13 @@ public final class MonitorApi {
         m.put("queue_wait_ms", Map.of("p50", round(s.queueWaitP50Ms()), "p99", round(s.queueWaitP99Ms())));
         m.put("transitions", s.transitions());
         m.put("state_write_failures", s.stateWriteFailures());
+        final Map<String, Object> leases = new LinkedHashMap<>();
+        leases.put("collector", s.collectorId());
+        leases.put("held", s.leasesHeld());
+        leases.put("share", s.leaseShare());
+        leases.put("live_collectors", s.liveCollectors());
+        leases.put("state_conflicts", s.stateConflicts());
+        m.put("leases", leases);
         return m;
     }
 

@@ -11,6 +11,8 @@ import org.agrona.collections.Long2ObjectHashMap;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import java.time.Clock;
+import java.time.Instant;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.concurrent.ConcurrentLinkedQueue;
@@ -28,8 +30,11 @@ import java.util.concurrent.locks.LockSupport;
  * <ul>
  *   <li>Fixed rate without drift: a monitor's next deadline is its previous deadline plus the interval, never
  *       "now plus the interval", so slow checks and late wake-ups do not accumulate.</li>
- *   <li>Start-up spread: a monitor's first deadline is a stable, name-derived phase within its first interval,
- *       so 10,000 monitors started together are spread over the interval instead of firing at once.</li>
+ *   <li>Start-up spread on a shared grid: a monitor is due at the wall-clock instants
+ *       {@code epoch + phase + k * interval}, with a stable, name-derived {@link #phase}, so 10,000 monitors
+ *       started together are spread over the interval instead of firing at once, keep their phase across
+ *       restarts, and a monitor that moves to another collector (its lease, {@link MonitorLeases}) stays on the
+ *       same grid there: it is not checked twice in one interval by the two (clocks agreeing).</li>
  *   <li>Skips: a tick whose monitor's previous check has not finished (queued, running or being recorded) is
  *       skipped and counted, and so are ticks missed while this thread was stalled; the deadline grid stays.</li>
  * </ul>
@@ -39,7 +44,8 @@ final class MonitorScheduler implements AutoCloseable {
 
     /** Receives a due check; must not block (it queues the check). */
     interface Dispatch {
-        void due(Entry entry, long deadlineNanos);
+        /** @return false when the check is not run after all (no trusted lease): counted as skipped */
+        boolean due(Entry entry, long deadlineNanos);
     }
 
     /** A scheduled monitor. {@link #spec} and {@link #running} are shared; the rest is the scheduler thread's. */
@@ -72,10 +78,16 @@ final class MonitorScheduler implements AutoCloseable {
     private final Counter skipped;
     private final Counter ticks;
     private final AtomicInteger active = new AtomicInteger();
+    private final Clock clock;
+    // The wall clock minus System.nanoTime(), measured by calibrate() (scheduler thread only).
+    private long wallMinusNano;
+    private long calibratedAt = Long.MIN_VALUE;
     private volatile boolean running = true;
 
-    MonitorScheduler(Dispatch dispatch, MeterRegistry meters) {
+    /** @param clock the wall clock the grid of due times is laid on */
+    MonitorScheduler(Dispatch dispatch, MeterRegistry meters, Clock clock) {
         this.dispatch = dispatch;
+        this.clock = clock;
         this.wheel = new DeadlineTimerWheel(TimeUnit.NANOSECONDS, System.nanoTime(), TICK_NANOS, TICKS_PER_WHEEL);
         this.lateness = Timer.builder("spillway.monitor.schedule.lateness")
             .description("how late a due check was handed to the probe executor")
@@ -125,7 +137,11 @@ final class MonitorScheduler implements AutoCloseable {
             active.incrementAndGet();
         }
         e.intervalNanos = interval;
-        e.deadline = System.nanoTime() + phase(spec.name(), interval);
+        final long now = System.nanoTime();
+        if (now - calibratedAt > CALIBRATE_EVERY_NANOS || calibratedAt == Long.MIN_VALUE) {
+            calibrate();
+        }
+        e.deadline = now + untilNext(spec.name(), interval, now + wallMinusNano);
         schedule(e);
     }
 
@@ -142,6 +158,33 @@ final class MonitorScheduler implements AutoCloseable {
         long h = name.hashCode() * 0x9E3779B97F4A7C15L;
         h ^= h >>> 29;
         return Math.floorMod(h, intervalNanos);
+    }
+
+    /** Nanoseconds from wall-clock {@code epochNanos} to the monitor's next grid point {@code epoch + phase + k * interval}. */
+    static long untilNext(String name, long intervalNanos, long epochNanos) {
+        return Math.floorMod(phase(name, intervalNanos) - epochNanos, intervalNanos);
+    }
+
+    /** How often the wall clock is compared with {@code System.nanoTime()} again (NTP may slew it). */
+    private static final long CALIBRATE_EVERY_NANOS = TimeUnit.MINUTES.toNanos(1);
+
+    /**
+     * Measures the wall clock against {@code System.nanoTime()}: the read of the clock between two reads of
+     * nanoTime that are closest together of a few tries, so a thread preempted between the reads does not shift
+     * the grid of the monitors scheduled next.
+     */
+    private void calibrate() {
+        long bestGap = Long.MAX_VALUE;
+        for (int i = 0; i < 5; i++) {
+            final long before = System.nanoTime();
+            final Instant wall = clock.instant();
+            final long after = System.nanoTime();
+            if (after - before < bestGap) {
+                bestGap = after - before;
+                wallMinusNano = wall.getEpochSecond() * 1_000_000_000L + wall.getNano() - (before + (after - before) / 2);
+            }
+        }
+        calibratedAt = System.nanoTime();
     }
 
     private void schedule(Entry e) {
@@ -203,9 +246,10 @@ final class MonitorScheduler implements AutoCloseable {
         final long deadline = e.deadline;
         ticks.increment();
         lateness.record(now - deadline, TimeUnit.NANOSECONDS);
-        if (e.running.compareAndSet(false, true)) {
-            dispatch.due(e, deadline);
-        } else {
+        if (!e.running.compareAndSet(false, true)) {
+            skipped.increment();
+        } else if (!dispatch.due(e, deadline)) {
+            e.running.set(false);
             skipped.increment();
         }
         long next = deadline + e.intervalNanos;

@@ -43,9 +43,15 @@ import java.util.concurrent.atomic.LongAdder;
  * protocol) and into the monitor's {@link MonitorState}, persisted together with its {@code monitor_transitions}
  * row in one transaction.
  *
- * <p>Changes through the API are written to the database first and take effect at once; the table is re-read
- * every reload interval so rows changed with SQL are picked up too. One collector per database is assumed
- * (two would both check every monitor).
+ * <p>Changes through the API are written to the database first and take effect at once; the table's fingerprint
+ * is compared every lease round (so changes made through another collector's API, or with SQL, are picked up within
+ * a round) and the table is re-read every reload interval as well.
+ *
+ * <p>Any number of collectors may share one database: each checks only the monitors whose lease it holds
+ * ({@link MonitorLeases}: a fair share each, moved when collectors join or leave, taken over after the TTL when one
+ * dies), and every state write is a compare-and-set on the state row's version, so a transition is recorded once
+ * whichever collector sees it, and never from a stale state. Without leases (the monitors duty off) the service
+ * serves the API only and checks nothing.
  */
 public final class MonitorService implements AutoCloseable, Service {
 
@@ -72,6 +78,15 @@ public final class MonitorService implements AutoCloseable, Service {
     private final LinkedBlockingQueue<Done> results = new LinkedBlockingQueue<>();
     private final Thread resultThread;
     private final ScheduledExecutorService reloader;
+    private final ScheduledExecutorService sync;
+    private final MonitorLeases leases;
+    private final MonitorLeases.Listener leaseListener = new LeaseListener();
+    private final Counter stateConflicts;
+    private final Counter leasesAcquired;
+    private final Counter leasesReleased;
+    private volatile String fingerprint;
+    private final java.util.concurrent.atomic.AtomicBoolean syncRequested = new java.util.concurrent.atomic.AtomicBoolean();
+    private long lastSyncErrorLogMillis;
     private final Counter successes;
     private final Counter failures;
     private final Counter transitionsCounter;
@@ -90,6 +105,8 @@ public final class MonitorService implements AutoCloseable, Service {
     static final class Runtime {
         volatile MonitorSpec spec;
         MonitorState state;
+        /** The state row's version as last read or written (0: no row); compare-and-set on every write. */
+        long version;
         Instant lastCheckAt;
         String lastError;
         CheckResult last;
@@ -99,19 +116,36 @@ public final class MonitorService implements AutoCloseable, Service {
             this.spec = spec;
             this.state = state;
         }
+
+        /** Takes a state row read from the database unless a newer one is already here. Caller holds the lock. */
+        void adopt(MonitorStore.StateRow row) {
+            if (row.version() >= version) {
+                state = row.state();
+                version = row.version();
+                if (row.lastCheckAt() != null && (lastCheckAt == null || row.lastCheckAt().isAfter(lastCheckAt))) {
+                    lastCheckAt = row.lastCheckAt();
+                    lastError = row.lastError();
+                }
+            }
+        }
     }
 
     private record Done(MonitorScheduler.Entry entry, MonitorSpec spec, CheckResult result) {
     }
 
     /**
-     * Loads the monitors and their states and starts checking.
+     * Loads the monitors and their states and starts checking the monitors whose leases it gets.
      *
      * @param settings concurrency, keep-alive, reload interval
+     * @param leases who checks which monitor, shared with the other collectors on the database; null to check
+     *     nothing (the API still works: states are read from the database)
+     * @param clock the wall clock of leases and of the schedule's grid
      */
     public MonitorService(javax.sql.DataSource ds, PointWriter writer, StateTransitions transitions,
-                          MeterRegistry meters, Settings settings) throws SQLException {
+                          MeterRegistry meters, Settings settings, MonitorLeases leases, java.time.Clock clock)
+        throws SQLException {
         this.store = new MonitorStore(ds);
+        this.leases = leases;
         this.transitions = transitions;
         this.writer = writer;
         this.points = writer.producer("monitor");
@@ -141,17 +175,42 @@ public final class MonitorService implements AutoCloseable, Service {
             Gauge.builder("spillway.monitor.state", runtimes, m -> count(m, s)).tag("state", s.name())
                 .description("monitors by state").register(meters);
         }
+        this.stateConflicts = Counter.builder("spillway.monitor.state.conflicts")
+            .description("state writes refused because another collector had changed the state row (the result is "
+                + "kept as a point; the state is re-read)").register(meters);
+        this.leasesAcquired = Counter.builder("spillway.monitor.leases.acquired")
+            .description("monitor leases this collector claimed").register(meters);
+        this.leasesReleased = Counter.builder("spillway.monitor.leases.released")
+            .description("monitor leases this collector gave up or lost").register(meters);
+        if (leases != null) {
+            Gauge.builder("spillway.monitor.leases.held", leases, l -> l.held().size())
+                .description("monitor leases held by this collector").register(meters);
+            Gauge.builder("spillway.monitor.collectors.live", leases, MonitorLeases::liveCollectors)
+                .description("collectors sharing the monitors (live heartbeat rows), this one included")
+                .register(meters);
+        }
         this.resultThread = ServiceThreads.single("monitor-results").newThread(this::processResults);
-        this.scheduler = new MonitorScheduler(this::due, meters);
+        this.scheduler = new MonitorScheduler(this::due, meters, clock);
+        fingerprint = store.fingerprint();
         final Map<String, MonitorStore.StateRow> states = store.loadStates();
         reload(states);
         resultThread.start();
         this.reloader = Executors.newSingleThreadScheduledExecutor(ServiceThreads.single("monitor-reload"));
         final long every = settings.reloadInterval().toMillis();
         reloader.scheduleWithFixedDelay(this::reloadQuietly, every, every, TimeUnit.MILLISECONDS);
-        LOG.info("monitors: {} loaded, {} scheduled, probe concurrency {}", runtimes.size(), scheduler.active(),
-            settings.concurrency());
+        // Lease rounds (and the fingerprint check): the first at once, so a lone collector starts checking now.
+        this.sync = Executors.newSingleThreadScheduledExecutor(ServiceThreads.single("monitor-leases"));
+        final long round = (leases != null ? leases.renewEvery() : SYNC_WITHOUT_LEASES).toMillis();
+        sync.scheduleWithFixedDelay(this::syncQuietly, 0, round, TimeUnit.MILLISECONDS);
+        LOG.info("monitors: {} loaded, probe concurrency {}, {}", runtimes.size(), settings.concurrency(),
+            leases == null ? "not checked here (monitors duty off)"
+                : "checked under leases as collector " + leases.collectorId() + " (lease TTL "
+                    + dev.spillway.runtime.config.Units.formatDuration(leases.ttl()) + ", renewed every "
+                    + dev.spillway.runtime.config.Units.formatDuration(leases.renewEvery()) + ")");
     }
+
+    /** How often a service without leases compares the table's fingerprint. */
+    private static final Duration SYNC_WITHOUT_LEASES = Duration.ofSeconds(2);
 
     /**
      * Monitor settings from the command line.
@@ -220,8 +279,19 @@ public final class MonitorService implements AutoCloseable, Service {
             valid.add(spec);
         }
         preloadSeries(valid);
+        Map<String, MonitorStore.StateRow> loaded = states;
+        if (loaded == null) {
+            // Monitors new to this collector may have been checked by another one already: start from their row.
+            final List<String> fresh = new ArrayList<>();
+            for (MonitorSpec spec : valid) {
+                if (!runtimes.containsKey(spec.name())) {
+                    fresh.add(spec.name());
+                }
+            }
+            loaded = store.loadStates(fresh);
+        }
         for (MonitorSpec spec : valid) {
-            apply(spec, states == null ? null : states.get(spec.name()));
+            apply(spec, loaded.get(spec.name()));
         }
         for (String name : new ArrayList<>(runtimes.keySet())) {
             if (!seen.contains(name)) {
@@ -265,11 +335,9 @@ public final class MonitorService implements AutoCloseable, Service {
     private synchronized void apply(MonitorSpec spec, MonitorStore.StateRow loaded) {
         Runtime rt = runtimes.get(spec.name());
         if (rt == null) {
-            final MonitorState initial = loaded != null ? loaded.state() : MonitorState.initial(Instant.now());
-            rt = new Runtime(spec, initial);
+            rt = new Runtime(spec, MonitorState.initial(Instant.now()));
             if (loaded != null) {
-                rt.lastCheckAt = loaded.lastCheckAt();
-                rt.lastError = loaded.lastError();
+                rt.adopt(loaded);
             }
             runtimes.put(spec.name(), rt);
         } else if (rt.spec.equals(spec)) {
@@ -278,24 +346,167 @@ public final class MonitorService implements AutoCloseable, Service {
         rt.spec = spec;
         // Lock order everywhere: this service, stateWrites, then the runtime.
         synchronized (stateWrites) {
-            final MonitorState current;
-            synchronized (rt) {
-                current = rt.state;
-            }
-            final MonitorState want = spec.enabled()
+            // A new monitor's initial PENDING needs no row: no row means "never checked".
+            persistDerived(spec.name(), rt, current -> spec.enabled()
                 ? (current.state() == MonitorState.Status.PAUSED ? current.resumed() : current)
-                : current.paused();
-            if (want.differs(current)) {
-                // A new monitor's initial PENDING needs no row: no row means "never checked".
-                persistAll(List.of(new Change(spec.name(), rt, want, null, null)));
-            }
+                : current.paused());
         }
-        scheduler.upsert(spec);
+        schedule(spec);
+    }
+
+    /** Checks a monitor here only while this collector holds its lease. Caller holds this service's lock. */
+    private void schedule(MonitorSpec spec) {
+        if (spec.enabled() && leases != null && leases.holds(spec.name())) {
+            scheduler.upsert(spec);
+        } else {
+            scheduler.remove(spec.name());
+        }
     }
 
     private synchronized void forget(String name) {
         runtimes.remove(name);
         scheduler.remove(name);
+    }
+
+    // ---- leases ------------------------------------------------------------------------------------------
+
+    /** Starts and stops checks as leases come and go; both under this service's lock, like {@link #apply}. */
+    private final class LeaseListener implements MonitorLeases.Listener {
+        @Override
+        public void acquired(Set<String> monitors) {
+            leasesAcquired.increment(monitors.size());
+            synchronized (MonitorService.this) {
+                // Another collector may have checked them since this one last did: start from their rows.
+                synchronized (stateWrites) {
+                    try {
+                        final Map<String, MonitorStore.StateRow> rows = store.loadStates(monitors);
+                        for (String name : monitors) {
+                            final Runtime rt = runtimes.get(name);
+                            final MonitorStore.StateRow row = rows.get(name);
+                            if (rt != null && row != null) {
+                                synchronized (rt) {
+                                    rt.adopt(row);
+                                }
+                            }
+                        }
+                    } catch (SQLException e) {
+                        // Checking from the state in memory is still safe: a stale write is refused (version).
+                        LOG.warn("could not read the state of {} newly leased monitors (a stale state is refused at "
+                            + "its first write and read again): {}", monitors.size(), e.toString());
+                    }
+                }
+                for (String name : monitors) {
+                    final Runtime rt = runtimes.get(name);
+                    if (rt != null) {
+                        schedule(rt.spec);
+                    }
+                }
+            }
+            LOG.debug("leased {} monitors: {}", monitors.size(), monitors);
+        }
+
+        @Override
+        public void released(Set<String> monitors) {
+            leasesReleased.increment(monitors.size());
+            synchronized (MonitorService.this) {
+                for (String name : monitors) {
+                    scheduler.remove(name);
+                }
+            }
+            LOG.debug("released {} monitor leases: {}", monitors.size(), monitors);
+        }
+    }
+
+    /** Runs a lease round (and the fingerprint check) soon, on the lease thread: after a change through the API. */
+    private void syncSoon() {
+        if (!syncRequested.compareAndSet(false, true)) {
+            return; // one is queued already: it will see this change too
+        }
+        try {
+            sync.execute(() -> {
+                syncRequested.set(false);
+                syncQuietly();
+            });
+        } catch (RejectedExecutionException e) {
+            LOG.trace("lease round not run: shutting down");
+        }
+    }
+
+    private void syncQuietly() {
+        if (closing) {
+            return;
+        }
+        try {
+            refreshDefinitions();
+            if (leases != null) {
+                final Set<String> leasable = new HashSet<>();
+                for (Runtime rt : runtimes.values()) {
+                    if (rt.spec.enabled()) {
+                        leasable.add(rt.spec.name());
+                    }
+                }
+                final MonitorLeases.Round r = leases.round(leasable, leaseListener);
+                if (!r.acquired().isEmpty() || !r.released().isEmpty()) {
+                    LOG.info("monitor leases: +{} -{}, holding {} (fair share {} of {} monitors over {} collectors)",
+                        r.acquired().size(), r.released().size(), r.held(), r.share(), leasable.size(),
+                        r.liveCollectors());
+                }
+            }
+        } catch (SQLException | RuntimeException e) {
+            final long now = System.currentTimeMillis();
+            if (now - lastSyncErrorLogMillis > 60_000) {
+                lastSyncErrorLogMillis = now;
+                LOG.warn("monitor lease round failed (retried every round; leases not renewed stop being checked "
+                    + "before they expire; logged at most once a minute): {}", e.toString());
+            }
+        }
+    }
+
+    /**
+     * Re-reads the definitions if the table's fingerprint changed: a change made through another collector's API
+     * (or with SQL) is seen here at the next lease round, or at once by this collector's API.
+     */
+    private void refreshDefinitions() throws SQLException {
+        final String now = store.fingerprint();
+        if (!now.equals(fingerprint)) {
+            reload(null);
+            fingerprint = now;
+        }
+    }
+
+    /** {@link #refreshDefinitions} for the API: on failure it answers from memory. */
+    private void refreshDefinitionsQuietly() {
+        try {
+            refreshDefinitions();
+        } catch (SQLException | RuntimeException e) {
+            LOG.debug("monitor definitions not re-read (answering from memory): {}", e.toString());
+        }
+    }
+
+    /** The state of each monitor not checked here, from the database (its holder's last write). */
+    private void refreshUnleased(List<String> names) {
+        final List<String> others = new ArrayList<>();
+        for (String name : names) {
+            if (leases == null || !leases.holds(name)) {
+                others.add(name);
+            }
+        }
+        if (others.isEmpty()) {
+            return;
+        }
+        try {
+            final Map<String, MonitorStore.StateRow> rows = store.loadStates(others);
+            for (Map.Entry<String, MonitorStore.StateRow> e : rows.entrySet()) {
+                final Runtime rt = runtimes.get(e.getKey());
+                if (rt != null) {
+                    synchronized (rt) {
+                        rt.adopt(e.getValue());
+                    }
+                }
+            }
+        } catch (SQLException e) {
+            LOG.debug("state of monitors checked elsewhere not read (answering from memory): {}", e.toString());
+        }
     }
 
     /** Creates a monitor; 409 when the name exists. */
@@ -308,7 +519,8 @@ public final class MonitorService implements AutoCloseable, Service {
         }
         preloadSeries(List.of(spec));
         apply(spec, null);
-        return view(spec.name());
+        syncSoon();
+        return ownView(spec.name());
     }
 
     /**
@@ -322,7 +534,8 @@ public final class MonitorService implements AutoCloseable, Service {
         final boolean created = store.upsert(spec);
         preloadSeries(List.of(spec));
         apply(spec, null);
-        return Map.entry(view(name), created);
+        syncSoon();
+        return Map.entry(ownView(name), created);
     }
 
     private void checkAddress(MonitorSpec spec) throws ApiException {
@@ -344,6 +557,7 @@ public final class MonitorService implements AutoCloseable, Service {
 
     /** Pauses or resumes a monitor; 404 when unknown. */
     public MonitorView setEnabled(String name, boolean enabled) throws ApiException, SQLException {
+        refreshDefinitionsQuietly();
         final Runtime rt = runtimes.get(name);
         if (rt == null) {
             throw ApiException.notFound("no monitor '" + name + "'");
@@ -351,11 +565,27 @@ public final class MonitorService implements AutoCloseable, Service {
         final MonitorSpec spec = rt.spec.withEnabled(enabled);
         store.upsert(spec);
         apply(spec, null);
-        return view(name);
+        syncSoon();
+        return ownView(name);
     }
 
     /** One monitor with its state; 404 when unknown. */
     public MonitorView view(String name) throws ApiException {
+        refreshDefinitionsQuietly();
+        if (!runtimes.containsKey(name)) {
+            throw ApiException.notFound("no monitor '" + name + "'");
+        }
+        refreshUnleased(List.of(name));
+        return viewFromMemory(name);
+    }
+
+    /** The view after this collector's own change: the definition is in memory already. */
+    private MonitorView ownView(String name) throws ApiException {
+        refreshUnleased(List.of(name));
+        return viewFromMemory(name);
+    }
+
+    private MonitorView viewFromMemory(String name) throws ApiException {
         final Runtime rt = runtimes.get(name);
         if (rt == null) {
             throw ApiException.notFound("no monitor '" + name + "'");
@@ -368,9 +598,12 @@ public final class MonitorService implements AutoCloseable, Service {
     /** Every monitor, by name. */
     public List<MonitorView> list() {
         final List<MonitorView> out = new ArrayList<>();
-        for (String name : new java.util.TreeSet<>(runtimes.keySet())) {
+        refreshDefinitionsQuietly();
+        final List<String> names = new ArrayList<>(new java.util.TreeSet<>(runtimes.keySet()));
+        refreshUnleased(names);
+        for (String name : names) {
             try {
-                out.add(view(name));
+                out.add(viewFromMemory(name));
             } catch (ApiException e) {
                 // deleted between listing the names and reading it: not part of the answer
                 LOG.trace("monitor {} vanished while listing", name);
@@ -397,7 +630,10 @@ public final class MonitorService implements AutoCloseable, Service {
 
     // ---- checks ------------------------------------------------------------------------------------------
 
-    private void due(MonitorScheduler.Entry entry, long deadlineNanos) {
+    private boolean due(MonitorScheduler.Entry entry, long deadlineNanos) {
+        if (leases == null || !leases.holds(entry.name)) {
+            return false; // the lease was not renewed in time (or is going): another collector may check it
+        }
         try {
             executor.submit(() -> {
                 final MonitorSpec spec = entry.spec;
@@ -418,6 +654,7 @@ public final class MonitorService implements AutoCloseable, Service {
         } catch (RejectedExecutionException e) {
             entry.running.set(false); // shutting down
         }
+        return true;
     }
 
     private void processResults() {
@@ -448,9 +685,14 @@ public final class MonitorService implements AutoCloseable, Service {
         }
     }
 
-    /** A state change waiting for its transaction. */
-    private record Change(String name, Runtime rt, MonitorState next, MonitorState.Status transition,
-                          CheckResult result) {
+    /**
+     * A state change waiting for its transaction.
+     *
+     * @param from the state it was computed from (the runtime's, at the start of a batch's chain of results)
+     * @param expectedVersion the version of the row {@code from} was read from (0: no row)
+     */
+    private record Change(String name, Runtime rt, MonitorState from, long expectedVersion, MonitorState next,
+                          MonitorState.Status transition, CheckResult result) {
     }
 
     /**
@@ -484,7 +726,9 @@ public final class MonitorService implements AutoCloseable, Service {
                     if (step.next().differs(base)) {
                         final MonitorState.Status to = step.transition() != null ? step.transition()
                             : earlier != null ? earlier.transition : null;
-                        changes.put(spec.name(), new Change(spec.name(), rt, step.next(), to, r));
+                        changes.put(spec.name(), new Change(spec.name(), rt,
+                            earlier != null ? earlier.from : rt.state, earlier != null ? earlier.expectedVersion
+                                : rt.version, step.next(), to, r));
                     }
                 }
             }
@@ -534,22 +778,59 @@ public final class MonitorService implements AutoCloseable, Service {
     }
 
     /**
-     * Persists states (and their transitions) in one transaction; on failure the in-memory states stay as they
-     * were, so the next check computes the same changes again and nothing is lost. Holds {@link #stateWrites}.
+     * Persists a change that follows from the current state rather than from a result (pause, resume): computed
+     * from the state in memory and, if another collector changed the row meanwhile, again from the row as re-read
+     * (a few times). Holds {@link #stateWrites}.
      */
-    private void persistAll(List<Change> changes) {
+    private void persistDerived(String name, Runtime rt, java.util.function.UnaryOperator<MonitorState> want) {
         synchronized (stateWrites) {
+            for (int attempt = 0; attempt < 3; attempt++) {
+                final MonitorState current;
+                final long version;
+                synchronized (rt) {
+                    current = rt.state;
+                    version = rt.version;
+                }
+                final MonitorState next = want.apply(current);
+                if (!next.differs(current)
+                    || persistAll(List.of(new Change(name, rt, current, version, next, null, null))).isEmpty()) {
+                    return;
+                }
+            }
+        }
+    }
+
+    /**
+     * Persists states (and their transitions) in one transaction; on failure the in-memory states stay as they
+     * were, so the next check computes the same changes again and nothing is lost. Each state row is written only
+     * if its version is still the one the change was computed from; a change whose row moved on (another
+     * collector recorded a result meanwhile) writes nothing, records no transition, and its monitor's state is
+     * re-read. Holds {@link #stateWrites}.
+     *
+     * @return the monitors whose rows had moved on (re-read), empty when all were written or the write failed
+     */
+    private Set<String> persistAll(List<Change> changes) {
+        synchronized (stateWrites) {
+            final Set<String> conflicts = new java.util.TreeSet<>();
+            // In name order: two collectors writing the same rows (a lease moving) lock them in the same order.
+            final List<Change> ordered = new ArrayList<>(changes);
+            ordered.sort(java.util.Comparator.comparing(Change::name));
             try (Connection c = store.dataSource().getConnection()) {
                 c.setAutoCommit(false);
                 final List<Change> saved = new ArrayList<>();
+                final List<Long> versions = new ArrayList<>();
                 try {
-                    for (Change ch : changes) {
-                        if (!MonitorStore.saveState(c, ch.name, ch.next, ch.rt.lastCheckAt, ch.rt.lastError)) {
-                            continue; // deleted meanwhile
+                    for (Change ch : ordered) {
+                        final long version = MonitorStore.saveState(c, ch.name, ch.next, ch.rt.lastCheckAt,
+                            ch.rt.lastError, ch.expectedVersion);
+                        if (version == 0) {
+                            conflicts.add(ch.name); // changed elsewhere, or deleted meanwhile
+                            continue;
                         }
                         saved.add(ch);
+                        versions.add(version);
                         if (ch.transition != null) {
-                            final MonitorState.Status from = ch.rt.state.confirmed();
+                            final MonitorState.Status from = ch.from.confirmed();
                             transitions.record(c, Transition.of(Transition.KIND_HTTP, ch.name,
                                 from == null ? null : from.name(), ch.transition.name(), ch.next.since(),
                                 reason(ch.transition, from, ch.result)));
@@ -560,14 +841,17 @@ public final class MonitorService implements AutoCloseable, Service {
                     c.rollback();
                     throw e;
                 }
-                for (Change ch : saved) {
-                    final MonitorState.Status was;
+                for (int i = 0; i < saved.size(); i++) {
+                    final Change ch = saved.get(i);
                     synchronized (ch.rt) {
-                        was = ch.rt.state.confirmed();
-                        ch.rt.state = ch.next;
+                        if (versions.get(i) >= ch.rt.version) {
+                            ch.rt.state = ch.next;
+                            ch.rt.version = versions.get(i);
+                        }
                     }
                     if (ch.transition != null) {
                         transitionsCounter.increment();
+                        final MonitorState.Status was = ch.from.confirmed();
                         if (was == null) {
                             LOG.debug("monitor '{}' first result: {}", ch.name, ch.transition);
                         } else {
@@ -580,7 +864,40 @@ public final class MonitorService implements AutoCloseable, Service {
                 stateWriteFailures.increment(changes.size());
                 LOG.warn("state of {} monitors not persisted (retried with their next check): {}", changes.size(),
                     e.toString());
+                return Set.of();
             }
+            if (!conflicts.isEmpty()) {
+                stateConflicts.increment(conflicts.size());
+                reread(conflicts);
+            }
+            return conflicts;
+        }
+    }
+
+    /** After a refused write: the rows as they are now (no row: never checked, or the monitor is gone). */
+    private void reread(Set<String> names) {
+        try {
+            final Map<String, MonitorStore.StateRow> rows = store.loadStates(names);
+            for (String name : names) {
+                final Runtime rt = runtimes.get(name);
+                if (rt == null) {
+                    continue;
+                }
+                final MonitorStore.StateRow row = rows.get(name);
+                synchronized (rt) {
+                    if (row != null) {
+                        rt.version = Math.min(rt.version, row.version());
+                        rt.adopt(row);
+                    } else {
+                        rt.state = MonitorState.initial(Instant.now());
+                        rt.version = 0;
+                    }
+                }
+            }
+            LOG.debug("state of {} monitors changed elsewhere; re-read: {}", names.size(), names);
+        } catch (SQLException e) {
+            LOG.warn("state of {} monitors changed elsewhere and could not be re-read (retried at their next "
+                + "write): {}", names.size(), e.toString());
         }
     }
 
@@ -612,7 +929,9 @@ public final class MonitorService implements AutoCloseable, Service {
             (long) successes.count(), (long) failures.count(), scheduler.ticks(), scheduler.skipped(),
             percentileMs(late, 0.5), percentileMs(late, 0.99), late.max(TimeUnit.MILLISECONDS),
             percentileMs(wait, 0.5), percentileMs(wait, 0.99), (long) transitionsCounter.count(),
-            (long) stateWriteFailures.count());
+            (long) stateWriteFailures.count(), leases == null ? null : leases.collectorId(),
+            leases == null ? 0 : leases.held().size(), leases == null ? 0 : leases.share(),
+            leases == null ? 0 : leases.liveCollectors(), (long) stateConflicts.count());
     }
 
     private static double percentileMs(io.micrometer.core.instrument.distribution.HistogramSnapshot s, double p) {
@@ -646,6 +965,7 @@ public final class MonitorService implements AutoCloseable, Service {
         }
         closing = true;
         reloader.shutdownNow();
+        sync.shutdown();
         boolean ended = scheduler.stop(deadline) & executor.stop(deadline);
         running = false;
         try {
@@ -661,6 +981,34 @@ public final class MonitorService implements AutoCloseable, Service {
             ended = false;
         }
         probe.close();
+        try {
+            ended &= deadline.await(sync);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            ended = false;
+        }
+        if (leases != null) {
+            // After the last result is recorded: the others take over at their next round, not after the TTL.
+            try {
+                leases.releaseAll(leaseListener);
+            } catch (SQLException | RuntimeException e) {
+                LOG.warn("monitor leases not released (the other collectors take them over when they expire, "
+                    + "within {}): {}", dev.spillway.runtime.config.Units.formatDuration(leases.ttl()), e.toString());
+            }
+        }
         return ended;
+    }
+
+    /** Who checks what: this collector's leases, or null when it checks nothing (the monitors duty is off). */
+    public MonitorLeases leases() {
+        return leases;
+    }
+
+    /**
+     * Where a monitor's checks fall: at the wall-clock instants {@code epoch + phase + k * interval}, whichever
+     * collector holds its lease.
+     */
+    public static Duration schedulePhase(String name, Duration interval) {
+        return Duration.ofNanos(MonitorScheduler.phase(name, interval.toNanos()));
     }
 }

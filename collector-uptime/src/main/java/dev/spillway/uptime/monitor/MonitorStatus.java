@@ -23,10 +23,16 @@ package dev.spillway.uptime.monitor;
  * @param queueWaitP99Ms time waiting for a probe slot, 99th percentile
  * @param transitions confirmed transitions recorded
  * @param stateWriteFailures state changes that could not be persisted (retried)
+ * @param collectorId this collector's id among those sharing the monitors, or null when it checks none
+ * @param leasesHeld monitor leases this collector holds
+ * @param leaseShare its fair share of the leasable monitors
+ * @param liveCollectors collectors sharing the monitors (live heartbeat rows), this one included
+ * @param stateConflicts state writes refused because another collector had changed the row
  */
 public record MonitorStatus(int monitors, int active, int paused, int inFlight, int queued, int concurrency,
                             int maxInFlight, long executed, long successes, long failures, long ticks,
                             long skippedTicks, double latenessP50Ms, double latenessP99Ms, double latenessMaxMs,
                             double queueWaitP50Ms, double queueWaitP99Ms, long transitions,
-                            long stateWriteFailures) {
+                            long stateWriteFailures, String collectorId, int leasesHeld, int leaseShare,
+                            int liveCollectors, long stateConflicts) {
 }

@@ -33,8 +33,12 @@ final class MonitorStore {
     record Row(String name, ObjectNode json, Instant updatedAt) {
     }
 
-    /** A {@code monitor_state} row. */
-    record StateRow(MonitorState state, Instant lastCheckAt, String lastError) {
+    /**
+     * A {@code monitor_state} row.
+     *
+     * @param version the row's version (compare-and-set); versions only grow, from one sequence
+     */
+    record StateRow(MonitorState state, Instant lastCheckAt, String lastError, long version) {
     }
 
     MonitorStore(DataSource ds) {
@@ -155,10 +159,31 @@ final class MonitorStore {
 
     /** Every persisted state. */
     Map<String, StateRow> loadStates() throws SQLException {
+        try (Connection c = ds.getConnection()) {
+            return loadStates(c, null);
+        }
+    }
+
+    /** The persisted states of {@code names} (absent: never checked, or the monitor is gone). */
+    Map<String, StateRow> loadStates(java.util.Collection<String> names) throws SQLException {
+        if (names.isEmpty()) {
+            return Map.of();
+        }
+        try (Connection c = ds.getConnection()) {
+            return loadStates(c, names);
+        }
+    }
+
+    private static Map<String, StateRow> loadStates(Connection c, java.util.Collection<String> names)
+        throws SQLException {
         final Map<String, StateRow> out = new HashMap<>();
-        try (Connection c = ds.getConnection(); PreparedStatement ps = c.prepareStatement(
+        try (PreparedStatement ps = c.prepareStatement(
             "SELECT name, state, confirmed_state, since, consecutive_failures, consecutive_successes, "
-                + "first_failure_at, last_check_at, last_error FROM " + UptimeSchema.MONITOR_STATE)) {
+                + "first_failure_at, last_check_at, last_error, version FROM " + UptimeSchema.MONITOR_STATE
+                + (names == null ? "" : " WHERE name = ANY(?)"))) {
+            if (names != null) {
+                ps.setArray(1, c.createArrayOf("text", names.toArray()));
+            }
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
                     final String confirmed = rs.getString(3);
@@ -166,7 +191,7 @@ final class MonitorStore {
                         MonitorState.Status.valueOf(rs.getString(2)),
                         confirmed == null ? null : MonitorState.Status.valueOf(confirmed),
                         rs.getTimestamp(4).toInstant(), rs.getInt(5), rs.getInt(6), instant(rs.getTimestamp(7))),
-                        instant(rs.getTimestamp(8)), rs.getString(9)));
+                        instant(rs.getTimestamp(8)), rs.getString(9), rs.getLong(10)));
                 }
             }
         }
@@ -174,32 +199,59 @@ final class MonitorStore {
     }
 
     /**
-     * Writes a monitor's state on {@code c} (inside the caller's transaction).
+     * Writes a monitor's state on {@code c} (inside the caller's transaction) if its row is still the one this
+     * collector last read or wrote: compare-and-set on {@code version}, so a collector whose state is stale (another
+     * collector checked the monitor meanwhile, e.g. after taking over its lease) changes nothing and records no
+     * transition.
      *
-     * @return false when the monitor no longer exists
+     * @param expectedVersion the row's version as last seen, 0 for "no row yet"
+     * @return the row's new version, or 0 when nothing was written (the row changed meanwhile, or the monitor no
+     *     longer exists)
      */
-    static boolean saveState(Connection c, String name, MonitorState s, Instant lastCheckAt, String lastError)
-        throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement("INSERT INTO " + UptimeSchema.MONITOR_STATE
-            + " (name, state, confirmed_state, since, consecutive_failures, consecutive_successes, first_failure_at, "
-            + "last_check_at, last_error, updated_at) "
-            + "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, now() WHERE EXISTS (SELECT 1 FROM " + UptimeSchema.MONITORS
-            + " WHERE name = ?) "
-            + "ON CONFLICT (name) DO UPDATE SET state = EXCLUDED.state, confirmed_state = EXCLUDED.confirmed_state, "
-            + "since = EXCLUDED.since, consecutive_failures = EXCLUDED.consecutive_failures, "
-            + "consecutive_successes = EXCLUDED.consecutive_successes, first_failure_at = EXCLUDED.first_failure_at, "
-            + "last_check_at = EXCLUDED.last_check_at, last_error = EXCLUDED.last_error, updated_at = now()")) {
-            ps.setString(1, name);
-            ps.setString(2, s.state().name());
-            ps.setString(3, s.confirmed() == null ? null : s.confirmed().name());
-            ps.setTimestamp(4, Timestamp.from(s.since()));
-            ps.setInt(5, s.failures());
-            ps.setInt(6, s.successes());
-            setInstant(ps, 7, s.firstFailureAt());
-            setInstant(ps, 8, lastCheckAt);
-            ps.setString(9, lastError);
-            ps.setString(10, name);
-            return ps.executeUpdate() == 1;
+    static long saveState(Connection c, String name, MonitorState s, Instant lastCheckAt, String lastError,
+                          long expectedVersion) throws SQLException {
+        final String sql = expectedVersion == 0
+            ? "INSERT INTO " + UptimeSchema.MONITOR_STATE
+                + " (state, confirmed_state, since, consecutive_failures, consecutive_successes, first_failure_at, "
+                + "last_check_at, last_error, name, updated_at) "
+                + "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, now() WHERE EXISTS (SELECT 1 FROM " + UptimeSchema.MONITORS
+                + " WHERE name = ?) ON CONFLICT (name) DO NOTHING RETURNING version"
+            : "UPDATE " + UptimeSchema.MONITOR_STATE + " SET state = ?, confirmed_state = ?, since = ?, "
+                + "consecutive_failures = ?, consecutive_successes = ?, first_failure_at = ?, last_check_at = ?, "
+                + "last_error = ?, updated_at = now(), version = nextval('" + UptimeSchema.MONITOR_STATE_VERSION
+                + "') WHERE name = ? AND version = ? RETURNING version";
+        try (PreparedStatement ps = c.prepareStatement(sql)) {
+            ps.setString(1, s.state().name());
+            ps.setString(2, s.confirmed() == null ? null : s.confirmed().name());
+            ps.setTimestamp(3, Timestamp.from(s.since()));
+            ps.setInt(4, s.failures());
+            ps.setInt(5, s.successes());
+            setInstant(ps, 6, s.firstFailureAt());
+            setInstant(ps, 7, lastCheckAt);
+            ps.setString(8, lastError);
+            ps.setString(9, name);
+            if (expectedVersion == 0) {
+                ps.setString(10, name);
+            } else {
+                ps.setLong(10, expectedVersion);
+            }
+            try (ResultSet rs = ps.executeQuery()) {
+                return rs.next() ? rs.getLong(1) : 0;
+            }
+        }
+    }
+
+    /**
+     * A fingerprint of the monitors table: its row count and the sum of its rows' {@code xmin} (the transaction
+     * that wrote each row version). It changes whenever a definition is added, changed or removed, by any
+     * collector's API or with SQL, whatever the commit order; one scan of a small table.
+     */
+    String fingerprint() throws SQLException {
+        try (Connection c = ds.getConnection(); PreparedStatement ps = c.prepareStatement(
+            "SELECT count(*), coalesce(sum(xmin::text::bigint), 0) FROM " + UptimeSchema.MONITORS);
+             ResultSet rs = ps.executeQuery()) {
+            rs.next();
+            return rs.getLong(1) + ":" + rs.getString(2);
         }
     }
 

@@ -5,8 +5,9 @@ import dev.spillway.runtime.db.Migration;
 import java.util.List;
 
 /**
- * The uptime module's DDL: monitors, their state and the transitions log (schema steps 100-199), heartbeat
- * services (201; 200 is the alerting module's outbox, from the time both lived in one range).
+ * The uptime module's DDL: monitors, their state and the transitions log (schema steps 100-199), monitor leases
+ * shared by several collectors (102), heartbeat services (201; 200 is the alerting module's outbox, from the time
+ * both lived in one range).
  */
 public final class UptimeSchema {
 
@@ -18,6 +19,12 @@ public final class UptimeSchema {
     public static final String MONITOR_TRANSITIONS = "monitor_transitions";
     /** Heartbeat services: registration and Healthchecks-style state. */
     public static final String HEARTBEAT_SERVICES = "heartbeat_services";
+    /** One heartbeat row per collector that runs monitors (who is alive, for the fair share of leases). */
+    public static final String MONITOR_COLLECTORS = "monitor_collectors";
+    /** One lease row per monitor: which collector checks it, until when. */
+    public static final String MONITOR_LEASES = "monitor_leases";
+    /** Versions of {@code monitor_state} rows (compare-and-set), from one sequence so they never repeat. */
+    public static final String MONITOR_STATE_VERSION = "monitor_state_version";
 
     private UptimeSchema() {
     }
@@ -70,6 +77,28 @@ public final class UptimeSchema {
                         + "reason text)",
                     "CREATE INDEX IF NOT EXISTS " + MONITOR_TRANSITIONS + "_monitor_idx ON " + MONITOR_TRANSITIONS
                         + " (kind, monitor, id)"),
+                Migration.sql(102, "monitor leases, collectors and state versions",
+                    // Versions come from one sequence, so a row deleted and created again never reuses a version
+                    // a collector still remembers; existing rows get distinct versions (a volatile default).
+                    "CREATE SEQUENCE IF NOT EXISTS " + MONITOR_STATE_VERSION,
+                    "ALTER TABLE " + MONITOR_STATE + " ADD COLUMN IF NOT EXISTS version bigint NOT NULL DEFAULT "
+                        + "nextval('" + MONITOR_STATE_VERSION + "')",
+                    // A row per collector running the monitors duty; live while expires_at is ahead.
+                    "CREATE TABLE IF NOT EXISTS " + MONITOR_COLLECTORS + " ("
+                        + "id text PRIMARY KEY, "
+                        + "host text NOT NULL, "
+                        + "pid bigint, "
+                        + "started_at timestamptz NOT NULL, "
+                        + "seen_at timestamptz NOT NULL, "
+                        + "expires_at timestamptz NOT NULL)",
+                    // A row per monitor (made by whichever collector first wants to claim it); free when holder
+                    // is NULL or expires_at has passed.
+                    "CREATE TABLE IF NOT EXISTS " + MONITOR_LEASES + " ("
+                        + "monitor text PRIMARY KEY REFERENCES " + MONITORS + " (name) ON DELETE CASCADE, "
+                        + "holder text, "
+                        + "expires_at timestamptz NOT NULL DEFAULT '-infinity', "
+                        + "acquired_at timestamptz)",
+                    "CREATE INDEX IF NOT EXISTS " + MONITOR_LEASES + "_holder_idx ON " + MONITOR_LEASES + " (holder)"),
                 Migration.sql(201, "heartbeat services",
                     // state: 'new' (registered, never pinged: silently unavailable), 'up' or 'down'.
                     // alert_after = last_ping + timeout + grace, precomputed so the flip loop is one index scan.

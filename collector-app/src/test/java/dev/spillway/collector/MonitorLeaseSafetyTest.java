@@ -1,0 +1,158 @@
+package dev.spillway.collector;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.spillway.telemetry.testsupport.Await;
+import dev.spillway.telemetry.testsupport.TestDatabase;
+import dev.spillway.testkit.TargetServer;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+import java.net.http.HttpResponse;
+import java.sql.Connection;
+import java.sql.ResultSet;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.List;
+
+import static dev.spillway.collector.MonitorLeasesEndToEndTest.transitions;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * What another collector does to this one, played with SQL on the shared tables: a state row changed under it
+ * (its next write is refused and records no transition), its lease taken (it stops checking, and its API shows the
+ * holder's state), the lease given back (it takes the monitor over from the state the other left).
+ */
+class MonitorLeaseSafetyTest {
+
+    private static final Duration WAIT = Duration.ofSeconds(30);
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private TestDatabase db;
+    private TargetServer target;
+
+    @BeforeEach
+    void start() throws Exception {
+        db = TestDatabase.create("monitor_lease_safety");
+        target = TargetServer.http().on("/s", TargetServer.Behaviour.ok("ok"));
+    }
+
+    @AfterEach
+    void stop() {
+        target.close();
+        db.close();
+    }
+
+    private static JsonNode get(CollectorHarness h, String path) throws Exception {
+        final HttpResponse<String> r = h.get(path);
+        assertEquals(200, r.statusCode(), r.body());
+        return JSON.readTree(r.body());
+    }
+
+    private static double metric(CollectorHarness h, String name) throws Exception {
+        double sum = 0;
+        for (String line : h.get("/metrics").body().split("\n")) {
+            if (line.startsWith(name + "{") || line.startsWith(name + " ")) {
+                sum += Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));
+            }
+        }
+        return sum;
+    }
+
+    private String create(CollectorHarness h) throws Exception {
+        final HttpResponse<String> r = h.put("/api/v1/monitors/s", "{\"url\":\"" + target.url("/s")
+            + "\",\"interval\":\"1s\",\"failure_threshold\":1}", "Content-Type", "application/json");
+        assertEquals(201, r.statusCode(), r.body());
+        Await.untilNoThrow(WAIT, () -> "UP".equals(get(h, "/api/v1/monitors/s").get("status").get("state").asText()),
+            "s is UP");
+        return "s";
+    }
+
+    /** What another collector's write of a DOWN state looks like (its transition in the same transaction). */
+    private void otherCollectorRecordsDown(boolean withTransition) throws Exception {
+        try (Connection c = db.connect(); Statement st = c.createStatement()) {
+            c.setAutoCommit(false);
+            assertEquals(1, st.executeUpdate("UPDATE monitor_state SET state = 'DOWN', confirmed_state = 'DOWN', "
+                + "since = now(), consecutive_failures = 1, consecutive_successes = 0, first_failure_at = now(), "
+                + "version = nextval('monitor_state_version') WHERE name = 's'"));
+            if (withTransition) {
+                st.executeUpdate("INSERT INTO monitor_transitions (kind, monitor, from_state, to_state, started_at, "
+                    + "reason) VALUES ('http', 's', 'UP', 'DOWN', now(), 'seen by another collector')");
+            }
+            c.commit();
+        }
+    }
+
+    private String text(String sql) throws Exception {
+        try (Connection c = db.connect(); Statement st = c.createStatement(); ResultSet rs = st.executeQuery(sql)) {
+            return rs.next() ? rs.getString(1) : null;
+        }
+    }
+
+    @Test
+    void aWriteFromAStaleStateIsRefusedAndRecordsNoTransition() throws Exception {
+        try (CollectorHarness h = CollectorHarness.start(db)) {
+            create(h);
+            otherCollectorRecordsDown(true);
+            target.on("/s", TargetServer.Behaviour.status(500));
+            // This collector still believes UP: its failing check computes UP -> DOWN, and the write is refused.
+            Await.untilNoThrow(WAIT, () -> metric(h, "spillway_monitor_state_conflicts_total") == 1,
+                "the stale write refused");
+            final long executed = get(h, "/api/v1/status").get("checks").get("executed").asLong();
+            Await.untilNoThrow(WAIT, () -> get(h, "/api/v1/status").get("checks").get("executed").asLong()
+                >= executed + 2, "two more failing checks, from the state as re-read");
+            assertEquals(List.of("->UP", "UP>DOWN"), transitions(db).get("s"), "the other collector's DOWN only");
+            assertEquals(1, metric(h, "spillway_monitor_state_conflicts_total"), "re-read once, then in step");
+            assertEquals("DOWN", get(h, "/api/v1/monitors/s").get("status").get("state").asText());
+
+            target.on("/s", TargetServer.Behaviour.ok("ok"));
+            Await.untilNoThrow(WAIT, () -> List.of("->UP", "UP>DOWN", "DOWN>UP").equals(transitions(db).get("s")),
+                "the recovery recorded once, by this collector");
+        }
+    }
+
+    @Test
+    void aCollectorWhoseLeaseIsTakenStopsCheckingShowsTheHoldersStateAndTakesOverFromIt() throws Exception {
+        try (CollectorHarness h = CollectorHarness.start(db, "--monitor-lease-ttl", "2s")) {
+            create(h);
+            final String me = get(h, "/api/v1/status").get("leases").get("collector").asText();
+            // Another collector, live for an hour, holds the lease now (as if this one had stalled past the TTL).
+            db.execute("INSERT INTO monitor_collectors (id, host, started_at, seen_at, expires_at) VALUES ('thief', "
+                + "'elsewhere', now(), now(), now() + interval '1 hour')");
+            db.execute("UPDATE monitor_leases SET holder = 'thief', expires_at = now() + interval '1 hour' "
+                + "WHERE monitor = 's'");
+            Await.untilNoThrow(WAIT, () -> {
+                final JsonNode s = get(h, "/api/v1/status");
+                return s.get("monitors").get("active").asInt() == 0 && s.get("leases").get("held").asInt() == 0
+                    && s.get("leases").get("live_collectors").asInt() == 2;
+            }, "this collector lets go of s");
+            // Whatever was in flight has landed after one more round; after three more, still no new check.
+            awaitRounds(me, 1);
+            final int hits = target.hits("/s").size();
+            awaitRounds(me, 3);
+            assertEquals(hits, target.hits("/s").size(), "no check without the lease");
+
+            otherCollectorRecordsDown(false);
+            assertEquals("DOWN", get(h, "/api/v1/monitors/s").get("status").get("state").asText(),
+                "the API shows the holder's state, read from the database");
+
+            // The other collector leaves: this one takes s over and goes on from the state it left.
+            db.execute("UPDATE monitor_leases SET holder = NULL, expires_at = '-infinity' WHERE monitor = 's'");
+            db.execute("DELETE FROM monitor_collectors WHERE id = 'thief'");
+            Await.untilNoThrow(WAIT, () -> List.of("->UP", "DOWN>UP").equals(transitions(db).get("s")),
+                "taken over from DOWN: the recovery recorded once");
+            assertTrue(get(h, "/api/v1/status").get("leases").get("held").asInt() == 1);
+        }
+    }
+
+    /** Waits until this collector's heartbeat row was renewed {@code n} more times (each round renews it). */
+    private void awaitRounds(String collector, int n) throws Exception {
+        final String sql = "SELECT seen_at::text FROM monitor_collectors WHERE id = '" + collector + "'";
+        for (int i = 0; i < n; i++) {
+            final String seen = text(sql);
+            Await.untilNoThrow(WAIT, () -> !seen.equals(text(sql)), "a lease round of " + collector);
+        }
+    }
+}

@@ -1,0 +1,387 @@
+package dev.spillway.uptime.monitor;
+
+import dev.spillway.uptime.schema.UptimeSchema;
+
+import javax.sql.DataSource;
+import java.net.InetAddress;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Timestamp;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.Collections;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ThreadLocalRandom;
+
+/**
+ * Who checks which monitor when any number of collectors share one database: the whole rule, in one place.
+ *
+ * <p>Two tables (schema step 102): {@code monitor_collectors}, one heartbeat row per collector that runs the
+ * monitors duty (live while its {@code expires_at} is ahead), and {@code monitor_leases}, one row per monitor
+ * ({@code holder}, {@code expires_at}; free when the holder is null or the lease has expired). Each collector runs
+ * a {@link #round} every {@link #renewEvery()} (a quarter of the TTL):
+ * <ol>
+ *   <li><b>Heartbeat</b>: its own row gets {@code expires_at = now + ttl}.</li>
+ *   <li><b>Live collectors</b>: the rows not expired, ordered by id; this collector's rank among them.</li>
+ *   <li><b>Renew</b>: every lease it holds gets {@code expires_at = now + ttl}. A lease another collector took
+ *       meanwhile (it had expired: this one stalled longer than the TTL) is not renewed and is dropped here.</li>
+ *   <li><b>Fair share</b>: {@code N} leasable monitors (valid and enabled) over {@code k} live collectors:
+ *       {@code N / k} each, one more for the first {@code N % k} by id ({@link #share}), so the shares add up to
+ *       {@code N} exactly.</li>
+ *   <li><b>Release</b>: leases of monitors that are no longer leasable (paused, deleted, invalid) and those above
+ *       the share; the {@link Listener} stops checking them first.</li>
+ *   <li><b>Claim</b>: up to the share, leases that are free or expired, never another collector's live one,
+ *       picked with {@code FOR UPDATE SKIP LOCKED} so collectors claiming at once take disjoint rows.</li>
+ * </ol>
+ * A collector joining makes everyone's share smaller: the others release their surplus in their next round and it
+ * claims them in its own. A collector stopping releases everything (free at once). A collector killed stops
+ * renewing: its leases and its heartbeat expire {@code ttl} after its last round, and the others take its
+ * monitors in their first round after that. So a killed collector's monitors are checked again at most
+ * {@code ttl + ttl/4 + interval} after the kill (the last term: the first check comes at the monitor's next
+ * point on its schedule; see {@link MonitorScheduler}).
+ *
+ * <p>Locally a lease is trusted ({@link #holds}) only until {@code roundStart + ttl - ttl/4}, where
+ * {@code roundStart} is the start of the last round that renewed it: a collector whose rounds fail (database
+ * unreachable, thread stalled) stops checking before anyone else may take over, as long as the collectors' clocks
+ * agree within a quarter of the TTL. Times come from the injected {@link Clock}: run collectors with synchronised
+ * clocks (NTP).
+ *
+ * <p>Leases decide who <em>checks</em>; they do not make state changes safe on their own (a check in flight
+ * when a lease moves still finishes). That is the state row's compare-and-set ({@link MonitorStore#saveState}):
+ * whichever collector records a result, it records it against the state it read, or not at all.
+ *
+ * <p>Thread-safe: {@link #round} and {@link #releaseAll} are serialised; {@link #holds} is lock-free.
+ */
+public final class MonitorLeases {
+
+    /** Told which monitors to start and stop checking; called from the round's thread. */
+    public interface Listener {
+        /** Leases just claimed: start checking these (load their state first). */
+        void acquired(Set<String> monitors);
+
+        /** Leases about to be released or already lost: stop checking these. */
+        void released(Set<String> monitors);
+    }
+
+    /**
+     * What a round did.
+     *
+     * @param acquired leases claimed in this round
+     * @param released leases given up (not leasable any more, or above the share) or lost to another collector
+     * @param held leases held after the round
+     * @param share this collector's fair share
+     * @param liveCollectors collectors with a live heartbeat row, this one included
+     */
+    public record Round(Set<String> acquired, Set<String> released, int held, int share, int liveCollectors) {
+    }
+
+    /** Dead collectors' heartbeat rows are kept this long (for people looking at the table), then deleted. */
+    static final Duration KEEP_DEAD = Duration.ofHours(1);
+
+    private final DataSource ds;
+    private final String collectorId;
+    private final String host;
+    private final Duration ttl;
+    private final Clock clock;
+    private final Instant startedAt;
+    private final Set<String> held = ConcurrentHashMap.newKeySet();
+    private volatile Instant trustedUntil = Instant.MIN;
+    private volatile int liveCollectors;
+    private volatile int share;
+
+    /**
+     * @param collectorId this collector's id for this run ({@link #newCollectorId})
+     * @param ttl how long a lease and a heartbeat last without renewal (the failover bound's main term)
+     * @param clock the time of leases and heartbeats
+     */
+    public MonitorLeases(DataSource ds, String collectorId, Duration ttl, Clock clock) {
+        if (ttl.compareTo(Duration.ofSeconds(1)) < 0) {
+            throw new IllegalArgumentException("lease TTL must be at least 1s, was " + ttl);
+        }
+        this.ds = ds;
+        this.collectorId = collectorId;
+        this.host = hostName();
+        this.ttl = ttl;
+        this.clock = clock;
+        this.startedAt = clock.instant();
+    }
+
+    /** A new id for this run: the host name (for people) and 8 random hex digits (unique per run). */
+    public static String newCollectorId() {
+        String h = hostName().toLowerCase(Locale.ROOT).replaceAll("[^a-z0-9.-]", "-");
+        if (h.length() > 48) {
+            h = h.substring(0, 48);
+        }
+        return h + "-" + String.format("%08x", ThreadLocalRandom.current().nextInt());
+    }
+
+    private static String hostName() {
+        final String env = System.getenv("HOSTNAME");
+        if (env != null && !env.isBlank()) {
+            return env.trim();
+        }
+        try {
+            return InetAddress.getLocalHost().getHostName();
+        } catch (java.io.IOException | RuntimeException e) {
+            return "localhost";
+        }
+    }
+
+    /** This collector's id. */
+    public String collectorId() {
+        return collectorId;
+    }
+
+    /** The lease TTL. */
+    public Duration ttl() {
+        return ttl;
+    }
+
+    /** How often {@link #round} runs: a quarter of the TTL. */
+    public Duration renewEvery() {
+        return ttl.dividedBy(4);
+    }
+
+    /** Whether this collector may check {@code monitor} now: it holds the lease and the last renewal is recent. */
+    public boolean holds(String monitor) {
+        return held.contains(monitor) && clock.instant().isBefore(trustedUntil);
+    }
+
+    /** The leases held (as of the last round). */
+    public Set<String> held() {
+        return Collections.unmodifiableSet(new TreeSet<>(held));
+    }
+
+    /** Live collectors seen in the last round. */
+    public int liveCollectors() {
+        return liveCollectors;
+    }
+
+    /** This collector's share in the last round. */
+    public int share() {
+        return share;
+    }
+
+    /**
+     * The fair share of collector {@code me}: {@code monitors / k}, plus one for the first {@code monitors % k}
+     * collectors by id, where {@code k} counts {@code live} and {@code me}. The shares of all live collectors add
+     * up to {@code monitors}.
+     *
+     * @param live the live collectors' ids, sorted
+     */
+    static int share(int monitors, List<String> live, String me) {
+        int rank = Collections.binarySearch(live, me);
+        int k = live.size();
+        if (rank < 0) {
+            rank = -rank - 1; // not seen yet (its heartbeat row is being written): where it will be
+            k++;
+        }
+        return monitors / k + (rank < monitors % k ? 1 : 0);
+    }
+
+    /**
+     * One round: heartbeat, renew, release, claim (see the class comment).
+     *
+     * @param leasable the monitors this collector can check (valid and enabled definitions)
+     * @param listener told to stop checking before a release is written, and to start after a claim
+     */
+    public synchronized Round round(Set<String> leasable, Listener listener) throws SQLException {
+        final Instant now = clock.instant();
+        final Instant expires = now.plus(ttl);
+        final List<String> live;
+        final Set<String> renewed;
+        try (Connection c = ds.getConnection()) {
+            c.setAutoCommit(true);
+            heartbeat(c, now, expires);
+            live = liveCollectors(c, now);
+            renewed = renew(c, expires);
+        }
+        final Set<String> release = new TreeSet<>();
+        final Set<String> lost = new HashSet<>(held);
+        lost.removeAll(renewed);
+        release.addAll(lost); // another collector has them now
+        final TreeSet<String> keep = new TreeSet<>();
+        for (String m : renewed) {
+            (leasable.contains(m) ? keep : release).add(m);
+        }
+        final int fair = share(leasable.size(), live, collectorId);
+        while (keep.size() > fair) {
+            release.add(keep.pollLast());
+        }
+        // Held in the database but not known here (a claim whose answer was lost): start checking them too.
+        final Set<String> unknown = new HashSet<>(keep);
+        unknown.removeAll(held);
+        if (!release.isEmpty()) {
+            held.removeAll(release);
+            listener.released(Collections.unmodifiableSet(release));
+            final Set<String> free = new HashSet<>(release);
+            free.removeAll(lost);
+            if (!free.isEmpty()) {
+                try (Connection c = ds.getConnection()) {
+                    c.setAutoCommit(true);
+                    free(c, free);
+                }
+            }
+        }
+        // Renewed: trusted for another ttl - ttl/4 from the round's start.
+        trustedUntil = now.plus(ttl).minus(renewEvery());
+        final Set<String> acquired = new TreeSet<>(unknown);
+        if (keep.size() < fair) {
+            final Set<String> wanted = new HashSet<>(leasable);
+            wanted.removeAll(keep);
+            if (!wanted.isEmpty()) {
+                try (Connection c = ds.getConnection()) {
+                    c.setAutoCommit(true);
+                    acquired.addAll(claim(c, wanted, fair - keep.size(), now, expires));
+                }
+            }
+        }
+        if (!acquired.isEmpty()) {
+            held.addAll(acquired);
+            listener.acquired(Collections.unmodifiableSet(acquired));
+        }
+        liveCollectors = Math.max(live.size(), 1);
+        share = fair;
+        return new Round(acquired, release, held.size(), fair, liveCollectors);
+    }
+
+    /**
+     * Stops: the listener stops every check, then the leases are freed and the heartbeat row deleted, so the
+     * other collectors take the monitors over in their next round instead of after the TTL.
+     */
+    public synchronized void releaseAll(Listener listener) throws SQLException {
+        final Set<String> all = new TreeSet<>(held);
+        held.clear();
+        trustedUntil = Instant.MIN;
+        if (!all.isEmpty()) {
+            listener.released(Collections.unmodifiableSet(all));
+        }
+        try (Connection c = ds.getConnection()) {
+            c.setAutoCommit(true);
+            try (PreparedStatement ps = c.prepareStatement("UPDATE " + UptimeSchema.MONITOR_LEASES
+                + " SET holder = NULL, expires_at = '-infinity', acquired_at = NULL WHERE holder = ?")) {
+                timeout(ps);
+                ps.setString(1, collectorId);
+                ps.executeUpdate();
+            }
+            try (PreparedStatement ps = c.prepareStatement("DELETE FROM " + UptimeSchema.MONITOR_COLLECTORS
+                + " WHERE id = ?")) {
+                timeout(ps);
+                ps.setString(1, collectorId);
+                ps.executeUpdate();
+            }
+        }
+    }
+
+    private void heartbeat(Connection c, Instant now, Instant expires) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("INSERT INTO " + UptimeSchema.MONITOR_COLLECTORS
+            + " (id, host, pid, started_at, seen_at, expires_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE "
+            + "SET seen_at = EXCLUDED.seen_at, expires_at = EXCLUDED.expires_at")) {
+            timeout(ps);
+            ps.setString(1, collectorId);
+            ps.setString(2, host);
+            ps.setLong(3, ProcessHandle.current().pid());
+            ps.setTimestamp(4, Timestamp.from(startedAt));
+            ps.setTimestamp(5, Timestamp.from(now));
+            ps.setTimestamp(6, Timestamp.from(expires));
+            ps.executeUpdate();
+        }
+        try (PreparedStatement ps = c.prepareStatement("DELETE FROM " + UptimeSchema.MONITOR_COLLECTORS
+            + " WHERE expires_at < ?")) {
+            timeout(ps);
+            ps.setTimestamp(1, Timestamp.from(now.minus(KEEP_DEAD)));
+            ps.executeUpdate();
+        }
+    }
+
+    private List<String> liveCollectors(Connection c, Instant now) throws SQLException {
+        final List<String> live = new ArrayList<>();
+        try (PreparedStatement ps = c.prepareStatement("SELECT id FROM " + UptimeSchema.MONITOR_COLLECTORS
+            + " WHERE expires_at > ?")) {
+            timeout(ps);
+            ps.setTimestamp(1, Timestamp.from(now));
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    live.add(rs.getString(1));
+                }
+            }
+        }
+        Collections.sort(live); // in Java, not SQL: the rank must not depend on the database's collation
+        return live;
+    }
+
+    private Set<String> renew(Connection c, Instant expires) throws SQLException {
+        final Set<String> out = new HashSet<>();
+        try (PreparedStatement ps = c.prepareStatement("UPDATE " + UptimeSchema.MONITOR_LEASES
+            + " SET expires_at = ? WHERE holder = ? RETURNING monitor")) {
+            timeout(ps);
+            ps.setTimestamp(1, Timestamp.from(expires));
+            ps.setString(2, collectorId);
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    out.add(rs.getString(1));
+                }
+            }
+        }
+        return out;
+    }
+
+    private void free(Connection c, Collection<String> monitors) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("UPDATE " + UptimeSchema.MONITOR_LEASES
+            + " SET holder = NULL, expires_at = '-infinity', acquired_at = NULL WHERE holder = ? AND monitor = ANY(?)")) {
+            timeout(ps);
+            ps.setString(1, collectorId);
+            ps.setArray(2, c.createArrayOf("text", monitors.toArray()));
+            ps.executeUpdate();
+        }
+    }
+
+    private Set<String> claim(Connection c, Collection<String> wanted, int most, Instant now, Instant expires)
+        throws SQLException {
+        final java.sql.Array names = c.createArrayOf("text", wanted.toArray());
+        // Lease rows are made on demand (monitors created with SQL get one too); a monitor deleted meanwhile
+        // simply is not found.
+        try (PreparedStatement ps = c.prepareStatement("INSERT INTO " + UptimeSchema.MONITOR_LEASES
+            + " (monitor) SELECT name FROM " + UptimeSchema.MONITORS + " WHERE name = ANY(?) ON CONFLICT DO NOTHING")) {
+            timeout(ps);
+            ps.setArray(1, names);
+            ps.executeUpdate();
+        }
+        final Set<String> out = new HashSet<>();
+        // SKIP LOCKED: rows another collector is claiming right now are left to it. The subquery's condition is
+        // checked again on the row as locked, so a lease claimed and committed meanwhile is not taken.
+        try (PreparedStatement ps = c.prepareStatement("UPDATE " + UptimeSchema.MONITOR_LEASES
+            + " SET holder = ?, expires_at = ?, acquired_at = ? WHERE monitor IN (SELECT monitor FROM "
+            + UptimeSchema.MONITOR_LEASES + " WHERE monitor = ANY(?) AND (holder IS NULL OR expires_at <= ?) "
+            + "ORDER BY monitor LIMIT ? FOR UPDATE SKIP LOCKED) RETURNING monitor")) {
+            timeout(ps);
+            ps.setString(1, collectorId);
+            ps.setTimestamp(2, Timestamp.from(expires));
+            ps.setTimestamp(3, Timestamp.from(now));
+            ps.setArray(4, names);
+            ps.setTimestamp(5, Timestamp.from(now));
+            ps.setInt(6, most);
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    out.add(rs.getString(1));
+                }
+            }
+        }
+        return out;
+    }
+
+    private void timeout(PreparedStatement ps) throws SQLException {
+        // A round must not hang past the TTL (the local trust ends anyway; this frees the thread).
+        ps.setQueryTimeout((int) Math.max(1, ttl.toSeconds()));
+    }
+}

@@ -1,0 +1,347 @@
+package dev.spillway.uptime.monitor;
+
+import dev.spillway.runtime.db.SchemaMigrations;
+import dev.spillway.telemetry.testsupport.TestDatabase;
+import dev.spillway.testkit.MutableClock;
+import dev.spillway.uptime.schema.UptimeSchema;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+import javax.sql.DataSource;
+import java.sql.Connection;
+import java.sql.SQLException;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CyclicBarrier;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The lease rule on a real PostgreSQL, with a clock moved by hand (no waiting): fair shares, joining, leaving,
+ * dying (expiry), stalling (a lost lease), paused monitors, concurrent claims, and the state row's compare-and-set.
+ */
+class MonitorLeasesTest {
+
+    private static final Duration TTL = Duration.ofSeconds(8);
+    private static final int N = 10;
+
+    private static TestDatabase db;
+    private static DataSource ds;
+    private MutableClock clock;
+
+    /** A collector as the lease rule sees it: its leases and what its listener was told. */
+    private final class Member implements MonitorLeases.Listener {
+        final MonitorLeases leases;
+        final Set<String> checking = ConcurrentHashMap.newKeySet();
+
+        Member(String id) {
+            this.leases = new MonitorLeases(ds, id, TTL, clock);
+        }
+
+        @Override
+        public void acquired(Set<String> monitors) {
+            for (String m : monitors) {
+                assertTrue(checking.add(m), leases.collectorId() + " told twice to start " + m);
+            }
+        }
+
+        @Override
+        public void released(Set<String> monitors) {
+            for (String m : monitors) {
+                assertTrue(checking.remove(m), leases.collectorId() + " told to stop " + m + " it was not checking");
+            }
+        }
+
+        MonitorLeases.Round round() throws SQLException {
+            return round(all());
+        }
+
+        MonitorLeases.Round round(Set<String> leasable) throws SQLException {
+            final MonitorLeases.Round r = leases.round(leasable, this);
+            assertEquals(checking, leases.held(), "the listener's view is the lease set");
+            return r;
+        }
+    }
+
+    @BeforeAll
+    static void database() throws SQLException {
+        db = TestDatabase.create("monitor_leases");
+        ds = db.dataSource();
+        SchemaMigrations.apply(ds, UptimeSchema.migrations());
+    }
+
+    @AfterAll
+    static void close() {
+        db.close();
+    }
+
+    @BeforeEach
+    void monitors() {
+        db.execute("DELETE FROM " + UptimeSchema.MONITOR_COLLECTORS);
+        db.execute("DELETE FROM " + UptimeSchema.MONITORS);
+        for (int i = 0; i < N; i++) {
+            db.execute("INSERT INTO monitors (name, url) VALUES ('m" + i + "', 'http://127.0.0.1:1/')");
+        }
+        clock = new MutableClock(Instant.parse("2026-03-01T00:00:00Z"));
+    }
+
+    private static Set<String> all() {
+        final Set<String> s = new TreeSet<>();
+        for (int i = 0; i < N; i++) {
+            s.add("m" + i);
+        }
+        return s;
+    }
+
+    /** No monitor held twice, and (when {@code complete}) every monitor held by someone. */
+    private static void assertPartition(boolean complete, Member... members) {
+        final Map<String, String> owner = new HashMap<>();
+        for (Member m : members) {
+            for (String name : m.leases.held()) {
+                final String other = owner.put(name, m.leases.collectorId());
+                assertTrue(other == null, name + " held by " + other + " and " + m.leases.collectorId());
+            }
+        }
+        if (complete) {
+            assertEquals(all(), owner.keySet(), "every monitor leased");
+        }
+        // The database agrees with what each collector believes.
+        for (Member m : members) {
+            assertEquals(m.leases.held().size(), db.queryLong("SELECT count(*) FROM monitor_leases WHERE holder = '"
+                + m.leases.collectorId() + "' AND expires_at > '" + java.sql.Timestamp.from(Instant.EPOCH) + "'"));
+        }
+    }
+
+    @Test
+    void theFairShareAddsUpToTheMonitorsAndFavoursTheFirstIds() {
+        final List<String> live = List.of("a", "b", "c");
+        assertEquals(4, MonitorLeases.share(10, live, "a"));
+        assertEquals(3, MonitorLeases.share(10, live, "b"));
+        assertEquals(3, MonitorLeases.share(10, live, "c"));
+        assertEquals(3, MonitorLeases.share(10, List.of("a", "c", "d"), "b"), "not seen yet: counted where it sorts");
+        assertEquals(0, MonitorLeases.share(0, live, "a"));
+        for (int n = 0; n < 50; n++) {
+            int sum = 0;
+            for (String id : live) {
+                sum += MonitorLeases.share(n, live, id);
+            }
+            assertEquals(n, sum, "shares of " + n);
+        }
+    }
+
+    @Test
+    void collectorsJoiningShareTheMonitorsFairlyWithoutOverlap() throws SQLException {
+        final Member a = new Member("a");
+        final Member b = new Member("b");
+        final Member c = new Member("c");
+        MonitorLeases.Round r = a.round();
+        assertEquals(N, r.acquired().size(), "alone: everything");
+        assertEquals(1, r.liveCollectors());
+        assertTrue(a.leases.holds("m0"));
+
+        r = b.round();
+        assertEquals(0, r.acquired().size(), "a's leases are live: b takes none of them");
+        assertEquals(5, r.share());
+        assertPartition(true, a, b);
+        r = a.round();
+        assertEquals(5, r.released().size(), "a gives up its surplus");
+        assertFalse(a.leases.holds("m9"), "released: not checked any more");
+        b.round();
+        assertPartition(true, a, b);
+        assertEquals(5, a.leases.held().size());
+        assertEquals(5, b.leases.held().size());
+
+        c.round();
+        a.round();
+        b.round();
+        c.round();
+        assertPartition(true, a, b, c);
+        assertEquals(List.of(4, 3, 3), List.of(a.leases.held().size(), b.leases.held().size(),
+            c.leases.held().size()));
+        // Settled: further rounds move nothing.
+        for (Member m : List.of(a, b, c)) {
+            r = m.round();
+            assertTrue(r.acquired().isEmpty() && r.released().isEmpty(), m.leases.collectorId() + " " + r);
+        }
+    }
+
+    @Test
+    void aStoppedCollectorsMonitorsAreTakenAtOnceAndADeadOnesAfterTheTtl() throws SQLException {
+        final Member a = new Member("a");
+        final Member b = new Member("b");
+        final Member c = new Member("c");
+        settle(a, b, c);
+
+        // Graceful stop: freed at once.
+        final Set<String> fromA = a.leases.held();
+        a.leases.releaseAll(a);
+        assertTrue(a.checking.isEmpty());
+        b.round();
+        c.round();
+        b.round();
+        assertPartition(true, b, c);
+        final Set<String> taken = new HashSet<>(b.leases.held());
+        taken.addAll(c.leases.held());
+        assertTrue(taken.containsAll(fromA));
+
+        // Killed (no more rounds): within the TTL its leases are left alone...
+        final Set<String> fromC = c.leases.held();
+        clock.advance(TTL.minusSeconds(1));
+        b.round();
+        assertEquals(N - fromC.size(), b.leases.held().size(), "c is still live: its leases stay");
+        // ...and c itself stops trusting them once a quarter of the TTL is all that is left.
+        assertFalse(c.leases.holds(fromC.iterator().next()), "c has not renewed for ttl - 1s: it stops checking");
+        clock.advance(Duration.ofSeconds(1).plusMillis(1));
+        r(b);
+        assertEquals(N, b.leases.held().size(), "after the TTL: b alone, takes everything");
+        assertEquals(1, b.leases.liveCollectors());
+    }
+
+    private static void r(Member m) throws SQLException {
+        m.round();
+    }
+
+    private static void settle(Member... members) throws SQLException {
+        for (int i = 0; i < 3; i++) {
+            for (Member m : members) {
+                m.round();
+            }
+        }
+        assertPartition(true, members);
+    }
+
+    @Test
+    void aStalledCollectorLearnsItLostItsLeasesAndRejoins() throws SQLException {
+        final Member a = new Member("a");
+        final Member b = new Member("b");
+        settle(a, b);
+        final Set<String> fromB = b.leases.held();
+        // b stalls for more than the TTL; a renews all along and takes b's leases once they expire.
+        for (int i = 0; i < 5; i++) {
+            clock.advance(TTL.dividedBy(4));
+            a.round();
+        }
+        assertEquals(N, a.leases.held().size());
+        assertTrue(fromB.stream().noneMatch(b.leases::holds), "b's trust ran out before a took them");
+        // b wakes up: its renewal finds none of them, it is told to stop, then it gets its share back.
+        final MonitorLeases.Round r = b.round();
+        assertEquals(fromB, r.released(), "lost to a");
+        assertTrue(r.acquired().isEmpty(), "a's leases are live");
+        a.round();
+        b.round();
+        assertPartition(true, a, b);
+        assertEquals(5, b.leases.held().size());
+    }
+
+    @Test
+    void pausedAndDeletedMonitorsAreReleasedAndNewOnesClaimed() throws SQLException {
+        final Member a = new Member("a");
+        final Member b = new Member("b");
+        settle(a, b);
+        final Set<String> leasable = all();
+        leasable.remove("m0");
+        leasable.remove("m9");
+        a.round(leasable);
+        b.round(leasable);
+        a.round(leasable);
+        b.round(leasable);
+        assertFalse(a.leases.held().contains("m0") || b.leases.held().contains("m0"), "paused: nobody checks it");
+        assertEquals(8, a.leases.held().size() + b.leases.held().size());
+
+        db.execute("DELETE FROM monitors WHERE name = 'm1'");
+        db.execute("INSERT INTO monitors (name, url) VALUES ('new', 'http://127.0.0.1:1/')");
+        leasable.remove("m1");
+        leasable.add("new");
+        for (int i = 0; i < 2; i++) {
+            a.round(leasable);
+            b.round(leasable);
+        }
+        final Set<String> held = new TreeSet<>(a.leases.held());
+        held.addAll(b.leases.held());
+        assertEquals(leasable, held, "the deleted one is gone (its lease row with it), the new one is claimed");
+        assertEquals(4, a.leases.held().size());
+        assertEquals(4, b.leases.held().size());
+    }
+
+    @Test
+    void concurrentClaimsTakeDisjointLeases() throws Exception {
+        final int members = 4;
+        final List<Member> list = new ArrayList<>();
+        for (int i = 0; i < members; i++) {
+            list.add(new Member("c" + i));
+        }
+        // Everyone heartbeats first, so all know there are four; then all claim at the same moment.
+        for (Member m : list) {
+            m.leases.round(Set.of(), m);
+        }
+        final ExecutorService pool = Executors.newFixedThreadPool(members);
+        try {
+            for (int round = 0; round < 3; round++) {
+                final CyclicBarrier start = new CyclicBarrier(members);
+                final List<Future<MonitorLeases.Round>> rounds = new ArrayList<>();
+                for (Member m : list) {
+                    rounds.add(pool.submit(() -> {
+                        start.await(30, TimeUnit.SECONDS);
+                        return m.leases.round(all(), m);
+                    }));
+                }
+                for (Future<MonitorLeases.Round> f : rounds) {
+                    f.get(60, TimeUnit.SECONDS);
+                }
+                assertPartition(false, list.toArray(new Member[0]));
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+        for (Member m : list) {
+            m.round();
+        }
+        assertPartition(true, list.toArray(new Member[0]));
+        int most = 0;
+        for (Member m : list) {
+            most = Math.max(most, m.leases.held().size());
+        }
+        assertEquals(3, most, "10 over 4: 3, 3, 2, 2");
+    }
+
+    @Test
+    void aStateRowIsWrittenOnlyFromTheVersionItWasReadAt() throws SQLException {
+        final MonitorState up = MonitorState.initial(clock.instant()).after(true, clock.instant(), 3, 1).next();
+        final MonitorState pending = up.after(false, clock.instant(), 3, 1).next();
+        try (Connection c = ds.getConnection()) {
+            final long v1 = MonitorStore.saveState(c, "m0", up, clock.instant(), null, 0);
+            assertTrue(v1 > 0, "first write: no row expected, none there");
+            assertEquals(0, MonitorStore.saveState(c, "m0", up, clock.instant(), null, 0),
+                "a second 'first result' (another collector's) is refused");
+            final long v2 = MonitorStore.saveState(c, "m0", pending, clock.instant(), "x", v1);
+            assertTrue(v2 > v1);
+            assertEquals(0, MonitorStore.saveState(c, "m0", pending, clock.instant(), "x", v1),
+                "a write from the stale version is refused");
+            assertEquals(0, MonitorStore.saveState(c, "gone", up, clock.instant(), null, 0), "no such monitor");
+        }
+        final MonitorStore.StateRow row = new MonitorStore(ds).loadStates(List.of("m0")).get("m0");
+        assertEquals(MonitorState.Status.PENDING, row.state().state());
+        // Deleted and created again: the new row's version is above every earlier one (one sequence).
+        db.execute("DELETE FROM monitors WHERE name = 'm0'");
+        db.execute("INSERT INTO monitors (name, url) VALUES ('m0', 'http://127.0.0.1:1/')");
+        try (Connection c = ds.getConnection()) {
+            assertTrue(MonitorStore.saveState(c, "m0", up, clock.instant(), null, 0) > row.version());
+        }
+    }
+}
