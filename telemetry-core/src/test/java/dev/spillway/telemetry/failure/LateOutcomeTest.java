@@ -100,7 +100,9 @@ class LateOutcomeTest {
         assertExactAccount(atClose, sink, handed);
 
         sink.release();
-        Await.until(WAIT, () -> pipeline.stats().abandoned() == 0, "the write returned: " + pipeline.stats());
+        // The late failure is counted, then handed over: wait for both before reading either.
+        Await.until(WAIT, () -> pipeline.stats().abandoned() == 0 && handed.distinct().size() == 30,
+            "the write returned and its batch was handed over: " + pipeline.stats());
         final PipelineStats late = pipeline.stats();
         assertEquals(30, late.failed(), late::toString);
         assertEquals(0, late.writtenLate());
@@ -147,7 +149,10 @@ class LateOutcomeTest {
             assertEquals(0, atClose.failed() + atClose.abandoned(), atClose::toString);
 
             first.release();
-            Await.until(WAIT, () -> pipeline.stats().writtenLate() == 10, "the write returned: " + pipeline.stats());
+            // Counted, then logged: wait for both before reading either.
+            Await.until(WAIT, () -> pipeline.stats().writtenLate() == 10
+                && !log.matching("after the close deadline had given it up").isEmpty(),
+                "the write returned and was logged: " + pipeline.stats());
             late = pipeline.stats();
             assertTrue(late.isBalanced(), late::toString);
             assertEquals(20, late.spooled(), late::toString);
