@@ -407,10 +407,12 @@ class FailureInjectionTest {
         final Handed handed = new Handed();
         final AtomicReference<Pipeline> self = new AtomicReference<>();
         final AtomicReference<PipelineStats> fromInside = new AtomicReference<>();
+        final CountDownLatch allIngested = new CountDownLatch(1);
         final ScriptedSink sink = new ScriptedSink(n -> null) {
             @Override
-            void beforeRecord(EventBatch batch) {
+            void beforeRecord(EventBatch batch) throws InterruptedException {
                 if (fromInside.get() == null) {
+                    allIngested.await(); // else a descheduled test thread sees its last events refused as closed
                     fromInside.set(self.get().close(Duration.ofMinutes(10)));
                 }
             }
@@ -419,8 +421,9 @@ class FailureInjectionTest {
         self.set(pipeline);
         final long start = System.nanoTime();
         for (int i = 0; i < 50; i++) {
-            pipeline.ingest(i, 1, (short) 0, i, i);
+            assertTrue(pipeline.ingest(i, 1, (short) 0, i, i));
         }
+        allIngested.countDown();
         Await.until(WAIT, () -> fromInside.get() != null, "the sink closed its pipeline");
         assertTrue(System.nanoTime() - start < TimeUnit.SECONDS.toNanos(10), "no 10-minute wait");
         final PipelineStats stats = fromInside.get();
