@@ -17,6 +17,7 @@ import dev.spillway.ingest.listen.NetworkIo;
 import dev.spillway.ingest.PointWriter;
 import dev.spillway.ingest.Saturation;
 import dev.spillway.ingest.ReadinessProbe;
+import dev.spillway.ingest.resend.ResendWindow;
 import dev.spillway.ingest.series.LocalSeriesStore;
 import dev.spillway.ingest.series.SeriesRegistry;
 import dev.spillway.runtime.api.ApiRouter;
@@ -145,8 +146,17 @@ public final class Collector implements AutoCloseable {
         uptime = Uptime.start(cfg.uptime(), db.dataSource(), transitions, alerting, alerting::wakeup, pointWriter, clock,
             router, registry, services);
         final BadLineLog badLines = new BadLineLog(10_000);
+        // Resent HTTP bodies store each line once. Not on an edge: its events are confirmed by JetStream and stored
+        // by a writer, whose database this collector does not look into.
+        final ResendWindow resends = cfg.ingest().resendWindow().isZero() || role == Role.EDGE ? null
+            : ResendWindow.open(ps.spoolDir(), cfg.ingest().resendWindow(), cfg.ingest().resendWindowRequests(),
+                pipeline::whenResolved, () -> pipeline.stats().spooled() == 0, series::databaseDown, db.dataSource(),
+                EventsTable.NAME, registry);
+        if (resends != null) {
+            services.push(Service.closing("resend window", resends), STOP);
+        }
         final LineIngestor ingestor = new LineIngestor(pointWriter, metrics, badLines, uptime.heartbeats()::pingFromLine,
-            cfg.ingest().ack(), cfg.ingest().ackTimeout());
+            cfg.ingest().ack(), cfg.ingest().ackTimeout(), resends);
         // An edge is ready only while JetStream answers: its batches go there, not to the database.
         final ReadinessProbe readiness = new ReadinessProbe(db.dataSource(), pipeline, db.embedded() == null
             ? () -> null : db.embedded()::problem, role == Role.EDGE ? jetStream::edgeProblem : null);

@@ -62,9 +62,10 @@ final class SequenceReserver implements AutoCloseable {
      * Headroom in rounds of a series' recent rate (about a minute at the collector's 250 ms round). With a local
      * store an outage no longer depends on it; without one it is how long a series keeps taking numbers while the
      * database is down. The system property {@code spillway.sequenceHeadroomRounds} scales it down for tests that
-     * must outlast it in seconds.
+     * must outlast it in seconds (read when a reserver is made).
      */
-    static final int ROUNDS_OF_HEADROOM = Math.max(1, Integer.getInteger("spillway.sequenceHeadroomRounds", 240));
+    static final int ROUNDS_OF_HEADROOM = 240;
+    static final String HEADROOM_PROPERTY = "spillway.sequenceHeadroomRounds";
 
     /** The registry's part of coming back from an outage, run by the first round that reaches the database. */
     interface Recovery {
@@ -80,6 +81,7 @@ final class SequenceReserver implements AutoCloseable {
     private final LocalSeriesStore store;
     private final long intervalNanos;
     private final long maxWaitNanos;
+    private final int roundsOfHeadroom = Math.max(1, Integer.getInteger(HEADROOM_PROPERTY, ROUNDS_OF_HEADROOM));
     private final Object lock = new Object();
     private final Thread thread;
     private boolean requested; // guarded by lock
@@ -192,7 +194,7 @@ final class SequenceReserver implements AutoCloseable {
         for (Series s : series) {
             // The rate per round of the configured interval, even when a round came late (a slow database).
             final long moved = (long) (s.advanceSinceLastRound() * ((double) intervalNanos / elapsed));
-            final long headroom = Math.min(MAX_BLOCK, Math.max(MIN_BLOCK, moved * ROUNDS_OF_HEADROOM));
+            final long headroom = Math.min(MAX_BLOCK, Math.max(MIN_BLOCK, moved * roundsOfHeadroom));
             s.headroom(headroom);
             final long next = s.peekSequence();
             final long limit = s.limit();
