@@ -159,7 +159,8 @@ class ResendExactlyOnceTest {
      * Across a restart: a keyed body of untimestamped lines, committed by the first run, is resent to the second,
      * which finds it in the table and takes nothing (its lines keep the first copy's time); the same key with another
      * body is refused with 422. Without a key, a timestamped body is recognised by its digest; an untimestamped one
-     * is new points each time (as in InfluxDB), so it is stored again.
+     * is new points each time (as in InfluxDB), so it is stored again. A write transaction left open from before the
+     * restart (what a killed predecessor's backend can be) holds the lookups back (503) until it ends.
      */
     @Test
     void aResendAfterARestartIsLookedUpInTheTable() throws Exception {
@@ -173,7 +174,19 @@ class ResendExactlyOnceTest {
                 assertEquals(204, h.post("/api/v2/write", timed).statusCode());
                 assertEquals(204, h.post("/api/v2/write", untimed).statusCode());
             }
+            final Connection dangling = db.connect();
+            dangling.setAutoCommit(false);
+            try (Statement st = dangling.createStatement()) {
+                // A predecessor's write begins with its ledger row (an open write on the events table itself would
+                // hold the next start's schema check back until it ends).
+                st.execute("INSERT INTO telemetry_events_batches (run_id, batch_id) VALUES ('dead-run', 1)");
+            }
             try (CollectorHarness h = CollectorHarness.start(db, "--spool-dir", spool.toString(), "--ack", "commit")) {
+                final HttpResponse<String> held = h.post("/api/v2/write", keyed, "Idempotency-Key", "batch-42");
+                assertEquals(503, held.statusCode(), held.body());
+                assertTrue(held.body().contains("open when this collector started"), held.body());
+                dangling.rollback();
+                dangling.close();
                 assertEquals(204, h.post("/api/v2/write", keyed, "Idempotency-Key", "batch-42").statusCode());
                 assertEquals(204, h.post("/api/v2/write", timed).statusCode());
                 assertEquals(204, h.post("/api/v2/write", untimed).statusCode());

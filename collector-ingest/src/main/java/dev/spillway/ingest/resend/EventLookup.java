@@ -22,6 +22,12 @@ import java.util.Map;
  *
  * <p>One query per 5,000 events, joining them to the events table within their time range: index probes with the
  * default index {@code (source_id, time)}, a time-bounded scan without one.
+ *
+ * <p>A lookup is only as good as what is committed. A collector killed while its write was on the wire leaves a
+ * backend behind that may still commit that write after the restart (for instance one waiting for a lock, with the
+ * COPY and the COMMIT in its socket buffer). So before looking, the lookup checks that no transaction older than
+ * this collector's start (by the server's clock) holds a write lock on the events table or its ledger; while one
+ * does, it refuses ({@link PredecessorStillWriting}) and the resend is answered 503.
  */
 final class EventLookup {
 
@@ -29,6 +35,18 @@ final class EventLookup {
 
     private final DataSource dataSource;
     private final String sql;
+    private final String eventsTable;
+    private final java.sql.Timestamp startedAt;
+
+    /** A write transaction from before this collector started is still open: what it holds is not known yet. */
+    static final class PredecessorStillWriting extends SQLException {
+        private static final long serialVersionUID = 1L;
+
+        PredecessorStillWriting(long sessions) {
+            super(sessions + " write transaction(s) on the events table opened before this collector started are "
+                + "still open (a crashed predecessor's?)");
+        }
+    }
 
     /** One event to look for: its index in the body, its series' catalogue id, and what was stored. */
     record Event(int index, int sourceId, long timestampNanos, short kind, double value) {
@@ -37,8 +55,11 @@ final class EventLookup {
         }
     }
 
-    EventLookup(DataSource dataSource, String eventsTable) {
+    /** @param startedAt the server's time when this collector started, or null to skip the predecessor check */
+    EventLookup(DataSource dataSource, String eventsTable, java.sql.Timestamp startedAt) {
         this.dataSource = dataSource;
+        this.eventsTable = eventsTable;
+        this.startedAt = startedAt;
         final String t = "\"" + eventsTable.replace("\"", "\"\"") + "\"";
         this.sql = "SELECT x.i, count(*) FROM unnest(?::int[], ?::int[], ?::int8[], ?::int2[], ?::float8[]) "
             + "AS x(i, s, us, k, v) JOIN " + t + " e ON e.source_id = x.s "
@@ -47,18 +68,33 @@ final class EventLookup {
             + "AND e.time <= timestamptz 'epoch' + ?::int8 * interval '1 microsecond' GROUP BY x.i";
     }
 
-    /** @return the body indexes of the events found stored */
+    /** The server's clock now: the start mark of {@link PredecessorStillWriting}. */
+    static java.sql.Timestamp serverNow(DataSource dataSource) throws SQLException {
+        try (Connection c = dataSource.getConnection(); PreparedStatement ps = c.prepareStatement("SELECT now()");
+             ResultSet rs = ps.executeQuery()) {
+            rs.next();
+            return rs.getTimestamp(1);
+        }
+    }
+
+    /**
+     * @return the body indexes of the events found stored
+     * @throws PredecessorStillWriting while a write from before this collector's start may still commit
+     */
     BitSet find(List<Event> events) throws SQLException {
         final BitSet found = new BitSet();
-        if (events.isEmpty()) {
-            return found;
-        }
         final Map<Integer, Long> stored = new HashMap<>();
         try (Connection c = dataSource.getConnection()) {
             c.setAutoCommit(true);
+            if (startedAt != null) {
+                checkNoPredecessor(c);
+            }
             for (int from = 0; from < events.size(); from += CHUNK) {
                 query(c, events.subList(from, Math.min(events.size(), from + CHUNK)), stored);
             }
+        }
+        if (events.isEmpty()) {
+            return found;
         }
         // Identical events of the body share the rows that match them: the first min(rows, copies) are stored.
         final Map<Event, List<Integer>> copies = new HashMap<>();
@@ -73,6 +109,24 @@ final class EventLookup {
             }
         }
         return found;
+    }
+
+    private void checkNoPredecessor(Connection c) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("SELECT count(DISTINCT a.pid) FROM pg_locks l "
+            + "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'relation' "
+            + "AND l.relation = ANY (ARRAY[to_regclass(?)::oid, to_regclass(?)::oid]) AND l.mode = 'RowExclusiveLock' "
+            + "AND a.pid <> pg_backend_pid() AND a.xact_start < ?")) {
+            ps.setString(1, "\"" + eventsTable.replace("\"", "\"\"") + "\"");
+            ps.setString(2, "\"" + (eventsTable + "_batches").replace("\"", "\"\"") + "\"");
+            ps.setTimestamp(3, startedAt);
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                final long n = rs.getLong(1);
+                if (n > 0) {
+                    throw new PredecessorStillWriting(n);
+                }
+            }
+        }
     }
 
     private void query(Connection c, List<Event> chunk, Map<Integer, Long> stored) throws SQLException {

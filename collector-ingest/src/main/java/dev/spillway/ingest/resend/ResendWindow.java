@@ -164,8 +164,16 @@ public final class ResendWindow implements AutoCloseable {
         final long now = System.currentTimeMillis();
         final ResendJournal journal = dir == null ? null
             : ResendJournal.open(dir, window.toMillis(), maxRequests, now, earlier);
+        java.sql.Timestamp started;
+        try {
+            started = EventLookup.serverNow(dataSource);
+        } catch (SQLException e) {
+            started = null;
+            LOG.warn("could not read the database's clock ({}); lookups of resends will not wait for write "
+                + "transactions a crashed predecessor may have left open", e.toString());
+        }
         final ResendWindow w = new ResendWindow(journal, resolver, spoolEmpty, databaseDown,
-            new EventLookup(dataSource, eventsTable), window, maxRequests, meters);
+            new EventLookup(dataSource, eventsTable, started), window, maxRequests, meters);
         synchronized (w) {
             earlier.sort((a, b) -> Long.compare(a.wallMillis(), b.wallMillis()));
             for (ResendJournal.Entry e : earlier) {
@@ -376,6 +384,9 @@ public final class ResendWindow implements AutoCloseable {
             }
             try {
                 found.or(lookup.find(ev));
+            } catch (EventLookup.PredecessorStillWriting e) {
+                return new Refusal(503, "an earlier copy of this request may still be committed by a write that "
+                    + "was open when this collector started (" + e.getMessage() + "); retry once it ends");
             } catch (SQLException e) {
                 return new Refusal(503, "could not look up which lines of an earlier copy of this request are stored "
                     + "(" + e.getMessage() + "); retry");
