@@ -107,6 +107,7 @@ public final class ResendWindow implements AutoCloseable {
     private final EventLookup lookup;
     private final long windowMillis;
     private final int maxRequests;
+    private final java.util.function.LongSupplier clock;
     private final Counter fresh;
     private final Counter resent;
     private final Counter refused;
@@ -116,7 +117,8 @@ public final class ResendWindow implements AutoCloseable {
 
     private ResendWindow(ResendJournal journal, Resolver resolver, BooleanSupplier spoolEmpty,
                          BooleanSupplier databaseDown, EventLookup lookup, Duration window, int maxRequests,
-                         MeterRegistry meters) {
+                         MeterRegistry meters, java.util.function.LongSupplier clock) {
+        this.clock = clock;
         this.journal = journal;
         this.resolver = resolver;
         this.spoolEmpty = spoolEmpty;
@@ -154,6 +156,15 @@ public final class ResendWindow implements AutoCloseable {
     public static ResendWindow open(Path dir, Duration window, int maxRequests, Resolver resolver,
                                     BooleanSupplier spoolEmpty, BooleanSupplier databaseDown, DataSource dataSource,
                                     String eventsTable, MeterRegistry meters) throws IOException {
+        return open(dir, window, maxRequests, resolver, spoolEmpty, databaseDown, dataSource, eventsTable, meters,
+            System::currentTimeMillis);
+    }
+
+    /** Same, with the wall clock of the window's bound (tests move it by hand). */
+    static ResendWindow open(Path dir, Duration window, int maxRequests, Resolver resolver,
+                             BooleanSupplier spoolEmpty, BooleanSupplier databaseDown, DataSource dataSource,
+                             String eventsTable, MeterRegistry meters, java.util.function.LongSupplier clock)
+        throws IOException {
         if (window.isNegative() || window.isZero()) {
             throw new IllegalArgumentException("window must be positive: " + window);
         }
@@ -161,7 +172,7 @@ public final class ResendWindow implements AutoCloseable {
             throw new IllegalArgumentException("maxRequests must be at least 1: " + maxRequests);
         }
         final List<ResendJournal.Entry> earlier = new ArrayList<>();
-        final long now = System.currentTimeMillis();
+        final long now = clock.getAsLong();
         final ResendJournal journal = dir == null ? null
             : ResendJournal.open(dir, window.toMillis(), maxRequests, now, earlier);
         java.sql.Timestamp started;
@@ -173,7 +184,7 @@ public final class ResendWindow implements AutoCloseable {
                 + "transactions a crashed predecessor may have left open", e.toString());
         }
         final ResendWindow w = new ResendWindow(journal, resolver, spoolEmpty, databaseDown,
-            new EventLookup(dataSource, eventsTable, started), window, maxRequests, meters);
+            new EventLookup(dataSource, eventsTable, started), window, maxRequests, meters, clock);
         synchronized (w) {
             earlier.sort((a, b) -> Long.compare(a.wallMillis(), b.wallMillis()));
             for (ResendJournal.Entry e : earlier) {
@@ -217,7 +228,7 @@ public final class ResendWindow implements AutoCloseable {
      * @param commit whether this copy is answered after commit ({@code ack=commit})
      */
     public Begin begin(RequestIdentity identity, boolean commit) {
-        final long nowMillis = System.currentTimeMillis();
+        final long nowMillis = clock.getAsLong();
         final Record r;
         final boolean isNew;
         final Attempt a;
@@ -229,6 +240,7 @@ public final class ResendWindow implements AutoCloseable {
                 r.busy = true;
                 records.put(r.id, r);
                 order.add(r);
+                evict(nowMillis); // the bound holds after the insert: the oldest goes
                 isNew = true;
                 a = new Attempt(r, true, null, null, null, false);
             } else {

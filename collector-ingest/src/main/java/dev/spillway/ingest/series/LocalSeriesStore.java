@@ -90,7 +90,11 @@ public final class LocalSeriesStore implements AutoCloseable {
             StandardOpenOption.WRITE);
         FileLock lock = null;
         try {
-            lock = lockChannel.tryLock();
+            try {
+                lock = lockChannel.tryLock();
+            } catch (java.nio.channels.OverlappingFileLockException e) {
+                lock = null; // held by another collector in this process
+            }
             if (lock == null) {
                 throw new IOException("series store " + dir.toAbsolutePath() + " is locked by another process");
             }
