@@ -63,7 +63,8 @@ public class ResendWindowBenchmark {
             DataSource.class.getClassLoader(), new Class<?>[] {DataSource.class}, (p, m, a) -> {
                 throw new java.sql.SQLException("no database", "08001");
             });
-        window = ResendWindow.open(dir, Duration.ofMinutes(10), 100_000, (from, to) -> DURABLE, () -> true,
+        window = ResendWindow.open(dir, Duration.ofMinutes(10), 100_000, ResendWindow.DEFAULT_MAX_ROWS,
+            (from, to) -> DURABLE, () -> true,
             () -> false, none, "telemetry_events", new SimpleMeterRegistry());
     }
 

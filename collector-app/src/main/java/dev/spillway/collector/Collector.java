@@ -150,7 +150,7 @@ public final class Collector implements AutoCloseable {
         // by a writer, whose database this collector does not look into.
         final ResendWindow resends = cfg.ingest().resendWindow().isZero() || role == Role.EDGE ? null
             : ResendWindow.open(ps.spoolDir(), cfg.ingest().resendWindow(), cfg.ingest().resendWindowRequests(),
-                pipeline::whenResolved, () -> pipeline.stats().spooled() == 0, series::databaseDown, db.dataSource(),
+                cfg.ingest().resendWindowRows(), pipeline::whenResolved, () -> pipeline.stats().spooled() == 0, series::databaseDown, db.dataSource(),
                 EventsTable.NAME, registry);
         if (resends != null) {
             services.push(Service.closing("resend window", resends), STOP);

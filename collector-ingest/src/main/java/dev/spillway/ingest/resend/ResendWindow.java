@@ -66,6 +66,8 @@ public final class ResendWindow implements AutoCloseable {
     public static final Duration DEFAULT_WINDOW = Duration.ofMinutes(10);
     /** Default number of requests remembered. */
     public static final int DEFAULT_MAX_REQUESTS = 100_000;
+    /** Default number of rows (events) remembered over all requests. */
+    public static final long DEFAULT_MAX_ROWS = 50_000_000L;
 
     /** The pipeline's acknowledgement watermark ({@code Pipeline.whenResolved}). */
     @FunctionalInterface
@@ -89,6 +91,7 @@ public final class ResendWindow implements AutoCloseable {
         final BitSet unknown = new BitSet();
         final List<BitSet> pending = new ArrayList<>(1);
         boolean evicted;
+        long rows; // events numbered so far (the highest taken + 1): what its bit sets cover
 
         Record(RequestIdentity identity, long nowNanos, long seenMillis) {
             this.id = new Id(identity.hi(), identity.lo());
@@ -107,6 +110,8 @@ public final class ResendWindow implements AutoCloseable {
     private final EventLookup lookup;
     private final long windowMillis;
     private final int maxRequests;
+    private final long maxRows;
+    private long rows; // guarded by this
     private final java.util.function.LongSupplier clock;
     private final Counter fresh;
     private final Counter resent;
@@ -117,8 +122,9 @@ public final class ResendWindow implements AutoCloseable {
 
     private ResendWindow(ResendJournal journal, Resolver resolver, BooleanSupplier spoolEmpty,
                          BooleanSupplier databaseDown, EventLookup lookup, Duration window, int maxRequests,
-                         MeterRegistry meters, java.util.function.LongSupplier clock) {
+                         long maxRows, MeterRegistry meters, java.util.function.LongSupplier clock) {
         this.clock = clock;
+        this.maxRows = maxRows;
         this.journal = journal;
         this.resolver = resolver;
         this.spoolEmpty = spoolEmpty;
@@ -138,6 +144,8 @@ public final class ResendWindow implements AutoCloseable {
             .description("resent requests whose earlier copy was looked up in the events table").register(meters);
         Gauge.builder("spillway.collector.resend.window.requests", this, ResendWindow::size)
             .description("requests remembered by the resend window").register(meters);
+        Gauge.builder("spillway.collector.resend.window.rows", this, ResendWindow::rows)
+            .description("rows (events) the requests remembered by the resend window cover").register(meters);
     }
 
     /**
@@ -147,29 +155,31 @@ public final class ResendWindow implements AutoCloseable {
      *     resend after a restart is a new request)
      * @param window how long a request is remembered
      * @param maxRequests how many requests are remembered at most
+     * @param maxRows how many rows (events) they may hold at most, over all of them
      * @param resolver the pipeline's acknowledgement watermark
      * @param spoolEmpty whether the pipeline's spool holds nothing now
      * @param databaseDown whether the database is known unreachable now
      * @param dataSource where the events table is, for lookups
      * @param eventsTable the events table
      */
-    public static ResendWindow open(Path dir, Duration window, int maxRequests, Resolver resolver,
+    public static ResendWindow open(Path dir, Duration window, int maxRequests, long maxRows, Resolver resolver,
                                     BooleanSupplier spoolEmpty, BooleanSupplier databaseDown, DataSource dataSource,
                                     String eventsTable, MeterRegistry meters) throws IOException {
-        return open(dir, window, maxRequests, resolver, spoolEmpty, databaseDown, dataSource, eventsTable, meters,
-            System::currentTimeMillis);
+        return open(dir, window, maxRequests, maxRows, resolver, spoolEmpty, databaseDown, dataSource, eventsTable,
+            meters, System::currentTimeMillis);
     }
 
     /** Same, with the wall clock of the window's bound (tests move it by hand). */
-    static ResendWindow open(Path dir, Duration window, int maxRequests, Resolver resolver,
+    static ResendWindow open(Path dir, Duration window, int maxRequests, long maxRows, Resolver resolver,
                              BooleanSupplier spoolEmpty, BooleanSupplier databaseDown, DataSource dataSource,
                              String eventsTable, MeterRegistry meters, java.util.function.LongSupplier clock)
         throws IOException {
         if (window.isNegative() || window.isZero()) {
             throw new IllegalArgumentException("window must be positive: " + window);
         }
-        if (maxRequests < 1) {
-            throw new IllegalArgumentException("maxRequests must be at least 1: " + maxRequests);
+        if (maxRequests < 1 || maxRows < 1) {
+            throw new IllegalArgumentException("maxRequests and maxRows must be at least 1: " + maxRequests + ", "
+                + maxRows);
         }
         final List<ResendJournal.Entry> earlier = new ArrayList<>();
         final long now = clock.getAsLong();
@@ -184,7 +194,7 @@ public final class ResendWindow implements AutoCloseable {
                 + "transactions a crashed predecessor may have left open", e.toString());
         }
         final ResendWindow w = new ResendWindow(journal, resolver, spoolEmpty, databaseDown,
-            new EventLookup(dataSource, eventsTable, started), window, maxRequests, meters, clock);
+            new EventLookup(dataSource, eventsTable, started), window, maxRequests, maxRows, meters, clock);
         synchronized (w) {
             earlier.sort((a, b) -> Long.compare(a.wallMillis(), b.wallMillis()));
             for (ResendJournal.Entry e : earlier) {
@@ -306,12 +316,12 @@ public final class ResendWindow implements AutoCloseable {
             + "would be taken as new: {}", journalFailures, e.toString());
     }
 
-    /** Drops requests older than the window, and the oldest beyond the request bound. Guarded by this. */
+    /** Drops requests older than the window, and the oldest beyond the request and row bounds. Guarded by this. */
     private void evict(long nowMillis) {
         while (!order.isEmpty()) {
             final Record oldest = order.peekFirst();
             final boolean expired = oldest.seenMillis < nowMillis - windowMillis;
-            if (!expired && order.size() <= maxRequests) {
+            if (!expired && order.size() <= maxRequests && rows <= maxRows) {
                 break;
             }
             order.pollFirst();
@@ -319,7 +329,13 @@ public final class ResendWindow implements AutoCloseable {
                 records.remove(oldest.id);
             }
             oldest.evicted = true;
+            rows -= oldest.rows;
         }
+    }
+
+    /** Rows (events) the remembered requests cover now. */
+    public synchronized long rows() {
+        return rows;
     }
 
     /**
@@ -451,6 +467,12 @@ public final class ResendWindow implements AutoCloseable {
                 events = taken.isEmpty() || firstRing < 0 ? null : (BitSet) taken.clone();
                 if (events != null) {
                     record.pending.add(events);
+                }
+                final long covered = Math.max(taken.length(), found.length());
+                if (covered > record.rows && !record.evicted) {
+                    rows += covered - record.rows;
+                    record.rows = covered;
+                    evict(clock.getAsLong());
                 }
             }
             if (skippedEvents > 0) {

@@ -47,7 +47,11 @@ class ResendWindowTest {
         });
 
     private ResendWindow window(Path journal, Duration span, int max) throws IOException {
-        return ResendWindow.open(journal, span, max, (from, to) -> {
+        return window(journal, span, max, Long.MAX_VALUE);
+    }
+
+    private ResendWindow window(Path journal, Duration span, int max, long maxRows) throws IOException {
+        return ResendWindow.open(journal, span, max, maxRows, (from, to) -> {
             final CompletableFuture<Boolean> f = new CompletableFuture<>();
             resolutions.add(f);
             return f;
@@ -184,6 +188,15 @@ class ResendWindowTest {
             final ResendWindow.Begin late = w.begin(digest("three"), false);
             assertNotNull(late.attempt());
             assertFalse(late.attempt().resend(), "older than the window: a new request");
+        }
+        try (ResendWindow w = window(null, Duration.ofMinutes(10), 100, 1_000)) {
+            takeFirst(w, digest("600 rows"), 600);
+            takeFirst(w, digest("300 rows"), 300);
+            assertEquals(900, w.rows());
+            takeFirst(w, digest("200 rows"), 200); // 1,100 rows: the oldest goes
+            assertEquals(500, w.rows());
+            assertEquals(2, w.size());
+            assertFalse(w.begin(digest("600 rows"), false).attempt().resend(), "forgotten: a new request");
         }
     }
 
