@@ -17,6 +17,8 @@ import dev.spillway.ingest.listen.NetworkIo;
 import dev.spillway.ingest.PointWriter;
 import dev.spillway.ingest.Saturation;
 import dev.spillway.ingest.ReadinessProbe;
+import dev.spillway.ingest.resend.ResendWindow;
+import dev.spillway.ingest.series.LocalSeriesStore;
 import dev.spillway.ingest.series.SeriesRegistry;
 import dev.spillway.runtime.api.ApiRouter;
 import dev.spillway.runtime.lifecycle.Service;
@@ -103,15 +105,23 @@ public final class Collector implements AutoCloseable {
             role == Role.WRITER ? JetStreamRole.writerLedgerRetention(cfg.nats()) : Duration.ZERO)).build();
         EventsTable.reportNotApplicable(cfg.database(), sink.isTimescale());
         CollectorSchema.create(db.dataSource(), EventsTable.NAME);
+        // Beside the spool: what the series catalogue needs to ride out an outage (numbers reserved and series first
+        // seen while the database is down). Without a spool an outage loses batches anyway, so there is none.
+        final LocalSeriesStore seriesStore = ps.spoolDir() == null ? null : LocalSeriesStore.open(ps.spoolDir());
+        if (seriesStore != null) {
+            services.push(Service.closing("series store", seriesStore), STOP);
+        }
         final SeriesRegistry series = new SeriesRegistry(db.dataSource(), cfg.ingest().maxSeries(), SERIES_THREADS,
-            SEQUENCE_RESERVE_INTERVAL);
+            SEQUENCE_RESERVE_INTERVAL, seriesStore);
         services.push(series, STOP); // stopped after the drain, it saves each series' next sequence number
         final PrometheusMeterRegistry registry = CollectorMeters.create();
         services.push(Service.closing("JVM meters", CollectorMeters.bindJvm(registry)), STOP);
         metrics = new CollectorMetrics(registry, series);
         final NetworkIo io = services.push(new NetworkIo(), Duration.ofSeconds(10));
         pipeline = Pipeline.builder().name("collector")
-            .sink(role == Role.EDGE ? jetStream.edgeSink(registry) : sink) // an edge publishes to JetStream
+            // An edge publishes to JetStream; either way events of series first seen during an outage get their
+            // catalogue ids on the way out.
+            .sink(series.resolvingSink(role == Role.EDGE ? jetStream.edgeSink(registry) : sink))
             .ringSize(ps.ringSize()).batchSize(ps.batchSize()).flushInterval(ps.flushInterval())
             .workers(ps.workers()).overflowPolicy(ps.overflowPolicy())
             .retryPolicy(RetryPolicy.builder().maxAttempts(ps.retryAttempts()).maxElapsed(ps.retryMaxElapsed()).build())
@@ -136,8 +146,17 @@ public final class Collector implements AutoCloseable {
         uptime = Uptime.start(cfg.uptime(), db.dataSource(), transitions, alerting, alerting::wakeup, pointWriter, clock,
             router, registry, services, cfg.duties().monitors(), cfg.duties().heartbeats());
         final BadLineLog badLines = new BadLineLog(10_000);
+        // Resent HTTP bodies store each line once. Not on an edge: its events are confirmed by JetStream and stored
+        // by a writer, whose database this collector does not look into.
+        final ResendWindow resends = cfg.ingest().resendWindow().isZero() || role == Role.EDGE ? null
+            : ResendWindow.open(ps.spoolDir(), cfg.ingest().resendWindow(), cfg.ingest().resendWindowRequests(),
+                cfg.ingest().resendWindowRows(), pipeline::whenResolved, () -> pipeline.stats().spooled() == 0, series::databaseDown, db.dataSource(),
+                EventsTable.NAME, registry);
+        if (resends != null) {
+            services.push(Service.closing("resend window", resends), STOP);
+        }
         final LineIngestor ingestor = new LineIngestor(pointWriter, metrics, badLines, uptime.heartbeats()::pingFromLine,
-            cfg.ingest().ack(), cfg.ingest().ackTimeout());
+            cfg.ingest().ack(), cfg.ingest().ackTimeout(), resends);
         // An edge is ready only while JetStream answers: its batches go there, not to the database.
         final ReadinessProbe readiness = new ReadinessProbe(db.dataSource(), pipeline, db.embedded() == null
             ? () -> null : db.embedded()::problem, role == Role.EDGE ? jetStream::edgeProblem : null);

@@ -71,6 +71,20 @@ public final class IngestOptions {
             + "(default: ${DEFAULT-VALUE}).")
     String ackTimeout;
 
+    @Option(names = "--resend-window", paramLabel = "DURATION", defaultValue = "10m",
+        description = "How long an HTTP write is remembered so that a resend of it (same Idempotency-Key, or same "
+            + "body) stores each line once; 0 disables (default: ${DEFAULT-VALUE}).")
+    String resendWindow;
+
+    @Option(names = "--resend-window-requests", paramLabel = "N", defaultValue = "100000",
+        description = "Most HTTP writes remembered for resends; the oldest go first (default: ${DEFAULT-VALUE}).")
+    String resendWindowRequests;
+
+    @Option(names = "--resend-window-rows", paramLabel = "N", defaultValue = "50000000",
+        description = "Most rows (events) the HTTP writes remembered for resends may hold together; the oldest go "
+            + "first (default: ${DEFAULT-VALUE}).")
+    String resendWindowRows;
+
     @Option(names = "--ingest-threads", paramLabel = "N", defaultValue = "4",
         description = "Threads that decompress, parse and ingest HTTP bodies (default: ${DEFAULT-VALUE}).")
     String ingestThreads;
@@ -131,6 +145,9 @@ public final class IngestOptions {
             Duration.ofDays(1));
         final AckMode ackMode = v.convert("--ack", ack, AckMode::parse);
         final Duration ackWait = v.durationIn("--ack-timeout", ackTimeout, Duration.ofMillis(10), Duration.ofHours(1));
+        final Duration resend = v.durationIn("--resend-window", resendWindow, Duration.ZERO, Duration.ofDays(1));
+        final int resendRequests = v.intIn("--resend-window-requests", resendWindowRequests, 1, 100_000_000);
+        final int resendRows = v.intIn("--resend-window-rows", resendWindowRows, 1, 2_000_000_000);
         final int threads = v.intIn("--ingest-threads", ingestThreads, 1, 256);
         final double hwm = v.fraction("--high-water-mark", highWaterMark);
         final int series = v.intIn("--max-series", maxSeries, 1, Integer.MAX_VALUE);
@@ -139,7 +156,7 @@ public final class IngestOptions {
         final int tcpConnections = v.intIn("--tcp-max-connections", tcpMaxConnections, 1, 1_000_000);
         final int udpBuffer = v.sizeIn("--udp-receive-buffer", udpReceiveBuffer, 4096, 1 << 30);
         return new IngestSettings(httpAddr, tcpAddr, udpAddr, token, body, inflated, maxConnections, maxBuffered,
-            headerTimeout, readTimeout, idleTimeout, ackMode, ackWait, threads, hwm, series, line, tcpIdle,
-            tcpConnections, udpBuffer);
+            headerTimeout, readTimeout, idleTimeout, ackMode, ackWait, resend, resendRequests, resendRows, threads, hwm,
+            series, line, tcpIdle, tcpConnections, udpBuffer);
     }
 }

@@ -22,6 +22,9 @@ import java.time.Duration;
  * @param httpIdleTimeout idle keep-alive HTTP connections are closed after this
  * @param ack default acknowledgement mode of HTTP writes
  * @param ackTimeout longest an {@code ack=commit} write waits for confirmation before answering 503
+ * @param resendWindow how long an HTTP write is remembered for recognising resends; zero when off
+ * @param resendWindowRequests most HTTP writes remembered for resends
+ * @param resendWindowRows most rows (events) the HTTP writes remembered for resends may hold together
  * @param ingestThreads threads that decompress, parse and ingest HTTP bodies
  * @param highWaterMark ring occupancy fraction above which HTTP writes get 503
  * @param maxSeries most series the collector will create
@@ -44,6 +47,9 @@ public record IngestSettings(
     Duration httpIdleTimeout,
     AckMode ack,
     Duration ackTimeout,
+    Duration resendWindow,
+    int resendWindowRequests,
+    int resendWindowRows,
     int ingestThreads,
     double highWaterMark,
     int maxSeries,
@@ -64,6 +70,8 @@ public record IngestSettings(
             + " auth=" + (token != null ? "token" : "off") + " maxBody=" + Units.formatSize(maxBodySize)
             + " maxSeries=" + maxSeries + " highWaterMark=" + highWaterMark + " ingestThreads=" + ingestThreads
             + " ack=" + ack.name().toLowerCase(java.util.Locale.ROOT) + " ackTimeout="
-            + Units.formatDuration(ackTimeout);
+            + Units.formatDuration(ackTimeout) + " resendWindow=" + (resendWindow.isZero() ? "off"
+            : Units.formatDuration(resendWindow) + "/" + resendWindowRequests + " requests/" + resendWindowRows
+            + " rows");
     }
 }

@@ -5,7 +5,8 @@ import dev.spillway.ingest.lineprotocol.LineHandler;
 import dev.spillway.ingest.lineprotocol.LineProtocolParser;
 import dev.spillway.ingest.lineprotocol.ParsedPoint;
 import dev.spillway.ingest.lineprotocol.Precision;
-import dev.spillway.ingest.PointWriter;
+import dev.spillway.ingest.resend.RequestIdentity;
+import dev.spillway.ingest.resend.ResendWindow;
 import dev.spillway.ingest.series.Series;
 import dev.spillway.ingest.series.SeriesKey;
 import dev.spillway.ingest.series.SeriesKeyBuilder;
@@ -38,6 +39,11 @@ import java.util.concurrent.TimeUnit;
  * sequence its events claimed (two longs, nothing attached to the events) and, once parsed, waits for the
  * pipeline's resolved-through watermark to pass its range ({@link PointWriter#whenResolved}).
  *
+ * <p>Resends ({@link ResendWindow}): an HTTP body comes with its {@link RequestScope}; events are numbered in body
+ * order (each numeric field of each valid line), and a copy of a request the window has seen skips the events an
+ * earlier copy took (after looking up in the events table those whose fate is unknown, in a first parse that only
+ * collects them), so that a resent body stores each line once.
+ *
  * <p>Thread-safe; each thread uses its own parser.
  */
 public final class LineIngestor {
@@ -49,6 +55,7 @@ public final class LineIngestor {
     private final HeartbeatLines heartbeats;
     private final AckMode defaultAck;
     private final long ackTimeoutNanos;
+    private final ResendWindow resends;
     private final ThreadLocal<PerThread> perThread = ThreadLocal.withInitial(PerThread::new);
 
     /** What each ingest thread reuses across bodies, so a line of known series allocates nothing. */
@@ -70,6 +77,17 @@ public final class LineIngestor {
      */
     public LineIngestor(PointWriter writer, CollectorMetrics metrics, BadLineLog badLines, HeartbeatLines heartbeats,
                         AckMode defaultAck, Duration ackTimeout) {
+        this(writer, metrics, badLines, heartbeats, defaultAck, ackTimeout, null);
+    }
+
+    /**
+     * Same, and HTTP bodies that come with a {@link RequestScope} are recognised when resent.
+     *
+     * @param resends the window of requests seen, or null to take every body as new
+     */
+    public LineIngestor(PointWriter writer, CollectorMetrics metrics, BadLineLog badLines, HeartbeatLines heartbeats,
+                        AckMode defaultAck, Duration ackTimeout, ResendWindow resends) {
+        this.resends = resends;
         this.heartbeats = heartbeats;
         this.defaultAck = defaultAck;
         this.ackTimeoutNanos = ackTimeout.toNanos();
@@ -101,23 +119,69 @@ public final class LineIngestor {
      */
     public CompletableFuture<IngestResult> ingest(byte[] buf, int off, int len, Precision precision, String source,
                                                   int firstLine, AckMode ack) {
+        return ingest(buf, off, len, precision, source, firstLine, ack, null);
+    }
+
+    /**
+     * Same, for an HTTP body that may be a resend: with a {@link RequestScope} (and a {@link ResendWindow}), the
+     * events an earlier copy of the request took are not taken again. A copy whose earlier copy's fate cannot be
+     * known yet completes at once with an {@link IngestResult#refusal()} (503, retry).
+     *
+     * @param request who sent the body, or null when it cannot be resent (TCP, UDP)
+     */
+    public CompletableFuture<IngestResult> ingest(byte[] buf, int off, int len, Precision precision, String source,
+                                                  int firstLine, AckMode ack, RequestScope request) {
+        final AckMode mode = ack == null ? defaultAck : ack;
         final Instant now = Instant.now();
-        final long nowNanos = now.getEpochSecond() * 1_000_000_000L + now.getNano();
+        long nowNanos = now.getEpochSecond() * 1_000_000_000L + now.getNano();
         final PerThread thread = perThread.get();
-        final Body body = new Body(source, firstLine - 1, thread.key);
-        final boolean commit = (ack == null ? defaultAck : ack) == AckMode.COMMIT;
+        ResendWindow.Attempt attempt = null;
+        if (resends != null && request != null) {
+            final ResendWindow.Begin begin = resends.begin(RequestIdentity.of(request.idempotencyKey(),
+                request.credentials(), request.uri(), buf, off, len), mode == AckMode.COMMIT);
+            if (begin.refusal() != null) {
+                return CompletableFuture.completedFuture(IngestResult.refused(begin.refusal().status(),
+                    begin.refusal().message()));
+            }
+            attempt = begin.attempt();
+            nowNanos = attempt.defaultTimeNanos(nowNanos);
+            if (attempt.needsLookup()) {
+                final ResendWindow.Refusal no;
+                try {
+                    final Unknowns unknowns = new Unknowns(attempt, thread.key);
+                    thread.parser.parse(buf, off, len, precision, nowNanos, unknowns);
+                    no = attempt.lookUp(unknowns.events);
+                } catch (RuntimeException | Error e) {
+                    attempt.abandon();
+                    throw e;
+                }
+                if (no != null) {
+                    attempt.abandon();
+                    return CompletableFuture.completedFuture(IngestResult.refused(no.status(), no.message()));
+                }
+            }
+        }
+        final Body body = new Body(source, firstLine - 1, thread.key, attempt);
+        final boolean commit = mode == AckMode.COMMIT;
         // A commit-acknowledged body opens its scope before its first event is ingested and closes it once its
         // answer is decided: batches spooled meanwhile that may hold its events are never dropped by a full spool.
         final long scope = commit ? writer.openAckScope() : 0;
-        final CompletableFuture<IngestResult> parsed;
+        CompletableFuture<IngestResult> parsed;
         try {
             thread.parser.parse(buf, off, len, precision, nowNanos, body);
             parsed = body.pending.isEmpty() ? CompletableFuture.completedFuture(body.finish()) : body.resolvePending();
         } catch (RuntimeException | Error e) {
+            if (attempt != null) {
+                attempt.finish(body.firstRing, body.lastRing);
+            }
             if (commit) {
                 writer.closeAckScope(scope);
             }
             throw e;
+        }
+        if (attempt != null) {
+            final ResendWindow.Attempt a = attempt;
+            parsed = parsed.whenComplete((r, e) -> a.finish(body.firstRing, body.lastRing));
         }
         if (!commit) {
             return parsed;
@@ -134,9 +198,72 @@ public final class LineIngestor {
         return answered;
     }
 
-    /** The copy of a line kept while its new series are created. */
+    /** The copy of a line kept while its new series are created; {@code firstEvent} is its first event's number. */
     private record PendingLine(int line, String measurement, List<String> tags, long timestamp, String[] fields,
-                               SeriesKey[] keys, short[] kinds, double[] values) {
+                               SeriesKey[] keys, short[] kinds, double[] values, int firstEvent,
+                               boolean timestamped) {
+    }
+
+    /** How many events (numeric fields) a point makes. */
+    private static int numericFields(ParsedPoint p) {
+        int numeric = 0;
+        for (int i = 0; i < p.fieldCount(); i++) {
+            if (p.fieldType(i) != FieldType.STRING) {
+                numeric++;
+            }
+        }
+        return numeric;
+    }
+
+    /**
+     * The first parse of a resend whose earlier copy's fate is partly unknown: collects those events, as the
+     * database would hold them, for the lookup. Events of series the catalogue does not know cannot be stored.
+     */
+    private final class Unknowns implements LineHandler {
+        private final ResendWindow.Attempt attempt;
+        private final SeriesKeyBuilder key;
+        private final List<ResendWindow.LookupEvent> events = new ArrayList<>();
+        private int nextEvent;
+
+        Unknowns(ResendWindow.Attempt attempt, SeriesKeyBuilder key) {
+            this.attempt = attempt;
+            this.key = key;
+        }
+
+        @Override
+        public void onError(int lineNumber, String message) {
+            // Invalid lines have no events, in this parse as in every other.
+        }
+
+        @Override
+        public void onPoint(ParsedPoint p) {
+            final int first = nextEvent;
+            nextEvent += numericFields(p);
+            if (!p.hasTimestamp() && !attempt.matchesUntimestamped()) {
+                return; // taken again in any case
+            }
+            boolean prefixed = false;
+            int j = 0;
+            for (int i = 0; i < p.fieldCount(); i++) {
+                if (p.fieldType(i) == FieldType.STRING) {
+                    continue;
+                }
+                final int event = first + j++;
+                if (!attempt.unknown(event)) {
+                    continue;
+                }
+                if (!prefixed) {
+                    key.prefix(p);
+                    prefixed = true;
+                }
+                key.field(p, i);
+                final Series s = writer.cached(key);
+                if (s != null && s.databaseId() >= 0) {
+                    events.add(new ResendWindow.LookupEvent(event, s.databaseId(), p.timestampNanos(),
+                        FieldKinds.of(p.fieldType(i)), p.fieldValue(i)));
+                }
+            }
+        }
     }
 
     /** Per-body state: the parse callback and the tallies. Confined to one thread at a time. */
@@ -146,6 +273,8 @@ public final class LineIngestor {
         private final List<PendingLine> pending = new ArrayList<>();
         private final Map<RejectReason, Integer> rejectedBy = new EnumMap<>(RejectReason.class);
         private final SeriesKeyBuilder key;
+        private final ResendWindow.Attempt attempt;
+        private int nextEvent;
         private Series[] series = new Series[8];
         private int accepted;
         private int rejected;
@@ -160,10 +289,11 @@ public final class LineIngestor {
         private long firstRing = -1;
         private long lastRing = -1;
 
-        Body(String source, int lineOffset, SeriesKeyBuilder key) {
+        Body(String source, int lineOffset, SeriesKeyBuilder key, ResendWindow.Attempt attempt) {
             this.source = source;
             this.lineOffset = lineOffset;
             this.key = key;
+            this.attempt = attempt;
         }
 
         @Override
@@ -174,6 +304,10 @@ public final class LineIngestor {
         @Override
         public void onPoint(ParsedPoint p) {
             final int line = lineOffset + p.lineNumber();
+            final int firstEvent = nextEvent;
+            if (attempt != null) {
+                nextEvent += numericFields(p);
+            }
             if (refused) {
                 // The pipeline is closing or full: the rest of the body would be refused too.
                 reject(line, RejectReason.REFUSED, "collector is not accepting data right now");
@@ -207,11 +341,22 @@ public final class LineIngestor {
                 return;
             }
             if (allKnown) {
+                int j = 0;
                 for (int i = 0; i < n; i++) {
                     final Series s = series[i];
-                    if (s != null && !offer(p.timestampNanos(), s, FieldKinds.of(p.fieldType(i)), p.fieldValue(i))) {
+                    if (s == null) {
+                        continue;
+                    }
+                    final int event = firstEvent + j++;
+                    if (attempt != null && attempt.skip(event, p.hasTimestamp())) {
+                        continue; // an earlier copy of this request took it
+                    }
+                    if (!offer(p.timestampNanos(), s, FieldKinds.of(p.fieldType(i)), p.fieldValue(i))) {
                         rejectNotOffered(line);
                         return;
+                    }
+                    if (attempt != null) {
+                        attempt.taken(event);
                     }
                 }
                 accepted++;
@@ -220,7 +365,7 @@ public final class LineIngestor {
                 }
                 return;
             }
-            pending.add(copy(p, line, numeric));
+            pending.add(copy(p, line, numeric, firstEvent));
         }
 
         private boolean offer(long timestamp, Series s, short kind, double value) {
@@ -277,7 +422,7 @@ public final class LineIngestor {
         }
 
         /** The slow path: a line with a new series is copied (Strings and all) while the series is created. */
-        private PendingLine copy(ParsedPoint p, int line, int numeric) {
+        private PendingLine copy(ParsedPoint p, int line, int numeric, int firstEvent) {
             final String[] fields = new String[numeric];
             final SeriesKey[] keys = new SeriesKey[numeric];
             final short[] kinds = new short[numeric];
@@ -294,7 +439,7 @@ public final class LineIngestor {
                 }
             }
             return new PendingLine(line, p.measurement(), tagsOf(p), p.timestampNanos(), fields, keys,
-                kinds, values);
+                kinds, values, firstEvent, p.hasTimestamp());
         }
 
         CompletableFuture<IngestResult> resolvePending() {
@@ -340,9 +485,16 @@ public final class LineIngestor {
                 }
             }
             for (int j = 0; j < s.length; j++) {
+                final int event = pl.firstEvent + j;
+                if (attempt != null && attempt.skip(event, pl.timestamped)) {
+                    continue; // an earlier copy of this request took it
+                }
                 if (!offer(pl.timestamp, s[j], pl.kinds[j], pl.values[j])) {
                     rejectNotOffered(pl.line);
                     return;
+                }
+                if (attempt != null) {
+                    attempt.taken(event);
                 }
             }
             accepted++;

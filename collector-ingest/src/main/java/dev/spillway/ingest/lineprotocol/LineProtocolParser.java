@@ -434,7 +434,7 @@ public final class LineProtocolParser {
                 throw error(start, "timestamp " + quote(start, stop) + " is out of range for precision "
                         + precision.name().toLowerCase(java.util.Locale.ROOT));
             }
-            point.setTimestamp(value * precision.nanosPerUnit());
+            point.setTimestamp(value * precision.nanosPerUnit(), true);
         }
         // Consume the line end only once nothing can fail, so error recovery never skips the next line.
         consumeEndOfLine();

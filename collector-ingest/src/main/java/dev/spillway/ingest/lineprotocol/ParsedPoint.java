@@ -22,6 +22,7 @@ public final class ParsedPoint {
     private final NameCache cache;
     private int lineNumber;
     private long timestampNanos;
+    private boolean timestamped;
 
     // Every name of the line (measurement, tag keys and values, field keys), unescaped, back to back. Lookups by
     // bytes (series keys) read them here; Strings are made only when asked for, through the name cache.
@@ -203,6 +204,11 @@ public final class ParsedPoint {
         return timestampNanos;
     }
 
+    /** @return whether the line carried its own timestamp (false: {@link #timestampNanos()} is the default time) */
+    public boolean hasTimestamp() {
+        return timestamped;
+    }
+
     /** @return 1-based number of the line this point started on, within the parsed buffer */
     public int lineNumber() {
         return lineNumber;
@@ -287,7 +293,12 @@ public final class ParsedPoint {
     }
 
     void setTimestamp(long nanos) {
+        setTimestamp(nanos, false);
+    }
+
+    void setTimestamp(long nanos, boolean given) {
         this.timestampNanos = nanos;
+        this.timestamped = given;
     }
 
     void addTag(int keyStart, int keyEnd, int valueStart, int valueEnd) {

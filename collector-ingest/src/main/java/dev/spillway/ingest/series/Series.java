@@ -8,9 +8,16 @@ import java.util.concurrent.atomic.AtomicLong;
  * numbers its events carry.
  *
  * <p>Sequences are handed out only from a range reserved in {@code telemetry_sources.next_seq} beforehand (see
- * {@link SequenceReserver}), so after a crash the next run starts at the reserved limit and never reuses a number
- * an earlier event may carry. The hot path is one {@code getAndIncrement} and two volatile reads; only a number
- * beyond the reserved range takes the slow path, which waits for the reserver.
+ * {@link SequenceReserver}), or, while the database is unreachable, in the collector's {@link LocalSeriesStore},
+ * so after a crash the next run starts at the reserved limit and never reuses a number an earlier event may carry.
+ * The hot path is one {@code getAndIncrement} and two volatile reads; only a number beyond the reserved range
+ * takes the slow path, which extends the range locally during an outage and otherwise waits for the reserver.
+ *
+ * <p>A series first seen during an outage is <em>provisional</em>: its {@link #id()} is negative, made up locally,
+ * and it has no catalogue row yet ({@link #databaseId()} is -1). When the database is back, the catalogue row is
+ * created (or found, if another collector created the same series meanwhile) and the series learns its
+ * {@link #databaseId()} and a sequence {@link #sequenceOffset() offset}; events keep carrying the provisional id
+ * and their own numbers for the rest of the run, and the sink maps both on the way to the database.
  */
 public final class Series {
 
@@ -19,6 +26,14 @@ public final class Series {
 
     private final int id;
     private final AtomicLong next;
+    // The catalogue row: the id itself for a series loaded or created in the database; -1 for a provisional series
+    // until it is reconciled, then the row's id, with the offset that maps this series' numbers onto the row's.
+    private volatile int databaseId;
+    private volatile long sequenceOffset;
+    // Reserver side: the limit the database holds for this series (in this series' own numbering), -1 when it holds
+    // none; below the live limit while numbers reserved locally during an outage are not in the database yet.
+    private long databaseLimit;
+    private volatile long headroom = SequenceReserver.MIN_BLOCK;
     private final SequenceReserver reserver;
     // The reserved range is [rangeStart, limit). Written by the reserver (limit last), read by takers (limit first):
     // a taker that sees a new limit also sees the range start that goes with it.
@@ -34,6 +49,8 @@ public final class Series {
 
     Series(int id, long nextSequence, long reservedLimit, SequenceReserver reserver) {
         this.id = id;
+        this.databaseId = id < 0 ? -1 : id;
+        this.databaseLimit = id < 0 ? -1 : reservedLimit;
         this.next = new AtomicLong(nextSequence);
         this.rangeStart = nextSequence;
         this.limit = reservedLimit;
@@ -41,9 +58,24 @@ public final class Series {
         this.lastSeenNext = nextSequence;
     }
 
-    /** The {@code source_id}. */
+    /** The {@code source_id} events carry: the catalogue id, or a negative provisional id (see the class comment). */
     public int id() {
         return id;
+    }
+
+    /** The catalogue id ({@code telemetry_sources.id}), or -1 for a provisional series not yet in the database. */
+    public int databaseId() {
+        return databaseId;
+    }
+
+    /** What to add to this series' numbers to get the catalogue row's: 0 unless it was provisional. */
+    public long sequenceOffset() {
+        return sequenceOffset;
+    }
+
+    /** Whether this series was first seen during an outage and carries a provisional id. */
+    public boolean provisional() {
+        return id < 0;
     }
 
     /**
@@ -68,7 +100,11 @@ public final class Series {
                 return n;
             }
             if (n >= rangeStart) {
-                // Past the limit: ask for more and wait.
+                // Past the limit. During an outage the range is extended on local disk, without waiting for the
+                // database; otherwise ask the reserver for more and wait.
+                if (reserver.extendLocally(this, n)) {
+                    continue;
+                }
                 waiting = true;
                 final long left = deadline - System.nanoTime();
                 if (left <= 0 || !reserver.requestAndWait(this, left)) {
@@ -91,6 +127,29 @@ public final class Series {
         return limit;
     }
 
+    long databaseLimit() {
+        return databaseLimit;
+    }
+
+    void databaseLimit(long limit) {
+        databaseLimit = limit;
+    }
+
+    long headroom() {
+        return headroom;
+    }
+
+    void headroom(long h) {
+        headroom = h;
+    }
+
+    /** The provisional series has its catalogue row now: numbers map to the row's by adding {@code offset}. */
+    void reconciled(int databaseId, long offset, long databaseLimit) {
+        this.sequenceOffset = offset;
+        this.databaseLimit = databaseLimit;
+        this.databaseId = databaseId; // last: a reader that sees the id sees the offset
+    }
+
     boolean waiting() {
         return waiting;
     }
@@ -103,11 +162,21 @@ public final class Series {
         return Math.max(0, moved);
     }
 
-    /** The database now holds {@code newLimit}, contiguous with the current range. */
+    /** {@code newLimit} is reserved now (in the database or the local store), contiguous with the current range. */
     void extend(long newLimit) {
-        waiting = false;
-        limit = newLimit;
+        extendQuietly(newLimit);
         wake();
+    }
+
+    /**
+     * Like {@link #extend} without waking takers: for a caller that holds a lock a taker may hold while it waits
+     * for this series' monitor; it calls {@link #wake()} once it let go. Never lowers the limit.
+     */
+    void extendQuietly(long newLimit) {
+        waiting = false;
+        if (newLimit > limit && limit != Long.MIN_VALUE) {
+            limit = newLimit;
+        }
     }
 
     /**

@@ -33,6 +33,20 @@ import java.util.concurrent.atomic.AtomicLong;
  *
  * <p>Concurrent resolutions of the same new key share one database round trip. The id of a key never changes,
  * and two keys that the database says are the same series share one {@link Series} (and one sequence counter).
+ *
+ * <h2>Outages</h2>
+ * With a {@link LocalSeriesStore} (the collector keeps one beside its spool) the catalogue does not need the
+ * database while it is down. Sequence numbers are reserved in the store ({@link SequenceReserver}). A series first
+ * seen while the database is unreachable is created <em>provisionally</em>: it gets a negative id made up here
+ * (recorded, with its key, in the store before any event carries it) and its events go through the pipeline and the
+ * spool with that id. When the database is back, the first reservation round gives each provisional series its
+ * catalogue row, in one transaction with a row of {@code telemetry_series_provisional (instance, provisional,
+ * source_id, seq_offset)}: a new row whose {@code next_seq} covers the numbers used, or, if another collector
+ * created the same series meanwhile, that row with its {@code next_seq} raised past them and an offset that moves
+ * this collector's numbers above the other's. The sink wrapper of {@link #resolvingSink} maps provisional ids and
+ * numbers on every write, including replays of the spool after a crash and restart (the mapping table says how,
+ * per instance id of the store). So an outage of any length, new series included, needs no answer from the
+ * database, and every number stays unique per catalogue row.
  */
 public final class SeriesRegistry implements AutoCloseable, Service {
 
@@ -48,19 +62,50 @@ public final class SeriesRegistry implements AutoCloseable, Service {
     private final AtomicLong created = new AtomicLong();
     private final ExecutorService executor;
     private final SequenceReserver sequences;
+    private final LocalSeriesStore store;
+    /** Provisional series of this run without a catalogue row yet, in creation order. */
+    private final List<Provisional> unreconciled = new java.util.concurrent.CopyOnWriteArrayList<>();
+    /** Every provisional id of this store's instance that has its row: how the sink maps it. */
+    private final Map<Integer, Mapping> mappings = new ConcurrentHashMap<>();
+    private final Object provisionalLock = new Object();
+    private int nextProvisional = -1; // guarded by provisionalLock
     private static final int PRELOAD_CHUNK = 10_000;
 
+    /** A provisional series' catalogue row: events with the provisional id go to {@code id}, numbers + offset. */
+    record Mapping(int id, long offset) {
+    }
+
+    private record Provisional(Series series, String measurement, List<String> tags, String tagsJson, String field) {
+    }
+
     /**
-     * Loads every existing series and the sequence each continues from, and starts reserving sequences.
+     * Loads every existing series and the sequence each continues from, and starts reserving sequences. Without a
+     * local store, a database outage longer than the sequence headroom refuses writes, and new series need the
+     * database.
      *
      * @param threads database threads for new series
      * @param reserveInterval how often sequence reservations are topped up (see {@link SequenceReserver})
      */
     public SeriesRegistry(DataSource dataSource, int maxSeries, int threads, Duration reserveInterval)
         throws SQLException {
+        this(dataSource, maxSeries, threads, reserveInterval, null);
+    }
+
+    /**
+     * Same, riding out database outages with {@code store} (see the class comment). First brings into the database
+     * whatever an earlier run left in the store (numbers reserved and series created during an outage it did not
+     * see the end of); the store stays owned by the caller.
+     *
+     * @param store local state for outages, or null
+     */
+    public SeriesRegistry(DataSource dataSource, int maxSeries, int threads, Duration reserveInterval,
+                          LocalSeriesStore store) throws SQLException {
         this.dataSource = dataSource;
         this.maxSeries = maxSeries;
-        this.sequences = new SequenceReserver(dataSource, byId.values(), reserveInterval, Duration.ofSeconds(5));
+        this.store = store;
+        // With a store, a taker waits at most for the one round that finds the database gone (a connection timeout).
+        this.sequences = new SequenceReserver(dataSource, byId.values(), store, reserveInterval,
+            Duration.ofSeconds(store == null ? 5 : 15));
         final AtomicInteger n = new AtomicInteger();
         this.executor = new ThreadPoolExecutor(threads, threads, 0, TimeUnit.SECONDS, new LinkedBlockingQueue<>(),
             r -> {
@@ -68,8 +113,219 @@ public final class SeriesRegistry implements AutoCloseable, Service {
                 t.setDaemon(true);
                 return t;
             });
+        if (store != null) {
+            recoverStore();
+            sequences.recovery(new SequenceReserver.Recovery() {
+                @Override
+                public boolean pending() {
+                    return !unreconciled.isEmpty();
+                }
+
+                @Override
+                public void reconcile(Connection c) throws SQLException {
+                    reconcileProvisional(c);
+                }
+            });
+        }
         load();
         sequences.start();
+    }
+
+    /**
+     * At start, before loading: the mappings of this instance's provisional ids (spooled events of earlier runs may
+     * carry them), then rows for the series an earlier run created provisionally and numbers it reserved locally.
+     */
+    private void recoverStore() throws SQLException {
+        final LocalSeriesStore.Contents left = store.contents();
+        try (Connection c = dataSource.getConnection()) {
+            c.setAutoCommit(true);
+            try (PreparedStatement ps = c.prepareStatement("SELECT provisional, source_id, seq_offset FROM "
+                + SeriesSchema.PROVISIONAL + " WHERE instance = ?")) {
+                ps.setString(1, store.instance());
+                try (ResultSet rs = ps.executeQuery()) {
+                    while (rs.next()) {
+                        mappings.put(rs.getInt(1), new Mapping(rs.getInt(2), rs.getLong(3)));
+                    }
+                }
+            }
+            int lowest = 0;
+            for (int pid : mappings.keySet()) {
+                lowest = Math.min(lowest, pid);
+            }
+            for (LocalSeriesStore.Created cr : left.created()) {
+                lowest = Math.min(lowest, cr.id());
+            }
+            nextProvisional = lowest - 1;
+            if (left.limits().isEmpty() && left.created().isEmpty()) {
+                return;
+            }
+            int rows = 0;
+            for (LocalSeriesStore.Created cr : left.created()) {
+                if (!mappings.containsKey(cr.id())) {
+                    final long limit = left.limits().getOrDefault(cr.id(), cr.limit());
+                    mappings.put(cr.id(), reconcileOne(c, cr.id(), cr.measurement(), SeriesKey.tagsJson(cr.tags()),
+                        cr.field(), limit));
+                    rows++;
+                }
+            }
+            final List<Integer> ids = new ArrayList<>();
+            final List<Long> limits = new ArrayList<>();
+            left.limits().forEach((id, limit) -> {
+                final Mapping m = id < 0 ? mappings.get(id) : new Mapping(id, 0);
+                if (m != null) {
+                    ids.add(m.id());
+                    limits.add(limit + m.offset());
+                }
+            });
+            try (PreparedStatement ps = c.prepareStatement("UPDATE telemetry_sources s SET next_seq = "
+                + "GREATEST(s.next_seq, v.lim) FROM unnest(?::int[], ?::bigint[]) AS v(id, lim) WHERE s.id = v.id")) {
+                ps.setArray(1, c.createArrayOf("int4", ids.toArray()));
+                ps.setArray(2, c.createArrayOf("int8", limits.toArray()));
+                ps.executeUpdate();
+            }
+            LOG.info("brought an earlier run's outage into the database: {} series created provisionally, sequence "
+                + "limits of {} series", rows, ids.size());
+        }
+        try {
+            store.clear();
+        } catch (java.io.IOException e) {
+            LOG.warn("could not empty {} (it is read again at the next start, harmlessly): {}", store.directory(),
+                e.toString());
+        }
+    }
+
+    /**
+     * The catalogue row of a provisional series, in one transaction with its mapping row: the mapping if an earlier
+     * attempt made it; else a new row whose {@code next_seq} covers every number used; else (the series exists:
+     * another collector created it meanwhile, or our own insert committed though its answer was lost) that row with
+     * {@code next_seq} raised by as many numbers, which become this series' numbers shifted by the returned offset.
+     *
+     * @param limit every number of the provisional series is below it
+     */
+    private Mapping reconcileOne(Connection c, int provisional, String measurement, String tagsJson, String field,
+                                 long limit) throws SQLException {
+        c.setAutoCommit(false);
+        try {
+            Mapping m = null;
+            try (PreparedStatement ps = c.prepareStatement("SELECT source_id, seq_offset FROM "
+                + SeriesSchema.PROVISIONAL + " WHERE instance = ? AND provisional = ?")) {
+                ps.setString(1, store.instance());
+                ps.setInt(2, provisional);
+                try (ResultSet rs = ps.executeQuery()) {
+                    if (rs.next()) {
+                        m = new Mapping(rs.getInt(1), rs.getLong(2));
+                    }
+                }
+            }
+            if (m == null) {
+                try (PreparedStatement ps = c.prepareStatement("INSERT INTO telemetry_sources (measurement, tags, "
+                    + "field, next_seq) VALUES (?, ?::jsonb, ?, ?) ON CONFLICT (measurement, tags, field) DO NOTHING "
+                    + "RETURNING id")) {
+                    ps.setString(1, measurement);
+                    ps.setString(2, tagsJson);
+                    ps.setString(3, field);
+                    ps.setLong(4, limit);
+                    try (ResultSet rs = ps.executeQuery()) {
+                        if (rs.next()) {
+                            m = new Mapping(rs.getInt(1), 0);
+                        }
+                    }
+                }
+            }
+            if (m == null) {
+                try (PreparedStatement ps = c.prepareStatement("UPDATE telemetry_sources SET next_seq = next_seq + ? "
+                    + "WHERE measurement = ? AND tags = ?::jsonb AND field = ? RETURNING id, next_seq")) {
+                    ps.setLong(1, limit);
+                    ps.setString(2, measurement);
+                    ps.setString(3, tagsJson);
+                    ps.setString(4, field);
+                    try (ResultSet rs = ps.executeQuery()) {
+                        if (!rs.next()) {
+                            throw new SQLException("series vanished after insert conflict: " + measurement);
+                        }
+                        m = new Mapping(rs.getInt(1), rs.getLong(2) - limit);
+                    }
+                }
+                LOG.info("series {} (provisional id {}) already existed as id {}; its numbers continue above the "
+                    + "existing ones (offset {})", measurement + tagsJson + " " + field, provisional, m.id(), m.offset());
+            }
+            try (PreparedStatement ps = c.prepareStatement("INSERT INTO " + SeriesSchema.PROVISIONAL
+                + " (instance, provisional, source_id, seq_offset) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING")) {
+                ps.setString(1, store.instance());
+                ps.setInt(2, provisional);
+                ps.setInt(3, m.id());
+                ps.setLong(4, m.offset());
+                ps.executeUpdate();
+            }
+            c.commit();
+            return m;
+        } catch (SQLException | RuntimeException e) {
+            try {
+                c.rollback();
+            } catch (SQLException again) {
+                e.addSuppressed(again);
+            }
+            throw e;
+        } finally {
+            c.setAutoCommit(true);
+        }
+    }
+
+    /** Run by the reservation round that finds the database back: every provisional series of this run gets its row. */
+    private void reconcileProvisional(Connection c) throws SQLException {
+        for (Provisional p : unreconciled) {
+            final long limit = p.series().limit(); // numbers reserved later are pushed by the same round
+            final Mapping m = reconcileOne(c, p.series().id(), p.measurement(), p.tagsJson(), p.field(), limit);
+            p.series().reconciled(m.id(), m.offset(), limit);
+            mappings.put(p.series().id(), m);
+            unreconciled.remove(p);
+        }
+        LOG.info("series first seen during the outage have their catalogue rows; {} provisional ids mapped in all",
+            mappings.size());
+    }
+
+    /**
+     * A series first seen while the database is unreachable: a provisional id, recorded with its key in the store
+     * (forced to disk) before any event can carry it.
+     */
+    private Created createProvisional(SeriesKey key, String measurement, List<String> tags, String tagsJson,
+                                      String field) throws java.io.IOException {
+        synchronized (provisionalLock) {
+            final Series known = byKey.get(key);
+            if (known != null) {
+                return new Created(known, false);
+            }
+            final int id = nextProvisional;
+            final long limit = SequenceReserver.MIN_BLOCK;
+            store.appendCreate(id, limit, measurement, tags, field);
+            nextProvisional--;
+            final Series s = new Series(id, 0, limit, sequences);
+            unreconciled.add(new Provisional(s, measurement, tags, tagsJson, field));
+            byId.put(id, s);
+            byKey.putIfAbsent(key, s);
+            created.incrementAndGet();
+            return new Created(s, true);
+        }
+    }
+
+    /** Where a provisional id's events go (null when its row is not made yet, or for an unknown id). */
+    Mapping mapping(int provisionalId) {
+        return mappings.get(provisionalId);
+    }
+
+    /**
+     * Wraps the pipeline's sink so that events of provisional series reach the database with their catalogue id and
+     * numbers (see the class comment). A batch holding a provisional id whose row is not made yet fails retryably
+     * (the database was just back; the next reservation round makes the row). Batches without provisional ids pass
+     * through untouched, after one scan of their source ids.
+     */
+    public dev.spillway.telemetry.sink.Sink resolvingSink(dev.spillway.telemetry.sink.Sink delegate) {
+        return new ProvisionalIdSink(delegate, this::mapping);
+    }
+
+    /** Whether the database is known unreachable (series are then created provisionally, numbers reserved locally). */
+    public boolean databaseDown() {
+        return sequences.outage();
     }
 
     private void load() throws SQLException {
@@ -175,13 +431,32 @@ public final class SeriesRegistry implements AutoCloseable, Service {
         final String tagsJson = SeriesKey.tagsJson(tags);
         try {
             executor.execute(() -> {
+                boolean keep = false; // the slot taken above stays taken only by a series new to this collector
                 try {
-                    mine.complete(create(key, measurement, tagsJson, field));
+                    Created c;
+                    if (store != null && sequences.outage()) {
+                        c = createProvisional(key, measurement, tags, tagsJson, field);
+                    } else {
+                        try {
+                            c = create(key, measurement, tagsJson, field);
+                        } catch (SQLException e) {
+                            if (store == null || !SqlStates.isTransient(e)) {
+                                throw e;
+                            }
+                            sequences.outageDetected(e);
+                            c = createProvisional(key, measurement, tags, tagsJson, field);
+                        }
+                    }
+                    keep = c.fresh();
+                    mine.complete(c.series());
                 } catch (SQLException e) {
                     mine.completeExceptionally(classify(e));
                 } catch (Throwable t) {
                     mine.completeExceptionally(t);
                 } finally {
+                    if (!keep) {
+                        reserved.decrementAndGet();
+                    }
                     inFlight.remove(key, mine);
                 }
             });
@@ -193,9 +468,11 @@ public final class SeriesRegistry implements AutoCloseable, Service {
         return mine;
     }
 
-    private Series create(SeriesKey key, String measurement, String tagsJson, String field)
+    private record Created(Series series, boolean fresh) {
+    }
+
+    private Created create(SeriesKey key, String measurement, String tagsJson, String field)
         throws SQLException {
-        boolean ok = false; // the slot taken by resolve() is kept only by a series created here
         try (Connection c = dataSource.getConnection()) {
             c.setAutoCommit(true);
             Integer id = null;
@@ -240,13 +517,8 @@ public final class SeriesRegistry implements AutoCloseable, Service {
                 fresh[0] = true;
                 return new Series(i, first, reserved, sequences);
             });
-            ok = fresh[0]; // an id already known under another key keeps its one reservation
             byKey.putIfAbsent(key, s);
-            return s;
-        } finally {
-            if (!ok) {
-                reserved.decrementAndGet();
-            }
+            return new Created(s, fresh[0]); // an id already known under another key keeps its one reservation
         }
     }
 

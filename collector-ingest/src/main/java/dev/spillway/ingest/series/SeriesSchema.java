@@ -14,6 +14,8 @@ public final class SeriesSchema {
     public static final String SOURCES = "telemetry_sources";
     /** Human-friendly view. */
     public static final String VIEW = "telemetry";
+    /** Where each series first seen during an outage (a provisional id of a collector instance) was filed. */
+    public static final String PROVISIONAL = "telemetry_series_provisional";
 
     private SeriesSchema() {
     }
@@ -47,6 +49,17 @@ public final class SeriesSchema {
                     "UPDATE " + SOURCES + " s SET next_seq = coalesce((SELECT max(e.seq) + 1 FROM " + eventsTable
                         + " e WHERE e.source_id = s.id), 0) WHERE next_seq IS NULL",
                     "ALTER TABLE " + SOURCES + " ALTER COLUMN next_seq SET DEFAULT 0, ALTER COLUMN next_seq SET NOT NULL",
-                    "DROP INDEX IF EXISTS " + eventsTable + "_source_seq_idx"));
+                    "DROP INDEX IF EXISTS " + eventsTable + "_source_seq_idx"),
+                Migration.sql(3, "provisional series ids of outages and their catalogue rows",
+                    // A series first seen while the database was down got a negative id from its collector (instance
+                    // = the id of the collector's spool directory); this says which row it became and by how much
+                    // its sequence numbers were shifted (0 unless another collector had created it meanwhile).
+                    "CREATE TABLE IF NOT EXISTS " + PROVISIONAL + " ("
+                        + "instance text NOT NULL, "
+                        + "provisional integer NOT NULL CHECK (provisional < 0), "
+                        + "source_id integer NOT NULL, "
+                        + "seq_offset bigint NOT NULL, "
+                        + "created_at timestamptz NOT NULL DEFAULT now(), "
+                        + "PRIMARY KEY (instance, provisional))"));
     }
 }

@@ -16,7 +16,7 @@ class ModuleSurfaceTest {
     void surfaceAndDependenciesAreAsDeclared() {
         ModuleSurface.of(Path.of("target", "classes"), "dev.spillway.ingest")
             .api("dev.spillway.ingest", "dev.spillway.ingest.listen", "dev.spillway.ingest.series",
-                "dev.spillway.ingest.lineprotocol")
+                "dev.spillway.ingest.lineprotocol", "dev.spillway.ingest.resend")
             .assertAll("dev.spillway.telemetry", "dev.spillway.runtime");
     }
 }

@@ -3,6 +3,7 @@ package dev.spillway.ingest.internal.http;
 import dev.spillway.ingest.AckMode;
 import dev.spillway.ingest.IngestResult;
 import dev.spillway.ingest.RejectReason;
+import dev.spillway.ingest.RequestScope;
 import dev.spillway.ingest.lineprotocol.Precision;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.ChannelHandlerContext;
@@ -333,7 +334,10 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
                 return;
             }
         }
-        api.ingestor().ingest(body, 0, length, precision, "http " + peer, 1, ack).whenComplete((result, err) -> {
+        // Resends are recognised by Idempotency-Key, or by a digest of credentials, URI and body (ResendWindow).
+        final RequestScope scope = new RequestScope(r.headers.get("Idempotency-Key"),
+            r.headers.get(HttpHeaderNames.AUTHORIZATION), r.uri);
+        api.ingestor().ingest(body, 0, length, precision, "http " + peer, 1, ack, scope).whenComplete((result, err) -> {
             if (err != null) {
                 LOG.error("ingest failed for request from {}", peer, err);
                 respond(ctx, r, HttpResponseStatus.INTERNAL_SERVER_ERROR, Json.error("internal error", err.toString()));
@@ -346,16 +350,23 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
     private void answer(ChannelHandlerContext ctx, Request r, IngestResult result) {
         if (result.allAccepted()) {
             respond(ctx, r, HttpResponseStatus.NO_CONTENT, null);
+        } else if (result.refusal() != null) {
+            if (result.refusal().status() == 503) {
+                unavailable(ctx, r, result.refusal().message());
+            } else {
+                respond(ctx, r, HttpResponseStatus.valueOf(result.refusal().status()),
+                    Json.error("conflict", result.refusal().message()));
+            }
         } else if (result.uncommitted() && !result.refused() && !result.seriesError() && result.rejected() == 0) {
             unavailable(ctx, r, "ack=commit: not every event of this request was confirmed committed (some were lost "
                 + "or the confirmation timed out; see spillway_events_failed_total); retry");
         } else if (result.refused() || result.seriesError()) {
             // Not all good lines are in: a 2xx or 400 would tell the client not to retry data we did not take.
             // Lines before the refusal were taken (events cannot be taken back out of the ring): the answer says
-            // how many, so a client that resends the whole body knows those lines are stored twice.
+            // how many; a resend of the whole body takes only the others (ResendWindow).
             final String kept = result.accepted() == 0 ? "" : " (" + result.accepted() + " of "
-                + (result.accepted() + result.rejected()) + " lines were taken before the refusal; resending the "
-                + "whole body stores them again)";
+                + (result.accepted() + result.rejected()) + " lines were taken before the refusal; resend the whole "
+                + "body: the lines already taken are not stored again)";
             unavailable(ctx, r, (result.refused() ? "collector is not accepting data right now; retry later"
                 : "could not create series in the database; retry later") + kept);
         } else {
