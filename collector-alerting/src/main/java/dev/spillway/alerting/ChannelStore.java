@@ -45,7 +45,10 @@ public final class ChannelStore {
         try {
             u = URI.create(url);
         } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("url is not a valid URI: " + e.getMessage());
+            // The reason only: the exception's message repeats the URL, which may hold a secret.
+            final String why = e.getCause() instanceof java.net.URISyntaxException x ? x.getReason() + " at index "
+                + x.getIndex() : "malformed";
+            throw new IllegalArgumentException("url is not a valid URI: " + why);
         }
         if (!"http".equals(u.getScheme()) && !"https".equals(u.getScheme())) {
             throw new IllegalArgumentException("url must be http or https, was '" + Channel.mask(url) + "'");

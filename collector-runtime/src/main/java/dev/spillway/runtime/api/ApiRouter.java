@@ -1,5 +1,7 @@
 package dev.spillway.runtime.api;
 
+import dev.spillway.runtime.log.LogText;
+import dev.spillway.runtime.log.RateLimitedLog;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -43,6 +45,8 @@ public final class ApiRouter implements AutoCloseable {
     public static final String API_PREFIX = "/api/v1/";
 
     private static final Logger LOG = LoggerFactory.getLogger(ApiRouter.class);
+    // One line per 10 s while the database is down, however many requests are answered 503.
+    private static final RateLimitedLog OUTAGES = new RateLimitedLog(LOG, 10_000);
 
     private final List<Route> routes = new CopyOnWriteArrayList<>();
     private final Set<String> prefixes = new LinkedHashSet<>(List.of(API_PREFIX));
@@ -115,7 +119,19 @@ public final class ApiRouter implements AutoCloseable {
     }
 
     /**
-     * Routes a request. Never completes exceptionally: every failure is an error response.
+     * Routes a request from an unknown client over plain HTTP (tests, tools). Never completes exceptionally.
+     *
+     * @see #dispatch(String, String, Map, Map, byte[], boolean, String, boolean)
+     */
+    public CompletableFuture<ApiResponse> dispatch(String method, String path, Map<String, List<String>> query,
+                                                   Map<String, String> headers, byte[] body, boolean authorized) {
+        return dispatch(method, path, query, headers, body, authorized, "unknown", false);
+    }
+
+    /**
+     * Routes a request. Never completes exceptionally: every failure is an error response. A path or query
+     * parameter holding a control character is answered 400 naming it before any handler runs, so no such text
+     * reaches a query or a log.
      *
      * @param method HTTP method
      * @param path decoded path
@@ -123,9 +139,12 @@ public final class ApiRouter implements AutoCloseable {
      * @param headers lower-case names
      * @param body raw body
      * @param authorized the HTTP layer's token check for this request
+     * @param client the client's address (see {@link ApiRequest#client()})
+     * @param secure whether the client came over HTTPS (see {@link ApiRequest#secure()})
      */
     public CompletableFuture<ApiResponse> dispatch(String method, String path, Map<String, List<String>> query,
-                                                   Map<String, String> headers, byte[] body, boolean authorized) {
+                                                   Map<String, String> headers, byte[] body, boolean authorized,
+                                                   String client, boolean secure) {
         final String m = method.toUpperCase(Locale.ROOT);
         final String[] parts = split(path);
         boolean pathKnown = false;
@@ -145,7 +164,12 @@ public final class ApiRouter implements AutoCloseable {
                 return done(new ApiException(413, "request too large", "body is " + body.length
                     + " bytes; the limit is " + maxBody, null));
             }
-            final ApiRequest req = new ApiRequest(m, path, params, query, headers, body, authorized);
+            try {
+                requirePrintable(params, query);
+            } catch (ApiException e) {
+                return done(e);
+            }
+            final ApiRequest req = new ApiRequest(m, path, params, query, headers, body, authorized, client, secure);
             final CompletableFuture<ApiResponse> out = new CompletableFuture<>();
             try {
                 executor.execute(() -> out.complete(run(r, req)));
@@ -155,9 +179,25 @@ public final class ApiRouter implements AutoCloseable {
             return out;
         }
         if (pathKnown) {
-            return done(new ApiException(405, "method not allowed", m + " is not allowed on " + path, null));
+            return done(new ApiException(405, "method not allowed", m + " is not allowed on "
+                + LogText.escape(path), null));
         }
-        return done(ApiException.notFound("no endpoint " + path));
+        return done(ApiException.notFound("no endpoint " + LogText.escape(path)));
+    }
+
+    /** 400 naming the first path or query parameter (name or value) that holds a control character. */
+    private static void requirePrintable(Map<String, String> params, Map<String, List<String>> query)
+        throws ApiException {
+        for (Map.Entry<String, String> e : params.entrySet()) {
+            ApiText.requireNoControl(e.getKey(), e.getValue());
+        }
+        for (Map.Entry<String, List<String>> e : query.entrySet()) {
+            final String name = LogText.escape(e.getKey());
+            ApiText.requireNoControl(name, e.getKey());
+            for (String v : e.getValue()) {
+                ApiText.requireNoControl(name, v);
+            }
+        }
     }
 
     private static ApiResponse run(Route r, ApiRequest req) {
@@ -166,8 +206,15 @@ public final class ApiRouter implements AutoCloseable {
         } catch (ApiException e) {
             return ApiResponse.error(e);
         } catch (Exception | Error e) {
-            LOG.error("API {} {} failed", req.method(), req.path(), e);
-            return ApiResponse.error(new ApiException(500, "internal error", e.toString(), null));
+            final String outage = DatabaseOutage.describe(e);
+            if (outage != null) {
+                // Expected while the database is down or restarting: the client retries; no stack trace.
+                OUTAGES.warn("API " + req.method() + " " + LogText.escape(req.path()) + " answered 503: " + outage);
+                return ApiResponse.error(ApiException.unavailable("database unavailable (" + outage
+                    + "); retry later"));
+            }
+            LOG.error("API {} {} failed", req.method(), LogText.escape(req.path()), e);
+            return ApiResponse.error(new ApiException(500, "internal error", e.getClass().getName(), null));
         }
     }
 

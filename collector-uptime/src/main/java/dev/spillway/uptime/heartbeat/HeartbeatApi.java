@@ -2,6 +2,8 @@ package dev.spillway.uptime.heartbeat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.spillway.runtime.api.ApiException;
+import dev.spillway.runtime.api.ApiJson;
+import dev.spillway.runtime.api.ApiText;
 import dev.spillway.runtime.api.ApiRequest;
 import dev.spillway.runtime.api.ApiResponse;
 import dev.spillway.runtime.api.ApiRouter;
@@ -12,6 +14,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * {@code /api/v1/services}: register ({@code PUT}, idempotent), list, read and delete heartbeat services, and
@@ -19,6 +22,12 @@ import java.util.Map;
  * out of range). All need the collector's token when one is set.
  */
 public final class HeartbeatApi {
+
+    /** What a PUT body may set. */
+    private static final Set<String> FIELDS = Set.of("timeout", "grace", "statuses");
+    /** What a GET answer holds besides: accepted and ignored, so a GET body can be sent back. */
+    private static final Set<String> READ_ONLY = Set.of("id", "state", "availability", "status", "status_name",
+        "last_ping", "alert_after");
 
     private final Heartbeats heartbeats;
 
@@ -51,6 +60,11 @@ public final class HeartbeatApi {
         if (!body.isObject()) {
             throw ApiException.badRequest("body must be a JSON object such as "
                 + "{\"timeout\":\"30s\",\"grace\":\"5s\",\"statuses\":[\"ok\",\"degraded\"]}");
+        }
+        ApiJson.requireKnownFields(body, FIELDS, READ_ONLY);
+        final JsonNode id = body.get("id");
+        if (id != null && !id.isNull() && !(id.isTextual() && id.asText().equals(req.param("id")))) {
+            throw ApiException.invalid("id", "differs from the id in the path '" + req.param("id") + "'");
         }
         final ServiceSpec spec;
         try {
@@ -128,6 +142,8 @@ public final class HeartbeatApi {
             if (!s.isTextual()) {
                 throw ApiException.invalid("statuses", "every entry must be a string");
             }
+            // Checked here, not in ServiceSpec: rows stored before this rule must still load.
+            ApiText.requireNoControl("statuses", s.asText());
             out.add(s.asText());
         }
         return out;
