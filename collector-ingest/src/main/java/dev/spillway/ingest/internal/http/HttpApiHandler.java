@@ -20,6 +20,7 @@ import io.netty.handler.codec.http.QueryStringDecoder;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.handler.timeout.IdleStateEvent;
 import io.netty.util.ReferenceCountUtil;
+import dev.spillway.runtime.log.LogText;
 import dev.spillway.runtime.log.RateLimitedLog;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -49,6 +50,7 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
     /** Logs the 503 answers not mentioned yet (at shutdown). */
     static void flushRefusals() {
         REFUSALS.flush();
+        FOREIGN.flush();
     }
 
     private final HttpApi api;
@@ -60,6 +62,9 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
     private boolean inputClosed;
     private boolean closing;
     private String peer = "?";
+    private java.net.InetSocketAddress peerAddress;
+    // One line per 10 s for requests refused by the Host/Origin/Sec-Fetch-Site checks.
+    private static final RateLimitedLog FOREIGN = new RateLimitedLog(LOG, 10_000);
 
     /** A request after routing: the item plus its decoded URI. */
     private record Request(Inbound.Request in, HttpMethod method, String uri, HttpHeaders headers, String endpoint) {
@@ -75,6 +80,9 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
     @Override
     public void channelActive(ChannelHandlerContext ctx) throws Exception {
         peer = String.valueOf(ctx.channel().remoteAddress());
+        if (ctx.channel().remoteAddress() instanceof java.net.InetSocketAddress a) {
+            peerAddress = a;
+        }
         super.channelActive(ctx);
     }
 
@@ -145,8 +153,8 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
                 JSON);
             if (refusal.status().code() == 503) {
                 resp.headers().set(HttpHeaderNames.RETRY_AFTER, "1");
-                REFUSALS.warn("answered 503 to " + refusal.method() + " " + refusal.uri() + " from " + peer + ": "
-                    + refusal.message());
+                REFUSALS.warn("answered 503 to " + refusal.method() + " " + loggable(refusal.uri()) + " from " + peer
+                    + ": " + refusal.message());
             }
             send(ctx, r, resp, refusal.close());
             return;
@@ -158,14 +166,17 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
             r = new Request(in, in.method(), in.uri(), in.headers(), endpoint(path));
         } catch (RuntimeException e) {
             final Request bad = new Request(in, in.method(), in.uri(), in.headers(), "other");
-            respond(ctx, bad, HttpResponseStatus.BAD_REQUEST, Json.error("invalid", "malformed URI: " + e.getMessage()));
+            // Not the decoder's message: it repeats the URI, which may carry a token (?p=).
+            respond(ctx, bad, HttpResponseStatus.BAD_REQUEST, Json.error("invalid",
+                "malformed URI: bad percent-encoding or characters in the path or query"));
             return;
         }
         try {
             dispatch(ctx, r);
         } catch (RuntimeException e) {
-            LOG.error("unexpected error handling {} {} from {}", r.method, r.uri, peer, e);
-            respond(ctx, r, HttpResponseStatus.INTERNAL_SERVER_ERROR, Json.error("internal error", e.toString()));
+            LOG.error("unexpected error handling {} {} from {}", r.method, loggable(r.uri), peer, e);
+            respond(ctx, r, HttpResponseStatus.INTERNAL_SERVER_ERROR, Json.error("internal error",
+                e.getClass().getName()));
         }
     }
 
@@ -180,6 +191,13 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
     private void dispatch(ChannelHandlerContext ctx, Request r) {
         final QueryStringDecoder query = new QueryStringDecoder(r.uri);
         final String path = query.path();
+        final WebGuard.Refusal refused = api.guard().check(r.method, path, r.headers);
+        if (refused != null) {
+            FOREIGN.warn("refused " + r.method + " " + LogText.escape(path) + " from " + peer + ": "
+                + refused.message());
+            respond(ctx, r, HttpResponseStatus.FORBIDDEN, Json.forbidden(refused.header(), refused.message()));
+            return;
+        }
         if (api.router() != null && api.router().handles(path)) {
             routed(ctx, r, query);
             return;
@@ -235,10 +253,12 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
         r.headers.forEach(h -> headers.putIfAbsent(h.getKey().toLowerCase(Locale.ROOT), h.getValue()));
         api.router().dispatch(r.method.name(), query.path(), query.parameters(), headers,
             java.util.Arrays.copyOf(r.in.body(), r.in.length()),
-            auth.allows(r.headers, query)).whenComplete((resp, err) -> {
+            auth.allows(r.headers, query), api.guard().client(peerAddress, r.headers),
+            api.guard().secure(peerAddress, r.headers)).whenComplete((resp, err) -> {
                 if (err != null) {
-                    LOG.error("API request {} {} from {} failed", r.method, r.uri, peer, err);
-                    respond(ctx, r, HttpResponseStatus.INTERNAL_SERVER_ERROR, Json.error("internal error", err.toString()));
+                    LOG.error("API request {} {} from {} failed", r.method, loggable(r.uri), peer, err);
+                    respond(ctx, r, HttpResponseStatus.INTERNAL_SERVER_ERROR, Json.error("internal error",
+                        err.getClass().getName()));
                     return;
                 }
                 final FullHttpResponse out = resp.contentType() == null
@@ -336,7 +356,8 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
         api.ingestor().ingest(body, 0, length, precision, "http " + peer, 1, ack).whenComplete((result, err) -> {
             if (err != null) {
                 LOG.error("ingest failed for request from {}", peer, err);
-                respond(ctx, r, HttpResponseStatus.INTERNAL_SERVER_ERROR, Json.error("internal error", err.toString()));
+                respond(ctx, r, HttpResponseStatus.INTERNAL_SERVER_ERROR, Json.error("internal error",
+                    err.getClass().getName()));
             } else {
                 answer(ctx, r, result);
             }
@@ -473,6 +494,17 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
         super.channelInactive(ctx);
     }
 
+    /**
+     * A request URI for the log: control characters escaped, and the values of {@code p} and {@code token} (v1
+     * clients' and the page's token parameters) masked.
+     */
+    static String loggable(String uri) {
+        return LogText.escape(TOKEN_PARAM.matcher(uri).replaceAll("$1***"));
+    }
+
+    private static final java.util.regex.Pattern TOKEN_PARAM =
+        java.util.regex.Pattern.compile("([?&](?:p|token)=)[^&#]*", java.util.regex.Pattern.CASE_INSENSITIVE);
+
     /** JSON bodies in InfluxDB's error shape. */
     static final class Json {
         private Json() {
@@ -480,6 +512,11 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
 
         static String error(String code, String message) {
             return "{\"code\":" + quote(code) + ",\"message\":" + quote(message) + "}";
+        }
+
+        /** 403 naming the header that refused the request. */
+        static String forbidden(String header, String message) {
+            return "{\"code\":\"forbidden\",\"message\":" + quote(message) + ",\"header\":" + quote(header) + "}";
         }
 
         static String invalidLine(String message, int line) {
