@@ -142,8 +142,9 @@ public final class Collector implements AutoCloseable {
         final ReadinessProbe readiness = new ReadinessProbe(db.dataSource(), pipeline, db.embedded() == null
             ? () -> null : db.embedded()::problem, role == Role.EDGE ? jetStream::edgeProblem : null);
         services.push(Service.closing("readiness probe", readiness), STOP);
-        final StatusPage page = new StatusPage(cfg.ingest().token(), cfg.statusPage().publicPage(), pipeline::stats,
-            pipeline.ringCapacity(), readiness::databaseReachable, db.dataSource(), EventsTable.NAME, Instant::now);
+        final StatusPage page = new StatusPage(cfg.ingest().token(), cfg.statusPage(), pipeline::stats,
+            pipeline.ringCapacity(), readiness::databaseReachable, db.dataSource(), EventsTable.NAME, Instant::now,
+            clock::instant);
         page.register(router);
         services.push(Service.closing("status page", page), STOP);
         listeners = services.push(IngestListeners.start(cfg.ingest(), io, ingestor, saturation, readiness, metrics,
