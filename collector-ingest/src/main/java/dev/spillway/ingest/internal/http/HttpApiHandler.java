@@ -162,7 +162,9 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
         final Inbound.Request in = (Inbound.Request) item;
         final Request r;
         try {
-            final String path = new QueryStringDecoder(in.uri()).path();
+            final QueryStringDecoder decoded = new QueryStringDecoder(in.uri());
+            final String path = decoded.path();
+            decoded.parameters(); // decoded lazily: a bad %xx in the query must fail here, as a 400
             r = new Request(in, in.method(), in.uri(), in.headers(), endpoint(path));
         } catch (RuntimeException e) {
             final Request bad = new Request(in, in.method(), in.uri(), in.headers(), "other");
@@ -438,6 +440,9 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
             budget.release(r.in.reserved());
         }
         api.metrics().httpResponse(r.endpoint, resp.status().code());
+        if (resp.status().code() == 503 && !resp.headers().contains(HttpHeaderNames.RETRY_AFTER)) {
+            resp.headers().set(HttpHeaderNames.RETRY_AFTER, "1"); // every 503 says when to try again
+        }
         if (r.method.equals(HttpMethod.HEAD)) {
             resp.content().clear();
         }
