@@ -93,13 +93,16 @@ public final class ChannelStore {
         try (Connection c = dataSource.getConnection();
              PreparedStatement ps = c.prepareStatement("INSERT INTO notification_channels (id, kind, url) "
                  + "VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET kind = EXCLUDED.kind, url = EXCLUDED.url, "
-                 + "enabled = true, disabled_reason = NULL, disabled_at = NULL")) {
+                 + "enabled = true, disabled_reason = NULL, disabled_at = NULL RETURNING " + COLUMNS)) {
             ps.setString(1, id);
             ps.setString(2, kind.id());
             ps.setString(3, url);
-            ps.executeUpdate();
+            // The row as written, in the same statement: a concurrent DELETE cannot slip in before it is read.
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                return read(rs);
+            }
         }
-        return get(id).orElseThrow();
     }
 
     /**

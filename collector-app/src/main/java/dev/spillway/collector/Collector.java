@@ -12,6 +12,7 @@ import dev.spillway.collector.db.FailFastDataSource;
 import dev.spillway.collector.nats.JetStreamRole;
 import dev.spillway.ingest.BadLineLog;
 import dev.spillway.ingest.CollectorMetrics;
+import dev.spillway.ingest.auth.ApiTokens;
 import dev.spillway.ingest.listen.IngestListeners;
 import dev.spillway.ingest.LineIngestor;
 import dev.spillway.ingest.listen.NetworkIo;
@@ -138,11 +139,14 @@ public final class Collector implements AutoCloseable {
         services.push(Service.closing("readiness probe", readiness), STOP);
         // The modules' view of the pool: while the database is known to be down, API requests fail at once (503).
         final DataSource modulesDb = new FailFastDataSource(db.dataSource(), readiness::databaseDown);
+        final ApiTokens tokens = ApiTokens.start(modulesDb);
+        services.push(Service.closing("API tokens", tokens), STOP);
+        tokens.register(router);
         // Alerting first: its transition listener must be in place before the first check can flip.
         final Alerting alerting = Alerting.start(cfg.alerting(), modulesDb, transitions, clock, router, registry,
             services);
         uptime = Uptime.start(cfg.uptime(), modulesDb, transitions, alerting, alerting::wakeup, pointWriter, clock,
-            router, registry, services);
+            router, tokens, registry, services);
         final BadLineLog badLines = new BadLineLog(10_000);
         final LineIngestor ingestor = new LineIngestor(pointWriter, metrics, badLines, uptime.heartbeats()::pingFromLine,
             cfg.ingest().ack(), cfg.ingest().ackTimeout());
@@ -152,7 +156,7 @@ public final class Collector implements AutoCloseable {
         page.register(router);
         services.push(Service.closing("status page", page), STOP);
         listeners = services.push(IngestListeners.start(cfg.ingest(), io, ingestor, saturation, readiness, metrics,
-            badLines, router, registry), STOP);
+            badLines, router, tokens, registry), STOP);
         Banner.log(cfg, listeners, db);
     }
 

@@ -56,8 +56,10 @@ class ApiFuzzTest {
                  LogCapture log = LogCapture.of(org.slf4j.Logger.ROOT_LOGGER_NAME)) {
                 final HttpClient http = HttpClient.newHttpClient();
                 final List<InetSocketAddress> addresses = List.of(address(open), address(guarded));
-                final List<HttpFuzz> fuzzes = List.of(new HttpFuzz(20, self(open), null),
-                    new HttpFuzz(20, self(guarded), TOKEN));
+                final long seed = seed();
+                System.out.println("fuzz seed " + seed + " (set SPILLWAY_FUZZ_SEED to repeat or vary it)");
+                final List<HttpFuzz> fuzzes = List.of(new HttpFuzz(seed, self(open), null),
+                    new HttpFuzz(seed, self(guarded), TOKEN));
                 seed(http, open);
 
                 final List<HttpFuzz.Answer> up = HttpFuzz.run(fuzzes, addresses, REQUESTS, THREADS, ANSWER_TIMEOUT_MILLIS);
@@ -105,6 +107,12 @@ class ApiFuzzTest {
                 assertTrue(log.withStackTraces().isEmpty(), "no stack trace in the log: " + log.withStackTraces());
             }
         }
+    }
+
+    /** The run's seed: 20, or {@code SPILLWAY_FUZZ_SEED}. */
+    private static long seed() {
+        final String env = System.getenv("SPILLWAY_FUZZ_SEED");
+        return env == null || env.isBlank() ? 20 : Long.parseLong(env.trim());
     }
 
     private Collector start(DedicatedPostgres pg, String name, String... extra) throws Exception {

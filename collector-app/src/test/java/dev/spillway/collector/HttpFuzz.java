@@ -49,7 +49,7 @@ final class HttpFuzz {
         "GET /api/v1/services", "PUT /api/v1/services/{s}", "GET /api/v1/services/{s}",
         "DELETE /api/v1/services/{s}", "POST /api/v1/services/{s}/ping", "GET /api/v1/services/{s}/ping",
         "GET /api/v1/channels", "GET /api/v1/channels/{c}", "PUT /api/v1/channels/{c}", "DELETE /api/v1/channels/{c}",
-        "GET /api/v1/notifications",
+        "GET /api/v1/notifications", "GET /api/v1/tokens", "POST /api/v1/tokens", "DELETE /api/v1/tokens/{t}",
         "GET /", "GET /monitors/{m}", "GET /api/v1/page/overview", "GET /api/v1/page/monitors/{m}",
         "GET /login", "POST /login", "POST /logout", "GET /assets/{a}",
         "* /{random}", "RAW malformed"};
@@ -101,7 +101,8 @@ final class HttpFuzz {
             method = pick(r, "GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"); // a method the route does not take
         }
         path = path.replace("{m}", name(r, "mon", clean)).replace("{s}", name(r, "svc", clean))
-            .replace("{c}", name(r, "ch", clean))
+            .replace("{c}", name(r, "ch", clean)).replace("{t}", clean ? Integer.toString(1 + r.nextInt(30))
+                : pick(r, "0", "-1", "99999999999999999999", "x", "%00", "1e3"))
             .replace("{a}", pick(r, "status.js", "status.css", "uplot/uPlot.iife.min.js", "uplot/LICENSE", word(r),
                 "nope.js", "%00", "uplot/%2e%2e%2fstatus.js")).replace("{random}", word(r));
         final String query = clean ? "" : query(r, template);
@@ -135,7 +136,8 @@ final class HttpFuzz {
             headers.add(new String[] {"X-Forwarded-Proto", pick(r, "https", "http", "gopher")});
         }
         byte[] body = body(r, method, template, clean);
-        final boolean jsonRoute = template.startsWith("PUT /api/v1/") || template.equals("POST /api/v1/monitors");
+        final boolean jsonRoute = template.startsWith("PUT /api/v1/") || template.equals("POST /api/v1/monitors")
+            || template.equals("POST /api/v1/tokens");
         if (body != null) {
             final String type = jsonRoute ? (!clean && r.nextInt(6) == 0 ? contentType(r) : "application/json")
                 : template.equals("POST /login") || template.equals("POST /logout")
@@ -202,6 +204,8 @@ final class HttpFuzz {
                     pick(r, "0s", "5s"), "statuses", List.of("ok", "degraded")), true);
                 case "PUT /api/v1/channels/{c}" -> json(r, Map.of("kind", pick(r, "webhook", "slack"), "url",
                     "http://127.0.0.1:1/hook/" + r.nextInt(9)), true);
+                case "POST /api/v1/tokens" -> r.nextBoolean() ? json(r, Map.of("name", "t" + r.nextInt(9)), true)
+                    : json(r, Map.of("name", "k", "scope", "ping", "service", "svc-" + r.nextInt(6)), true);
                 default -> null;
             };
             return text == null ? null : text.getBytes(StandardCharsets.UTF_8);
@@ -211,6 +215,8 @@ final class HttpFuzz {
             case "POST /api/v1/monitors", "PUT /api/v1/monitors/{m}" -> json(r, monitor(r), false);
             case "PUT /api/v1/services/{s}" -> json(r, service(r), false);
             case "PUT /api/v1/channels/{c}" -> json(r, channel(r), false);
+            case "POST /api/v1/tokens" -> json(r, Map.of("name", pick(r, "t", "bad name", "", 5), "scope",
+                pick(r, "read", "ping", "admin", 1), "service", pick(r, "svc-0", "nobody", "a\u0000")), false);
             case "POST /login", "POST /logout" -> pick(r, "token=" + (token == null ? "x" : token) + "&csrf=abc&next=%2F",
                 "token=%zz", "token=a%00b&csrf=x", "csrf=", "next=%2F%2Fevil&token=x", "&&&==", "token=" + word(r), "");
             default -> r.nextInt(3) == 0 ? "" : new String(bytes(r, 40), StandardCharsets.ISO_8859_1);

@@ -15,7 +15,7 @@ class ModuleSurfaceTest {
     @Test
     void surfaceAndDependenciesAreAsDeclared() {
         ModuleSurface.of(Path.of("target", "classes"), "dev.spillway.ingest")
-            .api("dev.spillway.ingest", "dev.spillway.ingest.listen", "dev.spillway.ingest.series",
+            .api("dev.spillway.ingest", "dev.spillway.ingest.auth", "dev.spillway.ingest.listen", "dev.spillway.ingest.series",
                 "dev.spillway.ingest.lineprotocol")
             .assertAll("dev.spillway.telemetry", "dev.spillway.runtime");
     }

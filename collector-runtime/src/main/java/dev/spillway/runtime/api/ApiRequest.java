@@ -17,14 +17,15 @@ import java.util.Map;
  * @param query query parameters
  * @param headers request headers, names in lower case (first value of each)
  * @param body the raw body, empty when none
- * @param authorized whether the request carried the collector's token (or no token is configured)
+ * @param access what the request's credential allows: the collector's token (or no token configured) is admin,
+ *     a read-only token reads, a ping key pings its service
  * @param client the client's IP address as text: the peer's, or the one a trusted proxy reported
  *     ({@code X-Forwarded-For}); for per-client limits such as the sign-in throttle
  * @param secure whether the client reached the collector over HTTPS (a trusted proxy said so with
  *     {@code X-Forwarded-Proto: https}); cookies are then marked {@code Secure}
  */
 public record ApiRequest(String method, String path, Map<String, String> pathParams, Map<String, List<String>> query,
-                         Map<String, String> headers, byte[] body, boolean authorized, String client,
+                         Map<String, String> headers, byte[] body, ApiAccess access, String client,
                          boolean secure) {
 
     /** The media type JSON endpoints take. */
@@ -33,7 +34,13 @@ public record ApiRequest(String method, String path, Map<String, String> pathPar
     /** A request from an unknown client over plain HTTP (tests, tools). */
     public ApiRequest(String method, String path, Map<String, String> pathParams, Map<String, List<String>> query,
                       Map<String, String> headers, byte[] body, boolean authorized) {
-        this(method, path, pathParams, query, headers, body, authorized, "unknown", false);
+        this(method, path, pathParams, query, headers, body, authorized ? ApiAccess.ADMIN : ApiAccess.NONE, "unknown",
+            false);
+    }
+
+    /** Whether the request may read (the collector's token, a read-only token, or no token configured). */
+    public boolean authorized() {
+        return access.canRead();
     }
 
     /** A path parameter. */

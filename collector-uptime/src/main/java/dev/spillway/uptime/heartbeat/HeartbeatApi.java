@@ -1,6 +1,7 @@
 package dev.spillway.uptime.heartbeat;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.spillway.ingest.auth.ApiTokens;
 import dev.spillway.runtime.api.ApiException;
 import dev.spillway.runtime.api.ApiJson;
 import dev.spillway.runtime.api.ApiText;
@@ -19,7 +20,8 @@ import java.util.Set;
 /**
  * {@code /api/v1/services}: register ({@code PUT}, idempotent), list, read and delete heartbeat services, and
  * ping them ({@code POST} or {@code GET .../ping?status=N}: 204; 404 for an unknown id; 400 for a status index
- * out of range). All need the collector's token when one is set.
+ * out of range). All need the collector's token when one is set; reads also take a read-only token, and a ping the
+ * service's ping key.
  */
 public final class HeartbeatApi {
 
@@ -30,10 +32,15 @@ public final class HeartbeatApi {
         "last_ping", "alert_after");
 
     private final Heartbeats heartbeats;
+    private final ApiTokens tokens;
 
-    /** @param heartbeats the engine whose store and pings the routes use */
-    public HeartbeatApi(Heartbeats heartbeats) {
+    /**
+     * @param heartbeats the engine whose store and pings the routes use
+     * @param tokens where ping keys live (revoked with their service), or null
+     */
+    public HeartbeatApi(Heartbeats heartbeats, ApiTokens tokens) {
         this.heartbeats = heartbeats;
+        this.tokens = tokens;
     }
 
     /** Adds the routes. */
@@ -43,8 +50,9 @@ public final class HeartbeatApi {
         router.route("GET", "/api/v1/services/{id}", req -> ApiResponse.ok(view(heartbeats.store().get(req.param("id"))
             .orElseThrow(() -> notFound(req.param("id"))))));
         router.route("DELETE", "/api/v1/services/{id}", this::delete);
-        router.route("POST", "/api/v1/services/{id}/ping", this::ping);
-        router.route("GET", "/api/v1/services/{id}/ping", this::ping);
+        // The admin token or this service's ping key (a cron job's credential that can do nothing else).
+        router.route(ApiRouter.Scope.PING, "POST", "/api/v1/services/{id}/ping", this::ping);
+        router.route(ApiRouter.Scope.PING, "GET", "/api/v1/services/{id}/ping", this::ping);
     }
 
     private List<Map<String, Object>> list() throws java.sql.SQLException {
@@ -87,6 +95,9 @@ public final class HeartbeatApi {
             throw notFound(id);
         }
         heartbeats.removed(id);
+        if (tokens != null) {
+            tokens.revokeService(id); // its ping keys go with it: a service registered later under the id starts afresh
+        }
         return ApiResponse.noContent();
     }
 

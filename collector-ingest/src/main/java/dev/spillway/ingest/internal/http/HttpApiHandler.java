@@ -20,6 +20,7 @@ import io.netty.handler.codec.http.QueryStringDecoder;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.handler.timeout.IdleStateEvent;
 import io.netty.util.ReferenceCountUtil;
+import dev.spillway.runtime.api.ApiAccess;
 import dev.spillway.runtime.log.LogText;
 import dev.spillway.runtime.log.RateLimitedLog;
 import org.slf4j.Logger;
@@ -72,7 +73,7 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
 
     HttpApiHandler(HttpApi api, BufferBudget budget, int maxPipelined) {
         this.api = api;
-        this.auth = new TokenAuth(api.token());
+        this.auth = new TokenAuth(api.token(), api.tokens());
         this.budget = budget;
         this.maxPipelined = maxPipelined;
     }
@@ -227,7 +228,7 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
                 }
             }
             case "/ready" -> {
-                if (authorized(ctx, r, query)) {
+                if (authorized(ctx, r, query, false)) {
                     if (api.readiness().ready()) {
                         respond(ctx, r, HttpResponseStatus.OK, "{\"status\":\"ready\"}");
                     } else {
@@ -236,12 +237,12 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
                 }
             }
             case "/metrics" -> {
-                if (authorized(ctx, r, query)) {
+                if (authorized(ctx, r, query, false)) {
                     metrics(ctx, r);
                 }
             }
             case "/api/v2/write", "/write" -> {
-                if (authorized(ctx, r, query)) {
+                if (authorized(ctx, r, query, true)) {
                     write(ctx, r, query);
                 }
             }
@@ -255,7 +256,7 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
         r.headers.forEach(h -> headers.putIfAbsent(h.getKey().toLowerCase(Locale.ROOT), h.getValue()));
         api.router().dispatch(r.method.name(), query.path(), query.parameters(), headers,
             java.util.Arrays.copyOf(r.in.body(), r.in.length()),
-            auth.allows(r.headers, query), api.guard().client(peerAddress, r.headers),
+            auth.access(r.headers, query), api.guard().client(peerAddress, r.headers),
             api.guard().secure(peerAddress, r.headers)).whenComplete((resp, err) -> {
                 if (err != null) {
                     LOG.error("API request {} {} from {} failed", r.method, loggable(r.uri), peer, err);
@@ -279,11 +280,18 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
             });
     }
 
-    private boolean authorized(ChannelHandlerContext ctx, Request r, QueryStringDecoder query) {
-        if (auth.allows(r.headers, query)) {
+    /** Whether the request's credential reaches far enough (admin for writes, a read-only token for reads). */
+    private boolean authorized(ChannelHandlerContext ctx, Request r, QueryStringDecoder query, boolean admin) {
+        final ApiAccess access = auth.access(r.headers, query);
+        if (admin ? access.isAdmin() : access.canRead()) {
             return true;
         }
-        respond(ctx, r, HttpResponseStatus.UNAUTHORIZED, Json.error("unauthorized", "unauthorized access"));
+        if (access.level() == ApiAccess.Level.NONE) {
+            respond(ctx, r, HttpResponseStatus.UNAUTHORIZED, Json.error("unauthorized", "unauthorized access"));
+        } else {
+            respond(ctx, r, HttpResponseStatus.FORBIDDEN, Json.error("forbidden", r.method + " " + r.endpoint
+                + " is not allowed with " + access.describe()));
+        }
         return false;
     }
 
@@ -500,15 +508,15 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
     }
 
     /**
-     * A request URI for the log: control characters escaped, and the values of {@code p} and {@code token} (v1
-     * clients' and the page's token parameters) masked.
+     * A request URI for the log: control characters escaped, and the values of {@code p}, {@code token} and
+     * {@code key} (v1 clients', the page's and ping URLs' credentials) masked.
      */
     static String loggable(String uri) {
         return LogText.escape(TOKEN_PARAM.matcher(uri).replaceAll("$1***"));
     }
 
     private static final java.util.regex.Pattern TOKEN_PARAM =
-        java.util.regex.Pattern.compile("([?&](?:p|token)=)[^&#]*", java.util.regex.Pattern.CASE_INSENSITIVE);
+        java.util.regex.Pattern.compile("([?&](?:p|token|key)=)[^&#]*", java.util.regex.Pattern.CASE_INSENSITIVE);
 
     /** JSON bodies in InfluxDB's error shape. */
     static final class Json {
