@@ -23,7 +23,10 @@ public record Channel(String id, ChannelKind kind, String url, boolean enabled, 
         return mask(url);
     }
 
-    /** Keeps scheme, host and the first path segment of a URL; masks the rest. */
+    /**
+     * Keeps scheme, host, port and the first path segment of a URL; masks the rest of the path, drops the query and
+     * fragment, and shows credentials in the authority ({@code user:password@}) as {@code ***@}.
+     */
     public static String mask(String url) {
         if (url == null) {
             return null;
@@ -33,7 +36,11 @@ public record Channel(String id, ChannelKind kind, String url, boolean enabled, 
             final String path = u.getRawPath() == null ? "" : u.getRawPath();
             final int second = path.indexOf('/', 1);
             final String shown = second < 0 ? path : path.substring(0, second) + "/***";
-            return u.getScheme() + "://" + u.getRawAuthority() + shown;
+            if (u.getHost() == null) {
+                return "***";
+            }
+            final String host = u.getHost() + (u.getPort() < 0 ? "" : ":" + u.getPort());
+            return u.getScheme() + "://" + (u.getRawUserInfo() == null ? "" : "***@") + host + shown;
         } catch (IllegalArgumentException e) {
             return "***";
         }

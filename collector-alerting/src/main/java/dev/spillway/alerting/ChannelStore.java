@@ -45,7 +45,10 @@ public final class ChannelStore {
         try {
             u = URI.create(url);
         } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("url is not a valid URI: " + e.getMessage());
+            // The reason only: the exception's message repeats the URL, which may hold a secret.
+            final String why = e.getCause() instanceof java.net.URISyntaxException x ? x.getReason() + " at index "
+                + x.getIndex() : "malformed";
+            throw new IllegalArgumentException("url is not a valid URI: " + why);
         }
         if (!"http".equals(u.getScheme()) && !"https".equals(u.getScheme())) {
             throw new IllegalArgumentException("url must be http or https, was '" + Channel.mask(url) + "'");
@@ -90,13 +93,16 @@ public final class ChannelStore {
         try (Connection c = dataSource.getConnection();
              PreparedStatement ps = c.prepareStatement("INSERT INTO notification_channels (id, kind, url) "
                  + "VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET kind = EXCLUDED.kind, url = EXCLUDED.url, "
-                 + "enabled = true, disabled_reason = NULL, disabled_at = NULL")) {
+                 + "enabled = true, disabled_reason = NULL, disabled_at = NULL RETURNING " + COLUMNS)) {
             ps.setString(1, id);
             ps.setString(2, kind.id());
             ps.setString(3, url);
-            ps.executeUpdate();
+            // The row as written, in the same statement: a concurrent DELETE cannot slip in before it is read.
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                return read(rs);
+            }
         }
-        return get(id).orElseThrow();
     }
 
     /**

@@ -3,6 +3,8 @@ package dev.spillway.alerting;
 import dev.spillway.uptime.transitions.Notification;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.spillway.runtime.api.ApiException;
+import dev.spillway.runtime.api.ApiJson;
+import dev.spillway.runtime.api.ApiText;
 import dev.spillway.runtime.api.ApiRequest;
 import dev.spillway.runtime.api.ApiResponse;
 import dev.spillway.runtime.api.ApiRouter;
@@ -23,6 +25,11 @@ import java.util.Set;
 public final class NotifyApi {
 
     private static final Set<String> STATES = Set.of(OutboxEntry.PENDING, OutboxEntry.SENT, OutboxEntry.FAILED);
+
+    /** What a PUT body may set. */
+    private static final Set<String> FIELDS = Set.of("kind", "url");
+    /** What a GET answer holds besides: accepted and ignored, so a GET body can be sent back. */
+    private static final Set<String> READ_ONLY = Set.of("id", "enabled", "disabled_reason", "disabled_at");
 
     private final DataSource dataSource;
     private final ChannelStore channels;
@@ -65,7 +72,15 @@ public final class NotifyApi {
         if (!body.isObject()) {
             throw ApiException.badRequest("body must be a JSON object such as {\"kind\":\"slack\",\"url\":\"https://...\"}");
         }
+        ApiJson.requireKnownFields(body, FIELDS, READ_ONLY);
+        final JsonNode id = body.get("id");
+        if (id != null && !id.isNull() && !(id.isTextual() && id.asText().equals(req.param("id")))) {
+            throw ApiException.invalid("id", "differs from the id in the path '" + req.param("id") + "'");
+        }
         final JsonNode kindNode = body.get("kind");
+        if (kindNode != null && !kindNode.isNull() && !kindNode.isTextual()) {
+            throw ApiException.invalid("kind", "must be a string: slack or webhook");
+        }
         final ChannelKind kind;
         try {
             kind = ChannelKind.parse(kindNode == null ? null : kindNode.asText());
@@ -73,6 +88,12 @@ public final class NotifyApi {
             throw ApiException.invalid("kind", e.getMessage());
         }
         final JsonNode url = body.get("url");
+        if (url != null && !url.isNull()) {
+            if (!url.isTextual()) {
+                throw ApiException.invalid("url", "must be a string, the webhook's http(s) URL");
+            }
+            ApiText.requireNoControl("url", url.asText());
+        }
         final Channel stored;
         try {
             stored = channels.put(req.param("id"), kind, url == null || url.isNull() ? null : url.asText());

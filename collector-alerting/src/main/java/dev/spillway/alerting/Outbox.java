@@ -32,9 +32,12 @@ public final class Outbox {
      * @return rows written
      */
     public static int enqueue(Connection c, Notification n, Instant now) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement("INSERT INTO notification_outbox (channel_id, type, "
+        // The channels are locked (KEY SHARE) until the state change commits: a channel deleted meanwhile is either
+        // skipped (deleted first) or waits for this transaction (deleted after), never a foreign-key error.
+        try (PreparedStatement ps = c.prepareStatement("WITH ch AS (SELECT id FROM notification_channels WHERE enabled "
+            + "FOR KEY SHARE) INSERT INTO notification_outbox (channel_id, type, "
             + "subject_kind, subject, old_state, new_state, occurred_at, details, created_at, next_attempt_at) "
-            + "SELECT id, ?, ?, ?, ?, ?, ?, ?::jsonb, ?, ? FROM notification_channels WHERE enabled")) {
+            + "SELECT id, ?, ?, ?, ?, ?, ?, ?::jsonb, ?, ? FROM ch")) {
             ps.setString(1, n.type());
             ps.setString(2, n.subjectKind());
             ps.setString(3, n.subject());

@@ -1,6 +1,7 @@
 package dev.spillway.alerting;
 
 import dev.spillway.runtime.lifecycle.ServiceThreads;
+import dev.spillway.runtime.log.LogText;
 import dev.spillway.runtime.lifecycle.Service;
 import dev.spillway.runtime.lifecycle.Deadline;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -231,7 +232,7 @@ public final class OutboxRelay implements AutoCloseable, Service {
     private Answer send(Channel ch, OutboxEntry row, Instant now) throws InterruptedException {
         return switch (ch.kind()) {
             case LOG -> {
-                LOG.info("notification {}: {}", row.id(), Messages.sentence(row.notification()));
+                LOG.info("notification {}: {}", row.id(), LogText.escape(Messages.sentence(row.notification())));
                 yield new Answer(200, "", null, null);
             }
             case SLACK -> client.post(ch.url(), messages.slack(row.notification(), row.id()), row.id(), now);
@@ -260,20 +261,20 @@ public final class OutboxRelay implements AutoCloseable, Service {
                         + "); last answer: " + answer.describe();
                     update(c, row.id(), OutboxEntry.FAILED, attempts, next, null, status, why);
                     metrics.failed(1);
-                    LOG.warn("notification {} to channel '{}' {}", row.id(), ch.id(), why);
+                    LOG.warn("notification {} to channel '{}' {}", row.id(), ch.id(), LogText.escape(why));
                     return Step.CONTINUE;
                 }
                 update(c, row.id(), OutboxEntry.PENDING, attempts, next, null, status, answer.describe());
                 metrics.retried();
                 LOG.debug("notification {} to channel '{}' will be retried at {}: {}", row.id(), ch.id(), next,
-                    answer.describe());
+                    LogText.escape(answer.describe()));
                 return Step.STOP;
             }
             case REJECTED -> {
                 final String why = "refused by the receiver: " + answer.describe();
                 update(c, row.id(), OutboxEntry.FAILED, attempts, row.nextAttemptAt(), null, status, why);
                 metrics.failed(1);
-                LOG.warn("notification {} to channel '{}' {}", row.id(), ch.id(), why);
+                LOG.warn("notification {} to channel '{}' {}", row.id(), ch.id(), LogText.escape(why));
                 return Step.CONTINUE;
             }
             case DISABLE -> {
@@ -284,7 +285,7 @@ public final class OutboxRelay implements AutoCloseable, Service {
                 metrics.disabled();
                 LOG.error("notification channel '{}' ({} {}) disabled: {}. Its pending notifications wait until it "
                         + "is re-enabled (PUT /api/v1/channels/{}) or expire after {}.", ch.id(), ch.kind().id(),
-                    ch.maskedUrl(), why, ch.id(), dev.spillway.runtime.config.Units.formatDuration(settings.maxAge()));
+                    ch.maskedUrl(), LogText.escape(why), ch.id(), dev.spillway.runtime.config.Units.formatDuration(settings.maxAge()));
                 return Step.STOP;
             }
             default -> throw new IllegalStateException(answer.outcome().name());

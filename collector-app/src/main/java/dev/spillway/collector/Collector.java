@@ -8,9 +8,11 @@ import dev.spillway.collector.db.CollectorDatabase;
 import dev.spillway.collector.db.CollectorSchema;
 import dev.spillway.collector.db.EmbeddedDatabase;
 import dev.spillway.collector.db.EventsTable;
+import dev.spillway.collector.db.FailFastDataSource;
 import dev.spillway.collector.nats.JetStreamRole;
 import dev.spillway.ingest.BadLineLog;
 import dev.spillway.ingest.CollectorMetrics;
+import dev.spillway.ingest.auth.ApiTokens;
 import dev.spillway.ingest.listen.IngestListeners;
 import dev.spillway.ingest.LineIngestor;
 import dev.spillway.ingest.listen.NetworkIo;
@@ -33,6 +35,7 @@ import dev.spillway.uptime.Uptime;
 import dev.spillway.uptime.transitions.StateTransitions;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 
+import javax.sql.DataSource;
 import java.net.InetSocketAddress;
 import java.time.Clock;
 import java.time.Duration;
@@ -140,11 +143,20 @@ public final class Collector implements AutoCloseable {
         pointWriter = new PointWriter(pipeline, series, saturation, registry);
         router = new ApiRouter(API_MAX_BODY, API_THREADS, API_QUEUE);
         services.push(Service.closing("API router", router), STOP);
+        // An edge is ready only while JetStream answers: its batches go there, not to the database.
+        final ReadinessProbe readiness = new ReadinessProbe(db.dataSource(), pipeline, db.embedded() == null
+            ? () -> null : db.embedded()::problem, role == Role.EDGE ? jetStream::edgeProblem : null);
+        services.push(Service.closing("readiness probe", readiness), STOP);
+        // The modules' view of the pool: while the database is known to be down, API requests fail at once (503).
+        final DataSource modulesDb = new FailFastDataSource(db.dataSource(), readiness::databaseDown);
+        final ApiTokens tokens = ApiTokens.start(modulesDb);
+        services.push(Service.closing("API tokens", tokens), STOP);
+        tokens.register(router);
         // Alerting first: its transition listener must be in place before the first check can flip.
-        final Alerting alerting = Alerting.start(cfg.alerting(), db.dataSource(), transitions, clock, router, registry,
+        final Alerting alerting = Alerting.start(cfg.alerting(), modulesDb, transitions, clock, router, registry,
             services, cfg.duties().notifications());
-        uptime = Uptime.start(cfg.uptime(), db.dataSource(), transitions, alerting, alerting::wakeup, pointWriter, clock,
-            router, registry, services, cfg.duties().monitors(), cfg.duties().heartbeats());
+        uptime = Uptime.start(cfg.uptime(), modulesDb, transitions, alerting, alerting::wakeup, pointWriter, clock,
+            router, tokens, registry, services, cfg.duties().monitors(), cfg.duties().heartbeats());
         final BadLineLog badLines = new BadLineLog(10_000);
         // Resent HTTP bodies store each line once. Not on an edge: its events are confirmed by JetStream and stored
         // by a writer, whose database this collector does not look into.
@@ -157,16 +169,13 @@ public final class Collector implements AutoCloseable {
         }
         final LineIngestor ingestor = new LineIngestor(pointWriter, metrics, badLines, uptime.heartbeats()::pingFromLine,
             cfg.ingest().ack(), cfg.ingest().ackTimeout(), resends);
-        // An edge is ready only while JetStream answers: its batches go there, not to the database.
-        final ReadinessProbe readiness = new ReadinessProbe(db.dataSource(), pipeline, db.embedded() == null
-            ? () -> null : db.embedded()::problem, role == Role.EDGE ? jetStream::edgeProblem : null);
-        services.push(Service.closing("readiness probe", readiness), STOP);
-        final StatusPage page = new StatusPage(cfg.ingest().token(), cfg.statusPage().publicPage(), pipeline::stats,
-            pipeline.ringCapacity(), readiness::databaseReachable, db.dataSource(), EventsTable.NAME, Instant::now);
+        final StatusPage page = new StatusPage(cfg.ingest().token(), cfg.statusPage(), pipeline::stats,
+            pipeline.ringCapacity(), readiness::databaseReachable, modulesDb, EventsTable.NAME, Instant::now,
+            clock::instant);
         page.register(router);
         services.push(Service.closing("status page", page), STOP);
         listeners = services.push(IngestListeners.start(cfg.ingest(), io, ingestor, saturation, readiness, metrics,
-            badLines, router, registry), STOP);
+            badLines, router, tokens, registry), STOP);
         Banner.log(cfg, listeners, db, uptime.monitors().leases());
     }
 

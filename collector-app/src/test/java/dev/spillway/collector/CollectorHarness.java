@@ -71,11 +71,19 @@ final class CollectorHarness implements AutoCloseable {
         return http.send(b.build(), HttpResponse.BodyHandlers.ofString());
     }
 
+    /** A PUT of a JSON document (every PUT endpoint takes JSON): {@code Content-Type: application/json} unless given. */
     HttpResponse<String> put(String pathAndQuery, String body, String... headers) throws Exception {
         final HttpRequest.Builder b = HttpRequest.newBuilder(uri(pathAndQuery))
             .PUT(HttpRequest.BodyPublishers.ofString(body));
         if (headers.length > 0) {
             b.headers(headers);
+        }
+        boolean typed = false;
+        for (int i = 0; i < headers.length; i += 2) {
+            typed |= headers[i].equalsIgnoreCase("Content-Type");
+        }
+        if (!typed) {
+            b.header("Content-Type", "application/json");
         }
         return http.send(b.build(), HttpResponse.BodyHandlers.ofString());
     }

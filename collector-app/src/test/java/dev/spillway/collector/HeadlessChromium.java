@@ -51,6 +51,17 @@ final class HeadlessChromium {
             url));
     }
 
+    /**
+     * Same, with more command-line flags, e.g. {@code --host-resolver-rules=MAP evil.test 127.0.0.1} to give a test
+     * server a name of its own (another site, as far as the browser can tell).
+     */
+    Run dumpDom(String url, int virtualMillis, int width, int height, List<String> flags) throws Exception {
+        final List<String> args = new ArrayList<>(flags);
+        args.addAll(List.of("--dump-dom", "--virtual-time-budget=" + virtualMillis, "--window-size=" + width + ","
+            + height, url));
+        return run(args);
+    }
+
     /** Loads {@code url} and saves a PNG of the viewport after {@code virtualMillis} of page time. */
     Run screenshot(String url, Path png, int virtualMillis, int width, int height) throws Exception {
         Files.createDirectories(png.toAbsolutePath().getParent());

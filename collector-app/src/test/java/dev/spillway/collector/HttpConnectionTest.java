@@ -91,7 +91,7 @@ class HttpConnectionTest {
     @Test
     void oversizedBodyGets413WithJsonBeforeTheBodyIsSent() throws Exception {
         try (RawHttp c = new RawHttp(addr, READ_MILLIS)) {
-            c.send("POST /api/v2/write HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n");
+            c.send("POST /api/v2/write HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000\r\n\r\n");
             final RawHttp.Response r = c.read();
             assertEquals(413, r.status());
             assertTrue(r.header("content-type").startsWith("application/json"), r.headers().toString());
@@ -103,7 +103,7 @@ class HttpConnectionTest {
     @Test
     void chunkedBodyOverTheLimitGets413WithJson() throws Exception {
         try (RawHttp c = new RawHttp(addr, READ_MILLIS)) {
-            final StringBuilder sb = new StringBuilder("POST /api/v2/write HTTP/1.1\r\nHost: x\r\n"
+            final StringBuilder sb = new StringBuilder("POST /api/v2/write HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                 + "Transfer-Encoding: chunked\r\n\r\n");
             final String chunk = "x".repeat(16 * 1024);
             for (int i = 0; i < 5; i++) {
@@ -121,7 +121,7 @@ class HttpConnectionTest {
     void expectContinueIsAnsweredWith100ThenTheWritesAnswer() throws Exception {
         try (RawHttp c = new RawHttp(addr, READ_MILLIS)) {
             final String body = "cont v=1\n";
-            c.send("POST /api/v2/write HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: " + body.length()
+            c.send("POST /api/v2/write HTTP/1.1\r\nHost: 127.0.0.1\r\nExpect: 100-continue\r\nContent-Length: " + body.length()
                 + "\r\n\r\n");
             assertEquals(100, c.read().status());
             c.send(body);
@@ -132,7 +132,7 @@ class HttpConnectionTest {
     @Test
     void partialHeadIsClosedByTheHeaderTimeout() throws Exception {
         try (RawHttp c = new RawHttp(addr, READ_MILLIS)) {
-            c.send("POST /api/v2/write HTTP/1.1\r\nHost: x\r\n");
+            c.send("POST /api/v2/write HTTP/1.1\r\nHost: 127.0.0.1\r\n");
             assertTrue(c.closedByServer(), "partial head closed");
         }
     }
@@ -140,7 +140,7 @@ class HttpConnectionTest {
     @Test
     void shortBodyIsClosedByTheReadTimeoutAndItsBytesAreReleased() throws Exception {
         try (RawHttp c = new RawHttp(addr, READ_MILLIS)) {
-            c.send("POST /api/v2/write HTTP/1.1\r\nHost: x\r\nContent-Length: 50000\r\n\r\nshort v=1\n");
+            c.send("POST /api/v2/write HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 50000\r\n\r\nshort v=1\n");
             assertTrue(c.closedByServer(), "short body closed");
         }
         Await.until(WAIT, () -> h.collector.listeners().httpBufferedBytes() == 0, "reservation released");
@@ -159,9 +159,9 @@ class HttpConnectionTest {
     void requestThatDoesNotFitTheBufferBudgetGets503WithRetryAfter() throws Exception {
         try (RawHttp holder = new RawHttp(addr, READ_MILLIS); RawHttp second = new RawHttp(addr, READ_MILLIS)) {
             // Holds 60000 of the 96 KiB budget until its read timeout.
-            holder.send("POST /api/v2/write HTTP/1.1\r\nHost: x\r\nContent-Length: 60000\r\n\r\nx");
+            holder.send("POST /api/v2/write HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 60000\r\n\r\nx");
             Await.until(WAIT, () -> h.collector.listeners().httpBufferedBytes() >= 60_000, "first body reserved");
-            second.send("POST /api/v2/write HTTP/1.1\r\nHost: x\r\nContent-Length: 60000\r\n\r\n");
+            second.send("POST /api/v2/write HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 60000\r\n\r\n");
             final RawHttp.Response r = second.read();
             assertEquals(503, r.status(), r.body());
             assertEquals("1", r.header("retry-after"));

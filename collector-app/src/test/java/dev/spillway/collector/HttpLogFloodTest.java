@@ -42,11 +42,11 @@ class HttpLogFloodTest {
                 try (RawHttp holder = new RawHttp(a, READ_MILLIS)) {
                     // The holder keeps 60000 of the 96 KiB budget reserved: every further write of that size gets 503
                     // (and its connection is closed, since its body will not be read).
-                    holder.send("POST /api/v2/write HTTP/1.1\r\nHost: x\r\nContent-Length: 60000\r\n\r\nx");
+                    holder.send("POST /api/v2/write HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 60000\r\n\r\nx");
                     Await.until(WAIT, () -> h.collector.listeners().httpBufferedBytes() >= 60_000, "budget held");
                     for (int i = 0; i < FLOOD; i++) {
                         try (RawHttp asker = new RawHttp(a, READ_MILLIS)) {
-                            asker.send("POST /api/v2/write HTTP/1.1\r\nHost: x\r\nContent-Length: 60000\r\n\r\n");
+                            asker.send("POST /api/v2/write HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 60000\r\n\r\n");
                             final RawHttp.Response r = asker.read();
                             assertEquals(503, r.status(), r.body());
                         }

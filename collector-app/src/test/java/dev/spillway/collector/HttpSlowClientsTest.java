@@ -56,8 +56,8 @@ class HttpSlowClientsTest {
                 sockets.add(c);
                 slow.add(c);
                 // Half trickle a head, half stall in a 1 MiB body after its first bytes.
-                final String start = i % 2 == 0 ? "POST /api/v2/write HTTP/1.1\r\nHost: x\r\n"
-                    : "POST /api/v2/write HTTP/1.1\r\nHost: x\r\nContent-Length: 1048576\r\n\r\nslow,c=" + i + " v=1\n";
+                final String start = i % 2 == 0 ? "POST /api/v2/write HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                    : "POST /api/v2/write HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1048576\r\n\r\nslow,c=" + i + " v=1\n";
                 c.write(ByteBuffer.wrap(start.getBytes(StandardCharsets.US_ASCII)));
             }
             Await.until(Duration.ofSeconds(60), () -> h.collector.listeners().httpConnections() >= IDLE + SLOW,

@@ -39,7 +39,7 @@ class HttpStalledUploadsTest {
         try (TestDatabase db = TestDatabase.create("collector_stalled_uploads");
              CollectorHarness h = CollectorHarness.start(db, "--http-read-timeout", "5m")) {
             final InetSocketAddress addr = h.collector.httpAddress();
-            final byte[] start = ("POST /api/v2/write HTTP/1.1\r\nHost: x\r\nContent-Length: " + DECLARED
+            final byte[] start = ("POST /api/v2/write HTTP/1.1\r\nHost: 127.0.0.1:" + addr.getPort() + "\r\nContent-Length: " + DECLARED
                 + "\r\n\r\nstalled v=1\n").getBytes(StandardCharsets.US_ASCII);
             for (int i = 0; i < STALLED; i++) {
                 final SocketChannel c = SocketChannel.open(addr);

@@ -57,6 +57,9 @@ class MonitorsEndToEndTest {
         final HttpRequest.Builder b = HttpRequest.newBuilder(h.uri(path)).header("Authorization", TOKEN)
             .method(method, body == null ? HttpRequest.BodyPublishers.noBody()
                 : HttpRequest.BodyPublishers.ofString(body));
+        if (body != null) {
+            b.header("Content-Type", "application/json");
+        }
         return h.http.send(b.build(), HttpResponse.BodyHandlers.ofString());
     }
 

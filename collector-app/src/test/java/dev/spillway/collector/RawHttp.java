@@ -38,12 +38,36 @@ final class RawHttp implements AutoCloseable {
     }
 
     static String post(String path, String body) {
-        return "POST " + path + " HTTP/1.1\r\nHost: x\r\nContent-Length: "
+        return "POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: "
             + body.getBytes(StandardCharsets.UTF_8).length + "\r\n\r\n" + body;
     }
 
     static String get(String path) {
-        return "GET " + path + " HTTP/1.1\r\nHost: x\r\n\r\n";
+        return "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    }
+
+    /**
+     * One request on a connection of its own, with exactly the headers given (no Host unless given; Content-Length
+     * added for a body), then {@code Connection: close}; returns the answer.
+     *
+     * @param headers name, value, name, value...
+     */
+    static Response exchange(InetSocketAddress address, String method, String target, String body, String... headers)
+        throws IOException {
+        final StringBuilder sb = new StringBuilder(method).append(' ').append(target).append(" HTTP/1.1\r\n");
+        for (int i = 0; i < headers.length; i += 2) {
+            sb.append(headers[i]).append(": ").append(headers[i + 1]).append("\r\n");
+        }
+        final byte[] b = body == null ? new byte[0] : body.getBytes(StandardCharsets.UTF_8);
+        if (body != null) {
+            sb.append("Content-Length: ").append(b.length).append("\r\n");
+        }
+        sb.append("Connection: close\r\n\r\n");
+        try (RawHttp c = new RawHttp(address, 30_000)) {
+            c.send(sb.toString().getBytes(StandardCharsets.UTF_8));
+            c.send(b);
+            return c.read();
+        }
     }
 
     void send(String raw) throws IOException {

@@ -115,7 +115,11 @@ class SharedInfrastructureTest {
             assertEquals("interval", invalid.get("field").asText());
             assertEquals(404, h.get("/api/v1/nothing", "Authorization", auth).statusCode());
             assertEquals(405, h.post("/api/v1/echo/x", "{}", "Authorization", auth).statusCode());
-            final HttpResponse<String> bad = h.post("/api/v1/echo", "{nope", "Authorization", auth);
+            final HttpResponse<String> untyped = h.post("/api/v1/echo", "{}", "Authorization", auth);
+            assertEquals(415, untyped.statusCode(), "a JSON endpoint needs a JSON content type");
+            assertEquals("Content-Type", JSON.readTree(untyped.body()).get("header").asText());
+            final HttpResponse<String> bad = h.post("/api/v1/echo", "{nope", "Authorization", auth,
+                "Content-Type", "application/json");
             assertEquals(400, bad.statusCode());
             assertTrue(JSON.readTree(bad.body()).get("message").asText().startsWith("body is not valid JSON"));
             final HttpResponse<String> big = h.post("/api/v1/echo", "\"" + "x".repeat(1 << 20) + "\"",

@@ -4,9 +4,14 @@ import dev.spillway.runtime.config.ConfigException;
 import dev.spillway.runtime.config.HostPort;
 import dev.spillway.runtime.config.OptionValues;
 import dev.spillway.runtime.config.Units;
+import dev.spillway.runtime.config.AddressRange;
 import picocli.CommandLine.Option;
 
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.regex.Pattern;
 
 /**
  * The ingest module's command-line options (a picocli mixin of the collector's command). Values are kept as text
@@ -28,6 +33,19 @@ public final class IngestOptions {
     @Option(names = "--token", paramLabel = "TOKEN",
         description = "Require this token for writes, /ready and /metrics (/ping and /health stay open).")
     String token;
+
+    @Option(names = "--allowed-hosts", paramLabel = "NAMES",
+        description = "Host names the HTTP API answers to (comma-separated) besides IP addresses, the --http host and,"
+            + " on loopback, localhost: the names clients and proxies use to reach the collector. .example.org allows"
+            + " a domain and its subdomains; * turns the check off. Other Host headers get 403 (DNS rebinding)"
+            + " (default: none).")
+    String allowedHosts;
+
+    @Option(names = "--trusted-proxies", paramLabel = "ADDRESSES",
+        description = "Reverse proxies (IP addresses or CIDR ranges, comma-separated) whose X-Forwarded-For and"
+            + " X-Forwarded-Proto are believed: the sign-in throttle counts the client they report, and sign-in"
+            + " cookies are Secure when they say https (default: none).")
+    String trustedProxies;
 
     @Option(names = "--max-body-size", paramLabel = "SIZE", defaultValue = "32MiB",
         description = "Largest HTTP body as sent; larger gets 413 (default: ${DEFAULT-VALUE}).")
@@ -128,6 +146,8 @@ public final class IngestOptions {
         if (token != null && token.isBlank()) {
             throw v.invalid("--token", "must not be blank (omit it to disable authentication)");
         }
+        final List<String> hosts = allowedHosts(v);
+        final List<AddressRange> proxies = trustedProxies(v);
         final int body = v.sizeIn("--max-body-size", maxBodySize, 1024, Integer.MAX_VALUE - 1024);
         final int inflated = v.sizeIn("--max-decompressed-size", maxDecompressedSize, 1024, 1 << 30);
         final int maxConnections = v.intIn("--http-max-connections", httpMaxConnections, 1, 1_000_000);
@@ -155,8 +175,44 @@ public final class IngestOptions {
         final Duration tcpIdle = v.durationIn("--tcp-idle-timeout", tcpIdleTimeout, Duration.ZERO, Duration.ofDays(7));
         final int tcpConnections = v.intIn("--tcp-max-connections", tcpMaxConnections, 1, 1_000_000);
         final int udpBuffer = v.sizeIn("--udp-receive-buffer", udpReceiveBuffer, 4096, 1 << 30);
-        return new IngestSettings(httpAddr, tcpAddr, udpAddr, token, body, inflated, maxConnections, maxBuffered,
-            headerTimeout, readTimeout, idleTimeout, ackMode, ackWait, resend, resendRequests, resendRows, threads, hwm,
-            series, line, tcpIdle, tcpConnections, udpBuffer);
+        return new IngestSettings(httpAddr, tcpAddr, udpAddr, token, hosts, proxies, body, inflated, maxConnections,
+            maxBuffered, headerTimeout, readTimeout, idleTimeout, ackMode, ackWait, resend, resendRequests, resendRows,
+            threads, hwm, series, line, tcpIdle, tcpConnections, udpBuffer);
+    }
+
+    private static final Pattern HOST_NAME = Pattern.compile("\\.?[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?"
+        + "(\\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*");
+
+    private List<String> allowedHosts(OptionValues v) {
+        final List<String> out = new ArrayList<>();
+        for (String part : OptionValues.blank(allowedHosts) ? new String[0] : allowedHosts.split(",")) {
+            final String name = part.trim().toLowerCase(Locale.ROOT);
+            if (name.isEmpty()) {
+                continue;
+            }
+            final String bare = name.endsWith(".") && name.length() > 1 ? name.substring(0, name.length() - 1) : name;
+            if (!bare.equals("*") && !HOST_NAME.matcher(bare).matches()) {
+                throw v.invalid("--allowed-hosts", "must be host names separated by commas (a.example, .example.org "
+                    + "for a domain and its subdomains, * for any), was '" + part.trim() + "'");
+            }
+            out.add(bare);
+        }
+        return List.copyOf(out);
+    }
+
+    private List<AddressRange> trustedProxies(OptionValues v) {
+        final List<AddressRange> out = new ArrayList<>();
+        for (String part : OptionValues.blank(trustedProxies) ? new String[0] : trustedProxies.split(",")) {
+            if (part.isBlank()) {
+                continue;
+            }
+            try {
+                out.add(AddressRange.parse(part));
+            } catch (IllegalArgumentException e) {
+                throw v.invalid("--trusted-proxies", "must be IP addresses or CIDR ranges separated by commas: "
+                    + e.getMessage());
+            }
+        }
+        return List.copyOf(out);
     }
 }

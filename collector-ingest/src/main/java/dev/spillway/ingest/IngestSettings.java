@@ -13,6 +13,9 @@ import java.time.Duration;
  * @param tcp TCP line-protocol listen address, or null when off
  * @param udp UDP line-protocol listen address, or null when off
  * @param token API token required on writes, /ready and /metrics, or null for no authentication
+ * @param allowedHosts names the HTTP API answers to besides addresses, the listen host and loopback names
+ *     ({@code --allowed-hosts}), lower case; {@code .example.org} for a domain, {@code *} for any
+ * @param trustedProxies proxies whose {@code X-Forwarded-*} headers are believed ({@code --trusted-proxies})
  * @param maxBodySize largest HTTP body as sent (compressed)
  * @param maxDecompressedSize largest HTTP body after gunzip
  * @param httpMaxConnections most open HTTP connections
@@ -38,6 +41,8 @@ public record IngestSettings(
     HostPort tcp,
     HostPort udp,
     String token,
+    java.util.List<String> allowedHosts,
+    java.util.List<dev.spillway.runtime.config.AddressRange> trustedProxies,
     int maxBodySize,
     int maxDecompressedSize,
     int httpMaxConnections,
@@ -67,7 +72,8 @@ public record IngestSettings(
     @Override
     public String toString() {
         return "http=" + http + " tcp=" + (tcp == null ? "off" : tcp) + " udp=" + (udp == null ? "off" : udp)
-            + " auth=" + (token != null ? "token" : "off") + " maxBody=" + Units.formatSize(maxBodySize)
+            + " auth=" + (token != null ? "token" : "off") + " allowedHosts=" + allowedHosts + " trustedProxies="
+            + trustedProxies + " maxBody=" + Units.formatSize(maxBodySize)
             + " maxSeries=" + maxSeries + " highWaterMark=" + highWaterMark + " ingestThreads=" + ingestThreads
             + " ack=" + ack.name().toLowerCase(java.util.Locale.ROOT) + " ackTimeout="
             + Units.formatDuration(ackTimeout) + " resendWindow=" + (resendWindow.isZero() ? "off"

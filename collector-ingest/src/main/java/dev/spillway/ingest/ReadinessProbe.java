@@ -140,6 +140,18 @@ public final class ReadinessProbe implements AutoCloseable {
         return pipeline.isRunning() && System.nanoTime() - lastOkNanos < FRESH_NANOS && upstreamProblem == null;
     }
 
+    /**
+     * Why the database is known to be down now, or null: the last check failed (not merely "no check passed yet",
+     * as at start), or the database's owner knows it is down. For failing fast instead of waiting for a connection.
+     */
+    public String databaseDown() {
+        final String known = databaseProblem.get();
+        if (known != null) {
+            return known;
+        }
+        return lastOk ? null : "database unreachable (the last check failed)";
+    }
+
     /** Whether the database answered a check within the last few seconds (the pipeline aside). */
     public boolean databaseReachable() {
         return System.nanoTime() - lastOkNanos < FRESH_NANOS;

@@ -6,7 +6,8 @@ final class Layout {
     private Layout() {
     }
 
-    static void head(StringBuilder h, String title, StaticAssets assets, boolean signOut) {
+    /** @param signOutCsrf the session's CSRF token for the sign-out form, or null for no sign-out button */
+    static void head(StringBuilder h, String title, StaticAssets assets, String signOutCsrf) {
         h.append("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n")
             .append("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n")
             .append("<meta name=\"color-scheme\" content=\"light dark\">\n")
@@ -19,8 +20,9 @@ final class Layout {
             .append("</head>\n<body>\n<a class=\"skip\" href=\"#main\">Skip to content</a>\n")
             .append("<header class=\"top\"><a class=\"brand\" href=\"/\">Spillway</a>")
             .append("<span class=\"refreshed\" aria-live=\"polite\" id=\"refreshed\"></span>");
-        if (signOut) {
-            h.append("<form method=\"post\" action=\"/logout\" class=\"signout\"><button type=\"submit\">Sign out</button></form>");
+        if (signOutCsrf != null) {
+            h.append("<form method=\"post\" action=\"/logout\" class=\"signout\"><input type=\"hidden\" name=\"csrf\""
+                + " value=\"").append(Html.esc(signOutCsrf)).append("\"><button type=\"submit\">Sign out</button></form>");
         }
         h.append("</header>\n");
     }

@@ -130,7 +130,7 @@ final class MonitorsPanel {
             pager(h, page);
         }
         h.append("<p class=\"empty\" id=\"monitors-empty\"").append(rows.isEmpty() ? "" : " hidden")
-            .append(">No monitors yet. Add one: <code>curl -XPOST http://HOST/api/v1/monitors -d "
+            .append(">No monitors yet. Add one: <code>curl http://HOST/api/v1/monitors --json "
                 + "'{\"name\":\"example\",\"url\":\"https://example.com/\"}'</code></p>\n");
         h.append("<div class=\"scroll\"><table id=\"monitors-table\"").append(rows.isEmpty() ? " hidden" : "")
             .append(">\n<caption class=\"sr-only\">Monitors: state, uptime, recent checks and response time</caption>\n")

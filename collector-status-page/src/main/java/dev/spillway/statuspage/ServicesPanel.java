@@ -44,7 +44,7 @@ final class ServicesPanel {
     static void html(StringBuilder h, List<StatusQueries.ServiceRow> rows, Instant now) {
         h.append("<section id=\"services\" aria-labelledby=\"h-services\">\n<h2 id=\"h-services\">Heartbeat services</h2>\n")
             .append("<p class=\"empty\" id=\"services-empty\"").append(rows.isEmpty() ? "" : " hidden")
-            .append(">No heartbeat services yet. Register one: <code>curl -XPUT http://HOST/api/v1/services/backup -d "
+            .append(">No heartbeat services yet. Register one: <code>curl -XPUT http://HOST/api/v1/services/backup --json "
                 + "'{\"timeout\":\"30s\",\"statuses\":[\"ok\",\"degraded\"]}'</code></p>\n")
             .append("<div class=\"scroll\"><table id=\"services-table\"").append(rows.isEmpty() ? " hidden" : "")
             .append(">\n<thead><tr><th scope=\"col\">Service</th><th scope=\"col\">State</th><th scope=\"col\">Status</th>")

@@ -1,8 +1,11 @@
 package dev.spillway.statuspage;
 
+import dev.spillway.runtime.api.ApiException;
 import dev.spillway.runtime.api.ApiRequest;
 import dev.spillway.runtime.api.ApiResponse;
 import dev.spillway.runtime.api.ApiRouter;
+import dev.spillway.runtime.api.DatabaseOutage;
+import dev.spillway.runtime.log.LogText;
 import dev.spillway.telemetry.PipelineStats;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -38,6 +41,8 @@ public final class StatusPage implements AutoCloseable {
     static final String MONITOR_JSON = "/api/v1/page/monitors/";
 
     private final PageAuth auth;
+    private final SessionStore sessions;
+    private final SignInThrottle throttle = new SignInThrottle(System::nanoTime);
     private final StaticAssets assets = new StaticAssets();
     private final PipelineHistory history = new PipelineHistory();
     private final PipelinePanel pipeline;
@@ -70,17 +75,20 @@ public final class StatusPage implements AutoCloseable {
      * Starts sampling the pipeline at once.
      *
      * @param token the collector's token, or null
-     * @param publicPage whether the read-only page is open to everyone
+     * @param settings whether the read-only page is open to everyone, how long a sign-in lasts
      * @param stats the pipeline's live account
      * @param ringCapacity ring slots, for the occupancy figure
      * @param databaseReady whether the database answered recently
      * @param dataSource the collector's database
      * @param eventsTable the sink's events table
      * @param clock "now" for the page's windows
+     * @param sessionClock "now" for sign-in sessions (tests move it by hand)
      */
-    public StatusPage(String token, boolean publicPage, Supplier<PipelineStats> stats, int ringCapacity,
-                      BooleanSupplier databaseReady, DataSource dataSource, String eventsTable, Supplier<Instant> clock) {
-        this.auth = new PageAuth(token, publicPage);
+    public StatusPage(String token, StatusPageSettings settings, Supplier<PipelineStats> stats, int ringCapacity,
+                      BooleanSupplier databaseReady, DataSource dataSource, String eventsTable, Supplier<Instant> clock,
+                      Supplier<Instant> sessionClock) {
+        this.sessions = new SessionStore(settings.sessionMaxAge(), sessionClock);
+        this.auth = new PageAuth(token, settings.publicPage(), sessions);
         this.stats = stats;
         this.clock = clock;
         this.queries = new StatusQueries(dataSource, eventsTable);
@@ -169,8 +177,7 @@ public final class StatusPage implements AutoCloseable {
         router.publicRoute("GET", MONITOR_JSON + "{name}", r -> readable(r, this::monitorJson));
         router.publicRoute("GET", "/login", this::loginForm);
         router.publicRoute("POST", "/login", this::login);
-        router.publicRoute("POST", "/logout",
-            r -> PageResponses.redirect("/login").withHeader("Set-Cookie", PageAuth.signOutCookie()));
+        router.publicRoute("POST", "/logout", this::logout);
         router.publicRoute("GET", "/assets/{file}", assets::serve);
         router.publicRoute("GET", "/assets/{dir}/{file}", assets::serve);
     }
@@ -186,35 +193,120 @@ public final class StatusPage implements AutoCloseable {
         final boolean api = r.path().startsWith(ApiRouter.API_PREFIX);
         final String presented = r.queryParam("token");
         if (presented != null && !api) {
-            // The token once in a link: trade it for the cookie and drop it from the address bar and history.
-            return auth.matches(presented)
-                ? PageResponses.redirect(r.path()).withHeader("Set-Cookie", auth.signInCookie())
-                : LoginForm.render(401, r.path(), "That token is not right.");
+            // The token once in a link: trade it for a session and drop it from the address bar and history.
+            final ApiResponse throttled = throttled(r);
+            if (throttled != null) {
+                return throttled;
+            }
+            if (auth.matches(presented)) {
+                throttle.succeeded(r.client());
+                return PageResponses.redirect(r.path()).withHeader("Set-Cookie", auth.signIn(r));
+            }
+            return wrongToken(r, r.path());
         }
         if (!auth.canRead(r)) {
             return api
                 ? PageResponses.error(401, "unauthorized", "sign in at /login or send Authorization: Token <token>")
                 : PageResponses.redirect("/login?next=" + URLEncoder.encode(r.path(), StandardCharsets.UTF_8));
         }
-        return page.render(r);
+        try {
+            return page.render(r);
+        } catch (SQLException | RuntimeException e) {
+            final String outage = DatabaseOutage.describe(e);
+            if (outage == null || api) {
+                throw e; // the router answers JSON: 503 for an outage, else a logged 500
+            }
+            LOG.debug("status page: database unavailable ({})", outage);
+            return unavailablePage(r);
+        }
+    }
+
+    /** 503 + Retry-After as a page a person can read, while the database cannot be read. */
+    private ApiResponse unavailablePage(ApiRequest r) {
+        final StringBuilder h = new StringBuilder(2_048);
+        Layout.head(h, "Database unavailable \u2013 Spillway", assets, signOutCsrf(r));
+        h.append("<main id=\"main\"><h1>Database unavailable</h1><p>The collector cannot read its database right now"
+            + " (it keeps taking data and writes it once the database is back). This page tries again by itself; see"
+            + " <a href=\"/health\">/health</a>.</p></main>\n");
+        Layout.tail(h, assets);
+        return PageResponses.html(503, h.toString()).withHeader("Retry-After", "5");
+    }
+
+    /** 429 + Retry-After while {@code r}'s client has used up its sign-in tries, else null. */
+    private ApiResponse throttled(ApiRequest r) {
+        final long wait = throttle.retryAfterSeconds(r.client());
+        if (wait == 0) {
+            return null;
+        }
+        LOG.info("status page: sign-in from {} refused for {} s (too many wrong tokens)", r.client(), wait);
+        return LoginForm.render(r, 429, "/", "Too many wrong tokens from this address; try again in " + wait + " s.")
+            .withHeader("Retry-After", Long.toString(wait));
+    }
+
+    private ApiResponse wrongToken(ApiRequest r, String next) {
+        throttle.failed(r.client());
+        LOG.info("status page: sign-in with a wrong token from {}", r.client());
+        return LoginForm.render(r, 401, next, "That token is not right.");
+    }
+
+    /** The session's CSRF token for the sign-out form, or null when the reader has no session. */
+    private String signOutCsrf(ApiRequest r) {
+        final SessionStore.Session s = auth.session(r);
+        return s == null ? null : s.csrf();
     }
 
     private ApiResponse loginForm(ApiRequest r) {
         if (!auth.tokenSet()) {
             return PageResponses.redirect("/");
         }
-        return LoginForm.render(200, PageAuth.localPath(r.queryParam("next")), null);
+        return LoginForm.render(r, 200, PageAuth.localPath(r.queryParam("next")), null);
     }
 
-    private ApiResponse login(ApiRequest r) {
-        final String body = new String(r.body(), StandardCharsets.UTF_8);
-        final String next = PageAuth.localPath(PageAuth.formField(body, "next"));
-        if (auth.matches(PageAuth.formField(body, "token"))) {
-            return PageResponses.redirect(next).withHeader("Set-Cookie", auth.signInCookie());
+    private ApiResponse login(ApiRequest r) throws ApiException {
+        if (!auth.tokenSet()) {
+            return PageResponses.redirect("/");
         }
-        LOG.info("status page: sign-in with a wrong token");
-        return LoginForm.render(401, next, "That token is not right.");
+        final String body = form(r);
+        final String next = PageAuth.localPath(PageAuth.formField(body, "next"));
+        if (!PageAuth.loginFormGenuine(r, PageAuth.formField(body, "csrf"))) {
+            // Not this browser's form (another site's page posting it), or a form from before a restart.
+            return LoginForm.render(r, 403, next, "The sign-in form expired or came from elsewhere; please sign in"
+                + " again.");
+        }
+        final ApiResponse throttled = throttled(r);
+        if (throttled != null) {
+            return throttled;
+        }
+        if (auth.matches(PageAuth.formField(body, "token"))) {
+            throttle.succeeded(r.client());
+            return PageResponses.redirect(next).withHeader("Set-Cookie", auth.signIn(r));
+        }
+        return wrongToken(r, next);
     }
+
+    /** Revokes the session: its cookie opens nothing any more, wherever it was copied to. */
+    private ApiResponse logout(ApiRequest r) throws ApiException {
+        final SessionStore.Session s = auth.session(r);
+        if (s != null && !PageAuth.sessionFormGenuine(s, PageAuth.formField(form(r), "csrf"))) {
+            return PageResponses.error(403, "forbidden", "the sign-out form's csrf field does not match the session;"
+                + " sign out from the page itself");
+        }
+        return PageResponses.redirect(auth.tokenSet() ? "/login" : "/").withHeader("Set-Cookie", auth.signOut(r));
+    }
+
+    /** A form post's body: 415 naming the type unless it is {@code application/x-www-form-urlencoded}. */
+    private static String form(ApiRequest r) throws ApiException {
+        final String type = r.headers().get("content-type");
+        final String bare = type == null ? "" : type.split(";")[0].trim();
+        if (r.body().length > 0 && !bare.equalsIgnoreCase(FORM)) {
+            throw new ApiException(415, "unsupported media type", "Content-Type must be " + FORM + ", was "
+                + (type == null ? "none" : "'" + LogText.escape(type) + "'"), Map.of("header", "Content-Type",
+                "expected", FORM));
+        }
+        return new String(r.body(), StandardCharsets.UTF_8);
+    }
+
+    private static final String FORM = "application/x-www-form-urlencoded";
 
     /** What the overview shows, read once per request. */
     private record Overview(Instant now, PipelinePanel.View pipeline, StatusQueries.MonitorPage monitors,
@@ -373,7 +465,7 @@ public final class StatusPage implements AutoCloseable {
         final Integer page = pageParam(r);
         if (page == null) {
             final StringBuilder h = new StringBuilder(2_048);
-            Layout.head(h, "Unknown page – Spillway", assets, auth.hasSession(r));
+            Layout.head(h, "Unknown page – Spillway", assets, signOutCsrf(r));
             h.append("<main id=\"main\"><h1>Unknown page</h1><p>").append(Html.esc(PAGE_ERROR))
                 .append(". <a href=\"/\">Back to the overview</a></p></main>\n");
             Layout.tail(h, assets);
@@ -381,7 +473,7 @@ public final class StatusPage implements AutoCloseable {
         }
         final Overview o = overview(page);
         final StringBuilder h = new StringBuilder(16_384 + 2_048 * o.monitors.rows().size());
-        Layout.head(h, "Spillway status", assets, auth.hasSession(r));
+        Layout.head(h, "Spillway status", assets, signOutCsrf(r));
         h.append("<main id=\"main\" data-page=\"overview\">\n<h1 class=\"sr-only\">Spillway status</h1>\n");
         MonitorsPanel.html(h, o.monitors, o.now);
         ServicesPanel.html(h, o.services, o.now);
@@ -444,14 +536,14 @@ public final class StatusPage implements AutoCloseable {
         final Detail d = detail(r);
         if (d == null || d.row == null) {
             final StringBuilder h = new StringBuilder(2_048);
-            Layout.head(h, "Not found \u2013 Spillway", assets, auth.hasSession(r));
+            Layout.head(h, "Not found \u2013 Spillway", assets, signOutCsrf(r));
             h.append("<main id=\"main\"><h1>").append(d == null ? "Unknown range" : "No such monitor")
                 .append("</h1><p><a href=\"/\">Back to the overview</a></p></main>\n");
             Layout.tail(h, assets);
             return PageResponses.html(d == null ? 400 : 404, h.toString());
         }
         final StringBuilder h = new StringBuilder(32_768);
-        Layout.head(h, d.row.name() + " \u2013 Spillway", assets, auth.hasSession(r));
+        Layout.head(h, d.row.name() + " \u2013 Spillway", assets, signOutCsrf(r));
         MonitorDetailPanel.html(h, d.row, d.range, d.rangeUptime, d.incidents, d.now);
         Layout.data(h, PageResponses.embeddable(detailData(d)));
         Layout.tail(h, assets);

@@ -17,12 +17,19 @@ public final class StatusPageOptions {
             + " requiring the token (default: ${DEFAULT-VALUE}).")
     String publicStatusPage;
 
+    @Option(names = "--session-max-age", paramLabel = "DURATION", defaultValue = "7d",
+        description = "How long a sign-in to the status page lasts (sessions are kept in memory: signing out or a"
+            + " restart ends them) (default: ${DEFAULT-VALUE}).")
+    String sessionMaxAge;
+
     /**
      * Validates the options.
      *
      * @throws ConfigException naming the first bad option as the user set it
      */
     public StatusPageSettings settings(OptionValues v) {
-        return new StatusPageSettings(v.bool("--public-status-page", publicStatusPage));
+        return new StatusPageSettings(v.bool("--public-status-page", publicStatusPage),
+            v.durationIn("--session-max-age", sessionMaxAge, java.time.Duration.ofMinutes(1),
+                java.time.Duration.ofDays(400)));
     }
 }

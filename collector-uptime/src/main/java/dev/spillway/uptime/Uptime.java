@@ -1,6 +1,7 @@
 package dev.spillway.uptime;
 
 import dev.spillway.ingest.PointWriter;
+import dev.spillway.ingest.auth.ApiTokens;
 import dev.spillway.runtime.api.ApiRouter;
 import dev.spillway.runtime.lifecycle.ServiceStack;
 import dev.spillway.uptime.heartbeat.HeartbeatApi;
@@ -38,15 +39,18 @@ public record Uptime(Heartbeats heartbeats, MonitorService monitors) {
      * @param settings the monitors declared in a file (validated, upserted before the first check) and the probes'
      * @param notifications where heartbeats put their announcements
      * @param notified called after a transaction wrote notifications (wakes the relay)
+     * @param tokens the ping keys' store: they are created for existing services and revoked with their service
      * @param monitorsDuty whether this collector checks monitors (its share, by leases)
      * @param heartbeatsDuty whether this collector announces missed heartbeat deadlines
      */
     public static Uptime start(UptimeSettings settings, DataSource ds, StateTransitions transitions, NotificationQueue notifications, Runnable notified,
-                               PointWriter points, Clock clock, ApiRouter router, MeterRegistry registry,
-                               ServiceStack stack, boolean monitorsDuty, boolean heartbeatsDuty) throws Exception {
+                               PointWriter points, Clock clock, ApiRouter router, ApiTokens tokens,
+                               MeterRegistry registry, ServiceStack stack, boolean monitorsDuty, boolean heartbeatsDuty)
+        throws Exception {
         final Heartbeats heartbeats = new Heartbeats(ds, transitions, notifications, points.producer("heartbeat"),
             clock, HEARTBEAT_TICK, notified, registry);
-        new HeartbeatApi(heartbeats).register(router);
+        new HeartbeatApi(heartbeats, tokens).register(router);
+        tokens.serviceCheck(id -> heartbeats.store().get(id).isPresent());
         heartbeats.start(heartbeatsDuty);
         stack.push(heartbeats, STOP);
         if (settings.monitorsFile() != null) {

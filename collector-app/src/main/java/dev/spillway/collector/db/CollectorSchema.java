@@ -1,6 +1,7 @@
 package dev.spillway.collector.db;
 
 import dev.spillway.alerting.AlertingSchema;
+import dev.spillway.ingest.auth.ApiTokens;
 import dev.spillway.ingest.series.SeriesSchema;
 import dev.spillway.runtime.db.Migration;
 import dev.spillway.runtime.db.SchemaMigrations;
@@ -21,7 +22,8 @@ import java.util.List;
  * Append a step to your module's schema class with a version from its range; never edit a released step.
  * Version ranges (so modules and parallel branches do not collide):
  * <ul>
- *   <li>1-99: series catalogue and view ({@link SeriesSchema}, collector-ingest)</li>
+ *   <li>1-99: series catalogue and view ({@link SeriesSchema}, collector-ingest); 50: read-only tokens and ping keys
+ *   ({@link ApiTokens}, collector-ingest)</li>
  *   <li>100-199 and 201: monitors, transitions, heartbeats ({@link UptimeSchema}, collector-uptime)</li>
  *   <li>200-299 but 201: notification channels and outbox ({@link AlertingSchema}, collector-alerting)</li>
  *   <li>300-399: status page rollups ({@link CheckRollups}, collector-status-page)</li>
@@ -44,6 +46,7 @@ public final class CollectorSchema {
     /** Every step, in any order (the runner sorts by version). */
     public static List<Migration> migrations(String eventsTable) {
         final List<Migration> steps = new ArrayList<>(SeriesSchema.migrations(eventsTable));
+        steps.addAll(ApiTokens.migrations());
         steps.addAll(UptimeSchema.migrations());
         steps.addAll(AlertingSchema.migrations());
         steps.addAll(CheckRollups.migrations(eventsTable));

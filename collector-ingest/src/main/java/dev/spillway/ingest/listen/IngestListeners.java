@@ -3,11 +3,13 @@ package dev.spillway.ingest.listen;
 import dev.spillway.ingest.BadLineLog;
 import dev.spillway.ingest.CollectorMetrics;
 import dev.spillway.ingest.IngestSettings;
+import dev.spillway.ingest.auth.ApiTokens;
 import dev.spillway.ingest.LineIngestor;
 import dev.spillway.ingest.Saturation;
 import dev.spillway.ingest.internal.http.HttpApi;
 import dev.spillway.ingest.internal.http.HttpLimits;
 import dev.spillway.ingest.internal.http.HttpServer;
+import dev.spillway.ingest.internal.http.WebGuard;
 import dev.spillway.ingest.ReadinessProbe;
 import dev.spillway.ingest.internal.tcp.TcpServer;
 import dev.spillway.ingest.internal.udp.UdpServer;
@@ -59,11 +61,13 @@ public final class IngestListeners implements Service {
      */
     public static IngestListeners start(IngestSettings s, NetworkIo io, LineIngestor ingestor, Saturation saturation,
                                         ReadinessProbe readiness, CollectorMetrics metrics, BadLineLog badLines,
-                                        ApiRouter router, PrometheusMeterRegistry registry) throws Exception {
+                                        ApiRouter router, ApiTokens tokens, PrometheusMeterRegistry registry)
+        throws Exception {
         final IngestListeners l = new IngestListeners(s.ingestThreads(), badLines);
         try {
+            final WebGuard guard = new WebGuard(s.http(), s.allowedHosts(), s.trustedProxies());
             final HttpApi api = new HttpApi(ingestor, l.httpIngest, saturation, readiness, registry, metrics, s.token(),
-                s.maxDecompressedSize(), router);
+                s.maxDecompressedSize(), router, guard, tokens);
             final HttpLimits limits = new HttpLimits(s.maxBodySize(), s.httpMaxConnections(), s.httpMaxBuffered(),
                 MAX_PIPELINED, s.httpHeaderTimeout(), s.httpReadTimeout(), s.httpIdleTimeout());
             l.http = HttpServer.start(s.http(), io.boss, io.workers, api, limits, io.connections, registry);

@@ -15,8 +15,8 @@ class ModuleSurfaceTest {
     @Test
     void surfaceAndDependenciesAreAsDeclared() {
         ModuleSurface.of(Path.of("target", "classes"), "dev.spillway.ingest")
-            .api("dev.spillway.ingest", "dev.spillway.ingest.listen", "dev.spillway.ingest.series",
-                "dev.spillway.ingest.lineprotocol", "dev.spillway.ingest.resend")
+            .api("dev.spillway.ingest", "dev.spillway.ingest.auth", "dev.spillway.ingest.listen",
+                "dev.spillway.ingest.series", "dev.spillway.ingest.lineprotocol", "dev.spillway.ingest.resend")
             .assertAll("dev.spillway.telemetry", "dev.spillway.runtime");
     }
 }

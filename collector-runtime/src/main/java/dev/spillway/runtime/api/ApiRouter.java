@@ -1,5 +1,7 @@
 package dev.spillway.runtime.api;
 
+import dev.spillway.runtime.log.LogText;
+import dev.spillway.runtime.log.RateLimitedLog;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -32,7 +34,10 @@ import java.util.concurrent.atomic.AtomicInteger;
  * router.publicRoute("GET", "/status", req -> ApiResponse.text(200, "text/html; charset=utf-8", html));
  * router.claimPrefix("/status"); // paths outside /api/v1/ must be claimed to reach the router
  * }</pre>
- * Routes need the token unless registered with {@link #publicRoute}. Path patterns are literal segments and
+ * Routes need a credential unless registered with {@link #publicRoute}: reads ({@code GET}, {@code HEAD}) a read-only
+ * token or the admin token, everything else the admin token, unless registered with a {@link Scope} of their own
+ * (a heartbeat ping takes its service's ping key). Without a credential the answer is 401, with one that does not
+ * reach far enough 403. Path patterns are literal segments and
  * {@code {param}} segments; the first matching route wins. Throw {@link ApiException} for 4xx answers.
  *
  * <p>Thread-safe; routes may be added at any time before or after start.
@@ -43,6 +48,8 @@ public final class ApiRouter implements AutoCloseable {
     public static final String API_PREFIX = "/api/v1/";
 
     private static final Logger LOG = LoggerFactory.getLogger(ApiRouter.class);
+    // One line per 10 s while the database is down, however many requests are answered 503.
+    private static final RateLimitedLog OUTAGES = new RateLimitedLog(LOG, 10_000);
 
     private final List<Route> routes = new CopyOnWriteArrayList<>();
     private final Set<String> prefixes = new LinkedHashSet<>(List.of(API_PREFIX));
@@ -50,7 +57,19 @@ public final class ApiRouter implements AutoCloseable {
     private final int maxBody;
     private final ThreadPoolExecutor executor;
 
-    private record Route(String method, String[] segments, ApiHandler handler, boolean open) {
+    private record Route(String method, String[] segments, ApiHandler handler, Scope needs) {
+    }
+
+    /** What a route needs of a request's credential. */
+    public enum Scope {
+        /** Nothing: everyone (the status page decides itself). */
+        OPEN,
+        /** Reading: the admin token or a read-only token. */
+        READ,
+        /** Everything: the admin token. */
+        ADMIN,
+        /** Pinging the service named by the route's {@code {id}}: the admin token or that service's ping key. */
+        PING
     }
 
     /**
@@ -70,14 +89,23 @@ public final class ApiRouter implements AutoCloseable {
         executor.allowCoreThreadTimeOut(true);
     }
 
-    /** Adds a route that needs the token. */
+    /**
+     * Adds a route that needs a credential: GET and HEAD need {@link Scope#READ} (a read-only token will do), every
+     * other method {@link Scope#ADMIN}.
+     */
     public ApiRouter route(String method, String pattern, ApiHandler handler) {
-        return add(method, pattern, handler, false);
+        final boolean read = method.equalsIgnoreCase("GET") || method.equalsIgnoreCase("HEAD");
+        return add(method, pattern, handler, read ? Scope.READ : Scope.ADMIN);
+    }
+
+    /** Adds a route that needs {@code scope}. */
+    public ApiRouter route(Scope scope, String method, String pattern, ApiHandler handler) {
+        return add(method, pattern, handler, scope);
     }
 
     /** Adds a route open to everyone (e.g. a public status page). */
     public ApiRouter publicRoute(String method, String pattern, ApiHandler handler) {
-        return add(method, pattern, handler, true);
+        return add(method, pattern, handler, Scope.OPEN);
     }
 
     /** Sends every path under {@code prefix} to this router (unknown ones get a JSON 404). */
@@ -92,11 +120,11 @@ public final class ApiRouter implements AutoCloseable {
         return this;
     }
 
-    private ApiRouter add(String method, String pattern, ApiHandler handler, boolean open) {
+    private ApiRouter add(String method, String pattern, ApiHandler handler, Scope needs) {
         if (!pattern.startsWith("/")) {
             throw new IllegalArgumentException("pattern must start with /: " + pattern);
         }
-        routes.add(new Route(method.toUpperCase(Locale.ROOT), split(pattern), handler, open));
+        routes.add(new Route(method.toUpperCase(Locale.ROOT), split(pattern), handler, needs));
         return this;
     }
 
@@ -115,17 +143,33 @@ public final class ApiRouter implements AutoCloseable {
     }
 
     /**
-     * Routes a request. Never completes exceptionally: every failure is an error response.
+     * Routes a request from an unknown client over plain HTTP (tests, tools). Never completes exceptionally.
+     *
+     * @see #dispatch(String, String, Map, Map, byte[], ApiAccess, String, boolean)
+     */
+    public CompletableFuture<ApiResponse> dispatch(String method, String path, Map<String, List<String>> query,
+                                                   Map<String, String> headers, byte[] body, boolean authorized) {
+        return dispatch(method, path, query, headers, body, authorized ? ApiAccess.ADMIN : ApiAccess.NONE, "unknown",
+            false);
+    }
+
+    /**
+     * Routes a request. Never completes exceptionally: every failure is an error response. A path or query
+     * parameter holding a control character is answered 400 naming it before any handler runs, so no such text
+     * reaches a query or a log.
      *
      * @param method HTTP method
      * @param path decoded path
      * @param query query parameters
      * @param headers lower-case names
      * @param body raw body
-     * @param authorized the HTTP layer's token check for this request
+     * @param access what the request's credential allows, as the HTTP layer found it
+     * @param client the client's address (see {@link ApiRequest#client()})
+     * @param secure whether the client came over HTTPS (see {@link ApiRequest#secure()})
      */
     public CompletableFuture<ApiResponse> dispatch(String method, String path, Map<String, List<String>> query,
-                                                   Map<String, String> headers, byte[] body, boolean authorized) {
+                                                   Map<String, String> headers, byte[] body, ApiAccess access,
+                                                   String client, boolean secure) {
         final String m = method.toUpperCase(Locale.ROOT);
         final String[] parts = split(path);
         boolean pathKnown = false;
@@ -138,14 +182,28 @@ public final class ApiRouter implements AutoCloseable {
             if (!r.method.equals(m) && !(m.equals("HEAD") && r.method.equals("GET"))) {
                 continue;
             }
-            if (!r.open && !authorized) {
-                return done(new ApiException(401, "unauthorized", "unauthorized access", null));
+            final boolean allowed = switch (r.needs) {
+                case OPEN -> true;
+                case READ -> access.canRead();
+                case ADMIN -> access.isAdmin();
+                case PING -> access.mayPing(params.get("id"));
+            };
+            if (!allowed) {
+                return done(access.level() == ApiAccess.Level.NONE
+                    ? new ApiException(401, "unauthorized", "unauthorized access", null)
+                    : new ApiException(403, "forbidden", m + " " + LogText.escape(path) + " is not allowed with "
+                        + access.describe(), null));
             }
             if (body.length > maxBody) {
                 return done(new ApiException(413, "request too large", "body is " + body.length
                     + " bytes; the limit is " + maxBody, null));
             }
-            final ApiRequest req = new ApiRequest(m, path, params, query, headers, body, authorized);
+            try {
+                requirePrintable(params, query);
+            } catch (ApiException e) {
+                return done(e);
+            }
+            final ApiRequest req = new ApiRequest(m, path, params, query, headers, body, access, client, secure);
             final CompletableFuture<ApiResponse> out = new CompletableFuture<>();
             try {
                 executor.execute(() -> out.complete(run(r, req)));
@@ -155,9 +213,25 @@ public final class ApiRouter implements AutoCloseable {
             return out;
         }
         if (pathKnown) {
-            return done(new ApiException(405, "method not allowed", m + " is not allowed on " + path, null));
+            return done(new ApiException(405, "method not allowed", m + " is not allowed on "
+                + LogText.escape(path), null));
         }
-        return done(ApiException.notFound("no endpoint " + path));
+        return done(ApiException.notFound("no endpoint " + LogText.escape(path)));
+    }
+
+    /** 400 naming the first path or query parameter (name or value) that holds a control character. */
+    private static void requirePrintable(Map<String, String> params, Map<String, List<String>> query)
+        throws ApiException {
+        for (Map.Entry<String, String> e : params.entrySet()) {
+            ApiText.requireNoControl(e.getKey(), e.getValue());
+        }
+        for (Map.Entry<String, List<String>> e : query.entrySet()) {
+            final String name = LogText.escape(e.getKey());
+            ApiText.requireNoControl(name, e.getKey());
+            for (String v : e.getValue()) {
+                ApiText.requireNoControl(name, v);
+            }
+        }
     }
 
     private static ApiResponse run(Route r, ApiRequest req) {
@@ -166,8 +240,15 @@ public final class ApiRouter implements AutoCloseable {
         } catch (ApiException e) {
             return ApiResponse.error(e);
         } catch (Exception | Error e) {
-            LOG.error("API {} {} failed", req.method(), req.path(), e);
-            return ApiResponse.error(new ApiException(500, "internal error", e.toString(), null));
+            final String outage = DatabaseOutage.describe(e);
+            if (outage != null) {
+                // Expected while the database is down or restarting: the client retries; no stack trace.
+                OUTAGES.warn("API " + req.method() + " " + LogText.escape(req.path()) + " answered 503: " + outage);
+                return ApiResponse.error(ApiException.unavailable("database unavailable (" + outage
+                    + "); retry later"));
+            }
+            LOG.error("API {} {} failed", req.method(), LogText.escape(req.path()), e);
+            return ApiResponse.error(new ApiException(500, "internal error", e.getClass().getName(), null));
         }
     }
 

@@ -1,7 +1,10 @@
 package dev.spillway.uptime.heartbeat;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.spillway.ingest.auth.ApiTokens;
 import dev.spillway.runtime.api.ApiException;
+import dev.spillway.runtime.api.ApiJson;
+import dev.spillway.runtime.api.ApiText;
 import dev.spillway.runtime.api.ApiRequest;
 import dev.spillway.runtime.api.ApiResponse;
 import dev.spillway.runtime.api.ApiRouter;
@@ -12,19 +15,32 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * {@code /api/v1/services}: register ({@code PUT}, idempotent), list, read and delete heartbeat services, and
  * ping them ({@code POST} or {@code GET .../ping?status=N}: 204; 404 for an unknown id; 400 for a status index
- * out of range). All need the collector's token when one is set.
+ * out of range). All need the collector's token when one is set; reads also take a read-only token, and a ping the
+ * service's ping key.
  */
 public final class HeartbeatApi {
 
-    private final Heartbeats heartbeats;
+    /** What a PUT body may set. */
+    private static final Set<String> FIELDS = Set.of("timeout", "grace", "statuses");
+    /** What a GET answer holds besides: accepted and ignored, so a GET body can be sent back. */
+    private static final Set<String> READ_ONLY = Set.of("id", "state", "availability", "status", "status_name",
+        "last_ping", "alert_after");
 
-    /** @param heartbeats the engine whose store and pings the routes use */
-    public HeartbeatApi(Heartbeats heartbeats) {
+    private final Heartbeats heartbeats;
+    private final ApiTokens tokens;
+
+    /**
+     * @param heartbeats the engine whose store and pings the routes use
+     * @param tokens where ping keys live (revoked with their service), or null
+     */
+    public HeartbeatApi(Heartbeats heartbeats, ApiTokens tokens) {
         this.heartbeats = heartbeats;
+        this.tokens = tokens;
     }
 
     /** Adds the routes. */
@@ -34,8 +50,9 @@ public final class HeartbeatApi {
         router.route("GET", "/api/v1/services/{id}", req -> ApiResponse.ok(view(heartbeats.store().get(req.param("id"))
             .orElseThrow(() -> notFound(req.param("id"))))));
         router.route("DELETE", "/api/v1/services/{id}", this::delete);
-        router.route("POST", "/api/v1/services/{id}/ping", this::ping);
-        router.route("GET", "/api/v1/services/{id}/ping", this::ping);
+        // The admin token or this service's ping key (a cron job's credential that can do nothing else).
+        router.route(ApiRouter.Scope.PING, "POST", "/api/v1/services/{id}/ping", this::ping);
+        router.route(ApiRouter.Scope.PING, "GET", "/api/v1/services/{id}/ping", this::ping);
     }
 
     private List<Map<String, Object>> list() throws java.sql.SQLException {
@@ -51,6 +68,11 @@ public final class HeartbeatApi {
         if (!body.isObject()) {
             throw ApiException.badRequest("body must be a JSON object such as "
                 + "{\"timeout\":\"30s\",\"grace\":\"5s\",\"statuses\":[\"ok\",\"degraded\"]}");
+        }
+        ApiJson.requireKnownFields(body, FIELDS, READ_ONLY);
+        final JsonNode id = body.get("id");
+        if (id != null && !id.isNull() && !(id.isTextual() && id.asText().equals(req.param("id")))) {
+            throw ApiException.invalid("id", "differs from the id in the path '" + req.param("id") + "'");
         }
         final ServiceSpec spec;
         try {
@@ -73,6 +95,9 @@ public final class HeartbeatApi {
             throw notFound(id);
         }
         heartbeats.removed(id);
+        if (tokens != null) {
+            tokens.revokeService(id); // its ping keys go with it: a service registered later under the id starts afresh
+        }
         return ApiResponse.noContent();
     }
 
@@ -128,6 +153,8 @@ public final class HeartbeatApi {
             if (!s.isTextual()) {
                 throw ApiException.invalid("statuses", "every entry must be a string");
             }
+            // Checked here, not in ServiceSpec: rows stored before this rule must still load.
+            ApiText.requireNoControl("statuses", s.asText());
             out.add(s.asText());
         }
         return out;

@@ -1,6 +1,7 @@
 package dev.spillway.uptime.heartbeat;
 
 import dev.spillway.runtime.config.Units;
+import dev.spillway.runtime.log.LogText;
 
 import java.time.Duration;
 import java.util.List;
@@ -29,7 +30,7 @@ public record ServiceSpec(String id, Duration timeout, Duration grace, List<Stri
      */
     public ServiceSpec {
         if (id == null || !ID.matcher(id).matches()) {
-            throw new IllegalArgumentException("id: must match [A-Za-z0-9_.-]{1,64}, was '" + id + "'");
+            throw new IllegalArgumentException("id: must match [A-Za-z0-9_.-]{1,64}, was '" + LogText.escape(id) + "'");
         }
         if (timeout == null || timeout.compareTo(Duration.ofSeconds(1)) < 0 || timeout.compareTo(MAX) > 0) {
             throw new IllegalArgumentException("timeout: must be 1s..365d, was " + Units.formatDuration(timeout));
@@ -42,7 +43,8 @@ public record ServiceSpec(String id, Duration timeout, Duration grace, List<Stri
         }
         for (String s : statuses) {
             if (s == null || s.isBlank() || s.length() > 64) {
-                throw new IllegalArgumentException("statuses: every name must be 1 to 64 characters, was '" + s + "'");
+                throw new IllegalArgumentException("statuses: every name must be 1 to 64 characters, was '"
+                    + LogText.escape(s) + "'");
             }
         }
         statuses = List.copyOf(statuses);

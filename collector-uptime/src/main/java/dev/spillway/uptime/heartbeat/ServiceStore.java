@@ -48,14 +48,17 @@ public final class ServiceStore {
                  + "status = CASE WHEN " + TABLE + ".status < jsonb_array_length(EXCLUDED.statuses) "
                  + "THEN " + TABLE + ".status ELSE 0 END, "
                  + "alert_after = " + TABLE + ".last_ping + (EXCLUDED.timeout_ms + EXCLUDED.grace_ms) "
-                 + "* interval '1 millisecond', updated_at = now()")) {
+                 + "* interval '1 millisecond', updated_at = now() RETURNING " + COLUMNS)) {
             ps.setString(1, spec.id());
             ps.setLong(2, spec.timeout().toMillis());
             ps.setLong(3, spec.grace().toMillis());
             ps.setString(4, json(spec.statuses()));
-            ps.executeUpdate();
+            // The row as written, in the same statement: a concurrent DELETE cannot slip in before it is read.
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                return read(rs);
+            }
         }
-        return get(spec.id()).orElseThrow();
     }
 
     /** One service. */

@@ -80,12 +80,13 @@ public final class MonitorApi {
         } catch (DateTimeParseException e) {
             // not ISO-8601; try the other forms
         }
-        if (text.chars().allMatch(Character::isDigit)) {
-            return Instant.ofEpochMilli(Long.parseLong(text));
-        }
         try {
+            if (text.chars().allMatch(Character::isDigit)) {
+                return Instant.ofEpochMilli(Long.parseLong(text));
+            }
             return Instant.now().minus(Units.parseDuration(text));
-        } catch (IllegalArgumentException e) {
+        } catch (IllegalArgumentException | java.time.DateTimeException | ArithmeticException e) {
+            // NumberFormatException (too many digits) is an IllegalArgumentException
             throw ApiException.invalid(field, "must be an RFC 3339 time (2026-01-31T12:00:00Z), epoch milliseconds "
                 + "or a duration ago (15m), was '" + text + "'");
         }

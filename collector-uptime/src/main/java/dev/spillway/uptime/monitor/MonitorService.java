@@ -5,6 +5,7 @@ import dev.spillway.runtime.lifecycle.Service;
 import dev.spillway.runtime.lifecycle.Deadline;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.spillway.runtime.api.ApiException;
+import dev.spillway.runtime.log.LogText;
 import dev.spillway.ingest.FieldKinds;
 import dev.spillway.ingest.Point;
 import dev.spillway.ingest.PointWriter;
@@ -271,7 +272,8 @@ public final class MonitorService implements AutoCloseable, Service {
             } catch (ApiException e) {
                 seen.add(row.name()); // keep whatever valid version was running
                 if (!row.updatedAt().equals(invalidLogged.put(row.name(), row.updatedAt()))) {
-                    LOG.warn("monitors row '{}' is invalid and is not (re)scheduled: {}", row.name(), e.getMessage());
+                    LOG.warn("monitors row '{}' is invalid and is not (re)scheduled: {}", LogText.escape(row.name()),
+                        LogText.escape(e.getMessage()));
                 }
                 continue;
             }
@@ -511,7 +513,7 @@ public final class MonitorService implements AutoCloseable, Service {
 
     /** Creates a monitor; 409 when the name exists. */
     public MonitorView create(JsonNode body) throws ApiException, SQLException {
-        final MonitorSpec spec = MonitorValidator.parse(body, null);
+        final MonitorSpec spec = MonitorValidator.parse(body, null); // nothing stored to unmask from
         checkAddress(spec);
         if (!store.insert(spec)) {
             throw ApiException.conflict("monitor '" + spec.name() + "' exists; use PUT /api/v1/monitors/"
@@ -529,7 +531,7 @@ public final class MonitorService implements AutoCloseable, Service {
      * @return the view and whether it was created
      */
     public Map.Entry<MonitorView, Boolean> put(String name, JsonNode body) throws ApiException, SQLException {
-        final MonitorSpec spec = MonitorValidator.parse(body, name);
+        final MonitorSpec spec = MonitorValidator.parse(unmasked(name, body), name);
         checkAddress(spec);
         final boolean created = store.upsert(spec);
         preloadSeries(List.of(spec));
@@ -545,6 +547,38 @@ public final class MonitorService implements AutoCloseable, Service {
             deniedAtApi.increment();
             throw e;
         }
+    }
+
+    /**
+     * A PUT body with the secrets an answer masked ({@link MonitorView#MASK}) put back from the stored monitor: a
+     * header whose value is the mask keeps its stored value, a URL equal to the stored one as masked keeps the
+     * stored one. So a GET body sent back with PUT changes nothing it did not mean to.
+     */
+    private JsonNode unmasked(String name, JsonNode body) {
+        final Runtime rt = runtimes.get(name);
+        if (rt == null || body == null || !body.isObject()) {
+            return body;
+        }
+        final MonitorSpec stored = rt.spec;
+        final com.fasterxml.jackson.databind.node.ObjectNode copy = body.deepCopy();
+        final JsonNode url = copy.get("url");
+        if (url != null && url.isTextual() && url.asText().equals(MonitorView.maskUrl(stored.url()))) {
+            copy.put("url", stored.url().toString());
+        }
+        final JsonNode headers = copy.get("headers");
+        if (headers != null && headers.isObject()) {
+            final com.fasterxml.jackson.databind.node.ObjectNode h = (com.fasterxml.jackson.databind.node.ObjectNode) headers;
+            final List<String> names = new ArrayList<>();
+            h.fieldNames().forEachRemaining(names::add);
+            for (String n : names) {
+                final JsonNode v = h.get(n);
+                final String old = stored.headers().get(n);
+                if (v.isTextual() && v.asText().equals(MonitorView.MASK) && old != null) {
+                    h.put(n, old);
+                }
+            }
+        }
+        return copy;
     }
 
     /** Deletes a monitor; 404 when unknown. */
@@ -856,7 +890,7 @@ public final class MonitorService implements AutoCloseable, Service {
                             LOG.debug("monitor '{}' first result: {}", ch.name, ch.transition);
                         } else {
                             LOG.info("monitor '{}' is {} (was {}){}", ch.name, ch.transition, was,
-                                ch.result != null && ch.result.error() != null ? ": " + ch.result.error() : "");
+                                ch.result != null && ch.result.error() != null ? ": " + LogText.escape(ch.result.error()) : "");
                         }
                     }
                 }

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.spillway.runtime.api.ApiException;
 import dev.spillway.runtime.api.ApiJson;
+import dev.spillway.runtime.api.ApiText;
 import dev.spillway.runtime.config.Units;
 
 import java.net.URI;
@@ -99,6 +100,8 @@ public final class MonitorValidator {
         }
         final Map<String, String> headers = headers(node.get("headers"));
         final String body = optText(node, "body");
+        // A body may span lines; NUL and other control characters cannot be stored.
+        ApiText.requireNoControlExceptLineBreaks("body", body);
         if (body != null) {
             if (method.equals("GET") || method.equals("HEAD")) {
                 throw ApiException.invalid("body", "is not allowed with method " + method);
@@ -122,6 +125,7 @@ public final class MonitorValidator {
         }
         final StatusRanges expected = expected(node.get("expected_status"));
         final String keyword = optText(node, "keyword");
+        ApiText.requireNoControl("keyword", keyword);
         if (keyword != null && (keyword.isEmpty() || keyword.length() > MAX_KEYWORD)) {
             throw ApiException.invalid("keyword", "must be 1.." + MAX_KEYWORD + " characters");
         }
@@ -191,6 +195,7 @@ public final class MonitorValidator {
         if (text.length() > MAX_URL) {
             throw ApiException.invalid("url", "must be at most " + MAX_URL + " characters");
         }
+        ApiText.requireNoControl("url", text);
         final URI u;
         try {
             u = new URI(text);
@@ -227,6 +232,11 @@ public final class MonitorValidator {
                 throw ApiException.invalid("headers", "value of '" + e.getKey() + "' must be a string");
             }
             final String v = e.getValue().asText();
+            final int control = ApiText.firstControl(v);
+            if (control >= 0 && v.charAt(control) != '\t' && v.charAt(control) != '\r' && v.charAt(control) != '\n') {
+                throw ApiException.invalid("headers", "value of '" + e.getKey() + "' must not contain control "
+                    + "characters (found " + ApiText.describe(v.charAt(control)) + ")");
+            }
             if (v.length() > 8192 || v.chars().anyMatch(c -> c == '\r' || c == '\n' || c == 0)) {
                 throw ApiException.invalid("headers", "value of '" + e.getKey()
                     + "' must be at most 8192 characters without line breaks");
@@ -258,6 +268,11 @@ public final class MonitorValidator {
             }
             if (!e.getValue().isTextual() || e.getValue().asText().isEmpty() || e.getValue().asText().length() > 256) {
                 throw ApiException.invalid("tags", "value of '" + e.getKey() + "' must be a string of 1..256 characters");
+            }
+            if (ApiText.firstControl(e.getValue().asText()) >= 0) {
+                throw ApiException.invalid("tags", "value of '" + e.getKey() + "' must not contain control characters"
+                    + " (found " + ApiText.describe(e.getValue().asText().charAt(ApiText.firstControl(
+                    e.getValue().asText()))) + ")");
             }
             out.put(e.getKey(), e.getValue().asText());
         }

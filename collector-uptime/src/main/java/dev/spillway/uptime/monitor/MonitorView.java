@@ -16,9 +16,28 @@ import java.time.Instant;
 public record MonitorView(MonitorSpec spec, MonitorState state, Instant lastCheckAt, String lastError,
                           CheckResult last) {
 
-    /** The JSON shape: the spec's fields and {@code status}. */
+    /** What a masked secret reads as in an answer; sent back unchanged in a PUT, it keeps the stored value. */
+    public static final String MASK = "***";
+
+    private static final java.util.Set<String> SECRET_HEADERS = java.util.Set.of("authorization",
+        "proxy-authorization", "cookie");
+    private static final String[] SECRET_WORDS = {"token", "secret", "password", "passwd", "key", "auth", "session",
+        "signature", "credential"};
+
+    /**
+     * The JSON shape: the spec's fields and {@code status}. Secrets are masked: the values of headers that carry
+     * credentials ({@code Authorization}, {@code Cookie}, and any name with token, secret, password, key, auth,
+     * session, signature or credential in it) and the password of a URL's {@code user:password@}.
+     */
     public ObjectNode toJson() {
         final ObjectNode o = MonitorValidator.toJson(spec);
+        o.put("url", maskUrl(spec.url()));
+        final ObjectNode headers = (ObjectNode) o.get("headers");
+        spec.headers().keySet().forEach(h -> {
+            if (secretHeader(h)) {
+                headers.put(h, MASK);
+            }
+        });
         final ObjectNode s = o.putObject("status");
         s.put("state", state.state().name());
         s.put("confirmed_state", state.confirmed() == null ? null : state.confirmed().name());
@@ -33,5 +52,32 @@ public record MonitorView(MonitorSpec spec, MonitorState state, Instant lastChec
             s.put("last_duration_ms", Math.round(last.durationMs() * 1000) / 1000.0);
         }
         return o;
+    }
+
+    /** Whether a header's value is a credential, masked in answers. */
+    public static boolean secretHeader(String name) {
+        final String n = name.toLowerCase(java.util.Locale.ROOT);
+        if (SECRET_HEADERS.contains(n)) {
+            return true;
+        }
+        for (String w : SECRET_WORDS) {
+            if (n.contains(w)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** The URL as text with the password of its user information masked ({@code http://u:***@host/}). */
+    public static String maskUrl(java.net.URI url) {
+        final String raw = url.getRawUserInfo();
+        if (raw == null) {
+            return url.toString();
+        }
+        final int colon = raw.indexOf(':');
+        final String shown = colon < 0 ? MASK : raw.substring(0, colon) + ":" + MASK;
+        final String text = url.toString();
+        final int at = text.indexOf(raw + "@");
+        return at < 0 ? text : text.substring(0, at) + shown + text.substring(at + raw.length());
     }
 }

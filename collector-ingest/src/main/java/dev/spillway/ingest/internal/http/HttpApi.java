@@ -22,8 +22,11 @@ import java.util.concurrent.ExecutorService;
  * @param token the required token, or null
  * @param maxDecompressedSize cap on a gunzipped body
  * @param router JSON APIs and pages ({@code /api/v1/...}), or null for none
+ * @param guard the {@code Host}, {@code Origin} and {@code Sec-Fetch-Site} checks, and who the client is
+ * @param tokens read-only tokens and ping keys, or null for none
  */
 public record HttpApi(LineIngestor ingestor, ExecutorService ingestExecutor, Saturation saturation,
                       ReadinessProbe readiness, PrometheusMeterRegistry registry, CollectorMetrics metrics,
-                      String token, int maxDecompressedSize, ApiRouter router) {
+                      String token, int maxDecompressedSize, ApiRouter router, WebGuard guard,
+                      dev.spillway.ingest.auth.ApiTokens tokens) {
 }

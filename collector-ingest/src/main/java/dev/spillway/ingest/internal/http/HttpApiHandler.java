@@ -21,6 +21,8 @@ import io.netty.handler.codec.http.QueryStringDecoder;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.handler.timeout.IdleStateEvent;
 import io.netty.util.ReferenceCountUtil;
+import dev.spillway.runtime.api.ApiAccess;
+import dev.spillway.runtime.log.LogText;
 import dev.spillway.runtime.log.RateLimitedLog;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -50,6 +52,7 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
     /** Logs the 503 answers not mentioned yet (at shutdown). */
     static void flushRefusals() {
         REFUSALS.flush();
+        FOREIGN.flush();
     }
 
     private final HttpApi api;
@@ -61,6 +64,9 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
     private boolean inputClosed;
     private boolean closing;
     private String peer = "?";
+    private java.net.InetSocketAddress peerAddress;
+    // One line per 10 s for requests refused by the Host/Origin/Sec-Fetch-Site checks.
+    private static final RateLimitedLog FOREIGN = new RateLimitedLog(LOG, 10_000);
 
     /** A request after routing: the item plus its decoded URI. */
     private record Request(Inbound.Request in, HttpMethod method, String uri, HttpHeaders headers, String endpoint) {
@@ -68,7 +74,7 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
 
     HttpApiHandler(HttpApi api, BufferBudget budget, int maxPipelined) {
         this.api = api;
-        this.auth = new TokenAuth(api.token());
+        this.auth = new TokenAuth(api.token(), api.tokens());
         this.budget = budget;
         this.maxPipelined = maxPipelined;
     }
@@ -76,6 +82,9 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
     @Override
     public void channelActive(ChannelHandlerContext ctx) throws Exception {
         peer = String.valueOf(ctx.channel().remoteAddress());
+        if (ctx.channel().remoteAddress() instanceof java.net.InetSocketAddress a) {
+            peerAddress = a;
+        }
         super.channelActive(ctx);
     }
 
@@ -146,8 +155,8 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
                 JSON);
             if (refusal.status().code() == 503) {
                 resp.headers().set(HttpHeaderNames.RETRY_AFTER, "1");
-                REFUSALS.warn("answered 503 to " + refusal.method() + " " + refusal.uri() + " from " + peer + ": "
-                    + refusal.message());
+                REFUSALS.warn("answered 503 to " + refusal.method() + " " + loggable(refusal.uri()) + " from " + peer
+                    + ": " + refusal.message());
             }
             send(ctx, r, resp, refusal.close());
             return;
@@ -155,18 +164,23 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
         final Inbound.Request in = (Inbound.Request) item;
         final Request r;
         try {
-            final String path = new QueryStringDecoder(in.uri()).path();
+            final QueryStringDecoder decoded = new QueryStringDecoder(in.uri());
+            final String path = decoded.path();
+            decoded.parameters(); // decoded lazily: a bad %xx in the query must fail here, as a 400
             r = new Request(in, in.method(), in.uri(), in.headers(), endpoint(path));
         } catch (RuntimeException e) {
             final Request bad = new Request(in, in.method(), in.uri(), in.headers(), "other");
-            respond(ctx, bad, HttpResponseStatus.BAD_REQUEST, Json.error("invalid", "malformed URI: " + e.getMessage()));
+            // Not the decoder's message: it repeats the URI, which may carry a token (?p=).
+            respond(ctx, bad, HttpResponseStatus.BAD_REQUEST, Json.error("invalid",
+                "malformed URI: bad percent-encoding or characters in the path or query"));
             return;
         }
         try {
             dispatch(ctx, r);
         } catch (RuntimeException e) {
-            LOG.error("unexpected error handling {} {} from {}", r.method, r.uri, peer, e);
-            respond(ctx, r, HttpResponseStatus.INTERNAL_SERVER_ERROR, Json.error("internal error", e.toString()));
+            LOG.error("unexpected error handling {} {} from {}", r.method, loggable(r.uri), peer, e);
+            respond(ctx, r, HttpResponseStatus.INTERNAL_SERVER_ERROR, Json.error("internal error",
+                e.getClass().getName()));
         }
     }
 
@@ -181,6 +195,13 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
     private void dispatch(ChannelHandlerContext ctx, Request r) {
         final QueryStringDecoder query = new QueryStringDecoder(r.uri);
         final String path = query.path();
+        final WebGuard.Refusal refused = api.guard().check(r.method, path, r.headers);
+        if (refused != null) {
+            FOREIGN.warn("refused " + r.method + " " + LogText.escape(path) + " from " + peer + ": "
+                + refused.message());
+            respond(ctx, r, HttpResponseStatus.FORBIDDEN, Json.forbidden(refused.header(), refused.message()));
+            return;
+        }
         if (api.router() != null && api.router().handles(path)) {
             routed(ctx, r, query);
             return;
@@ -208,7 +229,7 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
                 }
             }
             case "/ready" -> {
-                if (authorized(ctx, r, query)) {
+                if (authorized(ctx, r, query, false)) {
                     if (api.readiness().ready()) {
                         respond(ctx, r, HttpResponseStatus.OK, "{\"status\":\"ready\"}");
                     } else {
@@ -217,12 +238,12 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
                 }
             }
             case "/metrics" -> {
-                if (authorized(ctx, r, query)) {
+                if (authorized(ctx, r, query, false)) {
                     metrics(ctx, r);
                 }
             }
             case "/api/v2/write", "/write" -> {
-                if (authorized(ctx, r, query)) {
+                if (authorized(ctx, r, query, true)) {
                     write(ctx, r, query);
                 }
             }
@@ -236,10 +257,12 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
         r.headers.forEach(h -> headers.putIfAbsent(h.getKey().toLowerCase(Locale.ROOT), h.getValue()));
         api.router().dispatch(r.method.name(), query.path(), query.parameters(), headers,
             java.util.Arrays.copyOf(r.in.body(), r.in.length()),
-            auth.allows(r.headers, query)).whenComplete((resp, err) -> {
+            auth.access(r.headers, query), api.guard().client(peerAddress, r.headers),
+            api.guard().secure(peerAddress, r.headers)).whenComplete((resp, err) -> {
                 if (err != null) {
-                    LOG.error("API request {} {} from {} failed", r.method, r.uri, peer, err);
-                    respond(ctx, r, HttpResponseStatus.INTERNAL_SERVER_ERROR, Json.error("internal error", err.toString()));
+                    LOG.error("API request {} {} from {} failed", r.method, loggable(r.uri), peer, err);
+                    respond(ctx, r, HttpResponseStatus.INTERNAL_SERVER_ERROR, Json.error("internal error",
+                        err.getClass().getName()));
                     return;
                 }
                 final FullHttpResponse out = resp.contentType() == null
@@ -258,11 +281,18 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
             });
     }
 
-    private boolean authorized(ChannelHandlerContext ctx, Request r, QueryStringDecoder query) {
-        if (auth.allows(r.headers, query)) {
+    /** Whether the request's credential reaches far enough (admin for writes, a read-only token for reads). */
+    private boolean authorized(ChannelHandlerContext ctx, Request r, QueryStringDecoder query, boolean admin) {
+        final ApiAccess access = auth.access(r.headers, query);
+        if (admin ? access.isAdmin() : access.canRead()) {
             return true;
         }
-        respond(ctx, r, HttpResponseStatus.UNAUTHORIZED, Json.error("unauthorized", "unauthorized access"));
+        if (access.level() == ApiAccess.Level.NONE) {
+            respond(ctx, r, HttpResponseStatus.UNAUTHORIZED, Json.error("unauthorized", "unauthorized access"));
+        } else {
+            respond(ctx, r, HttpResponseStatus.FORBIDDEN, Json.error("forbidden", r.method + " " + r.endpoint
+                + " is not allowed with " + access.describe()));
+        }
         return false;
     }
 
@@ -340,7 +370,8 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
         api.ingestor().ingest(body, 0, length, precision, "http " + peer, 1, ack, scope).whenComplete((result, err) -> {
             if (err != null) {
                 LOG.error("ingest failed for request from {}", peer, err);
-                respond(ctx, r, HttpResponseStatus.INTERNAL_SERVER_ERROR, Json.error("internal error", err.toString()));
+                respond(ctx, r, HttpResponseStatus.INTERNAL_SERVER_ERROR, Json.error("internal error",
+                    err.getClass().getName()));
             } else {
                 answer(ctx, r, result);
             }
@@ -428,6 +459,9 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
             budget.release(r.in.reserved());
         }
         api.metrics().httpResponse(r.endpoint, resp.status().code());
+        if (resp.status().code() == 503 && !resp.headers().contains(HttpHeaderNames.RETRY_AFTER)) {
+            resp.headers().set(HttpHeaderNames.RETRY_AFTER, "1"); // every 503 says when to try again
+        }
         if (r.method.equals(HttpMethod.HEAD)) {
             resp.content().clear();
         }
@@ -484,6 +518,17 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
         super.channelInactive(ctx);
     }
 
+    /**
+     * A request URI for the log: control characters escaped, and the values of {@code p}, {@code token} and
+     * {@code key} (v1 clients', the page's and ping URLs' credentials) masked.
+     */
+    static String loggable(String uri) {
+        return LogText.escape(TOKEN_PARAM.matcher(uri).replaceAll("$1***"));
+    }
+
+    private static final java.util.regex.Pattern TOKEN_PARAM =
+        java.util.regex.Pattern.compile("([?&](?:p|token|key)=)[^&#]*", java.util.regex.Pattern.CASE_INSENSITIVE);
+
     /** JSON bodies in InfluxDB's error shape. */
     static final class Json {
         private Json() {
@@ -491,6 +536,11 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
 
         static String error(String code, String message) {
             return "{\"code\":" + quote(code) + ",\"message\":" + quote(message) + "}";
+        }
+
+        /** 403 naming the header that refused the request. */
+        static String forbidden(String header, String message) {
+            return "{\"code\":\"forbidden\",\"message\":" + quote(message) + ",\"header\":" + quote(header) + "}";
         }
 
         static String invalidLine(String message, int line) {

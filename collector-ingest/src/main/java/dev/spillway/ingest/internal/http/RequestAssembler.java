@@ -202,7 +202,7 @@ final class RequestAssembler extends ChannelInboundHandlerAdapter {
         if (head != null) {
             if (!discarding) {
                 aborted.warn("upload aborted by " + ctx.channel().remoteAddress() + ": " + head.method() + " "
-                    + head.uri() + " ended after " + length + " body bytes" + declared());
+                    + HttpApiHandler.loggable(head.uri()) + " ended after " + length + " body bytes" + declared());
             }
             budget.release(reserved);
             reserved = 0;

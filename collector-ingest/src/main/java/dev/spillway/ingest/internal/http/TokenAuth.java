@@ -1,5 +1,7 @@
 package dev.spillway.ingest.internal.http;
 
+import dev.spillway.ingest.auth.ApiTokens;
+import dev.spillway.runtime.api.ApiAccess;
 import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpHeaders;
 import io.netty.handler.codec.http.QueryStringDecoder;
@@ -10,24 +12,44 @@ import java.util.Base64;
 import java.util.List;
 
 /**
- * Checks the API token the way InfluxDB clients send it: {@code Authorization: Token T} (v2 clients, also
- * {@code Bearer T}), and for v1 clients the password of {@code Authorization: Basic} or the {@code p} query
- * parameter (the user name is ignored, as InfluxDB 2's v1 compatibility API does).
+ * Finds what a request's credential allows. Credentials are sent the way InfluxDB clients send a token:
+ * {@code Authorization: Token T} (v2 clients, also {@code Bearer T}), and for v1 clients the password of
+ * {@code Authorization: Basic} or the {@code p} query parameter (the user name is ignored, as InfluxDB 2's v1
+ * compatibility API does); a ping key may also come as {@code ?key=} (a ping URL). The collector's {@code --token}
+ * is admin; read-only tokens and ping keys are looked up in {@link ApiTokens} (in memory); without {@code --token}
+ * everyone is admin.
  */
 final class TokenAuth {
 
     private final byte[] token;
+    private final ApiTokens tokens;
 
-    /** @param token the required token, or null to allow everything */
-    TokenAuth(String token) {
+    /**
+     * @param token the admin token, or null to allow everything
+     * @param tokens read-only tokens and ping keys, or null for none
+     */
+    TokenAuth(String token, ApiTokens tokens) {
         this.token = token == null ? null : token.getBytes(StandardCharsets.UTF_8);
+        this.tokens = tokens;
     }
 
-    boolean allows(HttpHeaders headers, QueryStringDecoder query) {
+    ApiAccess access(HttpHeaders headers, QueryStringDecoder query) {
         if (token == null) {
-            return true;
+            return ApiAccess.ADMIN;
         }
-        return matches(presented(headers, query));
+        final String presented = presented(headers, query);
+        if (matches(presented)) {
+            return ApiAccess.ADMIN;
+        }
+        if (tokens == null) {
+            return ApiAccess.NONE;
+        }
+        final ApiAccess scoped = tokens.lookup(presented);
+        if (scoped.level() != ApiAccess.Level.NONE) {
+            return scoped;
+        }
+        final List<String> key = query.parameters().get("key");
+        return key == null || key.isEmpty() ? ApiAccess.NONE : tokens.lookup(key.get(0));
     }
 
     private static String presented(HttpHeaders headers, QueryStringDecoder query) {
