@@ -187,12 +187,17 @@ class CrossOriginBrowserTest {
                 open.collector.httpAddress().getPort());
              RebindingProxy control = new RebindingProxy(String.format(script, monitorJson("rebound-control")),
                 named.collector.httpAddress().getPort())) {
+            final double before = refused(open);
             final String dom = chromium.dumpDom("http://" + REBIND + ":" + proxy.port() + "/", VIRTUAL_MILLIS, 800, 600,
                 resolverRules()).stdout();
             assertTrue(dom.contains("data-create=\"403\"") && dom.contains("data-read=\"403\""), dom);
             assertTrue(dom.contains("Host"), "the refusal names Host: " + dom);
             assertEquals(0, monitors("rebound"));
-            assertTrue(proxy.forwarded() >= 2, "the page's requests went to the collector");
+            // Both requests reached the collector and were refused there (the browser may send them on one
+            // keep-alive connection, so the proxy's connection count says only that it forwarded).
+            assertTrue(proxy.forwarded() >= 1, "the page's requests went through the proxy");
+            Await.untilNoThrow(Duration.ofSeconds(30), () -> refused(open) == before + 2,
+                "the collector refused the create and the read");
 
             // Control: a collector that answers to the name lets the same page in, so the test would catch it.
             final String allowed = chromium.dumpDom("http://" + REBIND + ":" + control.port() + "/", VIRTUAL_MILLIS, 800,
