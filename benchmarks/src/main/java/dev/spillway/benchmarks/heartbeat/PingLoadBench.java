@@ -57,7 +57,8 @@ public final class PingLoadBench {
         final HttpClient setup = HttpClient.newHttpClient();
         for (int i = 0; i < services; i++) {
             final HttpResponse<String> r = setup.send(HttpRequest.newBuilder(URI.create(base + "/api/v1/services/svc"
-                + i)).PUT(HttpRequest.BodyPublishers.ofString("{\"timeout\":\"1h\"}")).build(),
+                + i)).header("Content-Type", "application/json")
+                .PUT(HttpRequest.BodyPublishers.ofString("{\"timeout\":\"1h\"}")).build(),
                 HttpResponse.BodyHandlers.ofString());
             if (r.statusCode() != 200) {
                 throw new IllegalStateException("register failed: " + r.statusCode() + " " + r.body());
