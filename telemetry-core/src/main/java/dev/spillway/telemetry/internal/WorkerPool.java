@@ -494,11 +494,11 @@ final class WorkerPool {
                     process(batch);
                 } catch (Throwable t) {
                     // Only our own code runs outside the guarded calls; never let even that end the worker.
+                    // Unclaimed: nobody has accounted for it. Claimed: by this worker (then it is accounted) or by the
+                    // closer (then resolveWritten/resolveFailed reported the write's outcome to it), so nothing to do.
                     if (batch.claimResolution()) {
                         counters.batchFinished();
                         giveUp(batch, t, attempts);
-                    } else {
-                        returnedAfterGiveUp(batch, -1, t);
                     }
                     LOG.error("pipeline '{}': unexpected failure while processing batch {}; the worker carries on",
                         pipelineName, batch.batchId(), t);
