@@ -176,6 +176,10 @@ final class Pump implements Runnable {
         int workDone = 0;
         if (router.fill(free, pastDeadline, batchCapacity)) {
             workDone += read(now);
+        } else if (ring.canLap()) {
+            // No batch to read into (a stuck worker holds the pool): producers still lap the ring, and what they
+            // overwrite is lost now, so it is counted now rather than when a batch comes back.
+            workDone += skipLapped();
         }
         final boolean drained = terminated && next > limit;
         if (router.events() > 0 && (router.anyFull() || drained || pastDeadline
@@ -204,13 +208,8 @@ final class Pump implements Runnable {
         final long stalledSkipDistance = capacity - (capacity >> 2);
         final BatchRouter r = router;
         final long cursor = Math.min(ring.cursorAcquire(), limit);
-        final long oldestLive = cursor - capacity + 1;
-        if (canLap && next < oldestLive) {
-            // Lapped: those slots already belong to newer claims. Jump instead of visiting each one.
-            counters.overwritten(oldestLive - next);
-            roundLoss = true;
-            next = oldestLive;
-            workDone++;
+        if (canLap) {
+            workDone += skipLapped(cursor);
         }
         final int before = r.events();
         long lost = 0;
@@ -249,6 +248,35 @@ final class Pump implements Runnable {
             roundStartNanos = now;
         }
         return workDone;
+    }
+
+    /** {@link #skipLapped(long)} at the current claim cursor, publishing the progress to producers. */
+    private int skipLapped() {
+        final int workDone = skipLapped(Math.min(ring.cursorAcquire(), limit));
+        if (workDone > 0) {
+            if (router.events() == 0) { // only losses in this round: resolve them now, as read() does
+                tracker.resolved(roundFrom, next - 1, true, 0, 1);
+                roundFrom = next;
+                roundLoss = false;
+            }
+            ring.pumpReached(next - 1);
+        }
+        return workDone;
+    }
+
+    /**
+     * Lapped: the slots before the oldest live one already belong to newer claims. Jumps past them (counted as
+     * overwritten, the round marked lossy) instead of visiting each one. Pump thread only.
+     */
+    private int skipLapped(long cursor) {
+        final long oldestLive = cursor - ring.capacity() + 1;
+        if (next >= oldestLive) {
+            return 0;
+        }
+        counters.overwritten(oldestLive - next);
+        roundLoss = true;
+        next = oldestLive;
+        return 1;
     }
 
     /**
