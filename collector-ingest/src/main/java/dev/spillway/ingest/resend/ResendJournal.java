@@ -14,6 +14,8 @@ import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.TreeMap;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
 import java.util.zip.CRC32C;
 
 /**
@@ -51,6 +53,8 @@ final class ResendJournal implements AutoCloseable {
     private long currentNumber;
     private int currentRecords;
     private boolean dirty;
+    private static final long SYNC_PERIOD_NANOS = TimeUnit.SECONDS.toNanos(1);
+
     private final Thread syncer;
     private volatile boolean closed;
     private long failures;
@@ -205,13 +209,13 @@ final class ResendJournal implements AutoCloseable {
     }
 
     private void syncLoop() {
+        // A timer, not synchronisation: how often the page cache is forced. close() unparks it rather than
+        // interrupting it, because an interrupt during force() would close the journal's channel under close().
         while (!closed) {
-            try {
-                Thread.sleep(1_000); // a timer, not synchronisation: how often the page cache is forced
-            } catch (InterruptedException e) {
-                return;
+            LockSupport.parkNanos(this, SYNC_PERIOD_NANOS);
+            if (!closed) {
+                sync();
             }
-            sync();
         }
     }
 
@@ -241,7 +245,7 @@ final class ResendJournal implements AutoCloseable {
             }
             closed = true;
         }
-        syncer.interrupt();
+        LockSupport.unpark(syncer);
         try {
             syncer.join(5_000);
         } catch (InterruptedException e) {
