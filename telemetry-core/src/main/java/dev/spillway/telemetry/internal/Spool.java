@@ -820,11 +820,26 @@ final class Spool implements AutoCloseable {
     }
 
     /**
-     * Whether the spool is refusing batches for lack of room: an append was refused since the last time a segment
-     * was freed (by replay, or by the full policy).
+     * Whether the spool is refusing batches for lack of room: an append was refused, and since then neither was a
+     * segment freed (by replay, or by the full policy) nor did the sink take a batch again ({@link #sinkWrites()}).
      */
     public boolean isFull() {
         return full;
+    }
+
+    /**
+     * The sink took a batch (live or replayed): new batches go to it, not here, so there is room for them again and
+     * the spool stops reporting itself full at once, not only once replay has freed a whole segment (up to 64 MiB
+     * of replay during which every HTTP write was answered 503 although the database was back). An append refused
+     * later sets it again. Any thread, without the append lock (a stalled disk may hold it): a refusal racing with
+     * this may be reported a moment late, by the next refused append.
+     */
+    public void sinkWrites() {
+        if (full) {
+            full = false;
+            LOG.info("spool {}: the sink takes batches again, so new batches need no room here: not full any more "
+                + "({} of {} bytes in use until replay frees segments)", dir, bytes, config.maxBytes());
+        }
     }
 
     /** Bytes of segment files on disk. */

@@ -39,7 +39,8 @@ import java.util.concurrent.locks.LockSupport;
  *
  * <h2>Spool and replay</h2>
  * With a {@link Spool}, {@link #giveUp} appends a whole batch that failed for a transient reason (retries
- * exhausted, or the close deadline) to the spool instead of failing it. Once a batch was spooled the sink counts as
+ * exhausted, the close deadline, or at once when the write found the sink unreachable:
+ * {@link SinkReachability}) to the spool instead of failing it. Once a batch was spooled the sink counts as
  * down: later live batches go straight to the spool (in order, without paying a connection timeout each), and the
  * replayer's attempts are the health probe; the first successful write, live or replayed, clears it. The same
  * workers replay the spool, oldest batch first, one batch at a time (a single permit keeps the order): after
@@ -551,7 +552,7 @@ final class WorkerPool {
                 if (cause instanceof Error) {
                     counters.callbackFailed();
                 }
-                if (!shouldRetry(batch, start, cause)) {
+                if (!shouldRetry(batch, start, cause) || spoolsAtOnce(batch, cause)) {
                     resolveFailed(batch, cause);
                     return;
                 }
@@ -573,6 +574,15 @@ final class WorkerPool {
                     }
                 }
             }
+        }
+
+        /**
+         * With a spool, a whole batch whose write found the sink unreachable goes to the spool at once instead of
+         * retrying: the sink is known to be down (later batches follow it there, in order), and the replayer's
+         * probe decides when it is back. A batch partly written keeps retrying (only whole batches are spooled).
+         */
+        private boolean spoolsAtOnce(MutableEventBatch batch, Throwable cause) {
+            return spool != null && batch.progress() == null && SinkReachability.unreachable(cause);
         }
 
         private boolean shouldRetry(MutableEventBatch batch, long start, Throwable cause) {
@@ -683,6 +693,9 @@ final class WorkerPool {
     }
 
     private void sinkIsUp() {
+        if (spool != null) {
+            spool.sinkWrites();
+        }
         if (sinkDown) {
             sinkDown = false;
             LOG.info("pipeline '{}': sink healthy again; replaying the spool ({} events)", pipelineName,
