@@ -15,6 +15,12 @@ COLLECTOR=collector-app/target/spillway-collector.jar
 if [[ ! -f "$BENCH" || ! -f "$COLLECTOR" ]]; then
   mvn -B -q -pl benchmarks -am package -DskipTests
 fi
+# Run from copies: a build during the run (which rewrites the jars in target/) cannot touch the running processes.
+COPIES=$(mktemp -d /tmp/spillway-long-outage-jars.XXXXXX)
+cp "$BENCH" "$COPIES/benchmarks.jar"
+cp "$COLLECTOR" "$COPIES/spillway-collector.jar"
+BENCH=$COPIES/benchmarks.jar
+COLLECTOR=$COPIES/spillway-collector.jar
 mkdir -p target
 WORK=$(mktemp -d /tmp/spillway-long-outage.XXXXXX)
 echo "+ java -cp $BENCH dev.spillway.benchmarks.spool.LongOutageHarness --jar $COLLECTOR --work $WORK $*" \
@@ -26,5 +32,5 @@ java -cp "$BENCH" dev.spillway.benchmarks.spool.LongOutageHarness --jar "$COLLEC
 for d in "$WORK"/*/; do
   [[ -f "$d/collector.log" ]] && cp "$d/collector.log" "target/long-outage-$(basename "$d")-collector.log"
 done
-rm -rf "$WORK"
+rm -rf "$WORK" "$COPIES"
 exit $status

@@ -236,7 +236,7 @@ final class WorkerPool {
             + "the batch");
         final PartialWriteException progress = b.progress();
         final int as;
-        if (progress == null && spool != null && trySpool(b, cause)) {
+        if (progress == null && spool != null && trySpool(b, cause, false)) {
             as = GIVEN_UP_SPOOLED;
             LOG.error("pipeline '{}': worker {} still inside the sink after the close deadline (the write ignores "
                 + "interrupts and the abort); batch {} ({} events) spooled while its write runs on: if the write "
@@ -636,7 +636,7 @@ final class WorkerPool {
         final PartialWriteException progress = batch.progress();
         // Only whole batches are spooled: a remainder after a partial write would share the batch's ledger key
         // with its written part, and a ledger could take it for committed.
-        if (progress == null && spool != null && spoolable(cause) && trySpool(batch, cause)) {
+        if (progress == null && spool != null && spoolable(cause) && trySpool(batch, cause, attempts == 0)) {
             return;
         }
         final EventBatch failedPart = notDurable(batch, progress);
@@ -668,11 +668,17 @@ final class WorkerPool {
         }
     }
 
-    /** Appends the batch to the spool; false (logged once per episode) when the spool refuses it. */
-    private boolean trySpool(MutableEventBatch batch, Throwable cause) {
+    /**
+     * Appends the batch to the spool; false (logged once per episode) when the spool refuses it.
+     *
+     * @param neverWritten no attempt handed it to the sink, so its ledger key was never used and the spool may
+     *     replay it together with its neighbours under another batch's key (see {@link Spool#append})
+     */
+    private boolean trySpool(MutableEventBatch batch, Throwable cause, boolean neverWritten) {
         try {
             // Marked when an acknowledgement scope may cover it: a full spool never drops such a batch.
-            final long generation = spool.append(batch, sinkRunId, tracker.anyScopeReaches(batch.ringTo()));
+            final long generation = spool.append(batch, sinkRunId, tracker.anyScopeReaches(batch.ringTo()),
+                neverWritten);
             tracker.resolved(batch.ringFrom(), batch.ringTo(), batch.lossInRange(), generation, batch.rangeParts());
             lastSinkFailure = cause;
             spoolRefusing = false;
