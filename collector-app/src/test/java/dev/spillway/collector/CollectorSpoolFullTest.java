@@ -67,6 +67,7 @@ class CollectorSpoolFullTest {
         final AtomicLong ackedWhileDown = new AtomicLong();
         final AtomicLong refusedOnceFull = new AtomicLong();
         final AtomicLong refusedWithoutRetryAfter = new AtomicLong();
+        final AtomicLong refusedNotSayingFull = new AtomicLong();
         final AtomicLong ackedOnceFull = new AtomicLong();
         final AtomicLong ackedAfterRecovery = new AtomicLong();
         final AtomicBoolean down = new AtomicBoolean();
@@ -119,6 +120,10 @@ class CollectorSpoolFullTest {
                             refusedOnceFull.incrementAndGet();
                             if (r.headers().firstValue("Retry-After").isEmpty()) {
                                 refusedWithoutRetryAfter.incrementAndGet();
+                            }
+                            if (!r.body().contains("the spool is full")) {
+                                refusedNotSayingFull.incrementAndGet();
+                                System.out.println("503 once full: " + r.body());
                             }
                         }
                     } else {
@@ -185,6 +190,7 @@ class CollectorSpoolFullTest {
         assertEquals(0, stats.spooled(), account.toString());
         assertEquals(0, writers.ackedOnceFull.get(), "a write sent once the spool was full was answered 204");
         assertEquals(0, writers.refusedWithoutRetryAfter.get(), "503 without Retry-After");
+        assertEquals(0, writers.refusedNotSayingFull.get(), "a 503 once full that does not say the spool is full");
 
         final Set<String> rows = new HashSet<>();
         long total = 0;

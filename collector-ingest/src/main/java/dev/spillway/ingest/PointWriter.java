@@ -125,7 +125,7 @@ public final class PointWriter {
         return registry.preload(refs);
     }
 
-    /** Whether inputs should turn new work away (ring above the high-water mark, or the pipeline closing). */
+    /** Whether inputs should turn new work away (ring above the high-water mark, spool full, or closing). */
     public boolean saturated() {
         return saturation.saturated();
     }

@@ -21,11 +21,27 @@ public final class Saturation {
 
     /** Whether new data should be turned away with 503 and {@code Retry-After}. */
     public boolean saturated() {
+        return refusal() != null;
+    }
+
+    /**
+     * Why new data should be turned away, in words for the client (the body of the 503), or null when it should be
+     * taken. The spool comes first: while it is full a client must know that waiting for the database, not for
+     * the collector's buffer, is what helps.
+     */
+    public String refusal() {
         if (!pipeline.isRunning()) {
-            return true;
+            return "collector is shutting down; retry later";
         }
         final PipelineStats stats = pipeline.stats();
-        return stats.ringOccupancy() >= threshold || stats.spoolFull();
+        if (stats.spoolFull()) {
+            return "the spool is full: the database is unavailable and the spool holds as much as it may (nothing "
+                + "acknowledged is dropped to make room); retry later";
+        }
+        if (stats.ringOccupancy() >= threshold) {
+            return "collector is saturated (buffer above its high-water mark); retry later";
+        }
+        return null;
     }
 
     /** Ring occupancy at which {@link #saturated()} turns true. */

@@ -225,6 +225,88 @@ class PipelineSpoolTest {
     }
 
     /**
+     * A full spool stops reporting itself full as soon as the sink takes batches again, not once replay has freed a
+     * whole segment: the collector answers every write 503 while the spool reports itself full, and new batches go
+     * to the sink then, not to the spool. Replay is held after its first batch, so no segment is freed meanwhile.
+     */
+    @Test
+    void aFullSpoolIsNotFullAnyMoreOnceTheSinkTakesBatchesBeforeAnySegmentIsFreed() throws Exception {
+        final AtomicBoolean up = new AtomicBoolean(false);
+        final java.util.concurrent.CountDownLatch replayGate = new java.util.concurrent.CountDownLatch(1);
+        final AtomicInteger replays = new AtomicInteger();
+        final List<Long> keys = new ArrayList<>();
+        final Sink sink = new Sink() {
+            @Override
+            public int write(EventBatch batch) throws Exception {
+                if (!up.get()) {
+                    throw new IOException("database down");
+                }
+                if (batch.runId() != null && replays.incrementAndGet() > 1
+                    && !replayGate.await(30, TimeUnit.SECONDS)) {
+                    throw new IOException("replay gate not opened");
+                }
+                synchronized (keys) {
+                    for (int i = 0; i < batch.size(); i++) {
+                        keys.add(((long) batch.sourceId(i) << 40) | batch.sequence(i));
+                    }
+                }
+                return batch.size();
+            }
+
+            @Override
+            public String runId() {
+                return "run-1";
+            }
+        };
+        final SimpleMeterRegistry registry = new SimpleMeterRegistry();
+        final Pipeline pipeline = Pipeline.builder().name("room").sink(sink).workers(2).batchSize(100)
+            .flushInterval(Duration.ofMillis(2)).overflowPolicy(OverflowPolicy.BLOCK).retryPolicy(FAST)
+            .spool(SpoolConfig.builder(dir).segmentBytes(64 << 10).maxBytes(128 << 10)
+                .fsyncInterval(Duration.ofMillis(5)).fullPolicy(SpoolConfig.FullPolicy.REFUSE).build())
+            .meterRegistry(registry).build();
+        final SourceHandle source = pipeline.source(1);
+        long seq = 0;
+        while (!pipeline.stats().spoolFull()) {
+            assertTrue(seq < 1_000_000, "the spool never filled: " + pipeline.stats());
+            for (int i = 0; i < 100; i++) {
+                source.record((short) 1, seq++);
+            }
+            final long upTo = seq;
+            Await.until(Duration.ofSeconds(10), () -> pipeline.stats().pending() == 0
+                && pipeline.stats().ingested() == upTo, "resolved: " + pipeline.stats());
+        }
+        final Gauge bytes = registry.get("spillway.spool.bytes").gauge();
+        final double bytesWhenFull = bytes.value();
+        final long spooledWhenFull = pipeline.stats().spooled();
+        assertEquals(1.0, registry.get("spillway.spool.full").gauge().value());
+
+        up.set(true);
+        Await.until(Duration.ofSeconds(20), () -> !pipeline.stats().spoolFull(),
+            "not full once the sink takes a batch: " + pipeline.stats());
+        assertEquals(0.0, registry.get("spillway.spool.full").gauge().value());
+        assertEquals(bytesWhenFull, bytes.value(), "no segment freed yet: the room is the sink's");
+        assertTrue(pipeline.stats().spooled() >= spooledWhenFull - 100, "one batch replayed at most: "
+            + pipeline.stats());
+        for (int i = 0; i < 100; i++) {
+            source.record((short) 1, seq++); // taken: written live
+        }
+        replayGate.countDown();
+        final long ingested = seq;
+        Await.until(Duration.ofSeconds(20), () -> pipeline.stats().spooled() == 0
+            && pipeline.stats().pending() == 0 && pipeline.stats().ingested() == ingested, "replayed: "
+            + pipeline.stats());
+        assertEquals(0.0, bytes.value(), "replayed to the end");
+        final PipelineStats stats = pipeline.close(Duration.ofSeconds(10));
+        assertTrue(stats.isBalanced(), stats.toString());
+        assertTrue(stats.failed() > 0, "the refused batches failed: " + stats);
+        synchronized (keys) {
+            assertEquals(keys.size(), new HashSet<>(keys).size(), "no duplicates");
+            assertEquals(stats.written(), keys.size());
+        }
+        assertEquals(seq, stats.written() + stats.failed(), stats.toString());
+    }
+
+    /**
      * Without any acknowledgement scope (every producer was promised acceptance only), drop-oldest-segment still
      * makes room by dropping the oldest segments; their events are counted as dropped, reason spool_full.
      */

@@ -20,7 +20,9 @@ import java.util.zip.CRC32C;
  *     ..  runId (ASCII) }
  *     i64 spooledAtMillis
  *     i32 count
- *     u8  flags         format 2 only: bit 0 = commit-acknowledged (a client may be told these events are durable)
+ *     u8  flags         format 2 only: bit 0 = commit-acknowledged (a client may be told these events are durable);
+ *                       bit 1 = continues the previous record's replay group (see {@link Spool}: records of batches
+ *                       that never reached the sink are replayed together, under the group's first ledger key)
  *     count x i64 time | count x i32 source | count x i16 kind | count x f64 value | count x i64 seq
  * </pre>
  *
@@ -39,6 +41,11 @@ final class RecordCodec {
     static final int MAX_RUN_ID = 255;
     /** Flag: the batch holds events a commit acknowledgement was waiting for (never dropped to make room). */
     static final int FLAG_COMMIT_ACKNOWLEDGED = 1;
+    /**
+     * Flag: the record continues the replay group of the record before it in the same segment (both batches never
+     * reached the sink, so neither ledger key was ever used: they are written together under the first's).
+     */
+    static final int FLAG_CONTINUES_GROUP = 2;
 
     private RecordCodec() {
     }
@@ -135,6 +142,16 @@ final class RecordCodec {
         return (body.get(p + 16 + 1 + runIdLength + 8 + 4) & FLAG_COMMIT_ACKNOWLEDGED) != 0;
     }
 
+    /** Whether a validated body continues the previous record's replay group (format 1: never). */
+    static boolean continuesGroup(ByteBuffer body, int format) {
+        if (format == 1) {
+            return false;
+        }
+        final int p = body.position();
+        final int runIdLength = body.get(p + 16) & 0xFF;
+        return (body.get(p + 16 + 1 + runIdLength + 8 + 4) & FLAG_CONTINUES_GROUP) != 0;
+    }
+
     static long firstEvent(ByteBuffer body) {
         return body.getLong(body.position());
     }
@@ -146,6 +163,14 @@ final class RecordCodec {
 
     /** Decodes a validated body into the batch. */
     static void decode(ByteBuffer body, int count, SpooledBatch into, int format) {
+        decode(body, count, into, format, false);
+    }
+
+    /**
+     * Decodes a validated body into the batch: replacing its events and ledger key, or (more) appending its events
+     * after the batch's, which keeps the key of the group's first record.
+     */
+    static void decode(ByteBuffer body, int count, SpooledBatch into, int format, boolean more) {
         final int p = body.position();
         final long batchId = body.getLong(p + 8);
         final int runIdLength = body.get(p + 16) & 0xFF;
@@ -158,26 +183,31 @@ final class RecordCodec {
             runId = new String(b, StandardCharsets.US_ASCII);
         }
         final long spooledAt = body.getLong(p + 17 + runIdLength);
-        into.reset(runId, batchId, spooledAt, count);
+        final int at = more ? into.size() : 0;
+        if (more) {
+            into.grow(count);
+        } else {
+            into.reset(runId, batchId, spooledAt, count);
+        }
         int q = p + 17 + runIdLength + 8 + 4 + (format == 1 ? 0 : 1);
         final long[] times = into.times();
-        for (int i = 0; i < count; i++, q += 8) {
+        for (int i = at; i < at + count; i++, q += 8) {
             times[i] = body.getLong(q);
         }
         final int[] sources = into.sources();
-        for (int i = 0; i < count; i++, q += 4) {
+        for (int i = at; i < at + count; i++, q += 4) {
             sources[i] = body.getInt(q);
         }
         final short[] kinds = into.kinds();
-        for (int i = 0; i < count; i++, q += 2) {
+        for (int i = at; i < at + count; i++, q += 2) {
             kinds[i] = body.getShort(q);
         }
         final double[] values = into.values();
-        for (int i = 0; i < count; i++, q += 8) {
+        for (int i = at; i < at + count; i++, q += 8) {
             values[i] = body.getDouble(q);
         }
         final long[] seqs = into.sequences();
-        for (int i = 0; i < count; i++, q += 8) {
+        for (int i = at; i < at + count; i++, q += 8) {
             seqs[i] = body.getLong(q);
         }
         into.computeRange();

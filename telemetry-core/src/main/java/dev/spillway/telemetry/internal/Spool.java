@@ -78,6 +78,9 @@ final class Spool implements AutoCloseable {
     private final FileChannel lockChannel;
     private final CRC32C appendCrc = new CRC32C();
     private final CRC32C readCrc = new CRC32C();
+    /** The most events a replay group holds (see {@link #append(EventBatch, String, boolean, boolean)}). */
+    static final int MAX_GROUP_EVENTS = 16_384;
+
     private final ByteBuffer prefix = ByteBuffer.allocate(RecordCodec.PREFIX).order(ByteOrder.LITTLE_ENDIAN);
     private final SpooledBatch replayBatch = new SpooledBatch();
     private ByteBuffer appendBuf = ByteBuffer.allocate(64 << 10).order(ByteOrder.LITTLE_ENDIAN);
@@ -93,7 +96,17 @@ final class Spool implements AutoCloseable {
     private Segment peekedSegment;
     private long peekedEnd;
     private int peekedCount;
-    private boolean peekedAcknowledged;
+    /** Records in the peeked group, and how many of them are commit-acknowledged. */
+    private int peekedRecords;
+    private int peekedAcknowledgedRecords;
+
+    /**
+     * The replay group appends may continue (guarded by the lock): the segment its records are in (null: none
+     * open), their run id and events. See {@link #append(EventBatch, String, boolean, boolean)}.
+     */
+    private Segment groupSegment;
+    private byte[] groupRunId;
+    private int groupEvents;
 
     // Written under the lock, read anywhere (gauges, stats).
     private volatile long events;
@@ -358,6 +371,27 @@ final class Spool implements AutoCloseable {
      *     producers were promised nothing beyond acceptance.
      */
     public long append(EventBatch batch, String runId, boolean commitAcknowledged) throws SpoolException {
+        return append(batch, runId, commitAcknowledged, false);
+    }
+
+    /**
+     * Appends a batch; see {@link #append(EventBatch, String)}.
+     *
+     * <p><b>Replay groups.</b> Each replayed record costs the sink a transaction, and while the sink is down the
+     * pipeline spools batches as small as its flush interval cuts them (about 400 events at 4,000 events/s and
+     * 100 ms): a 30-minute outage left some 15,000 records, one commit each on replay. So consecutive records of
+     * batches that <em>never reached the sink</em> ({@code neverWritten}: their ledger keys were never used, so
+     * no commit of them can be ambiguous) form a group of up to {@value #MAX_GROUP_EVENTS} events in one segment,
+     * replayed as one batch under the ledger key of its first record. The group is fixed on disk as it is
+     * appended (a flag on each record that continues the one before), and {@link #peek()} closes the group it
+     * reads to the end of (later appends start a new one), so a group is the same set of records on every read,
+     * before and after a restart: a group written whose replay position was not saved is found under the same
+     * key and not written twice.
+     *
+     * @param neverWritten whether the batch was never handed to the sink (it may then share a ledger key)
+     */
+    public long append(EventBatch batch, String runId, boolean commitAcknowledged, boolean neverWritten)
+        throws SpoolException {
         // An interrupt must not end an append: a FileChannel closes itself when its thread is interrupted in I/O
         // (ClosedByInterruptException), which would cost this batch and every later append to that segment. The
         // status is cleared for the append and restored when it returns.
@@ -374,7 +408,7 @@ final class Spool implements AutoCloseable {
                     interrupted = true; // the wait stays bounded by the stall bound
                 }
             }
-            return appendLocked(batch, runId, locked, commitAcknowledged);
+            return appendLocked(batch, runId, locked, commitAcknowledged, neverWritten);
         } finally {
             if (interrupted | Thread.interrupted()) {
                 Thread.currentThread().interrupt();
@@ -382,8 +416,8 @@ final class Spool implements AutoCloseable {
         }
     }
 
-    private long appendLocked(EventBatch batch, String runId, boolean locked, boolean commitAcknowledged)
-        throws SpoolException {
+    private long appendLocked(EventBatch batch, String runId, boolean locked, boolean commitAcknowledged,
+                              boolean neverWritten) throws SpoolException {
         final byte[] rid = RecordCodec.runIdBytes(batch.runId() != null ? batch.runId() : runId);
         final int n = batch.size();
         final int length = RecordCodec.recordSize(rid.length, n);
@@ -405,8 +439,6 @@ final class Spool implements AutoCloseable {
                 appendBuf = ByteBuffer.allocate(Math.max(length, appendBuf.capacity() * 2));
             }
             final long now = clockMillis.getAsLong();
-            RecordCodec.encode(appendBuf, appendCrc, batch, rid, nextEvent, now,
-                commitAcknowledged ? RecordCodec.FLAG_COMMIT_ACKNOWLEDGED : 0);
             Segment tail = segments.peekLast();
             // A segment of the older format is only read: appends go to a new one.
             final boolean roll = tail == null || tail.format != Segment.FORMAT
@@ -423,6 +455,11 @@ final class Spool implements AutoCloseable {
                         + " bytes); the batch of " + n + " events is not spooled", true, null);
                 }
             }
+            final boolean continues = neverWritten && !roll && groupSegment != null && groupSegment == tail
+                && groupEvents + (long) n <= MAX_GROUP_EVENTS && java.util.Arrays.equals(groupRunId, rid);
+            RecordCodec.encode(appendBuf, appendCrc, batch, rid, nextEvent, now,
+                (commitAcknowledged ? RecordCodec.FLAG_COMMIT_ACKNOWLEDGED : 0)
+                    | (continues ? RecordCodec.FLAG_CONTINUES_GROUP : 0));
             final long before;
             try {
                 if (roll) {
@@ -435,10 +472,20 @@ final class Spool implements AutoCloseable {
                 }
             } catch (IOException e) {
                 undo(tail);
+                groupSegment = null;
                 throw new SpoolException("spool append to " + (tail == null ? dir : tail.path) + " failed ("
                     + describe(e) + "); the batch of " + n + " events is not spooled", false, e);
             }
             stalled = false;
+            if (continues) {
+                groupEvents += n;
+            } else if (neverWritten && n <= MAX_GROUP_EVENTS) {
+                groupSegment = tail;
+                groupRunId = rid;
+                groupEvents = n;
+            } else {
+                groupSegment = null;
+            }
             tail.size = before + length;
             tail.fileBytes = tail.size;
             tail.events += n;
@@ -545,6 +592,9 @@ final class Spool implements AutoCloseable {
 
     private void delete(Segment s) {
         bytes -= s.fileBytes;
+        if (groupSegment == s) {
+            groupSegment = null;
+        }
         if (full) {
             full = false;
             LOG.info("spool {}: room again ({} of {} bytes used); new batches are spooled", dir, bytes,
@@ -595,12 +645,17 @@ final class Spool implements AutoCloseable {
                     readOffset = end;
                     continue;
                 }
-                peekedAcknowledged = RecordCodec.commitAcknowledged(body, seg.format);
+                peekedAcknowledgedRecords = RecordCodec.commitAcknowledged(body, seg.format) ? 1 : 0;
                 RecordCodec.decode(body, count, replayBatch, seg.format);
+                peekedRecords = 1;
+                final long groupEnd = readGroup(seg, end);
                 peeked = true;
                 peekedSegment = seg;
-                peekedEnd = end;
-                peekedCount = count;
+                peekedEnd = groupEnd;
+                peekedCount = replayBatch.size();
+                if (groupSegment == seg && groupEnd >= seg.size) {
+                    groupSegment = null; // read to its end: appends start a new group, this one stays as read
+                }
                 headMillis = replayBatch.spooledAtMillis();
                 return replayBatch;
             }
@@ -609,6 +664,37 @@ final class Spool implements AutoCloseable {
         } finally {
             lock.unlock();
         }
+    }
+
+    /**
+     * Appends to the peeked batch the records after {@code end} that continue its replay group (intact, flagged,
+     * within the group's size); a record that does not stops the group and is left for the next peek.
+     *
+     * @return the end of the group's last record
+     */
+    private long readGroup(Segment seg, long end) throws IOException {
+        while (end < seg.size) {
+            prefix.clear();
+            Segment.readFully(seg.channel, prefix, end);
+            final int length = prefix.getInt(0);
+            final long next = end + RecordCodec.PREFIX + (long) length;
+            if (length < RecordCodec.bodyFixed(seg.format) || next > seg.size) {
+                return end;
+            }
+            final ByteBuffer body = readBody(seg.channel, end + RecordCodec.PREFIX, length);
+            final int count = body == null ? -1 : RecordCodec.validate(body, prefix.getInt(4), readCrc, seg.format);
+            if (count < 0 || !RecordCodec.continuesGroup(body, seg.format)
+                || replayBatch.size() + (long) count > MAX_GROUP_EVENTS) {
+                return end;
+            }
+            if (RecordCodec.commitAcknowledged(body, seg.format)) {
+                peekedAcknowledgedRecords++;
+            }
+            RecordCodec.decode(body, count, replayBatch, seg.format, true);
+            peekedRecords++;
+            end = next;
+        }
+        return end;
     }
 
     /** The peeked batch was written (or given up on): the spool forgets it and records the replay position. */
@@ -620,13 +706,11 @@ final class Spool implements AutoCloseable {
             }
             peeked = false;
             events -= peekedCount;
-            replayedBatches++;
+            replayedBatches += peekedRecords;
             replayedEvents += peekedCount;
             if (!peekedSegment.dropped) {
                 peekedSegment.events -= peekedCount;
-                if (peekedAcknowledged) {
-                    peekedSegment.acknowledgedRecords--;
-                }
+                peekedSegment.acknowledgedRecords -= peekedAcknowledgedRecords;
                 readOffset = peekedEnd;
                 if (readOffset >= peekedSegment.size) {
                     // Fully replayed, the segment being appended to included: its bytes leave the spool now (an
@@ -820,11 +904,26 @@ final class Spool implements AutoCloseable {
     }
 
     /**
-     * Whether the spool is refusing batches for lack of room: an append was refused since the last time a segment
-     * was freed (by replay, or by the full policy).
+     * Whether the spool is refusing batches for lack of room: an append was refused, and since then neither was a
+     * segment freed (by replay, or by the full policy) nor did the sink take a batch again ({@link #sinkWrites()}).
      */
     public boolean isFull() {
         return full;
+    }
+
+    /**
+     * The sink took a batch (live or replayed): new batches go to it, not here, so there is room for them again and
+     * the spool stops reporting itself full at once, not only once replay has freed a whole segment (up to 64 MiB
+     * of replay during which every HTTP write was answered 503 although the database was back). An append refused
+     * later sets it again. Any thread, without the append lock (a stalled disk may hold it): a refusal racing with
+     * this may be reported a moment late, by the next refused append.
+     */
+    public void sinkWrites() {
+        if (full) {
+            full = false;
+            LOG.info("spool {}: the sink takes batches again, so new batches need no room here: not full any more "
+                + "({} of {} bytes in use until replay frees segments)", dir, bytes, config.maxBytes());
+        }
     }
 
     /** Bytes of segment files on disk. */

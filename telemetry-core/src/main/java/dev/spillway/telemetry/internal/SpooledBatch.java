@@ -35,6 +35,20 @@ final class SpooledBatch implements EventBatch {
         this.size = count;
     }
 
+    /** Makes room for {@code more} events after the current ones (a replay group's next record), keeping them. */
+    void grow(int more) {
+        final int need = size + more;
+        if (timestampNanos.length < need) {
+            final int cap = Math.max(need, timestampNanos.length * 2);
+            timestampNanos = java.util.Arrays.copyOf(timestampNanos, cap);
+            sourceId = java.util.Arrays.copyOf(sourceId, cap);
+            kind = java.util.Arrays.copyOf(kind, cap);
+            value = java.util.Arrays.copyOf(value, cap);
+            sequence = java.util.Arrays.copyOf(sequence, cap);
+        }
+        size = need;
+    }
+
     void set(int i, long time, int source, short k, double v, long seq) {
         timestampNanos[i] = time;
         sourceId[i] = source;

@@ -39,7 +39,8 @@ import java.util.concurrent.locks.LockSupport;
  *
  * <h2>Spool and replay</h2>
  * With a {@link Spool}, {@link #giveUp} appends a whole batch that failed for a transient reason (retries
- * exhausted, or the close deadline) to the spool instead of failing it. Once a batch was spooled the sink counts as
+ * exhausted, the close deadline, or at once when the write found the sink unreachable:
+ * {@link SinkReachability}) to the spool instead of failing it. Once a batch was spooled the sink counts as
  * down: later live batches go straight to the spool (in order, without paying a connection timeout each), and the
  * replayer's attempts are the health probe; the first successful write, live or replayed, clears it. The same
  * workers replay the spool, oldest batch first, one batch at a time (a single permit keeps the order): after
@@ -235,7 +236,7 @@ final class WorkerPool {
             + "the batch");
         final PartialWriteException progress = b.progress();
         final int as;
-        if (progress == null && spool != null && trySpool(b, cause)) {
+        if (progress == null && spool != null && trySpool(b, cause, false)) {
             as = GIVEN_UP_SPOOLED;
             LOG.error("pipeline '{}': worker {} still inside the sink after the close deadline (the write ignores "
                 + "interrupts and the abort); batch {} ({} events) spooled while its write runs on: if the write "
@@ -551,7 +552,7 @@ final class WorkerPool {
                 if (cause instanceof Error) {
                     counters.callbackFailed();
                 }
-                if (!shouldRetry(batch, start, cause)) {
+                if (!shouldRetry(batch, start, cause) || spoolsAtOnce(batch, cause)) {
                     resolveFailed(batch, cause);
                     return;
                 }
@@ -573,6 +574,15 @@ final class WorkerPool {
                     }
                 }
             }
+        }
+
+        /**
+         * With a spool, a whole batch whose write found the sink unreachable goes to the spool at once instead of
+         * retrying: the sink is known to be down (later batches follow it there, in order), and the replayer's
+         * probe decides when it is back. A batch partly written keeps retrying (only whole batches are spooled).
+         */
+        private boolean spoolsAtOnce(MutableEventBatch batch, Throwable cause) {
+            return spool != null && batch.progress() == null && SinkReachability.unreachable(cause);
         }
 
         private boolean shouldRetry(MutableEventBatch batch, long start, Throwable cause) {
@@ -626,7 +636,7 @@ final class WorkerPool {
         final PartialWriteException progress = batch.progress();
         // Only whole batches are spooled: a remainder after a partial write would share the batch's ledger key
         // with its written part, and a ledger could take it for committed.
-        if (progress == null && spool != null && spoolable(cause) && trySpool(batch, cause)) {
+        if (progress == null && spool != null && spoolable(cause) && trySpool(batch, cause, attempts == 0)) {
             return;
         }
         final EventBatch failedPart = notDurable(batch, progress);
@@ -658,11 +668,17 @@ final class WorkerPool {
         }
     }
 
-    /** Appends the batch to the spool; false (logged once per episode) when the spool refuses it. */
-    private boolean trySpool(MutableEventBatch batch, Throwable cause) {
+    /**
+     * Appends the batch to the spool; false (logged once per episode) when the spool refuses it.
+     *
+     * @param neverWritten no attempt handed it to the sink, so its ledger key was never used and the spool may
+     *     replay it together with its neighbours under another batch's key (see {@link Spool#append})
+     */
+    private boolean trySpool(MutableEventBatch batch, Throwable cause, boolean neverWritten) {
         try {
             // Marked when an acknowledgement scope may cover it: a full spool never drops such a batch.
-            final long generation = spool.append(batch, sinkRunId, tracker.anyScopeReaches(batch.ringTo()));
+            final long generation = spool.append(batch, sinkRunId, tracker.anyScopeReaches(batch.ringTo()),
+                neverWritten);
             tracker.resolved(batch.ringFrom(), batch.ringTo(), batch.lossInRange(), generation, batch.rangeParts());
             lastSinkFailure = cause;
             spoolRefusing = false;
@@ -683,6 +699,9 @@ final class WorkerPool {
     }
 
     private void sinkIsUp() {
+        if (spool != null) {
+            spool.sinkWrites();
+        }
         if (sinkDown) {
             sinkDown = false;
             LOG.info("pipeline '{}': sink healthy again; replaying the spool ({} events)", pipelineName,

@@ -1,5 +1,7 @@
 package dev.spillway.telemetry.internal;
 
+import dev.spillway.telemetry.sink.EventBatch;
+
 import dev.spillway.telemetry.SpoolConfig;
 import dev.spillway.telemetry.testsupport.Await;
 import org.junit.jupiter.api.Assumptions;
@@ -16,6 +18,7 @@ import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.List;
 import java.util.Random;
+import java.util.stream.LongStream;
 import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -491,6 +494,114 @@ class SpoolTest {
             ArrayBatch.check(spool.peek(), 0, size);
             spool.commit();
             replayExpecting(spool, 2, 2, size);
+        }
+    }
+
+    /** Asserts that {@code b} holds batches {@code ids} of {@code size} back to back, keyed by the first. */
+    private static void checkGroup(EventBatch b, int size, long... ids) {
+        assertEquals(ids[0], b.batchId(), "a group carries its first record's ledger key");
+        assertEquals(RUN, b.runId());
+        assertEquals(ids.length * size, b.size(), "records in the group");
+        for (int r = 0; r < ids.length; r++) {
+            for (int i = 0; i < size; i++) {
+                final int at = r * size + i;
+                assertEquals(ArrayBatch.seq(ids[r], i), b.sequence(at), "event " + at);
+                assertEquals(ArrayBatch.time(ids[r], i), b.timestampNanos(at), "event " + at);
+                assertEquals(ArrayBatch.source(ids[r], i), b.sourceId(at), "event " + at);
+                assertEquals(ArrayBatch.value(ids[r], i), b.value(at), "event " + at);
+            }
+        }
+    }
+
+    /**
+     * Records of batches that never reached the sink are replayed in groups (one sink transaction each, up to
+     * MAX_GROUP_EVENTS) under the first record's ledger key; a batch that did reach the sink (its commit may be
+     * ambiguous) is replayed alone under its own key and ends the group; a group never spans segments.
+     */
+    @Test
+    void recordsOfBatchesThatNeverReachedTheSinkReplayAsOneGroupUnderTheFirstKey() throws Exception {
+        final int size = 100; // 3 KB a record: about 20 per 64 KiB segment
+        try (Spool spool = Spool.open(config())) {
+            for (long id = 0; id < 5; id++) {
+                spool.append(new ArrayBatch(id, size), RUN, false, true);
+            }
+            spool.append(new ArrayBatch(5, size), RUN, true, false); // tried by the sink: alone
+            for (long id = 6; id < 8; id++) {
+                spool.append(new ArrayBatch(id, size), RUN, id == 7, true);
+            }
+            assertEquals(8, spool.appendedBatches());
+            checkGroup(spool.peek(), size, 0, 1, 2, 3, 4);
+            assertSame(spool.peek(), spool.peek(), "peek is idempotent until commit");
+            spool.commit();
+            assertEquals(5, spool.replayedBatches(), "replayed records are counted, not groups");
+            checkGroup(spool.peek(), size, 5);
+            spool.commit();
+            checkGroup(spool.peek(), size, 6, 7);
+            spool.commit();
+            assertNull(spool.peek());
+            assertEquals(0, spool.events());
+            assertEquals(8, spool.replayedBatches());
+            assertEquals(0, spool.bytes(), "replayed to the end");
+
+            // No group across segments.
+            final int perSegment = 500; // 15 KB: four per 64 KiB segment
+            for (long id = 10; id < 22; id++) {
+                spool.append(new ArrayBatch(id, perSegment), RUN, false, true);
+            }
+            long id = 10;
+            while (id < 22) {
+                final SpooledBatch b = spool.peek();
+                assertTrue(b.size() >= perSegment && b.size() <= 4 * perSegment && b.size() % perSegment == 0,
+                    "a group stays in its segment: " + b);
+                final int records = b.size() / perSegment;
+                final long[] ids = LongStream.range(id, id + records).toArray();
+                checkGroup(b, perSegment, ids);
+                spool.commit();
+                id += records;
+            }
+            assertNull(spool.peek());
+        }
+        // The group limit: MAX_GROUP_EVENTS events (segments large enough not to cut it first).
+        final int quarter = Spool.MAX_GROUP_EVENTS / 4;
+        try (Spool spool = Spool.open(settings(SpoolConfig.builder(dir.resolve("big")).segmentBytes(4L << 20)
+            .maxBytes(64L << 20).fsyncAlways().build()))) {
+            for (long id = 0; id < 5; id++) {
+                spool.append(new ArrayBatch(id, quarter), RUN, false, true);
+            }
+            checkGroup(spool.peek(), quarter, 0, 1, 2, 3);
+            spool.commit();
+            checkGroup(spool.peek(), quarter, 4);
+            spool.commit();
+            assertNull(spool.peek());
+        }
+    }
+
+    /**
+     * A group is fixed on disk: read to its end, it is closed (later appends start a new one), and after a restart
+     * whose replay position was not saved the same records form the same group under the same key, so a sink with
+     * a ledger finds it committed and nothing is written twice.
+     */
+    @Test
+    void aReplayGroupIsTheSameRecordsUnderTheSameKeyAfterARestart() throws Exception {
+        final int size = 50;
+        try (Spool spool = Spool.open(config())) {
+            spool.append(new ArrayBatch(0, size), RUN, false, true);
+            spool.append(new ArrayBatch(1, size), RUN, false, true);
+            checkGroup(spool.peek(), size, 0, 1); // read to its end: closed
+            spool.append(new ArrayBatch(2, size), RUN, false, true); // a new group
+            spool.append(new ArrayBatch(3, size), RUN, false, true);
+            checkGroup(spool.peek(), size, 0, 1); // still the peeked group, not grown
+            // "crash": the group was written, its commit in the spool not recorded
+        }
+        try (Spool spool = Spool.open(config())) {
+            checkGroup(spool.peek(), size, 0, 1);
+            spool.commit();
+            spool.append(new ArrayBatch(4, size), RUN, false, true); // after a restart: a new group, not batch 2's
+            checkGroup(spool.peek(), size, 2, 3);
+            spool.commit();
+            checkGroup(spool.peek(), size, 4);
+            spool.commit();
+            assertNull(spool.peek());
         }
     }
 }

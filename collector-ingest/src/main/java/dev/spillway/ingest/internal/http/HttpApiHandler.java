@@ -327,8 +327,9 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
             respond(ctx, r, HttpResponseStatus.BAD_REQUEST, Json.error("invalid", e.getMessage()));
             return;
         }
-        if (api.saturation().saturated()) {
-            unavailable(ctx, r, "collector is saturated (buffer above high-water mark or shutting down); retry later");
+        final String refusal = api.saturation().refusal();
+        if (refusal != null) {
+            unavailable(ctx, r, refusal);
             return;
         }
         try {
