@@ -27,7 +27,7 @@ final class MonitorDetailPanel {
                 .append(Html.duration(now.getEpochSecond() - row.incidentStart().getEpochSecond()))
                 .append(row.lastError() == null ? "" : ": " + Html.esc(row.lastError())).append("</p>\n");
         }
-        locations(h, locations, now);
+        locationsHtml(h, locations, now);
         h.append("<nav class=\"ranges\" aria-label=\"Time range\">");
         for (StatusQueries.Range r : StatusQueries.Range.values()) {
             h.append("<a href=\"/monitors/").append(name).append("?range=").append(r.label).append('"')
@@ -74,7 +74,7 @@ final class MonitorDetailPanel {
     }
 
     /** A monitor with locations: each location's own state; the state above is their quorum's. */
-    private static void locations(StringBuilder h, StatusQueries.Locations locations, Instant now) {
+    static void locationsHtml(StringBuilder h, StatusQueries.Locations locations, Instant now) {
         if (locations == null) {
             return;
         }
