@@ -265,12 +265,10 @@ public final class MonitorLeases {
             live = liveCollectors(c, now);
             renewed = renew(c, expires);
         }
-        final Set<String> renewedMonitors = new HashSet<>();
         final List<Key> free = new ArrayList<>();
         final TreeSet<String> keepAny = new TreeSet<>();
         final TreeSet<String> keepHere = new TreeSet<>();
         for (Key k : renewed) {
-            renewedMonitors.add(k.monitor());
             if (k.location().equals(leasable.get(k.monitor()))) {
                 (k.location().equals(ANY) ? keepAny : keepHere).add(k.monitor());
             } else {

@@ -53,6 +53,11 @@ import java.util.concurrent.atomic.LongAdder;
  * dies), and every state write is a compare-and-set on the state row's version, so a transition is recorded once
  * whichever collector sees it, and never from a stale state. Without leases (the monitors duty off) the service
  * serves the API only and checks nothing.
+ *
+ * <p>A monitor that lists locations is checked here only if this collector's {@code --location} is one of them
+ * (its lease is per monitor and location); its results carry the {@code location} tag and are recorded by
+ * {@link LocationResults}: the location's own state, then the monitor's state by the {@link Quorum}, under the
+ * monitor's state row lock, so each change of the combined state is one transition whichever location sees it.
  */
 public final class MonitorService implements AutoCloseable, Service {
 
