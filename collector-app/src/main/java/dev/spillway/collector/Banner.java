@@ -24,7 +24,8 @@ final class Banner {
         LOG.info("spillway collector ready: {}", config);
         LOG.info("role {}, duties: {} (off: {}){}", OptionValues.spelling(config.nats().role()), config.duties(),
             config.duties().off(), leases == null ? "" : "; monitors shared by lease as collector "
-                + leases.collectorId() + " (lease TTL " + Units.formatDuration(leases.ttl()) + ")");
+                + leases.collectorId() + " (lease TTL " + Units.formatDuration(leases.ttl())
+                + (leases.location() == null ? "" : ", location " + leases.location()) + ")");
         LOG.info("HTTP listening on http://{} (POST /api/v2/write, POST /write, /ping, /health, /ready, /metrics, "
             + "/api/v1/monitors, /api/v1/status){}", http, config.ingest().authRequired() ? "; token required" : "");
         LOG.info("status page: http://{}/{}", http, !config.ingest().authRequired() ? ""

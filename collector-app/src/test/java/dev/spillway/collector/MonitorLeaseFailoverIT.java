@@ -48,10 +48,11 @@ class MonitorLeaseFailoverIT {
     private static final Duration BOUND = TTL.plus(TTL.dividedBy(4)).plus(INTERVAL);
 
     /** A collector process and its log. */
-    private record Proc(Process process, Path log, String id) {
+    record Proc(Process process, Path log, String id) {
     }
 
-    private static Proc start(List<String> cmd, Path dir, int n) throws Exception {
+    /** Starts a collector process ({@code cmd} and its own spool directory) and waits for its lease start line. */
+    static Proc start(List<String> cmd, Path dir, int n) throws Exception {
         final Path log = dir.resolve("collector-" + n + ".log");
         final List<String> args = new ArrayList<>(cmd);
         args.addAll(List.of("--spool-dir", dir.resolve("spool-" + n).toString()));

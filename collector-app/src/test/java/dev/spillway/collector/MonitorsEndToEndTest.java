@@ -138,6 +138,45 @@ class MonitorsEndToEndTest {
     }
 
     @Test
+    void aMonitorWithLocationsIsCheckedFromTheCollectorsLocationOnly() throws Exception {
+        try (CollectorHarness h = CollectorHarness.start(db, "--token", "t0k3n", "--location", "a")) {
+            final HttpResponse<String> bad = send(h, "POST", "/api/v1/monitors", "{\"name\":\"geo\",\"url\":\""
+                + target.url("/ok") + "\",\"locations\":[\"a\",\"b\"],\"quorum\":3}");
+            assertEquals(400, bad.statusCode(), bad.body());
+            assertEquals("quorum", json(bad).get("field").asText());
+            assertTrue(json(bad).get("message").asText().contains("1..2"), bad.body());
+            final HttpResponse<String> badName = send(h, "PUT", "/api/v1/monitors/geo", "{\"url\":\""
+                + target.url("/ok") + "\",\"locations\":[\"a\",\"b/c\"]}");
+            assertEquals(400, badName.statusCode(), badName.body());
+            assertEquals("locations", json(badName).get("field").asText());
+
+            final HttpResponse<String> created = send(h, "POST", "/api/v1/monitors", "{\"name\":\"geo\",\"url\":\""
+                + target.url("/ok") + "\",\"interval\":\"1s\",\"locations\":[\"b\",\"a\"]}");
+            assertEquals(201, created.statusCode(), created.body());
+            assertEquals("[\"a\",\"b\"]", json(created).get("locations").toString());
+            assertEquals(2, json(created).get("quorum").asInt(), "a majority of 2");
+            assertEquals(201, send(h, "POST", "/api/v1/monitors", "{\"name\":\"elsewhere\",\"url\":\""
+                + target.url("/other") + "\",\"interval\":\"1s\",\"locations\":[\"b\"]}").statusCode());
+
+            // Only a reports (b has no collector): a alone counts, so a decides.
+            Await.untilNoThrow(WAIT, () -> state(h, "geo").equals("UP"), "geo UP from a");
+            final JsonNode status = json(send(h, "GET", "/api/v1/monitors/geo", null)).get("status");
+            assertEquals("a", status.get("locations").get(0).get("location").asText());
+            assertEquals("UP", status.get("locations").get(0).get("state").asText());
+            assertTrue(status.get("locations").get(0).get("counts").asBoolean());
+            assertEquals("b", status.get("locations").get(1).get("location").asText());
+            assertTrue(status.get("locations").get(1).get("state").isNull(), "no result from b: " + status);
+            assertTrue(!status.get("locations").get(1).get("counts").asBoolean());
+            Await.until(WAIT, () -> h.count("measurement = 'monitor' AND tags->>'monitor' = 'geo' AND field = 'up' "
+                + "AND tags->>'location' = 'a'") >= 1, "results tagged with the location");
+            assertEquals(0, h.count("measurement = 'monitor' AND tags->>'monitor' = 'geo' AND tags->>'location' IS "
+                + "NULL"), "every result of a monitor with locations carries one");
+            assertEquals(0, target.hits("/other").size(), "a monitor of location b only is not checked at a");
+            assertEquals("PENDING", state(h, "elsewhere"));
+        }
+    }
+
+    @Test
     void confirmedTransitionsArePersistedBackDatedAndNotRepeatedAfterRestart() throws Exception {
         final String flaky = "{\"url\":\"" + target.url("/flaky") + "\",\"interval\":\"1s\",\"failure_threshold\":2}";
         try (CollectorHarness h = CollectorHarness.start(db, "--token", "t0k3n")) {

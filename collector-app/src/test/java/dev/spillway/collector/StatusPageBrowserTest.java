@@ -16,6 +16,7 @@ import java.sql.Connection;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
+import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -82,6 +83,15 @@ class StatusPageBrowserTest {
                 "CASE WHEN i >= 1423 THEN 10000 ELSE 80 + (i % 11) * 4 END");
             CheckSeeder.transition(c, "http", "payments", null, "UP", dayAgo, null);
             CheckSeeder.transition(c, "http", "payments", "UP", "DOWN", down, "HTTP 503 Service Unavailable");
+            // payments is checked from three locations: two see it down (the quorum), one up.
+            try (java.sql.Statement st = c.createStatement()) {
+                st.execute("UPDATE monitors SET locations = '{eu,us,ap}' WHERE name = 'payments'");
+                st.execute("INSERT INTO monitor_location_state (monitor, location, state, confirmed_state, since, "
+                    + "last_check_at, last_error, collector) VALUES "
+                    + "('payments', 'eu', 'DOWN', 'DOWN', now() - interval '17 minutes', now(), 'HTTP 503 from eu', 'c1'), "
+                    + "('payments', 'us', 'DOWN', 'DOWN', now() - interval '16 minutes', now(), 'HTTP 503 from us', 'c2'), "
+                    + "('payments', 'ap', 'UP', 'UP', now() - interval '1 day', now(), NULL, 'c3')");
+            }
             CheckSeeder.monitor(c, "search", 30_000, true, "PENDING", now.minus(Duration.ofMinutes(1)), null,
                 "timeout after 10s");
             CheckSeeder.checks(c, "search", dayAgo, 60, 1440, "CASE WHEN i = 1439 THEN 0 ELSE 1 END",
@@ -177,6 +187,16 @@ class StatusPageBrowserTest {
         assertTrue(dom.contains("<a href=\"/monitors/payments?range=24h\" aria-current=\"page\">24h</a>"), dom);
         assertTrue(dom.contains("<span class=\"state state-down\">ongoing</span>"), "the open incident: " + dom);
         assertTrue(dom.contains("HTTP 503 Service Unavailable"), dom);
+        final Matcher locations = Pattern.compile("<table id=\"locations\"[\\s\\S]*?</table>").matcher(dom);
+        assertTrue(locations.find(), dom);
+        for (String l : List.of("eu", "us")) {
+            assertTrue(locations.group().contains("<tr data-location=\"" + l + "\"><th scope=\"row\">" + l
+                + "</th><td><span class=\"state state-down\">DOWN</span>"), locations.group());
+            assertTrue(locations.group().contains("HTTP 503 from " + l), locations.group());
+        }
+        assertTrue(locations.group().contains("<tr data-location=\"ap\"><th scope=\"row\">ap</th><td><span "
+            + "class=\"state state-up\">UP</span>"), locations.group());
+        assertTrue(dom.contains("DOWN when at least 2 of 3 locations see it down"), dom);
     }
 
     private static String row(String dom, String monitor) {

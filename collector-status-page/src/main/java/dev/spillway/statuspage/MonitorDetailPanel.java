@@ -14,7 +14,8 @@ final class MonitorDetailPanel {
     }
 
     static void html(StringBuilder h, StatusQueries.MonitorRow row, StatusQueries.Range range,
-                     StatusQueries.Uptime rangeUptime, List<StatusQueries.Incident> incidents, Instant now) {
+                     StatusQueries.Uptime rangeUptime, List<StatusQueries.Incident> incidents,
+                     StatusQueries.Locations locations, Instant now) {
         final String name = Html.esc(row.name());
         h.append("<main id=\"main\" data-page=\"monitor\" data-name=\"").append(name).append("\">\n")
             .append("<p><a href=\"/\">\u2190 All monitors</a></p>\n")
@@ -26,6 +27,7 @@ final class MonitorDetailPanel {
                 .append(Html.duration(now.getEpochSecond() - row.incidentStart().getEpochSecond()))
                 .append(row.lastError() == null ? "" : ": " + Html.esc(row.lastError())).append("</p>\n");
         }
+        locationsHtml(h, locations, now);
         h.append("<nav class=\"ranges\" aria-label=\"Time range\">");
         for (StatusQueries.Range r : StatusQueries.Range.values()) {
             h.append("<a href=\"/monitors/").append(name).append("?range=").append(r.label).append('"')
@@ -69,6 +71,53 @@ final class MonitorDetailPanel {
             h.append("</tbody></table>\n");
         }
         h.append("</main>\n");
+    }
+
+    /** A monitor with locations: each location's own state; the state above is their quorum's. */
+    static void locationsHtml(StringBuilder h, StatusQueries.Locations locations, Instant now) {
+        if (locations == null) {
+            return;
+        }
+        h.append("<h2 id=\"h-locations\">Locations</h2>\n<p id=\"detail-quorum\">DOWN when at least ")
+            .append(locations.quorum()).append(" of ").append(locations.rows().size())
+            .append(" locations see it down (locations without a recent result do not count).</p>\n")
+            .append("<table id=\"locations\" aria-labelledby=\"h-locations\"><thead><tr><th scope=\"col\">Location</th>")
+            .append("<th scope=\"col\">State</th><th scope=\"col\">Since (UTC)</th>")
+            .append("<th scope=\"col\" class=\"num\">Last check</th><th scope=\"col\" class=\"wide\">Last error</th>")
+            .append("</tr></thead><tbody>\n");
+        for (StatusQueries.LocationRow l : locations.rows()) {
+            final String state = l.state() == null ? "NO RESULT" : l.state();
+            h.append("<tr data-location=\"").append(Html.esc(l.location())).append("\"><th scope=\"row\">")
+                .append(Html.esc(l.location())).append("</th><td><span class=\"state state-")
+                .append(Html.esc(state.toLowerCase(Locale.ROOT).replace(' ', '-'))).append("\">").append(Html.esc(state))
+                .append("</span></td><td>").append(l.since() == null ? "\u2013" : EventsPanel.time(l.since()))
+                .append("</td><td class=\"num\">").append(l.lastCheck() == null ? "\u2013"
+                    : Html.duration(Math.max(0, now.getEpochSecond() - l.lastCheck().getEpochSecond())) + " ago")
+                .append("</td><td class=\"wide\">").append(l.lastError() == null ? "" : Html.esc(l.lastError()))
+                .append("</td></tr>\n");
+        }
+        h.append("</tbody></table>\n");
+    }
+
+    static Map<String, Object> locations(StatusQueries.Locations locations, Instant now) {
+        if (locations == null) {
+            return null;
+        }
+        final Map<String, Object> m = new LinkedHashMap<>();
+        m.put("quorum", locations.quorum());
+        final List<Map<String, Object>> rows = new ArrayList<>();
+        for (StatusQueries.LocationRow l : locations.rows()) {
+            final Map<String, Object> r = new LinkedHashMap<>();
+            r.put("location", l.location());
+            r.put("state", l.state());
+            r.put("confirmedState", l.confirmedState());
+            r.put("since", l.since() == null ? null : l.since().toEpochMilli());
+            r.put("lastCheck", l.lastCheck() == null ? null : l.lastCheck().toEpochMilli());
+            r.put("lastError", l.lastError());
+            rows.add(r);
+        }
+        m.put("rows", rows);
+        return m;
     }
 
     /** The newest check's phases as a table (the overview shows them as one line). */

@@ -503,7 +503,7 @@ public final class StatusPage implements AutoCloseable {
     /** One monitor over a range, with its outages. */
     private record Detail(Instant now, StatusQueries.Range range, StatusQueries.MonitorRow row,
                           StatusQueries.Uptime rangeUptime, StatusQueries.Series responseTime,
-                          List<StatusQueries.Incident> incidents) {
+                          List<StatusQueries.Incident> incidents, StatusQueries.Locations locations) {
     }
 
     private Detail detail(ApiRequest r) throws SQLException {
@@ -515,10 +515,11 @@ public final class StatusPage implements AutoCloseable {
         final Instant now = clock.get();
         final StatusQueries.MonitorRow row = queries.monitor(r.param("name"), now);
         if (row == null) {
-            return new Detail(now, range, null, null, null, null);
+            return new Detail(now, range, null, null, null, null, null);
         }
         return new Detail(now, range, row, queries.uptime(row.name(), range, now),
-            queries.responseTime(row.name(), range, now), queries.incidents(row.name(), StatusQueries.RECENT));
+            queries.responseTime(row.name(), range, now), queries.incidents(row.name(), StatusQueries.RECENT),
+            queries.locations(row.name()));
     }
 
     private ApiResponse monitorJson(ApiRequest r) throws SQLException {
@@ -544,7 +545,7 @@ public final class StatusPage implements AutoCloseable {
         }
         final StringBuilder h = new StringBuilder(32_768);
         Layout.head(h, d.row.name() + " \u2013 Spillway", assets, signOutCsrf(r));
-        MonitorDetailPanel.html(h, d.row, d.range, d.rangeUptime, d.incidents, d.now);
+        MonitorDetailPanel.html(h, d.row, d.range, d.rangeUptime, d.incidents, d.locations, d.now);
         Layout.data(h, PageResponses.embeddable(detailData(d)));
         Layout.tail(h, assets);
         return PageResponses.html(200, h.toString());
@@ -560,6 +561,7 @@ public final class StatusPage implements AutoCloseable {
         m.put("rangeUptime", MonitorsPanel.uptime(d.rangeUptime));
         m.put("rangeRt", MonitorsPanel.series(d.responseTime));
         m.put("incidents", MonitorDetailPanel.incidents(d.incidents, d.now));
+        m.put("locations", MonitorDetailPanel.locations(d.locations, d.now));
         return m;
     }
 

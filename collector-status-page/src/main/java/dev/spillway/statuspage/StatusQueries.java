@@ -316,6 +316,47 @@ final class StatusQueries {
         }
     }
 
+    /**
+     * The state of a monitor seen from one of its locations.
+     *
+     * @param state that location's state, or null before its first result
+     * @param lastCheck the start of its latest check, or null
+     */
+    record LocationRow(String location, String state, String confirmedState, Instant since, Instant lastCheck,
+                       String lastError, String collector) {
+    }
+
+    /**
+     * A monitor with locations: its quorum and each listed location's state (in the order listed), from
+     * {@code monitor_location_state}; null for a monitor without locations.
+     */
+    record Locations(int quorum, List<LocationRow> rows) {
+    }
+
+    Locations locations(String name) throws SQLException {
+        try (Connection c = dataSource.getConnection(); PreparedStatement ps = c.prepareStatement(
+            "SELECT l.loc, m.quorum, s.state, s.confirmed_state, s.since, s.last_check_at, s.last_error, s.collector "
+                + "FROM " + UptimeSchema.MONITORS + " m CROSS JOIN LATERAL unnest(m.locations) WITH ORDINALITY "
+                + "AS l(loc, n) LEFT JOIN " + UptimeSchema.MONITOR_LOCATION_STATE
+                + " s ON s.monitor = m.name AND s.location = l.loc WHERE m.name = ? ORDER BY l.n")) {
+            ps.setString(1, name);
+            final List<LocationRow> rows = new ArrayList<>();
+            int quorum = 0;
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    final int q = rs.getInt(2);
+                    quorum = rs.wasNull() ? 0 : q;
+                    rows.add(new LocationRow(rs.getString(1), rs.getString(3), rs.getString(4),
+                        instant(rs.getTimestamp(5)), instant(rs.getTimestamp(6)), rs.getString(7), rs.getString(8)));
+                }
+            }
+            if (rows.isEmpty()) {
+                return null;
+            }
+            return new Locations(quorum == 0 ? rows.size() / 2 + 1 : quorum, rows);
+        }
+    }
+
     /** A monitor's outages, newest first: each DOWN and the UP that followed it. */
     List<Incident> incidents(String name, int limit) throws SQLException {
         final List<TransitionRow> changes = transitions(name, 4 * limit);

@@ -213,4 +213,38 @@ abstract class StatusQueriesContract {
         assertFalse(queries().exists("nope"));
         assertNull(queries().monitor("nope", NOW));
     }
+
+    @Test
+    void aMonitorWithLocationsShowsEachLocationsState() throws Exception {
+        try (Connection c = dataSource().getConnection(); java.sql.Statement st = c.createStatement()) {
+            st.execute("INSERT INTO monitors (name, url, interval_ms, locations) VALUES ('delta', 'http://h/', 60000, "
+                + "'{c,a,b}')");
+            st.execute("INSERT INTO monitor_location_state (monitor, location, state, confirmed_state, since, "
+                + "last_check_at, last_error, collector) VALUES "
+                + "('delta', 'a', 'DOWN', 'DOWN', '2026-03-10T12:20:00Z', '2026-03-10T12:29:00Z', 'HTTP 503', 'x-1'), "
+                + "('delta', 'b', 'UP', 'UP', '2026-03-10T10:00:00Z', '2026-03-10T12:29:30Z', NULL, 'y-2')");
+        }
+        try {
+            final StatusQueries.Locations l = queries().locations("delta");
+            assertEquals(2, l.quorum(), "default: a majority of 3");
+            assertEquals(List.of("c", "a", "b"), l.rows().stream().map(StatusQueries.LocationRow::location).toList(),
+                "in the order listed");
+            assertNull(l.rows().get(0).state(), "c: no result yet");
+            assertEquals("DOWN", l.rows().get(1).state());
+            assertEquals("HTTP 503", l.rows().get(1).lastError());
+            assertEquals(Instant.parse("2026-03-10T12:29:30Z"), l.rows().get(2).lastCheck());
+            assertNull(queries().locations("alpha"), "a monitor without locations");
+            final StringBuilder h = new StringBuilder();
+            MonitorDetailPanel.locationsHtml(h, l, NOW);
+            final String html = h.toString();
+            assertTrue(html.contains("DOWN when at least 2 of 3 locations"), html);
+            assertTrue(html.contains("<tr data-location=\"a\"><th scope=\"row\">a</th><td><span class=\"state "
+                + "state-down\">DOWN</span>"), html);
+            assertTrue(html.contains("HTTP 503") && html.contains("NO RESULT") && html.contains("1m 0s ago"), html);
+        } finally {
+            try (Connection c = dataSource().getConnection(); java.sql.Statement st = c.createStatement()) {
+                st.execute("DELETE FROM monitors WHERE name = 'delta'");
+            }
+        }
+    }
 }

@@ -58,7 +58,8 @@ public record Uptime(Heartbeats heartbeats, MonitorService monitors) {
             LOG.info("--monitors: {} monitors from {} applied", settings.monitors().size(), settings.monitorsFile());
         }
         final MonitorLeases leases = monitorsDuty
-            ? new MonitorLeases(ds, MonitorLeases.newCollectorId(), settings.monitorLeaseTtl(), clock) : null;
+            ? new MonitorLeases(ds, MonitorLeases.newCollectorId(), settings.location(),
+                settings.monitorLeaseTtl(), clock) : null;
         final MonitorService monitors = stack.push(new MonitorService(ds, points, transitions, registry,
             new MonitorService.Settings(settings.probeConcurrency(), settings.probeKeepAlive(),
                 settings.monitorReloadInterval(), settings.probePolicy()), leases, clock), STOP);

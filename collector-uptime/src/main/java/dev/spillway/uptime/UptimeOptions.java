@@ -5,6 +5,7 @@ import dev.spillway.runtime.config.OptionValues;
 import dev.spillway.uptime.monitor.AddressPolicy;
 import dev.spillway.uptime.monitor.MonitorFile;
 import dev.spillway.uptime.monitor.MonitorSpec;
+import dev.spillway.uptime.monitor.MonitorValidator;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
@@ -50,6 +51,11 @@ public final class UptimeOptions {
             + "dead collector's monitors are taken over after it (default: ${DEFAULT-VALUE}).")
     String monitorLeaseTtl;
 
+    @Option(names = "--location", paramLabel = "NAME",
+        description = "Where this collector checks from ([A-Za-z0-9_.-]{1,32}): it checks the monitors that list this "
+            + "location, and monitors without locations like any collector (default: none, only those).")
+    String location;
+
     /**
      * Validates the options and reads the {@code --monitors} file, every monitor in it checked like an API body.
      *
@@ -68,7 +74,11 @@ public final class UptimeOptions {
             Duration.ofDays(1));
         final Duration leaseTtl = v.durationIn("--monitor-lease-ttl", monitorLeaseTtl, Duration.ofSeconds(1),
             Duration.ofHours(1));
-        return new UptimeSettings(file, declared, probes, keepAlive, reload, policy, leaseTtl);
+        final String at = OptionValues.trimmedOrNull(location);
+        if (at != null && MonitorValidator.locationError(at) != null) {
+            throw v.invalid("--location", MonitorValidator.locationError(at));
+        }
+        return new UptimeSettings(file, declared, probes, keepAlive, reload, policy, leaseTtl, at);
     }
 
     private static List<AddressPolicy.Cidr> ranges(OptionValues v, String option, String value) {

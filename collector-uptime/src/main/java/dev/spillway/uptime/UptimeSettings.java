@@ -21,6 +21,7 @@ import java.util.List;
  *     {@code --probe-deny}
  * @param monitorLeaseTtl how long a monitor lease (and a collector's heartbeat row) lasts without renewal: the
  *     main term of the failover bound when a collector dies
+ * @param location where this collector checks from ({@code --location}), or null for none
  */
 public record UptimeSettings(
     Path monitorsFile,
@@ -29,7 +30,8 @@ public record UptimeSettings(
     boolean probeKeepAlive,
     Duration monitorReloadInterval,
     AddressPolicy probePolicy,
-    Duration monitorLeaseTtl) {
+    Duration monitorLeaseTtl,
+    String location) {
 
     /** Copies the monitor list. */
     public UptimeSettings {
@@ -40,7 +42,7 @@ public record UptimeSettings(
     public UptimeSettings(Path monitorsFile, List<MonitorSpec> monitors, int probeConcurrency, boolean probeKeepAlive,
                           Duration monitorReloadInterval) {
         this(monitorsFile, monitors, probeConcurrency, probeKeepAlive, monitorReloadInterval,
-            AddressPolicy.defaults(), Duration.ofSeconds(10));
+            AddressPolicy.defaults(), Duration.ofSeconds(10), null);
     }
 
     /** Durations as people write them, for logs. */
@@ -49,6 +51,7 @@ public record UptimeSettings(
         return "monitors=" + (monitorsFile == null ? "none" : monitors.size() + " from " + monitorsFile)
             + " probeConcurrency=" + probeConcurrency + " probeKeepAlive=" + probeKeepAlive + " monitorReload="
             + Units.formatDuration(monitorReloadInterval) + " probeAllow=" + probePolicy.allow() + " probeDeny="
-            + probePolicy.deny() + " monitorLeaseTtl=" + Units.formatDuration(monitorLeaseTtl);
+            + probePolicy.deny() + " monitorLeaseTtl=" + Units.formatDuration(monitorLeaseTtl)
+            + " location=" + (location == null ? "none" : location);
     }
 }

@@ -334,6 +334,12 @@ class CollectorOptionsTest {
         assertEquals(Duration.ofSeconds(10), parse(Map.of()).uptime().monitorLeaseTtl());
         assertEquals(Duration.ofSeconds(3), parse(Map.of(), "--monitor-lease-ttl", "3s").uptime().monitorLeaseTtl());
         assertOneLine("--monitor-lease-ttl must be 1s..1h, was 500ms", "--monitor-lease-ttl", "500ms");
+        assertEquals(null, parse(Map.of()).uptime().location());
+        assertEquals("eu-1", parse(Map.of(), "--location", "eu-1").uptime().location());
+        assertEquals("b", parse(Map.of("SPILLWAY_LOCATION", "b")).uptime().location());
+        assertOneLine("--location must match [A-Za-z0-9_.-]{1,32}, was 'a b'", "--location", "a b");
+        assertMessage("SPILLWAY_LOCATION (--location) must match [A-Za-z0-9_.-]{1,32}, was 'x/y'",
+            Map.of("SPILLWAY_LOCATION", "x/y"));
     }
 
     @Test

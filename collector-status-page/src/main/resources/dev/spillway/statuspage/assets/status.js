@@ -300,6 +300,31 @@
     if (last) { lastInto(last, m.last); }
     var plot = document.getElementById('detail-plot');
     if (plot) { rtPlot('detail', plot, data.rangeRt, 260, false); }
+    renderLocations(data);
+  }
+
+  /** A monitor with locations: each location's own state (the badge above is their quorum's). */
+  function renderLocations(data) {
+    var table = document.getElementById('locations');
+    if (!table || !data.locations) { return; }
+    var tbody = table.tBodies[0];
+    tbody.replaceChildren();
+    data.locations.rows.forEach(function (l) {
+      var tr = el('tr');
+      tr.setAttribute('data-location', l.location);
+      var name = el('th', null, l.location);
+      name.setAttribute('scope', 'row');
+      tr.appendChild(name);
+      var state = el('td');
+      var s = l.state || 'NO RESULT';
+      state.appendChild(el('span', 'state state-' + s.toLowerCase().replace(' ', '-'), s));
+      tr.appendChild(state);
+      tr.appendChild(el('td', null, l.since == null ? '\u2013' : utc(l.since)));
+      tr.appendChild(el('td', 'num', l.lastCheck == null ? '\u2013'
+        : fmtDuration(Math.max(0, (data.generatedAt - l.lastCheck) / 1000)) + ' ago'));
+      tr.appendChild(el('td', 'wide', l.lastError || ''));
+      tbody.appendChild(tr);
+    });
   }
 
   function utc(ms) { return ms == null ? '' : new Date(ms).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ''); }

@@ -50,6 +50,15 @@ import java.util.concurrent.ThreadLocalRandom;
  * {@code ttl + ttl/4 + interval} after the kill (the last term: the first check comes at the monitor's next
  * point on its schedule; see {@link MonitorScheduler}).
  *
+ * <p><b>Locations.</b> A collector may have a location ({@code --location}); a monitor may list locations. Leases
+ * are per (monitor, location): a monitor without locations has one lease, location {@code ''}, that any collector
+ * may hold (as above); a monitor with locations has one lease per listed location, which only collectors at that
+ * location may hold. So the leases fall into pools: pool {@code ''} shared by every live collector, and one pool
+ * per location shared by the live collectors at it; a collector's fair share is its share of pool {@code ''} plus
+ * its share of its own location's pool, each computed by the rule above over that pool's collectors. A collector
+ * sees at most one lease per monitor (the monitor's {@code ''} lease, or its own location's), so its local view
+ * stays "which monitors do I check".
+ *
  * <p>Locally a lease is trusted ({@link #holds}) only until {@code roundStart + ttl - ttl/4}, where
  * {@code roundStart} is the start of the last round that renewed it: a collector whose rounds fail (database
  * unreachable, thread stalled) stops checking before anyone else may take over, as long as the collectors' clocks
@@ -91,6 +100,7 @@ public final class MonitorLeases {
     private final DataSource ds;
     private final String collectorId;
     private final String host;
+    private final String location;
     private final Duration ttl;
     private final Clock clock;
     private final Instant startedAt;
@@ -105,6 +115,21 @@ public final class MonitorLeases {
      * @param clock the time of leases and heartbeats
      */
     public MonitorLeases(DataSource ds, String collectorId, Duration ttl, Clock clock) {
+        this(ds, collectorId, null, ttl, clock);
+    }
+
+    /**
+     * @param collectorId this collector's id for this run ({@link #newCollectorId})
+     * @param location this collector's location ({@code --location}), or null for none: it then checks only
+     *     monitors without locations
+     * @param ttl how long a lease and a heartbeat last without renewal (the failover bound's main term)
+     * @param clock the time of leases and heartbeats
+     */
+    public MonitorLeases(DataSource ds, String collectorId, String location, Duration ttl, Clock clock) {
+        if (location != null && MonitorValidator.locationError(location) != null) {
+            throw new IllegalArgumentException(MonitorValidator.locationError(location));
+        }
+        this.location = location;
         if (ttl.compareTo(Duration.ofSeconds(1)) < 0) {
             throw new IllegalArgumentException("lease TTL must be at least 1s, was " + ttl);
         }
@@ -141,6 +166,22 @@ public final class MonitorLeases {
     public String collectorId() {
         return collectorId;
     }
+
+    /** This collector's location, or null for none. */
+    public String location() {
+        return location;
+    }
+
+    /** The lease location of a monitor for this collector: {@code ''} (any one), its location, or null (not here). */
+    public String leaseLocation(MonitorSpec spec) {
+        if (!spec.located()) {
+            return ANY;
+        }
+        return location != null && spec.locations().contains(location) ? location : null;
+    }
+
+    /** The lease location of monitors without locations: any one collector. */
+    public static final String ANY = "";
 
     /** The lease TTL. */
     public Duration ttl() {
@@ -190,59 +231,112 @@ public final class MonitorLeases {
     }
 
     /**
-     * One round: heartbeat, renew, release, claim (see the class comment).
+     * One round for monitors without locations only (every one in pool {@code ''}).
      *
      * @param leasable the monitors this collector can check (valid and enabled definitions)
+     */
+    public Round round(Set<String> leasable, Listener listener) throws SQLException {
+        final java.util.Map<String, String> any = new java.util.HashMap<>();
+        for (String m : leasable) {
+            any.put(m, ANY);
+        }
+        return round(any, listener);
+    }
+
+    /** A lease row this collector holds. */
+    private record Key(String monitor, String location) {
+    }
+
+    /**
+     * One round: heartbeat, renew, release, claim (see the class comment), pool by pool.
+     *
+     * @param leasable the monitors this collector can check (valid and enabled definitions) with the location of
+     *     their lease for it ({@link #leaseLocation}: {@code ''}, or this collector's location)
      * @param listener told to stop checking before a release is written, and to start after a claim
      */
-    public synchronized Round round(Set<String> leasable, Listener listener) throws SQLException {
+    public synchronized Round round(java.util.Map<String, String> leasable, Listener listener) throws SQLException {
         final Instant now = clock.instant();
         final Instant expires = now.plus(ttl);
-        final List<String> live;
-        final Set<String> renewed;
+        final List<String[]> live;
+        final Set<Key> renewed;
         try (Connection c = ds.getConnection()) {
             c.setAutoCommit(true);
             heartbeat(c, now, expires);
             live = liveCollectors(c, now);
             renewed = renew(c, expires);
         }
-        final Set<String> release = new TreeSet<>();
-        final Set<String> lost = new HashSet<>(held);
-        lost.removeAll(renewed);
-        release.addAll(lost); // another collector has them now
-        final TreeSet<String> keep = new TreeSet<>();
-        for (String m : renewed) {
-            (leasable.contains(m) ? keep : release).add(m);
+        final List<Key> free = new ArrayList<>();
+        final TreeSet<String> keepAny = new TreeSet<>();
+        final TreeSet<String> keepHere = new TreeSet<>();
+        for (Key k : renewed) {
+            if (k.location().equals(leasable.get(k.monitor()))) {
+                (k.location().equals(ANY) ? keepAny : keepHere).add(k.monitor());
+            } else {
+                free.add(k); // not leasable any more, or its monitor's locations changed
+            }
         }
-        final int fair = share(leasable.size(), live, collectorId);
-        while (keep.size() > fair) {
-            release.add(keep.pollLast());
+        final List<String> allLive = new ArrayList<>();
+        final List<String> liveHere = new ArrayList<>();
+        for (String[] l : live) {
+            allLive.add(l[0]);
+            if (location != null && location.equals(l[1])) {
+                liveHere.add(l[0]);
+            }
         }
+        int anyCount = 0;
+        int hereCount = 0;
+        for (String loc : leasable.values()) {
+            if (loc.equals(ANY)) {
+                anyCount++;
+            } else {
+                hereCount++;
+            }
+        }
+        final int fairAny = share(anyCount, allLive, collectorId);
+        final int fairHere = location == null ? 0 : share(hereCount, liveHere, collectorId);
+        while (keepAny.size() > fairAny) {
+            final String m = keepAny.pollLast();
+            free.add(new Key(m, ANY));
+        }
+        while (keepHere.size() > fairHere) {
+            final String m = keepHere.pollLast();
+            free.add(new Key(m, location));
+        }
+        final Set<String> keep = new HashSet<>(keepAny);
+        keep.addAll(keepHere);
+        final Set<String> release = new TreeSet<>(held);
+        release.removeAll(keep); // lost to another collector, or given up below
         // Held in the database but not known here (a claim whose answer was lost): start checking them too.
         final Set<String> unknown = new HashSet<>(keep);
         unknown.removeAll(held);
         if (!release.isEmpty()) {
             held.removeAll(release);
             listener.released(Collections.unmodifiableSet(release));
-            final Set<String> free = new HashSet<>(release);
-            free.removeAll(lost);
-            if (!free.isEmpty()) {
-                try (Connection c = ds.getConnection()) {
-                    c.setAutoCommit(true);
-                    free(c, free);
-                }
+        }
+        if (!free.isEmpty()) {
+            try (Connection c = ds.getConnection()) {
+                c.setAutoCommit(true);
+                free(c, free);
             }
         }
         // Renewed: trusted for another ttl - ttl/4 from the round's start.
         trustedUntil = now.plus(ttl).minus(renewEvery());
         final Set<String> acquired = new TreeSet<>(unknown);
-        if (keep.size() < fair) {
-            final Set<String> wanted = new HashSet<>(leasable);
-            wanted.removeAll(keep);
-            if (!wanted.isEmpty()) {
-                try (Connection c = ds.getConnection()) {
-                    c.setAutoCommit(true);
-                    acquired.addAll(claim(c, wanted, fair - keep.size(), now, expires));
+        if (keepAny.size() < fairAny || keepHere.size() < fairHere) {
+            final Set<String> wantedAny = new HashSet<>();
+            final Set<String> wantedHere = new HashSet<>();
+            for (java.util.Map.Entry<String, String> e : leasable.entrySet()) {
+                if (!keep.contains(e.getKey())) {
+                    (e.getValue().equals(ANY) ? wantedAny : wantedHere).add(e.getKey());
+                }
+            }
+            try (Connection c = ds.getConnection()) {
+                c.setAutoCommit(true);
+                if (keepAny.size() < fairAny && !wantedAny.isEmpty()) {
+                    acquired.addAll(claim(c, wantedAny, ANY, fairAny - keepAny.size(), now, expires));
+                }
+                if (keepHere.size() < fairHere && !wantedHere.isEmpty()) {
+                    acquired.addAll(claim(c, wantedHere, location, fairHere - keepHere.size(), now, expires));
                 }
             }
         }
@@ -250,9 +344,9 @@ public final class MonitorLeases {
             held.addAll(acquired);
             listener.acquired(Collections.unmodifiableSet(acquired));
         }
-        liveCollectors = Math.max(live.size(), 1);
-        share = fair;
-        return new Round(acquired, release, held.size(), fair, liveCollectors);
+        liveCollectors = Math.max(allLive.size(), 1);
+        share = fairAny + fairHere;
+        return new Round(acquired, release, held.size(), share, liveCollectors);
     }
 
     /**
@@ -285,7 +379,8 @@ public final class MonitorLeases {
 
     private void heartbeat(Connection c, Instant now, Instant expires) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement("INSERT INTO " + UptimeSchema.MONITOR_COLLECTORS
-            + " (id, host, pid, started_at, seen_at, expires_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE "
+            + " (id, host, pid, started_at, seen_at, expires_at, location) VALUES (?, ?, ?, ?, ?, ?, ?) "
+            + "ON CONFLICT (id) DO UPDATE "
             + "SET seen_at = EXCLUDED.seen_at, expires_at = EXCLUDED.expires_at")) {
             timeout(ps);
             ps.setString(1, collectorId);
@@ -294,6 +389,7 @@ public final class MonitorLeases {
             ps.setTimestamp(4, Timestamp.from(startedAt));
             ps.setTimestamp(5, Timestamp.from(now));
             ps.setTimestamp(6, Timestamp.from(expires));
+            ps.setString(7, location == null ? ANY : location);
             ps.executeUpdate();
         }
         try (PreparedStatement ps = c.prepareStatement("DELETE FROM " + UptimeSchema.MONITOR_COLLECTORS
@@ -304,57 +400,69 @@ public final class MonitorLeases {
         }
     }
 
-    private List<String> liveCollectors(Connection c, Instant now) throws SQLException {
-        final List<String> live = new ArrayList<>();
-        try (PreparedStatement ps = c.prepareStatement("SELECT id FROM " + UptimeSchema.MONITOR_COLLECTORS
+    /** Live collectors as {id, location}, by id. */
+    private List<String[]> liveCollectors(Connection c, Instant now) throws SQLException {
+        final List<String[]> live = new ArrayList<>();
+        try (PreparedStatement ps = c.prepareStatement("SELECT id, location FROM " + UptimeSchema.MONITOR_COLLECTORS
             + " WHERE expires_at > ?")) {
             timeout(ps);
             ps.setTimestamp(1, Timestamp.from(now));
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
-                    live.add(rs.getString(1));
+                    live.add(new String[] {rs.getString(1), rs.getString(2)});
                 }
             }
         }
-        Collections.sort(live); // in Java, not SQL: the rank must not depend on the database's collation
+        // In Java, not SQL: the rank must not depend on the database's collation.
+        live.sort(java.util.Comparator.comparing(l -> l[0]));
         return live;
     }
 
-    private Set<String> renew(Connection c, Instant expires) throws SQLException {
-        final Set<String> out = new HashSet<>();
+    private Set<Key> renew(Connection c, Instant expires) throws SQLException {
+        final Set<Key> out = new HashSet<>();
         try (PreparedStatement ps = c.prepareStatement("UPDATE " + UptimeSchema.MONITOR_LEASES
-            + " SET expires_at = ? WHERE holder = ? RETURNING monitor")) {
+            + " SET expires_at = ? WHERE holder = ? RETURNING monitor, location")) {
             timeout(ps);
             ps.setTimestamp(1, Timestamp.from(expires));
             ps.setString(2, collectorId);
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
-                    out.add(rs.getString(1));
+                    out.add(new Key(rs.getString(1), rs.getString(2)));
                 }
             }
         }
         return out;
     }
 
-    private void free(Connection c, Collection<String> monitors) throws SQLException {
+    private void free(Connection c, Collection<Key> keys) throws SQLException {
+        final List<String> monitors = new ArrayList<>();
+        final List<String> locations = new ArrayList<>();
+        for (Key k : keys) {
+            monitors.add(k.monitor());
+            locations.add(k.location());
+        }
         try (PreparedStatement ps = c.prepareStatement("UPDATE " + UptimeSchema.MONITOR_LEASES
-            + " SET holder = NULL, expires_at = '-infinity', acquired_at = NULL WHERE holder = ? AND monitor = ANY(?)")) {
+            + " SET holder = NULL, expires_at = '-infinity', acquired_at = NULL WHERE holder = ? AND (monitor, location) "
+            + "IN (SELECT * FROM unnest(?::text[], ?::text[]))")) {
             timeout(ps);
             ps.setString(1, collectorId);
             ps.setArray(2, c.createArrayOf("text", monitors.toArray()));
+            ps.setArray(3, c.createArrayOf("text", locations.toArray()));
             ps.executeUpdate();
         }
     }
 
-    private Set<String> claim(Connection c, Collection<String> wanted, int most, Instant now, Instant expires)
-        throws SQLException {
+    private Set<String> claim(Connection c, Collection<String> wanted, String leaseLocation, int most, Instant now,
+                              Instant expires) throws SQLException {
         final java.sql.Array names = c.createArrayOf("text", wanted.toArray());
         // Lease rows are made on demand (monitors created with SQL get one too); a monitor deleted meanwhile
         // simply is not found.
         try (PreparedStatement ps = c.prepareStatement("INSERT INTO " + UptimeSchema.MONITOR_LEASES
-            + " (monitor) SELECT name FROM " + UptimeSchema.MONITORS + " WHERE name = ANY(?) ON CONFLICT DO NOTHING")) {
+            + " (monitor, location) SELECT name, ? FROM " + UptimeSchema.MONITORS + " WHERE name = ANY(?) "
+            + "ON CONFLICT DO NOTHING")) {
             timeout(ps);
-            ps.setArray(1, names);
+            ps.setString(1, leaseLocation);
+            ps.setArray(2, names);
             ps.executeUpdate();
         }
         final Set<String> out = new HashSet<>();
@@ -362,15 +470,17 @@ public final class MonitorLeases {
         // checked again on the row as locked, so a lease claimed and committed meanwhile is not taken.
         try (PreparedStatement ps = c.prepareStatement("UPDATE " + UptimeSchema.MONITOR_LEASES
             + " SET holder = ?, expires_at = ?, acquired_at = ? WHERE monitor IN (SELECT monitor FROM "
-            + UptimeSchema.MONITOR_LEASES + " WHERE monitor = ANY(?) AND (holder IS NULL OR expires_at <= ?) "
-            + "ORDER BY monitor LIMIT ? FOR UPDATE SKIP LOCKED) RETURNING monitor")) {
+            + UptimeSchema.MONITOR_LEASES + " WHERE monitor = ANY(?) AND location = ? AND (holder IS NULL OR "
+            + "expires_at <= ?) ORDER BY monitor LIMIT ? FOR UPDATE SKIP LOCKED) AND location = ? RETURNING monitor")) {
             timeout(ps);
             ps.setString(1, collectorId);
             ps.setTimestamp(2, Timestamp.from(expires));
             ps.setTimestamp(3, Timestamp.from(now));
             ps.setArray(4, names);
-            ps.setTimestamp(5, Timestamp.from(now));
-            ps.setInt(6, most);
+            ps.setString(5, leaseLocation);
+            ps.setTimestamp(6, Timestamp.from(now));
+            ps.setInt(7, most);
+            ps.setString(8, leaseLocation);
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
                     out.add(rs.getString(1));

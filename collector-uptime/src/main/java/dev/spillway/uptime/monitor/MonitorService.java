@@ -53,6 +53,11 @@ import java.util.concurrent.atomic.LongAdder;
  * dies), and every state write is a compare-and-set on the state row's version, so a transition is recorded once
  * whichever collector sees it, and never from a stale state. Without leases (the monitors duty off) the service
  * serves the API only and checks nothing.
+ *
+ * <p>A monitor that lists locations is checked here only if this collector's {@code --location} is one of them
+ * (its lease is per monitor and location); its results carry the {@code location} tag and are recorded by
+ * {@link LocationResults}: the location's own state, then the monitor's state by the {@link Quorum}, under the
+ * monitor's state row lock, so each change of the combined state is one transition whichever location sees it.
  */
 public final class MonitorService implements AutoCloseable, Service {
 
@@ -81,6 +86,11 @@ public final class MonitorService implements AutoCloseable, Service {
     private final ScheduledExecutorService reloader;
     private final ScheduledExecutorService sync;
     private final MonitorLeases leases;
+    private final java.time.Clock clock;
+    /** This collector's location ({@code --location}), or null. */
+    private final String location;
+    /** The lease TTL of the staleness rule of locations ({@link Quorum#staleAfter}). */
+    private final Duration leaseTtl;
     private final MonitorLeases.Listener leaseListener = new LeaseListener();
     private final Counter stateConflicts;
     private final Counter leasesAcquired;
@@ -147,6 +157,9 @@ public final class MonitorService implements AutoCloseable, Service {
         throws SQLException {
         this.store = new MonitorStore(ds);
         this.leases = leases;
+        this.clock = clock;
+        this.location = leases == null ? null : leases.location();
+        this.leaseTtl = leases == null ? DEFAULT_LEASE_TTL : leases.ttl();
         this.transitions = transitions;
         this.writer = writer;
         this.points = writer.producer("monitor");
@@ -205,10 +218,17 @@ public final class MonitorService implements AutoCloseable, Service {
         sync.scheduleWithFixedDelay(this::syncQuietly, 0, round, TimeUnit.MILLISECONDS);
         LOG.info("monitors: {} loaded, probe concurrency {}, {}", runtimes.size(), settings.concurrency(),
             leases == null ? "not checked here (monitors duty off)"
-                : "checked under leases as collector " + leases.collectorId() + " (lease TTL "
+                : "checked under leases as collector " + leases.collectorId()
+                    + (location == null ? "" : " at location " + location) + " (lease TTL "
                     + dev.spillway.runtime.config.Units.formatDuration(leases.ttl()) + ", renewed every "
                     + dev.spillway.runtime.config.Units.formatDuration(leases.renewEvery()) + ")");
     }
+
+    /** The lease TTL assumed by a collector without the monitors duty when it judges locations stale. */
+    private static final Duration DEFAULT_LEASE_TTL = Duration.ofSeconds(10);
+
+    /** The header that tells a target which location a check of a monitor with locations comes from. */
+    public static final String LOCATION_HEADER = "X-Spillway-Location";
 
     /** How often a service without leases compares the table's fingerprint. */
     private static final Duration SYNC_WITHOUT_LEASES = Duration.ofSeconds(2);
@@ -312,6 +332,9 @@ public final class MonitorService implements AutoCloseable, Service {
             final Runtime rt = runtimes.get(spec.name());
             if (rt == null || !rt.spec.tags().equals(spec.tags())) {
                 final Point.Builder b = Point.builder(MEASUREMENT).tag("monitor", spec.name()).tags(spec.tags()).time(0);
+                if (spec.located() && location != null && spec.locations().contains(location)) {
+                    b.tag("location", location);
+                }
                 for (String field : spec.https() ? HTTPS_FIELDS : HTTP_FIELDS) {
                     b.field(field, FieldKinds.FLOAT, 0);
                 }
@@ -441,10 +464,11 @@ public final class MonitorService implements AutoCloseable, Service {
         try {
             refreshDefinitions();
             if (leases != null) {
-                final Set<String> leasable = new HashSet<>();
+                final Map<String, String> leasable = new java.util.HashMap<>();
                 for (Runtime rt : runtimes.values()) {
-                    if (rt.spec.enabled()) {
-                        leasable.add(rt.spec.name());
+                    final String at = leases.leaseLocation(rt.spec);
+                    if (rt.spec.enabled() && at != null) {
+                        leasable.put(rt.spec.name(), at); // monitors listing other locations only: not here
                     }
                 }
                 final MonitorLeases.Round r = leases.round(leasable, leaseListener);
@@ -489,7 +513,9 @@ public final class MonitorService implements AutoCloseable, Service {
     private void refreshUnleased(List<String> names) {
         final List<String> others = new ArrayList<>();
         for (String name : names) {
-            if (leases == null || !leases.holds(name)) {
+            final Runtime rt = runtimes.get(name);
+            // A monitor with locations: other locations' results change its combined state too.
+            if (leases == null || !leases.holds(name) || (rt != null && rt.spec.located())) {
                 others.add(name);
             }
         }
@@ -610,23 +636,53 @@ public final class MonitorService implements AutoCloseable, Service {
             throw ApiException.notFound("no monitor '" + name + "'");
         }
         refreshUnleased(List.of(name));
-        return viewFromMemory(name);
+        return viewFromMemory(name, locationsOf(List.of(name)));
     }
 
     /** The view after this collector's own change: the definition is in memory already. */
     private MonitorView ownView(String name) throws ApiException {
         refreshUnleased(List.of(name));
-        return viewFromMemory(name);
+        return viewFromMemory(name, locationsOf(List.of(name)));
     }
 
-    private MonitorView viewFromMemory(String name) throws ApiException {
+    private MonitorView viewFromMemory(String name, Map<String, Map<String, MonitorLocation>> locations)
+        throws ApiException {
         final Runtime rt = runtimes.get(name);
         if (rt == null) {
             throw ApiException.notFound("no monitor '" + name + "'");
         }
         synchronized (rt) {
-            return new MonitorView(rt.spec, rt.state, rt.lastCheckAt, rt.lastError, rt.last);
+            final List<MonitorLocation> at = new ArrayList<>();
+            final Map<String, MonitorLocation> rows = locations.getOrDefault(name, Map.of());
+            for (String l : rt.spec.locations()) {
+                at.add(rows.getOrDefault(l, new MonitorLocation(l, null, null, null, null, false)));
+            }
+            return new MonitorView(rt.spec, rt.state, rt.lastCheckAt, rt.lastError, rt.last, at);
         }
+    }
+
+    /** The per-location states of those of {@code names} that list locations (empty when unreadable). */
+    private Map<String, Map<String, MonitorLocation>> locationsOf(List<String> names) {
+        final List<String> located = new ArrayList<>();
+        for (String n : names) {
+            final Runtime rt = runtimes.get(n);
+            if (rt != null && rt.spec.located()) {
+                located.add(n);
+            }
+        }
+        if (located.isEmpty()) {
+            return Map.of();
+        }
+        final Instant now = clock.instant();
+        final Map<String, Map<String, MonitorLocation>> out = new java.util.HashMap<>();
+        try (Connection c = store.dataSource().getConnection()) {
+            for (String n : located) {
+                out.put(n, LocationResults.load(c, n, now, Quorum.staleAfter(runtimes.get(n).spec, leaseTtl)));
+            }
+        } catch (SQLException | RuntimeException e) {
+            LOG.debug("location states not read (answering without them): {}", e.toString());
+        }
+        return out;
     }
 
     /** Every monitor, by name. */
@@ -635,9 +691,10 @@ public final class MonitorService implements AutoCloseable, Service {
         refreshDefinitionsQuietly();
         final List<String> names = new ArrayList<>(new java.util.TreeSet<>(runtimes.keySet()));
         refreshUnleased(names);
+        final Map<String, Map<String, MonitorLocation>> locations = locationsOf(names);
         for (String name : names) {
             try {
-                out.add(viewFromMemory(name));
+                out.add(viewFromMemory(name, locations));
             } catch (ApiException e) {
                 // deleted between listing the names and reading it: not part of the answer
                 LOG.trace("monitor {} vanished while listing", name);
@@ -673,7 +730,7 @@ public final class MonitorService implements AutoCloseable, Service {
                 final MonitorSpec spec = entry.spec;
                 CheckResult r;
                 try {
-                    r = probe.check(spec);
+                    r = probe.check(withLocationHeader(spec));
                 } catch (RuntimeException | Error e) {
                     LOG.error("check of monitor '{}' failed unexpectedly", spec.name(), e);
                     r = new CheckResult(Instant.now(), false, -1, 0, Double.NaN, Double.NaN, Double.NaN, Double.NaN,
@@ -689,6 +746,23 @@ public final class MonitorService implements AutoCloseable, Service {
             entry.running.set(false); // shutting down
         }
         return true;
+    }
+
+    /**
+     * A check of a monitor with locations tells the target where it comes from ({@link #LOCATION_HEADER}), unless
+     * the monitor sets that header itself; like the monitor's headers it is sent only to the URL's origin.
+     */
+    private MonitorSpec withLocationHeader(MonitorSpec spec) {
+        if (!spec.located() || location == null || spec.headers().containsKey(LOCATION_HEADER)) {
+            return spec;
+        }
+        final Map<String, String> h = new java.util.TreeMap<>(String.CASE_INSENSITIVE_ORDER);
+        h.putAll(spec.headers());
+        h.put(LOCATION_HEADER, location);
+        return new MonitorSpec(spec.name(), spec.url(), spec.method(), java.util.Collections.unmodifiableMap(h),
+            spec.body(), spec.interval(), spec.timeout(), spec.expectedStatus(), spec.keyword(), spec.keywordInvert(),
+            spec.followRedirects(), spec.tlsVerify(), spec.failureThreshold(), spec.successThreshold(),
+            spec.enabled(), spec.tags(), spec.locations(), spec.quorum());
     }
 
     private void processResults() {
@@ -735,6 +809,7 @@ public final class MonitorService implements AutoCloseable, Service {
      */
     private void recordAll(List<Done> batch) {
         final Map<String, Change> changes = new java.util.LinkedHashMap<>();
+        final List<Done> located = new ArrayList<>();
         synchronized (stateWrites) {
             for (Done d : batch) {
                 final MonitorSpec spec = d.spec;
@@ -753,6 +828,10 @@ public final class MonitorService implements AutoCloseable, Service {
                     if (rt.recent.size() > RECENT) {
                         rt.recent.removeFirst();
                     }
+                    if (spec.located()) {
+                        located.add(d); // the quorum of its locations decides, in the database (below)
+                        continue;
+                    }
                     final Change earlier = changes.get(spec.name());
                     final MonitorState base = earlier != null ? earlier.next : rt.state;
                     final MonitorState.Step step = base.after(r.up(), r.startedAt(), spec.failureThreshold(),
@@ -768,6 +847,66 @@ public final class MonitorService implements AutoCloseable, Service {
             }
             if (!changes.isEmpty()) {
                 persistAll(new ArrayList<>(changes.values()));
+            }
+            if (!located.isEmpty()) {
+                persistLocated(located);
+            }
+        }
+    }
+
+    /**
+     * Records results of monitors with locations in one transaction ({@link LocationResults}: this location's
+     * state, then the combined state by the quorum, under the combined row's lock), in name order so collectors
+     * recording the same monitors lock them in the same order. On failure nothing is kept: the location's next
+     * result is recorded from its row as it is. Holds {@link #stateWrites}.
+     */
+    private void persistLocated(List<Done> batch) {
+        if (location == null) {
+            return; // not checked here (a check in flight when --location changed cannot happen: it is per run)
+        }
+        final List<Done> ordered = new ArrayList<>(batch);
+        ordered.sort(java.util.Comparator.comparing((Done d) -> d.spec.name()).thenComparing(d -> d.result.startedAt()));
+        final List<Map.Entry<Runtime, LocationResults.Outcome>> outcomes = new ArrayList<>();
+        try (Connection c = store.dataSource().getConnection()) {
+            c.setAutoCommit(false);
+            try {
+                final Instant now = clock.instant();
+                for (Done d : ordered) {
+                    final Runtime rt = runtimes.get(d.spec.name());
+                    if (rt == null) {
+                        continue;
+                    }
+                    outcomes.add(Map.entry(rt, LocationResults.record(c, transitions, d.spec, location,
+                        leases == null ? null : leases.collectorId(), d.result, now,
+                        Quorum.staleAfter(d.spec, leaseTtl))));
+                }
+                c.commit();
+            } catch (SQLException | RuntimeException e) {
+                c.rollback();
+                throw e;
+            }
+        } catch (SQLException | RuntimeException e) {
+            stateWriteFailures.increment(batch.size());
+            LOG.warn("results of {} monitors with locations not recorded (their next results are): {}", batch.size(),
+                e.toString());
+            return;
+        }
+        for (Map.Entry<Runtime, LocationResults.Outcome> e : outcomes) {
+            final LocationResults.Outcome o = e.getValue();
+            if (o.combined() != null) {
+                synchronized (e.getKey()) {
+                    e.getKey().adopt(o.combined());
+                }
+            }
+            if (o.transition() != null) {
+                transitionsCounter.increment();
+                final var t = o.transition();
+                if (t.fromState() == null) {
+                    LOG.debug("monitor '{}' first result: {}", t.subject(), t.toState());
+                } else {
+                    LOG.info("monitor '{}' is {} (was {}): {}", t.subject(), t.toState(), t.fromState(),
+                        LogText.escape(t.reason()));
+                }
             }
         }
     }
@@ -786,6 +925,9 @@ public final class MonitorService implements AutoCloseable, Service {
         optional(b, "tls_ms", r.tlsMs());
         optional(b, "ttfb_ms", r.ttfbMs());
         optional(b, "cert_expiry_days", r.certExpiryDays());
+        if (spec.located() && location != null) {
+            b.tag("location", location);
+        }
         if (r.bodyCapped()) {
             b.field("body_capped", FieldKinds.BOOLEAN, 1);
         }

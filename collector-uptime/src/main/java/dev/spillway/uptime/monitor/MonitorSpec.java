@@ -24,11 +24,16 @@ import java.util.Map;
  * @param successThreshold consecutive good checks before UP again after DOWN
  * @param enabled false = paused
  * @param tags extra tags on the result series (sorted by key)
+ * @param locations where it is checked from: empty = by any one collector; else by a collector at each listed
+ *     location ({@code --location}), sorted
+ * @param quorum with locations: how many of them must see it DOWN for the monitor to be DOWN (default a majority);
+ *     0 without locations
  */
 public record MonitorSpec(String name, URI url, String method, Map<String, String> headers, String body,
                           Duration interval, Duration timeout, StatusRanges expectedStatus, String keyword,
                           boolean keywordInvert, boolean followRedirects, boolean tlsVerify, int failureThreshold,
-                          int successThreshold, boolean enabled, Map<String, String> tags) {
+                          int successThreshold, boolean enabled, Map<String, String> tags,
+                          java.util.List<String> locations, int quorum) {
 
     /** Most redirects followed per check. */
     public static final int MAX_REDIRECTS = 10;
@@ -36,7 +41,12 @@ public record MonitorSpec(String name, URI url, String method, Map<String, Strin
     /** The same spec, enabled or paused. */
     public MonitorSpec withEnabled(boolean on) {
         return new MonitorSpec(name, url, method, headers, body, interval, timeout, expectedStatus, keyword,
-            keywordInvert, followRedirects, tlsVerify, failureThreshold, successThreshold, on, tags);
+            keywordInvert, followRedirects, tlsVerify, failureThreshold, successThreshold, on, tags, locations, quorum);
+    }
+
+    /** Whether it is checked from each of a list of locations (with a quorum), not by any one collector. */
+    public boolean located() {
+        return !locations.isEmpty();
     }
 
     /** Whether checks of this spec go over TLS. */

@@ -25,7 +25,7 @@ import java.util.Map;
 final class MonitorStore {
 
     private static final String COLUMNS = "name, url, method, headers, body, interval_ms, timeout_ms, expected_status, "
-        + "keyword, keyword_invert, follow_redirects, tls_verify, failure_threshold, success_threshold, enabled, tags";
+        + "keyword, keyword_invert, follow_redirects, tls_verify, failure_threshold, success_threshold, enabled, tags, locations, quorum";
 
     private final DataSource ds;
 
@@ -82,6 +82,20 @@ final class MonitorStore {
         o.put("success_threshold", rs.getInt("success_threshold"));
         o.put("enabled", rs.getBoolean("enabled"));
         o.set("tags", jsonb(rs.getString("tags"), "tags"));
+        final java.sql.Array locations = rs.getArray("locations");
+        if (locations != null) {
+            final String[] names = (String[]) locations.getArray();
+            if (names.length > 0) {
+                final com.fasterxml.jackson.databind.node.ArrayNode l = o.putArray("locations");
+                for (String n : names) {
+                    l.add(n);
+                }
+            }
+        }
+        final int quorum = rs.getInt("quorum");
+        if (!rs.wasNull()) {
+            o.put("quorum", quorum);
+        }
         return o;
     }
 
@@ -103,8 +117,8 @@ final class MonitorStore {
     boolean insert(MonitorSpec s) throws SQLException {
         try (Connection c = ds.getConnection(); PreparedStatement ps = c.prepareStatement(
             "INSERT INTO " + UptimeSchema.MONITORS + " (" + COLUMNS + ") VALUES "
-                + "(?, ?, ?, ?::jsonb, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb) ON CONFLICT (name) DO NOTHING")) {
-            bind(ps, s);
+                + "(?, ?, ?, ?::jsonb, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?, ?) ON CONFLICT (name) DO NOTHING")) {
+            bind(c, ps, s);
             return ps.executeUpdate() == 1;
         }
     }
@@ -113,15 +127,16 @@ final class MonitorStore {
     boolean upsert(MonitorSpec s) throws SQLException {
         try (Connection c = ds.getConnection(); PreparedStatement ps = c.prepareStatement(
             "INSERT INTO " + UptimeSchema.MONITORS + " AS m (" + COLUMNS + ") VALUES "
-                + "(?, ?, ?, ?::jsonb, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb) ON CONFLICT (name) DO UPDATE SET "
+                + "(?, ?, ?, ?::jsonb, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?, ?) ON CONFLICT (name) DO UPDATE SET "
                 + "url = EXCLUDED.url, method = EXCLUDED.method, headers = EXCLUDED.headers, body = EXCLUDED.body, "
                 + "interval_ms = EXCLUDED.interval_ms, timeout_ms = EXCLUDED.timeout_ms, "
                 + "expected_status = EXCLUDED.expected_status, keyword = EXCLUDED.keyword, "
                 + "keyword_invert = EXCLUDED.keyword_invert, follow_redirects = EXCLUDED.follow_redirects, "
                 + "tls_verify = EXCLUDED.tls_verify, failure_threshold = EXCLUDED.failure_threshold, "
                 + "success_threshold = EXCLUDED.success_threshold, enabled = EXCLUDED.enabled, tags = EXCLUDED.tags, "
+                + "locations = EXCLUDED.locations, quorum = EXCLUDED.quorum, "
                 + "updated_at = now() RETURNING (xmax = 0) AS created")) {
-            bind(ps, s);
+            bind(c, ps, s);
             try (ResultSet rs = ps.executeQuery()) {
                 rs.next();
                 return rs.getBoolean(1);
@@ -129,7 +144,7 @@ final class MonitorStore {
         }
     }
 
-    private static void bind(PreparedStatement ps, MonitorSpec s) throws SQLException {
+    private static void bind(Connection c, PreparedStatement ps, MonitorSpec s) throws SQLException {
         ps.setString(1, s.name());
         ps.setString(2, s.url().toString());
         ps.setString(3, s.method());
@@ -146,6 +161,12 @@ final class MonitorStore {
         ps.setInt(14, s.successThreshold());
         ps.setBoolean(15, s.enabled());
         ps.setString(16, ApiJson.MAPPER.valueToTree(s.tags()).toString());
+        ps.setArray(17, c.createArrayOf("text", s.locations().toArray()));
+        if (s.located()) {
+            ps.setInt(18, s.quorum());
+        } else {
+            ps.setNull(18, Types.INTEGER);
+        }
     }
 
     /** Deletes a monitor (its state goes with it; its transitions and results stay); false when unknown. */

@@ -24,7 +24,7 @@ import java.util.regex.Pattern;
  *
  * <p>JSON shape (snake_case, as in the table): {@code name, url, method, headers, body, interval, timeout,
  * expected_status, keyword, keyword_invert, follow_redirects, tls_verify, failure_threshold, success_threshold,
- * enabled, tags}. Durations are strings such as {@code "30s"}, {@code "1500ms"}, {@code "2m"} or numbers of
+ * enabled, tags, locations, quorum}. Durations are strings such as {@code "30s"}, {@code "1500ms"}, {@code "2m"} or numbers of
  * seconds; {@code expected_status} is a string such as {@code "200-299,301"} or an array of codes. Unknown fields
  * are refused (a typo must not silently become a default); {@code status}, {@code created_at} and
  * {@code updated_at} are ignored so a GET body can be sent back with PUT.
@@ -48,7 +48,11 @@ public final class MonitorValidator {
     private static final Set<String> IGNORED = Set.of("status", "created_at", "updated_at");
     private static final Set<String> FIELDS = Set.of("name", "url", "method", "headers", "body", "interval",
         "timeout", "expected_status", "keyword", "keyword_invert", "follow_redirects", "tls_verify",
-        "failure_threshold", "success_threshold", "enabled", "tags");
+        "failure_threshold", "success_threshold", "enabled", "tags", "locations", "quorum");
+    /** Location names ({@code --location} and a monitor's {@code locations}). */
+    public static final Pattern LOCATION = Pattern.compile("[A-Za-z0-9_.-]{1,32}");
+    /** Most locations per monitor. */
+    public static final int MAX_LOCATIONS = 16;
     private static final Pattern HEADER_NAME = Pattern.compile("[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}");
     private static final int MAX_HEADERS = 32;
     private static final int MAX_TAGS = 16;
@@ -133,10 +137,17 @@ public final class MonitorValidator {
         if (invert && keyword == null) {
             throw ApiException.invalid("keyword_invert", "needs a keyword");
         }
+        final java.util.List<String> locations = locations(node.get("locations"));
+        final int quorum = quorum(node.get("quorum"), locations);
+        final Map<String, String> tags = tags(node.get("tags"));
+        if (!locations.isEmpty() && tags.containsKey("location")) {
+            throw ApiException.invalid("tags", "key 'location' is reserved for a monitor with locations (its results "
+                + "carry the location they were checked from)");
+        }
         return new MonitorSpec(name, url, method, headers, body, interval, timeout, expected, keyword, invert,
             bool(node, "follow_redirects", true), bool(node, "tls_verify", true),
             integer(node, "failure_threshold", 3), integer(node, "success_threshold", 1),
-            bool(node, "enabled", true), tags(node.get("tags")));
+            bool(node, "enabled", true), tags, locations, quorum);
     }
 
     /**
@@ -179,7 +190,70 @@ public final class MonitorValidator {
         o.put("enabled", s.enabled());
         final ObjectNode t = o.putObject("tags");
         s.tags().forEach(t::put);
+        if (s.located()) {
+            final com.fasterxml.jackson.databind.node.ArrayNode l = o.putArray("locations");
+            s.locations().forEach(l::add);
+            o.put("quorum", s.quorum());
+        }
         return o;
+    }
+
+    /** A monitor's default quorum over {@code n} locations: a majority. */
+    public static int majority(int n) {
+        return n / 2 + 1;
+    }
+
+    /**
+     * Validates a location name ({@code --location}, an entry of {@code locations}).
+     *
+     * @return the error, or null when valid
+     */
+    public static String locationError(String location) {
+        if (location == null || !LOCATION.matcher(location).matches()) {
+            return "must match [A-Za-z0-9_.-]{1,32}, was '" + abbreviate(String.valueOf(location)) + "'";
+        }
+        return null;
+    }
+
+    private static java.util.List<String> locations(JsonNode n) throws ApiException {
+        if (n == null || n.isNull()) {
+            return java.util.List.of();
+        }
+        if (!n.isArray()) {
+            throw ApiException.invalid("locations", "must be an array of location names, e.g. [\"a\", \"b\", \"c\"]");
+        }
+        if (n.size() > MAX_LOCATIONS) {
+            throw ApiException.invalid("locations", "at most " + MAX_LOCATIONS + " locations, was " + n.size());
+        }
+        final java.util.TreeSet<String> out = new java.util.TreeSet<>();
+        for (JsonNode e : n) {
+            if (!e.isTextual()) {
+                throw ApiException.invalid("locations", "items must be strings (location names)");
+            }
+            final String error = locationError(e.asText());
+            if (error != null) {
+                throw ApiException.invalid("locations", "each location " + error);
+            }
+            if (!out.add(e.asText())) {
+                throw ApiException.invalid("locations", "'" + e.asText() + "' is listed twice");
+            }
+        }
+        return java.util.List.copyOf(out);
+    }
+
+    private static int quorum(JsonNode n, java.util.List<String> locations) throws ApiException {
+        if (n == null || n.isNull()) {
+            return locations.isEmpty() ? 0 : majority(locations.size());
+        }
+        if (locations.isEmpty()) {
+            throw ApiException.invalid("quorum", "needs locations (a monitor without locations is checked by any "
+                + "one collector)");
+        }
+        if (!n.isIntegralNumber() || !n.canConvertToInt() || n.asInt() < 1 || n.asInt() > locations.size()) {
+            throw ApiException.invalid("quorum", "must be an integer in 1.." + locations.size()
+                + " (how many of the monitor's locations must see it down), was " + abbreviate(n.toString()));
+        }
+        return n.asInt();
     }
 
     /** {@code 60s}, {@code 1500ms}: what the API prints and accepts. */

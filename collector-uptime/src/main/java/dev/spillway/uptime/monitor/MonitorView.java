@@ -12,9 +12,15 @@ import java.time.Instant;
  * @param lastCheckAt start of the last check, or null
  * @param lastError the last check's failure reason, or null
  * @param last the last result seen by this collector, or null
+ * @param locations with locations: each listed location's own state (the state above is their quorum's)
  */
 public record MonitorView(MonitorSpec spec, MonitorState state, Instant lastCheckAt, String lastError,
-                          CheckResult last) {
+                          CheckResult last, java.util.List<MonitorLocation> locations) {
+
+    /** A monitor without locations. */
+    public MonitorView(MonitorSpec spec, MonitorState state, Instant lastCheckAt, String lastError, CheckResult last) {
+        this(spec, state, lastCheckAt, lastError, last, java.util.List.of());
+    }
 
     /** What a masked secret reads as in an answer; sent back unchanged in a PUT, it keeps the stored value. */
     public static final String MASK = "***";
@@ -50,6 +56,23 @@ public record MonitorView(MonitorSpec spec, MonitorState state, Instant lastChec
         if (last != null) {
             s.put("last_status_code", last.statusCode() < 0 ? null : last.statusCode());
             s.put("last_duration_ms", Math.round(last.durationMs() * 1000) / 1000.0);
+        }
+        if (spec.located()) {
+            s.put("quorum", spec.quorum());
+            final com.fasterxml.jackson.databind.node.ArrayNode at = s.putArray("locations");
+            for (MonitorLocation l : locations) {
+                final ObjectNode e = at.addObject();
+                e.put("location", l.location());
+                e.put("state", l.state() == null ? null : l.state().state().name());
+                e.put("confirmed_state", l.state() == null || l.state().confirmed() == null ? null
+                    : l.state().confirmed().name());
+                e.put("since", l.state() == null ? null : l.state().since().toString());
+                e.put("consecutive_failures", l.state() == null ? 0 : l.state().failures());
+                e.put("last_check_at", l.lastCheckAt() == null ? null : l.lastCheckAt().toString());
+                e.put("last_error", l.lastError());
+                e.put("collector", l.collector());
+                e.put("counts", l.counts());
+            }
         }
         return o;
     }

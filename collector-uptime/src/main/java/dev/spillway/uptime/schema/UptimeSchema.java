@@ -6,7 +6,7 @@ import java.util.List;
 
 /**
  * The uptime module's DDL: monitors, their state and the transitions log (schema steps 100-199), monitor leases
- * shared by several collectors (102), heartbeat services (201; 200 is the alerting module's outbox, from the time
+ * shared by several collectors (102), locations and quorum (110), heartbeat services (201; 200 is the alerting module's outbox, from the time
  * both lived in one range).
  */
 public final class UptimeSchema {
@@ -25,6 +25,11 @@ public final class UptimeSchema {
     public static final String MONITOR_LEASES = "monitor_leases";
     /** Versions of {@code monitor_state} rows (compare-and-set), from one sequence so they never repeat. */
     public static final String MONITOR_STATE_VERSION = "monitor_state_version";
+    /**
+     * Per-location state of monitors that list locations (one row per monitor and location, written by the
+     * location's lease holder at every check); {@code monitor_state} holds the combined (quorum) state.
+     */
+    public static final String MONITOR_LOCATION_STATE = "monitor_location_state";
 
     private UptimeSchema() {
     }
@@ -99,6 +104,30 @@ public final class UptimeSchema {
                         + "expires_at timestamptz NOT NULL DEFAULT '-infinity', "
                         + "acquired_at timestamptz)",
                     "CREATE INDEX IF NOT EXISTS " + MONITOR_LEASES + "_holder_idx ON " + MONITOR_LEASES + " (holder)"),
+                Migration.sql(110, "monitor locations and quorum",
+                    // Empty locations: checked by any one collector (as before); quorum NULL: a majority.
+                    "ALTER TABLE " + MONITORS + " ADD COLUMN IF NOT EXISTS locations text[] NOT NULL DEFAULT '{}'",
+                    "ALTER TABLE " + MONITORS + " ADD COLUMN IF NOT EXISTS quorum integer",
+                    // '' = a collector started without --location.
+                    "ALTER TABLE " + MONITOR_COLLECTORS + " ADD COLUMN IF NOT EXISTS location text NOT NULL DEFAULT ''",
+                    // A lease per (monitor, location): '' for "any one collector", else one per listed location.
+                    "ALTER TABLE " + MONITOR_LEASES + " ADD COLUMN IF NOT EXISTS location text NOT NULL DEFAULT ''",
+                    "ALTER TABLE " + MONITOR_LEASES + " DROP CONSTRAINT IF EXISTS " + MONITOR_LEASES + "_pkey",
+                    "ALTER TABLE " + MONITOR_LEASES + " ADD PRIMARY KEY (monitor, location)",
+                    "CREATE TABLE IF NOT EXISTS " + MONITOR_LOCATION_STATE + " ("
+                        + "monitor text NOT NULL REFERENCES " + MONITORS + " (name) ON DELETE CASCADE, "
+                        + "location text NOT NULL, "
+                        + "state text NOT NULL, "
+                        + "confirmed_state text, "
+                        + "since timestamptz NOT NULL, "
+                        + "consecutive_failures integer NOT NULL DEFAULT 0, "
+                        + "consecutive_successes integer NOT NULL DEFAULT 0, "
+                        + "first_failure_at timestamptz, "
+                        + "last_check_at timestamptz NOT NULL, "
+                        + "last_error text, "
+                        + "collector text, "
+                        + "updated_at timestamptz NOT NULL DEFAULT now(), "
+                        + "PRIMARY KEY (monitor, location))"),
                 Migration.sql(201, "heartbeat services",
                     // state: 'new' (registered, never pinged: silently unavailable), 'up' or 'down'.
                     // alert_after = last_ping + timeout + grace, precomputed so the flip loop is one index scan.
