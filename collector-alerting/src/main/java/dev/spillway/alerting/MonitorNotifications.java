@@ -12,7 +12,7 @@ import java.util.Locale;
 import java.util.Map;
 
 /**
- * Turns confirmed probe-monitor transitions (UP, DOWN, first result) into outbox rows, inside the transaction
+ * Turns confirmed probe-monitor transitions (UP, DOWN, a first result of DOWN) into outbox rows, inside the transaction
  * that records them. Heartbeat transitions are skipped here: the heartbeat side enqueues its own, richer
  * notifications (statuses, last ping) in the same transaction.
  */
@@ -41,9 +41,11 @@ public final class MonitorNotifications implements TransitionListener {
         }
         details.put("transition_id", Long.toString(t.id()));
         final String to = t.toState().toLowerCase(Locale.ROOT);
-        Outbox.enqueue(c, new Notification("monitor." + to, "monitor", t.subject(),
+        final int rows = Outbox.enqueue(c, new Notification("monitor." + to, "monitor", t.subject(),
             t.fromState() == null ? null : t.fromState().toLowerCase(Locale.ROOT), to, t.startedAt(), details),
             clock.instant());
-        afterEnqueue.run();
+        if (rows > 0) {
+            afterEnqueue.run();
+        }
     }
 }

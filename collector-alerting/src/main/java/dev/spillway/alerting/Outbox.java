@@ -25,13 +25,18 @@ public final class Outbox {
     }
 
     /**
-     * Adds one pending row per enabled channel (the log channel is always one of them).
+     * Adds one pending row per enabled channel (the log channel is always one of them), unless the notification
+     * is a {@link Notification#isQuietFirstState quiet first state}: that is recorded by its owner (the transition
+     * log, the service row) and not announced.
      *
      * @param c a connection in the transaction that changes the state (autocommit off)
      * @param now the time of the change as the caller's clock sees it
      * @return rows written
      */
     public static int enqueue(Connection c, Notification n, Instant now) throws SQLException {
+        if (n.isQuietFirstState()) {
+            return 0;
+        }
         // The channels are locked (KEY SHARE) until the state change commits: a channel deleted meanwhile is either
         // skipped (deleted first) or waits for this transaction (deleted after), never a foreign-key error.
         try (PreparedStatement ps = c.prepareStatement("WITH ch AS (SELECT id FROM notification_channels WHERE enabled "

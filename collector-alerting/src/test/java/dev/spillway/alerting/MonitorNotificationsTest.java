@@ -79,12 +79,51 @@ class MonitorNotificationsTest {
             try (Connection c = bare.connect()) {
                 c.setAutoCommit(false);
                 assertThrows(SQLException.class, () -> transitions.record(c, Transition.of(Transition.KIND_HTTP,
-                    "example", null, "UP", T0, null)));
+                    "example", null, "DOWN", T0, null)));
                 c.rollback();
             }
             assertEquals(0, bare.queryLong("SELECT count(*) FROM monitor_transitions"));
         } finally {
             bare.close();
+        }
+    }
+
+    @Test
+    void firstStatesAreRecordedNotAnnouncedUnlessDown() throws Exception {
+        db.execute("TRUNCATE notification_outbox");
+        final StateTransitions transitions = new StateTransitions();
+        final AtomicInteger wakeups = new AtomicInteger();
+        transitions.addListener(new MonitorNotifications(new MutableClock(T0), wakeups::incrementAndGet));
+        // 1,000 monitors created at once: each first result is recorded, none is announced.
+        try (Connection c = db.connect()) {
+            c.setAutoCommit(false);
+            for (int i = 0; i < 1000; i++) {
+                transitions.record(c, Transition.of(Transition.KIND_HTTP, "bulk-" + i, null, "UP", T0, "first check"));
+            }
+            c.commit();
+        }
+        assertEquals(1000, db.queryLong("SELECT count(*) FROM monitor_transitions WHERE monitor LIKE 'bulk-%' "
+            + "AND from_state IS NULL AND to_state = 'UP'"), "every first state recorded");
+        assertEquals(0, db.queryLong("SELECT count(*) FROM notification_outbox"), "no 'up' message");
+        assertEquals(0, wakeups.get(), "nothing to send, nobody woken");
+
+        // A first result of DOWN is news: a new monitor that never worked is announced.
+        try (Connection c = db.connect()) {
+            c.setAutoCommit(false);
+            transitions.record(c, Transition.of(Transition.KIND_HTTP, "broken-new", null, "DOWN", T0, "HTTP 500"));
+            c.commit();
+        }
+        assertEquals(2, db.queryLong("SELECT count(*) FROM notification_outbox WHERE subject = 'broken-new' "
+            + "AND type = 'monitor.down' AND old_state IS NULL"), "log and hook");
+
+        // A service's first ping (the heartbeat side's own notification) is quiet too; a later return is not.
+        try (Connection c = db.connect()) {
+            c.setAutoCommit(false);
+            assertEquals(0, Outbox.enqueue(c, new dev.spillway.uptime.transitions.Notification("service.available",
+                "service", "backup", null, "available", T0, java.util.Map.of()), T0));
+            assertEquals(2, Outbox.enqueue(c, new dev.spillway.uptime.transitions.Notification("service.available",
+                "service", "backup", "unavailable", "available", T0, java.util.Map.of()), T0));
+            c.commit();
         }
     }
 }

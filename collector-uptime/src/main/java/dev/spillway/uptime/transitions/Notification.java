@@ -30,4 +30,15 @@ public record Notification(String type, String subjectKind, String subject, Stri
         Objects.requireNonNull(occurredAt, "occurredAt");
         details = details == null ? Map.of() : java.util.Collections.unmodifiableMap(new TreeMap<>(details));
     }
+
+    /**
+     * Whether this is a first state that is recorded but not announced: nothing was known before
+     * ({@code oldState} null), the new state is not a failure and its status (if any, detail
+     * {@code status_index}) is the normal one. Creating 1,000 monitors must not queue 1,000
+     * "is up" messages ahead of a real outage; a first state of DOWN or unavailable is still announced.
+     */
+    public boolean isQuietFirstState() {
+        return oldState == null && !"down".equalsIgnoreCase(newState) && !"unavailable".equalsIgnoreCase(newState)
+            && "0".equals(details.getOrDefault("status_index", "0"));
+    }
 }
