@@ -87,6 +87,32 @@ public final class BinaryCopyEncoder {
         flush(out);
     }
 
+    /**
+     * Encodes the rows {@code indices[0, count)} of the batch, in that order, as one complete COPY stream (the
+     * {@link StorageLayout#BLOCKS} layout's rows table).
+     */
+    void encode(EventBatch batch, int[] indices, int count, ChunkWriter out) throws SQLException {
+        buffer.clear();
+        buffer.put(HEADER);
+        for (int k = 0; k < count; k++) {
+            if (buffer.remaining() < ROW_BYTES) {
+                flush(out);
+            }
+            final int i = indices[k];
+            buffer.putShort(FIELD_COUNT);
+            buffer.putInt(8).putLong(toPgMicros(batch.timestampNanos(i)));
+            buffer.putInt(4).putInt(batch.sourceId(i));
+            buffer.putInt(2).putShort(batch.kind(i));
+            buffer.putInt(8).putLong(Double.doubleToRawLongBits(batch.value(i)));
+            buffer.putInt(8).putLong(batch.sequence(i));
+        }
+        if (buffer.remaining() < 2) {
+            flush(out);
+        }
+        buffer.putShort(TRAILER);
+        flush(out);
+    }
+
     private void flush(ChunkWriter out) throws SQLException {
         if (buffer.position() > 0) {
             out.write(bytes, 0, buffer.position());

@@ -18,14 +18,22 @@ final class CopyWriter {
     private static final Logger LOG = LoggerFactory.getLogger(TimescaleSink.class); // users watch the sink's logger
 
     private final String table;
+    private final StorageLayout layout;
     private final String copySql;
+    private final String blocksCopySql;
     private final BatchLedger ledger;
     private final ThreadLocal<BinaryCopyEncoder> encoders = ThreadLocal.withInitial(BinaryCopyEncoder::new);
+    private final ThreadLocal<BlockEncoder> blockEncoders = ThreadLocal.withInitial(BlockEncoder::new);
 
-    CopyWriter(String table, BatchLedger ledger) {
+    CopyWriter(String table, StorageLayout layout, BatchLedger ledger) {
         this.table = table;
+        this.layout = layout;
         this.ledger = ledger;
-        this.copySql = "COPY " + SchemaManager.quote(table) + " (time, source_id, kind, value, seq) FROM STDIN "
+        final String rowsTable = layout == StorageLayout.BLOCKS ? SchemaManager.rowsTable(table) : table;
+        this.copySql = "COPY " + SchemaManager.quote(rowsTable) + " (time, source_id, kind, value, seq) FROM STDIN "
+            + "(FORMAT binary)";
+        this.blocksCopySql = "COPY " + SchemaManager.quote(SchemaManager.blocksTable(table))
+            + " (source_id, kind, time_min, time_max, first_seq, last_seq, n, times, vals, seqs) FROM STDIN "
             + "(FORMAT binary)";
     }
 
@@ -45,7 +53,11 @@ final class CopyWriter {
                     batch.batchId(), ledgerKey);
                 return to - from;
             }
-            copy(conn, batch, from, to);
+            if (layout == StorageLayout.BLOCKS) {
+                copyBlocks(conn, batch, from, to);
+            } else {
+                copy(conn, batch, from, to);
+            }
             conn.commit();
             return to - from;
         } catch (SQLException | RuntimeException e) {
@@ -62,20 +74,52 @@ final class CopyWriter {
         final CopyIn copyIn = conn.unwrap(PGConnection.class).getCopyAPI().copyIn(copySql);
         try {
             encoders.get().encode(batch, from, to, copyIn::writeToCopy);
-            final long rows = copyIn.endCopy();
-            if (rows != to - from) {
-                throw new IllegalStateException("COPY into " + table + " reported " + rows + " rows for "
-                    + (to - from) + " sent");
-            }
+            expect(copyIn.endCopy(), to - from, table);
         } finally {
-            // With CopyIn the caller must end a COPY that failed on the client side, or the connection stays in
-            // COPY mode; after a server-side error PgJDBC has already ended it.
-            if (copyIn.isActive()) {
-                try {
-                    copyIn.cancelCopy();
-                } catch (SQLException e) {
-                    LOG.debug("cancelCopy failed", e);
-                }
+            endIfActive(copyIn);
+        }
+    }
+
+    /** The events as blocks (sources with enough events) and rows (the rest), in the same transaction. */
+    private void copyBlocks(Connection conn, EventBatch batch, int from, int to) throws SQLException {
+        final BlockEncoder encoder = blockEncoders.get();
+        encoder.group(batch, from, to);
+        if (encoder.blocks() > 0) {
+            final CopyIn copyIn = conn.unwrap(PGConnection.class).getCopyAPI().copyIn(blocksCopySql);
+            try {
+                encoder.encodeBlocks(batch, copyIn::writeToCopy);
+                expect(copyIn.endCopy(), encoder.blocks(), SchemaManager.blocksTable(table));
+            } finally {
+                endIfActive(copyIn);
+            }
+        }
+        if (encoder.rows() > 0) {
+            final CopyIn copyIn = conn.unwrap(PGConnection.class).getCopyAPI().copyIn(copySql);
+            try {
+                encoder.encodeRows(batch, copyIn::writeToCopy);
+                expect(copyIn.endCopy(), encoder.rows(), SchemaManager.rowsTable(table));
+            } finally {
+                endIfActive(copyIn);
+            }
+        }
+    }
+
+    private static void expect(long reported, long sent, String into) {
+        if (reported != sent) {
+            throw new IllegalStateException("COPY into " + into + " reported " + reported + " rows for " + sent + " sent");
+        }
+    }
+
+    /**
+     * With CopyIn the caller must end a COPY that failed on the client side, or the connection stays in COPY mode;
+     * after a server-side error PgJDBC has already ended it.
+     */
+    private static void endIfActive(CopyIn copyIn) {
+        if (copyIn.isActive()) {
+            try {
+                copyIn.cancelCopy();
+            } catch (SQLException e) {
+                LOG.debug("cancelCopy failed", e);
             }
         }
     }

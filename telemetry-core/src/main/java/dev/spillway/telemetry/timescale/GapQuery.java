@@ -17,7 +17,34 @@ public final class GapQuery {
     private GapQuery() {
     }
 
-    /** The gap query for a table name (validated like {@link TimescaleSink.Builder#table(String)}). */
+    /**
+     * The gap query for a table in a storage layout. For {@link StorageLayout#ROWS} it is {@link #sql(String)}; for
+     * {@link StorageLayout#BLOCKS} it reads the stored sequences without unnesting blocks whose sequences are
+     * consecutive: such a block is the segment {@code [first_seq, last_seq]}, a block with stored sequences and each
+     * row are one segment per event, and a gap is a hole between consecutive segments of a source. Exact, because a
+     * source's sequences are unique (the ledger never writes an event twice), so segments never overlap.
+     */
+    public static String sql(String table, StorageLayout layout) {
+        if (layout != StorageLayout.BLOCKS) {
+            return sql(table);
+        }
+        final String blocks = SchemaManager.quote(SchemaManager.blocksTable(SchemaManager.requireTableName(table)));
+        final String rows = SchemaManager.quote(SchemaManager.rowsTable(table));
+        return "SELECT source_id, prev_hi AS after_seq, lo AS before_seq, lo - prev_hi - 1 AS missing\n"
+            + "FROM (SELECT source_id, lo, lag(hi) OVER (PARTITION BY source_id ORDER BY lo) AS prev_hi\n"
+            + "      FROM (SELECT source_id, first_seq AS lo, last_seq AS hi FROM " + blocks + " WHERE seqs IS NULL\n"
+            + "            UNION ALL SELECT b.source_id, s, s FROM " + blocks + " b, unnest(b.seqs) s"
+            + " WHERE b.seqs IS NOT NULL\n"
+            + "            UNION ALL SELECT source_id, seq, seq FROM " + rows + ") segments) s\n"
+            + "WHERE lo - prev_hi > 1\n"
+            + "ORDER BY source_id, after_seq";
+    }
+
+    /**
+     * The gap query for a table name (validated like {@link TimescaleSink.Builder#table(String)}); reads the events
+     * relation, so it is exact for both storage layouts (for {@link StorageLayout#BLOCKS} the
+     * {@link #sql(String, StorageLayout) layout's own query} is faster).
+     */
     public static String sql(String table) {
         return "SELECT source_id, prev_seq AS after_seq, seq AS before_seq, seq - prev_seq - 1 AS missing\n"
             + "FROM (SELECT source_id, seq,\n"

@@ -48,6 +48,7 @@ final class SchemaManager {
     private final Duration compressAfter;
     private final Duration retention;
     private final IndexMode indexMode;
+    private final StorageLayout layout;
 
     /**
      * @param table validated table name
@@ -58,11 +59,41 @@ final class SchemaManager {
      */
     SchemaManager(String table, Duration chunkInterval, Duration compressAfter, Duration retention,
                   IndexMode indexMode) {
+        this(table, chunkInterval, compressAfter, retention, indexMode, StorageLayout.ROWS);
+    }
+
+    /** As above, in a given {@link StorageLayout}. */
+    SchemaManager(String table, Duration chunkInterval, Duration compressAfter, Duration retention,
+                  IndexMode indexMode, StorageLayout layout) {
         this.table = requireTableName(table);
         this.chunkInterval = Objects.requireNonNull(chunkInterval, "chunkInterval");
         this.compressAfter = compressAfter;
         this.retention = retention;
         this.indexMode = Objects.requireNonNull(indexMode, "indexMode");
+        this.layout = Objects.requireNonNull(layout, "layout");
+    }
+
+    /** The {@link StorageLayout#BLOCKS} layout's table of blocks. */
+    static String blocksTable(String table) {
+        return table + "_blocks";
+    }
+
+    /** The {@link StorageLayout#BLOCKS} layout's table of single events (sources with few events per batch). */
+    static String rowsTable(String table) {
+        return table + "_rows";
+    }
+
+    /**
+     * The view {@code <table>} of the {@link StorageLayout#BLOCKS} layout: every event as a row, with the columns and
+     * types of the {@link StorageLayout#ROWS} table. A block's sequences are {@code first_seq + i} unless it stores
+     * them ({@code seqs}); a multi-argument {@code unnest} pads the NULL array.
+     */
+    static String viewSql(String table) {
+        return "CREATE OR REPLACE VIEW " + quote(table) + " AS "
+            + "SELECT u.time, b.source_id, b.kind, u.value, coalesce(u.seq, b.first_seq + u.ord - 1) AS seq "
+            + "FROM " + quote(blocksTable(table)) + " b, "
+            + "unnest(b.times, b.vals, b.seqs) WITH ORDINALITY AS u(time, value, seq, ord) "
+            + "UNION ALL SELECT time, source_id, kind, value, seq FROM " + quote(rowsTable(table));
     }
 
     /** Returns {@code name} if it is a valid table name, else throws naming the rule. */
@@ -106,38 +137,66 @@ final class SchemaManager {
             final boolean timescale;
             try (Statement st = conn.createStatement()) {
                 lock(conn);
+                checkRelationKind(conn);
                 timescale = ensureExtension(conn, st);
-                st.execute("CREATE TABLE IF NOT EXISTS " + quote(table) + " ("
+                final String rows = layout == StorageLayout.BLOCKS ? rowsTable(table) : table;
+                st.execute("CREATE TABLE IF NOT EXISTS " + quote(rows) + " ("
                     + "time timestamptz NOT NULL, "
                     + "source_id integer NOT NULL, "
                     + "kind smallint NOT NULL, "
                     + "value double precision NOT NULL, "
                     + "seq bigint NOT NULL)");
-                if (timescale) {
-                    createHypertable(conn, st);
-                    applyChunkInterval(conn, st);
+                if (layout == StorageLayout.BLOCKS) {
+                    st.execute("CREATE TABLE IF NOT EXISTS " + quote(blocksTable(table)) + " ("
+                        + "source_id integer NOT NULL, "
+                        + "kind smallint NOT NULL, "
+                        + "time_min timestamptz NOT NULL, "
+                        + "time_max timestamptz NOT NULL, "
+                        + "first_seq bigint NOT NULL, "
+                        + "last_seq bigint NOT NULL, "
+                        + "n integer NOT NULL, "
+                        + "times timestamptz[] NOT NULL, "
+                        + "vals double precision[] NOT NULL, "
+                        + "seqs bigint[])");
                 }
-                createIndexes(st);
+                if (timescale) {
+                    createHypertable(conn, st, rows, "time");
+                    applyChunkInterval(conn, st, rows, "time");
+                    if (layout == StorageLayout.BLOCKS) {
+                        createHypertable(conn, st, blocksTable(table), "time_min");
+                        applyChunkInterval(conn, st, blocksTable(table), "time_min");
+                    }
+                }
+                createIndexes(st, rows, "time", "rows");
+                if (layout == StorageLayout.BLOCKS) {
+                    createBlockIndexes(st);
+                    st.execute(viewSql(table));
+                }
                 st.execute("CREATE TABLE IF NOT EXISTS " + quote(ledgerTable(table)) + " ("
                     + "run_id text NOT NULL, "
                     + "batch_id bigint NOT NULL, "
                     + "committed_at timestamptz NOT NULL DEFAULT now(), "
                     + "PRIMARY KEY (run_id, batch_id))");
                 if (timescale) {
+                    // Blocks are compact already: compression applies to the table of rows.
                     if (compressAfter != null) {
-                        enableCompression(conn, st);
+                        enableCompression(conn, st, rows);
                     } else {
-                        reportUnmanaged(conn, "policy_compression", "compress_after", "compressAfter",
+                        reportUnmanaged(conn, rows, "policy_compression", "compress_after", "compressAfter",
                             "remove_compression_policy");
                     }
-                    if (retention != null) {
-                        if (replaceIfDifferent(conn, st, "policy_retention", "drop_after", retention,
-                            "remove_retention_policy")) {
-                            st.execute("SELECT add_retention_policy('" + quote(table) + "', drop_after => "
-                                + interval(retention) + ", if_not_exists => true)");
+                    for (String rel : layout == StorageLayout.BLOCKS ? new String[] {rows, blocksTable(table)}
+                            : new String[] {rows}) {
+                        if (retention != null) {
+                            if (replaceIfDifferent(conn, st, rel, "policy_retention", "drop_after", retention,
+                                "remove_retention_policy")) {
+                                st.execute("SELECT add_retention_policy('" + quote(rel) + "', drop_after => "
+                                    + interval(retention) + ", if_not_exists => true)");
+                            }
+                        } else {
+                            reportUnmanaged(conn, rel, "policy_retention", "drop_after", "retention",
+                                "remove_retention_policy");
                         }
-                    } else {
-                        reportUnmanaged(conn, "policy_retention", "drop_after", "retention", "remove_retention_policy");
                     }
                 } else if (compressAfter != null || retention != null) {
                     LOG.warn("table {}: compressAfter/retention need TimescaleDB and are ignored on plain PostgreSQL",
@@ -167,9 +226,32 @@ final class SchemaManager {
         try (PreparedStatement ps = conn.prepareStatement(
                 "SELECT 1 FROM timescaledb_information.hypertables WHERE hypertable_name = ?"
                     + " AND hypertable_schema = ANY (current_schemas(false))")) {
-            ps.setString(1, table);
+            ps.setString(1, layout == StorageLayout.BLOCKS ? blocksTable(table) : table);
             try (ResultSet rs = ps.executeQuery()) {
                 return rs.next();
+            }
+        }
+    }
+
+    /**
+     * Refuses a relation {@code <table>} of the other layout (a table where the view belongs, or the reverse): the
+     * sink would otherwise copy into, or build a view over, the wrong thing.
+     */
+    private void checkRelationKind(Connection conn) throws SQLException {
+        try (PreparedStatement ps = conn.prepareStatement("SELECT c.relkind::text FROM pg_class c WHERE c.oid = "
+                + "to_regclass(?)")) {
+            ps.setString(1, quote(table));
+            try (ResultSet rs = ps.executeQuery()) {
+                if (!rs.next()) {
+                    return;
+                }
+                final boolean view = "v".equals(rs.getString(1));
+                if (view != (layout == StorageLayout.BLOCKS)) {
+                    throw new IllegalStateException("table " + table + " exists as " + (view
+                        ? "the view of the BLOCKS storage layout" : "a table (the ROWS storage layout)")
+                        + ", but the sink is configured with storageLayout " + layout + "; use storageLayout("
+                        + (view ? "BLOCKS" : "ROWS") + ") or another table name");
+                }
             }
         }
     }
@@ -202,36 +284,57 @@ final class SchemaManager {
         }
     }
 
-    private void createHypertable(Connection conn, Statement st) throws SQLException {
-        final String quoted = "'" + quote(table) + "'";
+    private void createHypertable(Connection conn, Statement st, String rel, String timeColumn) throws SQLException {
+        final String quoted = "'" + quote(rel) + "'";
         final Savepoint sp = conn.setSavepoint();
         try {
             // 2.13+ API. Default indexes are off so that IndexMode means the same on plain tables.
-            st.execute("SELECT create_hypertable(" + quoted + ", by_range('time', " + interval(chunkInterval)
+            st.execute("SELECT create_hypertable(" + quoted + ", by_range('" + timeColumn + "', " + interval(chunkInterval)
                 + "), create_default_indexes => false, if_not_exists => true)");
             conn.releaseSavepoint(sp);
         } catch (SQLException e) {
             conn.rollback(sp);
             LOG.debug("create_hypertable with by_range failed ({}), trying the pre-2.13 signature", e.getMessage());
-            st.execute("SELECT create_hypertable(" + quoted + ", 'time', chunk_time_interval => "
+            st.execute("SELECT create_hypertable(" + quoted + ", '" + timeColumn + "', chunk_time_interval => "
                 + interval(chunkInterval) + ", create_default_indexes => false, if_not_exists => true)");
         }
     }
 
-    private void createIndexes(Statement st) throws SQLException {
+    /** The index mode's index on a table of rows ({@code prefix} tells the index names of the two layouts apart). */
+    private void createIndexes(Statement st, String rel, String timeColumn, String prefix) throws SQLException {
+        final String p = layout == StorageLayout.BLOCKS ? prefix + "_" : "";
         switch (indexMode) {
             case DEFAULT:
-                st.execute("CREATE INDEX IF NOT EXISTS " + quote(indexName("src_time_idx")) + " ON " + quote(table)
-                    + " (source_id, time DESC)");
+                st.execute("CREATE INDEX IF NOT EXISTS " + quote(indexName(p + "src_time_idx")) + " ON " + quote(rel)
+                    + " (source_id, " + timeColumn + " DESC)");
                 break;
             case BRIN_TIME:
-                st.execute("CREATE INDEX IF NOT EXISTS " + quote(indexName("time_brin")) + " ON " + quote(table)
-                    + " USING brin (time)");
+                st.execute("CREATE INDEX IF NOT EXISTS " + quote(indexName(p + "time_brin")) + " ON " + quote(rel)
+                    + " USING brin (" + timeColumn + ")");
                 break;
             case NONE:
                 break;
             default:
                 throw new IllegalStateException("unknown index mode " + indexMode);
+        }
+    }
+
+    /**
+     * The blocks' indexes: DEFAULT, a btree {@code (source_id, time_max DESC)} ("latest value of a series", "one
+     * series over a range": a block is found by its source and its last time) and a BRIN on {@code (time_min,
+     * time_max)} ("all series in a range": {@code time_max >= start AND time_min < end} prunes on both ends; blocks
+     * arrive in time order, so their block ranges stay narrow); BRIN_TIME only the BRIN;
+     * NONE nothing. One entry per block, not per event, so the btree costs little here.
+     */
+    private void createBlockIndexes(Statement st) throws SQLException {
+        final String rel = quote(blocksTable(table));
+        if (indexMode == IndexMode.DEFAULT) {
+            st.execute("CREATE INDEX IF NOT EXISTS " + quote(indexName("blocks_src_time_idx")) + " ON " + rel
+                + " (source_id, time_max DESC)");
+        }
+        if (indexMode == IndexMode.DEFAULT || indexMode == IndexMode.BRIN_TIME) {
+            st.execute("CREATE INDEX IF NOT EXISTS " + quote(indexName("blocks_time_brin")) + " ON " + rel
+                + " USING brin (time_min, time_max)");
         }
     }
 
@@ -241,23 +344,23 @@ final class SchemaManager {
         return name.length() <= 63 ? name : name.substring(0, 63);
     }
 
-    private void enableCompression(Connection conn, Statement st) throws SQLException {
-        final String quoted = "'" + quote(table) + "'";
+    private void enableCompression(Connection conn, Statement st, String rel) throws SQLException {
+        final String quoted = "'" + quote(rel) + "'";
         // Re-applying the ALTER on a table with compressed chunks can be refused, and it is a no-op anyway.
-        if (!compressionEnabled(conn)) {
+        if (!compressionEnabled(conn, rel)) {
             final Savepoint sp = conn.setSavepoint();
             try {
-                st.execute("ALTER TABLE " + quote(table) + " SET (timescaledb.enable_columnstore, "
+                st.execute("ALTER TABLE " + quote(rel) + " SET (timescaledb.enable_columnstore, "
                     + "timescaledb.segmentby = 'source_id', timescaledb.orderby = 'time DESC')");
                 conn.releaseSavepoint(sp);
             } catch (SQLException e) {
                 conn.rollback(sp);
                 LOG.debug("columnstore options refused ({}), using the pre-2.18 compression options", e.getMessage());
-                st.execute("ALTER TABLE " + quote(table) + " SET (timescaledb.compress, "
+                st.execute("ALTER TABLE " + quote(rel) + " SET (timescaledb.compress, "
                     + "timescaledb.compress_segmentby = 'source_id', timescaledb.compress_orderby = 'time DESC')");
             }
         }
-        if (!replaceIfDifferent(conn, st, "policy_compression", "compress_after", compressAfter,
+        if (!replaceIfDifferent(conn, st, rel, "policy_compression", "compress_after", compressAfter,
                 "remove_compression_policy")) {
             return;
         }
@@ -278,20 +381,22 @@ final class SchemaManager {
      * The chunk interval applies when the hypertable is created; a table made earlier with another interval gets
      * the configured one for its future chunks ({@code set_chunk_time_interval}), so changing the setting works.
      */
-    private void applyChunkInterval(Connection conn, Statement st) throws SQLException {
+    private void applyChunkInterval(Connection conn, Statement st, String rel, String timeColumn)
+        throws SQLException {
         try (PreparedStatement ps = conn.prepareStatement("SELECT time_interval::text, time_interval = "
                 + interval(chunkInterval) + " FROM timescaledb_information.dimensions WHERE hypertable_name = ?"
-                + " AND hypertable_schema = ANY (current_schemas(false)) AND column_name = 'time'")) {
-            ps.setString(1, table);
+                + " AND hypertable_schema = ANY (current_schemas(false)) AND column_name = ?")) {
+            ps.setString(1, rel);
+            ps.setString(2, timeColumn);
             try (ResultSet rs = ps.executeQuery()) {
                 if (!rs.next() || rs.getBoolean(2)) {
                     return;
                 }
-                LOG.info("table {}: chunk interval changed from {} to {} (for chunks created from now on)", table,
+                LOG.info("table {}: chunk interval changed from {} to {} (for chunks created from now on)", rel,
                     rs.getString(1), chunkInterval);
             }
         }
-        st.execute("SELECT set_chunk_time_interval('" + quote(table) + "', " + interval(chunkInterval) + ")");
+        st.execute("SELECT set_chunk_time_interval('" + quote(rel) + "', " + interval(chunkInterval) + ")");
     }
 
     /**
@@ -299,13 +404,13 @@ final class SchemaManager {
      * another {@code key} (then it is removed first and the change logged); false when it already matches.
      * {@code add_..._policy(if_not_exists => true)} alone would keep the old setting, silently.
      */
-    private boolean replaceIfDifferent(Connection conn, Statement st, String proc, String key, Duration wanted,
-                                       String remove) throws SQLException {
+    private boolean replaceIfDifferent(Connection conn, Statement st, String rel, String proc, String key,
+                                       Duration wanted, String remove) throws SQLException {
         final String current;
         try (PreparedStatement ps = conn.prepareStatement("SELECT config->>'" + key + "', (config->>'" + key
                 + "')::interval = " + interval(wanted) + " FROM timescaledb_information.jobs WHERE hypertable_name = ?"
                 + " AND hypertable_schema = ANY (current_schemas(false)) AND proc_name = '" + proc + "'")) {
-            ps.setString(1, table);
+            ps.setString(1, rel);
             try (ResultSet rs = ps.executeQuery()) {
                 if (!rs.next()) {
                     return true;
@@ -316,32 +421,32 @@ final class SchemaManager {
                 current = rs.getString(1);
             }
         }
-        LOG.info("table {}: {} {} changed from {} to {}", table, proc, key, current, wanted);
-        st.execute("SELECT " + remove + "('" + quote(table) + "', if_exists => true)");
+        LOG.info("table {}: {} {} changed from {} to {}", rel, proc, key, current, wanted);
+        st.execute("SELECT " + remove + "('" + quote(rel) + "', if_exists => true)");
         return true;
     }
 
     /** A policy this run was not asked for but that exists (an earlier setting, or added by hand) stays; say so. */
-    private void reportUnmanaged(Connection conn, String proc, String key, String setting, String remove)
+    private void reportUnmanaged(Connection conn, String rel, String proc, String key, String setting, String remove)
         throws SQLException {
         try (PreparedStatement ps = conn.prepareStatement("SELECT config->>'" + key + "' FROM "
                 + "timescaledb_information.jobs WHERE hypertable_name = ? AND hypertable_schema = "
                 + "ANY (current_schemas(false)) AND proc_name = '" + proc + "'")) {
-            ps.setString(1, table);
+            ps.setString(1, rel);
             try (ResultSet rs = ps.executeQuery()) {
                 if (rs.next()) {
                     LOG.warn("table {}: {} is not set, but a {} with {} = {} exists and stays in force (remove it "
-                        + "with SELECT {}('{}'))", table, setting, proc, key, rs.getString(1), remove, table);
+                        + "with SELECT {}('{}'))", rel, setting, proc, key, rs.getString(1), remove, rel);
                 }
             }
         }
     }
 
-    private boolean compressionEnabled(Connection conn) throws SQLException {
+    private boolean compressionEnabled(Connection conn, String rel) throws SQLException {
         try (PreparedStatement ps = conn.prepareStatement(
                 "SELECT compression_enabled FROM timescaledb_information.hypertables WHERE hypertable_name = ?"
                     + " AND hypertable_schema = ANY (current_schemas(false))")) {
-            ps.setString(1, table);
+            ps.setString(1, rel);
             try (ResultSet rs = ps.executeQuery()) {
                 return rs.next() && rs.getBoolean(1);
             }

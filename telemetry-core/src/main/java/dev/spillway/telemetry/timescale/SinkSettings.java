@@ -54,6 +54,8 @@ final class SinkSettings {
         checkDuration("compressAfter", b.compressAfter, Duration.ofMinutes(1), MAX_AGE, true);
         checkDuration("retention", b.retention, Duration.ofMinutes(1), MAX_AGE, true);
         check(b.indexMode != null, "indexMode must be one of DEFAULT, NONE, BRIN_TIME, was null");
+        check(b.storageLayout != null, "storageLayout must be one of ROWS, BLOCKS, was null");
+        checkDuration("compactRowsAfter", b.compactRowsAfter, Duration.ofMinutes(1), Duration.ofDays(30), true);
         check(b.poolSize >= 1 && b.poolSize <= 256, "poolSize must be 1..256, was " + b.poolSize);
         final String effectivePoolName = b.poolName == null ? "spillway-" + b.table : b.poolName;
         check(POOL_NAME.matcher(effectivePoolName).matches(),
@@ -74,7 +76,7 @@ final class SinkSettings {
         final DataSource ds = pool != null ? pool : b.dataSource;
         try {
             final SchemaManager schema = new SchemaManager(b.table, b.chunkInterval, b.compressAfter, b.retention,
-                b.indexMode);
+                b.indexMode, b.storageLayout);
             final boolean timescale;
             try (Connection conn = ds.getConnection()) {
                 timescale = b.createSchema ? schema.ensureSchema(conn) : schema.isHypertable(conn);
@@ -82,15 +84,16 @@ final class SinkSettings {
                     conn.commit(); // end the read-only transaction of isHypertable cleanly
                 }
             }
-            final TimescaleSink sink = new TimescaleSink(b.table, b.ledgerRetention, ds, pool, timescale);
+            final TimescaleSink sink = new TimescaleSink(b.table, b.ledgerRetention, ds, pool, timescale,
+                b.storageLayout, b.compactRowsAfter);
             if (timescale) {
                 LOG.info("TimescaleSink: table {} is a TimescaleDB hypertable (chunk interval {}, compress after {},"
-                        + " retention {}, indexes {}); run id {}", b.table, b.chunkInterval,
+                        + " retention {}, indexes {}, layout {}); run id {}", b.table, b.chunkInterval,
                     b.compressAfter == null ? "never" : b.compressAfter, b.retention == null ? "none" : b.retention,
-                    b.indexMode, sink.runId());
+                    b.indexMode, b.storageLayout, sink.runId());
             } else {
                 LOG.info("TimescaleSink: table {} is a plain PostgreSQL table (TimescaleDB not available; indexes"
-                    + " {}); run id {}", b.table, b.indexMode, sink.runId());
+                    + " {}, layout {}); run id {}", b.table, b.indexMode, b.storageLayout, sink.runId());
             }
             return sink;
         } catch (SQLException | RuntimeException e) {

@@ -78,19 +78,32 @@ public final class TimescaleSink implements Sink {
     private final BatchLedger ledger;
     private final CopyWriter copyWriter;
     private final SplitWriter splitWriter;
+    private final StorageLayout layout;
+    private final RowCompactor compactor;
     private final InFlightConnections inFlight = new InFlightConnections();
     /** The pipeline this sink serves: ledger keys are (run id, batch id), and batch ids repeat across pipelines. */
     private final AtomicReference<String> pipeline = new AtomicReference<>();
 
     TimescaleSink(String table, Duration ledgerRetention, DataSource dataSource, HikariDataSource ownedPool,
                   boolean timescale) {
+        this(table, ledgerRetention, dataSource, ownedPool, timescale, StorageLayout.ROWS, null);
+    }
+
+    TimescaleSink(String table, Duration ledgerRetention, DataSource dataSource, HikariDataSource ownedPool,
+                  boolean timescale, StorageLayout layout, Duration compactRowsAfter) {
         this.dataSource = dataSource;
         this.ownedPool = ownedPool;
         this.table = table;
         this.timescale = timescale;
+        this.layout = layout;
         this.ledger = new BatchLedger(table, ledgerRetention);
-        this.copyWriter = new CopyWriter(table, ledger);
+        this.copyWriter = new CopyWriter(table, layout, ledger);
         this.splitWriter = new SplitWriter(table, ledger, copyWriter);
+        this.compactor = layout == StorageLayout.BLOCKS && compactRowsAfter != null
+            ? new RowCompactor(dataSource, table, compactRowsAfter) : null;
+        if (compactor != null) {
+            compactor.start();
+        }
     }
 
     /** A builder; either {@link Builder#jdbcUrl} or {@link Builder#dataSource} is required. */
@@ -111,9 +124,24 @@ public final class TimescaleSink implements Sink {
         return timescale;
     }
 
-    /** The events table's name. */
+    /** The events table's name (with {@link StorageLayout#BLOCKS}: the view's). */
     public String table() {
         return table;
+    }
+
+    /** How events are stored. */
+    public StorageLayout storageLayout() {
+        return layout;
+    }
+
+    /**
+     * With {@link StorageLayout#BLOCKS}: moves the rows older than {@link Builder#compactRowsAfter} into blocks now
+     * (the background compaction does this periodically), in one transaction.
+     *
+     * @return the blocks written; 0 with {@link StorageLayout#ROWS} or without compaction
+     */
+    public int compactRows() throws SQLException {
+        return compactor == null ? 0 : compactor.pass();
     }
 
     /**
@@ -235,6 +263,9 @@ public final class TimescaleSink implements Sink {
      */
     @Override
     public void close() {
+        if (compactor != null) {
+            compactor.close();
+        }
         if (ownedPool == null) {
             return;
         }
@@ -275,6 +306,8 @@ public final class TimescaleSink implements Sink {
         Duration compressAfter;
         Duration retention;
         IndexMode indexMode = IndexMode.DEFAULT;
+        StorageLayout storageLayout = StorageLayout.ROWS;
+        Duration compactRowsAfter = Duration.ofMinutes(10);
         int poolSize = 2;
         String poolName;
         Duration connectionTimeout = Duration.ofSeconds(5);
@@ -350,6 +383,25 @@ public final class TimescaleSink implements Sink {
         /** Secondary indexes of the events table; default {@link IndexMode#DEFAULT}. */
         public Builder indexMode(IndexMode indexMode) {
             this.indexMode = indexMode;
+            return this;
+        }
+
+        /**
+         * How events are stored; default {@link StorageLayout#ROWS}. {@link StorageLayout#BLOCKS} stores a batch's
+         * events per source as one row of arrays behind a view {@code <table>} that reads like the rows table.
+         */
+        public Builder storageLayout(StorageLayout storageLayout) {
+            this.storageLayout = storageLayout;
+            return this;
+        }
+
+        /**
+         * With {@link StorageLayout#BLOCKS}: events stored as rows (sources with few events per batch) are moved
+         * into blocks once older than this, by a background thread of the sink; 1 minute to 30 days, or null for
+         * never; default 10 minutes.
+         */
+        public Builder compactRowsAfter(Duration compactRowsAfter) {
+            this.compactRowsAfter = compactRowsAfter;
             return this;
         }
 

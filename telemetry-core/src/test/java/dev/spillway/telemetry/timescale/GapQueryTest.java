@@ -8,7 +8,8 @@ import dev.spillway.telemetry.testsupport.Await;
 import dev.spillway.telemetry.testsupport.TestDatabase;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 import java.sql.Connection;
 import java.sql.ResultSet;
@@ -35,9 +36,12 @@ class GapQueryTest {
         db.close();
     }
 
-    @Test
-    void queryListsKnownGaps() throws Exception {
-        try (TimescaleSink sink = TimescaleSink.builder().dataSource(db.dataSource()).table("known_gaps").build()) {
+    @ParameterizedTest
+    @EnumSource(StorageLayout.class)
+    void queryListsKnownGaps(StorageLayout layout) throws Exception {
+        final String name = "known_gaps_" + layout.name().toLowerCase(java.util.Locale.ROOT);
+        try (TimescaleSink sink = TimescaleSink.builder().dataSource(db.dataSource()).table(name)
+                .storageLayout(layout).build()) {
             final TestBatch b = new TestBatch(1);
             for (long seq : new long[] {0, 1, 2, 5, 6, 10}) {
                 b.add(seq * 1_000, 1, (short) 1, 0, seq);
@@ -47,14 +51,22 @@ class GapQueryTest {
             }
             sink.write(b);
         }
-        assertEquals(List.of("1 2 5 2", "1 6 10 3", "2 4 8 3"), gaps("known_gaps"));
+        assertEquals(List.of("1 2 5 2", "1 6 10 3", "2 4 8 3"), gaps(GapQuery.sql(name)));
+        assertEquals(List.of("1 2 5 2", "1 6 10 3", "2 4 8 3"), gaps(GapQuery.sql(name, layout)));
     }
 
-    @Test
-    void overwrittenEventsEqualTheGapsFound() throws Exception {
+    /**
+     * With {@link StorageLayout#BLOCKS} the batches of 64 events over 8 sources hold up to 8 events per source, so
+     * both blocks (with and without stored sequences) and rows are written; the gaps found must be exact either way.
+     */
+    @ParameterizedTest
+    @EnumSource(StorageLayout.class)
+    void overwrittenEventsEqualTheGapsFound(StorageLayout layout) throws Exception {
+        final String name = "overwritten_" + layout.name().toLowerCase(java.util.Locale.ROOT);
         final GatedSink gated = new GatedSink(TimescaleSink.builder().jdbcUrl(db.jdbcUrl()).username(db.user())
-            .password(db.password()).build());
-        final Pipeline pipeline = Pipeline.builder().name("gaps").sink(gated).workers(1).ringSize(64).batchSize(16)
+            .password(db.password()).table(name).storageLayout(layout).build());
+        final Pipeline pipeline = Pipeline.builder().name("gaps").sink(gated).workers(1).ringSize(64)
+            .batchSize(layout == StorageLayout.BLOCKS ? 64 : 16)
             .flushInterval(Duration.ofMillis(2)).overflowPolicy(OverflowPolicy.OVERWRITE_OLDEST)
             .retryPolicy(PoisonedRowPipelineTest.fastRetries()).build();
         final int sourceCount = 8;
@@ -81,10 +93,11 @@ class GapQueryTest {
         assertEquals(sourceCount * 2_001L, stats.ingested());
         assertTrue(stats.overwritten() > 0, "the tiny ring overflowed: " + stats);
         assertEquals(0, stats.failed() + stats.rejected());
-        final EventTable table = new EventTable(db.jdbcUrl(), db.user(), db.password(), "telemetry_events");
+        final EventTable table = new EventTable(db.jdbcUrl(), db.user(), db.password(), name);
         table.assertExactlyOnce(stats.written());
-        final long missing = table.queryLong("select coalesce(sum(missing), 0) from (" + GapQuery.GAPS + ") g");
+        final long missing = table.queryLong("select coalesce(sum(missing), 0) from (" + GapQuery.sql(name) + ") g");
         assertEquals(stats.overwritten(), missing, "gaps found by the query vs. overwritten count; " + stats);
+        assertEquals(gaps(GapQuery.sql(name)), gaps(GapQuery.sql(name, layout)), "the layout's own gap query");
         for (int s = 0; s < sourceCount; s++) {
             final List<Long> seqs = table.sequences(100 + s);
             assertEquals(0L, seqs.get(0));
@@ -92,9 +105,9 @@ class GapQueryTest {
         }
     }
 
-    private static List<String> gaps(String tableName) throws Exception {
+    private static List<String> gaps(String sql) throws Exception {
         try (Connection c = db.connect(); Statement st = c.createStatement();
-             ResultSet rs = st.executeQuery(GapQuery.sql(tableName))) {
+             ResultSet rs = st.executeQuery(sql)) {
             final List<String> out = new ArrayList<>();
             while (rs.next()) {
                 out.add(rs.getInt("source_id") + " " + rs.getLong("after_seq") + " " + rs.getLong("before_seq") + " "

@@ -9,7 +9,8 @@ import dev.spillway.telemetry.sink.RetryPolicy;
 import dev.spillway.telemetry.testsupport.Await;
 import dev.spillway.telemetry.testsupport.PgCommitCuttingProxy;
 import dev.spillway.telemetry.testsupport.TestDatabase;
-import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Path;
@@ -27,12 +28,14 @@ class SpoolCommitCutFaultTest {
     @TempDir
     Path dir;
 
-    @Test
-    void anAmbiguousCommitThatWasSpooledIsNotWrittenTwiceOnReplay() throws Exception {
-        try (TestDatabase db = TestDatabase.create("spoolcut");
+    @ParameterizedTest
+    @EnumSource(StorageLayout.class)
+    void anAmbiguousCommitThatWasSpooledIsNotWrittenTwiceOnReplay(StorageLayout layout) throws Exception {
+        try (TestDatabase db = TestDatabase.create("spoolcut_" + layout.name().toLowerCase(java.util.Locale.ROOT));
              PgCommitCuttingProxy proxy = PgCommitCuttingProxy.start(db.host(), db.port())) {
             final TimescaleSink sink = TimescaleSink.builder().jdbcUrl(proxy.jdbcUrl(db.name())).username(db.user())
-                .password(db.password()).poolSize(1).connectionTimeout(Duration.ofSeconds(2)).build();
+                .password(db.password()).poolSize(1).connectionTimeout(Duration.ofSeconds(2)).storageLayout(layout)
+                .build();
             final PipelineStats stats;
             try (LogCapture log = new LogCapture(TimescaleSink.class)) {
                 final Pipeline pipeline = Pipeline.builder().name("spoolcut").sink(sink).workers(1).batchSize(500)

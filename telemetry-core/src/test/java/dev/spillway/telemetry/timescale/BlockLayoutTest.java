@@ -1,0 +1,194 @@
+package dev.spillway.telemetry.timescale;
+
+import dev.spillway.telemetry.testsupport.TestDatabase;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.sql.Connection;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * {@link StorageLayout#BLOCKS}: what goes in comes back out of the view {@code <table>} exactly as the rows layout
+ * returns it (times to the microsecond, values to the bit, kinds, sequences), whether a source's events became a block
+ * with consecutive sequences, a block with stored sequences, or rows; the ledger keeps retries exactly-once; the
+ * compaction moves old rows into blocks without changing what the view or the gap query read.
+ */
+class BlockLayoutTest {
+
+    private static final long T0 = 1_700_000_000_000_000_000L;
+    private static TestDatabase db;
+
+    @BeforeAll
+    static void createDatabase() {
+        db = TestDatabase.create("blocks");
+    }
+
+    @AfterAll
+    static void dropDatabase() {
+        db.close();
+    }
+
+    private static TimescaleSink.Builder sink(String table, StorageLayout layout) {
+        return TimescaleSink.builder().dataSource(db.dataSource()).table(table).storageLayout(layout);
+    }
+
+    /**
+     * A batch mixing every case: source 1 with 40 consecutive events (a block, sequences not stored), source 2 with
+     * 20 events with gaps and out of order (a block with stored sequences), source 3 with two kinds of 10 events each
+     * (two blocks), sources 10..29 with 2 events each (rows), values that need every bit (NaN payloads aside), times
+     * before 1970 and with sub-microsecond parts.
+     */
+    private static TestBatch mixed(long id, long seqBase) {
+        final TestBatch b = new TestBatch(id);
+        final SplittableRandom r = new SplittableRandom(id);
+        for (int i = 0; i < 40; i++) {
+            b.add(T0 + i * 1_000_123L, 1, (short) 1, r.nextDouble() * 1e6, seqBase + i);
+        }
+        final long[] seqs = {0, 1, 2, 5, 4, 9, 10, 11, 12, 20, 21, 22, 23, 24, 30, 31, 32, 33, 34, 35};
+        for (int i = 0; i < seqs.length; i++) {
+            b.add(-5_000_000_001L + i * 999L, 2, (short) 2, -i / 3.0, seqBase + seqs[i]);
+        }
+        for (int i = 0; i < 20; i++) {
+            b.add(T0 + i, 3, (short) (1 + i % 2), i == 7 ? Double.MAX_VALUE : i == 8 ? Double.MIN_VALUE : i * 0.1,
+                seqBase + i);
+        }
+        for (int s = 10; s < 30; s++) {
+            b.add(T0 + s * 7L, s, (short) 4, s, seqBase);
+            b.add(T0 + s * 7L + 1_000, s, (short) 4, s + 0.5, seqBase + 1);
+        }
+        return b;
+    }
+
+    @Test
+    void theViewReadsLikeTheRowsTable() throws Exception {
+        try (TimescaleSink rows = sink("rt_rows", StorageLayout.ROWS).build();
+             TimescaleSink blocks = sink("rt_blocks", StorageLayout.BLOCKS).build()) {
+            for (long id = 1; id <= 3; id++) {
+                final TestBatch b = mixed(id, id * 100);
+                assertEquals(b.size(), rows.write(b));
+                assertEquals(b.size(), blocks.write(b));
+            }
+        }
+        final List<String> expected = dump("rt_rows");
+        assertEquals(3 * (40 + 20 + 20 + 40), expected.size());
+        assertEquals(expected, dump("rt_blocks"), "the view returns exactly the rows layout's rows");
+        // 3 batches x (source 1, source 2, source 3 kind 1, source 3 kind 2) blocks; the 2-event sources as rows
+        assertEquals(12, db.queryLong("select count(*) from rt_blocks_blocks"));
+        assertEquals(9, db.queryLong("select count(*) from rt_blocks_blocks where seqs is not null"),
+            "only source 2's blocks and source 3's (its two kinds interleave their sequences) store sequences");
+        assertEquals(3 * 40, db.queryLong("select count(*) from rt_blocks_rows"));
+        assertEquals(gaps(GapQuery.sql("rt_rows")), gaps(GapQuery.sql("rt_blocks", StorageLayout.BLOCKS)));
+        assertEquals(gaps(GapQuery.sql("rt_rows")), gaps(GapQuery.sql("rt_blocks")));
+        assertTrue(gaps(GapQuery.sql("rt_rows")).contains("2 102 104 1"), gaps(GapQuery.sql("rt_rows")).toString());
+    }
+
+    @Test
+    void aRetriedBatchIsNotWrittenTwice() throws Exception {
+        try (TimescaleSink s = sink("dedup_blocks", StorageLayout.BLOCKS).build()) {
+            final TestBatch b = mixed(7, 0);
+            assertEquals(b.size(), s.write(b));
+            assertEquals(b.size(), s.write(b), "the retry reports the batch as written");
+            assertEquals(1, s.batchesAlreadyCommitted());
+            assertEquals(b.size(), db.queryLong("select count(*) from dedup_blocks"));
+            assertEquals(b.size(), db.queryLong("select count(distinct (source_id, kind, seq)) from dedup_blocks"));
+        }
+    }
+
+    @Test
+    void compactionMovesOldRowsIntoBlocksAndKeepsWhatTheViewReads() throws Exception {
+        final long old = (System.currentTimeMillis() - Duration.ofHours(3).toMillis()) * 1_000_000L;
+        try (TimescaleSink s = sink("compact", StorageLayout.BLOCKS).compactRowsAfter(Duration.ofMinutes(30))
+                .build()) {
+            // The low-rate case: every batch holds one event per source, so everything is written as rows.
+            long id = 1;
+            for (int second = 0; second < 30; second++) {
+                final TestBatch b = new TestBatch(id++);
+                for (int src = 1; src <= 5; src++) {
+                    if (src == 3 && second == 17) {
+                        continue; // a lost event: a gap that must survive the compaction
+                    }
+                    b.add(old + second * 1_000_000_000L + src, src, (short) 1, second * 10 + src, second);
+                }
+                s.write(b);
+            }
+            final TestBatch recent = new TestBatch(id);
+            recent.add(System.currentTimeMillis() * 1_000_000L, 1, (short) 1, -1, 30);
+            s.write(recent);
+            assertEquals(0, db.queryLong("select count(*) from compact_blocks"));
+            final List<String> before = dump("compact");
+            final List<String> gapsBefore = gaps(GapQuery.sql("compact", StorageLayout.BLOCKS));
+            assertEquals(List.of("3 16 18 1"), gapsBefore);
+
+            assertEquals(5, s.compactRows(), "one block per source for the hour");
+            assertEquals(1, db.queryLong("select count(*) from compact_rows"), "the recent row stays a row");
+            assertEquals(1, db.queryLong("select count(*) from compact_blocks where seqs is not null"),
+                "the block with the gap stores its sequences");
+            assertEquals(before, dump("compact"));
+            assertEquals(gapsBefore, gaps(GapQuery.sql("compact", StorageLayout.BLOCKS)));
+            assertEquals(gapsBefore, gaps(GapQuery.sql("compact")));
+            assertEquals(0, s.compactRows(), "nothing left to move");
+        }
+    }
+
+    @Test
+    void aTableOfTheOtherLayoutIsRefusedByName() throws Exception {
+        try (TimescaleSink s = sink("was_rows", StorageLayout.ROWS).build()) {
+            assertEquals(StorageLayout.ROWS, s.storageLayout());
+        }
+        final IllegalStateException e = assertThrows(IllegalStateException.class,
+            () -> sink("was_rows", StorageLayout.BLOCKS).build());
+        assertTrue(e.getMessage().contains("use storageLayout(ROWS)"), e.getMessage());
+        try (TimescaleSink s = sink("was_blocks", StorageLayout.BLOCKS).build()) {
+            assertEquals(StorageLayout.BLOCKS, s.storageLayout());
+        }
+        final IllegalStateException back = assertThrows(IllegalStateException.class,
+            () -> sink("was_blocks", StorageLayout.ROWS).build());
+        assertTrue(back.getMessage().contains("use storageLayout(BLOCKS)"), back.getMessage());
+    }
+
+    @Test
+    void invalidSettingsAreNamed() {
+        final IllegalArgumentException layout = assertThrows(IllegalArgumentException.class,
+            () -> sink("x", null).build());
+        assertTrue(layout.getMessage().contains("storageLayout must be one of ROWS, BLOCKS"), layout.getMessage());
+        final IllegalArgumentException after = assertThrows(IllegalArgumentException.class,
+            () -> sink("x", StorageLayout.BLOCKS).compactRowsAfter(Duration.ofSeconds(5)).build());
+        assertTrue(after.getMessage().contains("compactRowsAfter must be"), after.getMessage());
+    }
+
+    /** Every event, in a total order, with times in microseconds and values as raw bits. */
+    private static List<String> dump(String relation) throws SQLException {
+        try (Connection c = db.connect(); Statement st = c.createStatement();
+             ResultSet rs = st.executeQuery("select (extract(epoch from time) * 1000000)::bigint, source_id, kind, "
+                 + "float8send(value)::text, seq from " + relation + " order by source_id, kind, seq")) {
+            final List<String> out = new ArrayList<>();
+            while (rs.next()) {
+                out.add(rs.getLong(1) + " " + rs.getInt(2) + " " + rs.getShort(3) + " " + rs.getString(4) + " "
+                    + rs.getLong(5));
+            }
+            return out;
+        }
+    }
+
+    private static List<String> gaps(String sql) throws SQLException {
+        try (Connection c = db.connect(); Statement st = c.createStatement(); ResultSet rs = st.executeQuery(sql)) {
+            final List<String> out = new ArrayList<>();
+            while (rs.next()) {
+                out.add(rs.getInt("source_id") + " " + rs.getLong("after_seq") + " " + rs.getLong("before_seq") + " "
+                    + rs.getLong("missing"));
+            }
+            return out;
+        }
+    }
+}
