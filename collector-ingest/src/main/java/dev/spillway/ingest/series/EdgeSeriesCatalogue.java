@@ -111,7 +111,13 @@ public final class EdgeSeriesCatalogue {
             if (loaded != null) {
                 return loaded;
             }
-            final byte[] bytes = definitions.find(origin, localId);
+            final byte[] bytes;
+            try {
+                bytes = definitions.find(origin, localId);
+            } catch (Exception e) {
+                // The series stream unreachable (NATS restarting, a timeout): the batch comes back later.
+                throw new DefinitionUnavailableException(origin, localId, e);
+            }
             if (bytes == null) {
                 throw new EdgeSeriesUnknownException(origin, localId);
             }
@@ -213,6 +219,16 @@ public final class EdgeSeriesCatalogue {
         }
     }
 
+    /** An edge's definition could not be read now. Retryable. */
+    static final class DefinitionUnavailableException extends Exception {
+        private static final long serialVersionUID = 1L;
+
+        DefinitionUnavailableException(String origin, int localId, Throwable cause) {
+            super("the definition of series " + localId + " of edge " + origin + " cannot be read now: " + cause,
+                cause);
+        }
+    }
+
     private final class EdgeSink implements Sink {
         private final Sink delegate;
 
@@ -239,7 +255,7 @@ public final class EdgeSeriesCatalogue {
 
         @Override
         public boolean isRetryable(Throwable failure) {
-            return failure instanceof EdgeSeriesUnknownException
+            return failure instanceof EdgeSeriesUnknownException || failure instanceof DefinitionUnavailableException
                 || failure instanceof SQLException e && SqlStates.isTransient(e)
                 || !(failure instanceof IllegalStateException) && delegate.isRetryable(failure);
         }
