@@ -48,7 +48,8 @@ final class Banner {
     /** A NATS-only edge's start lines: no database, no monitors, its series store. */
     static void logEdge(CollectorConfig config, IngestListeners listeners,
                         dev.spillway.ingest.series.LocalSeriesStore series) {
-        LOG.info("spillway collector ready: {}", config);
+        // Its database settings are defaults it never uses.
+        LOG.info("spillway collector ready: {}", config.toString().replaceFirst("db=embedded:\\S+ ", "db=none "));
         LOG.info("role edge without a database, duties: {} (off: {}); series numbered here and announced on NATS "
             + "(instance {}, kept in {})", config.duties(), config.duties().off(), series.instance(), series.directory());
         LOG.info("HTTP listening on http://{} (POST /api/v2/write, POST /write, /ping, /health, /ready, /metrics){}",

@@ -102,7 +102,13 @@ class NatsOnlyEdgeKillIT {
                 }));
             }
             try {
-                Await.until(Duration.ofMinutes(3), () -> answered.get() >= BODIES / 4, "a quarter answered");
+                // Killed while bodies are inside the edge (taken into its resend journal, not answered yet), so that
+                // their resends meet what the killed run took.
+                Await.untilNoThrow(Duration.ofMinutes(3), () -> {
+                    final int before = answered.get();
+                    return before >= BODIES / 4 && counter(http, edgePort,
+                        "spillway_collector_resend_requests_total{outcome=\"new\"}") - before >= 2;
+                }, "a quarter answered, two bodies in the edge");
                 edge.kill();
                 edge.start();
                 Await.until(Duration.ofMinutes(3), () -> answered.get() >= BODIES / 2, "half answered");
@@ -136,11 +142,18 @@ class NatsOnlyEdgeKillIT {
                 }
             }
             final long tookMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started);
+            // What the restarted edge's resend window did (its run since the kill).
+            final String metrics = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + edgePort
+                + "/metrics")).build(), HttpResponse.BodyHandlers.ofString()).body();
+            final StringBuilder window = new StringBuilder();
+            metrics.lines().filter(l -> l.startsWith("spillway_collector_resend_")).forEach(l -> window.append("\n  ")
+                .append(l));
             final long count = db.queryLong("SELECT count(*) FROM telemetry WHERE measurement = 'ek'");
             final long distinct = db.queryLong("SELECT count(DISTINCT value) FROM telemetry WHERE measurement = 'ek'");
             System.out.println("NATS-only edge, kill -9 of edge, writer and nats-server: " + expected + " lines on "
                 + SERIES + " series in " + tookMs + " ms, " + resends.get() + " resends; stored " + count + ", distinct "
-                + distinct + ", lost " + (expected - distinct) + ", duplicates " + (count - distinct));
+                + distinct + ", lost " + (expected - distinct) + ", duplicates " + (count - distinct)
+                + "; the restarted edge's resend window:" + window);
             assertEquals(expected, distinct, "no line lost");
             assertEquals(expected, count, "no line twice");
             assertEquals(SERIES, db.queryLong("SELECT count(*) FROM telemetry_sources WHERE measurement = 'ek'"));
@@ -152,6 +165,14 @@ class NatsOnlyEdgeKillIT {
             edge.kill();
             writer.kill();
         }
+    }
+
+    /** A counter of the process's {@code /metrics}. */
+    private static long counter(HttpClient http, int port, String name) throws Exception {
+        final String metrics = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/metrics"))
+            .build(), HttpResponse.BodyHandlers.ofString()).body();
+        return metrics.lines().filter(l -> l.startsWith(name + " ")).mapToLong(l -> (long) Double.parseDouble(
+            l.substring(name.length() + 1).trim())).findFirst().orElse(0);
     }
 
     private static String body(int b) {
