@@ -243,7 +243,7 @@ public final class Collector implements AutoCloseable {
     /** The spool directory's series store; a second process on the same directory is told which option to set. */
     private static LocalSeriesStore openSeriesStore(java.nio.file.Path dir) throws java.io.IOException {
         try {
-            return LocalSeriesStore.open(dir);
+            return LocalSeriesStore.openCatalogue(dir);
         } catch (java.io.IOException e) {
             if (e.getMessage() != null && e.getMessage().contains("locked by another process")) {
                 throw new dev.spillway.runtime.config.ConfigException("the spool directory " + dir

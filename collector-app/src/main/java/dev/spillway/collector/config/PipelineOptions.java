@@ -52,7 +52,8 @@ public final class PipelineOptions {
     @Option(names = "--spool-dir", paramLabel = "DIR|off",
         description = "Disk spool for batches the database cannot take (outage, retries exhausted), replayed once it "
             + "is back; 'off' disables it (then such batches fail, counted). Default: <data-dir>-spool, beside the "
-            + "data directory (PostgreSQL owns the data directory itself).")
+            + "data directory (PostgreSQL owns the data directory itself); for an edge spillway-edge-<http port>-spool "
+            + "in the working directory, so that edges on one host each have their own.")
     String spoolDir;
 
     @Option(names = "--spool-max-size", paramLabel = "SIZE", defaultValue = "1GiB",

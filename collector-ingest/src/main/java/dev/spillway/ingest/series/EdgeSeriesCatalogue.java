@@ -12,6 +12,7 @@ import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.LongAdder;
@@ -96,46 +97,62 @@ public final class EdgeSeriesCatalogue {
         if (m != null) {
             return m;
         }
+        resolve(origin, List.of(localId));
+        return known.get(localId);
+    }
+
+    /**
+     * Caches the catalogue rows of the given local ids of an edge: one query for those another writer (or an earlier
+     * run) filed, then each of the others filed here.
+     *
+     * @throws EdgeSeriesUnknownException when one was never published (the ids before it are cached)
+     */
+    private void resolve(String origin, List<Integer> localIds) throws Exception {
+        final Map<Integer, SeriesRegistry.Mapping> known = byOrigin.computeIfAbsent(origin,
+            o -> new ConcurrentHashMap<>());
         try (Connection c = dataSource.getConnection()) {
             c.setAutoCommit(true);
             try (PreparedStatement ps = c.prepareStatement("SELECT local_id, source_id, seq_offset FROM "
-                + SeriesSchema.EDGE_SERIES + " WHERE origin = ?")) {
+                + SeriesSchema.EDGE_SERIES + " WHERE origin = ? AND local_id = ANY (?)")) {
                 ps.setString(1, origin);
+                ps.setArray(2, c.createArrayOf("int4", localIds.toArray()));
                 try (ResultSet rs = ps.executeQuery()) {
                     while (rs.next()) {
                         known.putIfAbsent(rs.getInt(1), new SeriesRegistry.Mapping(rs.getInt(2), rs.getLong(3)));
                     }
                 }
             }
-            final SeriesRegistry.Mapping loaded = known.get(localId);
-            if (loaded != null) {
-                return loaded;
+            for (int localId : localIds) {
+                if (!known.containsKey(localId)) {
+                    known.put(localId, fileFromDefinition(c, origin, localId));
+                }
             }
-            final byte[] bytes;
-            try {
-                bytes = definitions.find(origin, localId);
-            } catch (Exception e) {
-                // The series stream unreachable (NATS restarting, a timeout): the batch comes back later.
-                throw new DefinitionUnavailableException(origin, localId, e);
-            }
-            if (bytes == null) {
-                throw new EdgeSeriesUnknownException(origin, localId);
-            }
-            final SeriesDefinition d;
-            try {
-                d = SeriesDefinition.decode(bytes);
-            } catch (IllegalArgumentException e) {
-                throw new IllegalStateException("edge " + origin + " published a definition of series " + localId
-                    + " that does not decode: " + e.getMessage(), e);
-            }
-            if (d.localId() != localId) {
-                throw new IllegalStateException("edge " + origin + " published series " + d.localId()
-                    + " under the id " + localId);
-            }
-            final SeriesRegistry.Mapping made = file(c, origin, d);
-            known.put(localId, made);
-            return made;
         }
+    }
+
+    private SeriesRegistry.Mapping fileFromDefinition(Connection c, String origin, int localId) throws Exception {
+        final byte[] bytes;
+        try {
+            bytes = definitions.find(origin, localId);
+        } catch (Exception e) {
+            // The series stream unreachable (NATS restarting, a timeout): the batch comes back later.
+            throw new DefinitionUnavailableException(origin, localId, e);
+        }
+        if (bytes == null) {
+            throw new EdgeSeriesUnknownException(origin, localId);
+        }
+        final SeriesDefinition d;
+        try {
+            d = SeriesDefinition.decode(bytes);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalStateException("edge " + origin + " published a definition of series " + localId
+                + " that does not decode: " + e.getMessage(), e);
+        }
+        if (d.localId() != localId) {
+            throw new IllegalStateException("edge " + origin + " published series " + d.localId()
+                + " under the id " + localId);
+        }
+        return file(c, origin, d);
     }
 
     private SeriesRegistry.Mapping file(Connection c, String origin, SeriesDefinition d) throws SQLException {
@@ -242,12 +259,25 @@ public final class EdgeSeriesCatalogue {
             if (origin == null) {
                 return delegate.write(batch);
             }
+            final Map<Integer, SeriesRegistry.Mapping> known = byOrigin.computeIfAbsent(origin,
+                o -> new ConcurrentHashMap<>());
             final Map<Integer, SeriesRegistry.Mapping> used = new HashMap<>();
+            final java.util.Set<Integer> missing = new java.util.LinkedHashSet<>();
             final int n = batch.size();
             for (int i = 0; i < n; i++) {
                 final int id = batch.sourceId(i);
                 if (id < 0 && !used.containsKey(id)) {
-                    used.put(id, mapping(origin, id));
+                    final SeriesRegistry.Mapping m = known.get(id);
+                    used.put(id, m);
+                    if (m == null) {
+                        missing.add(id);
+                    }
+                }
+            }
+            if (!missing.isEmpty()) {
+                resolve(origin, new java.util.ArrayList<>(missing));
+                for (int id : missing) {
+                    used.put(id, known.get(id));
                 }
             }
             return new ProvisionalIdSink(delegate, used::get).write(batch);
