@@ -42,6 +42,7 @@ public final class EdgeResends {
     private static final Duration TIMEOUT = Duration.ofSeconds(10);
     private static final byte OK = 0;
     private static final byte FAILED = 1;
+    private static final int CHUNK = 20_000;
 
     private EdgeResends() {
     }
@@ -54,30 +55,41 @@ public final class EdgeResends {
     static ResendWindow.Lookup client(Connection connection, NatsSettings settings, String origin) {
         final String subject = subject(settings);
         return events -> {
-            final ByteArrayOutputStream bytes = new ByteArrayOutputStream(32 + events.size() * 26);
-            try (DataOutputStream out = new DataOutputStream(bytes)) {
-                out.writeUTF(origin);
-                out.writeInt(events.size());
-                for (ResendWindow.LookupEvent e : events) {
-                    out.writeInt(e.index());
-                    out.writeInt(e.sourceId());
-                    out.writeLong(e.timestampNanos());
-                    out.writeShort(e.kind());
-                    out.writeDouble(e.value());
-                }
+            // NATS caps a message (1 MiB by default): a large body is asked about in parts of 26 bytes an event.
+            final BitSet found = new BitSet();
+            for (int from = 0; from < events.size(); from += CHUNK) {
+                found.or(ask(connection, subject, origin, events.subList(from, Math.min(events.size(),
+                    from + CHUNK))));
             }
-            final Message reply = connection.request(subject, bytes.toByteArray(), TIMEOUT);
-            if (reply == null || reply.getData() == null || reply.getData().length == 0) {
-                throw new IOException("no writer answered the lookup on " + subject + " within "
-                    + TIMEOUT.toSeconds() + " s");
-            }
-            final byte[] data = reply.getData();
-            if (data[0] != OK) {
-                throw new IOException("the writer could not look it up: "
-                    + new String(data, 1, data.length - 1, java.nio.charset.StandardCharsets.UTF_8));
-            }
-            return BitSet.valueOf(java.util.Arrays.copyOfRange(data, 1, data.length));
+            return found;
         };
+    }
+
+    private static BitSet ask(Connection connection, String subject, String origin,
+                              List<ResendWindow.LookupEvent> events) throws Exception {
+        final ByteArrayOutputStream bytes = new ByteArrayOutputStream(32 + events.size() * 26);
+        try (DataOutputStream out = new DataOutputStream(bytes)) {
+            out.writeUTF(origin);
+            out.writeInt(events.size());
+            for (ResendWindow.LookupEvent e : events) {
+                out.writeInt(e.index());
+                out.writeInt(e.sourceId());
+                out.writeLong(e.timestampNanos());
+                out.writeShort(e.kind());
+                out.writeDouble(e.value());
+            }
+        }
+        final Message reply = connection.request(subject, bytes.toByteArray(), TIMEOUT);
+        if (reply == null || reply.getData() == null || reply.getData().length == 0) {
+            throw new IOException("no writer answered the lookup on " + subject + " within "
+                + TIMEOUT.toSeconds() + " s");
+        }
+        final byte[] data = reply.getData();
+        if (data[0] != OK) {
+            throw new IOException("the writer could not look it up: "
+                + new String(data, 1, data.length - 1, java.nio.charset.StandardCharsets.UTF_8));
+        }
+        return BitSet.valueOf(java.util.Arrays.copyOfRange(data, 1, data.length));
     }
 
     /**
