@@ -46,6 +46,23 @@ final class Banner {
         }
     }
 
+    /** A NATS-only edge's start lines: no database, no monitors, its series store. */
+    static void logEdge(CollectorConfig config, IngestListeners listeners,
+                        dev.spillway.ingest.series.LocalSeriesStore series) {
+        // Its database settings are defaults it never uses.
+        LOG.info("spillway collector ready: {}", config.toString().replaceFirst("db=embedded:\\S+ ", "db=none "));
+        LOG.info("role edge without a database, duties: {} (off: {}); series numbered here and announced on NATS "
+            + "(instance {}, kept in {})", config.duties(), config.duties().off(), series.instance(), series.directory());
+        LOG.info("HTTP listening on http://{} (POST /api/v2/write, POST /write, /ping, /health, /ready, /metrics){}",
+            hostPort(listeners.httpAddress()), config.ingest().authRequired() ? "; token required" : "");
+        if (listeners.tcpAddress() != null) {
+            LOG.info("TCP line protocol listening on {}", hostPort(listeners.tcpAddress()));
+        }
+        if (listeners.udpAddress() != null) {
+            LOG.info("UDP line protocol listening on {}", hostPort(listeners.udpAddress()));
+        }
+    }
+
     private static String hostPort(InetSocketAddress a) {
         return a.getAddress().getHostAddress() + ":" + a.getPort();
     }

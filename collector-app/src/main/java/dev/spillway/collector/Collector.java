@@ -12,6 +12,7 @@ import dev.spillway.collector.db.FailFastDataSource;
 import dev.spillway.collector.nats.JetStreamRole;
 import dev.spillway.ingest.BadLineLog;
 import dev.spillway.ingest.CollectorMetrics;
+import dev.spillway.ingest.HeartbeatLines;
 import dev.spillway.ingest.auth.ApiTokens;
 import dev.spillway.ingest.listen.IngestListeners;
 import dev.spillway.ingest.LineIngestor;
@@ -96,6 +97,10 @@ public final class Collector implements AutoCloseable {
 
     private void startAll(CollectorConfig cfg) throws Exception {
         final Role role = cfg.nats().role();
+        if (role == Role.EDGE && cfg.database().embedded()) {
+            startNatsOnlyEdge(cfg);
+            return;
+        }
         final PipelineSettings ps = cfg.pipeline();
         db = CollectorDatabase.open(services, cfg.database(),
             ps.workers() + (role == Role.WRITER ? cfg.nats().writerThreads() : 0), SERIES_THREADS);
@@ -135,7 +140,7 @@ public final class Collector implements AutoCloseable {
         }), ps.closeTimeout().plus(STOP));
         if (role == Role.WRITER) {
             // Shares the pipeline's sink: consumed batches carry the edges' ledger keys, never this run's.
-            jetStream.startWriter(sink, registry);
+            jetStream.startWriter(sink, db.dataSource(), EventsTable.NAME, registry);
             services.push(jetStream.writer(ps.closeTimeout()), ps.closeTimeout().plus(STOP));
         }
         final Saturation saturation = new Saturation(pipeline, cfg.ingest().highWaterMark());
@@ -177,6 +182,75 @@ public final class Collector implements AutoCloseable {
         listeners = services.push(IngestListeners.start(cfg.ingest(), io, ingestor, saturation, readiness, metrics,
             badLines, router, tokens, registry), STOP);
         Banner.log(cfg, listeners, db, uptime.monitors().leases());
+    }
+
+    /**
+     * An edge without a database: series numbered locally (kept in the series store beside the spool) and announced
+     * on NATS, batches published to JetStream, writers file and map both. It takes line protocol (HTTP, TCP, UDP)
+     * and serves {@code /health}, {@code /ready}, {@code /metrics}; the APIs that live in the database (monitors,
+     * services, channels, tokens, the status page) are the writers'. Heartbeat lines are stored as points; the
+     * ping itself is recorded only by a collector with a database.
+     */
+    private void startNatsOnlyEdge(CollectorConfig cfg) throws Exception {
+        final PipelineSettings ps = cfg.pipeline();
+        jetStream = JetStreamRole.connect(cfg.nats(), "spillway-edge");
+        services.push(Service.closing("NATS connection", jetStream), STOP);
+        final LocalSeriesStore seriesStore = openSeriesStore(ps.spoolDir());
+        services.push(Service.closing("series store", seriesStore), STOP);
+        final SeriesRegistry series = SeriesRegistry.edge(seriesStore, cfg.ingest().maxSeries(), SERIES_THREADS,
+            SEQUENCE_RESERVE_INTERVAL, jetStream.seriesAnnouncer(seriesStore.instance()));
+        services.push(series, STOP);
+        final PrometheusMeterRegistry registry = CollectorMeters.create();
+        services.push(Service.closing("JVM meters", CollectorMeters.bindJvm(registry)), STOP);
+        metrics = new CollectorMetrics(registry, series);
+        final NetworkIo io = services.push(new NetworkIo(), Duration.ofSeconds(10));
+        pipeline = Pipeline.builder().name("collector")
+            .sink(jetStream.edgeSink(registry, seriesStore.instance()))
+            .ringSize(ps.ringSize()).batchSize(ps.batchSize()).flushInterval(ps.flushInterval())
+            .workers(ps.workers()).overflowPolicy(ps.overflowPolicy())
+            .retryPolicy(RetryPolicy.builder().maxAttempts(ps.retryAttempts()).maxElapsed(ps.retryMaxElapsed()).build())
+            .closeTimeout(ps.closeTimeout()).meterRegistry(registry).spool(ps.spool()).build();
+        services.push(Service.of("pipeline", d -> {
+            drained = pipeline.close(ps.closeTimeout());
+            return drained.isBalanced();
+        }), ps.closeTimeout().plus(STOP));
+        final Saturation saturation = new Saturation(pipeline, cfg.ingest().highWaterMark());
+        pointWriter = new PointWriter(pipeline, series, saturation, registry);
+        router = new ApiRouter(API_MAX_BODY, API_THREADS, API_QUEUE);
+        services.push(Service.closing("API router", router), STOP);
+        final ReadinessProbe readiness = new ReadinessProbe(null, pipeline, () -> null, jetStream::edgeProblem);
+        services.push(Service.closing("readiness probe", readiness), STOP);
+        final ApiTokens tokens = ApiTokens.withoutDatabase();
+        services.push(Service.closing("API tokens", tokens), STOP);
+        final BadLineLog badLines = new BadLineLog(10_000);
+        // Resent bodies store each line once here too: what an earlier run took is looked up through a writer once
+        // the stream holds none of that run's batches.
+        final ResendWindow resends = cfg.ingest().resendWindow().isZero() ? null
+            : ResendWindow.open(ps.spoolDir(), cfg.ingest().resendWindow(), cfg.ingest().resendWindowRequests(),
+                cfg.ingest().resendWindowRows(), pipeline::whenResolved,
+                jetStream.edgeSettled(() -> pipeline.stats().spooled()), jetStream.edgeLookup(seriesStore.instance()),
+                registry);
+        if (resends != null) {
+            services.push(Service.closing("resend window", resends), STOP);
+        }
+        final LineIngestor ingestor = new LineIngestor(pointWriter, metrics, badLines, HeartbeatLines.NONE,
+            cfg.ingest().ack(), cfg.ingest().ackTimeout(), resends);
+        listeners = services.push(IngestListeners.start(cfg.ingest(), io, ingestor, saturation, readiness, metrics,
+            badLines, router, tokens, registry), STOP);
+        Banner.logEdge(cfg, listeners, seriesStore);
+    }
+
+    /** The spool directory's series store; a second process on the same directory is told which option to set. */
+    private static LocalSeriesStore openSeriesStore(java.nio.file.Path dir) throws java.io.IOException {
+        try {
+            return LocalSeriesStore.openCatalogue(dir);
+        } catch (java.io.IOException e) {
+            if (e.getMessage() != null && e.getMessage().contains("locked by another process")) {
+                throw new dev.spillway.runtime.config.ConfigException("the spool directory " + dir
+                    + " is in use by another collector; give each collector on this host its own --spool-dir");
+            }
+            throw e;
+        }
     }
 
     /** Bound HTTP address. */

@@ -49,6 +49,21 @@ final class CollectorHarness implements AutoCloseable {
         return new CollectorHarness(db, Collector.start(((CollectorOptions.Run) parsed).config(), clock));
     }
 
+    /**
+     * Starts an edge without any database option (a NATS-only edge); {@code db} is only where the test looks for
+     * what its writers stored.
+     */
+    static CollectorHarness startWithoutDatabase(TestDatabase db, String... extra) throws Exception {
+        final List<String> args = new ArrayList<>(List.of("--http", "127.0.0.1:0", "--flush-interval", "10ms"));
+        if (!List.of(extra).contains("--spool-dir")) {
+            args.addAll(List.of("--spool-dir", Files.createTempDirectory("spillway-spool").toString()));
+        }
+        args.addAll(List.of(extra));
+        final var parsed = CollectorOptions.parse(args.toArray(String[]::new), Map.of(),
+            new PrintStream(OutputStream.nullOutputStream()));
+        return new CollectorHarness(db, Collector.start(((CollectorOptions.Run) parsed).config()));
+    }
+
     URI uri(String pathAndQuery) {
         return URI.create("http://127.0.0.1:" + collector.httpAddress().getPort() + pathAndQuery);
     }

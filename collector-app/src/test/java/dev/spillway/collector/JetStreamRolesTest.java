@@ -191,15 +191,16 @@ class JetStreamRolesTest {
     }
 
     @Test
-    void edgeRoleNeedsNatsAndTheSharedDatabase() {
+    void edgeRoleNeedsNatsAndTheSharedDatabaseForMoreThanIngest() {
         final PrintStream quiet = new PrintStream(OutputStream.nullOutputStream());
         final ConfigException noNats = assertThrows(ConfigException.class,
             () -> CollectorOptions.parse(new String[] {"--role", "edge", "--jdbc-url", "jdbc:postgresql://db/x"},
                 Map.of(), quiet));
         assertTrue(noNats.getMessage().contains("--nats"), noNats.getMessage());
+        // Without a database an edge ingests only (NatsOnlyEdgeTest); the duties of the database need --jdbc-url.
         final ConfigException noDb = assertThrows(ConfigException.class,
-            () -> CollectorOptions.parse(new String[] {"--role", "edge", "--nats", "nats://127.0.0.1:4222"},
-                Map.of(), quiet));
+            () -> CollectorOptions.parse(new String[] {"--role", "edge", "--nats", "nats://127.0.0.1:4222",
+                "--duties", "all"}, Map.of(), quiet));
         assertTrue(noDb.getMessage().contains("--jdbc-url"), noDb.getMessage());
         final ConfigException badWindow = assertThrows(ConfigException.class,
             () -> CollectorOptions.parse(new String[] {"--role", "writer", "--nats", "nats://127.0.0.1:4222",

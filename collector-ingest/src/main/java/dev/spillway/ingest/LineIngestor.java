@@ -223,6 +223,7 @@ public final class LineIngestor {
         private final ResendWindow.Attempt attempt;
         private final SeriesKeyBuilder key;
         private final List<ResendWindow.LookupEvent> events = new ArrayList<>();
+        private final boolean localIds = writer.localSeriesIds();
         private int nextEvent;
 
         Unknowns(ResendWindow.Attempt attempt, SeriesKeyBuilder key) {
@@ -258,8 +259,10 @@ public final class LineIngestor {
                 }
                 key.field(p, i);
                 final Series s = writer.cached(key);
-                if (s != null && s.databaseId() >= 0) {
-                    events.add(new ResendWindow.LookupEvent(event, s.databaseId(), p.timestampNanos(),
+                // A NATS-only edge looks its local ids up (its writers map them); elsewhere, catalogue ids only.
+                if (s != null && (s.databaseId() >= 0 || localIds)) {
+                    final int id = s.databaseId() >= 0 ? s.databaseId() : s.id();
+                    events.add(new ResendWindow.LookupEvent(event, id, p.timestampNanos(),
                         FieldKinds.of(p.fieldType(i)), p.fieldValue(i)));
                 }
             }

@@ -125,6 +125,11 @@ public final class PointWriter {
         return registry.preload(refs);
     }
 
+    /** Whether series carry local ids (a NATS-only edge's, see {@link SeriesRegistry#edge}) and not catalogue ids. */
+    public boolean localSeriesIds() {
+        return registry.edge();
+    }
+
     /** Whether inputs should turn new work away (ring above the high-water mark, spool full, or closing). */
     public boolean saturated() {
         return saturation.saturated();

@@ -131,11 +131,18 @@ public final class CollectorOptions {
         final OptionValues values = new OptionValues(origins);
         final IngestSettings ingestSettings = ingest.settings(values);
         final DatabaseSettings databaseSettings = database.settings(values);
-        final PipelineSettings pipelineSettings = pipeline.settings(values, databaseSettings);
+        // Edges on one host must not share a spool: theirs is named after the HTTP port unless --spool-dir says.
+        final PipelineSettings pipelineSettings = pipeline.settings(values, databaseSettings,
+            nats.edgeRequested() ? ingestSettings.http() : null);
         final StatusPageSettings statusPageSettings = statusPage.settings(values);
         final AlertingSettings alertingSettings = alerting.settings(values);
         final NatsSettings natsSettings = nats.settings(values, databaseSettings);
-        final Duties duties = nats.duties(values, natsSettings);
+        final Duties duties = nats.duties(values, natsSettings, databaseSettings);
+        if (natsSettings.role() == NatsSettings.Role.EDGE && databaseSettings.embedded()
+            && pipelineSettings.spoolDir() == null) {
+            throw values.invalid("--spool-dir", "must not be off for an edge without a database (no --jdbc-url): "
+                + "its series catalogue lives there");
+        }
         // Last: the monitors file is read only once every plain option is known to be right.
         final UptimeSettings uptimeSettings = uptime.settings(values);
         return new CollectorConfig(ingestSettings, databaseSettings, pipelineSettings, natsSettings, duties, uptimeSettings,

@@ -76,13 +76,25 @@ public final class NatsOptions {
         description = "Writer role: threads pulling and committing batches (default: ${DEFAULT-VALUE}).")
     String writerThreads;
 
+    /** Whether {@code --role} asks for an edge (before validation; for defaults that depend on it). */
+    boolean edgeRequested() {
+        return role != null && role.trim().equalsIgnoreCase("edge");
+    }
+
     /**
      * Validates {@code --duties} against the role.
      *
      * @throws ConfigException naming {@code --duties}
      */
-    public Duties duties(OptionValues v, NatsSettings settings) {
-        return Duties.parse(v, duties, settings.role());
+    public Duties duties(OptionValues v, NatsSettings settings, DatabaseSettings database) {
+        final Duties d = Duties.parse(v, duties, settings.role());
+        if (settings.role() == NatsSettings.Role.EDGE && database.embedded()
+            && (d.monitors() || d.heartbeats() || d.notifications())) {
+            throw v.invalid("--duties", "an edge without a database (no --jdbc-url) runs ingest only: monitors, "
+                + "heartbeat deadlines and notifications live in the database; give the edge --jdbc-url to run "
+                + "them there, or run them on the writer");
+        }
+        return d;
     }
 
     /**
@@ -102,10 +114,6 @@ public final class NatsOptions {
         if (OptionValues.blank(nats)) {
             throw new ConfigException(v.name("--role") + " " + role.trim()
                 + " needs --nats URL (e.g. nats://127.0.0.1:4222)");
-        }
-        if (r == NatsSettings.Role.EDGE && database.embedded()) {
-            throw new ConfigException("--role edge needs --jdbc-url: edges resolve series ids in the shared database "
-                + "the writers write to, so that every edge gives a series the same source_id");
         }
         if ((natsUser == null) != (natsPassword == null)) {
             throw natsUser != null ? v.invalid("--nats-user", "needs --nats-password (they go together)")

@@ -7,6 +7,7 @@ import dev.spillway.telemetry.OverflowPolicy;
 import dev.spillway.telemetry.SpoolConfig;
 import picocli.CommandLine.Option;
 
+import dev.spillway.runtime.config.HostPort;
 import java.nio.file.Path;
 import java.time.Duration;
 
@@ -51,7 +52,8 @@ public final class PipelineOptions {
     @Option(names = "--spool-dir", paramLabel = "DIR|off",
         description = "Disk spool for batches the database cannot take (outage, retries exhausted), replayed once it "
             + "is back; 'off' disables it (then such batches fail, counted). Default: <data-dir>-spool, beside the "
-            + "data directory (PostgreSQL owns the data directory itself).")
+            + "data directory (PostgreSQL owns the data directory itself); for an edge spillway-edge-<http port>-spool "
+            + "in the working directory, so that edges on one host each have their own.")
     String spoolDir;
 
     @Option(names = "--spool-max-size", paramLabel = "SIZE", defaultValue = "1GiB",
@@ -78,6 +80,18 @@ public final class PipelineOptions {
      * @throws ConfigException naming the first bad option as the user set it
      */
     public PipelineSettings settings(OptionValues v, DatabaseSettings database) {
+        return settings(v, database, null);
+    }
+
+    /**
+     * Validates the options.
+     *
+     * @param edgeHttp an edge's HTTP address, or null for other roles: an edge's spool defaults to
+     *     {@code spillway-edge-<port>-spool} in the working directory, so edges on one host do not share one (an
+     *     edge on a random port must name its {@code --spool-dir})
+     * @throws ConfigException naming the first bad option as the user set it
+     */
+    public PipelineSettings settings(OptionValues v, DatabaseSettings database, HostPort edgeHttp) {
         final int ring = v.intIn("--ring-size", ringSize, 2, 1 << 30);
         if (Integer.bitCount(ring) != 1) {
             throw v.invalid("--ring-size", "must be a power of two (e.g. 65536), was " + ring);
@@ -93,7 +107,14 @@ public final class PipelineOptions {
         final Duration close = v.durationIn("--close-timeout", closeTimeout, Duration.ZERO, Duration.ofHours(1));
         final Path data = database.dataDir();
         final Path spool;
-        if (spoolDir == null) {
+        if (spoolDir == null && edgeHttp != null) {
+            if (edgeHttp.port() == 0) {
+                throw new ConfigException("an edge on a random HTTP port (" + v.name("--http") + " ...:0) needs "
+                    + "--spool-dir: the default spool of an edge is named after its port (spillway-edge-PORT-spool), "
+                    + "so that edges on one host do not share one");
+            }
+            spool = Path.of("spillway-edge-" + edgeHttp.port() + "-spool").toAbsolutePath().normalize();
+        } else if (spoolDir == null) {
             spool = data.resolveSibling(data.getFileName() + "-spool");
         } else if (spoolDir.isBlank()) {
             throw v.invalid("--spool-dir", "must be a directory or 'off'");

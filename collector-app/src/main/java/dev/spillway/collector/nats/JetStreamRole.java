@@ -1,5 +1,9 @@
 package dev.spillway.collector.nats;
 
+import dev.spillway.ingest.resend.ResendWindow;
+import dev.spillway.ingest.series.EdgeOrigin;
+import dev.spillway.ingest.series.EdgeSeriesCatalogue;
+import dev.spillway.ingest.series.SeriesAnnouncer;
 import dev.spillway.runtime.lifecycle.Service;
 import dev.spillway.collector.nats.NatsSettings;
 import dev.spillway.runtime.log.RateLimitedLog;
@@ -19,6 +23,7 @@ import io.nats.client.Options;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import javax.sql.DataSource;
 import java.time.Duration;
 
 /**
@@ -37,6 +42,8 @@ public final class JetStreamRole implements AutoCloseable {
     /** For the edge's readiness check: stream info with a short timeout, on the probe thread. */
     private final JetStreamManagement probe;
     private NatsBatchConsumer consumer;
+    private EdgeSeriesStream seriesStream;
+    private EdgeSeriesCatalogue edgeSeries;
 
     private JetStreamRole(NatsSettings settings, Connection connection) throws java.io.IOException {
         this.settings = settings;
@@ -93,6 +100,7 @@ public final class JetStreamRole implements AutoCloseable {
         try {
             role = new JetStreamRole(settings, connection);
             role.topology.ensureStream(connection);
+            role.seriesStream = EdgeSeriesStream.ensure(connection, settings);
         } catch (Exception | Error e) {
             connection.close();
             throw e;
@@ -107,11 +115,49 @@ public final class JetStreamRole implements AutoCloseable {
     }
 
     /**
+     * A NATS-only edge's sink: its run id names the edge's series store instance ({@link EdgeOrigin}), so writers
+     * know whose local series ids a batch carries.
+     */
+    public NatsSink edgeSink(MeterRegistry registry, String instance) throws java.io.IOException {
+        return NatsSink.builder().connection(connection).topology(topology).runId(EdgeOrigin.runId(instance))
+            .meterRegistry(registry, "edge").build();
+    }
+
+    /** Where a NATS-only edge publishes its series ({@link EdgeSeriesStream}). */
+    public SeriesAnnouncer seriesAnnouncer(String instance) {
+        return seriesStream.announcer(instance);
+    }
+
+    /**
      * Starts the writer's consumer into {@code sink} (whose ledger must outlive the stream's max_age).
      */
-    public void startWriter(TimescaleSink sink, MeterRegistry registry) throws Exception {
-        consumer = NatsBatchConsumer.builder().connection(connection).topology(topology).sink(sink)
-            .name("writer").threads(settings.writerThreads()).meterRegistry(registry).build().start();
+    public void startWriter(TimescaleSink sink, DataSource dataSource, String eventsTable, MeterRegistry registry)
+        throws Exception {
+        // NATS-only edges' batches carry their local series ids: filed and mapped on the way into the sink.
+        edgeSeries = new EdgeSeriesCatalogue(dataSource, seriesStream.reader());
+        io.micrometer.core.instrument.FunctionCounter.builder("spillway.nats.edge.series.filed", edgeSeries,
+                EdgeSeriesCatalogue::filed)
+            .description("series of NATS-only edges this writer filed in the catalogue").register(registry);
+        consumer = NatsBatchConsumer.builder().connection(connection).topology(topology).sink(edgeSeries.sink(sink))
+            .ledger(sink).name("writer").threads(settings.writerThreads()).meterRegistry(registry).build().start();
+        // Edges ask which events of a body resent after their restart are stored (EdgeResends).
+        EdgeResends.serve(connection, settings, edgeSeries, ResendWindow.databaseLookup(dataSource, eventsTable));
+    }
+
+    /** A NATS-only edge's lookup of resent events: a writer answers (see {@link EdgeResends}). */
+    public ResendWindow.Lookup edgeLookup(String instance) {
+        return EdgeResends.client(connection, settings, instance);
+    }
+
+    /**
+     * Whether nothing an earlier run of this edge published can still be on its way to the database (see
+     * {@link EdgeResends}).
+     *
+     * @param spooled events in the edge's spool now
+     */
+    public java.util.function.BooleanSupplier edgeSettled(java.util.function.LongSupplier spooled)
+        throws java.io.IOException {
+        return EdgeResends.settled(connection, settings, spooled);
     }
 
     /**

@@ -238,7 +238,8 @@ class CollectorOptionsTest {
         assertMessage("--public-status-page must be true or false, was 'maybe'", Map.of(), "--public-status-page",
             "maybe");
         // roles
-        assertMessage("--role edge needs --jdbc-url", Map.of(), "--role", "edge", "--nats", "nats://127.0.0.1:4222");
+        assertMessage("--duties an edge without a database (no --jdbc-url) runs ingest only", Map.of(), "--role",
+            "edge", "--nats", "nats://127.0.0.1:4222", "--duties", "ingest,heartbeats");
         assertMessage("--nats-max-age must be 1m..29d, was 30d", Map.of(), "--role", "writer", "--nats",
             "nats://127.0.0.1:4222", "--nats-max-age", "30d");
         // Values from the environment or the config file are reported under their own names.

@@ -111,6 +111,16 @@ public final class ApiTokens implements AutoCloseable {
         return t;
     }
 
+    /**
+     * No stored credentials at all (a collector without a database, such as a NATS-only edge): only the admin
+     * {@code --token} is accepted. Do not {@link #register} it: there is no table to keep tokens in.
+     */
+    public static ApiTokens withoutDatabase() {
+        final ApiTokens t = new ApiTokens(null);
+        t.reloader.shutdown();
+        return t;
+    }
+
     /** How ping keys learn whether their service exists (set by the heartbeat module). */
     public void serviceCheck(ServiceCheck check) {
         this.services = check;

@@ -107,7 +107,7 @@ public final class ResendWindow implements AutoCloseable {
     private final Resolver resolver;
     private final BooleanSupplier spoolEmpty;
     private final BooleanSupplier databaseDown;
-    private final EventLookup lookup;
+    private final Lookup lookup;
     private final long windowMillis;
     private final int maxRequests;
     private final long maxRows;
@@ -121,7 +121,7 @@ public final class ResendWindow implements AutoCloseable {
     private long journalFailures; // guarded by this
 
     private ResendWindow(ResendJournal journal, Resolver resolver, BooleanSupplier spoolEmpty,
-                         BooleanSupplier databaseDown, EventLookup lookup, Duration window, int maxRequests,
+                         BooleanSupplier databaseDown, Lookup lookup, Duration window, int maxRequests,
                          long maxRows, MeterRegistry meters, java.util.function.LongSupplier clock) {
         this.clock = clock;
         this.maxRows = maxRows;
@@ -169,10 +169,73 @@ public final class ResendWindow implements AutoCloseable {
             meters, System::currentTimeMillis);
     }
 
+    /**
+     * Which of the given events (catalogue or, at a NATS-only edge, local series ids) an events table already
+     * holds, by content.
+     */
+    @FunctionalInterface
+    public interface Lookup {
+        /**
+         * @return the {@link LookupEvent#index() indexes} of the events found stored (identical events of one body
+         *     share the matching rows: the first {@code min(rows, copies)} count as stored)
+         * @throws Exception when it cannot be answered now (the resend is answered 503)
+         */
+        BitSet find(List<LookupEvent> events) throws Exception;
+    }
+
+    /**
+     * The lookup of a collector with the database: the events table, by content (the same query as a standalone
+     * collector's, without its check for a crashed predecessor's open transactions: for a writer answering an
+     * edge, whose batches leave the stream only once committed).
+     */
+    public static Lookup databaseLookup(DataSource dataSource, String eventsTable) {
+        return databaseLookup(new EventLookup(dataSource, eventsTable, null));
+    }
+
+    private static Lookup databaseLookup(EventLookup lookup) {
+        return events -> {
+            final List<EventLookup.Event> ev = new ArrayList<>(events.size());
+            for (LookupEvent e : events) {
+                ev.add(new EventLookup.Event(e.index(), e.sourceId(), e.timestampNanos(), e.kind(), e.value()));
+            }
+            return lookup.find(ev);
+        };
+    }
+
+    /**
+     * Opens the window of a collector whose events are stored elsewhere (a NATS-only edge): earlier copies are
+     * looked up through {@code lookup} once {@code settled} says nothing of them can still be on its way (the
+     * edge's spool is empty and the stream holds none of its earlier run's batches).
+     *
+     * @param settled whether every earlier copy's events are either stored or lost by now
+     * @param lookup where stored events are found
+     */
+    public static ResendWindow open(Path dir, Duration window, int maxRequests, long maxRows, Resolver resolver,
+                                    BooleanSupplier settled, Lookup lookup, MeterRegistry meters) throws IOException {
+        return open(dir, window, maxRequests, maxRows, resolver, settled, () -> false, lookup, meters,
+            System::currentTimeMillis);
+    }
+
     /** Same, with the wall clock of the window's bound (tests move it by hand). */
     static ResendWindow open(Path dir, Duration window, int maxRequests, long maxRows, Resolver resolver,
                              BooleanSupplier spoolEmpty, BooleanSupplier databaseDown, DataSource dataSource,
                              String eventsTable, MeterRegistry meters, java.util.function.LongSupplier clock)
+        throws IOException {
+        java.sql.Timestamp started;
+        try {
+            started = EventLookup.serverNow(dataSource);
+        } catch (SQLException e) {
+            started = null;
+            LOG.warn("could not read the database's clock ({}); lookups of resends will not wait for write "
+                + "transactions a crashed predecessor may have left open", e.toString());
+        }
+        return open(dir, window, maxRequests, maxRows, resolver, spoolEmpty, databaseDown,
+            databaseLookup(new EventLookup(dataSource, eventsTable, started)), meters, clock);
+    }
+
+    private static ResendWindow open(Path dir, Duration window, int maxRequests, long maxRows, Resolver resolver,
+                                     BooleanSupplier spoolEmpty, BooleanSupplier databaseDown, Lookup lookup,
+                                     MeterRegistry meters, java.util.function.LongSupplier clock)
         throws IOException {
         if (window.isNegative() || window.isZero()) {
             throw new IllegalArgumentException("window must be positive: " + window);
@@ -185,16 +248,8 @@ public final class ResendWindow implements AutoCloseable {
         final long now = clock.getAsLong();
         final ResendJournal journal = dir == null ? null
             : ResendJournal.open(dir, window.toMillis(), maxRequests, now, earlier);
-        java.sql.Timestamp started;
-        try {
-            started = EventLookup.serverNow(dataSource);
-        } catch (SQLException e) {
-            started = null;
-            LOG.warn("could not read the database's clock ({}); lookups of resends will not wait for write "
-                + "transactions a crashed predecessor may have left open", e.toString());
-        }
-        final ResendWindow w = new ResendWindow(journal, resolver, spoolEmpty, databaseDown,
-            new EventLookup(dataSource, eventsTable, started), window, maxRequests, maxRows, meters, clock);
+        final ResendWindow w = new ResendWindow(journal, resolver, spoolEmpty, databaseDown, lookup, window,
+            maxRequests, maxRows, meters, clock);
         synchronized (w) {
             earlier.sort((a, b) -> Long.compare(a.wallMillis(), b.wallMillis()));
             for (ResendJournal.Entry e : earlier) {
@@ -406,16 +461,12 @@ public final class ResendWindow implements AutoCloseable {
                 return new Refusal(503, "the database is unreachable, and an earlier copy of this request may be "
                     + "stored there; retry once it is back");
             }
-            final List<EventLookup.Event> ev = new ArrayList<>(events.size());
-            for (LookupEvent e : events) {
-                ev.add(new EventLookup.Event(e.index(), e.sourceId(), e.timestampNanos(), e.kind(), e.value()));
-            }
             try {
-                found.or(lookup.find(ev));
+                found.or(lookup.find(events));
             } catch (EventLookup.PredecessorStillWriting e) {
                 return new Refusal(503, "an earlier copy of this request may still be committed by a write that "
                     + "was open when this collector started (" + e.getMessage() + "); retry once it ends");
-            } catch (SQLException e) {
+            } catch (Exception e) {
                 return new Refusal(503, "could not look up which lines of an earlier copy of this request are stored "
                     + "(" + e.getMessage() + "); retry");
             }

@@ -85,6 +85,19 @@ public final class LocalSeriesStore implements AutoCloseable {
      * @throws IOException when the directory cannot be used, or another process holds it
      */
     public static LocalSeriesStore open(Path dir) throws IOException {
+        return open(dir, false);
+    }
+
+    /**
+     * Opens the store of a NATS-only edge, which is its series catalogue for good and never emptied: the limit
+     * records that pile up while it runs are folded into one record per series at every start (the file rewritten
+     * beside it, forced, and moved over it).
+     */
+    public static LocalSeriesStore openCatalogue(Path dir) throws IOException {
+        return open(dir, true);
+    }
+
+    private static LocalSeriesStore open(Path dir, boolean compact) throws IOException {
         Files.createDirectories(dir);
         final FileChannel lockChannel = FileChannel.open(dir.resolve(LOCK), StandardOpenOption.CREATE,
             StandardOpenOption.WRITE);
@@ -105,6 +118,37 @@ public final class LocalSeriesStore implements AutoCloseable {
             final List<Created> created = new ArrayList<>();
             final long[] count = {0};
             final long good = read(ch, limits, created, count);
+            if (compact && count[0] > created.size()) {
+                ch.close();
+                final List<Created> folded = new ArrayList<>(created.size());
+                for (Created cr : created) {
+                    folded.add(new Created(cr.id(), Math.max(cr.limit(), limits.getOrDefault(cr.id(), cr.limit())),
+                        cr.measurement(), cr.tags(), cr.field()));
+                }
+                final Path tmp = dir.resolve(FILE + ".tmp");
+                try (FileChannel out = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+                    StandardOpenOption.TRUNCATE_EXISTING)) {
+                    for (Created cr : folded) {
+                        final ByteBuffer b = createRecord(cr.id(), cr.limit(), cr.measurement(), cr.tags(), cr.field());
+                        while (b.hasRemaining()) {
+                            out.write(b);
+                        }
+                    }
+                    out.force(true);
+                }
+                Files.move(tmp, dir.resolve(FILE), java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+                forceDirectory(dir);
+                LOG.info("{}: folded {} records into {} (one per series)", dir.resolve(FILE), count[0], folded.size());
+                final FileChannel again = FileChannel.open(dir.resolve(FILE), StandardOpenOption.READ,
+                    StandardOpenOption.WRITE);
+                final Map<Integer, Long> foldedLimits = new HashMap<>();
+                for (Created cr : folded) {
+                    foldedLimits.put(cr.id(), cr.limit());
+                }
+                again.position(again.size());
+                return new LocalSeriesStore(dir, instance, again, lockChannel, lock,
+                    new Contents(foldedLimits, folded), folded.size());
+            }
             if (good < ch.size()) {
                 LOG.warn("{}: cut a torn or corrupt tail of {} bytes at byte {} (an append that never returned)",
                     dir.resolve(FILE), ch.size() - good, good);
@@ -266,6 +310,12 @@ public final class LocalSeriesStore implements AutoCloseable {
     /** Records a provisional series and its first reserved limit; durable on return. */
     synchronized void appendCreate(int id, long limit, String measurement, List<String> tags, String field)
         throws IOException {
+        write(createRecord(id, limit, measurement, tags, field));
+        records++;
+    }
+
+    /** A provisional series' record, ready to write. */
+    private static ByteBuffer createRecord(int id, long limit, String measurement, List<String> tags, String field) {
         final List<byte[]> strings = new ArrayList<>();
         strings.add(measurement.getBytes(StandardCharsets.UTF_8));
         for (String t : tags) {
@@ -289,8 +339,7 @@ public final class LocalSeriesStore implements AutoCloseable {
         c.update(b.array(), 8, len);
         b.putInt(4, (int) c.getValue());
         b.flip();
-        write(b);
-        records++;
+        return b;
     }
 
     private void write(ByteBuffer b) throws IOException {

@@ -104,6 +104,11 @@ final class SequenceReserver implements AutoCloseable {
         this.store = store;
         this.intervalNanos = interval.toNanos();
         this.maxWaitNanos = maxWait.toNanos();
+        // No database at all (a NATS-only edge): every range is reserved in the local store, for good.
+        this.outage = dataSource == null;
+        if (dataSource == null && store == null) {
+            throw new IllegalArgumentException("a reserver without a database needs a local store");
+        }
         this.thread = new Thread(this::run, "series-sequences");
         this.thread.setDaemon(true);
     }
@@ -212,6 +217,10 @@ final class SequenceReserver implements AutoCloseable {
             extendLocally(low, newLimits);
             low.clear();
             newLimits.clear();
+            if (dataSource == null) {
+                failures = 0;
+                return;
+            }
         }
         final boolean recover = store != null && (outage || localOnly || !store.isEmpty()
             || (recovery != null && recovery.pending()));

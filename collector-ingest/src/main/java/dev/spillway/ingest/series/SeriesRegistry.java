@@ -69,6 +69,10 @@ public final class SeriesRegistry implements AutoCloseable, Service {
     private final Map<Integer, Mapping> mappings = new ConcurrentHashMap<>();
     private final Object provisionalLock = new Object();
     private int nextProvisional = -1; // guarded by provisionalLock
+    /** A NATS-only edge's: where its series are published; null for a collector with a database. */
+    private final SeriesAnnouncer announcer;
+    /** Edge: series with a local id whose announcement has not been acknowledged yet (not usable yet). */
+    private final Map<SeriesKey, Unannounced> unannounced = new ConcurrentHashMap<>(); // guarded by provisionalLock
     private static final int PRELOAD_CHUNK = 10_000;
 
     /** A provisional series' catalogue row: events with the provisional id go to {@code id}, numbers + offset. */
@@ -76,6 +80,9 @@ public final class SeriesRegistry implements AutoCloseable, Service {
     }
 
     private record Provisional(Series series, String measurement, List<String> tags, String tagsJson, String field) {
+    }
+
+    private record Unannounced(Series series, SeriesDefinition definition) {
     }
 
     /**
@@ -100,9 +107,15 @@ public final class SeriesRegistry implements AutoCloseable, Service {
      */
     public SeriesRegistry(DataSource dataSource, int maxSeries, int threads, Duration reserveInterval,
                           LocalSeriesStore store) throws SQLException {
+        this(dataSource, maxSeries, threads, reserveInterval, store, null);
+    }
+
+    private SeriesRegistry(DataSource dataSource, int maxSeries, int threads, Duration reserveInterval,
+                           LocalSeriesStore store, SeriesAnnouncer announcer) throws SQLException {
         this.dataSource = dataSource;
         this.maxSeries = maxSeries;
         this.store = store;
+        this.announcer = announcer;
         // With a store, a taker waits at most for the one round that finds the database gone (a connection timeout).
         this.sequences = new SequenceReserver(dataSource, byId.values(), store, reserveInterval,
             Duration.ofSeconds(store == null ? 5 : 15));
@@ -113,6 +126,11 @@ public final class SeriesRegistry implements AutoCloseable, Service {
                 t.setDaemon(true);
                 return t;
             });
+        if (announcer != null) {
+            recoverEdge();
+            sequences.start();
+            return;
+        }
         if (store != null) {
             recoverStore();
             sequences.recovery(new SequenceReserver.Recovery() {
@@ -129,6 +147,100 @@ public final class SeriesRegistry implements AutoCloseable, Service {
         }
         load();
         sequences.start();
+    }
+
+    /**
+     * The catalogue of a NATS-only edge: no database at all. Every series gets a local (negative) id, recorded with
+     * its key in {@code store} and then announced (published where the writers read it) before any event carries
+     * it; sequence numbers are reserved in the store. A writer files each (edge instance, local id) as a catalogue
+     * row once ({@link EdgeSeriesCatalogue}) and maps the numbers into a range of its own. The store is never
+     * emptied: it is this edge's series catalogue. At start every series it holds is announced again (idempotent),
+     * which covers a crash between recording a series and announcing it.
+     *
+     * @param store the edge's series store (its instance id names the edge's series to the writers)
+     * @param announcer where series are published
+     * @throws SQLException never (the signature is the database-backed constructor's)
+     * @throws IllegalStateException when the series could not be announced at start (upstream unreachable)
+     */
+    public static SeriesRegistry edge(LocalSeriesStore store, int maxSeries, int threads, Duration reserveInterval,
+                                      SeriesAnnouncer announcer) throws SQLException {
+        return new SeriesRegistry(null, maxSeries, threads, reserveInterval, java.util.Objects.requireNonNull(store),
+            java.util.Objects.requireNonNull(announcer));
+    }
+
+    /** Edge start: every series of the store, numbers continuing above the limits it recorded; announced again. */
+    private void recoverEdge() {
+        final LocalSeriesStore.Contents left = store.contents();
+        int lowest = 0;
+        final List<SeriesDefinition> all = new ArrayList<>(left.created().size());
+        for (LocalSeriesStore.Created cr : left.created()) {
+            final long limit = left.limits().getOrDefault(cr.id(), cr.limit());
+            final Series s = new Series(cr.id(), limit, limit, sequences);
+            byId.put(cr.id(), s);
+            byKey.putIfAbsent(SeriesKey.of(cr.measurement(), cr.tags(), cr.field()), s);
+            lowest = Math.min(lowest, cr.id());
+            all.add(new SeriesDefinition(cr.id(), cr.measurement(), cr.tags(), cr.field()));
+        }
+        nextProvisional = lowest - 1;
+        reserved.set(byId.size());
+        for (int from = 0; from < all.size(); from += PRELOAD_CHUNK) {
+            try {
+                announcer.announce(all.subList(from, Math.min(all.size(), from + PRELOAD_CHUNK)));
+            } catch (Exception e) {
+                throw new IllegalStateException("could not announce the " + all.size() + " series of "
+                    + store.directory() + " to the writers: " + e.getMessage(), e);
+            }
+        }
+        LOG.info("edge series catalogue: {} series from {} (instance {}), announced again (limit {})", byId.size(),
+            store.directory(), store.instance(), maxSeries);
+    }
+
+    /**
+     * A NATS-only edge's new series: a local id recorded with its key in the store (forced to disk), then announced;
+     * usable only once the announcement is acknowledged. A failed announcement fails this resolution (retryable)
+     * and is tried again by the next resolution of the same key, with the same id.
+     */
+    private Created createAtEdge(SeriesKey key, String measurement, List<String> tags, String field)
+        throws Exception {
+        final Unannounced u;
+        synchronized (provisionalLock) {
+            final Series known = byKey.get(key);
+            if (known != null) {
+                return new Created(known, false);
+            }
+            final Unannounced pending = unannounced.get(key);
+            if (pending != null) {
+                u = pending;
+            } else {
+                final int id = nextProvisional;
+                final long limit = SequenceReserver.MIN_BLOCK;
+                store.appendCreate(id, limit, measurement, tags, field);
+                nextProvisional--;
+                u = new Unannounced(new Series(id, 0, limit, sequences),
+                    new SeriesDefinition(id, measurement, tags, field));
+                unannounced.put(key, u);
+                byId.put(id, u.series());
+            }
+        }
+        announcer.announce(List.of(u.definition()));
+        synchronized (provisionalLock) {
+            final boolean fresh = unannounced.remove(key) != null;
+            byKey.putIfAbsent(key, u.series());
+            if (fresh) {
+                created.incrementAndGet();
+            }
+            return new Created(u.series(), fresh);
+        }
+    }
+
+    /** Whether this is a NATS-only edge's catalogue (no database). */
+    public boolean edge() {
+        return announcer != null;
+    }
+
+    /** The edge's instance (its series' origin at the writers), or null for a collector with a database. */
+    public String edgeInstance() {
+        return announcer == null ? null : store.instance();
     }
 
     /**
@@ -434,7 +546,9 @@ public final class SeriesRegistry implements AutoCloseable, Service {
                 boolean keep = false; // the slot taken above stays taken only by a series new to this collector
                 try {
                     Created c;
-                    if (store != null && sequences.outage()) {
+                    if (announcer != null) {
+                        c = createAtEdge(key, measurement, tags, field);
+                    } else if (store != null && sequences.outage()) {
                         c = createProvisional(key, measurement, tags, tagsJson, field);
                     } else {
                         try {
@@ -561,6 +675,9 @@ public final class SeriesRegistry implements AutoCloseable, Service {
      * @return series created in the database by this call
      */
     public int preload(List<Ref> refs) throws SQLException {
+        if (announcer != null) {
+            return 0; // an edge creates series on first use (monitors do not run on a NATS-only edge)
+        }
         final List<Ref> missing = new ArrayList<>();
         final java.util.Set<SeriesKey> seen = new java.util.HashSet<>();
         for (Ref r : refs) {

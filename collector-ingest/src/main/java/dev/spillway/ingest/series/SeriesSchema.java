@@ -16,6 +16,8 @@ public final class SeriesSchema {
     public static final String VIEW = "telemetry";
     /** Where each series first seen during an outage (a provisional id of a collector instance) was filed. */
     public static final String PROVISIONAL = "telemetry_series_provisional";
+    /** Which catalogue row each series of a NATS-only edge (its local id, per edge instance) was filed as. */
+    public static final String EDGE_SERIES = "telemetry_series_edge";
 
     private SeriesSchema() {
     }
@@ -60,6 +62,20 @@ public final class SeriesSchema {
                         + "source_id integer NOT NULL, "
                         + "seq_offset bigint NOT NULL, "
                         + "created_at timestamptz NOT NULL DEFAULT now(), "
-                        + "PRIMARY KEY (instance, provisional))"));
+                        + "PRIMARY KEY (instance, provisional))"),
+                Migration.sql(20, "series of NATS-only edges (local ids per edge instance) and their catalogue rows",
+                    // An edge without a database numbers its series itself (negative ids, per edge instance) and
+                    // publishes each one's key; a writer files it here once, the first time a batch needs it. Each
+                    // (edge, series) gets its own range of sequence numbers (seq_offset, a multiple of 2^40), so
+                    // numbers stay unique per catalogue row however many edges feed one series.
+                    "CREATE TABLE IF NOT EXISTS " + EDGE_SERIES + " ("
+                        + "origin text NOT NULL, "
+                        + "local_id integer NOT NULL CHECK (local_id < 0), "
+                        + "source_id integer NOT NULL, "
+                        + "seq_offset bigint NOT NULL, "
+                        + "created_at timestamptz NOT NULL DEFAULT now(), "
+                        + "PRIMARY KEY (origin, local_id))",
+                    "CREATE INDEX IF NOT EXISTS " + EDGE_SERIES + "_source_idx ON " + EDGE_SERIES
+                        + " (source_id, seq_offset)"));
     }
 }

@@ -49,4 +49,28 @@ class LocalSeriesStoreTest {
             assertTrue(s.contents().limits().isEmpty() && s.contents().created().isEmpty());
         }
     }
+
+    /** A NATS-only edge's catalogue is never emptied: its limit records are folded at start, one record a series. */
+    @Test
+    void anEdgeCatalogueIsFoldedToOneRecordPerSeriesAtStart() throws IOException {
+        try (LocalSeriesStore s = LocalSeriesStore.openCatalogue(dir)) {
+            s.appendCreate(-1, 1024, "cpu", List.of("host", "a"), "usage");
+            s.appendCreate(-2, 1024, "cpu", List.of("host", "b"), "usage");
+            for (int i = 1; i <= 50; i++) {
+                s.appendLimits(new int[] {-1, -2}, new long[] {1024L + i * 100, 1024L + i * 10}, 2);
+            }
+        }
+        final long before = Files.size(dir.resolve(LocalSeriesStore.FILE));
+        try (LocalSeriesStore s = LocalSeriesStore.openCatalogue(dir)) {
+            assertEquals(Map.of(-1, 6024L, -2, 1524L), s.contents().limits(), "the highest limit per series");
+            assertEquals(2, s.contents().created().size());
+            assertTrue(Files.size(dir.resolve(LocalSeriesStore.FILE)) < before / 10, "folded");
+            s.appendLimits(new int[] {-1}, new long[] {7000}, 1);
+        }
+        try (LocalSeriesStore s = LocalSeriesStore.open(dir)) {
+            assertEquals(Map.of(-1, 7000L, -2, 1524L), s.contents().limits(), "appends after the fold are kept");
+            assertEquals(List.of(new LocalSeriesStore.Created(-1, 6024, "cpu", List.of("host", "a"), "usage"),
+                new LocalSeriesStore.Created(-2, 1524, "cpu", List.of("host", "b"), "usage")), s.contents().created());
+        }
+    }
 }

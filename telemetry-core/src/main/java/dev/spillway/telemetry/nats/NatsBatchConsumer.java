@@ -79,6 +79,8 @@ public final class NatsBatchConsumer implements AutoCloseable {
     private final Connection connection;
     private final JetStreamTopology topology;
     private final Sink sink;
+    /** The sink's ledger (the sink itself, or the one a wrapping sink writes to), or null when it keeps none. */
+    private final TimescaleSink ledger;
     private final String name;
     private final int threadCount;
     private final int fetchBatch;
@@ -111,6 +113,7 @@ public final class NatsBatchConsumer implements AutoCloseable {
         this.connection = b.connection;
         this.topology = b.topology;
         this.sink = b.sink;
+        this.ledger = b.ledger != null ? b.ledger : b.sink instanceof TimescaleSink ts ? ts : null;
         this.name = b.name;
         this.threadCount = b.threads;
         this.fetchBatch = b.fetchBatch;
@@ -172,14 +175,14 @@ public final class NatsBatchConsumer implements AutoCloseable {
     }
 
     private void checkLedgerHorizon(Duration streamMaxAge) {
-        if (!(sink instanceof TimescaleSink)) {
+        if (ledger == null) {
             LOG.warn("JetStream writer '{}': sink {} keeps no ledger this writer can check; a batch redelivered "
                 + "after a crash between commit and ack may be written twice", name, sink);
             return;
         }
-        final Duration ledger = ((TimescaleSink) sink).ledgerRetention();
-        if (streamMaxAge.isZero() || ledger.compareTo(streamMaxAge) <= 0) {
-            throw new IllegalStateException("the ledger retention of " + sink + " (" + ledger + ") must exceed the "
+        final Duration retention = ledger.ledgerRetention();
+        if (streamMaxAge.isZero() || retention.compareTo(streamMaxAge) <= 0) {
+            throw new IllegalStateException("the ledger retention of " + sink + " (" + retention + ") must exceed the "
                 + "max_age of JetStream stream " + topology.stream() + " (" + (streamMaxAge.isZero() ? "unlimited"
                 : streamMaxAge) + "): a batch can be redelivered until it ages out of the stream, and without its "
                 + "ledger row it would be written twice. Raise the ledger retention or lower the stream's max_age");
@@ -218,8 +221,8 @@ public final class NatsBatchConsumer implements AutoCloseable {
                 java.util.concurrent.atomic.LongAccumulator::get).tag("writer", name)
             .description("the highest delivery count of a message this writer received (how long a batch was retried)")
             .register(r);
-        if (sink instanceof TimescaleSink) {
-            final TimescaleSink ts = (TimescaleSink) sink;
+        if (ledger != null) {
+            final TimescaleSink ts = ledger;
             FunctionCounter.builder("spillway.nats.deduplicated", ts, TimescaleSink::batchesAlreadyCommitted)
                 .tag("writer", name).description("batches found already committed in the ledger (not written again)")
                 .register(r);
@@ -540,6 +543,7 @@ public final class NatsBatchConsumer implements AutoCloseable {
         private Connection connection;
         private JetStreamTopology topology;
         private Sink sink;
+        private TimescaleSink ledger;
         private String name = "writer-" + SEQ.incrementAndGet();
         private int threads = 2;
         private int fetchBatch = 4;
@@ -566,6 +570,16 @@ public final class NatsBatchConsumer implements AutoCloseable {
         /** Where batches go (owned by the caller). Required. */
         public Builder sink(Sink sink) {
             this.sink = sink;
+            return this;
+        }
+
+        /**
+         * The {@link TimescaleSink} a wrapping {@link #sink} writes to, whose ledger this consumer relies on (its
+         * retention is checked against the stream's max_age, its ledger hits counted as deduplicated). Default: the
+         * sink itself when it is one.
+         */
+        public Builder ledger(TimescaleSink ledger) {
+            this.ledger = ledger;
             return this;
         }
 

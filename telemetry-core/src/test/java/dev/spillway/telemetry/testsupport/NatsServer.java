@@ -122,6 +122,23 @@ public final class NatsServer implements AutoCloseable {
         process = null;
     }
 
+    /** Kills the server with SIGKILL ({@code kill -9}) and waits for it; {@link #start()} brings it back. */
+    public synchronized void kill() {
+        final Process p = process;
+        if (p == null) {
+            return;
+        }
+        p.destroyForcibly(); // SIGKILL on Unix
+        try {
+            if (!p.waitFor(30, TimeUnit.SECONDS)) {
+                throw new IllegalStateException("nats-server on port " + port + " survived SIGKILL for 30 s");
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        process = null;
+    }
+
     /** The client URL, {@code nats://127.0.0.1:<port>}. */
     public String url() {
         return "nats://127.0.0.1:" + port;
