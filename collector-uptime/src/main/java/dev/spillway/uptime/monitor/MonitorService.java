@@ -62,8 +62,8 @@ public final class MonitorService implements AutoCloseable, Service {
     static final int RECENT = 100;
     private static final List<String> HTTP_FIELDS = List.of("up", "duration_ms", "status_code", "dns_ms",
         "connect_ms", "ttfb_ms");
-    private static final List<String> HTTPS_FIELDS = List.of("up", "duration_ms", "status_code", "dns_ms",
-        "connect_ms", "ttfb_ms", "tls_ms", "cert_expiry_days");
+    /** Extra result fields written as booleans. */
+    private static final Set<String> BOOLEAN_EXTRA = Set.of("chain_valid", "host_name_match");
 
     private static final Logger LOG = LoggerFactory.getLogger(MonitorService.class);
 
@@ -71,7 +71,7 @@ public final class MonitorService implements AutoCloseable, Service {
     private final StateTransitions transitions;
     private final PointWriter.Producer points;
     private final PointWriter writer;
-    private final HttpProbe probe;
+    private final Probes probes;
     private final ProbeExecutor executor;
     private final MonitorScheduler scheduler;
     private final Map<String, Runtime> runtimes = new ConcurrentHashMap<>();
@@ -151,7 +151,8 @@ public final class MonitorService implements AutoCloseable, Service {
         this.writer = writer;
         this.points = writer.producer("monitor");
         this.policy = settings.policy();
-        this.probe = new HttpProbe(settings.keepAlive(), settings.concurrency(), policy);
+        this.probes = new Probes(settings.keepAlive(), settings.concurrency(), policy);
+        final HttpProbe probe = probes.http();
         this.executor = new ProbeExecutor(settings.concurrency(), meters);
         this.successes = Counter.builder("spillway.monitor.checks").tag("result", "success")
             .description("checks run, by result").register(meters);
@@ -166,11 +167,11 @@ public final class MonitorService implements AutoCloseable, Service {
             + "literal, 400) and checks (at=check)";
         FunctionCounter.builder("spillway.monitor.address.denied", deniedAtApi, LongAdder::sum).tag("at", "api")
             .description(denials).register(meters);
-        FunctionCounter.builder("spillway.monitor.address.denied", probe, HttpProbe::deniedChecks).tag("at", "check")
+        FunctionCounter.builder("spillway.monitor.address.denied", probes, Probes::deniedChecks).tag("at", "check")
             .description(denials).register(meters);
         FunctionCounter.builder("spillway.monitor.body.capped", probe, HttpProbe::cappedChecks)
             .description("checks whose response bodies were cut at " + HttpProbe.MAX_BODY + " bytes").register(meters);
-        FunctionCounter.builder("spillway.monitor.probe.received", probe, HttpProbe::receivedBytes).baseUnit("bytes")
+        FunctionCounter.builder("spillway.monitor.probe.received", probes, Probes::receivedBytes).baseUnit("bytes")
             .description("bytes read from probe connections (headers, bodies, TLS)").register(meters);
         for (MonitorState.Status s : MonitorState.Status.values()) {
             Gauge.builder("spillway.monitor.state", runtimes, m -> count(m, s)).tag("state", s.name())
@@ -312,7 +313,8 @@ public final class MonitorService implements AutoCloseable, Service {
             final Runtime rt = runtimes.get(spec.name());
             if (rt == null || !rt.spec.tags().equals(spec.tags())) {
                 final Point.Builder b = Point.builder(MEASUREMENT).tag("monitor", spec.name()).tags(spec.tags()).time(0);
-                for (String field : spec.https() ? HTTPS_FIELDS : HTTP_FIELDS) {
+                for (String field : spec.type() == CheckType.HTTP && !spec.https() ? HTTP_FIELDS
+                    : spec.type().fields()) {
                     b.field(field, FieldKinds.FLOAT, 0);
                 }
                 templates.add(b.build());
@@ -673,7 +675,7 @@ public final class MonitorService implements AutoCloseable, Service {
                 final MonitorSpec spec = entry.spec;
                 CheckResult r;
                 try {
-                    r = probe.check(spec);
+                    r = probes.check(spec);
                 } catch (RuntimeException | Error e) {
                     LOG.error("check of monitor '{}' failed unexpectedly", spec.name(), e);
                     r = new CheckResult(Instant.now(), false, -1, 0, Double.NaN, Double.NaN, Double.NaN, Double.NaN,
@@ -788,6 +790,13 @@ public final class MonitorService implements AutoCloseable, Service {
         optional(b, "cert_expiry_days", r.certExpiryDays());
         if (r.bodyCapped()) {
             b.field("body_capped", FieldKinds.BOOLEAN, 1);
+        }
+        for (Map.Entry<String, Double> e : r.extra().entrySet()) {
+            if (BOOLEAN_EXTRA.contains(e.getKey())) {
+                b.field(e.getKey(), FieldKinds.BOOLEAN, e.getValue() != 0 ? 1 : 0);
+            } else {
+                optional(b, e.getKey(), e.getValue());
+            }
         }
         final java.util.concurrent.CompletableFuture<dev.spillway.ingest.WriteResult> f =
             points.write(b.build());
@@ -942,8 +951,8 @@ public final class MonitorService implements AutoCloseable, Service {
         if (to == MonitorState.Status.DOWN) {
             return r.error();
         }
-        return (from == null ? "first check: " : "recovered: ") + "status " + r.statusCode() + " in "
-            + Math.round(r.durationMs()) + " ms";
+        return (from == null ? "first check: " : "recovered: ") + (r.statusCode() >= 0 ? "status " + r.statusCode()
+            : "up") + " in " + Math.round(r.durationMs()) + " ms";
     }
 
     // ---- status ------------------------------------------------------------------------------------------
@@ -1014,7 +1023,7 @@ public final class MonitorService implements AutoCloseable, Service {
                 e.toString());
             ended = false;
         }
-        probe.close();
+        probes.close();
         try {
             ended &= deadline.await(sync);
         } catch (InterruptedException e) {

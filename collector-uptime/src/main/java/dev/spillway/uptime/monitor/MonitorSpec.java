@@ -9,7 +9,8 @@ import java.util.Map;
  * file entry or a {@code monitors} row, with the same rules for all three.
  *
  * @param name unique, {@code [A-Za-z0-9_.-]{1,64}}
- * @param url http or https
+ * @param url {@code http(s)://...}, {@code tcp://host:port}, {@code dns://resolver[:port]}, {@code tls://host:port}
+ *     or {@code icmp://host}
  * @param method upper-case HTTP method
  * @param headers request headers (sorted by name)
  * @param body request body, or null
@@ -24,11 +25,21 @@ import java.util.Map;
  * @param successThreshold consecutive good checks before UP again after DOWN
  * @param enabled false = paused
  * @param tags extra tags on the result series (sorted by key)
+ * @param check what is checked (from the URL's scheme) and the type's own options
  */
 public record MonitorSpec(String name, URI url, String method, Map<String, String> headers, String body,
                           Duration interval, Duration timeout, StatusRanges expectedStatus, String keyword,
                           boolean keywordInvert, boolean followRedirects, boolean tlsVerify, int failureThreshold,
-                          int successThreshold, boolean enabled, Map<String, String> tags) {
+                          int successThreshold, boolean enabled, Map<String, String> tags, CheckOptions check) {
+
+    /** An HTTP monitor without assertions. */
+    public MonitorSpec(String name, URI url, String method, Map<String, String> headers, String body,
+                       Duration interval, Duration timeout, StatusRanges expectedStatus, String keyword,
+                       boolean keywordInvert, boolean followRedirects, boolean tlsVerify, int failureThreshold,
+                       int successThreshold, boolean enabled, Map<String, String> tags) {
+        this(name, url, method, headers, body, interval, timeout, expectedStatus, keyword, keywordInvert,
+            followRedirects, tlsVerify, failureThreshold, successThreshold, enabled, tags, CheckOptions.HTTP);
+    }
 
     /** Most redirects followed per check. */
     public static final int MAX_REDIRECTS = 10;
@@ -36,7 +47,12 @@ public record MonitorSpec(String name, URI url, String method, Map<String, Strin
     /** The same spec, enabled or paused. */
     public MonitorSpec withEnabled(boolean on) {
         return new MonitorSpec(name, url, method, headers, body, interval, timeout, expectedStatus, keyword,
-            keywordInvert, followRedirects, tlsVerify, failureThreshold, successThreshold, on, tags);
+            keywordInvert, followRedirects, tlsVerify, failureThreshold, successThreshold, on, tags, check);
+    }
+
+    /** What is checked. */
+    public CheckType type() {
+        return check.type();
     }
 
     /** Whether checks of this spec go over TLS. */

@@ -25,7 +25,7 @@ import java.util.Map;
 final class MonitorStore {
 
     private static final String COLUMNS = "name, url, method, headers, body, interval_ms, timeout_ms, expected_status, "
-        + "keyword, keyword_invert, follow_redirects, tls_verify, failure_threshold, success_threshold, enabled, tags";
+        + "keyword, keyword_invert, follow_redirects, tls_verify, failure_threshold, success_threshold, enabled, tags, probe";
 
     private final DataSource ds;
 
@@ -82,6 +82,11 @@ final class MonitorStore {
         o.put("success_threshold", rs.getInt("success_threshold"));
         o.put("enabled", rs.getBoolean("enabled"));
         o.set("tags", jsonb(rs.getString("tags"), "tags"));
+        // The type's own options (tcp, dns, tls, icmp, assertions): stored as the API's JSON, validated alike.
+        final com.fasterxml.jackson.databind.JsonNode probe = jsonb(rs.getString("probe"), "probe");
+        if (probe != null && probe.isObject()) {
+            probe.fields().forEachRemaining(e -> o.set(e.getKey(), e.getValue()));
+        }
         return o;
     }
 
@@ -103,7 +108,7 @@ final class MonitorStore {
     boolean insert(MonitorSpec s) throws SQLException {
         try (Connection c = ds.getConnection(); PreparedStatement ps = c.prepareStatement(
             "INSERT INTO " + UptimeSchema.MONITORS + " (" + COLUMNS + ") VALUES "
-                + "(?, ?, ?, ?::jsonb, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb) ON CONFLICT (name) DO NOTHING")) {
+                + "(?, ?, ?, ?::jsonb, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?::jsonb) ON CONFLICT (name) DO NOTHING")) {
             bind(ps, s);
             return ps.executeUpdate() == 1;
         }
@@ -113,13 +118,14 @@ final class MonitorStore {
     boolean upsert(MonitorSpec s) throws SQLException {
         try (Connection c = ds.getConnection(); PreparedStatement ps = c.prepareStatement(
             "INSERT INTO " + UptimeSchema.MONITORS + " AS m (" + COLUMNS + ") VALUES "
-                + "(?, ?, ?, ?::jsonb, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb) ON CONFLICT (name) DO UPDATE SET "
+                + "(?, ?, ?, ?::jsonb, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?::jsonb) ON CONFLICT (name) DO UPDATE SET "
                 + "url = EXCLUDED.url, method = EXCLUDED.method, headers = EXCLUDED.headers, body = EXCLUDED.body, "
                 + "interval_ms = EXCLUDED.interval_ms, timeout_ms = EXCLUDED.timeout_ms, "
                 + "expected_status = EXCLUDED.expected_status, keyword = EXCLUDED.keyword, "
                 + "keyword_invert = EXCLUDED.keyword_invert, follow_redirects = EXCLUDED.follow_redirects, "
                 + "tls_verify = EXCLUDED.tls_verify, failure_threshold = EXCLUDED.failure_threshold, "
                 + "success_threshold = EXCLUDED.success_threshold, enabled = EXCLUDED.enabled, tags = EXCLUDED.tags, "
+                + "probe = EXCLUDED.probe, "
                 + "updated_at = now() RETURNING (xmax = 0) AS created")) {
             bind(ps, s);
             try (ResultSet rs = ps.executeQuery()) {
@@ -146,6 +152,10 @@ final class MonitorStore {
         ps.setInt(14, s.successThreshold());
         ps.setBoolean(15, s.enabled());
         ps.setString(16, ApiJson.MAPPER.valueToTree(s.tags()).toString());
+        final ObjectNode probe = ApiJson.object();
+        CheckOptionsParser.write(probe, s.check());
+        probe.remove("type"); // the url's scheme says it
+        ps.setString(17, probe.toString());
     }
 
     /** Deletes a monitor (its state goes with it; its transitions and results stay); false when unknown. */

@@ -99,6 +99,10 @@ public final class UptimeSchema {
                         + "expires_at timestamptz NOT NULL DEFAULT '-infinity', "
                         + "acquired_at timestamptz)",
                     "CREATE INDEX IF NOT EXISTS " + MONITOR_LEASES + "_holder_idx ON " + MONITOR_LEASES + " (holder)"),
+                Migration.sql(120, "monitor check types",
+                    // The type-specific options of tcp, dns, tls and icmp monitors and HTTP assertions, in the API's
+                    // JSON shape ({"dns": {...}}, {"assertions": [...]}); the url's scheme names the type.
+                    "ALTER TABLE " + MONITORS + " ADD COLUMN IF NOT EXISTS probe jsonb NOT NULL DEFAULT '{}'"),
                 Migration.sql(201, "heartbeat services",
                     // state: 'new' (registered, never pinged: silently unavailable), 'up' or 'down'.
                     // alert_after = last_ping + timeout + grace, precomputed so the flip loop is one index scan.
