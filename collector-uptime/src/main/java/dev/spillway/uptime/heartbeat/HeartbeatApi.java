@@ -26,12 +26,13 @@ import java.util.Set;
 public final class HeartbeatApi {
 
     /** What a PUT body may set. */
-    private static final Set<String> FIELDS = Set.of("timeout", "grace", "statuses");
+    private static final Set<String> FIELDS = Set.of("timeout", "grace", "statuses", "schedule", "tz", "max_run");
     /** What a GET answer holds besides: accepted and ignored, so a GET body can be sent back. */
     private static final Set<String> READ_ONLY = Set.of("id", "state", "availability", "status", "status_name",
         "last_ping", "alert_after");
 
     private final Heartbeats heartbeats;
+    private final HeartbeatRuns runs;
     private final ApiTokens tokens;
 
     /**
@@ -40,6 +41,7 @@ public final class HeartbeatApi {
      */
     public HeartbeatApi(Heartbeats heartbeats, ApiTokens tokens) {
         this.heartbeats = heartbeats;
+        this.runs = new HeartbeatRuns(heartbeats, heartbeats.dataSource());
         this.tokens = tokens;
     }
 
@@ -53,6 +55,17 @@ public final class HeartbeatApi {
         // The admin token or this service's ping key (a cron job's credential that can do nothing else).
         router.route(ApiRouter.Scope.PING, "POST", "/api/v1/services/{id}/ping", this::ping);
         router.route(ApiRouter.Scope.PING, "GET", "/api/v1/services/{id}/ping", this::ping);
+        router.route("GET", "/api/v1/services/{id}/events", this::events);
+        // Healthchecks-style signals, each with an optional ?rid= run id and a body (kept, cut at 10,000 bytes).
+        for (String method : new String[] {"POST", "GET"}) {
+            router.route(ApiRouter.Scope.PING, method, "/api/v1/services/{id}/start",
+                req -> answer(req, runs.start(req.param("id"), runId(req), req.body()), 0));
+            router.route(ApiRouter.Scope.PING, method, "/api/v1/services/{id}/fail",
+                req -> answer(req, runs.fail(req.param("id"), runId(req), null, req.body()), 0));
+            router.route(ApiRouter.Scope.PING, method, "/api/v1/services/{id}/log",
+                req -> answer(req, runs.log(req.param("id"), runId(req), req.body()), 0));
+            router.route(ApiRouter.Scope.PING, method, "/api/v1/services/{id}/{exit}", this::exitStatus);
+        }
     }
 
     private List<Map<String, Object>> list() throws java.sql.SQLException {
@@ -76,8 +89,10 @@ public final class HeartbeatApi {
         }
         final ServiceSpec spec;
         try {
-            spec = new ServiceSpec(req.param("id"), duration(body, "timeout", null), duration(body, "grace",
-                Duration.ZERO), statuses(body));
+            final String schedule = text(body, "schedule");
+            spec = new ServiceSpec(req.param("id"), duration(body, "timeout", schedule != null ? Duration.ZERO : null),
+                duration(body, "grace", Duration.ZERO), statuses(body), schedule, text(body, "tz"),
+                body.hasNonNull("max_run") ? duration(body, "max_run", null) : null);
         } catch (IllegalArgumentException e) {
             final String m = e.getMessage();
             final int colon = m.indexOf(':');
@@ -109,7 +124,67 @@ public final class HeartbeatApi {
         } catch (NumberFormatException e) {
             throw ApiException.invalid("status", "must be a status index (0, 1, ...), was '" + raw + "'");
         }
-        return switch (heartbeats.ping(req.param("id"), status)) {
+        return answer(req, runs.success(req.param("id"), runId(req), status, req.body()), status);
+    }
+
+    /** {@code /{exit-status}}: 0 is a success (status index 0), 1..255 a failure with that exit status. */
+    private ApiResponse exitStatus(ApiRequest req) throws Exception {
+        final String raw = req.param("exit");
+        final int exit;
+        try {
+            exit = Integer.parseInt(raw);
+        } catch (NumberFormatException e) {
+            throw ApiException.notFound("no such signal '" + raw + "' (ping, start, fail, log or an exit status "
+                + "0..255)");
+        }
+        if (exit < 0 || exit > 255) {
+            throw ApiException.invalid("exit_status", "must be 0..255, was " + exit);
+        }
+        return answer(req, exit == 0 ? runs.success(req.param("id"), runId(req), 0, req.body())
+            : runs.fail(req.param("id"), runId(req), exit, req.body()), 0);
+    }
+
+    private ApiResponse events(ApiRequest req) throws Exception {
+        final String raw = req.queryParam("limit");
+        int limit = 100;
+        if (raw != null) {
+            try {
+                limit = Integer.parseInt(raw.trim());
+            } catch (NumberFormatException e) {
+                limit = -1;
+            }
+            if (limit < 1 || limit > HeartbeatRuns.KEPT) {
+                throw ApiException.invalid("limit", "must be 1.." + HeartbeatRuns.KEPT + ", was '" + raw + "'");
+            }
+        }
+        final String id = req.param("id");
+        if (heartbeats.store().get(id).isEmpty()) {
+            throw notFound(id);
+        }
+        final List<Map<String, Object>> out = new ArrayList<>();
+        for (HeartbeatRuns.Event e : runs.events(id, limit)) {
+            out.add(HeartbeatRuns.view(e));
+        }
+        final Map<String, Object> m = new LinkedHashMap<>();
+        m.put("service", id);
+        m.put("events", out);
+        return ApiResponse.ok(m);
+    }
+
+    private static String runId(ApiRequest req) throws ApiException {
+        final String rid = req.queryParam("rid");
+        if (rid == null || rid.isEmpty()) {
+            return null;
+        }
+        if (!HeartbeatRuns.RUN_ID.matcher(rid).matches()) {
+            throw ApiException.invalid("rid", "must match [A-Za-z0-9_.:-]{1,64} (a UUID fits), was '"
+                + (rid.length() > 80 ? rid.substring(0, 77) + "..." : rid) + "'");
+        }
+        return rid;
+    }
+
+    private ApiResponse answer(ApiRequest req, Heartbeats.Outcome o, int status) throws Exception {
+        return switch (o) {
             case OK -> ApiResponse.noContent();
             case UNKNOWN_SERVICE -> throw notFound(req.param("id"));
             case BAD_STATUS -> throw ApiException.invalid("status", "index " + status + " is not one of the service's "
@@ -140,6 +215,18 @@ public final class HeartbeatApi {
         }
     }
 
+    private static String text(JsonNode body, String field) throws ApiException {
+        final JsonNode v = body.get(field);
+        if (v == null || v.isNull()) {
+            return null;
+        }
+        if (!v.isTextual()) {
+            throw ApiException.invalid(field, "must be a string");
+        }
+        ApiText.requireNoControl(field, v.asText());
+        return v.asText();
+    }
+
     private static List<String> statuses(JsonNode body) throws ApiException {
         final JsonNode v = body.get("statuses");
         if (v == null || v.isNull()) {
@@ -166,6 +253,13 @@ public final class HeartbeatApi {
         m.put("id", s.spec().id());
         m.put("timeout", format(s.spec().timeout()));
         m.put("grace", format(s.spec().grace()));
+        if (s.spec().schedule() != null) {
+            m.put("schedule", s.spec().schedule());
+            m.put("tz", s.spec().timeZone() == null ? "UTC" : s.spec().timeZone());
+        }
+        if (s.spec().maxRun() != null) {
+            m.put("max_run", format(s.spec().maxRun()));
+        }
         m.put("statuses", s.spec().statuses());
         m.put("state", s.state());
         m.put("availability", s.availability());

@@ -65,6 +65,13 @@ public final class Heartbeats implements AutoCloseable, Service {
     private static final Logger LOG = LoggerFactory.getLogger(Heartbeats.class);
     private static final String TABLE = ServiceStore.TABLE;
     private static final int FLIP_BATCH = 500;
+    /**
+     * The deadline of the service's oldest open run ({@code /start} without its end yet) under {@code max_run}, or
+     * null; every write of {@code alert_after} takes the earlier of it and the ping deadline.
+     */
+    static final String OPEN_RUN_DEADLINE = "(SELECT min(e.at) FROM " + dev.spillway.uptime.schema.UptimeSchema
+        .HEARTBEAT_EVENTS + " e WHERE e.service = " + TABLE + ".id AND e.open) + " + TABLE + ".max_run_ms "
+        + "* interval '1 millisecond'";
 
     /** What became of a ping. */
     public enum Outcome {
@@ -304,17 +311,16 @@ public final class Heartbeats implements AutoCloseable, Service {
                     }
                     final Instant lastPing = old.lastPing() != null && old.lastPing().isAfter(at) ? old.lastPing() : at;
                     try (PreparedStatement ps = c.prepareStatement("UPDATE " + TABLE + " SET state = 'up', status = ?, "
-                        + "last_ping = ?, alert_after = CAST(? AS timestamptz) + (timeout_ms + grace_ms) "
-                        + "* interval '1 millisecond', updated_at = now() WHERE id = ?")) {
+                        + "last_ping = ?, alert_after = LEAST(?, " + OPEN_RUN_DEADLINE + "), updated_at = now() WHERE id = ?")) {
                         ps.setInt(1, status);
                         ps.setTimestamp(2, Timestamp.from(lastPing));
-                        ps.setTimestamp(3, Timestamp.from(lastPing));
+                        ps.setTimestamp(3, Timestamp.from(spec.alertAfter(lastPing)));
                         ps.setString(4, e.id);
                         ps.executeUpdate();
                     }
                     announced = announcePing(c, old, status, at);
                     c.commit();
-                    e.refresh(new ServiceState(spec, ServiceState.UP, status, lastPing, lastPing.plus(spec.deadline())));
+                    e.refresh(new ServiceState(spec, ServiceState.UP, status, lastPing, spec.alertAfter(lastPing)));
                 } catch (SQLException | RuntimeException ex) {
                     c.rollback();
                     throw ex;
@@ -397,18 +403,25 @@ public final class Heartbeats implements AutoCloseable, Service {
         final long[] times = new long[batch.size()];
         try (Connection c = dataSource.getConnection()) {
             c.setAutoCommit(true);
-            try (PreparedStatement ps = c.prepareStatement("UPDATE " + TABLE + " SET last_ping = ?, alert_after = CAST(? AS timestamptz) "
-                + "+ (timeout_ms + grace_ms) * interval '1 millisecond', updated_at = now() "
-                + "WHERE id = ? AND state = 'up' AND status = ? AND (last_ping IS NULL OR last_ping < ?)")) {
+            // The deadline is computed here from the spec in memory (a schedule needs Java); the row is updated only
+            // if its spec is still that one, else the ping is replayed below with the row's own spec.
+            try (PreparedStatement ps = c.prepareStatement("UPDATE " + TABLE + " SET last_ping = ?, alert_after = "
+                + "LEAST(?, " + OPEN_RUN_DEADLINE + "), updated_at = now() WHERE id = ? AND state = 'up' AND status = ? AND (last_ping IS NULL OR last_ping < ?) "
+                + "AND timeout_ms = ? AND grace_ms = ? AND schedule IS NOT DISTINCT FROM ? AND tz IS NOT DISTINCT FROM ?")) {
                 for (int i = 0; i < batch.size(); i++) {
                     final Entry e = batch.get(i);
+                    final ServiceSpec spec = e.spec;
                     times[i] = e.lastPingMillis.get();
                     final Timestamp t = new Timestamp(times[i]);
                     ps.setTimestamp(1, t);
-                    ps.setTimestamp(2, t);
+                    ps.setTimestamp(2, Timestamp.from(spec.alertAfter(t.toInstant())));
                     ps.setString(3, e.id);
                     ps.setInt(4, e.status);
                     ps.setTimestamp(5, t);
+                    ps.setLong(6, spec.timeout().toMillis());
+                    ps.setLong(7, spec.grace().toMillis());
+                    ps.setString(8, spec.schedule());
+                    ps.setString(9, spec.timeZone());
                     ps.addBatch();
                 }
                 final int[] counts = ps.executeBatch();
@@ -465,7 +478,7 @@ public final class Heartbeats implements AutoCloseable, Service {
                 // Conditional: if a ping moved the deadline or another collector flipped first, no row changes.
                 try (PreparedStatement ps = c.prepareStatement("UPDATE " + TABLE + " SET state = 'down', "
                     + "updated_at = now() WHERE id = ? AND state = 'up' AND alert_after < ? RETURNING id, timeout_ms, "
-                    + "grace_ms, statuses::text, state, status, last_ping, alert_after")) {
+                    + "grace_ms, statuses::text, state, status, last_ping, alert_after, schedule, tz, max_run_ms")) {
                     ps.setString(1, id);
                     ps.setTimestamp(2, Timestamp.from(now));
                     try (ResultSet rs = ps.executeQuery()) {
@@ -477,8 +490,10 @@ public final class Heartbeats implements AutoCloseable, Service {
                     }
                 }
                 final ServiceSpec spec = flipped.spec();
-                final String reason = "no ping since " + flipped.lastPing() + " (timeout "
-                    + dev.spillway.runtime.config.Units.formatDuration(spec.timeout()) + " + grace "
+                final String overran = closeOverrunRuns(c, id, spec, now);
+                final String reason = overran != null ? overran : "no ping since " + flipped.lastPing() + " (" + (spec.schedule() != null
+                    ? "schedule '" + spec.schedule() + "' " + (spec.timeZone() == null ? "UTC" : spec.timeZone())
+                    : "timeout " + dev.spillway.runtime.config.Units.formatDuration(spec.timeout())) + " + grace "
                     + dev.spillway.runtime.config.Units.formatDuration(spec.grace()) + ")";
                 transitions.record(c, Transition.of(Transition.KIND_HEARTBEAT, id, "UP", "DOWN", flipped.alertAfter(),
                     reason));
@@ -488,7 +503,12 @@ public final class Heartbeats implements AutoCloseable, Service {
                 details.put("grace", dev.spillway.runtime.config.Units.formatDuration(spec.grace()));
                 details.put("status", spec.statusName(flipped.status()));
                 details.put("status_index", Integer.toString(flipped.status()));
-                details.put("reason", "no ping within timeout + grace");
+                details.put("reason", overran != null ? "a run took longer than max_run"
+                    : spec.schedule() != null ? "no ping by the schedule's time + grace"
+                    : "no ping within timeout + grace");
+                if (spec.schedule() != null) {
+                    details.put("schedule", spec.schedule());
+                }
                 notifications.enqueue(c, new Notification("service.unavailable", "service", id, "available", "unavailable",
                     flipped.alertAfter(), details), now);
                 c.commit();
@@ -506,6 +526,110 @@ public final class Heartbeats implements AutoCloseable, Service {
                 throw ex;
             }
         }
+    }
+
+    /**
+     * Ends the runs of a service that went on past {@code max_run} (they no longer hold its deadline: its next ping
+     * counts afresh) and says which, or null when none did.
+     */
+    private static String closeOverrunRuns(Connection c, String id, ServiceSpec spec, Instant now) throws SQLException {
+        if (spec.maxRun() == null) {
+            return null;
+        }
+        final List<String> runs = new ArrayList<>();
+        try (PreparedStatement ps = c.prepareStatement("UPDATE " + dev.spillway.uptime.schema.UptimeSchema
+            .HEARTBEAT_EVENTS + " SET open = false WHERE service = ? AND open AND at + ? * interval '1 millisecond' < ? "
+            + "RETURNING run_id, at")) {
+            ps.setString(1, id);
+            ps.setLong(2, spec.maxRun().toMillis());
+            ps.setTimestamp(3, Timestamp.from(now));
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    runs.add((rs.getString(1) == null ? "run" : "run " + rs.getString(1)) + " started at "
+                        + rs.getTimestamp(2).toInstant());
+                }
+            }
+        }
+        return runs.isEmpty() ? null : String.join(", ", runs) + " took longer than max_run "
+            + dev.spillway.runtime.config.Units.formatDuration(spec.maxRun());
+    }
+
+    /** The collector database. */
+    DataSource dataSource() {
+        return dataSource;
+    }
+
+    /** The engine's clock (signals are timed by it, like pings). */
+    Instant now() {
+        return clock.instant();
+    }
+
+    /** Writes a finished run's duration as telemetry: {@code heartbeat{service} run_duration_ms, run_failed}. */
+    void runDuration(String id, Instant at, double ms, boolean failed) {
+        if (points != null) {
+            points.write(Point.builder("heartbeat").tag("service", id)
+                .time(at.getEpochSecond() * 1_000_000_000L + at.getNano())
+                .field("run_duration_ms", FieldKinds.FLOAT, ms)
+                .field("run_failed", FieldKinds.BOOLEAN, failed ? 1 : 0).build());
+        }
+    }
+
+    /**
+     * A failure signal ({@code /fail}, a non-zero exit status): announces the service unavailable at once, unless it
+     * is already. Its next successful ping announces it available again.
+     */
+    Outcome fail(String id, Instant at, String reason) throws SQLException {
+        final Entry e = entries.get(id);
+        final Object lock = e != null ? e : this;
+        boolean announced = false;
+        synchronized (lock) {
+            if (e != null) {
+                e.packed = Entry.CHANGING; // no fast-path ping on the old state meanwhile (see changeState)
+            }
+            try (Connection c = dataSource.getConnection()) {
+                c.setAutoCommit(false);
+                try {
+                    final Optional<ServiceState> row = ServiceStore.get(c, id, true);
+                    if (row.isEmpty()) {
+                        c.rollback();
+                        return Outcome.UNKNOWN_SERVICE;
+                    }
+                    final ServiceState old = row.get();
+                    if (!ServiceState.DOWN.equals(old.state())) {
+                        try (PreparedStatement ps = c.prepareStatement("UPDATE " + TABLE + " SET state = 'down', "
+                            + "updated_at = now() WHERE id = ?")) {
+                            ps.setString(1, id);
+                            ps.executeUpdate();
+                        }
+                        final boolean wasUp = ServiceState.UP.equals(old.state());
+                        transitions.record(c, Transition.of(Transition.KIND_HEARTBEAT, id, wasUp ? "UP" : null, "DOWN",
+                            at, reason));
+                        final Map<String, String> details = new HashMap<>();
+                        details.put("last_ping", String.valueOf(old.lastPing()));
+                        details.put("status", old.spec().statusName(old.status()));
+                        details.put("status_index", Integer.toString(old.status()));
+                        details.put("reason", reason);
+                        notifications.enqueue(c, new Notification("service.unavailable", "service", id,
+                            wasUp ? "available" : null, "unavailable", at, details), at);
+                        announced = true;
+                    }
+                    c.commit();
+                    if (e != null) {
+                        e.refresh(new ServiceState(old.spec(), ServiceState.DOWN, old.status(), old.lastPing(),
+                            old.alertAfter()));
+                    }
+                } catch (SQLException | RuntimeException ex) {
+                    c.rollback();
+                    throw ex;
+                }
+            }
+        }
+        if (announced) {
+            flips.increment();
+            outboxWritten.run();
+            LOG.info("heartbeat service '{}' is unavailable: {}", id, dev.spillway.runtime.log.LogText.escape(reason));
+        }
+        return Outcome.OK;
     }
 
     /** Called after a registration changed (API): the next ping sees the new spec. */

@@ -22,7 +22,7 @@ public final class ServiceStore {
 
     static final String TABLE = UptimeSchema.HEARTBEAT_SERVICES;
     private static final String COLUMNS = "id, timeout_ms, grace_ms, statuses::text, state, status, last_ping, "
-        + "alert_after";
+        + "alert_after, schedule, tz, max_run_ms";
     private static final TypeReference<List<String>> STRINGS = new TypeReference<>() {
     };
 
@@ -40,23 +40,54 @@ public final class ServiceStore {
      * @return the stored service
      */
     public ServiceState put(ServiceSpec spec) throws SQLException {
-        try (Connection c = dataSource.getConnection();
-             PreparedStatement ps = c.prepareStatement("INSERT INTO " + TABLE + " (id, timeout_ms, grace_ms, statuses) "
-                 + "VALUES (?, ?, ?, ?::jsonb) ON CONFLICT (id) DO UPDATE SET timeout_ms = EXCLUDED.timeout_ms, "
-                 + "grace_ms = EXCLUDED.grace_ms, statuses = EXCLUDED.statuses, "
-                 // A status index beyond the new list falls back to the normal status.
-                 + "status = CASE WHEN " + TABLE + ".status < jsonb_array_length(EXCLUDED.statuses) "
-                 + "THEN " + TABLE + ".status ELSE 0 END, "
-                 + "alert_after = " + TABLE + ".last_ping + (EXCLUDED.timeout_ms + EXCLUDED.grace_ms) "
-                 + "* interval '1 millisecond', updated_at = now() RETURNING " + COLUMNS)) {
-            ps.setString(1, spec.id());
-            ps.setLong(2, spec.timeout().toMillis());
-            ps.setLong(3, spec.grace().toMillis());
-            ps.setString(4, json(spec.statuses()));
-            // The row as written, in the same statement: a concurrent DELETE cannot slip in before it is read.
-            try (ResultSet rs = ps.executeQuery()) {
-                rs.next();
-                return read(rs);
+        try (Connection c = dataSource.getConnection()) {
+            c.setAutoCommit(false);
+            try {
+                // The deadline follows from the stored last ping and the new spec; for a schedule only Java knows it.
+                Instant lastPing = null;
+                try (PreparedStatement ps = c.prepareStatement("SELECT last_ping FROM " + TABLE + " WHERE id = ? "
+                    + "FOR UPDATE")) {
+                    ps.setString(1, spec.id());
+                    try (ResultSet rs = ps.executeQuery()) {
+                        if (rs.next()) {
+                            lastPing = instant(rs.getTimestamp(1));
+                        }
+                    }
+                }
+                final ServiceState out;
+                try (PreparedStatement ps = c.prepareStatement("INSERT INTO " + TABLE + " (id, timeout_ms, grace_ms, "
+                    + "statuses, schedule, tz, max_run_ms) VALUES (?, ?, ?, ?::jsonb, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+                    + "timeout_ms = EXCLUDED.timeout_ms, grace_ms = EXCLUDED.grace_ms, statuses = EXCLUDED.statuses, "
+                    + "schedule = EXCLUDED.schedule, tz = EXCLUDED.tz, max_run_ms = EXCLUDED.max_run_ms, "
+                    // A status index beyond the new list falls back to the normal status.
+                    + "status = CASE WHEN " + TABLE + ".status < jsonb_array_length(EXCLUDED.statuses) "
+                    + "THEN " + TABLE + ".status ELSE 0 END, "
+                    + "alert_after = LEAST(?, (SELECT min(e.at) FROM " + UptimeSchema.HEARTBEAT_EVENTS + " e WHERE e.service = "
+                    + "EXCLUDED.id AND e.open) + EXCLUDED.max_run_ms * interval '1 millisecond'), updated_at = now() "
+                    + "RETURNING " + COLUMNS)) {
+                    ps.setString(1, spec.id());
+                    ps.setLong(2, spec.timeout().toMillis());
+                    ps.setLong(3, spec.grace().toMillis());
+                    ps.setString(4, json(spec.statuses()));
+                    ps.setString(5, spec.schedule());
+                    ps.setString(6, spec.timeZone());
+                    if (spec.maxRun() == null) {
+                        ps.setNull(7, java.sql.Types.BIGINT);
+                    } else {
+                        ps.setLong(7, spec.maxRun().toMillis());
+                    }
+                    ps.setTimestamp(8, lastPing == null ? null : Timestamp.from(spec.alertAfter(lastPing)));
+                    // The row as written, in the same statement: a concurrent DELETE cannot slip in before it is read.
+                    try (ResultSet rs = ps.executeQuery()) {
+                        rs.next();
+                        out = read(rs);
+                    }
+                }
+                c.commit();
+                return out;
+            } catch (SQLException | RuntimeException e) {
+                c.rollback();
+                throw e;
             }
         }
     }
@@ -95,7 +126,12 @@ public final class ServiceStore {
     /** Deletes a service; its history stays in the telemetry and transition tables. */
     public boolean delete(String id) throws SQLException {
         try (Connection c = dataSource.getConnection();
-             PreparedStatement ps = c.prepareStatement("DELETE FROM " + TABLE + " WHERE id = ?")) {
+             PreparedStatement ps = c.prepareStatement("DELETE FROM " + TABLE + " WHERE id = ?");
+             PreparedStatement runs = c.prepareStatement("UPDATE " + UptimeSchema.HEARTBEAT_EVENTS + " SET open = false "
+                 + "WHERE service = ? AND open")) {
+            // Its open runs end with it: a service registered later under the id must not inherit their deadlines.
+            runs.setString(1, id);
+            runs.executeUpdate();
             ps.setString(1, id);
             return ps.executeUpdate() > 0;
         }
@@ -109,7 +145,8 @@ public final class ServiceStore {
             throw new SQLException("heartbeat_services.statuses of '" + rs.getString(1) + "' is not a JSON array", e);
         }
         final ServiceSpec spec = new ServiceSpec(rs.getString(1), Duration.ofMillis(rs.getLong(2)),
-            Duration.ofMillis(rs.getLong(3)), statuses);
+            Duration.ofMillis(rs.getLong(3)), statuses, rs.getString(9), rs.getString(10),
+            rs.getObject(11) == null ? null : Duration.ofMillis(rs.getLong(11)));
         return new ServiceState(spec, rs.getString(5), rs.getInt(6), instant(rs.getTimestamp(7)),
             instant(rs.getTimestamp(8)));
     }

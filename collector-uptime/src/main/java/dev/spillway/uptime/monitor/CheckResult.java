@@ -18,10 +18,20 @@ import java.time.Instant;
  * @param error why it is down ({@code category: detail}, e.g. {@code connect: Connection refused}), or null
  * @param bodyCapped whether a response body went on past {@link HttpProbe#MAX_BODY} bytes and was cut
  *     there; not a failure by itself
+ * @param extra the fields of the other check types ({@code reply_ms}, {@code answers}, {@code rtt_ms},
+ *     {@code loss_percent}, {@code chain_valid}, ...), in the order written
  */
 public record CheckResult(Instant startedAt, boolean up, int statusCode, double durationMs, double dnsMs,
                           double connectMs, double tlsMs, double ttfbMs, double certExpiryDays, String error,
-                          boolean bodyCapped) {
+                          boolean bodyCapped, java.util.Map<String, Double> extra) {
+
+    /** An HTTP result. */
+    public CheckResult(Instant startedAt, boolean up, int statusCode, double durationMs, double dnsMs,
+                       double connectMs, double tlsMs, double ttfbMs, double certExpiryDays, String error,
+                       boolean bodyCapped) {
+        this(startedAt, up, statusCode, durationMs, dnsMs, connectMs, tlsMs, ttfbMs, certExpiryDays, error, bodyCapped,
+            java.util.Map.of());
+    }
 
     /** A result whose bodies were not cut. */
     public CheckResult(Instant startedAt, boolean up, int statusCode, double durationMs, double dnsMs,

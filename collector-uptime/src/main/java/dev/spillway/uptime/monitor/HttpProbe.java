@@ -183,7 +183,7 @@ public final class HttpProbe {
                     }
                     final Body text = readCapped(call, resp.body(), MAX_BODY);
                     cut = text.capped;
-                    error = judge(spec, status, text);
+                    error = judge(spec, status, text, resp::header);
                     break;
                 }
             }
@@ -302,7 +302,8 @@ public final class HttpProbe {
         return new Body(buf.readUtf8(), read, cut);
     }
 
-    private static String judge(MonitorSpec spec, int status, Body body) {
+    private static String judge(MonitorSpec spec, int status, Body body,
+                                java.util.function.Function<String, String> headers) {
         if (!spec.expectedStatus().matches(status)) {
             return "status: " + status + " not in " + spec.expectedStatus();
         }
@@ -312,6 +313,12 @@ public final class HttpProbe {
                 return spec.keywordInvert() ? "keyword: '" + spec.keyword() + "' found (must be absent)"
                     : "keyword: '" + spec.keyword() + "' not found" + (body.capped ? " in the first " + body.read
                     + " bytes (reading stops at " + MAX_BODY + " body bytes per check)" : "");
+            }
+        }
+        if (!spec.check().assertions().isEmpty()) {
+            final String failed = AssertionCheck.failure(spec.check().assertions(), status, headers, body.text);
+            if (failed != null) {
+                return failed + (body.capped ? " (the body was cut at " + MAX_BODY + " bytes)" : "");
             }
         }
         return null;

@@ -67,8 +67,8 @@ public final class MonitorService implements AutoCloseable, Service {
     static final int RECENT = 100;
     private static final List<String> HTTP_FIELDS = List.of("up", "duration_ms", "status_code", "dns_ms",
         "connect_ms", "ttfb_ms");
-    private static final List<String> HTTPS_FIELDS = List.of("up", "duration_ms", "status_code", "dns_ms",
-        "connect_ms", "ttfb_ms", "tls_ms", "cert_expiry_days");
+    /** Extra result fields written as booleans. */
+    private static final Set<String> BOOLEAN_EXTRA = Set.of("chain_valid", "host_name_match");
 
     private static final Logger LOG = LoggerFactory.getLogger(MonitorService.class);
 
@@ -76,7 +76,7 @@ public final class MonitorService implements AutoCloseable, Service {
     private final StateTransitions transitions;
     private final PointWriter.Producer points;
     private final PointWriter writer;
-    private final HttpProbe probe;
+    private final Probes probes;
     private final ProbeExecutor executor;
     private final MonitorScheduler scheduler;
     private final Map<String, Runtime> runtimes = new ConcurrentHashMap<>();
@@ -164,7 +164,8 @@ public final class MonitorService implements AutoCloseable, Service {
         this.writer = writer;
         this.points = writer.producer("monitor");
         this.policy = settings.policy();
-        this.probe = new HttpProbe(settings.keepAlive(), settings.concurrency(), policy);
+        this.probes = new Probes(settings.keepAlive(), settings.concurrency(), policy);
+        final HttpProbe probe = probes.http();
         this.executor = new ProbeExecutor(settings.concurrency(), meters);
         this.successes = Counter.builder("spillway.monitor.checks").tag("result", "success")
             .description("checks run, by result").register(meters);
@@ -179,11 +180,11 @@ public final class MonitorService implements AutoCloseable, Service {
             + "literal, 400) and checks (at=check)";
         FunctionCounter.builder("spillway.monitor.address.denied", deniedAtApi, LongAdder::sum).tag("at", "api")
             .description(denials).register(meters);
-        FunctionCounter.builder("spillway.monitor.address.denied", probe, HttpProbe::deniedChecks).tag("at", "check")
+        FunctionCounter.builder("spillway.monitor.address.denied", probes, Probes::deniedChecks).tag("at", "check")
             .description(denials).register(meters);
         FunctionCounter.builder("spillway.monitor.body.capped", probe, HttpProbe::cappedChecks)
             .description("checks whose response bodies were cut at " + HttpProbe.MAX_BODY + " bytes").register(meters);
-        FunctionCounter.builder("spillway.monitor.probe.received", probe, HttpProbe::receivedBytes).baseUnit("bytes")
+        FunctionCounter.builder("spillway.monitor.probe.received", probes, Probes::receivedBytes).baseUnit("bytes")
             .description("bytes read from probe connections (headers, bodies, TLS)").register(meters);
         for (MonitorState.Status s : MonitorState.Status.values()) {
             Gauge.builder("spillway.monitor.state", runtimes, m -> count(m, s)).tag("state", s.name())
@@ -335,7 +336,8 @@ public final class MonitorService implements AutoCloseable, Service {
                 if (spec.located() && location != null && spec.locations().contains(location)) {
                     b.tag("location", location);
                 }
-                for (String field : spec.https() ? HTTPS_FIELDS : HTTP_FIELDS) {
+                for (String field : spec.type() == CheckType.HTTP && !spec.https() ? HTTP_FIELDS
+                    : spec.type().fields()) {
                     b.field(field, FieldKinds.FLOAT, 0);
                 }
                 templates.add(b.build());
@@ -730,7 +732,7 @@ public final class MonitorService implements AutoCloseable, Service {
                 final MonitorSpec spec = entry.spec;
                 CheckResult r;
                 try {
-                    r = probe.check(withLocationHeader(spec));
+                    r = probes.check(withLocationHeader(spec));
                 } catch (RuntimeException | Error e) {
                     LOG.error("check of monitor '{}' failed unexpectedly", spec.name(), e);
                     r = new CheckResult(Instant.now(), false, -1, 0, Double.NaN, Double.NaN, Double.NaN, Double.NaN,
@@ -753,7 +755,8 @@ public final class MonitorService implements AutoCloseable, Service {
      * the monitor sets that header itself; like the monitor's headers it is sent only to the URL's origin.
      */
     private MonitorSpec withLocationHeader(MonitorSpec spec) {
-        if (!spec.located() || location == null || spec.headers().containsKey(LOCATION_HEADER)) {
+        if (!spec.located() || location == null || spec.type() != CheckType.HTTP
+            || spec.headers().containsKey(LOCATION_HEADER)) {
             return spec;
         }
         final Map<String, String> h = new java.util.TreeMap<>(String.CASE_INSENSITIVE_ORDER);
@@ -762,7 +765,7 @@ public final class MonitorService implements AutoCloseable, Service {
         return new MonitorSpec(spec.name(), spec.url(), spec.method(), java.util.Collections.unmodifiableMap(h),
             spec.body(), spec.interval(), spec.timeout(), spec.expectedStatus(), spec.keyword(), spec.keywordInvert(),
             spec.followRedirects(), spec.tlsVerify(), spec.failureThreshold(), spec.successThreshold(),
-            spec.enabled(), spec.tags(), spec.locations(), spec.quorum());
+            spec.enabled(), spec.tags(), spec.locations(), spec.quorum(), spec.check());
     }
 
     private void processResults() {
@@ -931,6 +934,13 @@ public final class MonitorService implements AutoCloseable, Service {
         if (r.bodyCapped()) {
             b.field("body_capped", FieldKinds.BOOLEAN, 1);
         }
+        for (Map.Entry<String, Double> e : r.extra().entrySet()) {
+            if (BOOLEAN_EXTRA.contains(e.getKey())) {
+                b.field(e.getKey(), FieldKinds.BOOLEAN, e.getValue() != 0 ? 1 : 0);
+            } else {
+                optional(b, e.getKey(), e.getValue());
+            }
+        }
         final java.util.concurrent.CompletableFuture<dev.spillway.ingest.WriteResult> f =
             points.write(b.build());
         if (!f.isDone()) {
@@ -1084,8 +1094,8 @@ public final class MonitorService implements AutoCloseable, Service {
         if (to == MonitorState.Status.DOWN) {
             return r.error();
         }
-        return (from == null ? "first check: " : "recovered: ") + "status " + r.statusCode() + " in "
-            + Math.round(r.durationMs()) + " ms";
+        return (from == null ? "first check: " : "recovered: ") + (r.statusCode() >= 0 ? "status " + r.statusCode()
+            : "up") + " in " + Math.round(r.durationMs()) + " ms";
     }
 
     // ---- status ------------------------------------------------------------------------------------------
@@ -1156,7 +1166,7 @@ public final class MonitorService implements AutoCloseable, Service {
                 e.toString());
             ended = false;
         }
-        probe.close();
+        probes.close();
         try {
             ended &= deadline.await(sync);
         } catch (InterruptedException e) {

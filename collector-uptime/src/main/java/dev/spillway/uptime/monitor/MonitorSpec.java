@@ -9,7 +9,8 @@ import java.util.Map;
  * file entry or a {@code monitors} row, with the same rules for all three.
  *
  * @param name unique, {@code [A-Za-z0-9_.-]{1,64}}
- * @param url http or https
+ * @param url {@code http(s)://...}, {@code tcp://host:port}, {@code dns://resolver[:port]}, {@code tls://host:port}
+ *     or {@code icmp://host}
  * @param method upper-case HTTP method
  * @param headers request headers (sorted by name)
  * @param body request body, or null
@@ -28,12 +29,23 @@ import java.util.Map;
  *     location ({@code --location}), sorted
  * @param quorum with locations: how many of them must see it DOWN for the monitor to be DOWN (default a majority);
  *     0 without locations
+ * @param check what is checked (from the URL's scheme) and the type's own options
  */
 public record MonitorSpec(String name, URI url, String method, Map<String, String> headers, String body,
                           Duration interval, Duration timeout, StatusRanges expectedStatus, String keyword,
                           boolean keywordInvert, boolean followRedirects, boolean tlsVerify, int failureThreshold,
                           int successThreshold, boolean enabled, Map<String, String> tags,
-                          java.util.List<String> locations, int quorum) {
+                          java.util.List<String> locations, int quorum, CheckOptions check) {
+
+    /** An HTTP monitor without assertions, checked by any one collector. */
+    public MonitorSpec(String name, URI url, String method, Map<String, String> headers, String body,
+                       Duration interval, Duration timeout, StatusRanges expectedStatus, String keyword,
+                       boolean keywordInvert, boolean followRedirects, boolean tlsVerify, int failureThreshold,
+                       int successThreshold, boolean enabled, Map<String, String> tags) {
+        this(name, url, method, headers, body, interval, timeout, expectedStatus, keyword, keywordInvert,
+            followRedirects, tlsVerify, failureThreshold, successThreshold, enabled, tags, java.util.List.of(), 0,
+            CheckOptions.HTTP);
+    }
 
     /** Most redirects followed per check. */
     public static final int MAX_REDIRECTS = 10;
@@ -41,12 +53,18 @@ public record MonitorSpec(String name, URI url, String method, Map<String, Strin
     /** The same spec, enabled or paused. */
     public MonitorSpec withEnabled(boolean on) {
         return new MonitorSpec(name, url, method, headers, body, interval, timeout, expectedStatus, keyword,
-            keywordInvert, followRedirects, tlsVerify, failureThreshold, successThreshold, on, tags, locations, quorum);
+            keywordInvert, followRedirects, tlsVerify, failureThreshold, successThreshold, on, tags, locations, quorum,
+            check);
     }
 
     /** Whether it is checked from each of a list of locations (with a quorum), not by any one collector. */
     public boolean located() {
         return !locations.isEmpty();
+    }
+
+    /** What is checked. */
+    public CheckType type() {
+        return check.type();
     }
 
     /** Whether checks of this spec go over TLS. */

@@ -48,7 +48,7 @@ public final class MonitorValidator {
     private static final Set<String> IGNORED = Set.of("status", "created_at", "updated_at");
     private static final Set<String> FIELDS = Set.of("name", "url", "method", "headers", "body", "interval",
         "timeout", "expected_status", "keyword", "keyword_invert", "follow_redirects", "tls_verify",
-        "failure_threshold", "success_threshold", "enabled", "tags", "locations", "quorum");
+        "failure_threshold", "success_threshold", "enabled", "tags", "locations", "quorum", "type", "tcp", "dns", "tls", "icmp", "assertions");
     /** Location names ({@code --location} and a monitor's {@code locations}). */
     public static final Pattern LOCATION = Pattern.compile("[A-Za-z0-9_.-]{1,32}");
     /** Most locations per monitor. */
@@ -96,6 +96,11 @@ public final class MonitorValidator {
             throw ApiException.invalid("name", "must match [A-Za-z0-9_.-]{1,64}, was '" + abbreviate(name) + "'");
         }
         final URI url = url(optText(node, "url"));
+        final CheckType type = CheckType.ofScheme(url.getScheme());
+        if (type != CheckType.HTTP) {
+            httpOnly(node);
+        }
+        final CheckOptions check = CheckOptionsParser.parse(node, type);
         final String methodText = optText(node, "method");
         final String method = methodText == null ? "GET" : methodText.toUpperCase(Locale.ROOT);
         if (!METHODS.contains(method)) {
@@ -147,7 +152,32 @@ public final class MonitorValidator {
         return new MonitorSpec(name, url, method, headers, body, interval, timeout, expected, keyword, invert,
             bool(node, "follow_redirects", true), bool(node, "tls_verify", true),
             integer(node, "failure_threshold", 3), integer(node, "success_threshold", 1),
-            bool(node, "enabled", true), tags, locations, quorum);
+            bool(node, "enabled", true), tags, locations, quorum, check);
+    }
+
+    /**
+     * Refuses the HTTP fields on other types, unless they hold their defaults (a {@code monitors} row carries
+     * every column).
+     */
+    private static void httpOnly(JsonNode node) throws ApiException {
+        final String[][] defaults = {{"method", "GET"}, {"expected_status", StatusRanges.DEFAULT.toString()},
+            {"keyword_invert", "false"}, {"follow_redirects", "true"}};
+        for (String[] d : defaults) {
+            final JsonNode n = node.get(d[0]);
+            if (n != null && !n.isNull() && !n.asText().equalsIgnoreCase(d[1])) {
+                throw ApiException.invalid(d[0], "only applies to http(s) monitors");
+            }
+        }
+        for (String f : new String[] {"body", "keyword"}) {
+            final JsonNode n = node.get(f);
+            if (n != null && !n.isNull()) {
+                throw ApiException.invalid(f, "only applies to http(s) monitors");
+            }
+        }
+        final JsonNode h = node.get("headers");
+        if (h != null && !h.isNull() && !(h.isObject() && h.size() == 0)) {
+            throw ApiException.invalid("headers", "only apply to http(s) monitors");
+        }
     }
 
     /**
@@ -159,7 +189,8 @@ public final class MonitorValidator {
      * @throws ApiException 400 naming {@code url} and the rule
      */
     public static void checkAddress(MonitorSpec spec, AddressPolicy policy) throws ApiException {
-        final AddressPolicy.Denial d = policy.checkLiteral(spec.url());
+        final AddressPolicy.Denial d = spec.type() == CheckType.HTTP ? policy.checkLiteral(spec.url())
+            : policy.checkLiteral(spec.url().getHost());
         if (d != null) {
             throw ApiException.invalid("url", d.reason());
         }
@@ -170,21 +201,29 @@ public final class MonitorValidator {
         final ObjectNode o = ApiJson.object();
         o.put("name", s.name());
         o.put("url", s.url().toString());
-        o.put("method", s.method());
-        final ObjectNode h = o.putObject("headers");
-        s.headers().forEach(h::put);
-        if (s.body() != null) {
-            o.put("body", s.body());
+        CheckOptionsParser.write(o, s.check());
+        final boolean http = s.type() == CheckType.HTTP;
+        if (http) {
+            o.put("method", s.method());
+            final ObjectNode h = o.putObject("headers");
+            s.headers().forEach(h::put);
+            if (s.body() != null) {
+                o.put("body", s.body());
+            }
         }
         o.put("interval", format(s.interval()));
         o.put("timeout", format(s.timeout()));
-        o.put("expected_status", s.expectedStatus().toString());
-        if (s.keyword() != null) {
-            o.put("keyword", s.keyword());
-            o.put("keyword_invert", s.keywordInvert());
+        if (http) {
+            o.put("expected_status", s.expectedStatus().toString());
+            if (s.keyword() != null) {
+                o.put("keyword", s.keyword());
+                o.put("keyword_invert", s.keywordInvert());
+            }
+            o.put("follow_redirects", s.followRedirects());
         }
-        o.put("follow_redirects", s.followRedirects());
-        o.put("tls_verify", s.tlsVerify());
+        if (http || s.type() == CheckType.TLS) {
+            o.put("tls_verify", s.tlsVerify());
+        }
         o.put("failure_threshold", s.failureThreshold());
         o.put("success_threshold", s.successThreshold());
         o.put("enabled", s.enabled());
@@ -276,12 +315,28 @@ public final class MonitorValidator {
         } catch (URISyntaxException e) {
             throw ApiException.invalid("url", "is not a valid URL: " + e.getMessage());
         }
-        final String scheme = u.getScheme() == null ? "" : u.getScheme().toLowerCase(Locale.ROOT);
-        if (!scheme.equals("http") && !scheme.equals("https")) {
-            throw ApiException.invalid("url", "must be http:// or https://, was '" + abbreviate(text) + "'");
+        final CheckType type = CheckType.ofScheme(u.getScheme());
+        if (type == null) {
+            throw ApiException.invalid("url", "must be http://, https://, tcp://, dns://, tls:// or icmp://, was '"
+                + abbreviate(text) + "'");
         }
         if (u.getHost() == null || u.getHost().isEmpty()) {
             throw ApiException.invalid("url", "needs a host name, was '" + abbreviate(text) + "'");
+        }
+        if (type != CheckType.HTTP) {
+            if (u.getRawUserInfo() != null || u.getRawQuery() != null || u.getRawFragment() != null
+                || (u.getRawPath() != null && !u.getRawPath().isEmpty() && !u.getRawPath().equals("/"))) {
+                throw ApiException.invalid("url", "a " + type.apiName() + " monitor's url is " + type.apiName()
+                    + "://host" + (type == CheckType.ICMP ? "" : type == CheckType.DNS ? "[:port]" : ":port")
+                    + " (no path, query or user), was '" + abbreviate(text) + "'");
+            }
+            if ((type == CheckType.TCP || type == CheckType.TLS) && u.getPort() < 1) {
+                throw ApiException.invalid("url", "needs a port (" + type.apiName() + "://host:port), was '"
+                    + abbreviate(text) + "'");
+            }
+            if (type == CheckType.ICMP && u.getPort() != -1) {
+                throw ApiException.invalid("url", "icmp has no port (icmp://host), was '" + abbreviate(text) + "'");
+            }
         }
         return u;
     }

@@ -19,6 +19,8 @@ public final class UptimeSchema {
     public static final String MONITOR_TRANSITIONS = "monitor_transitions";
     /** Heartbeat services: registration and Healthchecks-style state. */
     public static final String HEARTBEAT_SERVICES = "heartbeat_services";
+    /** Signals of heartbeat services (start, success, fail, log) with run ids, durations and bodies. */
+    public static final String HEARTBEAT_EVENTS = "heartbeat_events";
     /** One heartbeat row per collector that runs monitors (who is alive, for the fair share of leases). */
     public static final String MONITOR_COLLECTORS = "monitor_collectors";
     /** One lease row per monitor: which collector checks it, until when. */
@@ -30,6 +32,23 @@ public final class UptimeSchema {
      * location's lease holder at every check); {@code monitor_state} holds the combined (quorum) state.
      */
     public static final String MONITOR_LOCATION_STATE = "monitor_location_state";
+
+    /**
+     * The table of heartbeat services as step 201 made it; also run (IF NOT EXISTS) by step 121, which on a new
+     * database comes first and adds its columns to it.
+     */
+    private static final String HEARTBEAT_SERVICES_DDL =
+        "CREATE TABLE IF NOT EXISTS " + HEARTBEAT_SERVICES + " ("
+            + "id text PRIMARY KEY, "
+            + "timeout_ms bigint NOT NULL, "
+            + "grace_ms bigint NOT NULL, "
+            + "statuses jsonb NOT NULL, "
+            + "state text NOT NULL DEFAULT 'new' CHECK (state IN ('new', 'up', 'down')), "
+            + "status integer NOT NULL DEFAULT 0, "
+            + "last_ping timestamptz, "
+            + "alert_after timestamptz, "
+            + "created_at timestamptz NOT NULL DEFAULT now(), "
+            + "updated_at timestamptz NOT NULL DEFAULT now())";
 
     private UptimeSchema() {
     }
@@ -128,20 +147,40 @@ public final class UptimeSchema {
                         + "collector text, "
                         + "updated_at timestamptz NOT NULL DEFAULT now(), "
                         + "PRIMARY KEY (monitor, location))"),
+                Migration.sql(120, "monitor check types",
+                    // The type-specific options of tcp, dns, tls and icmp monitors and HTTP assertions, in the API's
+                    // JSON shape ({"dns": {...}}, {"assertions": [...]}); the url's scheme names the type.
+                    "ALTER TABLE " + MONITORS + " ADD COLUMN IF NOT EXISTS probe jsonb NOT NULL DEFAULT '{}'"),
+                Migration.sql(121, "heartbeat schedules",
+                    // A cron schedule and its time zone (null: the fixed period timeout_ms); alert_after is then
+                    // computed by the collector from the schedule, not by SQL.
+                    HEARTBEAT_SERVICES_DDL,
+                    "ALTER TABLE " + HEARTBEAT_SERVICES + " ADD COLUMN IF NOT EXISTS schedule text",
+                    "ALTER TABLE " + HEARTBEAT_SERVICES + " ADD COLUMN IF NOT EXISTS tz text"),
+                Migration.sql(122, "heartbeat runs and signals",
+                    HEARTBEAT_SERVICES_DDL,
+                    // Longest a run (from /start to its end) may take; null: runs are not timed out.
+                    "ALTER TABLE " + HEARTBEAT_SERVICES + " ADD COLUMN IF NOT EXISTS max_run_ms bigint",
+                    // Signals of heartbeat services: start, success, fail, log; bodies truncated at 10,000 bytes; a
+                    // start is open until its run ends (a success or fail with its run id) or times out.
+                    "CREATE TABLE IF NOT EXISTS " + HEARTBEAT_EVENTS + " ("
+                        + "id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, "
+                        + "service text NOT NULL, "
+                        + "kind text NOT NULL CHECK (kind IN ('start', 'success', 'fail', 'log')), "
+                        + "run_id text, "
+                        + "at timestamptz NOT NULL, "
+                        + "open boolean NOT NULL DEFAULT false, "
+                        + "duration_ms double precision, "
+                        + "exit_status integer, "
+                        + "body text)",
+                    "CREATE INDEX IF NOT EXISTS " + HEARTBEAT_EVENTS + "_service_idx ON " + HEARTBEAT_EVENTS
+                        + " (service, id)",
+                    "CREATE INDEX IF NOT EXISTS " + HEARTBEAT_EVENTS + "_open_idx ON " + HEARTBEAT_EVENTS
+                        + " (service, at) WHERE open"),
                 Migration.sql(201, "heartbeat services",
                     // state: 'new' (registered, never pinged: silently unavailable), 'up' or 'down'.
                     // alert_after = last_ping + timeout + grace, precomputed so the flip loop is one index scan.
-                    "CREATE TABLE IF NOT EXISTS " + HEARTBEAT_SERVICES + " ("
-                        + "id text PRIMARY KEY, "
-                        + "timeout_ms bigint NOT NULL, "
-                        + "grace_ms bigint NOT NULL, "
-                        + "statuses jsonb NOT NULL, "
-                        + "state text NOT NULL DEFAULT 'new' CHECK (state IN ('new', 'up', 'down')), "
-                        + "status integer NOT NULL DEFAULT 0, "
-                        + "last_ping timestamptz, "
-                        + "alert_after timestamptz, "
-                        + "created_at timestamptz NOT NULL DEFAULT now(), "
-                        + "updated_at timestamptz NOT NULL DEFAULT now())",
+                    HEARTBEAT_SERVICES_DDL,
                     "CREATE INDEX IF NOT EXISTS " + HEARTBEAT_SERVICES + "_due_idx ON " + HEARTBEAT_SERVICES
                         + " (alert_after) WHERE state = 'up'"));
     }

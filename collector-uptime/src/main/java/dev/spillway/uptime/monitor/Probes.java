@@ -1,0 +1,123 @@
+package dev.spillway.uptime.monitor;
+
+import javax.net.ssl.SSLException;
+import java.io.IOException;
+import java.io.InterruptedIOException;
+import java.net.ConnectException;
+import java.net.NoRouteToHostException;
+import java.net.SocketTimeoutException;
+import java.net.UnknownHostException;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+import java.util.concurrent.atomic.LongAdder;
+
+/**
+ * One probe per check type behind one {@link #check}: HTTP ({@link HttpProbe}), {@link TcpProbe},
+ * {@link DnsProbe}, {@link TlsProbe} and {@link IcmpProbe}. All obey the same {@link AddressPolicy}, all count
+ * their denials and received bytes together, and none throws: every failure is a down result with its reason
+ * ({@code category: detail}).
+ */
+public final class Probes implements AutoCloseable {
+
+    private final HttpProbe http;
+    private final TcpProbe tcp;
+    private final DnsProbe dns;
+    private final TlsProbe tls;
+    private final IcmpProbe icmp;
+    private final LongAdder denied = new LongAdder();
+    private final LongAdder received = new LongAdder();
+
+    /**
+     * @param keepAlive HTTP keep-alive (see {@link HttpProbe})
+     * @param maxConnections idle HTTP connections kept with keep-alive
+     * @param policy where checks may connect
+     */
+    public Probes(boolean keepAlive, int maxConnections, AddressPolicy policy) {
+        this(new HttpProbe(keepAlive, maxConnections, policy), policy, null);
+    }
+
+    /** With a trust manager of the test's for TLS checks' chain validation (null: the JDK's default trust). */
+    Probes(HttpProbe http, AddressPolicy policy, javax.net.ssl.X509TrustManager trust) {
+        this.http = http;
+        this.tcp = new TcpProbe(policy, received);
+        this.dns = new DnsProbe(policy);
+        this.tls = new TlsProbe(policy, received, trust);
+        this.icmp = new IcmpProbe(policy);
+    }
+
+    /** Runs one check of any type; never throws. */
+    public CheckResult check(MonitorSpec spec) {
+        if (spec.type() == CheckType.HTTP) {
+            return http.check(spec);
+        }
+        final CheckResult r = switch (spec.type()) {
+            case TCP -> tcp.check(spec);
+            case DNS -> dns.check(spec);
+            case TLS -> tls.check(spec);
+            default -> icmp.check(spec);
+        };
+        if (r.error() != null && r.error().startsWith("address policy: ")) {
+            denied.increment();
+        }
+        return r;
+    }
+
+    /** Checks of every type refused by the address policy. */
+    public long deniedChecks() {
+        return http.deniedChecks() + denied.sum();
+    }
+
+    /** Bytes read from probe connections of every type. */
+    public long receivedBytes() {
+        return http.receivedBytes() + received.sum();
+    }
+
+    /** The HTTP probe (its own counters). */
+    public HttpProbe http() {
+        return http;
+    }
+
+    @Override
+    public void close() {
+        http.close();
+    }
+
+    /** The start of a check: microseconds, what the database keeps. */
+    static Instant now() {
+        return Instant.now().truncatedTo(ChronoUnit.MICROS);
+    }
+
+    /**
+     * Milliseconds left until the deadline, at least 1 (0 would mean "no timeout" to sockets).
+     *
+     * @throws SocketTimeoutException when it has passed
+     */
+    static int remainingMs(long deadlineNanos) throws SocketTimeoutException {
+        final long ms = (deadlineNanos - System.nanoTime()) / 1_000_000;
+        if (ms <= 0) {
+            throw new SocketTimeoutException("timeout");
+        }
+        return (int) Math.min(Integer.MAX_VALUE, ms);
+    }
+
+    /** A failure's reason, by category, as HTTP checks give it. */
+    static String classify(IOException e, MonitorSpec spec) {
+        if (e instanceof AddressDeniedException d) {
+            return d.getMessage();
+        }
+        final String detail = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
+        if (e instanceof UnknownHostException) {
+            return "dns: cannot resolve " + spec.url().getHost();
+        }
+        if (e instanceof ConnectException || e instanceof NoRouteToHostException) {
+            return "connect: " + detail;
+        }
+        if (e instanceof SSLException) {
+            return "tls: " + detail;
+        }
+        if (e instanceof InterruptedIOException) {
+            return "timeout: no complete answer within " + MonitorValidator.format(spec.timeout());
+        }
+        return "io: " + detail;
+    }
+}
