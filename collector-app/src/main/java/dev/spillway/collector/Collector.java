@@ -268,14 +268,17 @@ public final class Collector implements AutoCloseable {
         return listeners.udpAddress();
     }
 
-    /** The JDBC URL the collector writes to (the embedded one when none was configured). */
+    /**
+     * The JDBC URL the collector writes to (the embedded one when none was configured); null for an edge without a
+     * database.
+     */
     public String jdbcUrl() {
-        return db.jdbcUrl();
+        return db == null ? null : db.jdbcUrl();
     }
 
-    /** The embedded database, or null when an external one is configured. */
+    /** The embedded database, or null when an external one is configured (or none: an edge without a database). */
     public EmbeddedDatabase embeddedDatabase() {
-        return db.embedded();
+        return db == null ? null : db.embedded();
     }
 
     /** The JetStream writer's consumer (its counters), or null unless the role is writer. */
@@ -293,7 +296,7 @@ public final class Collector implements AutoCloseable {
         return router;
     }
 
-    /** Heartbeats and monitors. */
+    /** Heartbeats and monitors; null for an edge without a database. */
     public Uptime uptime() {
         return uptime;
     }

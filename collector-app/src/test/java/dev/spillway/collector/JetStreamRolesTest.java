@@ -6,6 +6,7 @@ import dev.spillway.telemetry.nats.NatsBatchConsumer;
 import dev.spillway.telemetry.testsupport.Await;
 import dev.spillway.telemetry.testsupport.NatsServer;
 import dev.spillway.telemetry.testsupport.TestDatabase;
+import dev.spillway.testkit.TargetServer;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -188,6 +189,30 @@ class JetStreamRolesTest {
         final String[] out = java.util.Arrays.copyOf(a, a.length + b.length);
         System.arraycopy(b, 0, out, a.length, b.length);
         return out;
+    }
+
+    /**
+     * An edge given the database and the monitors duty checks monitors, and their results travel the edge's way:
+     * points into its pipeline, batches to JetStream, written by the writer (which checks none itself here).
+     */
+    @Test
+    void monitorsAtAnEdgeReportThroughJetStream() throws Exception {
+        final String stream = "edgemon";
+        try (TestDatabase db = TestDatabase.create("js_edgemon");
+             TargetServer target = TargetServer.http().on("/ok", TargetServer.Behaviour.ok("ok"))) {
+            final CollectorHarness writer = CollectorHarness.start(db, concat(role("writer", stream),
+                new String[] {"--duties", "ingest"}));
+            final CollectorHarness edge = CollectorHarness.start(db, concat(role("edge", stream),
+                new String[] {"--duties", "ingest,monitors"}));
+            assertEquals(201, edge.put("/api/v1/monitors/web", "{\"url\":\"" + target.url("/ok")
+                + "\",\"interval\":\"1s\"}").statusCode());
+            Await.until(Duration.ofSeconds(60), () -> db.queryLong("SELECT count(*) FROM telemetry WHERE "
+                + "measurement = 'monitor' AND tags->>'monitor' = 'web'") >= 3, "the edge's check results are stored");
+            assertTrue(edge.collector.stats().written() > 0, "written by the edge's pipeline: published to JetStream");
+            assertTrue(writer.collector.jetStreamWriter().writtenEvents() >= 3, "and written by the writer");
+            edge.close();
+            writer.close();
+        }
     }
 
     @Test
