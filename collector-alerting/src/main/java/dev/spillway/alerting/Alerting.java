@@ -45,7 +45,8 @@ public final class Alerting implements NotificationQueue {
             NotifySettings.defaults().withMaxAge(settings.notifyMaxAge()), clock,
             () -> ThreadLocalRandom.current().nextDouble(), registry);
         if (settings.slackWebhook() != null) {
-            final Channel slack = new ChannelStore(ds).ensure("slack", ChannelKind.SLACK, settings.slackWebhook());
+            final Channel slack = new ChannelStore(ds).ensure("slack", ChannelKind.SLACK, settings.slackWebhook(),
+                settings.groupWindow());
             if (!slack.enabled()) {
                 LOG.warn("notification channel 'slack' stays disabled since {}: {} (same --slack-webhook; re-enable "
                     + "with PUT /api/v1/channels/slack or give a new URL)", slack.disabledAt(), slack.disabledReason());
@@ -53,6 +54,7 @@ public final class Alerting implements NotificationQueue {
         }
         transitions.addListener(new MonitorNotifications(clock, relay::wakeup));
         new NotifyApi(ds, relay::wakeup).register(router);
+        new MaintenanceApi(new Maintenance(ds), clock).register(router);
         if (relayDuty) {
             relay.start();
             stack.push(relay, NotifySettings.defaults().requestTimeout().plusSeconds(5));

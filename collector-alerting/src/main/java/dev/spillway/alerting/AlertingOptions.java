@@ -26,6 +26,11 @@ public final class AlertingOptions {
         description = "Retry undelivered notifications this long, then give them up (default: ${DEFAULT-VALUE}).")
     String notifyMaxAge;
 
+    @Option(names = "--notify-group-window", paramLabel = "DURATION", defaultValue = "30s",
+        description = "Changes to the 'slack' channel within this long after a message go out together as one digest "
+            + "(0s: one message per change; default: ${DEFAULT-VALUE}; other channels: group_window in the API).")
+    String notifyGroupWindow;
+
     /**
      * Validates the options.
      *
@@ -35,6 +40,7 @@ public final class AlertingOptions {
         final String slack = OptionValues.blank(slackWebhook) ? null : v.httpUrl("--slack-webhook", slackWebhook);
         final String pub = OptionValues.blank(publicUrl) ? null : v.httpUrl("--public-url", publicUrl);
         return new AlertingSettings(slack, pub, v.durationIn("--notify-max-age", notifyMaxAge, Duration.ofMinutes(1),
-            Duration.ofDays(30)));
+            Duration.ofDays(30)), notifyGroupWindow == null ? Channel.DEFAULT_GROUP_WINDOW
+            : v.durationIn("--notify-group-window", notifyGroupWindow, Duration.ZERO, Channel.MAX_GROUP_WINDOW));
     }
 }

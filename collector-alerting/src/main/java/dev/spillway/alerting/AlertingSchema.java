@@ -12,6 +12,11 @@ public final class AlertingSchema {
     /** The transactional outbox: one row per (event, channel). */
     public static final String NOTIFICATION_OUTBOX = "notification_outbox";
 
+    /** Maintenance windows: one-off and recurring. */
+    public static final String MAINTENANCE_WINDOWS = "maintenance_windows";
+    /** Notifications held by a maintenance window: recorded, not announced. */
+    public static final String NOTIFICATION_HELD = "notification_held";
+
     private AlertingSchema() {
     }
 
@@ -50,6 +55,49 @@ public final class AlertingSchema {
                     "CREATE INDEX IF NOT EXISTS " + NOTIFICATION_OUTBOX + "_pending_idx ON " + NOTIFICATION_OUTBOX
                         + " (channel_id, id) WHERE state = 'pending'",
                     "CREATE INDEX IF NOT EXISTS " + NOTIFICATION_OUTBOX + "_state_idx ON " + NOTIFICATION_OUTBOX
-                        + " (state, id)"));
+                        + " (state, id)"),
+                // Delivery lanes with leases (the POST runs outside any transaction) and grouping into digests.
+                Migration.sql(210, "notification leases and digests",
+                    "ALTER TABLE " + NOTIFICATION_OUTBOX + " ADD COLUMN IF NOT EXISTS lease_owner text, "
+                        + "ADD COLUMN IF NOT EXISTS lease_until timestamptz, "
+                        + "ADD COLUMN IF NOT EXISTS digest_id bigint REFERENCES " + NOTIFICATION_OUTBOX
+                        + " (id) ON DELETE SET NULL",
+                    "ALTER TABLE " + NOTIFICATION_OUTBOX + " DROP CONSTRAINT IF EXISTS " + NOTIFICATION_OUTBOX
+                        + "_state_check",
+                    "ALTER TABLE " + NOTIFICATION_OUTBOX + " ADD CONSTRAINT " + NOTIFICATION_OUTBOX + "_state_check "
+                        + "CHECK (state IN ('pending', 'sent', 'failed', 'grouped'))",
+                    "CREATE INDEX IF NOT EXISTS " + NOTIFICATION_OUTBOX + "_digest_idx ON " + NOTIFICATION_OUTBOX
+                        + " (digest_id) WHERE digest_id IS NOT NULL",
+                    // 30 s by default; the log channel logs each notification on its own.
+                    "ALTER TABLE " + NOTIFICATION_CHANNELS + " ADD COLUMN IF NOT EXISTS group_window_ms bigint NOT NULL "
+                        + "DEFAULT 30000 CHECK (group_window_ms >= 0), "
+                        + "ADD COLUMN IF NOT EXISTS last_cut_at timestamptz",
+                    "UPDATE " + NOTIFICATION_CHANNELS + " SET group_window_ms = 0 WHERE id = 'log'"),
+                // Maintenance windows (uptime reports derive maintenance time from this table) and what they held.
+                Migration.sql(211, "maintenance windows",
+                    "CREATE TABLE IF NOT EXISTS " + MAINTENANCE_WINDOWS + " ("
+                        + "id text PRIMARY KEY, "
+                        + "scope text NOT NULL CHECK (scope IN ('all', 'monitor', 'service', 'tag')), "
+                        + "target text, "
+                        + "starts_at timestamptz, "
+                        + "ends_at timestamptz, "
+                        + "cron text, "
+                        + "duration_ms bigint, "
+                        + "zone text, "
+                        + "reason text, "
+                        + "created_at timestamptz NOT NULL DEFAULT now())",
+                    "CREATE TABLE IF NOT EXISTS " + NOTIFICATION_HELD + " ("
+                        + "id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, "
+                        + "window_id text NOT NULL, "
+                        + "type text NOT NULL, "
+                        + "subject_kind text NOT NULL, "
+                        + "subject text NOT NULL, "
+                        + "old_state text, "
+                        + "new_state text NOT NULL, "
+                        + "occurred_at timestamptz NOT NULL, "
+                        + "details jsonb NOT NULL DEFAULT '{}', "
+                        + "held_at timestamptz NOT NULL)",
+                    "CREATE INDEX IF NOT EXISTS " + NOTIFICATION_HELD + "_subject_idx ON " + NOTIFICATION_HELD
+                        + " (subject_kind, subject, id)"));
     }
 }

@@ -11,13 +11,20 @@ import java.time.Duration;
  * @param slackWebhook a Slack incoming-webhook URL to create (or update) the channel {@code slack} from, or null
  * @param publicUrl the status page's public address, linked from messages, or null
  * @param notifyMaxAge how long undelivered notifications are retried before they are given up
+ * @param groupWindow the group window of the {@code slack} channel made from {@code --slack-webhook}
  */
-public record AlertingSettings(String slackWebhook, String publicUrl, Duration notifyMaxAge) {
+public record AlertingSettings(String slackWebhook, String publicUrl, Duration notifyMaxAge, Duration groupWindow) {
+
+    /** Settings without a group window option: the default window. */
+    public AlertingSettings(String slackWebhook, String publicUrl, Duration notifyMaxAge) {
+        this(slackWebhook, publicUrl, notifyMaxAge, Channel.DEFAULT_GROUP_WINDOW);
+    }
 
     /** Masks the webhook's secret path; durations as people write them. */
     @Override
     public String toString() {
         return "slackWebhook=" + (slackWebhook == null ? "none" : "set") + " publicUrl="
-            + (publicUrl == null ? "none" : publicUrl) + " notifyMaxAge=" + Units.formatDuration(notifyMaxAge);
+            + (publicUrl == null ? "none" : publicUrl) + " notifyMaxAge=" + Units.formatDuration(notifyMaxAge)
+            + " groupWindow=" + Units.formatDuration(groupWindow);
     }
 }

@@ -11,9 +11,16 @@ import java.time.Instant;
  * @param enabled false after a permanent failure (or when switched off by API)
  * @param disabledReason why it was disabled, e.g. {@code HTTP 404 no_service}; null when enabled
  * @param disabledAt when it was disabled; null when enabled
+ * @param groupWindow transitions within this long of the last message go out together as one digest
+ *     (0: each transition is its own message)
  */
 public record Channel(String id, ChannelKind kind, String url, boolean enabled, String disabledReason,
-                      Instant disabledAt) {
+                      Instant disabledAt, java.time.Duration groupWindow) {
+
+    /** The default group window. */
+    public static final java.time.Duration DEFAULT_GROUP_WINDOW = java.time.Duration.ofSeconds(30);
+    /** The longest group window: a digest must not sit for hours. */
+    public static final java.time.Duration MAX_GROUP_WINDOW = java.time.Duration.ofHours(1);
 
     /** The built-in log channel's id. */
     public static final String LOG_ID = "log";

@@ -17,7 +17,7 @@ import java.util.regex.Pattern;
 public final class ChannelStore {
 
     private static final Pattern ID = Pattern.compile("[A-Za-z0-9_.-]{1,64}");
-    private static final String COLUMNS = "id, kind, url, enabled, disabled_reason, disabled_at";
+    private static final String COLUMNS = "id, kind, url, enabled, disabled_reason, disabled_at, group_window_ms";
 
     private final DataSource dataSource;
 
@@ -89,14 +89,28 @@ public final class ChannelStore {
      * @return the stored channel
      */
     public Channel put(String id, ChannelKind kind, String url) throws SQLException {
+        return put(id, kind, url, Channel.DEFAULT_GROUP_WINDOW);
+    }
+
+    /**
+     * Creates or replaces a channel with a group window (0 sends each transition on its own).
+     *
+     * @throws IllegalArgumentException naming the field and the rule
+     */
+    public Channel put(String id, ChannelKind kind, String url, java.time.Duration groupWindow) throws SQLException {
         validate(id, kind, url);
+        if (groupWindow == null || groupWindow.isNegative() || groupWindow.compareTo(Channel.MAX_GROUP_WINDOW) > 0) {
+            throw new IllegalArgumentException("group_window must be 0s..1h, was " + groupWindow);
+        }
         try (Connection c = dataSource.getConnection();
-             PreparedStatement ps = c.prepareStatement("INSERT INTO notification_channels (id, kind, url) "
-                 + "VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET kind = EXCLUDED.kind, url = EXCLUDED.url, "
+             PreparedStatement ps = c.prepareStatement("INSERT INTO notification_channels (id, kind, url, "
+                 + "group_window_ms) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET kind = EXCLUDED.kind, "
+                 + "url = EXCLUDED.url, group_window_ms = EXCLUDED.group_window_ms, "
                  + "enabled = true, disabled_reason = NULL, disabled_at = NULL RETURNING " + COLUMNS)) {
             ps.setString(1, id);
             ps.setString(2, kind.id());
             ps.setString(3, url);
+            ps.setLong(4, groupWindow.toMillis());
             // The row as written, in the same statement: a concurrent DELETE cannot slip in before it is read.
             try (ResultSet rs = ps.executeQuery()) {
                 rs.next();
@@ -112,13 +126,23 @@ public final class ChannelStore {
      *
      * @return the stored channel
      */
-    public Channel ensure(String id, ChannelKind kind, String url) throws SQLException {
+    public Channel ensure(String id, ChannelKind kind, String url, java.time.Duration groupWindow)
+        throws SQLException {
         validate(id, kind, url);
         final Optional<Channel> existing = get(id);
         if (existing.isPresent() && existing.get().kind() == kind && url.equals(existing.get().url())) {
+            if (!existing.get().groupWindow().equals(groupWindow)) {
+                try (Connection c = dataSource.getConnection(); PreparedStatement ps = c.prepareStatement(
+                    "UPDATE notification_channels SET group_window_ms = ? WHERE id = ?")) {
+                    ps.setLong(1, groupWindow.toMillis());
+                    ps.setString(2, id);
+                    ps.executeUpdate();
+                }
+                return get(id).orElseThrow();
+            }
             return existing.get();
         }
-        return put(id, kind, url);
+        return put(id, kind, url, groupWindow);
     }
 
     /**
@@ -151,6 +175,6 @@ public final class ChannelStore {
 
     private static Channel read(ResultSet rs) throws SQLException {
         return new Channel(rs.getString(1), ChannelKind.parse(rs.getString(2)), rs.getString(3), rs.getBoolean(4),
-            rs.getString(5), Outbox.instant(rs.getTimestamp(6)));
+            rs.getString(5), Outbox.instant(rs.getTimestamp(6)), java.time.Duration.ofMillis(rs.getLong(7)));
     }
 }

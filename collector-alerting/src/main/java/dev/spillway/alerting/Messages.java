@@ -7,6 +7,9 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.time.Instant;
 import java.time.format.DateTimeFormatter;
 import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 
@@ -100,8 +103,9 @@ public final class Messages {
     }
 
     /**
-     * The generic webhook body: Spillway's own fields plus Alertmanager's v4 shape ({@code status},
-     * {@code alerts[]}), so receivers written for either can read it.
+     * The generic webhook body: Spillway's own fields plus Alertmanager's v4 webhook shape ({@code status},
+     * {@code alerts[]}, {@code groupKey}, {@code truncatedAlerts}), so receivers written for either can read it. The
+     * firing and the resolved event of one thing carry the same {@code alertname}, labels and {@code fingerprint}.
      */
     public String webhook(Notification n, long id) {
         final ObjectNode root = Json.MAPPER.createObjectNode();
@@ -117,20 +121,143 @@ public final class Messages {
         final ObjectNode details = root.putObject("details");
         n.details().forEach(details::put);
         root.put("url", publicUrl);
-        final boolean firing = !"ok".equals(severity(n));
+        final boolean firing = firing(n);
         root.put("status", firing ? "firing" : "resolved");
-        final ObjectNode alert = root.putArray("alerts").addObject();
+        root.put("groupKey", n.subjectKind() + ":" + n.subject());
+        root.put("truncatedAlerts", 0);
+        root.put("externalURL", publicUrl);
+        root.putObject("commonLabels").setAll(labels(n));
+        alert(root.putArray("alerts"), n);
+        return Json.write(root);
+    }
+
+    /** The most alerts a digest's webhook body lists (Alertmanager's {@code max_alerts}); the rest are counted. */
+    static final int DIGEST_MAX_ALERTS = 100;
+    /** The most names a digest's sentence lists per group. */
+    static final int DIGEST_MAX_NAMES = 10;
+
+    /**
+     * One line for a digest: per (kind, new state), in order of first appearance, the count and the first names:
+     * {@code 12 monitors down: a, b, c ... and 9 more; 1 service available: backup}.
+     */
+    public static String digestSentence(List<Notification> members) {
+        final Map<String, List<String>> groups = new LinkedHashMap<>();
+        for (Notification n : members) {
+            final String state = n.type().endsWith(".status") ? "status " + n.newState() : n.newState();
+            groups.computeIfAbsent(n.subjectKind() + "\u0000" + state, k -> new ArrayList<>()).add(n.subject());
+        }
+        final StringBuilder sb = new StringBuilder();
+        for (Map.Entry<String, List<String>> g : groups.entrySet()) {
+            final String[] key = g.getKey().split("\u0000", 2);
+            final List<String> names = g.getValue();
+            if (sb.length() > 0) {
+                sb.append("; ");
+            }
+            sb.append(names.size()).append(' ').append(key[0]).append(names.size() == 1 ? "" : "s").append(' ')
+                .append(key[1]).append(": ");
+            final int shown = Math.min(names.size(), DIGEST_MAX_NAMES);
+            sb.append(String.join(", ", names.subList(0, shown)));
+            if (names.size() > shown) {
+                sb.append(" ... and ").append(names.size() - shown).append(" more");
+            }
+        }
+        return sb.toString();
+    }
+
+    /** Slack body for a digest: the sentence as {@code text} and one section, and the count in the context. */
+    public String slackDigest(List<Notification> members, long id) {
+        final boolean critical = members.stream().anyMatch(n -> "critical".equals(severity(n)));
+        final boolean warning = members.stream().anyMatch(n -> "warning".equals(severity(n)));
+        final String emoji = critical ? ":red_circle:" : warning ? ":large_yellow_circle:" : ":large_green_circle:";
+        final String line = emoji + " " + slackEscape(digestSentence(members));
+        final ObjectNode root = Json.MAPPER.createObjectNode();
+        root.put("text", cap(line, SLACK_SECTION_MAX));
+        final ArrayNode blocks = root.putArray("blocks");
+        blocks.addObject().put("type", "section").putObject("text").put("type", "mrkdwn")
+            .put("text", cap(line, SLACK_SECTION_MAX));
+        if (publicUrl != null) {
+            blocks.addObject().put("type", "section").putObject("text").put("type", "mrkdwn")
+                .put("text", "<" + publicUrl + "|Open the status page>");
+        }
+        blocks.addObject().put("type", "context").putArray("elements").addObject().put("type", "mrkdwn")
+            .put("text", "spillway · digest of " + members.size() + " changes · notification " + id);
+        return Json.write(root);
+    }
+
+    /**
+     * Webhook body for a digest: the Alertmanager group shape, one alert per member (the first
+     * {@value #DIGEST_MAX_ALERTS}; {@code truncatedAlerts} counts the rest), plus {@code count} and {@code text}.
+     */
+    public String webhookDigest(String channelId, List<Notification> members, long id) {
+        final ObjectNode root = Json.MAPPER.createObjectNode();
+        root.put("version", "4");
+        root.put("id", id);
+        root.put("type", OutboxEntry.DIGEST_TYPE);
+        root.put("count", members.size());
+        root.put("text", digestSentence(members));
+        root.put("url", publicUrl);
+        root.put("status", members.stream().anyMatch(Messages::firing) ? "firing" : "resolved");
+        root.put("receiver", channelId);
+        root.put("groupKey", "digest:" + channelId);
+        root.put("truncatedAlerts", Math.max(0, members.size() - DIGEST_MAX_ALERTS));
+        root.put("externalURL", publicUrl);
+        final ArrayNode alerts = root.putArray("alerts");
+        for (int i = 0; i < Math.min(members.size(), DIGEST_MAX_ALERTS); i++) {
+            alert(alerts, members.get(i));
+        }
+        return Json.write(root);
+    }
+
+    private static boolean firing(Notification n) {
+        return !"ok".equals(severity(n));
+    }
+
+    /**
+     * The alert's name, the same for its firing and its resolved event: {@code SpillwayMonitorDown},
+     * {@code SpillwayServiceUnavailable}, {@code SpillwayServiceStatus}.
+     */
+    static String alertName(Notification n) {
+        final String kind = capitalize(n.subjectKind());
+        if (n.type().endsWith(".status")) {
+            return "Spillway" + kind + "Status";
+        }
+        return "Spillway" + kind + ("service".equals(n.subjectKind()) ? "Unavailable" : "Down");
+    }
+
+    /** Labels identify the alert (never its state): the same set for firing and resolved. */
+    private static ObjectNode labels(Notification n) {
+        final ObjectNode labels = Json.MAPPER.createObjectNode();
+        labels.put("alertname", alertName(n));
+        labels.put(n.subjectKind(), n.subject());
+        labels.put("severity", n.type().endsWith(".status") ? "warning" : "critical");
+        return labels;
+    }
+
+    /** A stable hash of the labels, as Alertmanager's fingerprint: 16 hex digits. */
+    static String fingerprint(Notification n) {
+        try {
+            final java.security.MessageDigest md = java.security.MessageDigest.getInstance("SHA-256");
+            final byte[] h = md.digest((alertName(n) + "\u0000" + n.subjectKind() + "\u0000" + n.subject())
+                .getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            return java.util.HexFormat.of().formatHex(h, 0, 8);
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException("SHA-256 is required of every JRE", e);
+        }
+    }
+
+    private void alert(ArrayNode alerts, Notification n) {
+        final boolean firing = firing(n);
+        final ObjectNode alert = alerts.addObject();
         alert.put("status", firing ? "firing" : "resolved");
-        alert.putObject("labels").put("alertname", n.type()).put(n.subjectKind(), n.subject())
-            .put("severity", severity(n));
-        alert.putObject("annotations").put("summary", sentence(n));
-        alert.put("startsAt", iso(n.occurredAt()));
+        alert.set("labels", labels(n));
+        alert.putObject("annotations").put("summary", sentence(n)).put("state", n.newState());
+        final String since = n.details().get("unavailable_since");
+        alert.put("startsAt", firing || since == null || "null".equals(since) ? iso(n.occurredAt()) : since);
         alert.put("endsAt", firing ? "0001-01-01T00:00:00Z" : iso(n.occurredAt()));
-        alert.put("fingerprint", n.subjectKind() + ":" + n.subject());
+        alert.put("fingerprint", fingerprint(n));
         if (publicUrl != null) {
             alert.put("generatorURL", publicUrl);
         }
-        return Json.write(root);
     }
 
     private static String verb(Notification n) {

@@ -24,12 +24,14 @@ import java.util.Set;
  */
 public final class NotifyApi {
 
-    private static final Set<String> STATES = Set.of(OutboxEntry.PENDING, OutboxEntry.SENT, OutboxEntry.FAILED);
+    private static final Set<String> STATES = Set.of(OutboxEntry.PENDING, OutboxEntry.SENT, OutboxEntry.FAILED,
+        OutboxEntry.GROUPED);
 
     /** What a PUT body may set. */
-    private static final Set<String> FIELDS = Set.of("kind", "url");
+    private static final Set<String> FIELDS = Set.of("kind", "url", "group_window");
     /** What a GET answer holds besides: accepted and ignored, so a GET body can be sent back. */
     private static final Set<String> READ_ONLY = Set.of("id", "enabled", "disabled_reason", "disabled_at");
+    // group_window is settable: not read-only
 
     private final DataSource dataSource;
     private final ChannelStore channels;
@@ -94,12 +96,26 @@ public final class NotifyApi {
             }
             ApiText.requireNoControl("url", url.asText());
         }
+        java.time.Duration window = Channel.DEFAULT_GROUP_WINDOW;
+        final JsonNode gw = body.get("group_window");
+        if (gw != null && !gw.isNull()) {
+            try {
+                window = dev.spillway.runtime.config.Units.parseDuration(gw.asText());
+            } catch (IllegalArgumentException e) {
+                throw ApiException.invalid("group_window", "must be a duration such as 30s or 0s, was '"
+                    + gw.asText() + "'");
+            }
+            if (!gw.isTextual() || window.isNegative() || window.compareTo(Channel.MAX_GROUP_WINDOW) > 0) {
+                throw ApiException.invalid("group_window", "must be a duration string 0s..1h, was " + gw);
+            }
+        }
         final Channel stored;
         try {
-            stored = channels.put(req.param("id"), kind, url == null || url.isNull() ? null : url.asText());
+            stored = channels.put(req.param("id"), kind, url == null || url.isNull() ? null : url.asText(), window);
         } catch (IllegalArgumentException e) {
             final String m = e.getMessage();
-            final String field = m.startsWith("id") ? "id" : m.startsWith("kind") ? "kind" : "url";
+            final String field = m.startsWith("id") ? "id" : m.startsWith("kind") ? "kind"
+                : m.startsWith("group_window") ? "group_window" : "url";
             throw ApiException.invalid(field, m);
         }
         channelsChanged.run();
@@ -109,7 +125,7 @@ public final class NotifyApi {
     private ApiResponse notifications(ApiRequest req) throws Exception {
         final String state = req.queryParam("state");
         if (state != null && !STATES.contains(state)) {
-            throw ApiException.invalid("state", "must be pending, sent or failed, was '" + state + "'");
+            throw ApiException.invalid("state", "must be pending, sent, failed or grouped, was '" + state + "'");
         }
         final String rawLimit = req.queryParam("limit");
         int limit = 100;
@@ -140,6 +156,7 @@ public final class NotifyApi {
         m.put("enabled", c.enabled());
         m.put("disabled_reason", c.disabledReason());
         m.put("disabled_at", c.disabledAt() == null ? null : c.disabledAt().toString());
+        m.put("group_window", dev.spillway.runtime.config.Units.formatDuration(c.groupWindow()));
         return m;
     }
 
@@ -162,6 +179,7 @@ public final class NotifyApi {
         m.put("sent_at", e.sentAt() == null ? null : e.sentAt().toString());
         m.put("last_status", e.lastStatus());
         m.put("last_error", e.lastError());
+        m.put("digest_id", e.digestId());
         return m;
     }
 }

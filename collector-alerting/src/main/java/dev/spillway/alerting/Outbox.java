@@ -19,7 +19,7 @@ public final class Outbox {
 
     static final String COLUMNS = "o.id, o.channel_id, o.type, o.subject_kind, o.subject, o.old_state, o.new_state, "
         + "o.occurred_at, o.details::text, o.created_at, o.state, o.attempts, o.next_attempt_at, o.sent_at, "
-        + "o.last_status, o.last_error";
+        + "o.last_status, o.last_error, o.digest_id";
 
     private Outbox() {
     }
@@ -27,7 +27,8 @@ public final class Outbox {
     /**
      * Adds one pending row per enabled channel (the log channel is always one of them), unless the notification
      * is a {@link Notification#isQuietFirstState quiet first state}: that is recorded by its owner (the transition
-     * log, the service row) and not announced.
+     * log, the service row) and not announced; nor while a maintenance window covers its subject: then it is
+     * recorded in {@code notification_held} instead.
      *
      * @param c a connection in the transaction that changes the state (autocommit off)
      * @param now the time of the change as the caller's clock sees it
@@ -35,6 +36,11 @@ public final class Outbox {
      */
     public static int enqueue(Connection c, Notification n, Instant now) throws SQLException {
         if (n.isQuietFirstState()) {
+            return 0;
+        }
+        final String window = Maintenance.holdingWindow(c, n, now);
+        if (window != null) {
+            Maintenance.hold(c, n, window, now);
             return 0;
         }
         // The channels are locked (KEY SHARE) until the state change commits: a channel deleted meanwhile is either
@@ -81,13 +87,31 @@ public final class Outbox {
         }
     }
 
+    /** The notifications a digest row carries, in the order they were written. */
+    static List<Notification> members(Connection c, long digestId) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("SELECT " + COLUMNS + " FROM notification_outbox o "
+            + "WHERE o.digest_id = ? ORDER BY o.id")) {
+            ps.setLong(1, digestId);
+            final List<Notification> out = new ArrayList<>();
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    out.add(read(rs).notification());
+                }
+            }
+            return out;
+        }
+    }
+
     static OutboxEntry read(ResultSet rs) throws SQLException {
         final Notification n = new Notification(rs.getString(3), rs.getString(4), rs.getString(5), rs.getString(6),
             rs.getString(7), instant(rs.getTimestamp(8)), Json.readStringMap(rs.getString(9)));
         final int status = rs.getInt(15);
         final Integer lastStatus = rs.wasNull() ? null : status;
+        final long digest = rs.getLong(17);
+        final Long digestId = rs.wasNull() ? null : digest;
         return new OutboxEntry(rs.getLong(1), rs.getString(2), n, instant(rs.getTimestamp(10)), rs.getString(11),
-            rs.getInt(12), instant(rs.getTimestamp(13)), instant(rs.getTimestamp(14)), lastStatus, rs.getString(16));
+            rs.getInt(12), instant(rs.getTimestamp(13)), instant(rs.getTimestamp(14)), lastStatus, rs.getString(16),
+            digestId);
     }
 
     static Instant instant(Timestamp t) {

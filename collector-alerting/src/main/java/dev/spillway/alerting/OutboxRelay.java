@@ -17,34 +17,37 @@ import java.sql.Timestamp;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.function.DoubleSupplier;
 
 /**
- * Drains the outbox: for each enabled channel, the oldest pending row is locked ({@code FOR UPDATE SKIP LOCKED},
- * under a per-channel advisory lock so two collectors never send to one webhook at once and messages keep their
- * order), sent, and marked with the answer in the same transaction. So a message the receiver answered is
- * marked exactly once; only a crash between the receiver's answer and the commit can send it twice.
+ * Drains the outbox: every enabled channel has its own {@link DeliveryLane} (a thread, {@code notify-lane-<id>}),
+ * so a slow or dead receiver delays only its own channel. A lane leases its channel's oldest pending row in a
+ * short transaction, sends it with no transaction open, and records the answer (see {@link DeliveryLane}); a
+ * channel with a group window sends the transitions that arrive within the window after a message as one digest.
+ * A dispatcher thread ({@code notify-relay}) starts and stops lanes as channels come and go, expires rows older
+ * than the maximum age and updates the gauges.
  *
- * <p>Per webhook: a token bucket (about 1/s with short bursts), {@code 429} waits {@code Retry-After},
- * 5xx/408/timeouts back off exponentially with jitter until the message is {@code maxAge} old and is then given
- * up, and a permanent refusal (404, 410, 401/403, Slack's {@code invalid_token}) disables the channel with one log
- * line and a reason the API shows; its pending rows wait for the channel to be re-enabled or expire.
+ * <p>Per webhook: a token bucket (about 1/s with short bursts), {@code 429} waits {@code Retry-After} (counted
+ * from the answer), 5xx/408/timeouts back off exponentially with jitter until the message is {@code maxAge} old
+ * and is then given up, and a permanent refusal (404, 410, 401/403, Slack's {@code invalid_token}) disables the
+ * channel with one log line and a reason the API shows; its pending rows wait for the channel to be re-enabled or
+ * expire.
  *
  * <p>A row that waits (backoff, Retry-After) holds back later rows of the same channel: failures are the
  * webhook's, and a "resolved" must never overtake its "firing".
  *
- * <p>One thread ({@code notify-relay}); {@link #drainOnce} is also callable directly (tests, with a manual
- * clock).
+ * <p>{@link #drainOnce} runs every lane once on the caller's thread (tests, with a manual clock).
  */
 public final class OutboxRelay implements AutoCloseable, Service {
 
     private static final Logger LOG = LoggerFactory.getLogger(OutboxRelay.class);
-    /** Advisory-lock namespace: "SPN1". */
-    private static final int LOCK_NAMESPACE = 0x53504E31;
-    /** Rows one channel may send per round, so one busy channel cannot starve the others. */
+    /** Rows one channel may send per {@link #drainOnce}, so one busy channel cannot starve the others. */
     private static final int MAX_PER_CHANNEL_ROUND = 16;
 
     private final DataSource dataSource;
@@ -55,7 +58,10 @@ public final class OutboxRelay implements AutoCloseable, Service {
     private final DoubleSupplier jitter;
     private final WebhookClient client;
     private final NotifyMetrics metrics;
-    private final Map<String, TokenBucket> buckets = new HashMap<>();
+    /** Lease owner name: unique per relay, so a relay that lost a lease cannot record over its new holder. */
+    private final String owner = "relay-" + java.util.UUID.randomUUID();
+    private final Map<String, DeliveryLane> lanes = new ConcurrentHashMap<>();
+    private final Map<String, LaneThread> laneThreads = new HashMap<>();
     private final Object wake = new Object();
     private final Object lifecycle = new Object();
     private boolean woken;
@@ -75,11 +81,11 @@ public final class OutboxRelay implements AutoCloseable, Service {
         this.settings = settings;
         this.clock = clock;
         this.jitter = jitter;
-        this.client = new WebhookClient(settings.requestTimeout());
+        this.client = new WebhookClient(settings.requestTimeout(), clock);
         this.metrics = new NotifyMetrics(registry);
     }
 
-    /** Starts the relay thread. */
+    /** Starts the dispatcher thread, which starts one lane thread per enabled channel. */
     public void start() {
         synchronized (lifecycle) {
             if (thread != null) {
@@ -96,57 +102,134 @@ public final class OutboxRelay implements AutoCloseable, Service {
             woken = true;
             wake.notifyAll();
         }
+        synchronized (lifecycle) {
+            laneThreads.values().forEach(LaneThread::wakeup);
+        }
+    }
+
+    private DeliveryLane lane(String channelId) {
+        return lanes.computeIfAbsent(channelId, id -> new DeliveryLane(id, owner, dataSource, messages, settings,
+            clock, jitter, client, metrics));
     }
 
     private void loop() {
         while (running) {
-            int attempts = 0;
             try {
-                attempts = drainOnce();
+                syncLanes();
+                final Instant now = clock.instant();
+                expire(now);
+                gauges(now);
             } catch (SQLException | RuntimeException e) {
-                logError(e);
-            } catch (InterruptedException e) {
+                logError("notification relay round failed", e);
+            }
+            synchronized (wake) {
+                if (!woken && running) {
+                    try {
+                        TimeUnit.MILLISECONDS.timedWait(wake, settings.pollInterval().toMillis());
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                        running = false;
+                    }
+                }
+                woken = false;
+            }
+        }
+    }
+
+    /** One lane thread per enabled channel; lanes of channels deleted or disabled end. */
+    private void syncLanes() throws SQLException {
+        final java.util.Set<String> enabled = new java.util.HashSet<>();
+        for (Channel ch : channels.list()) {
+            if (ch.enabled()) {
+                enabled.add(ch.id());
+            }
+        }
+        synchronized (lifecycle) {
+            if (!running) {
                 return;
             }
-            if (attempts == 0) {
-                awaitWork();
+            for (String id : enabled) {
+                laneThreads.computeIfAbsent(id, k -> new LaneThread(lane(k)));
             }
-        }
-    }
-
-    private void awaitWork() {
-        synchronized (wake) {
-            if (!woken && running) {
-                try {
-                    TimeUnit.MILLISECONDS.timedWait(wake, settings.pollInterval().toMillis());
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                    running = false;
+            laneThreads.entrySet().removeIf(e -> {
+                if (!enabled.contains(e.getKey())) {
+                    e.getValue().finish();
+                    return true;
                 }
-            }
-            woken = false;
+                return false;
+            });
         }
     }
 
-    private void logError(Exception e) {
+    private synchronized void logError(String what, Exception e) {
         // A database outage would otherwise log once per poll.
         final long now = System.currentTimeMillis();
         if (now - lastErrorLogMillis > 60_000) {
             lastErrorLogMillis = now;
-            LOG.warn("notification relay round failed (retrying every {} ms; logged at most once a minute): {}",
+            LOG.warn("{} (retrying every {} ms; logged at most once a minute): {}", what,
                 settings.pollInterval().toMillis(), e.toString());
         }
     }
 
+    /** A lane's thread: steps while something is due, else waits for a wakeup or the poll interval. */
+    private final class LaneThread {
+        private final DeliveryLane lane;
+        private final Object laneWake = new Object();
+        private final Thread t;
+        private volatile boolean live = true;
+        private boolean laneWoken;
+
+        LaneThread(DeliveryLane lane) {
+            this.lane = lane;
+            this.t = ServiceThreads.start("notify-lane-" + lane.channelId(), this::run);
+        }
+
+        private void run() {
+            while (live && running) {
+                DeliveryLane.Step step = DeliveryLane.Step.IDLE;
+                try {
+                    step = lane.step();
+                } catch (SQLException | RuntimeException e) {
+                    logError("notification lane '" + lane.channelId() + "' failed", e);
+                } catch (InterruptedException e) {
+                    return;
+                }
+                if (step != DeliveryLane.Step.CONTINUE) {
+                    synchronized (laneWake) {
+                        if (!laneWoken && live && running) {
+                            try {
+                                TimeUnit.MILLISECONDS.timedWait(laneWake, settings.pollInterval().toMillis());
+                            } catch (InterruptedException e) {
+                                return;
+                            }
+                        }
+                        laneWoken = false;
+                    }
+                }
+            }
+        }
+
+        void wakeup() {
+            synchronized (laneWake) {
+                laneWoken = true;
+                laneWake.notifyAll();
+            }
+        }
+
+        void finish() {
+            live = false;
+            wakeup();
+        }
+    }
+
     /**
-     * One round: expire rows older than the maximum age, then deliver what is due on every enabled channel, as
-     * far as the rate limits allow.
+     * One round on the caller's thread: expire rows older than the maximum age, then run every enabled channel's
+     * lane until nothing is due (at most {@value #MAX_PER_CHANNEL_ROUND} messages a channel).
      *
      * @return delivery attempts made
      */
-    public synchronized int drainOnce() throws SQLException, InterruptedException {
-        final Instant now = clock.instant();
-        expire(now);
+    public int drainOnce() throws SQLException, InterruptedException {
+        expire(clock.instant());
         int attempts = 0;
         for (Channel ch : channels.list()) {
             if (stopping) {
@@ -155,160 +238,20 @@ public final class OutboxRelay implements AutoCloseable, Service {
             if (!ch.enabled()) {
                 continue;
             }
+            final DeliveryLane lane = lane(ch.id());
             for (int i = 0; i < MAX_PER_CHANNEL_ROUND; i++) {
-                if (ch.kind() != ChannelKind.LOG && bucket(ch.id(), now).millisUntilToken(now.toEpochMilli()) > 0) {
-                    break;
-                }
-                final Step step = deliverOne(ch.id(), now);
-                if (step == Step.IDLE) {
+                final DeliveryLane.Step step = lane.step();
+                if (step == DeliveryLane.Step.IDLE) {
                     break;
                 }
                 attempts++;
-                if (step == Step.STOP) {
+                if (step == DeliveryLane.Step.STOP) {
                     break;
                 }
             }
         }
-        gauges(now);
+        gauges(clock.instant());
         return attempts;
-    }
-
-    private enum Step { IDLE, CONTINUE, STOP }
-
-    private TokenBucket bucket(String channelId, Instant now) {
-        return buckets.computeIfAbsent(channelId, id -> new TokenBucket(settings.ratePerSecond(), settings.burst(),
-            now.toEpochMilli()));
-    }
-
-    private Step deliverOne(String channelId, Instant now) throws SQLException, InterruptedException {
-        try (Connection c = dataSource.getConnection()) {
-            c.setAutoCommit(false);
-            try {
-                final Step step = deliverLocked(c, channelId, now);
-                c.commit();
-                return step;
-            } catch (SQLException | RuntimeException | InterruptedException e) {
-                c.rollback();
-                throw e;
-            }
-        }
-    }
-
-    private Step deliverLocked(Connection c, String channelId, Instant now) throws SQLException, InterruptedException {
-        try (PreparedStatement ps = c.prepareStatement("SELECT pg_try_advisory_xact_lock(?, hashtext(?))")) {
-            ps.setInt(1, LOCK_NAMESPACE);
-            ps.setString(2, channelId);
-            try (ResultSet rs = ps.executeQuery()) {
-                rs.next();
-                if (!rs.getBoolean(1)) {
-                    return Step.IDLE; // another relay is sending to this channel
-                }
-            }
-        }
-        final OutboxEntry row;
-        final Channel ch;
-        try (PreparedStatement ps = c.prepareStatement("SELECT " + Outbox.COLUMNS + ", ch.kind, ch.url "
-            + "FROM notification_outbox o JOIN notification_channels ch ON ch.id = o.channel_id AND ch.enabled "
-            + "WHERE o.channel_id = ? AND o.state = 'pending' ORDER BY o.id LIMIT 1 FOR UPDATE OF o SKIP LOCKED")) {
-            ps.setString(1, channelId);
-            try (ResultSet rs = ps.executeQuery()) {
-                if (!rs.next()) {
-                    return Step.IDLE;
-                }
-                row = Outbox.read(rs);
-                ch = new Channel(channelId, ChannelKind.parse(rs.getString(17)), rs.getString(18), true, null, null);
-            }
-        }
-        if (row.nextAttemptAt().isAfter(now)) {
-            return Step.IDLE;
-        }
-        if (ch.kind() != ChannelKind.LOG && !bucket(channelId, now).tryTake(now.toEpochMilli())) {
-            return Step.IDLE;
-        }
-        final Answer answer = send(ch, row, now);
-        return record(c, ch, row, answer, now);
-    }
-
-    private Answer send(Channel ch, OutboxEntry row, Instant now) throws InterruptedException {
-        return switch (ch.kind()) {
-            case LOG -> {
-                LOG.info("notification {}: {}", row.id(), LogText.escape(Messages.sentence(row.notification())));
-                yield new Answer(200, "", null, null);
-            }
-            case SLACK -> client.post(ch.url(), messages.slack(row.notification(), row.id()), row.id(), now);
-            case WEBHOOK -> client.post(ch.url(), messages.webhook(row.notification(), row.id()), row.id(), now);
-        };
-    }
-
-    private Step record(Connection c, Channel ch, OutboxEntry row, Answer answer, Instant now) throws SQLException {
-        final int attempts = row.attempts() + 1;
-        final Integer status = answer.status() < 0 ? null : answer.status();
-        switch (answer.outcome()) {
-            case SENT -> {
-                update(c, row.id(), OutboxEntry.SENT, attempts, row.nextAttemptAt(), now, status, null);
-                metrics.sent();
-                return Step.CONTINUE;
-            }
-            case RATE_LIMITED, RETRY -> {
-                final Duration wait = answer.outcome() == Answer.Outcome.RATE_LIMITED
-                    ? answer.retryAfter() : settings.backoff(attempts, jitter.getAsDouble());
-                final Instant next = now.plus(wait);
-                if (Duration.between(row.createdAt(), next).compareTo(settings.maxAge()) > 0) {
-                    final String why = "gave up after " + attempts + " attempts over "
-                        + dev.spillway.runtime.config.Units.formatDuration(
-                            Duration.between(row.createdAt(), now).withNanos(0))
-                        + " (max age " + dev.spillway.runtime.config.Units.formatDuration(settings.maxAge())
-                        + "); last answer: " + answer.describe();
-                    update(c, row.id(), OutboxEntry.FAILED, attempts, next, null, status, why);
-                    metrics.failed(1);
-                    LOG.warn("notification {} to channel '{}' {}", row.id(), ch.id(), LogText.escape(why));
-                    return Step.CONTINUE;
-                }
-                update(c, row.id(), OutboxEntry.PENDING, attempts, next, null, status, answer.describe());
-                metrics.retried();
-                LOG.debug("notification {} to channel '{}' will be retried at {}: {}", row.id(), ch.id(), next,
-                    LogText.escape(answer.describe()));
-                return Step.STOP;
-            }
-            case REJECTED -> {
-                final String why = "refused by the receiver: " + answer.describe();
-                update(c, row.id(), OutboxEntry.FAILED, attempts, row.nextAttemptAt(), null, status, why);
-                metrics.failed(1);
-                LOG.warn("notification {} to channel '{}' {}", row.id(), ch.id(), LogText.escape(why));
-                return Step.CONTINUE;
-            }
-            case DISABLE -> {
-                final String why = answer.describe();
-                // The row stays pending: if the channel is fixed and re-enabled, it is delivered (unless too old).
-                update(c, row.id(), OutboxEntry.PENDING, attempts, row.nextAttemptAt(), null, status, why);
-                ChannelStore.disable(c, ch.id(), why, now);
-                metrics.disabled();
-                LOG.error("notification channel '{}' ({} {}) disabled: {}. Its pending notifications wait until it "
-                        + "is re-enabled (PUT /api/v1/channels/{}) or expire after {}.", ch.id(), ch.kind().id(),
-                    ch.maskedUrl(), LogText.escape(why), ch.id(), dev.spillway.runtime.config.Units.formatDuration(settings.maxAge()));
-                return Step.STOP;
-            }
-            default -> throw new IllegalStateException(answer.outcome().name());
-        }
-    }
-
-    private static void update(Connection c, long id, String state, int attempts, Instant next, Instant sentAt,
-                               Integer status, String error) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement("UPDATE notification_outbox SET state = ?, attempts = ?, "
-            + "next_attempt_at = ?, sent_at = ?, last_status = ?, last_error = ? WHERE id = ?")) {
-            ps.setString(1, state);
-            ps.setInt(2, attempts);
-            ps.setTimestamp(3, Timestamp.from(next));
-            ps.setTimestamp(4, sentAt == null ? null : Timestamp.from(sentAt));
-            if (status == null) {
-                ps.setNull(5, java.sql.Types.INTEGER);
-            } else {
-                ps.setInt(5, status);
-            }
-            ps.setString(6, error);
-            ps.setLong(7, id);
-            ps.executeUpdate();
-        }
     }
 
     /** Gives up rows older than the maximum age (e.g. queued behind a disabled channel), one log line per channel. */
@@ -317,14 +260,22 @@ public final class OutboxRelay implements AutoCloseable, Service {
         try (Connection c = dataSource.getConnection();
              PreparedStatement ps = c.prepareStatement("UPDATE notification_outbox SET state = 'failed', "
                  + "last_error = 'expired: not delivered within ' || ? || coalesce('; last error: ' || last_error, '') "
-                 + "WHERE state = 'pending' AND created_at < ? RETURNING channel_id")) {
+                 + "WHERE state = 'pending' AND created_at < ? AND (lease_until IS NULL OR lease_until < ?) "
+                 + "RETURNING channel_id");
+             PreparedStatement members = c.prepareStatement("UPDATE notification_outbox m SET state = d.state, "
+                 + "last_error = d.last_error FROM notification_outbox d WHERE m.digest_id = d.id "
+                 + "AND m.state = 'grouped' AND d.state = 'failed'")) {
             c.setAutoCommit(true);
             ps.setString(1, dev.spillway.runtime.config.Units.formatDuration(settings.maxAge()));
             ps.setTimestamp(2, Timestamp.from(now.minus(settings.maxAge())));
+            ps.setTimestamp(3, Timestamp.from(now));
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
                     perChannel.merge(rs.getString(1), 1, Integer::sum);
                 }
+            }
+            if (!perChannel.isEmpty()) {
+                members.executeUpdate();
             }
         }
         perChannel.forEach((channel, n) -> {
@@ -386,31 +337,42 @@ public final class OutboxRelay implements AutoCloseable, Service {
      */
     @Override
     public boolean stop(Deadline deadline) {
-        final Thread t;
+        final List<Thread> threads = new ArrayList<>();
         stopping = true;
         synchronized (lifecycle) {
             running = false;
-            t = thread;
+            if (thread != null) {
+                threads.add(thread);
+            }
             thread = null;
+            for (LaneThread lt : laneThreads.values()) {
+                lt.finish();
+                threads.add(lt.t);
+            }
+            laneThreads.clear();
         }
-        if (t != null) {
-            wakeup();
-            try {
-                // A send in flight gets its answer recorded (bounded by the request timeout): interrupting it
-                // would roll the row back after the receiver accepted it, and send it again after a restart.
+        wakeup();
+        boolean stopped = true;
+        try {
+            // A send in flight gets its answer recorded (bounded by the request timeout): interrupting it would
+            // leave the row leased after the receiver accepted it, and send it again once the lease ends.
+            for (Thread t : threads) {
                 t.join(Math.max(1, deadline.remaining().minusSeconds(2).toMillis()));
+            }
+            for (Thread t : threads) {
                 if (t.isAlive()) {
                     t.interrupt();
                     deadline.join(t);
                 }
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
+                if (t.isAlive()) {
+                    LOG.warn("notification relay thread {} did not stop; its row in flight stays leased until the "
+                        + "lease ends", t.getName());
+                    stopped = false;
+                }
             }
-            if (t.isAlive()) {
-                LOG.warn("notification relay did not stop; its row in flight stays pending");
-                return false;
-            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
-        return true;
+        return stopped;
     }
 }

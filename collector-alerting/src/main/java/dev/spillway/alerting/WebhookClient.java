@@ -28,9 +28,12 @@ final class WebhookClient {
 
     private final HttpClient client;
     private final Duration timeout;
+    private final java.time.Clock clock;
 
-    WebhookClient(Duration timeout) {
+    /** @param clock read when the answer arrives: a Retry-After date is counted from then */
+    WebhookClient(Duration timeout, java.time.Clock clock) {
         this.timeout = timeout;
+        this.clock = clock;
         this.client = HttpClient.newBuilder()
             .version(HttpClient.Version.HTTP_1_1)
             .connectTimeout(timeout)
@@ -39,7 +42,7 @@ final class WebhookClient {
     }
 
     /** Sends and classifies; never throws for what the network or the receiver does. */
-    Answer post(String url, String json, long notificationId, Instant now) throws InterruptedException {
+    Answer post(String url, String json, long notificationId) throws InterruptedException {
         final HttpRequest request;
         try {
             request = HttpRequest.newBuilder(URI.create(url))
@@ -47,6 +50,8 @@ final class WebhookClient {
                 .header("Content-Type", "application/json; charset=utf-8")
                 .header("User-Agent", "spillway-collector")
                 .header("X-Spillway-Notification-Id", Long.toString(notificationId))
+                // The same key on every retry of one message (and after a crash): receivers that dedupe use it.
+                .header("Idempotency-Key", "spillway-" + notificationId)
                 .POST(HttpRequest.BodyPublishers.ofString(json, StandardCharsets.UTF_8))
                 .build();
         } catch (IllegalArgumentException e) {
@@ -58,7 +63,7 @@ final class WebhookClient {
         try {
             final HttpResponse<String> r = exchange.get(timeout.toMillis(), TimeUnit.MILLISECONDS);
             final Duration retryAfter = r.statusCode() == 429
-                ? retryAfter(r.headers().firstValue("Retry-After").orElse(null), now) : null;
+                ? retryAfter(r.headers().firstValue("Retry-After").orElse(null), clock.instant()) : null;
             return new Answer(r.statusCode(), r.body(), retryAfter, null);
         } catch (TimeoutException e) {
             exchange.cancel(true);

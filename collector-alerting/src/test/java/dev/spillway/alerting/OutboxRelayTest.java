@@ -129,8 +129,8 @@ class OutboxRelayTest {
     @Test
     void slackWebhookAndLogEachGetTheirFormat() throws Exception {
         final ChannelStore store = new ChannelStore(db.dataSource());
-        store.put("slack", ChannelKind.SLACK, receiver.url("/services/T1/B1/secret"));
-        store.put("hook", ChannelKind.WEBHOOK, receiver.url("/hook"));
+        store.put("slack", ChannelKind.SLACK, receiver.url("/services/T1/B1/secret"), Duration.ZERO);
+        store.put("hook", ChannelKind.WEBHOOK, receiver.url("/hook"), Duration.ZERO);
         final OutboxRelay relay = relay(settings(1, 3));
         enqueue(event("checkout", 1));
         assertEquals(3, db.queryLong("SELECT count(*) FROM notification_outbox"), "one row per channel incl. log");
@@ -165,7 +165,7 @@ class OutboxRelayTest {
 
     @Test
     void rateLimitAllowsABurstThenOnePerSecond() throws Exception {
-        new ChannelStore(db.dataSource()).put("slack", ChannelKind.SLACK, receiver.url("/slack"));
+        new ChannelStore(db.dataSource()).put("slack", ChannelKind.SLACK, receiver.url("/slack"), Duration.ZERO);
         final OutboxRelay relay = relay(settings(1, 3));
         for (int i = 0; i < 10; i++) {
             enqueue(event("svc", i));
@@ -196,7 +196,7 @@ class OutboxRelayTest {
 
     @Test
     void retryAfterIsHonouredAndHoldsBackLaterMessages() throws Exception {
-        new ChannelStore(db.dataSource()).put("slack", ChannelKind.SLACK, receiver.url("/slack"));
+        new ChannelStore(db.dataSource()).put("slack", ChannelKind.SLACK, receiver.url("/slack"), Duration.ZERO);
         receiver.then(Reply.rateLimited("7"));
         final OutboxRelay relay = relay(settings(100, 100));
         enqueue(event("svc", 1), event("svc", 2));
@@ -222,7 +222,7 @@ class OutboxRelayTest {
 
     @Test
     void serverErrorsAreRetriedWithBackoffUntilTheMaximumAgeThenGivenUp() throws Exception {
-        new ChannelStore(db.dataSource()).put("hook", ChannelKind.WEBHOOK, receiver.url("/hook"));
+        new ChannelStore(db.dataSource()).put("hook", ChannelKind.WEBHOOK, receiver.url("/hook"), Duration.ZERO);
         receiver.always(Reply.status(500, "oops"));
         // Max age 1 min, backoff 5 s doubling to 20 s, jitter 0.
         final OutboxRelay relay = relay(settings(100, 100).withMaxAge(Duration.ofMinutes(1)));
@@ -259,7 +259,7 @@ class OutboxRelayTest {
 
     @Test
     void aHangingReceiverOrBodyTimesOutAndIsRetried() throws Exception {
-        new ChannelStore(db.dataSource()).put("slack", ChannelKind.SLACK, receiver.url("/slack"));
+        new ChannelStore(db.dataSource()).put("slack", ChannelKind.SLACK, receiver.url("/slack"), Duration.ZERO);
         receiver.then(Reply.hang(), Reply.stalledBody());
         final OutboxRelay relay = relay(settings(100, 100));
         enqueue(event("svc", 1));
@@ -284,10 +284,10 @@ class OutboxRelayTest {
     @Test
     void permanentFailuresDisableTheChannelWithAVisibleReason() throws Exception {
         final ChannelStore store = new ChannelStore(db.dataSource());
-        store.put("gone", ChannelKind.SLACK, receiver.url("/gone"));
-        store.put("revoked", ChannelKind.SLACK, receiver.url("/revoked"));
-        store.put("deleted", ChannelKind.WEBHOOK, receiver.url("/deleted"));
-        store.put("fine", ChannelKind.SLACK, receiver.url("/fine"));
+        store.put("gone", ChannelKind.SLACK, receiver.url("/gone"), Duration.ZERO);
+        store.put("revoked", ChannelKind.SLACK, receiver.url("/revoked"), Duration.ZERO);
+        store.put("deleted", ChannelKind.WEBHOOK, receiver.url("/deleted"), Duration.ZERO);
+        store.put("fine", ChannelKind.SLACK, receiver.url("/fine"), Duration.ZERO);
         receiver.always("/gone", Reply.status(404, "no_service"))
             .always("/revoked", Reply.status(400, "invalid_token"))
             .always("/deleted", Reply.status(410, "gone"));
@@ -316,7 +316,7 @@ class OutboxRelayTest {
 
         // The user fixes it: PUT re-enables, and the queued messages go out in order.
         receiver.always("/gone", Reply.ok());
-        store.put("gone", ChannelKind.SLACK, receiver.url("/gone"));
+        store.put("gone", ChannelKind.SLACK, receiver.url("/gone"), Duration.ZERO);
         relay.drainOnce();
         assertEquals(3, receiver.received("/gone").size());
         assertEquals(0, db.queryLong("SELECT count(*) FROM notification_outbox WHERE channel_id = 'gone' "
@@ -326,7 +326,7 @@ class OutboxRelayTest {
     @Test
     void pendingRowsBehindADisabledChannelExpireAfterTheMaximumAge() throws Exception {
         final ChannelStore store = new ChannelStore(db.dataSource());
-        store.put("gone", ChannelKind.SLACK, receiver.url("/gone"));
+        store.put("gone", ChannelKind.SLACK, receiver.url("/gone"), Duration.ZERO);
         receiver.always(Reply.status(404, "no_service"));
         final OutboxRelay relay = relay(settings(100, 100));
         enqueue(event("svc", 1), event("svc", 2));
@@ -345,7 +345,7 @@ class OutboxRelayTest {
 
     @Test
     void nothingIsLostWhenTheRelayRestartsWithAPendingOutbox() throws Exception {
-        new ChannelStore(db.dataSource()).put("hook", ChannelKind.WEBHOOK, receiver.url("/hook"));
+        new ChannelStore(db.dataSource()).put("hook", ChannelKind.WEBHOOK, receiver.url("/hook"), Duration.ZERO);
         receiver.then(Reply.status(503, "busy"));
         final OutboxRelay first = relay(settings(100, 100));
         enqueue(event("a", 1), event("b", 2), event("c", 3));
@@ -373,8 +373,8 @@ class OutboxRelayTest {
     @Test
     void twoRelaysOnOneDatabaseSendEachMessageOnce() throws Exception {
         final ChannelStore store = new ChannelStore(db.dataSource());
-        store.put("one", ChannelKind.SLACK, receiver.url("/one"));
-        store.put("two", ChannelKind.WEBHOOK, receiver.url("/two"));
+        store.put("one", ChannelKind.SLACK, receiver.url("/one"), Duration.ZERO);
+        store.put("two", ChannelKind.WEBHOOK, receiver.url("/two"), Duration.ZERO);
         final int n = 20;
         final NotifySettings fast = settings(10_000, 10_000);
         final List<OutboxRelay> relays = new ArrayList<>();

@@ -47,6 +47,7 @@ class HeartbeatNotificationTest {
 
     private static CollectorHarness start(MutableClock clock, FakeReceiver slack) throws Exception {
         return CollectorHarness.start(db, clock, "--token", TOKEN, "--slack-webhook", slack.url(SLACK_PATH),
+            "--notify-group-window", "0s",
             "--public-url", "https://status.example.org/");
     }
 
@@ -180,7 +181,8 @@ class HeartbeatNotificationTest {
         try (FakeReceiver receiver = new FakeReceiver(); CollectorHarness h = CollectorHarness.start(db, "--token",
             TOKEN)) {
             receiver.always("/target", FakeReceiver.Reply.status(500, "broken"));
-            final HttpResponse<String> channel = h.put("/api/v1/channels/hook", "{\"kind\":\"webhook\",\"url\":\""
+            final HttpResponse<String> channel = h.put("/api/v1/channels/hook",
+                "{\"kind\":\"webhook\",\"group_window\":\"0s\",\"url\":\""
                 + receiver.url("/hook") + "\"}", AUTH);
             assertEquals(200, channel.statusCode(), channel.body());
             assertEquals(400, h.put("/api/v1/channels/bad", "{\"kind\":\"pager\",\"url\":\"http://x/\"}", AUTH)

@@ -165,7 +165,7 @@ class MonitorLeasesEndToEndTest {
 
                 // A forced change on six monitors, two per collector; the third collector leaves during the streak.
                 final HttpResponse<String> channel = collectors.get(0).put("/api/v1/channels/hook",
-                    "{\"kind\":\"webhook\",\"url\":\"" + hook.url("/hook") + "\"}", "Content-Type", "application/json");
+                    "{\"kind\":\"webhook\",\"group_window\":\"0s\",\"url\":\"" + hook.url("/hook") + "\"}", "Content-Type", "application/json");
                 assertEquals(200, channel.statusCode(), channel.body());
                 final List<String> failing = new ArrayList<>();
                 for (CollectorHarness h : collectors) {
