@@ -69,23 +69,31 @@ public final class UptimeReport {
     /** Computes the report of these monitors over {@code [from, to)}. */
     public static Report compute(DataSource ds, List<MonitorSpec> monitors, Instant from, Instant to, ZoneId zone,
                                  Maintenance maintenance) throws SQLException {
+        final java.util.Map<String, Duration> intervals = new java.util.LinkedHashMap<>();
+        monitors.forEach(m -> intervals.put(m.name(), m.interval()));
+        return compute(ds, intervals, from, to, zone, maintenance);
+    }
+
+    /** Computes the report of monitors given by name and interval (in that order) over {@code [from, to)}. */
+    public static Report compute(DataSource ds, java.util.Map<String, Duration> monitors, Instant from, Instant to,
+                                 ZoneId zone, Maintenance maintenance) throws SQLException {
         final List<Row> rows = new ArrayList<>();
         final List<Row> totals = new ArrayList<>();
         Row total = new Row(null, null, 0, 0, 0, 0);
         try (Connection c = ds.getConnection()) {
-            for (MonitorSpec m : monitors) {
-                final long[] timeline = timeline(c, m, from, to);
-                final List<Instant[]> windows = maintenance.windows(m.name(), from, to);
-                Row sum = new Row(null, m.name(), 0, 0, 0, 0);
+            for (java.util.Map.Entry<String, Duration> m : monitors.entrySet()) {
+                final long[] timeline = timeline(c, m.getKey(), m.getValue(), from, to);
+                final List<Instant[]> windows = maintenance.windows(m.getKey(), from, to);
+                Row sum = new Row(null, m.getKey(), 0, 0, 0, 0);
                 for (LocalDate d = from.atZone(zone).toLocalDate(); ; d = d.plusDays(1)) {
                     final Instant start = max(d.atStartOfDay(zone).toInstant(), from);
                     final Instant end = min(d.plusDays(1).atStartOfDay(zone).toInstant(), to);
                     if (!start.isBefore(end)) {
                         break;
                     }
-                    final Row r = row(d, m.name(), timeline, windows, start.toEpochMilli(), end.toEpochMilli());
+                    final Row r = row(d, m.getKey(), timeline, windows, start.toEpochMilli(), end.toEpochMilli());
                     rows.add(r);
-                    sum = sum.plus(r, null, m.name());
+                    sum = sum.plus(r, null, m.getKey());
                 }
                 totals.add(sum);
                 total = total.plus(sum, null, null);
@@ -98,14 +106,15 @@ public final class UptimeReport {
      * The known stretches of a monitor as {@code [start, end, up]} triples (epoch ms; up 1 or 0), in time order,
      * not overlapping.
      */
-    private static long[] timeline(Connection c, MonitorSpec m, Instant from, Instant to) throws SQLException {
-        final long reach = (long) (m.interval().toMillis() * (1 + SLACK));
+    private static long[] timeline(Connection c, String name, Duration interval, Instant from, Instant to)
+        throws SQLException {
+        final long reach = (long) (interval.toMillis() * (1 + SLACK));
         final List<long[]> results = new ArrayList<>();
-        try (PreparedStatement ps = c.prepareStatement("SELECT e.time, e.value FROM telemetry_events e "
-            + "JOIN telemetry_sources s ON s.id = e.source_id WHERE s.measurement = ? AND s.field = 'up' "
-            + "AND s.tags ->> 'monitor' = ? AND e.time >= ? AND e.time < ? ORDER BY e.time")) {
+        // The telemetry view: whichever events table the sink writes.
+        try (PreparedStatement ps = c.prepareStatement("SELECT time, value FROM telemetry WHERE measurement = ? "
+            + "AND field = 'up' AND tags ->> 'monitor' = ? AND time >= ? AND time < ? ORDER BY time")) {
             ps.setString(1, MonitorService.MEASUREMENT);
-            ps.setString(2, m.name());
+            ps.setString(2, name);
             ps.setTimestamp(3, Timestamp.from(from.minusMillis(reach)));
             ps.setTimestamp(4, Timestamp.from(to));
             ps.setFetchSize(10_000);
