@@ -53,6 +53,7 @@ public final class StatusPage implements AutoCloseable {
     /** Set first by {@link #close()}: a read it interrupts (closed pool, I/O error) is not a failure to report. */
     private volatile boolean closed;
     private final StatusQueries queries;
+    private final Badges badges;
     private final CheckRollups rollups;
     private final Supplier<Instant> clock;
     /** Overview pages read lately, by page number; at most {@link #CACHED_PAGES}. */
@@ -92,6 +93,7 @@ public final class StatusPage implements AutoCloseable {
         this.stats = stats;
         this.clock = clock;
         this.queries = new StatusQueries(dataSource, eventsTable);
+        this.badges = new Badges(dataSource, clock);
         this.rollups = new CheckRollups(dataSource, eventsTable, clock);
         this.pipeline = new PipelinePanel(history, stats, ringCapacity, databaseReady, System::currentTimeMillis);
         this.sampler = Executors.newSingleThreadScheduledExecutor(r -> {
@@ -180,6 +182,27 @@ public final class StatusPage implements AutoCloseable {
         router.publicRoute("POST", "/logout", this::logout);
         router.publicRoute("GET", "/assets/{file}", assets::serve);
         router.publicRoute("GET", "/assets/{dir}/{file}", assets::serve);
+        router.claimPrefix("/badges/");
+        router.publicRoute("GET", "/badges/monitors/{name}/status.svg", r -> badge(r, badges::monitorStatus));
+        router.publicRoute("GET", "/badges/monitors/{name}/uptime.svg", r -> badge(r, badges::monitorUptime));
+        router.publicRoute("GET", "/badges/tags/{key}/{value}/status.svg", r -> badge(r, badges::tagStatus));
+        router.publicRoute("GET", "/badges/tags/{key}/{value}/uptime.svg", r -> badge(r, badges::tagUptime));
+        router.publicRoute("GET", "/badges/services/{id}/status.svg", r -> badge(r, badges::serviceStatus));
+    }
+
+    /** A badge's body: may fail on the database, or answer 4xx. */
+    @FunctionalInterface
+    private interface Badge {
+        ApiResponse render(ApiRequest r) throws SQLException, dev.spillway.runtime.api.ApiException;
+    }
+
+    /** A badge for whoever may read the page (everyone with --public-status-page); 401 otherwise, no redirect. */
+    private ApiResponse badge(ApiRequest r, Badge b) throws SQLException, dev.spillway.runtime.api.ApiException {
+        if (!auth.canRead(r)) {
+            return PageResponses.error(401, "unauthorized", "badges are as public as the status page: send "
+                + "Authorization: Token <token>, or run with --public-status-page");
+        }
+        return b.render(r);
     }
 
     /** A page body that may fail on the database; the router answers such failures with a logged 500. */

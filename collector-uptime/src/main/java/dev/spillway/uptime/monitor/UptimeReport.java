@@ -1,0 +1,193 @@
+package dev.spillway.uptime.monitor;
+
+import javax.sql.DataSource;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Timestamp;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.LocalDate;
+import java.time.ZoneId;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Up, down, maintenance and unknown time of monitors over any range, per day (in a time zone) and in total, from
+ * the stored results ({@code monitor{monitor=...} up}): a result stands for the time from its check to the next
+ * result, but for at most 1.5 intervals (the monitor's current interval): a result that is late by up to half an
+ * interval still counts, a missing one (the collector stopped, a tick skipped, a result not stored) leaves the time
+ * after that <b>unknown</b>, as is all time before a monitor's first result. So uptime is never reported for time
+ * nobody looked, and {@code up + down + maintenance + unknown} is exactly the length of every row.
+ *
+ * <p>Maintenance windows take precedence over results; this branch has no windows yet ({@link Maintenance#NONE},
+ * the hook the alerting module's windows plug into).
+ */
+public final class UptimeReport {
+
+    /** How far past its interval a result still counts, as a fraction of the interval. */
+    public static final double SLACK = 0.5;
+    /** Longest range of one report. */
+    public static final Duration MAX_RANGE = Duration.ofDays(400);
+
+    /** Maintenance windows of a monitor ({@code [from, to)} pairs, any order). */
+    @FunctionalInterface
+    public interface Maintenance {
+        /** No windows. TODO(issue 22): the alerting module's maintenance windows. */
+        Maintenance NONE = (monitor, from, to) -> List.of();
+
+        List<Instant[]> windows(String monitor, Instant from, Instant to) throws SQLException;
+    }
+
+    /**
+     * One row: a monitor on a day (or over the whole range for totals), in milliseconds.
+     *
+     * @param day the day in the report's time zone, or null for a total
+     * @param monitor the monitor, or null for the total over all monitors
+     */
+    public record Row(LocalDate day, String monitor, long upMs, long downMs, long maintenanceMs, long unknownMs) {
+
+        /** {@code up / (up + down)} in percent, or NaN when nothing was known. */
+        public double uptimePercent() {
+            return upMs + downMs == 0 ? Double.NaN : 100.0 * upMs / (upMs + downMs);
+        }
+
+        Row plus(Row o, LocalDate d, String m) {
+            return new Row(d, m, upMs + o.upMs, downMs + o.downMs, maintenanceMs + o.maintenanceMs,
+                unknownMs + o.unknownMs);
+        }
+    }
+
+    /** A report: daily rows (by monitor, then day), totals per monitor, and the total of all. */
+    public record Report(Instant from, Instant to, ZoneId zone, List<Row> rows, List<Row> totals, Row total) {
+    }
+
+    private UptimeReport() {
+    }
+
+    /** Computes the report of these monitors over {@code [from, to)}. */
+    public static Report compute(DataSource ds, List<MonitorSpec> monitors, Instant from, Instant to, ZoneId zone,
+                                 Maintenance maintenance) throws SQLException {
+        final java.util.Map<String, Duration> intervals = new java.util.LinkedHashMap<>();
+        monitors.forEach(m -> intervals.put(m.name(), m.interval()));
+        return compute(ds, intervals, from, to, zone, maintenance);
+    }
+
+    /** Computes the report of monitors given by name and interval (in that order) over {@code [from, to)}. */
+    public static Report compute(DataSource ds, java.util.Map<String, Duration> monitors, Instant from, Instant to,
+                                 ZoneId zone, Maintenance maintenance) throws SQLException {
+        final List<Row> rows = new ArrayList<>();
+        final List<Row> totals = new ArrayList<>();
+        Row total = new Row(null, null, 0, 0, 0, 0);
+        try (Connection c = ds.getConnection()) {
+            for (java.util.Map.Entry<String, Duration> m : monitors.entrySet()) {
+                final long[] timeline = timeline(c, m.getKey(), m.getValue(), from, to);
+                final List<Instant[]> windows = maintenance.windows(m.getKey(), from, to);
+                Row sum = new Row(null, m.getKey(), 0, 0, 0, 0);
+                for (LocalDate d = from.atZone(zone).toLocalDate(); ; d = d.plusDays(1)) {
+                    final Instant start = max(d.atStartOfDay(zone).toInstant(), from);
+                    final Instant end = min(d.plusDays(1).atStartOfDay(zone).toInstant(), to);
+                    if (!start.isBefore(end)) {
+                        break;
+                    }
+                    final Row r = row(d, m.getKey(), timeline, windows, start.toEpochMilli(), end.toEpochMilli());
+                    rows.add(r);
+                    sum = sum.plus(r, null, m.getKey());
+                }
+                totals.add(sum);
+                total = total.plus(sum, null, null);
+            }
+        }
+        return new Report(from, to, zone, rows, totals, total);
+    }
+
+    /**
+     * The known stretches of a monitor as {@code [start, end, up]} triples (epoch ms; up 1 or 0), in time order,
+     * not overlapping.
+     */
+    private static long[] timeline(Connection c, String name, Duration interval, Instant from, Instant to)
+        throws SQLException {
+        final long reach = (long) (interval.toMillis() * (1 + SLACK));
+        final List<long[]> results = new ArrayList<>();
+        // The telemetry view: whichever events table the sink writes.
+        try (PreparedStatement ps = c.prepareStatement("SELECT time, value FROM telemetry WHERE measurement = ? "
+            + "AND field = 'up' AND tags ->> 'monitor' = ? AND time >= ? AND time < ? ORDER BY time")) {
+            ps.setString(1, MonitorService.MEASUREMENT);
+            ps.setString(2, name);
+            ps.setTimestamp(3, Timestamp.from(from.minusMillis(reach)));
+            ps.setTimestamp(4, Timestamp.from(to));
+            ps.setFetchSize(10_000);
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    results.add(new long[] {rs.getTimestamp(1).toInstant().toEpochMilli(), rs.getDouble(2) > 0 ? 1 : 0});
+                }
+            }
+        }
+        final long[] out = new long[results.size() * 3];
+        for (int i = 0; i < results.size(); i++) {
+            final long t = results.get(i)[0];
+            final long next = i + 1 < results.size() ? results.get(i + 1)[0] : Long.MAX_VALUE;
+            out[3 * i] = t;
+            out[3 * i + 1] = Math.min(next, t + reach);
+            out[3 * i + 2] = results.get(i)[1];
+        }
+        return out;
+    }
+
+    private static Row row(LocalDate day, String monitor, long[] timeline, List<Instant[]> windows, long start,
+                           long end) {
+        long up = 0;
+        long down = 0;
+        for (int i = 0; i < timeline.length; i += 3) {
+            final long s = Math.max(timeline[i], start);
+            final long e = Math.min(timeline[i + 1], end);
+            if (s >= e) {
+                continue;
+            }
+            // Maintenance takes precedence: what overlaps a window is not up or down.
+            final long inWindows = overlap(windows, s, e);
+            if (timeline[i + 2] == 1) {
+                up += e - s - inWindows;
+            } else {
+                down += e - s - inWindows;
+            }
+        }
+        final long maintenance = overlap(windows, start, end);
+        return new Row(day, monitor, up, down, maintenance, end - start - up - down - maintenance);
+    }
+
+    /** Milliseconds of {@code [s, e)} inside the union of the windows. */
+    private static long overlap(List<Instant[]> windows, long s, long e) {
+        if (windows.isEmpty()) {
+            return 0;
+        }
+        final List<long[]> parts = new ArrayList<>();
+        for (Instant[] w : windows) {
+            final long a = Math.max(w[0].toEpochMilli(), s);
+            final long b = Math.min(w[1].toEpochMilli(), e);
+            if (a < b) {
+                parts.add(new long[] {a, b});
+            }
+        }
+        parts.sort((x, y) -> Long.compare(x[0], y[0]));
+        long sum = 0;
+        long cursor = s;
+        for (long[] p : parts) {
+            final long a = Math.max(p[0], cursor);
+            if (p[1] > a) {
+                sum += p[1] - a;
+                cursor = p[1];
+            }
+        }
+        return sum;
+    }
+
+    private static Instant max(Instant a, Instant b) {
+        return a.isAfter(b) ? a : b;
+    }
+
+    private static Instant min(Instant a, Instant b) {
+        return a.isBefore(b) ? a : b;
+    }
+}
