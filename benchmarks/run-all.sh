@@ -58,6 +58,13 @@ QUERY_CMD="java -cp $JAR dev.spillway.benchmarks.e2e.QueryBench $QUERY_OPTS --ou
 echo "+ $QUERY_CMD"
 $QUERY_CMD > benchmarks/target/queries.log 2>&1
 test -f "$OUT/queries.md"
+# Issue #25: the blocks layout's low-rate case, what compacting rows into blocks costs (1,000 series, 1 h at 1 Hz).
+COMPACT_OPTS=""
+if [[ -n "$QUICK" ]]; then COMPACT_OPTS="--minutes 10"; fi
+COMPACT_CMD="java -cp $JAR dev.spillway.benchmarks.e2e.CompactionBench $COMPACT_OPTS --out $OUT"
+echo "+ $COMPACT_CMD"
+$COMPACT_CMD > benchmarks/target/compaction.log 2>&1
+test -f "$OUT/compaction.md"
 
 {
   echo "# Spillway benchmark results"
@@ -80,5 +87,7 @@ test -f "$OUT/queries.md"
   sed -e 's/^## /### /' -e t -e 's/^# /## /' "$OUT/ingest-race.md"
   echo
   sed -e 's/^## /### /' -e t -e 's/^# /## /' "$OUT/queries.md"
+  echo
+  sed -e 's/^## /### /' -e t -e 's/^# /## /' "$OUT/compaction.md"
 } > "$OUT/RESULTS.md"
 echo "wrote $OUT/RESULTS.md in ${SECONDS} s"
