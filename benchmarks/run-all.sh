@@ -2,10 +2,13 @@
 # Every Spillway benchmark in one command: builds if needed, runs issue #2's JMH suite (ingest vs baselines) and
 # issue #4's end-to-end harness (embedded PostgreSQL unless SPILLWAY_BENCH_JDBC_URL is set; every grid point with
 # more than one worker in arrival order and routed by source, back to back: table "1b"), issue #13's idle-spool
-# overhead (SpoolBench --idle-only), then writes
+# overhead (SpoolBench --idle-only), issue #25's line-protocol race (IngestRace: the collector in both storage layouts,
+# InfluxDB and VictoriaMetrics on the same bodies, interleaved rounds; a server that is not installed is skipped with a
+# message, nothing is installed here) and its query benchmark (QueryBench: rows vs blocks), then writes
 # benchmarks/results/RESULTS.md.
-#   benchmarks/run-all.sh           # full: about 15 minutes on 2 idle cores (JMH ~7 min, end to end ~7 min)
-#   benchmarks/run-all.sh --quick   # about 2 minutes
+#   benchmarks/run-all.sh           # full: about 30 minutes on 2 idle cores (JMH ~7 min, end to end ~7 min,
+#                                   # race ~8 min, queries ~8 min)
+#   benchmarks/run-all.sh --quick   # about 5 minutes
 # Environment: SPILLWAY_BENCH_JDBC_URL / _USER / _PASSWORD (external PostgreSQL), SPILLWAY_RESULTS_DIR (output),
 # JMH_OPTS (override the JMH options), REBUILD=1 (force the Maven build).
 set -euo pipefail
@@ -40,6 +43,28 @@ SPOOL_CMD="java -cp $JAR dev.spillway.benchmarks.spool.SpoolBench --idle-only $Q
 echo "+ $SPOOL_CMD"
 $SPOOL_CMD > benchmarks/target/spool-idle.log 2>&1
 test -f "$OUT/spool-idle.md"
+# Issue #25: line protocol into the collector (blocks and rows layouts), InfluxDB 1.x and VictoriaMetrics, same bodies,
+# same load process, interleaved rounds (medians of 3; --quick: 1 round of 200,000 lines).
+RACE_OPTS="--rounds 3"
+if [[ -n "$QUICK" ]]; then RACE_OPTS="--rounds 1 --rows 200000"; fi
+RACE_CMD="java -Xms2g -Xmx2g -XX:+AlwaysPreTouch -cp $JAR dev.spillway.benchmarks.e2e.IngestRace $RACE_OPTS --out $OUT"
+echo "+ $RACE_CMD"
+$RACE_CMD 2>&1 | tee benchmarks/target/race.log | grep -E '^\[race\]|SKIPPED' || true
+test -f "$OUT/ingest-race.md"
+# Issue #25: queries on the blocks and rows layouts (10,000 series, 3 days = 10 M points; --quick: 1 day).
+QUERY_OPTS="--days 3"
+if [[ -n "$QUICK" ]]; then QUERY_OPTS="--days 1 --runs 7"; fi
+QUERY_CMD="java -cp $JAR dev.spillway.benchmarks.e2e.QueryBench $QUERY_OPTS --out $OUT"
+echo "+ $QUERY_CMD"
+$QUERY_CMD > benchmarks/target/queries.log 2>&1
+test -f "$OUT/queries.md"
+# Issue #25: the blocks layout's low-rate case, what compacting rows into blocks costs (1,000 series, 1 h at 1 Hz).
+COMPACT_OPTS=""
+if [[ -n "$QUICK" ]]; then COMPACT_OPTS="--minutes 10"; fi
+COMPACT_CMD="java -cp $JAR dev.spillway.benchmarks.e2e.CompactionBench $COMPACT_OPTS --out $OUT"
+echo "+ $COMPACT_CMD"
+$COMPACT_CMD > benchmarks/target/compaction.log 2>&1
+test -f "$OUT/compaction.md"
 
 {
   echo "# Spillway benchmark results"
@@ -58,5 +83,11 @@ test -f "$OUT/spool-idle.md"
   sed -e 's/^## /### /' -e t -e 's/^# /## /' "$OUT/e2e.md"
   echo
   sed -e 's/^## /### /' -e t -e 's/^# /## /' "$OUT/spool-idle.md"
+  echo
+  sed -e 's/^## /### /' -e t -e 's/^# /## /' "$OUT/ingest-race.md"
+  echo
+  sed -e 's/^## /### /' -e t -e 's/^# /## /' "$OUT/queries.md"
+  echo
+  sed -e 's/^## /### /' -e t -e 's/^# /## /' "$OUT/compaction.md"
 } > "$OUT/RESULTS.md"
 echo "wrote $OUT/RESULTS.md in ${SECONDS} s"

@@ -20,10 +20,12 @@ import java.util.concurrent.atomic.AtomicLong;
  * {@code DONE acked=<lines> seconds=<s> statuses=<code:count,...> loadCpu=<s>}. A body answered 503 is retried after its {@code Retry-After} (as the official
  * clients do); anything else but 204 is counted and not retried.
  *
- * <pre>java -cp benchmarks.jar dev.spillway.benchmarks.e2e.LineLoad URL LINES SERIES BODY_LINES CONNECTIONS</pre>
+ * <pre>java -cp benchmarks.jar dev.spillway.benchmarks.e2e.LineLoad URL LINES SERIES BODY_LINES CONNECTIONS [STYLE]</pre>
  *
- * Lines are Telegraf-like: {@code cpu,host=host0042,region=eu-central usage_user=47.030088919404335 <ns>}, one
- * numeric field (so lines = rows), series round-robin, 17-digit floats, explicit timestamps 1 us apart.
+ * Style {@code telegraf} (the default): {@code cpu,host=host0042,region=eu-central usage_user=47.030088919404335 <ns>},
+ * 17-digit floats. Style {@code sensor} (issue #25's workload): {@code sensor,host=h0042,site=s07 value=<v> <ns>}, half
+ * of the series with 2-decimal values, half with 17-digit floats. Both: one numeric field (so lines = rows), series
+ * round-robin, explicit timestamps 1 us apart.
  */
 public final class LineLoad {
 
@@ -32,14 +34,33 @@ public final class LineLoad {
 
     /** The bodies for {@code lines} lines over {@code series} series, {@code bodyLines} lines each. */
     static List<byte[]> bodies(int lines, int series, int bodyLines) {
+        return bodies(lines, series, bodyLines, "telegraf");
+    }
+
+    /** The bodies in a given style ({@code telegraf} or {@code sensor}, see the class comment). */
+    static List<byte[]> bodies(int lines, int series, int bodyLines, String style) {
+        if (!style.equals("telegraf") && !style.equals("sensor")) {
+            throw new IllegalArgumentException("style must be telegraf or sensor, was " + style);
+        }
+        final boolean sensor = style.equals("sensor");
         final SplittableRandom random = new SplittableRandom(14);
         final List<byte[]> bodies = new ArrayList<>();
         final StringBuilder sb = new StringBuilder(bodyLines * 96);
         for (int i = 0; i < lines; i++) {
             final int s = i % series;
-            sb.append("cpu,host=host").append(String.format(Locale.ROOT, "%04d", s)).append(",region=")
-                .append(s % 2 == 0 ? "eu-central" : "us-west").append(" usage_user=")
-                .append(random.nextDouble() * 100).append(' ').append(RowSet.timestampOf(i)).append('\n');
+            if (sensor) {
+                sb.append(sensorSeries(s)).append(" value=");
+                if (s % 2 == 0) {
+                    sb.append(String.format(Locale.ROOT, "%.2f", random.nextInt(100_000) / 100.0));
+                } else {
+                    sb.append(random.nextDouble() * 100);
+                }
+            } else {
+                sb.append("cpu,host=host").append(String.format(Locale.ROOT, "%04d", s)).append(",region=")
+                    .append(s % 2 == 0 ? "eu-central" : "us-west").append(" usage_user=")
+                    .append(random.nextDouble() * 100);
+            }
+            sb.append(' ').append(RowSet.timestampOf(i)).append('\n');
             if ((i + 1) % bodyLines == 0 || i + 1 == lines) {
                 bodies.add(sb.toString().getBytes(StandardCharsets.UTF_8));
                 sb.setLength(0);
@@ -48,10 +69,15 @@ public final class LineLoad {
         return bodies;
     }
 
+    /** Measurement and tags of series {@code s} in the {@code sensor} style. */
+    static String sensorSeries(int s) {
+        return "sensor,host=h" + String.format(Locale.ROOT, "%04d", s) + ",site=s" + String.format(Locale.ROOT, "%02d", s % 50);
+    }
+
     public static void main(String[] args) throws Exception {
         final URI uri = URI.create(args[0]);
         final List<byte[]> bodies = bodies(Integer.parseInt(args[1]), Integer.parseInt(args[2]),
-            Integer.parseInt(args[3]));
+            Integer.parseInt(args[3]), args.length > 5 ? args[5] : "telegraf");
         final int connections = Integer.parseInt(args[4]);
         final int bodyLines = Integer.parseInt(args[3]);
         System.out.println("READY " + bodies.size() + " bodies");

@@ -48,6 +48,7 @@ import java.util.stream.Stream;
 final class LineProtocolE2e {
 
     static final String INFLUXD = "/usr/bin/influxd";
+    static final String VICTORIA = "/usr/bin/victoria-metrics";
     private static final Pattern DONE = Pattern.compile("DONE acked=(\\d+) seconds=([0-9.]+) statuses=(\\S*) bodyLines=\\d+ loadCpu=([0-9.]+)");
 
     /** One line-protocol run. */
@@ -65,20 +66,46 @@ final class LineProtocolE2e {
 
     private final Config config;
     private final BenchDatabase db;
+    private final String style;
 
     LineProtocolE2e(Config config, BenchDatabase db) {
+        this(config, db, "telegraf");
+    }
+
+    /** @param style the load's line style, {@code telegraf} or {@code sensor} (see {@link LineLoad}) */
+    LineProtocolE2e(Config config, BenchDatabase db, String style) {
         this.config = config;
         this.db = db;
+        this.style = style;
     }
 
     /** Drops everything the collector creates, so each run starts from an empty catalogue. */
     private void dropCollectorSchema() throws Exception {
-        db.execute("DROP TABLE IF EXISTS " + EndToEndBench.TABLE + " CASCADE",
-            "DROP TABLE IF EXISTS " + EndToEndBench.TABLE + "_batches CASCADE",
+        final String t = EndToEndBench.TABLE;
+        db.execute("DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_class WHERE relname = '" + t + "' AND relkind = 'v') "
+                + "THEN DROP VIEW " + t + " CASCADE; END IF; END $$",
+            "DROP TABLE IF EXISTS " + t + " CASCADE",
+            "DROP TABLE IF EXISTS " + t + "_batches, " + t + "_blocks, " + t + "_rows CASCADE",
             "DROP TABLE IF EXISTS telemetry_sources, schema_version, monitor_transitions, monitor_state, monitors CASCADE");
     }
 
+    /** Empties the events, whichever the layout: the table, or the view's block and row tables. */
+    private void truncateEvents() throws Exception {
+        final String t = EndToEndBench.TABLE;
+        db.execute("DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_class WHERE relname = '" + t + "' AND relkind = 'v') "
+            + "THEN TRUNCATE " + t + "_blocks, " + t + "_rows; ELSE TRUNCATE " + t + "; END IF; END $$");
+    }
+
     LineRun collector(IndexMode mode) throws Exception {
+        return collector(mode, null);
+    }
+
+    /**
+     * The collector on its real schema.
+     *
+     * @param layout the value of {@code --storage-layout}, or null for the collector's default
+     */
+    LineRun collector(IndexMode mode, String layout) throws Exception {
         dropCollectorSchema();
         final String index = mode.name().toLowerCase(Locale.ROOT).replace('_', '-');
         // The collector's defaults, except where it keeps files: a throw-away spool, not one in the working directory.
@@ -86,6 +113,9 @@ final class LineProtocolE2e {
         final List<String> args = new ArrayList<>(List.of("--jdbc-url", db.jdbcUrl(), "--db-user", db.user(),
             "--db-password", db.password() == null ? "" : db.password(), "--http", "127.0.0.1:0",
             "--index-mode", index, "--spool-dir", spool.toString()));
+        if (layout != null) {
+            args.addAll(List.of("--storage-layout", layout));
+        }
         final var parsed = CollectorOptions.parse(args.toArray(String[]::new), Map.of(),
             new PrintStream(OutputStream.nullOutputStream()));
         final Collector collector = Collector.start(((CollectorOptions.Run) parsed).config());
@@ -95,9 +125,13 @@ final class LineProtocolE2e {
             // Steady state: every series known before the clock starts (one line each, then the rows are removed).
             final StringBuilder warm = new StringBuilder();
             for (int s = 0; s < config.sources; s++) {
-                warm.append("cpu,host=host").append(String.format(Locale.ROOT, "%04d", s)).append(",region=")
-                    .append(s % 2 == 0 ? "eu-central" : "us-west").append(" usage_user=0 ").append(1_000_000_000L + s)
-                    .append('\n');
+                if (style.equals("sensor")) {
+                    warm.append(LineLoad.sensorSeries(s)).append(" value=0 ");
+                } else {
+                    warm.append("cpu,host=host").append(String.format(Locale.ROOT, "%04d", s)).append(",region=")
+                        .append(s % 2 == 0 ? "eu-central" : "us-west").append(" usage_user=0 ");
+                }
+                warm.append(1_000_000_000L + s).append('\n');
             }
             final int status = HttpClient.newHttpClient().send(HttpRequest.newBuilder(uri)
                 .POST(HttpRequest.BodyPublishers.ofString(warm.toString())).build(),
@@ -109,7 +143,7 @@ final class LineProtocolE2e {
             if (status != 204 || collector.stats().written() != config.sources) {
                 throw new IllegalStateException("warm-up failed: status " + status + ", " + collector.stats());
             }
-            db.execute("TRUNCATE " + EndToEndBench.TABLE);
+            truncateEvents();
             db.checkpoint();
             final long before = collector.stats().written();
             final Process load = startLoad(uri);
@@ -126,7 +160,7 @@ final class LineProtocolE2e {
             Thread.sleep(100);
             final long pg1 = db.serverCpuNanos();
             final long counted = db.count(EndToEndBench.TABLE);
-            final LineRun run = new LineRun("collector", mode, config.rows, Double.parseDouble(done.group(2)), seconds,
+            final LineRun run = new LineRun(layout == null ? "collector" : "collector " + layout, mode, config.rows, Double.parseDouble(done.group(2)), seconds,
                 counted, done.group(3), (jvm1 - jvm0) / 1e9, pg0 < 0 || pg1 < 0 ? Double.NaN : (pg1 - pg0) / 1e9,
                 Double.parseDouble(done.group(4)));
             log(run);
@@ -201,6 +235,108 @@ final class LineProtocolE2e {
         }
     }
 
+    /**
+     * VictoriaMetrics on the same bodies, or null (with a message) when {@code victoria-metrics} is not installed.
+     * Fresh data directory, retention long enough for the bodies' timestamps, {@code /write?precision=ns}. Its
+     * clock stops when every line is durable and readable: after the load's last acknowledgement the harness calls
+     * {@code /internal/force_flush} (which writes the in-memory parts to disk) and counts the samples with
+     * {@code sum(count_over_time(...))}, repeating both until the count reaches the lines sent.
+     */
+    LineRun victoria() throws Exception {
+        if (!Files.isExecutable(Path.of(VICTORIA))) {
+            System.out.println("[e2e] VictoriaMetrics comparison SKIPPED: " + VICTORIA + " not found (Debian package "
+                + "'victoria-metrics'; this benchmark installs nothing)");
+            return null;
+        }
+        final Path dir = Files.createTempDirectory("spillway-vm");
+        final int port = freePort();
+        final Path log = dir.resolve("victoria-metrics.log");
+        final Process vm = new ProcessBuilder(VICTORIA, "-storageDataPath=" + dir.resolve("data"),
+            "-httpListenAddr=127.0.0.1:" + port, "-retentionPeriod=100y", "-search.disableCache",
+            "-loggerLevel=ERROR").redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        final String base = "http://127.0.0.1:" + port;
+        try {
+            final HttpClient client = HttpClient.newHttpClient();
+            final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+            while (true) {
+                try {
+                    if (client.send(HttpRequest.newBuilder(URI.create(base + "/health")).build(),
+                        HttpResponse.BodyHandlers.discarding()).statusCode() == 200) {
+                        break;
+                    }
+                } catch (IOException notYet) {
+                    if (System.nanoTime() > deadline || !vm.isAlive()) {
+                        throw new IllegalStateException("victoria-metrics did not start; log: " + Files.readString(log));
+                    }
+                }
+                Thread.sleep(100);
+            }
+            final Process load = startLoad(URI.create(base + "/write?precision=ns"));
+            final long cpu0 = BenchDatabase.processCpuNanos(vm.pid());
+            final long start = System.nanoTime();
+            final Matcher done = go(load);
+            // The bodies' samples lie within [BASE, BASE + lines us]; count them at the end of that span.
+            final long endSeconds = (RowSet.timestampOf(config.rows) / 1_000_000_000L) + 1;
+            final String query = "sum(count_over_time({__name__=~\"sensor_value|cpu_usage_user\"}[1h]))";
+            final URI count = URI.create(base + "/api/v1/query?time=" + endSeconds + "&query="
+                + java.net.URLEncoder.encode(query, StandardCharsets.UTF_8));
+            long counted = -1;
+            final long countDeadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(5);
+            while (System.nanoTime() < countDeadline) {
+                client.send(HttpRequest.newBuilder(URI.create(base + "/internal/force_flush")).build(),
+                    HttpResponse.BodyHandlers.discarding());
+                final String body = client.send(HttpRequest.newBuilder(count).build(),
+                    HttpResponse.BodyHandlers.ofString()).body();
+                final Matcher m = Pattern.compile("\"value\":\\[[0-9.]+,\"([0-9]+)\"\\]").matcher(body);
+                counted = m.find() ? Long.parseLong(m.group(1)) : 0;
+                if (counted >= config.rows) {
+                    break;
+                }
+                Thread.sleep(20);
+            }
+            final double seconds = (System.nanoTime() - start) / 1e9;
+            final long cpu1 = BenchDatabase.processCpuNanos(vm.pid());
+            final LineRun run = new LineRun("victoriametrics " + vmVersion(), null, config.rows,
+                Double.parseDouble(done.group(2)), seconds, counted, done.group(3),
+                cpu0 < 0 || cpu1 < 0 ? Double.NaN : (cpu1 - cpu0) / 1e9, Double.NaN, Double.parseDouble(done.group(4)));
+            log(run);
+            if (counted != config.rows || Long.parseLong(done.group(1)) != config.rows) {
+                throw new IllegalStateException("VictoriaMetrics: acked " + done.group(1) + ", counted " + counted
+                    + " of " + config.rows + "; log: " + Files.readString(log));
+            }
+            return run;
+        } finally {
+            vm.destroy();
+            if (!vm.waitFor(30, TimeUnit.SECONDS)) {
+                vm.destroyForcibly();
+            }
+            try (Stream<Path> files = Files.walk(dir)) {
+                files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+            }
+        }
+    }
+
+    private static String vmVersion() {
+        try {
+            final Process p = new ProcessBuilder(VICTORIA, "-version").redirectErrorStream(true).start();
+            final String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
+            p.waitFor(10, TimeUnit.SECONDS);
+            final Matcher m = Pattern.compile("v([0-9]+\\.[0-9]+\\.[0-9]+)").matcher(out);
+            if (m.find()) {
+                return m.group(1);
+            }
+            // Debian's build prints no version; its package does.
+            final Process dpkg = new ProcessBuilder("dpkg-query", "-W", "-f=${Version}", "victoria-metrics")
+                .redirectErrorStream(true).start();
+            final String pkg = new String(dpkg.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
+            dpkg.waitFor(10, TimeUnit.SECONDS);
+            final Matcher v = Pattern.compile("^([0-9]+\\.[0-9]+\\.[0-9]+)").matcher(pkg);
+            return v.find() ? v.group(1) : "?";
+        } catch (IOException | InterruptedException e) {
+            return "?";
+        }
+    }
+
     private static String version() {
         try {
             final Process p = new ProcessBuilder(INFLUXD, "version").redirectErrorStream(true).start();
@@ -219,7 +355,7 @@ final class LineProtocolE2e {
         final Process p = new ProcessBuilder(java, "-Xms1g", "-Xmx1g", "-cp", System.getProperty("java.class.path"),
             LineLoad.class.getName(), uri.toString(), Integer.toString(config.rows),
             Integer.toString(config.sources), Integer.toString(config.lineBodyLines),
-            Integer.toString(config.loadConnections)).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+            Integer.toString(config.loadConnections), style).redirectError(ProcessBuilder.Redirect.INHERIT).start();
         final BufferedReader out = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
         final String ready = out.readLine();
         if (ready == null || !ready.startsWith("READY")) {

@@ -3,6 +3,7 @@ package dev.spillway.collector.config;
 import dev.spillway.runtime.config.ConfigException;
 import dev.spillway.runtime.config.OptionValues;
 import dev.spillway.telemetry.timescale.IndexMode;
+import dev.spillway.telemetry.timescale.StorageLayout;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
@@ -51,6 +52,11 @@ public final class DatabaseOptions {
             + "(default: ${DEFAULT-VALUE}).")
     String indexMode;
 
+    @Option(names = "--storage-layout", paramLabel = "LAYOUT", defaultValue = "rows",
+        description = "How events are stored: rows (one row per event) or blocks (per batch and series one row of "
+            + "arrays behind the view telemetry_events; see docs/performance.md) (default: ${DEFAULT-VALUE}).")
+    String storageLayout;
+
     /**
      * Validates the options.
      *
@@ -77,6 +83,7 @@ public final class DatabaseOptions {
         final Duration keep = OptionValues.blank(retention) ? null
             : v.durationIn("--retention", retention, Duration.ofMinutes(1), Duration.ofDays(36_500));
         final IndexMode index = v.choice("--index-mode", indexMode, IndexMode.class);
-        return new DatabaseSettings(url, dbUser, dbPassword, data, port, chunk, compress, keep, index);
+        final StorageLayout layout = v.choice("--storage-layout", storageLayout, StorageLayout.class);
+        return new DatabaseSettings(url, dbUser, dbPassword, data, port, chunk, compress, keep, index, layout);
     }
 }

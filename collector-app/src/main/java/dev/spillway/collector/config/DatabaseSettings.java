@@ -3,6 +3,7 @@ package dev.spillway.collector.config;
 import dev.spillway.runtime.config.OptionValues;
 import dev.spillway.runtime.config.Units;
 import dev.spillway.telemetry.timescale.IndexMode;
+import dev.spillway.telemetry.timescale.StorageLayout;
 
 import java.nio.file.Path;
 import java.time.Duration;
@@ -20,6 +21,7 @@ import java.time.Duration;
  * @param compressAfter compress chunks older than this, or null (TimescaleDB)
  * @param retention drop chunks older than this, or null to keep everything (TimescaleDB)
  * @param indexMode secondary indexes of the events table
+ * @param storageLayout how events are stored (rows, or blocks behind a view)
  */
 public record DatabaseSettings(
     String jdbcUrl,
@@ -30,7 +32,8 @@ public record DatabaseSettings(
     Duration chunkInterval,
     Duration compressAfter,
     Duration retention,
-    IndexMode indexMode) {
+    IndexMode indexMode,
+    StorageLayout storageLayout) {
 
     /** Whether the collector runs its own PostgreSQL. */
     public boolean embedded() {
@@ -49,6 +52,7 @@ public record DatabaseSettings(
             : "embedded:" + dataDir) + " retention="
             + (retention == null ? "forever" : Units.formatDuration(retention))
             + (compressAfter == null ? "" : " compressAfter=" + Units.formatDuration(compressAfter))
-            + " chunkInterval=" + Units.formatDuration(chunkInterval) + " indexMode=" + OptionValues.spelling(indexMode);
+            + " chunkInterval=" + Units.formatDuration(chunkInterval) + " indexMode=" + OptionValues.spelling(indexMode)
+            + " storageLayout=" + OptionValues.spelling(storageLayout);
     }
 }

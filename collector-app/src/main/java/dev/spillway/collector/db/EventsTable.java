@@ -52,6 +52,7 @@ public final class EventsTable {
             .compressAfter(cfg.compressAfter())
             .retention(cfg.retention())
             .indexMode(cfg.indexMode())
+            .storageLayout(cfg.storageLayout())
             .ledgerRetention(ledgerRetention);
     }
 

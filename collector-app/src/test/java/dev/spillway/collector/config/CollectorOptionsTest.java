@@ -142,6 +142,15 @@ class CollectorOptionsTest {
     }
 
     @Test
+    void storageLayoutIsParsedAndDefaultsToRows() {
+        assertEquals(dev.spillway.telemetry.timescale.StorageLayout.ROWS, parse(Map.of()).database().storageLayout());
+        assertEquals(dev.spillway.telemetry.timescale.StorageLayout.BLOCKS,
+            parse(Map.of(), "--storage-layout", "blocks").database().storageLayout());
+        assertMessage("--storage-layout: invalid value 'columns'; expected one of rows, blocks", Map.of(),
+            "--storage-layout", "columns");
+    }
+
+    @Test
     void spoolIsOnByDefaultBesideTheDataDirectoryAndAckDefaultsToAccept() {
         final CollectorConfig c = parse(Map.of(), "--data-dir", "/tmp/x/data");
         assertEquals(java.nio.file.Path.of("/tmp/x/data-spool"), c.pipeline().spoolDir());

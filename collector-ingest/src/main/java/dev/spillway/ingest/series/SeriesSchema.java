@@ -37,9 +37,11 @@ public final class SeriesSchema {
                         + "field text NOT NULL, "
                         + "created_at timestamptz NOT NULL DEFAULT now(), "
                         + "UNIQUE (measurement, tags, field))",
-                    // Serves the restart query (max(seq) per source) and the per-source gap query.
-                    "CREATE INDEX IF NOT EXISTS " + eventsTable + "_source_seq_idx ON " + eventsTable
-                        + " (source_id, seq)",
+                    // Serves the restart query (max(seq) per source) and the per-source gap query. Not on a view
+                    // (the sink's blocks storage layout), which cannot carry an index; step 2 drops it anyway.
+                    "DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_class WHERE oid = to_regclass('" + eventsTable
+                        + "') AND relkind <> 'v') THEN CREATE INDEX IF NOT EXISTS " + eventsTable + "_source_seq_idx ON "
+                        + eventsTable + " (source_id, seq); END IF; END $$",
                     "CREATE OR REPLACE VIEW " + VIEW + " AS "
                         + "SELECT e.time, s.measurement, s.tags, s.field, e.value, e.seq "
                         + "FROM " + eventsTable + " e JOIN " + SOURCES + " s ON s.id = e.source_id"),

@@ -208,6 +208,37 @@ class TimescaleDdlTest {
         return sink[0];
     }
 
+    @Test
+    @Order(5)
+    void blocksLayoutMakesBothTablesHypertablesBehindTheView() throws Exception {
+        final String t = "ts_blocks";
+        try (Connection c = connect()) {
+            assertTrue(new SchemaManager(t, Duration.ofHours(6), Duration.ofDays(7), Duration.ofDays(90),
+                IndexMode.DEFAULT, StorageLayout.BLOCKS).ensureSchema(c));
+        }
+        try (Connection c = connect()) {
+            assertTrue(new SchemaManager(t, Duration.ofHours(6), Duration.ofDays(7), Duration.ofDays(90),
+                IndexMode.DEFAULT, StorageLayout.BLOCKS).ensureSchema(c), "idempotent");
+        }
+        assertEquals(List.of("ts_blocks_blocks time_min", "ts_blocks_rows time"), query("select hypertable_name || ' '"
+            + " || column_name from timescaledb_information.dimensions where hypertable_name like 'ts_blocks%'"
+            + " order by 1"));
+        assertEquals(List.of("ts_blocks_blocks policy_retention", "ts_blocks_rows policy_compression",
+            "ts_blocks_rows policy_retention"), query("select hypertable_name || ' ' || proc_name from "
+            + "timescaledb_information.jobs where hypertable_name like 'ts_blocks%' order by 1"),
+            "retention on both, compression on the rows (blocks are compact already), once each");
+        assertEquals(List.of("v"), query("select relkind::text from pg_class where relname = '" + t + "'"));
+        // No COPY on this server: a block and a row by plain INSERT, read back through the view.
+        try (Connection c = connect(); Statement st = c.createStatement()) {
+            st.execute("insert into ts_blocks_blocks values (1, 1, '2026-01-01 00:00:00+00', '2026-01-01 00:00:02+00',"
+                + " 5, 7, 3, array['2026-01-01 00:00:00+00', '2026-01-01 00:00:01+00', '2026-01-01 00:00:02+00']"
+                + "::timestamptz[], array[1.5, 2.5, 3.5], null)");
+            st.execute("insert into ts_blocks_rows values ('2026-01-01 00:00:03+00', 1, 1, 4.5, 8)");
+        }
+        assertEquals(List.of("5 1.5", "6 2.5", "7 3.5", "8 4.5"), query("select seq || ' ' || value from " + t
+            + " order by seq"));
+    }
+
     private static List<String> jobs() throws SQLException {
         return query("select proc_name from timescaledb_information.jobs where hypertable_name = '" + TABLE + "'"
             + " order by proc_name");

@@ -1,0 +1,202 @@
+package dev.spillway.benchmarks.e2e;
+
+import dev.spillway.telemetry.timescale.IndexMode;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * Issue #25: line protocol into the collector (each storage layout and index mode asked for), InfluxDB 1.x and
+ * VictoriaMetrics, the same bodies from the same load process ({@link LineLoad}, style {@code sensor}: 1,000 series,
+ * half 2-decimal and half 17-digit floats, 5,000-line bodies, 4 keep-alive connections), in interleaved rounds: round
+ * {@code r} starts with target {@code r mod n}, so drift of the machine hits every target alike. "Committed" means
+ * every line readable in the target (the collector: every row committed and counted; VictoriaMetrics: a forced flush
+ * and a count query see every line; InfluxDB: acknowledged after its WAL write). Writes {@code ingest-race.md} with
+ * every round, the medians, and the machine's load average before each run.
+ *
+ * <pre>java -cp benchmarks.jar dev.spillway.benchmarks.e2e.IngestRace [--rows N] [--rounds R]
+ *     [--targets blocks/default,rows/default,rows/brin-time,influxdb,victoriametrics] [--out DIR]</pre>
+ *
+ * A server that is not installed is skipped with a message; nothing is installed by the harness.
+ */
+public final class IngestRace {
+
+    private IngestRace() {
+    }
+
+    /** One target's runs. */
+    private static final class Target {
+        final String name;
+        final List<LineProtocolE2e.LineRun> runs = new ArrayList<>();
+        final List<String> loads = new ArrayList<>();
+        boolean skipped;
+
+        Target(String name) {
+            this.name = name;
+        }
+    }
+
+    public static void main(String[] args) throws Exception {
+        final EndToEndBench.Config config = EndToEndBench.Config.full();
+        int rounds = 3;
+        String targets = "blocks/default,rows/default,rows/brin-time,influxdb,victoriametrics";
+        for (int i = 0; i < args.length; i++) {
+            switch (args[i]) {
+                case "--rows" -> config.rows = Integer.parseInt(args[++i]);
+                case "--rounds" -> rounds = Integer.parseInt(args[++i]);
+                case "--targets" -> targets = args[++i];
+                case "--out" -> config.out = Path.of(args[++i]);
+                default -> {
+                    System.err.println("usage: IngestRace [--rows N] [--rounds R] [--targets "
+                        + "blocks/default,rows/default,rows/brin-time,influxdb,victoriametrics] [--out DIR]");
+                    System.exit(2);
+                }
+            }
+        }
+        Files.createDirectories(config.out);
+        final Map<String, Target> byName = new LinkedHashMap<>();
+        for (String t : targets.split(",")) {
+            byName.put(t.trim(), new Target(t.trim()));
+        }
+        final List<Target> list = new ArrayList<>(byName.values());
+        final String started = java.time.Instant.now().toString();
+        final String loadAtStart = loadAverage();
+        try (BenchDatabase db = BenchDatabase.open()) {
+            final LineProtocolE2e e2e = new LineProtocolE2e(config, db, "sensor");
+            // Untimed warm-up of the collector's JIT and the server's caches (the first target that is a collector).
+            for (Target t : list) {
+                if (!t.name.equals("influxdb") && !t.name.equals("victoriametrics")) {
+                    run(e2e, t.name);
+                    System.out.println("[race] (the run above was the untimed warm-up)");
+                    break;
+                }
+            }
+            for (int r = 0; r < rounds; r++) {
+                for (int k = 0; k < list.size(); k++) {
+                    final Target t = list.get((r + k) % list.size());
+                    if (t.skipped) {
+                        continue;
+                    }
+                    final String load = loadAverage();
+                    final LineProtocolE2e.LineRun run = run(e2e, t.name);
+                    if (run == null) {
+                        t.skipped = true;
+                        continue;
+                    }
+                    t.runs.add(run);
+                    t.loads.add(load);
+                    System.out.printf(Locale.ROOT, "[race] round %d %-20s %,12.0f lines/s committed, server CPU %.2f us/line"
+                        + " (+ PostgreSQL %.2f), load before %s%n", r + 1, t.name, run.linesPerSecond(),
+                        run.serverCpuSeconds() * 1e6 / run.lines(), pgUs(run), load);
+                }
+            }
+        }
+        final String md = report(config, rounds, list, started, loadAtStart, loadAverage());
+        Files.writeString(config.out.resolve("ingest-race.md"), md);
+        System.out.println(md);
+        System.exit(0); // HikariCP housekeeping and logback threads are not daemons
+    }
+
+    private static LineProtocolE2e.LineRun run(LineProtocolE2e e2e, String target) throws Exception {
+        if (target.equals("influxdb")) {
+            return e2e.influx();
+        }
+        if (target.equals("victoriametrics")) {
+            return e2e.victoria();
+        }
+        final String[] parts = target.split("/");
+        if (parts.length != 2) {
+            throw new IllegalArgumentException("a collector target is LAYOUT/INDEX-MODE, e.g. blocks/default, was "
+                + target);
+        }
+        return e2e.collector(IndexMode.valueOf(parts[1].toUpperCase(Locale.ROOT).replace('-', '_')), parts[0]);
+    }
+
+    private static double pgUs(LineProtocolE2e.LineRun run) {
+        return Double.isNaN(run.pgCpuSeconds()) ? 0 : run.pgCpuSeconds() * 1e6 / run.lines();
+    }
+
+    static String loadAverage() {
+        try {
+            final String[] f = Files.readString(Path.of("/proc/loadavg")).trim().split(" ");
+            return f[0] + " / " + f[1] + " / " + f[2];
+        } catch (java.io.IOException e) {
+            return "?";
+        }
+    }
+
+    static double median(double[] v) {
+        final double[] s = v.clone();
+        Arrays.sort(s);
+        return s.length == 0 ? Double.NaN : s.length % 2 == 1 ? s[s.length / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+    }
+
+    private static String report(EndToEndBench.Config c, int rounds, List<Target> targets, String started,
+                                 String loadStart, String loadEnd) {
+        final StringBuilder sb = new StringBuilder();
+        sb.append("# Line protocol ingest race (issue #25)\n\n");
+        sb.append(String.format(Locale.ROOT, "Started %s; %,d lines per run, %d series, %,d-line bodies, %d connections, "
+                + "%d interleaved rounds; load average (1 / 5 / 15 min) %s at the start, %s at the end. Machine: %d cores.\n\n",
+            started, c.rows, c.sources, c.lineBodyLines, c.loadConnections, rounds, loadStart, loadEnd,
+            Runtime.getRuntime().availableProcessors()));
+        Target vm = null;
+        Target influx = null;
+        for (Target t : targets) {
+            if (t.name.equals("victoriametrics") && !t.runs.isEmpty()) {
+                vm = t;
+            }
+            if (t.name.equals("influxdb") && !t.runs.isEmpty()) {
+                influx = t;
+            }
+        }
+        final double vmMedian = vm == null ? Double.NaN : median(rates(vm));
+        final double influxMedian = influx == null ? Double.NaN : median(rates(influx));
+        sb.append("| target | committed lines/s per round | median | x VictoriaMetrics | x InfluxDB "
+            + "| server CPU us/line (median) | PostgreSQL CPU us/line (median) | total server CPU us/line | load before each round |\n");
+        sb.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n");
+        for (Target t : targets) {
+            if (t.runs.isEmpty()) {
+                sb.append("| ").append(t.name).append(" | skipped (not installed) | | | | | | | |\n");
+                continue;
+            }
+            final double[] rates = rates(t);
+            final double med = median(rates);
+            final double cpu = median(t.runs.stream().mapToDouble(r -> r.serverCpuSeconds() * 1e6 / r.lines()).toArray());
+            final double pg = median(t.runs.stream().mapToDouble(IngestRace::pgUs).toArray());
+            final StringBuilder each = new StringBuilder();
+            for (double v : rates) {
+                each.append(each.length() == 0 ? "" : " / ").append(String.format(Locale.ROOT, "%,.0f", v));
+            }
+            sb.append("| ").append(label(t)).append(" | ").append(each).append(" | ")
+                .append(String.format(Locale.ROOT, "%,.0f", med)).append(" | ")
+                .append(Double.isNaN(vmMedian) ? "n/a" : String.format(Locale.ROOT, "%.2fx", med / vmMedian)).append(" | ")
+                .append(Double.isNaN(influxMedian) ? "n/a" : String.format(Locale.ROOT, "%.2fx", med / influxMedian))
+                .append(" | ").append(String.format(Locale.ROOT, "%.2f", cpu)).append(" | ")
+                .append(t.name.contains("/") ? String.format(Locale.ROOT, "%.2f", pg) : "n/a").append(" | ")
+                .append(String.format(Locale.ROOT, "%.2f", cpu + (t.name.contains("/") ? pg : 0))).append(" | ")
+                .append(String.join("; ", t.loads)).append(" |\n");
+        }
+        sb.append("\nCollector targets are `--storage-layout`/`--index-mode`; the collector runs in the harness JVM (its "
+            + "CPU is the collector's: HTTP, parsing, series lookup, ring, pump, encoding, JDBC, GC and JIT), on the "
+            + "harness's PostgreSQL (CPU of the postmaster and its backends). InfluxDB and VictoriaMetrics: CPU of their "
+            + "process, storage included.\n");
+        return sb.toString();
+    }
+
+    private static String label(Target t) {
+        if (t.name.contains("/")) {
+            return "collector " + t.name;
+        }
+        return t.runs.get(0).target();
+    }
+
+    private static double[] rates(Target t) {
+        return t.runs.stream().mapToDouble(LineProtocolE2e.LineRun::linesPerSecond).toArray();
+    }
+}
