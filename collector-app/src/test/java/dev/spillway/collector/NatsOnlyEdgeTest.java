@@ -163,6 +163,43 @@ class NatsOnlyEdgeTest {
         }
     }
 
+    /**
+     * NATS down under an edge without a database: lines of known series are accepted and spooled (retries spent),
+     * a line that needs a new series gets 503 (its announcement cannot be acknowledged); with NATS back, the spool
+     * replays, the new series is announced on the client's next try, and every line is stored once.
+     */
+    @Test
+    void natsDownKnownSeriesAreSpooledNewOnesRefusedAndEverythingArrivesOnceWhenItIsBack() throws Exception {
+        final String stream = "nodbout";
+        try (TestDatabase db = TestDatabase.create("js_nodb_out")) {
+            final CollectorHarness writer = CollectorHarness.start(db, role("writer", stream));
+            final CollectorHarness edge = CollectorHarness.startWithoutDatabase(db, role("edge", stream,
+                "--batch-size", "500", "--retry-attempts", "3", "--retry-max-elapsed", "1s"));
+            assertEquals(204, edge.post("/api/v2/write?bucket=b", body(0, 500)).statusCode());
+            Await.until(Duration.ofSeconds(60), () -> writer.count("measurement = 'edge'") >= 500, "stored");
+            nats.stop();
+            try {
+                assertEquals(204, edge.post("/api/v2/write?bucket=b", body(500, 1000)).statusCode(),
+                    "known series are accepted");
+                final var fresh = edge.post("/api/v2/write?bucket=b", "fresh,line=new v=1 1700000000000000000\n");
+                assertEquals(503, fresh.statusCode(), "a new series waits for NATS: " + fresh.body());
+                Await.until(Duration.ofSeconds(60), () -> edge.collector.stats().spooled() == 1000,
+                    "the lines accepted meanwhile are spooled");
+            } finally {
+                nats.start();
+            }
+            Await.untilNoThrow(Duration.ofSeconds(60), () -> edge.post("/api/v2/write?bucket=b",
+                "fresh,line=new v=1 1700000000000000000\n").statusCode() == 204, "the new series once NATS is back");
+            Await.until(Duration.ofSeconds(60), () -> writer.count("measurement = 'edge'") >= 1500
+                && writer.count("measurement = 'fresh'") >= 1, "the spool replays and the writer stores everything");
+            edge.close();
+            assertEquals(1500, db.queryLong("SELECT count(*) FROM telemetry WHERE measurement = 'edge'"));
+            assertEquals(1500, db.queryLong("SELECT count(DISTINCT value) FROM telemetry WHERE measurement = 'edge'"));
+            assertEquals(1, db.queryLong("SELECT count(*) FROM telemetry WHERE measurement = 'fresh'"));
+            writer.close();
+        }
+    }
+
     @Test
     void spoolDirectoriesOfEdgesAreTheirOwnOrTheStartSaysWhichOptionToSet() throws Exception {
         final PrintStream quiet = new PrintStream(OutputStream.nullOutputStream());

@@ -47,6 +47,7 @@ public final class ReadinessProbe implements AutoCloseable {
     /**
      * Starts the background check at once.
      *
+     * @param dataSource the database to check, or null for a collector without one (an edge with only NATS)
      * @param databaseProblem what the database's owner knows is wrong (the embedded server's supervisor), or null
      * @param upstreamCheck where the pipeline's batches go when that is not the database (an edge's JetStream):
      *     called on the probe thread once a second (it may do I/O, bounded by its own timeout); returns null when
@@ -71,14 +72,8 @@ public final class ReadinessProbe implements AutoCloseable {
 
     private void check() {
         final long previousOk = lastOkNanos;
-        boolean ok;
-        if (dataSource == null) {
-            ok = true; // no database to check (a NATS-only edge): only the pipeline and the upstream count
-        } else try (Connection c = dataSource.getConnection()) {
-            ok = c.isValid(2);
-        } catch (Exception e) {
-            ok = false;
-        }
+        // No database to check (an edge without one): only the pipeline and the upstream count.
+        final boolean ok = dataSource == null || databaseAnswers();
         if (ok) {
             final long now = System.nanoTime();
             lastOkNanos = now;
@@ -100,6 +95,14 @@ public final class ReadinessProbe implements AutoCloseable {
         }
         if (upstreamCheck != null) {
             checkUpstream();
+        }
+    }
+
+    private boolean databaseAnswers() {
+        try (Connection c = dataSource.getConnection()) {
+            return c.isValid(2);
+        } catch (Exception e) {
+            return false;
         }
     }
 

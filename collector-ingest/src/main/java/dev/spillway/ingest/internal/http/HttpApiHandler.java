@@ -400,7 +400,8 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
                 + (result.accepted() + result.rejected()) + " lines were taken before the refusal; resend the whole "
                 + "body: the lines already taken are not stored again)";
             unavailable(ctx, r, (result.refused() ? "collector is not accepting data right now; retry later"
-                : "could not create series in the database; retry later") + kept);
+                : "could not create series now (the database, or NATS at an edge without one, is unreachable); "
+                    + "retry later") + kept);
         } else {
             final int lines = result.accepted() + result.rejected();
             final String message = result.firstBadMessage() + " (" + result.rejected() + " of " + lines
