@@ -17,7 +17,9 @@ import java.util.Map;
  *
  * <p>Unreachable: a connection failure by SQLSTATE (class {@code 08}, a server shutting down or starting,
  * {@code 57P01}-{@code 57P03}), a pool that could not hand out a connection
- * ({@link SQLTransientConnectionException}), a refused connection, or a plain I/O error on the way to the sink.
+ * ({@link SQLTransientConnectionException}), or a refused connection. Not a plain I/O error: a sink that is reached
+ * but refuses for now (a full JetStream stream throws an {@code IOException}) must push back through its retries,
+ * not fill the spool; such failures keep the retry budget.
  */
 final class SinkReachability {
 
@@ -30,7 +32,8 @@ final class SinkReachability {
         if (failure == null) {
             return false;
         }
-        if (SqlStates.isConnectionBroken(failure)) {
+        final String state = SqlStates.firstSqlState(failure);
+        if (state != null && (state.startsWith("08") || state.startsWith("57P0"))) {
             return true;
         }
         final Map<Throwable, Boolean> seen = new IdentityHashMap<>();
