@@ -29,6 +29,12 @@ public final class CollectorMain {
 
     /** Entry point. */
     public static void main(String[] args) {
+        if (args.length > 0 && args[0].equals("agent")) {
+            // A different program in the same jar: watches one thing and reports it to a heartbeat service.
+            System.exit(Agent.run(java.util.Arrays.copyOfRange(args, 1, args.length), System.getenv(), System.out,
+                System.err));
+            return;
+        }
         final CollectorOptions.Parsed parsed;
         try {
             parsed = CollectorOptions.parse(args, System.getenv(), System.out);

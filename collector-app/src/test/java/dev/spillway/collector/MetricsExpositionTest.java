@@ -27,12 +27,23 @@ class MetricsExpositionTest {
 
     private static TestDatabase db;
     private static CollectorHarness h;
+    private static dev.spillway.testkit.TargetServer target;
 
     @BeforeAll
     static void start() throws Exception {
         db = TestDatabase.create("collector_metrics");
         h = CollectorHarness.start(db, "--tcp", "127.0.0.1:0", "--udp", "127.0.0.1:0");
-        // Produce labelled series: a write, a bad line, a 404.
+        // Produce labelled series: a write, a bad line, a 404, a monitor with results, a heartbeat service.
+        target = dev.spillway.testkit.TargetServer.http().on("/ok", dev.spillway.testkit.TargetServer.Behaviour.ok("ok"));
+        assertEquals(201, h.post("/api/v1/monitors", "{\"name\":\"web\",\"url\":\"" + target.url("/ok")
+            + "\",\"interval\":\"1s\"}", "Content-Type", "application/json").statusCode());
+        assertEquals(200, h.http.send(java.net.http.HttpRequest.newBuilder(h.uri("/api/v1/services/backup"))
+            .header("Content-Type", "application/json").PUT(java.net.http.HttpRequest.BodyPublishers.ofString(
+                "{\"timeout\":\"1h\"}")).build(), HttpResponse.BodyHandlers.ofString()).statusCode());
+        assertEquals(204, h.post("/api/v1/services/backup/ping", "").statusCode());
+        dev.spillway.telemetry.testsupport.Await.untilNoThrow(java.time.Duration.ofSeconds(20),
+            () -> h.get("/metrics").body().contains("spillway_monitor_status{monitor=\"web\",state=\"UP\"} 1.0"),
+            "web is UP on /metrics");
         assertEquals(204, h.post("/api/v2/write", "m v=1\n").statusCode());
         assertEquals(400, h.post("/api/v2/write", "m v=\n").statusCode());
         assertEquals(404, h.get("/nope").statusCode());
@@ -42,6 +53,9 @@ class MetricsExpositionTest {
     static void stop() {
         if (h != null) {
             h.close();
+        }
+        if (target != null) {
+            target.close();
         }
         if (db != null) {
             db.close();
@@ -67,6 +81,12 @@ class MetricsExpositionTest {
         assertTrue(text.contains("spillway_collector_http_requests_total{endpoint=\"/api/v2/write\",status=\"204\"}"),
             text);
         assertTrue(text.contains("spillway_collector_http_requests_total{endpoint=\"other\",status=\"404\"}"), text);
+        for (String series : new String[] {"spillway_monitor_up{monitor=\"web\"} 1.0",
+            "spillway_monitor_status{monitor=\"web\",state=\"DOWN\"} 0.0", "spillway_monitor_last_duration_seconds{monitor=\"web\"}",
+            "spillway_monitor_cert_expiry_seconds{monitor=\"web\"} NaN", "spillway_monitor_series_capped 0.0",
+            "spillway_heartbeat_service_up{service=\"backup\"} 1.0"}) {
+            assertTrue(text.contains(series), "missing " + series);
+        }
         for (String family : new String[] {"jvm_memory_used_bytes", "jvm_gc_max_data_size_bytes", "jvm_threads_live_threads",
             "process_cpu_usage", "process_uptime_seconds", "process_files_open_files", "system_cpu_processors",
             "spillway_collector_udp_kernel_drops_total", "spillway_collector_http_connections"}) {

@@ -128,6 +128,7 @@ public final class Heartbeats implements AutoCloseable, Service {
     private final Map<String, Entry> entries = new ConcurrentHashMap<>();
     private final ConcurrentLinkedQueue<Entry> dirty = new ConcurrentLinkedQueue<>();
     private final NotificationQueue notifications;
+    private final MeterRegistry registry;
     private final Counter pingsOk;
     private final Counter pingsUnknown;
     private final Counter pingsBadStatus;
@@ -156,6 +157,7 @@ public final class Heartbeats implements AutoCloseable, Service {
         this.clock = clock;
         this.tick = tick;
         this.outboxWritten = outboxWritten;
+        this.registry = registry;
         pingsOk = pings(registry, "ok");
         pingsUnknown = pings(registry, "unknown_service");
         pingsBadStatus = pings(registry, "bad_status");
@@ -193,6 +195,7 @@ public final class Heartbeats implements AutoCloseable, Service {
         this.checkDeadlines = deadlines;
         for (ServiceState s : store.list()) {
             entries.put(s.spec().id(), new Entry(s));
+            export(s.spec().id());
         }
         scheduler = new ScheduledThreadPoolExecutor(1, ServiceThreads.single("heartbeat"));
         // Line-protocol pings that need a state change wait here (bounded; overflow is counted and dropped: the
@@ -253,6 +256,7 @@ public final class Heartbeats implements AutoCloseable, Service {
                 return Outcome.UNKNOWN_SERVICE;
             }
             e = entries.computeIfAbsent(id, k -> new Entry(s.get()));
+            export(id);
         }
         if (status < 0 || status >= e.spec.statuses().size()) {
             pingsBadStatus.increment();
@@ -298,6 +302,7 @@ public final class Heartbeats implements AutoCloseable, Service {
                     if (locked.isEmpty()) {
                         c.rollback();
                         entries.remove(e.id, e);
+                        unexport(e.id);
                         pingsUnknown.increment();
                         return Outcome.UNKNOWN_SERVICE;
                     }
@@ -637,6 +642,7 @@ public final class Heartbeats implements AutoCloseable, Service {
         final Entry e = entries.get(s.spec().id());
         if (e == null) {
             entries.put(s.spec().id(), new Entry(s));
+            export(s.spec().id());
         } else {
             synchronized (e) {
                 e.refresh(s);
@@ -647,6 +653,33 @@ public final class Heartbeats implements AutoCloseable, Service {
     /** Called after a service was deleted (API). */
     public void removed(String id) {
         entries.remove(id);
+        unexport(id);
+    }
+
+    /** Most services exported per service on /metrics. */
+    static final int EXPORT_CAP = 1000;
+    private final Map<String, Gauge> exported = new ConcurrentHashMap<>();
+
+    /**
+     * {@code spillway_heartbeat_service_up{service}}: 1 available, 0 unavailable or new, NaN while a change is being
+     * written; for at most {@link #EXPORT_CAP} services (the rest are not exported).
+     */
+    private void export(String id) {
+        if (exported.containsKey(id) || exported.size() >= EXPORT_CAP) {
+            return;
+        }
+        exported.computeIfAbsent(id, k -> Gauge.builder("spillway.heartbeat.service.up", entries, m -> {
+            final Entry e = m.get(k);
+            return e == null || e.packed == Entry.CHANGING ? Double.NaN : e.packed & 1;
+        }).tag("service", k).description("whether the heartbeat service is available (1) or not (0: unavailable or "
+            + "never pinged)").register(registry));
+    }
+
+    private void unexport(String id) {
+        final Gauge g = exported.remove(id);
+        if (g != null) {
+            registry.remove(g);
+        }
     }
 
     /** Stops the tick and persists the ping times still in memory, so a restart loses none of them. */

@@ -77,6 +77,7 @@ public final class MonitorService implements AutoCloseable, Service {
     private final PointWriter.Producer points;
     private final PointWriter writer;
     private final Probes probes;
+    private final MonitorMetrics perMonitor;
     private final ProbeExecutor executor;
     private final MonitorScheduler scheduler;
     private final Map<String, Runtime> runtimes = new ConcurrentHashMap<>();
@@ -165,6 +166,7 @@ public final class MonitorService implements AutoCloseable, Service {
         this.points = writer.producer("monitor");
         this.policy = settings.policy();
         this.probes = new Probes(settings.keepAlive(), settings.concurrency(), policy);
+        this.perMonitor = new MonitorMetrics(meters);
         final HttpProbe probe = probes.http();
         this.executor = new ProbeExecutor(settings.concurrency(), meters);
         this.successes = Counter.builder("spillway.monitor.checks").tag("result", "success")
@@ -393,6 +395,7 @@ public final class MonitorService implements AutoCloseable, Service {
     private synchronized void forget(String name) {
         runtimes.remove(name);
         scheduler.remove(name);
+        perMonitor.remove(name);
     }
 
     // ---- leases ------------------------------------------------------------------------------------------
@@ -438,6 +441,7 @@ public final class MonitorService implements AutoCloseable, Service {
             synchronized (MonitorService.this) {
                 for (String name : monitors) {
                     scheduler.remove(name);
+                    perMonitor.remove(name);
                 }
             }
             LOG.debug("released {} monitor leases: {}", monitors.size(), monitors);
@@ -822,6 +826,9 @@ public final class MonitorService implements AutoCloseable, Service {
                 final Runtime rt = runtimes.get(spec.name());
                 if (rt == null) {
                     continue; // deleted while the check ran
+                }
+                if (leases != null && leases.holds(spec.name())) {
+                    perMonitor.export(spec.name(), rt);
                 }
                 synchronized (rt) {
                     rt.last = r;
