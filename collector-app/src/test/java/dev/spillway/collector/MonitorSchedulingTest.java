@@ -142,4 +142,96 @@ class MonitorSchedulingTest {
                 "last first check at " + lastMs + " ms");
         }
     }
+    @Test
+    void hangingTargetsDoNotDelayHealthyMonitors() throws Exception {
+        // 5 slots, so the slow lane has 1. Eight monitors on a target that never answers need 8 x 0.9 s of slot
+        // time per second, more than all five slots; in one first-in-first-out queue the healthy monitors' checks
+        // wait behind them and skip ticks.
+        try (Silent silent = new Silent();
+             CollectorHarness h = CollectorHarness.start(db, "--token", "t0k3n", "--probe-concurrency", "5")) {
+            target.on("/healthy", TargetServer.Behaviour.ok("ok"));
+            final int healthy = 3;
+            for (int i = 0; i < 8; i++) {
+                final var r = send(h, "PUT", "/api/v1/monitors/hang" + i, "{\"url\":\"http://127.0.0.1:"
+                    + silent.port() + "/\",\"interval\":\"1s\",\"timeout\":\"900ms\"}");
+                assertEquals(201, r.statusCode(), r.body());
+            }
+            for (int i = 0; i < healthy; i++) {
+                target.on("/healthy/" + i, TargetServer.Behaviour.ok("ok"));
+                create(h, "ok" + i, "/healthy/" + i, ",\"timeout\":\"900ms\"");
+            }
+            Await.until(WAIT, () -> silent.accepted() >= 8, "every hanging monitor checked once");
+            // Warm-up: each hanging monitor's first check timed out (0.9 s) and put it in the slow lane.
+            final int before = target.hits("/healthy/0").size();
+            Await.until(WAIT, () -> target.hits("/healthy/0").size() >= before + 2, "warm-up");
+            final long from = System.nanoTime();
+            final int windowStart = target.hits("/healthy/0").size();
+            final int intervals = 8;
+            Await.until(WAIT, () -> target.hits("/healthy/0").size() >= windowStart + intervals, "the window");
+            final long to = System.nanoTime();
+            for (int i = 0; i < healthy; i++) {
+                final List<Long> hits = new ArrayList<>();
+                for (long t : target.hits("/healthy/" + i)) {
+                    if (t >= from && t <= to) {
+                        hits.add(t);
+                    }
+                }
+                assertTrue(hits.size() >= intervals - 1, "ok" + i + " checked " + hits.size() + " times in "
+                    + intervals + " intervals");
+                for (int k = 1; k < hits.size(); k++) {
+                    final long gapMs = TimeUnit.NANOSECONDS.toMillis(hits.get(k) - hits.get(k - 1));
+                    // A skipped tick is a gap of two intervals; on time it is one.
+                    assertTrue(gapMs < 1500, "ok" + i + ": " + gapMs + " ms between checks at a 1 s interval");
+                }
+            }
+            final JsonNode checks = json(send(h, "GET", "/api/v1/status", null)).get("checks");
+            assertTrue(checks.get("skipped_ticks").asLong() > 0, "the hanging monitors skip ticks: " + checks);
+            assertTrue(checks.get("max_in_flight").asInt() <= 5, checks.toString());
+            assertTrue(send(h, "GET", "/metrics", null).body().contains("spillway_monitor_checks_slow_in_flight"),
+                "the slow lane is a meter");
+        }
+    }
+
+    /** A loopback TCP server that accepts connections and never answers (nor closes them). */
+    static final class Silent implements AutoCloseable {
+        private final java.net.ServerSocket server = new java.net.ServerSocket(0, 200,
+            java.net.InetAddress.getLoopbackAddress());
+        private final List<java.net.Socket> open = Collections.synchronizedList(new ArrayList<>());
+        private final java.util.concurrent.atomic.AtomicInteger accepted = new java.util.concurrent.atomic.AtomicInteger();
+        private final Thread acceptor;
+
+        Silent() throws java.io.IOException {
+            acceptor = new Thread(() -> {
+                while (!server.isClosed()) {
+                    try {
+                        open.add(server.accept());
+                        accepted.incrementAndGet();
+                    } catch (java.io.IOException e) {
+                        return; // closed
+                    }
+                }
+            }, "silent-target");
+            acceptor.setDaemon(true);
+            acceptor.start();
+        }
+
+        int port() {
+            return server.getLocalPort();
+        }
+
+        int accepted() {
+            return accepted.get();
+        }
+
+        @Override
+        public void close() throws Exception {
+            server.close();
+            synchronized (open) {
+                for (java.net.Socket s : open) {
+                    s.close();
+                }
+            }
+            acceptor.join(5000);
+        }
+    }
 }

@@ -25,6 +25,7 @@ import io.netty.util.concurrent.DefaultThreadFactory;
 
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.LongAdder;
 
@@ -40,6 +41,10 @@ final class LatencyTarget implements AutoCloseable {
     private final EventLoopGroup group;
     private final Channel server;
     private final LongAdder served = new LongAdder();
+    // Per path, when it was last hit, and the gaps between hits while recording (event loop thread writes).
+    private final java.util.Map<String, Long> lastHit = new java.util.concurrent.ConcurrentHashMap<>();
+    private final List<Long> gaps = java.util.Collections.synchronizedList(new java.util.ArrayList<>());
+    private volatile boolean recording;
 
     LatencyTarget(long latencyMillis) throws InterruptedException {
         group = new MultiThreadIoEventLoopGroup(1, new DefaultThreadFactory("target", true), NioIoHandler.newFactory());
@@ -52,6 +57,11 @@ final class LatencyTarget implements AutoCloseable {
                         new SimpleChannelInboundHandler<FullHttpRequest>() {
                             @Override
                             protected void channelRead0(ChannelHandlerContext ctx, FullHttpRequest req) {
+                                final long now = System.nanoTime();
+                                final Long before = lastHit.put(req.uri(), now);
+                                if (recording && before != null) {
+                                    gaps.add(now - before);
+                                }
                                 ctx.executor().schedule(() -> {
                                     final FullHttpResponse resp = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1,
                                         HttpResponseStatus.OK, Unpooled.wrappedBuffer(BODY));
@@ -69,6 +79,20 @@ final class LatencyTarget implements AutoCloseable {
 
     int port() {
         return ((InetSocketAddress) server.localAddress()).getPort();
+    }
+
+    /** Starts recording the time between consecutive hits of each path (a monitor's interval as seen here). */
+    void recordIntervals() {
+        gaps.clear();
+        recording = true;
+    }
+
+    /** Stops recording; the gaps seen, in nanoseconds, sorted. */
+    long[] intervals() {
+        recording = false;
+        synchronized (gaps) {
+            return gaps.stream().mapToLong(Long::longValue).sorted().toArray();
+        }
     }
 
     long served() {

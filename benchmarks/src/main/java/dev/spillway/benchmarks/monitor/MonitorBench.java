@@ -42,21 +42,26 @@ public final class MonitorBench {
     private MonitorBench() {
     }
 
-    record Scenario(int monitors, int intervalSeconds) {
+    /** {@code N@Ts}, or {@code N@Ts/Hhang}: H of the N monitors check a port that never answers (timeout 5 s). */
+    record Scenario(int monitors, int intervalSeconds, int hanging) {
         static Scenario parse(String s) {
-            final String[] p = s.split("@");
-            return new Scenario(Integer.parseInt(p[0]), Integer.parseInt(p[1].replace("s", "")));
+            final String[] h = s.split("/");
+            final String[] p = h[0].split("@");
+            return new Scenario(Integer.parseInt(p[0]), Integer.parseInt(p[1].replace("s", "")),
+                h.length > 1 ? Integer.parseInt(h[1].replace("hang", "")) : 0);
         }
 
         @Override
         public String toString() {
-            return String.format(Locale.ROOT, "%,d @ %d s", monitors, intervalSeconds);
+            return String.format(Locale.ROOT, "%,d @ %d s", monitors, intervalSeconds)
+                + (hanging > 0 ? String.format(Locale.ROOT, " (%,d never answer)", hanging) : "");
         }
     }
 
     record Result(Scenario scenario, double warmupSeconds, double demandedPerSecond, double checksPerSecond,
                   double p50, double p99, double max, long skipped, long failures, double heapMiB,
-                  double cpuMsPer1000, int maxInFlight, double queueWaitP99) {
+                  double cpuMsPer1000, int maxInFlight, double queueWaitP99, double intervalP99Ms,
+                  double intervalMaxMs) {
     }
 
     public static void main(String[] args) throws Exception {
@@ -79,8 +84,9 @@ public final class MonitorBench {
                 final Result r = run(Scenario.parse(s.trim()), target, windows);
                 results.add(r);
                 log("%s: %.0f checks/s of %.0f demanded, lateness p50 %.1f ms p99 %.1f ms max %.1f ms, skipped %d, "
-                        + "heap %.0f MiB, CPU %.0f ms per 1,000 checks", r.scenario, r.checksPerSecond,
-                    r.demandedPerSecond, r.p50, r.p99, r.max, r.skipped, r.heapMiB, r.cpuMsPer1000);
+                        + "heap %.0f MiB, CPU %.0f ms per 1,000 checks, healthy interval p99 %.0f ms max %.0f ms",
+                    r.scenario, r.checksPerSecond, r.demandedPerSecond, r.p50, r.p99, r.max, r.skipped, r.heapMiB,
+                    r.cpuMsPer1000, r.intervalP99Ms, r.intervalMaxMs);
             }
         }
         Files.createDirectories(out);
@@ -93,24 +99,36 @@ public final class MonitorBench {
         final String[] args = {"--data-dir", dataDir.toString(), "--db-port", "0", "--http", "127.0.0.1:0",
             "--max-series", "1000000", "--monitor-reload-interval", "1d"};
         log("%s: creating %,d monitors", sc, sc.monitors);
+        // A port that never answers: bound, listening with a backlog of 1, never accepting; connects hang.
+        final java.net.ServerSocket silent = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress());
         try (Collector first = Collector.start(config(args))) {
             try (Connection c = DriverManager.getConnection(first.jdbcUrl(), "postgres", null);
                  PreparedStatement ps = c.prepareStatement("INSERT INTO monitors (name, url, interval_ms, timeout_ms) "
-                     + "SELECT 'm' || i, ? || i, ?, ? FROM generate_series(1, ?) i")) {
-                ps.setString(1, "http://127.0.0.1:" + target.port() + "/m/");
-                ps.setLong(2, sc.intervalSeconds * 1000L);
-                ps.setLong(3, Math.min(10_000, sc.intervalSeconds * 800L));
-                ps.setInt(4, sc.monitors);
+                     + "SELECT ? || i, ? || i, ?, ? FROM generate_series(1, ?) i")) {
+                ps.setString(1, "m");
+                ps.setString(2, "http://127.0.0.1:" + target.port() + "/m/");
+                ps.setLong(3, sc.intervalSeconds * 1000L);
+                ps.setLong(4, Math.min(10_000, sc.intervalSeconds * 800L));
+                ps.setInt(5, sc.monitors - sc.hanging);
                 ps.executeUpdate();
+                if (sc.hanging > 0) {
+                    ps.setString(1, "hang");
+                    ps.setString(2, "http://127.0.0.1:" + silent.getLocalPort() + "/h/");
+                    ps.setLong(4, 5_000);
+                    ps.setInt(5, sc.hanging);
+                    ps.executeUpdate();
+                }
             }
         }
         final long start = System.nanoTime();
-        try (Collector c = Collector.start(config(args))) {
+        try (silent; Collector c = Collector.start(config(args))) {
             // Warm-up: every monitor's result series exist (new series are created in the database on the first
             // check), then one more interval so the lateness window holds steady-state ticks only.
-            final long expectedSeries = sc.monitors * 6L; // up, duration_ms, status_code, dns_ms, connect_ms, ttfb_ms
+            // With hanging monitors (whose failed checks write fewer fields): two intervals.
+            final long expectedSeries = (sc.monitors - sc.hanging) * 6L; // up, duration_ms, status_code, dns_ms, connect_ms, ttfb_ms
             long lastLog = 0;
-            final long warmupCap = System.nanoTime() + TimeUnit.SECONDS.toNanos(600L + sc.intervalSeconds);
+            final long warmupCap = System.nanoTime() + TimeUnit.SECONDS.toNanos(
+                sc.hanging > 0 ? sc.intervalSeconds : 600L + sc.intervalSeconds);
             while (seriesCount(c) < expectedSeries && System.nanoTime() < warmupCap) {
                 if (System.nanoTime() - lastLog > TimeUnit.SECONDS.toNanos(15)) {
                     log("%s: warm-up, %,d of %,d series", sc, seriesCount(c), expectedSeries);
@@ -124,7 +142,9 @@ public final class MonitorBench {
             final long cpuBefore = cpuNanos();
             final long t0 = System.nanoTime();
             log("%s: warm-up done after %.0f s; measuring %.1f intervals", sc, warmup, windows);
+            target.recordIntervals();
             pause((long) (windows * sc.intervalSeconds * 1000));
+            final long[] gaps = target.intervals();
             final double seconds = (System.nanoTime() - t0) / 1e9;
             final MonitorStatus after = c.uptime().monitors().status();
             final long cpu = cpuNanos() - cpuBefore;
@@ -134,7 +154,9 @@ public final class MonitorBench {
             return new Result(sc, warmup, (double) sc.monitors / sc.intervalSeconds, executed / seconds,
                 after.latenessP50Ms(), after.latenessP99Ms(), after.latenessMaxMs(),
                 after.skippedTicks() - before.skippedTicks(), after.failures() - before.failures(), heap,
-                executed == 0 ? Double.NaN : cpu / 1e6 / executed * 1000, after.maxInFlight(), after.queueWaitP99Ms());
+                executed == 0 ? Double.NaN : cpu / 1e6 / executed * 1000, after.maxInFlight(), after.queueWaitP99Ms(),
+                gaps.length == 0 ? Double.NaN : gaps[(int) Math.min(gaps.length - 1, Math.ceil(gaps.length * 0.99) - 1)] / 1e6,
+                gaps.length == 0 ? Double.NaN : gaps[gaps.length - 1] / 1e6);
         } finally {
             deleteTree(dataDir);
         }
@@ -180,19 +202,21 @@ public final class MonitorBench {
         sb.append(String.format(Locale.ROOT, "- target: local Netty server answering after %d ms, a fresh connection "
             + "per check; probe concurrency 500 (default); embedded PostgreSQL%n", latency));
         sb.append(String.format(Locale.ROOT, "- window: %.1f intervals after warm-up; lateness from the scheduler's "
-            + "timer (last ~2 min); CPU = this JVM minus the target's thread, per 1,000 checks%n", windows));
+            + "timer (due time to check start, queue wait included; last ~2 min); healthy interval = time between "
+            + "consecutive hits of one monitor at the target; CPU = this JVM minus the target's thread, per 1,000 "
+            + "checks%n", windows));
         sb.append("- machine: ").append(Runtime.getRuntime().availableProcessors()).append(" cores, JDK ")
             .append(System.getProperty("java.version")).append(", max heap ")
             .append(Runtime.getRuntime().maxMemory() / 1048576).append(" MiB\n\n");
         sb.append("| monitors @ interval | warm-up s | demanded/s | checks/s | lateness p50 ms | p99 ms | max ms "
             + "| skipped ticks | failed checks | max in flight | queue wait p99 ms | heap after GC MiB "
-            + "| CPU ms / 1,000 checks |\n");
-        sb.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+            + "| CPU ms / 1,000 checks | healthy interval p99 ms | max ms |\n");
+        sb.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
         for (Result r : results) {
             sb.append(String.format(Locale.ROOT, "| %s | %.0f | %.1f | %.1f | %.1f | %.1f | %.1f | %d | %d | %d | "
-                    + "%.1f | %.0f | %.0f |%n", r.scenario, r.warmupSeconds, r.demandedPerSecond, r.checksPerSecond,
-                r.p50, r.p99, r.max, r.skipped, r.failures, r.maxInFlight, r.queueWaitP99, r.heapMiB,
-                r.cpuMsPer1000));
+                    + "%.1f | %.0f | %.0f | %.0f | %.0f |%n", r.scenario, r.warmupSeconds, r.demandedPerSecond,
+                r.checksPerSecond, r.p50, r.p99, r.max, r.skipped, r.failures, r.maxInFlight, r.queueWaitP99, r.heapMiB,
+                r.cpuMsPer1000, r.intervalP99Ms, r.intervalMaxMs));
         }
         return sb.toString();
     }

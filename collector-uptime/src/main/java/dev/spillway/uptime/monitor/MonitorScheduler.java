@@ -5,7 +5,6 @@ import dev.spillway.runtime.lifecycle.Deadline;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
-import io.micrometer.core.instrument.Timer;
 import org.agrona.DeadlineTimerWheel;
 import org.agrona.collections.Long2ObjectHashMap;
 import org.slf4j.Logger;
@@ -53,6 +52,8 @@ final class MonitorScheduler implements AutoCloseable {
         final String name;
         volatile MonitorSpec spec;
         final AtomicBoolean running = new AtomicBoolean();
+        /** Whether the last check used (nearly) its whole timeout: its next check waits in the slow lane. */
+        volatile boolean slow;
         long deadline;
         long intervalNanos;
         long timerId = DeadlineTimerWheel.NULL_DEADLINE;
@@ -74,7 +75,6 @@ final class MonitorScheduler implements AutoCloseable {
     private final java.util.ArrayList<Entry> due = new java.util.ArrayList<>();
     private final DeadlineTimerWheel wheel;
     private final Thread thread;
-    private final Timer lateness;
     private final Counter skipped;
     private final Counter ticks;
     private final AtomicInteger active = new AtomicInteger();
@@ -89,10 +89,6 @@ final class MonitorScheduler implements AutoCloseable {
         this.dispatch = dispatch;
         this.clock = clock;
         this.wheel = new DeadlineTimerWheel(TimeUnit.NANOSECONDS, System.nanoTime(), TICK_NANOS, TICKS_PER_WHEEL);
-        this.lateness = Timer.builder("spillway.monitor.schedule.lateness")
-            .description("how late a due check was handed to the probe executor")
-            .publishPercentiles(0.5, 0.99)
-            .register(meters);
         this.skipped = Counter.builder("spillway.monitor.ticks.skipped")
             .description("due checks not run because the previous check of the monitor was still running")
             .register(meters);
@@ -245,7 +241,7 @@ final class MonitorScheduler implements AutoCloseable {
         }
         final long deadline = e.deadline;
         ticks.increment();
-        lateness.record(now - deadline, TimeUnit.NANOSECONDS);
+        // Lateness is recorded when the check starts (ProbeExecutor), so queue wait counts in it.
         if (!e.running.compareAndSet(false, true)) {
             skipped.increment();
         } else if (!dispatch.due(e, deadline)) {
@@ -277,11 +273,6 @@ final class MonitorScheduler implements AutoCloseable {
     /** Due ticks so far (run or skipped). */
     long ticks() {
         return (long) ticks.count();
-    }
-
-    /** The lateness timer (percentiles, max). */
-    Timer lateness() {
-        return lateness;
     }
 
     @Override

@@ -732,7 +732,7 @@ public final class MonitorService implements AutoCloseable, Service {
             return false; // the lease was not renewed in time (or is going): another collector may check it
         }
         try {
-            executor.submit(() -> {
+            executor.submit(deadlineNanos, entry.slow, () -> {
                 final MonitorSpec spec = entry.spec;
                 CheckResult r;
                 try {
@@ -742,6 +742,7 @@ public final class MonitorService implements AutoCloseable, Service {
                     r = new CheckResult(Instant.now(), false, -1, 0, Double.NaN, Double.NaN, Double.NaN, Double.NaN,
                         Double.NaN, "internal: " + e);
                 }
+                entry.slow = timedOut(spec, r);
                 if (closing) {
                     entry.running.set(false); // interrupted by shutdown: not a real result, not recorded
                     return;
@@ -753,6 +754,17 @@ public final class MonitorService implements AutoCloseable, Service {
         }
         return true;
     }
+
+    /**
+     * Whether a check used (nearly) its whole timeout: a target that does not answer. Its monitor's next check
+     * goes to the executor's slow lane, so such targets cannot hold every probe slot.
+     */
+    static boolean timedOut(MonitorSpec spec, CheckResult r) {
+        return r.durationMs() >= SLOW_SHARE_OF_TIMEOUT * spec.timeout().toMillis();
+    }
+
+    /** The share of its timeout a check may take and still count as answered (not slow). */
+    private static final double SLOW_SHARE_OF_TIMEOUT = 0.9;
 
     /**
      * A check of a monitor with locations tells the target where it comes from ({@link #LOCATION_HEADER}), unless
@@ -1109,7 +1121,7 @@ public final class MonitorService implements AutoCloseable, Service {
 
     /** The counters of {@code GET /api/v1/status}. */
     public MonitorStatus status() {
-        final var late = scheduler.lateness().takeSnapshot();
+        final var late = executor.lateness().takeSnapshot();
         final var wait = executor.queueWait().takeSnapshot();
         int paused = 0;
         for (Runtime r : runtimes.values()) {
