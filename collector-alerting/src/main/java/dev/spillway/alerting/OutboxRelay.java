@@ -58,8 +58,11 @@ public final class OutboxRelay implements AutoCloseable, Service {
     private final DoubleSupplier jitter;
     private final WebhookClient client;
     private final NotifyMetrics metrics;
-    /** Lease owner name: unique per relay, so a relay that lost a lease cannot record over its new holder. */
-    private final String owner = "relay-" + java.util.UUID.randomUUID();
+    /**
+     * Lease owner name: unique per relay, so a relay that lost a lease cannot record over its new holder; the
+     * process id in it tells operators (and the kill test) which process holds a row.
+     */
+    private final String owner = "relay-" + ProcessHandle.current().pid() + "-" + java.util.UUID.randomUUID();
     private final Map<String, DeliveryLane> lanes = new ConcurrentHashMap<>();
     private final Map<String, LaneThread> laneThreads = new HashMap<>();
     private final Object wake = new Object();

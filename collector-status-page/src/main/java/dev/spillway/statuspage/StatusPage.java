@@ -54,6 +54,7 @@ public final class StatusPage implements AutoCloseable {
     private volatile boolean closed;
     private final StatusQueries queries;
     private final Badges badges;
+    private final dev.spillway.alerting.Maintenance maintenance;
     private final CheckRollups rollups;
     private final Supplier<Instant> clock;
     /** Overview pages read lately, by page number; at most {@link #CACHED_PAGES}. */
@@ -94,6 +95,7 @@ public final class StatusPage implements AutoCloseable {
         this.clock = clock;
         this.queries = new StatusQueries(dataSource, eventsTable);
         this.badges = new Badges(dataSource, clock);
+        this.maintenance = new dev.spillway.alerting.Maintenance(dataSource);
         this.rollups = new CheckRollups(dataSource, eventsTable, clock);
         this.pipeline = new PipelinePanel(history, stats, ringCapacity, databaseReady, System::currentTimeMillis);
         this.sampler = Executors.newSingleThreadScheduledExecutor(r -> {
@@ -131,7 +133,7 @@ public final class StatusPage implements AutoCloseable {
             final Snapshot s = first.get(0); // a visitor arriving meanwhile shares this read
             MonitorsPanel.html(new StringBuilder(), s.monitors, s.at);
             PageResponses.embeddable(overviewData(new Overview(s.at, pipeline.view(), s.monitors, s.services,
-                s.transitions, s.notifications)));
+                s.transitions, s.notifications, s.windows, s.held)));
             if (first.lastViewedNanos - started < 0) {
                 first.snapshot = null; // nobody looked meanwhile: the first visitor reads afresh (and now warm)
             }
@@ -334,13 +336,17 @@ public final class StatusPage implements AutoCloseable {
     /** What the overview shows, read once per request. */
     private record Overview(Instant now, PipelinePanel.View pipeline, StatusQueries.MonitorPage monitors,
                             List<StatusQueries.ServiceRow> services, List<StatusQueries.TransitionRow> transitions,
-                            List<StatusQueries.NotificationRow> notifications) {
+                            List<StatusQueries.NotificationRow> notifications,
+                            List<dev.spillway.alerting.MaintenanceWindow> windows,
+                            List<dev.spillway.alerting.Maintenance.Held> held) {
     }
 
     /** What the database said for one overview page, and when: shared by every reader until the next refresh. */
     private record Snapshot(Instant at, long takenNanos, StatusQueries.MonitorPage monitors,
                             List<StatusQueries.ServiceRow> services, List<StatusQueries.TransitionRow> transitions,
-                            List<StatusQueries.NotificationRow> notifications) {
+                            List<StatusQueries.NotificationRow> notifications,
+                            List<dev.spillway.alerting.MaintenanceWindow> windows,
+                            List<dev.spillway.alerting.Maintenance.Held> held) {
     }
 
     /**
@@ -400,6 +406,9 @@ public final class StatusPage implements AutoCloseable {
         final List<StatusQueries.TransitionRow> transitions = queries.transitions(StatusQueries.RECENT);
         final List<StatusQueries.NotificationRow> notifications = queries.notifications(StatusQueries.RECENT);
         times.mark("transitions and notifications");
+        final List<dev.spillway.alerting.MaintenanceWindow> windows = maintenance.open(now);
+        final List<dev.spillway.alerting.Maintenance.Held> held = maintenance.held(MaintenancePanel.HELD_SHOWN);
+        times.mark("maintenance");
         final long total = times.totalMillis();
         if (firstRead.compareAndSet(true, false)) {
             LOG.info("status page: first overview read (page {}, {} of {} monitors) took {} ms: {}", page,
@@ -409,7 +418,7 @@ public final class StatusPage implements AutoCloseable {
             LOG.info("status page: overview read (page {}, {} of {} monitors) took {} ms, over {} ms: {}", page,
                 monitors.rows().size(), monitors.total(), total, SLOW_READ_MILLIS, times);
         }
-        return new Snapshot(now, System.nanoTime(), monitors, services, transitions, notifications);
+        return new Snapshot(now, System.nanoTime(), monitors, services, transitions, notifications, windows, held);
     }
 
     private PageSnapshot pageSnapshot(int page) {
@@ -431,7 +440,8 @@ public final class StatusPage implements AutoCloseable {
         final PageSnapshot p = pageSnapshot(page);
         p.lastViewedNanos = System.nanoTime();
         final Snapshot s = p.get(SNAPSHOT_MAX_AGE_NANOS);
-        return new Overview(s.at, pipeline.view(), s.monitors, s.services, s.transitions, s.notifications);
+        return new Overview(s.at, pipeline.view(), s.monitors, s.services, s.transitions, s.notifications, s.windows,
+            s.held);
     }
 
     private static Snapshot await(CompletableFuture<Snapshot> f) throws SQLException {
@@ -503,6 +513,7 @@ public final class StatusPage implements AutoCloseable {
         PipelinePanel.html(h, o.pipeline);
         EventsPanel.html(h, o.transitions);
         EventsPanel.notificationsHtml(h, o.notifications);
+        MaintenancePanel.html(h, o.windows, o.held, o.now);
         h.append("</main>\n");
         Layout.data(h, PageResponses.embeddable(overviewData(o)));
         Layout.tail(h, assets);
@@ -520,6 +531,7 @@ public final class StatusPage implements AutoCloseable {
         m.put("services", ServicesPanel.json(o.services));
         m.put("transitions", EventsPanel.json(o.transitions));
         m.put("notifications", EventsPanel.notificationsJson(o.notifications));
+        m.put("maintenance", MaintenancePanel.json(o.windows, o.held, o.now));
         return m;
     }
 
