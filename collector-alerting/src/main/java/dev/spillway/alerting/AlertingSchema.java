@@ -17,6 +17,9 @@ public final class AlertingSchema {
     /** Notifications held by a maintenance window: recorded, not announced. */
     public static final String NOTIFICATION_HELD = "notification_held";
 
+    /** Routing rules: channel -> monitor, service or monitor tag. */
+    public static final String NOTIFICATION_ROUTES = "notification_routes";
+
     private AlertingSchema() {
     }
 
@@ -98,6 +101,13 @@ public final class AlertingSchema {
                         + "details jsonb NOT NULL DEFAULT '{}', "
                         + "held_at timestamptz NOT NULL)",
                     "CREATE INDEX IF NOT EXISTS " + NOTIFICATION_HELD + "_subject_idx ON " + NOTIFICATION_HELD
-                        + " (subject_kind, subject, id)"));
+                        + " (subject_kind, subject, id)"),
+                // Routing: a channel with routes gets only what they match; a channel without any gets everything.
+                Migration.sql(212, "notification routes",
+                    "CREATE TABLE IF NOT EXISTS " + NOTIFICATION_ROUTES + " ("
+                        + "channel_id text NOT NULL REFERENCES " + NOTIFICATION_CHANNELS + " (id) ON DELETE CASCADE, "
+                        + "scope text NOT NULL CHECK (scope IN ('monitor', 'service', 'tag')), "
+                        + "target text NOT NULL, "
+                        + "PRIMARY KEY (channel_id, scope, target))"));
     }
 }

@@ -162,6 +162,67 @@ public final class ChannelStore {
         }
     }
 
+    /** A routing rule: the channel gets notifications about this monitor, service or monitor tag. */
+    public record Route(String scope, String target) {
+        /**
+         * Validates.
+         *
+         * @throws IllegalArgumentException starting with "routes"
+         */
+        public Route {
+            if (!java.util.Set.of("monitor", "service", "tag").contains(scope)) {
+                throw new IllegalArgumentException("routes: scope must be monitor, service or tag, was '" + scope + "'");
+            }
+            if (target == null || target.isBlank() || target.length() > 256
+                || ("tag".equals(scope) && target.indexOf('=') < 1)) {
+                throw new IllegalArgumentException("routes: target must be a name (or key=value for a tag), was '"
+                    + target + "'");
+            }
+        }
+    }
+
+    /** A channel's routes (empty: it gets every notification). */
+    public List<Route> routes(String id) throws SQLException {
+        try (Connection c = dataSource.getConnection();
+             PreparedStatement ps = c.prepareStatement("SELECT scope, target FROM notification_routes "
+                 + "WHERE channel_id = ? ORDER BY scope, target")) {
+            ps.setString(1, id);
+            final List<Route> out = new ArrayList<>();
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    out.add(new Route(rs.getString(1), rs.getString(2)));
+                }
+            }
+            return out;
+        }
+    }
+
+    /** Replaces a channel's routes in one transaction (empty: every notification). */
+    public void setRoutes(String id, List<Route> routes) throws SQLException {
+        if (Channel.LOG_ID.equals(id) && !routes.isEmpty()) {
+            throw new IllegalArgumentException("routes: the log channel gets every notification");
+        }
+        try (Connection c = dataSource.getConnection()) {
+            c.setAutoCommit(false);
+            try (PreparedStatement del = c.prepareStatement("DELETE FROM notification_routes WHERE channel_id = ?");
+                 PreparedStatement ins = c.prepareStatement("INSERT INTO notification_routes (channel_id, scope, "
+                     + "target) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")) {
+                del.setString(1, id);
+                del.executeUpdate();
+                for (Route r : routes) {
+                    ins.setString(1, id);
+                    ins.setString(2, r.scope());
+                    ins.setString(3, r.target());
+                    ins.executeUpdate();
+                }
+                c.commit();
+            } catch (SQLException | RuntimeException e) {
+                c.rollback();
+                throw e;
+            }
+        }
+    }
+
     /** Disables a channel with a reason, on the caller's transaction. */
     static void disable(Connection c, String id, String reason, Instant now) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement("UPDATE notification_channels SET enabled = false, "

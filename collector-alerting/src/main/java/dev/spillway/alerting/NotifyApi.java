@@ -28,7 +28,7 @@ public final class NotifyApi {
         OutboxEntry.GROUPED);
 
     /** What a PUT body may set. */
-    private static final Set<String> FIELDS = Set.of("kind", "url", "group_window");
+    private static final Set<String> FIELDS = Set.of("kind", "url", "group_window", "routes");
     /** What a GET answer holds besides: accepted and ignored, so a GET body can be sent back. */
     private static final Set<String> READ_ONLY = Set.of("id", "enabled", "disabled_reason", "disabled_at");
     // group_window is settable: not read-only
@@ -49,12 +49,13 @@ public final class NotifyApi {
         router.route("GET", "/api/v1/channels", req -> {
             final List<Map<String, Object>> out = new ArrayList<>();
             for (Channel c : channels.list()) {
-                out.add(view(c));
+                out.add(view(c, channels.routes(c.id())));
             }
             return ApiResponse.ok(out);
         });
         router.route("GET", "/api/v1/channels/{id}", req -> ApiResponse.ok(view(channels.get(req.param("id"))
-            .orElseThrow(() -> ApiException.notFound("no channel '" + req.param("id") + "'")))));
+            .orElseThrow(() -> ApiException.notFound("no channel '" + req.param("id") + "'")),
+            channels.routes(req.param("id")))));
         router.route("PUT", "/api/v1/channels/{id}", this::put);
         router.route("DELETE", "/api/v1/channels/{id}", req -> {
             try {
@@ -109,6 +110,25 @@ public final class NotifyApi {
                 throw ApiException.invalid("group_window", "must be a duration string 0s..1h, was " + gw);
             }
         }
+        final List<ChannelStore.Route> routes = new ArrayList<>();
+        final JsonNode rn = body.get("routes");
+        if (rn != null && !rn.isNull()) {
+            if (!rn.isArray() || rn.size() > 1000) {
+                throw ApiException.invalid("routes", "must be a list of {\"scope\":\"monitor|service|tag\","
+                    + "\"target\":\"...\"} (at most 1000)");
+            }
+            for (JsonNode r : rn) {
+                if (!r.isObject() || !r.path("scope").isTextual() || !r.path("target").isTextual() || r.size() != 2) {
+                    throw ApiException.invalid("routes", "each route is {\"scope\":\"monitor|service|tag\","
+                        + "\"target\":\"...\"}, was " + r);
+                }
+                try {
+                    routes.add(new ChannelStore.Route(r.get("scope").asText(), r.get("target").asText()));
+                } catch (IllegalArgumentException e) {
+                    throw ApiException.invalid("routes", e.getMessage());
+                }
+            }
+        }
         final Channel stored;
         try {
             stored = channels.put(req.param("id"), kind, url == null || url.isNull() ? null : url.asText(), window);
@@ -118,8 +138,13 @@ public final class NotifyApi {
                 : m.startsWith("group_window") ? "group_window" : "url";
             throw ApiException.invalid(field, m);
         }
+        try {
+            channels.setRoutes(stored.id(), routes);
+        } catch (IllegalArgumentException e) {
+            throw ApiException.invalid("routes", e.getMessage());
+        }
         channelsChanged.run();
-        return ApiResponse.ok(view(stored));
+        return ApiResponse.ok(view(stored, routes));
     }
 
     private ApiResponse notifications(ApiRequest req) throws Exception {
@@ -148,7 +173,7 @@ public final class NotifyApi {
         return ApiResponse.ok(out);
     }
 
-    private static Map<String, Object> view(Channel c) {
+    private static Map<String, Object> view(Channel c, List<ChannelStore.Route> routes) {
         final Map<String, Object> m = new LinkedHashMap<>();
         m.put("id", c.id());
         m.put("kind", c.kind().id());
@@ -157,6 +182,11 @@ public final class NotifyApi {
         m.put("disabled_reason", c.disabledReason());
         m.put("disabled_at", c.disabledAt() == null ? null : c.disabledAt().toString());
         m.put("group_window", dev.spillway.runtime.config.Units.formatDuration(c.groupWindow()));
+        final List<Map<String, String>> rs = new ArrayList<>();
+        for (ChannelStore.Route r : routes) {
+            rs.add(Map.of("scope", r.scope(), "target", r.target()));
+        }
+        m.put("routes", rs);
         return m;
     }
 

@@ -45,19 +45,29 @@ public final class Outbox {
         }
         // The channels are locked (KEY SHARE) until the state change commits: a channel deleted meanwhile is either
         // skipped (deleted first) or waits for this transaction (deleted after), never a foreign-key error.
-        try (PreparedStatement ps = c.prepareStatement("WITH ch AS (SELECT id FROM notification_channels WHERE enabled "
-            + "FOR KEY SHARE) INSERT INTO notification_outbox (channel_id, type, "
+        // Routing: the log channel and channels without routes get everything; a channel with routes only what one
+        // of them matches (the subject itself, or a tag of the monitor).
+        try (PreparedStatement ps = c.prepareStatement("WITH ch AS (SELECT id FROM notification_channels c WHERE enabled "
+            + "AND (c.id = 'log' OR NOT EXISTS (SELECT 1 FROM notification_routes r WHERE r.channel_id = c.id) "
+            + "OR EXISTS (SELECT 1 FROM notification_routes r WHERE r.channel_id = c.id AND ((r.scope = ? AND "
+            + "r.target = ?) OR (r.scope = 'tag' AND ? = 'monitor' AND EXISTS (SELECT 1 FROM monitors m WHERE "
+            + "m.name = ? AND m.tags ->> split_part(r.target, '=', 1) = substr(r.target, strpos(r.target, '=') + 1)))))) "
+            + "FOR KEY SHARE OF c) INSERT INTO notification_outbox (channel_id, type, "
             + "subject_kind, subject, old_state, new_state, occurred_at, details, created_at, next_attempt_at) "
             + "SELECT id, ?, ?, ?, ?, ?, ?, ?::jsonb, ?, ? FROM ch")) {
-            ps.setString(1, n.type());
-            ps.setString(2, n.subjectKind());
-            ps.setString(3, n.subject());
-            ps.setString(4, n.oldState());
-            ps.setString(5, n.newState());
-            ps.setTimestamp(6, Timestamp.from(n.occurredAt()));
-            ps.setString(7, Json.write(n.details()));
-            ps.setTimestamp(8, Timestamp.from(now));
-            ps.setTimestamp(9, Timestamp.from(now));
+            ps.setString(1, n.subjectKind());
+            ps.setString(2, n.subject());
+            ps.setString(3, n.subjectKind());
+            ps.setString(4, n.subject());
+            ps.setString(5, n.type());
+            ps.setString(6, n.subjectKind());
+            ps.setString(7, n.subject());
+            ps.setString(8, n.oldState());
+            ps.setString(9, n.newState());
+            ps.setTimestamp(10, Timestamp.from(n.occurredAt()));
+            ps.setString(11, Json.write(n.details()));
+            ps.setTimestamp(12, Timestamp.from(now));
+            ps.setTimestamp(13, Timestamp.from(now));
             return ps.executeUpdate();
         }
     }

@@ -53,6 +53,17 @@ class MaintenanceApiTest {
             assertEquals("snooze-quiet", held.get(0).get("window").asText());
             assertEquals(0, db.queryLong("SELECT count(*) FROM notification_outbox WHERE subject = 'quiet'"));
 
+            // Routes on a channel: shown back; bad ones are 400 naming the field.
+            final HttpResponse<String> routed = h.put("/api/v1/channels/db", "{\"kind\":\"webhook\",\"url\":\""
+                + receiver.url("/db") + "\",\"routes\":[{\"scope\":\"tag\",\"target\":\"team=db\"}]}", AUTH);
+            assertEquals(200, routed.statusCode(), routed.body());
+            assertEquals("team=db", JSON.readTree(h.get("/api/v1/channels/db", AUTH).body()).get("routes").get(0)
+                .get("target").asText());
+            final HttpResponse<String> badRoute = h.put("/api/v1/channels/db", "{\"kind\":\"webhook\",\"url\":\""
+                + receiver.url("/db") + "\",\"routes\":[{\"scope\":\"team\",\"target\":\"x\"}]}", AUTH);
+            assertEquals(400, badRoute.statusCode(), badRoute.body());
+            assertEquals("routes", JSON.readTree(badRoute.body()).get("field").asText());
+
             // Recurring windows and bad input.
             final HttpResponse<String> nightly = h.put("/api/v1/maintenance/nightly", "{\"scope\":\"tag\","
                 + "\"target\":\"team=db\",\"cron\":\"0 2 * * *\",\"duration\":\"30m\",\"zone\":\"Europe/Berlin\"}",
