@@ -73,9 +73,11 @@ class MonitorSchedulingTest {
     @Test
     void ticksWhoseCheckIsStillRunningAreSkippedAndCounted() throws Exception {
         try (CollectorHarness h = CollectorHarness.start(db, "--token", "t0k3n", "--probe-concurrency", "1")) {
-            // Three monitors need 3 checks/s of 0.8 s each; one slot does 1.25/s: ticks must be skipped.
+            // Three monitors need 3 checks/s of 0.6 s each; one slot does 1.67/s: ticks must be skipped. The 300 ms
+            // between the answer and the timeout keeps checks from timing out on a loaded machine: a check cut at
+            // its timeout frees the slot while the target still holds the request, which it would count as two.
             for (int i = 0; i < 3; i++) {
-                create(h, "busy" + i, "/slow800", ",\"timeout\":\"900ms\"");
+                create(h, "busy" + i, "/slow600", ",\"timeout\":\"900ms\"");
             }
             Await.untilNoThrow(WAIT, () -> json(send(h, "GET", "/api/v1/status", null)).get("checks")
                 .get("skipped_ticks").asLong() >= 3, "skipped ticks counted");
@@ -89,6 +91,7 @@ class MonitorSchedulingTest {
                     && c.get("ticks").asLong() == c.get("executed").asLong() + c.get("skipped_ticks").asLong();
             }, "ticks == executed + skipped once idle");
             assertTrue(target.maxConcurrent() <= 1, "concurrency 1: " + target.maxConcurrent());
+            assertEquals(1, json(send(h, "GET", "/api/v1/status", null)).get("checks").get("max_in_flight").asInt());
             final String metrics = send(h, "GET", "/metrics", null).body();
             assertTrue(metrics.contains("spillway_monitor_ticks_skipped_total"), "skips are a meter too");
         }
