@@ -15,15 +15,11 @@ import okio.Buffer;
 import okio.BufferedSource;
 
 import javax.net.ssl.SSLContext;
-import javax.net.ssl.SSLException;
 import javax.net.ssl.TrustManager;
 import javax.net.ssl.X509TrustManager;
 import java.io.IOException;
 import java.io.InterruptedIOException;
-import java.net.ConnectException;
-import java.net.NoRouteToHostException;
 import java.net.Proxy;
-import java.net.UnknownHostException;
 import java.nio.charset.StandardCharsets;
 import java.security.GeneralSecurityException;
 import java.security.cert.X509Certificate;
@@ -193,7 +189,7 @@ public final class HttpProbe {
                 denied.increment();
                 error = refused.getMessage();
             } else {
-                error = classify(e, spec);
+                error = Probes.classify(e, spec);
             }
         } catch (RuntimeException e) {
             // OkHttp reports some argument problems (e.g. an unsupported Location scheme) unchecked.
@@ -326,23 +322,6 @@ public final class HttpProbe {
 
     private static double certificateDays(X509Certificate leaf) {
         return leaf == null ? Double.NaN : (leaf.getNotAfter().getTime() - System.currentTimeMillis()) / MS_PER_DAY;
-    }
-
-    private static String classify(IOException e, MonitorSpec spec) {
-        final String detail = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
-        if (e instanceof UnknownHostException) {
-            return "dns: cannot resolve " + spec.url().getHost();
-        }
-        if (e instanceof ConnectException || e instanceof NoRouteToHostException) {
-            return "connect: " + detail;
-        }
-        if (e instanceof SSLException) {
-            return "tls: " + detail;
-        }
-        if (e instanceof InterruptedIOException) {
-            return "timeout: no complete answer within " + MonitorValidator.format(spec.timeout());
-        }
-        return "io: " + detail;
     }
 
     /** Accepts every certificate: for monitors with {@code tls_verify: false} only. */
