@@ -32,11 +32,6 @@ public final class MonitorApi {
     private MonitorApi() {
     }
 
-    /** Registers the routes; reports count no maintenance time. */
-    public static void register(ApiRouter router, MonitorService monitors) {
-        register(router, monitors, UptimeReport.Maintenance.NONE);
-    }
-
     /** Registers the routes; reports take maintenance time from {@code maintenance}. */
     public static void register(ApiRouter router, MonitorService monitors, UptimeReport.Maintenance maintenance) {
         router.route("GET", "/api/v1/monitors", req -> {
