@@ -1,5 +1,6 @@
 package dev.spillway.alerting;
 
+import dev.spillway.uptime.monitor.UptimeReport;
 import dev.spillway.uptime.transitions.Notification;
 
 import javax.sql.DataSource;
@@ -129,6 +130,40 @@ public final class Maintenance {
             }
             return out;
         }
+    }
+
+    /**
+     * Maintenance time for uptime reports ({@link UptimeReport}): the openings of every window covering a monitor
+     * (scope {@code all}, the monitor by name, or one of its tags; {@code service} windows cover heartbeat
+     * services, not monitors) that overlap the report's range, read from {@code maintenance_windows} on each call.
+     */
+    public UptimeReport.Maintenance forReports() {
+        return (monitor, from, to) -> {
+            final List<Instant[]> out = new ArrayList<>();
+            Map<String, String> tags = null;
+            try (Connection c = dataSource.getConnection();
+                 PreparedStatement ps = c.prepareStatement("SELECT " + COLUMNS + " FROM maintenance_windows "
+                     + "WHERE scope <> 'service' AND (starts_at IS NULL OR starts_at < ?) "
+                     + "AND (ends_at IS NULL OR ends_at > ?) ORDER BY id")) {
+                ps.setTimestamp(1, Timestamp.from(to));
+                ps.setTimestamp(2, Timestamp.from(from));
+                final List<MaintenanceWindow> windows = new ArrayList<>();
+                try (ResultSet rs = ps.executeQuery()) {
+                    while (rs.next()) {
+                        windows.add(read(rs));
+                    }
+                }
+                for (MaintenanceWindow w : windows) {
+                    if ("tag".equals(w.scope()) && tags == null) {
+                        tags = monitorTags(c, monitor);
+                    }
+                    if (w.covers("monitor", monitor, tags == null ? Map.of() : tags)) {
+                        out.addAll(w.openings(from, to));
+                    }
+                }
+            }
+            return out;
+        };
     }
 
     /** One window. */

@@ -99,6 +99,57 @@ public record MaintenanceWindow(String id, String scope, String target, Instant 
         return ExecutionTime.forCron(CRON.parse(cron)).lastExecution(after).map(ZonedDateTime::toInstant);
     }
 
+    /**
+     * Most recurring starts one window lists for a report: a minutely cron over the longest report range
+     * ({@code UptimeReport.MAX_RANGE}, 400 days) plus the longest opening before it (7 days) has 586,080 starts.
+     */
+    static final int MAX_OPENINGS = 600_000;
+
+    /**
+     * The openings overlapping {@code [from, to)} as {@code [start, end)} pairs in time order, clipped to
+     * {@code startsAt}/{@code endsAt} (as {@link #activeAt} is); recurring openings that overlap or touch are merged.
+     */
+    java.util.List<Instant[]> openings(Instant from, Instant to) {
+        final java.util.List<Instant[]> out = new java.util.ArrayList<>();
+        final Instant lo = startsAt != null && startsAt.isAfter(from) ? startsAt : from;
+        final Instant hi = endsAt != null && endsAt.isBefore(to) ? endsAt : to;
+        if (!lo.isBefore(hi)) {
+            return out;
+        }
+        if (cron == null) {
+            out.add(new Instant[] {lo, hi});
+            return out;
+        }
+        final ExecutionTime starts = ExecutionTime.forCron(CRON.parse(cron));
+        // Openings that began up to one duration before the range still reach into it.
+        ZonedDateTime cursor = lo.minus(duration).atZone(zone);
+        for (int n = 0; ; n++) {
+            if (n == MAX_OPENINGS) {
+                throw new IllegalStateException("maintenance window " + id + " has more than " + MAX_OPENINGS
+                    + " openings in " + from + ".." + to);
+            }
+            final Optional<ZonedDateTime> next = starts.nextExecution(cursor);
+            if (next.isEmpty() || !next.get().toInstant().isBefore(hi)) {
+                return out;
+            }
+            cursor = next.get();
+            final Instant s = cursor.toInstant();
+            final Instant e = s.plus(duration);
+            final Instant a = s.isBefore(lo) ? lo : s;
+            final Instant b = e.isAfter(hi) ? hi : e;
+            if (!a.isBefore(b)) {
+                continue;
+            }
+            // Starts increase and every opening lasts as long, so an overlap is always with the last one.
+            final Instant[] last = out.isEmpty() ? null : out.get(out.size() - 1);
+            if (last != null && !a.isAfter(last[1])) {
+                last[1] = b;
+            } else {
+                out.add(new Instant[] {a, b});
+            }
+        }
+    }
+
     /** When the window open at {@code t} closes (for the status page); null if it is not open. */
     public Instant endOfOpening(Instant t) {
         if (!activeAt(t)) {

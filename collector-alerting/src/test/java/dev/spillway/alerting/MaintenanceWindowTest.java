@@ -154,4 +154,49 @@ class MaintenanceWindowTest {
         assertTrue(new MaintenanceWindow("w", "tag", "team=db", null, null, "0 2 * * *", Duration.ofMinutes(5),
             BERLIN, null).covers("monitor", "x", Map.of("team", "db")));
     }
+
+    /**
+     * A report's maintenance time: the openings of a recurring window across the change to summer time (02:00 Berlin
+     * does not exist on 29 March: cron-utils skips that start, and so does activeAt, so the report counts what held
+     * notifications), an opening that began before the range counts from the range's start, and startsAt/endsAt
+     * clip as activeAt does.
+     */
+    @Test
+    void openingsOverlappingARangeAcrossDaylightSavingTime() {
+        final MaintenanceWindow nightly = new MaintenanceWindow("nightly", "all", null, null, null, "0 2 * * *",
+            Duration.ofHours(1), BERLIN, null);
+        final List<String> spring = nightly.openings(Instant.parse("2026-03-28T01:30:00Z"),
+            Instant.parse("2026-03-31T00:00:00Z")).stream().map(w -> w[0] + ".." + w[1]).toList();
+        for (String w : spring) {
+            final Instant s = Instant.parse(w.substring(0, w.indexOf("..")));
+            assertTrue(nightly.activeAt(s), "activeAt agrees at " + s);
+            assertFalse(nightly.activeAt(Instant.parse(w.substring(w.indexOf("..") + 2))), "closed at end of " + w);
+        }
+        assertEquals(List.of("2026-03-28T01:30:00Z..2026-03-28T02:00:00Z", // began 01:00Z, before the range
+            "2026-03-30T00:00:00Z..2026-03-30T01:00:00Z"), spring);
+
+        assertFalse(nightly.activeAt(Instant.parse("2026-03-29T01:30:00Z")), "no opening the night 02:00 is skipped");
+
+        final MaintenanceWindow bounded = new MaintenanceWindow("bounded", "all", null,
+            Instant.parse("2026-11-02T01:30:00Z"), Instant.parse("2026-11-03T01:15:00Z"), "0 2 * * *",
+            Duration.ofHours(1), BERLIN, null);
+        assertEquals(List.of("2026-11-02T01:30:00Z..2026-11-02T02:00:00Z", "2026-11-03T01:00:00Z..2026-11-03T01:15:00Z"),
+            bounded.openings(Instant.parse("2026-11-01T00:00:00Z"), Instant.parse("2026-11-05T00:00:00Z")).stream()
+                .map(w -> w[0] + ".." + w[1]).toList());
+
+        final MaintenanceWindow once = new MaintenanceWindow("once", "all", null, Instant.parse("2026-11-02T08:00:00Z"),
+            Instant.parse("2026-11-02T09:30:00Z"), null, null, null, null);
+        assertEquals(List.of(), once.openings(Instant.parse("2026-11-02T09:30:00Z"), Instant.parse("2026-11-03T00:00:00Z")));
+        assertEquals(1, once.openings(Instant.parse("2026-11-02T09:00:00Z"), Instant.parse("2026-11-03T00:00:00Z")).size());
+
+        // Overlapping openings merge: a minutely window lasting an hour is one stretch.
+        final MaintenanceWindow minutely = new MaintenanceWindow("minutely", "all", null, null, null, "* * * * *",
+            Duration.ofHours(1), ZoneId.of("UTC"), null);
+        final Instant from = Instant.parse("2026-01-01T00:00:00Z");
+        assertEquals(List.of(from + ".." + from.plus(Duration.ofDays(2))), minutely.openings(from,
+            from.plus(Duration.ofDays(2))).stream().map(w -> w[0] + ".." + w[1]).toList());
+        final MaintenanceWindow hourly = new MaintenanceWindow("hourly", "all", null, null, null, "30 * * * *",
+            Duration.ofMinutes(10), ZoneId.of("UTC"), null);
+        assertEquals(48, hourly.openings(from, from.plus(Duration.ofDays(2))).size());
+    }
 }

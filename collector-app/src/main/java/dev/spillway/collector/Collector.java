@@ -161,7 +161,8 @@ public final class Collector implements AutoCloseable {
         final Alerting alerting = Alerting.start(cfg.alerting(), modulesDb, transitions, clock, router, registry,
             services, cfg.duties().notifications());
         uptime = Uptime.start(cfg.uptime(), modulesDb, transitions, alerting, alerting::wakeup, pointWriter, clock,
-            router, tokens, registry, services, cfg.duties().monitors(), cfg.duties().heartbeats());
+            router, tokens, registry, services, cfg.duties().monitors(), cfg.duties().heartbeats(),
+            new dev.spillway.alerting.Maintenance(modulesDb).forReports());
         final BadLineLog badLines = new BadLineLog(10_000);
         // Resent HTTP bodies store each line once. Not on an edge: its events are confirmed by JetStream and stored
         // by a writer, whose database this collector does not look into.

@@ -80,6 +80,12 @@ class BadgesEndToEndTest {
             assertTrue(uptime.contains("aria-label=\"uptime 7d: 91.3%\"") && uptime.contains("#e05d44"), uptime);
             assertTrue(open.get("/badges/tags/team/jobs/uptime.svg?label=jobs").body().contains("aria-label=\"jobs: "
                 + "91.3%\""));
+            // A maintenance window over the failed check's minute: that minute is maintenance, 630 s up of 630 s.
+            assertEquals(2, send(guarded, "PUT", "/api/v1/maintenance/fix", "{\"scope\":\"monitor\",\"target\":"
+                + "\"batch\",\"starts_at\":\"" + java.time.Instant.ofEpochSecond(t0 + 300) + "\",\"ends_at\":\""
+                + java.time.Instant.ofEpochSecond(t0 + 360) + "\"}").statusCode() / 100);
+            final String maintained = open.get("/badges/monitors/batch/uptime.svg?days=7").body();
+            assertTrue(maintained.contains("aria-label=\"uptime 7d: 100%\"") && maintained.contains("#4c1"), maintained);
             assertTrue(open.get("/badges/services/backup/status.svg").body().contains("aria-label=\"backup: available\""));
             assertTrue(open.get("/badges/monitors/web/status.svg?label=%3Cb%3Eweb").body()
                 .contains("aria-label=\"&lt;b&gt;web: up\""), "labels are escaped");

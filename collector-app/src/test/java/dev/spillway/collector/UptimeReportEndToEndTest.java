@@ -105,6 +105,60 @@ class UptimeReportEndToEndTest {
         }
     }
 
+    /**
+     * Maintenance time comes from the alerting module's windows: a one-off window on the monitor (08:00-09:30 UTC)
+     * and a recurring daily one on its tag (02:00 Europe/Berlin for 1 h, i.e. 01:00-02:00 UTC in November) count as
+     * maintenance, not up, and a window covering another monitor or a heartbeat service does not count at all.
+     */
+    @Test
+    void maintenanceTimeFromTheWindows() throws Exception {
+        try (CollectorHarness h = CollectorHarness.start(db, "--token", "t0k3n")) {
+            assertEquals(201, send(h, "POST", "/api/v1/monitors", "{\"name\":\"web\",\"url\":"
+                + "\"http://127.0.0.1:9/\",\"interval\":\"60s\",\"enabled\":false,\"tags\":{\"team\":\"web\"}}")
+                .statusCode());
+            final StringBuilder lines = new StringBuilder();
+            for (int minute = 0; minute < 1440; minute++) {
+                final boolean up = minute < 900 || minute >= 905; // 15:00-15:04 failed
+                final long ns = DAY.plusSeconds(60L * minute).toEpochMilli() * 1_000_000L;
+                lines.append("monitor,monitor=web,team=web up=").append(up).append(' ').append(ns).append('\n');
+            }
+            assertEquals(204, send(h, "POST", "/api/v2/write", lines.toString()).statusCode());
+            Await.until(WAIT, () -> h.count("measurement = 'monitor' AND field = 'up'") == 1440, "results stored");
+            assertEquals(200, send(h, "PUT", "/api/v1/maintenance/upgrade", "{\"scope\":\"monitor\",\"target\":"
+                + "\"web\",\"starts_at\":\"2026-11-02T08:00:00Z\",\"ends_at\":\"2026-11-02T09:30:00Z\"}")
+                .statusCode() / 100 * 100);
+            assertEquals(200, send(h, "PUT", "/api/v1/maintenance/nightly", "{\"scope\":\"tag\",\"target\":"
+                + "\"team=web\",\"cron\":\"0 2 * * *\",\"duration\":\"1h\",\"zone\":\"Europe/Berlin\"}")
+                .statusCode() / 100 * 100);
+            assertEquals(200, send(h, "PUT", "/api/v1/maintenance/other", "{\"scope\":\"monitor\",\"target\":"
+                + "\"api\",\"starts_at\":\"2026-11-02T12:00:00Z\",\"ends_at\":\"2026-11-02T13:00:00Z\"}")
+                .statusCode() / 100 * 100);
+            assertEquals(200, send(h, "PUT", "/api/v1/maintenance/backups", "{\"scope\":\"service\",\"target\":"
+                + "\"web\",\"starts_at\":\"2026-11-02T16:00:00Z\",\"ends_at\":\"2026-11-02T17:00:00Z\"}")
+                .statusCode() / 100 * 100);
+
+            final JsonNode r = json(send(h, "GET", "/api/v1/reports/uptime?monitor=web&from=2026-11-01&to=2026-11-03",
+                null));
+            final JsonNode rows = r.get("rows");
+            assertEquals(2, rows.size(), r.toString());
+            assertEquals("2026-11-01 up=0.0 down=0.0 maint=3600.0 unknown=82800.0", row(rows.get(0)),
+                "the nightly window before the first result is maintenance, the rest unknown");
+            // 1 h nightly + 1.5 h upgrade = 9000 s maintenance; the 300 s failure stays down.
+            assertEquals("2026-11-02 up=77100.0 down=300.0 maint=9000.0 unknown=0.0", row(rows.get(1)));
+            for (JsonNode row : rows) {
+                assertEquals(86_400.0, sum(row), 1e-9, row.toString());
+            }
+            assertEquals(12_600.0, r.get("totals").get(0).get("maintenance_s").asDouble());
+            assertEquals(2 * 86_400.0, sum(r.get("total")), 1e-9);
+
+            // A range starting inside the nightly opening counts only its part in the range.
+            final JsonNode part = json(send(h, "GET", "/api/v1/reports/uptime?monitor=web"
+                + "&from=2026-11-02T01:30:00Z&to=2026-11-02T08:45:00Z", null));
+            assertEquals("2026-11-02 up=21600.0 down=0.0 maint=4500.0 unknown=0.0", row(part.get("rows").get(0)));
+            assertEquals(26_100.0, sum(part.get("rows").get(0)), 1e-9);
+        }
+    }
+
     private static String row(JsonNode r) {
         return r.get("day").asText() + " up=" + r.get("up_s").asDouble() + " down=" + r.get("down_s").asDouble()
             + " maint=" + r.get("maintenance_s").asDouble() + " unknown=" + r.get("unknown_s").asDouble();

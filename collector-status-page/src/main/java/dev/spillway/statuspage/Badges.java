@@ -42,10 +42,12 @@ final class Badges {
 
     private final DataSource dataSource;
     private final Supplier<Instant> clock;
+    private final UptimeReport.Maintenance maintenance;
 
-    Badges(DataSource dataSource, Supplier<Instant> clock) {
+    Badges(DataSource dataSource, Supplier<Instant> clock, UptimeReport.Maintenance maintenance) {
         this.dataSource = dataSource;
         this.clock = clock;
+        this.maintenance = maintenance;
     }
 
     ApiResponse monitorStatus(ApiRequest r) throws SQLException, ApiException {
@@ -146,7 +148,7 @@ final class Badges {
         }
         final Instant to = clock.get();
         final UptimeReport.Report report = UptimeReport.compute(dataSource, monitors, to.minus(Duration.ofDays(days)),
-            to, ZoneOffset.UTC, UptimeReport.Maintenance.NONE);
+            to, ZoneOffset.UTC, maintenance);
         final double p = report.total().uptimePercent();
         final String text = Double.isNaN(p) ? "unknown" : (p >= 99.995 ? "100" : String.format(Locale.ROOT,
             p >= 99 ? "%.2f" : "%.1f", Math.floor(p * 100) / 100)) + "%";

@@ -94,8 +94,8 @@ public final class StatusPage implements AutoCloseable {
         this.stats = stats;
         this.clock = clock;
         this.queries = new StatusQueries(dataSource, eventsTable);
-        this.badges = new Badges(dataSource, clock);
         this.maintenance = new dev.spillway.alerting.Maintenance(dataSource);
+        this.badges = new Badges(dataSource, clock, maintenance.forReports());
         this.rollups = new CheckRollups(dataSource, eventsTable, clock);
         this.pipeline = new PipelinePanel(history, stats, ringCapacity, databaseReady, System::currentTimeMillis);
         this.sampler = Executors.newSingleThreadScheduledExecutor(r -> {

@@ -42,10 +42,12 @@ public record Uptime(Heartbeats heartbeats, MonitorService monitors) {
      * @param tokens the ping keys' store: they are created for existing services and revoked with their service
      * @param monitorsDuty whether this collector checks monitors (its share, by leases)
      * @param heartbeatsDuty whether this collector announces missed heartbeat deadlines
+     * @param maintenance where uptime reports take maintenance time from (the alerting module's windows)
      */
     public static Uptime start(UptimeSettings settings, DataSource ds, StateTransitions transitions, NotificationQueue notifications, Runnable notified,
                                PointWriter points, Clock clock, ApiRouter router, ApiTokens tokens,
-                               MeterRegistry registry, ServiceStack stack, boolean monitorsDuty, boolean heartbeatsDuty)
+                               MeterRegistry registry, ServiceStack stack, boolean monitorsDuty, boolean heartbeatsDuty,
+                               dev.spillway.uptime.monitor.UptimeReport.Maintenance maintenance)
         throws Exception {
         final Heartbeats heartbeats = new Heartbeats(ds, transitions, notifications, points.producer("heartbeat"),
             clock, HEARTBEAT_TICK, notified, registry);
@@ -63,7 +65,7 @@ public record Uptime(Heartbeats heartbeats, MonitorService monitors) {
         final MonitorService monitors = stack.push(new MonitorService(ds, points, transitions, registry,
             new MonitorService.Settings(settings.probeConcurrency(), settings.probeKeepAlive(),
                 settings.monitorReloadInterval(), settings.probePolicy()), leases, clock), STOP);
-        MonitorApi.register(router, monitors);
+        MonitorApi.register(router, monitors, maintenance);
         return new Uptime(heartbeats, monitors);
     }
 }

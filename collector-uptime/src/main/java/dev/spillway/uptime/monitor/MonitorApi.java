@@ -32,8 +32,8 @@ public final class MonitorApi {
     private MonitorApi() {
     }
 
-    /** Registers the routes. */
-    public static void register(ApiRouter router, MonitorService monitors) {
+    /** Registers the routes; reports take maintenance time from {@code maintenance}. */
+    public static void register(ApiRouter router, MonitorService monitors, UptimeReport.Maintenance maintenance) {
         router.route("GET", "/api/v1/monitors", req -> {
             final ArrayNode list = ApiJson.MAPPER.createArrayNode();
             for (MonitorView v : monitors.list()) {
@@ -69,7 +69,7 @@ public final class MonitorApi {
             return ApiResponse.ok(checks(monitors, name, from, to, limit));
         });
         router.route("GET", "/api/v1/status", req -> ApiResponse.ok(status(monitors.status())));
-        router.route("GET", "/api/v1/reports/uptime", req -> report(req, monitors));
+        router.route("GET", "/api/v1/reports/uptime", req -> report(req, monitors, maintenance));
     }
 
     /**
@@ -77,7 +77,8 @@ public final class MonitorApi {
      * {@link UptimeReport}; {@code from}/{@code to} are dates ({@code 2026-12-01}, midnight in {@code tz}) or times
      * as for {@code /checks}; by default the last 7 days up to now.
      */
-    private static ApiResponse report(dev.spillway.runtime.api.ApiRequest req, MonitorService monitors)
+    private static ApiResponse report(dev.spillway.runtime.api.ApiRequest req, MonitorService monitors,
+                                      UptimeReport.Maintenance maintenance)
         throws Exception {
         final java.time.ZoneId zone;
         try {
@@ -126,7 +127,7 @@ public final class MonitorApi {
             }
         }
         final UptimeReport.Report r = UptimeReport.compute(monitors.dataSource(), specs, from, to, zone,
-            UptimeReport.Maintenance.NONE);
+            maintenance);
         if (format.equals("csv")) {
             final StringBuilder sb = new StringBuilder("day,monitor,up_s,down_s,maintenance_s,unknown_s,uptime_percent\n");
             for (UptimeReport.Row row : r.rows()) {

@@ -81,8 +81,10 @@ final class TlsProbe {
                 final long c0 = System.nanoTime();
                 plain.connect(new InetSocketAddress(r.address(), spec.url().getPort()), Probes.remainingMs(deadline));
                 connectMs = (System.nanoTime() - c0) / 1e6;
+                // autoClose: closing the TLS socket sends close_notify and closes the connection; a layered socket
+                // that leaves the connection open waits for the server's close_notify (up to the timeout) instead.
                 try (SSLSocket s = (SSLSocket) trustAll.getSocketFactory().createSocket(plain, name,
-                    spec.url().getPort(), false)) {
+                    spec.url().getPort(), true)) {
                     final SSLParameters p = s.getSSLParameters();
                     if (AddressPolicy.literals(name).isEmpty()) {
                         p.setServerNames(List.of(new SNIHostName(name)));

@@ -21,8 +21,9 @@ import java.util.List;
  * after that <b>unknown</b>, as is all time before a monitor's first result. So uptime is never reported for time
  * nobody looked, and {@code up + down + maintenance + unknown} is exactly the length of every row.
  *
- * <p>Maintenance windows take precedence over results; this branch has no windows yet ({@link Maintenance#NONE},
- * the hook the alerting module's windows plug into).
+ * <p>Maintenance windows take precedence over results. They come through the {@link Maintenance} hook: the
+ * composition root passes the alerting module's windows ({@code Maintenance.forReports()} there), as this module
+ * does not depend on alerting.
  */
 public final class UptimeReport {
 
@@ -34,7 +35,7 @@ public final class UptimeReport {
     /** Maintenance windows of a monitor ({@code [from, to)} pairs, any order). */
     @FunctionalInterface
     public interface Maintenance {
-        /** No windows. TODO(issue 22): the alerting module's maintenance windows. */
+        /** No windows (a collector without the alerting module's windows, and tests). */
         Maintenance NONE = (monitor, from, to) -> List.of();
 
         List<Instant[]> windows(String monitor, Instant from, Instant to) throws SQLException;
