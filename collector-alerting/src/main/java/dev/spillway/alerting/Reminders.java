@@ -21,10 +21,13 @@ import java.time.Instant;
  */
 final class Reminders {
 
-    /** The incidents open now: down monitors (enabled) and unavailable services, with their starts. */
+    /**
+     * The incidents open now: down monitors (enabled, not paused: a paused monitor keeps its confirmed state but
+     * nobody checks it) and unavailable services, with their starts.
+     */
     private static final String OPEN_INCIDENTS = "SELECT 'monitor' AS kind, s.name AS subject, 'down' AS state, "
         + "s.since AS start FROM monitor_state s JOIN monitors m ON m.name = s.name "
-        + "WHERE m.enabled AND s.confirmed_state = 'DOWN' "
+        + "WHERE m.enabled AND s.confirmed_state = 'DOWN' AND s.state <> 'PAUSED' "
         + "UNION ALL SELECT 'service', h.id, 'unavailable', h.alert_after FROM heartbeat_services h "
         + "WHERE h.state = 'down' AND h.alert_after IS NOT NULL";
 

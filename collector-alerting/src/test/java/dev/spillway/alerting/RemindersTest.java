@@ -141,11 +141,13 @@ class RemindersTest {
     void remindsEveryIntervalWhileDownNotAfterRecoveryAndAgainForANewIncident() throws Exception {
         hook("4h");
         monitorDown("web", T0);
+        monitorDown("paused", T0);
+        db.execute("UPDATE monitor_state SET state = 'PAUSED' WHERE name = 'paused'");
         final OutboxRelay relay = relay(db.dataSource());
         at(Duration.ofHours(1), relay);
         assertEquals(List.of(), reminders(), "nothing before the first interval");
         at(Duration.ofHours(4), relay);
-        assertEquals(List.of("web#1"), reminders());
+        assertEquals(List.of("web#1"), reminders(), "a paused monitor is not reminded of");
         at(Duration.ofHours(7), relay);
         assertEquals(List.of("web#1"), reminders(), "one reminder per interval");
         at(Duration.ofHours(8), relay);
