@@ -156,6 +156,9 @@ class RemindersTest {
         assertEquals("Monitor web is down, still, since 2026-01-01T00:00:00Z (reminder 2)", body.get("text").asText());
         assertEquals("SpillwayMonitorDown", body.get("commonLabels").get("alertname").asText(),
             "the same alert as the DOWN it repeats");
+        assertEquals(Messages.fingerprint(new dev.spillway.uptime.transitions.Notification("monitor.down", "monitor",
+            "web", "up", "down", T0, Map.of())), body.get("alerts").get(0).get("fingerprint").asText(),
+            "the same fingerprint as the DOWN it repeats");
         // Recovery ends reminders.
         monitorUp("web", T0.plus(Duration.ofHours(9)));
         at(Duration.ofHours(12), relay);
@@ -201,6 +204,18 @@ class RemindersTest {
         monitorDown("web", T0.plus(Duration.ofHours(4)));
         at(Duration.ofHours(5), relay);
         assertEquals(List.of("backup#1", "web#1", "web#1"), reminders().stream().sorted().toList());
+    }
+
+    @Test
+    void aChannelWithRoutesIsRemindedOnlyOfWhatTheyMatch() throws Exception {
+        final ApiResponse put = call("PUT", "/api/v1/channels/hook", "{\"kind\":\"webhook\",\"url\":\""
+            + receiver.url("/hook") + "\",\"group_window\":\"0s\",\"repeat_interval\":\"1h\","
+            + "\"routes\":[{\"scope\":\"monitor\",\"target\":\"web\"}]}");
+        assertEquals(200, put.status(), new String(put.body(), StandardCharsets.UTF_8));
+        monitorDown("web", T0);
+        monitorDown("db", T0);
+        at(Duration.ofHours(1), relay(db.dataSource()));
+        assertEquals(List.of("web#1"), reminders());
     }
 
     @Test
