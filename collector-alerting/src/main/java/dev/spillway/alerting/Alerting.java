@@ -53,7 +53,7 @@ public final class Alerting implements NotificationQueue {
             }
         }
         transitions.addListener(new MonitorNotifications(clock, relay::wakeup));
-        new NotifyApi(ds, relay::wakeup).register(router);
+        new NotifyApi(ds, relay::wakeup, clock).register(router);
         new MaintenanceApi(new Maintenance(ds), clock).register(router);
         if (relayDuty) {
             relay.start();

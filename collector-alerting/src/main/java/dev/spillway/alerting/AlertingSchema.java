@@ -20,6 +20,9 @@ public final class AlertingSchema {
     /** Routing rules: channel -> monitor, service or monitor tag. */
     public static final String NOTIFICATION_ROUTES = "notification_routes";
 
+    /** Acknowledged incidents: no more reminders for them. */
+    public static final String NOTIFICATION_ACKS = "notification_acks";
+
     private AlertingSchema() {
     }
 
@@ -108,6 +111,22 @@ public final class AlertingSchema {
                         + "channel_id text NOT NULL REFERENCES " + NOTIFICATION_CHANNELS + " (id) ON DELETE CASCADE, "
                         + "scope text NOT NULL CHECK (scope IN ('monitor', 'service', 'tag')), "
                         + "target text NOT NULL, "
-                        + "PRIMARY KEY (channel_id, scope, target))"));
+                        + "PRIMARY KEY (channel_id, scope, target))"),
+                // Reminders while something stays down: one outbox row per (channel, subject, incident, number), so
+                // several relays on one database write each reminder once; acknowledgements end an incident's.
+                Migration.sql(213, "reminders and acknowledgements",
+                    "ALTER TABLE " + NOTIFICATION_CHANNELS + " ADD COLUMN IF NOT EXISTS repeat_interval_ms bigint "
+                        + "NOT NULL DEFAULT 0 CHECK (repeat_interval_ms >= 0)",
+                    "ALTER TABLE " + NOTIFICATION_OUTBOX + " ADD COLUMN IF NOT EXISTS incident_start timestamptz, "
+                        + "ADD COLUMN IF NOT EXISTS reminder_no integer",
+                    // Rows that are not reminders have NULLs here, which never conflict.
+                    "CREATE UNIQUE INDEX IF NOT EXISTS " + NOTIFICATION_OUTBOX + "_reminder_idx ON "
+                        + NOTIFICATION_OUTBOX + " (channel_id, subject_kind, subject, incident_start, reminder_no)",
+                    "CREATE TABLE IF NOT EXISTS " + NOTIFICATION_ACKS + " ("
+                        + "subject_kind text NOT NULL, "
+                        + "subject text NOT NULL, "
+                        + "incident_start timestamptz NOT NULL, "
+                        + "acked_at timestamptz NOT NULL, "
+                        + "PRIMARY KEY (subject_kind, subject, incident_start))"));
     }
 }

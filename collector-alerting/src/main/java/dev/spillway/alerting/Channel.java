@@ -13,9 +13,15 @@ import java.time.Instant;
  * @param disabledAt when it was disabled; null when enabled
  * @param groupWindow transitions within this long of the last message go out together as one digest
  *     (0: each transition is its own message)
+ * @param repeatInterval while a monitor or service stays down, a reminder every this long (0: no reminders)
  */
 public record Channel(String id, ChannelKind kind, String url, boolean enabled, String disabledReason,
-                      Instant disabledAt, java.time.Duration groupWindow) {
+                      Instant disabledAt, java.time.Duration groupWindow, java.time.Duration repeatInterval) {
+
+    /** The shortest reminder interval: reminders are for people, not a retry loop. */
+    public static final java.time.Duration MIN_REPEAT_INTERVAL = java.time.Duration.ofMinutes(1);
+    /** The longest reminder interval. */
+    public static final java.time.Duration MAX_REPEAT_INTERVAL = java.time.Duration.ofDays(7);
 
     /** The default group window. */
     public static final java.time.Duration DEFAULT_GROUP_WINDOW = java.time.Duration.ofSeconds(30);

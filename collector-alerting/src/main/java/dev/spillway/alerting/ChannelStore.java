@@ -17,7 +17,8 @@ import java.util.regex.Pattern;
 public final class ChannelStore {
 
     private static final Pattern ID = Pattern.compile("[A-Za-z0-9_.-]{1,64}");
-    private static final String COLUMNS = "id, kind, url, enabled, disabled_reason, disabled_at, group_window_ms";
+    private static final String COLUMNS = "id, kind, url, enabled, disabled_reason, disabled_at, group_window_ms, "
+        + "repeat_interval_ms";
 
     private final DataSource dataSource;
 
@@ -55,6 +56,19 @@ public final class ChannelStore {
         }
         if (u.getHost() == null) {
             throw new IllegalArgumentException("url has no host: '" + Channel.mask(url) + "'");
+        }
+    }
+
+    /**
+     * Checks a reminder interval: 0 (none) or {@link Channel#MIN_REPEAT_INTERVAL}..{@link Channel#MAX_REPEAT_INTERVAL};
+     * null (keep) passes.
+     *
+     * @throws IllegalArgumentException starting with "repeat_interval"
+     */
+    public static void validateRepeatInterval(java.time.Duration repeatInterval) {
+        if (repeatInterval != null && !repeatInterval.isZero() && (repeatInterval.compareTo(Channel.MIN_REPEAT_INTERVAL) < 0
+            || repeatInterval.compareTo(Channel.MAX_REPEAT_INTERVAL) > 0)) {
+            throw new IllegalArgumentException("repeat_interval must be 0s (off) or 1m..7d, was " + repeatInterval);
         }
     }
 
@@ -98,19 +112,40 @@ public final class ChannelStore {
      * @throws IllegalArgumentException naming the field and the rule
      */
     public Channel put(String id, ChannelKind kind, String url, java.time.Duration groupWindow) throws SQLException {
+        return put(id, kind, url, groupWindow, null);
+    }
+
+    /**
+     * Creates or replaces a channel with a group window and a reminder interval.
+     *
+     * @param repeatInterval a reminder every this long while something stays down; 0 for none; null keeps the
+     *     stored one (none for a new channel)
+     * @throws IllegalArgumentException naming the field and the rule
+     */
+    public Channel put(String id, ChannelKind kind, String url, java.time.Duration groupWindow,
+                       java.time.Duration repeatInterval) throws SQLException {
         validate(id, kind, url);
+        validateRepeatInterval(repeatInterval);
         if (groupWindow == null || groupWindow.isNegative() || groupWindow.compareTo(Channel.MAX_GROUP_WINDOW) > 0) {
             throw new IllegalArgumentException("group_window must be 0s..1h, was " + groupWindow);
         }
         try (Connection c = dataSource.getConnection();
              PreparedStatement ps = c.prepareStatement("INSERT INTO notification_channels (id, kind, url, "
-                 + "group_window_ms) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET kind = EXCLUDED.kind, "
-                 + "url = EXCLUDED.url, group_window_ms = EXCLUDED.group_window_ms, "
+                 + "group_window_ms, repeat_interval_ms) VALUES (?, ?, ?, ?, coalesce(?, 0)) ON CONFLICT (id) DO "
+                 + "UPDATE SET kind = EXCLUDED.kind, url = EXCLUDED.url, group_window_ms = EXCLUDED.group_window_ms, "
+                 + "repeat_interval_ms = coalesce(?, notification_channels.repeat_interval_ms), "
                  + "enabled = true, disabled_reason = NULL, disabled_at = NULL RETURNING " + COLUMNS)) {
             ps.setString(1, id);
             ps.setString(2, kind.id());
             ps.setString(3, url);
             ps.setLong(4, groupWindow.toMillis());
+            if (repeatInterval == null) {
+                ps.setNull(5, java.sql.Types.BIGINT);
+                ps.setNull(6, java.sql.Types.BIGINT);
+            } else {
+                ps.setLong(5, repeatInterval.toMillis());
+                ps.setLong(6, repeatInterval.toMillis());
+            }
             // The row as written, in the same statement: a concurrent DELETE cannot slip in before it is read.
             try (ResultSet rs = ps.executeQuery()) {
                 rs.next();
@@ -236,6 +271,7 @@ public final class ChannelStore {
 
     private static Channel read(ResultSet rs) throws SQLException {
         return new Channel(rs.getString(1), ChannelKind.parse(rs.getString(2)), rs.getString(3), rs.getBoolean(4),
-            rs.getString(5), Outbox.instant(rs.getTimestamp(6)), java.time.Duration.ofMillis(rs.getLong(7)));
+            rs.getString(5), Outbox.instant(rs.getTimestamp(6)), java.time.Duration.ofMillis(rs.getLong(7)),
+            java.time.Duration.ofMillis(rs.getLong(8)));
     }
 }

@@ -187,7 +187,7 @@ final class DeliveryLane {
                     return null;
                 }
                 ch = new Channel(channelId, ChannelKind.parse(rs.getString(1)), rs.getString(2), true, null, null,
-                    Duration.ofMillis(rs.getLong(3)));
+                    Duration.ofMillis(rs.getLong(3)), Duration.ZERO);
                 lastCut = Outbox.instant(rs.getTimestamp(4));
             }
         }

@@ -60,6 +60,10 @@ public final class Messages {
                 sb.append(", status ").append(status);
             }
         }
+        if (n.type().endsWith(".reminder")) {
+            sb.append(", still, since ").append(n.details().get("since")).append(" (reminder ")
+                .append(n.details().get("reminder")).append(')');
+        }
         final String reason = n.details().get("reason");
         if (reason != null) {
             sb.append(": ").append(reason);

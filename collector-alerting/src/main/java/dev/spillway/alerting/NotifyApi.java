@@ -28,7 +28,7 @@ public final class NotifyApi {
         OutboxEntry.GROUPED);
 
     /** What a PUT body may set. */
-    private static final Set<String> FIELDS = Set.of("kind", "url", "group_window", "routes");
+    private static final Set<String> FIELDS = Set.of("kind", "url", "group_window", "repeat_interval", "routes");
     /** What a GET answer holds besides: accepted and ignored, so a GET body can be sent back. */
     private static final Set<String> READ_ONLY = Set.of("id", "enabled", "disabled_reason", "disabled_at");
     // group_window is settable: not read-only
@@ -37,11 +37,22 @@ public final class NotifyApi {
     private final ChannelStore channels;
     private final Runnable channelsChanged;
 
+    private final java.time.Clock clock;
+
     /** @param channelsChanged called after a channel was put (wakes the relay for queued rows) */
     public NotifyApi(DataSource dataSource, Runnable channelsChanged) {
+        this(dataSource, channelsChanged, java.time.Clock.systemUTC());
+    }
+
+    /**
+     * @param channelsChanged called after a channel was put (wakes the relay for queued rows)
+     * @param clock the time an acknowledgement is recorded with
+     */
+    public NotifyApi(DataSource dataSource, Runnable channelsChanged, java.time.Clock clock) {
         this.dataSource = dataSource;
         this.channels = new ChannelStore(dataSource);
         this.channelsChanged = channelsChanged;
+        this.clock = clock;
     }
 
     /** Adds the routes. */
@@ -68,6 +79,19 @@ public final class NotifyApi {
             return ApiResponse.noContent();
         });
         router.route("GET", "/api/v1/notifications", this::notifications);
+        router.route("POST", "/api/v1/monitors/{name}/ack", req -> ack("monitor", req.param("name")));
+        router.route("POST", "/api/v1/services/{id}/ack", req -> ack("service", req.param("id")));
+    }
+
+    /** Stops reminders for the subject's current incident; the next incident reminds again. */
+    private ApiResponse ack(String kind, String subject) throws Exception {
+        final java.time.Instant now = clock.instant();
+        return switch (Reminders.acknowledge(dataSource, kind, subject, now)) {
+            case UNKNOWN -> throw ApiException.notFound("no " + kind + " '" + subject + "'");
+            case NOT_DOWN -> throw ApiException.conflict(kind + " '" + subject + "' is not "
+                + ("monitor".equals(kind) ? "down" : "unavailable") + ": nothing to acknowledge");
+            case ACKNOWLEDGED -> ApiResponse.ok(Map.of(kind, subject, "acknowledged", true));
+        };
     }
 
     private ApiResponse put(ApiRequest req) throws Exception {
@@ -110,6 +134,21 @@ public final class NotifyApi {
                 throw ApiException.invalid("group_window", "must be a duration string 0s..1h, was " + gw);
             }
         }
+        java.time.Duration repeat = java.time.Duration.ZERO;
+        final JsonNode ri = body.get("repeat_interval");
+        if (ri != null && !ri.isNull()) {
+            if (!ri.isTextual()) {
+                throw ApiException.invalid("repeat_interval", "must be a duration string such as 4h, or 0s (off), was "
+                    + ri);
+            }
+            try {
+                repeat = dev.spillway.runtime.config.Units.parseDuration(ri.asText());
+                ChannelStore.validateRepeatInterval(repeat);
+            } catch (IllegalArgumentException e) {
+                throw ApiException.invalid("repeat_interval", "must be 0s (off) or a duration 1m..7d such as 4h, was '"
+                    + ri.asText() + "'");
+            }
+        }
         final List<ChannelStore.Route> routes = new ArrayList<>();
         final JsonNode rn = body.get("routes");
         if (rn != null && !rn.isNull()) {
@@ -131,7 +170,8 @@ public final class NotifyApi {
         }
         final Channel stored;
         try {
-            stored = channels.put(req.param("id"), kind, url == null || url.isNull() ? null : url.asText(), window);
+            stored = channels.put(req.param("id"), kind, url == null || url.isNull() ? null : url.asText(), window,
+                repeat);
         } catch (IllegalArgumentException e) {
             final String m = e.getMessage();
             final String field = m.startsWith("id") ? "id" : m.startsWith("kind") ? "kind"
@@ -182,6 +222,7 @@ public final class NotifyApi {
         m.put("disabled_reason", c.disabledReason());
         m.put("disabled_at", c.disabledAt() == null ? null : c.disabledAt().toString());
         m.put("group_window", dev.spillway.runtime.config.Units.formatDuration(c.groupWindow()));
+        m.put("repeat_interval", dev.spillway.runtime.config.Units.formatDuration(c.repeatInterval()));
         final List<Map<String, String>> rs = new ArrayList<>();
         for (ChannelStore.Route r : routes) {
             rs.add(Map.of("scope", r.scope(), "target", r.target()));

@@ -30,8 +30,8 @@ import java.util.function.DoubleSupplier;
  * so a slow or dead receiver delays only its own channel. A lane leases its channel's oldest pending row in a
  * short transaction, sends it with no transaction open, and records the answer (see {@link DeliveryLane}); a
  * channel with a group window sends the transitions that arrive within the window after a message as one digest.
- * A dispatcher thread ({@code notify-relay}) starts and stops lanes as channels come and go, expires rows older
- * than the maximum age and updates the gauges.
+ * A dispatcher thread ({@code notify-relay}) starts and stops lanes as channels come and go, writes the reminders
+ * that are due ({@link Reminders}), expires rows older than the maximum age and updates the gauges.
  *
  * <p>Per webhook: a token bucket (about 1/s with short bursts), {@code 429} waits {@code Retry-After} (counted
  * from the answer), 5xx/408/timeouts back off exponentially with jitter until the message is {@code maxAge} old
@@ -110,6 +110,12 @@ public final class OutboxRelay implements AutoCloseable, Service {
         }
     }
 
+    private void laneWakeup() {
+        synchronized (lifecycle) {
+            laneThreads.values().forEach(LaneThread::wakeup);
+        }
+    }
+
     private DeliveryLane lane(String channelId) {
         return lanes.computeIfAbsent(channelId, id -> new DeliveryLane(id, owner, dataSource, messages, settings,
             clock, jitter, client, metrics));
@@ -120,6 +126,9 @@ public final class OutboxRelay implements AutoCloseable, Service {
             try {
                 syncLanes();
                 final Instant now = clock.instant();
+                if (Reminders.enqueueDue(dataSource, now) > 0) {
+                    laneWakeup();
+                }
                 expire(now);
                 gauges(now);
             } catch (SQLException | RuntimeException e) {
@@ -232,6 +241,7 @@ public final class OutboxRelay implements AutoCloseable, Service {
      * @return delivery attempts made
      */
     public int drainOnce() throws SQLException, InterruptedException {
+        Reminders.enqueueDue(dataSource, clock.instant());
         expire(clock.instant());
         int attempts = 0;
         for (Channel ch : channels.list()) {
