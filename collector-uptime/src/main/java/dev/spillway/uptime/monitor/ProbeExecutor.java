@@ -117,7 +117,11 @@ final class ProbeExecutor implements AutoCloseable {
             (slowLane ? slow : healthy).add(new Task(dueNanos, System.nanoTime(), slowLane, seq++, check));
             if (idle > 0) {
                 work.signal();
-            } else if (workers.size() < concurrency) {
+            }
+            // A thread counted in idle may already have been signalled for an earlier task and not yet woken, so
+            // "some thread is idle" does not mean "this task has a thread": start one whenever the tasks that
+            // could start now outnumber the threads waiting to take them.
+            if (startable() > idle && workers.size() < concurrency) {
                 final Thread t = threads.newThread(this::work);
                 workers.add(t);
                 t.start();
@@ -125,6 +129,12 @@ final class ProbeExecutor implements AutoCloseable {
         } finally {
             lock.unlock();
         }
+    }
+
+    /** Queued tasks that free slots and the slow lane's budget would let start now. Caller holds the lock. */
+    private int startable() {
+        final int slowAllowed = Math.min(slow.size(), Math.max(0, slowBudget - slowInFlight));
+        return Math.min(concurrency - inFlight, healthy.size() + slowAllowed);
     }
 
     /** The next task allowed to start, removed from its queue, or null. Caller holds the lock. */
