@@ -586,7 +586,7 @@ public final class Messages {
         if (publicUrl != null) {
             b.append('\n').append("Status page: ").append(publicUrl).append('\n');
         }
-        b.append("\n-- \nspillway · ").append(n.type()).append(" · notification ").append(id).append('\n');
+        b.append("\n-- \nspillway, ").append(n.type()).append(", notification ").append(id).append('\n');
         return new Mail(cap("[spillway] " + sentence(n), 200), mailLines(b.toString()));
     }
 
@@ -597,7 +597,7 @@ public final class Messages {
         if (publicUrl != null) {
             b.append('\n').append("Status page: ").append(publicUrl).append('\n');
         }
-        b.append("\n-- \nspillway · digest of ").append(members.size()).append(" changes · notification ").append(id)
+        b.append("\n-- \nspillway, digest of ").append(members.size()).append(" changes, notification ").append(id)
             .append('\n');
         return new Mail(cap("[spillway] " + digestSentence(members), 200), mailLines(b.toString()));
     }

@@ -92,7 +92,9 @@ final class SmtpClient {
         }
 
         void connect(String host, int port) throws IOException {
-            socket = new Socket();
+            // A channel's socket: reads still honour SO_TIMEOUT, and an interrupt (a relay that stops and cannot
+            // wait any longer) closes it instead of leaving the thread blocked until the timeout.
+            socket = java.nio.channels.SocketChannel.open().socket();
             socket.connect(new InetSocketAddress(host, port), remainingMillis());
             use(socket);
         }
@@ -171,7 +173,7 @@ final class SmtpClient {
     }
 
     /** Sends one mail; never throws for what the network or the server does. */
-    Answer send(Channel ch, Messages.Mail mail, long notificationId) {
+    Answer send(Channel ch, Messages.Mail mail, long notificationId) throws InterruptedException {
         final String host = ch.option("host");
         final int port = ChannelOptions.port(ch.option("port"));
         final boolean tlsRequired = !"optional".equals(ch.option("starttls"));
@@ -262,11 +264,24 @@ final class SmtpClient {
         } catch (Expired e) {
             return Answer.noAnswer("no answer within " + timeout.toMillis() + " ms");
         } catch (javax.net.ssl.SSLException e) {
+            interrupted();
             return Answer.noAnswer("TLS failed: " + e.getMessage());
         } catch (IOException | GeneralSecurityException | RuntimeException e) {
+            interrupted();
             return Answer.noAnswer("SMTP exchange failed: " + e);
         } finally {
             s.close();
+        }
+    }
+
+    /**
+     * An exchange that failed because the thread was interrupted (the relay stopping; the interrupt closed the
+     * channel) is not an answer: nothing is recorded, the row stays leased and is sent again with the same
+     * Message-ID once the lease ends.
+     */
+    private static void interrupted() throws InterruptedException {
+        if (Thread.currentThread().isInterrupted()) {
+            throw new InterruptedException("the relay is stopping");
         }
     }
 
