@@ -7,7 +7,7 @@ import java.util.List;
 /** The alerting module's DDL (schema steps 200-299): notification channels and the transactional outbox. */
 public final class AlertingSchema {
 
-    /** Notification channels (Slack, webhook, the built-in log). */
+    /** Notification channels (Slack, webhook, Discord, Teams, Telegram, PagerDuty, ntfy, email, the built-in log). */
     public static final String NOTIFICATION_CHANNELS = "notification_channels";
     /** The transactional outbox: one row per (event, channel). */
     public static final String NOTIFICATION_OUTBOX = "notification_outbox";

@@ -7,7 +7,8 @@ import java.time.Instant;
  *
  * @param id unique name, {@code [A-Za-z0-9_.-]{1,64}}
  * @param kind where it delivers
- * @param url the webhook URL (null for the log)
+ * @param url the webhook URL; for telegram and pagerduty the API's address (null: the public one); null for the
+ *     log and email
  * @param enabled false after a permanent failure (or when switched off by API)
  * @param disabledReason why it was disabled, e.g. {@code HTTP 404 no_service}; null when enabled
  * @param disabledAt when it was disabled; null when enabled

@@ -174,7 +174,7 @@ final class SmtpClient {
 
     /** Sends one mail; never throws for what the network or the server does. */
     Answer send(Channel ch, Messages.Mail mail, long notificationId) throws InterruptedException {
-        final String host = ch.option("host");
+        final String host = ch.option("host").replace("[", "").replace("]", ""); // [::1] is ::1
         final int port = ChannelOptions.port(ch.option("port"));
         final boolean tlsRequired = !"optional".equals(ch.option("starttls"));
         final String username = ch.option("username");

@@ -530,6 +530,14 @@ class ChannelKindsTest {
             final String disabled = new String(call("GET", "/api/v1/channels/telegram", null).body(),
                 StandardCharsets.UTF_8);
             assertFalse(disabled.contains(BOT_TOKEN.substring(10)), disabled);
+
+            // No answer at all (nothing listens): the error names no token either.
+            put("telegram-closed", telegram().put("url", "http://127.0.0.1:9"));
+            enqueue(down("cart"));
+            relay.drainOnce();
+            final String error = rowText("last_error", rowId("telegram-closed"));
+            assertTrue(error.startsWith("connection failed"), error);
+            assertFalse(error.contains(BOT_TOKEN.substring(10)), error);
         }
     }
 
