@@ -660,6 +660,26 @@ class ChannelKindsTest {
     }
 
     @Test
+    void aMailWithOneRefusedRecipientGoesToTheOthersAndTheRefusalIsLoggedOnce() throws Exception {
+        final String pem = TargetServer.selfSignedCertificatePem(certs, 30);
+        final SmtpServer server = smtp(true).requireAuth("alerts", SMTP_PASSWORD);
+        final ObjectNode mixed = email(server.port(), pem);
+        mixed.putArray("to").add("ops@example.org").add("nobody@example.org");
+        put("mixed", mixed);
+        server.rcptReply("nobody@example.org", "550 5.1.1 no such user");
+        final OutboxRelay relay = relay(Duration.ofSeconds(10));
+        try (LogCapture log = LogCapture.of("dev.spillway.alerting")) {
+            enqueue(down("shop"));
+            relay.drainOnce();
+            assertEquals(1, server.messages().size());
+            assertEquals(List.of("ops@example.org"), server.messages().get(0).to());
+            assertEquals("ops@example.org, nobody@example.org", server.messages().get(0).header("To"));
+            assertEquals("sent", rowText("state", rowId("mixed")));
+            assertEquals(1, log.count("refused recipients nobody@example.org (550)"), log.messages().toString());
+        }
+    }
+
+    @Test
     void noPasswordWithoutTlsAndNoTlsWithAnUntrustedCertificate() throws Exception {
         final SmtpServer noTls = smtp(false).requireAuth("alerts", SMTP_PASSWORD);
         final SmtpServer tls = smtp(true).requireAuth("alerts", SMTP_PASSWORD);
