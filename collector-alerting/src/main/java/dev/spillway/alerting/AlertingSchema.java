@@ -7,7 +7,7 @@ import java.util.List;
 /** The alerting module's DDL (schema steps 200-299): notification channels and the transactional outbox. */
 public final class AlertingSchema {
 
-    /** Notification channels (Slack, webhook, the built-in log). */
+    /** Notification channels (Slack, webhook, Discord, Teams, Telegram, PagerDuty, ntfy, email, the built-in log). */
     public static final String NOTIFICATION_CHANNELS = "notification_channels";
     /** The transactional outbox: one row per (event, channel). */
     public static final String NOTIFICATION_OUTBOX = "notification_outbox";
@@ -127,6 +127,15 @@ public final class AlertingSchema {
                         + "subject text NOT NULL, "
                         + "incident_start timestamptz NOT NULL, "
                         + "acked_at timestamptz NOT NULL, "
-                        + "PRIMARY KEY (subject_kind, subject, incident_start))"));
+                        + "PRIMARY KEY (subject_kind, subject, incident_start))"),
+                // More channel kinds, and their settings beyond the URL (chat id, routing key, SMTP server, ...).
+                Migration.sql(220, "channel kinds and options",
+                    "ALTER TABLE " + NOTIFICATION_CHANNELS + " DROP CONSTRAINT IF EXISTS " + NOTIFICATION_CHANNELS
+                        + "_kind_check",
+                    "ALTER TABLE " + NOTIFICATION_CHANNELS + " ADD CONSTRAINT " + NOTIFICATION_CHANNELS + "_kind_check "
+                        + "CHECK (kind IN ('slack', 'webhook', 'log', 'discord', 'teams', 'telegram', 'pagerduty', "
+                        + "'ntfy', 'email'))",
+                    "ALTER TABLE " + NOTIFICATION_CHANNELS + " ADD COLUMN IF NOT EXISTS options jsonb NOT NULL "
+                        + "DEFAULT '{}'"));
     }
 }
