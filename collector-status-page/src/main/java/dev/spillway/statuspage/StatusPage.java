@@ -190,6 +190,7 @@ public final class StatusPage implements AutoCloseable {
         router.publicRoute("GET", "/badges/tags/{key}/{value}/status.svg", r -> badge(r, badges::tagStatus));
         router.publicRoute("GET", "/badges/tags/{key}/{value}/uptime.svg", r -> badge(r, badges::tagUptime));
         router.publicRoute("GET", "/badges/services/{id}/status.svg", r -> badge(r, badges::serviceStatus));
+        router.publicRoute("GET", "/badges/services/{id}/uptime.svg", r -> badge(r, badges::serviceUptime));
     }
 
     /** A badge's body: may fail on the database, or answer 4xx. */
