@@ -145,6 +145,30 @@ public final class Maintenance {
                 return reportWindows("monitor", monitor, from, to);
             }
 
+            /** Many monitors (a status-page page): the windows are read once, a monitor's tags only when needed. */
+            @Override
+            public Map<String, List<Instant[]>> windows(java.util.Collection<String> monitors, Instant from,
+                                                        Instant to) throws SQLException {
+                final Map<String, List<Instant[]>> out = new java.util.HashMap<>();
+                try (Connection c = dataSource.getConnection()) {
+                    final List<MaintenanceWindow> windows = reportWindows(c, "monitor", from, to);
+                    for (String m : monitors) {
+                        final List<Instant[]> own = new ArrayList<>();
+                        Map<String, String> tags = null;
+                        for (MaintenanceWindow w : windows) {
+                            if ("tag".equals(w.scope()) && tags == null) {
+                                tags = monitorTags(c, m);
+                            }
+                            if (w.covers("monitor", m, tags == null ? Map.of() : tags)) {
+                                own.addAll(w.openings(from, to));
+                            }
+                        }
+                        out.put(m, own);
+                    }
+                }
+                return out;
+            }
+
             /** Heartbeat services: windows of scope {@code all} and {@code service} with its id. */
             @Override
             public List<Instant[]> serviceWindows(String service, Instant from, Instant to) throws SQLException {
@@ -153,11 +177,10 @@ public final class Maintenance {
         };
     }
 
-    private List<Instant[]> reportWindows(String kind, String subject, Instant from, Instant to) throws SQLException {
-        final List<Instant[]> out = new ArrayList<>();
-        Map<String, String> tags = null;
-        try (Connection c = dataSource.getConnection();
-             PreparedStatement ps = c.prepareStatement("SELECT " + COLUMNS + " FROM maintenance_windows "
+    /** The windows of scope all, tag or {@code kind} that may open within {@code [from, to)}. */
+    private static List<MaintenanceWindow> reportWindows(Connection c, String kind, Instant from, Instant to)
+        throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("SELECT " + COLUMNS + " FROM maintenance_windows "
                  + "WHERE scope IN ('all', 'tag', ?) AND (starts_at IS NULL OR starts_at < ?) "
                  + "AND (ends_at IS NULL OR ends_at > ?) ORDER BY id")) {
             ps.setString(1, kind);
@@ -169,6 +192,15 @@ public final class Maintenance {
                     windows.add(read(rs));
                 }
             }
+            return windows;
+        }
+    }
+
+    private List<Instant[]> reportWindows(String kind, String subject, Instant from, Instant to) throws SQLException {
+        final List<Instant[]> out = new ArrayList<>();
+        Map<String, String> tags = null;
+        try (Connection c = dataSource.getConnection()) {
+            final List<MaintenanceWindow> windows = reportWindows(c, kind, from, to);
             for (MaintenanceWindow w : windows) {
                 if ("tag".equals(w.scope()) && tags == null) {
                     tags = "monitor".equals(kind) ? monitorTags(c, subject) : Map.of(); // services have no tags

@@ -45,6 +45,19 @@ public final class UptimeReport {
 
         List<Instant[]> windows(String monitor, Instant from, Instant to) throws SQLException;
 
+        /**
+         * The windows of each of these monitors (all of them in the map, with an empty list for none); by default
+         * one {@link #windows} call each.
+         */
+        default java.util.Map<String, List<Instant[]>> windows(java.util.Collection<String> monitors, Instant from,
+                                                               Instant to) throws SQLException {
+            final java.util.Map<String, List<Instant[]>> out = new java.util.HashMap<>();
+            for (String m : monitors) {
+                out.put(m, windows(m, from, to));
+            }
+            return out;
+        }
+
         /** Maintenance windows of a heartbeat service; none unless the implementation knows them. */
         default List<Instant[]> serviceWindows(String service, Instant from, Instant to) throws SQLException {
             return List.of();
@@ -241,6 +254,17 @@ public final class UptimeReport {
                 }
             }
         }
+        return timeline(results, interval);
+    }
+
+    /**
+     * The known stretches of a monitor from its results, as the report counts them: each result {@code {epoch ms,
+     * up (1 or 0)}} (in time order) stands from its time to the next result's, for at most {@link #SLACK} past the
+     * interval. Returns {@code [start, end, up]} triples, not overlapping, in time order. Public so that the status
+     * page's stored runs are made by this very function.
+     */
+    public static long[] timeline(List<long[]> results, Duration interval) {
+        final long reach = (long) (interval.toMillis() * (1 + SLACK));
         final long[] out = new long[results.size() * 3];
         for (int i = 0; i < results.size(); i++) {
             final long t = results.get(i)[0];
@@ -250,6 +274,16 @@ public final class UptimeReport {
             out[3 * i + 2] = results.get(i)[1];
         }
         return out;
+    }
+
+    /**
+     * Up, down, maintenance and unknown time of {@code [start, end)} from a timeline ({@code [start, end, up]}
+     * triples, not overlapping) and maintenance windows: the counting of every report row. Time inside a window is
+     * maintenance whatever the timeline says; time neither in the timeline nor in a window is unknown.
+     */
+    public static Row count(LocalDate day, String subject, long[] timeline, List<Instant[]> windows, Instant start,
+                            Instant end) {
+        return row(day, subject, timeline, windows, start.toEpochMilli(), end.toEpochMilli());
     }
 
     private static Row row(LocalDate day, String monitor, long[] timeline, List<Instant[]> windows, long start,
