@@ -15,7 +15,6 @@ import java.time.Duration;
 import java.time.Instant;
 import java.time.LocalDate;
 import java.time.ZoneId;
-import java.time.ZoneOffset;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -49,7 +48,7 @@ public final class UptimeReportApi {
                                       UptimeReport.Maintenance maintenance, Clock clock) throws Exception {
         final ZoneId zone;
         try {
-            zone = req.queryParam("tz") == null ? ZoneOffset.UTC : ZoneId.of(req.queryParam("tz"));
+            zone = req.queryParam("tz") == null ? ZoneId.of("UTC") : ZoneId.of(req.queryParam("tz"));
         } catch (DateTimeException e) {
             throw ApiException.invalid("tz", "unknown time zone '" + req.queryParam("tz") + "' (an IANA name such as "
                 + "Europe/Berlin)");
