@@ -135,35 +135,82 @@ public final class Maintenance {
     /**
      * Maintenance time for uptime reports ({@link UptimeReport}): the openings of every window covering a monitor
      * (scope {@code all}, the monitor by name, or one of its tags; {@code service} windows cover heartbeat
-     * services, not monitors) that overlap the report's range, read from {@code maintenance_windows} on each call.
+     * services, not monitors) that overlap the report's range, read from {@code maintenance_windows} on each call;
+     * and of a heartbeat service (scope {@code all} or {@code service} with its id).
      */
     public UptimeReport.Maintenance forReports() {
-        return (monitor, from, to) -> {
-            final List<Instant[]> out = new ArrayList<>();
-            Map<String, String> tags = null;
-            try (Connection c = dataSource.getConnection();
-                 PreparedStatement ps = c.prepareStatement("SELECT " + COLUMNS + " FROM maintenance_windows "
-                     + "WHERE scope <> 'service' AND (starts_at IS NULL OR starts_at < ?) "
-                     + "AND (ends_at IS NULL OR ends_at > ?) ORDER BY id")) {
-                ps.setTimestamp(1, Timestamp.from(to));
-                ps.setTimestamp(2, Timestamp.from(from));
-                final List<MaintenanceWindow> windows = new ArrayList<>();
-                try (ResultSet rs = ps.executeQuery()) {
-                    while (rs.next()) {
-                        windows.add(read(rs));
+        return new UptimeReport.Maintenance() {
+            @Override
+            public List<Instant[]> windows(String monitor, Instant from, Instant to) throws SQLException {
+                return reportWindows("monitor", monitor, from, to);
+            }
+
+            /** Many monitors (a status-page page): the windows are read once, a monitor's tags only when needed. */
+            @Override
+            public Map<String, List<Instant[]>> windows(java.util.Collection<String> monitors, Instant from,
+                                                        Instant to) throws SQLException {
+                final Map<String, List<Instant[]>> out = new java.util.HashMap<>();
+                try (Connection c = dataSource.getConnection()) {
+                    final List<MaintenanceWindow> windows = reportWindows(c, "monitor", from, to);
+                    for (String m : monitors) {
+                        final List<Instant[]> own = new ArrayList<>();
+                        Map<String, String> tags = null;
+                        for (MaintenanceWindow w : windows) {
+                            if ("tag".equals(w.scope()) && tags == null) {
+                                tags = monitorTags(c, m);
+                            }
+                            if (w.covers("monitor", m, tags == null ? Map.of() : tags)) {
+                                own.addAll(w.openings(from, to));
+                            }
+                        }
+                        out.put(m, own);
                     }
                 }
-                for (MaintenanceWindow w : windows) {
-                    if ("tag".equals(w.scope()) && tags == null) {
-                        tags = monitorTags(c, monitor);
-                    }
-                    if (w.covers("monitor", monitor, tags == null ? Map.of() : tags)) {
-                        out.addAll(w.openings(from, to));
-                    }
+                return out;
+            }
+
+            /** Heartbeat services: windows of scope {@code all} and {@code service} with its id. */
+            @Override
+            public List<Instant[]> serviceWindows(String service, Instant from, Instant to) throws SQLException {
+                return reportWindows("service", service, from, to);
+            }
+        };
+    }
+
+    /** The windows of scope all, tag or {@code kind} that may open within {@code [from, to)}. */
+    private static List<MaintenanceWindow> reportWindows(Connection c, String kind, Instant from, Instant to)
+        throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("SELECT " + COLUMNS + " FROM maintenance_windows "
+                 + "WHERE scope IN ('all', 'tag', ?) AND (starts_at IS NULL OR starts_at < ?) "
+                 + "AND (ends_at IS NULL OR ends_at > ?) ORDER BY id")) {
+            ps.setString(1, kind);
+            ps.setTimestamp(2, Timestamp.from(to));
+            ps.setTimestamp(3, Timestamp.from(from));
+            final List<MaintenanceWindow> windows = new ArrayList<>();
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    windows.add(read(rs));
                 }
             }
-            return out;
-        };
+            return windows;
+        }
+    }
+
+    private List<Instant[]> reportWindows(String kind, String subject, Instant from, Instant to) throws SQLException {
+        final List<Instant[]> out = new ArrayList<>();
+        Map<String, String> tags = null;
+        try (Connection c = dataSource.getConnection()) {
+            final List<MaintenanceWindow> windows = reportWindows(c, kind, from, to);
+            for (MaintenanceWindow w : windows) {
+                if ("tag".equals(w.scope()) && tags == null) {
+                    tags = "monitor".equals(kind) ? monitorTags(c, subject) : Map.of(); // services have no tags
+                }
+                if (w.covers(kind, subject, tags == null ? Map.of() : tags)) {
+                    out.addAll(w.openings(from, to));
+                }
+            }
+        }
+        return out;
     }
 
     /** One window. */

@@ -209,7 +209,10 @@ class JetStreamRolesTest {
             Await.until(Duration.ofSeconds(60), () -> db.queryLong("SELECT count(*) FROM telemetry WHERE "
                 + "measurement = 'monitor' AND tags->>'monitor' = 'web'") >= 3, "the edge's check results are stored");
             assertTrue(edge.collector.stats().written() > 0, "written by the edge's pipeline: published to JetStream");
-            assertTrue(writer.collector.jetStreamWriter().writtenEvents() >= 3, "and written by the writer");
+            // The writer counts a batch after its commit (NatsBatchConsumer: sink.write, then writtenEvents.add), so
+            // the rows can be visible a moment before the count: wait for it rather than read it once.
+            Await.until(Duration.ofSeconds(60), () -> writer.collector.jetStreamWriter().writtenEvents() >= 3,
+                "and written by the writer");
             edge.close();
             writer.close();
         }

@@ -159,6 +159,54 @@ class UptimeReportEndToEndTest {
         }
     }
 
+    /**
+     * Heartbeat services through the same API: {@code service=backup} (JSON and CSV, {@code service} instead of
+     * {@code monitor}), time before the collector started watching is unknown, a service maintenance window (from
+     * the alerting module's windows) is maintenance, the service's uptime badge counts the same way; unknown
+     * services are 404 and a service with a monitor 400.
+     */
+    @Test
+    void heartbeatServicesInReportsAndBadges() throws Exception {
+        final Instant before = Instant.now().truncatedTo(java.time.temporal.ChronoUnit.SECONDS);
+        try (CollectorHarness h = CollectorHarness.start(db, "--token", "t0k3n")) {
+            assertEquals(200, send(h, "PUT", "/api/v1/services/backup", "{\"timeout\":\"1h\"}").statusCode());
+            assertEquals(200, send(h, "PUT", "/api/v1/maintenance/backups", "{\"scope\":\"service\",\"target\":"
+                + "\"backup\",\"starts_at\":\"" + before.minusSeconds(1800) + "\",\"ends_at\":\""
+                + before.minusSeconds(1200) + "\"}").statusCode() / 100 * 100);
+            assertEquals(204, send(h, "POST", "/api/v1/services/backup/ping", null).statusCode());
+            Await.until(WAIT, () -> h.count("measurement = 'heartbeat'") >= 1, "ping stored");
+            final Instant to = Instant.now().plusSeconds(1).truncatedTo(java.time.temporal.ChronoUnit.SECONDS);
+            final String range = "&from=" + before.minusSeconds(3600) + "&to=" + to;
+            final JsonNode r = json(send(h, "GET", "/api/v1/reports/uptime?service=backup" + range, null));
+            final JsonNode total = r.get("totals").get(0);
+            assertEquals("backup", total.get("service").asText(), r.toString());
+            assertEquals(600.0, total.get("maintenance_s").asDouble(), r.toString());
+            assertTrue(total.get("unknown_s").asDouble() >= 3000.0, "before the collector watched: unknown " + r);
+            assertTrue(total.get("up_s").asDouble() > 0, r.toString());
+            assertEquals(0.0, total.get("down_s").asDouble(), r.toString());
+            assertEquals(100.0, total.get("uptime_percent").asDouble(), r.toString());
+            assertEquals(3600.0 + (to.getEpochSecond() - before.getEpochSecond()), sum(total), 1e-9);
+            for (JsonNode row : r.get("rows")) {
+                assertEquals("backup", row.get("service").asText());
+            }
+            final HttpResponse<String> csv = send(h, "GET", "/api/v1/reports/uptime?service=backup&format=csv" + range,
+                null);
+            assertEquals(200, csv.statusCode());
+            assertTrue(csv.body().startsWith("day,service,up_s,down_s,maintenance_s,unknown_s,uptime_percent\n"),
+                csv.body());
+            assertTrue(csv.body().contains("\ntotal,backup,"), csv.body());
+            final JsonNode all = json(send(h, "GET", "/api/v1/reports/uptime?service=*" + range, null));
+            assertEquals(1, all.get("totals").size());
+            assertEquals(404, send(h, "GET", "/api/v1/reports/uptime?service=nope", null).statusCode());
+            assertEquals("service", json(send(h, "GET", "/api/v1/reports/uptime?service=backup&monitor=web", null))
+                .get("field").asText());
+            final HttpResponse<String> badge = send(h, "GET", "/badges/services/backup/uptime.svg?days=1", null);
+            assertEquals(200, badge.statusCode());
+            assertTrue(badge.body().contains("aria-label=\"uptime 1d: 100%\""), badge.body());
+            assertEquals(404, send(h, "GET", "/badges/services/nope/uptime.svg", null).statusCode());
+        }
+    }
+
     private static String row(JsonNode r) {
         return r.get("day").asText() + " up=" + r.get("up_s").asDouble() + " down=" + r.get("down_s").asDouble()
             + " maint=" + r.get("maintenance_s").asDouble() + " unknown=" + r.get("unknown_s").asDouble();

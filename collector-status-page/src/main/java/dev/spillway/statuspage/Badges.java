@@ -28,6 +28,7 @@ import java.util.function.Supplier;
  * /badges/tags/{key}/{value}/status.svg the worst state of the monitors with that tag
  * /badges/tags/{key}/{value}/uptime.svg their combined uptime
  * /badges/services/{id}/status.svg      available | unavailable | new (heartbeat services)
+ * /badges/services/{id}/uptime.svg      its uptime over ?days=, as the service report counts it
  * </pre>
  * Uptime is {@code up / (up + down)}: unknown time (nobody checked) is left out, never counted as up; a badge
  * with nothing known says "unknown". {@code ?label=} replaces the left text.
@@ -82,6 +83,24 @@ final class Badges {
         }
     }
 
+    /** A heartbeat service's uptime over {@code ?days=}, as the service report counts it. */
+    ApiResponse serviceUptime(ApiRequest r) throws SQLException, ApiException {
+        final String id = r.param("id");
+        try (Connection c = dataSource.getConnection(); PreparedStatement ps = c.prepareStatement("SELECT 1 FROM "
+            + UptimeSchema.HEARTBEAT_SERVICES + " WHERE id = ?")) {
+            ps.setString(1, id);
+            try (ResultSet rs = ps.executeQuery()) {
+                if (!rs.next()) {
+                    throw ApiException.notFound("no service '" + id + "'");
+                }
+            }
+        }
+        final int days = days(r);
+        final Instant to = clock.get();
+        return uptimeSvg(r, id, days, UptimeReport.computeServices(dataSource, List.of(id),
+            to.minus(Duration.ofDays(days)), to, ZoneOffset.UTC, maintenance));
+    }
+
     /** Monitors by name or by tag, with their intervals; 404 when none. */
     private Map<String, Duration> monitors(String name, String key, String value) throws SQLException, ApiException {
         final Map<String, Duration> out = new LinkedHashMap<>();
@@ -134,6 +153,13 @@ final class Badges {
 
     private ApiResponse uptime(ApiRequest r, String subject, Map<String, Duration> monitors)
         throws SQLException, ApiException {
+        final int days = days(r);
+        final Instant to = clock.get();
+        return uptimeSvg(r, subject, days, UptimeReport.compute(dataSource, monitors, to.minus(Duration.ofDays(days)),
+            to, ZoneOffset.UTC, maintenance));
+    }
+
+    private static int days(ApiRequest r) throws ApiException {
         final String raw = r.queryParam("days");
         int days = 30;
         if (raw != null) {
@@ -146,9 +172,10 @@ final class Badges {
                 throw ApiException.invalid("days", "must be 1..90, was '" + raw + "'");
             }
         }
-        final Instant to = clock.get();
-        final UptimeReport.Report report = UptimeReport.compute(dataSource, monitors, to.minus(Duration.ofDays(days)),
-            to, ZoneOffset.UTC, maintenance);
+        return days;
+    }
+
+    private static ApiResponse uptimeSvg(ApiRequest r, String subject, int days, UptimeReport.Report report) {
         final double p = report.total().uptimePercent();
         final String text = Double.isNaN(p) ? "unknown" : (p >= 99.995 ? "100" : String.format(Locale.ROOT,
             p >= 99 ? "%.2f" : "%.1f", Math.floor(p * 100) / 100)) + "%";

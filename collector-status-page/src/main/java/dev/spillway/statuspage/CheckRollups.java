@@ -69,7 +69,7 @@ public final class CheckRollups {
 
     /**
      * The schema steps (status page range 300-399) that create the rollups in the flavour the database allows:
-     * 300 minutes and hours, 301 days.
+     * 300 minutes and hours, 301 days; and 302, the {@link UptimeRuns} the page's uptime figures come from.
      */
     public static List<Migration> migrations(String eventsTable) {
         return List.of(new Migration(300, "monitor check rollups (1 min, 1 h)", c -> {
@@ -84,7 +84,7 @@ public final class CheckRollups {
             } else {
                 createDayTable(c);
             }
-        }));
+        }), UptimeRuns.migration());
     }
 
     /**

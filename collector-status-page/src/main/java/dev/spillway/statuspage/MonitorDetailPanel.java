@@ -36,7 +36,7 @@ final class MonitorDetailPanel {
         h.append("</nav>\n<dl class=\"facts\">\n");
         fact(h, "Uptime, " + range.label, "rangeUptime",
             Html.percent(rangeUptime.fraction() == null ? Double.NaN : rangeUptime.fraction())
-                + " (" + rangeUptime.up() + " of " + rangeUptime.checks() + ")");
+                + " (" + MonitorsPanel.detail(rangeUptime) + ")");
         fact(h, "Uptime, 24 h", "uptimeDay", Html.percent(frac(row.day())));
         fact(h, "Uptime, 7 d", "uptimeWeek", Html.percent(frac(row.week())));
         fact(h, "Uptime, 30 d", "uptimeMonth", Html.percent(frac(row.month())));

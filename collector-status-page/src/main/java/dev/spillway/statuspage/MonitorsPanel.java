@@ -61,8 +61,10 @@ final class MonitorsPanel {
     static Map<String, Object> uptime(StatusQueries.Uptime u) {
         final Map<String, Object> m = new LinkedHashMap<>();
         m.put("fraction", u.fraction());
-        m.put("checks", u.checks());
-        m.put("up", u.up());
+        m.put("up_s", u.upMs() / 1000.0);
+        m.put("down_s", u.downMs() / 1000.0);
+        m.put("maintenance_s", u.maintenanceMs() / 1000.0);
+        m.put("unknown_s", u.unknownMs() / 1000.0);
         return m;
     }
 
@@ -191,9 +193,15 @@ final class MonitorsPanel {
     }
 
     private static void uptimeCell(StringBuilder h, StatusQueries.Uptime u, String cls) {
-        h.append("<td class=\"num").append(cls).append("\" title=\"").append(u.up()).append(" of ").append(u.checks())
-            .append(" checks good\">").append(Html.percent(u.fraction() == null ? Double.NaN : u.fraction()))
+        h.append("<td class=\"num").append(cls).append("\" title=\"").append(Html.esc(detail(u))).append("\">").append(Html.percent(u.fraction() == null ? Double.NaN : u.fraction()))
             .append("</td>");
+    }
+
+    /** The window's time apart from the percentage: {@code down 5m, maintenance 30m, unknown 10m}. */
+    static String detail(StatusQueries.Uptime u) {
+        return "up " + Html.duration(u.upMs() / 1000) + ", down " + Html.duration(u.downMs() / 1000)
+            + ", maintenance " + Html.duration(u.maintenanceMs() / 1000) + ", unknown "
+            + Html.duration(u.unknownMs() / 1000);
     }
 
     static String bits(List<StatusQueries.Check> checks) {

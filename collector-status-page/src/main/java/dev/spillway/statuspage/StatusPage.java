@@ -57,6 +57,8 @@ public final class StatusPage implements AutoCloseable {
     private final Badges badges;
     private final dev.spillway.alerting.Maintenance maintenance;
     private final CheckRollups rollups;
+    /** The uptime figures' runs: kept by every collector (one at a time), on any database flavour. */
+    private final UptimeRuns uptimeRuns;
     private final Supplier<Instant> clock;
     /** Overview pages read lately, by page number; at most {@link #CACHED_PAGES}. */
     private final Map<Integer, PageSnapshot> pages = new ConcurrentHashMap<>();
@@ -94,8 +96,9 @@ public final class StatusPage implements AutoCloseable {
         this.auth = new PageAuth(token, settings.publicPage(), sessions);
         this.stats = stats;
         this.clock = clock;
-        this.queries = new StatusQueries(dataSource, eventsTable);
         this.maintenance = new dev.spillway.alerting.Maintenance(dataSource);
+        this.queries = new StatusQueries(dataSource, eventsTable, StatusQueries.PAGE_SIZE, maintenance.forReports());
+        this.uptimeRuns = new UptimeRuns(dataSource, clock);
         this.badges = new Badges(dataSource, clock, maintenance.forReports());
         this.rollups = new CheckRollups(dataSource, eventsTable, clock);
         this.pipeline = new PipelinePanel(history, stats, ringCapacity, databaseReady, System::currentTimeMillis);
@@ -141,12 +144,13 @@ public final class StatusPage implements AutoCloseable {
             if (rollups.collectorMaintained()) {
                 rollups.refresh();
             }
+            uptimeRuns.refresh();
         } catch (SQLException | RuntimeException e) {
             if (closed) {
                 LOG.debug("status page: a rollup refresh ended by close: {}", e.toString());
             } else {
                 // Logged each time: the page's uptime goes stale while this fails, and the reason must be visible.
-                LOG.warn("status page: refreshing the monitor check rollups failed: {}", e.toString());
+                LOG.warn("status page: refreshing the monitor check rollups or uptime runs failed: {}", e.toString());
             }
         }
     }
@@ -179,6 +183,7 @@ public final class StatusPage implements AutoCloseable {
         router.publicRoute("GET", "/badges/tags/{key}/{value}/status.svg", r -> badge(r, badges::tagStatus));
         router.publicRoute("GET", "/badges/tags/{key}/{value}/uptime.svg", r -> badge(r, badges::tagUptime));
         router.publicRoute("GET", "/badges/services/{id}/status.svg", r -> badge(r, badges::serviceStatus));
+        router.publicRoute("GET", "/badges/services/{id}/uptime.svg", r -> badge(r, badges::serviceUptime));
     }
 
     /** A badge's body: may fail on the database, or answer 4xx. */

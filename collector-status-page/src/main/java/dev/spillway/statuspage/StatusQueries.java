@@ -1,5 +1,6 @@
 package dev.spillway.statuspage;
 
+import dev.spillway.uptime.monitor.UptimeReport;
 import dev.spillway.uptime.schema.UptimeSchema;
 import dev.spillway.ingest.series.SeriesSchema;
 import dev.spillway.alerting.AlertingSchema;
@@ -25,11 +26,14 @@ import java.util.Map;
  * buckets come from the {@link CheckRollups}; the last checks from the raw monitor series through the
  * {@code (source_id, time)} index; state from {@code monitor_state}; changes from {@code monitor_transitions}.
  *
- * <p>Uptime windows are whole buckets: "24 h" is the current hour and the 23 before it; "7 d" and "30 d" are the
- * current UTC day and the 6 (29) before it. So the figures are exact counts of the stored checks, not estimates.
+ * <p>Uptime figures are time, counted as the uptime report counts it ({@link UptimeRuns}): up, down, maintenance
+ * and unknown time over the last 24 h, 7 d and 30 d up to now; the percentage is {@code up / (up + down)}, so time
+ * nobody checked is left out and maintenance is kept apart.
  */
 final class StatusQueries {
 
+    /** The overview's uptime windows: 24 h, 7 d, 30 d up to now. */
+    static final List<Duration> WINDOWS = List.of(Duration.ofHours(24), Duration.ofDays(7), Duration.ofDays(30));
     /** Monitors per overview page: the page's bytes and database work stay bounded at any number of monitors. */
     static final int PAGE_SIZE = 100;
     /** Checks shown in a monitor's strip. */
@@ -45,16 +49,21 @@ final class StatusQueries {
     private final String eventsTable;
 
     private final int pageSize;
+    private final UptimeReport.Maintenance maintenance;
 
     StatusQueries(DataSource dataSource, String eventsTable) {
-        this(dataSource, eventsTable, PAGE_SIZE);
+        this(dataSource, eventsTable, PAGE_SIZE, UptimeReport.Maintenance.NONE);
     }
 
-    /** @param pageSize monitors per overview page (tests use small pages) */
-    StatusQueries(DataSource dataSource, String eventsTable, int pageSize) {
+    /**
+     * @param pageSize monitors per overview page (tests use small pages)
+     * @param maintenance the maintenance windows, as the uptime report takes them
+     */
+    StatusQueries(DataSource dataSource, String eventsTable, int pageSize, UptimeReport.Maintenance maintenance) {
         this.dataSource = dataSource;
         this.eventsTable = eventsTable;
         this.pageSize = pageSize;
+        this.maintenance = maintenance;
     }
 
     /** A result of one check: when, whether good. */
@@ -66,10 +75,19 @@ final class StatusQueries {
                      Double ttfbMs, Integer statusCode, Double certExpiryDays) {
     }
 
-    /** Good checks over all checks in a window; {@code fraction} is null without checks. */
-    record Uptime(long checks, long up) {
+    /**
+     * A window's time in milliseconds, as the uptime report counts it; {@code fraction} is {@code up / (up + down)},
+     * null when nothing is known.
+     */
+    record Uptime(long upMs, long downMs, long maintenanceMs, long unknownMs) {
+        static final Uptime NONE = new Uptime(0, 0, 0, 0);
+
+        static Uptime of(UptimeReport.Row r) {
+            return new Uptime(r.upMs(), r.downMs(), r.maintenanceMs(), r.unknownMs());
+        }
+
         Double fraction() {
-            return checks == 0 ? null : (double) up / checks;
+            return upMs + downMs == 0 ? null : (double) upMs / (upMs + downMs);
         }
     }
 
@@ -216,9 +234,6 @@ final class StatusQueries {
         }
         final ReadTimes t = times != null ? times : new ReadTimes();
         final Instant dayFrom = now.truncatedTo(ChronoUnit.HOURS).minus(23, ChronoUnit.HOURS);
-        final Instant today = now.truncatedTo(ChronoUnit.DAYS);
-        final Instant weekFrom = today.minus(6, ChronoUnit.DAYS);
-        final Instant monthFrom = today.minus(29, ChronoUnit.DAYS);
         final String[] names = new String[states.size()];
         for (int i = 0; i < names.length; i++) {
             names[i] = states.get(i).name();
@@ -226,7 +241,9 @@ final class StatusQueries {
         try (Connection c = dataSource.getConnection()) {
             c.setReadOnly(true);
             final Array only = c.createArrayOf("text", names);
-            final Map<String, Uptime[]> uptimes = uptimes(c, only, dayFrom, weekFrom, monthFrom, now, t);
+            final Map<String, UptimeReport.Row[]> uptimes = UptimeRuns.read(c, only, List.of(names), now,
+                WINDOWS, maintenance);
+            t.mark("uptime 24h/7d/30d");
             final Map<String, Series> plots = series(c, CheckRollups.HOUR, only, dayFrom, now);
             t.mark("24h plot");
             final Map<String, List<Check>> strips = new HashMap<>();
@@ -235,10 +252,10 @@ final class StatusQueries {
             t.mark("strips and last checks");
             final List<MonitorRow> rows = new ArrayList<>(states.size());
             for (StateRow s : states) {
-                final Uptime[] u = uptimes.getOrDefault(s.name(), new Uptime[] {new Uptime(0, 0), new Uptime(0, 0),
-                    new Uptime(0, 0)});
+                final UptimeReport.Row[] u = uptimes.get(s.name());
                 rows.add(new MonitorRow(s.name(), s.enabled(), s.state(), s.since(), s.incidentStart(), s.lastError(),
-                    s.intervalMs(), u[0], u[1], u[2], plots.getOrDefault(s.name(), Series.empty()),
+                    s.intervalMs(), Uptime.of(u[0]), Uptime.of(u[1]), Uptime.of(u[2]),
+                    plots.getOrDefault(s.name(), Series.empty()),
                     strips.getOrDefault(s.name(), List.of()), lasts.get(s.name())));
             }
             return rows;
@@ -275,18 +292,12 @@ final class StatusQueries {
         }
     }
 
-    /** Good checks over all checks of one monitor in {@code [from, now]} (whole buckets of the range's rollup). */
+    /** One monitor's time over {@code [now - range, now)}, as the uptime report counts it. */
     Uptime uptime(String name, Range range, Instant now) throws SQLException {
-        try (Connection c = dataSource.getConnection();
-             PreparedStatement ps = c.prepareStatement("SELECT coalesce(sum(checks), 0), coalesce(sum(up_checks), 0) "
-                 + "FROM " + range.table + " WHERE monitor = ? AND bucket >= ? AND bucket <= ?")) {
-            ps.setString(1, name);
-            ps.setTimestamp(2, Timestamp.from(range.from(now)));
-            ps.setTimestamp(3, Timestamp.from(now));
-            try (ResultSet rs = ps.executeQuery()) {
-                rs.next();
-                return new Uptime(rs.getLong(1), rs.getLong(2));
-            }
+        try (Connection c = dataSource.getConnection()) {
+            c.setReadOnly(true);
+            return Uptime.of(UptimeRuns.read(c, c.createArrayOf("text", new String[] {name}), List.of(name), now,
+                List.of(range.length), maintenance).get(name)[0]);
         }
     }
 
@@ -373,48 +384,6 @@ final class StatusQueries {
                 }
             }
         }
-        return out;
-    }
-
-    /**
-     * 24 h from the hour rollup (24 rows per monitor), 7 d and 30 d from the day rollup (30 rows per monitor): a
-     * 1,000-monitor overview reads about 54,000 small rows instead of 720,000 hourly ones.
-     */
-    private Map<String, Uptime[]> uptimes(Connection c, Array only, Instant dayFrom, Instant weekFrom,
-                                          Instant monthFrom, Instant now, ReadTimes times) throws SQLException {
-        final Map<String, Uptime[]> out = new HashMap<>();
-        try (PreparedStatement ps = c.prepareStatement("SELECT monitor, sum(checks), sum(up_checks) FROM "
-            + CheckRollups.HOUR + " WHERE monitor = ANY (?) AND bucket >= ? AND bucket <= ? GROUP BY monitor")) {
-            ps.setArray(1, only);
-            ps.setTimestamp(2, Timestamp.from(dayFrom));
-            ps.setTimestamp(3, Timestamp.from(now));
-            try (ResultSet rs = ps.executeQuery()) {
-                while (rs.next()) {
-                    out.put(rs.getString(1), new Uptime[] {new Uptime(rs.getLong(2), rs.getLong(3)), new Uptime(0, 0),
-                        new Uptime(0, 0)});
-                }
-            }
-        }
-        times.mark("uptime 24h");
-        try (PreparedStatement ps = c.prepareStatement("SELECT monitor, "
-            + "coalesce(sum(checks) FILTER (WHERE bucket >= ?), 0), coalesce(sum(up_checks) FILTER (WHERE bucket >= ?), 0), "
-            + "sum(checks), sum(up_checks) FROM " + CheckRollups.DAY + " WHERE monitor = ANY (?) AND bucket >= ? "
-            + "AND bucket <= ? GROUP BY monitor")) {
-            ps.setTimestamp(1, Timestamp.from(weekFrom));
-            ps.setTimestamp(2, Timestamp.from(weekFrom));
-            ps.setArray(3, only);
-            ps.setTimestamp(4, Timestamp.from(monthFrom));
-            ps.setTimestamp(5, Timestamp.from(now));
-            try (ResultSet rs = ps.executeQuery()) {
-                while (rs.next()) {
-                    final Uptime[] u = out.computeIfAbsent(rs.getString(1), k -> new Uptime[] {new Uptime(0, 0),
-                        new Uptime(0, 0), new Uptime(0, 0)});
-                    u[1] = new Uptime(rs.getLong(2), rs.getLong(3));
-                    u[2] = new Uptime(rs.getLong(4), rs.getLong(5));
-                }
-            }
-        }
-        times.mark("uptime 7d/30d");
         return out;
     }
 

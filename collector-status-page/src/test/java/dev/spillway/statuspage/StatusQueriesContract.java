@@ -42,6 +42,16 @@ abstract class StatusQueriesContract {
     /** Brings the rollups up to date as of {@link #NOW}. */
     abstract void refreshRollups() throws Exception;
 
+    /** A window's uptime as the report counts it: the rest of {@code window} is unknown. */
+    static StatusQueries.Uptime time(long upS, long downS, Duration window) {
+        return new StatusQueries.Uptime(upS * 1000, downS * 1000, 0, window.toMillis() - (upS + downS) * 1000);
+    }
+
+    /** The page's uptime runs brought up to date as of {@link #NOW}. */
+    static void refreshRuns(DataSource ds) throws Exception {
+        new UptimeRuns(ds, () -> NOW).refresh();
+    }
+
     StatusQueries queries() {
         return new StatusQueries(dataSource(), CheckSeeder.EVENTS);
     }
@@ -105,17 +115,19 @@ abstract class StatusQueriesContract {
     }
 
     @Test
-    void uptimeWindowsAreExactCountsOfStoredChecks() throws Exception {
+    void uptimeWindowsAreTheReportsTime() throws Exception {
         final Map<String, StatusQueries.MonitorRow> rows = byName(queries().monitors(NOW));
         final StatusQueries.MonitorRow alpha = rows.get("alpha");
-        assertEquals(new StatusQueries.Uptime(180, 162), alpha.day());
+        // 180 results a minute apart, each standing for 60 s (the last up to now): 162 up, 18 down.
+        assertEquals(time(9_720, 1_080, Duration.ofHours(24)), alpha.day());
         assertEquals(0.9, alpha.day().fraction(), EPS);
-        assertEquals(new StatusQueries.Uptime(180, 162), alpha.month());
+        assertEquals(time(9_720, 1_080, Duration.ofDays(30)), alpha.month());
         final StatusQueries.MonitorRow gamma = rows.get("gamma");
-        assertEquals(new StatusQueries.Uptime(10, 0), gamma.day());
-        assertEquals(new StatusQueries.Uptime(20, 5), gamma.week());
-        assertEquals(new StatusQueries.Uptime(30, 15), gamma.month());
-        assertEquals(0.5, gamma.month().fraction(), EPS);
+        // Each burst of 10 results: the last one stands for 1.5 intervals (90 s), then nothing is known.
+        assertEquals(time(0, 630, Duration.ofHours(24)), gamma.day());
+        assertEquals(time(300, 330 + 630, Duration.ofDays(7)), gamma.week());
+        assertEquals(time(630 + 300, 960, Duration.ofDays(30)), gamma.month());
+        assertEquals(930.0 / 1890, gamma.month().fraction(), EPS);
         final StatusQueries.MonitorRow beta = rows.get("beta");
         assertEquals("PAUSED", beta.state());
         assertNull(beta.day().fraction(), "no checks: unknown, not 0% or 100%");
@@ -125,14 +137,15 @@ abstract class StatusQueriesContract {
 
     @Test
     void overviewPagesListProblemsFirstAndCountEveryMonitor() throws Exception {
-        final StatusQueries pagesOfTwo = new StatusQueries(dataSource(), CheckSeeder.EVENTS, 2);
+        final StatusQueries pagesOfTwo = new StatusQueries(dataSource(), CheckSeeder.EVENTS, 2,
+            dev.spillway.uptime.monitor.UptimeReport.Maintenance.NONE);
         final StatusQueries.MonitorPage first = pagesOfTwo.page(1, NOW, new ReadTimes());
         assertEquals(List.of("gamma", "alpha"), first.rows().stream().map(StatusQueries.MonitorRow::name).toList(),
             "DOWN before UP, PAUSED last");
         assertEquals(2, first.pages());
         assertEquals(3, first.total());
         assertEquals(Map.of("DOWN", 1, "PENDING", 0, "UP", 1, "PAUSED", 1), first.counts(), "over all pages");
-        assertEquals(new StatusQueries.Uptime(30, 15), first.rows().get(0).month(), "a page's rows are whole rows");
+        assertEquals(time(930, 960, Duration.ofDays(30)), first.rows().get(0).month(), "a page's rows are whole rows");
         assertEquals(90, first.rows().get(1).strip().size());
         final StatusQueries.MonitorPage second = pagesOfTwo.page(2, NOW, new ReadTimes());
         assertEquals(List.of("beta"), second.rows().stream().map(StatusQueries.MonitorRow::name).toList());
@@ -200,14 +213,14 @@ abstract class StatusQueriesContract {
 
     @Test
     void detailRangesReadTheMinuteOrHourRollup() throws Exception {
-        // 1 h = minute buckets 11:31..12:30: checks 121..179, of which 130, 140, 150, 160, 170 failed.
-        assertEquals(new StatusQueries.Uptime(59, 54), queries().uptime("alpha", StatusQueries.Range.HOUR, NOW));
+        // 1 h = 11:30..12:30: results 120..179, of which 120, 130, 140, 150, 160, 170 failed.
+        assertEquals(time(3_240, 360, Duration.ofHours(1)), queries().uptime("alpha", StatusQueries.Range.HOUR, NOW));
         final StatusQueries.Series minutes = queries().responseTime("alpha", StatusQueries.Range.HOUR, NOW);
         assertEquals(59, minutes.t().size());
         assertEquals(122.0, minutes.p50().get(0), EPS, "one check per minute: p50 = its duration");
         assertEquals(122.0, minutes.p95().get(0), EPS);
-        assertEquals(new StatusQueries.Uptime(180, 162), queries().uptime("alpha", StatusQueries.Range.DAY, NOW));
-        assertEquals(new StatusQueries.Uptime(20, 5), queries().uptime("gamma", StatusQueries.Range.WEEK, NOW));
+        assertEquals(time(9_720, 1_080, Duration.ofHours(24)), queries().uptime("alpha", StatusQueries.Range.DAY, NOW));
+        assertEquals(time(300, 960, Duration.ofDays(7)), queries().uptime("gamma", StatusQueries.Range.WEEK, NOW));
         assertEquals(4, queries().responseTime("alpha", StatusQueries.Range.MONTH, NOW).t().size());
         assertTrue(queries().exists("alpha"));
         assertFalse(queries().exists("nope"));

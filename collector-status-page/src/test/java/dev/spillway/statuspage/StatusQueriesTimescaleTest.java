@@ -42,6 +42,7 @@ class StatusQueriesTimescaleTest extends StatusQueriesContract {
             seed(c);
         }
         new StatusQueriesTimescaleTest().refreshRollups();
+        refreshRuns(ds);
     }
 
     @AfterAll

@@ -9,6 +9,7 @@ import dev.spillway.uptime.heartbeat.Heartbeats;
 import dev.spillway.uptime.monitor.MonitorApi;
 import dev.spillway.uptime.monitor.MonitorLeases;
 import dev.spillway.uptime.monitor.MonitorService;
+import dev.spillway.uptime.monitor.UptimeReportApi;
 import dev.spillway.uptime.transitions.NotificationQueue;
 import dev.spillway.uptime.transitions.StateTransitions;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -65,7 +66,18 @@ public record Uptime(Heartbeats heartbeats, MonitorService monitors) {
         final MonitorService monitors = stack.push(new MonitorService(ds, points, transitions, registry,
             new MonitorService.Settings(settings.probeConcurrency(), settings.probeKeepAlive(),
                 settings.monitorReloadInterval(), settings.probePolicy()), leases, clock), STOP);
-        MonitorApi.register(router, monitors, maintenance);
+        MonitorApi.register(router, monitors);
+        UptimeReportApi.register(router, monitors, new UptimeReportApi.Services() {
+            @Override
+            public java.util.List<String> ids() throws java.sql.SQLException {
+                return heartbeats.store().list().stream().map(s -> s.spec().id()).sorted().toList();
+            }
+
+            @Override
+            public boolean exists(String id) throws java.sql.SQLException {
+                return heartbeats.store().get(id).isPresent();
+            }
+        }, maintenance, clock);
         return new Uptime(heartbeats, monitors);
     }
 }

@@ -104,6 +104,12 @@
     return (p === 100 ? '100' : p.toFixed(p >= 99 ? 3 : 2)) + '%';
   }
   function fmtMs(v) { return (v >= 100 ? v.toFixed(0) : v.toFixed(1)) + ' ms'; }
+  /** A window's time apart from the percentage, as the server writes it (MonitorsPanel.detail). */
+  function uptimeDetail(u) {
+    return 'up ' + fmtDuration(Math.floor(u.up_s)) + ', down ' + fmtDuration(Math.floor(u.down_s)) +
+      ', maintenance ' + fmtDuration(Math.floor(u.maintenance_s)) + ', unknown ' + fmtDuration(Math.floor(u.unknown_s));
+  }
+
   function fmtDuration(seconds) {
     if (seconds < 0) { return '\u2013'; }
     var d = Math.floor(seconds / 86400), h = Math.floor(seconds % 86400 / 3600);
@@ -205,7 +211,7 @@
     [['d', 2], ['w', 3], ['m', 4]].forEach(function (w) {
       var u = m.uptime[w[0]];
       cells[w[1]].textContent = fmtPercent(u.fraction);
-      cells[w[1]].title = u.up + ' of ' + u.checks + ' checks good';
+      cells[w[1]].title = uptimeDetail(u);
     });
     lastInto(cells[7], m.last);
     if (plots['m:' + m.name] || visible[m.name] || !observer) { drawRowPlot(tr); } else { stripText(cells[5], m.strip); }
@@ -290,7 +296,7 @@
     var badge = document.getElementById('detail-state');
     if (badge) { badge.className = 'state state-' + m.state.toLowerCase(); badge.textContent = m.state; }
     var u = data.rangeUptime;
-    text('[data-k="rangeUptime"]', fmtPercent(u.fraction) + ' (' + u.up + ' of ' + u.checks + ')');
+    text('[data-k="rangeUptime"]', fmtPercent(u.fraction) + ' (' + uptimeDetail(u) + ')');
     text('[data-k="uptimeDay"]', fmtPercent(m.uptime.d.fraction));
     text('[data-k="uptimeWeek"]', fmtPercent(m.uptime.w.fraction));
     text('[data-k="uptimeMonth"]', fmtPercent(m.uptime.m.fraction));

@@ -9,6 +9,7 @@ import dev.spillway.ingest.PointWriter;
 import dev.spillway.uptime.transitions.Notification;
 import dev.spillway.uptime.transitions.NotificationQueue;
 import dev.spillway.uptime.transitions.StateTransitions;
+import dev.spillway.uptime.schema.UptimeSchema;
 import dev.spillway.uptime.transitions.Transition;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.Gauge;
@@ -138,6 +139,10 @@ public final class Heartbeats implements AutoCloseable, Service {
     private ThreadPoolExecutor slowPings;
     private long lastErrorLogMillis;
     private volatile boolean checkDeadlines = true;
+    /** The row of this run in heartbeat_watch (uptime reports count time outside every row as unknown). */
+    private final String watchId = java.util.UUID.randomUUID().toString();
+    /** When this run last wrote its watch row; guarded by this. */
+    private long watchWrittenMillis = Long.MIN_VALUE;
     private final AtomicBoolean closed = new AtomicBoolean();
 
     /**
@@ -368,8 +373,35 @@ public final class Heartbeats implements AutoCloseable, Service {
     public synchronized void tick() throws SQLException {
         flush();
         if (checkDeadlines) {
-            flip(clock.instant());
+            final Instant now = clock.instant();
+            flip(now);
+            watch(now, false);
         }
+    }
+
+    /**
+     * Records that this collector is watching the services up to {@code now}: the first tick inserts the row of
+     * this run, later ones move {@code seen_at} on at most every {@link UptimeSchema#HEARTBEAT_WATCH_PERIOD_MS};
+     * {@code stopped} marks a clean end at {@code now}.
+     */
+    private void watch(Instant now, boolean stopped) throws SQLException {
+        final long ms = now.toEpochMilli();
+        if (!stopped && watchWrittenMillis != Long.MIN_VALUE
+            && ms - watchWrittenMillis < UptimeSchema.HEARTBEAT_WATCH_PERIOD_MS) {
+            return;
+        }
+        try (Connection c = dataSource.getConnection();
+             PreparedStatement ps = c.prepareStatement("INSERT INTO " + UptimeSchema.HEARTBEAT_WATCH
+                 + " (collector, started_at, seen_at, stopped) VALUES (?, ?, ?, ?) ON CONFLICT (collector) DO UPDATE "
+                 + "SET seen_at = greatest(" + UptimeSchema.HEARTBEAT_WATCH + ".seen_at, EXCLUDED.seen_at), "
+                 + "stopped = EXCLUDED.stopped")) {
+            ps.setString(1, watchId);
+            ps.setTimestamp(2, Timestamp.from(now));
+            ps.setTimestamp(3, Timestamp.from(now));
+            ps.setBoolean(4, stopped);
+            ps.executeUpdate();
+        }
+        watchWrittenMillis = ms;
     }
 
     private void tickQuietly() {
@@ -707,6 +739,9 @@ public final class Heartbeats implements AutoCloseable, Service {
             }
             synchronized (this) { // a tick still running when the deadline passed flushes under the same lock
                 flush();
+                if (checkDeadlines && watchWrittenMillis != Long.MIN_VALUE) {
+                    watch(clock.instant(), true); // a clean end: watched exactly until now
+                }
             }
             return ended;
         } catch (InterruptedException e) {

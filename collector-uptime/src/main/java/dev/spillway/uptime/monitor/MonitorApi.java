@@ -32,8 +32,8 @@ public final class MonitorApi {
     private MonitorApi() {
     }
 
-    /** Registers the routes; reports take maintenance time from {@code maintenance}. */
-    public static void register(ApiRouter router, MonitorService monitors, UptimeReport.Maintenance maintenance) {
+    /** Registers the routes (the uptime report's route is {@link UptimeReportApi}'s). */
+    public static void register(ApiRouter router, MonitorService monitors) {
         router.route("GET", "/api/v1/monitors", req -> {
             final ArrayNode list = ApiJson.MAPPER.createArrayNode();
             for (MonitorView v : monitors.list()) {
@@ -69,126 +69,6 @@ public final class MonitorApi {
             return ApiResponse.ok(checks(monitors, name, from, to, limit));
         });
         router.route("GET", "/api/v1/status", req -> ApiResponse.ok(status(monitors.status())));
-        router.route("GET", "/api/v1/reports/uptime", req -> report(req, monitors, maintenance));
-    }
-
-    /**
-     * {@code GET /api/v1/reports/uptime?from=&to=&tz=&monitor=|tag=key:value&format=json|csv}: see
-     * {@link UptimeReport}; {@code from}/{@code to} are dates ({@code 2026-12-01}, midnight in {@code tz}) or times
-     * as for {@code /checks}; by default the last 7 days up to now.
-     */
-    private static ApiResponse report(dev.spillway.runtime.api.ApiRequest req, MonitorService monitors,
-                                      UptimeReport.Maintenance maintenance)
-        throws Exception {
-        final java.time.ZoneId zone;
-        try {
-            zone = req.queryParam("tz") == null ? java.time.ZoneOffset.UTC : java.time.ZoneId.of(req.queryParam("tz"));
-        } catch (java.time.DateTimeException e) {
-            throw ApiException.invalid("tz", "unknown time zone '" + req.queryParam("tz") + "' (an IANA name such as "
-                + "Europe/Berlin)");
-        }
-        final Instant now = Instant.now();
-        final Instant to = day(req.queryParam("to"), "to", zone, now);
-        final Instant from = day(req.queryParam("from"), "from", zone,
-            now.atZone(zone).toLocalDate().minusDays(6).atStartOfDay(zone).toInstant());
-        if (!from.isBefore(to)) {
-            throw ApiException.invalid("from", "must be before to (" + to + "), was " + from);
-        }
-        if (Duration.between(from, to).compareTo(UptimeReport.MAX_RANGE) > 0) {
-            throw ApiException.invalid("from", "the range may span at most " + UptimeReport.MAX_RANGE.toDays() + " days");
-        }
-        final String monitor = req.queryParam("monitor");
-        final String tag = req.queryParam("tag");
-        if (monitor != null && tag != null) {
-            throw ApiException.invalid("tag", "give monitor or tag, not both");
-        }
-        String tagKey = null;
-        String tagValue = null;
-        if (tag != null) {
-            final int colon = tag.indexOf(':');
-            if (colon <= 0) {
-                throw ApiException.invalid("tag", "must be key:value, e.g. team:web, was '" + tag + "'");
-            }
-            tagKey = tag.substring(0, colon);
-            tagValue = tag.substring(colon + 1);
-        }
-        final String format = req.queryParam("format") == null ? "json" : req.queryParam("format");
-        if (!format.equals("json") && !format.equals("csv")) {
-            throw ApiException.invalid("format", "must be json or csv, was '" + format + "'");
-        }
-        final List<MonitorSpec> specs = new java.util.ArrayList<>();
-        if (monitor != null) {
-            specs.add(monitors.view(monitor).spec()); // 404 for unknown monitors
-        } else {
-            for (MonitorView v : monitors.list()) {
-                if (tagKey == null || tagValue.equals(v.spec().tags().get(tagKey))) {
-                    specs.add(v.spec());
-                }
-            }
-        }
-        final UptimeReport.Report r = UptimeReport.compute(monitors.dataSource(), specs, from, to, zone,
-            maintenance);
-        if (format.equals("csv")) {
-            final StringBuilder sb = new StringBuilder("day,monitor,up_s,down_s,maintenance_s,unknown_s,uptime_percent\n");
-            for (UptimeReport.Row row : r.rows()) {
-                csv(sb, row.day().toString(), row);
-            }
-            for (UptimeReport.Row row : r.totals()) {
-                csv(sb, "total", row);
-            }
-            csv(sb, "total", r.total());
-            return ApiResponse.text(200, "text/csv; charset=utf-8", sb.toString());
-        }
-        final ObjectNode o = ApiJson.object();
-        o.put("from", r.from().toString());
-        o.put("to", r.to().toString());
-        o.put("tz", r.zone().getId());
-        final ArrayNode rows = o.putArray("rows");
-        r.rows().forEach(row -> rows.add(json(row)));
-        final ArrayNode totals = o.putArray("totals");
-        r.totals().forEach(row -> totals.add(json(row)));
-        o.set("total", json(r.total()));
-        return ApiResponse.ok(o);
-    }
-
-    private static Instant day(String text, String field, java.time.ZoneId zone, Instant dflt) throws ApiException {
-        if (text != null && text.matches("\\d{4}-\\d{2}-\\d{2}")) {
-            try {
-                return java.time.LocalDate.parse(text).atStartOfDay(zone).toInstant();
-            } catch (java.time.DateTimeException e) {
-                throw ApiException.invalid(field, "is not a date: " + text);
-            }
-        }
-        return time(text, field, dflt);
-    }
-
-    private static ObjectNode json(UptimeReport.Row row) {
-        final ObjectNode o = ApiJson.object();
-        if (row.day() != null) {
-            o.put("day", row.day().toString());
-        }
-        if (row.monitor() != null) {
-            o.put("monitor", row.monitor());
-        }
-        o.put("up_s", row.upMs() / 1000.0);
-        o.put("down_s", row.downMs() / 1000.0);
-        o.put("maintenance_s", row.maintenanceMs() / 1000.0);
-        o.put("unknown_s", row.unknownMs() / 1000.0);
-        if (Double.isNaN(row.uptimePercent())) {
-            o.putNull("uptime_percent");
-        } else {
-            o.put("uptime_percent", Math.round(row.uptimePercent() * 1000) / 1000.0);
-        }
-        return o;
-    }
-
-    private static void csv(StringBuilder sb, String day, UptimeReport.Row row) {
-        // Monitor names are [A-Za-z0-9_.-]: nothing to quote.
-        sb.append(day).append(',').append(row.monitor() == null ? "" : row.monitor()).append(',')
-            .append(row.upMs() / 1000.0).append(',').append(row.downMs() / 1000.0).append(',')
-            .append(row.maintenanceMs() / 1000.0).append(',').append(row.unknownMs() / 1000.0).append(',')
-            .append(Double.isNaN(row.uptimePercent()) ? "" : String.valueOf(Math.round(row.uptimePercent() * 1000)
-                / 1000.0)).append('\n');
     }
 
     /** RFC 3339 / ISO-8601 time, epoch milliseconds, or a duration ago such as {@code 15m}. */

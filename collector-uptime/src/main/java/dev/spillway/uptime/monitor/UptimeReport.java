@@ -1,5 +1,7 @@
 package dev.spillway.uptime.monitor;
 
+import dev.spillway.uptime.schema.UptimeSchema;
+
 import javax.sql.DataSource;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
@@ -21,6 +23,9 @@ import java.util.List;
  * after that <b>unknown</b>, as is all time before a monitor's first result. So uptime is never reported for time
  * nobody looked, and {@code up + down + maintenance + unknown} is exactly the length of every row.
  *
+ * <p>Heartbeat services: {@link #computeServices}, from their state history and the spans a collector was
+ * watching.
+ *
  * <p>Maintenance windows take precedence over results. They come through the {@link Maintenance} hook: the
  * composition root passes the alerting module's windows ({@code Maintenance.forReports()} there), as this module
  * does not depend on alerting.
@@ -39,6 +44,24 @@ public final class UptimeReport {
         Maintenance NONE = (monitor, from, to) -> List.of();
 
         List<Instant[]> windows(String monitor, Instant from, Instant to) throws SQLException;
+
+        /**
+         * The windows of each of these monitors (all of them in the map, with an empty list for none); by default
+         * one {@link #windows} call each.
+         */
+        default java.util.Map<String, List<Instant[]>> windows(java.util.Collection<String> monitors, Instant from,
+                                                               Instant to) throws SQLException {
+            final java.util.Map<String, List<Instant[]>> out = new java.util.HashMap<>();
+            for (String m : monitors) {
+                out.put(m, windows(m, from, to));
+            }
+            return out;
+        }
+
+        /** Maintenance windows of a heartbeat service; none unless the implementation knows them. */
+        default List<Instant[]> serviceWindows(String service, Instant from, Instant to) throws SQLException {
+            return List.of();
+        }
     }
 
     /**
@@ -78,29 +101,135 @@ public final class UptimeReport {
     /** Computes the report of monitors given by name and interval (in that order) over {@code [from, to)}. */
     public static Report compute(DataSource ds, java.util.Map<String, Duration> monitors, Instant from, Instant to,
                                  ZoneId zone, Maintenance maintenance) throws SQLException {
+        try (Connection c = ds.getConnection()) {
+            return build(new ArrayList<>(monitors.keySet()), from, to, zone,
+                name -> timeline(c, name, monitors.get(name), from, to),
+                name -> maintenance.windows(name, from, to));
+        }
+    }
+
+    /**
+     * Computes the report of heartbeat services (by id, in that order) over {@code [from, to)}, from their state
+     * history: each confirmed transition ({@code monitor_transitions}, kind {@code heartbeat}) holds until the
+     * next; a service is up from a ping that made it available until its deadline passed (the transition is dated
+     * at the deadline) or a failure signal, down from then until a ping. Time is <b>unknown</b> before a service's
+     * first ping (never pinged, or not registered yet) and whenever no collector with the heartbeats duty was
+     * running ({@code heartbeat_watch}: a collector that was stopped or had crashed watched nobody's deadline).
+     * Maintenance windows ({@link Maintenance#serviceWindows}) take precedence, as for monitors.
+     */
+    public static Report computeServices(DataSource ds, List<String> services, Instant from, Instant to, ZoneId zone,
+                                         Maintenance maintenance) throws SQLException {
+        try (Connection c = ds.getConnection()) {
+            final List<long[]> watched = watched(c, from, to);
+            return build(services, from, to, zone, id -> serviceTimeline(c, id, watched, from, to),
+                id -> maintenance.serviceWindows(id, from, to));
+        }
+    }
+
+    @FunctionalInterface
+    private interface PerSubject<T> {
+        T get(String subject) throws SQLException;
+    }
+
+    private static Report build(List<String> subjects, Instant from, Instant to, ZoneId zone,
+                                PerSubject<long[]> timelines, PerSubject<List<Instant[]>> maintenance)
+        throws SQLException {
         final List<Row> rows = new ArrayList<>();
         final List<Row> totals = new ArrayList<>();
         Row total = new Row(null, null, 0, 0, 0, 0);
-        try (Connection c = ds.getConnection()) {
-            for (java.util.Map.Entry<String, Duration> m : monitors.entrySet()) {
-                final long[] timeline = timeline(c, m.getKey(), m.getValue(), from, to);
-                final List<Instant[]> windows = maintenance.windows(m.getKey(), from, to);
-                Row sum = new Row(null, m.getKey(), 0, 0, 0, 0);
-                for (LocalDate d = from.atZone(zone).toLocalDate(); ; d = d.plusDays(1)) {
-                    final Instant start = max(d.atStartOfDay(zone).toInstant(), from);
-                    final Instant end = min(d.plusDays(1).atStartOfDay(zone).toInstant(), to);
-                    if (!start.isBefore(end)) {
-                        break;
-                    }
-                    final Row r = row(d, m.getKey(), timeline, windows, start.toEpochMilli(), end.toEpochMilli());
-                    rows.add(r);
-                    sum = sum.plus(r, null, m.getKey());
+        for (String name : subjects) {
+            final long[] timeline = timelines.get(name);
+            final List<Instant[]> windows = maintenance.get(name);
+            Row sum = new Row(null, name, 0, 0, 0, 0);
+            for (LocalDate d = from.atZone(zone).toLocalDate(); ; d = d.plusDays(1)) {
+                final Instant start = max(d.atStartOfDay(zone).toInstant(), from);
+                final Instant end = min(d.plusDays(1).atStartOfDay(zone).toInstant(), to);
+                if (!start.isBefore(end)) {
+                    break;
                 }
-                totals.add(sum);
-                total = total.plus(sum, null, null);
+                final Row r = row(d, name, timeline, windows, start.toEpochMilli(), end.toEpochMilli());
+                if (r.upMs() + r.downMs() + r.maintenanceMs() + r.unknownMs() != end.toEpochMilli() - start.toEpochMilli()
+                    || r.unknownMs() < 0) {
+                    throw new IllegalStateException("report row of " + name + " on " + d + " does not add up: " + r);
+                }
+                rows.add(r);
+                sum = sum.plus(r, null, name);
             }
+            totals.add(sum);
+            total = total.plus(sum, null, null);
         }
         return new Report(from, to, zone, rows, totals, total);
+    }
+
+    /**
+     * The union of the watch rows overlapping {@code [from, to)} as sorted, disjoint {@code [start, end)} pairs: a
+     * collector that stopped cleanly watched until {@code seen_at}, one that did not until one write period later.
+     */
+    private static List<long[]> watched(Connection c, Instant from, Instant to) throws SQLException {
+        final List<long[]> spans = new ArrayList<>();
+        try (PreparedStatement ps = c.prepareStatement("SELECT started_at, seen_at, stopped FROM "
+            + UptimeSchema.HEARTBEAT_WATCH + " WHERE started_at < ? AND seen_at >= ? ORDER BY started_at")) {
+            ps.setTimestamp(1, Timestamp.from(to));
+            ps.setTimestamp(2, Timestamp.from(from.minusMillis(UptimeSchema.HEARTBEAT_WATCH_PERIOD_MS)));
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    final long s = rs.getTimestamp(1).toInstant().toEpochMilli();
+                    final long e = rs.getTimestamp(2).toInstant().toEpochMilli()
+                        + (rs.getBoolean(3) ? 0 : UptimeSchema.HEARTBEAT_WATCH_PERIOD_MS);
+                    if (!spans.isEmpty() && s <= spans.get(spans.size() - 1)[1]) {
+                        final long[] last = spans.get(spans.size() - 1);
+                        last[1] = Math.max(last[1], e);
+                    } else if (s < e) {
+                        spans.add(new long[] {s, e});
+                    }
+                }
+            }
+        }
+        return spans;
+    }
+
+    /**
+     * The known stretches of a service as {@code [start, end, up]} triples: its state from its transitions (the one
+     * in force at {@code from}, then each until the next), inside the watched spans.
+     */
+    private static long[] serviceTimeline(Connection c, String id, List<long[]> watched, Instant from, Instant to)
+        throws SQLException {
+        final List<long[]> changes = new ArrayList<>(); // {at, up}
+        try (PreparedStatement ps = c.prepareStatement("(SELECT started_at, to_state, id FROM "
+            + UptimeSchema.MONITOR_TRANSITIONS + " WHERE kind = 'heartbeat' AND monitor = ? AND started_at < ? "
+            + "ORDER BY started_at DESC, id DESC LIMIT 1) UNION ALL (SELECT started_at, to_state, id FROM "
+            + UptimeSchema.MONITOR_TRANSITIONS + " WHERE kind = 'heartbeat' AND monitor = ? AND started_at >= ? "
+            + "AND started_at < ?) ORDER BY 1, 3")) {
+            ps.setString(1, id);
+            ps.setTimestamp(2, Timestamp.from(from));
+            ps.setString(3, id);
+            ps.setTimestamp(4, Timestamp.from(from));
+            ps.setTimestamp(5, Timestamp.from(to));
+            ps.setFetchSize(10_000);
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    changes.add(new long[] {rs.getTimestamp(1).toInstant().toEpochMilli(),
+                        "UP".equals(rs.getString(2)) ? 1 : 0});
+                }
+            }
+        }
+        final List<long[]> out = new ArrayList<>();
+        for (int i = 0; i < changes.size(); i++) {
+            final long s = changes.get(i)[0];
+            final long e = i + 1 < changes.size() ? changes.get(i + 1)[0] : to.toEpochMilli();
+            for (long[] w : watched) {
+                final long a = Math.max(s, w[0]);
+                final long b = Math.min(e, w[1]);
+                if (a < b) {
+                    out.add(new long[] {a, b, changes.get(i)[1]});
+                }
+            }
+        }
+        final long[] flat = new long[out.size() * 3];
+        for (int i = 0; i < out.size(); i++) {
+            System.arraycopy(out.get(i), 0, flat, 3 * i, 3);
+        }
+        return flat;
     }
 
     /**
@@ -125,6 +254,17 @@ public final class UptimeReport {
                 }
             }
         }
+        return timeline(results, interval);
+    }
+
+    /**
+     * The known stretches of a monitor from its results, as the report counts them: each result {@code {epoch ms,
+     * up (1 or 0)}} (in time order) stands from its time to the next result's, for at most {@link #SLACK} past the
+     * interval. Returns {@code [start, end, up]} triples, not overlapping, in time order. Public so that the status
+     * page's stored runs are made by this very function.
+     */
+    public static long[] timeline(List<long[]> results, Duration interval) {
+        final long reach = (long) (interval.toMillis() * (1 + SLACK));
         final long[] out = new long[results.size() * 3];
         for (int i = 0; i < results.size(); i++) {
             final long t = results.get(i)[0];
@@ -134,6 +274,16 @@ public final class UptimeReport {
             out[3 * i + 2] = results.get(i)[1];
         }
         return out;
+    }
+
+    /**
+     * Up, down, maintenance and unknown time of {@code [start, end)} from a timeline ({@code [start, end, up]}
+     * triples, not overlapping) and maintenance windows: the counting of every report row. Time inside a window is
+     * maintenance whatever the timeline says; time neither in the timeline nor in a window is unknown.
+     */
+    public static Row count(LocalDate day, String subject, long[] timeline, List<Instant[]> windows, Instant start,
+                            Instant end) {
+        return row(day, subject, timeline, windows, start.toEpochMilli(), end.toEpochMilli());
     }
 
     private static Row row(LocalDate day, String monitor, long[] timeline, List<Instant[]> windows, long start,

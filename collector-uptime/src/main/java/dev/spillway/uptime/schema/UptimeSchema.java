@@ -21,6 +21,14 @@ public final class UptimeSchema {
     public static final String HEARTBEAT_SERVICES = "heartbeat_services";
     /** Signals of heartbeat services (start, success, fail, log) with run ids, durations and bodies. */
     public static final String HEARTBEAT_EVENTS = "heartbeat_events";
+    /**
+     * When a collector with the heartbeats duty was watching the services: one row per run of such a collector
+     * ({@code started_at} to {@code seen_at}, extended every few seconds); time outside every row is unknown in
+     * the services' uptime reports.
+     */
+    public static final String HEARTBEAT_WATCH = "heartbeat_watch";
+    /** How often a watching collector moves its {@code heartbeat_watch.seen_at} on (milliseconds). */
+    public static final long HEARTBEAT_WATCH_PERIOD_MS = 10_000;
     /** One heartbeat row per collector that runs monitors (who is alive, for the fair share of leases). */
     public static final String MONITOR_COLLECTORS = "monitor_collectors";
     /** One lease row per monitor: which collector checks it, until when. */
@@ -177,6 +185,16 @@ public final class UptimeSchema {
                         + " (service, id)",
                     "CREATE INDEX IF NOT EXISTS " + HEARTBEAT_EVENTS + "_open_idx ON " + HEARTBEAT_EVENTS
                         + " (service, at) WHERE open"),
+                Migration.sql(125, "heartbeat watch spans",
+                    // A row per run of a collector with the heartbeats duty; stopped: it ended cleanly at seen_at
+                    // (otherwise it is taken to have watched until one write period after seen_at).
+                    "CREATE TABLE IF NOT EXISTS " + HEARTBEAT_WATCH + " ("
+                        + "collector text PRIMARY KEY, "
+                        + "started_at timestamptz NOT NULL, "
+                        + "seen_at timestamptz NOT NULL, "
+                        + "stopped boolean NOT NULL DEFAULT false)",
+                    "CREATE INDEX IF NOT EXISTS " + HEARTBEAT_WATCH + "_seen_idx ON " + HEARTBEAT_WATCH
+                        + " (seen_at)"),
                 Migration.sql(201, "heartbeat services",
                     // state: 'new' (registered, never pinged: silently unavailable), 'up' or 'down'.
                     // alert_after = last_ping + timeout + grace, precomputed so the flip loop is one index scan.
