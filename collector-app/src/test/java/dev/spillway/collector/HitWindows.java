@@ -72,13 +72,15 @@ final class HitWindows {
      * @param doubled windows with two hits or more
      * @param doubles which (monitor and window start), for the failure message
      * @param latenessMaxMs the latest a hit came after its window's due time
+     * @param longestGap the most windows in a row without a hit, for any one monitor
      */
-    record Count(int windows, int missing, int doubled, List<String> doubles, double latenessMaxMs) {
+    record Count(int windows, int missing, int doubled, List<String> doubles, double latenessMaxMs, int longestGap) {
         @Override
         public String toString() {
             return windows + " windows, " + missing + " without a hit, " + doubled + " with two or more"
                 + (doubles.isEmpty() ? "" : " " + doubles.subList(0, Math.min(10, doubles.size())))
-                + ", latest hit " + Math.round(latenessMaxMs) + " ms after its due time";
+                + ", latest hit " + Math.round(latenessMaxMs) + " ms after its due time, at most " + longestGap
+                + " windows in a row without a hit";
         }
     }
 
@@ -93,6 +95,7 @@ final class HitWindows {
         int missing = 0;
         int doubled = 0;
         long latest = 0;
+        int longestGap = 0;
         final List<String> doubles = new ArrayList<>();
         for (Map.Entry<String, List<Long>> e : hits.entrySet()) {
             final long phase = MonitorService.schedulePhase(e.getKey(), interval).toNanos();
@@ -107,9 +110,12 @@ final class HitWindows {
                     latest = Math.max(latest, at - (phase + k * step));
                 }
             }
+            int gap = 0;
             for (long k = first; k <= last; k++) {
                 windows++;
                 final List<Long> in = perWindow.getOrDefault(k, List.of());
+                gap = in.isEmpty() ? gap + 1 : 0;
+                longestGap = Math.max(longestGap, gap);
                 if (in.isEmpty()) {
                     missing++;
                 } else if (in.size() > 1) {
@@ -122,6 +128,6 @@ final class HitWindows {
                 }
             }
         }
-        return new Count(windows, missing, doubled, doubles, latest / 1e6);
+        return new Count(windows, missing, doubled, doubles, latest / 1e6, longestGap);
     }
 }
