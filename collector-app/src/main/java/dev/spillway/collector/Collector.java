@@ -24,6 +24,7 @@ import dev.spillway.ingest.resend.ResendWindow;
 import dev.spillway.ingest.series.LocalSeriesStore;
 import dev.spillway.ingest.series.SeriesRegistry;
 import dev.spillway.runtime.api.ApiRouter;
+import dev.spillway.runtime.api.AuthThrottle;
 import dev.spillway.runtime.lifecycle.Service;
 import dev.spillway.runtime.lifecycle.ServiceStack;
 import dev.spillway.statuspage.StatusPage;
@@ -181,7 +182,7 @@ public final class Collector implements AutoCloseable {
         page.register(router);
         services.push(Service.closing("status page", page), STOP);
         listeners = services.push(IngestListeners.start(cfg.ingest(), io, ingestor, saturation, readiness, metrics,
-            badLines, router, tokens, registry), STOP);
+            badLines, router, tokens, registry, AuthThrottle.api(clock)), STOP);
         Banner.log(cfg, listeners, db, uptime.monitors().leases());
     }
 
@@ -237,7 +238,7 @@ public final class Collector implements AutoCloseable {
         final LineIngestor ingestor = new LineIngestor(pointWriter, metrics, badLines, HeartbeatLines.NONE,
             cfg.ingest().ack(), cfg.ingest().ackTimeout(), resends);
         listeners = services.push(IngestListeners.start(cfg.ingest(), io, ingestor, saturation, readiness, metrics,
-            badLines, router, tokens, registry), STOP);
+            badLines, router, tokens, registry, AuthThrottle.api(clock)), STOP);
         Banner.logEdge(cfg, listeners, seriesStore);
     }
 
