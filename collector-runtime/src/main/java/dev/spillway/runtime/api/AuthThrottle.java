@@ -55,7 +55,10 @@ public final class AuthThrottle {
         this.nanos = nanos;
     }
 
-    /** The HTTP API's throttle: {@link #API_BURST} failures, then one per {@link #API_REFILL}; time from {@code clock}. */
+    /**
+     * The HTTP API's throttle: {@link #API_BURST} failures, then one per {@link #API_REFILL}; time from
+     * {@code clock}.
+     */
     public static AuthThrottle api(Clock clock) {
         return new AuthThrottle(API_BURST, API_REFILL, MAX_CLIENTS, () -> nanosOf(clock.instant()));
     }

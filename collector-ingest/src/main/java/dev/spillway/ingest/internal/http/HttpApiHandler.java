@@ -33,6 +33,7 @@ import java.util.ArrayDeque;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.RejectedExecutionException;
+import java.util.regex.Matcher;
 
 /**
  * The InfluxDB-compatible HTTP API on one connection. Requests are answered strictly in arrival order (HTTP/1.1
@@ -578,15 +579,24 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
     }
 
     /**
-     * A request URI for the log: control characters escaped, and the values of {@code p}, {@code token} and
-     * {@code key} (v1 clients', the page's and ping URLs' credentials) masked.
+     * A request URI for the log: control characters escaped, and the values of {@code p} (v1 clients' password) and
+     * of every query parameter with a secret name ({@link dev.spillway.runtime.api.UrlSecrets#secretName}: the
+     * page's {@code token}, ping URLs' {@code key}, ...) masked.
      */
     static String loggable(String uri) {
-        return LogText.escape(TOKEN_PARAM.matcher(uri).replaceAll("$1***"));
+        final Matcher m = QUERY_PARAM.matcher(uri);
+        final StringBuilder sb = new StringBuilder(uri.length());
+        while (m.find()) {
+            final String name = m.group(2);
+            m.appendReplacement(sb, Matcher.quoteReplacement(name.equalsIgnoreCase("p")
+                || dev.spillway.runtime.api.UrlSecrets.secretName(name) ? m.group(1) + name + "=***" : m.group()));
+        }
+        m.appendTail(sb);
+        return LogText.escape(sb.toString());
     }
 
-    private static final java.util.regex.Pattern TOKEN_PARAM =
-        java.util.regex.Pattern.compile("([?&](?:p|token|key)=)[^&#]*", java.util.regex.Pattern.CASE_INSENSITIVE);
+    private static final java.util.regex.Pattern QUERY_PARAM =
+        java.util.regex.Pattern.compile("([?&])([^&#=]*)=[^&#]*");
 
     /** JSON bodies in InfluxDB's error shape. */
     static final class Json {
