@@ -126,7 +126,12 @@ class ApiAuthThrottleTest {
             "a guess cannot be confirmed while the address waits, even the right one");
         assertThrottled(send(client(), plain, "GET", "/metrics", "Authorization", "Token " + TOKEN), 3,
             "a new connection from that address waits too");
-        assertEquals(200, send(plain.http, plain, "GET", "/health").statusCode(), "no credential, nothing to guess");
+        assertEquals(401, send(guesser, plain, "GET", "/api/v1/monitors").statusCode(),
+            "no credential: nothing to guess, the usual 401");
+        assertEquals(204, send(guesser, plain, "GET", "/ping", "Authorization", "Token wrong").statusCode(),
+            "/ping looks at no credential");
+        assertEquals(200, send(guesser, plain, "GET", "/health", "Authorization", "Token wrong").statusCode(),
+            "/health neither");
 
         // The client that was already working on this address goes on, reads and writes alike.
         for (int i = 0; i < 5; i++) {

@@ -218,12 +218,16 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
      * up its tries ({@link dev.spillway.runtime.api.AuthThrottle}) is answered 429 with {@code Retry-After} for every
      * request presenting a credential, right or wrong, so a guess cannot be confirmed while it waits; except a
      * request on a connection where the same credential already authenticated. Requests without a credential pass
-     * (they guess nothing). The request, with its client and credential, when it may go on; null when answered.
+     * (they guess nothing), and so do {@code /ping} and {@code /health}, which look at no credential. The request,
+     * with its client and credential, when it may go on; null when answered.
      */
     private Request throttled(ChannelHandlerContext ctx, Request r) {
         final QueryStringDecoder query = new QueryStringDecoder(r.uri);
         final String credential = TokenAuth.credential(r.headers, query);
         final String client = api.guard().client(peerAddress, r.headers);
+        if (r.endpoint.equals("/ping") || r.endpoint.equals("/health")) {
+            return r; // open to everyone: a credential sent along (client libraries do) is not looked at
+        }
         final Request out = new Request(r.in, r.method, r.uri, r.headers, r.endpoint, client, credential);
         if (credential == null || (proven != null && java.security.MessageDigest.isEqual(
             proven.getBytes(StandardCharsets.UTF_8), credential.getBytes(StandardCharsets.UTF_8)))) {
