@@ -222,12 +222,12 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
      * with its client and credential, when it may go on; null when answered.
      */
     private Request throttled(ChannelHandlerContext ctx, Request r) {
-        final QueryStringDecoder query = new QueryStringDecoder(r.uri);
-        final String credential = TokenAuth.credential(r.headers, query);
-        final String client = api.guard().client(peerAddress, r.headers);
         if (r.endpoint.equals("/ping") || r.endpoint.equals("/health")) {
             return r; // open to everyone: a credential sent along (client libraries do) is not looked at
         }
+        final QueryStringDecoder query = new QueryStringDecoder(r.uri);
+        final String credential = TokenAuth.credential(r.headers, query);
+        final String client = api.guard().client(peerAddress, r.headers);
         final Request out = new Request(r.in, r.method, r.uri, r.headers, r.endpoint, client, credential);
         if (credential == null || (proven != null && java.security.MessageDigest.isEqual(
             proven.getBytes(StandardCharsets.UTF_8), credential.getBytes(StandardCharsets.UTF_8)))) {
