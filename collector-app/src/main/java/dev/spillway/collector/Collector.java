@@ -50,7 +50,7 @@ public final class Collector implements AutoCloseable {
         final StateTransitions transitions = new StateTransitions();
         try {
             final boolean natsOnlyEdge = config.nats().role() == Role.EDGE && config.database().embedded();
-            return new Collector(services, transitions, natsOnlyEdge ? NatsOnlyEdgeAssembly.start(config, services)
+            return new Collector(services, transitions, natsOnlyEdge ? NatsOnlyEdgeAssembly.start(config, clock, services)
                 : DatabaseAssembly.start(config, clock, services, transitions));
         } catch (Exception | Error e) {
             services.stopAll();

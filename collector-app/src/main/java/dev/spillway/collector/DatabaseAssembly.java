@@ -23,6 +23,7 @@ import dev.spillway.ingest.resend.ResendWindow;
 import dev.spillway.ingest.series.LocalSeriesStore;
 import dev.spillway.ingest.series.SeriesRegistry;
 import dev.spillway.runtime.api.ApiRouter;
+import dev.spillway.runtime.api.AuthThrottle;
 import dev.spillway.runtime.lifecycle.Service;
 import dev.spillway.runtime.lifecycle.ServiceStack;
 import dev.spillway.statuspage.StatusPage;
@@ -135,7 +136,7 @@ final class DatabaseAssembly {
         page.register(router);
         services.push(Service.closing("status page", page), STOP);
         final IngestListeners listeners = services.push(IngestListeners.start(cfg.ingest(), io, ingestor,
-            saturation, readiness, metrics, badLines, router, tokens, registry), STOP);
+            saturation, readiness, metrics, badLines, router, tokens, registry, AuthThrottle.api(clock)), STOP);
         Banner.log(cfg, listeners, db, uptime.monitors().leases());
         return new Assembled(db, jetStream, drained, metrics, pointWriter, router, uptime, listeners);
     }

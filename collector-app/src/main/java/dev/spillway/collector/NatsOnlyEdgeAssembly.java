@@ -17,6 +17,7 @@ import dev.spillway.ingest.resend.ResendWindow;
 import dev.spillway.ingest.series.LocalSeriesStore;
 import dev.spillway.ingest.series.SeriesRegistry;
 import dev.spillway.runtime.api.ApiRouter;
+import dev.spillway.runtime.api.AuthThrottle;
 import dev.spillway.runtime.config.ConfigException;
 import dev.spillway.runtime.lifecycle.Service;
 import dev.spillway.runtime.lifecycle.ServiceStack;
@@ -25,6 +26,7 @@ import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 
 import java.io.IOException;
 import java.nio.file.Path;
+import java.time.Clock;
 import java.time.Duration;
 
 import static dev.spillway.collector.Collector.STOP;
@@ -46,7 +48,7 @@ final class NatsOnlyEdgeAssembly {
     private NatsOnlyEdgeAssembly() {
     }
 
-    static Assembled start(CollectorConfig cfg, ServiceStack services) throws Exception {
+    static Assembled start(CollectorConfig cfg, Clock clock, ServiceStack services) throws Exception {
         final PipelineSettings ps = cfg.pipeline();
         final JetStreamRole jetStream = JetStreamRole.connect(cfg.nats(), "spillway-edge");
         services.push(Service.closing("NATS connection", jetStream), STOP);
@@ -84,7 +86,7 @@ final class NatsOnlyEdgeAssembly {
         final LineIngestor ingestor = new LineIngestor(pointWriter, metrics, badLines, HeartbeatLines.NONE,
             cfg.ingest().ack(), cfg.ingest().ackTimeout(), resends);
         final IngestListeners listeners = services.push(IngestListeners.start(cfg.ingest(), io, ingestor,
-            saturation, readiness, metrics, badLines, router, tokens, registry), STOP);
+            saturation, readiness, metrics, badLines, router, tokens, registry, AuthThrottle.api(clock)), STOP);
         Banner.logEdge(cfg, listeners, seriesStore);
         return new Assembled(null, jetStream, drained, metrics, pointWriter, router, null, listeners);
     }

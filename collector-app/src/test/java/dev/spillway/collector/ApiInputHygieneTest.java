@@ -196,6 +196,44 @@ class ApiInputHygieneTest {
     }
 
     @Test
+    void secretsInTheQueryOfMonitorAndChannelUrlsAreMasked() throws Exception {
+        final String url = "http://127.0.0.1:1/health?api_key=k-789&page=2&X-Amz-Signature=s1g&Access_Token=at-1"
+            + "&code=c0de&sessionToken=st-2&q=visible";
+        final HttpResponse<String> created = json("POST", "/api/v1/monitors", "{\"name\":\"secret-query\",\"url\":\""
+            + url + "\",\"interval\":\"1h\"}");
+        assertEquals(201, created.statusCode(), created.body());
+        final HttpResponse<String> got = send("GET", "/api/v1/monitors/secret-query", null);
+        for (String body : List.of(created.body(), got.body(), send("GET", "/api/v1/monitors", null).body(),
+            send("POST", "/api/v1/monitors/secret-query/pause", null).body())) {
+            for (String secret : List.of("k-789", "s1g", "at-1", "c0de", "st-2")) {
+                assertFalse(body.contains(secret), secret + " in " + body);
+            }
+        }
+        final ObjectNode view = (ObjectNode) JSON.readTree(got.body());
+        assertEquals("http://127.0.0.1:1/health?api_key=***&page=2&X-Amz-Signature=***&Access_Token=***&code=***"
+            + "&sessionToken=***&q=visible", view.get("url").asText(), "names kept, other values kept");
+        // The GET body sent back with PUT keeps the stored URL.
+        view.put("interval", "2h");
+        view.remove("status");
+        assertEquals(200, json("PUT", "/api/v1/monitors/secret-query", view.toString()).statusCode());
+        try (Connection c = db.connect(); PreparedStatement ps = c.prepareStatement(
+            "SELECT url FROM monitors WHERE name = 'secret-query'"); ResultSet rs = ps.executeQuery()) {
+            assertTrue(rs.next());
+            assertEquals(url, rs.getString(1));
+        }
+
+        // Channels: the URL is shown without its query at all (and its path after the first segment masked).
+        final HttpResponse<String> put = json("PUT", "/api/v1/channels/secret-query",
+            "{\"kind\":\"webhook\",\"url\":\"https://hooks.example/hook?token=t0k-1&apikey=ak-2&x=1\"}");
+        assertEquals(200, put.statusCode(), put.body());
+        for (String body : List.of(put.body(), send("GET", "/api/v1/channels", null).body(),
+            send("GET", "/api/v1/channels/secret-query", null).body())) {
+            assertFalse(body.contains("t0k-1") || body.contains("ak-2"), body);
+        }
+        assertTrue(put.body().contains("\"https://hooks.example/hook\""), put.body());
+    }
+
+    @Test
     void userTextInTheLogStaysOnOneLine() throws Exception {
         // A status name stored before control characters were refused (or by another tool) still loads, and the
         // log channel's line about it is one line.

@@ -439,7 +439,10 @@ final class HttpFuzz {
 
     /**
      * Sends requests {@code from..to-1} of each fuzz to its address on {@code threads} threads, one connection per
-     * request, and reads each answer within {@code timeoutMillis}.
+     * request, and reads each answer within {@code timeoutMillis}. Request {@code i} comes from loopback address
+     * {@link #source source(i)}, one of {@link #SOURCES}: a fuzz from the internet comes from many addresses, and
+     * the collector throttles wrong credentials per address (20, then one per 3 s), which would otherwise answer
+     * most of a token-guarded collector's requests 429 before they reach a handler.
      */
     static List<Answer> run(List<HttpFuzz> fuzzes, List<InetSocketAddress> addresses, int count, int threads,
                             int timeoutMillis) throws Exception {
@@ -452,7 +455,8 @@ final class HttpFuzz {
                 done.add(pool.submit(() -> {
                     for (int i = next.getAndIncrement(); i < count; i = next.getAndIncrement()) {
                         final int which = i % fuzzes.size();
-                        answers.add(send(addresses.get(which), fuzzes.get(which).request(i), timeoutMillis));
+                        answers.add(send(addresses.get(which), fuzzes.get(which).request(i), timeoutMillis,
+                            source(i)));
                     }
                     return null;
                 }));
@@ -466,9 +470,25 @@ final class HttpFuzz {
         return answers;
     }
 
+    /** Client addresses the fuzz's requests come from. */
+    static final int SOURCES = 2_000;
+
+    /** Request {@code i}'s client address: 127.64.x.y, one of {@link #SOURCES} (all on Linux's loopback). */
+    static InetSocketAddress source(int i) {
+        final int n = i % SOURCES;
+        return new InetSocketAddress("127.64." + (n / 250) + "." + (n % 250 + 1), 0);
+    }
+
     static Answer send(InetSocketAddress address, Request req, int timeoutMillis) {
+        return send(address, req, timeoutMillis, null);
+    }
+
+    static Answer send(InetSocketAddress address, Request req, int timeoutMillis, InetSocketAddress from) {
         final long start = System.nanoTime();
         try (Socket s = new Socket()) {
+            if (from != null) {
+                s.bind(from);
+            }
             s.connect(address, timeoutMillis);
             s.setSoTimeout(timeoutMillis);
             final OutputStream out = s.getOutputStream();

@@ -5,6 +5,7 @@ import dev.spillway.runtime.api.ApiException;
 import dev.spillway.runtime.api.ApiRequest;
 import dev.spillway.runtime.api.ApiResponse;
 import dev.spillway.runtime.api.ApiRouter;
+import dev.spillway.runtime.api.AuthThrottle;
 import dev.spillway.runtime.api.DatabaseOutage;
 import dev.spillway.runtime.log.LogText;
 import dev.spillway.telemetry.PipelineStats;
@@ -43,7 +44,8 @@ public final class StatusPage implements AutoCloseable {
 
     private final PageAuth auth;
     private final SessionStore sessions;
-    private final SignInThrottle throttle = new SignInThrottle(System::nanoTime);
+    /** Wrong sign-in tokens per client address: 5, then one every 12 s. */
+    private final AuthThrottle throttle = AuthThrottle.signIn(System::nanoTime);
     private final StaticAssets assets = new StaticAssets();
     private final PipelineHistory history = new PipelineHistory();
     private final PipelinePanel pipeline;

@@ -14,6 +14,7 @@ import dev.spillway.ingest.ReadinessProbe;
 import dev.spillway.ingest.internal.tcp.TcpServer;
 import dev.spillway.ingest.internal.udp.UdpServer;
 import dev.spillway.runtime.api.ApiRouter;
+import dev.spillway.runtime.api.AuthThrottle;
 import dev.spillway.runtime.lifecycle.Deadline;
 import dev.spillway.runtime.lifecycle.Service;
 import dev.spillway.runtime.lifecycle.ServiceThreads;
@@ -61,13 +62,14 @@ public final class IngestListeners implements Service {
      */
     public static IngestListeners start(IngestSettings s, NetworkIo io, LineIngestor ingestor, Saturation saturation,
                                         ReadinessProbe readiness, CollectorMetrics metrics, BadLineLog badLines,
-                                        ApiRouter router, ApiTokens tokens, PrometheusMeterRegistry registry)
+                                        ApiRouter router, ApiTokens tokens, PrometheusMeterRegistry registry,
+                                        AuthThrottle throttle)
         throws Exception {
         final IngestListeners l = new IngestListeners(s.ingestThreads(), badLines);
         try {
             final WebGuard guard = new WebGuard(s.http(), s.allowedHosts(), s.trustedProxies());
             final HttpApi api = new HttpApi(ingestor, l.httpIngest, saturation, readiness, registry, metrics, s.token(),
-                s.maxDecompressedSize(), router, guard, tokens);
+                s.maxDecompressedSize(), router, guard, tokens, throttle);
             final HttpLimits limits = new HttpLimits(s.maxBodySize(), s.httpMaxConnections(), s.httpMaxBuffered(),
                 MAX_PIPELINED, s.httpHeaderTimeout(), s.httpReadTimeout(), s.httpIdleTimeout());
             l.http = HttpServer.start(s.http(), io.boss, io.workers, api, limits, io.connections, registry);

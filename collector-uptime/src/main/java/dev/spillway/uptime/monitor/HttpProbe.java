@@ -41,6 +41,10 @@ import java.util.concurrent.atomic.LongAdder;
  *   <li>the monitor's headers (all of them: {@code Authorization}, {@code Cookie} and custom ones may be secrets)
  *   are sent only while the chain of redirects stays on the first URL's origin (scheme, host, port); from the first
  *   hop to another origin on, none is sent;</li>
+ *   <li>a redirect's method and body follow Fetch (browsers): 303 becomes a GET (a HEAD stays a HEAD), 301 and 302
+ *   after a POST become a GET, both without the body and its {@code Content-*} headers; 307 and 308 (and 301/302
+ *   after PUT, PATCH or DELETE) keep method and body, but only on the first URL's origin: a redirect that would carry
+ *   a body to another origin is not followed, and the check fails saying so;</li>
  *   <li>at most {@link #MAX_BODY} response body bytes are read per check: of the final response (a redirect's
  *   body is not read, its connection is closed instead); a body with more is cut there and its connection closed
  *   (not drained), and the result says so ({@link CheckResult#bodyCapped()}).</li>
@@ -139,6 +143,7 @@ public final class HttpProbe {
         boolean sameOrigin = true;
         String method = spec.method();
         String body = spec.body();
+        boolean bodyDropped = false;
         try {
             for (int hop = 0; ; hop++) {
                 final long remaining = budget - (System.nanoTime() - start);
@@ -149,7 +154,7 @@ public final class HttpProbe {
                 if (literal != null) {
                     throw new AddressDeniedException(literal);
                 }
-                final Call call = client.newCall(request(spec, url, method, body, timer, sameOrigin));
+                final Call call = client.newCall(request(spec, url, method, body, timer, sameOrigin, bodyDropped));
                 call.timeout().timeout(remaining, TimeUnit.NANOSECONDS);
                 try (Response resp = call.execute()) {
                     status = resp.code();
@@ -169,11 +174,22 @@ public final class HttpProbe {
                             // A redirect's body is not needed: close the connection rather than drain it.
                             call.cancel();
                         }
-                        if (status == 303 || ((status == 301 || status == 302) && method.equals("POST"))) {
+                        if ((status == 303 && !method.equals("HEAD"))
+                            || ((status == 301 || status == 302) && method.equals("POST"))) {
+                            // As browsers (Fetch) do: the next request is a GET without the body and its headers.
                             method = "GET";
                             body = null;
+                            bodyDropped = true;
                         }
                         sameOrigin &= sameOrigin(first, next);
+                        if (body != null && !sameOrigin) {
+                            // 307/308 (and 301/302 after PUT, PATCH, DELETE) keep the method and its body; the
+                            // body may be a secret meant for the monitor's own origin: not sent anywhere else.
+                            error = "redirects: " + status + " to another origin (" + origin(next) + ") would re-send"
+                                + " the " + method + " body there; not followed (a body is sent to the monitor's own"
+                                + " origin only)";
+                            break;
+                        }
                         url = next;
                         continue;
                     }
@@ -223,6 +239,15 @@ public final class HttpProbe {
         return policy;
     }
 
+    /** Headers that describe a request body: not sent once a redirect dropped the body (as Fetch does). */
+    private static final java.util.Set<String> BODY_HEADERS = java.util.Set.of("content-type", "content-encoding",
+        "content-language", "content-location", "content-length", "transfer-encoding");
+
+    /** {@code scheme://host:port} of a URL, for a failure reason (nothing of its path or query). */
+    private static String origin(HttpUrl u) {
+        return u.scheme() + "://" + (u.host().contains(":") ? "[" + u.host() + "]" : u.host()) + ":" + u.port();
+    }
+
     private static boolean sameOrigin(HttpUrl a, HttpUrl b) {
         return a.scheme().equals(b.scheme()) && a.host().equals(b.host()) && a.port() == b.port();
     }
@@ -242,10 +267,14 @@ public final class HttpProbe {
     }
 
     private Request request(MonitorSpec spec, HttpUrl url, String method, String body, PhaseTimer timer,
-                            boolean sameOrigin) {
+                            boolean sameOrigin, boolean bodyDropped) {
         final Request.Builder b = new Request.Builder().url(url).tag(PhaseTimer.class, timer);
         if (sameOrigin) {
-            spec.headers().forEach(b::header);
+            spec.headers().forEach((name, value) -> {
+                if (!bodyDropped || !BODY_HEADERS.contains(name.toLowerCase(java.util.Locale.ROOT))) {
+                    b.header(name, value);
+                }
+            });
         }
         if (!keepAlive) {
             b.header("Connection", "close");

@@ -23,7 +23,7 @@ public record MonitorView(MonitorSpec spec, MonitorState state, Instant lastChec
     }
 
     /** What a masked secret reads as in an answer; sent back unchanged in a PUT, it keeps the stored value. */
-    public static final String MASK = "***";
+    public static final String MASK = dev.spillway.runtime.api.UrlSecrets.MASK;
 
     private static final java.util.Set<String> SECRET_HEADERS = java.util.Set.of("authorization",
         "proxy-authorization", "cookie");
@@ -33,7 +33,8 @@ public record MonitorView(MonitorSpec spec, MonitorState state, Instant lastChec
     /**
      * The JSON shape: the spec's fields and {@code status}. Secrets are masked: the values of headers that carry
      * credentials ({@code Authorization}, {@code Cookie}, and any name with token, secret, password, key, auth,
-     * session, signature or credential in it) and the password of a URL's {@code user:password@}.
+     * session, signature or credential in it), the password of a URL's {@code user:password@} and the values of its
+     * query parameters with secret names ({@code ?token=***}, see {@link #maskUrl}).
      */
     public ObjectNode toJson() {
         final ObjectNode o = MonitorValidator.toJson(spec);
@@ -91,16 +92,12 @@ public record MonitorView(MonitorSpec spec, MonitorState state, Instant lastChec
         return false;
     }
 
-    /** The URL as text with the password of its user information masked ({@code http://u:***@host/}). */
+    /**
+     * The URL as text with its secrets masked ({@link dev.spillway.runtime.api.UrlSecrets}): the password of its user
+     * information ({@code http://u:***@host/}) and the values of query parameters with secret names
+     * ({@code ?token=***}).
+     */
     public static String maskUrl(java.net.URI url) {
-        final String raw = url.getRawUserInfo();
-        if (raw == null) {
-            return url.toString();
-        }
-        final int colon = raw.indexOf(':');
-        final String shown = colon < 0 ? MASK : raw.substring(0, colon) + ":" + MASK;
-        final String text = url.toString();
-        final int at = text.indexOf(raw + "@");
-        return at < 0 ? text : text.substring(0, at) + shown + text.substring(at + raw.length());
+        return dev.spillway.runtime.api.UrlSecrets.mask(url);
     }
 }

@@ -117,6 +117,87 @@ class ProbeSecurityTest {
         assertCarriesSecrets(a.requests().get(0));
         assertEquals(1, b.requests().size());
         assertCarriesNoSecrets(b.requests().get(0));
+        assertCarriesNoBody(b.requests().get(0));
+    }
+
+    private static final String SECRET_BODY = "{\"password\":\"hunter2\"}";
+
+    /** A monitor that sends {@link #SECRET_BODY} as JSON with {@code method}, plus the secret headers. */
+    private static MonitorSpec withSecretBody(String url, String method) throws Exception {
+        return spec(url, o -> {
+            o.put("method", method);
+            o.put("body", SECRET_BODY);
+            final ObjectNode h = o.putObject("headers");
+            SECRETS.forEach(h::put);
+            h.put("Content-Type", "application/json");
+            h.put("Content-Language", "en");
+        });
+    }
+
+    private static void assertCarriesNoBody(RawTarget.Request r) {
+        assertEquals("", r.body(), "no body may reach " + r.path());
+        assertNull(r.header("Content-Type"), "Content-Type on " + r.path());
+        assertNull(r.header("Content-Language"), "Content-Language on " + r.path());
+        final String length = r.header("Content-Length");
+        assertTrue(length == null || length.equals("0"), "Content-Length " + length + " on " + r.path());
+    }
+
+    @Test
+    void aRedirectToAnotherPortCarriesNoBodyAndNoContentType() throws Exception {
+        final HttpProbe probe = probe(AddressPolicy.defaults());
+        // 303, and 301/302 after a POST: a GET without body and its headers, as browsers do.
+        for (int status : new int[] {301, 302, 303}) {
+            a.on("/post-" + status, RawTarget.redirect(status, b.url("/land")));
+            final int before = b.requests().size();
+            final CheckResult r = probe.check(withSecretBody(a.url("/post-" + status), "POST"));
+            assertTrue(r.up(), status + ": " + r.error());
+            final RawTarget.Request sent = a.requests().get(a.requests().size() - 1);
+            assertEquals("POST", sent.method());
+            assertEquals(SECRET_BODY, sent.body(), "the first origin gets the body");
+            assertEquals("application/json", sent.header("Content-Type"));
+            assertEquals(before + 1, b.requests().size());
+            final RawTarget.Request landed = b.requests().get(before);
+            assertEquals("GET", landed.method(), "after " + status);
+            assertCarriesNoBody(landed);
+            assertCarriesNoSecrets(landed);
+        }
+        // 307 and 308 keep method and body, 301/302 keep PUT, PATCH and DELETE: to another origin, not followed.
+        final String[][] kept = {{"307", "POST"}, {"308", "POST"}, {"307", "PUT"}, {"308", "PATCH"}, {"301", "PUT"},
+            {"302", "PATCH"}, {"302", "DELETE"}};
+        for (String[] k : kept) {
+            final String path = "/keep-" + k[0] + "-" + k[1];
+            a.on(path, RawTarget.redirect(Integer.parseInt(k[0]), b.url("/land?code=x")));
+            final int before = b.requests().size();
+            final CheckResult r = probe.check(withSecretBody(a.url(path), k[1]));
+            assertFalse(r.up(), k[0] + " after " + k[1]);
+            assertEquals("redirects: " + k[0] + " to another origin (http://127.0.0.1:" + b.port() + ") would re-send"
+                + " the " + k[1] + " body there; not followed (a body is sent to the monitor's own origin only)",
+                r.error());
+            assertEquals(Integer.parseInt(k[0]), r.statusCode());
+            assertEquals(before, b.requests().size(), "nothing reached the other origin after " + k[0] + " " + k[1]);
+        }
+        b.control();
+        assertEquals(3 + 1, b.connections(), "b saw the three GETs and the control connection only");
+    }
+
+    @Test
+    void aSameOriginRedirectKeepsTheBodyOn307AndDropsItOn303() throws Exception {
+        final HttpProbe probe = probe(AddressPolicy.defaults());
+        a.on("/keep", RawTarget.redirect(307, "/land"));
+        assertTrue(probe.check(withSecretBody(a.url("/keep"), "POST")).up());
+        final RawTarget.Request kept = a.requests().get(1);
+        assertEquals("/land", kept.path());
+        assertEquals("POST", kept.method());
+        assertEquals(SECRET_BODY, kept.body());
+        assertEquals("application/json", kept.header("Content-Type"));
+        assertCarriesSecrets(kept);
+
+        a.on("/see-other", RawTarget.redirect(303, "/land"));
+        assertTrue(probe.check(withSecretBody(a.url("/see-other"), "PUT")).up());
+        final RawTarget.Request got = a.requests().get(3);
+        assertEquals("GET", got.method());
+        assertCarriesNoBody(got);
+        assertCarriesSecrets(got);
     }
 
     @Test

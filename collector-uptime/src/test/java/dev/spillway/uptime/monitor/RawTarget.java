@@ -25,8 +25,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  */
 final class RawTarget implements AutoCloseable {
 
-    /** A request as received: method, path, headers (names case-insensitive). */
-    record Request(String method, String path, Map<String, String> headers) {
+    /** A request as received: method, path, headers (names case-insensitive), body (of its Content-Length). */
+    record Request(String method, String path, Map<String, String> headers, String body) {
         String header(String name) {
             return headers.get(name);
         }
@@ -125,11 +125,10 @@ final class RawTarget implements AutoCloseable {
                 }
             }
             final String length = headers.get("Content-Length");
-            if (length != null) {
-                in.readNBytes(Integer.parseInt(length));
-            }
+            final String body = length == null ? ""
+                : new String(in.readNBytes(Integer.parseInt(length)), StandardCharsets.UTF_8);
             final String path = start[1].contains("?") ? start[1].substring(0, start[1].indexOf('?')) : start[1];
-            final Request r = new Request(start[0], path, headers);
+            final Request r = new Request(start[0], path, headers, body);
             requests.add(r);
             final Handler h = routes.getOrDefault(path, (q, out) -> respond(out, 404, "no route", Map.of()));
             final OutputStream out = s.getOutputStream();

@@ -24,9 +24,10 @@ import java.util.concurrent.ExecutorService;
  * @param router JSON APIs and pages ({@code /api/v1/...}), or null for none
  * @param guard the {@code Host}, {@code Origin} and {@code Sec-Fetch-Site} checks, and who the client is
  * @param tokens read-only tokens and ping keys, or null for none
+ * @param throttle failed authentications per client address (429 once a client used up its tries)
  */
 public record HttpApi(LineIngestor ingestor, ExecutorService ingestExecutor, Saturation saturation,
                       ReadinessProbe readiness, PrometheusMeterRegistry registry, CollectorMetrics metrics,
                       String token, int maxDecompressedSize, ApiRouter router, WebGuard guard,
-                      dev.spillway.ingest.auth.ApiTokens tokens) {
+                      dev.spillway.ingest.auth.ApiTokens tokens, dev.spillway.runtime.api.AuthThrottle throttle) {
 }

@@ -33,6 +33,7 @@ import java.util.ArrayDeque;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.RejectedExecutionException;
+import java.util.regex.Matcher;
 
 /**
  * The InfluxDB-compatible HTTP API on one connection. Requests are answered strictly in arrival order (HTTP/1.1
@@ -53,6 +54,7 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
     static void flushRefusals() {
         REFUSALS.flush();
         FOREIGN.flush();
+        THROTTLED.flush();
     }
 
     private final HttpApi api;
@@ -67,9 +69,25 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
     private java.net.InetSocketAddress peerAddress;
     // One line per 10 s for requests refused by the Host/Origin/Sec-Fetch-Site checks.
     private static final RateLimitedLog FOREIGN = new RateLimitedLog(LOG, 10_000);
+    // One line per 10 s for requests answered 429 by the failed-authentication throttle.
+    private static final RateLimitedLog THROTTLED = new RateLimitedLog(LOG, 10_000);
 
-    /** A request after routing: the item plus its decoded URI. */
-    private record Request(Inbound.Request in, HttpMethod method, String uri, HttpHeaders headers, String endpoint) {
+    /**
+     * The credential that last authenticated on this connection (see {@link TokenAuth#credential}), or null: while
+     * this connection's client address is throttled, requests on it with exactly this credential go on (a client
+     * that was already working is not locked out by a guesser behind the same address); any other credential waits.
+     */
+    private String proven;
+
+    /**
+     * A request after routing: the item plus its decoded URI; {@code client} and {@code credential} (null when none
+     * was presented) once known, for the failed-authentication throttle.
+     */
+    private record Request(Inbound.Request in, HttpMethod method, String uri, HttpHeaders headers, String endpoint,
+                           String client, String credential) {
+        Request(Inbound.Request in, HttpMethod method, String uri, HttpHeaders headers, String endpoint) {
+            this(in, method, uri, headers, endpoint, null, null);
+        }
     }
 
     HttpApiHandler(HttpApi api, BufferBudget budget, int maxPipelined) {
@@ -176,7 +194,10 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
             return;
         }
         try {
-            dispatch(ctx, r);
+            final Request checked = throttled(ctx, r);
+            if (checked != null) {
+                dispatch(ctx, checked);
+            }
         } catch (RuntimeException e) {
             LOG.error("unexpected error handling {} {} from {}", r.method, loggable(r.uri), peer, e);
             respond(ctx, r, HttpResponseStatus.INTERNAL_SERVER_ERROR, Json.error("internal error",
@@ -190,6 +211,43 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
             case "/ping", "/health", "/ready", "/metrics", "/api/v2/write", "/write" -> path;
             default -> path.startsWith("/api/v1/") ? "/api/v1" : "other";
         };
+    }
+
+    /**
+     * The failed-authentication throttle, before anything else looks at the request: a client address that has used
+     * up its tries ({@link dev.spillway.runtime.api.AuthThrottle}) is answered 429 with {@code Retry-After} for every
+     * request presenting a credential, right or wrong, so a guess cannot be confirmed while it waits; except a
+     * request on a connection where the same credential already authenticated. Requests without a credential pass
+     * (they guess nothing), and so do {@code /ping} and {@code /health}, which look at no credential. The request,
+     * with its client and credential, when it may go on; null when answered.
+     */
+    private Request throttled(ChannelHandlerContext ctx, Request r) {
+        if (r.endpoint.equals("/ping") || r.endpoint.equals("/health")) {
+            return r; // open to everyone: a credential sent along (client libraries do) is not looked at
+        }
+        final QueryStringDecoder query = new QueryStringDecoder(r.uri);
+        final String credential = TokenAuth.credential(r.headers, query);
+        final String client = api.guard().client(peerAddress, r.headers);
+        final Request out = new Request(r.in, r.method, r.uri, r.headers, r.endpoint, client, credential);
+        if (credential == null || (proven != null && java.security.MessageDigest.isEqual(
+            proven.getBytes(StandardCharsets.UTF_8), credential.getBytes(StandardCharsets.UTF_8)))) {
+            return out;
+        }
+        final long wait = api.throttle().retryAfterSeconds(client);
+        if (wait > 0) {
+            THROTTLED.warn("answered 429 to " + r.method + " " + r.endpoint + " from " + LogText.escape(client)
+                + ": too many failed authentications from this address");
+            final FullHttpResponse resp = response(HttpResponseStatus.TOO_MANY_REQUESTS, Json.error(
+                "too many requests", "too many failed authentications from this address; retry in " + wait + " s"),
+                JSON);
+            resp.headers().set(HttpHeaderNames.RETRY_AFTER, Long.toString(wait));
+            send(ctx, out, resp, false);
+            return null;
+        }
+        if (auth.access(r.headers, query).level() != ApiAccess.Level.NONE) {
+            proven = credential;
+        }
+        return out;
     }
 
     private void dispatch(ChannelHandlerContext ctx, Request r) {
@@ -461,6 +519,10 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
             budget.release(r.in.reserved());
         }
         api.metrics().httpResponse(r.endpoint, resp.status().code());
+        if (resp.status().code() == 401 && r.credential != null) {
+            // A credential was presented and not accepted: one try fewer for this client address.
+            api.throttle().failed(r.client);
+        }
         if (resp.status().code() == 503 && !resp.headers().contains(HttpHeaderNames.RETRY_AFTER)) {
             resp.headers().set(HttpHeaderNames.RETRY_AFTER, "1"); // every 503 says when to try again
         }
@@ -521,15 +583,24 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
     }
 
     /**
-     * A request URI for the log: control characters escaped, and the values of {@code p}, {@code token} and
-     * {@code key} (v1 clients', the page's and ping URLs' credentials) masked.
+     * A request URI for the log: control characters escaped, and the values of {@code p} (v1 clients' password) and
+     * of every query parameter with a secret name ({@link dev.spillway.runtime.api.UrlSecrets#secretName}: the
+     * page's {@code token}, ping URLs' {@code key}, ...) masked.
      */
     static String loggable(String uri) {
-        return LogText.escape(TOKEN_PARAM.matcher(uri).replaceAll("$1***"));
+        final Matcher m = QUERY_PARAM.matcher(uri);
+        final StringBuilder sb = new StringBuilder(uri.length());
+        while (m.find()) {
+            final String name = m.group(2);
+            m.appendReplacement(sb, Matcher.quoteReplacement(name.equalsIgnoreCase("p")
+                || dev.spillway.runtime.api.UrlSecrets.secretName(name) ? m.group(1) + name + "=***" : m.group()));
+        }
+        m.appendTail(sb);
+        return LogText.escape(sb.toString());
     }
 
-    private static final java.util.regex.Pattern TOKEN_PARAM =
-        java.util.regex.Pattern.compile("([?&](?:p|token|key)=)[^&#]*", java.util.regex.Pattern.CASE_INSENSITIVE);
+    private static final java.util.regex.Pattern QUERY_PARAM =
+        java.util.regex.Pattern.compile("([?&])([^&#=]*)=[^&#]*");
 
     /** JSON bodies in InfluxDB's error shape. */
     static final class Json {

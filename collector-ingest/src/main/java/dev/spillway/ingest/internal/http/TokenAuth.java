@@ -52,6 +52,26 @@ final class TokenAuth {
         return key == null || key.isEmpty() ? ApiAccess.NONE : tokens.lookup(key.get(0));
     }
 
+    /**
+     * Every credential the request presents, as one text ({@code Authorization}, {@code ?p=}, {@code ?key=}), or null
+     * when it presents none. What the failed-authentication throttle compares: a request without any credential
+     * guesses nothing.
+     */
+    static String credential(HttpHeaders headers, QueryStringDecoder query) {
+        final String auth = headers.get(HttpHeaderNames.AUTHORIZATION);
+        final String p = first(query, "p");
+        final String key = first(query, "key");
+        if (auth == null && p == null && key == null) {
+            return null;
+        }
+        return (auth == null ? "" : auth) + "\n" + (p == null ? "" : p) + "\n" + (key == null ? "" : key);
+    }
+
+    private static String first(QueryStringDecoder query, String name) {
+        final List<String> v = query.parameters().get(name);
+        return v == null || v.isEmpty() ? null : v.get(0);
+    }
+
     private static String presented(HttpHeaders headers, QueryStringDecoder query) {
         final String auth = headers.get(HttpHeaderNames.AUTHORIZATION);
         if (auth != null) {
