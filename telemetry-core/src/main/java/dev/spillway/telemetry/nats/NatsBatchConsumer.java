@@ -69,8 +69,14 @@ import java.util.concurrent.atomic.LongAdder;
  * each request bounded by 5 s) the writer reads the consumer, then the stream, and when the stream's first message
  * is at or below the floor it purges the stream below {@code floor + 1}: only acknowledged messages, each one
  * committed (or terminated) by a writer before its ack. Counted ({@link #leftoversPurged()},
- * {@code spillway.nats.leftovers.purged}) and logged once per purge; not done when the stream's last sequence is
- * behind the consumer's delivered one (the stream lost messages: nothing is purged, logged once).
+ * {@code spillway.nats.leftovers.purged}), logged once when the first is found (WARN) and once when none is left
+ * (INFO, with the total); not done when the stream's last sequence is behind the consumer's delivered one (the
+ * stream lost messages: nothing is purged, logged once). The same check finds a consumer or stream that is gone (a
+ * nats-server restarted without its store, or a deletion by hand), which would leave the pulls answered by nobody
+ * and the writer idle: it creates them again ({@link #recreated()}, {@code spillway.nats.recreated}, logged each
+ * time). A failure of the check is counted ({@code spillway.nats.sweep.failures}) and logged once until it works.
+ * A message whose handling throws unexpectedly is given back with the longest NAK delay, counted
+ * ({@code spillway.nats.handling.failures}) and logged once per outage; the pulling thread goes on.
  *
  * Each thread pulls at most {@code fetchBatch} messages at once and the consumer's MaxAckPending bounds them
  * across writers. The sink is the caller's: {@link #close()} does not close it.
@@ -86,6 +92,8 @@ public final class NatsBatchConsumer implements AutoCloseable {
     /** How often a writer checks the stream for acknowledged messages left in it, by default. */
     public static final Duration DEFAULT_SWEEP_INTERVAL = Duration.ofSeconds(10);
     private static final Duration SWEEP_TIMEOUT = Duration.ofSeconds(5);
+    private static final int CONSUMER_NOT_FOUND = 10014;
+    private static final int STREAM_NOT_FOUND = 10059;
 
     /**
      * TEST ONLY, for crash tests with a real process: with {@code -Dspillway.test.nats.stallAfterCommit=N} the
@@ -119,6 +127,8 @@ public final class NatsBatchConsumer implements AutoCloseable {
     private final Duration sweepInterval;
     private final ScheduledExecutorService sweeper;
     private volatile JetStreamManagement sweepManagement;
+    /** Purged since the last sweep that found nothing to purge (guarded by the sweep's lock). */
+    private long episodePurged;
     private final java.util.concurrent.atomic.AtomicBoolean streamBehindLogged =
         new java.util.concurrent.atomic.AtomicBoolean();
 
@@ -134,6 +144,8 @@ public final class NatsBatchConsumer implements AutoCloseable {
     private final LongAdder fetchFailures = new LongAdder();
     private final LongAdder leftoversPurged = new LongAdder();
     private final LongAdder sweepFailures = new LongAdder();
+    private final LongAdder recreated = new LongAdder();
+    private final LongAdder handlingFailures = new LongAdder();
     private final java.util.concurrent.atomic.LongAccumulator highestDelivery =
         new java.util.concurrent.atomic.LongAccumulator(Math::max, 0);
 
@@ -233,7 +245,7 @@ public final class NatsBatchConsumer implements AutoCloseable {
      *
      * @return the messages purged now
      */
-    long sweepAcknowledged() {
+    synchronized long sweepAcknowledged() {
         final JetStreamManagement jsm = sweepManagement;
         if (jsm == null || closed.get()) {
             return 0;
@@ -247,6 +259,11 @@ public final class NatsBatchConsumer implements AutoCloseable {
             final long floor = consumer.getAckFloor() == null ? 0 : consumer.getAckFloor().getStreamSequence();
             final long delivered = consumer.getDelivered() == null ? 0 : consumer.getDelivered().getStreamSequence();
             if (stream.getMsgCount() == 0 || floor <= 0 || stream.getFirstSequence() > floor) {
+                if (episodePurged > 0) {
+                    LOG.info("JetStream writer '{}': no acknowledged message left in stream {}; {} purged since the "
+                        + "first", name, topology.stream(), episodePurged);
+                    episodePurged = 0;
+                }
                 return 0;
             }
             if (delivered > stream.getLastSequence()) {
@@ -262,17 +279,55 @@ public final class NatsBatchConsumer implements AutoCloseable {
                 .getPurged();
             if (purged > 0) {
                 leftoversPurged.add(purged);
-                LOG.warn("JetStream writer '{}': stream {} held {} message(s) from sequence {} at or below consumer {}'s "
-                        + "acknowledgement floor {}: acknowledged (written) but back in the stream, as after a "
-                        + "nats-server crash; JetStream would never deliver them again, so they were purged ({} "
-                        + "purged by this writer so far)", name, topology.stream(), purged, stream.getFirstSequence(),
-                    topology.consumer(), floor, leftoversPurged.sum());
+                if (episodePurged == 0) {
+                    LOG.warn("JetStream writer '{}': stream {} held {} message(s) from sequence {} at or below consumer "
+                            + "{}'s acknowledgement floor {}: acknowledged (written) but back in the stream, as after a "
+                            + "nats-server crash; JetStream would never deliver them again, so they were purged (more "
+                            + "are counted in spillway_nats_leftovers_purged_total, summed up when none is left)", name,
+                        topology.stream(), purged, stream.getFirstSequence(), topology.consumer(), floor);
+                } else {
+                    LOG.debug("JetStream writer '{}': purged {} more acknowledged message(s) from stream {} (floor {})",
+                        name, purged, topology.stream(), floor);
+                }
+                episodePurged += purged;
             }
             return purged;
-        } catch (IOException | JetStreamApiException | RuntimeException e) {
-            sweepFailures.increment();
-            sweepOutage.note("checking stream " + topology.stream() + " for acknowledged messages failed: " + e);
+        } catch (JetStreamApiException e) {
+            if (e.getApiErrorCode() == CONSUMER_NOT_FOUND || e.getApiErrorCode() == STREAM_NOT_FOUND) {
+                recreate(e);
+            } else {
+                sweepFailed(e);
+            }
             return 0;
+        } catch (IOException | RuntimeException e) {
+            sweepFailed(e);
+            return 0;
+        }
+    }
+
+    private void sweepFailed(Exception e) {
+        sweepFailures.increment();
+        sweepOutage.note("checking stream " + topology.stream() + " for acknowledged messages failed: " + e);
+    }
+
+    /**
+     * The stream or the consumer is gone (a nats-server restarted without its store, or deleted by hand): the pulls
+     * of this writer's threads find nothing to answer them and return empty, so without this the writer would idle
+     * silently. Creates them again as at start; a new consumer delivers what the stream holds, and the ledger keeps
+     * what was written before from being written twice.
+     */
+    private void recreate(JetStreamApiException gone) {
+        try {
+            topology.ensureStream(connection);
+            topology.ensureConsumer(connection);
+            sweepOutage.recovered();
+            recreated.increment();
+            LOG.warn("JetStream writer '{}': {} was gone ({}), as after a nats-server restart without its store; "
+                    + "created stream {} and consumer {} again ({} time(s) so far)", name, gone.getApiErrorCode()
+                    == STREAM_NOT_FOUND ? "the stream" : "the consumer", gone.getMessage(), topology.stream(),
+                topology.consumer(), recreated.sum());
+        } catch (IOException | JetStreamApiException | RuntimeException e) {
+            sweepFailed(e);
         }
     }
 
@@ -308,6 +363,10 @@ public final class NatsBatchConsumer implements AutoCloseable {
             + "(as after a nats-server crash) and purged");
         counter(r, "spillway.nats.sweep.failures", sweepFailures, "checks for acknowledged messages left in the "
             + "stream that failed (JetStream unreachable, or the purge refused)");
+        counter(r, "spillway.nats.recreated", recreated, "times the stream or consumer was found gone and created "
+            + "again");
+        counter(r, "spillway.nats.handling.failures", handlingFailures, "messages whose handling failed unexpectedly "
+            + "(given back with the longest NAK delay; the pulling thread goes on)");
         io.micrometer.core.instrument.Gauge.builder("spillway.nats.highest.delivery", highestDelivery,
                 java.util.concurrent.atomic.LongAccumulator::get).tag("writer", name)
             .description("the highest delivery count of a message this writer received (how long a batch was retried)")
@@ -386,6 +445,11 @@ public final class NatsBatchConsumer implements AutoCloseable {
      */
     public long leftoversPurged() {
         return leftoversPurged.sum();
+    }
+
+    /** Times this writer found the stream or its consumer gone and created it again. */
+    public long recreated() {
+        return recreated.sum();
     }
 
     /**
@@ -478,11 +542,27 @@ public final class NatsBatchConsumer implements AutoCloseable {
                     if (stop.getCount() == 0) {
                         giveBack(m);
                     } else {
-                        handle(m);
+                        handleGuarded(m);
                     }
                     done = i + 1;
                 }
                 inHand = null;
+            }
+        }
+
+        /**
+         * {@link #handle}, never letting a failure end this thread (a pulling thread that died would leave the
+         * writer consuming with fewer threads, or none): the message goes back with the longest NAK delay.
+         */
+        private void handleGuarded(Message m) {
+            try {
+                handle(m);
+            } catch (RuntimeException e) {
+                handlingFailures.increment();
+                writeOutage.note("handling message " + sequence(m) + " of stream " + topology.stream()
+                    + " failed unexpectedly (given back, retried in " + Duration.ofNanos(maxNakDelayNanos) + "): "
+                    + e);
+                settle(() -> m.nakWithDelay(Duration.ofNanos(maxNakDelayNanos)));
             }
         }
 

@@ -28,11 +28,13 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * Acknowledged messages a nats-server crash leaves in the work-queue stream (the consumer's acknowledgement floor
- * reached the disk, the messages' removal did not): JetStream never delivers them again, so without the writer's
- * sweep the stream never empties (until max_age). Real nats-server, real PostgreSQL.
+ * A writer recovers from what a nats-server restart can do to its stream, with a real nats-server and a real
+ * PostgreSQL: acknowledged messages a crash leaves in the work-queue stream (the consumer's acknowledgement floor
+ * reached the disk, the messages' removal did not; JetStream never delivers them again, so without the writer's
+ * sweep the stream never empties until max_age), and a consumer or stream that is gone (the pulls then return
+ * nothing, and the writer would idle silently).
  */
-class JetStreamLeftoversTest {
+class JetStreamWriterRecoveryTest {
 
     @TempDir
     static Path dir;
@@ -169,6 +171,53 @@ class JetStreamLeftoversTest {
             System.out.println("kill -9 of nats-server 3 times while acknowledging: " + expected + " events once, "
                 + w.consumer.acked() + " batches acknowledged, " + w.consumer.redelivered() + " redelivered, "
                 + w.consumer.leftoversPurged() + " acknowledged batches found back in the stream and purged");
+            w.close();
+        }
+    }
+
+    /**
+     * The consumer deleted, then nats-server restarted without the stream's files (as with a store that was not
+     * kept): the pulls find nobody to answer them, and the writer's sweep creates the consumer, then the stream and
+     * consumer, again; the writer goes on consuming and every event is stored once.
+     */
+    @Test
+    void aConsumerOrStreamThatIsGoneIsCreatedAgainAndConsumingGoesOn() throws Exception {
+        final JetStreamTopology topology = topology("gone");
+        try (TestDatabase db = TestDatabase.create("js_gone");
+             Connection check = nats.connect("check")) {
+            final JetStreamManagement jsm = check.jetStreamManagement();
+            final JetStreamCluster.Writer w = new JetStreamCluster.Writer(nats, topology, db.jdbcUrl(), db.user(),
+                db.password(), "w", plain(), Duration.ofMillis(50), Duration.ofMillis(500), Duration.ofMillis(200))
+                .start();
+            final JetStreamCluster.Edge edge = new JetStreamCluster.Edge(nats, topology, "edge");
+            final JetStreamExactlyOnceTest.Rows rows = JetStreamExactlyOnceTest.Rows.of(db.jdbcUrl(), db.user(),
+                db.password());
+            edge.produce(0, 2_000);
+            edge.awaitProduced();
+            Await.until(Duration.ofSeconds(60), () -> rows.count() >= 2_000, "first part written");
+
+            jsm.deleteConsumer(topology.stream(), topology.consumer());
+            Await.until(Duration.ofSeconds(30), () -> w.consumer.recreated() == 1, "the consumer created again");
+            edge.produce(0, 2_000);
+            edge.awaitProduced();
+            Await.untilNoThrow(Duration.ofSeconds(60), () -> rows.count() >= 4_000
+                && jsm.getStreamInfo(topology.stream()).getStreamState().getMsgCount() == 0,
+                "written through the new consumer");
+
+            // A nats-server restarted without the stream's files (a store that was not kept).
+            nats.stop();
+            deleteTree(nats.storeDir().resolve("jetstream").resolve("$G").resolve("streams")
+                .resolve(topology.stream()));
+            nats.start();
+            Await.until(Duration.ofSeconds(30), () -> w.consumer.recreated() == 2, "the stream created again");
+            edge.produce(0, 2_000);
+            edge.awaitProduced();
+            Await.untilNoThrow(Duration.ofSeconds(60), () -> rows.count() >= 6_000
+                && jsm.getStreamInfo(topology.stream()).getStreamState().getMsgCount() == 0,
+                "written through the new stream");
+            edge.close();
+            rows.assertExactlyOnce(6_000, new int[] {0, 1, 2, 3});
+            assertEquals(2, w.consumer.recreated(), "created again once per loss");
             w.close();
         }
     }
