@@ -306,6 +306,9 @@ public final class NatsBatchConsumer implements AutoCloseable {
     }
 
     private void sweepFailed(Exception e) {
+        if (closed.get()) {
+            return; // interrupted by close(): not a failure of JetStream
+        }
         sweepFailures.increment();
         sweepOutage.note("checking stream " + topology.stream() + " for acknowledged messages failed: " + e);
     }
