@@ -4,7 +4,6 @@ import dev.spillway.telemetry.testsupport.Await;
 import dev.spillway.telemetry.testsupport.NatsServer;
 import dev.spillway.telemetry.testsupport.TestDatabase;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.net.URI;
@@ -33,14 +32,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * (another process of the jar, on a real PostgreSQL) stores them. During the run the edge, the writer and the
  * nats-server are each killed with SIGKILL once and started again. The clients write with {@code ack=commit} and an
  * {@code Idempotency-Key} and resend every body not answered 204 (refused, timed out, connection reset) until it is.
- * Every line is then stored exactly once: none lost, none twice, one catalogue row per series.
+ * Every line is then stored exactly once: none lost, none twice, one catalogue row per series, and the stream empty
+ * (the nats-server kill can leave batches the writer had acknowledged back in the stream; the writer purges them).
  */
-// Off in the default build: on 2026-12-07 it timed out once on an idle CI machine (the writer did not empty the
-// stream within 3 minutes after the nats-server kill; cause not found yet), after 10 passing runs. A flaky test is a
-// defect, so it stays visible and runnable: mvn -pl collector-app -am verify -Dspillway.it.natsOnlyEdgeKill=true
-// -Dit.test=NatsOnlyEdgeKillIT -Dtest=none -Dsurefire.failIfNoSpecifiedTests=false
-@EnabledIfSystemProperty(named = "spillway.it.natsOnlyEdgeKill", matches = "true",
-    disabledReason = "flaky under investigation (timed out once after the nats-server kill); run it by name")
 class NatsOnlyEdgeKillIT {
 
     private static final int BODIES = 1_000;
@@ -145,6 +139,12 @@ class NatsOnlyEdgeKillIT {
                         + "measurement = 'ek'") + "; stream " + jsm.getStreamInfo("ek").getStreamState());
                     writer.printTail();
                     edge.printTail();
+                    final Path natsLog = dir.resolve("jetstream.log");
+                    if (Files.exists(natsLog)) {
+                        final List<String> lines = Files.readAllLines(natsLog);
+                        System.out.println("---- nats-server (last 40 lines of " + lines.size() + ")");
+                        lines.subList(Math.max(0, lines.size() - 40), lines.size()).forEach(System.out::println);
+                    }
                     throw e;
                 }
             }
@@ -160,7 +160,8 @@ class NatsOnlyEdgeKillIT {
             System.out.println("NATS-only edge, kill -9 of edge, writer and nats-server: " + expected + " lines on "
                 + SERIES + " series in " + tookMs + " ms, " + resends.get() + " resends; stored " + count + ", distinct "
                 + distinct + ", lost " + (expected - distinct) + ", duplicates " + (count - distinct)
-                + "; the restarted edge's resend window:" + window);
+                + "; the restarted edge's resend window:" + window + "\n  acknowledged batches the writer found back "
+                + "in the stream after the nats-server kill and purged: " + writer.linesWith("back in the stream"));
             assertEquals(expected, distinct, "no line lost");
             assertEquals(expected, count, "no line twice");
             assertEquals(SERIES, db.queryLong("SELECT count(*) FROM telemetry_sources WHERE measurement = 'ek'"));
@@ -216,6 +217,19 @@ class NatsOnlyEdgeKillIT {
                 }
                 return Files.readString(run).contains(ready);
             }, "process started; log in " + run);
+        }
+
+        /** The lines of every run's log that contain {@code text}, or "none". */
+        String linesWith(String text) throws java.io.IOException {
+            final StringBuilder found = new StringBuilder();
+            for (int i = 1; i <= starts; i++) {
+                for (String line : Files.readAllLines(log.resolveSibling(log.getFileName() + "." + i))) {
+                    if (line.contains(text)) {
+                        found.append("\n    ").append(line);
+                    }
+                }
+            }
+            return found.length() == 0 ? "none" : found.toString();
         }
 
         /** The last lines of every run's log, for a failure's diagnosis. */

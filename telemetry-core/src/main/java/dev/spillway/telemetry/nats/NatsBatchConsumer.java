@@ -7,10 +7,15 @@ import io.micrometer.core.instrument.MeterRegistry;
 import io.nats.client.Connection;
 import io.nats.client.JetStream;
 import io.nats.client.JetStreamApiException;
+import io.nats.client.JetStreamManagement;
+import io.nats.client.JetStreamOptions;
 import io.nats.client.JetStreamSubscription;
 import io.nats.client.Message;
 import io.nats.client.PullSubscribeOptions;
+import io.nats.client.PurgeOptions;
+import io.nats.client.api.ConsumerInfo;
 import io.nats.client.api.StreamConfiguration;
+import io.nats.client.api.StreamState;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -55,6 +60,24 @@ import java.util.concurrent.atomic.LongAdder;
  *       of AckWait, so a long commit is not redelivered to another writer meanwhile.</li>
  * </ul>
  *
+ * <h2>Acknowledged messages a nats-server crash left in the stream</h2>
+ * After a {@code kill -9} (or a crash) of nats-server 2.9, a work-queue stream can come back holding messages the
+ * durable consumer had already acknowledged: the consumer's acknowledgement floor reached the disk, their removal
+ * from the stream did not. JetStream never delivers a message at or below the floor again, so they would stay until
+ * max_age (24 h by default), taking {@code max_bytes}, keeping the stream from ever emptying and a restarted edge's
+ * resent bodies waiting ({@code EdgeResends}). Every {@code sweepInterval} (default 10 s, on a thread of its own,
+ * each request bounded by 5 s) the writer reads the consumer, then the stream, and when the stream's first message
+ * is at or below the floor it purges the stream below {@code floor + 1}: only acknowledged messages, each one
+ * committed (or terminated) by a writer before its ack. Counted ({@link #leftoversPurged()},
+ * {@code spillway.nats.leftovers.purged}), logged once when the first is found (WARN) and once when none is left
+ * (INFO, with the total); not done when the stream's last sequence is behind the consumer's delivered one (the
+ * stream lost messages: nothing is purged, logged once). The same check finds a consumer or stream that is gone (a
+ * nats-server restarted without its store, or a deletion by hand), which would leave the pulls answered by nobody
+ * and the writer idle: it creates them again ({@link #recreated()}, {@code spillway.nats.recreated}, logged each
+ * time). A failure of the check is counted ({@code spillway.nats.sweep.failures}) and logged once until it works.
+ * A message whose handling throws unexpectedly is given back with the longest NAK delay, counted
+ * ({@code spillway.nats.handling.failures}) and logged once per outage; the pulling thread goes on.
+ *
  * Each thread pulls at most {@code fetchBatch} messages at once and the consumer's MaxAckPending bounds them
  * across writers. The sink is the caller's: {@link #close()} does not close it.
  */
@@ -66,6 +89,11 @@ public final class NatsBatchConsumer implements AutoCloseable {
     public static final Duration DEFAULT_NAK_DELAY = Duration.ofMillis(250);
     /** The cap of the NAK delay, by default. */
     public static final Duration DEFAULT_MAX_NAK_DELAY = Duration.ofSeconds(15);
+    /** How often a writer checks the stream for acknowledged messages left in it, by default. */
+    public static final Duration DEFAULT_SWEEP_INTERVAL = Duration.ofSeconds(10);
+    private static final Duration SWEEP_TIMEOUT = Duration.ofSeconds(5);
+    private static final int CONSUMER_NOT_FOUND = 10014;
+    private static final int STREAM_NOT_FOUND = 10059;
 
     /**
      * TEST ONLY, for crash tests with a real process: with {@code -Dspillway.test.nats.stallAfterCommit=N} the
@@ -95,6 +123,14 @@ public final class NatsBatchConsumer implements AutoCloseable {
     private final java.util.concurrent.atomic.AtomicBoolean closed = new java.util.concurrent.atomic.AtomicBoolean();
     private final Outage pullOutage = new Outage("pulling from JetStream");
     private final Outage writeOutage = new Outage("writing batches");
+    private final Outage sweepOutage = new Outage("checking the stream for acknowledged messages left in it");
+    private final Duration sweepInterval;
+    private final ScheduledExecutorService sweeper;
+    private volatile JetStreamManagement sweepManagement;
+    /** Purged since the last sweep that found nothing to purge (guarded by the sweep's lock). */
+    private long episodePurged;
+    private final java.util.concurrent.atomic.AtomicBoolean streamBehindLogged =
+        new java.util.concurrent.atomic.AtomicBoolean();
 
     private final LongAdder delivered = new LongAdder();
     private final LongAdder redelivered = new LongAdder();
@@ -106,6 +142,10 @@ public final class NatsBatchConsumer implements AutoCloseable {
     private final LongAdder rejectedEvents = new LongAdder();
     private final LongAdder failedEvents = new LongAdder();
     private final LongAdder fetchFailures = new LongAdder();
+    private final LongAdder leftoversPurged = new LongAdder();
+    private final LongAdder sweepFailures = new LongAdder();
+    private final LongAdder recreated = new LongAdder();
+    private final LongAdder handlingFailures = new LongAdder();
     private final java.util.concurrent.atomic.LongAccumulator highestDelivery =
         new java.util.concurrent.atomic.LongAccumulator(Math::max, 0);
 
@@ -121,12 +161,18 @@ public final class NatsBatchConsumer implements AutoCloseable {
         this.nakDelayNanos = b.nakDelay.toNanos();
         this.maxNakDelayNanos = b.maxNakDelay.toNanos();
         this.meterRegistry = b.meterRegistry;
+        this.sweepInterval = b.sweepInterval;
         this.workers = new Worker[threadCount];
         for (int i = 0; i < threadCount; i++) {
             workers[i] = new Worker(name + "-nats-" + (i + 1));
         }
         this.ticker = Executors.newSingleThreadScheduledExecutor(r -> {
             final Thread t = new Thread(r, name + "-nats-in-progress");
+            t.setDaemon(true);
+            return t;
+        });
+        this.sweeper = Executors.newSingleThreadScheduledExecutor(r -> {
+            final Thread t = new Thread(r, name + "-nats-sweep");
             t.setDaemon(true);
             return t;
         });
@@ -162,6 +208,9 @@ public final class NatsBatchConsumer implements AutoCloseable {
         }
         final long tick = Math.max(TimeUnit.MILLISECONDS.toNanos(200), topology.ackWait().toNanos() / 3);
         ticker.scheduleAtFixedRate(this::signalInProgress, tick, tick, TimeUnit.NANOSECONDS);
+        sweepManagement = connection.jetStreamManagement(JetStreamOptions.builder().requestTimeout(SWEEP_TIMEOUT)
+            .build());
+        sweeper.scheduleWithFixedDelay(this::sweepAcknowledged, 0, sweepInterval.toNanos(), TimeUnit.NANOSECONDS);
         for (Worker w : workers) {
             final Thread t = new Thread(w, w.threadName);
             t.setDaemon(true);
@@ -186,6 +235,102 @@ public final class NatsBatchConsumer implements AutoCloseable {
                 + "max_age of JetStream stream " + topology.stream() + " (" + (streamMaxAge.isZero() ? "unlimited"
                 : streamMaxAge) + "): a batch can be redelivered until it ages out of the stream, and without its "
                 + "ledger row it would be written twice. Raise the ledger retention or lower the stream's max_age");
+        }
+    }
+
+    /**
+     * Purges messages at or below the consumer's acknowledgement floor that are still in the stream (see the class
+     * comment): acknowledged, so committed or terminated by a writer, and never delivered again by JetStream.
+     * Never throws: a failure is counted and logged once until a check works again.
+     *
+     * @return the messages purged now
+     */
+    synchronized long sweepAcknowledged() {
+        final JetStreamManagement jsm = sweepManagement;
+        if (jsm == null || closed.get()) {
+            return 0;
+        }
+        try {
+            // The consumer first: its floor only grows, so a stream message read later at or below it is one that
+            // was acknowledged before this check began.
+            final ConsumerInfo consumer = jsm.getConsumerInfo(topology.stream(), topology.consumer());
+            final StreamState stream = jsm.getStreamInfo(topology.stream()).getStreamState();
+            sweepOutage.recovered();
+            final long floor = consumer.getAckFloor() == null ? 0 : consumer.getAckFloor().getStreamSequence();
+            final long delivered = consumer.getDelivered() == null ? 0 : consumer.getDelivered().getStreamSequence();
+            if (stream.getMsgCount() == 0 || floor <= 0 || stream.getFirstSequence() > floor) {
+                if (episodePurged > 0) {
+                    LOG.info("JetStream writer '{}': no acknowledged message left in stream {}; {} purged since the "
+                        + "first", name, topology.stream(), episodePurged);
+                    episodePurged = 0;
+                }
+                return 0;
+            }
+            if (delivered > stream.getLastSequence()) {
+                if (streamBehindLogged.compareAndSet(false, true)) {
+                    LOG.warn("JetStream writer '{}': stream {} ends at sequence {}, behind what consumer {} delivered "
+                            + "({}): the stream lost messages it had stored; its first {} message(s) at or below the "
+                            + "acknowledgement floor {} are left alone (logged once)", name, topology.stream(),
+                        stream.getLastSequence(), topology.consumer(), delivered, stream.getMsgCount(), floor);
+                }
+                return 0;
+            }
+            final long purged = jsm.purgeStream(topology.stream(), PurgeOptions.builder().sequence(floor + 1).build())
+                .getPurged();
+            if (purged > 0) {
+                leftoversPurged.add(purged);
+                if (episodePurged == 0) {
+                    LOG.warn("JetStream writer '{}': stream {} held {} message(s) from sequence {} at or below consumer "
+                            + "{}'s acknowledgement floor {}: acknowledged (written) but back in the stream, as after a "
+                            + "nats-server crash; JetStream would never deliver them again, so they were purged (more "
+                            + "are counted in spillway_nats_leftovers_purged_total, summed up when none is left)", name,
+                        topology.stream(), purged, stream.getFirstSequence(), topology.consumer(), floor);
+                } else {
+                    LOG.debug("JetStream writer '{}': purged {} more acknowledged message(s) from stream {} (floor {})",
+                        name, purged, topology.stream(), floor);
+                }
+                episodePurged += purged;
+            }
+            return purged;
+        } catch (JetStreamApiException e) {
+            if (e.getApiErrorCode() == CONSUMER_NOT_FOUND || e.getApiErrorCode() == STREAM_NOT_FOUND) {
+                recreate(e);
+            } else {
+                sweepFailed(e);
+            }
+            return 0;
+        } catch (IOException | RuntimeException e) {
+            sweepFailed(e);
+            return 0;
+        }
+    }
+
+    private void sweepFailed(Exception e) {
+        if (closed.get()) {
+            return; // interrupted by close(): not a failure of JetStream
+        }
+        sweepFailures.increment();
+        sweepOutage.note("checking stream " + topology.stream() + " for acknowledged messages failed: " + e);
+    }
+
+    /**
+     * The stream or the consumer is gone (a nats-server restarted without its store, or deleted by hand): the pulls
+     * of this writer's threads find nothing to answer them and return empty, so without this the writer would idle
+     * silently. Creates them again as at start; a new consumer delivers what the stream holds, and the ledger keeps
+     * what was written before from being written twice.
+     */
+    private void recreate(JetStreamApiException gone) {
+        try {
+            topology.ensureStream(connection);
+            topology.ensureConsumer(connection);
+            sweepOutage.recovered();
+            recreated.increment();
+            LOG.warn("JetStream writer '{}': {} was gone ({}), as after a nats-server restart without its store; "
+                    + "created stream {} and consumer {} again ({} time(s) so far)", name, gone.getApiErrorCode()
+                    == STREAM_NOT_FOUND ? "the stream" : "the consumer", gone.getMessage(), topology.stream(),
+                topology.consumer(), recreated.sum());
+        } catch (IOException | JetStreamApiException | RuntimeException e) {
+            sweepFailed(e);
         }
     }
 
@@ -217,6 +362,14 @@ public final class NatsBatchConsumer implements AutoCloseable {
         counter(r, "spillway.nats.rejected.events", rejectedEvents, "events the sink rejected as invalid data");
         counter(r, "spillway.nats.failed.events", failedEvents, "events of terminated messages");
         counter(r, "spillway.nats.fetch.failures", fetchFailures, "pulls that failed (JetStream unreachable)");
+        counter(r, "spillway.nats.leftovers.purged", leftoversPurged, "acknowledged messages found back in the stream "
+            + "(as after a nats-server crash) and purged");
+        counter(r, "spillway.nats.sweep.failures", sweepFailures, "checks for acknowledged messages left in the "
+            + "stream that failed (JetStream unreachable, or the purge refused)");
+        counter(r, "spillway.nats.recreated", recreated, "times the stream or consumer was found gone and created "
+            + "again");
+        counter(r, "spillway.nats.handling.failures", handlingFailures, "messages whose handling failed unexpectedly "
+            + "(given back with the longest NAK delay; the pulling thread goes on)");
         io.micrometer.core.instrument.Gauge.builder("spillway.nats.highest.delivery", highestDelivery,
                 java.util.concurrent.atomic.LongAccumulator::get).tag("writer", name)
             .description("the highest delivery count of a message this writer received (how long a batch was retried)")
@@ -290,6 +443,19 @@ public final class NatsBatchConsumer implements AutoCloseable {
     }
 
     /**
+     * Acknowledged messages this writer found back in the stream (at or below the consumer's acknowledgement floor,
+     * as after a nats-server crash) and purged.
+     */
+    public long leftoversPurged() {
+        return leftoversPurged.sum();
+    }
+
+    /** Times this writer found the stream or its consumer gone and created it again. */
+    public long recreated() {
+        return recreated.sum();
+    }
+
+    /**
      * Stops pulling, lets each thread finish the batch it is writing (up to {@code timeout}), and NAKs, without
      * delay, messages fetched but not started, so another writer takes them at once. Idempotent.
      */
@@ -315,6 +481,7 @@ public final class NatsBatchConsumer implements AutoCloseable {
             }
         }
         ticker.shutdownNow();
+        sweeper.shutdownNow();
         for (Worker w : workers) {
             if (w.subscription != null && !w.thread.isAlive()) {
                 try {
@@ -378,11 +545,27 @@ public final class NatsBatchConsumer implements AutoCloseable {
                     if (stop.getCount() == 0) {
                         giveBack(m);
                     } else {
-                        handle(m);
+                        handleGuarded(m);
                     }
                     done = i + 1;
                 }
                 inHand = null;
+            }
+        }
+
+        /**
+         * {@link #handle}, never letting a failure end this thread (a pulling thread that died would leave the
+         * writer consuming with fewer threads, or none): the message goes back with the longest NAK delay.
+         */
+        private void handleGuarded(Message m) {
+            try {
+                handle(m);
+            } catch (RuntimeException e) {
+                handlingFailures.increment();
+                writeOutage.note("handling message " + sequence(m) + " of stream " + topology.stream()
+                    + " failed unexpectedly (given back, retried in " + Duration.ofNanos(maxNakDelayNanos) + "): "
+                    + e);
+                settle(() -> m.nakWithDelay(Duration.ofNanos(maxNakDelayNanos)));
             }
         }
 
@@ -551,6 +734,7 @@ public final class NatsBatchConsumer implements AutoCloseable {
         private Duration nakDelay = DEFAULT_NAK_DELAY;
         private Duration maxNakDelay = DEFAULT_MAX_NAK_DELAY;
         private MeterRegistry meterRegistry;
+        private Duration sweepInterval = DEFAULT_SWEEP_INTERVAL;
 
         private Builder() {
         }
@@ -619,6 +803,15 @@ public final class NatsBatchConsumer implements AutoCloseable {
             return this;
         }
 
+        /**
+         * How often the stream is checked for acknowledged messages a nats-server crash left in it (purged; see the
+         * class comment), 100 ms to 10 min; default 10 s.
+         */
+        public Builder sweepInterval(Duration sweepInterval) {
+            this.sweepInterval = sweepInterval;
+            return this;
+        }
+
         /** Registry for the writer's {@code spillway.nats.*} meters; optional. */
         public Builder meterRegistry(MeterRegistry meterRegistry) {
             this.meterRegistry = meterRegistry;
@@ -641,6 +834,9 @@ public final class NatsBatchConsumer implements AutoCloseable {
             check(maxNakDelay != null && maxNakDelay.compareTo(nakDelay) >= 0
                     && maxNakDelay.compareTo(Duration.ofHours(1)) <= 0,
                 "maxNakDelay must be nakDelay..1h, was " + maxNakDelay);
+            check(sweepInterval != null && sweepInterval.compareTo(Duration.ofMillis(100)) >= 0
+                && sweepInterval.compareTo(Duration.ofMinutes(10)) <= 0,
+                "sweepInterval must be 100ms..10m, was " + sweepInterval);
             return new NatsBatchConsumer(this);
         }
 

@@ -97,12 +97,19 @@ final class JetStreamCluster {
 
         Writer(NatsServer nats, JetStreamTopology topology, String jdbcUrl, String user, String password, String name,
                UnaryOperator<Sink> wrap, Duration nakDelay, Duration maxNakDelay) throws Exception {
+            this(nats, topology, jdbcUrl, user, password, name, wrap, nakDelay, maxNakDelay,
+                NatsBatchConsumer.DEFAULT_SWEEP_INTERVAL);
+        }
+
+        Writer(NatsServer nats, JetStreamTopology topology, String jdbcUrl, String user, String password, String name,
+               UnaryOperator<Sink> wrap, Duration nakDelay, Duration maxNakDelay, Duration sweepInterval)
+            throws Exception {
             nc = nats.connect(name);
             timescale = TimescaleSink.builder().jdbcUrl(jdbcUrl).username(user).password(password).poolSize(2)
                 .connectionTimeout(Duration.ofMillis(500)).poolName(name)
                 .ledgerRetention(topology.maxAge().plusMinutes(1)).build();
             consumer = NatsBatchConsumer.builder().connection(nc).topology(topology).sink(wrap.apply(timescale))
-                .name(name).threads(2).nakDelay(nakDelay).maxNakDelay(maxNakDelay).build();
+                .name(name).threads(2).nakDelay(nakDelay).maxNakDelay(maxNakDelay).sweepInterval(sweepInterval).build();
         }
 
         Writer start() throws Exception {

@@ -144,6 +144,14 @@ public final class NatsServer implements AutoCloseable {
         return "nats://127.0.0.1:" + port;
     }
 
+    /**
+     * The store directory ({@code -sd}); nats-server keeps a stream's files under {@code jetstream/$G/streams/<name>}
+     * in it (global account). Change files there only while the server is stopped.
+     */
+    public Path storeDir() {
+        return storeDir;
+    }
+
     /** The port (stable across {@link #stop()} / {@link #start()}). */
     public int port() {
         return port;
