@@ -83,19 +83,25 @@ class CollectorSaturationTest {
                 assertTrue(during.pending() >= RING / 2, "refused below the high-water mark: " + during);
                 assertEquals(0, during.overwritten(), "block policy overwrote: " + during);
                 assertEquals(0, during.rejectedFull(), "block policy dropped: " + during);
-                // Still locked, so still saturated. The pump holds at most its batch pool (lanes + 2 x workers = 3
-                // batches of 64 events) outside the ring, so once that much more than the mark is held, the ring is
-                // at the mark whatever the pump does, and every body is refused: the answer does not flap.
-                final int pool = 3 * 64;
+                // Still locked, so still saturated. Once every batch of the pump's pool (lanes + 2 x workers = 3) has
+                // been handed to the stuck worker, the pump can take nothing more from the ring, so the ring cannot
+                // fall below the mark again and every body is refused: the answer does not flap. (Counting events
+                // held outside the ring instead fails when a batch was cut part full at the flush interval: the
+                // pool then holds fewer than 3 x 64 events, and the mark plus that was never reached.)
+                final int poolBatches = 3;
                 final long fillDeadline = System.nanoTime() + WAIT.toNanos();
-                while (h.collector.stats().pending() < RING / 2 + pool) {
-                    assertTrue(System.nanoTime() < fillDeadline, "not filled past the pool: " + h.collector.stats());
+                boolean refused = false;
+                while (h.collector.stats().batchesInFlight() < poolBatches || !refused) {
+                    assertTrue(System.nanoTime() < fillDeadline, "the pump's batches not all handed over: "
+                        + h.collector.stats());
                     final int body = nextBody++;
                     final HttpResponse<String> r = post(h, body(body));
                     if (r.statusCode() == 204) {
                         acked.add(body);
+                        refused = false;
                     } else {
                         assertEquals(503, r.statusCode(), "body " + body + ": " + r.body());
+                        refused = h.collector.stats().batchesInFlight() >= poolBatches;
                     }
                 }
                 for (int i = 0; i < 3; i++) {
