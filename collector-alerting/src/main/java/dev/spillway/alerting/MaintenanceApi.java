@@ -63,7 +63,9 @@ public final class MaintenanceApi {
             for (Maintenance.Held h : store.held(100)) {
                 final Map<String, Object> m = new LinkedHashMap<>();
                 m.put("id", h.id());
-                m.put("window", h.windowId());
+                final boolean byParent = h.windowId().startsWith("parent:");
+                m.put("window", byParent ? null : h.windowId());
+                m.put("parent", byParent ? h.windowId().substring("parent:".length()) : null);
                 m.put("type", h.notification().type());
                 m.put("subject", Map.of("kind", h.notification().subjectKind(), "id", h.notification().subject()));
                 m.put("new_state", h.notification().newState());
