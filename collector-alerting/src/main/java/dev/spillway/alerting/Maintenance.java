@@ -113,6 +113,29 @@ public final class Maintenance {
         }
     }
 
+    /**
+     * Validates the windows a {@code --monitors} file declares, with the API's rules and messages. A snooze
+     * ({@code for}) is refused there: it counts from when it is made, and a file is applied at every start.
+     *
+     * @throws dev.spillway.runtime.config.ConfigException {@code "<file>: maintenance entry 2 ('nightly'): cron: ..."}
+     */
+    public static List<MaintenanceWindow> declared(List<dev.spillway.uptime.monitor.MonitorFile.DeclaredWindow> windows) {
+        final List<MaintenanceWindow> out = new ArrayList<>();
+        for (dev.spillway.uptime.monitor.MonitorFile.DeclaredWindow d : windows) {
+            try {
+                if (d.body().has("for")) {
+                    throw dev.spillway.runtime.api.ApiException.invalid("for", "a snooze counts from when it is made: "
+                        + "use the API for it (PUT /api/v1/maintenance/{id}); the file declares windows with starts_at "
+                        + "and ends_at, or cron, duration and zone");
+                }
+                out.add(MaintenanceApi.parse(d.id(), d.body(), Instant.EPOCH));
+            } catch (dev.spillway.runtime.api.ApiException e) {
+                throw new dev.spillway.runtime.config.ConfigException(d.where() + ": " + e.getMessage());
+            }
+        }
+        return out;
+    }
+
     /** Creates or replaces a window. */
     public void put(MaintenanceWindow w) throws SQLException {
         try (Connection c = dataSource.getConnection();
