@@ -43,7 +43,8 @@ final class Reminders {
     static int enqueueDue(DataSource ds, Instant now) throws SQLException {
         // Routing as in Outbox.enqueue: a channel with routes reminds only of what they match. Nothing is reminded
         // of while a maintenance window covers it, nor while it has held notifications (its DOWN was held by a
-        // window or a down parent and not announced yet).
+        // window or a down parent and not announced yet), nor within one interval after they were released (the
+        // release itself announced it).
         try (Connection c = ds.getConnection()) {
             c.setAutoCommit(true);
             final java.util.List<String> monitors = new java.util.ArrayList<>();
@@ -72,7 +73,8 @@ final class Reminders {
                  + "AND NOT EXISTS (SELECT 1 FROM notification_acks a WHERE a.subject_kind = d.kind "
                  + "AND a.subject = d.subject AND a.incident_start = d.start) "
                  + "AND NOT EXISTS (SELECT 1 FROM notification_held h WHERE h.subject_kind = d.kind "
-                 + "AND h.subject = d.subject AND h.released_at IS NULL) "
+                 + "AND h.subject = d.subject AND (h.released_at IS NULL OR h.released_at > ?::timestamptz "
+                 + "- ch.repeat_interval_ms * interval '1 millisecond')) "
                  + "AND NOT (d.kind = 'monitor' AND d.subject = ANY (?)) "
                  + "AND NOT (d.kind = 'service' AND d.subject = ANY (?)) "
                  + "AND NOT (d.kind = 'monitor' AND EXISTS (SELECT 1 FROM monitors m, unnest(?::text[]) t(kv) "
@@ -89,9 +91,10 @@ final class Reminders {
                 ps.setTimestamp(2, t);
                 ps.setTimestamp(3, t);
                 ps.setTimestamp(4, t);
-                ps.setArray(5, c.createArrayOf("text", monitors.toArray()));
-                ps.setArray(6, c.createArrayOf("text", services.toArray()));
-                ps.setArray(7, c.createArrayOf("text", tags.toArray()));
+                ps.setTimestamp(5, t);
+                ps.setArray(6, c.createArrayOf("text", monitors.toArray()));
+                ps.setArray(7, c.createArrayOf("text", services.toArray()));
+                ps.setArray(8, c.createArrayOf("text", tags.toArray()));
                 return ps.executeUpdate();
             }
         }

@@ -100,7 +100,7 @@ public final class MonitorFile {
             throw new ConfigException(label + ": cannot read it: " + oneLine(e.getMessage()));
         }
         final boolean object = root != null && root.isObject();
-        if (object) {
+        if (object && (root.has("monitors") || root.has("maintenance"))) {
             for (java.util.Iterator<String> it = root.fieldNames(); it.hasNext(); ) {
                 final String f = it.next();
                 if (!f.equals("monitors") && !f.equals("maintenance")) {
