@@ -43,6 +43,9 @@ import java.util.Set;
 final class Holds {
 
     private static final Logger LOG = LoggerFactory.getLogger(Holds.class);
+    /** A subject whose release fails (e.g. a database error) is tried again at every pass: logged once a minute. */
+    private static final dev.spillway.runtime.log.RateLimitedLog FAILED = new dev.spillway.runtime.log.RateLimitedLog(
+        LOG, 60_000);
     /** Advisory-lock namespace of held subjects: "SPNH". */
     private static final int LOCK_NAMESPACE = 0x53504E48;
     /** Most subjects one pass releases; the rest wait for the next pass. */
@@ -182,41 +185,51 @@ final class Holds {
      * Releases the holds that ended by {@code now}: every subject with unreleased held notifications that no open
      * window covers and whose parent is not down (autocommit off; one transaction per subject).
      *
-     * @return notifications announced
+     * @return notifications announced (a subject whose release fails is logged, at most once a minute, and left for
+     *     the next pass)
      */
     static int releaseEnded(DataSource ds, Instant now) throws SQLException {
         int announced = 0;
         try (Connection c = ds.getConnection()) {
             c.setAutoCommit(true);
             final List<MaintenanceWindow> open = Maintenance.openWindows(c, now);
-            record Candidate(String kind, String subject, boolean present, Map<String, String> tags,
-                             boolean parentDown) {
+            record Candidate(String kind, String subject, boolean present, Map<String, String> tags) {
             }
+            // Subjects whose parent is still down are left out here, those an open window covers below; neither
+            // counts against the pass's limit, so subjects held for long never keep others from being released.
             final List<Candidate> candidates = new ArrayList<>();
             try (PreparedStatement ps = c.prepareStatement("SELECT d.subject_kind, d.subject, "
                 + "CASE d.subject_kind WHEN 'monitor' THEN (SELECT m.tags::text FROM monitors m WHERE m.name = d.subject) "
-                + "WHEN 'service' THEN (SELECT '{}' FROM heartbeat_services h WHERE h.id = d.subject) END, "
-                + "EXISTS (" + downParentSql("d.subject_kind", "d.subject") + ") FROM (SELECT DISTINCT subject_kind, subject FROM notification_held WHERE released_at IS NULL) d "
-                + "ORDER BY d.subject_kind, d.subject LIMIT " + MAX_RELEASES_PER_PASS)) {
+                + "WHEN 'service' THEN (SELECT '{}' FROM heartbeat_services h WHERE h.id = d.subject) END "
+                + "FROM (SELECT DISTINCT subject_kind, subject FROM notification_held WHERE released_at IS NULL) d "
+                + "WHERE NOT EXISTS (" + downParentSql("d.subject_kind", "d.subject") + ") "
+                + "ORDER BY d.subject_kind, d.subject")) {
                 try (ResultSet rs = ps.executeQuery()) {
                     while (rs.next()) {
                         final String tags = rs.getString(3);
                         candidates.add(new Candidate(rs.getString(1), rs.getString(2), tags != null,
-                            tags == null ? Map.of() : Json.readStringMap(tags), rs.getBoolean(4)));
+                            tags == null ? Map.of() : Json.readStringMap(tags)));
                     }
                 }
             }
             c.setAutoCommit(false);
+            int released = 0;
             for (Candidate d : candidates) {
-                if (d.present && (d.parentDown || open.stream().anyMatch(w -> w.covers(d.kind, d.subject, d.tags)))) {
+                if (released == MAX_RELEASES_PER_PASS) {
+                    break;
+                }
+                if (d.present && open.stream().anyMatch(w -> w.covers(d.kind, d.subject, d.tags))) {
                     continue;
                 }
+                released++;
                 try {
                     announced += release(c, d.kind, d.subject, d.present, now);
                     c.commit();
                 } catch (SQLException | RuntimeException e) {
+                    // One subject's failure must not hold back the others (nor the pass's reminders and expiry).
                     c.rollback();
-                    throw e;
+                    FAILED.warn("releasing the held notifications of " + d.kind + " '" + LogText.escape(d.subject)
+                        + "' failed (tried again at the next pass): " + LogText.escape(e.toString()));
                 }
             }
         }

@@ -126,8 +126,12 @@ public final class OutboxRelay implements AutoCloseable, Service {
             try {
                 syncLanes();
                 final Instant now = clock.instant();
-                if (Holds.releaseEnded(dataSource, now) > 0) {
-                    laneWakeup();
+                try {
+                    if (Holds.releaseEnded(dataSource, now) > 0) {
+                        laneWakeup();
+                    }
+                } catch (SQLException | RuntimeException e) {
+                    logError("releasing held notifications failed", e); // reminders and expiry still run
                 }
                 if (Reminders.enqueueDue(dataSource, now) > 0) {
                     laneWakeup();
