@@ -13,6 +13,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -408,6 +409,18 @@ class CollectorOptionsTest {
         assertEquals(java.time.Duration.ofMinutes(30), nightly.duration());
         assertEquals("Europe/Berlin", nightly.zone().getId());
         assertEquals(java.time.Instant.parse("2026-12-25T02:00:00Z"), c.alerting().windows().get(1).endsAt());
+
+        // The example in docs/alerting.md, as written there.
+        final String doc = Files.readString(Path.of("..", "docs", "alerting.md"));
+        final int at = doc.indexOf("```yaml\nmonitors:\n  - {name: db");
+        assertTrue(at >= 0, "the example is in docs/alerting.md");
+        final Path example = dir.resolve("example.yaml");
+        Files.writeString(example, doc.substring(at + 8, doc.indexOf("```", at + 8)));
+        final CollectorConfig fromDoc = ((CollectorOptions.Run) CollectorOptions.parse(new String[] {"--monitors",
+            example.toString()}, Map.of(), NULL)).config();
+        assertEquals("db", fromDoc.uptime().monitors().get(1).parent());
+        assertEquals(List.of("nightly", "migration"), fromDoc.alerting().windows().stream()
+            .map(dev.spillway.alerting.MaintenanceWindow::id).toList());
 
         final String[][] bad = {
             {"  - {id: w, scope: all, cron: '0 25 * * *', duration: 30m, zone: UTC}\n",
