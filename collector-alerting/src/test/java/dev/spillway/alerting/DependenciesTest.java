@@ -237,6 +237,31 @@ class DependenciesTest {
         assertEquals(13, db.queryLong("SELECT count(*) FROM monitor_transitions"), "every transition recorded");
     }
 
+    @Test
+    void aDigestWithTheParentsDownCarriesTheHeldLine() throws Exception {
+        final ApiResponse r = router.dispatch("PUT", "/api/v1/channels/grouped", Map.of(),
+            Map.of("content-type", "application/json"), ("{\"kind\":\"webhook\",\"url\":\"" + receiver.url("/grouped")
+                + "\",\"group_window\":\"30s\"}").getBytes(StandardCharsets.UTF_8), true).get(10, TimeUnit.SECONDS);
+        assertEquals(200, r.status(), new String(r.body(), StandardCharsets.UTF_8));
+        monitor("db", null, "{}");
+        monitor("cache", null, "{}");
+        monitor("web", "db", "{}");
+        for (String m : List.of("db", "cache", "web")) {
+            change(m, null, "UP");
+        }
+        at(Duration.ofMinutes(1));
+        change("db", "UP", "DOWN");
+        change("cache", "UP", "DOWN");
+        change("web", "UP", "DOWN");
+        drain(relay());
+        final List<FakeReceiver.Received> got = receiver.received("/grouped");
+        assertEquals(1, got.size(), got.toString());
+        final JsonNode digest = JSON.readTree(got.get(0).body());
+        assertEquals("digest", digest.get("type").asText(), digest.toString());
+        assertEquals("2 monitors down: db, cache\n1 notification of dependent monitors or services held (their parent "
+            + "is down)", digest.get("text").asText());
+    }
+
     private static Instant berlin(String local) {
         return ZonedDateTime.of(LocalDateTime.parse(local), BERLIN).toInstant();
     }
