@@ -6,7 +6,7 @@ import java.util.List;
 
 /**
  * The alerting module's DDL (schema steps 200-299): notification channels and the transactional outbox, maintenance
- * windows, routes, reminders (213) and held notifications released when their hold ends (220).
+ * windows, routes, reminders (213) and held notifications released when their hold ends (221).
  */
 public final class AlertingSchema {
 
@@ -135,7 +135,7 @@ public final class AlertingSchema {
                 // parent; window_id is then null), and a held notification is released (released_at) once nothing
                 // holds its subject any more: what changed meanwhile is announced once, or nothing. Rows held
                 // before this step count as released.
-                Migration.sql(220, "parents and released holds",
+                Migration.sql(221, "parents and released holds",
                     "ALTER TABLE " + NOTIFICATION_HELD + " ALTER COLUMN window_id DROP NOT NULL, "
                         + "ADD COLUMN IF NOT EXISTS parent_kind text, "
                         + "ADD COLUMN IF NOT EXISTS parent text, "
