@@ -6,11 +6,11 @@ import java.util.List;
 
 /**
  * The alerting module's DDL (schema steps 200-299): notification channels and the transactional outbox, maintenance
- * windows, routes, reminders (213) and held notifications released when their hold ends (221).
+ * windows, routes, reminders (213), channel kinds (220) and held notifications released when their hold ends (221).
  */
 public final class AlertingSchema {
 
-    /** Notification channels (Slack, webhook, the built-in log). */
+    /** Notification channels (Slack, webhook, Discord, Teams, Telegram, PagerDuty, ntfy, email, the built-in log). */
     public static final String NOTIFICATION_CHANNELS = "notification_channels";
     /** The transactional outbox: one row per (event, channel). */
     public static final String NOTIFICATION_OUTBOX = "notification_outbox";
@@ -131,6 +131,15 @@ public final class AlertingSchema {
                         + "incident_start timestamptz NOT NULL, "
                         + "acked_at timestamptz NOT NULL, "
                         + "PRIMARY KEY (subject_kind, subject, incident_start))"),
+                // More channel kinds, and their settings beyond the URL (chat id, routing key, SMTP server, ...).
+                Migration.sql(220, "channel kinds and options",
+                    "ALTER TABLE " + NOTIFICATION_CHANNELS + " DROP CONSTRAINT IF EXISTS " + NOTIFICATION_CHANNELS
+                        + "_kind_check",
+                    "ALTER TABLE " + NOTIFICATION_CHANNELS + " ADD CONSTRAINT " + NOTIFICATION_CHANNELS + "_kind_check "
+                        + "CHECK (kind IN ('slack', 'webhook', 'log', 'discord', 'teams', 'telegram', 'pagerduty', "
+                        + "'ntfy', 'email'))",
+                    "ALTER TABLE " + NOTIFICATION_CHANNELS + " ADD COLUMN IF NOT EXISTS options jsonb NOT NULL "
+                        + "DEFAULT '{}'"),
                 // Dependencies and the end of holds: a notification held by a down parent names it (parent_kind,
                 // parent; window_id is then null), and a held notification is released (released_at) once nothing
                 // holds its subject any more: what changed meanwhile is announced once, or nothing. Rows held

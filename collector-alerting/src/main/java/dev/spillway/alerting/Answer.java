@@ -10,8 +10,27 @@ import java.util.Locale;
  * @param body the start of the response body (Slack's errors are short words such as {@code no_service})
  * @param retryAfter the {@code Retry-After} of a 429, or null
  * @param error the transport error when there was no answer, else null
+ * @param protocol {@code HTTP}, or {@code SMTP} for a mail server's reply code (classified by SMTP's rules)
  */
-public record Answer(int status, String body, Duration retryAfter, String error) {
+public record Answer(int status, String body, Duration retryAfter, String error, String protocol) {
+
+    /** An HTTP answer. */
+    public Answer(int status, String body, Duration retryAfter, String error) {
+        this(status, body, retryAfter, error, HTTP);
+    }
+
+    /** The protocol of webhook answers. */
+    public static final String HTTP = "HTTP";
+    /** The protocol of mail server replies. */
+    public static final String SMTP = "SMTP";
+
+    /** SMTP reply codes that mean "these credentials or this TLS setup will never work" (disable the channel). */
+    private static final java.util.Set<Integer> SMTP_DISABLE = java.util.Set.of(530, 534, 535, 538);
+
+    /** A mail server's reply code and text. */
+    public static Answer smtp(int code, String text) {
+        return new Answer(code, text == null ? "" : text, null, null, SMTP);
+    }
 
     /** Slack's body words that mean "this webhook will never work again" (besides 404/410). */
     private static final String[] PERMANENT_WORDS = {"invalid_token", "no_service", "channel_not_found",
@@ -33,13 +52,24 @@ public record Answer(int status, String body, Duration retryAfter, String error)
 
     /** An answer for a transport failure. */
     public static Answer noAnswer(String error) {
-        return new Answer(-1, "", null, error);
+        return new Answer(-1, "", null, error, HTTP);
     }
 
     /** Classifies the answer. */
     public Outcome outcome() {
         if (status < 0) {
             return Outcome.RETRY;
+        }
+        if (SMTP.equals(protocol)) {
+            // 2xx accepted, 4xx transient (greylisting, mailbox busy), 5xx permanent: a wrong address or a refused
+            // message fails this message; refused credentials or a missing STARTTLS disable the channel.
+            if (status >= 200 && status < 400) {
+                return Outcome.SENT;
+            }
+            if (status < 500) {
+                return Outcome.RETRY;
+            }
+            return SMTP_DISABLE.contains(status) ? Outcome.DISABLE : Outcome.REJECTED;
         }
         if (status >= 200 && status < 300) {
             return Outcome.SENT;
@@ -68,6 +98,6 @@ public record Answer(int status, String body, Duration retryAfter, String error)
             return error;
         }
         final String b = body.strip();
-        return "HTTP " + status + (b.isEmpty() ? "" : " " + (b.length() > 200 ? b.substring(0, 200) + "…" : b));
+        return (protocol == null ? HTTP : protocol) + " " + status + (b.isEmpty() ? "" : " " + (b.length() > 200 ? b.substring(0, 200) + "…" : b));
     }
 }

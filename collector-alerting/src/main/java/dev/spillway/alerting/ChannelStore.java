@@ -18,7 +18,7 @@ public final class ChannelStore {
 
     private static final Pattern ID = Pattern.compile("[A-Za-z0-9_.-]{1,64}");
     private static final String COLUMNS = "id, kind, url, enabled, disabled_reason, disabled_at, group_window_ms, "
-        + "repeat_interval_ms";
+        + "repeat_interval_ms, options";
 
     private final DataSource dataSource;
 
@@ -33,14 +33,32 @@ public final class ChannelStore {
      * @throws IllegalArgumentException naming the field and the rule
      */
     public static void validate(String id, ChannelKind kind, String url) {
+        validate(id, kind, url, java.util.Map.of());
+    }
+
+    /**
+     * Checks an id, kind, URL and the kind's options (e.g. a telegram channel's {@code bot_token} and
+     * {@code chat_id}, an email channel's {@code host}, {@code port}, {@code from}, {@code to}).
+     *
+     * @throws IllegalArgumentException starting with the field's name; never repeating a secret
+     */
+    public static void validate(String id, ChannelKind kind, String url, java.util.Map<String, String> options) {
         if (id == null || !ID.matcher(id).matches()) {
             throw new IllegalArgumentException("id must match [A-Za-z0-9_.-]{1,64}, was '" + id + "'");
         }
         if (kind == ChannelKind.LOG) {
-            throw new IllegalArgumentException("kind: the log channel is built in; use slack or webhook");
+            throw new IllegalArgumentException("kind: the log channel is built in; use slack, webhook, discord, "
+                + "teams, telegram, pagerduty, ntfy or email");
         }
         if (url == null || url.isBlank()) {
-            throw new IllegalArgumentException("url is required for a " + kind.id() + " channel");
+            if (ChannelOptions.urlRequired(kind)) {
+                throw new IllegalArgumentException("url is required for a " + kind.id() + " channel");
+            }
+            ChannelOptions.validate(kind, null, options);
+            return;
+        }
+        if (kind == ChannelKind.EMAIL) {
+            throw new IllegalArgumentException("url is not a setting of an email channel (host and port are)");
         }
         final URI u;
         try {
@@ -57,6 +75,7 @@ public final class ChannelStore {
         if (u.getHost() == null) {
             throw new IllegalArgumentException("url has no host: '" + Channel.mask(url) + "'");
         }
+        ChannelOptions.validate(kind, url, options);
     }
 
     /**
@@ -124,15 +143,36 @@ public final class ChannelStore {
      */
     public Channel put(String id, ChannelKind kind, String url, java.time.Duration groupWindow,
                        java.time.Duration repeatInterval) throws SQLException {
-        validate(id, kind, url);
+        return put(id, kind, url, groupWindow, repeatInterval, java.util.Map.of());
+    }
+
+    /**
+     * Creates or replaces a channel with the kind's options (see {@link #validate(String, ChannelKind, String,
+     * java.util.Map)}); the options replace the stored ones.
+     *
+     * @param url the endpoint; optional for telegram and pagerduty (their public API), absent for email
+     * @throws IllegalArgumentException naming the field and the rule
+     */
+    public Channel put(String id, ChannelKind kind, String url, java.time.Duration groupWindow,
+                       java.time.Duration repeatInterval, java.util.Map<String, String> options) throws SQLException {
+        url = url == null || url.isBlank() ? null : url;
+        options = options == null ? java.util.Map.of() : options;
+        validate(id, kind, url, options);
         validateRepeatInterval(repeatInterval);
         if (groupWindow == null || groupWindow.isNegative() || groupWindow.compareTo(Channel.MAX_GROUP_WINDOW) > 0) {
             throw new IllegalArgumentException("group_window must be 0s..1h, was " + groupWindow);
         }
+        if (kind == ChannelKind.PAGERDUTY && !groupWindow.isZero()) {
+            // Each alert is its own PagerDuty event (trigger and resolve pair by dedup_key); PagerDuty groups them.
+            throw new IllegalArgumentException("group_window must be 0s for a pagerduty channel (each change is its "
+                + "own event; PagerDuty groups alerts itself), was " + groupWindow);
+        }
         try (Connection c = dataSource.getConnection();
              PreparedStatement ps = c.prepareStatement("INSERT INTO notification_channels (id, kind, url, "
-                 + "group_window_ms, repeat_interval_ms) VALUES (?, ?, ?, ?, coalesce(?, 0)) ON CONFLICT (id) DO "
+                 + "group_window_ms, repeat_interval_ms, options) VALUES (?, ?, ?, ?, coalesce(?, 0), ?::jsonb) "
+                 + "ON CONFLICT (id) DO "
                  + "UPDATE SET kind = EXCLUDED.kind, url = EXCLUDED.url, group_window_ms = EXCLUDED.group_window_ms, "
+                 + "options = EXCLUDED.options, "
                  + "repeat_interval_ms = coalesce(?, notification_channels.repeat_interval_ms), "
                  + "enabled = true, disabled_reason = NULL, disabled_at = NULL RETURNING " + COLUMNS)) {
             ps.setString(1, id);
@@ -141,11 +181,12 @@ public final class ChannelStore {
             ps.setLong(4, groupWindow.toMillis());
             if (repeatInterval == null) {
                 ps.setNull(5, java.sql.Types.BIGINT);
-                ps.setNull(6, java.sql.Types.BIGINT);
+                ps.setNull(7, java.sql.Types.BIGINT);
             } else {
                 ps.setLong(5, repeatInterval.toMillis());
-                ps.setLong(6, repeatInterval.toMillis());
+                ps.setLong(7, repeatInterval.toMillis());
             }
+            ps.setString(6, Json.write(new java.util.TreeMap<>(options)));
             // The row as written, in the same statement: a concurrent DELETE cannot slip in before it is read.
             try (ResultSet rs = ps.executeQuery()) {
                 rs.next();
@@ -272,6 +313,6 @@ public final class ChannelStore {
     private static Channel read(ResultSet rs) throws SQLException {
         return new Channel(rs.getString(1), ChannelKind.parse(rs.getString(2)), rs.getString(3), rs.getBoolean(4),
             rs.getString(5), Outbox.instant(rs.getTimestamp(6)), java.time.Duration.ofMillis(rs.getLong(7)),
-            java.time.Duration.ofMillis(rs.getLong(8)));
+            java.time.Duration.ofMillis(rs.getLong(8)), Json.readStringMap(rs.getString(9)));
     }
 }

@@ -70,6 +70,8 @@ final class DeliveryLane {
     private final WebhookClient client;
     private final NotifyMetrics metrics;
     private TokenBucket bucket;
+    /** Discord, Teams, Telegram, PagerDuty, ntfy and email. */
+    private final ChannelSender sender;
 
     DeliveryLane(String channelId, String owner, DataSource dataSource, Messages messages, NotifySettings settings,
                  Clock clock, DoubleSupplier jitter, WebhookClient client, NotifyMetrics metrics) {
@@ -82,6 +84,7 @@ final class DeliveryLane {
         this.jitter = jitter;
         this.client = client;
         this.metrics = metrics;
+        this.sender = new ChannelSender(client, new SmtpClient(settings.requestTimeout(), clock), messages);
     }
 
     String channelId() {
@@ -179,7 +182,7 @@ final class DeliveryLane {
         }
         final Channel ch;
         final Instant lastCut;
-        try (PreparedStatement ps = c.prepareStatement("SELECT kind, url, group_window_ms, last_cut_at "
+        try (PreparedStatement ps = c.prepareStatement("SELECT kind, url, group_window_ms, last_cut_at, options "
             + "FROM notification_channels WHERE id = ? AND enabled")) {
             ps.setString(1, channelId);
             try (ResultSet rs = ps.executeQuery()) {
@@ -187,7 +190,7 @@ final class DeliveryLane {
                     return null;
                 }
                 ch = new Channel(channelId, ChannelKind.parse(rs.getString(1)), rs.getString(2), true, null, null,
-                    Duration.ofMillis(rs.getLong(3)), Duration.ZERO);
+                    Duration.ofMillis(rs.getLong(3)), Duration.ZERO, Json.readStringMap(rs.getString(5)));
                 lastCut = Outbox.instant(rs.getTimestamp(4));
             }
         }
@@ -314,6 +317,7 @@ final class DeliveryLane {
                 : messages.slack(row.notification(), row.id()), row.id());
             case WEBHOOK -> client.post(ch.url(), digest ? messages.webhookDigest(ch.id(), claim.members, row.id())
                 : messages.webhook(row.notification(), row.id()), row.id());
+            case DISCORD, TEAMS, TELEGRAM, PAGERDUTY, NTFY, EMAIL -> sender.send(ch, row, claim.members);
         };
     }
 

@@ -32,6 +32,11 @@ public final class Messages {
         this.publicUrl = publicUrl == null || publicUrl.isBlank() ? null : publicUrl;
     }
 
+    /** The status page's address for links, or null. */
+    String publicUrl() {
+        return publicUrl;
+    }
+
     /** {@code critical} (unavailable, down), {@code warning} (a non-normal status), or {@code ok}. */
     public static String severity(Notification n) {
         if ("unavailable".equals(n.newState()) || "down".equalsIgnoreCase(n.newState())) {
@@ -277,6 +282,348 @@ public final class Messages {
         if (publicUrl != null) {
             alert.put("generatorURL", publicUrl);
         }
+    }
+
+    // ---- Discord, Teams, Telegram, PagerDuty, ntfy, email -------------------------------------------------------
+
+    /** Discord's limits: message content 2000, embed title 256, description 4096, field value 1024, 25 fields. */
+    private static final int DISCORD_CONTENT_MAX = 2000;
+    private static final int DISCORD_DESCRIPTION_MAX = 4096;
+    private static final int DISCORD_FIELD_MAX = 1024;
+    /** Telegram's limit for a message's text. */
+    private static final int TELEGRAM_TEXT_MAX = 4096;
+    /** PagerDuty's limit for {@code payload.summary}. */
+    private static final int PAGERDUTY_SUMMARY_MAX = 1024;
+    /** Lines of a mail body stay far below SMTP's 998. */
+    private static final int MAIL_LINE_MAX = 900;
+
+    /** A Unicode circle for people: red (critical), yellow (warning), green (ok). */
+    static String circle(String severity) {
+        return switch (severity) {
+            case "critical" -> "\uD83D\uDD34";
+            case "warning" -> "\uD83D\uDFE1";
+            default -> "\uD83D\uDFE2";
+        };
+    }
+
+    private static String digestSeverity(List<Notification> members) {
+        return members.stream().anyMatch(n -> "critical".equals(severity(n))) ? "critical"
+            : members.stream().anyMatch(n -> "warning".equals(severity(n))) ? "warning" : "ok";
+    }
+
+    /** The headline without state history: {@code Monitor shop is down}. */
+    static String title(Notification n) {
+        return capitalize(n.subjectKind()) + " " + n.subject() + " " + verb(n) + " " + n.newState();
+    }
+
+    /** Discord's markdown characters, escaped with a backslash. */
+    static String discordEscape(String s) {
+        return s.replaceAll("([\\\\*_~`|>])", "\\\\$1");
+    }
+
+    /**
+     * Discord webhook JSON: {@code content} (the sentence; what notifications show) and one embed (title, colour by
+     * severity, fields, time, footer with the notification id); mentions are switched off.
+     */
+    String discord(Notification n, long id) {
+        final String sev = severity(n);
+        final ObjectNode root = Json.MAPPER.createObjectNode();
+        root.put("username", "Spillway");
+        root.put("content", cap(circle(sev) + " " + discordEscape(sentence(n)), DISCORD_CONTENT_MAX));
+        root.putObject("allowed_mentions").putArray("parse");
+        final ObjectNode embed = root.putArray("embeds").addObject();
+        embed.put("title", cap(title(n), 256));
+        embed.put("color", discordColor(sev));
+        embed.put("timestamp", iso(n.occurredAt()));
+        if (publicUrl != null) {
+            embed.put("url", publicUrl);
+        }
+        final ArrayNode fields = embed.putArray("fields");
+        fields.addObject().put("name", capitalize(n.subjectKind())).put("value", cap(n.subject(), DISCORD_FIELD_MAX))
+            .put("inline", true);
+        fields.addObject().put("name", "State").put("value", (n.oldState() == null ? "" : n.oldState() + " → ")
+            + n.newState()).put("inline", true);
+        for (Map.Entry<String, String> d : n.details().entrySet()) {
+            if (fields.size() >= 25) {
+                break;
+            }
+            if (!d.getKey().equals("status_index") && d.getValue() != null && !d.getValue().isEmpty()) {
+                fields.addObject().put("name", cap(capitalize(d.getKey().replace('_', ' ')), 256))
+                    .put("value", cap(d.getValue(), DISCORD_FIELD_MAX)).put("inline", false);
+            }
+        }
+        embed.putObject("footer").put("text", "spillway · " + n.type() + " · notification " + id);
+        return Json.write(root);
+    }
+
+    /** Discord webhook JSON for a digest: the sentence as {@code content} and the member lines in one embed. */
+    String discordDigest(List<Notification> members, long id) {
+        final String sev = digestSeverity(members);
+        final ObjectNode root = Json.MAPPER.createObjectNode();
+        root.put("username", "Spillway");
+        root.put("content", cap(circle(sev) + " " + discordEscape(digestSentence(members)), DISCORD_CONTENT_MAX));
+        root.putObject("allowed_mentions").putArray("parse");
+        final ObjectNode embed = root.putArray("embeds").addObject();
+        embed.put("title", members.size() + " changes");
+        embed.put("color", discordColor(sev));
+        embed.put("description", cap(memberLines(members, "\n"), DISCORD_DESCRIPTION_MAX));
+        if (publicUrl != null) {
+            embed.put("url", publicUrl);
+        }
+        embed.putObject("footer").put("text", "spillway · digest of " + members.size() + " changes · notification "
+            + id);
+        return Json.write(root);
+    }
+
+    private static int discordColor(String severity) {
+        return switch (severity) {
+            case "critical" -> 0xD93025;
+            case "warning" -> 0xF9AB00;
+            default -> 0x1E8E3E;
+        };
+    }
+
+    /** Up to {@value #DIGEST_MAX_ALERTS} member sentences, one a line, then how many more. */
+    private static String memberLines(List<Notification> members, String newline) {
+        final StringBuilder sb = new StringBuilder();
+        final int shown = Math.min(members.size(), DIGEST_MAX_ALERTS);
+        for (int i = 0; i < shown; i++) {
+            sb.append(circle(severity(members.get(i)))).append(' ').append(sentence(members.get(i))).append(newline);
+        }
+        if (members.size() > shown) {
+            sb.append("... and ").append(members.size() - shown).append(" more").append(newline);
+        }
+        return sb.toString().strip();
+    }
+
+    /**
+     * Microsoft Teams (incoming webhook or a workflow's "When a Teams webhook request is received"): a
+     * {@code message} with one Adaptive Card (1.4): the headline coloured by severity, the sentence, a fact set, and
+     * a link to the status page.
+     */
+    String teams(Notification n, long id) {
+        final ObjectNode card = teamsCard();
+        final ArrayNode body = card.putArray("body");
+        body.addObject().put("type", "TextBlock").put("size", "Large").put("weight", "Bolder").put("wrap", true)
+            .put("color", teamsColor(severity(n))).put("text", circle(severity(n)) + " " + title(n));
+        body.addObject().put("type", "TextBlock").put("wrap", true).put("text", sentence(n));
+        final ArrayNode facts = body.addObject().put("type", "FactSet").putArray("facts");
+        facts.addObject().put("title", capitalize(n.subjectKind())).put("value", n.subject());
+        facts.addObject().put("title", "State").put("value", (n.oldState() == null ? "" : n.oldState() + " → ")
+            + n.newState());
+        facts.addObject().put("title", "Since").put("value", iso(n.occurredAt()));
+        for (Map.Entry<String, String> d : n.details().entrySet()) {
+            if (!d.getKey().equals("status_index") && facts.size() < 20) {
+                facts.addObject().put("title", capitalize(d.getKey().replace('_', ' '))).put("value", d.getValue());
+            }
+        }
+        body.addObject().put("type", "TextBlock").put("isSubtle", true).put("size", "Small").put("wrap", true)
+            .put("text", "spillway · " + n.type() + " · notification " + id);
+        teamsLink(card);
+        return Json.write(teamsMessage(card));
+    }
+
+    /** Microsoft Teams for a digest: the sentence as the headline and one line per member. */
+    String teamsDigest(List<Notification> members, long id) {
+        final ObjectNode card = teamsCard();
+        final ArrayNode body = card.putArray("body");
+        final String sev = digestSeverity(members);
+        body.addObject().put("type", "TextBlock").put("size", "Large").put("weight", "Bolder").put("wrap", true)
+            .put("color", teamsColor(sev)).put("text", circle(sev) + " " + digestSentence(members));
+        // A TextBlock's markdown needs a blank line between paragraphs; one block per line is plainer.
+        final int shown = Math.min(members.size(), DIGEST_MAX_ALERTS);
+        for (int i = 0; i < shown; i++) {
+            body.addObject().put("type", "TextBlock").put("wrap", true).put("spacing", "None")
+                .put("text", sentence(members.get(i)));
+        }
+        if (members.size() > shown) {
+            body.addObject().put("type", "TextBlock").put("wrap", true).put("text", "... and " + (members.size()
+                - shown) + " more");
+        }
+        body.addObject().put("type", "TextBlock").put("isSubtle", true).put("size", "Small").put("wrap", true)
+            .put("text", "spillway · digest of " + members.size() + " changes · notification " + id);
+        teamsLink(card);
+        return Json.write(teamsMessage(card));
+    }
+
+    private static ObjectNode teamsCard() {
+        final ObjectNode card = Json.MAPPER.createObjectNode();
+        card.put("$schema", "http://adaptivecards.io/schemas/adaptive-card.json");
+        card.put("type", "AdaptiveCard");
+        card.put("version", "1.4");
+        return card;
+    }
+
+    private void teamsLink(ObjectNode card) {
+        if (publicUrl != null) {
+            card.putArray("actions").addObject().put("type", "Action.OpenUrl").put("title", "Open the status page")
+                .put("url", publicUrl);
+        }
+    }
+
+    private static ObjectNode teamsMessage(ObjectNode card) {
+        final ObjectNode root = Json.MAPPER.createObjectNode();
+        root.put("type", "message");
+        final ObjectNode attachment = root.putArray("attachments").addObject();
+        attachment.put("contentType", "application/vnd.microsoft.card.adaptive");
+        attachment.putNull("contentUrl");
+        attachment.set("content", card);
+        return root;
+    }
+
+    private static String teamsColor(String severity) {
+        return switch (severity) {
+            case "critical" -> "Attention";
+            case "warning" -> "Warning";
+            default -> "Good";
+        };
+    }
+
+    /** Telegram {@code sendMessage} JSON: plain text (no parse mode, so names need no escaping), no link preview. */
+    String telegram(Notification n, String chatId) {
+        return telegramText(chatId, circle(severity(n)) + " " + sentence(n) + (publicUrl == null ? "" : "\n"
+            + publicUrl));
+    }
+
+    /** Telegram {@code sendMessage} JSON for a digest: the sentence, then one line per member. */
+    String telegramDigest(List<Notification> members, String chatId) {
+        return telegramText(chatId, circle(digestSeverity(members)) + " " + digestSentence(members) + "\n\n"
+            + memberLines(members, "\n") + (publicUrl == null ? "" : "\n" + publicUrl));
+    }
+
+    private static String telegramText(String chatId, String text) {
+        final ObjectNode root = Json.MAPPER.createObjectNode();
+        root.put("chat_id", chatId);
+        root.put("text", cap(text, TELEGRAM_TEXT_MAX));
+        root.put("disable_web_page_preview", true);
+        return Json.write(root);
+    }
+
+    /**
+     * The PagerDuty dedup key of a notification: the same for an alert's firing, its reminders and its resolve
+     * ({@code spillway-} and the alert's {@link #fingerprint}), so PagerDuty pairs them into one incident.
+     */
+    static String dedupKey(Notification n) {
+        return "spillway-" + fingerprint(n);
+    }
+
+    /** Whether the notification fires (PagerDuty {@code trigger}) or resolves ({@code resolve}). */
+    static boolean fires(Notification n) {
+        return firing(n);
+    }
+
+    /**
+     * PagerDuty Events API v2 JSON: {@code trigger} with a payload (summary, source, severity, time, component,
+     * group, class, custom details) for a failure; {@code resolve} with the same {@code dedup_key} for the recovery.
+     */
+    String pagerduty(Notification n, long id, String routingKey) {
+        final ObjectNode root = Json.MAPPER.createObjectNode();
+        root.put("routing_key", routingKey);
+        final boolean trigger = firing(n);
+        root.put("event_action", trigger ? "trigger" : "resolve");
+        root.put("dedup_key", dedupKey(n));
+        if (trigger) {
+            final ObjectNode payload = root.putObject("payload");
+            payload.put("summary", cap(sentence(n), PAGERDUTY_SUMMARY_MAX));
+            payload.put("source", n.subject());
+            payload.put("severity", "critical".equals(severity(n)) ? "critical" : "warning");
+            payload.put("timestamp", iso(n.occurredAt()));
+            payload.put("component", n.subject());
+            payload.put("group", n.subjectKind());
+            payload.put("class", alertName(n));
+            final ObjectNode custom = payload.putObject("custom_details");
+            custom.put("type", n.type());
+            custom.put("old_state", n.oldState());
+            custom.put("new_state", n.newState());
+            custom.put("notification_id", id);
+            n.details().forEach(custom::put);
+            root.put("client", "Spillway");
+            if (publicUrl != null) {
+                root.put("client_url", publicUrl);
+            }
+        }
+        return Json.write(root);
+    }
+
+    /** ntfy's headers and body of one message. */
+    record Ntfy(String title, String body, int priority, String tags) {
+    }
+
+    /**
+     * ntfy: the sentence as the body; {@code Title} the headline, {@code Priority} 5 (critical), 4 (warning) or 3,
+     * {@code Tags} an emoji short code ({@code rotating_light}, {@code warning}, {@code white_check_mark}) and the
+     * subject's kind.
+     */
+    Ntfy ntfy(Notification n) {
+        final String sev = severity(n);
+        return new Ntfy(title(n), sentence(n), ntfyPriority(sev), ntfyTag(sev) + "," + n.subjectKind());
+    }
+
+    /** ntfy for a digest: the sentence as the title, one line per member as the body. */
+    Ntfy ntfyDigest(List<Notification> members) {
+        final String sev = digestSeverity(members);
+        return new Ntfy(cap(digestSentence(members), 250), memberLines(members, "\n"), ntfyPriority(sev),
+            ntfyTag(sev) + ",digest");
+    }
+
+    private static int ntfyPriority(String severity) {
+        return switch (severity) {
+            case "critical" -> 5;
+            case "warning" -> 4;
+            default -> 3;
+        };
+    }
+
+    private static String ntfyTag(String severity) {
+        return switch (severity) {
+            case "critical" -> "rotating_light";
+            case "warning" -> "warning";
+            default -> "white_check_mark";
+        };
+    }
+
+    /** A mail's subject and plain-text body (the SMTP client adds the headers). */
+    record Mail(String subject, String body) {
+    }
+
+    /** Email: {@code [spillway] <sentence>} as the subject; the body lists subject, state, time, details, link. */
+    Mail email(Notification n, long id) {
+        final StringBuilder b = new StringBuilder();
+        b.append(sentence(n)).append("\n\n");
+        b.append(capitalize(n.subjectKind())).append(": ").append(n.subject()).append('\n');
+        b.append("State: ").append(n.oldState() == null ? "" : n.oldState() + " -> ").append(n.newState()).append('\n');
+        b.append("Since: ").append(iso(n.occurredAt())).append('\n');
+        for (Map.Entry<String, String> d : n.details().entrySet()) {
+            if (!d.getKey().equals("status_index")) {
+                b.append(capitalize(d.getKey().replace('_', ' '))).append(": ").append(d.getValue()).append('\n');
+            }
+        }
+        if (publicUrl != null) {
+            b.append('\n').append("Status page: ").append(publicUrl).append('\n');
+        }
+        b.append("\n-- \nspillway, ").append(n.type()).append(", notification ").append(id).append('\n');
+        return new Mail(cap("[spillway] " + sentence(n), 200), mailLines(b.toString()));
+    }
+
+    /** Email for a digest: the sentence as the subject, one line per member in the body. */
+    Mail emailDigest(List<Notification> members, long id) {
+        final StringBuilder b = new StringBuilder();
+        b.append(digestSentence(members)).append("\n\n").append(memberLines(members, "\n")).append('\n');
+        if (publicUrl != null) {
+            b.append('\n').append("Status page: ").append(publicUrl).append('\n');
+        }
+        b.append("\n-- \nspillway, digest of ").append(members.size()).append(" changes, notification ").append(id)
+            .append('\n');
+        return new Mail(cap("[spillway] " + digestSentence(members), 200), mailLines(b.toString()));
+    }
+
+    /** Caps every line (SMTP allows 998 octets), and no bare CR. */
+    private static String mailLines(String text) {
+        final StringBuilder out = new StringBuilder(text.length());
+        for (String line : text.replace("\r", "").split("\n", -1)) {
+            out.append(cap(line, MAIL_LINE_MAX)).append('\n');
+        }
+        return out.substring(0, out.length() - 1);
     }
 
     private static String verb(Notification n) {

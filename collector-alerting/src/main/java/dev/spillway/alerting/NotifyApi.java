@@ -28,7 +28,14 @@ public final class NotifyApi {
         OutboxEntry.GROUPED);
 
     /** What a PUT body may set. */
-    private static final Set<String> FIELDS = Set.of("kind", "url", "group_window", "repeat_interval", "routes");
+    private static final Set<String> FIELDS = fields();
+
+    private static Set<String> fields() {
+        final java.util.Set<String> f = new java.util.HashSet<>(Set.of("kind", "url", "group_window",
+            "repeat_interval", "routes"));
+        f.addAll(ChannelOptions.ALL);
+        return Set.copyOf(f);
+    }
     /** What a GET answer holds besides: accepted and ignored, so a GET body can be sent back. */
     private static final Set<String> READ_ONLY = Set.of("id", "enabled", "disabled_reason", "disabled_at");
     // group_window is settable: not read-only
@@ -106,7 +113,8 @@ public final class NotifyApi {
         }
         final JsonNode kindNode = body.get("kind");
         if (kindNode != null && !kindNode.isNull() && !kindNode.isTextual()) {
-            throw ApiException.invalid("kind", "must be a string: slack or webhook");
+            throw ApiException.invalid("kind", "must be a string: slack, webhook, discord, teams, telegram, pagerduty, "
+                + "ntfy or email");
         }
         final ChannelKind kind;
         try {
@@ -121,7 +129,10 @@ public final class NotifyApi {
             }
             ApiText.requireNoControl("url", url.asText());
         }
-        java.time.Duration window = Channel.DEFAULT_GROUP_WINDOW;
+        // PagerDuty pairs each alert's trigger and resolve by its dedup key, and groups incidents itself.
+        java.time.Duration window = kind == ChannelKind.PAGERDUTY ? java.time.Duration.ZERO
+            : Channel.DEFAULT_GROUP_WINDOW;
+        final Map<String, String> options = options(req.param("id"), kind, body);
         final JsonNode gw = body.get("group_window");
         if (gw != null && !gw.isNull()) {
             try {
@@ -171,11 +182,12 @@ public final class NotifyApi {
         final Channel stored;
         try {
             stored = channels.put(req.param("id"), kind, url == null || url.isNull() ? null : url.asText(), window,
-                repeat);
+                repeat, options);
         } catch (IllegalArgumentException e) {
             final String m = e.getMessage();
+            final String first = m.split("[ :]", 2)[0];
             final String field = m.startsWith("id") ? "id" : m.startsWith("kind") ? "kind"
-                : m.startsWith("group_window") ? "group_window" : "url";
+                : m.startsWith("group_window") ? "group_window" : FIELDS.contains(first) ? first : "url";
             throw ApiException.invalid(field, m);
         }
         try {
@@ -185,6 +197,54 @@ public final class NotifyApi {
         }
         channelsChanged.run();
         return ApiResponse.ok(view(stored, routes));
+    }
+
+    /**
+     * The kind's options from a PUT body: strings (a {@code port} may be a number, {@code to} a list of addresses
+     * or one comma-separated string); a secret given as {@value Channel#MASK} (as a GET shows it) keeps the stored
+     * one.
+     */
+    private Map<String, String> options(String id, ChannelKind kind, JsonNode body) throws Exception {
+        final Map<String, String> out = new java.util.TreeMap<>();
+        Channel existing = null;
+        for (String key : ChannelOptions.ALL) {
+            final JsonNode v = body.get(key);
+            if (v == null || v.isNull()) {
+                continue;
+            }
+            final String text;
+            if ("to".equals(key) && v.isArray()) {
+                final List<String> to = new ArrayList<>();
+                for (JsonNode a : v) {
+                    if (!a.isTextual() || a.asText().contains(",")) {
+                        throw ApiException.invalid("to", "must be a list of addresses such as [\"ops@example.org\"]");
+                    }
+                    to.add(a.asText().trim());
+                }
+                text = String.join(",", to);
+            } else if ("port".equals(key) && v.isIntegralNumber()) {
+                text = v.asText();
+            } else if (v.isTextual()) {
+                text = v.asText();
+            } else {
+                throw ApiException.invalid(key, "must be a string" + ("to".equals(key) ? " or a list of addresses"
+                    : "port".equals(key) ? " or a number" : ""));
+            }
+            if (!"ca_cert".equals(key)) {
+                ApiText.requireNoControl(key, text);
+            }
+            if (Channel.SECRET_OPTIONS.contains(key) && Channel.MASK.equals(text)) {
+                existing = existing != null ? existing : channels.get(id).orElse(null);
+                if (existing == null || existing.kind() != kind || existing.option(key) == null) {
+                    throw ApiException.invalid(key, "'" + Channel.MASK + "' keeps the stored secret, but this " + kind.id()
+                        + " channel has none stored; give the value");
+                }
+                out.put(key, existing.option(key));
+            } else {
+                out.put(key, text);
+            }
+        }
+        return out;
     }
 
     private ApiResponse notifications(ApiRequest req) throws Exception {
@@ -223,6 +283,16 @@ public final class NotifyApi {
         m.put("disabled_at", c.disabledAt() == null ? null : c.disabledAt().toString());
         m.put("group_window", dev.spillway.runtime.config.Units.formatDuration(c.groupWindow()));
         m.put("repeat_interval", dev.spillway.runtime.config.Units.formatDuration(c.repeatInterval()));
+        // The kind's options, secrets as "***" (a PUT with "***" keeps them).
+        for (Map.Entry<String, String> o : c.maskedOptions().entrySet()) {
+            if ("to".equals(o.getKey())) {
+                m.put("to", ChannelOptions.recipients(o.getValue()));
+            } else if ("port".equals(o.getKey())) {
+                m.put("port", ChannelOptions.port(o.getValue()));
+            } else {
+                m.put(o.getKey(), o.getValue());
+            }
+        }
         final List<Map<String, String>> rs = new ArrayList<>();
         for (ChannelStore.Route r : routes) {
             rs.add(Map.of("scope", r.scope(), "target", r.target()));

@@ -43,19 +43,29 @@ final class WebhookClient {
 
     /** Sends and classifies; never throws for what the network or the receiver does. */
     Answer post(String url, String json, long notificationId) throws InterruptedException {
+        return post(url, "application/json; charset=utf-8", json, java.util.Map.of(), notificationId);
+    }
+
+    /**
+     * Sends a body of any type with extra headers (e.g. ntfy's {@code Title}, {@code Authorization}) and
+     * classifies the answer; never throws for what the network or the receiver does. The URL may hold a secret
+     * (Telegram's bot token): no answer or error repeats it.
+     */
+    Answer post(String url, String contentType, String body, java.util.Map<String, String> headers,
+                long notificationId) throws InterruptedException {
         final HttpRequest request;
         try {
-            request = HttpRequest.newBuilder(URI.create(url))
+            final HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(url))
                 .timeout(timeout)
-                .header("Content-Type", "application/json; charset=utf-8")
+                .header("Content-Type", contentType)
                 .header("User-Agent", "spillway-collector")
                 .header("X-Spillway-Notification-Id", Long.toString(notificationId))
                 // The same key on every retry of one message (and after a crash): receivers that dedupe use it.
-                .header("Idempotency-Key", "spillway-" + notificationId)
-                .POST(HttpRequest.BodyPublishers.ofString(json, StandardCharsets.UTF_8))
-                .build();
+                .header("Idempotency-Key", "spillway-" + notificationId);
+            headers.forEach(b::header);
+            request = b.POST(HttpRequest.BodyPublishers.ofString(body, StandardCharsets.UTF_8)).build();
         } catch (IllegalArgumentException e) {
-            return new Answer(400, "invalid url: " + e.getMessage(), null, null);
+            return new Answer(400, "invalid request to " + Channel.mask(url), null, null);
         }
         // The whole exchange (connect, headers, body) is bounded: JDK's request timeout alone stops at the headers.
         final CompletableFuture<HttpResponse<String>> exchange =

@@ -39,6 +39,11 @@ class HttpStalledUploadsTest {
         try (TestDatabase db = TestDatabase.create("collector_stalled_uploads");
              CollectorHarness h = CollectorHarness.start(db, "--http-read-timeout", "5m")) {
             final InetSocketAddress addr = h.collector.httpAddress();
+            // One write before the stall: the test client's first request pays for its own start-up (classes,
+            // connection), which is not what the goal measures; this one is the baseline printed beside the others.
+            final long w0 = System.nanoTime();
+            assertEquals(204, h.post("/api/v2/write", "small v=-1 1699999999999999999\n").statusCode());
+            final long warmMicros = (System.nanoTime() - w0) / 1_000;
             final byte[] start = ("POST /api/v2/write HTTP/1.1\r\nHost: 127.0.0.1:" + addr.getPort() + "\r\nContent-Length: " + DECLARED
                 + "\r\n\r\nstalled v=1\n").getBytes(StandardCharsets.US_ASCII);
             for (int i = 0; i < STALLED; i++) {
@@ -60,12 +65,12 @@ class HttpStalledUploadsTest {
                 assertEquals(204, r.statusCode(), r.body());
             }
             // ack=accept: the 204 comes before the commit.
-            Await.until(Duration.ofSeconds(30), () -> h.count("measurement = 'small'") == WRITES, "every write stored");
+            Await.until(Duration.ofSeconds(30), () -> h.count("measurement = 'small'") == WRITES + 1, "every write stored");
             assertEquals(7 * DECLARED, h.collector.listeners().httpBufferedBytes(), "the stalled uploads still hold");
             final List<Long> sorted = micros.stream().sorted().toList();
             System.out.printf("stalled uploads: %d declared %d MiB each, %d MiB reserved, 2 refused; %d one-line writes "
-                    + "answered 204: first %d us, median %d us, max %d us%n", STALLED, DECLARED >> 20,
-                (7 * DECLARED) >> 20, WRITES, micros.get(0), sorted.get(WRITES / 2), sorted.get(WRITES - 1));
+                    + "answered 204: first %d us, median %d us, max %d us (one before the stall: %d us)%n", STALLED,
+                DECLARED >> 20, (7 * DECLARED) >> 20, WRITES, micros.get(0), sorted.get(WRITES / 2), sorted.get(WRITES - 1), warmMicros);
         } finally {
             for (SocketChannel c : stalled) {
                 c.close();

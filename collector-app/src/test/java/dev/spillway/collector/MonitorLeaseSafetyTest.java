@@ -147,6 +147,39 @@ class MonitorLeaseSafetyTest {
         }
     }
 
+    @Test
+    void aCheckThatEndsAfterItsLeaseMovedDoesNotUndoTheNewHoldersState() throws Exception {
+        try (CollectorHarness h = CollectorHarness.start(db, "--monitor-lease-ttl", "2s")) {
+            final HttpResponse<String> created = h.put("/api/v1/monitors/s", "{\"url\":\"" + target.url("/s")
+                + "\",\"interval\":\"20s\",\"timeout\":\"16s\",\"failure_threshold\":1}", "Content-Type",
+                "application/json");
+            assertEquals(201, created.statusCode(), created.body());
+            Await.untilNoThrow(WAIT, () -> "UP".equals(get(h, "/api/v1/monitors/s").get("status").get("state")
+                .asText()), "s is UP");
+            // The next check hangs 12 s (and then answers 200); while it hangs, the lease moves to another collector,
+            // which sees the target down and records DOWN.
+            target.on("/s", TargetServer.Behaviour.slow(12_000));
+            final long executed = get(h, "/api/v1/status").get("checks").get("executed").asLong();
+            Await.untilNoThrow(WAIT, () -> target.hits("/s").size() == 2, "the second check in flight");
+            db.execute("INSERT INTO monitor_collectors (id, host, started_at, seen_at, expires_at) VALUES ('thief', "
+                + "'elsewhere', now(), now(), now() + interval '1 hour')");
+            db.execute("UPDATE monitor_leases SET holder = 'thief', expires_at = now() + interval '1 hour' "
+                + "WHERE monitor = 's'");
+            Await.untilNoThrow(WAIT, () -> get(h, "/api/v1/status").get("leases").get("held").asInt() == 0,
+                "this collector lets go of s");
+            otherCollectorRecordsDown(true);
+            assertEquals("DOWN", get(h, "/api/v1/monitors/s").get("status").get("state").asText(),
+                "the API shows the holder's state (and this collector now knows its row)");
+            // The hanging check answers 200 now: an older result than the holder's, it must not flip s back UP.
+            Await.untilNoThrow(WAIT, () -> get(h, "/api/v1/status").get("checks").get("executed").asLong()
+                > executed, "the hanging check ended");
+            Await.untilNoThrow(WAIT, () -> metric(h, "spillway_monitor_results_after_lease_total") == 1,
+                "the late result counted");
+            assertEquals(List.of("->UP", "UP>DOWN"), transitions(db).get("s"), "no DOWN>UP from the late result");
+            assertEquals("DOWN", text("SELECT state FROM monitor_state WHERE name = 's'"));
+        }
+    }
+
     /** Waits until this collector's heartbeat row was renewed {@code n} more times (each round renews it). */
     private void awaitRounds(String collector, int n) throws Exception {
         final String sql = "SELECT seen_at::text FROM monitor_collectors WHERE id = '" + collector + "'";

@@ -55,11 +55,17 @@ class MonitorLeasesEndToEndTest {
     /** A {@code --monitors} file: {@code n} monitors at {@code interval} against {@code target}. */
     static Path monitorsFile(Path dir, TargetServer target, int n, Duration interval, int failureThreshold)
         throws Exception {
+        return monitorsFile(dir, target, n, interval, Duration.ofSeconds(1), failureThreshold);
+    }
+
+    static Path monitorsFile(Path dir, TargetServer target, int n, Duration interval, Duration timeout,
+                             int failureThreshold) throws Exception {
         final StringBuilder yaml = new StringBuilder("monitors:\n");
         for (int i = 0; i < n; i++) {
             target.on(path(name(i)), TargetServer.Behaviour.ok("ok"));
             yaml.append("  - name: ").append(name(i)).append("\n    url: ").append(target.url(path(name(i))))
-                .append("\n    interval: ").append(interval.toMillis()).append("ms\n    timeout: 1s\n")
+                .append("\n    interval: ").append(interval.toMillis()).append("ms\n    timeout: ")
+                .append(timeout.toMillis()).append("ms\n")
                 .append("    failure_threshold: ").append(failureThreshold).append('\n');
         }
         final Path file = dir.resolve("monitors.yaml");

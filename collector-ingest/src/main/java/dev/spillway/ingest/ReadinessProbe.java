@@ -1,5 +1,6 @@
 package dev.spillway.ingest;
 
+import dev.spillway.runtime.lifecycle.ServiceThreads;
 import dev.spillway.telemetry.Pipeline;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -62,11 +63,7 @@ public final class ReadinessProbe implements AutoCloseable {
         // Not ready until the first check ran.
         this.upstreamProblem = upstreamCheck == null ? null : NOT_CHECKED;
         this.lastOkNanos = System.nanoTime() - FRESH_NANOS; // not ready until the first check passes
-        this.timer = Executors.newSingleThreadScheduledExecutor(r -> {
-            final Thread t = new Thread(r, "readiness-probe");
-            t.setDaemon(true);
-            return t;
-        });
+        this.timer = Executors.newSingleThreadScheduledExecutor(ServiceThreads.single("readiness-probe"));
         timer.scheduleWithFixedDelay(this::check, 0, 1, TimeUnit.SECONDS);
     }
 

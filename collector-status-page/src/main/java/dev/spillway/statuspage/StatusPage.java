@@ -1,5 +1,6 @@
 package dev.spillway.statuspage;
 
+import dev.spillway.runtime.lifecycle.ServiceThreads;
 import dev.spillway.runtime.api.ApiException;
 import dev.spillway.runtime.api.ApiRequest;
 import dev.spillway.runtime.api.ApiResponse;
@@ -98,26 +99,14 @@ public final class StatusPage implements AutoCloseable {
         this.badges = new Badges(dataSource, clock, maintenance.forReports());
         this.rollups = new CheckRollups(dataSource, eventsTable, clock);
         this.pipeline = new PipelinePanel(history, stats, ringCapacity, databaseReady, System::currentTimeMillis);
-        this.sampler = Executors.newSingleThreadScheduledExecutor(r -> {
-            final Thread t = new Thread(r, "status-page-sampler");
-            t.setDaemon(true);
-            return t;
-        });
+        this.sampler = Executors.newSingleThreadScheduledExecutor(ServiceThreads.single("status-page-sampler"));
         this.sampler.scheduleAtFixedRate(this::sample, 0, PipelineHistory.STEP_MILLIS, TimeUnit.MILLISECONDS);
         // Its own thread: a refresh can take long (a catch-up after downtime, many monitors) and must not hold up
         // the pipeline samples, whose plot would otherwise show a gap.
-        this.rollupKeeper = Executors.newSingleThreadScheduledExecutor(r -> {
-            final Thread t = new Thread(r, "status-page-rollups");
-            t.setDaemon(true);
-            return t;
-        });
+        this.rollupKeeper = Executors.newSingleThreadScheduledExecutor(ServiceThreads.single("status-page-rollups"));
         this.rollupKeeper.scheduleWithFixedDelay(this::refreshRollups, 0, CheckRollups.REFRESH_PERIOD.toMillis(),
             TimeUnit.MILLISECONDS);
-        this.snapshots = Executors.newSingleThreadScheduledExecutor(r -> {
-            final Thread t = new Thread(r, "status-page-snapshot");
-            t.setDaemon(true);
-            return t;
-        });
+        this.snapshots = Executors.newSingleThreadScheduledExecutor(ServiceThreads.single("status-page-snapshot"));
         // The first read after start pays for cold connections, catalog caches, class loading and JIT: done here,
         // not by the first visitor. Its result is kept only for visitors who came while it ran (monitors added
         // after it must show at once).

@@ -112,6 +112,21 @@ public final class TargetServer implements AutoCloseable {
         return ctx;
     }
 
+    /**
+     * The certificate of {@link #selfSigned(Path, int)} (made first if missing) as PEM text, for a client to trust
+     * it (e.g. an email channel's {@code ca_cert}).
+     */
+    public static String selfSignedCertificatePem(Path dir, int days) throws Exception {
+        selfSigned(dir, days);
+        final KeyStore store = KeyStore.getInstance("PKCS12");
+        try (var in = Files.newInputStream(dir.resolve("target-" + days + "d.p12"))) {
+            store.load(in, "changeit".toCharArray());
+        }
+        final byte[] der = store.getCertificate("target").getEncoded();
+        return "-----BEGIN CERTIFICATE-----\n" + java.util.Base64.getMimeEncoder(64, "\n".getBytes(
+            StandardCharsets.US_ASCII)).encodeToString(der) + "\n-----END CERTIFICATE-----\n";
+    }
+
     /** Sets what {@code path} answers. */
     public TargetServer on(String path, Behaviour b) {
         paths.put(path, b);

@@ -1,5 +1,6 @@
 package dev.spillway.collector.db;
 
+import dev.spillway.runtime.lifecycle.ServiceThreads;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -74,11 +75,7 @@ public final class EmbeddedDatabase implements AutoCloseable {
         this.binaries = binaries;
         this.secrets = secrets;
         this.port = port;
-        this.supervisor = Executors.newSingleThreadScheduledExecutor(r -> {
-            final Thread t = new Thread(r, "embedded-postgres-supervisor");
-            t.setDaemon(true);
-            return t;
-        });
+        this.supervisor = Executors.newSingleThreadScheduledExecutor(ServiceThreads.single("embedded-postgres-supervisor"));
     }
 
     /**

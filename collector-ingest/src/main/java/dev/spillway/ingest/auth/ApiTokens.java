@@ -1,5 +1,6 @@
 package dev.spillway.ingest.auth;
 
+import dev.spillway.runtime.lifecycle.ServiceThreads;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.spillway.runtime.api.ApiAccess;
 import dev.spillway.runtime.api.ApiException;
@@ -83,11 +84,7 @@ public final class ApiTokens implements AutoCloseable {
 
     private ApiTokens(DataSource dataSource) {
         this.dataSource = dataSource;
-        this.reloader = Executors.newSingleThreadScheduledExecutor(r -> {
-            final Thread t = new Thread(r, "api-tokens");
-            t.setDaemon(true);
-            return t;
-        });
+        this.reloader = Executors.newSingleThreadScheduledExecutor(ServiceThreads.single("api-tokens"));
     }
 
     /** This module's schema step (50, among the ingest module's 1-99). */

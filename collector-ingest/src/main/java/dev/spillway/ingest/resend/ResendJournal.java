@@ -1,5 +1,6 @@
 package dev.spillway.ingest.resend;
 
+import dev.spillway.runtime.lifecycle.ServiceThreads;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -64,8 +65,7 @@ final class ResendJournal implements AutoCloseable {
         this.windowMillis = windowMillis;
         this.rotateRecords = Math.max(1_000, maxRequests / 4);
         this.maxFiles = (maxRequests + rotateRecords - 1) / rotateRecords + 1;
-        this.syncer = new Thread(this::syncLoop, "resend-journal-sync");
-        this.syncer.setDaemon(true);
+        this.syncer = ServiceThreads.single("resend-journal-sync").newThread(this::syncLoop);
     }
 
     /**

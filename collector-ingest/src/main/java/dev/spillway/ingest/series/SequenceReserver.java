@@ -1,5 +1,6 @@
 package dev.spillway.ingest.series;
 
+import dev.spillway.runtime.lifecycle.ServiceThreads;
 import dev.spillway.telemetry.timescale.SqlStates;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -109,8 +110,7 @@ final class SequenceReserver implements AutoCloseable {
         if (dataSource == null && store == null) {
             throw new IllegalArgumentException("a reserver without a database needs a local store");
         }
-        this.thread = new Thread(this::run, "series-sequences");
-        this.thread.setDaemon(true);
+        this.thread = ServiceThreads.single("series-sequences").newThread(this::run);
     }
 
     void recovery(Recovery r) {

@@ -1,5 +1,6 @@
 package dev.spillway.ingest.series;
 
+import dev.spillway.runtime.lifecycle.ServiceThreads;
 import dev.spillway.runtime.lifecycle.Service;
 import dev.spillway.runtime.lifecycle.Deadline;
 import dev.spillway.telemetry.timescale.SqlStates;
@@ -119,13 +120,8 @@ public final class SeriesRegistry implements AutoCloseable, Service {
         // With a store, a taker waits at most for the one round that finds the database gone (a connection timeout).
         this.sequences = new SequenceReserver(dataSource, byId.values(), store, reserveInterval,
             Duration.ofSeconds(store == null ? 5 : 15));
-        final AtomicInteger n = new AtomicInteger();
         this.executor = new ThreadPoolExecutor(threads, threads, 0, TimeUnit.SECONDS, new LinkedBlockingQueue<>(),
-            r -> {
-                final Thread t = new Thread(r, "series-" + n.incrementAndGet());
-                t.setDaemon(true);
-                return t;
-            });
+            ServiceThreads.pool("series"));
         if (announcer != null) {
             recoverEdge();
             sequences.start();

@@ -1,5 +1,6 @@
 package dev.spillway.runtime.api;
 
+import dev.spillway.runtime.lifecycle.ServiceThreads;
 import dev.spillway.runtime.log.LogText;
 import dev.spillway.runtime.log.RateLimitedLog;
 import org.slf4j.Logger;
@@ -19,7 +20,6 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * The one router of the collector's JSON APIs ({@code /api/v1/...}) and pages. Every route shares one
@@ -79,13 +79,8 @@ public final class ApiRouter implements AutoCloseable {
      */
     public ApiRouter(int maxBody, int threads, int queue) {
         this.maxBody = maxBody;
-        final AtomicInteger n = new AtomicInteger();
         this.executor = new ThreadPoolExecutor(threads, threads, 30, TimeUnit.SECONDS, new ArrayBlockingQueue<>(queue),
-            r -> {
-                final Thread t = new Thread(r, "api-" + n.incrementAndGet());
-                t.setDaemon(true);
-                return t;
-            });
+            ServiceThreads.pool("api"));
         executor.allowCoreThreadTimeOut(true);
     }
 

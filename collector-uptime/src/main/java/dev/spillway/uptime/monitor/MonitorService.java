@@ -95,6 +95,7 @@ public final class MonitorService implements AutoCloseable, Service {
     private final Duration leaseTtl;
     private final MonitorLeases.Listener leaseListener = new LeaseListener();
     private final Counter stateConflicts;
+    private final Counter resultsAfterLease;
     private final Counter leasesAcquired;
     private final Counter leasesReleased;
     private volatile String fingerprint;
@@ -196,6 +197,9 @@ public final class MonitorService implements AutoCloseable, Service {
         this.stateConflicts = Counter.builder("spillway.monitor.state.conflicts")
             .description("state writes refused because another collector had changed the state row (the result is "
                 + "kept as a point; the state is re-read)").register(meters);
+        this.resultsAfterLease = Counter.builder("spillway.monitor.results.after.lease")
+            .description("results of checks that ended after this collector lost the monitor's lease: kept as points, "
+                + "never applied to the state (the new holder's checks decide it)").register(meters);
         this.leasesAcquired = Counter.builder("spillway.monitor.leases.acquired")
             .description("monitor leases this collector claimed").register(meters);
         this.leasesReleased = Counter.builder("spillway.monitor.leases.released")
@@ -881,8 +885,16 @@ public final class MonitorService implements AutoCloseable, Service {
                 if (rt == null) {
                     continue; // deleted while the check ran
                 }
-                if (leases != null && leases.holds(spec.name())) {
+                final boolean held = leases == null || leases.holds(spec.name());
+                if (leases != null && held) {
                     perMonitor.export(spec.name(), rt);
+                }
+                if (!held && !spec.located()) {
+                    // The check started while this collector held the lease and ended after it moved: the new
+                    // holder may already have recorded a later result, and this older one must not undo it (a
+                    // flip back and forth, announced twice). Located monitors keep per-location rows instead.
+                    resultsAfterLease.increment();
+                    continue;
                 }
                 synchronized (rt) {
                     rt.last = r;

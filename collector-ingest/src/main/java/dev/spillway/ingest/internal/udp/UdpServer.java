@@ -1,5 +1,6 @@
 package dev.spillway.ingest.internal.udp;
 
+import dev.spillway.runtime.lifecycle.ServiceThreads;
 import dev.spillway.ingest.Listeners;
 import dev.spillway.runtime.config.HostPort;
 import dev.spillway.runtime.config.Units;
@@ -58,8 +59,7 @@ public final class UdpServer {
         this.kernelDrops = kernelDrops;
         this.queue = queue;
         this.ingestor = ingestor;
-        this.worker = new Thread(this::drain, "udp-ingest");
-        worker.setDaemon(true);
+        this.worker = ServiceThreads.single("udp-ingest").newThread(this::drain);
     }
 
     /**
