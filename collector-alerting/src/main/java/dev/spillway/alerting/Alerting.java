@@ -52,6 +52,13 @@ public final class Alerting implements NotificationQueue {
                     + "with PUT /api/v1/channels/slack or give a new URL)", slack.disabledAt(), slack.disabledReason());
             }
         }
+        if (!settings.windows().isEmpty()) {
+            final Maintenance maintenance = new Maintenance(ds);
+            for (MaintenanceWindow w : settings.windows()) {
+                maintenance.put(w);
+            }
+            LOG.info("--monitors: {} maintenance windows applied", settings.windows().size());
+        }
         transitions.addListener(new MonitorNotifications(clock, relay::wakeup));
         new NotifyApi(ds, relay::wakeup, clock).register(router);
         new MaintenanceApi(new Maintenance(ds), clock).register(router);

@@ -4,7 +4,10 @@ import dev.spillway.runtime.db.Migration;
 
 import java.util.List;
 
-/** The alerting module's DDL (schema steps 200-299): notification channels and the transactional outbox. */
+/**
+ * The alerting module's DDL (schema steps 200-299): notification channels and the transactional outbox, maintenance
+ * windows, routes, reminders (213), channel kinds (220) and held notifications released when their hold ends (221).
+ */
 public final class AlertingSchema {
 
     /** Notification channels (Slack, webhook, Discord, Teams, Telegram, PagerDuty, ntfy, email, the built-in log). */
@@ -136,6 +139,20 @@ public final class AlertingSchema {
                         + "CHECK (kind IN ('slack', 'webhook', 'log', 'discord', 'teams', 'telegram', 'pagerduty', "
                         + "'ntfy', 'email'))",
                     "ALTER TABLE " + NOTIFICATION_CHANNELS + " ADD COLUMN IF NOT EXISTS options jsonb NOT NULL "
-                        + "DEFAULT '{}'"));
+                        + "DEFAULT '{}'"),
+                // Dependencies and the end of holds: a notification held by a down parent names it (parent_kind,
+                // parent; window_id is then null), and a held notification is released (released_at) once nothing
+                // holds its subject any more: what changed meanwhile is announced once, or nothing. Rows held
+                // before this step count as released.
+                Migration.sql(221, "parents and released holds",
+                    "ALTER TABLE " + NOTIFICATION_HELD + " ALTER COLUMN window_id DROP NOT NULL, "
+                        + "ADD COLUMN IF NOT EXISTS parent_kind text, "
+                        + "ADD COLUMN IF NOT EXISTS parent text, "
+                        + "ADD COLUMN IF NOT EXISTS released_at timestamptz",
+                    "UPDATE " + NOTIFICATION_HELD + " SET released_at = held_at WHERE released_at IS NULL",
+                    "CREATE INDEX IF NOT EXISTS " + NOTIFICATION_HELD + "_open_idx ON " + NOTIFICATION_HELD
+                        + " (subject_kind, subject, id) WHERE released_at IS NULL",
+                    "CREATE INDEX IF NOT EXISTS " + NOTIFICATION_HELD + "_parent_idx ON " + NOTIFICATION_HELD
+                        + " (parent_kind, parent, held_at) WHERE parent IS NOT NULL"));
     }
 }

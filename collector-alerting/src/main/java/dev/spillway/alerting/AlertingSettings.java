@@ -12,8 +12,26 @@ import java.time.Duration;
  * @param publicUrl the status page's public address, linked from messages, or null
  * @param notifyMaxAge how long undelivered notifications are retried before they are given up
  * @param groupWindow the group window of the {@code slack} channel made from {@code --slack-webhook}
+ * @param windows maintenance windows declared in the {@code --monitors} file, validated, put at start (windows not in
+ *     the file are left alone)
  */
-public record AlertingSettings(String slackWebhook, String publicUrl, Duration notifyMaxAge, Duration groupWindow) {
+public record AlertingSettings(String slackWebhook, String publicUrl, Duration notifyMaxAge, Duration groupWindow,
+                               java.util.List<MaintenanceWindow> windows) {
+
+    /** Copies the windows. */
+    public AlertingSettings {
+        windows = java.util.List.copyOf(windows);
+    }
+
+    /** Without declared windows. */
+    public AlertingSettings(String slackWebhook, String publicUrl, Duration notifyMaxAge, Duration groupWindow) {
+        this(slackWebhook, publicUrl, notifyMaxAge, groupWindow, java.util.List.of());
+    }
+
+    /** The same settings with these declared windows. */
+    public AlertingSettings withWindows(java.util.List<MaintenanceWindow> declared) {
+        return new AlertingSettings(slackWebhook, publicUrl, notifyMaxAge, groupWindow, declared);
+    }
 
     /** Settings without a group window option: the default window. */
     public AlertingSettings(String slackWebhook, String publicUrl, Duration notifyMaxAge) {
@@ -25,6 +43,6 @@ public record AlertingSettings(String slackWebhook, String publicUrl, Duration n
     public String toString() {
         return "slackWebhook=" + (slackWebhook == null ? "none" : "set") + " publicUrl="
             + (publicUrl == null ? "none" : publicUrl) + " notifyMaxAge=" + Units.formatDuration(notifyMaxAge)
-            + " groupWindow=" + Units.formatDuration(groupWindow);
+            + " groupWindow=" + Units.formatDuration(groupWindow) + " windows=" + windows.size();
     }
 }

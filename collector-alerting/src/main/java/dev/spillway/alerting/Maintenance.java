@@ -32,7 +32,11 @@ public final class Maintenance {
         this.dataSource = dataSource;
     }
 
-    /** A notification a window held: recorded, not announced. */
+    /**
+     * A notification a window or a down parent held: recorded, not announced.
+     *
+     * @param windowId the window's id, or {@code parent:<name>} when a parent held it
+     */
     public record Held(long id, String windowId, Notification notification, Instant heldAt) {
     }
 
@@ -41,6 +45,21 @@ public final class Maintenance {
      * the state change's transaction), or null.
      */
     static String holdingWindow(Connection c, Notification n, Instant now) throws SQLException {
+        final List<MaintenanceWindow> open = openWindows(c, now);
+        Map<String, String> tags = null;
+        for (MaintenanceWindow w : open) {
+            if ("tag".equals(w.scope()) && tags == null) {
+                tags = "monitor".equals(n.subjectKind()) ? monitorTags(c, n.subject()) : Map.of();
+            }
+            if (w.covers(n.subjectKind(), n.subject(), tags == null ? Map.of() : tags)) {
+                return w.id();
+            }
+        }
+        return null;
+    }
+
+    /** The windows open at {@code now}, read on the caller's connection. */
+    static List<MaintenanceWindow> openWindows(Connection c, Instant now) throws SQLException {
         final List<MaintenanceWindow> open = new ArrayList<>();
         try (PreparedStatement ps = c.prepareStatement("SELECT " + COLUMNS + " FROM maintenance_windows "
             + "WHERE (starts_at IS NULL OR starts_at <= ?) AND (ends_at IS NULL OR ends_at > ?) ORDER BY id")) {
@@ -55,16 +74,7 @@ public final class Maintenance {
                 }
             }
         }
-        Map<String, String> tags = null;
-        for (MaintenanceWindow w : open) {
-            if ("tag".equals(w.scope()) && tags == null) {
-                tags = "monitor".equals(n.subjectKind()) ? monitorTags(c, n.subject()) : Map.of();
-            }
-            if (w.covers(n.subjectKind(), n.subject(), tags == null ? Map.of() : tags)) {
-                return w.id();
-            }
-        }
-        return null;
+        return open;
     }
 
     private static Map<String, String> monitorTags(Connection c, String monitor) throws SQLException {
@@ -76,11 +86,18 @@ public final class Maintenance {
         }
     }
 
-    /** Records a held notification, on the caller's connection. */
-    static void hold(Connection c, Notification n, String windowId, Instant now) throws SQLException {
+    /**
+     * Records a held notification, on the caller's connection, under the subject's hold lock.
+     *
+     * @param windowId the window that holds it, or null when a parent does
+     * @param parent the parent that holds it (when no window does), or null
+     */
+    static void hold(Connection c, Notification n, String windowId, Holds.Parent parent, Instant now)
+        throws SQLException {
+        Holds.lock(c, n.subjectKind(), n.subject());
         try (PreparedStatement ps = c.prepareStatement("INSERT INTO notification_held (window_id, type, "
-            + "subject_kind, subject, old_state, new_state, occurred_at, details, held_at) "
-            + "VALUES (?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?)")) {
+            + "subject_kind, subject, old_state, new_state, occurred_at, details, held_at, parent_kind, parent) "
+            + "VALUES (?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?, ?, ?)")) {
             ps.setString(1, windowId);
             ps.setString(2, n.type());
             ps.setString(3, n.subjectKind());
@@ -90,8 +107,33 @@ public final class Maintenance {
             ps.setTimestamp(7, Timestamp.from(n.occurredAt()));
             ps.setString(8, Json.write(n.details()));
             ps.setTimestamp(9, Timestamp.from(now));
+            ps.setString(10, parent == null ? null : parent.kind());
+            ps.setString(11, parent == null ? null : parent.name());
             ps.executeUpdate();
         }
+    }
+
+    /**
+     * Validates the windows a {@code --monitors} file declares, with the API's rules and messages. A snooze
+     * ({@code for}) is refused there: it counts from when it is made, and a file is applied at every start.
+     *
+     * @throws dev.spillway.runtime.config.ConfigException {@code "<file>: maintenance entry 2 ('nightly'): cron: ..."}
+     */
+    public static List<MaintenanceWindow> declared(List<dev.spillway.uptime.monitor.MonitorFile.DeclaredWindow> windows) {
+        final List<MaintenanceWindow> out = new ArrayList<>();
+        for (dev.spillway.uptime.monitor.MonitorFile.DeclaredWindow d : windows) {
+            try {
+                if (d.body().has("for")) {
+                    throw dev.spillway.runtime.api.ApiException.invalid("for", "a snooze counts from when it is made: "
+                        + "use the API for it (PUT /api/v1/maintenance/{id}); the file declares windows with starts_at "
+                        + "and ends_at, or cron, duration and zone");
+                }
+                out.add(MaintenanceApi.parse(d.id(), d.body(), Instant.EPOCH));
+            } catch (dev.spillway.runtime.api.ApiException e) {
+                throw new dev.spillway.runtime.config.ConfigException(d.where() + ": " + e.getMessage());
+            }
+        }
+        return out;
     }
 
     /** Creates or replaces a window. */
@@ -235,7 +277,8 @@ public final class Maintenance {
     /** The newest held notifications. */
     public List<Held> held(int limit) throws SQLException {
         try (Connection c = dataSource.getConnection();
-             PreparedStatement ps = c.prepareStatement("SELECT id, window_id, type, subject_kind, subject, old_state, "
+             PreparedStatement ps = c.prepareStatement("SELECT id, coalesce(window_id, 'parent:' || parent), type, "
+                 + "subject_kind, subject, old_state, "
                  + "new_state, occurred_at, details::text, held_at FROM notification_held ORDER BY id DESC LIMIT ?")) {
             ps.setInt(1, limit);
             final List<Held> out = new ArrayList<>();

@@ -63,7 +63,9 @@ public final class MaintenanceApi {
             for (Maintenance.Held h : store.held(100)) {
                 final Map<String, Object> m = new LinkedHashMap<>();
                 m.put("id", h.id());
-                m.put("window", h.windowId());
+                final boolean byParent = h.windowId().startsWith("parent:");
+                m.put("window", byParent ? null : h.windowId());
+                m.put("parent", byParent ? h.windowId().substring("parent:".length()) : null);
                 m.put("type", h.notification().type());
                 m.put("subject", Map.of("kind", h.notification().subjectKind(), "id", h.notification().subject()));
                 m.put("new_state", h.notification().newState());
@@ -77,13 +79,26 @@ public final class MaintenanceApi {
     }
 
     private ApiResponse put(ApiRequest req) throws Exception {
-        final JsonNode body = req.json();
-        if (!body.isObject()) {
+        final Instant now = clock.instant();
+        final MaintenanceWindow w = parse(req.param("id"), req.json(), now);
+        store.put(w);
+        return ApiResponse.ok(view(w, now));
+    }
+
+    /**
+     * A window from its JSON shape, with the API's rules and messages (also for windows declared in the
+     * {@code --monitors} file).
+     *
+     * @param id the window's id (from the path, or the file entry's {@code id})
+     * @param now when a snooze ({@code for}) without {@code starts_at} begins
+     * @throws ApiException 400 naming the field
+     */
+    static MaintenanceWindow parse(String id, JsonNode body, Instant now) throws ApiException {
+        if (body == null || !body.isObject()) {
             throw ApiException.badRequest("body must be a JSON object such as {\"scope\":\"monitor\",\"target\":"
                 + "\"web\",\"for\":\"2h\"}");
         }
         ApiJson.requireKnownFields(body, FIELDS, READ_ONLY);
-        final Instant now = clock.instant();
         Instant startsAt = instant(body, "starts_at");
         Instant endsAt = instant(body, "ends_at");
         final Duration forDuration = duration(body, "for");
@@ -104,16 +119,13 @@ public final class MaintenanceApi {
         } catch (DateTimeException e) {
             throw ApiException.invalid("zone", "is not a time zone such as Europe/Berlin or UTC: '" + zoneText + "'");
         }
-        final MaintenanceWindow w;
         try {
-            w = new MaintenanceWindow(req.param("id"), text(body, "scope"), text(body, "target"), startsAt, endsAt,
+            return new MaintenanceWindow(id, text(body, "scope"), text(body, "target"), startsAt, endsAt,
                 text(body, "cron"), duration(body, "duration"), zone, text(body, "reason"));
         } catch (IllegalArgumentException e) {
             final String m = e.getMessage();
             throw ApiException.invalid(m.substring(0, Math.max(0, m.indexOf(' '))), m);
         }
-        store.put(w);
-        return ApiResponse.ok(view(w, now));
     }
 
     private static String text(JsonNode body, String field) throws ApiException {

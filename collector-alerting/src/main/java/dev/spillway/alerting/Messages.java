@@ -73,7 +73,17 @@ public final class Messages {
         if (reason != null) {
             sb.append(": ").append(reason);
         }
+        final String held = n.details().get("held_children");
+        if (held != null) {
+            sb.append('\n').append(heldLine(Long.parseLong(held)));
+        }
         return sb.toString();
+    }
+
+    /** The line a parent's message carries when its children's notifications were held. */
+    private static String heldLine(long held) {
+        return held + " notification" + (held == 1 ? "" : "s") + " of dependent monitors or services held "
+            + "(their parent is down)";
     }
 
     /** Slack incoming-webhook JSON: {@code text} (notifications, fallbacks) plus a {@code blocks} layout. */
@@ -169,6 +179,11 @@ public final class Messages {
             if (names.size() > shown) {
                 sb.append(" ... and ").append(names.size() - shown).append(" more");
             }
+        }
+        final long held = members.stream().map(n -> n.details().get("held_children")).filter(h -> h != null)
+            .mapToLong(Long::parseLong).sum();
+        if (held > 0) {
+            sb.append('\n').append(heldLine(held));
         }
         return sb.toString();
     }

@@ -17,8 +17,19 @@ import java.util.List;
  */
 public final class Outbox {
 
+    /**
+     * A row's details as sent: a parent's DOWN (or unavailable, or a reminder of either) also carries
+     * {@code held_children}, how many of its children's notifications were held since its incident began (until the
+     * row was sent), when there were any.
+     */
+    static final String DETAILS = "(o.details || CASE WHEN o.new_state IN ('down', 'unavailable') "
+        + "AND o.subject_kind IN ('monitor', 'service') THEN coalesce((SELECT jsonb_build_object('held_children', "
+        + "count(*)::text) FROM notification_held h WHERE h.parent_kind = o.subject_kind AND h.parent = o.subject "
+        + "AND h.held_at >= coalesce(o.incident_start, o.occurred_at) AND (o.sent_at IS NULL OR h.held_at <= o.sent_at) "
+        + "HAVING count(*) > 0), '{}'::jsonb) ELSE '{}'::jsonb END)::text";
+
     static final String COLUMNS = "o.id, o.channel_id, o.type, o.subject_kind, o.subject, o.old_state, o.new_state, "
-        + "o.occurred_at, o.details::text, o.created_at, o.state, o.attempts, o.next_attempt_at, o.sent_at, "
+        + "o.occurred_at, " + DETAILS + ", o.created_at, o.state, o.attempts, o.next_attempt_at, o.sent_at, "
         + "o.last_status, o.last_error, o.digest_id";
 
     private Outbox() {
@@ -28,7 +39,8 @@ public final class Outbox {
      * Adds one pending row per enabled channel (the log channel is always one of them), unless the notification
      * is a {@link Notification#isQuietFirstState quiet first state}: that is recorded by its owner (the transition
      * log, the service row) and not announced; nor while a maintenance window covers its subject: then it is
-     * recorded in {@code notification_held} instead.
+     * recorded in {@code notification_held} instead; so is a notification of a monitor or service whose parent is
+     * down.
      *
      * @param c a connection in the transaction that changes the state (autocommit off)
      * @param now the time of the change as the caller's clock sees it
@@ -40,7 +52,18 @@ public final class Outbox {
         }
         final String window = Maintenance.holdingWindow(c, n, now);
         if (window != null) {
-            Maintenance.hold(c, n, window, now);
+            Maintenance.hold(c, n, window, null, now);
+            return 0;
+        }
+        final Holds.Parent parent = Holds.downParent(c, n.subjectKind(), n.subject());
+        if (parent != null) {
+            Maintenance.hold(c, n, null, parent, now);
+            return 0;
+        }
+        // Held notifications of the subject whose hold has ended: what the channels are told is the change from
+        // the state they last heard of (nothing, when that is no change).
+        n = Holds.settle(c, n, now);
+        if (n == null) {
             return 0;
         }
         // The channels are locked (KEY SHARE) until the state change commits: a channel deleted meanwhile is either

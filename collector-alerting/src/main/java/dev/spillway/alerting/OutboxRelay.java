@@ -30,8 +30,8 @@ import java.util.function.DoubleSupplier;
  * so a slow or dead receiver delays only its own channel. A lane leases its channel's oldest pending row in a
  * short transaction, sends it with no transaction open, and records the answer (see {@link DeliveryLane}); a
  * channel with a group window sends the transitions that arrive within the window after a message as one digest.
- * A dispatcher thread ({@code notify-relay}) starts and stops lanes as channels come and go, writes the reminders
- * that are due ({@link Reminders}), expires rows older than the maximum age and updates the gauges.
+ * A dispatcher thread ({@code notify-relay}) starts and stops lanes as channels come and go, releases holds that
+ * ended ({@link Holds}), writes the reminders that are due ({@link Reminders}), expires rows older than the maximum age and updates the gauges.
  *
  * <p>Per webhook: a token bucket (about 1/s with short bursts), {@code 429} waits {@code Retry-After} (counted
  * from the answer), 5xx/408/timeouts back off exponentially with jitter until the message is {@code maxAge} old
@@ -126,6 +126,13 @@ public final class OutboxRelay implements AutoCloseable, Service {
             try {
                 syncLanes();
                 final Instant now = clock.instant();
+                try {
+                    if (Holds.releaseEnded(dataSource, now) > 0) {
+                        laneWakeup();
+                    }
+                } catch (SQLException | RuntimeException e) {
+                    logError("releasing held notifications failed", e); // reminders and expiry still run
+                }
                 if (Reminders.enqueueDue(dataSource, now) > 0) {
                     laneWakeup();
                 }
@@ -235,12 +242,14 @@ public final class OutboxRelay implements AutoCloseable, Service {
     }
 
     /**
-     * One round on the caller's thread: expire rows older than the maximum age, then run every enabled channel's
+     * One round on the caller's thread: release holds that ended, write due reminders, expire rows older than the
+     * maximum age, then run every enabled channel's
      * lane until nothing is due (at most {@value #MAX_PER_CHANNEL_ROUND} messages a channel).
      *
      * @return delivery attempts made
      */
     public int drainOnce() throws SQLException, InterruptedException {
+        Holds.releaseEnded(dataSource, clock.instant());
         Reminders.enqueueDue(dataSource, clock.instant());
         expire(clock.instant());
         int attempts = 0;

@@ -17,7 +17,8 @@ import java.time.Instant;
  * (channel, subject, incident start, number), so any number of relays on one database write it once, and the row
  * is delivered like any other (lanes, leases, ids). A collector that was off for three intervals sends one
  * reminder, not three. Recovery ends reminders (the subject is no longer down); so does an acknowledgement of the
- * incident, which leaves the next incident reminding again.
+ * incident, which leaves the next incident reminding again. A maintenance window that covers the subject holds its
+ * reminders while it is open, and so does a hold not yet released (see {@link Holds}).
  */
 final class Reminders {
 
@@ -40,9 +41,26 @@ final class Reminders {
      * @return reminder rows written (0 when another relay wrote them first)
      */
     static int enqueueDue(DataSource ds, Instant now) throws SQLException {
-        // Routing as in Outbox.enqueue: a channel with routes reminds only of what they match.
-        try (Connection c = ds.getConnection();
-             PreparedStatement ps = c.prepareStatement("INSERT INTO notification_outbox (channel_id, type, "
+        // Routing as in Outbox.enqueue: a channel with routes reminds only of what they match. Nothing is reminded
+        // of while a maintenance window covers it, nor while it has held notifications (its DOWN was held by a
+        // window or a down parent and not announced yet), nor within one interval after they were released (the
+        // release itself announced it).
+        try (Connection c = ds.getConnection()) {
+            c.setAutoCommit(true);
+            final java.util.List<String> monitors = new java.util.ArrayList<>();
+            final java.util.List<String> services = new java.util.ArrayList<>();
+            final java.util.List<String> tags = new java.util.ArrayList<>();
+            for (MaintenanceWindow w : Maintenance.openWindows(c, now)) {
+                switch (w.scope()) {
+                    case "all" -> {
+                        return 0;
+                    }
+                    case "monitor" -> monitors.add(w.target());
+                    case "service" -> services.add(w.target());
+                    default -> tags.add(w.target());
+                }
+            }
+            try (PreparedStatement ps = c.prepareStatement("INSERT INTO notification_outbox (channel_id, type, "
                  + "subject_kind, subject, old_state, new_state, occurred_at, details, created_at, next_attempt_at, "
                  + "incident_start, reminder_no) "
                  + "SELECT ch.id, d.kind || '.reminder', d.kind, d.subject, NULL, d.state, ?, "
@@ -54,19 +72,31 @@ final class Reminders {
                  + "WHERE ch.enabled AND ch.repeat_interval_ms > 0 AND k.n >= 1 "
                  + "AND NOT EXISTS (SELECT 1 FROM notification_acks a WHERE a.subject_kind = d.kind "
                  + "AND a.subject = d.subject AND a.incident_start = d.start) "
+                 + "AND NOT EXISTS (SELECT 1 FROM notification_held h WHERE h.subject_kind = d.kind "
+                 + "AND h.subject = d.subject AND (h.released_at IS NULL OR h.released_at > ?::timestamptz "
+                 + "- ch.repeat_interval_ms * interval '1 millisecond')) "
+                 + "AND NOT (d.kind = 'monitor' AND d.subject = ANY (?)) "
+                 + "AND NOT (d.kind = 'service' AND d.subject = ANY (?)) "
+                 + "AND NOT (d.kind = 'monitor' AND EXISTS (SELECT 1 FROM monitors m, unnest(?::text[]) t(kv) "
+                 + "WHERE m.name = d.subject AND m.tags ->> split_part(t.kv, '=', 1) "
+                 + "= substr(t.kv, strpos(t.kv, '=') + 1))) "
                  + "AND (NOT EXISTS (SELECT 1 FROM notification_routes r WHERE r.channel_id = ch.id) "
                  + "OR EXISTS (SELECT 1 FROM notification_routes r WHERE r.channel_id = ch.id AND ((r.scope = d.kind "
                  + "AND r.target = d.subject) OR (r.scope = 'tag' AND d.kind = 'monitor' AND EXISTS (SELECT 1 "
                  + "FROM monitors m WHERE m.name = d.subject AND m.tags ->> split_part(r.target, '=', 1) "
                  + "= substr(r.target, strpos(r.target, '=') + 1)))))) "
                  + "ON CONFLICT (channel_id, subject_kind, subject, incident_start, reminder_no) DO NOTHING")) {
-            c.setAutoCommit(true);
-            final Timestamp t = Timestamp.from(now);
-            ps.setTimestamp(1, t);
-            ps.setTimestamp(2, t);
-            ps.setTimestamp(3, t);
-            ps.setTimestamp(4, t);
-            return ps.executeUpdate();
+                final Timestamp t = Timestamp.from(now);
+                ps.setTimestamp(1, t);
+                ps.setTimestamp(2, t);
+                ps.setTimestamp(3, t);
+                ps.setTimestamp(4, t);
+                ps.setTimestamp(5, t);
+                ps.setArray(6, c.createArrayOf("text", monitors.toArray()));
+                ps.setArray(7, c.createArrayOf("text", services.toArray()));
+                ps.setArray(8, c.createArrayOf("text", tags.toArray()));
+                return ps.executeUpdate();
+            }
         }
     }
 

@@ -49,6 +49,15 @@ class CollectorStartupErrorsIT {
         assertTrue(yaml.stderr().get(0).startsWith("spillway-collector: --monitors bad.yaml: not valid YAML at line "),
             yaml.toString());
 
+        // A maintenance window in the file: the same rules and messages as the maintenance API.
+        Files.writeString(bad, "monitors:\n  - name: api\n    url: http://127.0.0.1:1/\nmaintenance:\n"
+            + "  - {id: nightly, scope: all, cron: '0 2 * * *', duration: 30m, zone: Mars/Base}\n");
+        final Outcome window = run(dir, "--monitors", "bad.yaml");
+        assertEquals(2, window.exit(), window.toString());
+        assertEquals(List.of("spillway-collector: --monitors bad.yaml: maintenance entry 1 ('nightly'): zone: is not a "
+            + "time zone such as Europe/Berlin or UTC: 'Mars/Base'"), window.stderr(), window.toString());
+        assertEquals("", window.stdout().strip(), "nothing was started, so nothing was logged");
+
         final Outcome missing = run(dir, "--monitors", "missing.yaml");
         assertEquals(2, missing.exit(), missing.toString());
         assertEquals(List.of("spillway-collector: --monitors missing.yaml: no such file"), missing.stderr());

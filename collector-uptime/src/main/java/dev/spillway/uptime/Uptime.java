@@ -57,7 +57,7 @@ public record Uptime(Heartbeats heartbeats, MonitorService monitors) {
         heartbeats.start(heartbeatsDuty);
         stack.push(heartbeats, STOP);
         if (settings.monitorsFile() != null) {
-            MonitorService.applyFile(ds, settings.monitors());
+            MonitorService.applyFile(ds, settings.monitors(), "--monitors " + settings.monitorsFile());
             LOG.info("--monitors: {} monitors from {} applied", settings.monitors().size(), settings.monitorsFile());
         }
         final MonitorLeases leases = monitorsDuty

@@ -4,7 +4,6 @@ import dev.spillway.runtime.config.ConfigException;
 import dev.spillway.runtime.config.OptionValues;
 import dev.spillway.uptime.monitor.AddressPolicy;
 import dev.spillway.uptime.monitor.MonitorFile;
-import dev.spillway.uptime.monitor.MonitorSpec;
 import dev.spillway.uptime.monitor.MonitorValidator;
 import picocli.CommandLine.Option;
 
@@ -66,8 +65,8 @@ public final class UptimeOptions {
         final AddressPolicy policy = AddressPolicy.of(ranges(v, "--probe-allow", probeAllow),
             ranges(v, "--probe-deny", probeDeny));
         final Path file = OptionValues.blank(monitors) ? null : v.readableFile("--monitors", monitors);
-        final List<MonitorSpec> declared = file == null ? List.of()
-            : MonitorFile.read(file, v.fileLabel("--monitors", monitors), policy);
+        final MonitorFile.Contents declared = file == null ? new MonitorFile.Contents(List.of(), List.of())
+            : MonitorFile.readAll(file, v.fileLabel("--monitors", monitors), policy);
         final int probes = v.intIn("--probe-concurrency", probeConcurrency, 1, 10_000);
         final boolean keepAlive = v.bool("--probe-keep-alive", probeKeepAlive);
         final Duration reload = v.durationIn("--monitor-reload-interval", monitorReloadInterval, Duration.ofSeconds(1),
@@ -78,7 +77,8 @@ public final class UptimeOptions {
         if (at != null && MonitorValidator.locationError(at) != null) {
             throw v.invalid("--location", MonitorValidator.locationError(at));
         }
-        return new UptimeSettings(file, declared, probes, keepAlive, reload, policy, leaseTtl, at);
+        return new UptimeSettings(file, declared.monitors(), probes, keepAlive, reload, policy, leaseTtl, at,
+            declared.maintenance());
     }
 
     private static List<AddressPolicy.Cidr> ranges(OptionValues v, String option, String value) {

@@ -2,6 +2,7 @@ package dev.spillway.uptime;
 
 import dev.spillway.runtime.config.Units;
 import dev.spillway.uptime.monitor.AddressPolicy;
+import dev.spillway.uptime.monitor.MonitorFile;
 import dev.spillway.uptime.monitor.MonitorSpec;
 
 import java.nio.file.Path;
@@ -22,6 +23,8 @@ import java.util.List;
  * @param monitorLeaseTtl how long a monitor lease (and a collector's heartbeat row) lasts without renewal: the
  *     main term of the failover bound when a collector dies
  * @param location where this collector checks from ({@code --location}), or null for none
+ * @param maintenance the maintenance windows the {@code monitorsFile} declares (not validated here: the alerting
+ *     module's rules apply); empty without a file
  */
 public record UptimeSettings(
     Path monitorsFile,
@@ -31,11 +34,21 @@ public record UptimeSettings(
     Duration monitorReloadInterval,
     AddressPolicy probePolicy,
     Duration monitorLeaseTtl,
-    String location) {
+    String location,
+    List<MonitorFile.DeclaredWindow> maintenance) {
 
-    /** Copies the monitor list. */
+    /** Copies the lists. */
     public UptimeSettings {
         monitors = List.copyOf(monitors);
+        maintenance = List.copyOf(maintenance);
+    }
+
+    /** Without declared maintenance windows. */
+    public UptimeSettings(Path monitorsFile, List<MonitorSpec> monitors, int probeConcurrency, boolean probeKeepAlive,
+                          Duration monitorReloadInterval, AddressPolicy probePolicy, Duration monitorLeaseTtl,
+                          String location) {
+        this(monitorsFile, monitors, probeConcurrency, probeKeepAlive, monitorReloadInterval, probePolicy,
+            monitorLeaseTtl, location, List.of());
     }
 
     /** With the built-in address policy and the default lease (10 s, as {@code --monitor-lease-ttl}). */

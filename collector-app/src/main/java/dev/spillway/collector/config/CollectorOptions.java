@@ -145,8 +145,11 @@ public final class CollectorOptions {
         }
         // Last: the monitors file is read only once every plain option is known to be right.
         final UptimeSettings uptimeSettings = uptime.settings(values);
+        // Its maintenance windows, by the alerting module's rules (the uptime module knows nothing of alerting).
+        final AlertingSettings withWindows = alertingSettings.withWindows(
+            dev.spillway.alerting.Maintenance.declared(uptimeSettings.maintenance()));
         return new CollectorConfig(ingestSettings, databaseSettings, pipelineSettings, natsSettings, duties, uptimeSettings,
-            alertingSettings, statusPageSettings);
+            withWindows, statusPageSettings);
     }
 
     private static String fallback(ArgSpec arg, Map<String, String> env, Properties file, String filePath,

@@ -13,6 +13,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -385,6 +386,63 @@ class CollectorOptionsTest {
                 || o.longestName().equals("--version"), "--help lacks the variable of " + o.longestName());
         }
         assertTrue(cl.getCommandSpec().options().size() >= 60, "options went missing");
+    }
+
+    @Test
+    void maintenanceWindowsInTheMonitorsFileAreValidatedWithTheApisRules(@TempDir Path dir) throws Exception {
+        final Path good = dir.resolve("good.yaml");
+        Files.writeString(good, "monitors:\n  - {name: db, url: 'http://127.0.0.1:1/', tags: {team: db}}\n"
+            + "  - {name: api, url: 'http://127.0.0.1:2/', parent: db}\n"
+            + "maintenance:\n"
+            + "  - id: nightly\n    scope: tag\n    target: team=db\n    cron: '0 2 * * *'\n    duration: 30m\n"
+            + "    zone: Europe/Berlin\n    reason: backup\n"
+            + "  - {id: migration, scope: monitor, target: api, starts_at: '2026-12-24T22:00:00Z', "
+            + "ends_at: '2026-12-25T02:00:00Z'}\n");
+        final CollectorOptions.Parsed parsed = CollectorOptions.parse(new String[] {"--monitors", good.toString()},
+            Map.of(), NULL);
+        final CollectorConfig c = ((CollectorOptions.Run) parsed).config();
+        assertEquals("db", c.uptime().monitors().get(1).parent());
+        assertEquals(2, c.alerting().windows().size());
+        final dev.spillway.alerting.MaintenanceWindow nightly = c.alerting().windows().get(0);
+        assertEquals("nightly", nightly.id());
+        assertEquals("0 2 * * *", nightly.cron());
+        assertEquals(java.time.Duration.ofMinutes(30), nightly.duration());
+        assertEquals("Europe/Berlin", nightly.zone().getId());
+        assertEquals(java.time.Instant.parse("2026-12-25T02:00:00Z"), c.alerting().windows().get(1).endsAt());
+
+        // The example in docs/alerting.md, as written there.
+        final String doc = Files.readString(Path.of("..", "docs", "alerting.md"));
+        final int at = doc.indexOf("```yaml\nmonitors:\n  - {name: db");
+        assertTrue(at >= 0, "the example is in docs/alerting.md");
+        final Path example = dir.resolve("example.yaml");
+        Files.writeString(example, doc.substring(at + 8, doc.indexOf("```", at + 8)));
+        final CollectorConfig fromDoc = ((CollectorOptions.Run) CollectorOptions.parse(new String[] {"--monitors",
+            example.toString()}, Map.of(), NULL)).config();
+        assertEquals("db", fromDoc.uptime().monitors().get(1).parent());
+        assertEquals(List.of("nightly", "migration"), fromDoc.alerting().windows().stream()
+            .map(dev.spillway.alerting.MaintenanceWindow::id).toList());
+
+        final String[][] bad = {
+            {"  - {id: w, scope: all, cron: '0 25 * * *', duration: 30m, zone: UTC}\n",
+                "maintenance entry 1 ('w'): cron: cron is not a five-field cron expression"},
+            {"  - {id: w, scope: all, cron: '0 2 * * *', duration: 30m, zone: Mars/Base}\n",
+                "maintenance entry 1 ('w'): zone: is not a time zone such as Europe/Berlin or UTC: 'Mars/Base'"},
+            {"  - {id: w, scope: monitor, cron: '0 2 * * *', duration: 30m, zone: UTC}\n",
+                "maintenance entry 1 ('w'): target: target is required for scope monitor"},
+            {"  - {id: w, scope: all, for: 2h}\n", "maintenance entry 1 ('w'): for: a snooze counts from when it is "
+                + "made"},
+            {"  - {id: w, scope: all, cron: '0 2 * * *', duration: 30m, zone: UTC, every: day}\n",
+                "maintenance entry 1 ('w'): every: unknown field"},
+            {"  - {scope: all, cron: '0 2 * * *', duration: 30m, zone: UTC}\n",
+                "maintenance entry 1: id: is required"},
+            {"  - {id: w, scope: all, starts_at: '2026-01-01T00:00:00Z', ends_at: '2026-01-01T01:00:00Z'}\n"
+                + "  - {id: w, scope: all, starts_at: '2026-01-02T00:00:00Z', ends_at: '2026-01-02T01:00:00Z'}\n",
+                "maintenance entry 2 ('w'): id 'w' appears twice"}};
+        for (String[] b : bad) {
+            final Path f = dir.resolve("bad.yaml");
+            Files.writeString(f, "maintenance:\n" + b[0]);
+            assertOneLine("--monitors " + f + ": " + b[1], "--monitors", f.toString());
+        }
     }
 
     private static void assertOneLine(String expectedStart, String... args) {

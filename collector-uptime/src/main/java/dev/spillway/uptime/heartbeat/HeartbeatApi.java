@@ -26,7 +26,8 @@ import java.util.Set;
 public final class HeartbeatApi {
 
     /** What a PUT body may set. */
-    private static final Set<String> FIELDS = Set.of("timeout", "grace", "statuses", "schedule", "tz", "max_run");
+    private static final Set<String> FIELDS = Set.of("timeout", "grace", "statuses", "schedule", "tz", "max_run",
+        "parent");
     /** What a GET answer holds besides: accepted and ignored, so a GET body can be sent back. */
     private static final Set<String> READ_ONLY = Set.of("id", "state", "availability", "status", "status_name",
         "last_ping", "alert_after");
@@ -92,12 +93,18 @@ public final class HeartbeatApi {
             final String schedule = text(body, "schedule");
             spec = new ServiceSpec(req.param("id"), duration(body, "timeout", schedule != null ? Duration.ZERO : null),
                 duration(body, "grace", Duration.ZERO), statuses(body), schedule, text(body, "tz"),
-                body.hasNonNull("max_run") ? duration(body, "max_run", null) : null);
+                body.hasNonNull("max_run") ? duration(body, "max_run", null) : null, text(body, "parent"));
         } catch (IllegalArgumentException e) {
             final String m = e.getMessage();
             final int colon = m.indexOf(':');
             throw ApiException.invalid(colon > 0 ? m.substring(0, colon) : "body", colon > 0
                 ? m.substring(colon + 1).trim() : m);
+        }
+        if (spec.parent() != null) {
+            try (java.sql.Connection c = heartbeats.dataSource().getConnection()) {
+                dev.spillway.uptime.transitions.Dependencies.check(c, dev.spillway.uptime.transitions.Dependencies.SERVICE,
+                    spec.id(), spec.parent(), Map.of());
+            }
         }
         final ServiceState stored = heartbeats.store().put(spec);
         heartbeats.registered(stored);
@@ -261,6 +268,9 @@ public final class HeartbeatApi {
             m.put("max_run", format(s.spec().maxRun()));
         }
         m.put("statuses", s.spec().statuses());
+        if (s.spec().parent() != null) {
+            m.put("parent", s.spec().parent());
+        }
         m.put("state", s.state());
         m.put("availability", s.availability());
         m.put("status", s.status());

@@ -515,7 +515,7 @@ public final class Heartbeats implements AutoCloseable, Service {
                 // Conditional: if a ping moved the deadline or another collector flipped first, no row changes.
                 try (PreparedStatement ps = c.prepareStatement("UPDATE " + TABLE + " SET state = 'down', "
                     + "updated_at = now() WHERE id = ? AND state = 'up' AND alert_after < ? RETURNING id, timeout_ms, "
-                    + "grace_ms, statuses::text, state, status, last_ping, alert_after, schedule, tz, max_run_ms")) {
+                    + "grace_ms, statuses::text, state, status, last_ping, alert_after, schedule, tz, max_run_ms, parent")) {
                     ps.setString(1, id);
                     ps.setTimestamp(2, Timestamp.from(now));
                     try (ResultSet rs = ps.executeQuery()) {

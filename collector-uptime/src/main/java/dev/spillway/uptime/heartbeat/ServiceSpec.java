@@ -40,9 +40,17 @@ import java.util.regex.Pattern;
  * @param timeZone the schedule's time zone (an IANA name such as {@code Europe/Berlin}); UTC when null
  * @param maxRun longest a run may take from {@code /start} to its end before the service is announced unavailable,
  *     1 s .. 365 d, or null (runs are not timed out)
+ * @param parent the monitor (by name) or service (by id) this service depends on, or null: while the parent is
+ *     down, this service's announcements are held
  */
 public record ServiceSpec(String id, Duration timeout, Duration grace, List<String> statuses, String schedule,
-                          String timeZone, Duration maxRun) {
+                          String timeZone, Duration maxRun, String parent) {
+
+    /** A service without a parent. */
+    public ServiceSpec(String id, Duration timeout, Duration grace, List<String> statuses, String schedule,
+                       String timeZone, Duration maxRun) {
+        this(id, timeout, grace, statuses, schedule, timeZone, maxRun, null);
+    }
 
     private static final CronParser CRON = new CronParser(CronDefinitionBuilder.instanceDefinitionFor(CronType.UNIX));
     private static final Map<String, ExecutionTime> PARSED = new ConcurrentHashMap<>();
@@ -71,6 +79,10 @@ public record ServiceSpec(String id, Duration timeout, Duration grace, List<Stri
     public ServiceSpec {
         if (id == null || !ID.matcher(id).matches()) {
             throw new IllegalArgumentException("id: must match [A-Za-z0-9_.-]{1,64}, was '" + LogText.escape(id) + "'");
+        }
+        if (parent != null && !ID.matcher(parent).matches()) {
+            throw new IllegalArgumentException("parent: must be a monitor's name or a service's id "
+                + "([A-Za-z0-9_.-]{1,64}), was '" + LogText.escape(parent) + "'");
         }
         if (maxRun != null && (maxRun.compareTo(Duration.ofSeconds(1)) < 0 || maxRun.compareTo(MAX) > 0)) {
             throw new IllegalArgumentException("max_run: must be 1s..365d, was " + Units.formatDuration(maxRun));

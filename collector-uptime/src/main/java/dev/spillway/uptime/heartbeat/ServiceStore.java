@@ -22,7 +22,7 @@ public final class ServiceStore {
 
     static final String TABLE = UptimeSchema.HEARTBEAT_SERVICES;
     private static final String COLUMNS = "id, timeout_ms, grace_ms, statuses::text, state, status, last_ping, "
-        + "alert_after, schedule, tz, max_run_ms";
+        + "alert_after, schedule, tz, max_run_ms, parent";
     private static final TypeReference<List<String>> STRINGS = new TypeReference<>() {
     };
 
@@ -56,9 +56,9 @@ public final class ServiceStore {
                 }
                 final ServiceState out;
                 try (PreparedStatement ps = c.prepareStatement("INSERT INTO " + TABLE + " (id, timeout_ms, grace_ms, "
-                    + "statuses, schedule, tz, max_run_ms) VALUES (?, ?, ?, ?::jsonb, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+                    + "statuses, schedule, tz, max_run_ms, parent) VALUES (?, ?, ?, ?::jsonb, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
                     + "timeout_ms = EXCLUDED.timeout_ms, grace_ms = EXCLUDED.grace_ms, statuses = EXCLUDED.statuses, "
-                    + "schedule = EXCLUDED.schedule, tz = EXCLUDED.tz, max_run_ms = EXCLUDED.max_run_ms, "
+                    + "schedule = EXCLUDED.schedule, tz = EXCLUDED.tz, max_run_ms = EXCLUDED.max_run_ms, parent = EXCLUDED.parent, "
                     // A status index beyond the new list falls back to the normal status.
                     + "status = CASE WHEN " + TABLE + ".status < jsonb_array_length(EXCLUDED.statuses) "
                     + "THEN " + TABLE + ".status ELSE 0 END, "
@@ -76,7 +76,8 @@ public final class ServiceStore {
                     } else {
                         ps.setLong(7, spec.maxRun().toMillis());
                     }
-                    ps.setTimestamp(8, lastPing == null ? null : Timestamp.from(spec.alertAfter(lastPing)));
+                    ps.setString(8, spec.parent());
+                    ps.setTimestamp(9, lastPing == null ? null : Timestamp.from(spec.alertAfter(lastPing)));
                     // The row as written, in the same statement: a concurrent DELETE cannot slip in before it is read.
                     try (ResultSet rs = ps.executeQuery()) {
                         rs.next();
@@ -146,7 +147,7 @@ public final class ServiceStore {
         }
         final ServiceSpec spec = new ServiceSpec(rs.getString(1), Duration.ofMillis(rs.getLong(2)),
             Duration.ofMillis(rs.getLong(3)), statuses, rs.getString(9), rs.getString(10),
-            rs.getObject(11) == null ? null : Duration.ofMillis(rs.getLong(11)));
+            rs.getObject(11) == null ? null : Duration.ofMillis(rs.getLong(11)), rs.getString(12));
         return new ServiceState(spec, rs.getString(5), rs.getInt(6), instant(rs.getTimestamp(7)),
             instant(rs.getTimestamp(8)));
     }

@@ -20,7 +20,8 @@ import java.util.Set;
 
 /**
  * Reads {@code --monitors FILE}: JSON ({@code .json}) or YAML (anything else), either a list of monitors or an
- * object with a {@code monitors} list, each validated by the API's rules. Applied at start as upserts, so config
+ * object with a {@code monitors} list, each validated by the API's rules, and a {@code maintenance} list of windows
+ * (validated by the alerting module, which applies them). Applied at start as upserts, so config
  * kept in git wins over API edits of the same names at the next start; monitors not in the file are left alone.
  */
 public final class MonitorFile {
@@ -57,6 +58,37 @@ public final class MonitorFile {
      *     and the field
      */
     public static List<MonitorSpec> read(Path file, String label, AddressPolicy policy) {
+        return readAll(file, label, policy).monitors();
+    }
+
+    /**
+     * A maintenance window declared in the file ({@code maintenance:} list), not validated here: the alerting
+     * module validates it with its API's rules (this module knows nothing of alerting).
+     *
+     * @param where how messages name it: {@code --monitors f.yaml: maintenance entry 2 ('nightly')}
+     * @param id the window's id (its {@code id} field)
+     * @param body the entry, in the API's shape ({@code scope}, {@code target}, {@code cron}, ...; {@code id} too)
+     */
+    public record DeclaredWindow(String where, String id, JsonNode body) {
+    }
+
+    /**
+     * What a file declares: monitors, and maintenance windows.
+     *
+     * @param monitors validated like API bodies
+     * @param maintenance windows, each an object with a string {@code id} unique in the file
+     */
+    public record Contents(List<MonitorSpec> monitors, List<DeclaredWindow> maintenance) {
+    }
+
+    /**
+     * Parses and validates the file: a list of monitors, or an object with a {@code monitors} list and/or a
+     * {@code maintenance} list of windows.
+     *
+     * @throws ConfigException {@code "<label>: <what is wrong>"} in one line, naming the entry (number and name)
+     *     and the field
+     */
+    public static Contents readAll(Path file, String label, AddressPolicy policy) {
         final boolean json = file.toString().toLowerCase(Locale.ROOT).endsWith(".json");
         final ObjectMapper mapper = json ? new ObjectMapper() : new ObjectMapper(new YAMLFactory());
         final JsonNode root;
@@ -67,9 +99,22 @@ public final class MonitorFile {
         } catch (IOException e) {
             throw new ConfigException(label + ": cannot read it: " + oneLine(e.getMessage()));
         }
-        final JsonNode list = root != null && root.isObject() ? root.get("monitors") : root;
+        final boolean object = root != null && root.isObject();
+        if (object && (root.has("monitors") || root.has("maintenance"))) {
+            for (java.util.Iterator<String> it = root.fieldNames(); it.hasNext(); ) {
+                final String f = it.next();
+                if (!f.equals("monitors") && !f.equals("maintenance")) {
+                    throw new ConfigException(label + ": " + f + ": unknown field; the file holds 'monitors' and "
+                        + "'maintenance' lists");
+                }
+            }
+        }
+        final JsonNode windows = object ? root.get("maintenance") : null;
+        final JsonNode declared = object ? root.get("monitors") : root;
+        final JsonNode list = declared == null && windows != null ? new ObjectMapper().createArrayNode() : declared;
         if (list == null || !list.isArray()) {
-            throw new ConfigException(label + ": must hold a list of monitors, or an object with a 'monitors' list");
+            throw new ConfigException(label + ": must hold a list of monitors, or an object with a 'monitors' list "
+                + "(and a 'maintenance' list of windows)");
         }
         final List<MonitorSpec> out = new ArrayList<>();
         final Set<String> names = new HashSet<>();
@@ -88,6 +133,36 @@ public final class MonitorFile {
             } catch (ApiException e) {
                 throw new ConfigException(label + ": " + which + ": " + oneLine(e.getMessage()));
             }
+        }
+        return new Contents(out, maintenance(windows, label));
+    }
+
+    private static List<DeclaredWindow> maintenance(JsonNode windows, String label) {
+        if (windows == null || windows.isNull()) {
+            return List.of();
+        }
+        if (!windows.isArray()) {
+            throw new ConfigException(label + ": maintenance: must be a list of windows");
+        }
+        final List<DeclaredWindow> out = new ArrayList<>();
+        final Set<String> ids = new HashSet<>();
+        int i = 0;
+        for (JsonNode entry : windows) {
+            i++;
+            final JsonNode id = entry.get("id");
+            final String where = label + ": maintenance entry " + i
+                + (id != null && id.isTextual() ? " ('" + id.asText() + "')" : "");
+            if (!entry.isObject()) {
+                throw new ConfigException(where + ": must be an object such as {id: nightly, scope: all, "
+                    + "cron: '0 2 * * *', duration: 30m, zone: UTC}");
+            }
+            if (id == null || !id.isTextual()) {
+                throw new ConfigException(where + ": id: is required (a string naming the window)");
+            }
+            if (!ids.add(id.asText())) {
+                throw new ConfigException(where + ": id '" + id.asText() + "' appears twice");
+            }
+            out.add(new DeclaredWindow(where, id.asText(), entry));
         }
         return out;
     }

@@ -24,6 +24,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
@@ -272,6 +273,34 @@ public final class MonitorService implements AutoCloseable, Service {
 
     /** Upserts specs from a {@code --monitors} file (already validated) before start-up loading. */
     public static void applyFile(javax.sql.DataSource ds, List<MonitorSpec> specs) throws SQLException {
+        applyFile(ds, specs, "--monitors");
+    }
+
+    /**
+     * Upserts specs from a {@code --monitors} file (already validated) before start-up loading, after checking their
+     * parents against the file and the database (a parent may be a monitor of the file, or a monitor or service
+     * already stored).
+     *
+     * @param label how messages name the file, e.g. {@code --monitors monitors.yaml}
+     * @throws dev.spillway.runtime.config.ConfigException {@code "<label>: monitor 'x': parent: ..."}, and nothing
+     *     is applied, when a parent is unknown or makes a cycle
+     */
+    public static void applyFile(javax.sql.DataSource ds, List<MonitorSpec> specs, String label) throws SQLException {
+        final Map<String, String> parents = new HashMap<>();
+        for (MonitorSpec spec : specs) {
+            parents.put(spec.name(), spec.parent());
+        }
+        try (java.sql.Connection c = ds.getConnection()) {
+            for (MonitorSpec spec : specs) {
+                try {
+                    dev.spillway.uptime.transitions.Dependencies.check(c,
+                        dev.spillway.uptime.transitions.Dependencies.MONITOR, spec.name(), spec.parent(), parents);
+                } catch (ApiException e) {
+                    throw new dev.spillway.runtime.config.ConfigException(label + ": monitor '" + spec.name() + "': "
+                        + e.getMessage());
+                }
+            }
+        }
         final MonitorStore s = new MonitorStore(ds);
         for (MonitorSpec spec : specs) {
             s.upsert(spec);
@@ -551,6 +580,7 @@ public final class MonitorService implements AutoCloseable, Service {
     public MonitorView create(JsonNode body) throws ApiException, SQLException {
         final MonitorSpec spec = MonitorValidator.parse(body, null); // nothing stored to unmask from
         checkAddress(spec);
+        checkParent(spec);
         if (!store.insert(spec)) {
             throw ApiException.conflict("monitor '" + spec.name() + "' exists; use PUT /api/v1/monitors/"
                 + spec.name() + " to change it");
@@ -569,11 +599,23 @@ public final class MonitorService implements AutoCloseable, Service {
     public Map.Entry<MonitorView, Boolean> put(String name, JsonNode body) throws ApiException, SQLException {
         final MonitorSpec spec = MonitorValidator.parse(unmasked(name, body), name);
         checkAddress(spec);
+        checkParent(spec);
         final boolean created = store.upsert(spec);
         preloadSeries(List.of(spec));
         apply(spec, null);
         syncSoon();
         return Map.entry(ownView(name), created);
+    }
+
+    /** The parent exists and makes no cycle (400 naming {@code parent}). */
+    private void checkParent(MonitorSpec spec) throws ApiException, SQLException {
+        if (spec.parent() == null) {
+            return;
+        }
+        try (java.sql.Connection c = store.dataSource().getConnection()) {
+            dev.spillway.uptime.transitions.Dependencies.check(c, dev.spillway.uptime.transitions.Dependencies.MONITOR,
+                spec.name(), spec.parent(), Map.of());
+        }
     }
 
     private void checkAddress(MonitorSpec spec) throws ApiException {
@@ -785,7 +827,7 @@ public final class MonitorService implements AutoCloseable, Service {
         return new MonitorSpec(spec.name(), spec.url(), spec.method(), java.util.Collections.unmodifiableMap(h),
             spec.body(), spec.interval(), spec.timeout(), spec.expectedStatus(), spec.keyword(), spec.keywordInvert(),
             spec.followRedirects(), spec.tlsVerify(), spec.failureThreshold(), spec.successThreshold(),
-            spec.enabled(), spec.tags(), spec.locations(), spec.quorum(), spec.check());
+            spec.enabled(), spec.tags(), spec.locations(), spec.quorum(), spec.check(), spec.parent());
     }
 
     private void processResults() {

@@ -30,12 +30,25 @@ import java.util.Map;
  * @param quorum with locations: how many of them must see it DOWN for the monitor to be DOWN (default a majority);
  *     0 without locations
  * @param check what is checked (from the URL's scheme) and the type's own options
+ * @param parent the monitor (by name) or heartbeat service (by id) this one depends on, or null: while the parent
+ *     is down, this monitor's announcements are held ({@code docs/alerting.md}, dependencies)
  */
 public record MonitorSpec(String name, URI url, String method, Map<String, String> headers, String body,
                           Duration interval, Duration timeout, StatusRanges expectedStatus, String keyword,
                           boolean keywordInvert, boolean followRedirects, boolean tlsVerify, int failureThreshold,
                           int successThreshold, boolean enabled, Map<String, String> tags,
-                          java.util.List<String> locations, int quorum, CheckOptions check) {
+                          java.util.List<String> locations, int quorum, CheckOptions check, String parent) {
+
+    /** A monitor without a parent. */
+    public MonitorSpec(String name, URI url, String method, Map<String, String> headers, String body,
+                       Duration interval, Duration timeout, StatusRanges expectedStatus, String keyword,
+                       boolean keywordInvert, boolean followRedirects, boolean tlsVerify, int failureThreshold,
+                       int successThreshold, boolean enabled, Map<String, String> tags,
+                       java.util.List<String> locations, int quorum, CheckOptions check) {
+        this(name, url, method, headers, body, interval, timeout, expectedStatus, keyword, keywordInvert,
+            followRedirects, tlsVerify, failureThreshold, successThreshold, enabled, tags, locations, quorum, check,
+            null);
+    }
 
     /** An HTTP monitor without assertions, checked by any one collector. */
     public MonitorSpec(String name, URI url, String method, Map<String, String> headers, String body,
@@ -54,7 +67,7 @@ public record MonitorSpec(String name, URI url, String method, Map<String, Strin
     public MonitorSpec withEnabled(boolean on) {
         return new MonitorSpec(name, url, method, headers, body, interval, timeout, expectedStatus, keyword,
             keywordInvert, followRedirects, tlsVerify, failureThreshold, successThreshold, on, tags, locations, quorum,
-            check);
+            check, parent);
     }
 
     /** Whether it is checked from each of a list of locations (with a quorum), not by any one collector. */

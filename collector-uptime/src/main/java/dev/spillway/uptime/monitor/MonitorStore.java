@@ -25,7 +25,7 @@ import java.util.Map;
 final class MonitorStore {
 
     private static final String COLUMNS = "name, url, method, headers, body, interval_ms, timeout_ms, expected_status, "
-        + "keyword, keyword_invert, follow_redirects, tls_verify, failure_threshold, success_threshold, enabled, tags, locations, quorum, probe";
+        + "keyword, keyword_invert, follow_redirects, tls_verify, failure_threshold, success_threshold, enabled, tags, locations, quorum, probe, parent";
 
     private final DataSource ds;
 
@@ -96,6 +96,7 @@ final class MonitorStore {
         if (!rs.wasNull()) {
             o.put("quorum", quorum);
         }
+        putIfNotNull(o, "parent", rs.getString("parent"));
         // The type's own options (tcp, dns, tls, icmp, assertions): stored as the API's JSON, validated alike.
         final com.fasterxml.jackson.databind.JsonNode probe = jsonb(rs.getString("probe"), "probe");
         if (probe != null && probe.isObject()) {
@@ -122,7 +123,7 @@ final class MonitorStore {
     boolean insert(MonitorSpec s) throws SQLException {
         try (Connection c = ds.getConnection(); PreparedStatement ps = c.prepareStatement(
             "INSERT INTO " + UptimeSchema.MONITORS + " (" + COLUMNS + ") VALUES "
-                + "(?, ?, ?, ?::jsonb, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?, ?, ?::jsonb) ON CONFLICT (name) DO NOTHING")) {
+                + "(?, ?, ?, ?::jsonb, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?, ?, ?::jsonb, ?) ON CONFLICT (name) DO NOTHING")) {
             bind(c, ps, s);
             return ps.executeUpdate() == 1;
         }
@@ -132,7 +133,7 @@ final class MonitorStore {
     boolean upsert(MonitorSpec s) throws SQLException {
         try (Connection c = ds.getConnection(); PreparedStatement ps = c.prepareStatement(
             "INSERT INTO " + UptimeSchema.MONITORS + " AS m (" + COLUMNS + ") VALUES "
-                + "(?, ?, ?, ?::jsonb, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?, ?, ?::jsonb) ON CONFLICT (name) DO UPDATE SET "
+                + "(?, ?, ?, ?::jsonb, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?, ?, ?::jsonb, ?) ON CONFLICT (name) DO UPDATE SET "
                 + "url = EXCLUDED.url, method = EXCLUDED.method, headers = EXCLUDED.headers, body = EXCLUDED.body, "
                 + "interval_ms = EXCLUDED.interval_ms, timeout_ms = EXCLUDED.timeout_ms, "
                 + "expected_status = EXCLUDED.expected_status, keyword = EXCLUDED.keyword, "
@@ -140,7 +141,7 @@ final class MonitorStore {
                 + "tls_verify = EXCLUDED.tls_verify, failure_threshold = EXCLUDED.failure_threshold, "
                 + "success_threshold = EXCLUDED.success_threshold, enabled = EXCLUDED.enabled, tags = EXCLUDED.tags, "
                 + "locations = EXCLUDED.locations, quorum = EXCLUDED.quorum, "
-                + "probe = EXCLUDED.probe, "
+                + "probe = EXCLUDED.probe, parent = EXCLUDED.parent, "
                 + "updated_at = now() RETURNING (xmax = 0) AS created")) {
             bind(c, ps, s);
             try (ResultSet rs = ps.executeQuery()) {
@@ -177,6 +178,7 @@ final class MonitorStore {
         CheckOptionsParser.write(probe, s.check());
         probe.remove("type"); // the url's scheme says it
         ps.setString(19, probe.toString());
+        ps.setString(20, s.parent());
     }
 
     /** Deletes a monitor (its state goes with it; its transitions and results stay); false when unknown. */

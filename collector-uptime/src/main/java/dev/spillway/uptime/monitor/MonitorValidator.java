@@ -24,7 +24,7 @@ import java.util.regex.Pattern;
  *
  * <p>JSON shape (snake_case, as in the table): {@code name, url, method, headers, body, interval, timeout,
  * expected_status, keyword, keyword_invert, follow_redirects, tls_verify, failure_threshold, success_threshold,
- * enabled, tags, locations, quorum}. Durations are strings such as {@code "30s"}, {@code "1500ms"}, {@code "2m"} or numbers of
+ * enabled, tags, locations, quorum, parent}. Durations are strings such as {@code "30s"}, {@code "1500ms"}, {@code "2m"} or numbers of
  * seconds; {@code expected_status} is a string such as {@code "200-299,301"} or an array of codes. Unknown fields
  * are refused (a typo must not silently become a default); {@code status}, {@code created_at} and
  * {@code updated_at} are ignored so a GET body can be sent back with PUT.
@@ -48,7 +48,7 @@ public final class MonitorValidator {
     private static final Set<String> IGNORED = Set.of("status", "created_at", "updated_at");
     private static final Set<String> FIELDS = Set.of("name", "url", "method", "headers", "body", "interval",
         "timeout", "expected_status", "keyword", "keyword_invert", "follow_redirects", "tls_verify",
-        "failure_threshold", "success_threshold", "enabled", "tags", "locations", "quorum", "type", "tcp", "dns", "tls", "icmp", "assertions");
+        "failure_threshold", "success_threshold", "enabled", "tags", "locations", "quorum", "parent", "type", "tcp", "dns", "tls", "icmp", "assertions");
     /** Location names ({@code --location} and a monitor's {@code locations}). */
     public static final Pattern LOCATION = Pattern.compile("[A-Za-z0-9_.-]{1,32}");
     /** Most locations per monitor. */
@@ -149,10 +149,19 @@ public final class MonitorValidator {
             throw ApiException.invalid("tags", "key 'location' is reserved for a monitor with locations (its results "
                 + "carry the location they were checked from)");
         }
+        final String parent = optText(node, "parent");
+        if (parent != null && !NAME.matcher(parent).matches()) {
+            throw ApiException.invalid("parent", "must be a monitor's name or a service's id ([A-Za-z0-9_.-]{1,64}), "
+                + "was '" + abbreviate(parent) + "'");
+        }
+        if (name.equals(parent)) {
+            throw ApiException.invalid("parent", "'" + parent + "' is the monitor itself: a monitor cannot depend on "
+                + "itself");
+        }
         return new MonitorSpec(name, url, method, headers, body, interval, timeout, expected, keyword, invert,
             bool(node, "follow_redirects", true), bool(node, "tls_verify", true),
             integer(node, "failure_threshold", 3), integer(node, "success_threshold", 1),
-            bool(node, "enabled", true), tags, locations, quorum, check);
+            bool(node, "enabled", true), tags, locations, quorum, check, parent);
     }
 
     /**
@@ -233,6 +242,9 @@ public final class MonitorValidator {
             final com.fasterxml.jackson.databind.node.ArrayNode l = o.putArray("locations");
             s.locations().forEach(l::add);
             o.put("quorum", s.quorum());
+        }
+        if (s.parent() != null) {
+            o.put("parent", s.parent());
         }
         return o;
     }

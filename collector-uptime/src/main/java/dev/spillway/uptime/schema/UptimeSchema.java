@@ -6,7 +6,7 @@ import java.util.List;
 
 /**
  * The uptime module's DDL: monitors, their state and the transitions log (schema steps 100-199), monitor leases
- * shared by several collectors (102), locations and quorum (110), heartbeat services (201; 200 is the alerting module's outbox, from the time
+ * shared by several collectors (102), locations and quorum (110), parents (123), heartbeat services (201; 200 is the alerting module's outbox, from the time
  * both lived in one range).
  */
 public final class UptimeSchema {
@@ -185,6 +185,12 @@ public final class UptimeSchema {
                         + " (service, id)",
                     "CREATE INDEX IF NOT EXISTS " + HEARTBEAT_EVENTS + "_open_idx ON " + HEARTBEAT_EVENTS
                         + " (service, at) WHERE open"),
+                // Dependencies: a monitor or service may name a parent (a monitor's name, else a service's id); while
+                // the parent is down, the alerting module holds the child's announcements.
+                Migration.sql(123, "monitor and service parents",
+                    HEARTBEAT_SERVICES_DDL,
+                    "ALTER TABLE " + MONITORS + " ADD COLUMN IF NOT EXISTS parent text",
+                    "ALTER TABLE " + HEARTBEAT_SERVICES + " ADD COLUMN IF NOT EXISTS parent text"),
                 Migration.sql(125, "heartbeat watch spans",
                     // A row per run of a collector with the heartbeats duty; stopped: it ended cleanly at seen_at
                     // (otherwise it is taken to have watched until one write period after seen_at).
