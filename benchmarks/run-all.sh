@@ -65,6 +65,13 @@ COMPACT_CMD="java -cp $JAR dev.spillway.benchmarks.e2e.CompactionBench $COMPACT_
 echo "+ $COMPACT_CMD"
 $COMPACT_CMD > benchmarks/target/compaction.log 2>&1
 test -f "$OUT/compaction.md"
+# Issue #23: checks per second per check type, one probe thread each, against loopback targets in the same JVM.
+CHECK_SECONDS=10
+if [[ -n "$QUICK" ]]; then CHECK_SECONDS=3; fi
+CHECK_CMD="java -cp $JAR dev.spillway.benchmarks.monitor.CheckTypesBench --seconds $CHECK_SECONDS"
+echo "+ $CHECK_CMD"
+{ echo "# Check types: checks per second, one thread each"; echo; echo "\`$CHECK_CMD\`"; echo; echo '```';
+  $CHECK_CMD 2>&1; echo '```'; } > "$OUT/check-types.md"
 
 {
   echo "# Spillway benchmark results"
@@ -87,6 +94,8 @@ test -f "$OUT/compaction.md"
   sed -e 's/^## /### /' -e t -e 's/^# /## /' "$OUT/ingest-race.md"
   echo
   sed -e 's/^## /### /' -e t -e 's/^# /## /' "$OUT/queries.md"
+  echo
+  sed -e 's/^## /### /' -e t -e 's/^# /## /' "$OUT/check-types.md"
   echo
   sed -e 's/^## /### /' -e t -e 's/^# /## /' "$OUT/compaction.md"
 } > "$OUT/RESULTS.md"
