@@ -20,7 +20,7 @@ public enum ChannelKind {
     PAGERDUTY,
     /** An ntfy topic: the sentence as the body, {@code Title}, {@code Priority} and {@code Tags} headers. */
     NTFY,
-    /** Email over SMTP (STARTTLS, AUTH PLAIN or LOGIN). */
+    /** Email over SMTP (STARTTLS or implicit TLS, AUTH PLAIN or LOGIN). */
     EMAIL;
 
     /** The lower-case name used in the API and the database. */

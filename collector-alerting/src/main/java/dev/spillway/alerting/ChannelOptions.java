@@ -43,10 +43,10 @@ final class ChannelOptions {
         ChannelKind.TELEGRAM, Set.of("bot_token", "chat_id"),
         ChannelKind.PAGERDUTY, Set.of("routing_key"),
         ChannelKind.NTFY, Set.of("token"),
-        ChannelKind.EMAIL, Set.of("host", "port", "starttls", "username", "password", "from", "to", "ca_cert"));
+        ChannelKind.EMAIL, Set.of("host", "port", "tls", "starttls", "username", "password", "from", "to", "ca_cert"));
 
     /** Every option of every kind. */
-    static final Set<String> ALL = Set.of("bot_token", "chat_id", "routing_key", "token", "host", "port", "starttls",
+    static final Set<String> ALL = Set.of("bot_token", "chat_id", "routing_key", "token", "host", "port", "tls", "starttls",
         "username", "password", "from", "to", "ca_cert");
 
     /** The Telegram Bot API's address when {@code url} is not given. */
@@ -55,6 +55,8 @@ final class ChannelOptions {
     static final String PAGERDUTY_API = "https://events.pagerduty.com";
     /** The submission port when {@code port} is not given. */
     static final int SMTP_PORT = 587;
+    /** The submission port with implicit TLS ({@code tls: implicit}, "smtps") when {@code port} is not given. */
+    static final int SMTPS_PORT = 465;
 
     private ChannelOptions() {
     }
@@ -145,9 +147,18 @@ final class ChannelOptions {
         if (o.containsKey("port")) {
             port(o.get("port"));
         }
+        final String tls = o.get("tls");
+        if (tls != null && !"starttls".equals(tls) && !"implicit".equals(tls)) {
+            throw new IllegalArgumentException("tls must be starttls (the default: plain connection, then STARTTLS; "
+                + "port 587) or implicit (TLS from the first byte, \"smtps\"; port 465), was '" + tls + "'");
+        }
         final String starttls = o.get("starttls");
         if (starttls != null && !"required".equals(starttls) && !"optional".equals(starttls)) {
             throw new IllegalArgumentException("starttls must be required or optional, was '" + starttls + "'");
+        }
+        if (starttls != null && implicitTls(o)) {
+            throw new IllegalArgumentException("starttls is not a setting with tls: implicit (the connection is TLS "
+                + "from its first byte)");
         }
         if (blank(o.get("username")) != blank(o.get("password"))) {
             throw new IllegalArgumentException((blank(o.get("username")) ? "username" : "password")
@@ -179,10 +190,20 @@ final class ChannelOptions {
         }
     }
 
+    /** Whether an email channel's options ask for implicit TLS ({@code tls: implicit}, "smtps"). */
+    static boolean implicitTls(Map<String, String> options) {
+        return "implicit".equals(options.get("tls"));
+    }
+
     /** The port: 1..65535 ({@value #SMTP_PORT} when absent). */
     static int port(String value) {
+        return port(value, SMTP_PORT);
+    }
+
+    /** The port: 1..65535 ({@code absent} when absent). */
+    static int port(String value, int absent) {
         if (value == null) {
-            return SMTP_PORT;
+            return absent;
         }
         final int p;
         try {

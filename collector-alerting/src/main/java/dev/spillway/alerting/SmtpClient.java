@@ -32,7 +32,7 @@ import java.util.Locale;
 
 /**
  * A small SMTP client on the JDK for the email channel: EHLO, STARTTLS ({@code required} by default, or
- * {@code optional}), AUTH PLAIN or LOGIN, MAIL, RCPT, DATA, QUIT. One connection per message; the whole exchange is
+ * {@code optional}) or implicit TLS from the first byte ({@code tls: implicit}, "smtps", port 465), AUTH PLAIN or LOGIN, MAIL, RCPT, DATA, QUIT. One connection per message; the whole exchange is
  * bounded by the request timeout (every read waits at most for what is left of it), and every reply is read with
  * a bounded line length and line count, so a server that never answers, trickles or floods delays only its own
  * lane. The answer is the server's reply code ({@link Answer#smtp}): 4xx is retried, 5xx fails the message, and
@@ -175,7 +175,9 @@ final class SmtpClient {
     /** Sends one mail; never throws for what the network or the server does. */
     Answer send(Channel ch, Messages.Mail mail, long notificationId) throws InterruptedException {
         final String host = ch.option("host").replace("[", "").replace("]", ""); // [::1] is ::1
-        final int port = ChannelOptions.port(ch.option("port"));
+        final boolean implicit = "implicit".equals(ch.option("tls"));
+        final int port = ChannelOptions.port(ch.option("port"), implicit ? ChannelOptions.SMTPS_PORT
+            : ChannelOptions.SMTP_PORT);
         final boolean tlsRequired = !"optional".equals(ch.option("starttls"));
         final String username = ch.option("username");
         final String from = ch.option("from");
@@ -183,6 +185,10 @@ final class SmtpClient {
         final Session s = new Session();
         try {
             s.connect(host, port);
+            if (implicit) {
+                // SMTPS (RFC 8314): TLS from the first byte, the greeting comes encrypted.
+                s.use(upgrade(s.socket, host, port, ch.option("ca_cert"), s.remainingMillis()));
+            }
             Reply r = s.read();
             if (r.code != 220) {
                 return r.answer("greeting");
@@ -192,8 +198,10 @@ final class SmtpClient {
             if (!r.positive()) {
                 return r.answer("EHLO");
             }
-            boolean tls = false;
-            if (extension(r, "STARTTLS") != null) {
+            boolean tls = implicit;
+            if (implicit) {
+                // already encrypted: no STARTTLS
+            } else if (extension(r, "STARTTLS") != null) {
                 final Reply start = s.command("STARTTLS");
                 if (start.code != 220) {
                     if (tlsRequired) {

@@ -554,12 +554,16 @@ class ChannelKindsTest {
         cases.put("host", (ObjectNode) email(25, null).without("host"));
         cases.put("password", (ObjectNode) email(25, null).without("password"));
         cases.put("starttls", email(25, null).put("starttls", "never"));
+        cases.put("tls", email(25, null).put("tls", "ssl"));
+        final ObjectNode implicitWithStarttls = email(465, null).put("tls", "implicit").put("starttls", "optional");
+        final Map<String, ObjectNode> more = Map.of("starttls", implicitWithStarttls);
         cases.put("ca_cert", email(25, null).put("ca_cert", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"));
         cases.put("url", channel("discord"));
         cases.put("token", ntfy().put("token", "has space"));
         cases.put("kind", channel("sms").put("url", hub.url("/x")));
         final ObjectNode discordWithChat = channel("discord").put("url", hub.url("/d")).put("chat_id", "1");
-        for (Map.Entry<String, ObjectNode> c : cases.entrySet()) {
+        for (Map.Entry<String, ObjectNode> c : Stream.concat(cases.entrySet().stream(), more.entrySet().stream())
+            .toList()) {
             final ApiResponse r = call("PUT", "/api/v1/channels/bad", JSON.writeValueAsString(c.getValue()));
             final String body = new String(r.body(), StandardCharsets.UTF_8);
             assertEquals(400, r.status(), c.getKey() + ": " + body);
