@@ -73,7 +73,7 @@ final class WebhookClient {
         try {
             final HttpResponse<String> r = exchange.get(timeout.toMillis(), TimeUnit.MILLISECONDS);
             final Duration retryAfter = r.statusCode() == 429
-                ? retryAfter(r.headers().firstValue("Retry-After").orElse(null), clock.instant()) : null;
+                ? retryAfter(r.headers().firstValue("Retry-After").orElse(null), r.body(), clock.instant()) : null;
             return new Answer(r.statusCode(), r.body(), retryAfter, null);
         } catch (TimeoutException e) {
             exchange.cancel(true);
@@ -88,6 +88,44 @@ final class WebhookClient {
             }
             return Answer.noAnswer("connection failed: " + cause);
         }
+    }
+
+    /**
+     * A 429's wait: the {@code Retry-After} header (seconds or an HTTP date); without the header, the body's
+     * {@code retry_after} in seconds (Discord: {@code {"retry_after": 1.5}} at the top, fractions allowed; Telegram's
+     * Bot API: {@code {"parameters":{"retry_after":35}}}); neither, or unreadable, means "one second". At most an
+     * hour.
+     */
+    static Duration retryAfter(String header, String body, Instant now) {
+        if (header == null) {
+            final Duration fromBody = retryAfterInBody(body);
+            if (fromBody != null) {
+                return fromBody.compareTo(RETRY_AFTER_MAX) > 0 ? RETRY_AFTER_MAX : fromBody;
+            }
+        }
+        return retryAfter(header, now);
+    }
+
+    /** The {@code retry_after} seconds of a JSON body (top level or under {@code parameters}), or null. */
+    static Duration retryAfterInBody(String body) {
+        if (body == null || body.isBlank() || body.strip().charAt(0) != '{') {
+            return null;
+        }
+        final com.fasterxml.jackson.databind.JsonNode json;
+        try {
+            json = Json.MAPPER.readTree(body);
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            return null; // not JSON, or cut off at the kept head of the body
+        }
+        com.fasterxml.jackson.databind.JsonNode v = json.get("retry_after");
+        if (v == null || !v.isNumber()) {
+            v = json.path("parameters").get("retry_after");
+        }
+        if (v == null || !v.isNumber() || !Double.isFinite(v.asDouble()) || v.asDouble() < 0) {
+            return null;
+        }
+        final double seconds = Math.min(v.asDouble(), RETRY_AFTER_MAX.toSeconds());
+        return Duration.ofMillis((long) Math.ceil(seconds * 1000.0));
     }
 
     /** Seconds or an HTTP date; absent or unreadable means "one second". */

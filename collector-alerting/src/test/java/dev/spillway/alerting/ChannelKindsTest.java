@@ -431,6 +431,40 @@ class ChannelKindsTest {
     }
 
     @Test
+    void telegramsAndDiscordsRetryAfterInThe429BodyIsWaitedForWhenThereIsNoHeader() throws Exception {
+        put("telegram", telegram());
+        put("discord", channel("discord").put("url", hub.url("/discord")));
+        put("header", channel("discord").put("url", hub.url("/both")));
+        // Telegram's Bot API: the wait in seconds under parameters; Discord: seconds with fractions at the top.
+        hub.script("/tg/bot" + BOT_TOKEN + "/sendMessage", "{\"ok\":false,\"error_code\":429,\"description\":"
+            + "\"Too Many Requests: retry after 35\",\"parameters\":{\"retry_after\":35}}", new int[] {429, -1});
+        hub.script("/discord", "{\"message\":\"You are being rate limited.\",\"retry_after\":2.345,"
+            + "\"global\":false}", new int[] {429, -1});
+        // Both: the header wins.
+        hub.script("/both", "{\"retry_after\":60}", new int[] {429, 4});
+        final OutboxRelay relay = relay(Duration.ofSeconds(10));
+        enqueue(down("shop"));
+        relay.drainOnce();
+        final long tg = rowId("telegram");
+        final long discord = rowId("discord");
+        assertEquals(T0.plusSeconds(35), instant("SELECT next_attempt_at FROM notification_outbox WHERE id = " + tg),
+            "Telegram's parameters.retry_after, counted from the answer");
+        assertEquals(T0.plusMillis(2345), instant("SELECT next_attempt_at FROM notification_outbox WHERE id = "
+            + discord), "Discord's retry_after, fractions kept");
+        assertEquals(T0.plusSeconds(4), instant("SELECT next_attempt_at FROM notification_outbox WHERE id = "
+            + rowId("header")), "the Retry-After header before the body");
+        clock.set(T0.plusSeconds(34));
+        relay.drainOnce();
+        assertEquals(1, hub.received("/tg/bot" + BOT_TOKEN + "/sendMessage").size(), "not before 35 s");
+        assertEquals(2, hub.received("/discord").size(), "Discord's 2.345 s have passed");
+        clock.set(T0.plusSeconds(35));
+        relay.drainOnce();
+        assertEquals(2, hub.received("/tg/bot" + BOT_TOKEN + "/sendMessage").size());
+        assertEquals("sent", rowText("state", tg));
+        assertEquals("sent", rowText("state", discord));
+    }
+
+    @Test
     void permanentReceiverErrorsFailTheMessageOnceAndAreLoggedOnce() throws Exception {
         put("discord", channel("discord").put("url", hub.url("/discord")));
         put("telegram", telegram());
