@@ -6,7 +6,8 @@ import java.util.List;
 
 /**
  * The alerting module's DDL (schema steps 200-299): notification channels and the transactional outbox, maintenance
- * windows, routes, reminders (213), channel kinds (220) and held notifications released when their hold ends (221).
+ * windows, routes, reminders (213), channel kinds (220), held notifications released when their hold ends (221) and
+ * the open PagerDuty incidents of grouped alerts (222).
  */
 public final class AlertingSchema {
 
@@ -25,6 +26,9 @@ public final class AlertingSchema {
 
     /** Acknowledged incidents: no more reminders for them. */
     public static final String NOTIFICATION_ACKS = "notification_acks";
+
+    /** Per pagerduty channel: each firing alert and the dedup key of the incident it was sent in (its own, a group's). */
+    public static final String NOTIFICATION_PAGERDUTY_OPEN = "notification_pagerduty_open";
 
     private AlertingSchema() {
     }
@@ -153,6 +157,20 @@ public final class AlertingSchema {
                     "CREATE INDEX IF NOT EXISTS " + NOTIFICATION_HELD + "_open_idx ON " + NOTIFICATION_HELD
                         + " (subject_kind, subject, id) WHERE released_at IS NULL",
                     "CREATE INDEX IF NOT EXISTS " + NOTIFICATION_HELD + "_parent_idx ON " + NOTIFICATION_HELD
-                        + " (parent_kind, parent, held_at) WHERE parent IS NOT NULL"));
+                        + " (parent_kind, parent, held_at) WHERE parent IS NOT NULL"),
+                // PagerDuty grouping: a digest's failures go out as one incident (dedup key spillway-group-<digest
+                // id>); it is resolved when its last member recovers. alert_key is the alert's own dedup key
+                // (spillway-<fingerprint>), dedup_key the incident's it was sent in.
+                Migration.sql(222, "open pagerduty incidents",
+                    "CREATE TABLE IF NOT EXISTS " + NOTIFICATION_PAGERDUTY_OPEN + " ("
+                        + "channel_id text NOT NULL REFERENCES " + NOTIFICATION_CHANNELS + " (id) ON DELETE CASCADE, "
+                        + "alert_key text NOT NULL, "
+                        + "dedup_key text NOT NULL, "
+                        + "subject_kind text NOT NULL, "
+                        + "subject text NOT NULL, "
+                        + "opened_at timestamptz NOT NULL, "
+                        + "PRIMARY KEY (channel_id, alert_key))",
+                    "CREATE INDEX IF NOT EXISTS " + NOTIFICATION_PAGERDUTY_OPEN + "_dedup_idx ON "
+                        + NOTIFICATION_PAGERDUTY_OPEN + " (channel_id, dedup_key)"));
     }
 }

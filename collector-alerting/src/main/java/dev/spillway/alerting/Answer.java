@@ -24,6 +24,14 @@ public record Answer(int status, String body, Duration retryAfter, String error,
     /** The protocol of mail server replies. */
     public static final String SMTP = "SMTP";
 
+    /** No request was made: nothing needed sending (a PagerDuty group that still has open alerts). */
+    static final String NONE = "NONE";
+
+    /** The answer when there was nothing to send: counts as sent, records no status. */
+    static Answer nothingToSend(String why) {
+        return new Answer(200, why, null, null, NONE);
+    }
+
     /** SMTP reply codes that mean "these credentials or this TLS setup will never work" (disable the channel). */
     private static final java.util.Set<Integer> SMTP_DISABLE = java.util.Set.of(530, 534, 535, 538);
 

@@ -36,27 +36,24 @@ final class ChannelSender {
             case TELEGRAM -> http.post(base(ch.url(), ChannelOptions.TELEGRAM_API) + "/bot" + ch.option("bot_token")
                 + "/sendMessage", digest ? messages.telegramDigest(members, ch.option("chat_id"))
                 : messages.telegram(n, ch.option("chat_id")), id);
-            case PAGERDUTY -> digest ? pagerdutyEach(ch, members, id) : pagerduty(ch, n, id);
+            case PAGERDUTY -> throw new IllegalArgumentException("pagerduty is sent by its plan");
             case NTFY -> ntfy(ch, digest ? messages.ntfyDigest(members) : messages.ntfy(n), id);
             case EMAIL -> smtp.send(ch, digest ? messages.emailDigest(members, id) : messages.email(n, id), id);
             case SLACK, WEBHOOK, LOG -> throw new IllegalArgumentException("not sent here: " + ch.kind());
         };
     }
 
-    private Answer pagerduty(Channel ch, Notification n, long id) throws InterruptedException {
-        return http.post(base(ch.url(), ChannelOptions.PAGERDUTY_API) + "/v2/enqueue",
-            messages.pagerduty(n, id, ch.option("routing_key")), id);
-    }
-
     /**
-     * A digest to PagerDuty (only when a pagerduty channel's rows were grouped before its window was set to 0):
-     * one event per member, each with its own dedup key, stopping at the first that is not accepted. Sending the
-     * digest again repeats events PagerDuty deduplicates by their keys.
+     * PagerDuty: the plan's events in order (see {@link PagerDutyGroups}), stopping at the first that is not
+     * accepted; sending them again repeats dedup keys PagerDuty deduplicates. No event: nothing is sent.
      */
-    private Answer pagerdutyEach(Channel ch, List<Notification> members, long id) throws InterruptedException {
-        Answer last = new Answer(202, "", null, null);
-        for (Notification m : members) {
-            last = pagerduty(ch, m, id);
+    Answer pagerduty(Channel ch, PagerDutyGroups.Plan plan, long id) throws InterruptedException {
+        if (plan.events().isEmpty()) {
+            return Answer.nothingToSend(plan.note());
+        }
+        Answer last = null;
+        for (String event : plan.events()) {
+            last = http.post(base(ch.url(), ChannelOptions.PAGERDUTY_API) + "/v2/enqueue", event, id);
             if (last.outcome() != Answer.Outcome.SENT) {
                 return last;
             }

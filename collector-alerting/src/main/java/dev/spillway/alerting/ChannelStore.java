@@ -162,11 +162,6 @@ public final class ChannelStore {
         if (groupWindow == null || groupWindow.isNegative() || groupWindow.compareTo(Channel.MAX_GROUP_WINDOW) > 0) {
             throw new IllegalArgumentException("group_window must be 0s..1h, was " + groupWindow);
         }
-        if (kind == ChannelKind.PAGERDUTY && !groupWindow.isZero()) {
-            // Each alert is its own PagerDuty event (trigger and resolve pair by dedup_key); PagerDuty groups them.
-            throw new IllegalArgumentException("group_window must be 0s for a pagerduty channel (each change is its "
-                + "own event; PagerDuty groups alerts itself), was " + groupWindow);
-        }
         try (Connection c = dataSource.getConnection();
              PreparedStatement ps = c.prepareStatement("INSERT INTO notification_channels (id, kind, url, "
                  + "group_window_ms, repeat_interval_ms, options) VALUES (?, ?, ?, ?, coalesce(?, 0), ?::jsonb) "

@@ -57,7 +57,9 @@ final class DeliveryLane {
         STOP
     }
 
-    private record Claim(Channel channel, OutboxEntry row, List<Notification> members) {
+    /** @param pagerduty a pagerduty channel's plan (events, and the open alerts' changes), else null */
+    private record Claim(Channel channel, OutboxEntry row, List<Notification> members,
+                         PagerDutyGroups.Plan pagerduty) {
     }
 
     private final String channelId;
@@ -237,7 +239,9 @@ final class DeliveryLane {
         }
         final List<Notification> members = OutboxEntry.DIGEST_TYPE.equals(head.notification().type())
             ? Outbox.members(c, head.id()) : List.of();
-        return new Claim(ch, head, members);
+        final PagerDutyGroups.Plan pd = ch.kind() == ChannelKind.PAGERDUTY
+            ? PagerDutyGroups.plan(c, ch, head, members, messages) : null;
+        return new Claim(ch, head, members, pd);
     }
 
     /**
@@ -317,7 +321,8 @@ final class DeliveryLane {
                 : messages.slack(row.notification(), row.id()), row.id());
             case WEBHOOK -> client.post(ch.url(), digest ? messages.webhookDigest(ch.id(), claim.members, row.id())
                 : messages.webhook(row.notification(), row.id()), row.id());
-            case DISCORD, TEAMS, TELEGRAM, PAGERDUTY, NTFY, EMAIL -> sender.send(ch, row, claim.members);
+            case PAGERDUTY -> sender.pagerduty(ch, claim.pagerduty, row.id());
+            case DISCORD, TEAMS, TELEGRAM, NTFY, EMAIL -> sender.send(ch, row, claim.members);
         };
     }
 
@@ -326,7 +331,7 @@ final class DeliveryLane {
         final OutboxEntry row = claim.row;
         final Channel ch = claim.channel;
         final int attempts = row.attempts() + 1;
-        final Integer status = answer.status() < 0 ? null : answer.status();
+        final Integer status = answer.status() < 0 || Answer.NONE.equals(answer.protocol()) ? null : answer.status();
         try (Connection c = dataSource.getConnection()) {
             c.setAutoCommit(false);
             try {
@@ -337,6 +342,9 @@ final class DeliveryLane {
                             ? Step.CONTINUE : Step.IDLE;
                         if (step == Step.CONTINUE) {
                             metrics.sent();
+                            if (claim.pagerduty != null) {
+                                PagerDutyGroups.apply(c, ch.id(), claim.pagerduty, answered);
+                            }
                         }
                     }
                     case RATE_LIMITED, RETRY -> {

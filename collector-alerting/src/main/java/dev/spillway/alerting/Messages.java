@@ -517,11 +517,16 @@ public final class Messages {
      * group, class, custom details) for a failure; {@code resolve} with the same {@code dedup_key} for the recovery.
      */
     String pagerduty(Notification n, long id, String routingKey) {
+        return pagerduty(n, id, routingKey, dedupKey(n));
+    }
+
+    /** As {@link #pagerduty(Notification, long, String)}, with the dedup key of the incident the alert is in. */
+    String pagerduty(Notification n, long id, String routingKey, String dedupKey) {
         final ObjectNode root = Json.MAPPER.createObjectNode();
         root.put("routing_key", routingKey);
         final boolean trigger = firing(n);
         root.put("event_action", trigger ? "trigger" : "resolve");
-        root.put("dedup_key", dedupKey(n));
+        root.put("dedup_key", dedupKey);
         if (trigger) {
             final ObjectNode payload = root.putObject("payload");
             payload.put("summary", cap(sentence(n), PAGERDUTY_SUMMARY_MAX));
@@ -541,6 +546,51 @@ public final class Messages {
             if (publicUrl != null) {
                 root.put("client_url", publicUrl);
             }
+        }
+        return Json.write(root);
+    }
+
+    /** PagerDuty's resolve of an incident by its dedup key (a group's, when its last member recovered). */
+    static String pagerdutyResolve(String dedupKey, String routingKey) {
+        final ObjectNode root = Json.MAPPER.createObjectNode();
+        root.put("routing_key", routingKey);
+        root.put("event_action", "resolve");
+        root.put("dedup_key", dedupKey);
+        return Json.write(root);
+    }
+
+    /**
+     * PagerDuty's trigger of a group: the failures of one digest as one incident ({@code dedup_key} the group's),
+     * the digest sentence as the summary (it names the count), and the members in {@code custom_details} (the
+     * first {@value #DIGEST_MAX_ALERTS}; {@code truncated} counts the rest).
+     */
+    String pagerdutyGroup(List<Notification> members, long id, String routingKey, String dedupKey) {
+        final ObjectNode root = Json.MAPPER.createObjectNode();
+        root.put("routing_key", routingKey);
+        root.put("event_action", "trigger");
+        root.put("dedup_key", dedupKey);
+        final ObjectNode payload = root.putObject("payload");
+        payload.put("summary", cap(digestSentence(members), PAGERDUTY_SUMMARY_MAX));
+        payload.put("source", "spillway");
+        payload.put("severity", members.stream().anyMatch(n -> "critical".equals(severity(n))) ? "critical"
+            : "warning");
+        payload.put("timestamp", iso(members.stream().map(Notification::occurredAt).min(Instant::compareTo)
+            .orElseThrow()));
+        payload.put("group", "digest");
+        payload.put("class", "SpillwayGroup");
+        final ObjectNode custom = payload.putObject("custom_details");
+        custom.put("count", members.size());
+        custom.put("notification_id", id);
+        final ArrayNode list = custom.putArray("members");
+        for (int i = 0; i < Math.min(members.size(), DIGEST_MAX_ALERTS); i++) {
+            final Notification n = members.get(i);
+            list.addObject().put("kind", n.subjectKind()).put("name", n.subject()).put("type", n.type())
+                .put("state", n.newState()).put("since", iso(n.occurredAt()));
+        }
+        custom.put("truncated", Math.max(0, members.size() - DIGEST_MAX_ALERTS));
+        root.put("client", "Spillway");
+        if (publicUrl != null) {
+            root.put("client_url", publicUrl);
         }
         return Json.write(root);
     }

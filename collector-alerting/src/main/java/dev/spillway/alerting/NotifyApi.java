@@ -129,9 +129,8 @@ public final class NotifyApi {
             }
             ApiText.requireNoControl("url", url.asText());
         }
-        // PagerDuty pairs each alert's trigger and resolve by its dedup key, and groups incidents itself.
-        java.time.Duration window = kind == ChannelKind.PAGERDUTY ? java.time.Duration.ZERO
-            : Channel.DEFAULT_GROUP_WINDOW;
+        // Every kind groups by default (PagerDuty too: a digest's failures are one incident, see PagerDutyGroups).
+        java.time.Duration window = Channel.DEFAULT_GROUP_WINDOW;
         final Map<String, String> options = options(req.param("id"), kind, body);
         final JsonNode gw = body.get("group_window");
         if (gw != null && !gw.isNull()) {

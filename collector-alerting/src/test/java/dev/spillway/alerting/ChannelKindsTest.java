@@ -244,7 +244,7 @@ class ChannelKindsTest {
 
     private ObjectNode pagerduty() {
         final ObjectNode c = channel("pagerduty").put("url", hub.url("/pd")).put("routing_key", ROUTING_KEY);
-        c.remove("group_window"); // pagerduty's default window is 0s
+        c.remove("group_window"); // the default window, 30 s, as for every kind
         return c;
     }
 
@@ -531,7 +531,7 @@ class ChannelKindsTest {
             assertEquals(List.of("ops@example.org", "oncall@example.org"),
                 JSON.convertValue(mail.get("to"), List.class));
             assertEquals("0s", byId.get("telegram").get("group_window").asText());
-            assertEquals("0s", byId.get("pagerduty").get("group_window").asText());
+            assertEquals("30s", byId.get("pagerduty").get("group_window").asText(), "pagerduty groups by default too");
 
             // A GET body sent back ("***") keeps the stored secret.
             final ObjectNode back = (ObjectNode) byId.get("telegram").deepCopy();
@@ -581,7 +581,7 @@ class ChannelKindsTest {
         cases.put("chat_id", (ObjectNode) telegram().without("chat_id"));
         cases.put("bot_token", telegram().put("bot_token", "not-a-token-secretvalue"));
         cases.put("routing_key", pagerduty().put("routing_key", "short"));
-        cases.put("group_window", pagerduty().put("group_window", "30s"));
+        cases.put("group_window", pagerduty().put("group_window", "2h"));
         cases.put("port", email(70000, null));
         cases.put("to", (ObjectNode) email(25, null).set("to", JSON.createArrayNode().add("not-an-address")));
         cases.put("from", email(25, null).put("from", "Spillway <x@example.org>"));

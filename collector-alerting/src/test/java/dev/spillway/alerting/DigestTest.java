@@ -195,6 +195,141 @@ class DigestTest {
         assertEquals(hook.get("count").asInt() - 100, hook.get("truncatedAlerts").asInt());
     }
 
+    private static final String ROUTING_KEY = "R0123456789abcdefghijklmnopqrstu";
+    private static final Pattern PD_COUNT = Pattern.compile("^(\\d+) monitors? (down|up)(: |$)");
+
+    private static void putPagerDuty(ChannelStore store, String url) throws Exception {
+        store.put("pd", ChannelKind.PAGERDUTY, url, Channel.DEFAULT_GROUP_WINDOW, null,
+            Map.of("routing_key", ROUTING_KEY));
+    }
+
+    private List<JsonNode> pagerDutyEvents() throws Exception {
+        final List<JsonNode> out = new ArrayList<>();
+        for (FakeReceiver.Received r : receiver.received("/pd/v2/enqueue")) {
+            out.add(JSON.readTree(r.body()));
+        }
+        return out;
+    }
+
+    @Test
+    void aStormOnAPagerDutyChannelIsAFewGroupIncidentsEachNamingTheCountAndEachResolvedOnce() throws Exception {
+        final ChannelStore store = new ChannelStore(db.dataSource());
+        putPagerDuty(store, receiver.url("/pd"));
+        final OutboxRelay relay = relay(db.dataSource());
+        final StateTransitions transitions = new StateTransitions();
+        transitions.addListener(new MonitorNotifications(clock, relay::wakeup));
+        record(transitions, 0, 3000, null, "UP", T0);
+        drainUntilIdle(relay);
+        assertEquals(0, receiver.received().size(), "no event for 3,000 new monitors");
+
+        final Set<String> triggered = new HashSet<>();
+        for (String[] phase : new String[][] {{"UP", "DOWN", "down"}, {"DOWN", "UP", "up"}}) {
+            final int before = pagerDutyEvents().size();
+            for (int s = 0; s < 60; s++) {
+                if (s < 10) {
+                    record(transitions, s * 280, (s + 1) * 280, phase[0], phase[1], clock.instant());
+                }
+                drainUntilIdle(relay);
+                clock.advance(Duration.ofSeconds(1));
+            }
+            final List<JsonNode> events = pagerDutyEvents().subList(before, pagerDutyEvents().size());
+            assertTrue(events.size() <= 5, "at most 5 PagerDuty events within 60 s, got " + events.size());
+            System.out.println("pagerduty storm, " + phase[2] + ": " + events.size() + " events: " + events.stream()
+                .map(e -> e.get("event_action").asText() + " " + e.get("dedup_key").asText() + (e.has("payload")
+                    ? " (" + e.get("payload").get("custom_details").path("count").asInt(1) + ")" : "")).toList());
+            if (phase[2].equals("down")) {
+                int total = 0;
+                for (JsonNode e : events) {
+                    assertEquals("trigger", e.get("event_action").asText());
+                    assertEquals(ROUTING_KEY, e.get("routing_key").asText());
+                    final String summary = e.get("payload").get("summary").asText();
+                    final Matcher m = PD_COUNT.matcher(summary);
+                    assertTrue(m.find(), "the summary names the count: " + summary);
+                    final int count = Integer.parseInt(m.group(1));
+                    assertEquals(count, e.get("payload").get("custom_details").get("count").asInt());
+                    assertEquals(Math.min(count, 100), e.get("payload").get("custom_details").get("members").size());
+                    assertTrue(e.get("dedup_key").asText().startsWith("spillway-group-"), e.toString());
+                    assertTrue(triggered.add(e.get("dedup_key").asText()), "one trigger per incident");
+                    total += count;
+                }
+                assertEquals(2800, total, "every DOWN in exactly one incident");
+                assertEquals(2800, db.queryLong("SELECT count(*) FROM notification_pagerduty_open WHERE "
+                    + "channel_id = 'pd' AND dedup_key LIKE 'spillway-group-%'"), "each alert in its group");
+            } else {
+                final Set<String> resolved = new HashSet<>();
+                for (JsonNode e : events) {
+                    assertEquals("resolve", e.get("event_action").asText(), e.toString());
+                    assertTrue(resolved.add(e.get("dedup_key").asText()), "each incident resolved once");
+                }
+                assertEquals(triggered, resolved, "every group incident resolved, nothing else");
+                assertEquals(0, db.queryLong("SELECT count(*) FROM notification_pagerduty_open WHERE "
+                    + "channel_id = 'pd'"), "nothing left open");
+            }
+            assertEquals(2800, db.queryLong("SELECT count(*) FROM notification_outbox m JOIN notification_outbox d "
+                + "ON d.id = m.digest_id WHERE m.channel_id = 'pd' AND m.new_state = '" + phase[2]
+                + "' AND m.state = 'sent' AND d.state = 'sent' AND d.type = 'digest'"),
+                "every transition recorded and linked to a digest that was sent");
+        }
+    }
+
+    @Test
+    void aPagerDutyGroupIsResolvedWhenItsLastMemberRecoversAndALoneAlertByItsOwnKey() throws Exception {
+        final ChannelStore store = new ChannelStore(db.dataSource());
+        putPagerDuty(store, receiver.url("/pd"));
+        final OutboxRelay relay = relay(db.dataSource());
+        final StateTransitions transitions = new StateTransitions();
+        transitions.addListener(new MonitorNotifications(clock, relay::wakeup));
+        record(transitions, 0, 4, null, "UP", T0);
+        record(transitions, 0, 1, "UP", "DOWN", T0); // web-0000 alone: its own incident, at once
+        drainUntilIdle(relay);
+        clock.advance(Duration.ofSeconds(5));
+        record(transitions, 1, 4, "UP", "DOWN", clock.instant()); // web-0001..3: one group, after the window
+        clock.advance(Duration.ofSeconds(30));
+        drainUntilIdle(relay);
+        List<JsonNode> events = pagerDutyEvents();
+        assertEquals(2, events.size(), events.toString());
+        final String own = events.get(0).get("dedup_key").asText();
+        assertTrue(own.matches("spillway-[0-9a-f]{16}"), own);
+        final String group = events.get(1).get("dedup_key").asText();
+        assertTrue(group.startsWith("spillway-group-"), group);
+        assertEquals("3 monitors down: web-0001, web-0002, web-0003",
+            events.get(1).get("payload").get("summary").asText());
+
+        // One member recovers: the group stays open, nothing is sent, the row is recorded as sent without a status.
+        clock.advance(Duration.ofSeconds(30));
+        record(transitions, 1, 2, "DOWN", "UP", clock.instant());
+        drainUntilIdle(relay);
+        assertEquals(2, pagerDutyEvents().size(), "a group is not resolved while members are down");
+        assertEquals(1, db.queryLong("SELECT count(*) FROM notification_outbox WHERE channel_id = 'pd' AND "
+            + "subject = 'web-0001' AND new_state = 'up' AND state = 'sent' AND last_status IS NULL"));
+
+        // The lone alert and the group's last two recover together (one digest): two resolves.
+        clock.advance(Duration.ofSeconds(30));
+        record(transitions, 0, 1, "DOWN", "UP", clock.instant());
+        record(transitions, 2, 4, "DOWN", "UP", clock.instant());
+        drainUntilIdle(relay);
+        events = pagerDutyEvents();
+        assertEquals(4, events.size(), events.toString());
+        assertEquals("resolve", events.get(2).get("event_action").asText());
+        assertEquals(own, events.get(2).get("dedup_key").asText(), "the lone alert by its own key");
+        assertEquals("resolve", events.get(3).get("event_action").asText());
+        assertEquals(group, events.get(3).get("dedup_key").asText(), "the group when its last member recovered");
+        assertEquals(0, db.queryLong("SELECT count(*) FROM notification_pagerduty_open"));
+
+        // A retried group trigger repeats its dedup key (the plan is made again from the same open alerts).
+        receiver.then(FakeReceiver.Reply.status(500, "{}"));
+        clock.advance(Duration.ofSeconds(30));
+        record(transitions, 0, 2, "UP", "DOWN", clock.instant());
+        drainUntilIdle(relay);
+        clock.advance(Duration.ofSeconds(30));
+        drainUntilIdle(relay);
+        events = pagerDutyEvents();
+        assertEquals(6, events.size(), events.toString());
+        assertEquals(events.get(4).toString(), events.get(5).toString(), "the same event again");
+        assertEquals(2, db.queryLong("SELECT count(*) FROM notification_pagerduty_open WHERE dedup_key = '"
+            + events.get(5).get("dedup_key").asText() + "'"));
+    }
+
     @Test
     void aLoneTransitionGoesOutAtOnceAndTheNextWaitForTheWindow() throws Exception {
         new ChannelStore(db.dataSource()).put("hook", ChannelKind.WEBHOOK, receiver.url("/hook"),
