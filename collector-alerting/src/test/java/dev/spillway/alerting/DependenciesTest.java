@@ -33,6 +33,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Dependencies and the end of holds, through the real transition listener, outbox, relay and a real receiver on
@@ -235,6 +236,120 @@ class DependenciesTest {
         assertEquals(1, db.queryLong("SELECT count(*) FROM notification_held WHERE subject = 'consumer' "
             + "AND released_at IS NULL"), "consumer's parent is still down: still held");
         assertEquals(13, db.queryLong("SELECT count(*) FROM monitor_transitions"), "every transition recorded");
+    }
+
+    @Test
+    void aParentsRemindersCarryTheCountOfItsChildrensHeldNotifications() throws Exception {
+        hook("10m");
+        monitor("db", null, "{}");
+        for (String m : List.of("web1", "web2", "web3")) {
+            monitor(m, "db", "{}");
+        }
+        for (String m : List.of("db", "web1", "web2", "web3")) {
+            change(m, null, "UP");
+        }
+        final OutboxRelay relay = relay();
+        at(Duration.ofMinutes(1));
+        change("db", "UP", "DOWN");
+        drain(relay); // a lone DOWN goes out at once: no child has failed yet
+        assertEquals(List.of("Monitor db is down (was up): HTTP 500"), texts());
+        at(Duration.ofMinutes(2));
+        change("web1", "UP", "DOWN");
+        change("web2", "UP", "DOWN");
+        drain(relay);
+        assertEquals(1, texts().size(), "the children are held");
+
+        at(Duration.ofMinutes(11)); // db's first reminder: 10 minutes after its incident began
+        drain(relay);
+        assertEquals(2, texts().size(), texts().toString());
+        final JsonNode first = JSON.readTree(receiver.received("/hook").get(1).body());
+        assertEquals("monitor.reminder", first.get("type").asText(), first.toString());
+        assertEquals("2", first.get("details").get("held_children").asText(), first.toString());
+        assertTrue(texts().get(1).endsWith("\n2 notifications of dependent monitors or services held (their parent "
+            + "is down)"), texts().get(1));
+
+        at(Duration.ofMinutes(12));
+        change("web3", "UP", "DOWN");
+        at(Duration.ofMinutes(21));
+        drain(relay);
+        assertEquals(3, texts().size(), texts().toString());
+        final JsonNode second = JSON.readTree(receiver.received("/hook").get(2).body());
+        assertEquals("2", second.get("details").get("reminder").asText(), second.toString());
+        assertEquals("3", second.get("details").get("held_children").asText(),
+            "counted from the incident's start until the reminder was sent");
+    }
+
+    @Test
+    void threeRelaysOnOneDatabaseReleaseEachHeldChildOnce() throws Exception {
+        hook("0s");
+        monitor("db", null, "{}");
+        final List<String> children = new ArrayList<>();
+        for (int i = 0; i < 20; i++) {
+            children.add(String.format("web%02d", i));
+            monitor(children.get(i), "db", "{}");
+        }
+        change("db", null, "UP");
+        for (String m : children) {
+            change(m, null, "UP");
+        }
+        at(Duration.ofMinutes(1));
+        change("db", "UP", "DOWN");
+        at(Duration.ofMinutes(2));
+        for (String m : children) {
+            change(m, "UP", "DOWN");
+        }
+        at(Duration.ofMinutes(3));
+        change("db", "DOWN", "UP");
+        assertEquals(20, db.queryLong("SELECT count(*) FROM notification_held WHERE parent = 'db' "
+            + "AND released_at IS NULL"));
+
+        // Three relays, each on its own connection pool, run their pass at the same moment.
+        final List<OutboxRelay> relays = new ArrayList<>();
+        for (int i = 0; i < 3; i++) {
+            final org.postgresql.ds.PGSimpleDataSource ds = new org.postgresql.ds.PGSimpleDataSource();
+            ds.setURL(db.jdbcUrl());
+            ds.setUser(db.user());
+            ds.setPassword(db.password());
+            final NotifySettings d = NotifySettings.defaults();
+            final OutboxRelay r = new OutboxRelay(ds, new Messages(null), new NotifySettings(Duration.ofDays(30),
+                d.ratePerSecond(), 100, d.requestTimeout(), d.backoffBase(), d.backoffMax(), d.pollInterval()), clock,
+                () -> 0.0, new SimpleMeterRegistry());
+            closeMe.add(0, r);
+            relays.add(r);
+        }
+        final java.util.concurrent.CountDownLatch go = new java.util.concurrent.CountDownLatch(1);
+        final java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(3);
+        try {
+            final List<java.util.concurrent.Future<?>> runs = new ArrayList<>();
+            for (OutboxRelay r : relays) {
+                runs.add(pool.submit(() -> {
+                    go.await();
+                    drain(r);
+                    return null;
+                }));
+            }
+            go.countDown();
+            for (java.util.concurrent.Future<?> f : runs) {
+                f.get(60, TimeUnit.SECONDS);
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+        for (OutboxRelay r : relays) {
+            drain(r);
+        }
+        assertEquals(0, db.queryLong("SELECT count(*) FROM notification_held WHERE parent = 'db' "
+            + "AND released_at IS NULL"), "every hold released");
+        for (String m : children) {
+            assertEquals(1, db.queryLong("SELECT count(*) FROM notification_outbox WHERE channel_id = 'hook' "
+                + "AND subject = '" + m + "'"), m + ": one release message");
+        }
+        final List<String> got = texts();
+        assertEquals(22, got.size(), got.toString());
+        for (String m : children) {
+            assertEquals(1, got.stream().filter(t -> t.equals("Monitor " + m + " is down (was up): HTTP 500")).count(),
+                m + " announced exactly once: " + got);
+        }
     }
 
     @Test
