@@ -203,6 +203,10 @@ class DependenciesTest {
             + "AND released_at IS NULL"), "every child notification held, with its parent");
         assertEquals(0, db.queryLong("SELECT count(*) FROM notification_outbox WHERE subject IN ('web1', 'web2', "
             + "'web3', 'backup')"), "none of them in the outbox, the log channel's included");
+        final List<Maintenance.Held> listed = new Maintenance(db.dataSource()).held(20);
+        assertEquals(5, listed.size());
+        assertTrue(listed.stream().allMatch(x -> "parent:db".equals(x.windowId())),
+            "what the status page's held table reads: parent:db (MaintenancePanel shows 'parent db')");
 
         // A service parent holds a monitor child the same way.
         db.execute("UPDATE heartbeat_services SET state = 'down' WHERE id = 'queue'");

@@ -10,8 +10,9 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Maintenance: the windows open now (what they cover, until when, why) and the newest notifications windows held
- * (recorded, not announced), so a quiet channel during maintenance is explained on the page.
+ * Maintenance: the windows open now (what they cover, until when, why) and the newest notifications held (recorded,
+ * not announced) by a window or by a down parent, so a quiet channel during maintenance or an outage is explained on
+ * the page.
  */
 final class MaintenancePanel {
 
@@ -19,6 +20,24 @@ final class MaintenancePanel {
     static final int HELD_SHOWN = 20;
 
     private MaintenancePanel() {
+    }
+
+    /** {@link Maintenance.Held#windowId()} of a notification a down parent held: {@code parent:<name>}. */
+    private static final String PARENT = "parent:";
+
+    /** The parent's name when a down parent held it (window ids hold no ':'), else null. */
+    private static String parent(Maintenance.Held x) {
+        return x.windowId() != null && x.windowId().startsWith(PARENT) ? x.windowId().substring(PARENT.length()) : null;
+    }
+
+    /** The window's id when a window held it, else null. */
+    private static String window(Maintenance.Held x) {
+        return parent(x) == null ? x.windowId() : null;
+    }
+
+    /** For people: {@code window nightly}, {@code parent db}. */
+    private static String heldBy(Maintenance.Held x) {
+        return parent(x) != null ? "parent " + parent(x) : "window " + x.windowId();
     }
 
     private static String covers(MaintenanceWindow w) {
@@ -38,7 +57,9 @@ final class MaintenancePanel {
         final List<Map<String, Object>> h = new ArrayList<>();
         for (Maintenance.Held x : held) {
             final Map<String, Object> m = new LinkedHashMap<>();
-            m.put("window", x.windowId());
+            m.put("window", window(x));
+            m.put("parent", parent(x));
+            m.put("heldBy", heldBy(x));
             m.put("type", x.notification().type());
             m.put("subject", x.notification().subject());
             m.put("newState", x.notification().newState());
@@ -76,12 +97,12 @@ final class MaintenancePanel {
         if (!held.isEmpty()) {
             h.append("<h3>Held notifications</h3>\n<div class=\"scroll\"><table id=\"maintenance-held\">\n<thead><tr>"
                 + "<th scope=\"col\">Time</th><th scope=\"col\">Subject</th><th scope=\"col\">Change</th>"
-                + "<th scope=\"col\">Window</th></tr></thead>\n<tbody>\n");
+                + "<th scope=\"col\">Held by</th></tr></thead>\n<tbody>\n");
             for (Maintenance.Held x : held) {
                 h.append("<tr><td>").append(Html.esc(x.notification().occurredAt().toString())).append("</td><td>")
                     .append(Html.esc(x.notification().subjectKind() + " " + x.notification().subject()))
                     .append("</td><td>").append(Html.esc(x.notification().type())).append("</td><td>")
-                    .append(Html.esc(x.windowId())).append("</td></tr>\n");
+                    .append(Html.esc(heldBy(x))).append("</td></tr>\n");
             }
             h.append("</tbody></table></div>\n");
         }
