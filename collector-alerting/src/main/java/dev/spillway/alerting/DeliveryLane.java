@@ -358,6 +358,9 @@ final class DeliveryLane {
                                 + answer.describe();
                             if (update(c, row, OutboxEntry.FAILED, attempts, next, null, status, why)) {
                                 metrics.failed(1);
+                                if (claim.pagerduty != null) {
+                                    PagerDutyGroups.applyGivenUp(c, ch.id(), claim.pagerduty);
+                                }
                                 LOG.warn("notification {} to channel '{}' {}", row.id(), ch.id(), LogText.escape(why));
                             }
                             step = Step.CONTINUE;
@@ -374,6 +377,9 @@ final class DeliveryLane {
                         final String why = "refused by the receiver: " + answer.describe();
                         if (update(c, row, OutboxEntry.FAILED, attempts, row.nextAttemptAt(), null, status, why)) {
                             metrics.failed(1);
+                            if (claim.pagerduty != null) {
+                                PagerDutyGroups.applyGivenUp(c, ch.id(), claim.pagerduty);
+                            }
                             LOG.warn("notification {} to channel '{}' {}", row.id(), ch.id(), LogText.escape(why));
                         }
                         step = Step.CONTINUE;

@@ -170,6 +170,15 @@ final class PagerDutyGroups {
         return new Plan(events, opened, closed, note);
     }
 
+    /**
+     * A plan given up (an event refused for good, or too old): its events up to the refused one may have been
+     * accepted, and the alerts it closed have recovered either way, so they are no longer open (an alert left open
+     * here would make its next failure look like a repeat and go unsent); nothing it would have opened is.
+     */
+    static void applyGivenUp(Connection c, String channelId, Plan plan) throws SQLException {
+        apply(c, channelId, new Plan(plan.events(), Map.of(), plan.closed(), plan.note()), null);
+    }
+
     /** Writes what an accepted plan changed (in the record's transaction). */
     static void apply(Connection c, String channelId, Plan plan, Instant at) throws SQLException {
         if (!plan.closed().isEmpty()) {

@@ -331,6 +331,44 @@ class DigestTest {
     }
 
     @Test
+    void aPagerDutyMessageRefusedAfterItsResolvesWereAcceptedLeavesNothingOpenThatRecovered() throws Exception {
+        final ChannelStore store = new ChannelStore(db.dataSource());
+        putPagerDuty(store, receiver.url("/pd"));
+        final OutboxRelay relay = relay(db.dataSource());
+        final StateTransitions transitions = new StateTransitions();
+        transitions.addListener(new MonitorNotifications(clock, relay::wakeup));
+        record(transitions, 0, 3, null, "UP", T0);
+        record(transitions, 0, 1, "UP", "DOWN", T0); // web-0000: its own incident
+        drainUntilIdle(relay);
+        assertEquals(1, db.queryLong("SELECT count(*) FROM notification_pagerduty_open WHERE subject = 'web-0000'"));
+
+        // One digest: web-0000 recovers (a resolve, accepted), web-0001 and web-0002 fail (a group trigger, refused
+        // for good with a 400).
+        clock.advance(Duration.ofSeconds(40));
+        receiver.then(FakeReceiver.Reply.ok(), FakeReceiver.Reply.status(400, "{\"status\":\"invalid event\"}"));
+        record(transitions, 0, 1, "DOWN", "UP", clock.instant());
+        record(transitions, 1, 3, "UP", "DOWN", clock.instant());
+        drainUntilIdle(relay);
+        List<JsonNode> events = pagerDutyEvents();
+        assertEquals(3, events.size(), events.toString());
+        assertEquals("resolve", events.get(1).get("event_action").asText());
+        assertEquals("trigger", events.get(2).get("event_action").asText());
+        assertEquals(1, db.queryLong("SELECT count(*) FROM notification_outbox WHERE channel_id = 'pd' AND "
+            + "type = 'digest' AND state = 'failed'"), "refused for good");
+        assertEquals(0, db.queryLong("SELECT count(*) FROM notification_pagerduty_open"),
+            "web-0000 recovered (its resolve was accepted); the refused group opened nothing");
+
+        // web-0000 fails again: a new incident, not taken for a repeat of one still open.
+        clock.advance(Duration.ofSeconds(40));
+        record(transitions, 0, 1, "UP", "DOWN", clock.instant());
+        drainUntilIdle(relay);
+        events = pagerDutyEvents();
+        assertEquals(4, events.size(), events.toString());
+        assertEquals("trigger", events.get(3).get("event_action").asText());
+        assertEquals(events.get(0).get("dedup_key"), events.get(3).get("dedup_key"));
+    }
+
+    @Test
     void aLoneTransitionGoesOutAtOnceAndTheNextWaitForTheWindow() throws Exception {
         new ChannelStore(db.dataSource()).put("hook", ChannelKind.WEBHOOK, receiver.url("/hook"),
             Duration.ofSeconds(30));
