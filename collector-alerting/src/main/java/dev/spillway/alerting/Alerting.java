@@ -52,6 +52,22 @@ public final class Alerting implements NotificationQueue {
                     + "with PUT /api/v1/channels/slack or give a new URL)", slack.disabledAt(), slack.disabledReason());
             }
         }
+        if (!settings.channels().isEmpty()) {
+            final ChannelStore store = new ChannelStore(ds);
+            for (ChannelDefinition d : settings.channels()) {
+                try {
+                    NotifyApi.apply(store, d);
+                } catch (SQLException e) {
+                    throw e;
+                } catch (Exception e) {
+                    // Validated when the file was read; the store refusing it now is a defect, not bad input.
+                    throw new IllegalStateException("--monitors: channel " + d + " could not be stored: "
+                        + e.getMessage(), e);
+                }
+            }
+            LOG.info("--monitors: {} notification channels applied: {}", settings.channels().size(),
+                settings.channels());
+        }
         if (!settings.windows().isEmpty()) {
             final Maintenance maintenance = new Maintenance(ds);
             for (MaintenanceWindow w : settings.windows()) {

@@ -14,13 +14,27 @@ import java.time.Duration;
  * @param groupWindow the group window of the {@code slack} channel made from {@code --slack-webhook}
  * @param windows maintenance windows declared in the {@code --monitors} file, validated, put at start (windows not in
  *     the file are left alone)
+ * @param channels notification channels declared in the {@code --monitors} file, validated, put at start (channels
+ *     not in the file are left alone)
  */
 public record AlertingSettings(String slackWebhook, String publicUrl, Duration notifyMaxAge, Duration groupWindow,
-                               java.util.List<MaintenanceWindow> windows) {
+                               java.util.List<MaintenanceWindow> windows, java.util.List<ChannelDefinition> channels) {
 
-    /** Copies the windows. */
+    /** Copies the lists. */
     public AlertingSettings {
         windows = java.util.List.copyOf(windows);
+        channels = java.util.List.copyOf(channels);
+    }
+
+    /** Without declared channels. */
+    public AlertingSettings(String slackWebhook, String publicUrl, Duration notifyMaxAge, Duration groupWindow,
+                            java.util.List<MaintenanceWindow> windows) {
+        this(slackWebhook, publicUrl, notifyMaxAge, groupWindow, windows, java.util.List.of());
+    }
+
+    /** The same settings with these declared channels. */
+    public AlertingSettings withChannels(java.util.List<ChannelDefinition> declared) {
+        return new AlertingSettings(slackWebhook, publicUrl, notifyMaxAge, groupWindow, windows, declared);
     }
 
     /** Without declared windows. */
@@ -30,7 +44,7 @@ public record AlertingSettings(String slackWebhook, String publicUrl, Duration n
 
     /** The same settings with these declared windows. */
     public AlertingSettings withWindows(java.util.List<MaintenanceWindow> declared) {
-        return new AlertingSettings(slackWebhook, publicUrl, notifyMaxAge, groupWindow, declared);
+        return new AlertingSettings(slackWebhook, publicUrl, notifyMaxAge, groupWindow, declared, channels);
     }
 
     /** Settings without a group window option: the default window. */
@@ -43,6 +57,6 @@ public record AlertingSettings(String slackWebhook, String publicUrl, Duration n
     public String toString() {
         return "slackWebhook=" + (slackWebhook == null ? "none" : "set") + " publicUrl="
             + (publicUrl == null ? "none" : publicUrl) + " notifyMaxAge=" + Units.formatDuration(notifyMaxAge)
-            + " groupWindow=" + Units.formatDuration(groupWindow) + " windows=" + windows.size();
+            + " groupWindow=" + Units.formatDuration(groupWindow) + " windows=" + windows.size() + " channels=" + channels;
     }
 }

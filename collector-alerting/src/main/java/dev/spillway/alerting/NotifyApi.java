@@ -102,14 +102,26 @@ public final class NotifyApi {
     }
 
     private ApiResponse put(ApiRequest req) throws Exception {
-        final JsonNode body = req.json();
+        final ChannelDefinition d = parse(req.param("id"), req.json(), channels);
+        final Channel stored = apply(channels, d);
+        channelsChanged.run();
+        return ApiResponse.ok(view(stored, d.routes()));
+    }
+
+    /**
+     * A channel from its {@code PUT /api/v1/channels/{id}} body, with the API's rules and messages.
+     *
+     * @param existing where a secret given as {@value Channel#MASK} is kept from, or null (then the mask is refused)
+     * @throws ApiException 400 naming the field
+     */
+    static ChannelDefinition parse(String id, JsonNode body, ChannelStore existing) throws Exception {
         if (!body.isObject()) {
             throw ApiException.badRequest("body must be a JSON object such as {\"kind\":\"slack\",\"url\":\"https://...\"}");
         }
         ApiJson.requireKnownFields(body, FIELDS, READ_ONLY);
-        final JsonNode id = body.get("id");
-        if (id != null && !id.isNull() && !(id.isTextual() && id.asText().equals(req.param("id")))) {
-            throw ApiException.invalid("id", "differs from the id in the path '" + req.param("id") + "'");
+        final JsonNode idNode = body.get("id");
+        if (idNode != null && !idNode.isNull() && !(idNode.isTextual() && idNode.asText().equals(id))) {
+            throw ApiException.invalid("id", "differs from the id in the path '" + id + "'");
         }
         final JsonNode kindNode = body.get("kind");
         if (kindNode != null && !kindNode.isNull() && !kindNode.isTextual()) {
@@ -131,7 +143,7 @@ public final class NotifyApi {
         }
         // Every kind groups by default (PagerDuty too: a digest's failures are one incident, see PagerDutyGroups).
         java.time.Duration window = Channel.DEFAULT_GROUP_WINDOW;
-        final Map<String, String> options = options(req.param("id"), kind, body);
+        final Map<String, String> options = options(id, kind, body, existing);
         final JsonNode gw = body.get("group_window");
         if (gw != null && !gw.isNull()) {
             try {
@@ -178,24 +190,78 @@ public final class NotifyApi {
                 }
             }
         }
+        final ChannelDefinition d = new ChannelDefinition(id, kind, url == null || url.isNull() ? null : url.asText(),
+            window, repeat, options, routes);
+        try {
+            ChannelStore.validate(id, kind, d.url(), options);
+        } catch (IllegalArgumentException e) {
+            throw invalid(e);
+        }
+        return d;
+    }
+
+    /** Stores the channel (creating, replacing or re-enabling it) and its routes. */
+    static Channel apply(ChannelStore channels, ChannelDefinition d) throws Exception {
         final Channel stored;
         try {
-            stored = channels.put(req.param("id"), kind, url == null || url.isNull() ? null : url.asText(), window,
-                repeat, options);
+            stored = channels.put(d.id(), d.kind(), d.url(), d.groupWindow(), d.repeatInterval(), d.options());
         } catch (IllegalArgumentException e) {
-            final String m = e.getMessage();
-            final String first = m.split("[ :]", 2)[0];
-            final String field = m.startsWith("id") ? "id" : m.startsWith("kind") ? "kind"
-                : m.startsWith("group_window") ? "group_window" : FIELDS.contains(first) ? first : "url";
-            throw ApiException.invalid(field, m);
+            throw invalid(e);
         }
         try {
-            channels.setRoutes(stored.id(), routes);
+            channels.setRoutes(stored.id(), d.routes());
         } catch (IllegalArgumentException e) {
             throw ApiException.invalid("routes", e.getMessage());
         }
-        channelsChanged.run();
-        return ApiResponse.ok(view(stored, routes));
+        return stored;
+    }
+
+    /** A validation message of the store as a 400 naming its field. */
+    private static ApiException invalid(IllegalArgumentException e) {
+        final String m = e.getMessage();
+        final String first = m.split("[ :]", 2)[0];
+        final String field = m.startsWith("id") ? "id" : m.startsWith("kind") ? "kind"
+            : m.startsWith("group_window") ? "group_window" : FIELDS.contains(first) ? first : "url";
+        return ApiException.invalid(field, m);
+    }
+
+    /**
+     * Validates the channels a {@code --monitors} file declares, with the API's rules and messages. A string value
+     * written as {@code ${NAME}} is taken from the environment variable {@code NAME}, so secrets (webhook URLs,
+     * routing keys, passwords) need not be in the file; {@value Channel#MASK} is refused (there is nothing stored to
+     * keep at a first start).
+     *
+     * @param env the environment, {@code System.getenv()} outside tests
+     * @throws dev.spillway.runtime.config.ConfigException
+     *     {@code "<file>: channels entry 1 ('ops'): url: ..."}, naming an unset variable without its value
+     */
+    public static List<ChannelDefinition> declared(List<dev.spillway.uptime.monitor.MonitorFile.DeclaredChannel> channels,
+                                                   Map<String, String> env) {
+        final List<ChannelDefinition> out = new ArrayList<>();
+        for (dev.spillway.uptime.monitor.MonitorFile.DeclaredChannel d : channels) {
+            try {
+                final com.fasterxml.jackson.databind.node.ObjectNode body =
+                    ((com.fasterxml.jackson.databind.node.ObjectNode) d.body()).deepCopy();
+                for (java.util.Iterator<Map.Entry<String, JsonNode>> it = body.fields(); it.hasNext(); ) {
+                    final Map.Entry<String, JsonNode> f = it.next();
+                    final String v = f.getValue().isTextual() ? f.getValue().asText() : null;
+                    if (v != null && v.startsWith("${") && v.endsWith("}") && v.length() > 3) {
+                        final String name = v.substring(2, v.length() - 1);
+                        final String value = env.get(name);
+                        if (value == null || value.isEmpty()) {
+                            throw ApiException.invalid(f.getKey(), "environment variable " + name + " is not set");
+                        }
+                        f.setValue(com.fasterxml.jackson.databind.node.TextNode.valueOf(value));
+                    }
+                }
+                out.add(parse(d.id(), body, null));
+            } catch (ApiException e) {
+                throw new dev.spillway.runtime.config.ConfigException(d.where() + ": " + e.getMessage());
+            } catch (Exception e) {
+                throw new IllegalStateException(e);
+            }
+        }
+        return out;
     }
 
     /**
@@ -203,7 +269,8 @@ public final class NotifyApi {
      * or one comma-separated string); a secret given as {@value Channel#MASK} (as a GET shows it) keeps the stored
      * one.
      */
-    private Map<String, String> options(String id, ChannelKind kind, JsonNode body) throws Exception {
+    private static Map<String, String> options(String id, ChannelKind kind, JsonNode body, ChannelStore channels)
+        throws Exception {
         final Map<String, String> out = new java.util.TreeMap<>();
         Channel existing = null;
         for (String key : ChannelOptions.ALL) {
@@ -233,7 +300,7 @@ public final class NotifyApi {
                 ApiText.requireNoControl(key, text);
             }
             if (Channel.SECRET_OPTIONS.contains(key) && Channel.MASK.equals(text)) {
-                existing = existing != null ? existing : channels.get(id).orElse(null);
+                existing = existing != null ? existing : channels == null ? null : channels.get(id).orElse(null);
                 if (existing == null || existing.kind() != kind || existing.option(key) == null) {
                     throw ApiException.invalid(key, "'" + Channel.MASK + "' keeps the stored secret, but this " + kind.id()
                         + " channel has none stored; give the value");

@@ -17,6 +17,7 @@ import java.util.ArrayList;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -116,7 +117,10 @@ class DependenciesEndToEndTest {
             + "  - {name: api, url: 'http://127.0.0.1:9/', interval: 1h, parent: db}\n"
             + "  - {name: db, url: 'http://127.0.0.1:9/', interval: 1h, tags: {team: db}}\n"
             + "maintenance:\n"
-            + "  - {id: nightly, scope: tag, target: team=db, cron: '0 2 * * *', duration: 30m, zone: Europe/Berlin}\n");
+            + "  - {id: nightly, scope: tag, target: team=db, cron: '0 2 * * *', duration: 30m, zone: Europe/Berlin}\n"
+            + "channels:\n"
+            + "  - {id: dbteam, kind: webhook, url: 'http://127.0.0.1:9/hook/secretpath', routes: [{scope: tag, "
+            + "target: team=db}], repeat_interval: 4h}\n");
         try (TestDatabase db = TestDatabase.create("dependencies_file")) {
             try (CollectorHarness h = CollectorHarness.start(db, "--token", "s3cret", "--monitors",
                 file.toString())) {
@@ -125,6 +129,12 @@ class DependenciesEndToEndTest {
                 assertEquals("0 2 * * *", w.get("cron").asText(), w.toString());
                 assertEquals("Europe/Berlin", w.get("zone").asText(), w.toString());
                 assertEquals("team=db", w.get("target").asText(), w.toString());
+                // The declared channel is stored with its routes; its URL's secret path is masked in the answer.
+                final JsonNode ch = JSON.readTree(h.get("/api/v1/channels/dbteam", AUTH).body());
+                assertEquals("webhook", ch.get("kind").asText(), ch.toString());
+                assertEquals("4h", ch.get("repeat_interval").asText(), ch.toString());
+                assertEquals("team=db", ch.get("routes").get(0).get("target").asText(), ch.toString());
+                assertFalse(ch.toString().contains("secretpath"), ch.toString());
             }
             Files.writeString(file, "monitors:\n  - {name: api, url: 'http://127.0.0.1:9/', interval: 1h, "
                 + "parent: nope}\n");

@@ -65,7 +65,7 @@ public final class UptimeOptions {
         final AddressPolicy policy = AddressPolicy.of(ranges(v, "--probe-allow", probeAllow),
             ranges(v, "--probe-deny", probeDeny));
         final Path file = OptionValues.blank(monitors) ? null : v.readableFile("--monitors", monitors);
-        final MonitorFile.Contents declared = file == null ? new MonitorFile.Contents(List.of(), List.of())
+        final MonitorFile.Contents declared = file == null ? new MonitorFile.Contents(List.of(), List.of(), List.of())
             : MonitorFile.readAll(file, v.fileLabel("--monitors", monitors), policy);
         final int probes = v.intIn("--probe-concurrency", probeConcurrency, 1, 10_000);
         final boolean keepAlive = v.bool("--probe-keep-alive", probeKeepAlive);
@@ -78,7 +78,7 @@ public final class UptimeOptions {
             throw v.invalid("--location", MonitorValidator.locationError(at));
         }
         return new UptimeSettings(file, declared.monitors(), probes, keepAlive, reload, policy, leaseTtl, at,
-            declared.maintenance());
+            declared.maintenance(), declared.channels());
     }
 
     private static List<AddressPolicy.Cidr> ranges(OptionValues v, String option, String value) {

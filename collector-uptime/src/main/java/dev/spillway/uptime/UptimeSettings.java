@@ -25,6 +25,8 @@ import java.util.List;
  * @param location where this collector checks from ({@code --location}), or null for none
  * @param maintenance the maintenance windows the {@code monitorsFile} declares (not validated here: the alerting
  *     module's rules apply); empty without a file
+ * @param channels the notification channels the {@code monitorsFile} declares (validated by the alerting module);
+ *     empty without a file
  */
 public record UptimeSettings(
     Path monitorsFile,
@@ -35,12 +37,22 @@ public record UptimeSettings(
     AddressPolicy probePolicy,
     Duration monitorLeaseTtl,
     String location,
-    List<MonitorFile.DeclaredWindow> maintenance) {
+    List<MonitorFile.DeclaredWindow> maintenance,
+    List<MonitorFile.DeclaredChannel> channels) {
 
     /** Copies the lists. */
     public UptimeSettings {
         monitors = List.copyOf(monitors);
         maintenance = List.copyOf(maintenance);
+        channels = List.copyOf(channels);
+    }
+
+    /** Without declared channels. */
+    public UptimeSettings(Path monitorsFile, List<MonitorSpec> monitors, int probeConcurrency, boolean probeKeepAlive,
+                          Duration monitorReloadInterval, AddressPolicy probePolicy, Duration monitorLeaseTtl,
+                          String location, List<MonitorFile.DeclaredWindow> maintenance) {
+        this(monitorsFile, monitors, probeConcurrency, probeKeepAlive, monitorReloadInterval, probePolicy,
+            monitorLeaseTtl, location, maintenance, List.of());
     }
 
     /** Without declared maintenance windows. */

@@ -119,7 +119,7 @@ public final class CollectorOptions {
             cl.printVersionHelp(out);
             return new Printed();
         }
-        return new Run(options.toConfig());
+        return new Run(options.toConfig(env));
     }
 
     /** The environment variable for an option: {@code --ring-size} is {@code SPILLWAY_RING_SIZE}. */
@@ -127,7 +127,7 @@ public final class CollectorOptions {
         return ENV_PREFIX + longOption.replaceFirst("^-+", "").replace('-', '_').toUpperCase(Locale.ROOT);
     }
 
-    private CollectorConfig toConfig() {
+    private CollectorConfig toConfig(Map<String, String> env) {
         final OptionValues values = new OptionValues(origins);
         final IngestSettings ingestSettings = ingest.settings(values);
         final DatabaseSettings databaseSettings = database.settings(values);
@@ -147,7 +147,8 @@ public final class CollectorOptions {
         final UptimeSettings uptimeSettings = uptime.settings(values);
         // Its maintenance windows, by the alerting module's rules (the uptime module knows nothing of alerting).
         final AlertingSettings withWindows = alertingSettings.withWindows(
-            dev.spillway.alerting.Maintenance.declared(uptimeSettings.maintenance()));
+            dev.spillway.alerting.Maintenance.declared(uptimeSettings.maintenance()))
+            .withChannels(dev.spillway.alerting.NotifyApi.declared(uptimeSettings.channels(), env));
         return new CollectorConfig(ingestSettings, databaseSettings, pipelineSettings, natsSettings, duties, uptimeSettings,
             withWindows, statusPageSettings);
     }

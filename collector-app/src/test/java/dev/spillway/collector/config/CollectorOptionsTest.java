@@ -17,6 +17,7 @@ import java.util.List;
 import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -417,7 +418,10 @@ class CollectorOptionsTest {
         final Path example = dir.resolve("example.yaml");
         Files.writeString(example, doc.substring(at + 8, doc.indexOf("```", at + 8)));
         final CollectorConfig fromDoc = ((CollectorOptions.Run) CollectorOptions.parse(new String[] {"--monitors",
-            example.toString()}, Map.of(), NULL)).config();
+            example.toString()}, Map.of("DBTEAM_SLACK_URL", "https://hooks.slack.com/services/T0/B0/x",
+            "PAGERDUTY_ROUTING_KEY", "0123456789abcdef0123456789abcdef"), NULL)).config();
+        assertEquals(List.of("dbteam", "oncall"), fromDoc.alerting().channels().stream()
+            .map(dev.spillway.alerting.ChannelDefinition::id).toList());
         assertEquals("db", fromDoc.uptime().monitors().get(1).parent());
         assertEquals(List.of("nightly", "migration"), fromDoc.alerting().windows().stream()
             .map(dev.spillway.alerting.MaintenanceWindow::id).toList());
@@ -443,6 +447,58 @@ class CollectorOptionsTest {
             Files.writeString(f, "maintenance:\n" + b[0]);
             assertOneLine("--monitors " + f + ": " + b[1], "--monitors", f.toString());
         }
+    }
+
+    @Test
+    void channelsInTheMonitorsFileAreValidatedWithTheApisRulesAndTakeSecretsFromTheEnvironment(@TempDir Path dir)
+        throws Exception {
+        final Path good = dir.resolve("good.yaml");
+        Files.writeString(good, "channels:\n"
+            + "  - {id: ops, kind: slack, url: '${OPS_SLACK}', group_window: 1m, repeat_interval: 4h,\n"
+            + "     routes: [{scope: tag, target: team=db}]}\n"
+            + "  - {id: oncall, kind: pagerduty, routing_key: '${PD_KEY}'}\n"
+            + "  - {id: mail, kind: email, host: smtp.example.org, port: 465, tls: implicit, from: spillway@example.org,\n"
+            + "     to: [ops@example.org, db@example.org], username: spillway, password: '${SMTP_PASSWORD}'}\n");
+        final Map<String, String> env = Map.of("OPS_SLACK", "https://hooks.slack.com/services/T0/B0/secretpath",
+            "PD_KEY", "0123456789abcdef0123456789abcdef", "SMTP_PASSWORD", "hunter2");
+        final CollectorConfig c = ((CollectorOptions.Run) CollectorOptions.parse(new String[] {"--monitors",
+            good.toString()}, env, NULL)).config();
+        final List<dev.spillway.alerting.ChannelDefinition> channels = c.alerting().channels();
+        assertEquals(List.of("ops", "oncall", "mail"), channels.stream().map(dev.spillway.alerting.ChannelDefinition::id)
+            .toList());
+        assertEquals("https://hooks.slack.com/services/T0/B0/secretpath", channels.get(0).url());
+        assertEquals(java.time.Duration.ofMinutes(1), channels.get(0).groupWindow());
+        assertEquals(java.time.Duration.ofHours(4), channels.get(0).repeatInterval());
+        assertEquals(List.of(new dev.spillway.alerting.ChannelStore.Route("tag", "team=db")), channels.get(0).routes());
+        assertEquals("0123456789abcdef0123456789abcdef", channels.get(1).options().get("routing_key"));
+        assertEquals("hunter2", channels.get(2).options().get("password"));
+        assertEquals("ops@example.org,db@example.org", channels.get(2).options().get("to"));
+        // Secrets stay out of what is printed of the settings.
+        assertFalse(c.alerting().toString().contains("secretpath"), c.alerting().toString());
+        assertFalse(c.alerting().toString().contains("hunter2"), c.alerting().toString());
+
+        final String[][] bad = {
+            {"  - {id: ops, kind: slack, url: '${UNSET_VARIABLE}'}\n",
+                "channels entry 1 ('ops'): url: environment variable UNSET_VARIABLE is not set"},
+            {"  - {id: ops, kind: carrier-pigeon, url: 'https://example.org/'}\n", "channels entry 1 ('ops'): kind: "},
+            {"  - {id: ops, kind: slack, url: 'ftp://example.org/'}\n", "channels entry 1 ('ops'): url: "},
+            {"  - {id: ops, kind: slack, url: 'https://example.org/', group_window: 2h}\n",
+                "channels entry 1 ('ops'): group_window: must be a duration string 0s..1h"},
+            {"  - {id: ops, kind: pagerduty, routing_key: '***'}\n", "channels entry 1 ('ops'): routing_key: "},
+            {"  - {id: ops, kind: slack, url: 'https://example.org/', colour: red}\n",
+                "channels entry 1 ('ops'): colour: unknown field"},
+            {"  - {kind: slack, url: 'https://example.org/'}\n", "channels entry 1: id: is required"},
+            {"  - {id: ops, kind: slack, url: 'https://example.org/a'}\n  - {id: ops, kind: slack, url: "
+                + "'https://example.org/b'}\n", "channels entry 2 ('ops'): id 'ops' appears twice"}};
+        for (String[] b : bad) {
+            final Path f = dir.resolve("bad.yaml");
+            Files.writeString(f, "channels:\n" + b[0]);
+            assertOneLine("--monitors " + f + ": " + b[1], "--monitors", f.toString());
+        }
+        final Path other = dir.resolve("other.yaml");
+        Files.writeString(other, "monitors: []\nreceivers: []\n");
+        assertOneLine("--monitors " + other + ": receivers: unknown field; the file holds 'monitors', 'maintenance' "
+            + "and 'channels' lists", "--monitors", other.toString());
     }
 
     private static void assertOneLine(String expectedStart, String... args) {

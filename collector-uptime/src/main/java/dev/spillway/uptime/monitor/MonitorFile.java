@@ -73,17 +73,37 @@ public final class MonitorFile {
     }
 
     /**
-     * What a file declares: monitors, and maintenance windows.
+     * A notification channel declared in the file ({@code channels:} list), not validated here: the alerting module
+     * validates it with the rules of {@code PUT /api/v1/channels/{id}}.
      *
-     * @param monitors validated like API bodies
-     * @param maintenance windows, each an object with a string {@code id} unique in the file
+     * @param where how messages name it: {@code --monitors f.yaml: channels entry 1 ('ops-mail')}
+     * @param id the channel's id (its {@code id} field)
+     * @param body the entry, in the API's shape ({@code kind}, {@code url}, {@code routes}, the kind's options)
      */
-    public record Contents(List<MonitorSpec> monitors, List<DeclaredWindow> maintenance) {
+    public record DeclaredChannel(String where, String id, JsonNode body) {
     }
 
     /**
-     * Parses and validates the file: a list of monitors, or an object with a {@code monitors} list and/or a
-     * {@code maintenance} list of windows.
+     * What a file declares: monitors, maintenance windows and notification channels.
+     *
+     * @param monitors validated like API bodies
+     * @param maintenance windows, each an object with a string {@code id} unique in the file
+     * @param channels channels, each an object with a string {@code id} unique in the file
+     */
+    public record Contents(List<MonitorSpec> monitors, List<DeclaredWindow> maintenance,
+                           List<DeclaredChannel> channels) {
+
+        /** Copies the lists. */
+        public Contents {
+            monitors = List.copyOf(monitors);
+            maintenance = List.copyOf(maintenance);
+            channels = List.copyOf(channels);
+        }
+    }
+
+    /**
+     * Parses and validates the file: a list of monitors, or an object with a {@code monitors} list, a
+     * {@code maintenance} list of windows and a {@code channels} list of notification channels (each optional).
      *
      * @throws ConfigException {@code "<label>: <what is wrong>"} in one line, naming the entry (number and name)
      *     and the field
@@ -100,18 +120,20 @@ public final class MonitorFile {
             throw new ConfigException(label + ": cannot read it: " + oneLine(e.getMessage()));
         }
         final boolean object = root != null && root.isObject();
-        if (object && (root.has("monitors") || root.has("maintenance"))) {
+        if (object && (root.has("monitors") || root.has("maintenance") || root.has("channels"))) {
             for (java.util.Iterator<String> it = root.fieldNames(); it.hasNext(); ) {
                 final String f = it.next();
-                if (!f.equals("monitors") && !f.equals("maintenance")) {
-                    throw new ConfigException(label + ": " + f + ": unknown field; the file holds 'monitors' and "
-                        + "'maintenance' lists");
+                if (!f.equals("monitors") && !f.equals("maintenance") && !f.equals("channels")) {
+                    throw new ConfigException(label + ": " + f + ": unknown field; the file holds 'monitors', "
+                        + "'maintenance' and 'channels' lists");
                 }
             }
         }
         final JsonNode windows = object ? root.get("maintenance") : null;
+        final JsonNode channels = object ? root.get("channels") : null;
         final JsonNode declared = object ? root.get("monitors") : root;
-        final JsonNode list = declared == null && windows != null ? new ObjectMapper().createArrayNode() : declared;
+        final JsonNode list = declared == null && (windows != null || channels != null)
+            ? new ObjectMapper().createArrayNode() : declared;
         if (list == null || !list.isArray()) {
             throw new ConfigException(label + ": must hold a list of monitors, or an object with a 'monitors' list "
                 + "(and a 'maintenance' list of windows)");
@@ -134,7 +156,37 @@ public final class MonitorFile {
                 throw new ConfigException(label + ": " + which + ": " + oneLine(e.getMessage()));
             }
         }
-        return new Contents(out, maintenance(windows, label));
+        return new Contents(out, maintenance(windows, label), channels(channels, label));
+    }
+
+    private static List<DeclaredChannel> channels(JsonNode channels, String label) {
+        if (channels == null || channels.isNull()) {
+            return List.of();
+        }
+        if (!channels.isArray()) {
+            throw new ConfigException(label + ": channels: must be a list of channels");
+        }
+        final List<DeclaredChannel> out = new ArrayList<>();
+        final Set<String> ids = new HashSet<>();
+        int i = 0;
+        for (JsonNode entry : channels) {
+            i++;
+            final JsonNode id = entry.get("id");
+            final String where = label + ": channels entry " + i
+                + (id != null && id.isTextual() ? " ('" + id.asText() + "')" : "");
+            if (!entry.isObject()) {
+                throw new ConfigException(where + ": must be an object such as {id: ops, kind: slack, "
+                    + "url: 'https://hooks.slack.com/...'}");
+            }
+            if (id == null || !id.isTextual()) {
+                throw new ConfigException(where + ": id: is required (a string naming the channel)");
+            }
+            if (!ids.add(id.asText())) {
+                throw new ConfigException(where + ": id '" + id.asText() + "' appears twice");
+            }
+            out.add(new DeclaredChannel(where, id.asText(), entry));
+        }
+        return out;
     }
 
     private static List<DeclaredWindow> maintenance(JsonNode windows, String label) {
