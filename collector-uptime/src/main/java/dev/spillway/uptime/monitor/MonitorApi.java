@@ -179,6 +179,11 @@ public final class MonitorApi {
         m.put("checks", checks);
         m.put("scheduling_lateness_ms", Map.of("p50", round(s.latenessP50Ms()), "p99", round(s.latenessP99Ms()),
             "max", round(s.latenessMaxMs())));
+        m.put("scheduling_lateness_by_lane_ms", Map.of(
+            "healthy", Map.of("p50", round(s.healthyLatenessP50Ms()), "p99", round(s.healthyLatenessP99Ms()),
+                "max", round(s.healthyLatenessMaxMs())),
+            "slow", Map.of("p50", round(s.slowLatenessP50Ms()), "p99", round(s.slowLatenessP99Ms()),
+                "max", round(s.slowLatenessMaxMs()))));
         m.put("queue_wait_ms", Map.of("p50", round(s.queueWaitP50Ms()), "p99", round(s.queueWaitP99Ms())));
         m.put("transitions", s.transitions());
         m.put("state_write_failures", s.stateWriteFailures());

@@ -1177,6 +1177,8 @@ public final class MonitorService implements AutoCloseable, Service {
     public MonitorStatus status() {
         final var late = executor.lateness().takeSnapshot();
         final var wait = executor.queueWait().takeSnapshot();
+        final var healthyLate = executor.lateness(false).takeSnapshot();
+        final var slowLate = executor.lateness(true).takeSnapshot();
         int paused = 0;
         for (Runtime r : runtimes.values()) {
             if (!r.spec.enabled()) {
@@ -1187,6 +1189,8 @@ public final class MonitorService implements AutoCloseable, Service {
             executor.concurrency(), executor.maxInFlight(), (long) (successes.count() + failures.count()),
             (long) successes.count(), (long) failures.count(), scheduler.ticks(), scheduler.skipped(),
             percentileMs(late, 0.5), percentileMs(late, 0.99), late.max(TimeUnit.MILLISECONDS),
+            percentileMs(healthyLate, 0.5), percentileMs(healthyLate, 0.99), healthyLate.max(TimeUnit.MILLISECONDS),
+            percentileMs(slowLate, 0.5), percentileMs(slowLate, 0.99), slowLate.max(TimeUnit.MILLISECONDS),
             percentileMs(wait, 0.5), percentileMs(wait, 0.99), (long) transitionsCounter.count(),
             (long) stateWriteFailures.count(), leases == null ? null : leases.collectorId(),
             leases == null ? 0 : leases.held().size(), leases == null ? 0 : leases.share(),
