@@ -16,7 +16,6 @@ import java.sql.Timestamp;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.format.DateTimeParseException;
-import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -111,12 +110,7 @@ public final class MonitorApi {
     /** Results stored in {@code telemetry}, newest first, with the failure reason where still in memory. */
     private static ObjectNode checks(MonitorService monitors, String name, Instant from, Instant to, int limit)
         throws SQLException, ApiException {
-        final Map<Instant, String> errors = new HashMap<>();
-        for (CheckResult r : monitors.recent(name)) {
-            if (r.error() != null) {
-                errors.put(r.startedAt().truncatedTo(java.time.temporal.ChronoUnit.MICROS), r.error());
-            }
-        }
+        final Map<Instant, String> errors = monitors.recentErrors(name);
         final Map<Instant, ObjectNode> byTime = new LinkedHashMap<>();
         try (Connection c = monitors.dataSource().getConnection(); PreparedStatement ps = c.prepareStatement(
             "WITH s AS (SELECT id, field FROM telemetry_sources WHERE measurement = ? AND tags ->> 'monitor' = ?), "
