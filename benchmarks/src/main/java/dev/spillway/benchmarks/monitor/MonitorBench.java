@@ -255,7 +255,7 @@ public final class MonitorBench {
             + "| skipped ticks | failed checks | max in flight | queue wait p99 ms | heap after GC MiB | before start MiB "
             + "| KiB per monitor | threads | RSS MiB "
             + "| CPU ms / 1,000 checks | healthy interval p99 ms | max ms |\n");
-        sb.append("| --- |" + " ---: |".repeat(23) + "\n");
+        sb.append("| --- |" + " ---: |".repeat(24) + "\n");
         for (Result r : results) {
             sb.append(String.format(Locale.ROOT, "| %s | %.0f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f "
                     + "| %.1f | %.1f | %.1f | %d | %d | %d | %.1f | %.0f | %.0f | %.2f | %d | %.0f | %.0f | %.0f | %.0f |%n",
