@@ -28,9 +28,11 @@ import java.util.concurrent.locks.LockSupport;
  * <p>Per scenario: the monitors are written to the {@code monitors} table with SQL, a collector starts and loads
  * them (first checks spread over one interval), a warm-up lasts until every result series exists plus one
  * interval, then a measurement window of {@code --windows} intervals reports checks/s sustained (vs the
- * demanded N/interval), scheduling lateness p50/p99/max (the scheduler's Micrometer timer: a rotating window of
- * the last ~2 minutes), skipped ticks, heap used after a full GC, and the collector's CPU per 1,000 checks (this
- * JVM's CPU minus the target's threads; the PostgreSQL server's processes are not included).
+ * demanded N/interval), lateness p50/p99/max from due time to check start, queue wait included (Micrometer
+ * timers: a rotating window of the last ~2 minutes), overall and per lane (healthy, slow), skipped ticks, heap
+ * used after a full GC (and per monitor: minus the heap before the collector started), live threads, the
+ * JVM's resident set, and the collector's CPU per 1,000 checks (this JVM's CPU minus the target's threads; the
+ * PostgreSQL server's processes are not included).
  *
  * <pre>
  * java -Xmx2g -cp benchmarks/target/benchmarks.jar dev.spillway.benchmarks.monitor.MonitorBench \
