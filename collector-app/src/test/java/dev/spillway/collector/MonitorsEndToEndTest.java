@@ -24,6 +24,7 @@ import java.util.List;
 import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -127,8 +128,12 @@ class MonitorsEndToEndTest {
             assertTrue(status.get("checks").get("executed").asLong() >= 2, status.toString());
             assertEquals(500, status.get("checks").get("concurrency").asInt());
             assertTrue(status.has("scheduling_lateness_ms"), status.toString());
+            assertTrue(status.get("scheduling_lateness_by_lane_ms").get("healthy").has("p99"), status.toString());
+            assertTrue(status.get("scheduling_lateness_by_lane_ms").get("slow").has("p99"), status.toString());
             final String metrics = send(h, "GET", "/metrics", null).body();
             assertTrue(metrics.contains("spillway_monitor_checks_total{result=\"success\"}"), "meters on /metrics");
+            assertTrue(metrics.contains("spillway_monitor_lane_lateness_seconds_count{lane=\"healthy\"}"),
+                "lateness per lane on /metrics");
             assertTrue(metrics.contains("spillway_collector_points_total{outcome=\"written\",producer=\"monitor\"}"));
 
             assertEquals(204, send(h, "DELETE", "/api/v1/monitors/example", null).statusCode());
@@ -182,6 +187,11 @@ class MonitorsEndToEndTest {
         try (CollectorHarness h = CollectorHarness.start(db, "--token", "t0k3n")) {
             assertEquals(201, send(h, "PUT", "/api/v1/monitors/flaky", flaky).statusCode());
             Await.untilNoThrow(WAIT, () -> state(h, "flaky").equals("DOWN"), "DOWN after two failures");
+            // The failure reason of a failed check is kept in memory and joined to its stored result.
+            final JsonNode failed = json(send(h, "GET", "/api/v1/monitors/flaky/checks?from=10m", null));
+            assertFalse(failed.get("checks").get(0).get("up").asBoolean(), failed.toString());
+            assertEquals("status: 500 not in 200-299", failed.get("checks").get(0).get("error").asText(),
+                failed.toString());
         }
         assertEquals(1, db.queryLong("SELECT count(*) FROM monitor_transitions WHERE monitor = 'flaky'"));
         assertEquals(1, db.queryLong("SELECT count(*) FROM monitor_transitions WHERE monitor = 'flaky' AND "

@@ -28,9 +28,11 @@ import java.util.concurrent.locks.LockSupport;
  * <p>Per scenario: the monitors are written to the {@code monitors} table with SQL, a collector starts and loads
  * them (first checks spread over one interval), a warm-up lasts until every result series exists plus one
  * interval, then a measurement window of {@code --windows} intervals reports checks/s sustained (vs the
- * demanded N/interval), scheduling lateness p50/p99/max (the scheduler's Micrometer timer: a rotating window of
- * the last ~2 minutes), skipped ticks, heap used after a full GC, and the collector's CPU per 1,000 checks (this
- * JVM's CPU minus the target's threads; the PostgreSQL server's processes are not included).
+ * demanded N/interval), lateness p50/p99/max from due time to check start, queue wait included (Micrometer
+ * timers: a rotating window of the last ~2 minutes), overall and per lane (healthy, slow), skipped ticks, heap
+ * used after a full GC (and per monitor: minus the heap before the collector started), live threads, the
+ * JVM's resident set, and the collector's CPU per 1,000 checks (this JVM's CPU minus the target's threads; the
+ * PostgreSQL server's processes are not included).
  *
  * <pre>
  * java -Xmx2g -cp benchmarks/target/benchmarks.jar dev.spillway.benchmarks.monitor.MonitorBench \
@@ -61,7 +63,13 @@ public final class MonitorBench {
     record Result(Scenario scenario, double warmupSeconds, double demandedPerSecond, double checksPerSecond,
                   double p50, double p99, double max, long skipped, long failures, double heapMiB,
                   double cpuMsPer1000, int maxInFlight, double queueWaitP99, double intervalP99Ms,
-                  double intervalMaxMs) {
+                  double intervalMaxMs, double healthyP50, double healthyP99, double healthyMax, double slowP50,
+                  double slowP99, double slowMax, double baselineHeapMiB, int threads, double rssMiB) {
+
+        /** Heap after GC over the heap after GC before the collector started, per monitor (KiB). */
+        double kibPerMonitor() {
+            return (heapMiB - baselineHeapMiB) * 1024 / scenario.monitors;
+        }
     }
 
     public static void main(String[] args) throws Exception {
@@ -83,10 +91,13 @@ public final class MonitorBench {
             for (String s : scenarios.split(",")) {
                 final Result r = run(Scenario.parse(s.trim()), target, windows);
                 results.add(r);
-                log("%s: %.0f checks/s of %.0f demanded, lateness p50 %.1f ms p99 %.1f ms max %.1f ms, skipped %d, "
-                        + "heap %.0f MiB, CPU %.0f ms per 1,000 checks, healthy interval p99 %.0f ms max %.0f ms",
-                    r.scenario, r.checksPerSecond, r.demandedPerSecond, r.p50, r.p99, r.max, r.skipped, r.heapMiB,
-                    r.cpuMsPer1000, r.intervalP99Ms, r.intervalMaxMs);
+                log("%s: %.0f checks/s of %.0f demanded, lateness p50 %.1f ms p99 %.1f ms max %.1f ms (healthy lane "
+                        + "p99 %.1f max %.1f, slow lane p99 %.1f max %.1f), skipped %d, heap %.0f MiB (%.0f before start, "
+                        + "%.2f KiB per monitor), %d threads, RSS %.0f MiB, CPU %.0f ms per 1,000 checks, healthy "
+                        + "interval p99 %.0f ms max %.0f ms",
+                    r.scenario, r.checksPerSecond, r.demandedPerSecond, r.p50, r.p99, r.max, r.healthyP99, r.healthyMax,
+                    r.slowP99, r.slowMax, r.skipped, r.heapMiB, r.baselineHeapMiB, r.kibPerMonitor(), r.threads,
+                    r.rssMiB, r.cpuMsPer1000, r.intervalP99Ms, r.intervalMaxMs);
             }
         }
         Files.createDirectories(out);
@@ -120,6 +131,7 @@ public final class MonitorBench {
                 }
             }
         }
+        final double baselineHeap = heapAfterGcMiB();
         final long start = System.nanoTime();
         try (silent; Collector c = Collector.start(config(args))) {
             // Warm-up: every monitor's result series exist (new series are created in the database on the first
@@ -151,17 +163,41 @@ public final class MonitorBench {
             final MonitorStatus after = c.uptime().monitors().status();
             final long cpu = cpuNanos() - cpuBefore;
             final long executed = after.executed() - before.executed();
-            System.gc();
-            final double heap = ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed() / 1048576.0;
+            final int threads = ManagementFactory.getThreadMXBean().getThreadCount();
+            final double rss = rssMiB();
+            final double heap = heapAfterGcMiB();
             return new Result(sc, warmup, (double) sc.monitors / sc.intervalSeconds, executed / seconds,
                 after.latenessP50Ms(), after.latenessP99Ms(), after.latenessMaxMs(),
                 after.skippedTicks() - before.skippedTicks(), after.failures() - before.failures(), heap,
                 executed == 0 ? Double.NaN : cpu / 1e6 / executed * 1000, after.maxInFlight(), after.queueWaitP99Ms(),
                 gaps.length == 0 ? Double.NaN : gaps[(int) Math.min(gaps.length - 1, Math.ceil(gaps.length * 0.99) - 1)] / 1e6,
-                gaps.length == 0 ? Double.NaN : gaps[gaps.length - 1] / 1e6);
+                gaps.length == 0 ? Double.NaN : gaps[gaps.length - 1] / 1e6,
+                after.healthyLatenessP50Ms(), after.healthyLatenessP99Ms(), after.healthyLatenessMaxMs(),
+                after.slowLatenessP50Ms(), after.slowLatenessP99Ms(), after.slowLatenessMaxMs(), baselineHeap, threads,
+                rss);
         } finally {
             deleteTree(dataDir);
         }
+    }
+
+    private static double heapAfterGcMiB() {
+        System.gc();
+        System.gc();
+        return ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed() / 1048576.0;
+    }
+
+    /** This JVM's resident set (Linux), NaN elsewhere. */
+    private static double rssMiB() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+                if (line.startsWith("VmRSS:")) {
+                    return Long.parseLong(line.replaceAll("[^0-9]", "")) / 1024.0;
+                }
+            }
+        } catch (java.io.IOException | NumberFormatException e) {
+            return Double.NaN;
+        }
+        return Double.NaN;
     }
 
     /** The embedded database requires a password: connect as the collector's writer role. */
@@ -217,13 +253,17 @@ public final class MonitorBench {
             .append(System.getProperty("java.version")).append(", max heap ")
             .append(Runtime.getRuntime().maxMemory() / 1048576).append(" MiB\n\n");
         sb.append("| monitors @ interval | warm-up s | demanded/s | checks/s | lateness p50 ms | p99 ms | max ms "
-            + "| skipped ticks | failed checks | max in flight | queue wait p99 ms | heap after GC MiB "
+            + "| healthy lane p50 ms | p99 ms | max ms | slow lane p50 ms | p99 ms | max ms "
+            + "| skipped ticks | failed checks | max in flight | queue wait p99 ms | heap after GC MiB | before start MiB "
+            + "| KiB per monitor | threads | RSS MiB "
             + "| CPU ms / 1,000 checks | healthy interval p99 ms | max ms |\n");
-        sb.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+        sb.append("| --- |" + " ---: |".repeat(24) + "\n");
         for (Result r : results) {
-            sb.append(String.format(Locale.ROOT, "| %s | %.0f | %.1f | %.1f | %.1f | %.1f | %.1f | %d | %d | %d | "
-                    + "%.1f | %.0f | %.0f | %.0f | %.0f |%n", r.scenario, r.warmupSeconds, r.demandedPerSecond,
-                r.checksPerSecond, r.p50, r.p99, r.max, r.skipped, r.failures, r.maxInFlight, r.queueWaitP99, r.heapMiB,
+            sb.append(String.format(Locale.ROOT, "| %s | %.0f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f "
+                    + "| %.1f | %.1f | %.1f | %d | %d | %d | %.1f | %.0f | %.0f | %.2f | %d | %.0f | %.0f | %.0f | %.0f |%n",
+                r.scenario, r.warmupSeconds, r.demandedPerSecond, r.checksPerSecond, r.p50, r.p99, r.max,
+                r.healthyP50, r.healthyP99, r.healthyMax, r.slowP50, r.slowP99, r.slowMax, r.skipped, r.failures,
+                r.maxInFlight, r.queueWaitP99, r.heapMiB, r.baselineHeapMiB, r.kibPerMonitor(), r.threads, r.rssMiB,
                 r.cpuMsPer1000, r.intervalP99Ms, r.intervalMaxMs));
         }
         return sb.toString();

@@ -16,7 +16,6 @@ import java.sql.Timestamp;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.format.DateTimeParseException;
-import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -111,12 +110,7 @@ public final class MonitorApi {
     /** Results stored in {@code telemetry}, newest first, with the failure reason where still in memory. */
     private static ObjectNode checks(MonitorService monitors, String name, Instant from, Instant to, int limit)
         throws SQLException, ApiException {
-        final Map<Instant, String> errors = new HashMap<>();
-        for (CheckResult r : monitors.recent(name)) {
-            if (r.error() != null) {
-                errors.put(r.startedAt().truncatedTo(java.time.temporal.ChronoUnit.MICROS), r.error());
-            }
-        }
+        final Map<Instant, String> errors = monitors.recentErrors(name);
         final Map<Instant, ObjectNode> byTime = new LinkedHashMap<>();
         try (Connection c = monitors.dataSource().getConnection(); PreparedStatement ps = c.prepareStatement(
             "WITH s AS (SELECT id, field FROM telemetry_sources WHERE measurement = ? AND tags ->> 'monitor' = ?), "
@@ -179,6 +173,11 @@ public final class MonitorApi {
         m.put("checks", checks);
         m.put("scheduling_lateness_ms", Map.of("p50", round(s.latenessP50Ms()), "p99", round(s.latenessP99Ms()),
             "max", round(s.latenessMaxMs())));
+        m.put("scheduling_lateness_by_lane_ms", Map.of(
+            "healthy", Map.of("p50", round(s.healthyLatenessP50Ms()), "p99", round(s.healthyLatenessP99Ms()),
+                "max", round(s.healthyLatenessMaxMs())),
+            "slow", Map.of("p50", round(s.slowLatenessP50Ms()), "p99", round(s.slowLatenessP99Ms()),
+                "max", round(s.slowLatenessMaxMs()))));
         m.put("queue_wait_ms", Map.of("p50", round(s.queueWaitP50Ms()), "p99", round(s.queueWaitP99Ms())));
         m.put("transitions", s.transitions());
         m.put("state_write_failures", s.stateWriteFailures());

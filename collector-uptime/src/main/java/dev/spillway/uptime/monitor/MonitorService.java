@@ -22,7 +22,6 @@ import java.sql.Connection;
 import java.sql.SQLException;
 import java.time.Duration;
 import java.time.Instant;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -64,7 +63,7 @@ public final class MonitorService implements AutoCloseable, Service {
 
     /** Measurement of the result series. */
     public static final String MEASUREMENT = "monitor";
-    /** Results kept in memory per monitor (for the failure reasons in {@code /checks}). */
+    /** Checks whose failure reasons are kept in memory per monitor (for {@code /checks}). */
     static final int RECENT = 100;
     private static final List<String> HTTP_FIELDS = List.of("up", "duration_ms", "status_code", "dns_ms",
         "connect_ms", "ttfb_ms");
@@ -124,7 +123,8 @@ public final class MonitorService implements AutoCloseable, Service {
         Instant lastCheckAt;
         String lastError;
         CheckResult last;
-        final ArrayDeque<CheckResult> recent = new ArrayDeque<>();
+        /** Failure reasons of the last {@link #RECENT} checks (passed checks take no room). */
+        final RecentErrors recent = new RecentErrors(RECENT);
 
         Runtime(MonitorSpec spec, MonitorState state) {
             this.spec = spec;
@@ -755,14 +755,14 @@ public final class MonitorService implements AutoCloseable, Service {
         return out;
     }
 
-    /** Recent results kept in memory (newest last), for the failure reasons. */
-    List<CheckResult> recent(String name) throws ApiException {
+    /** Failure reasons of the last {@link #RECENT} checks by start time (microseconds), oldest first. */
+    Map<Instant, String> recentErrors(String name) throws ApiException {
         final Runtime rt = runtimes.get(name);
         if (rt == null) {
             throw ApiException.notFound("no monitor '" + name + "'");
         }
         synchronized (rt) {
-            return new ArrayList<>(rt.recent);
+            return rt.recent.byStart();
         }
     }
 
@@ -900,10 +900,7 @@ public final class MonitorService implements AutoCloseable, Service {
                     rt.last = r;
                     rt.lastCheckAt = r.startedAt();
                     rt.lastError = r.error();
-                    rt.recent.addLast(r);
-                    if (rt.recent.size() > RECENT) {
-                        rt.recent.removeFirst();
-                    }
+                    rt.recent.add(r.startedAt(), r.error());
                     if (spec.located()) {
                         located.add(d); // the quorum of its locations decides, in the database (below)
                         continue;
@@ -1177,6 +1174,8 @@ public final class MonitorService implements AutoCloseable, Service {
     public MonitorStatus status() {
         final var late = executor.lateness().takeSnapshot();
         final var wait = executor.queueWait().takeSnapshot();
+        final var healthyLate = executor.lateness(false).takeSnapshot();
+        final var slowLate = executor.lateness(true).takeSnapshot();
         int paused = 0;
         for (Runtime r : runtimes.values()) {
             if (!r.spec.enabled()) {
@@ -1187,6 +1186,8 @@ public final class MonitorService implements AutoCloseable, Service {
             executor.concurrency(), executor.maxInFlight(), (long) (successes.count() + failures.count()),
             (long) successes.count(), (long) failures.count(), scheduler.ticks(), scheduler.skipped(),
             percentileMs(late, 0.5), percentileMs(late, 0.99), late.max(TimeUnit.MILLISECONDS),
+            percentileMs(healthyLate, 0.5), percentileMs(healthyLate, 0.99), healthyLate.max(TimeUnit.MILLISECONDS),
+            percentileMs(slowLate, 0.5), percentileMs(slowLate, 0.99), slowLate.max(TimeUnit.MILLISECONDS),
             percentileMs(wait, 0.5), percentileMs(wait, 0.99), (long) transitionsCounter.count(),
             (long) stateWriteFailures.count(), leases == null ? null : leases.collectorId(),
             leases == null ? 0 : leases.held().size(), leases == null ? 0 : leases.share(),

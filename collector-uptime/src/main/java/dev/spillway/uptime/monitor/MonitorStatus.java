@@ -19,6 +19,12 @@ package dev.spillway.uptime.monitor;
  * @param latenessP50Ms scheduling lateness, median (recent window)
  * @param latenessP99Ms scheduling lateness, 99th percentile (recent window)
  * @param latenessMaxMs scheduling lateness, maximum (recent window)
+ * @param healthyLatenessP50Ms lateness of the healthy lane's checks, median (recent window)
+ * @param healthyLatenessP99Ms lateness of the healthy lane's checks, 99th percentile (recent window)
+ * @param healthyLatenessMaxMs lateness of the healthy lane's checks, maximum (recent window)
+ * @param slowLatenessP50Ms lateness of the slow lane's checks (monitors whose last check timed out), median
+ * @param slowLatenessP99Ms lateness of the slow lane's checks, 99th percentile (recent window)
+ * @param slowLatenessMaxMs lateness of the slow lane's checks, maximum (recent window)
  * @param queueWaitP50Ms time waiting for a probe slot, median
  * @param queueWaitP99Ms time waiting for a probe slot, 99th percentile
  * @param transitions confirmed transitions recorded
@@ -32,6 +38,8 @@ package dev.spillway.uptime.monitor;
 public record MonitorStatus(int monitors, int active, int paused, int inFlight, int queued, int concurrency,
                             int maxInFlight, long executed, long successes, long failures, long ticks,
                             long skippedTicks, double latenessP50Ms, double latenessP99Ms, double latenessMaxMs,
+                            double healthyLatenessP50Ms, double healthyLatenessP99Ms, double healthyLatenessMaxMs,
+                            double slowLatenessP50Ms, double slowLatenessP99Ms, double slowLatenessMaxMs,
                             double queueWaitP50Ms, double queueWaitP99Ms, long transitions,
                             long stateWriteFailures, String collectorId, int leasesHeld, int leaseShare,
                             int liveCollectors, long stateConflicts) {

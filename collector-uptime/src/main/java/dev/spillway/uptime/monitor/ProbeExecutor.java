@@ -59,6 +59,8 @@ final class ProbeExecutor implements AutoCloseable {
     private final Set<Thread> workers = new HashSet<>();
     private final Timer queueWait;
     private final Timer lateness;
+    private final Timer healthyLateness;
+    private final Timer slowLateness;
     private final AtomicInteger highWater = new AtomicInteger();
     // Guarded by lock.
     private int idle;
@@ -82,6 +84,8 @@ final class ProbeExecutor implements AutoCloseable {
             .description("how late a check started: from its due time to its start, queue wait included")
             .publishPercentiles(0.5, 0.99)
             .register(meters);
+        this.healthyLateness = laneTimer(meters, "healthy");
+        this.slowLateness = laneTimer(meters, "slow");
         Gauge.builder("spillway.monitor.checks.queued", this, ProbeExecutor::queued)
             .description("due checks waiting for a free probe slot").register(meters);
         Gauge.builder("spillway.monitor.checks.in.flight", this, ProbeExecutor::inFlight)
@@ -89,6 +93,16 @@ final class ProbeExecutor implements AutoCloseable {
         Gauge.builder("spillway.monitor.checks.slow.in.flight", this, ProbeExecutor::slowInFlight)
             .description("checks of monitors whose last check timed out running now (at most a fifth of the "
                 + "probe concurrency)").register(meters);
+    }
+
+    /** The lateness of one lane's checks (the unlabelled timer mixes both lanes). */
+    private static Timer laneTimer(MeterRegistry meters, String lane) {
+        return Timer.builder("spillway.monitor.lane.lateness")
+            .description("how late a check of this lane started: from its due time to its start, queue wait "
+                + "included (healthy: last check ended inside 90 % of its timeout; slow: it did not)")
+            .tag("lane", lane)
+            .publishPercentiles(0.5, 0.99)
+            .register(meters);
     }
 
     /** Slots checks of slow monitors may hold: a fifth of the concurrency, at least one. */
@@ -190,7 +204,9 @@ final class ProbeExecutor implements AutoCloseable {
             }
             final long start = System.nanoTime();
             queueWait.record(start - task.queuedAt, TimeUnit.NANOSECONDS);
-            lateness.record(Math.max(0, start - task.dueNanos), TimeUnit.NANOSECONDS);
+            final long late = Math.max(0, start - task.dueNanos);
+            lateness.record(late, TimeUnit.NANOSECONDS);
+            (task.slow ? slowLateness : healthyLateness).record(late, TimeUnit.NANOSECONDS);
             try {
                 task.check.run();
             } catch (RuntimeException | Error e) {
@@ -249,6 +265,11 @@ final class ProbeExecutor implements AutoCloseable {
     /** The lateness timer: from due time to start, queue wait included (percentiles for the status API). */
     Timer lateness() {
         return lateness;
+    }
+
+    /** The lateness of one lane's checks: from due time to start, queue wait included. */
+    Timer lateness(boolean slowLane) {
+        return slowLane ? slowLateness : healthyLateness;
     }
 
     /** Stops taking checks, interrupts running ones and waits for them to end. */

@@ -90,6 +90,34 @@ class ProbeExecutorTest {
     }
 
     @Test
+    void latenessIsRecordedPerLaneAndInTheMixedTimer() throws Exception {
+        final SimpleMeterRegistry meters = new SimpleMeterRegistry();
+        try (ProbeExecutor ex = new ProbeExecutor(4, meters)) {
+            final CountDownLatch done = new CountDownLatch(5);
+            final long now = System.nanoTime();
+            // Slow checks due 2 s ago: at least 2 s late whenever they start. Healthy checks due in an hour start
+            // at once, before their due time: lateness 0 (it is never negative).
+            for (int i = 0; i < 2; i++) {
+                ex.submit(now - TimeUnit.SECONDS.toNanos(2), true, done::countDown);
+            }
+            for (int i = 0; i < 3; i++) {
+                ex.submit(now + TimeUnit.HOURS.toNanos(1), false, done::countDown);
+            }
+            assertTrue(done.await(WAIT_S, TimeUnit.SECONDS), "the checks ran");
+            dev.spillway.telemetry.testsupport.Await.until(java.time.Duration.ofSeconds(WAIT_S),
+                () -> ex.lateness().count() == 5, "every start recorded");
+            assertEquals(3, ex.lateness(false).count());
+            assertEquals(2, ex.lateness(true).count());
+            assertEquals(0, ex.lateness(false).max(TimeUnit.MILLISECONDS));
+            assertTrue(ex.lateness(true).max(TimeUnit.MILLISECONDS) >= 2000, "slow lane: "
+                + ex.lateness(true).max(TimeUnit.MILLISECONDS));
+            assertTrue(ex.lateness().max(TimeUnit.MILLISECONDS) >= 2000, "the mixed timer holds both lanes");
+            assertEquals(3, meters.get("spillway.monitor.lane.lateness").tag("lane", "healthy").timer().count());
+            assertEquals(2, meters.get("spillway.monitor.lane.lateness").tag("lane", "slow").timer().count());
+        }
+    }
+
+    @Test
     void aCheckThatTookNearlyItsWholeTimeoutMarksItsMonitorSlow() {
         final MonitorSpec spec = new MonitorSpec("m", java.net.URI.create("http://127.0.0.1:1/"), "GET",
             java.util.Map.of(), null, java.time.Duration.ofSeconds(10), java.time.Duration.ofSeconds(5), null, null,
