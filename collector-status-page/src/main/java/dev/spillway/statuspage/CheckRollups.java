@@ -47,9 +47,9 @@ public final class CheckRollups {
     /** 1-day sums of checks and good checks (rolled up from the hours). */
     public static final String DAY = "monitor_checks_1d";
     /** Buckets (level m, h, d) whose rows must be recomputed; plain PostgreSQL only. */
-    static final String DIRTY = "monitor_checks_dirty";
+    public static final String DIRTY = "monitor_checks_dirty";
     /** How far the ledger has been read (its {@code committed_at}); plain PostgreSQL only. */
-    static final String CURSOR = "monitor_checks_cursor";
+    public static final String CURSOR = "monitor_checks_cursor";
     /** How often the plain-PostgreSQL rollups are brought up to date. */
     public static final Duration REFRESH_PERIOD = Duration.ofSeconds(30);
     static final Duration MINUTE_KEEP = Duration.ofDays(2);
@@ -238,6 +238,7 @@ public final class CheckRollups {
         try (Connection c = dataSource.getConnection()) {
             c.setAutoCommit(true);
             if (!lock(c, "pg_try_advisory_lock")) {
+                last = new Work(0, 0, 0, (System.nanoTime() - started) / 1_000_000, false, false);
                 return false;
             }
             if (!layoutKnown) {
@@ -258,7 +259,8 @@ public final class CheckRollups {
                     more = minutes(c, now) | hours(c, now) | days(c, now);
                 } while (more && System.nanoTime() - started < BUDGET.toNanos());
                 dropExpired(c, now);
-                last = new Work(minutesDone, hoursDone, daysDone, (System.nanoTime() - started) / 1_000_000, more);
+                last = new Work(minutesDone, hoursDone, daysDone, (System.nanoTime() - started) / 1_000_000, more,
+                    true);
                 minutesDone = hoursDone = daysDone = 0;
                 return more;
             } finally {
@@ -274,11 +276,14 @@ public final class CheckRollups {
         }
     }
 
-    /** What the last {@link #refresh()} did: buckets recomputed per level, its duration, whether work remains. */
-    public record Work(int minutes, int hours, int days, long millis, boolean more) {
+    /**
+     * What the last {@link #refresh()} did: buckets recomputed per level, its duration, whether work remains, and
+     * whether it ran at all (false: another collector held the lock).
+     */
+    public record Work(int minutes, int hours, int days, long millis, boolean more, boolean ran) {
     }
 
-    private volatile Work last = new Work(0, 0, 0, 0, false);
+    private volatile Work last = new Work(0, 0, 0, 0, false, false);
     private int minutesDone;
     private int hoursDone;
     private int daysDone;
