@@ -145,9 +145,10 @@ final class MonitorsPanel {
         if (page.pages() > 1) {
             pager(h, page);
         }
-        h.append("<p class=\"empty\" id=\"monitors-empty\"").append(rows.isEmpty() ? "" : " hidden")
-            .append(">No monitors yet. Add one: <code>curl http://HOST/api/v1/monitors --json "
-                + "'{\"name\":\"example\",\"url\":\"https://example.com/\"}'</code></p>\n");
+        h.append("<p class=\"empty\" id=\"monitors-empty\"").append(rows.isEmpty() ? "" : " hidden").append('>')
+            .append(page.all() > 0 ? "No monitor matches." : "No monitors yet. Add one: <code>curl "
+                + "http://HOST/api/v1/monitors --json '{\"name\":\"example\",\"url\":\"https://example.com/\"}'</code>")
+            .append("</p>\n");
         h.append("<div class=\"scroll\"><table id=\"monitors-table\"").append(rows.isEmpty() ? " hidden" : "")
             .append(">\n<caption class=\"sr-only\">Monitors: state, uptime, recent checks and response time</caption>\n")
             .append("<thead><tr><th scope=\"col\">Monitor</th><th scope=\"col\">State</th>")
