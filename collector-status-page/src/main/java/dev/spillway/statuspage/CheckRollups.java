@@ -89,9 +89,15 @@ public final class CheckRollups {
      * @param clock "now" (tests pass a fixed one)
      */
     public CheckRollups(DataSource dataSource, String eventsTable, Supplier<Instant> clock) {
+        this(dataSource, eventsTable, clock, CHUNK);
+    }
+
+    /** @param chunk monitors per statement of an hour's or a day's recompute (tests use 1) */
+    CheckRollups(DataSource dataSource, String eventsTable, Supplier<Instant> clock, int chunk) {
         this.dataSource = dataSource;
         this.eventsTable = eventsTable;
         this.clock = clock;
+        this.chunk = chunk;
     }
 
     /**
@@ -504,7 +510,8 @@ public final class CheckRollups {
 
     /**
      * Up to {@link #HOURS_PER_STEP} dirty hours that are closed and whose minutes are all done, newest first: from
-     * the minute rows (exact percentiles over their durations), or from raw rows before the minutes' retention.
+     * the minute rows (exact percentiles over their durations), {@link #CHUNK} monitors per step (so one step stays
+     * short at any number of monitors), or from raw rows before the minutes' retention.
      */
     private boolean hours(Connection c, Instant now) throws SQLException {
         final List<Instant> dirty = dirty(c, "SELECT h.bucket FROM " + DIRTY + " h WHERE h.level = 'h' AND "
@@ -515,35 +522,47 @@ public final class CheckRollups {
             return false;
         }
         final Instant minuteHorizon = minuteHorizon(now);
+        boolean more = dirty.size() > HOURS_PER_STEP;
         for (Instant h : dirty.subList(0, Math.min(dirty.size(), HOURS_PER_STEP))) {
             final Instant end = h.plus(1, ChronoUnit.HOURS);
-            final String sql = !h.isBefore(minuteHorizon) ? "INSERT INTO " + HOUR + " (bucket, monitor, checks, "
+            final boolean fromMinutes = !h.isBefore(minuteHorizon);
+            final List<String[]> chunks = fromMinutes ? chunks(c) : List.<String[]>of(new String[0]);
+            final int chunk = fromMinutes ? hourProgress.getOrDefault(h, 0) : 0;
+            final boolean lastChunk = chunk >= chunks.size() - 1;
+            final String sql = fromMinutes ? "INSERT INTO " + HOUR + " (bucket, monitor, checks, "
                 + "up_checks, p50_ms, p95_ms, max_ms) SELECT ?::timestamptz, m.monitor, "
                 + "sum(m.checks) FILTER (WHERE u.n IS NULL OR u.n = 1), "
                 + "sum(m.up_checks) FILTER (WHERE u.n IS NULL OR u.n = 1), "
                 + "percentile_cont(0.5) WITHIN GROUP (ORDER BY u.d), percentile_cont(0.95) WITHIN GROUP (ORDER BY u.d), "
                 + "max(m.max_ms) FROM " + MINUTE + " m LEFT JOIN LATERAL unnest(m.durations) WITH ORDINALITY "
-                + "AS u(d, n) ON true WHERE m.bucket >= ? AND m.bucket < ? GROUP BY m.monitor"
+                + "AS u(d, n) ON true WHERE m.monitor = ANY (?) AND m.bucket >= ? AND m.bucket < ? GROUP BY m.monitor"
                 : "INSERT INTO " + HOUR + " (bucket, monitor, checks, up_checks, p50_ms, p95_ms, max_ms) "
                 + rawSelect("?::timestamptz", false) + " GROUP BY 1, 2";
             c.setAutoCommit(false);
             try {
-                try (PreparedStatement ps = c.prepareStatement("DELETE FROM " + HOUR + " WHERE bucket = ?")) {
+                try (PreparedStatement ps = c.prepareStatement("DELETE FROM " + HOUR + " WHERE bucket = ?"
+                    + (fromMinutes ? " AND monitor = ANY (?)" : ""))) {
                     ps.setTimestamp(1, Timestamp.from(h));
+                    if (fromMinutes) {
+                        ps.setArray(2, c.createArrayOf("text", chunks.get(chunk)));
+                    }
                     ps.executeUpdate();
                 }
                 try (PreparedStatement ps = c.prepareStatement(sql)) {
                     ps.setTimestamp(1, Timestamp.from(h));
-                    if (!h.isBefore(minuteHorizon)) {
-                        ps.setTimestamp(2, Timestamp.from(h));
-                        ps.setTimestamp(3, Timestamp.from(end));
+                    if (fromMinutes) {
+                        ps.setArray(2, c.createArrayOf("text", chunks.get(chunk)));
+                        ps.setTimestamp(3, Timestamp.from(h));
+                        ps.setTimestamp(4, Timestamp.from(end));
                     } else {
                         bindRange(ps, 2, h, end);
                     }
                     ps.executeUpdate();
                 }
-                insertDirty(c, "d", "1 day", h, h);
-                deleteDirty(c, "h", h);
+                if (lastChunk) {
+                    insertDirty(c, "d", "1 day", h, h);
+                    deleteDirty(c, "h", h);
+                }
                 c.commit();
             } catch (SQLException | RuntimeException e) {
                 c.rollback();
@@ -551,12 +570,47 @@ public final class CheckRollups {
             } finally {
                 c.setAutoCommit(true);
             }
-            hoursDone++;
+            if (lastChunk) {
+                hourProgress.remove(h);
+                hoursDone++;
+            } else {
+                hourProgress.put(h, chunk + 1);
+                more = true;
+            }
         }
-        return dirty.size() > HOURS_PER_STEP;
+        return more;
     }
 
-    /** Up to {@link #DAYS_PER_STEP} dirty days whose closed hours are all done: sums of the hours. */
+    /** Monitors per statement of an hour's or a day's recompute. */
+    static final int CHUNK = 2_000;
+    private final int chunk;
+    /** Chunks of an hour done so far (a restart starts the hour again: idempotent). */
+    private final Map<Instant, Integer> hourProgress = new HashMap<>();
+    private final Map<Instant, Integer> dayProgress = new HashMap<>();
+
+    /**
+     * The monitors, by name, in chunks of {@link #CHUNK}: an hour or a day is recomputed chunk by chunk through the
+     * rollups' {@code (monitor, bucket)} keys. Rows of monitors deleted since are left as they are.
+     */
+    private List<String[]> chunks(Connection c) throws SQLException {
+        final List<String> names = new ArrayList<>();
+        try (Statement st = c.createStatement(); ResultSet rs = st.executeQuery("SELECT name FROM "
+            + dev.spillway.uptime.schema.UptimeSchema.MONITORS + " ORDER BY name")) {
+            while (rs.next()) {
+                names.add(rs.getString(1));
+            }
+        }
+        final List<String[]> out = new ArrayList<>();
+        for (int i = 0; i < names.size(); i += chunk) {
+            out.add(names.subList(i, Math.min(names.size(), i + chunk)).toArray(new String[0]));
+        }
+        if (out.isEmpty()) {
+            out.add(new String[0]);
+        }
+        return out;
+    }
+
+    /** Up to {@link #DAYS_PER_STEP} dirty days whose closed hours are all done: sums of the hours, by chunks. */
     private boolean days(Connection c, Instant now) throws SQLException {
         final List<Instant> dirty = dirty(c, "SELECT d.bucket FROM " + DIRTY + " d WHERE d.level = 'd' AND NOT EXISTS "
             + "(SELECT 1 FROM " + DIRTY + " h WHERE h.level IN ('h', 'm') AND h.bucket >= d.bucket AND h.bucket < "
@@ -565,21 +619,32 @@ public final class CheckRollups {
         if (dirty.isEmpty()) {
             return false;
         }
+        boolean more = dirty.size() > DAYS_PER_STEP;
         for (Instant d : dirty.subList(0, Math.min(dirty.size(), DAYS_PER_STEP))) {
+            final List<String[]> chunks = chunks(c);
+            final int chunk = dayProgress.getOrDefault(d, 0);
+            final boolean lastChunk = chunk >= chunks.size() - 1;
             c.setAutoCommit(false);
             try {
-                try (PreparedStatement ps = c.prepareStatement("DELETE FROM " + DAY + " WHERE bucket = ?")) {
+                final java.sql.Array names = c.createArrayOf("text", chunks.get(chunk));
+                try (PreparedStatement ps = c.prepareStatement("DELETE FROM " + DAY + " WHERE bucket = ? AND "
+                    + "monitor = ANY (?)")) {
                     ps.setTimestamp(1, Timestamp.from(d));
+                    ps.setArray(2, names);
                     ps.executeUpdate();
                 }
                 try (PreparedStatement ps = c.prepareStatement("INSERT INTO " + DAY + " (bucket, monitor, checks, "
-                    + "up_checks) " + daySelect("?::timestamptz") + " WHERE bucket >= ? AND bucket < ? GROUP BY 1, 2")) {
+                    + "up_checks) " + daySelect("?::timestamptz") + " WHERE monitor = ANY (?) AND bucket >= ? AND "
+                    + "bucket < ? GROUP BY 1, 2")) {
                     ps.setTimestamp(1, Timestamp.from(d));
-                    ps.setTimestamp(2, Timestamp.from(d));
-                    ps.setTimestamp(3, Timestamp.from(d.plus(1, ChronoUnit.DAYS)));
+                    ps.setArray(2, names);
+                    ps.setTimestamp(3, Timestamp.from(d));
+                    ps.setTimestamp(4, Timestamp.from(d.plus(1, ChronoUnit.DAYS)));
                     ps.executeUpdate();
                 }
-                deleteDirty(c, "d", d);
+                if (lastChunk) {
+                    deleteDirty(c, "d", d);
+                }
                 c.commit();
             } catch (SQLException | RuntimeException e) {
                 c.rollback();
@@ -587,9 +652,15 @@ public final class CheckRollups {
             } finally {
                 c.setAutoCommit(true);
             }
-            daysDone++;
+            if (lastChunk) {
+                dayProgress.remove(d);
+                daysDone++;
+            } else {
+                dayProgress.put(d, chunk + 1);
+                more = true;
+            }
         }
-        return dirty.size() > DAYS_PER_STEP;
+        return more;
     }
 
     private static List<Instant> dirty(Connection c, String sql, Instant now) throws SQLException {

@@ -9,7 +9,7 @@ import java.util.Map;
 
 /**
  * The monitors table: one row per monitor with its state as a word and a colour, uptime over 24 h / 7 d / 30 d,
- * the last 90 checks as a strip, the 24 h response-time sparkline (from the minute rollup, a point per 15 minutes),
+ * the last 90 checks as a strip, the 24 h response-time sparkline (from the minute rollup, a point per 30 minutes),
  * the newest check's phases,
  * a certificate warning under {@link #CERT_WARN_DAYS} days and the current outage's length. status.js keeps the
  * rows current (matched by {@code data-name}) and draws the plots.
@@ -231,7 +231,7 @@ final class MonitorsPanel {
         compactStrip(h, r.strip());
         h.append("</td>");
         h.append("<td class=\"c-rt\"><div class=\"spark\" role=\"img\" aria-label=\"Response time of ")
-            .append(Html.esc(r.name())).append(", last 24 hours, p50 and p95 per 15 minutes\"></div></td>");
+            .append(Html.esc(r.name())).append(", last 24 hours, p50 and p95 per 30 minutes\"></div></td>");
         h.append("<td class=\"c-last wide\">");
         lastCheck(h, r.last());
         h.append("</td></tr>\n");

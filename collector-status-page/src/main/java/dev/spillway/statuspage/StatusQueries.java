@@ -394,8 +394,8 @@ final class StatusQueries {
         return b;
     }
 
-    /** Minutes per point of the overview's 24 h sparkline (96 points). */
-    static final int SPARK_MINUTES = 15;
+    /** Minutes per point of the overview's 24 h sparkline (48 points: a shape, and the page stays small). */
+    static final int SPARK_MINUTES = 30;
 
     /**
      * The overview's 24 h sparklines from the minute rollup, one point per {@link #SPARK_MINUTES} minutes: p50 is

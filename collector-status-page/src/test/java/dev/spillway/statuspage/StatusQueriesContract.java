@@ -170,15 +170,15 @@ abstract class StatusQueriesContract {
     }
 
     @Test
-    void overviewSparklineIsTheMinuteRollupPer15MinutesOver24Hours() throws Exception {
+    void overviewSparklineIsTheMinuteRollupPer30MinutesOver24Hours() throws Exception {
         final StatusQueries.Series rt = byName(queries().monitors(NOW)).get("alpha").responseTime();
-        // 09:30..12:29, one check a minute: 12 points of 15 minutes, not one per hour.
-        assertEquals(12, rt.t().size());
+        // 09:30..12:29, one check a minute: 6 points of 30 minutes, not one per hour.
+        assertEquals(6, rt.t().size());
         assertEquals(Instant.parse("2026-03-10T09:30:00Z").getEpochSecond(), rt.t().get(0));
-        assertEquals(Instant.parse("2026-03-10T12:15:00Z").getEpochSecond(), rt.t().get(11));
-        // 09:30..09:44: durations 1..15: the median of the minutes' p50 is 8, the highest minute p95 15.
-        assertEquals(8.0, rt.p50().get(0), EPS);
-        assertEquals(15.0, rt.p95().get(0), EPS);
+        assertEquals(Instant.parse("2026-03-10T12:00:00Z").getEpochSecond(), rt.t().get(5));
+        // 09:30..09:59: durations 1..30: the median of the minutes' p50 is 15.5, the highest minute p95 30.
+        assertEquals(15.5, rt.p50().get(0), EPS);
+        assertEquals(30.0, rt.p95().get(0), EPS);
         assertTrue(byName(queries().monitors(NOW)).get("beta").responseTime().t().isEmpty());
     }
 
