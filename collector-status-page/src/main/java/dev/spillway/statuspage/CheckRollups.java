@@ -81,6 +81,19 @@ public final class CheckRollups {
     /** Ledger parts already marked ("run/batch" to committed_at millis), within twice the margin. */
     private final Map<String, Long> seen = new HashMap<>();
     private boolean noLedgerLogged;
+    /** The oldest event time of a late batch seen since the last {@link #takeOldestLate()}, or null. */
+    private Instant oldestLate;
+
+    /**
+     * The oldest event time of the batches found since the last call that came later than {@link UptimeRuns#LATE}
+     * (the page's uptime runs redo from there), or null; and forgets it.
+     */
+    synchronized Instant takeOldestLate() {
+        final Instant t = oldestLate;
+        oldestLate = null;
+        return t;
+    }
+
     /** Whether the events table is the blocks layout's view (read from its blocks and rows tables). */
     private boolean blocks;
     private boolean layoutKnown;
@@ -334,6 +347,10 @@ public final class CheckRollups {
                 markDirty(c, oldest, now, now);
             }
             saveCursor(c, dbNow);
+            if (hasLedger(c)) {
+                // The batches committed lately are in what was just marked: not again at the next refresh.
+                readLedger(c, new Timestamp(dbNow.getTime() - LEDGER_MARGIN.toMillis()), new ArrayList<>());
+            }
             return;
         }
         if (!hasLedger(c)) {
@@ -346,12 +363,31 @@ public final class CheckRollups {
             // The refresh did not run for a while: the ledger may have been pruned past the cursor since.
             LOG.info("status page rollups: last refresh {} s ago; redoing the event times since then", behind / 1000);
             markDirty(c, now.minusMillis(behind).minus(LEDGER_MARGIN), now, now);
+            oldestLate = now.minusMillis(behind).minus(LEDGER_MARGIN);
         }
-        Timestamp newest = cursor;
         final List<Instant[]> ranges = new ArrayList<>();
+        Timestamp newest = readLedger(c, new Timestamp(cursor.getTime() - LEDGER_MARGIN.toMillis()), ranges);
+        newest = newest == null || newest.before(cursor) ? cursor : newest;
+        for (Instant[] r : merge(ranges)) {
+            markDirty(c, r[0], r[1], now);
+            if (r[0].isBefore(now.minus(UptimeRuns.LATE)) && (oldestLate == null || r[0].isBefore(oldestLate))) {
+                oldestLate = r[0];
+            }
+        }
+        final long forget = newest.getTime() - 2 * LEDGER_MARGIN.toMillis();
+        seen.values().removeIf(t -> t < forget);
+        saveCursor(c, newest);
+    }
+
+    /**
+     * The ledger rows committed since {@code from} that were not seen before: their event-time ranges added to
+     * {@code ranges}, their keys remembered. Returns the newest {@code committed_at} among them, or null.
+     */
+    private Timestamp readLedger(Connection c, Timestamp from, List<Instant[]> ranges) throws SQLException {
+        Timestamp newest = null;
         try (PreparedStatement ps = c.prepareStatement("SELECT run_id, batch_id, committed_at, time_min, time_max FROM "
             + ledgerTable() + " WHERE committed_at >= ? AND time_min IS NOT NULL")) {
-            ps.setTimestamp(1, new Timestamp(cursor.getTime() - LEDGER_MARGIN.toMillis()));
+            ps.setTimestamp(1, from);
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
                     final String key = rs.getString(1) + '/' + rs.getLong(2);
@@ -359,19 +395,14 @@ public final class CheckRollups {
                     if (seen.putIfAbsent(key, committed.getTime()) != null) {
                         continue;
                     }
-                    if (committed.after(newest)) {
+                    if (newest == null || committed.after(newest)) {
                         newest = committed;
                     }
                     ranges.add(new Instant[] {rs.getTimestamp(4).toInstant(), rs.getTimestamp(5).toInstant()});
                 }
             }
         }
-        for (Instant[] r : merge(ranges)) {
-            markDirty(c, r[0], r[1], now);
-        }
-        final long forget = newest.getTime() - 2 * LEDGER_MARGIN.toMillis();
-        seen.values().removeIf(t -> t < forget);
-        saveCursor(c, newest);
+        return newest;
     }
 
     /** Ranges joined where they overlap or touch within a minute (batches of one pipeline mostly do). */

@@ -155,6 +155,11 @@ public final class StatusPage implements AutoCloseable {
             if (rollups.collectorMaintained() && rollups.refresh()) {
                 delayMillis = 1_000;
             }
+            final Instant late = rollups.takeOldestLate();
+            if (late != null) {
+                LOG.info("status page: results from {} on were stored late; redoing the uptime runs from there", late);
+                uptimeRuns.rewind(late);
+            }
             uptimeRuns.refresh();
         } catch (SQLException | RuntimeException e) {
             if (closed) {

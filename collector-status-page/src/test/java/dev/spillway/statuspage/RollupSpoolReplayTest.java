@@ -90,6 +90,11 @@ class RollupSpoolReplayTest {
         Await.until(Duration.ofSeconds(60), () -> pipeline.stats().written() == 62, "written: " + pipeline.stats());
         rollups.refreshAll();
         assertEquals(30, hourChecks(ds, hour), "the first half hour counted");
+        assertEquals(null, rollups.takeOldestLate(), "a first start marks everything; nothing is late yet");
+        final UptimeRuns runs = new UptimeRuns(ds, () -> now);
+        runs.refresh();
+        final StatusQueries queries = new StatusQueries(ds, CheckSeeder.EVENTS);
+        final long upBefore = queries.uptime("replayed", StatusQueries.Range.DAY, now).upMs();
 
         // The database goes away; the second half hour of that (long closed) hour goes to the spool.
         pg.stop();
@@ -100,8 +105,17 @@ class RollupSpoolReplayTest {
             "the spool replays: " + pipeline.stats());
         assertEquals(30, hourChecks(ds, hour), "not counted before the next refresh");
 
+        runs.refresh();
+        assertEquals(upBefore, queries.uptime("replayed", StatusQueries.Range.DAY, now).upMs(),
+            "the uptime runs alone do not see results stored 3 hours late");
         rollups.refreshAll();
         assertEquals(60, hourChecks(ds, hour), "the replayed checks count, 3 hours after their time");
+        final Instant late = rollups.takeOldestLate();
+        assertEquals(hour.plus(Duration.ofMinutes(30)), late, "the replayed batches' oldest time");
+        runs.rewind(late);
+        runs.refresh();
+        assertEquals(upBefore + 30 * 60_000L, queries.uptime("replayed", StatusQueries.Range.DAY, now).upMs(),
+            "and in the uptime figures: 30 more minutes up");
         assertEquals(61, query(ds, "SELECT sum(checks) FROM " + CheckRollups.MINUTE + " WHERE monitor = 'replayed'"),
             "the hour's 60 minutes and the current one");
         assertEquals(60, query(ds, "SELECT sum(checks) FROM " + CheckRollups.DAY + " WHERE monitor = 'replayed' AND "
