@@ -85,6 +85,7 @@ final class HeadlessChromium {
         final Process p = new ProcessBuilder(cmd).redirectOutput(ProcessBuilder.Redirect.DISCARD)
             .redirectError(err.toFile()).start();
         java.net.http.WebSocket ws = null;
+        Cdp client = null;
         try {
             final Path portFile = profile.resolve("DevToolsActivePort");
             dev.spillway.telemetry.testsupport.Await.until(java.time.Duration.ofSeconds(30),
@@ -100,6 +101,7 @@ final class HeadlessChromium {
                 throw new AssertionError("no page target in " + list);
             }
             final Cdp cdp = new Cdp();
+            client = cdp;
             ws = http.newWebSocketBuilder().buildAsync(java.net.URI.create(m.group(1)), cdp).get(30, TimeUnit.SECONDS);
             cdp.call(ws, "Emulation.setDeviceMetricsOverride", "{\"width\":" + width + ",\"height\":" + height
                 + ",\"deviceScaleFactor\":1,\"mobile\":true}");
@@ -111,11 +113,20 @@ final class HeadlessChromium {
             return cdp.evaluate(ws, expression);
         } finally {
             if (ws != null) {
+                try {
+                    client.call(ws, "Browser.close", "{}"); // a clean exit: its processes stop writing the profile
+                } catch (Exception | AssertionError e) {
+                    // the browser may close the socket before it answers
+                }
                 ws.abort();
             }
-            p.destroy();
+            final List<ProcessHandle> all = new ArrayList<>(p.descendants().toList());
             if (!p.waitFor(10, TimeUnit.SECONDS)) {
                 p.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
+            }
+            for (ProcessHandle child : all) {
+                child.destroyForcibly();
+                child.onExit().get(10, TimeUnit.SECONDS);
             }
             delete(profile);
             Files.deleteIfExists(err);
@@ -126,7 +137,7 @@ final class HeadlessChromium {
     private static boolean quietly(java.util.concurrent.Callable<Boolean> condition) {
         try {
             return condition.call();
-        } catch (Exception e) {
+        } catch (Exception | AssertionError e) { // e.g. the document not there yet while the page navigates
             return false;
         }
     }
