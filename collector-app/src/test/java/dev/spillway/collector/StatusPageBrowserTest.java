@@ -108,7 +108,7 @@ class StatusPageBrowserTest {
             CheckSeeder.notification(c, "heartbeat", "ingest-worker", "UP", "DOWN", now.minus(Duration.ofMinutes(3)),
                 "failed", 2, "HTTP 404 no_service");
         }
-        new CheckRollups(db.dataSource(), CheckSeeder.EVENTS, Instant::now).refresh();
+        new CheckRollups(db.dataSource(), CheckSeeder.EVENTS, Instant::now).refreshAll();
     }
 
     @AfterAll
@@ -212,6 +212,50 @@ class StatusPageBrowserTest {
             n++;
         }
         return n;
+    }
+
+    /**
+     * What a phone's browser measures: the document's width, the viewport's, and how many of the header's parts end
+     * outside the viewport.
+     */
+    private static final String LAYOUT = "[document.documentElement.scrollWidth, document.documentElement.clientWidth,"
+        + " Array.prototype.filter.call(document.querySelectorAll('header.top > *'), function (e) {"
+        + " var r = e.getBoundingClientRect(); return r.width > 0 && (r.right > document.documentElement.clientWidth"
+        + " + 0.5 || r.left < -0.5); }).length].join(',')";
+
+    /**
+     * At a phone's width (390 px, emulated in Chromium as a mobile viewport) nothing scrolls sideways and the header
+     * fits: the overview, a filtered overview and two monitor pages, measured once the page's script has drawn it.
+     */
+    @Test
+    void phoneWidthHasNoSidewaysScrollAndTheHeaderFits() throws Exception {
+        for (String path : List.of("/", "/?state=DOWN&q=pay", "/monitors/payments?range=24h",
+            "/monitors/api?range=30d")) {
+            final String[] v = chromium.evaluateOnPhone(h.uri(path).toString(), 390, 844,
+                "document.documentElement.getAttribute('data-rendered') === 'true'", LAYOUT).split(",");
+            final int scroll = Integer.parseInt(v[0]);
+            final int viewport = Integer.parseInt(v[1]);
+            assertEquals(390, viewport, path + ": the viewport is the phone's");
+            assertTrue(scroll <= 390, path + ": no sideways scrolling at 390 px (document " + scroll + " px wide)");
+            assertEquals("0", v[2], path + ": header parts cut off");
+        }
+    }
+
+    @Test
+    void layoutCheckCatchesAWidePage() throws Exception {
+        // The control for the test above: the same measurement on a page whose header is wider than a phone.
+        final Path page = Files.createTempFile("status-layout-control-", ".html");
+        try {
+            Files.writeString(page, "<!DOCTYPE html><html><head><meta name=\"viewport\" content=\"width=device-width, "
+                + "initial-scale=1\"></head><body style=\"margin:0\"><header class=\"top\"><span style=\""
+                + "display:inline-block;width:600px\">too wide</span></header></body></html>", StandardCharsets.UTF_8);
+            final String[] v = chromium.evaluateOnPhone(page.toUri().toString(), 390, 844,
+                "document.readyState === 'complete'", LAYOUT).split(",");
+            assertTrue(Integer.parseInt(v[0]) >= 600, "the wide header widens the document: " + String.join(",", v));
+            assertEquals("1", v[2], "and is found cut off");
+        } finally {
+            Files.deleteIfExists(page);
+        }
     }
 
     @Test

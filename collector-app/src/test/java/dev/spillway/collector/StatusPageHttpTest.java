@@ -12,6 +12,7 @@ import java.net.URLEncoder;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -86,6 +87,48 @@ class StatusPageHttpTest {
         assertEquals(1, data.get("monitorPage").get("page").asInt(), "the overview lists monitors a page at a time");
         assertEquals(400, open.get("/?page=abc").statusCode(), "a page number or nothing");
         assertEquals(400, open.get("/api/v1/page/overview?page=0").statusCode());
+    }
+
+    @Test
+    void overviewSearchesByNameAndFiltersByStateAndTag() throws Exception {
+        try (java.sql.Connection c = db.connect()) {
+            for (String name : List.of("filter-shop-eu", "filter-shop-us", "filter-blog")) {
+                // Paused: the collector leaves them alone, their state stays PAUSED.
+                dev.spillway.statuspage.CheckSeeder.monitor(c, name, 60_000, false, null, null, null, null);
+            }
+        }
+        db.execute("UPDATE monitors SET tags = '{\"team\": \"shop\"}' WHERE name LIKE 'filter-shop-%'");
+        assertEquals(List.of("filter-shop-eu", "filter-shop-us"), names("/api/v1/page/overview?q=SHOP"),
+            "a part of the name, any case");
+        assertEquals(List.of("filter-shop-us"), names("/api/v1/page/overview?tag=team%3Dshop&q=us"));
+        assertEquals(List.of("filter-blog", "filter-shop-eu", "filter-shop-us"),
+            names("/api/v1/page/overview?state=paused&q=filter-"));
+        final JsonNode page = JSON.readTree(open.get("/api/v1/page/overview?tag=team%3Dshop").body()).get("monitorPage");
+        assertEquals(2, page.get("total").asInt(), "matching the filter");
+        assertTrue(page.get("all").asInt() >= 3, "the header counts every monitor");
+        assertEquals("team=shop", page.get("filter").get("tag").asText());
+        assertTrue(page.get("counts").get("PAUSED").asInt() >= 3, page.toString());
+        for (String[] bad : new String[][] {{"state=SIDEWAYS", "state"}, {"tag=no-value", "tag"},
+            {"q=" + "x".repeat(101), "q"}, {"page=0", "page"}}) {
+            final HttpResponse<String> r = open.get("/api/v1/page/overview?" + bad[0]);
+            assertEquals(400, r.statusCode(), bad[0]);
+            assertEquals(bad[1], JSON.readTree(r.body()).get("field").asText(), r.body());
+            assertEquals(400, open.get("/?" + bad[0]).statusCode(), "the HTML page too: " + bad[0]);
+        }
+        final String html = open.get("/?q=blog").body();
+        assertTrue(html.contains("1 of ") && html.contains(" monitors match"), html);
+        assertTrue(html.contains("data-name=\"filter-blog\"") && !html.contains("data-name=\"filter-shop-eu\""), html);
+        assertTrue(html.contains("name=\"q\" maxlength=\"100\" value=\"blog\""), "the form shows the filter: " + html);
+        assertTrue(open.get("/?state=PAUSED").body().contains("<option selected>PAUSED</option>"));
+        assertTrue(open.get("/?q=%3Cscript%3E").body().contains("value=\"&lt;script&gt;\""), "escaped");
+    }
+
+    private static List<String> names(String path) throws Exception {
+        final HttpResponse<String> r = open.get(path);
+        assertEquals(200, r.statusCode(), r.body());
+        final List<String> out = new java.util.ArrayList<>();
+        JSON.readTree(r.body()).get("monitors").forEach(m -> out.add(m.get("name").asText()));
+        return out;
     }
 
     @Test

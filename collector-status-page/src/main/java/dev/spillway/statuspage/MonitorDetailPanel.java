@@ -34,12 +34,16 @@ final class MonitorDetailPanel {
                 .append(r == range ? " aria-current=\"page\"" : "").append('>').append(r.label).append("</a>");
         }
         h.append("</nav>\n<dl class=\"facts\">\n");
-        fact(h, "Uptime, " + range.label, "rangeUptime",
-            Html.percent(rangeUptime.fraction() == null ? Double.NaN : rangeUptime.fraction())
-                + " (" + MonitorsPanel.detail(rangeUptime) + ")");
-        fact(h, "Uptime, 24 h", "uptimeDay", Html.percent(frac(row.day())));
-        fact(h, "Uptime, 7 d", "uptimeWeek", Html.percent(frac(row.week())));
-        fact(h, "Uptime, 30 d", "uptimeMonth", Html.percent(frac(row.month())));
+        // One figure per window: the range's own (with its up, down, maintenance and unknown time) in its place,
+        // the other windows beside it; never the same window twice.
+        final String rangeText = Html.percent(rangeUptime.fraction() == null ? Double.NaN : rangeUptime.fraction())
+            + " (" + MonitorsPanel.detail(rangeUptime) + ")";
+        if (range == StatusQueries.Range.HOUR) {
+            fact(h, "Uptime, 1 h", "rangeUptime", rangeText);
+        }
+        windowFact(h, range, StatusQueries.Range.DAY, "Uptime, 24 h", "uptimeDay", row.day(), rangeText);
+        windowFact(h, range, StatusQueries.Range.WEEK, "Uptime, 7 d", "uptimeWeek", row.week(), rangeText);
+        windowFact(h, range, StatusQueries.Range.MONTH, "Uptime, 30 d", "uptimeMonth", row.month(), rangeText);
         fact(h, "Interval", "interval", Html.duration(row.intervalMs() / 1000));
         h.append("</dl>\n");
         h.append("<figure class=\"plot-figure\"><div class=\"plot\" id=\"detail-plot\" role=\"img\" aria-label=\""
@@ -137,6 +141,15 @@ final class MonitorDetailPanel {
     private static void phaseRow(StringBuilder h, String label, Double v) {
         h.append("<tr><th scope=\"row\">").append(label).append("</th><td class=\"num\">")
             .append(v == null ? "\u2013" : MonitorsPanel.ms(v)).append("</td></tr>");
+    }
+
+    private static void windowFact(StringBuilder h, StatusQueries.Range shown, StatusQueries.Range window,
+                                   String label, String key, StatusQueries.Uptime u, String rangeText) {
+        if (shown == window) {
+            fact(h, label, "rangeUptime", rangeText);
+        } else {
+            fact(h, label, key, Html.percent(frac(u)));
+        }
     }
 
     private static double frac(StatusQueries.Uptime u) {

@@ -9,7 +9,8 @@ import java.util.Map;
 
 /**
  * The monitors table: one row per monitor with its state as a word and a colour, uptime over 24 h / 7 d / 30 d,
- * the last 90 checks as a strip, the 24 h response-time plot (p50 and p95 per hour), the newest check's phases,
+ * the last 90 checks as a strip, the 24 h response-time sparkline (from the minute rollup, a point per 30 minutes),
+ * the newest check's phases,
  * a certificate warning under {@link #CERT_WARN_DAYS} days and the current outage's length. status.js keeps the
  * rows current (matched by {@code data-name}) and draws the plots.
  */
@@ -100,14 +101,21 @@ final class MonitorsPanel {
         m.put("pages", p.pages());
         m.put("size", p.size());
         m.put("total", p.total());
+        m.put("all", p.all());
         m.put("counts", p.counts());
+        final StatusQueries.Filter f = p.filter();
+        final Map<String, Object> filter = new LinkedHashMap<>();
+        filter.put("q", f.query());
+        filter.put("state", f.state());
+        filter.put("tag", f.tagKey() == null ? null : f.tagKey() + "=" + f.tagValue());
+        m.put("filter", filter);
         return m;
     }
 
     /** "1,000 monitors: 10 DOWN, 990 UP", the states with none left out. */
     static String summary(StatusQueries.MonitorPage p) {
-        final StringBuilder s = new StringBuilder(String.format(Locale.ROOT, "%,d monitor%s", p.total(),
-            p.total() == 1 ? "" : "s"));
+        final StringBuilder s = new StringBuilder(String.format(Locale.ROOT, "%,d monitor%s", p.all(),
+            p.all() == 1 ? "" : "s"));
         String sep = ": ";
         for (Map.Entry<String, Integer> e : p.counts().entrySet()) {
             if (e.getValue() > 0) {
@@ -125,15 +133,22 @@ final class MonitorsPanel {
     static void html(StringBuilder h, StatusQueries.MonitorPage page, Instant now) {
         final List<StatusQueries.MonitorRow> rows = page.rows();
         h.append("<section id=\"monitors\" aria-labelledby=\"h-monitors\">\n<h2 id=\"h-monitors\">Monitors</h2>\n");
-        if (page.total() > 0) {
+        if (page.all() > 0) {
             h.append("<p class=\"summary\" id=\"monitors-summary\">").append(Html.esc(summary(page))).append("</p>\n");
+            counts(h, page);
+            filterForm(h, page.filter());
+        }
+        if (!page.filter().none()) {
+            h.append("<p class=\"matches\" id=\"monitors-matches\">").append(String.format(Locale.ROOT, "%,d of %,d "
+                + "monitors match", page.total(), page.all())).append(" \u00b7 <a href=\"/\">show all</a></p>\n");
         }
         if (page.pages() > 1) {
             pager(h, page);
         }
-        h.append("<p class=\"empty\" id=\"monitors-empty\"").append(rows.isEmpty() ? "" : " hidden")
-            .append(">No monitors yet. Add one: <code>curl http://HOST/api/v1/monitors --json "
-                + "'{\"name\":\"example\",\"url\":\"https://example.com/\"}'</code></p>\n");
+        h.append("<p class=\"empty\" id=\"monitors-empty\"").append(rows.isEmpty() ? "" : " hidden").append('>')
+            .append(page.all() > 0 ? "No monitor matches." : "No monitors yet. Add one: <code>curl "
+                + "http://HOST/api/v1/monitors --json '{\"name\":\"example\",\"url\":\"https://example.com/\"}'</code>")
+            .append("</p>\n");
         h.append("<div class=\"scroll\"><table id=\"monitors-table\"").append(rows.isEmpty() ? " hidden" : "")
             .append(">\n<caption class=\"sr-only\">Monitors: state, uptime, recent checks and response time</caption>\n")
             .append("<thead><tr><th scope=\"col\">Monitor</th><th scope=\"col\">State</th>")
@@ -151,17 +166,47 @@ final class MonitorsPanel {
         h.append("</section>\n");
     }
 
+    /** The counts by state as links that filter by that state (the header of a large setup). */
+    private static void counts(StringBuilder h, StatusQueries.MonitorPage page) {
+        h.append("<nav class=\"counts\" aria-label=\"Filter by state\">");
+        for (Map.Entry<String, Integer> e : page.counts().entrySet()) {
+            final boolean current = e.getKey().equals(page.filter().state());
+            h.append("<a class=\"count state-").append(e.getKey().toLowerCase(Locale.ROOT)).append("\" href=\"/?state=")
+                .append(e.getKey()).append("\" data-state=\"").append(e.getKey()).append('"')
+                .append(current ? " aria-current=\"page\"" : "").append('>')
+                .append(String.format(Locale.ROOT, "%,d", e.getValue())).append(' ').append(e.getKey()).append("</a>");
+        }
+        h.append("</nav>\n");
+    }
+
+    /** Search by name, filter by state and tag: a plain GET form (works without JavaScript). */
+    private static void filterForm(StringBuilder h, StatusQueries.Filter f) {
+        h.append("<form class=\"filter\" method=\"get\" action=\"/\" role=\"search\">")
+            .append("<label>Name <input type=\"search\" name=\"q\" maxlength=\"100\" value=\"")
+            .append(Html.esc(f.query() == null ? "" : f.query())).append("\"></label>")
+            .append("<label>State <select name=\"state\"><option value=\"\">any</option>");
+        for (String st : StatusQueries.STATE_ORDER) {
+            h.append("<option").append(st.equals(f.state()) ? " selected" : "").append('>').append(st).append("</option>");
+        }
+        h.append("</select></label><label>Tag <input name=\"tag\" placeholder=\"key=value\" maxlength=\"265\" value=\"")
+            .append(Html.esc(f.tagKey() == null ? "" : f.tagKey() + "=" + f.tagValue())).append("\"></label>")
+            .append("<button type=\"submit\">Filter</button></form>\n");
+    }
+
     private static void pager(StringBuilder h, StatusQueries.MonitorPage page) {
         final int first = (page.page() - 1) * page.size() + 1;
+        final String params = page.filter().params();
         h.append("<nav class=\"pager\" aria-label=\"Monitor pages\">");
         if (page.page() > 1) {
-            h.append("<a rel=\"prev\" href=\"/").append(page.page() == 2 ? "" : "?page=" + (page.page() - 1))
+            final String prev = "page=" + (page.page() - 1) + params;
+            h.append("<a rel=\"prev\" href=\"/").append(prev.equals("page=1") ? "" : "?" + Html.esc(prev))
                 .append("\">\u2190 Previous</a> ");
         }
         h.append("<span>").append(String.format(Locale.ROOT, "Page %d of %d (monitors %,d\u2013%,d, problems first)",
             page.page(), page.pages(), first, first + page.rows().size() - 1)).append("</span>");
         if (page.page() < page.pages()) {
-            h.append(" <a rel=\"next\" href=\"/?page=").append(page.page() + 1).append("\">Next \u2192</a>");
+            h.append(" <a rel=\"next\" href=\"/?page=").append(page.page() + 1).append(Html.esc(params))
+                .append("\">Next \u2192</a>");
         }
         h.append("</nav>\n");
     }
@@ -186,7 +231,7 @@ final class MonitorsPanel {
         compactStrip(h, r.strip());
         h.append("</td>");
         h.append("<td class=\"c-rt\"><div class=\"spark\" role=\"img\" aria-label=\"Response time of ")
-            .append(Html.esc(r.name())).append(", last 24 hours, p50 and p95\"></div></td>");
+            .append(Html.esc(r.name())).append(", last 24 hours, p50 and p95 per 30 minutes\"></div></td>");
         h.append("<td class=\"c-last wide\">");
         lastCheck(h, r.last());
         h.append("</td></tr>\n");

@@ -62,8 +62,13 @@ public final class StatusPage implements AutoCloseable {
     /** The uptime figures' runs: kept by every collector (one at a time), on any database flavour. */
     private final UptimeRuns uptimeRuns;
     private final Supplier<Instant> clock;
-    /** Overview pages read lately, by page number; at most {@link #CACHED_PAGES}. */
-    private final Map<Integer, PageSnapshot> pages = new ConcurrentHashMap<>();
+    /** Overview pages read lately, by page number and filter; at most {@link #CACHED_PAGES}. */
+    private final Map<PageKey, PageSnapshot> pages = new ConcurrentHashMap<>();
+
+    /** An overview page: its number within the monitors that match its filter. */
+    private record PageKey(int page, StatusQueries.Filter filter) {
+        static final PageKey FIRST = new PageKey(1, StatusQueries.Filter.NONE);
+    }
     private final AtomicBoolean firstRead = new AtomicBoolean(true);
     private volatile long nextSlowLogNanos = System.nanoTime();
 
@@ -109,8 +114,7 @@ public final class StatusPage implements AutoCloseable {
         // Its own thread: a refresh can take long (a catch-up after downtime, many monitors) and must not hold up
         // the pipeline samples, whose plot would otherwise show a gap.
         this.rollupKeeper = Executors.newSingleThreadScheduledExecutor(ServiceThreads.single("status-page-rollups"));
-        this.rollupKeeper.scheduleWithFixedDelay(this::refreshRollups, 0, CheckRollups.REFRESH_PERIOD.toMillis(),
-            TimeUnit.MILLISECONDS);
+        this.rollupKeeper.execute(this::refreshRollups);
         this.snapshots = Executors.newSingleThreadScheduledExecutor(ServiceThreads.single("status-page-snapshot"));
         // The first read after start pays for cold connections, catalog caches, class loading and JIT: done here,
         // not by the first visitor. Its result is kept only for visitors who came while it ran (monitors added
@@ -123,7 +127,7 @@ public final class StatusPage implements AutoCloseable {
     private void warmUp() {
         final long started = System.nanoTime();
         try {
-            final PageSnapshot first = pageSnapshot(1);
+            final PageSnapshot first = pageSnapshot(PageKey.FIRST);
             final Snapshot s = first.get(0); // a visitor arriving meanwhile shares this read
             MonitorsPanel.html(new StringBuilder(), s.monitors, s.at);
             PageResponses.embeddable(overviewData(new Overview(s.at, pipeline.view(), s.monitors, s.services,
@@ -140,11 +144,21 @@ public final class StatusPage implements AutoCloseable {
         }
     }
 
-    /** On plain PostgreSQL the collector keeps the check rollups; with TimescaleDB its policies do. */
+    /**
+     * On plain PostgreSQL the collector keeps the check rollups; with TimescaleDB its policies do. Every
+     * {@link CheckRollups#REFRESH_PERIOD}; sooner (after a second) while a catch-up leaves dirty buckets, each
+     * refresh bounded.
+     */
     private void refreshRollups() {
+        long delayMillis = CheckRollups.REFRESH_PERIOD.toMillis();
         try {
-            if (rollups.collectorMaintained()) {
-                rollups.refresh();
+            if (rollups.collectorMaintained() && rollups.refresh()) {
+                delayMillis = 1_000;
+            }
+            final Instant late = rollups.takeOldestLate();
+            if (late != null) {
+                LOG.info("status page: results from {} on were stored late; redoing the uptime runs from there", late);
+                uptimeRuns.rewind(late);
             }
             uptimeRuns.refresh();
         } catch (SQLException | RuntimeException e) {
@@ -153,6 +167,13 @@ public final class StatusPage implements AutoCloseable {
             } else {
                 // Logged each time: the page's uptime goes stale while this fails, and the reason must be visible.
                 LOG.warn("status page: refreshing the monitor check rollups or uptime runs failed: {}", e.toString());
+            }
+        }
+        if (!closed) {
+            try {
+                rollupKeeper.schedule(this::refreshRollups, delayMillis, TimeUnit.MILLISECONDS);
+            } catch (java.util.concurrent.RejectedExecutionException e) {
+                LOG.debug("status page: rollup keeper closed");
             }
         }
     }
@@ -352,12 +373,12 @@ public final class StatusPage implements AutoCloseable {
      * from memory.
      */
     private final class PageSnapshot {
-        private final int page;
+        private final PageKey page;
         private volatile Snapshot snapshot;
         private volatile long lastViewedNanos = System.nanoTime() - WATCHED_NANOS - 1;
         private CompletableFuture<Snapshot> reading; // guarded by this
 
-        PageSnapshot(int page) {
+        PageSnapshot(PageKey page) {
             this.page = page;
         }
 
@@ -393,10 +414,11 @@ public final class StatusPage implements AutoCloseable {
         }
     }
 
-    private Snapshot read(int page) throws SQLException {
+    private Snapshot read(PageKey key) throws SQLException {
+        final int page = key.page();
         final Instant now = clock.get();
         final ReadTimes times = new ReadTimes();
-        final StatusQueries.MonitorPage monitors = queries.page(page, now, times);
+        final StatusQueries.MonitorPage monitors = queries.page(page, key.filter(), now, times);
         final List<StatusQueries.ServiceRow> services = queries.services();
         times.mark("services");
         final List<StatusQueries.TransitionRow> transitions = queries.transitions(StatusQueries.RECENT);
@@ -417,12 +439,12 @@ public final class StatusPage implements AutoCloseable {
         return new Snapshot(now, System.nanoTime(), monitors, services, transitions, notifications, windows, held);
     }
 
-    private PageSnapshot pageSnapshot(int page) {
+    private PageSnapshot pageSnapshot(PageKey page) {
         PageSnapshot p = pages.get(page);
         if (p == null) {
             if (pages.size() >= CACHED_PAGES) {
                 // Forget the page looked at longest ago (page numbers come from visitors: keep the map bounded).
-                pages.values().stream().filter(x -> x.page != 1)
+                pages.values().stream().filter(x -> !x.page.equals(PageKey.FIRST))
                     .min((x, y) -> Long.compare(x.lastViewedNanos - y.lastViewedNanos, 0))
                     .ifPresent(x -> pages.remove(x.page, x));
             }
@@ -432,7 +454,7 @@ public final class StatusPage implements AutoCloseable {
     }
 
     /** The overview page asked for, with the database part from the newest snapshot of that page. */
-    private Overview overview(int page) throws SQLException {
+    private Overview overview(PageKey page) throws SQLException {
         final PageSnapshot p = pageSnapshot(page);
         p.lastViewedNanos = System.nanoTime();
         final Snapshot s = p.get(SNAPSHOT_MAX_AGE_NANOS);
@@ -455,7 +477,7 @@ public final class StatusPage implements AutoCloseable {
     private void keepSnapshotFresh() {
         for (PageSnapshot p : pages.values()) {
             if (System.nanoTime() - p.lastViewedNanos > WATCHED_NANOS) {
-                if (p.page != 1) {
+                if (!p.page.equals(PageKey.FIRST)) {
                     pages.remove(p.page, p);
                 }
                 continue;
@@ -481,26 +503,72 @@ public final class StatusPage implements AutoCloseable {
     }
 
     private static final String PAGE_ERROR = "page must be a whole number from 1";
+    private static final java.util.regex.Pattern TAG = java.util.regex.Pattern.compile(
+        "([A-Za-z0-9_.:-]{1,64})=(.{1,200})");
 
-    private ApiResponse overviewJson(ApiRequest r) throws SQLException {
+    /**
+     * The overview's page and filter from {@code ?page=N&q=TEXT&state=DOWN&tag=KEY=VALUE}; an empty parameter is
+     * none.
+     *
+     * @throws ApiException 400 naming the parameter
+     */
+    private static PageKey pageKey(ApiRequest r) throws ApiException {
         final Integer page = pageParam(r);
         if (page == null) {
-            return PageResponses.error(400, "invalid", PAGE_ERROR);
+            throw invalid("page", PAGE_ERROR);
         }
-        return PageResponses.json(overviewData(overview(page)));
+        String q = r.queryParam("q");
+        q = q == null || q.isBlank() ? null : q.strip();
+        if (q != null && q.length() > 100) {
+            throw invalid("q", "q (a part of a monitor's name) must be at most 100 characters");
+        }
+        String state = r.queryParam("state");
+        state = state == null || state.isEmpty() ? null : state.toUpperCase(java.util.Locale.ROOT);
+        if (state != null && !StatusQueries.STATE_ORDER.contains(state)) {
+            throw invalid("state", "state must be one of " + String.join(", ", StatusQueries.STATE_ORDER));
+        }
+        final String tag = r.queryParam("tag");
+        String key = null;
+        String value = null;
+        if (tag != null && !tag.isBlank()) {
+            final java.util.regex.Matcher m = TAG.matcher(tag.strip());
+            if (!m.matches()) {
+                throw invalid("tag", "tag must be key=value (key: letters, digits, _ . : -, at most 64; value at "
+                    + "most 200 characters)");
+            }
+            key = m.group(1);
+            value = m.group(2);
+        }
+        return new PageKey(page, new StatusQueries.Filter(q, state, key, value));
+    }
+
+    private static ApiException invalid(String field, String message) {
+        return new ApiException(400, "invalid", message, Map.of("field", field));
+    }
+
+    private ApiResponse overviewJson(ApiRequest r) throws SQLException {
+        final PageKey key;
+        try {
+            key = pageKey(r);
+        } catch (ApiException e) {
+            return ApiResponse.error(e); // 400 naming the parameter
+        }
+        return PageResponses.json(overviewData(overview(key)));
     }
 
     private ApiResponse overviewHtml(ApiRequest r) throws SQLException {
-        final Integer page = pageParam(r);
-        if (page == null) {
+        final PageKey key;
+        try {
+            key = pageKey(r);
+        } catch (ApiException e) {
             final StringBuilder h = new StringBuilder(2_048);
             Layout.head(h, "Unknown page – Spillway", assets, signOutCsrf(r));
-            h.append("<main id=\"main\"><h1>Unknown page</h1><p>").append(Html.esc(PAGE_ERROR))
+            h.append("<main id=\"main\"><h1>Unknown page</h1><p>").append(Html.esc(e.getMessage()))
                 .append(". <a href=\"/\">Back to the overview</a></p></main>\n");
             Layout.tail(h, assets);
             return PageResponses.html(400, h.toString());
         }
-        final Overview o = overview(page);
+        final Overview o = overview(key);
         final StringBuilder h = new StringBuilder(16_384 + 2_048 * o.monitors.rows().size());
         Layout.head(h, "Spillway status", assets, signOutCsrf(r));
         h.append("<main id=\"main\" data-page=\"overview\">\n<h1 class=\"sr-only\">Spillway status</h1>\n");
@@ -519,7 +587,8 @@ public final class StatusPage implements AutoCloseable {
     private Map<String, Object> overviewData(Overview o) {
         final Map<String, Object> m = new LinkedHashMap<>();
         m.put("page", "overview");
-        m.put("refreshUrl", OVERVIEW_JSON + (o.monitors.page() == 1 ? "" : "?page=" + o.monitors.page()));
+        final String params = "page=" + o.monitors.page() + o.monitors.filter().params();
+        m.put("refreshUrl", OVERVIEW_JSON + (params.equals("page=1") ? "" : "?" + params));
         m.put("generatedAt", o.now.toEpochMilli());
         m.put("monitors", MonitorsPanel.json(o.monitors.rows()));
         m.put("monitorPage", MonitorsPanel.pageJson(o.monitors));

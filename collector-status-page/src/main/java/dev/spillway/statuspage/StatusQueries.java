@@ -176,8 +176,43 @@ final class StatusQueries {
     /** The states the overview counts, in the order it lists them: problems first. */
     static final List<String> STATE_ORDER = List.of("DOWN", "PENDING", "UP", "PAUSED");
 
-    /** One page of the overview's monitors, and the counts by state over all of them. */
-    record MonitorPage(int page, int pages, int size, int total, Map<String, Integer> counts, List<MonitorRow> rows) {
+    /**
+     * The overview's filter: a part of the name (case-insensitive), a state, a tag {@code key=value}; each null
+     * when not asked for.
+     */
+    record Filter(String query, String state, String tagKey, String tagValue) {
+        static final Filter NONE = new Filter(null, null, null, null);
+
+        boolean none() {
+            return query == null && state == null && tagKey == null;
+        }
+
+        /** The filter as URL parameters ({@code &q=..&state=..&tag=..}), empty when none. */
+        String params() {
+            final StringBuilder b = new StringBuilder();
+            if (query != null) {
+                b.append("&q=").append(java.net.URLEncoder.encode(query, java.nio.charset.StandardCharsets.UTF_8));
+            }
+            if (state != null) {
+                b.append("&state=").append(state);
+            }
+            if (tagKey != null) {
+                b.append("&tag=").append(java.net.URLEncoder.encode(tagKey + "=" + tagValue,
+                    java.nio.charset.StandardCharsets.UTF_8));
+            }
+            return b.toString();
+        }
+    }
+
+    /**
+     * One page of the overview's monitors: {@code total} of them match the filter; {@code counts} by state and
+     * {@code all} are over every monitor (the header).
+     */
+    record MonitorPage(int page, int pages, int size, int total, Map<String, Integer> counts, List<MonitorRow> rows,
+                       int all, Filter filter) {
+        MonitorPage(int page, int pages, int size, int total, Map<String, Integer> counts, List<MonitorRow> rows) {
+            this(page, pages, size, total, counts, rows, total, Filter.NONE);
+        }
     }
 
     /**
@@ -186,18 +221,53 @@ final class StatusQueries {
      * of a page does not grow with the number of monitors (one row per monitor for the state and the counts).
      */
     MonitorPage page(int page, Instant now, ReadTimes times) throws SQLException {
-        final List<StateRow> all = states(true, null);
+        return page(page, Filter.NONE, now, times);
+    }
+
+    /** As {@link #page(int, Instant, ReadTimes)}, of the monitors that match {@code filter}. */
+    MonitorPage page(int page, Filter filter, Instant now, ReadTimes times) throws SQLException {
+        final List<StateRow> every = states(true, null);
         times.mark("states");
         final Map<String, Integer> counts = new LinkedHashMap<>();
         STATE_ORDER.forEach(st -> counts.put(st, 0));
-        for (StateRow r : all) {
+        for (StateRow r : every) {
             counts.merge(r.state(), 1, Integer::sum);
+        }
+        List<StateRow> all = every;
+        if (!filter.none()) {
+            final java.util.Set<String> tagged = filter.tagKey() == null ? null : tagged(filter);
+            final String q = filter.query() == null ? null : filter.query().toLowerCase(java.util.Locale.ROOT);
+            all = new ArrayList<>();
+            for (StateRow r : every) {
+                if ((q == null || r.name().toLowerCase(java.util.Locale.ROOT).contains(q))
+                    && (filter.state() == null || filter.state().equals(r.state()))
+                    && (tagged == null || tagged.contains(r.name()))) {
+                    all.add(r);
+                }
+            }
+            times.mark("filter");
         }
         final int pages = Math.max(1, (all.size() + pageSize - 1) / pageSize);
         final int p = Math.min(Math.max(page, 1), pages);
         final List<StateRow> slice = all.subList(Math.min(all.size(), (p - 1) * pageSize),
             Math.min(all.size(), p * pageSize));
-        return new MonitorPage(p, pages, pageSize, all.size(), counts, rows(slice, now, times));
+        return new MonitorPage(p, pages, pageSize, all.size(), counts, rows(slice, now, times), every.size(), filter);
+    }
+
+    /** The names of the monitors with the filter's tag. */
+    private java.util.Set<String> tagged(Filter filter) throws SQLException {
+        try (Connection c = dataSource.getConnection(); PreparedStatement ps = c.prepareStatement("SELECT name FROM "
+            + UptimeSchema.MONITORS + " WHERE tags ->> ? = ?")) {
+            ps.setString(1, filter.tagKey());
+            ps.setString(2, filter.tagValue());
+            final java.util.Set<String> out = new java.util.HashSet<>();
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    out.add(rs.getString(1));
+                }
+            }
+            return out;
+        }
     }
 
     /** Every monitor's state (or {@code only}'s): by name, or problems first. */
@@ -233,7 +303,7 @@ final class StatusQueries {
             return List.of();
         }
         final ReadTimes t = times != null ? times : new ReadTimes();
-        final Instant dayFrom = now.truncatedTo(ChronoUnit.HOURS).minus(23, ChronoUnit.HOURS);
+        final Instant dayFrom = now.minus(Duration.ofHours(24));
         final String[] names = new String[states.size()];
         for (int i = 0; i < names.length; i++) {
             names[i] = states.get(i).name();
@@ -244,7 +314,7 @@ final class StatusQueries {
             final Map<String, UptimeReport.Row[]> uptimes = UptimeRuns.read(c, only, List.of(names), now,
                 WINDOWS, maintenance);
             t.mark("uptime 24h/7d/30d");
-            final Map<String, Series> plots = series(c, CheckRollups.HOUR, only, dayFrom, now);
+            final Map<String, Series> plots = sparklines(c, only, dayFrom, now);
             t.mark("24h plot");
             final Map<String, List<Check>> strips = new HashMap<>();
             final Map<String, LastCheck> lasts = new HashMap<>();
@@ -273,14 +343,84 @@ final class StatusQueries {
         }
     }
 
-    /** One monitor's response-time buckets over {@code range}, from the rollup that suits the range. */
+    /**
+     * One monitor's response-time buckets over {@code range}, from the rollup that suits the range. On plain
+     * PostgreSQL the hour rollup holds closed hours only: the open hour is added from its minutes (exact, from
+     * their durations).
+     */
     Series responseTime(String name, Range range, Instant now) throws SQLException {
         final Instant from = range.from(now);
         try (Connection c = dataSource.getConnection()) {
             c.setReadOnly(true);
-            return series(c, range.table, c.createArrayOf("text", new String[] {name}), from, now)
+            final Series s = series(c, range.table, c.createArrayOf("text", new String[] {name}), from, now)
                 .getOrDefault(name, Series.empty());
+            final Instant open = now.truncatedTo(ChronoUnit.HOURS);
+            if (range.table.equals(CheckRollups.HOUR) && minuteDurations(c)
+                && (s.t().isEmpty() || s.t().get(s.t().size() - 1) < open.getEpochSecond())) {
+                try (PreparedStatement ps = c.prepareStatement("SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY d), "
+                    + "percentile_cont(0.95) WITHIN GROUP (ORDER BY d) FROM " + CheckRollups.MINUTE + " m, "
+                    + "unnest(m.durations) AS d WHERE m.monitor = ? AND m.bucket >= ? AND m.bucket <= ?")) {
+                    ps.setString(1, name);
+                    ps.setTimestamp(2, Timestamp.from(open));
+                    ps.setTimestamp(3, Timestamp.from(now));
+                    try (ResultSet rs = ps.executeQuery()) {
+                        if (rs.next() && nullable(rs, 1) != null) {
+                            s.t().add(open.getEpochSecond());
+                            s.p50().add(nullable(rs, 1));
+                            s.p95().add(nullable(rs, 2));
+                        }
+                    }
+                }
+            }
+            return s;
         }
+    }
+
+    private volatile Boolean minuteDurations;
+
+    /** Whether the minute rollup keeps each minute's durations (plain PostgreSQL: the collector keeps it). */
+    private boolean minuteDurations(Connection c) throws SQLException {
+        Boolean b = minuteDurations;
+        if (b == null) {
+            try (PreparedStatement ps = c.prepareStatement("SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(?) "
+                + "AND attname = 'durations' AND NOT attisdropped")) {
+                ps.setString(1, CheckRollups.MINUTE);
+                try (ResultSet rs = ps.executeQuery()) {
+                    b = rs.next();
+                }
+            }
+            minuteDurations = b;
+        }
+        return b;
+    }
+
+    /** Minutes per point of the overview's 24 h sparkline (48 points: a shape, and the page stays small). */
+    static final int SPARK_MINUTES = 30;
+
+    /**
+     * The overview's 24 h sparklines from the minute rollup, one point per {@link #SPARK_MINUTES} minutes: p50 is
+     * the median of the minutes' p50, p95 the highest minute p95 (the same on both database flavours).
+     */
+    private static Map<String, Series> sparklines(Connection c, Array monitors, Instant from, Instant to)
+        throws SQLException {
+        final Map<String, Series> out = new LinkedHashMap<>();
+        try (PreparedStatement ps = c.prepareStatement("SELECT monitor, date_bin(INTERVAL '" + SPARK_MINUTES
+            + " minutes', bucket, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS b, "
+            + "percentile_cont(0.5) WITHIN GROUP (ORDER BY p50_ms), max(p95_ms) FROM " + CheckRollups.MINUTE
+            + " WHERE monitor = ANY (?) AND bucket >= ? AND bucket <= ? GROUP BY 1, 2 ORDER BY 1, 2")) {
+            ps.setArray(1, monitors);
+            ps.setTimestamp(2, Timestamp.from(from));
+            ps.setTimestamp(3, Timestamp.from(to));
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    final Series s = out.computeIfAbsent(rs.getString(1), k -> Series.empty());
+                    s.t().add(rs.getTimestamp(2).getTime() / 1000);
+                    s.p50().add(nullable(rs, 3));
+                    s.p95().add(nullable(rs, 4));
+                }
+            }
+        }
+        return out;
     }
 
     /** One monitor's strip and newest check. */

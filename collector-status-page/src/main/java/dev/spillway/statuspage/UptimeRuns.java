@@ -35,8 +35,9 @@ import java.util.function.Supplier;
  * the runs there, reads the results from one interval and a half before that (the longest a result counts), and
  * adds the new segments, joined to the run they continue. A first start (from the oldest result within {@link #KEEP})
  * or a long pause works through the time in slices of {@link #SLICE}, each its own transaction. Runs ending before {@link #KEEP} are dropped. Results stored more
- * than {@link #LATE} after their time, and interval changes, reach the report (which reads raw results) but not runs
- * already cut.
+ * than {@link #LATE} after their time are found by {@link CheckRollups} in the batch ledger (plain PostgreSQL):
+ * {@link #rewind} makes the next refresh redo the runs from their time. Interval changes reach the report (which
+ * reads raw results) but not runs already cut.
  */
 final class UptimeRuns {
 
@@ -66,6 +67,20 @@ final class UptimeRuns {
             "CREATE INDEX IF NOT EXISTS " + TABLE + "_end_idx ON " + TABLE + " (end_at)",
             "CREATE TABLE IF NOT EXISTS " + CURSOR + " (id integer PRIMARY KEY CHECK (id = 1), "
                 + "done_until timestamptz NOT NULL)");
+    }
+
+    /**
+     * Results with times from {@code from} on were stored late (a batch replayed from the spool): the next
+     * {@link #refresh} redoes the runs from there (slice by slice, as after a pause), so they count.
+     */
+    void rewind(Instant from) throws SQLException {
+        try (Connection c = dataSource.getConnection(); PreparedStatement ps = c.prepareStatement("UPDATE " + CURSOR
+            + " SET done_until = ? WHERE id = 1 AND done_until > ?")) {
+            final Timestamp t = Timestamp.from(from.plus(LATE));
+            ps.setTimestamp(1, t);
+            ps.setTimestamp(2, t);
+            ps.executeUpdate();
+        }
     }
 
     /** Brings the runs up to "now"; does nothing while another collector is at it. */

@@ -153,7 +153,7 @@ public final class CheckSeeder {
         }
     }
 
-    private static int source(Connection c, String monitor, String field) throws SQLException {
+    static int source(Connection c, String monitor, String field) throws SQLException {
         final String tags = "{\"monitor\": \"" + monitor + "\"}";
         try (PreparedStatement ps = c.prepareStatement("SELECT id FROM telemetry_sources WHERE measurement = 'monitor' "
             + "AND tags = ?::jsonb AND field = ?")) {

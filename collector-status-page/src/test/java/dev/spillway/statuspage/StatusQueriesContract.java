@@ -155,15 +155,31 @@ abstract class StatusQueriesContract {
 
     @Test
     void responseTimeBucketsAreExactPercentilesPerHour() throws Exception {
-        final StatusQueries.Series rt = byName(queries().monitors(NOW)).get("alpha").responseTime();
+        final StatusQueries.Series rt = queries().responseTime("alpha", StatusQueries.Range.WEEK, NOW);
         final long h9 = Instant.parse("2026-03-10T09:00:00Z").getEpochSecond();
-        assertEquals(List.of(h9, h9 + 3600, h9 + 7200, h9 + 10800), rt.t());
+        assertEquals(List.of(h9, h9 + 3600, h9 + 7200, h9 + 10800), rt.t(), "closed hours and the open one");
+        // The open hour 12:00 holds checks 150..179: durations 151..180.
+        assertEquals(165.5, rt.p50().get(3), EPS);
+        assertEquals(178.55, rt.p95().get(3), EPS);
         // Hour 10:00 holds checks 30..89 with durations 31..90 ms (percentile_cont, linear interpolation).
         assertEquals(60.5, rt.p50().get(1), EPS);
         assertEquals(87.05, rt.p95().get(1), EPS);
         // Hour 09:00 holds checks 0..29: durations 1..30.
         assertEquals(15.5, rt.p50().get(0), EPS);
         assertEquals(28.55, rt.p95().get(0), EPS);
+    }
+
+    @Test
+    void overviewSparklineIsTheMinuteRollupPer30MinutesOver24Hours() throws Exception {
+        final StatusQueries.Series rt = byName(queries().monitors(NOW)).get("alpha").responseTime();
+        // 09:30..12:29, one check a minute: 6 points of 30 minutes, not one per hour.
+        assertEquals(6, rt.t().size());
+        assertEquals(Instant.parse("2026-03-10T09:30:00Z").getEpochSecond(), rt.t().get(0));
+        assertEquals(Instant.parse("2026-03-10T12:00:00Z").getEpochSecond(), rt.t().get(5));
+        // 09:30..09:59: durations 1..30: the median of the minutes' p50 is 15.5, the highest minute p95 30.
+        assertEquals(15.5, rt.p50().get(0), EPS);
+        assertEquals(30.0, rt.p95().get(0), EPS);
+        assertTrue(byName(queries().monitors(NOW)).get("beta").responseTime().t().isEmpty());
     }
 
     @Test

@@ -268,7 +268,11 @@
     if (!line || !p) { return; }
     var parts = Object.keys(p.counts).filter(function (k) { return p.counts[k] > 0; })
       .map(function (k) { return fmtCount(p.counts[k]) + ' ' + k; });
-    line.textContent = fmtCount(p.total) + ' monitor' + (p.total === 1 ? '' : 's') + (parts.length ? ': ' + parts.join(', ') : '');
+    var all = p.all != null ? p.all : p.total;
+    line.textContent = fmtCount(all) + ' monitor' + (all === 1 ? '' : 's') + (parts.length ? ': ' + parts.join(', ') : '');
+    Object.keys(p.counts).forEach(function (k) {
+      text('.counts a[data-state="' + k + '"]', fmtCount(p.counts[k]) + ' ' + k);
+    });
   }
 
   function renderTransitions(data) {

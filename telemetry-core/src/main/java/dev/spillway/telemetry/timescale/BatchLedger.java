@@ -18,8 +18,8 @@ import java.util.concurrent.atomic.LongAdder;
 
 /**
  * The batch ledger: what makes a retried write exactly-once. In the database, the table {@code <table>_batches}
- * holds one row per committed part, keyed {@code (run id + part, batch id)} and inserted in the same transaction
- * as the part's rows; pruned after {@code ledgerRetention}. In memory, the progress of batches that had to be
+ * holds one row per committed part, keyed {@code (run id + part, batch id)} with the part's smallest and largest
+ * event time, inserted in the same transaction as the part's rows; pruned after {@code ledgerRetention}. In memory, the progress of batches that had to be
  * split because of bad rows: which rows are committed and which were refused, so that a retry goes straight to
  * the split path and a give-up can say exactly what is durable.
  *
@@ -57,7 +57,8 @@ final class BatchLedger {
     BatchLedger(String table, Duration retention) {
         this.table = table;
         final String ledger = SchemaManager.quote(SchemaManager.ledgerTable(table));
-        this.insertSql = "INSERT INTO " + ledger + " (run_id, batch_id) VALUES (?, ?) ON CONFLICT DO NOTHING";
+        this.insertSql = "INSERT INTO " + ledger + " (run_id, batch_id, time_min, time_max) VALUES (?, ?, ?, ?) "
+            + "ON CONFLICT DO NOTHING";
         this.pruneSql = "DELETE FROM " + ledger + " WHERE committed_at < now() - " + SchemaManager.interval(retention);
         this.retentionNanos = retention.toNanos();
         this.retention = retention;
@@ -118,12 +119,20 @@ final class BatchLedger {
      *
      * @return false when the row exists: an earlier attempt committed this part
      */
-    boolean claim(Connection conn, String key, long batchId) throws SQLException {
+    boolean claim(Connection conn, String key, long batchId, long minNanos, long maxNanos) throws SQLException {
         try (PreparedStatement ps = conn.prepareStatement(insertSql)) {
             ps.setString(1, key);
             ps.setLong(2, batchId);
+            ps.setTimestamp(3, timestamp(minNanos));
+            ps.setTimestamp(4, timestamp(maxNanos));
             return ps.executeUpdate() != 0;
         }
+    }
+
+    private static java.sql.Timestamp timestamp(long nanos) {
+        final java.sql.Timestamp t = new java.sql.Timestamp(Math.floorDiv(nanos, 1_000_000L));
+        t.setNanos((int) Math.floorMod(nanos, 1_000_000_000L));
+        return t;
     }
 
     /** The progress of a batch known to hold bad rows, or null when it was never split. */

@@ -44,7 +44,17 @@ final class CopyWriter {
      */
     int writeRange(Connection conn, EventBatch batch, int from, int to, String ledgerKey) throws SQLException {
         try {
-            if (!ledger.claim(conn, ledgerKey, batch.batchId())) {
+            long min = batch.minTimestampNanos();
+            long max = batch.maxTimestampNanos();
+            if (to - from != batch.size()) { // a part of a split batch: its own range
+                min = Long.MAX_VALUE;
+                max = Long.MIN_VALUE;
+                for (int i = from; i < to; i++) {
+                    min = Math.min(min, batch.timestampNanos(i));
+                    max = Math.max(max, batch.timestampNanos(i));
+                }
+            }
+            if (!ledger.claim(conn, ledgerKey, batch.batchId(), min, max)) {
                 conn.rollback();
                 if (to - from == batch.size()) {
                     ledger.recordHit(to - from);

@@ -177,6 +177,9 @@ final class SchemaManager {
                     + "batch_id bigint NOT NULL, "
                     + "committed_at timestamptz NOT NULL DEFAULT now(), "
                     + "PRIMARY KEY (run_id, batch_id))");
+                // Each part's event-time range, so readers can redo what a late batch touched (status page).
+                st.execute("ALTER TABLE " + quote(ledgerTable(table)) + " ADD COLUMN IF NOT EXISTS time_min "
+                    + "timestamptz, ADD COLUMN IF NOT EXISTS time_max timestamptz");
                 if (timescale) {
                     // Blocks are compact already: compression applies to the table of rows.
                     if (compressAfter != null) {

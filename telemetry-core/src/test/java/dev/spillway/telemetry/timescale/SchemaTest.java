@@ -54,7 +54,8 @@ class SchemaTest {
         }
         assertEquals(List.of("time timestamp with time zone NO", "source_id integer NO", "kind smallint NO",
             "value double precision NO", "seq bigint NO"), columns("plain_events"));
-        assertEquals(List.of("run_id text NO", "batch_id bigint NO", "committed_at timestamp with time zone NO"),
+        assertEquals(List.of("run_id text NO", "batch_id bigint NO", "committed_at timestamp with time zone NO",
+            "time_min timestamp with time zone YES", "time_max timestamp with time zone YES"),
             columns("plain_events_batches"));
     }
 
