@@ -70,6 +70,7 @@ final class DatabaseAssembly {
             jetStream = JetStreamRole.connect(cfg.nats(), "spillway-" + role.name().toLowerCase(Locale.ROOT));
             services.push(Service.closing("NATS connection", jetStream), STOP);
         }
+        EventsTable.checkStorageLayout(cfg.database(), db.dataSource());
         final TimescaleSink sink = EventsTable.sink(cfg.database(), db.dataSource(), EventsTable.ledgerRetention(
             ps.retryMaxElapsed(),
             role == Role.WRITER ? JetStreamRole.writerLedgerRetention(cfg.nats()) : Duration.ZERO)).build();
