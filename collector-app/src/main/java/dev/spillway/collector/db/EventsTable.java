@@ -107,6 +107,14 @@ public final class EventsTable {
      * @return the warning, or null when nothing was given that does not apply
      */
     public static String reportNotApplicable(DatabaseSettings cfg, boolean timescale) {
+        return reportNotApplicable(cfg, timescale, StorageLayout.ROWS);
+    }
+
+    /**
+     * As above, for the layout the sink chose: with blocks, {@code telemetry_events} is a view and the rows to delete
+     * are in {@code telemetry_events_blocks} and {@code telemetry_events_rows}.
+     */
+    public static String reportNotApplicable(DatabaseSettings cfg, boolean timescale, StorageLayout layout) {
         if (timescale) {
             return null;
         }
@@ -123,10 +131,17 @@ public final class EventsTable {
         if (given.isEmpty()) {
             return null;
         }
+        final boolean blocks = layout == StorageLayout.BLOCKS;
+        final String older = cfg.retention() == null ? "" : " < now() - interval '" + cfg.retention().toSeconds()
+            + " seconds'";
         final String warning = String.join(", ", given) + (given.size() == 1 ? " does" : " do")
-            + " not apply: the database has no TimescaleDB, " + NAME + " is a plain table and keeps every row"
-            + (cfg.retention() == null ? "" : " (delete old rows yourself, e.g. DELETE FROM " + NAME
-                + " WHERE time < now() - interval '" + cfg.retention().toSeconds() + " seconds')");
+            + " not apply: the database has no TimescaleDB, " + (blocks ? NAME + "_blocks and " + NAME
+                + "_rows (behind the view " + NAME + ") are plain tables and keep" : NAME + " is a plain table and keeps")
+            + " every row"
+            + (cfg.retention() == null ? "" : blocks
+                ? " (delete old rows yourself, e.g. DELETE FROM " + NAME + "_blocks WHERE time_max" + older
+                    + "; DELETE FROM " + NAME + "_rows WHERE time" + older + ")"
+                : " (delete old rows yourself, e.g. DELETE FROM " + NAME + " WHERE time" + older + ")");
         LOG.warn(warning);
         return warning;
     }
