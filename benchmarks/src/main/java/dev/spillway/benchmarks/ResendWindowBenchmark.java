@@ -28,8 +28,9 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * What recognising resends adds per line of a first copy, single thread, on {@link CollectorHotPathBenchmark}'s
- * 1,000-line Telegraf body (one event per line here): the request's identity (SHA-256 of credentials, URI and
- * body for {@code identity=digest}; of the key, plus a fast checksum of the body, for {@code identity=key}), the
+ * 1,000-line Telegraf body (one event per line here): the request's identity (a fast 128-bit digest of the body
+ * seeded by a SHA-256 of credentials and URI for {@code identity=digest}, see {@code BodyIdentityBenchmark}; a SHA-256
+ * of the key, plus a fast checksum of the body, for {@code identity=key}), the
  * window's record, the journal append (one {@code write} to the page cache, {@code journal=on}) and the
  * bookkeeping of taken events, then the resolution. Score = lines/s; compare with the hot path's lines/s per core
  * to get the share. Each invocation is a new request (a unique first line), as in steady state.
@@ -45,7 +46,7 @@ public class ResendWindowBenchmark {
     @Param({"on", "off"})
     public String journal;
 
-    /** {@code digest}: recognised by the SHA-256 of its body; {@code key}: by an Idempotency-Key. */
+    /** {@code digest}: recognised by a digest of its body; {@code key}: by an Idempotency-Key. */
     @Param({"digest", "key"})
     public String identity;
 

@@ -70,10 +70,11 @@ final class DatabaseAssembly {
             jetStream = JetStreamRole.connect(cfg.nats(), "spillway-" + role.name().toLowerCase(Locale.ROOT));
             services.push(Service.closing("NATS connection", jetStream), STOP);
         }
+        EventsTable.checkStorageLayout(cfg.database(), db.dataSource());
         final TimescaleSink sink = EventsTable.sink(cfg.database(), db.dataSource(), EventsTable.ledgerRetention(
             ps.retryMaxElapsed(),
             role == Role.WRITER ? JetStreamRole.writerLedgerRetention(cfg.nats()) : Duration.ZERO)).build();
-        EventsTable.reportNotApplicable(cfg.database(), sink.isTimescale());
+        EventsTable.reportNotApplicable(cfg.database(), sink.isTimescale(), sink.storageLayout());
         CollectorSchema.create(db.dataSource(), EventsTable.NAME);
         // Beside the spool: what the series catalogue needs to ride out an outage (numbers reserved and series first
         // seen while the database is down). Without a spool an outage loses batches anyway, so there is none.

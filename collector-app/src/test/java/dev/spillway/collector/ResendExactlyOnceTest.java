@@ -162,14 +162,16 @@ class ResendExactlyOnceTest {
      * is new points each time (as in InfluxDB), so it is stored again. A write transaction left open from before the
      * restart (what a killed predecessor's backend can be) holds the lookups back (503) until it ends.
      */
-    @Test
-    void aResendAfterARestartIsLookedUpInTheTable() throws Exception {
+    @ParameterizedTest(name = "--storage-layout {0}")
+    @ValueSource(strings = {"auto", "rows"}) // auto: a new database gets blocks
+    void aResendAfterARestartIsLookedUpInTheTable(String layout) throws Exception {
         final Path spool = Files.createTempDirectory("spillway-spool");
         final String keyed = body("keyed", 0, 200, false);
         final String timed = body("timed", 0, 200, true);
         final String untimed = body("untimed", 0, 200, false);
-        try (TestDatabase db = TestDatabase.create("resend_restart")) {
-            try (CollectorHarness h = CollectorHarness.start(db, "--spool-dir", spool.toString(), "--ack", "commit")) {
+        try (TestDatabase db = TestDatabase.create("resend_restart_" + layout)) {
+            try (CollectorHarness h = CollectorHarness.start(db, "--spool-dir", spool.toString(), "--ack", "commit",
+                    "--storage-layout", layout)) {
                 assertEquals(204, h.post("/api/v2/write", keyed, "Idempotency-Key", "batch-42").statusCode());
                 assertEquals(204, h.post("/api/v2/write", timed).statusCode());
                 assertEquals(204, h.post("/api/v2/write", untimed).statusCode());
@@ -181,7 +183,8 @@ class ResendExactlyOnceTest {
                 // hold the next start's schema check back until it ends).
                 st.execute("INSERT INTO telemetry_events_batches (run_id, batch_id) VALUES ('dead-run', 1)");
             }
-            try (CollectorHarness h = CollectorHarness.start(db, "--spool-dir", spool.toString(), "--ack", "commit")) {
+            try (CollectorHarness h = CollectorHarness.start(db, "--spool-dir", spool.toString(), "--ack", "commit",
+                    "--storage-layout", layout)) {
                 final HttpResponse<String> held = h.post("/api/v2/write", keyed, "Idempotency-Key", "batch-42");
                 assertEquals(503, held.statusCode(), held.body());
                 assertTrue(held.body().contains("open when this collector started"), held.body());

@@ -42,8 +42,9 @@ class TimescaleOptionsTest {
     void onPlainPostgresTheTimescaleOptionsAreReportedAsNotApplicableAndNothingIsDropped() throws Exception {
         try (TestDatabase db = TestDatabase.create("collector_ts_options_plain");
              LogCapture log = LogCapture.of(EventsTable.class.getName())) {
+            // The rows layout: its table carries the index and takes the DELETE (blocks: see blocksAreNamedToo)
             try (CollectorHarness h = CollectorHarness.start(db, "--retention", "30d", "--compress-after", "7d",
-                "--chunk-interval", "6h", "--index-mode", "brin-time")) {
+                "--chunk-interval", "6h", "--index-mode", "brin-time", "--storage-layout", "rows")) {
                 assertEquals(List.of("--retention 30d, --compress-after 7d, --chunk-interval 6h do not apply: the "
                     + "database has no TimescaleDB, telemetry_events is a plain table and keeps every row (delete old "
                     + "rows yourself, e.g. DELETE FROM telemetry_events WHERE time < now() - interval '2592000 "
@@ -64,6 +65,25 @@ class TimescaleOptionsTest {
         }
     }
 
+    /** With the blocks layout (a new database's default) the warning names the two tables to delete from. */
+    @Test
+    void onPlainPostgresTheWarningNamesTheBlocksTables() throws Exception {
+        try (TestDatabase db = TestDatabase.create("collector_ts_options_blocks");
+             LogCapture log = LogCapture.of(EventsTable.class.getName())) {
+            try (CollectorHarness h = CollectorHarness.start(db, "--retention", "30d")) {
+                assertEquals(List.of("--retention 30d does not apply: the database has no TimescaleDB, "
+                    + "telemetry_events_blocks and telemetry_events_rows (behind the view telemetry_events) are plain "
+                    + "tables and keep every row (delete old rows yourself, e.g. DELETE FROM telemetry_events_blocks "
+                    + "WHERE time_max < now() - interval '2592000 seconds'; DELETE FROM telemetry_events_rows WHERE "
+                    + "time < now() - interval '2592000 seconds')"), log.messages());
+                db.execute("DELETE FROM telemetry_events_blocks WHERE time_max < now() - interval '2592000 seconds'; "
+                    + "DELETE FROM telemetry_events_rows WHERE time < now() - interval '2592000 seconds'");
+                assertEquals(204, h.post("/api/v2/write", "fresh v=1").statusCode());
+                Await.until(WAIT, () -> h.count("measurement = 'fresh'") == 1, "a point stored after the delete");
+            }
+        }
+    }
+
     @Test
     void onTimescaleDbTheyBecomeTheChunkIntervalAndJobsThatDropAndCompressTheRightChunks() throws Exception {
         final String missing = TimescaleLite.missing();
@@ -71,7 +91,9 @@ class TimescaleOptionsTest {
         try (TimescaleLite tsdb = TimescaleLite.start();
              LogCapture log = LogCapture.of(EventsTable.class.getName())) {
             final DataSource ds = tsdb.dataSource();
-            buildSink(tsdb, ds, "--retention", "30d", "--compress-after", "7d", "--chunk-interval", "6h");
+            // The rows layout's table (TimescaleDdlTest covers the blocks layout's two hypertables)
+            buildSink(tsdb, ds, "--retention", "30d", "--compress-after", "7d", "--chunk-interval", "6h",
+                "--storage-layout", "rows");
             assertEquals(List.of(), log.messages(), "nothing to report on TimescaleDB");
             assertEquals(List.of("06:00:00"), strings(ds.getConnection(), "SELECT time_interval::text FROM "
                 + "timescaledb_information.dimensions WHERE hypertable_name = '" + TABLE + "'"));
@@ -97,7 +119,8 @@ class TimescaleOptionsTest {
                 + " ORDER BY time"), "compressed rows still read back");
 
             // The next start with other values replaces them (one job each, the new ages, the new interval).
-            buildSink(tsdb, ds, "--retention", "14d", "--compress-after", "2d", "--chunk-interval", "12h");
+            buildSink(tsdb, ds, "--retention", "14d", "--compress-after", "2d", "--chunk-interval", "12h",
+                "--storage-layout", "rows");
             assertEquals(List.of("policy_compression 2 days", "policy_retention 14 days"), jobs(ds));
             assertEquals(List.of("12:00:00"), strings(ds.getConnection(), "SELECT time_interval::text FROM "
                 + "timescaledb_information.dimensions WHERE hypertable_name = '" + TABLE + "'"));

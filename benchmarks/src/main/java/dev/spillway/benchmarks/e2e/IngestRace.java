@@ -21,8 +21,10 @@ import java.util.Map;
  * every round, the medians, and the machine's load average before each run.
  *
  * <pre>java -cp benchmarks.jar dev.spillway.benchmarks.e2e.IngestRace [--rows N] [--rounds R]
- *     [--targets blocks/default,rows/default,rows/brin-time,influxdb,victoriametrics] [--out DIR]</pre>
+ *     [--targets default/default,rows/default,rows/brin-time,influxdb,victoriametrics] [--out DIR]</pre>
  *
+ * A collector target is {@code LAYOUT/INDEX-MODE}; layout {@code default} gives no {@code --storage-layout} (the
+ * shipped default, auto: blocks on the fresh schema of every run), {@code blocks} or {@code rows} give it.
  * A server that is not installed is skipped with a message; nothing is installed by the harness.
  */
 public final class IngestRace {
@@ -45,7 +47,7 @@ public final class IngestRace {
     public static void main(String[] args) throws Exception {
         final EndToEndBench.Config config = EndToEndBench.Config.full();
         int rounds = 3;
-        String targets = "blocks/default,rows/default,rows/brin-time,influxdb,victoriametrics";
+        String targets = "default/default,rows/default,rows/brin-time,influxdb,victoriametrics";
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--rows" -> config.rows = Integer.parseInt(args[++i]);
@@ -54,7 +56,7 @@ public final class IngestRace {
                 case "--out" -> config.out = Path.of(args[++i]);
                 default -> {
                     System.err.println("usage: IngestRace [--rows N] [--rounds R] [--targets "
-                        + "blocks/default,rows/default,rows/brin-time,influxdb,victoriametrics] [--out DIR]");
+                        + "default/default,rows/default,rows/brin-time,influxdb,victoriametrics] [--out DIR]");
                     System.exit(2);
                 }
             }
@@ -115,7 +117,8 @@ public final class IngestRace {
             throw new IllegalArgumentException("a collector target is LAYOUT/INDEX-MODE, e.g. blocks/default, was "
                 + target);
         }
-        return e2e.collector(IndexMode.valueOf(parts[1].toUpperCase(Locale.ROOT).replace('-', '_')), parts[0]);
+        return e2e.collector(IndexMode.valueOf(parts[1].toUpperCase(Locale.ROOT).replace('-', '_')),
+            parts[0].equals("default") ? null : parts[0]);
     }
 
     private static double pgUs(LineProtocolE2e.LineRun run) {
@@ -182,7 +185,8 @@ public final class IngestRace {
                 .append(String.format(Locale.ROOT, "%.2f", cpu + (t.name.contains("/") ? pg : 0))).append(" | ")
                 .append(String.join("; ", t.loads)).append(" |\n");
         }
-        sb.append("\nCollector targets are `--storage-layout`/`--index-mode`; the collector runs in the harness JVM (its "
+        sb.append("\nCollector targets are `--storage-layout`/`--index-mode` (`default`: no `--storage-layout`, the shipped "
+            + "default `auto`, which creates blocks on the fresh schema of every run); the collector runs in the harness JVM (its "
             + "CPU is the collector's: HTTP, parsing, series lookup, ring, pump, encoding, JDBC, GC and JIT), on the "
             + "harness's PostgreSQL (CPU of the postmaster and its backends). InfluxDB and VictoriaMetrics: CPU of their "
             + "process, storage included.\n");

@@ -185,8 +185,9 @@ public final class JetStreamBench {
     }
 
     private TimescaleSink sink() throws Exception {
+        // The rows layout: measured beside raw COPY of rows into the same table.
         return TimescaleSink.builder().jdbcUrl(db.jdbcUrl()).username(db.user()).password(db.password()).poolSize(2)
-            .ledgerRetention(Duration.ofHours(2)).build();
+            .storageLayout(dev.spillway.telemetry.timescale.StorageLayout.ROWS).ledgerRetention(Duration.ofHours(2)).build();
     }
 
     private JetStreamTopology topology() throws Exception {

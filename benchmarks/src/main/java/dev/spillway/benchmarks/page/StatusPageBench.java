@@ -100,7 +100,9 @@ public final class StatusPageBench {
         try (BenchDatabase db = dataDir == null ? BenchDatabase.open() : BenchDatabase.openKept(dataDir)) {
             System.out.println("[page] PostgreSQL: " + db.version() + (dataDir == null ? "" : ", data in " + dataDir));
             final String[] collectorArgs = {"--jdbc-url", db.jdbcUrl(), "--db-user", db.user(), "--db-password",
-                db.password() == null ? "" : db.password(), "--http", "127.0.0.1:0", "--spool-dir", "off"};
+                db.password() == null ? "" : db.password(), "--http", "127.0.0.1:0", "--spool-dir", "off",
+                // the rows layout: the seed INSERTs rows and rebuilds the table's index (a view takes neither)
+                "--storage-layout", "rows"};
             try (Collector schemaOnly = Collector.start(config(collectorArgs).config())) {
                 System.out.println("[page] schema ready (collector " + schemaOnly.httpAddress() + " closed again)");
             }

@@ -203,7 +203,7 @@ public final class SpoolBench {
     /** One round: {@code events} events through a new pipeline into a new table; committed rows per second. */
     private static double idleRound(BenchDatabase db, String table, Path spoolDir, long events) throws Exception {
         final TimescaleSink sink = TimescaleSink.builder().jdbcUrl(db.jdbcUrl()).username(db.user())
-            .password(db.password()).table(table).build();
+            .password(db.password()).table(table).storageLayout(dev.spillway.telemetry.timescale.StorageLayout.ROWS).build(); // DROP TABLE resets it
         final Pipeline.Builder b = Pipeline.builder().name("idle").sink(sink).overflowPolicy(OverflowPolicy.BLOCK);
         if (spoolDir != null) {
             b.spool(SpoolConfig.builder(spoolDir).build());
@@ -282,7 +282,7 @@ public final class SpoolBench {
             for (String mode : new String[] {"accept", "commit"}) {
                 final String table = "ack_" + mode;
                 final TimescaleSink sink = TimescaleSink.builder().jdbcUrl(db.jdbcUrl()).username(db.user())
-                    .password(db.password()).table(table).build();
+                    .password(db.password()).table(table).storageLayout(dev.spillway.telemetry.timescale.StorageLayout.ROWS).build(); // DROP TABLE resets it
                 final Pipeline p = Pipeline.builder().name("ack-" + mode).sink(sink).build();
                 final boolean commit = mode.equals("commit");
                 final List<long[]> perClient = new ArrayList<>();

@@ -52,9 +52,10 @@ public final class DatabaseOptions {
             + "(default: ${DEFAULT-VALUE}).")
     String indexMode;
 
-    @Option(names = "--storage-layout", paramLabel = "LAYOUT", defaultValue = "rows",
-        description = "How events are stored: rows (one row per event) or blocks (per batch and series one row of "
-            + "arrays behind the view telemetry_events; see docs/performance.md) (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--storage-layout", paramLabel = "LAYOUT", defaultValue = "auto",
+        description = "How events are stored: blocks (per batch and series one row of arrays behind the view "
+            + "telemetry_events), rows (one row per event), or auto: an existing telemetry_events keeps its layout, "
+            + "a new one gets blocks; see docs/performance.md (default: ${DEFAULT-VALUE}).")
     String storageLayout;
 
     /**
@@ -83,7 +84,17 @@ public final class DatabaseOptions {
         final Duration keep = OptionValues.blank(retention) ? null
             : v.durationIn("--retention", retention, Duration.ofMinutes(1), Duration.ofDays(36_500));
         final IndexMode index = v.choice("--index-mode", indexMode, IndexMode.class);
-        final StorageLayout layout = v.choice("--storage-layout", storageLayout, StorageLayout.class);
+        // null: automatic (the sink keeps an existing table's layout and creates blocks for a new one)
+        final StorageLayout layout = storageLayout != null && "auto".equalsIgnoreCase(storageLayout.trim()) ? null
+            : choiceOrAuto(v, storageLayout);
         return new DatabaseSettings(url, dbUser, dbPassword, data, port, chunk, compress, keep, index, layout);
+    }
+
+    private static StorageLayout choiceOrAuto(OptionValues v, String value) {
+        try {
+            return v.choice("--storage-layout", value, StorageLayout.class);
+        } catch (ConfigException e) {
+            throw new ConfigException(e.getMessage().replace("expected one of ", "expected one of auto, "));
+        }
     }
 }

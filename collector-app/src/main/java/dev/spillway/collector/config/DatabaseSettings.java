@@ -21,7 +21,8 @@ import java.time.Duration;
  * @param compressAfter compress chunks older than this, or null (TimescaleDB)
  * @param retention drop chunks older than this, or null to keep everything (TimescaleDB)
  * @param indexMode secondary indexes of the events table
- * @param storageLayout how events are stored (rows, or blocks behind a view)
+ * @param storageLayout how events are stored (rows, or blocks behind a view), or null: automatic (an existing
+ *     events table keeps its layout, a new one gets blocks)
  */
 public record DatabaseSettings(
     String jdbcUrl,
@@ -53,6 +54,6 @@ public record DatabaseSettings(
             + (retention == null ? "forever" : Units.formatDuration(retention))
             + (compressAfter == null ? "" : " compressAfter=" + Units.formatDuration(compressAfter))
             + " chunkInterval=" + Units.formatDuration(chunkInterval) + " indexMode=" + OptionValues.spelling(indexMode)
-            + " storageLayout=" + OptionValues.spelling(storageLayout);
+            + " storageLayout=" + (storageLayout == null ? "auto" : OptionValues.spelling(storageLayout));
     }
 }

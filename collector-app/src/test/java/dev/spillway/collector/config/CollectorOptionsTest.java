@@ -144,11 +144,14 @@ class CollectorOptionsTest {
     }
 
     @Test
-    void storageLayoutIsParsedAndDefaultsToRows() {
-        assertEquals(dev.spillway.telemetry.timescale.StorageLayout.ROWS, parse(Map.of()).database().storageLayout());
+    void storageLayoutIsParsedAndDefaultsToAuto() {
+        assertEquals(null, parse(Map.of()).database().storageLayout(), "auto: chosen from the existing table");
+        assertEquals(null, parse(Map.of(), "--storage-layout", "auto").database().storageLayout());
+        assertEquals(dev.spillway.telemetry.timescale.StorageLayout.ROWS,
+            parse(Map.of(), "--storage-layout", "rows").database().storageLayout());
         assertEquals(dev.spillway.telemetry.timescale.StorageLayout.BLOCKS,
             parse(Map.of(), "--storage-layout", "blocks").database().storageLayout());
-        assertMessage("--storage-layout: invalid value 'columns'; expected one of rows, blocks", Map.of(),
+        assertMessage("--storage-layout: invalid value 'columns'; expected one of auto, rows, blocks", Map.of(),
             "--storage-layout", "columns");
     }
 

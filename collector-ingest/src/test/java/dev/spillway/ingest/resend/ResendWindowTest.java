@@ -87,6 +87,7 @@ class ResendWindowTest {
         assertNotEquals(digest("a 1"), digest("a 2"));
         final byte[] b = "a 1".getBytes(StandardCharsets.UTF_8);
         assertNotEquals(digest("a 1"), RequestIdentity.of(null, "Token other", "/api/v2/write", b, 0, b.length));
+        assertNotEquals(digest("a 1"), RequestIdentity.of(null, "Token t", "/write?db=x", b, 0, b.length));
         final RequestIdentity k1 = keyed("k", "a 1");
         final RequestIdentity k2 = keyed("k", "a 2");
         assertEquals(k1.hi(), k2.hi(), "the key names the request");

@@ -237,6 +237,22 @@ final class SchemaManager {
     }
 
     /**
+     * The layout of an existing relation {@code <table>} (resolved through the search path): a view is the
+     * {@link StorageLayout#BLOCKS} layout's, anything else (a table, a hypertable) the {@link StorageLayout#ROWS}
+     * table; no relation yet: {@link StorageLayout#BLOCKS}, the layout of new tables. Leaves the connection's
+     * transaction state alone when it is in auto-commit; otherwise the caller ends the transaction.
+     */
+    static StorageLayout existingLayout(Connection conn, String table) throws SQLException {
+        try (PreparedStatement ps = conn.prepareStatement("SELECT c.relkind::text FROM pg_class c WHERE c.oid = "
+                + "to_regclass(?)")) {
+            ps.setString(1, quote(requireTableName(table)));
+            try (ResultSet rs = ps.executeQuery()) {
+                return !rs.next() || "v".equals(rs.getString(1)) ? StorageLayout.BLOCKS : StorageLayout.ROWS;
+            }
+        }
+    }
+
+    /**
      * Refuses a relation {@code <table>} of the other layout (a table where the view belongs, or the reverse): the
      * sink would otherwise copy into, or build a view over, the wrong thing.
      */
@@ -253,7 +269,8 @@ final class SchemaManager {
                     throw new IllegalStateException("table " + table + " exists as " + (view
                         ? "the view of the BLOCKS storage layout" : "a table (the ROWS storage layout)")
                         + ", but the sink is configured with storageLayout " + layout + "; use storageLayout("
-                        + (view ? "BLOCKS" : "ROWS") + ") or another table name");
+                        + (view ? "BLOCKS" : "ROWS") + "), leave storageLayout unset (an existing table keeps its"
+                        + " layout) or use another table name");
                 }
             }
         }

@@ -54,7 +54,7 @@ final class SinkSettings {
         checkDuration("compressAfter", b.compressAfter, Duration.ofMinutes(1), MAX_AGE, true);
         checkDuration("retention", b.retention, Duration.ofMinutes(1), MAX_AGE, true);
         check(b.indexMode != null, "indexMode must be one of DEFAULT, NONE, BRIN_TIME, was null");
-        check(b.storageLayout != null, "storageLayout must be one of ROWS, BLOCKS, was null");
+        check(!b.storageLayoutSet || b.storageLayout != null, "storageLayout must be one of ROWS, BLOCKS, was null");
         checkDuration("compactRowsAfter", b.compactRowsAfter, Duration.ofMinutes(1), Duration.ofDays(30), true);
         check(b.poolSize >= 1 && b.poolSize <= 256, "poolSize must be 1..256, was " + b.poolSize);
         final String effectivePoolName = b.poolName == null ? "spillway-" + b.table : b.poolName;
@@ -75,25 +75,30 @@ final class SinkSettings {
         final HikariDataSource pool = b.jdbcUrl == null ? null : openPool();
         final DataSource ds = pool != null ? pool : b.dataSource;
         try {
-            final SchemaManager schema = new SchemaManager(b.table, b.chunkInterval, b.compressAfter, b.retention,
-                b.indexMode, b.storageLayout);
             final boolean timescale;
+            final StorageLayout layout;
             try (Connection conn = ds.getConnection()) {
+                // Automatic: an existing table keeps its layout (an upgrade starts as before), a new one gets blocks.
+                // Concurrent starts on a new database both choose BLOCKS; ensureSchema rechecks under its lock.
+                layout = b.storageLayout != null ? b.storageLayout : SchemaManager.existingLayout(conn, b.table);
+                final SchemaManager schema = new SchemaManager(b.table, b.chunkInterval, b.compressAfter,
+                    b.retention, b.indexMode, layout);
                 timescale = b.createSchema ? schema.ensureSchema(conn) : schema.isHypertable(conn);
                 if (!conn.getAutoCommit()) {
                     conn.commit(); // end the read-only transaction of isHypertable cleanly
                 }
             }
             final TimescaleSink sink = new TimescaleSink(b.table, b.ledgerRetention, ds, pool, timescale,
-                b.storageLayout, b.compactRowsAfter);
+                layout, b.compactRowsAfter);
             if (timescale) {
                 LOG.info("TimescaleSink: table {} is a TimescaleDB hypertable (chunk interval {}, compress after {},"
-                        + " retention {}, indexes {}, layout {}); run id {}", b.table, b.chunkInterval,
+                        + " retention {}, indexes {}, layout {}{}); run id {}", b.table, b.chunkInterval,
                     b.compressAfter == null ? "never" : b.compressAfter, b.retention == null ? "none" : b.retention,
-                    b.indexMode, b.storageLayout, sink.runId());
+                    b.indexMode, layout, b.storageLayout == null ? " (automatic)" : "", sink.runId());
             } else {
                 LOG.info("TimescaleSink: table {} is a plain PostgreSQL table (TimescaleDB not available; indexes"
-                    + " {}, layout {}); run id {}", b.table, b.indexMode, b.storageLayout, sink.runId());
+                    + " {}, layout {}{}); run id {}", b.table, b.indexMode, layout,
+                    b.storageLayout == null ? " (automatic)" : "", sink.runId());
             }
             return sink;
         } catch (SQLException | RuntimeException e) {

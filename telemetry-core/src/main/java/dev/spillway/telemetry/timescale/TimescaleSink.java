@@ -306,7 +306,9 @@ public final class TimescaleSink implements Sink {
         Duration compressAfter;
         Duration retention;
         IndexMode indexMode = IndexMode.DEFAULT;
-        StorageLayout storageLayout = StorageLayout.ROWS;
+        /** Null until {@link #storageLayout} is called: then the layout is chosen automatically. */
+        StorageLayout storageLayout;
+        boolean storageLayoutSet;
         Duration compactRowsAfter = Duration.ofMinutes(10);
         int poolSize = 2;
         String poolName;
@@ -387,11 +389,17 @@ public final class TimescaleSink implements Sink {
         }
 
         /**
-         * How events are stored; default {@link StorageLayout#ROWS}. {@link StorageLayout#BLOCKS} stores a batch's
-         * events per source as one row of arrays behind a view {@code <table>} that reads like the rows table.
+         * How events are stored. {@link StorageLayout#BLOCKS} stores a batch's events per source as one row of arrays
+         * behind a view {@code <table>} that reads like the rows table; {@link StorageLayout#ROWS} one row per event.
+         *
+         * <p>Not set (the default), the layout is chosen from the catalog when the sink is built: an existing
+         * {@code <table>} keeps its layout (a table: ROWS; the view over blocks: BLOCKS), and a new one is created
+         * as BLOCKS. Set, it must match an existing {@code <table>}, or {@link #build()} fails naming this setting.
+         * {@link TimescaleSink#storageLayout()} tells which layout was chosen.
          */
         public Builder storageLayout(StorageLayout storageLayout) {
             this.storageLayout = storageLayout;
+            this.storageLayoutSet = true;
             return this;
         }
 

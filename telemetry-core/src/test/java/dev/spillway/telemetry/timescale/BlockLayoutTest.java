@@ -157,6 +157,38 @@ class BlockLayoutTest {
         assertTrue(back.getMessage().contains("use storageLayout(BLOCKS)"), back.getMessage());
     }
 
+    /**
+     * No storageLayout set (the default): a new table gets blocks; an existing rows table (a database from before
+     * blocks became the default) keeps rows, starts, takes writes and reads them back; an existing blocks view keeps
+     * blocks. Setting the other layout explicitly still fails naming the setting.
+     */
+    @Test
+    void withoutAnExplicitLayoutANewTableGetsBlocksAndAnExistingTableKeepsItsLayout() throws Exception {
+        try (TimescaleSink s = TimescaleSink.builder().dataSource(db.dataSource()).table("auto_new").build()) {
+            assertEquals(StorageLayout.BLOCKS, s.storageLayout());
+        }
+        assertEquals(1, db.queryLong("SELECT count(*) FROM pg_class WHERE relname = 'auto_new' AND relkind = 'v'"),
+            "auto_new is the view over blocks");
+        try (TimescaleSink s = sink("auto_old", StorageLayout.ROWS).build()) {
+            assertEquals(StorageLayout.ROWS, s.storageLayout());
+        }
+        try (TimescaleSink s = TimescaleSink.builder().dataSource(db.dataSource()).table("auto_old").build()) {
+            assertEquals(StorageLayout.ROWS, s.storageLayout(), "an existing rows table keeps its layout");
+            assertEquals(120, s.write(mixed(1, 0)));
+        }
+        assertEquals(1, db.queryLong("SELECT count(*) FROM pg_class WHERE relname = 'auto_old' AND relkind = 'r'"),
+            "auto_old is still a table");
+        assertEquals(120, db.queryLong("SELECT count(*) FROM auto_old"), "the batch landed as rows");
+        assertEquals(0, db.queryLong("SELECT count(*) FROM pg_class WHERE relname = 'auto_old_blocks'"),
+            "no blocks table made");
+        try (TimescaleSink s = TimescaleSink.builder().dataSource(db.dataSource()).table("auto_new").build()) {
+            assertEquals(StorageLayout.BLOCKS, s.storageLayout(), "an existing blocks view keeps its layout");
+        }
+        final IllegalStateException e = assertThrows(IllegalStateException.class,
+            () -> sink("auto_old", StorageLayout.BLOCKS).build());
+        assertTrue(e.getMessage().contains("storageLayout BLOCKS; use storageLayout(ROWS)"), e.getMessage());
+    }
+
     @Test
     void invalidSettingsAreNamed() {
         final IllegalArgumentException layout = assertThrows(IllegalArgumentException.class,

@@ -56,7 +56,8 @@ class CloseDeadlineSpoolTest {
     }
 
     private static TimescaleSink sink(String table, String pool) throws Exception {
-        return TimescaleSink.builder().jdbcUrl(db.jdbcUrl()).username(db.user()).password(db.password()).table(table)
+        // the rows layout: the test locks the events table itself
+        return TimescaleSink.builder().storageLayout(StorageLayout.ROWS).jdbcUrl(db.jdbcUrl()).username(db.user()).password(db.password()).table(table)
             .poolName(pool).build();
     }
 

@@ -33,7 +33,8 @@ class PoisonedRowPipelineTest {
 
     @Test
     void onePoisonedRowIsRejectedAndTheRestCommits() throws Exception {
-        final TimescaleSink sink = TimescaleSink.builder().jdbcUrl(db.jdbcUrl()).username(db.user())
+        // the rows layout: a CHECK constraint exists on a table, not on the blocks view
+        final TimescaleSink sink = TimescaleSink.builder().storageLayout(StorageLayout.ROWS).jdbcUrl(db.jdbcUrl()).username(db.user())
             .password(db.password()).build();
         db.execute("alter table telemetry_events add constraint value_is_not_minus_one check (value <> -1)");
         final int sources = 4;

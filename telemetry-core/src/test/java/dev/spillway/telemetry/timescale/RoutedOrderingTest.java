@@ -58,7 +58,8 @@ class RoutedOrderingTest {
     @Test
     void eachSourceIsCommittedInSequenceOrderAcrossFourWorkers() throws Exception {
         final String name = "routed_order";
-        final TimescaleSink sink = TimescaleSink.builder().jdbcUrl(db.jdbcUrl()).username(db.user())
+        // the rows layout: the commit order is read from the rows' xmin
+        final TimescaleSink sink = TimescaleSink.builder().storageLayout(StorageLayout.ROWS).jdbcUrl(db.jdbcUrl()).username(db.user())
             .password(db.password()).table(name).poolName("routed-order").poolSize(4).build();
         final Pipeline pipeline = Pipeline.builder().name("routed-order").sink(sink).workers(4).routeBySource(true)
             .batchSize(256).ringSize(4_096).flushInterval(Duration.ofMillis(5)).overflowPolicy(OverflowPolicy.BLOCK)

@@ -40,7 +40,8 @@ class SchemaTest {
     }
 
     private static TimescaleSink.Builder sink(String table) {
-        return TimescaleSink.builder().jdbcUrl(db.jdbcUrl()).username(db.user()).password(db.password())
+        // the rows table's DDL (indexes, NOT NULL columns); BlockLayoutTest covers the blocks layout's
+        return TimescaleSink.builder().storageLayout(StorageLayout.ROWS).jdbcUrl(db.jdbcUrl()).username(db.user()).password(db.password())
             .table(table);
     }
 

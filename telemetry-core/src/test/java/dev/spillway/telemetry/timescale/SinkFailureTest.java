@@ -60,7 +60,8 @@ class SinkFailureTest {
     @Test
     void aSplitBatchGivenUpPartWayCountsItsCommittedRowsAsWritten() throws Exception {
         final String name = "split_partial";
-        final TimescaleSink sink = TimescaleSink.builder().jdbcUrl(db.jdbcUrl()).username(db.user())
+        // the rows layout: its tests lock or constrain the events table itself
+        final TimescaleSink sink = TimescaleSink.builder().storageLayout(StorageLayout.ROWS).jdbcUrl(db.jdbcUrl()).username(db.user())
             .password(db.password()).table(name).poolName("split-partial").build();
         db.execute("alter table " + name + " add constraint no_minus_one check (value <> -1)");
         db.execute("create function " + name + "_flaky() returns trigger language plpgsql as $$ begin "
@@ -110,7 +111,8 @@ class SinkFailureTest {
     void writesStuckOnALockAreAbortedAtTheDeadlineAndNeverLandLater(boolean routeBySource) throws Exception {
         final String name = routeBySource ? "stuck_on_lock_routed" : "stuck_on_lock";
         final String poolName = name.replace('_', '-');
-        final TimescaleSink sink = TimescaleSink.builder().jdbcUrl(db.jdbcUrl()).username(db.user())
+        // the rows layout: its tests lock or constrain the events table itself
+        final TimescaleSink sink = TimescaleSink.builder().storageLayout(StorageLayout.ROWS).jdbcUrl(db.jdbcUrl()).username(db.user())
             .password(db.password()).table(name).poolName(poolName).build();
         final List<Long> handed = new ArrayList<>();
         try (Connection locker = db.connect()) {
