@@ -1,6 +1,7 @@
 package dev.spillway.statuspage;
 
 import dev.spillway.telemetry.testsupport.TestDatabase;
+import dev.spillway.telemetry.timescale.StorageLayout;
 import dev.spillway.telemetry.timescale.TimescaleSink;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -27,7 +28,9 @@ class StatusQueriesPostgresTest extends StatusQueriesContract {
     @BeforeAll
     static void start() throws Exception {
         db = TestDatabase.create("status_queries");
-        try (TimescaleSink sink = TimescaleSink.builder().dataSource(db.dataSource()).table(CheckSeeder.EVENTS).build()) {
+        try (TimescaleSink sink = TimescaleSink.builder().dataSource(db.dataSource()).table(CheckSeeder.EVENTS)
+            // Seeded by INSERT (CheckSeeder), which needs the rows layout; the blocks layout: RollupSpoolReplayTest.
+            .storageLayout(StorageLayout.ROWS).build()) {
             assertFalse(sink.isTimescale(), "plain PostgreSQL");
         }
         CheckSeeder.createSchema(db.dataSource());

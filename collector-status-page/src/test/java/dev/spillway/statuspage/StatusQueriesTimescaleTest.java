@@ -1,6 +1,7 @@
 package dev.spillway.statuspage;
 
 import dev.spillway.testkit.TimescaleLite;
+import dev.spillway.telemetry.timescale.StorageLayout;
 import dev.spillway.telemetry.timescale.TimescaleSink;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -34,7 +35,9 @@ class StatusQueriesTimescaleTest extends StatusQueriesContract {
         tsdb = TimescaleLite.start();
         final DataSource ds = tsdb.dataSource();
         // The retrying data source: the tool can reset a session opened while the previous one is still ending.
-        try (TimescaleSink sink = TimescaleSink.builder().dataSource(ds).table(CheckSeeder.EVENTS).build()) {
+        try (TimescaleSink sink = TimescaleSink.builder().dataSource(ds).table(CheckSeeder.EVENTS)
+            // Seeded by INSERT (CheckSeeder), which needs the rows layout; the blocks layout: RollupSpoolReplayTest.
+            .storageLayout(StorageLayout.ROWS).build()) {
             assertTrue(sink.isTimescale(), "the events table is a hypertable");
         }
         CheckSeeder.createSchema(ds);

@@ -2,6 +2,7 @@ package dev.spillway.statuspage;
 
 import dev.spillway.alerting.Maintenance;
 import dev.spillway.telemetry.testsupport.TestDatabase;
+import dev.spillway.telemetry.timescale.StorageLayout;
 import dev.spillway.telemetry.timescale.TimescaleSink;
 import dev.spillway.uptime.monitor.UptimeReport;
 import org.junit.jupiter.api.AfterAll;
@@ -36,7 +37,9 @@ class UptimeRunsTest {
     @BeforeAll
     static void seed() throws Exception {
         db = TestDatabase.create("uptime_runs");
-        try (TimescaleSink sink = TimescaleSink.builder().dataSource(db.dataSource()).table(CheckSeeder.EVENTS).build()) {
+        try (TimescaleSink sink = TimescaleSink.builder().dataSource(db.dataSource()).table(CheckSeeder.EVENTS)
+            // Seeded by INSERT (CheckSeeder), which needs the rows layout; the blocks layout: RollupSpoolReplayTest.
+            .storageLayout(StorageLayout.ROWS).build()) {
             assertEquals(CheckSeeder.EVENTS, sink.table()); // building the sink creates the events table
         }
         CheckSeeder.createSchema(db.dataSource());
