@@ -78,6 +78,18 @@ public final class MonitorLeases {
         /** Leases just claimed: start checking these (load their state first). */
         void acquired(Set<String> monitors);
 
+        /**
+         * Leases just claimed, with what is known of their last check: start checking these.
+         *
+         * @param uncheckedSince per monitor, a time from which its previous holder certainly checked it no more
+         *     (it had freed the lease, or stopped trusting it, or was dead); {@link Instant#MIN} for a lease never
+         *     held; absent when unknown. A due time at or after it that has already passed was missed: check at
+         *     once. By default {@link #acquired(Set)}.
+         */
+        default void acquired(Set<String> monitors, java.util.Map<String, Instant> uncheckedSince) {
+            acquired(monitors);
+        }
+
         /** Leases about to be released or already lost: stop checking these. */
         void released(Set<String> monitors);
     }
@@ -94,10 +106,36 @@ public final class MonitorLeases {
     public record Round(Set<String> acquired, Set<String> released, int held, int share, int liveCollectors) {
     }
 
+    /** Opens the connection that holds a collector's liveness lock for its whole run (not one of a pool's). */
+    @FunctionalInterface
+    public interface Connector {
+        /** A new connection to the shared database. */
+        Connection connect() throws SQLException;
+    }
+
+    /**
+     * How often {@link #checkLiveness} runs: the collectors' own liveness and the other collectors' deaths are seen
+     * this often, so a killed collector's leases are taken over within about this (plus a round).
+     */
+    public static final Duration LIVENESS_EVERY = Duration.ofMillis(250);
+
+    /** The first key of every liveness lock ("SPMC"): {@code pg_try_advisory_lock(LOCK_NAMESPACE, lock_key)}. */
+    static final int LOCK_NAMESPACE = 0x53504D43;
+
+    /** Whether the advisory lock {@code (LOCK_NAMESPACE, <key>)} is held by some session of this database. */
+    private static String lockHeld(String key) {
+        return "EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.database = (SELECT oid FROM "
+            + "pg_database WHERE datname = current_database()) AND l.classid = " + LOCK_NAMESPACE + "::oid AND "
+            + "l.objid = (" + key + ")::oid AND l.objsubid = 2 AND l.granted)";
+    }
+
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(MonitorLeases.class);
+
     /** Dead collectors' heartbeat rows are kept this long (for people looking at the table), then deleted. */
     static final Duration KEEP_DEAD = Duration.ofHours(1);
 
     private final DataSource ds;
+    private final Connector connector;
     private final String collectorId;
     private final String host;
     private final String location;
@@ -108,6 +146,15 @@ public final class MonitorLeases {
     private volatile Instant trustedUntil = Instant.MIN;
     private volatile int liveCollectors;
     private volatile int share;
+    // The liveness lock: its connection (held for the run) and key. Guarded by this.
+    private Connection liveness;
+    private int lockKey;
+    /** Whether the liveness lock is known held; false from the moment it is found lost until a new one is taken. */
+    private volatile boolean lockHeld;
+    /** After a lost lock: the leases recorded under the old key are freed before the next claim. */
+    private boolean freeMine;
+    /** Keys of dead collectors already seen (a new one makes {@link #checkLiveness} ask for a round). */
+    private final Set<Integer> deadSeen = new HashSet<>();
 
     /**
      * @param collectorId this collector's id for this run ({@link #newCollectorId})
@@ -119,6 +166,10 @@ public final class MonitorLeases {
     }
 
     /**
+     * Leases whose liveness lock is held on a connection taken from {@code ds} and kept for the whole run (give a
+     * pool one more connection for it, or use {@link #MonitorLeases(DataSource, Connector, String, String, Duration,
+     * Clock)} with a connection of its own).
+     *
      * @param collectorId this collector's id for this run ({@link #newCollectorId})
      * @param location this collector's location ({@code --location}), or null for none: it then checks only
      *     monitors without locations
@@ -126,6 +177,21 @@ public final class MonitorLeases {
      * @param clock the time of leases and heartbeats
      */
     public MonitorLeases(DataSource ds, String collectorId, String location, Duration ttl, Clock clock) {
+        this(ds, ds::getConnection, collectorId, location, ttl, clock);
+    }
+
+    /**
+     * @param collectorId this collector's id for this run ({@link #newCollectorId})
+     * @param location this collector's location ({@code --location}), or null for none: it then checks only
+     *     monitors without locations
+     * @param ttl how long a lease and a heartbeat last without renewal (the failover bound when the holder's
+     *     liveness lock is not released, e.g. a network partition)
+     * @param clock the time of leases and heartbeats
+     * @param liveness opens the connection that holds this collector's liveness lock; it is kept open for the
+     *     whole run (opened again when lost)
+     */
+    public MonitorLeases(DataSource ds, Connector liveness, String collectorId, String location, Duration ttl,
+                         Clock clock) {
         if (location != null && MonitorValidator.locationError(location) != null) {
             throw new IllegalArgumentException(MonitorValidator.locationError(location));
         }
@@ -134,6 +200,7 @@ public final class MonitorLeases {
             throw new IllegalArgumentException("lease TTL must be at least 1s, was " + ttl);
         }
         this.ds = ds;
+        this.connector = liveness;
         this.collectorId = collectorId;
         this.host = hostName();
         this.ttl = ttl;
@@ -193,9 +260,17 @@ public final class MonitorLeases {
         return ttl.dividedBy(4);
     }
 
-    /** Whether this collector may check {@code monitor} now: it holds the lease and the last renewal is recent. */
+    /**
+     * Whether this collector may check {@code monitor} now: it holds the lease, the last renewal is recent, and its
+     * liveness lock has not been found lost since.
+     */
     public boolean holds(String monitor) {
-        return held.contains(monitor) && clock.instant().isBefore(trustedUntil);
+        return lockHeld && held.contains(monitor) && clock.instant().isBefore(trustedUntil);
+    }
+
+    /** The key of this collector's liveness lock (0 before the first round). */
+    public synchronized int lockKey() {
+        return lockKey;
     }
 
     /** The leases held (as of the last round). */
@@ -255,14 +330,23 @@ public final class MonitorLeases {
      * @param listener told to stop checking before a release is written, and to start after a claim
      */
     public synchronized Round round(java.util.Map<String, String> leasable, Listener listener) throws SQLException {
+        ensureLiveness(listener);
         final Instant now = clock.instant();
         final Instant expires = now.plus(ttl);
         final List<String[]> live;
         final Set<Key> renewed;
+        final Instant deadSeenAt;
         try (Connection c = ds.getConnection()) {
             c.setAutoCommit(true);
+            if (freeMine) {
+                // The lock was lost: whatever was claimed under the old key may be another's by now. Start over.
+                freeAll(c);
+                freeMine = false;
+            }
             heartbeat(c, now, expires);
             live = liveCollectors(c, now);
+            // The holders found dead above were dead by now (their locks were read after the rows).
+            deadSeenAt = clock.instant();
             renewed = renew(c, expires);
         }
         final List<Key> free = new ArrayList<>();
@@ -277,7 +361,12 @@ public final class MonitorLeases {
         }
         final List<String> allLive = new ArrayList<>();
         final List<String> liveHere = new ArrayList<>();
+        final List<Integer> deadKeys = new ArrayList<>();
         for (String[] l : live) {
+            if (l[2] != null) {
+                deadKeys.add(Integer.valueOf(l[2])); // its row is not expired, its lock is gone: it died
+                continue;
+            }
             allLive.add(l[0]);
             if (location != null && location.equals(l[1])) {
                 liveHere.add(l[0]);
@@ -316,12 +405,14 @@ public final class MonitorLeases {
         if (!free.isEmpty()) {
             try (Connection c = ds.getConnection()) {
                 c.setAutoCommit(true);
-                free(c, free);
+                free(c, free, clock.instant());
             }
         }
+        deadSeen.addAll(deadKeys);
         // Renewed: trusted for another ttl - ttl/4 from the round's start.
         trustedUntil = now.plus(ttl).minus(renewEvery());
         final Set<String> acquired = new TreeSet<>(unknown);
+        final java.util.Map<String, Instant> uncheckedSince = new java.util.HashMap<>();
         if (keepAny.size() < fairAny || keepHere.size() < fairHere) {
             final Set<String> wantedAny = new HashSet<>();
             final Set<String> wantedHere = new HashSet<>();
@@ -333,16 +424,18 @@ public final class MonitorLeases {
             try (Connection c = ds.getConnection()) {
                 c.setAutoCommit(true);
                 if (keepAny.size() < fairAny && !wantedAny.isEmpty()) {
-                    acquired.addAll(claim(c, wantedAny, ANY, fairAny - keepAny.size(), now, expires));
+                    acquired.addAll(claim(c, wantedAny, ANY, fairAny - keepAny.size(), now, expires, deadKeys,
+                        deadSeenAt, uncheckedSince));
                 }
                 if (keepHere.size() < fairHere && !wantedHere.isEmpty()) {
-                    acquired.addAll(claim(c, wantedHere, location, fairHere - keepHere.size(), now, expires));
+                    acquired.addAll(claim(c, wantedHere, location, fairHere - keepHere.size(), now, expires,
+                        deadKeys, deadSeenAt, uncheckedSince));
                 }
             }
         }
         if (!acquired.isEmpty()) {
             held.addAll(acquired);
-            listener.acquired(Collections.unmodifiableSet(acquired));
+            listener.acquired(Collections.unmodifiableSet(acquired), Collections.unmodifiableMap(uncheckedSince));
         }
         liveCollectors = Math.max(allLive.size(), 1);
         share = fairAny + fairHere;
@@ -362,26 +455,168 @@ public final class MonitorLeases {
         }
         try (Connection c = ds.getConnection()) {
             c.setAutoCommit(true);
-            try (PreparedStatement ps = c.prepareStatement("UPDATE " + UptimeSchema.MONITOR_LEASES
-                + " SET holder = NULL, expires_at = '-infinity', acquired_at = NULL WHERE holder = ?")) {
-                timeout(ps);
-                ps.setString(1, collectorId);
-                ps.executeUpdate();
-            }
+            freeAll(c);
             try (PreparedStatement ps = c.prepareStatement("DELETE FROM " + UptimeSchema.MONITOR_COLLECTORS
                 + " WHERE id = ?")) {
                 timeout(ps);
                 ps.setString(1, collectorId);
                 ps.executeUpdate();
             }
+        } finally {
+            // Last: with the leases freed and the row gone, the lock going tells nobody anything new.
+            lockHeld = false;
+            closeLiveness();
+        }
+    }
+
+    /** Frees every lease this collector holds in the database (whatever key it was claimed under). */
+    private void freeAll(Connection c) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("UPDATE " + UptimeSchema.MONITOR_LEASES
+            + " SET holder = NULL, holder_key = NULL, expires_at = '-infinity', acquired_at = NULL, released_at = ? "
+            + "WHERE holder = ?")) {
+            timeout(ps);
+            ps.setTimestamp(1, Timestamp.from(clock.instant()));
+            ps.setString(2, collectorId);
+            ps.executeUpdate();
+        }
+    }
+
+    // ---- liveness ----------------------------------------------------------------------------------------------
+
+    /**
+     * Checks the liveness lock (on its own connection) and looks for collectors that died: a row not expired whose
+     * lock is not held. Runs every {@link #LIVENESS_EVERY}; cheap (two small queries on the liveness connection).
+     * A lock found lost fences this collector at once: every lease stops being trusted and the listener is told to
+     * stop; the next {@link #round} takes a new lock and starts over.
+     *
+     * @return whether a {@link #round} should run now: this collector's lock was lost, or a collector was found
+     *     dead that was not seen dead before (its leases are free at once)
+     */
+    public synchronized boolean checkLiveness(Listener listener) {
+        if (liveness == null) {
+            return false; // not established yet, or lost and not taken again: the rounds do that
+        }
+        if (!ownLockHeld()) {
+            lost(listener, "its connection failed or the lock is not held");
+            return true;
+        }
+        final Set<Integer> dead = new HashSet<>();
+        try (PreparedStatement ps = liveness.prepareStatement("SELECT c.lock_key FROM "
+            + UptimeSchema.MONITOR_COLLECTORS + " c WHERE c.expires_at > ? AND c.lock_key IS NOT NULL AND NOT "
+            + lockHeld("c.lock_key"))) {
+            timeout(ps);
+            ps.setTimestamp(1, Timestamp.from(clock.instant()));
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    dead.add(rs.getInt(1));
+                }
+            }
+        } catch (SQLException e) {
+            lost(listener, e.toString());
+            return true;
+        }
+        final boolean fresh = !deadSeen.containsAll(dead);
+        deadSeen.retainAll(dead);
+        deadSeen.addAll(dead);
+        return fresh;
+    }
+
+    /** Whether the liveness connection answers and holds this collector's lock. */
+    private boolean ownLockHeld() {
+        try (PreparedStatement ps = liveness.prepareStatement("SELECT EXISTS (SELECT 1 FROM pg_locks WHERE "
+            + "locktype = 'advisory' AND classid = " + LOCK_NAMESPACE + "::oid AND objid = (?::integer)::oid AND "
+            + "objsubid = 2 AND pid = pg_backend_pid() AND granted)")) {
+            timeout(ps);
+            ps.setInt(1, lockKey);
+            try (ResultSet rs = ps.executeQuery()) {
+                return rs.next() && rs.getBoolean(1);
+            }
+        } catch (SQLException e) {
+            return false;
+        }
+    }
+
+    /** The lock is held on a live connection, or taken now (a new key, a new connection). */
+    private void ensureLiveness(Listener listener) throws SQLException {
+        if (liveness != null) {
+            if (ownLockHeld()) {
+                return;
+            }
+            lost(listener, "its connection failed or the lock is not held");
+        }
+        final Connection c = connector.connect();
+        try {
+            c.setAutoCommit(true);
+            try {
+                // A read that hangs (the database's host gone) fails instead of holding the round's thread.
+                c.setNetworkTimeout(Runnable::run, (int) Math.max(2_000, ttl.toMillis()));
+            } catch (java.sql.SQLFeatureNotSupportedException e) {
+                LOG.debug("no network timeout on the liveness connection: {}", e.toString());
+            }
+            final int key;
+            try (PreparedStatement ps = c.prepareStatement("SELECT nextval('" + UptimeSchema.MONITOR_COLLECTOR_LOCK
+                + "')::integer")) {
+                timeout(ps);
+                try (ResultSet rs = ps.executeQuery()) {
+                    rs.next();
+                    key = rs.getInt(1);
+                }
+            }
+            try (PreparedStatement ps = c.prepareStatement("SELECT pg_try_advisory_lock(?, ?)")) {
+                timeout(ps);
+                ps.setInt(1, LOCK_NAMESPACE);
+                ps.setInt(2, key);
+                try (ResultSet rs = ps.executeQuery()) {
+                    if (!rs.next() || !rs.getBoolean(1)) {
+                        throw new SQLException("liveness lock " + key + " is held by another session");
+                    }
+                }
+            }
+            liveness = c;
+            lockKey = key;
+            lockHeld = true;
+        } catch (SQLException | RuntimeException e) {
+            try {
+                c.close();
+            } catch (SQLException ignored) {
+                // already failing
+            }
+            throw e;
+        }
+    }
+
+    /** Fences this collector: its lock is lost, so its leases may be taken at once by the others. */
+    private void lost(Listener listener, String why) {
+        lockHeld = false;
+        trustedUntil = Instant.MIN;
+        final Set<String> all = new TreeSet<>(held);
+        held.clear();
+        freeMine = true;
+        closeLiveness();
+        LOG.warn("monitor collector {} lost its liveness lock ({}): stopped checking its {} monitors; a new lock is "
+            + "taken at the next lease round", collectorId, why.replace('\n', ' '), all.size());
+        if (!all.isEmpty()) {
+            listener.released(Collections.unmodifiableSet(all));
+        }
+    }
+
+    private void closeLiveness() {
+        final Connection c = liveness;
+        liveness = null;
+        if (c != null) {
+            try {
+                c.close();
+            } catch (SQLException e) {
+                LOG.debug("liveness connection close: {}", e.toString());
+            }
         }
     }
 
     private void heartbeat(Connection c, Instant now, Instant expires) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement("INSERT INTO " + UptimeSchema.MONITOR_COLLECTORS
-            + " (id, host, pid, started_at, seen_at, expires_at, location) VALUES (?, ?, ?, ?, ?, ?, ?) "
+            + " (id, host, pid, started_at, seen_at, expires_at, location, lock_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
             + "ON CONFLICT (id) DO UPDATE "
-            + "SET seen_at = EXCLUDED.seen_at, expires_at = EXCLUDED.expires_at")) {
+            + "SET seen_at = EXCLUDED.seen_at, expires_at = EXCLUDED.expires_at, lock_key = EXCLUDED.lock_key")) {
             timeout(ps);
             ps.setString(1, collectorId);
             ps.setString(2, host);
@@ -390,6 +625,7 @@ public final class MonitorLeases {
             ps.setTimestamp(5, Timestamp.from(now));
             ps.setTimestamp(6, Timestamp.from(expires));
             ps.setString(7, location == null ? ANY : location);
+            ps.setInt(8, lockKey);
             ps.executeUpdate();
         }
         try (PreparedStatement ps = c.prepareStatement("DELETE FROM " + UptimeSchema.MONITOR_COLLECTORS
@@ -400,16 +636,22 @@ public final class MonitorLeases {
         }
     }
 
-    /** Live collectors as {id, location}, by id. */
+    /**
+     * Collectors with a row not expired as {id, location, dead lock key or null}, by id. The locks are read after
+     * the rows (pg_locks is not part of the statement's snapshot) and a row names a key only once it is locked, so
+     * a key found not held here was held and is gone: its collector died (or lost its connection) and never takes
+     * that key again.
+     */
     private List<String[]> liveCollectors(Connection c, Instant now) throws SQLException {
         final List<String[]> live = new ArrayList<>();
-        try (PreparedStatement ps = c.prepareStatement("SELECT id, location FROM " + UptimeSchema.MONITOR_COLLECTORS
+        try (PreparedStatement ps = c.prepareStatement("SELECT id, location, CASE WHEN lock_key IS NULL OR "
+            + lockHeld("lock_key") + " THEN NULL ELSE lock_key END FROM " + UptimeSchema.MONITOR_COLLECTORS
             + " WHERE expires_at > ?")) {
             timeout(ps);
             ps.setTimestamp(1, Timestamp.from(now));
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
-                    live.add(new String[] {rs.getString(1), rs.getString(2)});
+                    live.add(new String[] {rs.getString(1), rs.getString(2), rs.getString(3)});
                 }
             }
         }
@@ -421,10 +663,11 @@ public final class MonitorLeases {
     private Set<Key> renew(Connection c, Instant expires) throws SQLException {
         final Set<Key> out = new HashSet<>();
         try (PreparedStatement ps = c.prepareStatement("UPDATE " + UptimeSchema.MONITOR_LEASES
-            + " SET expires_at = ? WHERE holder = ? RETURNING monitor, location")) {
+            + " SET expires_at = ? WHERE holder = ? AND holder_key = ? RETURNING monitor, location")) {
             timeout(ps);
             ps.setTimestamp(1, Timestamp.from(expires));
             ps.setString(2, collectorId);
+            ps.setInt(3, lockKey);
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
                     out.add(new Key(rs.getString(1), rs.getString(2)));
@@ -434,7 +677,7 @@ public final class MonitorLeases {
         return out;
     }
 
-    private void free(Connection c, Collection<Key> keys) throws SQLException {
+    private void free(Connection c, Collection<Key> keys, Instant releasedAt) throws SQLException {
         final List<String> monitors = new ArrayList<>();
         final List<String> locations = new ArrayList<>();
         for (Key k : keys) {
@@ -442,18 +685,24 @@ public final class MonitorLeases {
             locations.add(k.location());
         }
         try (PreparedStatement ps = c.prepareStatement("UPDATE " + UptimeSchema.MONITOR_LEASES
-            + " SET holder = NULL, expires_at = '-infinity', acquired_at = NULL WHERE holder = ? AND (monitor, location) "
-            + "IN (SELECT * FROM unnest(?::text[], ?::text[]))")) {
+            + " SET holder = NULL, holder_key = NULL, expires_at = '-infinity', acquired_at = NULL, released_at = ? "
+            + "WHERE holder = ? AND (monitor, location) IN (SELECT * FROM unnest(?::text[], ?::text[]))")) {
             timeout(ps);
-            ps.setString(1, collectorId);
-            ps.setArray(2, c.createArrayOf("text", monitors.toArray()));
-            ps.setArray(3, c.createArrayOf("text", locations.toArray()));
+            ps.setTimestamp(1, Timestamp.from(releasedAt));
+            ps.setString(2, collectorId);
+            ps.setArray(3, c.createArrayOf("text", monitors.toArray()));
+            ps.setArray(4, c.createArrayOf("text", locations.toArray()));
             ps.executeUpdate();
         }
     }
 
+    /**
+     * Claims up to {@code most} leases among {@code wanted}: free ones, expired ones, and those claimed under a dead
+     * collector's key. Fills {@code uncheckedSince} for each (see {@link Listener#acquired(Set, java.util.Map)}).
+     */
     private Set<String> claim(Connection c, Collection<String> wanted, String leaseLocation, int most, Instant now,
-                              Instant expires) throws SQLException {
+                              Instant expires, List<Integer> deadKeys, Instant deadSeenAt,
+                              java.util.Map<String, Instant> uncheckedSince) throws SQLException {
         final java.sql.Array names = c.createArrayOf("text", wanted.toArray());
         // Lease rows are made on demand (monitors created with SQL get one too); a monitor deleted meanwhile
         // simply is not found.
@@ -466,28 +715,60 @@ public final class MonitorLeases {
             ps.executeUpdate();
         }
         final Set<String> out = new HashSet<>();
-        // SKIP LOCKED: rows another collector is claiming right now are left to it. The subquery's condition is
-        // checked again on the row as locked, so a lease claimed and committed meanwhile is not taken.
-        try (PreparedStatement ps = c.prepareStatement("UPDATE " + UptimeSchema.MONITOR_LEASES
-            + " SET holder = ?, expires_at = ?, acquired_at = ? WHERE monitor IN (SELECT monitor FROM "
-            + UptimeSchema.MONITOR_LEASES + " WHERE monitor = ANY(?) AND location = ? AND (holder IS NULL OR "
-            + "expires_at <= ?) ORDER BY monitor LIMIT ? FOR UPDATE SKIP LOCKED) AND location = ? RETURNING monitor")) {
+        // SKIP LOCKED: rows another collector is claiming right now are left to it. The condition is checked again
+        // on the row as locked, so a lease claimed and committed meanwhile is not taken; a dead key never comes
+        // back (a collector that lost its lock takes a new key), so the list of dead keys cannot go stale.
+        try (PreparedStatement ps = c.prepareStatement("WITH free AS (SELECT monitor, location, holder, holder_key, "
+            + "expires_at, released_at FROM " + UptimeSchema.MONITOR_LEASES + " WHERE monitor = ANY(?) AND "
+            + "location = ? AND (holder IS NULL OR expires_at <= ? OR holder_key = ANY(?)) ORDER BY monitor LIMIT ? "
+            + "FOR UPDATE SKIP LOCKED) UPDATE " + UptimeSchema.MONITOR_LEASES + " l SET holder = ?, holder_key = ?, "
+            + "expires_at = ?, acquired_at = ?, released_at = NULL FROM free WHERE l.monitor = free.monitor AND "
+            + "l.location = free.location RETURNING l.monitor, free.holder, free.holder_key, free.expires_at, "
+            + "free.released_at")) {
             timeout(ps);
-            ps.setString(1, collectorId);
-            ps.setTimestamp(2, Timestamp.from(expires));
+            ps.setArray(1, names);
+            ps.setString(2, leaseLocation);
             ps.setTimestamp(3, Timestamp.from(now));
-            ps.setArray(4, names);
-            ps.setString(5, leaseLocation);
-            ps.setTimestamp(6, Timestamp.from(now));
-            ps.setInt(7, most);
-            ps.setString(8, leaseLocation);
+            ps.setArray(4, c.createArrayOf("integer", deadKeys.toArray()));
+            ps.setInt(5, most);
+            ps.setString(6, collectorId);
+            ps.setInt(7, lockKey);
+            ps.setTimestamp(8, Timestamp.from(expires));
+            ps.setTimestamp(9, Timestamp.from(now));
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
-                    out.add(rs.getString(1));
+                    final String monitor = rs.getString(1);
+                    out.add(monitor);
+                    final Instant since = uncheckedSince(rs.getString(2), (Integer) rs.getObject(3),
+                        rs.getTimestamp(4), rs.getTimestamp(5), now, deadKeys, deadSeenAt);
+                    if (since != null) {
+                        uncheckedSince.put(monitor, since);
+                    }
                 }
             }
         }
         return out;
+    }
+
+    /**
+     * From when the previous holder of a lease certainly did not check its monitor any more: when it freed the lease
+     * (it had stopped first), when its trust in an expired lease ended ({@code expires_at - ttl/4}, the holder's
+     * rule, same TTL), or when this collector saw its lock gone (it was dead by then); never held: {@link
+     * Instant#MIN}; null when unknown.
+     */
+    private Instant uncheckedSince(String holder, Integer holderKey, Timestamp expiresAt, Timestamp releasedAt,
+                                   Instant now, List<Integer> deadKeys, Instant deadSeenAt) {
+        if (holder == null) {
+            return releasedAt != null ? releasedAt.toInstant() : Instant.MIN;
+        }
+        Instant since = null;
+        if (expiresAt != null && !expiresAt.toInstant().isAfter(now)) {
+            since = expiresAt.toInstant().minus(ttl.dividedBy(4));
+        }
+        if (holderKey != null && deadKeys.contains(holderKey) && (since == null || deadSeenAt.isBefore(since))) {
+            since = deadSeenAt;
+        }
+        return since;
     }
 
     private void timeout(PreparedStatement ps) throws SQLException {
