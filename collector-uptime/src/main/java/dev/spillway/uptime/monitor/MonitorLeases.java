@@ -330,7 +330,7 @@ public final class MonitorLeases {
      * @param listener told to stop checking before a release is written, and to start after a claim
      */
     public synchronized Round round(java.util.Map<String, String> leasable, Listener listener) throws SQLException {
-        ensureLiveness(listener);
+        final Set<String> fenced = ensureLiveness(listener);
         final Instant now = clock.instant();
         final Instant expires = now.plus(ttl);
         final List<String[]> live;
@@ -439,6 +439,7 @@ public final class MonitorLeases {
         }
         liveCollectors = Math.max(allLive.size(), 1);
         share = fairAny + fairHere;
+        release.addAll(fenced);
         return new Round(acquired, release, held.size(), share, liveCollectors);
     }
 
@@ -536,13 +537,18 @@ public final class MonitorLeases {
         }
     }
 
-    /** The lock is held on a live connection, or taken now (a new key, a new connection). */
-    private void ensureLiveness(Listener listener) throws SQLException {
+    /**
+     * The lock is held on a live connection, or taken now (a new key, a new connection).
+     *
+     * @return the leases given up because the lock was found lost here
+     */
+    private Set<String> ensureLiveness(Listener listener) throws SQLException {
+        Set<String> fenced = Set.of();
         if (liveness != null) {
             if (ownLockHeld()) {
-                return;
+                return fenced;
             }
-            lost(listener, "its connection failed or the lock is not held");
+            fenced = lost(listener, "its connection failed or the lock is not held");
         }
         final Connection c = connector.connect();
         try {
@@ -575,6 +581,7 @@ public final class MonitorLeases {
             liveness = c;
             lockKey = key;
             lockHeld = true;
+            return fenced;
         } catch (SQLException | RuntimeException e) {
             try {
                 c.close();
@@ -586,7 +593,7 @@ public final class MonitorLeases {
     }
 
     /** Fences this collector: its lock is lost, so its leases may be taken at once by the others. */
-    private void lost(Listener listener, String why) {
+    private Set<String> lost(Listener listener, String why) {
         lockHeld = false;
         trustedUntil = Instant.MIN;
         final Set<String> all = new TreeSet<>(held);
@@ -598,6 +605,7 @@ public final class MonitorLeases {
         if (!all.isEmpty()) {
             listener.released(Collections.unmodifiableSet(all));
         }
+        return all;
     }
 
     private void closeLiveness() {
