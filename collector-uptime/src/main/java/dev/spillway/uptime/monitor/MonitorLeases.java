@@ -83,8 +83,8 @@ public final class MonitorLeases {
          *
          * @param uncheckedSince per monitor, a time from which its previous holder certainly checked it no more
          *     (it had freed the lease, or stopped trusting it, or was dead); {@link Instant#MIN} for a lease never
-         *     held; absent when unknown. A due time at or after it that has already passed was missed: check at
-         *     once. By default {@link #acquired(Set)}.
+         *     held; absent when unknown. A due time at or after it that has already passed was missed: it may be
+         *     checked at once ({@link MonitorScheduler}). By default {@link #acquired(Set)}.
          */
         default void acquired(Set<String> monitors, java.util.Map<String, Instant> uncheckedSince) {
             acquired(monitors);

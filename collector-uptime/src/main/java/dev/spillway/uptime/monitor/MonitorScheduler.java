@@ -111,11 +111,12 @@ final class MonitorScheduler implements AutoCloseable {
     }
 
     /**
-     * Schedules a monitor just taken over from another collector: if a due time at or after {@code uncheckedSince}
-     * has passed (the previous holder certainly did not check it), it is checked at once, then on its grid;
-     * otherwise at its next due time, as {@link #upsert(MonitorSpec)}.
+     * Schedules a monitor just taken over from another collector: if its latest due time is at or after
+     * {@code uncheckedSince} (the previous holder certainly did not check it) and that was less than an interval ago,
+     * it is checked at once, then on its grid; otherwise at its next due time, as {@link #upsert(MonitorSpec)}.
      *
-     * @param uncheckedSince from when the previous holder checked it no more; null when unknown
+     * @param uncheckedSince from when the previous holder checked it no more; null when unknown, {@link Instant#MIN}
+     *     for never held (both: the next due time)
      */
     void upsert(MonitorSpec spec, Instant uncheckedSince) {
         command(() -> apply(spec, uncheckedSince));
@@ -158,10 +159,15 @@ final class MonitorScheduler implements AutoCloseable {
         final long untilNext = untilNext(spec.name(), interval, wall);
         e.deadline = now + untilNext;
         e.gridNext = Long.MIN_VALUE;
-        if (uncheckedSince != null) {
-            // The due time before now (the one the next replaces), on the wall clock.
+        if (uncheckedSince != null && !uncheckedSince.equals(Instant.MIN)) {
+            // The due time before now (the one the next replaces), on the wall clock. Only when the previous holder
+            // stopped less than an interval ago: then the monitors checked at once are those whose due time fell
+            // in the hand-over, a share of them as small as the hand-over is short of the interval. A holder gone
+            // longer ago (a restart after a stop) or none (a first start) would fire every monitor at once; they
+            // keep their spread instead.
             final long lastDue = wall + untilNext - interval;
-            if (uncheckedSince.equals(Instant.MIN) || lastDue >= epochNanos(uncheckedSince)) {
+            final long since = epochNanos(uncheckedSince);
+            if (lastDue >= since && since > wall - interval) {
                 e.gridNext = e.deadline; // missed by the previous holder: now, then the grid
                 e.deadline = now;
                 missedChecked.increment();

@@ -89,13 +89,24 @@ class MonitorSchedulerTakeoverTest {
             s.upsert(spec(missedName, hour), Instant.ofEpochSecond(0, lastDueOfMissed - 1_000_000_000L));
             s.upsert(spec(checkedName, hour), Instant.ofEpochSecond(0, lastDueOfChecked + 1_000_000L));
             s.upsert(spec(unknownName, hour), null);
+            // Never held (a first start), or freed more than an interval ago (a restart after a stop): every
+            // monitor would fire at once; they keep their spread and wait for their next due time.
+            final String neverHeld = farFromItsDueTime("neverheld", hour, Duration.ofMinutes(10));
+            s.upsert(spec(neverHeld, hour), Instant.MIN);
+            final String longAgo = farFromItsDueTime("longago", hour, Duration.ofMinutes(10));
+            s.upsert(spec(longAgo, hour), Instant.ofEpochSecond(0, now).minus(Duration.ofHours(2)));
             final String never = farFromItsDueTime("never", twoSeconds, Duration.ofMillis(500));
-            s.upsert(spec(never, twoSeconds), Instant.MIN);
+            final long nowAgain = epochNanos(Instant.now());
+            final long lastDueOfNever = nowAgain + MonitorScheduler.untilNext(never, twoSeconds.toNanos(), nowAgain)
+                - twoSeconds.toNanos();
+            s.upsert(spec(never, twoSeconds), Instant.ofEpochSecond(0, lastDueOfNever - 1_000_000L));
             assertTrue(missed.await(30, TimeUnit.SECONDS), "the missed due time checked at once");
-            assertTrue(neverTwice.await(30, TimeUnit.SECONDS), "a lease never held: at once, then on its grid");
+            assertTrue(neverTwice.await(30, TimeUnit.SECONDS), "a 2 s monitor whose last due time was missed: at once, then on its grid");
             // Commands are applied in order, and the last one has fired twice: the others were applied long ago.
             assertEquals(null, fired.get(checkedName), "checked by the previous holder: waits for its next due time");
             assertEquals(null, fired.get(unknownName), "nothing known: its next due time");
+            assertEquals(null, fired.get(neverHeld), "never held: its next due time (the start-up spread)");
+            assertEquals(null, fired.get(longAgo), "freed more than an interval ago: its next due time");
             assertEquals(2.0, meters.get("spillway.monitor.takeover.immediate").counter().count());
             final List<Long> deadlines = fired.get(never);
             final long offset = wallMinusNano;
