@@ -26,29 +26,53 @@ import java.util.concurrent.ThreadLocalRandom;
 /**
  * Who checks which monitor when any number of collectors share one database: the whole rule, in one place.
  *
- * <p>Two tables (schema step 102): {@code monitor_collectors}, one heartbeat row per collector that runs the
- * monitors duty (live while its {@code expires_at} is ahead), and {@code monitor_leases}, one row per monitor
- * ({@code holder}, {@code expires_at}; free when the holder is null or the lease has expired). Each collector runs
- * a {@link #round} every {@link #renewEvery()} (a quarter of the TTL):
+ * <p>Two tables (schema steps 102 and 126): {@code monitor_collectors}, one heartbeat row per collector that runs
+ * the monitors duty, and {@code monitor_leases}, one row per monitor ({@code holder}, {@code holder_key},
+ * {@code expires_at}, {@code released_at}; free when the holder is null or the lease has expired).
+ *
+ * <p><b>Liveness lock.</b> Each collector holds, for its whole run, a session-level advisory lock
+ * {@code pg_try_advisory_lock(LOCK_NAMESPACE, key)} on a connection of its own (the {@link Connector}; not one
+ * borrowed from the shared pool), with a key from the sequence {@code monitor_collector_lock} (never shared, unlike a
+ * hash of the id), written in its row ({@code lock_key}) and in every lease it claims ({@code holder_key}). When
+ * its process dies the kernel closes the socket and PostgreSQL releases the lock at once. A collector is
+ * <em>live</em> while its row has not expired <em>and</em> its lock is held ({@code pg_locks}, read after the rows:
+ * a row names a key only once it is locked, so a key seen free was held and is gone for good, and a collector that
+ * loses its lock takes a new key). Every {@link #LIVENESS_EVERY} {@link #checkLiveness} asks, on the liveness
+ * connection, whether this collector's own lock is still held and whether any collector has died; a new death asks
+ * for a round at once. A collector that finds its own lock lost stops trusting every lease at once (self-fencing;
+ * the listener is told) and its next round takes a new lock under a new key, frees every lease it still has and
+ * claims afresh.
+ *
+ * <p>Each collector runs a {@link #round} every {@link #renewEvery()} (a quarter of the TTL), and at once after a
+ * death was seen:
  * <ol>
- *   <li><b>Heartbeat</b>: its own row gets {@code expires_at = now + ttl}.</li>
- *   <li><b>Live collectors</b>: the rows not expired, ordered by id; this collector's rank among them.</li>
- *   <li><b>Renew</b>: every lease it holds gets {@code expires_at = now + ttl}. A lease another collector took
- *       meanwhile (it had expired: this one stalled longer than the TTL) is not renewed and is dropped here.</li>
+ *   <li><b>Liveness</b>: its lock is checked, or taken (first round, or after a loss).</li>
+ *   <li><b>Heartbeat</b>: its own row gets {@code expires_at = now + ttl} and its lock key.</li>
+ *   <li><b>Live collectors</b>: the rows not expired whose lock is held, ordered by id; this collector's rank among
+ *       them. Rows not expired whose lock is gone are dead: their keys are collected.</li>
+ *   <li><b>Renew</b>: every lease it holds under its key gets {@code expires_at = now + ttl}. A lease another
+ *       collector took meanwhile (it had expired, or this collector's lock was seen gone) is not renewed and is
+ *       dropped here.</li>
  *   <li><b>Fair share</b>: {@code N} leasable monitors (valid and enabled) over {@code k} live collectors:
  *       {@code N / k} each, one more for the first {@code N % k} by id ({@link #share}), so the shares add up to
  *       {@code N} exactly.</li>
  *   <li><b>Release</b>: leases of monitors that are no longer leasable (paused, deleted, invalid) and those above
- *       the share; the {@link Listener} stops checking them first.</li>
- *   <li><b>Claim</b>: up to the share, leases that are free or expired, never another collector's live one,
- *       picked with {@code FOR UPDATE SKIP LOCKED} so collectors claiming at once take disjoint rows.</li>
+ *       the share; the {@link Listener} stops checking them first, and {@code released_at} says when.</li>
+ *   <li><b>Claim</b>: up to the share, leases that are free, expired, or claimed under a dead key, never a live
+ *       collector's live one, picked with {@code FOR UPDATE SKIP LOCKED} so collectors claiming at once take
+ *       disjoint rows. For each, the listener learns from when its previous holder certainly did not check it any
+ *       more ({@link Listener#acquired(Set, java.util.Map)}), so a due time missed in the hand-over is checked at
+ *       once ({@link MonitorScheduler}).</li>
  * </ol>
  * A collector joining makes everyone's share smaller: the others release their surplus in their next round and it
- * claims them in its own. A collector stopping releases everything (free at once). A collector killed stops
- * renewing: its leases and its heartbeat expire {@code ttl} after its last round, and the others take its
- * monitors in their first round after that. So a killed collector's monitors are checked again at most
- * {@code ttl + ttl/4 + interval} after the kill (the last term: the first check comes at the monitor's next
- * point on its schedule; see {@link MonitorScheduler}).
+ * claims them in its own. A collector stopping releases everything (free at once). A collector killed ({@code kill
+ * -9}, a crash) loses its lock with its process: the others see that at their next liveness check and take its
+ * monitors in the round that follows, each checked at its next due time. So a killed collector's monitors are
+ * checked again at most {@code LIVENESS_EVERY + a round + interval} after the kill: within two intervals for any
+ * interval above about a second. When the lock is not released (a network partition leaving the session open, the
+ * machine gone without closing its sockets) the TTL rule bounds it: its leases and heartbeat expire {@code ttl} after
+ * its last round, and the others take its monitors in their first round after that, so within {@code ttl + ttl/4 +
+ * interval}.
  *
  * <p><b>Locations.</b> A collector may have a location ({@code --location}); a monitor may list locations. Leases
  * are per (monitor, location): a monitor without locations has one lease, location {@code ''}, that any collector
@@ -60,16 +84,20 @@ import java.util.concurrent.ThreadLocalRandom;
  * stays "which monitors do I check".
  *
  * <p>Locally a lease is trusted ({@link #holds}) only until {@code roundStart + ttl - ttl/4}, where
- * {@code roundStart} is the start of the last round that renewed it: a collector whose rounds fail (database
- * unreachable, thread stalled) stops checking before anyone else may take over, as long as the collectors' clocks
- * agree within a quarter of the TTL. Times come from the injected {@link Clock}: run collectors with synchronised
- * clocks (NTP).
+ * {@code roundStart} is the start of the last round that renewed it, and only while the liveness lock has not been
+ * found lost: a collector whose rounds fail (database unreachable, thread stalled) stops checking before anyone else
+ * may take over, as long as the collectors' clocks agree within a quarter of the TTL. Times come from the injected
+ * {@link Clock}: run collectors with synchronised clocks (NTP). A lock lost while the collector lives (its session
+ * ended, the process alive) is noticed at the next {@link #checkLiveness}: until then another collector may already
+ * have taken its leases, so a check may run twice in that window (the state's compare-and-set still records one
+ * transition).
  *
  * <p>Leases decide who <em>checks</em>; they do not make state changes safe on their own (a check in flight
  * when a lease moves still finishes). That is the state row's compare-and-set ({@link MonitorStore#saveState}):
  * whichever collector records a result, it records it against the state it read, or not at all.
  *
- * <p>Thread-safe: {@link #round} and {@link #releaseAll} are serialised; {@link #holds} is lock-free.
+ * <p>Thread-safe: {@link #round}, {@link #checkLiveness} and {@link #releaseAll} are serialised; {@link #holds} is
+ * lock-free.
  */
 public final class MonitorLeases {
 

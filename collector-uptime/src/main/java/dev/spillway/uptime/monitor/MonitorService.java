@@ -50,8 +50,8 @@ import java.util.concurrent.atomic.LongAdder;
  * a round) and the table is re-read every reload interval as well.
  *
  * <p>Any number of collectors may share one database: each checks only the monitors whose lease it holds
- * ({@link MonitorLeases}: a fair share each, moved when collectors join or leave, taken over after the TTL when one
- * dies), and every state write is a compare-and-set on the state row's version, so a transition is recorded once
+ * ({@link MonitorLeases}: a fair share each, moved when collectors join or leave, taken over within a liveness
+ * check and a round when one dies, or after the TTL when its liveness lock is not released), and every state write is a compare-and-set on the state row's version, so a transition is recorded once
  * whichever collector sees it, and never from a stale state. Without leases (the monitors duty off) the service
  * serves the API only and checks nothing.
  *
