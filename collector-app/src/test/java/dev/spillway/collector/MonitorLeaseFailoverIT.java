@@ -141,7 +141,10 @@ class MonitorLeaseFailoverIT {
         final String jar = System.getProperty("spillway.collector.jar", "target/spillway-collector.jar");
         assertTrue(Files.exists(Path.of(jar)), "shaded jar missing: " + jar);
         try (TestDatabase db = TestDatabase.create("monitor_failover"); TargetServer target = TargetServer.http()) {
-            final Path file = monitorsFile(dir, target, MONITORS, INTERVAL, 1);
+            // The product's default failure threshold (3) and a timeout of 1.5 s: on a starved machine one check of
+            // a loopback target can take over a second (hits up to 2 s late were seen at load average 19), and
+            // with a threshold of 1 that one slow answer was a real DOWN transition no change had asked for.
+            final Path file = monitorsFile(dir, target, MONITORS, INTERVAL, Duration.ofMillis(1500), 3);
             final List<String> cmd = List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "-Xmx256m", "-jar", jar, "--jdbc-url", db.jdbcUrl(), "--db-user", db.user(), "--db-password",
                 db.password(), "--http", "127.0.0.1:0", "--flush-interval", "20ms", "--monitors", file.toString(),
