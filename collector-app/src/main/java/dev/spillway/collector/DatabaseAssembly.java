@@ -59,6 +59,24 @@ final class DatabaseAssembly {
     private DatabaseAssembly() {
     }
 
+    /**
+     * The monitors duty's liveness lock lives on a connection of its own, opened outside the pool and kept for the
+     * whole run (so the pool's size is unchanged and the lock goes the moment this process dies).
+     */
+    static dev.spillway.uptime.monitor.MonitorLeases.Connector livenessConnector(CollectorDatabase db) {
+        return () -> {
+            final java.util.Properties p = new java.util.Properties();
+            p.setProperty("user", db.user());
+            if (db.dataSource().getPassword() != null) {
+                p.setProperty("password", db.dataSource().getPassword());
+            }
+            p.setProperty("ApplicationName", "spillway monitor liveness");
+            p.setProperty("tcpKeepAlive", "true");
+            p.setProperty("connectTimeout", "5");
+            return java.sql.DriverManager.getConnection(db.jdbcUrl(), p);
+        };
+    }
+
     static Assembled start(CollectorConfig cfg, Clock clock, ServiceStack services, StateTransitions transitions)
         throws Exception {
         final Role role = cfg.nats().role();
@@ -118,7 +136,7 @@ final class DatabaseAssembly {
             services, cfg.duties().notifications());
         final Uptime uptime = Uptime.start(cfg.uptime(), modulesDb, transitions, alerting, alerting::wakeup,
             pointWriter, clock, router, tokens, registry, services, cfg.duties().monitors(),
-            cfg.duties().heartbeats(), new Maintenance(modulesDb).forReports());
+            cfg.duties().heartbeats(), new Maintenance(modulesDb).forReports(), livenessConnector(db));
         final BadLineLog badLines = new BadLineLog(10_000);
         // Resent HTTP bodies store each line once. Not on an edge: its events are confirmed by JetStream and stored
         // by a writer, whose database this collector does not look into.

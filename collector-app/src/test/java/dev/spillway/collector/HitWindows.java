@@ -59,6 +59,11 @@ final class HitWindows {
         return baseEpoch + (nano - baseNano);
     }
 
+    /** Wall-clock nanoseconds since the epoch as this JVM's {@code System.nanoTime()} (the inverse of {@link #epochOf}). */
+    long nanoOf(long epochNanos) {
+        return baseNano + (epochNanos - baseEpoch);
+    }
+
     /** Now, as wall-clock nanoseconds since the epoch (on the same mapping as the hits). */
     long now() {
         return epochOf(System.nanoTime());

@@ -44,11 +44,14 @@ public record Uptime(Heartbeats heartbeats, MonitorService monitors) {
      * @param monitorsDuty whether this collector checks monitors (its share, by leases)
      * @param heartbeatsDuty whether this collector announces missed heartbeat deadlines
      * @param maintenance where uptime reports take maintenance time from (the alerting module's windows)
+     * @param liveness opens the connection that holds the monitors duty's liveness lock for the whole run (one
+     *     of its own, outside {@code ds}'s pool); null to take it from {@code ds} (then kept out of the pool)
      */
     public static Uptime start(UptimeSettings settings, DataSource ds, StateTransitions transitions, NotificationQueue notifications, Runnable notified,
                                PointWriter points, Clock clock, ApiRouter router, ApiTokens tokens,
                                MeterRegistry registry, ServiceStack stack, boolean monitorsDuty, boolean heartbeatsDuty,
-                               dev.spillway.uptime.monitor.UptimeReport.Maintenance maintenance)
+                               dev.spillway.uptime.monitor.UptimeReport.Maintenance maintenance,
+                               MonitorLeases.Connector liveness)
         throws Exception {
         final Heartbeats heartbeats = new Heartbeats(ds, transitions, notifications, points.producer("heartbeat"),
             clock, HEARTBEAT_TICK, notified, registry);
@@ -61,8 +64,8 @@ public record Uptime(Heartbeats heartbeats, MonitorService monitors) {
             LOG.info("--monitors: {} monitors from {} applied", settings.monitors().size(), settings.monitorsFile());
         }
         final MonitorLeases leases = monitorsDuty
-            ? new MonitorLeases(ds, MonitorLeases.newCollectorId(), settings.location(),
-                settings.monitorLeaseTtl(), clock) : null;
+            ? new MonitorLeases(ds, liveness != null ? liveness : ds::getConnection, MonitorLeases.newCollectorId(),
+                settings.location(), settings.monitorLeaseTtl(), clock) : null;
         final MonitorService monitors = stack.push(new MonitorService(ds, points, transitions, registry,
             new MonitorService.Settings(settings.probeConcurrency(), settings.probeKeepAlive(),
                 settings.monitorReloadInterval(), settings.probePolicy()), leases, clock), STOP);

@@ -26,29 +26,53 @@ import java.util.concurrent.ThreadLocalRandom;
 /**
  * Who checks which monitor when any number of collectors share one database: the whole rule, in one place.
  *
- * <p>Two tables (schema step 102): {@code monitor_collectors}, one heartbeat row per collector that runs the
- * monitors duty (live while its {@code expires_at} is ahead), and {@code monitor_leases}, one row per monitor
- * ({@code holder}, {@code expires_at}; free when the holder is null or the lease has expired). Each collector runs
- * a {@link #round} every {@link #renewEvery()} (a quarter of the TTL):
+ * <p>Two tables (schema steps 102 and 126): {@code monitor_collectors}, one heartbeat row per collector that runs
+ * the monitors duty, and {@code monitor_leases}, one row per monitor ({@code holder}, {@code holder_key},
+ * {@code expires_at}, {@code released_at}; free when the holder is null or the lease has expired).
+ *
+ * <p><b>Liveness lock.</b> Each collector holds, for its whole run, a session-level advisory lock
+ * {@code pg_try_advisory_lock(LOCK_NAMESPACE, key)} on a connection of its own (the {@link Connector}; not one
+ * borrowed from the shared pool), with a key from the sequence {@code monitor_collector_lock} (never shared, unlike a
+ * hash of the id), written in its row ({@code lock_key}) and in every lease it claims ({@code holder_key}). When
+ * its process dies the kernel closes the socket and PostgreSQL releases the lock at once. A collector is
+ * <em>live</em> while its row has not expired <em>and</em> its lock is held ({@code pg_locks}, read after the rows:
+ * a row names a key only once it is locked, so a key seen free was held and is gone for good, and a collector that
+ * loses its lock takes a new key). Every {@link #LIVENESS_EVERY} {@link #checkLiveness} asks, on the liveness
+ * connection, whether this collector's own lock is still held and whether any collector has died; a new death asks
+ * for a round at once. A collector that finds its own lock lost stops trusting every lease at once (self-fencing;
+ * the listener is told) and its next round takes a new lock under a new key, frees every lease it still has and
+ * claims afresh.
+ *
+ * <p>Each collector runs a {@link #round} every {@link #renewEvery()} (a quarter of the TTL), and at once after a
+ * death was seen:
  * <ol>
- *   <li><b>Heartbeat</b>: its own row gets {@code expires_at = now + ttl}.</li>
- *   <li><b>Live collectors</b>: the rows not expired, ordered by id; this collector's rank among them.</li>
- *   <li><b>Renew</b>: every lease it holds gets {@code expires_at = now + ttl}. A lease another collector took
- *       meanwhile (it had expired: this one stalled longer than the TTL) is not renewed and is dropped here.</li>
+ *   <li><b>Liveness</b>: its lock is checked, or taken (first round, or after a loss).</li>
+ *   <li><b>Heartbeat</b>: its own row gets {@code expires_at = now + ttl} and its lock key.</li>
+ *   <li><b>Live collectors</b>: the rows not expired whose lock is held, ordered by id; this collector's rank among
+ *       them. Rows not expired whose lock is gone are dead: their keys are collected.</li>
+ *   <li><b>Renew</b>: every lease it holds under its key gets {@code expires_at = now + ttl}. A lease another
+ *       collector took meanwhile (it had expired, or this collector's lock was seen gone) is not renewed and is
+ *       dropped here.</li>
  *   <li><b>Fair share</b>: {@code N} leasable monitors (valid and enabled) over {@code k} live collectors:
  *       {@code N / k} each, one more for the first {@code N % k} by id ({@link #share}), so the shares add up to
  *       {@code N} exactly.</li>
  *   <li><b>Release</b>: leases of monitors that are no longer leasable (paused, deleted, invalid) and those above
- *       the share; the {@link Listener} stops checking them first.</li>
- *   <li><b>Claim</b>: up to the share, leases that are free or expired, never another collector's live one,
- *       picked with {@code FOR UPDATE SKIP LOCKED} so collectors claiming at once take disjoint rows.</li>
+ *       the share; the {@link Listener} stops checking them first, and {@code released_at} says when.</li>
+ *   <li><b>Claim</b>: up to the share, leases that are free, expired, or claimed under a dead key, never a live
+ *       collector's live one, picked with {@code FOR UPDATE SKIP LOCKED} so collectors claiming at once take
+ *       disjoint rows. For each, the listener learns from when its previous holder certainly did not check it any
+ *       more ({@link Listener#acquired(Set, java.util.Map)}), so a due time missed in the hand-over is checked at
+ *       once ({@link MonitorScheduler}).</li>
  * </ol>
  * A collector joining makes everyone's share smaller: the others release their surplus in their next round and it
- * claims them in its own. A collector stopping releases everything (free at once). A collector killed stops
- * renewing: its leases and its heartbeat expire {@code ttl} after its last round, and the others take its
- * monitors in their first round after that. So a killed collector's monitors are checked again at most
- * {@code ttl + ttl/4 + interval} after the kill (the last term: the first check comes at the monitor's next
- * point on its schedule; see {@link MonitorScheduler}).
+ * claims them in its own. A collector stopping releases everything (free at once). A collector killed ({@code kill
+ * -9}, a crash) loses its lock with its process: the others see that at their next liveness check and take its
+ * monitors in the round that follows, each checked at its next due time. So a killed collector's monitors are
+ * checked again at most {@code LIVENESS_EVERY + a round + interval} after the kill: within two intervals for any
+ * interval above about a second. When the lock is not released (a network partition leaving the session open, the
+ * machine gone without closing its sockets) the TTL rule bounds it: its leases and heartbeat expire {@code ttl} after
+ * its last round, and the others take its monitors in their first round after that, so within {@code ttl + ttl/4 +
+ * interval}.
  *
  * <p><b>Locations.</b> A collector may have a location ({@code --location}); a monitor may list locations. Leases
  * are per (monitor, location): a monitor without locations has one lease, location {@code ''}, that any collector
@@ -60,16 +84,20 @@ import java.util.concurrent.ThreadLocalRandom;
  * stays "which monitors do I check".
  *
  * <p>Locally a lease is trusted ({@link #holds}) only until {@code roundStart + ttl - ttl/4}, where
- * {@code roundStart} is the start of the last round that renewed it: a collector whose rounds fail (database
- * unreachable, thread stalled) stops checking before anyone else may take over, as long as the collectors' clocks
- * agree within a quarter of the TTL. Times come from the injected {@link Clock}: run collectors with synchronised
- * clocks (NTP).
+ * {@code roundStart} is the start of the last round that renewed it, and only while the liveness lock has not been
+ * found lost: a collector whose rounds fail (database unreachable, thread stalled) stops checking before anyone else
+ * may take over, as long as the collectors' clocks agree within a quarter of the TTL. Times come from the injected
+ * {@link Clock}: run collectors with synchronised clocks (NTP). A lock lost while the collector lives (its session
+ * ended, the process alive) is noticed at the next {@link #checkLiveness}: until then another collector may already
+ * have taken its leases, so a check may run twice in that window (the state's compare-and-set still records one
+ * transition).
  *
  * <p>Leases decide who <em>checks</em>; they do not make state changes safe on their own (a check in flight
  * when a lease moves still finishes). That is the state row's compare-and-set ({@link MonitorStore#saveState}):
  * whichever collector records a result, it records it against the state it read, or not at all.
  *
- * <p>Thread-safe: {@link #round} and {@link #releaseAll} are serialised; {@link #holds} is lock-free.
+ * <p>Thread-safe: {@link #round}, {@link #checkLiveness} and {@link #releaseAll} are serialised; {@link #holds} is
+ * lock-free.
  */
 public final class MonitorLeases {
 
@@ -77,6 +105,18 @@ public final class MonitorLeases {
     public interface Listener {
         /** Leases just claimed: start checking these (load their state first). */
         void acquired(Set<String> monitors);
+
+        /**
+         * Leases just claimed, with what is known of their last check: start checking these.
+         *
+         * @param uncheckedSince per monitor, a time from which its previous holder certainly checked it no more
+         *     (it had freed the lease, or stopped trusting it, or was dead); {@link Instant#MIN} for a lease never
+         *     held; absent when unknown. A due time at or after it that has already passed was missed: it may be
+         *     checked at once ({@link MonitorScheduler}). By default {@link #acquired(Set)}.
+         */
+        default void acquired(Set<String> monitors, java.util.Map<String, Instant> uncheckedSince) {
+            acquired(monitors);
+        }
 
         /** Leases about to be released or already lost: stop checking these. */
         void released(Set<String> monitors);
@@ -94,10 +134,36 @@ public final class MonitorLeases {
     public record Round(Set<String> acquired, Set<String> released, int held, int share, int liveCollectors) {
     }
 
+    /** Opens the connection that holds a collector's liveness lock for its whole run (not one of a pool's). */
+    @FunctionalInterface
+    public interface Connector {
+        /** A new connection to the shared database. */
+        Connection connect() throws SQLException;
+    }
+
+    /**
+     * How often {@link #checkLiveness} runs: the collectors' own liveness and the other collectors' deaths are seen
+     * this often, so a killed collector's leases are taken over within about this (plus a round).
+     */
+    public static final Duration LIVENESS_EVERY = Duration.ofMillis(250);
+
+    /** The first key of every liveness lock ("SPMC"): {@code pg_try_advisory_lock(LOCK_NAMESPACE, lock_key)}. */
+    static final int LOCK_NAMESPACE = 0x53504D43;
+
+    /** Whether the advisory lock {@code (LOCK_NAMESPACE, <key>)} is held by some session of this database. */
+    private static String lockHeld(String key) {
+        return "EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.database = (SELECT oid FROM "
+            + "pg_database WHERE datname = current_database()) AND l.classid = " + LOCK_NAMESPACE + "::oid AND "
+            + "l.objid = (" + key + ")::oid AND l.objsubid = 2 AND l.granted)";
+    }
+
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(MonitorLeases.class);
+
     /** Dead collectors' heartbeat rows are kept this long (for people looking at the table), then deleted. */
     static final Duration KEEP_DEAD = Duration.ofHours(1);
 
     private final DataSource ds;
+    private final Connector connector;
     private final String collectorId;
     private final String host;
     private final String location;
@@ -108,6 +174,15 @@ public final class MonitorLeases {
     private volatile Instant trustedUntil = Instant.MIN;
     private volatile int liveCollectors;
     private volatile int share;
+    // The liveness lock: its connection (held for the run) and key. Guarded by this.
+    private Connection liveness;
+    private int lockKey;
+    /** Whether the liveness lock is known held; false from the moment it is found lost until a new one is taken. */
+    private volatile boolean lockHeld;
+    /** After a lost lock: the leases recorded under the old key are freed before the next claim. */
+    private boolean freeMine;
+    /** Keys of dead collectors already seen (a new one makes {@link #checkLiveness} ask for a round). */
+    private final Set<Integer> deadSeen = new HashSet<>();
 
     /**
      * @param collectorId this collector's id for this run ({@link #newCollectorId})
@@ -119,6 +194,10 @@ public final class MonitorLeases {
     }
 
     /**
+     * Leases whose liveness lock is held on a connection taken from {@code ds} and kept for the whole run (give a
+     * pool one more connection for it, or use {@link #MonitorLeases(DataSource, Connector, String, String, Duration,
+     * Clock)} with a connection of its own).
+     *
      * @param collectorId this collector's id for this run ({@link #newCollectorId})
      * @param location this collector's location ({@code --location}), or null for none: it then checks only
      *     monitors without locations
@@ -126,6 +205,21 @@ public final class MonitorLeases {
      * @param clock the time of leases and heartbeats
      */
     public MonitorLeases(DataSource ds, String collectorId, String location, Duration ttl, Clock clock) {
+        this(ds, ds::getConnection, collectorId, location, ttl, clock);
+    }
+
+    /**
+     * @param collectorId this collector's id for this run ({@link #newCollectorId})
+     * @param location this collector's location ({@code --location}), or null for none: it then checks only
+     *     monitors without locations
+     * @param ttl how long a lease and a heartbeat last without renewal (the failover bound when the holder's
+     *     liveness lock is not released, e.g. a network partition)
+     * @param clock the time of leases and heartbeats
+     * @param liveness opens the connection that holds this collector's liveness lock; it is kept open for the
+     *     whole run (opened again when lost)
+     */
+    public MonitorLeases(DataSource ds, Connector liveness, String collectorId, String location, Duration ttl,
+                         Clock clock) {
         if (location != null && MonitorValidator.locationError(location) != null) {
             throw new IllegalArgumentException(MonitorValidator.locationError(location));
         }
@@ -134,6 +228,7 @@ public final class MonitorLeases {
             throw new IllegalArgumentException("lease TTL must be at least 1s, was " + ttl);
         }
         this.ds = ds;
+        this.connector = liveness;
         this.collectorId = collectorId;
         this.host = hostName();
         this.ttl = ttl;
@@ -193,9 +288,17 @@ public final class MonitorLeases {
         return ttl.dividedBy(4);
     }
 
-    /** Whether this collector may check {@code monitor} now: it holds the lease and the last renewal is recent. */
+    /**
+     * Whether this collector may check {@code monitor} now: it holds the lease, the last renewal is recent, and its
+     * liveness lock has not been found lost since.
+     */
     public boolean holds(String monitor) {
-        return held.contains(monitor) && clock.instant().isBefore(trustedUntil);
+        return lockHeld && held.contains(monitor) && clock.instant().isBefore(trustedUntil);
+    }
+
+    /** The key of this collector's liveness lock (0 before the first round). */
+    public synchronized int lockKey() {
+        return lockKey;
     }
 
     /** The leases held (as of the last round). */
@@ -255,14 +358,23 @@ public final class MonitorLeases {
      * @param listener told to stop checking before a release is written, and to start after a claim
      */
     public synchronized Round round(java.util.Map<String, String> leasable, Listener listener) throws SQLException {
+        final Set<String> fenced = ensureLiveness(listener);
         final Instant now = clock.instant();
         final Instant expires = now.plus(ttl);
         final List<String[]> live;
         final Set<Key> renewed;
+        final Instant deadSeenAt;
         try (Connection c = ds.getConnection()) {
             c.setAutoCommit(true);
+            if (freeMine) {
+                // The lock was lost: whatever was claimed under the old key may be another's by now. Start over.
+                freeAll(c);
+                freeMine = false;
+            }
             heartbeat(c, now, expires);
             live = liveCollectors(c, now);
+            // The holders found dead above were dead by now (their locks were read after the rows).
+            deadSeenAt = clock.instant();
             renewed = renew(c, expires);
         }
         final List<Key> free = new ArrayList<>();
@@ -277,7 +389,12 @@ public final class MonitorLeases {
         }
         final List<String> allLive = new ArrayList<>();
         final List<String> liveHere = new ArrayList<>();
+        final List<Integer> deadKeys = new ArrayList<>();
         for (String[] l : live) {
+            if (l[2] != null) {
+                deadKeys.add(Integer.valueOf(l[2])); // its row is not expired, its lock is gone: it died
+                continue;
+            }
             allLive.add(l[0]);
             if (location != null && location.equals(l[1])) {
                 liveHere.add(l[0]);
@@ -316,12 +433,14 @@ public final class MonitorLeases {
         if (!free.isEmpty()) {
             try (Connection c = ds.getConnection()) {
                 c.setAutoCommit(true);
-                free(c, free);
+                free(c, free, clock.instant());
             }
         }
+        deadSeen.addAll(deadKeys);
         // Renewed: trusted for another ttl - ttl/4 from the round's start.
         trustedUntil = now.plus(ttl).minus(renewEvery());
         final Set<String> acquired = new TreeSet<>(unknown);
+        final java.util.Map<String, Instant> uncheckedSince = new java.util.HashMap<>();
         if (keepAny.size() < fairAny || keepHere.size() < fairHere) {
             final Set<String> wantedAny = new HashSet<>();
             final Set<String> wantedHere = new HashSet<>();
@@ -333,19 +452,22 @@ public final class MonitorLeases {
             try (Connection c = ds.getConnection()) {
                 c.setAutoCommit(true);
                 if (keepAny.size() < fairAny && !wantedAny.isEmpty()) {
-                    acquired.addAll(claim(c, wantedAny, ANY, fairAny - keepAny.size(), now, expires));
+                    acquired.addAll(claim(c, wantedAny, ANY, fairAny - keepAny.size(), now, expires, deadKeys,
+                        deadSeenAt, uncheckedSince));
                 }
                 if (keepHere.size() < fairHere && !wantedHere.isEmpty()) {
-                    acquired.addAll(claim(c, wantedHere, location, fairHere - keepHere.size(), now, expires));
+                    acquired.addAll(claim(c, wantedHere, location, fairHere - keepHere.size(), now, expires,
+                        deadKeys, deadSeenAt, uncheckedSince));
                 }
             }
         }
         if (!acquired.isEmpty()) {
             held.addAll(acquired);
-            listener.acquired(Collections.unmodifiableSet(acquired));
+            listener.acquired(Collections.unmodifiableSet(acquired), Collections.unmodifiableMap(uncheckedSince));
         }
         liveCollectors = Math.max(allLive.size(), 1);
         share = fairAny + fairHere;
+        release.addAll(fenced);
         return new Round(acquired, release, held.size(), share, liveCollectors);
     }
 
@@ -362,26 +484,175 @@ public final class MonitorLeases {
         }
         try (Connection c = ds.getConnection()) {
             c.setAutoCommit(true);
-            try (PreparedStatement ps = c.prepareStatement("UPDATE " + UptimeSchema.MONITOR_LEASES
-                + " SET holder = NULL, expires_at = '-infinity', acquired_at = NULL WHERE holder = ?")) {
-                timeout(ps);
-                ps.setString(1, collectorId);
-                ps.executeUpdate();
-            }
+            freeAll(c);
             try (PreparedStatement ps = c.prepareStatement("DELETE FROM " + UptimeSchema.MONITOR_COLLECTORS
                 + " WHERE id = ?")) {
                 timeout(ps);
                 ps.setString(1, collectorId);
                 ps.executeUpdate();
             }
+        } finally {
+            // Last: with the leases freed and the row gone, the lock going tells nobody anything new.
+            lockHeld = false;
+            closeLiveness();
+        }
+    }
+
+    /** Frees every lease this collector holds in the database (whatever key it was claimed under). */
+    private void freeAll(Connection c) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("UPDATE " + UptimeSchema.MONITOR_LEASES
+            + " SET holder = NULL, holder_key = NULL, expires_at = '-infinity', acquired_at = NULL, released_at = ? "
+            + "WHERE holder = ?")) {
+            timeout(ps);
+            ps.setTimestamp(1, Timestamp.from(clock.instant()));
+            ps.setString(2, collectorId);
+            ps.executeUpdate();
+        }
+    }
+
+    // ---- liveness ----------------------------------------------------------------------------------------------
+
+    /**
+     * Checks the liveness lock (on its own connection) and looks for collectors that died: a row not expired whose
+     * lock is not held. Runs every {@link #LIVENESS_EVERY}; cheap (two small queries on the liveness connection).
+     * A lock found lost fences this collector at once: every lease stops being trusted and the listener is told to
+     * stop; the next {@link #round} takes a new lock and starts over.
+     *
+     * @return whether a {@link #round} should run now: this collector's lock was lost, or a collector was found
+     *     dead that was not seen dead before (its leases are free at once)
+     */
+    public synchronized boolean checkLiveness(Listener listener) {
+        if (liveness == null) {
+            return false; // not established yet, or lost and not taken again: the rounds do that
+        }
+        if (!ownLockHeld()) {
+            lost(listener, "its connection failed or the lock is not held");
+            return true;
+        }
+        final Set<Integer> dead = new HashSet<>();
+        try (PreparedStatement ps = liveness.prepareStatement("SELECT c.lock_key FROM "
+            + UptimeSchema.MONITOR_COLLECTORS + " c WHERE c.expires_at > ? AND c.lock_key IS NOT NULL AND NOT "
+            + lockHeld("c.lock_key"))) {
+            timeout(ps);
+            ps.setTimestamp(1, Timestamp.from(clock.instant()));
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    dead.add(rs.getInt(1));
+                }
+            }
+        } catch (SQLException e) {
+            lost(listener, e.toString());
+            return true;
+        }
+        final boolean fresh = !deadSeen.containsAll(dead);
+        deadSeen.retainAll(dead);
+        deadSeen.addAll(dead);
+        return fresh;
+    }
+
+    /** Whether the liveness connection answers and holds this collector's lock. */
+    private boolean ownLockHeld() {
+        try (PreparedStatement ps = liveness.prepareStatement("SELECT EXISTS (SELECT 1 FROM pg_locks WHERE "
+            + "locktype = 'advisory' AND classid = " + LOCK_NAMESPACE + "::oid AND objid = (?::integer)::oid AND "
+            + "objsubid = 2 AND pid = pg_backend_pid() AND granted)")) {
+            timeout(ps);
+            ps.setInt(1, lockKey);
+            try (ResultSet rs = ps.executeQuery()) {
+                return rs.next() && rs.getBoolean(1);
+            }
+        } catch (SQLException e) {
+            return false;
+        }
+    }
+
+    /**
+     * The lock is held on a live connection, or taken now (a new key, a new connection).
+     *
+     * @return the leases given up because the lock was found lost here
+     */
+    private Set<String> ensureLiveness(Listener listener) throws SQLException {
+        Set<String> fenced = Set.of();
+        if (liveness != null) {
+            if (ownLockHeld()) {
+                return fenced;
+            }
+            fenced = lost(listener, "its connection failed or the lock is not held");
+        }
+        final Connection c = connector.connect();
+        try {
+            c.setAutoCommit(true);
+            try {
+                // A read that hangs (the database's host gone) fails instead of holding the round's thread.
+                c.setNetworkTimeout(Runnable::run, (int) Math.max(2_000, ttl.toMillis()));
+            } catch (java.sql.SQLFeatureNotSupportedException e) {
+                LOG.debug("no network timeout on the liveness connection: {}", e.toString());
+            }
+            final int key;
+            try (PreparedStatement ps = c.prepareStatement("SELECT nextval('" + UptimeSchema.MONITOR_COLLECTOR_LOCK
+                + "')::integer")) {
+                timeout(ps);
+                try (ResultSet rs = ps.executeQuery()) {
+                    rs.next();
+                    key = rs.getInt(1);
+                }
+            }
+            try (PreparedStatement ps = c.prepareStatement("SELECT pg_try_advisory_lock(?, ?)")) {
+                timeout(ps);
+                ps.setInt(1, LOCK_NAMESPACE);
+                ps.setInt(2, key);
+                try (ResultSet rs = ps.executeQuery()) {
+                    if (!rs.next() || !rs.getBoolean(1)) {
+                        throw new SQLException("liveness lock " + key + " is held by another session");
+                    }
+                }
+            }
+            liveness = c;
+            lockKey = key;
+            lockHeld = true;
+            return fenced;
+        } catch (SQLException | RuntimeException e) {
+            try {
+                c.close();
+            } catch (SQLException ignored) {
+                // already failing
+            }
+            throw e;
+        }
+    }
+
+    /** Fences this collector: its lock is lost, so its leases may be taken at once by the others. */
+    private Set<String> lost(Listener listener, String why) {
+        lockHeld = false;
+        trustedUntil = Instant.MIN;
+        final Set<String> all = new TreeSet<>(held);
+        held.clear();
+        freeMine = true;
+        closeLiveness();
+        LOG.warn("monitor collector {} lost its liveness lock ({}): stopped checking its {} monitors; a new lock is "
+            + "taken at the next lease round", collectorId, why.replace('\n', ' '), all.size());
+        if (!all.isEmpty()) {
+            listener.released(Collections.unmodifiableSet(all));
+        }
+        return all;
+    }
+
+    private void closeLiveness() {
+        final Connection c = liveness;
+        liveness = null;
+        if (c != null) {
+            try {
+                c.close();
+            } catch (SQLException e) {
+                LOG.debug("liveness connection close: {}", e.toString());
+            }
         }
     }
 
     private void heartbeat(Connection c, Instant now, Instant expires) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement("INSERT INTO " + UptimeSchema.MONITOR_COLLECTORS
-            + " (id, host, pid, started_at, seen_at, expires_at, location) VALUES (?, ?, ?, ?, ?, ?, ?) "
+            + " (id, host, pid, started_at, seen_at, expires_at, location, lock_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
             + "ON CONFLICT (id) DO UPDATE "
-            + "SET seen_at = EXCLUDED.seen_at, expires_at = EXCLUDED.expires_at")) {
+            + "SET seen_at = EXCLUDED.seen_at, expires_at = EXCLUDED.expires_at, lock_key = EXCLUDED.lock_key")) {
             timeout(ps);
             ps.setString(1, collectorId);
             ps.setString(2, host);
@@ -390,6 +661,7 @@ public final class MonitorLeases {
             ps.setTimestamp(5, Timestamp.from(now));
             ps.setTimestamp(6, Timestamp.from(expires));
             ps.setString(7, location == null ? ANY : location);
+            ps.setInt(8, lockKey);
             ps.executeUpdate();
         }
         try (PreparedStatement ps = c.prepareStatement("DELETE FROM " + UptimeSchema.MONITOR_COLLECTORS
@@ -400,16 +672,22 @@ public final class MonitorLeases {
         }
     }
 
-    /** Live collectors as {id, location}, by id. */
+    /**
+     * Collectors with a row not expired as {id, location, dead lock key or null}, by id. The locks are read after
+     * the rows (pg_locks is not part of the statement's snapshot) and a row names a key only once it is locked, so
+     * a key found not held here was held and is gone: its collector died (or lost its connection) and never takes
+     * that key again.
+     */
     private List<String[]> liveCollectors(Connection c, Instant now) throws SQLException {
         final List<String[]> live = new ArrayList<>();
-        try (PreparedStatement ps = c.prepareStatement("SELECT id, location FROM " + UptimeSchema.MONITOR_COLLECTORS
+        try (PreparedStatement ps = c.prepareStatement("SELECT id, location, CASE WHEN lock_key IS NULL OR "
+            + lockHeld("lock_key") + " THEN NULL ELSE lock_key END FROM " + UptimeSchema.MONITOR_COLLECTORS
             + " WHERE expires_at > ?")) {
             timeout(ps);
             ps.setTimestamp(1, Timestamp.from(now));
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
-                    live.add(new String[] {rs.getString(1), rs.getString(2)});
+                    live.add(new String[] {rs.getString(1), rs.getString(2), rs.getString(3)});
                 }
             }
         }
@@ -421,10 +699,11 @@ public final class MonitorLeases {
     private Set<Key> renew(Connection c, Instant expires) throws SQLException {
         final Set<Key> out = new HashSet<>();
         try (PreparedStatement ps = c.prepareStatement("UPDATE " + UptimeSchema.MONITOR_LEASES
-            + " SET expires_at = ? WHERE holder = ? RETURNING monitor, location")) {
+            + " SET expires_at = ? WHERE holder = ? AND holder_key = ? RETURNING monitor, location")) {
             timeout(ps);
             ps.setTimestamp(1, Timestamp.from(expires));
             ps.setString(2, collectorId);
+            ps.setInt(3, lockKey);
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
                     out.add(new Key(rs.getString(1), rs.getString(2)));
@@ -434,7 +713,7 @@ public final class MonitorLeases {
         return out;
     }
 
-    private void free(Connection c, Collection<Key> keys) throws SQLException {
+    private void free(Connection c, Collection<Key> keys, Instant releasedAt) throws SQLException {
         final List<String> monitors = new ArrayList<>();
         final List<String> locations = new ArrayList<>();
         for (Key k : keys) {
@@ -442,18 +721,24 @@ public final class MonitorLeases {
             locations.add(k.location());
         }
         try (PreparedStatement ps = c.prepareStatement("UPDATE " + UptimeSchema.MONITOR_LEASES
-            + " SET holder = NULL, expires_at = '-infinity', acquired_at = NULL WHERE holder = ? AND (monitor, location) "
-            + "IN (SELECT * FROM unnest(?::text[], ?::text[]))")) {
+            + " SET holder = NULL, holder_key = NULL, expires_at = '-infinity', acquired_at = NULL, released_at = ? "
+            + "WHERE holder = ? AND (monitor, location) IN (SELECT * FROM unnest(?::text[], ?::text[]))")) {
             timeout(ps);
-            ps.setString(1, collectorId);
-            ps.setArray(2, c.createArrayOf("text", monitors.toArray()));
-            ps.setArray(3, c.createArrayOf("text", locations.toArray()));
+            ps.setTimestamp(1, Timestamp.from(releasedAt));
+            ps.setString(2, collectorId);
+            ps.setArray(3, c.createArrayOf("text", monitors.toArray()));
+            ps.setArray(4, c.createArrayOf("text", locations.toArray()));
             ps.executeUpdate();
         }
     }
 
+    /**
+     * Claims up to {@code most} leases among {@code wanted}: free ones, expired ones, and those claimed under a dead
+     * collector's key. Fills {@code uncheckedSince} for each (see {@link Listener#acquired(Set, java.util.Map)}).
+     */
     private Set<String> claim(Connection c, Collection<String> wanted, String leaseLocation, int most, Instant now,
-                              Instant expires) throws SQLException {
+                              Instant expires, List<Integer> deadKeys, Instant deadSeenAt,
+                              java.util.Map<String, Instant> uncheckedSince) throws SQLException {
         final java.sql.Array names = c.createArrayOf("text", wanted.toArray());
         // Lease rows are made on demand (monitors created with SQL get one too); a monitor deleted meanwhile
         // simply is not found.
@@ -466,28 +751,60 @@ public final class MonitorLeases {
             ps.executeUpdate();
         }
         final Set<String> out = new HashSet<>();
-        // SKIP LOCKED: rows another collector is claiming right now are left to it. The subquery's condition is
-        // checked again on the row as locked, so a lease claimed and committed meanwhile is not taken.
-        try (PreparedStatement ps = c.prepareStatement("UPDATE " + UptimeSchema.MONITOR_LEASES
-            + " SET holder = ?, expires_at = ?, acquired_at = ? WHERE monitor IN (SELECT monitor FROM "
-            + UptimeSchema.MONITOR_LEASES + " WHERE monitor = ANY(?) AND location = ? AND (holder IS NULL OR "
-            + "expires_at <= ?) ORDER BY monitor LIMIT ? FOR UPDATE SKIP LOCKED) AND location = ? RETURNING monitor")) {
+        // SKIP LOCKED: rows another collector is claiming right now are left to it. The condition is checked again
+        // on the row as locked, so a lease claimed and committed meanwhile is not taken; a dead key never comes
+        // back (a collector that lost its lock takes a new key), so the list of dead keys cannot go stale.
+        try (PreparedStatement ps = c.prepareStatement("WITH free AS (SELECT monitor, location, holder, holder_key, "
+            + "expires_at, released_at FROM " + UptimeSchema.MONITOR_LEASES + " WHERE monitor = ANY(?) AND "
+            + "location = ? AND (holder IS NULL OR expires_at <= ? OR holder_key = ANY(?)) ORDER BY monitor LIMIT ? "
+            + "FOR UPDATE SKIP LOCKED) UPDATE " + UptimeSchema.MONITOR_LEASES + " l SET holder = ?, holder_key = ?, "
+            + "expires_at = ?, acquired_at = ?, released_at = NULL FROM free WHERE l.monitor = free.monitor AND "
+            + "l.location = free.location RETURNING l.monitor, free.holder, free.holder_key, free.expires_at, "
+            + "free.released_at")) {
             timeout(ps);
-            ps.setString(1, collectorId);
-            ps.setTimestamp(2, Timestamp.from(expires));
+            ps.setArray(1, names);
+            ps.setString(2, leaseLocation);
             ps.setTimestamp(3, Timestamp.from(now));
-            ps.setArray(4, names);
-            ps.setString(5, leaseLocation);
-            ps.setTimestamp(6, Timestamp.from(now));
-            ps.setInt(7, most);
-            ps.setString(8, leaseLocation);
+            ps.setArray(4, c.createArrayOf("integer", deadKeys.toArray()));
+            ps.setInt(5, most);
+            ps.setString(6, collectorId);
+            ps.setInt(7, lockKey);
+            ps.setTimestamp(8, Timestamp.from(expires));
+            ps.setTimestamp(9, Timestamp.from(now));
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
-                    out.add(rs.getString(1));
+                    final String monitor = rs.getString(1);
+                    out.add(monitor);
+                    final Instant since = uncheckedSince(rs.getString(2), (Integer) rs.getObject(3),
+                        rs.getTimestamp(4), rs.getTimestamp(5), now, deadKeys, deadSeenAt);
+                    if (since != null) {
+                        uncheckedSince.put(monitor, since);
+                    }
                 }
             }
         }
         return out;
+    }
+
+    /**
+     * From when the previous holder of a lease certainly did not check its monitor any more: when it freed the lease
+     * (it had stopped first), when its trust in an expired lease ended ({@code expires_at - ttl/4}, the holder's
+     * rule, same TTL), or when this collector saw its lock gone (it was dead by then); never held: {@link
+     * Instant#MIN}; null when unknown.
+     */
+    private Instant uncheckedSince(String holder, Integer holderKey, Timestamp expiresAt, Timestamp releasedAt,
+                                   Instant now, List<Integer> deadKeys, Instant deadSeenAt) {
+        if (holder == null) {
+            return releasedAt != null ? releasedAt.toInstant() : Instant.MIN;
+        }
+        Instant since = null;
+        if (expiresAt != null && !expiresAt.toInstant().isAfter(now)) {
+            since = expiresAt.toInstant().minus(ttl.dividedBy(4));
+        }
+        if (holderKey != null && deadKeys.contains(holderKey) && (since == null || deadSeenAt.isBefore(since))) {
+            since = deadSeenAt;
+        }
+        return since;
     }
 
     private void timeout(PreparedStatement ps) throws SQLException {

@@ -55,6 +55,8 @@ final class MonitorScheduler implements AutoCloseable {
         /** Whether the last check used (nearly) its whole timeout: its next check waits in the slow lane. */
         volatile boolean slow;
         long deadline;
+        /** Set when {@link #deadline} is off the grid (a missed due time checked at once): the grid point after it. */
+        long gridNext = Long.MIN_VALUE;
         long intervalNanos;
         long timerId = DeadlineTimerWheel.NULL_DEADLINE;
 
@@ -77,6 +79,7 @@ final class MonitorScheduler implements AutoCloseable {
     private final Thread thread;
     private final Counter skipped;
     private final Counter ticks;
+    private final Counter missedChecked;
     private final AtomicInteger active = new AtomicInteger();
     private final Clock clock;
     // The wall clock minus System.nanoTime(), measured by calibrate() (scheduler thread only).
@@ -94,6 +97,9 @@ final class MonitorScheduler implements AutoCloseable {
             .register(meters);
         this.ticks = Counter.builder("spillway.monitor.ticks")
             .description("due checks (run or skipped)").register(meters);
+        this.missedChecked = Counter.builder("spillway.monitor.takeover.immediate")
+            .description("monitors taken over whose due time had passed unchecked by the previous holder: "
+                + "checked at once instead of at their next due time").register(meters);
         Gauge.builder("spillway.monitor.active", active, AtomicInteger::get)
             .description("monitors scheduled (enabled)").register(meters);
         this.thread = ServiceThreads.start("monitor-scheduler", this::loop);
@@ -101,7 +107,19 @@ final class MonitorScheduler implements AutoCloseable {
 
     /** Schedules a new monitor or applies a changed one (a disabled spec unschedules it). */
     void upsert(MonitorSpec spec) {
-        command(() -> apply(spec));
+        command(() -> apply(spec, null));
+    }
+
+    /**
+     * Schedules a monitor just taken over from another collector: if its latest due time is at or after
+     * {@code uncheckedSince} (the previous holder certainly did not check it) and that was less than an interval ago,
+     * it is checked at once, then on its grid; otherwise at its next due time, as {@link #upsert(MonitorSpec)}.
+     *
+     * @param uncheckedSince from when the previous holder checked it no more; null when unknown, {@link Instant#MIN}
+     *     for never held (both: the next due time)
+     */
+    void upsert(MonitorSpec spec, Instant uncheckedSince) {
+        command(() -> apply(spec, uncheckedSince));
     }
 
     /** Stops checking a monitor. */
@@ -114,7 +132,7 @@ final class MonitorScheduler implements AutoCloseable {
         LockSupport.unpark(thread);
     }
 
-    private void apply(MonitorSpec spec) {
+    private void apply(MonitorSpec spec, Instant uncheckedSince) {
         if (!spec.enabled()) {
             drop(spec.name());
             return;
@@ -137,7 +155,24 @@ final class MonitorScheduler implements AutoCloseable {
         if (now - calibratedAt > CALIBRATE_EVERY_NANOS || calibratedAt == Long.MIN_VALUE) {
             calibrate();
         }
-        e.deadline = now + untilNext(spec.name(), interval, now + wallMinusNano);
+        final long wall = now + wallMinusNano;
+        final long untilNext = untilNext(spec.name(), interval, wall);
+        e.deadline = now + untilNext;
+        e.gridNext = Long.MIN_VALUE;
+        if (uncheckedSince != null && !uncheckedSince.equals(Instant.MIN)) {
+            // The due time before now (the one the next replaces), on the wall clock. Only when the previous holder
+            // stopped less than an interval ago: then the monitors checked at once are those whose due time fell
+            // in the hand-over, a share of them as small as the hand-over is short of the interval. A holder gone
+            // longer ago (a restart after a stop) or none (a first start) would fire every monitor at once; they
+            // keep their spread instead.
+            final long lastDue = wall + untilNext - interval;
+            final long since = epochNanos(uncheckedSince);
+            if (lastDue >= since && since > wall - interval) {
+                e.gridNext = e.deadline; // missed by the previous holder: now, then the grid
+                e.deadline = now;
+                missedChecked.increment();
+            }
+        }
         schedule(e);
     }
 
@@ -181,6 +216,13 @@ final class MonitorScheduler implements AutoCloseable {
             }
         }
         calibratedAt = System.nanoTime();
+    }
+
+    private static long epochNanos(Instant t) {
+        if (t.getEpochSecond() < -9_000_000_000L) {
+            return Long.MIN_VALUE;
+        }
+        return t.getEpochSecond() * 1_000_000_000L + t.getNano();
     }
 
     private void schedule(Entry e) {
@@ -248,7 +290,8 @@ final class MonitorScheduler implements AutoCloseable {
             e.running.set(false);
             skipped.increment();
         }
-        long next = deadline + e.intervalNanos;
+        long next = e.gridNext != Long.MIN_VALUE ? e.gridNext : deadline + e.intervalNanos;
+        e.gridNext = Long.MIN_VALUE;
         if (next <= now) {
             // This thread was stalled past whole intervals: those ticks are skipped, the grid is kept.
             final long missed = (now - next) / e.intervalNanos + 1;

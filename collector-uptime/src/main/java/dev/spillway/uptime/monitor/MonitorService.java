@@ -49,8 +49,8 @@ import java.util.concurrent.atomic.LongAdder;
  * a round) and the table is re-read every reload interval as well.
  *
  * <p>Any number of collectors may share one database: each checks only the monitors whose lease it holds
- * ({@link MonitorLeases}: a fair share each, moved when collectors join or leave, taken over after the TTL when one
- * dies), and every state write is a compare-and-set on the state row's version, so a transition is recorded once
+ * ({@link MonitorLeases}: a fair share each, moved when collectors join or leave, taken over within a liveness
+ * check and a round when one dies, or after the TTL when its liveness lock is not released), and every state write is a compare-and-set on the state row's version, so a transition is recorded once
  * whichever collector sees it, and never from a stale state. Without leases (the monitors duty off) the service
  * serves the API only and checks nothing.
  *
@@ -224,6 +224,11 @@ public final class MonitorService implements AutoCloseable, Service {
         this.sync = Executors.newSingleThreadScheduledExecutor(ServiceThreads.single("monitor-leases"));
         final long round = (leases != null ? leases.renewEvery() : SYNC_WITHOUT_LEASES).toMillis();
         sync.scheduleWithFixedDelay(this::syncQuietly, 0, round, TimeUnit.MILLISECONDS);
+        if (leases != null) {
+            // Between rounds, on the same thread: this collector's liveness lock, and the others' deaths.
+            final long check = MonitorLeases.LIVENESS_EVERY.toMillis();
+            sync.scheduleWithFixedDelay(this::livenessQuietly, check, check, TimeUnit.MILLISECONDS);
+        }
         LOG.info("monitors: {} loaded, probe concurrency {}, {}", runtimes.size(), settings.concurrency(),
             leases == null ? "not checked here (monitors duty off)"
                 : "checked under leases as collector " + leases.collectorId()
@@ -418,8 +423,13 @@ public final class MonitorService implements AutoCloseable, Service {
 
     /** Checks a monitor here only while this collector holds its lease. Caller holds this service's lock. */
     private void schedule(MonitorSpec spec) {
+        schedule(spec, null);
+    }
+
+    /** As {@link #schedule(MonitorSpec)}, for a monitor just taken over ({@link MonitorScheduler#upsert(MonitorSpec, Instant)}). */
+    private void schedule(MonitorSpec spec, Instant uncheckedSince) {
         if (spec.enabled() && leases != null && leases.holds(spec.name())) {
-            scheduler.upsert(spec);
+            scheduler.upsert(spec, uncheckedSince);
         } else {
             scheduler.remove(spec.name());
         }
@@ -437,6 +447,11 @@ public final class MonitorService implements AutoCloseable, Service {
     private final class LeaseListener implements MonitorLeases.Listener {
         @Override
         public void acquired(Set<String> monitors) {
+            acquired(monitors, Map.of());
+        }
+
+        @Override
+        public void acquired(Set<String> monitors, Map<String, Instant> uncheckedSince) {
             leasesAcquired.increment(monitors.size());
             synchronized (MonitorService.this) {
                 // Another collector may have checked them since this one last did: start from their rows.
@@ -461,7 +476,8 @@ public final class MonitorService implements AutoCloseable, Service {
                 for (String name : monitors) {
                     final Runtime rt = runtimes.get(name);
                     if (rt != null) {
-                        schedule(rt.spec);
+                        // A due time its previous holder certainly missed is checked at once.
+                        schedule(rt.spec, uncheckedSince.get(name));
                     }
                 }
             }
@@ -523,6 +539,24 @@ public final class MonitorService implements AutoCloseable, Service {
                 lastSyncErrorLogMillis = now;
                 LOG.warn("monitor lease round failed (retried every round; leases not renewed stop being checked "
                     + "before they expire; logged at most once a minute): {}", e.toString());
+            }
+        }
+    }
+
+    /** A liveness check; a round at once when this collector's lock was lost or another collector died. */
+    private void livenessQuietly() {
+        if (closing) {
+            return;
+        }
+        try {
+            if (leases.checkLiveness(leaseListener)) {
+                syncQuietly();
+            }
+        } catch (RuntimeException e) {
+            final long now = System.currentTimeMillis();
+            if (now - lastSyncErrorLogMillis > 60_000) {
+                lastSyncErrorLogMillis = now;
+                LOG.warn("monitor liveness check failed (logged at most once a minute): {}", e.toString());
             }
         }
     }

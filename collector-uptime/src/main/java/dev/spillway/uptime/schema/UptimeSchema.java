@@ -6,7 +6,7 @@ import java.util.List;
 
 /**
  * The uptime module's DDL: monitors, their state and the transitions log (schema steps 100-199), monitor leases
- * shared by several collectors (102), locations and quorum (110), parents (123), heartbeat services (201; 200 is the alerting module's outbox, from the time
+ * shared by several collectors (102; liveness locks 126), locations and quorum (110), parents (123), heartbeat services (201; 200 is the alerting module's outbox, from the time
  * both lived in one range).
  */
 public final class UptimeSchema {
@@ -33,6 +33,8 @@ public final class UptimeSchema {
     public static final String MONITOR_COLLECTORS = "monitor_collectors";
     /** One lease row per monitor: which collector checks it, until when. */
     public static final String MONITOR_LEASES = "monitor_leases";
+    /** Where the collectors' liveness lock keys come from ({@code monitor_collectors.lock_key}). */
+    public static final String MONITOR_COLLECTOR_LOCK = "monitor_collector_lock";
     /** Versions of {@code monitor_state} rows (compare-and-set), from one sequence so they never repeat. */
     public static final String MONITOR_STATE_VERSION = "monitor_state_version";
     /**
@@ -201,6 +203,17 @@ public final class UptimeSchema {
                         + "stopped boolean NOT NULL DEFAULT false)",
                     "CREATE INDEX IF NOT EXISTS " + HEARTBEAT_WATCH + "_seen_idx ON " + HEARTBEAT_WATCH
                         + " (seen_at)"),
+                Migration.sql(126, "monitor collectors' liveness locks",
+                    // Each run of a collector with the monitors duty holds a session-level advisory lock
+                    // (pg_try_advisory_lock(namespace, lock_key)) on a connection of its own; lock_key comes from
+                    // this sequence, so two collectors never share one. A lease records the key it was claimed
+                    // under (holder_key): a lease whose key is no longer locked is its dead holder's, free at once.
+                    "CREATE SEQUENCE IF NOT EXISTS " + MONITOR_COLLECTOR_LOCK + " AS integer MINVALUE 1 CYCLE",
+                    "ALTER TABLE " + MONITOR_COLLECTORS + " ADD COLUMN IF NOT EXISTS lock_key integer",
+                    "ALTER TABLE " + MONITOR_LEASES + " ADD COLUMN IF NOT EXISTS holder_key integer",
+                    // When the last holder freed the lease (it had stopped checking by then): the next holder
+                    // checks at once if a due time passed since.
+                    "ALTER TABLE " + MONITOR_LEASES + " ADD COLUMN IF NOT EXISTS released_at timestamptz"),
                 Migration.sql(201, "heartbeat services",
                     // state: 'new' (registered, never pinged: silently unavailable), 'up' or 'down'.
                     // alert_after = last_ping + timeout + grace, precomputed so the flip loop is one index scan.

@@ -49,6 +49,8 @@ class MonitorLeasesTest {
     private final class Member implements MonitorLeases.Listener {
         final MonitorLeases leases;
         final Set<String> checking = ConcurrentHashMap.newKeySet();
+        /** What the last claim said of each monitor's last check by its previous holder. */
+        final Map<String, Instant> uncheckedSince = new ConcurrentHashMap<>();
 
         Member(String id) {
             this.leases = new MonitorLeases(ds, id, TTL, clock);
@@ -59,6 +61,12 @@ class MonitorLeasesTest {
             for (String m : monitors) {
                 assertTrue(checking.add(m), leases.collectorId() + " told twice to start " + m);
             }
+        }
+
+        @Override
+        public void acquired(Set<String> monitors, Map<String, Instant> since) {
+            acquired(monitors);
+            uncheckedSince.putAll(since);
         }
 
         @Override
@@ -84,6 +92,18 @@ class MonitorLeasesTest {
         db = TestDatabase.create("monitor_leases");
         ds = db.dataSource();
         SchemaMigrations.apply(ds, UptimeSchema.migrations());
+    }
+
+    /** Ends the session holding a collector's liveness lock, as PostgreSQL does when the process is killed. */
+    private static void terminateLivenessOf(Member m) {
+        assertEquals(1, db.queryLong("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = "
+            + MonitorLeases.LOCK_NAMESPACE + " AND objid = " + m.leases.lockKey() + " AND objsubid = 2 AND granted"),
+            "its lock is held before");
+        db.execute("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND classid = "
+            + MonitorLeases.LOCK_NAMESPACE + " AND objid = " + m.leases.lockKey() + " AND objsubid = 2");
+        dev.spillway.telemetry.testsupport.Await.until(Duration.ofSeconds(30), () -> db.queryLong("SELECT count(*) "
+            + "FROM pg_locks WHERE locktype = 'advisory' AND classid = " + MonitorLeases.LOCK_NAMESPACE
+            + " AND objid = " + m.leases.lockKey() + " AND objsubid = 2") == 0, "the backend gone, its lock with it");
     }
 
     @AfterAll
@@ -343,5 +363,118 @@ class MonitorLeasesTest {
         try (Connection c = ds.getConnection()) {
             assertTrue(MonitorStore.saveState(c, "m0", up, clock.instant(), null, 0) > row.version());
         }
+    }
+
+    @Test
+    void aKilledCollectorsLeasesAreTakenAtTheNextRoundLongBeforeTheTtl() throws SQLException {
+        final Member a = new Member("a");
+        final Member b = new Member("b");
+        final Member c = new Member("c");
+        settle(a, b, c);
+        assertFalse(a.leases.checkLiveness(a), "all alive: nothing new, no round asked for");
+        final Set<String> fromC = c.leases.held();
+        // c is killed: the kernel closes its socket, PostgreSQL ends its session and releases its lock. Its row
+        // and its leases are far from expiry; the clock does not move at all.
+        terminateLivenessOf(c);
+        assertTrue(a.leases.checkLiveness(a), "a sees a collector die and asks for a round");
+        assertFalse(a.leases.checkLiveness(a), "seen once: not asked again");
+        MonitorLeases.Round r = a.round();
+        assertEquals(2, r.liveCollectors(), "the dead one does not count, though its row has not expired");
+        assertFalse(r.acquired().isEmpty(), "a takes its new share at once");
+        assertTrue(fromC.containsAll(r.acquired()), "from the dead collector only");
+        b.round();
+        assertPartition(false, a, b);
+        final Set<String> taken = new TreeSet<>(a.leases.held());
+        taken.addAll(b.leases.held());
+        assertEquals(all(), taken, "every monitor held by a and b after one round each, with no time passing");
+        assertEquals(5, a.leases.held().size());
+        assertEquals(5, b.leases.held().size());
+        for (String m : fromC) {
+            final Instant since = a.leases.held().contains(m) ? a.uncheckedSince.get(m) : b.uncheckedSince.get(m);
+            assertEquals(clock.instant(), since, m + ": unchecked since its holder was seen dead (not before)");
+        }
+    }
+
+    @Test
+    void aCollectorThatLosesItsLockStopsTrustingItsLeasesAndStartsOverUnderANewKey() throws SQLException {
+        final Member a = new Member("a");
+        final Member b = new Member("b");
+        settle(a, b);
+        final Set<String> fromA = a.leases.held();
+        final int oldKey = a.leases.lockKey();
+        terminateLivenessOf(a); // its connection broken (a database restart, an administrator), the process alive
+        assertTrue(fromA.stream().allMatch(a.leases::holds), "not noticed yet");
+        // b notices first and takes a's leases at once; a finds its lock lost at its next check and fences.
+        b.round();
+        assertEquals(N, b.leases.held().size(), "b alone in the live list: takes everything, clock unmoved");
+        assertTrue(a.leases.checkLiveness(a), "a's own lock is gone: a round is asked for");
+        assertTrue(a.checking.isEmpty(), "a's listener was told to stop every monitor");
+        assertTrue(fromA.stream().noneMatch(a.leases::holds), "a trusts none of its leases any more");
+        // Its next round takes a new lock under a new key and gets its share back through the rebalance.
+        MonitorLeases.Round r = a.round();
+        assertTrue(a.leases.lockKey() != oldKey, "a new key: the old one stays dead for everyone");
+        assertEquals(2, r.liveCollectors());
+        b.round();
+        a.round();
+        assertPartition(true, a, b);
+        assertEquals(5, a.leases.held().size());
+        assertTrue(a.leases.held().stream().allMatch(a.leases::holds));
+        for (Member m : List.of(a, b)) {
+            r = m.round();
+            assertTrue(r.acquired().isEmpty() && r.released().isEmpty(), "settled: " + r);
+        }
+    }
+
+    @Test
+    void aCollectorThatLosesItsLockBeforeAnyoneNoticesFreesAndReclaimsItsLeases() throws SQLException {
+        final Member a = new Member("a");
+        final Member b = new Member("b");
+        settle(a, b);
+        terminateLivenessOf(a);
+        // a's own round finds the lock lost before b looked: it fences, frees what it had, takes a new lock and
+        // claims its share again; b never sees a dead.
+        final MonitorLeases.Round r = a.round();
+        assertEquals(5, r.released().size(), "told to stop");
+        assertEquals(5, r.acquired().size(), "claimed again under the new key");
+        assertFalse(b.leases.checkLiveness(b), "b sees nobody dead: a's row names its new, held key");
+        b.round();
+        assertPartition(true, a, b);
+        assertEquals(5, a.leases.held().size());
+        assertEquals(5, b.leases.held().size());
+    }
+
+    @Test
+    void aNewHolderLearnsFromWhenItsMonitorsWereNotCheckedAnyMore() throws SQLException {
+        final Member a = new Member("a");
+        final Member b = new Member("b");
+        a.round();
+        assertEquals(N, a.uncheckedSince.size());
+        assertTrue(a.uncheckedSince.values().stream().allMatch(Instant.MIN::equals), "never held: never checked");
+        // A rebalance: a frees five, b claims them; they were unchecked since a freed them.
+        b.round();
+        clock.advance(Duration.ofMillis(300));
+        final Instant freedAt = clock.instant();
+        a.round();
+        clock.advance(Duration.ofMillis(300));
+        b.round();
+        assertEquals(5, b.uncheckedSince.size());
+        assertTrue(b.uncheckedSince.values().stream().allMatch(freedAt::equals), b.uncheckedSince.toString());
+        // Expired (a stalled, its lock still held): unchecked since a's trust ended, ttl/4 before the expiry.
+        final Instant aRenewed = clock.instant();
+        a.round();
+        b.uncheckedSince.clear();
+        for (int i = 0; i < 5; i++) {
+            clock.advance(TTL.dividedBy(4));
+            b.round();
+        }
+        assertEquals(N, b.leases.held().size());
+        assertEquals(5, b.uncheckedSince.size());
+        final Instant trustEnd = aRenewed.plus(TTL).minus(TTL.dividedBy(4));
+        assertTrue(b.uncheckedSince.values().stream().allMatch(trustEnd::equals), b.uncheckedSince.toString());
+        assertTrue(fromNone(a), "a's trust has run out");
+    }
+
+    private static boolean fromNone(Member m) {
+        return m.leases.held().stream().noneMatch(m.leases::holds);
     }
 }
