@@ -119,6 +119,18 @@ final class SchemaManager {
         return table + LEDGER_SUFFIX;
     }
 
+    /** Whether the table (a name, resolved like the statements resolve it) has the column. */
+    private static boolean hasColumn(Connection conn, String table, String column) throws SQLException {
+        try (PreparedStatement ps = conn.prepareStatement("SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(?) "
+                + "AND attname = ? AND NOT attisdropped")) {
+            ps.setString(1, quote(table));
+            ps.setString(2, column);
+            try (ResultSet rs = ps.executeQuery()) {
+                return rs.next();
+            }
+        }
+    }
+
     /** An interval literal rendered from a number of milliseconds (never from text). */
     static String interval(Duration d) {
         return "INTERVAL '" + d.toMillis() + " milliseconds'";
@@ -176,10 +188,17 @@ final class SchemaManager {
                     + "run_id text NOT NULL, "
                     + "batch_id bigint NOT NULL, "
                     + "committed_at timestamptz NOT NULL DEFAULT now(), "
+                    + "time_min timestamptz, "
+                    + "time_max timestamptz, "
                     + "PRIMARY KEY (run_id, batch_id))");
-                // Each part's event-time range, so readers can redo what a late batch touched (status page).
-                st.execute("ALTER TABLE " + quote(ledgerTable(table)) + " ADD COLUMN IF NOT EXISTS time_min "
-                    + "timestamptz, ADD COLUMN IF NOT EXISTS time_max timestamptz");
+                // Each part's event-time range, so readers can redo what a late batch touched (status page). A
+                // ledger from before those columns gets them; only then, because ALTER TABLE takes an ACCESS
+                // EXCLUSIVE lock even when there is nothing to add, and queued behind the running writers' commits it
+                // would stall every writer of the table each time one more process starts.
+                if (!hasColumn(conn, ledgerTable(table), "time_max")) {
+                    st.execute("ALTER TABLE " + quote(ledgerTable(table)) + " ADD COLUMN IF NOT EXISTS time_min "
+                        + "timestamptz, ADD COLUMN IF NOT EXISTS time_max timestamptz");
+                }
                 if (timescale) {
                     // Blocks are compact already: compression applies to the table of rows.
                     if (compressAfter != null) {

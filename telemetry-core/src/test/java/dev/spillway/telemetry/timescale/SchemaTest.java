@@ -60,6 +60,46 @@ class SchemaTest {
             columns("plain_events_batches"));
     }
 
+    /**
+     * A ledger from before the event-time columns gets them at the next start; a start on an up-to-date ledger takes
+     * no ACCESS EXCLUSIVE lock, so it does not wait for (or stall) writers in the middle of a commit.
+     */
+    @Test
+    void anOldLedgerGetsItsTimeRangeAndAStartDoesNotWaitForWritersMidCommit() throws Exception {
+        try (TimescaleSink s = sink("upgraded").build()) {
+            assertFalse(s.isTimescale());
+        }
+        try (Connection c = java.sql.DriverManager.getConnection(db.jdbcUrl(), db.user(), db.password());
+             java.sql.Statement st = c.createStatement()) {
+            st.execute("ALTER TABLE upgraded_batches DROP COLUMN time_min, DROP COLUMN time_max");
+        }
+        try (TimescaleSink s = sink("upgraded").build()) {
+            assertEquals(1, s.write(new TestBatch(1).add(1_000L, 1, (short) 1, 1.0, 0)));
+        }
+        assertEquals(List.of("run_id text NO", "batch_id bigint NO", "committed_at timestamp with time zone NO",
+            "time_min timestamp with time zone YES", "time_max timestamp with time zone YES"),
+            columns("upgraded_batches"));
+
+        final ExecutorService pool = Executors.newSingleThreadExecutor();
+        try (Connection writer = java.sql.DriverManager.getConnection(db.jdbcUrl(), db.user(), db.password())) {
+            writer.setAutoCommit(false);
+            try (java.sql.Statement st = writer.createStatement()) {
+                // What a writer mid-commit holds on the ledger.
+                st.execute("LOCK TABLE upgraded_batches IN ROW EXCLUSIVE MODE");
+            }
+            final Future<Integer> start = pool.submit(() -> {
+                try (TimescaleSink s = sink("upgraded").build()) {
+                    return s.write(new TestBatch(2).add(2_000L, 1, (short) 1, 2.0, 1));
+                }
+            });
+            // A deadline, not a timing: before the fix this start waited until the writer's transaction ended.
+            assertEquals(1, start.get(60, TimeUnit.SECONDS), "a start and a write beside a writer mid-commit");
+            writer.rollback();
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
     @Test
     void creatingTwiceIsIdempotent() throws Exception {
         for (int i = 0; i < 2; i++) {
