@@ -91,6 +91,52 @@ class MonitorLeaseSafetyTest {
         }
     }
 
+    /**
+     * A lease round stuck behind a lock on {@code monitor_leases} (held here for longer than the trust window, as a
+     * database loaded by 100,000 lease rows held rounds) is cancelled by its statement deadline (the TTL), counted in
+     * the log, and a later round claims the monitor created meanwhile: it is checked. (A round that ends after its trust
+     * window without being cancelled is {@code MonitorLeasesTest.aLeaseWhoseTrustLapsedIsStillLeasedAndTrustedAgainAfterTheNextRound}.)
+     */
+    @Test
+    void aLeaseRoundStuckBehindALockIsCancelledAndALaterRoundClaimsTheMonitor() throws Exception {
+        try (CollectorHarness h = CollectorHarness.start(db, "--monitor-lease-ttl", "2s");
+             Connection blocker = db.connect()) {
+            blocker.setAutoCommit(false);
+            try (Statement st = blocker.createStatement()) {
+                st.execute("LOCK TABLE monitor_leases IN ACCESS EXCLUSIVE MODE");
+            }
+            final java.util.concurrent.CompletableFuture<HttpResponse<String>> created =
+                java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+                    try {
+                        return h.put("/api/v1/monitors/s", "{\"url\":\"" + target.url("/s")
+                            + "\",\"interval\":\"1s\",\"failure_threshold\":1}", "Content-Type", "application/json");
+                    } catch (Exception e) {
+                        throw new IllegalStateException(e);
+                    }
+                });
+            // The lease round waits for the lock; keep it waiting for longer than the trust window (1.5 s).
+            Await.untilNoThrow(WAIT, () -> waitingOnLocks() > 0, "the lease round waits for monitor_leases");
+            final long since = System.nanoTime();
+            Await.until(WAIT, () -> System.nanoTime() - since >= Duration.ofSeconds(3).toNanos(),
+                "the round is held past its trust window");
+            blocker.commit();
+            assertEquals(201, created.get(60, java.util.concurrent.TimeUnit.SECONDS).statusCode());
+            Await.untilNoThrow(WAIT, () -> "UP".equals(get(h, "/api/v1/monitors/s").get("status").get("state")
+                .asText()), "s is checked once the lease is renewed");
+            assertTrue(metric(h, "spillway_monitor_leases_acquired_total") >= 1, "the lease was acquired");
+        }
+    }
+
+    /** Backends of this database waiting for a lock. */
+    private long waitingOnLocks() throws Exception {
+        try (Connection c = db.connect(); Statement st = c.createStatement();
+             ResultSet rs = st.executeQuery("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                 + "AND wait_event_type = 'Lock'")) {
+            rs.next();
+            return rs.getLong(1);
+        }
+    }
+
     @Test
     void aWriteFromAStaleStateIsRefusedAndRecordsNoTransition() throws Exception {
         try (CollectorHarness h = CollectorHarness.start(db)) {

@@ -296,6 +296,16 @@ public final class MonitorLeases {
         return lockHeld && held.contains(monitor) && clock.instant().isBefore(trustedUntil);
     }
 
+    /**
+     * Whether the last round left this collector holding the monitor's lease, trusted now or not: what decides
+     * whether the monitor stays on this collector's schedule. Whether it may be checked at this moment is
+     * {@link #holds}: a round slower than the trust window (a loaded database at 100,000 monitors) leaves the lease
+     * held but untrusted until the next round renews it, and the monitor must still be on the schedule then.
+     */
+    public boolean leased(String monitor) {
+        return held.contains(monitor);
+    }
+
     /** The key of this collector's liveness lock (0 before the first round). */
     public synchronized int lockKey() {
         return lockKey;

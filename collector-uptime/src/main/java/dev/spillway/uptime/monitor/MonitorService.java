@@ -426,9 +426,14 @@ public final class MonitorService implements AutoCloseable, Service {
         schedule(spec, null);
     }
 
-    /** As {@link #schedule(MonitorSpec)}, for a monitor just taken over ({@link MonitorScheduler#upsert(MonitorSpec, Instant)}). */
+    /**
+     * As {@link #schedule(MonitorSpec)}, for a monitor just taken over ({@link MonitorScheduler#upsert(MonitorSpec, Instant)}).
+     * Kept on the schedule while its lease is held, trusted or not ({@link MonitorLeases#leased}): each tick asks
+     * {@link MonitorLeases#holds} before checking. (Scheduling only trusted leases dropped, for good, every monitor
+     * acquired by a round slower than the trust window: nothing scheduled them again while the lease stayed held.)
+     */
     private void schedule(MonitorSpec spec, Instant uncheckedSince) {
-        if (spec.enabled() && leases != null && leases.holds(spec.name())) {
+        if (spec.enabled() && leases != null && leases.leased(spec.name())) {
             scheduler.upsert(spec, uncheckedSince);
         } else {
             scheduler.remove(spec.name());

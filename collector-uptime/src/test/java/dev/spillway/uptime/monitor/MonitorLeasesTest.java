@@ -201,6 +201,26 @@ class MonitorLeasesTest {
         }
     }
 
+    /**
+     * A lease whose trust lapsed (the round that took or renewed it ended after TTL - TTL/4, as rounds did on a
+     * database loaded with 100,000 lease rows) is still leased: the service keeps the monitor on its schedule
+     * ({@code MonitorService.schedule} asks {@link MonitorLeases#leased}) and each tick skips it until the next
+     * round renews the trust. Scheduling on {@code holds} dropped such monitors for as long as the lease stayed held.
+     */
+    @Test
+    void aLeaseWhoseTrustLapsedIsStillLeasedAndTrustedAgainAfterTheNextRound() throws SQLException {
+        final Member a = new Member("a");
+        settle(a);
+        final String m = a.leases.held().iterator().next();
+        assertTrue(a.leases.holds(m) && a.leases.leased(m));
+        clock.advance(TTL.minus(TTL.dividedBy(4)));
+        assertFalse(a.leases.holds(m), "not renewed within ttl - ttl/4: not checked now");
+        assertTrue(a.leases.leased(m), "but still this collector's lease: kept on the schedule");
+        a.round();
+        assertTrue(a.leases.holds(m), "renewed: checked again");
+        assertEquals(N, a.leases.held().size());
+    }
+
     @Test
     void aStoppedCollectorsMonitorsAreTakenAtOnceAndADeadOnesAfterTheTtl() throws SQLException {
         final Member a = new Member("a");
