@@ -31,6 +31,10 @@ class StatusQueriesTimescaleTest extends StatusQueriesContract {
     @BeforeAll
     static void start() throws Exception {
         final String missing = TimescaleLite.missing();
+        if (missing != null) {
+            // Surefire does not print a class-level assumption's message: say it on the console.
+            System.out.println("SKIPPED: StatusQueriesTimescaleTest: " + missing);
+        }
         assumeTrue(missing == null, "SKIPPED: " + missing);
         tsdb = TimescaleLite.start();
         final DataSource ds = tsdb.dataSource();

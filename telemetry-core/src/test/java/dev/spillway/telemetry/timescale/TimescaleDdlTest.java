@@ -53,13 +53,21 @@ class TimescaleDdlTest {
     private static Path serverLog;
     private static String url;
 
+    /** Surefire does not print a class-level assumption's message: it is said on the console too. */
+    private static void skipUnless(boolean present, String why) {
+        if (!present) {
+            System.out.println("SKIPPED: TimescaleDdlTest: " + why);
+        }
+        assumeTrue(present, why);
+    }
+
     @BeforeAll
     static void startTimescaleDbLite() throws Exception {
         final Path tool = locateTool();
-        assumeTrue(tool != null, "timescaledb-lite not found: set " + ENV_TOOL
+        skipUnless(tool != null, "timescaledb-lite not found: set " + ENV_TOOL
             + " or place it at ../shared/tools/timescaledb-lite relative to the repository");
-        assumeTrue(commandWorks("node", "--version"), "Node.js (node) is not installed");
-        assumeTrue(commandWorks("npm", "--version"), "npm is not installed");
+        skipUnless(commandWorks("node", "--version"), "Node.js (node) is not installed");
+        skipUnless(commandWorks("npm", "--version"), "npm is not installed");
 
         work = Files.createTempDirectory("timescaledb-lite-");
         for (String name : new String[] {"package.json", "package-lock.json", "server.mjs", ".npmrc"}) {
