@@ -393,7 +393,9 @@ final class DeliveryLane {
                             metrics.disabled();
                             LOG.error("notification channel '{}' ({} {}) disabled: {}. Its pending notifications wait "
                                     + "until it is re-enabled (PUT /api/v1/channels/{}) or expire after {}.", ch.id(),
-                                ch.kind().id(), ch.maskedUrl(), LogText.escape(why), ch.id(),
+                                ch.kind().id(), ch.maskedUrl() != null ? ch.maskedUrl()
+                                    : ch.option("host") != null ? LogText.escape(ch.option("host")) : "-",
+                                LogText.escape(why), ch.id(),
                                 Units.formatDuration(settings.maxAge()));
                         }
                         step = Step.STOP;
