@@ -71,7 +71,8 @@ class CollectorSecondSignalIT {
                 assertEquals(204, post(http, write, body.toString()), "buffered write");
                 // The sink's COPY is waiting on the lock: the drain cannot finish until it is released.
                 Await.until(WAIT, () -> db.queryLong("SELECT count(*) FROM pg_locks l JOIN pg_class c "
-                    + "ON c.oid = l.relation WHERE c.relname = 'telemetry_events' AND NOT l.granted") >= 1,
+                    + "ON c.oid = l.relation WHERE c.relname IN ('telemetry_events', 'telemetry_events_blocks', "
+                    + "'telemetry_events_rows') AND NOT l.granted") >= 1,
                     "sink waiting on the table lock");
 
                 p.destroy(); // first SIGTERM: graceful shutdown starts and blocks in the drain

@@ -156,7 +156,8 @@ class CollectorSigtermLockedTableIT {
 
     private static long lockWaiters(TestDatabase db) {
         return db.queryLong("SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
-            + "WHERE c.relname = 'telemetry_events' AND NOT l.granted");
+            + "WHERE c.relname IN ('telemetry_events', 'telemetry_events_blocks', 'telemetry_events_rows') "
+            + "AND NOT l.granted");
     }
 
     private static URI awaitListening(Path log) {
