@@ -105,11 +105,22 @@ class NatsOnlyEdgeKillIT {
             try {
                 // Killed while bodies are inside the edge (taken into its resend journal, not answered yet), so that
                 // their resends meet what the killed run took.
-                Await.untilNoThrow(Duration.ofMinutes(3), () -> {
-                    final int before = answered.get();
-                    return before >= BODIES / 4 && counter(http, edgePort,
-                        "spillway_collector_resend_requests_total{outcome=\"new\"}") - before >= 2;
-                }, "a quarter answered, two bodies in the edge");
+                try {
+                    Await.untilNoThrow(Duration.ofMinutes(3), () -> {
+                        final int before = answered.get();
+                        return before >= BODIES / 4 && counter(http, edgePort,
+                            "spillway_collector_resend_requests_total{outcome=\"new\"}") - before >= 2;
+                    }, "a quarter answered, two bodies in the edge");
+                } catch (AssertionError e) {
+                    // What the console of a failed run must say (the logs go to the report files only).
+                    final String state = "answered " + answered.get() + " of " + BODIES + ", new requests "
+                        + counter(http, edgePort, "spillway_collector_resend_requests_total{outcome=\"new\"}")
+                        + ", resends " + resends.get() + ", edge answers 503 for: "
+                        + edge.linesWith("503").lines().limit(3).toList();
+                    writer.printTail();
+                    edge.printTail();
+                    throw new AssertionError(e.getMessage() + " (" + state + ")", e);
+                }
                 edge.kill();
                 edge.start();
                 Await.until(Duration.ofMinutes(3), () -> answered.get() >= BODIES / 2, "half answered");
