@@ -26,16 +26,21 @@ import java.util.concurrent.ThreadLocalRandom;
 /**
  * Who checks which monitor when any number of collectors share one database: the whole rule, in one place.
  *
- * <p>Two tables (schema steps 102 and 126): {@code monitor_collectors}, one heartbeat row per collector that runs
- * the monitors duty, and {@code monitor_leases}, one row per monitor ({@code holder}, {@code holder_key},
- * {@code expires_at}, {@code released_at}; free when the holder is null or the lease has expired).
+ * <p>Two tables (schema steps 102, 126 and 127): {@code monitor_collectors}, one heartbeat row per collector that
+ * runs the monitors duty ({@code expires_at}, {@code lock_key}, {@code fenced_at}), and {@code monitor_leases}, one
+ * row per monitor ({@code holder}, {@code holder_key}, {@code released_at}). <b>A lease is held while its holder is
+ * live</b>: it has no expiry of its own ({@code expires_at = 'infinity'}; rows from before step 127 keep their
+ * own), so a round renews one row, the collector's own, however many leases it holds; a lease row is written only
+ * when it is claimed, released or taken over. A lease is free when its holder is null, or its {@code holder_key} is
+ * a dead collector's (lock gone) or a fenced one's (row expired, below).
  *
  * <p><b>Liveness lock.</b> Each collector holds, for its whole run, a session-level advisory lock
  * {@code pg_try_advisory_lock(LOCK_NAMESPACE, key)} on a connection of its own (the {@link Connector}; not one
  * borrowed from the shared pool), with a key from the sequence {@code monitor_collector_lock} (never shared, unlike a
  * hash of the id), written in its row ({@code lock_key}) and in every lease it claims ({@code holder_key}). When
  * its process dies the kernel closes the socket and PostgreSQL releases the lock at once. A collector is
- * <em>live</em> while its row has not expired <em>and</em> its lock is held ({@code pg_locks}, read after the rows:
+ * <em>live</em> while its row has not expired nor been fenced <em>and</em> its lock is held ({@code pg_locks}, read
+ * after the rows:
  * a row names a key only once it is locked, so a key seen free was held and is gone for good, and a collector that
  * loses its lock takes a new key). Every {@link #LIVENESS_EVERY} {@link #checkLiveness} asks, on the liveness
  * connection, whether this collector's own lock is still held and whether any collector has died; a new death asks
@@ -47,19 +52,26 @@ import java.util.concurrent.ThreadLocalRandom;
  * death was seen:
  * <ol>
  *   <li><b>Liveness</b>: its lock is checked, or taken (first round, or after a loss).</li>
- *   <li><b>Heartbeat</b>: its own row gets {@code expires_at = now + ttl} and its lock key.</li>
- *   <li><b>Live collectors</b>: the rows not expired whose lock is held, ordered by id; this collector's rank among
- *       them. Rows not expired whose lock is gone are dead: their keys are collected.</li>
- *   <li><b>Renew</b>: every lease it holds under its key gets {@code expires_at = now + ttl}. A lease another
- *       collector took meanwhile (it had expired, or this collector's lock was seen gone) is not renewed and is
- *       dropped here.</li>
+ *   <li><b>Heartbeat</b>: its own row gets {@code expires_at = now + ttl}, only if it still names its key and has
+ *       not been fenced (under a new key: the row is written afresh, after freeing whatever is still recorded under
+ *       this collector). The only row written when nothing moves.</li>
+ *   <li><b>Fence</b>: every other row expired by this collector's clock gets {@code fenced_at}; from then on its
+ *       leases may be taken, and it never counts as live again under that key. Rows expired for {@link #KEEP_DEAD}
+ *       are deleted, their leases freed in the same statement.</li>
+ *   <li><b>Live collectors</b>: the rows not expired, not fenced, whose lock is held, ordered by id; this
+ *       collector's rank among them. Rows not expired whose lock is gone are dead: their keys are collected, and so
+ *       are the fenced rows' keys.</li>
+ *   <li><b>Own leases</b>: nothing is written; while its row is renewed unfenced under its key and its lock is
+ *       held, nobody else may take its leases, so they are the ones it knows. A count of the rows naming it (a
+ *       read of the holder index, no write) guards against a lease changed behind its back; when it disagrees, or
+ *       after a failed round, the names are read, and a lease another holds now is dropped here.</li>
  *   <li><b>Fair share</b>: {@code N} leasable monitors (valid and enabled) over {@code k} live collectors:
  *       {@code N / k} each, one more for the first {@code N % k} by id ({@link #share}), so the shares add up to
  *       {@code N} exactly.</li>
  *   <li><b>Release</b>: leases of monitors that are no longer leasable (paused, deleted, invalid) and those above
  *       the share; the {@link Listener} stops checking them first, and {@code released_at} says when.</li>
- *   <li><b>Claim</b>: up to the share, leases that are free, expired, or claimed under a dead key, never a live
- *       collector's live one, picked with {@code FOR UPDATE SKIP LOCKED} so collectors claiming at once take
+ *   <li><b>Claim</b>: up to the share, leases that are free or claimed under a dead or fenced key, never a live
+ *       collector's one, picked with {@code FOR UPDATE SKIP LOCKED} so collectors claiming at once take
  *       disjoint rows. For each, the listener learns from when its previous holder certainly did not check it any
  *       more ({@link Listener#acquired(Set, java.util.Map)}), so a due time missed in the hand-over is checked at
  *       once ({@link MonitorScheduler}).</li>
@@ -70,9 +82,19 @@ import java.util.concurrent.ThreadLocalRandom;
  * monitors in the round that follows, each checked at its next due time. So a killed collector's monitors are
  * checked again at most {@code LIVENESS_EVERY + a round + interval} after the kill: within two intervals for any
  * interval above about a second. When the lock is not released (a network partition leaving the session open, the
- * machine gone without closing its sockets) the TTL rule bounds it: its leases and heartbeat expire {@code ttl} after
- * its last round, and the others take its monitors in their first round after that, so within {@code ttl + ttl/4 +
- * interval}.
+ * machine gone without closing its sockets) the TTL rule bounds it: its heartbeat expires {@code ttl} after its
+ * last round, the first round of another collector after that fences its row and takes its monitors, so within
+ * {@code ttl + ttl/4 + interval}.
+ *
+ * <p><b>The fence rule.</b> A collector takes the leases of a holder whose row expired only after marking that row
+ * fenced (a committed update of the row, before the claim). The holder's heartbeat is an update of the same row
+ * conditional on it not being fenced, so the two are ordered: if the heartbeat lands first, the fencer finds the row
+ * renewed and takes nothing; if the fence lands first, the heartbeat fails, and the holder, back, starts over
+ * exactly as after a lost lock: it drops every lease locally (the listener told to stop, none trusted), closes its
+ * lock's connection, takes a new lock under a new key, frees whatever is still recorded under it and claims afresh.
+ * A row that expired without anyone fencing it (a collector alone, or every one stalled) is simply renewed: no lease
+ * of it can have been taken. A fenced key never becomes live again (the row is written afresh under a new key), so
+ * a lease claimed under it stays takeable, and a lease claimed under a new key is never in a claimer's list.
  *
  * <p><b>Locations.</b> A collector may have a location ({@code --location}); a monitor may list locations. Leases
  * are per (monitor, location): a monitor without locations has one lease, location {@code ''}, that any collector
@@ -84,7 +106,8 @@ import java.util.concurrent.ThreadLocalRandom;
  * stays "which monitors do I check".
  *
  * <p>Locally a lease is trusted ({@link #holds}) only until {@code roundStart + ttl - ttl/4}, where
- * {@code roundStart} is the start of the last round that renewed it, and only while the liveness lock has not been
+ * {@code roundStart} is the start of the last round whose heartbeat renewed the collector's row (the fencer's clock
+ * must have passed {@code roundStart + ttl}), and only while the liveness lock has not been
  * found lost: a collector whose rounds fail (database unreachable, thread stalled) stops checking before anyone else
  * may take over, as long as the collectors' clocks agree within a quarter of the TTL. Times come from the injected
  * {@link Clock}: run collectors with synchronised clocks (NTP). A lock lost while the collector lives (its session
@@ -830,7 +853,7 @@ public final class MonitorLeases {
 
     /**
      * The leases this collector holds. While its row is renewed unfenced under its key and its lock is held, no
-     * other collector may take them, so they are the ones it knows; a count (an index-only read of
+     * other collector may take them, so they are the ones it knows; a count (a read of
      * {@code monitor_leases_holder_idx}, no write) guards against a lease changed behind its back (by hand, or a
      * claim committed whose answer was lost): when it disagrees, or after a failed round, the names are read.
      */
