@@ -411,24 +411,32 @@ public final class MonitorLeases {
     private Round roundOnce(java.util.Map<String, String> leasable, Listener listener) throws SQLException {
         final Set<String> fenced = new TreeSet<>(ensureLiveness(listener));
         Instant now = clock.instant();
-        Instant expires = now.plus(ttl);
+        boolean renewedRow;
+        try (Connection c = ds.getConnection()) {
+            c.setAutoCommit(true);
+            renewedRow = heartbeat(c, now, now.plus(ttl));
+        }
+        if (!renewedRow) {
+            // Fenced by a collector that saw this one's row expired (it may hold this one's leases now), or the row
+            // is gone: start over exactly as after a lost lock, under a new key. (The liveness connection is opened
+            // with no pooled connection held: the connector may draw from the same pool.)
+            fenced.addAll(startOver(listener, "found its heartbeat row fenced by another collector after it expired "
+                + "(or gone)"));
+            fenced.addAll(ensureLiveness(listener));
+            now = clock.instant();
+            try (Connection c = ds.getConnection()) {
+                c.setAutoCommit(true);
+                renewedRow = heartbeat(c, now, now.plus(ttl));
+            }
+            if (!renewedRow) {
+                throw new SQLException("heartbeat row of " + collectorId + " not written under its new key");
+            }
+        }
         final Collectors seen;
         final Set<Key> renewed;
         final Instant deadSeenAt;
         try (Connection c = ds.getConnection()) {
             c.setAutoCommit(true);
-            if (!heartbeat(c, now, expires)) {
-                // Fenced by a collector that saw this one's row expired (it may hold this one's leases now), or
-                // the row is gone: start over exactly as after a lost lock, under a new key.
-                fenced.addAll(startOver(listener, "found its heartbeat row fenced by another collector after it "
-                    + "expired (or gone)"));
-                ensureLiveness(listener);
-                now = clock.instant();
-                expires = now.plus(ttl);
-                if (!heartbeat(c, now, expires)) {
-                    throw new SQLException("heartbeat row of " + collectorId + " not written under its new key");
-                }
-            }
             fence(c, now);
             seen = collectors(c, now);
             // The holders found dead above were dead by now (their locks were read after the rows).
