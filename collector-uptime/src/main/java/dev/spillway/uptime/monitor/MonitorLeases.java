@@ -26,16 +26,21 @@ import java.util.concurrent.ThreadLocalRandom;
 /**
  * Who checks which monitor when any number of collectors share one database: the whole rule, in one place.
  *
- * <p>Two tables (schema steps 102 and 126): {@code monitor_collectors}, one heartbeat row per collector that runs
- * the monitors duty, and {@code monitor_leases}, one row per monitor ({@code holder}, {@code holder_key},
- * {@code expires_at}, {@code released_at}; free when the holder is null or the lease has expired).
+ * <p>Two tables (schema steps 102, 126 and 127): {@code monitor_collectors}, one heartbeat row per collector that
+ * runs the monitors duty ({@code expires_at}, {@code lock_key}, {@code fenced_at}), and {@code monitor_leases}, one
+ * row per monitor ({@code holder}, {@code holder_key}, {@code released_at}). <b>A lease is held while its holder is
+ * live</b>: it has no expiry of its own ({@code expires_at = 'infinity'}; rows from before step 127 keep their
+ * own), so a round renews one row, the collector's own, however many leases it holds; a lease row is written only
+ * when it is claimed, released or taken over. A lease is free when its holder is null, or its {@code holder_key} is
+ * a dead collector's (lock gone) or a fenced one's (row expired, below).
  *
  * <p><b>Liveness lock.</b> Each collector holds, for its whole run, a session-level advisory lock
  * {@code pg_try_advisory_lock(LOCK_NAMESPACE, key)} on a connection of its own (the {@link Connector}; not one
  * borrowed from the shared pool), with a key from the sequence {@code monitor_collector_lock} (never shared, unlike a
  * hash of the id), written in its row ({@code lock_key}) and in every lease it claims ({@code holder_key}). When
  * its process dies the kernel closes the socket and PostgreSQL releases the lock at once. A collector is
- * <em>live</em> while its row has not expired <em>and</em> its lock is held ({@code pg_locks}, read after the rows:
+ * <em>live</em> while its row has not expired nor been fenced <em>and</em> its lock is held ({@code pg_locks}, read
+ * after the rows:
  * a row names a key only once it is locked, so a key seen free was held and is gone for good, and a collector that
  * loses its lock takes a new key). Every {@link #LIVENESS_EVERY} {@link #checkLiveness} asks, on the liveness
  * connection, whether this collector's own lock is still held and whether any collector has died; a new death asks
@@ -47,19 +52,26 @@ import java.util.concurrent.ThreadLocalRandom;
  * death was seen:
  * <ol>
  *   <li><b>Liveness</b>: its lock is checked, or taken (first round, or after a loss).</li>
- *   <li><b>Heartbeat</b>: its own row gets {@code expires_at = now + ttl} and its lock key.</li>
- *   <li><b>Live collectors</b>: the rows not expired whose lock is held, ordered by id; this collector's rank among
- *       them. Rows not expired whose lock is gone are dead: their keys are collected.</li>
- *   <li><b>Renew</b>: every lease it holds under its key gets {@code expires_at = now + ttl}. A lease another
- *       collector took meanwhile (it had expired, or this collector's lock was seen gone) is not renewed and is
- *       dropped here.</li>
+ *   <li><b>Heartbeat</b>: its own row gets {@code expires_at = now + ttl}, only if it still names its key and has
+ *       not been fenced (under a new key: the row is written afresh, after freeing whatever is still recorded under
+ *       this collector). The only row written when nothing moves.</li>
+ *   <li><b>Fence</b>: every other row expired by this collector's clock gets {@code fenced_at}; from then on its
+ *       leases may be taken, and it never counts as live again under that key. Rows expired for {@link #KEEP_DEAD}
+ *       are deleted, their leases freed in the same statement.</li>
+ *   <li><b>Live collectors</b>: the rows not expired, not fenced, whose lock is held, ordered by id; this
+ *       collector's rank among them. Rows not expired whose lock is gone are dead: their keys are collected, and so
+ *       are the fenced rows' keys.</li>
+ *   <li><b>Own leases</b>: nothing is written; while its row is renewed unfenced under its key and its lock is
+ *       held, nobody else may take its leases, so they are the ones it knows. A count of the rows naming it (a
+ *       read of the holder index, no write) guards against a lease changed behind its back; when it disagrees, or
+ *       after a failed round, the names are read, and a lease another holds now is dropped here.</li>
  *   <li><b>Fair share</b>: {@code N} leasable monitors (valid and enabled) over {@code k} live collectors:
  *       {@code N / k} each, one more for the first {@code N % k} by id ({@link #share}), so the shares add up to
  *       {@code N} exactly.</li>
  *   <li><b>Release</b>: leases of monitors that are no longer leasable (paused, deleted, invalid) and those above
  *       the share; the {@link Listener} stops checking them first, and {@code released_at} says when.</li>
- *   <li><b>Claim</b>: up to the share, leases that are free, expired, or claimed under a dead key, never a live
- *       collector's live one, picked with {@code FOR UPDATE SKIP LOCKED} so collectors claiming at once take
+ *   <li><b>Claim</b>: up to the share, leases that are free or claimed under a dead or fenced key, never a live
+ *       collector's one, picked with {@code FOR UPDATE SKIP LOCKED} so collectors claiming at once take
  *       disjoint rows. For each, the listener learns from when its previous holder certainly did not check it any
  *       more ({@link Listener#acquired(Set, java.util.Map)}), so a due time missed in the hand-over is checked at
  *       once ({@link MonitorScheduler}).</li>
@@ -70,9 +82,19 @@ import java.util.concurrent.ThreadLocalRandom;
  * monitors in the round that follows, each checked at its next due time. So a killed collector's monitors are
  * checked again at most {@code LIVENESS_EVERY + a round + interval} after the kill: within two intervals for any
  * interval above about a second. When the lock is not released (a network partition leaving the session open, the
- * machine gone without closing its sockets) the TTL rule bounds it: its leases and heartbeat expire {@code ttl} after
- * its last round, and the others take its monitors in their first round after that, so within {@code ttl + ttl/4 +
- * interval}.
+ * machine gone without closing its sockets) the TTL rule bounds it: its heartbeat expires {@code ttl} after its
+ * last round, the first round of another collector after that fences its row and takes its monitors, so within
+ * {@code ttl + ttl/4 + interval}.
+ *
+ * <p><b>The fence rule.</b> A collector takes the leases of a holder whose row expired only after marking that row
+ * fenced (a committed update of the row, before the claim). The holder's heartbeat is an update of the same row
+ * conditional on it not being fenced, so the two are ordered: if the heartbeat lands first, the fencer finds the row
+ * renewed and takes nothing; if the fence lands first, the heartbeat fails, and the holder, back, starts over
+ * exactly as after a lost lock: it drops every lease locally (the listener told to stop, none trusted), closes its
+ * lock's connection, takes a new lock under a new key, frees whatever is still recorded under it and claims afresh.
+ * A row that expired without anyone fencing it (a collector alone, or every one stalled) is simply renewed: no lease
+ * of it can have been taken. A fenced key never becomes live again (the row is written afresh under a new key), so
+ * a lease claimed under it stays takeable, and a lease claimed under a new key is never in a claimer's list.
  *
  * <p><b>Locations.</b> A collector may have a location ({@code --location}); a monitor may list locations. Leases
  * are per (monitor, location): a monitor without locations has one lease, location {@code ''}, that any collector
@@ -84,7 +106,8 @@ import java.util.concurrent.ThreadLocalRandom;
  * stays "which monitors do I check".
  *
  * <p>Locally a lease is trusted ({@link #holds}) only until {@code roundStart + ttl - ttl/4}, where
- * {@code roundStart} is the start of the last round that renewed it, and only while the liveness lock has not been
+ * {@code roundStart} is the start of the last round whose heartbeat renewed the collector's row (the fencer's clock
+ * must have passed {@code roundStart + ttl}), and only while the liveness lock has not been
  * found lost: a collector whose rounds fail (database unreachable, thread stalled) stops checking before anyone else
  * may take over, as long as the collectors' clocks agree within a quarter of the TTL. Times come from the injected
  * {@link Clock}: run collectors with synchronised clocks (NTP). A lock lost while the collector lives (its session
@@ -170,7 +193,8 @@ public final class MonitorLeases {
     private final Duration ttl;
     private final Clock clock;
     private final Instant startedAt;
-    private final Set<String> held = ConcurrentHashMap.newKeySet();
+    /** The leases held: monitor to lease location ({@code ''} or this collector's location). */
+    private final ConcurrentHashMap<String, String> held = new ConcurrentHashMap<>();
     private volatile Instant trustedUntil = Instant.MIN;
     private volatile int liveCollectors;
     private volatile int share;
@@ -181,6 +205,10 @@ public final class MonitorLeases {
     private volatile boolean lockHeld;
     /** After a lost lock: the leases recorded under the old key are freed before the next claim. */
     private boolean freeMine;
+    /** The key this collector's row names (0: none written yet under the current key). Guarded by this. */
+    private int registeredKey;
+    /** Whether the next round reads the names of its leases from the database (after a round that failed). */
+    private boolean verify = true;
     /** Keys of dead collectors already seen (a new one makes {@link #checkLiveness} ask for a round). */
     private final Set<Integer> deadSeen = new HashSet<>();
 
@@ -293,7 +321,7 @@ public final class MonitorLeases {
      * liveness lock has not been found lost since.
      */
     public boolean holds(String monitor) {
-        return lockHeld && held.contains(monitor) && clock.instant().isBefore(trustedUntil);
+        return lockHeld && held.containsKey(monitor) && clock.instant().isBefore(trustedUntil);
     }
 
     /**
@@ -303,7 +331,7 @@ public final class MonitorLeases {
      * held but untrusted until the next round renews it, and the monitor must still be on the schedule then.
      */
     public boolean leased(String monitor) {
-        return held.contains(monitor);
+        return held.containsKey(monitor);
     }
 
     /** The key of this collector's liveness lock (0 before the first round). */
@@ -313,7 +341,7 @@ public final class MonitorLeases {
 
     /** The leases held (as of the last round). */
     public Set<String> held() {
-        return Collections.unmodifiableSet(new TreeSet<>(held));
+        return Collections.unmodifiableSet(new TreeSet<>(held.keySet()));
     }
 
     /** Live collectors seen in the last round. */
@@ -368,25 +396,54 @@ public final class MonitorLeases {
      * @param listener told to stop checking before a release is written, and to start after a claim
      */
     public synchronized Round round(java.util.Map<String, String> leasable, Listener listener) throws SQLException {
-        final Set<String> fenced = ensureLiveness(listener);
-        final Instant now = clock.instant();
-        final Instant expires = now.plus(ttl);
-        final List<String[]> live;
+        boolean done = false;
+        try {
+            final Round r = roundOnce(leasable, listener);
+            done = true;
+            return r;
+        } finally {
+            if (!done) {
+                verify = true; // a claim may have committed without its answer: read the names next time
+            }
+        }
+    }
+
+    private Round roundOnce(java.util.Map<String, String> leasable, Listener listener) throws SQLException {
+        final Set<String> fenced = new TreeSet<>(ensureLiveness(listener));
+        Instant now = clock.instant();
+        boolean renewedRow;
+        try (Connection c = ds.getConnection()) {
+            c.setAutoCommit(true);
+            renewedRow = heartbeat(c, now, now.plus(ttl));
+        }
+        if (!renewedRow) {
+            // Fenced by a collector that saw this one's row expired (it may hold this one's leases now), or the row
+            // is gone: start over exactly as after a lost lock, under a new key. (The liveness connection is opened
+            // with no pooled connection held: the connector may draw from the same pool.)
+            fenced.addAll(startOver(listener, "found its heartbeat row fenced by another collector after it expired "
+                + "(or gone)"));
+            fenced.addAll(ensureLiveness(listener));
+            now = clock.instant();
+            try (Connection c = ds.getConnection()) {
+                c.setAutoCommit(true);
+                renewedRow = heartbeat(c, now, now.plus(ttl));
+            }
+            if (!renewedRow) {
+                throw new SQLException("heartbeat row of " + collectorId + " not written under its new key");
+            }
+        }
+        final Collectors seen;
         final Set<Key> renewed;
         final Instant deadSeenAt;
         try (Connection c = ds.getConnection()) {
             c.setAutoCommit(true);
-            if (freeMine) {
-                // The lock was lost: whatever was claimed under the old key may be another's by now. Start over.
-                freeAll(c);
-                freeMine = false;
-            }
-            heartbeat(c, now, expires);
-            live = liveCollectors(c, now);
+            fence(c, now);
+            seen = collectors(c, now);
             // The holders found dead above were dead by now (their locks were read after the rows).
             deadSeenAt = clock.instant();
-            renewed = renew(c, expires);
+            renewed = mine(c);
         }
+        final List<String[]> live = seen.live();
         final List<Key> free = new ArrayList<>();
         final TreeSet<String> keepAny = new TreeSet<>();
         final TreeSet<String> keepHere = new TreeSet<>();
@@ -431,13 +488,17 @@ public final class MonitorLeases {
         }
         final Set<String> keep = new HashSet<>(keepAny);
         keep.addAll(keepHere);
-        final Set<String> release = new TreeSet<>(held);
+        final Set<String> release = new TreeSet<>(held.keySet());
         release.removeAll(keep); // lost to another collector, or given up below
         // Held in the database but not known here (a claim whose answer was lost): start checking them too.
-        final Set<String> unknown = new HashSet<>(keep);
-        unknown.removeAll(held);
+        final java.util.Map<String, String> acquiredAt = new java.util.HashMap<>();
+        for (Key k : renewed) {
+            if (keep.contains(k.monitor()) && !held.containsKey(k.monitor())) {
+                acquiredAt.put(k.monitor(), k.location());
+            }
+        }
         if (!release.isEmpty()) {
-            held.removeAll(release);
+            held.keySet().removeAll(release);
             listener.released(Collections.unmodifiableSet(release));
         }
         if (!free.isEmpty()) {
@@ -447,9 +508,9 @@ public final class MonitorLeases {
             }
         }
         deadSeen.addAll(deadKeys);
-        // Renewed: trusted for another ttl - ttl/4 from the round's start.
+        // The heartbeat row renewed (not fenced): every lease held is trusted for another ttl - ttl/4 from the
+        // round's start.
         trustedUntil = now.plus(ttl).minus(renewEvery());
-        final Set<String> acquired = new TreeSet<>(unknown);
         final java.util.Map<String, Instant> uncheckedSince = new java.util.HashMap<>();
         if (keepAny.size() < fairAny || keepHere.size() < fairHere) {
             final Set<String> wantedAny = new HashSet<>();
@@ -459,20 +520,27 @@ public final class MonitorLeases {
                     (e.getValue().equals(ANY) ? wantedAny : wantedHere).add(e.getKey());
                 }
             }
+            final List<Integer> takeable = new ArrayList<>(deadKeys);
+            takeable.addAll(seen.fenced().keySet());
             try (Connection c = ds.getConnection()) {
                 c.setAutoCommit(true);
                 if (keepAny.size() < fairAny && !wantedAny.isEmpty()) {
-                    acquired.addAll(claim(c, wantedAny, ANY, fairAny - keepAny.size(), now, expires, deadKeys,
-                        deadSeenAt, uncheckedSince));
+                    for (String m : claim(c, wantedAny, ANY, fairAny - keepAny.size(), now, takeable, deadKeys,
+                        deadSeenAt, seen.fenced(), uncheckedSince)) {
+                        acquiredAt.put(m, ANY);
+                    }
                 }
                 if (keepHere.size() < fairHere && !wantedHere.isEmpty()) {
-                    acquired.addAll(claim(c, wantedHere, location, fairHere - keepHere.size(), now, expires,
-                        deadKeys, deadSeenAt, uncheckedSince));
+                    for (String m : claim(c, wantedHere, location, fairHere - keepHere.size(), now, takeable,
+                        deadKeys, deadSeenAt, seen.fenced(), uncheckedSince)) {
+                        acquiredAt.put(m, location);
+                    }
                 }
             }
         }
+        final Set<String> acquired = new TreeSet<>(acquiredAt.keySet());
         if (!acquired.isEmpty()) {
-            held.addAll(acquired);
+            held.putAll(acquiredAt);
             listener.acquired(Collections.unmodifiableSet(acquired), Collections.unmodifiableMap(uncheckedSince));
         }
         liveCollectors = Math.max(allLive.size(), 1);
@@ -486,7 +554,7 @@ public final class MonitorLeases {
      * other collectors take the monitors over in their next round instead of after the TTL.
      */
     public synchronized void releaseAll(Listener listener) throws SQLException {
-        final Set<String> all = new TreeSet<>(held);
+        final Set<String> all = new TreeSet<>(held.keySet());
         held.clear();
         trustedUntil = Instant.MIN;
         if (!all.isEmpty()) {
@@ -541,7 +609,8 @@ public final class MonitorLeases {
         }
         final Set<Integer> dead = new HashSet<>();
         try (PreparedStatement ps = liveness.prepareStatement("SELECT c.lock_key FROM "
-            + UptimeSchema.MONITOR_COLLECTORS + " c WHERE c.expires_at > ? AND c.lock_key IS NOT NULL AND NOT "
+            + UptimeSchema.MONITOR_COLLECTORS + " c WHERE c.expires_at > ? AND c.fenced_at IS NULL AND c.lock_key IS "
+            + "NOT NULL AND NOT "
             + lockHeld("c.lock_key"))) {
             timeout(ps);
             ps.setTimestamp(1, Timestamp.from(clock.instant()));
@@ -632,14 +701,25 @@ public final class MonitorLeases {
 
     /** Fences this collector: its lock is lost, so its leases may be taken at once by the others. */
     private Set<String> lost(Listener listener, String why) {
+        return startOver(listener, "lost its liveness lock (" + why.replace('\n', ' ') + ")");
+    }
+
+    /**
+     * Fences this collector: its lock was lost, or its row was fenced (another collector may have taken its leases
+     * already). Every lease stops being trusted, the listener is told, the lock's connection is closed; the next
+     * round takes a new lock under a new key, frees whatever is still recorded under this collector and claims
+     * afresh.
+     */
+    private Set<String> startOver(Listener listener, String what) {
         lockHeld = false;
+        registeredKey = 0;
         trustedUntil = Instant.MIN;
-        final Set<String> all = new TreeSet<>(held);
+        final Set<String> all = new TreeSet<>(held.keySet());
         held.clear();
         freeMine = true;
         closeLiveness();
-        LOG.warn("monitor collector {} lost its liveness lock ({}): stopped checking its {} monitors; a new lock is "
-            + "taken at the next lease round", collectorId, why.replace('\n', ' '), all.size());
+        LOG.warn("monitor collector {} {}: stopped checking its {} monitors; a new lock is taken at the next lease "
+            + "round", collectorId, what, all.size());
         if (!all.isEmpty()) {
             listener.released(Collections.unmodifiableSet(all));
         }
@@ -658,68 +738,164 @@ public final class MonitorLeases {
         }
     }
 
-    private void heartbeat(Connection c, Instant now, Instant expires) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement("INSERT INTO " + UptimeSchema.MONITOR_COLLECTORS
-            + " (id, host, pid, started_at, seen_at, expires_at, location, lock_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-            + "ON CONFLICT (id) DO UPDATE "
-            + "SET seen_at = EXCLUDED.seen_at, expires_at = EXCLUDED.expires_at, lock_key = EXCLUDED.lock_key")) {
-            timeout(ps);
-            ps.setString(1, collectorId);
-            ps.setString(2, host);
-            ps.setLong(3, ProcessHandle.current().pid());
-            ps.setTimestamp(4, Timestamp.from(startedAt));
-            ps.setTimestamp(5, Timestamp.from(now));
-            ps.setTimestamp(6, Timestamp.from(expires));
-            ps.setString(7, location == null ? ANY : location);
-            ps.setInt(8, lockKey);
-            ps.executeUpdate();
+    /**
+     * Renews this collector's own row, the only row a round writes when nothing moves. Under a new key (first
+     * round, or starting over) whatever is still recorded under this collector is freed first and the row is
+     * written afresh (not fenced, the new key); otherwise it is renewed only if it still names this key and has
+     * not been fenced.
+     *
+     * @return false when the row was fenced or is gone (or names another key): start over
+     */
+    private boolean heartbeat(Connection c, Instant now, Instant expires) throws SQLException {
+        if (registeredKey != lockKey) {
+            if (freeMine) {
+                // The lock was lost or the row fenced: whatever was claimed under the old key may be another's by
+                // now. Start over.
+                freeAll(c);
+                freeMine = false;
+            }
+            try (PreparedStatement ps = c.prepareStatement("INSERT INTO " + UptimeSchema.MONITOR_COLLECTORS
+                + " (id, host, pid, started_at, seen_at, expires_at, location, lock_key) VALUES (?, ?, ?, ?, ?, ?, ?, "
+                + "?) ON CONFLICT (id) DO UPDATE SET seen_at = EXCLUDED.seen_at, expires_at = EXCLUDED.expires_at, "
+                + "lock_key = EXCLUDED.lock_key, fenced_at = NULL")) {
+                timeout(ps);
+                ps.setString(1, collectorId);
+                ps.setString(2, host);
+                ps.setLong(3, ProcessHandle.current().pid());
+                ps.setTimestamp(4, Timestamp.from(startedAt));
+                ps.setTimestamp(5, Timestamp.from(now));
+                ps.setTimestamp(6, Timestamp.from(expires));
+                ps.setString(7, location == null ? ANY : location);
+                ps.setInt(8, lockKey);
+                ps.executeUpdate();
+            }
+            registeredKey = lockKey;
+            verify = true;
+            return true;
         }
-        try (PreparedStatement ps = c.prepareStatement("DELETE FROM " + UptimeSchema.MONITOR_COLLECTORS
-            + " WHERE expires_at < ?")) {
+        // Serialised with fence() on this one row: either this renewal lands first (and the fencer, re-reading the
+        // row, finds it unexpired), or the fence does (and this renewal finds it fenced, and starts over).
+        try (PreparedStatement ps = c.prepareStatement("UPDATE " + UptimeSchema.MONITOR_COLLECTORS
+            + " SET seen_at = ?, expires_at = ? WHERE id = ? AND lock_key = ? AND fenced_at IS NULL")) {
+            timeout(ps);
+            ps.setTimestamp(1, Timestamp.from(now));
+            ps.setTimestamp(2, Timestamp.from(expires));
+            ps.setString(3, collectorId);
+            ps.setInt(4, lockKey);
+            return ps.executeUpdate() == 1;
+        }
+    }
+
+    /**
+     * Marks fenced every other collector's row that has expired by this collector's clock (its holder's trust in
+     * its leases ended a quarter of the TTL before), so its leases may be taken: the holder's next heartbeat fails
+     * and it starts over. Then rows expired longer than {@link #KEEP_DEAD} are deleted, their leases freed in the
+     * same statement. Usually writes nothing.
+     */
+    private void fence(Connection c, Instant now) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("UPDATE " + UptimeSchema.MONITOR_COLLECTORS
+            + " SET fenced_at = ? WHERE expires_at <= ? AND fenced_at IS NULL AND id <> ?")) {
+            timeout(ps);
+            ps.setTimestamp(1, Timestamp.from(now));
+            ps.setTimestamp(2, Timestamp.from(now));
+            ps.setString(3, collectorId);
+            final int n = ps.executeUpdate();
+            if (n > 0) {
+                LOG.info("monitor collector {} fenced {} collector(s) whose heartbeat expired: their leases are free",
+                    collectorId, n);
+            }
+        }
+        try (PreparedStatement ps = c.prepareStatement("WITH gone AS (DELETE FROM "
+            + UptimeSchema.MONITOR_COLLECTORS + " WHERE expires_at < ? AND fenced_at IS NOT NULL AND id <> ? "
+            + "RETURNING lock_key) UPDATE " + UptimeSchema.MONITOR_LEASES + " SET holder = NULL, holder_key = NULL, "
+            + "expires_at = '-infinity', acquired_at = NULL, released_at = ? WHERE holder IS NOT NULL AND "
+            + "holder_key IN (SELECT lock_key FROM gone)")) {
             timeout(ps);
             ps.setTimestamp(1, Timestamp.from(now.minus(KEEP_DEAD)));
+            ps.setString(2, collectorId);
+            ps.setTimestamp(3, Timestamp.from(now));
             ps.executeUpdate();
         }
     }
 
     /**
-     * Collectors with a row not expired as {id, location, dead lock key or null}, by id. The locks are read after
-     * the rows (pg_locks is not part of the statement's snapshot) and a row names a key only once it is locked, so
-     * a key found not held here was held and is gone: its collector died (or lost its connection) and never takes
-     * that key again.
+     * The collector rows as one round sees them.
+     *
+     * @param live rows not expired and not fenced as {id, location, dead lock key or null}, by id
+     * @param fenced the keys of fenced rows with their last expiry: their leases may be taken
      */
-    private List<String[]> liveCollectors(Connection c, Instant now) throws SQLException {
+    private record Collectors(List<String[]> live, java.util.Map<Integer, Instant> fenced) {
+    }
+
+    /**
+     * Collectors with a row not expired (and not fenced) as {id, location, dead lock key or null}, by id, and the
+     * fenced rows' keys. The locks are read after the rows (pg_locks is not part of the statement's snapshot) and a
+     * row names a key only once it is locked, so a key found not held here was held and is gone: its collector
+     * died (or lost its connection) and never takes that key again.
+     */
+    private Collectors collectors(Connection c, Instant now) throws SQLException {
         final List<String[]> live = new ArrayList<>();
+        final java.util.Map<Integer, Instant> fenced = new java.util.HashMap<>();
         try (PreparedStatement ps = c.prepareStatement("SELECT id, location, CASE WHEN lock_key IS NULL OR "
-            + lockHeld("lock_key") + " THEN NULL ELSE lock_key END FROM " + UptimeSchema.MONITOR_COLLECTORS
-            + " WHERE expires_at > ?")) {
+            + lockHeld("lock_key") + " THEN NULL ELSE lock_key END, fenced_at IS NOT NULL, lock_key, expires_at FROM "
+            + UptimeSchema.MONITOR_COLLECTORS + " WHERE expires_at > ? OR fenced_at IS NOT NULL")) {
             timeout(ps);
             ps.setTimestamp(1, Timestamp.from(now));
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
-                    live.add(new String[] {rs.getString(1), rs.getString(2), rs.getString(3)});
+                    if (rs.getBoolean(4)) {
+                        final Integer key = (Integer) rs.getObject(5);
+                        if (key != null) {
+                            fenced.put(key, rs.getTimestamp(6).toInstant());
+                        }
+                    } else {
+                        live.add(new String[] {rs.getString(1), rs.getString(2), rs.getString(3)});
+                    }
                 }
             }
         }
         // In Java, not SQL: the rank must not depend on the database's collation.
         live.sort(java.util.Comparator.comparing(l -> l[0]));
-        return live;
+        return new Collectors(live, fenced);
     }
 
-    private Set<Key> renew(Connection c, Instant expires) throws SQLException {
+    /**
+     * The leases this collector holds. While its row is renewed unfenced under its key and its lock is held, no
+     * other collector may take them, so they are the ones it knows; a count (a read of
+     * {@code monitor_leases_holder_idx}, no write) guards against a lease changed behind its back (by hand, or a
+     * claim committed whose answer was lost): when it disagrees, or after a failed round, the names are read.
+     */
+    private Set<Key> mine(Connection c) throws SQLException {
+        if (!verify) {
+            try (PreparedStatement ps = c.prepareStatement("SELECT count(*) FROM " + UptimeSchema.MONITOR_LEASES
+                + " WHERE holder = ?")) {
+                timeout(ps);
+                ps.setString(1, collectorId);
+                try (ResultSet rs = ps.executeQuery()) {
+                    rs.next();
+                    if (rs.getLong(1) == held.size()) {
+                        final Set<Key> out = new HashSet<>();
+                        for (java.util.Map.Entry<String, String> e : held.entrySet()) {
+                            out.add(new Key(e.getKey(), e.getValue()));
+                        }
+                        return out;
+                    }
+                }
+            }
+        }
         final Set<Key> out = new HashSet<>();
-        try (PreparedStatement ps = c.prepareStatement("UPDATE " + UptimeSchema.MONITOR_LEASES
-            + " SET expires_at = ? WHERE holder = ? AND holder_key = ? RETURNING monitor, location")) {
+        try (PreparedStatement ps = c.prepareStatement("SELECT monitor, location FROM " + UptimeSchema.MONITOR_LEASES
+            + " WHERE holder = ? AND holder_key = ?")) {
             timeout(ps);
-            ps.setTimestamp(1, Timestamp.from(expires));
-            ps.setString(2, collectorId);
-            ps.setInt(3, lockKey);
+            ps.setString(1, collectorId);
+            ps.setInt(2, lockKey);
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
                     out.add(new Key(rs.getString(1), rs.getString(2)));
                 }
             }
         }
+        verify = false;
         return out;
     }
 
@@ -743,12 +919,14 @@ public final class MonitorLeases {
     }
 
     /**
-     * Claims up to {@code most} leases among {@code wanted}: free ones, expired ones, and those claimed under a dead
-     * collector's key. Fills {@code uncheckedSince} for each (see {@link Listener#acquired(Set, java.util.Map)}).
+     * Claims up to {@code most} leases among {@code wanted}: free ones, those claimed under a dead or fenced
+     * collector's key ({@code takeable}), and (from before schema step 127) those whose own expiry has passed. Fills
+     * {@code uncheckedSince} for each (see {@link Listener#acquired(Set, java.util.Map)}).
      */
     private Set<String> claim(Connection c, Collection<String> wanted, String leaseLocation, int most, Instant now,
-                              Instant expires, List<Integer> deadKeys, Instant deadSeenAt,
-                              java.util.Map<String, Instant> uncheckedSince) throws SQLException {
+                              List<Integer> takeable, List<Integer> deadKeys, Instant deadSeenAt,
+                              java.util.Map<Integer, Instant> fenced, java.util.Map<String, Instant> uncheckedSince)
+        throws SQLException {
         final java.sql.Array names = c.createArrayOf("text", wanted.toArray());
         // Lease rows are made on demand (monitors created with SQL get one too); a monitor deleted meanwhile
         // simply is not found.
@@ -762,31 +940,32 @@ public final class MonitorLeases {
         }
         final Set<String> out = new HashSet<>();
         // SKIP LOCKED: rows another collector is claiming right now are left to it. The condition is checked again
-        // on the row as locked, so a lease claimed and committed meanwhile is not taken; a dead key never comes
-        // back (a collector that lost its lock takes a new key), so the list of dead keys cannot go stale.
+        // on the row as locked, so a lease claimed and committed meanwhile is not taken: it names a new, live key,
+        // never one in the list. A dead key never comes back, and a fenced one neither (a collector that lost its
+        // lock or was fenced takes a new key), so the list cannot go stale. Claimed leases have no expiry of their
+        // own ('infinity'): they are held while their holder is live.
         try (PreparedStatement ps = c.prepareStatement("WITH free AS (SELECT monitor, location, holder, holder_key, "
             + "expires_at, released_at FROM " + UptimeSchema.MONITOR_LEASES + " WHERE monitor = ANY(?) AND "
             + "location = ? AND (holder IS NULL OR expires_at <= ? OR holder_key = ANY(?)) ORDER BY monitor LIMIT ? "
             + "FOR UPDATE SKIP LOCKED) UPDATE " + UptimeSchema.MONITOR_LEASES + " l SET holder = ?, holder_key = ?, "
-            + "expires_at = ?, acquired_at = ?, released_at = NULL FROM free WHERE l.monitor = free.monitor AND "
-            + "l.location = free.location RETURNING l.monitor, free.holder, free.holder_key, free.expires_at, "
+            + "expires_at = 'infinity', acquired_at = ?, released_at = NULL FROM free WHERE l.monitor = free.monitor "
+            + "AND l.location = free.location RETURNING l.monitor, free.holder, free.holder_key, free.expires_at, "
             + "free.released_at")) {
             timeout(ps);
             ps.setArray(1, names);
             ps.setString(2, leaseLocation);
             ps.setTimestamp(3, Timestamp.from(now));
-            ps.setArray(4, c.createArrayOf("integer", deadKeys.toArray()));
+            ps.setArray(4, c.createArrayOf("integer", takeable.toArray()));
             ps.setInt(5, most);
             ps.setString(6, collectorId);
             ps.setInt(7, lockKey);
-            ps.setTimestamp(8, Timestamp.from(expires));
-            ps.setTimestamp(9, Timestamp.from(now));
+            ps.setTimestamp(8, Timestamp.from(now));
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
                     final String monitor = rs.getString(1);
                     out.add(monitor);
                     final Instant since = uncheckedSince(rs.getString(2), (Integer) rs.getObject(3),
-                        rs.getTimestamp(4), rs.getTimestamp(5), now, deadKeys, deadSeenAt);
+                        rs.getTimestamp(4), rs.getTimestamp(5), now, deadKeys, deadSeenAt, fenced);
                     if (since != null) {
                         uncheckedSince.put(monitor, since);
                     }
@@ -798,17 +977,20 @@ public final class MonitorLeases {
 
     /**
      * From when the previous holder of a lease certainly did not check its monitor any more: when it freed the lease
-     * (it had stopped first), when its trust in an expired lease ended ({@code expires_at - ttl/4}, the holder's
-     * rule, same TTL), or when this collector saw its lock gone (it was dead by then); never held: {@link
-     * Instant#MIN}; null when unknown.
+     * (it had stopped first), when its trust ended (its row's last expiry - ttl/4, the holder's rule, same TTL) for
+     * a fenced holder, or a lease that expired on its own (from before step 127), or when this collector saw its
+     * lock gone (it was dead by then); never held: {@link Instant#MIN}; null when unknown.
      */
     private Instant uncheckedSince(String holder, Integer holderKey, Timestamp expiresAt, Timestamp releasedAt,
-                                   Instant now, List<Integer> deadKeys, Instant deadSeenAt) {
+                                   Instant now, List<Integer> deadKeys, Instant deadSeenAt,
+                                   java.util.Map<Integer, Instant> fenced) {
         if (holder == null) {
             return releasedAt != null ? releasedAt.toInstant() : Instant.MIN;
         }
         Instant since = null;
-        if (expiresAt != null && !expiresAt.toInstant().isAfter(now)) {
+        if (holderKey != null && fenced.containsKey(holderKey)) {
+            since = fenced.get(holderKey).minus(ttl.dividedBy(4));
+        } else if (expiresAt != null && !expiresAt.toInstant().isAfter(now)) {
             since = expiresAt.toInstant().minus(ttl.dividedBy(4));
         }
         if (holderKey != null && deadKeys.contains(holderKey) && (since == null || deadSeenAt.isBefore(since))) {

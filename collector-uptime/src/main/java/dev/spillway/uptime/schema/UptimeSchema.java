@@ -6,7 +6,7 @@ import java.util.List;
 
 /**
  * The uptime module's DDL: monitors, their state and the transitions log (schema steps 100-199), monitor leases
- * shared by several collectors (102; liveness locks 126), locations and quorum (110), parents (123), heartbeat services (201; 200 is the alerting module's outbox, from the time
+ * shared by several collectors (102; liveness locks 126; leases held while the holder is live 127), locations and quorum (110), parents (123), heartbeat services (201; 200 is the alerting module's outbox, from the time
  * both lived in one range).
  */
 public final class UptimeSchema {
@@ -214,6 +214,13 @@ public final class UptimeSchema {
                     // When the last holder freed the lease (it had stopped checking by then): the next holder
                     // checks at once if a due time passed since.
                     "ALTER TABLE " + MONITOR_LEASES + " ADD COLUMN IF NOT EXISTS released_at timestamptz"),
+                Migration.sql(127, "monitor leases valid while their holder is live",
+                    // A lease is held while its holder is live: a lease round renews only the collector's own row,
+                    // not every lease row. A collector that takes over from a holder whose row expired first marks
+                    // that row fenced (fenced_at); the holder's next heartbeat, conditional on not being fenced,
+                    // fails and it starts over under a new key. A fenced row never counts as live again. Lease rows
+                    // claimed from now on carry expires_at = 'infinity' (no expiry of their own).
+                    "ALTER TABLE " + MONITOR_COLLECTORS + " ADD COLUMN IF NOT EXISTS fenced_at timestamptz"),
                 Migration.sql(201, "heartbeat services",
                     // state: 'new' (registered, never pinged: silently unavailable), 'up' or 'down'.
                     // alert_after = last_ping + timeout + grace, precomputed so the flip loop is one index scan.

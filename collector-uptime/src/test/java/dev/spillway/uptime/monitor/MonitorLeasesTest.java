@@ -494,6 +494,158 @@ class MonitorLeasesTest {
         assertTrue(fromNone(a), "a's trust has run out");
     }
 
+    private static String queryString(String sql) {
+        try (Connection c = ds.getConnection(); java.sql.Statement st = c.createStatement();
+             java.sql.ResultSet rs = st.executeQuery(sql)) {
+            assertTrue(rs.next(), "a row from " + sql);
+            return rs.getString(1);
+        } catch (SQLException e) {
+            throw new IllegalStateException("failed: " + sql, e);
+        }
+    }
+
+    /** The lease rows' versions: a row written in any way gets a new xmin. */
+    private static String leaseRowVersions() {
+        return queryString("SELECT coalesce(md5(string_agg(monitor || ':' || xmin::text, ',' ORDER BY monitor)), "
+            + "'') FROM monitor_leases");
+    }
+
+    private static String rowVersion(Member m) {
+        return queryString("SELECT xmin::text FROM monitor_collectors WHERE id = '" + m.leases.collectorId() + "'");
+    }
+
+    /**
+     * The cost of a round does not grow with the leases held: with 10,000 monitors shared by two collectors, settled
+     * rounds (clock moving, trust renewed each time) write each collector's own heartbeat row and not one lease row.
+     * (Before: every round rewrote every lease row its collector held, 40,000 row updates a second at 100,000
+     * monitors and the default TTL.)
+     */
+    @Test
+    void aRoundWithManyLeasesWritesOnlyTheCollectorsOwnRow() throws SQLException {
+        db.execute("INSERT INTO monitors (name, url) SELECT 'big' || i, 'http://127.0.0.1:1/' "
+            + "FROM generate_series(0, 9999) i");
+        final Set<String> many = new TreeSet<>(all());
+        for (int i = 0; i < 10_000; i++) {
+            many.add("big" + i);
+        }
+        final Member a = new Member("a");
+        final Member b = new Member("b");
+        for (int i = 0; i < 3; i++) {
+            a.round(many);
+            b.round(many);
+        }
+        assertEquals(many.size() / 2, a.leases.held().size());
+        assertEquals(many.size() / 2, b.leases.held().size());
+        final String leases = leaseRowVersions();
+        for (int i = 0; i < 8; i++) {
+            final String aRow = rowVersion(a);
+            final String bRow = rowVersion(b);
+            clock.advance(TTL.dividedBy(4));
+            final MonitorLeases.Round ra = a.round(many);
+            final MonitorLeases.Round rb = b.round(many);
+            assertTrue(ra.acquired().isEmpty() && ra.released().isEmpty() && rb.acquired().isEmpty()
+                && rb.released().isEmpty(), "settled: " + ra + " " + rb);
+            assertFalse(aRow.equals(rowVersion(a)), "a's heartbeat row renewed");
+            assertFalse(bRow.equals(rowVersion(b)), "b's heartbeat row renewed");
+            assertEquals(leases, leaseRowVersions(), "round " + i + ": no lease row written");
+        }
+        // Eight rounds of TTL/4: twice the TTL has passed since any lease row was written, and every lease is
+        // trusted, held in the database, and the other collector's live one.
+        assertTrue(a.leases.held().stream().allMatch(a.leases::holds), "a trusts all its leases");
+        assertTrue(b.leases.held().stream().allMatch(b.leases::holds), "b trusts all its leases");
+        assertEquals(many.size() / 2, db.queryLong("SELECT count(*) FROM monitor_leases WHERE holder = 'a'"));
+        assertEquals(many.size() / 2, db.queryLong("SELECT count(*) FROM monitor_leases WHERE holder = 'b'"));
+    }
+
+    /**
+     * The rule when a collector's row expires: whoever takes its leases first marks its row fenced, and the
+     * collector, back, finds its heartbeat refused, drops every lease locally (its listener told to stop, no lease
+     * trusted) and starts over under a new key, as after a lost lock. Its monitors are never trusted by both.
+     */
+    @Test
+    void aStalledCollectorWhoseRowExpiredIsFencedAndDropsItsLeasesWhenItComesBack() throws SQLException {
+        final Member a = new Member("a");
+        final Member b = new Member("b");
+        settle(a, b);
+        final Set<String> fromB = b.leases.held();
+        final int oldKey = b.leases.lockKey();
+        for (int i = 0; i < 5; i++) {
+            clock.advance(TTL.dividedBy(4));
+            a.round();
+            for (String m : fromB) {
+                assertFalse(a.leases.holds(m) && b.leases.holds(m), m + " trusted by both");
+            }
+        }
+        assertEquals(N, a.leases.held().size(), "a took b's leases after b's row expired");
+        assertEquals(1, db.queryLong("SELECT count(*) FROM monitor_collectors WHERE id = 'b' AND fenced_at IS NOT "
+            + "NULL"), "b's row is fenced");
+        assertEquals(1, a.leases.liveCollectors(), "a fenced row is not live");
+        assertEquals(fromB, b.leases.held(), "b, stalled, has not noticed yet");
+        assertTrue(fromB.stream().noneMatch(b.leases::holds), "but its trust ran out before a took them");
+        final MonitorLeases.Round r = b.round();
+        assertEquals(fromB, r.released(), "b drops them");
+        assertTrue(b.checking.isEmpty(), "b's listener told to stop them all");
+        assertTrue(r.acquired().isEmpty(), "a's leases are live: none taken back");
+        assertTrue(fromB.stream().noneMatch(b.leases::holds), "none trusted");
+        assertTrue(b.leases.lockKey() != oldKey, "b starts over under a new key");
+        assertEquals(0, db.queryLong("SELECT count(*) FROM monitor_collectors WHERE fenced_at IS NOT NULL"),
+            "b's row written afresh");
+        assertFalse(a.leases.checkLiveness(a), "b's old key gone with its fenced row: not a new death");
+        a.round();
+        b.round();
+        assertPartition(true, a, b);
+        assertEquals(5, b.leases.held().size(), "b back to its share");
+    }
+
+    /**
+     * A row that expired without anyone fencing it (every collector stalled, or a collector alone) is renewed: no
+     * lease can have been taken (taking needs the fence first), so the collector keeps them, trusted again, under
+     * the same key, without writing a lease row.
+     */
+    @Test
+    void aRowThatExpiredUnseenIsRenewedAndItsLeasesKept() throws SQLException {
+        final Member a = new Member("a");
+        settle(a);
+        final int key = a.leases.lockKey();
+        final String leases = leaseRowVersions();
+        clock.advance(TTL.multipliedBy(3));
+        assertTrue(a.leases.held().stream().noneMatch(a.leases::holds), "trust ran out");
+        final MonitorLeases.Round r = a.round();
+        assertTrue(r.acquired().isEmpty() && r.released().isEmpty(), r.toString());
+        assertEquals(key, a.leases.lockKey());
+        assertTrue(a.leases.held().stream().allMatch(a.leases::holds), "trusted again");
+        assertEquals(N, a.leases.held().size());
+        assertEquals(leases, leaseRowVersions(), "no lease row written");
+    }
+
+    /**
+     * A fenced collector that never comes back: its row is deleted {@code KEEP_DEAD} after it expired and the
+     * leases still recorded under it (monitors no live collector wanted meanwhile, here paused) are freed with it.
+     */
+    @Test
+    void aFencedRowDeletedAfterAnHourFreesTheLeasesLeftUnderIt() throws SQLException {
+        final Member a = new Member("a");
+        final Member b = new Member("b");
+        settle(a, b);
+        final Set<String> fromB = b.leases.held();
+        final Set<String> others = all();
+        others.removeAll(fromB);
+        clock.advance(TTL.plusSeconds(1));
+        a.round(others); // b's monitors paused meanwhile: a fences b but has no use for its leases
+        assertEquals(1, db.queryLong("SELECT count(*) FROM monitor_collectors WHERE id = 'b' AND fenced_at IS NOT "
+            + "NULL"));
+        assertEquals(fromB.size(), db.queryLong("SELECT count(*) FROM monitor_leases WHERE holder = 'b'"));
+        clock.advance(MonitorLeases.KEEP_DEAD.plusSeconds(1));
+        a.round(others);
+        assertEquals(0, db.queryLong("SELECT count(*) FROM monitor_collectors WHERE id = 'b'"), "deleted");
+        assertEquals(0, db.queryLong("SELECT count(*) FROM monitor_leases WHERE holder = 'b'"), "its leases freed");
+        final MonitorLeases.Round r = a.round(); // resumed
+        assertEquals(fromB, r.acquired());
+        assertEquals(MonitorLeases.KEEP_DEAD.plusSeconds(1).plus(TTL).plusSeconds(1),
+            Duration.between(Instant.parse("2026-03-01T00:00:00Z"), a.uncheckedSince.get(fromB.iterator().next())),
+            "unchecked since they were freed");
+    }
+
     private static boolean fromNone(Member m) {
         return m.leases.held().stream().noneMatch(m.leases::holds);
     }
