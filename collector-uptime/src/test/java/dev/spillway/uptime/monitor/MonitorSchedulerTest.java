@@ -91,15 +91,17 @@ class MonitorSchedulerTest {
 
     @Test
     void monitorsLoadedAtStartAndAddedLaterFireOnTheirGridPointsOfTheInjectedClock() throws Exception {
-        // The injected wall clock is placed so that "a" is due ~0.5 s after it is scheduled; every other monitor
-        // loaded with it is due where its phase puts it (here: at least 20 s later).
+        // The injected wall clock is placed so that "a" is due ~5 s after it is scheduled; every other monitor
+        // loaded with it is due where its phase puts it (here: at least 30 s later). The lead is generous because
+        // the scheduler waits in real time: with 0.5 s a loaded machine's setup passed "a"'s point (it then fired a
+        // minute later, after one of the others).
         final long now = System.nanoTime();
         final long base = Instant.parse("2026-12-07T10:00:00Z").getEpochSecond() * 1_000_000_000L;
-        final long wallNow = base + Math.floorMod(MonitorScheduler.phase("a", MINUTE) - 500_000_000L - base, MINUTE);
+        final long wallNow = base + Math.floorMod(MonitorScheduler.phase("a", MINUTE) - 5_000_000_000L - base, MINUTE);
         final ShiftedClock clock = new ShiftedClock(wallNow - now);
         final List<String> loaded = new java.util.ArrayList<>(List.of("a"));
         for (int i = 0; loaded.size() < 50; i++) {
-            if (MonitorScheduler.untilNext("b" + i, MINUTE, wallNow) > TimeUnit.SECONDS.toNanos(20)) {
+            if (MonitorScheduler.untilNext("b" + i, MINUTE, wallNow) > TimeUnit.SECONDS.toNanos(30)) {
                 loaded.add("b" + i);
             }
         }
@@ -110,26 +112,26 @@ class MonitorSchedulerTest {
             return true;
         }, new SimpleMeterRegistry(), clock)) {
             loaded.forEach(n -> s.upsert(spec(n)));
-            final Fired first = fired.poll(20, TimeUnit.SECONDS);
+            final Fired first = fired.poll(25, TimeUnit.SECONDS);
             assertNotNull(first, "a is checked");
             assertEquals("a", first.name(), "not a storm: only the monitor whose grid point came fired");
             assertOnGrid(first, clock);
 
-            // A lease acquired later: a monitor whose grid point is 0.5-1.5 s ahead of the moment it is added.
+            // A lease acquired later: a monitor whose grid point is 3-4 s ahead of the moment it is added.
             final long addedAt = System.nanoTime();
             String later = null;
             for (int i = 0; later == null; i++) {
                 final long until = MonitorScheduler.untilNext("c" + i, MINUTE, addedAt + clock.offset);
-                if (until > 500_000_000L && until < 1_500_000_000L) {
+                if (until > 3_000_000_000L && until < 4_000_000_000L) {
                     later = "c" + i;
                 }
             }
             s.upsert(spec(later));
-            final Fired second = fired.poll(20, TimeUnit.SECONDS);
+            final Fired second = fired.poll(25, TimeUnit.SECONDS);
             assertNotNull(second, "the monitor added later is checked");
             assertEquals(later, second.name());
             assertOnGrid(second, clock);
-            assertTrue(second.deadline() - addedAt > 400_000_000L,
+            assertTrue(second.deadline() - addedAt > 2_500_000_000L,
                 "due at its grid point, not when it was added: " + (second.deadline() - addedAt) + " ns after");
             assertEquals(2, s.ticks(), "the 49 others are not due yet");
         }
