@@ -145,6 +145,21 @@ public final class BenchDatabase implements AutoCloseable {
     }
 
     /** Runs statements in autocommit mode. */
+    /**
+     * Drops the events table {@code table} in whichever layout a step left it (a table of rows, or the blocks
+     * layout's view with its two tables) and its ledger, so the next step creates it afresh. {@code table} is one of
+     * the harness's constant names, never input.
+     */
+    public void dropEventsTable(String table) throws SQLException {
+        if (!table.matches("[a-z_]+")) {
+            throw new IllegalArgumentException("not a plain table name: " + table);
+        }
+        execute("DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_class WHERE relname = '" + table + "' AND relkind = 'v') "
+                + "THEN EXECUTE 'DROP VIEW " + table + " CASCADE'; END IF; END $$",
+            "DROP TABLE IF EXISTS " + table + " CASCADE", "DROP TABLE IF EXISTS " + table + "_blocks CASCADE",
+            "DROP TABLE IF EXISTS " + table + "_rows CASCADE", "DROP TABLE IF EXISTS " + table + "_batches CASCADE");
+    }
+
     public void execute(String... sql) throws SQLException {
         try (Connection c = connect(); Statement st = c.createStatement()) {
             for (String s : sql) {

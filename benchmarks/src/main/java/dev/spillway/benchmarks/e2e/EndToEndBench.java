@@ -781,7 +781,7 @@ public final class EndToEndBench {
 
     /** Drops the table and its ledger, and lets the sink create them again with {@code mode}'s indexes. */
     private TimescaleSink freshTable(IndexMode mode, int poolSize) throws SQLException {
-        db.execute("DROP TABLE IF EXISTS " + TABLE + " CASCADE", "DROP TABLE IF EXISTS " + TABLE + "_batches CASCADE");
+        db.dropEventsTable(TABLE);
         // The rows layout: the library is measured against raw COPY of rows into the same table.
         final TimescaleSink sink = TimescaleSink.builder()
             .storageLayout(dev.spillway.telemetry.timescale.StorageLayout.ROWS)

@@ -178,7 +178,7 @@ public final class JetStreamBench {
     }
 
     private TimescaleSink freshTable() throws Exception {
-        db.execute("DROP TABLE IF EXISTS " + TABLE + " CASCADE", "DROP TABLE IF EXISTS " + TABLE + "_batches CASCADE");
+        db.dropEventsTable(TABLE);
         final TimescaleSink sink = sink();
         db.checkpoint();
         return sink;
