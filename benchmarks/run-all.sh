@@ -72,6 +72,15 @@ CHECK_CMD="java -cp $JAR dev.spillway.benchmarks.monitor.CheckTypesBench --secon
 echo "+ $CHECK_CMD"
 { echo "# Check types: checks per second, one thread each"; echo; echo "\`$CHECK_CMD\`"; echo; echo '```';
   $CHECK_CMD 2>&1; echo '```'; } > "$OUT/check-types.md"
+# Issue #24: monitors at scale: 100,000 HTTP monitors at 60 s and 10,000 at 30 s of which 3,000 never answer, each
+# beside an empty check loop at the same rate (EmptyCheckLoop: the timer wheel and pool with no work) (~15 min;
+# --quick: 1,000 monitors at 10 s, ~2 min).
+MON_OPTS="--scenarios 100000@60s,10000@30s/3000hang --windows 2"
+if [[ -n "$QUICK" ]]; then MON_OPTS="--scenarios 1000@10s,1000@10s/300hang --windows 1"; fi
+MON_CMD="java -Xmx2g -cp $JAR dev.spillway.benchmarks.monitor.MonitorBench $MON_OPTS --out $OUT"
+echo "+ $MON_CMD"
+$MON_CMD > benchmarks/target/monitors.log 2>&1
+test -f "$OUT/monitors.md"
 
 {
   echo "# Spillway benchmark results"
@@ -98,5 +107,7 @@ echo "+ $CHECK_CMD"
   sed -e 's/^## /### /' -e t -e 's/^# /## /' "$OUT/check-types.md"
   echo
   sed -e 's/^## /### /' -e t -e 's/^# /## /' "$OUT/compaction.md"
+  echo
+  sed -e 's/^## /### /' -e t -e 's/^# /## /' "$OUT/monitors.md"
 } > "$OUT/RESULTS.md"
 echo "wrote $OUT/RESULTS.md in ${SECONDS} s"

@@ -64,7 +64,8 @@ public final class MonitorBench {
                   double p50, double p99, double max, long skipped, long failures, double heapMiB,
                   double cpuMsPer1000, int maxInFlight, double queueWaitP99, double intervalP99Ms,
                   double intervalMaxMs, double healthyP50, double healthyP99, double healthyMax, double slowP50,
-                  double slowP99, double slowMax, double baselineHeapMiB, int threads, double rssMiB) {
+                  double slowP99, double slowMax, double baselineHeapMiB, int threads, double rssMiB,
+                  EmptyCheckLoop.Result empty) {
 
         /** Heap after GC over the heap after GC before the collector started, per monitor (KiB). */
         double kibPerMonitor() {
@@ -89,7 +90,14 @@ public final class MonitorBench {
         final List<Result> results = new ArrayList<>();
         try (LatencyTarget target = new LatencyTarget(latency)) {
             for (String s : scenarios.split(",")) {
-                final Result r = run(Scenario.parse(s.trim()), target, windows);
+                final Scenario sc = Scenario.parse(s.trim());
+                // The same run's floor: as many empty checks on the same kind of timer and pool, same window.
+                log("%s: baseline, an empty check loop at the same rate", sc);
+                final EmptyCheckLoop.Result empty = EmptyCheckLoop.run(sc.monitors, sc.intervalSeconds,
+                    (int) Math.round(windows * sc.intervalSeconds));
+                log("%s: empty check loop %.1f checks/s, lateness p50 %.2f ms p99 %.2f ms max %.2f ms", sc,
+                    empty.checksPerSecond(), empty.p50Ms(), empty.p99Ms(), empty.maxMs());
+                final Result r = run(sc, target, windows, empty);
                 results.add(r);
                 log("%s: %.0f checks/s of %.0f demanded, lateness p50 %.1f ms p99 %.1f ms max %.1f ms (healthy lane "
                         + "p99 %.1f max %.1f, slow lane p99 %.1f max %.1f), skipped %d, heap %.0f MiB (%.0f before start, "
@@ -105,7 +113,8 @@ public final class MonitorBench {
         log("wrote %s", out.resolve("monitors.md"));
     }
 
-    private static Result run(Scenario sc, LatencyTarget target, double windows) throws Exception {
+    private static Result run(Scenario sc, LatencyTarget target, double windows, EmptyCheckLoop.Result empty)
+            throws Exception {
         final Path dataDir = Files.createTempDirectory("spillway-monitor-bench");
         final String[] args = {"--data-dir", dataDir.toString(), "--db-port", "0", "--http", "127.0.0.1:0",
             "--max-series", "1000000", "--monitor-reload-interval", "1d"};
@@ -174,7 +183,7 @@ public final class MonitorBench {
                 gaps.length == 0 ? Double.NaN : gaps[gaps.length - 1] / 1e6,
                 after.healthyLatenessP50Ms(), after.healthyLatenessP99Ms(), after.healthyLatenessMaxMs(),
                 after.slowLatenessP50Ms(), after.slowLatenessP99Ms(), after.slowLatenessMaxMs(), baselineHeap, threads,
-                rss);
+                rss, empty);
         } finally {
             deleteTree(dataDir);
         }
@@ -248,7 +257,9 @@ public final class MonitorBench {
         sb.append(String.format(Locale.ROOT, "- window: %.1f intervals after warm-up; lateness from the scheduler's "
             + "timer (due time to check start, queue wait included; last ~2 min); healthy interval = time between "
             + "consecutive hits of one monitor at the target; CPU = this JVM minus the target's thread, per 1,000 "
-            + "checks%n", windows));
+            + "checks; baseline = `EmptyCheckLoop` before the scenario: the same number of timers at the same interval on "
+            + "the scheduler's timer wheel, handed to 500 threads that do nothing (the floor under the lateness)%n",
+            windows));
         sb.append("- machine: ").append(Runtime.getRuntime().availableProcessors()).append(" cores, JDK ")
             .append(System.getProperty("java.version")).append(", max heap ")
             .append(Runtime.getRuntime().maxMemory() / 1048576).append(" MiB\n\n");
@@ -256,15 +267,18 @@ public final class MonitorBench {
             + "| healthy lane p50 ms | p99 ms | max ms | slow lane p50 ms | p99 ms | max ms "
             + "| skipped ticks | failed checks | max in flight | queue wait p99 ms | heap after GC MiB | before start MiB "
             + "| KiB per monitor | threads | RSS MiB "
-            + "| CPU ms / 1,000 checks | healthy interval p99 ms | max ms |\n");
-        sb.append("| --- |" + " ---: |".repeat(24) + "\n");
+            + "| CPU ms / 1,000 checks | healthy interval p99 ms | max ms "
+            + "| baseline: empty check loop checks/s | its lateness p50 ms | p99 ms | max ms |\n");
+        sb.append("| --- |" + " ---: |".repeat(28) + "\n");
         for (Result r : results) {
             sb.append(String.format(Locale.ROOT, "| %s | %.0f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f "
-                    + "| %.1f | %.1f | %.1f | %d | %d | %d | %.1f | %.0f | %.0f | %.2f | %d | %.0f | %.0f | %.0f | %.0f |%n",
+                    + "| %.1f | %.1f | %.1f | %d | %d | %d | %.1f | %.0f | %.0f | %.2f | %d | %.0f | %.0f | %.0f | %.0f "
+                    + "| %.1f | %.2f | %.2f | %.2f |%n",
                 r.scenario, r.warmupSeconds, r.demandedPerSecond, r.checksPerSecond, r.p50, r.p99, r.max,
                 r.healthyP50, r.healthyP99, r.healthyMax, r.slowP50, r.slowP99, r.slowMax, r.skipped, r.failures,
                 r.maxInFlight, r.queueWaitP99, r.heapMiB, r.baselineHeapMiB, r.kibPerMonitor(), r.threads, r.rssMiB,
-                r.cpuMsPer1000, r.intervalP99Ms, r.intervalMaxMs));
+                r.cpuMsPer1000, r.intervalP99Ms, r.intervalMaxMs, r.empty.checksPerSecond(), r.empty.p50Ms(),
+                r.empty.p99Ms(), r.empty.maxMs()));
         }
         return sb.toString();
     }
