@@ -65,7 +65,7 @@ public final class MonitorBench {
                   double cpuMsPer1000, int maxInFlight, double queueWaitP99, double intervalP99Ms,
                   double intervalMaxMs, double healthyP50, double healthyP99, double healthyMax, double slowP50,
                   double slowP99, double slowMax, double baselineHeapMiB, int threads, double rssMiB,
-                  EmptyCheckLoop.Result empty) {
+                  EmptyCheckLoop.Result empty, long shortGaps, double served) {
 
         /** Heap after GC over the heap after GC before the collector started, per monitor (KiB). */
         double kibPerMonitor() {
@@ -102,10 +102,11 @@ public final class MonitorBench {
                 log("%s: %.0f checks/s of %.0f demanded, lateness p50 %.1f ms p99 %.1f ms max %.1f ms (healthy lane "
                         + "p99 %.1f max %.1f, slow lane p99 %.1f max %.1f), skipped %d, heap %.0f MiB (%.0f before start, "
                         + "%.2f KiB per monitor), %d threads, RSS %.0f MiB, CPU %.0f ms per 1,000 checks, healthy "
-                        + "interval p99 %.0f ms max %.0f ms",
+                        + "interval p99 %.0f ms max %.0f ms, target hits %.1f/s, %d hits less than half an interval "
+                        + "after the monitor's previous",
                     r.scenario, r.checksPerSecond, r.demandedPerSecond, r.p50, r.p99, r.max, r.healthyP99, r.healthyMax,
                     r.slowP99, r.slowMax, r.skipped, r.heapMiB, r.baselineHeapMiB, r.kibPerMonitor(), r.threads,
-                    r.rssMiB, r.cpuMsPer1000, r.intervalP99Ms, r.intervalMaxMs);
+                    r.rssMiB, r.cpuMsPer1000, r.intervalP99Ms, r.intervalMaxMs, r.served, r.shortGaps);
             }
         }
         Files.createDirectories(out);
@@ -166,8 +167,18 @@ public final class MonitorBench {
             final long t0 = System.nanoTime();
             log("%s: warm-up done after %.0f s; measuring %.1f intervals", sc, warmup, windows);
             target.recordIntervals();
+            final long servedBefore = target.served();
             pause((long) (windows * sc.intervalSeconds * 1000));
             final long[] gaps = target.intervals();
+            final long served = target.served() - servedBefore;
+            // A monitor hit twice within half its interval: a doubled check the interval p99 would not show.
+            final long halfInterval = TimeUnit.SECONDS.toNanos(sc.intervalSeconds) / 2;
+            long shortGaps = 0;
+            for (long g : gaps) {
+                if (g < halfInterval) {
+                    shortGaps++;
+                }
+            }
             final double seconds = (System.nanoTime() - t0) / 1e9;
             final MonitorStatus after = c.uptime().monitors().status();
             final long cpu = cpuNanos() - cpuBefore;
@@ -183,7 +194,7 @@ public final class MonitorBench {
                 gaps.length == 0 ? Double.NaN : gaps[gaps.length - 1] / 1e6,
                 after.healthyLatenessP50Ms(), after.healthyLatenessP99Ms(), after.healthyLatenessMaxMs(),
                 after.slowLatenessP50Ms(), after.slowLatenessP99Ms(), after.slowLatenessMaxMs(), baselineHeap, threads,
-                rss, empty);
+                rss, empty, shortGaps, served / seconds);
         } finally {
             deleteTree(dataDir);
         }
@@ -268,17 +279,18 @@ public final class MonitorBench {
             + "| skipped ticks | failed checks | max in flight | queue wait p99 ms | heap after GC MiB | before start MiB "
             + "| KiB per monitor | threads | RSS MiB "
             + "| CPU ms / 1,000 checks | healthy interval p99 ms | max ms "
-            + "| baseline: empty check loop checks/s | its lateness p50 ms | p99 ms | max ms |\n");
-        sb.append("| --- |" + " ---: |".repeat(28) + "\n");
+            + "| baseline: empty check loop checks/s | its lateness p50 ms | p99 ms | max ms "
+            + "| target hits/s | hits < half an interval apart |\n");
+        sb.append("| --- |" + " ---: |".repeat(30) + "\n");
         for (Result r : results) {
             sb.append(String.format(Locale.ROOT, "| %s | %.0f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f "
                     + "| %.1f | %.1f | %.1f | %d | %d | %d | %.1f | %.0f | %.0f | %.2f | %d | %.0f | %.0f | %.0f | %.0f "
-                    + "| %.1f | %.2f | %.2f | %.2f |%n",
+                    + "| %.1f | %.2f | %.2f | %.2f | %.1f | %d |%n",
                 r.scenario, r.warmupSeconds, r.demandedPerSecond, r.checksPerSecond, r.p50, r.p99, r.max,
                 r.healthyP50, r.healthyP99, r.healthyMax, r.slowP50, r.slowP99, r.slowMax, r.skipped, r.failures,
                 r.maxInFlight, r.queueWaitP99, r.heapMiB, r.baselineHeapMiB, r.kibPerMonitor(), r.threads, r.rssMiB,
                 r.cpuMsPer1000, r.intervalP99Ms, r.intervalMaxMs, r.empty.checksPerSecond(), r.empty.p50Ms(),
-                r.empty.p99Ms(), r.empty.maxMs()));
+                r.empty.p99Ms(), r.empty.maxMs(), r.served, r.shortGaps));
         }
         return sb.toString();
     }
