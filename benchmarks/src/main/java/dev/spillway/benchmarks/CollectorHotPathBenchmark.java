@@ -52,6 +52,14 @@ public class CollectorHotPathBenchmark {
     @Param({"current", "before"})
     public String impl;
 
+    /**
+     * {@code telegraf}: issue #14's body (cpu/mem/disk, 3-5 tags, 17-digit floats). {@code sensor}: issue #25's
+     * IngestRace workload ({@code sensor,host=h0042,site=s42 value=<v> <ns>}, one line per series of 1,000, half
+     * 2-decimal and half 17-digit floats), built as {@code LineLoad} builds it.
+     */
+    @Param({"telegraf", "sensor"})
+    public String body;
+
     private byte[] bytes;
     private LineProtocolParser parser;
     private CurrentHandler current;
@@ -60,7 +68,8 @@ public class CollectorHotPathBenchmark {
 
     @Setup(Level.Trial)
     public void setUp(Blackhole bh) {
-        bytes = LineProtocolParserBenchmark.telegrafBody().getBytes(StandardCharsets.UTF_8);
+        bytes = ("sensor".equals(body) ? sensorBody() : LineProtocolParserBenchmark.telegrafBody())
+            .getBytes(StandardCharsets.UTF_8);
         parser = new LineProtocolParser();
         current = new CurrentHandler(bh);
         beforeParser = new dev.spillway.benchmarks.baseline.LineProtocolParser();
@@ -76,7 +85,7 @@ public class CollectorHotPathBenchmark {
             throw new IllegalStateException("body does not resolve: " + lines + " lines, missing " + current.missing
                 + "/" + before.missing);
         }
-        System.out.printf("%n[%s] %d lines, %.1f bytes/line, %d series%n", impl, LINES, bytes.length / (double) LINES,
+        System.out.printf("%n[%s %s] %d lines, %.1f bytes/line, %d series%n", impl, body, LINES, bytes.length / (double) LINES,
             "current".equals(impl) ? current.index.size() : before.byKey.size());
     }
 
@@ -88,6 +97,26 @@ public class CollectorHotPathBenchmark {
         }
         return beforeParser.parse(bytes, 0, bytes.length, dev.spillway.benchmarks.baseline.Precision.NANOSECONDS, 0L,
             before);
+    }
+
+    /**
+     * Issue #25's lines as {@code LineLoad} style {@code sensor} writes them: {@code LINES} consecutive lines, so one
+     * per series, even series with 2-decimal values and odd ones with 17-digit floats, ns timestamps 1 us apart.
+     */
+    static String sensorBody() {
+        final java.util.SplittableRandom random = new java.util.SplittableRandom(14);
+        final StringBuilder sb = new StringBuilder(LINES * 64);
+        for (int s = 0; s < LINES; s++) {
+            sb.append("sensor,host=h").append(String.format(java.util.Locale.ROOT, "%04d", s)).append(",site=s")
+                .append(String.format(java.util.Locale.ROOT, "%02d", s % 50)).append(" value=");
+            if (s % 2 == 0) {
+                sb.append(String.format(java.util.Locale.ROOT, "%.2f", random.nextInt(100_000) / 100.0));
+            } else {
+                sb.append(random.nextDouble() * 100);
+            }
+            sb.append(' ').append(1_700_000_000_000_000_000L + s * 1_000L).append('\n');
+        }
+        return sb.toString();
     }
 
     /** What {@code LineIngestor} does per known line now. */

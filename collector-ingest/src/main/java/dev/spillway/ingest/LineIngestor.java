@@ -171,6 +171,7 @@ public final class LineIngestor {
             thread.parser.parse(buf, off, len, precision, nowNanos, body);
             parsed = body.pending.isEmpty() ? CompletableFuture.completedFuture(body.finish()) : body.resolvePending();
         } catch (RuntimeException | Error e) {
+            body.countEvents();
             if (attempt != null) {
                 attempt.finish(body.firstRing, body.lastRing);
             }
@@ -282,6 +283,9 @@ public final class LineIngestor {
         private int accepted;
         private int rejected;
         private long events;
+        private long refusedEvents;
+        private long eventsCounted;
+        private long refusedCounted;
         private long strings;
         private int firstBadLine;
         private String firstBadMessage;
@@ -372,7 +376,7 @@ public final class LineIngestor {
         }
 
         private boolean offer(long timestamp, Series s, short kind, double value) {
-            final long ring = producer.ingestClaimed(timestamp, s, kind, value);
+            final long ring = producer.claimUncounted(timestamp, s, kind, value);
             if (ring >= 0) {
                 events++;
                 if (firstRing < 0) {
@@ -381,8 +385,16 @@ public final class LineIngestor {
                 lastRing = Math.max(lastRing, ring);
                 return true;
             }
+            refusedEvents++;
             refused = true;
             return false;
+        }
+
+        /** Adds the events offered since the last call to the producer's counters (once per body, not per event). */
+        void countEvents() {
+            producer.count(events - eventsCounted, refusedEvents - refusedCounted);
+            eventsCounted = events;
+            refusedCounted = refusedEvents;
         }
 
         private List<String> tagsOf(ParsedPoint p) {
@@ -456,10 +468,15 @@ public final class LineIngestor {
             // event loop and needs no second executor that could refuse the task.
             return CompletableFuture.allOf(all.toArray(new CompletableFuture<?>[0])).handle((ignored, err) -> {
                 int k = 0;
-                for (PendingLine pl : pending) {
-                    final int from = k;
-                    k += pl.fields.length;
-                    ingestPending(pl, all.subList(from, k));
+                try {
+                    for (PendingLine pl : pending) {
+                        final int from = k;
+                        k += pl.fields.length;
+                        ingestPending(pl, all.subList(from, k));
+                    }
+                } catch (RuntimeException | Error e) {
+                    countEvents();
+                    throw e;
                 }
                 return finish();
             });
@@ -522,6 +539,7 @@ public final class LineIngestor {
         }
 
         IngestResult finish() {
+            countEvents();
             metrics.accepted(accepted);
             metrics.stringsSkipped(strings);
             rejectedBy.forEach((reason, count) -> metrics.rejected(reason, count));

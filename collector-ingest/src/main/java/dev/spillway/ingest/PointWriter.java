@@ -180,15 +180,34 @@ public final class PointWriter {
          * when the pipeline refused it or no sequence number could be reserved. Allocation-free.
          */
         public long ingestClaimed(long timestampNanos, Series series, short kind, double value) {
-            final long seq = series.takeSequence();
-            final long ring = seq == Series.UNAVAILABLE ? -1
-                : pipeline.ingestClaimed(timestampNanos, series.id(), kind, value, seq);
+            final long ring = claimUncounted(timestampNanos, series, kind, value);
             if (ring >= 0) {
                 eventsWritten.increment();
             } else {
                 eventsRefused.increment();
             }
             return ring;
+        }
+
+        /**
+         * {@link #ingestClaimed} without touching the counters: for a caller that tallies a whole body's events and
+         * adds them once with {@link #count} (the line-protocol ingestor), instead of one contended counter update
+         * per event.
+         */
+        long claimUncounted(long timestampNanos, Series series, short kind, double value) {
+            final long seq = series.takeSequence();
+            return seq == Series.UNAVAILABLE ? -1
+                : pipeline.ingestClaimed(timestampNanos, series.id(), kind, value, seq);
+        }
+
+        /** Adds events claimed through {@link #claimUncounted} to the counters. */
+        void count(long written, long refused) {
+            if (written != 0) {
+                eventsWritten.add(written);
+            }
+            if (refused != 0) {
+                eventsRefused.add(refused);
+            }
         }
 
         /**

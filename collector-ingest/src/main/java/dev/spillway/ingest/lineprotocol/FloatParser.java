@@ -2,6 +2,10 @@ package dev.spillway.ingest.lineprotocol;
 
 import ch.randelshofer.fastdoubleparser.JavaDoubleParser;
 
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.nio.ByteOrder;
+
 /**
  * Parses a line-protocol float straight from bytes, allocating nothing. Results are bit-for-bit those of
  * {@link Double#parseDouble}: the first path handles inputs where a single correctly rounded IEEE operation
@@ -36,7 +40,89 @@ final class FloatParser {
         }
     }
 
+    private static final VarHandle WORD = MethodHandles.byteArrayViewVarHandle(long[].class, ByteOrder.LITTLE_ENDIAN);
+    private static final long ZEROS = 0x3030303030303030L;
+    private static final long HIGH_NIBBLES = 0xF0F0F0F0F0F0F0F0L;
+
     private FloatParser() {
+    }
+
+    /**
+     * The value of the eight ASCII digits at {@code b[i, i+8)}, or -1 if any of those bytes is not a digit; the
+     * caller guarantees {@code i + 8 <= b.length}. Reads them as one little-endian word: every byte is a digit when
+     * its high nibble is 3 and adding 6 keeps it at 3 ({@code '0'..'9'} are 0x30..0x39); then adjacent digits are
+     * combined pairwise into 2-, 4- and 8-digit numbers with three multiplications.
+     */
+    static long eightDigits(byte[] b, int i) {
+        final long w = (long) WORD.get(b, i);
+        if ((w & HIGH_NIBBLES) != ZEROS || ((w + 0x0606060606060606L) & HIGH_NIBBLES) != ZEROS) {
+            return -1;
+        }
+        long v = w - ZEROS;                    // byte j = digit j (the first digit in the lowest byte)
+        v = v * 10 + (v >>> 8);                // byte 2j = the 2-digit number of digits 2j, 2j+1
+        v = ((v & 0x000000FF000000FFL) * (100 + (1_000_000L << 32))
+            + ((v >>> 16) & 0x000000FF000000FFL) * (1 + (10_000L << 32))) >>> 32;
+        return v;
+    }
+
+    /**
+     * The fast path of {@link #parse}: {@code [-]digits[.digits]} with no exponent and at most 18 digits in all
+     * (leading zeros included), so the digits as one integer fit a long; the value is that integer divided by ten
+     * to the number of fraction digits, correctly rounded by Clinger's path or {@link #exactSmall}.
+     *
+     * @return the value, or NaN when the input is not of that form or needs the general path
+     */
+    private static double simple(byte[] b, int start, int end) {
+        int i = start;
+        final boolean negative = b[i] == '-';
+        if (negative) {
+            i++;
+        }
+        long m = 0;
+        int d;
+        final int intStart = i;
+        while (i < end && (d = b[i] - '0') >= 0 && d <= 9) {
+            m = m * 10 + d;
+            i++;
+        }
+        int digits = i - intStart;
+        int fraction = 0;
+        if (i < end && b[i] == '.') {
+            i++;
+            final int fracStart = i;
+            while (i + 8 <= end && digits + (i - fracStart) + 8 <= MAX_MANTISSA_DIGITS) {
+                final long eight = eightDigits(b, i);
+                if (eight < 0) {
+                    break;
+                }
+                m = m * 100_000_000L + eight;
+                i += 8;
+            }
+            while (i < end && (d = b[i] - '0') >= 0 && d <= 9) {
+                m = m * 10 + d;
+                i++;
+            }
+            fraction = i - fracStart;
+            digits += fraction;
+        }
+        if (i != end || digits == 0 || digits > MAX_MANTISSA_DIGITS) {
+            return Double.NaN; // an exponent, a syntax error, or too many digits: the general path decides
+        }
+        if (m == 0) {
+            return negative ? -0.0 : 0.0;
+        }
+        double v;
+        if (m <= MAX_EXACT_MANTISSA && fraction <= 22) {
+            v = m / POW10[fraction];
+        } else if (fraction <= MAX_EXACT_K) {
+            v = exactSmall(m, fraction);
+            if (Double.isNaN(v)) {
+                return v;
+            }
+        } else {
+            return Double.NaN;
+        }
+        return negative ? -v : v;
     }
 
     /**
@@ -124,6 +210,12 @@ final class FloatParser {
      * @return the value (possibly infinite if out of range), or {@link #INVALID} on a syntax error
      */
     static double parse(byte[] b, int start, int end) {
+        if (start < end) {
+            final double simple = simple(b, start, end);
+            if (!Double.isNaN(simple)) {
+                return simple;
+            }
+        }
         int i = start;
         boolean negative = false;
         if (i < end && b[i] == '-') {

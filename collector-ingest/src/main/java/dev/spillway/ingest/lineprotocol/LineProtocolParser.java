@@ -411,6 +411,37 @@ public final class LineProtocolParser {
             return;
         }
         int start = pos;
+        // The usual case in one pass: 1-19 digits, no sign, within range, then the end of the line. Anything else
+        // (a sign, an overflow, "\r\n", text after it) is read again by the general path below, unchanged.
+        final byte[] b = buf;
+        final int n = end;
+        int i = start;
+        long fast = 0;
+        final int unchecked = Math.min(n, start + 18); // 18 digits never overflow a long
+        int d;
+        for (int k = 0; k < 2 && i + 8 <= n; k++) {
+            final long eight = FloatParser.eightDigits(b, i);
+            if (eight < 0) {
+                break;
+            }
+            fast = fast * 100_000_000L + eight;
+            i += 8;
+        }
+        while (i < unchecked && (d = b[i] - '0') >= 0 && d <= 9) {
+            fast = fast * 10 + d;
+            i++;
+        }
+        if (i > start && i < n && i == start + 18 && (d = b[i] - '0') >= 0 && d <= 9
+                && fast <= (Long.MAX_VALUE - d) / 10) {
+            fast = fast * 10 + d;
+            i++;
+        }
+        if (i > start && (i == n || b[i] == '\n') && precision.fitsInNanos(fast)) {
+            point.setTimestamp(fast * precision.nanosPerUnit(), true);
+            pos = i;
+            consumeEndOfLine();
+            return;
+        }
         while (pos < end && (buf[pos] == '-' || (buf[pos] >= '0' && buf[pos] <= '9'))) {
             pos++;
         }

@@ -143,4 +143,77 @@ class FloatParserTest {
         }
         assertEquals(1.5, FloatParser.parse("1.5".getBytes(StandardCharsets.ISO_8859_1), 0, 3));
     }
+
+    /** Eight bytes read as one word: every window of digits and non-digits, against a byte-by-byte reading. */
+    @Test
+    void eightDigitsAtOnceMatchesDigitByDigit() {
+        final SplittableRandom r = new SplittableRandom(8);
+        final byte[] b = new byte[12];
+        for (int i = 0; i < 200_000; i++) {
+            for (int k = 0; k < b.length; k++) {
+                final int kind = r.nextInt(16);
+                b[k] = (byte) (kind < 14 ? '0' + r.nextInt(10) // mostly digits
+                    : kind == 14 ? "/:.-eE \n\0\u00ff".charAt(r.nextInt(10)) : r.nextInt(256));
+            }
+            final int at = r.nextInt(0, 5);
+            long want = 0;
+            for (int k = at; k < at + 8; k++) {
+                if (b[k] < '0' || b[k] > '9') {
+                    want = -1;
+                    break;
+                }
+                want = want * 10 + (b[k] - '0');
+            }
+            assertEquals(want, FloatParser.eightDigits(b, at), () -> new String(b, StandardCharsets.ISO_8859_1));
+        }
+        assertEquals(99_999_999L, FloatParser.eightDigits("99999999".getBytes(StandardCharsets.ISO_8859_1), 0));
+        assertEquals(0L, FloatParser.eightDigits("00000000".getBytes(StandardCharsets.ISO_8859_1), 0));
+        assertEquals(12_345_678L, FloatParser.eightDigits("12345678".getBytes(StandardCharsets.ISO_8859_1), 0));
+    }
+
+    /**
+     * The plain-decimal fast path ({@code [-]digits[.digits]}, at most 18 digits): every split of up to 19 digits
+     * into integer and fraction, leading and trailing zeros, both signs, 2-decimal telemetry and the 17-digit
+     * shortest forms, and non-digits where the eight-digit word is read.
+     */
+    @Test
+    void plainDecimalsOfEveryLengthAndScaleMatchTheJdk() {
+        checked = 0;
+        final SplittableRandom r = new SplittableRandom(2525);
+        final StringBuilder sb = new StringBuilder();
+        for (int i = 0; i < 100_000; i++) {
+            sb.setLength(0);
+            if (r.nextBoolean()) {
+                sb.append('-');
+            }
+            final int total = r.nextInt(1, 20);
+            final int point = r.nextInt(0, total + 1);
+            final int zeros = r.nextInt(4) == 0 ? r.nextInt(0, total + 1) : 0; // leading zeros
+            for (int k = 0; k < total; k++) {
+                if (k == point) {
+                    sb.append('.');
+                }
+                sb.append((char) ('0' + (k < zeros ? 0 : r.nextInt(10))));
+            }
+            if (point == total && r.nextBoolean()) {
+                sb.append('.');
+            }
+            check(sb.toString());
+        }
+        for (int i = 0; i < 50_000; i++) {
+            check(String.format(Locale.ROOT, "%.2f", r.nextInt(100_000) / 100.0));
+            check(Double.toString(r.nextDouble() * 100));
+            check(Double.toString(-r.nextDouble() * POW10[r.nextInt(4, 9)]));
+        }
+        for (String s : List.of("0.00", "-0.00", "-0", "0.000000000000000000", "-0.000000000000000000",
+                "999999999999999999", "0.999999999999999999", "9999999999.99999999", "0.000000000000000001",
+                "1.00000000000000000", "9007199254740993.0", "900719925474099.35", "4.35", "0.1", "1.", "-.5")) {
+            check(s);
+        }
+        for (String s : List.of("1.2345678a", "1.23456789x", "12.3456789-", "1.234567890123456789012e", "1.2.3456789")) {
+            final byte[] b = s.getBytes(StandardCharsets.ISO_8859_1);
+            assertTrue(Double.isNaN(FloatParser.parse(b, 0, b.length)), "\"" + s + "\" should be invalid");
+        }
+        assertTrue(checked > 200_000, "checked " + checked);
+    }
 }

@@ -418,4 +418,58 @@ class LineProtocolParserTest {
         assertNull(c.points.get(1).fields().get(0).string());
         assertFalse(c.points.get(1).fields().get(0).key().equals("s"));
     }
+
+    /**
+     * Timestamps of every length and around every bound, read in one pass when they are 1-19 unsigned digits ending
+     * the line (the fast path) and by the general path otherwise; both must give what {@link java.math.BigInteger}
+     * says, or reject exactly what is out of range, whatever ends the line and in every precision.
+     */
+    @Test
+    void timestampsOfEveryLengthAndBoundMatchExactArithmetic() {
+        final SplittableRandom r = new SplittableRandom(25);
+        final List<String> texts = new ArrayList<>(List.of("0", "00", "7", "000000000000000000001",
+            "9223372036854775807", "9223372036854775808", "9999999999999999999", "10000000000000000000",
+            "-9223372036854775808", "-9223372036854775809", "-0", "-1", "0000000000000000009223372036854775807",
+            "922337203685477580", "999999999999999999", "1000000000000000000", "1700000000000001000"));
+        for (int i = 0; i < 3_000; i++) {
+            final StringBuilder sb = new StringBuilder(r.nextInt(8) == 0 ? "-" : "");
+            final int len = r.nextInt(1, 22);
+            for (int k = 0; k < len; k++) {
+                sb.append((char) ('0' + (k == 0 && len == 19 && r.nextBoolean() ? 9 : r.nextInt(10))));
+            }
+            texts.add(sb.toString());
+        }
+        final java.math.BigInteger min = java.math.BigInteger.valueOf(Long.MIN_VALUE);
+        final java.math.BigInteger max = java.math.BigInteger.valueOf(Long.MAX_VALUE);
+        int accepted = 0;
+        for (String ts : texts) {
+            for (Precision precision : Precision.values()) {
+                final java.math.BigInteger want = new java.math.BigInteger(ts)
+                    .multiply(java.math.BigInteger.valueOf(precision.nanosPerUnit()));
+                final boolean fits = want.compareTo(min) >= 0 && want.compareTo(max) <= 0
+                    && new java.math.BigInteger(ts).compareTo(min) >= 0 && new java.math.BigInteger(ts).compareTo(max) <= 0;
+                for (String ending : List.of("", "\n", "\r\n", "  \n", "\nm f=2 5")) {
+                    final Collector c = parse("m f=1 " + ts + ending, precision);
+                    final String what = ts + " " + precision + " ending " + ending.replace("\n", "\\n");
+                    if (fits) {
+                        assertEquals(List.of(), c.errors, what);
+                        assertEquals(want.longValueExact(), c.points.get(0).time(), what);
+                        accepted++;
+                    } else {
+                        assertEquals(1, c.errors.size(), what);
+                        assertTrue(c.errors.get(0).message().contains("out of")
+                            || c.errors.get(0).message().contains("range"), what + ": " + c.errors.get(0));
+                        assertEquals(1, c.errors.get(0).line(), what);
+                    }
+                    if (ending.endsWith("5")) {
+                        assertEquals(5L * precision.nanosPerUnit(), c.points.get(c.points.size() - 1).time(), what);
+                    }
+                }
+            }
+        }
+        assertTrue(accepted > 10_000, "accepted " + accepted);
+        assertTrue(rejected("m f=1 17000000000000010001x").contains("invalid timestamp"));
+        assertTrue(rejected("m f=1 1700000000000001000 x").contains("unexpected text after timestamp"));
+        assertEquals(1_700_000_000_000_001_000L, single("m f=1 1700000000000001000\r").time());
+    }
 }
