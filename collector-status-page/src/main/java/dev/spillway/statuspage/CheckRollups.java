@@ -115,7 +115,8 @@ public final class CheckRollups {
 
     /**
      * The schema steps (status page range 300-399) that create the rollups in the flavour the database allows:
-     * 300 minutes and hours, 301 days; and 302, the {@link UptimeRuns} the page's uptime figures come from.
+     * 300 minutes and hours, 301 days; 302, the {@link UptimeRuns} the page's uptime figures come from; 303, the
+     * incremental tables' bookkeeping; 304, an index on the batch ledger's {@code committed_at}.
      */
     public static List<Migration> migrations(String eventsTable) {
         return List.of(new Migration(300, "monitor check rollups (1 min, 1 h)", c -> {
@@ -139,6 +140,14 @@ public final class CheckRollups {
                     st.execute("CREATE TABLE IF NOT EXISTS " + CURSOR + " (id integer PRIMARY KEY CHECK (id = 1), "
                         + "ledger_seen timestamptz NOT NULL)");
                 }
+            }
+        }), new Migration(304, "index on the batch ledger's committed_at", c -> {
+            // Each refresh reads the ledger rows committed since its cursor: by this index, not the whole ledger.
+            // The sink creates the ledger before these steps run; a sink that keeps none has no table to index.
+            try (Statement st = c.createStatement()) {
+                st.execute("DO $$ BEGIN IF to_regclass('" + eventsTable + "_batches') IS NOT NULL THEN "
+                    + "CREATE INDEX IF NOT EXISTS " + eventsTable + "_batches_committed_idx ON " + eventsTable
+                    + "_batches (committed_at); END IF; END $$");
             }
         }));
     }
@@ -499,11 +508,14 @@ public final class CheckRollups {
         }
         final boolean more = dirty.size() > MINUTES_PER_STEP;
         final List<Instant> todo = dirty.subList(0, Math.min(dirty.size(), MINUTES_PER_STEP));
-        final String upsert = "INSERT INTO " + MINUTE + " (bucket, monitor, checks, up_checks, p50_ms, p95_ms, max_ms, "
-            + "durations) " + rawSelect("date_bin(INTERVAL '1 minute', e.time, " + ORIGIN + ")", true)
+        // Rows whose values did not change are not written again (a redone minute mostly holds the same checks).
+        final String upsert = "INSERT INTO " + MINUTE + " AS t (bucket, monitor, checks, up_checks, p50_ms, p95_ms, "
+            + "max_ms, durations) " + rawSelect("date_bin(INTERVAL '1 minute', e.time, " + ORIGIN + ")", true)
             + " GROUP BY 1, 2 ON CONFLICT (monitor, bucket) DO UPDATE SET checks = EXCLUDED.checks, "
             + "up_checks = EXCLUDED.up_checks, p50_ms = EXCLUDED.p50_ms, p95_ms = EXCLUDED.p95_ms, "
-            + "max_ms = EXCLUDED.max_ms, durations = EXCLUDED.durations";
+            + "max_ms = EXCLUDED.max_ms, durations = EXCLUDED.durations WHERE (t.checks, t.up_checks, t.p50_ms, "
+            + "t.p95_ms, t.max_ms, t.durations) IS DISTINCT FROM (EXCLUDED.checks, EXCLUDED.up_checks, "
+            + "EXCLUDED.p50_ms, EXCLUDED.p95_ms, EXCLUDED.max_ms, EXCLUDED.durations)";
         // Contiguous runs (newest first): one statement each.
         int i = 0;
         while (i < todo.size()) {
@@ -560,35 +572,40 @@ public final class CheckRollups {
             final List<String[]> chunks = fromMinutes ? chunks(c) : List.<String[]>of(new String[0]);
             final int chunk = fromMinutes ? hourProgress.getOrDefault(h, 0) : 0;
             final boolean lastChunk = chunk >= chunks.size() - 1;
-            final String sql = fromMinutes ? "INSERT INTO " + HOUR + " (bucket, monitor, checks, "
-                + "up_checks, p50_ms, p95_ms, max_ms) SELECT ?::timestamptz, m.monitor, "
-                + "sum(m.checks) FILTER (WHERE u.n IS NULL OR u.n = 1), "
-                + "sum(m.up_checks) FILTER (WHERE u.n IS NULL OR u.n = 1), "
-                + "percentile_cont(0.5) WITHIN GROUP (ORDER BY u.d), percentile_cont(0.95) WITHIN GROUP (ORDER BY u.d), "
-                + "max(m.max_ms) FROM " + MINUTE + " m LEFT JOIN LATERAL unnest(m.durations) WITH ORDINALITY "
-                + "AS u(d, n) ON true WHERE m.monitor = ANY (?) AND m.bucket >= ? AND m.bucket < ? GROUP BY m.monitor"
-                : "INSERT INTO " + HOUR + " (bucket, monitor, checks, up_checks, p50_ms, p95_ms, max_ms) "
-                + rawSelect("?::timestamptz", false) + " GROUP BY 1, 2";
             c.setAutoCommit(false);
             try {
-                try (PreparedStatement ps = c.prepareStatement("DELETE FROM " + HOUR + " WHERE bucket = ?"
-                    + (fromMinutes ? " AND monitor = ANY (?)" : ""))) {
-                    ps.setTimestamp(1, Timestamp.from(h));
-                    if (fromMinutes) {
-                        ps.setArray(2, c.createArrayOf("text", chunks.get(chunk)));
-                    }
-                    ps.executeUpdate();
-                }
-                try (PreparedStatement ps = c.prepareStatement(sql)) {
-                    ps.setTimestamp(1, Timestamp.from(h));
-                    if (fromMinutes) {
-                        ps.setArray(2, c.createArrayOf("text", chunks.get(chunk)));
+                if (fromMinutes) {
+                    // One statement: the chunk's hour rows upserted (unchanged ones not written again), and rows of
+                    // the chunk's monitors that no longer have minutes in the hour deleted.
+                    try (PreparedStatement ps = c.prepareStatement("WITH n AS (SELECT ?::timestamptz AS bucket, "
+                        + "m.monitor, sum(m.checks) FILTER (WHERE u.n IS NULL OR u.n = 1) AS checks, "
+                        + "sum(m.up_checks) FILTER (WHERE u.n IS NULL OR u.n = 1) AS up_checks, "
+                        + "percentile_cont(0.5) WITHIN GROUP (ORDER BY u.d) AS p50_ms, "
+                        + "percentile_cont(0.95) WITHIN GROUP (ORDER BY u.d) AS p95_ms, max(m.max_ms) AS max_ms FROM "
+                        + MINUTE + " m LEFT JOIN LATERAL unnest(m.durations) WITH ORDINALITY AS u(d, n) ON true "
+                        + "WHERE m.monitor = ANY (?) AND m.bucket >= ? AND m.bucket < ? GROUP BY m.monitor), "
+                        + "w AS (" + upsertSql(HOUR, true) + ") DELETE FROM " + HOUR + " o WHERE o.bucket = ? AND "
+                        + "o.monitor = ANY (?) AND NOT EXISTS (SELECT 1 FROM n WHERE n.monitor = o.monitor)")) {
+                        final java.sql.Array names = c.createArrayOf("text", chunks.get(chunk));
+                        ps.setTimestamp(1, Timestamp.from(h));
+                        ps.setArray(2, names);
                         ps.setTimestamp(3, Timestamp.from(h));
                         ps.setTimestamp(4, Timestamp.from(end));
-                    } else {
-                        bindRange(ps, 2, h, end);
+                        ps.setTimestamp(5, Timestamp.from(h));
+                        ps.setArray(6, names);
+                        ps.executeUpdate();
                     }
-                    ps.executeUpdate();
+                } else {
+                    try (PreparedStatement ps = c.prepareStatement("DELETE FROM " + HOUR + " WHERE bucket = ?")) {
+                        ps.setTimestamp(1, Timestamp.from(h));
+                        ps.executeUpdate();
+                    }
+                    try (PreparedStatement ps = c.prepareStatement("INSERT INTO " + HOUR + " (bucket, monitor, checks, "
+                        + "up_checks, p50_ms, p95_ms, max_ms) " + rawSelect("?::timestamptz", false) + " GROUP BY 1, 2")) {
+                        ps.setTimestamp(1, Timestamp.from(h));
+                        bindRange(ps, 2, h, end);
+                        ps.executeUpdate();
+                    }
                 }
                 if (lastChunk) {
                     insertDirty(c, "d", "1 day", h, h);
@@ -610,6 +627,26 @@ public final class CheckRollups {
             }
         }
         return more;
+    }
+
+    /**
+     * Upserts the rows of CTE {@code n} into an hour or day table; a row whose values are unchanged is not written
+     * again (no new row version, no index entries), so redoing a bucket costs writes only where it changed.
+     */
+    private static String upsertSql(String table, boolean percentiles) {
+        final String[] cols = percentiles ? new String[] {"checks", "up_checks", "p50_ms", "p95_ms", "max_ms"}
+            : new String[] {"checks", "up_checks"};
+        final StringBuilder set = new StringBuilder();
+        final StringBuilder mine = new StringBuilder();
+        final StringBuilder theirs = new StringBuilder();
+        for (String col : cols) {
+            set.append(set.length() == 0 ? "" : ", ").append(col).append(" = EXCLUDED.").append(col);
+            mine.append(mine.length() == 0 ? "" : ", ").append("t.").append(col);
+            theirs.append(theirs.length() == 0 ? "" : ", ").append("EXCLUDED.").append(col);
+        }
+        return "INSERT INTO " + table + " AS t (bucket, monitor, " + String.join(", ", cols) + ") SELECT bucket, monitor, "
+            + String.join(", ", cols) + " FROM n ON CONFLICT (monitor, bucket) DO UPDATE SET " + set + " WHERE ("
+            + mine + ") IS DISTINCT FROM (" + theirs + ")";
     }
 
     /** Monitors per statement of an hour's or a day's recompute. */
@@ -658,19 +695,16 @@ public final class CheckRollups {
             c.setAutoCommit(false);
             try {
                 final java.sql.Array names = c.createArrayOf("text", chunks.get(chunk));
-                try (PreparedStatement ps = c.prepareStatement("DELETE FROM " + DAY + " WHERE bucket = ? AND "
-                    + "monitor = ANY (?)")) {
-                    ps.setTimestamp(1, Timestamp.from(d));
-                    ps.setArray(2, names);
-                    ps.executeUpdate();
-                }
-                try (PreparedStatement ps = c.prepareStatement("INSERT INTO " + DAY + " (bucket, monitor, checks, "
-                    + "up_checks) " + daySelect("?::timestamptz") + " WHERE monitor = ANY (?) AND bucket >= ? AND "
-                    + "bucket < ? GROUP BY 1, 2")) {
+                try (PreparedStatement ps = c.prepareStatement("WITH n AS (" + daySelect("?::timestamptz")
+                    + " WHERE monitor = ANY (?) AND bucket >= ? AND bucket < ? GROUP BY 1, 2), w AS ("
+                    + upsertSql(DAY, false) + ") DELETE FROM " + DAY + " o WHERE o.bucket = ? AND o.monitor = ANY (?) "
+                    + "AND NOT EXISTS (SELECT 1 FROM n WHERE n.monitor = o.monitor)")) {
                     ps.setTimestamp(1, Timestamp.from(d));
                     ps.setArray(2, names);
                     ps.setTimestamp(3, Timestamp.from(d));
                     ps.setTimestamp(4, Timestamp.from(d.plus(1, ChronoUnit.DAYS)));
+                    ps.setTimestamp(5, Timestamp.from(d));
+                    ps.setArray(6, names);
                     ps.executeUpdate();
                 }
                 if (lastChunk) {
