@@ -291,12 +291,16 @@ public final class CheckRollups {
                 findChanges(c, now);
                 // Each step is one bounded statement or a few; the budget is checked before each, so a refresh
                 // ends soon after it (a step skipped for the budget counts as work left).
+                // The first round takes one step of each level whatever the time: on a slow machine where the
+                // minutes alone outlast the budget, closed hours and days still make progress.
                 final long deadline = started + BUDGET.toNanos();
                 boolean more;
+                boolean first = true;
                 do {
                     more = minutes(c, now);
-                    more = (System.nanoTime() < deadline ? hours(c, now) : true) | more;
-                    more = (System.nanoTime() < deadline ? days(c, now) : true) | more;
+                    more = (first || System.nanoTime() < deadline ? hours(c, now) : true) | more;
+                    more = (first || System.nanoTime() < deadline ? days(c, now) : true) | more;
+                    first = false;
                 } while (more && System.nanoTime() < deadline);
                 dropExpired(c, now);
                 last = new Work(minutesDone, hoursDone, daysDone, (System.nanoTime() - started) / 1_000_000, more,
@@ -324,6 +328,8 @@ public final class CheckRollups {
     }
 
     private volatile Work last = new Work(0, 0, 0, 0, false, false);
+    /** Whether the next minute step takes the oldest dirty minutes (it alternates while there is a backlog). */
+    private boolean oldestNext;
     /** The last minute step's milliseconds per minute bucket (its size for the next step), or -1 before the first. */
     private double minuteMs = -1;
     private int minutesDone;
@@ -513,17 +519,25 @@ public final class CheckRollups {
         return now.minus(MINUTE_KEEP).truncatedTo(ChronoUnit.HOURS).plus(1, ChronoUnit.HOURS);
     }
 
-    /** Up to {@link #MINUTES_PER_STEP} dirty minutes, newest first, recomputed from raw rows; their hours marked. */
+    /**
+     * Up to {@link #MINUTES_PER_STEP} dirty minutes (newest first, or oldest: see below), recomputed from raw rows;
+     * their hours marked.
+     */
     private boolean minutes(Connection c, Instant now) throws SQLException {
         final int width = minuteMs <= 0 ? 2
             : (int) Math.max(1, Math.min(MINUTES_PER_STEP, MINUTE_STEP_TARGET.toMillis() / minuteMs));
-        final List<Instant> dirty = dirty(c, "SELECT bucket FROM " + DIRTY + " WHERE level = 'm' ORDER BY bucket DESC "
-            + "LIMIT " + (width + 1), null);
+        // Newest first, but every other step with a backlog takes the oldest: the newest minute is marked again at
+        // every refresh while checks arrive, and when one step is all a refresh has time for, newest-first alone
+        // would never reach the older ones.
+        final List<Instant> dirty = dirty(c, "SELECT bucket FROM " + DIRTY + " WHERE level = 'm' ORDER BY bucket "
+            + (oldestNext ? "" : "DESC ") + "LIMIT " + (width + 1), null);
         if (dirty.isEmpty()) {
             return false;
         }
         final boolean more = dirty.size() > width;
-        final List<Instant> todo = dirty.subList(0, Math.min(dirty.size(), width));
+        oldestNext = more && !oldestNext;
+        final List<Instant> todo = new ArrayList<>(dirty.subList(0, Math.min(dirty.size(), width)));
+        todo.sort(java.util.Comparator.reverseOrder());
         // Rows whose values did not change are not written again (a redone minute mostly holds the same checks).
         final String upsert = "INSERT INTO " + MINUTE + " AS t (bucket, monitor, checks, up_checks, p50_ms, p95_ms, "
             + "max_ms, durations) " + rawSelect("date_bin(INTERVAL '1 minute', e.time, " + ORIGIN + ")", true)
