@@ -108,6 +108,78 @@ class StatusQueriesPostgresTest extends StatusQueriesContract {
             + "bucket < '" + NOW.minus(Duration.ofDays(19)) + "'"), "hour buckets are kept for 400 days");
     }
 
+    @Test
+    void aRedoneBucketWhoseValuesDidNotChangeIsNotWrittenAgainAndANewCheckStillIs() throws Exception {
+        refreshRollups();
+        // A closed minute (in a closed hour of today) that already has rows; a ledger row about it with no new rows
+        // (a batch of other series, say) makes the refresh redo it; its hour and day are marked too.
+        final Instant minute = Instant.parse(queryString("SELECT to_char(max(bucket) AT TIME ZONE 'UTC', "
+            + "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM " + CheckRollups.MINUTE + " WHERE monitor = 'alpha' AND bucket < '"
+            + NOW.truncatedTo(java.time.temporal.ChronoUnit.HOURS) + "'"));
+        final Instant hour = minute.truncatedTo(java.time.temporal.ChronoUnit.HOURS);
+        final Instant day = minute.truncatedTo(java.time.temporal.ChronoUnit.DAYS);
+        final String versions = "SELECT (SELECT string_agg(monitor || '@' || bucket || ':' || xmin::text, ',' ORDER BY "
+            + "monitor, bucket) FROM " + CheckRollups.MINUTE + ") || '|' || (SELECT string_agg(monitor || '@' || bucket "
+            + "|| ':' || xmin::text, ',' ORDER BY monitor, bucket) FROM " + CheckRollups.HOUR + ") || '|' || (SELECT "
+            + "string_agg(monitor || '@' || bucket || ':' || xmin::text, ',' ORDER BY monitor, bucket) FROM "
+            + CheckRollups.DAY + ")";
+        final String before = queryString(versions);
+        final long minuteRows = db.queryLong("SELECT count(*) FROM " + CheckRollups.MINUTE + " WHERE bucket = '"
+            + minute + "'");
+        assertTrue(minuteRows > 0);
+        ledger("unchanged", minute, minute.plusSeconds(30));
+        try (Connection c = db.connect(); var st = c.createStatement()) {
+            st.execute("INSERT INTO " + CheckRollups.DIRTY + " (level, bucket) VALUES ('h', '" + hour + "'), ('d', '"
+                + day + "') ON CONFLICT DO NOTHING");
+        }
+        refreshRollups();
+        assertEquals(0, db.queryLong("SELECT count(*) FROM " + CheckRollups.DIRTY + " WHERE bucket IN ('" + minute
+            + "', '" + hour + "', '" + day + "')"), "the minute, its hour and its day were redone");
+        assertEquals(before, queryString(versions), "no rollup row got a new version: the values were the same");
+
+        // One more check of alpha in that minute, committed late with its ledger row: its minute, hour and day
+        // rows change (and get new versions), the other monitors' rows do not.
+        final long minuteChecks = db.queryLong("SELECT checks FROM " + CheckRollups.MINUTE + " WHERE monitor = 'alpha' "
+            + "AND bucket = '" + minute + "'");
+        final long hourChecks = db.queryLong("SELECT checks FROM " + CheckRollups.HOUR + " WHERE monitor = 'alpha' "
+            + "AND bucket = '" + hour + "'");
+        final long dayChecks = db.queryLong("SELECT checks FROM " + CheckRollups.DAY + " WHERE monitor = 'alpha' "
+            + "AND bucket = '" + day + "'");
+        try (Connection c = db.connect()) {
+            CheckSeeder.check(c, "alpha", minute.plusSeconds(59), true, 5);
+        }
+        ledger("one-more", minute.plusSeconds(59), minute.plusSeconds(59));
+        refreshRollups();
+        assertEquals(minuteChecks + 1, db.queryLong("SELECT checks FROM " + CheckRollups.MINUTE + " WHERE monitor = "
+            + "'alpha' AND bucket = '" + minute + "'"), "the late check counted in its minute");
+        assertEquals(hourChecks + 1, db.queryLong("SELECT checks FROM " + CheckRollups.HOUR + " WHERE monitor = "
+            + "'alpha' AND bucket = '" + hour + "'"), "and in its closed hour");
+        assertEquals(dayChecks + 1, db.queryLong("SELECT checks FROM " + CheckRollups.DAY + " WHERE monitor = "
+            + "'alpha' AND bucket = '" + day + "'"), "and in its day");
+        final String after = queryString(versions);
+        final java.util.Set<String> changed = new java.util.TreeSet<>(java.util.Arrays.asList(after.split("[,|]")));
+        changed.removeAll(java.util.Arrays.asList(before.split("[,|]")));
+        assertEquals(3, changed.size(), "alpha's minute, hour and day rows only: " + changed);
+        assertTrue(changed.stream().allMatch(v -> v.startsWith("alpha@")), changed.toString());
+    }
+
+    private static void ledger(String run, Instant min, Instant max) throws Exception {
+        try (Connection c = db.connect(); var ps = c.prepareStatement("INSERT INTO " + CheckSeeder.EVENTS
+            + "_batches (run_id, batch_id, time_min, time_max) VALUES (?, 1, ?, ?)")) {
+            ps.setString(1, run);
+            ps.setTimestamp(2, java.sql.Timestamp.from(min));
+            ps.setTimestamp(3, java.sql.Timestamp.from(max));
+            ps.executeUpdate();
+        }
+    }
+
+    private static String queryString(String sql) throws Exception {
+        try (Connection c = db.connect(); var st = c.createStatement(); var rs = st.executeQuery(sql)) {
+            rs.next();
+            return rs.getString(1);
+        }
+    }
+
     private static double queryDouble(String sql) throws Exception {
         try (Connection c = db.connect(); var st = c.createStatement(); var rs = st.executeQuery(sql)) {
             rs.next();

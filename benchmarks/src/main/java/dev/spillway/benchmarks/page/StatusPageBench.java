@@ -46,6 +46,9 @@ import java.util.concurrent.Executors;
  * {@code --rollups-from-raw} computes all of them from the raw rows instead (timed: what a first start on 30 days of
  * existing data costs; close to an hour for 302 million rows on a busy 2-core machine). So with {@code --days}
  * under 30 (e.g. 0.1 for 10,000 monitors: the strip needs 90 minutes) the 7 d / 30 d windows still read 30 days.
+ * {@code --rollup-days N} generates hours for N days instead of 30 (100,000 monitors x 30 days would be 72 million
+ * hour rows, most of an hour to generate here; the 30 d window then reads the N days there are). Monitors are
+ * named {@code m00001} on, with a sixth digit from 100,000 monitors.
  * 1 % of the monitors are DOWN (their target answers 503); a loopback HTTP target answers the collector's real
  * checks during the measurement.
  *
@@ -61,12 +64,14 @@ import java.util.concurrent.Executors;
  * <pre>
  * java -Xmx2g -cp benchmarks/target/benchmarks.jar dev.spillway.benchmarks.page.StatusPageBench \
  *     [--monitors 1000] [--days 30] [--interval-s 60] [--requests 30] [--data-dir DIR] [--rollups-from-raw]
+ *     [--rollup-days 30]
  * </pre>
  */
 public final class StatusPageBench {
 
     private static final String[] FIELDS = {"up", "duration_ms", "status_code", "dns_ms", "connect_ms", "tls_ms",
         "ttfb_ms"};
+    /** Days of generated hour rollups unless {@code --rollup-days} says otherwise. */
     private static final int ROLLUP_DAYS = 30;
     /** Rollups this far back are computed from the raw rows (older ones are generated unless --rollups-from-raw). */
     private static final Duration RAW_ROLLUP = Duration.ofHours(2);
@@ -81,6 +86,7 @@ public final class StatusPageBench {
         int requests = 30;
         Path dataDir = null;
         boolean rollupsFromRaw = false;
+        int rollupDays = ROLLUP_DAYS;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--monitors" -> monitors = Integer.parseInt(args[++i]);
@@ -89,6 +95,7 @@ public final class StatusPageBench {
                 case "--requests" -> requests = Integer.parseInt(args[++i]);
                 case "--data-dir" -> dataDir = Path.of(args[++i]);
                 case "--rollups-from-raw" -> rollupsFromRaw = true;
+                case "--rollup-days" -> rollupDays = Integer.parseInt(args[++i]);
                 default -> throw new IllegalArgumentException("unknown argument " + args[i]);
             }
         }
@@ -106,7 +113,7 @@ public final class StatusPageBench {
             try (Collector schemaOnly = Collector.start(config(collectorArgs).config())) {
                 System.out.println("[page] schema ready (collector " + schemaOnly.httpAddress() + " closed again)");
             }
-            final Seed seed = new Seed(db, monitors, days, intervalS, rollupsFromRaw);
+            final Seed seed = new Seed(db, monitors, days, intervalS, rollupsFromRaw, rollupDays);
             seed.ensure();
             try (Connection c = db.connect(); PreparedStatement ps = c.prepareStatement(
                 "UPDATE monitors SET url = ? || substr(name, 2) WHERE url IS DISTINCT FROM ? || substr(name, 2)")) {
@@ -135,7 +142,7 @@ public final class StatusPageBench {
         try (Collector collector = Collector.start(config(collectorArgs).config())) {
             final String base = "http://127.0.0.1:" + collector.httpAddress().getPort();
             final double startMs = (System.nanoTime() - startAt) / 1e6;
-            final String last = String.format(Locale.ROOT, "m%05d", monitors);
+            final String last = "m" + String.format(Locale.ROOT, "%0" + width(monitors) + "d", monitors);
             System.out.printf(Locale.ROOT, "[page] collector started in %.0f ms; cold requests follow at once, "
                 + "each the first of its kind in this JVM and on this collector (the first overview request shares the "
                 + "page's start-up read if that still runs; the collector logs that read's phases):%n", startMs);
@@ -206,22 +213,46 @@ public final class StatusPageBench {
             ms.get(ms.size() / 2), ms.get(ms.size() - 1), ms.size(), loadAverage());
     }
 
+    /**
+     * Marks a bucket dirty and refreshes until it is done (a refresh is bounded: a whole hour or day of every
+     * monitor takes several, chunk by chunk): how many refreshes, the longest, and their sum.
+     */
     private static void forced(javax.sql.DataSource ds, CheckRollups rollups, String row, String what)
         throws Exception {
-        CheckRollups.Work w;
-        do {
-            try (Connection c = ds.getConnection(); Statement st = c.createStatement()) {
-                st.execute("INSERT INTO " + CheckRollups.DIRTY + " (level, bucket) VALUES (" + row + ") "
-                    + "ON CONFLICT DO NOTHING");
-            }
+        try (Connection c = ds.getConnection(); Statement st = c.createStatement()) {
+            st.execute("INSERT INTO " + CheckRollups.DIRTY + " (level, bucket) VALUES (" + row + ") "
+                + "ON CONFLICT DO NOTHING");
+        }
+        final long deadline = System.nanoTime() + Duration.ofMinutes(10).toNanos();
+        long longest = 0;
+        long sum = 0;
+        int n = 0;
+        int minutes = 0;
+        while (true) {
             rollups.refresh();
-            w = rollups.lastWork();
+            final CheckRollups.Work w = rollups.lastWork();
             if (!w.ran()) {
-                Thread.sleep(200);
+                Thread.sleep(200); // the collector's keeper holds the lock: try again after it
+            } else {
+                n++;
+                sum += w.millis();
+                longest = Math.max(longest, w.millis());
+                minutes += w.minutes();
             }
-        } while (!w.ran());
-        System.out.printf(Locale.ROOT, "| forced: %s | %d | %d | %d | %d |%n", what, w.millis(), w.minutes(),
-            w.hours(), w.days());
+            try (Connection c = ds.getConnection(); Statement st = c.createStatement(); ResultSet rs =
+                st.executeQuery("SELECT count(*) FROM " + CheckRollups.DIRTY + " WHERE (level, bucket) = (" + row
+                    + ")")) {
+                rs.next();
+                if (rs.getLong(1) == 0) {
+                    break;
+                }
+            }
+            if (System.nanoTime() > deadline) {
+                throw new IllegalStateException(what + " not done in 10 minutes");
+            }
+        }
+        System.out.printf(Locale.ROOT, "| forced: %s | %d refreshes, longest %d ms, sum %d ms (with %d minutes) |%n",
+            what, n, longest, sum, minutes);
     }
 
     private static CollectorOptions.Run config(String[] args) {
@@ -301,6 +332,14 @@ public final class StatusPageBench {
             ms.get((int) Math.ceil(ms.size() * 0.95) - 1), ms.get(ms.size() - 1), bytes);
     }
 
+    /**
+     * Digits of the monitors' numbers in their names ({@code m00001}): 5, or more for 100,000 monitors and over (a
+     * 5-digit pad would cut {@code 100000} to {@code 10000}, a name already taken).
+     */
+    static int width(int monitors) {
+        return Math.max(5, Integer.toString(monitors).length());
+    }
+
     static String loadAverage() {
         try {
             final String[] f = Files.readString(Path.of("/proc/loadavg")).trim().split(" ");
@@ -319,7 +358,10 @@ public final class StatusPageBench {
 
         private final boolean rollupsFromRaw;
 
-        Seed(BenchDatabase db, int monitors, double days, int intervalS, boolean rollupsFromRaw) {
+        private final int rollupDays;
+
+        Seed(BenchDatabase db, int monitors, double days, int intervalS, boolean rollupsFromRaw, int rollupDays) {
+            this.rollupDays = rollupDays;
             this.rollupsFromRaw = rollupsFromRaw;
             this.db = db;
             this.monitors = monitors;
@@ -356,7 +398,7 @@ public final class StatusPageBench {
                     fields.append(fields.length() == 0 ? "" : ", ").append('\'').append(f).append('\'');
                 }
                 st.execute("INSERT INTO telemetry_sources (measurement, tags, field) "
-                    + "SELECT 'monitor', jsonb_build_object('monitor', 'm' || lpad(i::text, 5, '0')), f "
+                    + "SELECT 'monitor', jsonb_build_object('monitor', 'm' || lpad(i::text, " + width(monitors) + ", '0')), f "
                     + "FROM generate_series(1, " + monitors + ") i, unnest(ARRAY[" + fields + "]) f "
                     + "ON CONFLICT DO NOTHING");
                 // The series to fill, with each monitor's number at hand (no jsonb per generated row).
@@ -414,14 +456,14 @@ public final class StatusPageBench {
                 }
                 final String h = "(extract(epoch FROM b)::bigint / 3600 + i)";
                 st.execute("INSERT INTO " + CheckRollups.HOUR + " (bucket, monitor, checks, up_checks, p50_ms, p95_ms, "
-                    + "max_ms) SELECT b, 'm' || lpad(i::text, 5, '0'), " + (3600 / intervalS) + ", "
+                    + "max_ms) SELECT b, 'm' || lpad(i::text, " + width(monitors) + ", '0'), " + (3600 / intervalS) + ", "
                     + (3600 / intervalS) + " - CASE WHEN " + h + " % 97 = 0 THEN 1 ELSE 0 END, 40 + " + h + " % 30, "
                     + "90 + " + h + " % 60, 300 FROM generate_series(1, " + monitors + ") i, generate_series('"
-                    + until.minus(Duration.ofDays(ROLLUP_DAYS)) + "'::timestamptz, '" + until
+                    + until.minus(Duration.ofDays(rollupDays)) + "'::timestamptz, '" + until
                     + "'::timestamptz - interval '1 hour', interval '1 hour') b ON CONFLICT DO NOTHING");
                 final String v = "40 + (extract(epoch FROM b)::bigint / 60 + i) % 30";
                 st.execute("INSERT INTO " + CheckRollups.MINUTE + " (bucket, monitor, checks, up_checks, p50_ms, p95_ms, "
-                    + "max_ms, durations) SELECT b, 'm' || lpad(i::text, 5, '0'), 1, 1, " + v + ", " + v + ", " + v
+                    + "max_ms, durations) SELECT b, 'm' || lpad(i::text, " + width(monitors) + ", '0'), 1, 1, " + v + ", " + v + ", " + v
                     + ", ARRAY[(" + v + ")::double precision] "
                     + "FROM generate_series(1, " + monitors + ") i, generate_series('" + until.minus(Duration.ofHours(26))
                     + "'::timestamptz, '" + until + "'::timestamptz - interval '1 minute', interval '1 minute') b "
@@ -433,7 +475,7 @@ public final class StatusPageBench {
                     + "'::timestamptz, now(), interval '1 minute') ON CONFLICT DO NOTHING");
             }
             System.out.printf(Locale.ROOT, "[page] rollups before %s generated (hours for %d days, minutes for 26 h) "
-                + "in %.1f s; the minutes since marked to be done%n", until, ROLLUP_DAYS, (System.nanoTime() - t0) / 1e9);
+                + "in %.1f s; the minutes since marked to be done%n", until, rollupDays, (System.nanoTime() - t0) / 1e9);
         }
 
         /**
@@ -470,11 +512,11 @@ public final class StatusPageBench {
         }
 
         private void states(Statement st) throws Exception {
-            st.execute("INSERT INTO monitors (name, url, interval_ms) SELECT 'm' || lpad(i::text, 5, '0'), "
+            st.execute("INSERT INTO monitors (name, url, interval_ms) SELECT 'm' || lpad(i::text, " + width(monitors) + ", '0'), "
                 + "'http://127.0.0.1:9/' || i, " + intervalS * 1000L + " FROM generate_series(1, " + monitors + ") i "
                 + "ON CONFLICT DO NOTHING");
             st.execute("INSERT INTO monitor_state (name, state, since, first_failure_at, last_error) "
-                + "SELECT 'm' || lpad(i::text, 5, '0'), CASE WHEN i % 100 = 0 THEN 'DOWN' ELSE 'UP' END, "
+                + "SELECT 'm' || lpad(i::text, " + width(monitors) + ", '0'), CASE WHEN i % 100 = 0 THEN 'DOWN' ELSE 'UP' END, "
                 + "now() - interval '3 days', CASE WHEN i % 100 = 0 THEN now() - interval '30 minutes' END, "
                 + "CASE WHEN i % 100 = 0 THEN 'HTTP 503' END FROM generate_series(1, " + monitors + ") i "
                 + "ON CONFLICT DO NOTHING");
