@@ -98,6 +98,9 @@ public final class PingLoad {
         long errors;
         long lateStart; // requests sent more than 10 ms after they were due (no idle connection)
         long lastAnswer; // System.nanoTime() of the phase's last answer
+        long start;
+        long[] slowPerSecond = new long[64]; // answers over 50 ms, by the second of the phase they were due in
+        long[] maxPerSecond = new long[64]; // the slowest answer (µs), by the same second
         String firstError;
 
         Phase(String name, boolean pings) {
@@ -130,6 +133,7 @@ public final class PingLoad {
         final long period = (long) (1e9 / rate);
         final long total = (long) (rate * seconds);
         final long start = System.nanoTime();
+        ph.start = start;
         long k = 0;
         while (k < total || idle.size() < conns.length) {
             final long now = System.nanoTime();
@@ -181,6 +185,15 @@ public final class PingLoad {
             ph.statuses.toString().replace(" ", ""), ph.firstError == null ? "-"
                 : ph.firstError.replaceAll("\\s+", "_"));
         out.flush();
+        final StringBuilder slow = new StringBuilder();
+        for (int i = 0; i < Math.ceil(seconds) && i < ph.maxPerSecond.length; i++) {
+            if (ph.slowPerSecond[i] > 0) {
+                slow.append(' ').append(i).append("s:").append(ph.slowPerSecond[i]).append('/')
+                    .append(ph.maxPerSecond[i] / 1000).append("ms");
+            }
+        }
+        // Which seconds of the phase had answers over 50 ms: "second:how many/slowest".
+        out.println("SLOW " + name + (slow.length() == 0 ? " none" : slow.toString()));
         if (elapsed > seconds + 1) {
             out.printf(Locale.ROOT, "NOTE %s took %.1f s for %.1f s of sends (draining answers)%n", name, elapsed,
                 seconds);
@@ -277,6 +290,16 @@ public final class PingLoad {
         final long now = System.nanoTime();
         ph.latency.record(TimeUnit.NANOSECONDS.toMicros(now - c.due));
         ph.lastAnswer = now;
+        final int second = (int) ((c.due - ph.start) / 1_000_000_000L);
+        if (second >= ph.maxPerSecond.length) {
+            ph.maxPerSecond = java.util.Arrays.copyOf(ph.maxPerSecond, second * 2);
+            ph.slowPerSecond = java.util.Arrays.copyOf(ph.slowPerSecond, second * 2);
+        }
+        final long micros = TimeUnit.NANOSECONDS.toMicros(now - c.due);
+        ph.maxPerSecond[second] = Math.max(ph.maxPerSecond[second], micros);
+        if (micros > 50_000) {
+            ph.slowPerSecond[second]++;
+        }
         ph.statuses.merge(status, 1L, Long::sum);
         if (status == 204 && c.service >= 0) {
             ok[c.service]++;

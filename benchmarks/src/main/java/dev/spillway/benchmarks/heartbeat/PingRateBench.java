@@ -156,6 +156,7 @@ public final class PingRateBench {
             int threadsAtStart = 0;
             int threadsAtEnd = 0;
             String loadAtPings = "";
+            final Map<String, String> slow = new LinkedHashMap<>();
             long[] baseCpuStart = null;
             long[] baseCpuEnd = null;
             try (BufferedReader r = new BufferedReader(new InputStreamReader(load.getInputStream(),
@@ -173,6 +174,9 @@ public final class PingRateBench {
                         baseCpuStart = cpu(collector.pid());
                     } else if (line.equals("PHASE-END baseline-before")) {
                         baseCpuEnd = cpu(collector.pid());
+                    } else if (line.startsWith("SLOW ")) {
+                        final String[] f = line.split(" ", 3);
+                        slow.put(f[1], f[2]);
                     } else if (line.startsWith("RESULT ")) {
                         final String name = line.split(" ")[1];
                         final Map<String, String> kv = new HashMap<>();
@@ -287,7 +291,11 @@ public final class PingRateBench {
                     ms(r.get("p99")), ms(r.get("p999")), ms(r.get("max")), r.get("statuses"), r.get("errors"),
                     r.get("late")));
             }
-            md.append('\n');
+            md.append("\nSeconds of each measured phase with answers over 50 ms (`second:how many/slowest`): ");
+            for (String phase : List.of("baseline-before", "pings", "baseline-after")) {
+                md.append(phase).append(": ").append(slow.getOrDefault(phase, "?")).append("; ");
+            }
+            md.append("\n\n");
             rows.put("pings answered 204 (all ping phases, warm-up included)", fmt(answeredTotal));
             rows.put("`heartbeat` points stored", fmt(storedTotal) + (unknown > 0 ? " (" + unknown
                 + " for no known service)" : ""));
