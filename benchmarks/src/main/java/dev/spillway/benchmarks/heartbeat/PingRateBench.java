@@ -54,7 +54,7 @@ import java.util.regex.Pattern;
  *       from {@code /proc} at the start and end of the measured pings;</li>
  *   <li>exactly once: when the stored count stops moving, the {@code heartbeat} points per service are compared
  *       with the pings answered 204 for that service (warm-up included), lost and duplicated counted apart; then
- *       the collector gets SIGTERM.</li>
+ *       the collector gets SIGTERM and its database files are deleted (its log is kept).</li>
  * </ul>
  *
  * <pre>mvn -B -q -pl benchmarks -am package -DskipTests
@@ -246,6 +246,9 @@ public final class PingRateBench {
             }
             collector.destroy(); // SIGTERM: the ping times still in memory are written
             final boolean exited = collector.waitFor(2, TimeUnit.MINUTES);
+            if (exited) {
+                deleteTree(work.resolve("data")); // the database's files (hundreds of MB); the collector log stays
+            }
             final String loadAtEnd = MachineInfo.loadAverage();
 
             final Map<String, String> p = results.get("pings");
@@ -328,6 +331,14 @@ public final class PingRateBench {
             log("written %s; collector log %s", out.resolve("ping-rate.md"), collectorLog);
         } finally {
             collector.destroyForcibly();
+        }
+    }
+
+    private static void deleteTree(Path dir) throws IOException {
+        try (var files = Files.walk(dir)) {
+            for (Path f : (Iterable<Path>) files.sorted(java.util.Comparator.reverseOrder())::iterator) {
+                Files.delete(f);
+            }
         }
     }
 
