@@ -29,7 +29,8 @@ import java.util.concurrent.TimeUnit;
  *     COUNTS_FILE PHASE...   (PHASE = name:baseline|pings:seconds)</pre>
  * Prints {@code PHASE-START name} and {@code PHASE-END name} as phases start and end (the parent samples the
  * collector's CPU time there) and one {@code RESULT name key=value ...} line per phase; writes, per line of
- * PATHS_FILE, the number of its requests answered 204 to COUNTS_FILE.
+ * PATHS_FILE, the number of its requests answered 204 and the number given up on (a connection error, or no answer
+ * within 30 s) to COUNTS_FILE ({@code ok unanswered}, one line each).
  */
 public final class PingLoad {
 
@@ -39,6 +40,7 @@ public final class PingLoad {
     private final InetSocketAddress address;
     private final byte[][] requests;
     private final int[] ok;
+    private final int[] unanswered; // per path: requests given up on (connection error, no answer within 30 s)
     private final Selector selector;
     private final ArrayDeque<Conn> idle = new ArrayDeque<>();
     private final Conn[] conns;
@@ -53,6 +55,7 @@ public final class PingLoad {
             requests[i] = request(paths.get(i));
         }
         this.ok = new int[paths.size()];
+        this.unanswered = new int[paths.size()];
         this.selector = Selector.open();
         this.conns = new Conn[connections];
         this.out = out;
@@ -80,8 +83,8 @@ public final class PingLoad {
             load.phase(p[0], p[1].equals("pings"), rate, Double.parseDouble(p[2]));
         }
         final StringBuilder sb = new StringBuilder();
-        for (int c : load.ok) {
-            sb.append(c).append('\n');
+        for (int i = 0; i < load.ok.length; i++) {
+            sb.append(load.ok[i]).append(' ').append(load.unanswered[i]).append('\n');
         }
         Files.writeString(counts, sb.toString());
         System.out.println("DONE");
@@ -166,6 +169,9 @@ public final class PingLoad {
         for (Conn c : conns) {
             if (c.phase == ph) { // never answered within the drain time
                 ph.errors++;
+                if (c.service >= 0) {
+                    unanswered[c.service]++; // it may still have been stored
+                }
                 remember(ph, "no answer within " + TimeUnit.NANOSECONDS.toSeconds(DRAIN_NANOS) + " s");
                 reconnect(c);
                 idle.add(c);
@@ -320,6 +326,9 @@ public final class PingLoad {
         if (ph != null) {
             ph.errors++;
             remember(ph, e.toString());
+            if (c.service >= 0) {
+                unanswered[c.service]++; // it may still have been stored
+            }
         }
         c.phase = null;
         try {
