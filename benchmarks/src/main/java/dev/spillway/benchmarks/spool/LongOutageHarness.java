@@ -462,7 +462,8 @@ public final class LongOutageHarness {
         }
     }
 
-    static URI awaitListening(Path log, Process p) throws Exception {
+    /** Waits (3 min at most) for a collector started with {@code --http 127.0.0.1:0} to log its HTTP address. */
+    public static URI awaitListening(Path log, Process p) throws Exception {
         final long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(3);
         while (System.nanoTime() < deadline) {
             if (Files.exists(log)) {
