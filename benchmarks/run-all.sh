@@ -4,11 +4,12 @@
 # more than one worker in arrival order and routed by source, back to back: table "1b"), issue #13's idle-spool
 # overhead (SpoolBench --idle-only), issue #25's line-protocol race (IngestRace: the collector in both storage layouts,
 # InfluxDB and VictoriaMetrics on the same bodies, interleaved rounds; a server that is not installed is skipped with a
-# message, nothing is installed here) and its query benchmark (QueryBench: rows vs blocks), then writes
-# benchmarks/results/RESULTS.md.
-#   benchmarks/run-all.sh           # full: about 30 minutes on 2 idle cores (JMH ~7 min, end to end ~7 min,
-#                                   # race ~8 min, queries ~8 min)
-#   benchmarks/run-all.sh --quick   # about 5 minutes
+# message, nothing is installed here) and its query benchmark (QueryBench: rows vs blocks), issue #24's monitors at
+# scale (MonitorBench beside an empty check loop), heartbeat pings (PingRateBench beside a bare /ping) and status page
+# with its rollup refresh (StatusPageBench), then writes benchmarks/results/RESULTS.md.
+#   benchmarks/run-all.sh           # full: about 75 minutes on 2 idle cores (JMH ~7 min, end to end ~7 min,
+#                                   # race ~8 min, queries ~8 min, monitors ~15 min, pings ~5 min, page ~15 min)
+#   benchmarks/run-all.sh --quick   # about 12 minutes
 # Environment: SPILLWAY_BENCH_JDBC_URL / _USER / _PASSWORD (external PostgreSQL), SPILLWAY_RESULTS_DIR (output),
 # JMH_OPTS (override the JMH options), REBUILD=1 (force the Maven build).
 set -euo pipefail
@@ -81,6 +82,24 @@ MON_CMD="java -Xmx2g -cp $JAR dev.spillway.benchmarks.monitor.MonitorBench $MON_
 echo "+ $MON_CMD"
 $MON_CMD > benchmarks/target/monitors.log 2>&1
 test -f "$OUT/monitors.md"
+# Issue #24: heartbeat pings from a separate load process, open loop (10,000/s for 60 s over 10,000 services, beside
+# a bare /ping at the same rate; every ping checked stored once) (~5 min; --quick: 2,000/s for 10 s, 1-3 min).
+PING_OPTS=""
+if [[ -n "$QUICK" ]]; then PING_OPTS="--quick"; fi
+PING_CMD="java -cp $JAR dev.spillway.benchmarks.heartbeat.PingRateBench $PING_OPTS --out $OUT"
+echo "+ $PING_CMD"
+$PING_CMD > benchmarks/target/ping-rate.log 2>&1
+test -f "$OUT/ping-rate.md"
+# Issue #24: the status page and its rollup refresh at 10,000 monitors (hours for 30 days, 0.1 day of raw checks; the
+# seeded database is kept in $BENCH_DATA for later runs) (~15 min the first time; --quick: 1,000 monitors).
+BENCH_DATA=${SPILLWAY_BENCH_DATA:-benchmarks/target/bench-data}
+PAGE_OPTS="--monitors 10000 --days 0.1 --data-dir $BENCH_DATA/page10k"
+if [[ -n "$QUICK" ]]; then PAGE_OPTS="--monitors 1000 --days 0.05 --rollup-days 2 --requests 10 --data-dir $BENCH_DATA/page1k"; fi
+PAGE_CMD="java -Xmx2g -cp $JAR dev.spillway.benchmarks.page.StatusPageBench $PAGE_OPTS"
+echo "+ $PAGE_CMD"
+$PAGE_CMD > benchmarks/target/status-page.log 2>&1
+{ echo "# Status page and rollup refresh"; echo; echo "\`$PAGE_CMD\`"; echo;
+  grep -E '^(\[page\]|\||$)' benchmarks/target/status-page.log || true; } > "$OUT/status-page.md"
 
 {
   echo "# Spillway benchmark results"
@@ -109,5 +128,9 @@ test -f "$OUT/monitors.md"
   sed -e 's/^## /### /' -e t -e 's/^# /## /' "$OUT/compaction.md"
   echo
   sed -e 's/^## /### /' -e t -e 's/^# /## /' "$OUT/monitors.md"
+  echo
+  sed -e 's/^## /### /' -e t -e 's/^# /## /' "$OUT/ping-rate.md"
+  echo
+  sed -e 's/^## /### /' -e t -e 's/^# /## /' "$OUT/status-page.md"
 } > "$OUT/RESULTS.md"
 echo "wrote $OUT/RESULTS.md in ${SECONDS} s"
