@@ -335,16 +335,17 @@ public final class QueryBench {
     }
 
     /**
-     * Writes the first {@code 3 * blockMinutes} minutes of {@link #CHECK_SERIES} series through a real sink (blocks
+     * Writes the first three block intervals (at least three steps) of {@link #CHECK_SERIES} series through a real sink (blocks
      * layout, batches of one point per series: all rows, as at this rate), has the sink compact them after each
-     * block interval, then one more interval left as rows; then compares its blocks and rows with what the
+     * block interval, then one more step left as rows; then compares its blocks and rows with what the
      * generator writes for the same points, and runs the layout's gap query (consecutive sequences: no gaps).
      */
     private static void checkAgainstSink(BenchDatabase db, Points points, int blockMinutes) throws Exception {
         final long bin = blockMinutes * 60L;
         final long first = points.start - Math.floorMod(points.start, bin) + bin; // a whole first bin
-        final long compactedTo = first + 3 * bin;
-        final long rowsTo = compactedTo + bin;
+        final long perStep = (long) Math.ceil(STEP_SECONDS / bin); // bins a step spans: each window holds points
+        final long compactedTo = first + Math.max(3, 3 * perStep) * bin;
+        final long rowsTo = compactedTo + perStep * bin;
         long batchId = 1;
         try (TimescaleSink sink = sink(db, CHECK, StorageLayout.BLOCKS, Duration.ofMinutes(10));
              Connection c = db.connect(); Statement st = c.createStatement()) {
