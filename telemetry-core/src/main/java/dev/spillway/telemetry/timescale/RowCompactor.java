@@ -16,8 +16,11 @@ import java.util.concurrent.atomic.LongAdder;
 /**
  * The low-rate half of the {@link StorageLayout#BLOCKS} layout: events written as rows (their source had fewer than
  * {@link StorageLayout#MIN_BLOCK_EVENTS} events in its batch) are moved into blocks, per (source, kind, hour), once
- * they are older than {@code after}, by one statement ({@code DELETE ... RETURNING} feeding an {@code INSERT}), so a
- * reader sees every event exactly once, as a row or in a block, at every instant. Sequences move with the events
+ * the hour they fall in ended at least {@code after} ago, by one statement ({@code DELETE ... RETURNING} feeding an {@code INSERT}), so a
+ * reader sees every event exactly once, as a row or in a block, at every instant. Whole hours only: moving every
+ * row older than {@code after} at each pass (every minute) made blocks of one minute of a series, a single point at
+ * low rates, larger than the rows they replaced; a row now waits up to an hour longer, and a series gets one block
+ * per hour (another only for rows that arrive after their hour was moved). Sequences move with the events
  * (kept in {@code seqs} unless consecutive), so gap detection stays exact; the batch ledger is not involved.
  *
  * <p>Runs on its own daemon thread, never on a pipeline worker; each pass is bounded by a statement timeout, and a
@@ -42,7 +45,8 @@ final class RowCompactor implements AutoCloseable {
         this.table = table;
         this.after = after;
         this.sql = "WITH moved AS (DELETE FROM " + SchemaManager.quote(SchemaManager.rowsTable(table))
-            + " WHERE time < now() - " + SchemaManager.interval(after)
+            + " WHERE time < date_bin(INTERVAL '1 hour', now() - " + SchemaManager.interval(after)
+            + ", TIMESTAMPTZ '2000-01-01 00:00:00+00')"
             + " RETURNING time, source_id, kind, value, seq) "
             + "INSERT INTO " + SchemaManager.quote(SchemaManager.blocksTable(table))
             + " (source_id, kind, time_min, time_max, first_seq, last_seq, n, times, vals, seqs) "

@@ -135,7 +135,8 @@ public final class TimescaleSink implements Sink {
     }
 
     /**
-     * With {@link StorageLayout#BLOCKS}: moves the rows older than {@link Builder#compactRowsAfter} into blocks now
+     * With {@link StorageLayout#BLOCKS}: moves the rows of every hour that ended at least
+     * {@link Builder#compactRowsAfter} ago into blocks now, one per series and hour
      * (the background compaction does this periodically), in one transaction.
      *
      * @return the blocks written; 0 with {@link StorageLayout#ROWS} or without compaction
@@ -405,8 +406,8 @@ public final class TimescaleSink implements Sink {
 
         /**
          * With {@link StorageLayout#BLOCKS}: events stored as rows (sources with few events per batch) are moved
-         * into blocks once older than this, by a background thread of the sink; 1 minute to 30 days, or null for
-         * never; default 10 minutes.
+         * into blocks, one per series and hour, once their hour ended at least this long ago, by a background thread
+         * of the sink; 1 minute to 30 days, or null for never; default 10 minutes.
          */
         public Builder compactRowsAfter(Duration compactRowsAfter) {
             this.compactRowsAfter = compactRowsAfter;

@@ -142,6 +142,42 @@ class BlockLayoutTest {
     }
 
     @Test
+    void compactionMovesOnlyHoursThatEndedCompactRowsAfterAgoSoASeriesGetsOneBlockPerHour() throws Exception {
+        final long hour = Duration.ofHours(1).toMillis();
+        try (TimescaleSink s = sink("hourly", StorageLayout.BLOCKS).compactRowsAfter(Duration.ofMinutes(30))
+                .build()) {
+            // Rows older than compactRowsAfter, in the hour that compactRowsAfter reaches into: they stay rows until
+            // that hour ended 30 min ago, so a pass every minute cannot cut a series' hour into one-minute blocks.
+            // A pass that crosses an hour boundary is retried (the hour reached moves with the clock).
+            for (int attempt = 0; ; attempt++) {
+                db.execute("TRUNCATE hourly_rows, hourly_blocks, hourly_batches");
+                final long now = System.currentTimeMillis();
+                final long reached = now - Duration.ofMinutes(30).toMillis();
+                final long hourStart = reached - Math.floorMod(reached, hour);
+                final long openHourMs = hourStart + 500; // in the open hour, older than 30 min unless just past it
+                final long closedHourMs = hourStart - hour + 1_000; // in the hour before: that one ended >= 30 min ago
+                final TestBatch b = new TestBatch(attempt * 10L + 1);
+                for (int src = 1; src <= 3; src++) {
+                    b.add(closedHourMs * 1_000_000L + src, src, (short) 1, src, 0);
+                    b.add(openHourMs * 1_000_000L + src, src, (short) 1, src, 1);
+                }
+                s.write(b);
+                final int blocks = s.compactRows();
+                final long after = System.currentTimeMillis() - Duration.ofMinutes(30).toMillis();
+                if (after - Math.floorMod(after, hour) != hourStart && attempt < 3) {
+                    continue;
+                }
+                assertEquals(3, blocks, "one block per series for the closed hour");
+                assertEquals(3, db.queryLong("select count(*) from hourly_rows"), "the open hour's rows stay rows");
+                assertEquals(0, db.queryLong("select count(*) from hourly_rows where time < to_timestamp("
+                    + hourStart / 1000 + ")"), "nothing of the closed hour is left as rows");
+                assertEquals(0, s.compactRows(), "the open hour waits until it ended 30 min ago");
+                break;
+            }
+        }
+    }
+
+    @Test
     void aTableOfTheOtherLayoutIsRefusedByName() throws Exception {
         try (TimescaleSink s = sink("was_rows", StorageLayout.ROWS).build()) {
             assertEquals(StorageLayout.ROWS, s.storageLayout());
