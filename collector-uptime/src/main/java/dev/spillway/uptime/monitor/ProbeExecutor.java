@@ -63,7 +63,11 @@ final class ProbeExecutor implements AutoCloseable {
     private static final long STACK_SIZE = 256 * 1024;
     private static final long IDLE_NANOS = TimeUnit.SECONDS.toNanos(30);
 
-    /** Asynchronous slots (connections in flight) by default: far below the usual 20,000+ file descriptors. */
+    /**
+     * Asynchronous slots (connections in flight): below the process's open-file limit (HotSpot raises its soft limit
+     * to the hard one on Linux; 20,000 on the project's machine). Where the limit is lower, a check that cannot open
+     * its socket ends down with {@code io: Too many open files}, it does not hang.
+     */
     static final int DEFAULT_ASYNC_SLOTS = 10_000;
     /** How long after its timeout the executor ends an asynchronous check its probe did not end. */
     static final Duration SAFETY_GRACE = Duration.ofSeconds(2);
