@@ -817,13 +817,14 @@ public final class MonitorService implements AutoCloseable, Service {
             return false; // the lease was not renewed in time (or is going): another collector may check it
         }
         try {
-            final MonitorSpec spec = entry.spec;
-            if (Probes.nonBlocking(spec)) {
+            final MonitorSpec queued = entry.spec;
+            if (Probes.nonBlocking(queued)) {
                 // Holds a connection, not a thread, while it waits: the slot is released when the future completes.
-                executor.submitAsync(deadlineNanos, entry.slow, spec.timeout(), () -> probes.start(spec),
-                    (r, e) -> finished(entry, spec, e == null ? r : failed(spec, e)));
+                executor.submitAsync(deadlineNanos, entry.slow, queued.timeout(), () -> probes.start(queued),
+                    (r, e) -> finished(entry, queued, e == null ? r : failed(queued, e)));
             } else {
                 executor.submit(deadlineNanos, entry.slow, () -> {
+                    final MonitorSpec spec = entry.spec; // as it is when the check starts
                     CheckResult r;
                     try {
                         r = probes.check(withLocationHeader(spec));
