@@ -817,27 +817,52 @@ public final class MonitorService implements AutoCloseable, Service {
             return false; // the lease was not renewed in time (or is going): another collector may check it
         }
         try {
-            executor.submit(deadlineNanos, entry.slow, () -> {
-                final MonitorSpec spec = entry.spec;
-                CheckResult r;
-                try {
-                    r = probes.check(withLocationHeader(spec));
-                } catch (RuntimeException | Error e) {
-                    LOG.error("check of monitor '{}' failed unexpectedly", spec.name(), e);
-                    r = new CheckResult(Instant.now(), false, -1, 0, Double.NaN, Double.NaN, Double.NaN, Double.NaN,
-                        Double.NaN, "internal: " + e);
-                }
-                entry.slow = timedOut(spec, r);
-                if (closing) {
-                    entry.running.set(false); // interrupted by shutdown: not a real result, not recorded
-                    return;
-                }
-                results.add(new Done(entry, spec, r));
-            });
+            final MonitorSpec queued = entry.spec;
+            if (Probes.nonBlocking(queued)) {
+                // Holds a connection, not a thread, while it waits: the slot is released when the future completes.
+                executor.submitAsync(deadlineNanos, entry.slow, queued.timeout(), () -> probes.start(queued),
+                    (r, e) -> finished(entry, queued, e == null ? r : failed(queued, e)));
+            } else {
+                executor.submit(deadlineNanos, entry.slow, () -> {
+                    final MonitorSpec spec = entry.spec; // as it is when the check starts
+                    CheckResult r;
+                    try {
+                        r = probes.check(withLocationHeader(spec));
+                    } catch (RuntimeException | Error e) {
+                        r = failed(spec, e);
+                    }
+                    finished(entry, spec, r);
+                });
+            }
         } catch (RejectedExecutionException e) {
             entry.running.set(false); // shutting down
         }
         return true;
+    }
+
+    /** The result of a check whose probe threw, or that the executor ended (safety net, shutdown). */
+    private static CheckResult failed(MonitorSpec spec, Throwable e) {
+        final Throwable cause = e instanceof java.util.concurrent.CompletionException && e.getCause() != null
+            ? e.getCause() : e;
+        if (cause instanceof java.util.concurrent.TimeoutException) {
+            return new CheckResult(Probes.now(), false, -1, spec.timeout().toMillis(), Double.NaN, Double.NaN,
+                Double.NaN, Double.NaN, Double.NaN, cause.getMessage());
+        }
+        if (!(cause instanceof java.util.concurrent.CancellationException)) {
+            LOG.error("check of monitor '{}' failed unexpectedly", spec.name(), cause);
+        }
+        return new CheckResult(Instant.now(), false, -1, 0, Double.NaN, Double.NaN, Double.NaN, Double.NaN,
+            Double.NaN, "internal: " + cause);
+    }
+
+    /** Hands a check's result to the result thread (any thread; does not block). */
+    private void finished(MonitorScheduler.Entry entry, MonitorSpec spec, CheckResult r) {
+        entry.slow = timedOut(spec, r);
+        if (closing) {
+            entry.running.set(false); // interrupted by shutdown: not a real result, not recorded
+            return;
+        }
+        results.add(new Done(entry, spec, r));
     }
 
     /**

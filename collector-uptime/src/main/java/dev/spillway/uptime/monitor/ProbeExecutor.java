@@ -8,15 +8,24 @@ import io.micrometer.core.instrument.Timer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.PriorityQueue;
 import java.util.Set;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.LongAdder;
+import java.util.function.BiConsumer;
+import java.util.function.Supplier;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
 
@@ -35,9 +44,18 @@ import java.util.concurrent.locks.ReentrantLock;
  * its previous check is still queued or running). Nothing is dropped: the queues are bounded by the number of
  * monitors, because the scheduler hands over a monitor's next check only after its previous one finished.
  *
- * <p>Lateness is measured here, when a check starts: from its due time, queue wait included. Threads are created
- * on demand (one per slot in use, since OkHttp's calls are blocking) and retire after 30 s idle, so a collector
- * with 20 monitors does not hold 500 threads.
+ * <p>Two kinds of checks: <b>blocking</b> ones ({@link #submit}: HTTP, DNS, TLS, ICMP) hold a thread, and so a
+ * slot, for their whole duration; <b>non-blocking</b> ones ({@link #submitAsync}: TCP) use a thread only to start
+ * (name resolution, the non-blocking connect) and then hold an <em>asynchronous slot</em> until their result future
+ * completes, however long that takes, while the thread takes the next check. Asynchronous slots are connections
+ * (file descriptors), not threads: their budget is separate and larger ({@link #DEFAULT_ASYNC_SLOTS}, a fifth of
+ * them for the slow lane), so targets that hang hold connections, not threads. Every asynchronous check ends at its
+ * deadline from its probe's timer; as a safety net the executor also ends one that is still open
+ * {@link #SAFETY_GRACE} after its timeout, so nothing holds a slot forever.
+ *
+ * <p>Lateness is measured here, when a check starts (for both kinds): from its due time, queue wait included.
+ * Threads are created on demand (one per slot in use, since OkHttp's calls are blocking) and retire after 30 s
+ * idle, so a collector with 20 monitors does not hold 500 threads.
  */
 final class ProbeExecutor implements AutoCloseable {
 
@@ -45,18 +63,39 @@ final class ProbeExecutor implements AutoCloseable {
     private static final long STACK_SIZE = 256 * 1024;
     private static final long IDLE_NANOS = TimeUnit.SECONDS.toNanos(30);
 
-    /** A check waiting for a slot. */
-    private record Task(long dueNanos, long queuedAt, boolean slow, long seq, Runnable check) {
+    /**
+     * Asynchronous slots (connections in flight): below the process's open-file limit (HotSpot raises its soft limit
+     * to the hard one on Linux; 20,000 on the project's machine). Where the limit is lower, a check that cannot open
+     * its socket ends down with {@code io: Too many open files}, it does not hang.
+     */
+    static final int DEFAULT_ASYNC_SLOTS = 10_000;
+    /** How long after its timeout the executor ends an asynchronous check its probe did not end. */
+    static final Duration SAFETY_GRACE = Duration.ofSeconds(2);
+
+    /** A check waiting for a slot: blocking ({@code check}) or asynchronous ({@code async}). */
+    private record Task(long dueNanos, long queuedAt, boolean slow, long seq, Runnable check, Async<?> async) {
+    }
+
+    /** An asynchronous check: starts on a worker, ends when its future completes. */
+    private record Async<T>(Duration timeout, Supplier<CompletableFuture<T>> start, BiConsumer<T, Throwable> done) {
     }
 
     private final int concurrency;
     private final int slowBudget;
+    private final int asyncSlots;
+    private final int slowAsyncBudget;
     private final ThreadFactory threads;
     private final ReentrantLock lock = new ReentrantLock();
     private final Condition work = lock.newCondition();
+    private final Condition drained = lock.newCondition();
     private final PriorityQueue<Task> healthy = new PriorityQueue<>(ProbeExecutor::earlier);
     private final PriorityQueue<Task> slow = new PriorityQueue<>(ProbeExecutor::earlier);
+    private final PriorityQueue<Task> healthyAsync = new PriorityQueue<>(ProbeExecutor::earlier);
+    private final PriorityQueue<Task> slowAsync = new PriorityQueue<>(ProbeExecutor::earlier);
     private final Set<Thread> workers = new HashSet<>();
+    /** Futures of asynchronous checks started and not ended (guarded by lock). */
+    private final Set<CompletableFuture<?>> pending = new HashSet<>();
+    private final LongAdder overdue = new LongAdder();
     private final Timer queueWait;
     private final Timer lateness;
     private final Timer healthyLateness;
@@ -64,17 +103,37 @@ final class ProbeExecutor implements AutoCloseable {
     private final AtomicInteger highWater = new AtomicInteger();
     // Guarded by lock.
     private int idle;
+    /** Blocking checks running (each on a thread). */
     private int inFlight;
     private int slowInFlight;
+    /** Asynchronous checks being started on a thread (counted in asyncInFlight too). */
+    private int starting;
+    /** Asynchronous checks holding a slot: from their start until their future completes. */
+    private int asyncInFlight;
+    private int slowAsyncInFlight;
     private long seq;
     private boolean closed;
+    private ScheduledThreadPoolExecutor safetyNet;
 
     ProbeExecutor(int concurrency, MeterRegistry meters) {
+        this(concurrency, DEFAULT_ASYNC_SLOTS, meters);
+    }
+
+    /**
+     * @param concurrency threads, so blocking checks in flight
+     * @param asyncSlots asynchronous checks in flight (connections), a fifth of them for the slow lane
+     */
+    ProbeExecutor(int concurrency, int asyncSlots, MeterRegistry meters) {
         if (concurrency < 1) {
             throw new IllegalArgumentException("concurrency must be at least 1: " + concurrency);
         }
+        if (asyncSlots < 1) {
+            throw new IllegalArgumentException("asynchronous slots must be at least 1: " + asyncSlots);
+        }
         this.concurrency = concurrency;
         this.slowBudget = slowBudget(concurrency);
+        this.asyncSlots = asyncSlots;
+        this.slowAsyncBudget = slowBudget(asyncSlots);
         this.threads = ServiceThreads.pool("probe", STACK_SIZE);
         this.queueWait = Timer.builder("spillway.monitor.queue.wait")
             .description("time a due check waited for a free probe slot")
@@ -89,10 +148,18 @@ final class ProbeExecutor implements AutoCloseable {
         Gauge.builder("spillway.monitor.checks.queued", this, ProbeExecutor::queued)
             .description("due checks waiting for a free probe slot").register(meters);
         Gauge.builder("spillway.monitor.checks.in.flight", this, ProbeExecutor::inFlight)
-            .description("checks running now (HTTP in flight)").register(meters);
+            .description("checks running now: blocking ones on probe threads plus non-blocking (tcp) ones "
+                + "waiting for their connection").register(meters);
         Gauge.builder("spillway.monitor.checks.slow.in.flight", this, ProbeExecutor::slowInFlight)
             .description("checks of monitors whose last check timed out running now (at most a fifth of the "
-                + "probe concurrency)").register(meters);
+                + "probe concurrency, plus a fifth of the asynchronous slots)").register(meters);
+        Gauge.builder("spillway.monitor.checks.async.in.flight", this, ProbeExecutor::asyncInFlight)
+            .description("non-blocking (tcp) checks holding an asynchronous slot: from their start until their "
+                + "result (at most " + asyncSlots + ")").register(meters);
+        io.micrometer.core.instrument.FunctionCounter.builder("spillway.monitor.checks.async.overdue", overdue,
+                LongAdder::sum)
+            .description("non-blocking checks the executor ended because their probe had not ended them "
+                + SAFETY_GRACE.toSeconds() + " s after their timeout (a probe defect)").register(meters);
     }
 
     /** The lateness of one lane's checks (the unlabelled timer mixes both lanes). */
@@ -123,46 +190,97 @@ final class ProbeExecutor implements AutoCloseable {
      * @throws RejectedExecutionException after {@link #close}
      */
     void submit(long dueNanos, boolean slowLane, Runnable check) {
+        enqueue(dueNanos, slowLane, check, null);
+    }
+
+    /**
+     * Queues a non-blocking check: when a slot is free a worker thread calls {@code start} (which may block briefly,
+     * e.g. for name resolution, and must not wait for the answer), then takes the next check; the slot is held
+     * until the returned future completes, and {@code done} gets the result (or the failure: the start's exception,
+     * a {@link TimeoutException} from the executor's safety net, a {@link CancellationException} at
+     * {@link #stop}). {@code done} runs on whichever thread completes the future: it must not block.
+     *
+     * @param timeout the check's timeout: its probe ends it then; the executor ends it {@link #SAFETY_GRACE} later
+     * @throws RejectedExecutionException after {@link #close}
+     */
+    <T> void submitAsync(long dueNanos, boolean slowLane, Duration timeout, Supplier<CompletableFuture<T>> start,
+                         BiConsumer<T, Throwable> done) {
+        enqueue(dueNanos, slowLane, null, new Async<>(timeout, start, done));
+    }
+
+    private void enqueue(long dueNanos, boolean slowLane, Runnable check, Async<?> async) {
         lock.lock();
         try {
             if (closed) {
                 throw new RejectedExecutionException("probe executor closed");
             }
-            (slowLane ? slow : healthy).add(new Task(dueNanos, System.nanoTime(), slowLane, seq++, check));
-            if (idle > 0) {
-                work.signal();
-            }
-            // A thread counted in idle may already have been signalled for an earlier task and not yet woken, so
-            // "some thread is idle" does not mean "this task has a thread": start one whenever the tasks that
-            // could start now outnumber the threads waiting to take them.
-            if (startable() > idle && workers.size() < concurrency) {
-                final Thread t = threads.newThread(this::work);
-                workers.add(t);
-                t.start();
-            }
+            queue(slowLane, async != null).add(new Task(dueNanos, System.nanoTime(), slowLane, seq++, check, async));
+            wake();
         } finally {
             lock.unlock();
         }
     }
 
-    /** Queued tasks that free slots and the slow lane's budget would let start now. Caller holds the lock. */
+    private PriorityQueue<Task> queue(boolean slowLane, boolean async) {
+        return async ? (slowLane ? slowAsync : healthyAsync) : (slowLane ? slow : healthy);
+    }
+
+    /** Signals an idle thread, starting one if needed, when a queued task can start. Caller holds the lock. */
+    private void wake() {
+        final int startable = startable();
+        if (startable == 0) {
+            return;
+        }
+        if (idle > 0) {
+            work.signal();
+        }
+        // A thread counted in idle may already have been signalled for an earlier task and not yet woken, so
+        // "some thread is idle" does not mean "this task has a thread": start one whenever the tasks that
+        // could start now outnumber the threads waiting to take them.
+        if (startable > idle && workers.size() < concurrency) {
+            final Thread t = threads.newThread(this::work);
+            workers.add(t);
+            t.start();
+        }
+    }
+
+    /** Queued tasks that free threads, slots and the slow lanes' budgets would let start now. Caller holds the lock. */
     private int startable() {
         final int slowAllowed = Math.min(slow.size(), Math.max(0, slowBudget - slowInFlight));
-        return Math.min(concurrency - inFlight, healthy.size() + slowAllowed);
+        final int slowAsyncAllowed = Math.min(slowAsync.size(), Math.max(0, slowAsyncBudget - slowAsyncInFlight));
+        final int asyncAllowed = Math.min(healthyAsync.size() + slowAsyncAllowed, Math.max(0, asyncSlots - asyncInFlight));
+        return Math.max(0, Math.min(concurrency - inFlight - starting, healthy.size() + slowAllowed + asyncAllowed));
     }
 
     /** The next task allowed to start, removed from its queue, or null. Caller holds the lock. */
     private Task next() {
-        final Task h = healthy.peek();
-        final Task s = slowInFlight < slowBudget ? slow.peek() : null;
-        if (h == null && s == null) {
+        if (inFlight + starting >= concurrency) {
+            return null; // every thread's slot is busy (a retiring thread may still be counted)
+        }
+        Task t = null;
+        final boolean asyncRoom = asyncInFlight < asyncSlots;
+        for (Task c : new Task[] {healthy.peek(), slowInFlight < slowBudget ? slow.peek() : null,
+            asyncRoom ? healthyAsync.peek() : null,
+            asyncRoom && slowAsyncInFlight < slowAsyncBudget ? slowAsync.peek() : null}) {
+            if (c != null && (t == null || earlier(c, t) < 0)) {
+                t = c;
+            }
+        }
+        if (t == null) {
             return null;
         }
-        final Task t = h == null ? s : s == null ? h : earlier(h, s) <= 0 ? h : s;
-        (t.slow ? slow : healthy).poll();
-        inFlight++;
-        if (t.slow) {
-            slowInFlight++;
+        queue(t.slow, t.async != null).poll();
+        if (t.async != null) {
+            starting++;
+            asyncInFlight++;
+            if (t.slow) {
+                slowAsyncInFlight++;
+            }
+        } else {
+            inFlight++;
+            if (t.slow) {
+                slowInFlight++;
+            }
         }
         return t;
     }
@@ -174,9 +292,13 @@ final class ProbeExecutor implements AutoCloseable {
             lock.lock();
             try {
                 if (task != null) {
-                    inFlight--;
-                    if (task.slow) {
-                        slowInFlight--;
+                    if (task.async != null) {
+                        starting--; // its slot stays held until its future completes
+                    } else {
+                        inFlight--;
+                        if (task.slow) {
+                            slowInFlight--;
+                        }
                     }
                 }
                 task = null;
@@ -195,10 +317,10 @@ final class ProbeExecutor implements AutoCloseable {
                     workers.remove(self);
                     return;
                 }
-                if (idle > 0 && (!healthy.isEmpty() || (!slow.isEmpty() && slowInFlight < slowBudget))) {
+                if (idle > 0 && startable() > 0) {
                     work.signal(); // more to start: pass it on (a signal may have woken only this thread)
                 }
-                highWater.accumulateAndGet(inFlight, Math::max);
+                highWater.accumulateAndGet(inFlight + asyncInFlight, Math::max);
             } finally {
                 lock.unlock();
             }
@@ -208,7 +330,11 @@ final class ProbeExecutor implements AutoCloseable {
             lateness.record(late, TimeUnit.NANOSECONDS);
             (task.slow ? slowLateness : healthyLateness).record(late, TimeUnit.NANOSECONDS);
             try {
-                task.check.run();
+                if (task.async != null) {
+                    startAsync(task, task.async);
+                } else {
+                    task.check.run();
+                }
             } catch (RuntimeException | Error e) {
                 // The check itself catches what a probe throws; this keeps a shared thread alive if that fails.
                 LOG.error("check failed outside its probe", e);
@@ -217,34 +343,170 @@ final class ProbeExecutor implements AutoCloseable {
         }
     }
 
+    /**
+     * Starts an asynchronous check on this worker and arranges for its slot to be released when its future
+     * completes, however it completes; never throws, and the slot is released exactly once.
+     */
+    private <T> void startAsync(Task task, Async<T> async) {
+        CompletableFuture<T> f;
+        try {
+            f = async.start().get();
+            if (f == null) {
+                f = CompletableFuture.failedFuture(new IllegalStateException("the probe returned no future"));
+            }
+        } catch (RuntimeException | Error e) {
+            f = CompletableFuture.failedFuture(e);
+        }
+        final CompletableFuture<T> future = f;
+        final boolean cancel;
+        lock.lock();
+        try {
+            pending.add(future);
+            cancel = closed; // stop() ran while this one was starting: it did not see this future
+        } finally {
+            lock.unlock();
+        }
+        final java.util.concurrent.atomic.AtomicReference<ScheduledFuture<?>> net =
+            new java.util.concurrent.atomic.AtomicReference<>();
+        future.whenComplete((v, e) -> {
+            final ScheduledFuture<?> n = net.getAndSet(null);
+            if (n != null) {
+                n.cancel(false);
+            }
+            try {
+                async.done().accept(v, e);
+            } catch (RuntimeException | Error x) {
+                LOG.error("handling a check's result failed", x);
+            } finally {
+                release(task, future);
+            }
+        });
+        if (!future.isDone()) {
+            try {
+                net.set(safetyNet().schedule(() -> overdue(future, async.timeout()),
+                    async.timeout().plus(SAFETY_GRACE).toNanos(), TimeUnit.NANOSECONDS));
+                if (future.isDone()) {
+                    final ScheduledFuture<?> n = net.getAndSet(null); // completed meanwhile: its timer is not needed
+                    if (n != null) {
+                        n.cancel(false);
+                    }
+                }
+            } catch (RejectedExecutionException e) {
+                future.cancel(false); // stopped meanwhile
+            }
+        }
+        if (cancel) {
+            future.cancel(false);
+        }
+    }
+
+    /** The safety net: ends a check its probe did not end by its deadline (a probe defect), counted, logged once. */
+    private void overdue(CompletableFuture<?> future, Duration timeout) {
+        if (future.completeExceptionally(new TimeoutException("timeout: no result " + SAFETY_GRACE.toSeconds()
+            + " s after the timeout of " + MonitorValidator.format(timeout) + " (ended by the probe executor)"))) {
+            overdue.increment();
+            if (overdue.sum() == 1) {
+                LOG.warn("a non-blocking check was still open {} s after its timeout ({}): ended by the executor "
+                    + "(counted in spillway.monitor.checks.async.overdue, logged once)", SAFETY_GRACE.toSeconds(),
+                    MonitorValidator.format(timeout));
+            }
+        }
+    }
+
+    /** Frees an asynchronous check's slot and lets a queued check take it. */
+    private void release(Task task, CompletableFuture<?> future) {
+        lock.lock();
+        try {
+            if (!pending.remove(future)) {
+                return; // released already
+            }
+            asyncInFlight--;
+            if (task.slow) {
+                slowAsyncInFlight--;
+            }
+            if (pending.isEmpty()) {
+                drained.signalAll();
+            }
+            if (!closed) {
+                wake();
+            }
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** The safety net's timer thread, started with the first asynchronous check. */
+    private ScheduledThreadPoolExecutor safetyNet() {
+        lock.lock();
+        try {
+            if (safetyNet == null) {
+                safetyNet = new ScheduledThreadPoolExecutor(1, ServiceThreads.single("probe-safety-net"));
+                safetyNet.setRemoveOnCancelPolicy(true);
+            }
+            return safetyNet;
+        } finally {
+            lock.unlock();
+        }
+    }
+
     /** Checks waiting for a slot. */
     int queued() {
         lock.lock();
         try {
-            return healthy.size() + slow.size();
+            return healthy.size() + slow.size() + healthyAsync.size() + slowAsync.size();
         } finally {
             lock.unlock();
         }
     }
 
-    /** Checks running. */
+    /** Checks running: blocking ones plus asynchronous ones holding a slot. */
     int inFlight() {
         lock.lock();
         try {
-            return inFlight;
+            return inFlight + asyncInFlight;
         } finally {
             lock.unlock();
         }
     }
 
-    /** Checks of slow monitors running. */
+    /** Checks of slow monitors running (both kinds). */
     int slowInFlight() {
         lock.lock();
         try {
-            return slowInFlight;
+            return slowInFlight + slowAsyncInFlight;
         } finally {
             lock.unlock();
         }
+    }
+
+    /** Asynchronous checks holding a slot. */
+    int asyncInFlight() {
+        lock.lock();
+        try {
+            return asyncInFlight;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Threads that run checks or wait for one now. */
+    int threads() {
+        lock.lock();
+        try {
+            return workers.size();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** The asynchronous slots (a fifth of them for the slow lane). */
+    int asyncSlots() {
+        return asyncSlots;
+    }
+
+    /** Asynchronous checks ended by the safety net instead of their probe. */
+    long overdue() {
+        return overdue.sum();
     }
 
     /** Most checks that ran at once since start. */
@@ -272,21 +534,31 @@ final class ProbeExecutor implements AutoCloseable {
         return slowLane ? slowLateness : healthyLateness;
     }
 
-    /** Stops taking checks, interrupts running ones and waits for them to end. */
+    /** Stops taking checks, interrupts running ones, cancels asynchronous ones and waits for them to end. */
     @Override
     public void close() {
         stop(Deadline.in(java.time.Duration.ofSeconds(10)));
     }
 
-    /** Stops taking checks, drops queued ones, interrupts running ones and waits for them to end by the deadline. */
+    /**
+     * Stops taking checks, drops queued ones, interrupts running ones, cancels asynchronous ones (their
+     * {@code done} gets a {@link CancellationException}, their probes close their connections) and waits for all to
+     * end by the deadline.
+     */
     boolean stop(Deadline deadline) {
         final List<Thread> running;
+        final List<CompletableFuture<?>> open;
+        final ScheduledThreadPoolExecutor net;
         lock.lock();
         try {
             closed = true;
-            final int dropped = healthy.size() + slow.size();
+            final int dropped = queued();
             healthy.clear();
             slow.clear();
+            healthyAsync.clear();
+            slowAsync.clear();
+            open = new ArrayList<>(pending);
+            net = safetyNet;
             if (dropped > 0) {
                 LOG.info("shutdown: {} queued checks not run (their monitors are checked again after restart)",
                     dropped);
@@ -299,15 +571,37 @@ final class ProbeExecutor implements AutoCloseable {
         for (Thread t : running) {
             t.interrupt();
         }
+        for (CompletableFuture<?> f : open) {
+            f.cancel(false); // runs its done and releases its slot, here
+        }
         try {
             boolean ended = true;
             for (Thread t : running) {
                 ended &= deadline.join(t);
             }
+            // Futures of checks that were starting when stop began were cancelled by their worker (it saw closed).
+            lock.lock();
+            try {
+                while (!pending.isEmpty()) {
+                    final long left = deadline.remaining().toNanos();
+                    if (left <= 0) {
+                        LOG.warn("shutdown: {} non-blocking checks did not end in time", pending.size());
+                        ended = false;
+                        break;
+                    }
+                    drained.awaitNanos(left);
+                }
+            } finally {
+                lock.unlock();
+            }
             return ended;
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             return false;
+        } finally {
+            if (net != null) {
+                net.shutdownNow();
+            }
         }
     }
 }

@@ -9,13 +9,15 @@ import java.net.SocketTimeoutException;
 import java.net.UnknownHostException;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.atomic.LongAdder;
 
 /**
  * One probe per check type behind one {@link #check}: HTTP ({@link HttpProbe}), {@link TcpProbe},
  * {@link DnsProbe}, {@link TlsProbe} and {@link IcmpProbe}. All obey the same {@link AddressPolicy}, all count
  * their denials and received bytes together, and none throws: every failure is a down result with its reason
- * ({@code category: detail}).
+ * ({@code category: detail}). TCP checks are non-blocking ({@link #nonBlocking}, {@link #start}): they hold a
+ * connection on the TCP probe's selector thread, not a thread, while they wait.
  */
 public final class Probes implements AutoCloseable {
 
@@ -45,21 +47,48 @@ public final class Probes implements AutoCloseable {
         this.icmp = new IcmpProbe(policy);
     }
 
-    /** Runs one check of any type; never throws. */
+    /** Runs one check of any type and waits for its result; never throws. */
     public CheckResult check(MonitorSpec spec) {
         if (spec.type() == CheckType.HTTP) {
             return http.check(spec);
         }
+        if (nonBlocking(spec)) {
+            return start(spec).join();
+        }
         final CheckResult r = switch (spec.type()) {
-            case TCP -> tcp.check(spec);
             case DNS -> dns.check(spec);
             case TLS -> tls.check(spec);
             default -> icmp.check(spec);
         };
+        counted(r);
+        return r;
+    }
+
+    /** Whether the check runs without holding a thread while it waits ({@link #start}): tcp. */
+    static boolean nonBlocking(MonitorSpec spec) {
+        return spec.type() == CheckType.TCP;
+    }
+
+    /**
+     * Starts a {@linkplain #nonBlocking non-blocking} check: blocks only to resolve a host name, then returns; the
+     * future completes with the result by the check's timeout (never exceptionally unless completed from outside;
+     * cancelling it ends the check and closes its connection).
+     *
+     * @throws IllegalArgumentException for a check type that is not non-blocking
+     */
+    CompletableFuture<CheckResult> start(MonitorSpec spec) {
+        if (!nonBlocking(spec)) {
+            throw new IllegalArgumentException("not a non-blocking check type: " + spec.type());
+        }
+        final CompletableFuture<CheckResult> f = tcp.start(spec);
+        f.thenAccept(this::counted); // on the probe's own future: cancelling the returned one reaches the probe
+        return f;
+    }
+
+    private void counted(CheckResult r) {
         if (r.error() != null && r.error().startsWith("address policy: ")) {
             denied.increment();
         }
-        return r;
     }
 
     /** Checks of every type refused by the address policy. */
@@ -77,9 +106,15 @@ public final class Probes implements AutoCloseable {
         return http;
     }
 
+    /** The TCP probe (its selector thread). */
+    TcpProbe tcp() {
+        return tcp;
+    }
+
     @Override
     public void close() {
         http.close();
+        tcp.close();
     }
 
     /** The start of a check: microseconds, what the database keeps. */

@@ -1,103 +1,372 @@
 package dev.spillway.uptime.monitor;
 
+import dev.spillway.runtime.lifecycle.ServiceThreads;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
 import java.io.IOException;
-import java.io.InputStream;
 import java.net.InetSocketAddress;
-import java.net.Socket;
 import java.net.SocketTimeoutException;
+import java.nio.ByteBuffer;
+import java.nio.channels.CancelledKeyException;
+import java.nio.channels.ClosedChannelException;
+import java.nio.channels.SelectionKey;
+import java.nio.channels.Selector;
+import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.time.Instant;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.PriorityQueue;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.atomic.LongAdder;
 
 /**
- * A {@code tcp://host:port} check: resolve (under the address policy), connect, and with {@code tcp.send} write
- * the text; with {@code tcp.expect} read until the reply contains it (at most {@link #MAX_REPLY} bytes), the
- * connection is closed, or the timeout. Up when it connected (and the reply held the expected text).
+ * A {@code tcp://host:port} check, non-blocking: resolve (under the address policy), connect, and with
+ * {@code tcp.send} write the text; with {@code tcp.expect} read until the reply contains it (at most
+ * {@link #MAX_REPLY} bytes), the connection is closed, or the timeout. Up when it connected (and the reply held the
+ * expected text).
+ *
+ * <p>{@link #start} resolves the name on the calling thread (the JDK has no asynchronous resolver; an IP literal
+ * needs no lookup), checks the chosen address against the {@link AddressPolicy} right before the connect (as
+ * {@link GuardedSocketFactory} does), starts a non-blocking connect and returns: the rest of the check runs on the
+ * probe's one selector thread ({@code probe-tcp}, started with the first check), which also ends every check at
+ * its deadline (closing its connection). So a check that hangs holds a connection, not a thread. Completing the
+ * returned future from outside (cancel, the executor's safety net) closes the connection too.
  */
-final class TcpProbe {
+final class TcpProbe implements AutoCloseable {
 
     /** Most reply bytes read per check. */
     static final int MAX_REPLY = 64 * 1024;
 
-    private final GuardedSocketFactory sockets;
+    private static final Logger LOG = LoggerFactory.getLogger(TcpProbe.class);
+
     private final AddressPolicy policy;
+    private final LongAdder received;
+    /** Work handed to the selector thread: registrations of new checks. */
+    private final ConcurrentLinkedQueue<Check> arriving = new ConcurrentLinkedQueue<>();
+    private final Object lifecycle = new Object();
+    // Guarded by lifecycle.
+    private Selector selector;
+    private Thread loop;
+    private volatile boolean closed;
 
     TcpProbe(AddressPolicy policy, LongAdder received) {
         this.policy = policy;
-        this.sockets = new GuardedSocketFactory(policy, received);
+        this.received = received;
     }
 
+    /** Runs one check and waits for its result (for callers with a thread to spare, e.g. a test). */
     CheckResult check(MonitorSpec spec) {
-        final Instant startedAt = Probes.now();
-        final long start = System.nanoTime();
-        final long deadline = start + spec.timeout().toNanos();
-        double dnsMs = Double.NaN;
-        double connectMs = Double.NaN;
-        double replyMs = Double.NaN;
-        String error = null;
+        return start(spec).join();
+    }
+
+    /**
+     * Starts one check: blocks only to resolve a host name; never throws. The future completes with the result
+     * (never exceptionally, unless completed from outside).
+     */
+    CompletableFuture<CheckResult> start(MonitorSpec spec) {
+        final Check c = new Check(spec);
+        final ProbeAddress.Resolved r;
         try {
-            final ProbeAddress.Resolved r = ProbeAddress.resolve(spec.url().getHost(), policy);
-            dnsMs = r.dnsMs();
-            try (Socket s = sockets.createSocket()) {
-                final long c0 = System.nanoTime();
-                s.connect(new InetSocketAddress(r.address(), spec.url().getPort()), Probes.remainingMs(deadline));
-                connectMs = (System.nanoTime() - c0) / 1e6;
-                final CheckOptions o = spec.check();
-                if (o.tcpSend() != null) {
-                    s.getOutputStream().write(o.tcpSend().getBytes(StandardCharsets.UTF_8));
-                    s.getOutputStream().flush();
+            r = ProbeAddress.resolve(spec.url().getHost(), policy);
+            c.dnsMs = r.dnsMs();
+            Probes.remainingMs(c.deadline); // a lookup that used the whole timeout
+            final InetSocketAddress to = new InetSocketAddress(r.address(), spec.url().getPort());
+            final AddressPolicy.Denial d = policy.check(to.getAddress());
+            if (d != null) {
+                throw new AddressDeniedException(d);
+            }
+            final SocketChannel ch = SocketChannel.open();
+            c.channel = ch;
+            c.future.whenComplete((v, e) -> closeQuietly(ch)); // however it ends, from whichever thread
+            ch.configureBlocking(false);
+            c.connectStart = System.nanoTime();
+            c.connectedAtOnce = ch.connect(to);
+        } catch (IOException e) {
+            c.fail(Probes.classify(e, spec));
+            return c.future;
+        }
+        if (!hand(c)) {
+            c.fail("io: probe closed");
+        }
+        return c.future;
+    }
+
+    /** Hands a started check to the selector thread (starting it); false when closed. */
+    private boolean hand(Check c) {
+        final Selector s;
+        synchronized (lifecycle) {
+            if (closed) {
+                return false;
+            }
+            if (selector == null) {
+                try {
+                    selector = Selector.open();
+                } catch (IOException e) {
+                    LOG.error("tcp probe: cannot open a selector: {}", e.toString());
+                    return false;
                 }
-                if (o.tcpExpect() != null) {
-                    final long r0 = System.nanoTime();
-                    error = expect(s, o.tcpExpect(), deadline);
-                    if (error == null) {
-                        replyMs = (System.nanoTime() - r0) / 1e6;
+                final Selector sel = selector;
+                loop = ServiceThreads.start("probe-tcp", () -> run(sel));
+            }
+            s = selector;
+            arriving.add(c); // under the lock: a loop that ends drains arriving after it stopped taking checks
+        }
+        s.wakeup();
+        return true;
+    }
+
+    // ---- the selector thread -----------------------------------------------------------------------------
+
+    private void run(Selector sel) {
+        final PriorityQueue<Check> timers = new PriorityQueue<>((a, b) -> Long.compare(a.deadline - b.deadline, 0));
+        final ByteBuffer scratch = ByteBuffer.allocate(MAX_REPLY);
+        try {
+            while (!closed) {
+                final Check first = timers.peek();
+                final long waitMs = first == null ? 0 : Math.max(1, (first.deadline - System.nanoTime() + 999_999) / 1_000_000);
+                sel.select(waitMs);
+                for (Check next; (next = arriving.poll()) != null; ) {
+                    final Check c = next;
+                    if (!c.future.isDone()) {
+                        timers.add(c);
+                        safely(c, () -> c.register(sel));
+                    }
+                }
+                for (SelectionKey k : sel.selectedKeys()) {
+                    final Check c = (Check) k.attachment();
+                    safely(c, () -> c.ready(k, scratch));
+                }
+                sel.selectedKeys().clear();
+                final long now = System.nanoTime();
+                while (!timers.isEmpty() && (timers.peek().future.isDone() || timers.peek().deadline - now <= 0)) {
+                    final Check c = timers.poll();
+                    if (!c.future.isDone()) {
+                        c.expire();
                     }
                 }
             }
-        } catch (IOException e) {
-            error = Probes.classify(e, spec);
-        }
-        final Map<String, Double> extra = new LinkedHashMap<>();
-        if (!Double.isNaN(replyMs)) {
-            extra.put("reply_ms", replyMs);
-        }
-        return new CheckResult(startedAt, error == null, -1, (System.nanoTime() - start) / 1e6, dnsMs, connectMs,
-            Double.NaN, Double.NaN, Double.NaN, error, false, extra);
-    }
-
-    /** Reads until the text appears; the reason when it does not. */
-    private static String expect(Socket s, String expected, long deadline) throws IOException {
-        final InputStream in = s.getInputStream();
-        final byte[] buf = new byte[MAX_REPLY];
-        int n = 0;
-        try {
-            while (n < buf.length) {
-                s.setSoTimeout(Probes.remainingMs(deadline));
-                final int got = in.read(buf, n, buf.length - n);
-                if (got < 0) {
-                    break;
-                }
-                n += got;
-                if (new String(buf, 0, n, StandardCharsets.UTF_8).contains(expected)) {
-                    return null;
+        } catch (IOException | RuntimeException | Error e) {
+            LOG.error("tcp probe: selector loop failed; its checks end down", e);
+        } finally {
+            synchronized (lifecycle) {
+                if (selector == sel) {
+                    selector = null; // a failed loop: the next check starts a new one (unless closed)
+                    loop = null;
                 }
             }
-        } catch (SocketTimeoutException e) {
-            return "expect: '" + expected + "' not received within the timeout" + got(buf, n);
+            for (Check c; (c = arriving.poll()) != null; ) {
+                c.fail("io: probe closed");
+            }
+            for (Check c : timers) {
+                c.fail("io: probe closed");
+            }
+            for (SelectionKey k : sel.keys()) {
+                if (k.attachment() instanceof Check c) {
+                    c.fail("io: probe closed");
+                }
+            }
+            closeQuietly(sel);
         }
-        return "expect: '" + expected + "' not in the reply" + (n == buf.length ? " (first " + MAX_REPLY + " bytes)"
-            : " (connection closed)") + got(buf, n);
     }
 
-    private static String got(byte[] buf, int n) {
-        if (n == 0) {
-            return "; nothing received";
+    /** Runs one step of a check; what it throws ends that check, never the loop. */
+    private static void safely(Check c, IoStep step) {
+        try {
+            step.run();
+        } catch (ClosedChannelException | CancelledKeyException e) {
+            c.fail("io: connection closed"); // no-op when it was closed because the check ended
+        } catch (IOException e) {
+            c.fail(Probes.classify(e, c.spec));
+        } catch (RuntimeException e) {
+            LOG.error("tcp check of {} failed unexpectedly", c.spec.name(), e);
+            c.fail("internal: " + e);
         }
-        final String text = new String(buf, 0, Math.min(n, 60), StandardCharsets.UTF_8)
-            .replaceAll("\\p{Cntrl}", "?");
-        return "; received '" + text + (n > 60 ? "...'" : "'");
+    }
+
+    @FunctionalInterface
+    private interface IoStep {
+        void run() throws IOException;
+    }
+
+    /** One check's state: the future is completed by whoever ends it; the rest is the selector thread's. */
+    private final class Check {
+        final MonitorSpec spec;
+        final Instant startedAt = Probes.now();
+        final long start = System.nanoTime();
+        final long deadline;
+        final CompletableFuture<CheckResult> future = new CompletableFuture<>();
+        SocketChannel channel;
+        boolean connectedAtOnce;
+        long connectStart;
+        double dnsMs = Double.NaN;
+        double connectMs = Double.NaN;
+        ByteBuffer sending;
+        long replyStart;
+        byte[] reply;
+        int n;
+
+        Check(MonitorSpec spec) {
+            this.spec = spec;
+            this.deadline = start + spec.timeout().toNanos();
+        }
+
+        void register(Selector sel) throws IOException {
+            final SelectionKey k = channel.register(sel, 0, this);
+            if (connectedAtOnce) {
+                connected(k);
+            } else {
+                k.interestOps(SelectionKey.OP_CONNECT);
+            }
+        }
+
+        void ready(SelectionKey k, ByteBuffer scratch) throws IOException {
+            if (future.isDone()) {
+                k.cancel();
+                return;
+            }
+            if (k.isConnectable()) {
+                if (channel.finishConnect()) {
+                    connected(k);
+                }
+            } else if (k.isWritable()) {
+                write(k);
+            } else if (k.isReadable()) {
+                read(scratch);
+            }
+        }
+
+        private void connected(SelectionKey k) throws IOException {
+            connectMs = (System.nanoTime() - connectStart) / 1e6;
+            final CheckOptions o = spec.check();
+            if (o.tcpSend() != null) {
+                sending = ByteBuffer.wrap(o.tcpSend().getBytes(StandardCharsets.UTF_8));
+                write(k);
+            } else {
+                sent(k);
+            }
+        }
+
+        private void write(SelectionKey k) throws IOException {
+            channel.write(sending);
+            if (sending.hasRemaining()) {
+                k.interestOps(SelectionKey.OP_WRITE);
+            } else {
+                sending = null;
+                sent(k);
+            }
+        }
+
+        private void sent(SelectionKey k) {
+            if (spec.check().tcpExpect() == null) {
+                finish(null, Double.NaN);
+                return;
+            }
+            replyStart = System.nanoTime();
+            reply = new byte[256];
+            k.interestOps(SelectionKey.OP_READ);
+        }
+
+        private void read(ByteBuffer scratch) throws IOException {
+            final String expected = spec.check().tcpExpect();
+            scratch.clear().limit(MAX_REPLY - n);
+            final int got = channel.read(scratch);
+            if (got < 0) {
+                finish(notInReply(expected), Double.NaN);
+                return;
+            }
+            if (got == 0) {
+                return;
+            }
+            received.add(got);
+            if (n + got > reply.length) {
+                reply = Arrays.copyOf(reply, Math.min(MAX_REPLY, Math.max(reply.length * 2, n + got)));
+            }
+            scratch.flip().get(reply, n, got);
+            n += got;
+            if (new String(reply, 0, n, StandardCharsets.UTF_8).contains(expected)) {
+                finish(null, (System.nanoTime() - replyStart) / 1e6);
+            } else if (n == MAX_REPLY) {
+                finish(notInReply(expected), Double.NaN);
+            }
+        }
+
+        private String notInReply(String expected) {
+            return "expect: '" + expected + "' not in the reply" + (n == MAX_REPLY ? " (first " + MAX_REPLY
+                + " bytes)" : " (connection closed)") + got();
+        }
+
+        /** The deadline passed (selector thread). */
+        void expire() {
+            if (reply != null) {
+                finish("expect: '" + spec.check().tcpExpect() + "' not received within the timeout" + got(),
+                    Double.NaN);
+            } else {
+                finish(Probes.classify(new SocketTimeoutException("timeout"), spec), Double.NaN);
+            }
+        }
+
+        private String got() {
+            if (n == 0) {
+                return "; nothing received";
+            }
+            final String text = new String(reply, 0, Math.min(n, 60), StandardCharsets.UTF_8)
+                .replaceAll("\\p{Cntrl}", "?");
+            return "; received '" + text + (n > 60 ? "...'" : "'");
+        }
+
+        /** Ends the check down with the reason (from any thread; no-op when it ended already). */
+        void fail(String error) {
+            finish(error, Double.NaN);
+        }
+
+        private void finish(String error, double replyMs) {
+            final Map<String, Double> extra = new LinkedHashMap<>();
+            if (!Double.isNaN(replyMs)) {
+                extra.put("reply_ms", replyMs);
+            }
+            future.complete(new CheckResult(startedAt, error == null, -1, (System.nanoTime() - start) / 1e6, dnsMs,
+                connectMs, Double.NaN, Double.NaN, Double.NaN, error, false, extra));
+        }
+    }
+
+    private static void closeQuietly(java.io.Closeable c) {
+        try {
+            c.close();
+        } catch (IOException e) {
+            LOG.trace("close: {}", e.toString());
+        }
+    }
+
+    /** Whether the selector thread runs. */
+    boolean running() {
+        synchronized (lifecycle) {
+            return loop != null && loop.isAlive();
+        }
+    }
+
+    /** Ends every open check down ("io: probe closed"), closes their connections and stops the selector thread. */
+    @Override
+    public void close() {
+        final Thread t;
+        final Selector s;
+        synchronized (lifecycle) {
+            closed = true;
+            t = loop;
+            s = selector;
+        }
+        if (s != null) {
+            s.wakeup();
+        }
+        if (t != null) {
+            try {
+                t.join(5_000);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
     }
 }

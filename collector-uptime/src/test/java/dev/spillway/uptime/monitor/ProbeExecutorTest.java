@@ -12,6 +12,8 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -114,6 +116,170 @@ class ProbeExecutorTest {
             assertTrue(ex.lateness().max(TimeUnit.MILLISECONDS) >= 2000, "the mixed timer holds both lanes");
             assertEquals(3, meters.get("spillway.monitor.lane.lateness").tag("lane", "healthy").timer().count());
             assertEquals(2, meters.get("spillway.monitor.lane.lateness").tag("lane", "slow").timer().count());
+        }
+    }
+
+    // ---- asynchronous (non-blocking) checks ------------------------------------------------------------------
+
+    /** What an asynchronous check's done callback got. */
+    private record Outcome(String result, Throwable failure) {
+    }
+
+    private static final java.time.Duration LONG = java.time.Duration.ofMinutes(5);
+
+    @Test
+    void anAsyncSlotIsHeldUntilItsFutureCompletesNotWhileAThreadRunsIt() throws Exception {
+        try (ProbeExecutor ex = new ProbeExecutor(1, 100, new SimpleMeterRegistry())) {
+            final List<java.util.concurrent.CompletableFuture<String>> futures =
+                Collections.synchronizedList(new ArrayList<>());
+            final java.util.concurrent.ConcurrentLinkedQueue<Outcome> outcomes =
+                new java.util.concurrent.ConcurrentLinkedQueue<>();
+            final long due = System.nanoTime();
+            for (int i = 0; i < 10; i++) { // ten checks in flight on one thread
+                ex.submitAsync(due, false, LONG, () -> {
+                    final java.util.concurrent.CompletableFuture<String> f = new java.util.concurrent.CompletableFuture<>();
+                    futures.add(f);
+                    return f;
+                }, (r, e) -> outcomes.add(new Outcome(r, e)));
+            }
+            dev.spillway.telemetry.testsupport.Await.until(java.time.Duration.ofSeconds(WAIT_S),
+                () -> ex.asyncInFlight() == 10, "all ten started on one thread: " + ex.asyncInFlight());
+            assertEquals(10, ex.inFlight());
+            assertEquals(1, ex.threads());
+            assertTrue(outcomes.isEmpty(), "nothing ended yet");
+            // The thread is free: a blocking check runs while the ten wait.
+            final CountDownLatch ran = new CountDownLatch(1);
+            ex.submit(due, false, ran::countDown);
+            assertTrue(ran.await(WAIT_S, TimeUnit.SECONDS), "a blocking check ran beside ten async ones");
+            futures.get(3).complete("up");
+            dev.spillway.telemetry.testsupport.Await.until(java.time.Duration.ofSeconds(WAIT_S),
+                () -> ex.asyncInFlight() == 9, "one slot released when its future completed");
+            assertEquals(List.of(new Outcome("up", null)), List.copyOf(outcomes));
+            for (var f : futures) {
+                f.complete("up");
+            }
+            assertEquals(0, ex.asyncInFlight());
+            assertEquals(10, outcomes.size(), "done ran once per check");
+            assertTrue(ex.maxInFlight() >= 10, "in flight: " + ex.maxInFlight());
+        }
+    }
+
+    @Test
+    void anAsyncSlotIsReleasedWhenTheStartThrowsOrTheFutureFails() throws Exception {
+        try (ProbeExecutor ex = new ProbeExecutor(2, 100, new SimpleMeterRegistry())) {
+            final java.util.concurrent.LinkedBlockingQueue<Outcome> outcomes =
+                new java.util.concurrent.LinkedBlockingQueue<>();
+            ex.<String>submitAsync(System.nanoTime(), false, LONG, () -> {
+                throw new IllegalStateException("start broke");
+            }, (r, e) -> outcomes.add(new Outcome(r, e)));
+            final Outcome thrown = outcomes.poll(WAIT_S, TimeUnit.SECONDS);
+            assertTrue(thrown != null && thrown.failure() instanceof IllegalStateException, "" + thrown);
+            final java.util.concurrent.CompletableFuture<String> f = new java.util.concurrent.CompletableFuture<>();
+            ex.submitAsync(System.nanoTime(), true, LONG, () -> f, (r, e) -> outcomes.add(new Outcome(r, e)));
+            dev.spillway.telemetry.testsupport.Await.until(java.time.Duration.ofSeconds(WAIT_S),
+                () -> ex.asyncInFlight() == 1 && ex.slowInFlight() == 1, "the slow one started");
+            f.completeExceptionally(new java.io.IOException("broken"));
+            final Outcome failed = outcomes.poll(WAIT_S, TimeUnit.SECONDS);
+            assertTrue(failed != null && failed.failure() instanceof java.io.IOException, "" + failed);
+            dev.spillway.telemetry.testsupport.Await.until(java.time.Duration.ofSeconds(WAIT_S),
+                () -> ex.asyncInFlight() == 0 && ex.slowInFlight() == 0, "both slots released");
+        }
+    }
+
+    @Test
+    void asyncChecksHaveTheirOwnBudgetAndTheSlowLaneAFifthOfIt() throws Exception {
+        final int slots = 5; // slow budget: 1
+        try (ProbeExecutor ex = new ProbeExecutor(2, slots, new SimpleMeterRegistry())) {
+            final java.util.concurrent.ConcurrentHashMap<Integer, java.util.concurrent.CompletableFuture<String>> started =
+                new java.util.concurrent.ConcurrentHashMap<>();
+            final long due = System.nanoTime();
+            for (int i = 0; i < 3; i++) { // slow, due first
+                final int id = i;
+                ex.submitAsync(due + i, true, LONG, () -> started.computeIfAbsent(id,
+                    k -> new java.util.concurrent.CompletableFuture<>()), (r, e) -> { });
+            }
+            for (int i = 10; i < 16; i++) { // six healthy, for four free slots
+                final int id = i;
+                ex.submitAsync(due + i, false, LONG, () -> started.computeIfAbsent(id,
+                    k -> new java.util.concurrent.CompletableFuture<>()), (r, e) -> { });
+            }
+            dev.spillway.telemetry.testsupport.Await.until(java.time.Duration.ofSeconds(WAIT_S),
+                () -> ex.asyncInFlight() == slots, "every slot taken: " + ex.asyncInFlight());
+            assertEquals(java.util.Set.of(0, 10, 11, 12, 13), started.keySet(),
+                "one slow check (its budget), then healthy ones by due time");
+            assertEquals(1, ex.slowInFlight());
+            assertEquals(4, ex.queued());
+            started.get(11).complete("up"); // a healthy slot frees: the earliest queued healthy check takes it
+            dev.spillway.telemetry.testsupport.Await.until(java.time.Duration.ofSeconds(WAIT_S),
+                () -> started.containsKey(14), "the next healthy check started");
+            assertFalse(started.containsKey(1), "the slow lane is still at its budget");
+            started.get(0).complete("down"); // the slow slot frees: the next slow check takes it
+            dev.spillway.telemetry.testsupport.Await.until(java.time.Duration.ofSeconds(WAIT_S),
+                () -> started.containsKey(1), "the next slow check started");
+            assertEquals(slots, ex.asyncInFlight());
+            assertTrue(ex.maxInFlight() <= slots, "never more than the slots: " + ex.maxInFlight());
+        }
+    }
+
+    @Test
+    void stopCancelsOpenAsyncChecksAndReleasesTheirSlots() throws Exception {
+        final ProbeExecutor ex = new ProbeExecutor(2, 100, new SimpleMeterRegistry());
+        final List<java.util.concurrent.CompletableFuture<String>> futures =
+            Collections.synchronizedList(new ArrayList<>());
+        final java.util.concurrent.ConcurrentLinkedQueue<Outcome> outcomes =
+            new java.util.concurrent.ConcurrentLinkedQueue<>();
+        for (int i = 0; i < 20; i++) {
+            ex.submitAsync(System.nanoTime(), i % 2 == 0, LONG, () -> {
+                final java.util.concurrent.CompletableFuture<String> f = new java.util.concurrent.CompletableFuture<>();
+                futures.add(f);
+                return f;
+            }, (r, e) -> outcomes.add(new Outcome(r, e)));
+        }
+        dev.spillway.telemetry.testsupport.Await.until(java.time.Duration.ofSeconds(WAIT_S),
+            () -> ex.asyncInFlight() == 20, "all started");
+        assertTrue(ex.stop(dev.spillway.runtime.lifecycle.Deadline.in(java.time.Duration.ofSeconds(WAIT_S))),
+            "stopped by the deadline");
+        assertEquals(0, ex.asyncInFlight());
+        assertEquals(0, ex.slowInFlight());
+        assertEquals(20, outcomes.size());
+        for (Outcome o : outcomes) {
+            assertTrue(o.failure() instanceof java.util.concurrent.CancellationException, "" + o);
+        }
+        for (var f : futures) {
+            assertTrue(f.isCancelled(), "the probe's own future was cancelled (so it closes its connection)");
+        }
+        assertThrows(java.util.concurrent.RejectedExecutionException.class,
+            () -> ex.submitAsync(System.nanoTime(), false, LONG, () -> null, (r, e) -> { }));
+    }
+
+    @Test
+    void theSafetyNetEndsAnAsyncCheckItsProbeForgotAfterItsTimeout() throws Exception {
+        final SimpleMeterRegistry meters = new SimpleMeterRegistry();
+        try (ProbeExecutor ex = new ProbeExecutor(1, 10, meters)) {
+            final java.util.concurrent.LinkedBlockingQueue<Outcome> outcomes =
+                new java.util.concurrent.LinkedBlockingQueue<>();
+            final java.util.concurrent.CompletableFuture<String> never = new java.util.concurrent.CompletableFuture<>();
+            ex.submitAsync(System.nanoTime(), false, java.time.Duration.ofMillis(100), () -> never,
+                (r, e) -> outcomes.add(new Outcome(r, e)));
+            final Outcome o = outcomes.poll(WAIT_S, TimeUnit.SECONDS);
+            assertTrue(o != null && o.failure() instanceof java.util.concurrent.TimeoutException, "" + o);
+            assertTrue(o.failure().getMessage().startsWith("timeout: no result 2 s after the timeout of 100ms"),
+                o.failure().getMessage());
+            assertTrue(never.isCompletedExceptionally(), "the probe's future was ended (so it closes its connection)");
+            dev.spillway.telemetry.testsupport.Await.until(java.time.Duration.ofSeconds(WAIT_S),
+                () -> ex.asyncInFlight() == 0, "its slot was released");
+            assertEquals(1, ex.overdue());
+            assertEquals(1.0, meters.get("spillway.monitor.checks.async.overdue").functionCounter().count());
+        }
+    }
+
+    @Test
+    void asyncSlotsAreValidated() {
+        final IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+            () -> new ProbeExecutor(1, 0, new SimpleMeterRegistry()));
+        assertEquals("asynchronous slots must be at least 1: 0", e.getMessage());
+        try (ProbeExecutor ex = new ProbeExecutor(500, new SimpleMeterRegistry())) {
+            assertEquals(ProbeExecutor.DEFAULT_ASYNC_SLOTS, ex.asyncSlots());
         }
     }
 

@@ -245,6 +245,28 @@ class ProbeSecurityTest {
     }
 
     @Test
+    void aTcpCheckToADeniedAddressFailsWithTheReasonAndNoConnectionWhateverItsSpelling() throws Exception {
+        // The non-blocking TCP probe checks the address right before its connect, as the guarded sockets do.
+        try (Probes probes = new Probes(false, 1, DENY_127_0_0_2)) {
+            for (String host : List.of("127.0.0.2", "[::ffff:127.0.0.2]", "2130706434")) {
+                final CheckResult r = probes.check(spec("tcp://" + host + ":" + internal.port(), o -> { }));
+                assertFalse(r.up(), host);
+                assertTrue(r.error().startsWith("address policy: ") && r.error().endsWith(
+                    "is in --probe-deny 127.0.0.2/32"), host + ": " + r.error());
+                assertTrue(Double.isNaN(r.connectMs()), "no connection was attempted: " + r);
+            }
+            assertEquals(3, probes.deniedChecks());
+            internal.control();
+            assertEquals(1, internal.connections(), "only the test's control connection reached the server");
+            final CheckResult allowed = probes.check(spec("tcp://127.0.0.1:" + a.port(), o -> { }));
+            assertTrue(allowed.up(), allowed.error());
+            a.control();
+            assertEquals(2, a.connections(), "the allowed check connected");
+            assertEquals(3, probes.deniedChecks());
+        }
+    }
+
+    @Test
     void theDefaultsDenyMetadataAndLinkLocalNamesWithTheirReason() throws Exception {
         dns.map("metadata.test", "169.254.169.254");
         dns.map("link.test", "169.254.10.20");
