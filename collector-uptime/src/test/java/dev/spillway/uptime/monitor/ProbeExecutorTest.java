@@ -143,7 +143,7 @@ class ProbeExecutorTest {
                 }, (r, e) -> outcomes.add(new Outcome(r, e)));
             }
             dev.spillway.telemetry.testsupport.Await.until(java.time.Duration.ofSeconds(WAIT_S),
-                () -> ex.asyncInFlight() == 10, "all ten started on one thread: " + ex.asyncInFlight());
+                () -> ex.asyncInFlight() == 10 && futures.size() == 10, "all ten started on one thread: " + ex.asyncInFlight());
             assertEquals(10, ex.inFlight());
             assertEquals(1, ex.threads());
             assertTrue(outcomes.isEmpty(), "nothing ended yet");
@@ -204,7 +204,9 @@ class ProbeExecutorTest {
                     k -> new java.util.concurrent.CompletableFuture<>()), (r, e) -> { });
             }
             dev.spillway.telemetry.testsupport.Await.until(java.time.Duration.ofSeconds(WAIT_S),
-                () -> ex.asyncInFlight() == slots, "every slot taken: " + ex.asyncInFlight());
+                // A slot is counted when a worker takes the check, before it calls the start function: wait for both.
+                () -> ex.asyncInFlight() == slots && started.size() == slots,
+                "every slot taken: " + ex.asyncInFlight() + ", started " + started.keySet());
             assertEquals(java.util.Set.of(0, 10, 11, 12, 13), started.keySet(),
                 "one slow check (its budget), then healthy ones by due time");
             assertEquals(1, ex.slowInFlight());
@@ -236,7 +238,7 @@ class ProbeExecutorTest {
             }, (r, e) -> outcomes.add(new Outcome(r, e)));
         }
         dev.spillway.telemetry.testsupport.Await.until(java.time.Duration.ofSeconds(WAIT_S),
-            () -> ex.asyncInFlight() == 20, "all started");
+            () -> ex.asyncInFlight() == 20 && futures.size() == 20, "all started"); // slot counted before start
         assertTrue(ex.stop(dev.spillway.runtime.lifecycle.Deadline.in(java.time.Duration.ofSeconds(WAIT_S))),
             "stopped by the deadline");
         assertEquals(0, ex.asyncInFlight());
