@@ -388,7 +388,12 @@ public final class CheckRollups {
             return;
         }
         final long behind = dbNow.getTime() - cursor.getTime();
+        Timestamp floor = cursor;
         if (behind > LEDGER_SAFE.toMillis()) {
+            // Everything since the cursor is marked below, so the cursor may move to now even when no batch was
+            // committed since: otherwise an idle database (no ledger rows) kept the cursor where it was and every
+            // refresh marked the whole, growing range again (seen: 400 refreshes in 7 minutes redoing 70 minutes).
+            floor = dbNow;
             // The refresh did not run for a while: the ledger may have been pruned past the cursor since.
             LOG.info("status page rollups: last refresh {} s ago; redoing the event times since then", behind / 1000);
             markDirty(c, now.minusMillis(behind).minus(LEDGER_MARGIN), now, now);
@@ -396,7 +401,7 @@ public final class CheckRollups {
         }
         final List<Instant[]> ranges = new ArrayList<>();
         Timestamp newest = readLedger(c, new Timestamp(cursor.getTime() - LEDGER_MARGIN.toMillis()), ranges);
-        newest = newest == null || newest.before(cursor) ? cursor : newest;
+        newest = newest == null || newest.before(floor) ? floor : newest;
         for (Instant[] r : merge(ranges)) {
             markDirty(c, r[0], r[1], now);
             if (r[0].isBefore(now.minus(UptimeRuns.LATE)) && (oldestLate == null || r[0].isBefore(oldestLate))) {
