@@ -8,10 +8,12 @@
 # scale (MonitorBench beside an empty check loop), heartbeat pings (PingRateBench beside a bare /ping) and status page
 # with its rollup refresh (StatusPageBench), then writes benchmarks/results/RESULTS.md.
 #   benchmarks/run-all.sh           # full: about 75 minutes on 2 idle cores (JMH ~7 min, end to end ~7 min,
-#                                   # race ~8 min, queries ~8 min, monitors ~15 min, pings ~5 min, page ~15 min)
+#                                   # race ~8 min, queries ~5 min (~50 min more the first time: the 100 M load),
+#                                   # monitors ~15 min, pings ~5 min, page ~15 min)
 #   benchmarks/run-all.sh --quick   # about 12 minutes
 # Environment: SPILLWAY_BENCH_JDBC_URL / _USER / _PASSWORD (external PostgreSQL), SPILLWAY_RESULTS_DIR (output),
-# JMH_OPTS (override the JMH options), REBUILD=1 (force the Maven build).
+# JMH_OPTS (override the JMH options), REBUILD=1 (force the Maven build), SPILLWAY_BENCH_DATA (where the query and
+# page benchmarks keep their loaded databases between runs; default benchmarks/target/bench-data).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 QUICK=""
@@ -52,8 +54,10 @@ RACE_CMD="java -Xms2g -Xmx2g -XX:+AlwaysPreTouch -cp $JAR dev.spillway.benchmark
 echo "+ $RACE_CMD"
 $RACE_CMD 2>&1 | tee benchmarks/target/race.log | grep -E '^\[race\]|SKIPPED' || true
 test -f "$OUT/ingest-race.md"
-# Issue #25: queries on the blocks and rows layouts (10,000 series, 3 days = 10 M points; --quick: 1 day).
-QUERY_OPTS="--days 3"
+# Issue #25: queries on the blocks and rows layouts (10,000 series, 30 days = 100 M points per layout, loaded on the
+# server once into $BENCH_DATA/queries100m, ~50 min the first time, then only the queries are timed; --quick: 1 day).
+BENCH_DATA=${SPILLWAY_BENCH_DATA:-benchmarks/target/bench-data}
+QUERY_OPTS="--series 10000 --days 30 --runs 11 --data-dir $BENCH_DATA/queries100m --report queries.md"
 if [[ -n "$QUICK" ]]; then QUERY_OPTS="--days 1 --runs 7"; fi
 QUERY_CMD="java -cp $JAR dev.spillway.benchmarks.e2e.QueryBench $QUERY_OPTS --out $OUT"
 echo "+ $QUERY_CMD"
@@ -92,7 +96,6 @@ $PING_CMD > benchmarks/target/ping-rate.log 2>&1
 test -f "$OUT/ping-rate.md"
 # Issue #24: the status page and its rollup refresh at 10,000 monitors (hours for 30 days, 0.1 day of raw checks; the
 # seeded database is kept in $BENCH_DATA for later runs) (~15 min the first time; --quick: 1,000 monitors).
-BENCH_DATA=${SPILLWAY_BENCH_DATA:-benchmarks/target/bench-data}
 PAGE_OPTS="--monitors 10000 --days 0.1 --data-dir $BENCH_DATA/page10k"
 if [[ -n "$QUICK" ]]; then PAGE_OPTS="--monitors 1000 --days 0.05 --rollup-days 2 --requests 10 --data-dir $BENCH_DATA/page1k"; fi
 PAGE_CMD="java -Xmx2g -cp $JAR dev.spillway.benchmarks.page.StatusPageBench $PAGE_OPTS"
