@@ -50,8 +50,10 @@ public final class CompactionBench {
             // explicit pass runs before its background thread's first one (a period later).
             TimescaleSink.builder().jdbcUrl(db.jdbcUrl()).username(db.user()).password(db.password()).table("low_rate")
                 .storageLayout(StorageLayout.BLOCKS).compactRowsAfter(null).build().close();
-            // Old enough to be compacted: the hour before the last 20 minutes.
-            final long end = Instant.now().getEpochSecond() - 1_200;
+            // Old enough to be compacted: compaction moves whole hours that ended at least compactRowsAfter (10 min)
+            // ago, so the points end at the last hour boundary at least 11 minutes back.
+            final long reach = Instant.now().getEpochSecond() - 660;
+            final long end = reach - Math.floorMod(reach, 3_600L);
             final long start = end - minutes * 60L;
             db.execute("INSERT INTO low_rate_rows (time, source_id, kind, value, seq) SELECT to_timestamp(" + start
                 + " + k + s / " + series + ".0), s, 1, ((s * 7919 + k * 104729) % 100000) / 100.0, k "
@@ -78,7 +80,9 @@ public final class CompactionBench {
             db.execute("VACUUM low_rate_rows");
             if (!checksum(db).equals(sumBefore) || gaps(db) != gapsBefore || db.count("low_rate") != events
                 || db.count("low_rate_rows") != 0) {
-                throw new IllegalStateException("compaction changed what the view reads");
+                throw new IllegalStateException("compaction changed what the view reads: checksum " + sumBefore + " -> "
+                    + checksum(db) + ", gaps " + gapsBefore + " -> " + gaps(db) + ", events " + events + " -> "
+                    + db.count("low_rate") + ", rows left " + db.count("low_rate_rows") + ", blocks " + blocks);
             }
             final String md = String.format(Locale.ROOT, "# Compaction of the blocks layout's rows (issue #25)%n%n"
                     + "%,d series once a second for %d minutes: %,d events written as rows (the low-rate case), %s "
@@ -96,7 +100,8 @@ public final class CompactionBench {
 
     private static String checksum(BenchDatabase db) throws Exception {
         try (Connection c = db.connect(); Statement st = c.createStatement();
-             ResultSet rs = st.executeQuery("SELECT count(*), sum(seq), sum(value), "
+             // value summed as numeric: a float8 sum depends on the order rows are read (rows vs blocks).
+             ResultSet rs = st.executeQuery("SELECT count(*), sum(seq), sum(value::numeric), "
                  + "sum(extract(epoch FROM time)) FROM low_rate")) {
             rs.next();
             return rs.getString(1) + "/" + rs.getString(2) + "/" + rs.getString(3) + "/" + rs.getString(4);
