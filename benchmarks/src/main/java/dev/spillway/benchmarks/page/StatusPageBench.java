@@ -184,6 +184,25 @@ public final class StatusPageBench {
      * each with what it recomputed. Then the periodic heavier steps forced: the last closed hour from its minutes,
      * and today's day from its hours, for every monitor.
      */
+    /**
+     * One refresh that ran: while the collector's own rollup keeper holds the refresh lock, tries again every 200 ms,
+     * up to {@code within}.
+     */
+    private static CheckRollups.Work refreshWhenFree(CheckRollups rollups, Duration within) throws Exception {
+        final long deadline = System.nanoTime() + within.toNanos();
+        while (true) {
+            rollups.refresh();
+            final CheckRollups.Work w = rollups.lastWork();
+            if (w.ran()) {
+                return w;
+            }
+            if (System.nanoTime() - deadline > 0) {
+                throw new IllegalStateException("no refresh could take the rollup lock within " + within);
+            }
+            java.util.concurrent.locks.LockSupport.parkNanos(Duration.ofMillis(200).toNanos());
+        }
+    }
+
     private static void refreshes(javax.sql.DataSource ds) throws Exception {
         final CheckRollups rollups = new CheckRollups(ds, "telemetry_events", Instant::now);
         System.out.println();
@@ -191,14 +210,7 @@ public final class StatusPageBench {
         System.out.println("| --- | ---: | ---: | ---: | ---: |");
         final List<Double> ms = new ArrayList<>();
         for (int i = 0; i < 8; i++) {
-            CheckRollups.Work w;
-            do {
-                rollups.refresh();
-                w = rollups.lastWork();
-                if (!w.ran()) {
-                    Thread.sleep(200); // the collector's keeper holds the lock: try again after it
-                }
-            } while (!w.ran());
+            final CheckRollups.Work w = refreshWhenFree(rollups, Duration.ofMinutes(2));
             ms.add((double) w.millis());
             System.out.printf(Locale.ROOT, "| refresh %d | %d | %d | %d | %d |%n", i + 1, w.millis(), w.minutes(),
                 w.hours(), w.days());
@@ -232,7 +244,8 @@ public final class StatusPageBench {
             rollups.refresh();
             final CheckRollups.Work w = rollups.lastWork();
             if (!w.ran()) {
-                Thread.sleep(200); // the collector's keeper holds the lock: try again after it
+                // The collector's keeper holds the lock: try again after it (bounded by the deadline below).
+                java.util.concurrent.locks.LockSupport.parkNanos(Duration.ofMillis(200).toNanos());
             } else {
                 n++;
                 sum += w.millis();
