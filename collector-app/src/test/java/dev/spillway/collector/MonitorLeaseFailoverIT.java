@@ -33,7 +33,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The issue's goal with real processes: three collectors (the shaded jar) on one database share 200 monitors at 2 s
- * against a local target (lease TTL 3 s).
+ * against local targets (lease TTL 3 s): 160 HTTP monitors on the blocking probe path and 40 {@code tcp://} monitors on
+ * the non-blocking one (one selector, results completed from its thread), each {@code tcp://} monitor against its own
+ * listener that counts accepted connections ({@link TcpTargets}).
  * <ol>
  *   <li><b>Steady state</b>, 60 s after the leases settle: each target hit once per interval (total hits within 5 %
  *       of 200 x 30, no window with two hits), and, inside that minute, a forced change on one monitor per
@@ -56,6 +58,8 @@ class MonitorLeaseFailoverIT {
 
     private static final Pattern COLLECTOR = Pattern.compile("monitors shared by lease as collector (\\S+) \\(");
     private static final int MONITORS = 200;
+    /** The last this many monitors are {@code tcp://} checks (the asynchronous probe path). */
+    private static final int TCP_MONITORS = 40;
     private static final Duration INTERVAL = Duration.ofSeconds(2);
     private static final Duration TTL = Duration.ofSeconds(3);
     private static final Duration STEADY = Duration.ofSeconds(60);
@@ -118,10 +122,23 @@ class MonitorLeaseFailoverIT {
         }, "leases settle over " + procs.size() + " processes");
     }
 
-    private static Map<String, List<Long>> hits(TargetServer target, Collection<String> monitors) {
+    private static boolean isTcp(String monitor) {
+        return Integer.parseInt(monitor.substring(1)) >= MONITORS - TCP_MONITORS;
+    }
+
+    private static List<String> tcpMonitors() {
+        return all().stream().filter(MonitorLeaseFailoverIT::isTcp).toList();
+    }
+
+    /** Arrival times of {@code monitor}'s checks at its target (an HTTP path or its own TCP listener). */
+    private static List<Long> hitsOf(TargetServer target, TcpTargets tcp, String monitor) {
+        return isTcp(monitor) ? tcp.hits(monitor) : target.hits(path(monitor));
+    }
+
+    private static Map<String, List<Long>> hits(TargetServer target, TcpTargets tcp, Collection<String> monitors) {
         final Map<String, List<Long>> hits = new HashMap<>();
         for (String m : monitors) {
-            hits.put(m, target.hits(path(m)));
+            hits.put(m, hitsOf(target, tcp, m));
         }
         return hits;
     }
@@ -176,11 +193,19 @@ class MonitorLeaseFailoverIT {
         @TempDir Path dir) throws Exception {
         final String jar = System.getProperty("spillway.collector.jar", "target/spillway-collector.jar");
         assertTrue(Files.exists(Path.of(jar)), "shaded jar missing: " + jar);
-        try (TestDatabase db = TestDatabase.create("monitor_failover"); TargetServer target = TargetServer.http()) {
+        try (TestDatabase db = TestDatabase.create("monitor_failover"); TargetServer target = TargetServer.http();
+             TcpTargets tcp = new TcpTargets(tcpMonitors())) {
             // The product's default failure threshold (3) and a timeout of 1.5 s: on a starved machine one check of
             // a loopback target can take over a second (hits up to 2 s late were seen at load average 19), and
             // with a threshold of 1 that one slow answer was a real DOWN transition no change had asked for.
-            final Path file = monitorsFile(dir, target, MONITORS, INTERVAL, Duration.ofMillis(1500), 3);
+            final Path file = monitorsFile(dir, target, MONITORS - TCP_MONITORS, INTERVAL, Duration.ofMillis(1500), 3);
+            final StringBuilder tcpYaml = new StringBuilder();
+            for (String m : tcpMonitors()) {
+                tcpYaml.append("  - name: ").append(m).append("\n    url: ").append(tcp.url(m))
+                    .append("\n    interval: ").append(INTERVAL.toMillis()).append("ms\n    timeout: 1500ms\n")
+                    .append("    failure_threshold: 3\n");
+            }
+            Files.writeString(file, tcpYaml, java.nio.file.StandardOpenOption.APPEND);
             final List<String> cmd = List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "-Xmx256m", "-jar", jar, "--jdbc-url", db.jdbcUrl(), "--db-user", db.user(), "--db-password",
                 db.password(), "--http", "127.0.0.1:0", "--flush-interval", "20ms", "--monitors", file.toString(),
@@ -204,7 +229,8 @@ class MonitorLeaseFailoverIT {
                 final Map<String, List<String>> settled = leases(db);
                 final List<String> failing = new ArrayList<>();
                 for (Proc p : procs) {
-                    failing.add(settled.get(p.id()).get(0));
+                    // an HTTP one: its target can be told to fail
+                    failing.add(settled.get(p.id()).stream().filter(m -> !isTcp(m)).findFirst().orElseThrow());
                 }
                 Await.until(Duration.ofSeconds(30), () -> windows.now() > from, "the steady minute starts");
                 for (String m : failing) {
@@ -217,7 +243,7 @@ class MonitorLeaseFailoverIT {
                 awaitConfirmed(db, failing, "UP");
                 Await.until(STEADY.plusSeconds(60), () -> windows.now() > to + INTERVAL.toNanos(),
                     "the steady minute passes");
-                final Map<String, List<Long>> steadyHits = hits(target, all());
+                final Map<String, List<Long>> steadyHits = hits(target, tcp, all());
                 long total = 0;
                 for (List<Long> h : steadyHits.values()) {
                     total += h.stream().map(windows::epochOf).filter(t -> t >= from && t < to).count();
@@ -230,6 +256,10 @@ class MonitorLeaseFailoverIT {
                     + "target's hits: %s; collectors' check starts: %s; forced change on %s%n", MONITORS, INTERVAL,
                     STEADY.toSeconds(), total, expected, 100.0 * (total - expected) / expected, steady, steadyChecks,
                     failing);
+                final Map<String, List<Long>> tcpChecks = new HashMap<>(checks(db, windows));
+                tcpChecks.keySet().retainAll(tcpMonitors());
+                System.out.printf("of them the %d tcp:// monitors (non-blocking path), check starts: %s%n",
+                    TCP_MONITORS, windows.count(tcpChecks, INTERVAL, from, to));
                 assertEquals(0, steadyChecks.doubled(), "no monitor checked twice in one interval: " + steadyChecks);
                 assertTrue(Math.abs(total - expected) * 20 <= expected, "total hits within 5 % of " + expected
                     + ": " + total);
@@ -237,6 +267,8 @@ class MonitorLeaseFailoverIT {
                 // 2. kill -9 of one collector.
                 final Proc victim = procs.remove(1);
                 final List<String> moved = leases(db).get(victim.id());
+                System.out.printf("killing collector %s: %d monitors, %d of them tcp://%n", victim.id(), moved.size(),
+                    moved.stream().filter(MonitorLeaseFailoverIT::isTcp).count());
                 final long killFrom = windows.now();
                 final long killedAt = System.nanoTime();
                 victim.process().destroyForcibly(); // SIGKILL: no shutdown hook, no release
@@ -246,7 +278,7 @@ class MonitorLeaseFailoverIT {
                 final Map<String, Long> resumedAt = new TreeMap<>();
                 Await.until(Duration.ofSeconds(60), () -> {
                     for (String m : moved) {
-                        target.hits(path(m)).stream().filter(t -> t > deadAt).findFirst().ifPresent(t -> {
+                        hitsOf(target, tcp, m).stream().filter(t -> t > deadAt).findFirst().ifPresent(t -> {
                             resumed.putIfAbsent(m, t - killedAt);
                             resumedAt.putIfAbsent(m, t);
                         });
@@ -258,7 +290,7 @@ class MonitorLeaseFailoverIT {
                 int failoverGap = 0;
                 int failoverMissing = 0;
                 for (String m : moved) {
-                    final HitWindows.Count c = windows.count(Map.of(m, target.hits(path(m))), INTERVAL, killFrom,
+                    final HitWindows.Count c = windows.count(Map.of(m, hitsOf(target, tcp, m)), INTERVAL, killFrom,
                         windows.epochOf(resumedAt.get(m)) + INTERVAL.toNanos());
                     failoverGap = Math.max(failoverGap, c.longestGap());
                     failoverMissing += c.missing();
@@ -283,8 +315,8 @@ class MonitorLeaseFailoverIT {
                 final long end = windows.now();
                 awaitChecksUntil(db, end);
                 final Map<String, List<Long>> started = checks(db, windows);
-                final HitWindows.Count failover = windows.count(hits(target, moved), INTERVAL, killFrom, end);
-                final HitWindows.Count wholeHits = windows.count(hits(target, all()), INTERVAL, from, end);
+                final HitWindows.Count failover = windows.count(hits(target, tcp, moved), INTERVAL, killFrom, end);
+                final HitWindows.Count wholeHits = windows.count(hits(target, tcp, all()), INTERVAL, from, end);
                 final HitWindows.Count whole = windows.count(started, INTERVAL, from, end);
                 final HitWindows.Count after = windows.count(started, INTERVAL, settledAt, end);
                 System.out.printf("the %d moved monitors from the kill to the end (join included), target's hits: "
