@@ -16,8 +16,8 @@ import java.util.concurrent.atomic.LongAdder;
  * One probe per check type behind one {@link #check}: HTTP ({@link HttpProbe}), {@link TcpProbe},
  * {@link DnsProbe}, {@link TlsProbe} and {@link IcmpProbe}. All obey the same {@link AddressPolicy}, all count
  * their denials and received bytes together, and none throws: every failure is a down result with its reason
- * ({@code category: detail}). TCP checks are non-blocking ({@link #nonBlocking}, {@link #start}): they hold a
- * connection on the TCP probe's selector thread, not a thread, while they wait.
+ * ({@code category: detail}). TCP and DNS checks are non-blocking ({@link #nonBlocking}, {@link #start}): they
+ * hold a socket on their probe's selector thread, not a thread, while they wait.
  */
 public final class Probes implements AutoCloseable {
 
@@ -56,7 +56,6 @@ public final class Probes implements AutoCloseable {
             return start(spec).join();
         }
         final CheckResult r = switch (spec.type()) {
-            case DNS -> dns.check(spec);
             case TLS -> tls.check(spec);
             default -> icmp.check(spec);
         };
@@ -64,9 +63,9 @@ public final class Probes implements AutoCloseable {
         return r;
     }
 
-    /** Whether the check runs without holding a thread while it waits ({@link #start}): tcp. */
+    /** Whether the check runs without holding a thread while it waits ({@link #start}): tcp and dns. */
     static boolean nonBlocking(MonitorSpec spec) {
-        return spec.type() == CheckType.TCP;
+        return spec.type() == CheckType.TCP || spec.type() == CheckType.DNS;
     }
 
     /**
@@ -80,7 +79,10 @@ public final class Probes implements AutoCloseable {
         if (!nonBlocking(spec)) {
             throw new IllegalArgumentException("not a non-blocking check type: " + spec.type());
         }
-        final CompletableFuture<CheckResult> f = tcp.start(spec);
+        final CompletableFuture<CheckResult> f = switch (spec.type()) {
+            case TCP -> tcp.start(spec);
+            default -> dns.start(spec);
+        };
         f.thenAccept(this::counted); // on the probe's own future: cancelling the returned one reaches the probe
         return f;
     }
@@ -111,10 +113,16 @@ public final class Probes implements AutoCloseable {
         return tcp;
     }
 
+    /** The DNS probe (its selector thread). */
+    DnsProbe dns() {
+        return dns;
+    }
+
     @Override
     public void close() {
         http.close();
         tcp.close();
+        dns.close();
     }
 
     /** The start of a check: microseconds, what the database keeps. */
