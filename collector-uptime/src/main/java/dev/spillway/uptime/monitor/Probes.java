@@ -16,8 +16,8 @@ import java.util.concurrent.atomic.LongAdder;
  * One probe per check type behind one {@link #check}: HTTP ({@link HttpProbe}), {@link TcpProbe},
  * {@link DnsProbe}, {@link TlsProbe} and {@link IcmpProbe}. All obey the same {@link AddressPolicy}, all count
  * their denials and received bytes together, and none throws: every failure is a down result with its reason
- * ({@code category: detail}). TCP and DNS checks are non-blocking ({@link #nonBlocking}, {@link #start}): they
- * hold a socket on their probe's selector thread, not a thread, while they wait.
+ * ({@code category: detail}). TCP, DNS and TLS checks are non-blocking ({@link #nonBlocking},
+ * {@link #start}): they hold a socket on their probe's selector thread, not a thread, while they wait.
  */
 public final class Probes implements AutoCloseable {
 
@@ -55,17 +55,14 @@ public final class Probes implements AutoCloseable {
         if (nonBlocking(spec)) {
             return start(spec).join();
         }
-        final CheckResult r = switch (spec.type()) {
-            case TLS -> tls.check(spec);
-            default -> icmp.check(spec);
-        };
+        final CheckResult r = icmp.check(spec);
         counted(r);
         return r;
     }
 
-    /** Whether the check runs without holding a thread while it waits ({@link #start}): tcp and dns. */
+    /** Whether the check runs without holding a thread while it waits ({@link #start}): tcp, dns and tls. */
     static boolean nonBlocking(MonitorSpec spec) {
-        return spec.type() == CheckType.TCP || spec.type() == CheckType.DNS;
+        return spec.type() == CheckType.TCP || spec.type() == CheckType.DNS || spec.type() == CheckType.TLS;
     }
 
     /**
@@ -81,7 +78,8 @@ public final class Probes implements AutoCloseable {
         }
         final CompletableFuture<CheckResult> f = switch (spec.type()) {
             case TCP -> tcp.start(spec);
-            default -> dns.start(spec);
+            case DNS -> dns.start(spec);
+            default -> tls.start(spec);
         };
         f.thenAccept(this::counted); // on the probe's own future: cancelling the returned one reaches the probe
         return f;
@@ -113,6 +111,11 @@ public final class Probes implements AutoCloseable {
         return tcp;
     }
 
+    /** The TLS probe (its selector thread). */
+    TlsProbe tls() {
+        return tls;
+    }
+
     /** The DNS probe (its selector thread). */
     DnsProbe dns() {
         return dns;
@@ -123,6 +126,7 @@ public final class Probes implements AutoCloseable {
         http.close();
         tcp.close();
         dns.close();
+        tls.close();
     }
 
     /** The start of a check: microseconds, what the database keeps. */

@@ -267,6 +267,23 @@ class ProbeSecurityTest {
     }
 
     @Test
+    void aTlsCheckToADeniedAddressFailsWithTheReasonAndNoConnectionWhateverItsSpelling() throws Exception {
+        // The non-blocking TLS probe checks the address right before its connect, as the guarded sockets do.
+        try (Probes probes = new Probes(false, 1, DENY_127_0_0_2)) {
+            for (String host : List.of("127.0.0.2", "[::ffff:127.0.0.2]", "2130706434")) {
+                final CheckResult r = probes.check(spec("tls://" + host + ":" + internal.port(), o -> { }));
+                assertFalse(r.up(), host);
+                assertTrue(r.error().startsWith("address policy: ") && r.error().endsWith(
+                    "is in --probe-deny 127.0.0.2/32"), host + ": " + r.error());
+                assertTrue(Double.isNaN(r.connectMs()), "no connection was attempted: " + r);
+            }
+            assertEquals(3, probes.deniedChecks());
+            internal.control();
+            assertEquals(1, internal.connections(), "only the test's control connection reached the server");
+        }
+    }
+
+    @Test
     void aDnsCheckToADeniedResolverFailsWithTheReasonAndSendsNothingWhateverItsSpelling() throws Exception {
         // The non-blocking DNS probe checks the resolver's address before its socket sends anything.
         try (Probes probes = new Probes(false, 1, DENY_127_0_0_2);
