@@ -31,8 +31,8 @@ import java.util.concurrent.ThreadLocalRandom;
  * <p>A small client of RFC 1035's wire format rather than a library: one question, answers read with name
  * compression; nothing is cached.
  *
- * <p>Non-blocking, like {@link TcpProbe}: {@link #start} resolves the resolver's name on the calling thread (an IP
- * literal needs no lookup), checks the address against the policy and returns; the datagram, the answer and a TCP
+ * <p>Non-blocking, like {@link TcpProbe}: {@link #start} returns at once (a resolver given by name is looked up on
+ * the {@link ProbeResolver}'s pool until the check's deadline), the address is checked against the policy; the datagram, the answer and a TCP
  * retry run on the probe's one selector thread ({@code probe-dns}), which ends every check at its deadline. So a
  * resolver that never answers holds a socket, not a thread.
  */
@@ -45,12 +45,14 @@ final class DnsProbe implements AutoCloseable {
     private static final int MAX_MESSAGE = 65_535;
 
     private final AddressPolicy policy;
+    private final ProbeResolver resolver;
     private final SelectorLoop loop = new SelectorLoop("probe-dns");
     /** The selector thread's datagram buffer (each query keeps only its answer). */
     private final ByteBuffer scratch = ByteBuffer.allocate(MAX_MESSAGE);
 
-    DnsProbe(AddressPolicy policy) {
+    DnsProbe(AddressPolicy policy, ProbeResolver resolver) {
         this.policy = policy;
+        this.resolver = resolver;
     }
 
     /** Runs one check and waits for its result (for callers with a thread to spare, e.g. a test). */
@@ -59,16 +61,29 @@ final class DnsProbe implements AutoCloseable {
     }
 
     /**
-     * Starts one check: blocks only to resolve the resolver's host name (usually an IP literal: no lookup); never
-     * throws. The future completes with the result by the check's timeout (never exceptionally, unless completed
-     * from outside; completing it closes the check's sockets).
+     * Starts one check without blocking (a resolver given by name is looked up on the {@link ProbeResolver}'s pool);
+     * never throws. The future completes with the result by the check's deadline (never exceptionally, unless
+     * completed from outside; completing it closes the check's sockets).
      */
     CompletableFuture<CheckResult> start(MonitorSpec spec) {
         final Query q = new Query(spec);
+        resolver.resolve(spec.url().getHost(), policy, q.deadline).whenComplete((r, e) -> {
+            if (e != null) {
+                q.fail(Probes.classify(ProbeResolver.cause(e), spec));
+            } else {
+                send(q, r);
+            }
+        });
+        return q.future;
+    }
+
+    /** Opens the query's socket to the resolved address (policy checked first) and hands it to the loop. */
+    private void send(Query q, ProbeAddress.Resolved r) {
+        if (q.future.isDone()) {
+            return; // cancelled meanwhile
+        }
         try {
-            final ProbeAddress.Resolved r = ProbeAddress.resolve(spec.url().getHost(), policy);
-            Probes.remainingMs(q.deadline); // a lookup that used the whole timeout
-            q.to = new InetSocketAddress(r.address(), spec.url().getPort() > 0 ? spec.url().getPort() : 53);
+            q.to = new InetSocketAddress(r.address(), q.spec.url().getPort() > 0 ? q.spec.url().getPort() : 53);
             guard(q.to);
             final DatagramChannel ch = DatagramChannel.open();
             q.udp = ch;
@@ -76,13 +91,12 @@ final class DnsProbe implements AutoCloseable {
             ch.configureBlocking(false);
             ch.connect(q.to); // answers from elsewhere are dropped by the kernel
         } catch (IOException e) {
-            q.fail(Probes.classify(e, spec));
-            return q.future;
+            q.fail(Probes.classify(e, q.spec));
+            return;
         }
         if (!loop.hand(q)) {
             q.fail("io: probe closed");
         }
-        return q.future;
     }
 
     /** The address policy on the address about to be sent to (as {@link GuardedSocketFactory} does for sockets). */

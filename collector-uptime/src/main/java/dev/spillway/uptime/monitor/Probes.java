@@ -26,6 +26,7 @@ public final class Probes implements AutoCloseable {
     private final DnsProbe dns;
     private final TlsProbe tls;
     private final IcmpProbe icmp;
+    private final ProbeResolver resolver;
     private final LongAdder denied = new LongAdder();
     private final LongAdder received = new LongAdder();
 
@@ -40,10 +41,16 @@ public final class Probes implements AutoCloseable {
 
     /** With a trust manager of the test's for TLS checks' chain validation (null: the JDK's default trust). */
     Probes(HttpProbe http, AddressPolicy policy, javax.net.ssl.X509TrustManager trust) {
+        this(http, policy, trust, okhttp3.Dns.SYSTEM);
+    }
+
+    /** With a resolver of the test's for the names of tcp, dns and tls checks (HTTP uses the probe's own). */
+    Probes(HttpProbe http, AddressPolicy policy, javax.net.ssl.X509TrustManager trust, okhttp3.Dns names) {
         this.http = http;
-        this.tcp = new TcpProbe(policy, received);
-        this.dns = new DnsProbe(policy);
-        this.tls = new TlsProbe(policy, received, trust);
+        this.resolver = new ProbeResolver(names);
+        this.tcp = new TcpProbe(policy, resolver, received);
+        this.dns = new DnsProbe(policy, resolver);
+        this.tls = new TlsProbe(policy, resolver, received, trust);
         this.icmp = new IcmpProbe(policy);
     }
 
@@ -66,9 +73,9 @@ public final class Probes implements AutoCloseable {
     }
 
     /**
-     * Starts a {@linkplain #nonBlocking non-blocking} check: blocks only to resolve a host name, then returns; the
-     * future completes with the result by the check's timeout (never exceptionally unless completed from outside;
-     * cancelling it ends the check and closes its connection).
+     * Starts a {@linkplain #nonBlocking non-blocking} check and returns at once (names are looked up on a small pool
+     * of their own, {@link ProbeResolver}); the future completes with the result by the check's timeout (never
+     * exceptionally unless completed from outside; cancelling it ends the check and closes its connection).
      *
      * @throws IllegalArgumentException for a check type that is not non-blocking
      */
@@ -111,6 +118,11 @@ public final class Probes implements AutoCloseable {
         return tcp;
     }
 
+    /** The name lookups of tcp, dns and tls checks. */
+    ProbeResolver resolver() {
+        return resolver;
+    }
+
     /** The TLS probe (its selector thread). */
     TlsProbe tls() {
         return tls;
@@ -127,6 +139,7 @@ public final class Probes implements AutoCloseable {
         tcp.close();
         dns.close();
         tls.close();
+        resolver.close();
     }
 
     /** The start of a check: microseconds, what the database keeps. */

@@ -20,10 +20,10 @@ import java.util.concurrent.atomic.LongAdder;
  * {@link #MAX_REPLY} bytes), the connection is closed, or the timeout. Up when it connected (and the reply held the
  * expected text).
  *
- * <p>{@link #start} resolves the name on the calling thread (the JDK has no asynchronous resolver; an IP literal
- * needs no lookup), checks the chosen address against the {@link AddressPolicy} right before the connect (as
- * {@link GuardedSocketFactory} does), starts a non-blocking connect and returns: the rest of the check runs on the
- * probe's one selector thread ({@code probe-tcp}, started with the first check), which also ends every check at
+ * <p>{@link #start} returns at once: a name is looked up on the {@link ProbeResolver}'s small pool, awaited until
+ * the check's deadline (an IP literal needs no lookup); then the chosen address is checked against the
+ * {@link AddressPolicy} right before a non-blocking connect (as {@link GuardedSocketFactory} does), and the rest of
+ * the check runs on the probe's one selector thread ({@code probe-tcp}, started with the first check), which also ends every check at
  * its deadline (closing its connection). So a check that hangs holds a connection, not a thread. Completing the
  * returned future from outside (cancel, the executor's safety net) closes the connection too.
  */
@@ -33,13 +33,15 @@ final class TcpProbe implements AutoCloseable {
     static final int MAX_REPLY = 64 * 1024;
 
     private final AddressPolicy policy;
+    private final ProbeResolver resolver;
     private final LongAdder received;
     private final SelectorLoop loop = new SelectorLoop("probe-tcp");
     /** The selector thread's read buffer (each check keeps only what it read). */
     private final ByteBuffer scratch = ByteBuffer.allocate(MAX_REPLY);
 
-    TcpProbe(AddressPolicy policy, LongAdder received) {
+    TcpProbe(AddressPolicy policy, ProbeResolver resolver, LongAdder received) {
         this.policy = policy;
+        this.resolver = resolver;
         this.received = received;
     }
 
@@ -49,17 +51,30 @@ final class TcpProbe implements AutoCloseable {
     }
 
     /**
-     * Starts one check: blocks only to resolve a host name; never throws. The future completes with the result
-     * (never exceptionally, unless completed from outside).
+     * Starts one check without blocking (a host name is looked up on the {@link ProbeResolver}'s pool); never
+     * throws. The future completes with the result by the check's deadline (never exceptionally, unless completed
+     * from outside).
      */
     CompletableFuture<CheckResult> start(MonitorSpec spec) {
         final Check c = new Check(spec);
-        final ProbeAddress.Resolved r;
+        resolver.resolve(spec.url().getHost(), policy, c.deadline).whenComplete((r, e) -> {
+            if (e != null) {
+                c.fail(Probes.classify(ProbeResolver.cause(e), spec));
+            } else {
+                connect(c, r);
+            }
+        });
+        return c.future;
+    }
+
+    /** Opens the connection to the resolved address (policy checked right before) and hands it to the loop. */
+    private void connect(Check c, ProbeAddress.Resolved r) {
+        if (c.future.isDone()) {
+            return; // cancelled meanwhile
+        }
         try {
-            r = ProbeAddress.resolve(spec.url().getHost(), policy);
             c.dnsMs = r.dnsMs();
-            Probes.remainingMs(c.deadline); // a lookup that used the whole timeout
-            final InetSocketAddress to = new InetSocketAddress(r.address(), spec.url().getPort());
+            final InetSocketAddress to = new InetSocketAddress(r.address(), c.spec.url().getPort());
             final AddressPolicy.Denial d = policy.check(to.getAddress());
             if (d != null) {
                 throw new AddressDeniedException(d);
@@ -71,13 +86,12 @@ final class TcpProbe implements AutoCloseable {
             c.connectStart = System.nanoTime();
             c.connectedAtOnce = ch.connect(to);
         } catch (IOException e) {
-            c.fail(Probes.classify(e, spec));
-            return c.future;
+            c.fail(Probes.classify(e, c.spec));
+            return;
         }
         if (!loop.hand(c)) {
             c.fail("io: probe closed");
         }
-        return c.future;
     }
 
     /** One check's state: the future is completed by whoever ends it; the rest is the selector thread's. */

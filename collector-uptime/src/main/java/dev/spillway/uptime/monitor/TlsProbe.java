@@ -38,8 +38,8 @@ import java.util.concurrent.atomic.LongAdder;
  * reported rather than failing as a bare handshake error. DOWN when fewer than {@code tls.min_days} days remain,
  * and, with {@code tls_verify} (the default), when the chain is not trusted or the name does not match.
  *
- * <p>Non-blocking, like {@link TcpProbe}: {@link #start} resolves the name on the calling thread (an IP literal
- * needs no lookup), checks the chosen address against the {@link AddressPolicy} right before a non-blocking connect
+ * <p>Non-blocking, like {@link TcpProbe}: {@link #start} returns at once (a name is looked up on the
+ * {@link ProbeResolver}'s pool until the check's deadline), then checks the chosen address against the {@link AddressPolicy} right before a non-blocking connect
  * and returns; the handshake runs through an {@link SSLEngine} on the probe's one selector thread
  * ({@code probe-tls}), which ends every check at its deadline. So a server that accepts and never answers holds a
  * connection, not a thread. The engine's delegated tasks (certificate parsing, key exchange) run on that thread
@@ -53,6 +53,7 @@ final class TlsProbe implements AutoCloseable {
     private static final int BUFFER = 64 * 1024;
 
     private final AddressPolicy policy;
+    private final ProbeResolver resolver;
     private final LongAdder received;
     private final SSLContext trustAll;
     private final X509TrustManager trust;
@@ -61,8 +62,9 @@ final class TlsProbe implements AutoCloseable {
     private final ByteBuffer netOut = ByteBuffer.allocate(BUFFER);
     private final ByteBuffer app = ByteBuffer.allocate(BUFFER);
 
-    TlsProbe(AddressPolicy policy, LongAdder received, X509TrustManager trust) {
+    TlsProbe(AddressPolicy policy, ProbeResolver resolver, LongAdder received, X509TrustManager trust) {
         this.policy = policy;
+        this.resolver = resolver;
         this.received = received;
         try {
             this.trustAll = SSLContext.getInstance("TLS");
@@ -85,15 +87,30 @@ final class TlsProbe implements AutoCloseable {
     }
 
     /**
-     * Starts one check: blocks only to resolve a host name; never throws. The future completes with the result by
-     * the check's timeout (never exceptionally, unless completed from outside; completing it closes the connection).
+     * Starts one check without blocking (a host name is looked up on the {@link ProbeResolver}'s pool); never throws.
+     * The future completes with the result by the check's deadline (never exceptionally, unless completed from
+     * outside; completing it closes the connection).
      */
     CompletableFuture<CheckResult> start(MonitorSpec spec) {
         final Handshake h = new Handshake(spec);
+        resolver.resolve(spec.url().getHost(), policy, h.deadline).whenComplete((r, e) -> {
+            if (e != null) {
+                h.fail(Probes.classify(ProbeResolver.cause(e), spec));
+            } else {
+                connect(h, r);
+            }
+        });
+        return h.future;
+    }
+
+    /** Opens the connection to the resolved address (policy checked right before) and hands it to the loop. */
+    private void connect(Handshake h, ProbeAddress.Resolved r) {
+        if (h.future.isDone()) {
+            return; // cancelled meanwhile
+        }
+        final MonitorSpec spec = h.spec;
         try {
-            final ProbeAddress.Resolved r = ProbeAddress.resolve(spec.url().getHost(), policy);
             h.dnsMs = r.dnsMs();
-            Probes.remainingMs(h.deadline); // a lookup that used the whole timeout
             final InetSocketAddress to = new InetSocketAddress(r.address(), spec.url().getPort());
             final AddressPolicy.Denial d = policy.check(to.getAddress());
             if (d != null) {
@@ -115,15 +132,14 @@ final class TlsProbe implements AutoCloseable {
             h.connectedAtOnce = ch.connect(to);
         } catch (IOException e) {
             h.fail(Probes.classify(e, spec));
-            return h.future;
+            return;
         } catch (IllegalArgumentException e) {
             h.fail("tls: " + e.getMessage()); // a server name SNI cannot carry
-            return h.future;
+            return;
         }
         if (!loop.hand(h)) {
             h.fail("io: probe closed");
         }
-        return h.future;
     }
 
     /** One check on the selector thread: connect, the handshake through the engine, then the certificate judged. */
