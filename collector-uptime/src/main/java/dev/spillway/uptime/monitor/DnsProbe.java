@@ -18,6 +18,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.atomic.LongAdder;
 
 /**
  * A {@code dns://resolver[:port]} check: one query ({@code dns.query_name}, {@code dns.record_type}, class IN,
@@ -46,11 +47,14 @@ final class DnsProbe implements AutoCloseable {
 
     private final AddressPolicy policy;
     private final ProbeResolver resolver;
+    private final LongAdder denied;
     private final SelectorLoop loop = new SelectorLoop("probe-dns");
     /** The selector thread's datagram buffer (each query keeps only its answer). */
     private final ByteBuffer scratch = ByteBuffer.allocate(MAX_MESSAGE);
 
-    DnsProbe(AddressPolicy policy, ProbeResolver resolver) {
+    /** @param denied counts checks the address policy refused */
+    DnsProbe(AddressPolicy policy, ProbeResolver resolver, LongAdder denied) {
+        this.denied = denied;
         this.policy = policy;
         this.resolver = resolver;
     }
@@ -143,7 +147,7 @@ final class DnsProbe implements AutoCloseable {
         ByteBuffer tcpAnswer;
 
         Query(MonitorSpec spec) {
-            super(spec);
+            super(spec, denied);
             this.type = TYPES.get(spec.check().dnsRecordType());
             this.query = query(id, spec.check().dnsQueryName(), type);
         }
@@ -265,7 +269,7 @@ final class DnsProbe implements AutoCloseable {
             if (rcode >= 0) {
                 extra.put("rcode", (double) rcode);
             }
-            future.complete(new CheckResult(startedAt, error == null, -1, (System.nanoTime() - start) / 1e6,
+            complete(new CheckResult(startedAt, error == null, -1, (System.nanoTime() - start) / 1e6,
                 Double.NaN, Double.NaN, Double.NaN, Double.NaN, Double.NaN, error, false, extra));
         }
     }

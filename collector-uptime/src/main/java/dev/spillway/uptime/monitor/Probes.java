@@ -48,9 +48,9 @@ public final class Probes implements AutoCloseable {
     Probes(HttpProbe http, AddressPolicy policy, javax.net.ssl.X509TrustManager trust, okhttp3.Dns names) {
         this.http = http;
         this.resolver = new ProbeResolver(names);
-        this.tcp = new TcpProbe(policy, resolver, received);
-        this.dns = new DnsProbe(policy, resolver);
-        this.tls = new TlsProbe(policy, resolver, received, trust);
+        this.tcp = new TcpProbe(policy, resolver, received, denied);
+        this.dns = new DnsProbe(policy, resolver, denied);
+        this.tls = new TlsProbe(policy, resolver, received, denied, trust);
         this.icmp = new IcmpProbe(policy);
     }
 
@@ -88,8 +88,8 @@ public final class Probes implements AutoCloseable {
             case DNS -> dns.start(spec);
             default -> tls.start(spec);
         };
-        f.thenAccept(this::counted); // on the probe's own future: cancelling the returned one reaches the probe
-        return f;
+        return f; // the probe's own future (cancelling it reaches the probe); denials are counted by the probe
+                  // before the future completes
     }
 
     private void counted(CheckResult r) {

@@ -15,6 +15,7 @@ import java.time.Instant;
 import java.util.PriorityQueue;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.atomic.LongAdder;
 
 /**
  * One selector thread for a non-blocking probe ({@link TcpProbe}, {@link DnsProbe}, {@link TlsProbe}): started with
@@ -38,10 +39,27 @@ final class SelectorLoop implements AutoCloseable {
         final long start = System.nanoTime();
         final long deadline;
         final CompletableFuture<CheckResult> future = new CompletableFuture<>();
+        private final LongAdder denied;
 
-        Job(MonitorSpec spec) {
+        /** @param denied counts checks the address policy refused (before their future completes) */
+        Job(MonitorSpec spec, LongAdder denied) {
             this.spec = spec;
             this.deadline = start + spec.timeout().toNanos();
+            this.denied = denied;
+        }
+
+        /**
+         * Ends the check with its result (no-op when it ended already); a refusal by the address policy is counted
+         * first, so whoever waits for the result sees it counted.
+         */
+        final void complete(CheckResult r) {
+            if (future.isDone()) {
+                return;
+            }
+            if (r.error() != null && r.error().startsWith("address policy: ")) {
+                denied.increment();
+            }
+            future.complete(r);
         }
 
         /** Registers the job's channel with the selector and sets its interest (selector thread). */

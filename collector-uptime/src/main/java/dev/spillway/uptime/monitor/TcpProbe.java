@@ -35,11 +35,17 @@ final class TcpProbe implements AutoCloseable {
     private final AddressPolicy policy;
     private final ProbeResolver resolver;
     private final LongAdder received;
+    private final LongAdder denied;
     private final SelectorLoop loop = new SelectorLoop("probe-tcp");
     /** The selector thread's read buffer (each check keeps only what it read). */
     private final ByteBuffer scratch = ByteBuffer.allocate(MAX_REPLY);
 
-    TcpProbe(AddressPolicy policy, ProbeResolver resolver, LongAdder received) {
+    /**
+     * @param received counts bytes read
+     * @param denied counts checks the address policy refused
+     */
+    TcpProbe(AddressPolicy policy, ProbeResolver resolver, LongAdder received, LongAdder denied) {
+        this.denied = denied;
         this.policy = policy;
         this.resolver = resolver;
         this.received = received;
@@ -107,7 +113,7 @@ final class TcpProbe implements AutoCloseable {
         int n;
 
         Check(MonitorSpec spec) {
-            super(spec);
+            super(spec, denied);
         }
 
         @Override
@@ -224,7 +230,7 @@ final class TcpProbe implements AutoCloseable {
             if (!Double.isNaN(replyMs)) {
                 extra.put("reply_ms", replyMs);
             }
-            future.complete(new CheckResult(startedAt, error == null, -1, (System.nanoTime() - start) / 1e6, dnsMs,
+            complete(new CheckResult(startedAt, error == null, -1, (System.nanoTime() - start) / 1e6, dnsMs,
                 connectMs, Double.NaN, Double.NaN, Double.NaN, error, false, extra));
         }
     }

@@ -55,6 +55,7 @@ final class TlsProbe implements AutoCloseable {
     private final AddressPolicy policy;
     private final ProbeResolver resolver;
     private final LongAdder received;
+    private final LongAdder denied;
     private final SSLContext trustAll;
     private final X509TrustManager trust;
     private final SelectorLoop loop = new SelectorLoop("probe-tls");
@@ -62,7 +63,14 @@ final class TlsProbe implements AutoCloseable {
     private final ByteBuffer netOut = ByteBuffer.allocate(BUFFER);
     private final ByteBuffer app = ByteBuffer.allocate(BUFFER);
 
-    TlsProbe(AddressPolicy policy, ProbeResolver resolver, LongAdder received, X509TrustManager trust) {
+    /**
+     * @param received counts bytes read
+     * @param denied counts checks the address policy refused
+     * @param trust judges the peer's chain (null: the JDK's default trust)
+     */
+    TlsProbe(AddressPolicy policy, ProbeResolver resolver, LongAdder received, LongAdder denied,
+             X509TrustManager trust) {
+        this.denied = denied;
         this.policy = policy;
         this.resolver = resolver;
         this.received = received;
@@ -158,7 +166,7 @@ final class TlsProbe implements AutoCloseable {
         ByteBuffer out;
 
         Handshake(MonitorSpec spec) {
-            super(spec);
+            super(spec, denied);
             final String host = spec.url().getHost();
             this.name = spec.check().tlsServerName() != null ? spec.check().tlsServerName()
                 : host.startsWith("[") ? host.substring(1, host.length() - 1) : host;
@@ -294,7 +302,7 @@ final class TlsProbe implements AutoCloseable {
             final Map<String, Double> extra = new LinkedHashMap<>();
             extra.put("chain_valid", chainValid ? 1.0 : 0.0);
             extra.put("host_name_match", nameMatch ? 1.0 : 0.0);
-            future.complete(new CheckResult(startedAt, error == null, -1, (System.nanoTime() - start) / 1e6, dnsMs,
+            complete(new CheckResult(startedAt, error == null, -1, (System.nanoTime() - start) / 1e6, dnsMs,
                 connectMs, tlsMs, Double.NaN, days, error, false, extra));
         }
 
@@ -312,7 +320,7 @@ final class TlsProbe implements AutoCloseable {
 
         @Override
         void fail(String error) {
-            future.complete(new CheckResult(startedAt, false, -1, (System.nanoTime() - start) / 1e6, dnsMs,
+            complete(new CheckResult(startedAt, false, -1, (System.nanoTime() - start) / 1e6, dnsMs,
                 connectMs, Double.NaN, Double.NaN, Double.NaN, error, false, Map.of()));
         }
     }
