@@ -1,22 +1,24 @@
 package dev.spillway.uptime.monitor;
 
 import java.io.ByteArrayOutputStream;
-import java.io.DataInputStream;
+import java.io.EOFException;
 import java.io.IOException;
-import java.io.OutputStream;
-import java.net.DatagramPacket;
-import java.net.DatagramSocket;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
-import java.net.Socket;
+import java.nio.ByteBuffer;
+import java.nio.channels.DatagramChannel;
+import java.nio.channels.SelectionKey;
+import java.nio.channels.Selector;
+import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
-import java.time.Instant;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.atomic.LongAdder;
 
 /**
  * A {@code dns://resolver[:port]} check: one query ({@code dns.query_name}, {@code dns.record_type}, class IN,
@@ -29,67 +31,258 @@ import java.util.concurrent.ThreadLocalRandom;
  *
  * <p>A small client of RFC 1035's wire format rather than a library: one question, answers read with name
  * compression; nothing is cached.
+ *
+ * <p>Non-blocking, like {@link TcpProbe}: {@link #start} returns at once (a resolver given by name is looked up on
+ * the {@link ProbeResolver}'s pool until the check's deadline), the address is checked against the policy; the datagram, the answer and a TCP
+ * retry run on the probe's one selector thread ({@code probe-dns}), which ends every check at its deadline. So a
+ * resolver that never answers holds a socket, not a thread.
  */
-final class DnsProbe {
+final class DnsProbe implements AutoCloseable {
 
     private static final Map<String, Integer> TYPES = Map.of("A", 1, "NS", 2, "CNAME", 5, "SOA", 6, "MX", 15,
         "TXT", 16, "AAAA", 28);
     private static final String[] RCODES = {"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED"};
+    /** Largest DNS message (a TCP answer's length is 16 bits; a UDP one is read into a buffer this size). */
+    private static final int MAX_MESSAGE = 65_535;
 
     private final AddressPolicy policy;
+    private final ProbeResolver resolver;
+    private final LongAdder denied;
+    private final SelectorLoop loop = new SelectorLoop("probe-dns");
+    /** The selector thread's datagram buffer (each query keeps only its answer). */
+    private final ByteBuffer scratch = ByteBuffer.allocate(MAX_MESSAGE);
 
-    DnsProbe(AddressPolicy policy) {
+    /** @param denied counts checks the address policy refused */
+    DnsProbe(AddressPolicy policy, ProbeResolver resolver, LongAdder denied) {
+        this.denied = denied;
         this.policy = policy;
+        this.resolver = resolver;
     }
 
+    /** Runs one check and waits for its result (for callers with a thread to spare, e.g. a test). */
     CheckResult check(MonitorSpec spec) {
-        final Instant startedAt = Probes.now();
-        final long start = System.nanoTime();
-        final long deadline = start + spec.timeout().toNanos();
-        final CheckOptions o = spec.check();
-        String error = null;
-        int rcode = -1;
-        int count = -1;
-        try {
-            final ProbeAddress.Resolved r = ProbeAddress.resolve(spec.url().getHost(), policy);
-            final int port = spec.url().getPort() > 0 ? spec.url().getPort() : 53;
-            final int type = TYPES.get(o.dnsRecordType());
-            final int id = ThreadLocalRandom.current().nextInt(1 << 16);
-            final byte[] query = query(id, o.dnsQueryName(), type);
-            Answer a = udp(r.address(), port, query, id, deadline);
-            if (a.truncated) {
-                a = tcp(r.address(), port, query, id, deadline);
-            }
-            rcode = a.rcode;
-            final List<String> got = a.records(type);
-            count = got.size();
-            if (a.rcode != 0) {
-                error = "dns: " + (a.rcode < RCODES.length ? RCODES[a.rcode] : "rcode " + a.rcode) + " for "
-                    + o.dnsQueryName() + " " + o.dnsRecordType();
-            } else if (got.isEmpty()) {
-                error = "dns: no " + o.dnsRecordType() + " record for " + o.dnsQueryName();
+        return start(spec).join();
+    }
+
+    /**
+     * Starts one check without blocking (a resolver given by name is looked up on the {@link ProbeResolver}'s pool);
+     * never throws. The future completes with the result by the check's deadline (never exceptionally, unless
+     * completed from outside; completing it closes the check's sockets).
+     */
+    CompletableFuture<CheckResult> start(MonitorSpec spec) {
+        final Query q = new Query(spec);
+        resolver.resolve(spec.url().getHost(), policy, q.deadline).whenComplete((r, e) -> {
+            if (e != null) {
+                q.fail(Probes.classify(ProbeResolver.cause(e), spec));
             } else {
-                for (String want : o.dnsExpected()) {
-                    if (!contains(got, want)) {
-                        error = "dns: expected " + o.dnsRecordType() + " '" + want + "' not in the answer " + got;
-                        break;
+                send(q, r);
+            }
+        });
+        return q.future;
+    }
+
+    /** Opens the query's socket to the resolved address (policy checked first) and hands it to the loop. */
+    private void send(Query q, ProbeAddress.Resolved r) {
+        if (q.future.isDone()) {
+            return; // cancelled meanwhile
+        }
+        try {
+            q.to = new InetSocketAddress(r.address(), q.spec.url().getPort() > 0 ? q.spec.url().getPort() : 53);
+            guard(q.to);
+            final DatagramChannel ch = DatagramChannel.open();
+            q.udp = ch;
+            q.closeWhenDone(ch);
+            ch.configureBlocking(false);
+            ch.connect(q.to); // answers from elsewhere are dropped by the kernel
+        } catch (IOException e) {
+            q.fail(Probes.classify(e, q.spec));
+            return;
+        }
+        if (!loop.hand(q)) {
+            q.fail("io: probe closed");
+        }
+    }
+
+    /** The address policy on the address about to be sent to (as {@link GuardedSocketFactory} does for sockets). */
+    private void guard(InetSocketAddress to) throws AddressDeniedException {
+        final AddressPolicy.Denial d = policy.check(to.getAddress());
+        if (d != null) {
+            throw new AddressDeniedException(d);
+        }
+    }
+
+    /** The result of an answer: NOERROR with a record of the type and every expected one. */
+    private static String judge(Answer a, int type, CheckOptions o) {
+        final List<String> got = a.records(type);
+        if (a.rcode != 0) {
+            return "dns: " + (a.rcode < RCODES.length ? RCODES[a.rcode] : "rcode " + a.rcode) + " for "
+                + o.dnsQueryName() + " " + o.dnsRecordType();
+        }
+        if (got.isEmpty()) {
+            return "dns: no " + o.dnsRecordType() + " record for " + o.dnsQueryName();
+        }
+        for (String want : o.dnsExpected()) {
+            if (!contains(got, want)) {
+                return "dns: expected " + o.dnsRecordType() + " '" + want + "' not in the answer " + got;
+            }
+        }
+        return null;
+    }
+
+    /**
+     * One query on the selector thread: the UDP datagram is sent when its socket is writable, the answer with the
+     * query's id is taken (others are ignored), and a truncated one is asked again over TCP (connect, the
+     * length-prefixed query, the length-prefixed answer).
+     */
+    private final class Query extends SelectorLoop.Job {
+        final int type;
+        final int id = ThreadLocalRandom.current().nextInt(1 << 16);
+        final byte[] query;
+        InetSocketAddress to;
+        DatagramChannel udp;
+        SocketChannel tcp;
+        ByteBuffer tcpOut;
+        /** The TCP answer's length prefix, then the answer. */
+        ByteBuffer tcpLength;
+        ByteBuffer tcpAnswer;
+
+        Query(MonitorSpec spec) {
+            super(spec, denied);
+            this.type = TYPES.get(spec.check().dnsRecordType());
+            this.query = query(id, spec.check().dnsQueryName(), type);
+        }
+
+        @Override
+        void register(Selector sel) throws IOException {
+            udp.register(sel, SelectionKey.OP_WRITE, this);
+        }
+
+        @Override
+        void ready(SelectionKey k) throws IOException {
+            if (k.channel() == udp) {
+                if (k.isWritable()) {
+                    if (udp.write(ByteBuffer.wrap(query)) > 0) {
+                        k.interestOps(SelectionKey.OP_READ);
+                    } // else no room in the socket's buffer: writable again later
+                } else if (k.isReadable()) {
+                    readUdp(k);
+                }
+                return;
+            }
+            if (k.isConnectable()) {
+                if (tcp.finishConnect()) {
+                    k.interestOps(SelectionKey.OP_WRITE);
+                }
+            } else if (k.isWritable()) {
+                tcp.write(tcpOut);
+                if (!tcpOut.hasRemaining()) {
+                    tcpLength = ByteBuffer.allocate(2);
+                    k.interestOps(SelectionKey.OP_READ);
+                }
+            } else if (k.isReadable()) {
+                readTcp();
+            }
+        }
+
+        private void readUdp(SelectionKey k) throws IOException {
+            while (!future.isDone()) {
+                scratch.clear();
+                final int n = udp.read(scratch);
+                if (n <= 0) {
+                    return;
+                }
+                if (n >= 12 && ((scratch.get(0) & 0xff) << 8 | (scratch.get(1) & 0xff)) == id) {
+                    final byte[] m = new byte[n];
+                    scratch.flip().get(m);
+                    final Answer a;
+                    try {
+                        a = Answer.parse(m);
+                    } catch (IllegalStateException e) {
+                        fail("dns: malformed answer: " + e.getMessage());
+                        return;
                     }
+                    if (a.truncated) {
+                        k.cancel();
+                        overTcp(k.selector());
+                    } else {
+                        answered(a);
+                    }
+                    return;
+                }
+                // a stray or late datagram for another query: keep waiting for ours
+            }
+        }
+
+        private void overTcp(Selector sel) throws IOException {
+            guard(to);
+            final SocketChannel ch = SocketChannel.open();
+            tcp = ch;
+            closeWhenDone(ch);
+            ch.configureBlocking(false);
+            tcpOut = ByteBuffer.allocate(2 + query.length);
+            tcpOut.put((byte) (query.length >> 8)).put((byte) query.length).put(query).flip();
+            final boolean connected = ch.connect(to);
+            ch.register(sel, connected ? SelectionKey.OP_WRITE : SelectionKey.OP_CONNECT, this);
+        }
+
+        private void readTcp() throws IOException {
+            final ByteBuffer into = tcpAnswer == null ? tcpLength : tcpAnswer;
+            if (tcp.read(into) < 0) {
+                fail(Probes.classify(new EOFException(), spec)); // as a blocking read of the rest would
+                return;
+            }
+            if (into.hasRemaining()) {
+                return;
+            }
+            if (tcpAnswer == null) {
+                tcpAnswer = ByteBuffer.allocate((tcpLength.get(0) & 0xff) << 8 | (tcpLength.get(1) & 0xff));
+                if (tcpAnswer.hasRemaining()) {
+                    return;
                 }
             }
-        } catch (IOException e) {
-            error = Probes.classify(e, spec);
-        } catch (IllegalStateException e) {
-            error = "dns: malformed answer: " + e.getMessage();
+            try {
+                final Answer a = Answer.parse(tcpAnswer.array());
+                if (a.id != id) {
+                    throw new IllegalStateException("answer id " + a.id + " differs from the query's " + id);
+                }
+                answered(a);
+            } catch (IllegalStateException e) {
+                fail("dns: malformed answer: " + e.getMessage());
+            }
         }
-        final Map<String, Double> extra = new LinkedHashMap<>();
-        if (count >= 0) {
-            extra.put("answers", (double) count);
+
+        private void answered(Answer a) {
+            final CheckOptions o = spec.check();
+            finish(judge(a, type, o), a.rcode, a.records(type).size());
         }
-        if (rcode >= 0) {
-            extra.put("rcode", (double) rcode);
+
+        @Override
+        void fail(String error) {
+            finish(error, -1, -1);
         }
-        return new CheckResult(startedAt, error == null, -1, (System.nanoTime() - start) / 1e6, Double.NaN,
-            Double.NaN, Double.NaN, Double.NaN, Double.NaN, error, false, extra);
+
+        private void finish(String error, int rcode, int count) {
+            final Map<String, Double> extra = new LinkedHashMap<>();
+            if (count >= 0) {
+                extra.put("answers", (double) count);
+            }
+            if (rcode >= 0) {
+                extra.put("rcode", (double) rcode);
+            }
+            complete(new CheckResult(startedAt, error == null, -1, (System.nanoTime() - start) / 1e6,
+                Double.NaN, Double.NaN, Double.NaN, Double.NaN, Double.NaN, error, false, extra));
+        }
+    }
+
+    /** Whether the selector thread runs. */
+    boolean running() {
+        return loop.running();
+    }
+
+    /** Ends every open check down ("io: probe closed"), closes their sockets and stops the selector thread. */
+    @Override
+    public void close() {
+        loop.close();
     }
 
     private static boolean contains(List<String> got, String want) {
@@ -147,42 +340,6 @@ final class DnsProbe {
             out.write(b, 0, b.length);
         }
         out.write(0);
-    }
-
-    private static Answer udp(InetAddress to, int port, byte[] query, int id, long deadline) throws IOException {
-        try (DatagramSocket s = new DatagramSocket()) {
-            s.connect(to, port);
-            s.send(new DatagramPacket(query, query.length));
-            final byte[] buf = new byte[4096];
-            while (true) {
-                s.setSoTimeout(Probes.remainingMs(deadline));
-                final DatagramPacket p = new DatagramPacket(buf, buf.length);
-                s.receive(p);
-                if (p.getLength() >= 12 && ((buf[0] & 0xff) << 8 | (buf[1] & 0xff)) == id) {
-                    return Answer.parse(java.util.Arrays.copyOf(buf, p.getLength()));
-                }
-                // a stray or late datagram for another query: keep waiting for ours
-            }
-        }
-    }
-
-    private static Answer tcp(InetAddress to, int port, byte[] query, int id, long deadline) throws IOException {
-        try (Socket s = new Socket(java.net.Proxy.NO_PROXY)) {
-            s.connect(new InetSocketAddress(to, port), Probes.remainingMs(deadline));
-            s.setSoTimeout(Probes.remainingMs(deadline));
-            final OutputStream out = s.getOutputStream();
-            out.write(new byte[] {(byte) (query.length >> 8), (byte) query.length});
-            out.write(query);
-            out.flush();
-            final DataInputStream in = new DataInputStream(s.getInputStream());
-            final byte[] msg = new byte[in.readUnsignedShort()];
-            in.readFully(msg);
-            final Answer a = Answer.parse(msg);
-            if (a.id != id) {
-                throw new IllegalStateException("answer id " + a.id + " differs from the query's " + id);
-            }
-            return a;
-        }
     }
 
     /** A parsed answer: header fields and the answer section's records as (type, text). */

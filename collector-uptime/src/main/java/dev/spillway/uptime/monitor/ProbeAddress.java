@@ -22,6 +22,16 @@ final class ProbeAddress {
      * @throws UnknownHostException when the name does not resolve
      */
     static Resolved resolve(String host, AddressPolicy policy) throws UnknownHostException {
+        return resolve(host, policy, okhttp3.Dns.SYSTEM);
+    }
+
+    /**
+     * With a resolver of the caller's (the system's, or a test's).
+     *
+     * @throws AddressDeniedException when every address is denied
+     * @throws UnknownHostException when the name does not resolve
+     */
+    static Resolved resolve(String host, AddressPolicy policy, okhttp3.Dns dns) throws UnknownHostException {
         final String bare = host.startsWith("[") && host.endsWith("]") ? host.substring(1, host.length() - 1) : host;
         final List<InetAddress> literal = AddressPolicy.literals(bare);
         if (!literal.isEmpty()) {
@@ -35,7 +45,7 @@ final class ProbeAddress {
             return new Resolved(literal.get(0), 0);
         }
         final long t0 = System.nanoTime();
-        final InetAddress[] all = InetAddress.getAllByName(bare);
+        final List<InetAddress> all = dns.lookup(bare);
         final double ms = (System.nanoTime() - t0) / 1e6;
         AddressPolicy.Denial first = null;
         for (InetAddress a : all) {

@@ -16,8 +16,8 @@ import java.util.concurrent.atomic.LongAdder;
  * One probe per check type behind one {@link #check}: HTTP ({@link HttpProbe}), {@link TcpProbe},
  * {@link DnsProbe}, {@link TlsProbe} and {@link IcmpProbe}. All obey the same {@link AddressPolicy}, all count
  * their denials and received bytes together, and none throws: every failure is a down result with its reason
- * ({@code category: detail}). TCP checks are non-blocking ({@link #nonBlocking}, {@link #start}): they hold a
- * connection on the TCP probe's selector thread, not a thread, while they wait.
+ * ({@code category: detail}). TCP, DNS and TLS checks are non-blocking ({@link #nonBlocking},
+ * {@link #start}): they hold a socket on their probe's selector thread, not a thread, while they wait.
  */
 public final class Probes implements AutoCloseable {
 
@@ -26,6 +26,7 @@ public final class Probes implements AutoCloseable {
     private final DnsProbe dns;
     private final TlsProbe tls;
     private final IcmpProbe icmp;
+    private final ProbeResolver resolver;
     private final LongAdder denied = new LongAdder();
     private final LongAdder received = new LongAdder();
 
@@ -40,10 +41,16 @@ public final class Probes implements AutoCloseable {
 
     /** With a trust manager of the test's for TLS checks' chain validation (null: the JDK's default trust). */
     Probes(HttpProbe http, AddressPolicy policy, javax.net.ssl.X509TrustManager trust) {
+        this(http, policy, trust, okhttp3.Dns.SYSTEM);
+    }
+
+    /** With a resolver of the test's for the names of tcp, dns and tls checks (HTTP uses the probe's own). */
+    Probes(HttpProbe http, AddressPolicy policy, javax.net.ssl.X509TrustManager trust, okhttp3.Dns names) {
         this.http = http;
-        this.tcp = new TcpProbe(policy, received);
-        this.dns = new DnsProbe(policy);
-        this.tls = new TlsProbe(policy, received, trust);
+        this.resolver = new ProbeResolver(names);
+        this.tcp = new TcpProbe(policy, resolver, received, denied);
+        this.dns = new DnsProbe(policy, resolver, denied);
+        this.tls = new TlsProbe(policy, resolver, received, denied, trust);
         this.icmp = new IcmpProbe(policy);
     }
 
@@ -55,24 +62,20 @@ public final class Probes implements AutoCloseable {
         if (nonBlocking(spec)) {
             return start(spec).join();
         }
-        final CheckResult r = switch (spec.type()) {
-            case DNS -> dns.check(spec);
-            case TLS -> tls.check(spec);
-            default -> icmp.check(spec);
-        };
+        final CheckResult r = icmp.check(spec);
         counted(r);
         return r;
     }
 
-    /** Whether the check runs without holding a thread while it waits ({@link #start}): tcp. */
+    /** Whether the check runs without holding a thread while it waits ({@link #start}): tcp, dns and tls. */
     static boolean nonBlocking(MonitorSpec spec) {
-        return spec.type() == CheckType.TCP;
+        return spec.type() == CheckType.TCP || spec.type() == CheckType.DNS || spec.type() == CheckType.TLS;
     }
 
     /**
-     * Starts a {@linkplain #nonBlocking non-blocking} check: blocks only to resolve a host name, then returns; the
-     * future completes with the result by the check's timeout (never exceptionally unless completed from outside;
-     * cancelling it ends the check and closes its connection).
+     * Starts a {@linkplain #nonBlocking non-blocking} check and returns at once (names are looked up on a small pool
+     * of their own, {@link ProbeResolver}); the future completes with the result by the check's timeout (never
+     * exceptionally unless completed from outside; cancelling it ends the check and closes its connection).
      *
      * @throws IllegalArgumentException for a check type that is not non-blocking
      */
@@ -80,9 +83,13 @@ public final class Probes implements AutoCloseable {
         if (!nonBlocking(spec)) {
             throw new IllegalArgumentException("not a non-blocking check type: " + spec.type());
         }
-        final CompletableFuture<CheckResult> f = tcp.start(spec);
-        f.thenAccept(this::counted); // on the probe's own future: cancelling the returned one reaches the probe
-        return f;
+        final CompletableFuture<CheckResult> f = switch (spec.type()) {
+            case TCP -> tcp.start(spec);
+            case DNS -> dns.start(spec);
+            default -> tls.start(spec);
+        };
+        return f; // the probe's own future (cancelling it reaches the probe); denials are counted by the probe
+                  // before the future completes
     }
 
     private void counted(CheckResult r) {
@@ -111,10 +118,28 @@ public final class Probes implements AutoCloseable {
         return tcp;
     }
 
+    /** The name lookups of tcp, dns and tls checks. */
+    ProbeResolver resolver() {
+        return resolver;
+    }
+
+    /** The TLS probe (its selector thread). */
+    TlsProbe tls() {
+        return tls;
+    }
+
+    /** The DNS probe (its selector thread). */
+    DnsProbe dns() {
+        return dns;
+    }
+
     @Override
     public void close() {
         http.close();
         tcp.close();
+        dns.close();
+        tls.close();
+        resolver.close();
     }
 
     /** The start of a check: microseconds, what the database keeps. */

@@ -1,26 +1,17 @@
 package dev.spillway.uptime.monitor;
 
-import dev.spillway.runtime.lifecycle.ServiceThreads;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
-
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.SocketTimeoutException;
 import java.nio.ByteBuffer;
-import java.nio.channels.CancelledKeyException;
-import java.nio.channels.ClosedChannelException;
 import java.nio.channels.SelectionKey;
 import java.nio.channels.Selector;
 import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
-import java.time.Instant;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.Map;
-import java.util.PriorityQueue;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.atomic.LongAdder;
 
 /**
@@ -29,10 +20,10 @@ import java.util.concurrent.atomic.LongAdder;
  * {@link #MAX_REPLY} bytes), the connection is closed, or the timeout. Up when it connected (and the reply held the
  * expected text).
  *
- * <p>{@link #start} resolves the name on the calling thread (the JDK has no asynchronous resolver; an IP literal
- * needs no lookup), checks the chosen address against the {@link AddressPolicy} right before the connect (as
- * {@link GuardedSocketFactory} does), starts a non-blocking connect and returns: the rest of the check runs on the
- * probe's one selector thread ({@code probe-tcp}, started with the first check), which also ends every check at
+ * <p>{@link #start} returns at once: a name is looked up on the {@link ProbeResolver}'s small pool, awaited until
+ * the check's deadline (an IP literal needs no lookup); then the chosen address is checked against the
+ * {@link AddressPolicy} right before a non-blocking connect (as {@link GuardedSocketFactory} does), and the rest of
+ * the check runs on the probe's one selector thread ({@code probe-tcp}, started with the first check), which also ends every check at
  * its deadline (closing its connection). So a check that hangs holds a connection, not a thread. Completing the
  * returned future from outside (cancel, the executor's safety net) closes the connection too.
  */
@@ -41,20 +32,22 @@ final class TcpProbe implements AutoCloseable {
     /** Most reply bytes read per check. */
     static final int MAX_REPLY = 64 * 1024;
 
-    private static final Logger LOG = LoggerFactory.getLogger(TcpProbe.class);
-
     private final AddressPolicy policy;
+    private final ProbeResolver resolver;
     private final LongAdder received;
-    /** Work handed to the selector thread: registrations of new checks. */
-    private final ConcurrentLinkedQueue<Check> arriving = new ConcurrentLinkedQueue<>();
-    private final Object lifecycle = new Object();
-    // Guarded by lifecycle.
-    private Selector selector;
-    private Thread loop;
-    private volatile boolean closed;
+    private final LongAdder denied;
+    private final SelectorLoop loop = new SelectorLoop("probe-tcp");
+    /** The selector thread's read buffer (each check keeps only what it read). */
+    private final ByteBuffer scratch = ByteBuffer.allocate(MAX_REPLY);
 
-    TcpProbe(AddressPolicy policy, LongAdder received) {
+    /**
+     * @param received counts bytes read
+     * @param denied counts checks the address policy refused
+     */
+    TcpProbe(AddressPolicy policy, ProbeResolver resolver, LongAdder received, LongAdder denied) {
+        this.denied = denied;
         this.policy = policy;
+        this.resolver = resolver;
         this.received = received;
     }
 
@@ -64,141 +57,51 @@ final class TcpProbe implements AutoCloseable {
     }
 
     /**
-     * Starts one check: blocks only to resolve a host name; never throws. The future completes with the result
-     * (never exceptionally, unless completed from outside).
+     * Starts one check without blocking (a host name is looked up on the {@link ProbeResolver}'s pool); never
+     * throws. The future completes with the result by the check's deadline (never exceptionally, unless completed
+     * from outside).
      */
     CompletableFuture<CheckResult> start(MonitorSpec spec) {
         final Check c = new Check(spec);
-        final ProbeAddress.Resolved r;
+        resolver.resolve(spec.url().getHost(), policy, c.deadline).whenComplete((r, e) -> {
+            if (e != null) {
+                c.fail(Probes.classify(ProbeResolver.cause(e), spec));
+            } else {
+                connect(c, r);
+            }
+        });
+        return c.future;
+    }
+
+    /** Opens the connection to the resolved address (policy checked right before) and hands it to the loop. */
+    private void connect(Check c, ProbeAddress.Resolved r) {
+        if (c.future.isDone()) {
+            return; // cancelled meanwhile
+        }
         try {
-            r = ProbeAddress.resolve(spec.url().getHost(), policy);
             c.dnsMs = r.dnsMs();
-            Probes.remainingMs(c.deadline); // a lookup that used the whole timeout
-            final InetSocketAddress to = new InetSocketAddress(r.address(), spec.url().getPort());
+            final InetSocketAddress to = new InetSocketAddress(r.address(), c.spec.url().getPort());
             final AddressPolicy.Denial d = policy.check(to.getAddress());
             if (d != null) {
                 throw new AddressDeniedException(d);
             }
             final SocketChannel ch = SocketChannel.open();
             c.channel = ch;
-            c.future.whenComplete((v, e) -> closeQuietly(ch)); // however it ends, from whichever thread
+            c.closeWhenDone(ch); // however it ends, from whichever thread
             ch.configureBlocking(false);
             c.connectStart = System.nanoTime();
             c.connectedAtOnce = ch.connect(to);
         } catch (IOException e) {
-            c.fail(Probes.classify(e, spec));
-            return c.future;
+            c.fail(Probes.classify(e, c.spec));
+            return;
         }
-        if (!hand(c)) {
+        if (!loop.hand(c)) {
             c.fail("io: probe closed");
         }
-        return c.future;
-    }
-
-    /** Hands a started check to the selector thread (starting it); false when closed. */
-    private boolean hand(Check c) {
-        final Selector s;
-        synchronized (lifecycle) {
-            if (closed) {
-                return false;
-            }
-            if (selector == null) {
-                try {
-                    selector = Selector.open();
-                } catch (IOException e) {
-                    LOG.error("tcp probe: cannot open a selector: {}", e.toString());
-                    return false;
-                }
-                final Selector sel = selector;
-                loop = ServiceThreads.start("probe-tcp", () -> run(sel));
-            }
-            s = selector;
-            arriving.add(c); // under the lock: a loop that ends drains arriving after it stopped taking checks
-        }
-        s.wakeup();
-        return true;
-    }
-
-    // ---- the selector thread -----------------------------------------------------------------------------
-
-    private void run(Selector sel) {
-        final PriorityQueue<Check> timers = new PriorityQueue<>((a, b) -> Long.compare(a.deadline - b.deadline, 0));
-        final ByteBuffer scratch = ByteBuffer.allocate(MAX_REPLY);
-        try {
-            while (!closed) {
-                final Check first = timers.peek();
-                final long waitMs = first == null ? 0 : Math.max(1, (first.deadline - System.nanoTime() + 999_999) / 1_000_000);
-                sel.select(waitMs);
-                for (Check next; (next = arriving.poll()) != null; ) {
-                    final Check c = next;
-                    if (!c.future.isDone()) {
-                        timers.add(c);
-                        safely(c, () -> c.register(sel));
-                    }
-                }
-                for (SelectionKey k : sel.selectedKeys()) {
-                    final Check c = (Check) k.attachment();
-                    safely(c, () -> c.ready(k, scratch));
-                }
-                sel.selectedKeys().clear();
-                final long now = System.nanoTime();
-                while (!timers.isEmpty() && (timers.peek().future.isDone() || timers.peek().deadline - now <= 0)) {
-                    final Check c = timers.poll();
-                    if (!c.future.isDone()) {
-                        c.expire();
-                    }
-                }
-            }
-        } catch (IOException | RuntimeException | Error e) {
-            LOG.error("tcp probe: selector loop failed; its checks end down", e);
-        } finally {
-            synchronized (lifecycle) {
-                if (selector == sel) {
-                    selector = null; // a failed loop: the next check starts a new one (unless closed)
-                    loop = null;
-                }
-            }
-            for (Check c; (c = arriving.poll()) != null; ) {
-                c.fail("io: probe closed");
-            }
-            for (Check c : timers) {
-                c.fail("io: probe closed");
-            }
-            for (SelectionKey k : sel.keys()) {
-                if (k.attachment() instanceof Check c) {
-                    c.fail("io: probe closed");
-                }
-            }
-            closeQuietly(sel);
-        }
-    }
-
-    /** Runs one step of a check; what it throws ends that check, never the loop. */
-    private static void safely(Check c, IoStep step) {
-        try {
-            step.run();
-        } catch (ClosedChannelException | CancelledKeyException e) {
-            c.fail("io: connection closed"); // no-op when it was closed because the check ended
-        } catch (IOException e) {
-            c.fail(Probes.classify(e, c.spec));
-        } catch (RuntimeException e) {
-            LOG.error("tcp check of {} failed unexpectedly", c.spec.name(), e);
-            c.fail("internal: " + e);
-        }
-    }
-
-    @FunctionalInterface
-    private interface IoStep {
-        void run() throws IOException;
     }
 
     /** One check's state: the future is completed by whoever ends it; the rest is the selector thread's. */
-    private final class Check {
-        final MonitorSpec spec;
-        final Instant startedAt = Probes.now();
-        final long start = System.nanoTime();
-        final long deadline;
-        final CompletableFuture<CheckResult> future = new CompletableFuture<>();
+    private final class Check extends SelectorLoop.Job {
         SocketChannel channel;
         boolean connectedAtOnce;
         long connectStart;
@@ -210,10 +113,10 @@ final class TcpProbe implements AutoCloseable {
         int n;
 
         Check(MonitorSpec spec) {
-            this.spec = spec;
-            this.deadline = start + spec.timeout().toNanos();
+            super(spec, denied);
         }
 
+        @Override
         void register(Selector sel) throws IOException {
             final SelectionKey k = channel.register(sel, 0, this);
             if (connectedAtOnce) {
@@ -223,11 +126,8 @@ final class TcpProbe implements AutoCloseable {
             }
         }
 
-        void ready(SelectionKey k, ByteBuffer scratch) throws IOException {
-            if (future.isDone()) {
-                k.cancel();
-                return;
-            }
+        @Override
+        void ready(SelectionKey k) throws IOException {
             if (k.isConnectable()) {
                 if (channel.finishConnect()) {
                     connected(k);
@@ -235,7 +135,7 @@ final class TcpProbe implements AutoCloseable {
             } else if (k.isWritable()) {
                 write(k);
             } else if (k.isReadable()) {
-                read(scratch);
+                read();
             }
         }
 
@@ -270,7 +170,7 @@ final class TcpProbe implements AutoCloseable {
             k.interestOps(SelectionKey.OP_READ);
         }
 
-        private void read(ByteBuffer scratch) throws IOException {
+        private void read() throws IOException {
             final String expected = spec.check().tcpExpect();
             scratch.clear().limit(MAX_REPLY - n);
             final int got = channel.read(scratch);
@@ -300,6 +200,7 @@ final class TcpProbe implements AutoCloseable {
         }
 
         /** The deadline passed (selector thread). */
+        @Override
         void expire() {
             if (reply != null) {
                 finish("expect: '" + spec.check().tcpExpect() + "' not received within the timeout" + got(),
@@ -319,6 +220,7 @@ final class TcpProbe implements AutoCloseable {
         }
 
         /** Ends the check down with the reason (from any thread; no-op when it ended already). */
+        @Override
         void fail(String error) {
             finish(error, Double.NaN);
         }
@@ -328,45 +230,19 @@ final class TcpProbe implements AutoCloseable {
             if (!Double.isNaN(replyMs)) {
                 extra.put("reply_ms", replyMs);
             }
-            future.complete(new CheckResult(startedAt, error == null, -1, (System.nanoTime() - start) / 1e6, dnsMs,
+            complete(new CheckResult(startedAt, error == null, -1, (System.nanoTime() - start) / 1e6, dnsMs,
                 connectMs, Double.NaN, Double.NaN, Double.NaN, error, false, extra));
-        }
-    }
-
-    private static void closeQuietly(java.io.Closeable c) {
-        try {
-            c.close();
-        } catch (IOException e) {
-            LOG.trace("close: {}", e.toString());
         }
     }
 
     /** Whether the selector thread runs. */
     boolean running() {
-        synchronized (lifecycle) {
-            return loop != null && loop.isAlive();
-        }
+        return loop.running();
     }
 
     /** Ends every open check down ("io: probe closed"), closes their connections and stops the selector thread. */
     @Override
     public void close() {
-        final Thread t;
-        final Selector s;
-        synchronized (lifecycle) {
-            closed = true;
-            t = loop;
-            s = selector;
-        }
-        if (s != null) {
-            s.wakeup();
-        }
-        if (t != null) {
-            try {
-                t.join(5_000);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-        }
+        loop.close();
     }
 }

@@ -267,6 +267,51 @@ class ProbeSecurityTest {
     }
 
     @Test
+    void aTlsCheckToADeniedAddressFailsWithTheReasonAndNoConnectionWhateverItsSpelling() throws Exception {
+        // The non-blocking TLS probe checks the address right before its connect, as the guarded sockets do.
+        try (Probes probes = new Probes(false, 1, DENY_127_0_0_2)) {
+            for (String host : List.of("127.0.0.2", "[::ffff:127.0.0.2]", "2130706434")) {
+                final CheckResult r = probes.check(spec("tls://" + host + ":" + internal.port(), o -> { }));
+                assertFalse(r.up(), host);
+                assertTrue(r.error().startsWith("address policy: ") && r.error().endsWith(
+                    "is in --probe-deny 127.0.0.2/32"), host + ": " + r.error());
+                assertTrue(Double.isNaN(r.connectMs()), "no connection was attempted: " + r);
+            }
+            assertEquals(3, probes.deniedChecks());
+            internal.control();
+            assertEquals(1, internal.connections(), "only the test's control connection reached the server");
+        }
+    }
+
+    @Test
+    void aDnsCheckToADeniedResolverFailsWithTheReasonAndSendsNothingWhateverItsSpelling() throws Exception {
+        // The non-blocking DNS probe checks the resolver's address before its socket sends anything.
+        try (Probes probes = new Probes(false, 1, DENY_127_0_0_2);
+             java.net.DatagramSocket resolver = new java.net.DatagramSocket(
+                 new InetSocketAddress(InetAddress.getByName("127.0.0.2"), 0))) {
+            final int port = resolver.getLocalPort();
+            for (String host : List.of("127.0.0.2", "[::ffff:127.0.0.2]", "2130706434")) {
+                final CheckResult r = probes.check(CheckTypesTest.spec("{\"name\":\"d\",\"url\":\"dns://" + host
+                    + ":" + port + "\",\"interval\":\"5s\",\"timeout\":\"2s\",\"dns\":{\"query_name\":\"a.test\"}}"));
+                assertFalse(r.up(), host);
+                assertTrue(r.error().startsWith("address policy: ") && r.error().endsWith(
+                    "is in --probe-deny 127.0.0.2/32"), host + ": " + r.error());
+            }
+            assertEquals(3, probes.deniedChecks());
+            // A control datagram sent now is the first the resolver receives: the checks sent nothing.
+            try (java.net.DatagramSocket control = new java.net.DatagramSocket()) {
+                final byte[] mark = "control".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+                control.send(new java.net.DatagramPacket(mark, mark.length, resolver.getLocalSocketAddress()));
+            }
+            resolver.setSoTimeout((int) TimeUnit.SECONDS.toMillis(30));
+            final java.net.DatagramPacket first = new java.net.DatagramPacket(new byte[512], 512);
+            resolver.receive(first);
+            assertEquals("control", new String(first.getData(), 0, first.getLength(),
+                java.nio.charset.StandardCharsets.US_ASCII));
+        }
+    }
+
+    @Test
     void theDefaultsDenyMetadataAndLinkLocalNamesWithTheirReason() throws Exception {
         dns.map("metadata.test", "169.254.169.254");
         dns.map("link.test", "169.254.10.20");
