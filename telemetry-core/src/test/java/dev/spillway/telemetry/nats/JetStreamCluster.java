@@ -9,6 +9,7 @@ import dev.spillway.telemetry.timescale.TimescaleSink;
 import io.nats.client.Connection;
 
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.UnaryOperator;
 
@@ -86,6 +87,9 @@ final class JetStreamCluster {
 
     /** A writer: its own NATS connection, its own TimescaleSink, a consumer on the shared durable. */
     static final class Writer implements AutoCloseable {
+        /** Writers not closed yet: a test that fails before its own {@code close()} leaves them to {@link #closeAll}. */
+        private static final java.util.Set<Writer> OPEN = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
         final Connection nc;
         final TimescaleSink timescale;
         final NatsBatchConsumer consumer;
@@ -110,6 +114,18 @@ final class JetStreamCluster {
                 .ledgerRetention(topology.maxAge().plusMinutes(1)).build();
             consumer = NatsBatchConsumer.builder().connection(nc).topology(topology).sink(wrap.apply(timescale))
                 .name(name).threads(2).nakDelay(nakDelay).maxNakDelay(maxNakDelay).sweepInterval(sweepInterval).build();
+            OPEN.add(this);
+        }
+
+        /**
+         * Closes every writer a test left open (one whose assertion failed before its {@code close()}): otherwise its
+         * consumer and its sink's background work outlive the test and its database, and their log lines land in
+         * later tests' log captures.
+         */
+        static void closeAll() throws Exception {
+            for (Writer w : List.copyOf(OPEN)) {
+                w.close();
+            }
         }
 
         Writer start() throws Exception {
@@ -119,6 +135,9 @@ final class JetStreamCluster {
 
         @Override
         public void close() throws Exception {
+            if (!OPEN.remove(this)) {
+                return; // closed already
+            }
             consumer.close(Duration.ofSeconds(30));
             timescale.close();
             nc.close();

@@ -13,6 +13,7 @@ import io.nats.client.JetStreamManagement;
 import io.nats.client.api.AckPolicy;
 import io.nats.client.api.ConsumerInfo;
 import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -47,6 +48,11 @@ class JetStreamExactlyOnceTest {
     @BeforeAll
     static void startNats() {
         nats = NatsServer.startOrSkip(dir);
+    }
+
+    @AfterEach
+    void closeWritersLeftOpen() throws Exception {
+        JetStreamCluster.Writer.closeAll();
     }
 
     @AfterAll
@@ -170,15 +176,17 @@ class JetStreamExactlyOnceTest {
     }
 
     /**
-     * A commit that takes longer than AckWait (here three times AckWait of 1 s) is kept alive with
+     * A commit that takes longer than AckWait (here three times AckWait of 3 s) is kept alive with
      * {@code inProgress}: neither the batch being written nor the fetched ones waiting their turn behind it are
-     * redelivered to the other writer meanwhile, and nothing is found twice in the ledger.
+     * redelivered to the other writer meanwhile, and nothing is found twice in the ledger. (With AckWait 1 s, signals
+     * every 333 ms, a stall of the writer's JVM or of nats-server over 667 ms on a machine at load 10+ let 3 messages
+     * expire: what the test then saw was the machine, not the signal.)
      */
     @Test
     void aCommitLongerThanAckWaitIsKeptInProgressAndNotRedelivered() throws Exception {
         final String name = unique("slow");
         final JetStreamTopology topology = JetStreamTopology.builder().stream(name).subject(name + ".batches")
-            .consumer(name + "-writers").ackWait(Duration.ofSeconds(1)).maxAge(Duration.ofMinutes(2)).build();
+            .consumer(name + "-writers").ackWait(Duration.ofSeconds(3)).maxAge(Duration.ofMinutes(2)).build();
         try (TestDatabase db = TestDatabase.create("js_slow")) {
             final java.util.concurrent.CountDownLatch entered = new java.util.concurrent.CountDownLatch(1);
             final java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
