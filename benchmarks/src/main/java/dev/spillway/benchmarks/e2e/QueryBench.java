@@ -41,7 +41,12 @@ import java.util.SplittableRandom;
  * <p>Queries, each run {@code --runs} times per layout (default 15), the layouts alternating, with other series and
  * times each run:
  * <ol>
- *   <li>latest value of 1,000 series;</li>
+ *   <li>latest value of 1,000 series, with {@code <table>_latest(ids)}, the function the sink creates (what the
+ *   docs tell users to run);</li>
+ *   <li>the same, on 1,000 series read once just before (untimed): what a refreshing dashboard sees, index pages in
+ *   the buffer pool;</li>
+ *   <li>latest value of 1,000 series with the SQL of the first 100 M run (rows: a LATERAL {@code ORDER BY time DESC
+ *   LIMIT 1}; blocks: that UNION ALL the newest block, unnested and sorted), for comparison in the same run;</li>
  *   <li>one series over 24 h;</li>
  *   <li>a 5-minute range over all series (one day before the end, so recency does not help either layout).</li>
  * </ol>
@@ -52,8 +57,12 @@ import java.util.SplittableRandom;
  * <p>{@code --data-dir DIR} keeps the embedded database in DIR: the first run loads it, later runs with the same
  * {@code --series/--days/--block-minutes} only run the queries (loading 100 M points per layout takes a while).
  *
+ * <p>{@code --explain} prints, and writes to {@code <report>-explain.txt}, EXPLAIN (ANALYZE, BUFFERS, TIMING) of the
+ * latest-value queries (the function and the first run's SQL, both layouts, on series not read before and then again)
+ * and stops without timing anything.
+ *
  * <pre>java -cp benchmarks.jar dev.spillway.benchmarks.e2e.QueryBench [--series N] [--days D] [--runs R]
- *     [--block-minutes M] [--data-dir DIR] [--out DIR] [--report NAME]</pre>
+ *     [--block-minutes M] [--data-dir DIR] [--out DIR] [--report NAME] [--explain]</pre>
  */
 public final class QueryBench {
 
@@ -66,7 +75,54 @@ public final class QueryBench {
     /** The sink's default: rows younger than this stay rows. */
     private static final long RECENT_SECONDS = 600;
 
+    private static final String LATEST = "latest value of 1,000 series";
+    private static final String LATEST_AGAIN = "latest value of the same 1,000 series again";
+    private static final String LATEST_BEFORE = "latest value of 1,000 series, SQL of the first 100 M run";
+    private static final String[] QUERIES = {LATEST, LATEST_AGAIN, LATEST_BEFORE, "one series over 24 h",
+        "5-minute range over all series"};
+
     private QueryBench() {
+    }
+
+    /**
+     * EXPLAIN (ANALYZE, BUFFERS, TIMING) of the latest-value queries, each layout, {@code <table>_latest} and the SQL
+     * of the first 100 M run, each on 1,000 series not read before in this server's life and then on the same
+     * series again; with the buffer pool size.
+     */
+    private static String explain(BenchDatabase db, int series) throws SQLException {
+        final StringBuilder out = new StringBuilder();
+        try (Connection c = db.connect(); Statement st = c.createStatement()) {
+            try (ResultSet rs = st.executeQuery("SELECT current_setting('shared_buffers'), version()")) {
+                rs.next();
+                out.append("shared_buffers = ").append(rs.getString(1)).append("; ").append(rs.getString(2))
+                    .append("; load average ").append(IngestRace.loadAverage()).append("\n\n");
+            }
+            int first = 0;
+            final int step = (series - 1_000) / 4;
+            for (String q : new String[] {LATEST, LATEST_BEFORE}) {
+                for (String layout : new String[] {"blocks", "rows"}) {
+                    for (String when : new String[] {"first read", "read again"}) {
+                        final StringBuilder ids = new StringBuilder("'{");
+                        for (int i = 0; i < 1_000; i++) {
+                            ids.append(i == 0 ? "" : ",").append(first + i);
+                        }
+                        ids.append("}'");
+                        final String sql = "EXPLAIN (ANALYZE, BUFFERS, TIMING) " + sql(q, layout).replace("?", ids);
+                        out.append("== ").append(q).append(", ").append(layout).append(", series ").append(first)
+                            .append("..").append(first + 999).append(", ").append(when).append("\n");
+                        try (ResultSet rs = st.executeQuery(sql)) {
+                            while (rs.next()) {
+                                out.append(rs.getString(1)).append("\n");
+                            }
+                        }
+                        out.append("\n");
+                    }
+                    first += step;
+                }
+            }
+        }
+        System.out.println(out);
+        return out.toString();
     }
 
     public static void main(String[] args) throws Exception {
@@ -77,6 +133,7 @@ public final class QueryBench {
         Path dataDir = null;
         Path out = Path.of("benchmarks/results");
         String report = "queries.md";
+        boolean explain = false;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--series" -> series = Integer.parseInt(args[++i]);
@@ -86,9 +143,10 @@ public final class QueryBench {
                 case "--data-dir" -> dataDir = Path.of(args[++i]);
                 case "--out" -> out = Path.of(args[++i]);
                 case "--report" -> report = args[++i];
+                case "--explain" -> explain = true;
                 default -> {
                     System.err.println("usage: QueryBench [--series N] [--days D] [--runs R] [--block-minutes M] "
-                        + "[--data-dir DIR] [--out DIR] [--report NAME]");
+                        + "[--data-dir DIR] [--out DIR] [--report NAME] [--explain]");
                     System.exit(2);
                 }
             }
@@ -110,14 +168,22 @@ public final class QueryBench {
             final long end = Instant.parse("2026-01-31T00:00:00Z").getEpochSecond();
             final Load load = load(db, series, days, blockMinutes, end);
             System.out.printf(Locale.ROOT, "[query] %,d points per layout, %s%n", load.points, load.how);
+            for (StorageLayout layout : StorageLayout.values()) { // a kept database from before <table>_latest gets it
+                sink(db, layout == StorageLayout.ROWS ? ROWS : BLOCKS, layout, null).close();
+            }
+            if (explain) {
+                final Path file = out.resolve(report.replaceAll("\\.md$", "") + "-explain.txt");
+                Files.writeString(file, explain(db, series));
+                System.out.println("[query] plans written to " + file);
+                System.exit(0);
+            }
             final List<String> lines = new ArrayList<>();
             lines.add("| query | layout | median ms | p90 ms | rows returned (median) |");
             lines.add("| --- | --- | ---: | ---: | ---: |");
             final String loadBefore = IngestRace.loadAverage();
             try (Connection c = db.connect()) {
                 final SplittableRandom random = new SplittableRandom(25);
-                for (String q : new String[] {"latest value of 1,000 series", "one series over 24 h",
-                    "5-minute range over all series"}) {
+                for (String q : QUERIES) {
                     final Map<String, List<double[]>> byLayout = new LinkedHashMap<>();
                     byLayout.put("rows", new ArrayList<>());
                     byLayout.put("blocks", new ArrayList<>());
@@ -479,7 +545,10 @@ public final class QueryBench {
     static String sql(String query, String layout) {
         final boolean rows = layout.equals("rows");
         switch (query) {
-            case "latest value of 1,000 series":
+            case LATEST, LATEST_AGAIN:
+                // what users run (docs/library.md): the function the sink creates
+                return "SELECT source_id, time, value FROM " + (rows ? ROWS : BLOCKS) + "_latest(?::int[])";
+            case LATEST_BEFORE:
                 return rows
                     ? "SELECT s.id, l.time, l.value FROM unnest(?::int[]) s(id) CROSS JOIN LATERAL (SELECT time, value "
                         + "FROM " + ROWS + " WHERE source_id = s.id ORDER BY time DESC LIMIT 1) l"
@@ -515,13 +584,20 @@ public final class QueryBench {
                                 SplittableRandom random) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement(sql(query, layout))) {
             switch (query) {
-                case "latest value of 1,000 series" -> {
+                case LATEST, LATEST_AGAIN, LATEST_BEFORE -> {
                     final Integer[] ids = new Integer[1_000];
                     final int first = random.nextInt(series - 1_000);
                     for (int i = 0; i < ids.length; i++) {
                         ids[i] = first + i;
                     }
                     ps.setArray(1, c.createArrayOf("int4", ids));
+                    if (query.equals(LATEST_AGAIN)) { // the same series read once before, untimed
+                        try (ResultSet rs = ps.executeQuery()) {
+                            while (rs.next()) {
+                                rs.getDouble(3);
+                            }
+                        }
+                    }
                 }
                 case "one series over 24 h" -> {
                     final int s = random.nextInt(series);

@@ -110,37 +110,45 @@ final class SchemaManager {
      * <p>ROWS: one descent of the {@code (source_id, time DESC)} btree per source. BLOCKS: the rows table first (its
      * btree is small: it holds the recent events), then only the entries of the blocks' {@code (source_id, time_max
      * DESC)} btree with {@code time_max} at or after that row's time, read from the index alone ({@code max}), so a
-     * source whose latest event is a row costs two index descents and no block is read. A block is read and unnested
-     * only when it holds an event at least as new as the source's newest row (or the source has no rows): a source
-     * written in blocks, one that stopped reporting, or a late row in the rows table of an hour older than the source's
-     * newest block (it does not hide that block). The view {@code <table>} answers the same, slower: it unnests every
-     * block of the source (measured: {@code docs/performance.md}, issue 25).
+     * source whose latest event is a row costs two index descents and no block is read. A block is read only when it
+     * holds an event at least as new as the source's newest row (or the source has no rows): a source written in
+     * blocks, one that stopped reporting, or one with a late row in the rows table from an hour older than its newest
+     * block (the row does not hide that block); its value is taken by subscript (the last element, which normally has
+     * the block's last time and greatest sequence), the block unnested only when not. The view {@code <table>} gives
+     * the same answer but slower: it unnests every block of the source (measured: {@code docs/performance.md}).
      */
     static String latestSql(String table, StorageLayout layout) {
         final String head = "CREATE OR REPLACE FUNCTION " + quote(latestFunction(table)) + "(source_ids integer[]) "
             + "RETURNS TABLE (source_id integer, kind smallint, \"time\" timestamptz, value double precision, "
             + "seq bigint) LANGUAGE sql STABLE AS $latest$ ";
+        final String rows = quote(layout == StorageLayout.ROWS ? table : rowsTable(table));
+        // the newest row (of equal times the greatest seq: an incremental sort of the rows at the newest time; a
+        // max(time) first and then the rows at it reads more index pages, measured)
+        final String newestRow = "SELECT x.kind, x.time, x.value, x.seq FROM " + rows + " x WHERE x.source_id = s.id "
+            + "ORDER BY x.time DESC, x.seq DESC LIMIT 1";
         if (layout == StorageLayout.ROWS) {
             return head + "SELECT s.id, e.kind, e.time, e.value, e.seq FROM unnest(source_ids) AS s(id) "
-                + "CROSS JOIN LATERAL (SELECT x.kind, x.time, x.value, x.seq FROM " + quote(table) + " x "
-                + "WHERE x.source_id = s.id ORDER BY x.time DESC, x.seq DESC LIMIT 1) e $latest$";
+                + "CROSS JOIN LATERAL (" + newestRow + ") e $latest$";
         }
+        final String blocks = quote(blocksTable(table));
         return head + "SELECT s.id, CASE WHEN w.blk THEN b.kind ELSE r.kind END, "
             + "CASE WHEN w.blk THEN b.time ELSE r.time END, CASE WHEN w.blk THEN b.value ELSE r.value END, "
             + "CASE WHEN w.blk THEN b.seq ELSE r.seq END "
             + "FROM unnest(source_ids) AS s(id) "
-            // the newest row of the source
-            + "LEFT JOIN LATERAL (SELECT x.kind, x.time, x.value, x.seq FROM " + quote(rowsTable(table)) + " x "
-            + "WHERE x.source_id = s.id ORDER BY x.time DESC, x.seq DESC LIMIT 1) r ON true "
-            // the newest block end at or after it (index only; NULL when there is none)
-            + "LEFT JOIN LATERAL (SELECT max(y.time_max) AS tm FROM " + quote(blocksTable(table)) + " y "
+            + "LEFT JOIN LATERAL (" + newestRow + ") r ON true "
+            // the newest block end at or after that row (from the btree alone; NULL when there is none)
+            + "LEFT JOIN LATERAL (SELECT max(y.time_max) AS tm FROM " + blocks + " y "
             + "WHERE y.source_id = s.id AND y.time_max >= coalesce(r.time, '-infinity'::timestamptz)) m ON true "
-            // the event at that end (of the blocks ending there, the one with the greatest sequence)
-            + "LEFT JOIN LATERAL (SELECT z.kind, u.time, u.value, coalesce(u.seq, z.first_seq + u.ord - 1) AS seq "
-            + "FROM " + quote(blocksTable(table)) + " z, "
-            + "unnest(z.times, z.vals, z.seqs) WITH ORDINALITY AS u(time, value, seq, ord) "
-            + "WHERE z.source_id = s.id AND z.time_max = m.tm AND u.time = m.tm "
-            + "ORDER BY coalesce(u.seq, z.first_seq + u.ord - 1) DESC LIMIT 1) b ON true "
+            // the event at that end (of the blocks ending there, the one with the greatest sequence): in a block,
+            // the last element when it has both the block's last time and its greatest sequence (the normal case: no
+            // unnest), else the element of greatest sequence among those at time_max
+            + "LEFT JOIN LATERAL (SELECT z.kind, z.time_max AS time, z.vals[k.i] AS value, "
+            + "coalesce(z.seqs[k.i], z.first_seq + k.i - 1) AS seq FROM " + blocks + " z "
+            + "CROSS JOIN LATERAL (SELECT CASE WHEN z.times[cardinality(z.times)] = z.time_max AND (z.seqs IS NULL "
+            + "OR z.seqs[cardinality(z.times)] = z.last_seq) THEN cardinality(z.times) ELSE (SELECT u.ord::integer "
+            + "FROM unnest(z.times, z.seqs) WITH ORDINALITY AS u(time, seq, ord) WHERE u.time = z.time_max "
+            + "ORDER BY coalesce(u.seq, z.first_seq + u.ord - 1) DESC LIMIT 1) END AS i) k "
+            + "WHERE z.source_id = s.id AND z.time_max = m.tm ORDER BY 4 DESC LIMIT 1) b ON true "
             + "CROSS JOIN LATERAL (SELECT b.time IS NOT NULL AND (r.time IS NULL OR b.time > r.time "
             + "OR (b.time = r.time AND b.seq > r.seq)) AS blk) w "
             + "WHERE r.time IS NOT NULL OR b.time IS NOT NULL $latest$";

@@ -107,7 +107,11 @@ class BlockLayoutTest {
 
     @Test
     void compactionMovesOldRowsIntoBlocksAndKeepsWhatTheViewReads() throws Exception {
-        final long old = (System.currentTimeMillis() - Duration.ofHours(3).toMillis()) * 1_000_000L;
+        // 30 s of events inside one hour, three hours back (not across an hour boundary: that hour would become two
+        // blocks per source, as a run at 21:59:50 found)
+        final long threeHoursBack = System.currentTimeMillis() - Duration.ofHours(3).toMillis();
+        final long old = (threeHoursBack - Math.floorMod(threeHoursBack, Duration.ofHours(1).toMillis())
+            + Duration.ofMinutes(10).toMillis()) * 1_000_000L;
         try (TimescaleSink s = sink("compact", StorageLayout.BLOCKS).compactRowsAfter(Duration.ofMinutes(30))
                 .build()) {
             // The low-rate case: every batch holds one event per source, so everything is written as rows.
@@ -130,11 +134,20 @@ class BlockLayoutTest {
             final List<String> gapsBefore = gaps(GapQuery.sql("compact", StorageLayout.BLOCKS));
             assertEquals(List.of("3 16 18 1"), gapsBefore);
 
+            final String latestByView = "select distinct on (source_id) " + LATEST_COLUMNS + " from compact "
+                + "order by source_id, time desc, seq desc";
+            final String latest = "select " + LATEST_COLUMNS + " from compact_latest(ARRAY[1, 2, 3, 4, 5]) "
+                + "order by source_id";
+            final List<String> latestBefore = rowsOf(latestByView);
+            assertEquals(5, latestBefore.size());
+            assertEquals(latestBefore, rowsOf(latest), "all rows");
             assertEquals(5, s.compactRows(), "one block per source for the hour");
             assertEquals(1, db.queryLong("select count(*) from compact_rows"), "the recent row stays a row");
             assertEquals(1, db.queryLong("select count(*) from compact_blocks where seqs is not null"),
                 "the block with the gap stores its sequences");
             assertEquals(before, dump("compact"));
+            assertEquals(latestBefore, rowsOf(latestByView));
+            assertEquals(latestBefore, rowsOf(latest), "sources 2-5 only blocks, source 1 a recent row too");
             assertEquals(gapsBefore, gaps(GapQuery.sql("compact", StorageLayout.BLOCKS)));
             assertEquals(gapsBefore, gaps(GapQuery.sql("compact")));
             assertEquals(0, s.compactRows(), "nothing left to move");
@@ -200,6 +213,9 @@ class BlockLayoutTest {
         for (int i = 0; i < 10; i++) { // 7: two blocks with the same last time; the later sequence wins
             first.add(T0 + (i == 9 ? 50 : i) * us, 7, (short) 1, 700 + i, i);
         }
+        for (int i = 0; i < 10; i++) { // 10: the last element has the last time but not the greatest sequence
+            first.add(T0 + (i >= 8 ? 50 : i) * us, 10, (short) 1, 1000 + i, i == 8 ? 20 : i);
+        }
         batches.add(first);
         final TestBatch second = new TestBatch(2);
         for (int i = 0; i < 10; i++) {
@@ -220,17 +236,17 @@ class BlockLayoutTest {
             }
         }
         // the cases are stored as meant
-        assertEquals(0, db.queryLong("select count(*) from lt_blocks_rows where source_id in (1, 6, 7, 9)"));
+        assertEquals(0, db.queryLong("select count(*) from lt_blocks_rows where source_id in (1, 6, 7, 9, 10)"));
         assertEquals(0, db.queryLong("select count(*) from lt_blocks_blocks where source_id = 2"));
         assertEquals(1, db.queryLong("select count(*) from lt_blocks_rows r join lt_blocks_blocks b using (source_id) "
             + "where source_id = 3 and b.time_max > r.time"), "source 3: a late row beside a newer block");
         assertEquals(2, db.queryLong("select count(*) from lt_blocks_blocks where source_id = 7 and time_max = "
             + "to_timestamp(" + T0 / 1_000_000_000L + ") + interval '50 microseconds'"));
-        final String ids = "ARRAY[1, 2, 3, 4, 5, 6, 7, 8, 9, 99]";
+        final String ids = "ARRAY[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 99]";
         final List<String> expected = rowsOf("select distinct on (source_id) " + LATEST_COLUMNS + " from lt_rows "
             + "where source_id = any(" + ids + ") order by source_id, time desc, seq desc");
         assertEquals(List.of("1 1 39 39", "2 3 6 201", "3 1 39 339", "4 1 39 -4", "5 1 39 539", "6 1 100 604",
-            "7 1 50 715", "8 1 41 -8", "9 2 39 939"), expected.stream().map(BlockLayoutTest::brief).toList());
+            "7 1 50 715", "8 1 41 -8", "9 2 39 939", "10 1 50 1008"), expected.stream().map(BlockLayoutTest::brief).toList());
         assertEquals(expected, rowsOf("select distinct on (source_id) " + LATEST_COLUMNS + " from lt_blocks "
             + "where source_id = any(" + ids + ") order by source_id, time desc, seq desc"), "the view");
         assertEquals(expected, rowsOf("select " + LATEST_COLUMNS + " from lt_blocks_latest(" + ids + ") "
