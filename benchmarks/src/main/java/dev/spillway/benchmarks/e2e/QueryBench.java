@@ -46,7 +46,8 @@ import java.util.SplittableRandom;
  *   <li>the same, on 1,000 series read once just before (untimed): what a refreshing dashboard sees, index pages in
  *   the buffer pool;</li>
  *   <li>latest value of 1,000 series with the SQL of the first 100 M run (rows: a LATERAL {@code ORDER BY time DESC
- *   LIMIT 1}; blocks: that UNION ALL the newest block, unnested and sorted), for comparison in the same run;</li>
+ *   LIMIT 1}; blocks: that UNION ALL the newest block, unnested and sorted), for comparison in the same run, on the
+ *   other half of the series than the function's, and the same again on series read once before;</li>
  *   <li>one series over 24 h;</li>
  *   <li>a 5-minute range over all series (one day before the end, so recency does not help either layout).</li>
  * </ol>
@@ -78,8 +79,10 @@ public final class QueryBench {
     private static final String LATEST = "latest value of 1,000 series";
     private static final String LATEST_AGAIN = "latest value of the same 1,000 series again";
     private static final String LATEST_BEFORE = "latest value of 1,000 series, SQL of the first 100 M run";
-    private static final String[] QUERIES = {LATEST, LATEST_AGAIN, LATEST_BEFORE, "one series over 24 h",
-        "5-minute range over all series"};
+    private static final String LATEST_BEFORE_AGAIN = "latest value of the same 1,000 series again, SQL of the first "
+        + "100 M run";
+    private static final String[] QUERIES = {LATEST, LATEST_BEFORE, LATEST_AGAIN, LATEST_BEFORE_AGAIN,
+        "one series over 24 h", "5-minute range over all series"};
 
     private QueryBench() {
     }
@@ -151,8 +154,8 @@ public final class QueryBench {
                 }
             }
         }
-        if (series < 1_001 || days < 1 || runs < 1 || blockMinutes < 1 || 60 % blockMinutes != 0) {
-            throw new IllegalArgumentException("need --series > 1000, --days >= 1, --runs >= 1 and --block-minutes "
+        if (series < 2_002 || days < 1 || runs < 1 || blockMinutes < 1 || 60 % blockMinutes != 0) {
+            throw new IllegalArgumentException("need --series > 2001, --days >= 1, --runs >= 1 and --block-minutes "
                 + "dividing 60");
         }
         Files.createDirectories(out);
@@ -548,7 +551,7 @@ public final class QueryBench {
             case LATEST, LATEST_AGAIN:
                 // what users run (docs/library.md): the function the sink creates
                 return "SELECT source_id, time, value FROM " + (rows ? ROWS : BLOCKS) + "_latest(?::int[])";
-            case LATEST_BEFORE:
+            case LATEST_BEFORE, LATEST_BEFORE_AGAIN:
                 return rows
                     ? "SELECT s.id, l.time, l.value FROM unnest(?::int[]) s(id) CROSS JOIN LATERAL (SELECT time, value "
                         + "FROM " + ROWS + " WHERE source_id = s.id ORDER BY time DESC LIMIT 1) l"
@@ -584,14 +587,18 @@ public final class QueryBench {
                                 SplittableRandom random) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement(sql(query, layout))) {
             switch (query) {
-                case LATEST, LATEST_AGAIN, LATEST_BEFORE -> {
+                case LATEST, LATEST_AGAIN, LATEST_BEFORE, LATEST_BEFORE_AGAIN -> {
+                    // the function and the first run's SQL read disjoint halves of the series, so that neither
+                    // finds the other's index pages in the buffer pool (the first half for the function)
+                    final int half = series / 2;
                     final Integer[] ids = new Integer[1_000];
-                    final int first = random.nextInt(series - 1_000);
+                    final boolean before = query.endsWith("SQL of the first 100 M run");
+                    final int first = random.nextInt(half - 1_000) + (before ? half : 0);
                     for (int i = 0; i < ids.length; i++) {
                         ids[i] = first + i;
                     }
                     ps.setArray(1, c.createArrayOf("int4", ids));
-                    if (query.equals(LATEST_AGAIN)) { // the same series read once before, untimed
+                    if (query.contains("again")) { // the same series read once before, untimed
                         try (ResultSet rs = ps.executeQuery()) {
                             while (rs.next()) {
                                 rs.getDouble(3);
