@@ -49,7 +49,9 @@ import java.util.SplittableRandom;
  *   LIMIT 1}; blocks: that UNION ALL the newest block, unnested and sorted), for comparison in the same run, on the
  *   other half of the series than the function's, and the same again on series read once before;</li>
  *   <li>one series over 24 h;</li>
- *   <li>a 5-minute range over all series (one day before the end, so recency does not help either layout).</li>
+ *   <li>a 5-minute range over all series (one day before the end, so recency does not help either layout);</li>
+ *   <li>last, latest value of 1,000 series with the function after each layout's btree was read once, whole (as far as
+ *   it fits in the buffer pool): what a server that has been writing holds.</li>
  * </ol>
  * Every query's answer is checked to be the same on both layouts (row count and a checksum of times and values).
  * Writes {@code queries.md} (or {@code --report NAME}): median and p90 per query and layout, rows returned, load
@@ -81,10 +83,44 @@ public final class QueryBench {
     private static final String LATEST_BEFORE = "latest value of 1,000 series, SQL of the first 100 M run";
     private static final String LATEST_BEFORE_AGAIN = "latest value of the same 1,000 series again, SQL of the first "
         + "100 M run";
+    private static final String LATEST_BTREE_READ = "latest value of 1,000 series, the layout's btree read once before "
+        + "all runs";
     private static final String[] QUERIES = {LATEST, LATEST_BEFORE, LATEST_AGAIN, LATEST_BEFORE_AGAIN,
-        "one series over 24 h", "5-minute range over all series"};
+        "one series over 24 h", "5-minute range over all series", LATEST_BTREE_READ};
 
     private QueryBench() {
+    }
+
+    /**
+     * Reads each layout's latest-value btree once, whole, into the buffer pool as far as it fits (an index-only scan
+     * of {@code (source_id, time[_max] DESC)}): what a server that has been writing holds, since each write of a
+     * series touches its newest leaf page. Returns a sentence for the report.
+     */
+    private static String readBtrees(Connection c) throws SQLException {
+        final StringBuilder out = new StringBuilder("Before the last query each layout's btree was read once (an "
+            + "index-only scan of the whole index");
+        try (Statement st = c.createStatement()) {
+            try (ResultSet rs = st.executeQuery("SELECT current_setting('shared_buffers')")) {
+                rs.next();
+                out.append(", shared_buffers ").append(rs.getString(1)).append(")");
+            }
+            for (String[] t : new String[][] {{ROWS, ROWS + "_src_time_idx"},
+                {BLOCKS + "_blocks", BLOCKS + "_blocks_src_time_idx"}}) {
+                st.execute("SET enable_seqscan = off");
+                st.execute("SET enable_bitmapscan = off");
+                final long t0 = System.nanoTime();
+                try (ResultSet rs = st.executeQuery("SELECT count(*) FROM " + t[0] + " WHERE source_id >= 0")) {
+                    rs.next();
+                }
+                final double s = (System.nanoTime() - t0) / 1e9;
+                st.execute("RESET enable_seqscan");
+                st.execute("RESET enable_bitmapscan");
+                out.append(String.format(Locale.ROOT, "; %s %s in %.1f s", t[1], size(c, t[1]), s));
+            }
+        }
+        final String sentence = out.append(".").toString();
+        System.out.println("[query] " + sentence);
+        return sentence;
     }
 
     /**
@@ -181,12 +217,16 @@ public final class QueryBench {
                 System.exit(0);
             }
             final List<String> lines = new ArrayList<>();
+            String prewarm = "";
             lines.add("| query | layout | median ms | p90 ms | rows returned (median) |");
             lines.add("| --- | --- | ---: | ---: | ---: |");
             final String loadBefore = IngestRace.loadAverage();
             try (Connection c = db.connect()) {
                 final SplittableRandom random = new SplittableRandom(25);
                 for (String q : QUERIES) {
+                    if (q.equals(LATEST_BTREE_READ)) {
+                        prewarm = readBtrees(c);
+                    }
                     final Map<String, List<double[]>> byLayout = new LinkedHashMap<>();
                     byLayout.put("rows", new ArrayList<>());
                     byLayout.put("blocks", new ArrayList<>());
@@ -231,6 +271,7 @@ public final class QueryBench {
                 Runtime.getRuntime().availableProcessors(), loadStart, loadBefore, IngestRace.loadAverage(),
                 version.split(",")[0]));
             md.append(String.join("\n", lines)).append("\n\n");
+            md.append(prewarm).append("\n\n");
             md.append("Sizes (table + indexes): rows layout ").append(table.get("rows")).append("; blocks layout ")
                 .append(table.get("blocks")).append(".\n\nThe SQL of each query is in `QueryBench.sql`.\n");
             Files.writeString(out.resolve(report), md.toString());
@@ -548,7 +589,7 @@ public final class QueryBench {
     static String sql(String query, String layout) {
         final boolean rows = layout.equals("rows");
         switch (query) {
-            case LATEST, LATEST_AGAIN:
+            case LATEST, LATEST_AGAIN, LATEST_BTREE_READ:
                 // what users run (docs/library.md): the function the sink creates
                 return "SELECT source_id, time, value FROM " + (rows ? ROWS : BLOCKS) + "_latest(?::int[])";
             case LATEST_BEFORE, LATEST_BEFORE_AGAIN:
@@ -587,13 +628,14 @@ public final class QueryBench {
                                 SplittableRandom random) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement(sql(query, layout))) {
             switch (query) {
-                case LATEST, LATEST_AGAIN, LATEST_BEFORE, LATEST_BEFORE_AGAIN -> {
+                case LATEST, LATEST_AGAIN, LATEST_BEFORE, LATEST_BEFORE_AGAIN, LATEST_BTREE_READ -> {
                     // the function and the first run's SQL read disjoint halves of the series, so that neither
                     // finds the other's index pages in the buffer pool (the first half for the function)
                     final int half = series / 2;
                     final Integer[] ids = new Integer[1_000];
                     final boolean before = query.endsWith("SQL of the first 100 M run");
-                    final int first = random.nextInt(half - 1_000) + (before ? half : 0);
+                    final int first = query.equals(LATEST_BTREE_READ) ? random.nextInt(series - 1_000)
+                        : random.nextInt(half - 1_000) + (before ? half : 0);
                     for (int i = 0; i < ids.length; i++) {
                         ids[i] = first + i;
                     }
