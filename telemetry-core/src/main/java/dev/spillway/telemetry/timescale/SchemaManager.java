@@ -96,7 +96,7 @@ final class SchemaManager {
             + "UNION ALL SELECT time, source_id, kind, value, seq FROM " + quote(rowsTable(table));
     }
 
-    /** The function {@code <table>_latest(integer[])}: the latest event of each given source (see {@link #latestSql}). */
+    /** The function {@code <table>_latest(integer[])}: the latest event of each source given ({@link #latestSql}). */
     static String latestFunction(String table) {
         return table + "_latest";
     }
@@ -123,7 +123,7 @@ final class SchemaManager {
             + "seq bigint) LANGUAGE sql STABLE AS $latest$ ";
         final String rows = quote(layout == StorageLayout.ROWS ? table : rowsTable(table));
         // the newest row (of equal times the greatest seq: an incremental sort of the rows at the newest time; a
-        // max(time) first and then the rows at it reads more index pages, measured)
+        // max(time) first and then the rows at that time touched more buffers: 9 against 6 per source on rows)
         final String newestRow = "SELECT x.kind, x.time, x.value, x.seq FROM " + rows + " x WHERE x.source_id = s.id "
             + "ORDER BY x.time DESC, x.seq DESC LIMIT 1";
         if (layout == StorageLayout.ROWS) {
