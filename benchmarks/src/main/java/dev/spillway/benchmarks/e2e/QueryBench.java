@@ -41,9 +41,17 @@ import java.util.SplittableRandom;
  * <p>Queries, each run {@code --runs} times per layout (default 15), the layouts alternating, with other series and
  * times each run:
  * <ol>
- *   <li>latest value of 1,000 series;</li>
+ *   <li>latest value of 1,000 series, with {@code <table>_latest(ids)}, the function the sink creates (what the
+ *   docs tell users to run);</li>
+ *   <li>the same, on 1,000 series read once just before (untimed): what a refreshing dashboard sees, index pages in
+ *   the buffer pool;</li>
+ *   <li>latest value of 1,000 series with the SQL of the first 100 M run (rows: a LATERAL {@code ORDER BY time DESC
+ *   LIMIT 1}; blocks: that UNION ALL the newest block, unnested and sorted), for comparison in the same run, on the
+ *   other half of the series than the function's, and the same again on series read once before;</li>
  *   <li>one series over 24 h;</li>
- *   <li>a 5-minute range over all series (one day before the end, so recency does not help either layout).</li>
+ *   <li>a 5-minute range over all series (one day before the end, so recency does not help either layout);</li>
+ *   <li>last, latest value of 1,000 series with the function after each layout's btree was read once, whole (as far as
+ *   it fits in the buffer pool): what a server that has been writing holds.</li>
  * </ol>
  * Every query's answer is checked to be the same on both layouts (row count and a checksum of times and values).
  * Writes {@code queries.md} (or {@code --report NAME}): median and p90 per query and layout, rows returned, load
@@ -52,8 +60,12 @@ import java.util.SplittableRandom;
  * <p>{@code --data-dir DIR} keeps the embedded database in DIR: the first run loads it, later runs with the same
  * {@code --series/--days/--block-minutes} only run the queries (loading 100 M points per layout takes a while).
  *
+ * <p>{@code --explain} prints, and writes to {@code <report>-explain.txt}, EXPLAIN (ANALYZE, BUFFERS, TIMING) of the
+ * latest-value queries (the function and the first run's SQL, both layouts, on series not read before and then again)
+ * and stops without timing anything.
+ *
  * <pre>java -cp benchmarks.jar dev.spillway.benchmarks.e2e.QueryBench [--series N] [--days D] [--runs R]
- *     [--block-minutes M] [--data-dir DIR] [--out DIR] [--report NAME]</pre>
+ *     [--block-minutes M] [--data-dir DIR] [--out DIR] [--report NAME] [--explain]</pre>
  */
 public final class QueryBench {
 
@@ -66,7 +78,90 @@ public final class QueryBench {
     /** The sink's default: rows younger than this stay rows. */
     private static final long RECENT_SECONDS = 600;
 
+    private static final String LATEST = "latest value of 1,000 series";
+    private static final String LATEST_AGAIN = "latest value of the same 1,000 series again";
+    private static final String LATEST_BEFORE = "latest value of 1,000 series, SQL of the first 100 M run";
+    private static final String LATEST_BEFORE_AGAIN = "latest value of the same 1,000 series again, SQL of the first "
+        + "100 M run";
+    private static final String LATEST_BTREE_READ = "latest value of 1,000 series, the layout's btree read once before "
+        + "all runs";
+    private static final String[] QUERIES = {LATEST, LATEST_BEFORE, LATEST_AGAIN, LATEST_BEFORE_AGAIN,
+        "one series over 24 h", "5-minute range over all series", LATEST_BTREE_READ};
+
     private QueryBench() {
+    }
+
+    /**
+     * Reads each layout's latest-value btree once, whole, into the buffer pool as far as it fits (an index-only scan
+     * of {@code (source_id, time[_max] DESC)}): what a server that has been writing holds, since each write of a
+     * series touches its newest leaf page. Returns a sentence for the report.
+     */
+    private static String readBtrees(Connection c) throws SQLException {
+        final StringBuilder out = new StringBuilder("Before the last query each layout's btree was read once (an "
+            + "index-only scan of the whole index");
+        try (Statement st = c.createStatement()) {
+            try (ResultSet rs = st.executeQuery("SELECT current_setting('shared_buffers')")) {
+                rs.next();
+                out.append(", shared_buffers ").append(rs.getString(1)).append(")");
+            }
+            for (String[] t : new String[][] {{ROWS, ROWS + "_src_time_idx"},
+                {BLOCKS + "_blocks", BLOCKS + "_blocks_src_time_idx"}}) {
+                st.execute("SET enable_seqscan = off");
+                st.execute("SET enable_bitmapscan = off");
+                final long t0 = System.nanoTime();
+                try (ResultSet rs = st.executeQuery("SELECT count(*) FROM " + t[0] + " WHERE source_id >= 0")) {
+                    rs.next();
+                }
+                final double s = (System.nanoTime() - t0) / 1e9;
+                st.execute("RESET enable_seqscan");
+                st.execute("RESET enable_bitmapscan");
+                out.append(String.format(Locale.ROOT, "; %s %s in %.1f s", t[1], size(c, t[1]), s));
+            }
+        }
+        final String sentence = out.append(".").toString();
+        System.out.println("[query] " + sentence);
+        return sentence;
+    }
+
+    /**
+     * EXPLAIN (ANALYZE, BUFFERS, TIMING) of the latest-value queries, each layout, {@code <table>_latest} and the SQL
+     * of the first 100 M run, each on 1,000 series not read before in this server's life and then on the same
+     * series again; with the buffer pool size.
+     */
+    private static String explain(BenchDatabase db, int series) throws SQLException {
+        final StringBuilder out = new StringBuilder();
+        try (Connection c = db.connect(); Statement st = c.createStatement()) {
+            try (ResultSet rs = st.executeQuery("SELECT current_setting('shared_buffers'), version()")) {
+                rs.next();
+                out.append("shared_buffers = ").append(rs.getString(1)).append("; ").append(rs.getString(2))
+                    .append("; load average ").append(IngestRace.loadAverage()).append("\n\n");
+            }
+            int first = 0;
+            final int step = (series - 1_000) / 4;
+            for (String q : new String[] {LATEST, LATEST_BEFORE}) {
+                for (String layout : new String[] {"blocks", "rows"}) {
+                    for (String when : new String[] {"first read", "read again"}) {
+                        final StringBuilder ids = new StringBuilder("'{");
+                        for (int i = 0; i < 1_000; i++) {
+                            ids.append(i == 0 ? "" : ",").append(first + i);
+                        }
+                        ids.append("}'");
+                        final String sql = "EXPLAIN (ANALYZE, BUFFERS, TIMING) " + sql(q, layout).replace("?", ids);
+                        out.append("== ").append(q).append(", ").append(layout).append(", series ").append(first)
+                            .append("..").append(first + 999).append(", ").append(when).append("\n");
+                        try (ResultSet rs = st.executeQuery(sql)) {
+                            while (rs.next()) {
+                                out.append(rs.getString(1)).append("\n");
+                            }
+                        }
+                        out.append("\n");
+                    }
+                    first += step;
+                }
+            }
+        }
+        System.out.println(out);
+        return out.toString();
     }
 
     public static void main(String[] args) throws Exception {
@@ -77,6 +172,7 @@ public final class QueryBench {
         Path dataDir = null;
         Path out = Path.of("benchmarks/results");
         String report = "queries.md";
+        boolean explain = false;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--series" -> series = Integer.parseInt(args[++i]);
@@ -86,15 +182,16 @@ public final class QueryBench {
                 case "--data-dir" -> dataDir = Path.of(args[++i]);
                 case "--out" -> out = Path.of(args[++i]);
                 case "--report" -> report = args[++i];
+                case "--explain" -> explain = true;
                 default -> {
                     System.err.println("usage: QueryBench [--series N] [--days D] [--runs R] [--block-minutes M] "
-                        + "[--data-dir DIR] [--out DIR] [--report NAME]");
+                        + "[--data-dir DIR] [--out DIR] [--report NAME] [--explain]");
                     System.exit(2);
                 }
             }
         }
-        if (series < 1_001 || days < 1 || runs < 1 || blockMinutes < 1 || 60 % blockMinutes != 0) {
-            throw new IllegalArgumentException("need --series > 1000, --days >= 1, --runs >= 1 and --block-minutes "
+        if (series < 2_002 || days < 1 || runs < 1 || blockMinutes < 1 || 60 % blockMinutes != 0) {
+            throw new IllegalArgumentException("need --series > 2001, --days >= 1, --runs >= 1 and --block-minutes "
                 + "dividing 60");
         }
         Files.createDirectories(out);
@@ -110,14 +207,26 @@ public final class QueryBench {
             final long end = Instant.parse("2026-01-31T00:00:00Z").getEpochSecond();
             final Load load = load(db, series, days, blockMinutes, end);
             System.out.printf(Locale.ROOT, "[query] %,d points per layout, %s%n", load.points, load.how);
+            for (StorageLayout layout : StorageLayout.values()) { // a kept database from before <table>_latest gets it
+                sink(db, layout == StorageLayout.ROWS ? ROWS : BLOCKS, layout, null).close();
+            }
+            if (explain) {
+                final Path file = out.resolve(report.replaceAll("\\.md$", "") + "-explain.txt");
+                Files.writeString(file, explain(db, series));
+                System.out.println("[query] plans written to " + file);
+                System.exit(0);
+            }
             final List<String> lines = new ArrayList<>();
+            String prewarm = "";
             lines.add("| query | layout | median ms | p90 ms | rows returned (median) |");
             lines.add("| --- | --- | ---: | ---: | ---: |");
             final String loadBefore = IngestRace.loadAverage();
             try (Connection c = db.connect()) {
                 final SplittableRandom random = new SplittableRandom(25);
-                for (String q : new String[] {"latest value of 1,000 series", "one series over 24 h",
-                    "5-minute range over all series"}) {
+                for (String q : QUERIES) {
+                    if (q.equals(LATEST_BTREE_READ)) {
+                        prewarm = readBtrees(c);
+                    }
                     final Map<String, List<double[]>> byLayout = new LinkedHashMap<>();
                     byLayout.put("rows", new ArrayList<>());
                     byLayout.put("blocks", new ArrayList<>());
@@ -162,6 +271,7 @@ public final class QueryBench {
                 Runtime.getRuntime().availableProcessors(), loadStart, loadBefore, IngestRace.loadAverage(),
                 version.split(",")[0]));
             md.append(String.join("\n", lines)).append("\n\n");
+            md.append(prewarm).append("\n\n");
             md.append("Sizes (table + indexes): rows layout ").append(table.get("rows")).append("; blocks layout ")
                 .append(table.get("blocks")).append(".\n\nThe SQL of each query is in `QueryBench.sql`.\n");
             Files.writeString(out.resolve(report), md.toString());
@@ -479,7 +589,10 @@ public final class QueryBench {
     static String sql(String query, String layout) {
         final boolean rows = layout.equals("rows");
         switch (query) {
-            case "latest value of 1,000 series":
+            case LATEST, LATEST_AGAIN, LATEST_BTREE_READ:
+                // what users run (docs/library.md): the function the sink creates
+                return "SELECT source_id, time, value FROM " + (rows ? ROWS : BLOCKS) + "_latest(?::int[])";
+            case LATEST_BEFORE, LATEST_BEFORE_AGAIN:
                 return rows
                     ? "SELECT s.id, l.time, l.value FROM unnest(?::int[]) s(id) CROSS JOIN LATERAL (SELECT time, value "
                         + "FROM " + ROWS + " WHERE source_id = s.id ORDER BY time DESC LIMIT 1) l"
@@ -515,13 +628,25 @@ public final class QueryBench {
                                 SplittableRandom random) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement(sql(query, layout))) {
             switch (query) {
-                case "latest value of 1,000 series" -> {
+                case LATEST, LATEST_AGAIN, LATEST_BEFORE, LATEST_BEFORE_AGAIN, LATEST_BTREE_READ -> {
+                    // the function and the first run's SQL read disjoint halves of the series, so that neither
+                    // finds the other's index pages in the buffer pool (the first half for the function)
+                    final int half = series / 2;
                     final Integer[] ids = new Integer[1_000];
-                    final int first = random.nextInt(series - 1_000);
+                    final boolean before = query.endsWith("SQL of the first 100 M run");
+                    final int first = query.equals(LATEST_BTREE_READ) ? random.nextInt(series - 1_000)
+                        : random.nextInt(half - 1_000) + (before ? half : 0);
                     for (int i = 0; i < ids.length; i++) {
                         ids[i] = first + i;
                     }
                     ps.setArray(1, c.createArrayOf("int4", ids));
+                    if (query.contains("again")) { // the same series read once before, untimed
+                        try (ResultSet rs = ps.executeQuery()) {
+                            while (rs.next()) {
+                                rs.getDouble(3);
+                            }
+                        }
+                    }
                 }
                 case "one series over 24 h" -> {
                     final int s = random.nextInt(series);

@@ -107,7 +107,11 @@ class BlockLayoutTest {
 
     @Test
     void compactionMovesOldRowsIntoBlocksAndKeepsWhatTheViewReads() throws Exception {
-        final long old = (System.currentTimeMillis() - Duration.ofHours(3).toMillis()) * 1_000_000L;
+        // 30 s of events inside one hour, three hours back (not across an hour boundary: that hour would become two
+        // blocks per source, as a run at 21:59:50 found)
+        final long threeHoursBack = System.currentTimeMillis() - Duration.ofHours(3).toMillis();
+        final long old = (threeHoursBack - Math.floorMod(threeHoursBack, Duration.ofHours(1).toMillis())
+            + Duration.ofMinutes(10).toMillis()) * 1_000_000L;
         try (TimescaleSink s = sink("compact", StorageLayout.BLOCKS).compactRowsAfter(Duration.ofMinutes(30))
                 .build()) {
             // The low-rate case: every batch holds one event per source, so everything is written as rows.
@@ -130,11 +134,20 @@ class BlockLayoutTest {
             final List<String> gapsBefore = gaps(GapQuery.sql("compact", StorageLayout.BLOCKS));
             assertEquals(List.of("3 16 18 1"), gapsBefore);
 
+            final String latestByView = "select distinct on (source_id) " + LATEST_COLUMNS + " from compact "
+                + "order by source_id, time desc, seq desc";
+            final String latest = "select " + LATEST_COLUMNS + " from compact_latest(ARRAY[1, 2, 3, 4, 5]) "
+                + "order by source_id";
+            final List<String> latestBefore = rowsOf(latestByView);
+            assertEquals(5, latestBefore.size());
+            assertEquals(latestBefore, rowsOf(latest), "all rows");
             assertEquals(5, s.compactRows(), "one block per source for the hour");
             assertEquals(1, db.queryLong("select count(*) from compact_rows"), "the recent row stays a row");
             assertEquals(1, db.queryLong("select count(*) from compact_blocks where seqs is not null"),
                 "the block with the gap stores its sequences");
             assertEquals(before, dump("compact"));
+            assertEquals(latestBefore, rowsOf(latestByView));
+            assertEquals(latestBefore, rowsOf(latest), "sources 2-5 only blocks, source 1 a recent row too");
             assertEquals(gapsBefore, gaps(GapQuery.sql("compact", StorageLayout.BLOCKS)));
             assertEquals(gapsBefore, gaps(GapQuery.sql("compact")));
             assertEquals(0, s.compactRows(), "nothing left to move");
@@ -175,6 +188,73 @@ class BlockLayoutTest {
                 break;
             }
         }
+    }
+
+    /**
+     * {@code <table>_latest(ids)} answers what the view answers with {@code DISTINCT ON (source_id) ... ORDER BY
+     * source_id, time DESC, seq DESC}, on both layouts, for every way a source's newest event can be stored.
+     */
+    @Test
+    void theLatestFunctionAnswersLikeTheViewInEveryCase() throws Exception {
+        final long us = 1_000L;
+        final List<TestBatch> batches = new ArrayList<>();
+        final TestBatch first = new TestBatch(1);
+        for (int i = 0; i < 40; i++) {
+            first.add(T0 + i * us, 1, (short) 1, i, i); // source 1: one block, nothing else
+            first.add(T0 + i * us, 3, (short) 1, 300 + i, i); // source 3: a block ending at T0 + 39 us ...
+            first.add(T0 + i * us, 4, (short) 1, 400 + i, i); // 4: a block ending where a row with a higher seq is
+            first.add(T0 + i * us, 5, (short) 1, 500 + i, 10 + i); // 5: ... where a row with a lower seq is
+            first.add(T0 + i * us, 8, (short) 1, 800 + i, i); // 8: a block, then a newer row
+            first.add(T0 + i * us, 9, (short) (1 + i % 2), 900 + i, i); // 9: two kinds, two blocks
+        }
+        for (int i = 0; i < 10; i++) { // 6: times not in sequence order, the newest in the middle of the block
+            first.add(T0 + (i == 4 ? 100 : i) * us, 6, (short) 1, 600 + i, i);
+        }
+        for (int i = 0; i < 10; i++) { // 7: two blocks with the same last time; the later sequence wins
+            first.add(T0 + (i == 9 ? 50 : i) * us, 7, (short) 1, 700 + i, i);
+        }
+        for (int i = 0; i < 10; i++) { // 10: the last element has the last time but not the greatest sequence
+            first.add(T0 + (i >= 8 ? 50 : i) * us, 10, (short) 1, 1000 + i, i == 8 ? 20 : i);
+        }
+        batches.add(first);
+        final TestBatch second = new TestBatch(2);
+        for (int i = 0; i < 10; i++) {
+            second.add(T0 + (i == 5 ? 50 : 20 + i) * us, 7, (short) 1, 710 + i, 10 + i);
+        }
+        second.add(T0 + 5 * us, 2, (short) 3, 200, 0); // source 2: rows only
+        second.add(T0 + 6 * us, 2, (short) 3, 201, 1);
+        second.add(T0 + 10 * us, 3, (short) 1, -3, 100); // 3: a late row, older than the source's block
+        second.add(T0 + 39 * us, 4, (short) 1, -4, 99); // 4: same time as the block's end, higher seq: the row
+        second.add(T0 + 39 * us, 5, (short) 1, -5, 0); // 5: same time, lower seq: the block's event
+        second.add(T0 + 41 * us, 8, (short) 1, -8, 40); // 8: newer than the block: the row
+        batches.add(second);
+        try (TimescaleSink rows = sink("lt_rows", StorageLayout.ROWS).build();
+             TimescaleSink blocks = sink("lt_blocks", StorageLayout.BLOCKS).compactRowsAfter(null).build()) {
+            for (TestBatch b : batches) {
+                assertEquals(b.size(), rows.write(b));
+                assertEquals(b.size(), blocks.write(b));
+            }
+        }
+        // the cases are stored as meant
+        assertEquals(0, db.queryLong("select count(*) from lt_blocks_rows where source_id in (1, 6, 7, 9, 10)"));
+        assertEquals(0, db.queryLong("select count(*) from lt_blocks_blocks where source_id = 2"));
+        assertEquals(1, db.queryLong("select count(*) from lt_blocks_rows r join lt_blocks_blocks b using (source_id) "
+            + "where source_id = 3 and b.time_max > r.time"), "source 3: a late row beside a newer block");
+        assertEquals(2, db.queryLong("select count(*) from lt_blocks_blocks where source_id = 7 and time_max = "
+            + "to_timestamp(" + T0 / 1_000_000_000L + ") + interval '50 microseconds'"));
+        final String ids = "ARRAY[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 99]";
+        final List<String> expected = rowsOf("select distinct on (source_id) " + LATEST_COLUMNS + " from lt_rows "
+            + "where source_id = any(" + ids + ") order by source_id, time desc, seq desc");
+        assertEquals(List.of("1 1 39 39", "2 3 6 201", "3 1 39 339", "4 1 39 -4", "5 1 39 539", "6 1 100 604",
+            "7 1 50 715", "8 1 41 -8", "9 2 39 939", "10 1 50 1008"), expected.stream().map(BlockLayoutTest::brief).toList());
+        assertEquals(expected, rowsOf("select distinct on (source_id) " + LATEST_COLUMNS + " from lt_blocks "
+            + "where source_id = any(" + ids + ") order by source_id, time desc, seq desc"), "the view");
+        assertEquals(expected, rowsOf("select " + LATEST_COLUMNS + " from lt_blocks_latest(" + ids + ") "
+            + "order by source_id"), "the function on blocks");
+        assertEquals(expected, rowsOf("select " + LATEST_COLUMNS + " from lt_rows_latest(" + ids + ") "
+            + "order by source_id"), "the function on rows");
+        assertEquals(List.of(), rowsOf("select " + LATEST_COLUMNS + " from lt_blocks_latest(ARRAY[99, NULL])"),
+            "no events, no row");
     }
 
     @Test
@@ -233,6 +313,27 @@ class BlockLayoutTest {
         final IllegalArgumentException after = assertThrows(IllegalArgumentException.class,
             () -> sink("x", StorageLayout.BLOCKS).compactRowsAfter(Duration.ofSeconds(5)).build());
         assertTrue(after.getMessage().contains("compactRowsAfter must be"), after.getMessage());
+    }
+
+    private static final String LATEST_COLUMNS = "source_id, kind, (extract(epoch from time) * 1000000)::bigint, "
+        + "float8send(value)::text, seq, value";
+
+    /** Rows of {@link #LATEST_COLUMNS}, exactly (times in microseconds, values as raw bits). */
+    private static List<String> rowsOf(String sql) throws SQLException {
+        try (Connection c = db.connect(); Statement st = c.createStatement(); ResultSet rs = st.executeQuery(sql)) {
+            final List<String> out = new ArrayList<>();
+            while (rs.next()) {
+                out.add(rs.getInt(1) + " " + rs.getShort(2) + " " + rs.getLong(3) + " " + rs.getString(4) + " "
+                    + rs.getLong(5) + " " + rs.getDouble(6));
+            }
+            return out;
+        }
+    }
+
+    /** "source kind microseconds-after-T0 value" of a {@link #rowsOf} row. */
+    private static String brief(String row) {
+        final String[] f = row.split(" ");
+        return f[0] + " " + f[1] + " " + (Long.parseLong(f[2]) - T0 / 1_000L) + " " + (long) Double.parseDouble(f[5]);
     }
 
     /** Every event, in a total order, with times in microseconds and values as raw bits. */
