@@ -116,12 +116,16 @@ final class SchemaManager {
      * block (the row does not hide that block); its value is taken by subscript (the last element, which normally has
      * the block's last time and greatest sequence), the block unnested only when not. The view {@code <table>} gives
      * the same answer but slower: it unnests every block of the source (measured: {@code docs/performance.md}).
+     *
+     * <p>The body names its tables with {@code schema} (the schema they were created in): a SQL function's body is
+     * resolved with the caller's {@code search_path}, so unqualified names would read whatever tables of that name a
+     * caller's path finds first. (A {@code SET search_path} clause would do the same but stops PostgreSQL inlining it.)
      */
-    static String latestSql(String table, StorageLayout layout) {
+    static String latestSql(String schema, String table, StorageLayout layout) {
         final String head = "CREATE OR REPLACE FUNCTION " + quote(latestFunction(table)) + "(source_ids integer[]) "
             + "RETURNS TABLE (source_id integer, kind smallint, \"time\" timestamptz, value double precision, "
             + "seq bigint) LANGUAGE sql STABLE AS $latest$ ";
-        final String rows = quote(layout == StorageLayout.ROWS ? table : rowsTable(table));
+        final String rows = quote(schema) + "." + quote(layout == StorageLayout.ROWS ? table : rowsTable(table));
         // the newest row (of equal times the greatest seq: an incremental sort of the rows at the newest time; a
         // max(time) first and then the rows at that time touched more buffers: 9 against 6 per source on rows)
         final String newestRow = "SELECT x.kind, x.time, x.value, x.seq FROM " + rows + " x WHERE x.source_id = s.id "
@@ -130,7 +134,7 @@ final class SchemaManager {
             return head + "SELECT s.id, e.kind, e.time, e.value, e.seq FROM unnest(source_ids) AS s(id) "
                 + "CROSS JOIN LATERAL (" + newestRow + ") e $latest$";
         }
-        final String blocks = quote(blocksTable(table));
+        final String blocks = quote(schema) + "." + quote(blocksTable(table));
         return head + "SELECT s.id, CASE WHEN w.blk THEN b.kind ELSE r.kind END, "
             + "CASE WHEN w.blk THEN b.time ELSE r.time END, CASE WHEN w.blk THEN b.value ELSE r.value END, "
             + "CASE WHEN w.blk THEN b.seq ELSE r.seq END "
@@ -242,7 +246,12 @@ final class SchemaManager {
                     createBlockIndexes(st);
                     st.execute(viewSql(table));
                 }
-                st.execute(latestSql(table, layout));
+                final String schema;
+                try (ResultSet rs = st.executeQuery("SELECT current_schema()")) {
+                    rs.next();
+                    schema = rs.getString(1);
+                }
+                st.execute(latestSql(schema, table, layout));
                 st.execute("CREATE TABLE IF NOT EXISTS " + quote(ledgerTable(table)) + " ("
                     + "run_id text NOT NULL, "
                     + "batch_id bigint NOT NULL, "

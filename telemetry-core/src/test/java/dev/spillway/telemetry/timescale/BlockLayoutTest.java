@@ -255,6 +255,25 @@ class BlockLayoutTest {
             + "order by source_id"), "the function on rows");
         assertEquals(List.of(), rowsOf("select " + LATEST_COLUMNS + " from lt_blocks_latest(ARRAY[99, NULL])"),
             "no events, no row");
+        // A caller whose search_path finds other tables of the same names first still reads the sink's tables.
+        final String home = rowsOf1("select current_schema()");
+        db.execute("create schema if not exists lt_decoy; create table lt_decoy.lt_rows (like " + home + ".lt_rows); "
+            + "create table lt_decoy.lt_blocks_rows (like " + home + ".lt_blocks_rows); "
+            + "insert into lt_decoy.lt_rows (time, source_id, kind, value, seq) select time + interval '1 hour', "
+            + "source_id, kind, -1, seq + 1000 from " + home + ".lt_rows; insert into lt_decoy.lt_blocks_rows "
+            + "(time, source_id, kind, value, seq) select time, source_id, kind, value, seq from lt_decoy.lt_rows");
+        final String path = "set search_path = lt_decoy, " + home;
+        assertEquals(expected, rowsOf(path, "select " + LATEST_COLUMNS + " from " + home + ".lt_blocks_latest(" + ids
+            + ") order by source_id"), "the function on blocks, another schema first on the path");
+        assertEquals(expected, rowsOf(path, "select " + LATEST_COLUMNS + " from " + home + ".lt_rows_latest(" + ids
+            + ") order by source_id"), "the function on rows, another schema first on the path");
+    }
+
+    private static String rowsOf1(String sql) throws SQLException {
+        try (Connection c = db.connect(); Statement st = c.createStatement(); ResultSet rs = st.executeQuery(sql)) {
+            rs.next();
+            return rs.getString(1);
+        }
     }
 
     @Test
@@ -320,14 +339,26 @@ class BlockLayoutTest {
 
     /** Rows of {@link #LATEST_COLUMNS}, exactly (times in microseconds, values as raw bits). */
     private static List<String> rowsOf(String sql) throws SQLException {
-        try (Connection c = db.connect(); Statement st = c.createStatement(); ResultSet rs = st.executeQuery(sql)) {
-            final List<String> out = new ArrayList<>();
-            while (rs.next()) {
-                out.add(rs.getInt(1) + " " + rs.getShort(2) + " " + rs.getLong(3) + " " + rs.getString(4) + " "
-                    + rs.getLong(5) + " " + rs.getDouble(6));
+        return rowsOf("select 1", sql);
+    }
+
+    /** {@link #rowsOf(String)} on a connection that first ran {@code setup}. */
+    private static List<String> rowsOf(String setup, String sql) throws SQLException {
+        try (Connection c = db.connect(); Statement st = c.createStatement()) {
+            st.execute(setup);
+            try (ResultSet rs = st.executeQuery(sql)) {
+                return rowsOfResult(rs);
             }
-            return out;
         }
+    }
+
+    private static List<String> rowsOfResult(ResultSet rs) throws SQLException {
+        final List<String> out = new ArrayList<>();
+        while (rs.next()) {
+            out.add(rs.getInt(1) + " " + rs.getShort(2) + " " + rs.getLong(3) + " " + rs.getString(4) + " "
+                + rs.getLong(5) + " " + rs.getDouble(6));
+        }
+        return out;
     }
 
     /** "source kind microseconds-after-T0 value" of a {@link #rowsOf} row. */
