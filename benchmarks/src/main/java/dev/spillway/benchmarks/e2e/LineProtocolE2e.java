@@ -147,6 +147,7 @@ final class LineProtocolE2e {
             db.checkpoint();
             final long before = collector.stats().written();
             final Process load = startLoad(uri);
+            final ThreadCpu threads0 = ThreadCpu.snapshot();
             final long jvm0 = jvmCpu();
             final long pg0 = db.serverCpuNanos();
             final long start = System.nanoTime();
@@ -157,6 +158,7 @@ final class LineProtocolE2e {
             }
             final double seconds = (System.nanoTime() - start) / 1e9;
             final long jvm1 = jvmCpu();
+            final ThreadCpu threads1 = ThreadCpu.snapshot();
             Thread.sleep(100);
             final long pg1 = db.serverCpuNanos();
             final long counted = db.count(EndToEndBench.TABLE);
@@ -164,6 +166,8 @@ final class LineProtocolE2e {
                 counted, done.group(3), (jvm1 - jvm0) / 1e9, pg0 < 0 || pg1 < 0 ? Double.NaN : (pg1 - pg0) / 1e9,
                 Double.parseDouble(done.group(4)));
             log(run);
+            System.out.print("[e2e] collector threads over the run (CPU from /proc/self/task/*/schedstat):\n"
+                + ThreadCpu.table(threads1.since(threads0), config.rows));
             if (counted != config.rows || Long.parseLong(done.group(1)) != config.rows) {
                 throw new IllegalStateException("collector lost lines: acked " + done.group(1) + ", counted " + counted
                     + " of " + config.rows);
