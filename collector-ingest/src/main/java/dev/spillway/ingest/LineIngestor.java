@@ -13,9 +13,11 @@ import dev.spillway.ingest.series.SeriesKeyBuilder;
 import dev.spillway.ingest.series.SeriesLimitException;
 import dev.spillway.ingest.series.SeriesRejectedException;
 
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
@@ -57,6 +59,18 @@ public final class LineIngestor {
     private final long ackTimeoutNanos;
     private final ResendWindow resends;
     private final ThreadLocal<PerThread> perThread = ThreadLocal.withInitial(PerThread::new);
+
+    private static final byte[] HEARTBEAT = HeartbeatLines.MEASUREMENT.getBytes(StandardCharsets.UTF_8);
+
+    /**
+     * Whether the point's measurement is {@link HeartbeatLines#MEASUREMENT}, compared on the parser's unescaped UTF-8
+     * bytes: {@link ParsedPoint#measurement()} would look a String up for every line of every body.
+     */
+    static boolean heartbeatMeasurement(ParsedPoint p) {
+        final int start = p.measurementStart();
+        return p.measurementEnd() - start == HEARTBEAT.length
+            && Arrays.equals(p.nameBytes(), start, start + HEARTBEAT.length, HEARTBEAT, 0, HEARTBEAT.length);
+    }
 
     /** What each ingest thread reuses across bodies, so a line of known series allocates nothing. */
     private static final class PerThread {
@@ -367,7 +381,7 @@ public final class LineIngestor {
                     }
                 }
                 accepted++;
-                if (heartbeats != HeartbeatLines.NONE && HeartbeatLines.MEASUREMENT.equals(p.measurement())) {
+                if (heartbeats != HeartbeatLines.NONE && heartbeatMeasurement(p)) {
                     heartbeatOf(p);
                 }
                 return;

@@ -20,7 +20,7 @@ import java.util.Map;
  * and a count query see every line; InfluxDB: acknowledged after its WAL write). Writes {@code ingest-race.md} with
  * every round, the medians, and the machine's load average before each run.
  *
- * <pre>java -cp benchmarks.jar dev.spillway.benchmarks.e2e.IngestRace [--rows N] [--rounds R]
+ * <pre>java -cp benchmarks.jar dev.spillway.benchmarks.e2e.IngestRace [--rows N] [--rounds R] [--warmup W]
  *     [--targets default/default,rows/default,rows/brin-time,influxdb,victoriametrics] [--out DIR]</pre>
  *
  * A collector target is {@code LAYOUT/INDEX-MODE}; layout {@code default} gives no {@code --storage-layout} (the
@@ -37,6 +37,8 @@ public final class IngestRace {
         final String name;
         final List<LineProtocolE2e.LineRun> runs = new ArrayList<>();
         final List<String> loads = new ArrayList<>();
+        /** Collector targets: the JVM's CPU by thread group, per run. */
+        final List<List<ThreadCpu.Group>> threads = new ArrayList<>();
         boolean skipped;
 
         Target(String name) {
@@ -47,15 +49,17 @@ public final class IngestRace {
     public static void main(String[] args) throws Exception {
         final EndToEndBench.Config config = EndToEndBench.Config.full();
         int rounds = 3;
+        int warmups = 3;
         String targets = "default/default,rows/default,rows/brin-time,influxdb,victoriametrics";
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--rows" -> config.rows = Integer.parseInt(args[++i]);
                 case "--rounds" -> rounds = Integer.parseInt(args[++i]);
+                case "--warmup" -> warmups = Integer.parseInt(args[++i]);
                 case "--targets" -> targets = args[++i];
                 case "--out" -> config.out = Path.of(args[++i]);
                 default -> {
-                    System.err.println("usage: IngestRace [--rows N] [--rounds R] [--targets "
+                    System.err.println("usage: IngestRace [--rows N] [--rounds R] [--warmup W] [--targets "
                         + "default/default,rows/default,rows/brin-time,influxdb,victoriametrics] [--out DIR]");
                     System.exit(2);
                 }
@@ -71,11 +75,15 @@ public final class IngestRace {
         final String loadAtStart = loadAverage();
         try (BenchDatabase db = BenchDatabase.open()) {
             final LineProtocolE2e e2e = new LineProtocolE2e(config, db, "sensor");
-            // Untimed warm-up of the collector's JIT and the server's caches (the first target that is a collector).
+            // Untimed warm-up of the collector's JIT and the server's caches: the first target that is a collector,
+            // `warmups` times. One run is 400 requests: per-request and per-batch code (Netty, the HTTP handlers, the
+            // JDBC driver, the sink) is still being compiled by C2 in the timed runs after one (the threads table).
             for (Target t : list) {
                 if (!t.name.equals("influxdb") && !t.name.equals("victoriametrics")) {
-                    run(e2e, t.name);
-                    System.out.println("[race] (the run above was the untimed warm-up)");
+                    for (int w = 0; w < warmups; w++) {
+                        run(e2e, t.name);
+                        System.out.println("[race] (the run above was untimed warm-up " + (w + 1) + " of " + warmups + ")");
+                    }
                     break;
                 }
             }
@@ -93,13 +101,16 @@ public final class IngestRace {
                     }
                     t.runs.add(run);
                     t.loads.add(load);
+                    if (t.name.contains("/")) {
+                        t.threads.add(e2e.lastCollectorThreads);
+                    }
                     System.out.printf(Locale.ROOT, "[race] round %d %-20s %,12.0f lines/s committed, server CPU %.2f us/line"
                         + " (+ PostgreSQL %.2f), load before %s%n", r + 1, t.name, run.linesPerSecond(),
                         run.serverCpuSeconds() * 1e6 / run.lines(), pgUs(run), load);
                 }
             }
         }
-        final String md = report(config, rounds, list, started, loadAtStart, loadAverage());
+        final String md = report(config, rounds, warmups, list, started, loadAtStart, loadAverage());
         Files.writeString(config.out.resolve("ingest-race.md"), md);
         System.out.println(md);
         System.exit(0); // HikariCP housekeeping and logback threads are not daemons
@@ -140,13 +151,14 @@ public final class IngestRace {
         return s.length == 0 ? Double.NaN : s.length % 2 == 1 ? s[s.length / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
     }
 
-    private static String report(EndToEndBench.Config c, int rounds, List<Target> targets, String started,
-                                 String loadStart, String loadEnd) {
+    private static String report(EndToEndBench.Config c, int rounds, int warmups, List<Target> targets,
+                                 String started, String loadStart, String loadEnd) {
         final StringBuilder sb = new StringBuilder();
         sb.append("# Line protocol ingest race (issue #25)\n\n");
         sb.append(String.format(Locale.ROOT, "Started %s; %,d lines per run, %d series, %,d-line bodies, %d connections, "
-                + "%d interleaved rounds; load average (1 / 5 / 15 min) %s at the start, %s at the end. Machine: %d cores.\n\n",
-            started, c.rows, c.sources, c.lineBodyLines, c.loadConnections, rounds, loadStart, loadEnd,
+                + "%d interleaved rounds after %d untimed warm-up runs; load average (1 / 5 / 15 min) %s at the start, %s at the "
+                + "end. Machine: %d cores.\n\n",
+            started, c.rows, c.sources, c.lineBodyLines, c.loadConnections, rounds, warmups, loadStart, loadEnd,
             Runtime.getRuntime().availableProcessors()));
         Target vm = null;
         Target influx = null;
@@ -161,11 +173,12 @@ public final class IngestRace {
         final double vmMedian = vm == null ? Double.NaN : median(rates(vm));
         final double influxMedian = influx == null ? Double.NaN : median(rates(influx));
         sb.append("| target | committed lines/s per round | median | x VictoriaMetrics | x InfluxDB "
-            + "| server CPU us/line (median) | PostgreSQL CPU us/line (median) | total server CPU us/line | load before each round |\n");
-        sb.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n");
+            + "| server CPU us/line (median) | of which JIT compiler threads | PostgreSQL CPU us/line (median) "
+            + "| total server CPU us/line | load before each round |\n");
+        sb.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n");
         for (Target t : targets) {
             if (t.runs.isEmpty()) {
-                sb.append("| ").append(t.name).append(" | skipped (not installed) | | | | | | | |\n");
+                sb.append("| ").append(t.name).append(" | skipped (not installed) | | | | | | | | |\n");
                 continue;
             }
             final double[] rates = rates(t);
@@ -181,6 +194,8 @@ public final class IngestRace {
                 .append(Double.isNaN(vmMedian) ? "n/a" : String.format(Locale.ROOT, "%.2fx", med / vmMedian)).append(" | ")
                 .append(Double.isNaN(influxMedian) ? "n/a" : String.format(Locale.ROOT, "%.2fx", med / influxMedian))
                 .append(" | ").append(String.format(Locale.ROOT, "%.2f", cpu)).append(" | ")
+                .append(t.threads.isEmpty() ? "n/a" : String.format(Locale.ROOT, "%.2f", median(t.threads.stream()
+                    .mapToDouble(g -> ThreadCpu.jitNanos(g) / 1e3 / c.rows).toArray()))).append(" | ")
                 .append(t.name.contains("/") ? String.format(Locale.ROOT, "%.2f", pg) : "n/a").append(" | ")
                 .append(String.format(Locale.ROOT, "%.2f", cpu + (t.name.contains("/") ? pg : 0))).append(" | ")
                 .append(String.join("; ", t.loads)).append(" |\n");
@@ -189,7 +204,65 @@ public final class IngestRace {
             + "default `auto`, which creates blocks on the fresh schema of every run); the collector runs in the harness JVM (its "
             + "CPU is the collector's: HTTP, parsing, series lookup, ring, pump, encoding, JDBC, GC and JIT), on the "
             + "harness's PostgreSQL (CPU of the postmaster and its backends). InfluxDB and VictoriaMetrics: CPU of their "
-            + "process, storage included.\n");
+            + "process, storage included. JIT compiler threads: HotSpot's C1/C2 compiler threads in the collector's JVM "
+            + "during the timed run (compilation that a long-running collector has finished; see the warm-up count).\n");
+        for (Target t : targets) {
+            if (!t.threads.isEmpty()) {
+                sb.append("\nCollector ").append(t.name).append(": its JVM's CPU by thread group (digits folded to #; "
+                    + "/proc/self/task/*/schedstat), ns per line, median over the rounds; kernel share and context "
+                    + "switches per run of the median round by total CPU.\n\n");
+                sb.append(threadsTable(t.threads, c.rows));
+            }
+        }
+        return sb.toString();
+    }
+
+    /** Per thread group: the median of its ns/line over the runs; the other columns from the median run. */
+    private static String threadsTable(List<List<ThreadCpu.Group>> runs, long lines) {
+        final Map<String, List<Double>> perGroup = new LinkedHashMap<>();
+        for (List<ThreadCpu.Group> run : runs) {
+            for (ThreadCpu.Group g : run) {
+                perGroup.computeIfAbsent(g.name(), k -> new ArrayList<>());
+            }
+        }
+        for (List<ThreadCpu.Group> run : runs) {
+            for (Map.Entry<String, List<Double>> e : perGroup.entrySet()) {
+                e.getValue().add(run.stream().filter(g -> g.name().equals(e.getKey())).mapToDouble(g -> (double) g.runNanos()
+                    / lines).sum());
+            }
+        }
+        final List<ThreadCpu.Group> byTotal = new ArrayList<>();
+        final double[] totals = runs.stream().mapToDouble(r -> r.stream().mapToLong(ThreadCpu.Group::runNanos).sum())
+            .toArray();
+        final double medTotal = median(totals);
+        int medianRun = 0;
+        for (int i = 0; i < totals.length; i++) {
+            if (Math.abs(totals[i] - medTotal) < Math.abs(totals[medianRun] - medTotal)) {
+                medianRun = i;
+            }
+        }
+        byTotal.addAll(runs.get(medianRun));
+        final StringBuilder sb = new StringBuilder("| thread group | threads | ns/line (median) | kernel share | "
+            + "voluntary context switches | involuntary |\n| --- | ---: | ---: | ---: | ---: | ---: |\n");
+        final List<Map.Entry<String, List<Double>>> rows = new ArrayList<>(perGroup.entrySet());
+        rows.sort((a, b) -> Double.compare(median(b.getValue().stream().mapToDouble(Double::doubleValue).toArray()),
+            median(a.getValue().stream().mapToDouble(Double::doubleValue).toArray())));
+        double sum = 0;
+        for (Map.Entry<String, List<Double>> e : rows) {
+            final double ns = median(e.getValue().stream().mapToDouble(Double::doubleValue).toArray());
+            sum += ns;
+            if (ns < 2) {
+                continue; // the many small housekeeping threads: in the sum only
+            }
+            final ThreadCpu.Group g = byTotal.stream().filter(x -> x.name().equals(e.getKey())).findFirst().orElse(null);
+            sb.append("| ").append(e.getKey()).append(" | ").append(g == null ? "" : g.threads()).append(" | ")
+                .append(String.format(Locale.ROOT, "%.1f", ns)).append(" | ")
+                .append(g == null || Double.isNaN(g.systemShare()) ? "" : String.format(Locale.ROOT, "%.0f %%",
+                    100 * g.systemShare())).append(" | ")
+                .append(g == null ? "" : g.voluntary()).append(" | ").append(g == null ? "" : g.involuntary())
+                .append(" |\n");
+        }
+        sb.append(String.format(Locale.ROOT, "| all (sum of the medians, groups under 2 ns included) | | %.1f | | | |%n", sum));
         return sb.toString();
     }
 

@@ -66,6 +66,8 @@ final class LineProtocolE2e {
 
     private final Config config;
     private final BenchDatabase db;
+    /** The collector JVM's threads over the last {@link #collector} run: CPU by thread group. */
+    List<ThreadCpu.Group> lastCollectorThreads = List.of();
     private final String style;
 
     LineProtocolE2e(Config config, BenchDatabase db) {
@@ -147,6 +149,7 @@ final class LineProtocolE2e {
             db.checkpoint();
             final long before = collector.stats().written();
             final Process load = startLoad(uri);
+            final ThreadCpu threads0 = ThreadCpu.snapshot();
             final long jvm0 = jvmCpu();
             final long pg0 = db.serverCpuNanos();
             final long start = System.nanoTime();
@@ -157,6 +160,7 @@ final class LineProtocolE2e {
             }
             final double seconds = (System.nanoTime() - start) / 1e9;
             final long jvm1 = jvmCpu();
+            final ThreadCpu threads1 = ThreadCpu.snapshot();
             Thread.sleep(100);
             final long pg1 = db.serverCpuNanos();
             final long counted = db.count(EndToEndBench.TABLE);
@@ -164,6 +168,9 @@ final class LineProtocolE2e {
                 counted, done.group(3), (jvm1 - jvm0) / 1e9, pg0 < 0 || pg1 < 0 ? Double.NaN : (pg1 - pg0) / 1e9,
                 Double.parseDouble(done.group(4)));
             log(run);
+            lastCollectorThreads = threads1.since(threads0);
+            System.out.print("[e2e] collector threads over the run (CPU from /proc/self/task/*/schedstat):\n"
+                + ThreadCpu.table(lastCollectorThreads, config.rows));
             if (counted != config.rows || Long.parseLong(done.group(1)) != config.rows) {
                 throw new IllegalStateException("collector lost lines: acked " + done.group(1) + ", counted " + counted
                     + " of " + config.rows);
