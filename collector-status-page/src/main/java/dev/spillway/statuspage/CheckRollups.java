@@ -162,10 +162,11 @@ public final class CheckRollups {
             // scanned all monitor series (7 per monitor: 700,000 at 100,000 monitors) to keep the page's 700.
             try (Statement st = c.createStatement()) {
                 st.execute("DO $$ BEGIN IF to_regclass('" + SeriesSchema.SOURCES + "') IS NOT NULL THEN "
-                    + "CREATE INDEX IF NOT EXISTS " + SeriesSchema.SOURCES + "_monitor_idx ON " + SeriesSchema.SOURCES
-                    + " ((tags ->> 'monitor')) WHERE measurement = 'monitor'; "
-                    // The expression's statistics: without them the planner guesses 0.5 % of the rows per name and
-                    // may still scan the table.
+                    // Not partial: PostgreSQL keeps statistics of an expression index only when it has no WHERE,
+                    // and without them it guessed half the table for 100 names and scanned it (EXPLAIN, 10,000
+                    // monitors: 38,739 rows estimated, 700 found).
+                    + "CREATE INDEX IF NOT EXISTS " + SeriesSchema.SOURCES + "_monitor_name_idx ON "
+                    + SeriesSchema.SOURCES + " ((tags ->> 'monitor')); "
                     + "ANALYZE " + SeriesSchema.SOURCES + "; END IF; END $$");
             }
         }));

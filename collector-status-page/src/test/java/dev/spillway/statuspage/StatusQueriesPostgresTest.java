@@ -233,4 +233,16 @@ class StatusQueriesPostgresTest extends StatusQueriesContract {
             db.execute("DELETE FROM " + CheckRollups.MINUTE + " WHERE monitor = 'spark-cache'");
         }
     }
+
+    /** Schema step 305: the page finds a monitor's series by name through an index, with statistics for it. */
+    @Test
+    void monitorSeriesAreIndexedByMonitorName() throws Exception {
+        try (Connection c = db.connect(); java.sql.Statement st = c.createStatement();
+             java.sql.ResultSet rs = st.executeQuery("SELECT indexdef FROM pg_indexes WHERE indexname = '"
+                 + dev.spillway.ingest.series.SeriesSchema.SOURCES + "_monitor_name_idx'")) {
+            assertTrue(rs.next(), "the index exists");
+            assertTrue(rs.getString(1).contains("(tags ->> 'monitor'::text)"), rs.getString(1));
+            assertFalse(rs.getString(1).contains("WHERE"), "not partial: PostgreSQL keeps its statistics");
+        }
+    }
 }
