@@ -111,6 +111,21 @@ final class SharedRead<T> {
         }
     }
 
+    /**
+     * Ends the waits on the running read with an error (its executor is closing and may drop it unstarted); the read,
+     * if it runs after all, still keeps its value.
+     */
+    void abandon() {
+        final CompletableFuture<Held<T>> r;
+        synchronized (this) {
+            r = reading;
+            reading = null;
+        }
+        if (r != null) {
+            r.completeExceptionally(new SQLException("the status page is closing"));
+        }
+    }
+
     /** The value held, or null before the first read ended. */
     Held<T> held() {
         return held;

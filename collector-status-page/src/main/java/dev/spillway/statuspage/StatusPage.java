@@ -642,5 +642,8 @@ public final class StatusPage implements AutoCloseable {
         rollupKeeper.shutdownNow();
         snapshots.shutdownNow();
         readers.shutdownNow();
+        for (PageSnapshot p : pages.values()) {
+            p.read.abandon(); // a read dropped unstarted would leave its waiters waiting
+        }
     }
 }

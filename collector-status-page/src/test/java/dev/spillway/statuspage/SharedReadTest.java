@@ -132,6 +132,20 @@ class SharedReadTest {
         assertEquals("v2", read.get(MAX_AGE, 0), "no value held: the reader waits for a read of its own");
     }
 
+    @Test
+    void abandonedReadEndsItsWaitersWithAnError() throws Exception {
+        gate.set(new CountDownLatch(1));
+        final AtomicReference<Object> a = new AtomicReference<>();
+        final Thread ta = reader(a);
+        Await.until(WAIT, () -> ta.getState() == Thread.State.WAITING && loads.get() == 1, "the reader waits");
+        read.abandon();
+        ta.join(WAIT.toMillis());
+        assertTrue(a.get() instanceof SQLException, String.valueOf(a.get()));
+        gate.get().countDown();
+        Await.until(WAIT, () -> read.held() != null, "the read itself still ends and keeps its value");
+        assertEquals("v1", read.held().value());
+    }
+
     private Thread reader(AtomicReference<Object> into) {
         final Thread t = new Thread(() -> {
             try {
