@@ -123,7 +123,8 @@ public final class CheckRollups {
     /**
      * The schema steps (status page range 300-399) that create the rollups in the flavour the database allows:
      * 300 minutes and hours, 301 days; 302, the {@link UptimeRuns} the page's uptime figures come from; 303, the
-     * incremental tables' bookkeeping; 304, an index on the batch ledger's {@code committed_at}.
+     * incremental tables' bookkeeping; 304, an index on the batch ledger's {@code committed_at}; 305, an index on
+     * the monitor series' monitor name.
      */
     public static List<Migration> migrations(String eventsTable) {
         return List.of(new Migration(300, "monitor check rollups (1 min, 1 h)", c -> {
@@ -155,6 +156,18 @@ public final class CheckRollups {
                 st.execute("DO $$ BEGIN IF to_regclass('" + eventsTable + "_batches') IS NOT NULL THEN "
                     + "CREATE INDEX IF NOT EXISTS " + eventsTable + "_batches_committed_idx ON " + eventsTable
                     + "_batches (committed_at); END IF; END $$");
+            }
+        }), new Migration(305, "index on the monitor series' monitor name", c -> {
+            // The page's strips and newest checks find a listed monitor's series by name: without it, every read
+            // scanned all monitor series (7 per monitor: 700,000 at 100,000 monitors) to keep the page's 700.
+            try (Statement st = c.createStatement()) {
+                st.execute("DO $$ BEGIN IF to_regclass('" + SeriesSchema.SOURCES + "') IS NOT NULL THEN "
+                    // Not partial: PostgreSQL keeps statistics of an expression index only when it has no WHERE,
+                    // and without them it guessed half the table for 100 names and scanned it (EXPLAIN, 10,000
+                    // monitors: 38,739 rows estimated, 700 found).
+                    + "CREATE INDEX IF NOT EXISTS " + SeriesSchema.SOURCES + "_monitor_name_idx ON "
+                    + SeriesSchema.SOURCES + " ((tags ->> 'monitor')); "
+                    + "ANALYZE " + SeriesSchema.SOURCES + "; END IF; END $$");
             }
         }));
     }

@@ -20,7 +20,6 @@ import java.time.Instant;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
@@ -52,6 +51,8 @@ public final class StatusPage implements AutoCloseable {
     private final Supplier<PipelineStats> stats;
     private final ScheduledExecutorService sampler;
     private final ScheduledExecutorService snapshots;
+    /** Where the overview's snapshots are read: requests wait for a read at most a bound, so never on their thread. */
+    private final java.util.concurrent.ExecutorService readers;
     private final ScheduledExecutorService rollupKeeper;
     /** Set first by {@link #close()}: a read it interrupts (closed pool, I/O error) is not a failure to report. */
     private volatile boolean closed;
@@ -74,8 +75,13 @@ public final class StatusPage implements AutoCloseable {
 
     /** The page refreshes itself this often; the snapshot is re-read at the same pace. */
     private static final long REFRESH_NANOS = TimeUnit.SECONDS.toNanos(10);
-    /** A request re-reads the snapshot itself only when the background has not (nobody watched for a while). */
+    /** A request asks for a re-read only when the background has not (nobody watched for a while). */
     private static final long SNAPSHOT_MAX_AGE_NANOS = TimeUnit.SECONDS.toNanos(15);
+    /**
+     * How long a request waits for a re-read of a snapshot older than {@link #SNAPSHOT_MAX_AGE_NANOS} before it is
+     * answered from that older snapshot (the re-read goes on, for the next request).
+     */
+    static final long REQUEST_WAIT_NANOS = TimeUnit.MILLISECONDS.toNanos(250);
     /** How long after the last view the background keeps the snapshot fresh. */
     private static final long WATCHED_NANOS = TimeUnit.MINUTES.toNanos(2);
     /** Overview pages whose snapshots are kept (each at most {@link StatusQueries#PAGE_SIZE} monitors). */
@@ -116,6 +122,7 @@ public final class StatusPage implements AutoCloseable {
         this.rollupKeeper = Executors.newSingleThreadScheduledExecutor(ServiceThreads.single("status-page-rollups"));
         this.rollupKeeper.execute(this::refreshRollups);
         this.snapshots = Executors.newSingleThreadScheduledExecutor(ServiceThreads.single("status-page-snapshot"));
+        this.readers = Executors.newFixedThreadPool(2, ServiceThreads.pool("status-page-read"));
         // The first read after start pays for cold connections, catalog caches, class loading and JIT: done here,
         // not by the first visitor. Its result is kept only for visitors who came while it ran (monitors added
         // after it must show at once).
@@ -128,12 +135,12 @@ public final class StatusPage implements AutoCloseable {
         final long started = System.nanoTime();
         try {
             final PageSnapshot first = pageSnapshot(PageKey.FIRST);
-            final Snapshot s = first.get(0); // a visitor arriving meanwhile shares this read
+            final Snapshot s = SharedRead.join(first.read.refresh()).value(); // a visitor arriving meanwhile shares it
             MonitorsPanel.html(new StringBuilder(), s.monitors, s.at);
             PageResponses.embeddable(overviewData(new Overview(s.at, pipeline.view(), s.monitors, s.services,
                 s.transitions, s.notifications, s.windows, s.held)));
             if (first.lastViewedNanos - started < 0) {
-                first.snapshot = null; // nobody looked meanwhile: the first visitor reads afresh (and now warm)
+                first.read.forget(); // nobody looked meanwhile: the first visitor reads afresh (and now warm)
             }
         } catch (SQLException | RuntimeException e) {
             if (closed) {
@@ -367,50 +374,20 @@ public final class StatusPage implements AutoCloseable {
     }
 
     /**
-     * One overview page's shared read: read again when older than the age asked for (one reader reads, concurrent
-     * ones wait for the same result), and kept fresh in the background while anyone looked in the last minutes. So
-     * the database does one read per page and refresh period however many people watch, and a watched page answers
-     * from memory.
+     * One overview page's shared read: read again when older than the age asked for (one read at a time, concurrent
+     * readers share it; with an older snapshot held a request waits for the re-read at most
+     * {@link #REQUEST_WAIT_NANOS}, then is answered from the older one), and kept fresh in the background while
+     * anyone looked in the last minutes. So the database does one read per page and refresh period however many
+     * people watch, and a watched page answers from memory.
      */
     private final class PageSnapshot {
         private final PageKey page;
-        private volatile Snapshot snapshot;
+        private final SharedRead<Snapshot> read;
         private volatile long lastViewedNanos = System.nanoTime() - WATCHED_NANOS - 1;
-        private CompletableFuture<Snapshot> reading; // guarded by this
 
         PageSnapshot(PageKey page) {
             this.page = page;
-        }
-
-        Snapshot get(long maxAgeNanos) throws SQLException {
-            final Snapshot current = snapshot;
-            if (current != null && System.nanoTime() - current.takenNanos < maxAgeNanos) {
-                return current;
-            }
-            final CompletableFuture<Snapshot> mine = new CompletableFuture<>();
-            final CompletableFuture<Snapshot> running;
-            synchronized (this) {
-                running = reading;
-                if (running == null) {
-                    reading = mine;
-                }
-            }
-            if (running != null) {
-                return await(running);
-            }
-            try {
-                final Snapshot fresh = read(page);
-                snapshot = fresh;
-                mine.complete(fresh);
-                return fresh;
-            } catch (SQLException | RuntimeException e) {
-                mine.completeExceptionally(e);
-                throw e;
-            } finally {
-                synchronized (this) {
-                    reading = null;
-                }
-            }
+            this.read = new SharedRead<>(() -> StatusPage.this.read(page), readers, System::nanoTime);
         }
     }
 
@@ -457,20 +434,9 @@ public final class StatusPage implements AutoCloseable {
     private Overview overview(PageKey page) throws SQLException {
         final PageSnapshot p = pageSnapshot(page);
         p.lastViewedNanos = System.nanoTime();
-        final Snapshot s = p.get(SNAPSHOT_MAX_AGE_NANOS);
+        final Snapshot s = p.read.get(SNAPSHOT_MAX_AGE_NANOS, REQUEST_WAIT_NANOS);
         return new Overview(s.at, pipeline.view(), s.monitors, s.services, s.transitions, s.notifications, s.windows,
             s.held);
-    }
-
-    private static Snapshot await(CompletableFuture<Snapshot> f) throws SQLException {
-        try {
-            return f.join();
-        } catch (java.util.concurrent.CompletionException e) {
-            if (e.getCause() instanceof SQLException sql) {
-                throw sql;
-            }
-            throw e;
-        }
     }
 
     /** Background: re-read the pages watched lately, so their readers never wait; forget the others. */
@@ -482,8 +448,12 @@ public final class StatusPage implements AutoCloseable {
                 }
                 continue;
             }
+            final SharedRead.Held<Snapshot> h = p.read.held();
+            if (h != null && System.nanoTime() - h.takenNanos() < REFRESH_NANOS / 2) {
+                continue;
+            }
             try {
-                p.get(REFRESH_NANOS / 2);
+                SharedRead.join(p.read.refresh());
             } catch (SQLException | RuntimeException e) {
                 LOG.warn("status page: reading overview page {} failed: {}", p.page, e.toString());
             }
@@ -671,5 +641,9 @@ public final class StatusPage implements AutoCloseable {
         sampler.shutdownNow();
         rollupKeeper.shutdownNow();
         snapshots.shutdownNow();
+        readers.shutdownNow();
+        for (PageSnapshot p : pages.values()) {
+            p.read.abandon(); // a read dropped unstarted would leave its waiters waiting
+        }
     }
 }

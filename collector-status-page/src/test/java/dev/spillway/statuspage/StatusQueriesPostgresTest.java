@@ -186,4 +186,63 @@ class StatusQueriesPostgresTest extends StatusQueriesContract {
             return rs.getDouble(1);
         }
     }
+
+    /**
+     * The overview's sparkline keeps its closed 30-minute points between reads and reads the minutes of the open
+     * ones (and of the first, cut by the 24 h window) each time; every {@link StatusQueries#SPARK_REREAD} the whole
+     * day again. Minute rows of a monitor of its own, two days after the contract's data (no other test reads them).
+     */
+    @Test
+    void sparklineKeepsClosedPointsRereadsOpenOnesAndTheWholeDayEveryFewMinutes() throws Exception {
+        final String[] names = {"spark-cache"};
+        // now 12:20: points ending 12:15 or earlier are closed (SPARK_SETTLE), the one from 12:00 is open.
+        final Instant now = Instant.parse("2026-03-12T12:20:00Z");
+        db.execute("INSERT INTO " + CheckRollups.MINUTE + " (bucket, monitor, checks, up_checks, p50_ms, p95_ms, "
+            + "max_ms) SELECT TIMESTAMPTZ '2026-03-12 09:30:00+00' + n * INTERVAL '1 minute', 'spark-cache', 1, 1, "
+            + "n, n + 0.5, n + 0.5 FROM generate_series(0, 179) n");
+        // The first point of the window: yesterday 12:00-12:29, cut by the window (from 12:20, then 12:21).
+        db.execute("INSERT INTO " + CheckRollups.MINUTE + " (bucket, monitor, checks, up_checks, p50_ms, p95_ms, "
+            + "max_ms) SELECT TIMESTAMPTZ '2026-03-11 12:00:00+00' + n * INTERVAL '1 minute', 'spark-cache', 1, 1, "
+            + "1000 + n, 1000 + n, 1000 + n FROM generate_series(0, 29) n");
+        try (Connection c = db.connect()) {
+            final StatusQueries q = queries();
+            final StatusQueries.Series first = q.sparklines(c, names, now.minus(Duration.ofHours(24)), now)
+                .get("spark-cache");
+            assertEquals(7, first.t().size(), "yesterday 12:00 (cut) and 09:30..12:00 today");
+            assertEquals(59.5, first.p95().get(2), 1e-9, "10:00-10:29: minutes 30..59");
+
+            db.execute("UPDATE " + CheckRollups.MINUTE + " SET p95_ms = 5000 WHERE monitor = 'spark-cache' AND bucket "
+                + "IN ('2026-03-12 10:05:00+00', '2026-03-12 12:10:00+00', '2026-03-11 12:25:00+00')");
+            final Instant later = now.plus(Duration.ofMinutes(1));
+            final StatusQueries.Series kept = q.sparklines(c, names, later.minus(Duration.ofHours(24)), later)
+                .get("spark-cache");
+            final StatusQueries.Series fresh = queries().sparklines(c, names, later.minus(Duration.ofHours(24)),
+                later).get("spark-cache");
+            assertEquals(5000, fresh.p95().get(2), 1e-9, "a new reader sees the changed closed minute");
+            assertEquals(59.5, kept.p95().get(2), 1e-9, "the closed 10:00 point is kept");
+            assertEquals(5000, kept.p95().get(6), 1e-9, "the open 12:00 point is read again");
+            assertEquals(5000, kept.p95().get(0), 1e-9, "the first point, cut by the window, is read again");
+            assertEquals(fresh.t(), kept.t());
+            assertEquals(fresh.p50(), kept.p50(), "the cut first point's median is over 12:21..12:29 only");
+
+            final Instant reread = now.plus(StatusQueries.SPARK_REREAD).plus(Duration.ofMinutes(1));
+            assertEquals(queries().sparklines(c, names, reread.minus(Duration.ofHours(24)), reread),
+                q.sparklines(c, names, reread.minus(Duration.ofHours(24)), reread),
+                "after SPARK_REREAD the whole day is read again");
+        } finally {
+            db.execute("DELETE FROM " + CheckRollups.MINUTE + " WHERE monitor = 'spark-cache'");
+        }
+    }
+
+    /** Schema step 305: the page finds a monitor's series by name through an index, with statistics for it. */
+    @Test
+    void monitorSeriesAreIndexedByMonitorName() throws Exception {
+        try (Connection c = db.connect(); java.sql.Statement st = c.createStatement();
+             java.sql.ResultSet rs = st.executeQuery("SELECT indexdef FROM pg_indexes WHERE indexname = '"
+                 + dev.spillway.ingest.series.SeriesSchema.SOURCES + "_monitor_name_idx'")) {
+            assertTrue(rs.next(), "the index exists");
+            assertTrue(rs.getString(1).contains("(tags ->> 'monitor'::text)"), rs.getString(1));
+            assertFalse(rs.getString(1).contains("WHERE"), "not partial: PostgreSQL keeps its statistics");
+        }
+    }
 }
