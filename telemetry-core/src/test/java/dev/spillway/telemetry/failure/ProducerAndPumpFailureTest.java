@@ -158,10 +158,21 @@ class ProducerAndPumpFailureTest {
     @Test
     void aDeadPumpStopsThePipelineAndCloseStillDrainsTheRing() {
         final AtomicBoolean explode = new AtomicBoolean();
+        // The pump waits in its idle strategy until the 50 events are in: before, it could take the first ones and
+        // die while the test was still ingesting (seen at load 10+: "accepted while the pump lives" failed).
+        final CountDownLatch produced = new CountDownLatch(1);
         final IdleStrategy base = new BackoffIdleStrategy();
         final IdleStrategy exploding = new IdleStrategy() {
             @Override
             public void idle(int workCount) {
+                try {
+                    if (!produced.await(30, TimeUnit.SECONDS)) {
+                        throw new AssertionError("the test never finished producing");
+                    }
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    return;
+                }
                 if (workCount > 0 && explode.get()) {
                     throw new AssertionError("idle strategy bug: the pump dies");
                 }
@@ -186,6 +197,7 @@ class ProducerAndPumpFailureTest {
         for (int i = 0; i < 50; i++) {
             assertTrue(pipeline.ingest(i, 1, (short) 0, i, i), "accepted while the pump lives");
         }
+        produced.countDown();
         Await.until(WAIT, () -> !pipeline.isRunning(), "the pipeline notices the dead pump");
         assertTrue(pipeline.stats().pumpFailed());
         assertFalse(pipeline.ingest(99, 1, (short) 0, 99, 99), "a dead pump's ring refuses instead of swallowing");

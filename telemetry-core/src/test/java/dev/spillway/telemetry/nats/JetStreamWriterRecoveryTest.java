@@ -196,7 +196,17 @@ class JetStreamWriterRecoveryTest {
             edge.awaitProduced();
             Await.until(Duration.ofSeconds(60), () -> rows.count() >= 2_000, "first part written");
 
-            jsm.deleteConsumer(topology.stream(), topology.consumer());
+            try {
+                jsm.deleteConsumer(topology.stream(), topology.consumer());
+            } catch (io.nats.client.JetStreamApiException e) {
+                // nats-server drops the consumer first, then removes its directory; when the consumer's state file is
+                // written meanwhile (the writer is acking) the removal fails with "directory not empty" (10051, seen at
+                // load 10+; nats-server pull request 7886 added the missing retry, after Debian's version) although the
+                // consumer is gone: the writer must notice it either way (asserted next).
+                if (e.getApiErrorCode() != 10051) {
+                    throw e;
+                }
+            }
             Await.until(Duration.ofSeconds(30), () -> w.consumer.recreated() == 1, "the consumer created again");
             edge.produce(0, 2_000);
             edge.awaitProduced();
