@@ -17,8 +17,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ConcurrentLinkedQueue;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -71,17 +69,8 @@ class DnsProbeTest {
         closing.add(ex);
         final MonitorSpec hangSpec = spec(silent.getLocalPort(), "5s", "app.test");
         final MonitorSpec okSpec = spec(ok.port(), "5s", "app.test");
-        final ConcurrentLinkedQueue<CheckResult> hangResults = new ConcurrentLinkedQueue<>();
-        final ConcurrentLinkedQueue<CheckResult> okResults = new ConcurrentLinkedQueue<>();
-        final CountDownLatch hangDone = new CountDownLatch(hanging);
-        final CountDownLatch okDone = new CountDownLatch(healthy);
         final long due = System.nanoTime();
-        for (int i = 0; i < hanging; i++) {
-            ex.submitAsync(due, false, hangSpec.timeout(), () -> probes.start(hangSpec), (r, e) -> {
-                hangResults.add(r != null ? r : new CheckResult(null, false, -1, 0, 0, 0, 0, 0, 0, "failed: " + e));
-                hangDone.countDown();
-            });
-        }
+        final AsyncChecks hangingChecks = new AsyncChecks(ex, probes, hangSpec, hanging, due);
         Await.until(Duration.ofSeconds(WAIT_S), () -> ex.asyncInFlight() == hanging,
             "all hanging checks in flight at once: " + ex.asyncInFlight());
         assertTrue(ex.threads() <= threads, "threads: " + ex.threads());
@@ -91,22 +80,17 @@ class DnsProbeTest {
         for (int i = 0; i < hanging; i++) {
             silent.receive(new DatagramPacket(new byte[512], 512));
         }
-        for (int i = 0; i < healthy; i++) {
-            ex.submitAsync(due + 1, false, okSpec.timeout(), () -> probes.start(okSpec), (r, e) -> {
-                okResults.add(r != null ? r : new CheckResult(null, false, -1, 0, 0, 0, 0, 0, 0, "failed: " + e));
-                okDone.countDown();
-            });
-        }
-        assertTrue(okDone.await(WAIT_S, TimeUnit.SECONDS), "the healthy checks ended");
-        assertEquals(hanging, hangDone.getCount(), "no hanging check had ended when the healthy ones had answered");
-        for (CheckResult r : okResults) {
+        final AsyncChecks healthyChecks = new AsyncChecks(ex, probes, okSpec, healthy, due + 1);
+        assertTrue(healthyChecks.done.await(WAIT_S, TimeUnit.SECONDS), "the healthy checks ended");
+        assertEquals(hanging, hangingChecks.done.getCount(), "no hanging check had ended when the healthy ones had answered");
+        for (CheckResult r : healthyChecks.results) {
             assertTrue(r.up(), r.error());
             assertEquals(2.0, r.extra().get("answers"));
         }
         assertEquals(healthy, ok.queries.get());
-        assertTrue(hangDone.await(WAIT_S, TimeUnit.SECONDS), "the hanging checks ended");
-        assertEquals(hanging, hangResults.size());
-        for (CheckResult r : hangResults) {
+        assertTrue(hangingChecks.done.await(WAIT_S, TimeUnit.SECONDS), "the hanging checks ended");
+        assertEquals(hanging, hangingChecks.results.size());
+        for (CheckResult r : hangingChecks.results) {
             assertFalse(r.up());
             assertEquals("timeout: no complete answer within 5s", r.error());
             assertTrue(r.durationMs() >= 5000, "ended at its deadline, not before: " + r.durationMs());

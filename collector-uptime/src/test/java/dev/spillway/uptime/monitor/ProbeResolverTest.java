@@ -11,7 +11,6 @@ import java.net.UnknownHostException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -88,35 +87,21 @@ class ProbeResolverTest {
         closing.add(ex);
         final MonitorSpec hangSpec = tcp("hang.test", target.port(), "2s");
         final MonitorSpec okSpec = tcp("127.0.0.1", target.port(), "2s");
-        final ConcurrentLinkedQueue<CheckResult> hangResults = new ConcurrentLinkedQueue<>();
-        final ConcurrentLinkedQueue<CheckResult> okResults = new ConcurrentLinkedQueue<>();
-        final CountDownLatch hangDone = new CountDownLatch(hanging);
-        final CountDownLatch okDone = new CountDownLatch(healthy);
         final long due = System.nanoTime();
-        for (int i = 0; i < hanging; i++) {
-            ex.submitAsync(due, false, hangSpec.timeout(), () -> probes.start(hangSpec), (r, e) -> {
-                hangResults.add(r != null ? r : new CheckResult(null, false, -1, 0, 0, 0, 0, 0, 0, "failed: " + e));
-                hangDone.countDown();
-            });
-        }
+        final AsyncChecks hangingChecks = new AsyncChecks(ex, probes, hangSpec, hanging, due);
         Await.until(Duration.ofSeconds(WAIT_S), () -> ex.asyncInFlight() == hanging,
             "all hanging checks in flight at once: " + ex.asyncInFlight());
         Await.until(Duration.ofSeconds(WAIT_S), () -> hangingLookups.get() == ProbeResolver.THREADS,
             "the resolver's threads all wait for the hanging name: " + hangingLookups.get());
         assertTrue(ex.threads() <= threads, "threads: " + ex.threads());
-        for (int i = 0; i < healthy; i++) {
-            ex.submitAsync(due + 1, false, okSpec.timeout(), () -> probes.start(okSpec), (r, e) -> {
-                okResults.add(r != null ? r : new CheckResult(null, false, -1, 0, 0, 0, 0, 0, 0, "failed: " + e));
-                okDone.countDown();
-            });
-        }
-        assertTrue(okDone.await(WAIT_S, TimeUnit.SECONDS), "the checks of an IP literal ended");
-        assertEquals(hanging, hangDone.getCount(), "no hanging check had ended when the literal ones had answered");
-        for (CheckResult r : okResults) {
+        final AsyncChecks healthyChecks = new AsyncChecks(ex, probes, okSpec, healthy, due + 1);
+        assertTrue(healthyChecks.done.await(WAIT_S, TimeUnit.SECONDS), "the checks of an IP literal ended");
+        assertEquals(hanging, hangingChecks.done.getCount(), "no hanging check had ended when the literal ones had answered");
+        for (CheckResult r : healthyChecks.results) {
             assertTrue(r.up(), r.error());
         }
-        assertTrue(hangDone.await(WAIT_S, TimeUnit.SECONDS), "the hanging checks ended");
-        for (CheckResult r : hangResults) {
+        assertTrue(hangingChecks.done.await(WAIT_S, TimeUnit.SECONDS), "the hanging checks ended");
+        for (CheckResult r : hangingChecks.results) {
             assertFalse(r.up());
             assertEquals("timeout: no complete answer within 2s", r.error());
             assertTrue(r.durationMs() >= 2000, "ended at its deadline, not before: " + r.durationMs());
