@@ -71,25 +71,27 @@ public final class ReadinessProbe implements AutoCloseable {
         final long previousOk = lastOkNanos;
         // No database to check (an edge without one): only the pipeline and the upstream count.
         final boolean ok = dataSource == null || databaseAnswers();
-        if (ok) {
-            final long now = System.nanoTime();
-            lastOkNanos = now;
+        final long now = System.nanoTime();
+        // The log lines first, then the state /health and /ready read (volatile writes after them): whoever sees
+        // the new state sees its line in the log too (a test that saw /health pass again counted the lines before
+        // the recovery's was written).
+        if (ok && lastOk && checkedOk && now - previousOk >= FRESH_NANOS) {
             // A check that hung (waiting for a connection) past the freshness window and then succeeded: /health
             // and /ready answered 503 meanwhile, so the log says so, though no check ever failed.
-            if (lastOk && checkedOk && now - previousOk >= FRESH_NANOS) {
-                LOG.warn("database unreachable for {} ms (/health and /ready answered 503 meanwhile); reachable again",
-                    TimeUnit.NANOSECONDS.toMillis(now - previousOk));
-            }
-            checkedOk = true;
-        }
-        if (ok != lastOk) {
-            lastOk = ok;
+            LOG.warn("database unreachable for {} ms (/health and /ready answered 503 meanwhile); reachable again",
+                TimeUnit.NANOSECONDS.toMillis(now - previousOk));
+        } else if (ok != lastOk) {
             if (ok) {
                 LOG.info("database reachable again");
             } else {
                 LOG.warn("database unreachable: /ready answers 503");
             }
         }
+        if (ok) {
+            lastOkNanos = now;
+            checkedOk = true;
+        }
+        lastOk = ok;
         if (upstreamCheck != null) {
             checkUpstream();
         }
