@@ -170,7 +170,12 @@ public final class StatusPageBench {
             System.out.println("| --- | ---: | ---: | ---: | ---: |");
             measure(http, base + "/api/v1/page/overview", "GET /api/v1/page/overview (JSON), right after start", requests);
             System.out.printf(Locale.ROOT, "[page] settling %d s before the rest (%s)%n", settleS, loadAverage());
-            Thread.sleep(settleS * 1000L);
+            // A fixed pause (the start's first round of checks and its collections pass), not a wait for an
+            // event: parked until its end, whatever wakes the thread early.
+            final long settledAt = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(settleS);
+            for (long left = settledAt - System.nanoTime(); left > 0; left = settledAt - System.nanoTime()) {
+                java.util.concurrent.locks.LockSupport.parkNanos(left);
+            }
             System.out.printf(Locale.ROOT, "[page] settled (%s)%n", loadAverage());
             measure(http, base + "/api/v1/page/overview", "GET /api/v1/page/overview (JSON)", requests);
             measure(http, base + "/", "GET / (HTML, same data embedded)", requests);
