@@ -21,7 +21,12 @@ import java.util.Map;
  * every round, the medians, and the machine's load average before each run.
  *
  * <pre>java -cp benchmarks.jar dev.spillway.benchmarks.e2e.IngestRace [--rows N] [--rounds R] [--warmup W]
- *     [--targets default/default,rows/default,rows/brin-time,influxdb,victoriametrics] [--out DIR]</pre>
+ *     [--targets default/default,rows/default,rows/brin-time,influxdb,victoriametrics] [--keep-collector] [--out DIR]</pre>
+ *
+ * {@code --keep-collector}: a collector target's collector keeps running from run to run (warm-ups included) as a
+ * deployed collector does, instead of a new one per run; every run still starts on empty tables, with its own
+ * timestamps. Without it, each run's start-up code and its once-per-run paths keep the JIT compiling during the
+ * timed runs (the threads table's compiler threads), a cost a long-running collector pays once.
  *
  * A collector target is {@code LAYOUT/INDEX-MODE}; layout {@code default} gives no {@code --storage-layout} (the
  * shipped default, auto: blocks on the fresh schema of every run), {@code blocks} or {@code rows} give it.
@@ -51,16 +56,18 @@ public final class IngestRace {
         int rounds = 3;
         int warmups = 3;
         String targets = "default/default,rows/default,rows/brin-time,influxdb,victoriametrics";
+        boolean keepCollector = false;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--rows" -> config.rows = Integer.parseInt(args[++i]);
                 case "--rounds" -> rounds = Integer.parseInt(args[++i]);
                 case "--warmup" -> warmups = Integer.parseInt(args[++i]);
                 case "--targets" -> targets = args[++i];
+                case "--keep-collector" -> keepCollector = true;
                 case "--out" -> config.out = Path.of(args[++i]);
                 default -> {
                     System.err.println("usage: IngestRace [--rows N] [--rounds R] [--warmup W] [--targets "
-                        + "default/default,rows/default,rows/brin-time,influxdb,victoriametrics] [--out DIR]");
+                        + "default/default,rows/default,rows/brin-time,influxdb,victoriametrics] [--keep-collector] [--out DIR]");
                     System.exit(2);
                 }
             }
@@ -75,6 +82,7 @@ public final class IngestRace {
         final String loadAtStart = loadAverage();
         try (BenchDatabase db = BenchDatabase.open()) {
             final LineProtocolE2e e2e = new LineProtocolE2e(config, db, "sensor");
+            e2e.keepCollector(keepCollector);
             // Untimed warm-up of the collector's JIT and the server's caches: the first target that is a collector,
             // `warmups` times. One run is 400 requests: per-request and per-batch code (Netty, the HTTP handlers, the
             // JDBC driver, the sink) is still being compiled by C2 in the timed runs after one (the threads table).
@@ -109,8 +117,9 @@ public final class IngestRace {
                         run.serverCpuSeconds() * 1e6 / run.lines(), pgUs(run), load);
                 }
             }
+            e2e.stopKeptCollector();
         }
-        final String md = report(config, rounds, warmups, list, started, loadAtStart, loadAverage());
+        final String md = report(config, rounds, warmups, list, started, loadAtStart, loadAverage(), keepCollector);
         Files.writeString(config.out.resolve("ingest-race.md"), md);
         System.out.println(md);
         System.exit(0); // HikariCP housekeeping and logback threads are not daemons
@@ -152,9 +161,11 @@ public final class IngestRace {
     }
 
     private static String report(EndToEndBench.Config c, int rounds, int warmups, List<Target> targets,
-                                 String started, String loadStart, String loadEnd) {
+                                 String started, String loadStart, String loadEnd, boolean keepCollector) {
         final StringBuilder sb = new StringBuilder();
         sb.append("# Line protocol ingest race (issue #25)\n\n");
+        sb.append(keepCollector ? "Collector: one per target, kept running from run to run (--keep-collector).\n\n"
+            : "Collector: a new one per run.\n\n");
         sb.append(String.format(Locale.ROOT, "Started %s; %,d lines per run, %d series, %,d-line bodies, %d connections, "
                 + "%d interleaved rounds after %d untimed warm-up runs; load average (1 / 5 / 15 min) %s at the start, %s at the "
                 + "end. Machine: %d cores.\n\n",

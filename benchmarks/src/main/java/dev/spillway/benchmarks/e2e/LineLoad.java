@@ -20,7 +20,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * {@code DONE acked=<lines> seconds=<s> statuses=<code:count,...> loadCpu=<s>}. A body answered 503 is retried after its {@code Retry-After} (as the official
  * clients do); anything else but 204 is counted and not retried.
  *
- * <pre>java -cp benchmarks.jar dev.spillway.benchmarks.e2e.LineLoad URL LINES SERIES BODY_LINES CONNECTIONS [STYLE]</pre>
+ * <pre>java -cp benchmarks.jar dev.spillway.benchmarks.e2e.LineLoad URL LINES SERIES BODY_LINES CONNECTIONS [STYLE [FIRST_LINE]]</pre>
  *
  * Style {@code telegraf} (the default): {@code cpu,host=host0042,region=eu-central usage_user=47.030088919404335 <ns>},
  * 17-digit floats. Style {@code sensor} (issue #25's workload): {@code sensor,host=h0042,site=s07 value=<v> <ns>}, half
@@ -39,6 +39,15 @@ public final class LineLoad {
 
     /** The bodies in a given style ({@code telegraf} or {@code sensor}, see the class comment). */
     static List<byte[]> bodies(int lines, int series, int bodyLines, String style) {
+        return bodies(lines, series, bodyLines, style, 0);
+    }
+
+    /**
+     * The bodies with timestamps from line {@code firstLine} on: the same values and series, other bodies (a run
+     * against a kept collector would otherwise send the bodies of the previous run again, and the collector's resend
+     * window would rightly take them for resends).
+     */
+    static List<byte[]> bodies(int lines, int series, int bodyLines, String style, long firstLine) {
         if (!style.equals("telegraf") && !style.equals("sensor")) {
             throw new IllegalArgumentException("style must be telegraf or sensor, was " + style);
         }
@@ -60,7 +69,7 @@ public final class LineLoad {
                     .append(s % 2 == 0 ? "eu-central" : "us-west").append(" usage_user=")
                     .append(random.nextDouble() * 100);
             }
-            sb.append(' ').append(RowSet.timestampOf(i)).append('\n');
+            sb.append(' ').append(RowSet.timestampOf(firstLine + i)).append('\n');
             if ((i + 1) % bodyLines == 0 || i + 1 == lines) {
                 bodies.add(sb.toString().getBytes(StandardCharsets.UTF_8));
                 sb.setLength(0);
@@ -77,7 +86,7 @@ public final class LineLoad {
     public static void main(String[] args) throws Exception {
         final URI uri = URI.create(args[0]);
         final List<byte[]> bodies = bodies(Integer.parseInt(args[1]), Integer.parseInt(args[2]),
-            Integer.parseInt(args[3]), args.length > 5 ? args[5] : "telegraf");
+            Integer.parseInt(args[3]), args.length > 5 ? args[5] : "telegraf", args.length > 6 ? Long.parseLong(args[6]) : 0);
         final int connections = Integer.parseInt(args[4]);
         final int bodyLines = Integer.parseInt(args[3]);
         System.out.println("READY " + bodies.size() + " bodies");

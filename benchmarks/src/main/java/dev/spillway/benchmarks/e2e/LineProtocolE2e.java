@@ -69,6 +69,16 @@ final class LineProtocolE2e {
     /** The collector JVM's threads over the last {@link #collector} run: CPU by thread group. */
     List<ThreadCpu.Group> lastCollectorThreads = List.of();
     private final String style;
+    /**
+     * With {@code keepCollector}: the collector of the last run, kept running between runs of the same target, as a
+     * deployed collector runs (its JIT warm, its pool and series in place); each run still starts on empty tables.
+     * Without: every run starts a new collector on a new schema.
+     */
+    private boolean keepCollector;
+    private Collector kept;
+    /** Load processes started: each sends its own timestamps (see {@link LineLoad#bodies(int, int, int, String, long)}). */
+    private int loadRuns;
+    private String keptTarget;
 
     LineProtocolE2e(Config config, BenchDatabase db) {
         this(config, db, "telegraf");
@@ -79,6 +89,20 @@ final class LineProtocolE2e {
         this.config = config;
         this.db = db;
         this.style = style;
+    }
+
+    /** Keeps one collector running between runs of the same collector target (see {@link #kept}). */
+    void keepCollector(boolean keep) {
+        this.keepCollector = keep;
+    }
+
+    /** Stops the kept collector, if any. */
+    void stopKeptCollector() {
+        if (kept != null) {
+            kept.shutdown();
+            kept = null;
+            keptTarget = null;
+        }
     }
 
     /** Drops everything the collector creates, so each run starts from an empty catalogue. */
@@ -108,8 +132,15 @@ final class LineProtocolE2e {
      * @param layout the value of {@code --storage-layout}, or null for the collector's default
      */
     LineRun collector(IndexMode mode, String layout) throws Exception {
-        dropCollectorSchema();
         final String index = mode.name().toLowerCase(Locale.ROOT).replace('_', '-');
+        final String target = layout + "/" + index;
+        if (kept != null && !target.equals(keptTarget)) {
+            stopKeptCollector(); // another layout or index mode: a new schema
+        }
+        if (kept != null) {
+            return measure(kept, mode, layout, false);
+        }
+        dropCollectorSchema();
         // The collector's defaults, except where it keeps files: a throw-away spool, not one in the working directory.
         final Path spool = Files.createTempDirectory("spillway-bench-spool");
         final List<String> args = new ArrayList<>(List.of("--jdbc-url", db.jdbcUrl(), "--db-user", db.user(),
@@ -118,12 +149,35 @@ final class LineProtocolE2e {
         if (layout != null) {
             args.addAll(List.of("--storage-layout", layout));
         }
+        // -Dbench.collector.args="--ring-size 262144": options for A/B runs; printed with the run, off by default.
+        final String extra = System.getProperty("bench.collector.args", "").trim();
+        if (!extra.isEmpty()) {
+            args.addAll(List.of(extra.split("\\s+")));
+            System.out.println("[e2e] collector options added by -Dbench.collector.args: " + extra);
+        }
         final var parsed = CollectorOptions.parse(args.toArray(String[]::new), Map.of(),
             new PrintStream(OutputStream.nullOutputStream()));
         final Collector collector = Collector.start(((CollectorOptions.Run) parsed).config());
+        boolean keep = false;
         try {
-            final URI uri = URI.create("http://127.0.0.1:" + collector.httpAddress().getPort()
-                + "/api/v2/write?precision=ns");
+            final LineRun run = measure(collector, mode, layout, true);
+            keep = keepCollector;
+            return run;
+        } finally {
+            if (keep) {
+                kept = collector;
+                keptTarget = target;
+            } else {
+                collector.shutdown();
+            }
+        }
+    }
+
+    /** One timed run against a started collector; {@code fresh}: first make every series known (untimed). */
+    private LineRun measure(Collector collector, IndexMode mode, String layout, boolean fresh) throws Exception {
+        final URI uri = URI.create("http://127.0.0.1:" + collector.httpAddress().getPort()
+            + "/api/v2/write?precision=ns");
+        if (fresh) {
             // Steady state: every series known before the clock starts (one line each, then the rows are removed).
             final StringBuilder warm = new StringBuilder();
             for (int s = 0; s < config.sources; s++) {
@@ -145,40 +199,38 @@ final class LineProtocolE2e {
             if (status != 204 || collector.stats().written() != config.sources) {
                 throw new IllegalStateException("warm-up failed: status " + status + ", " + collector.stats());
             }
-            truncateEvents();
-            db.checkpoint();
-            final long before = collector.stats().written();
-            final Process load = startLoad(uri);
-            final ThreadCpu threads0 = ThreadCpu.snapshot();
-            final long jvm0 = jvmCpu();
-            final long pg0 = db.serverCpuNanos();
-            final long start = System.nanoTime();
-            final Matcher done = go(load);
-            final long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(10);
-            while (collector.stats().written() - before < config.rows && System.nanoTime() < deadline) {
-                Thread.sleep(2);
-            }
-            final double seconds = (System.nanoTime() - start) / 1e9;
-            final long jvm1 = jvmCpu();
-            final ThreadCpu threads1 = ThreadCpu.snapshot();
-            Thread.sleep(100);
-            final long pg1 = db.serverCpuNanos();
-            final long counted = db.count(EndToEndBench.TABLE);
-            final LineRun run = new LineRun(layout == null ? "collector" : "collector " + layout, mode, config.rows, Double.parseDouble(done.group(2)), seconds,
-                counted, done.group(3), (jvm1 - jvm0) / 1e9, pg0 < 0 || pg1 < 0 ? Double.NaN : (pg1 - pg0) / 1e9,
-                Double.parseDouble(done.group(4)));
-            log(run);
-            lastCollectorThreads = threads1.since(threads0);
-            System.out.print("[e2e] collector threads over the run (CPU from /proc/self/task/*/schedstat):\n"
-                + ThreadCpu.table(lastCollectorThreads, config.rows));
-            if (counted != config.rows || Long.parseLong(done.group(1)) != config.rows) {
-                throw new IllegalStateException("collector lost lines: acked " + done.group(1) + ", counted " + counted
-                    + " of " + config.rows);
-            }
-            return run;
-        } finally {
-            collector.shutdown();
         }
+        truncateEvents();
+        db.checkpoint();
+        final long before = collector.stats().written();
+        final Process load = startLoad(uri);
+        final ThreadCpu threads0 = ThreadCpu.snapshot();
+        final long jvm0 = jvmCpu();
+        final long pg0 = db.serverCpuNanos();
+        final long start = System.nanoTime();
+        final Matcher done = go(load);
+        final long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(10);
+        while (collector.stats().written() - before < config.rows && System.nanoTime() < deadline) {
+            Thread.sleep(2);
+        }
+        final double seconds = (System.nanoTime() - start) / 1e9;
+        final long jvm1 = jvmCpu();
+        final ThreadCpu threads1 = ThreadCpu.snapshot();
+        Thread.sleep(100);
+        final long pg1 = db.serverCpuNanos();
+        final long counted = db.count(EndToEndBench.TABLE);
+        final LineRun run = new LineRun(layout == null ? "collector" : "collector " + layout, mode, config.rows, Double.parseDouble(done.group(2)), seconds,
+            counted, done.group(3), (jvm1 - jvm0) / 1e9, pg0 < 0 || pg1 < 0 ? Double.NaN : (pg1 - pg0) / 1e9,
+            Double.parseDouble(done.group(4)));
+        log(run);
+        lastCollectorThreads = threads1.since(threads0);
+        System.out.print("[e2e] collector threads over the run (CPU from /proc/self/task/*/schedstat):\n"
+            + ThreadCpu.table(lastCollectorThreads, config.rows));
+        if (counted != config.rows || Long.parseLong(done.group(1)) != config.rows) {
+            throw new IllegalStateException("collector lost lines: acked " + done.group(1) + ", counted " + counted
+                + " of " + config.rows);
+        }
+        return run;
     }
 
     /** InfluxDB on the same bodies, or null (with a message) when influxd is not installed. */
@@ -362,7 +414,8 @@ final class LineProtocolE2e {
         final Process p = new ProcessBuilder(java, "-Xms1g", "-Xmx1g", "-cp", System.getProperty("java.class.path"),
             LineLoad.class.getName(), uri.toString(), Integer.toString(config.rows),
             Integer.toString(config.sources), Integer.toString(config.lineBodyLines),
-            Integer.toString(config.loadConnections), style).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+            Integer.toString(config.loadConnections), style, Long.toString((long) loadRuns++ * config.rows))
+            .redirectError(ProcessBuilder.Redirect.INHERIT).start();
         final BufferedReader out = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
         final String ready = out.readLine();
         if (ready == null || !ready.startsWith("READY")) {
