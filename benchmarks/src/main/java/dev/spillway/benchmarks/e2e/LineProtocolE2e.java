@@ -78,6 +78,7 @@ final class LineProtocolE2e {
     private Collector kept;
     /** Load processes started: each sends its own timestamps (see {@link LineLoad#bodies(int, int, int, String, long)}). */
     private int loadRuns;
+    private int collectorsStarted;
     private String keptTarget;
 
     LineProtocolE2e(Config config, BenchDatabase db) {
@@ -94,6 +95,11 @@ final class LineProtocolE2e {
     /** Keeps one collector running between runs of the same collector target (see {@link #kept}). */
     void keepCollector(boolean keep) {
         this.keepCollector = keep;
+    }
+
+    /** Collectors started so far (a kept one counts once). */
+    int collectorsStarted() {
+        return collectorsStarted;
     }
 
     /** Stops the kept collector, if any. */
@@ -158,6 +164,7 @@ final class LineProtocolE2e {
         final var parsed = CollectorOptions.parse(args.toArray(String[]::new), Map.of(),
             new PrintStream(OutputStream.nullOutputStream()));
         final Collector collector = Collector.start(((CollectorOptions.Run) parsed).config());
+        collectorsStarted++;
         boolean keep = false;
         try {
             final LineRun run = measure(collector, mode, layout, true);
