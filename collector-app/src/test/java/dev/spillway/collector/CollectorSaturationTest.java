@@ -20,6 +20,7 @@ import java.util.ArrayList;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -123,6 +124,10 @@ class CollectorSaturationTest {
             assertEquals("unavailable", error.get("code").asText(), saturated.body());
             assertNotNull(error.get("message"), saturated.body());
             assertTrue(error.get("message").asText().contains("saturated"), saturated.body());
+            // Each 503 above came after the write waited (--room-wait, 100 ms by default) for room that never came.
+            assertTrue(metric(h, "spillway_collector_http_room_waits_total{outcome=\"refused\"}") >= 4,
+                "refusals without a wait for room");
+            assertEquals(0, metric(h, "spillway_collector_http_room_waiting"), "a write still waiting");
 
             // After the release the COPY goes through, the ring drains below the mark, and writes get 204 again.
             Await.until(WAIT, () -> h.collector.stats().ringOccupancy() < RING / 2, "ring below the high-water mark");
@@ -152,6 +157,82 @@ class CollectorSaturationTest {
             System.out.printf("saturation: 503 after %d bodies; acknowledged %d bodies (%d lines) in all; %s%n",
                 beforeSaturation, acked.size(), ackedLines, account);
         }
+    }
+
+    /**
+     * A write that finds the ring above its high-water mark waits for room (here up to 30 s) instead of getting a
+     * 503 at once, and is taken (204, every line stored once) when the database lets the pipeline move again.
+     */
+    @Test
+    @Timeout(180)
+    void aWriteThatFindsTheRingFullWaitsForRoomAndIsTakenWhenItComes() throws Exception {
+        try (TestDatabase db = TestDatabase.create("collector_room_wait");
+             CollectorHarness h = CollectorHarness.start(db, "--ring-size", Integer.toString(RING), "--batch-size",
+                 "64", "--workers", "1", "--high-water-mark", "0.5", "--room-wait", "30s")) {
+            assertEquals(204, post(h, "sat v=-1 " + BASE_SECONDS).statusCode());
+            Await.until(WAIT, () -> h.count("measurement = 'sat'") == 1, "seed row written");
+            final List<Integer> acked = new ArrayList<>();
+            int nextBody = 0;
+            java.util.concurrent.CompletableFuture<HttpResponse<String>> waiting = null;
+            int waitingBody = -1;
+            try (Connection lock = db.connect()) {
+                lock.setAutoCommit(false);
+                try (Statement st = lock.createStatement()) {
+                    st.execute("LOCK TABLE telemetry_events IN ACCESS EXCLUSIVE MODE");
+                }
+                // Fill until a write waits for room (it does not answer: the table stays locked).
+                final long deadline = System.nanoTime() + WAIT.toNanos();
+                while (waiting == null) {
+                    assertTrue(System.nanoTime() < deadline, "no write waiting for room within " + WAIT + "; "
+                        + h.collector.stats());
+                    final int body = nextBody++;
+                    final var pending = h.http.sendAsync(HttpRequest.newBuilder(h.uri("/api/v2/write?precision=s"))
+                        .timeout(Duration.ofSeconds(120)).POST(HttpRequest.BodyPublishers.ofString(body(body)))
+                        .build(), HttpResponse.BodyHandlers.ofString());
+                    while (!pending.isDone() && metric(h, "spillway_collector_http_room_waiting") == 0) {
+                        assertTrue(System.nanoTime() < deadline, "write neither answered nor waiting");
+                        java.util.concurrent.locks.LockSupport.parkNanos(2_000_000);
+                    }
+                    if (pending.isDone()) {
+                        assertEquals(204, pending.join().statusCode(), "body " + body + ": " + pending.join().body());
+                        acked.add(body);
+                    } else {
+                        waiting = pending;
+                        waitingBody = body;
+                    }
+                }
+                assertTrue(acked.size() >= 2, "the ring should take several bodies before it is full: " + acked);
+                assertFalse(waiting.isDone(), "answered while the table is locked");
+                lock.rollback(); // release: the COPY proceeds, the ring drains, the waiting write finds room
+            }
+            final HttpResponse<String> taken = waiting.get(WAIT.toSeconds(), java.util.concurrent.TimeUnit.SECONDS);
+            assertEquals(204, taken.statusCode(), taken.body());
+            acked.add(waitingBody);
+            assertEquals(1, metric(h, "spillway_collector_http_room_waits_total{outcome=\"admitted\"}"));
+            assertEquals(0, metric(h, "spillway_collector_http_room_waits_total{outcome=\"refused\"}"));
+            assertEquals(0, metric(h, "spillway_collector_http_room_waiting"));
+
+            final long ackedLines = (long) acked.size() * LINES_PER_BODY;
+            Await.until(WAIT, () -> h.count("measurement = 'sat' AND value >= 0") >= ackedLines,
+                "acknowledged lines in the telemetry view");
+            assertEquals(ackedLines, countOfBodies(db, acked), "every acknowledged line, exactly once");
+            assertEquals(ackedLines, h.count("measurement = 'sat' AND value >= 0"));
+            final FinalAccount account = h.collector.shutdown();
+            assertTrue(account.stats().isBalanced(), account.toString());
+            assertEquals(ackedLines + 1, account.stats().written(), account.toString());
+        }
+    }
+
+    /** A sample's value from {@code /metrics} (the exact series name with its labels), 0 when absent. */
+    private static double metric(CollectorHarness h, String series) throws Exception {
+        final String text = h.http.send(HttpRequest.newBuilder(h.uri("/metrics")).build(),
+            HttpResponse.BodyHandlers.ofString()).body();
+        for (String line : text.split("\n")) {
+            if (line.startsWith(series + " ")) {
+                return Double.parseDouble(line.substring(series.length() + 1).trim().split(" ")[0]);
+            }
+        }
+        return 0;
     }
 
     /** Body {@code k}: values {@code k*100 .. k*100+99}, one second apart, on the one pre-created series. */

@@ -21,12 +21,27 @@ public final class CollectorMetrics {
     private final Counter accepted;
     private final Counter stringsSkipped;
     private final Map<RejectReason, Counter> rejected = new EnumMap<>(RejectReason.class);
+    private final Counter roomWaitAdmitted;
+    private final Counter roomWaitRefused;
+    private final java.util.concurrent.atomic.AtomicInteger roomWaiting = new java.util.concurrent.atomic.AtomicInteger();
 
     /** @param series the catalogue whose size and creations are published; the collector holds it strongly */
     public CollectorMetrics(MeterRegistry registry, SeriesRegistry series) {
         this.registry = registry;
         this.accepted = Counter.builder("spillway.collector.lines.accepted")
             .description("line-protocol lines accepted").register(registry);
+        this.roomWaitAdmitted = Counter.builder("spillway.collector.http.room.waits")
+            .description("write requests that arrived with the ring above its high-water mark and waited for room: "
+                + "admitted once there was room, or refused (503) when the wait ran out")
+            .tag("outcome", "admitted").register(registry);
+        this.roomWaitRefused = Counter.builder("spillway.collector.http.room.waits")
+            .description("write requests that arrived with the ring above its high-water mark and waited for room: "
+                + "admitted once there was room, or refused (503) when the wait ran out")
+            .tag("outcome", "refused").register(registry);
+        io.micrometer.core.instrument.Gauge.builder("spillway.collector.http.room.waiting", roomWaiting,
+                java.util.concurrent.atomic.AtomicInteger::get)
+            .description("write requests waiting for room in the ring now (see spillway.collector.http.room.waits)")
+            .register(registry);
         this.stringsSkipped = Counter.builder("spillway.collector.string.fields.skipped")
             .description("string fields dropped (events carry numbers only)").register(registry);
         for (RejectReason r : RejectReason.values()) {
@@ -40,6 +55,27 @@ public final class CollectorMetrics {
     }
 
     /** Counts accepted lines. */
+    /** A write request found the ring above its high-water mark and waits for room. */
+    public void roomWaitStarted() {
+        roomWaiting.incrementAndGet();
+    }
+
+    /** A write request that waited for room in the ring: {@code admitted}, or refused when the wait ran out. */
+    public void roomWaitEnded(boolean admitted) {
+        roomWaiting.decrementAndGet();
+        (admitted ? roomWaitAdmitted : roomWaitRefused).increment();
+    }
+
+    /** Write requests waiting for room now. */
+    public int roomWaiting() {
+        return roomWaiting.get();
+    }
+
+    /** Write requests that waited for room, by outcome (for tests and the account). */
+    public long roomWaits(boolean admitted) {
+        return (long) (admitted ? roomWaitAdmitted : roomWaitRefused).count();
+    }
+
     public void accepted(long n) {
         accepted.increment(n);
     }

@@ -111,6 +111,12 @@ public final class IngestOptions {
         description = "Ring occupancy above which HTTP writes get 503 + Retry-After (default: ${DEFAULT-VALUE}).")
     String highWaterMark;
 
+    @Option(names = "--room-wait", paramLabel = "DURATION", defaultValue = "100ms",
+        description = "How long an HTTP write that finds the ring above its high-water mark waits for room before "
+            + "its 503 (a full ring usually lasts until a worker finishes a batch; a 503 costs the client its "
+            + "Retry-After of 1 s); 0 answers at once (default: ${DEFAULT-VALUE}).")
+    String roomWait;
+
     @Option(names = "--max-series", paramLabel = "N", defaultValue = "100000",
         description = "Most series (measurement+tags+field); lines for new series beyond it are rejected "
             + "(default: ${DEFAULT-VALUE}).")
@@ -170,6 +176,7 @@ public final class IngestOptions {
         final int resendRows = v.intIn("--resend-window-rows", resendWindowRows, 1, 2_000_000_000);
         final int threads = v.intIn("--ingest-threads", ingestThreads, 1, 256);
         final double hwm = v.fraction("--high-water-mark", highWaterMark);
+        final Duration room = v.durationIn("--room-wait", roomWait, Duration.ZERO, Duration.ofSeconds(30));
         final int series = v.intIn("--max-series", maxSeries, 1, Integer.MAX_VALUE);
         final int line = v.sizeIn("--max-line-length", maxLineLength, 64, 1 << 30);
         final Duration tcpIdle = v.durationIn("--tcp-idle-timeout", tcpIdleTimeout, Duration.ZERO, Duration.ofDays(7));
@@ -177,7 +184,7 @@ public final class IngestOptions {
         final int udpBuffer = v.sizeIn("--udp-receive-buffer", udpReceiveBuffer, 4096, 1 << 30);
         return new IngestSettings(httpAddr, tcpAddr, udpAddr, token, hosts, proxies, body, inflated, maxConnections,
             maxBuffered, headerTimeout, readTimeout, idleTimeout, ackMode, ackWait, resend, resendRequests, resendRows,
-            threads, hwm, series, line, tcpIdle, tcpConnections, udpBuffer);
+            threads, hwm, room, series, line, tcpIdle, tcpConnections, udpBuffer);
     }
 
     private static final Pattern HOST_NAME = Pattern.compile("\\.?[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?"

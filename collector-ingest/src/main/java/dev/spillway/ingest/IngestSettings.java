@@ -30,6 +30,7 @@ import java.time.Duration;
  * @param resendWindowRows most rows (events) the HTTP writes remembered for resends may hold together
  * @param ingestThreads threads that decompress, parse and ingest HTTP bodies
  * @param highWaterMark ring occupancy fraction above which HTTP writes get 503
+ * @param roomWait how long an HTTP write that finds the ring above the high-water mark waits for room before its 503
  * @param maxSeries most series the collector will create
  * @param maxLineLength longest TCP line
  * @param tcpIdleTimeout idle TCP connections are closed after this; zero disables
@@ -57,6 +58,7 @@ public record IngestSettings(
     int resendWindowRows,
     int ingestThreads,
     double highWaterMark,
+    Duration roomWait,
     int maxSeries,
     int maxLineLength,
     Duration tcpIdleTimeout,
@@ -74,7 +76,7 @@ public record IngestSettings(
         return "http=" + http + " tcp=" + (tcp == null ? "off" : tcp) + " udp=" + (udp == null ? "off" : udp)
             + " auth=" + (token != null ? "token" : "off") + " allowedHosts=" + allowedHosts + " trustedProxies="
             + trustedProxies + " maxBody=" + Units.formatSize(maxBodySize)
-            + " maxSeries=" + maxSeries + " highWaterMark=" + highWaterMark + " ingestThreads=" + ingestThreads
+            + " maxSeries=" + maxSeries + " highWaterMark=" + highWaterMark + " roomWait=" + Units.formatDuration(roomWait) + " ingestThreads=" + ingestThreads
             + " ack=" + ack.name().toLowerCase(java.util.Locale.ROOT) + " ackTimeout="
             + Units.formatDuration(ackTimeout) + " resendWindow=" + (resendWindow.isZero() ? "off"
             : Units.formatDuration(resendWindow) + "/" + resendWindowRequests + " requests/" + resendWindowRows

@@ -44,6 +44,15 @@ public final class Saturation {
         return null;
     }
 
+    /**
+     * Whether the only reason to refuse is the ring above its high-water mark: a state that usually passes within
+     * milliseconds (a worker finishing a batch frees up to a batch of slots), unlike closing or a full spool.
+     */
+    public boolean onlyRingAboveMark() {
+        return pipeline.isRunning() && !pipeline.stats().spoolFull()
+            && pipeline.stats().ringOccupancy() >= threshold;
+    }
+
     /** Ring occupancy at which {@link #saturated()} turns true. */
     public long threshold() {
         return threshold;

@@ -69,7 +69,7 @@ public final class IngestListeners implements Service {
         try {
             final WebGuard guard = new WebGuard(s.http(), s.allowedHosts(), s.trustedProxies());
             final HttpApi api = new HttpApi(ingestor, l.httpIngest, saturation, readiness, registry, metrics, s.token(),
-                s.maxDecompressedSize(), router, guard, tokens, throttle);
+                s.maxDecompressedSize(), s.roomWait(), router, guard, tokens, throttle);
             final HttpLimits limits = new HttpLimits(s.maxBodySize(), s.httpMaxConnections(), s.httpMaxBuffered(),
                 MAX_PIPELINED, s.httpHeaderTimeout(), s.httpReadTimeout(), s.httpIdleTimeout());
             l.http = HttpServer.start(s.http(), io.boss, io.workers, api, limits, io.connections, registry);

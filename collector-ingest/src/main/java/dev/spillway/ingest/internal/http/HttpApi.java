@@ -21,6 +21,7 @@ import java.util.concurrent.ExecutorService;
  * @param metrics request counters
  * @param token the required token, or null
  * @param maxDecompressedSize cap on a gunzipped body
+ * @param roomWait how long a write that finds the ring above its high-water mark waits for room before its 503
  * @param router JSON APIs and pages ({@code /api/v1/...}), or null for none
  * @param guard the {@code Host}, {@code Origin} and {@code Sec-Fetch-Site} checks, and who the client is
  * @param tokens read-only tokens and ping keys, or null for none
@@ -28,6 +29,6 @@ import java.util.concurrent.ExecutorService;
  */
 public record HttpApi(LineIngestor ingestor, ExecutorService ingestExecutor, Saturation saturation,
                       ReadinessProbe readiness, PrometheusMeterRegistry registry, CollectorMetrics metrics,
-                      String token, int maxDecompressedSize, ApiRouter router, WebGuard guard,
+                      String token, int maxDecompressedSize, java.time.Duration roomWait, ApiRouter router, WebGuard guard,
                       dev.spillway.ingest.auth.ApiTokens tokens, dev.spillway.runtime.api.AuthThrottle throttle) {
 }
