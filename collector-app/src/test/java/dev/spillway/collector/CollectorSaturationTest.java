@@ -14,7 +14,6 @@ import java.sql.Array;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
-import java.sql.Statement;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -44,19 +43,13 @@ class CollectorSaturationTest {
         try (TestDatabase db = TestDatabase.create("collector_saturation");
              CollectorHarness h = CollectorHarness.start(db, "--ring-size", Integer.toString(RING), "--batch-size",
                  "64", "--workers", "1", "--high-water-mark", "0.5")) {
-            // The series must exist before the lock: creating one reads max(seq) from the locked table.
-            assertEquals(204, post(h, "sat v=-1 " + BASE_SECONDS).statusCode());
-            Await.until(WAIT, () -> h.count("measurement = 'sat'") == 1, "seed row written");
+            seed(h);
 
             final List<Integer> acked = new ArrayList<>();
             int nextBody = 0;
             HttpResponse<String> saturated = null;
             int beforeSaturation;
-            try (Connection lock = db.connect()) {
-                lock.setAutoCommit(false);
-                try (Statement st = lock.createStatement()) {
-                    st.execute("LOCK TABLE telemetry_events IN ACCESS EXCLUSIVE MODE");
-                }
+            try (Connection lock = db.lockTable("telemetry_events")) {
                 // Fill until the collector pushes back. Only 204 and 503 are acceptable answers on the way.
                 final long deadline = System.nanoTime() + WAIT.toNanos();
                 while (saturated == null) {
@@ -139,12 +132,7 @@ class CollectorSaturationTest {
                 acked.add(body);
             }
 
-            final long ackedLines = (long) acked.size() * LINES_PER_BODY;
-            Await.until(WAIT, () -> h.count("measurement = 'sat' AND value >= 0") >= ackedLines,
-                "acknowledged lines in the telemetry view");
-            assertEquals(ackedLines, countOfBodies(db, acked), "every acknowledged line, exactly once");
-            // 503 bodies were turned away before being read: nothing of theirs was stored.
-            assertEquals(ackedLines, h.count("measurement = 'sat' AND value >= 0"));
+            final long ackedLines = assertStoredOnce(h, db, acked); // and nothing of a 503 body (turned away unread)
 
             final FinalAccount account = h.collector.shutdown();
             final PipelineStats stats = account.stats();
@@ -169,17 +157,12 @@ class CollectorSaturationTest {
         try (TestDatabase db = TestDatabase.create("collector_room_wait");
              CollectorHarness h = CollectorHarness.start(db, "--ring-size", Integer.toString(RING), "--batch-size",
                  "64", "--workers", "1", "--high-water-mark", "0.5", "--room-wait", "30s")) {
-            assertEquals(204, post(h, "sat v=-1 " + BASE_SECONDS).statusCode());
-            Await.until(WAIT, () -> h.count("measurement = 'sat'") == 1, "seed row written");
+            seed(h);
             final List<Integer> acked = new ArrayList<>();
             int nextBody = 0;
             java.util.concurrent.CompletableFuture<HttpResponse<String>> waiting = null;
             int waitingBody = -1;
-            try (Connection lock = db.connect()) {
-                lock.setAutoCommit(false);
-                try (Statement st = lock.createStatement()) {
-                    st.execute("LOCK TABLE telemetry_events IN ACCESS EXCLUSIVE MODE");
-                }
+            try (Connection lock = db.lockTable("telemetry_events")) {
                 // Fill until a write waits for room (it does not answer: the table stays locked).
                 final long deadline = System.nanoTime() + WAIT.toNanos();
                 while (waiting == null) {
@@ -212,15 +195,27 @@ class CollectorSaturationTest {
             assertEquals(0, metric(h, "spillway_collector_http_room_waits_total{outcome=\"refused\"}"));
             assertEquals(0, metric(h, "spillway_collector_http_room_waiting"));
 
-            final long ackedLines = (long) acked.size() * LINES_PER_BODY;
-            Await.until(WAIT, () -> h.count("measurement = 'sat' AND value >= 0") >= ackedLines,
-                "acknowledged lines in the telemetry view");
-            assertEquals(ackedLines, countOfBodies(db, acked), "every acknowledged line, exactly once");
-            assertEquals(ackedLines, h.count("measurement = 'sat' AND value >= 0"));
+            final long ackedLines = assertStoredOnce(h, db, acked);
             final FinalAccount account = h.collector.shutdown();
             assertTrue(account.stats().isBalanced(), account.toString());
             assertEquals(ackedLines + 1, account.stats().written(), account.toString());
         }
+    }
+
+    /** Every line of the acknowledged bodies is stored once, and nothing else: returns their number. */
+    private static long assertStoredOnce(CollectorHarness h, TestDatabase db, List<Integer> acked) throws Exception {
+        final long ackedLines = (long) acked.size() * LINES_PER_BODY;
+        Await.until(WAIT, () -> h.count("measurement = 'sat' AND value >= 0") >= ackedLines,
+            "acknowledged lines in the telemetry view");
+        assertEquals(ackedLines, countOfBodies(db, acked), "every acknowledged line, exactly once");
+        assertEquals(ackedLines, h.count("measurement = 'sat' AND value >= 0"));
+        return ackedLines;
+    }
+
+    /** The series must exist before the lock: creating one reads max(seq) from the locked table. */
+    private static void seed(CollectorHarness h) throws Exception {
+        assertEquals(204, post(h, "sat v=-1 " + BASE_SECONDS).statusCode());
+        Await.until(WAIT, () -> h.count("measurement = 'sat'") == 1, "seed row written");
     }
 
     /** A sample's value from {@code /metrics} (the exact series name with its labels), 0 when absent. */

@@ -70,15 +70,6 @@ class ResendExactlyOnceTest {
         }, "the resend is answered 204");
     }
 
-    private static Connection lockEvents(TestDatabase db) throws Exception {
-        final Connection lock = db.connect();
-        lock.setAutoCommit(false);
-        try (Statement st = lock.createStatement()) {
-            st.execute("LOCK TABLE telemetry_events IN ACCESS EXCLUSIVE MODE");
-        }
-        return lock;
-    }
-
     /** Rows of the measurement; fails unless every value and every (source_id, seq) is there once. */
     private static long storedOnce(TestDatabase db, String measurement) {
         final long rows = db.queryLong("SELECT count(*) FROM telemetry WHERE measurement = '" + measurement + "'");
@@ -108,7 +99,7 @@ class ResendExactlyOnceTest {
             prime(h, "part");
             final String body = body("part", 0, 3_000, true);
             final CompletableFuture<HttpResponse<String>> first;
-            try (Connection lock = lockEvents(db)) {
+            try (Connection lock = db.lockTable("telemetry_events")) {
                 first = h.http.sendAsync(request(h, body), HttpResponse.BodyHandlers.ofString());
                 Await.until(WAIT, () -> h.collector.stats().rejectedFull() > 0, "the ring refuses part of the body");
                 if (ack.equals("accept")) {
@@ -138,7 +129,7 @@ class ResendExactlyOnceTest {
              CollectorHarness h = CollectorHarness.start(db, "--ack", "commit")) {
             prime(h, "late");
             final String body = body("late", 0, 500, true);
-            try (Connection lock = lockEvents(db)) {
+            try (Connection lock = db.lockTable("telemetry_events")) {
                 final HttpRequest impatient = HttpRequest.newBuilder(h.uri("/api/v2/write"))
                     .timeout(Duration.ofMillis(300)).POST(HttpRequest.BodyPublishers.ofString(body)).build();
                 final ExecutionException e = assertThrows(ExecutionException.class,
@@ -218,7 +209,7 @@ class ResendExactlyOnceTest {
             try (CollectorHarness h = CollectorHarness.start(db, "--spool-dir", spool.toString(), "--batch-size",
                 "256", "--workers", "1", "--close-timeout", "500ms")) {
                 prime(h, "lost");
-                try (Connection lock = lockEvents(db)) {
+                try (Connection lock = db.lockTable("telemetry_events")) {
                     assertEquals(204, h.post("/api/v2/write", body).statusCode());
                     h.collector.shutdown();
                     lock.rollback();

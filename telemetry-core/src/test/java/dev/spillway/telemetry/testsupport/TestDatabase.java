@@ -136,6 +136,22 @@ public final class TestDatabase implements AutoCloseable {
         return DriverManager.getConnection(jdbcUrl, server.user, server.password);
     }
 
+    /**
+     * Locks a table in a transaction of its own connection (roll back or close it to release): writers to the table
+     * wait on the lock, as they would on a stuck database.
+     */
+    public Connection lockTable(String table) throws SQLException {
+        final Connection lock = connect();
+        try (Statement st = lock.createStatement()) {
+            lock.setAutoCommit(false);
+            st.execute("LOCK TABLE " + table + " IN ACCESS EXCLUSIVE MODE");
+        } catch (SQLException | RuntimeException e) {
+            lock.close();
+            throw e;
+        }
+        return lock;
+    }
+
     /** Runs one statement on this database in its own connection. */
     public void execute(String sql) {
         try (Connection c = connect(); Statement st = c.createStatement()) {
