@@ -250,7 +250,8 @@ public final class HttpProbe {
         for (var h : HttpRules.headers(spec, sameOrigin, bodyDropped, keepAlive)) {
             b.header(h.getKey(), h.getValue());
         }
-        final RequestBody rb = body == null ? (HttpRules.requiresBody(method) ? RequestBody.create(new byte[0], null) : null)
+        final RequestBody rb = body == null
+            ? (HttpRules.requiresBody(method) ? RequestBody.create(new byte[0], null) : null)
             : RequestBody.create(body.getBytes(StandardCharsets.UTF_8), contentType(spec));
         return b.method(method, rb).build();
     }

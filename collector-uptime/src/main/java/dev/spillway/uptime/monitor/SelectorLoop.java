@@ -20,7 +20,8 @@ import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.atomic.LongAdder;
 
 /**
- * One selector thread for a non-blocking probe ({@link TcpProbe}, {@link DnsProbe}, {@link TlsProbe}): started with
+ * One selector thread for a non-blocking probe ({@link TcpProbe}, {@link DnsProbe}, {@link TlsProbe},
+ * {@link HttpAsyncProbe}): started with
  * the first check handed to it, it registers each check's channel, runs the check's steps as its channels become
  * ready, and ends every check at its deadline from its own timer. A step that throws ends that check, never the
  * loop; a loop that fails ends its checks down and the next check starts a new one. {@link #close} ends every open
