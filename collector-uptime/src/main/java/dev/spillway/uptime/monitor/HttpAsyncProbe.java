@@ -367,9 +367,10 @@ final class HttpAsyncProbe implements AutoCloseable {
                 consume(bytes.flip());
                 return;
             }
-            final int got = tls.fill();
-            while (!future.isDone()) {
-                final int n = tls.read(bytes.clear());
+            final EngineIo hop = tls; // a redirect ends this connection's reading (and resets tls)
+            final int got = hop.fill();
+            while (!future.isDone() && tls == hop) {
+                final int n = hop.read(bytes.clear());
                 if (n < 0) {
                     ended();
                     return;
@@ -379,7 +380,7 @@ final class HttpAsyncProbe implements AutoCloseable {
                 }
                 consume(bytes.flip());
             }
-            if (got < 0 && !future.isDone()) {
+            if (got < 0 && !future.isDone() && tls == hop) {
                 ended();
             }
         }

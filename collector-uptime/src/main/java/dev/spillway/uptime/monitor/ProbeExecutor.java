@@ -404,14 +404,19 @@ final class ProbeExecutor implements AutoCloseable {
 
     /** The safety net: ends a check its probe did not end by its deadline (a probe defect), counted, logged once. */
     private void overdue(CompletableFuture<?> future, Duration timeout) {
-        if (future.completeExceptionally(new TimeoutException("timeout: no result " + SAFETY_GRACE.toSeconds()
+        if (future.isDone()) {
+            return;
+        }
+        // Counted before completing: completing runs the check's callbacks (its outcome, its slot's release), and
+        // whoever sees those must see it counted.
+        overdue.increment();
+        if (!future.completeExceptionally(new TimeoutException("timeout: no result " + SAFETY_GRACE.toSeconds()
             + " s after the timeout of " + MonitorValidator.format(timeout) + " (ended by the probe executor)"))) {
-            overdue.increment();
-            if (overdue.sum() == 1) {
-                LOG.warn("a non-blocking check was still open {} s after its timeout ({}): ended by the executor "
-                    + "(counted in spillway.monitor.checks.async.overdue, logged once)", SAFETY_GRACE.toSeconds(),
-                    MonitorValidator.format(timeout));
-            }
+            overdue.decrement(); // its probe ended it meanwhile
+        } else if (overdue.sum() == 1) {
+            LOG.warn("a non-blocking check was still open {} s after its timeout ({}): ended by the executor "
+                + "(counted in spillway.monitor.checks.async.overdue, logged once)", SAFETY_GRACE.toSeconds(),
+                MonitorValidator.format(timeout));
         }
     }
 
