@@ -1,5 +1,6 @@
 package dev.spillway.uptime.monitor;
 
+import okhttp3.CertificatePinner;
 import okhttp3.HttpUrl;
 import okhttp3.internal.tls.OkHostnameVerifier;
 
@@ -12,6 +13,7 @@ import javax.net.ssl.SSLParameters;
 import javax.net.ssl.SSLPeerUnverifiedException;
 import javax.net.ssl.TrustManager;
 import javax.net.ssl.TrustManagerFactory;
+import javax.net.ssl.X509TrustManager;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.SelectionKey;
@@ -76,19 +78,27 @@ final class HttpAsyncProbe implements AutoCloseable {
      * @param received counts bytes read (TLS records included)
      * @param denied counts checks the address policy refused
      * @param capped counts checks whose bodies were cut at {@link HttpProbe#MAX_BODY}
+     * @param trust what verification trusts (null: the JDK's trust store, as {@link HttpProbe}; a test's otherwise)
      */
     HttpAsyncProbe(AddressPolicy policy, ProbeResolver resolver, LongAdder received, LongAdder denied,
-                   LongAdder capped) {
+                   LongAdder capped, X509TrustManager trust) {
         this.policy = policy;
         this.resolver = resolver;
         this.received = received;
         this.denied = denied;
         this.capped = capped;
         try {
-            final TrustManagerFactory f = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
-            f.init((KeyStore) null);
+            final TrustManager[] trusted;
+            if (trust != null) {
+                trusted = new TrustManager[] {trust};
+            } else {
+                final TrustManagerFactory f = TrustManagerFactory.getInstance(
+                    TrustManagerFactory.getDefaultAlgorithm());
+                f.init((KeyStore) null);
+                trusted = f.getTrustManagers();
+            }
             this.verifying = SSLContext.getInstance("TLS");
-            verifying.init(null, f.getTrustManagers(), null);
+            verifying.init(null, trusted, null);
             this.trusting = SSLContext.getInstance("TLS");
             trusting.init(null, new TrustManager[] {new HttpProbe.TrustAll()}, null);
         } catch (GeneralSecurityException e) {
@@ -329,8 +339,10 @@ final class HttpAsyncProbe implements AutoCloseable {
             final Certificate[] chain = tls.engine.getSession().getPeerCertificates();
             leaf = chain.length > 0 && chain[0] instanceof X509Certificate x ? x : null;
             if (spec.tlsVerify() && (leaf == null || !OkHostnameVerifier.INSTANCE.verify(url.host(), leaf))) {
+                // OkHttp's words for the same failure.
                 throw new SSLPeerUnverifiedException("Hostname " + url.host() + " not verified:"
-                    + (leaf == null ? " no certificate" : "\n    DN: " + leaf.getSubjectX500Principal().getName()
+                    + (leaf == null ? " no certificate" : "\n    certificate: " + CertificatePinner.pin(leaf)
+                    + "\n    DN: " + leaf.getSubjectX500Principal().getName()
                     + "\n    subjectAltNames: " + OkHostnameVerifier.INSTANCE.allSubjectAltNames(leaf)));
             }
             send(k);

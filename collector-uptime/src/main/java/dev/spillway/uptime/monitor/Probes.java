@@ -45,7 +45,10 @@ public final class Probes implements AutoCloseable {
         this(new HttpProbe(keepAlive, maxConnections, policy), policy, null);
     }
 
-    /** With a trust manager of the test's for TLS checks' chain validation (null: the JDK's default trust). */
+    /**
+     * With a trust manager of the test's for TLS checks' chain validation and the non-blocking HTTP probe's
+     * verification (null: the JDK's default trust).
+     */
     Probes(HttpProbe http, AddressPolicy policy, javax.net.ssl.X509TrustManager trust) {
         this(http, policy, trust, okhttp3.Dns.SYSTEM);
     }
@@ -57,7 +60,8 @@ public final class Probes implements AutoCloseable {
     Probes(HttpProbe http, AddressPolicy policy, javax.net.ssl.X509TrustManager trust, okhttp3.Dns names) {
         this.http = http;
         this.resolver = new ProbeResolver(names);
-        this.httpAsync = http.keepAlive() ? null : new HttpAsyncProbe(policy, resolver, received, denied, capped);
+        this.httpAsync = http.keepAlive() ? null
+            : new HttpAsyncProbe(policy, resolver, received, denied, capped, trust);
         this.tcp = new TcpProbe(policy, resolver, received, denied);
         this.dns = new DnsProbe(policy, resolver, denied);
         this.tls = new TlsProbe(policy, resolver, received, denied, trust);

@@ -282,6 +282,32 @@ class HttpAsyncProbeTest {
     }
 
     @Test
+    void withATrustedCertificateTheHostNameDecides(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+        throws Exception {
+        // The certificate names localhost and 127.0.0.1; the test trusts it as a CA would be trusted.
+        final TargetServer tls = open(TargetServer.https(dir, 30).on("/ok", TargetServer.Behaviour.ok("named")));
+        final ProbeSecurityTest.TestDns names = new ProbeSecurityTest.TestDns();
+        names.map("localhost", "127.0.0.1");
+        names.map("other.test", "127.0.0.1");
+        final Probes probes = open(new Probes(new HttpProbe(false, 1), AddressPolicy.defaults(),
+            CheckTypesTest.trusting(dir.resolve("target-30d.p12")), names));
+        for (String host : List.of("127.0.0.1", "localhost")) {
+            final CheckResult r = probes.check(spec("https://" + host + ":" + tls.port() + "/ok", "10s",
+                "\"keyword\":\"named\""));
+            assertTrue(r.up(), host + ": " + r.error());
+            assertTrue(r.certExpiryDays() > 28 && r.certExpiryDays() <= 30, r.toString());
+        }
+        final CheckResult other = probes.check(spec("https://other.test:" + tls.port() + "/ok", "10s", null));
+        assertFalse(other.up());
+        assertTrue(other.error().startsWith("tls: Hostname other.test not verified:\n    certificate: sha256/"),
+            other.error());
+        assertTrue(other.error().contains("subjectAltNames: [127.0.0.1, localhost]"), other.error());
+        final CheckResult unverified = probes.check(spec("https://other.test:" + tls.port() + "/ok", "10s",
+            "\"tls_verify\":false"));
+        assertTrue(unverified.up(), unverified.error());
+    }
+
+    @Test
     void aBrokenServerIsReportedInTheBlockingProbesWords() throws Exception {
         final RawTarget t = open(new RawTarget("127.0.0.1"));
         t.on("/nothing", (r, out) -> { });

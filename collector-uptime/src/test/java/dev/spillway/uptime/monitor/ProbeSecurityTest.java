@@ -93,7 +93,7 @@ class ProbeSecurityTest {
     Http probe(AddressPolicy policy) {
         final ProbeResolver names = open(new ProbeResolver(dns));
         final HttpAsyncProbe p = open(new HttpAsyncProbe(policy, names, new LongAdder(), new LongAdder(),
-            new LongAdder()));
+            new LongAdder(), null));
         return new Http() {
             @Override
             public CheckResult check(MonitorSpec spec) {
