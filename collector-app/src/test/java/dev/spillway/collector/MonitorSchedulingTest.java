@@ -24,7 +24,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The scheduler and the probe executor against a real target: fixed rate without drift, skipped ticks counted,
- * the concurrency bound, the start-up spread. Intervals are the minimum (1 s) so each test takes seconds; the
+ * the concurrency bound, the start-up spread. The tests of the thread-bound lanes run HTTP checks with keep-alive
+ * ({@code --probe-keep-alive true}), which keeps them blocking; without it they are non-blocking and hold
+ * connections, not threads ({@link #hangingHttpTargetsWithoutKeepAliveHoldConnectionsNotThreads}). Intervals are the minimum (1 s) so each test takes seconds; the
  * bounds asserted are far from what a wrong implementation produces (drift of 600 ms per tick, all first checks
  * at once), not performance figures.
  */
@@ -72,7 +74,8 @@ class MonitorSchedulingTest {
 
     @Test
     void ticksWhoseCheckIsStillRunningAreSkippedAndCounted() throws Exception {
-        try (CollectorHarness h = CollectorHarness.start(db, "--token", "t0k3n", "--probe-concurrency", "1")) {
+        try (CollectorHarness h = CollectorHarness.start(db, "--token", "t0k3n", "--probe-concurrency", "1",
+            "--probe-keep-alive", "true")) {
             // Three monitors need 3 checks/s of 0.6 s each; one slot does 1.67/s: ticks must be skipped. The 300 ms
             // between the answer and the timeout keeps checks from timing out on a loaded machine: a check cut at
             // its timeout frees the slot while the target still holds the request, which it would count as two.
@@ -99,7 +102,8 @@ class MonitorSchedulingTest {
 
     @Test
     void concurrencyNeverExceedsTheProbeLimit() throws Exception {
-        try (CollectorHarness h = CollectorHarness.start(db, "--token", "t0k3n", "--probe-concurrency", "3")) {
+        try (CollectorHarness h = CollectorHarness.start(db, "--token", "t0k3n", "--probe-concurrency", "3",
+            "--probe-keep-alive", "true")) {
             for (int i = 0; i < 10; i++) {
                 create(h, "many" + i, "/slow400", "");
             }
@@ -151,7 +155,8 @@ class MonitorSchedulingTest {
         // time per second, more than all five slots; in one first-in-first-out queue the healthy monitors' checks
         // wait behind them and skip ticks.
         try (Silent silent = new Silent();
-             CollectorHarness h = CollectorHarness.start(db, "--token", "t0k3n", "--probe-concurrency", "5")) {
+             CollectorHarness h = CollectorHarness.start(db, "--token", "t0k3n", "--probe-concurrency", "5",
+                 "--probe-keep-alive", "true")) {
             target.on("/healthy", TargetServer.Behaviour.ok("ok"));
             final int healthy = 3;
             for (int i = 0; i < 8; i++) {
@@ -192,6 +197,33 @@ class MonitorSchedulingTest {
             assertTrue(checks.get("max_in_flight").asInt() <= 5, checks.toString());
             assertTrue(send(h, "GET", "/metrics", null).body().contains("spillway_monitor_checks_slow_in_flight"),
                 "the slow lane is a meter");
+        }
+    }
+
+    @Test
+    void hangingHttpTargetsWithoutKeepAliveHoldConnectionsNotThreads() throws Exception {
+        // As above, but HTTP checks are non-blocking (the default): the eight hanging checks are all in flight at
+        // once, beyond the five threads, and the healthy monitors keep their schedule.
+        try (Silent silent = new Silent();
+             CollectorHarness h = CollectorHarness.start(db, "--token", "t0k3n", "--probe-concurrency", "5")) {
+            for (int i = 0; i < 8; i++) {
+                final var r = send(h, "PUT", "/api/v1/monitors/hang" + i, "{\"url\":\"http://127.0.0.1:"
+                    + silent.port() + "/\",\"interval\":\"1s\",\"timeout\":\"900ms\"}");
+                assertEquals(201, r.statusCode(), r.body());
+            }
+            target.on("/healthy/0", TargetServer.Behaviour.ok("ok"));
+            create(h, "ok0", "/healthy/0", ",\"timeout\":\"900ms\"");
+            Await.until(WAIT, () -> silent.accepted() >= 16, "every hanging monitor checked twice");
+            final int before = target.hits("/healthy/0").size();
+            Await.until(WAIT, () -> target.hits("/healthy/0").size() >= before + 4, "healthy checks go on");
+            final JsonNode checks = json(send(h, "GET", "/api/v1/status", null)).get("checks");
+            assertTrue(checks.get("max_in_flight").asInt() >= 8, "all hanging checks in flight at once, beyond the "
+                + "5 threads: " + checks);
+            final List<Long> hits = target.hits("/healthy/0").subList(before, target.hits("/healthy/0").size());
+            for (int k = 1; k < hits.size(); k++) {
+                final long gapMs = TimeUnit.NANOSECONDS.toMillis(hits.get(k) - hits.get(k - 1));
+                assertTrue(gapMs < 1500, gapMs + " ms between checks at a 1 s interval");
+            }
         }
     }
 

@@ -28,8 +28,12 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.LongAdder;
 
 /**
- * Runs one HTTP check with OkHttp and measures its phases. A fresh connection per check by default (so connect
- * and TLS are measured every time, as blackbox_exporter and Uptime Kuma do), keep-alive as an option. Redirects
+ * Runs one HTTP check with OkHttp and measures its phases, holding the calling thread until it ends. {@link Probes}
+ * uses it for HTTP checks only with keep-alive ({@code --probe-keepalive}: OkHttp's pool reuses connections, so
+ * connect and TLS are measured only on new ones); without keep-alive (the default) HTTP checks run non-blocking on
+ * {@link HttpAsyncProbe}, which keeps every promise below through the rules both share ({@link HttpRules}).
+ * Without keep-alive this probe too opens a fresh connection per check (so connect and TLS are measured every
+ * time, as blackbox_exporter and Uptime Kuma do). Redirects
  * are followed here (not by OkHttp) so the limit is {@link MonitorSpec#MAX_REDIRECTS} and the whole chain shares
  * the monitor's timeout.
  *
@@ -56,8 +60,6 @@ public final class HttpProbe {
 
     /** Most response body bytes read per check (the keyword must appear within them). */
     public static final int MAX_BODY = 1 << 20;
-
-    private static final double MS_PER_DAY = 86_400_000.0;
 
     private final OkHttpClient verifying;
     private final OkHttpClient trusting;
@@ -158,44 +160,28 @@ public final class HttpProbe {
                 call.timeout().timeout(remaining, TimeUnit.NANOSECONDS);
                 try (Response resp = call.execute()) {
                     status = resp.code();
-                    certDays = certificateDays(timer.leaf());
+                    certDays = HttpRules.certificateDays(timer.leaf());
                     if (spec.followRedirects() && resp.isRedirect()) {
-                        if (hop >= MonitorSpec.MAX_REDIRECTS) {
-                            error = "redirects: more than " + MonitorSpec.MAX_REDIRECTS;
-                            break;
-                        }
-                        final String location = resp.header("Location");
-                        final HttpUrl next = location == null ? null : resp.request().url().resolve(location);
-                        if (next == null) {
-                            error = "redirects: " + status + " without a usable Location";
-                            break;
-                        }
                         if (resp.body().contentLength() != 0) {
                             // A redirect's body is not needed: close the connection rather than drain it.
                             call.cancel();
                         }
-                        if ((status == 303 && !method.equals("HEAD"))
-                            || ((status == 301 || status == 302) && method.equals("POST"))) {
-                            // As browsers (Fetch) do: the next request is a GET without the body and its headers.
-                            method = "GET";
-                            body = null;
-                            bodyDropped = true;
-                        }
-                        sameOrigin &= sameOrigin(first, next);
-                        if (body != null && !sameOrigin) {
-                            // 307/308 (and 301/302 after PUT, PATCH, DELETE) keep the method and its body; the
-                            // body may be a secret meant for the monitor's own origin: not sent anywhere else.
-                            error = "redirects: " + status + " to another origin (" + origin(next) + ") would re-send"
-                                + " the " + method + " body there; not followed (a body is sent to the monitor's own"
-                                + " origin only)";
+                        final HttpRules.Hop next = HttpRules.redirect(hop, status, resp.header("Location"),
+                            resp.request().url(), first, method, body, bodyDropped, sameOrigin);
+                        if (next.error() != null) {
+                            error = next.error();
                             break;
                         }
-                        url = next;
+                        url = next.url();
+                        method = next.method();
+                        body = next.body();
+                        bodyDropped = next.bodyDropped();
+                        sameOrigin = next.sameOrigin();
                         continue;
                     }
                     final Body text = readCapped(call, resp.body(), MAX_BODY);
                     cut = text.capped;
-                    error = judge(spec, status, text, resp::header);
+                    error = HttpRules.judge(spec, status, text.text, text.read, text.capped, resp::header);
                     break;
                 }
             }
@@ -234,22 +220,14 @@ public final class HttpProbe {
         return received.sum();
     }
 
+    /** Whether connections are reused between checks ({@code --probe-keepalive}). */
+    boolean keepAlive() {
+        return keepAlive;
+    }
+
     /** The policy the probe enforces. */
     public AddressPolicy policy() {
         return policy;
-    }
-
-    /** Headers that describe a request body: not sent once a redirect dropped the body (as Fetch does). */
-    private static final java.util.Set<String> BODY_HEADERS = java.util.Set.of("content-type", "content-encoding",
-        "content-language", "content-location", "content-length", "transfer-encoding");
-
-    /** {@code scheme://host:port} of a URL, for a failure reason (nothing of its path or query). */
-    private static String origin(HttpUrl u) {
-        return u.scheme() + "://" + (u.host().contains(":") ? "[" + u.host() + "]" : u.host()) + ":" + u.port();
-    }
-
-    private static boolean sameOrigin(HttpUrl a, HttpUrl b) {
-        return a.scheme().equals(b.scheme()) && a.host().equals(b.host()) && a.port() == b.port();
     }
 
     private static AddressDeniedException deniedCause(Throwable e) {
@@ -269,26 +247,13 @@ public final class HttpProbe {
     private Request request(MonitorSpec spec, HttpUrl url, String method, String body, PhaseTimer timer,
                             boolean sameOrigin, boolean bodyDropped) {
         final Request.Builder b = new Request.Builder().url(url).tag(PhaseTimer.class, timer);
-        if (sameOrigin) {
-            spec.headers().forEach((name, value) -> {
-                if (!bodyDropped || !BODY_HEADERS.contains(name.toLowerCase(java.util.Locale.ROOT))) {
-                    b.header(name, value);
-                }
-            });
+        for (var h : HttpRules.headers(spec, sameOrigin, bodyDropped, keepAlive)) {
+            b.header(h.getKey(), h.getValue());
         }
-        if (!keepAlive) {
-            b.header("Connection", "close");
-        }
-        if (!sameOrigin || spec.headers().keySet().stream().noneMatch("User-Agent"::equalsIgnoreCase)) {
-            b.header("User-Agent", "spillway-monitor");
-        }
-        final RequestBody rb = body == null ? (requiresBody(method) ? RequestBody.create(new byte[0], null) : null)
+        final RequestBody rb = body == null
+            ? (HttpRules.requiresBody(method) ? RequestBody.create(new byte[0], null) : null)
             : RequestBody.create(body.getBytes(StandardCharsets.UTF_8), contentType(spec));
         return b.method(method, rb).build();
-    }
-
-    private static boolean requiresBody(String method) {
-        return method.equals("POST") || method.equals("PUT") || method.equals("PATCH");
     }
 
     private static MediaType contentType(MonitorSpec spec) {
@@ -327,34 +292,8 @@ public final class HttpProbe {
         return new Body(buf.readUtf8(), read, cut);
     }
 
-    private static String judge(MonitorSpec spec, int status, Body body,
-                                java.util.function.Function<String, String> headers) {
-        if (!spec.expectedStatus().matches(status)) {
-            return "status: " + status + " not in " + spec.expectedStatus();
-        }
-        if (spec.keyword() != null) {
-            final boolean found = body.text.contains(spec.keyword());
-            if (found == spec.keywordInvert()) {
-                return spec.keywordInvert() ? "keyword: '" + spec.keyword() + "' found (must be absent)"
-                    : "keyword: '" + spec.keyword() + "' not found" + (body.capped ? " in the first " + body.read
-                    + " bytes (reading stops at " + MAX_BODY + " body bytes per check)" : "");
-            }
-        }
-        if (!spec.check().assertions().isEmpty()) {
-            final String failed = AssertionCheck.failure(spec.check().assertions(), status, headers, body.text);
-            if (failed != null) {
-                return failed + (body.capped ? " (the body was cut at " + MAX_BODY + " bytes)" : "");
-            }
-        }
-        return null;
-    }
-
-    private static double certificateDays(X509Certificate leaf) {
-        return leaf == null ? Double.NaN : (leaf.getNotAfter().getTime() - System.currentTimeMillis()) / MS_PER_DAY;
-    }
-
     /** Accepts every certificate: for monitors with {@code tls_verify: false} only. */
-    private static final class TrustAll implements X509TrustManager {
+    static final class TrustAll implements X509TrustManager {
         @Override
         public void checkClientTrusted(X509Certificate[] chain, String authType) {
             // not a server

@@ -169,7 +169,6 @@ public final class MonitorService implements AutoCloseable, Service {
         this.policy = settings.policy();
         this.probes = new Probes(settings.keepAlive(), settings.concurrency(), policy);
         this.perMonitor = new MonitorMetrics(meters);
-        final HttpProbe probe = probes.http();
         this.executor = new ProbeExecutor(settings.concurrency(), meters);
         this.successes = Counter.builder("spillway.monitor.checks").tag("result", "success")
             .description("checks run, by result").register(meters);
@@ -186,7 +185,7 @@ public final class MonitorService implements AutoCloseable, Service {
             .description(denials).register(meters);
         FunctionCounter.builder("spillway.monitor.address.denied", probes, Probes::deniedChecks).tag("at", "check")
             .description(denials).register(meters);
-        FunctionCounter.builder("spillway.monitor.body.capped", probe, HttpProbe::cappedChecks)
+        FunctionCounter.builder("spillway.monitor.body.capped", probes, Probes::cappedChecks)
             .description("checks whose response bodies were cut at " + HttpProbe.MAX_BODY + " bytes").register(meters);
         FunctionCounter.builder("spillway.monitor.probe.received", probes, Probes::receivedBytes).baseUnit("bytes")
             .description("bytes read from probe connections (headers, bodies, TLS)").register(meters);
@@ -818,9 +817,10 @@ public final class MonitorService implements AutoCloseable, Service {
         }
         try {
             final MonitorSpec queued = entry.spec;
-            if (Probes.nonBlocking(queued)) {
+            if (probes.nonBlocking(queued)) {
                 // Holds a connection, not a thread, while it waits: the slot is released when the future completes.
-                executor.submitAsync(deadlineNanos, entry.slow, queued.timeout(), () -> probes.start(queued),
+                executor.submitAsync(deadlineNanos, entry.slow, queued.timeout(),
+                    () -> probes.start(withLocationHeader(queued)),
                     (r, e) -> finished(entry, queued, e == null ? r : failed(queued, e)));
             } else {
                 executor.submit(deadlineNanos, entry.slow, () -> {

@@ -44,18 +44,20 @@ import java.util.concurrent.locks.ReentrantLock;
  * its previous check is still queued or running). Nothing is dropped: the queues are bounded by the number of
  * monitors, because the scheduler hands over a monitor's next check only after its previous one finished.
  *
- * <p>Two kinds of checks: <b>blocking</b> ones ({@link #submit}: HTTP, ICMP) hold a thread, and so a slot, for
- * their whole duration; <b>non-blocking</b> ones ({@link #submitAsync}: TCP, DNS, TLS) use a thread only to start
- * (hand the name to the probes' resolver pool, or open the socket of an IP literal) and then hold an <em>asynchronous slot</em> until their result future
- * completes, however long that takes, while the thread takes the next check. Asynchronous slots are connections
+ * <p>Two kinds of checks ({@link Probes#nonBlocking} decides): <b>blocking</b> ones ({@link #submit}: ICMP, and HTTP
+ * with keep-alive, which runs on OkHttp's pooled connections) hold a thread, and so a slot, for their whole duration;
+ * <b>non-blocking</b> ones ({@link #submitAsync}: HTTP without keep-alive, the default, TCP, DNS, TLS) use a thread
+ * only to start (hand the name to the probes' resolver pool, or open the socket of an IP literal) and then hold an
+ * <em>asynchronous slot</em> until their result future completes, however long that takes, while the thread takes
+ * the next check. Asynchronous slots are connections
  * (file descriptors), not threads: their budget is separate and larger ({@link #DEFAULT_ASYNC_SLOTS}, a fifth of
  * them for the slow lane), so targets that hang hold connections, not threads. Every asynchronous check ends at its
  * deadline from its probe's timer; as a safety net the executor also ends one that is still open
  * {@link #SAFETY_GRACE} after its timeout, so nothing holds a slot forever.
  *
  * <p>Lateness is measured here, when a check starts (for both kinds): from its due time, queue wait included.
- * Threads are created on demand (one per slot in use, since OkHttp's calls are blocking) and retire after 30 s
- * idle, so a collector with 20 monitors does not hold 500 threads.
+ * Threads are created on demand (one per blocking check running, or starting a non-blocking one) and retire after
+ * 30 s idle, so a collector with 20 monitors does not hold 500 threads.
  */
 final class ProbeExecutor implements AutoCloseable {
 
@@ -148,14 +150,14 @@ final class ProbeExecutor implements AutoCloseable {
         Gauge.builder("spillway.monitor.checks.queued", this, ProbeExecutor::queued)
             .description("due checks waiting for a free probe slot").register(meters);
         Gauge.builder("spillway.monitor.checks.in.flight", this, ProbeExecutor::inFlight)
-            .description("checks running now: blocking ones on probe threads plus non-blocking (tcp, dns, tls) "
+            .description("checks running now: blocking ones on probe threads plus non-blocking (http, tcp, dns, tls) "
                 + "ones waiting on their socket").register(meters);
         Gauge.builder("spillway.monitor.checks.slow.in.flight", this, ProbeExecutor::slowInFlight)
             .description("checks of monitors whose last check timed out running now (at most a fifth of the "
                 + "probe concurrency, plus a fifth of the asynchronous slots)").register(meters);
         Gauge.builder("spillway.monitor.checks.async.in.flight", this, ProbeExecutor::asyncInFlight)
-            .description("non-blocking (tcp, dns, tls) checks holding an asynchronous slot: from their start until "
-                + "their result (at most " + asyncSlots + ")").register(meters);
+            .description("non-blocking (http, tcp, dns, tls) checks holding an asynchronous slot: from their start "
+                + "until their result (at most " + asyncSlots + ")").register(meters);
         io.micrometer.core.instrument.FunctionCounter.builder("spillway.monitor.checks.async.overdue", overdue,
                 LongAdder::sum)
             .description("non-blocking checks the executor ended because their probe had not ended them "
@@ -402,14 +404,19 @@ final class ProbeExecutor implements AutoCloseable {
 
     /** The safety net: ends a check its probe did not end by its deadline (a probe defect), counted, logged once. */
     private void overdue(CompletableFuture<?> future, Duration timeout) {
-        if (future.completeExceptionally(new TimeoutException("timeout: no result " + SAFETY_GRACE.toSeconds()
+        if (future.isDone()) {
+            return;
+        }
+        // Counted before completing: completing runs the check's callbacks (its outcome, its slot's release), and
+        // whoever sees those must see it counted.
+        overdue.increment();
+        if (!future.completeExceptionally(new TimeoutException("timeout: no result " + SAFETY_GRACE.toSeconds()
             + " s after the timeout of " + MonitorValidator.format(timeout) + " (ended by the probe executor)"))) {
-            overdue.increment();
-            if (overdue.sum() == 1) {
-                LOG.warn("a non-blocking check was still open {} s after its timeout ({}): ended by the executor "
-                    + "(counted in spillway.monitor.checks.async.overdue, logged once)", SAFETY_GRACE.toSeconds(),
-                    MonitorValidator.format(timeout));
-            }
+            overdue.decrement(); // its probe ended it meanwhile
+        } else if (overdue.sum() == 1) {
+            LOG.warn("a non-blocking check was still open {} s after its timeout ({}): ended by the executor "
+                + "(counted in spillway.monitor.checks.async.overdue, logged once)", SAFETY_GRACE.toSeconds(),
+                MonitorValidator.format(timeout));
         }
     }
 

@@ -13,15 +13,19 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.atomic.LongAdder;
 
 /**
- * One probe per check type behind one {@link #check}: HTTP ({@link HttpProbe}), {@link TcpProbe},
- * {@link DnsProbe}, {@link TlsProbe} and {@link IcmpProbe}. All obey the same {@link AddressPolicy}, all count
- * their denials and received bytes together, and none throws: every failure is a down result with its reason
- * ({@code category: detail}). TCP, DNS and TLS checks are non-blocking ({@link #nonBlocking},
- * {@link #start}): they hold a socket on their probe's selector thread, not a thread, while they wait.
+ * One probe per check type behind one {@link #check}: HTTP ({@link HttpAsyncProbe}, or {@link HttpProbe} with
+ * keep-alive), {@link TcpProbe}, {@link DnsProbe}, {@link TlsProbe} and {@link IcmpProbe}. All obey the same
+ * {@link AddressPolicy}, all count their denials and received bytes together, and none throws: every failure is a
+ * down result with its reason ({@code category: detail}). HTTP (without keep-alive, the default), TCP, DNS and TLS
+ * checks are non-blocking ({@link #nonBlocking}, {@link #start}): they hold a socket on their probe's selector
+ * thread, not a thread, while they wait. ICMP checks, and HTTP checks with keep-alive ({@code --probe-keepalive}:
+ * OkHttp's connection pool), are blocking: they hold a thread for their whole duration.
  */
 public final class Probes implements AutoCloseable {
 
     private final HttpProbe http;
+    /** HTTP checks without keep-alive; null with keep-alive (then {@link #http} runs them, blocking). */
+    private final HttpAsyncProbe httpAsync;
     private final TcpProbe tcp;
     private final DnsProbe dns;
     private final TlsProbe tls;
@@ -29,9 +33,11 @@ public final class Probes implements AutoCloseable {
     private final ProbeResolver resolver;
     private final LongAdder denied = new LongAdder();
     private final LongAdder received = new LongAdder();
+    private final LongAdder capped = new LongAdder();
 
     /**
-     * @param keepAlive HTTP keep-alive (see {@link HttpProbe})
+     * @param keepAlive HTTP keep-alive: checks run blocking on OkHttp ({@link HttpProbe}) and reuse connections;
+     *     without it (the default) they run non-blocking ({@link HttpAsyncProbe}), a fresh connection each
      * @param maxConnections idle HTTP connections kept with keep-alive
      * @param policy where checks may connect
      */
@@ -39,15 +45,23 @@ public final class Probes implements AutoCloseable {
         this(new HttpProbe(keepAlive, maxConnections, policy), policy, null);
     }
 
-    /** With a trust manager of the test's for TLS checks' chain validation (null: the JDK's default trust). */
+    /**
+     * With a trust manager of the test's for TLS checks' chain validation and the non-blocking HTTP probe's
+     * verification (null: the JDK's default trust).
+     */
     Probes(HttpProbe http, AddressPolicy policy, javax.net.ssl.X509TrustManager trust) {
         this(http, policy, trust, okhttp3.Dns.SYSTEM);
     }
 
-    /** With a resolver of the test's for the names of tcp, dns and tls checks (HTTP uses the probe's own). */
+    /**
+     * With a resolver of the test's for the names of checks ({@code http} resolves its own; the non-blocking HTTP
+     * probe, used when {@code http} has no keep-alive, resolves with {@code names}).
+     */
     Probes(HttpProbe http, AddressPolicy policy, javax.net.ssl.X509TrustManager trust, okhttp3.Dns names) {
         this.http = http;
         this.resolver = new ProbeResolver(names);
+        this.httpAsync = http.keepAlive() ? null
+            : new HttpAsyncProbe(policy, resolver, received, denied, capped, trust);
         this.tcp = new TcpProbe(policy, resolver, received, denied);
         this.dns = new DnsProbe(policy, resolver, denied);
         this.tls = new TlsProbe(policy, resolver, received, denied, trust);
@@ -56,7 +70,7 @@ public final class Probes implements AutoCloseable {
 
     /** Runs one check of any type and waits for its result; never throws. */
     public CheckResult check(MonitorSpec spec) {
-        if (spec.type() == CheckType.HTTP) {
+        if (spec.type() == CheckType.HTTP && httpAsync == null) {
             return http.check(spec);
         }
         if (nonBlocking(spec)) {
@@ -67,9 +81,13 @@ public final class Probes implements AutoCloseable {
         return r;
     }
 
-    /** Whether the check runs without holding a thread while it waits ({@link #start}): tcp, dns and tls. */
-    static boolean nonBlocking(MonitorSpec spec) {
-        return spec.type() == CheckType.TCP || spec.type() == CheckType.DNS || spec.type() == CheckType.TLS;
+    /**
+     * Whether the check runs without holding a thread while it waits ({@link #start}): tcp, dns and tls, and http
+     * unless keep-alive is on.
+     */
+    boolean nonBlocking(MonitorSpec spec) {
+        return spec.type() == CheckType.TCP || spec.type() == CheckType.DNS || spec.type() == CheckType.TLS
+            || (spec.type() == CheckType.HTTP && httpAsync != null);
     }
 
     /**
@@ -86,6 +104,7 @@ public final class Probes implements AutoCloseable {
         final CompletableFuture<CheckResult> f = switch (spec.type()) {
             case TCP -> tcp.start(spec);
             case DNS -> dns.start(spec);
+            case HTTP -> httpAsync.start(spec);
             default -> tls.start(spec);
         };
         return f; // the probe's own future (cancelling it reaches the probe); denials are counted by the probe
@@ -103,14 +122,24 @@ public final class Probes implements AutoCloseable {
         return http.deniedChecks() + denied.sum();
     }
 
+    /** HTTP checks whose response bodies were cut at {@link HttpProbe#MAX_BODY} bytes. */
+    public long cappedChecks() {
+        return http.cappedChecks() + capped.sum();
+    }
+
     /** Bytes read from probe connections of every type. */
     public long receivedBytes() {
         return http.receivedBytes() + received.sum();
     }
 
-    /** The HTTP probe (its own counters). */
+    /** The blocking HTTP probe (its own counters), used for HTTP checks with keep-alive. */
     public HttpProbe http() {
         return http;
+    }
+
+    /** The non-blocking HTTP probe (its selector thread), or null with keep-alive. */
+    HttpAsyncProbe httpAsync() {
+        return httpAsync;
     }
 
     /** The TCP probe (its selector thread). */
@@ -136,6 +165,9 @@ public final class Probes implements AutoCloseable {
     @Override
     public void close() {
         http.close();
+        if (httpAsync != null) {
+            httpAsync.close();
+        }
         tcp.close();
         dns.close();
         tls.close();

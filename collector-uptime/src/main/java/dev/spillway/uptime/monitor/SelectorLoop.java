@@ -6,11 +6,13 @@ import org.slf4j.LoggerFactory;
 
 import java.io.Closeable;
 import java.io.IOException;
+import java.net.InetSocketAddress;
 import java.net.SocketTimeoutException;
 import java.nio.channels.CancelledKeyException;
 import java.nio.channels.ClosedChannelException;
 import java.nio.channels.SelectionKey;
 import java.nio.channels.Selector;
+import java.nio.channels.SocketChannel;
 import java.time.Instant;
 import java.util.PriorityQueue;
 import java.util.concurrent.CompletableFuture;
@@ -18,7 +20,8 @@ import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.atomic.LongAdder;
 
 /**
- * One selector thread for a non-blocking probe ({@link TcpProbe}, {@link DnsProbe}, {@link TlsProbe}): started with
+ * One selector thread for a non-blocking probe ({@link TcpProbe}, {@link DnsProbe}, {@link TlsProbe},
+ * {@link HttpAsyncProbe}): started with
  * the first check handed to it, it registers each check's channel, runs the check's steps as its channels become
  * ready, and ends every check at its deadline from its own timer. A step that throws ends that check, never the
  * loop; a loop that fails ends its checks down and the next check starts a new one. {@link #close} ends every open
@@ -40,6 +43,8 @@ final class SelectorLoop implements AutoCloseable {
         final long deadline;
         final CompletableFuture<CheckResult> future = new CompletableFuture<>();
         private final LongAdder denied;
+        /** Whether its deadline is in the loop's timers (selector thread). */
+        private boolean timed;
 
         /** @param denied counts checks the address policy refused (before their future completes) */
         Job(MonitorSpec spec, LongAdder denied) {
@@ -79,6 +84,102 @@ final class SelectorLoop implements AutoCloseable {
         /** Closes the channel however the check ends, from whichever thread ends it. */
         final void closeWhenDone(Closeable c) {
             future.whenComplete((v, e) -> closeQuietly(c));
+        }
+    }
+
+    /**
+     * A check over one TCP connection at a time, opened by {@link #connect}: the host resolved on the
+     * {@link ProbeResolver}'s pool, the address checked against the {@link AddressPolicy} right before a non-blocking
+     * connect, then the channel handed to the loop. A check may {@link #connect} again (an HTTP redirect) once it
+     * closed its previous channel.
+     */
+    abstract static class Connection extends Job {
+        /** The current connection (set before the job is handed to the loop). */
+        SocketChannel channel;
+        /** When the current connect started ({@link System#nanoTime}). */
+        long connectStart;
+        private boolean connectedAtOnce;
+
+        Connection(MonitorSpec spec, LongAdder denied) {
+            super(spec, denied);
+        }
+
+        /**
+         * The host resolved, before the policy check and the connect (resolver or starting thread): what the check
+         * needs from the lookup (its time) or before connecting (an SSLEngine); throwing ends the check.
+         */
+        abstract void resolved(ProbeAddress.Resolved r) throws IOException;
+
+        /** The connection is established (selector thread). */
+        abstract void connected(SelectionKey k) throws IOException;
+
+        /** The established channel is ready (selector thread). */
+        abstract void io(SelectionKey k) throws IOException;
+
+        @Override
+        final void register(Selector sel) throws IOException {
+            final SelectionKey k = channel.register(sel, 0, this);
+            if (connectedAtOnce) {
+                connected(k);
+            } else {
+                k.interestOps(SelectionKey.OP_CONNECT);
+            }
+        }
+
+        @Override
+        final void ready(SelectionKey k) throws IOException {
+            if (k.isConnectable()) {
+                if (channel.finishConnect()) {
+                    connected(k);
+                }
+                return;
+            }
+            io(k);
+        }
+    }
+
+    /**
+     * Starts a {@link Connection}'s connect without blocking: {@code host} is looked up on the resolver's pool (an IP
+     * literal at once), the address is checked against the policy right before a non-blocking connect, and the job
+     * is handed to this loop; every failure ends the job down with its reason. Never throws.
+     */
+    void connect(Connection c, ProbeResolver resolver, AddressPolicy policy, String host, int port) {
+        resolver.resolve(host, policy, c.deadline).whenComplete((r, e) -> {
+            if (e != null) {
+                c.fail(Probes.classify(ProbeResolver.cause(e), c.spec));
+            } else {
+                open(c, r, policy, port);
+            }
+        });
+    }
+
+    private void open(Connection c, ProbeAddress.Resolved r, AddressPolicy policy, int port) {
+        if (c.future.isDone()) {
+            return; // cancelled meanwhile
+        }
+        try {
+            c.resolved(r);
+            final InetSocketAddress to = new InetSocketAddress(r.address(), port);
+            final AddressPolicy.Denial d = policy.check(to.getAddress());
+            if (d != null) {
+                throw new AddressDeniedException(d);
+            }
+            final SocketChannel ch = SocketChannel.open();
+            c.channel = ch;
+            c.closeWhenDone(ch); // however it ends, from whichever thread
+            ch.configureBlocking(false);
+            c.connectStart = System.nanoTime();
+            c.connectedAtOnce = ch.connect(to);
+        } catch (IOException e) {
+            c.fail(Probes.classify(e, c.spec));
+            return;
+        } catch (RuntimeException e) {
+            LOG.error("{}: check of {} failed unexpectedly", name, c.spec.name(), e);
+            c.fail("internal: " + e);
+            return;
+        }
+        if (!hand(c)) {
+            c.fail("io: probe closed");
         }
     }
 
@@ -131,7 +232,10 @@ final class SelectorLoop implements AutoCloseable {
                 for (Job next; (next = arriving.poll()) != null; ) {
                     final Job j = next;
                     if (!j.future.isDone()) {
-                        timers.add(j);
+                        if (!j.timed) {
+                            j.timed = true; // handed again (the next hop of a redirect): one timer is enough
+                            timers.add(j);
+                        }
                         safely(j, () -> j.register(sel));
                     }
                 }

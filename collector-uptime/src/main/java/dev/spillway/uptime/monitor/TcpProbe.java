@@ -1,12 +1,9 @@
 package dev.spillway.uptime.monitor;
 
 import java.io.IOException;
-import java.net.InetSocketAddress;
 import java.net.SocketTimeoutException;
 import java.nio.ByteBuffer;
 import java.nio.channels.SelectionKey;
-import java.nio.channels.Selector;
-import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -63,48 +60,12 @@ final class TcpProbe implements AutoCloseable {
      */
     CompletableFuture<CheckResult> start(MonitorSpec spec) {
         final Check c = new Check(spec);
-        resolver.resolve(spec.url().getHost(), policy, c.deadline).whenComplete((r, e) -> {
-            if (e != null) {
-                c.fail(Probes.classify(ProbeResolver.cause(e), spec));
-            } else {
-                connect(c, r);
-            }
-        });
+        loop.connect(c, resolver, policy, spec.url().getHost(), spec.url().getPort());
         return c.future;
     }
 
-    /** Opens the connection to the resolved address (policy checked right before) and hands it to the loop. */
-    private void connect(Check c, ProbeAddress.Resolved r) {
-        if (c.future.isDone()) {
-            return; // cancelled meanwhile
-        }
-        try {
-            c.dnsMs = r.dnsMs();
-            final InetSocketAddress to = new InetSocketAddress(r.address(), c.spec.url().getPort());
-            final AddressPolicy.Denial d = policy.check(to.getAddress());
-            if (d != null) {
-                throw new AddressDeniedException(d);
-            }
-            final SocketChannel ch = SocketChannel.open();
-            c.channel = ch;
-            c.closeWhenDone(ch); // however it ends, from whichever thread
-            ch.configureBlocking(false);
-            c.connectStart = System.nanoTime();
-            c.connectedAtOnce = ch.connect(to);
-        } catch (IOException e) {
-            c.fail(Probes.classify(e, c.spec));
-            return;
-        }
-        if (!loop.hand(c)) {
-            c.fail("io: probe closed");
-        }
-    }
-
     /** One check's state: the future is completed by whoever ends it; the rest is the selector thread's. */
-    private final class Check extends SelectorLoop.Job {
-        SocketChannel channel;
-        boolean connectedAtOnce;
-        long connectStart;
+    private final class Check extends SelectorLoop.Connection {
         double dnsMs = Double.NaN;
         double connectMs = Double.NaN;
         ByteBuffer sending;
@@ -117,29 +78,21 @@ final class TcpProbe implements AutoCloseable {
         }
 
         @Override
-        void register(Selector sel) throws IOException {
-            final SelectionKey k = channel.register(sel, 0, this);
-            if (connectedAtOnce) {
-                connected(k);
-            } else {
-                k.interestOps(SelectionKey.OP_CONNECT);
-            }
+        void resolved(ProbeAddress.Resolved r) {
+            dnsMs = r.dnsMs();
         }
 
         @Override
-        void ready(SelectionKey k) throws IOException {
-            if (k.isConnectable()) {
-                if (channel.finishConnect()) {
-                    connected(k);
-                }
-            } else if (k.isWritable()) {
+        void io(SelectionKey k) throws IOException {
+            if (k.isWritable()) {
                 write(k);
             } else if (k.isReadable()) {
                 read();
             }
         }
 
-        private void connected(SelectionKey k) throws IOException {
+        @Override
+        void connected(SelectionKey k) throws IOException {
             connectMs = (System.nanoTime() - connectStart) / 1e6;
             final CheckOptions o = spec.check();
             if (o.tcpSend() != null) {

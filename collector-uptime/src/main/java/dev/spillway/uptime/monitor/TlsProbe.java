@@ -5,18 +5,14 @@ import okhttp3.internal.tls.OkHostnameVerifier;
 import javax.net.ssl.SNIHostName;
 import javax.net.ssl.SSLContext;
 import javax.net.ssl.SSLEngine;
-import javax.net.ssl.SSLEngineResult;
+import javax.net.ssl.SSLException;
 import javax.net.ssl.SSLHandshakeException;
 import javax.net.ssl.SSLParameters;
 import javax.net.ssl.TrustManager;
 import javax.net.ssl.TrustManagerFactory;
 import javax.net.ssl.X509TrustManager;
 import java.io.IOException;
-import java.net.InetSocketAddress;
-import java.nio.ByteBuffer;
 import java.nio.channels.SelectionKey;
-import java.nio.channels.Selector;
-import java.nio.channels.SocketChannel;
 import java.security.GeneralSecurityException;
 import java.security.KeyStore;
 import java.security.cert.Certificate;
@@ -48,9 +44,6 @@ import java.util.concurrent.atomic.LongAdder;
 final class TlsProbe implements AutoCloseable {
 
     private static final double MS_PER_DAY = 86_400_000.0;
-    private static final ByteBuffer EMPTY = ByteBuffer.allocate(0);
-    /** The selector thread's buffers: network bytes in and out, and (unused) application bytes of a handshake. */
-    private static final int BUFFER = 64 * 1024;
 
     private final AddressPolicy policy;
     private final ProbeResolver resolver;
@@ -59,9 +52,8 @@ final class TlsProbe implements AutoCloseable {
     private final SSLContext trustAll;
     private final X509TrustManager trust;
     private final SelectorLoop loop = new SelectorLoop("probe-tls");
-    private final ByteBuffer netIn = ByteBuffer.allocate(BUFFER);
-    private final ByteBuffer netOut = ByteBuffer.allocate(BUFFER);
-    private final ByteBuffer app = ByteBuffer.allocate(BUFFER);
+    /** The selector thread's TLS buffers. */
+    private final EngineIo.Scratch scratch = new EngineIo.Scratch();
 
     /**
      * @param received counts bytes read
@@ -101,69 +93,34 @@ final class TlsProbe implements AutoCloseable {
      */
     CompletableFuture<CheckResult> start(MonitorSpec spec) {
         final Handshake h = new Handshake(spec);
-        resolver.resolve(spec.url().getHost(), policy, h.deadline).whenComplete((r, e) -> {
-            if (e != null) {
-                h.fail(Probes.classify(ProbeResolver.cause(e), spec));
-            } else {
-                connect(h, r);
-            }
-        });
+        loop.connect(h, resolver, policy, spec.url().getHost(), spec.url().getPort());
         return h.future;
     }
 
-    /** Opens the connection to the resolved address (policy checked right before) and hands it to the loop. */
-    private void connect(Handshake h, ProbeAddress.Resolved r) {
-        if (h.future.isDone()) {
-            return; // cancelled meanwhile
-        }
-        final MonitorSpec spec = h.spec;
-        try {
-            h.dnsMs = r.dnsMs();
-            final InetSocketAddress to = new InetSocketAddress(r.address(), spec.url().getPort());
-            final AddressPolicy.Denial d = policy.check(to.getAddress());
-            if (d != null) {
-                throw new AddressDeniedException(d);
+    /** A client engine for {@code name} that takes any certificate (judged afterwards), SNI when it is a name. */
+    private SSLEngine engine(String name, int port) throws SSLException {
+        final SSLEngine engine = trustAll.createSSLEngine(name, port);
+        engine.setUseClientMode(true);
+        final SSLParameters p = engine.getSSLParameters();
+        if (AddressPolicy.literals(name).isEmpty()) {
+            try {
+                p.setServerNames(List.of(new SNIHostName(name)));
+            } catch (IllegalArgumentException e) {
+                throw new SSLException(e.getMessage()); // a server name SNI cannot carry
             }
-            final SSLEngine engine = trustAll.createSSLEngine(h.name, spec.url().getPort());
-            engine.setUseClientMode(true);
-            final SSLParameters p = engine.getSSLParameters();
-            if (AddressPolicy.literals(h.name).isEmpty()) {
-                p.setServerNames(List.of(new SNIHostName(h.name)));
-            }
-            engine.setSSLParameters(p);
-            h.engine = engine;
-            final SocketChannel ch = SocketChannel.open();
-            h.channel = ch;
-            h.closeWhenDone(ch);
-            ch.configureBlocking(false);
-            h.connectStart = System.nanoTime();
-            h.connectedAtOnce = ch.connect(to);
-        } catch (IOException e) {
-            h.fail(Probes.classify(e, spec));
-            return;
-        } catch (IllegalArgumentException e) {
-            h.fail("tls: " + e.getMessage()); // a server name SNI cannot carry
-            return;
         }
-        if (!loop.hand(h)) {
-            h.fail("io: probe closed");
-        }
+        engine.setSSLParameters(p);
+        return engine;
     }
 
     /** One check on the selector thread: connect, the handshake through the engine, then the certificate judged. */
-    private final class Handshake extends SelectorLoop.Job {
+    private final class Handshake extends SelectorLoop.Connection {
         final String name;
         SSLEngine engine;
-        SocketChannel channel;
-        boolean connectedAtOnce;
-        long connectStart;
+        EngineIo tls;
         long tlsStart;
         double dnsMs = Double.NaN;
         double connectMs = Double.NaN;
-        /** Network bytes received and not yet unwrapped (a partial record), or null. */
-        ByteBuffer in;
-        /** Network bytes wrapped and not yet written, or null. */
-        ByteBuffer out;
 
         Handshake(MonitorSpec spec) {
             super(spec, denied);
@@ -173,100 +130,34 @@ final class TlsProbe implements AutoCloseable {
         }
 
         @Override
-        void register(Selector sel) throws IOException {
-            final SelectionKey k = channel.register(sel, 0, this);
-            if (connectedAtOnce) {
-                connected(k);
-            } else {
-                k.interestOps(SelectionKey.OP_CONNECT);
+        void resolved(ProbeAddress.Resolved r) throws IOException {
+            dnsMs = r.dnsMs();
+            engine = engine(name, spec.url().getPort());
+        }
+
+        @Override
+        void connected(SelectionKey k) throws IOException {
+            connectMs = (System.nanoTime() - connectStart) / 1e6;
+            tlsStart = System.nanoTime();
+            tls = new EngineIo(engine, channel, received, scratch);
+            engine.beginHandshake();
+            if (tls.handshake(k)) {
+                handshaken();
             }
         }
 
         @Override
-        void ready(SelectionKey k) throws IOException {
-            if (k.isConnectable()) {
-                if (channel.finishConnect()) {
-                    connected(k);
-                }
-                return;
-            }
-            if (k.isReadable()) {
-                netIn.clear();
-                if (in != null) {
-                    netIn.put(in);
-                }
-                final int got = channel.read(netIn);
-                if (got < 0) {
+        void io(SelectionKey k) throws IOException {
+            try {
+                if (k.isReadable() && tls.fill() < 0) {
                     // What a blocking handshake reports when the server closes the connection.
                     throw new SSLHandshakeException("Remote host terminated the handshake");
                 }
-                received.add(got);
-                in = netIn.flip();
-            }
-            try {
-                drive(k);
+                if (tls.handshake(k)) {
+                    handshaken();
+                }
             } finally {
-                if (in == netIn) { // keep only what is left of the shared buffer
-                    in = netIn.hasRemaining() ? ByteBuffer.allocate(netIn.remaining()).put(netIn).flip() : null;
-                }
-            }
-        }
-
-        private void connected(SelectionKey k) throws IOException {
-            connectMs = (System.nanoTime() - connectStart) / 1e6;
-            tlsStart = System.nanoTime();
-            engine.beginHandshake();
-            drive(k);
-        }
-
-        /** Runs the handshake as far as the bytes at hand allow, then waits for the channel. */
-        private void drive(SelectionKey k) throws IOException {
-            for (int steps = 0; !future.isDone(); steps++) {
-                if (steps == 1_000) {
-                    throw new SSLHandshakeException("the handshake made no progress in " + steps + " steps");
-                }
-                if (out != null) {
-                    channel.write(out);
-                    if (out.hasRemaining()) {
-                        k.interestOps(SelectionKey.OP_WRITE);
-                        return;
-                    }
-                    out = null;
-                }
-                switch (engine.getHandshakeStatus()) {
-                    case NEED_TASK -> {
-                        // Certificate and key-exchange work, on this thread (a few ms of CPU at most).
-                        for (Runnable t; (t = engine.getDelegatedTask()) != null; ) {
-                            t.run();
-                        }
-                    }
-                    case NEED_WRAP -> {
-                        netOut.clear();
-                        final SSLEngineResult r = engine.wrap(EMPTY, netOut);
-                        netOut.flip();
-                        if (netOut.hasRemaining()) {
-                            out = ByteBuffer.allocate(netOut.remaining()).put(netOut).flip();
-                        }
-                        if (r.getStatus() == SSLEngineResult.Status.CLOSED && out == null) {
-                            throw new SSLHandshakeException("the handshake was closed");
-                        }
-                    }
-                    case NEED_UNWRAP, NEED_UNWRAP_AGAIN -> {
-                        app.clear();
-                        final SSLEngineResult r = engine.unwrap(in == null ? EMPTY : in, app);
-                        if (r.getStatus() == SSLEngineResult.Status.BUFFER_UNDERFLOW) {
-                            k.interestOps(SelectionKey.OP_READ);
-                            return;
-                        }
-                        if (r.getStatus() == SSLEngineResult.Status.CLOSED) {
-                            throw new SSLHandshakeException("Remote host terminated the handshake");
-                        }
-                    }
-                    default -> {
-                        handshaken();
-                        return;
-                    }
-                }
+                tls.keep();
             }
         }
 
@@ -298,24 +189,12 @@ final class TlsProbe implements AutoCloseable {
                     : "expires in " + String.format("%.1f", days) + " days") + " (tls.min_days "
                     + spec.check().tlsMinDays() + ")";
             }
-            closeNotify();
+            tls.closeNotify();
             final Map<String, Double> extra = new LinkedHashMap<>();
             extra.put("chain_valid", chainValid ? 1.0 : 0.0);
             extra.put("host_name_match", nameMatch ? 1.0 : 0.0);
             complete(new CheckResult(startedAt, error == null, -1, (System.nanoTime() - start) / 1e6, dnsMs,
                 connectMs, tlsMs, Double.NaN, days, error, false, extra));
-        }
-
-        /** Sends close_notify as far as the socket takes it at once (the connection is closed right after). */
-        private void closeNotify() {
-            try {
-                engine.closeOutbound();
-                netOut.clear();
-                engine.wrap(EMPTY, netOut);
-                channel.write(netOut.flip());
-            } catch (IOException e) {
-                // the connection closes anyway
-            }
         }
 
         @Override

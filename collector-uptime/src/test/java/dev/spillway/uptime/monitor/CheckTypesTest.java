@@ -100,7 +100,7 @@ class CheckTypesTest {
     }
 
     /** A trust manager that trusts the 365-day test certificate (as a CA would be trusted). */
-    private static X509TrustManager trusting(Path p12) throws Exception {
+    static X509TrustManager trusting(Path p12) throws Exception {
         final KeyStore ks = KeyStore.getInstance("PKCS12");
         try (InputStream in = Files.newInputStream(p12)) {
             ks.load(in, "changeit".toCharArray());

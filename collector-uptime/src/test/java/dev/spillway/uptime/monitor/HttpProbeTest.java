@@ -16,7 +16,11 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** One check against a real loopback server per rule: status, keyword, timeouts, redirects, TLS, failures. */
+/**
+ * One check against a real loopback server per rule: status, keyword, timeouts, redirects, TLS, failures. Through
+ * {@link Probes} without keep-alive, so on the non-blocking {@link HttpAsyncProbe}; {@link HttpProbeBlockingTest}
+ * runs the same tests on OkHttp's {@link HttpProbe} (what keep-alive uses).
+ */
 class HttpProbeTest {
 
     @TempDir
@@ -24,10 +28,20 @@ class HttpProbeTest {
     private static TargetServer http;
     private static TargetServer https;
     private static TargetServer expiring;
-    private static final HttpProbe PROBE = new HttpProbe(false, 4);
+    private static Probes probes;
+    /** The blocking probe, for {@link HttpProbeBlockingTest}. */
+    static HttpProbe blocking;
+
+    /** Runs one check on the probe under test. */
+    CheckResult run(MonitorSpec spec) {
+        assertTrue(probes.nonBlocking(spec), "HTTP without keep-alive is non-blocking");
+        return probes.check(spec);
+    }
 
     @BeforeAll
     static void start() throws Exception {
+        probes = new Probes(new HttpProbe(false, 4), AddressPolicy.defaults(), null);
+        blocking = new HttpProbe(false, 4);
         http = TargetServer.http()
             .on("/ok", TargetServer.Behaviour.ok("all systems nominal"))
             .on("/500", TargetServer.Behaviour.status(500))
@@ -45,7 +59,8 @@ class HttpProbeTest {
         http.close();
         https.close();
         expiring.close();
-        PROBE.close();
+        probes.close();
+        blocking.close();
     }
 
     private static MonitorSpec spec(String url, Consumer<ObjectNode> more) throws Exception {
@@ -60,8 +75,8 @@ class HttpProbeTest {
         return MonitorValidator.parse(o, null);
     }
 
-    private static CheckResult check(String url, Consumer<ObjectNode> more) throws Exception {
-        return PROBE.check(spec(url, more));
+    private CheckResult check(String url, Consumer<ObjectNode> more) throws Exception {
+        return run(spec(url, more));
     }
 
     @Test

@@ -46,7 +46,7 @@ class ProbeSecurityTest {
     private static final Map<String, String> SECRETS = Map.of("Authorization", "Bearer s3cret",
         "Cookie", "session=abc", "X-Api-Key", "k3y");
 
-    private final TestDns dns = new TestDns();
+    final TestDns dns = new TestDns();
     private final List<AutoCloseable> closing = new ArrayList<>();
     private RawTarget a;
     private RawTarget b;
@@ -70,15 +70,51 @@ class ProbeSecurityTest {
         }
     }
 
-    private <T extends AutoCloseable> T open(T c) {
+    <T extends AutoCloseable> T open(T c) {
         closing.add(c);
         return c;
     }
 
-    private HttpProbe probe(AddressPolicy policy) {
-        final HttpProbe p = new HttpProbe(false, 4, policy, dns);
-        closing.add(p::close);
-        return p;
+    /** The HTTP probe under test: a check and its own counters. */
+    interface Http {
+        CheckResult check(MonitorSpec spec);
+
+        long deniedChecks();
+
+        long cappedChecks();
+
+        long receivedBytes();
+    }
+
+    /**
+     * The non-blocking probe (what HTTP checks use without keep-alive, the default), with the test's resolver;
+     * {@link ProbeSecurityBlockingTest} runs the same tests on OkHttp's {@link HttpProbe}.
+     */
+    Http probe(AddressPolicy policy) {
+        final ProbeResolver names = open(new ProbeResolver(dns));
+        final HttpAsyncProbe p = open(new HttpAsyncProbe(policy, names, new LongAdder(), new LongAdder(),
+            new LongAdder(), null));
+        return new Http() {
+            @Override
+            public CheckResult check(MonitorSpec spec) {
+                return p.check(spec);
+            }
+
+            @Override
+            public long deniedChecks() {
+                return p.deniedChecks();
+            }
+
+            @Override
+            public long cappedChecks() {
+                return p.cappedChecks();
+            }
+
+            @Override
+            public long receivedBytes() {
+                return p.receivedBytes();
+            }
+        };
     }
 
     private static MonitorSpec spec(String url, Consumer<ObjectNode> more) throws Exception {
@@ -144,7 +180,7 @@ class ProbeSecurityTest {
 
     @Test
     void aRedirectToAnotherPortCarriesNoBodyAndNoContentType() throws Exception {
-        final HttpProbe probe = probe(AddressPolicy.defaults());
+        final Http probe = probe(AddressPolicy.defaults());
         // 303, and 301/302 after a POST: a GET without body and its headers, as browsers do.
         for (int status : new int[] {301, 302, 303}) {
             a.on("/post-" + status, RawTarget.redirect(status, b.url("/land")));
@@ -182,7 +218,7 @@ class ProbeSecurityTest {
 
     @Test
     void aSameOriginRedirectKeepsTheBodyOn307AndDropsItOn303() throws Exception {
-        final HttpProbe probe = probe(AddressPolicy.defaults());
+        final Http probe = probe(AddressPolicy.defaults());
         a.on("/keep", RawTarget.redirect(307, "/land"));
         assertTrue(probe.check(withSecretBody(a.url("/keep"), "POST")).up());
         final RawTarget.Request kept = a.requests().get(1);
@@ -233,7 +269,7 @@ class ProbeSecurityTest {
 
     @Test
     void aNameResolvingToADeniedAddressFailsWithTheReasonAndNoConnection() throws Exception {
-        final HttpProbe probe = probe(DENY_127_0_0_2);
+        final Http probe = probe(DENY_127_0_0_2);
         final CheckResult r = probe.check(spec("http://internal.test:" + internal.port() + "/", o -> { }));
         assertFalse(r.up());
         assertEquals("address policy: internal.test (127.0.0.2) is in --probe-deny 127.0.0.2/32", r.error());
@@ -318,7 +354,7 @@ class ProbeSecurityTest {
         dns.map("mapped.test", "::ffff:a9fe:a9fe");
         dns.map("v6-metadata.test", "fd00:ec2::254");
         dns.map("zero.test", "0.0.0.0");
-        final HttpProbe probe = probe(AddressPolicy.defaults());
+        final Http probe = probe(AddressPolicy.defaults());
         assertEquals("address policy: metadata.test (169.254.169.254) is cloud metadata (169.254.169.254/32, denied "
             + "by default; allow with --probe-allow)",
             probe.check(spec("http://metadata.test/latest/meta-data/", o -> { })).error());
@@ -362,7 +398,7 @@ class ProbeSecurityTest {
         try (RawTarget inside = new RawTarget("127.0.0.2"); RawTarget outside = new RawTarget("127.0.0.1")) {
             outside.on("/", RawTarget.ok("public"));
             dns.sequence("rebind.test", List.of("127.0.0.1"), List.of("127.0.0.2"));
-            final HttpProbe probe = probe(DENY_127_0_0_2);
+            final Http probe = probe(DENY_127_0_0_2);
             final CheckResult first = probe.check(spec(outside.url("/").replace("127.0.0.1", "rebind.test"),
                 o -> { }));
             assertTrue(first.up(), first.error());
@@ -383,7 +419,7 @@ class ProbeSecurityTest {
         for (String s : spellings) {
             a.on("/to-" + s, RawTarget.redirect(302, "http://" + s + ":" + internal.port() + "/"));
         }
-        final HttpProbe probe = probe(DENY_127_0_0_2);
+        final Http probe = probe(DENY_127_0_0_2);
         assertEquals("address policy: 127.0.0.2 is in --probe-deny 127.0.0.2/32",
             probe.check(spec(a.url("/to-literal"), o -> { })).error());
         assertEquals("address policy: 127.0.0.2 is in --probe-deny 127.0.0.2/32",
@@ -409,7 +445,7 @@ class ProbeSecurityTest {
     void theAllowListOpensARangeInsideADeniedOne() throws Exception {
         final AddressPolicy onlyInternal = AddressPolicy.of(AddressPolicy.parseList("127.0.0.2"),
             AddressPolicy.parseList("127.0.0.0/8"));
-        final HttpProbe probe = probe(onlyInternal);
+        final Http probe = probe(onlyInternal);
         final CheckResult allowed = probe.check(spec("http://internal.test:" + internal.port() + "/",
             o -> o.put("keyword", "internal")));
         assertTrue(allowed.up(), allowed.error());
@@ -443,12 +479,12 @@ class ProbeSecurityTest {
         final dev.spillway.testkit.TargetServer tls = dev.spillway.testkit.TargetServer.https(dir, 30)
             .on("/ok", dev.spillway.testkit.TargetServer.Behaviour.ok("secure"));
         closing.add(tls);
-        final HttpProbe allowed = probe(AddressPolicy.defaults());
+        final Http allowed = probe(AddressPolicy.defaults());
         final CheckResult up = allowed.check(spec(tls.url("/ok"), o -> o.put("tls_verify", false)));
         assertTrue(up.up(), up.error());
         assertTrue(allowed.receivedBytes() > "secure".length(), "TLS records are read through the counted socket");
         dns.map("tls.test", "127.0.0.1");
-        final HttpProbe denying = probe(AddressPolicy.of(List.of(), AddressPolicy.parseList("127.0.0.0/8")));
+        final Http denying = probe(AddressPolicy.of(List.of(), AddressPolicy.parseList("127.0.0.0/8")));
         assertEquals("address policy: tls.test (127.0.0.1) is in --probe-deny 127.0.0.0/8", denying.check(
             spec("https://tls.test:" + tls.port() + "/ok", o -> o.put("tls_verify", false))).error());
     }
@@ -486,7 +522,7 @@ class ProbeSecurityTest {
         for (boolean chunked : new boolean[] {false, true}) {
             final CompletableFuture<Long> written = new CompletableFuture<>();
             a.on("/huge", RawTarget.endless(gib, chunked, written));
-            final HttpProbe probe = probe(AddressPolicy.defaults());
+            final Http probe = probe(AddressPolicy.defaults());
             final CheckResult r = probe.check(spec(a.url("/huge"), o -> { }));
             assertTrue(r.up(), r.error());
             assertTrue(r.bodyCapped(), "the result says the body was cut");
@@ -505,7 +541,7 @@ class ProbeSecurityTest {
         final String exact = "x".repeat(HttpProbe.MAX_BODY - 3) + "END";
         a.on("/exact", RawTarget.ok(exact));
         a.on("/longer", RawTarget.ok(exact + "NEEDLE"));
-        final HttpProbe probe = probe(AddressPolicy.defaults());
+        final Http probe = probe(AddressPolicy.defaults());
         final CheckResult whole = probe.check(spec(a.url("/exact"), o -> o.put("keyword", "END")));
         assertTrue(whole.up(), whole.error());
         assertFalse(whole.bodyCapped());
@@ -530,7 +566,7 @@ class ProbeSecurityTest {
                 out.write(block); // until the client closes the connection
             }
         });
-        final HttpProbe probe = probe(AddressPolicy.defaults());
+        final Http probe = probe(AddressPolicy.defaults());
         final long before = probe.receivedBytes();
         final CheckResult r = probe.check(spec(a.url("/moved-huge"), o -> o.put("keyword", "landed")));
         assertTrue(r.up(), r.error());
