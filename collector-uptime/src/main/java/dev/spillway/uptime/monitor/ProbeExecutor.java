@@ -56,8 +56,9 @@ import java.util.concurrent.locks.ReentrantLock;
  * {@link #SAFETY_GRACE} after its timeout, so nothing holds a slot forever.
  *
  * <p>Lateness is measured here, when a check starts (for both kinds): from its due time, queue wait included.
- * Threads are created on demand (one per blocking check running, or starting a non-blocking one) and retire after
- * 30 s idle, so a collector with 20 monitors does not hold 500 threads.
+ * Threads are created on demand (one per blocking check running, and at most {@link #ASYNC_STARTERS} starting
+ * non-blocking ones) and retire after 30 s idle, so a collector with 20 monitors does not hold 500 threads, and one
+ * whose checks are all non-blocking holds a few.
  */
 final class ProbeExecutor implements AutoCloseable {
 
@@ -71,6 +72,13 @@ final class ProbeExecutor implements AutoCloseable {
      * its socket ends down with {@code io: Too many open files}, it does not hang.
      */
     static final int DEFAULT_ASYNC_SLOTS = 10_000;
+    /**
+     * Threads starting non-blocking checks at once. A start only hands a name to the resolver pool or opens a
+     * socket (tens of microseconds), so a few threads start thousands a second; more would only be created by a
+     * burst of due checks (up to {@code concurrency} threads, each kept 30 s) and then compete for the cores with
+     * the selector threads that do the checks' I/O.
+     */
+    static final int ASYNC_STARTERS = 4;
     /** How long after its timeout the executor ends an asynchronous check its probe did not end. */
     static final Duration SAFETY_GRACE = Duration.ofSeconds(2);
 
@@ -236,10 +244,9 @@ final class ProbeExecutor implements AutoCloseable {
         if (idle > 0) {
             work.signal();
         }
-        // A thread counted in idle may already have been signalled for an earlier task and not yet woken, so
-        // "some thread is idle" does not mean "this task has a thread": start one whenever the tasks that
-        // could start now outnumber the threads waiting to take them.
-        if (startable > idle && workers.size() < concurrency) {
+        // Every thread not running a task (idle, signalled and not yet woken, or started and not yet waiting) will
+        // take a queued task: start one more only when the tasks that could start now outnumber those threads.
+        if (startable > workers.size() - inFlight - starting && workers.size() < concurrency) {
             final Thread t = threads.newThread(this::work);
             workers.add(t);
             t.start();
@@ -250,7 +257,8 @@ final class ProbeExecutor implements AutoCloseable {
     private int startable() {
         final int slowAllowed = Math.min(slow.size(), Math.max(0, slowBudget - slowInFlight));
         final int slowAsyncAllowed = Math.min(slowAsync.size(), Math.max(0, slowAsyncBudget - slowAsyncInFlight));
-        final int asyncAllowed = Math.min(healthyAsync.size() + slowAsyncAllowed, Math.max(0, asyncSlots - asyncInFlight));
+        final int asyncAllowed = Math.min(Math.min(healthyAsync.size() + slowAsyncAllowed,
+            Math.max(0, asyncSlots - asyncInFlight)), Math.max(0, ASYNC_STARTERS - starting));
         return Math.max(0, Math.min(concurrency - inFlight - starting, healthy.size() + slowAllowed + asyncAllowed));
     }
 
@@ -260,7 +268,7 @@ final class ProbeExecutor implements AutoCloseable {
             return null; // every thread's slot is busy (a retiring thread may still be counted)
         }
         Task t = null;
-        final boolean asyncRoom = asyncInFlight < asyncSlots;
+        final boolean asyncRoom = asyncInFlight < asyncSlots && starting < ASYNC_STARTERS;
         for (Task c : new Task[] {healthy.peek(), slowInFlight < slowBudget ? slow.peek() : null,
             asyncRoom ? healthyAsync.peek() : null,
             asyncRoom && slowAsyncInFlight < slowAsyncBudget ? slowAsync.peek() : null}) {

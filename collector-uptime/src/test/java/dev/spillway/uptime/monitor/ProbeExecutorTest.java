@@ -165,6 +165,48 @@ class ProbeExecutorTest {
     }
 
     @Test
+    void aBurstOfAsyncChecksIsStartedByAFewThreadsNotOnePerCheck() throws Exception {
+        // 500 threads allowed; 2,000 non-blocking checks due at once, each start taking a moment (as a real one does).
+        try (ProbeExecutor ex = new ProbeExecutor(500, 5_000, new SimpleMeterRegistry())) {
+            final List<java.util.concurrent.CompletableFuture<String>> futures =
+                Collections.synchronizedList(new ArrayList<>());
+            final java.util.concurrent.atomic.AtomicInteger startingNow = new java.util.concurrent.atomic.AtomicInteger();
+            final java.util.concurrent.atomic.AtomicInteger mostStartingAtOnce = new java.util.concurrent.atomic.AtomicInteger();
+            final long due = System.nanoTime();
+            for (int i = 0; i < 2_000; i++) {
+                ex.submitAsync(due, false, LONG, () -> {
+                    mostStartingAtOnce.accumulateAndGet(startingNow.incrementAndGet(), Math::max);
+                    java.util.concurrent.locks.LockSupport.parkNanos(20_000);
+                    startingNow.decrementAndGet();
+                    final java.util.concurrent.CompletableFuture<String> f = new java.util.concurrent.CompletableFuture<>();
+                    futures.add(f);
+                    return f;
+                }, (r, e) -> { });
+            }
+            dev.spillway.telemetry.testsupport.Await.until(java.time.Duration.ofSeconds(WAIT_S),
+                () -> ex.asyncInFlight() == 2_000 && futures.size() == 2_000, "all started: " + ex.asyncInFlight());
+            assertTrue(mostStartingAtOnce.get() <= ProbeExecutor.ASYNC_STARTERS,
+                "starting at once: " + mostStartingAtOnce.get());
+            assertTrue(ex.threads() <= ProbeExecutor.ASYNC_STARTERS, "threads: " + ex.threads());
+            // Blocking checks still get threads of their own beside them.
+            final CountDownLatch ran = new CountDownLatch(20);
+            final CountDownLatch release = new CountDownLatch(1);
+            for (int i = 0; i < 20; i++) {
+                ex.submit(due, false, () -> {
+                    ran.countDown();
+                    await(release);
+                });
+            }
+            assertTrue(ran.await(WAIT_S, TimeUnit.SECONDS), "20 blocking checks running at once beside 2,000 async ones");
+            release.countDown();
+            for (var f : futures) {
+                f.complete("up");
+            }
+            assertEquals(0, ex.asyncInFlight());
+        }
+    }
+
+    @Test
     void anAsyncSlotIsReleasedWhenTheStartThrowsOrTheFutureFails() throws Exception {
         try (ProbeExecutor ex = new ProbeExecutor(2, 100, new SimpleMeterRegistry())) {
             final java.util.concurrent.LinkedBlockingQueue<Outcome> outcomes =
