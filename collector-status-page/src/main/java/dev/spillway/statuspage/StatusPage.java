@@ -82,6 +82,14 @@ public final class StatusPage implements AutoCloseable {
      * answered from that older snapshot (the re-read goes on, for the next request).
      */
     static final long REQUEST_WAIT_NANOS = TimeUnit.MILLISECONDS.toNanos(250);
+    /**
+     * How long a request for a page nobody read yet (nothing held: the first visitor after a start, a new page or
+     * filter) waits for that page's first answer. That answer is the read's first stage (states and counts, the
+     * page's uptime, strips and hourly sparklines; {@link #read(PageKey, java.util.function.Consumer)}), so this
+     * bound fires only on a database slower than its statements' timeout allows for the first stage: then the
+     * visitor gets 503 with Retry-After (the page "tries again by itself"; JSON: the router's 503) and the read goes on.
+     */
+    static final long FIRST_WAIT_NANOS = TimeUnit.SECONDS.toNanos(5);
     /** How long after the last view the background keeps the snapshot fresh. */
     private static final long WATCHED_NANOS = TimeUnit.MINUTES.toNanos(2);
     /** Overview pages whose snapshots are kept (each at most {@link StatusQueries#PAGE_SIZE} monitors). */
@@ -387,15 +395,36 @@ public final class StatusPage implements AutoCloseable {
 
         PageSnapshot(PageKey page) {
             this.page = page;
-            this.read = new SharedRead<>(() -> StatusPage.this.read(page), readers, System::nanoTime);
+            // A page with nothing held yet is read in two stages; a re-read in one (its sparkline points are kept).
+            this.read = new SharedRead<Snapshot>(early -> StatusPage.this.read(page, nothingHeld() ? early : null),
+                readers, System::nanoTime);
+        }
+
+        private boolean nothingHeld() {
+            return read.held() == null;
         }
     }
 
-    private Snapshot read(PageKey key) throws SQLException {
+    /**
+     * One overview page's database part. With {@code early} (nobody has been answered for this page yet) and
+     * sparkline points not kept for the page's monitors (after a start, a page not read lately), in two stages:
+     * first everything but the sparklines' minutes, which are a point per hour from the hour rollup (24 rows per
+     * monitor; the full read is 1,440 minute rows per monitor, most of a cold read), handed to {@code early} so the
+     * first visitors are answered from it; then the sparklines from the minutes, the snapshot the page keeps.
+     */
+    private Snapshot read(PageKey key, java.util.function.Consumer<Snapshot> early) throws SQLException {
+        try {
+            return readStages(key, early);
+        } catch (SQLException e) {
+            throw StatusQueries.timedOut(e); // a cancelled statement is a 503 with Retry-After, not a 500
+        }
+    }
+
+    private Snapshot readStages(PageKey key, java.util.function.Consumer<Snapshot> early) throws SQLException {
         final int page = key.page();
         final Instant now = clock.get();
         final ReadTimes times = new ReadTimes();
-        final StatusQueries.MonitorPage monitors = queries.page(page, key.filter(), now, times);
+        final StatusQueries.MonitorPage monitors = queries.page(page, key.filter(), now, times, early != null);
         final List<StatusQueries.ServiceRow> services = queries.services();
         times.mark("services");
         final List<StatusQueries.TransitionRow> transitions = queries.transitions(StatusQueries.RECENT);
@@ -404,16 +433,29 @@ public final class StatusPage implements AutoCloseable {
         final List<dev.spillway.alerting.MaintenanceWindow> windows = maintenance.open(now);
         final List<dev.spillway.alerting.Maintenance.Held> held = maintenance.held(MaintenancePanel.HELD_SHOWN);
         times.mark("maintenance");
+        final Snapshot first = new Snapshot(now, System.nanoTime(), monitors, services, transitions, notifications,
+            windows, held);
+        if (early == null || queries.sparklinesKept(monitors, now)) {
+            logRead(page, monitors, times, "");
+            return first;
+        }
+        final long firstMillis = times.totalMillis();
+        early.accept(first);
+        final StatusQueries.MonitorPage whole = queries.withSparklines(monitors, now, times);
+        logRead(page, whole, times, " (answered from its first stage after " + firstMillis + " ms)");
+        return new Snapshot(now, System.nanoTime(), whole, services, transitions, notifications, windows, held);
+    }
+
+    private void logRead(int page, StatusQueries.MonitorPage monitors, ReadTimes times, String stages) {
         final long total = times.totalMillis();
         if (firstRead.compareAndSet(true, false)) {
-            LOG.info("status page: first overview read (page {}, {} of {} monitors) took {} ms: {}", page,
-                monitors.rows().size(), monitors.total(), total, times);
+            LOG.info("status page: first overview read (page {}, {} of {} monitors) took {} ms{}: {}", page,
+                monitors.rows().size(), monitors.total(), total, stages, times);
         } else if (total > SLOW_READ_MILLIS && System.nanoTime() - nextSlowLogNanos > 0) {
             nextSlowLogNanos = System.nanoTime() + TimeUnit.MINUTES.toNanos(1);
-            LOG.info("status page: overview read (page {}, {} of {} monitors) took {} ms, over {} ms: {}", page,
-                monitors.rows().size(), monitors.total(), total, SLOW_READ_MILLIS, times);
+            LOG.info("status page: overview read (page {}, {} of {} monitors) took {} ms, over {} ms{}: {}", page,
+                monitors.rows().size(), monitors.total(), total, SLOW_READ_MILLIS, stages, times);
         }
-        return new Snapshot(now, System.nanoTime(), monitors, services, transitions, notifications, windows, held);
     }
 
     private PageSnapshot pageSnapshot(PageKey page) {
@@ -434,7 +476,7 @@ public final class StatusPage implements AutoCloseable {
     private Overview overview(PageKey page) throws SQLException {
         final PageSnapshot p = pageSnapshot(page);
         p.lastViewedNanos = System.nanoTime();
-        final Snapshot s = p.read.get(SNAPSHOT_MAX_AGE_NANOS, REQUEST_WAIT_NANOS);
+        final Snapshot s = p.read.get(SNAPSHOT_MAX_AGE_NANOS, REQUEST_WAIT_NANOS, FIRST_WAIT_NANOS);
         return new Overview(s.at, pipeline.view(), s.monitors, s.services, s.transitions, s.notifications, s.windows,
             s.held);
     }
