@@ -45,7 +45,7 @@ final class SharedRead<T> {
     }
 
     /** A running read: its whole value, and its first one (the early value, else the whole value or its failure). */
-    private record Reading<T>(CompletableFuture<Held<T>> whole, CompletableFuture<Held<T>> first) {
+    record Reading<T>(CompletableFuture<Held<T>> whole, CompletableFuture<Held<T>> first) {
     }
 
     private final Staged<T> loader;
@@ -125,7 +125,8 @@ final class SharedRead<T> {
         return start().whole;
     }
 
-    private Reading<T> start() {
+    /** Starts a read unless one runs; either way the running one, both its values. */
+    Reading<T> start() {
         final Reading<T> mine;
         synchronized (this) {
             if (reading != null) {
