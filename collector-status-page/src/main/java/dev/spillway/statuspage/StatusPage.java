@@ -71,6 +71,8 @@ public final class StatusPage implements AutoCloseable {
         static final PageKey FIRST = new PageKey(1, StatusQueries.Filter.NONE);
     }
     private final AtomicBoolean firstRead = new AtomicBoolean(true);
+    /** Whether no overview JSON was answered yet: the first one logs where its time went. */
+    private final AtomicBoolean firstRequest = new AtomicBoolean(true);
     private volatile long nextSlowLogNanos = System.nanoTime();
 
     /** The page refreshes itself this often; the snapshot is re-read at the same pace. */
@@ -82,6 +84,14 @@ public final class StatusPage implements AutoCloseable {
      * answered from that older snapshot (the re-read goes on, for the next request).
      */
     static final long REQUEST_WAIT_NANOS = TimeUnit.MILLISECONDS.toNanos(250);
+    /**
+     * How long a request for a page nobody read yet (nothing held: the first visitor after a start, a new page or
+     * filter) waits for that page's first answer. That answer is the read's first stage (states and counts, the
+     * page's uptime, strips and hourly sparklines; {@link #read(PageKey, java.util.function.Consumer)}), so this
+     * bound fires only on a database slower than its statements' timeout allows for the first stage: then the
+     * visitor gets 503 with Retry-After (the page "tries again by itself"; JSON: the router's 503) and the read goes on.
+     */
+    static final long FIRST_WAIT_NANOS = TimeUnit.SECONDS.toNanos(5);
     /** How long after the last view the background keeps the snapshot fresh. */
     private static final long WATCHED_NANOS = TimeUnit.MINUTES.toNanos(2);
     /** Overview pages whose snapshots are kept (each at most {@link StatusQueries#PAGE_SIZE} monitors). */
@@ -135,10 +145,15 @@ public final class StatusPage implements AutoCloseable {
         final long started = System.nanoTime();
         try {
             final PageSnapshot first = pageSnapshot(PageKey.FIRST);
-            final Snapshot s = SharedRead.join(first.read.refresh()).value(); // a visitor arriving meanwhile shares it
+            // A visitor arriving meanwhile shares this read. The rendering is warmed while it runs (on a read
+            // thread), and rendered again as soon as its first stage is there.
+            final SharedRead.Reading<Snapshot> reading = first.read.start();
+            warmRendering();
+            final Snapshot s = SharedRead.join(reading.first()).value();
             MonitorsPanel.html(new StringBuilder(), s.monitors, s.at);
-            PageResponses.embeddable(overviewData(new Overview(s.at, pipeline.view(), s.monitors, s.services,
+            PageResponses.json(overviewData(new Overview(s.at, pipeline.view(), s.monitors, s.services,
                 s.transitions, s.notifications, s.windows, s.held)));
+            SharedRead.join(reading.whole()); // the same read's whole value, which the page keeps
             if (first.lastViewedNanos - started < 0) {
                 first.read.forget(); // nobody looked meanwhile: the first visitor reads afresh (and now warm)
             }
@@ -148,6 +163,52 @@ public final class StatusPage implements AutoCloseable {
             } else {
                 LOG.warn("status page: reading the overview at start failed: {}", e.toString());
             }
+        }
+    }
+
+    /**
+     * Renders a made-up page of {@link StatusQueries#PAGE_SIZE} monitors once, HTML and JSON, before anything is
+     * read: the first rendering in a JVM loads the JSON codec's serializers and runs interpreted (700 ms for the
+     * first overview JSON of 144 KB measured at start beside the collector's first round of checks), and the first
+     * visitor's answer should not pay for that. Nothing of it is kept.
+     */
+    private void warmRendering() {
+        final long started = System.nanoTime();
+        try {
+            final Instant now = clock.get();
+            final List<StatusQueries.MonitorRow> rows = new java.util.ArrayList<>();
+            for (int i = 0; i < StatusQueries.PAGE_SIZE; i++) {
+                final StatusQueries.Series plot = StatusQueries.Series.empty();
+                for (int p = 0; p < 48; p++) {
+                    plot.t().add(now.getEpochSecond() - 1_800L * (48 - p));
+                    plot.p50().add(10.0 + p);
+                    plot.p95().add(p % 7 == 0 ? null : 20.5 + p);
+                }
+                final List<StatusQueries.Check> strip = new java.util.ArrayList<>();
+                for (int c = 0; c < StatusQueries.STRIP; c++) {
+                    strip.add(new StatusQueries.Check(now.toEpochMilli() - 60_000L * (StatusQueries.STRIP - c),
+                        c % 11 != 0));
+                }
+                final StatusQueries.Uptime up = new StatusQueries.Uptime(86_000_000L, 400_000L, 0, 0);
+                rows.add(new StatusQueries.MonitorRow("warm-up-" + i, true, i % 10 == 0 ? "DOWN" : "UP", now,
+                    i % 10 == 0 ? now : null, i % 10 == 0 ? "connect: Connection refused" : null, 60_000, up, up, up,
+                    plot, strip, new StatusQueries.LastCheck(now.toEpochMilli(), true, 12.5, 0.5, 1.5, 2.5, 8.0, 200,
+                    90.0)));
+            }
+            final Map<String, Integer> counts = new LinkedHashMap<>();
+            StatusQueries.STATE_ORDER.forEach(st -> counts.put(st, 0));
+            counts.put("UP", 90);
+            counts.put("DOWN", 10);
+            final StatusQueries.MonitorPage page = new StatusQueries.MonitorPage(1, 1, StatusQueries.PAGE_SIZE,
+                rows.size(), counts, rows);
+            final Overview o = new Overview(now, pipeline.view(), page, List.of(), List.of(), List.of(), List.of(),
+                List.of());
+            MonitorsPanel.html(new StringBuilder(), page, now);
+            PageResponses.json(overviewData(o));
+            LOG.debug("status page: rendering warmed in {} ms", (System.nanoTime() - started) / 1_000_000);
+        } catch (RuntimeException e) {
+            // Only a warm-up: the real pages still render (and report their own failures).
+            LOG.warn("status page: warming the rendering failed: {}", e.toString());
         }
     }
 
@@ -387,15 +448,36 @@ public final class StatusPage implements AutoCloseable {
 
         PageSnapshot(PageKey page) {
             this.page = page;
-            this.read = new SharedRead<>(() -> StatusPage.this.read(page), readers, System::nanoTime);
+            // A page with nothing held yet is read in two stages; a re-read in one (its sparkline points are kept).
+            this.read = new SharedRead<Snapshot>(early -> StatusPage.this.read(page, nothingHeld() ? early : null),
+                readers, System::nanoTime);
+        }
+
+        private boolean nothingHeld() {
+            return read.held() == null;
         }
     }
 
-    private Snapshot read(PageKey key) throws SQLException {
+    /**
+     * One overview page's database part. With {@code early} (nobody has been answered for this page yet) and
+     * sparkline points not kept for the page's monitors (after a start, a page not read lately), in two stages:
+     * first everything but the sparklines' minutes, which are a point per hour from the hour rollup (24 rows per
+     * monitor; the full read is 1,440 minute rows per monitor, most of a cold read), handed to {@code early} so the
+     * first visitors are answered from it; then the sparklines from the minutes, the snapshot the page keeps.
+     */
+    private Snapshot read(PageKey key, java.util.function.Consumer<Snapshot> early) throws SQLException {
+        try {
+            return readStages(key, early);
+        } catch (SQLException e) {
+            throw StatusQueries.timedOut(e); // a cancelled statement is a 503 with Retry-After, not a 500
+        }
+    }
+
+    private Snapshot readStages(PageKey key, java.util.function.Consumer<Snapshot> early) throws SQLException {
         final int page = key.page();
         final Instant now = clock.get();
         final ReadTimes times = new ReadTimes();
-        final StatusQueries.MonitorPage monitors = queries.page(page, key.filter(), now, times);
+        final StatusQueries.MonitorPage monitors = queries.page(page, key.filter(), now, times, early != null);
         final List<StatusQueries.ServiceRow> services = queries.services();
         times.mark("services");
         final List<StatusQueries.TransitionRow> transitions = queries.transitions(StatusQueries.RECENT);
@@ -404,16 +486,29 @@ public final class StatusPage implements AutoCloseable {
         final List<dev.spillway.alerting.MaintenanceWindow> windows = maintenance.open(now);
         final List<dev.spillway.alerting.Maintenance.Held> held = maintenance.held(MaintenancePanel.HELD_SHOWN);
         times.mark("maintenance");
+        final Snapshot first = new Snapshot(now, System.nanoTime(), monitors, services, transitions, notifications,
+            windows, held);
+        if (early == null || queries.sparklinesKept(monitors, now)) {
+            logRead(page, monitors, times, "");
+            return first;
+        }
+        final long firstMillis = times.totalMillis();
+        early.accept(first);
+        final StatusQueries.MonitorPage whole = queries.withSparklines(monitors, now, times);
+        logRead(page, whole, times, " (answered from its first stage after " + firstMillis + " ms)");
+        return new Snapshot(now, System.nanoTime(), whole, services, transitions, notifications, windows, held);
+    }
+
+    private void logRead(int page, StatusQueries.MonitorPage monitors, ReadTimes times, String stages) {
         final long total = times.totalMillis();
         if (firstRead.compareAndSet(true, false)) {
-            LOG.info("status page: first overview read (page {}, {} of {} monitors) took {} ms: {}", page,
-                monitors.rows().size(), monitors.total(), total, times);
+            LOG.info("status page: first overview read (page {}, {} of {} monitors) took {} ms{}: {}", page,
+                monitors.rows().size(), monitors.total(), total, stages, times);
         } else if (total > SLOW_READ_MILLIS && System.nanoTime() - nextSlowLogNanos > 0) {
             nextSlowLogNanos = System.nanoTime() + TimeUnit.MINUTES.toNanos(1);
-            LOG.info("status page: overview read (page {}, {} of {} monitors) took {} ms, over {} ms: {}", page,
-                monitors.rows().size(), monitors.total(), total, SLOW_READ_MILLIS, times);
+            LOG.info("status page: overview read (page {}, {} of {} monitors) took {} ms, over {} ms{}: {}", page,
+                monitors.rows().size(), monitors.total(), total, SLOW_READ_MILLIS, stages, times);
         }
-        return new Snapshot(now, System.nanoTime(), monitors, services, transitions, notifications, windows, held);
     }
 
     private PageSnapshot pageSnapshot(PageKey page) {
@@ -434,7 +529,7 @@ public final class StatusPage implements AutoCloseable {
     private Overview overview(PageKey page) throws SQLException {
         final PageSnapshot p = pageSnapshot(page);
         p.lastViewedNanos = System.nanoTime();
-        final Snapshot s = p.read.get(SNAPSHOT_MAX_AGE_NANOS, REQUEST_WAIT_NANOS);
+        final Snapshot s = p.read.get(SNAPSHOT_MAX_AGE_NANOS, REQUEST_WAIT_NANOS, FIRST_WAIT_NANOS);
         return new Overview(s.at, pipeline.view(), s.monitors, s.services, s.transitions, s.notifications, s.windows,
             s.held);
     }
@@ -523,7 +618,23 @@ public final class StatusPage implements AutoCloseable {
         } catch (ApiException e) {
             return ApiResponse.error(e); // 400 naming the parameter
         }
-        return PageResponses.json(overviewData(overview(key)));
+        if (!firstRequest.compareAndSet(true, false)) {
+            return PageResponses.json(overviewData(overview(key)));
+        }
+        // The first one after a start: where its time went (the read, or the JVM and machine around it), once.
+        final long t0 = System.nanoTime();
+        final Overview o = overview(key);
+        final long t1 = System.nanoTime();
+        final Map<String, Object> data = overviewData(o);
+        final long t2 = System.nanoTime();
+        final ApiResponse response = PageResponses.json(data);
+        final long t3 = System.nanoTime();
+        final SharedRead.Held<Snapshot> h = pageSnapshot(key).read.held();
+        LOG.info("status page: first overview request answered in {} ms: snapshot {} ms (the page's read {} by then), "
+            + "data {} ms, JSON {} ms ({} bytes)", (t3 - t0) / 1_000_000, (t1 - t0) / 1_000_000,
+            h != null && h.whole() ? "whole" : "at its first stage", (t2 - t1) / 1_000_000, (t3 - t2) / 1_000_000,
+            response.body().length);
+        return response;
     }
 
     private ApiResponse overviewHtml(ApiRequest r) throws SQLException {

@@ -50,20 +50,54 @@ final class StatusQueries {
 
     private final int pageSize;
     private final UptimeReport.Maintenance maintenance;
+    /**
+     * Every statement of these reads is cancelled by PostgreSQL past this many seconds (query_canceled, SQLSTATE
+     * 57014): a read the page waits for ends, and its connection and read thread are freed, however slow the
+     * database.
+     */
+    private final int timeoutSeconds;
+
+    /** Seconds a statement of the page's reads may take ({@link #timeoutSeconds}). */
+    static final int READ_TIMEOUT_SECONDS = 10;
 
     StatusQueries(DataSource dataSource, String eventsTable) {
         this(dataSource, eventsTable, PAGE_SIZE, UptimeReport.Maintenance.NONE);
+    }
+
+    StatusQueries(DataSource dataSource, String eventsTable, int pageSize, UptimeReport.Maintenance maintenance) {
+        this(dataSource, eventsTable, pageSize, maintenance, READ_TIMEOUT_SECONDS);
     }
 
     /**
      * @param pageSize monitors per overview page (tests use small pages)
      * @param maintenance the maintenance windows, as the uptime report takes them
      */
-    StatusQueries(DataSource dataSource, String eventsTable, int pageSize, UptimeReport.Maintenance maintenance) {
+    StatusQueries(DataSource dataSource, String eventsTable, int pageSize, UptimeReport.Maintenance maintenance,
+                  int timeoutSeconds) {
         this.dataSource = dataSource;
         this.eventsTable = eventsTable;
         this.pageSize = pageSize;
         this.maintenance = maintenance;
+        this.timeoutSeconds = timeoutSeconds;
+    }
+
+    /** A statement PostgreSQL cancels past {@link #timeoutSeconds}. */
+    private PreparedStatement prepare(Connection c, String sql) throws SQLException {
+        final PreparedStatement ps = c.prepareStatement(sql);
+        ps.setQueryTimeout(timeoutSeconds);
+        return ps;
+    }
+
+    /**
+     * {@code e} as a {@link java.sql.SQLTimeoutException} when it is a statement cancelled by its timeout (a
+     * transient failure: the page answers 503 with Retry-After, as for an outage, not 500), else {@code e}.
+     */
+    static SQLException timedOut(SQLException e) {
+        if ("57014".equals(e.getSQLState()) && !(e instanceof java.sql.SQLTimeoutException)) {
+            return new java.sql.SQLTimeoutException("a status page read took longer than its statement timeout and was "
+                + "cancelled: " + e.getMessage(), e.getSQLState(), e);
+        }
+        return e;
     }
 
     /** A result of one check: when, whether good. */
@@ -122,7 +156,7 @@ final class StatusQueries {
     /** Heartbeat services by id. */
     List<ServiceRow> services() throws SQLException {
         try (Connection c = dataSource.getConnection();
-             PreparedStatement ps = c.prepareStatement("SELECT id, state, status, statuses->>status, last_ping, "
+             PreparedStatement ps = prepare(c, "SELECT id, state, status, statuses->>status, last_ping, "
                  + "timeout_ms, grace_ms FROM " + UptimeSchema.HEARTBEAT_SERVICES + " ORDER BY id");
              ResultSet rs = ps.executeQuery()) {
             final List<ServiceRow> out = new ArrayList<>();
@@ -137,7 +171,7 @@ final class StatusQueries {
     /** The newest notifications, newest first. */
     List<NotificationRow> notifications(int limit) throws SQLException {
         try (Connection c = dataSource.getConnection();
-             PreparedStatement ps = c.prepareStatement("SELECT id, channel_id, type, subject_kind, subject, old_state, "
+             PreparedStatement ps = prepare(c, "SELECT id, channel_id, type, subject_kind, subject, old_state, "
                  + "new_state, occurred_at, state, attempts, last_error FROM " + AlertingSchema.NOTIFICATION_OUTBOX
                  + " ORDER BY id DESC LIMIT ?")) {
             ps.setInt(1, limit);
@@ -159,12 +193,12 @@ final class StatusQueries {
 
     /** Every monitor, by name, with its windows, plot, strip and newest check, as of {@code now}. */
     List<MonitorRow> monitors(Instant now) throws SQLException {
-        return rows(states(false, null), now, null);
+        return rows(states(false, null), now, null, false);
     }
 
     /** One monitor's row, or null when there is no such monitor. */
     MonitorRow monitor(String name, Instant now) throws SQLException {
-        final List<MonitorRow> rows = rows(states(false, name), now, null);
+        final List<MonitorRow> rows = rows(states(false, name), now, null, false);
         return rows.isEmpty() ? null : rows.get(0);
     }
 
@@ -226,6 +260,15 @@ final class StatusQueries {
 
     /** As {@link #page(int, Instant, ReadTimes)}, of the monitors that match {@code filter}. */
     MonitorPage page(int page, Filter filter, Instant now, ReadTimes times) throws SQLException {
+        return page(page, filter, now, times, false);
+    }
+
+    /**
+     * As {@link #page(int, Filter, Instant, ReadTimes)}; with {@code quick} the sparklines of monitors whose closed
+     * points are not kept come from the hour rollup (a point per hour: 24 rows per monitor instead of 1,440 minute
+     * rows), not kept: the page's first answer after a start, until {@link #withSparklines} reads the minutes.
+     */
+    MonitorPage page(int page, Filter filter, Instant now, ReadTimes times, boolean quick) throws SQLException {
         final List<StateRow> every = states(true, null);
         times.mark("states");
         final Map<String, Integer> counts = new LinkedHashMap<>();
@@ -251,12 +294,49 @@ final class StatusQueries {
         final int p = Math.min(Math.max(page, 1), pages);
         final List<StateRow> slice = all.subList(Math.min(all.size(), (p - 1) * pageSize),
             Math.min(all.size(), p * pageSize));
-        return new MonitorPage(p, pages, pageSize, all.size(), counts, rows(slice, now, times), every.size(), filter);
+        return new MonitorPage(p, pages, pageSize, all.size(), counts, rows(slice, now, times, quick), every.size(),
+            filter);
+    }
+
+    /** Whether the closed sparkline points of every monitor on {@code page} are kept (a read of them is short). */
+    boolean sparklinesKept(MonitorPage page, Instant now) {
+        final long[] bins = sparkBins(now.minus(Duration.ofHours(24)), now);
+        for (MonitorRow r : page.rows()) {
+            if (!kept(r.name(), bins[0], bins[1], now)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** {@code page} with its monitors' sparklines read from the minute rollup (and their closed points kept). */
+    MonitorPage withSparklines(MonitorPage page, Instant now, ReadTimes times) throws SQLException {
+        if (page.rows().isEmpty()) {
+            return page;
+        }
+        final String[] names = new String[page.rows().size()];
+        for (int i = 0; i < names.length; i++) {
+            names[i] = page.rows().get(i).name();
+        }
+        final Map<String, Series> plots;
+        try (Connection c = dataSource.getConnection()) {
+            c.setReadOnly(true);
+            plots = sparklines(c, names, now.minus(Duration.ofHours(24)), now, false);
+        }
+        times.mark("24h plot");
+        final List<MonitorRow> rows = new ArrayList<>(names.length);
+        for (MonitorRow r : page.rows()) {
+            rows.add(new MonitorRow(r.name(), r.enabled(), r.state(), r.since(), r.incidentStart(), r.lastError(),
+                r.intervalMs(), r.day(), r.week(), r.month(), plots.getOrDefault(r.name(), Series.empty()), r.strip(),
+                r.last()));
+        }
+        return new MonitorPage(page.page(), page.pages(), page.size(), page.total(), page.counts(), List.copyOf(rows),
+            page.all(), page.filter());
     }
 
     /** The names of the monitors with the filter's tag. */
     private java.util.Set<String> tagged(Filter filter) throws SQLException {
-        try (Connection c = dataSource.getConnection(); PreparedStatement ps = c.prepareStatement("SELECT name FROM "
+        try (Connection c = dataSource.getConnection(); PreparedStatement ps = prepare(c, "SELECT name FROM "
             + UptimeSchema.MONITORS + " WHERE tags ->> ? = ?")) {
             ps.setString(1, filter.tagKey());
             ps.setString(2, filter.tagValue());
@@ -273,7 +353,7 @@ final class StatusQueries {
     /** Every monitor's state (or {@code only}'s): by name, or problems first. */
     List<StateRow> states(boolean problemsFirst, String only) throws SQLException {
         final String state = "CASE WHEN NOT m.enabled THEN 'PAUSED' ELSE coalesce(s.state, 'PENDING') END";
-        try (Connection c = dataSource.getConnection(); PreparedStatement ps = c.prepareStatement("SELECT m.name, "
+        try (Connection c = dataSource.getConnection(); PreparedStatement ps = prepare(c, "SELECT m.name, "
             + "m.enabled, m.interval_ms, " + state + ", s.since, s.first_failure_at, s.last_error FROM "
             + UptimeSchema.MONITORS + " m LEFT JOIN " + UptimeSchema.MONITOR_STATE + " s ON s.name = m.name"
             + (only == null ? "" : " WHERE m.name = ?") + " ORDER BY "
@@ -298,7 +378,8 @@ final class StatusQueries {
     }
 
     /** The rows of {@code states}' monitors, in that order, with their windows, plots, strips and newest checks. */
-    private List<MonitorRow> rows(List<StateRow> states, Instant now, ReadTimes times) throws SQLException {
+    private List<MonitorRow> rows(List<StateRow> states, Instant now, ReadTimes times, boolean quick)
+        throws SQLException {
         if (states.isEmpty()) {
             return List.of();
         }
@@ -312,10 +393,10 @@ final class StatusQueries {
             c.setReadOnly(true);
             final Array only = c.createArrayOf("text", names);
             final Map<String, UptimeReport.Row[]> uptimes = UptimeRuns.read(c, only, List.of(names), now,
-                WINDOWS, maintenance);
+                WINDOWS, maintenance, timeoutSeconds);
             t.mark("uptime 24h/7d/30d");
-            final Map<String, Series> plots = sparklines(c, names, dayFrom, now);
-            t.mark("24h plot");
+            final Map<String, Series> plots = sparklines(c, names, dayFrom, now, quick);
+            t.mark(quick ? "24h plot (hours where no points are kept)" : "24h plot");
             final Map<String, List<Check>> strips = new HashMap<>();
             final Map<String, LastCheck> lasts = new HashMap<>();
             recentChecks(c, only, now, strips, lasts);
@@ -335,7 +416,7 @@ final class StatusQueries {
     /** Whether the monitor exists. */
     boolean exists(String name) throws SQLException {
         try (Connection c = dataSource.getConnection();
-             PreparedStatement ps = c.prepareStatement("SELECT 1 FROM " + UptimeSchema.MONITORS + " WHERE name = ?")) {
+             PreparedStatement ps = prepare(c, "SELECT 1 FROM " + UptimeSchema.MONITORS + " WHERE name = ?")) {
             ps.setString(1, name);
             try (ResultSet rs = ps.executeQuery()) {
                 return rs.next();
@@ -357,7 +438,7 @@ final class StatusQueries {
             final Instant open = now.truncatedTo(ChronoUnit.HOURS);
             if (range.table.equals(CheckRollups.HOUR) && minuteDurations(c)
                 && (s.t().isEmpty() || s.t().get(s.t().size() - 1) < open.getEpochSecond())) {
-                try (PreparedStatement ps = c.prepareStatement("SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY d), "
+                try (PreparedStatement ps = prepare(c, "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY d), "
                     + "percentile_cont(0.95) WITHIN GROUP (ORDER BY d) FROM " + CheckRollups.MINUTE + " m, "
                     + "unnest(m.durations) AS d WHERE m.monitor = ? AND m.bucket >= ? AND m.bucket <= ?")) {
                     ps.setString(1, name);
@@ -382,7 +463,7 @@ final class StatusQueries {
     private boolean minuteDurations(Connection c) throws SQLException {
         Boolean b = minuteDurations;
         if (b == null) {
-            try (PreparedStatement ps = c.prepareStatement("SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(?) "
+            try (PreparedStatement ps = prepare(c, "SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(?) "
                 + "AND attname = 'durations' AND NOT attisdropped")) {
                 ps.setString(1, CheckRollups.MINUTE);
                 try (ResultSet rs = ps.executeQuery()) {
@@ -428,23 +509,49 @@ final class StatusQueries {
      */
     Map<String, Series> sparklines(Connection c, String[] names, Instant from, Instant to)
         throws SQLException {
+        return sparklines(c, names, from, to, false);
+    }
+
+    /** The first full point and the first point still open of a sparkline over {@code [from, to]} (epoch seconds). */
+    private static long[] sparkBins(Instant from, Instant to) {
         final long bin = SPARK_MINUTES * 60L;
         final long firstFull = Math.floorDiv(from.getEpochSecond() + bin - 1, bin) * bin;
         // Points that ended SPARK_SETTLE ago or more are closed (their minutes are done); the rest is read each time.
         final long open = Math.floorDiv(to.minus(SPARK_SETTLE).getEpochSecond(), bin) * bin;
+        return new long[] {firstFull, open};
+    }
+
+    /** Whether {@code name}'s closed points for a sparkline up to {@code to} are kept. */
+    private boolean kept(String name, long firstFull, long open, Instant to) {
+        final SparkBins b = sparkCache.get(name);
+        return b != null && b.toSec == open && b.fromSec <= firstFull && !b.readAt.isAfter(to)
+            && b.readAt.plus(SPARK_REREAD).isAfter(to);
+    }
+
+    /**
+     * As {@link #sparklines(Connection, String[], Instant, Instant)}; with {@code quick} the monitors whose closed
+     * points are not kept get a point per hour from the hour rollup instead of a full read of their minutes (and
+     * nothing is kept for them).
+     */
+    private Map<String, Series> sparklines(Connection c, String[] names, Instant from, Instant to, boolean quick)
+        throws SQLException {
+        final long[] bins = sparkBins(from, to);
+        final long firstFull = bins[0];
+        final long open = bins[1];
         final List<String> hits = new ArrayList<>();
         final List<String> misses = new ArrayList<>();
         for (String name : names) {
-            final SparkBins b = sparkCache.get(name);
-            if (b != null && b.toSec == open && b.fromSec <= firstFull && !b.readAt.isAfter(to)
-                && b.readAt.plus(SPARK_REREAD).isAfter(to)) {
+            if (kept(name, firstFull, open, to)) {
                 hits.add(name);
             } else {
                 misses.add(name);
             }
         }
         final Map<String, Series> read = new HashMap<>();
-        if (!misses.isEmpty()) {
+        if (quick && !misses.isEmpty()) {
+            read.putAll(series(c, CheckRollups.HOUR, c.createArrayOf("text", misses.toArray(new String[0])),
+                from.truncatedTo(ChronoUnit.HOURS), to));
+        } else if (!misses.isEmpty()) {
             final Map<String, Series> full = sparkRows(c, c.createArrayOf("text", misses.toArray(new String[0])),
                 CheckRollups.MINUTE + " WHERE monitor = ANY (?) AND bucket >= ? AND bucket <= ?", from, to);
             read.putAll(full);
@@ -490,10 +597,10 @@ final class StatusQueries {
      * the monitors' array and the instants {@code bounds}; with two ranges (four instants) the array is bound to
      * each range.
      */
-    private static Map<String, Series> sparkRows(Connection c, Array monitors, String source, Instant... bounds)
+    private Map<String, Series> sparkRows(Connection c, Array monitors, String source, Instant... bounds)
         throws SQLException {
         final Map<String, Series> out = new LinkedHashMap<>();
-        try (PreparedStatement ps = c.prepareStatement("SELECT monitor, date_bin(INTERVAL '" + SPARK_MINUTES
+        try (PreparedStatement ps = prepare(c, "SELECT monitor, date_bin(INTERVAL '" + SPARK_MINUTES
             + " minutes', bucket, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS b, "
             + "percentile_cont(0.5) WITHIN GROUP (ORDER BY p50_ms), max(p95_ms) FROM " + source
             + " GROUP BY 1, 2 ORDER BY 1, 2")) {
@@ -549,7 +656,7 @@ final class StatusQueries {
         try (Connection c = dataSource.getConnection()) {
             c.setReadOnly(true);
             return Uptime.of(UptimeRuns.read(c, c.createArrayOf("text", new String[] {name}), List.of(name), now,
-                List.of(range.length), maintenance).get(name)[0]);
+                List.of(range.length), maintenance, timeoutSeconds).get(name)[0]);
         }
     }
 
@@ -562,7 +669,7 @@ final class StatusQueries {
         final String sql = "SELECT id, kind, monitor, from_state, to_state, started_at, reason FROM "
             + UptimeSchema.MONITOR_TRANSITIONS + (subject == null ? "" : " WHERE kind = 'http' AND monitor = ?")
             + " ORDER BY id DESC LIMIT ?";
-        try (Connection c = dataSource.getConnection(); PreparedStatement ps = c.prepareStatement(sql)) {
+        try (Connection c = dataSource.getConnection(); PreparedStatement ps = prepare(c, sql)) {
             int i = 1;
             if (subject != null) {
                 ps.setString(i++, subject);
@@ -597,7 +704,7 @@ final class StatusQueries {
     }
 
     Locations locations(String name) throws SQLException {
-        try (Connection c = dataSource.getConnection(); PreparedStatement ps = c.prepareStatement(
+        try (Connection c = dataSource.getConnection(); PreparedStatement ps = prepare(c,
             "SELECT l.loc, m.quorum, s.state, s.confirmed_state, s.since, s.last_check_at, s.last_error, s.collector "
                 + "FROM " + UptimeSchema.MONITORS + " m CROSS JOIN LATERAL unnest(m.locations) WITH ORDINALITY "
                 + "AS l(loc, n) LEFT JOIN " + UptimeSchema.MONITOR_LOCATION_STATE
@@ -639,10 +746,10 @@ final class StatusQueries {
         return out;
     }
 
-    private static Map<String, Series> series(Connection c, String table, Array monitors, Instant from, Instant to)
+    private Map<String, Series> series(Connection c, String table, Array monitors, Instant from, Instant to)
         throws SQLException {
         final Map<String, Series> out = new LinkedHashMap<>();
-        try (PreparedStatement ps = c.prepareStatement("SELECT monitor, bucket, p50_ms, p95_ms FROM " + table
+        try (PreparedStatement ps = prepare(c, "SELECT monitor, bucket, p50_ms, p95_ms FROM " + table
             + " WHERE monitor = ANY (?) AND bucket >= ? AND bucket <= ? ORDER BY monitor, bucket")) {
             ps.setArray(1, monitors);
             ps.setTimestamp(2, Timestamp.from(from));
@@ -669,7 +776,7 @@ final class StatusQueries {
         // The series by name, through schema step 305's index on (tags ->> 'monitor') (without it, a filter over
         // all monitor series: 70,000 rows for the page's 700 at 10,000 monitors); then per series one
         // (source_id, time) index probe.
-        try (PreparedStatement ps = c.prepareStatement("SELECT s.tags->>'monitor', s.field, x.time, x.value FROM "
+        try (PreparedStatement ps = prepare(c, "SELECT s.tags->>'monitor', s.field, x.time, x.value FROM "
             + SeriesSchema.SOURCES + " s CROSS JOIN LATERAL (SELECT e.time, e.value FROM " + eventsTable + " e "
             + "WHERE e.source_id = s.id AND e.time >= ? AND e.time <= ? ORDER BY e.time DESC "
             + "LIMIT CASE WHEN s.field = 'up' THEN " + STRIP + " ELSE 1 END) x "

@@ -259,10 +259,11 @@ final class UptimeRuns {
 
     /**
      * Each monitor's counts over each window {@code [now - window, now)}, from its runs and its maintenance
-     * windows: one query for the runs, one for the windows.
+     * windows: one query for the runs (cancelled by PostgreSQL past {@code timeoutSeconds}), one for the windows.
      */
     static Map<String, UptimeReport.Row[]> read(Connection c, Array monitors, List<String> names, Instant now,
-                                                List<Duration> windows, UptimeReport.Maintenance maintenance)
+                                                List<Duration> windows, UptimeReport.Maintenance maintenance,
+                                                int timeoutSeconds)
         throws SQLException {
         Duration longest = Duration.ZERO;
         for (Duration w : windows) {
@@ -272,6 +273,7 @@ final class UptimeRuns {
         final Map<String, List<long[]>> runs = new HashMap<>();
         try (PreparedStatement ps = c.prepareStatement("SELECT monitor, start_at, end_at, up FROM " + TABLE
             + " WHERE monitor = ANY (?) AND end_at > ? AND start_at < ? ORDER BY monitor, start_at")) {
+            ps.setQueryTimeout(timeoutSeconds);
             ps.setArray(1, monitors);
             ps.setTimestamp(2, Timestamp.from(from));
             ps.setTimestamp(3, Timestamp.from(now));

@@ -15,6 +15,7 @@ import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -144,6 +145,103 @@ class SharedReadTest {
         gate.get().countDown();
         Await.until(WAIT, () -> read.held() != null, "the read itself still ends and keeps its value");
         assertEquals("v1", read.held().value());
+    }
+
+    /** A read in two stages: "early-N" at once, then "whole-N" once {@link #stageTwo} is released. */
+    private final CountDownLatch stageTwo = new CountDownLatch(1);
+    private final AtomicReference<SQLException> stageTwoFails = new AtomicReference<>();
+    private final SharedRead<String> staged = new SharedRead<String>(early -> {
+        final int n = loads.incrementAndGet();
+        early.accept("early-" + n);
+        try {
+            if (!stageTwo.await(WAIT.toSeconds(), TimeUnit.SECONDS)) {
+                throw new SQLException("stage two never released");
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new SQLException("interrupted", e);
+        }
+        final SQLException fail = stageTwoFails.get();
+        if (fail != null) {
+            throw fail;
+        }
+        return "whole-" + n;
+    }, executor, clock::get);
+
+    @Test
+    void manyFirstReadersAreAnsweredFromOneReadsEarlyValueAndTheWholeOneFollows() throws Exception {
+        final int readers = 8;
+        final CountDownLatch go = new CountDownLatch(1);
+        final java.util.List<AtomicReference<Object>> answers = new java.util.ArrayList<>();
+        final java.util.List<Thread> threads = new java.util.ArrayList<>();
+        for (int i = 0; i < readers; i++) {
+            final AtomicReference<Object> into = new AtomicReference<>();
+            answers.add(into);
+            final Thread t = new Thread(() -> {
+                try {
+                    go.await();
+                    into.set(staged.get(MAX_AGE, 0, LONG_WAIT));
+                } catch (SQLException | RuntimeException e) {
+                    into.set(e);
+                } catch (InterruptedException e) {
+                    into.set(e);
+                }
+            }, "shared-read-test-first-" + i);
+            t.start();
+            threads.add(t);
+        }
+        go.countDown(); // all at once, as visitors arriving the moment a collector is up
+        for (Thread t : threads) {
+            t.join(WAIT.toMillis());
+        }
+        for (AtomicReference<Object> a : answers) {
+            assertEquals("early-1", a.get(), "answered from the first stage, before the second ended");
+        }
+        assertEquals(1, loads.get(), "one read for all of them");
+        assertEquals("early-1", staged.get(MAX_AGE, TimeUnit.SECONDS.toNanos(30)),
+            "while the second stage runs: its early value at once, no new read and no wait");
+        assertEquals(1, loads.get());
+        stageTwo.countDown();
+        Await.until(WAIT, () -> "whole-1".equals(staged.held().value()), "the second stage ends");
+        assertTrue(staged.held().whole());
+        assertEquals("whole-1", staged.get(MAX_AGE, 0, LONG_WAIT));
+        assertEquals(1, loads.get());
+    }
+
+    @Test
+    void failedSecondStageKeepsTheEarlyValueAndTheNextReaderReadsAgain() throws Exception {
+        stageTwoFails.set(new SQLException("minutes unreadable"));
+        stageTwo.countDown();
+        final java.util.concurrent.CompletableFuture<SharedRead.Held<String>> first = staged.refresh();
+        assertEquals("early-1", staged.get(MAX_AGE, 0, LONG_WAIT), "the first stage answers");
+        assertThrows(SQLException.class, () -> SharedRead.join(first), "the second stage failed");
+        assertEquals("early-1", staged.held().value(), "the early value stays for readers meanwhile");
+        assertFalse(staged.held().whole());
+
+        stageTwoFails.set(null);
+        assertEquals("whole-2", staged.get(MAX_AGE, LONG_WAIT, LONG_WAIT),
+            "no read runs: the next reader starts one and waits for its whole value (within its wait)");
+        assertEquals(2, loads.get());
+    }
+
+    @Test
+    void firstReaderWaitsAtMostItsBoundThenGetsATransientFailureAndTheReadGoesOn() throws Exception {
+        gate.set(new CountDownLatch(1)); // the read hangs until released (a database slower than any timeout)
+        final long t0 = System.nanoTime();
+        final SQLException e = assertThrows(SQLException.class,
+            () -> read.get(MAX_AGE, 0, TimeUnit.MILLISECONDS.toNanos(200)));
+        final long waitedMillis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0);
+        assertTrue(e instanceof java.sql.SQLTimeoutException, e.toString());
+        assertTrue(waitedMillis >= 200 && waitedMillis < 5_000, "bounded: " + waitedMillis + " ms");
+        assertTrue(dev.spillway.runtime.api.DatabaseOutage.describe(e) != null,
+            "a transient failure: the page answers 503 with Retry-After, not 500");
+        assertThrows(java.sql.SQLTimeoutException.class, () -> read.get(MAX_AGE, 0, 0),
+            "a second visitor meanwhile: the same bound, the same read");
+        assertEquals(1, loads.get(), "waiters that gave up started no read of their own");
+        gate.get().countDown();
+        Await.until(WAIT, () -> read.held() != null, "the read goes on and ends");
+        assertEquals("v1", read.get(MAX_AGE, 0, 0));
+        assertEquals(1, loads.get());
     }
 
     private Thread reader(AtomicReference<Object> into) {

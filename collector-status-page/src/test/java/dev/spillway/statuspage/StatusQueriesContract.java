@@ -169,6 +169,49 @@ abstract class StatusQueriesContract {
         assertEquals(28.55, rt.p95().get(0), EPS);
     }
 
+    /**
+     * A page nobody read since the start is answered from a first stage: the same counts, rows, uptime and strips,
+     * the sparklines a point per hour from the hour rollup; the second stage reads the minutes and is then exactly
+     * the page as read in one go.
+     */
+    @Test
+    void firstStageOfAPageHasItsCountsAndRowsWithHourlySparklinesAndTheMinutesFollow() throws Exception {
+        final StatusQueries.MonitorPage whole = queries().page(1, StatusQueries.Filter.NONE, NOW, new ReadTimes());
+        final StatusQueries started = queries(); // a collector just started: no sparkline points kept
+        final StatusQueries.MonitorPage quick = started.page(1, StatusQueries.Filter.NONE, NOW, new ReadTimes(), true);
+        assertFalse(started.sparklinesKept(quick, NOW), "nothing kept yet: a second stage follows");
+        assertEquals(whole.counts(), quick.counts(), "counts by state over every monitor");
+        assertEquals(whole.total(), quick.total());
+        assertEquals(whole.all(), quick.all());
+        assertEquals(whole.rows().size(), quick.rows().size());
+        for (int i = 0; i < whole.rows().size(); i++) {
+            final StatusQueries.MonitorRow w = whole.rows().get(i);
+            final StatusQueries.MonitorRow q = quick.rows().get(i);
+            assertEquals(w.name(), q.name(), "the same order");
+            assertEquals(List.of(w.state(), w.day(), w.week(), w.month(), w.strip()),
+                List.of(q.state(), q.day(), q.week(), q.month(), q.strip()), w.name());
+            assertEquals(w.last(), q.last(), w.name());
+        }
+        final StatusQueries.Series hourly = byName(quick.rows()).get("alpha").responseTime();
+        final StatusQueries.Series hours = queries().responseTime("alpha", StatusQueries.Range.WEEK, NOW);
+        final long h9 = Instant.parse("2026-03-10T09:00:00Z").getEpochSecond();
+        assertEquals(List.of(h9, h9 + 3600, h9 + 7200), hourly.t().subList(0, 3), "a point per closed hour");
+        assertTrue(hours.t().containsAll(hourly.t()), "hour rollup rows only: " + hourly.t());
+        for (int i = 0; i < hourly.t().size(); i++) {
+            final int at = hours.t().indexOf(hourly.t().get(i));
+            assertEquals(hours.p50().get(at), hourly.p50().get(i), EPS);
+            assertEquals(hours.p95().get(at), hourly.p95().get(i), EPS);
+        }
+        assertTrue(byName(quick.rows()).get("beta").responseTime().t().isEmpty());
+
+        final StatusQueries.MonitorPage second = started.withSparklines(quick, NOW, new ReadTimes());
+        assertEquals(whole.rows(), second.rows(), "the second stage: the page as read in one go");
+        assertEquals(whole.counts(), second.counts());
+        assertTrue(started.sparklinesKept(second, NOW), "its closed points are kept");
+        assertEquals(whole.rows(), started.page(1, StatusQueries.Filter.NONE, NOW, new ReadTimes(), true).rows(),
+            "with the points kept a first stage is the whole read");
+    }
+
     @Test
     void overviewSparklineIsTheMinuteRollupPer30MinutesOver24Hours() throws Exception {
         final StatusQueries.Series rt = byName(queries().monitors(NOW)).get("alpha").responseTime();

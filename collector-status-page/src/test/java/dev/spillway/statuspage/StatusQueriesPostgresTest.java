@@ -234,6 +234,37 @@ class StatusQueriesPostgresTest extends StatusQueriesContract {
         }
     }
 
+    /**
+     * A statement of the page's read that runs past its timeout is cancelled by PostgreSQL (here: it waits for a
+     * lock another session holds), and the page answers it as a transient failure (503 with Retry-After), not 500.
+     */
+    @Test
+    void aReadPastItsStatementTimeoutIsCancelledAndIsATransientFailure() throws Exception {
+        final StatusQueries q = new StatusQueries(db.dataSource(), CheckSeeder.EVENTS, StatusQueries.PAGE_SIZE,
+            dev.spillway.uptime.monitor.UptimeReport.Maintenance.NONE, 1);
+        final java.sql.SQLException e;
+        final long tookMillis;
+        try (Connection locker = db.connect()) {
+            locker.setAutoCommit(false);
+            try (java.sql.Statement st = locker.createStatement()) {
+                st.execute("LOCK TABLE " + dev.spillway.uptime.schema.UptimeSchema.MONITORS
+                    + " IN ACCESS EXCLUSIVE MODE");
+            }
+            final long t0 = System.nanoTime();
+            e = org.junit.jupiter.api.Assertions.assertThrows(java.sql.SQLException.class,
+                () -> q.page(1, NOW, new ReadTimes()));
+            tookMillis = (System.nanoTime() - t0) / 1_000_000;
+            locker.rollback();
+        }
+        assertEquals("57014", e.getSQLState(), "query_canceled: " + e);
+        assertTrue(tookMillis >= 900 && tookMillis < 8_000, "cancelled after its 1 s timeout: " + tookMillis + " ms");
+        final java.sql.SQLException answered = StatusQueries.timedOut(e);
+        assertTrue(answered instanceof java.sql.SQLTimeoutException, answered.toString());
+        org.junit.jupiter.api.Assertions.assertNotNull(dev.spillway.runtime.api.DatabaseOutage.describe(answered),
+            "a transient failure: 503 with Retry-After");
+        assertEquals(3, q.page(1, NOW, new ReadTimes()).total(), "the lock gone, the same read answers");
+    }
+
     /** Schema step 305: the page finds a monitor's series by name through an index, with statistics for it. */
     @Test
     void monitorSeriesAreIndexedByMonitorName() throws Exception {
