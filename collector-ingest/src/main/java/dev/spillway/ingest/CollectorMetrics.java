@@ -54,7 +54,6 @@ public final class CollectorMetrics {
             .description("series this collector created").register(registry);
     }
 
-    /** Counts accepted lines. */
     /** A write request found the ring above its high-water mark and waits for room. */
     public void roomWaitStarted() {
         roomWaiting.incrementAndGet();
@@ -66,16 +65,7 @@ public final class CollectorMetrics {
         (admitted ? roomWaitAdmitted : roomWaitRefused).increment();
     }
 
-    /** Write requests waiting for room now. */
-    public int roomWaiting() {
-        return roomWaiting.get();
-    }
-
-    /** Write requests that waited for room, by outcome (for tests and the account). */
-    public long roomWaits(boolean admitted) {
-        return (long) (admitted ? roomWaitAdmitted : roomWaitRefused).count();
-    }
-
+    /** Counts accepted lines. */
     public void accepted(long n) {
         accepted.increment(n);
     }

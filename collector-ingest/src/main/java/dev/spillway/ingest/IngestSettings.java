@@ -76,7 +76,8 @@ public record IngestSettings(
         return "http=" + http + " tcp=" + (tcp == null ? "off" : tcp) + " udp=" + (udp == null ? "off" : udp)
             + " auth=" + (token != null ? "token" : "off") + " allowedHosts=" + allowedHosts + " trustedProxies="
             + trustedProxies + " maxBody=" + Units.formatSize(maxBodySize)
-            + " maxSeries=" + maxSeries + " highWaterMark=" + highWaterMark + " roomWait=" + Units.formatDuration(roomWait) + " ingestThreads=" + ingestThreads
+            + " maxSeries=" + maxSeries + " highWaterMark=" + highWaterMark + " roomWait="
+            + Units.formatDuration(roomWait) + " ingestThreads=" + ingestThreads
             + " ack=" + ack.name().toLowerCase(java.util.Locale.ROOT) + " ackTimeout="
             + Units.formatDuration(ackTimeout) + " resendWindow=" + (resendWindow.isZero() ? "off"
             : Units.formatDuration(resendWindow) + "/" + resendWindowRequests + " requests/" + resendWindowRows

@@ -49,8 +49,11 @@ public final class Saturation {
      * milliseconds (a worker finishing a batch frees up to a batch of slots), unlike closing or a full spool.
      */
     public boolean onlyRingAboveMark() {
-        return pipeline.isRunning() && !pipeline.stats().spoolFull()
-            && pipeline.stats().ringOccupancy() >= threshold;
+        if (!pipeline.isRunning()) {
+            return false;
+        }
+        final PipelineStats stats = pipeline.stats();
+        return !stats.spoolFull() && stats.ringOccupancy() >= threshold;
     }
 
     /** Ring occupancy at which {@link #saturated()} turns true. */

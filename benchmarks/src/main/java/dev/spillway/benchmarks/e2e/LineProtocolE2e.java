@@ -78,6 +78,8 @@ final class LineProtocolE2e {
     private Collector kept;
     /** Load processes started: each sends its own timestamps (see {@link LineLoad#bodies(int, int, int, String, long)}). */
     private int loadRuns;
+    /** The first line (timestamp index) of the last load started: its samples lie in [first, first + rows). */
+    private long firstLine;
     private int collectorsStarted;
     private String keptTarget;
 
@@ -341,8 +343,8 @@ final class LineProtocolE2e {
             final long cpu0 = BenchDatabase.processCpuNanos(vm.pid());
             final long start = System.nanoTime();
             final Matcher done = go(load);
-            // The bodies' samples lie within [BASE, BASE + lines us]; count them at the end of that span.
-            final long endSeconds = (RowSet.timestampOf(config.rows) / 1_000_000_000L) + 1;
+            // The bodies' samples lie within [first, first + lines) us after BASE; count them at the end of that span.
+            final long endSeconds = (RowSet.timestampOf(firstLine + config.rows) / 1_000_000_000L) + 1;
             final String query = "sum(count_over_time({__name__=~\"sensor_value|cpu_usage_user\"}[1h]))";
             final URI count = URI.create(base + "/api/v1/query?time=" + endSeconds + "&query="
                 + java.net.URLEncoder.encode(query, StandardCharsets.UTF_8));
@@ -421,7 +423,7 @@ final class LineProtocolE2e {
         final Process p = new ProcessBuilder(java, "-Xms1g", "-Xmx1g", "-cp", System.getProperty("java.class.path"),
             LineLoad.class.getName(), uri.toString(), Integer.toString(config.rows),
             Integer.toString(config.sources), Integer.toString(config.lineBodyLines),
-            Integer.toString(config.loadConnections), style, Long.toString((long) loadRuns++ * config.rows))
+            Integer.toString(config.loadConnections), style, Long.toString(firstLine = (long) loadRuns++ * config.rows))
             .redirectError(ProcessBuilder.Redirect.INHERIT).start();
         final BufferedReader out = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
         final String ready = out.readLine();

@@ -395,9 +395,9 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
      * Hands a write to the ingest threads, or answers 503. A ring above its high-water mark is usually a moment:
      * the pump hands the workers batches of up to 16,384 events, and room comes back when one finishes. A 503 would
      * make the client wait its {@code Retry-After} (1 s; Telegraf and the official clients honour it) for that
-     * moment, so the request first waits for room up to {@code --room-wait} (100 ms), on an event-loop timer (no thread
-     * and no new memory held: the body is read already, and the connection's next requests wait behind it, as they
-     * do for any request). A refusal for another reason (closing, spool full) is answered at once.
+     * moment, so the request first waits for room up to {@code --room-wait} (100 ms), on an event-loop timer (no
+     * thread and no new memory held: the body is read already, and the connection's next requests wait behind it,
+     * as they do for any request). A refusal for another reason (closing, spool full) is answered at once.
      */
     private void admit(ChannelHandlerContext ctx, Request r, Precision precision, boolean gzip, AckMode ack,
                        long deadline, boolean waited) {
@@ -408,9 +408,13 @@ final class HttpApiHandler extends ChannelInboundHandlerAdapter {
                 if (!waited) {
                     api.metrics().roomWaitStarted();
                 }
-                ctx.executor().schedule(() -> admit(ctx, r, precision, gzip, ack, deadline, true),
-                    ROOM_CHECK_NANOS, TimeUnit.NANOSECONDS);
-                return;
+                try {
+                    ctx.executor().schedule(() -> admit(ctx, r, precision, gzip, ack, deadline, true),
+                        ROOM_CHECK_NANOS, TimeUnit.NANOSECONDS);
+                    return;
+                } catch (RejectedExecutionException loopClosing) {
+                    waited = true; // the event loop is shutting down: answer now
+                }
             }
             if (waited) {
                 api.metrics().roomWaitEnded(false);
