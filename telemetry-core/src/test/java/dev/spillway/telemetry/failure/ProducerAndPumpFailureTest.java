@@ -65,8 +65,13 @@ class ProducerAndPumpFailureTest {
             }
         });
         filler.start();
-        Await.until(WAIT, () -> filler.getState() == Thread.State.TIMED_WAITING
-            || filler.getState() == Thread.State.WAITING, "the filler blocks on a full ring");
+        // Parked alone is not enough: the pump may still move events from the ring into a batch with room after the
+        // filler first parks, and a producer started then would take the freed slot instead of parking. Once every
+        // batch of the pool (lanes + 2 x workers = 3) is with the stuck worker, nothing leaves the ring any more.
+        Await.until(WAIT, () -> (filler.getState() == Thread.State.TIMED_WAITING
+                || filler.getState() == Thread.State.WAITING)
+                && pipeline.stats().batchesInFlight() >= 3 && pipeline.stats().ringOccupancy() == 16,
+            "the filler blocks on a full ring with the pool's 3 batches at the stuck worker");
 
         final ThreadMXBean mx = ManagementFactory.getThreadMXBean();
         final List<Thread> blocked = new ArrayList<>();
