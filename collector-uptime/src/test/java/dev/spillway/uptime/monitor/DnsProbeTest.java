@@ -2,8 +2,8 @@ package dev.spillway.uptime.monitor;
 
 import dev.spillway.telemetry.testsupport.Await;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 import java.net.DatagramPacket;
 import java.net.DatagramSocket;
@@ -12,7 +12,6 @@ import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -32,19 +31,10 @@ class DnsProbeTest {
 
     private static final long WAIT_S = 30;
 
-    private final List<AutoCloseable> closing = new ArrayList<>();
+    @RegisterExtension
+    final Closer closing = new Closer();
 
-    @AfterEach
-    void close() throws Exception {
-        for (int i = closing.size() - 1; i >= 0; i--) {
-            closing.get(i).close();
-        }
-    }
 
-    private <T extends AutoCloseable> T open(T c) {
-        closing.add(c);
-        return c;
-    }
 
     private static MonitorSpec spec(int port, String timeout, String name) throws Exception {
         return CheckTypesTest.spec("{\"name\":\"d\",\"url\":\"dns://127.0.0.1:" + port + "\",\"interval\":\"120s\","
@@ -52,7 +42,7 @@ class DnsProbeTest {
     }
 
     private LocalDns zone(Set<String> truncated) throws Exception {
-        return open(new LocalDns(Map.of("app.test", Map.of(1, List.of("192.0.2.10", "192.0.2.11")),
+        return closing.open(new LocalDns(Map.of("app.test", Map.of(1, List.of("192.0.2.10", "192.0.2.11")),
             "big.test", Map.of(1, List.of("192.0.2.20"))), truncated));
     }
 
@@ -62,11 +52,11 @@ class DnsProbeTest {
         final int threads = 4;
         final int hanging = 50;
         final int healthy = 20;
-        final DatagramSocket silent = open(new DatagramSocket(0, InetAddress.getLoopbackAddress()));
+        final DatagramSocket silent = closing.open(new DatagramSocket(0, InetAddress.getLoopbackAddress()));
         final LocalDns ok = zone(Set.of());
-        final Probes probes = open(new Probes(false, 1, AddressPolicy.defaults()));
+        final Probes probes = closing.open(new Probes(false, 1, AddressPolicy.defaults()));
         final ProbeExecutor ex = new ProbeExecutor(threads, new SimpleMeterRegistry());
-        closing.add(ex);
+        closing.open(ex);
         final MonitorSpec hangSpec = spec(silent.getLocalPort(), "5s", "app.test");
         final MonitorSpec okSpec = spec(ok.port(), "5s", "app.test");
         final long due = System.nanoTime();
@@ -105,7 +95,7 @@ class DnsProbeTest {
     @Test
     void aTruncatedAnswerIsAskedAgainOverTcp() throws Exception {
         final LocalDns dns = zone(Set.of("big.test"));
-        final Probes probes = open(new Probes(false, 1, AddressPolicy.defaults()));
+        final Probes probes = closing.open(new Probes(false, 1, AddressPolicy.defaults()));
         final CheckResult r = probes.check(spec(dns.port(), "5s", "big.test"));
         assertTrue(r.up(), r.error());
         assertEquals(1.0, r.extra().get("answers"), "the TCP answer's record");
@@ -122,14 +112,14 @@ class DnsProbeTest {
         DatagramSocket udp = null;
         ServerSocket tcp = null;
         for (int attempt = 0; tcp == null; attempt++) { // the same port number free for both
-            udp = open(new DatagramSocket(0, InetAddress.getLoopbackAddress()));
+            udp = closing.open(new DatagramSocket(0, InetAddress.getLoopbackAddress()));
             try {
-                tcp = open(new ServerSocket(udp.getLocalPort(), 5, InetAddress.getLoopbackAddress()));
+                tcp = closing.open(new ServerSocket(udp.getLocalPort(), 5, InetAddress.getLoopbackAddress()));
             } catch (java.io.IOException e) {
                 assertTrue(attempt < 20, "no port number free for both UDP and TCP: " + e);
             }
         }
-        final Probes probes = open(new Probes(false, 1, AddressPolicy.defaults()));
+        final Probes probes = closing.open(new Probes(false, 1, AddressPolicy.defaults()));
         final CompletableFuture<CheckResult> f = probes.start(spec(udp.getLocalPort(), "1s", "big.test"));
         final DatagramPacket q = new DatagramPacket(new byte[512], 512);
         udp.setSoTimeout((int) TimeUnit.SECONDS.toMillis(WAIT_S));
@@ -152,8 +142,8 @@ class DnsProbeTest {
 
     @Test
     void aStrayDatagramIsIgnoredAndAMalformedAnswerIsDownWithTheReason() throws Exception {
-        final DatagramSocket udp = open(new DatagramSocket(0, InetAddress.getLoopbackAddress()));
-        final Probes probes = open(new Probes(false, 1, AddressPolicy.defaults()));
+        final DatagramSocket udp = closing.open(new DatagramSocket(0, InetAddress.getLoopbackAddress()));
+        final Probes probes = closing.open(new Probes(false, 1, AddressPolicy.defaults()));
         final CompletableFuture<CheckResult> f = probes.start(spec(udp.getLocalPort(), "30s", "app.test"));
         final DatagramPacket q = new DatagramPacket(new byte[512], 512);
         udp.setSoTimeout((int) TimeUnit.SECONDS.toMillis(WAIT_S));
@@ -173,7 +163,7 @@ class DnsProbeTest {
 
     @Test
     void aCancelledCheckClosesItsSocketAndClosingTheProbesEndsOpenChecks() throws Exception {
-        final DatagramSocket silent = open(new DatagramSocket(0, InetAddress.getLoopbackAddress()));
+        final DatagramSocket silent = closing.open(new DatagramSocket(0, InetAddress.getLoopbackAddress()));
         final Probes probes = new Probes(false, 1, AddressPolicy.defaults());
         final CompletableFuture<CheckResult> cancelled = probes.start(spec(silent.getLocalPort(), "60s", "app.test"));
         final CompletableFuture<CheckResult> open = probes.start(spec(silent.getLocalPort(), "60s", "app.test"));

@@ -3,8 +3,8 @@ package dev.spillway.uptime.monitor;
 import dev.spillway.telemetry.testsupport.Await;
 import dev.spillway.testkit.TargetServer;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -18,7 +18,6 @@ import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -40,19 +39,10 @@ class HttpAsyncProbeTest {
 
     private static final long WAIT_S = 60;
 
-    private final List<AutoCloseable> closing = new ArrayList<>();
+    @RegisterExtension
+    final Closer closing = new Closer();
 
-    @AfterEach
-    void close() throws Exception {
-        for (int i = closing.size() - 1; i >= 0; i--) {
-            closing.get(i).close();
-        }
-    }
 
-    private <T extends AutoCloseable> T open(T c) {
-        closing.add(c);
-        return c;
-    }
 
     private static MonitorSpec spec(String url, String timeout, String more) throws Exception {
         return CheckTypesTest.spec("{\"name\":\"h\",\"url\":\"" + url + "\",\"interval\":\"120s\",\"timeout\":\""
@@ -100,10 +90,10 @@ class HttpAsyncProbeTest {
         final int threads = 4;
         final int hanging = 2_000;
         final int healthy = 20;
-        final Silent silent = open(new Silent(hanging + 100));
-        final TargetServer ok = open(TargetServer.http().on("/ok", TargetServer.Behaviour.ok("fine")));
-        final Probes probes = open(new Probes(false, 1, AddressPolicy.defaults()));
-        final ProbeExecutor ex = open(new ProbeExecutor(threads, new SimpleMeterRegistry()));
+        final Silent silent = closing.open(new Silent(hanging + 100));
+        final TargetServer ok = closing.open(TargetServer.http().on("/ok", TargetServer.Behaviour.ok("fine")));
+        final Probes probes = closing.open(new Probes(false, 1, AddressPolicy.defaults()));
+        final ProbeExecutor ex = closing.open(new ProbeExecutor(threads, new SimpleMeterRegistry()));
         final MonitorSpec hangSpec = spec("http://127.0.0.1:" + silent.port() + "/", "8s", null);
         final MonitorSpec okSpec = spec(ok.url("/ok"), "8s", "\"keyword\":\"fine\"");
         assertTrue(probes.nonBlocking(hangSpec));
@@ -168,7 +158,7 @@ class HttpAsyncProbeTest {
 
     @Test
     void chunkedAndGzipBodiesAreDecodedBeforeTheKeywordIsLookedFor() throws Exception {
-        final RawTarget t = open(new RawTarget("127.0.0.1"));
+        final RawTarget t = closing.open(new RawTarget("127.0.0.1"));
         final String text = "status: all systems nominal; ".repeat(200);
         t.on("/chunked", chunked(text.getBytes(StandardCharsets.UTF_8), 7, Map.of()));
         t.on("/gzip-chunked", chunked(gzip(text), 13, Map.of("Content-Encoding", "gzip")));
@@ -183,7 +173,7 @@ class HttpAsyncProbeTest {
                 .getBytes(StandardCharsets.ISO_8859_1));
             out.write(gzip(text)); // delimited by the end of the connection
         });
-        final Probes probes = open(new Probes(false, 1, AddressPolicy.defaults()));
+        final Probes probes = closing.open(new Probes(false, 1, AddressPolicy.defaults()));
         for (String path : List.of("/chunked", "/gzip-chunked", "/gzip-length", "/gzip-close")) {
             final CheckResult r = probes.check(spec(t.url(path), "5s", "\"keyword\":\"all systems nominal\","
                 + "\"assertions\":[{\"source\":\"header\",\"name\":\"Content-Encoding\",\"op\":\"exists\"}]"));
@@ -209,7 +199,7 @@ class HttpAsyncProbeTest {
 
     @Test
     void aGzipBodyIsCutAtTheCapAfterDecodingAndTheCutIsCounted() throws Exception {
-        final RawTarget t = open(new RawTarget("127.0.0.1"));
+        final RawTarget t = closing.open(new RawTarget("127.0.0.1"));
         // Text that compresses about 2:1 (hex digits of a seeded random stream): 4 MiB is about 2 MiB on the wire.
         final java.util.Random random = new java.util.Random(24);
         final StringBuilder text = new StringBuilder(4 << 20);
@@ -218,7 +208,7 @@ class HttpAsyncProbeTest {
         }
         final byte[] bomb = gzip(text.append("NEEDLE").toString());
         t.on("/bomb", chunked(bomb, 4096, Map.of("Content-Encoding", "gzip")));
-        final Probes probes = open(new Probes(false, 1, AddressPolicy.defaults()));
+        final Probes probes = closing.open(new Probes(false, 1, AddressPolicy.defaults()));
         final CheckResult r = probes.check(spec(t.url("/bomb"), "10s", "\"keyword\":\"NEEDLE\""));
         assertFalse(r.up());
         assertTrue(r.bodyCapped());
@@ -231,15 +221,15 @@ class HttpAsyncProbeTest {
 
     @Test
     void aRedirectChainOfPlainChunkedAndLengthAnswersEndsOnTheFinalAnswer() throws Exception {
-        final RawTarget t = open(new RawTarget("127.0.0.1"));
-        final RawTarget other = open(new RawTarget("127.0.0.1"));
+        final RawTarget t = closing.open(new RawTarget("127.0.0.1"));
+        final RawTarget other = closing.open(new RawTarget("127.0.0.1"));
         t.on("/start", RawTarget.redirect(301, "/second?x=1"));
         t.on("/second", (r, out) -> out.write(("HTTP/1.1 302 Found\r\nLocation: " + other.url("/third")
             + "\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nmoved\r\n0\r\n\r\n")
             .getBytes(StandardCharsets.ISO_8859_1)));
         other.on("/third", RawTarget.redirect(307, t.url("/final")));
         t.on("/final", chunked(gzip("landed safely"), 5, Map.of("Content-Encoding", "gzip")));
-        final Probes probes = open(new Probes(false, 1, AddressPolicy.defaults()));
+        final Probes probes = closing.open(new Probes(false, 1, AddressPolicy.defaults()));
         final CheckResult r = probes.check(spec(t.url("/start"), "5s", "\"keyword\":\"landed safely\""));
         assertTrue(r.up(), r.error());
         assertEquals(200, r.statusCode());
@@ -254,12 +244,12 @@ class HttpAsyncProbeTest {
     @Test
     void httpsRedirectsSumTheirHandshakesAndVerificationDecides(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
         throws Exception {
-        final TargetServer plain = open(TargetServer.http().on("/plain", TargetServer.Behaviour.ok("plain end")));
-        final TargetServer tls = open(TargetServer.https(dir, 30)
+        final TargetServer plain = closing.open(TargetServer.http().on("/plain", TargetServer.Behaviour.ok("plain end")));
+        final TargetServer tls = closing.open(TargetServer.https(dir, 30)
             .on("/start", TargetServer.Behaviour.redirect(302, "/ok"))
             .on("/ok", TargetServer.Behaviour.ok("secure end"))
             .on("/out", TargetServer.Behaviour.redirect(302, plain.url("/plain"))));
-        final Probes probes = open(new Probes(false, 1, AddressPolicy.defaults()));
+        final Probes probes = closing.open(new Probes(false, 1, AddressPolicy.defaults()));
         final CheckResult verified = probes.check(spec(tls.url("/start"), "10s", null));
         assertFalse(verified.up(), "self-signed: not trusted with verification on");
         assertTrue(verified.error().startsWith("tls: "), verified.error());
@@ -285,11 +275,11 @@ class HttpAsyncProbeTest {
     void withATrustedCertificateTheHostNameDecides(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
         throws Exception {
         // The certificate names localhost and 127.0.0.1; the test trusts it as a CA would be trusted.
-        final TargetServer tls = open(TargetServer.https(dir, 30).on("/ok", TargetServer.Behaviour.ok("named")));
+        final TargetServer tls = closing.open(TargetServer.https(dir, 30).on("/ok", TargetServer.Behaviour.ok("named")));
         final ProbeSecurityTest.TestDns names = new ProbeSecurityTest.TestDns();
         names.map("localhost", "127.0.0.1");
         names.map("other.test", "127.0.0.1");
-        final Probes probes = open(new Probes(new HttpProbe(false, 1), AddressPolicy.defaults(),
+        final Probes probes = closing.open(new Probes(new HttpProbe(false, 1), AddressPolicy.defaults(),
             CheckTypesTest.trusting(dir.resolve("target-30d.p12")), names));
         for (String host : List.of("127.0.0.1", "localhost")) {
             final CheckResult r = probes.check(spec("https://" + host + ":" + tls.port() + "/ok", "10s",
@@ -309,7 +299,7 @@ class HttpAsyncProbeTest {
 
     @Test
     void aBrokenServerIsReportedInTheBlockingProbesWords() throws Exception {
-        final RawTarget t = open(new RawTarget("127.0.0.1"));
+        final RawTarget t = closing.open(new RawTarget("127.0.0.1"));
         t.on("/nothing", (r, out) -> { });
         t.on("/garbage", (r, out) -> out.write("SMTP ready\r\n\r\n".getBytes(StandardCharsets.ISO_8859_1)));
         t.on("/short", (r, out) -> out.write("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this"
@@ -318,9 +308,9 @@ class HttpAsyncProbeTest {
             .getBytes(StandardCharsets.ISO_8859_1)));
         t.on("/no-location", (r, out) -> out.write("HTTP/1.1 302 Found\r\nContent-Length: 0\r\n\r\n"
             .getBytes(StandardCharsets.ISO_8859_1)));
-        final Probes probes = open(new Probes(false, 1, AddressPolicy.defaults()));
+        final Probes probes = closing.open(new Probes(false, 1, AddressPolicy.defaults()));
         final HttpProbe blocking = new HttpProbe(false, 1);
-        open(blocking::close);
+        closing.open(blocking::close);
         for (String path : List.of("/nothing", "/garbage", "/short", "/no-location")) {
             final MonitorSpec s = spec(t.url(path), "5s", null);
             final CheckResult async = probes.check(s);
@@ -336,7 +326,7 @@ class HttpAsyncProbeTest {
 
     @Test
     void aCancelledCheckClosesItsConnectionAndClosingTheProbesEndsOpenChecks() throws Exception {
-        final ServerSocket silent = open(new ServerSocket(0, 5, InetAddress.getLoopbackAddress()));
+        final ServerSocket silent = closing.open(new ServerSocket(0, 5, InetAddress.getLoopbackAddress()));
         final Probes probes = new Probes(false, 1, AddressPolicy.defaults());
         final MonitorSpec s = spec("http://127.0.0.1:" + silent.getLocalPort() + "/x", "60s", null);
         final CompletableFuture<CheckResult> f = probes.start(s);
@@ -368,11 +358,11 @@ class HttpAsyncProbeTest {
 
     @Test
     void aRequestBodyIsSentWithItsLengthAndAHeadRequestReadsNoBody() throws Exception {
-        final RawTarget t = open(new RawTarget("127.0.0.1"));
+        final RawTarget t = closing.open(new RawTarget("127.0.0.1"));
         t.on("/post", RawTarget.ok("accepted"));
         t.on("/head", (r, out) -> out.write("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n"
             .getBytes(StandardCharsets.ISO_8859_1))); // no body follows a HEAD's answer
-        final Probes probes = open(new Probes(false, 1, AddressPolicy.defaults()));
+        final Probes probes = closing.open(new Probes(false, 1, AddressPolicy.defaults()));
         final CheckResult post = probes.check(spec(t.url("/post"), "5s", "\"method\":\"POST\",\"body\":\"héllo\","
             + "\"headers\":{\"Content-Type\":\"text/plain; charset=utf-8\"},\"keyword\":\"accepted\""));
         assertTrue(post.up(), post.error());

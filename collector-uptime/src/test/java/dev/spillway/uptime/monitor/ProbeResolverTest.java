@@ -5,11 +5,11 @@ import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import okhttp3.Dns;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 import java.net.InetAddress;
 import java.net.UnknownHostException;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -28,22 +28,16 @@ class ProbeResolverTest {
 
     private static final long WAIT_S = 30;
 
-    private final List<AutoCloseable> closing = new ArrayList<>();
+    @RegisterExtension
+    final Closer closing = new Closer();
     private final CountDownLatch release = new CountDownLatch(1);
     private final AtomicInteger hangingLookups = new AtomicInteger();
 
     @AfterEach
-    void close() throws Exception {
-        release.countDown();
-        for (int i = closing.size() - 1; i >= 0; i--) {
-            closing.get(i).close();
-        }
+    void release() {
+        release.countDown(); // before the extension closes what the test opened (JUnit runs @AfterEach first)
     }
 
-    private <T extends AutoCloseable> T open(T c) {
-        closing.add(c);
-        return c;
-    }
 
     /** hang.test waits until released, then answers 127.0.0.1; a.test is 127.0.0.1, internal.test 127.0.0.2. */
     private final Dns names = host -> {
@@ -68,7 +62,7 @@ class ProbeResolverTest {
     };
 
     private Probes probes(AddressPolicy policy) {
-        return open(new Probes(new HttpProbe(false, 1), policy, null, names));
+        return closing.open(new Probes(new HttpProbe(false, 1), policy, null, names));
     }
 
     private static MonitorSpec tcp(String host, int port, String timeout) throws Exception {
@@ -81,10 +75,10 @@ class ProbeResolverTest {
         final int threads = 4;
         final int hanging = 30;
         final int healthy = 10;
-        final RawTarget target = open(new RawTarget("127.0.0.1"));
+        final RawTarget target = closing.open(new RawTarget("127.0.0.1"));
         final Probes probes = probes(AddressPolicy.defaults());
         final ProbeExecutor ex = new ProbeExecutor(threads, new SimpleMeterRegistry());
-        closing.add(ex);
+        closing.open(ex);
         final MonitorSpec hangSpec = tcp("hang.test", target.port(), "2s");
         final MonitorSpec okSpec = tcp("127.0.0.1", target.port(), "2s");
         final long due = System.nanoTime();
@@ -119,7 +113,7 @@ class ProbeResolverTest {
 
     @Test
     void namesResolveThroughThePolicyForEveryNonBlockingType() throws Exception {
-        final RawTarget target = open(new RawTarget("127.0.0.1"));
+        final RawTarget target = closing.open(new RawTarget("127.0.0.1"));
         final Probes probes = probes(AddressPolicy.of(List.of(), AddressPolicy.parseList("127.0.0.2/32")));
         final CheckResult ok = probes.check(tcp("a.test", target.port(), "2s"));
         assertTrue(ok.up(), ok.error());

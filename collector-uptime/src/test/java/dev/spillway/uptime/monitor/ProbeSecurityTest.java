@@ -3,9 +3,9 @@ package dev.spillway.uptime.monitor;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.spillway.runtime.api.ApiJson;
 import okhttp3.Dns;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 import java.io.IOException;
 import java.net.InetAddress;
@@ -47,7 +47,8 @@ class ProbeSecurityTest {
         "Cookie", "session=abc", "X-Api-Key", "k3y");
 
     final TestDns dns = new TestDns();
-    private final List<AutoCloseable> closing = new ArrayList<>();
+    @RegisterExtension
+    final Closer closing = new Closer();
     private RawTarget a;
     private RawTarget b;
     private RawTarget internal;
@@ -63,16 +64,8 @@ class ProbeSecurityTest {
         dns.map("internal.test", "127.0.0.2");
     }
 
-    @AfterEach
-    void stop() throws Exception {
-        for (AutoCloseable c : closing) {
-            c.close();
-        }
-    }
-
     <T extends AutoCloseable> T open(T c) {
-        closing.add(c);
-        return c;
+        return closing.open(c);
     }
 
     /** The HTTP probe under test: a check and its own counters. */
@@ -478,7 +471,7 @@ class ProbeSecurityTest {
         throws Exception {
         final dev.spillway.testkit.TargetServer tls = dev.spillway.testkit.TargetServer.https(dir, 30)
             .on("/ok", dev.spillway.testkit.TargetServer.Behaviour.ok("secure"));
-        closing.add(tls);
+        closing.open(tls);
         final Http allowed = probe(AddressPolicy.defaults());
         final CheckResult up = allowed.check(spec(tls.url("/ok"), o -> o.put("tls_verify", false)));
         assertTrue(up.up(), up.error());

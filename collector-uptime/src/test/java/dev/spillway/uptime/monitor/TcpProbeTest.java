@@ -2,8 +2,8 @@ package dev.spillway.uptime.monitor;
 
 import dev.spillway.telemetry.testsupport.Await;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -13,8 +13,6 @@ import java.net.ServerSocket;
 import java.net.Socket;
 import java.net.SocketTimeoutException;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
@@ -31,19 +29,10 @@ class TcpProbeTest {
 
     private static final long WAIT_S = 30;
 
-    private final List<AutoCloseable> closing = new ArrayList<>();
+    @RegisterExtension
+    final Closer closing = new Closer();
 
-    @AfterEach
-    void close() throws Exception {
-        for (int i = closing.size() - 1; i >= 0; i--) {
-            closing.get(i).close();
-        }
-    }
 
-    private <T extends AutoCloseable> T open(T c) {
-        closing.add(c);
-        return c;
-    }
 
     private static MonitorSpec spec(String url, String timeout, String tcp) throws Exception {
         return CheckTypesTest.spec("{\"name\":\"t\",\"url\":\"" + url + "\",\"interval\":\"120s\",\"timeout\":\""
@@ -52,9 +41,9 @@ class TcpProbeTest {
 
     /** A port whose connects hang: backlog 1, never accepting, its backlog filled by the test's own connects. */
     private ServerSocket hangingPort() throws Exception {
-        final ServerSocket s = open(new ServerSocket(0, 1, InetAddress.getLoopbackAddress()));
+        final ServerSocket s = closing.open(new ServerSocket(0, 1, InetAddress.getLoopbackAddress()));
         for (int i = 0; i < 10; i++) {
-            final Socket filler = open(new Socket());
+            final Socket filler = closing.open(new Socket());
             try {
                 filler.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), s.getLocalPort()), 1000);
             } catch (SocketTimeoutException e) {
@@ -66,7 +55,7 @@ class TcpProbeTest {
 
     /** An accepting echo server, one thread per connection. */
     private ServerSocket echo() throws Exception {
-        final ServerSocket s = open(new ServerSocket(0, 50, InetAddress.getLoopbackAddress()));
+        final ServerSocket s = closing.open(new ServerSocket(0, 50, InetAddress.getLoopbackAddress()));
         final Thread t = new Thread(() -> {
             while (!s.isClosed()) {
                 try {
@@ -97,9 +86,9 @@ class TcpProbeTest {
         final int healthy = 20;
         final ServerSocket hang = hangingPort();
         final ServerSocket ok = echo();
-        final Probes probes = open(new Probes(false, 1, AddressPolicy.defaults()));
+        final Probes probes = closing.open(new Probes(false, 1, AddressPolicy.defaults()));
         final ProbeExecutor ex = new ProbeExecutor(threads, new SimpleMeterRegistry());
-        closing.add(ex);
+        closing.open(ex);
         final MonitorSpec hangSpec = spec("tcp://127.0.0.1:" + hang.getLocalPort(), "5s", null);
         final MonitorSpec okSpec = spec("tcp://127.0.0.1:" + ok.getLocalPort(), "5s",
             "{\"send\":\"PING\\n\",\"expect\":\"PING\"}");
@@ -133,7 +122,7 @@ class TcpProbeTest {
 
     @Test
     void aReplyIsReadAtMostUpToTheCapAndCounted() throws Exception {
-        final ServerSocket talker = open(new ServerSocket(0, 5, InetAddress.getLoopbackAddress()));
+        final ServerSocket talker = closing.open(new ServerSocket(0, 5, InetAddress.getLoopbackAddress()));
         final Thread t = new Thread(() -> {
             try (Socket c = talker.accept(); OutputStream out = c.getOutputStream()) {
                 final byte[] chunk = new byte[8192];
@@ -147,7 +136,7 @@ class TcpProbeTest {
         });
         t.setDaemon(true);
         t.start();
-        final Probes probes = open(new Probes(false, 1, AddressPolicy.defaults()));
+        final Probes probes = closing.open(new Probes(false, 1, AddressPolicy.defaults()));
         final long before = probes.receivedBytes();
         final CheckResult r = probes.check(spec("tcp://127.0.0.1:" + talker.getLocalPort(), "5s",
             "{\"expect\":\"PONG\"}"));
@@ -159,7 +148,7 @@ class TcpProbeTest {
 
     @Test
     void aConnectionClosedBeforeTheExpectedTextIsDownWithWhatCame() throws Exception {
-        final ServerSocket closer = open(new ServerSocket(0, 5, InetAddress.getLoopbackAddress()));
+        final ServerSocket closer = closing.open(new ServerSocket(0, 5, InetAddress.getLoopbackAddress()));
         final Thread t = new Thread(() -> {
             try (Socket c = closer.accept(); OutputStream out = c.getOutputStream()) {
                 out.write("HELLO\r\n".getBytes(java.nio.charset.StandardCharsets.UTF_8));
@@ -169,7 +158,7 @@ class TcpProbeTest {
         });
         t.setDaemon(true);
         t.start();
-        final Probes probes = open(new Probes(false, 1, AddressPolicy.defaults()));
+        final Probes probes = closing.open(new Probes(false, 1, AddressPolicy.defaults()));
         final CheckResult r = probes.check(spec("tcp://127.0.0.1:" + closer.getLocalPort(), "5s",
             "{\"expect\":\"PONG\"}"));
         assertEquals("expect: 'PONG' not in the reply (connection closed); received 'HELLO??'", r.error());
@@ -177,8 +166,8 @@ class TcpProbeTest {
 
     @Test
     void aCancelledCheckClosesItsConnection() throws Exception {
-        final ServerSocket silent = open(new ServerSocket(0, 5, InetAddress.getLoopbackAddress()));
-        final Probes probes = open(new Probes(false, 1, AddressPolicy.defaults()));
+        final ServerSocket silent = closing.open(new ServerSocket(0, 5, InetAddress.getLoopbackAddress()));
+        final Probes probes = closing.open(new Probes(false, 1, AddressPolicy.defaults()));
         final CompletableFuture<CheckResult> f = probes.start(spec("tcp://127.0.0.1:" + silent.getLocalPort(), "60s",
             "{\"expect\":\"PONG\"}"));
         try (Socket accepted = silent.accept()) {
@@ -191,7 +180,7 @@ class TcpProbeTest {
 
     @Test
     void closingTheProbesEndsOpenChecksAndStopsTheSelectorThread() throws Exception {
-        final ServerSocket silent = open(new ServerSocket(0, 5, InetAddress.getLoopbackAddress()));
+        final ServerSocket silent = closing.open(new ServerSocket(0, 5, InetAddress.getLoopbackAddress()));
         final Probes probes = new Probes(false, 1, AddressPolicy.defaults());
         final CompletableFuture<CheckResult> f = probes.start(spec("tcp://127.0.0.1:" + silent.getLocalPort(), "60s",
             "{\"expect\":\"PONG\"}"));

@@ -3,8 +3,8 @@ package dev.spillway.uptime.monitor;
 import dev.spillway.telemetry.testsupport.Await;
 import dev.spillway.testkit.TargetServer;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.InputStream;
@@ -35,19 +35,10 @@ class TlsProbeTest {
     @TempDir
     Path dir;
 
-    private final List<AutoCloseable> closing = new ArrayList<>();
+    @RegisterExtension
+    final Closer closing = new Closer();
 
-    @AfterEach
-    void close() throws Exception {
-        for (int i = closing.size() - 1; i >= 0; i--) {
-            closing.get(i).close();
-        }
-    }
 
-    private <T extends AutoCloseable> T open(T c) {
-        closing.add(c);
-        return c;
-    }
 
     private static MonitorSpec spec(int port, String timeout) throws Exception {
         return CheckTypesTest.spec("{\"name\":\"s\",\"url\":\"tls://127.0.0.1:" + port + "\",\"interval\":\"120s\","
@@ -110,11 +101,11 @@ class TlsProbeTest {
         final int threads = 4;
         final int hanging = 50;
         final int healthy = 20;
-        final Silent silent = open(new Silent(hanging));
-        final TargetServer ok = open(TargetServer.https(dir, 365).on("/", TargetServer.Behaviour.ok("tls")));
-        final Probes probes = open(new Probes(false, 1, AddressPolicy.defaults()));
+        final Silent silent = closing.open(new Silent(hanging));
+        final TargetServer ok = closing.open(TargetServer.https(dir, 365).on("/", TargetServer.Behaviour.ok("tls")));
+        final Probes probes = closing.open(new Probes(false, 1, AddressPolicy.defaults()));
         final ProbeExecutor ex = new ProbeExecutor(threads, new SimpleMeterRegistry());
-        closing.add(ex);
+        closing.open(ex);
         final MonitorSpec hangSpec = spec(silent.port(), "5s");
         final MonitorSpec okSpec = spec(ok.port(), "5s");
         final long due = System.nanoTime();
@@ -151,7 +142,7 @@ class TlsProbeTest {
 
     @Test
     void aServerThatClosesOrSpeaksSomethingElseIsDownWithTheReason() throws Exception {
-        final ServerSocket closer = open(new ServerSocket(0, 5, InetAddress.getLoopbackAddress()));
+        final ServerSocket closer = closing.open(new ServerSocket(0, 5, InetAddress.getLoopbackAddress()));
         final Thread t = new Thread(() -> {
             try (Socket c = closer.accept()) {
                 c.getInputStream().read(); // the ClientHello's first byte, then close
@@ -168,7 +159,7 @@ class TlsProbeTest {
         });
         t.setDaemon(true);
         t.start();
-        final Probes probes = open(new Probes(false, 1, AddressPolicy.defaults()));
+        final Probes probes = closing.open(new Probes(false, 1, AddressPolicy.defaults()));
         final CheckResult closed = probes.check(spec(closer.getLocalPort(), "5s"));
         assertFalse(closed.up());
         assertEquals("tls: Remote host terminated the handshake", closed.error());
@@ -180,7 +171,7 @@ class TlsProbeTest {
 
     @Test
     void aCancelledCheckClosesItsConnectionAndClosingTheProbesEndsOpenChecks() throws Exception {
-        final ServerSocket silent = open(new ServerSocket(0, 5, InetAddress.getLoopbackAddress()));
+        final ServerSocket silent = closing.open(new ServerSocket(0, 5, InetAddress.getLoopbackAddress()));
         final Probes probes = new Probes(false, 1, AddressPolicy.defaults());
         final CompletableFuture<CheckResult> f = probes.start(spec(silent.getLocalPort(), "60s"));
         try (Socket accepted = silent.accept()) {
