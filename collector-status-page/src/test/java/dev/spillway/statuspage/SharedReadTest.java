@@ -211,9 +211,11 @@ class SharedReadTest {
     @Test
     void failedSecondStageKeepsTheEarlyValueAndTheNextReaderReadsAgain() throws Exception {
         stageTwoFails.set(new SQLException("minutes unreadable"));
-        stageTwo.countDown();
         final java.util.concurrent.CompletableFuture<SharedRead.Held<String>> first = staged.refresh();
+        // Answered while the read runs (stage two held back): released before this, the read could already have
+        // failed, and this reader would start a second read of its own, still running at the last assertions.
         assertEquals("early-1", staged.get(MAX_AGE, 0, LONG_WAIT), "the first stage answers");
+        stageTwo.countDown();
         assertThrows(SQLException.class, () -> SharedRead.join(first), "the second stage failed");
         assertEquals("early-1", staged.held().value(), "the early value stays for readers meanwhile");
         assertFalse(staged.held().whole());
